@@ -1,0 +1,56 @@
+# RLS Referrals — two commands: `make run` (the platform on embedded defaults) and `make test` (everything).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run stop test lint typecheck schemas schemas-check unit integration e2e bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: start Kafka (fetched once into ~/.cache/rls), the five services, the demo network; Ctrl-C stops all
+run: install
+	$(BIN)/rls run
+
+## stop: stop a platform started by `make run` from another terminal
+stop: install
+	$(BIN)/rls stop
+
+lint: install
+	$(BIN)/ruff check services tests bench
+	$(BIN)/ruff format --check services tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+schemas: install
+	$(BIN)/rls schemas export
+
+schemas-check: install
+	$(BIN)/rls schemas check
+
+## test: quality gate (ruff, mypy, schemas) then unit, integration and end-to-end tests on real Kafka and PostgreSQL
+test: lint typecheck schemas-check
+	$(BIN)/pytest -p no:cacheprovider tests
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
+
+e2e: install
+	$(BIN)/pytest tests/e2e
+
+bench: install
+	$(BIN)/python bench/referral_flow.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -1,0 +1,180 @@
+"""`rls`: run the platform, a service, a relay; mint dev tokens; read topics; export the contract."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from services.common.auth import load_dev_key, mint_dev_token
+from services.common.envelope import CloudEvent, EnvelopeError
+from services.runtime import launcher, schemas
+from services.runtime.registry import SERVICES, app_builder
+from services.runtime.settings import RuntimeSettings
+
+cli = typer.Typer(help="RLS Referrals platform", no_args_is_help=True, add_completion=False)
+schemas_cli = typer.Typer(help="The public contract under schemas/", no_args_is_help=True)
+topic_cli = typer.Typer(help="Read Kafka topics", no_args_is_help=True)
+cli.add_typer(schemas_cli, name="schemas")
+cli.add_typer(topic_cli, name="topic")
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # kafka-python narrates every connection at INFO and every refused one at ERROR; keep what matters.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL if level == "WARNING" else logging.WARNING)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+@cli.command()
+def run() -> None:
+    """Start Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), the five services and the demo network."""
+    _logging("WARNING")
+    try:
+        launcher.run(RuntimeSettings(), say=lambda line: typer.echo(line))
+    except launcher.LaunchError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@cli.command()
+def stop() -> None:
+    """Stop the platform started by `rls run` (same as Ctrl-C in its terminal)."""
+    if launcher.stop_running(RuntimeSettings()):
+        typer.echo("stopped")
+    else:
+        typer.echo("the platform was not running")
+
+
+@cli.command()
+def serve(service: Annotated[str, typer.Argument(help=", ".join(SERVICES))]) -> None:
+    """Run one service (its API, relay and consumers) in the foreground."""
+    import uvicorn
+
+    _logging()
+    app = app_builder(service)()
+    settings = app.state.settings
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+
+
+@cli.command()
+def relay(service: Annotated[str, typer.Argument(help="referral")]) -> None:
+    """Run only the outbox relay of a service (the API may run elsewhere with its relay disabled)."""
+    from services.common.service import application_env
+    from services.referral.application import Referrals
+    from services.referral.main import build_relay
+    from services.referral.settings import ReferralSettings
+
+    if service != "referral":
+        typer.echo("only the referral service has a stand-alone relay", err=True)
+        raise typer.Exit(2)
+    _logging()
+    settings = ReferralSettings()
+    with Referrals(env=application_env(settings)) as referrals:
+        outbox, publisher = build_relay(settings, referrals)
+        try:
+            outbox.run(_stop_on_signals())
+        finally:
+            publisher.close()
+
+
+@cli.command()
+def token(
+    org: Annotated[str, typer.Option(help="organisation id (claim org)")],
+    roles: Annotated[str, typer.Option(help="comma-separated roles")] = "intake",
+    sub: Annotated[str, typer.Option(help="user id (claim sub)")] = "dev-user",
+    hours: Annotated[int, typer.Option(help="validity")] = 12,
+) -> None:
+    """Print a signed dev JWT (dev mode only)."""
+    settings = RuntimeSettings()
+    if settings.mode != "dev":
+        typer.echo("dev tokens exist only in dev mode", err=True)
+        raise typer.Exit(2)
+    key = load_dev_key(settings.signing_key_file)
+    typer.echo(
+        mint_dev_token(key, org, [r for r in roles.split(",") if r], sub, settings.jwt_audience, timedelta(hours=hours))
+    )
+
+
+@cli.command()
+def info() -> None:
+    """Print what the running platform is made of (JSON)."""
+    path = launcher.platform_file(RuntimeSettings())
+    if not path.exists():
+        typer.echo('{"error": "the platform is not running (make run)"}')
+        raise typer.Exit(1)
+    typer.echo(path.read_text())
+
+
+@topic_cli.command("tail")
+def tail(
+    topic: str,
+    max_events: Annotated[int, typer.Option("--max", help="stop after this many events (0: never)")] = 0,
+    timeout: Annotated[float, typer.Option(help="stop after this many seconds without (0: never)")] = 0,
+    from_beginning: Annotated[bool, typer.Option(help="read from the first offset")] = True,
+) -> None:
+    """Print the CloudEvents of a topic, one JSON document per line."""
+    from kafka import KafkaConsumer
+
+    settings = RuntimeSettings()
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        consumer_timeout_ms=500,
+    )
+    stop_flag, seen, last = _stop_on_signals(), 0, time.monotonic()
+    try:
+        while not stop_flag.is_set():
+            for record in consumer:
+                try:
+                    typer.echo(CloudEvent.from_kafka(record.headers, record.value).model_dump_json(exclude_none=True))
+                except EnvelopeError as error:
+                    typer.echo(json.dumps({"offset": record.offset, "error": str(error)}))
+                seen, last = seen + 1, time.monotonic()
+                if max_events and seen >= max_events:
+                    return
+            if timeout and time.monotonic() - last > timeout:
+                return
+    finally:
+        consumer.close()
+
+
+@schemas_cli.command("export")
+def schemas_export(allow_breaking: bool = False) -> None:
+    """Regenerate schemas/ from the code (refuses breaking event schema changes)."""
+    problems = schemas.export(allow_breaking=allow_breaking)
+    for problem in problems:
+        typer.echo(f"breaking: {problem}", err=True)
+    raise typer.Exit(1 if problems else 0)
+
+
+@schemas_cli.command("check")
+def schemas_check() -> None:
+    """Fail when schemas/ is stale or an event schema change is not backward compatible."""
+    problems = schemas.check()
+    for problem in problems:
+        typer.echo(problem, err=True)
+    raise typer.Exit(1 if problems else 0)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""JWT bearer authentication: claims `sub`, `org`, `roles`; keys from a JWKS URL or a local dev key."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.common.clock import system_clock
+from services.common.problems import ProblemError
+
+DEV_ALGORITHM = "HS256"
+DEV_ISSUER = "rls-dev"
+ROLES = frozenset({"intake", "clinician", "coordinator", "auditor", "admin"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user (`sub`) of an organisation (`org`) acting in some roles."""
+
+    sub: str
+    org: str
+    roles: frozenset[str]
+
+    def has_any(self, roles: Iterable[str]) -> bool:
+        return bool(self.roles & set(roles))
+
+
+class AuthenticationError(Exception):
+    """The token is missing, malformed, expired or signed with another key."""
+
+
+def load_dev_key(path: Path, create: bool = True) -> bytes:
+    """The local signing key: random, created once with mode 0600, never a built-in default."""
+    if not path.exists():
+        if not create:
+            raise AuthenticationError(f"no dev signing key at {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    return path.read_text().strip().encode()
+
+
+def mint_dev_token(key: bytes, org: str, roles: Iterable[str], sub: str, audience: str, ttl: timedelta) -> str:
+    """A dev JWT for local use (`rls token`)."""
+    now = system_clock()
+    claims = {
+        "sub": sub,
+        "org": org,
+        "roles": sorted(set(roles)),
+        "iss": DEV_ISSUER,
+        "aud": audience,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+    }
+    return jwt.encode(claims, key, algorithm=DEV_ALGORITHM)
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against the dev key or the keys of a JWKS endpoint."""
+
+    def __init__(self, audience: str, dev_key: bytes | None = None, jwks_url: str | None = None) -> None:
+        if (dev_key is None) == (jwks_url is None):
+            raise ValueError("exactly one of dev_key and jwks_url")
+        self._audience = audience
+        self._dev_key = dev_key
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+
+    def verify(self, token: str) -> Principal:
+        try:
+            if self._jwks is not None:
+                key: Any = self._jwks.get_signing_key_from_jwt(token).key
+                algorithms = ["RS256", "ES256", "PS256"]
+            else:
+                key, algorithms = self._dev_key, [DEV_ALGORITHM]
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                audience=self._audience,
+                options={"require": ["sub", "exp"]},
+            )
+        except jwt.PyJWTError as error:
+            raise AuthenticationError(type(error).__name__) from None
+        org, roles = claims.get("org"), claims.get("roles", [])
+        if not isinstance(org, str) or not org or not isinstance(roles, list):
+            raise AuthenticationError("token lacks the org or roles claim")
+        return Principal(sub=str(claims["sub"]), org=org, roles=frozenset(str(r) for r in roles))
+
+
+_bearer = HTTPBearer(auto_error=False, description="JWT with claims sub, org and roles")
+
+
+def get_verifier(request: Request) -> TokenVerifier:
+    verifier: TokenVerifier = request.app.state.verifier
+    return verifier
+
+
+def authenticated(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    verifier: Annotated[TokenVerifier, Depends(get_verifier)],
+) -> Principal:
+    if credentials is None:
+        raise ProblemError(401, "unauthenticated", "Authentication required", "send Authorization: Bearer <token>")
+    try:
+        return verifier.verify(credentials.credentials)
+    except AuthenticationError as error:
+        raise ProblemError(401, "unauthenticated", "Invalid token", str(error)) from None
+
+
+def require_roles(*roles: str) -> Callable[..., Principal]:
+    """A dependency admitting callers holding any of `roles` (no roles: any authenticated caller)."""
+    unknown = set(roles) - ROLES
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+
+    def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+        if roles and not principal.has_any(roles):
+            raise ProblemError(403, "forbidden", "Forbidden", f"requires one of the roles: {', '.join(roles)}")
+        return principal
+
+    return dependency

@@ -1,0 +1,152 @@
+"""Consumer loop: each upstream record is applied once in effect, poison records go to `<topic>.dlq`.
+
+The position of every partition is a tracking row written in the same transaction as the events the record
+caused, so a redelivered record is recognised and skipped. On (re)assignment each partition is positioned
+from those rows, not from Kafka's committed offsets (which are only committed for monitoring lag).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from kafka import ConsumerRebalanceListener, KafkaConsumer
+from pydantic import ValidationError
+
+from services.common.envelope import CloudEvent, EnvelopeError
+from services.common.eventstore import TrackedApplication
+from services.common.kafka import dlq_topic
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[CloudEvent, Tracking], None]
+
+
+class PoisonMessageError(Exception):
+    """A handler's verdict that a record can never be processed (it goes to the dead-letter topic)."""
+
+
+class DeadLetterSink:
+    """Where poison records go: a publisher able to send raw records."""
+
+    def __init__(self, send_raw: Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], None]) -> None:
+        self._send_raw = send_raw
+
+    def send(self, record: Any, reason: str, group: str) -> None:
+        headers = [
+            *list(record.headers or []),
+            ("dlq_reason", reason.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_consumer_group", group.encode()),
+        ]
+        self._send_raw(dlq_topic(record.topic), record.key, record.value, headers)
+
+
+def tracking_for(topic: str, partition: int, offset: int) -> Tracking:
+    """Tracking ids start at 1, Kafka offsets at 0."""
+    return Tracking(f"{topic}#{partition}", offset + 1)
+
+
+@dataclass
+class RecordProcessor:
+    """Applies one record: skip if already tracked, dead-letter if poison, else call the handler."""
+
+    app: TrackedApplication
+    handler: Handler
+    dead_letters: DeadLetterSink
+    group: str
+    max_attempts: int = 3
+    retry_sleep: float = 0.5
+
+    def process(self, record: Any) -> str:
+        """Returns what happened: `skipped`, `applied` or `dead-lettered`."""
+        tracking = tracking_for(record.topic, record.partition, record.offset)
+        if self.app.has_processed(tracking):
+            return "skipped"
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                event = CloudEvent.from_kafka(record.headers, record.value)
+                self.handler(event, tracking)
+            except (EnvelopeError, PoisonMessageError, ValidationError) as error:
+                return self._dead_letter(record, tracking, reason=_reason(error))
+            except Exception as error:  # noqa: BLE001 -- unknown failure: retry, then dead-letter
+                if attempt == self.max_attempts:
+                    return self._dead_letter(record, tracking, reason=f"failed {attempt} times: {type(error).__name__}")
+                log.warning(
+                    "record %s#%d@%d failed (%s); retrying",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    type(error).__name__,
+                )
+                time.sleep(self.retry_sleep * attempt)
+            else:
+                self.app.mark_processed(tracking)
+                return "applied"
+        raise AssertionError("unreachable")
+
+    def _dead_letter(self, record: Any, tracking: Tracking, reason: str) -> str:
+        self.dead_letters.send(record, reason, self.group)
+        self.app.mark_processed(tracking)
+        log.warning("record %s#%d@%d dead-lettered: %s", record.topic, record.partition, record.offset, reason)
+        return "dead-lettered"
+
+
+def _reason(error: Exception) -> str:
+    """A reason that names fields and rules, never values (records may hold personal information)."""
+    if isinstance(error, ValidationError):
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in error.errors())
+        return f"invalid data: {fields}"
+    return str(error) or type(error).__name__
+
+
+class _SeekToTracked(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, consumer: KafkaConsumer, app: TrackedApplication) -> None:
+        self._consumer = consumer
+        self._app = app
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        for tp in assigned:
+            self._consumer.seek(tp, self._app.position(f"{tp.topic}#{tp.partition}"))
+
+
+class TrackingConsumer:
+    """A kafka-python consumer group member feeding a RecordProcessor."""
+
+    def __init__(self, bootstrap: str, group: str, topics: list[str], processor: RecordProcessor) -> None:
+        self.bootstrap = bootstrap
+        self.group = group
+        self.topics = topics
+        self.processor = processor
+
+    def run(self, stop: threading.Event) -> None:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group,
+            client_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=200,
+        )
+        consumer.subscribe(self.topics, listener=_SeekToTracked(consumer, self.processor.app))
+        try:
+            while not stop.is_set():
+                batch = consumer.poll(timeout_ms=200)
+                for records in batch.values():
+                    for record in records:
+                        self.processor.process(record)
+                if batch:
+                    consumer.commit()
+        finally:
+            consumer.close()

@@ -1,0 +1,96 @@
+"""Event store configuration and the application base every service builds on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, ProcessRecorder, Recording, Tracking
+
+
+class EventStoreURLError(ValueError):
+    """The event store URL is not `memory://`, `sqlite:///<path>` or `postgresql://…`."""
+
+
+def persistence_env(url: str) -> dict[str, str]:
+    """Translates an event store URL into the `eventsourcing` environment it configures."""
+    parsed = urlparse(url)
+    if parsed.scheme == "memory":
+        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    if parsed.scheme == "sqlite":
+        # As in SQLAlchemy: sqlite:///var/app.db is relative, sqlite:////srv/app.db absolute.
+        path = Path(unquote(parsed.path.removeprefix("/")))
+        if not path.name:
+            raise EventStoreURLError("sqlite event store URL needs a file path: sqlite:///var/app.db")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(path),
+            "SQLITE_LOCK_TIMEOUT": "10",
+        }
+    if parsed.scheme in {"postgres", "postgresql"}:
+        options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parsed.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": unquote(parsed.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            "POSTGRES_POOL_SIZE": options.get("pool_size", "5"),
+            "POSTGRES_LOCK_TIMEOUT": options.get("lock_timeout", "5"),
+        }
+        if "schema" in options:
+            env["POSTGRES_SCHEMA"] = options["schema"]
+        return env
+    raise EventStoreURLError(f"unsupported event store URL scheme {parsed.scheme!r}")
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for `rls info` and logs."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+class TrackedApplication(Application[Any]):
+    """An eventsourcing Application whose recorder also stores tracking positions.
+
+    Tracking rows are written in the same transaction as the events they cause: this is what makes
+    consumers exactly-once in effect and the outbox relay's position durable.
+    """
+
+    recorder: ProcessRecorder
+
+    def construct_recorder(self) -> ProcessRecorder:
+        return self.factory.process_recorder()
+
+    def record(self, *objs: Any, tracking: Tracking | None = None) -> list[Recording[Any]]:
+        """Saves pending events of `objs` and, atomically with them, the tracking position (if any)."""
+        processing_event: ProcessingEvent[Any] = ProcessingEvent(tracking)
+        processing_event.collect_events(*objs)
+        recordings = self._record(processing_event)
+        self._notify(recordings)
+        return recordings
+
+    def mark_processed(self, tracking: Tracking) -> None:
+        """Records a position that caused no event; a concurrent duplicate is not an error."""
+        try:
+            self.recorder.insert_tracking(tracking)
+        except IntegrityError:
+            if not self.has_processed(tracking):
+                raise
+
+    def has_processed(self, tracking: Tracking) -> bool:
+        return self.recorder.has_tracking_id(tracking.application_name, tracking.notification_id)
+
+    def position(self, name: str) -> int:
+        """Last tracked position under `name` (0 when nothing was tracked)."""
+        return self.recorder.max_tracking_id(name) or 0
+
+    def check_store(self) -> None:
+        """Raises when the event store cannot be read (used by /readyz)."""
+        self.recorder.max_notification_id()

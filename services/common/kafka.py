@@ -1,0 +1,153 @@
+"""Kafka helpers: producer, topic administration and publishing of CloudEvents."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from services.common.envelope import CloudEvent
+
+log = logging.getLogger(__name__)
+
+DLQ_SUFFIX = ".dlq"
+DEFAULT_PARTITIONS = 3
+SEND_TIMEOUT_S = 60.0
+
+
+def dlq_topic(topic: str) -> str:
+    """The dead-letter topic paired with `topic`."""
+    return topic + DLQ_SUFFIX
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One record to publish: the topic, the key (an aggregate id, so order holds per aggregate) and the event."""
+
+    topic: str
+    key: str
+    event: CloudEvent
+
+
+class PublishError(RuntimeError):
+    """Kafka did not acknowledge every record of a batch."""
+
+
+def make_producer(bootstrap: str, client_id: str) -> KafkaProducer:
+    """An idempotent producer waiting for every in-sync replica (`acks=all`)."""
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_in_flight_requests_per_connection=5,
+        retries=2**31 - 1,
+        request_timeout_ms=15_000,
+        delivery_timeout_ms=int(SEND_TIMEOUT_S * 1000),
+    )
+
+
+def make_admin(bootstrap: str, client_id: str) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id, request_timeout_ms=10_000)
+
+
+def ensure_topics(
+    admin: KafkaAdminClient,
+    topics: Iterable[str],
+    partitions: int = DEFAULT_PARTITIONS,
+    with_dlq: bool = True,
+) -> None:
+    """Creates the topics (and their dead-letter twins) that do not exist yet."""
+    wanted = set(topics)
+    if with_dlq:
+        wanted |= {dlq_topic(t) for t in wanted if not t.endswith(DLQ_SUFFIX)}
+    missing = sorted(wanted - set(admin.list_topics()))
+    for name in missing:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another process created it meanwhile
+            admin.create_topics([NewTopic(name, partitions, 1)])
+
+
+class KafkaPublisher:
+    """Publishes batches of CloudEvents and returns only once Kafka acknowledged all of them.
+
+    Topics are created on first use (per-organisation topics appear as organisations do).
+    """
+
+    def __init__(self, bootstrap: str, client_id: str) -> None:
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._clients: tuple[KafkaProducer, KafkaAdminClient] | None = None
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def _producer(self) -> KafkaProducer:
+        return self._connect()[0]
+
+    def _connect(self) -> tuple[KafkaProducer, KafkaAdminClient]:
+        """Connects on first use, so a service starts (and reports not-ready) while Kafka is down."""
+        with self._lock:
+            if self._clients is None:
+                self._clients = (
+                    make_producer(self._bootstrap, self._client_id),
+                    make_admin(self._bootstrap, self._client_id + "-admin"),
+                )
+            return self._clients
+
+    def publish(self, messages: Sequence[Outgoing]) -> None:
+        self._ensure({m.topic for m in messages})
+        futures = []
+        for message in messages:
+            headers, value = message.event.to_kafka()
+            futures.append(self._producer.send(message.topic, key=message.key.encode(), value=value, headers=headers))
+        self._producer.flush(timeout=SEND_TIMEOUT_S)
+        for future in futures:
+            try:
+                future.get(timeout=SEND_TIMEOUT_S)
+            except KafkaError as error:
+                raise PublishError(f"Kafka refused a record: {type(error).__name__}") from error
+
+    def send_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        """Publishes one record as is (dead letters keep the original bytes)."""
+        self._ensure({topic})
+        self._producer.send(topic, key=key, value=value, headers=headers).get(timeout=SEND_TIMEOUT_S)
+
+    def _ensure(self, topics: set[str]) -> None:
+        admin = self._connect()[1]
+        new = topics - self._known
+        if new:
+            ensure_topics(admin, new)
+            self._known |= new
+
+    def close(self) -> None:
+        with self._lock:
+            if self._clients is not None:
+                producer, admin = self._clients
+                producer.close(timeout=5)
+                admin.close()
+                self._clients = None
+
+
+class KafkaProbe:
+    """Answers whether the brokers respond (for /readyz)."""
+
+    def __init__(self, bootstrap: str, client_id: str) -> None:
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._admin: KafkaAdminClient | None = None
+
+    def check(self) -> None:
+        if self._admin is None:
+            self._admin = make_admin(self._bootstrap, self._client_id)
+        self._admin.list_topics()
+
+    def close(self) -> None:
+        if self._admin is not None:
+            self._admin.close()

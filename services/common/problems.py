@@ -1,0 +1,115 @@
+"""RFC 9457 problem details: every error a client sees, with a stable `type` and the offending field."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:ca.qc.rls:problem:"
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """How one kind of domain error looks over HTTP."""
+
+    status: int
+    slug: str
+    title: str
+
+
+class ProblemError(Exception):
+    """Raised by entry points to answer with a problem document."""
+
+    def __init__(self, status: int, slug: str, title: str, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+
+def problem_response(
+    status: int, slug: str, title: str, detail: str | None = None, instance: str | None = None, **extra: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": TYPE_PREFIX + slug, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or str(loc[0] if loc else "request")
+
+
+_HTTP_SLUGS = {
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    415: "unsupported-media-type",
+}
+
+
+def install_problem_handlers(app: FastAPI, domain_errors: Mapping[type[Exception], ProblemSpec]) -> None:
+    """Maps validation errors, HTTP errors, ProblemError and the service's domain errors to problem+json."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        # Messages name the field and the rule; input values are never echoed (they may be personal).
+        errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"], "type": e["type"]} for e in error.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem_response(422, "validation", "Invalid request", detail, request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        slug = _HTTP_SLUGS.get(error.status_code, "http-error")
+        return problem_response(error.status_code, slug, str(error.detail), instance=request.url.path)
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, error: ProblemError) -> JSONResponse:
+        return problem_response(error.status, error.slug, error.title, error.detail, request.url.path, **error.extra)
+
+    for error_class, spec in domain_errors.items():
+        app.add_exception_handler(error_class, _domain_handler(spec))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
+        return problem_response(500, "internal", "Internal error", instance=request.url.path)
+
+
+def _domain_handler(spec: ProblemSpec) -> Any:
+    async def handle(request: Request, error: Exception) -> JSONResponse:
+        field = getattr(error, "field", None)
+        extra = {"field": field} if field else {}
+        return problem_response(spec.status, spec.slug, spec.title, str(error), request.url.path, **extra)
+
+    return handle
+
+
+def invalid_field(field: str, message: str) -> ProblemError:
+    """A 422 naming one field, shaped like request validation errors."""
+    return ProblemError(
+        422,
+        "validation",
+        "Invalid request",
+        f"{field}: {message}",
+        errors=[{"field": field, "message": message, "type": "value_error"}],
+    )

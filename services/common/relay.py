@@ -1,0 +1,108 @@
+"""Outbox relay: follows an application's notification log and publishes integration events.
+
+The notification log *is* the outbox. The relay reads notifications after its stored position, maps each
+domain event to zero or more integration events, publishes them and waits for Kafka's acknowledgement, and
+only then stores the new position (a tracking row in the application's own database). A crash between the
+two re-publishes the same events with the same deterministic ids; nothing is lost.
+
+Notification ids are allocated when a transaction inserts events, so a transaction that commits late can
+make a lower id appear after a higher one was already visible. The relay never moves past such a gap until
+the missing ids appear or `gap_timeout` has passed (then they belong to a rolled-back transaction).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Notification, Tracking
+
+from services.common.eventstore import TrackedApplication
+from services.common.kafka import Outgoing
+
+log = logging.getLogger(__name__)
+
+Mapper = Callable[[DomainEventProtocol[Any]], Sequence[Outgoing]]
+
+
+class Publisher(Protocol):
+    def publish(self, messages: Sequence[Outgoing]) -> None:
+        """Returns once every message is acknowledged; raises otherwise."""
+
+
+class OutboxRelay:
+    """Relays one application's notification log through `mapper` to `publisher`."""
+
+    def __init__(
+        self,
+        app: TrackedApplication,
+        mapper: Mapper,
+        publisher: Publisher,
+        *,
+        name: str = "outbox-relay",
+        batch_size: int = 500,
+        gap_timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.mapper = mapper
+        self.publisher = publisher
+        self.name = name
+        self.batch_size = batch_size
+        self.gap_timeout = gap_timeout
+        self._clock = clock
+        self._gap_seen_at: dict[int, float] = {}
+
+    @property
+    def position(self) -> int:
+        return self.app.position(self.name)
+
+    def run_once(self) -> int:
+        """Relays at most one batch; returns how many notifications it moved past."""
+        start = self.position
+        notifications = self.app.recorder.select_notifications(
+            start=start, limit=self.batch_size, inclusive_of_start=False
+        )
+        ready = self._contiguous(start, notifications)
+        if not ready:
+            return 0
+        messages = [m for n in ready for m in self.mapper(self.app.mapper.to_domain_event(n))]
+        if messages:
+            self.publisher.publish(messages)
+        self.app.mark_processed(Tracking(self.name, ready[-1].id))
+        return len(ready)
+
+    def _contiguous(self, start: int, notifications: Sequence[Notification]) -> list[Notification]:
+        """The notifications that follow `start` without an unexplained hole."""
+        ready: list[Notification] = []
+        expected = start + 1
+        for notification in notifications:
+            if notification.id != expected and not self._gap_expired(expected):
+                break
+            ready.append(notification)
+            expected = notification.id + 1
+        return ready
+
+    def _gap_expired(self, missing_id: int) -> bool:
+        first_seen = self._gap_seen_at.setdefault(missing_id, self._clock())
+        if self._clock() - first_seen < self.gap_timeout:
+            return False
+        del self._gap_seen_at[missing_id]
+        log.warning("relay %s: notification %d never committed; moving past it", self.name, missing_id)
+        return True
+
+    def run(self, stop: threading.Event, idle_sleep: float = 0.1, error_sleep: float = 1.0) -> None:
+        """Relays until `stop` is set; a failed batch is retried from the stored position."""
+        while not stop.is_set():
+            try:
+                moved = self.run_once()
+            except Exception:
+                log.exception("relay %s: batch failed; retrying from the stored position", self.name)
+                stop.wait(error_sleep)
+                continue
+            if moved < self.batch_size:
+                stop.wait(idle_sleep)

@@ -1,0 +1,55 @@
+"""Settings shared by every service; each service subclasses with its own `<NAME>_` prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """The configuration cannot run safely (a missing or default secret in production, say)."""
+
+
+class PlatformSettings(BaseSettings):
+    """What every process of the platform needs to know (read without the service prefix)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    mode: Literal["dev", "production"] = Field("dev", validation_alias="RLS_MODE")
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    var_dir: Path = Field(Path("var"), validation_alias="RLS_VAR_DIR")
+    jwks_url: str | None = Field(None, validation_alias="RLS_JWKS_URL")
+    jwt_audience: str = Field("rls", validation_alias="RLS_JWT_AUDIENCE")
+    dev_key_file: Path | None = Field(None, validation_alias="RLS_DEV_KEY_FILE")
+
+    @model_validator(mode="after")
+    def _production_needs_jwks(self) -> PlatformSettings:
+        if self.mode == "production" and not self.jwks_url:
+            raise SettingsError("RLS_JWKS_URL is required in production mode (the dev signing key is refused)")
+        return self
+
+    @property
+    def signing_key_file(self) -> Path:
+        return self.dev_key_file or self.var_dir / "dev-signing-key"
+
+
+class ServiceSettings(PlatformSettings):
+    """One service process: where it listens, where its events live, which loops it runs."""
+
+    service_name: str = "service"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    event_store: str | None = None
+    relay_enabled: bool = True
+    consumers_enabled: bool = True
+    relay_batch_size: int = 500
+    relay_gap_timeout_s: float = 10.0
+    aggregate_cache_size: int = 1000
+
+    @property
+    def event_store_url(self) -> str:
+        """`sqlite:///<var>/<service>.db` unless configured (one SQLite file per application)."""
+        return self.event_store or f"sqlite:///{self.var_dir / (self.service_name + '.db')}"

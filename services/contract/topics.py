@@ -1,0 +1,20 @@
+"""Kafka topics of the public contract."""
+
+from __future__ import annotations
+
+from services.contract.codes import is_org_id
+
+REFERRAL = "rls.referral.v1"
+AGREEMENTS = "rls.agreements.v1"
+CONSENT_DECISIONS = "rls.consent.decisions.v1"
+CONSENT = "rls.consent.v1"
+"""Internal to the consent service."""
+
+PLATFORM_TOPICS: tuple[str, ...] = (REFERRAL, AGREEMENTS, CONSENT_DECISIONS, CONSENT)
+
+
+def org_referrals(org_id: str) -> str:
+    """The topic on which one organisation receives the referral events that concern it."""
+    if not is_org_id(org_id):
+        raise ValueError("organisation id is not topic-safe")
+    return f"rls.org.{org_id}.referrals.v1"

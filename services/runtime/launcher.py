@@ -1,0 +1,223 @@
+"""`rls run`: local Kafka (unless one is given), the five services, the demo network; Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.common.auth import load_dev_key, mint_dev_token
+from services.common.clock import system_clock
+from services.common.kafka import ensure_topics, make_admin
+from services.contract.topics import PLATFORM_TOPICS
+from services.runtime import demo
+from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
+from services.runtime.registry import SERVICES, settings_class
+from services.runtime.settings import RuntimeSettings
+
+DEV_TOKEN_TTL = timedelta(hours=12)
+
+
+class LaunchError(RuntimeError):
+    """The platform could not start; everything started so far was stopped."""
+
+
+def run_dir(settings: RuntimeSettings) -> Path:
+    return settings.var_dir / "run"
+
+
+def platform_file(settings: RuntimeSettings) -> Path:
+    return run_dir(settings) / "platform.json"
+
+
+def launcher_pid_file(settings: RuntimeSettings) -> Path:
+    return run_dir(settings) / "launcher.pid"
+
+
+def service_urls() -> dict[str, str]:
+    """Each service's URL as its own settings see it (ports overridable with `<SERVICE>_PORT`)."""
+    urls = {}
+    for name in SERVICES:
+        settings = settings_class(name)()
+        urls[name] = f"http://{settings.host}:{settings.port}"
+    return urls
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Platform:
+    """The processes `rls run` owns, in start order."""
+
+    settings: RuntimeSettings
+    kafka: LocalKafka | None = None
+    services: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bootstrap(self) -> str:
+        if self.settings.external_kafka:
+            return self.settings.external_kafka
+        assert self.kafka is not None
+        return self.kafka.bootstrap
+
+    def start(self, say: Any = print) -> dict[str, Any]:
+        started = time.monotonic()
+        var = self.settings.var_dir.resolve()
+        if not self.settings.external_kafka:
+            libs = ensure_jars(self.settings.kafka_version, self.settings.cache_dir)
+            self.kafka = LocalKafka(
+                libs,
+                var / "kafka",
+                self.settings.kafka_port,
+                self.settings.kafka_controller_port,
+                self.settings.kafka_heap,
+                find_java(self.settings.java_home),
+            )
+            say(f"starting Apache Kafka {self.settings.kafka_version} (KRaft) on {self.kafka.bootstrap}")
+            self.kafka.start(timeout=self.settings.ready_timeout_s)
+        admin = make_admin(self.bootstrap, "rls-launcher")
+        try:
+            ensure_topics(admin, PLATFORM_TOPICS)
+        finally:
+            admin.close()
+        self._start_services(var)
+        self._wait_ready()
+        info = self._load_demo_and_describe(var)
+        info["ready_after_s"] = round(time.monotonic() - started, 1)
+        return info
+
+    def _start_services(self, var: Path) -> None:
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "RLS_VAR_DIR": str(var)}
+        (var / "log").mkdir(parents=True, exist_ok=True)
+        self.urls = service_urls()
+        for name in SERVICES:
+            with open(var / "log" / f"{name}.log", "ab") as log_file:
+                self.services[name] = subprocess.Popen(
+                    [sys.executable, "-m", "services.cli", "serve", name],
+                    env=env,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.settings.ready_timeout_s
+        pending = dict(self.urls)
+        with httpx.Client(timeout=2) as client:
+            while pending and time.monotonic() < deadline:
+                for name, url in list(pending.items()):
+                    if self.services[name].poll() is not None:
+                        raise LaunchError(f"service {name} exited; see var/log/{name}.log")
+                    try:
+                        if client.get(url + "/readyz").status_code == 200:
+                            del pending[name]
+                    except httpx.HTTPError:
+                        pass
+                time.sleep(0.2)
+        if pending:
+            raise LaunchError(f"not ready in time: {', '.join(pending)}")
+
+    def _load_demo_and_describe(self, var: Path) -> dict[str, Any]:
+        key = load_dev_key(self.settings.signing_key_file)
+        audience = self.settings.jwt_audience
+
+        def token(org: str, roles: list[str], sub: str) -> str:
+            return mint_dev_token(key, org, roles, sub, audience, DEV_TOKEN_TTL)
+
+        network = demo.load_demo(
+            self.urls["agreements"],
+            token(demo.CSSS, ["admin"], "demo-admin"),
+            token(demo.CSSS, ["coordinator"], "demo-coordinator"),
+            var / "demo.json",
+            system_clock().date(),
+        )
+        info = {
+            "services": self.urls,
+            "kafka_bootstrap": self.bootstrap,
+            "event_store": f"sqlite:///{var}/<service>.db",
+            "mode": self.settings.mode,
+            "demo": network,
+            "dev_token": token(demo.CSSS, ["intake", "clinician", "coordinator"], "demo-worker"),
+        }
+        run_dir(self.settings).mkdir(parents=True, exist_ok=True)
+        platform_file(self.settings).write_text(
+            json.dumps({k: v for k, v in info.items() if k != "dev_token"}, indent=2)
+        )
+        return info
+
+    def stop(self) -> None:
+        """Services first (they flush their relays), then the broker; nothing is left listening."""
+        for process in self.services.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.services.values():
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.kafka is not None:
+            self.kafka.stop()
+        platform_file(self.settings).unlink(missing_ok=True)
+
+
+def run(settings: RuntimeSettings, say: Any = print) -> None:
+    """Starts the platform and blocks until SIGINT/SIGTERM (Ctrl-C or `rls stop`), then stops it all."""
+    pid_file = launcher_pid_file(settings)
+    if pid_file.exists() and _alive(int(pid_file.read_text() or 0)):
+        raise LaunchError(f"the platform is already running (pid {pid_file.read_text()}); `rls stop` stops it")
+    run_dir(settings).mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(str(os.getpid()))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    platform = Platform(settings)
+    try:
+        info = platform.start(say)
+        say(json.dumps(info, indent=2))
+        say(f"ready in {info['ready_after_s']} s — Ctrl-C (or `rls stop`) stops every process")
+        while not stop.wait(1.0):
+            dead = [name for name, p in platform.services.items() if p.poll() is not None]
+            if dead:
+                say(f"service(s) exited: {', '.join(dead)}; stopping the platform")
+                break
+    finally:
+        say("stopping…")
+        platform.stop()
+        pid_file.unlink(missing_ok=True)
+        say("stopped")
+
+
+def stop_running(settings: RuntimeSettings, timeout: float = 60.0) -> bool:
+    """Asks a running `rls run` to stop and waits for it; False when none was running."""
+    pid_file = launcher_pid_file(settings)
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text() or 0)
+    if not pid or not _alive(pid):
+        pid_file.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not _alive(pid)
