@@ -10,7 +10,7 @@ from eventsourcing.domain import DomainEventProtocol
 from services.common.envelope import CloudEvent, event_id, event_type, schema_uri
 from services.common.kafka import Outgoing
 from services.contract import topics
-from services.contract.events import ReferralSubmittedV1
+from services.contract.referral_events import ReferralSubmittedV1
 from services.referral.domain import Referral
 
 SOURCE = "/rls/referral"
