@@ -154,8 +154,7 @@ class LocalKafka:
                 self._java_cmd(
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
-                    _cluster_id(),
+                    f"--cluster-id={_cluster_id()}",  # ids may start with "-": never a separate argument
                     "-c",
                     str(properties),
                     "--standalone",

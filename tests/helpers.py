@@ -1,0 +1,54 @@
+"""Helpers shared by integration and end-to-end tests: read topics, wait for conditions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from services.common.envelope import CloudEvent
+
+
+def read_topic(bootstrap: str, topic: str, idle_s: float = 1.0) -> list[tuple[Any, CloudEvent | None]]:
+    """Every record of `topic` from offset 0, with its CloudEvent (None when it is not one)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, consumer_timeout_ms=int(idle_s * 1000)
+    )
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    if not partitions:
+        consumer.close()
+        return []
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    ends = consumer.end_offsets(partitions)
+    records = []
+    for record in consumer:
+        try:
+            records.append((record, CloudEvent.from_kafka(record.headers, record.value)))
+        except ValueError:
+            records.append((record, None))
+        if all(consumer.position(tp) >= ends[tp] for tp in partitions):
+            break
+    consumer.close()
+    return records
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+    size = sum(consumer.end_offsets(partitions).values()) if partitions else 0
+    consumer.close()
+    return size
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> Any:
+    """Polls `condition` until it returns something truthy; fails the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

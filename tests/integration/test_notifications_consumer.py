@@ -1,0 +1,96 @@
+"""The notifications consumer on a real broker: redelivery has one effect; poison goes to the .dlq and processing goes on."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from services.common.envelope import CloudEvent
+from services.common.eventstore import persistence_env
+from services.common.kafka import KafkaPublisher, Outgoing
+from services.contract import topics
+from services.notifications.application import Notifications
+from services.notifications.consumers import referral_events_consumer
+from services.notifications.settings import NotificationsSettings
+from tests.helpers import read_topic, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def referral_event(referral_id: str, to_org: str) -> CloudEvent:
+    return CloudEvent(
+        id=str(uuid.uuid4()),
+        source="/rls/referral",
+        type="ca.qc.rls.referral.submitted.v1",
+        time=datetime.now(UTC),
+        subject=referral_id,
+        data={"referral_id": referral_id, "from_org": "org-sender", "to_org": to_org},
+    )
+
+
+def dispatches(app: Notifications) -> list[object]:
+    return [n for n in app.recorder.select_notifications(start=0, limit=10_000, inclusive_of_start=False)]
+
+
+def run_consumer(app: Notifications, bootstrap: str, group: str, until: Callable[[list[str]], bool]) -> list[str]:
+    """Runs the service's consumer until `until(outcomes)` holds; returns the outcome of every record."""
+    settings = NotificationsSettings(kafka_bootstrap_servers=bootstrap, consumer_group=group)
+    publisher = KafkaPublisher(bootstrap, "test-dlq")
+    stop = threading.Event()
+    consumer = referral_events_consumer(settings, app, publisher)
+    outcomes: list[str] = []
+    process = consumer.processor.process
+    consumer.processor.process = lambda record: outcomes.append(process(record)) or outcomes[-1]  # type: ignore[method-assign]
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: until(outcomes), timeout=60)
+    finally:
+        stop.set()
+        thread.join(20)
+        publisher.close()
+    return outcomes
+
+
+def test_redelivered_and_poison_records(kafka_bootstrap: str, tmp_path: object) -> None:
+    publisher = KafkaPublisher(kafka_bootstrap, "test-producer")
+    referral_id = str(uuid.uuid4())
+    to_org = "org-" + uuid.uuid4().hex[:8]
+    good = referral_event(referral_id, to_org)
+    after = referral_event(str(uuid.uuid4()), to_org)
+    # the same event twice (a relay re-send), a poison record, then a good one
+    publisher.publish([Outgoing(topics.REFERRAL, referral_id, good), Outgoing(topics.REFERRAL, referral_id, good)])
+    publisher.send_raw(topics.REFERRAL, referral_id.encode(), b'{"broken": ', [("ce_id", b"poison")])
+    publisher.publish([Outgoing(topics.REFERRAL, after.subject or "", after)])
+    publisher.close()
+
+    store = persistence_env(f"sqlite:///{tmp_path}/notifications.db")
+    app = Notifications(env=store)
+    first = run_consumer(app, kafka_bootstrap, "g-" + uuid.uuid4().hex, until=lambda _: len(dispatches(app)) >= 2)
+    assert "dead-lettered" in first
+    stored = [app.mapper.to_domain_event(n) for n in dispatches(app)]
+    routed = {e.cloud_event["id"] for e in stored}  # type: ignore[attr-defined]
+    assert routed == {good.id, after.id}  # the duplicate copy had no effect
+
+    # a new consumer (another group: Kafka would redeliver from offset 0) resumes from the tracked positions
+    positions_before = len(dispatches(app))
+    started = time.monotonic()
+    again = run_consumer(app, kafka_bootstrap, "g-" + uuid.uuid4().hex, until=lambda _: time.monotonic() > started + 5)
+    assert "applied" not in again
+    assert "dead-lettered" not in again
+    assert len(dispatches(app)) == positions_before
+    app.close()
+
+    dead = [
+        record
+        for record, _ in read_topic(kafka_bootstrap, topics.REFERRAL + ".dlq")
+        if dict(record.headers).get("ce_id") == b"poison"
+    ]
+    assert dead, "the poison record is on the dead-letter topic"
+    assert dict(dead[0].headers)["dlq_reason"].startswith(b"record value is not JSON")
+    assert dead[0].value == b'{"broken": '

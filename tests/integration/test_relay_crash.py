@@ -1,0 +1,119 @@
+"""The referral outbox relay killed by SIGKILL in the middle of a batch loses nothing and re-sends with the same ids."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from services.common.clock import system_clock
+from services.common.envelope import event_id
+from services.common.eventstore import persistence_env
+from services.contract import topics
+from services.referral.application import Referrals
+from services.referral.domain import Referral
+from tests.helpers import read_topic, wait_for
+
+pytestmark = pytest.mark.integration
+
+EVENTS = 6000
+
+
+def seed(store_url: str) -> set[str]:
+    """Stores EVENTS referrals in a few large transactions (fast), returns their ids."""
+    ids = set()
+    with Referrals(env=persistence_env(store_url)) as referrals:
+        for _ in range(EVENTS // 1000):
+            batch = [
+                Referral(
+                    id=uuid.uuid4(),
+                    subject_id=f"S-{n:05d}",
+                    from_org="crash-a",
+                    from_service="AAOR",
+                    to_org="crash-b",
+                    to_service="CRISIS_24_7",
+                    channel="PHONE",
+                    urgency="URGENT",
+                    reason_code="HOUSING",
+                    accompaniment="NONE",
+                    agreement_id=None,
+                    submitted_by="seed",
+                    submitted_at=system_clock(),
+                    request_digest="-",
+                )
+                for n in range(1000)
+            ]
+            referrals.record(*batch)
+            ids |= {str(r.id) for r in batch}
+    return ids
+
+
+def produced(consumer: KafkaConsumer, partitions: list[TopicPartition], baseline: int) -> int:
+    return sum(consumer.end_offsets(partitions).values()) - baseline
+
+
+def start_relay(store_url: str, bootstrap: str, var_dir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "REFERRAL_EVENT_STORE": store_url,
+        "RLS_VAR_DIR": str(var_dir),
+        "REFERRAL_RELAY_BATCH_SIZE": str(EVENTS),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "relay", "referral"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_relay_killed_mid_batch_then_restarted_publishes_everything_in_order(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    store_url = f"sqlite:///{tmp_path / 'referral.db'}"
+    ids = seed(store_url)
+    watcher = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None)
+    partitions = [TopicPartition(topics.REFERRAL, p) for p in watcher.partitions_for_topic(topics.REFERRAL) or []]
+    baseline = sum(watcher.end_offsets(partitions).values())
+
+    relay = start_relay(store_url, kafka_bootstrap, tmp_path)
+    wait_for(lambda: produced(watcher, partitions, baseline) > 0, timeout=60, interval=0.005)
+    relay.send_signal(signal.SIGKILL)
+    relay.wait()
+    at_kill = produced(watcher, partitions, baseline)
+    print(f"\nrelay SIGKILLed after {at_kill} of {EVENTS} records of its batch")
+    assert 0 < at_kill < EVENTS, "the kill should land in the middle of the batch"
+
+    restarted = start_relay(store_url, kafka_bootstrap, tmp_path)
+    try:
+        wait_for(lambda: produced(watcher, partitions, baseline) >= EVENTS + at_kill - 1, timeout=90, interval=0.2)
+        time.sleep(0.5)
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        restarted.wait(30)
+    watcher.close()
+
+    ours = [
+        (record, event)
+        for record, event in read_topic(kafka_bootstrap, topics.REFERRAL)
+        if event is not None and event.subject in ids
+    ]
+    by_id: dict[str, set[str]] = defaultdict(set)
+    for record, event in ours:
+        assert event is not None
+        by_id[event.subject or ""].add(event.id)
+        assert record.key.decode() == event.subject  # keyed by aggregate id: one partition per referral
+    assert set(by_id) == ids  # every stored event is on the topic
+    assert all(
+        ids_ == {event_id(uuid.UUID(subject), 1)} for subject, ids_ in by_id.items()
+    )  # re-sent copies share the id
+    print(f"records on the topic: {len(ours)} for {EVENTS} events ({len(ours) - EVENTS} re-sent copies)")

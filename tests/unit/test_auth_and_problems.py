@@ -1,0 +1,131 @@
+"""Authentication on every endpoint but health, problem+json errors, settings that refuse unsafe setups."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from fastapi.routing import APIRoute
+
+from services.common.auth import mint_dev_token
+from services.common.settings import PlatformSettings
+from services.runtime.registry import SERVICES, app_builder, settings_class
+
+PUBLIC = {"/healthz", "/readyz"}
+
+
+def protected_routes(service: str, service_settings: Callable[..., Any]) -> list[tuple[str, str]]:
+    app = app_builder(service)(service_settings(settings_class(service)))
+    routes = []
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path not in PUBLIC:
+            path = re.sub(r"\{[^}]+\}", "00000000-0000-4000-8000-000000000000", route.path)
+            routes.extend((method, path) for method in sorted(route.methods))
+    return routes
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_every_endpoint_but_health_answers_401_without_a_valid_token(
+    service: str, service_settings: Callable[..., Any], client_for: Callable[..., Any], tmp_path: Path
+) -> None:
+    app = app_builder(service)(service_settings(settings_class(service)))
+    client = client_for(app)
+    forged = mint_dev_token(b"an-attacker-key-of-thirty-two-bytes!", "org-a", ["admin"], "u", "rls", timedelta(hours=1))
+    for method, path in protected_routes(service, service_settings):
+        for headers in ({}, {"Authorization": f"Bearer {forged}"}, {"Authorization": "Bearer not-a-jwt"}):
+            response = client.request(method, path, headers=headers)
+            assert response.status_code == 401, (method, path, headers, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "roles"),
+    [
+        ("POST", "/v1/referrals", ("auditor",)),
+        ("POST", "/v1/organisations", ("coordinator",)),
+        ("POST", "/v1/agreements", ("intake",)),
+    ],
+)
+def test_a_token_of_the_wrong_role_is_forbidden(
+    method: str,
+    path: str,
+    roles: tuple[str, ...],
+    service_settings: Callable[..., Any],
+    client_for: Callable[..., Any],
+    auth: Callable[..., dict[str, str]],
+) -> None:
+    service = "referral" if "referrals" in path else "agreements"
+    client = client_for(app_builder(service)(service_settings(settings_class(service))))
+    response = client.request(method, path, headers=auth("org-a", *roles), json={})
+    assert response.status_code == 403
+    assert response.json()["type"].endswith(":forbidden")
+
+
+def test_an_expired_token_is_refused(
+    service_settings: Callable[..., Any], client_for: Callable[..., Any], dev_key_file: Path
+) -> None:
+    client = client_for(app_builder("referral")(service_settings(settings_class("referral"))))
+    expired = mint_dev_token(dev_key_file.read_bytes(), "org-a", ["intake"], "u", "rls", timedelta(seconds=-60))
+    response = client.get(
+        "/v1/referrals/00000000-0000-4000-8000-000000000000", headers={"Authorization": f"Bearer {expired}"}
+    )
+    assert response.status_code == 401
+    assert "ExpiredSignature" in response.json()["detail"]
+
+
+def test_a_token_without_the_org_claim_is_refused(
+    service_settings: Callable[..., Any], client_for: Callable[..., Any], dev_key_file: Path
+) -> None:
+    client = client_for(app_builder("referral")(service_settings(settings_class("referral"))))
+    claims = {"sub": "u", "aud": "rls", "exp": 4_000_000_000, "roles": ["intake"]}
+    token = jwt.encode(claims, dev_key_file.read_bytes(), algorithm="HS256")
+    response = client.get(
+        "/v1/referrals/00000000-0000-4000-8000-000000000000", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401
+
+
+def test_invalid_input_gets_a_problem_naming_the_field_and_stores_nothing(
+    service_settings: Callable[..., Any], client_for: Callable[..., Any], auth: Callable[..., dict[str, str]]
+) -> None:
+    app = app_builder("referral")(service_settings(settings_class("referral")))
+    client = client_for(app)
+    body = {
+        "subject_id": "S-1",
+        "from_org": "org-a",
+        "from_service": "AAOR",
+        "to_org": "org-b",
+        "to_service": "NOT_A_SERVICE",
+        "channel": "PHONE",
+        "urgency": "URGENT",
+        "reason_code": "HOUSING",
+    }
+    response = client.post("/v1/referrals", json=body, headers=auth("org-a", "intake"))
+    assert response.status_code == 422
+    problem = response.json()
+    assert response.headers["content-type"] == "application/problem+json"
+    assert problem["errors"][0]["field"] == "to_service"
+    assert "NOT_A_SERVICE" not in response.text  # input values are never echoed
+    unknown_reason = client.post(
+        "/v1/referrals",
+        json={**body, "to_service": "CRISIS_24_7", "reason_code": "NOPE"},
+        headers=auth("org-a", "intake"),
+    )
+    assert unknown_reason.status_code == 422
+    assert unknown_reason.json()["errors"][0]["field"] == "reason_code"
+    malformed = client.post(
+        "/v1/referrals", content=b"{", headers={**auth("org-a", "intake"), "Content-Type": "application/json"}
+    )
+    assert malformed.status_code == 422
+    assert app.state.application.recorder.max_notification_id() in (None, 0)
+
+
+def test_production_mode_refuses_to_start_without_a_jwks_url() -> None:
+    with pytest.raises(ValueError, match="RLS_JWKS_URL"):
+        PlatformSettings(mode="production")

@@ -1,0 +1,121 @@
+"""Record processing: once in effect, poison to the dead-letter sink, processing goes on."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError, Tracking
+from pydantic import BaseModel
+
+from services.common.consumer import DeadLetterSink, RecordProcessor
+from services.common.envelope import CloudEvent
+from services.common.eventstore import TrackedApplication
+
+
+class Tally(Aggregate):
+    @event("Opened")
+    def __init__(self, id: uuid.UUID) -> None:  # noqa: A002
+        self.items: list[str] = []
+
+    @event("Added")
+    def add(self, item: str) -> None:
+        self.items.append(item)
+
+
+TALLY = uuid.UUID("00000000-0000-4000-8000-0000000000aa")
+
+
+class Item(BaseModel):
+    item: str
+
+
+class Tallies(TrackedApplication):
+    name = "tallies"
+
+    def apply(self, cloud_event: CloudEvent, tracking: Tracking) -> None:
+        item = Item.model_validate(cloud_event.data)
+        try:
+            tally: Tally = self.repository.get(TALLY)
+        except Exception:  # noqa: BLE001 -- first use
+            tally = Tally(id=TALLY)
+        tally.add(item.item)
+        try:
+            self.record(tally, tracking=tracking)
+        except IntegrityError:
+            self.mark_processed(tracking)
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    key: bytes | None = b"k"
+
+
+@dataclass
+class SinkSpy:
+    sent: list[tuple[str, bytes | None, list[tuple[str, bytes]]]] = field(default_factory=list)
+
+    def send_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        self.sent.append((topic, value, headers))
+
+
+def record(offset: int, data: dict[str, object]) -> Record:
+    cloud_event = CloudEvent(
+        id=f"e-{offset}",
+        source="/test",
+        type="ca.qc.rls.test.added.v1",
+        time=datetime(2026, 1, 1, tzinfo=UTC),
+        data=data,
+    )
+    headers, value = cloud_event.to_kafka()
+    return Record("rls.test.v1", 0, offset, value, headers)
+
+
+def processor() -> tuple[RecordProcessor, Tallies, SinkSpy]:
+    app = Tallies(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    spy = SinkSpy()
+    return RecordProcessor(app, app.apply, DeadLetterSink(spy.send_raw), group="g", retry_sleep=0), app, spy
+
+
+def test_the_same_record_delivered_twice_has_one_effect() -> None:
+    proc, app, _ = processor()
+    assert proc.process(record(0, {"item": "a"})) == "applied"
+    assert proc.process(record(0, {"item": "a"})) == "skipped"
+    assert app.repository.get(TALLY).items == ["a"]
+
+
+def test_a_malformed_record_is_dead_lettered_with_its_reason_and_the_next_is_processed() -> None:
+    proc, app, spy = processor()
+    broken = Record("rls.test.v1", 0, 0, b"{not json", [("ce_id", b"x")])
+    assert proc.process(broken) == "dead-lettered"
+    assert proc.process(record(1, {"wrong": "shape"})) == "dead-lettered"
+    assert proc.process(record(2, {"item": "b"})) == "applied"
+    assert [topic for topic, _, _ in spy.sent] == ["rls.test.v1.dlq", "rls.test.v1.dlq"]
+    reasons = [dict(headers)["dlq_reason"].decode() for _, _, headers in spy.sent]
+    assert reasons[0] == "record value is not JSON (JSONDecodeError)"
+    assert reasons[1] == "invalid data: item (missing)"
+    assert spy.sent[0][1] == b"{not json"  # the original bytes are kept for inspection
+    assert app.repository.get(TALLY).items == ["b"]
+    assert proc.process(broken) == "skipped"  # a dead letter is not retried forever
+
+
+def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered() -> None:
+    app = Tallies(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    spy = SinkSpy()
+    calls = []
+
+    def flaky(cloud_event: CloudEvent, tracking: Tracking) -> None:
+        calls.append(tracking)
+        raise TimeoutError
+
+    proc = RecordProcessor(app, flaky, DeadLetterSink(spy.send_raw), group="g", max_attempts=3, retry_sleep=0)
+    assert proc.process(record(0, {"item": "a"})) == "dead-lettered"
+    assert len(calls) == 3
+    assert dict(spy.sent[0][2])["dlq_reason"] == b"failed 3 times: TimeoutError"

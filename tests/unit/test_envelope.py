@@ -1,0 +1,80 @@
+"""CloudEvents envelope: deterministic ids and binary-mode Kafka headers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.common.envelope import CloudEvent, EnvelopeError, event_id, event_type
+
+AGGREGATE = uuid.UUID("00000000-0000-4000-8000-000000000001")
+
+
+def sample() -> CloudEvent:
+    return CloudEvent(
+        id=event_id(AGGREGATE, 1),
+        source="/rls/test",
+        type=event_type("referral", "submitted"),
+        time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        subject=str(AGGREGATE),
+        correlationid="c-1",
+        data={"referral_id": str(AGGREGATE), "n": 1},
+    )
+
+
+def test_event_id_is_deterministic_per_originator_and_version() -> None:
+    assert event_id(AGGREGATE, 1) == event_id(str(AGGREGATE), 1)
+    assert event_id(AGGREGATE, 1) != event_id(AGGREGATE, 2)
+
+
+def test_event_type_is_versioned() -> None:
+    assert event_type("referral", "submitted") == "ca.qc.rls.referral.submitted.v1"
+
+
+def test_binary_mode_round_trip_keeps_every_attribute() -> None:
+    headers, value = sample().to_kafka()
+    names = {name for name, _ in headers}
+    assert {"ce_id", "ce_source", "ce_type", "ce_specversion", "ce_time", "ce_subject", "ce_correlationid"} <= names
+    assert ("content-type", b"application/json") in headers
+    assert CloudEvent.from_kafka(headers, value) == sample()
+
+
+@pytest.mark.parametrize(
+    ("headers", "value", "reason"),
+    [
+        ([], b"{}", "invalid CloudEvent attributes"),
+        (
+            [("ce_id", b"x"), ("ce_source", b"s"), ("ce_type", b"t"), ("ce_time", b"2026-01-01T00:00:00Z")],
+            b"not json",
+            "not JSON",
+        ),
+        (
+            [("ce_id", b"x"), ("ce_source", b"s"), ("ce_type", b"t"), ("ce_time", b"2026-01-01T00:00:00Z")],
+            b"[1]",
+            "JSON object",
+        ),
+        (
+            [
+                ("ce_id", b"x"),
+                ("ce_source", b"s"),
+                ("ce_type", b"t"),
+                ("ce_time", b"2026-01-01T00:00:00Z"),
+                ("ce_specversion", b"0.3"),
+            ],
+            b"{}",
+            "specversion",
+        ),
+    ],
+)
+def test_malformed_records_are_refused_with_a_reason(
+    headers: list[tuple[str, bytes]], value: bytes, reason: str
+) -> None:
+    with pytest.raises(EnvelopeError, match=reason):
+        CloudEvent.from_kafka(headers, value)
+
+
+def test_structured_mode_is_one_json_document() -> None:
+    document = sample().to_structured()
+    assert CloudEvent.model_validate_json(document) == sample()
