@@ -17,7 +17,7 @@ from services.common.eventstore import TrackedApplication
 
 class Tally(Aggregate):
     @event("Opened")
-    def __init__(self, id: uuid.UUID) -> None:  # noqa: A002
+    def __init__(self, id: uuid.UUID) -> None:
         self.items: list[str] = []
 
     @event("Added")
@@ -39,7 +39,7 @@ class Tallies(TrackedApplication):
         item = Item.model_validate(cloud_event.data)
         try:
             tally: Tally = self.repository.get(TALLY)
-        except Exception:  # noqa: BLE001 -- first use
+        except Exception:
             tally = Tally(id=TALLY)
         tally.add(item.item)
         try:
