@@ -3,32 +3,46 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from services.agreements.application import Agreements
-from services.agreements.domain import (
-    Agreement,
+from services.agreements.api_models import (
+    AgreementAmend,
+    AgreementCreate,
+    AgreementPage,
+    AgreementPublic,
+    ChangePublic,
+    CoveragePublic,
+    HistoryPublic,
+    OrganisationCreate,
+    OrganisationPage,
+    OrganisationPublic,
+    RenewBody,
+    ReviewBody,
+    SuspendBody,
+    TerminateBody,
+    TermsVersionPublic,
+    VolumeUsePublic,
+)
+from services.agreements.application import Actor, Agreements
+from services.agreements.domain import Agreement
+from services.agreements.errors import (
+    AgreementIdempotencyConflictError,
     AgreementInvalidError,
     AgreementNotFoundError,
-    Organisation,
+    AgreementNotPartyError,
+    AgreementRevisionConflictError,
+    AgreementTransitionError,
     OrganisationExistsError,
     OrganisationNotFoundError,
-    Terms,
 )
 from services.common.auth import Principal, require_roles
-from services.common.problems import ProblemSpec
-from services.contract.codes import (
-    ORG_ID_PATTERN,
-    AgreementKind,
-    AgreementStatus,
-    InfoCategory,
-    OrgKind,
-    ServiceCode,
-)
+from services.common.problems import ProblemSpec, invalid_field
+from services.contract.codes import AgreementKind, AgreementStatus, OrgKind, ServiceCode
 
 router = APIRouter(prefix="/v1")
 
@@ -37,7 +51,19 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     OrganisationExistsError: ProblemSpec(409, "organisation-exists", "Organisation already registered"),
     AgreementNotFoundError: ProblemSpec(404, "agreement-not-found", "Agreement not found"),
     AgreementInvalidError: ProblemSpec(422, "validation", "Invalid request"),
+    AgreementTransitionError: ProblemSpec(409, "agreement-transition-refused", "Not possible in this status"),
+    AgreementNotPartyError: ProblemSpec(403, "not-a-party", "Not a party to the agreement"),
+    AgreementRevisionConflictError: ProblemSpec(409, "revision-conflict", "The agreement changed"),
+    AgreementIdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
 }
+
+CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The caller's organisation is not a party"},
+    404: {"description": "No such agreement"},
+    409: {"description": "Refused in the agreement's status, or If-Match names another revision"},
+}
+
+T = TypeVar("T")
 
 
 def get_agreements(request: Request) -> Agreements:
@@ -49,103 +75,64 @@ App = Annotated[Agreements, Depends(get_agreements)]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 Coordinator = Annotated[Principal, Depends(require_roles("coordinator", "admin"))]
 Reader = Annotated[Principal, Depends(require_roles())]
+IfMatch = Annotated[str | None, Header(description="The revision (ETag) the change is based on")]
+Cursor = Annotated[str | None, Query(max_length=100, description="next_cursor of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-class OrganisationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(pattern=ORG_ID_PATTERN, description="Chosen id; it becomes part of Kafka topic names")
-    name: str = Field(min_length=1, max_length=200)
-    kind: OrgKind
-    territory: str = Field(min_length=1, max_length=100)
-    services: list[ServiceCode] = Field(default_factory=list)
+def actor_of(principal: Principal) -> Actor:
+    return Actor(sub=principal.sub, org=principal.org, override="admin" in principal.roles)
 
 
-class OrganisationPublic(BaseModel):
-    id: str
-    name: str
-    kind: OrgKind
-    territory: str
-    services: list[ServiceCode]
-
-    @classmethod
-    def of(cls, o: Organisation) -> OrganisationPublic:
-        return cls(id=o.org_id, name=o.name, kind=o.kind, territory=o.territory, services=o.services)
+def revision_of(if_match: str | None) -> int | None:
+    """`If-Match: 3`, `"3"` or `W/"3"` → 3."""
+    if if_match is None:
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise invalid_field("If-Match", "must be the agreement's revision (its ETag)")
+    return int(value)
 
 
-class Volume(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    service: ServiceCode
-    per_year: int = Field(gt=0)
-
-
-class Funding(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    amount: str = Field(pattern=r"^\d{1,12}(\.\d{1,2})?$", description="Decimal amount, e.g. 125000.00")
-    currency: str = Field("CAD", pattern=r"^[A-Z]{3}$")
+def page(items: Sequence[T], key: Callable[[T], str], cursor: str | None, limit: int) -> tuple[list[T], str | None]:
+    """Items after `cursor` (items are sorted by `key`), at most `limit`, and the next cursor."""
+    after = [i for i in items if cursor is None or key(i) > cursor]
+    chosen = after[:limit]
+    return chosen, key(chosen[-1]) if len(after) > limit else None
 
 
-class InformationSharing(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    categories: list[InfoCategory] = Field(min_length=1)
-
-
-class AgreementCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: AgreementKind
-    title: str = Field(min_length=1, max_length=300)
-    parties: list[str] = Field(min_length=1)
-    services: list[ServiceCode] = Field(min_length=1)
-    clientele: str = Field(min_length=1, max_length=500)
-    start: date
-    end: date | None = None
-    volumes: list[Volume] | None = None
-    funding: Funding | None = None
-    information_sharing: InformationSharing | None = None
-    mechanisms: list[str] = Field(default_factory=list)
-    review_every_months: int = Field(12, ge=1, le=60)
-
-    def terms(self) -> Terms:
-        return Terms(
-            kind=self.kind,
-            title=self.title,
-            parties=self.parties,
-            services=[s.value for s in self.services],
-            clientele=self.clientele,
-            start=self.start,
-            end=self.end,
-            volumes=[v.model_dump(mode="json") for v in self.volumes or []],
-            funding=self.funding.model_dump() if self.funding else None,
-            information_sharing=[c.value for c in self.information_sharing.categories]
-            if self.information_sharing
-            else None,
-            mechanisms=self.mechanisms,
-            review_every_months=self.review_every_months,
-        )
+def agreement_response(agreement: Agreement, response: Response) -> AgreementPublic:
+    response.headers["ETag"] = str(agreement.version)
+    response.headers["Location"] = f"/v1/agreements/{agreement.id}"
+    return AgreementPublic.of(agreement)
 
 
-class AgreementPublic(BaseModel):
-    id: str
-    status: AgreementStatus
-    version: int
-    terms: dict[str, Any]
-
-    @classmethod
-    def of(cls, a: Agreement) -> AgreementPublic:
-        return cls(id=str(a.id), status=a.status, version=a.version, terms=a.terms)
+# --- directory -------------------------------------------------------------------------------------------
 
 
 @router.post("/organisations", status_code=201, response_model=OrganisationPublic, tags=["directory"])
 def register_organisation(body: OrganisationCreate, principal: Admin, agreements: App) -> OrganisationPublic:
     """Register an organisation of the network and the services it offers."""
-    organisation = agreements.register_organisation(
-        body.id, body.name, body.kind.value, body.territory, [s.value for s in body.services]
+    services = [s.value for s in body.services]
+    return OrganisationPublic.of(
+        agreements.register_organisation(body.id, body.name, body.kind.value, body.territory, services)
     )
-    return OrganisationPublic.of(organisation)
+
+
+@router.get("/organisations", response_model=OrganisationPage, tags=["directory"])
+def find_organisations(
+    principal: Reader,
+    agreements: App,
+    service: ServiceCode | None = None,
+    kind: OrgKind | None = None,
+    territory: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> OrganisationPage:
+    """Find organisations offering a service, of a kind, on a territory (case-insensitive)."""
+    found = agreements.find_organisations(service, kind, territory)
+    items, next_cursor = page(found, lambda o: o.org_id, cursor, limit)
+    return OrganisationPage(items=[OrganisationPublic.of(o) for o in items], next_cursor=next_cursor)
 
 
 @router.get("/organisations/{org_id}", response_model=OrganisationPublic, tags=["directory"])
@@ -154,13 +141,204 @@ def get_organisation(org_id: str, principal: Reader, agreements: App) -> Organis
     return OrganisationPublic.of(agreements.get_organisation(org_id))
 
 
-@router.post("/agreements", status_code=201, response_model=AgreementPublic, tags=["agreements"])
-def draft_agreement(body: AgreementCreate, principal: Coordinator, agreements: App) -> AgreementPublic:
-    """Draft a service agreement (art. 108) or a collaboration agreement."""
-    return AgreementPublic.of(agreements.draft_agreement(body.terms(), principal.sub))
+# --- agreements ------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/agreements",
+    status_code=201,
+    response_model=AgreementPublic,
+    tags=["agreements"],
+    responses={403: {"description": "The caller's organisation is not a party"}, 409: {"description": "Key reused"}},
+)
+def draft_agreement(
+    body: AgreementCreate,
+    response: Response,
+    principal: Coordinator,
+    agreements: App,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> AgreementPublic:
+    """Draft a service agreement (art. 108) or a collaboration agreement (framework: several parties)."""
+    agreement, created = agreements.draft(body.terms(), actor_of(principal), idempotency_key)
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return agreement_response(agreement, response)
+
+
+@router.get("/agreements", response_model=AgreementPage, tags=["agreements"])
+def list_agreements(
+    principal: Reader,
+    agreements: App,
+    party: Annotated[str | None, Query(max_length=64)] = None,
+    status: AgreementStatus | None = None,
+    kind: AgreementKind | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> AgreementPage:
+    """Agreements by party, status and kind (sorted by id)."""
+    found = agreements.list_agreements(party, status, kind)
+    items, next_cursor = page(found, lambda a: str(a.id), cursor, limit)
+    return AgreementPage(items=[AgreementPublic.of(a) for a in items], next_cursor=next_cursor)
 
 
 @router.get("/agreements/{agreement_id}", response_model=AgreementPublic, tags=["agreements"])
-def get_agreement(agreement_id: uuid.UUID, principal: Reader, agreements: App) -> AgreementPublic:
-    """One agreement with its status and version."""
-    return AgreementPublic.of(agreements.get_agreement(agreement_id))
+def get_agreement(
+    agreement_id: uuid.UUID,
+    response: Response,
+    principal: Reader,
+    agreements: App,
+    version: Annotated[int | None, Query(ge=1, description="An earlier version of the terms")] = None,
+) -> AgreementPublic:
+    """One agreement with its status, version and signatures (or the terms of an earlier `version`)."""
+    agreement = agreements.get_agreement(agreement_id)
+    if version is not None and version > agreement.terms_version:
+        raise AgreementNotFoundError(f"the agreement has no version {version}")
+    response.headers["ETag"] = str(agreement.version)
+    return AgreementPublic.of(agreement, agreement.versions[version - 1] if version else None)
+
+
+@router.get("/agreements/{agreement_id}/history", response_model=HistoryPublic, tags=["agreements"])
+def agreement_history(agreement_id: uuid.UUID, principal: Reader, agreements: App) -> HistoryPublic:
+    """Every version of the terms and every change (signatures, status changes, reviews), oldest first."""
+    agreement = agreements.get_agreement(agreement_id)
+    return HistoryPublic(
+        agreement_id=str(agreement.id),
+        versions=[TermsVersionPublic.of(v) for v in agreement.versions],
+        changes=[ChangePublic.of(c) for c in agreements.history(agreement_id)],
+    )
+
+
+@router.get("/agreements/{agreement_id}/volumes", response_model=list[VolumeUsePublic], tags=["agreements"])
+def agreement_volumes(agreement_id: uuid.UUID, principal: Reader, agreements: App) -> list[VolumeUsePublic]:
+    """Accepted referrals counted per service and agreement year, against the committed volumes."""
+    return [VolumeUsePublic.of(line) for line in agreements.volume_use(agreement_id)]
+
+
+@router.post(
+    "/agreements/{agreement_id}/sign", response_model=AgreementPublic, tags=["lifecycle"], responses=CHANGE_RESPONSES
+)
+def sign_agreement(
+    agreement_id: uuid.UUID, response: Response, principal: Coordinator, agreements: App, if_match: IfMatch = None
+) -> AgreementPublic:
+    """Sign for the caller's organisation; ACTIVE once all parties signed and the start date has come."""
+    agreement = agreements.sign(agreement_id, actor_of(principal), revision_of(if_match))
+    return agreement_response(agreement, response)
+
+
+@router.post(
+    "/agreements/{agreement_id}/amend", response_model=AgreementPublic, tags=["lifecycle"], responses=CHANGE_RESPONSES
+)
+def amend_agreement(
+    agreement_id: uuid.UUID,
+    body: AgreementAmend,
+    response: Response,
+    principal: Coordinator,
+    agreements: App,
+    if_match: IfMatch = None,
+) -> AgreementPublic:
+    """Amend the terms: a new version, effective now; earlier versions stay readable."""
+    agreement = agreements.amend(agreement_id, body.changes(), actor_of(principal), revision_of(if_match), body.summary)
+    return agreement_response(agreement, response)
+
+
+@router.post(
+    "/agreements/{agreement_id}/suspend", response_model=AgreementPublic, tags=["lifecycle"], responses=CHANGE_RESPONSES
+)
+def suspend_agreement(
+    agreement_id: uuid.UUID,
+    response: Response,
+    principal: Coordinator,
+    agreements: App,
+    body: SuspendBody | None = None,
+    if_match: IfMatch = None,
+) -> AgreementPublic:
+    """Suspend an active agreement (it covers no referral while suspended)."""
+    reason = body.reason if body else None
+    agreement = agreements.suspend(agreement_id, actor_of(principal), reason, revision_of(if_match))
+    return agreement_response(agreement, response)
+
+
+@router.post(
+    "/agreements/{agreement_id}/resume", response_model=AgreementPublic, tags=["lifecycle"], responses=CHANGE_RESPONSES
+)
+def resume_agreement(
+    agreement_id: uuid.UUID, response: Response, principal: Coordinator, agreements: App, if_match: IfMatch = None
+) -> AgreementPublic:
+    """Resume a suspended agreement."""
+    agreement = agreements.resume(agreement_id, actor_of(principal), revision_of(if_match))
+    return agreement_response(agreement, response)
+
+
+@router.post(
+    "/agreements/{agreement_id}/terminate",
+    response_model=AgreementPublic,
+    tags=["lifecycle"],
+    responses=CHANGE_RESPONSES,
+)
+def terminate_agreement(
+    agreement_id: uuid.UUID,
+    body: TerminateBody,
+    response: Response,
+    principal: Coordinator,
+    agreements: App,
+    if_match: IfMatch = None,
+) -> AgreementPublic:
+    """Terminate the agreement, stating the reason (final)."""
+    agreement = agreements.terminate(agreement_id, body.reason, actor_of(principal), revision_of(if_match))
+    return agreement_response(agreement, response)
+
+
+@router.post(
+    "/agreements/{agreement_id}/renew", response_model=AgreementPublic, tags=["lifecycle"], responses=CHANGE_RESPONSES
+)
+def renew_agreement(
+    agreement_id: uuid.UUID,
+    body: RenewBody,
+    response: Response,
+    principal: Coordinator,
+    agreements: App,
+    if_match: IfMatch = None,
+) -> AgreementPublic:
+    """Renew the term to a later end date (a new version; an expired agreement becomes ACTIVE again)."""
+    agreement = agreements.renew(agreement_id, body.end, actor_of(principal), revision_of(if_match))
+    return agreement_response(agreement, response)
+
+
+@router.post(
+    "/agreements/{agreement_id}/review", response_model=AgreementPublic, tags=["lifecycle"], responses=CHANGE_RESPONSES
+)
+def review_agreement(
+    agreement_id: uuid.UUID,
+    response: Response,
+    principal: Coordinator,
+    agreements: App,
+    body: ReviewBody | None = None,
+    if_match: IfMatch = None,
+) -> AgreementPublic:
+    """Record a review of the agreement: clears a due review; the next falls due review_every_months later."""
+    summary = body.summary if body else None
+    agreement = agreements.review(agreement_id, actor_of(principal), summary, revision_of(if_match))
+    return agreement_response(agreement, response)
+
+
+# --- coverage --------------------------------------------------------------------------------------------
+
+
+@router.get("/coverage", response_model=CoveragePublic, tags=["coverage"])
+def coverage(
+    principal: Reader,
+    agreements: App,
+    from_org: Annotated[str, Query(max_length=64)],
+    to_org: Annotated[str, Query(max_length=64)],
+    service: ServiceCode,
+    at: Annotated[
+        datetime | None, Query(description="When (default now; without offset: the agreements' zone)")
+    ] = None,
+) -> CoveragePublic:
+    """The agreement in force covering a referral from one organisation to another for a service, or nulls."""
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=ZoneInfo(agreements.zone))
+    found = agreements.coverage(from_org, to_org, service.value, at)
+    if found is None:
+        return CoveragePublic()
+    return CoveragePublic(agreement_id=str(found.agreement.id), kind=found.terms.terms.kind, version=found.terms.number)

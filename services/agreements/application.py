@@ -2,73 +2,404 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 import uuid
-from dataclasses import asdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking, Transcoding
 
+from services.agreements.directory import Directory, OrganisationEntry
 from services.agreements.domain import (
     Agreement,
-    AgreementInvalidError,
-    AgreementNotFoundError,
     Organisation,
-    OrganisationExistsError,
-    OrganisationNotFoundError,
-    Terms,
+    TermsVersion,
+    agreement_id_for,
     organisation_aggregate_id,
 )
+from services.agreements.errors import (
+    AgreementIdempotencyConflictError,
+    AgreementNotFoundError,
+    AgreementNotPartyError,
+    AgreementRevisionConflictError,
+    OrganisationExistsError,
+    OrganisationNotFoundError,
+)
+from services.agreements.history import Change, changes_of
+from services.agreements.terms import DEFAULT_ZONE, Terms, agreement_year, local_date
+from services.agreements.volumes import CountedReferral, VolumeUse, counted_referral_id, volume_use_id
+from services.common.clock import Clock, system_clock
 from services.common.eventstore import TrackedApplication
+from services.contract.codes import AgreementKind
+
+COMMAND_ATTEMPTS = 3
+
+Command = Callable[[Agreement, datetime], None]
+
+
+class DateAsISO(Transcoding):
+    """Calendar dates in stored events (periods of volume use)."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a change: a user (`sub`) of an organisation; `override` lets a platform admin act on
+    agreements its organisation is not party to (it never signs for another organisation)."""
+
+    sub: str
+    org: str
+    override: bool = False
+
+
+@dataclass(frozen=True)
+class AcceptedReferral:
+    """The part of an accepted referral that counts against volumes (no information about the person)."""
+
+    referral_id: str
+    from_org: str
+    to_org: str
+    to_service: str
+    agreement_id: str | None
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class Coverage:
+    agreement: Agreement
+    terms: TermsVersion
+
+
+@dataclass(frozen=True)
+class VolumeLine:
+    service: str
+    period_start: date
+    period_end: date
+    used: int
+    per_year: int | None
 
 
 class Agreements(TrackedApplication):
+    """Organisations, agreements, their lifecycle in time, and the use of their volumes."""
+
     name = "agreements"
+
+    def __init__(self, env: Mapping[str, str] | None = None, clock: Clock = system_clock, zone: str = DEFAULT_ZONE):
+        super().__init__(env)
+        self.clock = clock
+        self.zone = zone
+        self.directory = Directory(self.recorder, self.mapper.to_domain_event)
+        self._schedule: dict[uuid.UUID, datetime] = {}
+        self._tick_lock = threading.Lock()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # --- directory -----------------------------------------------------------------------------------
 
     def register_organisation(
         self, org_id: str, name: str, kind: str, territory: str, services: list[str]
-    ) -> Organisation:
-        organisation = Organisation(
+    ) -> OrganisationEntry:
+        organisation = self._new_organisation(org_id, name, kind, territory, services)
+        try:
+            self.record(organisation)
+        except IntegrityError:
+            raise OrganisationExistsError(f"organisation {org_id} is already registered") from None
+        return OrganisationEntry.of(organisation)
+
+    def _new_organisation(self, org_id: str, name: str, kind: str, territory: str, services: list[str]) -> Organisation:
+        return Organisation(
             id=organisation_aggregate_id(org_id),
             org_id=org_id,
             name=name,
             kind=kind,
             territory=territory,
             services=sorted(set(services)),
+            occurred_at=self.clock(),
+        )
+
+    def get_organisation(self, org_id: str) -> OrganisationEntry:
+        entry = self.directory.organisation(org_id)
+        if entry is None:
+            raise OrganisationNotFoundError(f"no organisation {org_id}")
+        return entry
+
+    def find_organisations(
+        self, service: str | None = None, kind: str | None = None, territory: str | None = None
+    ) -> list[OrganisationEntry]:
+        return self.directory.organisations(service, kind, territory)
+
+    # --- agreements: commands ------------------------------------------------------------------------
+
+    def draft(self, terms: Terms, actor: Actor, idempotency_key: str | None = None) -> tuple[Agreement, bool]:
+        """Validates and records a draft; returns it and whether this call created it (False: a retry)."""
+        if not actor.override and actor.org not in terms.parties:
+            raise AgreementNotPartyError("a coordinator drafts agreements their organisation is party to")
+        terms = terms.checked(self._party_kinds(terms.parties))
+        document = terms.to_document()
+        digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+        agreement_id = agreement_id_for(actor.org, idempotency_key)
+        existing = self._find(agreement_id)
+        if existing is not None:
+            if existing.request_digest != digest:
+                raise AgreementIdempotencyConflictError("this Idempotency-Key was used for another agreement")
+            return existing, False
+        agreement = Agreement(
+            id=agreement_id,
+            terms=document,
+            drafted_by=actor.sub,
+            occurred_at=self.clock(),
+            zone=self.zone,
+            request_digest=digest,
         )
         try:
-            self.record(organisation)
-        except IntegrityError:
-            raise OrganisationExistsError(f"organisation {org_id} is already registered") from None
-        return organisation
+            self.record(agreement)
+        except IntegrityError:  # a concurrent retry with the same key won the race
+            return self.draft(terms, actor, idempotency_key)
+        return agreement, True
 
-    def get_organisation(self, org_id: str) -> Organisation:
-        organisation: Organisation = self._get(organisation_aggregate_id(org_id), OrganisationNotFoundError)
-        return organisation
+    def sign(self, agreement_id: uuid.UUID, actor: Actor, expected_revision: int | None = None) -> Agreement:
+        return self._change(agreement_id, actor, expected_revision, lambda a, now: a.sign(actor.org, actor.sub, now))
 
-    def draft_agreement(self, terms: Terms, drafted_by: str) -> Agreement:
-        terms.check()
-        for party in terms.parties:
+    def amend(
+        self,
+        agreement_id: uuid.UUID,
+        changes: Mapping[str, Any],
+        actor: Actor,
+        expected_revision: int | None = None,
+        summary: str | None = None,
+    ) -> Agreement:
+        """`changes` replace fields of the current terms; the result must satisfy the kind's rules."""
+
+        def amend(agreement: Agreement, now: datetime) -> None:
+            terms = agreement.terms.replace(**{"respects_community_orientations": None, **changes})
+            agreement.amend(terms.checked(self._party_kinds(terms.parties)), actor.sub, now, summary)
+
+        return self._change(agreement_id, actor, expected_revision, amend)
+
+    def suspend(
+        self, agreement_id: uuid.UUID, actor: Actor, reason: str | None = None, expected_revision: int | None = None
+    ) -> Agreement:
+        return self._change(agreement_id, actor, expected_revision, lambda a, now: a.suspend(actor.sub, now, reason))
+
+    def resume(self, agreement_id: uuid.UUID, actor: Actor, expected_revision: int | None = None) -> Agreement:
+        return self._change(agreement_id, actor, expected_revision, lambda a, now: a.resume(actor.sub, now))
+
+    def terminate(
+        self, agreement_id: uuid.UUID, reason: str, actor: Actor, expected_revision: int | None = None
+    ) -> Agreement:
+        return self._change(agreement_id, actor, expected_revision, lambda a, now: a.terminate(reason, actor.sub, now))
+
+    def renew(
+        self, agreement_id: uuid.UUID, end: date, actor: Actor, expected_revision: int | None = None
+    ) -> Agreement:
+        return self._change(agreement_id, actor, expected_revision, lambda a, now: a.renew(end, actor.sub, now))
+
+    def review(
+        self, agreement_id: uuid.UUID, actor: Actor, summary: str | None = None, expected_revision: int | None = None
+    ) -> Agreement:
+        return self._change(agreement_id, actor, expected_revision, lambda a, now: a.review(actor.sub, now, summary))
+
+    def _change(
+        self, agreement_id: uuid.UUID, actor: Actor, expected_revision: int | None, command: Command
+    ) -> Agreement:
+        """Load, check the caller and the revision, apply, record; a concurrent writer makes it start over."""
+        for _ in range(COMMAND_ATTEMPTS):
+            agreement = self.get_agreement(agreement_id)
+            if not (actor.override or agreement.is_party(actor.org)):
+                raise AgreementNotPartyError(f"{actor.org} is not a party to this agreement")
+            if expected_revision is not None and agreement.version != expected_revision:
+                raise AgreementRevisionConflictError(f"the agreement is at revision {agreement.version}")
+            command(agreement, self.clock())
             try:
-                self.get_organisation(party)
-            except OrganisationNotFoundError:
-                raise AgreementInvalidError("parties", "names an organisation that is not registered") from None
-        document = asdict(terms)
-        document.update(
-            kind=terms.kind.value,
-            start=terms.start.isoformat(),
-            end=terms.end.isoformat() if terms.end else None,
-        )
-        agreement = Agreement(terms=document, drafted_by=drafted_by)
-        self.record(agreement)
-        return agreement
+                self.record(agreement)
+            except IntegrityError:
+                if expected_revision is not None:
+                    raise AgreementRevisionConflictError("the agreement changed meanwhile") from None
+                continue
+            return agreement
+        raise AgreementRevisionConflictError("the agreement kept changing; try again")
+
+    # --- time ----------------------------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> int:
+        """Applies every transition due by `now` (activation, expiry, review due); returns how many agreements moved.
+
+        Each transition carries the time it fell due, so a late tick (after downtime) records the true times.
+        """
+        now = now or self.clock()
+        with self._tick_lock:
+            for agreement_id in self.directory.take_changed():
+                self._reschedule(self.get_agreement(agreement_id))
+            due = [i for i, at in self._schedule.items() if at <= now]
+            return sum(self._advance(agreement_id, now) for agreement_id in due)
+
+    def _reschedule(self, agreement: Agreement) -> None:
+        at = agreement.next_due_at()
+        if at is None:
+            self._schedule.pop(agreement.id, None)
+        else:
+            self._schedule[agreement.id] = at
+
+    def _advance(self, agreement_id: uuid.UUID, now: datetime) -> int:
+        agreement = self.get_agreement(agreement_id)
+        agreement.advance(now)
+        if not agreement.pending_events:
+            self._reschedule(agreement)
+            return 0
+        try:
+            self.record(agreement)
+        except IntegrityError:  # a command recorded meanwhile (and applied what was due): re-read next tick
+            return 0
+        self._reschedule(agreement)
+        return 1
+
+    # --- agreements: queries -------------------------------------------------------------------------
 
     def get_agreement(self, agreement_id: uuid.UUID) -> Agreement:
-        agreement: Agreement = self._get(agreement_id, AgreementNotFoundError)
+        agreement = self._find(agreement_id)
+        if agreement is None:
+            raise AgreementNotFoundError(f"no agreement {agreement_id}")
         return agreement
 
-    def _get(self, aggregate_id: uuid.UUID, missing: type[Exception]) -> Any:
+    def list_agreements(
+        self, party: str | None = None, status: str | None = None, kind: str | None = None
+    ) -> list[Agreement]:
+        agreements = [self.get_agreement(i) for i in self.directory.agreement_ids(party)]
+        return [
+            a
+            for a in agreements
+            if (party is None or party in a.terms.parties)
+            and (status is None or a.status == status)
+            and (kind is None or a.terms.kind == kind)
+        ]
+
+    def history(self, agreement_id: uuid.UUID) -> list[Change]:
+        """Every change of the agreement, oldest first, with the status and terms version after it."""
+        self.get_agreement(agreement_id)
+        return changes_of(self.repository.event_store.get(agreement_id))
+
+    def coverage(self, from_org: str, to_org: str, service: str, at: datetime | None = None) -> Coverage | None:
+        """The agreement in force at `at` covering a referral from `from_org` to `to_org` for `service`.
+
+        A service agreement (art. 108) is preferred to a collaboration agreement; then the latest start.
+        """
+        at = at or self.clock()
+        found = []
+        for agreement_id in self.directory.agreement_ids(from_org):
+            agreement = self.get_agreement(agreement_id)
+            terms = agreement.covering(from_org, to_org, service, at)
+            if terms is not None:
+                found.append(Coverage(agreement, terms))
+        if not found:
+            return None
+        return min(found, key=_preference)
+
+    def volume_use(self, agreement_id: uuid.UUID) -> list[VolumeLine]:
+        """Use of each service with a committed volume, per agreement year up to now (or the end)."""
+        agreement = self.get_agreement(agreement_id)
+        today = local_date(self.clock(), agreement.zone)
+        last = min(today, agreement.terms.end) if agreement.terms.end else today
+        lines = []
+        start = agreement.terms.start
+        period_start, period_end = agreement_year(start, start)
+        while period_start <= last:
+            for volume in agreement.terms.volumes:
+                use = self._find_volume(volume_use_id(agreement.id, volume.service, period_start))
+                used = use.used if use is not None else 0
+                lines.append(VolumeLine(volume.service, period_start, period_end, used, volume.per_year))
+            period_start, period_end = agreement_year(start, period_end + timedelta(days=1))
+        return lines
+
+    # --- volumes -------------------------------------------------------------------------------------
+
+    def count_accepted_referral(self, referral: AcceptedReferral, tracking: Tracking | None = None) -> bool:
+        """Counts an accepted referral against its agreement's volume once; returns whether it counted now.
+
+        Without an agreement id, the agreement covering the referral when it was accepted is used; a referral
+        no agreement covers counts against nothing.
+        """
+        guard_id = counted_referral_id(referral.referral_id)
+        if self._exists(guard_id):
+            return False
+        agreement = self._agreement_of(referral)
+        if agreement is None:
+            return False
+        period_start, period_end = agreement.year_of(referral.occurred_at)
+        use_id = volume_use_id(agreement.id, referral.to_service, period_start)
+        use = self._find_volume(use_id) or VolumeUse(
+            id=use_id,
+            agreement_id=agreement.id,
+            service=referral.to_service,
+            period_start=period_start,
+            period_end=period_end,
+        )
+        per_year = agreement.terms_at(referral.occurred_at).volume_for(referral.to_service)
+        use.use(referral.referral_id, referral.occurred_at, per_year)
+        guard = CountedReferral(
+            id=guard_id,
+            referral_id=referral.referral_id,
+            agreement_id=agreement.id,
+            service=referral.to_service,
+            period_start=period_start,
+        )
         try:
-            return self.repository.get(aggregate_id)
+            self.record(use, guard, tracking=tracking)
+        except IntegrityError:
+            if self._exists(guard_id):  # another copy was counted meanwhile
+                return False
+            raise
+        return True
+
+    def _agreement_of(self, referral: AcceptedReferral) -> Agreement | None:
+        if referral.agreement_id is None:
+            found = self.coverage(referral.from_org, referral.to_org, referral.to_service, referral.occurred_at)
+            return found.agreement if found else None
+        try:
+            agreement_id = uuid.UUID(referral.agreement_id)
+        except ValueError:
+            raise AgreementNotFoundError("the agreement id is not an agreement's") from None
+        return self.get_agreement(agreement_id)
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    def _party_kinds(self, parties: tuple[str, ...]) -> dict[str, str]:
+        """Kind of each registered party (unregistered parties are absent)."""
+        entries = {p: self.directory.organisation(p) for p in parties}
+        return {p: e.kind for p, e in entries.items() if e is not None}
+
+    def _find(self, agreement_id: uuid.UUID) -> Agreement | None:
+        try:
+            agreement: Agreement = self.repository.get(agreement_id)
         except AggregateNotFoundError:
-            raise missing("not found") from None
+            return None
+        return agreement if isinstance(agreement, Agreement) else None
+
+    def _find_volume(self, use_id: uuid.UUID) -> VolumeUse | None:
+        try:
+            use: VolumeUse = self.repository.get(use_id)
+        except AggregateNotFoundError:
+            return None
+        return use
+
+    def _exists(self, aggregate_id: uuid.UUID) -> bool:
+        return aggregate_id in self.repository
+
+
+def _preference(coverage: Coverage) -> tuple[bool, int, str]:
+    terms = coverage.terms.terms
+    return terms.kind is not AgreementKind.SERVICE_108, -terms.start.toordinal(), str(coverage.agreement.id)

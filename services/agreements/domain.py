@@ -1,17 +1,46 @@
-"""Directory of organisations and the agreements (ententes) between them."""
+"""Directory of organisations and the agreements (ententes) between them.
+
+Time is always given (`now`, `occurred_at`): nothing here reads the clock. A transition that falls due by
+itself (activation at the start date, expiry after the end date, a review falling due) is applied by
+`Agreement.advance(now)` with the time it was due, however late `advance` runs.
+"""
 
 from __future__ import annotations
 
+import bisect
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services.contract.codes import AgreementKind, AgreementStatus
+from services.agreements.errors import (
+    AgreementInvalidError,
+    AgreementNotPartyError,
+    AgreementTransitionError,
+)
+from services.agreements.terms import DEFAULT_ZONE, Terms, add_months, agreement_year, local_date, local_midnight
+from services.contract.codes import AgreementStatus
+
+DRAFT, SIGNED, ACTIVE = AgreementStatus.DRAFT, AgreementStatus.SIGNED, AgreementStatus.ACTIVE
+SUSPENDED, TERMINATED, EXPIRED = AgreementStatus.SUSPENDED, AgreementStatus.TERMINATED, AgreementStatus.EXPIRED
+IN_FORCE = frozenset({ACTIVE, SUSPENDED})
+
+ALLOWED_FROM: dict[str, frozenset[AgreementStatus]] = {
+    "sign": frozenset({DRAFT}),
+    "amend": frozenset({DRAFT, SIGNED, ACTIVE, SUSPENDED}),
+    "suspend": frozenset({ACTIVE}),
+    "resume": frozenset({SUSPENDED}),
+    "terminate": frozenset({DRAFT, SIGNED, ACTIVE, SUSPENDED}),
+    "renew": frozenset({ACTIVE, SUSPENDED, EXPIRED}),
+    "review": frozenset({ACTIVE, SUSPENDED}),
+}
+"""The status machine: the statuses each command is accepted in (any other → AgreementTransitionError)."""
 
 ORG_NAMESPACE = uuid.UUID("c0a1e5d2-6b7f-4e3a-9c8d-2b1a0f9e8d7c")
+AGREEMENT_NAMESPACE = uuid.UUID("5b0e7f61-2c3d-4a8e-9f1b-7d6c5e4a3b29")
 
 
 def organisation_aggregate_id(org_id: str) -> uuid.UUID:
@@ -19,36 +48,39 @@ def organisation_aggregate_id(org_id: str) -> uuid.UUID:
     return uuid.uuid5(ORG_NAMESPACE, org_id)
 
 
-class AgreementsError(Exception):
-    """Base of the agreements domain's errors."""
-
-    field: str | None = None
-
-
-class OrganisationNotFoundError(AgreementsError):
-    """No organisation with this id."""
+def agreement_id_for(org_id: str, idempotency_key: str | None) -> uuid.UUID:
+    """A retried draft with the same key lands on the same agreement."""
+    if idempotency_key is None:
+        return uuid.uuid4()
+    return uuid.uuid5(AGREEMENT_NAMESPACE, f"{org_id}\x1f{idempotency_key}")
 
 
-class OrganisationExistsError(AgreementsError):
-    """An organisation with this id is already registered."""
-
-
-class AgreementNotFoundError(AgreementsError):
-    """No agreement with this id."""
-
-
-class AgreementInvalidError(AgreementsError):
-    """The agreement breaks a rule of its kind (named by `field`)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
+def next_review_after(anchor: date, months: int, day: date) -> date:
+    """The first review date (anchor + k × months, k ≥ 1) after `day`."""
+    k = 1
+    while add_months(anchor, k * months) <= day:
+        k += 1
+    return add_months(anchor, k * months)
 
 
 class Organisation(Aggregate):
     """An organisation of the network and the services it offers."""
 
-    @event("Registered")
+    class Registered(Aggregate.Created):
+        class_version = 2
+
+        org_id: str
+        name: str
+        kind: str
+        territory: str
+        services: list[str]
+        occurred_at: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["occurred_at"] = state["timestamp"]
+
+    @event(Registered)
     def __init__(
         self,
         id: uuid.UUID,
@@ -57,56 +89,384 @@ class Organisation(Aggregate):
         kind: str,
         territory: str,
         services: list[str],
+        occurred_at: datetime,
     ) -> None:
         self.org_id = org_id
         self.name = name
         self.kind = kind
         self.territory = territory
         self.services = services
+        self.registered_at = occurred_at
 
 
 @dataclass(frozen=True)
-class Terms:
-    """What an agreement commits its parties to."""
+class TermsVersion:
+    """One version of the terms: 1 when drafted, +1 per amendment or renewal."""
 
-    kind: AgreementKind
-    title: str
-    parties: list[str]
-    services: list[str]
-    clientele: str
-    start: date
-    end: date | None
-    volumes: list[dict[str, Any]]
-    funding: dict[str, Any] | None
-    information_sharing: list[str] | None
-    mechanisms: list[str]
-    review_every_months: int
+    number: int
+    terms: Terms
+    change: str
+    effective_at: datetime
+    by: str
 
-    def check(self) -> None:
-        """Raises AgreementInvalidError naming the first field that breaks the kind's rules."""
-        if len(set(self.parties)) < 2:
-            raise AgreementInvalidError("parties", "an agreement needs at least two distinct parties")
-        if self.end is not None and self.end < self.start:
-            raise AgreementInvalidError("end", "the end date is before the start date")
-        if self.kind is AgreementKind.SERVICE_108:
-            if self.end is None:
-                raise AgreementInvalidError("end", "a service agreement (art. 108) has a term: end is required")
-            if not self.volumes:
-                raise AgreementInvalidError("volumes", "a service agreement (art. 108) states annual volumes")
-            unknown = {v["service"] for v in self.volumes} - set(self.services)
-            if unknown:
-                raise AgreementInvalidError("volumes", "volumes name a service the agreement does not cover")
-        else:
-            for name in ("volumes", "funding", "information_sharing"):
-                if getattr(self, name):
-                    raise AgreementInvalidError(name, "a collaboration agreement carries no " + name.replace("_", " "))
+
+@dataclass(frozen=True)
+class Signature:
+    party: str
+    signed_by: str
+    signed_at: datetime
+
+
+@dataclass(frozen=True)
+class Phase:
+    """From `at` on, the agreement had `status` under version `version` of its terms."""
+
+    at: datetime
+    status: AgreementStatus
+    version: int
 
 
 class Agreement(Aggregate):
     """An entente between organisations: a service agreement (art. 108) or a collaboration agreement."""
 
-    @event("Drafted")
-    def __init__(self, terms: dict[str, Any], drafted_by: str) -> None:
-        self.terms = terms
+    class Drafted(Aggregate.Created):
+        class_version = 2
+
+        terms: dict[str, Any]
+        drafted_by: str
+        occurred_at: datetime
+        zone: str
+        request_digest: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["occurred_at"] = state["timestamp"]
+            state["zone"] = DEFAULT_ZONE
+            state["request_digest"] = None
+
+    class Signed(Aggregate.Event):
+        party: str
+        signed_by: str
+        occurred_at: datetime
+
+    class Activated(Aggregate.Event):
+        occurred_at: datetime
+
+    class Amended(Aggregate.Event):
+        terms: dict[str, Any]
+        amended_by: str
+        occurred_at: datetime
+        summary: str | None
+
+    class Suspended(Aggregate.Event):
+        reason: str | None
+        suspended_by: str
+        occurred_at: datetime
+
+    class Resumed(Aggregate.Event):
+        resumed_by: str
+        occurred_at: datetime
+
+    class Terminated(Aggregate.Event):
+        reason: str
+        terminated_by: str
+        occurred_at: datetime
+
+    class Expired(Aggregate.Event):
+        occurred_at: datetime
+
+    class Renewed(Aggregate.Event):
+        terms: dict[str, Any]
+        renewed_by: str
+        occurred_at: datetime
+
+    class ReviewDue(Aggregate.Event):
+        occurred_at: datetime
+
+    class Reviewed(Aggregate.Event):
+        reviewed_by: str
+        occurred_at: datetime
+        summary: str | None
+
+    @event(Drafted)
+    def __init__(
+        self,
+        id: uuid.UUID,
+        terms: dict[str, Any],
+        drafted_by: str,
+        occurred_at: datetime,
+        zone: str,
+        request_digest: str | None,
+    ) -> None:
+        self.zone = zone
         self.drafted_by = drafted_by
-        self.status = AgreementStatus.DRAFT.value
+        self.drafted_at = occurred_at
+        self.request_digest = request_digest
+        self.versions = [TermsVersion(1, Terms.from_document(terms), "drafted", occurred_at, drafted_by)]
+        self.status = DRAFT
+        self.status_reason: str | None = None
+        self.signatures: dict[str, Signature] = {}
+        self.phases = [Phase(occurred_at, DRAFT, 1)]
+        self.review_anchor: date | None = None
+        self.next_review_on: date | None = None
+        self.review_due = False
+        self.last_reviewed_at: datetime | None = None
+
+    # --- queries -------------------------------------------------------------------------------------
+
+    @property
+    def terms(self) -> Terms:
+        return self.versions[-1].terms
+
+    @property
+    def terms_version(self) -> int:
+        return len(self.versions)
+
+    def is_party(self, org_id: str) -> bool:
+        return any(org_id in v.terms.parties for v in self.versions)
+
+    def activation_due_at(self) -> datetime:
+        """All parties signed: active from the start date's first instant, or the last signature if later."""
+        start = local_midnight(self.terms.start, self.zone)
+        return max([start, *(s.signed_at for s in self.signatures.values())])
+
+    def expiry_due_at(self) -> datetime | None:
+        """The end date is the term's last day: it expires when the next day begins."""
+        end = self.terms.end
+        return local_midnight(end + timedelta(days=1), self.zone) if end else None
+
+    def review_due_at(self) -> datetime | None:
+        return local_midnight(self.next_review_on, self.zone) if self.next_review_on else None
+
+    def next_due_at(self) -> datetime | None:
+        """When the next transition falls due by itself (None: nothing is scheduled)."""
+        due = self._due()
+        return min(at for at, _, _ in due) if due else None
+
+    def status_at(self, at: datetime) -> tuple[AgreementStatus | None, int]:
+        """Status and terms version at `at`: what was recorded, then what falls due after the last change."""
+        index = bisect.bisect_right([p.at for p in self.phases], at)
+        if index == 0:
+            return None, 1
+        phase = self.phases[index - 1]
+        if index < len(self.phases):
+            return phase.status, phase.version
+        return self._projected(phase.status, at), phase.version
+
+    def covering(self, from_org: str, to_org: str, service: str, at: datetime) -> TermsVersion | None:
+        """The version of the terms under which this agreement covers the referral at `at`, if it does."""
+        status, version = self.status_at(at)
+        terms_version = self.versions[version - 1]
+        if status is ACTIVE and terms_version.terms.binds(from_org, to_org, service):
+            return terms_version
+        return None
+
+    def terms_at(self, at: datetime) -> Terms:
+        return self.versions[self.status_at(at)[1] - 1].terms
+
+    def year_of(self, at: datetime) -> tuple[date, date]:
+        """The agreement year (from the start date's anniversary) that `at` falls in."""
+        return agreement_year(self.terms.start, local_date(at, self.zone))
+
+    # --- commands ------------------------------------------------------------------------------------
+
+    def advance(self, now: datetime) -> None:
+        """Applies, in order and each at the time it fell due, every transition due by `now`."""
+        while True:
+            due = sorted(self._due(), key=lambda d: (d[0], d[1]))
+            if not due or due[0][0] > now:
+                return
+            at, _, apply = due[0]
+            apply(at)
+
+    def sign(self, party: str, signed_by: str, now: datetime) -> None:
+        """`party` signs; once every party has, the agreement is SIGNED, and ACTIVE from its start."""
+        self.advance(now)
+        if party not in self.terms.parties:
+            raise AgreementNotPartyError(f"{party} is not a party to this agreement")
+        self._allow("sign")
+        if party in self.signatures:
+            raise AgreementTransitionError(f"{party} has already signed")
+        expiry = self.expiry_due_at()
+        if expiry is not None and now >= expiry:
+            raise AgreementTransitionError("the agreement's term is over")
+        self._signed(party=party, signed_by=signed_by, occurred_at=now)
+        self.advance(now)
+
+    def amend(self, terms: Terms, amended_by: str, now: datetime, summary: str | None = None) -> None:
+        """A new version of the terms, effective now (a draft's signatures are void: it is signed anew)."""
+        self.advance(now)
+        self._allow("amend")
+        self._check_amendment(terms, now)
+        self._amended(terms=terms.to_document(), amended_by=amended_by, occurred_at=now, summary=summary)
+        self.advance(now)
+
+    def suspend(self, suspended_by: str, now: datetime, reason: str | None = None) -> None:
+        self.advance(now)
+        self._allow("suspend")
+        self._suspended(reason=reason, suspended_by=suspended_by, occurred_at=now)
+
+    def resume(self, resumed_by: str, now: datetime) -> None:
+        self.advance(now)
+        self._allow("resume")
+        self._resumed(resumed_by=resumed_by, occurred_at=now)
+
+    def terminate(self, reason: str, terminated_by: str, now: datetime) -> None:
+        self.advance(now)
+        self._allow("terminate")
+        if not reason.strip():
+            raise AgreementInvalidError("reason", "a termination states its reason")
+        self._terminated(reason=reason, terminated_by=terminated_by, occurred_at=now)
+
+    def renew(self, end: date, renewed_by: str, now: datetime) -> None:
+        """A new version of the terms with a later end date (an expired agreement becomes ACTIVE again)."""
+        self.advance(now)
+        self._allow("renew")
+        current = self.terms.end
+        if current is None:
+            raise AgreementTransitionError("an agreement without an end date has no term to renew")
+        if end <= current:
+            raise AgreementInvalidError("end", "a renewal moves the end date later")
+        if end < local_date(now, self.zone):
+            raise AgreementInvalidError("end", "a renewal ends today or later")
+        self._renewed(terms=self.terms.replace(end=end).to_document(), renewed_by=renewed_by, occurred_at=now)
+        self.advance(now)
+
+    def review(self, reviewed_by: str, now: datetime, summary: str | None = None) -> None:
+        """Records a review of the agreement: clears a due review; the next is due `review_every_months` later."""
+        self.advance(now)
+        self._allow("review")
+        self._reviewed(reviewed_by=reviewed_by, occurred_at=now, summary=summary)
+        self.advance(now)
+
+    # --- rules ---------------------------------------------------------------------------------------
+
+    def _allow(self, command: str) -> None:
+        if self.status not in ALLOWED_FROM[command]:
+            raise AgreementTransitionError(f"cannot {command} an agreement that is {self.status.value}")
+
+    def _check_amendment(self, terms: Terms, now: datetime) -> None:
+        if self.status is not DRAFT and set(terms.parties) != set(self.terms.parties):
+            raise AgreementInvalidError("parties", "the parties of a signed agreement do not change")
+        if self.status in IN_FORCE and terms.start != self.terms.start:
+            raise AgreementInvalidError("start", "an agreement in force keeps its start date")
+        if self.status in IN_FORCE and terms.end is not None and terms.end < local_date(now, self.zone):
+            raise AgreementInvalidError("end", "an agreement in force cannot end in the past (terminate it)")
+
+    def _due(self) -> list[tuple[datetime, int, Callable[[datetime], None]]]:
+        """Transitions that fall due by themselves: (when, rank among simultaneous ones, how to apply)."""
+        if self.status is SIGNED:
+            return [(self.activation_due_at(), 0, self._activate)]
+        if self.status not in IN_FORCE:
+            return []
+        due: list[tuple[datetime, int, Callable[[datetime], None]]] = []
+        expiry, review = self.expiry_due_at(), self.review_due_at()
+        if expiry is not None:
+            due.append((expiry, 0, self._expire))
+        if review is not None:
+            due.append((review, 1, self._fall_due_for_review))
+        return due
+
+    def _projected(self, status: AgreementStatus, at: datetime) -> AgreementStatus:
+        if status is SIGNED and at >= self.activation_due_at():
+            status = ACTIVE
+        expiry = self.expiry_due_at()
+        if status in IN_FORCE and expiry is not None and at >= expiry:
+            status = EXPIRED
+        return status
+
+    def _activate(self, at: datetime) -> None:
+        self._activated(occurred_at=at)
+
+    def _expire(self, at: datetime) -> None:
+        self._expired(occurred_at=at)
+
+    def _fall_due_for_review(self, at: datetime) -> None:
+        self._review_fell_due(occurred_at=at)
+
+    # --- events --------------------------------------------------------------------------------------
+
+    def _set_status(self, status: AgreementStatus, at: datetime, reason: str | None = None) -> None:
+        self.status = status
+        self.status_reason = reason
+        self.phases.append(Phase(at, status, self.terms_version))
+
+    def _add_version(self, document: dict[str, Any], change: str, at: datetime, by: str) -> None:
+        number = self.terms_version + 1
+        self.versions.append(TermsVersion(number, Terms.from_document(document), change, at, by))
+        self.phases.append(Phase(at, self.status, number))
+
+    @event(Signed)
+    def _signed(self, party: str, signed_by: str, occurred_at: datetime) -> None:
+        self.signatures[party] = Signature(party, signed_by, occurred_at)
+        if set(self.signatures) >= set(self.terms.parties):
+            self._set_status(SIGNED, occurred_at)
+
+    @event(Activated)
+    def _activated(self, occurred_at: datetime) -> None:
+        self._set_status(ACTIVE, occurred_at)
+        if self.review_anchor is None:
+            self.review_anchor = self.terms.start
+            day = local_date(occurred_at, self.zone)
+            self.next_review_on = next_review_after(self.review_anchor, self.terms.review_every_months, day)
+
+    @event(Amended)
+    def _amended(self, terms: dict[str, Any], amended_by: str, occurred_at: datetime, summary: str | None) -> None:
+        self._add_version(terms, "amended", occurred_at, amended_by)
+        if self.status is DRAFT:
+            self.signatures = {}
+
+    @event(Suspended)
+    def _suspended(self, reason: str | None, suspended_by: str, occurred_at: datetime) -> None:
+        self._set_status(SUSPENDED, occurred_at, reason)
+
+    @event(Resumed)
+    def _resumed(self, resumed_by: str, occurred_at: datetime) -> None:
+        self._set_status(ACTIVE, occurred_at)
+
+    @event(Terminated)
+    def _terminated(self, reason: str, terminated_by: str, occurred_at: datetime) -> None:
+        self._set_status(TERMINATED, occurred_at, reason)
+
+    @event(Expired)
+    def _expired(self, occurred_at: datetime) -> None:
+        self._set_status(EXPIRED, occurred_at)
+
+    @event(Renewed)
+    def _renewed(self, terms: dict[str, Any], renewed_by: str, occurred_at: datetime) -> None:
+        self._add_version(terms, "renewed", occurred_at, renewed_by)
+        if self.status is EXPIRED:
+            self._set_status(ACTIVE, occurred_at)
+            self.review_anchor = local_date(occurred_at, self.zone)
+            self.next_review_on = add_months(self.review_anchor, self.terms.review_every_months)
+
+    @event(ReviewDue)
+    def _review_fell_due(self, occurred_at: datetime) -> None:
+        self.review_due = True
+        anchor = self.review_anchor or self.terms.start
+        self.next_review_on = next_review_after(
+            anchor, self.terms.review_every_months, local_date(occurred_at, self.zone)
+        )
+
+    @event(Reviewed)
+    def _reviewed(self, reviewed_by: str, occurred_at: datetime, summary: str | None) -> None:
+        self.review_due = False
+        self.last_reviewed_at = occurred_at
+        self.review_anchor = local_date(occurred_at, self.zone)
+        self.next_review_on = add_months(self.review_anchor, self.terms.review_every_months)
+
+
+EVENT_NAMES: dict[type[Aggregate.Event], str] = {
+    Agreement.Drafted: "drafted",
+    Agreement.Signed: "signed",
+    Agreement.Activated: "activated",
+    Agreement.Amended: "amended",
+    Agreement.Suspended: "suspended",
+    Agreement.Resumed: "resumed",
+    Agreement.Terminated: "terminated",
+    Agreement.Expired: "expired",
+    Agreement.Renewed: "renewed",
+    Agreement.ReviewDue: "review-due",
+    Agreement.Reviewed: "reviewed",
+}
+"""The name of each agreement event in the public contract (`ca.qc.rls.agreements.<name>.v1`) and history."""

@@ -64,6 +64,43 @@ class AgreementStateV1(EventData):
     respects_community_orientations: bool = False
     occurred_at: datetime
     """When the change took effect (an activation at the start date carries the start date's time)."""
+    reason: str | None = None
+    """Why the agreement was suspended or terminated (on those events and while it stays so)."""
+    responsibilities: list[str] = Field(default_factory=list)
+    """Responsibilities shared between the parties."""
+    revision: int | None = None
+    """Revision of the agreement (every change counts, signatures included): orders events of one agreement."""
+
+
+class AgreementReviewDueV1(EventData):
+    """An agreement's periodic review fell due (once per period; recording the review clears it)."""
+
+    agreement_id: str
+    version: int
+    kind: AgreementKind
+    parties: list[str]
+    review_every_months: int
+    due_at: datetime
+    occurred_at: datetime
+    """The time the review fell due (00:00 local time of the due date), not when it was noticed."""
+
+
+class VolumeUseV1(EventData):
+    """Use of an agreement's annual volume for one service reached a threshold (once per agreement year)."""
+
+    agreement_id: str
+    service: ServiceCode
+    period_start: date
+    """First day of the agreement year (anniversary of the start date)."""
+    period_end: date
+    """Last day of the agreement year."""
+    used: int
+    """Accepted referrals counted in the period when the threshold was crossed."""
+    per_year: int
+    percent: int
+    """`used` as a whole percentage of `per_year`."""
+    occurred_at: datetime
+    """When the referral that crossed the threshold was accepted."""
 
 
 AGREEMENT_LIFECYCLE = (
@@ -83,4 +120,7 @@ AGREEMENT_LIFECYCLE = (
 EVENTS: dict[str, type[EventData]] = {
     "ca.qc.rls.agreements.organisation-registered.v1": OrganisationRegisteredV1,
     **{f"ca.qc.rls.agreements.{name}.v1": AgreementStateV1 for name in AGREEMENT_LIFECYCLE},
+    "ca.qc.rls.agreements.review-due.v1": AgreementReviewDueV1,
+    "ca.qc.rls.agreements.volume-threshold-reached.v1": VolumeUseV1,
+    "ca.qc.rls.agreements.volume-exceeded.v1": VolumeUseV1,
 }

@@ -1,0 +1,325 @@
+"""Request and response bodies of the agreements API (XCreate / XPublic)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.agreements.application import VolumeLine
+from services.agreements.directory import OrganisationEntry
+from services.agreements.domain import Agreement, TermsVersion
+from services.agreements.history import Change
+from services.agreements.terms import Funding as FundingTerms
+from services.agreements.terms import Terms
+from services.agreements.terms import Volume as VolumeTerms
+from services.contract.codes import (
+    ORG_ID_PATTERN,
+    AgreementKind,
+    AgreementStatus,
+    InfoCategory,
+    OrgKind,
+    ServiceCode,
+)
+
+TEXT = 500
+
+
+class OrganisationCreate(BaseModel):
+    """An organisation of the network (CSSS, establishment, community organisation, …) and its services."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(
+        default_factory=lambda: f"org-{uuid.uuid4().hex[:12]}",
+        pattern=ORG_ID_PATTERN,
+        description="Chosen id (generated when absent); it becomes part of Kafka topic names",
+    )
+    name: str = Field(min_length=1, max_length=200)
+    kind: OrgKind
+    territory: str = Field(min_length=1, max_length=100)
+    services: list[ServiceCode] = Field(default_factory=list)
+
+
+class OrganisationPublic(BaseModel):
+    id: str
+    name: str
+    kind: OrgKind
+    territory: str
+    services: list[ServiceCode]
+
+    @classmethod
+    def of(cls, o: OrganisationEntry) -> OrganisationPublic:
+        return cls(id=o.org_id, name=o.name, kind=o.kind, territory=o.territory, services=list(o.services))
+
+
+class OrganisationPage(BaseModel):
+    items: list[OrganisationPublic]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page (absent: last page)")
+
+
+class Volume(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: ServiceCode
+    per_year: int = Field(gt=0, le=10_000_000)
+
+
+class Funding(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: str = Field(pattern=r"^\d{1,12}(\.\d{1,2})?$", description="Decimal amount, e.g. 125000.00")
+    currency: str = Field("CAD", pattern=r"^[A-Z]{3}$")
+
+
+class InformationSharing(BaseModel):
+    """The information-sharing clause: categories of record information the agreement lets travel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    categories: list[InfoCategory] = Field(min_length=1)
+
+
+class _TermsFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=300)
+    parties: list[str] = Field(min_length=1, max_length=100, description="Organisation ids (≥ 2)")
+    services: list[ServiceCode] = Field(min_length=1)
+    clientele: str = Field(min_length=1, max_length=TEXT)
+    start: date
+    end: date | None = None
+    volumes: list[Volume] | None = None
+    funding: Funding | None = None
+    information_sharing: InformationSharing | None = None
+    mechanisms: list[str] = Field(default_factory=list, max_length=50)
+    responsibilities: list[str] = Field(default_factory=list, max_length=50)
+    review_every_months: int = Field(12, ge=1, le=60)
+    respects_community_orientations: bool | None = Field(
+        None,
+        description="An agreement with a community organisation respects its orientations and approaches "
+        "(recorded as true when a party is a community organisation; false is then refused)",
+    )
+
+
+class AgreementCreate(_TermsFields):
+    """A service agreement (art. 108: end and volumes required) or a collaboration agreement (no volumes,
+    funding or information sharing)."""
+
+    kind: AgreementKind
+
+    def terms(self) -> Terms:
+        return Terms(kind=self.kind, **term_changes(self, exclude={"kind"}))
+
+
+class AgreementAmend(BaseModel):
+    """The fields to change (absent: unchanged; null: removed); the result must satisfy the kind's rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: AgreementKind | None = None
+    title: str | None = Field(None, min_length=1, max_length=300)
+    parties: list[str] | None = Field(None, min_length=1, max_length=100)
+    services: list[ServiceCode] | None = Field(None, min_length=1)
+    clientele: str | None = Field(None, min_length=1, max_length=TEXT)
+    start: date | None = None
+    end: date | None = None
+    volumes: list[Volume] | None = None
+    funding: Funding | None = None
+    information_sharing: InformationSharing | None = None
+    mechanisms: list[str] | None = Field(None, max_length=50)
+    responsibilities: list[str] | None = Field(None, max_length=50)
+    review_every_months: int | None = Field(None, ge=1, le=60)
+    respects_community_orientations: bool | None = None
+    summary: str | None = Field(None, max_length=TEXT, description="What the amendment changes (avenant)")
+
+    def changes(self) -> dict[str, Any]:
+        return term_changes(self, exclude={"summary"}, only_set=True)
+
+
+def term_changes(body: BaseModel, exclude: set[str], only_set: bool = False) -> dict[str, Any]:
+    """Request fields as Terms fields (tuples and value objects)."""
+    names = body.model_fields_set if only_set else set(type(body).model_fields)
+    changes: dict[str, Any] = {}
+    for name in sorted(names - exclude):
+        value = getattr(body, name)
+        if name == "volumes":
+            value = tuple(VolumeTerms(v.service.value, v.per_year) for v in value or [])
+        elif name == "funding":
+            value = FundingTerms(value.amount, value.currency) if value else None
+        elif name == "information_sharing":
+            value = tuple(c.value for c in value.categories) if value else None
+        elif name in ("parties", "services", "mechanisms", "responsibilities"):
+            value = tuple(getattr(v, "value", v) for v in value or [])
+        changes[name] = value
+    return changes
+
+
+class SuspendBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=TEXT)
+
+
+class TerminateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=TEXT)
+
+
+class RenewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    end: date = Field(description="The new end date (later than the current one, today or later)")
+
+
+class ReviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str | None = Field(None, max_length=TEXT)
+
+
+class SignaturePublic(BaseModel):
+    party: str
+    signed_by: str
+    signed_at: datetime
+
+
+class TermsPublic(BaseModel):
+    kind: AgreementKind
+    title: str
+    parties: list[str]
+    services: list[ServiceCode]
+    clientele: str
+    start: date
+    end: date | None
+    volumes: list[Volume]
+    funding: Funding | None
+    information_sharing: InformationSharing | None
+    mechanisms: list[str]
+    responsibilities: list[str]
+    review_every_months: int
+    respects_community_orientations: bool
+
+    @classmethod
+    def fields_of(cls, t: Terms) -> dict[str, Any]:
+        return {
+            "kind": t.kind,
+            "title": t.title,
+            "parties": list(t.parties),
+            "services": list(t.services),
+            "clientele": t.clientele,
+            "start": t.start,
+            "end": t.end,
+            "volumes": [Volume(service=v.service, per_year=v.per_year) for v in t.volumes],
+            "funding": Funding(amount=t.funding.amount, currency=t.funding.currency) if t.funding else None,
+            "information_sharing": InformationSharing(categories=list(t.information_sharing))
+            if t.information_sharing
+            else None,
+            "mechanisms": list(t.mechanisms),
+            "responsibilities": list(t.responsibilities),
+            "review_every_months": t.review_every_months,
+            "respects_community_orientations": bool(t.respects_community_orientations),
+        }
+
+
+class AgreementPublic(TermsPublic):
+    """An agreement: its status, its current terms (or those of `?version=`), signatures and review state."""
+
+    id: str
+    status: AgreementStatus
+    version: int = Field(description="Version of the terms shown (1 when drafted; +1 per amendment or renewal)")
+    latest_version: int
+    revision: int = Field(description="Revision of the agreement (the ETag; send it as If-Match)")
+    effective_at: datetime = Field(description="When the terms shown took effect")
+    status_reason: str | None
+    signatures: list[SignaturePublic]
+    drafted_at: datetime
+    next_review_on: date | None
+    review_due: bool
+    last_reviewed_at: datetime | None
+
+    @classmethod
+    def of(cls, a: Agreement, version: TermsVersion | None = None) -> AgreementPublic:
+        shown = version or a.versions[-1]
+        return cls(
+            **cls.fields_of(shown.terms),
+            id=str(a.id),
+            status=a.status,
+            version=shown.number,
+            latest_version=a.terms_version,
+            revision=a.version,
+            effective_at=shown.effective_at,
+            status_reason=a.status_reason,
+            signatures=[
+                SignaturePublic(party=s.party, signed_by=s.signed_by, signed_at=s.signed_at)
+                for s in a.signatures.values()
+            ],
+            drafted_at=a.drafted_at,
+            next_review_on=a.next_review_on,
+            review_due=a.review_due,
+            last_reviewed_at=a.last_reviewed_at,
+        )
+
+
+class AgreementPage(BaseModel):
+    items: list[AgreementPublic]
+    next_cursor: str | None = None
+
+
+class TermsVersionPublic(TermsPublic):
+    version: int
+    change: str = Field(description="drafted, amended or renewed")
+    effective_at: datetime
+    by: str
+
+    @classmethod
+    def of(cls, v: TermsVersion) -> TermsVersionPublic:
+        return cls(**cls.fields_of(v.terms), version=v.number, change=v.change, effective_at=v.effective_at, by=v.by)
+
+
+class ChangePublic(BaseModel):
+    revision: int
+    event: str
+    occurred_at: datetime
+    by: str | None
+    party: str | None
+    note: str | None
+    status: AgreementStatus
+    version: int
+
+    @classmethod
+    def of(cls, c: Change) -> ChangePublic:
+        return cls(**c.__dict__)
+
+
+class HistoryPublic(BaseModel):
+    """Every version of the terms and every change, oldest first."""
+
+    agreement_id: str
+    versions: list[TermsVersionPublic]
+    changes: list[ChangePublic]
+
+
+class CoveragePublic(BaseModel):
+    """The agreement in force covering the referral (nulls when none does)."""
+
+    agreement_id: str | None = None
+    kind: AgreementKind | None = None
+    version: int | None = Field(None, description="Version of the terms in force at `at`")
+
+
+class VolumeUsePublic(BaseModel):
+    service: ServiceCode
+    period_start: date
+    period_end: date
+    used: int
+    per_year: int | None
+    percent: int | None
+
+    @classmethod
+    def of(cls, line: VolumeLine) -> VolumeUsePublic:
+        percent = line.used * 100 // line.per_year if line.per_year else None
+        return cls(**line.__dict__, percent=percent)

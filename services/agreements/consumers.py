@@ -1,0 +1,69 @@
+"""Agents of the agreements service: decode, call one application method."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from eventsourcing.persistence import Tracking
+from pydantic import BaseModel, ConfigDict
+
+from services.agreements.application import AcceptedReferral, Agreements
+from services.agreements.errors import AgreementNotFoundError
+from services.agreements.settings import AgreementsSettings
+from services.common.consumer import DeadLetterSink, Handler, PoisonMessageError, RecordProcessor, TrackingConsumer
+from services.common.envelope import CloudEvent, event_type
+from services.common.kafka import KafkaPublisher
+from services.contract import topics
+from services.contract.codes import ServiceCode
+
+ACCEPTED = event_type("referral", "accepted")
+
+
+class AcceptedReferralV1(BaseModel):
+    """The fields of `ca.qc.rls.referral.accepted.v1` (ReferralEventV1) that volume counting reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    referral_id: str
+    from_org: str
+    to_org: str
+    to_service: ServiceCode
+    agreement_id: str | None = None
+    occurred_at: datetime
+
+    def accepted(self) -> AcceptedReferral:
+        return AcceptedReferral(
+            referral_id=self.referral_id,
+            from_org=self.from_org,
+            to_org=self.to_org,
+            to_service=self.to_service.value,
+            agreement_id=self.agreement_id,
+            occurred_at=self.occurred_at,
+        )
+
+
+def volume_counter(agreements: Agreements) -> Handler:
+    """Counts accepted referrals against volumes; other referral events are only tracked."""
+
+    def handle(event: CloudEvent, tracking: Tracking) -> None:
+        if event.type != ACCEPTED:
+            return
+        referral = AcceptedReferralV1.model_validate(event.data)
+        try:
+            agreements.count_accepted_referral(referral.accepted(), tracking)
+        except AgreementNotFoundError as error:
+            raise PoisonMessageError("the referral names an unknown agreement") from error
+
+    return handle
+
+
+def referral_events_consumer(
+    settings: AgreementsSettings, agreements: Agreements, publisher: KafkaPublisher
+) -> TrackingConsumer:
+    processor = RecordProcessor(
+        app=agreements,
+        handler=volume_counter(agreements),
+        dead_letters=DeadLetterSink(publisher.send_raw),
+        group=settings.consumer_group,
+    )
+    return TrackingConsumer(settings.kafka_bootstrap_servers, settings.consumer_group, [topics.REFERRAL], processor)

@@ -1,0 +1,185 @@
+"""What an agreement commits its parties to, the rules of each kind, and the calendar of its term.
+
+Dates of an agreement (start, end, review dates) are calendar dates in the agreement's time zone
+(America/Montreal unless configured): the term runs from `start` at 00:00 to the end of `end` (inclusive),
+so an agreement becomes active at `start` 00:00 local time and expires at `end + 1 day` 00:00 local time.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.agreements.errors import AgreementInvalidError
+from services.contract.codes import AgreementKind, OrgKind
+
+DEFAULT_ZONE = "America/Montreal"
+COMMUNITY_KIND = OrgKind.COMMUNITY_ORGANISATION.value
+
+
+def local_midnight(day: date, zone: str) -> datetime:
+    """The instant a calendar day begins in `zone`."""
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone))
+
+
+def local_date(at: datetime, zone: str) -> date:
+    """The calendar day `at` falls on in `zone`."""
+    return at.astimezone(ZoneInfo(zone)).date()
+
+
+def add_months(day: date, months: int) -> date:
+    """`day` moved by whole months, clamped to the month's last day (31 Jan + 1 month = 28/29 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def agreement_year(start: date, day: date) -> tuple[date, date]:
+    """The agreement year (anniversary of `start` to the day before the next) holding `day` (the first if before)."""
+    years = max(0, day.year - start.year)
+    while years > 0 and add_months(start, 12 * years) > day:
+        years -= 1
+    first = add_months(start, 12 * years)
+    return first, add_months(start, 12 * (years + 1)) - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Annual volume of activity committed for one service."""
+
+    service: str
+    per_year: int
+
+
+@dataclass(frozen=True)
+class Funding:
+    """Money attached to a service agreement (amount as a decimal string)."""
+
+    amount: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class Terms:
+    """One version of an agreement's terms (value object; stored as a JSON document in events)."""
+
+    kind: AgreementKind
+    title: str
+    parties: tuple[str, ...]
+    services: tuple[str, ...]
+    clientele: str
+    start: date
+    end: date | None = None
+    volumes: tuple[Volume, ...] = ()
+    funding: Funding | None = None
+    information_sharing: tuple[str, ...] | None = None
+    mechanisms: tuple[str, ...] = ()
+    responsibilities: tuple[str, ...] = ()
+    review_every_months: int = 12
+    respects_community_orientations: bool | None = None
+    """Recorded for agreements with a community organisation (None: decided from the parties' kinds)."""
+
+    def replace(self, **changes: Any) -> Terms:
+        return dataclasses.replace(self, **changes)
+
+    def volume_for(self, service: str) -> int | None:
+        return next((v.per_year for v in self.volumes if v.service == service), None)
+
+    def binds(self, from_org: str, to_org: str, service: str) -> bool:
+        """Whether these terms cover a referral from `from_org` to `to_org` for `service`."""
+        return from_org != to_org and {from_org, to_org} <= set(self.parties) and service in self.services
+
+    def checked(self, party_kinds: Mapping[str, str]) -> Terms:
+        """These terms with the community flag settled; raises AgreementInvalidError naming the first bad field."""
+        self._check_parties(party_kinds)
+        self._check_term()
+        if self.kind is AgreementKind.SERVICE_108:
+            self._check_service_agreement()
+        else:
+            self._check_collaboration()
+        return self.replace(respects_community_orientations=self._community_flag(party_kinds))
+
+    def _check_parties(self, party_kinds: Mapping[str, str]) -> None:
+        if len(self.parties) != len(set(self.parties)):
+            raise AgreementInvalidError("parties", "a party is named twice")
+        if len(self.parties) < 2:
+            raise AgreementInvalidError("parties", "an agreement needs at least two parties")
+        unknown = [p for p in self.parties if p not in party_kinds]
+        if unknown:
+            raise AgreementInvalidError("parties", f"not registered in the directory: {', '.join(unknown)}")
+        if len(self.services) != len(set(self.services)):
+            raise AgreementInvalidError("services", "a service is named twice")
+
+    def _check_term(self) -> None:
+        if self.end is not None and self.end < self.start:
+            raise AgreementInvalidError("end", "the end date is before the start date")
+
+    def _check_service_agreement(self) -> None:
+        if self.end is None:
+            raise AgreementInvalidError("end", "a service agreement (art. 108) has a term: end is required")
+        if not self.volumes:
+            raise AgreementInvalidError("volumes", "a service agreement (art. 108) states annual volumes")
+        named = [v.service for v in self.volumes]
+        if len(named) != len(set(named)):
+            raise AgreementInvalidError("volumes", "a service has two volumes")
+        if not set(named) <= set(self.services):
+            raise AgreementInvalidError("volumes", "volumes name a service the agreement does not cover")
+
+    def _check_collaboration(self) -> None:
+        for name in ("volumes", "funding", "information_sharing"):
+            if getattr(self, name):
+                raise AgreementInvalidError(name, "a collaboration agreement carries no " + name.replace("_", " "))
+
+    def _community_flag(self, party_kinds: Mapping[str, str]) -> bool:
+        with_community = any(party_kinds[p] == COMMUNITY_KIND for p in self.parties)
+        if with_community and self.respects_community_orientations is False:
+            raise AgreementInvalidError(
+                "respects_community_orientations",
+                "an agreement with a community organisation respects its own orientations and approaches",
+            )
+        return with_community or bool(self.respects_community_orientations)
+
+    def to_document(self) -> dict[str, Any]:
+        """JSON-friendly form, as stored in events."""
+        return {
+            "kind": self.kind.value,
+            "title": self.title,
+            "parties": list(self.parties),
+            "services": list(self.services),
+            "clientele": self.clientele,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat() if self.end else None,
+            "volumes": [dataclasses.asdict(v) for v in self.volumes],
+            "funding": dataclasses.asdict(self.funding) if self.funding else None,
+            "information_sharing": list(self.information_sharing) if self.information_sharing is not None else None,
+            "mechanisms": list(self.mechanisms),
+            "responsibilities": list(self.responsibilities),
+            "review_every_months": self.review_every_months,
+            "respects_community_orientations": self.respects_community_orientations,
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Terms:
+        sharing = document.get("information_sharing")
+        funding = document.get("funding")
+        return cls(
+            kind=AgreementKind(document["kind"]),
+            title=document["title"],
+            parties=tuple(document["parties"]),
+            services=tuple(document["services"]),
+            clientele=document["clientele"],
+            start=date.fromisoformat(document["start"]),
+            end=date.fromisoformat(document["end"]) if document.get("end") else None,
+            volumes=tuple(Volume(v["service"], int(v["per_year"])) for v in document.get("volumes") or []),
+            funding=Funding(str(funding["amount"]), funding["currency"]) if funding else None,
+            information_sharing=tuple(sharing) if sharing is not None else None,
+            mechanisms=tuple(document.get("mechanisms") or ()),
+            responsibilities=tuple(document.get("responsibilities") or ()),
+            review_every_months=int(document.get("review_every_months", 12)),
+            respects_community_orientations=document.get("respects_community_orientations"),
+        )
