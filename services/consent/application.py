@@ -1,9 +1,449 @@
-"""Consents: the only write path of the consent service."""
+"""Consents: the only write path of the consent service (consents, restrictions, decisions, the register, and the
+organisations and agreements observed from the agreements context)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking, Transcoding
+
+from services.common.clock import Clock, system_clock
+from services.common.envelope import CloudEvent
 from services.common.eventstore import TrackedApplication
+from services.consent.domain import (
+    AgreementObserved,
+    Consent,
+    ConsentNotFoundError,
+    DecisionNotFoundError,
+    DecisionRecord,
+    IdempotencyConflictError,
+    InvalidTermsError,
+    OrganisationObserved,
+    RegisterEntry,
+    Restriction,
+    RestrictionNotFoundError,
+    VersionConflictError,
+    keyed_id,
+    observation_id,
+    register_entry_id_for,
+)
+from services.consent.engine import evaluate
+from services.consent.policy import (
+    Context,
+    Decision,
+    DecisionInput,
+    Facts,
+    from_json,
+    local_date,
+    to_json,
+)
+from services.consent.readmodel import ConsentState, ReadModel, RegisterQuery, RegisterRow, RestrictionState
+from services.consent.rules import CURRENT_VERSION, regime_for
+from services.contract.agreements_events import AGREEMENT_LIFECYCLE, AgreementStateV1, OrganisationRegisteredV1
+from services.contract.codes import InfoCategory, Purpose
+
+ORGANISATION_REGISTERED = "ca.qc.rls.agreements.organisation-registered.v1"
+AGREEMENT_STATES = frozenset(f"ca.qc.rls.agreements.{name}.v1" for name in AGREEMENT_LIFECYCLE)
+DECISION = "DECISION"
+DISCLOSURE = "DISCLOSURE"
+
+
+class DateAsISO(Transcoding):
+    """Calendar dates (birth dates, agreement terms) as ISO strings."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+def _digest(value: Any) -> str:
+    canonical = json.dumps(to_json(value), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: a user (`sub`) of an organisation."""
+
+    sub: str
+    org: str
+
+
+@dataclass(frozen=True)
+class ConsentTerms:
+    """A consent as recorded by an intake worker; validated at the edge, checked for coherence here."""
+
+    subject_id: str
+    subject_birth_date: date
+    grantor_role: str
+    grantor_mandate_ref: str | None
+    grantor_scope: tuple[str, ...] | None
+    method: str
+    purposes: tuple[str, ...]
+    recipient_org_ids: tuple[str, ...]
+    recipient_kinds: tuple[str, ...]
+    categories: tuple[str, ...]
+    valid_from: datetime
+    valid_until: datetime | None
+
+
+@dataclass(frozen=True)
+class RestrictionTerms:
+    subject_id: str
+    recipient_org_ids: tuple[str, ...]
+    recipient_kinds: tuple[str, ...]
+    purposes: tuple[str, ...]
+    categories: tuple[str, ...]
+    valid_from: datetime | None
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """What a partner asks (`at` None: now)."""
+
+    subject_id: str
+    discloser_org_id: str
+    recipient_org_id: str
+    purpose: Purpose
+    categories: tuple[InfoCategory, ...]
+    at: datetime | None = None
+    context: Context = field(default_factory=Context)
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    decision_id: uuid.UUID
+    kind: str
+    input: DecisionInput
+    facts: Facts
+    decision: Decision
+    decided_at: datetime
+    requested_by_org: str
+    register_entry_id: uuid.UUID | None
+    request_digest: str
+
+    @classmethod
+    def of(cls, record: DecisionRecord) -> RecordedDecision:
+        return cls(
+            decision_id=record.id,
+            kind=record.kind,
+            input=from_json(DecisionInput, record.input),
+            facts=from_json(Facts, record.facts),
+            decision=from_json(Decision, record.result),
+            decided_at=record.decided_at,
+            requested_by_org=record.requested_by_org,
+            register_entry_id=record.register_entry_id,
+            request_digest=record.request_digest,
+        )
+
+    def concerns(self, org_id: str) -> bool:
+        return org_id in (self.requested_by_org, self.input.discloser_org_id, self.input.recipient_org_id)
 
 
 class Consents(TrackedApplication):
+    """Records consents, decides disclosures under the configured regime, keeps the disclosure register."""
+
     name = "consents"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock = system_clock,
+        regime_setting: str = "LSSSS_17_27_3",
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock
+        self.regime_setting = regime_setting
+        regime_for(regime_setting, clock())  # fail fast on a bad setting
+        self.view = ReadModel(self.recorder, self.mapper)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # --- consents -----------------------------------------------------------------------------------------------
+
+    def record_consent(
+        self, terms: ConsentTerms, actor: Actor, idempotency_key: str | None = None
+    ) -> tuple[ConsentState, bool]:
+        """Returns the consent and whether this call recorded it (False: an idempotent retry)."""
+        now = self.clock()
+        Consent.check_terms(terms.subject_birth_date, local_date(now), terms.valid_from, terms.valid_until)
+        consent_id = keyed_id("consent", actor.org, idempotency_key)
+        digest = _digest(terms)
+        replay = self._replayed_consent(consent_id, digest, idempotency_key)
+        if replay is not None:
+            return replay, False
+        consent = Consent(
+            id=consent_id,
+            subject_id=terms.subject_id,
+            subject_birth_date=terms.subject_birth_date,
+            grantor_role=terms.grantor_role,
+            grantor_mandate_ref=terms.grantor_mandate_ref,
+            grantor_scope=None if terms.grantor_scope is None else list(terms.grantor_scope),
+            method=terms.method,
+            purposes=list(terms.purposes),
+            recipient_org_ids=list(terms.recipient_org_ids),
+            recipient_kinds=list(terms.recipient_kinds),
+            categories=list(terms.categories),
+            valid_from=terms.valid_from,
+            valid_until=terms.valid_until,
+            recorded_by=actor.sub,
+            recorded_by_org=actor.org,
+            recorded_at=now,
+            request_digest=digest,
+        )
+        try:
+            self.record(consent)
+        except IntegrityError:  # a concurrent retry with the same key won the race
+            replay = self._replayed_consent(consent_id, digest, idempotency_key)
+            if replay is None:
+                raise
+            return replay, False
+        return self.get_consent(consent_id), True
+
+    def _replayed_consent(self, consent_id: uuid.UUID, digest: str, key: str | None) -> ConsentState | None:
+        if key is None:
+            return None
+        existing: Consent | None = self._find(consent_id)
+        if existing is None:
+            return None
+        if existing.request_digest != digest:
+            raise IdempotencyConflictError("this Idempotency-Key was used for a different consent")
+        return self.get_consent(consent_id)
+
+    def withdraw_consent(
+        self,
+        consent_id: uuid.UUID,
+        actor: Actor,
+        at: datetime | None = None,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> ConsentState:
+        """Withdraws a consent from `at` (default: now): no disclosure from then on rests on it."""
+        consent: Consent | None = self._find(consent_id)
+        if consent is None:
+            raise ConsentNotFoundError("no such consent")
+        if expected_version is not None and expected_version != consent.version:
+            raise VersionConflictError(f"the consent is at version {consent.version}")
+        now = self.clock()
+        consent.withdraw(at or now, reason, actor.sub, actor.org, now)
+        try:
+            self.record(consent)
+        except IntegrityError:  # withdrawn concurrently: report it as such
+            return self.withdraw_consent(consent_id, actor, at, reason, expected_version)
+        return self.get_consent(consent_id)
+
+    def get_consent(self, consent_id: uuid.UUID) -> ConsentState:
+        state = self.view.consent(str(consent_id))
+        if state is None:
+            raise ConsentNotFoundError("no such consent")
+        return state
+
+    def list_consents(self, subject_id: str) -> list[ConsentState]:
+        return self.view.consents_of(subject_id)
+
+    # --- restrictions (LRSSS ss. 7-8) ---------------------------------------------------------------------------
+
+    def record_restriction(
+        self, terms: RestrictionTerms, actor: Actor, idempotency_key: str | None = None
+    ) -> tuple[RestrictionState, bool]:
+        now = self.clock()
+        restriction_id = keyed_id("restriction", actor.org, idempotency_key)
+        digest = _digest(terms)
+        existing: Restriction | None = self._find(restriction_id) if idempotency_key else None
+        if existing is not None:
+            if existing.request_digest != digest:
+                raise IdempotencyConflictError("this Idempotency-Key was used for a different restriction")
+            return self.get_restriction(restriction_id), False
+        restriction = Restriction(
+            id=restriction_id,
+            subject_id=terms.subject_id,
+            recipient_org_ids=list(terms.recipient_org_ids),
+            recipient_kinds=list(terms.recipient_kinds),
+            purposes=list(terms.purposes),
+            categories=list(terms.categories),
+            valid_from=terms.valid_from or now,
+            recorded_by=actor.sub,
+            recorded_by_org=actor.org,
+            recorded_at=now,
+            request_digest=digest,
+        )
+        self.record(restriction)
+        return self.get_restriction(restriction_id), True
+
+    def lift_restriction(self, restriction_id: uuid.UUID, actor: Actor, at: datetime | None = None) -> RestrictionState:
+        restriction: Restriction | None = self._find(restriction_id)
+        if restriction is None:
+            raise RestrictionNotFoundError("no such restriction")
+        now = self.clock()
+        restriction.lift(at or now, actor.sub, now)
+        self.record(restriction)
+        return self.get_restriction(restriction_id)
+
+    def get_restriction(self, restriction_id: uuid.UUID) -> RestrictionState:
+        state = self.view.restriction(str(restriction_id))
+        if state is None:
+            raise RestrictionNotFoundError("no such restriction")
+        return state
+
+    def list_restrictions(self, subject_id: str) -> list[RestrictionState]:
+        return self.view.restrictions_of(subject_id)
+
+    # --- decisions and disclosures ------------------------------------------------------------------------------
+
+    def decide(
+        self, request: DecisionRequest, actor: Actor, idempotency_key: str | None = None
+    ) -> tuple[RecordedDecision, bool]:
+        """Decides and records the decision (published on `rls.consent.decisions.v1`); discloses nothing."""
+        return self._decide(DECISION, request, actor, idempotency_key)
+
+    def disclose(
+        self, request: DecisionRequest, actor: Actor, idempotency_key: str | None = None
+    ) -> tuple[RecordedDecision, bool]:
+        """Decides and, when anything is permitted, enters the disclosure in the register in the same transaction."""
+        return self._decide(DISCLOSURE, request, actor, idempotency_key)
+
+    def _decide(
+        self, kind: str, request: DecisionRequest, actor: Actor, idempotency_key: str | None
+    ) -> tuple[RecordedDecision, bool]:
+        decision_id = keyed_id(kind.lower(), actor.org, idempotency_key)
+        digest = _digest(request)
+        if idempotency_key is not None:
+            replay = self._replayed_decision(decision_id, digest)
+            if replay is not None:
+                return replay, False
+        now = self.clock()
+        at = request.at or now
+        if kind == DISCLOSURE and at > now:
+            raise InvalidTermsError("at", "a disclosure cannot be dated in the future")
+        regime = regime_for(self.regime_setting, at)
+        decision_input = DecisionInput(
+            subject_id=request.subject_id,
+            discloser_org_id=request.discloser_org_id,
+            recipient_org_id=request.recipient_org_id,
+            purpose=request.purpose,
+            categories=tuple(dict.fromkeys(request.categories)),
+            at=at,
+            regime=regime,
+            regime_version=CURRENT_VERSION[regime],
+            context=request.context,
+        )
+        facts = self.view.facts_for(decision_input)
+        decision = evaluate(decision_input, facts)
+        entry = None
+        if kind == DISCLOSURE and decision.permitted_categories:
+            entry = RegisterEntry(
+                id=register_entry_id_for(decision_id),
+                decision_id=decision_id,
+                at=at,
+                subject_id=request.subject_id,
+                discloser_org_id=request.discloser_org_id,
+                recipient_org_id=request.recipient_org_id,
+                categories=[c.value for c in decision.permitted_categories],
+                purpose=request.purpose.value,
+                bases=to_json(decision.basis),
+                obligations=[o.value for o in decision.obligations],
+                regime=decision.regime.value,
+                recorded_at=now,
+            )
+        record = DecisionRecord(
+            id=decision_id,
+            kind=kind,
+            input=to_json(decision_input),
+            facts=to_json(facts),
+            result=to_json(decision),
+            decided_at=now,
+            requested_by=actor.sub,
+            requested_by_org=actor.org,
+            request_digest=digest,
+            register_entry_id=entry.id if entry else None,
+        )
+        try:
+            self.record(record, *([entry] if entry else []))
+        except IntegrityError:  # a concurrent retry with the same key won the race: answer as it was answered
+            replay = self._replayed_decision(decision_id, digest) if idempotency_key else None
+            if replay is None:
+                raise
+            return replay, False
+        return RecordedDecision.of(record), True
+
+    def _replayed_decision(self, decision_id: uuid.UUID, digest: str) -> RecordedDecision | None:
+        existing: DecisionRecord | None = self._find(decision_id)
+        if existing is None:
+            return None
+        if existing.request_digest != digest:
+            raise IdempotencyConflictError("this Idempotency-Key was used for a different request")
+        return RecordedDecision.of(existing)
+
+    def get_decision(self, decision_id: uuid.UUID) -> RecordedDecision:
+        record: DecisionRecord | None = self._find(decision_id)
+        if record is None:
+            raise DecisionNotFoundError("no such decision")
+        return RecordedDecision.of(record)
+
+    def reevaluate(self, decision_id: uuid.UUID) -> tuple[RecordedDecision, Decision]:
+        """The recorded decision and the engine's answer today to the same input and facts (they must be equal)."""
+        recorded = self.get_decision(decision_id)
+        return recorded, evaluate(recorded.input, recorded.facts)
+
+    def register_entries(self, query: RegisterQuery) -> tuple[list[RegisterRow], int | None]:
+        return self.view.register(query)
+
+    # --- what the agreements context tells us -------------------------------------------------------------------
+
+    def observe_agreements_event(self, event: CloudEvent, tracking: Tracking) -> None:
+        """Applies an organisation or agreement event once in effect (other types are only tracked)."""
+        observation: OrganisationObserved | AgreementObserved
+        if event.type == ORGANISATION_REGISTERED:
+            org = OrganisationRegisteredV1.model_validate(event.data)
+            observation = OrganisationObserved(
+                id=observation_id(event.id),
+                upstream_event_id=event.id,
+                org_id=org.org_id,
+                kind=org.kind.value,
+                occurred_at=_aware(org.occurred_at),
+            )
+        elif event.type in AGREEMENT_STATES:
+            state = AgreementStateV1.model_validate(event.data)
+            observation = AgreementObserved(
+                id=observation_id(event.id),
+                upstream_event_id=event.id,
+                upstream_type=event.type,
+                agreement_id=state.agreement_id,
+                kind=state.kind.value,
+                status=state.status.value,
+                parties=list(state.parties),
+                start=state.start,
+                end=state.end,
+                information_sharing=[c.value for c in state.information_sharing or []],
+                occurred_at=_aware(state.occurred_at),
+            )
+        else:
+            self.mark_processed(tracking)
+            return
+        try:
+            self.record(observation, tracking=tracking)
+        except IntegrityError:  # the same upstream event again (another copy, another offset)
+            self.mark_processed(tracking)
+
+    def _find(self, aggregate_id: uuid.UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,7 +1,222 @@
-"""Payloads of the consent context's integration events."""
+"""Payloads of the consent context's integration events.
+
+`rls.consent.decisions.v1`: every decision, with the regime and regime version applied and the whole input and
+facts it was made from, so an auditor can re-evaluate it later and must get the same answer.
+`rls.consent.v1` (internal): consents, withdrawals, restrictions and disclosure register entries.
+No record information anywhere: categories are codes, the person is a pseudonymous `subject_id`, and a consent
+carries the person's age band, never the birth date.
+"""
 
 from __future__ import annotations
 
-from services.contract.base import EventData
+from datetime import date, datetime
+from typing import Literal
 
-EVENTS: dict[str, type[EventData]] = {}
+from pydantic import BaseModel, ConfigDict
+
+from services.contract.base import EventData
+from services.contract.codes import (
+    AgreementKind,
+    AgreementStatus,
+    ConsentMethod,
+    GrantorRole,
+    InfoCategory,
+    Obligation,
+    OrgKind,
+    Outcome,
+    Purpose,
+    Regime,
+)
+
+AgeBand = Literal["UNDER_14", "MINOR_14_TO_17", "ADULT"]
+RuleStatus = Literal["VERIFIED", "NEEDS_LEGAL_REVIEW"]
+ComplaintBody = Literal["COMPLAINTS_COMMISSIONER", "MEDICAL_EXAMINER", "REVIEW_COMMITTEE", "CMDP"]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DecisionContextV1(_Part):
+    danger: bool = False
+    court_order_ref: str | None = None
+    user_request: bool = False
+    anonymous: bool = False
+    complaint_body: ComplaintBody | None = None
+    mandate_contract_ref: str | None = None
+    undertakings_received: bool = False
+    research_authorisation_ref: str | None = None
+    research_authorisation_until: datetime | None = None
+
+
+class DecisionInputV1(_Part):
+    """What was asked, with the regime and rule-table version it was decided under."""
+
+    subject_id: str
+    discloser_org_id: str
+    recipient_org_id: str
+    purpose: Purpose
+    categories: list[InfoCategory]
+    at: datetime
+    regime: Regime
+    regime_version: str
+    context: DecisionContextV1
+
+
+class ConsentFactV1(_Part):
+    consent_id: str
+    grantor_role: GrantorRole
+    grantor_scope: list[Purpose] | None
+    age_band_at_start: AgeBand
+    age_band_at_decision: AgeBand
+    method: ConsentMethod
+    purposes: list[Purpose]
+    recipient_org_ids: list[str]
+    recipient_kinds: list[OrgKind]
+    categories: list[InfoCategory]
+    valid_from: datetime
+    valid_until: datetime | None
+    withdrawn_at: datetime | None
+
+
+class AgreementFactV1(_Part):
+    agreement_id: str
+    kind: AgreementKind
+    status: AgreementStatus
+    parties: list[str]
+    start: date
+    end: date | None
+    information_sharing: list[InfoCategory]
+    state_since: datetime
+
+
+class RestrictionFactV1(_Part):
+    restriction_id: str
+    recipient_org_ids: list[str]
+    recipient_kinds: list[OrgKind]
+    purposes: list[Purpose]
+    categories: list[InfoCategory]
+    valid_from: datetime
+    lifted_at: datetime | None
+
+
+class DecisionFactsV1(_Part):
+    """What was known at the decision time: the recipient's kind, the subject's consents and restrictions, the
+    agreements between the parties in the state they were in at that time."""
+
+    recipient_kind: OrgKind | None
+    consents: list[ConsentFactV1]
+    agreements: list[AgreementFactV1]
+    restrictions: list[RestrictionFactV1]
+
+
+class BasisV1(_Part):
+    regime: Regime
+    route: str
+    article: str
+    status: RuleStatus
+    categories: list[InfoCategory]
+    consent_id: str | None = None
+    agreement_id: str | None = None
+
+
+class ReasonV1(_Part):
+    code: str
+    route: str | None = None
+    categories: list[InfoCategory]
+    consent_id: str | None = None
+    agreement_id: str | None = None
+    detail: str | None = None
+
+
+class ConsentDecidedV1(EventData):
+    """A decision of the consent service (decide-only or a disclosure)."""
+
+    decision_id: str
+    kind: Literal["DECISION", "DISCLOSURE"]
+    outcome: Outcome
+    permitted_categories: list[InfoCategory]
+    denied_categories: list[InfoCategory]
+    basis: list[BasisV1]
+    obligations: list[Obligation]
+    regime: Regime
+    regime_version: str
+    reasons: list[ReasonV1]
+    input: DecisionInputV1
+    facts: DecisionFactsV1
+    requested_by_org: str
+    register_entry_id: str | None = None
+    occurred_at: datetime
+
+
+class ConsentRecordedV1(EventData):
+    consent_id: str
+    subject_id: str
+    grantor_role: GrantorRole
+    grantor_scope: list[Purpose] | None = None
+    age_band_at_start: AgeBand
+    method: ConsentMethod
+    purposes: list[Purpose]
+    recipient_org_ids: list[str]
+    recipient_kinds: list[OrgKind]
+    categories: list[InfoCategory]
+    valid_from: datetime
+    valid_until: datetime | None = None
+    recorded_by_org: str
+    occurred_at: datetime
+
+
+class ConsentWithdrawnV1(EventData):
+    consent_id: str
+    subject_id: str
+    withdrawn_at: datetime
+    withdrawn_by_org: str
+    occurred_at: datetime
+
+
+class RestrictionRecordedV1(EventData):
+    restriction_id: str
+    subject_id: str
+    recipient_org_ids: list[str]
+    recipient_kinds: list[OrgKind]
+    purposes: list[Purpose]
+    categories: list[InfoCategory]
+    valid_from: datetime
+    recorded_by_org: str
+    occurred_at: datetime
+
+
+class RestrictionLiftedV1(EventData):
+    restriction_id: str
+    subject_id: str
+    lifted_at: datetime
+    occurred_at: datetime
+
+
+class DisclosureRegisteredV1(EventData):
+    """An entry of the disclosure register: who received what, when, why and under which article."""
+
+    register_entry_id: str
+    decision_id: str
+    at: datetime
+    subject_id: str
+    discloser_org_id: str
+    recipient_org_id: str
+    categories: list[InfoCategory]
+    purpose: Purpose
+    route: str
+    article: str
+    bases: list[BasisV1]
+    obligations: list[Obligation]
+    regime: Regime
+    occurred_at: datetime
+
+
+EVENTS: dict[str, type[EventData]] = {
+    "ca.qc.rls.consent.decided.v1": ConsentDecidedV1,
+    "ca.qc.rls.consent.recorded.v1": ConsentRecordedV1,
+    "ca.qc.rls.consent.withdrawn.v1": ConsentWithdrawnV1,
+    "ca.qc.rls.consent.restriction-recorded.v1": RestrictionRecordedV1,
+    "ca.qc.rls.consent.restriction-lifted.v1": RestrictionLiftedV1,
+    "ca.qc.rls.consent.disclosure-registered.v1": DisclosureRegisteredV1,
+}

@@ -1,0 +1,319 @@
+"""Consent service REST API (v1): consents, restrictions, decisions, disclosures and the register."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from services.common.auth import Principal, require_roles
+from services.common.problems import ProblemError, ProblemSpec, invalid_field
+from services.consent.application import Actor, Consents
+from services.consent.domain import (
+    ConsentAlreadyWithdrawnError,
+    ConsentNotFoundError,
+    DecisionNotFoundError,
+    IdempotencyConflictError,
+    InvalidTermsError,
+    RestrictionAlreadyLiftedError,
+    RestrictionNotFoundError,
+    VersionConflictError,
+)
+from services.consent.explain import Lang, language
+from services.consent.models import (
+    SUBJECT_ID_PATTERN,
+    ConsentCreate,
+    ConsentList,
+    ConsentPublic,
+    ConsentWithdraw,
+    DecisionCreate,
+    DecisionPublic,
+    RecordedDecisionPublic,
+    ReevaluationPublic,
+    RegisterEntryPublic,
+    RegisterPage,
+    RestrictionCreate,
+    RestrictionLift,
+    RestrictionList,
+    RestrictionPublic,
+    instant,
+)
+from services.consent.policy import to_json
+from services.consent.readmodel import RegisterQuery
+from services.consent.rules import UnknownRegimeVersionError
+from services.consent.settings import ConsentSettings
+from services.contract.codes import ORG_ID_PATTERN
+
+router = APIRouter(prefix="/v1", tags=["consent"])
+
+DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
+    ConsentNotFoundError: ProblemSpec(404, "consent-not-found", "Consent not found"),
+    RestrictionNotFoundError: ProblemSpec(404, "restriction-not-found", "Restriction not found"),
+    DecisionNotFoundError: ProblemSpec(404, "decision-not-found", "Decision not found"),
+    ConsentAlreadyWithdrawnError: ProblemSpec(409, "consent-already-withdrawn", "Consent already withdrawn"),
+    RestrictionAlreadyLiftedError: ProblemSpec(409, "restriction-already-lifted", "Restriction already lifted"),
+    VersionConflictError: ProblemSpec(409, "version-conflict", "Version conflict"),
+    IdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
+    UnknownRegimeVersionError: ProblemSpec(409, "rule-table-unavailable", "Rule table not available"),
+    InvalidTermsError: ProblemSpec(422, "validation", "Invalid request"),
+}
+
+Writer = Annotated[Principal, Depends(require_roles("intake", "clinician", "coordinator"))]
+Reader = Annotated[Principal, Depends(require_roles("intake", "clinician", "coordinator", "auditor"))]
+Decider = Annotated[Principal, Depends(require_roles("intake", "clinician", "coordinator", "auditor", "admin"))]
+Discloser = Annotated[Principal, Depends(require_roles("intake", "clinician", "coordinator", "admin"))]
+Auditor = Annotated[Principal, Depends(require_roles("auditor"))]
+Anyone = Annotated[Principal, Depends(require_roles())]
+IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+
+
+def get_consents(request: Request) -> Consents:
+    consents: Consents = request.app.state.application
+    return consents
+
+
+def get_settings(request: Request) -> ConsentSettings:
+    settings: ConsentSettings = request.app.state.settings
+    return settings
+
+
+App = Annotated[Consents, Depends(get_consents)]
+Settings = Annotated[ConsentSettings, Depends(get_settings)]
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(sub=principal.sub, org=principal.org)
+
+
+def _terms_error(error: InvalidTermsError) -> ProblemError:
+    return invalid_field(error.field, str(error))
+
+
+def _if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip().strip('"').removeprefix("W/").strip('"'))
+    except ValueError:
+        raise invalid_field("If-Match", "must be a version number") from None
+
+
+def _lang(body_lang: str | None, accept_language: str | None, settings: ConsentSettings) -> Lang:
+    return language(accept_language, body_lang, settings.default_language)
+
+
+# --- consents ---------------------------------------------------------------------------------------------------
+
+
+@router.post("/consents", status_code=201, response_model=ConsentPublic, responses={409: {}, 422: {}})
+def record_consent(
+    body: ConsentCreate,
+    response: Response,
+    principal: Writer,
+    consents: App,
+    idempotency_key: IdempotencyKey = None,
+) -> ConsentPublic:
+    """Record a consent given by the person, or by who may consent on their behalf."""
+    try:
+        consent, created = consents.record_consent(body.terms(), _actor(principal), idempotency_key)
+    except InvalidTermsError as error:
+        raise _terms_error(error) from None
+    response.headers["ETag"] = str(consent.version)
+    response.headers["Location"] = f"/v1/consents/{consent.consent_id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return ConsentPublic.of(consent, consents.clock())
+
+
+@router.post("/consents/{consent_id}/withdraw", response_model=ConsentPublic, responses={404: {}, 409: {}, 422: {}})
+def withdraw_consent(
+    consent_id: uuid.UUID,
+    principal: Writer,
+    consents: App,
+    response: Response,
+    body: ConsentWithdraw | None = None,
+    if_match: Annotated[str | None, Header()] = None,
+) -> ConsentPublic:
+    """Withdraw a consent: nothing is disclosed under it from then on; past disclosures stay as they were."""
+    body = body or ConsentWithdraw()
+    try:
+        consent = consents.withdraw_consent(
+            consent_id,
+            _actor(principal),
+            at=None if body.at is None else instant(body.at),
+            reason=body.reason,
+            expected_version=_if_match(if_match),
+        )
+    except InvalidTermsError as error:
+        raise _terms_error(error) from None
+    response.headers["ETag"] = str(consent.version)
+    return ConsentPublic.of(consent, consents.clock())
+
+
+@router.get("/consents", response_model=ConsentList)
+def list_consents(
+    principal: Reader,
+    consents: App,
+    subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)],
+) -> ConsentList:
+    """The consents on file for a person, withdrawn ones included."""
+    now = consents.clock()
+    return ConsentList(items=[ConsentPublic.of(c, now) for c in consents.list_consents(subject_id)])
+
+
+@router.get("/consents/{consent_id}", response_model=ConsentPublic, responses={404: {}})
+def get_consent(consent_id: uuid.UUID, principal: Reader, consents: App, response: Response) -> ConsentPublic:
+    """One consent and where it stands now."""
+    consent = consents.get_consent(consent_id)
+    response.headers["ETag"] = str(consent.version)
+    return ConsentPublic.of(consent, consents.clock())
+
+
+# --- restrictions -----------------------------------------------------------------------------------------------
+
+
+@router.post("/restrictions", status_code=201, response_model=RestrictionPublic, responses={409: {}, 422: {}})
+def record_restriction(
+    body: RestrictionCreate,
+    principal: Writer,
+    consents: App,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> RestrictionPublic:
+    """Record a person's restriction or refusal of access (applied under the LRSSS)."""
+    restriction, created = consents.record_restriction(body.terms(), _actor(principal), idempotency_key)
+    response.headers["Location"] = f"/v1/restrictions/{restriction.restriction_id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return RestrictionPublic.of(restriction)
+
+
+@router.post("/restrictions/{restriction_id}/lift", response_model=RestrictionPublic, responses={404: {}, 409: {}})
+def lift_restriction(
+    restriction_id: uuid.UUID, principal: Writer, consents: App, body: RestrictionLift | None = None
+) -> RestrictionPublic:
+    """Lift a restriction from `at` (default: now)."""
+    at = None if body is None or body.at is None else instant(body.at)
+    try:
+        return RestrictionPublic.of(consents.lift_restriction(restriction_id, _actor(principal), at))
+    except InvalidTermsError as error:
+        raise _terms_error(error) from None
+
+
+@router.get("/restrictions", response_model=RestrictionList)
+def list_restrictions(
+    principal: Reader, consents: App, subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)]
+) -> RestrictionList:
+    """The restrictions on file for a person."""
+    return RestrictionList(items=[RestrictionPublic.of(r) for r in consents.list_restrictions(subject_id)])
+
+
+# --- decisions and disclosures ----------------------------------------------------------------------------------
+
+
+@router.post("/decisions", response_model=DecisionPublic, responses={409: {}, 422: {}})
+def decide(
+    body: DecisionCreate,
+    principal: Decider,
+    consents: App,
+    settings: Settings,
+    response: Response,
+    accept_language: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> DecisionPublic:
+    """Decide whether the categories may be disclosed (nothing is disclosed or registered)."""
+    recorded, created = consents.decide(body.request(), _actor(principal), idempotency_key)
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return DecisionPublic.of(recorded, _lang(body.lang, accept_language, settings))
+
+
+@router.post("/disclosures", response_model=DecisionPublic, responses={403: {}, 409: {}, 422: {}})
+def disclose(
+    body: DecisionCreate,
+    principal: Discloser,
+    consents: App,
+    settings: Settings,
+    response: Response,
+    accept_language: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> DecisionPublic:
+    """Decide and, when anything is permitted, enter the disclosure in the register (one transaction)."""
+    if principal.org not in (body.discloser_org_id, body.recipient_org_id) and "admin" not in principal.roles:
+        raise ProblemError(403, "forbidden", "Forbidden", "only the discloser or the recipient records a disclosure")
+    try:
+        recorded, created = consents.disclose(body.request(), _actor(principal), idempotency_key)
+    except InvalidTermsError as error:
+        raise _terms_error(error) from None
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return DecisionPublic.of(recorded, _lang(body.lang, accept_language, settings))
+
+
+@router.get("/decisions/{decision_id}", response_model=RecordedDecisionPublic, responses={404: {}})
+def get_decision(
+    decision_id: uuid.UUID,
+    principal: Anyone,
+    consents: App,
+    settings: Settings,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> RecordedDecisionPublic:
+    """A past decision with its input and facts (auditors, and the organisations it concerns)."""
+    recorded = consents.get_decision(decision_id)
+    if not (recorded.concerns(principal.org) or "auditor" in principal.roles):
+        raise DecisionNotFoundError("no such decision")
+    public = DecisionPublic.of(recorded, _lang(None, accept_language, settings))
+    return RecordedDecisionPublic(
+        **public.model_dump(),
+        kind=recorded.kind,
+        input=to_json(recorded.input),
+        facts=to_json(recorded.facts),
+    )
+
+
+@router.post("/decisions/{decision_id}/reevaluate", response_model=ReevaluationPublic, responses={404: {}, 409: {}})
+def reevaluate(decision_id: uuid.UUID, principal: Auditor, consents: App) -> ReevaluationPublic:
+    """Re-run the engine on a recorded decision's input and facts; `same` must be true."""
+    recorded, again = consents.reevaluate(decision_id)
+    return ReevaluationPublic(
+        decision_id=str(decision_id),
+        regime=recorded.decision.regime,
+        regime_version=recorded.decision.regime_version,
+        same=again == recorded.decision,
+        recorded_outcome=recorded.decision.outcome,
+        reevaluated_outcome=again.outcome,
+        reevaluated_permitted_categories=list(again.permitted_categories),
+    )
+
+
+# --- the register -----------------------------------------------------------------------------------------------
+
+
+@router.get("/register", response_model=RegisterPage)
+def register(
+    principal: Anyone,
+    consents: App,
+    subject_id: Annotated[str | None, Query(pattern=SUBJECT_ID_PATTERN)] = None,
+    recipient_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: Annotated[datetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> RegisterPage:
+    """Disclosure register entries: every entry for auditors, the entries of the caller's organisation otherwise."""
+    query = RegisterQuery(
+        subject_id=subject_id,
+        discloser_org_id=None if "auditor" in principal.roles else principal.org,
+        recipient_org_id=recipient_org,
+        from_=None if from_ is None else instant(from_),
+        to=None if to is None else instant(to),
+        after=int(cursor or 0),
+        limit=limit,
+    )
+    rows, next_cursor = consents.register_entries(query)
+    return RegisterPage(
+        items=[RegisterEntryPublic.of(r) for r in rows],
+        next_cursor=None if next_cursor is None else str(next_cursor),
+    )

@@ -1,0 +1,377 @@
+"""Consent domain: consents and restrictions (event-sourced), decisions made, the disclosure register, and the
+organisations and agreements observed from the agreements context.
+
+History is never overwritten: a withdrawal is an event after the consent, not a change to it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+NAMESPACE = uuid.UUID("c5b7a2f0-3d5e-4f8a-9b1c-7e2d4a6f8b03")
+
+
+class ConsentDomainError(Exception):
+    """Base of the consent domain's errors."""
+
+
+class ConsentNotFoundError(ConsentDomainError):
+    """No consent with this id."""
+
+
+class ConsentAlreadyWithdrawnError(ConsentDomainError):
+    """The consent was already withdrawn; a withdrawal is recorded once."""
+
+
+class RestrictionNotFoundError(ConsentDomainError):
+    """No restriction with this id."""
+
+
+class RestrictionAlreadyLiftedError(ConsentDomainError):
+    """The restriction was already lifted."""
+
+
+class DecisionNotFoundError(ConsentDomainError):
+    """No decision with this id is visible to the caller."""
+
+
+class VersionConflictError(ConsentDomainError):
+    """If-Match names another version than the current one."""
+
+
+class IdempotencyConflictError(ConsentDomainError):
+    """An Idempotency-Key was reused with a different request."""
+
+
+class InvalidTermsError(ConsentDomainError):
+    """Terms that cannot hold (an end before the start, a birth date in the future...); names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def keyed_id(kind: str, org: str, idempotency_key: str | None) -> uuid.UUID:
+    """A retried command with the same key lands on the same aggregate."""
+    if idempotency_key is None:
+        return uuid.uuid4()
+    return uuid.uuid5(NAMESPACE, f"{kind}\x1f{org}\x1f{idempotency_key}")
+
+
+def register_entry_id_for(decision_id: uuid.UUID) -> uuid.UUID:
+    """One register entry per disclosure decision."""
+    return uuid.uuid5(NAMESPACE, f"register\x1f{decision_id}")
+
+
+def observation_id(upstream_event_id: str) -> uuid.UUID:
+    """One observation per upstream event, however many copies Kafka delivers."""
+    return uuid.uuid5(NAMESPACE, f"observed\x1f{upstream_event_id}")
+
+
+def check_period(start: datetime, end: datetime | None, end_field: str) -> None:
+    if end is not None and end <= start:
+        raise InvalidTermsError(end_field, "must be after the start")
+
+
+class Consent(Aggregate):
+    """A consent given for a person (pseudonymous `subject_id`): by whom, how, for what, to whom, for how long."""
+
+    class Recorded(Aggregate.Created):
+        subject_id: str
+        subject_birth_date: date
+        grantor_role: str
+        grantor_mandate_ref: str | None
+        grantor_scope: list[str] | None
+        method: str
+        purposes: list[str]
+        recipient_org_ids: list[str]
+        recipient_kinds: list[str]
+        categories: list[str]
+        valid_from: datetime
+        valid_until: datetime | None
+        recorded_by: str
+        recorded_by_org: str
+        recorded_at: datetime
+        request_digest: str
+
+    class Withdrawn(Aggregate.Event):
+        subject_id: str
+        withdrawn_at: datetime
+        reason: str | None
+        withdrawn_by: str
+        withdrawn_by_org: str
+        recorded_at: datetime
+
+    @event(Recorded)
+    def __init__(
+        self,
+        id: uuid.UUID,
+        subject_id: str,
+        subject_birth_date: date,
+        grantor_role: str,
+        grantor_mandate_ref: str | None,
+        grantor_scope: list[str] | None,
+        method: str,
+        purposes: list[str],
+        recipient_org_ids: list[str],
+        recipient_kinds: list[str],
+        categories: list[str],
+        valid_from: datetime,
+        valid_until: datetime | None,
+        recorded_by: str,
+        recorded_by_org: str,
+        recorded_at: datetime,
+        request_digest: str,
+    ) -> None:
+        self.subject_id = subject_id
+        self.subject_birth_date = subject_birth_date
+        self.grantor_role = grantor_role
+        self.grantor_mandate_ref = grantor_mandate_ref
+        self.grantor_scope = grantor_scope
+        self.method = method
+        self.purposes = purposes
+        self.recipient_org_ids = recipient_org_ids
+        self.recipient_kinds = recipient_kinds
+        self.categories = categories
+        self.valid_from = valid_from
+        self.valid_until = valid_until
+        self.recorded_by = recorded_by
+        self.recorded_by_org = recorded_by_org
+        self.recorded_at = recorded_at
+        self.request_digest = request_digest
+        self.withdrawn_at: datetime | None = None
+        self.withdrawal_reason: str | None = None
+
+    @staticmethod
+    def check_terms(subject_birth_date: date, today: date, valid_from: datetime, valid_until: datetime | None) -> None:
+        if subject_birth_date > today:
+            raise InvalidTermsError("subject_birth_date", "is in the future")
+        check_period(valid_from, valid_until, "valid_until")
+
+    def withdraw(self, at: datetime, reason: str | None, by: str, by_org: str, now: datetime) -> None:
+        """Stops future disclosures under this consent from `at` on; past ones stay as they were."""
+        if self.withdrawn_at is not None:
+            raise ConsentAlreadyWithdrawnError("this consent was already withdrawn")
+        if at > now:
+            raise InvalidTermsError("at", "cannot be in the future")
+        self._withdraw(self.subject_id, at, reason, by, by_org, now)
+
+    @event(Withdrawn)
+    def _withdraw(
+        self,
+        subject_id: str,
+        withdrawn_at: datetime,
+        reason: str | None,
+        withdrawn_by: str,
+        withdrawn_by_org: str,
+        recorded_at: datetime,
+    ) -> None:
+        self.withdrawn_at = withdrawn_at
+        self.withdrawal_reason = reason
+
+
+class Restriction(Aggregate):
+    """A person's restriction or refusal (LRSSS ss. 7-8): described categories denied to some recipients or purposes."""
+
+    class Recorded(Aggregate.Created):
+        subject_id: str
+        recipient_org_ids: list[str]
+        recipient_kinds: list[str]
+        purposes: list[str]
+        categories: list[str]
+        valid_from: datetime
+        recorded_by: str
+        recorded_by_org: str
+        recorded_at: datetime
+        request_digest: str
+
+    class Lifted(Aggregate.Event):
+        subject_id: str
+        lifted_at: datetime
+        lifted_by: str
+        recorded_at: datetime
+
+    @event(Recorded)
+    def __init__(
+        self,
+        id: uuid.UUID,
+        subject_id: str,
+        recipient_org_ids: list[str],
+        recipient_kinds: list[str],
+        purposes: list[str],
+        categories: list[str],
+        valid_from: datetime,
+        recorded_by: str,
+        recorded_by_org: str,
+        recorded_at: datetime,
+        request_digest: str,
+    ) -> None:
+        self.subject_id = subject_id
+        self.recipient_org_ids = recipient_org_ids
+        self.recipient_kinds = recipient_kinds
+        self.purposes = purposes
+        self.categories = categories
+        self.valid_from = valid_from
+        self.recorded_by = recorded_by
+        self.recorded_by_org = recorded_by_org
+        self.recorded_at = recorded_at
+        self.request_digest = request_digest
+        self.lifted_at: datetime | None = None
+
+    def lift(self, at: datetime, by: str, now: datetime) -> None:
+        if self.lifted_at is not None:
+            raise RestrictionAlreadyLiftedError("this restriction was already lifted")
+        if at > now:
+            raise InvalidTermsError("at", "cannot be in the future")
+        self._lift(self.subject_id, at, by, now)
+
+    @event(Lifted)
+    def _lift(self, subject_id: str, lifted_at: datetime, lifted_by: str, recorded_at: datetime) -> None:
+        self.lifted_at = lifted_at
+
+
+class DecisionRecord(Aggregate):
+    """A decision as made: its input, the facts it used and its result (JSON), so that it can be re-evaluated."""
+
+    class Made(Aggregate.Created):
+        kind: str
+        input: dict[str, Any]
+        facts: dict[str, Any]
+        result: dict[str, Any]
+        decided_at: datetime
+        requested_by: str
+        requested_by_org: str
+        request_digest: str
+        register_entry_id: uuid.UUID | None
+
+    @event(Made)
+    def __init__(
+        self,
+        id: uuid.UUID,
+        kind: str,
+        input: dict[str, Any],
+        facts: dict[str, Any],
+        result: dict[str, Any],
+        decided_at: datetime,
+        requested_by: str,
+        requested_by_org: str,
+        request_digest: str,
+        register_entry_id: uuid.UUID | None,
+    ) -> None:
+        self.kind = kind
+        self.input = input
+        self.facts = facts
+        self.result = result
+        self.decided_at = decided_at
+        self.requested_by = requested_by
+        self.requested_by_org = requested_by_org
+        self.request_digest = request_digest
+        self.register_entry_id = register_entry_id
+
+
+class RegisterEntry(Aggregate):
+    """An entry of the disclosure register: who received what, when, why and under which article."""
+
+    class Registered(Aggregate.Created):
+        decision_id: uuid.UUID
+        at: datetime
+        subject_id: str
+        discloser_org_id: str
+        recipient_org_id: str
+        categories: list[str]
+        purpose: str
+        bases: list[dict[str, Any]]
+        obligations: list[str]
+        regime: str
+        recorded_at: datetime
+
+    @event(Registered)
+    def __init__(
+        self,
+        id: uuid.UUID,
+        decision_id: uuid.UUID,
+        at: datetime,
+        subject_id: str,
+        discloser_org_id: str,
+        recipient_org_id: str,
+        categories: list[str],
+        purpose: str,
+        bases: list[dict[str, Any]],
+        obligations: list[str],
+        regime: str,
+        recorded_at: datetime,
+    ) -> None:
+        self.decision_id = decision_id
+        self.at = at
+        self.subject_id = subject_id
+        self.discloser_org_id = discloser_org_id
+        self.recipient_org_id = recipient_org_id
+        self.categories = categories
+        self.purpose = purpose
+        self.bases = bases
+        self.obligations = obligations
+        self.regime = regime
+        self.recorded_at = recorded_at
+
+
+class OrganisationObserved(Aggregate):
+    """An organisation as the agreements context described it at `occurred_at` (one per upstream event)."""
+
+    class Observed(Aggregate.Created):
+        upstream_event_id: str
+        org_id: str
+        kind: str
+        occurred_at: datetime
+
+    @event(Observed)
+    def __init__(self, id: uuid.UUID, upstream_event_id: str, org_id: str, kind: str, occurred_at: datetime) -> None:
+        self.upstream_event_id = upstream_event_id
+        self.org_id = org_id
+        self.kind = kind
+        self.occurred_at = occurred_at
+
+
+class AgreementObserved(Aggregate):
+    """An agreement's whole state after a change, from `occurred_at` on (one per upstream event)."""
+
+    class Observed(Aggregate.Created):
+        upstream_event_id: str
+        upstream_type: str
+        agreement_id: str
+        kind: str
+        status: str
+        parties: list[str]
+        start: date
+        end: date | None
+        information_sharing: list[str]
+        occurred_at: datetime
+
+    @event(Observed)
+    def __init__(
+        self,
+        id: uuid.UUID,
+        upstream_event_id: str,
+        upstream_type: str,
+        agreement_id: str,
+        kind: str,
+        status: str,
+        parties: list[str],
+        start: date,
+        end: date | None,
+        information_sharing: list[str],
+        occurred_at: datetime,
+    ) -> None:
+        self.upstream_event_id = upstream_event_id
+        self.upstream_type = upstream_type
+        self.agreement_id = agreement_id
+        self.kind = kind
+        self.status = status
+        self.parties = parties
+        self.start = start
+        self.end = end
+        self.information_sharing = information_sharing
+        self.occurred_at = occurred_at

@@ -1,0 +1,384 @@
+"""The decision engine (policy decision point): `evaluate(input, facts) -> Decision`, a pure function.
+
+Default deny. A category is permitted only when a route of the regime's table releases it for a candidate
+(the declared context, a consent on file, an agreement between the parties) meeting every condition the row
+names; the first route in table order that releases a category is its basis. Whatever no route releases is
+denied and listed, with the reasons the routes gave. Bars (anonymous person, restrictions) override everything.
+The same input and facts always give the same decision: auditors re-run this function on recorded decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from services.consent.policy import (
+    SENSITIVE,
+    AgreementFact,
+    Basis,
+    ConsentFact,
+    Decision,
+    DecisionInput,
+    Facts,
+    Reason,
+    ReasonCode,
+    Route,
+    RuleTable,
+    Scope,
+    Source,
+    local_date,
+)
+from services.consent.rules import table_for
+from services.contract.codes import (
+    AgreementKind,
+    AgreementStatus,
+    ConsentMethod,
+    InfoCategory,
+    Obligation,
+    Outcome,
+)
+
+Candidate = ConsentFact | AgreementFact | None
+Unmet = tuple[ReasonCode, str | None]
+Check = Callable[[RuleTable, Route, DecisionInput, Facts, Candidate], Unmet | None]
+Trigger = Callable[[Route, DecisionInput, Facts], bool]
+
+CATEGORY_ORDER = {c: i for i, c in enumerate(InfoCategory)}
+OBLIGATION_ORDER = {o: i for i, o in enumerate(Obligation)}
+
+
+# --- triggers: when a route is considered at all ----------------------------------------------------------------
+
+TRIGGERS: dict[str, Trigger] = {
+    "purpose_in_route": lambda route, request, facts: request.purpose in route.purposes,
+    "danger_declared": lambda route, request, facts: request.context.danger,
+    "court_order_cited": lambda route, request, facts: bool(request.context.court_order_ref),
+    "user_request_made": lambda route, request, facts: request.context.user_request,
+    "complaint_body_cited": lambda route, request, facts: request.context.complaint_body is not None,
+    "mandate_contract_cited": lambda route, request, facts: bool(request.context.mandate_contract_ref),
+    "research_authorisation_cited": lambda route, request, facts: bool(request.context.research_authorisation_ref),
+}
+
+
+# --- conditions: what a candidate must meet (None: met; else the reason) ----------------------------------------
+
+
+def _consent(candidate: Candidate) -> ConsentFact:
+    assert isinstance(candidate, ConsentFact)
+    return candidate
+
+
+def _agreement(candidate: Candidate) -> AgreementFact:
+    assert isinstance(candidate, AgreementFact)
+    return candidate
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _purpose_in_route(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    return None if request.purpose in route.purposes else (ReasonCode.PURPOSE_NOT_ALLOWED_FOR_ROUTE, request.purpose)
+
+
+def _recipient_kind_known(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    return None if facts.recipient_kind is not None else (ReasonCode.RECIPIENT_KIND_UNKNOWN, None)
+
+
+def _recipient_kind_in_route(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    if facts.recipient_kind in route.recipient_kinds:
+        return None
+    return ReasonCode.RECIPIENT_KIND_NOT_ELIGIBLE, facts.recipient_kind
+
+
+def _undertakings_received(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    return None if request.context.undertakings_received else (ReasonCode.UNDERTAKINGS_NOT_RECEIVED, None)
+
+
+def _research_authorisation_in_force(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    until = request.context.research_authorisation_until
+    if until is not None and request.at < until:
+        return None
+    return ReasonCode.RESEARCH_AUTHORISATION_NOT_IN_FORCE, _iso(until)
+
+
+def _consent_not_withdrawn(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    withdrawn_at = _consent(c).withdrawn_at
+    if withdrawn_at is None or request.at < withdrawn_at:
+        return None
+    return ReasonCode.CONSENT_WITHDRAWN, _iso(withdrawn_at)
+
+
+def _consent_started(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    valid_from = _consent(c).valid_from
+    return None if valid_from <= request.at else (ReasonCode.CONSENT_NOT_YET_VALID, _iso(valid_from))
+
+
+def _consent_not_expired(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    valid_until = _consent(c).valid_until
+    if valid_until is None or request.at < valid_until:
+        return None
+    return ReasonCode.CONSENT_EXPIRED, _iso(valid_until)
+
+
+def _grantor_entitled_for_age(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """Entitled both when the consent took effect and at the decision time (a parent's consent lapses at 14)."""
+    consent = _consent(c)
+    rule = table.grantor(consent.grantor_role)
+    for band in (consent.age_band_at_start, consent.age_band_at_decision):
+        if rule is None or band not in rule.age_bands:
+            return ReasonCode.GRANTOR_NOT_ENTITLED_FOR_AGE, f"{consent.grantor_role}:{band}"
+    return None
+
+
+def _grantor_within_role(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    consent = _consent(c)
+    rule = table.grantor(consent.grantor_role)
+    role_scope = rule.purposes if rule is not None else frozenset()
+    if role_scope is not None and request.purpose not in role_scope:
+        return ReasonCode.GRANTOR_OUTSIDE_ROLE, f"{consent.grantor_role}:{request.purpose}"
+    if consent.grantor_scope is not None and request.purpose not in consent.grantor_scope:
+        return ReasonCode.GRANTOR_OUTSIDE_ROLE, f"{consent.grantor_role}:{request.purpose}"
+    return None
+
+
+def _consent_covers_recipient(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    consent = _consent(c)
+    if request.recipient_org_id in consent.recipient_org_ids:
+        return None
+    if facts.recipient_kind is not None and facts.recipient_kind in consent.recipient_kinds:
+        return None
+    return ReasonCode.RECIPIENT_NOT_COVERED, None
+
+
+def _consent_covers_purpose(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    return None if request.purpose in _consent(c).purposes else (ReasonCode.PURPOSE_NOT_COVERED, request.purpose)
+
+
+def _consent_written(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    method = _consent(c).method
+    if method in (ConsentMethod.WRITTEN, ConsentMethod.ELECTRONIC):
+        return None
+    return ReasonCode.CONSENT_NOT_WRITTEN, method
+
+
+def _consent_has_end(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    return None if _consent(c).valid_until is not None else (ReasonCode.CONSENT_WITHOUT_END, None)
+
+
+def _agreement_is_service_108(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    kind = _agreement(c).kind
+    return None if kind == AgreementKind.SERVICE_108 else (ReasonCode.COLLABORATION_AGREEMENT_ONLY, kind)
+
+
+def _agreement_in_force(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    agreement = _agreement(c)
+    if agreement.status != AgreementStatus.ACTIVE:
+        return ReasonCode.AGREEMENT_NOT_IN_FORCE, agreement.status
+    day = local_date(request.at)
+    if day < agreement.start or (agreement.end is not None and day > agreement.end):
+        return ReasonCode.AGREEMENT_NOT_IN_FORCE, "OUTSIDE_TERM"
+    return None
+
+
+CONDITIONS: dict[str, Check] = {
+    "purpose_in_route": _purpose_in_route,
+    "recipient_kind_known": _recipient_kind_known,
+    "recipient_kind_in_route": _recipient_kind_in_route,
+    "undertakings_received": _undertakings_received,
+    "research_authorisation_in_force": _research_authorisation_in_force,
+    "consent_not_withdrawn": _consent_not_withdrawn,
+    "consent_started": _consent_started,
+    "consent_not_expired": _consent_not_expired,
+    "grantor_entitled_for_age": _grantor_entitled_for_age,
+    "grantor_within_role": _grantor_within_role,
+    "consent_covers_recipient": _consent_covers_recipient,
+    "consent_covers_purpose": _consent_covers_purpose,
+    "consent_written": _consent_written,
+    "consent_has_end": _consent_has_end,
+    "agreement_is_service_108": _agreement_is_service_108,
+    "agreement_in_force": _agreement_in_force,
+}
+
+
+# --- bars: denials that override every route --------------------------------------------------------------------
+
+Barred = list[tuple[frozenset[InfoCategory], str | None]]
+
+
+def _anonymous(request: DecisionInput, facts: Facts) -> Barred:
+    return [(frozenset(request.categories), None)] if request.context.anonymous else []
+
+
+def _restricted(request: DecisionInput, facts: Facts) -> Barred:
+    barred: Barred = []
+    for r in sorted(facts.restrictions, key=lambda r: r.restriction_id):
+        in_force = r.valid_from <= request.at and (r.lifted_at is None or request.at < r.lifted_at)
+        recipient = (not r.recipient_org_ids and not r.recipient_kinds) or (
+            request.recipient_org_id in r.recipient_org_ids or facts.recipient_kind in r.recipient_kinds
+        )
+        purpose = not r.purposes or request.purpose in r.purposes
+        categories = frozenset(request.categories) & (frozenset(r.categories) or frozenset(InfoCategory))
+        if in_force and recipient and purpose and categories:
+            barred.append((categories, r.restriction_id))
+    return barred
+
+
+BAR_TESTS: dict[str, Callable[[DecisionInput, Facts], Barred]] = {"anonymous": _anonymous, "restricted": _restricted}
+
+
+# --- evaluation -------------------------------------------------------------------------------------------------
+
+
+def _ordered(
+    categories: frozenset[InfoCategory] | set[InfoCategory] | tuple[InfoCategory, ...],
+) -> tuple[InfoCategory, ...]:
+    return tuple(sorted(set(categories), key=CATEGORY_ORDER.__getitem__))
+
+
+def _candidates(route: Route, facts: Facts) -> list[Candidate]:
+    if route.source == Source.CONSENT:
+        return [*sorted(facts.consents, key=lambda c: (c.valid_from, c.consent_id))]
+    if route.source == Source.AGREEMENT:
+        return [*sorted(facts.agreements, key=lambda a: a.agreement_id)]
+    return [None]
+
+
+def _scope(route: Route, candidate: Candidate) -> frozenset[InfoCategory]:
+    if route.categories == Scope.FROM_CONSENT:
+        scope = frozenset(_consent(candidate).categories)
+    elif route.categories == Scope.FROM_AGREEMENT:
+        scope = frozenset(_agreement(candidate).information_sharing)
+    else:
+        assert isinstance(route.categories, frozenset)
+        scope = route.categories
+    return scope if route.releases_sensitive else scope - SENSITIVE
+
+
+def _ids(candidate: Candidate) -> tuple[str | None, str | None]:
+    consent_id = candidate.consent_id if isinstance(candidate, ConsentFact) else None
+    agreement_id = candidate.agreement_id if isinstance(candidate, AgreementFact) else None
+    return consent_id, agreement_id
+
+
+def evaluate(request: DecisionInput, facts: Facts) -> Decision:
+    """Decides `request` under the rule table it names, from `facts` alone (pure and deterministic)."""
+    table = table_for(request.regime, request.regime_version)
+    requested = _ordered(request.categories)
+    reasons: list[Reason] = []
+    barred: set[InfoCategory] = set()
+    for bar in table.bars:
+        for categories, detail in BAR_TESTS[bar.test](request, facts):
+            reasons.append(Reason(bar.reason, bar.id, _ordered(categories), detail=detail))
+            barred |= categories
+
+    grants: dict[InfoCategory, tuple[Route, Candidate]] = {}
+    open_categories = [c for c in requested if c not in barred]
+    for route in table.routes if open_categories else ():
+        if not all(TRIGGERS[name](route, request, facts) for name in route.when):
+            continue
+        candidates = _candidates(route, facts)
+        if not candidates and route.no_candidate_reason is not None:
+            reasons.append(Reason(route.no_candidate_reason, route.id))
+        for candidate in candidates:
+            consent_id, agreement_id = _ids(candidate)
+            unmet = next(
+                (u for name in route.requires if (u := CONDITIONS[name](table, route, request, facts, candidate))),
+                None,
+            )
+            if unmet is not None:
+                reasons.append(Reason(unmet[0], route.id, (), consent_id, agreement_id, unmet[1]))
+                continue
+            scope = _scope(route, candidate)
+            for category in open_categories:
+                if category in scope:
+                    grants.setdefault(category, (route, candidate))
+            outside = [c for c in open_categories if c not in scope]
+            for code, group in (
+                (ReasonCode.SENSITIVE_CATEGORY_NOT_NAMED, [c for c in outside if c in SENSITIVE]),
+                (ReasonCode.CATEGORY_NOT_COVERED, [c for c in outside if c not in SENSITIVE]),
+            ):
+                if group:
+                    reasons.append(Reason(code, route.id, _ordered(tuple(group)), consent_id, agreement_id))
+
+    permitted = tuple(c for c in requested if c in grants)
+    denied = tuple(c for c in requested if c not in grants)
+    basis = _basis(table, permitted, grants)
+    obligations: set[Obligation] = set()
+    if permitted:
+        obligations.update(table.always_obligations)
+        for route, _ in grants.values():
+            obligations.update(route.obligations)
+    if denied and not reasons:
+        reasons.append(Reason(ReasonCode.NO_ROUTE))
+    outcome = Outcome.PERMIT if not denied else Outcome.PERMIT_PARTIAL if permitted else Outcome.DENY
+    return Decision(
+        outcome=outcome,
+        permitted_categories=permitted,
+        denied_categories=denied,
+        basis=basis,
+        obligations=tuple(sorted(obligations, key=OBLIGATION_ORDER.__getitem__)),
+        regime=table.regime,
+        regime_version=request.regime_version,
+        reasons=tuple(reasons) if denied else (),
+    )
+
+
+def _basis(
+    table: RuleTable,
+    permitted: tuple[InfoCategory, ...],
+    grants: dict[InfoCategory, tuple[Route, Candidate]],
+) -> tuple[Basis, ...]:
+    grouped: dict[tuple[str, str | None, str | None], list[InfoCategory]] = {}
+    routes: dict[str, Route] = {}
+    for category in permitted:
+        route, candidate = grants[category]
+        routes[route.id] = route
+        grouped.setdefault((route.id, *_ids(candidate)), []).append(category)
+    order = {route.id: i for i, route in enumerate(table.routes)}
+    return tuple(
+        Basis(
+            regime=table.regime,
+            route=route_id,
+            article=routes[route_id].article,
+            status=routes[route_id].status,
+            categories=tuple(categories),
+            consent_id=consent_id,
+            agreement_id=agreement_id,
+        )
+        for (route_id, consent_id, agreement_id), categories in sorted(
+            grouped.items(), key=lambda item: (order[item[0][0]], item[0][1] or "", item[0][2] or "")
+        )
+    )

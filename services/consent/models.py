@@ -1,0 +1,411 @@
+"""Request and response models of the consent API (v1); codes are the contract's (CONTRACT.md)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from services.consent.application import ConsentTerms, DecisionRequest, RecordedDecision, RestrictionTerms
+from services.consent.explain import Lang, explain
+from services.consent.policy import (
+    QUEBEC,
+    ComplaintBody,
+    Context,
+    ReasonCode,
+    RuleStatus,
+    end_of_local_day,
+    start_of_local_day,
+)
+from services.consent.readmodel import ConsentState, RegisterRow, RestrictionState
+from services.contract.codes import (
+    ORG_ID_PATTERN,
+    ConsentMethod,
+    GrantorRole,
+    InfoCategory,
+    Obligation,
+    OrgKind,
+    Outcome,
+    Purpose,
+    Regime,
+)
+
+SUBJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _./:#-]{0,99}$"
+"""References (court orders, mandates, authorisations) are numbers, not descriptions."""
+
+
+def _moment(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not an ISO 8601 date or date-time") from None
+    return value
+
+
+Moment = Annotated[datetime | date, BeforeValidator(_moment)]
+"""An instant (ISO 8601; without an offset: Québec time) or a Québec calendar date."""
+
+
+def instant(value: datetime | date, *, end: bool = False) -> datetime:
+    """A timezone-aware instant; a date is the start of that Québec day (or, for an end, the start of the next)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=QUEBEC)
+    return end_of_local_day(value) if end else start_of_local_day(value)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Recipient(_In):
+    """A specific organisation (`org_id`) or every organisation of a kind (`org_kind`): exactly one."""
+
+    org_id: str | None = Field(None, pattern=ORG_ID_PATTERN)
+    org_kind: OrgKind | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Recipient:
+        if (self.org_id is None) == (self.org_kind is None):
+            raise ValueError("give exactly one of org_id and org_kind")
+        return self
+
+
+class Grantor(_In):
+    """Who gave the consent: the person (SELF) or who may consent on their behalf, within that role."""
+
+    role: GrantorRole
+    mandate_ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Judgment or mandate reference")
+    scope: list[Purpose] | None = Field(
+        None, min_length=1, description="Purposes the mandate covers (a mandatary's protection mandate, say)"
+    )
+
+
+class ConsentCreate(_In):
+    """A consent for a person (pseudonymous `subject_id`)."""
+
+    subject_id: str = Field(pattern=SUBJECT_ID_PATTERN)
+    subject_birth_date: date
+    granted_by: Grantor
+    method: ConsentMethod
+    purposes: list[Purpose] = Field(min_length=1)
+    recipients: list[Recipient] = Field(min_length=1)
+    categories: list[InfoCategory] = Field(min_length=1)
+    valid_from: Moment
+    valid_until: Moment | None = Field(None, description="Exclusive end; a date means: through that day")
+
+    def terms(self) -> ConsentTerms:
+        return ConsentTerms(
+            subject_id=self.subject_id,
+            subject_birth_date=self.subject_birth_date,
+            grantor_role=self.granted_by.role.value,
+            grantor_mandate_ref=self.granted_by.mandate_ref,
+            grantor_scope=None if self.granted_by.scope is None else tuple(dict.fromkeys(self.granted_by.scope)),
+            method=self.method.value,
+            purposes=tuple(dict.fromkeys(p.value for p in self.purposes)),
+            recipient_org_ids=tuple(dict.fromkeys(r.org_id for r in self.recipients if r.org_id)),
+            recipient_kinds=tuple(dict.fromkeys(r.org_kind.value for r in self.recipients if r.org_kind)),
+            categories=tuple(dict.fromkeys(c.value for c in self.categories)),
+            valid_from=instant(self.valid_from),
+            valid_until=None if self.valid_until is None else instant(self.valid_until, end=True),
+        )
+
+
+class ConsentWithdraw(_In):
+    at: Moment | None = Field(None, description="When the person withdrew it (default: now; never in the future)")
+    reason: str | None = Field(None, max_length=500, description="Kept in the service; never published")
+
+
+class ConsentPublic(BaseModel):
+    """A consent and where it stands now."""
+
+    id: str
+    version: int
+    status: Literal["PENDING", "ACTIVE", "EXPIRED", "WITHDRAWN"]
+    subject_id: str
+    subject_birth_date: date
+    granted_by: Grantor
+    method: ConsentMethod
+    purposes: list[Purpose]
+    recipients: list[Recipient]
+    categories: list[InfoCategory]
+    valid_from: datetime
+    valid_until: datetime | None
+    withdrawn_at: datetime | None
+    recorded_at: datetime
+    recorded_by_org: str
+
+    @classmethod
+    def of(cls, c: ConsentState, now: datetime) -> ConsentPublic:
+        if c.withdrawn_at is not None and c.withdrawn_at <= now:
+            status: Literal["PENDING", "ACTIVE", "EXPIRED", "WITHDRAWN"] = "WITHDRAWN"
+        elif c.valid_until is not None and c.valid_until <= now:
+            status = "EXPIRED"
+        elif c.valid_from > now:
+            status = "PENDING"
+        else:
+            status = "ACTIVE"
+        return cls(
+            id=c.consent_id,
+            version=c.version,
+            status=status,
+            subject_id=c.subject_id,
+            subject_birth_date=c.subject_birth_date,
+            granted_by=Grantor(
+                role=GrantorRole(c.grantor_role),
+                mandate_ref=c.grantor_mandate_ref,
+                scope=None if c.grantor_scope is None else [Purpose(p) for p in c.grantor_scope],
+            ),
+            method=ConsentMethod(c.method),
+            purposes=[Purpose(p) for p in c.purposes],
+            recipients=[Recipient(org_id=o) for o in c.recipient_org_ids]
+            + [Recipient(org_kind=OrgKind(k)) for k in c.recipient_kinds],
+            categories=[InfoCategory(x) for x in c.categories],
+            valid_from=c.valid_from,
+            valid_until=c.valid_until,
+            withdrawn_at=c.withdrawn_at,
+            recorded_at=c.recorded_at,
+            recorded_by_org=c.recorded_by_org,
+        )
+
+
+class ConsentList(BaseModel):
+    items: list[ConsentPublic]
+    next_cursor: str | None = None
+
+
+class RestrictionCreate(_In):
+    """The person restricts access (LRSSS s. 7) or refuses it (s. 8, e.g. to researchers): applied under the LRSSS."""
+
+    subject_id: str = Field(pattern=SUBJECT_ID_PATTERN)
+    recipients: list[Recipient] = Field(default_factory=list, description="Empty: every recipient")
+    purposes: list[Purpose] = Field(default_factory=list, description="Empty: every purpose")
+    categories: list[InfoCategory] = Field(default_factory=list, description="Empty: every category")
+    valid_from: Moment | None = None
+
+    @model_validator(mode="after")
+    def _targets_someone(self) -> RestrictionCreate:
+        if not self.recipients and not self.purposes:
+            raise ValueError("name the recipients or the purposes the restriction applies to")
+        return self
+
+    def terms(self) -> RestrictionTerms:
+        return RestrictionTerms(
+            subject_id=self.subject_id,
+            recipient_org_ids=tuple(dict.fromkeys(r.org_id for r in self.recipients if r.org_id)),
+            recipient_kinds=tuple(dict.fromkeys(r.org_kind.value for r in self.recipients if r.org_kind)),
+            purposes=tuple(dict.fromkeys(p.value for p in self.purposes)),
+            categories=tuple(dict.fromkeys(c.value for c in self.categories)),
+            valid_from=None if self.valid_from is None else instant(self.valid_from),
+        )
+
+
+class RestrictionLift(_In):
+    at: Moment | None = None
+
+
+class RestrictionPublic(BaseModel):
+    id: str
+    version: int
+    subject_id: str
+    recipients: list[Recipient]
+    purposes: list[Purpose]
+    categories: list[InfoCategory]
+    valid_from: datetime
+    lifted_at: datetime | None
+    recorded_at: datetime
+    recorded_by_org: str
+
+    @classmethod
+    def of(cls, r: RestrictionState) -> RestrictionPublic:
+        return cls(
+            id=r.restriction_id,
+            version=r.version,
+            subject_id=r.subject_id,
+            recipients=[Recipient(org_id=o) for o in r.recipient_org_ids]
+            + [Recipient(org_kind=OrgKind(k)) for k in r.recipient_kinds],
+            purposes=[Purpose(p) for p in r.purposes],
+            categories=[InfoCategory(c) for c in r.categories],
+            valid_from=r.valid_from,
+            lifted_at=r.lifted_at,
+            recorded_at=r.recorded_at,
+            recorded_by_org=r.recorded_by_org,
+        )
+
+
+class RestrictionList(BaseModel):
+    items: list[RestrictionPublic]
+    next_cursor: str | None = None
+
+
+class DecisionContextIn(_In):
+    """Circumstances the discloser declares; each triggers a route that does not rest on consent."""
+
+    danger: bool = Field(False, description="Serious risk of death or serious injury (art. 19.0.1)")
+    court_order_ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Court or coroner order")
+    user_request: bool = Field(False, description="The person asked for the transfer (art. 24)")
+    anonymous: bool = Field(False, description="The person stays anonymous: nothing may leave")
+    complaint_body: ComplaintBody | None = Field(None, description="Requesting complaints or quality body")
+    mandate_contract_ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Mandate or contract (27.1)")
+    undertakings_received: bool = Field(False, description="Signed confidentiality undertakings are on file")
+    research_authorisation_ref: str | None = Field(
+        None, pattern=REFERENCE_PATTERN, description="DPS authorisation (19.2)"
+    )
+    research_authorisation_until: Moment | None = None
+
+    def context(self) -> Context:
+        until = self.research_authorisation_until
+        return Context(
+            danger=self.danger,
+            court_order_ref=self.court_order_ref,
+            user_request=self.user_request,
+            anonymous=self.anonymous,
+            complaint_body=self.complaint_body,
+            mandate_contract_ref=self.mandate_contract_ref,
+            undertakings_received=self.undertakings_received,
+            research_authorisation_ref=self.research_authorisation_ref,
+            research_authorisation_until=None if until is None else instant(until, end=True),
+        )
+
+
+class DecisionCreate(_In):
+    """May these categories of the person's record go from the discloser to the recipient, for this purpose?"""
+
+    subject_id: str = Field(pattern=SUBJECT_ID_PATTERN)
+    discloser_org_id: str = Field(pattern=ORG_ID_PATTERN)
+    recipient_org_id: str = Field(pattern=ORG_ID_PATTERN)
+    purpose: Purpose
+    categories: list[InfoCategory] = Field(min_length=1)
+    at: Moment | None = Field(None, description="When the disclosure happens (default: now)")
+    context: DecisionContextIn = Field(default_factory=DecisionContextIn)
+    lang: Literal["fr", "en"] | None = Field(None, description="Language of the explanation (else Accept-Language)")
+
+    def request(self) -> DecisionRequest:
+        return DecisionRequest(
+            subject_id=self.subject_id,
+            discloser_org_id=self.discloser_org_id,
+            recipient_org_id=self.recipient_org_id,
+            purpose=self.purpose,
+            categories=tuple(dict.fromkeys(self.categories)),
+            at=None if self.at is None else instant(self.at),
+            context=self.context.context(),
+        )
+
+
+class BasisPublic(BaseModel):
+    regime: Regime
+    route: str
+    article: str
+    consent_id: str | None = None
+    agreement_id: str | None = None
+    status: RuleStatus
+    categories: list[InfoCategory]
+
+
+class ReasonPublic(BaseModel):
+    code: ReasonCode
+    route: str | None = None
+    categories: list[InfoCategory]
+    consent_id: str | None = None
+    agreement_id: str | None = None
+    detail: str | None = None
+
+
+class DecisionPublic(BaseModel):
+    """A decision: outcome, categories, legal basis, obligations, and why, in plain language."""
+
+    decision_id: str
+    outcome: Outcome
+    permitted_categories: list[InfoCategory]
+    denied_categories: list[InfoCategory]
+    basis: list[BasisPublic]
+    obligations: list[Obligation]
+    regime: Regime
+    regime_version: str
+    explanation: str
+    reasons: list[ReasonPublic]
+    at: datetime
+    decided_at: datetime
+    register_entry_id: str | None = None
+
+    @classmethod
+    def of(cls, recorded: RecordedDecision, lang: Lang) -> DecisionPublic:
+        d = recorded.decision
+        return cls(
+            decision_id=str(recorded.decision_id),
+            outcome=d.outcome,
+            permitted_categories=list(d.permitted_categories),
+            denied_categories=list(d.denied_categories),
+            basis=[BasisPublic.model_validate(b, from_attributes=True) for b in d.basis],
+            obligations=list(d.obligations),
+            regime=d.regime,
+            regime_version=d.regime_version,
+            explanation=explain(d, lang),
+            reasons=[ReasonPublic.model_validate(r, from_attributes=True) for r in d.reasons],
+            at=recorded.input.at,
+            decided_at=recorded.decided_at,
+            register_entry_id=str(recorded.register_entry_id) if recorded.register_entry_id else None,
+        )
+
+
+class RecordedDecisionPublic(DecisionPublic):
+    """A past decision with what it was decided from (for auditors and the organisations concerned)."""
+
+    kind: Literal["DECISION", "DISCLOSURE"]
+    input: dict[str, Any]
+    facts: dict[str, Any]
+
+
+class ReevaluationPublic(BaseModel):
+    """The recorded decision against the engine's answer today to the same input and facts."""
+
+    decision_id: str
+    regime: Regime
+    regime_version: str
+    same: bool
+    recorded_outcome: Outcome
+    reevaluated_outcome: Outcome
+    reevaluated_permitted_categories: list[InfoCategory]
+
+
+class RegisterEntryPublic(BaseModel):
+    """Who received what, when, why and under which article (the first basis; `bases` lists them all)."""
+
+    register_entry_id: str
+    at: datetime
+    subject_id: str
+    discloser_org_id: str
+    recipient_org_id: str
+    categories: list[InfoCategory]
+    purpose: Purpose
+    route: str
+    article: str
+    decision_id: str
+    bases: list[BasisPublic]
+    obligations: list[Obligation]
+    regime: Regime
+
+    @classmethod
+    def of(cls, row: RegisterRow) -> RegisterEntryPublic:
+        return cls(
+            register_entry_id=row.register_entry_id,
+            at=row.at,
+            subject_id=row.subject_id,
+            discloser_org_id=row.discloser_org_id,
+            recipient_org_id=row.recipient_org_id,
+            categories=[InfoCategory(c) for c in row.categories],
+            purpose=Purpose(row.purpose),
+            route=row.bases[0]["route"],
+            article=row.bases[0]["article"],
+            decision_id=row.decision_id,
+            bases=[BasisPublic.model_validate(b) for b in row.bases],
+            obligations=[Obligation(o) for o in row.obligations],
+            regime=Regime(row.regime),
+        )
+
+
+class RegisterPage(BaseModel):
+    items: list[RegisterEntryPublic]
+    next_cursor: str | None = None

@@ -1,0 +1,383 @@
+"""Value objects of the decision engine: what is asked, what is known, what is decided, and the rule tables' shape.
+
+Everything here is immutable and JSON round-trips exactly (`to_json` / `from_json`), because a decision event must
+carry its input and facts so that an auditor can re-run `engine.evaluate` years later and get the same answer.
+Categories are codes, never contents; the person is a pseudonymous `subject_id`; no birth date leaves this module's
+facts (only the age band the rules need).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import Enum, StrEnum
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from zoneinfo import ZoneInfo
+
+from services.contract.codes import (
+    AgreementKind,
+    AgreementStatus,
+    ConsentMethod,
+    GrantorRole,
+    InfoCategory,
+    Obligation,
+    OrgKind,
+    Outcome,
+    Purpose,
+    Regime,
+)
+
+QUEBEC = ZoneInfo("America/Toronto")
+"""Birthdays, validity dates and the regime change (2024-07-01) are Québec calendar dates."""
+
+SENSITIVE: frozenset[InfoCategory] = frozenset({InfoCategory.YOUTH_PROTECTION, InfoCategory.THIRD_PARTY_SUPPLIED})
+"""Never released on a general basis: only a consent that names them explicitly releases them."""
+
+GENERAL: frozenset[InfoCategory] = frozenset(InfoCategory) - SENSITIVE
+
+
+def local_date(moment: datetime) -> date:
+    """The Québec calendar date of an instant."""
+    return moment.astimezone(QUEBEC).date()
+
+
+def start_of_local_day(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=QUEBEC)
+
+
+def end_of_local_day(day: date) -> datetime:
+    """The first instant after `day` (exclusive end of a validity given as a date)."""
+    return start_of_local_day(day + timedelta(days=1))
+
+
+class AgeBand(StrEnum):
+    """The age band who-may-consent rules depend on (LSSSS art. 14 threshold; majority at 18)."""
+
+    UNDER_14 = "UNDER_14"
+    MINOR_14_TO_17 = "MINOR_14_TO_17"
+    ADULT = "ADULT"
+
+
+def age_on(birth_date: date, day: date) -> int:
+    years = day.year - birth_date.year
+    if (day.month, day.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+def age_band(birth_date: date, moment: datetime) -> AgeBand:
+    """Age band of a person born on `birth_date` at `moment` (Québec date)."""
+    years = age_on(birth_date, local_date(moment))
+    if years < 14:
+        return AgeBand.UNDER_14
+    if years < 18:
+        return AgeBand.MINOR_14_TO_17
+    return AgeBand.ADULT
+
+
+class RuleStatus(StrEnum):
+    VERIFIED = "VERIFIED"
+    NEEDS_LEGAL_REVIEW = "NEEDS_LEGAL_REVIEW"
+
+
+class ComplaintBody(StrEnum):
+    """Bodies of LSSSS art. 19 para. 2 (complaints and quality)."""
+
+    COMPLAINTS_COMMISSIONER = "COMPLAINTS_COMMISSIONER"
+    MEDICAL_EXAMINER = "MEDICAL_EXAMINER"
+    REVIEW_COMMITTEE = "REVIEW_COMMITTEE"
+    CMDP = "CMDP"
+
+
+class ReasonCode(StrEnum):
+    """Why something was denied (each has a plain-language text in `explain`)."""
+
+    ANONYMOUS = "ANONYMOUS"
+    NO_CONSENT = "NO_CONSENT"
+    NO_ROUTE = "NO_ROUTE"
+    CONSENT_NOT_YET_VALID = "CONSENT_NOT_YET_VALID"
+    CONSENT_EXPIRED = "CONSENT_EXPIRED"
+    CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
+    GRANTOR_NOT_ENTITLED_FOR_AGE = "GRANTOR_NOT_ENTITLED_FOR_AGE"
+    GRANTOR_OUTSIDE_ROLE = "GRANTOR_OUTSIDE_ROLE"
+    RECIPIENT_NOT_COVERED = "RECIPIENT_NOT_COVERED"
+    PURPOSE_NOT_COVERED = "PURPOSE_NOT_COVERED"
+    CATEGORY_NOT_COVERED = "CATEGORY_NOT_COVERED"
+    SENSITIVE_CATEGORY_NOT_NAMED = "SENSITIVE_CATEGORY_NOT_NAMED"
+    CONSENT_NOT_WRITTEN = "CONSENT_NOT_WRITTEN"
+    CONSENT_WITHOUT_END = "CONSENT_WITHOUT_END"
+    PURPOSE_NOT_ALLOWED_FOR_ROUTE = "PURPOSE_NOT_ALLOWED_FOR_ROUTE"
+    RECIPIENT_KIND_UNKNOWN = "RECIPIENT_KIND_UNKNOWN"
+    RECIPIENT_KIND_NOT_ELIGIBLE = "RECIPIENT_KIND_NOT_ELIGIBLE"
+    COLLABORATION_AGREEMENT_ONLY = "COLLABORATION_AGREEMENT_ONLY"
+    AGREEMENT_NOT_IN_FORCE = "AGREEMENT_NOT_IN_FORCE"
+    UNDERTAKINGS_NOT_RECEIVED = "UNDERTAKINGS_NOT_RECEIVED"
+    RESEARCH_AUTHORISATION_NOT_IN_FORCE = "RESEARCH_AUTHORISATION_NOT_IN_FORCE"
+    SUBJECT_RESTRICTION = "SUBJECT_RESTRICTION"
+
+
+# --- what is asked ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Context:
+    """Circumstances a discloser declares (they trigger the routes that do not rest on consent)."""
+
+    danger: bool = False
+    court_order_ref: str | None = None
+    user_request: bool = False
+    anonymous: bool = False
+    complaint_body: ComplaintBody | None = None
+    mandate_contract_ref: str | None = None
+    undertakings_received: bool = False
+    research_authorisation_ref: str | None = None
+    research_authorisation_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DecisionInput:
+    """May these categories of `subject_id`'s record go from discloser to recipient for this purpose, at `at`?"""
+
+    subject_id: str
+    discloser_org_id: str
+    recipient_org_id: str
+    purpose: Purpose
+    categories: tuple[InfoCategory, ...]
+    at: datetime
+    regime: Regime
+    regime_version: str
+    context: Context = field(default_factory=Context)
+
+
+# --- what is known at that time ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentFact:
+    """A consent on file for the subject, as known when deciding (age bands instead of the birth date)."""
+
+    consent_id: str
+    grantor_role: GrantorRole
+    grantor_scope: tuple[Purpose, ...] | None
+    """Purposes the grantor's mandate covers (None: the role's whole scope)."""
+    age_band_at_start: AgeBand
+    age_band_at_decision: AgeBand
+    method: ConsentMethod
+    purposes: tuple[Purpose, ...]
+    recipient_org_ids: tuple[str, ...]
+    recipient_kinds: tuple[OrgKind, ...]
+    categories: tuple[InfoCategory, ...]
+    valid_from: datetime
+    valid_until: datetime | None
+    withdrawn_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AgreementFact:
+    """An agreement between discloser and recipient in the state it was in at the decision time."""
+
+    agreement_id: str
+    kind: AgreementKind
+    status: AgreementStatus
+    parties: tuple[str, ...]
+    start: date
+    end: date | None
+    information_sharing: tuple[InfoCategory, ...]
+    state_since: datetime
+
+
+@dataclass(frozen=True)
+class RestrictionFact:
+    """A restriction or refusal by the person (LRSSS ss. 7-8): described information denied to some recipients."""
+
+    restriction_id: str
+    recipient_org_ids: tuple[str, ...]
+    recipient_kinds: tuple[OrgKind, ...]
+    purposes: tuple[Purpose, ...]
+    categories: tuple[InfoCategory, ...]
+    valid_from: datetime
+    lifted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Facts:
+    recipient_kind: OrgKind | None
+    consents: tuple[ConsentFact, ...] = ()
+    agreements: tuple[AgreementFact, ...] = ()
+    restrictions: tuple[RestrictionFact, ...] = ()
+
+
+# --- what is decided --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Basis:
+    regime: Regime
+    route: str
+    article: str
+    status: RuleStatus
+    categories: tuple[InfoCategory, ...]
+    consent_id: str | None = None
+    agreement_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason a route did not release (some of) the request; `categories` empty means the whole request."""
+
+    code: ReasonCode
+    route: str | None = None
+    categories: tuple[InfoCategory, ...] = ()
+    consent_id: str | None = None
+    agreement_id: str | None = None
+    detail: str | None = None
+    """A code or date that makes the reason precise (an agreement status, say); never free text."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    permitted_categories: tuple[InfoCategory, ...]
+    denied_categories: tuple[InfoCategory, ...]
+    basis: tuple[Basis, ...]
+    obligations: tuple[Obligation, ...]
+    regime: Regime
+    regime_version: str
+    reasons: tuple[Reason, ...]
+
+
+# --- the shape of a rule table ----------------------------------------------------------------------------------
+
+
+class Source(StrEnum):
+    """What a route rests on: the declared context, a consent on file, or an agreement between the parties."""
+
+    CONTEXT = "CONTEXT"
+    CONSENT = "CONSENT"
+    AGREEMENT = "AGREEMENT"
+
+
+class Scope(StrEnum):
+    """Categories a route can release when they are not a fixed list."""
+
+    FROM_CONSENT = "FROM_CONSENT"
+    FROM_AGREEMENT = "FROM_AGREEMENT"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One legal route (a row of consent-rules.md).
+
+    `when`: triggers (condition names); a route whose trigger does not hold is not considered and says nothing.
+    `requires`: conditions each candidate (the context, a consent, an agreement) must meet, in order; the first unmet
+    one is the reason reported. `categories`: a fixed set or a scope read from the candidate. Sensitive categories
+    are released only when `releases_sensitive` and the candidate names them.
+    """
+
+    id: str
+    article: str
+    title_en: str
+    title_fr: str
+    source: Source
+    when: tuple[str, ...]
+    requires: tuple[str, ...]
+    purposes: frozenset[Purpose]
+    categories: frozenset[InfoCategory] | Scope
+    obligations: tuple[Obligation, ...]
+    status: RuleStatus
+    recipient_kinds: frozenset[OrgKind] = frozenset()
+    releases_sensitive: bool = False
+    no_candidate_reason: ReasonCode | None = None
+
+
+@dataclass(frozen=True)
+class Bar:
+    """Denies, whatever the routes say: everything (anonymous person) or what a restriction describes."""
+
+    id: str
+    article: str
+    test: str
+    reason: ReasonCode
+
+
+@dataclass(frozen=True)
+class GrantorRule:
+    """Who may consent: a role, for which age bands of the person, within which purposes (None: all)."""
+
+    role: GrantorRole
+    age_bands: frozenset[AgeBand]
+    purposes: frozenset[Purpose] | None = None
+
+
+@dataclass(frozen=True)
+class RuleTable:
+    regime: Regime
+    label: str
+    routes: tuple[Route, ...]
+    bars: tuple[Bar, ...]
+    grantors: tuple[GrantorRule, ...]
+    always_obligations: tuple[Obligation, ...] = ()
+
+    def route(self, route_id: str) -> Route:
+        for route in self.routes:
+            if route.id == route_id:
+                return route
+        raise KeyError(route_id)
+
+    def grantor(self, role: GrantorRole) -> GrantorRule | None:
+        for rule in self.grantors:
+            if rule.role == role:
+                return rule
+        return None
+
+
+# --- JSON: exact round trip of the value objects ----------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def to_json(value: Any) -> Any:
+    """A JSON-compatible copy (enums as codes, dates as ISO 8601, tuples and sets as sorted-or-ordered lists)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, frozenset | set):
+        return sorted(to_json(v) for v in value)
+    if isinstance(value, tuple | list):
+        return [to_json(v) for v in value]
+    return value
+
+
+def from_json(cls: type[T], data: Any) -> T:
+    """The inverse of `to_json` for the dataclasses of this module."""
+    return _decode(cls, data)  # type: ignore[no-any-return]
+
+
+def _decode(tp: Any, data: Any) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(tp) if a is not type(None)]
+        if data is None:
+            return None
+        return _decode(options[0], data)
+    if origin is tuple:
+        return tuple(_decode(get_args(tp)[0], v) for v in data)
+    if origin is frozenset:
+        return frozenset(_decode(get_args(tp)[0], v) for v in data)
+    if dataclasses.is_dataclass(tp):
+        hints = get_type_hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        constructor: Any = tp
+        return constructor(**{k: _decode(hints[k], v) for k, v in data.items() if k in names})
+    if tp is datetime:
+        return datetime.fromisoformat(data)
+    if tp is date:
+        return date.fromisoformat(data)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp(data)
+    return data
