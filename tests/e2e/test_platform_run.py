@@ -103,8 +103,8 @@ def test_make_run_starts_everything_the_walkthrough_works_and_stop_leaves_nothin
             timeout=120,
         )
         assert result.returncode == 0, result.stderr
-        events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"id"')]
-        on_topic = [e for e in events if e.get("type") == "ca.qc.rls.referral.submitted.v1"]
+        documents = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        on_topic = [d for d in documents if d.get("type") == "ca.qc.rls.referral.submitted.v1"]
         assert on_topic, result.stdout
         assert on_topic[0]["data"]["to_org"] == "centre-crise-quebec"
         first.process.wait(60)  # `make stop` in the walkthrough stopped it

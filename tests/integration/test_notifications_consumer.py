@@ -1,4 +1,4 @@
-"""The notifications consumer on a real broker: redelivery has one effect, poison goes to the .dlq, processing goes on."""
+"""The notifications consumer on a real broker: redelivery has one effect, poison goes to the .dlq, then the next."""
 
 from __future__ import annotations
 

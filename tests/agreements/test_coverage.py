@@ -1,0 +1,144 @@
+"""`GET /v1/coverage`: which agreement covers a referral, at a given time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.common.clock import ManualClock
+from tests.agreements.conftest import (
+    CRISIS,
+    CSSS,
+    LISTENING,
+    OUTSIDER,
+    REGIONAL,
+    application_of,
+    collaboration,
+    service_108,
+)
+
+Auth = Callable[..., dict[str, str]]
+SPECIALISED = "SPECIALISED_SERVICES"
+
+
+def covering(api: TestClient, auth: Auth, from_org: str, to_org: str, service: str, at: str | None = None) -> Any:
+    query = {"from_org": from_org, "to_org": to_org, "service": service, **({"at": at} if at else {})}
+    response = api.get("/v1/coverage", params=query, headers=auth(from_org, "intake"))
+    assert response.status_code == 200, response.text
+    return response.json()["agreement_id"]
+
+
+def in_force(api: TestClient, auth: Auth, body: dict[str, Any]) -> str:
+    agreement = api.post("/v1/agreements", json=body, headers=auth(CSSS, "coordinator")).json()
+    for party in agreement["parties"]:
+        api.post(f"/v1/agreements/{agreement['id']}/sign", headers=auth(party, "coordinator"))
+    return str(agreement["id"])
+
+
+def test_coverage_before_during_and_after_the_term(network: TestClient, auth: Auth, clock: ManualClock) -> None:
+    agreement_id = in_force(network, auth, service_108())  # 2027-01-01 .. 2027-12-31, signed today
+    times = [
+        "2026-12-31T23:59:00-05:00",
+        "2027-01-01T00:00:00-05:00",
+        "2027-12-31T23:59:00-05:00",
+        "2028-01-01T00:00:00-05:00",
+    ]
+
+    def answers() -> list[Any]:
+        return [covering(network, auth, CSSS, REGIONAL, SPECIALISED, at) for at in times]
+
+    signed = answers()
+    clock.now = datetime(2028, 2, 1, tzinfo=UTC)
+    application_of(network).tick()  # activation and expiry recorded
+    recorded = answers()
+    expected = [None, agreement_id, agreement_id, None]
+    assert signed == expected and recorded == expected
+    assert covering(network, auth, CSSS, REGIONAL, SPECIALISED) is None  # now: expired
+
+
+def test_coverage_applies_in_both_directions_between_parties_only(network: TestClient, auth: Auth) -> None:
+    agreement_id = in_force(network, auth, collaboration())  # in force since its last signature, now
+    assert covering(network, auth, CRISIS, CSSS, "CRISIS_24_7") == agreement_id
+    assert covering(network, auth, CSSS, LISTENING, "COMMUNITY_SERVICE") == agreement_id
+    assert covering(network, auth, CSSS, OUTSIDER, "CRISIS_24_7") is None
+    assert covering(network, auth, CSSS, CRISIS, "PSYCH_CONSULT") is None
+    assert covering(network, auth, CSSS, CSSS, "CRISIS_24_7") is None
+
+
+def test_no_coverage_while_suspended(network: TestClient, auth: Auth, clock: ManualClock) -> None:
+    agreement_id = in_force(network, auth, service_108(start="2026-01-01"))
+    before = clock().isoformat()
+    clock.advance(timedelta(hours=1))
+    network.post(f"/v1/agreements/{agreement_id}/suspend", headers=auth(CSSS, "coordinator"))
+    during = clock().isoformat()
+    while_suspended = covering(network, auth, CSSS, REGIONAL, SPECIALISED)
+    clock.advance(timedelta(days=3))
+    network.post(f"/v1/agreements/{agreement_id}/resume", headers=auth(CSSS, "coordinator"))
+    assert while_suspended is None
+    assert covering(network, auth, CSSS, REGIONAL, SPECIALISED, during) is None
+    assert covering(network, auth, CSSS, REGIONAL, SPECIALISED, before) == agreement_id
+    assert covering(network, auth, CSSS, REGIONAL, SPECIALISED) == agreement_id
+
+
+def test_coverage_follows_an_amendment_that_changed_the_services(
+    network: TestClient, auth: Auth, clock: ManualClock
+) -> None:
+    agreement_id = in_force(network, auth, service_108(start="2026-01-01"))
+    before = clock().isoformat()
+    clock.advance(timedelta(days=2))
+    amendment = {"services": ["AAOR"], "volumes": [{"service": "AAOR", "per_year": 4}]}
+    response = network.post(
+        f"/v1/agreements/{agreement_id}/amend", json=amendment, headers=auth(REGIONAL, "coordinator")
+    )
+    assert response.status_code == 200, response.text
+    assert covering(network, auth, CSSS, REGIONAL, SPECIALISED, before) == agreement_id
+    assert covering(network, auth, CSSS, REGIONAL, "AAOR", before) is None
+    assert covering(network, auth, CSSS, REGIONAL, SPECIALISED) is None
+    assert covering(network, auth, CSSS, REGIONAL, "AAOR") == agreement_id
+
+
+def test_service_agreement_is_preferred_to_a_collaboration_agreement(network: TestClient, auth: Auth) -> None:
+    collaboration_id = in_force(network, auth, collaboration())
+    service_id = in_force(
+        network,
+        auth,
+        service_108(
+            parties=[CSSS, CRISIS],
+            services=["CRISIS_24_7"],
+            volumes=[{"service": "CRISIS_24_7", "per_year": 50}],
+            start="2026-01-01",
+        ),
+    )
+    response = network.get(
+        "/v1/coverage",
+        params={"from_org": CSSS, "to_org": CRISIS, "service": "CRISIS_24_7"},
+        headers=auth(CSSS, "intake"),
+    ).json()
+    assert collaboration_id != service_id
+    assert response == {"agreement_id": service_id, "kind": "SERVICE_108", "version": 1}
+    assert covering(network, auth, CSSS, CRISIS, "COMMUNITY_SERVICE") == collaboration_id
+
+
+def test_no_agreement_answers_nulls(network: TestClient, auth: Auth) -> None:
+    response = network.get(
+        "/v1/coverage", params={"from_org": CSSS, "to_org": REGIONAL, "service": "AAOR"}, headers=auth(CSSS, "intake")
+    )
+    assert response.json() == {"agreement_id": None, "kind": None, "version": None}
+
+
+@pytest.mark.parametrize("missing", ["from_org", "to_org", "service"])
+def test_coverage_needs_both_organisations_and_the_service(network: TestClient, auth: Auth, missing: str) -> None:
+    query = {"from_org": CSSS, "to_org": REGIONAL, "service": "AAOR"}
+    del query[missing]
+    response = network.get("/v1/coverage", params=query, headers=auth(CSSS, "intake"))
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == missing
+
+
+def test_a_time_without_offset_is_read_in_montreal_time(network: TestClient, auth: Auth) -> None:
+    agreement_id = in_force(network, auth, service_108())
+    assert covering(network, auth, CSSS, REGIONAL, SPECIALISED, "2027-01-01T00:00:00") == agreement_id
+    assert covering(network, auth, CSSS, REGIONAL, SPECIALISED, "2027-01-01T04:59:00Z") is None
