@@ -4,7 +4,7 @@ effect from duplicated and out-of-order referral events, the review reminder onc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,12 +15,13 @@ from services.agreements.application import AcceptedReferral, Agreements
 from services.agreements.consumers import volume_counter
 from services.agreements.contracts import AgreementsContracts
 from services.agreements.domain import Agreement
-from services.agreements.volumes import VolumeUse
+from services.agreements.terms import Volume
 from services.common.clock import ManualClock
-from services.common.consumer import DeadLetterSink, RecordProcessor
+from services.common.consumer import DeadLetterSink, RecordProcessor, tracking_for
 from services.common.envelope import CloudEvent
 from services.common.kafka import Outgoing
 from services.contract import topics
+from services.contract.agreements_events import EVENTS
 from tests.agreements.conftest import CSSS, OUTSIDER, REGIONAL, actor, register_network, service_terms
 
 SPECIALISED = "SPECIALISED_SERVICES"
@@ -90,17 +91,17 @@ def names(outgoing: list[Outgoing]) -> list[str]:
 
 
 @pytest.fixture
-def app_on_store(open_app: Open, store_url: str) -> Iterator[Agreements]:
+def app_on_store(open_app: Open, store_url: str) -> Agreements:
     agreements = open_app(store_url)
     register_network(agreements)
-    yield agreements
+    return agreements
 
 
 def test_accepted_referrals_are_counted_once_per_agreement_service_and_year(
     app_on_store: Agreements, clock: ManualClock
 ) -> None:
     agreements = app_on_store
-    agreement = in_force(agreements, clock, end=date(2028, 12, 31))
+    agreement = in_force(agreements, clock, end=date(2028, 12, 31), volumes=(Volume(SPECIALISED, 8),))
     agreement_id = str(agreement.id)
     year_one = [datetime(2027, 3, day, 14, tzinfo=UTC) for day in range(1, 10)]
     # Out of order across the two agreement years, duplicated copies, a second acceptance of a counted referral,
@@ -128,10 +129,14 @@ def test_accepted_referrals_are_counted_once_per_agreement_service_and_year(
     clock.now = datetime(2028, 6, 1, tzinfo=UTC)
     lines = [(line.period_start, line.used, line.per_year) for line in agreements.volume_use(agreement.id)]
     published = integration_events(agreements)
-    crossings = [(o.event.type, o.event.data["used"], o.event.data["period_start"]) for o in published if "volume" in o.event.type]
+    crossings = [
+        (o.event.type, o.event.data["used"], o.event.data["period_start"])
+        for o in published
+        if "volume" in o.event.type
+    ]
     assert outcomes == ["applied"] * len(stream) and redelivered == ["skipped"] * 5 and dead.sent == []
-    assert lines == [(date(2027, 1, 1), 7, 10), (date(2028, 1, 1), 2, 10)]
-    assert crossings == [("ca.qc.rls.agreements.volume-threshold-reached.v1", 8, "2027-01-01")] or crossings == []
+    assert lines == [(date(2027, 1, 1), 7, 8), (date(2028, 1, 1), 2, 8)]
+    assert crossings == [("ca.qc.rls.agreements.volume-threshold-reached.v1", 7, "2027-01-01")]
     assert agreements.position(f"{topics.REFERRAL}#0") == len(stream)
 
 
@@ -139,7 +144,7 @@ def test_volume_thresholds_are_announced_once_per_period(app_on_store: Agreement
     agreements = app_on_store
     agreement = in_force(agreements, clock, start=date(2026, 1, 1), end=date(2027, 12, 31))
     for n in range(12):
-        at = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(hours=n)
+        at = datetime(2026, 11, 25, 16, tzinfo=UTC) + timedelta(hours=n)
         agreements.count_accepted_referral(AcceptedReferral(f"r-{n}", CSSS, REGIONAL, SPECIALISED, None, at))
         agreements.count_accepted_referral(AcceptedReferral(f"r-{n}", CSSS, REGIONAL, SPECIALISED, None, at))
     next_year = datetime(2027, 2, 1, tzinfo=UTC)
@@ -162,8 +167,9 @@ def test_volume_thresholds_are_announced_once_per_period(app_on_store: Agreement
 def test_review_reminder_is_emitted_once_across_a_restart(open_app: Open, store_url: str, clock: ManualClock) -> None:
     first = open_app(store_url)
     register_network(first)
-    agreement = in_force(first, clock, start=date(2026, 1, 1), review_every_months=6)  # reviews due 1 July, 1 January
-    clock.now = datetime(2026, 12, 1, tzinfo=UTC)
+    # In force from today; reviews every 6 months from the start date: the first one due on 1 January 2027.
+    agreement = in_force(first, clock, start=date(2026, 1, 1), review_every_months=6)
+    clock.now = datetime(2027, 1, 2, tzinfo=UTC)
     moved = [first.tick(), first.tick()]
     first.close()
     clock.advance(timedelta(minutes=5))
@@ -172,10 +178,10 @@ def test_review_reminder_is_emitted_once_across_a_restart(open_app: Open, store_
     due = [o for o in integration_events(reopened) if o.event.type.endswith("review-due.v1")]
     assert moved == [1, 0] and after_restart == 0
     assert [(o.event.data["agreement_id"], o.event.data["due_at"]) for o in due] == [
-        (str(agreement.id), "2026-07-01T00:00:00-04:00")
+        (str(agreement.id), "2027-01-01T00:00:00-05:00")
     ]
     reviewed = reopened.review(agreement.id, actor(REGIONAL))
-    assert (reviewed.review_due, reviewed.next_review_on) == (False, date(2027, 6, 1))
+    assert (reviewed.review_due, reviewed.next_review_on) == (False, date(2027, 7, 1))
 
 
 def test_every_version_and_change_is_read_back_after_reopening(
@@ -201,12 +207,10 @@ def test_every_version_and_change_is_read_back_after_reopening(
         ("suspended", "SUSPENDED", 2),
     ]
     assert [a.id for a in reopened.list_agreements(party=REGIONAL, status="SUSPENDED")] == [agreement.id]
-    assert reopened.find_organisations(service="CRISIS_24_7")[0].org_id == CSSS
+    assert [o.org_id for o in reopened.find_organisations(kind="CSSS")] == [CSSS]
 
 
 def test_published_events_match_their_schemas_and_keep_their_ids(app_on_store: Agreements, clock: ManualClock) -> None:
-    from services.contract.agreements_events import EVENTS
-
     agreements = app_on_store
     agreement = in_force(agreements, clock)
     clock.now = datetime(2027, 1, 2, tzinfo=UTC)
@@ -237,10 +241,4 @@ def test_a_referral_naming_an_unknown_agreement_is_dead_lettered(app_on_store: A
     unknown = accepted("r-1", datetime(2027, 2, 1, tzinfo=UTC), "00000000-0000-4000-8000-000000000000")
     outcome = processor.process(FakeRecord(topics.REFERRAL, 1, 0, *unknown.to_kafka()))
     assert outcome == "dead-lettered" and [t for t, _ in dead.sent] == [f"{topics.REFERRAL}.dlq"]
-    assert app_on_store.has_processed(app_on_store_tracking(1, 0))
-
-
-def app_on_store_tracking(partition: int, offset: int) -> Any:
-    from services.common.consumer import tracking_for
-
-    return tracking_for(topics.REFERRAL, partition, offset)
+    assert app_on_store.has_processed(tracking_for(topics.REFERRAL, 1, 0))
