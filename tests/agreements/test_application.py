@@ -4,12 +4,14 @@ effect from duplicated and out-of-order referral events, the review reminder onc
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from services.agreements.application import AcceptedReferral, Agreements
 from services.agreements.consumers import volume_counter
@@ -242,3 +244,28 @@ def test_a_referral_naming_an_unknown_agreement_is_dead_lettered(app_on_store: A
     outcome = processor.process(FakeRecord(topics.REFERRAL, 1, 0, *unknown.to_kafka()))
     assert outcome == "dead-lettered" and [t for t, _ in dead.sent] == [f"{topics.REFERRAL}.dlq"]
     assert app_on_store.has_processed(tracking_for(topics.REFERRAL, 1, 0))
+
+
+def test_events_recorded_before_the_lifecycle_existed_are_still_read(app_on_store: Agreements) -> None:
+    agreements = app_on_store
+    agreement_id, drafted_at = uuid.uuid4(), datetime(2026, 11, 20, 12, tzinfo=UTC)
+    terms = service_terms().to_document()
+    del terms["responsibilities"], terms["respects_community_orientations"]
+    version_one = {
+        "originator_topic": "services.agreements.domain:Agreement",
+        "timestamp": drafted_at,
+        "terms": terms,
+        "drafted_by": "coordinator-1",
+    }
+    stored = StoredEvent(
+        originator_id=agreement_id,
+        originator_version=1,
+        topic="services.agreements.domain:Agreement.Drafted",
+        state=agreements.mapper.transcoder.encode(version_one),
+    )
+    agreements.recorder.insert_events([stored])
+    agreement = agreements.get_agreement(agreement_id)
+    signed = agreements.sign(agreement_id, actor(CSSS))
+    assert (agreement.status.value, agreement.drafted_at, agreement.zone) == ("DRAFT", drafted_at, "America/Montreal")
+    assert [s.party for s in signed.signatures.values()] == [CSSS]
+    assert [a.id for a in agreements.list_agreements(party=REGIONAL)] == [agreement_id]

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
+from services.common.clock import ManualClock
+from services.runtime import demo
 from tests.agreements.conftest import CRISIS, CSSS, LISTENING, NETWORK, REGIONAL
 
 Auth = Callable[..., dict[str, str]]
@@ -68,3 +70,12 @@ def test_unknown_service_code_in_a_search_is_invalid(network: TestClient, auth: 
 def test_only_admins_register_organisations(api: TestClient, auth: Auth) -> None:
     response = api.post("/v1/organisations", json=NETWORK[0], headers=auth(CSSS, "coordinator"))
     assert response.status_code == 403
+
+
+def test_the_demo_network_still_loads(api: TestClient, auth: Auth, clock: ManualClock) -> None:
+    for organisation in demo.ORGANISATIONS:
+        assert api.post("/v1/organisations", json=organisation, headers=auth(demo.CSSS, "admin")).status_code == 201
+    for body in demo.agreements(clock().date()):
+        response = api.post("/v1/agreements", json=body, headers=auth(demo.CSSS, "coordinator"))
+        assert response.status_code == 201, response.text
+        assert response.json()["status"] == "DRAFT"
