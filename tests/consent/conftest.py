@@ -1,0 +1,144 @@
+"""Builders of synthetic consent-engine inputs and facts (no real person, organisation or record)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.common.clock import ManualClock
+from services.common.eventstore import persistence_env
+from services.consent.application import Consents
+from services.consent.main import build_app
+from services.consent.policy import (
+    AgeBand,
+    AgreementFact,
+    ConsentFact,
+    Context,
+    DecisionInput,
+    Facts,
+    RestrictionFact,
+)
+from services.consent.rules import CURRENT_VERSION
+from services.consent.settings import ConsentSettings
+from services.contract.codes import (
+    AgreementKind,
+    AgreementStatus,
+    ConsentMethod,
+    GrantorRole,
+    InfoCategory,
+    OrgKind,
+    Purpose,
+    Regime,
+)
+
+T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+""""Now" in every test: 2026-11-25, 10:00 in Québec."""
+
+DISCLOSER = "csss-alpha"
+RECIPIENT = "org-beta"
+SUBJECT = "S-000123"
+
+
+def consent_fact(**overrides: Any) -> ConsentFact:
+    values: dict[str, Any] = {
+        "consent_id": "c-1",
+        "grantor_role": GrantorRole.SELF,
+        "grantor_scope": None,
+        "age_band_at_start": AgeBand.ADULT,
+        "age_band_at_decision": AgeBand.ADULT,
+        "method": ConsentMethod.WRITTEN,
+        "purposes": (Purpose.REFERRAL,),
+        "recipient_org_ids": (RECIPIENT,),
+        "recipient_kinds": (),
+        "categories": (InfoCategory.IDENTIFICATION, InfoCategory.CONTACT, InfoCategory.REFERRAL_REASON),
+        "valid_from": T0 - timedelta(days=30),
+        "valid_until": None,
+        "withdrawn_at": None,
+    }
+    values.update(overrides)
+    return ConsentFact(**values)
+
+
+def agreement_fact(**overrides: Any) -> AgreementFact:
+    values: dict[str, Any] = {
+        "agreement_id": "ag-1",
+        "kind": AgreementKind.SERVICE_108,
+        "status": AgreementStatus.ACTIVE,
+        "parties": (DISCLOSER, RECIPIENT),
+        "start": date(2026, 1, 1),
+        "end": date(2027, 12, 31),
+        "information_sharing": (
+            InfoCategory.IDENTIFICATION,
+            InfoCategory.CONTACT,
+            InfoCategory.REFERRAL_REASON,
+            InfoCategory.YOUTH_PROTECTION,
+        ),
+        "state_since": T0 - timedelta(days=60),
+    }
+    values.update(overrides)
+    return AgreementFact(**values)
+
+
+def restriction_fact(**overrides: Any) -> RestrictionFact:
+    values: dict[str, Any] = {
+        "restriction_id": "r-1",
+        "recipient_org_ids": (RECIPIENT,),
+        "recipient_kinds": (),
+        "purposes": (),
+        "categories": (InfoCategory.HEALTH,),
+        "valid_from": T0 - timedelta(days=1),
+        "lifted_at": None,
+    }
+    values.update(overrides)
+    return RestrictionFact(**values)
+
+
+def decision_input(regime: Regime = Regime.LSSSS_17_27_3, **overrides: Any) -> DecisionInput:
+    context = overrides.pop("context", {})
+    values: dict[str, Any] = {
+        "subject_id": SUBJECT,
+        "discloser_org_id": DISCLOSER,
+        "recipient_org_id": RECIPIENT,
+        "purpose": Purpose.REFERRAL,
+        "categories": (InfoCategory.IDENTIFICATION, InfoCategory.CONTACT),
+        "at": T0,
+        "regime": regime,
+        "regime_version": CURRENT_VERSION[regime],
+        "context": dataclasses.replace(Context(), **context),
+    }
+    values.update(overrides)
+    return DecisionInput(**values)
+
+
+def facts(**overrides: Any) -> Facts:
+    values: dict[str, Any] = {"recipient_kind": OrgKind.COMMUNITY_ORGANISATION}
+    values.update(overrides)
+    return Facts(**values)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def consents(clock: ManualClock) -> Iterator[Consents]:
+    with Consents(env=persistence_env("memory://"), clock=clock) as app:
+        yield app
+
+
+@pytest.fixture
+def consent_api(
+    service_settings: Callable[..., Any], client_for: Callable[..., TestClient], clock: ManualClock
+) -> Callable[..., TestClient]:
+    """`consent_api(**settings)` → a TestClient on the consent service (memory store, no Kafka loops)."""
+
+    def make(**overrides: Any) -> TestClient:
+        return client_for(build_app(service_settings(ConsentSettings, **overrides), clock=clock))
+
+    return make
