@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.common.clock import ManualClock
+from services.common.envelope import CloudEvent, derived_id, event_type, schema_uri
 from services.common.eventstore import persistence_env
 from services.consent.application import Consents
 from services.consent.main import build_app
@@ -25,6 +26,7 @@ from services.consent.policy import (
 )
 from services.consent.rules import CURRENT_VERSION
 from services.consent.settings import ConsentSettings
+from services.contract.agreements_events import AgreementStateV1, OrganisationRegisteredV1, VolumeV1
 from services.contract.codes import (
     AgreementKind,
     AgreementStatus,
@@ -34,6 +36,7 @@ from services.contract.codes import (
     OrgKind,
     Purpose,
     Regime,
+    ServiceCode,
 )
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -142,3 +145,58 @@ def consent_api(
         return client_for(build_app(service_settings(ConsentSettings, **overrides), clock=clock))
 
     return make
+
+
+def agreement_event(
+    name: str,
+    occurred_at: datetime,
+    *,
+    agreement_id: str = "ag-108",
+    status: AgreementStatus = AgreementStatus.ACTIVE,
+    kind: AgreementKind = AgreementKind.SERVICE_108,
+    parties: tuple[str, ...] = (DISCLOSER, RECIPIENT),
+    information_sharing: tuple[InfoCategory, ...] = (InfoCategory.IDENTIFICATION, InfoCategory.REFERRAL_REASON),
+) -> CloudEvent:
+    """A `ca.qc.rls.agreements.<name>.v1` event as the agreements service publishes it (synthetic)."""
+    state = AgreementStateV1(
+        agreement_id=agreement_id,
+        version=1,
+        kind=kind,
+        status=status,
+        title="Entente synthétique",
+        parties=list(parties),
+        signed_by=list(parties),
+        services=[ServiceCode.CRISIS_24_7],
+        clientele="adults in crisis",
+        start=date(2026, 1, 1),
+        end=date(2027, 12, 31) if kind == AgreementKind.SERVICE_108 else None,
+        volumes=[VolumeV1(service=ServiceCode.CRISIS_24_7, per_year=100)] if kind == AgreementKind.SERVICE_108 else [],
+        information_sharing=list(information_sharing) if kind == AgreementKind.SERVICE_108 else None,
+        occurred_at=occurred_at,
+    )
+    type_ = event_type("agreements", name)
+    return CloudEvent(
+        id=derived_id(agreement_id, name, occurred_at.isoformat()),
+        source="/rls/agreements",
+        type=type_,
+        time=occurred_at,
+        subject=agreement_id,
+        dataschema=schema_uri(type_),
+        data=state.model_dump(mode="json"),
+    )
+
+
+def organisation_event(org_id: str, kind: OrgKind, occurred_at: datetime) -> CloudEvent:
+    registered = OrganisationRegisteredV1(
+        org_id=org_id, name=f"Organisation {org_id}", kind=kind, territory="03", services=[], occurred_at=occurred_at
+    )
+    type_ = event_type("agreements", "organisation-registered")
+    return CloudEvent(
+        id=derived_id(org_id, "registered", occurred_at.isoformat()),
+        source="/rls/agreements",
+        type=type_,
+        time=occurred_at,
+        subject=org_id,
+        dataschema=schema_uri(type_),
+        data=registered.model_dump(mode="json"),
+    )

@@ -1,0 +1,314 @@
+"""The consent application on both event stores (a SQLite file and a real PostgreSQL server)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from services.common.clock import ManualClock
+from services.common.eventstore import persistence_env
+from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest
+from services.consent.domain import (
+    Consent,
+    ConsentAlreadyWithdrawnError,
+    DecisionNotFoundError,
+    DecisionRecord,
+    IdempotencyConflictError,
+    InvalidTermsError,
+    RegisterEntry,
+    keyed_id,
+    register_entry_id_for,
+)
+from services.consent.policy import Context, ReasonCode
+from services.consent.readmodel import RegisterQuery
+from services.contract.codes import (
+    AgreementKind,
+    AgreementStatus,
+    InfoCategory,
+    OrgKind,
+    Outcome,
+    Purpose,
+    Regime,
+)
+from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT, T0, agreement_event, organisation_event
+
+OpenApp = Callable[..., Consents]
+WORKER = Actor(sub="worker-7", org=DISCLOSER)
+ID_CONTACT = (InfoCategory.IDENTIFICATION, InfoCategory.CONTACT)
+
+
+def terms(**overrides: object) -> ConsentTerms:
+    values: dict[str, object] = {
+        "subject_id": SUBJECT,
+        "subject_birth_date": date(1980, 5, 17),
+        "grantor_role": "SELF",
+        "grantor_mandate_ref": None,
+        "grantor_scope": None,
+        "method": "WRITTEN",
+        "purposes": ("REFERRAL",),
+        "recipient_org_ids": (RECIPIENT,),
+        "recipient_kinds": (),
+        "categories": ("IDENTIFICATION", "CONTACT", "REFERRAL_REASON"),
+        "valid_from": T0 - timedelta(days=10),
+        "valid_until": None,
+    }
+    values.update(overrides)
+    return ConsentTerms(**values)  # type: ignore[arg-type]
+
+
+def request(**overrides: object) -> DecisionRequest:
+    values: dict[str, object] = {
+        "subject_id": SUBJECT,
+        "discloser_org_id": DISCLOSER,
+        "recipient_org_id": RECIPIENT,
+        "purpose": Purpose.REFERRAL,
+        "categories": ID_CONTACT,
+    }
+    values.update(overrides)
+    return DecisionRequest(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def open_app(store_url: str, clock: ManualClock) -> Iterator[OpenApp]:
+    apps: list[Consents] = []
+
+    def make(regime_setting: str = "LSSSS_17_27_3") -> Consents:
+        app = Consents(env=persistence_env(store_url), clock=clock, regime_setting=regime_setting)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.close()
+
+
+def test_withdrawal_is_a_new_event_and_never_overwrites_the_consent(open_app: OpenApp, clock: ManualClock) -> None:
+    app = open_app()
+    consent, created = app.record_consent(terms(), WORKER)
+    clock.advance(timedelta(hours=2))
+    withdrawn = app.withdraw_consent(uuid.UUID(consent.consent_id), WORKER, reason="asked by phone")
+
+    reopened = open_app()
+    events = list(reopened.events.get(uuid.UUID(consent.consent_id)))
+    assert created and [type(e) for e in events] == [Consent.Recorded, Consent.Withdrawn]
+    assert events[0].categories == ["IDENTIFICATION", "CONTACT", "REFERRAL_REASON"]
+    assert withdrawn.withdrawn_at == T0 + timedelta(hours=2) and withdrawn.version == 2
+    assert reopened.list_consents(SUBJECT) == [withdrawn]
+    with pytest.raises(ConsentAlreadyWithdrawnError):
+        reopened.withdraw_consent(uuid.UUID(consent.consent_id), WORKER)
+
+    before, _ = reopened.decide(request(at=T0 + timedelta(hours=1)), WORKER)
+    after, _ = reopened.decide(request(), WORKER)
+    assert before.decision.outcome == Outcome.PERMIT
+    assert before.decision.basis[0].consent_id == consent.consent_id
+    assert after.decision.outcome == Outcome.DENY
+    assert after.decision.reasons[0].code == ReasonCode.CONSENT_WITHDRAWN
+
+
+def test_disclosure_records_decision_and_register_entry_in_one_transaction(open_app: OpenApp) -> None:
+    app = open_app()
+    app.record_consent(terms(), WORKER)
+
+    recorded, _ = app.disclose(request(), WORKER)
+
+    assert recorded.decision.outcome == Outcome.PERMIT
+    assert recorded.register_entry_id == register_entry_id_for(recorded.decision_id)
+    notifications = app.recorder.select_notifications(start=0, limit=10)
+    topics = [n.topic.rsplit(":", 1)[1] for n in notifications]
+    assert topics[-2:] == ["DecisionRecord.Made", "RegisterEntry.Registered"]
+    rows, _ = open_app().register_entries(RegisterQuery(subject_id=SUBJECT))
+    assert [(r.decision_id, r.categories, r.bases[0]["route"]) for r in rows] == [
+        (str(recorded.decision_id), ("IDENTIFICATION", "CONTACT"), "A-1")
+    ]
+
+
+def test_decision_is_not_stored_when_its_register_entry_cannot_be(open_app: OpenApp) -> None:
+    app = open_app()
+    app.record_consent(terms(), WORKER)
+    decision_id = keyed_id("disclosure", WORKER.org, "key-1")
+    squatter = RegisterEntry(
+        id=register_entry_id_for(decision_id),
+        decision_id=uuid.uuid4(),
+        at=T0,
+        subject_id="S-other",
+        discloser_org_id=DISCLOSER,
+        recipient_org_id=RECIPIENT,
+        categories=["CONTACT"],
+        purpose="REFERRAL",
+        bases=[{"route": "A-1", "article": "LSSSS art. 19"}],
+        obligations=[],
+        regime="LSSSS_17_27_3",
+        recorded_at=T0,
+    )
+    app.record(squatter)
+    before = app.recorder.max_notification_id()
+
+    with pytest.raises(IntegrityError):
+        app.disclose(request(), WORKER, idempotency_key="key-1")
+
+    assert app.recorder.max_notification_id() == before
+    with pytest.raises(DecisionNotFoundError):
+        app.get_decision(decision_id)
+
+
+def test_denied_disclosure_writes_no_register_entry(open_app: OpenApp) -> None:
+    app = open_app()
+    recorded, _ = app.disclose(request(), WORKER)
+    assert recorded.decision.outcome == Outcome.DENY and recorded.register_entry_id is None
+    assert app.register_entries(RegisterQuery()) == ([], None)
+    assert isinstance(app.repository.get(recorded.decision_id), DecisionRecord)
+
+
+def test_recorded_decision_reevaluates_to_the_same_answer_after_history_moves_on(
+    open_app: OpenApp, clock: ManualClock
+) -> None:
+    app = open_app()
+    consent, _ = app.record_consent(terms(), WORKER)
+    for offset, event in enumerate(
+        (
+            organisation_event(RECIPIENT, OrgKind.COMMUNITY_ORGANISATION, T0 - timedelta(days=90)),
+            agreement_event("activated", T0 - timedelta(days=30)),
+        )
+    ):
+        app.observe_agreements_event(event, Tracking("rls.agreements.v1#0", offset + 1))
+    first, _ = app.decide(
+        request(purpose=Purpose.SERVICE_ON_BEHALF, categories=(InfoCategory.IDENTIFICATION, InfoCategory.ASSESSMENT)),
+        WORKER,
+    )
+    referral, _ = app.decide(request(), WORKER)
+
+    clock.advance(timedelta(days=1))
+    app.withdraw_consent(uuid.UUID(consent.consent_id), WORKER)
+    app.observe_agreements_event(
+        agreement_event("suspended", clock(), status=AgreementStatus.SUSPENDED), Tracking("rls.agreements.v1#0", 99)
+    )
+
+    reopened = open_app()
+    for decision in (first, referral):
+        recorded, again = reopened.reevaluate(decision.decision_id)
+        assert recorded == decision and again == decision.decision
+    assert first.decision.outcome == Outcome.PERMIT_PARTIAL and first.decision.basis[0].route == "A-3"
+    now, _ = reopened.decide(request(purpose=Purpose.SERVICE_ON_BEHALF), WORKER)
+    assert now.decision.outcome == Outcome.DENY
+    assert ReasonCode.AGREEMENT_NOT_IN_FORCE in [r.code for r in now.decision.reasons]
+
+
+def test_agreements_as_they_stood_at_the_decision_time(open_app: OpenApp) -> None:
+    app = open_app()
+    timeline = [
+        agreement_event("drafted", T0 - timedelta(days=40), status=AgreementStatus.DRAFT),
+        agreement_event("activated", T0 - timedelta(days=30)),
+        agreement_event("suspended", T0 - timedelta(days=20), status=AgreementStatus.SUSPENDED),
+        agreement_event("resumed", T0 - timedelta(days=10)),
+        agreement_event("terminated", T0 + timedelta(days=10), status=AgreementStatus.TERMINATED),
+        agreement_event(
+            "activated", T0 - timedelta(days=30), agreement_id="ag-collab", kind=AgreementKind.COLLABORATION
+        ),
+    ]
+    for offset, event in enumerate(reversed(timeline)):  # arrival order does not matter, occurred_at does
+        app.observe_agreements_event(event, Tracking("rls.agreements.v1#1", offset + 1))
+
+    def outcome_at(days: int) -> tuple[Outcome, list[str]]:
+        recorded, _ = app.decide(request(purpose=Purpose.SERVICE_ON_BEHALF, at=T0 + timedelta(days=days)), WORKER)
+        return recorded.decision.outcome, sorted({r.code.value for r in recorded.decision.reasons})
+
+    not_in_force = ["AGREEMENT_NOT_IN_FORCE", "COLLABORATION_AGREEMENT_ONLY", "NO_CONSENT"]
+    assert outcome_at(-45) == (Outcome.DENY, ["NO_CONSENT"])  # nothing drafted yet
+    assert outcome_at(-35) == (Outcome.DENY, ["AGREEMENT_NOT_IN_FORCE", "NO_CONSENT"])  # drafted only
+    assert outcome_at(-25)[0] == Outcome.PERMIT_PARTIAL  # active: identification, not contact (not shared)
+    assert outcome_at(-15) == (Outcome.DENY, not_in_force)  # suspended
+    assert outcome_at(0)[0] == Outcome.PERMIT_PARTIAL  # resumed
+    assert outcome_at(11) == (Outcome.DENY, not_in_force)  # terminated
+
+
+def test_the_same_upstream_event_twice_has_one_effect(open_app: OpenApp) -> None:
+    app = open_app()
+    event = agreement_event("activated", T0 - timedelta(days=5))
+    app.observe_agreements_event(event, Tracking("rls.agreements.v1#2", 1))
+    app.observe_agreements_event(event, Tracking("rls.agreements.v1#2", 2))  # republished: another offset
+    other = organisation_event("org-new", OrgKind.PROFESSIONAL, T0)
+    app.observe_agreements_event(
+        other.model_copy(update={"type": "ca.qc.rls.agreements.unknown.v9"}), Tracking("rls.agreements.v1#2", 3)
+    )
+
+    assert app.view.observations() == 1
+    assert app.position("rls.agreements.v1#2") == 3
+
+
+def test_age_is_computed_at_the_decision_time_in_quebec(open_app: OpenApp) -> None:
+    app = open_app()
+    # Born 2012-11-26: 13 on 2026-11-25, 14 from 2026-11-26 (Québec date).
+    app.record_consent(terms(subject_birth_date=date(2012, 11, 26), grantor_role="PARENT"), WORKER)
+    evening = datetime(2026, 11, 26, 4, 59, tzinfo=UTC)  # 23:59 on the 25th in Québec
+    birthday = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)
+
+    assert app.decide(request(at=evening), WORKER)[0].decision.outcome == Outcome.PERMIT
+    late, _ = app.decide(request(at=birthday), WORKER)
+    assert late.decision.outcome == Outcome.DENY
+    assert late.decision.reasons[0].code == ReasonCode.GRANTOR_NOT_ENTITLED_FOR_AGE
+    assert late.facts.consents[0].age_band_at_decision == "MINOR_14_TO_17"
+
+
+def test_regime_by_date(open_app: OpenApp) -> None:
+    app = open_app("BY_DATE")
+    before, _ = app.decide(request(at=datetime(2024, 7, 1, 3, 59, tzinfo=UTC)), WORKER)  # 23:59 on June 30
+    after, _ = app.decide(request(at=datetime(2024, 7, 1, 4, 0, tzinfo=UTC)), WORKER)
+    pinned, _ = open_app("LSSSS_17_27_3").decide(request(at=datetime(2025, 1, 1, tzinfo=UTC)), WORKER)
+    assert (before.input.regime, after.input.regime, pinned.input.regime) == (
+        Regime.LSSSS_17_27_3,
+        Regime.LRSSS,
+        Regime.LSSSS_17_27_3,
+    )
+    assert after.decision.regime == Regime.LRSSS and after.decision.regime_version == after.input.regime_version
+
+
+def test_idempotent_disclosure(open_app: OpenApp) -> None:
+    app = open_app()
+    app.record_consent(terms(), WORKER)
+    first, created = app.disclose(request(), WORKER, idempotency_key="k-1")
+    again, created_again = open_app().disclose(request(), WORKER, idempotency_key="k-1")
+    assert created and not created_again and again == first
+    assert len(app.register_entries(RegisterQuery())[0]) == 1
+    with pytest.raises(IdempotencyConflictError):
+        app.disclose(request(categories=(InfoCategory.CONTACT,)), WORKER, idempotency_key="k-1")
+
+
+def test_terms_that_cannot_hold_are_refused_before_anything_is_stored(open_app: OpenApp) -> None:
+    app = open_app()
+    with pytest.raises(InvalidTermsError) as birth:
+        app.record_consent(terms(subject_birth_date=date(2026, 11, 26)), WORKER)
+    with pytest.raises(InvalidTermsError) as period:
+        app.record_consent(terms(valid_until=T0 - timedelta(days=11)), WORKER)
+    with pytest.raises(InvalidTermsError) as future:
+        app.disclose(request(at=T0 + timedelta(minutes=1)), WORKER)
+    assert (birth.value.field, period.value.field, future.value.field) == ("subject_birth_date", "valid_until", "at")
+    assert app.recorder.max_notification_id() in (None, 0)
+
+
+def test_context_reaches_the_engine(open_app: OpenApp) -> None:
+    app = open_app()
+    recorded, _ = app.disclose(
+        request(
+            purpose=Purpose.EMERGENCY,
+            categories=(InfoCategory.CONTACT, InfoCategory.HEALTH),
+            context=Context(danger=True),
+        ),
+        WORKER,
+    )
+    assert recorded.decision.permitted_categories == (InfoCategory.CONTACT,)
+    assert recorded.decision.basis[0].route == "A-6"
+    rows, _ = app.register_entries(RegisterQuery(discloser_org_id=DISCLOSER))
+    assert rows[0].categories == ("CONTACT",) and rows[0].obligations == (
+        "NOTE_IN_RECORD",
+        "MINIMUM_NECESSARY",
+        "AUTHORISED_DISCLOSER_ONLY",
+    )
