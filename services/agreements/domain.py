@@ -226,14 +226,13 @@ class Agreement(Aggregate):
         return any(org_id in v.terms.parties for v in self.versions)
 
     def activation_due_at(self) -> datetime:
-        """All parties signed: active from the start date's first instant, or the last signature if later."""
-        start = local_midnight(self.terms.start, self.zone)
-        return max([start, *(s.signed_at for s in self.signatures.values())])
+        """Once all parties signed: active from the start date's first instant, or from the last change if later."""
+        return max(local_midnight(self.terms.start, self.zone), self.phases[-1].at)
 
     def expiry_due_at(self) -> datetime | None:
-        """The end date is the term's last day: it expires when the next day begins."""
+        """The end date is the term's last day: it expires when the next day begins (never before the last change)."""
         end = self.terms.end
-        return local_midnight(end + timedelta(days=1), self.zone) if end else None
+        return max(local_midnight(end + timedelta(days=1), self.zone), self.phases[-1].at) if end else None
 
     def review_due_at(self) -> datetime | None:
         return local_midnight(self.next_review_on, self.zone) if self.next_review_on else None
@@ -350,8 +349,8 @@ class Agreement(Aggregate):
             raise AgreementInvalidError("parties", "the parties of a signed agreement do not change")
         if self.status in IN_FORCE and terms.start != self.terms.start:
             raise AgreementInvalidError("start", "an agreement in force keeps its start date")
-        if self.status in IN_FORCE and terms.end is not None and terms.end < local_date(now, self.zone):
-            raise AgreementInvalidError("end", "an agreement in force cannot end in the past (terminate it)")
+        if self.status is not DRAFT and terms.end is not None and terms.end < local_date(now, self.zone):
+            raise AgreementInvalidError("end", "a signed agreement cannot end in the past (terminate it)")
 
     def _due(self) -> list[tuple[datetime, int, Callable[[datetime], None]]]:
         """Transitions that fall due by themselves: (when, rank among simultaneous ones, how to apply)."""
