@@ -18,6 +18,13 @@ from services.common.kafka import KafkaPublisher
 from services.common.relay import OutboxRelay
 from services.common.service import Loop, ServiceParts, application_env, create_service_app
 
+DESCRIPTION = (
+    "Directory of organisations; service agreements (LSSSS art. 108) and collaboration agreements; coverage of "
+    "referrals; use of annual volumes. Agreement dates are calendar dates in America/Montreal (configurable): the "
+    "term starts at `start` 00:00 and includes `end`. `version` is the version of the terms; `revision` (the ETag) "
+    "counts every change and is what `If-Match` compares."
+)
+
 
 def build_relay(agreements: Agreements, publisher: KafkaPublisher, settings: AgreementsSettings) -> OutboxRelay:
     """Follows the notification log (the outbox) and publishes on `rls.agreements.v1`."""
@@ -52,6 +59,6 @@ def build_app(settings: AgreementsSettings | None = None, clock: Clock = system_
             domain_errors=DOMAIN_ERRORS,
             loops=loops,
             closers=closers,
-            description="Directory of organisations; service (art. 108) and collaboration agreements; volumes.",
+            description=DESCRIPTION,
         )
     )
