@@ -1,0 +1,340 @@
+"""The consent service over HTTP: consents, decisions, disclosures, the register; auth and problem details."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.common.clock import ManualClock
+from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT
+
+Auth = Callable[..., dict[str, str]]
+
+CONSENT: dict[str, Any] = {
+    "subject_id": SUBJECT,
+    "subject_birth_date": "1985-02-03",
+    "granted_by": {"role": "SELF"},
+    "method": "VERBAL_WITNESSED",
+    "purposes": ["REFERRAL"],
+    "recipients": [{"org_id": RECIPIENT}, {"org_kind": "CSSS"}],
+    "categories": ["IDENTIFICATION", "CONTACT", "REFERRAL_REASON"],
+    "valid_from": "2026-11-01",
+    "valid_until": "2027-10-31",
+}
+ASK: dict[str, Any] = {
+    "subject_id": SUBJECT,
+    "discloser_org_id": DISCLOSER,
+    "recipient_org_id": RECIPIENT,
+    "purpose": "REFERRAL",
+    "categories": ["IDENTIFICATION", "CONTACT", "ASSESSMENT"],
+}
+
+
+@pytest.fixture
+def api(consent_api: Callable[..., TestClient]) -> TestClient:
+    return consent_api()
+
+
+def _events(api: TestClient) -> int:
+    app: Any = api.app
+    return int(app.state.application.recorder.max_notification_id() or 0)
+
+
+def test_consent_decision_disclosure_and_register(api: TestClient, auth: Auth) -> None:
+    intake = auth(DISCLOSER, "intake")
+    created = api.post("/v1/consents", json=CONSENT, headers=intake)
+    assert created.status_code == 201, created.text
+    consent = created.json()
+    assert consent["status"] == "ACTIVE" and consent["version"] == 1
+    assert consent["valid_until"].startswith("2027-11-01T00:00:00-04:00"), "a date means: through that day"
+
+    decided = api.post("/v1/decisions", json=ASK, headers=intake)
+    assert decided.status_code == 200, decided.text
+    body = decided.json()
+    assert body["outcome"] == "PERMIT_PARTIAL"
+    assert body["permitted_categories"] == ["IDENTIFICATION", "CONTACT"]
+    assert body["denied_categories"] == ["ASSESSMENT"]
+    assert body["basis"] == [
+        {
+            "regime": "LSSSS_17_27_3",
+            "route": "A-1",
+            "article": "LSSSS art. 19",
+            "consent_id": consent["id"],
+            "agreement_id": None,
+            "status": "VERIFIED",
+            "categories": ["IDENTIFICATION", "CONTACT"],
+        }
+    ]
+    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-11-25+")
+    assert body["register_entry_id"] is None
+    assert "LSSSS art. 19" in body["explanation"] and "évaluation" in body["explanation"]
+
+    disclosed = api.post("/v1/disclosures", json=ASK, headers=intake).json()
+    assert disclosed["register_entry_id"]
+    register = api.get("/v1/register", params={"subject_id": SUBJECT}, headers=intake).json()
+    assert register["items"] == [
+        {
+            "register_entry_id": disclosed["register_entry_id"],
+            "at": "2026-11-25T15:00:00Z",
+            "subject_id": SUBJECT,
+            "discloser_org_id": DISCLOSER,
+            "recipient_org_id": RECIPIENT,
+            "categories": ["IDENTIFICATION", "CONTACT"],
+            "purpose": "REFERRAL",
+            "route": "A-1",
+            "article": "LSSSS art. 19",
+            "decision_id": disclosed["decision_id"],
+            "bases": disclosed["basis"],
+            "obligations": [],
+            "regime": "LSSSS_17_27_3",
+        }
+    ]
+
+
+def test_register_shows_an_organisation_only_its_own_disclosures_and_auditors_everything(
+    api: TestClient, auth: Auth, clock: ManualClock
+) -> None:
+    api.post(
+        "/v1/consents",
+        json={**CONSENT, "recipients": [{"org_kind": "COMMUNITY_ORGANISATION"}]},
+        headers=auth(DISCLOSER, "intake"),
+    )
+    api.post("/v1/consents", json={**CONSENT, "subject_id": "S-2"}, headers=auth("csss-other", "intake"))
+    ids = []
+    for n in range(3):
+        ask = (
+            {**ASK, "recipient_org_id": f"org-{n}", "categories": ["CONTACT"]}
+            if n
+            else {**ASK, "categories": ["CONTACT"]}
+        )
+        api.post(
+            "/v1/consents",
+            json={**CONSENT, "recipients": [{"org_id": ask["recipient_org_id"]}]},
+            headers=auth(DISCLOSER, "intake"),
+        )
+        ids.append(
+            api.post("/v1/disclosures", json=ask, headers=auth(DISCLOSER, "clinician")).json()["register_entry_id"]
+        )
+        clock.advance(timedelta(hours=1))
+    other = {**ASK, "subject_id": "S-2", "discloser_org_id": "csss-other", "categories": ["CONTACT"]}
+    api.post("/v1/disclosures", json=other, headers=auth("csss-other", "intake"))
+
+    def entries(headers: dict[str, str], **params: Any) -> list[str]:
+        response = api.get("/v1/register", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return [e["register_entry_id"] for e in response.json()["items"]]
+
+    assert entries(auth(DISCLOSER, "intake")) == ids
+    assert len(entries(auth("org-nobody", "intake"))) == 0
+    assert len(entries(auth("audit-office", "auditor"))) == 4
+    assert entries(auth(DISCLOSER, "intake"), recipient_org="org-1") == [ids[1]]
+    assert entries(auth(DISCLOSER, "intake"), **{"from": "2026-11-25T16:00:00Z", "to": "2026-11-25T17:00:00Z"}) == [
+        ids[1]
+    ]
+    first = api.get("/v1/register", params={"limit": 2}, headers=auth(DISCLOSER, "intake")).json()
+    rest = api.get(
+        "/v1/register", params={"limit": 2, "cursor": first["next_cursor"]}, headers=auth(DISCLOSER, "intake")
+    ).json()
+    assert [e["register_entry_id"] for e in first["items"] + rest["items"]] == ids
+    assert rest["next_cursor"] is None
+
+
+def test_withdrawal_stops_later_disclosures_and_keeps_history(api: TestClient, auth: Auth, clock: ManualClock) -> None:
+    intake = auth(DISCLOSER, "intake")
+    consent = api.post("/v1/consents", json=CONSENT, headers=intake).json()
+    clock.advance(timedelta(minutes=5))
+
+    stale = api.post(f"/v1/consents/{consent['id']}/withdraw", json={}, headers={**intake, "If-Match": "7"})
+    withdrawn = api.post(
+        f"/v1/consents/{consent['id']}/withdraw", json={"reason": "changed mind"}, headers={**intake, "If-Match": "1"}
+    )
+    again = api.post(f"/v1/consents/{consent['id']}/withdraw", headers=intake)
+    listed = api.get("/v1/consents", params={"subject_id": SUBJECT}, headers=auth(RECIPIENT, "auditor")).json()
+    earlier = api.post("/v1/decisions", json={**ASK, "at": "2026-11-25T15:01:00Z"}, headers=intake).json()
+    now = api.post("/v1/disclosures", json=ASK, headers=intake).json()
+
+    assert stale.status_code == 409 and stale.json()["type"].endswith("version-conflict")
+    assert (
+        withdrawn.status_code == 200 and withdrawn.json()["status"] == "WITHDRAWN" and withdrawn.headers["ETag"] == "2"
+    )
+    assert again.status_code == 409 and again.json()["type"].endswith("consent-already-withdrawn")
+    assert [(c["id"], c["status"], c["version"]) for c in listed["items"]] == [(consent["id"], "WITHDRAWN", 2)]
+    assert earlier["outcome"] == "PERMIT_PARTIAL"
+    assert now["outcome"] == "DENY" and now["register_entry_id"] is None
+    assert now["reasons"][0]["code"] == "CONSENT_WITHDRAWN" and now["reasons"][0]["consent_id"] == consent["id"]
+
+
+def test_explanation_in_english_or_french(api: TestClient, auth: Auth) -> None:
+    intake = auth(DISCLOSER, "intake")
+    english = api.post("/v1/decisions", json=ASK, headers={**intake, "Accept-Language": "en-CA,fr;q=0.5"}).json()
+    french = api.post("/v1/decisions", json=ASK, headers={**intake, "Accept-Language": "fr-CA"}).json()
+    chosen = api.post("/v1/decisions", json={**ASK, "lang": "en"}, headers={**intake, "Accept-Language": "fr"}).json()
+    default = api.post("/v1/decisions", json=ASK, headers=intake).json()
+    assert english["explanation"].startswith("Disclosure refused") and "no consent is on file" in english["explanation"]
+    assert french["explanation"].startswith("Communication refusée") and "aucun consentement" in french["explanation"]
+    assert chosen["explanation"] == english["explanation"] and default["explanation"] == french["explanation"]
+
+
+def test_recorded_decision_can_be_read_and_reevaluated_by_an_auditor(api: TestClient, auth: Auth) -> None:
+    intake = auth(DISCLOSER, "intake")
+    api.post("/v1/consents", json=CONSENT, headers=intake)
+    decision = api.post("/v1/disclosures", json=ASK, headers=intake).json()
+
+    read = api.get(f"/v1/decisions/{decision['decision_id']}", headers=auth(RECIPIENT, "clinician"))
+    hidden = api.get(f"/v1/decisions/{decision['decision_id']}", headers=auth("org-nobody", "clinician"))
+    again = api.post(f"/v1/decisions/{decision['decision_id']}/reevaluate", headers=auth("audit-office", "auditor"))
+
+    assert read.status_code == 200 and read.json()["kind"] == "DISCLOSURE"
+    assert read.json()["input"]["regime_version"] == decision["regime_version"]
+    assert "subject_birth_date" not in str(read.json()["facts"]) and "1985" not in str(read.json()["facts"])
+    assert hidden.status_code == 404
+    assert again.status_code == 200 and again.json()["same"] is True
+
+
+def test_idempotency_key_replays_a_disclosure(api: TestClient, auth: Auth) -> None:
+    headers = {**auth(DISCLOSER, "intake"), "Idempotency-Key": "ref-42"}
+    first = api.post("/v1/disclosures", json=ASK, headers=headers)
+    second = api.post("/v1/disclosures", json=ASK, headers=headers)
+    conflict = api.post("/v1/disclosures", json={**ASK, "purpose": "JOINT_FOLLOW_UP"}, headers=headers)
+    assert first.json()["decision_id"] == second.json()["decision_id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert conflict.status_code == 409
+
+
+def test_restriction_applies_under_the_lrsss(consent_api: Callable[..., TestClient], auth: Auth) -> None:
+    api = consent_api(regime="LRSSS")
+    intake = auth(DISCLOSER, "intake")
+    api.post("/v1/consents", json=CONSENT, headers=intake)
+    restriction = api.post(
+        "/v1/restrictions",
+        json={"subject_id": SUBJECT, "recipients": [{"org_id": RECIPIENT}], "categories": ["CONTACT"]},
+        headers=intake,
+    )
+    decided = api.post("/v1/decisions", json=ASK, headers=intake).json()
+    assert restriction.status_code == 201
+    assert decided["regime"] == "LRSSS"
+    assert decided["permitted_categories"] == ["IDENTIFICATION"]
+    assert "SUBJECT_RESTRICTION" in [r["code"] for r in decided["reasons"]]
+    assert decided["obligations"] == ["REGISTER_ENTRY"]
+    lifted = api.post(f"/v1/restrictions/{restriction.json()['id']}/lift", headers=intake)
+    assert lifted.status_code == 200
+    assert api.post("/v1/decisions", json=ASK, headers=intake).json()["permitted_categories"] == [
+        "IDENTIFICATION",
+        "CONTACT",
+    ]
+
+
+ENDPOINTS = [
+    ("post", "/v1/consents", CONSENT),
+    ("get", "/v1/consents?subject_id=S-1", None),
+    ("post", "/v1/consents/00000000-0000-0000-0000-000000000001/withdraw", {}),
+    ("post", "/v1/decisions", ASK),
+    ("post", "/v1/disclosures", ASK),
+    ("get", "/v1/register", None),
+    ("get", "/v1/decisions/00000000-0000-0000-0000-000000000001", None),
+    ("post", "/v1/decisions/00000000-0000-0000-0000-000000000001/reevaluate", None),
+    ("post", "/v1/restrictions", {"subject_id": SUBJECT, "purposes": ["RESEARCH"]}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+def test_no_token_is_401(api: TestClient, method: str, path: str, body: Any) -> None:
+    response = api.request(method, path, json=body)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+WRONG_ROLES = [
+    ("post", "/v1/consents", CONSENT, "auditor"),
+    ("post", "/v1/consents/00000000-0000-0000-0000-000000000001/withdraw", {}, "admin"),
+    ("get", "/v1/consents?subject_id=S-1", None, "admin"),
+    ("post", "/v1/disclosures", ASK, "auditor"),
+    ("post", "/v1/decisions/00000000-0000-0000-0000-000000000001/reevaluate", None, "intake"),
+    ("post", "/v1/restrictions", {"subject_id": SUBJECT, "purposes": ["RESEARCH"]}, "auditor"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "role"), WRONG_ROLES, ids=[f"{m} {p} as {r}" for m, p, _, r in WRONG_ROLES]
+)
+def test_wrong_role_is_403(api: TestClient, auth: Auth, method: str, path: str, body: Any, role: str) -> None:
+    response = api.request(method, path, json=body, headers=auth(DISCLOSER, role))
+    assert response.status_code == 403
+    assert response.json()["type"].endswith(":forbidden")
+    assert _events(api) == 0
+
+
+def test_a_third_organisation_cannot_record_someone_elses_disclosure(api: TestClient, auth: Auth) -> None:
+    response = api.post("/v1/disclosures", json=ASK, headers=auth("org-nobody", "intake"))
+    assert response.status_code == 403 and _events(api) == 0
+
+
+INVALID_CONSENTS = [
+    ("unknown purpose", {"purposes": ["GOSSIP"]}, "purposes.0"),
+    ("unknown category", {"categories": ["DIARY"]}, "categories.0"),
+    ("unknown method", {"method": "TELEPATHY"}, "method"),
+    ("unknown grantor role", {"granted_by": {"role": "NEIGHBOUR"}}, "granted_by.role"),
+    ("missing grantor", {"granted_by": None}, "granted_by"),
+    ("end before start", {"valid_until": "2026-10-01"}, "valid_until"),
+    ("birth date in the future", {"subject_birth_date": "2026-11-26"}, "subject_birth_date"),
+    ("bad birth date", {"subject_birth_date": "1985-02-30"}, "subject_birth_date"),
+    ("recipient with both forms", {"recipients": [{"org_id": "org-x", "org_kind": "CSSS"}]}, "recipients.0"),
+    ("recipient with neither", {"recipients": [{}]}, "recipients.0"),
+    ("no categories", {"categories": []}, "categories"),
+    ("unknown field", {"diagnosis": "x"}, "diagnosis"),
+    ("not a date", {"valid_from": "next tuesday"}, "valid_from"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "field"), INVALID_CONSENTS, ids=[c for c, _, _ in INVALID_CONSENTS])
+def test_bad_consent_is_422_naming_the_field_and_stores_nothing(
+    api: TestClient, auth: Auth, case: str, change: dict[str, Any], field: str
+) -> None:
+    body = {k: v for k, v in {**CONSENT, **change}.items() if v is not None}
+    response = api.post("/v1/consents", json=body, headers=auth(DISCLOSER, "intake"))
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"].endswith(":validation")
+    assert field in [e["field"] for e in problem["errors"]]
+    assert _events(api) == 0
+    assert (
+        api.get("/v1/consents", params={"subject_id": SUBJECT}, headers=auth(DISCLOSER, "intake")).json()["items"] == []
+    )
+
+
+INVALID_ASKS = [
+    ("unknown purpose", {"purpose": "CURIOSITY"}, "purpose"),
+    ("unknown category", {"categories": ["IDENTIFICATION", "SECRETS"]}, "categories.1"),
+    ("unknown context", {"context": {"telepathy": True}}, "context.telepathy"),
+    ("unknown complaint body", {"context": {"complaint_body": "JOURNALIST"}}, "context.complaint_body"),
+    ("bad organisation id", {"recipient_org_id": "org b"}, "recipient_org_id"),
+    ("no categories", {"categories": []}, "categories"),
+    ("disclosure in the future", {"at": "2026-11-26T00:00:00Z"}, "at"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "field"), INVALID_ASKS, ids=[c for c, _, _ in INVALID_ASKS])
+def test_bad_disclosure_request_is_422_naming_the_field(
+    api: TestClient, auth: Auth, case: str, change: dict[str, Any], field: str
+) -> None:
+    response = api.post("/v1/disclosures", json={**ASK, **change}, headers=auth(DISCLOSER, "intake"))
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
+    assert _events(api) == 0
+
+
+def test_withdrawal_in_the_future_is_422(api: TestClient, auth: Auth) -> None:
+    intake = auth(DISCLOSER, "intake")
+    consent = api.post("/v1/consents", json=CONSENT, headers=intake).json()
+    response = api.post(f"/v1/consents/{consent['id']}/withdraw", json={"at": "2026-12-01"}, headers=intake)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "at"
+    assert api.get(f"/v1/consents/{consent['id']}", headers=intake).json()["version"] == 1
+
+
+def test_unknown_consent_is_404(api: TestClient, auth: Auth) -> None:
+    response = api.post("/v1/consents/00000000-0000-0000-0000-000000000009/withdraw", headers=auth(DISCLOSER, "intake"))
+    assert response.status_code == 404 and response.json()["type"].endswith("consent-not-found")
