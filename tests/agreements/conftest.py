@@ -17,6 +17,7 @@ from services.agreements.main import build_app
 from services.agreements.settings import AgreementsSettings
 from services.agreements.terms import Terms, Volume
 from services.common.clock import ManualClock
+from services.common.envelope import CloudEvent
 from services.common.eventstore import persistence_env
 from services.contract.codes import AgreementKind
 
@@ -166,3 +167,28 @@ def application_of(client: TestClient) -> Agreements:
     app: Any = client.app
     agreements: Agreements = app.state.application
     return agreements
+
+
+def accepted(referral_id: str, occurred_at: datetime, agreement_id: str | None, from_org: str = CSSS) -> CloudEvent:
+    """A `ca.qc.rls.referral.accepted.v1` event as the referral service publishes it (pseudonymous ids only)."""
+    return CloudEvent(
+        id=f"event-{referral_id}-{occurred_at.isoformat()}",
+        source="/rls/referral",
+        type="ca.qc.rls.referral.accepted.v1",
+        time=occurred_at,
+        subject=referral_id,
+        data={
+            "referral_id": referral_id,
+            "subject_id": "S-TEST-0001",
+            "from_org": from_org,
+            "from_service": "AAOR",
+            "to_org": REGIONAL,
+            "to_service": "SPECIALISED_SERVICES",
+            "channel": "PHONE",
+            "urgency": "ROUTINE",
+            "status": "ACCEPTED",
+            "occurred_at": occurred_at.isoformat(),
+            "information_url": f"http://referral.test/v1/referrals/{referral_id}/information",
+            "agreement_id": agreement_id,
+        },
+    )

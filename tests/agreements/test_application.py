@@ -20,11 +20,10 @@ from services.agreements.domain import Agreement
 from services.agreements.terms import Volume
 from services.common.clock import ManualClock
 from services.common.consumer import DeadLetterSink, RecordProcessor, tracking_for
-from services.common.envelope import CloudEvent
 from services.common.kafka import Outgoing
 from services.contract import topics
 from services.contract.agreements_events import EVENTS
-from tests.agreements.conftest import CSSS, OUTSIDER, REGIONAL, actor, register_network, service_terms
+from tests.agreements.conftest import CSSS, OUTSIDER, REGIONAL, accepted, actor, register_network, service_terms
 
 SPECIALISED = "SPECIALISED_SERVICES"
 Open = Callable[[str], Agreements]
@@ -48,31 +47,6 @@ class FakeDeadLetters:
 
     def send_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
         self.sent.append((topic, value))
-
-
-def accepted(referral_id: str, occurred_at: datetime, agreement_id: str | None, from_org: str = CSSS) -> CloudEvent:
-    """A `ca.qc.rls.referral.accepted.v1` event as the referral service publishes it (pseudonymous ids only)."""
-    return CloudEvent(
-        id=f"event-{referral_id}-{occurred_at.isoformat()}",
-        source="/rls/referral",
-        type="ca.qc.rls.referral.accepted.v1",
-        time=occurred_at,
-        subject=referral_id,
-        data={
-            "referral_id": referral_id,
-            "subject_id": "S-TEST-0001",
-            "from_org": from_org,
-            "from_service": "AAOR",
-            "to_org": REGIONAL,
-            "to_service": SPECIALISED,
-            "channel": "PHONE",
-            "urgency": "ROUTINE",
-            "status": "ACCEPTED",
-            "occurred_at": occurred_at.isoformat(),
-            "information_url": f"http://referral.test/v1/referrals/{referral_id}/information",
-            "agreement_id": agreement_id,
-        },
-    )
 
 
 def in_force(agreements: Agreements, clock: ManualClock, **changes: Any) -> Agreement:

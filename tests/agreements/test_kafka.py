@@ -20,8 +20,7 @@ from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.contract import topics
-from tests.agreements.conftest import CSSS, NETWORK, REGIONAL, service_108
-from tests.agreements.test_application import accepted
+from tests.agreements.conftest import CSSS, NETWORK, REGIONAL, accepted, service_108
 
 pytestmark = pytest.mark.integration
 
