@@ -20,6 +20,7 @@ from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent
 from services.common.eventstore import persistence_env
 from services.contract.codes import AgreementKind
+from services.contract.referral_events import ReferralChangedV1
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 """Today, 10:00 in Montréal."""
@@ -171,24 +172,28 @@ def application_of(client: TestClient) -> Agreements:
 
 def accepted(referral_id: str, occurred_at: datetime, agreement_id: str | None, from_org: str = CSSS) -> CloudEvent:
     """A `ca.qc.rls.referral.accepted.v1` event as the referral service publishes it (pseudonymous ids only)."""
+    data = ReferralChangedV1(
+        referral_id=referral_id,
+        subject_id="S-TEST-0001",
+        from_org=from_org,
+        from_service="AAOR",
+        to_org=REGIONAL,
+        to_service="SPECIALISED_SERVICES",
+        channel="PHONE",
+        urgency="ROUTINE",
+        status="ACCEPTED",
+        previous_status="ANALYSED",
+        version=4,
+        actor_org=REGIONAL,
+        occurred_at=occurred_at,
+        information_url=f"http://referral.test/v1/referrals/{referral_id}/information",
+        agreement_id=agreement_id,
+    )
     return CloudEvent(
         id=f"event-{referral_id}-{occurred_at.isoformat()}",
         source="/rls/referral",
         type="ca.qc.rls.referral.accepted.v1",
         time=occurred_at,
         subject=referral_id,
-        data={
-            "referral_id": referral_id,
-            "subject_id": "S-TEST-0001",
-            "from_org": from_org,
-            "from_service": "AAOR",
-            "to_org": REGIONAL,
-            "to_service": "SPECIALISED_SERVICES",
-            "channel": "PHONE",
-            "urgency": "ROUTINE",
-            "status": "ACCEPTED",
-            "occurred_at": occurred_at.isoformat(),
-            "information_url": f"http://referral.test/v1/referrals/{referral_id}/information",
-            "agreement_id": agreement_id,
-        },
+        data=data.model_dump(mode="json"),
     )
