@@ -73,9 +73,7 @@ def serve(service: Annotated[str, typer.Argument(help=", ".join(SERVICES))]) -> 
 @cli.command()
 def relay(service: Annotated[str, typer.Argument(help="referral")]) -> None:
     """Run only the outbox relay of a service (the API may run elsewhere with its relay disabled)."""
-    from services.common.service import application_env
-    from services.referral.application import Referrals
-    from services.referral.main import build_relay
+    from services.referral.main import build_referrals, build_relay
     from services.referral.settings import ReferralSettings
 
     if service != "referral":
@@ -83,7 +81,7 @@ def relay(service: Annotated[str, typer.Argument(help="referral")]) -> None:
         raise typer.Exit(2)
     _logging()
     settings = ReferralSettings()
-    with Referrals(env=application_env(settings)) as referrals:
+    with build_referrals(settings) as referrals:
         outbox, publisher = build_relay(settings, referrals)
         try:
             outbox.run(_stop_on_signals())

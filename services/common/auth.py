@@ -98,7 +98,7 @@ class TokenVerifier:
         return Principal(sub=str(claims["sub"]), org=org, roles=frozenset(str(r) for r in roles))
 
 
-_bearer = HTTPBearer(auto_error=False, description="JWT with claims sub, org and roles")
+bearer = HTTPBearer(auto_error=False, description="JWT with claims sub, org and roles")
 
 
 def get_verifier(request: Request) -> TokenVerifier:
@@ -107,7 +107,7 @@ def get_verifier(request: Request) -> TokenVerifier:
 
 
 def authenticated(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     verifier: Annotated[TokenVerifier, Depends(get_verifier)],
 ) -> Principal:
     if credentials is None:

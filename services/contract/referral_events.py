@@ -73,6 +73,8 @@ class ClockState(StrEnum):
     MET = "MET"
     AT_RISK = "AT_RISK"
     BREACHED = "BREACHED"
+    STOPPED = "STOPPED"
+    """Refused, cancelled, closed or redirected before the bound, without being met: not counted."""
 
 
 class ReferralDelayV1(ReferralEventV1):

@@ -5,19 +5,39 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import TrackedApplication
+from services.contract.codes import AgreementKind, Purpose
+from services.referral.clocks import DEFAULT_BOUNDS, Compliance, Policy, compliance, compute_clocks
+from services.referral.clocks import Clock as DelayClock
 from services.referral.domain import (
     Referral,
+    ReferralAgreementError,
     ReferralIdempotencyConflictError,
     ReferralNotFoundError,
+    ReferralTargetError,
+    ReferralVersionConflictError,
+    Step,
     referral_id_for,
 )
+from services.referral.index import ReferralIndex
+from services.referral.ports import Directory, DisclosureDecision, DisclosureGate, DisclosureRequest
+from services.referral.vault import Vault
+
+
+class InformationDeniedError(Exception):
+    """The consent service permitted none of the requested categories."""
+
+    def __init__(self, decision: DisclosureDecision) -> None:
+        super().__init__(decision.explanation or "no legal basis to disclose this information")
+        self.decision = decision
 
 
 @dataclass(frozen=True)
@@ -35,42 +55,88 @@ class Submission:
     accompaniment: str
     agreement_id: str | None
 
-    def digest(self) -> str:
-        """Fingerprint used to tell a retried request from a different one reusing its key."""
-        canonical = json.dumps(self.__dict__, sort_keys=True, separators=(",", ":"))
+    def digest(self, information: dict[str, str]) -> str:
+        """Fingerprint telling a retried request from a different one reusing its key."""
+        canonical = json.dumps([self.__dict__, information], sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Release:
+    """Record information released to the receiving organisation, and on which decision."""
+
+    decision: DisclosureDecision
+    information: dict[str, str]
+
+
 class Referrals(TrackedApplication):
-    """Submits and tracks referrals."""
+    """Submits referrals, moves them through their lifecycle, runs their clocks, releases their information."""
 
     name = "referrals"
 
-    def __init__(self, env: dict[str, str] | None = None, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock = system_clock,
+        policy: Policy | None = None,
+        vault: Vault | None = None,
+    ) -> None:
         super().__init__(env)
         self.clock = clock
+        self.policy = policy or Policy(DEFAULT_BOUNDS)
+        self.vault = vault or Vault("memory://", b"\0" * 32)
+        self.index = ReferralIndex(self)
 
-    def submit(self, submission: Submission, submitted_by: str, idempotency_key: str | None) -> tuple[Referral, bool]:
+    def submit(
+        self,
+        submission: Submission,
+        submitted_by: str,
+        idempotency_key: str | None,
+        directory: Directory,
+        information: dict[str, str] | None = None,
+    ) -> tuple[Referral, bool]:
         """Returns the referral and whether this call created it (False: an idempotent retry)."""
+        information = information or {}
         referral_id = referral_id_for(submission.from_org, idempotency_key)
-        digest = submission.digest()
+        digest = submission.digest(information)
         existing = self._find(referral_id)
         if existing is not None:
             if existing.request_digest != digest:
                 raise ReferralIdempotencyConflictError("this Idempotency-Key was used for a different referral")
             return existing, False
+        now = self.clock()
+        if not directory.offers(submission.to_org, submission.to_service):
+            raise ReferralTargetError("to_service: the target organisation does not offer this service")
+        coverage = directory.coverage(submission.from_org, submission.to_org, submission.to_service, now)
+        if submission.agreement_id and submission.agreement_id != coverage.agreement_id:
+            raise ReferralAgreementError("agreement_id: this agreement does not cover the referral now")
+        fields = {**submission.__dict__, "agreement_id": coverage.agreement_id}
         referral = Referral(
             id=referral_id,
             submitted_by=submitted_by,
-            submitted_at=self.clock(),
+            submitted_at=now,
             request_digest=digest,
-            **submission.__dict__,
+            agreement_kind=coverage.kind,
+            **fields,
         )
+        self.vault.store(str(referral_id), submission.subject_id, information)
         try:
             self.record(referral)
         except IntegrityError:  # a concurrent retry with the same key won the race
-            return self.submit(submission, submitted_by, idempotency_key)
+            return self.submit(submission, submitted_by, idempotency_key, directory, information)
         return referral, True
+
+    def perform(self, referral_id: uuid.UUID, command: str, step: Step, expected_version: int | None) -> Referral:
+        """One lifecycle command; `expected_version` (If-Match) guards against concurrent changes."""
+        referral = self.get_referral(referral_id)
+        if expected_version is not None and expected_version != referral.version:
+            raise ReferralVersionConflictError(f"the referral is at version {referral.version}, not {expected_version}")
+        referral.perform(command, step, self.clock())
+        try:
+            self.record(referral)
+        except IntegrityError:
+            raise ReferralVersionConflictError("the referral changed meanwhile; read it again") from None
+        return referral
 
     def get_referral(self, referral_id: uuid.UUID) -> Referral:
         referral = self._find(referral_id)
@@ -78,9 +144,75 @@ class Referrals(TrackedApplication):
             raise ReferralNotFoundError("no such referral")
         return referral
 
+    def list_referrals(self) -> list[Referral]:
+        return sorted(self.index.all(), key=lambda r: (r.submitted_at, str(r.id)))
+
+    def clocks(self, referral: Referral) -> list[DelayClock]:
+        return compute_clocks(referral.history, referral.channel, referral.urgency, self.policy, self.clock())
+
+    def compliance(
+        self, org: str | None, service: str | None, start: datetime | None, end: datetime | None
+    ) -> list[Compliance]:
+        """Delay-standard compliance of the clocks started in [start, end) for a responsible org and service."""
+        return compliance(
+            c
+            for referral in self.index.all()
+            for c in self.clocks(referral)
+            if (org is None or c.responsible_org == org)
+            and (service is None or c.service == service)
+            and (start is None or c.started_at >= start)
+            and (end is None or c.started_at < end)
+        )
+
+    def tick(self) -> int:
+        """Records every at-risk and breach threshold crossed by now, with its true time; returns how many."""
+        now = self.clock()
+        flagged = 0
+        for referral in self.index.all():
+            due = [
+                (clock, kind, at)
+                for clock in self.clocks(referral)
+                for kind, at in clock.due_flags(now)
+                if (clock.standard.value, kind, clock.started_at) not in referral.flags
+            ]
+            if due:
+                flagged += self._flag(referral.id, due)
+        return flagged
+
+    def _flag(self, referral_id: uuid.UUID, due: Iterable[tuple[DelayClock, str, datetime]]) -> int:
+        referral = self.get_referral(referral_id)
+        before = len(referral.flags)
+        for clock, kind, at in sorted(due, key=lambda item: item[2]):
+            referral.flag_delay(
+                clock.standard.value, kind, clock.started_at, clock.due_at, at, int(clock.bound.total_seconds())
+            )
+        try:
+            self.record(referral)
+        except IntegrityError:  # the referral moved meanwhile; the next tick sees it again
+            return 0
+        return len(referral.flags) - before
+
+    def release_information(
+        self, referral: Referral, categories: list[str] | None, gate: DisclosureGate, lang: str | None = None
+    ) -> Release:
+        """Asks the consent service, then decrypts only what it permitted."""
+        stored = self.vault.categories(str(referral.id))
+        requested = categories or stored
+        purpose = (
+            Purpose.SERVICE_ON_BEHALF if referral.agreement_kind == AgreementKind.SERVICE_108 else Purpose.REFERRAL
+        )
+        decision = gate.disclose(
+            DisclosureRequest(
+                referral.subject_id, referral.from_org, referral.to_org, purpose.value, requested, self.clock(), lang
+            )
+        )
+        if not decision.permitted_categories:
+            raise InformationDeniedError(decision)
+        return Release(decision, self.vault.read(str(referral.id), decision.permitted_categories))
+
     def _find(self, referral_id: uuid.UUID) -> Referral | None:
         try:
             referral: Referral = self.repository.get(referral_id)
-            return referral
         except AggregateNotFoundError:
             return None
+        return referral

@@ -1,8 +1,13 @@
-"""Referral domain events -> integration events on `rls.referral.v1` (the anti-corruption layer)."""
+"""Referral domain events -> integration events on `rls.referral.v1` (the anti-corruption layer).
+
+Integration events never carry record information: ids, codes, statuses and times only (not even the reason code).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
@@ -10,50 +15,102 @@ from eventsourcing.domain import DomainEventProtocol
 from services.common.envelope import CloudEvent, event_id, event_type, schema_uri
 from services.common.kafka import Outgoing
 from services.contract import topics
-from services.contract.referral_events import ReferralSubmittedV1
+from services.contract.base import EventData
+from services.contract.codes import ReferralStatus
+from services.contract.referral_events import ClockState, ReferralChangedV1, ReferralDelayV1, ReferralSubmittedV1
 from services.referral.domain import Referral
 
 SOURCE = "/rls/referral"
+DELAY_EVENTS = {"AT_RISK": "delay-at-risk", "BREACHED": "delay-breached"}
+
+Loader = Callable[[uuid.UUID, int], Referral]
+"""Loads a referral as it stood at a version (the relay maps events one at a time)."""
 
 
 class ReferralContracts:
-    """Maps stored referral events to the CloudEvents partners receive; never record information."""
+    """Maps stored referral events to the CloudEvents partners receive."""
 
-    def __init__(self, public_url: str) -> None:
+    def __init__(self, public_url: str, load: Loader) -> None:
         self.public_url = public_url.rstrip("/")
+        self.load = load
 
     def __call__(self, domain_event: DomainEventProtocol[Any]) -> Sequence[Outgoing]:
         if isinstance(domain_event, Referral.Submitted):
-            return [self._outgoing(domain_event, "submitted", self._submitted(domain_event))]
+            return [self._outgoing(domain_event, "submitted", domain_event.submitted_at, self._submitted(domain_event))]
+        if isinstance(domain_event, Referral.Transitioned):
+            referral = self.load(domain_event.originator_id, domain_event.originator_version)
+            return [
+                self._outgoing(
+                    domain_event, domain_event.transition, domain_event.at, self._changed(referral, domain_event)
+                )
+            ]
+        if isinstance(domain_event, Referral.DelayFlagged):
+            referral = self.load(domain_event.originator_id, domain_event.originator_version)
+            return [
+                self._outgoing(
+                    domain_event, DELAY_EVENTS[domain_event.kind], domain_event.at, self._delay(referral, domain_event)
+                )
+            ]
         return []
 
+    def _common(self, referral_id: str, e: Any) -> dict[str, Any]:
+        return {
+            "referral_id": referral_id,
+            "subject_id": e.subject_id,
+            "from_org": e.from_org,
+            "from_service": e.from_service,
+            "to_org": e.to_org,
+            "to_service": e.to_service,
+            "channel": e.channel,
+            "urgency": e.urgency,
+            "agreement_id": e.agreement_id,
+            "information_url": f"{self.public_url}/v1/referrals/{referral_id}/information",
+        }
+
     def _submitted(self, e: Referral.Submitted) -> ReferralSubmittedV1:
-        referral_id = str(e.originator_id)
         return ReferralSubmittedV1(
-            referral_id=referral_id,
-            subject_id=e.subject_id,
-            from_org=e.from_org,
-            from_service=e.from_service,
-            to_org=e.to_org,
-            to_service=e.to_service,
-            channel=e.channel,
-            urgency=e.urgency,
-            status="SUBMITTED",
+            **self._common(str(e.originator_id), e),
+            status=ReferralStatus.SUBMITTED,
             occurred_at=e.submitted_at,
-            information_url=f"{self.public_url}/v1/referrals/{referral_id}/information",
             accompaniment=e.accompaniment,
-            agreement_id=e.agreement_id,
             orientation_only=e.agreement_id is None,
         )
 
-    def _outgoing(self, e: DomainEventProtocol[Any], name: str, data: ReferralSubmittedV1) -> Outgoing:
+    def _changed(self, referral: Referral, e: Referral.Transitioned) -> ReferralChangedV1:
+        redirected = e.transition == "redirected"
+        return ReferralChangedV1(
+            **self._common(str(referral.id), referral),
+            status=e.status,
+            occurred_at=e.at,
+            previous_status=e.previous_status,
+            version=e.originator_version,
+            actor_org=e.actor_org,
+            redirected_from_org=e.previous_to_org if redirected else None,
+            redirected_from_service=e.previous_to_service if redirected else None,
+            outcome=e.outcome,
+        )
+
+    def _delay(self, referral: Referral, e: Referral.DelayFlagged) -> ReferralDelayV1:
+        return ReferralDelayV1(
+            **self._common(str(referral.id), referral),
+            status=referral.status,
+            occurred_at=e.at,
+            standard=e.standard,
+            bound_s=e.bound_s,
+            started_at=e.started_at,
+            due_at=e.due_at,
+            clock_state=ClockState(e.kind),
+            responsible_org=referral.to_org,
+        )
+
+    def _outgoing(self, e: DomainEventProtocol[Any], name: str, at: datetime, data: EventData) -> Outgoing:
         type_ = event_type("referral", name)
         referral_id = str(e.originator_id)
         event = CloudEvent(
             id=event_id(e.originator_id, e.originator_version),
             source=SOURCE,
             type=type_,
-            time=data.occurred_at,
+            time=at,
             subject=referral_id,
             dataschema=schema_uri(type_),
             correlationid=referral_id,

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
+
 from fastapi import FastAPI
 
 from services.common.kafka import KafkaPublisher
 from services.common.relay import OutboxRelay
-from services.common.service import ServiceParts, application_env, create_service_app
+from services.common.service import Loop, ServiceParts, application_env, create_service_app
+from services.referral.adapters import HttpDirectory, HttpDisclosureGate
 from services.referral.api import DOMAIN_ERRORS, router
 from services.referral.application import Referrals
 from services.referral.contracts import ReferralContracts
+from services.referral.domain import Referral
+from services.referral.ports import Directory, DisclosureGate
 from services.referral.settings import ReferralSettings
+from services.referral.vault import Vault
+
+
+def build_referrals(settings: ReferralSettings) -> Referrals:
+    vault = Vault(settings.vault_store_url, settings.vault_master_key())
+    return Referrals(env=application_env(settings), policy=settings.policy(), vault=vault)
 
 
 def build_relay(settings: ReferralSettings, referrals: Referrals) -> tuple[OutboxRelay, KafkaPublisher]:
+    def load(referral_id: uuid.UUID, version: int) -> Referral:
+        referral: Referral = referrals.repository.get(referral_id, version=version)
+        return referral
+
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "referral-relay")
     relay = OutboxRelay(
         referrals,
-        ReferralContracts(settings.public_url),
+        ReferralContracts(settings.public_url, load),
         publisher,
         batch_size=settings.relay_batch_size,
         gap_timeout=settings.relay_gap_timeout_s,
@@ -25,15 +41,32 @@ def build_relay(settings: ReferralSettings, referrals: Referrals) -> tuple[Outbo
     return relay, publisher
 
 
+def clock_loop(referrals: Referrals, interval_s: float) -> Loop:
+    """Raises at-risk and breach events as their thresholds pass (and catches up after downtime)."""
+
+    def run(stop: threading.Event) -> None:
+        while not stop.is_set():
+            referrals.tick()
+            stop.wait(interval_s)
+
+    return run
+
+
 def build_app(settings: ReferralSettings | None = None) -> FastAPI:
     settings = settings or ReferralSettings()
-    referrals = Referrals(env=application_env(settings))
-    loops = {}
+    referrals = build_referrals(settings)
+    loops: dict[str, Loop] = {}
     closers = []
     if settings.relay_enabled:
         relay, publisher = build_relay(settings, referrals)
         loops["referral-relay"] = relay.run
         closers.append(publisher.close)
+    if settings.consumers_enabled:
+        loops["referral-clocks"] = clock_loop(referrals, settings.tick_interval_s)
+
+    def gateways(token: str) -> tuple[Directory, DisclosureGate]:
+        return HttpDirectory(settings.agreements_url, token), HttpDisclosureGate(settings.consent_url, token)
+
     return create_service_app(
         ServiceParts(
             title="RLS Referrals — referral service",
@@ -43,5 +76,6 @@ def build_app(settings: ReferralSettings | None = None) -> FastAPI:
             domain_errors=DOMAIN_ERRORS,
             loops=loops,
             closers=closers,
+            state={"gateways": gateways},
         )
     )

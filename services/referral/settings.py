@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import ServiceSettings
+from services.common.auth import load_dev_key
+from services.common.settings import ServiceSettings, SettingsError
 from services.contract.codes import DEFAULT_REASON_CODES
+from services.contract.referral_events import DelayStandard
+from services.referral.clocks import DEFAULT_BOUNDS, Policy
 
 
 class ReferralSettings(ServiceSettings):
@@ -14,4 +22,38 @@ class ReferralSettings(ServiceSettings):
     service_name: str = "referral"
     port: int = 8001
     public_url: str = "http://127.0.0.1:8001"
+    agreements_url: str = "http://127.0.0.1:8002"
+    consent_url: str = "http://127.0.0.1:8003"
     reason_codes: tuple[str, ...] = DEFAULT_REASON_CODES
+    standard_bounds_s: dict[DelayStandard, int] = Field(
+        default_factory=dict, description="Regional bounds overriding Annexe II, in seconds (JSON object)"
+    )
+    at_risk_ratio: float = Field(0.75, gt=0, lt=1)
+    tick_interval_s: float = 5.0
+    vault_url: str | None = None
+    vault_key: SecretStr | None = Field(None, description="base64 of 32 bytes; generated under var/ in dev mode")
+
+    @model_validator(mode="after")
+    def _production_needs_a_vault_key(self) -> ReferralSettings:
+        if self.mode == "production" and self.vault_key is None:
+            raise SettingsError("REFERRAL_VAULT_KEY is required in production mode")
+        return self
+
+    def policy(self) -> Policy:
+        bounds: dict[str, timedelta] = dict(DEFAULT_BOUNDS)
+        bounds.update({k.value: timedelta(seconds=v) for k, v in self.standard_bounds_s.items()})
+        return Policy(bounds, self.at_risk_ratio)
+
+    @property
+    def vault_store_url(self) -> str:
+        """Beside the event store: `sqlite:///<var>/referral-vault.db`, or the same PostgreSQL database."""
+        if self.vault_url:
+            return self.vault_url
+        if self.event_store_url.startswith(("postgres", "memory")):
+            return self.event_store_url
+        return f"sqlite:///{self.var_dir / 'referral-vault.db'}"
+
+    def vault_master_key(self) -> bytes:
+        if self.vault_key is not None:
+            return base64.urlsafe_b64decode(self.vault_key.get_secret_value())
+        return base64.urlsafe_b64decode(load_dev_key(Path(self.var_dir) / "referral-vault-key"))

@@ -18,6 +18,7 @@ from services.notifications.settings import NotificationsSettings
 from services.referral.main import build_app as referral_app
 from services.referral.settings import ReferralSettings
 from tests.helpers import read_topic, wait_for
+from tests.referral.conftest import FakeDirectory, FakeGate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from services.common.eventstore import persistence_env
 from services.referral.application import Referrals, Submission
+from services.referral.vault import SubjectErasedError, Vault
+from tests.referral.conftest import FakeDirectory
 
 SUBMISSION = Submission(
     subject_id="S-0001",
@@ -21,10 +27,10 @@ SUBMISSION = Submission(
 
 def test_submitted_referral_is_read_back_after_reopening_the_store(store_url: str) -> None:
     with Referrals(env=persistence_env(store_url)) as referrals:
-        referral, created = referrals.submit(SUBMISSION, "worker-1", idempotency_key="k-1")
+        referral, created = referrals.submit(SUBMISSION, "worker-1", "k-1", FakeDirectory())
     with Referrals(env=persistence_env(store_url)) as reopened:
         again = reopened.get_referral(referral.id)
-        replay, created_again = reopened.submit(SUBMISSION, "worker-1", idempotency_key="k-1")
+        replay, created_again = reopened.submit(SUBMISSION, "worker-1", "k-1", FakeDirectory())
     assert created and not created_again
     assert again.to_org == "org-b" and again.status == "SUBMITTED"
     assert replay.id == referral.id
@@ -33,7 +39,22 @@ def test_submitted_referral_is_read_back_after_reopening_the_store(store_url: st
 def test_notification_log_orders_events_and_tracks_positions(store_url: str) -> None:
     with Referrals(env=persistence_env(store_url)) as referrals:
         for n in range(5):
-            referrals.submit(SUBMISSION, "worker-1", idempotency_key=f"k-{n}")
+            referrals.submit(SUBMISSION, "worker-1", f"k-{n}", FakeDirectory())
         notifications = referrals.recorder.select_notifications(start=0, limit=10, inclusive_of_start=False)
         assert [n.id for n in notifications] == [1, 2, 3, 4, 5]
         assert referrals.position("relay") == 0
+
+
+def test_record_information_round_trips_through_the_vault_and_erasure_shreds_it(store_url: str, tmp_path: Path) -> None:
+    vault_url = store_url if store_url.startswith("postgres") else f"sqlite:///{tmp_path / 'vault.db'}"
+    vault = Vault(vault_url, b"k" * 32)
+    with Referrals(env=persistence_env(store_url), vault=vault) as referrals:
+        referral, _ = referrals.submit(
+            SUBMISSION, "worker-1", "k-info", FakeDirectory(), {"CONTACT": "555-0199", "HEALTH": "synthetic"}
+        )
+    reopened = Vault(vault_url, b"k" * 32)
+    assert reopened.read(str(referral.id), ["CONTACT"]) == {"CONTACT": "555-0199"}
+    assert reopened.categories(str(referral.id)) == ["CONTACT", "HEALTH"]
+    assert reopened.erase_subject(SUBMISSION.subject_id)
+    with pytest.raises(SubjectErasedError):
+        reopened.read(str(referral.id), ["CONTACT"])

@@ -1,0 +1,216 @@
+"""Delay standards as clocks, computed from a referral's dated history (never from the wall clock of a worker).
+
+A table of rules says which standards apply to a referral (by target service, channel and urgency), which step
+starts each clock and which step meets it; bounds are configuration (regions adapt them). A redirect ends the
+current target's clocks and starts the new target's.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.contract.referral_events import ClockState, DelayStandard
+from services.referral.domain import Milestone
+
+CONSULTS = frozenset({"SOCIAL_CONSULT", "PSYCH_CONSULT"})
+SEGMENT_END = frozenset({"redirected", "refused", "cancelled", "closed"})
+
+DEFAULT_BOUNDS: dict[str, timedelta] = {
+    DelayStandard.AAOR_FIRST_CONTACT: timedelta(hours=2),
+    DelayStandard.AAOR_CALLBACK: timedelta(hours=24),
+    DelayStandard.AAOR_ANALYSIS: timedelta(days=10),
+    DelayStandard.CONSULT_FIRST_CONTACT: timedelta(days=7),
+    DelayStandard.CONSULT_FOLLOW_UP: timedelta(days=30),
+    DelayStandard.URGENT_HANDLING: timedelta(hours=24),
+    DelayStandard.CRISIS_IMMEDIATE: timedelta(hours=1),
+}
+"""Annexe II bounds; "immediately" (crisis 24/7) is given one hour by default."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """When a standard applies, what starts it and what meets it."""
+
+    standard: DelayStandard
+    starts_on: str
+    met_by: frozenset[str]
+    services: frozenset[str] | None = None
+    channels: frozenset[str] | None = None
+    urgencies: frozenset[str] | None = None
+    except_services: frozenset[str] = frozenset()
+
+    def applies(self, service: str, channel: str, urgency: str) -> bool:
+        return (
+            (self.services is None or service in self.services)
+            and (self.channels is None or channel in self.channels)
+            and (self.urgencies is None or urgency in self.urgencies)
+            and service not in self.except_services
+        )
+
+
+FIRST_CONTACT = frozenset({"first-contact-made"})
+
+RULES: tuple[Rule, ...] = (
+    Rule(DelayStandard.AAOR_FIRST_CONTACT, "submitted", FIRST_CONTACT, frozenset({"AAOR"}), frozenset({"IN_PERSON"})),
+    Rule(
+        DelayStandard.AAOR_CALLBACK,
+        "submitted",
+        frozenset({"called-back"}),
+        frozenset({"AAOR"}),
+        frozenset({"PHONE", "INFO_SOCIAL_811"}),
+    ),
+    Rule(DelayStandard.AAOR_ANALYSIS, "submitted", frozenset({"analysed"}), frozenset({"AAOR"})),
+    Rule(DelayStandard.CONSULT_FIRST_CONTACT, "accepted", FIRST_CONTACT, CONSULTS),
+    Rule(DelayStandard.CONSULT_FOLLOW_UP, "accepted", frozenset({"follow-up-started"}), CONSULTS),
+    Rule(DelayStandard.URGENT_HANDLING, "accepted", FIRST_CONTACT, CONSULTS, urgencies=frozenset({"URGENT"})),
+    Rule(
+        DelayStandard.URGENT_HANDLING,
+        "submitted",
+        FIRST_CONTACT,
+        urgencies=frozenset({"URGENT"}),
+        except_services=CONSULTS | {"CRISIS_24_7"},
+    ),
+    Rule(DelayStandard.CRISIS_IMMEDIATE, "submitted", FIRST_CONTACT, frozenset({"CRISIS_24_7"})),
+    Rule(
+        DelayStandard.CRISIS_IMMEDIATE,
+        "submitted",
+        FIRST_CONTACT,
+        urgencies=frozenset({"IMMEDIATE"}),
+        except_services=frozenset({"CRISIS_24_7"}),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The configured bounds and the fraction of a bound after which a clock is at risk."""
+
+    bounds: Mapping[str, timedelta]
+    at_risk_ratio: float = 0.75
+
+
+@dataclass(frozen=True)
+class Clock:
+    """One delay standard of one referral, as it stands at `now`."""
+
+    standard: DelayStandard
+    bound: timedelta
+    responsible_org: str
+    service: str
+    started_at: datetime
+    due_at: datetime
+    at_risk_at: datetime
+    met_at: datetime | None
+    stopped_at: datetime | None
+    state: ClockState
+
+    def due_flags(self, now: datetime) -> list[tuple[str, datetime]]:
+        """The thresholds this clock has crossed by `now` without being met or stopped first: (kind, true time)."""
+        end = min((t for t in (self.met_at, self.stopped_at) if t is not None), default=None)
+        return [
+            (kind, at)
+            for kind, at in (("AT_RISK", self.at_risk_at), ("BREACHED", self.due_at))
+            if at <= now and (end is None or end > at)
+        ]
+
+    @property
+    def decided(self) -> bool:
+        """Met, or breached (late or never met): counts in a compliance report."""
+        return self.state in (ClockState.MET, ClockState.BREACHED)
+
+
+def _segments(history: Sequence[Milestone]) -> list[list[Milestone]]:
+    """Splits the history at each redirect: each segment is one target's handling of the referral."""
+    segments: list[list[Milestone]] = [[]]
+    for milestone in history:
+        segments[-1].append(milestone)
+        if milestone.name == "redirected":
+            segments.append([milestone])
+    return segments
+
+
+def _state(
+    met_at: datetime | None, stopped_at: datetime | None, due_at: datetime, at_risk_at: datetime, now: datetime
+) -> ClockState:
+    if met_at is not None:
+        return ClockState.MET if met_at <= due_at else ClockState.BREACHED
+    if stopped_at is not None:
+        return ClockState.BREACHED if stopped_at > due_at else ClockState.STOPPED
+    if now >= due_at:
+        return ClockState.BREACHED
+    return ClockState.AT_RISK if now >= at_risk_at else ClockState.RUNNING
+
+
+def compute_clocks(
+    history: Sequence[Milestone], channel: str, urgency: str, policy: Policy, now: datetime
+) -> list[Clock]:
+    """Every clock of a referral from its dated history."""
+    clocks = []
+    for segment in _segments(history):
+        head = segment[0]
+        target_service, target_org = head.to_service, head.to_org
+        if head.name == "redirected":
+            segment = [Milestone("submitted", head.at, head.to_org, head.to_service), *segment[1:]]
+        ended = [m.at for m in segment[1:] if m.name in SEGMENT_END]
+        for rule in RULES:
+            if not rule.applies(target_service, channel, urgency):
+                continue
+            start = next((m.at for m in segment if m.name == rule.starts_on), None)
+            if start is None:
+                continue
+            bound = policy.bounds[rule.standard]
+            met = next((m.at for m in segment if m.name in rule.met_by and m.at >= start), None)
+            stopped = next((t for t in ended if t >= start), None) if met is None else None
+            due, at_risk = start + bound, start + bound * policy.at_risk_ratio
+            clocks.append(
+                Clock(
+                    rule.standard,
+                    bound,
+                    target_org,
+                    target_service,
+                    start,
+                    due,
+                    at_risk,
+                    met,
+                    stopped,
+                    _state(met, stopped, due, at_risk, now),
+                )
+            )
+    return clocks
+
+
+@dataclass(frozen=True)
+class Compliance:
+    standard: DelayStandard
+    total: int
+    met: int
+    breached: int
+    pct_met: float | None
+    median_s: float | None
+
+
+def compliance(clocks: Iterable[Clock]) -> list[Compliance]:
+    """Per standard: decided clocks, how many met their bound, and the median time to meet them."""
+    by_standard: dict[DelayStandard, list[Clock]] = {}
+    for clock in clocks:
+        if clock.decided:
+            by_standard.setdefault(clock.standard, []).append(clock)
+    report = []
+    for standard in DelayStandard:
+        decided = by_standard.get(standard, [])
+        met = sum(1 for c in decided if c.state is ClockState.MET)
+        durations = [(c.met_at - c.started_at).total_seconds() for c in decided if c.met_at is not None]
+        report.append(
+            Compliance(
+                standard,
+                len(decided),
+                met,
+                len(decided) - met,
+                round(100 * met / len(decided), 1) if decided else None,
+                statistics.median(durations) if durations else None,
+            )
+        )
+    return report

@@ -1,0 +1,178 @@
+"""Delay-standard clocks: met, at risk, breached, catch-up after a stop, emitted once; bounds are configuration."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.common.clock import ManualClock
+from services.common.eventstore import persistence_env
+from services.contract.referral_events import ClockState
+from services.referral.application import Referrals, Submission
+from services.referral.clocks import DEFAULT_BOUNDS, Policy
+from services.referral.domain import Referral, Step
+from tests.referral.conftest import T0, FakeDirectory
+
+H = timedelta(hours=1)
+D = timedelta(days=1)
+
+
+def submission(service: str, channel: str = "PHONE", urgency: str = "ROUTINE") -> Submission:
+    return Submission(
+        subject_id="S-0042",
+        from_org="csss-a",
+        from_service="INFO_SOCIAL",
+        to_org="org-b",
+        to_service=service,
+        channel=channel,
+        urgency=urgency,
+        reason_code="ANXIETY",
+        accompaniment="NONE",
+        agreement_id=None,
+    )
+
+
+def make_app(store: str = "memory://", clock: ManualClock | None = None, policy: Policy | None = None) -> Referrals:
+    return Referrals(env=persistence_env(store), clock=clock or ManualClock(T0), policy=policy)
+
+
+def submit(app: Referrals, service: str, **kwargs: str) -> Referral:
+    referral, _ = app.submit(submission(service, **kwargs), "worker", None, FakeDirectory())
+    return referral
+
+
+def step(app: Referrals, referral: Referral, command: str, at: datetime) -> Referral:
+    return app.perform(referral.id, command, Step("org-b", "worker", at), None)
+
+
+def clock_of(app: Referrals, referral_id: uuid.UUID, standard: str) -> object:
+    [clock] = [c for c in app.clocks(app.get_referral(referral_id)) if c.standard == standard]
+    return clock
+
+
+def flags(app: Referrals, referral_id: uuid.UUID) -> list[tuple[str, str, datetime]]:
+    events = app.repository.event_store.get(referral_id)
+    return [(e.standard, e.kind, e.at) for e in events if isinstance(e, Referral.DelayFlagged)]
+
+
+@pytest.mark.parametrize(
+    ("service", "channel", "urgency", "standard", "start", "meet", "bound"),
+    [
+        ("AAOR", "IN_PERSON", "ROUTINE", "AAOR_FIRST_CONTACT", None, "first-contact", 2 * H),
+        ("AAOR", "PHONE", "ROUTINE", "AAOR_CALLBACK", None, "callback", 24 * H),
+        ("AAOR", "PHONE", "ROUTINE", "AAOR_ANALYSIS", None, "analyse", 10 * D),
+        ("SOCIAL_CONSULT", "PHONE", "ROUTINE", "CONSULT_FIRST_CONTACT", "accept", "first-contact", 7 * D),
+        ("PSYCH_CONSULT", "PHONE", "ROUTINE", "CONSULT_FOLLOW_UP", "accept", "start-follow-up", 30 * D),
+        ("SOCIAL_CONSULT", "PHONE", "URGENT", "URGENT_HANDLING", "accept", "first-contact", 24 * H),
+        ("AAOR", "PHONE", "URGENT", "URGENT_HANDLING", None, "first-contact", 24 * H),
+        ("CRISIS_24_7", "PHONE", "IMMEDIATE", "CRISIS_IMMEDIATE", None, "first-contact", 1 * H),
+    ],
+)
+class TestEachStandard:
+    def _started(self, service: str, channel: str, urgency: str, start: str | None) -> tuple[Referrals, Referral]:
+        clock = ManualClock(T0)
+        app = make_app(clock=clock)
+        referral = submit(app, service, channel=channel, urgency=urgency)
+        if start:
+            clock.advance(timedelta(minutes=5))
+            referral = step(app, referral, start, clock())
+        return app, referral
+
+    def test_met_within_the_bound(
+        self, service: str, channel: str, urgency: str, standard: str, start: str | None, meet: str, bound: timedelta
+    ) -> None:
+        app, referral = self._started(service, channel, urgency, start)
+        app.clock.advance(bound / 2)  # type: ignore[attr-defined]
+        step(app, referral, meet, app.clock())
+        clock = clock_of(app, referral.id, standard)
+        assert clock.state is ClockState.MET  # type: ignore[attr-defined]
+        assert clock.due_at - clock.started_at == bound  # type: ignore[attr-defined]
+        app.clock.advance(bound * 2)  # type: ignore[attr-defined]
+        app.tick()
+        assert [f for f in flags(app, referral.id) if f[0] == standard] == []
+
+    def test_at_risk_then_breached_each_emitted_once_with_its_true_time(
+        self, service: str, channel: str, urgency: str, standard: str, start: str | None, meet: str, bound: timedelta
+    ) -> None:
+        app, referral = self._started(service, channel, urgency, start)
+        started = clock_of(app, referral.id, standard).started_at  # type: ignore[attr-defined]
+        app.clock.advance(bound * 0.8)  # type: ignore[attr-defined]
+        app.tick()
+        assert clock_of(app, referral.id, standard).state is ClockState.AT_RISK  # type: ignore[attr-defined]
+        app.tick()
+        app.clock.advance(bound)  # type: ignore[attr-defined]
+        app.tick()
+        app.tick()
+        ours = [f for f in flags(app, referral.id) if f[0] == standard]
+        assert ours == [(standard, "AT_RISK", started + bound * 0.75), (standard, "BREACHED", started + bound)]
+        assert clock_of(app, referral.id, standard).state is ClockState.BREACHED  # type: ignore[attr-defined]
+
+    def test_catch_up_after_a_stop_reports_the_true_due_time(
+        self,
+        service: str,
+        channel: str,
+        urgency: str,
+        standard: str,
+        start: str | None,
+        meet: str,
+        bound: timedelta,
+        tmp_path: Path,
+    ) -> None:
+        store = f"sqlite:///{tmp_path / 'referrals.db'}"
+        clock = ManualClock(T0)
+        with make_app(store, clock) as app:
+            referral = submit(app, service, channel=channel, urgency=urgency)
+            if start:
+                referral = step(app, referral, start, clock.advance(timedelta(minutes=5)))
+            started = clock_of(app, referral.id, standard).started_at  # type: ignore[attr-defined]
+        clock.advance(bound * 3)  # the service is down while both thresholds pass
+        with make_app(store, clock) as restarted:
+            restarted.tick()
+            restarted.tick()
+            ours = [f for f in flags(restarted, referral.id) if f[0] == standard]
+        assert ours == [(standard, "AT_RISK", started + bound * 0.75), (standard, "BREACHED", started + bound)]
+
+
+def test_bounds_and_the_at_risk_ratio_are_configuration() -> None:
+    clock = ManualClock(T0)
+    policy = Policy({**DEFAULT_BOUNDS, "CRISIS_IMMEDIATE": timedelta(minutes=30)}, at_risk_ratio=0.5)
+    app = make_app(clock=clock, policy=policy)
+    referral = submit(app, "CRISIS_24_7")
+    clock.advance(timedelta(minutes=16))
+    app.tick()
+    assert flags(app, referral.id) == [("CRISIS_IMMEDIATE", "AT_RISK", T0 + timedelta(minutes=15))]
+
+
+def test_a_late_entry_that_met_the_bound_is_not_breached() -> None:
+    clock = ManualClock(T0)
+    app = make_app(clock=clock)
+    referral = submit(app, "AAOR", channel="IN_PERSON")
+    clock.advance(3 * H)
+    step(app, referral, "first-contact", T0 + H)  # entered late: it happened within 2 h
+    app.tick()
+    assert clock_of(app, referral.id, "AAOR_FIRST_CONTACT").state is ClockState.MET  # type: ignore[attr-defined]
+    assert flags(app, referral.id) == []
+
+
+def test_a_refused_referral_stops_its_clocks_and_a_redirect_starts_the_new_targets() -> None:
+    clock = ManualClock(T0)
+    app = make_app(clock=clock)
+    referral = submit(app, "AAOR", channel="PHONE")
+    clock.advance(H)
+    step(app, referral, "callback", clock())
+    app.perform(
+        referral.id, "redirect", Step("org-b", "w", clock.advance(H), to_org="org-c", to_service="CRISIS_24_7"), None
+    )
+    states = {(c.standard, c.responsible_org): c.state for c in app.clocks(app.get_referral(referral.id))}
+    assert states[("AAOR_CALLBACK", "org-b")] is ClockState.MET
+    assert states[("AAOR_ANALYSIS", "org-b")] is ClockState.STOPPED
+    assert states[("CRISIS_IMMEDIATE", "org-c")] is ClockState.RUNNING
+    clock.advance(5 * H)
+    app.tick()
+    assert [(s, k) for s, k, _ in flags(app, referral.id)] == [
+        ("CRISIS_IMMEDIATE", "AT_RISK"),
+        ("CRISIS_IMMEDIATE", "BREACHED"),
+    ]
