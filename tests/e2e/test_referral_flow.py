@@ -31,9 +31,11 @@ def test_a_submitted_referral_reaches_the_receiving_organisations_topic(
     auth: Callable[..., dict[str, str]],
 ) -> None:
     common = {"kafka_bootstrap_servers": kafka_bootstrap, "relay_enabled": True, "consumers_enabled": True}
-    referral = client_for(
-        referral_app(service_settings(ReferralSettings, event_store=f"sqlite:///{tmp_path / 'referral.db'}", **common))
+    referral_api = referral_app(
+        service_settings(ReferralSettings, event_store=f"sqlite:///{tmp_path / 'referral.db'}", **common)
     )
+    referral_api.state.gateways = lambda token: (FakeDirectory(), FakeGate())  # agreements and consent: not here
+    referral = client_for(referral_api)
     client_for(
         notifications_app(
             service_settings(
