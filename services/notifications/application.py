@@ -1,43 +1,323 @@
-"""Notifications: routes referral events to per-organisation topics, once in effect."""
+"""Notifications: routes referral events to the subscriptions of the organisations they concern, once in effect,
+and records every delivery attempt; the only write path of the notifications service."""
 
 from __future__ import annotations
 
-from eventsourcing.persistence import IntegrityError, Tracking
-from pydantic import BaseModel, ConfigDict
+import functools
+import hashlib
+import json
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
 
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from services.common.clock import Clock, system_clock
 from services.common.envelope import CloudEvent
 from services.common.eventstore import TrackedApplication
-from services.notifications.domain import Dispatch, dispatch_id
+from services.notifications.board import Board, DeliveryEntry, DueBatch, SubscriptionEntry
+from services.notifications.contracts import facts_of, is_referral_event, outgoing_event
+from services.notifications.domain import (
+    Delivery,
+    DeliveryChannel,
+    DeliveryNotFoundError,
+    Dispatch,
+    Filters,
+    ReferralFacts,
+    RetryPolicy,
+    Subscription,
+    SubscriptionExistsError,
+    SubscriptionIdempotencyConflictError,
+    SubscriptionNotFoundError,
+    SubscriptionStatus,
+    SubscriptionVersionConflictError,
+    check_endpoint,
+    delivery_id_for,
+    dispatch_id,
+    subscription_id_for,
+)
+from services.notifications.signing import generate_secret
 
-REFERRAL_EVENT_PREFIX = "ca.qc.rls.referral."
+COMMAND_ATTEMPTS = 3
+
+A = TypeVar("A", bound=Aggregate)
 
 
-class ReferralParties(BaseModel):
-    """The part of a referral event routing needs (anti-corruption: the rest is passed through untouched)."""
+@dataclass(frozen=True)
+class SubscriptionRequest:
+    """What an organisation asks for (already parsed; the rules are checked by `subscribe`)."""
 
-    model_config = ConfigDict(extra="ignore")
+    org_id: str
+    channel: DeliveryChannel
+    url: str | None = None
+    secret: str | None = None
+    filters: Filters = field(default_factory=Filters)
 
-    referral_id: str
-    from_org: str
-    to_org: str
+    def digest(self) -> str:
+        document = {
+            "org_id": self.org_id,
+            "channel": self.channel.value,
+            "url": self.url,
+            "secret": hashlib.sha256(self.secret.encode()).hexdigest() if self.secret else None,
+            "filters": self.filters.to_document(),
+        }
+        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    subscription: SubscriptionEntry
+    created: bool
+    """False when the request repeats an Idempotency-Key already used for the same request."""
+    generated_secret: str | None
+    """The secret the platform generated for a webhook subscribed without one (told only to its organisation)."""
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What one delivery attempt gave."""
+
+    delivery_id: uuid.UUID
+    delivered: bool
+    error: str | None = None
+    gone: bool = False
+    """The receiver answered 410 Gone: the subscription is disabled."""
 
 
 class Notifications(TrackedApplication):
+    """Subscriptions, dispatches of referral events, and the deliveries of those to subscriptions."""
+
     name = "notifications"
 
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        clock: Clock = system_clock,
+        retry: RetryPolicy | None = None,
+        allow_loopback_http: bool = True,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock
+        self.retry = retry or RetryPolicy()
+        self.allow_loopback_http = allow_loopback_http
+        self._draw = draw
+        self.board = Board(self.recorder, self.mapper.to_domain_event)
+        self.board.catch_up()
+
+    # --- routing (the referral events consumer) ----------------------------------------------------------
+
     def route_referral_event(self, event: CloudEvent, tracking: Tracking) -> None:
-        """Records where a referral event must go; a copy already routed is only tracked."""
-        if not event.type.startswith(REFERRAL_EVENT_PREFIX):
+        """Schedules a delivery of the event to each matching subscription of each organisation it concerns;
+        a copy of an event already routed is only tracked."""
+        if not is_referral_event(event):
             return
-        parties = ReferralParties.model_validate(event.data)
-        org_ids = sorted({parties.from_org, parties.to_org})
+        facts = facts_of(event)
         dispatch = Dispatch(
             id=dispatch_id(event.id),
-            referral_id=parties.referral_id,
-            org_ids=org_ids,
-            cloud_event=event.model_dump(mode="json", exclude_none=True),
+            referral_id=facts.referral_id,
+            org_ids=facts.concerned_orgs,
+            cloud_event=outgoing_event(event),
         )
+        now = self.clock()
+        deliveries = [
+            Delivery(
+                id=delivery_id_for(event.id, subscription.id),
+                subscription_id=subscription.id,
+                org_id=subscription.org_id,
+                channel=subscription.channel.value,
+                dispatch_id=dispatch.id,
+                referral_id=facts.referral_id,
+                event_id=event.id,
+                event_type=event.type,
+                scheduled_at=now,
+            )
+            for subscription in self.matching_subscriptions(facts)
+        ]
         try:
-            self.record(dispatch, tracking=tracking)
+            self.record(dispatch, *deliveries, tracking=tracking)
         except IntegrityError:
             self.mark_processed(tracking)
+
+    def matching_subscriptions(self, facts: ReferralFacts) -> list[SubscriptionEntry]:
+        """Live subscriptions (paused and disabled ones included: they receive on resuming) wanting this event."""
+        self.board.catch_up()
+        return [s for s in self.board.subscriptions_of(facts.concerned_orgs) if s.filters.matches(facts)]
+
+    # --- subscriptions -----------------------------------------------------------------------------------
+
+    def subscribe(self, request: SubscriptionRequest, by: str, idempotency_key: str | None = None) -> Subscribed:
+        check_endpoint(request.channel, request.url, request.secret, self.allow_loopback_http)
+        digest = request.digest()
+        subscription_id = subscription_id_for(request.org_id, idempotency_key)
+        self.board.catch_up()
+        existing = self.board.subscription(subscription_id)
+        if existing is not None:
+            if existing.request_digest != digest:
+                raise SubscriptionIdempotencyConflictError("this Idempotency-Key was used for another subscription")
+            generated = existing.secret if request.channel is DeliveryChannel.WEBHOOK and not request.secret else None
+            return Subscribed(existing, created=False, generated_secret=generated)
+        if request.channel is DeliveryChannel.KAFKA_TOPIC:
+            for other in self.board.subscriptions_of([request.org_id]):
+                if other.channel is DeliveryChannel.KAFKA_TOPIC:
+                    raise SubscriptionExistsError("the organisation already subscribes to its topic", other.id)
+        generated = generate_secret() if request.channel is DeliveryChannel.WEBHOOK and not request.secret else None
+        subscription = Subscription(
+            id=subscription_id,
+            org_id=request.org_id,
+            channel=request.channel.value,
+            url=request.url,
+            secret=request.secret or generated,
+            filters=request.filters.to_document(),
+            created_at=self.clock(),
+            created_by=by,
+            request_digest=digest,
+        )
+        try:
+            self.record(subscription)
+        except IntegrityError:  # a concurrent retry with the same key won the race
+            return self.subscribe(request, by, idempotency_key)
+        return Subscribed(self._subscription_entry(subscription.id), created=True, generated_secret=generated)
+
+    def list_subscriptions(self, org_id: str) -> list[SubscriptionEntry]:
+        self.board.catch_up()
+        return self.board.subscriptions_of([org_id])
+
+    def get_subscription(self, org_id: str, subscription_id: uuid.UUID) -> SubscriptionEntry:
+        """Only the organisation's own live subscriptions exist for it."""
+        self.board.catch_up()
+        entry = self.board.subscription(subscription_id)
+        if entry is None or entry.org_id != org_id or entry.status is SubscriptionStatus.DELETED:
+            raise SubscriptionNotFoundError("no such subscription for this organisation")
+        return entry
+
+    def pause(
+        self, org_id: str, subscription_id: uuid.UUID, by: str, expected_version: int | None = None
+    ) -> SubscriptionEntry:
+        return self._change_subscription(org_id, subscription_id, expected_version, lambda s, at: s.pause(at, by))
+
+    def resume(
+        self, org_id: str, subscription_id: uuid.UUID, by: str, expected_version: int | None = None
+    ) -> SubscriptionEntry:
+        return self._change_subscription(org_id, subscription_id, expected_version, lambda s, at: s.resume(at, by))
+
+    def unsubscribe(
+        self, org_id: str, subscription_id: uuid.UUID, by: str, expected_version: int | None = None
+    ) -> None:
+        self._change_subscription(org_id, subscription_id, expected_version, lambda s, at: s.delete(at, by))
+
+    def _change_subscription(
+        self,
+        org_id: str,
+        subscription_id: uuid.UUID,
+        expected_version: int | None,
+        command: Callable[[Subscription, datetime], None],
+    ) -> SubscriptionEntry:
+        self.get_subscription(org_id, subscription_id)
+
+        def change(subscription: Subscription) -> None:
+            if expected_version is not None and subscription.version != expected_version:
+                raise SubscriptionVersionConflictError(f"the subscription is at version {subscription.version}")
+            command(subscription, self.clock())
+
+        self._command(Subscription, subscription_id, change)
+        self.board.catch_up()
+        entry = self.board.subscription(subscription_id)
+        assert entry is not None
+        return entry
+
+    def _subscription_entry(self, subscription_id: uuid.UUID) -> SubscriptionEntry:
+        self.board.catch_up()
+        entry = self.board.subscription(subscription_id)
+        assert entry is not None
+        return entry
+
+    # --- deliveries --------------------------------------------------------------------------------------
+
+    def list_deliveries(self, org_id: str, subscription_id: uuid.UUID) -> list[DeliveryEntry]:
+        self.get_subscription(org_id, subscription_id)
+        return self.board.deliveries_of(subscription_id)
+
+    def get_delivery(self, org_id: str, delivery_id: uuid.UUID) -> DeliveryEntry:
+        self.board.catch_up()
+        entry = self.board.delivery(delivery_id)
+        if entry is None or entry.org_id != org_id:
+            raise DeliveryNotFoundError("no such delivery for this organisation")
+        return entry
+
+    def redeliver(self, org_id: str, delivery_id: uuid.UUID, by: str) -> DeliveryEntry:
+        """Sends the event again, with the same webhook-id, after the deliveries of the referral before it."""
+        self.get_delivery(org_id, delivery_id)
+        self._command(Delivery, delivery_id, lambda d: d.redeliver(self.clock(), by))
+        return self.get_delivery(org_id, delivery_id)
+
+    # --- the delivery worker's side ----------------------------------------------------------------------
+
+    def due_deliveries(self, limit: int = 200) -> list[DueBatch]:
+        self.board.catch_up()
+        return self.board.due(self.clock(), limit)
+
+    def message_of(self, delivery: DeliveryEntry) -> CloudEvent:
+        """The CloudEvent a delivery carries (as recorded by its dispatch)."""
+        dispatch = self._load(Dispatch, delivery.dispatch_id)
+        return CloudEvent.model_validate(dispatch.cloud_event)
+
+    def record_outcomes(self, outcomes: list[AttemptOutcome]) -> None:
+        """Records attempts (one transaction when possible); a 410 also disables the subscription."""
+        try:
+            self.record(*self._outcome_changes(outcomes))
+        except IntegrityError:  # a concurrent redelivery or subscription change: one by one, reloading
+            for outcome in outcomes:
+                self._command_many(functools.partial(self._outcome_changes, [outcome]))
+
+    def _outcome_changes(self, outcomes: list[AttemptOutcome]) -> list[Aggregate]:
+        now = self.clock()
+        changed: list[Aggregate] = []
+        for outcome in outcomes:
+            delivery = self._load(Delivery, outcome.delivery_id)
+            if outcome.delivered:
+                delivery.succeed(now)
+            else:
+                delivery.fail(now, outcome.error or "failed", self.retry, self._draw())
+            changed.append(delivery)
+            if outcome.gone:
+                subscription = self._load(Subscription, delivery.subscription_id)
+                subscription.disable(now, "the receiver answered 410 Gone")
+                changed.append(subscription)
+        return changed
+
+    # --- helpers -----------------------------------------------------------------------------------------
+
+    def _load(self, kind: type[A], aggregate_id: uuid.UUID) -> A:
+        missing = {Delivery: DeliveryNotFoundError, Subscription: SubscriptionNotFoundError}.get(kind, LookupError)
+        try:
+            aggregate: Aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise missing(f"no {kind.__name__.lower()} {aggregate_id}") from None
+        if not isinstance(aggregate, kind):
+            raise missing(f"{aggregate_id} is not a {kind.__name__.lower()}")
+        return aggregate
+
+    def _command(self, kind: type[A], aggregate_id: uuid.UUID, command: Callable[[A], None]) -> None:
+        """Load, change, save; retried when another writer changed the aggregate meanwhile."""
+
+        def changes() -> list[Aggregate]:
+            aggregate = self._load(kind, aggregate_id)
+            command(aggregate)
+            return [aggregate]
+
+        self._command_many(changes)
+
+    def _command_many(self, changes: Callable[[], list[Aggregate]]) -> None:
+        for attempt in range(1, COMMAND_ATTEMPTS + 1):
+            try:
+                self.record(*changes())
+                return
+            except IntegrityError:
+                if attempt == COMMAND_ATTEMPTS:
+                    raise

@@ -1,13 +1,239 @@
-"""Delivery of referral events to the organisations they concern."""
+"""Delivery of referral events to the organisations they concern: dispatches, subscriptions, deliveries.
+
+A `Dispatch` records, once per upstream referral event, the event as partners may see it (ids, codes, statuses,
+times and a link; never record information) and the organisations it concerns. A `Subscription` is one
+organisation's wish to receive those events on its Kafka topic or at a webhook. A `Delivery` is one event on its
+way to one subscription: attempted, failed (and retried with backoff), delivered or dead-lettered.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from eventsourcing.domain import Aggregate, event
 
 DISPATCH_NAMESPACE = uuid.UUID("9a7d8c55-3f0e-4b6e-8d2b-1f4c2a7e5b13")
+SUBSCRIPTION_NAMESPACE = uuid.UUID("3b0f5f0e-6a54-4c1e-9f51-7d5e8a2c4d60")
+DELIVERY_NAMESPACE = uuid.UUID("c1d7e3a2-2b8f-4e0a-9c6d-5a4b3f2e1d09")
+
+URGENCY_ORDER = ("ROUTINE", "URGENT", "IMMEDIATE")
+"""Urgencies from the least to the most urgent (a `min_urgency` filter keeps this one and those after it)."""
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 -- the Standard Webhooks prefix, not a secret
+SECRET_BYTES = (24, 64)
+"""Standard Webhooks: the key behind `whsec_` is 24 to 64 random bytes."""
+
+MAX_URL_LENGTH = 2048
+
+
+class SubscriptionStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    """By the organisation; events are kept (as pending deliveries) and sent when it resumes."""
+    DISABLED = "DISABLED"
+    """By the platform, because the receiver answered 410 Gone; resuming re-enables it."""
+    DELETED = "DELETED"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+    """The last attempt failed; another is scheduled (`next_attempt_at`)."""
+    DEAD_LETTERED = "DEAD_LETTERED"
+    """Given up after the retry window; a redelivery can be asked for."""
+
+
+class DeliveryChannel(StrEnum):
+    KAFKA_TOPIC = "KAFKA_TOPIC"
+    WEBHOOK = "WEBHOOK"
+
+
+# --- errors ------------------------------------------------------------------------------------------------
+
+
+class SubscriptionNotFoundError(LookupError):
+    """No such subscription for the caller's organisation (or it was deleted)."""
+
+
+class SubscriptionInvalidError(ValueError):
+    """A subscription request breaks a rule; `field` names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class SubscriptionExistsError(Exception):
+    """The organisation already has a live subscription to its topic (a second would publish everything twice)."""
+
+    def __init__(self, message: str, existing_id: uuid.UUID) -> None:
+        super().__init__(message)
+        self.existing_id = existing_id
+
+
+class SubscriptionIdempotencyConflictError(Exception):
+    """The Idempotency-Key was already used for a different subscription request."""
+
+
+class SubscriptionVersionConflictError(Exception):
+    """If-Match names another version of the subscription."""
+
+
+class DeliveryNotFoundError(LookupError):
+    """No such delivery for the caller's organisation."""
+
+
+# --- value objects -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReferralFacts:
+    """What routing and filters read from a referral event: ids and codes only."""
+
+    referral_id: str
+    event_type: str
+    from_org: str
+    to_org: str
+    redirected_from_org: str | None = None
+    responsible_org: str | None = None
+    """Set for reminders (delay at risk / breached): only the organisation that must act is notified."""
+    urgency: str | None = None
+    services: frozenset[str] = frozenset()
+
+    @property
+    def concerned_orgs(self) -> list[str]:
+        """The sender, the receiver and, for a redirect, the previous receiver; for a reminder, the one who must act."""
+        if self.responsible_org:
+            return [self.responsible_org]
+        orgs = {self.from_org, self.to_org}
+        if self.redirected_from_org:
+            orgs.add(self.redirected_from_org)
+        return sorted(orgs)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which of the events concerning an organisation a subscription receives (empty: all of them)."""
+
+    event_types: tuple[str, ...] = ()
+    min_urgency: str | None = None
+    services: tuple[str, ...] = ()
+    """Kept when the referral's sending, receiving or previous receiving service is one of these."""
+
+    def matches(self, facts: ReferralFacts) -> bool:
+        if self.event_types and facts.event_type not in self.event_types:
+            return False
+        if self.min_urgency is not None and (
+            facts.urgency not in URGENCY_ORDER
+            or URGENCY_ORDER.index(facts.urgency) < URGENCY_ORDER.index(self.min_urgency)
+        ):
+            return False
+        return not self.services or bool(facts.services & set(self.services))
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "event_types": list(self.event_types),
+            "min_urgency": self.min_urgency,
+            "services": list(self.services),
+        }
+
+    @classmethod
+    def of(cls, document: dict[str, Any]) -> Filters:
+        return cls(
+            event_types=tuple(document.get("event_types") or ()),
+            min_urgency=document.get("min_urgency"),
+            services=tuple(document.get("services") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, within a window that starts at the first failed attempt."""
+
+    initial: timedelta = timedelta(seconds=5)
+    multiplier: float = 2.0
+    max_interval: timedelta = timedelta(hours=1)
+    window: timedelta = timedelta(hours=24)
+    jitter: float = 0.5
+    """The share of each interval that is random: an interval lies in [base × (1 − jitter), base)."""
+
+    def interval(self, failures: int, draw: float) -> timedelta:
+        """The wait after the `failures`-th failed attempt; `draw` is a random number in [0, 1)."""
+        base = min(
+            self.max_interval.total_seconds(),
+            self.initial.total_seconds() * self.multiplier ** max(failures - 1, 0),
+        )
+        return timedelta(seconds=base * (1 - self.jitter + self.jitter * draw))
+
+
+def check_endpoint(channel: DeliveryChannel, url: str | None, secret: str | None, allow_loopback_http: bool) -> None:
+    """Webhooks go to https URLs (plain http only to a loopback host, and only where allowed: dev mode)."""
+    if channel is DeliveryChannel.KAFKA_TOPIC:
+        for name, value in (("url", url), ("secret", secret)):
+            if value is not None:
+                raise SubscriptionInvalidError(name, "only webhooks take a url and a secret")
+        return
+    if not url:
+        raise SubscriptionInvalidError("url", "a webhook needs an https URL")
+    check_webhook_url(url, allow_loopback_http)
+    if secret is not None:
+        secret_key(secret)
+
+
+def check_webhook_url(url: str, allow_loopback_http: bool) -> None:
+    if len(url) > MAX_URL_LENGTH:
+        raise SubscriptionInvalidError("url", f"must be at most {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port
+    except ValueError:
+        raise SubscriptionInvalidError("url", "is not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise SubscriptionInvalidError("url", "must use https")
+    if not host:
+        raise SubscriptionInvalidError("url", "must name a host")
+    if parts.username is not None or parts.password is not None or parts.fragment:
+        raise SubscriptionInvalidError("url", "must not carry credentials or a fragment")
+    if parts.scheme == "http":
+        if not is_loopback(host):
+            raise SubscriptionInvalidError("url", "must use https (plain http only for a loopback host in dev mode)")
+        if not allow_loopback_http:
+            raise SubscriptionInvalidError("url", "must use https (plain http is refused in production mode)")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def secret_key(secret: str) -> bytes:
+    """The signing key: the base64-decoded part of `whsec_<base64>`."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise SubscriptionInvalidError("secret", "must have the form whsec_<base64>")
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise SubscriptionInvalidError("secret", "must have the form whsec_<base64>") from None
+    low, high = SECRET_BYTES
+    if not low <= len(key) <= high:
+        raise SubscriptionInvalidError("secret", f"must encode {low} to {high} bytes")
+    return key
+
+
+# --- aggregates --------------------------------------------------------------------------------------------
 
 
 def dispatch_id(upstream_event_id: str) -> uuid.UUID:
@@ -15,8 +241,20 @@ def dispatch_id(upstream_event_id: str) -> uuid.UUID:
     return uuid.uuid5(DISPATCH_NAMESPACE, upstream_event_id)
 
 
+def subscription_id_for(org_id: str, idempotency_key: str | None) -> uuid.UUID:
+    """Retries of a request with the same Idempotency-Key name the same subscription."""
+    if idempotency_key is None:
+        return uuid.uuid4()
+    return uuid.uuid5(SUBSCRIPTION_NAMESPACE, f"{org_id}\x1f{idempotency_key}")
+
+
+def delivery_id_for(upstream_event_id: str, subscription_id: uuid.UUID) -> uuid.UUID:
+    """One delivery per event and subscription; it is also the `webhook-id` receivers deduplicate on."""
+    return uuid.uuid5(DELIVERY_NAMESPACE, f"{upstream_event_id}|{subscription_id}")
+
+
 class Dispatch(Aggregate):
-    """One upstream referral event routed to each organisation it concerns (sender and receiver)."""
+    """One upstream referral event routed to each organisation it concerns."""
 
     class Routed(Aggregate.Created):
         referral_id: str
@@ -34,3 +272,200 @@ class Dispatch(Aggregate):
         self.referral_id = referral_id
         self.org_ids = org_ids
         self.cloud_event = cloud_event
+
+
+class Subscription(Aggregate):
+    """An organisation's subscription to the referral events concerning it, on its topic or at a webhook."""
+
+    class Created(Aggregate.Created):
+        org_id: str
+        channel: str
+        url: str | None
+        secret: str | None
+        filters: dict[str, Any]
+        created_at: datetime
+        created_by: str
+        request_digest: str
+
+    class Paused(Aggregate.Event):
+        at: datetime
+        by: str
+
+    class Resumed(Aggregate.Event):
+        at: datetime
+        by: str
+
+    class Disabled(Aggregate.Event):
+        at: datetime
+        reason: str
+
+    class Deleted(Aggregate.Event):
+        at: datetime
+        by: str
+
+    @event(Created)
+    def __init__(
+        self,
+        id: uuid.UUID,
+        org_id: str,
+        channel: str,
+        url: str | None,
+        secret: str | None,
+        filters: dict[str, Any],
+        created_at: datetime,
+        created_by: str,
+        request_digest: str,
+    ) -> None:
+        self.org_id = org_id
+        self.channel = DeliveryChannel(channel)
+        self.url = url
+        self.secret = secret
+        self.filters = Filters.of(filters)
+        self.created_at = created_at
+        self.request_digest = request_digest
+        self.status = SubscriptionStatus.ACTIVE
+        self.status_reason: str | None = None
+
+    def pause(self, at: datetime, by: str) -> None:
+        self._require_live()
+        if self.status is not SubscriptionStatus.PAUSED:
+            self._pause(at=at, by=by)
+
+    def resume(self, at: datetime, by: str) -> None:
+        self._require_live()
+        if self.status is not SubscriptionStatus.ACTIVE:
+            self._resume(at=at, by=by)
+
+    def disable(self, at: datetime, reason: str) -> None:
+        """The receiver said it is gone (410): stop attempting until the organisation resumes."""
+        if self.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED):
+            self._disable(at=at, reason=reason)
+
+    def delete(self, at: datetime, by: str) -> None:
+        self._require_live()
+        self._delete(at=at, by=by)
+
+    def _require_live(self) -> None:
+        if self.status is SubscriptionStatus.DELETED:
+            raise SubscriptionNotFoundError("the subscription was deleted")
+
+    @event(Paused)
+    def _pause(self, at: datetime, by: str) -> None:
+        self.status, self.status_reason = SubscriptionStatus.PAUSED, None
+
+    @event(Resumed)
+    def _resume(self, at: datetime, by: str) -> None:
+        self.status, self.status_reason = SubscriptionStatus.ACTIVE, None
+
+    @event(Disabled)
+    def _disable(self, at: datetime, reason: str) -> None:
+        self.status, self.status_reason = SubscriptionStatus.DISABLED, reason
+
+    @event(Deleted)
+    def _delete(self, at: datetime, by: str) -> None:
+        self.status, self.status_reason = SubscriptionStatus.DELETED, None
+
+
+class Delivery(Aggregate):
+    """One referral event on its way to one subscription."""
+
+    class Scheduled(Aggregate.Created):
+        subscription_id: uuid.UUID
+        org_id: str
+        channel: str
+        dispatch_id: uuid.UUID
+        referral_id: str
+        event_id: str
+        event_type: str
+        scheduled_at: datetime
+
+    class Failed(Aggregate.Event):
+        at: datetime
+        attempt: int
+        error: str
+        retry_at: datetime | None
+
+    class Delivered(Aggregate.Event):
+        at: datetime
+        attempt: int
+
+    class DeadLettered(Aggregate.Event):
+        at: datetime
+        reason: str
+
+    class RedeliveryRequested(Aggregate.Event):
+        at: datetime
+        by: str
+
+    @event(Scheduled)
+    def __init__(
+        self,
+        id: uuid.UUID,
+        subscription_id: uuid.UUID,
+        org_id: str,
+        channel: str,
+        dispatch_id: uuid.UUID,
+        referral_id: str,
+        event_id: str,
+        event_type: str,
+        scheduled_at: datetime,
+    ) -> None:
+        self.subscription_id = subscription_id
+        self.org_id = org_id
+        self.channel = DeliveryChannel(channel)
+        self.dispatch_id = dispatch_id
+        self.referral_id = referral_id
+        self.event_id = event_id
+        self.event_type = event_type
+        self.status = DeliveryStatus.PENDING
+        self.attempts = 0
+        self.last_error: str | None = None
+        self.next_attempt_at: datetime | None = scheduled_at
+        self.window_started_at: datetime | None = None
+        self.failures_in_window = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (DeliveryStatus.DELIVERED, DeliveryStatus.DEAD_LETTERED)
+
+    def succeed(self, at: datetime) -> None:
+        if self.status is not DeliveryStatus.DELIVERED:
+            self._deliver(at=at, attempt=self.attempts + 1)
+
+    def fail(self, at: datetime, error: str, policy: RetryPolicy, draw: float) -> None:
+        """Records a failed attempt and schedules the next one, or dead-letters once the window has passed."""
+        if self.finished:
+            return
+        deadline = (self.window_started_at or at) + policy.window
+        retry_at = None if at >= deadline else min(at + policy.interval(self.failures_in_window + 1, draw), deadline)
+        self._fail(at=at, attempt=self.attempts + 1, error=error, retry_at=retry_at)
+        if retry_at is None:
+            self._dead_letter(at=at, reason=f"no successful attempt within {policy.window}; last error: {error}")
+
+    def redeliver(self, at: datetime, by: str) -> None:
+        """Sends again (same webhook-id) with a fresh retry window."""
+        self._redeliver(at=at, by=by)
+
+    @event(Delivered)
+    def _deliver(self, at: datetime, attempt: int) -> None:
+        self.status, self.attempts, self.next_attempt_at = DeliveryStatus.DELIVERED, attempt, None
+
+    @event(Failed)
+    def _fail(self, at: datetime, attempt: int, error: str, retry_at: datetime | None) -> None:
+        self.status, self.attempts, self.last_error, self.next_attempt_at = (
+            DeliveryStatus.FAILED,
+            attempt,
+            error,
+            retry_at,
+        )
+        self.window_started_at = self.window_started_at or at
+        self.failures_in_window += 1
+
+    @event(DeadLettered)
+    def _dead_letter(self, at: datetime, reason: str) -> None:
+        self.status, self.last_error, self.next_attempt_at = DeliveryStatus.DEAD_LETTERED, reason, None
+
+    @event(RedeliveryRequested)
+    def _redeliver(self, at: datetime, by: str) -> None:
+        self.status, self.next_attempt_at = DeliveryStatus.PENDING, at
+        self.window_started_at, self.failures_in_window = None, 0

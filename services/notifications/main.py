@@ -2,41 +2,68 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import httpx
 from fastapi import FastAPI
 
+from services.common.clock import Clock, system_clock
 from services.common.kafka import KafkaPublisher
-from services.common.relay import OutboxRelay
 from services.common.service import Loop, ServiceParts, application_env, create_service_app
+from services.notifications.api import DOMAIN_ERRORS, router
 from services.notifications.application import Notifications
 from services.notifications.consumers import referral_events_consumer
-from services.notifications.contracts import dispatch_messages
 from services.notifications.settings import NotificationsSettings
+from services.notifications.worker import DeliveryWorker, TopicTransport, WebhookTransport
+
+DESCRIPTION = """Establishments subscribe to the referral events that concern them — on their own Kafka topic
+(`rls.org.<org_id>.referrals.v1`) or at a webhook signed in the Standard Webhooks style — and are reminded when a
+delay standard is at risk or breached. Every delivery's attempts are recorded (event-sourced); failed ones are
+retried with exponential backoff and jitter, then dead-lettered, and can be redelivered."""
 
 
-def build_app(settings: NotificationsSettings | None = None) -> FastAPI:
+def build_worker(
+    settings: NotificationsSettings, notifications: Notifications, publisher: KafkaPublisher
+) -> tuple[DeliveryWorker, httpx.Client]:
+    client = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
+    worker = DeliveryWorker(
+        notifications,
+        WebhookTransport(client, notifications.clock),
+        TopicTransport(publisher),
+        concurrency=settings.delivery_concurrency,
+        poll_interval=settings.delivery_poll_interval_s,
+    )
+    return worker, client
+
+
+def build_app(settings: NotificationsSettings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or NotificationsSettings()
-    notifications = Notifications(env=application_env(settings))
+    notifications = Notifications(
+        env=application_env(settings),
+        clock=clock,
+        retry=settings.retry_policy(),
+        allow_loopback_http=settings.mode == "dev",
+    )
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "notifications")
     loops: dict[str, Loop] = {}
+    closers: list[Callable[[], Any]] = []
     if settings.consumers_enabled:
         loops["referral-events"] = referral_events_consumer(settings, notifications, publisher).run
     if settings.relay_enabled:
-        relay = OutboxRelay(
-            notifications,
-            dispatch_messages,
-            publisher,
-            batch_size=settings.relay_batch_size,
-            gap_timeout=settings.relay_gap_timeout_s,
-        )
-        loops["dispatch-relay"] = relay.run
+        worker, client = build_worker(settings, notifications, publisher)
+        loops["deliveries"] = worker.run
+        closers += [worker.close, client.close]
+    closers.append(publisher.close)
     return create_service_app(
         ServiceParts(
             title="RLS Referrals — notifications service",
             settings=settings,
             application=notifications,
-            routers=[],
-            domain_errors={},
+            routers=[router],
+            domain_errors=DOMAIN_ERRORS,
             loops=loops,
-            closers=[publisher.close],
+            closers=closers,
+            description=DESCRIPTION,
         )
     )

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
+from services.notifications.domain import RetryPolicy
 
 
 class NotificationsSettings(ServiceSettings):
+    """`relay_enabled` runs the delivery worker (this service's way out, as the outbox relay is for others)."""
+
     model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore", populate_by_name=True)
 
     service_name: str = "notifications"
     port: int = 8004
     consumer_group: str = "rls-notifications"
+    retry_window_s: float = Field(
+        24 * 3600, ge=0, description="failed deliveries are retried this long, then dead-lettered"
+    )
+    retry_initial_s: float = Field(5.0, gt=0, description="wait after the first failed attempt")
+    retry_multiplier: float = Field(2.0, ge=1)
+    retry_max_interval_s: float = Field(3600.0, gt=0, description="longest wait between two attempts")
+    retry_jitter: float = Field(0.5, ge=0, le=1, description="random share of each wait")
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    delivery_concurrency: int = Field(8, ge=1, description="webhook attempts made at the same time")
+    delivery_poll_interval_s: float = Field(0.05, gt=0)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            initial=timedelta(seconds=self.retry_initial_s),
+            multiplier=self.retry_multiplier,
+            max_interval=timedelta(seconds=self.retry_max_interval_s),
+            window=timedelta(seconds=self.retry_window_s),
+            jitter=self.retry_jitter,
+        )

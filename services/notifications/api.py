@@ -1,0 +1,230 @@
+"""Notifications service REST API (v1): subscriptions, their deliveries, redelivery."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from services.common.auth import Principal, require_roles
+from services.common.problems import ProblemError, ProblemSpec, invalid_field
+from services.notifications.api_models import DeliveryPublic, SubscriptionCreate, SubscriptionPage, SubscriptionPublic
+from services.notifications.application import Notifications
+from services.notifications.board import SubscriptionEntry
+from services.notifications.domain import (
+    DeliveryNotFoundError,
+    DeliveryStatus,
+    SubscriptionExistsError,
+    SubscriptionIdempotencyConflictError,
+    SubscriptionInvalidError,
+    SubscriptionNotFoundError,
+    SubscriptionVersionConflictError,
+)
+
+router = APIRouter(prefix="/v1")
+
+DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
+    SubscriptionNotFoundError: ProblemSpec(404, "subscription-not-found", "Subscription not found"),
+    DeliveryNotFoundError: ProblemSpec(404, "delivery-not-found", "Delivery not found"),
+    SubscriptionInvalidError: ProblemSpec(422, "validation", "Invalid request"),
+    SubscriptionExistsError: ProblemSpec(
+        409, "subscription-exists", "The organisation already subscribes to its topic"
+    ),
+    SubscriptionIdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
+    SubscriptionVersionConflictError: ProblemSpec(409, "revision-conflict", "The subscription changed"),
+}
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such subscription for the organisation"}}
+
+
+def get_notifications(request: Request) -> Notifications:
+    notifications: Notifications = request.app.state.application
+    return notifications
+
+
+App = Annotated[Notifications, Depends(get_notifications)]
+Manager = Annotated[Principal, Depends(require_roles("admin", "coordinator"))]
+IfMatch = Annotated[str | None, Header(description="The version (ETag) the change is based on")]
+Cursor = Annotated[str | None, Query(max_length=100, description="next_cursor of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+def version_of(if_match: str | None) -> int | None:
+    """`If-Match: 3`, `"3"` or `W/"3"` → 3."""
+    if if_match is None:
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise invalid_field("If-Match", "must be the subscription's version (its ETag)")
+    return int(value)
+
+
+def own_org(principal: Principal, org_id: str | None) -> str:
+    if org_id is not None and org_id != principal.org:
+        raise ProblemError(403, "forbidden", "Forbidden", "an organisation manages only its own subscriptions")
+    return principal.org
+
+
+def subscription_response(
+    entry: SubscriptionEntry, response: Response, secret: str | None = None
+) -> SubscriptionPublic:
+    response.headers["ETag"] = str(entry.version)
+    response.headers["Location"] = f"/v1/subscriptions/{entry.id}"
+    return SubscriptionPublic.of(entry, secret)
+
+
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    response_model=SubscriptionPublic,
+    response_model_exclude_none=True,
+    tags=["subscriptions"],
+    responses={403: {"description": "org_id is not the caller's organisation"}, 409: {"description": "Conflict"}},
+)
+def subscribe(
+    body: SubscriptionCreate,
+    response: Response,
+    principal: Manager,
+    notifications: App,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> SubscriptionPublic:
+    """Subscribe the caller's organisation to the referral events concerning it, on its topic or at a webhook."""
+    own_org(principal, body.org_id)
+    try:
+        subscribed = notifications.subscribe(body.request(), principal.sub, idempotency_key)
+    except SubscriptionInvalidError as error:
+        raise invalid_field(error.field, str(error)) from None
+    if not subscribed.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return subscription_response(subscribed.subscription, response, subscribed.generated_secret)
+
+
+@router.get("/subscriptions", response_model=SubscriptionPage, response_model_exclude_none=True, tags=["subscriptions"])
+def list_subscriptions(
+    principal: Manager,
+    notifications: App,
+    org_id: Annotated[str | None, Query(max_length=64, description="The caller's organisation (default)")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> SubscriptionPage:
+    """The organisation's subscriptions (not the deleted ones), oldest first."""
+    found = notifications.list_subscriptions(own_org(principal, org_id))
+    after = [s for s in found if cursor is None or s.seq > _seq(cursor)]
+    items = after[:limit]
+    next_cursor = str(items[-1].seq) if len(after) > limit else None
+    return SubscriptionPage(items=[SubscriptionPublic.of(s) for s in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/subscriptions/{subscription_id}",
+    response_model=SubscriptionPublic,
+    response_model_exclude_none=True,
+    tags=["subscriptions"],
+    responses=NOT_FOUND,
+)
+def get_subscription(
+    subscription_id: uuid.UUID, response: Response, principal: Manager, notifications: App
+) -> SubscriptionPublic:
+    """One subscription of the caller's organisation."""
+    return subscription_response(notifications.get_subscription(principal.org, subscription_id), response)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/pause",
+    response_model=SubscriptionPublic,
+    response_model_exclude_none=True,
+    tags=["subscriptions"],
+    responses=NOT_FOUND,
+)
+def pause(
+    subscription_id: uuid.UUID, response: Response, principal: Manager, notifications: App, if_match: IfMatch = None
+) -> SubscriptionPublic:
+    """Stop sending; events keep being recorded as pending deliveries and go out on resume."""
+    entry = notifications.pause(principal.org, subscription_id, principal.sub, version_of(if_match))
+    return subscription_response(entry, response)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/resume",
+    response_model=SubscriptionPublic,
+    response_model_exclude_none=True,
+    tags=["subscriptions"],
+    responses=NOT_FOUND,
+)
+def resume(
+    subscription_id: uuid.UUID, response: Response, principal: Manager, notifications: App, if_match: IfMatch = None
+) -> SubscriptionPublic:
+    """Send again (also re-enables a subscription disabled because its receiver answered 410)."""
+    entry = notifications.resume(principal.org, subscription_id, principal.sub, version_of(if_match))
+    return subscription_response(entry, response)
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=204, tags=["subscriptions"], responses=NOT_FOUND)
+def unsubscribe(
+    subscription_id: uuid.UUID, principal: Manager, notifications: App, if_match: IfMatch = None
+) -> Response:
+    """Delete the subscription; its pending deliveries are dropped."""
+    notifications.unsubscribe(principal.org, subscription_id, principal.sub, version_of(if_match))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/subscriptions/{subscription_id}/deliveries",
+    response_model=list[DeliveryPublic],
+    response_model_exclude_none=True,
+    tags=["deliveries"],
+    responses=NOT_FOUND,
+)
+def list_deliveries(
+    subscription_id: uuid.UUID,
+    response: Response,
+    principal: Manager,
+    notifications: App,
+    status: DeliveryStatus | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> list[DeliveryPublic]:
+    """The subscription's deliveries in the order they were scheduled, with their attempts and status
+    (more pages: a `Link: <…>; rel="next"` header)."""
+    found = [
+        d
+        for d in notifications.list_deliveries(principal.org, subscription_id)
+        if (status is None or d.status is status) and (cursor is None or d.seq > _seq(cursor))
+    ]
+    items = found[:limit]
+    if len(found) > limit:
+        query = f"cursor={items[-1].seq}&limit={limit}" + (f"&status={status.value}" if status else "")
+        response.headers["Link"] = f'</v1/subscriptions/{subscription_id}/deliveries?{query}>; rel="next"'
+    return [DeliveryPublic.of(d) for d in items]
+
+
+def _seq(cursor: str) -> int:
+    if not cursor.isdigit():
+        raise invalid_field("cursor", "must be the cursor of a previous page")
+    return int(cursor)
+
+
+@router.get(
+    "/deliveries/{delivery_id}",
+    response_model=DeliveryPublic,
+    response_model_exclude_none=True,
+    tags=["deliveries"],
+    responses={404: {"description": "No such delivery for the organisation"}},
+)
+def get_delivery(delivery_id: uuid.UUID, principal: Manager, notifications: App) -> DeliveryPublic:
+    """One delivery of the caller's organisation."""
+    return DeliveryPublic.of(notifications.get_delivery(principal.org, delivery_id))
+
+
+@router.post(
+    "/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    response_model=DeliveryPublic,
+    response_model_exclude_none=True,
+    tags=["deliveries"],
+    responses={404: {"description": "No such delivery for the organisation"}},
+)
+def redeliver(delivery_id: uuid.UUID, principal: Manager, notifications: App) -> DeliveryPublic:
+    """Send the event again (same webhook-id, fresh retry window), after the earlier pending events of its referral."""
+    return DeliveryPublic.of(notifications.redeliver(principal.org, delivery_id, principal.sub))

@@ -1,0 +1,288 @@
+"""Fixtures of the notifications tests: a real HTTP receiver, synthetic referral events of the contract's types,
+an independent Standard Webhooks verifier, and applications on both event stores."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from eventsourcing.persistence import Tracking
+
+from services.common.clock import Clock, ManualClock
+from services.common.envelope import CloudEvent
+from services.common.eventstore import persistence_env
+from services.contract.referral_events import ReferralChangedV1, ReferralDelayV1, ReferralSubmittedV1
+from services.notifications.application import Notifications, SubscriptionRequest
+from services.notifications.domain import DeliveryChannel, Filters, RetryPolicy
+from services.notifications.worker import DeliveryWorker, TopicTransport, WebhookTransport
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+FAST_RETRY = RetryPolicy(
+    initial=timedelta(milliseconds=50), max_interval=timedelta(milliseconds=200), window=timedelta(hours=24)
+)
+
+
+# --- a real HTTP receiver ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    status: int = 0
+
+    @property
+    def webhook_id(self) -> str:
+        return self.headers["webhook-id"]
+
+    @property
+    def event(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(self.body)
+        return document
+
+
+@dataclass
+class Receiver:
+    """A threaded http.server on a free port; `answer(request) -> status` decides each response."""
+
+    port: int = field(default_factory=free_port)
+    answer: Callable[[Received], int] = lambda _: 200
+    requests: list[Received] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/rls"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                received = Received({k.lower(): v for k, v in self.headers.items()}, body)
+                with receiver._lock:
+                    received.status = receiver.answer(received)
+                    receiver.requests.append(received)
+                self.send_response(received.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def accepted(self) -> list[Received]:
+        """What the receiver processed: 2xx answers, duplicates (same webhook-id) dropped as a receiver would."""
+        seen: set[str] = set()
+        kept = []
+        with self._lock:
+            for request in self.requests:
+                if 200 <= request.status < 300 and request.webhook_id not in seen:
+                    seen.add(request.webhook_id)
+                    kept.append(request)
+        return kept
+
+    def accepted_ids(self) -> list[str]:
+        return [r.event["id"] for r in self.accepted()]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Standard Webhooks verification written from the contract, independently of the service's code."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.{body.decode()}".encode()
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return any(
+        version == "v1" and hmac.compare_digest(sig, expected)
+        for version, _, sig in (part.partition(",") for part in headers["webhook-signature"].split(" "))
+    )
+
+
+# --- synthetic referral events (payloads validated by the contract models) --------------------------------
+
+
+@dataclass
+class Story:
+    """One referral's events as the referral service would publish them on `rls.referral.v1`."""
+
+    from_org: str
+    to_org: str
+    urgency: str = "URGENT"
+    from_service: str = "AAOR"
+    to_service: str = "CRISIS_24_7"
+    referral_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    status: str = "SUBMITTED"
+    version: int = 1
+    at: datetime = START
+
+    def _common(self) -> dict[str, Any]:
+        return {
+            "referral_id": self.referral_id,
+            "subject_id": "usager-" + self.referral_id[:8],
+            "from_org": self.from_org,
+            "from_service": self.from_service,
+            "to_org": self.to_org,
+            "to_service": self.to_service,
+            "channel": "PHONE",
+            "urgency": self.urgency,
+            "status": self.status,
+            "occurred_at": self.at,
+            "information_url": f"https://referral.example/v1/referrals/{self.referral_id}/information",
+        }
+
+    def _event(self, name: str, data: dict[str, Any]) -> CloudEvent:
+        self.at += timedelta(minutes=1)
+        return CloudEvent(
+            id=str(uuid.uuid4()),
+            source="/rls/referral",
+            type=f"ca.qc.rls.referral.{name}.v1",
+            time=self.at,
+            subject=self.referral_id,
+            data=data,
+        )
+
+    def submitted(self) -> CloudEvent:
+        data = ReferralSubmittedV1(**self._common(), accompaniment="NONE").model_dump(mode="json", exclude_none=True)
+        return self._event("submitted", data)
+
+    def changed(self, name: str, status: str, **extra: Any) -> CloudEvent:
+        previous, self.status, self.version = self.status, status, self.version + 1
+        data = ReferralChangedV1(
+            **self._common(), previous_status=previous, version=self.version, actor_org=self.to_org, **extra
+        ).model_dump(mode="json", exclude_none=True)
+        return self._event(name, data)
+
+    def redirected(self, new_org: str, new_service: str = "COMMUNITY_SERVICE") -> CloudEvent:
+        old_org, old_service = self.to_org, self.to_service
+        self.to_org, self.to_service = new_org, new_service
+        return self.changed(
+            "redirected", "REDIRECTED", redirected_from_org=old_org, redirected_from_service=old_service
+        )
+
+    def delay(self, kind: str, responsible_org: str | None = None) -> CloudEvent:
+        data = ReferralDelayV1(
+            **self._common(),
+            standard="URGENT_HANDLING",
+            bound_s=86400,
+            started_at=START,
+            due_at=START + timedelta(days=1),
+            clock_state="AT_RISK" if kind == "at-risk" else "BREACHED",
+            responsible_org=responsible_org or self.to_org,
+        ).model_dump(mode="json", exclude_none=True)
+        return self._event(f"delay-{kind}", data)
+
+    def lifecycle(self) -> list[CloudEvent]:
+        """Submitted, received, accepted, first contact: four events in order."""
+        return [
+            self.submitted(),
+            self.changed("received", "RECEIVED"),
+            self.changed("accepted", "ACCEPTED"),
+            self.changed("first-contact-made", "FIRST_CONTACT_MADE"),
+        ]
+
+
+def org(prefix: str = "org") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# --- applications --------------------------------------------------------------------------------------------
+
+
+class Feed:
+    """Hands events to the application as the consumer would (each with its own tracking position)."""
+
+    def __init__(self, app: Notifications, partition: int = 0) -> None:
+        self.app = app
+        self.partition = partition
+        self.offset = 0
+
+    def __call__(self, *events: CloudEvent) -> None:
+        for event in events:
+            self.offset += 1
+            self.app.route_referral_event(event, Tracking(f"rls.referral.v1#{self.partition}", self.offset))
+
+
+def open_app(store_url: str, clock: Clock | None = None, retry: RetryPolicy = FAST_RETRY) -> Notifications:
+    return Notifications(env=persistence_env(store_url), clock=clock or ManualClock(START), retry=retry)
+
+
+def subscribe_webhook(
+    app: Notifications, org_id: str, url: str, filters: Filters | None = None, secret: str = SECRET
+) -> uuid.UUID:
+    request = SubscriptionRequest(org_id, DeliveryChannel.WEBHOOK, url, secret, filters or Filters())
+    return app.subscribe(request, "test").subscription.id
+
+
+def subscribe_topic(app: Notifications, org_id: str, filters: Filters | None = None) -> uuid.UUID:
+    request = SubscriptionRequest(org_id, DeliveryChannel.KAFKA_TOPIC, filters=filters or Filters())
+    return app.subscribe(request, "test").subscription.id
+
+
+class RecordingPublisher:
+    """A fake Kafka publisher (unit and application tests): keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.published: list[Any] = []
+        self.failing = False
+
+    def publish(self, messages: Any) -> None:
+        if self.failing:
+            raise ConnectionError("broker unreachable")
+        self.published.extend(messages)
+
+
+@pytest.fixture
+def make_worker() -> Iterator[Callable[..., DeliveryWorker]]:
+    """`make_worker(app, publisher=None)` → the service's delivery worker (real httpx client), closed after the test."""
+    made: list[tuple[DeliveryWorker, httpx.Client]] = []
+
+    def make(app: Notifications, publisher: Any | None = None) -> DeliveryWorker:
+        client = httpx.Client(timeout=2.0)
+        transports = WebhookTransport(client, app.clock), TopicTransport(publisher or RecordingPublisher())
+        worker = DeliveryWorker(app, *transports, poll_interval=0.01)
+        made.append((worker, client))
+        return worker
+
+    yield make
+    for worker, client in made:
+        worker.close()
+        client.close()

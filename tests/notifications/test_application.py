@@ -1,0 +1,205 @@
+"""The Notifications application on both event stores (SQLite file, real PostgreSQL): routing, once in effect,
+redirects, reminders, filters, no record information, and delivery state that survives a restart."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from eventsourcing.persistence import Tracking
+
+from services.common.clock import ManualClock
+from services.notifications.application import Notifications, SubscriptionRequest
+from services.notifications.domain import (
+    Delivery,
+    DeliveryChannel,
+    DeliveryStatus,
+    Dispatch,
+    Filters,
+    SubscriptionExistsError,
+    SubscriptionIdempotencyConflictError,
+    SubscriptionStatus,
+)
+from services.notifications.worker import DeliveryWorker
+from tests.notifications.conftest import (
+    SECRET,
+    START,
+    Feed,
+    RecordingPublisher,
+    Story,
+    open_app,
+    org,
+    subscribe_topic,
+    subscribe_webhook,
+)
+
+
+def scheduled(app: Notifications, subscription_id: uuid.UUID) -> list[str]:
+    """Event types scheduled for a subscription, in order."""
+    app.board.catch_up()
+    return [d.event_type.split(".")[-2] for d in app.board.deliveries_of(subscription_id)]
+
+
+def stored_events(app: Notifications) -> list[object]:
+    notifications = app.recorder.select_notifications(start=0, limit=100_000, inclusive_of_start=False)
+    return [app.mapper.to_domain_event(n) for n in notifications]
+
+
+def test_each_event_is_scheduled_for_each_matching_subscription_of_each_concerned_organisation(
+    store_url: str,
+) -> None:
+    sender, receiver, bystander = org("csss"), org("crise"), org("other")
+    with open_app(store_url) as app:
+        sender_topic = subscribe_topic(app, sender)
+        receiver_hook = subscribe_webhook(app, receiver, "https://crise.example/h")
+        receiver_urgent = subscribe_webhook(
+            app, receiver, "https://crise.example/urgent", Filters(min_urgency="IMMEDIATE")
+        )
+        bystander_topic = subscribe_topic(app, bystander)
+        feed = Feed(app)
+        story = Story(sender, receiver)
+        feed(*story.lifecycle())
+        assert scheduled(app, sender_topic) == ["submitted", "received", "accepted", "first-contact-made"]
+        assert scheduled(app, receiver_hook) == scheduled(app, sender_topic)
+        assert scheduled(app, receiver_urgent) == []  # URGENT < IMMEDIATE
+        assert scheduled(app, bystander_topic) == []
+        dispatches = [e for e in stored_events(app) if isinstance(e, Dispatch.Routed)]
+        assert [d.org_ids for d in dispatches] == [sorted([sender, receiver])] * 4
+
+
+def test_a_copy_of_an_event_already_routed_has_no_effect(store_url: str) -> None:
+    sender, receiver = org(), org()
+    with open_app(store_url) as app:
+        hook = subscribe_webhook(app, receiver, "https://r.example/h")
+        event = Story(sender, receiver).submitted()
+        app.route_referral_event(event, Tracking("rls.referral.v1#0", 1))
+        before = len(stored_events(app))
+        app.route_referral_event(event, Tracking("rls.referral.v1#1", 7))  # a relay re-send: another offset
+        assert len(stored_events(app)) == before
+        assert app.has_processed(Tracking("rls.referral.v1#1", 7))
+        assert len(app.board.deliveries_of(hook)) == 1
+
+
+def test_a_redirect_reaches_the_previous_receiver_then_only_the_new_one(store_url: str) -> None:
+    sender, first, second = org("csss"), org("crise"), org("tel-aide")
+    with open_app(store_url) as app:
+        first_hook = subscribe_webhook(app, first, "https://first.example/h")
+        second_hook = subscribe_webhook(app, second, "https://second.example/h")
+        story = Story(sender, first)
+        Feed(app)(
+            story.submitted(),
+            story.changed("received", "RECEIVED"),
+            story.redirected(second),
+            story.changed("received", "RECEIVED"),
+        )
+        assert scheduled(app, first_hook) == ["submitted", "received", "redirected"]
+        assert scheduled(app, second_hook) == ["redirected", "received"]
+
+
+def test_reminders_go_to_the_responsible_organisation_only(store_url: str) -> None:
+    sender, receiver = org("csss"), org("crise")
+    with open_app(store_url) as app:
+        sender_hook = subscribe_webhook(app, sender, "https://s.example/h")
+        receiver_hook = subscribe_webhook(app, receiver, "https://r.example/h")
+        reminders_only = subscribe_webhook(
+            app,
+            receiver,
+            "https://r.example/reminders",
+            Filters(event_types=("ca.qc.rls.referral.delay-at-risk.v1", "ca.qc.rls.referral.delay-breached.v1")),
+        )
+        story = Story(sender, receiver)
+        Feed(app)(story.submitted(), story.delay("at-risk"), story.delay("breached"))
+        assert scheduled(app, sender_hook) == ["submitted"]
+        assert scheduled(app, receiver_hook) == ["submitted", "delay-at-risk", "delay-breached"]
+        assert scheduled(app, reminders_only) == ["delay-at-risk", "delay-breached"]
+
+
+def test_what_leaves_carries_only_the_contract_fields(store_url: str) -> None:
+    """Record information slipped into an upstream event by mistake is never forwarded."""
+    sender, receiver = org(), org()
+    with open_app(store_url) as app:
+        subscribe_topic(app, receiver)
+        event = Story(sender, receiver).submitted()
+        leaky = event.model_copy(update={"data": {**event.data, "reason_code": "SUICIDE_RISK", "information": "x"}})
+        Feed(app)(leaky)
+        (dispatch,) = [e for e in stored_events(app) if isinstance(e, Dispatch.Routed)]
+        assert dispatch.cloud_event["id"] == event.id
+        assert dispatch.cloud_event["data"] == event.data
+        assert "reason_code" not in str(dispatch.cloud_event)
+
+
+def test_subscriptions_start_from_now_and_deleted_ones_receive_nothing(store_url: str) -> None:
+    sender, receiver = org(), org()
+    with open_app(store_url) as app:
+        story = Story(sender, receiver)
+        feed = Feed(app)
+        feed(story.submitted())
+        hook = subscribe_webhook(app, receiver, "https://r.example/h")
+        feed(story.changed("received", "RECEIVED"))
+        assert scheduled(app, hook) == ["received"]
+        app.unsubscribe(receiver, hook, "u")
+        feed(story.changed("accepted", "ACCEPTED"))
+        assert app.list_subscriptions(receiver) == []
+        assert not [
+            e for e in stored_events(app) if isinstance(e, Delivery.Scheduled) and e.event_type.endswith("accepted.v1")
+        ]
+
+
+def test_one_topic_subscription_per_organisation_and_idempotent_retries(store_url: str) -> None:
+    receiver = org()
+    with open_app(store_url) as app:
+        topic = SubscriptionRequest(receiver, DeliveryChannel.KAFKA_TOPIC)
+        first = app.subscribe(topic, "u", idempotency_key="k-1")
+        again = app.subscribe(topic, "u", idempotency_key="k-1")
+        assert (again.subscription.id, again.created) == (first.subscription.id, False)
+        with pytest.raises(SubscriptionExistsError):
+            app.subscribe(topic, "u", idempotency_key="k-2")
+        hook = SubscriptionRequest(receiver, DeliveryChannel.WEBHOOK, "https://r.example/h", SECRET)
+        with pytest.raises(SubscriptionIdempotencyConflictError):
+            app.subscribe(hook, "u", idempotency_key="k-1")
+        app.unsubscribe(receiver, first.subscription.id, "u")
+        assert app.subscribe(topic, "u").created  # a new one after the old one was deleted
+
+
+def test_delivery_state_survives_a_restart(store_url: str, make_worker: Callable[..., DeliveryWorker]) -> None:
+    """Pending, failed, delivered and paused states come back from the event store alone."""
+    sender, receiver = org(), org()
+    clock = ManualClock(START)
+    with open_app(store_url, clock) as app:
+        topic = subscribe_topic(app, receiver)
+        paused = subscribe_webhook(app, receiver, "https://r.example/paused")
+        app.pause(receiver, paused, "u")
+        stories = [Story(sender, receiver) for _ in range(3)]
+        feed = Feed(app)
+        for story in stories:
+            feed(story.submitted())
+        publisher = RecordingPublisher()
+        publisher.failing = True
+        make_worker(app, publisher).run_once()  # the broker is down: every topic delivery failed once
+        before = {d.id: (d.status, d.attempts, d.next_attempt_at) for d in app.list_deliveries(receiver, topic)}
+        assert {s for s, _, _ in before.values()} == {DeliveryStatus.FAILED}
+        for story in stories:
+            feed(story.changed("received", "RECEIVED"))
+
+    with open_app(store_url, clock) as app:
+        after = {d.id: (d.status, d.attempts, d.next_attempt_at) for d in app.list_deliveries(receiver, topic)}
+        assert {k: after[k] for k in before} == before
+        assert len(after) == 6
+        assert app.get_subscription(receiver, paused).status is SubscriptionStatus.PAUSED
+        assert len(app.list_deliveries(receiver, paused)) == 6, "a paused subscription keeps its events"
+        clock.advance(timedelta(seconds=1))
+        publisher = RecordingPublisher()
+        worker = make_worker(app, publisher)
+        while worker.run_once():
+            clock.advance(timedelta(seconds=1))
+        assert {d.status for d in app.list_deliveries(receiver, topic)} == {DeliveryStatus.DELIVERED}
+        by_referral = {
+            s.referral_id: [m.event.type for m in publisher.published if m.key == s.referral_id] for s in stories
+        }
+        assert all(
+            types[0].endswith("submitted.v1") and types[1].endswith("received.v1") for types in by_referral.values()
+        )
+        assert len(publisher.published) == 6
+        assert {m.topic for m in publisher.published} == {f"rls.org.{receiver}.referrals.v1"}
