@@ -69,12 +69,12 @@ Anyone = Annotated[Principal, Depends(require_roles())]
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
-def get_consents(request: Request) -> Consents:
+async def get_consents(request: Request) -> Consents:
     consents: Consents = request.app.state.application
     return consents
 
 
-def get_settings(request: Request) -> ConsentSettings:
+async def get_settings(request: Request) -> ConsentSettings:
     settings: ConsentSettings = request.app.state.settings
     return settings
 

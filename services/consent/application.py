@@ -377,7 +377,18 @@ class Consents(TrackedApplication):
             if replay is None:
                 raise
             return replay, False
-        return RecordedDecision.of(record), True
+        recorded = RecordedDecision(
+            decision_id=decision_id,
+            kind=kind,
+            input=decision_input,
+            facts=facts,
+            decision=decision,
+            decided_at=now,
+            requested_by_org=actor.org,
+            register_entry_id=record.register_entry_id,
+            request_digest=digest,
+        )
+        return recorded, True
 
     def _replayed_decision(self, decision_id: uuid.UUID, digest: str) -> RecordedDecision | None:
         existing: DecisionRecord | None = self._find(decision_id)

@@ -340,22 +340,45 @@ T = TypeVar("T")
 
 def to_json(value: Any) -> Any:
     """A JSON-compatible copy (enums as codes, dates as ISO 8601, tuples and sets as sorted-or-ordered lists)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if value is None or isinstance(value, bool | int | float):
+        return value
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, str):
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, frozenset | set):
-        return sorted(to_json(v) for v in value)
     if isinstance(value, tuple | list):
         return [to_json(v) for v in value]
-    return value
+    if isinstance(value, frozenset | set):
+        return sorted(to_json(v) for v in value)
+    return {name: to_json(getattr(value, name)) for name in _field_names(type(value))}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"cannot convert {cls.__name__} to JSON")
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def from_json(cls: type[T], data: Any) -> T:
     """The inverse of `to_json` for the dataclasses of this module."""
     return _decode(cls, data)  # type: ignore[no-any-return]
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    types_ = _FIELD_TYPES.get(cls)
+    if types_ is None:
+        names = set(_field_names(cls))
+        types_ = _FIELD_TYPES[cls] = {name: hint for name, hint in get_type_hints(cls).items() if name in names}
+    return types_
 
 
 def _decode(tp: Any, data: Any) -> Any:
@@ -369,11 +392,10 @@ def _decode(tp: Any, data: Any) -> Any:
         return tuple(_decode(get_args(tp)[0], v) for v in data)
     if origin is frozenset:
         return frozenset(_decode(get_args(tp)[0], v) for v in data)
-    if dataclasses.is_dataclass(tp):
-        hints = get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = _field_types(tp)
         constructor: Any = tp
-        return constructor(**{k: _decode(hints[k], v) for k, v in data.items() if k in names})
+        return constructor(**{k: _decode(hints[k], v) for k, v in data.items() if k in hints})
     if tp is datetime:
         return datetime.fromisoformat(data)
     if tp is date:

@@ -320,13 +320,33 @@ class ReadModel:
 
     def org_kind_at(self, org_id: str, at: datetime) -> OrgKind | None:
         self.catch_up()
-        timeline = self._org_kinds.get(org_id)
-        kind: OrgKind | None = timeline.at(at) if timeline else None
-        return kind
+        return self._org_kind_at(org_id, at)
 
     def agreements_between(self, one: str, other: str, at: datetime) -> list[AgreementFact]:
         """Agreements linking both organisations in the state in force at `at` (none if not yet drafted then)."""
         self.catch_up()
+        return self._agreements_between(one, other, at)
+
+    def facts_for(self, request: DecisionInput) -> Facts:
+        """What the engine may know when deciding `request`: everything committed before this call."""
+        with self._lock:
+            self.catch_up()
+            at = request.at
+            consents = self._consents_by_subject.get(request.subject_id, [])
+            restrictions = self._restrictions_by_subject.get(request.subject_id, [])
+            return Facts(
+                recipient_kind=self._org_kind_at(request.recipient_org_id, at),
+                consents=tuple(self._consents[c].fact(at) for c in consents),
+                agreements=tuple(self._agreements_between(request.discloser_org_id, request.recipient_org_id, at)),
+                restrictions=tuple(self._restrictions[r].fact() for r in restrictions),
+            )
+
+    def _org_kind_at(self, org_id: str, at: datetime) -> OrgKind | None:
+        timeline = self._org_kinds.get(org_id)
+        kind: OrgKind | None = timeline.at(at) if timeline else None
+        return kind
+
+    def _agreements_between(self, one: str, other: str, at: datetime) -> list[AgreementFact]:
         found = []
         ids = self._agreements_by_party.get(one, set()) & self._agreements_by_party.get(other, set())
         for agreement_id in sorted(ids):
@@ -334,17 +354,6 @@ class ReadModel:
             if fact is not None and one in fact.parties and other in fact.parties:
                 found.append(fact)
         return found
-
-    def facts_for(self, request: DecisionInput) -> Facts:
-        with self._lock:
-            self.catch_up()
-            at = request.at
-            return Facts(
-                recipient_kind=self.org_kind_at(request.recipient_org_id, at),
-                consents=tuple(c.fact(at) for c in self.consents_of(request.subject_id)),
-                agreements=tuple(self.agreements_between(request.discloser_org_id, request.recipient_org_id, at)),
-                restrictions=tuple(r.fact() for r in self.restrictions_of(request.subject_id)),
-            )
 
     def register(self, query: RegisterQuery) -> tuple[list[RegisterRow], int | None]:
         """Entries matching `query` after the cursor `query.after`; the next cursor when more remain."""
