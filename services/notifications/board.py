@@ -12,7 +12,7 @@ import bisect
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -88,7 +88,7 @@ class DueBatch:
 
 
 class Board:
-    """Subscriptions by organisation, deliveries by subscription, and what is due."""
+    """Subscriptions by organisation, deliveries by subscription, and what is due (queries answer copies)."""
 
     def __init__(self, recorder: ApplicationRecorder, decode: Callable[[Notification], Any]) -> None:
         self._recorder = recorder
@@ -115,25 +115,27 @@ class Board:
 
     def subscription(self, subscription_id: uuid.UUID) -> SubscriptionEntry | None:
         with self._lock:
-            return self._subscriptions.get(subscription_id)
+            entry = self._subscriptions.get(subscription_id)
+            return replace(entry) if entry else None
 
     def subscriptions_of(self, org_ids: list[str] | None = None) -> list[SubscriptionEntry]:
         """Live (not deleted) subscriptions, of these organisations or of all, oldest first."""
         with self._lock:
             return [
-                s
+                replace(s)
                 for s in self._subscriptions.values()
                 if s.status is not SubscriptionStatus.DELETED and (org_ids is None or s.org_id in org_ids)
             ]
 
     def delivery(self, delivery_id: uuid.UUID) -> DeliveryEntry | None:
         with self._lock:
-            return self._deliveries.get(delivery_id)
+            entry = self._deliveries.get(delivery_id)
+            return replace(entry) if entry else None
 
     def deliveries_of(self, subscription_id: uuid.UUID) -> list[DeliveryEntry]:
         """In the order they were scheduled."""
         with self._lock:
-            return [self._deliveries[d] for d in self._by_subscription.get(subscription_id, [])]
+            return [replace(self._deliveries[d]) for d in self._by_subscription.get(subscription_id, [])]
 
     def due(self, now: datetime, limit: int) -> list[DueBatch]:
         """For each active subscription and referral: the first unfinished delivery when it is due; for a topic,
@@ -149,11 +151,11 @@ class Board:
                     delivery = self._deliveries[delivery_id]
                     if delivery.next_attempt_at is None or delivery.next_attempt_at > now:
                         break
-                    run.append(delivery)
+                    run.append(replace(delivery))
                     if subscription.channel is DeliveryChannel.WEBHOOK:
                         break
                 if run:
-                    batches.append(DueBatch(subscription, run))
+                    batches.append(DueBatch(replace(subscription), run))
                     if len(batches) >= limit:
                         break
         return batches

@@ -36,7 +36,7 @@ def test_a_submitted_referral_reaches_the_receiving_organisations_topic(
     )
     referral_api.state.gateways = lambda token: (FakeDirectory(), FakeGate())  # agreements and consent: not here
     referral = client_for(referral_api)
-    client_for(
+    notifications = client_for(
         notifications_app(
             service_settings(
                 NotificationsSettings,
@@ -48,6 +48,12 @@ def test_a_submitted_referral_reaches_the_receiving_organisations_topic(
     )
     to_org = "e2e-" + uuid.uuid4().hex[:10]
     topic = org_referrals(to_org)
+    for org in (to_org, "e2e-sender"):  # topic delivery is opt-in: each organisation subscribes to its topic
+        subscribed = notifications.post(
+            "/v1/subscriptions", json={"org_id": org, "channel": "KAFKA_TOPIC"}, headers=auth(org, "admin")
+        )
+        assert subscribed.status_code == 201
+        assert subscribed.json()["topic"] == org_referrals(org)
     latencies = []
     for n in range(4):
         body = {
