@@ -30,6 +30,8 @@ from services.consent.models import (
     ConsentWithdraw,
     DecisionCreate,
     DecisionPublic,
+    EvaluationCreate,
+    EvaluationPublic,
     RecordedDecisionPublic,
     ReevaluationPublic,
     RegisterEntryPublic,
@@ -38,6 +40,7 @@ from services.consent.models import (
     RestrictionLift,
     RestrictionList,
     RestrictionPublic,
+    RuleTablePublic,
     instant,
 )
 from services.consent.policy import to_json
@@ -286,6 +289,28 @@ def reevaluate(decision_id: uuid.UUID, principal: Auditor, consents: App) -> Ree
         reevaluated_outcome=again.outcome,
         reevaluated_permitted_categories=list(again.permitted_categories),
     )
+
+
+@router.post("/evaluations", response_model=EvaluationPublic, responses={409: {}, 422: {}})
+def evaluate_recorded(
+    body: EvaluationCreate,
+    principal: Auditor,
+    consents: App,
+    settings: Settings,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> EvaluationPublic:
+    """Re-run the engine on the input and facts of a decision event (auditors); records nothing."""
+    decision = consents.evaluate(*body.parts())
+    return EvaluationPublic.of(decision, _lang(None, accept_language, settings))
+
+
+@router.get("/rules", response_model=list[RuleTablePublic])
+def rules(principal: Anyone, consents: App) -> list[RuleTablePublic]:
+    """The rule tables this build applies or re-applies (LSSSS arts. 17-27.3 and the LRSSS), as data."""
+    return [
+        RuleTablePublic(regime=table.regime, version=version, table=to_json(table))
+        for version, table in consents.rule_tables()
+    ]
 
 
 # --- the register -----------------------------------------------------------------------------------------------

@@ -39,12 +39,13 @@ from services.consent.policy import (
     Decision,
     DecisionInput,
     Facts,
+    RuleTable,
     from_json,
     local_date,
     to_json,
 )
 from services.consent.readmodel import ConsentState, ReadModel, RegisterQuery, RegisterRow, RestrictionState
-from services.consent.rules import CURRENT_VERSION, regime_for
+from services.consent.rules import CURRENT_VERSION, TABLES, regime_for
 from services.contract.agreements_events import AGREEMENT_LIFECYCLE, AgreementStateV1, OrganisationRegisteredV1
 from services.contract.codes import InfoCategory, Purpose
 
@@ -408,6 +409,16 @@ class Consents(TrackedApplication):
         """The recorded decision and the engine's answer today to the same input and facts (they must be equal)."""
         recorded = self.get_decision(decision_id)
         return recorded, evaluate(recorded.input, recorded.facts)
+
+    @staticmethod
+    def evaluate(decision_input: DecisionInput, facts: Facts) -> Decision:
+        """The engine alone, on a recorded input and facts (what auditors re-run); records nothing."""
+        return evaluate(decision_input, facts)
+
+    @staticmethod
+    def rule_tables() -> list[tuple[str, RuleTable]]:
+        """Every rule table this build can apply or re-apply, with its version."""
+        return [(version, table) for (_, version), table in TABLES.items()]
 
     def register_entries(self, query: RegisterQuery) -> tuple[list[RegisterRow], int | None]:
         return self.view.register(query)

@@ -13,9 +13,13 @@ from services.consent.policy import (
     QUEBEC,
     ComplaintBody,
     Context,
+    Decision,
+    DecisionInput,
+    Facts,
     ReasonCode,
     RuleStatus,
     end_of_local_day,
+    from_json,
     start_of_local_day,
 )
 from services.consent.readmodel import ConsentState, RegisterRow, RestrictionState
@@ -30,6 +34,7 @@ from services.contract.codes import (
     Purpose,
     Regime,
 )
+from services.contract.consent_events import DecisionFactsV1, DecisionInputV1
 
 SUBJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _./:#-]{0,99}$"
@@ -348,6 +353,55 @@ class DecisionPublic(BaseModel):
             decided_at=recorded.decided_at,
             register_entry_id=str(recorded.register_entry_id) if recorded.register_entry_id else None,
         )
+
+
+class EvaluationCreate(_In):
+    """A recorded decision's input and facts, as `ca.qc.rls.consent.decided.v1` carries them."""
+
+    input: DecisionInputV1
+    facts: DecisionFactsV1
+
+    def parts(self) -> tuple[DecisionInput, Facts]:
+        return (
+            from_json(DecisionInput, self.input.model_dump(mode="json")),
+            from_json(Facts, self.facts.model_dump(mode="json")),
+        )
+
+
+class EvaluationPublic(BaseModel):
+    """What the engine of this build answers to an input and facts (nothing is recorded)."""
+
+    outcome: Outcome
+    permitted_categories: list[InfoCategory]
+    denied_categories: list[InfoCategory]
+    basis: list[BasisPublic]
+    obligations: list[Obligation]
+    regime: Regime
+    regime_version: str
+    reasons: list[ReasonPublic]
+    explanation: str
+
+    @classmethod
+    def of(cls, d: Decision, lang: Lang) -> EvaluationPublic:
+        return cls(
+            outcome=d.outcome,
+            permitted_categories=list(d.permitted_categories),
+            denied_categories=list(d.denied_categories),
+            basis=[BasisPublic.model_validate(b, from_attributes=True) for b in d.basis],
+            obligations=list(d.obligations),
+            regime=d.regime,
+            regime_version=d.regime_version,
+            reasons=[ReasonPublic.model_validate(r, from_attributes=True) for r in d.reasons],
+            explanation=explain(d, lang),
+        )
+
+
+class RuleTablePublic(BaseModel):
+    """A rule table as data: its routes (id, article, conditions, categories, obligations, status), bars, grantors."""
+
+    regime: Regime
+    version: str
+    table: dict[str, Any]
 
 
 class RecordedDecisionPublic(DecisionPublic):

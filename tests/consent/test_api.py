@@ -338,3 +338,36 @@ def test_withdrawal_in_the_future_is_422(api: TestClient, auth: Auth) -> None:
 def test_unknown_consent_is_404(api: TestClient, auth: Auth) -> None:
     response = api.post("/v1/consents/00000000-0000-0000-0000-000000000009/withdraw", headers=auth(DISCLOSER, "intake"))
     assert response.status_code == 404 and response.json()["type"].endswith("consent-not-found")
+
+
+def test_auditor_reevaluates_a_decision_event_from_its_input_and_facts(api: TestClient, auth: Auth) -> None:
+    intake, auditor = auth(DISCLOSER, "intake"), auth("audit-office", "auditor")
+    api.post("/v1/consents", json=CONSENT, headers=intake)
+    decision = api.post("/v1/disclosures", json=ASK, headers=intake).json()
+    recorded = api.get(f"/v1/decisions/{decision['decision_id']}", headers=auditor).json()
+    body = {"input": recorded["input"], "facts": recorded["facts"]}
+
+    again = api.post("/v1/evaluations", json=body, headers={**auditor, "Accept-Language": "en"})
+    stale = api.post(
+        "/v1/evaluations", json={**body, "input": {**body["input"], "regime_version": "1999-01-01+0"}}, headers=auditor
+    )
+    forbidden = api.post("/v1/evaluations", json=body, headers=intake)
+
+    assert again.status_code == 200, again.text
+    keys = ("outcome", "permitted_categories", "denied_categories", "basis", "obligations", "reasons", "regime_version")
+    assert {k: again.json()[k] for k in keys} == {k: decision[k] for k in keys}
+    assert stale.status_code == 409 and stale.json()["type"].endswith("rule-table-unavailable")
+    assert forbidden.status_code == 403
+    assert _events(api) == 3, "the consent, the decision and its register entry: evaluations record nothing"
+
+
+def test_rule_tables_are_published_as_data(api: TestClient, auth: Auth) -> None:
+    tables = api.get("/v1/rules", headers=auth(RECIPIENT, "clinician")).json()
+    by_regime = {t["regime"]: t for t in tables}
+    lsss = by_regime["LSSSS_17_27_3"]["table"]
+    assert [r["id"] for r in lsss["routes"]] == ["A-1", "A-2", "A-3", "A-5", "A-6", "A-7", "A-8", "A-9", "A-10"]
+    a3 = next(r for r in lsss["routes"] if r["id"] == "A-3")
+    assert a3["article"].startswith("LSSSS art. 108") and a3["status"] == "NEEDS_LEGAL_REVIEW"
+    assert a3["requires"] == ["agreement_is_service_108", "agreement_in_force", "purpose_in_route"]
+    assert a3["obligations"] == ["MINIMUM_NECESSARY", "REGISTER_ENTRY"] and a3["categories"] == "FROM_AGREEMENT"
+    assert [r["id"] for r in by_regime["LRSSS"]["table"]["routes"]] == ["B-1", "B-2", "B-5", "B-6", "B-8", "B-9"]
