@@ -12,6 +12,7 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking, Transcoding
+from pydantic import BaseModel, ConfigDict
 
 from services.common.clock import Clock, system_clock
 from services.common.envelope import CloudEvent
@@ -46,13 +47,39 @@ from services.consent.policy import (
 )
 from services.consent.readmodel import ConsentState, ReadModel, RegisterQuery, RegisterRow, RestrictionState
 from services.consent.rules import CURRENT_VERSION, TABLES, regime_for
-from services.contract.agreements_events import AGREEMENT_LIFECYCLE, AgreementStateV1, OrganisationRegisteredV1
-from services.contract.codes import InfoCategory, Purpose
+from services.contract.agreements_events import AGREEMENT_LIFECYCLE
+from services.contract.codes import AgreementKind, AgreementStatus, InfoCategory, OrgKind, Purpose
 
 ORGANISATION_REGISTERED = "ca.qc.rls.agreements.organisation-registered.v1"
 AGREEMENT_STATES = frozenset(f"ca.qc.rls.agreements.{name}.v1" for name in AGREEMENT_LIFECYCLE)
 DECISION = "DECISION"
 DISCLOSURE = "DISCLOSURE"
+
+
+class OrganisationKind(BaseModel):
+    """What the engine needs of `OrganisationRegisteredV1` (anti-corruption: other fields are ignored, so a new
+    optional field upstream changes nothing here)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    org_id: str
+    kind: OrgKind
+    occurred_at: datetime
+
+
+class AgreementTerms(BaseModel):
+    """What the engine needs of `AgreementStateV1`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    agreement_id: str
+    kind: AgreementKind
+    status: AgreementStatus
+    parties: list[str]
+    start: date
+    end: date | None = None
+    information_sharing: list[InfoCategory] | None = None
+    occurred_at: datetime
 
 
 class DateAsISO(Transcoding):
@@ -429,7 +456,7 @@ class Consents(TrackedApplication):
         """Applies an organisation or agreement event once in effect (other types are only tracked)."""
         observation: OrganisationObserved | AgreementObserved
         if event.type == ORGANISATION_REGISTERED:
-            org = OrganisationRegisteredV1.model_validate(event.data)
+            org = OrganisationKind.model_validate(event.data)
             observation = OrganisationObserved(
                 id=observation_id(event.id),
                 upstream_event_id=event.id,
@@ -438,7 +465,7 @@ class Consents(TrackedApplication):
                 occurred_at=_aware(org.occurred_at),
             )
         elif event.type in AGREEMENT_STATES:
-            state = AgreementStateV1.model_validate(event.data)
+            state = AgreementTerms.model_validate(event.data)
             observation = AgreementObserved(
                 id=observation_id(event.id),
                 upstream_event_id=event.id,

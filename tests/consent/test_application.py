@@ -312,3 +312,11 @@ def test_context_reaches_the_engine(open_app: OpenApp) -> None:
         "MINIMUM_NECESSARY",
         "AUTHORISED_DISCLOSER_ONLY",
     )
+
+
+def test_new_optional_fields_upstream_do_not_break_the_read_model(open_app: OpenApp) -> None:
+    app = open_app()
+    event = agreement_event("activated", T0 - timedelta(days=3))
+    newer = event.model_copy(update={"data": {**event.data, "renewal_notice_days": 90}})
+    app.observe_agreements_event(newer, Tracking("rls.agreements.v1#0", 1))
+    assert [a.status for a in app.view.agreements_between(DISCLOSER, RECIPIENT, T0)] == [AgreementStatus.ACTIVE]
