@@ -7,7 +7,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -52,6 +52,8 @@ from services.contract.codes import AgreementKind, AgreementStatus, InfoCategory
 
 ORGANISATION_REGISTERED = "ca.qc.rls.agreements.organisation-registered.v1"
 AGREEMENT_STATES = frozenset(f"ca.qc.rls.agreements.{name}.v1" for name in AGREEMENT_LIFECYCLE)
+CLOCK_SKEW = timedelta(seconds=30)
+"""How far ahead of this service's clock a caller's `at` may be (clocks of other hosts drift)."""
 DECISION = "DECISION"
 DISCLOSURE = "DISCLOSURE"
 
@@ -354,7 +356,7 @@ class Consents(TrackedApplication):
                 return replay, False
         now = self.clock()
         at = request.at or now
-        if kind == DISCLOSURE and at > now:
+        if kind == DISCLOSURE and at > now + CLOCK_SKEW:
             raise InvalidTermsError("at", "a disclosure cannot be dated in the future")
         regime = regime_for(self.regime_setting, at)
         decision_input = DecisionInput(

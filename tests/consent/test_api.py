@@ -313,7 +313,7 @@ INVALID_ASKS = [
     ("unknown complaint body", {"context": {"complaint_body": "JOURNALIST"}}, "context.complaint_body"),
     ("bad organisation id", {"recipient_org_id": "org b"}, "recipient_org_id"),
     ("no categories", {"categories": []}, "categories"),
-    ("disclosure in the future", {"at": "2026-11-26T00:00:00Z"}, "at"),
+    ("disclosure in the future", {"at": "2026-11-25T15:01:00Z"}, "at"),
 ]
 
 
