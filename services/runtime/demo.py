@@ -1,4 +1,5 @@
-"""A small demo network: a CSSS, a regional establishment, two community organisations, two agreements.
+"""A small demo network: a CSSS, a regional establishment, two community organisations, two agreements, and each
+organisation's subscription to its referral topic.
 
 Loaded through the public REST API (as a partner system would), so it exercises the real write path.
 """
@@ -6,11 +7,16 @@ Loaded through the public REST API (as a partner system would), so it exercises 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from services.common.auth import load_dev_key, mint_dev_token
+from services.runtime.registry import settings_class
+from services.runtime.settings import RuntimeSettings
 
 CSSS = "csss-vieille-capitale"
 REGIONAL = "crdp-capitale-nationale"
@@ -86,10 +92,49 @@ def agreements(today: date) -> list[dict[str, Any]]:
     ]
 
 
+def subscribe_demo_topics(notifications_url: str, token_for: Callable[[str], str]) -> None:
+    """Each demo organisation receives the referral events concerning it on its own topic (the walkthrough reads
+    one). Idempotent: the same Idempotency-Key names the same subscription on every run."""
+    with httpx.Client(base_url=notifications_url, timeout=10) as client:
+        for organisation in ORGANISATIONS:
+            org_id = organisation["id"]
+            response = client.post(
+                "/v1/subscriptions",
+                json={"org_id": org_id, "channel": "KAFKA_TOPIC"},
+                headers={"Authorization": f"Bearer {token_for(org_id)}", "Idempotency-Key": "demo-topic"},
+            )
+            if response.status_code not in (201, 409):  # 409: the organisation subscribed to its topic otherwise
+                response.raise_for_status()
+
+
+def _local_notifications() -> tuple[str, Callable[[str], str]] | None:
+    """The local notifications service and a dev token for any demo organisation (dev mode only)."""
+    settings = RuntimeSettings()
+    if settings.mode != "dev":
+        return None
+    notifications = settings_class("notifications")()
+    key = load_dev_key(settings.signing_key_file, create=False)
+
+    def token_for(org_id: str) -> str:
+        return mint_dev_token(key, org_id, ["admin"], "demo-admin", settings.jwt_audience, timedelta(minutes=5))
+
+    return f"http://{notifications.host}:{notifications.port}", token_for
+
+
 def load_demo(
-    agreements_url: str, admin_token: str, coordinator_token: str, marker: Path, today: date
+    agreements_url: str,
+    admin_token: str,
+    coordinator_token: str,
+    marker: Path,
+    today: date,
+    notifications: tuple[str, Callable[[str], str]] | None = None,
 ) -> dict[str, Any]:
-    """Registers the demo network once; later runs read what the first one recorded in `marker`."""
+    """Registers the demo network once; later runs read what the first one recorded in `marker`. Every run makes
+    sure each demo organisation subscribes to its topic (`notifications`: the service's URL and a token minter;
+    by default the local service and the dev key)."""
+    notifications = notifications or _local_notifications()
+    if notifications is not None:
+        subscribe_demo_topics(*notifications)
     if marker.exists():
         loaded: dict[str, Any] = json.loads(marker.read_text())
         return loaded
