@@ -165,7 +165,7 @@ class Notifications(TrackedApplication):
         if request.channel is DeliveryChannel.KAFKA_TOPIC:
             for other in self.board.subscriptions_of([request.org_id]):
                 if other.channel is DeliveryChannel.KAFKA_TOPIC:
-                    raise SubscriptionExistsError("the organisation already subscribes to its topic", other.id)
+                    raise SubscriptionExistsError(f"the organisation's topic subscription is {other.id}", other.id)
         generated = generate_secret() if request.channel is DeliveryChannel.WEBHOOK and not request.secret else None
         subscription = Subscription(
             id=subscription_id,
