@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -101,12 +101,12 @@ class TokenVerifier:
 bearer = HTTPBearer(auto_error=False, description="JWT with claims sub, org and roles")
 
 
-def get_verifier(request: Request) -> TokenVerifier:
+async def get_verifier(request: Request) -> TokenVerifier:
     verifier: TokenVerifier = request.app.state.verifier
     return verifier
 
 
-def authenticated(
+async def authenticated(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     verifier: Annotated[TokenVerifier, Depends(get_verifier)],
 ) -> Principal:
@@ -118,13 +118,13 @@ def authenticated(
         raise ProblemError(401, "unauthenticated", "Invalid token", str(error)) from None
 
 
-def require_roles(*roles: str) -> Callable[..., Principal]:
+def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency admitting callers holding any of `roles` (no roles: any authenticated caller)."""
     unknown = set(roles) - ROLES
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}")
 
-    def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
         if roles and not principal.has_any(roles):
             raise ProblemError(403, "forbidden", "Forbidden", f"requires one of the roles: {', '.join(roles)}")
         return principal

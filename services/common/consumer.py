@@ -139,8 +139,12 @@ class TrackingConsumer:
             isolation_level="read_committed",
             max_poll_records=200,
         )
-        consumer.subscribe(self.topics, listener=_SeekToTracked(consumer, self.processor.app))
         try:
+            # kafka-python 3.0 assigns nothing to a member that joins before it has its topics' metadata
+            # (and may not rejoin when the metadata arrives): learn the partitions first.
+            for topic in self.topics:
+                consumer.partitions_for_topic(topic)
+            consumer.subscribe(self.topics, listener=_SeekToTracked(consumer, self.processor.app))
             while not stop.is_set():
                 batch = consumer.poll(timeout_ms=200)
                 for records in batch.values():

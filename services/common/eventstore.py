@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -65,6 +67,16 @@ class TrackedApplication(Application[Any]):
 
     recorder: ProcessRecorder
 
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self._listeners: list[threading.Event] = []
+
+    def listen(self) -> threading.Event:
+        """An event set each time this process records something (relays wake up at once instead of polling)."""
+        listener = threading.Event()
+        self._listeners.append(listener)
+        return listener
+
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
 
@@ -74,6 +86,8 @@ class TrackedApplication(Application[Any]):
         processing_event.collect_events(*objs)
         recordings = self._record(processing_event)
         self._notify(recordings)
+        for listener in self._listeners:
+            listener.set()
         return recordings
 
     def mark_processed(self, tracking: Tracking) -> None:

@@ -46,7 +46,7 @@ def make_producer(bootstrap: str, client_id: str) -> KafkaProducer:
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
-        linger_ms=5,
+        linger_ms=0,
         max_in_flight_requests_per_connection=5,
         retries=2**31 - 1,
         request_timeout_ms=15_000,

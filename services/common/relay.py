@@ -56,6 +56,7 @@ class OutboxRelay:
         self.gap_timeout = gap_timeout
         self._clock = clock
         self._gap_seen_at: dict[int, float] = {}
+        self._wakeup = app.listen()
 
     @property
     def position(self) -> int:
@@ -95,14 +96,19 @@ class OutboxRelay:
         log.warning("relay %s: notification %d never committed; moving past it", self.name, missing_id)
         return True
 
-    def run(self, stop: threading.Event, idle_sleep: float = 0.1, error_sleep: float = 1.0) -> None:
-        """Relays until `stop` is set; a failed batch is retried from the stored position."""
+    def run(self, stop: threading.Event, idle_sleep: float = 0.2, error_sleep: float = 1.0) -> None:
+        """Relays until `stop` is set; a failed batch is retried from the stored position.
+
+        Idle, it wakes as soon as this process records an event, and every `idle_sleep` for events recorded by
+        other processes sharing the store.
+        """
         while not stop.is_set():
+            self._wakeup.clear()
             try:
                 moved = self.run_once()
-            except Exception:
+            except Exception:  # any failure: keep the position, back off, retry
                 log.exception("relay %s: batch failed; retrying from the stored position", self.name)
                 stop.wait(error_sleep)
                 continue
             if moved < self.batch_size:
-                stop.wait(idle_sleep)
+                self._wakeup.wait(idle_sleep)

@@ -1,12 +1,16 @@
 """HTTP adapters of the ports: the agreements and consent services' public v1 APIs.
 
 They act with the caller's own bearer token (token relay): the other services apply their own authorisation to
-the person who asked, and nothing here holds a privileged credential.
+the person who asked, and nothing here holds a privileged credential. One pooled client per peer is shared by
+every request of the process.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
 import httpx
 
@@ -19,45 +23,81 @@ from services.referral.ports import (
 )
 
 TIMEOUT_S = 5.0
+T = TypeVar("T")
 
 
-def _call(client: httpx.Client, method: str, url: str, **kwargs: object) -> httpx.Response:
+def pooled_client(base_url: str, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """One connection pool per peer service."""
+    return httpx.Client(
+        base_url=base_url, timeout=TIMEOUT_S, transport=transport, limits=httpx.Limits(max_keepalive_connections=20)
+    )
+
+
+def _call(client: httpx.Client, method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
     try:
-        response = client.request(method, url, **kwargs)  # type: ignore[arg-type]
+        response = client.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
     except httpx.HTTPError as error:
-        raise DependencyUnavailableError(f"{url.split('?')[0]} unreachable ({type(error).__name__})") from None
+        raise DependencyUnavailableError(f"{url} unreachable ({type(error).__name__})") from None
     if response.status_code >= 500 or response.status_code in (401, 403):
-        raise DependencyUnavailableError(f"{url.split('?')[0]} answered {response.status_code}")
+        raise DependencyUnavailableError(f"{url} answered {response.status_code}")
     return response
 
 
+class TtlCache:
+    """Directory answers change rarely: they are reused for `ttl_s` seconds (a change shows after at most that)."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._entries: dict[tuple[str, ...], tuple[float, Any]] = {}
+
+    def get(self, key: tuple[str, ...], compute: Callable[[], T]) -> T:
+        now = self._clock()
+        hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < self._ttl_s:
+            value: T = hit[1]
+            return value
+        value = compute()
+        self._entries[key] = (now, value)
+        return value
+
+
 class HttpDirectory:
-    def __init__(self, base_url: str, token: str, transport: httpx.BaseTransport | None = None) -> None:
-        self._client = httpx.Client(
-            base_url=base_url, timeout=TIMEOUT_S, transport=transport, headers={"Authorization": f"Bearer {token}"}
-        )
+    def __init__(self, client: httpx.Client, token: str, cache: TtlCache) -> None:
+        self._client = client
+        self._token = token
+        self._cache = cache
 
     def offers(self, org_id: str, service: str) -> bool:
-        response = _call(self._client, "GET", f"/v1/organisations/{org_id}")
+        return service in self._cache.get(("services", org_id), lambda: self._services(org_id))
+
+    def _services(self, org_id: str) -> list[str]:
+        response = _call(self._client, "GET", f"/v1/organisations/{org_id}", self._token)
         if response.status_code == 404:
             raise TargetUnknownError("unknown organisation")
         services: list[str] = response.json().get("services", [])
-        return service in services
+        return services
 
     def coverage(self, from_org: str, to_org: str, service: str, at: datetime) -> Coverage:
+        return self._cache.get(
+            ("coverage", from_org, to_org, service), lambda: self._coverage(from_org, to_org, service, at)
+        )
+
+    def _coverage(self, from_org: str, to_org: str, service: str, at: datetime) -> Coverage:
         params = {"from_org": from_org, "to_org": to_org, "service": service, "at": at.isoformat()}
-        body = _call(self._client, "GET", "/v1/coverage", params=params).json()
+        body = _call(self._client, "GET", "/v1/coverage", self._token, params=params).json()
         return Coverage(body.get("agreement_id"), body.get("kind"))
 
 
 class HttpDisclosureGate:
-    def __init__(self, base_url: str, token: str, transport: httpx.BaseTransport | None = None) -> None:
-        self._client = httpx.Client(
-            base_url=base_url, timeout=TIMEOUT_S, transport=transport, headers={"Authorization": f"Bearer {token}"}
-        )
+    """Never cached: every disclosure is decided (and registered) at the moment it happens."""
+
+    def __init__(self, client: httpx.Client, token: str) -> None:
+        self._client = client
+        self._token = token
 
     def disclose(self, request: DisclosureRequest) -> DisclosureDecision:
-        payload = {
+        payload: dict[str, Any] = {
             "subject_id": request.subject_id,
             "discloser_org_id": request.discloser_org_id,
             "recipient_org_id": request.recipient_org_id,
@@ -67,7 +107,7 @@ class HttpDisclosureGate:
         }
         if request.lang:
             payload["lang"] = request.lang
-        response = _call(self._client, "POST", "/v1/disclosures", json=payload)
+        response = _call(self._client, "POST", "/v1/disclosures", self._token, json=payload)
         if response.status_code != 200:
             raise DependencyUnavailableError(f"consent service refused the request ({response.status_code})")
         body = response.json()

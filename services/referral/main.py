@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 
 from fastapi import FastAPI
 
 from services.common.kafka import KafkaPublisher
 from services.common.relay import OutboxRelay
 from services.common.service import Loop, ServiceParts, application_env, create_service_app
-from services.referral.adapters import HttpDirectory, HttpDisclosureGate
+from services.referral.adapters import HttpDirectory, HttpDisclosureGate, TtlCache, pooled_client
 from services.referral.api import DOMAIN_ERRORS, router
 from services.referral.application import Referrals
 from services.referral.contracts import ReferralContracts
@@ -56,7 +57,7 @@ def build_app(settings: ReferralSettings | None = None) -> FastAPI:
     settings = settings or ReferralSettings()
     referrals = build_referrals(settings)
     loops: dict[str, Loop] = {}
-    closers = []
+    closers: list[Callable[[], object]] = []
     if settings.relay_enabled:
         relay, publisher = build_relay(settings, referrals)
         loops["referral-relay"] = relay.run
@@ -64,8 +65,12 @@ def build_app(settings: ReferralSettings | None = None) -> FastAPI:
     if settings.consumers_enabled:
         loops["referral-clocks"] = clock_loop(referrals, settings.tick_interval_s)
 
+    agreements, consent = pooled_client(settings.agreements_url), pooled_client(settings.consent_url)
+    directory_cache = TtlCache(settings.directory_cache_s)
+    closers += [agreements.close, consent.close]
+
     def gateways(token: str) -> tuple[Directory, DisclosureGate]:
-        return HttpDirectory(settings.agreements_url, token), HttpDisclosureGate(settings.consent_url, token)
+        return HttpDirectory(agreements, token, directory_cache), HttpDisclosureGate(consent, token)
 
     return create_service_app(
         ServiceParts(

@@ -30,6 +30,7 @@ class ReferralSettings(ServiceSettings):
     )
     at_risk_ratio: float = Field(0.75, gt=0, lt=1)
     tick_interval_s: float = 5.0
+    directory_cache_s: float = Field(10.0, description="How long organisations and coverage answers are reused")
     vault_url: str | None = None
     vault_key: SecretStr | None = Field(None, description="base64 of 32 bytes; generated under var/ in dev mode")
 

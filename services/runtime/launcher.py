@@ -106,9 +106,15 @@ class Platform:
         return info
 
     def _start_services(self, var: Path) -> None:
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "RLS_VAR_DIR": str(var)}
-        (var / "log").mkdir(parents=True, exist_ok=True)
         self.urls = service_urls()
+        # how services find each other (unless configured otherwise)
+        peers = {
+            "REFERRAL_PUBLIC_URL": self.urls["referral"],
+            "REFERRAL_AGREEMENTS_URL": self.urls["agreements"],
+            "REFERRAL_CONSENT_URL": self.urls["consent"],
+        }
+        env = {**peers, **os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "RLS_VAR_DIR": str(var)}
+        (var / "log").mkdir(parents=True, exist_ok=True)
         for name in SERVICES:
             with open(var / "log" / f"{name}.log", "ab") as log_file:
                 self.services[name] = subprocess.Popen(

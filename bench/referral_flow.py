@@ -1,0 +1,205 @@
+"""Referral flow benchmark: API throughput, and submit → `rls.org.<id>.referrals.v1` latency at a fixed rate.
+
+Starts the platform as `make run` does (local Kafka unless KAFKA_BOOTSTRAP_SERVERS is set; the five services as
+processes with SQLite event stores in a scratch directory; the demo network), then:
+
+1. throughput: CONCURRENCY clients submit referrals as fast as the API accepts them for THROUGHPUT_S seconds;
+2. latency: referrals submitted at RATE per second (open loop) for LATENCY_S seconds; each one's latency is the time
+   from its scheduled submission to its arrival on the receiving organisation's topic.
+
+Usage: `.venv/bin/python bench/referral_flow.py [--rate 50] [--seconds 20] [--concurrency 8]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from kafka import KafkaConsumer, TopicPartition
+
+from services.common.auth import load_dev_key, mint_dev_token
+from services.common.envelope import CloudEvent
+from services.contract import topics
+from services.contract.topics import org_referrals
+from services.runtime import demo
+from services.runtime.launcher import Platform
+from services.runtime.registry import SERVICES
+from services.runtime.settings import RuntimeSettings
+
+TARGET = demo.CRISIS_CENTRE
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Arrivals:
+    """Follows the receiving organisation's topic and notes when each referral arrives."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.seen: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=20)
+        self._topic = topic
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        while not self._consumer.partitions_for_topic(self._topic):
+            time.sleep(0.2)
+        partitions = [TopicPartition(self._topic, p) for p in self._consumer.partitions_for_topic(self._topic)]
+        self._consumer.assign(partitions)
+        self._consumer.seek_to_beginning(*partitions)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for records in self._consumer.poll(timeout_ms=50).values():
+                now = time.monotonic()
+                for record in records:
+                    event = CloudEvent.from_kafka(record.headers, record.value)
+                    if event.type.endswith("submitted.v1") and event.subject:
+                        self.seen.setdefault(event.subject, now)
+
+    def wait_for(self, ids: set[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ids <= self.seen.keys() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._consumer.close()
+
+
+def referral(n: int) -> dict[str, str]:
+    return {"subject_id": f"BENCH-{n:06d}", "from_org": demo.CSSS, "from_service": "AAOR", "to_org": TARGET,
+            "to_service": "CRISIS_24_7", "channel": "PHONE", "urgency": "URGENT", "reason_code": "FAMILY_CRISIS"}
+
+
+def submit(client: httpx.Client, n: int) -> str | None:
+    response = client.post("/v1/referrals", json=referral(n), headers={"Idempotency-Key": f"bench-{uuid.uuid4()}"})
+    return str(response.json()["id"]) if response.status_code == 201 else None
+
+
+def throughput(url: str, token: str, concurrency: int, seconds: float) -> tuple[float, set[str]]:
+    deadline = time.monotonic() + seconds
+    accepted: list[str] = []
+
+    def worker(offset: int) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+            n = offset
+            while time.monotonic() < deadline:
+                rid = submit(client, n)
+                if rid:
+                    accepted.append(rid)
+                n += concurrency
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(worker, range(concurrency)))
+    return len(accepted) / (time.monotonic() - started), set(accepted)
+
+
+def fixed_rate(url: str, token: str, rate: float, seconds: float) -> tuple[dict[str, float], list[float]]:
+    """Open loop: request i is due at start + i/rate whatever the previous ones did; returns due times by id."""
+    due: dict[str, float] = {}
+    http_latencies: list[float] = []
+    local = threading.local()
+
+    def send(i: int, at: float) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                                                 timeout=30)
+        time.sleep(max(0.0, at - time.monotonic()))
+        started = time.monotonic()
+        rid = submit(client, 1_000_000 + i)
+        http_latencies.append(time.monotonic() - started)
+        if rid:
+            due[rid] = at
+
+    start = time.monotonic() + 0.5
+    with ThreadPoolExecutor(8) as pool:
+        for i in range(int(rate * seconds)):
+            pool.submit(send, i, start + i / rate)
+    return due, http_latencies
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--throughput-seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="rls-bench-"))
+    os.environ.update({"RLS_VAR_DIR": str(scratch), "RLS_KAFKA_PORT": str(free_port()),
+                       "RLS_KAFKA_CONTROLLER_PORT": str(free_port())})
+    os.environ.update({f"{name.upper()}_PORT": str(free_port()) for name in SERVICES})
+    settings = RuntimeSettings()
+    platform = Platform(settings)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the platform on `timeout`/kill too
+    try:
+        info = platform.start(say=print)
+        print(f"platform ready in {info['ready_after_s']} s (scratch {scratch})")
+        token = mint_dev_token(load_dev_key(settings.signing_key_file), demo.CSSS, ["intake"], "bench",
+                               settings.jwt_audience, timedelta(hours=1))
+        url = platform.urls["referral"]
+        arrivals = Arrivals(platform.bootstrap, org_referrals(TARGET))
+        relayed = Arrivals(platform.bootstrap, topics.REFERRAL)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+            warm = {rid for rid in (submit(client, n) for n in range(5)) if rid}
+        if not warm:
+            raise SystemExit("the referral service refused the warm-up referrals; see the logs in " + str(scratch))
+        arrivals.start()
+        relayed.start()
+        arrivals.wait_for(warm, timeout=60)
+
+        rate, burst = throughput(url, token, args.concurrency, args.throughput_seconds)
+        print(f"throughput: {rate:.0f} referrals/s accepted by the API "
+              f"({args.concurrency} concurrent clients, {args.throughput_seconds:.0f} s)")
+        arrivals.wait_for(burst, timeout=120)
+        print(f"  all {len(burst)} reached {org_referrals(TARGET)}: {burst <= arrivals.seen.keys()}")
+
+        due, http = fixed_rate(url, token, args.rate, args.seconds)
+        arrivals.wait_for(set(due), timeout=60)
+        latencies = [(arrivals.seen[rid] - at) * 1000 for rid, at in due.items() if rid in arrivals.seen]
+        first_hop = [(relayed.seen[rid] - at) * 1000 for rid, at in due.items() if rid in relayed.seen]
+        lost = len(due) - len(latencies)
+        print(f"latency at {args.rate:.0f} referrals/s for {args.seconds:.0f} s "
+              f"({len(due)} referrals, {lost} missing):")
+        print(f"  submit → {org_referrals(TARGET)}: p50 {statistics.median(latencies):.0f} ms, "
+              f"p99 {percentile(latencies, 99):.0f} ms, max {max(latencies):.0f} ms")
+        print(f"  of which submit → {topics.REFERRAL}: p50 {statistics.median(first_hop):.0f} ms, "
+              f"p99 {percentile(first_hop, 99):.0f} ms")
+        print(f"  POST /v1/referrals alone: p50 {statistics.median(http) * 1000:.0f} ms, "
+              f"p99 {percentile(http, 99) * 1000:.0f} ms")
+        arrivals.stop()
+        relayed.stop()
+    finally:
+        platform.stop()
+
+
+if __name__ == "__main__":
+    main()
