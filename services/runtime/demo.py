@@ -1,5 +1,5 @@
-"""A small demo network: a CSSS, a regional establishment, two community organisations, two agreements, and each
-organisation's subscription to its referral topic.
+"""A small demo network: a CSSS, a regional establishment, two community organisations, two agreements in force
+(signed by every party), and each organisation's subscription to its referral topic.
 
 Loaded through the public REST API (as a partner system would), so it exercises the real write path.
 """
@@ -14,9 +14,6 @@ from typing import Any
 
 import httpx
 
-from services.common.auth import load_dev_key, mint_dev_token
-from services.runtime.registry import settings_class
-from services.runtime.settings import RuntimeSettings
 
 CSSS = "csss-vieille-capitale"
 REGIONAL = "crdp-capitale-nationale"
@@ -92,6 +89,10 @@ def agreements(today: date) -> list[dict[str, Any]]:
     ]
 
 
+TokenFor = Callable[[str, list[str]], str]
+"""Mints a token for a demo organisation with the given roles."""
+
+
 def subscribe_demo_topics(notifications_url: str, token_for: Callable[[str], str]) -> None:
     """Each demo organisation receives the referral events concerning it on its own topic (the walkthrough reads
     one). Idempotent: the same Idempotency-Key names the same subscription on every run."""
@@ -107,51 +108,39 @@ def subscribe_demo_topics(notifications_url: str, token_for: Callable[[str], str
                 response.raise_for_status()
 
 
-def _local_notifications() -> tuple[str, Callable[[str], str]] | None:
-    """The local notifications service and a dev token for any demo organisation (dev mode only)."""
-    settings = RuntimeSettings()
-    if settings.mode != "dev":
-        return None
-    notifications = settings_class("notifications")()
-    key = load_dev_key(settings.signing_key_file, create=False)
+def _register_network(client: httpx.Client, token_for: TokenFor, today: date) -> list[str]:
+    """Organisations, then each agreement drafted by the CSSS and signed by every party (in force from Jan 1)."""
+    for organisation in ORGANISATIONS:
+        response = client.post(
+            "/v1/organisations", json=organisation, headers={"Authorization": f"Bearer {token_for(CSSS, ['admin'])}"}
+        )
+        if response.status_code not in (201, 409):
+            response.raise_for_status()
+    ids = []
+    for agreement in agreements(today):
+        response = client.post(
+            "/v1/agreements", json=agreement, headers={"Authorization": f"Bearer {token_for(CSSS, ['coordinator'])}"}
+        )
+        response.raise_for_status()
+        agreement_id = response.json()["id"]
+        for party in agreement["parties"]:
+            client.post(
+                f"/v1/agreements/{agreement_id}/sign",
+                headers={"Authorization": f"Bearer {token_for(party, ['coordinator'])}"},
+            ).raise_for_status()
+        ids.append(agreement_id)
+    return ids
 
-    def token_for(org_id: str) -> str:
-        return mint_dev_token(key, org_id, ["admin"], "demo-admin", settings.jwt_audience, timedelta(minutes=5))
 
-    return f"http://{notifications.host}:{notifications.port}", token_for
-
-
-def load_demo(
-    agreements_url: str,
-    admin_token: str,
-    coordinator_token: str,
-    marker: Path,
-    today: date,
-    notifications: tuple[str, Callable[[str], str]] | None = None,
-) -> dict[str, Any]:
-    """Registers the demo network once; later runs read what the first one recorded in `marker`. Every run makes
-    sure each demo organisation subscribes to its topic (`notifications`: the service's URL and a token minter;
-    by default the local service and the dev key)."""
-    notifications = notifications or _local_notifications()
-    if notifications is not None:
-        subscribe_demo_topics(*notifications)
+def load_demo(urls: dict[str, str], token_for: TokenFor, marker: Path, today: date) -> dict[str, Any]:
+    """Registers the demo network once (later runs read what the first one recorded in `marker`); every run makes
+    sure each demo organisation subscribes to its topic."""
+    subscribe_demo_topics(urls["notifications"], lambda org_id: token_for(org_id, ["admin"]))
     if marker.exists():
         loaded: dict[str, Any] = json.loads(marker.read_text())
         return loaded
-    with httpx.Client(base_url=agreements_url, timeout=10) as client:
-        for organisation in ORGANISATIONS:
-            response = client.post(
-                "/v1/organisations", json=organisation, headers={"Authorization": f"Bearer {admin_token}"}
-            )
-            if response.status_code not in (201, 409):
-                response.raise_for_status()
-        ids = []
-        for agreement in agreements(today):
-            response = client.post(
-                "/v1/agreements", json=agreement, headers={"Authorization": f"Bearer {coordinator_token}"}
-            )
-            response.raise_for_status()
-            ids.append(response.json()["id"])
+    with httpx.Client(base_url=urls["agreements"], timeout=10) as client:
+        ids = _register_network(client, token_for, today)
     loaded = {"organisations": [o["id"] for o in ORGANISATIONS], "agreements": ids}
     marker.write_text(json.dumps(loaded, indent=2))
     return loaded

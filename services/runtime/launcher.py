@@ -146,16 +146,10 @@ class Platform:
         key = load_dev_key(self.settings.signing_key_file)
         audience = self.settings.jwt_audience
 
-        def token(org: str, roles: list[str], sub: str) -> str:
+        def token(org: str, roles: list[str], sub: str = "demo-loader") -> str:
             return mint_dev_token(key, org, roles, sub, audience, DEV_TOKEN_TTL)
 
-        network = demo.load_demo(
-            self.urls["agreements"],
-            token(demo.CSSS, ["admin"], "demo-admin"),
-            token(demo.CSSS, ["coordinator"], "demo-coordinator"),
-            var / "demo.json",
-            system_clock().date(),
-        )
+        network = demo.load_demo(self.urls, token, var / "demo.json", system_clock().date())
         info = {
             "services": self.urls,
             "kafka_bootstrap": self.bootstrap,
