@@ -1,6 +1,6 @@
 """Consent decisions benchmark: in-process latency per decision and REST latency at a fixed request rate.
 
-    .venv/bin/python -m tests.consent.bench_consent_decisions [--rate 200] [--seconds 10]
+    .venv/bin/python bench/consent_decisions.py [--rate 200] [--seconds 10]
 
 Prints p50/p99 of (1) the pure engine (`evaluate`), (2) the application's `decide` (facts from the read model,
 evaluation, the decision recorded in a SQLite event store), and (3) `POST /v1/decisions` over HTTP against a
@@ -11,11 +11,14 @@ a slow response delays nobody's clock). Synthetic data only; Kafka is not needed
 from __future__ import annotations
 
 import argparse
-import asyncio
+import http.client
+import itertools
+import json
 import multiprocessing
 import random
 import statistics
 import tempfile
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -132,25 +135,40 @@ def in_process(app: Consents, rnd: random.Random, n: int) -> None:
     print(f"application decide()       {percentiles(decide)}  (read model + engine + SQLite write)")
 
 
-async def rest(base: str, token: str, rnd: random.Random, rate: float, seconds: float) -> list[float]:
-    bodies = [ask(rnd) for _ in range(int(rate * seconds))]
+def rest(base: str, token: str, rnd: random.Random, rate: float, seconds: float) -> list[float]:
+    """Open loop: request i is due at start + i/rate; a pool of blocking keep-alive connections sends them.
+
+    http.client in threads rather than an asyncio client: the load generator must cost far less than the server,
+    or its own scheduling delays show up as server latency.
+    """
+    bodies = [json.dumps(ask(rnd)).encode() for _ in range(int(rate * seconds))]
+    address = base.removeprefix("http://").split(":")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     latencies: list[float] = []
-    headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=10) as client:
-        for body in bodies[:50]:  # warm connections
-            await client.post("/v1/decisions", json=body)
-        loop = asyncio.get_running_loop()
-        start = loop.time() + 0.1
+    tickets = itertools.count()
+    start = time.monotonic() + 0.5
 
-        async def one(i: int, body: dict[str, Any]) -> None:
+    def worker() -> None:
+        connection = http.client.HTTPConnection(address[0], int(address[1]), timeout=10)
+        for _ in range(3):  # warm the connection
+            connection.request("POST", "/v1/decisions", bodies[0], headers)
+            connection.getresponse().read()
+        while (i := next(tickets)) < len(bodies):
             scheduled = start + i / rate
-            await asyncio.sleep(max(0.0, scheduled - loop.time()))
-            response = await client.post("/v1/decisions", json=body)
-            response.raise_for_status()
-            latencies.append(loop.time() - scheduled)
+            time.sleep(max(0.0, scheduled - time.monotonic()))
+            connection.request("POST", "/v1/decisions", bodies[i], headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"POST /v1/decisions answered {response.status}")
+            latencies.append(time.monotonic() - scheduled)
+        connection.close()
 
-        await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies)))
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return latencies
 
 
@@ -195,7 +213,7 @@ def main() -> None:
         key = load_dev_key(Path(scratch) / "key")
         token = mint_dev_token(key, DISCLOSER, ["intake"], "bench", "rls", timedelta(hours=1))
         try:
-            latencies = asyncio.run(rest(base, token, rnd, args.rate, args.seconds))
+            latencies = rest(base, token, rnd, args.rate, args.seconds)
         finally:
             server.terminate()
             server.join(10)
