@@ -87,8 +87,16 @@ class Arrivals:
 
 
 def referral(n: int) -> dict[str, str]:
-    return {"subject_id": f"BENCH-{n:06d}", "from_org": demo.CSSS, "from_service": "AAOR", "to_org": TARGET,
-            "to_service": "CRISIS_24_7", "channel": "PHONE", "urgency": "URGENT", "reason_code": "FAMILY_CRISIS"}
+    return {
+        "subject_id": f"BENCH-{n:06d}",
+        "from_org": demo.CSSS,
+        "from_service": "AAOR",
+        "to_org": TARGET,
+        "to_service": "CRISIS_24_7",
+        "channel": "PHONE",
+        "urgency": "URGENT",
+        "reason_code": "FAMILY_CRISIS",
+    }
 
 
 def submit(client: httpx.Client, n: int) -> str | None:
@@ -124,8 +132,7 @@ def fixed_rate(url: str, token: str, rate: float, seconds: float) -> tuple[dict[
     def send(i: int, at: float) -> None:
         client = getattr(local, "client", None)
         if client is None:
-            client = local.client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                                                 timeout=30)
+            client = local.client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         time.sleep(max(0.0, at - time.monotonic()))
         started = time.monotonic()
         rid = submit(client, 1_000_000 + i)
@@ -154,8 +161,9 @@ def main() -> None:
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="rls-bench-"))
-    os.environ.update({"RLS_VAR_DIR": str(scratch), "RLS_KAFKA_PORT": str(free_port()),
-                       "RLS_KAFKA_CONTROLLER_PORT": str(free_port())})
+    os.environ.update(
+        {"RLS_VAR_DIR": str(scratch), "RLS_KAFKA_PORT": str(free_port()), "RLS_KAFKA_CONTROLLER_PORT": str(free_port())}
+    )
     os.environ.update({f"{name.upper()}_PORT": str(free_port()) for name in SERVICES})
     settings = RuntimeSettings()
     platform = Platform(settings)
@@ -163,8 +171,14 @@ def main() -> None:
     try:
         info = platform.start(say=print)
         print(f"platform ready in {info['ready_after_s']} s (scratch {scratch})")
-        token = mint_dev_token(load_dev_key(settings.signing_key_file), demo.CSSS, ["intake"], "bench",
-                               settings.jwt_audience, timedelta(hours=1))
+        token = mint_dev_token(
+            load_dev_key(settings.signing_key_file),
+            demo.CSSS,
+            ["intake"],
+            "bench",
+            settings.jwt_audience,
+            timedelta(hours=1),
+        )
         url = platform.urls["referral"]
         arrivals = Arrivals(platform.bootstrap, org_referrals(TARGET))
         relayed = Arrivals(platform.bootstrap, topics.REFERRAL)
@@ -177,8 +191,10 @@ def main() -> None:
         arrivals.wait_for(warm, timeout=60)
 
         rate, burst = throughput(url, token, args.concurrency, args.throughput_seconds)
-        print(f"throughput: {rate:.0f} referrals/s accepted by the API "
-              f"({args.concurrency} concurrent clients, {args.throughput_seconds:.0f} s)")
+        print(
+            f"throughput: {rate:.0f} referrals/s accepted by the API "
+            f"({args.concurrency} concurrent clients, {args.throughput_seconds:.0f} s)"
+        )
         arrivals.wait_for(burst, timeout=120)
         print(f"  all {len(burst)} reached {org_referrals(TARGET)}: {burst <= arrivals.seen.keys()}")
 
@@ -187,14 +203,21 @@ def main() -> None:
         latencies = [(arrivals.seen[rid] - at) * 1000 for rid, at in due.items() if rid in arrivals.seen]
         first_hop = [(relayed.seen[rid] - at) * 1000 for rid, at in due.items() if rid in relayed.seen]
         lost = len(due) - len(latencies)
-        print(f"latency at {args.rate:.0f} referrals/s for {args.seconds:.0f} s "
-              f"({len(due)} referrals, {lost} missing):")
-        print(f"  submit → {org_referrals(TARGET)}: p50 {statistics.median(latencies):.0f} ms, "
-              f"p99 {percentile(latencies, 99):.0f} ms, max {max(latencies):.0f} ms")
-        print(f"  of which submit → {topics.REFERRAL}: p50 {statistics.median(first_hop):.0f} ms, "
-              f"p99 {percentile(first_hop, 99):.0f} ms")
-        print(f"  POST /v1/referrals alone: p50 {statistics.median(http) * 1000:.0f} ms, "
-              f"p99 {percentile(http, 99) * 1000:.0f} ms")
+        print(
+            f"latency at {args.rate:.0f} referrals/s for {args.seconds:.0f} s ({len(due)} referrals, {lost} missing):"
+        )
+        print(
+            f"  submit → {org_referrals(TARGET)}: p50 {statistics.median(latencies):.0f} ms, "
+            f"p99 {percentile(latencies, 99):.0f} ms, max {max(latencies):.0f} ms"
+        )
+        print(
+            f"  of which submit → {topics.REFERRAL}: p50 {statistics.median(first_hop):.0f} ms, "
+            f"p99 {percentile(first_hop, 99):.0f} ms"
+        )
+        print(
+            f"  POST /v1/referrals alone: p50 {statistics.median(http) * 1000:.0f} ms, "
+            f"p99 {percentile(http, 99) * 1000:.0f} ms"
+        )
         arrivals.stop()
         relayed.stop()
     finally:

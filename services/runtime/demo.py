@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 
-
 CSSS = "csss-vieille-capitale"
 REGIONAL = "crdp-capitale-nationale"
 CRISIS_CENTRE = "centre-crise-quebec"
