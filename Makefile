@@ -49,8 +49,10 @@ integration: install
 e2e: install
 	$(BIN)/pytest tests/e2e
 
+## bench: print the benchmarks' figures (referral flow, consent decisions)
 bench: install
-	$(BIN)/python bench/referral_flow.py
+	PYTHONPATH=. $(BIN)/python bench/referral_flow.py
+	PYTHONPATH=. $(BIN)/python bench/consent_decisions.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache
