@@ -9,7 +9,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, ProcessRecorder, Recording, Tracking
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, ProcessRecorder, Recording, Tracking
+from eventsourcing.utils import Environment
+
+from services.common import integrity
 
 
 class EventStoreURLError(ValueError):
@@ -62,7 +65,8 @@ class TrackedApplication(Application[Any]):
     """An eventsourcing Application whose recorder also stores tracking positions.
 
     Tracking rows are written in the same transaction as the events they cause: this is what makes
-    consumers exactly-once in effect and the outbox relay's position durable.
+    consumers exactly-once in effect and the outbox relay's position durable. On SQLite and PostgreSQL every
+    stored event is also sealed in that transaction (`services.common.integrity`: tamper evidence).
     """
 
     recorder: ProcessRecorder
@@ -77,8 +81,16 @@ class TrackedApplication(Application[Any]):
         self._listeners.append(listener)
         return listener
 
+    def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
+        integrity.use_sealing_recorders(env)
+        return super().construct_factory(env)
+
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
+
+    def sealed_head(self) -> integrity.Head | None:
+        """The last seal of this application's store (None when the store is not sealed, e.g. in memory)."""
+        return integrity.sealed_head(self.recorder)
 
     def record(self, *objs: Any, tracking: Tracking | None = None) -> list[Recording[Any]]:
         """Saves pending events of `objs` and, atomically with them, the tracking position (if any)."""

@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 
 from services.common.auth import TokenVerifier, load_dev_key
 from services.common.eventstore import TrackedApplication, persistence_env
-from services.common.kafka import KafkaProbe
+from services.common.integrity import CheckpointPublisher, SealedStore, ensure_checkpoint_topic
+from services.common.kafka import KafkaProbe, KafkaPublisher
 from services.common.problems import ProblemSpec, install_problem_handlers, problem_response
 from services.common.settings import PlatformSettings, ServiceSettings
 
@@ -79,9 +80,34 @@ class ServiceParts:
     description: str = ""
 
 
+def integrity_checkpoints(settings: ServiceSettings, application: TrackedApplication) -> tuple[Loop, KafkaPublisher]:
+    """The loop publishing the chain head of the service's event store, and its Kafka client (to close)."""
+    sink = KafkaPublisher(settings.kafka_bootstrap_servers, f"{settings.service_name}-checkpoints")
+    checkpoints = CheckpointPublisher(
+        application.recorder,
+        sink,
+        application=application.name,
+        topic=settings.checkpoint_topic,
+        source=f"/rls/{settings.service_name}",
+        interval_s=settings.checkpoint_interval_s,
+        prepare=lambda: ensure_checkpoint_topic(settings.kafka_bootstrap_servers, settings.checkpoint_topic),
+    )
+    return checkpoints.run, sink
+
+
 def create_service_app(parts: ServiceParts) -> FastAPI:
     probe = KafkaProbe(parts.settings.kafka_bootstrap_servers, f"{parts.settings.service_name}-probe")
-    loops = BackgroundLoops(parts.loops)
+    loop_map, closers = dict(parts.loops), list(parts.closers)
+    # The process that publishes the outbox also publishes the store's integrity checkpoints.
+    if (
+        parts.settings.relay_enabled
+        and parts.settings.checkpoint_interval_s > 0
+        and isinstance(parts.application.recorder, SealedStore)
+    ):
+        loop, sink = integrity_checkpoints(parts.settings, parts.application)
+        loop_map["integrity-checkpoints"] = loop
+        closers.append(sink.close)
+    loops = BackgroundLoops(loop_map)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -90,7 +116,7 @@ def create_service_app(parts: ServiceParts) -> FastAPI:
             yield
         finally:
             loops.stop()
-            for close in parts.closers:
+            for close in closers:
                 close()
             probe.close()
             parts.application.close()

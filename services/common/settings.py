@@ -48,6 +48,9 @@ class ServiceSettings(PlatformSettings):
     relay_batch_size: int = 500
     relay_gap_timeout_s: float = 10.0
     aggregate_cache_size: int = 1000
+    checkpoint_interval_s: float = 60.0
+    """How often the chain head of the event store is published (tamper evidence); 0 disables it."""
+    checkpoint_topic: str = "rls.audit.checkpoints.v1"
 
     @property
     def event_store_url(self) -> str:

@@ -8,12 +8,13 @@ only ids, codes, statuses and times.
 
 from __future__ import annotations
 
-from services.contract import agreements_events, consent_events, referral_events
+from services.contract import agreements_events, audit_events, consent_events, referral_events
 from services.contract.base import EventData
 
 EVENT_TYPES: dict[str, type[EventData]] = {
     **referral_events.EVENTS,
     **agreements_events.EVENTS,
     **consent_events.EVENTS,
+    **audit_events.EVENTS,
 }
 """Every integration event type the platform publishes, with its payload model."""

@@ -9,8 +9,10 @@ AGREEMENTS = "rls.agreements.v1"
 CONSENT_DECISIONS = "rls.consent.decisions.v1"
 CONSENT = "rls.consent.v1"
 """Internal to the consent service."""
+AUDIT_CHECKPOINTS = "rls.audit.checkpoints.v1"
+"""Chain heads of every service's event store (tamper evidence); kept forever."""
 
-PLATFORM_TOPICS: tuple[str, ...] = (REFERRAL, AGREEMENTS, CONSENT_DECISIONS, CONSENT)
+PLATFORM_TOPICS: tuple[str, ...] = (REFERRAL, AGREEMENTS, CONSENT_DECISIONS, CONSENT, AUDIT_CHECKPOINTS)
 
 
 def org_referrals(org_id: str) -> str:

@@ -1,0 +1,225 @@
+# ruff: noqa: S608 -- the tests tamper with stores through SQL built from fixed table names
+"""Tamper evidence of the event stores (SQLite file and a real PostgreSQL server): seals, verification, checkpoints."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import psycopg
+import pytest
+from eventsourcing.domain import Aggregate, event
+
+from services.common.eventstore import TrackedApplication, persistence_env
+from services.common.integrity import (
+    CheckpointPublisher,
+    FindingKind,
+    SealedStore,
+    checkpoint_of,
+    verify_store,
+)
+from services.common.kafka import Outgoing
+from services.contract.audit_events import IntegrityCheckpointV1
+from services.referral.application import Referrals
+from services.referral.vault import Vault
+from tests.integration.test_event_stores import SUBMISSION
+from tests.referral.conftest import FakeDirectory
+
+
+class Counter(Aggregate):
+    @event("Started")
+    def __init__(self) -> None:
+        self.n = 0
+
+    @event("Incremented")
+    def increment(self) -> None:
+        self.n += 1
+
+
+class Counters(TrackedApplication):
+    name = "counters"
+
+
+class RawStore:
+    """Direct SQL on a store, as someone with database access would tamper with it."""
+
+    def __init__(self, url: str, application: str) -> None:
+        parsed = urlparse(url)
+        self.postgres = parsed.scheme.startswith("postgres")
+        if self.postgres:
+            self.dsn = url.split("?")[0]
+            self.schema = parse_qs(parsed.query)["schema"][0]
+            self.events, self.seals, self.nid = f"{application}_events", f"{application}_seals", "notification_id"
+        else:
+            self.path = parsed.path.removeprefix("/")
+            self.events, self.seals, self.nid = "stored_events", "integrity_seals", "rowid"
+
+    def run(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        results: list[Any] = []
+        if self.postgres:
+            with psycopg.connect(self.dsn) as db:
+                db.execute(f"SET search_path TO {self.schema}")
+                for sql, params in statements:
+                    cursor = db.execute(sql.replace("?", "%s"), params)
+                    results.append(cursor.fetchall() if cursor.description else None)
+            return results
+        db = sqlite3.connect(self.path)
+        with db:
+            for sql, params in statements:
+                cursor = db.execute(sql, params)
+                results.append(cursor.fetchall())
+        db.close()
+        return results
+
+    def flip_byte(self, nid: int) -> None:
+        (rows,) = self.run([(f"SELECT state FROM {self.events} WHERE {self.nid} = ?", (nid,))])
+        state = bytearray(rows[0][0])
+        state[len(state) // 2] ^= 0x01
+        self.run([(f"UPDATE {self.events} SET state = ? WHERE {self.nid} = ?", (bytes(state), nid))])
+
+    def delete(self, nid: int) -> None:
+        self.run([(f"DELETE FROM {self.events} WHERE {self.nid} = ?", (nid,))])
+
+    def swap(self, a: int, b: int) -> None:
+        update = f"UPDATE {self.events} SET {self.nid} = ? WHERE {self.nid} = ?"
+        self.run([(update, (-1, a)), (update, (a, b)), (update, (b, -1))])
+
+    def drop_seals_from(self, nid: int) -> None:
+        self.run([(f"DELETE FROM {self.seals} WHERE notification_id >= ?", (nid,))])
+
+
+@pytest.fixture
+def counters(store_url: str) -> Iterator[Counters]:
+    """Twelve events of three counters recorded together, then one more event per counter (fifteen in all)."""
+    with Counters(env=persistence_env(store_url)) as app:
+        items = [Counter() for _ in range(3)]
+        for item in items:
+            for _ in range(3):
+                item.increment()
+        app.record(*items)
+        for item in items:
+            item.increment()
+            app.save(item)
+        yield app
+
+
+def raw(store_url: str) -> RawStore:
+    return RawStore(store_url, "counters")
+
+
+def kinds_at(app: TrackedApplication) -> list[tuple[str, int | None]]:
+    assert isinstance(app.recorder, SealedStore)
+    return [(f.kind.value, f.notification_id) for f in verify_store(app.recorder).findings]
+
+
+def test_each_stored_event_is_sealed_and_the_store_verifies(counters: Counters) -> None:
+    assert isinstance(counters.recorder, SealedStore)
+    result = verify_store(counters.recorder)
+    head = counters.sealed_head()
+    assert result.ok and result.events == result.sealed == 15
+    assert head is not None and head.notification_id == 15 and head.sealed == 15
+
+
+def test_one_changed_byte_of_one_event_is_named(counters: Counters, store_url: str) -> None:
+    raw(store_url).flip_byte(5)
+    assert kinds_at(counters) == [("altered", 5)]
+
+
+def test_a_deleted_event_is_named(counters: Counters, store_url: str) -> None:
+    raw(store_url).delete(7)
+    assert kinds_at(counters) == [("removed", 7)]
+
+
+def test_two_swapped_events_are_both_named(counters: Counters, store_url: str) -> None:
+    raw(store_url).swap(3, 9)
+    assert kinds_at(counters) == [("reordered", 3), ("reordered", 9)]
+
+
+def test_a_deleted_event_with_its_seal_breaks_the_chain_at_the_next_seal(counters: Counters, store_url: str) -> None:
+    store = raw(store_url)
+    store.delete(6)
+    store.run([(f"DELETE FROM {store.seals} WHERE notification_id = ?", (6,))])
+    findings = kinds_at(counters)
+    assert findings[0] == ("removed", None)  # the aggregate's version is missing, and so is its seal
+    assert ("seal-broken", 7) in findings
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+
+    def publish(self, messages: Sequence[Outgoing]) -> None:
+        self.sent.extend(messages)
+
+
+def test_checkpoints_publish_the_chain_head_when_it_moves(counters: Counters) -> None:
+    sink = ListSink()
+    publisher = CheckpointPublisher(counters.recorder, sink, application="counters", source="/rls/test")
+    first = publisher.run_once()
+    assert first is not None and first.notification_id == 15
+    assert publisher.run_once() is None  # nothing new: nothing published
+    item = Counter()
+    counters.save(item)
+    assert publisher.run_once() is not None
+    payloads = [IntegrityCheckpointV1.model_validate(m.event.data) for m in sink.sent]  # the public contract
+    assert [p.notification_id for p in payloads] == [15, 16]
+    assert sink.sent[0].topic == "rls.audit.checkpoints.v1"
+
+
+def test_a_store_rewritten_and_resealed_contradicts_its_published_checkpoint(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    sink = ListSink()
+    with Counters(env=persistence_env(url)) as app:
+        items = [Counter() for _ in range(4)]
+        app.record(*items)
+        CheckpointPublisher(app.recorder, sink, application="counters", source="/rls/test").run_once()
+        for item in items:
+            item.increment()
+        app.record(*items)
+    store = RawStore(url, "counters")
+    store.flip_byte(2)
+    store.drop_seals_from(2)
+    with Counters(env=persistence_env(url)) as reopened:  # start-up seals the unsealed events again: re-chained
+        assert isinstance(reopened.recorder, SealedStore)
+        assert verify_store(reopened.recorder).ok  # the seals alone cannot tell
+        checkpoints = [c for m in sink.sent if (c := checkpoint_of(m.event))]
+        result = verify_store(reopened.recorder, checkpoints)
+    assert [(f.kind, f.notification_id) for f in result.findings] == [(FindingKind.REWRITTEN, 4)]
+    assert "after #0" in result.findings[0].detail
+
+
+def test_erasing_a_persons_information_by_key_deletion_leaves_every_seal_valid(store_url: str, tmp_path: Path) -> None:
+    vault_url = store_url if store_url.startswith("postgres") else f"sqlite:///{tmp_path / 'vault.db'}"
+    with Referrals(env=persistence_env(store_url), vault=Vault(vault_url, b"k" * 32)) as referrals:
+        referrals.submit(SUBMISSION, "worker-1", "k-erase", FakeDirectory(), {"CONTACT": "555-0199"})
+        assert isinstance(referrals.recorder, SealedStore)
+        before = verify_store(referrals.recorder)
+        assert referrals.vault.erase_subject(SUBMISSION.subject_id)
+        after = verify_store(referrals.recorder)
+    assert before.ok and after.ok and after.events == before.events >= 1
+
+
+@pytest.mark.parametrize("service", ["referral", "agreements", "consent", "notifications", "audit"])
+def test_every_service_event_store_is_sealed(
+    service: str, service_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    from services.runtime.registry import app_builder, settings_class
+
+    settings = service_settings(settings_class(service), event_store=f"sqlite:///{tmp_path / 'store.db'}")
+    app = app_builder(service)(settings)
+    try:
+        head_store = app.state.application.recorder
+        assert isinstance(head_store, SealedStore)
+        assert head_store.store_id()
+    finally:
+        app.state.application.close()
+
+
+def test_in_memory_stores_are_not_sealed_and_publish_no_checkpoint() -> None:
+    sink = ListSink()
+    with Counters(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}) as memory:
+        assert CheckpointPublisher(memory.recorder, sink, application="counters", source="/t").run_once() is None
+    assert not sink.sent  # nothing outside the process can rewrite an in-memory store
