@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,10 +47,21 @@ class ServiceSettings(PlatformSettings):
     consumers_enabled: bool = True
     relay_batch_size: int = 500
     relay_gap_timeout_s: float = 10.0
+    cipher_key: SecretStr | None = Field(
+        None,
+        description="AES key (base64, as `eventsourcing.cryptography.AESCipher.create_key` makes) encrypting "
+        "every stored event of this service; required in production mode",
+    )
     aggregate_cache_size: int = 1000
     checkpoint_interval_s: float = 60.0
     """How often the chain head of the event store is published (tamper evidence); 0 disables it."""
     checkpoint_topic: str = "rls.audit.checkpoints.v1"
+
+    @model_validator(mode="after")
+    def _production_encrypts_events(self) -> ServiceSettings:
+        if self.mode == "production" and self.cipher_key is None:
+            raise SettingsError(f"{self.service_name.upper()}_CIPHER_KEY is required in production mode")
+        return self
 
     @property
     def event_store_url(self) -> str:

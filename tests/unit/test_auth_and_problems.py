@@ -129,3 +129,10 @@ def test_invalid_input_gets_a_problem_naming_the_field_and_stores_nothing(
 def test_production_mode_refuses_to_start_without_a_jwks_url() -> None:
     with pytest.raises(ValueError, match="RLS_JWKS_URL"):
         PlatformSettings(mode="production")
+
+
+def test_production_mode_refuses_to_store_events_unencrypted() -> None:
+    from services.referral.settings import ReferralSettings
+
+    with pytest.raises(ValueError, match="REFERRAL_CIPHER_KEY"):
+        ReferralSettings(mode="production", jwks_url="https://idp.example/jwks", vault_key="x" * 44)
