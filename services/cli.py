@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from services.audit.cli import audit_cli
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.envelope import CloudEvent, EnvelopeError
 from services.runtime import launcher, schemas
@@ -24,6 +25,7 @@ schemas_cli = typer.Typer(help="The public contract under schemas/", no_args_is_
 topic_cli = typer.Typer(help="Read Kafka topics", no_args_is_help=True)
 cli.add_typer(schemas_cli, name="schemas")
 cli.add_typer(topic_cli, name="topic")
+cli.add_typer(audit_cli, name="audit")
 
 
 def _logging(level: str = "INFO") -> None:

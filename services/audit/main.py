@@ -2,22 +2,56 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 
+from services.audit.api import DOMAIN_ERRORS, router
 from services.audit.application import Audit
+from services.audit.history import HistoryDB
+from services.audit.queries import AuditQueries
+from services.audit.recheck import ConsentEvaluator, Evaluator
 from services.audit.settings import AuditSettings
+from services.common.clock import Clock, system_clock
 from services.common.service import ServiceParts, application_env, create_service_app
 
+DESCRIPTION = (
+    "Read-only views for auditors (role `auditor`): any referral, agreement or consent as it stood at a date, the "
+    "integrity of every service's event store, the re-evaluation of recorded consent decisions, compliance reports. "
+    "The views read the audit database that `rls audit replay` rebuilds from the Kafka history. Every query is "
+    "recorded in the audit trail (`GET /v1/inquiries`)."
+)
 
-def build_app(settings: AuditSettings | None = None) -> FastAPI:
+
+def build_queries(settings: AuditSettings, clock: Clock = system_clock) -> AuditQueries:
+    audit = Audit(env=application_env(settings), clock=clock)
+    return AuditQueries(settings, audit, HistoryDB(settings.database_url), clock)
+
+
+def consent_client(settings: AuditSettings, token: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=settings.consent_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=settings.recheck_timeout_s,
+    )
+
+
+def build_app(settings: AuditSettings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or AuditSettings()
+    queries = build_queries(settings, clock)
+
+    def evaluator_for(token: str) -> Evaluator:
+        """Evaluations run with the calling auditor's own token."""
+        return ConsentEvaluator(consent_client(settings, token))
+
     return create_service_app(
         ServiceParts(
             title="RLS Referrals — audit service",
+            description=DESCRIPTION,
             settings=settings,
-            application=Audit(env=application_env(settings)),
-            routers=[],
-            domain_errors={},
+            application=queries.audit,
+            routers=[router],
+            domain_errors=DOMAIN_ERRORS,
             loops={},
+            state={"queries": queries, "evaluator_factory": evaluator_for},
         )
     )

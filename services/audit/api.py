@@ -1,0 +1,194 @@
+"""Audit service REST API (v1): read-only, role `auditor`; every query is recorded in the audit trail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel
+
+from services.audit.application import Auditor
+from services.audit.domain import Channel
+from services.audit.history import Axis
+from services.audit.queries import AuditQueries, MomentError, parse_moment, parse_period
+from services.audit.recheck import ConsentUnavailableError, Evaluator, WhatIfRegimeError
+from services.audit.report import to_csv, to_json
+from services.audit.report_html import to_html
+from services.audit.states import Kind
+from services.common.auth import Principal, bearer, require_roles
+from services.common.problems import ProblemError, ProblemSpec, invalid_field
+
+router = APIRouter(prefix="/v1", tags=["audit"])
+
+DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
+    WhatIfRegimeError: ProblemSpec(422, "unknown-rule-table", "No such rule table"),
+    ConsentUnavailableError: ProblemSpec(502, "consent-unavailable", "The consent service did not answer"),
+}
+
+AuditorPrincipal = Annotated[Principal, Depends(require_roles("auditor"))]
+Moment = Annotated[str | None, Query(description="YYYY-MM-DD (the end of that day) or an ISO 8601 date-time")]
+EvaluatorFactory = Callable[[str], Evaluator]
+
+
+async def get_queries(request: Request) -> AuditQueries:
+    queries: AuditQueries = request.app.state.queries
+    return queries
+
+
+async def get_evaluator_factory(request: Request) -> EvaluatorFactory:
+    factory: EvaluatorFactory = request.app.state.evaluator_factory
+    return factory
+
+
+Queries = Annotated[AuditQueries, Depends(get_queries)]
+
+
+def _who(principal: Principal) -> Auditor:
+    return Auditor(principal.sub, principal.org, Channel.REST)
+
+
+def _moment(queries: AuditQueries, name: str, text: str | None, *, end_of_day: bool) -> datetime:
+    if text is None:
+        return queries.clock()
+    try:
+        return parse_moment(text, queries.settings.timezone, end_of_day=end_of_day)
+    except MomentError as error:
+        raise invalid_field(name, str(error)) from None
+
+
+class StatePublic(BaseModel):
+    """A referral, agreement or consent exactly as the history says it stood at `as_of`."""
+
+    kind: Kind
+    id: str
+    as_of: datetime
+    axis: Axis
+    state: dict[str, Any]
+
+
+def _state(
+    queries: AuditQueries, principal: Principal, kind: Kind, entity_id: str, as_of: str | None, axis: Axis
+) -> Any:
+    moment = _moment(queries, "as_of", as_of, end_of_day=True)
+    answer = queries.state(_who(principal), kind, entity_id, moment, axis)
+    if answer.state is None:
+        raise ProblemError(404, "state-not-found", "Not found", f"no {kind} with this id in the history by then")
+    return StatePublic(kind=kind, id=entity_id, as_of=moment, axis=axis, state=answer.state)
+
+
+AxisQuery = Annotated[
+    Axis, Query(description="effective: by when things happened; recorded: by when the platform published them")
+]
+
+
+@router.get("/referrals/{referral_id}/state", response_model=StatePublic, responses={404: {}, 422: {}})
+def referral_state(
+    referral_id: str, principal: AuditorPrincipal, queries: Queries, as_of: Moment = None, axis: AxisQuery = "effective"
+) -> Any:
+    """A referral as it stood at `as_of` (ids, codes, status, history, delay flags; no record information)."""
+    return _state(queries, principal, "referral", referral_id, as_of, axis)
+
+
+@router.get("/agreements/{agreement_id}/state", response_model=StatePublic, responses={404: {}, 422: {}})
+def agreement_state(
+    agreement_id: str,
+    principal: AuditorPrincipal,
+    queries: Queries,
+    as_of: Moment = None,
+    axis: AxisQuery = "effective",
+) -> Any:
+    """An agreement as it stood at `as_of` (terms, status, signatures, open reviews, volume thresholds)."""
+    return _state(queries, principal, "agreement", agreement_id, as_of, axis)
+
+
+@router.get("/consents/{consent_id}/state", response_model=StatePublic, responses={404: {}, 422: {}})
+def consent_state(
+    consent_id: str, principal: AuditorPrincipal, queries: Queries, as_of: Moment = None, axis: AxisQuery = "effective"
+) -> Any:
+    """A consent as it stood at `as_of`, with its status then (PENDING, ACTIVE, EXPIRED, WITHDRAWN)."""
+    return _state(queries, principal, "consent", consent_id, as_of, axis)
+
+
+@router.get("/integrity")
+def integrity(
+    principal: AuditorPrincipal,
+    queries: Queries,
+    service: Annotated[list[str] | None, Query(description="Limit to these services")] = None,
+) -> dict[str, Any]:
+    """Every event store against its seals and the published checkpoints; names the first tampered event."""
+    return queries.verify(_who(principal), service or []).as_dict()
+
+
+@router.get("/decisions/recheck", responses={422: {}, 502: {}})
+def decisions_recheck(
+    principal: AuditorPrincipal,
+    queries: Queries,
+    evaluators: Annotated[EvaluatorFactory, Depends(get_evaluator_factory)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    regime: Annotated[Literal["LSSSS_17_27_3", "LRSSS"] | None, Query(description="What-if regime")] = None,
+    regime_version: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """Re-evaluates every recorded decision through the consent service (as the caller); lists those that differ."""
+    assert credentials is not None  # require_roles authenticated the caller
+    result = queries.recheck(_who(principal), evaluators(credentials.credentials), regime, regime_version)
+    return result.as_dict()
+
+
+@router.get(
+    "/reports/compliance",
+    responses={200: {"content": {"text/html": {}, "text/csv": {}, "application/json": {}}}, 422: {}},
+)
+def compliance_report(
+    principal: AuditorPrincipal,
+    queries: Queries,
+    from_: Annotated[str | None, Query(alias="from", description="first day (YYYY-MM-DD) or date-time")] = None,
+    to: Annotated[str | None, Query(description="last day (YYYY-MM-DD, included) or date-time (excluded)")] = None,
+    format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
+) -> Response:
+    """Delay standards per service and organisation, breaches over time, disclosures by route and recipient kind,
+    agreement volumes against commitments, overdue reviews."""
+    try:
+        start, end = parse_period(from_, to, queries.settings.timezone, queries.clock())
+    except MomentError as error:
+        raise invalid_field("from", str(error)) from None
+    report = queries.report(_who(principal), start, end, format)
+    if format == "html":
+        return HTMLResponse(to_html(report))
+    if format == "csv":
+        return PlainTextResponse(to_csv(report), media_type="text/csv")
+    return Response(content=json.dumps(to_json(report)).encode(), media_type="application/json")
+
+
+@router.get("/replay")
+def replay_status(principal: AuditorPrincipal, queries: Queries) -> dict[str, Any]:
+    """The last replay that filled the audit database (source, events, rate, until, when)."""
+    return queries.last_replay(_who(principal))
+
+
+class InquiryPublic(BaseModel):
+    position: int
+    inquiry_id: str
+    auditor: str
+    org: str
+    channel: str
+    action: str
+    target: str
+    parameters: dict[str, str]
+    at: datetime
+    outcome: str
+
+
+@router.get("/inquiries", response_model=list[InquiryPublic])
+def inquiries(
+    principal: AuditorPrincipal,
+    queries: Queries,
+    cursor: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """The audit trail: every audit query (who looked at what, when), this one included."""
+    return [InquiryPublic(**entry.__dict__) for entry in queries.trail(_who(principal), cursor, limit)]

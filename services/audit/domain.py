@@ -1,0 +1,63 @@
+"""The auditors' own trail: every audit query is an `Inquiry` (who looked at what, when)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from eventsourcing.domain import Aggregate, event
+
+
+class Channel(StrEnum):
+    """Where an audit query came from."""
+
+    REST = "REST"
+    CLI = "CLI"
+
+
+class Action(StrEnum):
+    """What an auditor did."""
+
+    REPLAY = "REPLAY"
+    STATE = "STATE"
+    VERIFY = "VERIFY"
+    RECHECK = "RECHECK"
+    REPORT = "REPORT"
+    TRAIL = "TRAIL"
+    REPLAY_STATUS = "REPLAY_STATUS"
+
+
+class Inquiry(Aggregate):
+    """One audit query. Its target is an id (a referral, an agreement, a consent) or a scope (a period, a store);
+    never record information."""
+
+    class Made(Aggregate.Created):
+        auditor: str
+        org: str
+        channel: str
+        action: str
+        target: str
+        parameters: dict[str, str]
+        at: datetime
+        outcome: str
+
+    @event(Made)
+    def __init__(
+        self,
+        auditor: str,
+        org: str,
+        channel: str,
+        action: str,
+        target: str,
+        parameters: dict[str, str],
+        at: datetime,
+        outcome: str,
+    ) -> None:
+        self.auditor = auditor
+        self.org = org
+        self.channel = Channel(channel)
+        self.action = Action(action)
+        self.target = target
+        self.parameters = parameters
+        self.at = at
+        self.outcome = outcome

@@ -1,0 +1,321 @@
+"""The audit database: every integration event of the history, once (by CloudEvent id), indexed by what it is about.
+
+It is a rebuildable read model (SQLite by default, PostgreSQL supported): `rls audit replay` fills it from the Kafka
+topics (from offset 0) or from the services' event stores. Each row keeps the event's own JSON payload, when it took
+effect (`time`, the domain's occurred-at) and when the platform published it (the Kafka record timestamp), so states
+can be rebuilt along either axis. Payloads carry pseudonymous ids and codes only, never record information.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+from urllib.parse import parse_qs, unquote, urlparse
+
+import psycopg
+
+Axis = Literal["effective", "recorded"]
+
+KINDS: dict[str, tuple[str, str]] = {
+    "referral": ("referral", "referral_id"),
+    "agreements.organisation-registered": ("organisation", "org_id"),
+    "agreements": ("agreement", "agreement_id"),
+    "consent.recorded": ("consent", "consent_id"),
+    "consent.withdrawn": ("consent", "consent_id"),
+    "consent.decided": ("decision", "decision_id"),
+    "consent.disclosure-registered": ("disclosure", "register_entry_id"),
+    "consent.restriction-recorded": ("restriction", "restriction_id"),
+    "consent.restriction-lifted": ("restriction", "restriction_id"),
+    "audit.checkpoint": ("checkpoint", "store_id"),
+}
+"""`<context>.<event>` (or `<context>`) of a type -> what the event is about and the payload field naming it."""
+
+
+def classify(type_: str) -> tuple[str | None, str | None]:
+    """`ca.qc.rls.referral.accepted.v1` -> ("referral", "referral_id"); unknown types -> (None, None)."""
+    parts = type_.split(".")
+    if len(parts) < 6 or parts[:3] != ["ca", "qc", "rls"]:
+        return None, None
+    context, name = parts[3], parts[4]
+    found = KINDS.get(f"{context}.{name}") or KINDS.get(context)
+    return found if found else (None, None)
+
+
+def event_name(type_: str) -> str:
+    """`ca.qc.rls.referral.accepted.v1` -> `accepted`."""
+    parts = type_.split(".")
+    return parts[4] if len(parts) > 4 else type_
+
+
+def utc_text(moment: datetime) -> str:
+    """Fixed-width UTC text: ordered as text exactly as in time (both databases compare it as text)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One integration event in the audit database."""
+
+    event_id: str
+    topic: str
+    partition: int | None
+    offset: int | None
+    type: str
+    kind: str | None
+    entity_id: str | None
+    effective_at: str
+    recorded_at: str | None
+    data: str
+    seq: int = 0
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(self.data)
+        return document
+
+    @property
+    def name(self) -> str:
+        return event_name(self.type)
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            self.event_id,
+            self.topic,
+            self.partition,
+            self.offset,
+            self.type,
+            self.kind,
+            self.entity_id,
+            self.effective_at,
+            self.recorded_at,
+            self.data,
+        )
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record that is not a usable CloudEvent (reason names fields, never values)."""
+
+    topic: str
+    partition: int | None
+    offset: int | None
+    reason: str
+
+
+class _Connection(Protocol):
+    def execute(self, sql: str, params: Any = ...) -> Any: ...
+
+    def executemany(self, sql: str, params: Any) -> Any: ...
+
+
+COLUMNS = "event_id, topic, part, off, type, kind, entity_id, effective_at, recorded_at, data"
+INSERT = (
+    "INSERT INTO history_events (" + COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608 -- constants
+    "ON CONFLICT (event_id) DO NOTHING"
+)
+
+
+class HistoryDB:
+    """The audit database at a URL: `sqlite:///path`, `memory://` or `postgresql://…?schema=…`."""
+
+    def __init__(self, url: str) -> None:
+        parsed = urlparse(url)
+        self.url = url
+        self.postgres = parsed.scheme in {"postgres", "postgresql"}
+        self._schema = {k: v[-1] for k, v in parse_qs(parsed.query).items()}.get("schema")
+        self._lock = threading.Lock()
+        self._memory: sqlite3.Connection | None = None
+        if parsed.scheme == "memory":
+            self._memory = sqlite3.connect(":memory:", check_same_thread=False)
+        elif not self.postgres:
+            if parsed.scheme != "sqlite":
+                raise ValueError("audit database URL must be sqlite:///…, memory:// or postgresql://…")
+            self._path = Path(unquote(parsed.path.removeprefix("/")))
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        self.create()
+
+    # --- connections --------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def connect(self) -> Iterator[_Connection]:
+        """One transaction: committed when the block ends, rolled back on error."""
+        if self.postgres:
+            with psycopg.connect(self.url.split("?")[0], autocommit=False) as connection:
+                if self._schema:
+                    connection.execute(f"SET search_path TO {self._schema}")  # operator configuration
+                yield _Postgres(connection)
+            return
+        with self._lock:
+            lite = self._memory or sqlite3.connect(self._path, timeout=30)
+            try:
+                lite.execute("PRAGMA journal_mode=WAL")
+                with lite:
+                    yield lite
+            finally:
+                if self._memory is None:
+                    lite.close()
+
+    def create(self) -> None:
+        serial = "BIGSERIAL PRIMARY KEY" if self.postgres else "INTEGER PRIMARY KEY"
+        with self.connect() as db:
+            if self.postgres and self._schema:
+                db.execute(f"CREATE SCHEMA IF NOT EXISTS {self._schema}")
+                db.execute(f"SET search_path TO {self._schema}")
+            db.execute(
+                f"CREATE TABLE IF NOT EXISTS history_events (seq {serial}, event_id TEXT NOT NULL UNIQUE, "
+                "topic TEXT NOT NULL, part INTEGER, off BIGINT, type TEXT NOT NULL, kind TEXT, entity_id TEXT, "
+                "effective_at TEXT NOT NULL, recorded_at TEXT, data TEXT NOT NULL)"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS history_entity ON history_events (kind, entity_id, seq)")
+            db.execute("CREATE INDEX IF NOT EXISTS history_type ON history_events (type, effective_at)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS history_rejected (topic TEXT NOT NULL, part INTEGER, off BIGINT, "
+                "reason TEXT NOT NULL)"
+            )
+            db.execute("CREATE TABLE IF NOT EXISTS history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def clear(self) -> None:
+        """Empties the database before a full rebuild."""
+        with self.connect() as db:
+            for table in ("history_events", "history_rejected", "history_meta"):
+                db.execute(f"DELETE FROM {table}")  # noqa: S608 -- fixed table names
+
+    # --- writing ------------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def writer(self) -> Iterator[HistoryWriter]:
+        """A long-lived writer for replays: one connection, a commit per batch."""
+        if self.postgres:
+            with self.connect() as db:
+                yield HistoryWriter(db, None)
+            return
+        with self._lock:
+            lite = self._memory or sqlite3.connect(self._path, timeout=30)
+            try:
+                lite.execute("PRAGMA journal_mode=WAL")
+                lite.execute("PRAGMA synchronous=OFF")  # a rebuildable read model: speed over durability
+                yield HistoryWriter(lite, lite)
+                lite.commit()
+            finally:
+                if self._memory is None:
+                    lite.close()
+
+    def ingest(self, rows: Sequence[HistoryRow], rejected: Sequence[Rejected] = ()) -> None:
+        with self.writer() as writer:
+            writer.write(rows, rejected)
+
+    def set_meta(self, values: dict[str, Any]) -> None:
+        with self.connect() as db:
+            for key, value in values.items():
+                db.execute(
+                    "INSERT INTO history_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                    "value = excluded.value",
+                    (key, json.dumps(value)),
+                )
+
+    # --- reading ------------------------------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        with self.connect() as db:
+            rows = db.execute("SELECT key, value FROM history_meta").fetchall()
+        return {key: json.loads(value) for key, value in rows}
+
+    def count(self) -> int:
+        with self.connect() as db:
+            count: int = db.execute("SELECT COUNT(*) FROM history_events").fetchone()[0]
+        return count
+
+    def rejected(self) -> list[Rejected]:
+        with self.connect() as db:
+            rows = db.execute("SELECT topic, part, off, reason FROM history_rejected").fetchall()
+        return [Rejected(*row) for row in rows]
+
+    def entity_events(
+        self, kind: str, entity_id: str, until: datetime | None = None, axis: Axis = "effective"
+    ) -> list[HistoryRow]:
+        """The events about one thing in the order they were published, up to `until` on the chosen time axis."""
+        sql = f"SELECT seq, {COLUMNS} FROM history_events WHERE kind = ? AND entity_id = ?"  # noqa: S608
+        params: list[Any] = [kind, entity_id]
+        if until is not None:
+            column = "effective_at" if axis == "effective" else "recorded_at"
+            sql += f" AND {column} <= ?"
+            params.append(utc_text(until))
+        return self._rows(sql + " ORDER BY seq", params)
+
+    def events_of(self, kind: str) -> list[HistoryRow]:
+        """Every event about things of one kind, in publication order."""
+        return self._rows(
+            f"SELECT seq, {COLUMNS} FROM history_events WHERE kind = ? ORDER BY seq",  # noqa: S608
+            [kind],
+        )
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[HistoryRow]:
+        with self.connect() as db:
+            rows = db.execute(sql, tuple(params)).fetchall()
+        return [
+            HistoryRow(
+                event_id=r[1],
+                topic=r[2],
+                partition=r[3],
+                offset=r[4],
+                type=r[5],
+                kind=r[6],
+                entity_id=r[7],
+                effective_at=r[8],
+                recorded_at=r[9],
+                data=r[10],
+                seq=r[0],
+            )
+            for r in rows
+        ]
+
+
+class HistoryWriter:
+    """Inserts batches of rows (duplicates by CloudEvent id are ignored: the relays may re-publish)."""
+
+    def __init__(self, db: _Connection, commit_to: sqlite3.Connection | None) -> None:
+        self._db = db
+        self._commit_to = commit_to
+
+    def write(self, rows: Sequence[HistoryRow], rejected: Sequence[Rejected] = ()) -> None:
+        if rows:
+            self._db.executemany(INSERT, [r.values() for r in rows])
+        if rejected:
+            self._db.executemany(
+                "INSERT INTO history_rejected (topic, part, off, reason) VALUES (?, ?, ?, ?)",
+                [(r.topic, r.partition, r.offset, r.reason) for r in rejected],
+            )
+        if self._commit_to is not None:
+            self._commit_to.commit()
+        elif isinstance(self._db, _Postgres):
+            self._db.commit()
+
+
+class _Postgres:
+    """psycopg with sqlite's `?` placeholders, so both databases share the SQL above."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        return self._connection.execute(sql.replace("?", "%s"), params)
+
+    def executemany(self, sql: str, params: Any) -> Any:
+        with self._connection.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), params)
+
+    def commit(self) -> None:
+        self._connection.commit()

@@ -1,0 +1,181 @@
+"""What an auditor can ask, for the REST API and the CLI alike; every query is recorded first (who, what, when)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from kafka.errors import KafkaError
+
+from services.audit.application import Audit, Auditor
+from services.audit.domain import Action
+from services.audit.history import Axis, HistoryDB
+from services.audit.recheck import Evaluator, RecheckResult, recheck
+from services.audit.replay import KafkaReplay, Progress, ReplayStats
+from services.audit.report import Report, build_report
+from services.audit.settings import AuditSettings
+from services.audit.standards import bounds_with
+from services.audit.states import Kind, state_as_of
+from services.audit.verification import StoreVerification, read_checkpoints, verify_stores
+from services.common.clock import Clock, system_clock
+
+ReportFormat = Literal["html", "csv", "json"]
+
+
+class MomentError(ValueError):
+    """Not a date (YYYY-MM-DD) nor an ISO 8601 date-time with an offset."""
+
+
+def parse_moment(text: str, zone: str, *, end_of_day: bool) -> datetime:
+    """A date means a day in `zone`: its end (as it stood that day) or its start; a date-time needs an offset."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day, time.min, ZoneInfo(zone))
+            return moment + timedelta(days=1) - timedelta(microseconds=1) if end_of_day else moment
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise MomentError("expected YYYY-MM-DD or an ISO 8601 date-time with an offset") from None
+    if parsed.tzinfo is None:
+        raise MomentError("a date-time needs an offset (e.g. 2026-03-02T09:00:00-05:00)")
+    return parsed
+
+
+def parse_period(start: str | None, end: str | None, zone: str, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end): `--to 2026-03-31` includes that day; without `--from`, the 30 days before the end."""
+    if end is None:
+        end_at = now
+    else:
+        end_at = parse_moment(end, zone, end_of_day=False)
+        if len(end) == 10:
+            end_at += timedelta(days=1)
+    start_at = end_at - timedelta(days=30) if start is None else parse_moment(start, zone, end_of_day=False)
+    if start_at >= end_at:
+        raise MomentError("the period must start before it ends")
+    return start_at, end_at
+
+
+@dataclass(frozen=True)
+class StateAnswer:
+    kind: Kind
+    id: str
+    as_of: datetime
+    axis: Axis
+    state: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class IntegrityAnswer:
+    stores: list[StoreVerification]
+    checkpoints: int
+    checkpoint_problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.checkpoint_problem is None and all(s.ok for s in self.stores)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checkpoints_read": self.checkpoints,
+            "checkpoint_problem": self.checkpoint_problem,
+            "stores": [s.as_dict() for s in self.stores],
+        }
+
+
+class AuditQueries:
+    """The audit service's use cases over the audit database, the stores and the consent service."""
+
+    def __init__(self, settings: AuditSettings, audit: Audit, history: HistoryDB, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.audit = audit
+        self.history = history
+        self.clock = clock
+
+    def _record(self, who: Auditor, action: Action, target: str, **parameters: Any) -> None:
+        self.audit.record_inquiry(who, action, target, parameters)
+
+    def replay(self, who: Auditor, until: datetime | None, progress: Progress | None = None) -> ReplayStats:
+        """Rebuilds the audit database from the topics, from offset 0 (events after `until` left out)."""
+        self._record(who, Action.REPLAY, "topics", until=None if until is None else until.isoformat())
+        self.history.clear()
+        stats = KafkaReplay(
+            self.settings.kafka_bootstrap_servers,
+            self.settings.history_topics,
+            self.history,
+            batch=self.settings.replay_batch,
+            until=until,
+            timeout_s=self.settings.kafka_timeout_s,
+            progress=progress,
+        ).run()
+        self.note_replay(stats, until)
+        return stats
+
+    def note_replay(self, stats: ReplayStats, until: datetime | None) -> None:
+        self.history.set_meta(
+            {
+                "replay": stats.as_dict()
+                | {"until": None if until is None else until.isoformat(), "at": self.clock().isoformat()}
+            }
+        )
+
+    def last_replay(self, who: Auditor) -> dict[str, Any]:
+        self._record(who, Action.REPLAY_STATUS, "audit-database")
+        replay: dict[str, Any] = self.history.meta().get("replay", {})
+        return replay
+
+    def state(self, who: Auditor, kind: Kind, entity_id: str, as_of: datetime, axis: Axis = "effective") -> StateAnswer:
+        self._record(who, Action.STATE, f"{kind}/{entity_id}", as_of=as_of.isoformat(), axis=axis)
+        return StateAnswer(kind, entity_id, as_of, axis, state_as_of(self.history, kind, entity_id, as_of, axis))
+
+    def verify(
+        self,
+        who: Auditor,
+        services: Sequence[str] = (),
+        progress: Callable[[Any, int], None] | None = None,
+    ) -> IntegrityAnswer:
+        """Every store against its seals and the published checkpoints (a verification that could not read the
+        checkpoints is not a pass: a rewritten and re-sealed store would go unnoticed)."""
+        stores = [s for s in self.settings.stores() if not services or s.service in services]
+        self._record(who, Action.VERIFY, ",".join(s.service for s in stores))
+        try:
+            checkpoints = read_checkpoints(
+                self.settings.kafka_bootstrap_servers, self.settings.checkpoint_topic, self.settings.kafka_timeout_s
+            )
+            problem = None
+        except KafkaError as error:
+            checkpoints, problem = [], f"checkpoints not readable: {type(error).__name__}"
+        return IntegrityAnswer(verify_stores(stores, checkpoints, progress), len(checkpoints), problem)
+
+    def recheck(
+        self,
+        who: Auditor,
+        evaluator: Evaluator,
+        regime: str | None = None,
+        regime_version: str | None = None,
+        progress: Callable[[int], None] | None = None,
+        on_total: Callable[[int], None] | None = None,
+    ) -> RecheckResult:
+        self._record(who, Action.RECHECK, "decisions", regime=regime, regime_version=regime_version)
+        decisions = self.history.events_of("decision")
+        if on_total is not None:
+            on_total(len(decisions))
+        return recheck(decisions, evaluator, regime, regime_version, progress)
+
+    def report(self, who: Auditor, start: datetime, end: datetime, fmt: ReportFormat) -> Report:
+        self._record(who, Action.REPORT, "compliance", start=start.isoformat(), end=end.isoformat(), format=fmt)
+        return build_report(
+            self.history,
+            start,
+            end,
+            bounds_with(self.settings.standard_bounds_s),
+            self.settings.timezone,
+            self.clock(),
+        )
+
+    def trail(self, who: Auditor, after: int, limit: int) -> list[Any]:
+        self._record(who, Action.TRAIL, "inquiries", after=after, limit=limit)
+        return self.audit.inquiries(after, limit)

@@ -1,0 +1,205 @@
+"""Replay: every record of the history topics, from offset 0 to the end offsets seen at the start, into the audit
+database (a plain kafka-python consumer without a group: reading never disturbs anyone's position)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, Protocol
+
+from kafka import KafkaConsumer, TopicPartition
+
+from services.audit.history import HistoryDB, HistoryRow, HistoryWriter, Rejected, classify, parse_time, utc_text
+
+IDLE_LIMIT_S = 15.0
+"""A replay that receives nothing for this long although end offsets were not reached stops (and says so)."""
+
+
+class Progress(Protocol):
+    """What a replay reports while it runs (the CLI draws a progress bar)."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+
+@dataclass
+class ReplayStats:
+    """What a replay did: records read, events stored, records rejected or after `--until`, and how fast."""
+
+    read: int = 0
+    stored: int = 0
+    rejected: int = 0
+    after_until: int = 0
+    seconds: float = 0.0
+    complete: bool = True
+    source: str = "kafka"
+
+    @property
+    def rate(self) -> float:
+        """Records per second."""
+        return self.read / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "read": self.read,
+            "stored": self.stored,
+            "rejected": self.rejected,
+            "after_until": self.after_until,
+            "seconds": round(self.seconds, 3),
+            "events_per_s": round(self.rate, 1),
+            "complete": self.complete,
+        }
+
+
+@lru_cache(maxsize=512)
+def _kind(type_: str) -> tuple[str | None, str | None]:
+    return classify(type_)
+
+
+@lru_cache(maxsize=4096)
+def _effective(text: str) -> str:
+    return utc_text(parse_time(text))
+
+
+def row_of(
+    topic: str,
+    partition: int | None,
+    offset: int | None,
+    timestamp_ms: int | None,
+    headers: Iterable[tuple[str, bytes]] | None,
+    value: bytes | None,
+) -> HistoryRow | Rejected:
+    """A Kafka record (CloudEvents binary mode) as an audit database row, or why it cannot be one."""
+    attributes = {name[3:]: raw for name, raw in headers or () if name.startswith("ce_")}
+    try:
+        event_id = attributes["id"].decode()
+        type_ = attributes["type"].decode()
+        moment = attributes["time"].decode()
+    except KeyError as missing:
+        return Rejected(topic, partition, offset, f"missing CloudEvent attribute {missing.args[0]}")
+    except UnicodeDecodeError:
+        return Rejected(topic, partition, offset, "CloudEvent attribute is not UTF-8")
+    if attributes.get("specversion") != b"1.0":
+        return Rejected(topic, partition, offset, "unsupported specversion")
+    try:
+        text = (value or b"").decode()
+        data = json.loads(text)
+        effective = _effective(moment)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return Rejected(topic, partition, offset, "record value is not JSON")
+    except ValueError:
+        return Rejected(topic, partition, offset, "time is not an ISO 8601 instant with an offset")
+    if not isinstance(data, dict):
+        return Rejected(topic, partition, offset, "record value must be a JSON object")
+    kind, field = _kind(type_)
+    entity = data.get(field) if field else None
+    if kind is not None and not isinstance(entity, str):
+        return Rejected(topic, partition, offset, f"{type_}: {field} missing")
+    recorded = None
+    if timestamp_ms is not None and timestamp_ms >= 0:
+        recorded = utc_text(datetime.fromtimestamp(timestamp_ms / 1000, UTC))
+    return HistoryRow(event_id, topic, partition, offset, type_, kind, entity, effective, recorded, text)
+
+
+class KafkaReplay:
+    """Reads `topics` from their first offsets to the end offsets seen when it starts."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Sequence[str],
+        history: HistoryDB,
+        *,
+        batch: int = 5000,
+        until: datetime | None = None,
+        progress: Progress | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topics = list(topics)
+        self.history = history
+        self.batch = batch
+        self.until = utc_text(until) if until is not None else None
+        self.progress = progress
+        self.clock = clock
+        self.timeout_s = timeout_s
+
+    def run(self) -> ReplayStats:
+        stats = ReplayStats()
+        started = self.clock()
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            client_id="rls-audit-replay",
+            enable_auto_commit=False,
+            max_poll_records=self.batch,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            receive_buffer_bytes=4 * 1024 * 1024,
+            bootstrap_timeout_ms=int(self.timeout_s * 1000),
+        )
+        try:
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in self.topics
+                for p in sorted(consumer.partitions_for_topic(topic) or [])
+            ]
+            if not partitions:
+                return stats
+            consumer.assign(partitions)
+            first = consumer.beginning_offsets(partitions)
+            ends = consumer.end_offsets(partitions)
+            pending = {tp: end for tp, end in ends.items() if end > first[tp]}
+            consumer.seek_to_beginning(*partitions)
+            if self.progress is not None:
+                self.progress.start(sum(ends[tp] - first[tp] for tp in partitions))
+            with self.history.writer() as writer:
+                self._consume(consumer, pending, writer, stats)
+        finally:
+            consumer.close()
+            stats.seconds = self.clock() - started
+        return stats
+
+    def _consume(
+        self, consumer: KafkaConsumer, pending: dict[TopicPartition, int], writer: HistoryWriter, stats: ReplayStats
+    ) -> None:
+        idle_since = self.clock()
+        while pending:
+            polled = consumer.poll(timeout_ms=500, max_records=self.batch)
+            if not polled:
+                if self.clock() - idle_since > IDLE_LIMIT_S:
+                    stats.complete = False
+                    return
+                continue
+            idle_since = self.clock()
+            rows: list[HistoryRow] = []
+            rejected: list[Rejected] = []
+            count = 0
+            for tp, records in polled.items():
+                end = pending.get(tp)
+                for record in records:
+                    if end is None or record.offset >= end:
+                        continue  # published after the replay started: the next replay takes it
+                    count += 1
+                    row = row_of(tp.topic, tp.partition, record.offset, record.timestamp, record.headers, record.value)
+                    if isinstance(row, Rejected):
+                        rejected.append(row)
+                    elif self.until is not None and row.effective_at > self.until:
+                        stats.after_until += 1
+                    else:
+                        rows.append(row)
+                if end is not None and consumer.position(tp) >= end:
+                    del pending[tp]
+            writer.write(rows, rejected)
+            stats.read += count
+            stats.stored += len(rows)
+            stats.rejected += len(rejected)
+            if self.progress is not None:
+                self.progress.advance(count)

@@ -1,0 +1,310 @@
+"""Compliance report over a period, computed from the audit database: delay standards per service and organisation,
+breaches over time, disclosures by legal route and recipient kind, agreement volumes against commitments, overdue
+reviews. Rendered as JSON, CSV or one self-contained HTML file (`report_html`). Ids and codes only: no person appears
+in a report (not even pseudonymously)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.audit.history import HistoryDB, HistoryRow, parse_time
+from services.audit.standards import Clock, Compliance, all_clocks, compliance
+from services.audit.states import agreement_state
+
+CLOSED_AGREEMENT = frozenset({"TERMINATED", "EXPIRED"})
+
+
+@dataclass(frozen=True)
+class BreachBucket:
+    start: date
+    computed: int
+    flagged: int
+
+
+@dataclass(frozen=True)
+class DisclosureCount:
+    route: str
+    article: str
+    recipient_kind: str
+    count: int
+
+
+@dataclass(frozen=True)
+class VolumeUse:
+    agreement_id: str
+    title: str
+    service: str
+    per_year: int
+    year_start: date
+    year_end: date
+    used: int
+    pct_used: float
+    pct_year_elapsed: float
+    status: str
+    """OK, NEAR (>= 80 %), EXCEEDED (>= 100 %)."""
+
+
+@dataclass(frozen=True)
+class OverdueReview:
+    agreement_id: str
+    title: str
+    parties: list[str]
+    due_at: datetime
+    days_overdue: int
+
+
+@dataclass
+class Report:
+    start: datetime
+    end: datetime
+    generated_at: datetime
+    zone: str
+    by_standard: list[Compliance] = field(default_factory=list)
+    by_org_service: list[Compliance] = field(default_factory=list)
+    flagged_breaches: dict[str, int] = field(default_factory=dict)
+    """Breaches the referral service itself flagged in the period, per standard (beside the audit's own count)."""
+    breaches_over_time: list[BreachBucket] = field(default_factory=list)
+    bucket: str = "week"
+    disclosures: list[DisclosureCount] = field(default_factory=list)
+    decisions: dict[str, int] = field(default_factory=dict)
+    volumes: list[VolumeUse] = field(default_factory=list)
+    overdue_reviews: list[OverdueReview] = field(default_factory=list)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        total = sum(c.total for c in self.by_standard)
+        met = sum(c.met for c in self.by_standard)
+        return {
+            "clocks_decided": total,
+            "pct_met": round(100 * met / total, 1) if total else None,
+            "breaches": total - met,
+            "breaches_flagged_by_referral_service": sum(self.flagged_breaches.values()),
+            "disclosures": sum(d.count for d in self.disclosures),
+            "decisions": sum(self.decisions.values()),
+            "volume_commitments_exceeded": sum(1 for v in self.volumes if v.status == "EXCEEDED"),
+            "reviews_overdue": len(self.overdue_reviews),
+        }
+
+
+def build_report(
+    history: HistoryDB,
+    start: datetime,
+    end: datetime,
+    bounds: Mapping[str, timedelta],
+    zone: str,
+    generated_at: datetime,
+) -> Report:
+    """The report for [start, end): clocks started in the period, evaluated as they stood at `end`."""
+    tz = ZoneInfo(zone)
+    report = Report(start, end, generated_at, zone)
+    referral_rows = history.events_of("referral")
+    clocks = [c for c in all_clocks(referral_rows, bounds, end) if start <= c.started_at < end]
+    report.by_standard = compliance(clocks)
+    report.by_org_service = _by_org_service(clocks)
+    flagged = [r for r in referral_rows if r.name == "delay-breached" and _within(r.payload["occurred_at"], start, end)]
+    report.flagged_breaches = dict(Counter(r.payload["standard"] for r in flagged))
+    report.bucket = "week" if end - start <= timedelta(days=190) else "month"
+    report.breaches_over_time = _buckets(clocks, flagged, start, end, tz, report.bucket)
+    report.disclosures, report.decisions = _disclosures(history, start, end)
+    agreements = _agreements_at(history, end)
+    report.volumes = _volumes(agreements, referral_rows, end, tz)
+    report.overdue_reviews = _overdue(agreements, end)
+    return report
+
+
+def _within(moment: str, start: datetime, end: datetime) -> bool:
+    return start <= parse_time(moment) < end
+
+
+def _by_org_service(clocks: Iterable[Clock]) -> list[Compliance]:
+    groups: dict[tuple[str, str], list[Clock]] = defaultdict(list)
+    for clock in clocks:
+        groups[(clock.org, clock.service)].append(clock)
+    return [row for (org, service), group in sorted(groups.items()) for row in compliance(group, org, service)]
+
+
+def _bucket_start(day: date, bucket: str) -> date:
+    return day - timedelta(days=day.weekday()) if bucket == "week" else day.replace(day=1)
+
+
+def _buckets(
+    clocks: Iterable[Clock], flagged: Iterable[HistoryRow], start: datetime, end: datetime, tz: ZoneInfo, bucket: str
+) -> list[BreachBucket]:
+    computed = Counter(
+        _bucket_start(c.due_at.astimezone(tz).date(), bucket)
+        for c in clocks
+        if c.state == "BREACHED" and start <= c.due_at < end
+    )
+    by_service = Counter(
+        _bucket_start(parse_time(r.payload["occurred_at"]).astimezone(tz).date(), bucket) for r in flagged
+    )
+    buckets = []
+    day = _bucket_start(start.astimezone(tz).date(), bucket)
+    last = (end - timedelta(microseconds=1)).astimezone(tz).date()
+    while day <= last:
+        buckets.append(BreachBucket(day, computed.get(day, 0), by_service.get(day, 0)))
+        day = day + timedelta(days=7) if bucket == "week" else (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return buckets
+
+
+def _disclosures(history: HistoryDB, start: datetime, end: datetime) -> tuple[list[DisclosureCount], dict[str, int]]:
+    kinds: dict[str, str] = {}
+    for row in history.events_of("organisation"):
+        kinds[row.payload["org_id"]] = row.payload["kind"]
+    decided_kind: dict[str, str] = {}
+    outcomes: Counter[str] = Counter()
+    for row in history.events_of("decision"):
+        data = row.payload
+        recipient_kind = (data.get("facts") or {}).get("recipient_kind")
+        if recipient_kind:
+            decided_kind[data["decision_id"]] = recipient_kind
+        if _within(data["occurred_at"], start, end):
+            outcomes[data["outcome"]] += 1
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for row in history.events_of("disclosure"):
+        data = row.payload
+        if not _within(data["at"], start, end):
+            continue
+        kind = kinds.get(data["recipient_org_id"]) or decided_kind.get(data["decision_id"]) or "UNKNOWN"
+        counts[(data["route"], data["article"], kind)] += 1
+    rows = [DisclosureCount(route, article, kind, n) for (route, article, kind), n in sorted(counts.items())]
+    return rows, dict(sorted(outcomes.items()))
+
+
+def _agreements_at(history: HistoryDB, end: datetime) -> list[dict[str, Any]]:
+    by_agreement: dict[str, list[HistoryRow]] = defaultdict(list)
+    for row in history.events_of("agreement"):
+        if parse_time(row.effective_at) < end and row.entity_id is not None:
+            by_agreement[row.entity_id].append(row)
+    states = [agreement_state(rows, end) for rows in by_agreement.values()]
+    return [s for s in states if s is not None]
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def _agreement_year(start: date, today: date) -> tuple[date, date]:
+    years = max(0, today.year - start.year)
+    while years > 0 and _add_years(start, years) > today:
+        years -= 1
+    first = _add_years(start, years)
+    return first, _add_years(start, years + 1) - timedelta(days=1)
+
+
+def _volumes(
+    agreements: Iterable[dict[str, Any]], referral_rows: Iterable[HistoryRow], end: datetime, tz: ZoneInfo
+) -> list[VolumeUse]:
+    accepted: dict[tuple[str, str], dict[str, date]] = defaultdict(dict)
+    for row in referral_rows:
+        data = row.payload
+        if row.name == "accepted" and data.get("agreement_id"):
+            day = parse_time(data["occurred_at"]).astimezone(tz).date()
+            accepted[(data["agreement_id"], data["to_service"])].setdefault(data["referral_id"], day)
+    today = (end - timedelta(microseconds=1)).astimezone(tz).date()
+    uses = []
+    for agreement in sorted(agreements, key=lambda a: a["agreement_id"]):
+        if not agreement.get("volumes") or agreement.get("status") not in ("ACTIVE", "SUSPENDED"):
+            continue
+        first, last = _agreement_year(date.fromisoformat(agreement["start"]), today)
+        elapsed = ((today - first).days + 1) / ((last - first).days + 1)
+        for volume in agreement["volumes"]:
+            days = accepted.get((agreement["agreement_id"], volume["service"]), {}).values()
+            used = sum(1 for d in days if first <= d <= today)
+            pct = round(100 * used / volume["per_year"], 1) if volume["per_year"] else 0.0
+            status = "EXCEEDED" if pct >= 100 else "NEAR" if pct >= 80 else "OK"
+            uses.append(
+                VolumeUse(
+                    agreement["agreement_id"],
+                    agreement.get("title", ""),
+                    volume["service"],
+                    volume["per_year"],
+                    first,
+                    last,
+                    used,
+                    pct,
+                    round(100 * elapsed, 1),
+                    status,
+                )
+            )
+    return uses
+
+
+def _overdue(agreements: Iterable[dict[str, Any]], end: datetime) -> list[OverdueReview]:
+    overdue = []
+    for agreement in agreements:
+        if not agreement.get("reviews_due") or agreement.get("status") in CLOSED_AGREEMENT:
+            continue
+        due = min(parse_time(d) for d in agreement["reviews_due"])
+        overdue.append(
+            OverdueReview(
+                agreement["agreement_id"],
+                agreement.get("title", ""),
+                list(agreement.get("parties", [])),
+                due,
+                max(0, (end - due).days),
+            )
+        )
+    return sorted(overdue, key=lambda r: (-r.days_overdue, r.agreement_id))
+
+
+# --- renderings ---------------------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    document = asdict(report)
+    document["summary"] = report.summary
+    plain: dict[str, Any] = _plain(document)
+    return plain
+
+
+def to_csv(report: Report) -> str:
+    """One table in long form: `section, org, service, key, metric, value` (a spreadsheet pivots it)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["section", "org", "service", "key", "metric", "value"])
+    for metric, value in report.summary.items():
+        writer.writerow(["summary", "", "", "", metric, value])
+    for c in report.by_standard:
+        for metric in ("total", "met", "breached", "pct_met", "median_s"):
+            writer.writerow(["standards", "", "", c.standard, metric, getattr(c, metric)])
+    for c in report.by_org_service:
+        for metric in ("total", "met", "breached", "pct_met", "median_s"):
+            writer.writerow(["standards_by_org", c.org, c.service, c.standard, metric, getattr(c, metric)])
+    for standard, count in sorted(report.flagged_breaches.items()):
+        writer.writerow(["breaches_flagged", "", "", standard, "count", count])
+    for b in report.breaches_over_time:
+        writer.writerow(["breaches_over_time", "", "", b.start.isoformat(), "computed", b.computed])
+        writer.writerow(["breaches_over_time", "", "", b.start.isoformat(), "flagged", b.flagged])
+    for d in report.disclosures:
+        writer.writerow(["disclosures", "", "", f"{d.route} {d.article}", d.recipient_kind, d.count])
+    for outcome, count in report.decisions.items():
+        writer.writerow(["decisions", "", "", outcome, "count", count])
+    for v in report.volumes:
+        for metric in ("per_year", "used", "pct_used", "pct_year_elapsed", "status"):
+            writer.writerow(
+                ["volumes", v.agreement_id, v.service, v.year_start.isoformat(), metric, getattr(v, metric)]
+            )
+    for r in report.overdue_reviews:
+        writer.writerow(["reviews_overdue", r.agreement_id, "", r.due_at.isoformat(), "days_overdue", r.days_overdue])
+    return out.getvalue()

@@ -1,0 +1,138 @@
+"""States rebuilt from the history: a referral, an agreement or a consent exactly as the events say it stood at a
+moment. Each is a fold over the thing's events in publication order, keeping those that took effect by then (or, on
+the `recorded` axis, that the platform had published by then)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from services.audit.history import Axis, HistoryDB, HistoryRow, parse_time
+
+Kind = Literal["referral", "agreement", "consent"]
+KINDS: tuple[Kind, ...] = ("referral", "agreement", "consent")
+
+REFERRAL_FIELDS = (
+    "referral_id",
+    "subject_id",
+    "from_org",
+    "from_service",
+    "to_org",
+    "to_service",
+    "channel",
+    "urgency",
+    "agreement_id",
+    "status",
+)
+
+
+def referral_state(rows: Sequence[HistoryRow], as_of: datetime) -> dict[str, Any] | None:
+    """Ids, codes, status, lifecycle history and delay flags (the referral events carry nothing else)."""
+    state: dict[str, Any] | None = None
+    for row in rows:
+        data = row.payload
+        if row.name == "submitted":
+            state = {k: data.get(k) for k in REFERRAL_FIELDS}
+            state |= {
+                "accompaniment": data.get("accompaniment"),
+                "orientation_only": data.get("orientation_only", data.get("agreement_id") is None),
+                "submitted_at": data["occurred_at"],
+                "version": 1,
+                "outcome": None,
+                "history": [_step("submitted", data)],
+                "delay_flags": [],
+            }
+        elif state is None:
+            continue  # a referral whose submission is not in the history (yet): nothing to show
+        elif row.name.startswith("delay-"):
+            state["delay_flags"].append(
+                {
+                    "standard": data.get("standard"),
+                    "state": data.get("clock_state"),
+                    "due_at": data.get("due_at"),
+                    "at": data.get("occurred_at"),
+                    "responsible_org": data.get("responsible_org"),
+                }
+            )
+        else:
+            state |= {k: data.get(k) for k in REFERRAL_FIELDS}
+            state["version"] = data.get("version", state["version"])
+            if data.get("outcome") is not None:
+                state["outcome"] = data["outcome"]
+            state["history"].append(_step(row.name, data))
+    return state
+
+
+def _step(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "step": name,
+        "at": data.get("occurred_at"),
+        "to_org": data.get("to_org"),
+        "to_service": data.get("to_service"),
+    }
+
+
+def agreement_state(rows: Sequence[HistoryRow], as_of: datetime) -> dict[str, Any] | None:
+    """The agreement's whole state (its events carry it), with open reviews and volume thresholds reached."""
+    state: dict[str, Any] | None = None
+    reviews_due: list[str] = []
+    volume_flags: list[dict[str, Any]] = []
+    for row in rows:
+        data = row.payload
+        if row.name == "review-due":
+            reviews_due.append(data["due_at"])
+        elif row.name.startswith("volume-"):
+            volume_flags.append({k: data.get(k) for k in ("service", "period_start", "used", "per_year", "percent")})
+        else:
+            state = dict(data)
+            if row.name == "reviewed":
+                reviews_due = []
+            state["last_event"] = row.name
+    if state is None:
+        return None
+    state["review_due"] = bool(reviews_due)
+    state["reviews_due"] = reviews_due
+    state["volume_flags"] = volume_flags
+    return state
+
+
+def consent_state(rows: Sequence[HistoryRow], as_of: datetime) -> dict[str, Any] | None:
+    """The consent as recorded, its withdrawal, and its status at `as_of` (PENDING, ACTIVE, EXPIRED, WITHDRAWN)."""
+    state: dict[str, Any] | None = None
+    for row in rows:
+        data = row.payload
+        if row.name == "recorded":
+            state = dict(data) | {"withdrawn_at": None, "recorded_at": data.get("occurred_at")}
+            state.pop("occurred_at", None)
+        elif row.name == "withdrawn" and state is not None:
+            state["withdrawn_at"] = data["withdrawn_at"]
+            state["withdrawn_by_org"] = data.get("withdrawn_by_org")
+    if state is None:
+        return None
+    state["status"] = _consent_status(state, as_of)
+    return state
+
+
+def _consent_status(state: dict[str, Any], at: datetime) -> str:
+    withdrawn, until = state.get("withdrawn_at"), state.get("valid_until")
+    if withdrawn is not None and parse_time(withdrawn) <= at:
+        return "WITHDRAWN"
+    if until is not None and parse_time(until) <= at:
+        return "EXPIRED"
+    if parse_time(state["valid_from"]) > at:
+        return "PENDING"
+    return "ACTIVE"
+
+
+FOLDS: dict[Kind, Callable[[Sequence[HistoryRow], datetime], dict[str, Any] | None]] = {
+    "referral": referral_state,
+    "agreement": agreement_state,
+    "consent": consent_state,
+}
+
+
+def state_as_of(history: HistoryDB, kind: Kind, entity_id: str, as_of: datetime, axis: Axis = "effective") -> Any:
+    """The state of one referral, agreement or consent at `as_of` (None: it did not exist yet, or is unknown)."""
+    rows = history.entity_events(kind, entity_id, as_of, axis)
+    return FOLDS[kind](rows, as_of)

@@ -1,0 +1,147 @@
+"""The audit service's REST API: read-only, role `auditor`, every query recorded in the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.audit.main import build_app
+from services.audit.queries import AuditQueries
+from services.audit.recheck import ConsentEvaluator
+from services.audit.settings import AuditSettings
+from services.common.clock import ManualClock
+from services.common.envelope import CloudEvent
+from services.common.kafka import Outgoing
+from services.consent.main import build_app as build_consent
+from services.consent.settings import ConsentSettings
+from services.contract.consent_events import ConsentRecordedV1
+from tests.audit.conftest import Auth, ingest
+from tests.conftest import free_port
+
+NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+CONSENT_ID = "c0000000-0000-4000-8000-000000000001"
+
+ENDPOINTS = [
+    "/v1/referrals/r-1/state",
+    "/v1/agreements/a-1/state",
+    f"/v1/consents/{CONSENT_ID}/state",
+    "/v1/integrity?service=referral",
+    "/v1/decisions/recheck",
+    "/v1/reports/compliance",
+    "/v1/replay",
+    "/v1/inquiries",
+]
+
+
+def consent_recorded(occurred_at: datetime) -> Outgoing:
+    data = ConsentRecordedV1(
+        consent_id=CONSENT_ID,
+        subject_id="S-AUDIT-03",
+        grantor_role="SELF",
+        age_band_at_start="ADULT",
+        method="WRITTEN",
+        purposes=["REFERRAL"],
+        recipient_org_ids=["org-b"],
+        recipient_kinds=[],
+        categories=["CONTACT"],
+        valid_from=datetime(2026, 11, 1, tzinfo=UTC),
+        recorded_by_org="csss-a",
+        occurred_at=occurred_at,
+    )
+    event = CloudEvent(
+        id="e-consent-1",
+        source="/rls/consent",
+        type="ca.qc.rls.consent.recorded.v1",
+        time=occurred_at,
+        data=data.model_dump(mode="json"),
+    )
+    return Outgoing("rls.consent.v1", CONSENT_ID, event)
+
+
+@pytest.fixture
+def api(
+    audit_settings: Callable[..., AuditSettings],
+    service_settings: Callable[..., Any],
+    client_for: Callable[..., TestClient],
+) -> TestClient:
+    app = build_app(
+        audit_settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", kafka_timeout_s=0.5), clock=ManualClock(NOW)
+    )
+    consent = TestClient(build_consent(service_settings(ConsentSettings), clock=ManualClock(NOW)))
+
+    def evaluator_for(token: str) -> ConsentEvaluator:
+        consent.headers["Authorization"] = f"Bearer {token}"
+        return ConsentEvaluator(consent)
+
+    app.state.evaluator_factory = evaluator_for
+    queries: AuditQueries = app.state.queries
+    ingest(queries.history, [consent_recorded(datetime(2026, 11, 20, 15, 0, tzinfo=UTC))])
+    return client_for(app)
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_no_token_is_401(api: TestClient, path: str) -> None:
+    response = api.get(path)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+@pytest.mark.parametrize("role", ["intake", "clinician", "coordinator", "admin"])
+def test_only_auditors_are_admitted(api: TestClient, auth: Auth, path: str, role: str) -> None:
+    response = api.get(path, headers=auth("csss-a", role))
+    assert response.status_code == 403
+    assert response.json()["type"].endswith(":forbidden")
+
+
+def test_a_consent_as_of_dates_and_every_query_in_the_trail(api: TestClient, auth: Auth) -> None:
+    auditor = auth("ministere", "auditor", sub="auditor-7")
+    before = api.get(f"/v1/consents/{CONSENT_ID}/state?as_of=2026-11-19", headers=auditor)
+    after = api.get(f"/v1/consents/{CONSENT_ID}/state?as_of=2026-11-20T15:00:00Z", headers=auditor)
+    bad = api.get(f"/v1/consents/{CONSENT_ID}/state?as_of=yesterday", headers=auditor)
+    trail = api.get("/v1/inquiries", headers=auditor).json()
+
+    assert before.status_code == 404 and before.json()["type"].endswith(":state-not-found")
+    assert after.status_code == 200 and after.json()["state"]["status"] == "ACTIVE"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "as_of"
+    assert [(e["auditor"], e["org"], e["channel"], e["action"], e["target"]) for e in trail] == [
+        ("auditor-7", "ministere", "REST", "STATE", f"consent/{CONSENT_ID}"),
+        ("auditor-7", "ministere", "REST", "STATE", f"consent/{CONSENT_ID}"),
+        ("auditor-7", "ministere", "REST", "TRAIL", "inquiries"),
+    ]
+    assert trail[0]["parameters"]["as_of"].startswith("2026-11-19T23:59:59")
+    assert all(e["at"] == "2026-11-25T15:00:00Z" for e in trail)
+
+
+def test_reports_in_three_formats(api: TestClient, auth: Auth) -> None:
+    auditor = auth("ministere", "auditor")
+    as_json = api.get("/v1/reports/compliance?from=2026-11-01&to=2026-11-30", headers=auditor)
+    as_csv = api.get("/v1/reports/compliance?from=2026-11-01&to=2026-11-30&format=csv", headers=auditor)
+    as_html = api.get("/v1/reports/compliance?format=html", headers=auditor)
+    backwards = api.get("/v1/reports/compliance?from=2026-12-01&to=2026-11-01", headers=auditor)
+
+    assert as_json.status_code == 200 and as_json.json()["start"] == "2026-11-01T00:00:00-04:00"
+    assert as_json.json()["end"] == "2026-12-01T00:00:00-05:00"
+    assert as_csv.headers["content-type"].startswith("text/csv") and as_csv.text.startswith("section,org")
+    assert as_html.headers["content-type"].startswith("text/html") and "<svg" in as_html.text
+    assert backwards.status_code == 422
+
+
+def test_recheck_through_the_api_runs_as_the_calling_auditor(api: TestClient, auth: Auth) -> None:
+    response = api.get("/v1/decisions/recheck", headers=auth("ministere", "auditor"))
+    assert response.status_code == 200
+    assert response.json() == {"checked": 0, "what_if_regime": None, "what_if_regime_version": None, "differing": []}
+    unknown = api.get("/v1/decisions/recheck?regime=LRSSS&regime_version=nope", headers=auth("ministere", "auditor"))
+    assert unknown.status_code == 422 and unknown.json()["type"].endswith(":unknown-rule-table")
+
+
+def test_integrity_of_a_missing_store_is_a_failure_not_a_crash(api: TestClient, auth: Auth) -> None:
+    response = api.get("/v1/integrity?service=referral", headers=auth("ministere", "auditor"))
+    body = response.json()
+    assert response.status_code == 200 and body["ok"] is False
+    assert body["stores"][0]["problem"] == "no event store at the configured path"
+    assert body["checkpoint_problem"] == "checkpoints not readable: KafkaTimeoutError"

@@ -1,0 +1,124 @@
+"""Re-evaluation of recorded consent decisions through the consent service's public API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.audit.history import HistoryDB
+from services.audit.recheck import ConsentEvaluator, RuleTableUnavailableError, WhatIfRegimeError, recheck
+from services.common.clock import ManualClock
+from services.consent.contracts import consent_messages
+from services.consent.main import build_app
+from services.consent.settings import ConsentSettings
+from tests.audit.conftest import Auth, rows_of, stored_messages
+
+T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+DISCLOSER, RECIPIENT, SUBJECT = "csss-alpha", "org-beta", "S-AUDIT-01"
+CONSENT: dict[str, Any] = {
+    "subject_id": SUBJECT,
+    "subject_birth_date": "1985-02-03",
+    "granted_by": {"role": "SELF"},
+    "method": "WRITTEN",
+    "purposes": ["REFERRAL"],
+    "recipients": [{"org_id": RECIPIENT}],
+    "categories": ["IDENTIFICATION", "CONTACT", "REFERRAL_REASON"],
+    "valid_from": "2026-11-01",
+    "valid_until": "2027-10-31",
+}
+ASK: dict[str, Any] = {
+    "subject_id": SUBJECT,
+    "discloser_org_id": DISCLOSER,
+    "recipient_org_id": RECIPIENT,
+    "purpose": "REFERRAL",
+    "categories": ["IDENTIFICATION", "CONTACT", "ASSESSMENT"],
+}
+
+
+@pytest.fixture
+def consent(
+    service_settings: Callable[..., Any], client_for: Callable[..., TestClient], auth: Auth
+) -> Iterator[tuple[TestClient, TestClient]]:
+    """The consent service with a consent and four decisions recorded; (intake client, auditor client)."""
+    app = build_app(service_settings(ConsentSettings), clock=ManualClock(T0))
+    intake = client_for(app)
+    headers = auth(DISCLOSER, "intake")
+    assert intake.post("/v1/consents", json=CONSENT, headers=headers).status_code == 201
+    for body in (ASK, {**ASK, "recipient_org_id": "org-gamma"}, {**ASK, "purpose": "RESEARCH"}):
+        assert intake.post("/v1/decisions", json=body, headers=headers).status_code == 200
+    assert intake.post("/v1/disclosures", json=ASK, headers=headers).status_code == 200
+    auditor = TestClient(app)
+    auditor.headers.update(auth("audit-office", "auditor"))
+    yield intake, auditor
+    auditor.close()
+
+
+@pytest.fixture
+def history(consent: tuple[TestClient, TestClient], tmp_path: Path) -> HistoryDB:
+    """The consent service's decision events (its own outbox mapping) in an audit database."""
+    app: Any = consent[0].app
+    db = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
+    db.ingest(rows_of(stored_messages(app.state.application, consent_messages)))
+    return db
+
+
+def test_an_unaltered_history_rechecks_with_no_difference(
+    history: HistoryDB, consent: tuple[TestClient, TestClient]
+) -> None:
+    result = recheck(history.events_of("decision"), ConsentEvaluator(consent[1]))
+    assert result.checked == 4
+    assert result.differing == []
+
+
+def test_a_decision_recorded_with_a_hand_altered_outcome_is_reported(
+    history: HistoryDB, consent: tuple[TestClient, TestClient]
+) -> None:
+    genuine = next(r for r in history.events_of("decision") if r.payload["outcome"] == "PERMIT_PARTIAL")
+    forged = json.loads(genuine.data) | {"decision_id": "forged-decision-1", "outcome": "PERMIT"}
+    history.ingest(
+        [replace(genuine, event_id="forged-event-1", entity_id="forged-decision-1", data=json.dumps(forged))]
+    )
+
+    result = recheck(history.events_of("decision"), ConsentEvaluator(consent[1]))
+
+    assert result.checked == 5
+    assert [(d.decision_id, d.differences) for d in result.differing] == [("forged-decision-1", ["outcome"])]
+    assert result.differing[0].recorded.outcome == "PERMIT"
+    assert result.differing[0].again is not None and result.differing[0].again.outcome == "PERMIT_PARTIAL"
+
+
+def test_what_if_reevaluates_every_decision_under_another_regime(
+    history: HistoryDB, consent: tuple[TestClient, TestClient]
+) -> None:
+    evaluator = ConsentEvaluator(consent[1])
+    lrsss = [v for r, v in evaluator.rule_tables() if r == "LRSSS"]
+
+    result = recheck(history.events_of("decision"), evaluator, regime="LRSSS")
+
+    assert result.checked == 4 and result.regime_version == lrsss[0]
+    assert all(d.error is None for d in result.differing)
+    with pytest.raises(WhatIfRegimeError):
+        recheck(history.events_of("decision"), evaluator, regime="LRSSS", regime_version="LRSSS+000000000000")
+
+
+def test_a_decision_under_a_rule_table_this_build_lacks_is_listed_not_guessed(
+    history: HistoryDB, consent: tuple[TestClient, TestClient]
+) -> None:
+    genuine = history.events_of("decision")[0]
+    old = json.loads(genuine.data)
+    old["input"]["regime_version"] = "LSSSS-2001+000000000000"
+    old["decision_id"] = "old-table-1"
+    history.ingest([replace(genuine, event_id="old-table-event", entity_id="old-table-1", data=json.dumps(old))])
+
+    result = recheck(history.events_of("decision"), ConsentEvaluator(consent[1]))
+
+    assert [(d.decision_id, d.differences) for d in result.differing] == [("old-table-1", ["rule-table"])]
+    with pytest.raises(RuleTableUnavailableError):
+        ConsentEvaluator(consent[1]).evaluate(old["input"], old["facts"])
