@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eventsourcing.cryptography import AESCipher
 from fastapi.testclient import TestClient
 
 from services.common.auth import TokenVerifier, load_dev_key
@@ -143,7 +144,9 @@ def test_plain_http_is_accepted_only_for_loopback_hosts_in_dev_mode(
     dev = make_client()
     loopback = webhook(me, url="http://127.0.0.1:9999/hooks")
     assert dev.post("/v1/subscriptions", json=loopback, headers=auth(me, "admin")).status_code == 201
-    production = make_client(mode="production", jwks_url="https://idp.invalid/.well-known/jwks.json")
+    production = make_client(
+        mode="production", jwks_url="https://idp.invalid/.well-known/jwks.json", cipher_key=AESCipher.create_key(16)
+    )
     refused = production.post("/v1/subscriptions", json=loopback, headers=auth(me, "admin"))
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "url"
