@@ -41,7 +41,8 @@ from services.agreements.errors import (
     OrganisationNotFoundError,
 )
 from services.common.auth import Principal, require_roles
-from services.common.problems import ProblemSpec, invalid_field
+from services.common.preconditions import if_match_version
+from services.common.problems import ProblemSpec
 from services.contract.codes import AgreementKind, AgreementStatus, OrgKind, ServiceCode
 
 router = APIRouter(prefix="/v1")
@@ -85,13 +86,7 @@ def actor_of(principal: Principal) -> Actor:
 
 
 def revision_of(if_match: str | None) -> int | None:
-    """`If-Match: 3`, `"3"` or `W/"3"` → 3."""
-    if if_match is None:
-        return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise invalid_field("If-Match", "must be the agreement's revision (its ETag)")
-    return int(value)
+    return if_match_version(if_match, "must be the agreement's revision (its ETag)")
 
 
 def page(items: Sequence[T], key: Callable[[T], str], cursor: str | None, limit: int) -> tuple[list[T], str | None]:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from services.common.auth import Principal, require_roles
+from services.common.preconditions import if_match_version
 from services.common.problems import ProblemError, ProblemSpec, invalid_field
 from services.consent.application import Actor, Consents
 from services.consent.domain import (
@@ -95,12 +96,7 @@ def _terms_error(error: InvalidTermsError) -> ProblemError:
 
 
 def _if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value.strip().strip('"').removeprefix("W/").strip('"'))
-    except ValueError:
-        raise invalid_field("If-Match", "must be a version number") from None
+    return if_match_version(value, "must be a version number")
 
 
 def _lang(body_lang: str | None, accept_language: str | None, settings: ConsentSettings) -> Lang:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from services.common.auth import Principal, require_roles
+from services.common.preconditions import if_match_version
 from services.common.problems import ProblemError, ProblemSpec, invalid_field
 from services.notifications.api_models import DeliveryPublic, SubscriptionCreate, SubscriptionPage, SubscriptionPublic
 from services.notifications.application import Notifications
@@ -46,18 +47,12 @@ def get_notifications(request: Request) -> Notifications:
 App = Annotated[Notifications, Depends(get_notifications)]
 Manager = Annotated[Principal, Depends(require_roles("admin", "coordinator"))]
 IfMatch = Annotated[str | None, Header(description="The version (ETag) the change is based on")]
-Cursor = Annotated[str | None, Query(max_length=100, description="next_cursor of the previous page")]
+Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 def version_of(if_match: str | None) -> int | None:
-    """`If-Match: 3`, `"3"` or `W/"3"` → 3."""
-    if if_match is None:
-        return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise invalid_field("If-Match", "must be the subscription's version (its ETag)")
-    return int(value)
+    return if_match_version(if_match, "must be the subscription's version (its ETag)")
 
 
 def own_org(principal: Principal, org_id: str | None) -> str:
@@ -110,7 +105,7 @@ def list_subscriptions(
 ) -> SubscriptionPage:
     """The organisation's subscriptions (not the deleted ones), oldest first."""
     found = notifications.list_subscriptions(own_org(principal, org_id))
-    after = [s for s in found if cursor is None or s.seq > _seq(cursor)]
+    after = [s for s in found if s.seq > int(cursor or 0)]  # seq: a notification id, never 0
     items = after[:limit]
     next_cursor = str(items[-1].seq) if len(after) > limit else None
     return SubscriptionPage(items=[SubscriptionPublic.of(s) for s in items], next_cursor=next_cursor)
@@ -190,19 +185,13 @@ def list_deliveries(
     found = [
         d
         for d in notifications.list_deliveries(principal.org, subscription_id)
-        if (status is None or d.status is status) and (cursor is None or d.seq > _seq(cursor))
+        if (status is None or d.status is status) and d.seq > int(cursor or 0)
     ]
     items = found[:limit]
     if len(found) > limit:
         query = f"cursor={items[-1].seq}&limit={limit}" + (f"&status={status.value}" if status else "")
         response.headers["Link"] = f'</v1/subscriptions/{subscription_id}/deliveries?{query}>; rel="next"'
     return [DeliveryPublic.of(d) for d in items]
-
-
-def _seq(cursor: str) -> int:
-    if not cursor.isdigit():
-        raise invalid_field("cursor", "must be the cursor of a previous page")
-    return int(cursor)
 
 
 @router.get(

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.common.auth import Principal, bearer, require_roles
+from services.common.preconditions import if_match_version
 from services.common.problems import ProblemError, ProblemSpec, invalid_field
 from services.contract.codes import (
     ORG_ID_PATTERN,
@@ -214,12 +215,7 @@ def visible(referral: Referral, principal: Principal) -> Referral:
 
 
 def _version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    try:
-        return int(if_match.strip().strip("W/").strip('"'))
-    except ValueError:
-        raise invalid_field("If-Match", "must be the referral's version (an integer)") from None
+    return if_match_version(if_match, "must be the referral's version (an integer)")
 
 
 @router.post(

@@ -323,6 +323,16 @@ def test_if_match_with_a_stale_revision_is_a_conflict(network: TestClient, auth:
     assert fresh.status_code == 200 and fresh.headers["ETag"] == str(active["revision"] + 1)
 
 
+def test_an_if_match_too_long_to_be_a_revision_is_invalid_not_an_error(
+    network: TestClient, auth: Auth, active: dict[str, Any]
+) -> None:
+    """`int` refuses more than 4,300 digits."""
+    url = f"/v1/agreements/{active['id']}/suspend"
+    response = network.post(url, headers={**auth(CSSS, "coordinator"), "If-Match": "9" * 5000})
+    assert response.status_code == 422 and problem_field(response.json()) == "If-Match"
+    assert get(network, auth, active["id"])["status"] == "ACTIVE"
+
+
 WRITES = [
     ("post", "/v1/organisations"),
     ("post", "/v1/agreements"),

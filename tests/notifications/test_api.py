@@ -207,6 +207,27 @@ def test_subscriptions_are_listed_by_page(client: TestClient, auth: Auth) -> Non
     assert "next_cursor" not in second
 
 
+@pytest.mark.parametrize("cursor", ["%C2%B2", "-1", "1.5"])
+def test_a_cursor_that_is_not_a_page_position_is_invalid_not_an_error(
+    client: TestClient, auth: Auth, cursor: str
+) -> None:
+    me = org()
+    created = client.post("/v1/subscriptions", json=webhook(me), headers=auth(me, "admin")).json()
+    for url in ("/v1/subscriptions", f"/v1/subscriptions/{created['id']}/deliveries"):
+        response = client.get(f"{url}?cursor={cursor}", headers=auth(me, "admin"))
+        assert response.status_code == 422 and response.json()["errors"][0]["field"] == "cursor", url
+
+
+def test_an_if_match_that_is_not_a_version_is_invalid_not_an_error(client: TestClient, auth: Auth) -> None:
+    me = org()
+    created = client.post("/v1/subscriptions", json=webhook(me), headers=auth(me, "admin")).json()
+    response = client.post(
+        f"/v1/subscriptions/{created['id']}/pause", headers={**auth(me, "admin"), "If-Match": "9" * 5000}
+    )
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "If-Match"
+    assert client.get(f"/v1/subscriptions/{created['id']}", headers=auth(me, "admin")).json()["status"] == "ACTIVE"
+
+
 def test_deliveries_are_shown_and_redelivered(client: TestClient, auth: Auth) -> None:
     sender, me = org(), org()
     created = client.post("/v1/subscriptions", json=webhook(me), headers=auth(me, "admin")).json()
