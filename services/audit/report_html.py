@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from html import escape
+from zoneinfo import ZoneInfo
 
 from services.audit.report import Report
 
@@ -52,14 +53,27 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 86_400:.1f} d"
 
 
-def hbar_chart(rows: Sequence[tuple[str, Sequence[Segment], str]], scale: float, width: int = 900) -> str:
-    """Horizontal stacked bars: (label, segments, text at the end of the bar) per row, `scale` = full width."""
-    label_w, bar_w, row_h = 260, width - 260 - 90, 26
-    height = row_h * len(rows) + 8
+def _short(label: str, limit: int = 44) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def hbar_chart(
+    rows: Sequence[tuple[str, Sequence[Segment], str]],
+    scale: float,
+    width: int = 1000,
+    marks: Sequence[tuple[float, str]] = (),
+) -> str:
+    """Horizontal stacked bars: (label, segments, text after the bar) per row, `scale` = full width; `marks` draws
+    labelled vertical lines at values (a commitment, say)."""
+    label_w, bar_w, row_h = 300, width - 300 - 200, 26
+    height = row_h * len(rows) + 8 + (14 if marks else 0)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
     for i, (label, segments, note) in enumerate(rows):
         y = 4 + i * row_h
-        parts.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" font-size="12">{_e(label)}</text>')
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" font-size="12">{_e(_short(label))}'
+            f"<title>{_e(label)}</title></text>"
+        )
         parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{bar_w}" height="{row_h - 8}" fill="{GRID}"/>')
         x = float(label_w)
         for value, colour, tip in segments:
@@ -71,6 +85,12 @@ def hbar_chart(rows: Sequence[tuple[str, Sequence[Segment], str]], scale: float,
                 )
             x += w
         parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 16}" font-size="12">{_e(note)}</text>')
+    for value, text in marks:
+        x = label_w + bar_w * value / scale
+        parts.append(
+            f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height}" stroke="{FLAGGED}" stroke-dasharray="4 3"/>'
+        )
+        parts.append(f'<text x="{x + 3:.1f}" y="{height - 2}" font-size="10">{_e(text)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -212,14 +232,15 @@ def _volumes(report: Report) -> str:
         (
             f"{v.title or v.agreement_id} · {v.service}",
             [(min(v.pct_used, 150.0), VOLUME_COLOURS[v.status], f"{v.used} of {v.per_year} ({v.pct_used} %)")],
-            f"{v.used}/{v.per_year} · year {v.pct_year_elapsed:.0f} % gone",
+            f"{v.used} of {v.per_year} · {v.pct_year_elapsed:.0f} % of the year gone",
         )
         for v in report.volumes
     ]
     return (
         _legend([("used, under 80 %", BLUE), ("80 % or more", AMBER), ("commitment exceeded", BREACH)])
         + "<p class='muted'>Accepted referrals counted in the current agreement year against the annual volume "
-        "(full bar = 150 %).</p>" + hbar_chart(rows, scale=150.0)
+        "(the dashed line is the commitment; bars stop at 150 %).</p>"
+        + hbar_chart(rows, scale=150.0, marks=[(100.0, "100 %")])
     )
 
 
@@ -234,8 +255,9 @@ def _overdue(report: Report) -> str:
     return "<table><tr><th>Agreement</th><th>Parties</th><th>Due</th><th>Days overdue</th></tr>" + body + "</table>"
 
 
-def _day(moment: datetime) -> str:
-    return moment.isoformat(timespec="minutes")
+def _local(moment: datetime, zone: str) -> str:
+    local = moment.astimezone(ZoneInfo(zone))
+    return local.strftime("%Y-%m-%d") if (local.hour, local.minute) == (0, 0) else local.strftime("%Y-%m-%d %H:%M")
 
 
 def to_html(report: Report) -> str:
@@ -250,12 +272,11 @@ def to_html(report: Report) -> str:
     body = "".join(f"<section><h2>{_e(title)}</h2>{content}</section>" for title, content in sections)
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>RLS audit report {_e(_day(report.start))} – {_e(_day(report.end))}</title>"
+        f"<title>RLS audit report {_e(_local(report.start, report.zone))} – {_e(_local(report.end, report.zone))}"
+        "</title>"
         f"<style>{CSS}</style></head><body>"
         "<h1>RLS Referrals — compliance report</h1>"
-        f"<p class='muted'>Period {_e(_day(report.start))} to {_e(_day(report.end))} ({_e(report.zone)}); generated "
-        f"{_e(_day(report.generated_at))} from the audit database. Ids and codes only: no person appears here.</p>"
-        + _cards(report)
-        + body
-        + "</body></html>"
+        f"<p class='muted'>From {_e(_local(report.start, report.zone))} to {_e(_local(report.end, report.zone))} "
+        f"(excluded; {_e(report.zone)} time). Generated {_e(_local(report.generated_at, report.zone))} from the audit "
+        "database. Ids and codes only: no person appears here.</p>" + _cards(report) + body + "</body></html>"
     )

@@ -1,0 +1,368 @@
+"""Compliance report: figures from a known history, the auditor's delay standards against the referral service's own
+reading, the three formats, and the HTML drawn by a real browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import struct
+import subprocess
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.audit.history import HistoryDB
+from services.audit.report import build_report, to_csv, to_json
+from services.audit.report_html import BLUE, BREACH, MET, to_html
+from services.audit.standards import ANNEXE_II
+from services.common.clock import ManualClock
+from services.common.envelope import CloudEvent, derived_id
+from services.common.kafka import Outgoing
+from services.contract.agreements_events import AgreementReviewDueV1, AgreementStateV1, OrganisationRegisteredV1
+from services.contract.consent_events import BasisV1, DisclosureRegisteredV1
+from services.contract.referral_events import ReferralChangedV1, ReferralDelayV1, ReferralSubmittedV1
+from services.referral.contracts import ReferralContracts
+from services.referral.main import build_app as build_referral
+from services.referral.settings import ReferralSettings
+from tests.audit.conftest import Auth, ingest, stored_messages
+from tests.referral.conftest import FakeDirectory, FakeGate
+
+ZONE = "America/Montreal"
+START = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)  # 2026-11-01 00:00 in Montréal
+END = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
+CSSS, CENTRE, CRISIS = "csss-a", "centre-b", "crisis-c"
+
+
+def outgoing(topic: str, type_name: str, key: str, data: Any, at: datetime) -> Outgoing:
+    event = CloudEvent(
+        id=derived_id(type_name, key, at.isoformat()),
+        source="/rls/test",
+        type=f"ca.qc.rls.{type_name}.v1",
+        time=at,
+        subject=key,
+        data=data.model_dump(mode="json"),
+    )
+    return Outgoing(topic, key, event)
+
+
+def referral(n: int, name: str, at: datetime, status: str, **extra: Any) -> Outgoing:
+    common: dict[str, Any] = {
+        "referral_id": f"ref-{n:03d}",
+        "subject_id": f"S-{n:04d}",
+        "from_org": CSSS,
+        "from_service": "AAOR",
+        "to_org": CENTRE,
+        "to_service": "SOCIAL_CONSULT",
+        "channel": "PHONE",
+        "urgency": "ROUTINE",
+        "status": status,
+        "occurred_at": at,
+        "information_url": "http://referral.test/info",
+        "agreement_id": "ag-108",
+    }
+    if name == "submitted":
+        data: Any = ReferralSubmittedV1(**common, accompaniment="NONE")
+    elif name == "delay-breached":
+        data = ReferralDelayV1(**common, **extra)
+    else:
+        data = ReferralChangedV1(**common, previous_status="SUBMITTED", version=2, actor_org=CENTRE)
+    return outgoing("rls.referral.v1", f"referral.{name}", f"ref-{n:03d}", data, at)
+
+
+def known_history() -> list[Outgoing]:
+    """Twelve referrals accepted in November (eight first contacts within 7 days, four late, three of those flagged
+    by the referral service), an art. 108 agreement committed to 10 a year with a review overdue, and seven
+    disclosures under two routes to two kinds of recipient."""
+    messages = [
+        outgoing(
+            "rls.agreements.v1",
+            "agreements.organisation-registered",
+            org,
+            OrganisationRegisteredV1(
+                org_id=org, name=org, kind=kind, territory="RLS", services=[], occurred_at=START - timedelta(days=300)
+            ),
+            START - timedelta(days=300),
+        )
+        for org, kind in ((CSSS, "CSSS"), (CENTRE, "COMMUNITY_ORGANISATION"), (CRISIS, "REGIONAL_ESTABLISHMENT"))
+    ]
+    activated = START - timedelta(days=290)
+    agreement = AgreementStateV1(
+        agreement_id="ag-108",
+        version=1,
+        kind="SERVICE_108",
+        status="ACTIVE",
+        title="Entente de service 108",
+        parties=[CSSS, CENTRE],
+        signed_by=[CSSS, CENTRE],
+        services=["SOCIAL_CONSULT"],
+        clientele="Adults",
+        start=date(2026, 1, 15),
+        end=date(2027, 1, 14),
+        volumes=[{"service": "SOCIAL_CONSULT", "per_year": 10}],
+        review_every_months=6,
+        occurred_at=activated,
+    )
+    messages.append(outgoing("rls.agreements.v1", "agreements.activated", "ag-108", agreement, activated))
+    due = datetime(2026, 7, 15, 4, 0, tzinfo=UTC)
+    review = AgreementReviewDueV1(
+        agreement_id="ag-108",
+        version=1,
+        kind="SERVICE_108",
+        parties=[CSSS, CENTRE],
+        review_every_months=6,
+        due_at=due,
+        occurred_at=due,
+    )
+    messages.append(outgoing("rls.agreements.v1", "agreements.review-due", "ag-108", review, due))
+    for n in range(12):
+        accepted = START + timedelta(days=1 + n, hours=10)
+        contact = accepted + (timedelta(days=3) if n < 8 else timedelta(days=9))
+        messages.append(referral(n, "submitted", accepted - timedelta(hours=4), "SUBMITTED"))
+        messages.append(referral(n, "accepted", accepted, "ACCEPTED"))
+        if n >= 9:  # the referral service flagged three of the four late first contacts
+            bound = timedelta(days=7)
+            messages.append(
+                referral(
+                    n,
+                    "delay-breached",
+                    accepted + bound,
+                    "ACCEPTED",
+                    standard="CONSULT_FIRST_CONTACT",
+                    bound_s=int(bound.total_seconds()),
+                    started_at=accepted,
+                    due_at=accepted + bound,
+                    clock_state="BREACHED",
+                    responsible_org=CENTRE,
+                )
+            )
+        messages.append(referral(n, "first-contact-made", contact, "FIRST_CONTACT_MADE"))
+    for n, (route, article, recipient) in enumerate([("A-1", "19", CENTRE)] * 5 + [("A-3", "108", CRISIS)] * 2):
+        at = START + timedelta(days=2 + n)
+        entry = DisclosureRegisteredV1(
+            register_entry_id=f"reg-{n}",
+            decision_id=f"dec-{n}",
+            at=at,
+            subject_id=f"S-{n:04d}",
+            discloser_org_id=CSSS,
+            recipient_org_id=recipient,
+            categories=["CONTACT"],
+            purpose="REFERRAL",
+            route=route,
+            article=article,
+            bases=[BasisV1(regime="LSSSS_17_27_3", route=route, article=article, status="VERIFIED", categories=[])],
+            obligations=["REGISTER_ENTRY"],
+            regime="LSSSS_17_27_3",
+            occurred_at=at,
+        )
+        messages.append(outgoing("rls.consent.v1", "consent.disclosure-registered", f"reg-{n}", entry, at))
+    return messages
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> HistoryDB:
+    db = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
+    ingest(db, known_history())
+    return db
+
+
+def test_report_figures_from_a_known_history(history: HistoryDB) -> None:
+    report = build_report(history, START, END, ANNEXE_II, ZONE, END)
+
+    first_contact = next(c for c in report.by_standard if c.standard == "CONSULT_FIRST_CONTACT")
+    assert (first_contact.total, first_contact.met, first_contact.breached) == (12, 8, 4)
+    assert (first_contact.pct_met, first_contact.median_s) == (66.7, 3 * 86_400.0)
+    assert [(c.org, c.service, c.standard) for c in report.by_org_service] == [
+        (CENTRE, "SOCIAL_CONSULT", "CONSULT_FIRST_CONTACT")  # follow-ups are still running at the end
+    ]
+    assert report.flagged_breaches == {"CONSULT_FIRST_CONTACT": 3}
+    assert sum(b.computed for b in report.breaches_over_time) == 4
+    assert sum(b.flagged for b in report.breaches_over_time) == 3
+    assert [(d.route, d.recipient_kind, d.count) for d in report.disclosures] == [
+        ("A-1", "COMMUNITY_ORGANISATION", 5),
+        ("A-3", "REGIONAL_ESTABLISHMENT", 2),
+    ]
+    (volume,) = report.volumes
+    assert (volume.used, volume.per_year, volume.status, volume.year_start) == (12, 10, "EXCEEDED", date(2026, 1, 15))
+    (overdue,) = report.overdue_reviews
+    assert overdue.agreement_id == "ag-108" and overdue.days_overdue == 139
+    assert report.summary["breaches"] == 4 and report.summary["reviews_overdue"] == 1
+
+
+def test_csv_and_json_carry_the_same_figures_and_no_subject_ids(history: HistoryDB) -> None:
+    report = build_report(history, START, END, ANNEXE_II, ZONE, END)
+    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    document = to_json(report)
+
+    assert {r["metric"]: r["value"] for r in rows if r["section"] == "summary"}["breaches"] == "4"
+    assert Counter(r["section"] for r in rows)["disclosures"] == 2
+    assert document["summary"]["volume_commitments_exceeded"] == 1
+    for text in (to_csv(report), str(document), to_html(report)):
+        assert "S-0" not in text  # pseudonymous subject ids stay out of reports too
+
+
+def test_delay_standards_agree_with_the_referral_services_own_compliance(
+    service_settings: Callable[..., Any], client_for: Callable[..., TestClient], auth: Auth, tmp_path: Path
+) -> None:
+    clock = ManualClock(START)
+    app = build_referral(service_settings(ReferralSettings))
+    app.state.application.clock = clock
+    app.state.gateways = lambda token: (FakeDirectory(), FakeGate())
+    client = client_for(app)
+    steps = {  # channel, to_service, urgency, (command, hours after submission)...
+        "AAOR": ("PHONE", "AAOR", "ROUTINE", [("callback", 30), ("analyse", 100)]),
+        "walk-in": ("IN_PERSON", "AAOR", "URGENT", [("first-contact", 1)]),
+        "consult": (
+            "PHONE",
+            "SOCIAL_CONSULT",
+            "ROUTINE",
+            [("accept", 5), ("first-contact", 200), ("start-follow-up", 300)],
+        ),
+        "crisis": ("PHONE", "CRISIS_24_7", "IMMEDIATE", [("first-contact", 3)]),
+        "redirected": (
+            "PHONE",
+            "PSYCH_CONSULT",
+            "ROUTINE",
+            [("receive", 2), ("redirect", 50), ("accept", 60), ("first-contact", 400)],
+        ),
+    }
+    for n, (key, (channel, service, urgency, commands)) in enumerate(steps.items()):
+        clock.now = START + timedelta(days=15 * n)
+        body = {
+            "subject_id": "S-AUDIT-04",
+            "from_org": CSSS,
+            "from_service": "AAOR",
+            "to_org": CENTRE,
+            "to_service": service,
+            "channel": channel,
+            "urgency": urgency,
+            "reason_code": "ANXIETY",
+        }
+        submitted_at = clock.now
+        headers = auth(CSSS, "intake") | {"Idempotency-Key": key}
+        referral_id = client.post("/v1/referrals", json=body, headers=headers).json()["id"]
+        for command, hours in commands:
+            clock.now = submitted_at + timedelta(hours=hours)
+            payload: dict[str, Any] = {}
+            if command == "redirect":
+                payload |= {"to_org": CRISIS, "to_service": "SOCIAL_CONSULT"}
+            actor = CRISIS if key == "redirected" and hours > 50 else CENTRE  # the new target acts after it
+            answer = client.post(
+                f"/v1/referrals/{referral_id}/{command}", json=payload, headers=auth(actor, "clinician")
+            )
+            assert answer.status_code == 200, answer.text
+    clock.now = START + timedelta(days=90)
+    app.state.application.tick()  # the service flags its breaches
+    theirs = client.get("/v1/standards/compliance", headers=auth("audit-office", "auditor")).json()
+
+    referrals = app.state.application
+    mapper = ReferralContracts("http://referral.test", lambda i, v: referrals.repository.get(i, version=v))
+    history = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
+    ingest(history, stored_messages(referrals, mapper))
+    ours = build_report(history, START - timedelta(days=1), clock.now, ANNEXE_II, ZONE, clock.now)
+
+    keys = ("standard", "total", "met", "breached", "pct_met", "median_s")
+    assert [{k: getattr(c, k) for k in keys} for c in ours.by_standard] == [
+        {k: row[k] for k in keys} for row in theirs if row["total"]
+    ]
+    assert sum(ours.flagged_breaches.values()) == sum(c.breached for c in ours.by_standard) > 0
+
+
+# --- the HTML in a real browser ----------------------------------------------------------------------------------
+
+
+def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Width, height and RGB(A) rows of an 8-bit non-interlaced PNG (what Chromium writes)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    idat = b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"IDAT":
+            idat += body
+        else:
+            chunks[kind] = body
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
+    assert depth == 8 and interlace == 0 and colour in (2, 6)
+    bpp = 3 if colour == 2 else 4
+    raw, stride, rows, previous = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
+        for i in range(stride):
+            left = line[i - bpp] if i >= bpp else 0
+            up = previous[i]
+            corner = previous[i - bpp] if i >= bpp else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                predictor = left if pa <= pb and pa <= pc else up if pb <= pc else corner
+                line[i] = (line[i] + predictor) & 0xFF
+        rows.append(bytes(line))
+        previous = line
+    return width, height, [bytes(r[i : i + 3]) for r in rows for i in range(0, stride, bpp)]
+
+
+def rgb(hex_colour: str) -> bytes:
+    return bytes.fromhex(hex_colour.removeprefix("#"))
+
+
+def screenshot(html: Path, png: Path, profile: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("headless Chromium is needed (apt-get install chromium; `make test` and .ci/run install it)")
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            f"--screenshot={png}",
+            "--window-size=1280,2000",
+            f"file://{html}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def test_the_html_report_renders_its_charts_in_headless_chromium(history: HistoryDB, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(to_html(build_report(history, START, END, ANNEXE_II, ZONE, END)), encoding="utf-8")
+    empty = tmp_path / "empty.html"
+    empty.write_text(to_html(build_report(HistoryDB("memory://"), START, END, ANNEXE_II, ZONE, END)), encoding="utf-8")
+    assert "http" not in page.read_text().replace("http://www.w3.org/2000/svg", "")  # nothing fetched
+
+    screenshot(page, tmp_path / "report.png", tmp_path / "profile")
+    screenshot(empty, tmp_path / "empty.png", tmp_path / "profile-empty")
+
+    width, height, pixels = decode_png((tmp_path / "report.png").read_bytes())
+    counts = Counter(pixels)
+    _, _, nothing = decode_png((tmp_path / "empty.png").read_bytes())
+    baseline = Counter(nothing)
+    assert (width, height) == (1280, 2000)
+    # met (green) and breached (red) bars of the standards, breach columns, disclosure and volume bars (blue)
+    assert counts[rgb(MET)] > 5_000 and counts[rgb(BREACH)] > 5_000 and counts[rgb(BLUE)] > 2_000
+    assert baseline[rgb(MET)] < 500 and baseline[rgb(BREACH)] < 500  # without data, no bars
