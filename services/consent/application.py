@@ -212,9 +212,8 @@ class Consents(TrackedApplication):
         Consent.check_terms(terms.subject_birth_date, local_date(now), terms.valid_from, terms.valid_until)
         consent_id = keyed_id("consent", actor.org, idempotency_key)
         digest = _digest(terms)
-        replay = self._replayed_consent(consent_id, digest, idempotency_key)
-        if replay is not None:
-            return replay, False
+        if self._recorded_before(consent_id, digest, idempotency_key, "consent"):
+            return self.get_consent(consent_id), False
         consent = Consent(
             id=consent_id,
             subject_id=terms.subject_id,
@@ -234,24 +233,8 @@ class Consents(TrackedApplication):
             recorded_at=now,
             request_digest=digest,
         )
-        try:
-            self.record(consent)
-        except IntegrityError:  # a concurrent retry with the same key won the race
-            replay = self._replayed_consent(consent_id, digest, idempotency_key)
-            if replay is None:
-                raise
-            return replay, False
-        return self.get_consent(consent_id), True
-
-    def _replayed_consent(self, consent_id: uuid.UUID, digest: str, key: str | None) -> ConsentState | None:
-        if key is None:
-            return None
-        existing: Consent | None = self._find(consent_id)
-        if existing is None:
-            return None
-        if existing.request_digest != digest:
-            raise IdempotencyConflictError("this Idempotency-Key was used for a different consent")
-        return self.get_consent(consent_id)
+        created = self._record_first(consent_id, digest, idempotency_key, "consent", consent)
+        return self.get_consent(consent_id), created
 
     def withdraw_consent(
         self,
@@ -292,10 +275,7 @@ class Consents(TrackedApplication):
         now = self.clock()
         restriction_id = keyed_id("restriction", actor.org, idempotency_key)
         digest = _digest(terms)
-        existing: Restriction | None = self._find(restriction_id) if idempotency_key else None
-        if existing is not None:
-            if existing.request_digest != digest:
-                raise IdempotencyConflictError("this Idempotency-Key was used for a different restriction")
+        if self._recorded_before(restriction_id, digest, idempotency_key, "restriction"):
             return self.get_restriction(restriction_id), False
         restriction = Restriction(
             id=restriction_id,
@@ -310,8 +290,8 @@ class Consents(TrackedApplication):
             recorded_at=now,
             request_digest=digest,
         )
-        self.record(restriction)
-        return self.get_restriction(restriction_id), True
+        created = self._record_first(restriction_id, digest, idempotency_key, "restriction", restriction)
+        return self.get_restriction(restriction_id), created
 
     def lift_restriction(self, restriction_id: uuid.UUID, actor: Actor, at: datetime | None = None) -> RestrictionState:
         restriction: Restriction | None = self._find(restriction_id)
@@ -319,7 +299,10 @@ class Consents(TrackedApplication):
             raise RestrictionNotFoundError("no such restriction")
         now = self.clock()
         restriction.lift(at or now, actor.sub, now)
-        self.record(restriction)
+        try:
+            self.record(restriction)
+        except IntegrityError:  # lifted concurrently: report it as such
+            return self.lift_restriction(restriction_id, actor, at)
         return self.get_restriction(restriction_id)
 
     def get_restriction(self, restriction_id: uuid.UUID) -> RestrictionState:
@@ -350,10 +333,8 @@ class Consents(TrackedApplication):
     ) -> tuple[RecordedDecision, bool]:
         decision_id = keyed_id(kind.lower(), actor.org, idempotency_key)
         digest = _digest(request)
-        if idempotency_key is not None:
-            replay = self._replayed_decision(decision_id, digest)
-            if replay is not None:
-                return replay, False
+        if self._recorded_before(decision_id, digest, idempotency_key, "request"):
+            return self.get_decision(decision_id), False
         now = self.clock()
         at = request.at or now
         if kind == DISCLOSURE and at > now + CLOCK_SKEW:
@@ -400,13 +381,8 @@ class Consents(TrackedApplication):
             request_digest=digest,
             register_entry_id=entry.id if entry else None,
         )
-        try:
-            self.record(record, *([entry] if entry else []))
-        except IntegrityError:  # a concurrent retry with the same key won the race: answer as it was answered
-            replay = self._replayed_decision(decision_id, digest) if idempotency_key else None
-            if replay is None:
-                raise
-            return replay, False
+        if not self._record_first(decision_id, digest, idempotency_key, "request", record, *([entry] if entry else [])):
+            return self.get_decision(decision_id), False  # answered as it was answered
         recorded = RecordedDecision(
             decision_id=decision_id,
             kind=kind,
@@ -419,14 +395,6 @@ class Consents(TrackedApplication):
             request_digest=digest,
         )
         return recorded, True
-
-    def _replayed_decision(self, decision_id: uuid.UUID, digest: str) -> RecordedDecision | None:
-        existing: DecisionRecord | None = self._find(decision_id)
-        if existing is None:
-            return None
-        if existing.request_digest != digest:
-            raise IdempotencyConflictError("this Idempotency-Key was used for a different request")
-        return RecordedDecision.of(existing)
 
     def get_decision(self, decision_id: uuid.UUID) -> RecordedDecision:
         record: DecisionRecord | None = self._find(decision_id)
@@ -488,6 +456,29 @@ class Consents(TrackedApplication):
             self.record(observation, tracking=tracking)
         except IntegrityError:  # the same upstream event again (another copy, another offset)
             self.mark_processed(tracking)
+
+    # --- Idempotency-Key: one aggregate per key, its request's digest tells a retry from a reuse --------------
+
+    def _recorded_before(self, aggregate_id: uuid.UUID, digest: str, key: str | None, what: str) -> bool:
+        """Whether a request with this key was recorded; the key with another request is a conflict."""
+        if key is None:
+            return False
+        existing = self._find(aggregate_id)
+        if existing is None:
+            return False
+        if existing.request_digest != digest:
+            raise IdempotencyConflictError(f"this Idempotency-Key was used for a different {what}")
+        return True
+
+    def _record_first(self, aggregate_id: uuid.UUID, digest: str, key: str | None, what: str, *new: Any) -> bool:
+        """Records `new`; False when a concurrent retry with the same key recorded its request first."""
+        try:
+            self.record(*new)
+        except IntegrityError:
+            if not self._recorded_before(aggregate_id, digest, key, what):
+                raise
+            return False
+        return True
 
     def _find(self, aggregate_id: uuid.UUID) -> Any:
         try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, Recording, Tracking
 
 from services.common.clock import ManualClock
 from services.common.eventstore import persistence_env
-from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest
+from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest, RestrictionTerms
 from services.consent.domain import (
     Consent,
     ConsentAlreadyWithdrawnError,
@@ -20,6 +21,7 @@ from services.consent.domain import (
     IdempotencyConflictError,
     InvalidTermsError,
     RegisterEntry,
+    RestrictionAlreadyLiftedError,
     keyed_id,
     register_entry_id_for,
 )
@@ -280,6 +282,62 @@ def test_idempotent_disclosure(open_app: OpenApp) -> None:
     assert len(app.register_entries(RegisterQuery())[0]) == 1
     with pytest.raises(IdempotencyConflictError):
         app.disclose(request(categories=(InfoCategory.CONTACT,)), WORKER, idempotency_key="k-1")
+
+
+class Outpaced(Consents):
+    """Another request commits between this one's checks and its write: the race a check-then-write can lose."""
+
+    name = Consents.name  # the same tables as the application it races
+    rival: Callable[[], object] | None = None
+
+    def record(self, *objs: Any, tracking: Tracking | None = None) -> list[Recording[Any]]:
+        rival, self.rival = self.rival, None
+        if rival is not None:
+            rival()
+        return super().record(*objs, tracking=tracking)
+
+
+@pytest.fixture
+def outpaced(store_url: str, clock: ManualClock) -> Iterator[Outpaced]:
+    app = Outpaced(env=persistence_env(store_url), clock=clock)
+    yield app
+    app.close()
+
+
+def restriction_terms() -> RestrictionTerms:
+    return RestrictionTerms(
+        subject_id=SUBJECT,
+        recipient_org_ids=(RECIPIENT,),
+        recipient_kinds=(),
+        purposes=("REFERRAL",),
+        categories=("CONTACT",),
+        valid_from=None,
+    )
+
+
+def test_a_retry_that_loses_the_race_to_record_a_restriction_gets_the_first_answer(
+    open_app: OpenApp, outpaced: Outpaced
+) -> None:
+    other = open_app()
+    outpaced.rival = lambda: other.record_restriction(restriction_terms(), WORKER, idempotency_key="r-1")
+
+    restriction, created = outpaced.record_restriction(restriction_terms(), WORKER, idempotency_key="r-1")
+
+    assert not created and outpaced.list_restrictions(SUBJECT) == [restriction]
+
+
+def test_a_lift_that_loses_the_race_is_told_the_restriction_was_already_lifted(
+    open_app: OpenApp, outpaced: Outpaced
+) -> None:
+    restriction, _ = outpaced.record_restriction(restriction_terms(), WORKER)
+    restriction_id = uuid.UUID(restriction.restriction_id)
+    other = open_app()
+    outpaced.rival = lambda: other.lift_restriction(restriction_id, WORKER)
+
+    with pytest.raises(RestrictionAlreadyLiftedError):
+        outpaced.lift_restriction(restriction_id, WORKER)
+
+    assert outpaced.get_restriction(restriction_id).version == 2
 
 
 def test_terms_that_cannot_hold_are_refused_before_anything_is_stored(open_app: OpenApp) -> None:
