@@ -7,7 +7,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -45,7 +45,7 @@ from services.consent.policy import (
     local_date,
     to_json,
 )
-from services.consent.readmodel import ConsentState, ReadModel, RegisterQuery, RegisterRow, RestrictionState
+from services.consent.readmodel import ConsentState, ReadModel, RegisterQuery, RegisterRow, RestrictionState, aware
 from services.consent.rules import CURRENT_VERSION, TABLES, regime_for
 from services.contract.agreements_events import AGREEMENT_LIFECYCLE
 from services.contract.codes import AgreementKind, AgreementStatus, InfoCategory, OrgKind, Purpose
@@ -432,7 +432,7 @@ class Consents(TrackedApplication):
                 upstream_event_id=event.id,
                 org_id=org.org_id,
                 kind=org.kind.value,
-                occurred_at=_aware(org.occurred_at),
+                occurred_at=aware(org.occurred_at),
             )
         elif event.type in AGREEMENT_STATES:
             state = AgreementTerms.model_validate(event.data)
@@ -447,7 +447,7 @@ class Consents(TrackedApplication):
                 start=state.start,
                 end=state.end,
                 information_sharing=[c.value for c in state.information_sharing or []],
-                occurred_at=_aware(state.occurred_at),
+                occurred_at=aware(state.occurred_at),
             )
         else:
             self.mark_processed(tracking)
@@ -485,7 +485,3 @@ class Consents(TrackedApplication):
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -77,6 +78,19 @@ class Recipient(_In):
             raise ValueError("give exactly one of org_id and org_kind")
         return self
 
+    @staticmethod
+    def all_of(org_ids: Iterable[str], kinds: Iterable[str]) -> list[Recipient]:
+        """The recipients a consent or restriction names: its organisations, then its kinds."""
+        return [Recipient(org_id=o) for o in org_ids] + [Recipient(org_kind=OrgKind(k)) for k in kinds]
+
+    @staticmethod
+    def split(recipients: Iterable[Recipient]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The distinct organisations and the distinct kinds named, in order."""
+        named = list(recipients)
+        org_ids = dict.fromkeys(r.org_id for r in named if r.org_id)
+        kinds = dict.fromkeys(r.org_kind.value for r in named if r.org_kind)
+        return tuple(org_ids), tuple(kinds)
+
 
 class Grantor(_In):
     """Who gave the consent: the person (SELF) or who may consent on their behalf, within that role."""
@@ -102,6 +116,7 @@ class ConsentCreate(_In):
     valid_until: Moment | None = Field(None, description="Exclusive end; a date means: through that day")
 
     def terms(self) -> ConsentTerms:
+        org_ids, kinds = Recipient.split(self.recipients)
         return ConsentTerms(
             subject_id=self.subject_id,
             subject_birth_date=self.subject_birth_date,
@@ -110,8 +125,8 @@ class ConsentCreate(_In):
             grantor_scope=None if self.granted_by.scope is None else tuple(dict.fromkeys(self.granted_by.scope)),
             method=self.method.value,
             purposes=tuple(dict.fromkeys(p.value for p in self.purposes)),
-            recipient_org_ids=tuple(dict.fromkeys(r.org_id for r in self.recipients if r.org_id)),
-            recipient_kinds=tuple(dict.fromkeys(r.org_kind.value for r in self.recipients if r.org_kind)),
+            recipient_org_ids=org_ids,
+            recipient_kinds=kinds,
             categories=tuple(dict.fromkeys(c.value for c in self.categories)),
             valid_from=instant(self.valid_from),
             valid_until=None if self.valid_until is None else instant(self.valid_until, end=True),
@@ -165,8 +180,7 @@ class ConsentPublic(BaseModel):
             ),
             method=ConsentMethod(c.method),
             purposes=[Purpose(p) for p in c.purposes],
-            recipients=[Recipient(org_id=o) for o in c.recipient_org_ids]
-            + [Recipient(org_kind=OrgKind(k)) for k in c.recipient_kinds],
+            recipients=Recipient.all_of(c.recipient_org_ids, c.recipient_kinds),
             categories=[InfoCategory(x) for x in c.categories],
             valid_from=c.valid_from,
             valid_until=c.valid_until,
@@ -197,10 +211,11 @@ class RestrictionCreate(_In):
         return self
 
     def terms(self) -> RestrictionTerms:
+        org_ids, kinds = Recipient.split(self.recipients)
         return RestrictionTerms(
             subject_id=self.subject_id,
-            recipient_org_ids=tuple(dict.fromkeys(r.org_id for r in self.recipients if r.org_id)),
-            recipient_kinds=tuple(dict.fromkeys(r.org_kind.value for r in self.recipients if r.org_kind)),
+            recipient_org_ids=org_ids,
+            recipient_kinds=kinds,
             purposes=tuple(dict.fromkeys(p.value for p in self.purposes)),
             categories=tuple(dict.fromkeys(c.value for c in self.categories)),
             valid_from=None if self.valid_from is None else instant(self.valid_from),
@@ -229,8 +244,7 @@ class RestrictionPublic(BaseModel):
             id=r.restriction_id,
             version=r.version,
             subject_id=r.subject_id,
-            recipients=[Recipient(org_id=o) for o in r.recipient_org_ids]
-            + [Recipient(org_kind=OrgKind(k)) for k in r.recipient_kinds],
+            recipients=Recipient.all_of(r.recipient_org_ids, r.recipient_kinds),
             purposes=[Purpose(p) for p in r.purposes],
             categories=[InfoCategory(c) for c in r.categories],
             valid_from=r.valid_from,

@@ -147,7 +147,8 @@ class _Timed:
     value: Any
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
+    """A moment from upstream without an offset is UTC (CloudEvent times are)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
@@ -156,7 +157,7 @@ class _Timeline:
         self._items: list[_Timed] = []
 
     def add(self, occurred_at: datetime, seq: int, value: Any) -> None:
-        bisect.insort(self._items, _Timed(_aware(occurred_at), seq, value), key=lambda t: (t.occurred_at, t.seq))
+        bisect.insort(self._items, _Timed(aware(occurred_at), seq, value), key=lambda t: (t.occurred_at, t.seq))
 
     def at(self, moment: datetime) -> Any | None:
         """The value in force at `moment`: the last one that occurred at or before it."""
@@ -289,7 +290,7 @@ class ReadModel:
                 start=e.start,
                 end=e.end,
                 information_sharing=tuple(InfoCategory(c) for c in e.information_sharing),
-                state_since=_aware(e.occurred_at),
+                state_since=aware(e.occurred_at),
             )
             self._agreements.setdefault(e.agreement_id, _Timeline()).add(e.occurred_at, seq, fact)
             for party in e.parties:
