@@ -226,10 +226,7 @@ class Notifications(TrackedApplication):
             command(subscription, self.clock())
 
         self._command(Subscription, subscription_id, change)
-        self.board.catch_up()
-        entry = self.board.subscription(subscription_id)
-        assert entry is not None
-        return entry
+        return self._subscription_entry(subscription_id)
 
     def _subscription_entry(self, subscription_id: uuid.UUID) -> SubscriptionEntry:
         self.board.catch_up()
