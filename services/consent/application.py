@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from services.common.eventstore import TrackedApplication
 from services.consent.domain import (
     AgreementObserved,
     Consent,
+    ConsentDomainError,
     ConsentNotFoundError,
     DecisionNotFoundError,
     DecisionRecord,
@@ -245,17 +247,14 @@ class Consents(TrackedApplication):
         expected_version: int | None = None,
     ) -> ConsentState:
         """Withdraws a consent from `at` (default: now): no disclosure from then on rests on it."""
-        consent: Consent | None = self._find(consent_id)
-        if consent is None:
-            raise ConsentNotFoundError("no such consent")
-        if expected_version is not None and expected_version != consent.version:
-            raise VersionConflictError(f"the consent is at version {consent.version}")
-        now = self.clock()
-        consent.withdraw(at or now, reason, actor.sub, actor.org, now)
-        try:
-            self.record(consent)
-        except IntegrityError:  # withdrawn concurrently: report it as such
-            return self.withdraw_consent(consent_id, actor, at, reason, expected_version)
+
+        def withdraw(consent: Consent) -> None:
+            if expected_version is not None and expected_version != consent.version:
+                raise VersionConflictError(f"the consent is at version {consent.version}")
+            now = self.clock()
+            consent.withdraw(at or now, reason, actor.sub, actor.org, now)
+
+        self._change(consent_id, ConsentNotFoundError("no such consent"), withdraw)
         return self.get_consent(consent_id)
 
     def get_consent(self, consent_id: uuid.UUID) -> ConsentState:
@@ -294,15 +293,11 @@ class Consents(TrackedApplication):
         return self.get_restriction(restriction_id), created
 
     def lift_restriction(self, restriction_id: uuid.UUID, actor: Actor, at: datetime | None = None) -> RestrictionState:
-        restriction: Restriction | None = self._find(restriction_id)
-        if restriction is None:
-            raise RestrictionNotFoundError("no such restriction")
-        now = self.clock()
-        restriction.lift(at or now, actor.sub, now)
-        try:
-            self.record(restriction)
-        except IntegrityError:  # lifted concurrently: report it as such
-            return self.lift_restriction(restriction_id, actor, at)
+        def lift(restriction: Restriction) -> None:
+            now = self.clock()
+            restriction.lift(at or now, actor.sub, now)
+
+        self._change(restriction_id, RestrictionNotFoundError("no such restriction"), lift)
         return self.get_restriction(restriction_id)
 
     def get_restriction(self, restriction_id: uuid.UUID) -> RestrictionState:
@@ -479,6 +474,18 @@ class Consents(TrackedApplication):
                 raise
             return False
         return True
+
+    def _change(self, aggregate_id: uuid.UUID, missing: ConsentDomainError, change: Callable[[Any], None]) -> None:
+        """Loads, changes and records an aggregate; after a concurrent change, again on the new state (which may
+        refuse it: a consent withdrawn meanwhile reports that it was already withdrawn)."""
+        aggregate = self._find(aggregate_id)
+        if aggregate is None:
+            raise missing
+        change(aggregate)
+        try:
+            self.record(aggregate)
+        except IntegrityError:
+            self._change(aggregate_id, missing, change)
 
     def _find(self, aggregate_id: uuid.UUID) -> Any:
         try:
