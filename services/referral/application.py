@@ -95,7 +95,12 @@ class Referrals(TrackedApplication):
         directory: Directory,
         information: dict[str, str] | None = None,
     ) -> tuple[Referral, bool]:
-        """Returns the referral and whether this call created it (False: an idempotent retry)."""
+        """Returns the referral and whether this call created it (False: an idempotent retry).
+
+        The information is stored once the referral is recorded, so that only the request that recorded it stores
+        any (a concurrent one reusing the key with another person's information gets 409 and stores nothing);
+        a retry finding none stored completes a submission interrupted between the two writes (after an erasure
+        the ciphertexts remain, so a retry never brings erased information back)."""
         information = information or {}
         referral_id = referral_id_for(submission.from_org, idempotency_key)
         digest = submission.digest(information)
@@ -103,6 +108,8 @@ class Referrals(TrackedApplication):
         if existing is not None:
             if existing.request_digest != digest:
                 raise ReferralIdempotencyConflictError("this Idempotency-Key was used for a different referral")
+            if not self.vault.categories(str(referral_id)):
+                self.vault.store(str(referral_id), submission.subject_id, information)
             return existing, False
         now = self.clock()
         if not directory.offers(submission.to_org, submission.to_service):
@@ -119,11 +126,11 @@ class Referrals(TrackedApplication):
             agreement_kind=coverage.kind,
             **fields,
         )
-        self.vault.store(str(referral_id), submission.subject_id, information)
         try:
             self.record(referral)
         except IntegrityError:  # a concurrent retry with the same key won the race
             return self.submit(submission, submitted_by, idempotency_key, directory, information)
+        self.vault.store(str(referral_id), submission.subject_id, information)
         return referral, True
 
     def perform(self, referral_id: uuid.UUID, command: str, step: Step, expected_version: int | None) -> Referral:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from services.common.clock import ManualClock
+from services.referral.application import Referrals, Submission
+from services.referral.domain import ReferralIdempotencyConflictError, referral_id_for
 from services.referral.ports import Coverage
 from services.referral.settings import ReferralSettings
-from tests.referral.conftest import ReferralService, body
+from services.referral.vault import SubjectErasedError, Vault
+from tests.referral.conftest import T0, FakeDirectory, ReferralService, body
 
 Auth = Callable[..., dict[str, str]]
 INFO = {"IDENTIFICATION": "Synthetic Person 0001", "CONTACT": "555-0100", "ASSESSMENT": "synthetic assessment text"}
@@ -87,3 +94,54 @@ def test_information_is_encrypted_at_rest_and_absent_from_events(
     erased = client.get(f"/v1/referrals/{rid}/information", headers=auth("org-b", "clinician"))
     assert erased.status_code == 410
     assert referrals.get_referral(uuid.UUID(rid)).status == "SUBMITTED"  # the history is intact
+
+
+class OutpacedVault(Vault):
+    """Another submission runs to its end just before this vault's first write (the race a retry can lose)."""
+
+    rival: Callable[[], object] | None = None
+
+    def store(self, referral_id: str, subject_id: str, information: Mapping[str, str]) -> None:
+        rival, self.rival = self.rival, None
+        if rival is not None:
+            rival()
+        super().store(referral_id, subject_id, information)
+
+
+def test_a_concurrent_submission_reusing_the_key_never_leaves_its_information_on_the_other_referral() -> None:
+    vault = OutpacedVault("memory://", b"\1" * 32)
+    referrals = Referrals(clock=ManualClock(T0), vault=vault)
+    first = Submission(**body(subject_id="S-0001"), accompaniment="NONE", agreement_id=None)
+    second = replace(first, subject_id="S-0002")
+    outcomes: list[object] = []
+
+    def submit(submission: Submission, text: str) -> None:
+        try:
+            outcomes.append(referrals.submit(submission, "worker", "key-1", FakeDirectory(), {"CONTACT": text}))
+        except ReferralIdempotencyConflictError as conflict:
+            outcomes.append(conflict)
+
+    vault.rival = lambda: submit(first, "first person's contact")
+    submit(second, "second person's contact")
+
+    referral = referrals.get_referral(referral_id_for("csss-a", "key-1"))
+    expected = "first person's contact" if referral.subject_id == "S-0001" else "second person's contact"
+    assert vault.read(str(referral.id), ["CONTACT"]) == {"CONTACT": expected}
+    assert sum(isinstance(o, ReferralIdempotencyConflictError) for o in outcomes) == 1
+
+
+def test_a_retry_completes_the_information_of_an_interrupted_submission_but_never_brings_back_an_erased_one() -> None:
+    referrals = Referrals(clock=ManualClock(T0))
+    submission = Submission(**body(), accompaniment="NONE", agreement_id=None)
+    information = {"CONTACT": "555-0100"}
+    referral, _ = referrals.submit(submission, "worker", "key-1", FakeDirectory(), information)
+    rid = str(referral.id)
+    referrals.vault = Vault("memory://", b"\0" * 32)  # as if the process stopped before the information was stored
+
+    referrals.submit(submission, "worker", "key-1", FakeDirectory(), information)
+    assert referrals.vault.read(rid, ["CONTACT"]) == information
+
+    referrals.vault.erase_subject("S-0001")
+    referrals.submit(submission, "worker", "key-1", FakeDirectory(), information)
+    with pytest.raises(SubjectErasedError):
+        referrals.vault.read(rid, ["CONTACT"])
