@@ -1,13 +1,15 @@
-"""The public contract in `schemas/`: JSON Schema of every integration event and each service's OpenAPI."""
+"""The public contract in `schemas/`: JSON Schema of every integration event, AsyncAPI of the topics, OpenAPIs."""
 
 from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from services.common.envelope import schema_uri
+from services.contract import topics
 from services.contract.events import EVENT_TYPES
 from services.runtime.registry import SERVICES, app_builder, settings_class
 
@@ -42,8 +44,97 @@ def openapi_documents() -> dict[str, dict[str, Any]]:
     return documents
 
 
+CHANNELS: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
+    (
+        topics.REFERRAL,
+        "Every referral event (ids, codes, statuses, times; never record information).",
+        lambda t: t.startswith("ca.qc.rls.referral."),
+    ),
+    (
+        "rls.org.{org_id}.referrals.v1",
+        "The referral events concerning one subscribing organisation, readable only by it.",
+        lambda t: t.startswith("ca.qc.rls.referral."),
+    ),
+    (
+        topics.AGREEMENTS,
+        "Directory and agreement changes, each with the agreement's whole state.",
+        lambda t: t.startswith("ca.qc.rls.agreements."),
+    ),
+    (
+        topics.CONSENT_DECISIONS,
+        "Every consent decision with the input and facts needed to re-evaluate it.",
+        lambda t: t == "ca.qc.rls.consent.decided.v1",
+    ),
+    (
+        topics.CONSENT,
+        "Consents, restrictions and disclosures (internal to the consent service and audit).",
+        lambda t: t.startswith("ca.qc.rls.consent.") and t != "ca.qc.rls.consent.decided.v1",
+    ),
+    (
+        topics.AUDIT_CHECKPOINTS,
+        "Chain heads of every event store (tamper evidence).",
+        lambda t: t.startswith("ca.qc.rls.audit."),
+    ),
+)
+"""Which event types travel on which topic (each topic also has a `<topic>.dlq` twin for poison records)."""
+
+BINARY_MODE_HEADERS = {
+    "type": "object",
+    "description": "CloudEvents 1.0 binary content mode: attributes as ce_* headers, the payload as the value",
+    "required": ["ce_id", "ce_source", "ce_type", "ce_specversion", "ce_time"],
+    "properties": {
+        name: {"type": "string"}
+        for name in (
+            "ce_id",
+            "ce_source",
+            "ce_type",
+            "ce_specversion",
+            "ce_time",
+            "ce_subject",
+            "ce_dataschema",
+            "ce_correlationid",
+            "ce_causationid",
+            "ce_traceparent",
+            "content-type",
+        )
+    },
+}
+
+
+def asyncapi() -> dict[str, Any]:
+    """AsyncAPI 3.0 description of the topics, the messages on each, and their payload schemas."""
+    messages = {
+        type_: {
+            "name": type_,
+            "contentType": "application/json",
+            "headers": BINARY_MODE_HEADERS,
+            "payload": {"$ref": f"events/{type_}.json"},
+            "summary": (model.__doc__ or "").strip().split("\n")[0],
+        }
+        for type_, model in sorted(EVENT_TYPES.items())
+    }
+    channels = {}
+    for address, description, carries in CHANNELS:
+        key = address.replace(".", "-").replace("{org_id}", "org")
+        channel: dict[str, Any] = {
+            "address": address,
+            "description": description,
+            "messages": {t.replace(".", "-"): {"$ref": f"#/components/messages/{t}"} for t in messages if carries(t)},
+        }
+        if "{org_id}" in address:
+            channel["parameters"] = {"org_id": {"description": "Organisation id (topic-safe)"}}
+        channels[key] = channel
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "RLS Referrals events", "version": "1.0.0"},
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "components": {"messages": messages},
+    }
+
+
 def generate() -> dict[str, dict[str, Any]]:
-    return {**event_schemas(), **openapi_documents()}
+    return {**event_schemas(), **openapi_documents(), "asyncapi.json": asyncapi()}
 
 
 def render(document: dict[str, Any]) -> str:
