@@ -109,6 +109,7 @@ class AuditQueries:
             batch=self.settings.replay_batch,
             until=until,
             timeout_s=self.settings.kafka_timeout_s,
+            check_crcs=self.settings.replay_check_crcs,
             progress=progress,
         ).run()
         self.note_replay(stats, until)

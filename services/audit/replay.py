@@ -121,6 +121,7 @@ class KafkaReplay:
         progress: Progress | None = None,
         clock: Callable[[], float] = time.monotonic,
         timeout_s: float = 10.0,
+        check_crcs: bool = True,
     ) -> None:
         self.bootstrap = bootstrap
         self.topics = list(topics)
@@ -130,6 +131,7 @@ class KafkaReplay:
         self.progress = progress
         self.clock = clock
         self.timeout_s = timeout_s
+        self.check_crcs = check_crcs
 
     def run(self) -> ReplayStats:
         stats = ReplayStats()
@@ -144,6 +146,7 @@ class KafkaReplay:
             max_partition_fetch_bytes=16 * 1024 * 1024,
             receive_buffer_bytes=4 * 1024 * 1024,
             bootstrap_timeout_ms=int(self.timeout_s * 1000),
+            check_crcs=self.check_crcs,
         )
         try:
             partitions = [

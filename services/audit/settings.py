@@ -38,6 +38,8 @@ class AuditSettings(ServiceSettings):
         default_factory=dict, description="Regional delay-standard bounds overriding Annexe II, in seconds"
     )
     replay_batch: int = Field(5000, ge=1)
+    replay_check_crcs: bool = True
+    """Check Kafka record batch CRCs while replaying (an audit verifies what it reads; costly without `crc32c`)."""
     referral_topic: str = topics.REFERRAL
     agreements_topic: str = topics.AGREEMENTS
     decisions_topic: str = topics.CONSENT_DECISIONS
