@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,9 +44,9 @@ class Audit(TrackedApplication):
         self.clock = clock
 
     def record_inquiry(
-        self, who: Auditor, action: Action, target: str, parameters: Mapping[str, Any], outcome: str = "OK"
+        self, who: Auditor, action: Action, target: str, parameters: Mapping[str, Any], outcome: str = "ASKED"
     ) -> str:
-        """Records that `who` looked at `target` (parameters as text; never record information)."""
+        """Records that `who` is looking at `target` (parameters as text; never record information)."""
         inquiry = Inquiry(
             auditor=who.sub,
             org=who.org,
@@ -59,25 +60,34 @@ class Audit(TrackedApplication):
         self.save(inquiry)
         return str(inquiry.id)
 
+    def answer_inquiry(self, inquiry_id: str, outcome: str) -> None:
+        inquiry: Inquiry = self.repository.get(uuid.UUID(inquiry_id))
+        inquiry.answer(outcome, self.clock())
+        self.save(inquiry)
+
     def inquiries(self, after: int = 0, limit: int = 100) -> list[InquiryEntry]:
-        """The trail in the order it was recorded, after a position (a cursor)."""
-        entries = []
+        """The trail in the order it was recorded, after a position (a cursor); an inquiry's outcome is known when
+        its answer falls in the same page."""
+        entries: dict[str, InquiryEntry] = {}
         for notification in self.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False):
             made = self.mapper.to_domain_event(notification)
+            if isinstance(made, Inquiry.Answered):
+                found = entries.get(str(made.originator_id))
+                if found is not None:
+                    entries[found.inquiry_id] = replace(found, outcome=made.outcome)
+                continue
             if not isinstance(made, Inquiry.Made):
                 continue
-            entries.append(
-                InquiryEntry(
-                    notification.id,
-                    str(made.originator_id),
-                    made.auditor,
-                    made.org,
-                    made.channel,
-                    made.action,
-                    made.target,
-                    dict(made.parameters),
-                    made.at,
-                    made.outcome,
-                )
+            entries[str(made.originator_id)] = InquiryEntry(
+                notification.id,
+                str(made.originator_id),
+                made.auditor,
+                made.org,
+                made.channel,
+                made.action,
+                made.target,
+                dict(made.parameters),
+                made.at,
+                made.outcome,
             )
-        return entries
+        return list(entries.values())

@@ -28,8 +28,9 @@ class Action(StrEnum):
 
 
 class Inquiry(Aggregate):
-    """One audit query. Its target is an id (a referral, an agreement, a consent) or a scope (a period, a store);
-    never record information."""
+    """One audit query, recorded before it runs (so a query that fails or crashes is on the trail too), then
+    answered with its outcome. Its target is an id (a referral, an agreement, a consent) or a scope (a period, a
+    store); never record information."""
 
     class Made(Aggregate.Created):
         auditor: str
@@ -40,6 +41,10 @@ class Inquiry(Aggregate):
         parameters: dict[str, str]
         at: datetime
         outcome: str
+
+    class Answered(Aggregate.Event):
+        outcome: str
+        at: datetime
 
     @event(Made)
     def __init__(
@@ -60,4 +65,9 @@ class Inquiry(Aggregate):
         self.target = target
         self.parameters = parameters
         self.at = at
+        self.outcome = outcome
+
+    @event(Answered)
+    def answer(self, outcome: str, at: datetime) -> None:
+        """`OK`, `NOT_FOUND`, `FAILED` or `FAILED: <what>` (a kind of error, never data)."""
         self.outcome = outcome

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
@@ -67,6 +68,13 @@ class StateAnswer:
     state: dict[str, Any] | None
 
 
+@dataclass
+class Outcome:
+    """What an inquiry gave (set by the query; `OK` unless it says otherwise)."""
+
+    value: str = "OK"
+
+
 @dataclass(frozen=True)
 class IntegrityAnswer:
     stores: list[StoreVerification]
@@ -95,24 +103,34 @@ class AuditQueries:
         self.history = history
         self.clock = clock
 
-    def _record(self, who: Auditor, action: Action, target: str, **parameters: Any) -> None:
-        self.audit.record_inquiry(who, action, target, parameters)
+    @contextmanager
+    def _inquiry(self, who: Auditor, action: Action, target: str, **parameters: Any) -> Iterator[Outcome]:
+        """Records the query before it runs, then its outcome (`FAILED: <error kind>` if it raised)."""
+        inquiry_id = self.audit.record_inquiry(who, action, target, parameters)
+        outcome = Outcome()
+        try:
+            yield outcome
+        except Exception as error:
+            self.audit.answer_inquiry(inquiry_id, f"FAILED: {type(error).__name__}")
+            raise
+        self.audit.answer_inquiry(inquiry_id, outcome.value)
 
     def replay(self, who: Auditor, until: datetime | None, progress: Progress | None = None) -> ReplayStats:
         """Rebuilds the audit database from the topics, from offset 0 (events after `until` left out)."""
-        self._record(who, Action.REPLAY, "topics", until=None if until is None else until.isoformat())
-        self.history.clear()
-        stats = KafkaReplay(
-            self.settings.kafka_bootstrap_servers,
-            self.settings.history_topics,
-            self.history,
-            batch=self.settings.replay_batch,
-            until=until,
-            timeout_s=self.settings.kafka_timeout_s,
-            check_crcs=self.settings.replay_check_crcs,
-            progress=progress,
-        ).run()
-        self.note_replay(stats, until)
+        with self._inquiry(who, Action.REPLAY, "topics", until=None if until is None else until.isoformat()) as out:
+            self.history.clear()
+            stats = KafkaReplay(
+                self.settings.kafka_bootstrap_servers,
+                self.settings.history_topics,
+                self.history,
+                batch=self.settings.replay_batch,
+                until=until,
+                timeout_s=self.settings.kafka_timeout_s,
+                check_crcs=self.settings.replay_check_crcs,
+                progress=progress,
+            ).run()
+            self.note_replay(stats, until)
+            out.value = "OK" if stats.complete else "INCOMPLETE"
         return stats
 
     def note_replay(self, stats: ReplayStats, until: datetime | None) -> None:
@@ -124,13 +142,15 @@ class AuditQueries:
         )
 
     def last_replay(self, who: Auditor) -> dict[str, Any]:
-        self._record(who, Action.REPLAY_STATUS, "audit-database")
-        replay: dict[str, Any] = self.history.meta().get("replay", {})
+        with self._inquiry(who, Action.REPLAY_STATUS, "audit-database"):
+            replay: dict[str, Any] = self.history.meta().get("replay", {})
         return replay
 
     def state(self, who: Auditor, kind: Kind, entity_id: str, as_of: datetime, axis: Axis = "effective") -> StateAnswer:
-        self._record(who, Action.STATE, f"{kind}/{entity_id}", as_of=as_of.isoformat(), axis=axis)
-        return StateAnswer(kind, entity_id, as_of, axis, state_as_of(self.history, kind, entity_id, as_of, axis))
+        with self._inquiry(who, Action.STATE, f"{kind}/{entity_id}", as_of=as_of.isoformat(), axis=axis) as out:
+            state = state_as_of(self.history, kind, entity_id, as_of, axis)
+            out.value = "OK" if state is not None else "NOT_FOUND"
+        return StateAnswer(kind, entity_id, as_of, axis, state)
 
     def verify(
         self,
@@ -141,15 +161,17 @@ class AuditQueries:
         """Every store against its seals and the published checkpoints (a verification that could not read the
         checkpoints is not a pass: a rewritten and re-sealed store would go unnoticed)."""
         stores = [s for s in self.settings.stores() if not services or s.service in services]
-        self._record(who, Action.VERIFY, ",".join(s.service for s in stores))
-        try:
-            checkpoints = read_checkpoints(
-                self.settings.kafka_bootstrap_servers, self.settings.checkpoint_topic, self.settings.kafka_timeout_s
-            )
-            problem = None
-        except KafkaError as error:
-            checkpoints, problem = [], f"checkpoints not readable: {type(error).__name__}"
-        return IntegrityAnswer(verify_stores(stores, checkpoints, progress), len(checkpoints), problem)
+        with self._inquiry(who, Action.VERIFY, ",".join(s.service for s in stores)) as out:
+            try:
+                checkpoints = read_checkpoints(
+                    self.settings.kafka_bootstrap_servers, self.settings.checkpoint_topic, self.settings.kafka_timeout_s
+                )
+                problem = None
+            except KafkaError as error:
+                checkpoints, problem = [], f"checkpoints not readable: {type(error).__name__}"
+            answer = IntegrityAnswer(verify_stores(stores, checkpoints, progress), len(checkpoints), problem)
+            out.value = "OK" if answer.ok else "INTEGRITY_FAILED"
+        return answer
 
     def recheck(
         self,
@@ -160,23 +182,25 @@ class AuditQueries:
         progress: Callable[[int], None] | None = None,
         on_total: Callable[[int], None] | None = None,
     ) -> RecheckResult:
-        self._record(who, Action.RECHECK, "decisions", regime=regime, regime_version=regime_version)
-        decisions = self.history.events_of("decision")
-        if on_total is not None:
-            on_total(len(decisions))
-        return recheck(decisions, evaluator, regime, regime_version, progress)
+        with self._inquiry(who, Action.RECHECK, "decisions", regime=regime, regime_version=regime_version) as out:
+            decisions = self.history.events_of("decision")
+            if on_total is not None:
+                on_total(len(decisions))
+            result = recheck(decisions, evaluator, regime, regime_version, progress)
+            out.value = f"OK: {result.checked} checked, {len(result.differing)} differ"
+        return result
 
     def report(self, who: Auditor, start: datetime, end: datetime, fmt: ReportFormat) -> Report:
-        self._record(who, Action.REPORT, "compliance", start=start.isoformat(), end=end.isoformat(), format=fmt)
-        return build_report(
-            self.history,
-            start,
-            end,
-            bounds_with(self.settings.standard_bounds_s),
-            self.settings.timezone,
-            self.clock(),
-        )
+        with self._inquiry(who, Action.REPORT, "compliance", start=start.isoformat(), end=end.isoformat(), format=fmt):
+            return build_report(
+                self.history,
+                start,
+                end,
+                bounds_with(self.settings.standard_bounds_s),
+                self.settings.timezone,
+                self.clock(),
+            )
 
     def trail(self, who: Auditor, after: int, limit: int) -> list[Any]:
-        self._record(who, Action.TRAIL, "inquiries", after=after, limit=limit)
-        return self.audit.inquiries(after, limit)
+        with self._inquiry(who, Action.TRAIL, "inquiries", after=after, limit=limit):
+            return self.audit.inquiries(after, limit)

@@ -108,10 +108,10 @@ def test_a_consent_as_of_dates_and_every_query_in_the_trail(api: TestClient, aut
     assert before.status_code == 404 and before.json()["type"].endswith(":state-not-found")
     assert after.status_code == 200 and after.json()["state"]["status"] == "ACTIVE"
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "as_of"
-    assert [(e["auditor"], e["org"], e["channel"], e["action"], e["target"]) for e in trail] == [
-        ("auditor-7", "ministere", "REST", "STATE", f"consent/{CONSENT_ID}"),
-        ("auditor-7", "ministere", "REST", "STATE", f"consent/{CONSENT_ID}"),
-        ("auditor-7", "ministere", "REST", "TRAIL", "inquiries"),
+    assert [(e["auditor"], e["org"], e["channel"], e["action"], e["target"], e["outcome"]) for e in trail] == [
+        ("auditor-7", "ministere", "REST", "STATE", f"consent/{CONSENT_ID}", "NOT_FOUND"),
+        ("auditor-7", "ministere", "REST", "STATE", f"consent/{CONSENT_ID}", "OK"),
+        ("auditor-7", "ministere", "REST", "TRAIL", "inquiries", "ASKED"),  # answered once listed
     ]
     assert trail[0]["parameters"]["as_of"].startswith("2026-11-19T23:59:59")
     assert all(e["at"] == "2026-11-25T15:00:00Z" for e in trail)

@@ -223,3 +223,25 @@ def test_in_memory_stores_are_not_sealed_and_publish_no_checkpoint() -> None:
     with Counters(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}) as memory:
         assert CheckpointPublisher(memory.recorder, sink, application="counters", source="/t").run_once() is None
     assert not sink.sent  # nothing outside the process can rewrite an in-memory store
+
+
+def test_the_deleted_last_event_is_named_and_events_recorded_during_verification_are_not(
+    counters: Counters, store_url: str
+) -> None:
+    raw(store_url).delete(15)
+    assert kinds_at(counters) == [("removed", 15)]
+    assert isinstance(counters.recorder, SealedStore)
+    store = counters.recorder
+
+    class Busy:
+        """The store, with an event recorded between reading the rows and reading the seals."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def read_rows(self, after: int, limit: int) -> Any:
+            rows = store.read_rows(after, limit)
+            counters.save(Counter())
+            return rows
+
+    assert [(f.kind.value, f.notification_id) for f in verify_store(Busy()).findings] == [("removed", 15)]  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from services.agreements.main import build_app as build_agreements
 from services.agreements.settings import AgreementsSettings
 from services.audit.history import HistoryDB, parse_time
 from services.audit.replay import KafkaReplay
+from services.audit.sources import replay_stores
 from services.audit.states import state_as_of
 from services.common.clock import ManualClock
 from services.common.relay import Mapper
@@ -259,3 +260,26 @@ def test_states_rebuild_the_same_on_a_postgresql_audit_database(
         rebuilt = state_as_of(history, "agreement", world.ids["agreement"], moment)
         assert rebuilt is not None
         assert_same("agreement", rebuilt, seen["agreement"])
+
+
+def test_replay_from_the_event_stores_gives_the_history_the_relays_publish(
+    service_settings: Callable[..., Any],
+    client_for: Callable[..., TestClient],
+    auth: Auth,
+    tmp_path: Path,
+    audit_settings: Callable[..., Any],
+) -> None:
+    world = World(service_settings, client_for, auth, tmp_path)
+    snapshots = live_history(world)
+    settings = audit_settings(var_dir=tmp_path)  # the stores are <var>/<service>.db, as by default
+    from_stores = HistoryDB(f"sqlite:///{tmp_path / 'from-stores.db'}")
+
+    stats = replay_stores(settings, from_stores, until=snapshots[1][0])
+
+    relayed = [m.event for m in world.messages()]
+    assert stats.read == len(relayed) and stats.rejected == 0
+    assert stats.stored + stats.after_until == len(relayed) and stats.after_until > 0
+    kept = {e.id for e in relayed if e.time <= snapshots[1][0]}
+    assert {r.event_id for kind in ("referral", "agreement", "consent") for r in from_stores.events_of(kind)} <= kept
+    rebuilt = state_as_of(from_stores, "referral", world.ids["referral"], snapshots[2][0])
+    assert rebuilt is not None and rebuilt["status"] == snapshots[1][1]["referral"]["status"]
