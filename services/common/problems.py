@@ -98,7 +98,10 @@ def install_problem_handlers(app: FastAPI, domain_errors: Mapping[type[Exception
 def _domain_handler(spec: ProblemSpec) -> Any:
     async def handle(request: Request, error: Exception) -> JSONResponse:
         field = getattr(error, "field", None)
-        extra = {"field": field} if field else {}
+        # the same shape as request validation errors (errors[].field), plus `field` at the top for convenience
+        extra = (
+            {"field": field, "errors": [{"field": field, "message": str(error), "type": spec.slug}]} if field else {}
+        )
         return problem_response(spec.status, spec.slug, spec.title, str(error), request.url.path, **extra)
 
     return handle

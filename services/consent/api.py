@@ -45,7 +45,7 @@ from services.consent.models import (
     instant,
 )
 from services.consent.policy import to_json
-from services.consent.readmodel import RegisterQuery
+from services.consent.readmodel import ConsentState, RegisterQuery
 from services.consent.rules import UnknownRegimeVersionError
 from services.consent.settings import ConsentSettings
 from services.contract.codes import ORG_ID_PATTERN
@@ -126,6 +126,17 @@ def record_consent(
     return ConsentPublic.of(consent, consents.clock())
 
 
+def _holds(consent: ConsentState, principal: Principal, write: bool) -> bool:
+    """A consent (and the person's birth date on it) is known to the organisation that recorded it; auditors read."""
+    return consent.recorded_by_org == principal.org or (not write and "auditor" in principal.roles)
+
+
+def _held(consent: ConsentState, principal: Principal, write: bool) -> ConsentState:
+    if not _holds(consent, principal, write):
+        raise ConsentNotFoundError("no such consent")
+    return consent
+
+
 @router.post("/consents/{consent_id}/withdraw", response_model=ConsentPublic, responses={404: {}, 409: {}, 422: {}})
 def withdraw_consent(
     consent_id: uuid.UUID,
@@ -136,6 +147,7 @@ def withdraw_consent(
     if_match: Annotated[str | None, Header()] = None,
 ) -> ConsentPublic:
     """Withdraw a consent: nothing is disclosed under it from then on; past disclosures stay as they were."""
+    _held(consents.get_consent(consent_id), principal, write=True)
     body = body or ConsentWithdraw()
     try:
         consent = consents.withdraw_consent(
@@ -157,15 +169,16 @@ def list_consents(
     consents: App,
     subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)],
 ) -> ConsentList:
-    """The consents on file for a person, withdrawn ones included."""
+    """The consents on file for a person that the caller's organisation holds (auditors: all), withdrawn included."""
     now = consents.clock()
-    return ConsentList(items=[ConsentPublic.of(c, now) for c in consents.list_consents(subject_id)])
+    held = [c for c in consents.list_consents(subject_id) if _holds(c, principal, write=False)]
+    return ConsentList(items=[ConsentPublic.of(c, now) for c in held])
 
 
 @router.get("/consents/{consent_id}", response_model=ConsentPublic, responses={404: {}})
 def get_consent(consent_id: uuid.UUID, principal: Reader, consents: App, response: Response) -> ConsentPublic:
-    """One consent and where it stands now."""
-    consent = consents.get_consent(consent_id)
+    """One consent and where it stands now (to the organisation that recorded it, and auditors)."""
+    consent = _held(consents.get_consent(consent_id), principal, write=False)
     response.headers["ETag"] = str(consent.version)
     return ConsentPublic.of(consent, consents.clock())
 

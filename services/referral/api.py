@@ -370,6 +370,7 @@ def redirect(
     if_match: Annotated[str | None, Header()] = None,
 ) -> ReferralPublic:
     """The receiving organisation redirects the referral to another organisation's service."""
+    visible(referrals.get_referral(referral_id), principal)
     if not clients[0].offers(body.to_org, body.to_service):
         raise ReferralTargetError("to_service: the new target organisation does not offer this service")
     return _perform(

@@ -371,3 +371,16 @@ def test_rule_tables_are_published_as_data(api: TestClient, auth: Auth) -> None:
     assert a3["requires"] == ["agreement_is_service_108", "agreement_in_force", "purpose_in_route"]
     assert a3["obligations"] == ["MINIMUM_NECESSARY", "REGISTER_ENTRY"] and a3["categories"] == "FROM_AGREEMENT"
     assert [r["id"] for r in by_regime["LRSSS"]["table"]["routes"]] == ["B-1", "B-2", "B-5", "B-6", "B-8", "B-9"]
+
+
+def test_a_consent_is_known_only_to_the_organisation_that_recorded_it_and_auditors(api: TestClient, auth: Auth) -> None:
+    consent = api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake")).json()
+    outsider = auth("org-elsewhere", "intake", "coordinator")
+    assert api.get(f"/v1/consents/{consent['id']}", headers=outsider).status_code == 404
+    assert api.get("/v1/consents", params={"subject_id": SUBJECT}, headers=outsider).json()["items"] == []
+    assert api.post(f"/v1/consents/{consent['id']}/withdraw", json={}, headers=outsider).status_code == 404
+    assert (
+        api.post(f"/v1/consents/{consent['id']}/withdraw", json={}, headers=auth("org-x", "auditor")).status_code == 403
+    )
+    assert api.get(f"/v1/consents/{consent['id']}", headers=auth("org-x", "auditor")).status_code == 200
+    assert api.get(f"/v1/consents/{consent['id']}", headers=auth(DISCLOSER, "clinician")).json()["status"] == "ACTIVE"

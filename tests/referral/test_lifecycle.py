@@ -234,3 +234,16 @@ def test_listing_filters_and_paginates(service: ReferralService, auth: Auth) -> 
     to_b = service.client.get("/v1/referrals?to_org=org-b", headers=auth(SENDER, "intake")).json()["items"]
     assert [r["id"] for r in to_b] == ids[0::2]
     assert service.client.get("/v1/referrals?cursor=%%%", headers=auth(SENDER, "intake")).status_code == 422
+
+
+def test_domain_validation_errors_name_the_field_like_request_validation(service: ReferralService, auth: Auth) -> None:
+    service.directory.not_offered.add((RECEIVER, "SOCIAL_CONSULT"))
+    problem = service.client.post("/v1/referrals", json=body(), headers=auth(SENDER, "intake")).json()
+    assert problem["errors"][0]["field"] == "to_service"
+
+
+def test_an_outsider_redirecting_a_referral_learns_nothing(service: ReferralService, auth: Auth) -> None:
+    rid = submit(service, auth)["id"]
+    service.directory.unknown.add("org-nowhere")
+    response = act(service, auth, rid, "redirect", OTHER, to_org="org-nowhere", to_service="AAOR")
+    assert response.status_code == 404
