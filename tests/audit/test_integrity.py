@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -245,3 +246,37 @@ def test_the_deleted_last_event_is_named_and_events_recorded_during_verification
             return rows
 
     assert [(f.kind.value, f.notification_id) for f in verify_store(Busy()).findings] == [("removed", 15)]  # type: ignore[arg-type]
+
+
+@pytest.mark.integration
+def test_a_running_service_publishes_its_checkpoints_on_kafka(
+    service_settings: Callable[..., Any],
+    client_for: Callable[..., Any],
+    auth: Callable[..., dict[str, str]],
+    tmp_path: Path,
+    kafka_bootstrap: str,
+) -> None:
+    from services.audit.main import build_app
+    from services.audit.settings import AuditSettings
+    from services.audit.verification import read_checkpoints
+    from tests.helpers import wait_for
+
+    topic = f"t{uuid.uuid4().hex[:8]}.rls.audit.checkpoints.v1"
+    settings = service_settings(
+        AuditSettings,
+        event_store=f"sqlite:///{tmp_path / 'audit.db'}",
+        database=f"sqlite:///{tmp_path / 'history.db'}",
+        relay_enabled=True,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        checkpoint_topic=topic,
+        checkpoint_interval_s=0.2,
+    )
+    client = client_for(build_app(settings))
+    client.get("/v1/inquiries", headers=auth("cai", "auditor"))  # records an inquiry: the chain head moves
+
+    checkpoints = wait_for(lambda: read_checkpoints(kafka_bootstrap, topic, idle_ms=300), timeout=30)
+
+    store = client.app.state.application.recorder  # type: ignore[attr-defined]
+    assert {c.application for c in checkpoints} == {"audit"}
+    assert {c.store_id for c in checkpoints} == {store.store_id()}
+    assert verify_store(store, checkpoints).checkpoints_matched == len(checkpoints) >= 1

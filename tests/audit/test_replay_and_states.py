@@ -214,6 +214,10 @@ def test_states_at_three_dates_equal_the_states_captured_at_those_moments(
             assert rebuilt is not None, (kind, moment)
             assert_same(kind, rebuilt, seen[kind])
     assert state_as_of(history, "referral", world.ids["referral"], D1 - timedelta(seconds=1)) is None
+    # On the recorded axis, what the platform had published by then: nothing in March (relayed today), all of it now.
+    assert state_as_of(history, "consent", world.ids["consent"], snapshots[2][0], "recorded") is None
+    now = state_as_of(history, "consent", world.ids["consent"], datetime.now(UTC), "recorded")
+    assert now is not None and now["status"] == "WITHDRAWN"
 
 
 @pytest.mark.integration
