@@ -36,10 +36,12 @@ from services.notifications.domain import (
     SubscriptionNotFoundError,
     SubscriptionStatus,
     SubscriptionVersionConflictError,
+    TopicSlot,
     check_endpoint,
     delivery_id_for,
     dispatch_id,
     subscription_id_for,
+    topic_slot_id,
 )
 from services.notifications.signing import generate_secret
 
@@ -162,10 +164,11 @@ class Notifications(TrackedApplication):
                 raise SubscriptionIdempotencyConflictError("this Idempotency-Key was used for another subscription")
             generated = existing.secret if request.channel is DeliveryChannel.WEBHOOK and not request.secret else None
             return Subscribed(existing, created=False, generated_secret=generated)
-        if request.channel is DeliveryChannel.KAFKA_TOPIC:
-            for other in self.board.subscriptions_of([request.org_id]):
-                if other.channel is DeliveryChannel.KAFKA_TOPIC:
-                    raise SubscriptionExistsError(f"the organisation's topic subscription is {other.id}", other.id)
+        claimed = (
+            self._claim_topic(request.org_id, subscription_id)
+            if request.channel is DeliveryChannel.KAFKA_TOPIC
+            else None
+        )
         generated = generate_secret() if request.channel is DeliveryChannel.WEBHOOK and not request.secret else None
         subscription = Subscription(
             id=subscription_id,
@@ -179,10 +182,23 @@ class Notifications(TrackedApplication):
             request_digest=digest,
         )
         try:
-            self.record(subscription)
-        except IntegrityError:  # a concurrent retry with the same key won the race
+            self.record(subscription, claimed)
+        except IntegrityError:  # a concurrent retry with the same key, or a concurrent topic claim, won the race
             return self.subscribe(request, by, idempotency_key)
         return Subscribed(self._subscription_entry(subscription.id), created=True, generated_secret=generated)
+
+    def _claim_topic(self, org_id: str, subscription_id: uuid.UUID) -> TopicSlot:
+        """The organisation's topic slot, claimed for this subscription unless a live one holds it (409)."""
+        try:
+            slot: TopicSlot = self.repository.get(topic_slot_id(org_id))
+        except AggregateNotFoundError:
+            slot = TopicSlot(id=topic_slot_id(org_id), org_id=org_id)
+        if slot.holder is not None:
+            holder = self.board.subscription(uuid.UUID(slot.holder))
+            if holder is not None and holder.status is not SubscriptionStatus.DELETED:
+                raise SubscriptionExistsError(f"the organisation's topic subscription is {holder.id}", holder.id)
+        slot.claim(str(subscription_id))
+        return slot
 
     def list_subscriptions(self, org_id: str) -> list[SubscriptionEntry]:
         self.board.catch_up()

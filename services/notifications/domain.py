@@ -469,3 +469,24 @@ class Delivery(Aggregate):
     def _redeliver(self, at: datetime, by: str) -> None:
         self.status, self.next_attempt_at = DeliveryStatus.PENDING, at
         self.window_started_at, self.failures_in_window = None, 0
+
+
+TOPIC_SLOT_NAMESPACE = uuid.UUID("5e2d1c4b-7a93-4f0e-8b6d-2c9a1f3e7d54")
+
+
+def topic_slot_id(org_id: str) -> uuid.UUID:
+    return uuid.uuid5(TOPIC_SLOT_NAMESPACE, org_id)
+
+
+class TopicSlot(Aggregate):
+    """An organisation's one topic subscription: concurrent claims conflict on the slot's version, so two
+    simultaneous subscribes cannot both create one (the topic would then carry every event twice)."""
+
+    @event("Opened")
+    def __init__(self, id: uuid.UUID, org_id: str) -> None:
+        self.org_id = org_id
+        self.holder: str | None = None
+
+    @event("Claimed")
+    def claim(self, subscription_id: str) -> None:
+        self.holder = subscription_id

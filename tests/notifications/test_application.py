@@ -203,3 +203,36 @@ def test_delivery_state_survives_a_restart(store_url: str, make_worker: Callable
         )
         assert len(publisher.published) == 6
         assert {m.topic for m in publisher.published} == {f"rls.org.{receiver}.referrals.v1"}
+
+
+def test_concurrent_topic_subscriptions_make_one(store_url: str) -> None:
+    """Two simultaneous subscribes both pass the liveness check; the topic slot lets only one of them through."""
+    import threading
+
+    from services.common.eventstore import persistence_env
+    from services.notifications.application import Notifications, SubscriptionRequest
+    from services.notifications.domain import DeliveryChannel, Filters, SubscriptionExistsError
+
+    app = Notifications(env=persistence_env(store_url))
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def subscribe(key: str) -> None:
+        request = SubscriptionRequest(
+            org_id="org-race", channel=DeliveryChannel.KAFKA_TOPIC, url=None, secret=None, filters=Filters()
+        )
+        barrier.wait()
+        try:
+            app.subscribe(request, "worker", key)
+            outcomes.append("created")
+        except SubscriptionExistsError:
+            outcomes.append("409")
+
+    threads = [threading.Thread(target=subscribe, args=(f"k-{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["409", "created"]
+    assert [s.channel for s in app.list_subscriptions("org-race")] == [DeliveryChannel.KAFKA_TOPIC]
+    app.close()
