@@ -149,6 +149,8 @@ def replay(
                 queries.note_replay(stats, moment)
         for stats in results:
             complete = "" if stats.complete else " (INCOMPLETE: the broker stopped answering)"
+            if stats.skipped:
+                complete += f" (no store found for: {', '.join(stats.skipped)})"
             typer.echo(
                 f"replayed {stats.read} records from {stats.source} in {stats.seconds:.1f} s: "
                 f"{stats.rate:,.0f} events/s; {stats.stored} stored, {stats.rejected} rejected, "

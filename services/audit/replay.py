@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol
@@ -38,6 +38,8 @@ class ReplayStats:
     seconds: float = 0.0
     complete: bool = True
     source: str = "kafka"
+    skipped: list[str] = field(default_factory=list)
+    """Stores not found (replays from the stores)."""
 
     @property
     def rate(self) -> float:
@@ -54,6 +56,7 @@ class ReplayStats:
             "seconds": round(self.seconds, 3),
             "events_per_s": round(self.rate, 1),
             "complete": self.complete,
+            "skipped": self.skipped,
         }
 
 

@@ -13,11 +13,13 @@ from services.contract import topics
 
 @dataclass(frozen=True)
 class StoreRef:
-    """One service's event store: the service, its application's name (PostgreSQL table prefix) and its URL."""
+    """One service's event store: the service, its application's name (PostgreSQL table prefix), its URL and, for
+    stores encrypted at rest, the key (only replaying from the store decodes events; verification needs no key)."""
 
     service: str
     application: str
     url: str
+    cipher_key: SecretStr | None = None
 
 
 class AuditSettings(ServiceSettings):
@@ -53,6 +55,9 @@ class AuditSettings(ServiceSettings):
     agreements_event_store: str | None = Field(None, validation_alias="AGREEMENTS_EVENT_STORE")
     consent_event_store: str | None = Field(None, validation_alias="CONSENT_EVENT_STORE")
     notifications_event_store: str | None = Field(None, validation_alias="NOTIFICATIONS_EVENT_STORE")
+    referral_cipher_key: SecretStr | None = Field(None, validation_alias="REFERRAL_CIPHER_KEY")
+    agreements_cipher_key: SecretStr | None = Field(None, validation_alias="AGREEMENTS_CIPHER_KEY")
+    consent_cipher_key: SecretStr | None = Field(None, validation_alias="CONSENT_CIPHER_KEY")
 
     @property
     def database_url(self) -> str:
@@ -76,9 +81,16 @@ class AuditSettings(ServiceSettings):
             return f"sqlite:///{self.var_dir / (service + '.db')}"
 
         return [
-            StoreRef("referral", "referrals", self.referral_event_store or default("referral")),
-            StoreRef("agreements", "agreements", self.agreements_event_store or default("agreements")),
-            StoreRef("consent", "consents", self.consent_event_store or default("consent")),
+            StoreRef(
+                "referral", "referrals", self.referral_event_store or default("referral"), self.referral_cipher_key
+            ),
+            StoreRef(
+                "agreements",
+                "agreements",
+                self.agreements_event_store or default("agreements"),
+                self.agreements_cipher_key,
+            ),
+            StoreRef("consent", "consents", self.consent_event_store or default("consent"), self.consent_cipher_key),
             StoreRef("notifications", "notifications", self.notifications_event_store or default("notifications")),
-            StoreRef("audit", "audit", self.event_store_url),
+            StoreRef("audit", "audit", self.event_store_url, self.cipher_key),
         ]

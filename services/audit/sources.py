@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from eventsourcing.domain import DomainEventProtocol
 
@@ -26,8 +28,14 @@ from services.common.kafka import Outgoing
 Mapper = Callable[[DomainEventProtocol[Any]], Sequence[Outgoing]]
 
 
-def _read_only(url: str) -> dict[str, str]:
-    return {**persistence_env(url), "CREATE_TABLE": "false"}
+def _read_only(store: StoreRef) -> dict[str, str]:
+    env = {**persistence_env(store.url), "CREATE_TABLE": "false"}
+    if store.cipher_key is not None:  # the store is encrypted at rest: decoding its events needs the service's key
+        env |= {
+            "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+            "CIPHER_KEY": store.cipher_key.get_secret_value(),
+        }
+    return env
 
 
 @contextmanager
@@ -39,21 +47,21 @@ def open_source(store: StoreRef, settings: AuditSettings) -> Iterator[tuple[Trac
         from services.referral.application import Referrals
         from services.referral.contracts import ReferralContracts
 
-        referrals = Referrals(env=_read_only(store.url))
+        referrals = Referrals(env=_read_only(store))
         app = referrals
         mapper = ReferralContracts("http://referral.invalid", lambda i, v: referrals.repository.get(i, version=v))
     elif store.service == "agreements":
         from services.agreements.application import Agreements
         from services.agreements.contracts import AgreementsContracts
 
-        agreements = Agreements(env=_read_only(store.url))
+        agreements = Agreements(env=_read_only(store))
         app = agreements
         mapper = AgreementsContracts(lambda i, v: agreements.repository.get(i, version=v))
     elif store.service == "consent":
         from services.consent.application import Consents
         from services.consent.contracts import consent_messages
 
-        app, mapper = Consents(env=_read_only(store.url)), consent_messages
+        app, mapper = Consents(env=_read_only(store)), consent_messages
     else:
         raise ValueError(f"{store.service} publishes no history events")
     try:
@@ -63,6 +71,11 @@ def open_source(store: StoreRef, settings: AuditSettings) -> Iterator[tuple[Trac
 
 
 HISTORY_SERVICES = ("referral", "agreements", "consent")
+
+
+def _missing(store: StoreRef) -> bool:
+    parsed = urlparse(store.url)
+    return parsed.scheme == "sqlite" and not Path(unquote(parsed.path.removeprefix("/"))).exists()
 
 
 def replay_stores(
@@ -79,6 +92,9 @@ def replay_stores(
     stores = [s for s in settings.stores() if s.service in HISTORY_SERVICES]
     with history.writer() as writer:
         for store in stores:
+            if _missing(store):
+                stats.skipped.append(store.service)
+                continue
             with open_source(store, settings) as (app, mapper):
                 if progress is not None:
                     progress.start(app.recorder.max_notification_id() or 0)

@@ -280,3 +280,23 @@ def test_a_running_service_publishes_its_checkpoints_on_kafka(
     assert {c.application for c in checkpoints} == {"audit"}
     assert {c.store_id for c in checkpoints} == {store.store_id()}
     assert verify_store(store, checkpoints).checkpoints_matched == len(checkpoints) >= 1
+
+
+def test_a_store_encrypted_at_rest_is_sealed_and_verified_without_its_key(tmp_path: Path) -> None:
+    from eventsourcing.cryptography import AESCipher
+
+    from services.audit.settings import StoreRef
+    from services.audit.verification import open_store
+
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    cipher = {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": AESCipher.create_key(16)}
+    with Counters(env={**persistence_env(url), **cipher}) as app:
+        items = [Counter() for _ in range(3)]
+        app.record(*items)
+    store, close = open_store(StoreRef("counters", "counters", url))  # the auditor holds no key
+    try:
+        assert verify_store(store).ok
+        RawStore(url, "counters").flip_byte(2)
+        assert [(f.kind.value, f.notification_id) for f in verify_store(store).findings] == [("altered", 2)]
+    finally:
+        close()

@@ -287,3 +287,39 @@ def test_replay_from_the_event_stores_gives_the_history_the_relays_publish(
     assert {r.event_id for kind in ("referral", "agreement", "consent") for r in from_stores.events_of(kind)} <= kept
     rebuilt = state_as_of(from_stores, "referral", world.ids["referral"], snapshots[2][0])
     assert rebuilt is not None and rebuilt["status"] == snapshots[1][1]["referral"]["status"]
+
+
+def test_replay_from_a_store_encrypted_at_rest_uses_the_services_key(
+    service_settings: Callable[..., Any],
+    client_for: Callable[..., TestClient],
+    auth: Auth,
+    tmp_path: Path,
+    audit_settings: Callable[..., Any],
+) -> None:
+    from eventsourcing.cryptography import AESCipher
+
+    key = AESCipher.create_key(16)
+    consent = client_for(
+        build_consent(
+            service_settings(ConsentSettings, event_store=f"sqlite:///{tmp_path / 'consent.db'}", cipher_key=key),
+            clock=ManualClock(D1),
+        )
+    )
+    body = {
+        "subject_id": "S-AUDIT-05",
+        "subject_birth_date": "1990-05-06",
+        "granted_by": {"role": "SELF"},
+        "method": "WRITTEN",
+        "purposes": ["REFERRAL"],
+        "recipients": [{"org_id": ORG}],
+        "categories": ["CONTACT"],
+        "valid_from": "2026-03-01",
+    }
+    consent_id = consent.post("/v1/consents", json=body, headers=auth(CSSS, "intake")).json()["id"]
+    history = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
+
+    stats = replay_stores(audit_settings(var_dir=tmp_path, consent_cipher_key=key), history)
+
+    assert stats.stored == 1 and stats.skipped == ["referral", "agreements"]
+    rebuilt = state_as_of(history, "consent", consent_id, D1)
+    assert rebuilt is not None and rebuilt["categories"] == ["CONTACT"]
