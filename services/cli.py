@@ -75,6 +75,7 @@ def serve(service: Annotated[str, typer.Argument(help=", ".join(SERVICES))]) -> 
 @cli.command()
 def relay(service: Annotated[str, typer.Argument(help="referral")]) -> None:
     """Run only the outbox relay of a service (the API may run elsewhere with its relay disabled)."""
+    from services.common.service import BackgroundLoops, publisher_loops
     from services.referral.main import build_referrals, build_relay
     from services.referral.settings import ReferralSettings
 
@@ -85,10 +86,17 @@ def relay(service: Annotated[str, typer.Argument(help="referral")]) -> None:
     settings = ReferralSettings()
     with build_referrals(settings) as referrals:
         outbox, publisher = build_relay(settings, referrals)
+        loops, closers = publisher_loops(settings, referrals)
+        background = BackgroundLoops({"referral-relay": outbox.run, **loops})
+        background.start()
+        stop = _stop_on_signals()
         try:
-            outbox.run(_stop_on_signals())
+            while not stop.wait(0.5):
+                pass
         finally:
-            publisher.close()
+            background.stop()
+            for close in [publisher.close, *closers]:
+                close()
 
 
 @cli.command()

@@ -98,18 +98,23 @@ def integrity_checkpoints(settings: ServiceSettings, application: TrackedApplica
     return checkpoints.run, sink
 
 
+def publisher_loops(
+    settings: ServiceSettings, application: TrackedApplication
+) -> tuple[dict[str, Loop], list[Callable[[], Any]]]:
+    """What the process publishing a store's outbox also runs: the store's integrity checkpoints (when sealed)."""
+    if settings.checkpoint_interval_s <= 0 or not isinstance(application.recorder, SealedStore):
+        return {}, []
+    loop, sink = integrity_checkpoints(settings, application)
+    return {"integrity-checkpoints": loop}, [sink.close]
+
+
 def create_service_app(parts: ServiceParts) -> FastAPI:
     probe = KafkaProbe(parts.settings.kafka_bootstrap_servers, f"{parts.settings.service_name}-probe")
     loop_map, closers = dict(parts.loops), list(parts.closers)
-    # The process that publishes the outbox also publishes the store's integrity checkpoints.
-    if (
-        parts.settings.relay_enabled
-        and parts.settings.checkpoint_interval_s > 0
-        and isinstance(parts.application.recorder, SealedStore)
-    ):
-        loop, sink = integrity_checkpoints(parts.settings, parts.application)
-        loop_map["integrity-checkpoints"] = loop
-        closers.append(sink.close)
+    if parts.settings.relay_enabled:
+        extra_loops, extra_closers = publisher_loops(parts.settings, parts.application)
+        loop_map.update(extra_loops)
+        closers += extra_closers
     loops = BackgroundLoops(loop_map)
 
     @asynccontextmanager
