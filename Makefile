@@ -55,10 +55,11 @@ integration: install
 e2e: install
 	$(BIN)/pytest tests/e2e
 
-## bench: print the benchmarks' figures (referral flow, consent decisions)
+## bench: print the benchmarks' figures (referral flow, consent decisions, audit replay)
 bench: install
 	PYTHONPATH=. $(BIN)/python bench/referral_flow.py
 	PYTHONPATH=. $(BIN)/python bench/consent_decisions.py
+	PYTHONPATH=. $(BIN)/python bench/audit_replay.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache
