@@ -15,8 +15,8 @@ from eventsourcing.persistence import IntegrityError
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import TrackedApplication
 from services.contract.codes import AgreementKind, Purpose
-from services.referral.clocks import DEFAULT_BOUNDS, Compliance, Policy, compliance, compute_clocks
-from services.referral.clocks import Clock as DelayClock
+from services.contract.delay_standards import DEFAULT_BOUNDS, Compliance, Policy, compliance, compute_clocks
+from services.contract.delay_standards import Clock as DelayClock
 from services.referral.domain import (
     Referral,
     ReferralAgreementError,

@@ -12,8 +12,8 @@ from pydantic_settings import SettingsConfigDict
 from services.common.auth import load_dev_key
 from services.common.settings import ServiceSettings, SettingsError
 from services.contract.codes import DEFAULT_REASON_CODES
+from services.contract.delay_standards import DEFAULT_BOUNDS, Policy
 from services.contract.referral_events import DelayStandard
-from services.referral.clocks import DEFAULT_BOUNDS, Policy
 
 
 class ReferralSettings(ServiceSettings):

@@ -1,8 +1,10 @@
-"""Delay standards as clocks, computed from a referral's dated history (never from the wall clock of a worker).
+"""The ministry's delay standards (Annexe II) as clocks, computed from a referral's dated history.
 
-A table of rules says which standards apply to a referral (by target service, channel and urgency), which step
-starts each clock and which step meets it; bounds are configuration (regions adapt them). A redirect ends the
-current target's clocks and starts the new target's.
+Part of the public contract: the referral service runs these clocks and flags at-risk and breached ones; the audit
+service recomputes them from the events on `rls.referral.v1` and sets its reading beside the flags. A table of rules
+says which standards apply to a referral (by target service, channel and urgency), which step starts each clock and
+which step meets it; bounds are configuration (regions adapt them). A redirect ends the current target's clocks and
+starts the new target's. Pure functions of their inputs: no clock is read here.
 """
 
 from __future__ import annotations
@@ -11,9 +13,31 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from services.contract.referral_events import ClockState, DelayStandard
-from services.referral.domain import Milestone
+
+
+class Milestone(Protocol):
+    """A dated step of a referral (`submitted`, `accepted`, `first-contact-made`, …) and its target then."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def to_org(self) -> str: ...
+    @property
+    def to_service(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    at: datetime
+    to_org: str
+    to_service: str
+
 
 CONSULTS = frozenset({"SOCIAL_CONSULT", "PSYCH_CONSULT"})
 SEGMENT_END = frozenset({"redirected", "refused", "cancelled", "closed"})
@@ -125,7 +149,7 @@ class Clock:
 def _segments(history: Sequence[Milestone]) -> list[list[Milestone]]:
     """Splits the history at each redirect: each segment is one target's handling of the referral."""
     segments: list[list[Milestone]] = [[]]
-    for milestone in history:
+    for milestone in sorted(history, key=lambda m: m.at):
         segments[-1].append(milestone)
         if milestone.name == "redirected":
             segments.append([milestone])
@@ -147,13 +171,13 @@ def _state(
 def compute_clocks(
     history: Sequence[Milestone], channel: str, urgency: str, policy: Policy, now: datetime
 ) -> list[Clock]:
-    """Every clock of a referral from its dated history."""
+    """Every clock of a referral as it stood at `now`, from its dated history (steps after `now` are ignored)."""
     clocks = []
-    for segment in _segments(history):
+    for segment in _segments([m for m in history if m.at <= now]):
         head = segment[0]
         target_service, target_org = head.to_service, head.to_org
         if head.name == "redirected":
-            segment = [Milestone("submitted", head.at, head.to_org, head.to_service), *segment[1:]]
+            segment = [Step("submitted", head.at, head.to_org, head.to_service), *segment[1:]]
         ended = [m.at for m in segment[1:] if m.name in SEGMENT_END]
         for rule in RULES:
             if not rule.applies(target_service, channel, urgency):
@@ -192,16 +216,29 @@ class Compliance:
     median_s: float | None
 
 
-def compliance(clocks: Iterable[Clock]) -> list[Compliance]:
-    """Per standard: decided clocks, how many met their bound, and the median time to meet them."""
-    by_standard: dict[DelayStandard, list[Clock]] = {}
+class Measured(Protocol):
+    """What a compliance report needs of a clock (the referral service's and the auditor's clocks both have it)."""
+
+    @property
+    def standard(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def met_at(self) -> datetime | None: ...
+
+
+def compliance(clocks: Iterable[Measured]) -> list[Compliance]:
+    """Per standard: decided clocks (met, or breached), how many met their bound, and the median time to meet them."""
+    by_standard: dict[str, list[Measured]] = {}
     for clock in clocks:
-        if clock.decided:
+        if clock.state in (ClockState.MET, ClockState.BREACHED):
             by_standard.setdefault(clock.standard, []).append(clock)
     report = []
     for standard in DelayStandard:
         decided = by_standard.get(standard, [])
-        met = sum(1 for c in decided if c.state is ClockState.MET)
+        met = sum(1 for c in decided if c.state == ClockState.MET)
         durations = [(c.met_at - c.started_at).total_seconds() for c in decided if c.met_at is not None]
         report.append(
             Compliance(
