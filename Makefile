@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run stop test lint typecheck schemas schemas-check chromium unit integration e2e bench clean
+.PHONY: install run stop test lint typecheck schemas schemas-check system-deps unit integration e2e bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -36,14 +36,12 @@ schemas: install
 schemas-check: install
 	$(BIN)/rls schemas check
 
-## chromium: headless Chromium for the audit report test (Debian's package; installed when missing, as root)
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Chromium missing: apt-get install chromium (the audit report test renders the HTML report in it)" >&2; fi; }
+## system-deps: Debian's PostgreSQL server (throw-away test clusters) and Chromium (the audit report test), when missing
+system-deps:
+	@deploy/debian-packages '/usr/lib/postgresql/*/bin/pg_ctl=postgresql' 'chromium=chromium'
 
 ## test: quality gate (ruff, mypy, schemas) then unit, integration and end-to-end tests on real Kafka and PostgreSQL
-test: lint typecheck schemas-check chromium
+test: system-deps lint typecheck schemas-check
 	$(BIN)/pytest -p no:cacheprovider tests
 
 unit: install
