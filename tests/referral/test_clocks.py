@@ -10,9 +10,9 @@ import pytest
 
 from services.common.clock import ManualClock
 from services.common.eventstore import persistence_env
+from services.contract.delay_standards import DEFAULT_BOUNDS, Policy
 from services.contract.referral_events import ClockState
 from services.referral.application import Referrals, Submission
-from services.contract.delay_standards import DEFAULT_BOUNDS, Policy
 from services.referral.domain import Referral, Step
 from tests.referral.conftest import T0, FakeDirectory
 
