@@ -283,6 +283,37 @@ class _Sealing:
 
     _statements: _Statements
     _store_id: str | None = None
+    datastore: Any
+    select_notifications: Any
+
+    def create_table(self) -> None:
+        super().create_table()  # type: ignore[misc]
+        with self.datastore.transaction(commit=True) as curs:
+            self._create_seal_tables(curs)
+
+    def store_id(self) -> str | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._statements.store_id)
+            row = curs.fetchone()
+        return None if row is None else str(row["value"])
+
+    def sealed_head(self) -> Head | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._statements.store_id)
+            store = curs.fetchone()
+            curs.execute(self._statements.head)
+            head = curs.fetchone()
+            curs.execute(self._statements.count)
+            count = curs.fetchone()
+        return self._head_from(None if store is None else str(store["value"]), head, count)
+
+    def read_seals(self, after: int, limit: int) -> list[Seal]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._statements.seals_after, (after, limit))
+            return [_seal(r) for r in curs.fetchall()]
+
+    def read_rows(self, after: int, limit: int) -> list[StoredRow]:
+        return _rows(self.select_notifications(start=after, limit=limit, inclusive_of_start=False))
 
     def _create_seal_tables(self, curs: Any) -> None:
         for statement in self._statements.create:
@@ -365,39 +396,10 @@ class SealingSQLiteProcessRecorder(_Sealing, SQLiteProcessRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self._statements = _sqlite_statements(events_table_name)
 
-    def create_table(self) -> None:
-        super().create_table()
-        with self.datastore.transaction(commit=True) as curs:
-            self._create_seal_tables(curs)
-
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         returning = super()._insert_events(c, stored_events, **kwargs)
         self._seal_pending(c)
         return returning
-
-    def store_id(self) -> str | None:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._statements.store_id)
-            row = curs.fetchone()
-        return None if row is None else str(row["value"])
-
-    def sealed_head(self) -> Head | None:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._statements.store_id)
-            store = curs.fetchone()
-            curs.execute(self._statements.head)
-            head = curs.fetchone()
-            curs.execute(self._statements.count)
-            count = curs.fetchone()
-        return self._head_from(None if store is None else str(store["value"]), head, count)
-
-    def read_seals(self, after: int, limit: int) -> list[Seal]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._statements.seals_after, (after, limit))
-            return [_seal(r) for r in curs.fetchall()]
-
-    def read_rows(self, after: int, limit: int) -> list[StoredRow]:
-        return _rows(self.select_notifications(start=after, limit=limit, inclusive_of_start=False))
 
 
 class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
@@ -415,41 +417,12 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
             raise ValueError("sealing needs POSTGRES_ENABLE_DB_FUNCTIONS off (inserts must go through the recorder)")
         self._statements = _postgres_statements(datastore.schema, events_table_name)
 
-    def create_table(self) -> None:
-        super().create_table()
-        with self.datastore.transaction(commit=True) as curs:
-            self._create_seal_tables(curs)
-
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         self._seal_pending(curs)  # still inside the insert's transaction, which holds the events table lock
         return ids
-
-    def store_id(self) -> str | None:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._statements.store_id)
-            row = curs.fetchone()
-        return None if row is None else str(row["value"])
-
-    def sealed_head(self) -> Head | None:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._statements.store_id)
-            store = curs.fetchone()
-            curs.execute(self._statements.head)
-            head = curs.fetchone()
-            curs.execute(self._statements.count)
-            count = curs.fetchone()
-        return self._head_from(None if store is None else str(store["value"]), head, count)
-
-    def read_seals(self, after: int, limit: int) -> list[Seal]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._statements.seals_after, (after, limit))
-            return [_seal(r) for r in curs.fetchall()]
-
-    def read_rows(self, after: int, limit: int) -> list[StoredRow]:
-        return _rows(self.select_notifications(start=after, limit=limit, inclusive_of_start=False))
 
 
 def _rows(notifications: Iterable[Any]) -> list[StoredRow]:
