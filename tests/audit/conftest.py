@@ -77,3 +77,15 @@ def relay_everything(app: TrackedApplication, mapper: Mapper, publisher: Prefixe
     relay = OutboxRelay(app, mapper, publisher, name=f"audit-test-relay-{uuid.uuid4().hex[:6]}")
     while relay.run_once():
         pass
+
+
+def relay_to_fresh_topics(kafka_bootstrap: str, outboxes: Iterable[tuple[TrackedApplication, Mapper]]) -> str:
+    """Publishes every outbox on topics of its own (a fresh prefix, returned), so replays see only this test's."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    publisher = PrefixedPublisher(kafka_bootstrap, prefix)
+    try:
+        for app, mapper in outboxes:
+            relay_everything(app, mapper, publisher)
+    finally:
+        publisher.close()
+    return prefix

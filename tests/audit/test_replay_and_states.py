@@ -27,7 +27,7 @@ from services.contract import topics
 from services.referral.contracts import ReferralContracts
 from services.referral.main import build_app as build_referral
 from services.referral.settings import ReferralSettings
-from tests.audit.conftest import Auth, PrefixedPublisher, ingest, relay_everything, stored_messages
+from tests.audit.conftest import Auth, ingest, relay_to_fresh_topics, stored_messages
 from tests.referral.conftest import FakeDirectory, FakeGate
 
 D1 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -195,13 +195,7 @@ def test_states_at_three_dates_equal_the_states_captured_at_those_moments(
 ) -> None:
     world = World(service_settings, client_for, auth, tmp_path)
     snapshots = live_history(world)
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    publisher = PrefixedPublisher(kafka_bootstrap, prefix)
-    try:
-        for app, mapper in world.outboxes():
-            relay_everything(app, mapper, publisher)
-    finally:
-        publisher.close()
+    prefix = relay_to_fresh_topics(kafka_bootstrap, world.outboxes())
     history = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
     wanted = [prefix + t for t in (topics.REFERRAL, topics.AGREEMENTS, topics.CONSENT_DECISIONS, topics.CONSENT)]
 
@@ -230,12 +224,7 @@ def test_replay_until_a_date_leaves_out_what_happened_after_it(
 ) -> None:
     world = World(service_settings, client_for, auth, tmp_path)
     snapshots = live_history(world)
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    publisher = PrefixedPublisher(kafka_bootstrap, prefix)
-    try:
-        relay_everything(world.app(world.consent), consent_messages, publisher)
-    finally:
-        publisher.close()
+    prefix = relay_to_fresh_topics(kafka_bootstrap, [(world.app(world.consent), consent_messages)])
     history = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
 
     stats = KafkaReplay(kafka_bootstrap, [prefix + topics.CONSENT], history, until=snapshots[0][0]).run()
