@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.common.clock import ManualClock
-from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT
+from tests.consent.conftest import DISCLOSER, FIRST_VERSION, RECIPIENT, SUBJECT
 
 Auth = Callable[..., dict[str, str]]
 
@@ -67,9 +67,10 @@ def test_consent_decision_disclosure_and_register(api: TestClient, auth: Auth) -
             "agreement_id": None,
             "status": "VERIFIED",
             "categories": ["IDENTIFICATION", "CONTACT"],
+            "discloser_kind": None,
         }
     ]
-    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-11-25+")
+    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-11-30+")
     assert body["register_entry_id"] is None
     assert "LSSSS art. 19" in body["explanation"] and "évaluation" in body["explanation"]
 
@@ -91,6 +92,11 @@ def test_consent_decision_disclosure_and_register(api: TestClient, auth: Auth) -
             "bases": disclosed["basis"],
             "obligations": [],
             "regime": "LSSSS_17_27_3",
+            "regime_superseded": True,
+            "reasons": None,
+            "reference": f"consent:{consent['id']}",
+            "disclosed_by": "test-user",
+            "conditions": {},
         }
     ]
 
@@ -365,12 +371,23 @@ def test_rule_tables_are_published_as_data(api: TestClient, auth: Auth) -> None:
     tables = api.get("/v1/rules", headers=auth(RECIPIENT, "clinician")).json()
     by_regime = {t["regime"]: t for t in tables}
     lsss = by_regime["LSSSS_17_27_3"]["table"]
-    assert [r["id"] for r in lsss["routes"]] == ["A-1", "A-2", "A-3", "A-5", "A-6", "A-7", "A-8", "A-9", "A-10"]
+    current = [r["id"] for r in lsss["routes"]]
+    assert current[:10] == ["A-1", "A-2", "A-3", "A-5", "A-6/2001", "A-6", "A-7", "A-8", "A-9", "A-10"]
+    assert current[10:] == ["A-11", "A-13/relatives", "A-13/parent", "A-13/heirs", "A-13/genetic"]
     a3 = next(r for r in lsss["routes"] if r["id"] == "A-3")
     assert a3["article"].startswith("LSSSS art. 108") and a3["status"] == "NEEDS_LEGAL_REVIEW"
-    assert a3["requires"] == ["agreement_is_service_108", "agreement_in_force", "purpose_in_route"]
+    assert a3["discloser_kinds"] == ["CSSS", "ESTABLISHMENT", "REGIONAL_ESTABLISHMENT"]
+    assert a3["requires"] == [
+        "agreement_is_service_108",
+        "agreement_in_force",
+        "agreement_on_behalf_of_discloser",
+        "service_on_behalf",
+    ]
     assert a3["obligations"] == ["MINIMUM_NECESSARY", "REGISTER_ENTRY"] and a3["categories"] == "FROM_AGREEMENT"
-    assert [r["id"] for r in by_regime["LRSSS"]["table"]["routes"]] == ["B-1", "B-2", "B-5", "B-6", "B-8", "B-9"]
+    lrsss = [r["id"] for r in by_regime["LRSSS"]["table"]["routes"]]
+    assert lrsss[:8] == ["B-1", "B-2", "B-10", "B-5", "B-6", "B-8", "B-9", "B-11"]
+    first = {t["version"] for t in tables if t["version"].startswith("2026-11-25+")}
+    assert first == set(FIRST_VERSION.values()), "the first tables stay published: their decisions re-evaluate"
 
 
 def test_a_consent_is_known_only_to_the_organisation_that_recorded_it_and_auditors(api: TestClient, auth: Auth) -> None:

@@ -1,4 +1,7 @@
-"""The decision engine, table-driven: one case per route that permits, one per reason that denies."""
+"""The rule tables first published (2026-11-25) still decide exactly as they did: one case per route that permits,
+one per reason that denies. Every decision recorded under them re-evaluates to the same answer, so these cases
+are those tables' behaviour, frozen — including what the current tables correct (a bare danger flag, anonymity
+closing every route, art. 108 without its direction)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import pytest
 
 from services.consent.engine import evaluate
 from services.consent.policy import AgeBand, ComplaintBody, Facts, ReasonCode, RuleStatus
-from services.consent.rules import LRSSS, LSSSS
+from services.consent.policy import DecisionInput
+from services.consent.rule_history import FIRST_LRSSS, FIRST_LSSSS
 from services.contract.codes import (
     AgreementKind,
     AgreementStatus,
@@ -24,17 +28,23 @@ from services.contract.codes import (
     Regime,
 )
 from tests.consent.conftest import (
+    FIRST_VERSION,
     RECIPIENT,
     T0,
     agreement_fact,
     consent_fact,
-    decision_input,
     facts,
     restriction_fact,
 )
+from tests.consent.conftest import decision_input as current_input
 
 I = InfoCategory  # noqa: E741 -- short alias keeps the tables readable
 LSSSS_REGIME = Regime.LSSSS_17_27_3
+LSSSS, LRSSS = FIRST_LSSSS, FIRST_LRSSS
+
+
+def decision_input(regime: Regime = LSSSS_REGIME, **overrides: Any) -> DecisionInput:
+    return current_input(regime, regime_version=FIRST_VERSION[regime], **overrides)
 
 
 @dataclass(frozen=True)
