@@ -379,8 +379,8 @@ def evaluate_recorded(
 def rules(principal: Anyone, consents: App) -> list[RuleTablePublic]:
     """The rule tables this build applies or re-applies (LSSSS arts. 17-27.3 and the LRSSS), as data."""
     return [
-        RuleTablePublic(regime=table.regime, version=version, table=to_json(table))
-        for version, table in consents.rule_tables()
+        RuleTablePublic(regime=table.regime, version=version, applied=applied, table=to_json(table))
+        for version, table, applied in consents.rule_tables()
     ]
 
 

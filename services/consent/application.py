@@ -524,10 +524,10 @@ class Consents(TrackedApplication):
         """The engine alone, on a recorded input and facts (what auditors re-run); records nothing."""
         return evaluate(decision_input, facts)
 
-    @staticmethod
-    def rule_tables() -> list[tuple[str, RuleTable]]:
-        """Every rule table this build can apply or re-apply, with its version."""
-        return [(version, table) for (_, version), table in TABLES.items()]
+    def rule_tables(self) -> list[tuple[str, RuleTable, bool]]:
+        """Every rule table this build can apply or re-apply, with its version and whether this service applies
+        it to new decisions."""
+        return [(version, table, self.versions[regime] == version) for (regime, version), table in TABLES.items()]
 
     def register_entries(self, query: RegisterQuery) -> tuple[list[RegisterRow], int | None]:
         return self.view.register(query)

@@ -554,6 +554,7 @@ class RuleTablePublic(BaseModel):
 
     regime: Regime
     version: str
+    applied: bool = Field(description="Applied to new decisions (the others re-evaluate the decisions made under them)")
     table: dict[str, Any]
 
 

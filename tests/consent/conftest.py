@@ -20,8 +20,11 @@ from services.consent.policy import (
     AgreementFact,
     ConsentFact,
     Context,
+    DangerAssessment,
     DecisionInput,
     Facts,
+    Mandate,
+    OnBehalfFact,
     RestrictionFact,
 )
 from services.consent.rule_history import FIRST_LRSSS, FIRST_LSSSS
@@ -31,7 +34,11 @@ from services.contract.agreements_events import AgreementStateV1, OnBehalfV1, Or
 from services.contract.codes import (
     AgreementKind,
     AgreementStatus,
+    AtRisk,
     ConsentMethod,
+    DangerAct,
+    DangerRecipientRole,
+    DangerRisk,
     GrantorRole,
     InfoCategory,
     OrgKind,
@@ -45,7 +52,7 @@ FIRST_VERSION = {
     Regime.LRSSS: "2026-11-25+46f75fa48ff0",
 }
 """The versions decisions recorded before 2026-11-30 name: they must stay known, with these exact digests."""
-assert FIRST_VERSION == {t.regime: version_of(t) for t in (FIRST_LSSSS, FIRST_LRSSS)}
+assert {t.regime: version_of(t) for t in (FIRST_LSSSS, FIRST_LRSSS)} == FIRST_VERSION
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 """"Now" in every test: 2026-11-25, 10:00 in Québec."""
@@ -95,6 +102,41 @@ def agreement_fact(**overrides: Any) -> AgreementFact:
     return AgreementFact(**values)
 
 
+def on_behalf_agreement(**overrides: Any) -> AgreementFact:
+    """A service agreement under which the recipient provides CRISIS_24_7 on the discloser's behalf (art. 108)."""
+    values: dict[str, Any] = {"on_behalf": (OnBehalfFact(DISCLOSER, (ServiceCode.CRISIS_24_7,)),)}
+    values.update(overrides)
+    return agreement_fact(**values)
+
+
+def danger(**overrides: Any) -> DangerAssessment:
+    """Every condition of art. 19.0.1 (2017 text) stated: a suicide risk, urgent, the recipient can help."""
+    values: dict[str, Any] = {
+        "act": DangerAct.SUICIDE,
+        "risk": DangerRisk.DEATH,
+        "at_risk": AtRisk.USER,
+        "urgent": True,
+        "recipient_role": DangerRecipientRole.HELPER,
+        "authorised_by": "DSP-DIR-2024-03",
+    }
+    values.update(overrides)
+    return DangerAssessment(**values)
+
+
+def mandate(**overrides: Any) -> Mandate:
+    """A written fixed-term mandate, not for care, with its clauses and the undertakings received (art. 27.1)."""
+    values: dict[str, Any] = {
+        "ref": "CT-2026-17",
+        "written": True,
+        "term_end": date(2027, 6, 30),
+        "for_care": False,
+        "clauses_present": True,
+        "undertakings_received": True,
+    }
+    values.update(overrides)
+    return Mandate(**values)
+
+
 def restriction_fact(**overrides: Any) -> RestrictionFact:
     values: dict[str, Any] = {
         "restriction_id": "r-1",
@@ -127,7 +169,8 @@ def decision_input(regime: Regime = Regime.LSSSS_17_27_3, **overrides: Any) -> D
 
 
 def facts(**overrides: Any) -> Facts:
-    values: dict[str, Any] = {"recipient_kind": OrgKind.COMMUNITY_ORGANISATION}
+    """The discloser is a CSSS (an institution) and the recipient a community organisation unless told otherwise."""
+    values: dict[str, Any] = {"recipient_kind": OrgKind.COMMUNITY_ORGANISATION, "discloser_kind": OrgKind.CSSS}
     values.update(overrides)
     return Facts(**values)
 

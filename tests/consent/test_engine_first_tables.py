@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from services.consent.engine import evaluate
-from services.consent.policy import AgeBand, ComplaintBody, Facts, ReasonCode, RuleStatus
-from services.consent.policy import DecisionInput
+from services.consent.policy import AgeBand, ComplaintBody, DecisionInput, Facts, ReasonCode, RuleStatus
 from services.consent.rule_history import FIRST_LRSSS, FIRST_LSSSS
 from services.contract.codes import (
     AgreementKind,
