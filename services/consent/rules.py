@@ -375,7 +375,7 @@ def _lssss(legal: LegalSettings) -> RuleTable:
                     "recherche avec consentement écrit, à des fins précises et pour une durée limitée",
                 ),
             ),
-            dataclasses.replace(FIRST_LSSSS.route("A-10"), discloser_kinds=INSTITUTIONS),
+            dataclasses.replace(FIRST_LSSSS.route("A-10"), categories=GENERAL, discloser_kinds=INSTITUTIONS),
             _minor_route("A-11", "LSSSS art. 21", RuleStatus.VERIFIED),
             *_deceased_routes("A-13", "LSSSS art. 23", RuleStatus.VERIFIED),
         ),
