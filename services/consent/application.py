@@ -275,32 +275,30 @@ class Consents(TrackedApplication):
         self, terms: ConsentTerms, actor: Actor, idempotency_key: str | None = None
     ) -> tuple[ConsentState, bool]:
         """Returns the consent and whether this call recorded it (False: an idempotent retry)."""
-        now = self.clock()
-        Consent.check_terms(terms.subject_birth_date, local_date(now), terms.valid_from, terms.valid_until)
-        consent_id = keyed_id("consent", actor.org, idempotency_key)
-        digest = _digest(terms)
-        if self._recorded_before(consent_id, digest, idempotency_key, "consent"):
-            return self.get_consent(consent_id), False
-        consent = Consent(
-            id=consent_id,
-            subject_id=terms.subject_id,
-            subject_birth_date=terms.subject_birth_date,
-            grantor_role=terms.grantor_role,
-            grantor_mandate_ref=terms.grantor_mandate_ref,
-            grantor_scope=None if terms.grantor_scope is None else list(terms.grantor_scope),
-            method=terms.method,
-            purposes=list(terms.purposes),
-            recipient_org_ids=list(terms.recipient_org_ids),
-            recipient_kinds=list(terms.recipient_kinds),
-            categories=list(terms.categories),
-            valid_from=terms.valid_from,
-            valid_until=terms.valid_until,
-            recorded_by=actor.sub,
-            recorded_by_org=actor.org,
-            recorded_at=now,
-            request_digest=digest,
-        )
-        created = self._record_first(consent_id, digest, idempotency_key, "consent", consent)
+        Consent.check_terms(terms.subject_birth_date, local_date(self.clock()), terms.valid_from, terms.valid_until)
+
+        def consent(consent_id: uuid.UUID, digest: str, now: datetime) -> Consent:
+            return Consent(
+                id=consent_id,
+                subject_id=terms.subject_id,
+                subject_birth_date=terms.subject_birth_date,
+                grantor_role=terms.grantor_role,
+                grantor_mandate_ref=terms.grantor_mandate_ref,
+                grantor_scope=None if terms.grantor_scope is None else list(terms.grantor_scope),
+                method=terms.method,
+                purposes=list(terms.purposes),
+                recipient_org_ids=list(terms.recipient_org_ids),
+                recipient_kinds=list(terms.recipient_kinds),
+                categories=list(terms.categories),
+                valid_from=terms.valid_from,
+                valid_until=terms.valid_until,
+                recorded_by=actor.sub,
+                recorded_by_org=actor.org,
+                recorded_at=now,
+                request_digest=digest,
+            )
+
+        consent_id, created = self._record_once("consent", terms, actor, idempotency_key, consent)
         return self.get_consent(consent_id), created
 
     def withdraw_consent(
@@ -336,25 +334,23 @@ class Consents(TrackedApplication):
     def record_restriction(
         self, terms: RestrictionTerms, actor: Actor, idempotency_key: str | None = None
     ) -> tuple[RestrictionState, bool]:
-        now = self.clock()
-        restriction_id = keyed_id("restriction", actor.org, idempotency_key)
-        digest = _digest(terms)
-        if self._recorded_before(restriction_id, digest, idempotency_key, "restriction"):
-            return self.get_restriction(restriction_id), False
-        restriction = Restriction(
-            id=restriction_id,
-            subject_id=terms.subject_id,
-            recipient_org_ids=list(terms.recipient_org_ids),
-            recipient_kinds=list(terms.recipient_kinds),
-            purposes=list(terms.purposes),
-            categories=list(terms.categories),
-            valid_from=terms.valid_from or now,
-            recorded_by=actor.sub,
-            recorded_by_org=actor.org,
-            recorded_at=now,
-            request_digest=digest,
-        )
-        created = self._record_first(restriction_id, digest, idempotency_key, "restriction", restriction)
+
+        def restriction(restriction_id: uuid.UUID, digest: str, now: datetime) -> Restriction:
+            return Restriction(
+                id=restriction_id,
+                subject_id=terms.subject_id,
+                recipient_org_ids=list(terms.recipient_org_ids),
+                recipient_kinds=list(terms.recipient_kinds),
+                purposes=list(terms.purposes),
+                categories=list(terms.categories),
+                valid_from=terms.valid_from or now,
+                recorded_by=actor.sub,
+                recorded_by_org=actor.org,
+                recorded_at=now,
+                request_digest=digest,
+            )
+
+        restriction_id, created = self._record_once("restriction", terms, actor, idempotency_key, restriction)
         return self.get_restriction(restriction_id), created
 
     def lift_restriction(self, restriction_id: uuid.UUID, actor: Actor, at: datetime | None = None) -> RestrictionState:
@@ -379,25 +375,23 @@ class Consents(TrackedApplication):
     def record_refusal(
         self, terms: RefusalTerms, actor: Actor, idempotency_key: str | None = None
     ) -> tuple[RefusalState, bool]:
-        now = self.clock()
-        if terms.given_at > now + CLOCK_SKEW:
+        if terms.given_at > self.clock() + CLOCK_SKEW:
             raise InvalidTermsError("given_on", "is in the future")
-        refusal_id = keyed_id("refusal", actor.org, idempotency_key)
-        digest = _digest(terms)
-        if self._recorded_before(refusal_id, digest, idempotency_key, "refusal"):
-            return self.get_refusal(refusal_id), False
-        refusal = Refusal(
-            id=refusal_id,
-            subject_id=terms.subject_id,
-            requester_roles=list(terms.requester_roles),
-            given_at=terms.given_at,
-            document_ref=terms.document_ref,
-            recorded_by=actor.sub,
-            recorded_by_org=actor.org,
-            recorded_at=now,
-            request_digest=digest,
-        )
-        created = self._record_first(refusal_id, digest, idempotency_key, "refusal", refusal)
+
+        def refusal(refusal_id: uuid.UUID, digest: str, now: datetime) -> Refusal:
+            return Refusal(
+                id=refusal_id,
+                subject_id=terms.subject_id,
+                requester_roles=list(terms.requester_roles),
+                given_at=terms.given_at,
+                document_ref=terms.document_ref,
+                recorded_by=actor.sub,
+                recorded_by_org=actor.org,
+                recorded_at=now,
+                request_digest=digest,
+            )
+
+        refusal_id, created = self._record_once("refusal", terms, actor, idempotency_key, refusal)
         return self.get_refusal(refusal_id), created
 
     def withdraw_refusal(self, refusal_id: uuid.UUID, actor: Actor, at: datetime | None = None) -> RefusalState:
@@ -571,6 +565,23 @@ class Consents(TrackedApplication):
             self.mark_processed(tracking)
 
     # --- Idempotency-Key: one aggregate per key, its request's digest tells a retry from a reuse --------------
+
+    def _record_once(
+        self,
+        what: str,
+        terms: Any,
+        actor: Actor,
+        key: str | None,
+        build: Callable[[uuid.UUID, str, datetime], Any],
+    ) -> tuple[uuid.UUID, bool]:
+        """Records what `build(id, digest, now)` makes, once per Idempotency-Key; (its id, whether this call did)."""
+        aggregate_id = keyed_id(what, actor.org, key)
+        digest = _digest(terms)
+        if self._recorded_before(aggregate_id, digest, key, what):
+            return aggregate_id, False
+        return aggregate_id, self._record_first(
+            aggregate_id, digest, key, what, build(aggregate_id, digest, self.clock())
+        )
 
     def _recorded_before(self, aggregate_id: uuid.UUID, digest: str, key: str | None, what: str) -> bool:
         """Whether a request with this key was recorded; the key with another request is a conflict."""

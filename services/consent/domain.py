@@ -80,6 +80,14 @@ def observation_id(upstream_event_id: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"observed\x1f{upstream_event_id}")
 
 
+def check_ending(ended_at: datetime | None, at: datetime, now: datetime, already: ConsentDomainError) -> None:
+    """A withdrawal or a lift is recorded once, and never dated in the future."""
+    if ended_at is not None:
+        raise already
+    if at > now:
+        raise InvalidTermsError("at", "cannot be in the future")
+
+
 def check_period(start: datetime, end: datetime | None, end_field: str) -> None:
     if end is not None and end <= start:
         raise InvalidTermsError(end_field, "must be after the start")
@@ -162,10 +170,7 @@ class Consent(Aggregate):
 
     def withdraw(self, at: datetime, reason: str | None, by: str, by_org: str, now: datetime) -> None:
         """Stops future disclosures under this consent from `at` on; past ones stay as they were."""
-        if self.withdrawn_at is not None:
-            raise ConsentAlreadyWithdrawnError("this consent was already withdrawn")
-        if at > now:
-            raise InvalidTermsError("at", "cannot be in the future")
+        check_ending(self.withdrawn_at, at, now, ConsentAlreadyWithdrawnError("this consent was already withdrawn"))
         self._withdraw(self.subject_id, at, reason, by, by_org, now)
 
     @event(Withdrawn)
@@ -231,10 +236,7 @@ class Restriction(Aggregate):
         self.lifted_at: datetime | None = None
 
     def lift(self, at: datetime, by: str, now: datetime) -> None:
-        if self.lifted_at is not None:
-            raise RestrictionAlreadyLiftedError("this restriction was already lifted")
-        if at > now:
-            raise InvalidTermsError("at", "cannot be in the future")
+        check_ending(self.lifted_at, at, now, RestrictionAlreadyLiftedError("this restriction was already lifted"))
         self._lift(self.subject_id, at, by, now)
 
     @event(Lifted)
@@ -286,10 +288,7 @@ class Refusal(Aggregate):
 
     def withdraw(self, at: datetime, by: str, now: datetime) -> None:
         """The person changed their mind while alive (a refusal withdrawn after the death changes nothing)."""
-        if self.withdrawn_at is not None:
-            raise RefusalAlreadyWithdrawnError("this refusal was already withdrawn")
-        if at > now:
-            raise InvalidTermsError("at", "cannot be in the future")
+        check_ending(self.withdrawn_at, at, now, RefusalAlreadyWithdrawnError("this refusal was already withdrawn"))
         self._withdraw(self.subject_id, at, by, now)
 
     @event(Withdrawn)

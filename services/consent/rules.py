@@ -41,16 +41,9 @@ from services.consent.policy import (
     local_date,
     to_json,
 )
-from services.consent.rule_history import (
-    CONSENT_CHECKS as FIRST_CONSENT_CHECKS,
-)
-from services.consent.rule_history import (
-    DANGER_CATEGORIES,
-    ESTABLISHMENTS_AND_PROFESSIONALS,
-    FIRST_LRSSS,
-    FIRST_LSSSS,
-    GRANTORS,
-)
+from services.consent.rule_history import CONSENT_CHECKS as FIRST_CONSENT_CHECKS
+from services.consent.rule_history import DANGER_CATEGORIES, FIRST_LRSSS, FIRST_LSSSS, GRANTORS
+from services.consent.rule_history import GENERAL as FIRST_GENERAL
 from services.contract.codes import InfoCategory, Obligation, OrgKind, Purpose, Regime, RequesterRole
 
 LRSSS_IN_FORCE = date(2024, 7, 1)
@@ -175,38 +168,10 @@ def _mandate_route(id: str, article: str, status: RuleStatus, obligations: tuple
     )
 
 
-def _court_route(id: str, article: str, status: RuleStatus) -> Route:
-    return Route(
-        id=id,
-        article=article,
-        title_en="order of a court or a coroner",
-        title_fr="ordonnance d'un tribunal ou d'un coroner",
-        source=Source.CONTEXT,
-        when=("court_order_cited",),
-        requires=("purpose_in_route",),
-        purposes=frozenset({Purpose.LEGAL_ORDER}),
-        categories=GENERAL,
-        obligations=(Obligation.ORDER_SCOPE_ONLY,),
-        status=status,
-        discloser_kinds=ANYONE,
-    )
-
-
-def _complaint_route(id: str, article: str, status: RuleStatus) -> Route:
-    return Route(
-        id=id,
-        article=article,
-        title_en="complaints commissioner, medical examiner, review committee or CMDP",
-        title_fr="commissaire aux plaintes, médecin examinateur, comité de révision ou CMDP",
-        source=Source.CONTEXT,
-        when=("complaint_body_cited",),
-        requires=("purpose_in_route",),
-        purposes=frozenset({Purpose.COMPLAINT_QUALITY}),
-        categories=GENERAL,
-        obligations=(),
-        status=status,
-        discloser_kinds=INSTITUTIONS,
-    )
+def _carried(route: Route, discloser_kinds: frozenset[OrgKind], **changes: Any) -> Route:
+    """A row of the first tables, kept, with who may use it and today's general categories."""
+    categories = GENERAL if route.categories == FIRST_GENERAL else route.categories
+    return dataclasses.replace(route, categories=categories, discloser_kinds=discloser_kinds, **changes)
 
 
 def _minor_route(id: str, article: str, status: RuleStatus) -> Route:
@@ -317,21 +282,7 @@ def _lssss(legal: LegalSettings) -> RuleTable:
                     "consentement de l'usager ou de la personne qui peut consentir pour lui",
                 ),
             ),
-            Route(
-                id="A-2",
-                article="LSSSS art. 24",
-                title_en="transfer requested by the user to another establishment or a professional",
-                title_fr="transmission demandée par l'usager à un autre établissement ou à un professionnel",
-                source=Source.CONTEXT,
-                when=("user_request_made",),
-                requires=("purpose_in_route", "recipient_kind_known", "recipient_kind_in_route"),
-                purposes=frozenset({Purpose.USER_REQUESTED_TRANSFER}),
-                categories=GENERAL,
-                obligations=(Obligation.NOTE_IN_RECORD,),
-                status=RuleStatus.VERIFIED,
-                recipient_kinds=ESTABLISHMENTS_AND_PROFESSIONALS,
-                discloser_kinds=INSTITUTIONS,
-            ),
+            _carried(FIRST_LSSSS.route("A-2"), INSTITUTIONS),
             _agreement_route("A-3", "LSSSS art. 108 para. 1 (art. 19 para. 7)"),
             _mandate_route(
                 "A-5",
@@ -363,8 +314,8 @@ def _lssss(legal: LegalSettings) -> RuleTable:
                 legal.danger_amendment,
                 None,
             ),
-            _court_route("A-7", "LSSSS art. 19 para. 1", RuleStatus.VERIFIED),
-            _complaint_route("A-8", "LSSSS art. 19 para. 2", RuleStatus.VERIFIED),
+            _carried(FIRST_LSSSS.route("A-7"), ANYONE),
+            _carried(FIRST_LSSSS.route("A-8"), INSTITUTIONS),
             _consent_route(
                 "A-9",
                 "LSSSS art. 19.1",
@@ -375,7 +326,7 @@ def _lssss(legal: LegalSettings) -> RuleTable:
                     "recherche avec consentement écrit, à des fins précises et pour une durée limitée",
                 ),
             ),
-            dataclasses.replace(FIRST_LSSSS.route("A-10"), categories=GENERAL, discloser_kinds=INSTITUTIONS),
+            _carried(FIRST_LSSSS.route("A-10"), INSTITUTIONS),
             _minor_route("A-11", "LSSSS art. 21", RuleStatus.VERIFIED),
             *_deceased_routes("A-13", "LSSSS art. 23", RuleStatus.VERIFIED),
         ),
@@ -402,20 +353,10 @@ def _lrsss(legal: LegalSettings) -> RuleTable:
                 (*CONSENT_CHECKS, "consent_has_end", "consent_given_under_regime"),
                 ("express consent, purpose by purpose, for the time needed", "consentement manifeste, fin par fin"),
             ),
-            Route(
-                id="B-2",
-                article="LRSSS (care flow; sections to verify)",
-                title_en="providers receiving what is necessary to provide services to the person",
-                title_fr="intervenants recevant ce qui est nécessaire pour offrir des services à la personne",
-                source=Source.CONTEXT,
-                when=("purpose_in_route",),
-                requires=("subject_alive", "recipient_kind_known", "recipient_kind_in_route"),
-                purposes=frozenset({Purpose.REFERRAL, Purpose.SERVICE_ON_BEHALF, Purpose.JOINT_FOLLOW_UP}),
-                categories=GENERAL,
-                obligations=(Obligation.MINIMUM_NECESSARY,),
-                status=review,
-                recipient_kinds=ESTABLISHMENTS_AND_PROFESSIONALS,
-                discloser_kinds=INSTITUTIONS,
+            _carried(
+                FIRST_LRSSS.route("B-2"),
+                INSTITUTIONS,
+                requires=("subject_alive", *FIRST_LRSSS.route("B-2").requires),
             ),
             _agreement_route("B-10", "LRSSS (services on the organisation's behalf; section to verify)"),
             _danger_route(
@@ -432,8 +373,8 @@ def _lrsss(legal: LegalSettings) -> RuleTable:
             _mandate_route(
                 "B-6", "LRSSS s. 77", review, (Obligation.MINIMUM_NECESSARY, Obligation.CONFIDENTIALITY_UNDERTAKINGS)
             ),
-            _court_route("B-8", "LRSSS (court or coroner order; section to verify)", review),
-            _complaint_route("B-9", "LRSSS (complaints and quality bodies; section to verify)", review),
+            _carried(FIRST_LRSSS.route("B-8"), ANYONE),
+            _carried(FIRST_LRSSS.route("B-9"), INSTITUTIONS),
             _minor_route("B-11", "LRSSS (parent of a minor; section to verify)", review),
             *_deceased_routes("B-13", "LRSSS s. 8 (deceased persons; to verify)", review),
         ),

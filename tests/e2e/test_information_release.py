@@ -59,6 +59,22 @@ class Network:
         assert response.status_code == 201, response.text
         return dict(response.json())
 
+    def consent(self, subject_id: str, recipient: str, categories: list[str]) -> dict[str, Any]:
+        """The person's written consent, recorded by the CSSS, for a referral to `recipient`."""
+        body = {
+            "subject_id": subject_id,
+            "subject_birth_date": "1980-05-17",
+            "granted_by": {"role": "SELF"},
+            "method": "WRITTEN",
+            "purposes": ["REFERRAL"],
+            "recipients": [{"org_id": recipient}],
+            "categories": categories,
+            "valid_from": (system_clock() - timedelta(hours=1)).isoformat(),
+        }
+        response = self.call("consent", "POST", "/v1/consents", demo.CSSS, "intake", json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
     def information(self, referral_id: str, org: str) -> httpx.Response:
         return self.call("referral", "GET", f"/v1/referrals/{referral_id}/information", org, "clinician")
 
@@ -89,40 +105,20 @@ def test_under_a_collaboration_agreement_information_needs_a_consent(network: Ne
     assert set(denied.json()["denied_categories"]) == set(INFORMATION)
     assert "Synthetic" not in denied.text
 
-    now = system_clock()
-    consent = network.call(
-        "consent",
-        "POST",
-        "/v1/consents",
-        demo.CSSS,
-        "intake",
-        json={
-            "subject_id": "S-E2E-0001",
-            "subject_birth_date": "1980-05-17",
-            "granted_by": {"role": "SELF"},
-            "method": "WRITTEN",
-            "purposes": ["REFERRAL"],
-            "recipients": [{"org_id": demo.CRISIS_CENTRE}],
-            "categories": ["IDENTIFICATION", "CONTACT"],
-            "valid_from": (now - timedelta(hours=1)).isoformat(),
-        },
-    )
-    assert consent.status_code == 201, consent.text
+    consent = network.consent("S-E2E-0001", demo.CRISIS_CENTRE, ["IDENTIFICATION", "CONTACT"])
 
     released = network.information(referral["id"], demo.CRISIS_CENTRE)
     assert released.status_code == 200, released.text
     body = released.json()
     assert body["information"] == {"IDENTIFICATION": INFORMATION["IDENTIFICATION"], "CONTACT": INFORMATION["CONTACT"]}
     assert set(body["denied_categories"]) == {"ASSESSMENT", "HEALTH"}
-    assert body["basis"][0]["consent_id"] == consent.json()["id"]
+    assert body["basis"][0]["consent_id"] == consent["id"]
     register = network.call("consent", "GET", "/v1/register?subject_id=S-E2E-0001", demo.CSSS, "auditor").json()
     entries = register.get("items", register) if isinstance(register, dict) else register
     assert [e["decision_id"] for e in entries] == [body["decision_id"]]
     assert set(entries[0]["categories"]) == {"IDENTIFICATION", "CONTACT"}
 
-    withdrawn = network.call(
-        "consent", "POST", f"/v1/consents/{consent.json()['id']}/withdraw", demo.CSSS, "intake", json={}
-    )
+    withdrawn = network.call("consent", "POST", f"/v1/consents/{consent['id']}/withdraw", demo.CSSS, "intake", json={})
     assert withdrawn.status_code == 200, withdrawn.text
     assert network.information(referral["id"], demo.CRISIS_CENTRE).status_code == 403
 
@@ -160,28 +156,11 @@ def test_a_referral_to_another_service_of_the_same_partner_needs_a_consent(netwo
     assert decision["input"]["purpose"] == "REFERRAL" and decision["input"]["recipient_service"] == "SPECIFIC_SERVICES"
     assert decision["regime_superseded"] is True, "the demo pins the LSSSS as its policy of record"
 
-    consent = network.call(
-        "consent",
-        "POST",
-        "/v1/consents",
-        demo.CSSS,
-        "intake",
-        json={
-            "subject_id": "S-E2E-0004",
-            "subject_birth_date": "1975-02-11",
-            "granted_by": {"role": "SELF"},
-            "method": "WRITTEN",
-            "purposes": ["REFERRAL"],
-            "recipients": [{"org_id": demo.REGIONAL}],
-            "categories": ["IDENTIFICATION"],
-            "valid_from": (system_clock() - timedelta(hours=1)).isoformat(),
-        },
-    )
-    assert consent.status_code == 201, consent.text
+    consent = network.consent("S-E2E-0004", demo.REGIONAL, ["IDENTIFICATION"])
     released = network.information(referral["id"], demo.REGIONAL)
     assert released.status_code == 200, released.text
     assert released.json()["information"] == {"IDENTIFICATION": INFORMATION["IDENTIFICATION"]}
-    assert released.json()["basis"][0]["consent_id"] == consent.json()["id"]
+    assert released.json()["basis"][0]["consent_id"] == consent["id"]
 
 
 def test_the_referral_reached_the_organisations_topics_without_record_information(
