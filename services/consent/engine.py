@@ -461,10 +461,16 @@ def _ids(candidate: Candidate) -> tuple[str | None, str | None]:
     return consent_id, agreement_id
 
 
-def _in_force(route: Route, day: date) -> bool:
-    return (route.in_force_from is None or route.in_force_from <= day) and (
-        route.in_force_until is None or day < route.in_force_until
-    )
+def _considered(route: Route, request: DecisionInput, facts: Facts, day: date) -> bool:
+    """The route's text is in force at the disclosure date and its triggers hold (else it says nothing)."""
+    if (route.in_force_from is not None and day < route.in_force_from) or (
+        route.in_force_until is not None and day >= route.in_force_until
+    ):
+        return False
+    for name in route.when:  # noqa: SIM110 -- a plain loop: no generator per route on the hot path
+        if not TRIGGERS[name](route, request, facts):
+            return False
+    return True
 
 
 def _discloser_unfit(route: Route, facts: Facts) -> Unmet | None:
@@ -501,10 +507,12 @@ def evaluate(request: DecisionInput, facts: Facts) -> Decision:
     grants: dict[InfoCategory, tuple[Route, Candidate]] = {}
     open_categories = [c for c in requested if c not in barred]
     for route in table.routes if open_categories else ():
-        route_open = [c for c in open_categories if c not in closed.get(route.id, ())]
-        if not route_open or not _in_force(route, day):
+        if not _considered(route, request, facts, day):
             continue
-        if not all(TRIGGERS[name](route, request, facts) for name in route.when):
+        route_open = (
+            [c for c in open_categories if c not in closed[route.id]] if route.id in closed else open_categories
+        )
+        if not route_open:
             continue
         unfit = _discloser_unfit(route, facts)
         if unfit is not None:
