@@ -22,7 +22,7 @@ from services.common.kafka import ensure_topics, make_admin
 from services.contract.topics import PLATFORM_TOPICS
 from services.runtime import demo
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
-from services.runtime.registry import SERVICES, settings_class
+from services.runtime.registry import PROCESSES, settings_class
 from services.runtime.settings import RuntimeSettings
 
 DEV_TOKEN_TTL = timedelta(hours=12)
@@ -47,7 +47,7 @@ def launcher_pid_file(settings: RuntimeSettings) -> Path:
 def service_urls() -> dict[str, str]:
     """Each service's URL as its own settings see it (ports overridable with `<SERVICE>_PORT`)."""
     urls = {}
-    for name in SERVICES:
+    for name in PROCESSES:
         settings = settings_class(name)()
         urls[name] = f"http://{settings.host}:{settings.port}"
     return urls
@@ -117,7 +117,7 @@ class Platform:
         }
         env = {**defaults, **os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "RLS_VAR_DIR": str(var)}
         (var / "log").mkdir(parents=True, exist_ok=True)
-        for name in SERVICES:
+        for name in PROCESSES:
             with open(var / "log" / f"{name}.log", "ab") as log_file:
                 self.services[name] = subprocess.Popen(
                     [sys.executable, "-m", "services.cli", "serve", name],
