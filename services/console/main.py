@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -46,12 +47,15 @@ async def security_headers(request: Request, call_next: Callable[[Request], Awai
         response.headers["Cache-Control"] = "no-store"
         response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the console's own forms
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
 def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
     settings = settings or ConsoleSettings()
+    # httpx logs every request's full URL at INFO: queries may name a person (`subject_id=`); keep them out of logs
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     console = build_console(settings)
 
     @asynccontextmanager
