@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -155,12 +155,22 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             "csrf": csrf_token(request),
             "static_version": console.static_version,
             "dev_sign_in": console.settings.dev_sign_in,
+            "here": current_page(request),
             **context,
         },
         status_code=status,
     )
     ensure_csrf_cookie(request, response)
     return response
+
+
+def current_page(request: Request) -> str:
+    """Where the language switch comes back to: this page, or after a form, the page the form was on."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    same_site = referer.netloc == request.headers.get("host")
+    return local_path(referer.path if same_site else None)
 
 
 def see_other(url: str) -> RedirectResponse:
