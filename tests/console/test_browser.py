@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
+from services.common.auth import load_dev_key, mint_dev_token
 from services.runtime import demo
 from tests.console.conftest import Running, User
 
@@ -154,3 +158,161 @@ def test_a_referral_from_the_csss_form_to_the_auditors_register(user_for: Any, r
         f"\nacceptance story: {len(worker.steps + crisis.steps + auditor.steps)} steps in "
         f"{time.monotonic() - started:.1f} s"
     )
+
+
+def refer_through_the_api(running: Running, subject: str) -> str:
+    """A referral from the CSSS to the crisis centre, as a partner system would submit it."""
+    key = load_dev_key(running.var / "dev-signing-key")
+    token = mint_dev_token(key, demo.CSSS, ["intake"], "partner-system", "rls", timedelta(hours=1))
+    body = {
+        "subject_id": subject,
+        "from_org": demo.CSSS,
+        "from_service": "AAOR",
+        "to_org": demo.CRISIS_CENTRE,
+        "to_service": "CRISIS_24_7",
+        "channel": "PHONE",
+        "urgency": "ROUTINE",
+        "reason_code": "HOUSING",
+    }
+    response = httpx.post(
+        running.platform.urls["referral"] + "/v1/referrals",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=15,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_a_second_worker_on_a_stale_page_gets_the_conflict_explained_not_an_overwrite(
+    user_for: Any, running: Running
+) -> None:
+    the_id = refer_through_the_api(running, "usager-console-0002")
+    first, second = user_for(), user_for()
+    for person, sub in ((first, "intervenant-1"), (second, "intervenant-2")):
+        person.sign_in(demo.CRISIS_CENTRE, "intake", sub=sub)
+        person.go(f"/demandes/{the_id}")
+        expect(person.page.get_by_test_id("version")).to_have_text("1")
+
+    first.page.get_by_role("button", name="Accepter").click()
+    expect(first.page.get_by_test_id("status")).to_have_text("Acceptée")
+
+    refusal = second.page.locator("form.action", has=second.page.get_by_role("button", name="Refuser"))
+    refusal.get_by_label("Motif du refus").fill("hors mandat")
+    refusal.get_by_role("button", name="Refuser").click()
+    conflict = second.page.get_by_test_id("conflict")
+    expect(conflict).to_contain_text("Quelqu'un a modifié cette demande")
+    expect(conflict).to_contain_text("« Refuser » n'a pas été appliquée")
+    expect(conflict).to_contain_text("version 1 → 2")
+    expect(conflict).to_contain_text("« Acceptée »")
+    expect(second.page.get_by_test_id("status")).to_have_text("Acceptée")  # not overwritten: still accepted
+    expect(second.page.get_by_test_id("version")).to_have_text("2")  # the page now shows what is true
+    second.shot("10-conflict-explained-to-the-second-worker")
+
+
+SERIOUS = {"serious", "critical"}
+
+
+def violations(user: User) -> list[tuple[str, str, str]]:
+    """axe-core run in the page: (rule, impact, first element) per violation."""
+    results = Axe().run(user.page)
+    return [(v["id"], v["impact"], str(v["nodes"][0]["target"])) for v in results.response["violations"]]
+
+
+def test_the_main_pages_have_no_serious_accessibility_violations(user_for: Any, running: Running) -> None:
+    the_id = refer_through_the_api(running, "usager-console-0003")
+    person = user_for()
+    person.sign_in(demo.CSSS, "intake", "coordinator", "auditor", sub="tout-role")
+    found: dict[str, list[tuple[str, str, str]]] = {}
+    pages = [
+        "/demandes?sens=envoyees",
+        "/demandes/nouvelle?to_service=CRISIS_24_7",
+        f"/demandes/{the_id}",
+        "/ententes",
+        "/audit/integrite",
+        "/audit/rapport",
+        "/audit/rapport/document",
+        "/audit/registre",
+        "/audit/journal",
+    ]
+    for path in pages:
+        person.go(path)
+        found[path] = violations(person)
+    person.sign_out()
+    found["/connexion"] = violations(person)
+    print(f"\n{Axe().axe_script[3:15]}: violations of any impact per page: {found}")
+    serious = {path: [v for v in found[path] if v[1] in SERIOUS] for path in found}
+    assert not {path: problems for path, problems in serious.items() if problems}
+
+
+def test_english_on_request_with_dates_in_montreal_time(user_for: Any, running: Running) -> None:
+    person = user_for()
+    person.sign_in(demo.CSSS, "intake", sub="english-speaker")
+    person.page.get_by_role("link", name="English").click()
+    expect(person.page.locator("html")).to_have_attribute("lang", "en")
+    expect(person.page.get_by_role("heading", level=1)).to_have_text("Referrals")
+    person.go("/demandes?sens=envoyees")
+    submitted = person.page.locator("tbody time").first
+    expect(submitted).to_have_text(re.compile(r"^[A-Z][a-z]+ \d{1,2}, \d{4}, \d{1,2}:\d{2} (AM|PM)$"))
+    expect(submitted).to_have_attribute("datetime", re.compile(r"-0[45]:00$"))  # America/Montreal
+    person.shot("11-english")
+    person.page.get_by_role("link", name="Français").click()
+    expect(person.page.get_by_role("heading", level=1)).to_have_text("Demandes de services")
+
+
+def test_usable_on_a_tablet_and_light_on_a_slow_link(user_for: Any, running: Running) -> None:
+    the_id = refer_through_the_api(running, "usager-console-0004")
+    tablet = user_for(width=820, height=1180)
+    tablet.sign_in(demo.CRISIS_CENTRE, "intake", sub="tablette")
+    cdp = tablet.page.context.new_cdp_session(tablet.page)
+    cdp.send("Network.enable")
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    cdp.send(  # a slow mobile link: 400 ms latency, 400 kbit/s down
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 400, "downloadThroughput": 50_000, "uploadThroughput": 50_000},
+    )
+    started = time.monotonic()
+    tablet.go(f"/demandes/{the_id}")
+    loaded_s = time.monotonic() - started
+    weight = tablet.page.evaluate(
+        "() => performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
+        ".reduce((total, entry) => total + entry.transferSize, 0)"
+    )
+    overflow = tablet.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    tablet.shot("12-tablet")
+    print(f"\nreferral page on a 400 kbit/s, 400 ms link: {weight / 1024:.1f} KiB transferred, {loaded_s:.1f} s")
+    assert overflow <= 0, "no horizontal scrolling on a tablet"
+    assert weight < 60 * 1024
+    expect(tablet.page.get_by_role("button", name="Accepter")).to_be_visible()
+
+
+def test_the_agreements_manager_and_the_auditors_pages(user_for: Any, running: Running) -> None:
+    manager = user_for()
+    manager.sign_in(demo.CSSS, "coordinator", "auditor", sub="gestionnaire")
+    manager.go("/ententes")
+    service = manager.page.locator("section.agreement", has_text="Entente de service — services spécialisés")
+    expect(service).to_contain_text("En vigueur")
+    expect(service.locator(".volumes")).to_contain_text("Services spécialisés : 0 sur 120 (0 %)")
+    expect(manager.page.locator("section.agreement")).to_have_count(2)
+    manager.shot("13-agreements")
+
+    manager.go("/audit/integrite")
+    manager.page.get_by_role("button", name="Vérifier maintenant").click()
+    result = manager.page.get_by_test_id("integrity-result")
+    expect(result).to_be_visible()
+    for store in ("referral", "agreements", "consent"):
+        expect(manager.page.locator("th[scope=row]", has_text=store)).to_have_count(1)
+    expect(manager.page.get_by_test_id("last-verification")).to_contain_text("par gestionnaire")
+    manager.shot("14-integrity")
+
+    manager.go("/audit/rapport")
+    frame = manager.page.frame_locator("iframe.report")
+    expect(frame.locator("h1")).to_have_text("RLS Referrals — rapport de conformité")
+    expect(frame.locator("svg[role=img]").first).to_have_attribute("aria-label", re.compile("."))
+    manager.shot("15-compliance-report")
+
+    manager.go("/audit/journal")
+    trail = manager.page.get_by_test_id("trail")
+    expect(trail).to_contain_text("VERIFY")
+    expect(trail).to_contain_text("REPORT")
+    manager.shot("16-audit-trail")
