@@ -35,7 +35,7 @@ from services.contract import topics
 from services.contract.topics import org_referrals
 from services.runtime import demo
 from services.runtime.launcher import Platform
-from services.runtime.registry import SERVICES
+from services.runtime.registry import PROCESSES
 from services.runtime.settings import RuntimeSettings
 
 TARGET = demo.CRISIS_CENTRE
@@ -164,7 +164,7 @@ def main() -> None:
     os.environ.update(
         {"RLS_VAR_DIR": str(scratch), "RLS_KAFKA_PORT": str(free_port()), "RLS_KAFKA_CONTROLLER_PORT": str(free_port())}
     )
-    os.environ.update({f"{name.upper()}_PORT": str(free_port()) for name in SERVICES})
+    os.environ.update({f"{name.upper()}_PORT": str(free_port()) for name in PROCESSES})
     settings = RuntimeSettings()
     platform = Platform(settings)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the platform on `timeout`/kill too

@@ -16,7 +16,7 @@ from services.common.clock import system_clock
 from services.common.kafka import make_admin
 from services.runtime import demo
 from services.runtime.launcher import Platform
-from services.runtime.registry import SERVICES
+from services.runtime.registry import PROCESSES
 from services.runtime.settings import RuntimeSettings
 from tests.conftest import free_port
 from tests.helpers import read_topic, wait_for
@@ -82,7 +82,7 @@ class Network:
 @pytest.fixture(scope="module")
 def network(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     patch = pytest.MonkeyPatch()
-    for name in SERVICES:
+    for name in PROCESSES:
         patch.setenv(f"{name.upper()}_PORT", str(free_port()))
     var = tmp_path_factory.mktemp("platform")
     patch.setenv("RLS_VAR_DIR", str(var))
