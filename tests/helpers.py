@@ -1,14 +1,58 @@
-"""Helpers shared by integration and end-to-end tests: read topics, wait for conditions."""
+"""Helpers shared by integration and end-to-end tests: read topics, wait for conditions, the platform on free
+ports, headless Chromium."""
 
 from __future__ import annotations
 
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from services.common.envelope import CloudEvent
+from services.runtime.launcher import Platform
+from services.runtime.registry import PROCESSES
+from services.runtime.settings import RuntimeSettings
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+"""What headless Chromium needs here (run as root, on a closed network)."""
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (`make test` installs it)."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("headless Chromium is needed (apt-get install chromium; `make test` and .ci/run install it)")
+    return path
+
+
+@contextmanager
+def platform_on_free_ports(kafka_bootstrap: str, var: Path, free_port: Callable[[], int]) -> Iterator[Platform]:
+    """What `rls run` starts (the services and the console), each on a free port, on the given broker."""
+    patch = pytest.MonkeyPatch()
+    for name in PROCESSES:
+        patch.setenv(f"{name.upper()}_PORT", str(free_port()))
+    patch.setenv("RLS_VAR_DIR", str(var))
+    patch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    platform = Platform(RuntimeSettings())
+    try:
+        platform.start(say=lambda _: None)
+        yield platform
+    finally:
+        platform.stop()
+        patch.undo()
 
 
 def read_topic(bootstrap: str, topic: str, idle_s: float = 1.0) -> list[tuple[Any, CloudEvent | None]]:

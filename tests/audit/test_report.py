@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
 import struct
 import subprocess
 import zlib
@@ -33,6 +32,7 @@ from services.referral.contracts import ReferralContracts
 from services.referral.main import build_app as build_referral
 from services.referral.settings import ReferralSettings
 from tests.audit.conftest import Auth, ingest, stored_messages
+from tests.helpers import CHROMIUM_FLAGS, chromium_path
 from tests.referral.conftest import FakeDirectory, FakeGate
 
 ZONE = "America/Montreal"
@@ -324,20 +324,11 @@ def rgb(hex_colour: str) -> bytes:
 
 
 def screenshot(html: Path, png: Path, profile: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("headless Chromium is needed (apt-get install chromium; `make test` and .ci/run install it)")
     subprocess.run(
         [
-            chromium,
+            chromium_path(),
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={profile}",
             f"--screenshot={png}",
             "--window-size=1280,2000",

@@ -3,7 +3,6 @@ Chromium from Debian's package driven by Playwright (its own browser download is
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,28 +12,11 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from services.runtime.launcher import Platform
-from services.runtime.registry import PROCESSES
-from services.runtime.settings import RuntimeSettings
 from tests.conftest import free_port
+from tests.helpers import CHROMIUM_FLAGS, chromium_path, platform_on_free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "console-screenshots"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail("headless Chromium is needed (apt-get install chromium; `make test` installs it)")
-    return path
 
 
 @dataclass
@@ -53,19 +35,9 @@ class Running:
 
 @pytest.fixture(scope="package")
 def running(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    patch = pytest.MonkeyPatch()
-    for name in PROCESSES:
-        patch.setenv(f"{name.upper()}_PORT", str(free_port()))
     var = tmp_path_factory.mktemp("console-platform")
-    patch.setenv("RLS_VAR_DIR", str(var))
-    patch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    platform = Platform(RuntimeSettings())
-    try:
-        platform.start(say=lambda _: None)
+    with platform_on_free_ports(kafka_bootstrap, var, free_port) as platform:
         yield Running(platform, var)
-    finally:
-        platform.stop()
-        patch.undo()
 
 
 @pytest.fixture(scope="package")

@@ -235,7 +235,7 @@ def test_the_worklist_shows_the_clock_that_matters_most_as_time_left(console: Te
     sign_in(console, demo.CRISIS_CENTRE, "intake")
     page = console.get("/demandes").text
     assert 'class="clock at-risk" data-state="AT_RISK"' in page
-    assert re.search(r"(9|10) min restant", page)
+    assert re.search(r"\d+ min restant", page)
 
 
 def test_roles_open_pages(console: TestClient) -> None:

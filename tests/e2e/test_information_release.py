@@ -16,10 +16,8 @@ from services.common.clock import system_clock
 from services.common.kafka import make_admin
 from services.runtime import demo
 from services.runtime.launcher import Platform
-from services.runtime.registry import PROCESSES
-from services.runtime.settings import RuntimeSettings
 from tests.conftest import free_port
-from tests.helpers import read_topic, wait_for
+from tests.helpers import platform_on_free_ports, read_topic, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -81,20 +79,9 @@ class Network:
 
 @pytest.fixture(scope="module")
 def network(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    patch = pytest.MonkeyPatch()
-    for name in PROCESSES:
-        patch.setenv(f"{name.upper()}_PORT", str(free_port()))
     var = tmp_path_factory.mktemp("platform")
-    patch.setenv("RLS_VAR_DIR", str(var))
-    patch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    settings = RuntimeSettings()
-    platform = Platform(settings)
-    try:
-        platform.start(say=lambda _: None)
-        yield Network(platform, load_dev_key(settings.signing_key_file))
-    finally:
-        platform.stop()
-        patch.undo()
+    with platform_on_free_ports(kafka_bootstrap, var, free_port) as platform:
+        yield Network(platform, load_dev_key(var / "dev-signing-key"))
 
 
 def test_under_a_collaboration_agreement_information_needs_a_consent(network: Network) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
@@ -16,8 +17,9 @@ from services.console.actions import BY_COMMAND, allowed, side_of
 from services.console.forms import FormErrors, form_values
 from services.console.gateway import ApiProblemError, Gateway
 from services.console.i18n import Translator
+from services.console.session import Session
 from services.console.views import local_to_instant, most_pressing, short_id, worklist_order
-from services.console.web import Api, ConsoleDep, Form, SignedIn, T, render, requires, see_other
+from services.console.web import Api, Console, ConsoleDep, Form, SignedIn, T, render, requires, see_other
 from services.contract.codes import (
     ConsentMethod,
     GrantorRole,
@@ -103,81 +105,87 @@ async def worklist(
     )
 
 
-async def _referral_context(
-    api: Gateway, console: ConsoleDep, session: SignedIn, referral_id: uuid.UUID
-) -> dict[str, Any]:
-    referral, clocks, offered = await asyncio.gather(
-        api.get("referral", f"/v1/referrals/{referral_id}"),
-        api.get("referral", f"/v1/referrals/{referral_id}/clocks"),
-        console.offered_paths(),
-    )
-    agreement = None
-    if referral.get("agreement_id"):
+@dataclass(frozen=True)
+class OnReferral:
+    """A request about one referral, by a signed-in user: what its page needs to be drawn again."""
+
+    request: Request
+    referral_id: uuid.UUID
+    session: Session
+    api: Gateway
+    console: Console
+    t: Translator
+
+    async def context(self) -> dict[str, Any]:
+        api, org = self.api, self.session.org
+        referral, clocks, offered = await asyncio.gather(
+            api.get("referral", f"/v1/referrals/{self.referral_id}"),
+            api.get("referral", f"/v1/referrals/{self.referral_id}/clocks"),
+            self.console.offered_paths(),
+        )
+        return {
+            "referral": referral,
+            "short": short_id(referral["id"]),
+            "agreement": await self._agreement(referral.get("agreement_id")),
+            "clocks": clocks,
+            "pressing": most_pressing(clocks, org, system_clock()),
+            "side": side_of(org, referral),
+            "actions": allowed(referral, org, offered) if self.session.works_referrals else [],
+            "categories": list(InfoCategory),
+            "purposes": list(Purpose),
+            "grantor_roles": list(GrantorRole),
+            "methods": list(ConsentMethod),
+            "info": None,
+            "info_error": None,
+            "notice": None,
+            "conflict": None,
+            "action_errors": {},
+            "consent_errors": FormErrors(),
+            "consent_values": {"purposes": ["REFERRAL"], "granted_by.role": "SELF", "method": "WRITTEN"},
+            "form_key": str(uuid.uuid4()),
+        }
+
+    async def _agreement(self, agreement_id: str | None) -> dict[str, Any] | None:
+        if not agreement_id:
+            return None
         try:
-            agreement = await api.get("agreements", f"/v1/agreements/{referral['agreement_id']}")
+            agreement: dict[str, Any] = await self.api.get("agreements", f"/v1/agreements/{agreement_id}")
         except ApiProblemError:
-            agreement = None
-    now = system_clock()
-    return {
-        "referral": referral,
-        "short": short_id(referral["id"]),
-        "agreement": agreement,
-        "clocks": clocks,
-        "pressing": most_pressing(clocks, session.org, now),
-        "now": now,
-        "side": side_of(session.org, referral),
-        "actions": allowed(referral, session.org, offered) if session.works_referrals else [],
-        "categories": list(InfoCategory),
-        "purposes": list(Purpose),
-        "grantor_roles": list(GrantorRole),
-        "methods": list(ConsentMethod),
-        "info": None,
-        "info_error": None,
-        "notice": None,
-        "conflict": None,
-        "action_errors": {},
-        "consent_errors": FormErrors(),
-        "consent_values": {"purposes": ["REFERRAL"], "granted_by.role": "SELF", "method": "WRITTEN"},
-        "form_key": str(uuid.uuid4()),
-    }
+            return None
+        return agreement
+
+    async def page(self, status: int = 200, **extra: Any) -> Response:
+        context = await self.context()
+        context.update(extra)
+        return render(self.request, "referral.html", status=status, **context)
 
 
-async def _referral_page(
-    request: Request,
-    api: Gateway,
-    console: ConsoleDep,
-    session: SignedIn,
-    referral_id: uuid.UUID,
-    status: int = 200,
-    **extra: Any,
-) -> Response:
-    context = await _referral_context(api, console, session, referral_id)
-    context.update(extra)
-    return render(request, "referral.html", status=status, **context)
+def on_referral(
+    request: Request, referral_id: uuid.UUID, session: SignedIn, api: Api, console: ConsoleDep, t: T
+) -> OnReferral:
+    return OnReferral(request, referral_id, session, api, console, t)
+
+
+Here = Annotated[OnReferral, Depends(on_referral)]
 
 
 @router.get("/demandes/{referral_id}")
 async def referral_page(
-    request: Request,
-    referral_id: uuid.UUID,
-    session: SignedIn,
-    api: Api,
-    console: ConsoleDep,
-    t: T,
+    on: Here,
     fait: Annotated[str | None, Query()] = None,
     consentement: Annotated[str | None, Query(max_length=64)] = None,
     soumise: Annotated[str | None, Query()] = None,
 ) -> Response:
     """One referral: summary, timeline, clocks, possible actions, information, consent."""
-    requires(session, *READERS)
+    requires(on.session, *READERS)
     notice = None
     if fait in BY_COMMAND:
-        notice = t.t("referral.done", action=t.t(f"action.{fait}"))
+        notice = on.t.t("referral.done", action=on.t.t(f"action.{fait}"))
     elif consentement:
-        notice = t.t("consent.recorded", id=short_id(consentement))
+        notice = on.t.t("consent.recorded", id=short_id(consentement))
     elif soumise:
-        notice = t.t("new.submitted")
-    return await _referral_page(request, api, console, session, referral_id, notice=notice)
+        notice = on.t.t("new.submitted")
+    return await on.page(notice=notice)
 
 
 def _action_body(command: str, form: FormData, t: Translator) -> dict[str, Any]:
@@ -190,48 +198,30 @@ def _action_body(command: str, form: FormData, t: Translator) -> dict[str, Any]:
 
 
 @router.post("/demandes/{referral_id}/actions/{command}")
-async def act(
-    request: Request,
-    referral_id: uuid.UUID,
-    command: str,
-    session: SignedIn,
-    api: Api,
-    console: ConsoleDep,
-    t: T,
-    form: Form,
-) -> Response:
+async def act(on: Here, command: str, form: Form) -> Response:
     """One lifecycle step, sent with If-Match: the version the worker saw. A 409 is explained, never overwritten."""
-    requires(session, *WORKERS)
+    requires(on.session, *WORKERS)
     if command not in BY_COMMAND:
-        return await _referral_page(request, api, console, session, referral_id, 404)
+        return await on.page(404)
     seen = str(form.get("version", ""))
     try:
-        await api.call(
+        await on.api.call(
             "referral",
             "POST",
-            f"/v1/referrals/{referral_id}/{command}",
-            json=_action_body(command, form, t),
+            f"/v1/referrals/{on.referral_id}/{command}",
+            json=_action_body(command, form, on.t),
             headers={"If-Match": seen},
         )
     except ApiProblemError as problem:
         if problem.status not in (409, 422):
             raise
-        return await _refused_action(request, api, console, session, referral_id, command, seen, problem, t)
-    return see_other(f"/demandes/{referral_id}?fait={command}")
+        return await _refused_action(on, command, seen, problem)
+    return see_other(f"/demandes/{on.referral_id}?fait={command}")
 
 
-async def _refused_action(
-    request: Request,
-    api: Gateway,
-    console: ConsoleDep,
-    session: SignedIn,
-    referral_id: uuid.UUID,
-    command: str,
-    seen: str,
-    problem: ApiProblemError,
-    t: Translator,
-) -> Response:
-    context = await _referral_context(api, console, session, referral_id)
+async def _refused_action(on: OnReferral, command: str, seen: str, problem: ApiProblemError) -> Response:
+    t = on.t
+    context = await on.context()
     referral = context["referral"]
     action = t.t(f"action.{command}")
     status = t.code("ReferralStatus", referral["status"])
@@ -250,36 +240,24 @@ async def _refused_action(
         )
     else:
         context["conflict"] = t.t("referral.impossible", action=action, status=status, detail=problem.detail or "")
-    return render(request, "referral.html", status=problem.status, **context)
+    return render(on.request, "referral.html", status=problem.status, **context)
 
 
 @router.post("/demandes/{referral_id}/renseignements")
-async def read_information(
-    request: Request,
-    referral_id: uuid.UUID,
-    session: SignedIn,
-    api: Api,
-    console: ConsoleDep,
-    t: T,
-    form: Form,
-) -> Response:
+async def read_information(on: Here, form: Form) -> Response:
     """Asks for record information: the referral service asks the consent service and releases only what it
     permits (and registers the disclosure). A POST: every request is an act entered in the register."""
-    requires(session, *WORKERS)
+    requires(on.session, *WORKERS)
     wanted = [c for c in form.getlist("categories") if isinstance(c, str) and c in InfoCategory.__members__]
     if not wanted:
-        return await _referral_page(
-            request, api, console, session, referral_id, 422, info_error=t.t("info.no_category")
-        )
+        return await on.page(422, info_error=on.t.t("info.no_category"))
     try:
-        info = await api.get("referral", f"/v1/referrals/{referral_id}/information", categories=",".join(wanted))
+        info = await on.api.get("referral", f"/v1/referrals/{on.referral_id}/information", categories=",".join(wanted))
     except ApiProblemError as problem:
-        return await _referral_page(
-            request, api, console, session, referral_id, problem.status, info=_refusal(problem, t)
-        )
+        return await on.page(problem.status, info=_refusal(problem, on.t))
     info["outcome"] = "PERMIT_PARTIAL" if info["denied_categories"] else "PERMIT"
-    info["explanation"] = await _explanation(api, info) if info["denied_categories"] else None
-    return await _referral_page(request, api, console, session, referral_id, info=info)
+    info["explanation"] = await _explanation(on.api, info) if info["denied_categories"] else None
+    return await on.page(info=info)
 
 
 def _refusal(problem: ApiProblemError, t: Translator) -> dict[str, Any]:
@@ -308,18 +286,10 @@ async def _explanation(api: Gateway, info: dict[str, Any]) -> str | None:
 
 
 @router.post("/demandes/{referral_id}/consentements")
-async def record_consent(
-    request: Request,
-    referral_id: uuid.UUID,
-    session: SignedIn,
-    api: Api,
-    console: ConsoleDep,
-    t: T,
-    form: Form,
-) -> Response:
+async def record_consent(on: Here, form: Form) -> Response:
     """Records the person's consent to the disclosure of the chosen categories to the receiving organisation."""
-    requires(session, *WORKERS)
-    referral = await api.get("referral", f"/v1/referrals/{referral_id}")
+    requires(on.session, *WORKERS)
+    referral = await on.api.get("referral", f"/v1/referrals/{on.referral_id}")
     values = form_values(form, multi=("purposes", "categories"))
     body = {
         "subject_id": referral["subject_id"],
@@ -333,21 +303,12 @@ async def record_consent(
         "valid_until": values.get("valid_until") or None,
     }
     try:
-        consent = await api.post("consent", "/v1/consents", body, headers=_idempotency(form))
+        consent = await on.api.post("consent", "/v1/consents", body, headers=_idempotency(form))
     except ApiProblemError as problem:
         if problem.status != 422:
             raise
-        return await _referral_page(
-            request,
-            api,
-            console,
-            session,
-            referral_id,
-            422,
-            consent_errors=FormErrors.of(problem, t),
-            consent_values=values,
-        )
-    return see_other(f"/demandes/{referral_id}?consentement={consent['id']}")
+        return await on.page(422, consent_errors=FormErrors.of(problem, on.t), consent_values=values)
+    return see_other(f"/demandes/{on.referral_id}?consentement={consent['id']}")
 
 
 def _idempotency(form: FormData) -> dict[str, str]:
