@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
 from services.runtime.launcher import Platform
+from services.runtime.settings import RuntimeSettings
 from tests.conftest import free_port
 from tests.helpers import CHROMIUM_FLAGS, chromium_path, platform_on_free_ports
 
@@ -34,9 +36,29 @@ class Running:
 
 
 @pytest.fixture(scope="package")
-def running(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def console_kafka(runtime_settings: RuntimeSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of its own: the demo network this platform loads goes on `rls.agreements.v1`, which another test
+    platform's consent service would otherwise read too (same organisations, other agreement ids)."""
+    libs = ensure_jars(runtime_settings.kafka_version, runtime_settings.cache_dir)
+    broker = LocalKafka(
+        libs,
+        tmp_path_factory.mktemp("console-kafka"),
+        free_port(),
+        free_port(),
+        runtime_settings.kafka_heap,
+        find_java(runtime_settings.java_home),
+    )
+    broker.start(timeout=120)
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="package")
+def running(console_kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     var = tmp_path_factory.mktemp("console-platform")
-    with platform_on_free_ports(kafka_bootstrap, var, free_port) as platform:
+    with platform_on_free_ports(console_kafka, var, free_port) as platform:
         yield Running(platform, var)
 
 

@@ -316,3 +316,28 @@ def test_the_agreements_manager_and_the_auditors_pages(user_for: Any, running: R
     expect(trail).to_contain_text("VERIFY")
     expect(trail).to_contain_text("REPORT")
     manager.shot("16-audit-trail")
+
+
+def test_keyboard_only_from_the_skip_link_to_an_action(user_for: Any, running: Running) -> None:
+    the_id = refer_through_the_api(running, "usager-console-0005")
+    person = user_for()
+    person.go("/connexion")
+    person.page.keyboard.press("Tab")
+    assert person.page.evaluate("document.activeElement.textContent") == "Aller au contenu"
+    person.page.keyboard.press("Enter")
+    assert person.page.evaluate("document.activeElement.id") == "contenu"
+    person.page.focus("#f-org")
+    person.page.keyboard.type("Centre de crise")  # a select follows typed letters
+    for _ in range(12):  # to the sign-in button, through the roles and the user name
+        person.page.keyboard.press("Tab")
+        if person.page.evaluate("document.activeElement.type") == "submit":
+            break
+    person.page.keyboard.press("Enter")
+    person.page.wait_for_url("**/demandes**")
+    person.go(f"/demandes/{the_id}")
+    for _ in range(40):
+        person.page.keyboard.press("Tab")
+        if person.page.evaluate("document.activeElement.textContent.trim()") == "Accepter":
+            break
+    person.page.keyboard.press("Enter")
+    expect(person.page.get_by_test_id("status")).to_have_text("Acceptée")
