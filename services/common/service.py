@@ -12,12 +12,14 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
-from services.common.auth import TokenVerifier, load_dev_key
+from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
 from services.common.eventstore import TrackedApplication, persistence_env
 from services.common.integrity import CheckpointPublisher, SealedStore, ensure_checkpoint_topic
 from services.common.kafka import KafkaProbe, KafkaPublisher
+from services.common.openapi import document_problems
 from services.common.problems import ProblemSpec, install_problem_handlers, problem_response
 from services.common.settings import PlatformSettings, ServiceSettings
+from services.common.strict_json import StrictJSONMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,10 @@ def application_env(settings: ServiceSettings) -> dict[str, str]:
 
 
 def build_verifier(settings: PlatformSettings) -> TokenVerifier:
+    issuer = settings.jwt_issuer or DEV_ISSUER
     if settings.jwks_url:
-        return TokenVerifier(settings.jwt_audience, jwks_url=settings.jwks_url)
-    return TokenVerifier(settings.jwt_audience, dev_key=load_dev_key(settings.signing_key_file))
+        return TokenVerifier(settings.jwt_audience, issuer, jwks_url=settings.jwks_url)
+    return TokenVerifier(settings.jwt_audience, issuer, dev_key=load_dev_key(settings.signing_key_file))
 
 
 @dataclass
@@ -136,6 +139,8 @@ def create_service_app(parts: ServiceParts) -> FastAPI:
     for name, value in parts.state.items():
         setattr(api.state, name, value)
     install_problem_handlers(api, parts.domain_errors)
+    api.add_middleware(StrictJSONMiddleware)
+    document_problems(api)
 
     @api.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

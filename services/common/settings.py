@@ -23,12 +23,16 @@ class PlatformSettings(BaseSettings):
     var_dir: Path = Field(Path("var"), validation_alias="RLS_VAR_DIR")
     jwks_url: str | None = Field(None, validation_alias="RLS_JWKS_URL")
     jwt_audience: str = Field("rls", validation_alias="RLS_JWT_AUDIENCE")
+    jwt_issuer: str | None = Field(None, validation_alias="RLS_JWT_ISSUER")
+    """The identity provider's `iss`; in dev mode the dev issuer (`rls-dev`)."""
     dev_key_file: Path | None = Field(None, validation_alias="RLS_DEV_KEY_FILE")
 
     @model_validator(mode="after")
     def _production_needs_jwks(self) -> PlatformSettings:
-        if self.mode == "production" and not self.jwks_url:
-            raise SettingsError("RLS_JWKS_URL is required in production mode (the dev signing key is refused)")
+        if self.mode == "production" and not (self.jwks_url and self.jwt_issuer):
+            raise SettingsError(
+                "RLS_JWKS_URL and RLS_JWT_ISSUER are required in production mode (the dev signing key is refused)"
+            )
         return self
 
     @property
