@@ -213,7 +213,12 @@ def test_authorisation_matrix(service: ReferralService, auth: Auth) -> None:
     assert act(service, auth, rid, "accept", SENDER).status_code == 403  # only the receiver accepts
     assert act(service, auth, rid, "refuse", SENDER, reason="no").status_code == 403
     assert act(service, auth, rid, "cancel", RECEIVER).status_code == 403  # only the referrer cancels
-    assert get(f"/v1/referrals/{rid}", headers=auth(OTHER, "auditor")).status_code == 200  # auditors read metadata
+    # an organisation's auditor reads that organisation's referrals; the whole network is a role of its own
+    assert get(f"/v1/referrals/{rid}", headers=auth(OTHER, "auditor")).status_code == 404
+    assert get("/v1/referrals", headers=auth(OTHER, "auditor")).json()["items"] == []
+    assert get(f"/v1/referrals/{rid}", headers=auth(SENDER, "auditor")).status_code == 200
+    assert get(f"/v1/referrals/{rid}", headers=auth(OTHER, "network-auditor")).status_code == 200
+    assert get("/v1/standards/compliance?org=" + SENDER, headers=auth(OTHER, "auditor")).status_code == 403
     assert get(f"/v1/referrals/{rid}/information", headers=auth(RECEIVER, "auditor")).status_code == 403
     assert act(service, auth, rid, "accept", RECEIVER).status_code == 200
     submitted_for_other = service.client.post(
