@@ -24,6 +24,9 @@ READ_ONLY = AUDITORS
 """Roles that only ever read."""
 
 
+Parties = Mapping[str, str | Collection[str] | None]
+"""The organisations something concerns, by their part in it (one organisation or several per part)."""
+
 NETWORK_WIDE = frozenset({NETWORK_AUDITOR, SERVICE})
 """Roles that are not tied to the caller's organisation: network auditors, platform services."""
 
@@ -41,14 +44,13 @@ class Rule:
     def admits_role(self, principal: Principal) -> bool:
         return bool(self.roles & principal.roles)
 
-    def allows(self, principal: Principal, parties: Mapping[str, str | None] | None = None) -> bool:
-        """Whether `principal` may act on something whose parties are `parties` (by part: org id)."""
+    def allows(self, principal: Principal, parties: Parties | None = None) -> bool:
+        """Whether `principal` may act on something whose parties are `parties`."""
         if not self.admits_role(principal):
             return False
         if not self.parties or parties is None or principal.roles & self.roles & self.unscoped:
             return True
-        members = {parties.get(part) for part in self.parties} - {None}
-        return principal.org in members
+        return principal.org in members(parties, self.parties)
 
 
 @dataclass(frozen=True)
@@ -72,26 +74,29 @@ class Policy:
 
         return dependency
 
-    def allows(self, operation: str, principal: Principal, parties: Mapping[str, str | None]) -> bool:
+    def allows(self, operation: str, principal: Principal, parties: Parties) -> bool:
         return self.rule(operation).allows(principal, parties)
 
-    def check(self, operation: str, principal: Principal, parties: Mapping[str, str | None], why: str) -> None:
+    def check(self, operation: str, principal: Principal, parties: Parties, why: str) -> None:
         """Raises 403 (`why`) unless the caller may act on something with these parties."""
         if not self.allows(operation, principal, parties):
             raise forbidden(why)
 
 
+def members(parties: Parties, parts: Collection[str]) -> set[str]:
+    """The organisations playing any of `parts`."""
+    found: set[str] = set()
+    for part in parts:
+        value = parties.get(part)
+        if isinstance(value, str):
+            found.add(value)
+        elif value:
+            found |= set(value)
+    return found
+
+
 def forbidden(detail: str) -> ProblemError:
     return ProblemError(403, "forbidden", "Forbidden", detail)
-
-
-def sees(principal: Principal, orgs: Collection[str]) -> bool:
-    """Whether the caller's organisation is one of `orgs`, or the caller audits one of them."""
-    return principal.org in orgs or principal.audits(orgs)
-
-
-def roles(*names: str) -> frozenset[str]:
-    return frozenset(names)
 
 
 ALL_ROLES = frozenset({*WORKERS, "admin", *AUDITORS, SERVICE})

@@ -9,7 +9,7 @@ token it passes on (`Requester-Token`); that worker is recorded as the requester
 
 from __future__ import annotations
 
-from services.common.access import ALL_ROLES, AUDITORS, WORKERS, Policy, Rule
+from services.common.access import ALL_ROLES, AUDITORS, WORKERS, Parties, Policy, Rule
 from services.common.auth import SERVICE
 from services.consent.application import RecordedDecision
 from services.consent.readmodel import ConsentState, RestrictionState
@@ -49,11 +49,11 @@ POLICY = Policy(
 )
 
 
-def consent_parties(consent: ConsentState | RestrictionState) -> dict[str, str | None]:
+def consent_parties(consent: ConsentState | RestrictionState) -> Parties:
     return {"holder": consent.recorded_by_org}
 
 
-def decision_parties(recorded: RecordedDecision) -> dict[str, str | None]:
+def decision_parties(recorded: RecordedDecision) -> Parties:
     return {
         "discloser": recorded.input.discloser_org_id,
         "recipient": recorded.input.recipient_org_id,

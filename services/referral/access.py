@@ -7,7 +7,7 @@ network auditors every referral; nobody but the receiver reads record informatio
 
 from __future__ import annotations
 
-from services.common.access import AUDITORS, WORKERS, Policy, Rule
+from services.common.access import AUDITORS, WORKERS, Parties, Policy, Rule
 from services.referral.domain import Referral
 
 READERS = WORKERS | AUDITORS
@@ -41,5 +41,5 @@ POLICY = Policy(
 )
 
 
-def parties(referral: Referral) -> dict[str, str | None]:
+def parties(referral: Referral) -> Parties:
     return {"sender": referral.from_org, "receiver": referral.to_org}
