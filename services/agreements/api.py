@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
+from services.agreements.access import POLICY
 from services.agreements.api_models import (
     AgreementAmend,
     AgreementCreate,
@@ -40,7 +41,7 @@ from services.agreements.errors import (
     OrganisationExistsError,
     OrganisationNotFoundError,
 )
-from services.common.auth import Principal, require_roles
+from services.common.auth import Principal
 from services.common.preconditions import if_match_version
 from services.common.problems import ProblemSpec
 from services.contract.codes import AgreementKind, AgreementStatus, OrgKind, ServiceCode
@@ -73,9 +74,9 @@ def get_agreements(request: Request) -> Agreements:
 
 
 App = Annotated[Agreements, Depends(get_agreements)]
-Admin = Annotated[Principal, Depends(require_roles("admin"))]
-Coordinator = Annotated[Principal, Depends(require_roles("coordinator", "admin"))]
-Reader = Annotated[Principal, Depends(require_roles())]
+Admin = Annotated[Principal, Depends(POLICY.caller("register_organisation"))]
+Coordinator = Annotated[Principal, Depends(POLICY.caller("draft_agreement"))]
+Reader = Annotated[Principal, Depends(POLICY.caller("get_agreement"))]
 IfMatch = Annotated[str | None, Header(description="The revision (ETag) the change is based on")]
 Cursor = Annotated[str | None, Query(max_length=100, description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=500)]

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.consent.access import POLICY
-from tests.access_matrix import granted, mismatches, role_mismatches
+from tests.access_matrix import granted, mismatches
 from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT
 from tests.consent.test_api import ASK, CONSENT
 
@@ -74,10 +74,6 @@ def test_a_platform_service_discloses_only_for_a_worker_of_the_recipient(
     decision = api.get(f"/v1/decisions/{asked.json()['decision_id']}", headers=auth(RECIPIENT, "clinician"))
     assert decision.status_code == 200
     assert api.get("/v1/register", headers=service).status_code == 403  # a service writes, it never reads
-
-
-def test_every_route_admits_exactly_the_roles_of_its_rule(api: TestClient, token: Callable[..., str]) -> None:
-    assert role_mismatches(api.app, api, POLICY, token) == []  # type: ignore[arg-type]
 
 
 def test_the_authorisation_matrix_follows_the_policy(api: TestClient, auth: Auth, token: Callable[..., str]) -> None:
