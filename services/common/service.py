@@ -30,9 +30,8 @@ def application_env(settings: ServiceSettings) -> dict[str, str]:
     """The eventsourcing environment of a service's application."""
     env = persistence_env(settings.event_store_url)
     env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
-    if settings.cipher_key is not None:
-        env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
-        env["CIPHER_KEY"] = settings.cipher_key.get_secret_value()
+    env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
+    env["CIPHER_KEY"] = settings.store_cipher_key.get_secret_value()
     return env
 
 
