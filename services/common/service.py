@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
 from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
+from services.common.backoff import Backoff
 from services.common.eventstore import TrackedApplication, persistence_env
 from services.common.integrity import CheckpointPublisher, SealedStore, ensure_checkpoint_topic
 from services.common.kafka import KafkaProbe, KafkaPublisher
@@ -57,12 +59,16 @@ class BackgroundLoops:
             self.threads.append(thread)
 
     def _guarded(self, name: str, loop: Loop) -> None:
+        backoff = Backoff()
         while not self.stop_event.is_set():
+            started = time.monotonic()
             try:
                 loop(self.stop_event)
             except Exception:
-                log.exception("background loop %s crashed; restarting", name)
-                self.stop_event.wait(1.0)
+                backoff.ran_for(time.monotonic() - started)
+                delay = backoff.next_delay()
+                log.exception("background loop %s crashed; restarting in %.1f s", name, delay)
+                self.stop_event.wait(delay)
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
