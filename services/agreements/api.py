@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -42,7 +41,8 @@ from services.agreements.errors import (
     OrganisationNotFoundError,
 )
 from services.common.auth import Principal
-from services.common.preconditions import if_match_version
+from services.common.params import LocalInstant
+from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import ProblemSpec
 from services.contract.codes import AgreementKind, AgreementStatus, OrgKind, ServiceCode
 
@@ -77,7 +77,6 @@ App = Annotated[Agreements, Depends(get_agreements)]
 Admin = Annotated[Principal, Depends(POLICY.caller("register_organisation"))]
 Coordinator = Annotated[Principal, Depends(POLICY.caller("draft_agreement"))]
 Reader = Annotated[Principal, Depends(POLICY.caller("get_agreement"))]
-IfMatch = Annotated[str | None, Header(description="The revision (ETag) the change is based on")]
 Cursor = Annotated[str | None, Query(max_length=100, description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
@@ -106,7 +105,13 @@ def agreement_response(agreement: Agreement, response: Response) -> AgreementPub
 # --- directory -------------------------------------------------------------------------------------------
 
 
-@router.post("/organisations", status_code=201, response_model=OrganisationPublic, tags=["directory"])
+@router.post(
+    "/organisations",
+    status_code=201,
+    response_model=OrganisationPublic,
+    tags=["directory"],
+    responses={409: {"description": "An organisation with this id is registered"}},
+)
 def register_organisation(body: OrganisationCreate, principal: Admin, agreements: App) -> OrganisationPublic:
     """Register an organisation of the network and the services it offers."""
     services = [s.value for s in body.services]
@@ -328,7 +333,7 @@ def coverage(
     to_org: Annotated[str, Query(max_length=64)],
     service: ServiceCode,
     at: Annotated[
-        datetime | None, Query(description="When (default now; without offset: the agreements' zone)")
+        LocalInstant | None, Query(description="When (default now; without offset: the agreements' zone)")
     ] = None,
 ) -> CoveragePublic:
     """The agreement in force covering a referral from one organisation to another for a service, or nulls."""

@@ -31,7 +31,14 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ConsentUnavailableError: ProblemSpec(502, "consent-unavailable", "The consent service did not answer"),
 }
 
-Moment = Annotated[str | None, Query(description="YYYY-MM-DD (the end of that day) or an ISO 8601 date-time")]
+DATE_OR_DATE_TIME: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
+}
+"""What `parse_moment` reads: a date, or a date-time with an offset (RFC 3339)."""
+Moment = Annotated[
+    str | None,
+    Query(description="YYYY-MM-DD (the end of that day) or an ISO 8601 date-time", json_schema_extra=DATE_OR_DATE_TIME),
+]
 EvaluatorFactory = Callable[[str], Evaluator]
 
 
@@ -166,8 +173,16 @@ def decisions_recheck(
 def compliance_report(
     principal: Annotated[Principal, Depends(POLICY.caller("compliance_report"))],
     queries: Queries,
-    from_: Annotated[str | None, Query(alias="from", description="first day (YYYY-MM-DD) or date-time")] = None,
-    to: Annotated[str | None, Query(description="last day (YYYY-MM-DD, included) or date-time (excluded)")] = None,
+    from_: Annotated[
+        str | None,
+        Query(alias="from", description="first day (YYYY-MM-DD) or date-time", json_schema_extra=DATE_OR_DATE_TIME),
+    ] = None,
+    to: Annotated[
+        str | None,
+        Query(
+            description="last day (YYYY-MM-DD, included) or date-time (excluded)", json_schema_extra=DATE_OR_DATE_TIME
+        ),
+    ] = None,
     format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
 ) -> Response:
     """Delay standards per service and organisation, breaches over time, disclosures by route and recipient kind,

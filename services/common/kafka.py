@@ -58,11 +58,11 @@ def make_producer(bootstrap: str, client_id: str) -> KafkaProducer:
     )
 
 
-def make_admin(bootstrap: str, client_id: str) -> KafkaAdminClient:
+def make_admin(bootstrap: str, client_id: str, request_timeout_ms: int = 10_000) -> KafkaAdminClient:
     return KafkaAdminClient(
         bootstrap_servers=bootstrap,
         client_id=client_id,
-        request_timeout_ms=10_000,
+        request_timeout_ms=request_timeout_ms,
         reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
 
@@ -156,8 +156,8 @@ class KafkaProbe:
         """Raises when no broker answers; a failed client is dropped, so the next check starts afresh instead of
         waiting out the old client's reconnection backoff."""
         try:
-            if self._admin is None:
-                self._admin = make_admin(self._bootstrap, self._client_id)
+            if self._admin is None:  # a readiness probe answers within seconds, never hangs on a dead broker
+                self._admin = make_admin(self._bootstrap, self._client_id, request_timeout_ms=3_000)
             self._admin.list_topics()
         except Exception:
             self.close()

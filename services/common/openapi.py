@@ -1,4 +1,5 @@
-"""The OpenAPI document says what the service really answers: every problem response, as problem+json.
+"""The OpenAPI document says what the service really answers: every problem response, as problem+json, and
+parameters as they can be sent.
 
 Routes declare the statuses that belong to their use case (404, 409, 503 …); what every protected route can answer
 (401 without a valid token, 403 for a role or an organisation it does not serve, 422 for a request that does not
@@ -52,7 +53,20 @@ def _problem_content() -> dict[str, Any]:
     return {PROBLEM_MEDIA_TYPE: {"schema": dict(PROBLEM_REF)}}
 
 
+def _without_null(parameter: dict[str, Any]) -> None:
+    """An optional query or header parameter is absent or a string: `null` cannot be sent in either."""
+    schema: dict[str, Any] = parameter.get("schema", {})
+    variants = schema.get("anyOf")
+    if parameter.get("required") or parameter.get("in") not in ("query", "header") or not variants:
+        return
+    kept = [variant for variant in variants if variant != {"type": "null"}]
+    rest = {key: value for key, value in schema.items() if key != "anyOf"}
+    parameter["schema"] = rest | (kept[0] if len(kept) == 1 else {"anyOf": kept})
+
+
 def _document_operation(path: str, operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        _without_null(parameter)
     responses: dict[str, Any] = operation.setdefault("responses", {})
     if operation.get("security"):
         wanted = {"401", "403"}

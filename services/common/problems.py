@@ -60,6 +60,8 @@ def problem_response(
 
 
 def _field(loc: tuple[Any, ...]) -> str:
+    if len(loc) == 2 and loc[0] == "header":  # as clients write it: If-Match, Idempotency-Key
+        return "-".join(part.capitalize() for part in str(loc[1]).split("-"))
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[0] if loc else "request")
 

@@ -1,4 +1,5 @@
-"""Strict JSON request bodies: a duplicated key or a non-finite number is refused (422) before any route reads it.
+"""Strict JSON request bodies: a duplicated key, a non-finite number or text that is not UTF-8 is refused (422)
+before any route reads it.
 
 Python's `json` keeps the last of two equal keys; a gateway or a partner's parser may keep the first, and then the
 service acts on another request than the one that was checked upstream. RFC 8259 leaves duplicates undefined, so
@@ -47,6 +48,18 @@ def duplicate_key(body: bytes) -> str | None:
     return None
 
 
+def refusal(body: bytes) -> tuple[str, str, str] | None:
+    """Why a JSON body is refused before validation: (field, message, type), or None."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "body", "not UTF-8 text (RFC 8259 section 8.1)", "json_invalid"
+    key = duplicate_key(body)
+    if key is not None:
+        return key, "duplicate key in a JSON object", "duplicate_key"
+    return None
+
+
 def _is_json(scope: Scope) -> bool:
     for name, value in scope.get("headers", []):
         if name == b"content-type":
@@ -56,7 +69,8 @@ def _is_json(scope: Scope) -> bool:
 
 
 class StrictJSONMiddleware:
-    """Reads a JSON request body once, refuses duplicate keys with a problem naming the key, replays it otherwise."""
+    """Reads a JSON request body once, refuses duplicate keys (naming the key) and text that is not UTF-8, replays it
+    otherwise."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -75,15 +89,16 @@ class StrictJSONMiddleware:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        key = duplicate_key(body)
-        if key is not None:
+        refused = refusal(body)
+        if refused is not None:
+            field, why, kind = refused
             response = problem_response(
                 422,
                 "validation",
                 "Invalid request",
-                f"{key}: duplicate key",
+                f"{field}: {why}",
                 scope.get("path"),
-                errors=[{"field": key, "message": "duplicate key in a JSON object", "type": "duplicate_key"}],
+                errors=[{"field": field, "message": why, "type": kind}],
             )
             await response(scope, receive, send)
             return

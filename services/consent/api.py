@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier, get_verifier
-from services.common.preconditions import if_match_version
+from services.common.params import LocalInstant
+from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import ProblemError, ProblemSpec, invalid_field
 from services.consent.access import POLICY, consent_parties, decision_parties
 from services.consent.application import Actor, Consents
@@ -136,7 +136,7 @@ def withdraw_consent(
     consents: App,
     response: Response,
     body: ConsentWithdraw | None = None,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> ConsentPublic:
     """Withdraw a consent: nothing is disclosed under it from then on; past disclosures stay as they were."""
     _held(consents.get_consent(consent_id), principal, "withdraw_consent")
@@ -380,8 +380,8 @@ def register(
     consents: App,
     subject_id: Annotated[str | None, Query(pattern=SUBJECT_ID_PATTERN)] = None,
     recipient_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: Annotated[datetime | None, Query()] = None,
+    from_: Annotated[LocalInstant | None, Query(alias="from")] = None,
+    to: Annotated[LocalInstant | None, Query()] = None,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> RegisterPage:

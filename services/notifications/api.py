@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from services.common.auth import Principal
-from services.common.preconditions import if_match_version
+from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import ProblemSpec, invalid_field
 from services.notifications.access import POLICY
 from services.notifications.api_models import DeliveryPublic, SubscriptionCreate, SubscriptionPage, SubscriptionPublic
@@ -47,7 +47,6 @@ def get_notifications(request: Request) -> Notifications:
 
 App = Annotated[Notifications, Depends(get_notifications)]
 Manager = Annotated[Principal, Depends(POLICY.caller("subscribe"))]
-IfMatch = Annotated[str | None, Header(description="The version (ETag) the change is based on")]
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 

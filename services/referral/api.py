@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -10,10 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.auth import Principal, bearer
-from services.common.preconditions import if_match_version
+from services.common.params import Instant
+from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import ProblemError, ProblemSpec, invalid_field
 from services.contract.codes import (
     ORG_ID_PATTERN,
@@ -161,7 +161,7 @@ class StepIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime | None = None
+    at: Instant | None = None
 
 
 class RefuseIn(StepIn):
@@ -252,11 +252,12 @@ def list_referrals(
     to_org: str | None = None,
     from_org: str | None = None,
     status: ReferralStatus | None = None,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,9}$", description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ReferralPage:
     """The referrals the caller's organisation sent or received (network auditors: all), oldest first."""
-    after = _decode_cursor(cursor)
     matching = [
         r
         for r in referrals.list_referrals()
@@ -264,25 +265,12 @@ def list_referrals(
         and (to_org is None or r.to_org == to_org)
         and (from_org is None or r.from_org == from_org)
         and (status is None or r.status == status)
-        and (after is None or (r.submitted_at.isoformat(), str(r.id)) > after)
     ]
-    page = matching[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(matching) > limit else None
+    # the cursor counts the referrals already listed: new ones are submitted now, so they come last
+    start = int(cursor or 0)
+    page = matching[start : start + limit]
+    next_cursor = str(start + limit) if len(matching) > start + limit else None
     return ReferralPage(items=[ReferralPublic.of(r) for r in page], next_cursor=next_cursor)
-
-
-def _encode_cursor(referral: Referral) -> str:
-    return base64.urlsafe_b64encode(f"{referral.submitted_at.isoformat()}|{referral.id}".encode()).decode()
-
-
-def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
-    if cursor is None:
-        return None
-    try:
-        at, referral_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-    except ValueError:
-        raise invalid_field("cursor", "not a cursor returned by this API") from None
-    return at, referral_id
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralPublic, responses={404: {}})
@@ -323,7 +311,7 @@ def _register_simple_transition(command: str, summary: str) -> None:
         response: Response,
         referrals: App,
         body: StepIn | None = None,
-        if_match: Annotated[str | None, Header()] = None,
+        if_match: IfMatch = None,
         principal: Principal = caller,
     ) -> ReferralPublic:
         return _perform(referrals, referral_id, command, principal, body or StepIn(), if_match, response)
@@ -356,7 +344,7 @@ def refuse(
     response: Response,
     principal: Annotated[Principal, Depends(POLICY.caller("refuse"))],
     referrals: App,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> ReferralPublic:
     """The receiving organisation refuses the referral, with a reason."""
     return _perform(referrals, referral_id, "refuse", principal, body, if_match, response, reason=body.reason)
@@ -372,7 +360,7 @@ def redirect(
     principal: Annotated[Principal, Depends(POLICY.caller("redirect"))],
     referrals: App,
     clients: Clients,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> ReferralPublic:
     """The receiving organisation redirects the referral to another organisation's service."""
     visible(referrals.get_referral(referral_id), principal)
@@ -398,7 +386,7 @@ def close(
     response: Response,
     principal: Annotated[Principal, Depends(POLICY.caller("close"))],
     referrals: App,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> ReferralPublic:
     """The receiving organisation closes the referral with an outcome code."""
     return _perform(referrals, referral_id, "close", principal, body, if_match, response, outcome=body.outcome)
@@ -439,8 +427,8 @@ def standards_compliance(
     referrals: App,
     org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
     service: ServiceCode | None = None,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> list[CompliancePublic]:
     """Per standard: clocks started in [from, to) that were met or breached, the share met, the median delay."""
     scope = org if org or principal.audits_network else principal.org
