@@ -43,7 +43,7 @@ DESCRIPTIONS = {
     "401": "No valid bearer token (missing, malformed, expired, wrong issuer, audience or key)",
     "403": "The caller's roles or organisation do not allow this",
     "404": "Not found (or not visible to the caller's organisation)",
-    "409": "Conflict",
+    "409": "Conflict: the resource changed (If-Match), an Idempotency-Key reused, or refused in its state",
     "422": "The request does not validate (the problem names the field; duplicate JSON keys are refused)",
     "503": "A dependency is unreachable",
 }
@@ -74,6 +74,9 @@ def _document_operation(path: str, operation: dict[str, Any]) -> None:
             wanted.add("422")
         if "{" in path:
             wanted.add("404")
+        headers = {p["name"].lower() for p in operation.get("parameters", []) if p.get("in") == "header"}
+        if headers & {"if-match", "idempotency-key"}:
+            wanted.add("409")  # a stale version, or a key reused for another request
         for status in wanted:
             responses.setdefault(status, {})
     for status, response in responses.items():

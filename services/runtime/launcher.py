@@ -134,6 +134,7 @@ class Platform:
             "REFERRAL_PUBLIC_URL": self.urls["referral"],
             "REFERRAL_AGREEMENTS_URL": self.urls["agreements"],
             "REFERRAL_CONSENT_URL": self.urls["consent"],
+            "AUDIT_CONSENT_URL": self.urls["consent"],
         }
         env = {**peers, **os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "RLS_VAR_DIR": str(var)}
         (var / "log").mkdir(parents=True, exist_ok=True)
