@@ -100,6 +100,7 @@ def run_schemathesis(url: str, token: str, report: Path) -> subprocess.Completed
         text=True,
         timeout=300,
         check=False,
+        cwd=report.parent,  # its cache of failures stays out of the work tree
     )
 
 
