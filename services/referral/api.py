@@ -90,7 +90,23 @@ Clients = Annotated[tuple[Directory, DisclosureGate], Depends(get_gateways)]
 class ReferralCreate(BaseModel):
     """A referral of a person (pseudonymous `subject_id`) to another organisation's service."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "subject_id": "usager-0001",
+                    "from_org": "csss-vieille-capitale",
+                    "from_service": "AAOR",
+                    "to_org": "centre-crise-quebec",
+                    "to_service": "CRISIS_24_7",
+                    "channel": "PHONE",
+                    "urgency": "URGENT",
+                    "reason_code": "FAMILY_CRISIS",
+                }
+            ]
+        },
+    )
 
     subject_id: str = Field(pattern=SUBJECT_ID_PATTERN, description="Pseudonymous id of the person")
     from_org: str = Field(pattern=ORG_ID_PATTERN)

@@ -50,6 +50,7 @@ class Run:
     failures: int
     errors: int
     seconds: float
+    phases: dict[str, str]
     detail: str
 
 
@@ -120,6 +121,7 @@ def one_run(service: str, role: str, url: str, key: bytes, report: Path) -> Run:
         failures=sum(f["count"] for f in failures),
         errors=len(document["errors"]),
         seconds=seconds,
+        phases={name: phase["status"] for name, phase in document["phases"].items() if name != "fuzzing"},
         detail=summary + (result.stdout[-6000:] if failures or document["errors"] else ""),
     )
 
@@ -135,7 +137,8 @@ def test_every_service_conforms_to_its_openapi_for_every_role(platform: tuple[Pl
     for r in runs:
         print(
             f"  {r.service:<13} {r.role:<15} {r.cases:>5} cases  {r.server_errors} 5xx  "
-            f"{r.failures} conformance failures  {r.errors} errors  {r.seconds:5.1f} s"
+            f"{r.failures} conformance failures  {r.errors} errors  {r.seconds:5.1f} s  "
+            + " ".join(f"{name} {status}" for name, status in r.phases.items())
         )
     total = sum(r.cases for r in runs)
     print(
@@ -147,3 +150,5 @@ def test_every_service_conforms_to_its_openapi_for_every_role(platform: tuple[Pl
             print(f"\n--- {r.service} as {r.role}: {r.detail}")
     assert [f"{r.service} as {r.role}" for r in runs if r.failures or r.errors] == []
     assert total > 0
+    assert all(r.phases["coverage"] == r.phases["stateful"] == "success" for r in runs)
+    assert any(r.phases["examples"] == "success" for r in runs)
