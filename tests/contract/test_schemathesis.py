@@ -150,5 +150,7 @@ def test_every_service_conforms_to_its_openapi_for_every_role(platform: tuple[Pl
             print(f"\n--- {r.service} as {r.role}: {r.detail}")
     assert [f"{r.service} as {r.role}" for r in runs if r.failures or r.errors] == []
     assert total > 0
-    assert all(r.phases["coverage"] == r.phases["stateful"] == "success" for r in runs)
+    assert all(r.phases["coverage"] == "success" for r in runs)
+    # the audit API only reads: no operation produces what another takes, so there is no sequence to explore
+    assert all(r.phases["stateful"] == "success" for r in runs if r.service != "audit")
     assert any(r.phases["examples"] == "success" for r in runs)
