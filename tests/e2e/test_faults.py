@@ -5,7 +5,9 @@ Then a PHI canary: after a full flow, the canary is nowhere in plaintext — no 
 
 from __future__ import annotations
 
+import os
 import queue
+import signal
 import threading
 import time
 import uuid
@@ -178,6 +180,9 @@ def account(live: Live, load: Load, what: str) -> dict[str, int]:
     try:
         shared, shared_records, own, own_records = wait_for(all_there, timeout=120, interval=1.0)
     except AssertionError:
+        for name in ("referral", "notifications"):  # their threads' stacks go to their logs, for the post-mortem
+            os.kill(live.platform.process(name).pid, signal.SIGUSR1)
+        print(f"\nnot every referral arrived; stacks in {live.var / 'log'}")
         shared, shared_records = submitted_copies(bootstrap, topics.REFERRAL, wanted)
         own, own_records = submitted_copies(bootstrap, receiver_topic, wanted)
     ids_per_key = {key: str(referral_id_for(demo.CSSS, key)) for key in load.acknowledged}
@@ -197,22 +202,33 @@ def account(live: Live, load: Load, what: str) -> dict[str, int]:
 
 
 def test_a_referral_service_killed_with_requests_in_flight_loses_and_duplicates_nothing(live: Live) -> None:
+    """Up to three rounds of SIGKILL under eight clients, until a request is caught recorded but unanswered (its
+    retry is then answered `Idempotent-Replayed`); the answer a kill loses is a matter of microseconds."""
     started = time.monotonic()
     load = Load(live)
     run = uuid.uuid4().hex[:6]
-    threads = load.run([f"kill-ref-{run}-{n:03d}" for n in range(120)])
-    wait_for(lambda: len(load.acknowledged) >= 15, timeout=60, interval=0.05)
+    for round_ in range(3):
+        kill_the_referral_service_under_load(live, load, [f"kill-ref-{run}-{round_}-{n:03d}" for n in range(80)])
+        if load.replayed:
+            break
+    figures = account(live, load, f"referral service SIGKILL ({round_ + 1} rounds)")
+    print(f"referral service SIGKILL: {time.monotonic() - started:.1f} s")
+    assert figures["lost"] == 0 and figures["duplicated"] == 0
+    assert figures["acknowledged"] == 80 * (round_ + 1)
+
+
+def kill_the_referral_service_under_load(live: Live, load: Load, keys: list[str]) -> None:
+    """Eight clients send `keys`; SIGKILL once 15 of them are acknowledged; the supervisor restarts it; retries."""
+    before = len(load.acknowledged)
+    threads = load.run(keys, clients=8)
+    wait_for(lambda: len(load.acknowledged) >= before + 15, timeout=60, interval=0.02)
     killed = live.platform.process("referral")
-    killed.kill()  # SIGKILL, four clients mid-request
+    killed.kill()  # SIGKILL, eight clients mid-request
     for thread in threads:
         thread.join(120)
     assert load.failed, "some requests were in flight or sent while the service was down"
     wait_for(lambda: live.platform.process("referral").pid != killed.pid and live.ready("referral"), timeout=60)
     load.retry_failed()
-    figures = account(live, load, "referral service SIGKILL")
-    print(f"referral service SIGKILL: {time.monotonic() - started:.1f} s")
-    assert figures["lost"] == 0 and figures["duplicated"] == 0
-    assert figures["acknowledged"] == 120
 
 
 def test_a_broker_killed_under_load_loses_and_duplicates_nothing_and_readiness_comes_back_fast(live: Live) -> None:
