@@ -5,47 +5,40 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from services.consent.access import POLICY
 from tests.access_matrix import granted, mismatches
 from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT
-from tests.consent.test_api import ASK, CONSENT
+from tests.consent.test_api import ASK, CONSENT, _events
 
 Auth = Callable[..., dict[str, str]]
 THIRD = "tel-aide-org"
 
 
-@pytest.fixture
-def api(consent_api: Callable[..., TestClient]) -> TestClient:
-    return consent_api()
-
-
-def events(api: TestClient) -> int:
-    app: Any = api.app
-    return int(app.state.application.recorder.max_notification_id() or 0)
-
-
-def test_a_third_organisation_gets_no_decision_about_two_others(api: TestClient, auth: Auth) -> None:
+def test_a_third_organisation_gets_no_decision_about_two_others(
+    consent_api: Callable[..., TestClient], auth: Auth
+) -> None:
+    api = consent_api()
     api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake"))
-    before = events(api)
+    before = _events(api)
     response = api.post("/v1/decisions", json=ASK, headers=auth(THIRD, "intake"))
     assert response.status_code == 403, response.text
     assert "consent_id" not in response.text and "PERMIT" not in response.text
-    assert events(api) == before  # nothing recorded, so nothing published
+    assert _events(api) == before  # nothing recorded, so nothing published
     for org in (DISCLOSER, RECIPIENT):
         assert api.post("/v1/decisions", json=ASK, headers=auth(org, "clinician")).status_code == 200
     assert api.post("/v1/decisions", json=ASK, headers=auth(RECIPIENT, "auditor")).status_code == 200
     assert api.post("/v1/decisions", json=ASK, headers=auth(THIRD, "auditor")).status_code == 403
 
 
-def test_only_the_discloser_writes_in_its_register(api: TestClient, auth: Auth) -> None:
+def test_only_the_discloser_writes_in_its_register(consent_api: Callable[..., TestClient], auth: Auth) -> None:
+    api = consent_api()
     api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake"))
-    before = events(api)
+    before = _events(api)
     for headers in (auth(THIRD, "admin"), auth(RECIPIENT, "admin"), auth(RECIPIENT, "clinician")):
         assert api.post("/v1/disclosures", json=ASK, headers=headers).status_code == 403
-    assert events(api) == before
+    assert _events(api) == before
     entry = api.post("/v1/disclosures", json=ASK, headers=auth(DISCLOSER, "clinician", sub="worker-7")).json()
     assert entry["register_entry_id"]
     decision = api.get(f"/v1/decisions/{entry['decision_id']}", headers=auth(DISCLOSER, "auditor")).json()
@@ -53,8 +46,9 @@ def test_only_the_discloser_writes_in_its_register(api: TestClient, auth: Auth) 
 
 
 def test_a_platform_service_discloses_only_for_a_worker_of_the_recipient(
-    api: TestClient, auth: Auth, token: Callable[..., str]
+    consent_api: Callable[..., TestClient], auth: Auth, token: Callable[..., str]
 ) -> None:
+    api = consent_api()
     api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake"))
     service = auth("rls-platform", "service", sub="service:referral")
     alone = api.post("/v1/disclosures", json=ASK, headers=service)
@@ -76,7 +70,10 @@ def test_a_platform_service_discloses_only_for_a_worker_of_the_recipient(
     assert api.get("/v1/register", headers=service).status_code == 403  # a service writes, it never reads
 
 
-def test_the_authorisation_matrix_follows_the_policy(api: TestClient, auth: Auth, token: Callable[..., str]) -> None:
+def test_the_authorisation_matrix_follows_the_policy(
+    consent_api: Callable[..., TestClient], auth: Auth, token: Callable[..., str]
+) -> None:
+    api = consent_api()
     consent = api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake")).json()
     restriction = api.post(
         "/v1/restrictions", json={"subject_id": SUBJECT, "purposes": ["RESEARCH"]}, headers=auth(DISCLOSER, "intake")

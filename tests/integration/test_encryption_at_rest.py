@@ -17,6 +17,7 @@ from services.consent.main import build_app as build_consent
 from services.consent.settings import ConsentSettings
 from services.referral.application import Referrals
 from services.referral.settings import ReferralSettings
+from tests.helpers import consent_body
 from tests.integration.test_event_stores import SUBMISSION
 from tests.referral.conftest import FakeDirectory
 
@@ -60,25 +61,13 @@ def test_no_birth_date_pseudonym_or_free_text_in_a_development_consent_store(
         var_dir=tmp_path, dev_key_file=dev_key_file, relay_enabled=False, consumers_enabled=False
     )
     with TestClient(build_consent(settings)) as api:
-        consent: Any = api.post(
-            "/v1/consents",
-            json={
-                "subject_id": "S-CANARY-0042",
-                "subject_birth_date": "1977-03-29",
-                "granted_by": {"role": "SELF"},
-                "method": "WRITTEN",
-                "purposes": ["REFERRAL"],
-                "recipients": [{"org_id": "org-b"}],
-                "categories": ["CONTACT"],
-                "valid_from": "2026-01-01",
-            },
-            headers=auth("csss-a", "intake"),
-        ).json()
+        body = consent_body("S-CANARY-0042", "org-b", ["CONTACT"], "2026-01-01")
+        consent: Any = api.post("/v1/consents", json=body, headers=auth("csss-a", "intake")).json()
         withdrawn = api.post(
             f"/v1/consents/{consent['id']}/withdraw", json={"reason": FREE_TEXT}, headers=auth("csss-a", "intake")
         )
         assert withdrawn.status_code == 200, withdrawn.text
     stored = store_files(tmp_path)
     assert stored, "the consent service stores its events under var/ by default"
-    for secret in (b"S-CANARY-0042", b"1977-03-29", FREE_TEXT.encode()):
+    for secret in (b"S-CANARY-0042", body["subject_birth_date"].encode(), FREE_TEXT.encode()):
         assert secret not in stored
