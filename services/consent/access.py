@@ -9,10 +9,11 @@ token it passes on (`Requester-Token`); that worker is recorded as the requester
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from services.common.access import ALL_ROLES, AUDITORS, WORKERS, Parties, Policy, Rule
 from services.common.auth import SERVICE
 from services.consent.application import RecordedDecision
-from services.consent.readmodel import ConsentState, RestrictionState
 
 READERS = WORKERS | AUDITORS
 DECISION_PARTIES = ("discloser", "recipient", "requester")
@@ -27,6 +28,9 @@ POLICY = Policy(
         "record_restriction": Rule(WORKERS, (), "a worker records a person's restriction for its organisation"),
         "lift_restriction": Rule(WORKERS, ("holder",), "the organisation holding the restriction lifts it"),
         "list_restrictions": Rule(READERS, ("holder",), "restrictions to their holder and its auditors"),
+        "record_refusal": Rule(WORKERS, (), "a worker records a person's written refusal (art. 23)"),
+        "withdraw_refusal": Rule(WORKERS, ("holder",), "the organisation holding the refusal withdraws it"),
+        "list_refusals": Rule(READERS, ("holder",), "refusals to their holder and its auditors"),
         "decide": Rule(
             WORKERS | {"admin"} | AUDITORS,
             ("discloser", "recipient"),
@@ -49,8 +53,15 @@ POLICY = Policy(
 )
 
 
-def consent_parties(consent: ConsentState | RestrictionState) -> Parties:
-    return {"holder": consent.recorded_by_org}
+class Recorded(Protocol):
+    """A consent, restriction or refusal: held by the organisation that recorded it."""
+
+    @property
+    def recorded_by_org(self) -> str: ...
+
+
+def consent_parties(recorded: Recorded) -> Parties:
+    return {"holder": recorded.recorded_by_org}
 
 
 def decision_parties(recorded: RecordedDecision) -> Parties:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
@@ -11,7 +11,7 @@ from services.common.auth import SERVICE, AuthenticationError, Principal, TokenV
 from services.common.params import LocalInstant
 from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import ProblemError, ProblemSpec, invalid_field
-from services.consent.access import POLICY, consent_parties, decision_parties
+from services.consent.access import POLICY, Recorded, consent_parties, decision_parties
 from services.consent.application import Actor, Consents
 from services.consent.domain import (
     ConsentAlreadyWithdrawnError,
@@ -19,6 +19,8 @@ from services.consent.domain import (
     DecisionNotFoundError,
     IdempotencyConflictError,
     InvalidTermsError,
+    RefusalAlreadyWithdrawnError,
+    RefusalNotFoundError,
     RestrictionAlreadyLiftedError,
     RestrictionNotFoundError,
     VersionConflictError,
@@ -36,6 +38,10 @@ from services.consent.models import (
     EvaluationPublic,
     RecordedDecisionPublic,
     ReevaluationPublic,
+    RefusalCreate,
+    RefusalList,
+    RefusalPublic,
+    RefusalWithdraw,
     RegisterEntryPublic,
     RegisterPage,
     RestrictionCreate,
@@ -46,7 +52,7 @@ from services.consent.models import (
     instant,
 )
 from services.consent.policy import to_json
-from services.consent.readmodel import ConsentState, RegisterQuery
+from services.consent.readmodel import RegisterQuery
 from services.consent.rules import UnknownRegimeVersionError
 from services.consent.settings import ConsentSettings
 from services.contract.codes import ORG_ID_PATTERN
@@ -56,9 +62,11 @@ router = APIRouter(prefix="/v1", tags=["consent"])
 DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ConsentNotFoundError: ProblemSpec(404, "consent-not-found", "Consent not found"),
     RestrictionNotFoundError: ProblemSpec(404, "restriction-not-found", "Restriction not found"),
+    RefusalNotFoundError: ProblemSpec(404, "refusal-not-found", "Refusal not found"),
     DecisionNotFoundError: ProblemSpec(404, "decision-not-found", "Decision not found"),
     ConsentAlreadyWithdrawnError: ProblemSpec(409, "consent-already-withdrawn", "Consent already withdrawn"),
     RestrictionAlreadyLiftedError: ProblemSpec(409, "restriction-already-lifted", "Restriction already lifted"),
+    RefusalAlreadyWithdrawnError: ProblemSpec(409, "refusal-already-withdrawn", "Refusal already withdrawn"),
     VersionConflictError: ProblemSpec(409, "version-conflict", "Version conflict"),
     IdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
     UnknownRegimeVersionError: ProblemSpec(409, "rule-table-unavailable", "Rule table not available"),
@@ -121,12 +129,15 @@ def record_consent(
     return ConsentPublic.of(consent, consents.clock())
 
 
-def _held(consent: ConsentState, principal: Principal, operation: str) -> ConsentState:
-    """A consent (and the person's birth date on it) is known to the organisation that recorded it and to whoever
-    audits that organisation; to anyone else it does not exist."""
-    if not POLICY.allows(operation, principal, consent_parties(consent)):
-        raise ConsentNotFoundError("no such consent")
-    return consent
+Held = TypeVar("Held", bound=Recorded)
+
+
+def _held(recorded: Held, principal: Principal, operation: str, missing: Exception) -> Held:
+    """A consent, restriction or refusal (and the person's birth date on a consent) is known to the organisation that
+    recorded it and to whoever audits that organisation; to anyone else it does not exist."""
+    if not POLICY.allows(operation, principal, consent_parties(recorded)):
+        raise missing
+    return recorded
 
 
 @router.post("/consents/{consent_id}/withdraw", response_model=ConsentPublic, responses={404: {}, 409: {}, 422: {}})
@@ -139,7 +150,7 @@ def withdraw_consent(
     if_match: IfMatch = None,
 ) -> ConsentPublic:
     """Withdraw a consent: nothing is disclosed under it from then on; past disclosures stay as they were."""
-    _held(consents.get_consent(consent_id), principal, "withdraw_consent")
+    _held(consents.get_consent(consent_id), principal, "withdraw_consent", ConsentNotFoundError("no such consent"))
     body = body or ConsentWithdraw()
     try:
         consent = consents.withdraw_consent(
@@ -178,7 +189,7 @@ def get_consent(
     response: Response,
 ) -> ConsentPublic:
     """One consent and where it stands now (to the organisation that recorded it, and whoever audits it)."""
-    consent = _held(consents.get_consent(consent_id), principal, "get_consent")
+    consent = _held(consents.get_consent(consent_id), principal, "get_consent", ConsentNotFoundError("no such consent"))
     response.headers["ETag"] = str(consent.version)
     return ConsentPublic.of(consent, consents.clock())
 
@@ -210,8 +221,8 @@ def lift_restriction(
     body: RestrictionLift | None = None,
 ) -> RestrictionPublic:
     """Lift a restriction from `at` (default: now), by the organisation that recorded it."""
-    if not POLICY.allows("lift_restriction", principal, consent_parties(consents.get_restriction(restriction_id))):
-        raise RestrictionNotFoundError("no such restriction")
+    missing = RestrictionNotFoundError("no such restriction")
+    _held(consents.get_restriction(restriction_id), principal, "lift_restriction", missing)
     at = None if body is None or body.at is None else instant(body.at)
     try:
         return RestrictionPublic.of(consents.lift_restriction(restriction_id, _actor(principal), at))
@@ -232,6 +243,57 @@ def list_restrictions(
         if POLICY.allows("list_restrictions", principal, consent_parties(r))
     ]
     return RestrictionList(items=[RestrictionPublic.of(r) for r in held])
+
+
+# --- written refusals (art. 23) ---------------------------------------------------------------------------------
+
+
+@router.post("/refusals", status_code=201, response_model=RefusalPublic, responses={409: {}, 422: {}})
+def record_refusal(
+    body: RefusalCreate,
+    principal: Annotated[Principal, Depends(POLICY.caller("record_refusal"))],
+    consents: App,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> RefusalPublic:
+    """Record the person's written refusal that relatives in these roles be told of their death."""
+    try:
+        refusal, created = consents.record_refusal(body.terms(), _actor(principal), idempotency_key)
+    except InvalidTermsError as error:
+        raise _terms_error(error) from None
+    response.headers["Location"] = f"/v1/refusals/{refusal.refusal_id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return RefusalPublic.of(refusal)
+
+
+@router.post("/refusals/{refusal_id}/withdraw", response_model=RefusalPublic, responses={404: {}, 409: {}, 422: {}})
+def withdraw_refusal(
+    refusal_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(POLICY.caller("withdraw_refusal"))],
+    consents: App,
+    body: RefusalWithdraw | None = None,
+) -> RefusalPublic:
+    """Withdraw a refusal the person withdrew while alive."""
+    _held(consents.get_refusal(refusal_id), principal, "withdraw_refusal", RefusalNotFoundError("no such refusal"))
+    at = None if body is None or body.at is None else instant(body.at)
+    try:
+        return RefusalPublic.of(consents.withdraw_refusal(refusal_id, _actor(principal), at))
+    except InvalidTermsError as error:
+        raise _terms_error(error) from None
+
+
+@router.get("/refusals", response_model=RefusalList)
+def list_refusals(
+    principal: Annotated[Principal, Depends(POLICY.caller("list_refusals"))],
+    consents: App,
+    subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)],
+) -> RefusalList:
+    """The written refusals on file for a person that the caller's organisation holds (network auditors: all)."""
+    held = [
+        r for r in consents.list_refusals(subject_id) if POLICY.allows("list_refusals", principal, consent_parties(r))
+    ]
+    return RefusalList(items=[RefusalPublic.of(r) for r in held])
 
 
 # --- decisions and disclosures ----------------------------------------------------------------------------------
@@ -325,6 +387,7 @@ def get_decision(
         kind=recorded.kind,
         input=to_json(recorded.input),
         facts=to_json(recorded.facts),
+        justification=recorded.justification,
     )
 
 
@@ -366,8 +429,8 @@ def evaluate_recorded(
 def rules(principal: Annotated[Principal, Depends(POLICY.caller("rules"))], consents: App) -> list[RuleTablePublic]:
     """The rule tables this build applies or re-applies (LSSSS arts. 17-27.3 and the LRSSS), as data."""
     return [
-        RuleTablePublic(regime=table.regime, version=version, table=to_json(table))
-        for version, table in consents.rule_tables()
+        RuleTablePublic(regime=table.regime, version=version, applied=applied, table=to_json(table))
+        for version, table, applied in consents.rule_tables()
     ]
 
 
