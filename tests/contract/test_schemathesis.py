@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -126,22 +126,24 @@ def one_run(service: str, role: str, url: str, key: bytes, report: Path) -> Run:
     )
 
 
-def test_every_service_conforms_to_its_openapi_for_every_role(platform: tuple[Platform, bytes], tmp_path: Path) -> None:
+def test_every_service_conforms_to_its_openapi_for_every_role(
+    platform: tuple[Platform, bytes], tmp_path: Path, report_figure: Callable[[str], None]
+) -> None:
     running, key = platform
     runs = [
         one_run(service, role, running.urls[service], key, tmp_path / f"{service}-{role}.json")
         for service, roles in ROLES.items()
         for role in roles
     ]
-    print("\nschemathesis (examples, coverage, stateful; all checks):")
+    report_figure("schemathesis (examples, coverage, stateful; all checks):")
     for r in runs:
-        print(
+        report_figure(
             f"  {r.service:<13} {r.role:<15} {r.cases:>5} cases  {r.server_errors} 5xx  "
             f"{r.failures} conformance failures  {r.errors} errors  {r.seconds:5.1f} s  "
             + " ".join(f"{name} {status}" for name, status in r.phases.items())
         )
     total = sum(r.cases for r in runs)
-    print(
+    report_figure(
         f"  total: {total} cases, {sum(r.server_errors for r in runs)} 5xx, "
         f"{sum(r.failures for r in runs)} conformance failures, {sum(r.errors for r in runs)} errors"
     )

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -166,7 +166,7 @@ def submitted_copies(bootstrap: str, topic: str, wanted: set[str]) -> tuple[Coun
     return events, records
 
 
-def account(live: Live, load: Load, what: str) -> dict[str, int]:
+def account(live: Live, load: Load, what: str, report: Callable[[str], None]) -> dict[str, int]:
     """Waits until every acknowledged referral is on both topics, then counts lost and duplicated ones."""
     bootstrap = live.platform.bootstrap
     wanted = set(load.acknowledged.values())
@@ -197,11 +197,13 @@ def account(live: Live, load: Load, what: str) -> dict[str, int]:
         + sum(own_records.values())
         - sum(own.values()),
     }
-    print(f"\n{what}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+    report(f"{what}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     return figures
 
 
-def test_a_referral_service_killed_with_requests_in_flight_loses_and_duplicates_nothing(live: Live) -> None:
+def test_a_referral_service_killed_with_requests_in_flight_loses_and_duplicates_nothing(
+    live: Live, report_figure: Callable[[str], None]
+) -> None:
     """Up to three rounds of SIGKILL under eight clients, until a request is caught recorded but unanswered (its
     retry is then answered `Idempotent-Replayed`); the answer a kill loses is a matter of microseconds."""
     started = time.monotonic()
@@ -211,8 +213,8 @@ def test_a_referral_service_killed_with_requests_in_flight_loses_and_duplicates_
         kill_the_referral_service_under_load(live, load, [f"kill-ref-{run}-{round_}-{n:03d}" for n in range(80)])
         if load.replayed:
             break
-    figures = account(live, load, f"referral service SIGKILL ({round_ + 1} rounds)")
-    print(f"referral service SIGKILL: {time.monotonic() - started:.1f} s")
+    figures = account(live, load, f"referral service SIGKILL ({round_ + 1} rounds)", report_figure)
+    report_figure(f"referral service SIGKILL: {time.monotonic() - started:.1f} s")
     assert figures["lost"] == 0 and figures["duplicated"] == 0
     assert figures["acknowledged"] == 80 * (round_ + 1)
 
@@ -231,7 +233,9 @@ def kill_the_referral_service_under_load(live: Live, load: Load, keys: list[str]
     load.retry_failed()
 
 
-def test_a_broker_killed_under_load_loses_and_duplicates_nothing_and_readiness_comes_back_fast(live: Live) -> None:
+def test_a_broker_killed_under_load_loses_and_duplicates_nothing_and_readiness_comes_back_fast(
+    live: Live, report_figure: Callable[[str], None]
+) -> None:
     started = time.monotonic()
     load = Load(live)
     run = uuid.uuid4().hex[:6]
@@ -248,8 +252,9 @@ def test_a_broker_killed_under_load_loses_and_duplicates_nothing_and_readiness_c
     for thread in [*threads, *more]:
         thread.join(120)
     load.retry_failed()
-    figures = account(live, load, "broker SIGKILL")
-    print(f"broker SIGKILL: /readyz back {recovered_s:.1f} s after the broker; {time.monotonic() - started:.1f} s")
+    figures = account(live, load, "broker SIGKILL", report_figure)
+    elapsed = time.monotonic() - started
+    report_figure(f"broker SIGKILL: /readyz back {recovered_s:.1f} s after the broker answered; {elapsed:.1f} s")
     assert figures["lost"] == 0 and figures["duplicated"] == 0
     assert figures["acknowledged"] == 60
     assert recovered_s < 5
@@ -275,7 +280,9 @@ def broker_answers_at(live: Live) -> float:
     return time.monotonic()
 
 
-def test_a_phi_canary_is_nowhere_in_plaintext_after_a_full_flow(live: Live) -> None:
+def test_a_phi_canary_is_nowhere_in_plaintext_after_a_full_flow(
+    live: Live, report_figure: Callable[[str], None]
+) -> None:
     information = {category: f"{CANARY} {category}" for category in ("IDENTIFICATION", "CONTACT", "ASSESSMENT")}
     subject = f"S-{CANARY}"[:40]
     worker = live.headers(demo.CSSS, "intake")
@@ -306,7 +313,8 @@ def test_a_phi_canary_is_nowhere_in_plaintext_after_a_full_flow(live: Live) -> N
     found = [f"topic {name}" for name in all_topics(live) if needle in topic_bytes(live, name)]
     files = [path for path in live.var.rglob("*") if path.is_file()]
     found += [str(path.relative_to(live.var)) for path in files if needle in path.read_bytes()]
-    print(f"\nPHI canary: {len(all_topics(live))} topics and {len(files)} files (logs, stores, broker data) scanned")
+    scanned = f"{len(all_topics(live))} topics and {len(files)} files (logs, stores, broker data)"
+    report_figure(f"PHI canary: {scanned} scanned, found in {len(found)}")
     assert subject not in released.text
     assert found == [], found
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,9 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_make_run_starts_everything_the_walkthrough_works_and_stop_leaves_nothing_listening(tmp_path: Path) -> None:
+def test_make_run_starts_everything_the_walkthrough_works_and_stop_leaves_nothing_listening(
+    tmp_path: Path, report_figure: Callable[[str], None]
+) -> None:
     ports = {name: free_port() for name in SERVICES}
     kafka_port, controller_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS",)}
@@ -125,7 +128,7 @@ def test_make_run_starts_everything_the_walkthrough_works_and_stop_leaves_nothin
         second.process.wait(60)
     assert not [p for p in all_ports if listening(p)]
     assert not Path(f"/proc/{restarted}").exists(), "the restarted process was stopped too"
-    print(f"\nrls run ready: first {first_ready:.1f} s (jar cache present), second {second_ready:.1f} s")
+    report_figure(f"rls run ready: first {first_ready:.1f} s (jar cache present), second {second_ready:.1f} s")
     assert second_ready < 45
 
 
