@@ -533,3 +533,22 @@ def test_a_parents_request_uses_the_birth_date_given_and_records_only_the_age_ba
     recorded = api.get(f"/v1/decisions/{at_14.json()['decision_id']}", headers=auth(DISCLOSER, "auditor")).json()
     assert recorded["facts"]["subject_age_band"] == "MINOR_14_TO_17"
     assert "2012-11-25" not in str(recorded), "the birth date is not recorded with the decision"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"context": {"anonymous": 1}}, "context.anonymous"),
+        ({"context": {"user_request": 0}}, "context.user_request"),
+        ({"context": {"danger_assessment": {"urgent": 1}}}, "context.danger_assessment.urgent"),
+        ({"context": {"minor": {"objects": "yes"}}}, "context.minor.objects"),
+        ({"at": 1764082800}, "at"),
+    ],
+)
+def test_booleans_are_json_booleans_and_moments_iso_text(
+    api: TestClient, auth: Auth, change: dict[str, Any], field: str
+) -> None:
+    """What the OpenAPI says (boolean, date-time) is all the service reads: no 0/1, no Unix time."""
+    response = api.post("/v1/decisions", json={**ASK, **change}, headers=auth(DISCLOSER, "intake"))
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
