@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import signal
@@ -67,6 +68,7 @@ def serve(service: Annotated[str, typer.Argument(help=", ".join(PROCESSES))]) ->
     import uvicorn
 
     _logging()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>`: every thread's stack in the service's log
     app = app_builder(service)()
     settings = app.state.settings
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)

@@ -189,3 +189,20 @@ def client_for() -> Iterator[Callable[[FastAPI], TestClient]]:
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def report_figure() -> Callable[[str], None]:
+    """`report_figure(line)`: a measured figure, printed in the summary at the end of the run (so `make test` shows
+    the counts of the contract and fault suites without `-s`)."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

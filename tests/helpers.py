@@ -96,3 +96,17 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: floa
             return result
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def consent_body(subject_id: str, recipient_org: str, categories: list[str], valid_from: str) -> dict[str, Any]:
+    """A consent given by the (synthetic) person themself, in writing, for a referral to one organisation."""
+    return {
+        "subject_id": subject_id,
+        "subject_birth_date": "1980-05-17",
+        "granted_by": {"role": "SELF"},
+        "method": "WRITTEN",
+        "purposes": ["REFERRAL"],
+        "recipients": [{"org_id": recipient_org}],
+        "categories": categories,
+        "valid_from": valid_from,
+    }

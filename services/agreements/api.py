@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
+from services.agreements.access import POLICY
 from services.agreements.api_models import (
     AgreementAmend,
     AgreementCreate,
@@ -40,8 +40,9 @@ from services.agreements.errors import (
     OrganisationExistsError,
     OrganisationNotFoundError,
 )
-from services.common.auth import Principal, require_roles
-from services.common.preconditions import if_match_version
+from services.common.auth import Principal
+from services.common.params import LocalInstant
+from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import ProblemSpec
 from services.contract.codes import AgreementKind, AgreementStatus, OrgKind, ServiceCode
 
@@ -73,10 +74,9 @@ def get_agreements(request: Request) -> Agreements:
 
 
 App = Annotated[Agreements, Depends(get_agreements)]
-Admin = Annotated[Principal, Depends(require_roles("admin"))]
-Coordinator = Annotated[Principal, Depends(require_roles("coordinator", "admin"))]
-Reader = Annotated[Principal, Depends(require_roles())]
-IfMatch = Annotated[str | None, Header(description="The revision (ETag) the change is based on")]
+Admin = Annotated[Principal, Depends(POLICY.caller("register_organisation"))]
+Coordinator = Annotated[Principal, Depends(POLICY.caller("draft_agreement"))]
+Reader = Annotated[Principal, Depends(POLICY.caller("get_agreement"))]
 Cursor = Annotated[str | None, Query(max_length=100, description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
@@ -105,7 +105,13 @@ def agreement_response(agreement: Agreement, response: Response) -> AgreementPub
 # --- directory -------------------------------------------------------------------------------------------
 
 
-@router.post("/organisations", status_code=201, response_model=OrganisationPublic, tags=["directory"])
+@router.post(
+    "/organisations",
+    status_code=201,
+    response_model=OrganisationPublic,
+    tags=["directory"],
+    responses={409: {"description": "An organisation with this id is registered"}},
+)
 def register_organisation(body: OrganisationCreate, principal: Admin, agreements: App) -> OrganisationPublic:
     """Register an organisation of the network and the services it offers."""
     services = [s.value for s in body.services]
@@ -327,7 +333,7 @@ def coverage(
     to_org: Annotated[str, Query(max_length=64)],
     service: ServiceCode,
     at: Annotated[
-        datetime | None, Query(description="When (default now; without offset: the agreements' zone)")
+        LocalInstant | None, Query(description="When (default now; without offset: the agreements' zone)")
     ] = None,
 ) -> CoveragePublic:
     """The agreement in force covering a referral from one organisation to another for a service, or nulls."""

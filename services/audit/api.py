@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
+from services.audit.access import POLICY, decision_parties, state_parties
 from services.audit.application import Auditor
 from services.audit.domain import Channel
 from services.audit.history import Axis
@@ -20,7 +21,7 @@ from services.audit.recheck import ConsentUnavailableError, Evaluator, WhatIfReg
 from services.audit.report import to_csv, to_json
 from services.audit.report_html import to_html
 from services.audit.states import Kind
-from services.common.auth import Principal, bearer, require_roles
+from services.common.auth import Principal, bearer
 from services.common.problems import ProblemError, ProblemSpec, invalid_field
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -30,8 +31,14 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ConsentUnavailableError: ProblemSpec(502, "consent-unavailable", "The consent service did not answer"),
 }
 
-AuditorPrincipal = Annotated[Principal, Depends(require_roles("auditor"))]
-Moment = Annotated[str | None, Query(description="YYYY-MM-DD (the end of that day) or an ISO 8601 date-time")]
+DATE_OR_DATE_TIME: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
+}
+"""What `parse_moment` reads: a date, or a date-time with an offset (RFC 3339)."""
+Moment = Annotated[
+    str | None,
+    Query(description="YYYY-MM-DD (the end of that day) or an ISO 8601 date-time", json_schema_extra=DATE_OR_DATE_TIME),
+]
 EvaluatorFactory = Callable[[str], Evaluator]
 
 
@@ -75,7 +82,12 @@ def _state(
     queries: AuditQueries, principal: Principal, kind: Kind, entity_id: str, as_of: str | None, axis: Axis
 ) -> Any:
     moment = _moment(queries, "as_of", as_of, end_of_day=True)
-    answer = queries.state(_who(principal), kind, entity_id, moment, axis)
+    operation = f"{kind}_state"
+
+    def visible(state: dict[str, Any]) -> bool:
+        return POLICY.allows(operation, principal, state_parties(kind, state))
+
+    answer = queries.state(_who(principal), kind, entity_id, moment, axis, visible)
     if answer.state is None:
         raise ProblemError(404, "state-not-found", "Not found", f"no {kind} with this id in the history by then")
     return StatePublic(kind=kind, id=entity_id, as_of=moment, axis=axis, state=answer.state)
@@ -88,7 +100,11 @@ AxisQuery = Annotated[
 
 @router.get("/referrals/{referral_id}/state", response_model=StatePublic, responses={404: {}, 422: {}})
 def referral_state(
-    referral_id: str, principal: AuditorPrincipal, queries: Queries, as_of: Moment = None, axis: AxisQuery = "effective"
+    referral_id: str,
+    principal: Annotated[Principal, Depends(POLICY.caller("referral_state"))],
+    queries: Queries,
+    as_of: Moment = None,
+    axis: AxisQuery = "effective",
 ) -> Any:
     """A referral as it stood at `as_of` (ids, codes, status, history, delay flags; no record information)."""
     return _state(queries, principal, "referral", referral_id, as_of, axis)
@@ -97,7 +113,7 @@ def referral_state(
 @router.get("/agreements/{agreement_id}/state", response_model=StatePublic, responses={404: {}, 422: {}})
 def agreement_state(
     agreement_id: str,
-    principal: AuditorPrincipal,
+    principal: Annotated[Principal, Depends(POLICY.caller("agreement_state"))],
     queries: Queries,
     as_of: Moment = None,
     axis: AxisQuery = "effective",
@@ -108,7 +124,11 @@ def agreement_state(
 
 @router.get("/consents/{consent_id}/state", response_model=StatePublic, responses={404: {}, 422: {}})
 def consent_state(
-    consent_id: str, principal: AuditorPrincipal, queries: Queries, as_of: Moment = None, axis: AxisQuery = "effective"
+    consent_id: str,
+    principal: Annotated[Principal, Depends(POLICY.caller("consent_state"))],
+    queries: Queries,
+    as_of: Moment = None,
+    axis: AxisQuery = "effective",
 ) -> Any:
     """A consent as it stood at `as_of`, with its status then (PENDING, ACTIVE, EXPIRED, WITHDRAWN)."""
     return _state(queries, principal, "consent", consent_id, as_of, axis)
@@ -116,7 +136,7 @@ def consent_state(
 
 @router.get("/integrity")
 def integrity(
-    principal: AuditorPrincipal,
+    principal: Annotated[Principal, Depends(POLICY.caller("integrity"))],
     queries: Queries,
     service: Annotated[list[str] | None, Query(description="Limit to these services")] = None,
 ) -> dict[str, Any]:
@@ -126,16 +146,23 @@ def integrity(
 
 @router.get("/decisions/recheck", responses={422: {}, 502: {}})
 def decisions_recheck(
-    principal: AuditorPrincipal,
+    principal: Annotated[Principal, Depends(POLICY.caller("decisions_recheck"))],
     queries: Queries,
     evaluators: Annotated[EvaluatorFactory, Depends(get_evaluator_factory)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     regime: Annotated[Literal["LSSSS_17_27_3", "LRSSS"] | None, Query(description="What-if regime")] = None,
     regime_version: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
-    """Re-evaluates every recorded decision through the consent service (as the caller); lists those that differ."""
-    assert credentials is not None  # require_roles authenticated the caller
-    result = queries.recheck(_who(principal), evaluators(credentials.credentials), regime, regime_version)
+    """Re-evaluates every recorded decision that concerns the caller's organisation (network auditors: all) through
+    the consent service, as the caller; lists those that differ."""
+    assert credentials is not None  # the policy authenticated the caller
+
+    def visible(payload: dict[str, Any]) -> bool:
+        return POLICY.allows("decisions_recheck", principal, decision_parties(payload))
+
+    result = queries.recheck(
+        _who(principal), evaluators(credentials.credentials), regime, regime_version, visible=visible
+    )
     return result.as_dict()
 
 
@@ -144,10 +171,18 @@ def decisions_recheck(
     responses={200: {"content": {"text/html": {}, "text/csv": {}, "application/json": {}}}, 422: {}},
 )
 def compliance_report(
-    principal: AuditorPrincipal,
+    principal: Annotated[Principal, Depends(POLICY.caller("compliance_report"))],
     queries: Queries,
-    from_: Annotated[str | None, Query(alias="from", description="first day (YYYY-MM-DD) or date-time")] = None,
-    to: Annotated[str | None, Query(description="last day (YYYY-MM-DD, included) or date-time (excluded)")] = None,
+    from_: Annotated[
+        str | None,
+        Query(alias="from", description="first day (YYYY-MM-DD) or date-time", json_schema_extra=DATE_OR_DATE_TIME),
+    ] = None,
+    to: Annotated[
+        str | None,
+        Query(
+            description="last day (YYYY-MM-DD, included) or date-time (excluded)", json_schema_extra=DATE_OR_DATE_TIME
+        ),
+    ] = None,
     format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
     lang: Annotated[Literal["fr", "en"], Query(description="Language of the HTML report (French by default)")] = "fr",
 ) -> Response:
@@ -166,7 +201,9 @@ def compliance_report(
 
 
 @router.get("/replay")
-def replay_status(principal: AuditorPrincipal, queries: Queries) -> dict[str, Any]:
+def replay_status(
+    principal: Annotated[Principal, Depends(POLICY.caller("replay_status"))], queries: Queries
+) -> dict[str, Any]:
     """The last replay that filled the audit database (source, events, rate, until, when)."""
     return queries.last_replay(_who(principal))
 
@@ -186,10 +223,15 @@ class InquiryPublic(BaseModel):
 
 @router.get("/inquiries", response_model=list[InquiryPublic])
 def inquiries(
-    principal: AuditorPrincipal,
+    principal: Annotated[Principal, Depends(POLICY.caller("inquiries"))],
     queries: Queries,
     cursor: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
-    """The audit trail: every audit query (who looked at what, when), this one included."""
-    return [InquiryPublic(**entry.__dict__) for entry in queries.trail(_who(principal), cursor, limit)]
+    """The audit trail: every audit query (who looked at what, when), this one included; an organisation's auditors
+    see their organisation's inquiries, network auditors every one."""
+
+    def visible(org: str) -> bool:
+        return POLICY.allows("inquiries", principal, {"member": org})
+
+    return [InquiryPublic(**entry.__dict__) for entry in queries.trail(_who(principal), cursor, limit, visible)]

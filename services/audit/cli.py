@@ -34,7 +34,7 @@ from services.audit.report import to_csv, to_json
 from services.audit.report_html import to_html
 from services.audit.settings import AuditSettings
 from services.audit.sources import replay_stores
-from services.common.auth import load_dev_key, mint_dev_token
+from services.common.auth import NETWORK_AUDITOR, load_dev_key, mint_dev_token
 
 audit_cli = typer.Typer(
     help="Auditors: replay the history, states as of a date, integrity, decision rechecks, compliance reports",
@@ -235,7 +235,7 @@ def _token(settings: AuditSettings, who: Auditor, token: str | None) -> str:
     if settings.mode != "dev":
         raise typer.BadParameter("--token (or AUDIT_CONSENT_TOKEN) is required outside dev mode")
     key = load_dev_key(settings.signing_key_file)
-    return mint_dev_token(key, who.org, ["auditor"], who.sub, settings.jwt_audience, timedelta(hours=1))
+    return mint_dev_token(key, who.org, [NETWORK_AUDITOR], who.sub, settings.jwt_audience, timedelta(hours=1))
 
 
 @decisions_cli.command("recheck")

@@ -8,10 +8,11 @@ can be rebuilt along either axis. Payloads carry pseudonymous ids and codes only
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -130,12 +131,23 @@ INSERT = (
 )
 
 
-class HistoryDB:
-    """The audit database at a URL: `sqlite:///path`, `memory://` or `postgresql://…?schema=…`."""
+class Cipher(Protocol):
+    def encrypt(self, plaintext: bytes) -> bytes: ...
 
-    def __init__(self, url: str) -> None:
+    def decrypt(self, ciphertext: bytes) -> bytes: ...
+
+
+class HistoryDB:
+    """The audit database at a URL: `sqlite:///path`, `memory://` or `postgresql://…?schema=…`.
+
+    With a cipher, each event's data (ids of persons, dates) is stored encrypted; the columns queries select on
+    (type, kind, entity id, times) stay readable.
+    """
+
+    def __init__(self, url: str, cipher: Cipher | None = None) -> None:
         parsed = urlparse(url)
         self.url = url
+        self._cipher = cipher
         self.postgres = parsed.scheme in {"postgres", "postgresql"}
         self._schema = {k: v[-1] for k, v in parse_qs(parsed.query).items()}.get("schema")
         self._lock = threading.Lock()
@@ -189,6 +201,16 @@ class HistoryDB:
             )
             db.execute("CREATE TABLE IF NOT EXISTS history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
+    def _seal(self, data: str) -> str:
+        if self._cipher is None:
+            return data
+        return base64.b64encode(self._cipher.encrypt(data.encode())).decode()
+
+    def _open(self, data: str) -> str:
+        if self._cipher is None:
+            return data
+        return self._cipher.decrypt(base64.b64decode(data)).decode()
+
     def clear(self) -> None:
         """Empties the database before a full rebuild."""
         with self.connect() as db:
@@ -202,14 +224,14 @@ class HistoryDB:
         """A long-lived writer for replays: one connection, a commit per batch."""
         if self.postgres:
             with self.connect() as db:
-                yield HistoryWriter(db, None)
+                yield HistoryWriter(db, None, self._seal)
             return
         with self._lock:
             lite = self._memory or sqlite3.connect(self._path, timeout=30)
             try:
                 lite.execute("PRAGMA journal_mode=WAL")
                 lite.execute("PRAGMA synchronous=OFF")  # a rebuildable read model: speed over durability
-                yield HistoryWriter(lite, lite)
+                yield HistoryWriter(lite, lite, self._seal)
                 lite.commit()
             finally:
                 if self._memory is None:
@@ -278,7 +300,7 @@ class HistoryDB:
                 entity_id=r[7],
                 effective_at=r[8],
                 recorded_at=r[9],
-                data=r[10],
+                data=self._open(r[10]),
                 seq=r[0],
             )
             for r in rows
@@ -288,13 +310,14 @@ class HistoryDB:
 class HistoryWriter:
     """Inserts batches of rows (duplicates by CloudEvent id are ignored: the relays may re-publish)."""
 
-    def __init__(self, db: _Connection, commit_to: sqlite3.Connection | None) -> None:
+    def __init__(self, db: _Connection, commit_to: sqlite3.Connection | None, seal: Callable[[str], str]) -> None:
         self._db = db
         self._commit_to = commit_to
+        self._seal = seal
 
     def write(self, rows: Sequence[HistoryRow], rejected: Sequence[Rejected] = ()) -> None:
         if rows:
-            self._db.executemany(INSERT, [r.values() for r in rows])
+            self._db.executemany(INSERT, [(*r.values()[:-1], self._seal(r.data)) for r in rows])
         if rejected:
             self._db.executemany(
                 "INSERT INTO history_rejected (topic, part, off, reason) VALUES (?, ?, ?, ?)",

@@ -13,9 +13,11 @@ from services.audit.recheck import ConsentEvaluator, Evaluator
 from services.audit.settings import AuditSettings
 from services.common.clock import Clock, system_clock
 from services.common.service import ServiceParts, application_env, create_service_app
+from services.common.settings import store_cipher
 
 DESCRIPTION = (
-    "Read-only views for auditors (role `auditor`): any referral, agreement or consent as it stood at a date, the "
+    "Read-only views for auditors (role `auditor`: their organisation's history; `network-auditor`: the whole "
+    "network): a referral, agreement or consent as it stood at a date, the "
     "integrity of every service's event store, the re-evaluation of recorded consent decisions, compliance reports. "
     "The views read the audit database that `rls audit replay` rebuilds from the Kafka history. Every query is "
     "recorded in the audit trail (`GET /v1/inquiries`)."
@@ -24,7 +26,8 @@ DESCRIPTION = (
 
 def build_queries(settings: AuditSettings, clock: Clock = system_clock) -> AuditQueries:
     audit = Audit(env=application_env(settings), clock=clock)
-    return AuditQueries(settings, audit, HistoryDB(settings.database_url), clock)
+    history = HistoryDB(settings.database_url, store_cipher(settings.store_cipher_key))
+    return AuditQueries(settings, audit, history, clock)
 
 
 def consent_client(settings: AuditSettings, token: str) -> httpx.Client:

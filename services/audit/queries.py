@@ -146,10 +146,21 @@ class AuditQueries:
             replay: dict[str, Any] = self.history.meta().get("replay", {})
         return replay
 
-    def state(self, who: Auditor, kind: Kind, entity_id: str, as_of: datetime, axis: Axis = "effective") -> StateAnswer:
+    def state(
+        self,
+        who: Auditor,
+        kind: Kind,
+        entity_id: str,
+        as_of: datetime,
+        axis: Axis = "effective",
+        visible: Callable[[dict[str, Any]], bool] = lambda _: True,
+    ) -> StateAnswer:
+        """The state at `as_of`, when `who` may see it (`NOT_VISIBLE` on the trail otherwise, and no state)."""
         with self._inquiry(who, Action.STATE, f"{kind}/{entity_id}", as_of=as_of.isoformat(), axis=axis) as out:
             state = state_as_of(self.history, kind, entity_id, as_of, axis)
             out.value = "OK" if state is not None else "NOT_FOUND"
+            if state is not None and not visible(state):
+                state, out.value = None, "NOT_VISIBLE"
         return StateAnswer(kind, entity_id, as_of, axis, state)
 
     def verify(
@@ -181,9 +192,11 @@ class AuditQueries:
         regime_version: str | None = None,
         progress: Callable[[int], None] | None = None,
         on_total: Callable[[int], None] | None = None,
+        visible: Callable[[dict[str, Any]], bool] = lambda _: True,
     ) -> RecheckResult:
+        """Re-evaluates the recorded decisions `who` may see (by their event payload)."""
         with self._inquiry(who, Action.RECHECK, "decisions", regime=regime, regime_version=regime_version) as out:
-            decisions = self.history.events_of("decision")
+            decisions = [row for row in self.history.events_of("decision") if visible(row.payload)]
             if on_total is not None:
                 on_total(len(decisions))
             result = recheck(decisions, evaluator, regime, regime_version, progress)
@@ -201,6 +214,7 @@ class AuditQueries:
                 self.clock(),
             )
 
-    def trail(self, who: Auditor, after: int, limit: int) -> list[Any]:
+    def trail(self, who: Auditor, after: int, limit: int, visible: Callable[[str], bool] = lambda _: True) -> list[Any]:
+        """The inquiries after `after` (a page of `limit` positions) made by auditors of organisations `visible`."""
         with self._inquiry(who, Action.TRAIL, "inquiries", after=after, limit=limit):
-            return self.audit.inquiries(after, limit)
+            return [entry for entry in self.audit.inquiries(after, limit) if visible(entry.org)]

@@ -40,8 +40,14 @@ class ConsentEvaluator:
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
 
+    def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self.client.request(method, url, **kwargs)
+        except httpx.HTTPError as error:
+            raise ConsentUnavailableError(f"{url} unreachable ({type(error).__name__})") from None
+
     def evaluate(self, decision_input: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
-        response = self.client.post("/v1/evaluations", json={"input": decision_input, "facts": facts})
+        response = self._call("POST", "/v1/evaluations", json={"input": decision_input, "facts": facts})
         if response.status_code == 409:
             raise RuleTableUnavailableError(f"{decision_input.get('regime')} {decision_input.get('regime_version')}")
         if response.status_code != 200:
@@ -50,7 +56,7 @@ class ConsentEvaluator:
         return answer
 
     def rule_tables(self) -> list[tuple[str, str, bool]]:
-        response = self.client.get("/v1/rules")
+        response = self._call("GET", "/v1/rules")
         if response.status_code != 200:
             raise ConsentUnavailableError(f"rules answered {response.status_code} {_problem_type(response)}")
         return [(t["regime"], t["version"], t["applied"]) for t in response.json()]

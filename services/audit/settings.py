@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import ServiceSettings
+from services.common.settings import ServiceSettings, local_cipher_key
 from services.contract import topics
 
 
@@ -58,6 +58,7 @@ class AuditSettings(ServiceSettings):
     referral_cipher_key: SecretStr | None = Field(None, validation_alias="REFERRAL_CIPHER_KEY")
     agreements_cipher_key: SecretStr | None = Field(None, validation_alias="AGREEMENTS_CIPHER_KEY")
     consent_cipher_key: SecretStr | None = Field(None, validation_alias="CONSENT_CIPHER_KEY")
+    notifications_cipher_key: SecretStr | None = Field(None, validation_alias="NOTIFICATIONS_CIPHER_KEY")
 
     @property
     def database_url(self) -> str:
@@ -80,17 +81,34 @@ class AuditSettings(ServiceSettings):
         def default(service: str) -> str:
             return f"sqlite:///{self.var_dir / (service + '.db')}"
 
+        def key(service: str, configured: SecretStr | None) -> SecretStr | None:
+            """The service's key, or the development key it generated under var/ (when there is one)."""
+            return configured or local_cipher_key(self.var_dir / f"{service}-cipher-key", create=False)
+
         return [
             StoreRef(
-                "referral", "referrals", self.referral_event_store or default("referral"), self.referral_cipher_key
+                "referral",
+                "referrals",
+                self.referral_event_store or default("referral"),
+                key("referral", self.referral_cipher_key),
             ),
             StoreRef(
                 "agreements",
                 "agreements",
                 self.agreements_event_store or default("agreements"),
-                self.agreements_cipher_key,
+                key("agreements", self.agreements_cipher_key),
             ),
-            StoreRef("consent", "consents", self.consent_event_store or default("consent"), self.consent_cipher_key),
-            StoreRef("notifications", "notifications", self.notifications_event_store or default("notifications")),
-            StoreRef("audit", "audit", self.event_store_url, self.cipher_key),
+            StoreRef(
+                "consent",
+                "consents",
+                self.consent_event_store or default("consent"),
+                key("consent", self.consent_cipher_key),
+            ),
+            StoreRef(
+                "notifications",
+                "notifications",
+                self.notifications_event_store or default("notifications"),
+                key("notifications", self.notifications_cipher_key),
+            ),
+            StoreRef("audit", "audit", self.event_store_url, self.store_cipher_key),
         ]

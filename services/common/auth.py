@@ -20,7 +20,11 @@ from services.common.problems import ProblemError
 
 DEV_ALGORITHM = "HS256"
 DEV_ISSUER = "rls-dev"
-ROLES = frozenset({"intake", "clinician", "coordinator", "auditor", "admin"})
+NETWORK_AUDITOR = "network-auditor"
+SERVICE = "service"
+ROLES = frozenset({"intake", "clinician", "coordinator", "auditor", "admin", NETWORK_AUDITOR, SERVICE})
+"""`auditor` reads its own organisation's history; `network-auditor` (ministry, ombudsman) the whole network's;
+`service` is a platform service acting for an organisation (never given to a person)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,15 @@ class Principal:
 
     def has_any(self, roles: Iterable[str]) -> bool:
         return bool(self.roles & set(roles))
+
+    def audits(self, orgs: Iterable[str]) -> bool:
+        """Whether the caller may read, as an auditor, what concerns `orgs`: its own organisation's auditor
+        reads what concerns that organisation, a network auditor reads everything."""
+        return NETWORK_AUDITOR in self.roles or ("auditor" in self.roles and self.org in set(orgs))
+
+    @property
+    def audits_network(self) -> bool:
+        return NETWORK_AUDITOR in self.roles
 
 
 class AuthenticationError(Exception):
@@ -69,10 +82,11 @@ def mint_dev_token(key: bytes, org: str, roles: Iterable[str], sub: str, audienc
 class TokenVerifier:
     """Verifies bearer tokens against the dev key or the keys of a JWKS endpoint."""
 
-    def __init__(self, audience: str, dev_key: bytes | None = None, jwks_url: str | None = None) -> None:
+    def __init__(self, audience: str, issuer: str, dev_key: bytes | None = None, jwks_url: str | None = None) -> None:
         if (dev_key is None) == (jwks_url is None):
             raise ValueError("exactly one of dev_key and jwks_url")
         self._audience = audience
+        self._issuer = issuer
         self._dev_key = dev_key
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
 
@@ -88,7 +102,8 @@ class TokenVerifier:
                 key,
                 algorithms=algorithms,
                 audience=self._audience,
-                options={"require": ["sub", "exp"]},
+                issuer=self._issuer,
+                options={"require": ["sub", "exp", "iss"]},
             )
         except jwt.PyJWTError as error:
             raise AuthenticationError(type(error).__name__) from None

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from services.common.envelope import CloudEvent, EnvelopeError
 from services.common.eventstore import TrackedApplication
-from services.common.kafka import dlq_topic
+from services.common.kafka import RECONNECT_BACKOFF_MAX_MS, dlq_topic
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,7 @@ class TrackingConsumer:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=200,
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
         try:
             # kafka-python 3.0 assigns nothing to a member that joins before it has its topics' metadata

@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 DLQ_SUFFIX = ".dlq"
 DEFAULT_PARTITIONS = 3
 SEND_TIMEOUT_S = 60.0
+RECONNECT_BACKOFF_MAX_MS = 1000
+"""kafka-python backs off up to 30 s between reconnections by default: after a broker outage a client would stay
+away that long after the broker is back. One second keeps recovery prompt at a negligible cost on loopback."""
 
 
 def dlq_topic(topic: str) -> str:
@@ -51,11 +54,17 @@ def make_producer(bootstrap: str, client_id: str) -> KafkaProducer:
         retries=2**31 - 1,
         request_timeout_ms=15_000,
         delivery_timeout_ms=int(SEND_TIMEOUT_S * 1000),
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
 
 
-def make_admin(bootstrap: str, client_id: str) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id, request_timeout_ms=10_000)
+def make_admin(bootstrap: str, client_id: str, request_timeout_ms: int = 10_000) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        request_timeout_ms=request_timeout_ms,
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+    )
 
 
 def ensure_topics(
@@ -144,10 +153,17 @@ class KafkaProbe:
         self._admin: KafkaAdminClient | None = None
 
     def check(self) -> None:
-        if self._admin is None:
-            self._admin = make_admin(self._bootstrap, self._client_id)
-        self._admin.list_topics()
+        """Raises when no broker answers; a failed client is dropped, so the next check starts afresh instead of
+        waiting out the old client's reconnection backoff."""
+        try:
+            if self._admin is None:  # a readiness probe answers within seconds, never hangs on a dead broker
+                self._admin = make_admin(self._bootstrap, self._client_id, request_timeout_ms=3_000)
+            self._admin.list_topics()
+        except Exception:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self._admin is not None:
-            self._admin.close()
+            admin, self._admin = self._admin, None
+            admin.close()

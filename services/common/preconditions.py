@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from fastapi import Header
 
 from services.common.problems import invalid_field
 
+IF_MATCH_PATTERN = r'^(W/)?"?[0-9]{1,18}"?$'
 _VERSION = re.compile(r'(?:W/)?"?([0-9]{1,18})"?')
+
+IfMatch = Annotated[
+    str | None,
+    Header(pattern=IF_MATCH_PATTERN, description='The version (ETag) the change is based on: `3`, `"3"` or `W/"3"`'),
+]
+"""The `If-Match` header as every service declares it (the OpenAPI states exactly what is accepted)."""
 
 
 def if_match_version(value: str | None, meaning: str) -> int | None:

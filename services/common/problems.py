@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,13 @@ class ProblemError(Exception):
 
 
 def problem_response(
-    status: int, slug: str, title: str, detail: str | None = None, instance: str | None = None, **extra: Any
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {"type": TYPE_PREFIX + slug, "title": title, "status": status}
     if detail:
@@ -48,11 +55,13 @@ def problem_response(
     if instance:
         body["instance"] = instance
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    all_headers = {**(headers or {}), **({"WWW-Authenticate": "Bearer"} if status == 401 else {})}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=all_headers)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
+    if len(loc) == 2 and loc[0] == "header":  # as clients write it: If-Match, Idempotency-Key
+        return "-".join(part.capitalize() for part in str(loc[1]).split("-"))
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[0] if loc else "request")
 
@@ -80,7 +89,10 @@ def install_problem_handlers(app: FastAPI, domain_errors: Mapping[type[Exception
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         slug = _HTTP_SLUGS.get(error.status_code, "http-error")
-        return problem_response(error.status_code, slug, str(error.detail), instance=request.url.path)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # RFC 9110 section 15.5.6: every method of the path, not one route's
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return problem_response(error.status_code, slug, str(error.detail), instance=request.url.path, headers=headers)
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, error: ProblemError) -> JSONResponse:
@@ -93,6 +105,19 @@ def install_problem_handlers(app: FastAPI, domain_errors: Mapping[type[Exception
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
         return problem_response(500, "internal", "Internal error", instance=request.url.path)
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route accepts at the request's path."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 def _domain_handler(spec: ProblemSpec) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -12,12 +13,15 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
-from services.common.auth import TokenVerifier, load_dev_key
+from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
+from services.common.backoff import Backoff
 from services.common.eventstore import TrackedApplication, persistence_env
 from services.common.integrity import CheckpointPublisher, SealedStore, ensure_checkpoint_topic
 from services.common.kafka import KafkaProbe, KafkaPublisher
+from services.common.openapi import document_problems
 from services.common.problems import ProblemSpec, install_problem_handlers, problem_response
 from services.common.settings import PlatformSettings, ServiceSettings
+from services.common.strict_json import StrictJSONMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +32,16 @@ def application_env(settings: ServiceSettings) -> dict[str, str]:
     """The eventsourcing environment of a service's application."""
     env = persistence_env(settings.event_store_url)
     env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
-    if settings.cipher_key is not None:
-        env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
-        env["CIPHER_KEY"] = settings.cipher_key.get_secret_value()
+    env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
+    env["CIPHER_KEY"] = settings.store_cipher_key.get_secret_value()
     return env
 
 
 def build_verifier(settings: PlatformSettings) -> TokenVerifier:
+    issuer = settings.jwt_issuer or DEV_ISSUER
     if settings.jwks_url:
-        return TokenVerifier(settings.jwt_audience, jwks_url=settings.jwks_url)
-    return TokenVerifier(settings.jwt_audience, dev_key=load_dev_key(settings.signing_key_file))
+        return TokenVerifier(settings.jwt_audience, issuer, jwks_url=settings.jwks_url)
+    return TokenVerifier(settings.jwt_audience, issuer, dev_key=load_dev_key(settings.signing_key_file))
 
 
 @dataclass
@@ -55,12 +59,16 @@ class BackgroundLoops:
             self.threads.append(thread)
 
     def _guarded(self, name: str, loop: Loop) -> None:
+        backoff = Backoff()
         while not self.stop_event.is_set():
+            started = time.monotonic()
             try:
                 loop(self.stop_event)
             except Exception:
-                log.exception("background loop %s crashed; restarting", name)
-                self.stop_event.wait(1.0)
+                backoff.ran_for(time.monotonic() - started)
+                delay = backoff.next_delay()
+                log.exception("background loop %s crashed; restarting in %.1f s", name, delay)
+                self.stop_event.wait(delay)
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
@@ -136,6 +144,8 @@ def create_service_app(parts: ServiceParts) -> FastAPI:
     for name, value in parts.state.items():
         setattr(api.state, name, value)
     install_problem_handlers(api, parts.domain_errors)
+    api.add_middleware(StrictJSONMiddleware)
+    document_problems(api)
 
     @api.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
+from eventsourcing.cryptography import AESCipher
+from eventsourcing.utils import Environment
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class SettingsError(ValueError):
     """The configuration cannot run safely (a missing or default secret in production, say)."""
+
+
+def local_cipher_key(path: Path, create: bool = True) -> SecretStr | None:
+    """A development store key kept in `path` (mode 0600, created once; `var/` is outside git): stores are
+    encrypted in every mode, and a development key is never a built-in default."""
+    if not path.exists():
+        if not create:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(AESCipher.create_key(32))
+    return SecretStr(path.read_text().strip())
+
+
+def store_cipher(key: SecretStr) -> AESCipher:
+    """The AES-GCM cipher the event stores use, for a service's other stores (read models, audit database)."""
+    return AESCipher(Environment(env={"CIPHER_KEY": key.get_secret_value()}))
 
 
 class PlatformSettings(BaseSettings):
@@ -23,12 +44,16 @@ class PlatformSettings(BaseSettings):
     var_dir: Path = Field(Path("var"), validation_alias="RLS_VAR_DIR")
     jwks_url: str | None = Field(None, validation_alias="RLS_JWKS_URL")
     jwt_audience: str = Field("rls", validation_alias="RLS_JWT_AUDIENCE")
+    jwt_issuer: str | None = Field(None, validation_alias="RLS_JWT_ISSUER")
+    """The identity provider's `iss`; in dev mode the dev issuer (`rls-dev`)."""
     dev_key_file: Path | None = Field(None, validation_alias="RLS_DEV_KEY_FILE")
 
     @model_validator(mode="after")
     def _production_needs_jwks(self) -> PlatformSettings:
-        if self.mode == "production" and not self.jwks_url:
-            raise SettingsError("RLS_JWKS_URL is required in production mode (the dev signing key is refused)")
+        if self.mode == "production" and not (self.jwks_url and self.jwt_issuer):
+            raise SettingsError(
+                "RLS_JWKS_URL and RLS_JWT_ISSUER are required in production mode (the dev signing key is refused)"
+            )
         return self
 
     @property
@@ -50,7 +75,7 @@ class ServiceSettings(PlatformSettings):
     cipher_key: SecretStr | None = Field(
         None,
         description="AES key (base64, as `eventsourcing.cryptography.AESCipher.create_key` makes) encrypting "
-        "every stored event of this service; required in production mode",
+        "the service's stores; required in production mode, generated once under var/ in dev mode",
     )
     aggregate_cache_size: int = 1000
     checkpoint_interval_s: float = 60.0
@@ -62,6 +87,16 @@ class ServiceSettings(PlatformSettings):
         if self.mode == "production" and self.cipher_key is None:
             raise SettingsError(f"{self.service_name.upper()}_CIPHER_KEY is required in production mode")
         return self
+
+    @property
+    def store_cipher_key(self) -> SecretStr:
+        """The key encrypting the service's stores: `<SERVICE>_CIPHER_KEY`, else (dev mode) a key generated once
+        under `var/`."""
+        if self.cipher_key is not None:
+            return self.cipher_key
+        key = local_cipher_key(self.var_dir / f"{self.service_name}-cipher-key")
+        assert key is not None  # created when missing
+        return key
 
     @property
     def event_store_url(self) -> str:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from services.common.auth import Principal, require_roles
-from services.common.preconditions import if_match_version
+from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier, get_verifier
+from services.common.params import LocalInstant
+from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import ProblemError, ProblemSpec, invalid_field
+from services.consent.access import POLICY, Recorded, consent_parties, decision_parties
 from services.consent.application import Actor, Consents
 from services.consent.domain import (
     ConsentAlreadyWithdrawnError,
@@ -72,12 +73,6 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     InvalidTermsError: ProblemSpec(422, "validation", "Invalid request"),
 }
 
-Writer = Annotated[Principal, Depends(require_roles("intake", "clinician", "coordinator"))]
-Reader = Annotated[Principal, Depends(require_roles("intake", "clinician", "coordinator", "auditor"))]
-Decider = Annotated[Principal, Depends(require_roles("intake", "clinician", "coordinator", "auditor", "admin"))]
-Discloser = Annotated[Principal, Depends(require_roles("intake", "clinician", "coordinator", "admin"))]
-Auditor = Annotated[Principal, Depends(require_roles("auditor"))]
-Anyone = Annotated[Principal, Depends(require_roles())]
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
@@ -118,7 +113,7 @@ def _lang(body_lang: str | None, accept_language: str | None, settings: ConsentS
 def record_consent(
     body: ConsentCreate,
     response: Response,
-    principal: Writer,
+    principal: Annotated[Principal, Depends(POLICY.caller("record_consent"))],
     consents: App,
     idempotency_key: IdempotencyKey = None,
 ) -> ConsentPublic:
@@ -134,22 +129,13 @@ def record_consent(
     return ConsentPublic.of(consent, consents.clock())
 
 
-class _Recorded(Protocol):
-    @property
-    def recorded_by_org(self) -> str: ...
+Held = TypeVar("Held", bound=Recorded)
 
 
-Held = TypeVar("Held", bound=_Recorded)
-
-
-def _holds(recorded: _Recorded, principal: Principal, write: bool) -> bool:
-    """A consent or refusal (and the person's birth date on a consent) is known to the organisation that recorded
-    it; auditors read."""
-    return recorded.recorded_by_org == principal.org or (not write and "auditor" in principal.roles)
-
-
-def _held(recorded: Held, principal: Principal, write: bool, missing: Exception) -> Held:
-    if not _holds(recorded, principal, write):
+def _held(recorded: Held, principal: Principal, operation: str, missing: Exception) -> Held:
+    """A consent, restriction or refusal (and the person's birth date on a consent) is known to the organisation that
+    recorded it and to whoever audits that organisation; to anyone else it does not exist."""
+    if not POLICY.allows(operation, principal, consent_parties(recorded)):
         raise missing
     return recorded
 
@@ -157,14 +143,14 @@ def _held(recorded: Held, principal: Principal, write: bool, missing: Exception)
 @router.post("/consents/{consent_id}/withdraw", response_model=ConsentPublic, responses={404: {}, 409: {}, 422: {}})
 def withdraw_consent(
     consent_id: uuid.UUID,
-    principal: Writer,
+    principal: Annotated[Principal, Depends(POLICY.caller("withdraw_consent"))],
     consents: App,
     response: Response,
     body: ConsentWithdraw | None = None,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> ConsentPublic:
     """Withdraw a consent: nothing is disclosed under it from then on; past disclosures stay as they were."""
-    _held(consents.get_consent(consent_id), principal, True, ConsentNotFoundError("no such consent"))
+    _held(consents.get_consent(consent_id), principal, "withdraw_consent", ConsentNotFoundError("no such consent"))
     body = body or ConsentWithdraw()
     try:
         consent = consents.withdraw_consent(
@@ -182,20 +168,28 @@ def withdraw_consent(
 
 @router.get("/consents", response_model=ConsentList)
 def list_consents(
-    principal: Reader,
+    principal: Annotated[Principal, Depends(POLICY.caller("list_consents"))],
     consents: App,
     subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)],
 ) -> ConsentList:
-    """The consents on file for a person that the caller's organisation holds (auditors: all), withdrawn included."""
+    """The consents on file for a person that the caller's organisation holds (network auditors: all), withdrawn
+    included."""
     now = consents.clock()
-    held = [c for c in consents.list_consents(subject_id) if _holds(c, principal, write=False)]
+    held = [
+        c for c in consents.list_consents(subject_id) if POLICY.allows("list_consents", principal, consent_parties(c))
+    ]
     return ConsentList(items=[ConsentPublic.of(c, now) for c in held])
 
 
 @router.get("/consents/{consent_id}", response_model=ConsentPublic, responses={404: {}})
-def get_consent(consent_id: uuid.UUID, principal: Reader, consents: App, response: Response) -> ConsentPublic:
-    """One consent and where it stands now (to the organisation that recorded it, and auditors)."""
-    consent = _held(consents.get_consent(consent_id), principal, False, ConsentNotFoundError("no such consent"))
+def get_consent(
+    consent_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(POLICY.caller("get_consent"))],
+    consents: App,
+    response: Response,
+) -> ConsentPublic:
+    """One consent and where it stands now (to the organisation that recorded it, and whoever audits it)."""
+    consent = _held(consents.get_consent(consent_id), principal, "get_consent", ConsentNotFoundError("no such consent"))
     response.headers["ETag"] = str(consent.version)
     return ConsentPublic.of(consent, consents.clock())
 
@@ -206,7 +200,7 @@ def get_consent(consent_id: uuid.UUID, principal: Reader, consents: App, respons
 @router.post("/restrictions", status_code=201, response_model=RestrictionPublic, responses={409: {}, 422: {}})
 def record_restriction(
     body: RestrictionCreate,
-    principal: Writer,
+    principal: Annotated[Principal, Depends(POLICY.caller("record_restriction"))],
     consents: App,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -221,9 +215,14 @@ def record_restriction(
 
 @router.post("/restrictions/{restriction_id}/lift", response_model=RestrictionPublic, responses={404: {}, 409: {}})
 def lift_restriction(
-    restriction_id: uuid.UUID, principal: Writer, consents: App, body: RestrictionLift | None = None
+    restriction_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(POLICY.caller("lift_restriction"))],
+    consents: App,
+    body: RestrictionLift | None = None,
 ) -> RestrictionPublic:
-    """Lift a restriction from `at` (default: now)."""
+    """Lift a restriction from `at` (default: now), by the organisation that recorded it."""
+    missing = RestrictionNotFoundError("no such restriction")
+    _held(consents.get_restriction(restriction_id), principal, "lift_restriction", missing)
     at = None if body is None or body.at is None else instant(body.at)
     try:
         return RestrictionPublic.of(consents.lift_restriction(restriction_id, _actor(principal), at))
@@ -233,10 +232,17 @@ def lift_restriction(
 
 @router.get("/restrictions", response_model=RestrictionList)
 def list_restrictions(
-    principal: Reader, consents: App, subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)]
+    principal: Annotated[Principal, Depends(POLICY.caller("list_restrictions"))],
+    consents: App,
+    subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)],
 ) -> RestrictionList:
-    """The restrictions on file for a person."""
-    return RestrictionList(items=[RestrictionPublic.of(r) for r in consents.list_restrictions(subject_id)])
+    """The restrictions on file for a person that the caller's organisation recorded (network auditors: all)."""
+    held = [
+        r
+        for r in consents.list_restrictions(subject_id)
+        if POLICY.allows("list_restrictions", principal, consent_parties(r))
+    ]
+    return RestrictionList(items=[RestrictionPublic.of(r) for r in held])
 
 
 # --- written refusals (art. 23) ---------------------------------------------------------------------------------
@@ -245,7 +251,7 @@ def list_restrictions(
 @router.post("/refusals", status_code=201, response_model=RefusalPublic, responses={409: {}, 422: {}})
 def record_refusal(
     body: RefusalCreate,
-    principal: Writer,
+    principal: Annotated[Principal, Depends(POLICY.caller("record_refusal"))],
     consents: App,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -263,10 +269,13 @@ def record_refusal(
 
 @router.post("/refusals/{refusal_id}/withdraw", response_model=RefusalPublic, responses={404: {}, 409: {}, 422: {}})
 def withdraw_refusal(
-    refusal_id: uuid.UUID, principal: Writer, consents: App, body: RefusalWithdraw | None = None
+    refusal_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(POLICY.caller("withdraw_refusal"))],
+    consents: App,
+    body: RefusalWithdraw | None = None,
 ) -> RefusalPublic:
     """Withdraw a refusal the person withdrew while alive."""
-    _held(consents.get_refusal(refusal_id), principal, True, RefusalNotFoundError("no such refusal"))
+    _held(consents.get_refusal(refusal_id), principal, "withdraw_refusal", RefusalNotFoundError("no such refusal"))
     at = None if body is None or body.at is None else instant(body.at)
     try:
         return RefusalPublic.of(consents.withdraw_refusal(refusal_id, _actor(principal), at))
@@ -276,10 +285,14 @@ def withdraw_refusal(
 
 @router.get("/refusals", response_model=RefusalList)
 def list_refusals(
-    principal: Reader, consents: App, subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)]
+    principal: Annotated[Principal, Depends(POLICY.caller("list_refusals"))],
+    consents: App,
+    subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)],
 ) -> RefusalList:
-    """The written refusals on file for a person that the caller's organisation holds (auditors: all)."""
-    held = [r for r in consents.list_refusals(subject_id) if _holds(r, principal, write=False)]
+    """The written refusals on file for a person that the caller's organisation holds (network auditors: all)."""
+    held = [
+        r for r in consents.list_refusals(subject_id) if POLICY.allows("list_refusals", principal, consent_parties(r))
+    ]
     return RefusalList(items=[RefusalPublic.of(r) for r in held])
 
 
@@ -289,14 +302,17 @@ def list_refusals(
 @router.post("/decisions", response_model=DecisionPublic, responses={409: {}, 422: {}})
 def decide(
     body: DecisionCreate,
-    principal: Decider,
+    principal: Annotated[Principal, Depends(POLICY.caller("decide"))],
     consents: App,
     settings: Settings,
     response: Response,
     accept_language: Annotated[str | None, Header()] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> DecisionPublic:
-    """Decide whether the categories may be disclosed (nothing is disclosed or registered)."""
+    """Decide whether the categories may be disclosed (nothing is disclosed or registered); asked by the discloser
+    or the recipient (or their auditors): the answer tells whether a consent exists."""
+    parties = {"discloser": body.discloser_org_id, "recipient": body.recipient_org_id}
+    POLICY.check("decide", principal, parties, "only the discloser or the recipient asks for a decision")
     recorded, created = consents.decide(body.request(), _actor(principal), idempotency_key)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -306,18 +322,27 @@ def decide(
 @router.post("/disclosures", response_model=DecisionPublic, responses={403: {}, 409: {}, 422: {}})
 def disclose(
     body: DecisionCreate,
-    principal: Discloser,
+    principal: Annotated[Principal, Depends(POLICY.caller("disclose"))],
     consents: App,
     settings: Settings,
     response: Response,
+    verifier: Annotated[TokenVerifier, Depends(get_verifier)],
     accept_language: Annotated[str | None, Header()] = None,
     idempotency_key: IdempotencyKey = None,
+    requester_token: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=8192,
+            description="A platform service disclosing for the discloser: the bearer token of the recipient's "
+            "worker who asked (recorded as the requester)",
+        ),
+    ] = None,
 ) -> DecisionPublic:
-    """Decide and, when anything is permitted, enter the disclosure in the register (one transaction)."""
-    if principal.org not in (body.discloser_org_id, body.recipient_org_id) and "admin" not in principal.roles:
-        raise ProblemError(403, "forbidden", "Forbidden", "only the discloser or the recipient records a disclosure")
+    """Decide and, when anything is permitted, enter the disclosure in the discloser's register (one transaction)."""
+    actor = _discloser(principal, body, requester_token, verifier)
     try:
-        recorded, created = consents.disclose(body.request(), _actor(principal), idempotency_key)
+        recorded, created = consents.disclose(body.request(), actor, idempotency_key)
     except InvalidTermsError as error:
         raise _terms_error(error) from None
     if not created:
@@ -325,17 +350,36 @@ def disclose(
     return DecisionPublic.of(recorded, _lang(body.lang, accept_language, settings))
 
 
+def _discloser(
+    principal: Principal, body: DecisionCreate, requester_token: str | None, verifier: TokenVerifier
+) -> Actor:
+    """Who enters the disclosure: a member of the discloser, or the recipient's worker a platform service acts for."""
+    if SERVICE not in principal.roles:
+        parties = {"discloser": body.discloser_org_id}
+        POLICY.check("disclose", principal, parties, "only the discloser writes in its disclosure register")
+        return _actor(principal)
+    if requester_token is None:
+        raise ProblemError(403, "forbidden", "Forbidden", "a service discloses only for a worker: Requester-Token")
+    try:
+        requester = verifier.verify(requester_token)
+    except AuthenticationError as error:
+        raise ProblemError(403, "forbidden", "Forbidden", f"Requester-Token: {error}") from None
+    parties = {"recipient": body.recipient_org_id}
+    POLICY.check("disclose_on_request", requester, parties, "the requester must be a worker of the recipient")
+    return _actor(requester)
+
+
 @router.get("/decisions/{decision_id}", response_model=RecordedDecisionPublic, responses={404: {}})
 def get_decision(
     decision_id: uuid.UUID,
-    principal: Anyone,
+    principal: Annotated[Principal, Depends(POLICY.caller("get_decision"))],
     consents: App,
     settings: Settings,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> RecordedDecisionPublic:
-    """A past decision with its input and facts (auditors, and the organisations it concerns)."""
+    """A past decision with its input and facts (to the organisations it concerns and their auditors)."""
     recorded = consents.get_decision(decision_id)
-    if not (recorded.concerns(principal.org) or "auditor" in principal.roles):
+    if not POLICY.allows("get_decision", principal, decision_parties(recorded)):
         raise DecisionNotFoundError("no such decision")
     public = DecisionPublic.of(recorded, _lang(None, accept_language, settings))
     return RecordedDecisionPublic(
@@ -348,8 +392,12 @@ def get_decision(
 
 
 @router.post("/decisions/{decision_id}/reevaluate", response_model=ReevaluationPublic, responses={404: {}, 409: {}})
-def reevaluate(decision_id: uuid.UUID, principal: Auditor, consents: App) -> ReevaluationPublic:
+def reevaluate(
+    decision_id: uuid.UUID, principal: Annotated[Principal, Depends(POLICY.caller("reevaluate"))], consents: App
+) -> ReevaluationPublic:
     """Re-run the engine on a recorded decision's input and facts; `same` must be true."""
+    if not POLICY.allows("reevaluate", principal, decision_parties(consents.get_decision(decision_id))):
+        raise DecisionNotFoundError("no such decision")
     recorded, again = consents.reevaluate(decision_id)
     return ReevaluationPublic(
         decision_id=str(decision_id),
@@ -365,18 +413,20 @@ def reevaluate(decision_id: uuid.UUID, principal: Auditor, consents: App) -> Ree
 @router.post("/evaluations", response_model=EvaluationPublic, responses={409: {}, 422: {}})
 def evaluate_recorded(
     body: EvaluationCreate,
-    principal: Auditor,
+    principal: Annotated[Principal, Depends(POLICY.caller("evaluate_recorded"))],
     consents: App,
     settings: Settings,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> EvaluationPublic:
     """Re-run the engine on the input and facts of a decision event (auditors); records nothing."""
+    parties = {"discloser": body.input.discloser_org_id, "recipient": body.input.recipient_org_id}
+    POLICY.check("evaluate_recorded", principal, parties, "an auditor re-runs the decisions of its organisation")
     decision = consents.evaluate(*body.parts())
     return EvaluationPublic.of(decision, _lang(None, accept_language, settings))
 
 
 @router.get("/rules", response_model=list[RuleTablePublic])
-def rules(principal: Anyone, consents: App) -> list[RuleTablePublic]:
+def rules(principal: Annotated[Principal, Depends(POLICY.caller("rules"))], consents: App) -> list[RuleTablePublic]:
     """The rule tables this build applies or re-applies (LSSSS arts. 17-27.3 and the LRSSS), as data."""
     return [
         RuleTablePublic(regime=table.regime, version=version, applied=applied, table=to_json(table))
@@ -389,19 +439,19 @@ def rules(principal: Anyone, consents: App) -> list[RuleTablePublic]:
 
 @router.get("/register", response_model=RegisterPage)
 def register(
-    principal: Anyone,
+    principal: Annotated[Principal, Depends(POLICY.caller("register"))],
     consents: App,
     subject_id: Annotated[str | None, Query(pattern=SUBJECT_ID_PATTERN)] = None,
     recipient_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: Annotated[datetime | None, Query()] = None,
+    from_: Annotated[LocalInstant | None, Query(alias="from")] = None,
+    to: Annotated[LocalInstant | None, Query()] = None,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> RegisterPage:
-    """Disclosure register entries: every entry for auditors, the entries of the caller's organisation otherwise."""
+    """The disclosure register of the caller's organisation (network auditors: every organisation's)."""
     query = RegisterQuery(
         subject_id=subject_id,
-        discloser_org_id=None if "auditor" in principal.roles else principal.org,
+        discloser_org_id=None if principal.audits_network else principal.org,
         recipient_org_id=recipient_org,
         from_=None if from_ is None else instant(from_),
         to=None if to is None else instant(to),

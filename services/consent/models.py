@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from services.consent.application import (
     ConsentTerms,
@@ -58,6 +58,8 @@ REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _./:#-]{0,99}$"
 
 
 def _moment(value: Any) -> Any:
+    if not isinstance(value, str | date):
+        raise ValueError("expected an ISO 8601 date or date-time")  # pydantic would read a number as a Unix time
     if isinstance(value, str):
         try:
             return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
@@ -280,7 +282,9 @@ class DangerAssessmentIn(_In):
     act: DangerAct | None = Field(None, description="The act of violence to prevent (suicide included)")
     risk: DangerRisk | None = Field(None, description="Serious risk of death or of serious injury")
     at_risk: AtRisk | None = Field(None, description="Who is at risk")
-    urgent: bool | None = Field(None, description="The situation inspires a sense of urgency (2001 text: imminent)")
+    urgent: StrictBool | None = Field(
+        None, description="The situation inspires a sense of urgency (2001 text: imminent)"
+    )
     recipient_role: DangerRecipientRole | None = Field(
         None, description="The recipient is exposed to the danger, their representative, or can help them"
     )
@@ -294,21 +298,23 @@ class MandateIn(_In):
     """Art. 27.1 (LRSSS s. 77): written, for a fixed term, not for care, with the clauses; any missing denies."""
 
     ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Reference of the mandate or contract")
-    written: bool | None = None
+    written: StrictBool | None = None
     term_end: date | None = Field(None, description="Last day of the fixed term")
-    for_care: bool | None = Field(None, description="Whether it is for the provision of care (then no route)")
-    clauses_present: bool | None = Field(None, description="The confidentiality and security clauses are in it")
-    undertakings_received: bool | None = Field(None, description="Signed undertakings received before sending")
+    for_care: StrictBool | None = Field(None, description="Whether it is for the provision of care (then no route)")
+    clauses_present: StrictBool | None = Field(None, description="The confidentiality and security clauses are in it")
+    undertakings_received: StrictBool | None = Field(None, description="Signed undertakings received before sending")
 
 
 class MinorIn(_In):
     """A holder of parental authority asks about a minor (art. 21): what the institution found."""
 
-    youth_protection_intervention: bool | None = Field(
+    youth_protection_intervention: StrictBool | None = Field(
         None, description="Under 14: the minor was the subject of a youth-protection intervention or decision"
     )
-    objects: bool | None = Field(None, description="14 or older: the minor, consulted, objects")
-    harm_likely: bool | None = Field(None, description="Disclosure causes or could cause harm to the minor's health")
+    objects: StrictBool | None = Field(None, description="14 or older: the minor, consulted, objects")
+    harm_likely: StrictBool | None = Field(
+        None, description="Disclosure causes or could cause harm to the minor's health"
+    )
 
 
 class RefusalCreate(_In):
@@ -366,11 +372,11 @@ class RefusalList(BaseModel):
 class DecisionContextIn(_In):
     """Circumstances the discloser declares; each triggers a route that does not rest on consent."""
 
-    danger: bool = Field(False, description="Obsolete: state `danger_assessment` (true alone is refused)")
+    danger: StrictBool = Field(False, description="Obsolete: state `danger_assessment` (true alone is refused)")
     danger_assessment: DangerAssessmentIn | None = None
     court_order_ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Court or coroner order")
-    user_request: bool = Field(False, description="The person asked for the transfer (art. 24)")
-    anonymous: bool = Field(
+    user_request: StrictBool = Field(False, description="The person asked for the transfer (art. 24)")
+    anonymous: StrictBool = Field(
         False, description="The person stays anonymous: no consent can be given for them (statutory routes stay open)"
     )
     complaint_body: ComplaintBody | None = Field(None, description="Requesting complaints or quality body")
@@ -378,7 +384,7 @@ class DecisionContextIn(_In):
     mandate_contract_ref: str | None = Field(
         None, pattern=REFERENCE_PATTERN, description="Obsolete: state `mandate` (alone it is refused)"
     )
-    undertakings_received: bool = Field(False, description="Obsolete: `mandate.undertakings_received`")
+    undertakings_received: StrictBool = Field(False, description="Obsolete: `mandate.undertakings_received`")
     research_authorisation_ref: str | None = Field(
         None, pattern=REFERENCE_PATTERN, description="DPS authorisation (19.2)"
     )

@@ -81,6 +81,7 @@ TEXTS: dict[str, Pair] = {
     "role.coordinator": ("coordonnateur", "coordinator"),
     "role.auditor": ("vérificateur", "auditor"),
     "role.admin": ("administrateur", "admin"),
+    "role.network-auditor": ("vérificateur du réseau", "network auditor"),
     # worklist
     "worklist.title": ("Demandes de services", "Referrals"),
     "worklist.received": ("Reçues", "Received"),
@@ -297,7 +298,7 @@ TEXTS: dict[str, Pair] = {
     "integrity.finding": ("Premier constat", "First finding"),
     "integrity.overall.ok": ("Tous les registres sont intègres.", "Every store is intact."),
     "integrity.overall.failed": ("Au moins un registre n'est pas intègre.", "At least one store is not intact."),
-    "report.title": ("Rapport de conformité", "Compliance report"),
+    "report.title": ("Rapport de conformité du réseau", "Network compliance report"),
     "report.replay": (
         "Base d'audit reconstruite le {at} ({events} événements, jusqu'au {until}).",
         "Audit database rebuilt on {at} ({events} events, until {until}).",

@@ -127,7 +127,11 @@ class OidcClient:
         await asyncio.to_thread(self._check_id_token, provider, str(tokens.get("id_token", "")), pending.nonce)
         access = str(tokens.get("access_token", ""))
         try:
-            verifier = TokenVerifier(self._settings.jwt_audience, jwks_url=self._settings.jwks_url or provider.jwks_uri)
+            verifier = TokenVerifier(
+                self._settings.jwt_audience,
+                self._settings.jwt_issuer or provider.issuer,
+                jwks_url=self._settings.jwks_url or provider.jwks_uri,
+            )
             principal = await asyncio.to_thread(verifier.verify, access)
         except AuthenticationError as error:
             raise OidcError("signin.oidc.claims", str(error)) from None

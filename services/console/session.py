@@ -21,10 +21,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.requests import Request
 from starlette.responses import Response
 
+from services.common.auth import NETWORK_AUDITOR
+
 SESSION_COOKIE = "__Host-rls-session"
 SIGNIN_COOKIE = "__Host-rls-signin"
 CSRF_COOKIE = "__Host-rls-csrf"
 LANG_COOKIE = "__Host-rls-lang"
+AUDITORS = ("auditor", NETWORK_AUDITOR)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,15 @@ class Session:
     @property
     def works_referrals(self) -> bool:
         return self.has_any("intake", "clinician", "coordinator")
+
+    @property
+    def audits(self) -> bool:
+        """An auditor of the organisation, or of the whole network (ministry, ombudsman)."""
+        return self.has_any(*AUDITORS)
+
+    @property
+    def audits_network(self) -> bool:
+        return NETWORK_AUDITOR in self.roles
 
 
 class SealedCookies:

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from services.common.auth import Principal, require_roles
-from services.common.preconditions import if_match_version
-from services.common.problems import ProblemError, ProblemSpec, invalid_field
+from services.common.auth import Principal
+from services.common.preconditions import IfMatch, if_match_version
+from services.common.problems import ProblemSpec, invalid_field
+from services.notifications.access import POLICY
 from services.notifications.api_models import DeliveryPublic, SubscriptionCreate, SubscriptionPage, SubscriptionPublic
 from services.notifications.application import Notifications
 from services.notifications.board import SubscriptionEntry
@@ -45,8 +46,7 @@ def get_notifications(request: Request) -> Notifications:
 
 
 App = Annotated[Notifications, Depends(get_notifications)]
-Manager = Annotated[Principal, Depends(require_roles("admin", "coordinator"))]
-IfMatch = Annotated[str | None, Header(description="The version (ETag) the change is based on")]
+Manager = Annotated[Principal, Depends(POLICY.caller("subscribe"))]
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
@@ -56,8 +56,8 @@ def version_of(if_match: str | None) -> int | None:
 
 
 def own_org(principal: Principal, org_id: str | None) -> str:
-    if org_id is not None and org_id != principal.org:
-        raise ProblemError(403, "forbidden", "Forbidden", "an organisation manages only its own subscriptions")
+    if org_id is not None:
+        POLICY.check("subscribe", principal, {"owner": org_id}, "an organisation manages only its own subscriptions")
     return principal.org
 
 

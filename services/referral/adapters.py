@@ -1,19 +1,24 @@
 """HTTP adapters of the ports: the agreements and consent services' public v1 APIs.
 
-They act with the caller's own bearer token (token relay): the other services apply their own authorisation to
-the person who asked, and nothing here holds a privileged credential. One pooled client per peer is shared by
-every request of the process.
+Directory look-ups act with the caller's own bearer token (token relay): the agreements service applies its own
+authorisation to the person who asked. A disclosure is entered in the *discloser's* register, and only the
+discloser writes there: the referral service, which keeps the record information for the referring organisation,
+asks as itself (a `service` token) and passes on the token of the recipient's worker who asked, whom the consent
+service checks and records as the requester. One pooled client per peer is shared by every request of the process.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
+from services.common.auth import SERVICE, mint_dev_token
 from services.referral.ports import (
     Coverage,
     DependencyUnavailableError,
@@ -33,9 +38,13 @@ def pooled_client(base_url: str, transport: httpx.BaseTransport | None = None) -
     )
 
 
-def _call(client: httpx.Client, method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
+def _call(
+    client: httpx.Client, method: str, url: str, token: str, headers: dict[str, str] | None = None, **kwargs: Any
+) -> httpx.Response:
     try:
-        response = client.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        response = client.request(
+            method, url, headers={"Authorization": f"Bearer {token}", **(headers or {})}, **kwargs
+        )
     except httpx.HTTPError as error:
         raise DependencyUnavailableError(f"{url} unreachable ({type(error).__name__})") from None
     if response.status_code >= 500 or response.status_code in (401, 403):
@@ -89,12 +98,55 @@ class HttpDirectory:
         return Coverage(body.get("agreement_id"), body.get("kind"), bool(body.get("on_behalf")))
 
 
+SERVICE_SUB = "service:referral"
+SERVICE_ORG = "rls-platform"
+SERVICE_TOKEN_TTL = timedelta(minutes=15)
+
+
+class ServiceIdentity:
+    """The referral service's own bearer token (role `service`).
+
+    Production: read from a file an identity agent keeps fresh (read at each use). Development: minted with the
+    dev signing key, renewed a minute before it expires.
+    """
+
+    def __init__(
+        self,
+        token_file: Path | None = None,
+        dev_key: bytes | None = None,
+        audience: str = "rls",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if (token_file is None) == (dev_key is None):
+            raise ValueError("exactly one of token_file and dev_key")
+        self._token_file = token_file
+        self._dev_key = dev_key
+        self._audience = audience
+        self._clock = clock
+        self._minted: tuple[float, str] | None = None
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        if self._token_file is not None:
+            return self._token_file.read_text().strip()
+        assert self._dev_key is not None
+        with self._lock:
+            now = self._clock()
+            if self._minted is None or now > self._minted[0]:
+                token = mint_dev_token(
+                    self._dev_key, SERVICE_ORG, [SERVICE], SERVICE_SUB, self._audience, SERVICE_TOKEN_TTL
+                )
+                self._minted = (now + SERVICE_TOKEN_TTL.total_seconds() - 60, token)
+            return self._minted[1]
+
+
 class HttpDisclosureGate:
     """Never cached: every disclosure is decided (and registered) at the moment it happens."""
 
-    def __init__(self, client: httpx.Client, token: str) -> None:
+    def __init__(self, client: httpx.Client, identity: ServiceIdentity, requester_token: str) -> None:
         self._client = client
-        self._token = token
+        self._identity = identity
+        self._requester_token = requester_token
 
     def disclose(self, request: DisclosureRequest) -> DisclosureDecision:
         payload: dict[str, Any] = {
@@ -109,7 +161,14 @@ class HttpDisclosureGate:
             payload["lang"] = request.lang
         if request.recipient_service:
             payload["recipient_service"] = request.recipient_service
-        response = _call(self._client, "POST", "/v1/disclosures", self._token, json=payload)
+        response = _call(
+            self._client,
+            "POST",
+            "/v1/disclosures",
+            self._identity.token(),
+            headers={"Requester-Token": self._requester_token},
+            json=payload,
+        )
         if response.status_code != 200:
             raise DependencyUnavailableError(f"consent service refused the request ({response.status_code})")
         body = response.json()

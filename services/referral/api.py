@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -10,10 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.auth import Principal, bearer, require_roles
-from services.common.preconditions import if_match_version
+from services.common.auth import Principal, bearer
+from services.common.params import Instant
+from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import ProblemError, ProblemSpec, invalid_field
 from services.contract.codes import (
     ORG_ID_PATTERN,
@@ -25,6 +25,7 @@ from services.contract.codes import (
     Urgency,
 )
 from services.contract.referral_events import ClockState, DelayStandard
+from services.referral.access import POLICY, parties
 from services.referral.application import InformationDeniedError, Referrals, Submission
 from services.referral.domain import (
     Referral,
@@ -83,15 +84,29 @@ def get_gateways(
 
 
 App = Annotated[Referrals, Depends(get_referrals)]
-Worker = Annotated[Principal, Depends(require_roles("intake", "clinician", "coordinator"))]
-Reader = Annotated[Principal, Depends(require_roles("intake", "clinician", "coordinator", "auditor"))]
 Clients = Annotated[tuple[Directory, DisclosureGate], Depends(get_gateways)]
 
 
 class ReferralCreate(BaseModel):
     """A referral of a person (pseudonymous `subject_id`) to another organisation's service."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "subject_id": "usager-0001",
+                    "from_org": "csss-vieille-capitale",
+                    "from_service": "AAOR",
+                    "to_org": "centre-crise-quebec",
+                    "to_service": "CRISIS_24_7",
+                    "channel": "PHONE",
+                    "urgency": "URGENT",
+                    "reason_code": "FAMILY_CRISIS",
+                }
+            ]
+        },
+    )
 
     subject_id: str = Field(pattern=SUBJECT_ID_PATTERN, description="Pseudonymous id of the person")
     from_org: str = Field(pattern=ORG_ID_PATTERN)
@@ -162,7 +177,7 @@ class StepIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime | None = None
+    at: Instant | None = None
 
 
 class RefuseIn(StepIn):
@@ -208,8 +223,8 @@ class InformationPublic(BaseModel):
 
 
 def visible(referral: Referral, principal: Principal) -> Referral:
-    """Only the organisations that sent or received a referral (and auditors) know it exists."""
-    if referral.concerns(principal.org) or "auditor" in principal.roles:
+    """Only the organisations that sent or received a referral (and whoever audits them) know it exists."""
+    if POLICY.allows("get_referral", principal, parties(referral)):
         return referral
     raise ReferralNotFoundError("no such referral")
 
@@ -227,15 +242,14 @@ def _version(if_match: str | None) -> int | None:
 def submit_referral(
     body: ReferralCreate,
     response: Response,
-    principal: Worker,
+    principal: Annotated[Principal, Depends(POLICY.caller("submit_referral"))],
     referrals: App,
     clients: Clients,
     settings: Annotated[ReferralSettings, Depends(get_settings)],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ReferralPublic:
     """Refer a person to another organisation's service (checked against the directory and agreements)."""
-    if body.from_org != principal.org:
-        raise ProblemError(403, "forbidden", "Forbidden", "from_org must be the caller's organisation")
+    POLICY.check("submit_referral", principal, {"sender": body.from_org}, "from_org must be the caller's organisation")
     if body.reason_code not in settings.reason_codes:
         raise invalid_field("reason_code", "unknown reason code")
     submission = Submission(**body.model_dump(mode="json", exclude={"information"}))
@@ -249,47 +263,40 @@ def submit_referral(
 
 @router.get("/referrals", response_model=ReferralPage)
 def list_referrals(
-    principal: Reader,
+    principal: Annotated[Principal, Depends(POLICY.caller("list_referrals"))],
     referrals: App,
     to_org: str | None = None,
     from_org: str | None = None,
     status: ReferralStatus | None = None,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,9}$", description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ReferralPage:
-    """The referrals the caller's organisation sent or received (all of them for auditors), oldest first."""
-    after = _decode_cursor(cursor)
+    """The referrals the caller's organisation sent or received (network auditors: all), oldest first."""
     matching = [
         r
         for r in referrals.list_referrals()
-        if (r.concerns(principal.org) or "auditor" in principal.roles)
+        if POLICY.allows("list_referrals", principal, parties(r))
         and (to_org is None or r.to_org == to_org)
         and (from_org is None or r.from_org == from_org)
         and (status is None or r.status == status)
-        and (after is None or (r.submitted_at.isoformat(), str(r.id)) > after)
     ]
-    page = matching[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(matching) > limit else None
+    # the cursor counts the referrals already listed: new ones are submitted now, so they come last
+    start = int(cursor or 0)
+    page = matching[start : start + limit]
+    next_cursor = str(start + limit) if len(matching) > start + limit else None
     return ReferralPage(items=[ReferralPublic.of(r) for r in page], next_cursor=next_cursor)
 
 
-def _encode_cursor(referral: Referral) -> str:
-    return base64.urlsafe_b64encode(f"{referral.submitted_at.isoformat()}|{referral.id}".encode()).decode()
-
-
-def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
-    if cursor is None:
-        return None
-    try:
-        at, referral_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-    except ValueError:
-        raise invalid_field("cursor", "not a cursor returned by this API") from None
-    return at, referral_id
-
-
 @router.get("/referrals/{referral_id}", response_model=ReferralPublic, responses={404: {}})
-def get_referral(referral_id: uuid.UUID, response: Response, principal: Reader, referrals: App) -> ReferralPublic:
-    """One referral, to the organisations that sent or received it (and auditors)."""
+def get_referral(
+    referral_id: uuid.UUID,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("get_referral"))],
+    referrals: App,
+) -> ReferralPublic:
+    """One referral, to the organisations that sent or received it (and their auditors, network auditors)."""
     referral = visible(referrals.get_referral(referral_id), principal)
     response.headers["ETag"] = str(referral.version)
     return ReferralPublic.of(referral)
@@ -313,13 +320,15 @@ def _perform(
 
 
 def _register_simple_transition(command: str, summary: str) -> None:
+    caller = Depends(POLICY.caller(command))  # a default, not an annotation: annotations here are strings
+
     def transition(
         referral_id: uuid.UUID,
         response: Response,
-        principal: Worker,
         referrals: App,
         body: StepIn | None = None,
-        if_match: Annotated[str | None, Header()] = None,
+        if_match: IfMatch = None,
+        principal: Principal = caller,
     ) -> ReferralPublic:
         return _perform(referrals, referral_id, command, principal, body or StepIn(), if_match, response)
 
@@ -349,9 +358,9 @@ def refuse(
     referral_id: uuid.UUID,
     body: RefuseIn,
     response: Response,
-    principal: Worker,
+    principal: Annotated[Principal, Depends(POLICY.caller("refuse"))],
     referrals: App,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> ReferralPublic:
     """The receiving organisation refuses the referral, with a reason."""
     return _perform(referrals, referral_id, "refuse", principal, body, if_match, response, reason=body.reason)
@@ -364,10 +373,10 @@ def redirect(
     referral_id: uuid.UUID,
     body: RedirectIn,
     response: Response,
-    principal: Worker,
+    principal: Annotated[Principal, Depends(POLICY.caller("redirect"))],
     referrals: App,
     clients: Clients,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> ReferralPublic:
     """The receiving organisation redirects the referral to another organisation's service."""
     visible(referrals.get_referral(referral_id), principal)
@@ -391,16 +400,18 @@ def close(
     referral_id: uuid.UUID,
     body: CloseIn,
     response: Response,
-    principal: Worker,
+    principal: Annotated[Principal, Depends(POLICY.caller("close"))],
     referrals: App,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> ReferralPublic:
     """The receiving organisation closes the referral with an outcome code."""
     return _perform(referrals, referral_id, "close", principal, body, if_match, response, outcome=body.outcome)
 
 
 @router.get("/referrals/{referral_id}/clocks", response_model=list[ClockPublic], responses={404: {}})
-def clocks(referral_id: uuid.UUID, principal: Reader, referrals: App) -> list[ClockPublic]:
+def clocks(
+    referral_id: uuid.UUID, principal: Annotated[Principal, Depends(POLICY.caller("clocks"))], referrals: App
+) -> list[ClockPublic]:
     """Each delay standard that applies to the referral, and where its clock stands now."""
     referral = visible(referrals.get_referral(referral_id), principal)
     return [
@@ -428,17 +439,16 @@ def _iso_duration(seconds: int) -> str:
 
 @router.get("/standards/compliance", response_model=list[CompliancePublic], tags=["standards"])
 def standards_compliance(
-    principal: Reader,
+    principal: Annotated[Principal, Depends(POLICY.caller("standards_compliance"))],
     referrals: App,
     org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
     service: ServiceCode | None = None,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> list[CompliancePublic]:
     """Per standard: clocks started in [from, to) that were met or breached, the share met, the median delay."""
-    if "auditor" not in principal.roles and org not in (None, principal.org):
-        raise ProblemError(403, "forbidden", "Forbidden", "an organisation sees only its own compliance")
-    scope = org if org or "auditor" in principal.roles else principal.org
+    scope = org if org or principal.audits_network else principal.org
+    POLICY.check("standards_compliance", principal, {"org": scope}, "an organisation sees only its own compliance")
     rows = referrals.compliance(scope, service.value if service else None, start, end)
     return [CompliancePublic(**row.__dict__) for row in rows]
 
@@ -450,7 +460,7 @@ def standards_compliance(
 )
 def information(
     referral_id: uuid.UUID,
-    principal: Annotated[Principal, Depends(require_roles("intake", "clinician", "coordinator"))],
+    principal: Annotated[Principal, Depends(POLICY.caller("information"))],
     referrals: App,
     clients: Clients,
     categories: Annotated[str | None, Query(description="Comma-separated InfoCategory codes")] = None,
@@ -458,8 +468,8 @@ def information(
 ) -> InformationPublic:
     """The receiving organisation reads the record information the consent service permits, and nothing else."""
     referral = visible(referrals.get_referral(referral_id), principal)
-    if principal.org != referral.to_org:
-        raise ProblemError(403, "forbidden", "Forbidden", "only the receiving organisation reads record information")
+    only_receiver = "only the receiving organisation reads record information"
+    POLICY.check("information", principal, parties(referral), only_receiver)
     wanted = _categories(categories)
     lang = "fr" if accept_language and accept_language.lower().startswith("fr") else None
     try:

@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
+from services.common.auth import load_dev_key
 from services.common.kafka import KafkaPublisher
 from services.common.relay import OutboxRelay
 from services.common.service import Loop, ServiceParts, application_env, create_service_app
-from services.referral.adapters import HttpDirectory, HttpDisclosureGate, TtlCache, pooled_client
+from services.referral.adapters import HttpDirectory, HttpDisclosureGate, ServiceIdentity, TtlCache, pooled_client
 from services.referral.api import DOMAIN_ERRORS, router
 from services.referral.application import Referrals
 from services.referral.contracts import ReferralContracts
@@ -53,6 +54,13 @@ def clock_loop(referrals: Referrals, interval_s: float) -> Loop:
     return run
 
 
+def service_identity(settings: ReferralSettings) -> ServiceIdentity:
+    """The token the service discloses with: from `REFERRAL_SERVICE_TOKEN_FILE`, else minted with the dev key."""
+    if settings.service_token_file is not None:
+        return ServiceIdentity(token_file=settings.service_token_file)
+    return ServiceIdentity(dev_key=load_dev_key(settings.signing_key_file), audience=settings.jwt_audience)
+
+
 def build_app(settings: ReferralSettings | None = None) -> FastAPI:
     settings = settings or ReferralSettings()
     referrals = build_referrals(settings)
@@ -67,10 +75,11 @@ def build_app(settings: ReferralSettings | None = None) -> FastAPI:
 
     agreements, consent = pooled_client(settings.agreements_url), pooled_client(settings.consent_url)
     directory_cache = TtlCache(settings.directory_cache_s)
+    identity = service_identity(settings)
     closers += [agreements.close, consent.close]
 
     def gateways(token: str) -> tuple[Directory, DisclosureGate]:
-        return HttpDirectory(agreements, token, directory_cache), HttpDisclosureGate(consent, token)
+        return HttpDirectory(agreements, token, directory_cache), HttpDisclosureGate(consent, identity, token)
 
     return create_service_app(
         ServiceParts(

@@ -33,11 +33,18 @@ class ReferralSettings(ServiceSettings):
     directory_cache_s: float = Field(10.0, description="How long organisations and coverage answers are reused")
     vault_url: str | None = None
     vault_key: SecretStr | None = Field(None, description="base64 of 32 bytes; generated under var/ in dev mode")
+    service_token_file: Path | None = Field(
+        None,
+        description="A file holding the service's own bearer token (role `service`), kept fresh by the identity "
+        "provider's agent; in dev mode a token is minted with the dev signing key",
+    )
 
     @model_validator(mode="after")
     def _production_needs_a_vault_key(self) -> ReferralSettings:
         if self.mode == "production" and self.vault_key is None:
             raise SettingsError("REFERRAL_VAULT_KEY is required in production mode")
+        if self.mode == "production" and self.service_token_file is None:
+            raise SettingsError("REFERRAL_SERVICE_TOKEN_FILE is required in production mode")
         return self
 
     def policy(self) -> Policy:

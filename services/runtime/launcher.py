@@ -1,4 +1,6 @@
-"""`rls run`: local Kafka (unless one is given), the five services, the demo network; Ctrl-C stops it all."""
+"""`rls run`: local Kafka (unless one is given), the five services, the demo network; Ctrl-C stops it all.
+
+Every process is supervised (services/runtime/supervisor.py): one that exits is started again with backoff."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +27,7 @@ from services.runtime import demo
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
 from services.runtime.registry import PROCESSES, settings_class
 from services.runtime.settings import RuntimeSettings
+from services.runtime.supervisor import Supervisor, stop_recorded
 
 DEV_TOKEN_TTL = timedelta(hours=12)
 
@@ -42,6 +46,11 @@ def platform_file(settings: RuntimeSettings) -> Path:
 
 def launcher_pid_file(settings: RuntimeSettings) -> Path:
     return run_dir(settings) / "launcher.pid"
+
+
+def processes_file(settings: RuntimeSettings) -> Path:
+    """Every process the launcher started (restarts included): what `rls stop` stops."""
+    return run_dir(settings) / "processes.json"
 
 
 def service_urls() -> dict[str, str]:
@@ -69,8 +78,8 @@ class Platform:
 
     settings: RuntimeSettings
     kafka: LocalKafka | None = None
-    services: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    supervisor: Supervisor | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -79,9 +88,15 @@ class Platform:
         assert self.kafka is not None
         return self.kafka.bootstrap
 
+    def process(self, name: str) -> subprocess.Popen[bytes]:
+        """The current process of `kafka` or a service (a restarted one is a new process)."""
+        assert self.supervisor is not None
+        return self.supervisor.process(name)
+
     def start(self, say: Any = print) -> dict[str, Any]:
         started = time.monotonic()
         var = self.settings.var_dir.resolve()
+        self.supervisor = Supervisor(processes_file(self.settings), say)
         if not self.settings.external_kafka:
             libs = ensure_jars(self.settings.kafka_version, self.settings.cache_dir)
             self.kafka = LocalKafka(
@@ -93,7 +108,7 @@ class Platform:
                 find_java(self.settings.java_home),
             )
             say(f"starting Apache Kafka {self.settings.kafka_version} (KRaft) on {self.kafka.bootstrap}")
-            self.kafka.start(timeout=self.settings.ready_timeout_s)
+            self.supervisor.add("kafka", self._start_kafka)
         admin = make_admin(self.bootstrap, "rls-launcher")
         try:
             ensure_topics(admin, PLATFORM_TOPICS)
@@ -103,7 +118,14 @@ class Platform:
         self._wait_ready()
         info = self._load_demo_and_describe(var)
         info["ready_after_s"] = round(time.monotonic() - started, 1)
+        self.supervisor.watch()
         return info
+
+    def _start_kafka(self) -> subprocess.Popen[bytes]:
+        assert self.kafka is not None and self.supervisor is not None
+        self.kafka.start(timeout=self.settings.ready_timeout_s)
+        assert self.kafka.process is not None
+        return self.kafka.process
 
     def _start_services(self, var: Path) -> None:
         self.urls = service_urls()
@@ -113,19 +135,14 @@ class Platform:
             "REFERRAL_PUBLIC_URL": self.urls["referral"],
             "REFERRAL_AGREEMENTS_URL": self.urls["agreements"],
             "REFERRAL_CONSENT_URL": self.urls["consent"],
+            "AUDIT_CONSENT_URL": self.urls["consent"],
             "CONSENT_REGIME": "LSSSS_17_27_3",
         }
         env = {**defaults, **os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "RLS_VAR_DIR": str(var)}
         (var / "log").mkdir(parents=True, exist_ok=True)
+        assert self.supervisor is not None
         for name in PROCESSES:
-            with open(var / "log" / f"{name}.log", "ab") as log_file:
-                self.services[name] = subprocess.Popen(
-                    [sys.executable, "-m", "services.cli", "serve", name],
-                    env=env,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            self.supervisor.add(name, _service_starter(name, env, var / "log" / f"{name}.log"))
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout_s
@@ -133,7 +150,7 @@ class Platform:
         with httpx.Client(timeout=2) as client:
             while pending and time.monotonic() < deadline:
                 for name, url in list(pending.items()):
-                    if self.services[name].poll() is not None:
+                    if self.process(name).poll() is not None:
                         raise LaunchError(f"service {name} exited; see var/log/{name}.log")
                     try:
                         if client.get(url + "/readyz").status_code == 200:
@@ -167,19 +184,25 @@ class Platform:
         return info
 
     def stop(self) -> None:
-        """Services first (they flush their relays), then the broker; nothing is left listening."""
-        for process in self.services.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.services.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self.kafka is not None:
-            self.kafka.stop()
+        """Services first (they flush their relays), then the broker — restarted ones included; nothing is left
+        listening."""
+        if self.supervisor is not None:
+            self.supervisor.stop_all()
         platform_file(self.settings).unlink(missing_ok=True)
+
+
+def _service_starter(name: str, env: dict[str, str], log_path: Path) -> Callable[[], subprocess.Popen[bytes]]:
+    def start() -> subprocess.Popen[bytes]:
+        with open(log_path, "ab") as log_file:
+            return subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "serve", name],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    return start
 
 
 def run(settings: RuntimeSettings, say: Any = print) -> None:
@@ -197,11 +220,8 @@ def run(settings: RuntimeSettings, say: Any = print) -> None:
         info = platform.start(say)
         say(json.dumps(info, indent=2))
         say(f"ready in {info['ready_after_s']} s — Ctrl-C (or `rls stop`) stops every process")
-        while not stop.wait(1.0):
-            dead = [name for name, p in platform.services.items() if p.poll() is not None]
-            if dead:
-                say(f"service(s) exited: {', '.join(dead)}; stopping the platform")
-                break
+        while not stop.wait(1.0):  # the supervisor's thread restarts what exits meanwhile
+            pass
     finally:
         say("stopping…")
         platform.stop()
@@ -210,14 +230,15 @@ def run(settings: RuntimeSettings, say: Any = print) -> None:
 
 
 def stop_running(settings: RuntimeSettings, timeout: float = 60.0) -> bool:
-    """Asks a running `rls run` to stop and waits for it; False when none was running."""
+    """Asks a running `rls run` to stop and waits for it; when the launcher itself is gone, stops the processes it
+    recorded. False when nothing was running."""
     pid_file = launcher_pid_file(settings)
     if not pid_file.exists():
-        return False
+        return bool(stop_recorded(processes_file(settings)))
     pid = int(pid_file.read_text() or 0)
     if not pid or not _alive(pid):
         pid_file.unlink(missing_ok=True)
-        return False
+        return bool(stop_recorded(processes_file(settings)))
     os.kill(pid, signal.SIGINT)
     deadline = time.monotonic() + timeout
     while _alive(pid) and time.monotonic() < deadline:

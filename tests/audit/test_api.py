@@ -99,7 +99,7 @@ def test_only_auditors_are_admitted(api: TestClient, auth: Auth, path: str, role
 
 
 def test_a_consent_as_of_dates_and_every_query_in_the_trail(api: TestClient, auth: Auth) -> None:
-    auditor = auth("ministere", "auditor", sub="auditor-7")
+    auditor = auth("ministere", "network-auditor", sub="auditor-7")
     before = api.get(f"/v1/consents/{CONSENT_ID}/state?as_of=2026-11-19", headers=auditor)
     after = api.get(f"/v1/consents/{CONSENT_ID}/state?as_of=2026-11-20T15:00:00Z", headers=auditor)
     bad = api.get(f"/v1/consents/{CONSENT_ID}/state?as_of=yesterday", headers=auditor)
@@ -118,7 +118,7 @@ def test_a_consent_as_of_dates_and_every_query_in_the_trail(api: TestClient, aut
 
 
 def test_reports_in_three_formats(api: TestClient, auth: Auth) -> None:
-    auditor = auth("ministere", "auditor")
+    auditor = auth("ministere", "network-auditor")
     as_json = api.get("/v1/reports/compliance?from=2026-11-01&to=2026-11-30", headers=auditor)
     as_csv = api.get("/v1/reports/compliance?from=2026-11-01&to=2026-11-30&format=csv", headers=auditor)
     as_html = api.get("/v1/reports/compliance?format=html", headers=auditor)
@@ -132,16 +132,33 @@ def test_reports_in_three_formats(api: TestClient, auth: Auth) -> None:
 
 
 def test_recheck_through_the_api_runs_as_the_calling_auditor(api: TestClient, auth: Auth) -> None:
-    response = api.get("/v1/decisions/recheck", headers=auth("ministere", "auditor"))
+    response = api.get("/v1/decisions/recheck", headers=auth("ministere", "network-auditor"))
     assert response.status_code == 200
     assert response.json() == {"checked": 0, "what_if_regime": None, "what_if_regime_version": None, "differing": []}
-    unknown = api.get("/v1/decisions/recheck?regime=LRSSS&regime_version=nope", headers=auth("ministere", "auditor"))
+    unknown = api.get(
+        "/v1/decisions/recheck?regime=LRSSS&regime_version=nope", headers=auth("ministere", "network-auditor")
+    )
     assert unknown.status_code == 422 and unknown.json()["type"].endswith(":unknown-rule-table")
 
 
 def test_integrity_of_a_missing_store_is_a_failure_not_a_crash(api: TestClient, auth: Auth) -> None:
-    response = api.get("/v1/integrity?service=referral", headers=auth("ministere", "auditor"))
+    response = api.get("/v1/integrity?service=referral", headers=auth("ministere", "network-auditor"))
     body = response.json()
     assert response.status_code == 200 and body["ok"] is False
     assert body["stores"][0]["problem"] == "no event store at the configured path"
     assert body["checkpoint_problem"] == "checkpoints not readable: KafkaTimeoutError"
+
+
+def test_an_organisations_auditor_reads_only_that_organisations_history_and_trail(api: TestClient, auth: Auth) -> None:
+    own, other = auth("csss-a", "auditor", sub="auditor-a"), auth("org-z", "auditor", sub="auditor-z")
+    as_of = "as_of=2026-11-21"
+    assert api.get(f"/v1/consents/{CONSENT_ID}/state?{as_of}", headers=own).status_code == 200
+    hidden = api.get(f"/v1/consents/{CONSENT_ID}/state?{as_of}", headers=other)
+    assert hidden.status_code == 404 and "S-AUDIT-03" not in hidden.text
+    assert api.get("/v1/reports/compliance", headers=own).status_code == 403  # the network report: network only
+
+    trail_of_z = api.get("/v1/inquiries", headers=other).json()
+    assert {e["org"] for e in trail_of_z} == {"org-z"}  # not the other organisations' auditors' inquiries
+    assert [e["outcome"] for e in trail_of_z if e["action"] == "STATE"] == ["NOT_VISIBLE"]  # refused reads stay
+    everyone = api.get("/v1/inquiries", headers=auth("ombudsman", "network-auditor")).json()
+    assert {"csss-a", "org-z", "ombudsman"} <= {e["org"] for e in everyone}

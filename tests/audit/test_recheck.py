@@ -57,7 +57,7 @@ def consent(
         assert intake.post("/v1/decisions", json=body, headers=headers).status_code == 200
     assert intake.post("/v1/disclosures", json=ASK, headers=headers).status_code == 200
     auditor = TestClient(app)
-    auditor.headers.update(auth("audit-office", "auditor"))
+    auditor.headers.update(auth("audit-office", "network-auditor"))
     yield intake, auditor
     auditor.close()
 

@@ -73,7 +73,7 @@ class World:
         return response.json()
 
     def snapshot(self) -> tuple[datetime, dict[str, Any]]:
-        auditor = self.auth("audit-office", "auditor")
+        auditor = self.auth("audit-office", "network-auditor")
         return self.clock.now, {
             "referral": self.referral.get(f"/v1/referrals/{self.ids['referral']}", headers=auditor).json(),
             "agreement": self.agreements.get(

@@ -260,7 +260,7 @@ def test_delay_standards_agree_with_the_referral_services_own_compliance(
             assert answer.status_code == 200, answer.text
     clock.now = START + timedelta(days=90)
     app.state.application.tick()  # the service flags its breaches
-    theirs = client.get("/v1/standards/compliance", headers=auth("audit-office", "auditor")).json()
+    theirs = client.get("/v1/standards/compliance", headers=auth("audit-office", "network-auditor")).json()
 
     referrals = app.state.application
     mapper = ReferralContracts("http://referral.test", lambda i, v: referrals.repository.get(i, version=v))

@@ -104,7 +104,7 @@ def test_consent_decision_disclosure_and_register(api: TestClient, auth: Auth) -
     ]
 
 
-def test_register_shows_an_organisation_only_its_own_disclosures_and_auditors_everything(
+def test_register_shows_an_organisation_only_its_own_disclosures_and_network_auditors_everything(
     api: TestClient, auth: Auth, clock: ManualClock
 ) -> None:
     api.post(
@@ -139,7 +139,9 @@ def test_register_shows_an_organisation_only_its_own_disclosures_and_auditors_ev
 
     assert entries(auth(DISCLOSER, "intake")) == ids
     assert len(entries(auth("org-nobody", "intake"))) == 0
-    assert len(entries(auth("audit-office", "auditor"))) == 4
+    assert entries(auth(DISCLOSER, "auditor")) == ids  # an organisation's auditor reads its register
+    assert len(entries(auth("audit-office", "auditor"))) == 0  # not another organisation's
+    assert len(entries(auth("ministry", "network-auditor"))) == 4  # the network auditor reads every register
     assert entries(auth(DISCLOSER, "intake"), recipient_org="org-1") == [ids[1]]
     assert entries(auth(DISCLOSER, "intake"), **{"from": "2026-11-25T16:00:00Z", "to": "2026-11-25T17:00:00Z"}) == [
         ids[1]
@@ -162,7 +164,7 @@ def test_withdrawal_stops_later_disclosures_and_keeps_history(api: TestClient, a
         f"/v1/consents/{consent['id']}/withdraw", json={"reason": "changed mind"}, headers={**intake, "If-Match": "1"}
     )
     again = api.post(f"/v1/consents/{consent['id']}/withdraw", headers=intake)
-    listed = api.get("/v1/consents", params={"subject_id": SUBJECT}, headers=auth(RECIPIENT, "auditor")).json()
+    listed = api.get("/v1/consents", params={"subject_id": SUBJECT}, headers=auth(DISCLOSER, "auditor")).json()
     earlier = api.post("/v1/decisions", json={**ASK, "at": "2026-11-25T15:01:00Z"}, headers=intake).json()
     now = api.post("/v1/disclosures", json=ASK, headers=intake).json()
 
@@ -195,7 +197,7 @@ def test_recorded_decision_can_be_read_and_reevaluated_by_an_auditor(api: TestCl
 
     read = api.get(f"/v1/decisions/{decision['decision_id']}", headers=auth(RECIPIENT, "clinician"))
     hidden = api.get(f"/v1/decisions/{decision['decision_id']}", headers=auth("org-nobody", "clinician"))
-    again = api.post(f"/v1/decisions/{decision['decision_id']}/reevaluate", headers=auth("audit-office", "auditor"))
+    again = api.post(f"/v1/decisions/{decision['decision_id']}/reevaluate", headers=auth(RECIPIENT, "auditor"))
 
     assert read.status_code == 200 and read.json()["kind"] == "DISCLOSURE"
     assert read.json()["input"]["regime_version"] == decision["regime_version"]
@@ -375,7 +377,7 @@ def test_unknown_consent_is_404(api: TestClient, auth: Auth) -> None:
 
 
 def test_auditor_reevaluates_a_decision_event_from_its_input_and_facts(api: TestClient, auth: Auth) -> None:
-    intake, auditor = auth(DISCLOSER, "intake"), auth("audit-office", "auditor")
+    intake, auditor = auth(DISCLOSER, "intake"), auth("audit-office", "network-auditor")
     api.post("/v1/consents", json=CONSENT, headers=intake)
     decision = api.post("/v1/disclosures", json=ASK, headers=intake).json()
     recorded = api.get(f"/v1/decisions/{decision['decision_id']}", headers=auditor).json()
@@ -418,7 +420,9 @@ def test_rule_tables_are_published_as_data(api: TestClient, auth: Auth) -> None:
     assert first == set(FIRST_VERSION.values()), "the first tables stay published: their decisions re-evaluate"
 
 
-def test_a_consent_is_known_only_to_the_organisation_that_recorded_it_and_auditors(api: TestClient, auth: Auth) -> None:
+def test_a_consent_is_known_only_to_the_organisation_that_recorded_it_and_its_auditors(
+    api: TestClient, auth: Auth
+) -> None:
     consent = api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake")).json()
     outsider = auth("org-elsewhere", "intake", "coordinator")
     assert api.get(f"/v1/consents/{consent['id']}", headers=outsider).status_code == 404
@@ -427,7 +431,13 @@ def test_a_consent_is_known_only_to_the_organisation_that_recorded_it_and_audito
     assert (
         api.post(f"/v1/consents/{consent['id']}/withdraw", json={}, headers=auth("org-x", "auditor")).status_code == 403
     )
-    assert api.get(f"/v1/consents/{consent['id']}", headers=auth("org-x", "auditor")).status_code == 200
+    # an unrelated organisation's auditor does not see the consent (nor the birth date on it)
+    assert api.get(f"/v1/consents/{consent['id']}", headers=auth("org-x", "auditor")).status_code == 404
+    assert (
+        api.get("/v1/consents", params={"subject_id": SUBJECT}, headers=auth("org-x", "auditor")).json()["items"] == []
+    )
+    assert api.get(f"/v1/consents/{consent['id']}", headers=auth(DISCLOSER, "auditor")).status_code == 200
+    assert api.get(f"/v1/consents/{consent['id']}", headers=auth("ministry", "network-auditor")).status_code == 200
     assert api.get(f"/v1/consents/{consent['id']}", headers=auth(DISCLOSER, "clinician")).json()["status"] == "ACTIVE"
 
 
@@ -523,3 +533,22 @@ def test_a_parents_request_uses_the_birth_date_given_and_records_only_the_age_ba
     recorded = api.get(f"/v1/decisions/{at_14.json()['decision_id']}", headers=auth(DISCLOSER, "auditor")).json()
     assert recorded["facts"]["subject_age_band"] == "MINOR_14_TO_17"
     assert "2012-11-25" not in str(recorded), "the birth date is not recorded with the decision"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"context": {"anonymous": 1}}, "context.anonymous"),
+        ({"context": {"user_request": 0}}, "context.user_request"),
+        ({"context": {"danger_assessment": {"urgent": 1}}}, "context.danger_assessment.urgent"),
+        ({"context": {"minor": {"objects": "yes"}}}, "context.minor.objects"),
+        ({"at": 1764082800}, "at"),
+    ],
+)
+def test_booleans_are_json_booleans_and_moments_iso_text(
+    api: TestClient, auth: Auth, change: dict[str, Any], field: str
+) -> None:
+    """What the OpenAPI says (boolean, date-time) is all the service reads: no 0/1, no Unix time."""
+    response = api.post("/v1/decisions", json={**ASK, **change}, headers=auth(DISCLOSER, "intake"))
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]

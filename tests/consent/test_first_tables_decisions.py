@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import StoredEvent
 from fastapi.testclient import TestClient
 
 from services.common.clock import ManualClock
 from services.common.eventstore import persistence_env
+from services.common.settings import store_cipher
 from services.consent.application import Consents
 from services.consent.engine import evaluate
 from services.consent.main import build_app
@@ -35,8 +37,10 @@ FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "first-tables-decisio
 DECISIONS: list[dict[str, Any]] = FIXTURE["decisions"]
 
 
-def load_first_history(store_url: str) -> None:
-    """Writes the stored events of 2026-11-25 into a fresh store, byte for byte as that code wrote them."""
+def load_first_history(store_url: str, cipher: AESCipher | None = None) -> None:
+    """Writes the stored events of 2026-11-25 into a fresh store, byte for byte as that code wrote them (encrypted
+    with `cipher`, as a store is in every mode since issue 11)."""
+    seal = cipher.encrypt if cipher is not None else bytes
     with Consents(env=persistence_env(store_url)) as app:
         app.recorder.insert_events(
             [
@@ -44,7 +48,7 @@ def load_first_history(store_url: str) -> None:
                     originator_id=uuid.UUID(e["originator_id"]),
                     originator_version=e["originator_version"],
                     topic=e["topic"],
-                    state=json.dumps(e["state"]).encode(),
+                    state=seal(json.dumps(e["state"]).encode()),
                 )
                 for e in FIXTURE["stored_events"]
             ]
@@ -101,9 +105,10 @@ def test_reevaluate_endpoint_and_evaluations_give_the_same_answers(
     auth: Callable[..., dict[str, str]],
 ) -> None:
     store = f"sqlite:///{tmp_path / 'consent.db'}"
-    load_first_history(store)
-    api = client_for(build_app(service_settings(ConsentSettings, event_store=store), clock=ManualClock(T0)))
-    auditor = auth("audit-office", "auditor")
+    settings = service_settings(ConsentSettings, event_store=store)
+    load_first_history(store, store_cipher(settings.store_cipher_key))
+    api = client_for(build_app(settings, clock=ManualClock(T0)))
+    auditor = auth("audit-office", "network-auditor")
     for recorded_decision in DECISIONS:
         answer = api.post(f"/v1/decisions/{recorded_decision['decision_id']}/reevaluate", headers=auditor)
         assert answer.status_code == 200, answer.text

@@ -222,7 +222,7 @@ def violations(user: User) -> list[tuple[str, str, str]]:
 def test_the_main_pages_have_no_serious_accessibility_violations(user_for: Any, running: Running) -> None:
     the_id = refer_through_the_api(running, "usager-console-0003")
     person = user_for()
-    person.sign_in(demo.CSSS, "intake", "coordinator", "auditor", sub="tout-role")
+    person.sign_in(demo.CSSS, "intake", "coordinator", "auditor", "network-auditor", sub="tout-role")
     found: dict[str, list[tuple[str, str, str]]] = {}
     pages = [
         "/demandes?sens=envoyees",
@@ -288,7 +288,7 @@ def test_usable_on_a_tablet_and_light_on_a_slow_link(user_for: Any, running: Run
 
 def test_the_agreements_manager_and_the_auditors_pages(user_for: Any, running: Running) -> None:
     manager = user_for()
-    manager.sign_in(demo.CSSS, "coordinator", "auditor", sub="gestionnaire")
+    manager.sign_in(demo.CSSS, "coordinator", "auditor", "network-auditor", sub="gestionnaire")
     manager.go("/ententes")
     service = manager.page.locator("section.agreement", has_text="Entente de service — services spécialisés")
     expect(service).to_contain_text("En vigueur")

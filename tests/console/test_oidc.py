@@ -104,7 +104,12 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignInRig]:
         jwks = f"{issuer}/jwks"
         referral = build_referral(
             ReferralSettings(
-                jwks_url=jwks, event_store="memory://", relay_enabled=False, consumers_enabled=False, var_dir=var
+                jwks_url=jwks,
+                jwt_issuer=issuer,
+                event_store="memory://",
+                relay_enabled=False,
+                consumers_enabled=False,
+                var_dir=var,
             )
         )
         served.append(Served(referral, referral_port))

@@ -246,13 +246,16 @@ def test_roles_open_pages(console: TestClient) -> None:
 
 def test_production_needs_oidc_a_session_key_and_the_services_addresses(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="CONSOLE_OIDC_ISSUER"):  # pydantic wraps the SettingsError
-        ConsoleSettings(mode="production", jwks_url="https://idp.example/jwks", var_dir=tmp_path)
+        ConsoleSettings(
+            mode="production", jwks_url="https://idp.example/jwks", jwt_issuer="https://idp.example", var_dir=tmp_path
+        )
 
 
 def test_the_dev_sign_in_does_not_exist_in_production(tmp_path: Path, dev_key_file: Path) -> None:
     settings = ConsoleSettings(
         mode="production",
         jwks_url="https://idp.example/jwks",
+        jwt_issuer="https://idp.example",
         oidc_issuer="https://idp.example",
         oidc_client_id="rls-console",
         session_key="A" * 43 + "=",

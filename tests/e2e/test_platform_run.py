@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,9 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_make_run_starts_everything_the_walkthrough_works_and_stop_leaves_nothing_listening(tmp_path: Path) -> None:
+def test_make_run_starts_everything_the_walkthrough_works_and_stop_leaves_nothing_listening(
+    tmp_path: Path, report_figure: Callable[[str], None]
+) -> None:
     ports = {name: free_port() for name in PROCESSES}
     kafka_port, controller_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS",)}
@@ -119,9 +122,27 @@ def test_make_run_starts_everything_the_walkthrough_works_and_stop_leaves_nothin
     try:
         second_ready = second.wait_ready(timeout=120)
         assert second.info()["demo"] == info["demo"]  # the data is reused, the demo not loaded twice
+        restarted = kill_a_service_and_see_it_restarted(second, tmp_path / "var", "notifications")
     finally:
         second.process.send_signal(signal.SIGINT)  # Ctrl-C
         second.process.wait(60)
     assert not [p for p in all_ports if listening(p)]
-    print(f"\nrls run ready: first {first_ready:.1f} s (jar cache present), second {second_ready:.1f} s")
+    assert not Path(f"/proc/{restarted}").exists(), "the restarted process was stopped too"
+    report_figure(f"rls run ready: first {first_ready:.1f} s (jar cache present), second {second_ready:.1f} s")
     assert second_ready < 45
+
+
+def kill_a_service_and_see_it_restarted(launcher: Launcher, var: Path, name: str) -> int:
+    """SIGKILL one service: the platform goes on, the supervisor starts it again and says so; its new pid."""
+    processes = var / "run" / "processes.json"
+    killed = json.loads(processes.read_text())[name]["pid"]
+    os.kill(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(f"supervisor: {name} restarted" in line for line in launcher.lines):
+        time.sleep(0.2)
+    assert any(f"supervisor: {name} (pid {killed}) exited" in line for line in launcher.lines), launcher.lines[-10:]
+    assert any(f"supervisor: {name} restarted" in line for line in launcher.lines), launcher.lines[-10:]
+    assert launcher.process.poll() is None, "the platform kept running"
+    restarted: int = json.loads(processes.read_text())[name]["pid"]
+    assert restarted != killed
+    return restarted

@@ -16,10 +16,11 @@ from kafka import KafkaConsumer, TopicPartition
 
 from services.common.clock import system_clock
 from services.common.envelope import event_id
-from services.common.eventstore import persistence_env
+from services.common.service import application_env
 from services.contract import topics
 from services.referral.application import Referrals
 from services.referral.domain import Referral, Step
+from services.referral.settings import ReferralSettings
 from tests.helpers import read_topic, wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,10 +29,12 @@ EVENTS = 6000
 PER_REFERRAL = 3  # submitted, received, accepted
 
 
-def seed(store_url: str) -> set[str]:
-    """Stores EVENTS events (three per referral) in a few large transactions (fast), returns the referral ids."""
+def seed(store_url: str, var_dir: Path) -> set[str]:
+    """Stores EVENTS events (three per referral) in a few large transactions (fast), returns the referral ids
+    (encrypted with the development key the relay process will find under `var_dir`)."""
     ids = set()
-    with Referrals(env=persistence_env(store_url)) as referrals:
+    env = application_env(ReferralSettings(event_store=store_url, var_dir=var_dir))
+    with Referrals(env=env) as referrals:
         for _ in range(EVENTS // PER_REFERRAL // 500):
             batch = [
                 Referral(
@@ -85,7 +88,7 @@ def test_relay_killed_mid_batch_then_restarted_publishes_everything_in_order(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     store_url = f"sqlite:///{tmp_path / 'referral.db'}"
-    ids = seed(store_url)
+    ids = seed(store_url, tmp_path)
     watcher = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None)
     partitions = [TopicPartition(topics.REFERRAL, p) for p in watcher.partitions_for_topic(topics.REFERRAL) or []]
     baseline = sum(watcher.end_offsets(partitions).values())

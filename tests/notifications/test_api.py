@@ -11,7 +11,7 @@ import pytest
 from eventsourcing.cryptography import AESCipher
 from fastapi.testclient import TestClient
 
-from services.common.auth import TokenVerifier, load_dev_key
+from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
 from services.notifications.application import Notifications
 from services.notifications.main import build_app
 from services.notifications.settings import NotificationsSettings
@@ -30,7 +30,7 @@ def make_client(
     def make(**overrides: Any) -> TestClient:
         app = build_app(service_settings(NotificationsSettings, **overrides))
         if overrides.get("mode") == "production":
-            app.state.verifier = TokenVerifier("rls", dev_key=load_dev_key(dev_key_file))
+            app.state.verifier = TokenVerifier("rls", DEV_ISSUER, dev_key=load_dev_key(dev_key_file))
         return client_for(app)
 
     return make
@@ -145,7 +145,10 @@ def test_plain_http_is_accepted_only_for_loopback_hosts_in_dev_mode(
     loopback = webhook(me, url="http://127.0.0.1:9999/hooks")
     assert dev.post("/v1/subscriptions", json=loopback, headers=auth(me, "admin")).status_code == 201
     production = make_client(
-        mode="production", jwks_url="https://idp.invalid/.well-known/jwks.json", cipher_key=AESCipher.create_key(16)
+        mode="production",
+        jwks_url="https://idp.invalid/.well-known/jwks.json",
+        jwt_issuer="https://idp.invalid",
+        cipher_key=AESCipher.create_key(16),
     )
     refused = production.post("/v1/subscriptions", json=loopback, headers=auth(me, "admin"))
     assert refused.status_code == 422

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from services.referral.access import POLICY
 from services.referral.ports import Coverage
+from tests.access_matrix import granted, mismatches
 from tests.referral.conftest import T0, ReferralService, body
 
 Auth = Callable[..., dict[str, str]]
@@ -213,7 +215,12 @@ def test_authorisation_matrix(service: ReferralService, auth: Auth) -> None:
     assert act(service, auth, rid, "accept", SENDER).status_code == 403  # only the receiver accepts
     assert act(service, auth, rid, "refuse", SENDER, reason="no").status_code == 403
     assert act(service, auth, rid, "cancel", RECEIVER).status_code == 403  # only the referrer cancels
-    assert get(f"/v1/referrals/{rid}", headers=auth(OTHER, "auditor")).status_code == 200  # auditors read metadata
+    # an organisation's auditor reads that organisation's referrals; the whole network is a role of its own
+    assert get(f"/v1/referrals/{rid}", headers=auth(OTHER, "auditor")).status_code == 404
+    assert get("/v1/referrals", headers=auth(OTHER, "auditor")).json()["items"] == []
+    assert get(f"/v1/referrals/{rid}", headers=auth(SENDER, "auditor")).status_code == 200
+    assert get(f"/v1/referrals/{rid}", headers=auth(OTHER, "network-auditor")).status_code == 200
+    assert get("/v1/standards/compliance?org=" + SENDER, headers=auth(OTHER, "auditor")).status_code == 403
     assert get(f"/v1/referrals/{rid}/information", headers=auth(RECEIVER, "auditor")).status_code == 403
     assert act(service, auth, rid, "accept", RECEIVER).status_code == 200
     submitted_for_other = service.client.post(
@@ -247,3 +254,34 @@ def test_an_outsider_redirecting_a_referral_learns_nothing(service: ReferralServ
     service.directory.unknown.add("org-nowhere")
     response = act(service, auth, rid, "redirect", OTHER, to_org="org-nowhere", to_service="AAOR")
     assert response.status_code == 404
+
+
+def test_the_authorisation_matrix_follows_the_policy(service: ReferralService, auth: Auth) -> None:
+    rid = submit(service, auth)["id"]
+    service.gate.permitted = {"CONTACT"}
+    parties = {"sender": SENDER, "receiver": RECEIVER}
+
+    def get(path: str) -> Callable[[str, str], bool]:
+        return lambda org, role: granted(service.client.get(path, headers=auth(org, role)), {200})
+
+    def listed(org: str, role: str) -> bool:
+        response = service.client.get("/v1/referrals", headers=auth(org, role))
+        return granted(response, {200}) and rid in response.text
+
+    def information(org: str, role: str) -> bool:  # nothing stored: the gate is asked, 403 names the denial
+        response = service.client.get(f"/v1/referrals/{rid}/information", headers=auth(org, role))
+        return (response.status_code == 403 and "disclosure-denied" in response.text) or granted(response, {200})
+
+    def submitted(org: str, role: str) -> bool:
+        response = service.client.post("/v1/referrals", json=body(), headers=auth(org, role))
+        return granted(response, {201})
+
+    cases = [
+        ("get_referral", parties, get(f"/v1/referrals/{rid}")),
+        ("clocks", parties, get(f"/v1/referrals/{rid}/clocks")),
+        ("list_referrals", parties, listed),
+        ("standards_compliance", {"org": SENDER}, get(f"/v1/standards/compliance?org={SENDER}")),
+        ("information", parties, information),
+        ("submit_referral", {"sender": SENDER}, submitted),
+    ]
+    assert [m for operation, scope, probe in cases for m in mismatches(POLICY, operation, scope, probe)] == []

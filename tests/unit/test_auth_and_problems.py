@@ -135,4 +135,6 @@ def test_production_mode_refuses_to_store_events_unencrypted() -> None:
     from services.referral.settings import ReferralSettings
 
     with pytest.raises(ValueError, match="REFERRAL_CIPHER_KEY"):
-        ReferralSettings(mode="production", jwks_url="https://idp.example/jwks", vault_key="x" * 44)
+        ReferralSettings(
+            mode="production", jwks_url="https://idp.example/jwks", jwt_issuer="https://idp.example", vault_key="x" * 44
+        )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.console.gateway import Gateway
+from services.console.session import AUDITORS
 from services.console.web import Api, SignedIn, render, requires
 
 router = APIRouter()
@@ -22,7 +23,7 @@ async def _with_volumes(api: Gateway, agreement: dict[str, Any]) -> dict[str, An
 @router.get("/ententes")
 async def agreements(request: Request, session: SignedIn, api: Api) -> Response:
     """Every agreement the organisation is a party to, with this year's volumes against the annual ones."""
-    requires(session, "coordinator", "admin", "auditor")
+    requires(session, "coordinator", "admin", *AUDITORS)
     found = await api.get("agreements", "/v1/agreements", party=session.org, limit=500)
     items = await asyncio.gather(*(_with_volumes(api, a) for a in found["items"]))
     return render(request, "agreements.html", agreements=items)

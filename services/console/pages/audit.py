@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.common.auth import NETWORK_AUDITOR
 from services.common.clock import system_clock
 from services.console.gateway import Gateway
+from services.console.session import AUDITORS
 from services.console.web import Api, ConsoleDep, Form, SignedIn, T, render, requires
 from services.contract.codes import ORG_ID_PATTERN
 
@@ -36,7 +38,7 @@ async def _trail(api: Gateway) -> list[dict[str, Any]]:
 @router.get("/audit/integrite")
 async def integrity(request: Request, session: SignedIn, api: Api) -> Response:
     """The last verification on the trail; a button runs a new one."""
-    requires(session, "auditor")
+    requires(session, *AUDITORS)
     last = next((e for e in await _trail(api) if e["action"] == "VERIFY"), None)
     return render(request, "integrity.html", last=last, result=None)
 
@@ -44,7 +46,7 @@ async def integrity(request: Request, session: SignedIn, api: Api) -> Response:
 @router.post("/audit/integrite")
 async def verify(request: Request, session: SignedIn, api: Api, form: Form) -> Response:
     """Verifies every store now (seals, chains, published checkpoints); the verification goes on the trail."""
-    requires(session, "auditor")
+    requires(session, *AUDITORS)
     result = await api.get("audit", "/v1/integrity")
     last = next((e for e in await _trail(api) if e["action"] == "VERIFY"), None)
     return render(request, "integrity.html", last=last, result=result)
@@ -65,7 +67,7 @@ async def report(
     au: Annotated[date | None, Query()] = None,
 ) -> Response:
     """The compliance report of the period, with its charts, and how fresh the audit database is."""
-    requires(session, "auditor")
+    requires(session, NETWORK_AUDITOR)
     start, end = _period(du, au)
     replay = await api.get("audit", "/v1/replay")
     return render(request, "report.html", start=start, end=end, replay=replay or None)
@@ -80,7 +82,7 @@ async def report_document(
     au: Annotated[date | None, Query()] = None,
 ) -> Response:
     """The audit service's HTML report itself, in the user's language (framed by the report page)."""
-    requires(session, "auditor")
+    requires(session, NETWORK_AUDITOR)
     start, end = _period(du, au)
     params = {"format": "html", "from": start.isoformat(), "to": end.isoformat(), "lang": t.lang}
     answer = await api.call("audit", "GET", "/v1/reports/compliance", params=params, text=True)
@@ -100,7 +102,7 @@ async def register(
     curseur: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ) -> Response:
     """Disclosure register entries, filtered by person, recipient and period."""
-    requires(session, "auditor", "coordinator", "admin")
+    requires(session, "coordinator", "admin", *AUDITORS)
     zone = console.zone
     page = await api.get(
         "consent",
@@ -121,6 +123,6 @@ async def register(
 @router.get("/audit/journal")
 async def trail(request: Request, session: SignedIn, api: Api) -> Response:
     """The audit trail of the signed-in auditor's own queries (this one included), newest first."""
-    requires(session, "auditor")
+    requires(session, *AUDITORS)
     mine = [e for e in await _trail(api) if e["auditor"] == session.sub]
     return render(request, "trail.html", entries=mine[:200])

@@ -17,7 +17,7 @@ from services.console.actions import BY_COMMAND, allowed, side_of
 from services.console.forms import FormErrors, form_values
 from services.console.gateway import ApiProblemError, Gateway
 from services.console.i18n import Translator
-from services.console.session import Session
+from services.console.session import AUDITORS, Session
 from services.console.views import local_to_instant, most_pressing, short_id, worklist_order
 from services.console.web import Api, Console, ConsoleDep, Form, SignedIn, T, render, requires, see_other
 from services.contract.codes import (
@@ -33,7 +33,7 @@ from services.contract.codes import (
 router = APIRouter()
 
 WORKERS = ("intake", "clinician", "coordinator")
-READERS = (*WORKERS, "auditor")
+READERS = (*WORKERS, *AUDITORS)
 LIST_PAGE = 500
 LIST_CAP = 2000
 """The referral API filters by organisation and status; service and urgency are filtered here, over at most this
@@ -73,7 +73,7 @@ async def worklist(
 ) -> Response:
     """Referrals received or sent, filtered, the most pressing clock first."""
     requires(session, *READERS)
-    direction = sens if sens in DIRECTIONS and (sens != "toutes" or session.has_any("auditor")) else "recues"
+    direction = sens if sens in DIRECTIONS and (sens != "toutes" or session.audits) else "recues"
     side = DIRECTIONS[direction]
     params = {"status": statut.value if statut else None, **({side: session.org} if side else {})}
     matched = [

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from services.common.auth import ROLES, load_dev_key, mint_dev_token
+from services.common.auth import NETWORK_AUDITOR, load_dev_key, mint_dev_token
 from services.console.i18n import LANGUAGES
 from services.console.oidc import OidcError, Pending
 from services.console.session import LANG_COOKIE, SIGNIN_COOKIE, Session, end_session, set_cookie
@@ -19,7 +19,8 @@ from services.runtime import demo
 
 router = APIRouter()
 
-ROLE_ORDER = ("intake", "clinician", "coordinator", "auditor", "admin")
+ROLE_ORDER = ("intake", "clinician", "coordinator", "auditor", NETWORK_AUDITOR, "admin")
+"""The roles a person may hold (`service` is a platform service's, never a person's)."""
 SIGNIN_STATE_S = 600
 
 
@@ -56,7 +57,7 @@ async def dev_sign_in(request: Request, console: ConsoleDep, t: T, form: Form) -
     if not settings.dev_sign_in:
         return _page(request, t, next_path, 404)
     org = str(form.get("org", ""))
-    roles = [r for r in form.getlist("roles") if isinstance(r, str) and r in ROLES]
+    roles = [r for r in form.getlist("roles") if isinstance(r, str) and r in ROLE_ORDER]
     if org not in {o["id"] for o in demo.ORGANISATIONS}:
         return _page(request, t, next_path, 422, t.t("signin.unknown_org"))
     if not roles:

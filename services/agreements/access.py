@@ -1,0 +1,41 @@
+"""Who may call what in the agreements service (one tested policy; see services/common/access.py).
+
+The directory and the agreements are known to every member of the network. Coordinators of a party draft and
+change an agreement (the application checks the party); `admin` administers the directory and may act on any
+agreement for the platform, never signing for another organisation.
+"""
+
+from __future__ import annotations
+
+from services.common.access import ALL_ROLES, NETWORK_WIDE, Policy, Rule
+
+MANAGERS = frozenset({"coordinator", "admin"})
+CHANGE = Rule(MANAGERS, ("party",), "a party's coordinator (a platform admin: any)", NETWORK_WIDE | {"admin"})
+READ = Rule(ALL_ROLES, (), "known to the whole network")
+
+POLICY = Policy(
+    "agreements",
+    {
+        "register_organisation": Rule(frozenset({"admin"}), (), "directory administration"),
+        "find_organisations": READ,
+        "get_organisation": READ,
+        "draft_agreement": CHANGE,
+        "list_agreements": READ,
+        "get_agreement": READ,
+        "agreement_history": READ,
+        "agreement_volumes": READ,
+        "coverage": READ,
+        **{
+            operation: CHANGE
+            for operation in (
+                "sign_agreement",
+                "amend_agreement",
+                "suspend_agreement",
+                "resume_agreement",
+                "terminate_agreement",
+                "renew_agreement",
+                "review_agreement",
+            )
+        },
+    },
+)

@@ -1,0 +1,51 @@
+"""Who may ask the audit service what (one tested policy; see services/common/access.py).
+
+An organisation's auditor reads that organisation's history: the referrals it sent or received, the agreements it
+is party to, the consents it recorded, the decisions that concern it, and its own auditors' inquiries. A network
+auditor (ministry, ombudsman: role `network-auditor`) reads the whole network, and is the only one to read the
+network-wide compliance report. Every query, refused or not, is in the audit trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from services.audit.states import Kind
+from services.common.access import AUDITORS, Parties, Policy, Rule
+from services.common.auth import NETWORK_AUDITOR
+
+NETWORK = frozenset({NETWORK_AUDITOR})
+
+POLICY = Policy(
+    "audit",
+    {
+        "referral_state": Rule(AUDITORS, ("member",), "a referral, to the auditors of its sender and receivers"),
+        "agreement_state": Rule(AUDITORS, ("member",), "an agreement, to the auditors of its parties"),
+        "consent_state": Rule(AUDITORS, ("member",), "a consent, to the auditors of the organisation holding it"),
+        "integrity": Rule(AUDITORS, (), "seals and checkpoints (no personal information)"),
+        "decisions_recheck": Rule(AUDITORS, ("member",), "the decisions that concern the auditor's organisation"),
+        "compliance_report": Rule(NETWORK, (), "the network-wide report"),
+        "replay_status": Rule(AUDITORS, (), "when the audit database was last rebuilt"),
+        "inquiries": Rule(AUDITORS, ("member",), "the trail of the auditor's own organisation"),
+    },
+)
+
+
+def state_parties(kind: Kind, state: Mapping[str, Any]) -> Parties:
+    """The organisations a referral (sender, every receiver), an agreement (parties) or a consent (its holder)
+    concerns, from its state."""
+    if kind == "referral":
+        orgs = [state.get("from_org"), state.get("to_org"), *(step.get("to_org") for step in state.get("history", []))]
+    elif kind == "agreement":
+        orgs = list(state.get("parties", []))
+    else:
+        orgs = [state.get("recorded_by_org")]
+    return {"member": [org for org in orgs if isinstance(org, str)]}
+
+
+def decision_parties(payload: Mapping[str, Any]) -> Parties:
+    """The organisations a decision event concerns: discloser, recipient, requester."""
+    decision_input = payload.get("input", {})
+    orgs = [decision_input.get("discloser_org_id"), decision_input.get("recipient_org_id")]
+    return {"member": [org for org in [*orgs, payload.get("requested_by_org")] if isinstance(org, str)]}

@@ -1,0 +1,102 @@
+"""Authorisation as data: each service states, per endpoint, which roles may call it and for whom.
+
+A `Rule` names the roles admitted and the parties (the organisations a request or a resource concerns, by their
+part in it: `sender`, `discloser`, `owner` …) whose members may act. Acting roles must belong to one of those
+parties; `auditor` reads what concerns its own organisation; `network-auditor` reads everything. A service's
+`Policy` holds one rule per operation; routes ask it, and the authorisation matrix test is generated from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends
+
+from services.common.auth import NETWORK_AUDITOR, SERVICE, Principal, authenticated
+from services.common.problems import ProblemError
+
+WORKERS = frozenset({"intake", "clinician", "coordinator"})
+AUDITOR = "auditor"
+AUDITORS = frozenset({AUDITOR, NETWORK_AUDITOR})
+READ_ONLY = AUDITORS
+"""Roles that only ever read."""
+
+
+Parties = Mapping[str, str | Collection[str] | None]
+"""The organisations something concerns, by their part in it (one organisation or several per part)."""
+
+NETWORK_WIDE = frozenset({NETWORK_AUDITOR, SERVICE})
+"""Roles that are not tied to the caller's organisation: network auditors, platform services."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call one operation: any of `roles`, as a member of one of `parties` (none: no organisation scope);
+    `unscoped` roles act whatever the parties."""
+
+    roles: frozenset[str]
+    parties: tuple[str, ...] = ()
+    summary: str = ""
+    unscoped: frozenset[str] = NETWORK_WIDE
+
+    def admits_role(self, principal: Principal) -> bool:
+        return bool(self.roles & principal.roles)
+
+    def allows(self, principal: Principal, parties: Parties | None = None) -> bool:
+        """Whether `principal` may act on something whose parties are `parties`."""
+        if not self.admits_role(principal):
+            return False
+        if not self.parties or parties is None or principal.roles & self.roles & self.unscoped:
+            return True
+        return principal.org in members(parties, self.parties)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One service's rules, by operation name (the route function's name)."""
+
+    service: str
+    rules: Mapping[str, Rule]
+
+    def rule(self, operation: str) -> Rule:
+        return self.rules[operation]
+
+    def caller(self, operation: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
+        """A dependency admitting only the roles of the operation's rule (403 otherwise)."""
+        rule = self.rule(operation)
+
+        async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+            if not rule.admits_role(principal):
+                raise forbidden(f"requires one of the roles: {', '.join(sorted(rule.roles))}")
+            return principal
+
+        return dependency
+
+    def allows(self, operation: str, principal: Principal, parties: Parties) -> bool:
+        return self.rule(operation).allows(principal, parties)
+
+    def check(self, operation: str, principal: Principal, parties: Parties, why: str) -> None:
+        """Raises 403 (`why`) unless the caller may act on something with these parties."""
+        if not self.allows(operation, principal, parties):
+            raise forbidden(why)
+
+
+def members(parties: Parties, parts: Collection[str]) -> set[str]:
+    """The organisations playing any of `parts`."""
+    found: set[str] = set()
+    for part in parts:
+        value = parties.get(part)
+        if isinstance(value, str):
+            found.add(value)
+        elif value:
+            found |= set(value)
+    return found
+
+
+def forbidden(detail: str) -> ProblemError:
+    return ProblemError(403, "forbidden", "Forbidden", detail)
+
+
+ALL_ROLES = frozenset({*WORKERS, "admin", *AUDITORS, SERVICE})

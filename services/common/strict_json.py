@@ -1,0 +1,117 @@
+"""Strict JSON request bodies: a duplicated key, a non-finite number or text that is not UTF-8 is refused (422)
+before any route reads it.
+
+Python's `json` keeps the last of two equal keys; a gateway or a partner's parser may keep the first, and then the
+service acts on another request than the one that was checked upstream. RFC 8259 leaves duplicates undefined, so
+the only safe answer is to refuse them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.problems import problem_response
+
+
+class DuplicateKeyError(ValueError):
+    """The same key appears twice in one JSON object."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKeyError(key)
+        found[key] = value
+    return found
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def duplicate_key(body: bytes) -> str | None:
+    """The first duplicated key of a JSON document, if any (malformed documents are left to the validator)."""
+    try:
+        json.loads(body, object_pairs_hook=_unique_object, parse_constant=_refuse_constant)
+    except DuplicateKeyError as duplicate:
+        return duplicate.key
+    except ValueError:
+        return None
+    return None
+
+
+def refusal(body: bytes) -> tuple[str, str, str] | None:
+    """Why a JSON body is refused before validation: (field, message, type), or None."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "body", "not UTF-8 text (RFC 8259 section 8.1)", "json_invalid"
+    key = duplicate_key(body)
+    if key is not None:
+        return key, "duplicate key in a JSON object", "duplicate_key"
+    return None
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            media_type: bytes = value.split(b";", 1)[0].strip().lower()
+            return media_type == b"application/json" or media_type.endswith(b"+json")
+    return False
+
+
+class StrictJSONMiddleware:
+    """Reads a JSON request body once, refuses duplicate keys (naming the key) and text that is not UTF-8, replays it
+    otherwise."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        refused = refusal(body)
+        if refused is not None:
+            field, why, kind = refused
+            response = problem_response(
+                422,
+                "validation",
+                "Invalid request",
+                f"{field}: {why}",
+                scope.get("path"),
+                errors=[{"field": field, "message": why, "type": kind}],
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def _replay(messages: list[Message], then: Receive) -> Receive:
+    """Gives the messages already read, then whatever the client sends next (a disconnect)."""
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await then()
+
+    return receive

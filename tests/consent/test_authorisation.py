@@ -1,0 +1,145 @@
+"""Who may ask the consent service what, about whom (findings 1-3 of issue 11), and the matrix from its policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from services.consent.access import POLICY
+from tests.access_matrix import granted, mismatches
+from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT
+from tests.consent.test_api import ASK, CONSENT, _events
+
+Auth = Callable[..., dict[str, str]]
+THIRD = "tel-aide-org"
+
+
+def test_a_third_organisation_gets_no_decision_about_two_others(
+    consent_api: Callable[..., TestClient], auth: Auth
+) -> None:
+    api = consent_api()
+    api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake"))
+    before = _events(api)
+    response = api.post("/v1/decisions", json=ASK, headers=auth(THIRD, "intake"))
+    assert response.status_code == 403, response.text
+    assert "consent_id" not in response.text and "PERMIT" not in response.text
+    assert _events(api) == before  # nothing recorded, so nothing published
+    for org in (DISCLOSER, RECIPIENT):
+        assert api.post("/v1/decisions", json=ASK, headers=auth(org, "clinician")).status_code == 200
+    assert api.post("/v1/decisions", json=ASK, headers=auth(RECIPIENT, "auditor")).status_code == 200
+    assert api.post("/v1/decisions", json=ASK, headers=auth(THIRD, "auditor")).status_code == 403
+
+
+def test_only_the_discloser_writes_in_its_register(consent_api: Callable[..., TestClient], auth: Auth) -> None:
+    api = consent_api()
+    api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake"))
+    before = _events(api)
+    for headers in (auth(THIRD, "admin"), auth(RECIPIENT, "admin"), auth(RECIPIENT, "clinician")):
+        assert api.post("/v1/disclosures", json=ASK, headers=headers).status_code == 403
+    assert _events(api) == before
+    entry = api.post("/v1/disclosures", json=ASK, headers=auth(DISCLOSER, "clinician", sub="worker-7")).json()
+    assert entry["register_entry_id"]
+    decision = api.get(f"/v1/decisions/{entry['decision_id']}", headers=auth(DISCLOSER, "auditor")).json()
+    assert decision["kind"] == "DISCLOSURE"
+
+
+def test_a_platform_service_discloses_only_for_a_worker_of_the_recipient(
+    consent_api: Callable[..., TestClient], auth: Auth, token: Callable[..., str]
+) -> None:
+    api = consent_api()
+    api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake"))
+    service = auth("rls-platform", "service", sub="service:referral")
+    alone = api.post("/v1/disclosures", json=ASK, headers=service)
+    for_outsider = api.post(
+        "/v1/disclosures", json=ASK, headers={**service, "Requester-Token": token(THIRD, "clinician")}
+    )
+    forged = api.post("/v1/disclosures", json=ASK, headers={**service, "Requester-Token": "not-a-token"})
+    assert (alone.status_code, for_outsider.status_code, forged.status_code) == (403, 403, 403)
+    asked = api.post(
+        "/v1/disclosures",
+        json=ASK,
+        headers={**service, "Requester-Token": token(RECIPIENT, "clinician", sub="worker-b")},
+    )
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["register_entry_id"]
+    # the requester is recorded: the recipient's organisation, which can read the decision
+    decision = api.get(f"/v1/decisions/{asked.json()['decision_id']}", headers=auth(RECIPIENT, "clinician"))
+    assert decision.status_code == 200
+    assert api.get("/v1/register", headers=service).status_code == 403  # a service writes, it never reads
+
+
+def test_the_authorisation_matrix_follows_the_policy(
+    consent_api: Callable[..., TestClient], auth: Auth, token: Callable[..., str]
+) -> None:
+    api = consent_api()
+    consent = api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake")).json()
+    restriction = api.post(
+        "/v1/restrictions", json={"subject_id": SUBJECT, "purposes": ["RESEARCH"]}, headers=auth(DISCLOSER, "intake")
+    ).json()
+    entry = api.post("/v1/disclosures", json=ASK, headers=auth(DISCLOSER, "intake")).json()
+    recorded = api.get(f"/v1/decisions/{entry['decision_id']}", headers=auth(DISCLOSER, "intake")).json()
+    holder = {"holder": DISCLOSER}
+    decision = {"discloser": DISCLOSER, "recipient": RECIPIENT, "requester": DISCLOSER}
+
+    def headers(org: str, role: str) -> dict[str, str]:
+        extra = {"Requester-Token": token(RECIPIENT, "clinician")} if role == "service" else {}
+        return {**auth(org, role), **extra}
+
+    def call(method: str, path: str, org: str, role: str, **kwargs: Any) -> Any:
+        return api.request(method, path, headers=headers(org, role), **kwargs)
+
+    def listed(path: str, item_id: str) -> Callable[[str, str], bool]:
+        def probe(org: str, role: str) -> bool:
+            response = call("GET", path, org, role)
+            return granted(response, {200}) and item_id in response.text
+
+        return probe
+
+    cases: list[tuple[str, dict[str, Any], Callable[[str, str], bool]]] = [
+        (
+            "decide",
+            {"discloser": DISCLOSER, "recipient": RECIPIENT},
+            lambda o, r: granted(call("POST", "/v1/decisions", o, r, json=ASK), {200}),
+        ),
+        (
+            "disclose",
+            {"discloser": DISCLOSER},
+            lambda o, r: granted(call("POST", "/v1/disclosures", o, r, json=ASK), {200}),
+        ),
+        ("get_consent", holder, lambda o, r: granted(call("GET", f"/v1/consents/{consent['id']}", o, r), {200})),
+        ("list_consents", holder, listed(f"/v1/consents?subject_id={SUBJECT}", consent["id"])),
+        ("list_restrictions", holder, listed(f"/v1/restrictions?subject_id={SUBJECT}", restriction["id"])),
+        (
+            "withdraw_consent",
+            holder,
+            lambda o, r: granted(  # a stale If-Match: 409 once admitted, and nothing withdrawn
+                api.post(
+                    f"/v1/consents/{consent['id']}/withdraw", json={}, headers={**headers(o, r), "If-Match": "99"}
+                ),
+                {409},
+            ),
+        ),
+        (
+            "get_decision",
+            decision,
+            lambda o, r: granted(call("GET", f"/v1/decisions/{entry['decision_id']}", o, r), {200}),
+        ),
+        (
+            "reevaluate",
+            decision,
+            lambda o, r: granted(call("POST", f"/v1/decisions/{entry['decision_id']}/reevaluate", o, r), {200}),
+        ),
+        (
+            "evaluate_recorded",
+            {"discloser": DISCLOSER, "recipient": RECIPIENT},
+            lambda o, r: granted(
+                call("POST", "/v1/evaluations", o, r, json={"input": recorded["input"], "facts": recorded["facts"]}),
+                {200},
+            ),
+        ),
+        ("register", {"discloser": DISCLOSER}, listed("/v1/register", entry["register_entry_id"])),
+    ]
+    found = [m for operation, parties, probe in cases for m in mismatches(POLICY, operation, parties, probe)]
+    assert found == []

@@ -1,0 +1,109 @@
+"""Findings 6 and 7 of issue 11: strict JSON, the token issuer, `Allow` on 405, problem responses in the OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from services.common.auth import DEV_ISSUER
+from services.common.strict_json import duplicate_key
+from services.runtime.registry import SERVICES, app_builder, settings_class
+
+Auth = Callable[..., dict[str, str]]
+REFERRAL = (
+    b'{"subject_id": "S-1", "from_org": "org-a", "from_service": "AAOR", "to_org": "org-b", '
+    b'"to_service": "CRISIS_24_7", "channel": "PHONE", "urgency": "URGENT", "reason_code": "HOUSING"'
+)
+
+
+def referral_client(service_settings: Callable[..., Any], client_for: Callable[..., Any]) -> Any:
+    return client_for(app_builder("referral")(service_settings(settings_class("referral"))))
+
+
+def test_duplicate_keys_are_found_at_any_depth() -> None:
+    assert duplicate_key(b'{"a": 1, "a": 2}') == "a"
+    assert duplicate_key(b'{"a": {"b": 1, "b": 1}}') == "b"
+    assert duplicate_key(b'{"a": 1, "b": [{"c": 1}, {"c": 2}]}') is None
+    assert duplicate_key(b"{not json") is None  # left to the validator
+
+
+def test_a_body_with_a_duplicated_key_is_refused_with_a_problem_naming_it(
+    service_settings: Callable[..., Any], client_for: Callable[..., Any], auth: Auth
+) -> None:
+    client = referral_client(service_settings, client_for)
+    headers = {**auth("org-a", "intake"), "Content-Type": "application/json"}
+    # a gateway keeping the first `to_org` sees a referral to org-b; a last-wins parser would act on org-z
+    response = client.post("/v1/referrals", content=REFERRAL + b', "to_org": "org-z"}', headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == [
+        {"field": "to_org", "message": "duplicate key in a JSON object", "type": "duplicate_key"}
+    ]
+    assert "org-z" not in response.text
+    assert client.app.state.application.recorder.max_notification_id() in (None, 0)
+
+
+def test_non_finite_numbers_are_not_json(
+    service_settings: Callable[..., Any], client_for: Callable[..., Any], auth: Auth
+) -> None:
+    client = referral_client(service_settings, client_for)
+    headers = {**auth("org-a", "intake"), "Content-Type": "application/json"}
+    response = client.post("/v1/referrals", content=b'{"subject_id": NaN}', headers=headers)
+    assert response.status_code == 422
+
+
+def test_a_token_from_another_issuer_is_refused(
+    service_settings: Callable[..., Any], client_for: Callable[..., Any], dev_key_file: Path
+) -> None:
+    client = referral_client(service_settings, client_for)
+    claims = {"sub": "u", "org": "org-a", "roles": ["intake"], "aud": "rls", "exp": 4_000_000_000}
+    key = dev_key_file.read_bytes().strip()
+    for issuer in ("https://idp.elsewhere.example", None):
+        token = jwt.encode({**claims, **({"iss": issuer} if issuer else {})}, key, algorithm="HS256")
+        response = client.get("/v1/referrals", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, issuer
+    good = jwt.encode({**claims, "iss": DEV_ISSUER}, key, algorithm="HS256")
+    assert client.get("/v1/referrals", headers={"Authorization": f"Bearer {good}"}).status_code == 200
+
+
+def test_a_method_not_allowed_names_the_allowed_ones(
+    service_settings: Callable[..., Any], client_for: Callable[..., Any], auth: Auth
+) -> None:
+    client = referral_client(service_settings, client_for)
+    response = client.request("TRACE", "/healthz")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
+    deleted = client.delete("/v1/referrals", headers=auth("org-a", "intake"))
+    assert deleted.status_code == 405
+    assert set(deleted.headers["allow"].split(", ")) == {"GET", "POST"}
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_the_openapi_declares_every_problem_as_problem_json(
+    service: str, service_settings: Callable[..., Any], client_for: Callable[..., Any]
+) -> None:
+    client = client_for(app_builder(service)(service_settings(settings_class(service))))
+    document = client.get("/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if operation.get("security"):
+                assert {"401", "403"} <= set(responses), (method, path)
+            if operation.get("requestBody") or operation.get("parameters"):
+                assert "422" in responses or not operation.get("security"), (method, path)
+            for status, response in responses.items():
+                if status[0] in "45":
+                    assert list(response["content"]) == ["application/problem+json"], (method, path, status)
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_dev_tokens_name_the_dev_issuer(dev_key_file: Path) -> None:
+    from services.common.auth import mint_dev_token
+
+    token = mint_dev_token(dev_key_file.read_bytes().strip(), "org-a", ["intake"], "u", "rls", timedelta(minutes=1))
+    assert jwt.decode(token, options={"verify_signature": False})["iss"] == DEV_ISSUER
