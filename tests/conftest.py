@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -67,15 +68,15 @@ def kafka_bootstrap(runtime_settings: RuntimeSettings, tmp_path_factory: pytest.
             _create_platform_topics(bootstrap)
             yield bootstrap
         return
-    libs = ensure_jars(runtime_settings.kafka_version, runtime_settings.cache_dir)
-    broker = LocalKafka(
-        libs,
-        tmp_path_factory.mktemp("kafka"),
-        free_port(),
-        free_port(),
-        runtime_settings.kafka_heap,
-        find_java(runtime_settings.java_home),
-    )
+    with local_kafka(runtime_settings, tmp_path_factory.mktemp("kafka")) as bootstrap:
+        yield bootstrap
+
+
+@contextmanager
+def local_kafka(settings: RuntimeSettings, directory: Path) -> Iterator[str]:
+    """A broker owned by this test run (Kafka from the Maven cache) with the platform's topics, stopped after."""
+    libs = ensure_jars(settings.kafka_version, settings.cache_dir)
+    broker = LocalKafka(libs, directory, free_port(), free_port(), settings.kafka_heap, find_java(settings.java_home))
     broker.start(timeout=120)
     try:
         _create_platform_topics(broker.bootstrap)

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
 from services.runtime.launcher import Platform
 from services.runtime.settings import RuntimeSettings
-from tests.conftest import free_port
+from tests.conftest import free_port, local_kafka
 from tests.helpers import CHROMIUM_FLAGS, chromium_path, platform_on_free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,20 +38,8 @@ class Running:
 def console_kafka(runtime_settings: RuntimeSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A broker of its own: the demo network this platform loads goes on `rls.agreements.v1`, which another test
     platform's consent service would otherwise read too (same organisations, other agreement ids)."""
-    libs = ensure_jars(runtime_settings.kafka_version, runtime_settings.cache_dir)
-    broker = LocalKafka(
-        libs,
-        tmp_path_factory.mktemp("console-kafka"),
-        free_port(),
-        free_port(),
-        runtime_settings.kafka_heap,
-        find_java(runtime_settings.java_home),
-    )
-    broker.start(timeout=120)
-    try:
-        yield broker.bootstrap
-    finally:
-        broker.stop()
+    with local_kafka(runtime_settings, tmp_path_factory.mktemp("console-kafka")) as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture(scope="package")
