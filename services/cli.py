@@ -140,7 +140,7 @@ def tail(
     settings = RuntimeSettings()
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka_access.client_config(),
         group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
         consumer_timeout_ms=500,

@@ -18,7 +18,7 @@ from services.consent.settings import ConsentSettings
 def build_app(settings: ConsentSettings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or ConsentSettings()
     consents = Consents(env=application_env(settings), clock=clock, regime_setting=settings.regime)
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "consent")
+    publisher = KafkaPublisher(settings.kafka_access, "consent")
     loops: dict[str, Loop] = {}
     if settings.consumers_enabled:
         loops["agreements-events"] = agreements_consumer(settings, consents, publisher).run

@@ -45,7 +45,7 @@ def build_app(settings: NotificationsSettings | None = None, clock: Clock = syst
         retry=settings.retry_policy(),
         allow_loopback_http=settings.mode == "dev",
     )
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "notifications")
+    publisher = KafkaPublisher(settings.kafka_access, "notifications")
     loops: dict[str, Loop] = {}
     closers: list[Callable[[], Any]] = []
     if settings.consumers_enabled:
