@@ -21,6 +21,7 @@ import pytest
 from eventsourcing.persistence import Tracking
 
 from services.common.clock import Clock, ManualClock
+from services.common.egress import EgressPolicy, EgressRefusedError, egress_client
 from services.common.envelope import CloudEvent
 from services.common.eventstore import persistence_env
 from services.contract.referral_events import ReferralChangedV1, ReferralDelayV1, ReferralSubmittedV1
@@ -241,8 +242,23 @@ class Feed:
             self.app.route_referral_event(event, Tracking(f"rls.referral.v1#{self.partition}", self.offset))
 
 
+def example_dns(host: str, port: int) -> list[str]:
+    """The tests' DNS: `*.example` names are a public address (subscriptions accept them; no test connects there),
+    other names do not resolve. No test asks a real resolver."""
+    if host.endswith(".example"):
+        return ["93.184.215.14"]
+    raise EgressRefusedError("the host does not resolve")
+
+
+def no_dns(host: str, port: int) -> list[str]:
+    """Workers under test reach only numeric 127.0.0.1 receivers: any name is refused before a packet leaves."""
+    raise EgressRefusedError("the host does not resolve")
+
+
 def open_app(store_url: str, clock: Clock | None = None, retry: RetryPolicy = FAST_RETRY) -> Notifications:
-    return Notifications(env=persistence_env(store_url), clock=clock or ManualClock(START), retry=retry)
+    return Notifications(
+        env=persistence_env(store_url), clock=clock or ManualClock(START), retry=retry, resolve=example_dns
+    )
 
 
 def subscribe_webhook(
@@ -276,7 +292,7 @@ def make_worker() -> Iterator[Callable[..., DeliveryWorker]]:
     made: list[tuple[DeliveryWorker, httpx.Client]] = []
 
     def make(app: Notifications, publisher: Any | None = None) -> DeliveryWorker:
-        client = httpx.Client(timeout=2.0)
+        client = egress_client(EgressPolicy(allow_loopback=True, resolve=no_dns), timeout=2.0)
         transports = WebhookTransport(client, app.clock), TopicTransport(publisher or RecordingPublisher())
         worker = DeliveryWorker(app, *transports, poll_interval=0.01)
         made.append((worker, client))

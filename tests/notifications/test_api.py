@@ -15,7 +15,7 @@ from services.common.auth import TokenVerifier, load_dev_key
 from services.notifications.application import Notifications
 from services.notifications.main import build_app
 from services.notifications.settings import NotificationsSettings
-from tests.notifications.conftest import SECRET, Feed, Story, org
+from tests.notifications.conftest import SECRET, Feed, Story, example_dns, org
 
 Auth = Callable[..., dict[str, str]]
 
@@ -28,7 +28,7 @@ def make_client(
     verifiable by swapping the verifier the routes depend on."""
 
     def make(**overrides: Any) -> TestClient:
-        app = build_app(service_settings(NotificationsSettings, **overrides))
+        app = build_app(service_settings(NotificationsSettings, **overrides), resolve=example_dns)
         if overrides.get("mode") == "production":
             app.state.verifier = TokenVerifier("rls", dev_key=load_dev_key(dev_key_file))
         return client_for(app)
@@ -145,7 +145,12 @@ def test_plain_http_is_accepted_only_for_loopback_hosts_in_dev_mode(
     loopback = webhook(me, url="http://127.0.0.1:9999/hooks")
     assert dev.post("/v1/subscriptions", json=loopback, headers=auth(me, "admin")).status_code == 201
     production = make_client(
-        mode="production", jwks_url="https://idp.invalid/.well-known/jwks.json", cipher_key=AESCipher.create_key(16)
+        mode="production",
+        jwks_url="https://idp.invalid/.well-known/jwks.json",
+        cipher_key=AESCipher.create_key(16),
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username="svc-notifications",
+        kafka_sasl_password="unused: no Kafka loop runs in these tests",
     )
     refused = production.post("/v1/subscriptions", json=loopback, headers=auth(me, "admin"))
     assert refused.status_code == 422
