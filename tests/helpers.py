@@ -9,12 +9,16 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from services.common.envelope import CloudEvent
+from services.common.kafka_security import Brokers, access_of
 
 
-def read_topic(bootstrap: str, topic: str, idle_s: float = 1.0) -> list[tuple[Any, CloudEvent | None]]:
+def read_topic(brokers: Brokers, topic: str, idle_s: float = 1.0) -> list[tuple[Any, CloudEvent | None]]:
     """Every record of `topic` from offset 0, with its CloudEvent (None when it is not one)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, consumer_timeout_ms=int(idle_s * 1000)
+        **access_of(brokers).client_config(),
+        group_id=None,
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(idle_s * 1000),
     )
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
     if not partitions:

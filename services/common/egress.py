@@ -91,8 +91,8 @@ def refusal(address: IPAddress, allow_loopback: bool = False) -> str | None:
         (address.is_unspecified, "an unspecified address"),
         (address.is_link_local, "a link-local address"),
         (address.is_multicast, "a multicast address"),
-        (address.is_private, "a private address"),
         (address.is_reserved, "a reserved address"),
+        (address.is_private, "a private address"),
         (not address.is_global, "a non-public address"),
     )
     return next((reason for applies, reason in reasons if applies), None)

@@ -123,6 +123,8 @@ def load_acl_file(path: Path = ACL_FILE) -> AclFile:
         raise AclFileError(f"{path}: {error}") from error
     _only(document, {"principals", "organisation"}, "the file")
     principals = {name: _principal(name, entry) for name, entry in document.get("principals", {}).items()}
+    if "organisation" not in document:
+        raise AclFileError("the file has no [organisation] template")
     organisation = _principal(str(document["organisation"].get("username", "")), document["organisation"])
     _check_template(organisation)
     return AclFile(principals, organisation)

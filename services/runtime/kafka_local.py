@@ -54,7 +54,10 @@ appender.file.name=file
 appender.file.fileName={log_file}
 appender.file.layout.type=PatternLayout
 appender.file.layout.pattern=[%d] %p %m (%c)%n
+logger.authentication.name=org.apache.kafka.common.network.Selector
+logger.authentication.level=INFO
 """
+"""Warnings, and failed authentications (who tried from where, never with what password)."""
 
 
 class KafkaLaunchError(RuntimeError):
