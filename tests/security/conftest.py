@@ -69,22 +69,25 @@ class SecurePlatform:
 
 @pytest.fixture(scope="session")
 def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecurePlatform]:
+    """Started with the environment `make run-secure` gives `rls run`; the variables are set only while it starts
+    (its processes keep them), so no other test sees them."""
+    var = tmp_path_factory.mktemp("secure-platform")
     patch = pytest.MonkeyPatch()
     patch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     for name in SERVICES:
         patch.setenv(f"{name.upper()}_PORT", str(free_port()))
         patch.setenv(f"{name.upper()}_CHECKPOINT_INTERVAL_S", "1")  # every service writes its checkpoints soon
-    var = tmp_path_factory.mktemp("secure-platform")
     patch.setenv("RLS_VAR_DIR", str(var))
     patch.setenv("RLS_KAFKA_SECURITY", "sasl_ssl")
     patch.setenv("RLS_KAFKA_REAUTH_S", str(REAUTH_S))
     patch.setenv("RLS_KAFKA_PORT", str(free_port()))
     patch.setenv("RLS_KAFKA_CONTROLLER_PORT", str(free_port()))
-    settings = RuntimeSettings()
-    platform = Platform(settings)
+    platform = Platform(RuntimeSettings())
     try:
-        platform.start(say=lambda _: None)
-        yield SecurePlatform(platform, load_dev_key(settings.signing_key_file))
+        try:
+            platform.start(say=lambda _: None)
+        finally:
+            patch.undo()
+        yield SecurePlatform(platform, load_dev_key(platform.settings.signing_key_file))
     finally:
         platform.stop()
-        patch.undo()

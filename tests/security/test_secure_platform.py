@@ -230,7 +230,11 @@ def test_the_referral_flow_runs_with_every_service_on_its_own_principal(secure: 
     assert released.json()["information"] == {k: INFORMATION[k] for k in ("IDENTIFICATION", "CONTACT")}
 
     # the auditor replays the history with the audit service's principal, as `rls audit replay` runs
-    env = {**os.environ, **secure.platform.kafka_environment("audit")}
+    env = {
+        **os.environ,
+        **secure.platform.kafka_environment("audit"),
+        "RLS_VAR_DIR": str(secure.platform.settings.var_dir),
+    }
     replay = subprocess.run(
         [sys.executable, "-m", "services.cli", "audit", "replay"], env=env, capture_output=True, text=True, timeout=120
     )
@@ -288,6 +292,7 @@ def test_secrets_never_reach_logs_rls_info_or_stored_events(secure: SecurePlatfo
 def test_the_command_line_issues_credentials_that_tail_the_organisations_topic(secure: SecurePlatform) -> None:
     referral = refer(secure, demo.LISTENING_LINE, "COMMUNITY_SERVICE", "S-SEC-0003")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    env["RLS_VAR_DIR"] = str(secure.platform.settings.var_dir)  # where `rls info` finds the running platform
     issued = subprocess.run(
         [sys.executable, "-m", "services.cli", "org", "credentials", demo.LISTENING_LINE],
         env=env,
