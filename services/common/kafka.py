@@ -55,8 +55,14 @@ def make_producer(brokers: Brokers, client_id: str) -> KafkaProducer:
     )
 
 
-def make_admin(brokers: Brokers, client_id: str) -> KafkaAdminClient:
-    return KafkaAdminClient(**access_of(brokers).client_config(), client_id=client_id, request_timeout_ms=10_000)
+def make_admin(brokers: Brokers, client_id: str, timeout_ms: int = 10_000) -> KafkaAdminClient:
+    """An admin client that gives up after `timeout_ms` when the brokers do not answer (or refuse to authenticate)."""
+    return KafkaAdminClient(
+        **access_of(brokers).client_config(),
+        client_id=client_id,
+        request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
+    )
 
 
 def ensure_topics(

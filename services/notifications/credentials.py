@@ -112,7 +112,7 @@ class CredentialsIssuer:
     def _users(self) -> Iterator[KafkaUsers]:
         """An admin connection of the issuer for one operation (no long-lived connection holds its rights)."""
         try:
-            admin = make_admin(self._issuer_access(), "notifications-credentials")
+            admin = make_admin(self._issuer_access(), "notifications-credentials", timeout_ms=5_000)
         except KafkaError as error:
             raise KafkaCredentialsBrokerError(f"the broker did not answer ({type(error).__name__})") from None
         try:
