@@ -66,7 +66,7 @@ e2e: install
 
 ## bench: print the benchmarks' figures (referral flow, consent decisions, audit replay)
 bench: install
-	PYTHONPATH=. $(BIN)/python bench/referral_flow.py
+	PYTHONPATH=. $(BIN)/python bench/referral_flow.py --secure
 	PYTHONPATH=. $(BIN)/python bench/consent_decisions.py
 	PYTHONPATH=. $(BIN)/python bench/audit_replay.py
 
