@@ -33,6 +33,7 @@ from pathlib import Path
 
 import httpx
 from kafka import KafkaConsumer, TopicPartition
+from pydantic import SecretStr
 
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.envelope import CloudEvent
@@ -174,8 +175,8 @@ def readers(platform: Platform, token_for: Callable[[str, list[str]], str]) -> t
     body = issued.json()
     ca_file = platform.settings.var_dir / f"{TARGET}-ca.pem"
     ca_file.write_text(body["ca_pem"])
-    organisation = KafkaAccess(body["bootstrap"], "SASL_SSL", ca_file=ca_file).as_user(
-        body["username"], body["password"]
+    organisation = KafkaAccess(
+        body["bootstrap"], "SASL_SSL", "SCRAM-SHA-512", body["username"], SecretStr(body["password"]), ca_file
     )
     return organisation, platform.security.access(platform.bootstrap, service_principal("audit"))
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from services.common.clock import system_clock
 from services.common.envelope import CloudEvent
 from services.common.kafka_security import Brokers, access_of
+from services.runtime import demo
 
 
 def read_topic(brokers: Brokers, topic: str, idle_s: float = 1.0) -> list[tuple[Any, CloudEvent | None]]:
@@ -56,3 +59,33 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: floa
             return result
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def demo_referral(to_org: str, to_service: str, subject_id: str, **extra: Any) -> dict[str, Any]:
+    """A referral from the demo CSSS's AAOR (by phone, urgent, family crisis) — the body of `POST /v1/referrals`."""
+    return {
+        "subject_id": subject_id,
+        "from_org": demo.CSSS,
+        "from_service": "AAOR",
+        "to_org": to_org,
+        "to_service": to_service,
+        "channel": "PHONE",
+        "urgency": "URGENT",
+        "reason_code": "FAMILY_CRISIS",
+        **extra,
+    }
+
+
+def demo_consent(subject_id: str, recipient_org: str) -> dict[str, Any]:
+    """The person's own written consent, valid since an hour ago, to refer their identification and contact details
+    to `recipient_org` — the body of `POST /v1/consents`."""
+    return {
+        "subject_id": subject_id,
+        "subject_birth_date": "1980-05-17",
+        "granted_by": {"role": "SELF"},
+        "method": "WRITTEN",
+        "purposes": ["REFERRAL"],
+        "recipients": [{"org_id": recipient_org}],
+        "categories": ["IDENTIFICATION", "CONTACT"],
+        "valid_from": (system_clock() - timedelta(hours=1)).isoformat(),
+    }

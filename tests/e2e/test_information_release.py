@@ -12,13 +12,12 @@ import httpx
 import pytest
 
 from services.common.auth import load_dev_key, mint_dev_token
-from services.common.clock import system_clock
 from services.runtime import demo
 from services.runtime.launcher import Platform
 from services.runtime.registry import SERVICES
 from services.runtime.settings import RuntimeSettings
 from tests.conftest import free_port
-from tests.helpers import wait_for
+from tests.helpers import demo_consent, demo_referral, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -43,17 +42,7 @@ class Network:
         return httpx.request(method, self.urls[service] + path, headers=self.headers(org, *roles), timeout=15, **kwargs)
 
     def refer(self, to_org: str, to_service: str, subject_id: str) -> dict[str, Any]:
-        body = {
-            "subject_id": subject_id,
-            "from_org": demo.CSSS,
-            "from_service": "AAOR",
-            "to_org": to_org,
-            "to_service": to_service,
-            "channel": "PHONE",
-            "urgency": "URGENT",
-            "reason_code": "FAMILY_CRISIS",
-            "information": INFORMATION,
-        }
+        body = demo_referral(to_org, to_service, subject_id, information=INFORMATION)
         response = self.call("referral", "POST", "/v1/referrals", demo.CSSS, "intake", json=body)
         assert response.status_code == 201, response.text
         return dict(response.json())
@@ -88,23 +77,8 @@ def test_under_a_collaboration_agreement_information_needs_a_consent(network: Ne
     assert set(denied.json()["denied_categories"]) == set(INFORMATION)
     assert "Synthetic" not in denied.text
 
-    now = system_clock()
     consent = network.call(
-        "consent",
-        "POST",
-        "/v1/consents",
-        demo.CSSS,
-        "intake",
-        json={
-            "subject_id": "S-E2E-0001",
-            "subject_birth_date": "1980-05-17",
-            "granted_by": {"role": "SELF"},
-            "method": "WRITTEN",
-            "purposes": ["REFERRAL"],
-            "recipients": [{"org_id": demo.CRISIS_CENTRE}],
-            "categories": ["IDENTIFICATION", "CONTACT"],
-            "valid_from": (now - timedelta(hours=1)).isoformat(),
-        },
+        "consent", "POST", "/v1/consents", demo.CSSS, "intake", json=demo_consent("S-E2E-0001", demo.CRISIS_CENTRE)
     )
     assert consent.status_code == 201, consent.text
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import Tracking
 
 from services.common.clock import Clock, ManualClock
@@ -39,6 +40,15 @@ def free_port() -> int:
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+PRODUCTION = {
+    "mode": "production",
+    "jwks_url": "https://idp.invalid/.well-known/jwks.json",
+    "cipher_key": AESCipher.create_key(16),
+    "kafka_security_protocol": "SASL_SSL",
+    "kafka_sasl_username": "svc-notifications",
+    "kafka_sasl_password": "unused: no Kafka loop runs in these tests",
+}
+"""Settings overrides that satisfy production mode (tests swap the verifier to keep dev tokens)."""
 FAST_RETRY = RetryPolicy(
     initial=timedelta(milliseconds=50), max_interval=timedelta(milliseconds=200), window=timedelta(hours=24)
 )

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventsourcing.cryptography import AESCipher
 from fastapi.testclient import TestClient
 
 from services.common.auth import TokenVerifier, load_dev_key
@@ -25,7 +24,16 @@ from services.notifications.domain import DeliveryStatus
 from services.notifications.main import build_app
 from services.notifications.settings import NotificationsSettings
 from services.notifications.worker import DeliveryWorker, TopicTransport, WebhookTransport
-from tests.notifications.conftest import SECRET, Feed, Receiver, RecordingPublisher, Story, org, subscribe_webhook
+from tests.notifications.conftest import (
+    PRODUCTION,
+    SECRET,
+    Feed,
+    Receiver,
+    RecordingPublisher,
+    Story,
+    org,
+    subscribe_webhook,
+)
 
 PUBLIC = "93.184.215.14"
 
@@ -179,16 +187,7 @@ def production_client(
             raise EgressRefusedError("the host does not resolve")
         return table[host]
 
-    settings = service_settings(
-        NotificationsSettings,
-        mode="production",
-        jwks_url="https://idp.invalid/.well-known/jwks.json",
-        cipher_key=AESCipher.create_key(16),
-        kafka_security_protocol="SASL_SSL",
-        kafka_sasl_username="svc-notifications",
-        kafka_sasl_password="unused: no Kafka loop runs here",
-    )
-    app = build_app(settings, resolve=resolve)
+    app = build_app(service_settings(NotificationsSettings, **PRODUCTION), resolve=resolve)
     app.state.verifier = TokenVerifier("rls", dev_key=load_dev_key(dev_key_file))
     return client_for(app)
 

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from services.contract import topics
 from services.contract.topics import org_referrals
 from services.runtime import demo
 from services.runtime.kafka_security import provision, service_principal
-from tests.helpers import read_topic, wait_for
+from tests.helpers import demo_consent, demo_referral, read_topic, wait_for
 from tests.security.conftest import REAUTH_S, SecurePlatform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -37,17 +36,7 @@ INFORMATION = {"IDENTIFICATION": "Synthetic Person 0912", "CONTACT": "555-0912",
 
 
 def refer(secure: SecurePlatform, to_org: str, to_service: str, subject_id: str, **extra: Any) -> dict[str, Any]:
-    body = {
-        "subject_id": subject_id,
-        "from_org": demo.CSSS,
-        "from_service": "AAOR",
-        "to_org": to_org,
-        "to_service": to_service,
-        "channel": "PHONE",
-        "urgency": "URGENT",
-        "reason_code": "FAMILY_CRISIS",
-        **extra,
-    }
+    body = demo_referral(to_org, to_service, subject_id, **extra)
     response = secure.call("referral", "POST", "/v1/referrals", demo.CSSS, "intake", json=body)
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -214,16 +203,7 @@ def test_the_referral_flow_runs_with_every_service_on_its_own_principal(secure: 
 
     path = f"/v1/referrals/{referral['id']}/information"
     assert secure.call("referral", "GET", path, demo.CRISIS_CENTRE, "clinician").status_code == 403
-    consent = {
-        "subject_id": "S-SEC-0002",
-        "subject_birth_date": "1980-05-17",
-        "granted_by": {"role": "SELF"},
-        "method": "WRITTEN",
-        "purposes": ["REFERRAL"],
-        "recipients": [{"org_id": demo.CRISIS_CENTRE}],
-        "categories": ["IDENTIFICATION", "CONTACT"],
-        "valid_from": (system_clock() - timedelta(hours=1)).isoformat(),
-    }
+    consent = demo_consent("S-SEC-0002", demo.CRISIS_CENTRE)
     assert secure.call("consent", "POST", "/v1/consents", demo.CSSS, "intake", json=consent).status_code == 201
     released = secure.call("referral", "GET", path, demo.CRISIS_CENTRE, "clinician")
     assert released.status_code == 200, released.text
