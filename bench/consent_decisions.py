@@ -33,8 +33,9 @@ from services.common.eventstore import persistence_env
 from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest
 from services.consent.engine import evaluate
 from services.consent.main import build_app
+from services.consent.models import DecisionCreate
 from services.consent.settings import ConsentSettings
-from services.contract.codes import InfoCategory, OrgKind, Purpose
+from services.contract.codes import InfoCategory, OrgKind, ServiceCode
 from tests.consent.conftest import agreement_event, organisation_event
 
 SUBJECTS = 2000
@@ -56,13 +57,21 @@ def seed(app: Consents, rnd: random.Random) -> None:
     """Organisations, service agreements, and one to three consents per person."""
     now = datetime.now(UTC)
     offset = 0
+    offset += 1
+    app.observe_agreements_event(
+        organisation_event(DISCLOSER, OrgKind.CSSS, now - timedelta(days=400)), Tracking("bench#0", offset)
+    )
     for n, org in enumerate(ORGS):
         kind = [OrgKind.COMMUNITY_ORGANISATION, OrgKind.ESTABLISHMENT, OrgKind.PROFESSIONAL][n % 3]
         events = [organisation_event(org, kind, now - timedelta(days=400))]
         if n % 4 == 0:
             events.append(
                 agreement_event(
-                    "activated", now - timedelta(days=100), agreement_id=f"ag-{org}", parties=(DISCLOSER, org)
+                    "activated",
+                    now - timedelta(days=100),
+                    agreement_id=f"ag-{org}",
+                    parties=(DISCLOSER, org),
+                    on_behalf=((DISCLOSER, (ServiceCode.CRISIS_24_7,)),),
                 )
             )
         for event in events:
@@ -90,24 +99,40 @@ def seed(app: Consents, rnd: random.Random) -> None:
             )
 
 
+DANGER = {
+    "act": "SUICIDE",
+    "risk": "DEATH",
+    "at_risk": "USER",
+    "urgent": True,
+    "recipient_role": "HELPER",
+    "authorised_by": "DSP-DIR-1",
+}
+LEGAL_INPUTS: list[tuple[int, dict[str, Any]]] = [
+    (60, {}),
+    (15, {"purpose": "EMERGENCY", "context": {"danger_assessment": DANGER}}),
+    (10, {"context": {"subject_deceased_on": "2026-01-15", "requester_role": "SPOUSE"}}),
+    (10, {"subject_birth_date": "2012-03-04", "context": {"minor": {"youth_protection_intervention": False}}}),
+    (5, {"context": {"anonymous": True, "danger_assessment": DANGER}, "purpose": "EMERGENCY"}),
+]
+"""The mix of requests: ordinary referrals, and each kind of legal input the engine reads (weights in %)."""
+
+
 def ask(rnd: random.Random) -> dict[str, Any]:
+    [legal] = rnd.choices([extra for _, extra in LEGAL_INPUTS], weights=[w for w, _ in LEGAL_INPUTS])
     return {
         "subject_id": f"S-{rnd.randrange(SUBJECTS):05d}",
         "discloser_org_id": DISCLOSER,
         "recipient_org_id": rnd.choice(ORGS),
         "purpose": rnd.choice(["REFERRAL", "JOINT_FOLLOW_UP", "SERVICE_ON_BEHALF"]),
+        "recipient_service": "CRISIS_24_7",
         "categories": rnd.sample(CATEGORIES, 3),
+        **legal,
     }
 
 
 def request_of(body: dict[str, Any]) -> DecisionRequest:
-    return DecisionRequest(
-        subject_id=body["subject_id"],
-        discloser_org_id=body["discloser_org_id"],
-        recipient_org_id=body["recipient_org_id"],
-        purpose=Purpose(body["purpose"]),
-        categories=tuple(InfoCategory(c) for c in body["categories"]),
-    )
+    """The request as the REST API reads the same body."""
+    return DecisionCreate.model_validate(body).request()
 
 
 def percentiles(samples_s: list[float]) -> str:

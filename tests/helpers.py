@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -76,9 +76,11 @@ def demo_referral(to_org: str, to_service: str, subject_id: str, **extra: Any) -
     }
 
 
-def demo_consent(subject_id: str, recipient_org: str) -> dict[str, Any]:
-    """The person's own written consent, valid since an hour ago, to refer their identification and contact details
-    to `recipient_org` — the body of `POST /v1/consents`."""
+def demo_consent(
+    subject_id: str, recipient_org: str, categories: Sequence[str] = ("IDENTIFICATION", "CONTACT")
+) -> dict[str, Any]:
+    """The person's own written consent, valid since an hour ago, to refer `categories` (default: identification and
+    contact details) to `recipient_org` — the body of `POST /v1/consents`."""
     return {
         "subject_id": subject_id,
         "subject_birth_date": "1980-05-17",
@@ -86,6 +88,6 @@ def demo_consent(subject_id: str, recipient_org: str) -> dict[str, Any]:
         "method": "WRITTEN",
         "purposes": ["REFERRAL"],
         "recipients": [{"org_id": recipient_org}],
-        "categories": ["IDENTIFICATION", "CONTACT"],
+        "categories": list(categories),
         "valid_from": (system_clock() - timedelta(hours=1)).isoformat(),
     }

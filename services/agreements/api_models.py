@@ -13,6 +13,7 @@ from services.agreements.directory import OrganisationEntry
 from services.agreements.domain import Agreement, TermsVersion
 from services.agreements.history import Change
 from services.agreements.terms import Funding as FundingTerms
+from services.agreements.terms import OnBehalf as OnBehalfTerms
 from services.agreements.terms import Terms
 from services.agreements.terms import Volume as VolumeTerms
 from services.contract.codes import (
@@ -82,6 +83,16 @@ class InformationSharing(BaseModel):
     categories: list[InfoCategory] = Field(min_length=1)
 
 
+class OnBehalfIn(BaseModel):
+    """Services the other parties provide on behalf of an institution party (art. 108 para. 1): only for these
+    does the information-sharing clause carry record information without consent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    of_org: str = Field(max_length=64, description="The institution party (CSSS, establishment, regional)")
+    services: list[ServiceCode] = Field(min_length=1, description="Services the agreement covers")
+
+
 class _TermsFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -94,6 +105,9 @@ class _TermsFields(BaseModel):
     volumes: list[Volume] | None = None
     funding: Funding | None = None
     information_sharing: InformationSharing | None = None
+    on_behalf: list[OnBehalfIn] = Field(
+        default_factory=list, max_length=100, description="SERVICE_108 only: services provided on whose behalf"
+    )
     mechanisms: list[str] = Field(default_factory=list, max_length=50)
     responsibilities: list[str] = Field(default_factory=list, max_length=50)
     review_every_months: int = Field(12, ge=1, le=60)
@@ -129,6 +143,7 @@ class AgreementAmend(BaseModel):
     volumes: list[Volume] | None = None
     funding: Funding | None = None
     information_sharing: InformationSharing | None = None
+    on_behalf: list[OnBehalfIn] | None = Field(None, max_length=100)
     mechanisms: list[str] | None = Field(None, max_length=50)
     responsibilities: list[str] | None = Field(None, max_length=50)
     review_every_months: int | None = Field(None, ge=1, le=60)
@@ -151,6 +166,8 @@ def term_changes(body: BaseModel, exclude: set[str], only_set: bool = False) -> 
             value = FundingTerms(value.amount, value.currency) if value else None
         elif name == "information_sharing":
             value = tuple(c.value for c in value.categories) if value else None
+        elif name == "on_behalf":
+            value = tuple(OnBehalfTerms(o.of_org, tuple(s.value for s in o.services)) for o in value or [])
         elif name in ("parties", "services", "mechanisms", "responsibilities"):
             value = tuple(getattr(v, "value", v) for v in value or [])
         changes[name] = value
@@ -198,6 +215,7 @@ class TermsPublic(BaseModel):
     volumes: list[Volume]
     funding: Funding | None
     information_sharing: InformationSharing | None
+    on_behalf: list[OnBehalfIn]
     mechanisms: list[str]
     responsibilities: list[str]
     review_every_months: int
@@ -218,6 +236,9 @@ class TermsPublic(BaseModel):
             "information_sharing": InformationSharing(categories=list(t.information_sharing))
             if t.information_sharing
             else None,
+            "on_behalf": [
+                OnBehalfIn(of_org=o.of_org, services=[ServiceCode(x) for x in o.services]) for o in t.on_behalf
+            ],
             "mechanisms": list(t.mechanisms),
             "responsibilities": list(t.responsibilities),
             "review_every_months": t.review_every_months,
@@ -309,6 +330,11 @@ class CoveragePublic(BaseModel):
     agreement_id: str | None = None
     kind: AgreementKind | None = None
     version: int | None = Field(None, description="Version of the terms in force at `at`")
+    on_behalf: bool = Field(
+        False,
+        description="`to_org` provides `service` on behalf of the institution `from_org` under this service agreement "
+        "(art. 108): only then may the clause's categories travel without consent",
+    )
 
 
 class VolumeUsePublic(BaseModel):

@@ -296,7 +296,8 @@ class Agreements(TrackedApplication):
     def coverage(self, from_org: str, to_org: str, service: str, at: datetime | None = None) -> Coverage | None:
         """The agreement in force at `at` covering a referral from `from_org` to `to_org` for `service`.
 
-        A service agreement (art. 108) is preferred to a collaboration agreement; then the latest start.
+        A service agreement (art. 108) under which `to_org` provides the service on behalf of `from_org` is
+        preferred, then any other service agreement, then a collaboration agreement; then the latest start.
         """
         at = at or self.clock()
         found = []
@@ -307,7 +308,7 @@ class Agreements(TrackedApplication):
                 found.append(Coverage(agreement, terms))
         if not found:
             return None
-        return min(found, key=_preference)
+        return min(found, key=lambda c: _preference(c, from_org, to_org, service))
 
     def volume_use(self, agreement_id: uuid.UUID) -> list[VolumeLine]:
         """Use of each service with a committed volume, per agreement year up to now (or the end)."""
@@ -400,6 +401,11 @@ class Agreements(TrackedApplication):
         return aggregate_id in self.repository
 
 
-def _preference(coverage: Coverage) -> tuple[bool, int, str]:
+def _preference(coverage: Coverage, from_org: str, to_org: str, service: str) -> tuple[bool, bool, int, str]:
     terms = coverage.terms.terms
-    return terms.kind is not AgreementKind.SERVICE_108, -terms.start.toordinal(), str(coverage.agreement.id)
+    return (
+        not terms.provided_on_behalf(from_org, to_org, service),
+        terms.kind is not AgreementKind.SERVICE_108,
+        -terms.start.toordinal(),
+        str(coverage.agreement.id),
+    )

@@ -21,6 +21,7 @@ from services.contract.agreements_events import (
     AgreementReviewDueV1,
     AgreementStateV1,
     FundingV1,
+    OnBehalfV1,
     OrganisationRegisteredV1,
     VolumeUseV1,
     VolumeV1,
@@ -95,6 +96,7 @@ def agreement_state(agreement: Agreement, e: Any) -> AgreementStateV1:
         reason=agreement.status_reason,
         responsibilities=list(terms.responsibilities),
         revision=agreement.version,
+        on_behalf=[OnBehalfV1(of_org=o.of_org, services=list(o.services)) for o in terms.on_behalf],
     )
 
 

@@ -20,6 +20,8 @@ from services.contract.codes import AgreementKind, OrgKind
 
 DEFAULT_ZONE = "America/Montreal"
 COMMUNITY_KIND = OrgKind.COMMUNITY_ORGANISATION.value
+INSTITUTION_KINDS = frozenset(k.value for k in (OrgKind.CSSS, OrgKind.ESTABLISHMENT, OrgKind.REGIONAL_ESTABLISHMENT))
+"""Institutions: the only parties on whose behalf services can be provided under art. 108."""
 
 
 def local_midnight(day: date, zone: str) -> datetime:
@@ -65,6 +67,14 @@ class Funding:
 
 
 @dataclass(frozen=True)
+class OnBehalf:
+    """Services the other parties provide on behalf of the institution `of_org` (art. 108 para. 1)."""
+
+    of_org: str
+    services: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Terms:
     """One version of an agreement's terms (value object; stored as a JSON document in events)."""
 
@@ -83,6 +93,8 @@ class Terms:
     review_every_months: int = 12
     respects_community_orientations: bool | None = None
     """Recorded for agreements with a community organisation (None: decided from the parties' kinds)."""
+    on_behalf: tuple[OnBehalf, ...] = ()
+    """SERVICE_108 only. Agreements drafted before it existed have none: they carry no information without consent."""
 
     def replace(self, **changes: Any) -> Terms:
         return dataclasses.replace(self, **changes)
@@ -94,12 +106,19 @@ class Terms:
         """Whether these terms cover a referral from `from_org` to `to_org` for `service`."""
         return from_org != to_org and {from_org, to_org} <= set(self.parties) and service in self.services
 
+    def provided_on_behalf(self, of_org: str, by_org: str, service: str) -> bool:
+        """Whether `by_org` provides `service` on behalf of the institution `of_org` under these terms."""
+        return self.binds(of_org, by_org, service) and any(
+            entry.of_org == of_org and service in entry.services for entry in self.on_behalf
+        )
+
     def checked(self, party_kinds: Mapping[str, str]) -> Terms:
         """These terms with the community flag settled; raises AgreementInvalidError naming the first bad field."""
         self._check_parties(party_kinds)
         self._check_term()
         if self.kind is AgreementKind.SERVICE_108:
             self._check_service_agreement()
+            self._check_on_behalf(party_kinds)
         else:
             self._check_collaboration()
         return self.replace(respects_community_orientations=self._community_flag(party_kinds))
@@ -130,8 +149,18 @@ class Terms:
         if not set(named) <= set(self.services):
             raise AgreementInvalidError("volumes", "volumes name a service the agreement does not cover")
 
+    def _check_on_behalf(self, party_kinds: Mapping[str, str]) -> None:
+        institutions = [entry.of_org for entry in self.on_behalf]
+        if len(institutions) != len(set(institutions)):
+            raise AgreementInvalidError("on_behalf", "an institution is named twice")
+        for entry in self.on_behalf:
+            if entry.of_org not in self.parties or party_kinds[entry.of_org] not in INSTITUTION_KINDS:
+                raise AgreementInvalidError("on_behalf", f"{entry.of_org} is not an institution party")
+            if not entry.services or not set(entry.services) <= set(self.services):
+                raise AgreementInvalidError("on_behalf", "name services the agreement covers")
+
     def _check_collaboration(self) -> None:
-        for name in ("volumes", "funding", "information_sharing"):
+        for name in ("volumes", "funding", "information_sharing", "on_behalf"):
             if getattr(self, name):
                 raise AgreementInvalidError(name, "a collaboration agreement carries no " + name.replace("_", " "))
 
@@ -161,6 +190,7 @@ class Terms:
             "responsibilities": list(self.responsibilities),
             "review_every_months": self.review_every_months,
             "respects_community_orientations": self.respects_community_orientations,
+            "on_behalf": [{"of_org": e.of_org, "services": list(e.services)} for e in self.on_behalf],
         }
 
     @classmethod
@@ -182,4 +212,5 @@ class Terms:
             responsibilities=tuple(document.get("responsibilities") or ()),
             review_every_months=int(document.get("review_every_months", 12)),
             respects_community_orientations=document.get("respects_community_orientations"),
+            on_behalf=tuple(OnBehalf(e["of_org"], tuple(e["services"])) for e in document.get("on_behalf") or ()),
         )

@@ -33,6 +33,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "consent.disclosure-registered": ("disclosure", "register_entry_id"),
     "consent.restriction-recorded": ("restriction", "restriction_id"),
     "consent.restriction-lifted": ("restriction", "restriction_id"),
+    "consent.refusal-recorded": ("refusal", "refusal_id"),
+    "consent.refusal-withdrawn": ("refusal", "refusal_id"),
     "audit.checkpoint": ("checkpoint", "store_id"),
 }
 """`<context>.<event>` (or `<context>`) of a type -> what the event is about and the payload field naming it."""

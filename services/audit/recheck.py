@@ -30,7 +30,8 @@ class ConsentUnavailableError(RuntimeError):
 class Evaluator(Protocol):
     def evaluate(self, decision_input: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]: ...
 
-    def rule_tables(self) -> list[tuple[str, str]]: ...
+    def rule_tables(self) -> list[tuple[str, str, bool]]:
+        """(regime, version, applied to new decisions) of every table the consent service knows."""
 
 
 class ConsentEvaluator:
@@ -48,11 +49,11 @@ class ConsentEvaluator:
         answer: dict[str, Any] = response.json()
         return answer
 
-    def rule_tables(self) -> list[tuple[str, str]]:
+    def rule_tables(self) -> list[tuple[str, str, bool]]:
         response = self.client.get("/v1/rules")
         if response.status_code != 200:
             raise ConsentUnavailableError(f"rules answered {response.status_code} {_problem_type(response)}")
-        return [(t["regime"], t["version"]) for t in response.json()]
+        return [(t["regime"], t["version"], t["applied"]) for t in response.json()]
 
 
 def _problem_type(response: httpx.Response) -> str:
@@ -148,14 +149,16 @@ class WhatIfRegimeError(ValueError):
 
 
 def what_if_version(evaluator: Evaluator, regime: str, version: str | None) -> str:
-    versions = [v for r, v in evaluator.rule_tables() if r == regime]
+    """The version asked for, or else the one the consent service applies to new decisions."""
+    tables = [(v, applied) for r, v, applied in evaluator.rule_tables() if r == regime]
     if version is not None:
-        if version not in versions:
+        if version not in [v for v, _ in tables]:
             raise WhatIfRegimeError(f"the consent service has no rule table {regime} {version}")
         return version
-    if len(versions) != 1:
-        raise WhatIfRegimeError(f"{regime}: {len(versions)} rule tables; choose one with --regime-version")
-    return versions[0]
+    applied_versions = [v for v, applied in tables if applied]
+    if len(applied_versions) != 1:
+        raise WhatIfRegimeError(f"{regime}: no rule table applied today; choose one with --regime-version")
+    return applied_versions[0]
 
 
 def recheck(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
@@ -18,6 +18,8 @@ from services.consent.domain import (
     DecisionNotFoundError,
     IdempotencyConflictError,
     InvalidTermsError,
+    RefusalAlreadyWithdrawnError,
+    RefusalNotFoundError,
     RestrictionAlreadyLiftedError,
     RestrictionNotFoundError,
     VersionConflictError,
@@ -35,6 +37,10 @@ from services.consent.models import (
     EvaluationPublic,
     RecordedDecisionPublic,
     ReevaluationPublic,
+    RefusalCreate,
+    RefusalList,
+    RefusalPublic,
+    RefusalWithdraw,
     RegisterEntryPublic,
     RegisterPage,
     RestrictionCreate,
@@ -45,7 +51,7 @@ from services.consent.models import (
     instant,
 )
 from services.consent.policy import to_json
-from services.consent.readmodel import ConsentState, RegisterQuery
+from services.consent.readmodel import RegisterQuery
 from services.consent.rules import UnknownRegimeVersionError
 from services.consent.settings import ConsentSettings
 from services.contract.codes import ORG_ID_PATTERN
@@ -55,9 +61,11 @@ router = APIRouter(prefix="/v1", tags=["consent"])
 DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ConsentNotFoundError: ProblemSpec(404, "consent-not-found", "Consent not found"),
     RestrictionNotFoundError: ProblemSpec(404, "restriction-not-found", "Restriction not found"),
+    RefusalNotFoundError: ProblemSpec(404, "refusal-not-found", "Refusal not found"),
     DecisionNotFoundError: ProblemSpec(404, "decision-not-found", "Decision not found"),
     ConsentAlreadyWithdrawnError: ProblemSpec(409, "consent-already-withdrawn", "Consent already withdrawn"),
     RestrictionAlreadyLiftedError: ProblemSpec(409, "restriction-already-lifted", "Restriction already lifted"),
+    RefusalAlreadyWithdrawnError: ProblemSpec(409, "refusal-already-withdrawn", "Refusal already withdrawn"),
     VersionConflictError: ProblemSpec(409, "version-conflict", "Version conflict"),
     IdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
     UnknownRegimeVersionError: ProblemSpec(409, "rule-table-unavailable", "Rule table not available"),
@@ -126,15 +134,24 @@ def record_consent(
     return ConsentPublic.of(consent, consents.clock())
 
 
-def _holds(consent: ConsentState, principal: Principal, write: bool) -> bool:
-    """A consent (and the person's birth date on it) is known to the organisation that recorded it; auditors read."""
-    return consent.recorded_by_org == principal.org or (not write and "auditor" in principal.roles)
+class _Recorded(Protocol):
+    @property
+    def recorded_by_org(self) -> str: ...
 
 
-def _held(consent: ConsentState, principal: Principal, write: bool) -> ConsentState:
-    if not _holds(consent, principal, write):
-        raise ConsentNotFoundError("no such consent")
-    return consent
+Held = TypeVar("Held", bound=_Recorded)
+
+
+def _holds(recorded: _Recorded, principal: Principal, write: bool) -> bool:
+    """A consent or refusal (and the person's birth date on a consent) is known to the organisation that recorded
+    it; auditors read."""
+    return recorded.recorded_by_org == principal.org or (not write and "auditor" in principal.roles)
+
+
+def _held(recorded: Held, principal: Principal, write: bool, missing: Exception) -> Held:
+    if not _holds(recorded, principal, write):
+        raise missing
+    return recorded
 
 
 @router.post("/consents/{consent_id}/withdraw", response_model=ConsentPublic, responses={404: {}, 409: {}, 422: {}})
@@ -147,7 +164,7 @@ def withdraw_consent(
     if_match: Annotated[str | None, Header()] = None,
 ) -> ConsentPublic:
     """Withdraw a consent: nothing is disclosed under it from then on; past disclosures stay as they were."""
-    _held(consents.get_consent(consent_id), principal, write=True)
+    _held(consents.get_consent(consent_id), principal, True, ConsentNotFoundError("no such consent"))
     body = body or ConsentWithdraw()
     try:
         consent = consents.withdraw_consent(
@@ -178,7 +195,7 @@ def list_consents(
 @router.get("/consents/{consent_id}", response_model=ConsentPublic, responses={404: {}})
 def get_consent(consent_id: uuid.UUID, principal: Reader, consents: App, response: Response) -> ConsentPublic:
     """One consent and where it stands now (to the organisation that recorded it, and auditors)."""
-    consent = _held(consents.get_consent(consent_id), principal, write=False)
+    consent = _held(consents.get_consent(consent_id), principal, False, ConsentNotFoundError("no such consent"))
     response.headers["ETag"] = str(consent.version)
     return ConsentPublic.of(consent, consents.clock())
 
@@ -220,6 +237,50 @@ def list_restrictions(
 ) -> RestrictionList:
     """The restrictions on file for a person."""
     return RestrictionList(items=[RestrictionPublic.of(r) for r in consents.list_restrictions(subject_id)])
+
+
+# --- written refusals (art. 23) ---------------------------------------------------------------------------------
+
+
+@router.post("/refusals", status_code=201, response_model=RefusalPublic, responses={409: {}, 422: {}})
+def record_refusal(
+    body: RefusalCreate,
+    principal: Writer,
+    consents: App,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> RefusalPublic:
+    """Record the person's written refusal that relatives in these roles be told of their death."""
+    try:
+        refusal, created = consents.record_refusal(body.terms(), _actor(principal), idempotency_key)
+    except InvalidTermsError as error:
+        raise _terms_error(error) from None
+    response.headers["Location"] = f"/v1/refusals/{refusal.refusal_id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return RefusalPublic.of(refusal)
+
+
+@router.post("/refusals/{refusal_id}/withdraw", response_model=RefusalPublic, responses={404: {}, 409: {}, 422: {}})
+def withdraw_refusal(
+    refusal_id: uuid.UUID, principal: Writer, consents: App, body: RefusalWithdraw | None = None
+) -> RefusalPublic:
+    """Withdraw a refusal the person withdrew while alive."""
+    _held(consents.get_refusal(refusal_id), principal, True, RefusalNotFoundError("no such refusal"))
+    at = None if body is None or body.at is None else instant(body.at)
+    try:
+        return RefusalPublic.of(consents.withdraw_refusal(refusal_id, _actor(principal), at))
+    except InvalidTermsError as error:
+        raise _terms_error(error) from None
+
+
+@router.get("/refusals", response_model=RefusalList)
+def list_refusals(
+    principal: Reader, consents: App, subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)]
+) -> RefusalList:
+    """The written refusals on file for a person that the caller's organisation holds (auditors: all)."""
+    held = [r for r in consents.list_refusals(subject_id) if _holds(r, principal, write=False)]
+    return RefusalList(items=[RefusalPublic.of(r) for r in held])
 
 
 # --- decisions and disclosures ----------------------------------------------------------------------------------
@@ -282,6 +343,7 @@ def get_decision(
         kind=recorded.kind,
         input=to_json(recorded.input),
         facts=to_json(recorded.facts),
+        justification=recorded.justification,
     )
 
 
@@ -317,8 +379,8 @@ def evaluate_recorded(
 def rules(principal: Anyone, consents: App) -> list[RuleTablePublic]:
     """The rule tables this build applies or re-applies (LSSSS arts. 17-27.3 and the LRSSS), as data."""
     return [
-        RuleTablePublic(regime=table.regime, version=version, table=to_json(table))
-        for version, table in consents.rule_tables()
+        RuleTablePublic(regime=table.regime, version=version, applied=applied, table=to_json(table))
+        for version, table, applied in consents.rule_tables()
     ]
 
 

@@ -28,6 +28,8 @@ from services.consent.domain import (
     IdempotencyConflictError,
     InvalidTermsError,
     OrganisationObserved,
+    Refusal,
+    RefusalNotFoundError,
     RegisterEntry,
     Restriction,
     RestrictionNotFoundError,
@@ -43,14 +45,31 @@ from services.consent.policy import (
     DecisionInput,
     Facts,
     RuleTable,
+    Source,
     from_json,
     local_date,
     to_json,
 )
-from services.consent.readmodel import ConsentState, ReadModel, RegisterQuery, RegisterRow, RestrictionState, aware
-from services.consent.rules import CURRENT_VERSION, TABLES, regime_for
+from services.consent.readmodel import (
+    ConsentState,
+    ReadModel,
+    RefusalState,
+    RegisterQuery,
+    RegisterRow,
+    RestrictionState,
+    aware,
+)
+from services.consent.rules import TABLES, LegalSettings, build_tables, regime_for, register, table_for
 from services.contract.agreements_events import AGREEMENT_LIFECYCLE
-from services.contract.codes import AgreementKind, AgreementStatus, InfoCategory, OrgKind, Purpose
+from services.contract.codes import (
+    AgreementKind,
+    AgreementStatus,
+    InfoCategory,
+    OrgKind,
+    Purpose,
+    RequesterRole,
+    ServiceCode,
+)
 
 ORGANISATION_REGISTERED = "ca.qc.rls.agreements.organisation-registered.v1"
 AGREEMENT_STATES = frozenset(f"ca.qc.rls.agreements.{name}.v1" for name in AGREEMENT_LIFECYCLE)
@@ -71,6 +90,13 @@ class OrganisationKind(BaseModel):
     occurred_at: datetime
 
 
+class OnBehalfTerms(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    of_org: str
+    services: list[ServiceCode]
+
+
 class AgreementTerms(BaseModel):
     """What the engine needs of `AgreementStateV1`."""
 
@@ -83,6 +109,7 @@ class AgreementTerms(BaseModel):
     start: date
     end: date | None = None
     information_sharing: list[InfoCategory] | None = None
+    on_behalf: list[OnBehalfTerms] = []
     occurred_at: datetime
 
 
@@ -141,8 +168,17 @@ class RestrictionTerms:
 
 
 @dataclass(frozen=True)
+class RefusalTerms:
+    subject_id: str
+    requester_roles: tuple[str, ...]
+    given_at: datetime
+    document_ref: str | None
+
+
+@dataclass(frozen=True)
 class DecisionRequest:
-    """What a partner asks (`at` None: now)."""
+    """What a partner asks (`at` None: now). The birth date gives the engine the person's age band (it is not
+    recorded); the justification goes to the decision and the register entry, never to the engine or a topic."""
 
     subject_id: str
     discloser_org_id: str
@@ -151,6 +187,31 @@ class DecisionRequest:
     categories: tuple[InfoCategory, ...]
     at: datetime | None = None
     context: Context = field(default_factory=Context)
+    recipient_service: ServiceCode | None = None
+    subject_birth_date: date | None = None
+    justification: str | None = None
+
+    def check(self, today: date) -> None:
+        """Refuses what the current rules cannot read: a bare danger flag, a mandate named without its terms,
+        purpose SERVICE_ON_BEHALF without the service, a minor's request not from a parent, dates to come."""
+        c = self.context
+        if c.danger and c.danger_assessment is None:
+            raise InvalidTermsError("context.danger_assessment", "state the danger assessment, not only a flag")
+        for name in ("mandate_contract_ref", "undertakings_received"):
+            if getattr(c, name) and c.mandate is None:
+                raise InvalidTermsError(f"context.{name}", "state the mandate in context.mandate")
+        if self.purpose == Purpose.SERVICE_ON_BEHALF and self.recipient_service is None:
+            raise InvalidTermsError("recipient_service", "required for purpose SERVICE_ON_BEHALF")
+        if c.minor is not None and c.requester_role not in (None, RequesterRole.PARENT):
+            raise InvalidTermsError("context.requester_role", "a request about a minor comes from a parent")
+        for name, day in (
+            ("subject_birth_date", self.subject_birth_date),
+            ("context.subject_deceased_on", c.subject_deceased_on),
+        ):
+            if day is not None and day > today:
+                raise InvalidTermsError(name, "is in the future")
+        if self.subject_birth_date and c.subject_deceased_on and c.subject_deceased_on < self.subject_birth_date:
+            raise InvalidTermsError("context.subject_deceased_on", "is before the birth date")
 
 
 @dataclass(frozen=True)
@@ -164,6 +225,7 @@ class RecordedDecision:
     requested_by_org: str
     register_entry_id: uuid.UUID | None
     request_digest: str
+    justification: str | None = None
 
     @classmethod
     def of(cls, record: DecisionRecord) -> RecordedDecision:
@@ -177,6 +239,7 @@ class RecordedDecision:
             requested_by_org=record.requested_by_org,
             register_entry_id=record.register_entry_id,
             request_digest=record.request_digest,
+            justification=record.justification,
         )
 
     def concerns(self, org_id: str) -> bool:
@@ -192,12 +255,14 @@ class Consents(TrackedApplication):
         self,
         env: dict[str, str] | None = None,
         clock: Clock = system_clock,
-        regime_setting: str = "LSSSS_17_27_3",
+        regime_setting: str = "BY_DATE",
+        legal: LegalSettings | None = None,
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.regime_setting = regime_setting
         regime_for(regime_setting, clock())  # fail fast on a bad setting
+        self.versions = register(build_tables(legal or LegalSettings()).values())
         self.view = ReadModel(self.recorder, self.mapper)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -210,32 +275,30 @@ class Consents(TrackedApplication):
         self, terms: ConsentTerms, actor: Actor, idempotency_key: str | None = None
     ) -> tuple[ConsentState, bool]:
         """Returns the consent and whether this call recorded it (False: an idempotent retry)."""
-        now = self.clock()
-        Consent.check_terms(terms.subject_birth_date, local_date(now), terms.valid_from, terms.valid_until)
-        consent_id = keyed_id("consent", actor.org, idempotency_key)
-        digest = _digest(terms)
-        if self._recorded_before(consent_id, digest, idempotency_key, "consent"):
-            return self.get_consent(consent_id), False
-        consent = Consent(
-            id=consent_id,
-            subject_id=terms.subject_id,
-            subject_birth_date=terms.subject_birth_date,
-            grantor_role=terms.grantor_role,
-            grantor_mandate_ref=terms.grantor_mandate_ref,
-            grantor_scope=None if terms.grantor_scope is None else list(terms.grantor_scope),
-            method=terms.method,
-            purposes=list(terms.purposes),
-            recipient_org_ids=list(terms.recipient_org_ids),
-            recipient_kinds=list(terms.recipient_kinds),
-            categories=list(terms.categories),
-            valid_from=terms.valid_from,
-            valid_until=terms.valid_until,
-            recorded_by=actor.sub,
-            recorded_by_org=actor.org,
-            recorded_at=now,
-            request_digest=digest,
-        )
-        created = self._record_first(consent_id, digest, idempotency_key, "consent", consent)
+        Consent.check_terms(terms.subject_birth_date, local_date(self.clock()), terms.valid_from, terms.valid_until)
+
+        def consent(consent_id: uuid.UUID, digest: str, now: datetime) -> Consent:
+            return Consent(
+                id=consent_id,
+                subject_id=terms.subject_id,
+                subject_birth_date=terms.subject_birth_date,
+                grantor_role=terms.grantor_role,
+                grantor_mandate_ref=terms.grantor_mandate_ref,
+                grantor_scope=None if terms.grantor_scope is None else list(terms.grantor_scope),
+                method=terms.method,
+                purposes=list(terms.purposes),
+                recipient_org_ids=list(terms.recipient_org_ids),
+                recipient_kinds=list(terms.recipient_kinds),
+                categories=list(terms.categories),
+                valid_from=terms.valid_from,
+                valid_until=terms.valid_until,
+                recorded_by=actor.sub,
+                recorded_by_org=actor.org,
+                recorded_at=now,
+                request_digest=digest,
+            )
+
+        consent_id, created = self._record_once("consent", terms, actor, idempotency_key, consent)
         return self.get_consent(consent_id), created
 
     def withdraw_consent(
@@ -271,25 +334,23 @@ class Consents(TrackedApplication):
     def record_restriction(
         self, terms: RestrictionTerms, actor: Actor, idempotency_key: str | None = None
     ) -> tuple[RestrictionState, bool]:
-        now = self.clock()
-        restriction_id = keyed_id("restriction", actor.org, idempotency_key)
-        digest = _digest(terms)
-        if self._recorded_before(restriction_id, digest, idempotency_key, "restriction"):
-            return self.get_restriction(restriction_id), False
-        restriction = Restriction(
-            id=restriction_id,
-            subject_id=terms.subject_id,
-            recipient_org_ids=list(terms.recipient_org_ids),
-            recipient_kinds=list(terms.recipient_kinds),
-            purposes=list(terms.purposes),
-            categories=list(terms.categories),
-            valid_from=terms.valid_from or now,
-            recorded_by=actor.sub,
-            recorded_by_org=actor.org,
-            recorded_at=now,
-            request_digest=digest,
-        )
-        created = self._record_first(restriction_id, digest, idempotency_key, "restriction", restriction)
+
+        def restriction(restriction_id: uuid.UUID, digest: str, now: datetime) -> Restriction:
+            return Restriction(
+                id=restriction_id,
+                subject_id=terms.subject_id,
+                recipient_org_ids=list(terms.recipient_org_ids),
+                recipient_kinds=list(terms.recipient_kinds),
+                purposes=list(terms.purposes),
+                categories=list(terms.categories),
+                valid_from=terms.valid_from or now,
+                recorded_by=actor.sub,
+                recorded_by_org=actor.org,
+                recorded_at=now,
+                request_digest=digest,
+            )
+
+        restriction_id, created = self._record_once("restriction", terms, actor, idempotency_key, restriction)
         return self.get_restriction(restriction_id), created
 
     def lift_restriction(self, restriction_id: uuid.UUID, actor: Actor, at: datetime | None = None) -> RestrictionState:
@@ -308,6 +369,47 @@ class Consents(TrackedApplication):
 
     def list_restrictions(self, subject_id: str) -> list[RestrictionState]:
         return self.view.restrictions_of(subject_id)
+
+    # --- written refusals (art. 23, LRSSS s. 8) ------------------------------------------------------------------
+
+    def record_refusal(
+        self, terms: RefusalTerms, actor: Actor, idempotency_key: str | None = None
+    ) -> tuple[RefusalState, bool]:
+        if terms.given_at > self.clock() + CLOCK_SKEW:
+            raise InvalidTermsError("given_on", "is in the future")
+
+        def refusal(refusal_id: uuid.UUID, digest: str, now: datetime) -> Refusal:
+            return Refusal(
+                id=refusal_id,
+                subject_id=terms.subject_id,
+                requester_roles=list(terms.requester_roles),
+                given_at=terms.given_at,
+                document_ref=terms.document_ref,
+                recorded_by=actor.sub,
+                recorded_by_org=actor.org,
+                recorded_at=now,
+                request_digest=digest,
+            )
+
+        refusal_id, created = self._record_once("refusal", terms, actor, idempotency_key, refusal)
+        return self.get_refusal(refusal_id), created
+
+    def withdraw_refusal(self, refusal_id: uuid.UUID, actor: Actor, at: datetime | None = None) -> RefusalState:
+        def withdraw(refusal: Refusal) -> None:
+            now = self.clock()
+            refusal.withdraw(at or now, actor.sub, now)
+
+        self._change(refusal_id, RefusalNotFoundError("no such refusal"), withdraw)
+        return self.get_refusal(refusal_id)
+
+    def get_refusal(self, refusal_id: uuid.UUID) -> RefusalState:
+        state = self.view.refusal(str(refusal_id))
+        if state is None:
+            raise RefusalNotFoundError("no such refusal")
+        return state
+
+    def list_refusals(self, subject_id: str) -> list[RefusalState]:
+        return self.view.refusals_of(subject_id)
 
     # --- decisions and disclosures ------------------------------------------------------------------------------
 
@@ -331,6 +433,7 @@ class Consents(TrackedApplication):
         if self._recorded_before(decision_id, digest, idempotency_key, "request"):
             return self.get_decision(decision_id), False
         now = self.clock()
+        request.check(local_date(now))
         at = request.at or now
         if kind == DISCLOSURE and at > now + CLOCK_SKEW:
             raise InvalidTermsError("at", "a disclosure cannot be dated in the future")
@@ -343,10 +446,11 @@ class Consents(TrackedApplication):
             categories=tuple(dict.fromkeys(request.categories)),
             at=at,
             regime=regime,
-            regime_version=CURRENT_VERSION[regime],
+            regime_version=self.versions[regime],
             context=request.context,
+            recipient_service=request.recipient_service,
         )
-        facts = self.view.facts_for(decision_input)
+        facts = self.view.facts_for(decision_input, request.subject_birth_date)
         decision = evaluate(decision_input, facts)
         entry = None
         if kind == DISCLOSURE and decision.permitted_categories:
@@ -363,6 +467,11 @@ class Consents(TrackedApplication):
                 obligations=[o.value for o in decision.obligations],
                 regime=decision.regime.value,
                 recorded_at=now,
+                justification=request.justification,
+                reference=reference_of(decision, decision_input),
+                disclosed_by=actor.sub,
+                regime_superseded=decision.regime_superseded,
+                conditions=stated_conditions(decision_input.context),
             )
         record = DecisionRecord(
             id=decision_id,
@@ -375,6 +484,7 @@ class Consents(TrackedApplication):
             requested_by_org=actor.org,
             request_digest=digest,
             register_entry_id=entry.id if entry else None,
+            justification=request.justification,
         )
         if not self._record_first(decision_id, digest, idempotency_key, "request", record, *([entry] if entry else [])):
             return self.get_decision(decision_id), False  # answered as it was answered
@@ -388,6 +498,7 @@ class Consents(TrackedApplication):
             requested_by_org=actor.org,
             register_entry_id=record.register_entry_id,
             request_digest=digest,
+            justification=request.justification,
         )
         return recorded, True
 
@@ -407,10 +518,10 @@ class Consents(TrackedApplication):
         """The engine alone, on a recorded input and facts (what auditors re-run); records nothing."""
         return evaluate(decision_input, facts)
 
-    @staticmethod
-    def rule_tables() -> list[tuple[str, RuleTable]]:
-        """Every rule table this build can apply or re-apply, with its version."""
-        return [(version, table) for (_, version), table in TABLES.items()]
+    def rule_tables(self) -> list[tuple[str, RuleTable, bool]]:
+        """Every rule table this build can apply or re-apply, with its version and whether this service applies
+        it to new decisions."""
+        return [(version, table, self.versions[regime] == version) for (regime, version), table in TABLES.items()]
 
     def register_entries(self, query: RegisterQuery) -> tuple[list[RegisterRow], int | None]:
         return self.view.register(query)
@@ -443,6 +554,7 @@ class Consents(TrackedApplication):
                 end=state.end,
                 information_sharing=[c.value for c in state.information_sharing or []],
                 occurred_at=aware(state.occurred_at),
+                on_behalf=[o.model_dump(mode="json") for o in state.on_behalf],
             )
         else:
             self.mark_processed(tracking)
@@ -453,6 +565,23 @@ class Consents(TrackedApplication):
             self.mark_processed(tracking)
 
     # --- Idempotency-Key: one aggregate per key, its request's digest tells a retry from a reuse --------------
+
+    def _record_once(
+        self,
+        what: str,
+        terms: Any,
+        actor: Actor,
+        key: str | None,
+        build: Callable[[uuid.UUID, str, datetime], Any],
+    ) -> tuple[uuid.UUID, bool]:
+        """Records what `build(id, digest, now)` makes, once per Idempotency-Key; (its id, whether this call did)."""
+        aggregate_id = keyed_id(what, actor.org, key)
+        digest = _digest(terms)
+        if self._recorded_before(aggregate_id, digest, key, what):
+            return aggregate_id, False
+        return aggregate_id, self._record_first(
+            aggregate_id, digest, key, what, build(aggregate_id, digest, self.clock())
+        )
 
     def _recorded_before(self, aggregate_id: uuid.UUID, digest: str, key: str | None, what: str) -> bool:
         """Whether a request with this key was recorded; the key with another request is a conflict."""
@@ -492,3 +621,32 @@ class Consents(TrackedApplication):
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+
+
+def stated_conditions(context: Context) -> dict[str, Any]:
+    """The circumstances the discloser stated (what differs from the defaults), kept on the register entry."""
+    stated = to_json(context)
+    return {k: v for k, v in stated.items() if v not in (None, False, "")}
+
+
+CONTEXT_REFERENCES: tuple[tuple[str, Callable[[Context], str | None]], ...] = (
+    ("mandate", lambda c: c.mandate.ref if c.mandate else None),
+    ("order", lambda c: c.court_order_ref),
+    ("danger-assessment", lambda c: c.danger_assessment.ref if c.danger_assessment else None),
+    ("research-authorisation", lambda c: c.research_authorisation_ref),
+)
+
+
+def reference_of(decision: Decision, request: DecisionInput) -> str | None:
+    """What the disclosure rests on, for the register (27.2, LRSSS s. 265): the consents and agreements of its
+    bases, and the mandate, order, danger assessment or authorisation the discloser cited."""
+    table = table_for(decision.regime, decision.regime_version)
+    references: list[str] = []
+    for basis in decision.basis:
+        if basis.consent_id:
+            references.append(f"consent:{basis.consent_id}")
+        elif basis.agreement_id:
+            references.append(f"agreement:{basis.agreement_id}")
+        elif table.route(basis.route).source == Source.CONTEXT:
+            references += [f"{name}:{ref}" for name, cited in CONTEXT_REFERENCES if (ref := cited(request.context))]
+    return "; ".join(dict.fromkeys(references)) or None

@@ -1,8 +1,8 @@
 """Consent domain events -> integration events (the anti-corruption layer).
 
 Decisions go to `rls.consent.decisions.v1`; consents, withdrawals, restrictions and register entries to
-`rls.consent.v1` (internal). Observations of the agreements context are not republished. Withdrawal reasons
-(free text) never leave the service.
+`rls.consent.v1` (internal). Observations of the agreements context are not republished. Withdrawal reasons and
+the justifications given for disclosures (free text) never leave the service.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from eventsourcing.domain import DomainEventProtocol
 
 from services.common.envelope import CloudEvent, event_id, event_type, schema_uri
 from services.common.kafka import Outgoing
-from services.consent.domain import Consent, DecisionRecord, RegisterEntry, Restriction
+from services.consent.domain import Consent, DecisionRecord, Refusal, RegisterEntry, Restriction
 from services.consent.policy import age_band
 from services.contract import topics
 from services.contract.base import EventData
@@ -24,6 +24,8 @@ from services.contract.consent_events import (
     ConsentRecordedV1,
     ConsentWithdrawnV1,
     DisclosureRegisteredV1,
+    RefusalRecordedV1,
+    RefusalWithdrawnV1,
     RestrictionLiftedV1,
     RestrictionRecordedV1,
 )
@@ -68,6 +70,24 @@ def consent_messages(domain_event: DomainEventProtocol[Any]) -> Sequence[Outgoin
             occurred_at=e.recorded_at,
         )
         return [_outgoing(e, topics.CONSENT, "restriction-lifted", lifted)]
+    if isinstance(e, Refusal.Recorded):
+        refusal = RefusalRecordedV1(
+            refusal_id=str(e.originator_id),
+            subject_id=e.subject_id,
+            requester_roles=e.requester_roles,
+            given_at=e.given_at,
+            recorded_by_org=e.recorded_by_org,
+            occurred_at=e.recorded_at,
+        )
+        return [_outgoing(e, topics.CONSENT, "refusal-recorded", refusal)]
+    if isinstance(e, Refusal.Withdrawn):
+        withdrawn = RefusalWithdrawnV1(
+            refusal_id=str(e.originator_id),
+            subject_id=e.subject_id,
+            withdrawn_at=e.withdrawn_at,
+            occurred_at=e.recorded_at,
+        )
+        return [_outgoing(e, topics.CONSENT, "refusal-withdrawn", withdrawn)]
     if isinstance(e, RegisterEntry.Registered):
         return [_outgoing(e, topics.CONSENT, "disclosure-registered", _registered(e))]
     return []
@@ -124,6 +144,9 @@ def _registered(e: RegisterEntry.Registered) -> DisclosureRegisteredV1:
         obligations=e.obligations,
         regime=e.regime,
         occurred_at=e.recorded_at,
+        reference=e.reference,
+        disclosed_by=e.disclosed_by,
+        regime_superseded=e.regime_superseded,
     )
 
 

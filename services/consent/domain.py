@@ -35,6 +35,14 @@ class RestrictionAlreadyLiftedError(ConsentDomainError):
     """The restriction was already lifted."""
 
 
+class RefusalNotFoundError(ConsentDomainError):
+    """No written refusal with this id."""
+
+
+class RefusalAlreadyWithdrawnError(ConsentDomainError):
+    """The refusal was already withdrawn."""
+
+
 class DecisionNotFoundError(ConsentDomainError):
     """No decision with this id is visible to the caller."""
 
@@ -70,6 +78,14 @@ def register_entry_id_for(decision_id: uuid.UUID) -> uuid.UUID:
 def observation_id(upstream_event_id: str) -> uuid.UUID:
     """One observation per upstream event, however many copies Kafka delivers."""
     return uuid.uuid5(NAMESPACE, f"observed\x1f{upstream_event_id}")
+
+
+def check_ending(ended_at: datetime | None, at: datetime, now: datetime, already: ConsentDomainError) -> None:
+    """A withdrawal or a lift is recorded once, and never dated in the future."""
+    if ended_at is not None:
+        raise already
+    if at > now:
+        raise InvalidTermsError("at", "cannot be in the future")
 
 
 def check_period(start: datetime, end: datetime | None, end_field: str) -> None:
@@ -154,10 +170,7 @@ class Consent(Aggregate):
 
     def withdraw(self, at: datetime, reason: str | None, by: str, by_org: str, now: datetime) -> None:
         """Stops future disclosures under this consent from `at` on; past ones stay as they were."""
-        if self.withdrawn_at is not None:
-            raise ConsentAlreadyWithdrawnError("this consent was already withdrawn")
-        if at > now:
-            raise InvalidTermsError("at", "cannot be in the future")
+        check_ending(self.withdrawn_at, at, now, ConsentAlreadyWithdrawnError("this consent was already withdrawn"))
         self._withdraw(self.subject_id, at, reason, by, by_org, now)
 
     @event(Withdrawn)
@@ -223,10 +236,7 @@ class Restriction(Aggregate):
         self.lifted_at: datetime | None = None
 
     def lift(self, at: datetime, by: str, now: datetime) -> None:
-        if self.lifted_at is not None:
-            raise RestrictionAlreadyLiftedError("this restriction was already lifted")
-        if at > now:
-            raise InvalidTermsError("at", "cannot be in the future")
+        check_ending(self.lifted_at, at, now, RestrictionAlreadyLiftedError("this restriction was already lifted"))
         self._lift(self.subject_id, at, by, now)
 
     @event(Lifted)
@@ -234,10 +244,69 @@ class Restriction(Aggregate):
         self.lifted_at = lifted_at
 
 
+class Refusal(Aggregate):
+    """A person's written refusal that relatives in some roles be told of their death (art. 23, LRSSS s. 8)."""
+
+    class Recorded(Aggregate.Created):
+        subject_id: str
+        requester_roles: list[str]
+        given_at: datetime
+        document_ref: str | None
+        recorded_by: str
+        recorded_by_org: str
+        recorded_at: datetime
+        request_digest: str
+
+    class Withdrawn(Aggregate.Event):
+        subject_id: str
+        withdrawn_at: datetime
+        withdrawn_by: str
+        recorded_at: datetime
+
+    @event(Recorded)
+    def __init__(
+        self,
+        id: uuid.UUID,
+        subject_id: str,
+        requester_roles: list[str],
+        given_at: datetime,
+        document_ref: str | None,
+        recorded_by: str,
+        recorded_by_org: str,
+        recorded_at: datetime,
+        request_digest: str,
+    ) -> None:
+        self.subject_id = subject_id
+        self.requester_roles = requester_roles
+        self.given_at = given_at
+        self.document_ref = document_ref
+        self.recorded_by = recorded_by
+        self.recorded_by_org = recorded_by_org
+        self.recorded_at = recorded_at
+        self.request_digest = request_digest
+        self.withdrawn_at: datetime | None = None
+
+    def withdraw(self, at: datetime, by: str, now: datetime) -> None:
+        """The person changed their mind while alive (a refusal withdrawn after the death changes nothing)."""
+        check_ending(self.withdrawn_at, at, now, RefusalAlreadyWithdrawnError("this refusal was already withdrawn"))
+        self._withdraw(self.subject_id, at, by, now)
+
+    @event(Withdrawn)
+    def _withdraw(self, subject_id: str, withdrawn_at: datetime, withdrawn_by: str, recorded_at: datetime) -> None:
+        self.withdrawn_at = withdrawn_at
+
+
 class DecisionRecord(Aggregate):
     """A decision as made: its input, the facts it used and its result (JSON), so that it can be re-evaluated."""
 
     class Made(Aggregate.Created):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 kept no justification."""
+            state["justification"] = None
+
         kind: str
         input: dict[str, Any]
         facts: dict[str, Any]
@@ -247,6 +316,7 @@ class DecisionRecord(Aggregate):
         requested_by_org: str
         request_digest: str
         register_entry_id: uuid.UUID | None
+        justification: str | None
 
     @event(Made)
     def __init__(
@@ -261,6 +331,7 @@ class DecisionRecord(Aggregate):
         requested_by_org: str,
         request_digest: str,
         register_entry_id: uuid.UUID | None,
+        justification: str | None,
     ) -> None:
         self.kind = kind
         self.input = input
@@ -271,12 +342,21 @@ class DecisionRecord(Aggregate):
         self.requested_by_org = requested_by_org
         self.request_digest = request_digest
         self.register_entry_id = register_entry_id
+        self.justification = justification
 
 
 class RegisterEntry(Aggregate):
-    """An entry of the disclosure register: who received what, when, why and under which article."""
+    """An entry of the disclosure register: who received what, when, why and under which article, on which
+    reference (consent, agreement, mandate, order, danger assessment), the conditions stated and who disclosed."""
 
     class Registered(Aggregate.Created):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 named the article only."""
+            state.update(justification=None, reference=None, disclosed_by=None, regime_superseded=False, conditions={})
+
         decision_id: uuid.UUID
         at: datetime
         subject_id: str
@@ -288,6 +368,11 @@ class RegisterEntry(Aggregate):
         obligations: list[str]
         regime: str
         recorded_at: datetime
+        justification: str | None
+        reference: str | None
+        disclosed_by: str | None
+        regime_superseded: bool
+        conditions: dict[str, Any]
 
     @event(Registered)
     def __init__(
@@ -304,6 +389,11 @@ class RegisterEntry(Aggregate):
         obligations: list[str],
         regime: str,
         recorded_at: datetime,
+        justification: str | None,
+        reference: str | None,
+        disclosed_by: str | None,
+        regime_superseded: bool,
+        conditions: dict[str, Any],
     ) -> None:
         self.decision_id = decision_id
         self.at = at
@@ -316,6 +406,11 @@ class RegisterEntry(Aggregate):
         self.obligations = obligations
         self.regime = regime
         self.recorded_at = recorded_at
+        self.justification = justification
+        self.reference = reference
+        self.disclosed_by = disclosed_by
+        self.regime_superseded = regime_superseded
+        self.conditions = conditions
 
 
 class OrganisationObserved(Aggregate):
@@ -339,6 +434,13 @@ class AgreementObserved(Aggregate):
     """An agreement's whole state after a change, from `occurred_at` on (one per upstream event)."""
 
     class Observed(Aggregate.Created):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 did not know which services are provided on whose behalf (none are)."""
+            state["on_behalf"] = []
+
         upstream_event_id: str
         upstream_type: str
         agreement_id: str
@@ -349,6 +451,7 @@ class AgreementObserved(Aggregate):
         end: date | None
         information_sharing: list[str]
         occurred_at: datetime
+        on_behalf: list[dict[str, Any]]
 
     @event(Observed)
     def __init__(
@@ -364,6 +467,7 @@ class AgreementObserved(Aggregate):
         end: date | None,
         information_sharing: list[str],
         occurred_at: datetime,
+        on_behalf: list[dict[str, Any]],
     ) -> None:
         self.upstream_event_id = upstream_event_id
         self.upstream_type = upstream_type
@@ -375,3 +479,4 @@ class AgreementObserved(Aggregate):
         self.end = end
         self.information_sharing = information_sharing
         self.occurred_at = occurred_at
+        self.on_behalf = on_behalf

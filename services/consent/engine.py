@@ -9,23 +9,27 @@ The same input and facts always give the same decision: auditors re-run this fun
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 
 from services.consent.policy import (
     SENSITIVE,
+    AgeBand,
     AgreementFact,
     Basis,
     ConsentFact,
     Decision,
     DecisionInput,
     Facts,
+    OnBehalfFact,
     Reason,
     ReasonCode,
     Route,
     RuleTable,
     Scope,
     Source,
+    end_of_local_day,
     local_date,
 )
 from services.consent.rules import table_for
@@ -57,6 +61,11 @@ TRIGGERS: dict[str, Trigger] = {
     "complaint_body_cited": lambda route, request, facts: request.context.complaint_body is not None,
     "mandate_contract_cited": lambda route, request, facts: bool(request.context.mandate_contract_ref),
     "research_authorisation_cited": lambda route, request, facts: bool(request.context.research_authorisation_ref),
+    "danger_assessed": lambda route, request, facts: request.context.danger_assessment is not None,
+    "mandate_stated": lambda route, request, facts: request.context.mandate is not None,
+    "minor_request_made": lambda route, request, facts: request.context.minor is not None,
+    "deceased_stated": lambda route, request, facts: request.context.subject_deceased_on is not None,
+    "requester_in_route": lambda route, request, facts: request.context.requester_role in route.requester_roles,
 }
 
 
@@ -213,6 +222,154 @@ def _agreement_in_force(
     return None
 
 
+def _missing(conditions: tuple[tuple[str, bool], ...]) -> str | None:
+    """The names of the conditions not met, comma-separated (None when all are)."""
+    missing = [name for name, met in conditions if not met]
+    return ",".join(missing) if missing else None
+
+
+def _danger_conditions_met(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """Each condition of arts. 19.0.1 / s. 74 is stated: the act, the risk, who is at risk, the urgency, a
+    recipient exposed to the danger, their representative or a person who can help, and the authorisation."""
+    a = request.context.danger_assessment
+    assert a is not None
+    missing = _missing(
+        (
+            ("act", a.act is not None),
+            ("risk", a.risk is not None),
+            ("at_risk", a.at_risk is not None),
+            ("urgent", a.urgent is True),
+            ("recipient_role", a.recipient_role is not None),
+            ("authorised_by", bool(a.authorised_by)),
+        )
+    )
+    return None if missing is None else (ReasonCode.DANGER_CONDITION_NOT_MET, missing)
+
+
+def _mandate_conditions_met(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """Written, for a fixed term that has not ended, not for the provision of care, with the confidentiality
+    clauses, and the signed undertakings received before anything is sent."""
+    m = request.context.mandate
+    assert m is not None
+    missing = _missing(
+        (
+            ("written", m.written is True),
+            ("term_end", m.term_end is not None),
+            ("term_end_passed", m.term_end is None or local_date(request.at) <= m.term_end),
+            ("for_care", m.for_care is False),
+            ("clauses_present", m.clauses_present is True),
+            ("undertakings_received", m.undertakings_received is True),
+        )
+    )
+    return None if missing is None else (ReasonCode.MANDATE_CONDITION_NOT_MET, missing)
+
+
+def _on_behalf_entry(agreement: AgreementFact, org_id: str) -> OnBehalfFact | None:
+    return next((e for e in agreement.on_behalf if e.of_org == org_id), None)
+
+
+def _agreement_on_behalf_of_discloser(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """The agreement says the other parties provide services on the discloser's behalf (108 para. 1)."""
+    agreement = _agreement(c)
+    if _on_behalf_entry(agreement, request.discloser_org_id) is not None:
+        return None
+    if _on_behalf_entry(agreement, request.recipient_org_id) is not None:
+        return ReasonCode.AGREEMENT_NOT_ON_BEHALF, "OTHER_DIRECTION"
+    return ReasonCode.AGREEMENT_NOT_ON_BEHALF, "NOT_DECLARED"
+
+
+def _service_on_behalf(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """The recipient's service the information is for is one the agreement names as provided on that behalf."""
+    entry = _on_behalf_entry(_agreement(c), request.discloser_org_id)
+    assert entry is not None
+    if request.recipient_service is not None and request.recipient_service in entry.services:
+        return None
+    return ReasonCode.SERVICE_NOT_ON_BEHALF, request.recipient_service or "NONE"
+
+
+def _subject_alive(table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate) -> Unmet | None:
+    deceased_on = request.context.subject_deceased_on
+    if deceased_on is None or local_date(request.at) < deceased_on:
+        return None
+    return ReasonCode.SUBJECT_DECEASED, deceased_on.isoformat()
+
+
+def _subject_deceased(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    return None if _subject_alive(table, route, request, facts, c) else (ReasonCode.SUBJECT_NOT_DECEASED, None)
+
+
+def _no_written_refusal(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """The person did not refuse in writing, while alive, that relatives in this role be informed."""
+    deceased_on = request.context.subject_deceased_on
+    assert deceased_on is not None
+    death = end_of_local_day(deceased_on)
+    for refusal in sorted(facts.refusals, key=lambda r: r.refusal_id):
+        in_force = refusal.given_at < death and (refusal.withdrawn_at is None or refusal.withdrawn_at >= death)
+        if in_force and request.context.requester_role in refusal.requester_roles:
+            return ReasonCode.WRITTEN_REFUSAL_ON_FILE, refusal.refusal_id
+    return None
+
+
+def _died_under_14(table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate) -> Unmet | None:
+    band = facts.subject_age_band_at_death
+    if band is None:
+        return ReasonCode.SUBJECT_AGE_UNKNOWN, None
+    return None if band == AgeBand.UNDER_14 else (ReasonCode.NOT_UNDER_14_AT_DEATH, band)
+
+
+def _subject_is_minor(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    band = facts.subject_age_band
+    if band is None:
+        return ReasonCode.SUBJECT_AGE_UNKNOWN, None
+    return None if band != AgeBand.ADULT else (ReasonCode.SUBJECT_NOT_MINOR, band)
+
+
+def _minor_access_not_refused(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """Art. 21: refused under 14 after a youth-protection intervention when harm is likely (the DPJ consulted);
+    refused at 14 or older when the minor objects and harm is likely. The facts that decide must be stated."""
+    m = request.context.minor
+    assert m is not None
+    ground, code = (
+        ("youth_protection_intervention", "UNDER_14_YOUTH_PROTECTION_HARM")
+        if facts.subject_age_band == AgeBand.UNDER_14
+        else ("objects", "MINOR_OBJECTS_HARM")
+    )
+    stated = getattr(m, ground)
+    if stated is None:
+        return ReasonCode.MINOR_CONDITION_NOT_STATED, ground
+    if stated is False:
+        return None
+    if m.harm_likely is None:
+        return ReasonCode.MINOR_CONDITION_NOT_STATED, "harm_likely"
+    return (ReasonCode.MINOR_ACCESS_REFUSED, code) if m.harm_likely else None
+
+
+def _consent_given_under_regime(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """A consent given before the regime came into force is not carried into it."""
+    given_at = _consent(c).given_at
+    if given_at is not None and (table.in_force_from is None or local_date(given_at) >= table.in_force_from):
+        return None
+    return ReasonCode.CONSENT_GIVEN_UNDER_PREVIOUS_REGIME, _iso(given_at)
+
+
 CONDITIONS: dict[str, Check] = {
     "purpose_in_route": _purpose_in_route,
     "recipient_kind_known": _recipient_kind_known,
@@ -230,6 +387,17 @@ CONDITIONS: dict[str, Check] = {
     "consent_has_end": _consent_has_end,
     "agreement_is_service_108": _agreement_is_service_108,
     "agreement_in_force": _agreement_in_force,
+    "agreement_on_behalf_of_discloser": _agreement_on_behalf_of_discloser,
+    "service_on_behalf": _service_on_behalf,
+    "danger_conditions_met": _danger_conditions_met,
+    "mandate_conditions_met": _mandate_conditions_met,
+    "subject_alive": _subject_alive,
+    "subject_deceased": _subject_deceased,
+    "no_written_refusal": _no_written_refusal,
+    "died_under_14": _died_under_14,
+    "subject_is_minor": _subject_is_minor,
+    "minor_access_not_refused": _minor_access_not_refused,
+    "consent_given_under_regime": _consent_given_under_regime,
 }
 
 
@@ -293,21 +461,62 @@ def _ids(candidate: Candidate) -> tuple[str | None, str | None]:
     return consent_id, agreement_id
 
 
+def _considered(route: Route, request: DecisionInput, facts: Facts, day: date) -> bool:
+    """The route's text is in force at the disclosure date and its triggers hold (else it says nothing)."""
+    if (route.in_force_from is not None and day < route.in_force_from) or (
+        route.in_force_until is not None and day >= route.in_force_until
+    ):
+        return False
+    for name in route.when:  # noqa: SIM110 -- a plain loop: no generator per route on the hot path
+        if not TRIGGERS[name](route, request, facts):
+            return False
+    return True
+
+
+def _discloser_unfit(route: Route, facts: Facts) -> Unmet | None:
+    """Who may use the route: checked first, whatever the candidate."""
+    if not route.discloser_kinds:
+        return None
+    if facts.discloser_kind is None:
+        return ReasonCode.DISCLOSER_KIND_UNKNOWN, None
+    if facts.discloser_kind not in route.discloser_kinds:
+        return ReasonCode.DISCLOSER_KIND_NOT_ELIGIBLE, facts.discloser_kind
+    return None
+
+
 def evaluate(request: DecisionInput, facts: Facts) -> Decision:
     """Decides `request` under the rule table it names, from `facts` alone (pure and deterministic)."""
     table = table_for(request.regime, request.regime_version)
     requested = _ordered(request.categories)
+    day = local_date(request.at)
     reasons: list[Reason] = []
     barred: set[InfoCategory] = set()
+    closed: dict[str, set[InfoCategory]] = {}
+    closing_bars: list[Reason] = []
     for bar in table.bars:
         for categories, detail in BAR_TESTS[bar.test](request, facts):
-            reasons.append(Reason(bar.reason, bar.id, _ordered(categories), detail=detail))
-            barred |= categories
+            reason = Reason(bar.reason, bar.id, _ordered(categories), detail=detail)
+            if bar.closes is None:
+                reasons.append(reason)
+                barred |= categories
+                continue
+            closing_bars.append(reason)
+            for route_id in bar.closes:
+                closed.setdefault(route_id, set()).update(categories)
 
     grants: dict[InfoCategory, tuple[Route, Candidate]] = {}
     open_categories = [c for c in requested if c not in barred]
     for route in table.routes if open_categories else ():
-        if not all(TRIGGERS[name](route, request, facts) for name in route.when):
+        if not _considered(route, request, facts, day):
+            continue
+        route_open = (
+            [c for c in open_categories if c not in closed[route.id]] if route.id in closed else open_categories
+        )
+        if not route_open:
+            continue
+        unfit = _discloser_unfit(route, facts)
+        if unfit is not None:
+            reasons.append(Reason(unfit[0], route.id, detail=unfit[1]))
             continue
         candidates = _candidates(route, facts)
         if not candidates and route.no_candidate_reason is not None:
@@ -322,10 +531,10 @@ def evaluate(request: DecisionInput, facts: Facts) -> Decision:
                 reasons.append(Reason(unmet[0], route.id, (), consent_id, agreement_id, unmet[1]))
                 continue
             scope = _scope(route, candidate)
-            for category in open_categories:
+            for category in route_open:
                 if category in scope:
                     grants.setdefault(category, (route, candidate))
-            outside = [c for c in open_categories if c not in scope]
+            outside = [c for c in route_open if c not in scope]
             for code, group in (
                 (ReasonCode.SENSITIVE_CATEGORY_NOT_NAMED, [c for c in outside if c in SENSITIVE]),
                 (ReasonCode.CATEGORY_NOT_COVERED, [c for c in outside if c not in SENSITIVE]),
@@ -335,12 +544,13 @@ def evaluate(request: DecisionInput, facts: Facts) -> Decision:
 
     permitted = tuple(c for c in requested if c in grants)
     denied = tuple(c for c in requested if c not in grants)
-    basis = _basis(table, permitted, grants)
+    basis = _basis(table, permitted, grants, facts)
     obligations: set[Obligation] = set()
     if permitted:
         obligations.update(table.always_obligations)
         for route, _ in grants.values():
             obligations.update(route.obligations)
+    reasons = [*_still_closing(closing_bars, denied), *reasons]
     if denied and not reasons:
         reasons.append(Reason(ReasonCode.NO_ROUTE))
     outcome = Outcome.PERMIT if not denied else Outcome.PERMIT_PARTIAL if permitted else Outcome.DENY
@@ -353,13 +563,25 @@ def evaluate(request: DecisionInput, facts: Facts) -> Decision:
         regime=table.regime,
         regime_version=request.regime_version,
         reasons=tuple(reasons) if denied else (),
+        regime_superseded=table.superseded_on is not None and day >= table.superseded_on,
     )
+
+
+def _still_closing(bars: list[Reason], denied: tuple[InfoCategory, ...]) -> list[Reason]:
+    """A bar that closes some routes explains only the categories that stayed denied."""
+    kept = []
+    for reason in bars:
+        categories = tuple(c for c in reason.categories if c in denied)
+        if categories:
+            kept.append(dataclasses.replace(reason, categories=categories))
+    return kept
 
 
 def _basis(
     table: RuleTable,
     permitted: tuple[InfoCategory, ...],
     grants: dict[InfoCategory, tuple[Route, Candidate]],
+    facts: Facts,
 ) -> tuple[Basis, ...]:
     grouped: dict[tuple[str, str | None, str | None], list[InfoCategory]] = {}
     routes: dict[str, Route] = {}
@@ -377,6 +599,7 @@ def _basis(
             categories=tuple(categories),
             consent_id=consent_id,
             agreement_id=agreement_id,
+            discloser_kind=facts.discloser_kind,
         )
         for (route_id, consent_id, agreement_id), categories in sorted(
             grouped.items(), key=lambda item: (order[item[0][0]], item[0][1] or "", item[0][2] or "")

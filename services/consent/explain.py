@@ -26,6 +26,7 @@ CATEGORIES: dict[Lang, dict[InfoCategory, str]] = {
         InfoCategory.PSYCHOSOCIAL_HISTORY: "psychosocial history",
         InfoCategory.YOUTH_PROTECTION: "youth protection information",
         InfoCategory.THIRD_PARTY_SUPPLIED: "information supplied by a third party",
+        InfoCategory.CAUSE_OF_DEATH: "cause of death",
     },
     "fr": {
         InfoCategory.IDENTIFICATION: "identification",
@@ -38,6 +39,7 @@ CATEGORIES: dict[Lang, dict[InfoCategory, str]] = {
         InfoCategory.PSYCHOSOCIAL_HISTORY: "histoire psychosociale",
         InfoCategory.YOUTH_PROTECTION: "renseignements de protection de la jeunesse",
         InfoCategory.THIRD_PARTY_SUPPLIED: "renseignements fournis par un tiers",
+        InfoCategory.CAUSE_OF_DEATH: "cause du décès",
     },
 }
 
@@ -83,7 +85,7 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
         ReasonCode.CATEGORY_NOT_COVERED: "not covered: {categories}",
         ReasonCode.SENSITIVE_CATEGORY_NOT_NAMED: "{categories}: only a consent naming them explicitly allows this",
         ReasonCode.CONSENT_NOT_WRITTEN: "research needs a written consent ({detail})",
-        ReasonCode.CONSENT_WITHOUT_END: "research needs a consent limited in time",
+        ReasonCode.CONSENT_WITHOUT_END: "the consent has no end: this route needs one limited in time",
         ReasonCode.PURPOSE_NOT_ALLOWED_FOR_ROUTE: "this route does not allow the purpose {detail}",
         ReasonCode.RECIPIENT_KIND_UNKNOWN: "the recipient is not in the directory",
         ReasonCode.RECIPIENT_KIND_NOT_ELIGIBLE: "this route does not allow this kind of recipient ({detail})",
@@ -94,6 +96,35 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
         ReasonCode.UNDERTAKINGS_NOT_RECEIVED: "the confidentiality undertakings were not received before sending",
         ReasonCode.RESEARCH_AUTHORISATION_NOT_IN_FORCE: "the research authorisation is not in force (until {detail})",
         ReasonCode.SUBJECT_RESTRICTION: "the person restricted access to {categories}",
+        ReasonCode.DISCLOSER_KIND_UNKNOWN: "the discloser is not in the directory",
+        ReasonCode.DISCLOSER_KIND_NOT_ELIGIBLE: (
+            "only an institution may disclose on this basis, not this kind of organisation ({detail})"
+        ),
+        ReasonCode.AGREEMENT_NOT_ON_BEHALF: (
+            "the service agreement does not say the recipient provides services on the discloser's behalf ({detail})"
+        ),
+        ReasonCode.SERVICE_NOT_ON_BEHALF: (
+            "the service agreement does not name this service as provided on the discloser's behalf ({detail})"
+        ),
+        ReasonCode.DANGER_CONDITION_NOT_MET: "conditions of the danger route not stated or not met: {detail}",
+        ReasonCode.MANDATE_CONDITION_NOT_MET: "conditions of the mandate not met: {detail}",
+        ReasonCode.ANONYMOUS_NO_CONSENT: (
+            "the person is anonymous: no one can consent for them, so {categories} may leave only on a route "
+            "that needs no consent"
+        ),
+        ReasonCode.SUBJECT_DECEASED: (
+            "the person died ({detail}): a consent given in life no longer releases anything"
+        ),
+        ReasonCode.SUBJECT_NOT_DECEASED: "this route is for a deceased person's record",
+        ReasonCode.WRITTEN_REFUSAL_ON_FILE: "the person refused this in writing while alive ({detail})",
+        ReasonCode.NOT_UNDER_14_AT_DEATH: "the child was not under 14 at death ({detail})",
+        ReasonCode.SUBJECT_AGE_UNKNOWN: "the person's age is not known (give the birth date)",
+        ReasonCode.SUBJECT_NOT_MINOR: "the person is not a minor",
+        ReasonCode.MINOR_CONDITION_NOT_STATED: "state what the institution found about the minor: {detail}",
+        ReasonCode.MINOR_ACCESS_REFUSED: "access refused to protect the minor's health ({detail})",
+        ReasonCode.CONSENT_GIVEN_UNDER_PREVIOUS_REGIME: (
+            "the consent was given before this regime came into force ({detail}): ask for a new one"
+        ),
     },
     "fr": {
         ReasonCode.ANONYMOUS: (
@@ -115,7 +146,9 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
             "{categories} : seul un consentement qui les nomme expressément le permet"
         ),
         ReasonCode.CONSENT_NOT_WRITTEN: "la recherche exige un consentement écrit ({detail})",
-        ReasonCode.CONSENT_WITHOUT_END: "la recherche exige un consentement limité dans le temps",
+        ReasonCode.CONSENT_WITHOUT_END: (
+            "le consentement n'a pas de fin : cette disposition exige un consentement limité dans le temps"
+        ),
         ReasonCode.PURPOSE_NOT_ALLOWED_FOR_ROUTE: "cette disposition ne permet pas la fin {detail}",
         ReasonCode.RECIPIENT_KIND_UNKNOWN: "le destinataire n'est pas au répertoire",
         ReasonCode.RECIPIENT_KIND_NOT_ELIGIBLE: "cette disposition ne vise pas ce type de destinataire ({detail})",
@@ -129,6 +162,39 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
             "l'autorisation de recherche n'est pas en vigueur (jusqu'au {detail})"
         ),
         ReasonCode.SUBJECT_RESTRICTION: "la personne a restreint l'accès : {categories}",
+        ReasonCode.DISCLOSER_KIND_UNKNOWN: "l'organisation qui communique n'est pas au répertoire",
+        ReasonCode.DISCLOSER_KIND_NOT_ELIGIBLE: (
+            "seul un établissement peut communiquer en vertu de cette disposition, pas ce type d'organisation "
+            "({detail})"
+        ),
+        ReasonCode.AGREEMENT_NOT_ON_BEHALF: (
+            "l'entente de service ne prévoit pas que le destinataire rend des services pour le compte de "
+            "l'organisation qui communique ({detail})"
+        ),
+        ReasonCode.SERVICE_NOT_ON_BEHALF: (
+            "l'entente de service ne nomme pas ce service parmi ceux rendus pour son compte ({detail})"
+        ),
+        ReasonCode.DANGER_CONDITION_NOT_MET: (
+            "conditions de la communication en cas de danger non déclarées ou non remplies : {detail}"
+        ),
+        ReasonCode.MANDATE_CONDITION_NOT_MET: "conditions du mandat non remplies : {detail}",
+        ReasonCode.ANONYMOUS_NO_CONSENT: (
+            "la personne est anonyme : personne ne peut consentir pour elle, {categories} ne peuvent être "
+            "communiqués qu'en vertu d'une disposition qui n'exige pas de consentement"
+        ),
+        ReasonCode.SUBJECT_DECEASED: (
+            "la personne est décédée ({detail}) : un consentement donné de son vivant ne permet plus rien"
+        ),
+        ReasonCode.SUBJECT_NOT_DECEASED: "cette disposition vise le dossier d'une personne décédée",
+        ReasonCode.WRITTEN_REFUSAL_ON_FILE: "la personne l'a refusé par écrit de son vivant ({detail})",
+        ReasonCode.NOT_UNDER_14_AT_DEATH: "l'enfant n'avait pas moins de 14 ans à son décès ({detail})",
+        ReasonCode.SUBJECT_AGE_UNKNOWN: "l'âge de la personne n'est pas connu (donner la date de naissance)",
+        ReasonCode.SUBJECT_NOT_MINOR: "la personne n'est pas mineure",
+        ReasonCode.MINOR_CONDITION_NOT_STATED: "indiquer ce que l'établissement a constaté pour le mineur : {detail}",
+        ReasonCode.MINOR_ACCESS_REFUSED: "accès refusé pour protéger la santé du mineur ({detail})",
+        ReasonCode.CONSENT_GIVEN_UNDER_PREVIOUS_REGIME: (
+            "le consentement a été donné avant l'entrée en vigueur de ce régime ({detail}) : en obtenir un nouveau"
+        ),
     },
 }
 
@@ -141,6 +207,7 @@ PHRASES: dict[Lang, dict[str, str]] = {
         "consent": ", consent {id}",
         "agreement": ", agreement {id}",
         "review": " This route still needs legal review.",
+        "superseded": "Note: {regime} had been repealed on that date; applied here as the policy of record.",
         "denied": "May not be sent: {categories}.",
         "why": "Why: {reasons}.",
         "route": "{article}: {text}",
@@ -154,6 +221,7 @@ PHRASES: dict[Lang, dict[str, str]] = {
         "consent": ", consentement {id}",
         "agreement": ", entente {id}",
         "review": " Cette disposition doit encore être validée par un juriste.",
+        "superseded": "Note : {regime} était abrogé à cette date; appliqué ici comme politique retenue.",
         "denied": "Ne peut pas être transmis : {categories}.",
         "why": "Motifs : {reasons}.",
         "route": "{article} : {text}",
@@ -204,6 +272,8 @@ def explain(decision: Decision, lang: Lang = "fr") -> str:
         parts.append(phrases["why"].format(reasons="; ".join(unique)))
     if decision.obligations:
         parts.append(phrases["obligations"].format(items="; ".join(OBLIGATIONS[lang][o] for o in decision.obligations)))
+    if decision.regime_superseded:
+        parts.append(phrases["superseded"].format(regime=decision.regime.value))
     return " ".join(parts)
 
 

@@ -17,7 +17,9 @@ from services.consent.settings import ConsentSettings
 
 def build_app(settings: ConsentSettings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or ConsentSettings()
-    consents = Consents(env=application_env(settings), clock=clock, regime_setting=settings.regime)
+    consents = Consents(
+        env=application_env(settings), clock=clock, regime_setting=settings.regime, legal=settings.legal
+    )
     publisher = KafkaPublisher(settings.kafka_access, "consent")
     loops: dict[str, Loop] = {}
     if settings.consumers_enabled:

@@ -8,25 +8,38 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from services.consent.application import ConsentTerms, DecisionRequest, RecordedDecision, RestrictionTerms
+from services.consent.application import (
+    ConsentTerms,
+    DecisionRequest,
+    RecordedDecision,
+    RefusalTerms,
+    RestrictionTerms,
+)
 from services.consent.explain import Lang, explain
 from services.consent.policy import (
     QUEBEC,
     ComplaintBody,
     Context,
+    DangerAssessment,
     Decision,
     DecisionInput,
     Facts,
+    Mandate,
+    MinorRequest,
     ReasonCode,
     RuleStatus,
     end_of_local_day,
     from_json,
     start_of_local_day,
 )
-from services.consent.readmodel import ConsentState, RegisterRow, RestrictionState
+from services.consent.readmodel import ConsentState, RefusalState, RegisterRow, RestrictionState
 from services.contract.codes import (
     ORG_ID_PATTERN,
+    AtRisk,
     ConsentMethod,
+    DangerAct,
+    DangerRecipientRole,
+    DangerRisk,
     GrantorRole,
     InfoCategory,
     Obligation,
@@ -34,6 +47,8 @@ from services.contract.codes import (
     Outcome,
     Purpose,
     Regime,
+    RequesterRole,
+    ServiceCode,
 )
 from services.contract.consent_events import DecisionFactsV1, DecisionInputV1
 
@@ -259,20 +274,123 @@ class RestrictionList(BaseModel):
     next_cursor: str | None = None
 
 
+class DangerAssessmentIn(_In):
+    """Art. 19.0.1 (LRSSS s. 74): every condition stated; one not stated (or `urgent` false) denies."""
+
+    act: DangerAct | None = Field(None, description="The act of violence to prevent (suicide included)")
+    risk: DangerRisk | None = Field(None, description="Serious risk of death or of serious injury")
+    at_risk: AtRisk | None = Field(None, description="Who is at risk")
+    urgent: bool | None = Field(None, description="The situation inspires a sense of urgency (2001 text: imminent)")
+    recipient_role: DangerRecipientRole | None = Field(
+        None, description="The recipient is exposed to the danger, their representative, or can help them"
+    )
+    authorised_by: str | None = Field(
+        None, pattern=REFERENCE_PATTERN, description="Reference of the discloser's authorisation (directive, staff id)"
+    )
+    ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Reference of the written assessment")
+
+
+class MandateIn(_In):
+    """Art. 27.1 (LRSSS s. 77): written, for a fixed term, not for care, with the clauses; any missing denies."""
+
+    ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Reference of the mandate or contract")
+    written: bool | None = None
+    term_end: date | None = Field(None, description="Last day of the fixed term")
+    for_care: bool | None = Field(None, description="Whether it is for the provision of care (then no route)")
+    clauses_present: bool | None = Field(None, description="The confidentiality and security clauses are in it")
+    undertakings_received: bool | None = Field(None, description="Signed undertakings received before sending")
+
+
+class MinorIn(_In):
+    """A holder of parental authority asks about a minor (art. 21): what the institution found."""
+
+    youth_protection_intervention: bool | None = Field(
+        None, description="Under 14: the minor was the subject of a youth-protection intervention or decision"
+    )
+    objects: bool | None = Field(None, description="14 or older: the minor, consulted, objects")
+    harm_likely: bool | None = Field(None, description="Disclosure causes or could cause harm to the minor's health")
+
+
+class RefusalCreate(_In):
+    """The person refused in writing that relatives in these roles be told of their death (art. 23)."""
+
+    subject_id: str = Field(pattern=SUBJECT_ID_PATTERN)
+    requester_roles: list[RequesterRole] = Field(min_length=1)
+    given_on: Moment = Field(description="When the person signed the refusal")
+    document_ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Where the signed refusal is filed")
+
+    def terms(self) -> RefusalTerms:
+        return RefusalTerms(
+            subject_id=self.subject_id,
+            requester_roles=tuple(dict.fromkeys(r.value for r in self.requester_roles)),
+            given_at=instant(self.given_on),
+            document_ref=self.document_ref,
+        )
+
+
+class RefusalWithdraw(_In):
+    at: Moment | None = Field(None, description="When the person withdrew it (default: now)")
+
+
+class RefusalPublic(BaseModel):
+    id: str
+    version: int
+    subject_id: str
+    requester_roles: list[RequesterRole]
+    given_at: datetime
+    document_ref: str | None
+    withdrawn_at: datetime | None
+    recorded_at: datetime
+    recorded_by_org: str
+
+    @classmethod
+    def of(cls, r: RefusalState) -> RefusalPublic:
+        return cls(
+            id=r.refusal_id,
+            version=r.version,
+            subject_id=r.subject_id,
+            requester_roles=[RequesterRole(x) for x in r.requester_roles],
+            given_at=r.given_at,
+            document_ref=r.document_ref,
+            withdrawn_at=r.withdrawn_at,
+            recorded_at=r.recorded_at,
+            recorded_by_org=r.recorded_by_org,
+        )
+
+
+class RefusalList(BaseModel):
+    items: list[RefusalPublic]
+    next_cursor: str | None = None
+
+
 class DecisionContextIn(_In):
     """Circumstances the discloser declares; each triggers a route that does not rest on consent."""
 
-    danger: bool = Field(False, description="Serious risk of death or serious injury (art. 19.0.1)")
+    danger: bool = Field(False, description="Obsolete: state `danger_assessment` (true alone is refused)")
+    danger_assessment: DangerAssessmentIn | None = None
     court_order_ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Court or coroner order")
     user_request: bool = Field(False, description="The person asked for the transfer (art. 24)")
-    anonymous: bool = Field(False, description="The person stays anonymous: nothing may leave")
+    anonymous: bool = Field(
+        False, description="The person stays anonymous: no consent can be given for them (statutory routes stay open)"
+    )
     complaint_body: ComplaintBody | None = Field(None, description="Requesting complaints or quality body")
-    mandate_contract_ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Mandate or contract (27.1)")
-    undertakings_received: bool = Field(False, description="Signed confidentiality undertakings are on file")
+    mandate: MandateIn | None = None
+    mandate_contract_ref: str | None = Field(
+        None, pattern=REFERENCE_PATTERN, description="Obsolete: state `mandate` (alone it is refused)"
+    )
+    undertakings_received: bool = Field(False, description="Obsolete: `mandate.undertakings_received`")
     research_authorisation_ref: str | None = Field(
         None, pattern=REFERENCE_PATTERN, description="DPS authorisation (19.2)"
     )
     research_authorisation_until: Moment | None = None
+    subject_deceased_on: date | None = Field(None, description="The person's date of death, when known")
+    requester_role: RequesterRole | None = Field(
+        None, description="A person asks in this role (a relative, an heir, a parent; arts. 21 and 23)"
+    )
+    minor: MinorIn | None = Field(None, description="A holder of parental authority asks about a minor (art. 21)")
+    reasons: str | None = Field(
+        None, max_length=500, description="Why the information is disclosed: kept in the register, no clinical content"
+    )
 
     def context(self) -> Context:
         until = self.research_authorisation_until
@@ -286,6 +404,13 @@ class DecisionContextIn(_In):
             undertakings_received=self.undertakings_received,
             research_authorisation_ref=self.research_authorisation_ref,
             research_authorisation_until=None if until is None else instant(until, end=True),
+            danger_assessment=None
+            if self.danger_assessment is None
+            else DangerAssessment(**self.danger_assessment.model_dump()),
+            mandate=None if self.mandate is None else Mandate(**self.mandate.model_dump()),
+            subject_deceased_on=self.subject_deceased_on,
+            requester_role=self.requester_role,
+            minor=None if self.minor is None else MinorRequest(**self.minor.model_dump()),
         )
 
 
@@ -298,6 +423,12 @@ class DecisionCreate(_In):
     purpose: Purpose
     categories: list[InfoCategory] = Field(min_length=1)
     at: Moment | None = Field(None, description="When the disclosure happens (default: now)")
+    recipient_service: ServiceCode | None = Field(
+        None, description="The recipient's service the information is for (required for SERVICE_ON_BEHALF)"
+    )
+    subject_birth_date: date | None = Field(
+        None, description="The person's birth date when no consent on file gives it (only the age band is kept)"
+    )
     context: DecisionContextIn = Field(default_factory=DecisionContextIn)
     lang: Literal["fr", "en"] | None = Field(None, description="Language of the explanation (else Accept-Language)")
 
@@ -310,6 +441,9 @@ class DecisionCreate(_In):
             categories=tuple(dict.fromkeys(self.categories)),
             at=None if self.at is None else instant(self.at),
             context=self.context.context(),
+            recipient_service=self.recipient_service,
+            subject_birth_date=self.subject_birth_date,
+            justification=self.context.reasons,
         )
 
 
@@ -321,6 +455,7 @@ class BasisPublic(BaseModel):
     agreement_id: str | None = None
     status: RuleStatus
     categories: list[InfoCategory]
+    discloser_kind: OrgKind | None = Field(None, description="The discloser's kind in the directory at that time")
 
 
 class ReasonPublic(BaseModel):
@@ -343,6 +478,7 @@ class DecisionPublic(BaseModel):
     obligations: list[Obligation]
     regime: Regime
     regime_version: str
+    regime_superseded: bool = Field(description="The regime applied was repealed at the disclosure date")
     explanation: str
     reasons: list[ReasonPublic]
     at: datetime
@@ -353,6 +489,7 @@ class DecisionPublic(BaseModel):
     def of(cls, recorded: RecordedDecision, lang: Lang) -> DecisionPublic:
         d = recorded.decision
         return cls(
+            regime_superseded=d.regime_superseded,
             decision_id=str(recorded.decision_id),
             outcome=d.outcome,
             permitted_categories=list(d.permitted_categories),
@@ -392,12 +529,14 @@ class EvaluationPublic(BaseModel):
     obligations: list[Obligation]
     regime: Regime
     regime_version: str
+    regime_superseded: bool
     reasons: list[ReasonPublic]
     explanation: str
 
     @classmethod
     def of(cls, d: Decision, lang: Lang) -> EvaluationPublic:
         return cls(
+            regime_superseded=d.regime_superseded,
             outcome=d.outcome,
             permitted_categories=list(d.permitted_categories),
             denied_categories=list(d.denied_categories),
@@ -415,6 +554,7 @@ class RuleTablePublic(BaseModel):
 
     regime: Regime
     version: str
+    applied: bool = Field(description="Applied to new decisions (the others re-evaluate the decisions made under them)")
     table: dict[str, Any]
 
 
@@ -424,6 +564,7 @@ class RecordedDecisionPublic(DecisionPublic):
     kind: Literal["DECISION", "DISCLOSURE"]
     input: dict[str, Any]
     facts: dict[str, Any]
+    justification: str | None = Field(None, description="The reasons the discloser gave (`context.reasons`)")
 
 
 class ReevaluationPublic(BaseModel):
@@ -454,6 +595,11 @@ class RegisterEntryPublic(BaseModel):
     bases: list[BasisPublic]
     obligations: list[Obligation]
     regime: Regime
+    regime_superseded: bool
+    reasons: str | None = Field(description="The justification the discloser gave")
+    reference: str | None = Field(description="What it rests on: consents, agreements, mandate, order, assessment")
+    disclosed_by: str | None = Field(description="The worker who disclosed (`sub` of their token)")
+    conditions: dict[str, Any] = Field(description="The circumstances stated (danger assessment, mandate, ...)")
 
     @classmethod
     def of(cls, row: RegisterRow) -> RegisterEntryPublic:
@@ -471,6 +617,11 @@ class RegisterEntryPublic(BaseModel):
             bases=[BasisPublic.model_validate(b) for b in row.bases],
             obligations=[Obligation(o) for o in row.obligations],
             regime=Regime(row.regime),
+            regime_superseded=row.regime_superseded,
+            reasons=row.justification,
+            reference=row.reference,
+            disclosed_by=row.disclosed_by,
+            conditions=row.conditions,
         )
 
 

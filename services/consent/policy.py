@@ -19,7 +19,11 @@ from zoneinfo import ZoneInfo
 from services.contract.codes import (
     AgreementKind,
     AgreementStatus,
+    AtRisk,
     ConsentMethod,
+    DangerAct,
+    DangerRecipientRole,
+    DangerRisk,
     GrantorRole,
     InfoCategory,
     Obligation,
@@ -27,6 +31,8 @@ from services.contract.codes import (
     Outcome,
     Purpose,
     Regime,
+    RequesterRole,
+    ServiceCode,
 )
 
 QUEBEC = ZoneInfo("America/Toronto")
@@ -36,6 +42,11 @@ SENSITIVE: frozenset[InfoCategory] = frozenset({InfoCategory.YOUTH_PROTECTION, I
 """Never released on a general basis: only a consent that names them explicitly releases them."""
 
 GENERAL: frozenset[InfoCategory] = frozenset(InfoCategory) - SENSITIVE
+
+ADDED = {"added": True}
+"""Field metadata of a rule element added after rule tables were first published: left out of a table's version
+while it keeps its default, so that every table published before it keeps its version (and its decisions stay
+re-evaluable)."""
 
 
 def local_date(moment: datetime) -> date:
@@ -116,14 +127,71 @@ class ReasonCode(StrEnum):
     UNDERTAKINGS_NOT_RECEIVED = "UNDERTAKINGS_NOT_RECEIVED"
     RESEARCH_AUTHORISATION_NOT_IN_FORCE = "RESEARCH_AUTHORISATION_NOT_IN_FORCE"
     SUBJECT_RESTRICTION = "SUBJECT_RESTRICTION"
+    DISCLOSER_KIND_UNKNOWN = "DISCLOSER_KIND_UNKNOWN"
+    DISCLOSER_KIND_NOT_ELIGIBLE = "DISCLOSER_KIND_NOT_ELIGIBLE"
+    AGREEMENT_NOT_ON_BEHALF = "AGREEMENT_NOT_ON_BEHALF"
+    SERVICE_NOT_ON_BEHALF = "SERVICE_NOT_ON_BEHALF"
+    DANGER_CONDITION_NOT_MET = "DANGER_CONDITION_NOT_MET"
+    MANDATE_CONDITION_NOT_MET = "MANDATE_CONDITION_NOT_MET"
+    ANONYMOUS_NO_CONSENT = "ANONYMOUS_NO_CONSENT"
+    SUBJECT_DECEASED = "SUBJECT_DECEASED"
+    SUBJECT_NOT_DECEASED = "SUBJECT_NOT_DECEASED"
+    WRITTEN_REFUSAL_ON_FILE = "WRITTEN_REFUSAL_ON_FILE"
+    NOT_UNDER_14_AT_DEATH = "NOT_UNDER_14_AT_DEATH"
+    SUBJECT_AGE_UNKNOWN = "SUBJECT_AGE_UNKNOWN"
+    SUBJECT_NOT_MINOR = "SUBJECT_NOT_MINOR"
+    MINOR_CONDITION_NOT_STATED = "MINOR_CONDITION_NOT_STATED"
+    MINOR_ACCESS_REFUSED = "MINOR_ACCESS_REFUSED"
+    CONSENT_GIVEN_UNDER_PREVIOUS_REGIME = "CONSENT_GIVEN_UNDER_PREVIOUS_REGIME"
 
 
 # --- what is asked ----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
+class DangerAssessment:
+    """What the discloser states to prevent an act of violence, including suicide (art. 19.0.1, LRSSS s. 74).
+
+    Every condition is stated explicitly; None (or `urgent` false) is a condition not met."""
+
+    act: DangerAct | None = None
+    risk: DangerRisk | None = None
+    at_risk: AtRisk | None = None
+    urgent: bool | None = None
+    recipient_role: DangerRecipientRole | None = None
+    authorised_by: str | None = None
+    """Reference of the authorisation (the executive director's directive, the authorised person's staff id)."""
+    ref: str | None = None
+    """Reference of the written assessment, when there is one."""
+
+
+@dataclass(frozen=True)
+class Mandate:
+    """A mandate or service contract (art. 27.1, LRSSS s. 77), as the discloser states it."""
+
+    ref: str | None = None
+    written: bool | None = None
+    term_end: date | None = None
+    for_care: bool | None = None
+    clauses_present: bool | None = None
+    undertakings_received: bool | None = None
+
+
+@dataclass(frozen=True)
+class MinorRequest:
+    """A holder of parental authority asks about a minor (art. 21): what the institution found."""
+
+    youth_protection_intervention: bool | None = None
+    objects: bool | None = None
+    harm_likely: bool | None = None
+
+
+@dataclass(frozen=True)
 class Context:
-    """Circumstances a discloser declares (they trigger the routes that do not rest on consent)."""
+    """Circumstances a discloser declares (they trigger the routes that do not rest on consent).
+
+    `danger`, `mandate_contract_ref` and `undertakings_received` are how decisions recorded under the first rule
+    tables stated a danger or a mandate; the current tables read `danger_assessment` and `mandate` instead."""
 
     danger: bool = False
     court_order_ref: str | None = None
@@ -134,6 +202,11 @@ class Context:
     undertakings_received: bool = False
     research_authorisation_ref: str | None = None
     research_authorisation_until: datetime | None = None
+    danger_assessment: DangerAssessment | None = None
+    mandate: Mandate | None = None
+    subject_deceased_on: date | None = None
+    requester_role: RequesterRole | None = None
+    minor: MinorRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +222,8 @@ class DecisionInput:
     regime: Regime
     regime_version: str
     context: Context = field(default_factory=Context)
+    recipient_service: ServiceCode | None = None
+    """The recipient's service the information is for (the art. 108 route checks it against the agreement)."""
 
 
 # --- what is known at that time ---------------------------------------------------------------------------------
@@ -172,6 +247,17 @@ class ConsentFact:
     valid_from: datetime
     valid_until: datetime | None
     withdrawn_at: datetime | None
+    given_at: datetime | None = None
+    """When the consent was given: the earlier of its start and its recording (None in decisions recorded before
+    this was known; the LRSSS consent route then treats it as given under the previous regime)."""
+
+
+@dataclass(frozen=True)
+class OnBehalfFact:
+    """Under a service agreement, services the other parties provide on behalf of the institution `of_org`."""
+
+    of_org: str
+    services: tuple[ServiceCode, ...]
 
 
 @dataclass(frozen=True)
@@ -186,6 +272,7 @@ class AgreementFact:
     end: date | None
     information_sharing: tuple[InfoCategory, ...]
     state_since: datetime
+    on_behalf: tuple[OnBehalfFact, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -202,11 +289,27 @@ class RestrictionFact:
 
 
 @dataclass(frozen=True)
+class RefusalFact:
+    """The person's written refusal that relatives in these roles learn of their death (art. 23, LRSSS s. 8)."""
+
+    refusal_id: str
+    requester_roles: tuple[RequesterRole, ...]
+    given_at: datetime
+    withdrawn_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Facts:
     recipient_kind: OrgKind | None
     consents: tuple[ConsentFact, ...] = ()
     agreements: tuple[AgreementFact, ...] = ()
     restrictions: tuple[RestrictionFact, ...] = ()
+    discloser_kind: OrgKind | None = None
+    """The discloser's kind in the directory at the decision time (who may use a route depends on it)."""
+    subject_age_band: AgeBand | None = None
+    """The person's age band at the decision time, when a birth date is known (given or on a consent)."""
+    subject_age_band_at_death: AgeBand | None = None
+    refusals: tuple[RefusalFact, ...] = ()
 
 
 # --- what is decided --------------------------------------------------------------------------------------------
@@ -221,6 +324,7 @@ class Basis:
     categories: tuple[InfoCategory, ...]
     consent_id: str | None = None
     agreement_id: str | None = None
+    discloser_kind: OrgKind | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +350,8 @@ class Decision:
     regime: Regime
     regime_version: str
     reasons: tuple[Reason, ...]
+    regime_superseded: bool = False
+    """The regime applied had been replaced at the disclosure date (a deployment pinned to a repealed law)."""
 
 
 # --- the shape of a rule table ----------------------------------------------------------------------------------
@@ -290,6 +396,13 @@ class Route:
     recipient_kinds: frozenset[OrgKind] = frozenset()
     releases_sensitive: bool = False
     no_candidate_reason: ReasonCode | None = None
+    discloser_kinds: frozenset[OrgKind] = field(default=frozenset(), metadata=ADDED)
+    """Who may use the route (empty: anyone); checked before the route's other conditions."""
+    in_force_from: date | None = field(default=None, metadata=ADDED)
+    in_force_until: date | None = field(default=None, metadata=ADDED)
+    """The text applies to disclosures dated from `in_force_from` and before `in_force_until` (Québec dates)."""
+    requester_roles: frozenset[RequesterRole] = field(default=frozenset(), metadata=ADDED)
+    """For routes of a person asking in a role (`requester_in_route`): the roles it serves."""
 
 
 @dataclass(frozen=True)
@@ -300,6 +413,8 @@ class Bar:
     article: str
     test: str
     reason: ReasonCode
+    closes: frozenset[str] | None = field(default=None, metadata=ADDED)
+    """The routes the bar closes (None: every route)."""
 
 
 @dataclass(frozen=True)
@@ -319,6 +434,9 @@ class RuleTable:
     bars: tuple[Bar, ...]
     grantors: tuple[GrantorRule, ...]
     always_obligations: tuple[Obligation, ...] = ()
+    in_force_from: date | None = field(default=None, metadata=ADDED)
+    superseded_on: date | None = field(default=None, metadata=ADDED)
+    """From this date the regime is repealed: a decision dated on or after it says `regime_superseded`."""
 
     def route(self, route_id: str) -> Route:
         for route in self.routes:

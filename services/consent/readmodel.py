@@ -22,6 +22,7 @@ from services.consent.domain import (
     AgreementObserved,
     Consent,
     OrganisationObserved,
+    Refusal,
     RegisterEntry,
     Restriction,
 )
@@ -30,8 +31,11 @@ from services.consent.policy import (
     ConsentFact,
     DecisionInput,
     Facts,
+    OnBehalfFact,
+    RefusalFact,
     RestrictionFact,
     age_band,
+    start_of_local_day,
 )
 from services.contract.codes import (
     AgreementKind,
@@ -41,6 +45,8 @@ from services.contract.codes import (
     InfoCategory,
     OrgKind,
     Purpose,
+    RequesterRole,
+    ServiceCode,
 )
 
 PAGE = 500
@@ -82,6 +88,7 @@ class ConsentState:
             valid_from=self.valid_from,
             valid_until=self.valid_until,
             withdrawn_at=self.withdrawn_at,
+            given_at=min(self.valid_from, self.recorded_at),
         )
 
 
@@ -112,6 +119,27 @@ class RestrictionState:
 
 
 @dataclass(frozen=True)
+class RefusalState:
+    refusal_id: str
+    version: int
+    subject_id: str
+    requester_roles: tuple[str, ...]
+    given_at: datetime
+    document_ref: str | None
+    recorded_at: datetime
+    recorded_by_org: str
+    withdrawn_at: datetime | None = None
+
+    def fact(self) -> RefusalFact:
+        return RefusalFact(
+            refusal_id=self.refusal_id,
+            requester_roles=tuple(RequesterRole(r) for r in self.requester_roles),
+            given_at=self.given_at,
+            withdrawn_at=self.withdrawn_at,
+        )
+
+
+@dataclass(frozen=True)
 class RegisterRow:
     seq: int
     register_entry_id: str
@@ -125,6 +153,11 @@ class RegisterRow:
     bases: tuple[dict[str, Any], ...]
     obligations: tuple[str, ...]
     regime: str
+    justification: str | None
+    reference: str | None
+    disclosed_by: str | None
+    regime_superseded: bool
+    conditions: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -172,6 +205,8 @@ HANDLED = {
         Consent.Withdrawn,
         Restriction.Recorded,
         Restriction.Lifted,
+        Refusal.Recorded,
+        Refusal.Withdrawn,
         RegisterEntry.Registered,
         OrganisationObserved.Observed,
         AgreementObserved.Observed,
@@ -191,6 +226,8 @@ class ReadModel:
         self._consents_by_subject: dict[str, list[str]] = {}
         self._restrictions: dict[str, RestrictionState] = {}
         self._restrictions_by_subject: dict[str, list[str]] = {}
+        self._refusals: dict[str, RefusalState] = {}
+        self._refusals_by_subject: dict[str, list[str]] = {}
         self._org_kinds: dict[str, _Timeline] = {}
         self._agreements: dict[str, _Timeline] = {}
         self._agreements_by_party: dict[str, set[str]] = {}
@@ -260,6 +297,24 @@ class ReadModel:
             self._restrictions[key] = dataclasses.replace(
                 self._restrictions[key], version=e.originator_version, lifted_at=e.lifted_at
             )
+        elif isinstance(e, Refusal.Recorded):
+            refusal = RefusalState(
+                refusal_id=str(e.originator_id),
+                version=e.originator_version,
+                subject_id=e.subject_id,
+                requester_roles=tuple(e.requester_roles),
+                given_at=e.given_at,
+                document_ref=e.document_ref,
+                recorded_at=e.recorded_at,
+                recorded_by_org=e.recorded_by_org,
+            )
+            self._refusals[refusal.refusal_id] = refusal
+            self._refusals_by_subject.setdefault(refusal.subject_id, []).append(refusal.refusal_id)
+        elif isinstance(e, Refusal.Withdrawn):
+            key = str(e.originator_id)
+            self._refusals[key] = dataclasses.replace(
+                self._refusals[key], version=e.originator_version, withdrawn_at=e.withdrawn_at
+            )
         elif isinstance(e, RegisterEntry.Registered):
             self._register.append(
                 RegisterRow(
@@ -275,6 +330,11 @@ class ReadModel:
                     bases=tuple(e.bases),
                     obligations=tuple(e.obligations),
                     regime=e.regime,
+                    justification=e.justification,
+                    reference=e.reference,
+                    disclosed_by=e.disclosed_by,
+                    regime_superseded=e.regime_superseded,
+                    conditions=dict(e.conditions),
                 )
             )
         elif isinstance(e, OrganisationObserved.Observed):
@@ -291,6 +351,9 @@ class ReadModel:
                 end=e.end,
                 information_sharing=tuple(InfoCategory(c) for c in e.information_sharing),
                 state_since=aware(e.occurred_at),
+                on_behalf=tuple(
+                    OnBehalfFact(o["of_org"], tuple(ServiceCode(x) for x in o["services"])) for o in e.on_behalf
+                ),
             )
             self._agreements.setdefault(e.agreement_id, _Timeline()).add(e.occurred_at, seq, fact)
             for party in e.parties:
@@ -314,6 +377,14 @@ class ReadModel:
         self.catch_up()
         return [self._restrictions[r] for r in self._restrictions_by_subject.get(subject_id, [])]
 
+    def refusal(self, refusal_id: str) -> RefusalState | None:
+        self.catch_up()
+        return self._refusals.get(refusal_id)
+
+    def refusals_of(self, subject_id: str) -> list[RefusalState]:
+        self.catch_up()
+        return [self._refusals[r] for r in self._refusals_by_subject.get(subject_id, [])]
+
     def observations(self) -> int:
         """How many upstream organisation and agreement events were applied (tests and /readyz use it)."""
         self.catch_up()
@@ -328,18 +399,29 @@ class ReadModel:
         self.catch_up()
         return self._agreements_between(one, other, at)
 
-    def facts_for(self, request: DecisionInput) -> Facts:
-        """What the engine may know when deciding `request`: everything committed before this call."""
+    def facts_for(self, request: DecisionInput, birth_date: date | None = None) -> Facts:
+        """What the engine may know when deciding `request`: everything committed before this call. The person's
+        age comes from `birth_date` (given with the request) or else the latest consent on file; only age bands
+        leave this method."""
         with self._lock:
             self.catch_up()
             at = request.at
-            consents = self._consents_by_subject.get(request.subject_id, [])
+            consents = [self._consents[c] for c in self._consents_by_subject.get(request.subject_id, [])]
             restrictions = self._restrictions_by_subject.get(request.subject_id, [])
+            refusals = self._refusals_by_subject.get(request.subject_id, [])
+            born = birth_date or (consents[-1].subject_birth_date if consents else None)
+            deceased_on = request.context.subject_deceased_on
             return Facts(
                 recipient_kind=self._org_kind_at(request.recipient_org_id, at),
-                consents=tuple(self._consents[c].fact(at) for c in consents),
+                consents=tuple(c.fact(at) for c in consents),
                 agreements=tuple(self._agreements_between(request.discloser_org_id, request.recipient_org_id, at)),
                 restrictions=tuple(self._restrictions[r].fact() for r in restrictions),
+                discloser_kind=self._org_kind_at(request.discloser_org_id, at),
+                subject_age_band=None if born is None else age_band(born, at),
+                subject_age_band_at_death=(
+                    None if born is None or deceased_on is None else age_band(born, start_of_local_day(deceased_on))
+                ),
+                refusals=tuple(self._refusals[r].fact() for r in refusals),
             )
 
     def _org_kind_at(self, org_id: str, at: datetime) -> OrgKind | None:

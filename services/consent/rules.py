@@ -1,28 +1,37 @@
-"""The rule tables: LSSSS arts. 17-27.3 (regime `LSSSS_17_27_3`, the policy of record) and the LRSSS (regime `LRSSS`).
+"""The rule tables: LSSSS arts. 17-27.3 (regime `LSSSS_17_27_3`) and the LRSSS (regime `LRSSS`).
 
-Rows follow `domain/consent-rules.md` (route ids A-n and B-n). The rules are data: `engine.evaluate` knows how to
-test each named condition, never which article needs which. A table's version is its label plus a digest of its
-legal content, so any change to a row yields a new version and old decisions keep naming the table they used.
+Rows follow `domain/consent-rules.md` (route ids A-n and B-n) with its "Corrections and precisions". The rules are
+data: `engine.evaluate` knows how to test each named condition, never which article needs which. A table's version
+is its label plus a digest of its legal content, so any change to a row (or to the legal settings below) yields a
+new version, and old decisions keep naming the table they used (`rule_history` keeps the tables first published).
 
-Rows of consent-rules.md not found here:
-- A-4 (collaboration agreement only) grants nothing: it is the reason `COLLABORATION_AGREEMENT_ONLY` given when
-  the only agreement between the parties is a collaboration agreement.
-- A-11 to A-14 (parent, representative, heirs, the user's own access) govern access *by persons* to the record,
-  not disclosure between organisations; arts. 18.1, 19.0.2, 19.0.3, 26, 27 and 27.3 are still to be verified.
-  Either becomes a new row (and a new table version) when needed.
+Decided here where the texts leave room (each says so in the README's table):
+- Who discloses: arts. 19.0.1, 21, 23, 24, 27.1 and 108 are powers or duties of an institution (CSSS, establishment,
+  regional establishment); from anyone else (a community organisation under the private-sector Act, a
+  professional) only a consent or a court order carries information.
+- Anonymity closes the routes that rest on the person's own will or on serving them as an identified user (consent,
+  the user's request, the LRSSS care flow): nobody can consent for an anonymous caller, and the orientations say an
+  anonymous caller is never referred with information. The statutory routes (danger, court order...) stay open.
+- Cause of death is a category of its own (`CAUSE_OF_DEATH`); "psychosocial" (art. 23, a parent of a child who died
+  under 14) is the reason for referral, assessments, intervention plans, risk assessments and psychosocial history.
+- The LRSSS rows whose sections were not read (care flow, agreements, danger s. 74, mandates s. 77, court orders,
+  complaint bodies, minors, deceased users) carry `NEEDS_LEGAL_REVIEW`, and a deployment can switch any route off
+  (`CONSENT_DISABLED_ROUTES`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from services.consent.policy import (
     GENERAL,
-    AgeBand,
     Bar,
-    GrantorRule,
     ReasonCode,
     Route,
     RuleStatus,
@@ -32,277 +41,359 @@ from services.consent.policy import (
     local_date,
     to_json,
 )
-from services.contract.codes import GrantorRole, InfoCategory, Obligation, OrgKind, Purpose, Regime
+from services.consent.rule_history import CONSENT_CHECKS as FIRST_CONSENT_CHECKS
+from services.consent.rule_history import DANGER_CATEGORIES, FIRST_LRSSS, FIRST_LSSSS, GRANTORS
+from services.consent.rule_history import GENERAL as FIRST_GENERAL
+from services.contract.codes import InfoCategory, Obligation, OrgKind, Purpose, Regime, RequesterRole
 
 LRSSS_IN_FORCE = date(2024, 7, 1)
 """The LRSSS replaced LSSSS arts. 17-28 on this date (CONSENT_REGIME=BY_DATE)."""
 
-CONSENT_CHECKS = (
-    "consent_not_withdrawn",
-    "consent_started",
-    "consent_not_expired",
-    "grantor_entitled_for_age",
-    "grantor_within_role",
-    "consent_covers_recipient",
-    "consent_covers_purpose",
-)
-"""What every consent must meet at the decision time (first unmet: the reason)."""
+DANGER_AMENDMENT = date(2017, 5, 30)
+"""VERIFY: the day the 2017 text of art. 19.0.1 ("serious risk ... sense of urgency") replaced the 2001 text
+("imminent danger"); taken as the assent of 2017, c. 10. A setting (`CONSENT_DANGER_AMENDMENT_DATE`)."""
+
+LABEL = "2026-11-30"
+
+INSTITUTIONS = frozenset({OrgKind.CSSS, OrgKind.ESTABLISHMENT, OrgKind.REGIONAL_ESTABLISHMENT})
+"""Établissements: the only disclosers of the routes that are an institution's power or duty."""
+ANYONE: frozenset[OrgKind] = frozenset()
+
+CONSENT_CHECKS = ("subject_alive", *FIRST_CONSENT_CHECKS)
+"""What every consent must meet at the decision time; a consent given in life ends with the person."""
 
 ALL_PURPOSES = frozenset(Purpose)
-CARE_PURPOSES = frozenset({Purpose.REFERRAL, Purpose.SERVICE_ON_BEHALF, Purpose.JOINT_FOLLOW_UP, Purpose.EMERGENCY})
-ESTABLISHMENTS_AND_PROFESSIONALS = frozenset(
-    {OrgKind.CSSS, OrgKind.ESTABLISHMENT, OrgKind.REGIONAL_ESTABLISHMENT, OrgKind.PROFESSIONAL}
+PSYCHOSOCIAL = frozenset(
+    {
+        InfoCategory.REFERRAL_REASON,
+        InfoCategory.ASSESSMENT,
+        InfoCategory.INTERVENTION_PLAN,
+        InfoCategory.RISK_ASSESSMENT,
+        InfoCategory.PSYCHOSOCIAL_HISTORY,
+    }
 )
-DANGER_CATEGORIES = frozenset({InfoCategory.IDENTIFICATION, InfoCategory.CONTACT, InfoCategory.RISK_ASSESSMENT})
+RELATIVES = frozenset({RequesterRole.SPOUSE, RequesterRole.ASCENDANT, RequesterRole.DESCENDANT})
+DANGER_OBLIGATIONS = (Obligation.AUTHORISED_DISCLOSER_ONLY, Obligation.MINIMUM_NECESSARY, Obligation.NOTE_IN_RECORD)
 
-GRANTORS = (
-    GrantorRule(GrantorRole.SELF, frozenset({AgeBand.MINOR_14_TO_17, AgeBand.ADULT})),
-    GrantorRule(GrantorRole.PARENT, frozenset({AgeBand.UNDER_14})),
-    GrantorRule(GrantorRole.TUTOR, frozenset({AgeBand.UNDER_14, AgeBand.ADULT})),
-    GrantorRule(GrantorRole.CURATOR, frozenset({AgeBand.ADULT})),
-    GrantorRule(GrantorRole.MANDATARY, frozenset({AgeBand.ADULT})),
-    GrantorRule(GrantorRole.CARE_SUBSTITUTE, frozenset({AgeBand.ADULT}), CARE_PURPOSES),
-)
-"""The person if 14 or older; under 14 a parent or tutor; an inapt adult's tutor, curator or mandatary (within the
-mandate, see the consent's `grantor_scope`) or the person who may consent to care (care purposes only)."""
 
-ANONYMOUS_BAR = Bar("ANON", "art. 19 (no one can consent for an anonymous person)", "anonymous", ReasonCode.ANONYMOUS)
+@dataclass(frozen=True)
+class LegalSettings:
+    """What a deployment may set about the law (each changes the tables' versions)."""
 
-LSSSS = RuleTable(
-    regime=Regime.LSSSS_17_27_3,
-    label="2026-11-25",
-    bars=(ANONYMOUS_BAR,),
-    grantors=GRANTORS,
-    routes=(
-        Route(
-            id="A-1",
-            article="LSSSS art. 19",
-            title_en="consent of the user or of the person who may consent on the user's behalf",
-            title_fr="consentement de l'usager ou de la personne qui peut consentir pour lui",
-            source=Source.CONSENT,
-            when=("purpose_in_route",),
-            requires=CONSENT_CHECKS,
-            purposes=ALL_PURPOSES - {Purpose.RESEARCH},
-            categories=Scope.FROM_CONSENT,
-            obligations=(),
-            status=RuleStatus.VERIFIED,
-            releases_sensitive=True,
-            no_candidate_reason=ReasonCode.NO_CONSENT,
+    danger_amendment: date = DANGER_AMENDMENT
+    disabled_routes: frozenset[str] = frozenset()
+
+
+# --- rows written once and used by both regimes -----------------------------------------------------------------
+
+
+def _consent_route(
+    id: str, article: str, purposes: frozenset[Purpose], requires: tuple[str, ...], title: tuple[str, str]
+) -> Route:
+    return Route(
+        id=id,
+        article=article,
+        title_en=title[0],
+        title_fr=title[1],
+        source=Source.CONSENT,
+        when=("purpose_in_route",),
+        requires=requires,
+        purposes=purposes,
+        categories=Scope.FROM_CONSENT,
+        obligations=(),
+        status=RuleStatus.VERIFIED,
+        releases_sensitive=True,
+        no_candidate_reason=ReasonCode.NO_CONSENT,
+        discloser_kinds=ANYONE,
+    )
+
+
+def _agreement_route(id: str, article: str) -> Route:
+    return Route(
+        id=id,
+        article=article,
+        title_en="service agreement: services provided on the discloser's behalf",
+        title_fr="entente de service : services rendus pour le compte de l'établissement",
+        source=Source.AGREEMENT,
+        when=("purpose_in_route",),
+        requires=(
+            "agreement_is_service_108",
+            "agreement_in_force",
+            "agreement_on_behalf_of_discloser",
+            "service_on_behalf",
         ),
-        Route(
-            id="A-2",
-            article="LSSSS art. 24",
-            title_en="transfer requested by the user to another establishment or a professional",
-            title_fr="transmission demandée par l'usager à un autre établissement ou à un professionnel",
-            source=Source.CONTEXT,
-            when=("user_request_made",),
-            requires=("purpose_in_route", "recipient_kind_known", "recipient_kind_in_route"),
-            purposes=frozenset({Purpose.USER_REQUESTED_TRANSFER}),
-            categories=GENERAL,
-            obligations=(Obligation.NOTE_IN_RECORD,),
-            status=RuleStatus.VERIFIED,
-            recipient_kinds=ESTABLISHMENTS_AND_PROFESSIONALS,
-        ),
-        Route(
-            id="A-3",
-            article="LSSSS art. 108 (art. 19 para. 7)",
-            title_en="service agreement: services provided on the discloser's behalf",
-            title_fr="entente de service : services rendus pour le compte de l'établissement",
-            source=Source.AGREEMENT,
-            when=(),
-            requires=("agreement_is_service_108", "agreement_in_force", "purpose_in_route"),
-            purposes=frozenset({Purpose.SERVICE_ON_BEHALF}),
-            categories=Scope.FROM_AGREEMENT,
-            obligations=(Obligation.MINIMUM_NECESSARY, Obligation.REGISTER_ENTRY),
-            status=RuleStatus.NEEDS_LEGAL_REVIEW,
-        ),
-        Route(
-            id="A-5",
-            article="LSSSS arts. 27.1-27.2",
-            title_en="mandate or service contract (not for care)",
-            title_fr="mandat ou contrat de service (autre que la prestation de soins)",
-            source=Source.CONTEXT,
-            when=("mandate_contract_cited",),
-            requires=("purpose_in_route", "undertakings_received"),
-            purposes=frozenset({Purpose.MANDATE_CONTRACT}),
-            categories=GENERAL,
-            obligations=(
-                Obligation.REGISTER_ENTRY,
-                Obligation.MINIMUM_NECESSARY,
-                Obligation.CONFIDENTIALITY_UNDERTAKINGS,
-            ),
-            status=RuleStatus.VERIFIED,
-        ),
-        Route(
-            id="A-6",
-            article="LSSSS art. 19.0.1",
-            title_en="preventing an act of violence, including suicide (serious risk of death or serious injury)",
-            title_fr="prévenir un acte de violence, dont un suicide (risque sérieux de mort ou de blessures graves)",
-            source=Source.CONTEXT,
-            when=("danger_declared",),
-            requires=("purpose_in_route",),
-            purposes=frozenset({Purpose.EMERGENCY, Purpose.REFERRAL}),
-            categories=DANGER_CATEGORIES,
-            obligations=(
-                Obligation.AUTHORISED_DISCLOSER_ONLY,
-                Obligation.MINIMUM_NECESSARY,
-                Obligation.NOTE_IN_RECORD,
-            ),
-            status=RuleStatus.VERIFIED,
-        ),
-        Route(
-            id="A-7",
-            article="LSSSS art. 19 para. 1",
-            title_en="order of a court or a coroner",
-            title_fr="ordonnance d'un tribunal ou d'un coroner",
-            source=Source.CONTEXT,
-            when=("court_order_cited",),
-            requires=("purpose_in_route",),
-            purposes=frozenset({Purpose.LEGAL_ORDER}),
-            categories=GENERAL,
-            obligations=(Obligation.ORDER_SCOPE_ONLY,),
-            status=RuleStatus.VERIFIED,
-        ),
-        Route(
-            id="A-8",
-            article="LSSSS art. 19 para. 2",
-            title_en="complaints commissioner, medical examiner, review committee or CMDP",
-            title_fr="commissaire aux plaintes, médecin examinateur, comité de révision ou CMDP",
-            source=Source.CONTEXT,
-            when=("complaint_body_cited",),
-            requires=("purpose_in_route",),
-            purposes=frozenset({Purpose.COMPLAINT_QUALITY}),
-            categories=GENERAL,
-            obligations=(),
-            status=RuleStatus.VERIFIED,
-        ),
-        Route(
-            id="A-9",
-            article="LSSSS art. 19.1",
-            title_en="research with written consent for specific purposes and a limited time",
-            title_fr="recherche avec consentement écrit, à des fins précises et pour une durée limitée",
-            source=Source.CONSENT,
-            when=("purpose_in_route",),
-            requires=(*CONSENT_CHECKS, "consent_written", "consent_has_end"),
-            purposes=frozenset({Purpose.RESEARCH}),
-            categories=Scope.FROM_CONSENT,
-            obligations=(),
-            status=RuleStatus.VERIFIED,
-            releases_sensitive=True,
-        ),
-        Route(
-            id="A-10",
-            article="LSSSS art. 19.2",
-            title_en="research authorised by the director of professional services",
-            title_fr="recherche autorisée par le directeur des services professionnels",
-            source=Source.CONTEXT,
-            when=("research_authorisation_cited",),
-            requires=("purpose_in_route", "research_authorisation_in_force"),
-            purposes=frozenset({Purpose.RESEARCH}),
-            categories=GENERAL,
-            obligations=(
-                Obligation.MINIMUM_NECESSARY,
-                Obligation.CONFIDENTIALITY_UNDERTAKINGS,
-                Obligation.NO_REDISCLOSURE,
-            ),
-            status=RuleStatus.VERIFIED,
+        purposes=frozenset({Purpose.SERVICE_ON_BEHALF}),
+        categories=Scope.FROM_AGREEMENT,
+        obligations=(Obligation.MINIMUM_NECESSARY, Obligation.REGISTER_ENTRY),
+        status=RuleStatus.NEEDS_LEGAL_REVIEW,
+        discloser_kinds=INSTITUTIONS,
+    )
+
+
+def _danger_route(
+    id: str, article: str, status: RuleStatus, title: tuple[str, str], since: date | None, until: date | None
+) -> Route:
+    return Route(
+        id=id,
+        article=article,
+        title_en=title[0],
+        title_fr=title[1],
+        source=Source.CONTEXT,
+        when=("danger_assessed",),
+        requires=("purpose_in_route", "danger_conditions_met"),
+        purposes=frozenset({Purpose.EMERGENCY}),
+        categories=DANGER_CATEGORIES,
+        obligations=DANGER_OBLIGATIONS,
+        status=status,
+        discloser_kinds=INSTITUTIONS,
+        in_force_from=since,
+        in_force_until=until,
+    )
+
+
+def _mandate_route(id: str, article: str, status: RuleStatus, obligations: tuple[Obligation, ...]) -> Route:
+    return Route(
+        id=id,
+        article=article,
+        title_en="mandate or service contract, written, for a fixed term, not for care, with the required clauses",
+        title_fr="mandat ou contrat de service écrit, à durée déterminée, autre que de soins, clauses requises",
+        source=Source.CONTEXT,
+        when=("mandate_stated",),
+        requires=("purpose_in_route", "mandate_conditions_met"),
+        purposes=frozenset({Purpose.MANDATE_CONTRACT}),
+        categories=GENERAL,
+        obligations=obligations,
+        status=status,
+        discloser_kinds=INSTITUTIONS,
+    )
+
+
+def _carried(route: Route, discloser_kinds: frozenset[OrgKind], **changes: Any) -> Route:
+    """A row of the first tables, kept, with who may use it and today's general categories."""
+    categories = GENERAL if route.categories == FIRST_GENERAL else route.categories
+    return dataclasses.replace(route, categories=categories, discloser_kinds=discloser_kinds, **changes)
+
+
+def _minor_route(id: str, article: str, status: RuleStatus) -> Route:
+    return Route(
+        id=id,
+        article=article,
+        title_en="holder of parental authority asking about a minor",
+        title_fr="titulaire de l'autorité parentale qui demande le dossier d'un mineur",
+        source=Source.CONTEXT,
+        when=("minor_request_made",),
+        requires=("subject_alive", "subject_is_minor", "minor_access_not_refused"),
+        purposes=ALL_PURPOSES,
+        categories=GENERAL,
+        obligations=(Obligation.NOTE_IN_RECORD,),
+        status=status,
+        discloser_kinds=INSTITUTIONS,
+    )
+
+
+DECEASED_ROWS: tuple[
+    tuple[str, frozenset[RequesterRole], tuple[str, ...], frozenset[InfoCategory], tuple[str, str]], ...
+] = (
+    (
+        "relatives",
+        RELATIVES,
+        ("subject_deceased", "no_written_refusal"),
+        frozenset({InfoCategory.CAUSE_OF_DEATH}),
+        (
+            "spouse, ascendant or descendant: the cause of death",
+            "conjoint, ascendant ou descendant : la cause du décès",
         ),
     ),
-)
-
-LRSSS = RuleTable(
-    regime=Regime.LRSSS,
-    label="2026-11-25",
-    bars=(
-        Bar("ANON", "LRSSS s. 5", "anonymous", ReasonCode.ANONYMOUS),
-        Bar("B-3/B-4", "LRSSS ss. 7-8", "restricted", ReasonCode.SUBJECT_RESTRICTION),
+    (
+        "parent",
+        frozenset({RequesterRole.PARENT}),
+        ("subject_deceased", "died_under_14"),
+        GENERAL - PSYCHOSOCIAL,
+        (
+            "parent of a child who died under 14: no psychosocial information",
+            "parent d'un enfant décédé avant 14 ans : aucun renseignement psychosocial",
+        ),
     ),
-    grantors=GRANTORS,
-    always_obligations=(Obligation.REGISTER_ENTRY,),  # B-7 (s. 265): every communication is registered
-    routes=(
+    (
+        "heirs",
+        frozenset({RequesterRole.HEIR}),
+        ("subject_deceased",),
+        GENERAL,
+        ("heirs, to exercise their rights", "héritiers, pour exercer leurs droits"),
+    ),
+    (
+        "genetic",
+        frozenset({RequesterRole.BLOOD_RELATIVE}),
+        ("subject_deceased",),
+        frozenset({InfoCategory.HEALTH}),
+        ("blood relatives: what a genetic or hereditary condition needs", "parents par le sang : maladie héréditaire"),
+    ),
+)
+"""Art. 23 (and LRSSS s. 8): who may learn what of a deceased user's record."""
+
+
+def _deceased_routes(prefix: str, article: str, status: RuleStatus) -> tuple[Route, ...]:
+    return tuple(
         Route(
-            id="B-1",
-            article="LRSSS ss. 5-6",
-            title_en="express consent, purpose by purpose",
-            title_fr="consentement manifeste, fin par fin",
-            source=Source.CONSENT,
-            when=(),
-            requires=CONSENT_CHECKS,
+            id=f"{prefix}/{name}",
+            article=article,
+            title_en=title[0],
+            title_fr=title[1],
+            source=Source.CONTEXT,
+            when=("deceased_stated", "requester_in_route"),
+            requires=requires,
             purposes=ALL_PURPOSES,
-            categories=Scope.FROM_CONSENT,
-            obligations=(),
-            status=RuleStatus.VERIFIED,
-            releases_sensitive=True,
-            no_candidate_reason=ReasonCode.NO_CONSENT,
-        ),
-        Route(
-            id="B-2",
-            article="LRSSS (care flow; sections to verify)",
-            title_en="providers receiving what is necessary to provide services to the person",
-            title_fr="intervenants recevant ce qui est nécessaire pour offrir des services à la personne",
-            source=Source.CONTEXT,
-            when=("purpose_in_route",),
-            requires=("recipient_kind_known", "recipient_kind_in_route"),
-            purposes=frozenset({Purpose.REFERRAL, Purpose.SERVICE_ON_BEHALF, Purpose.JOINT_FOLLOW_UP}),
-            categories=GENERAL,
-            obligations=(Obligation.MINIMUM_NECESSARY,),
-            status=RuleStatus.NEEDS_LEGAL_REVIEW,
-            recipient_kinds=ESTABLISHMENTS_AND_PROFESSIONALS,
-        ),
-        Route(
-            id="B-5",
-            article="LRSSS s. 74",
-            title_en="serious risk of death or serious injury, with a sense of urgency",
-            title_fr="risque sérieux de mort ou de blessures graves, avec un sentiment d'urgence",
-            source=Source.CONTEXT,
-            when=("danger_declared",),
-            requires=("purpose_in_route",),
-            purposes=frozenset({Purpose.EMERGENCY, Purpose.REFERRAL}),
-            categories=DANGER_CATEGORIES,
+            categories=categories,
             obligations=(Obligation.MINIMUM_NECESSARY, Obligation.NOTE_IN_RECORD),
-            status=RuleStatus.VERIFIED,
+            status=status,
+            discloser_kinds=INSTITUTIONS,
+            requester_roles=roles,
+        )
+        for name, roles, requires, categories, title in DECEASED_ROWS
+    )
+
+
+# --- the two regimes --------------------------------------------------------------------------------------------
+
+
+def _lssss(legal: LegalSettings) -> RuleTable:
+    return RuleTable(
+        regime=Regime.LSSSS_17_27_3,
+        label=LABEL,
+        bars=(
+            Bar(
+                "ANON",
+                "art. 19 (no one can consent for an anonymous person)",
+                "anonymous",
+                ReasonCode.ANONYMOUS_NO_CONSENT,
+                closes=frozenset({"A-1", "A-2", "A-9"}),
+            ),
         ),
-        Route(
-            id="B-6",
-            article="LRSSS s. 77",
-            title_en="mandate or contract other than for care, written with the mandatory clauses",
-            title_fr="mandat ou contrat autre que de soins, écrit et comportant les clauses obligatoires",
-            source=Source.CONTEXT,
-            when=("mandate_contract_cited",),
-            requires=("purpose_in_route", "undertakings_received"),
-            purposes=frozenset({Purpose.MANDATE_CONTRACT}),
-            categories=GENERAL,
-            obligations=(Obligation.MINIMUM_NECESSARY, Obligation.CONFIDENTIALITY_UNDERTAKINGS),
-            status=RuleStatus.VERIFIED,
+        grantors=GRANTORS,
+        superseded_on=LRSSS_IN_FORCE,
+        routes=(
+            _consent_route(
+                "A-1",
+                "LSSSS art. 19",
+                ALL_PURPOSES - {Purpose.RESEARCH},
+                CONSENT_CHECKS,
+                (
+                    "consent of the user or of the person who may consent on the user's behalf",
+                    "consentement de l'usager ou de la personne qui peut consentir pour lui",
+                ),
+            ),
+            _carried(FIRST_LSSSS.route("A-2"), INSTITUTIONS),
+            _agreement_route("A-3", "LSSSS art. 108 para. 1 (art. 19 para. 7)"),
+            _mandate_route(
+                "A-5",
+                "LSSSS arts. 27.1-27.2",
+                RuleStatus.VERIFIED,
+                (Obligation.REGISTER_ENTRY, Obligation.MINIMUM_NECESSARY, Obligation.CONFIDENTIALITY_UNDERTAKINGS),
+            ),
+            _danger_route(
+                "A-6/2001",
+                "LSSSS art. 19.0.1 (2001 text)",
+                RuleStatus.NEEDS_LEGAL_REVIEW,
+                (
+                    "preventing an act of violence, including suicide (imminent danger of death or serious injury)",
+                    "prévenir un acte de violence, dont un suicide (danger imminent de mort ou de blessures graves)",
+                ),
+                None,
+                legal.danger_amendment,
+            ),
+            _danger_route(
+                "A-6",
+                "LSSSS art. 19.0.1 (2017 text)",
+                RuleStatus.VERIFIED,
+                (
+                    "preventing an act of violence, including suicide (serious risk of death or serious injury, "
+                    "with a sense of urgency)",
+                    "prévenir un acte de violence, dont un suicide (risque sérieux de mort ou de blessures graves, "
+                    "sentiment d'urgence)",
+                ),
+                legal.danger_amendment,
+                None,
+            ),
+            _carried(FIRST_LSSSS.route("A-7"), ANYONE),
+            _carried(FIRST_LSSSS.route("A-8"), INSTITUTIONS),
+            _consent_route(
+                "A-9",
+                "LSSSS art. 19.1",
+                frozenset({Purpose.RESEARCH}),
+                (*CONSENT_CHECKS, "consent_written", "consent_has_end"),
+                (
+                    "research with written consent for specific purposes and a limited time",
+                    "recherche avec consentement écrit, à des fins précises et pour une durée limitée",
+                ),
+            ),
+            _carried(FIRST_LSSSS.route("A-10"), INSTITUTIONS),
+            _minor_route("A-11", "LSSSS art. 21", RuleStatus.VERIFIED),
+            *_deceased_routes("A-13", "LSSSS art. 23", RuleStatus.VERIFIED),
         ),
-        Route(
-            id="B-8",
-            article="LRSSS (court or coroner order; section to verify)",
-            title_en="order of a court or a coroner",
-            title_fr="ordonnance d'un tribunal ou d'un coroner",
-            source=Source.CONTEXT,
-            when=("court_order_cited",),
-            requires=("purpose_in_route",),
-            purposes=frozenset({Purpose.LEGAL_ORDER}),
-            categories=GENERAL,
-            obligations=(Obligation.ORDER_SCOPE_ONLY,),
-            status=RuleStatus.NEEDS_LEGAL_REVIEW,
+    )
+
+
+def _lrsss(legal: LegalSettings) -> RuleTable:
+    review = RuleStatus.NEEDS_LEGAL_REVIEW
+    return RuleTable(
+        regime=Regime.LRSSS,
+        label=LABEL,
+        bars=(
+            Bar("ANON", "LRSSS s. 5", "anonymous", ReasonCode.ANONYMOUS_NO_CONSENT, closes=frozenset({"B-1", "B-2"})),
+            FIRST_LRSSS.bars[1],  # B-3/B-4: the person's restrictions and refusals
         ),
-        Route(
-            id="B-9",
-            article="LRSSS (complaints and quality bodies; section to verify)",
-            title_en="complaints and quality bodies",
-            title_fr="instances de plaintes et de qualité",
-            source=Source.CONTEXT,
-            when=("complaint_body_cited",),
-            requires=("purpose_in_route",),
-            purposes=frozenset({Purpose.COMPLAINT_QUALITY}),
-            categories=GENERAL,
-            obligations=(),
-            status=RuleStatus.NEEDS_LEGAL_REVIEW,
+        grantors=GRANTORS,
+        always_obligations=(Obligation.REGISTER_ENTRY,),  # B-7 (s. 265): every communication is registered
+        in_force_from=LRSSS_IN_FORCE,
+        routes=(
+            _consent_route(
+                "B-1",
+                "LRSSS ss. 5-6",
+                ALL_PURPOSES,
+                (*CONSENT_CHECKS, "consent_has_end", "consent_given_under_regime"),
+                ("express consent, purpose by purpose, for the time needed", "consentement manifeste, fin par fin"),
+            ),
+            _carried(
+                FIRST_LRSSS.route("B-2"),
+                INSTITUTIONS,
+                requires=("subject_alive", *FIRST_LRSSS.route("B-2").requires),
+            ),
+            _agreement_route("B-10", "LRSSS (services on the organisation's behalf; section to verify)"),
+            _danger_route(
+                "B-5",
+                "LRSSS s. 74",
+                review,
+                (
+                    "serious risk of death or serious injury, with a sense of urgency",
+                    "risque sérieux de mort ou de blessures graves, avec un sentiment d'urgence",
+                ),
+                None,
+                None,
+            ),
+            _mandate_route(
+                "B-6", "LRSSS s. 77", review, (Obligation.MINIMUM_NECESSARY, Obligation.CONFIDENTIALITY_UNDERTAKINGS)
+            ),
+            _carried(FIRST_LRSSS.route("B-8"), ANYONE),
+            _carried(FIRST_LRSSS.route("B-9"), INSTITUTIONS),
+            _minor_route("B-11", "LRSSS (parent of a minor; section to verify)", review),
+            *_deceased_routes("B-13", "LRSSS s. 8 (deceased persons; to verify)", review),
         ),
-    ),
-)
+    )
+
+
+def build_tables(legal: LegalSettings | None = None) -> dict[Regime, RuleTable]:
+    """The tables a deployment applies, without the routes it switched off."""
+    legal = legal or LegalSettings()
+    tables = {}
+    for table in (_lssss(legal), _lrsss(legal)):
+        routes = tuple(r for r in table.routes if r.id not in legal.disabled_routes)
+        tables[table.regime] = dataclasses.replace(table, routes=routes)
+    return tables
+
+
+def route_ids() -> set[str]:
+    """Every route id of the current tables (what `CONSENT_DISABLED_ROUTES` may name)."""
+    return {route.id for table in build_tables().values() for route in table.routes}
 
 
 class UnknownRegimeVersionError(LookupError):
@@ -313,26 +404,57 @@ class RegimeSettingError(ValueError):
     """CONSENT_REGIME is not LSSSS_17_27_3, LRSSS or BY_DATE."""
 
 
+def _legal_content(value: Any) -> Any:
+    """What a table's version covers: every legal element, not the titles, and not a field added after the first
+    tables while it keeps its default (so the first tables keep their versions)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        content = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if f.name in ("title_en", "title_fr") or (f.metadata.get("added") and item == f.default):
+                continue
+            content[f.name] = _legal_content(item)
+        return content
+    if isinstance(value, tuple | list):
+        return [_legal_content(v) for v in value]
+    return to_json(value)
+
+
 def version_of(table: RuleTable) -> str:
     """`<label>+<digest>`: the digest covers every legal element of the table (not the titles)."""
     content = {
         "regime": table.regime.value,
-        "bars": to_json(table.bars),
-        "grantors": to_json(table.grantors),
+        "bars": _legal_content(table.bars),
+        "grantors": _legal_content(table.grantors),
         "always": to_json(table.always_obligations),
-        "routes": [
-            {k: v for k, v in to_json(route).items() if k not in ("title_en", "title_fr")} for route in table.routes
-        ],
+        "routes": _legal_content(table.routes),
     }
+    for name in ("in_force_from", "superseded_on"):
+        if getattr(table, name) is not None:
+            content[name] = to_json(getattr(table, name))
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return f"{table.label}+{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
 
 
-TABLES: dict[tuple[Regime, str], RuleTable] = {(t.regime, version_of(t)): t for t in (LSSSS, LRSSS)}
-"""Every table this build can apply or re-apply; keep old tables here when a row changes."""
+TABLES: dict[tuple[Regime, str], RuleTable] = {}
+"""Every table this process can apply or re-apply: the first tables, and the current ones of each legal setting
+in use (`register`)."""
 
-CURRENT: dict[Regime, RuleTable] = {Regime.LSSSS_17_27_3: LSSSS, Regime.LRSSS: LRSSS}
-CURRENT_VERSION: dict[Regime, str] = {regime: version_of(table) for regime, table in CURRENT.items()}
+
+def register(tables: Iterable[RuleTable]) -> dict[Regime, str]:
+    """Makes tables known to the engine; returns their versions by regime."""
+    versions = {}
+    for table in tables:
+        version = version_of(table)
+        TABLES[(table.regime, version)] = table
+        versions[table.regime] = version
+    return versions
+
+
+register((FIRST_LSSSS, FIRST_LRSSS))
+CURRENT = build_tables()
+CURRENT_VERSION: dict[Regime, str] = register(CURRENT.values())
+"""The tables of the default legal settings."""
 
 REGIME_SETTINGS = ("LSSSS_17_27_3", "LRSSS", "BY_DATE")
 

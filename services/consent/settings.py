@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import date
+from typing import Annotated, Literal
 
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.common.settings import ServiceSettings
+from services.consent.rules import DANGER_AMENDMENT, LegalSettings, route_ids
 
 
 class ConsentSettings(ServiceSettings):
@@ -14,8 +17,28 @@ class ConsentSettings(ServiceSettings):
 
     service_name: str = "consent"
     port: int = 8003
-    regime: Literal["LSSSS_17_27_3", "LRSSS", "BY_DATE"] = "LSSSS_17_27_3"
-    """`CONSENT_REGIME`: the regime applied; BY_DATE applies LSSSS before 2024-07-01 and the LRSSS from then."""
+    regime: Literal["LSSSS_17_27_3", "LRSSS", "BY_DATE"] = "BY_DATE"
+    """`CONSENT_REGIME`: BY_DATE applies the LSSSS before 2024-07-01 and the LRSSS from then; a pinned regime is a
+    policy of record (a pinned LSSSS marks decisions dated after the switch `regime_superseded`)."""
+    danger_amendment_date: date = DANGER_AMENDMENT
+    """`CONSENT_DANGER_AMENDMENT_DATE` (VERIFY): disclosures dated before it read art. 19.0.1's 2001 text."""
+    disabled_routes: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), description="`CONSENT_DISABLED_ROUTES`: route ids switched off, comma-separated (e.g. B-10)"
+    )
     consumer_group: str = "rls-consent"
     default_language: Literal["fr", "en"] = "fr"
     """Language of explanations when neither `lang` nor Accept-Language chooses one."""
+
+    @field_validator("disabled_routes", mode="before")
+    @classmethod
+    def _route_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = frozenset(part.strip() for part in value.split(",") if part.strip())
+        unknown = set(value) - route_ids() if isinstance(value, frozenset | set | list | tuple) else set()
+        if unknown:
+            raise ValueError(f"unknown route ids: {', '.join(sorted(unknown))}")
+        return value
+
+    @property
+    def legal(self) -> LegalSettings:
+        return LegalSettings(danger_amendment=self.danger_amendment_date, disabled_routes=self.disabled_routes)

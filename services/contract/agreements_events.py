@@ -40,6 +40,15 @@ class FundingV1(BaseModel):
     currency: str
 
 
+class OnBehalfV1(BaseModel):
+    """Under a service agreement: services the other parties provide on behalf of the institution `of_org`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    of_org: str
+    services: list[ServiceCode]
+
+
 class AgreementStateV1(EventData):
     """An agreement after a change: every lifecycle event of an agreement has this payload."""
 
@@ -70,6 +79,9 @@ class AgreementStateV1(EventData):
     """Responsibilities shared between the parties."""
     revision: int | None = None
     """Revision of the agreement (every change counts, signatures included): orders events of one agreement."""
+    on_behalf: list[OnBehalfV1] = Field(default_factory=list)
+    """SERVICE_108 only: which services the other parties provide on behalf of which institution party (art. 108
+    para. 1). Only for those services does the agreement carry record information without consent."""
 
 
 class AgreementReviewDueV1(EventData):

@@ -85,6 +85,8 @@ class InfoCategory(StrEnum):
     PSYCHOSOCIAL_HISTORY = "PSYCHOSOCIAL_HISTORY"
     YOUTH_PROTECTION = "YOUTH_PROTECTION"
     THIRD_PARTY_SUPPLIED = "THIRD_PARTY_SUPPLIED"
+    CAUSE_OF_DEATH = "CAUSE_OF_DEATH"
+    """What a deceased person's spouse, ascendants and descendants may learn (LSSSS art. 23)."""
 
 
 class Purpose(StrEnum):
@@ -128,6 +130,43 @@ class Obligation(StrEnum):
     AUTHORISED_DISCLOSER_ONLY = "AUTHORISED_DISCLOSER_ONLY"
     ORDER_SCOPE_ONLY = "ORDER_SCOPE_ONLY"
     NO_REDISCLOSURE = "NO_REDISCLOSURE"
+
+
+class RequesterRole(StrEnum):
+    """A person asking about a user's record in a role the law names (arts. 21 and 23; LRSSS s. 8)."""
+
+    SPOUSE = "SPOUSE"
+    ASCENDANT = "ASCENDANT"
+    DESCENDANT = "DESCENDANT"
+    HEIR = "HEIR"
+    PARENT = "PARENT"
+    BLOOD_RELATIVE = "BLOOD_RELATIVE"
+
+
+class DangerAct(StrEnum):
+    """The act of violence to prevent (art. 19.0.1; LRSSS s. 74)."""
+
+    VIOLENCE = "VIOLENCE"
+    SUICIDE = "SUICIDE"
+
+
+class DangerRisk(StrEnum):
+    DEATH = "DEATH"
+    SERIOUS_INJURY = "SERIOUS_INJURY"
+
+
+class AtRisk(StrEnum):
+    USER = "USER"
+    OTHER_PERSON = "OTHER_PERSON"
+    IDENTIFIABLE_GROUP = "IDENTIFIABLE_GROUP"
+
+
+class DangerRecipientRole(StrEnum):
+    """Who may receive information to prevent an act of violence: nobody else."""
+
+    EXPOSED_PERSON = "EXPOSED_PERSON"
+    REPRESENTATIVE = "REPRESENTATIVE"
+    HELPER = "HELPER"
 
 
 class Regime(StrEnum):

@@ -18,7 +18,11 @@ from services.contract.base import EventData
 from services.contract.codes import (
     AgreementKind,
     AgreementStatus,
+    AtRisk,
     ConsentMethod,
+    DangerAct,
+    DangerRecipientRole,
+    DangerRisk,
     GrantorRole,
     InfoCategory,
     Obligation,
@@ -26,6 +30,8 @@ from services.contract.codes import (
     Outcome,
     Purpose,
     Regime,
+    RequesterRole,
+    ServiceCode,
 )
 
 AgeBand = Literal["UNDER_14", "MINOR_14_TO_17", "ADULT"]
@@ -35,6 +41,33 @@ ComplaintBody = Literal["COMPLAINTS_COMMISSIONER", "MEDICAL_EXAMINER", "REVIEW_C
 
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DangerAssessmentV1(_Part):
+    """The conditions of art. 19.0.1 / LRSSS s. 74 as the discloser stated them (null: not stated)."""
+
+    act: DangerAct | None = None
+    risk: DangerRisk | None = None
+    at_risk: AtRisk | None = None
+    urgent: bool | None = None
+    recipient_role: DangerRecipientRole | None = None
+    authorised_by: str | None = None
+    ref: str | None = None
+
+
+class MandateV1(_Part):
+    ref: str | None = None
+    written: bool | None = None
+    term_end: date | None = None
+    for_care: bool | None = None
+    clauses_present: bool | None = None
+    undertakings_received: bool | None = None
+
+
+class MinorRequestV1(_Part):
+    youth_protection_intervention: bool | None = None
+    objects: bool | None = None
+    harm_likely: bool | None = None
 
 
 class DecisionContextV1(_Part):
@@ -47,6 +80,11 @@ class DecisionContextV1(_Part):
     undertakings_received: bool = False
     research_authorisation_ref: str | None = None
     research_authorisation_until: datetime | None = None
+    danger_assessment: DangerAssessmentV1 | None = None
+    mandate: MandateV1 | None = None
+    subject_deceased_on: date | None = None
+    requester_role: RequesterRole | None = None
+    minor: MinorRequestV1 | None = None
 
 
 class DecisionInputV1(_Part):
@@ -61,6 +99,7 @@ class DecisionInputV1(_Part):
     regime: Regime
     regime_version: str
     context: DecisionContextV1
+    recipient_service: ServiceCode | None = None
 
 
 class ConsentFactV1(_Part):
@@ -77,6 +116,12 @@ class ConsentFactV1(_Part):
     valid_from: datetime
     valid_until: datetime | None
     withdrawn_at: datetime | None
+    given_at: datetime | None = None
+
+
+class OnBehalfFactV1(_Part):
+    of_org: str
+    services: list[ServiceCode]
 
 
 class AgreementFactV1(_Part):
@@ -88,6 +133,7 @@ class AgreementFactV1(_Part):
     end: date | None
     information_sharing: list[InfoCategory]
     state_since: datetime
+    on_behalf: list[OnBehalfFactV1] = []
 
 
 class RestrictionFactV1(_Part):
@@ -100,14 +146,26 @@ class RestrictionFactV1(_Part):
     lifted_at: datetime | None
 
 
+class RefusalFactV1(_Part):
+    refusal_id: str
+    requester_roles: list[RequesterRole]
+    given_at: datetime
+    withdrawn_at: datetime | None
+
+
 class DecisionFactsV1(_Part):
-    """What was known at the decision time: the recipient's kind, the subject's consents and restrictions, the
-    agreements between the parties in the state they were in at that time."""
+    """What was known at the decision time: the recipient's and the discloser's kinds, the subject's consents,
+    restrictions and written refusals, the person's age band (never the birth date), the agreements between the
+    parties in the state they were in at that time."""
 
     recipient_kind: OrgKind | None
     consents: list[ConsentFactV1]
     agreements: list[AgreementFactV1]
     restrictions: list[RestrictionFactV1]
+    discloser_kind: OrgKind | None = None
+    subject_age_band: AgeBand | None = None
+    subject_age_band_at_death: AgeBand | None = None
+    refusals: list[RefusalFactV1] = []
 
 
 class BasisV1(_Part):
@@ -118,6 +176,7 @@ class BasisV1(_Part):
     categories: list[InfoCategory]
     consent_id: str | None = None
     agreement_id: str | None = None
+    discloser_kind: OrgKind | None = None
 
 
 class ReasonV1(_Part):
@@ -141,6 +200,8 @@ class ConsentDecidedV1(EventData):
     obligations: list[Obligation]
     regime: Regime
     regime_version: str
+    regime_superseded: bool = False
+    """The regime applied had been repealed at the disclosure date (a deployment pinned to it)."""
     reasons: list[ReasonV1]
     input: DecisionInputV1
     facts: DecisionFactsV1
@@ -210,6 +271,29 @@ class DisclosureRegisteredV1(EventData):
     obligations: list[Obligation]
     regime: Regime
     occurred_at: datetime
+    reference: str | None = None
+    """What the disclosure rests on (consents, agreements, the mandate, order or danger assessment cited)."""
+    disclosed_by: str | None = None
+    """The worker who disclosed (their token's `sub`)."""
+    regime_superseded: bool = False
+
+
+class RefusalRecordedV1(EventData):
+    """A person's written refusal that relatives in these roles be told of their death (art. 23)."""
+
+    refusal_id: str
+    subject_id: str
+    requester_roles: list[RequesterRole]
+    given_at: datetime
+    recorded_by_org: str
+    occurred_at: datetime
+
+
+class RefusalWithdrawnV1(EventData):
+    refusal_id: str
+    subject_id: str
+    withdrawn_at: datetime
+    occurred_at: datetime
 
 
 EVENTS: dict[str, type[EventData]] = {
@@ -219,4 +303,6 @@ EVENTS: dict[str, type[EventData]] = {
     "ca.qc.rls.consent.restriction-recorded.v1": RestrictionRecordedV1,
     "ca.qc.rls.consent.restriction-lifted.v1": RestrictionLiftedV1,
     "ca.qc.rls.consent.disclosure-registered.v1": DisclosureRegisteredV1,
+    "ca.qc.rls.consent.refusal-recorded.v1": RefusalRecordedV1,
+    "ca.qc.rls.consent.refusal-withdrawn.v1": RefusalWithdrawnV1,
 }

@@ -86,7 +86,7 @@ class HttpDirectory:
     def _coverage(self, from_org: str, to_org: str, service: str, at: datetime) -> Coverage:
         params = {"from_org": from_org, "to_org": to_org, "service": service, "at": at.isoformat()}
         body = _call(self._client, "GET", "/v1/coverage", self._token, params=params).json()
-        return Coverage(body.get("agreement_id"), body.get("kind"))
+        return Coverage(body.get("agreement_id"), body.get("kind"), bool(body.get("on_behalf")))
 
 
 class HttpDisclosureGate:
@@ -107,6 +107,8 @@ class HttpDisclosureGate:
         }
         if request.lang:
             payload["lang"] = request.lang
+        if request.recipient_service:
+            payload["recipient_service"] = request.recipient_service
         response = _call(self._client, "POST", "/v1/disclosures", self._token, json=payload)
         if response.status_code != 200:
             raise DependencyUnavailableError(f"consent service refused the request ({response.status_code})")

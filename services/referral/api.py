@@ -463,7 +463,7 @@ def information(
     wanted = _categories(categories)
     lang = "fr" if accept_language and accept_language.lower().startswith("fr") else None
     try:
-        release = referrals.release_information(referral, wanted, clients[1], lang)
+        release = referrals.release_information(referral, wanted, clients[1], clients[0], lang)
     except InformationDeniedError as denied:
         d = denied.decision
         raise ProblemError(

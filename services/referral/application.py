@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError
 
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import TrackedApplication
-from services.contract.codes import AgreementKind, Purpose
+from services.contract.codes import Purpose
 from services.contract.delay_standards import DEFAULT_BOUNDS, Compliance, Policy, compliance, compute_clocks
 from services.contract.delay_standards import Clock as DelayClock
 from services.referral.domain import (
@@ -200,17 +200,31 @@ class Referrals(TrackedApplication):
         return len(referral.flags) - before
 
     def release_information(
-        self, referral: Referral, categories: list[str] | None, gate: DisclosureGate, lang: str | None = None
+        self,
+        referral: Referral,
+        categories: list[str] | None,
+        gate: DisclosureGate,
+        directory: Directory,
+        lang: str | None = None,
     ) -> Release:
-        """Asks the consent service, then decrypts only what it permitted."""
+        """Asks the consent service, then decrypts only what it permitted. The purpose is SERVICE_ON_BEHALF only when,
+        now, the receiver provides its service on the referring institution's behalf under a service agreement
+        (art. 108); any other referral asks for a disclosure by consent (REFERRAL)."""
         stored = self.vault.categories(str(referral.id))
         requested = categories or stored
-        purpose = (
-            Purpose.SERVICE_ON_BEHALF if referral.agreement_kind == AgreementKind.SERVICE_108 else Purpose.REFERRAL
-        )
+        now = self.clock()
+        on_behalf = directory.coverage(referral.from_org, referral.to_org, referral.to_service, now).on_behalf
+        purpose = Purpose.SERVICE_ON_BEHALF if on_behalf else Purpose.REFERRAL
         decision = gate.disclose(
             DisclosureRequest(
-                referral.subject_id, referral.from_org, referral.to_org, purpose.value, requested, self.clock(), lang
+                referral.subject_id,
+                referral.from_org,
+                referral.to_org,
+                purpose.value,
+                requested,
+                now,
+                lang,
+                recipient_service=referral.to_service,
             )
         )
         if not decision.permitted_categories:

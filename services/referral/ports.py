@@ -17,10 +17,12 @@ class TargetUnknownError(Exception):
 
 @dataclass(frozen=True)
 class Coverage:
-    """The agreement in force for a referral, if any."""
+    """The agreement in force for a referral, if any, and whether the target provides the service on the
+    referring institution's behalf under it (art. 108: then its clause carries information without consent)."""
 
     agreement_id: str | None
     kind: str | None
+    on_behalf: bool = False
 
 
 class Directory(Protocol):
@@ -41,6 +43,7 @@ class DisclosureRequest:
     categories: list[str]
     at: datetime
     lang: str | None = None
+    recipient_service: str | None = None
 
 
 @dataclass(frozen=True)

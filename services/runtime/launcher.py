@@ -125,13 +125,15 @@ class Platform:
 
     def _start_services(self, var: Path) -> None:
         self.urls = service_urls()
-        # how services find each other (unless configured otherwise)
-        peers = {
+        # how services find each other, and the demo's policy of record: the LSSSS arts. 17-27.3 the platform was
+        # built around (decisions dated after 2024-07-01 say `regime_superseded`) — unless configured otherwise
+        defaults = {
             "REFERRAL_PUBLIC_URL": self.urls["referral"],
             "REFERRAL_AGREEMENTS_URL": self.urls["agreements"],
             "REFERRAL_CONSENT_URL": self.urls["consent"],
+            "CONSENT_REGIME": "LSSSS_17_27_3",
         }
-        env = {**peers, **os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "RLS_VAR_DIR": str(var)}
+        env = {**defaults, **os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "RLS_VAR_DIR": str(var)}
         (var / "log").mkdir(parents=True, exist_ok=True)
         for name in SERVICES:
             with open(var / "log" / f"{name}.log", "ab") as log_file:

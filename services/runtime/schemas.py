@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from services.common.envelope import schema_uri
+from services.consent.law_table import markdown as law_table
+from services.consent.rules import CURRENT, CURRENT_VERSION
 from services.contract import topics
 from services.contract.events import EVENT_TYPES
 from services.runtime.registry import SERVICES, app_builder, settings_class
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+README_BLOCKS: dict[str, Callable[[], str]] = {
+    "law-table": lambda: law_table(CURRENT.values(), {r.value: v for r, v in CURRENT_VERSION.items()}),
+}
+"""Parts of README.md written from the code, between `<!-- name:begin -->` and `<!-- name:end -->`."""
+
+
+def _block(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(<!-- {name}:begin -->\n)(.*?)(<!-- {name}:end -->)", re.S)
+
+
+def readme_with_blocks(text: str) -> str:
+    """README.md with every generated block as the code writes it today."""
+    for name, render in README_BLOCKS.items():
+        block = render()
+        text = _block(name).sub(lambda m: m.group(1) + block + m.group(3), text)  # noqa: B023 -- used at once
+    return text
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:
@@ -160,8 +180,12 @@ def _type_of(spec: dict[str, Any]) -> Any:
 
 
 def check(directory: Path = SCHEMAS_DIR) -> list[str]:
-    """Stale or incompatible committed schemas (empty when `schemas/` matches the code)."""
-    problems = []
+    """Stale or incompatible committed schemas (empty when `schemas/` matches the code), stale README blocks."""
+    readme = directory.parent / "README.md"
+    text = readme.read_text()
+    problems = [f"README.md: no {name} block" for name in README_BLOCKS if not _block(name).search(text)]
+    if readme_with_blocks(text) != text:
+        problems.append("README.md: generated blocks stale (run `rls schemas export`)")
     for relative, document in generate().items():
         path = directory / relative
         if not path.exists():
@@ -190,4 +214,6 @@ def export(directory: Path = SCHEMAS_DIR, allow_breaking: bool = False) -> list[
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(document))
+    readme = directory.parent / "README.md"
+    readme.write_text(readme_with_blocks(readme.read_text()))
     return []

@@ -119,7 +119,7 @@ def test_service_agreement_is_preferred_to_a_collaboration_agreement(network: Te
         headers=auth(CSSS, "intake"),
     ).json()
     assert collaboration_id != service_id
-    assert response == {"agreement_id": service_id, "kind": "SERVICE_108", "version": 1}
+    assert response == {"agreement_id": service_id, "kind": "SERVICE_108", "version": 1, "on_behalf": False}
     assert covering(network, auth, CSSS, CRISIS, "COMMUNITY_SERVICE") == collaboration_id
 
 
@@ -127,7 +127,7 @@ def test_no_agreement_answers_nulls(network: TestClient, auth: Auth) -> None:
     response = network.get(
         "/v1/coverage", params={"from_org": CSSS, "to_org": REGIONAL, "service": "AAOR"}, headers=auth(CSSS, "intake")
     )
-    assert response.json() == {"agreement_id": None, "kind": None, "version": None}
+    assert response.json() == {"agreement_id": None, "kind": None, "version": None, "on_behalf": False}
 
 
 @pytest.mark.parametrize("missing", ["from_org", "to_org", "service"])
@@ -142,3 +142,70 @@ def test_a_time_without_offset_is_read_in_montreal_time(network: TestClient, aut
     agreement_id = in_force(network, auth, service_108())
     assert covering(network, auth, CSSS, REGIONAL, SPECIALISED, "2027-01-01T00:00:00") == agreement_id
     assert covering(network, auth, CSSS, REGIONAL, SPECIALISED, "2027-01-01T04:59:00Z") is None
+
+
+def coverage_of(api: TestClient, auth: Auth, from_org: str, to_org: str, service: str) -> Any:
+    query = {"from_org": from_org, "to_org": to_org, "service": service}
+    return api.get("/v1/coverage", params=query, headers=auth(from_org, "intake")).json()
+
+
+def test_on_behalf_only_for_the_declared_services_from_the_institution(network: TestClient, auth: Auth) -> None:
+    """Art. 108 is narrow: the counterparty provides the declared services on the institution's behalf."""
+    declared = service_108(
+        parties=[CSSS, CRISIS],
+        services=["CRISIS_24_7", "COMMUNITY_SERVICE"],
+        volumes=[{"service": "CRISIS_24_7", "per_year": 50}],
+        start="2026-01-01",
+        on_behalf=[{"of_org": CSSS, "services": ["CRISIS_24_7"]}],
+    )
+    agreement_id = in_force(network, auth, declared)
+    shown = network.get(f"/v1/agreements/{agreement_id}", headers=auth(CSSS, "intake")).json()
+    assert shown["on_behalf"] == [{"of_org": CSSS, "services": ["CRISIS_24_7"]}]
+
+    assert coverage_of(network, auth, CSSS, CRISIS, "CRISIS_24_7")["on_behalf"] is True
+    other_service = coverage_of(network, auth, CSSS, CRISIS, "COMMUNITY_SERVICE")
+    assert other_service["agreement_id"] == agreement_id and other_service["on_behalf"] is False
+    other_direction = coverage_of(network, auth, CRISIS, CSSS, "CRISIS_24_7")
+    assert other_direction["agreement_id"] == agreement_id and other_direction["on_behalf"] is False
+
+
+def test_an_agreement_drafted_without_on_behalf_carries_nothing_on_its_behalf(network: TestClient, auth: Auth) -> None:
+    in_force(network, auth, service_108(start="2026-01-01"))
+    assert coverage_of(network, auth, CSSS, REGIONAL, SPECIALISED)["on_behalf"] is False
+
+
+def test_an_amendment_declares_the_services_provided_on_behalf(network: TestClient, auth: Auth) -> None:
+    agreement_id = in_force(network, auth, service_108(start="2026-01-01"))
+    amendment = {"on_behalf": [{"of_org": CSSS, "services": [SPECIALISED]}]}
+    response = network.post(f"/v1/agreements/{agreement_id}/amend", json=amendment, headers=auth(CSSS, "coordinator"))
+    assert response.status_code == 200, response.text
+    assert coverage_of(network, auth, CSSS, REGIONAL, SPECIALISED)["on_behalf"] is True
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"on_behalf": [{"of_org": REGIONAL, "services": [SPECIALISED]}], "parties": [CSSS, CRISIS]}, "party"),
+        ({"parties": [CRISIS, CSSS], "on_behalf": [{"of_org": CRISIS, "services": ["CRISIS_24_7"]}]}, "institution"),
+        ({"on_behalf": [{"of_org": CSSS, "services": ["AAOR"]}]}, "covers"),
+        (
+            {"on_behalf": [{"of_org": CSSS, "services": [SPECIALISED]}, {"of_org": CSSS, "services": [SPECIALISED]}]},
+            "twice",
+        ),
+    ],
+)
+def test_on_behalf_names_an_institution_party_and_services_of_the_agreement(
+    network: TestClient, auth: Auth, changes: dict[str, Any], why: str
+) -> None:
+    body = service_108(**changes)
+    if "parties" in changes:
+        body.update(services=["CRISIS_24_7"], volumes=[{"service": "CRISIS_24_7", "per_year": 5}])
+    response = network.post("/v1/agreements", json=body, headers=auth(CSSS, "coordinator"))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "on_behalf"
+
+
+def test_a_collaboration_agreement_has_no_services_on_behalf(network: TestClient, auth: Auth) -> None:
+    body = collaboration(on_behalf=[{"of_org": CSSS, "services": ["CRISIS_24_7"]}])
+    response = network.post("/v1/agreements", json=body, headers=auth(CSSS, "coordinator"))
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "on_behalf"

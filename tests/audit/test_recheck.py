@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 from services.audit.history import HistoryDB
 from services.audit.recheck import ConsentEvaluator, RuleTableUnavailableError, WhatIfRegimeError, recheck
 from services.common.clock import ManualClock
+from services.common.envelope import CloudEvent
+from services.common.kafka import Outgoing
 from services.consent.contracts import consent_messages
 from services.consent.main import build_app
 from services.consent.settings import ConsentSettings
@@ -98,7 +100,7 @@ def test_what_if_reevaluates_every_decision_under_another_regime(
     history: HistoryDB, consent: tuple[TestClient, TestClient]
 ) -> None:
     evaluator = ConsentEvaluator(consent[1])
-    lrsss = [v for r, v in evaluator.rule_tables() if r == "LRSSS"]
+    lrsss = [v for r, v, applied in evaluator.rule_tables() if r == "LRSSS" and applied]
 
     result = recheck(history.events_of("decision"), evaluator, regime="LRSSS")
 
@@ -122,3 +124,18 @@ def test_a_decision_under_a_rule_table_this_build_lacks_is_listed_not_guessed(
     assert [(d.decision_id, d.differences) for d in result.differing] == [("old-table-1", ["rule-table"])]
     with pytest.raises(RuleTableUnavailableError):
         ConsentEvaluator(consent[1]).evaluate(old["input"], old["facts"])
+
+
+def test_decisions_recorded_under_the_first_rule_tables_recheck_with_no_difference(
+    consent: tuple[TestClient, TestClient], tmp_path: Path
+) -> None:
+    """Their events lack every field added since (discloser kind, on_behalf, danger assessment...): the consent
+    service re-evaluates them under the table version they recorded, and gets what they recorded."""
+    fixture = Path(__file__).parents[1] / "consent" / "fixtures" / "first-tables-decisions.json"
+    events = [CloudEvent.model_validate(e) for e in json.loads(fixture.read_text())["decided_events"]]
+    db = HistoryDB(f"sqlite:///{tmp_path / 'first.db'}")
+    db.ingest(rows_of(Outgoing("rls.consent.decisions.v1", e.subject or "", e) for e in events))
+
+    result = recheck(db.events_of("decision"), ConsentEvaluator(consent[1]))
+
+    assert result.checked == 5 and result.differing == []

@@ -20,17 +20,25 @@ from services.consent.policy import (
     AgreementFact,
     ConsentFact,
     Context,
+    DangerAssessment,
     DecisionInput,
     Facts,
+    Mandate,
+    OnBehalfFact,
     RestrictionFact,
 )
-from services.consent.rules import CURRENT_VERSION
+from services.consent.rule_history import FIRST_LRSSS, FIRST_LSSSS
+from services.consent.rules import CURRENT_VERSION, version_of
 from services.consent.settings import ConsentSettings
-from services.contract.agreements_events import AgreementStateV1, OrganisationRegisteredV1, VolumeV1
+from services.contract.agreements_events import AgreementStateV1, OnBehalfV1, OrganisationRegisteredV1, VolumeV1
 from services.contract.codes import (
     AgreementKind,
     AgreementStatus,
+    AtRisk,
     ConsentMethod,
+    DangerAct,
+    DangerRecipientRole,
+    DangerRisk,
     GrantorRole,
     InfoCategory,
     OrgKind,
@@ -38,6 +46,13 @@ from services.contract.codes import (
     Regime,
     ServiceCode,
 )
+
+FIRST_VERSION = {
+    Regime.LSSSS_17_27_3: "2026-11-25+a6c58131994e",
+    Regime.LRSSS: "2026-11-25+46f75fa48ff0",
+}
+"""The versions decisions recorded before 2026-11-30 name: they must stay known, with these exact digests."""
+assert {t.regime: version_of(t) for t in (FIRST_LSSSS, FIRST_LRSSS)} == FIRST_VERSION
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 """"Now" in every test: 2026-11-25, 10:00 in Québec."""
@@ -87,6 +102,41 @@ def agreement_fact(**overrides: Any) -> AgreementFact:
     return AgreementFact(**values)
 
 
+def on_behalf_agreement(**overrides: Any) -> AgreementFact:
+    """A service agreement under which the recipient provides CRISIS_24_7 on the discloser's behalf (art. 108)."""
+    values: dict[str, Any] = {"on_behalf": (OnBehalfFact(DISCLOSER, (ServiceCode.CRISIS_24_7,)),)}
+    values.update(overrides)
+    return agreement_fact(**values)
+
+
+def danger(**overrides: Any) -> DangerAssessment:
+    """Every condition of art. 19.0.1 (2017 text) stated: a suicide risk, urgent, the recipient can help."""
+    values: dict[str, Any] = {
+        "act": DangerAct.SUICIDE,
+        "risk": DangerRisk.DEATH,
+        "at_risk": AtRisk.USER,
+        "urgent": True,
+        "recipient_role": DangerRecipientRole.HELPER,
+        "authorised_by": "DSP-DIR-2024-03",
+    }
+    values.update(overrides)
+    return DangerAssessment(**values)
+
+
+def mandate(**overrides: Any) -> Mandate:
+    """A written fixed-term mandate, not for care, with its clauses and the undertakings received (art. 27.1)."""
+    values: dict[str, Any] = {
+        "ref": "CT-2026-17",
+        "written": True,
+        "term_end": date(2027, 6, 30),
+        "for_care": False,
+        "clauses_present": True,
+        "undertakings_received": True,
+    }
+    values.update(overrides)
+    return Mandate(**values)
+
+
 def restriction_fact(**overrides: Any) -> RestrictionFact:
     values: dict[str, Any] = {
         "restriction_id": "r-1",
@@ -119,7 +169,8 @@ def decision_input(regime: Regime = Regime.LSSSS_17_27_3, **overrides: Any) -> D
 
 
 def facts(**overrides: Any) -> Facts:
-    values: dict[str, Any] = {"recipient_kind": OrgKind.COMMUNITY_ORGANISATION}
+    """The discloser is a CSSS (an institution) and the recipient a community organisation unless told otherwise."""
+    values: dict[str, Any] = {"recipient_kind": OrgKind.COMMUNITY_ORGANISATION, "discloser_kind": OrgKind.CSSS}
     values.update(overrides)
     return Facts(**values)
 
@@ -129,9 +180,14 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
+PINNED = "LSSSS_17_27_3"
+"""The fixtures below apply the LSSSS as a pinned policy of record (the demo's setting), so that the LSSSS routes
+are exercised in 2026; the BY_DATE default is tested on its own."""
+
+
 @pytest.fixture
 def consents(clock: ManualClock) -> Iterator[Consents]:
-    with Consents(env=persistence_env("memory://"), clock=clock) as app:
+    with Consents(env=persistence_env("memory://"), clock=clock, regime_setting=PINNED) as app:
         yield app
 
 
@@ -142,6 +198,7 @@ def consent_api(
     """`consent_api(**settings)` → a TestClient on the consent service (memory store, no Kafka loops)."""
 
     def make(**overrides: Any) -> TestClient:
+        overrides.setdefault("regime", PINNED)
         return client_for(build_app(service_settings(ConsentSettings, **overrides), clock=clock))
 
     return make
@@ -156,8 +213,10 @@ def agreement_event(
     kind: AgreementKind = AgreementKind.SERVICE_108,
     parties: tuple[str, ...] = (DISCLOSER, RECIPIENT),
     information_sharing: tuple[InfoCategory, ...] = (InfoCategory.IDENTIFICATION, InfoCategory.REFERRAL_REASON),
+    on_behalf: tuple[tuple[str, tuple[ServiceCode, ...]], ...] = ((DISCLOSER, (ServiceCode.CRISIS_24_7,)),),
 ) -> CloudEvent:
-    """A `ca.qc.rls.agreements.<name>.v1` event as the agreements service publishes it (synthetic)."""
+    """A `ca.qc.rls.agreements.<name>.v1` event as the agreements service publishes it (synthetic); a service
+    agreement's recipient provides CRISIS_24_7 on the discloser's behalf unless `on_behalf` says otherwise."""
     state = AgreementStateV1(
         agreement_id=agreement_id,
         version=1,
@@ -172,6 +231,9 @@ def agreement_event(
         end=date(2027, 12, 31) if kind == AgreementKind.SERVICE_108 else None,
         volumes=[VolumeV1(service=ServiceCode.CRISIS_24_7, per_year=100)] if kind == AgreementKind.SERVICE_108 else [],
         information_sharing=list(information_sharing) if kind == AgreementKind.SERVICE_108 else None,
+        on_behalf=[OnBehalfV1(of_org=o, services=list(s)) for o, s in on_behalf]
+        if kind == AgreementKind.SERVICE_108
+        else [],
         occurred_at=occurred_at,
     )
     type_ = event_type("agreements", name)

@@ -7,10 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import Tracking
 from fastapi.testclient import TestClient
 
 from services.common.clock import ManualClock
-from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT
+from services.consent.settings import ConsentSettings
+from services.contract.codes import OrgKind
+from tests.consent.conftest import DISCLOSER, FIRST_VERSION, RECIPIENT, SUBJECT, T0, organisation_event
 
 Auth = Callable[..., dict[str, str]]
 
@@ -67,9 +70,10 @@ def test_consent_decision_disclosure_and_register(api: TestClient, auth: Auth) -
             "agreement_id": None,
             "status": "VERIFIED",
             "categories": ["IDENTIFICATION", "CONTACT"],
+            "discloser_kind": None,
         }
     ]
-    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-11-25+")
+    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-11-30+")
     assert body["register_entry_id"] is None
     assert "LSSSS art. 19" in body["explanation"] and "évaluation" in body["explanation"]
 
@@ -91,6 +95,11 @@ def test_consent_decision_disclosure_and_register(api: TestClient, auth: Auth) -
             "bases": disclosed["basis"],
             "obligations": [],
             "regime": "LSSSS_17_27_3",
+            "regime_superseded": True,
+            "reasons": None,
+            "reference": f"consent:{consent['id']}",
+            "disclosed_by": "test-user",
+            "conditions": {},
         }
     ]
 
@@ -314,14 +323,39 @@ INVALID_ASKS = [
     ("bad organisation id", {"recipient_org_id": "org b"}, "recipient_org_id"),
     ("no categories", {"categories": []}, "categories"),
     ("disclosure in the future", {"at": "2026-11-25T15:01:00Z"}, "at"),
+    ("a bare danger flag", {"purpose": "EMERGENCY", "context": {"danger": True}}, "context.danger_assessment"),
+    (
+        "a mandate named without its terms",
+        {"context": {"mandate_contract_ref": "CT-1"}},
+        "context.mandate_contract_ref",
+    ),
+    ("undertakings without the mandate", {"context": {"undertakings_received": True}}, "context.undertakings_received"),
+    ("on behalf without the service", {"purpose": "SERVICE_ON_BEHALF"}, "recipient_service"),
+    ("unknown recipient service", {"recipient_service": "MASSAGE"}, "recipient_service"),
+    (
+        "a recipient role the law does not name",
+        {"context": {"danger_assessment": {"recipient_role": "LANDLORD"}}},
+        "context.danger_assessment.recipient_role",
+    ),
+    (
+        "a minor's record asked by a spouse",
+        {"context": {"minor": {}, "requester_role": "SPOUSE"}},
+        "context.requester_role",
+    ),
+    ("a death to come", {"context": {"subject_deceased_on": "2026-12-01"}}, "context.subject_deceased_on"),
+    ("a birth to come", {"subject_birth_date": "2027-01-01"}, "subject_birth_date"),
+    ("a justification too long", {"context": {"reasons": "x" * 501}}, "context.reasons"),
 ]
 
 
 @pytest.mark.parametrize(("case", "change", "field"), INVALID_ASKS, ids=[c for c, _, _ in INVALID_ASKS])
+@pytest.mark.parametrize("path", ["/v1/disclosures", "/v1/decisions"])
 def test_bad_disclosure_request_is_422_naming_the_field(
-    api: TestClient, auth: Auth, case: str, change: dict[str, Any], field: str
+    api: TestClient, auth: Auth, case: str, change: dict[str, Any], field: str, path: str
 ) -> None:
-    response = api.post("/v1/disclosures", json={**ASK, **change}, headers=auth(DISCLOSER, "intake"))
+    if path == "/v1/decisions" and case == "disclosure in the future":
+        return  # a decision may be asked about a disclosure to come
+    response = api.post(path, json={**ASK, **change}, headers=auth(DISCLOSER, "intake"))
     assert response.status_code == 422, response.text
     assert field in [e["field"] for e in response.json()["errors"]]
     assert _events(api) == 0
@@ -365,12 +399,23 @@ def test_rule_tables_are_published_as_data(api: TestClient, auth: Auth) -> None:
     tables = api.get("/v1/rules", headers=auth(RECIPIENT, "clinician")).json()
     by_regime = {t["regime"]: t for t in tables}
     lsss = by_regime["LSSSS_17_27_3"]["table"]
-    assert [r["id"] for r in lsss["routes"]] == ["A-1", "A-2", "A-3", "A-5", "A-6", "A-7", "A-8", "A-9", "A-10"]
+    current = [r["id"] for r in lsss["routes"]]
+    assert current[:10] == ["A-1", "A-2", "A-3", "A-5", "A-6/2001", "A-6", "A-7", "A-8", "A-9", "A-10"]
+    assert current[10:] == ["A-11", "A-13/relatives", "A-13/parent", "A-13/heirs", "A-13/genetic"]
     a3 = next(r for r in lsss["routes"] if r["id"] == "A-3")
     assert a3["article"].startswith("LSSSS art. 108") and a3["status"] == "NEEDS_LEGAL_REVIEW"
-    assert a3["requires"] == ["agreement_is_service_108", "agreement_in_force", "purpose_in_route"]
+    assert a3["discloser_kinds"] == ["CSSS", "ESTABLISHMENT", "REGIONAL_ESTABLISHMENT"]
+    assert a3["requires"] == [
+        "agreement_is_service_108",
+        "agreement_in_force",
+        "agreement_on_behalf_of_discloser",
+        "service_on_behalf",
+    ]
     assert a3["obligations"] == ["MINIMUM_NECESSARY", "REGISTER_ENTRY"] and a3["categories"] == "FROM_AGREEMENT"
-    assert [r["id"] for r in by_regime["LRSSS"]["table"]["routes"]] == ["B-1", "B-2", "B-5", "B-6", "B-8", "B-9"]
+    lrsss = [r["id"] for r in by_regime["LRSSS"]["table"]["routes"]]
+    assert lrsss[:8] == ["B-1", "B-2", "B-10", "B-5", "B-6", "B-8", "B-9", "B-11"]
+    first = {t["version"] for t in tables if t["version"].startswith("2026-11-25+")}
+    assert first == set(FIRST_VERSION.values()), "the first tables stay published: their decisions re-evaluate"
 
 
 def test_a_consent_is_known_only_to_the_organisation_that_recorded_it_and_auditors(api: TestClient, auth: Auth) -> None:
@@ -384,3 +429,97 @@ def test_a_consent_is_known_only_to_the_organisation_that_recorded_it_and_audito
     )
     assert api.get(f"/v1/consents/{consent['id']}", headers=auth("org-x", "auditor")).status_code == 200
     assert api.get(f"/v1/consents/{consent['id']}", headers=auth(DISCLOSER, "clinician")).json()["status"] == "ACTIVE"
+
+
+def _observe(api: TestClient, *events: Any) -> None:
+    """What the consent service would consume from `rls.agreements.v1` (the directory's organisations)."""
+    application: Any = api.app.state.application  # type: ignore[attr-defined]
+    start = int(application.position("test#0") or 0)
+    for offset, event in enumerate(events, start=start + 1):
+        application.observe_agreements_event(event, Tracking("test#0", offset))
+
+
+def test_the_regime_is_chosen_by_date_unless_the_deployment_pins_one(
+    consent_api: Callable[..., TestClient], auth: Auth
+) -> None:
+    assert ConsentSettings.model_fields["regime"].default == "BY_DATE"
+    by_date = consent_api(regime="BY_DATE").post("/v1/decisions", json=ASK, headers=auth(DISCLOSER, "intake"))
+    pinned = consent_api().post("/v1/decisions", json=ASK, headers=auth(DISCLOSER, "intake"))
+    assert (by_date.json()["regime"], by_date.json()["regime_superseded"]) == ("LRSSS", False)
+    assert (pinned.json()["regime"], pinned.json()["regime_superseded"]) == ("LSSSS_17_27_3", True)
+    assert "abrogé" in pinned.json()["explanation"]
+
+
+def test_the_register_entry_keeps_the_justification_the_reference_and_who_disclosed(
+    api: TestClient, auth: Auth
+) -> None:
+    _observe(api, organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=30)))
+    mandate = {
+        "ref": "CT-2026-17",
+        "written": True,
+        "term_end": "2027-06-30",
+        "for_care": False,
+        "clauses_present": True,
+        "undertakings_received": True,
+    }
+    ask = {
+        **ASK,
+        "purpose": "MANDATE_CONTRACT",
+        "context": {"mandate": mandate, "reasons": "payroll audit by the contracted firm"},
+    }
+    disclosed = api.post("/v1/disclosures", json=ask, headers=auth(DISCLOSER, "intake", sub="worker-0042"))
+    assert disclosed.status_code == 200, disclosed.text
+    assert disclosed.json()["outcome"] == "PERMIT" and disclosed.json()["basis"][0]["discloser_kind"] == "CSSS"
+    [entry] = api.get("/v1/register", params={"subject_id": SUBJECT}, headers=auth(DISCLOSER, "auditor")).json()[
+        "items"
+    ]
+    assert entry["reasons"] == "payroll audit by the contracted firm"
+    assert entry["reference"] == "mandate:CT-2026-17" and entry["disclosed_by"] == "worker-0042"
+    assert entry["conditions"]["mandate"] == mandate and entry["regime_superseded"] is True
+    decision = api.get(f"/v1/decisions/{entry['decision_id']}", headers=auth(DISCLOSER, "auditor")).json()
+    assert decision["justification"] == entry["reasons"]
+    assert "payroll" not in str(decision["input"]), "the justification never reaches the engine or a topic"
+
+
+def test_a_written_refusal_keeps_relatives_from_the_cause_of_death(api: TestClient, auth: Auth) -> None:
+    _observe(api, organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=30)))
+    intake = auth(DISCLOSER, "intake")
+    refusal = {"subject_id": SUBJECT, "requester_roles": ["SPOUSE", "DESCENDANT"], "given_on": "2025-02-01"}
+    recorded = api.post("/v1/refusals", json=refusal, headers=intake)
+    assert recorded.status_code == 201, recorded.text
+    ask = {
+        **ASK,
+        "categories": ["CAUSE_OF_DEATH"],
+        "context": {"subject_deceased_on": "2026-11-20", "requester_role": "SPOUSE"},
+    }
+    refused = api.post("/v1/decisions", json=ask, headers=intake).json()
+    assert refused["outcome"] == "DENY"
+    assert ("WRITTEN_REFUSAL_ON_FILE", recorded.json()["id"]) in [(r["code"], r["detail"]) for r in refused["reasons"]]
+    ascendant = api.post(
+        "/v1/decisions", json={**ask, "context": {**ask["context"], "requester_role": "ASCENDANT"}}, headers=intake
+    ).json()
+    assert ascendant["outcome"] == "PERMIT" and ascendant["basis"][0]["route"] == "A-13/relatives"
+
+    outsider = auth("org-elsewhere", "intake")
+    assert api.get("/v1/refusals", params={"subject_id": SUBJECT}, headers=outsider).json()["items"] == []
+    assert api.post(f"/v1/refusals/{recorded.json()['id']}/withdraw", headers=outsider).status_code == 404
+    assert len(api.get("/v1/refusals", params={"subject_id": SUBJECT}, headers=intake).json()["items"]) == 1
+    withdrawn = api.post(f"/v1/refusals/{recorded.json()['id']}/withdraw", json={"at": "2025-06-01"}, headers=intake)
+    assert withdrawn.status_code == 200 and withdrawn.json()["withdrawn_at"].startswith("2025-06-01")
+    assert api.post("/v1/decisions", json=ask, headers=intake).json()["outcome"] == "PERMIT"
+
+
+def test_a_parents_request_uses_the_birth_date_given_and_records_only_the_age_band(api: TestClient, auth: Auth) -> None:
+    _observe(api, organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=30)))
+    minor = {"youth_protection_intervention": True, "objects": False, "harm_likely": True}
+    ask = {**ASK, "subject_id": "S-MINOR-1", "context": {"minor": minor, "requester_role": "PARENT"}}
+    under_14 = api.post(
+        "/v1/decisions", json={**ask, "subject_birth_date": "2013-06-01"}, headers=auth(DISCLOSER, "intake")
+    )
+    at_14 = api.post(
+        "/v1/decisions", json={**ask, "subject_birth_date": "2012-11-25"}, headers=auth(DISCLOSER, "intake")
+    )
+    assert under_14.json()["outcome"] == "DENY" and at_14.json()["outcome"] == "PERMIT"
+    recorded = api.get(f"/v1/decisions/{at_14.json()['decision_id']}", headers=auth(DISCLOSER, "auditor")).json()
+    assert recorded["facts"]["subject_age_band"] == "MINOR_14_TO_17"
+    assert "2012-11-25" not in str(recorded), "the birth date is not recorded with the decision"

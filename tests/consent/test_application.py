@@ -25,16 +25,21 @@ from services.consent.domain import (
     keyed_id,
     register_entry_id_for,
 )
-from services.consent.policy import Context, ReasonCode
+from services.consent.policy import Context, DangerAssessment, ReasonCode
 from services.consent.readmodel import RegisterQuery
 from services.contract.codes import (
     AgreementKind,
     AgreementStatus,
+    AtRisk,
+    DangerAct,
+    DangerRecipientRole,
+    DangerRisk,
     InfoCategory,
     OrgKind,
     Outcome,
     Purpose,
     Regime,
+    ServiceCode,
 )
 from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT, T0, agreement_event, organisation_event
 
@@ -72,6 +77,11 @@ def request(**overrides: object) -> DecisionRequest:
     }
     values.update(overrides)
     return DecisionRequest(**values)  # type: ignore[arg-type]
+
+
+def on_behalf(**overrides: object) -> DecisionRequest:
+    """The discloser asks for its CRISIS_24_7 service provided by the recipient on its behalf (art. 108)."""
+    return request(purpose=Purpose.SERVICE_ON_BEHALF, recipient_service=ServiceCode.CRISIS_24_7, **overrides)
 
 
 @pytest.fixture
@@ -150,6 +160,11 @@ def test_decision_is_not_stored_when_its_register_entry_cannot_be(open_app: Open
         obligations=[],
         regime="LSSSS_17_27_3",
         recorded_at=T0,
+        justification=None,
+        reference=None,
+        disclosed_by=None,
+        regime_superseded=False,
+        conditions={},
     )
     app.record(squatter)
     before = app.recorder.max_notification_id()
@@ -177,15 +192,13 @@ def test_recorded_decision_reevaluates_to_the_same_answer_after_history_moves_on
     consent, _ = app.record_consent(terms(), WORKER)
     for offset, event in enumerate(
         (
+            organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=90)),
             organisation_event(RECIPIENT, OrgKind.COMMUNITY_ORGANISATION, T0 - timedelta(days=90)),
             agreement_event("activated", T0 - timedelta(days=30)),
         )
     ):
         app.observe_agreements_event(event, Tracking("rls.agreements.v1#0", offset + 1))
-    first, _ = app.decide(
-        request(purpose=Purpose.SERVICE_ON_BEHALF, categories=(InfoCategory.IDENTIFICATION, InfoCategory.ASSESSMENT)),
-        WORKER,
-    )
+    first, _ = app.decide(on_behalf(categories=(InfoCategory.IDENTIFICATION, InfoCategory.ASSESSMENT)), WORKER)
     referral, _ = app.decide(request(), WORKER)
 
     clock.advance(timedelta(days=1))
@@ -199,7 +212,7 @@ def test_recorded_decision_reevaluates_to_the_same_answer_after_history_moves_on
         recorded, again = reopened.reevaluate(decision.decision_id)
         assert recorded == decision and again == decision.decision
     assert first.decision.outcome == Outcome.PERMIT_PARTIAL and first.decision.basis[0].route == "A-3"
-    now, _ = reopened.decide(request(purpose=Purpose.SERVICE_ON_BEHALF), WORKER)
+    now, _ = reopened.decide(on_behalf(), WORKER)
     assert now.decision.outcome == Outcome.DENY
     assert ReasonCode.AGREEMENT_NOT_IN_FORCE in [r.code for r in now.decision.reasons]
 
@@ -216,11 +229,12 @@ def test_agreements_as_they_stood_at_the_decision_time(open_app: OpenApp) -> Non
             "activated", T0 - timedelta(days=30), agreement_id="ag-collab", kind=AgreementKind.COLLABORATION
         ),
     ]
+    timeline.append(organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=90)))
     for offset, event in enumerate(reversed(timeline)):  # arrival order does not matter, occurred_at does
         app.observe_agreements_event(event, Tracking("rls.agreements.v1#1", offset + 1))
 
     def outcome_at(days: int) -> tuple[Outcome, list[str]]:
-        recorded, _ = app.decide(request(purpose=Purpose.SERVICE_ON_BEHALF, at=T0 + timedelta(days=days)), WORKER)
+        recorded, _ = app.decide(on_behalf(at=T0 + timedelta(days=days)), WORKER)
         return recorded.decision.outcome, sorted({r.code.value for r in recorded.decision.reasons})
 
     not_in_force = ["AGREEMENT_NOT_IN_FORCE", "COLLABORATION_AGREEMENT_ONLY", "NO_CONSENT"]
@@ -352,24 +366,48 @@ def test_terms_that_cannot_hold_are_refused_before_anything_is_stored(open_app: 
     assert app.recorder.max_notification_id() in (None, 0)
 
 
-def test_context_reaches_the_engine(open_app: OpenApp) -> None:
+def test_context_reaches_the_engine_and_the_register_keeps_the_justification(open_app: OpenApp) -> None:
     app = open_app()
+    app.observe_agreements_event(
+        organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=9)), Tracking("a#0", 1)
+    )
+    assessment = DangerAssessment(
+        act=DangerAct.SUICIDE,
+        risk=DangerRisk.DEATH,
+        at_risk=AtRisk.USER,
+        urgent=True,
+        recipient_role=DangerRecipientRole.HELPER,
+        authorised_by="DSP-DIR-2024-03",
+        ref="EVAL-0042",
+    )
     recorded, _ = app.disclose(
         request(
             purpose=Purpose.EMERGENCY,
             categories=(InfoCategory.CONTACT, InfoCategory.HEALTH),
-            context=Context(danger=True),
+            context=Context(danger_assessment=assessment),
+            justification="suicide risk assessed during a call; a mobile crisis team is sent",
         ),
-        WORKER,
+        Actor(sub="worker-42", org=DISCLOSER),
     )
     assert recorded.decision.permitted_categories == (InfoCategory.CONTACT,)
     assert recorded.decision.basis[0].route == "A-6"
-    rows, _ = app.register_entries(RegisterQuery(discloser_org_id=DISCLOSER))
-    assert rows[0].categories == ("CONTACT",) and rows[0].obligations == (
-        "NOTE_IN_RECORD",
-        "MINIMUM_NECESSARY",
-        "AUTHORISED_DISCLOSER_ONLY",
-    )
+    assert recorded.decision.basis[0].discloser_kind == OrgKind.CSSS
+    [row] = app.register_entries(RegisterQuery(discloser_org_id=DISCLOSER))[0]
+    assert row.categories == ("CONTACT",)
+    assert row.obligations == ("NOTE_IN_RECORD", "MINIMUM_NECESSARY", "AUTHORISED_DISCLOSER_ONLY")
+    assert row.justification == "suicide risk assessed during a call; a mobile crisis team is sent"
+    assert row.reference == "danger-assessment:EVAL-0042" and row.disclosed_by == "worker-42"
+    assert row.conditions["danger_assessment"] == {
+        "act": "SUICIDE",
+        "risk": "DEATH",
+        "at_risk": "USER",
+        "urgent": True,
+        "recipient_role": "HELPER",
+        "authorised_by": "DSP-DIR-2024-03",
+        "ref": "EVAL-0042",
+    }
+    assert row.regime_superseded is True  # the fixture pins the LSSSS in 2026
+    assert app.get_decision(recorded.decision_id).justification == row.justification
 
 
 def test_new_optional_fields_upstream_do_not_break_the_read_model(open_app: OpenApp) -> None:

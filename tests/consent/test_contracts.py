@@ -11,7 +11,7 @@ import jsonschema
 from eventsourcing.persistence import Tracking
 
 from services.common.envelope import schema_uri
-from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest, RestrictionTerms
+from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest, RefusalTerms, RestrictionTerms
 from services.consent.contracts import consent_messages
 from services.contract import topics
 from services.contract.codes import InfoCategory, OrgKind, Purpose
@@ -47,6 +47,8 @@ def test_every_stored_event_maps_to_a_valid_integration_event(consents: Consents
     consents.disclose(ask, actor)
     consents.withdraw_consent(uuid.UUID(consent.consent_id), actor, reason="free text that must not be published")
     consents.lift_restriction(uuid.UUID(restriction.restriction_id), actor)
+    refusal, _ = consents.record_refusal(RefusalTerms(SUBJECT, ("SPOUSE",), T0 - timedelta(days=3), "DOC-1"), actor)
+    consents.withdraw_refusal(uuid.UUID(refusal.refusal_id), actor)
 
     messages = [
         m
@@ -59,6 +61,8 @@ def test_every_stored_event_maps_to_a_valid_integration_event(consents: Consents
         "decided",
         "disclosure-registered",
         "recorded",
+        "refusal-recorded",
+        "refusal-withdrawn",
         "restriction-lifted",
         "restriction-recorded",
         "withdrawn",

@@ -18,26 +18,38 @@ from services.consent.policy import (
     ComplaintBody,
     ConsentFact,
     Context,
+    DangerAssessment,
     Decision,
     DecisionInput,
     Facts,
+    Mandate,
+    MinorRequest,
+    OnBehalfFact,
+    RefusalFact,
     RestrictionFact,
     from_json,
+    local_date,
     to_json,
 )
-from services.consent.rules import CURRENT_VERSION
+from services.consent.rules import CURRENT_VERSION, table_for
 from services.contract.codes import (
     AgreementKind,
     AgreementStatus,
+    AtRisk,
     ConsentMethod,
+    DangerAct,
+    DangerRecipientRole,
+    DangerRisk,
     GrantorRole,
     InfoCategory,
     OrgKind,
     Outcome,
     Purpose,
     Regime,
+    RequesterRole,
+    ServiceCode,
 )
-from tests.consent.conftest import DISCLOSER, RECIPIENT, T0
+from tests.consent.conftest import DISCLOSER, FIRST_VERSION, RECIPIENT, T0
 
 ORGS = (RECIPIENT, "org-gamma", "org-delta")
 offsets = st.integers(min_value=-400, max_value=400).map(lambda days: T0 + timedelta(days=days, hours=days % 7))
@@ -72,6 +84,7 @@ def consent_facts(draw: st.DrawFn, consent_id: str | None = None) -> ConsentFact
         valid_from=valid_from,
         valid_until=draw(st.none() | st.integers(1, 800).map(lambda d: valid_from + timedelta(days=d))),
         withdrawn_at=draw(maybe_moment),
+        given_at=draw(st.sampled_from([None, valid_from, valid_from - timedelta(days=900)])),
     )
 
 
@@ -87,6 +100,25 @@ def agreement_facts(draw: st.DrawFn) -> AgreementFact:
         end=draw(st.none() | st.just(start + timedelta(days=365))),
         information_sharing=draw(st.lists(st.sampled_from(list(InfoCategory)), max_size=5, unique=True).map(tuple)),
         state_since=T0 - timedelta(days=1),
+        on_behalf=tuple(draw(st.lists(on_behalf_facts(), max_size=2))),
+    )
+
+
+services = st.lists(mostly(ServiceCode.CRISIS_24_7, list(ServiceCode)), min_size=1, max_size=2, unique=True)
+
+
+@st.composite
+def on_behalf_facts(draw: st.DrawFn) -> OnBehalfFact:
+    return OnBehalfFact(of_org=draw(st.sampled_from([DISCLOSER, RECIPIENT])), services=tuple(draw(services)))
+
+
+@st.composite
+def refusal_facts(draw: st.DrawFn) -> RefusalFact:
+    return RefusalFact(
+        refusal_id=draw(st.sampled_from(["f-1", "f-2"])),
+        requester_roles=tuple(draw(st.lists(st.sampled_from(list(RequesterRole)), min_size=1, unique=True))),
+        given_at=draw(offsets),
+        withdrawn_at=draw(maybe_moment),
     )
 
 
@@ -114,6 +146,37 @@ def histories(draw: st.DrawFn) -> Facts:
         consents=_unique(draw(st.lists(consent_facts(), max_size=4))),
         agreements=tuple({a.agreement_id: a for a in draw(st.lists(agreement_facts(), max_size=2))}.values()),
         restrictions=tuple({r.restriction_id: r for r in draw(st.lists(restriction_facts(), max_size=2))}.values()),
+        discloser_kind=draw(mostly(OrgKind.CSSS, [None, *OrgKind])),  # type: ignore[list-item]
+        subject_age_band=draw(st.none() | st.sampled_from(list(AgeBand))),
+        subject_age_band_at_death=draw(st.none() | st.sampled_from(list(AgeBand))),
+        refusals=tuple({r.refusal_id: r for r in draw(st.lists(refusal_facts(), max_size=2))}.values()),
+    )
+
+
+maybe_bool = st.sampled_from([None, True, False, True])
+
+
+@st.composite
+def danger_assessments(draw: st.DrawFn) -> DangerAssessment:
+    return DangerAssessment(
+        act=draw(st.none() | st.sampled_from(list(DangerAct))),
+        risk=draw(st.none() | st.sampled_from(list(DangerRisk))),
+        at_risk=draw(st.none() | st.sampled_from(list(AtRisk))),
+        urgent=draw(maybe_bool),
+        recipient_role=draw(st.none() | st.sampled_from(list(DangerRecipientRole))),
+        authorised_by=draw(st.sampled_from([None, "DSP-7"])),
+    )
+
+
+@st.composite
+def mandates(draw: st.DrawFn) -> Mandate:
+    return Mandate(
+        ref="CT-1",
+        written=draw(maybe_bool),
+        term_end=draw(st.none() | st.dates(min_value=date(2025, 1, 1), max_value=date(2028, 1, 1))),
+        for_care=draw(maybe_bool),
+        clauses_present=draw(maybe_bool),
+        undertakings_received=draw(maybe_bool),
     )
 
 
@@ -129,6 +192,11 @@ def contexts(draw: st.DrawFn) -> Context:
         undertakings_received=draw(st.booleans()),
         research_authorisation_ref=draw(st.none() | st.just("DSP-1")),
         research_authorisation_until=draw(maybe_moment),
+        danger_assessment=draw(st.none() | danger_assessments()),
+        mandate=draw(st.none() | mandates()),
+        subject_deceased_on=draw(st.none() | st.none() | offsets.map(local_date)),
+        requester_role=draw(st.none() | st.sampled_from(list(RequesterRole))),
+        minor=draw(st.none() | st.builds(MinorRequest, maybe_bool, maybe_bool, maybe_bool)),
     )
 
 
@@ -143,8 +211,9 @@ def requests(draw: st.DrawFn) -> DecisionInput:
         categories=draw(categories),
         at=draw(st.one_of(st.just(T0), offsets)),
         regime=regime,
-        regime_version=CURRENT_VERSION[regime],
+        regime_version=draw(st.sampled_from([CURRENT_VERSION[regime]] * 3 + [FIRST_VERSION[regime]])),
         context=draw(contexts()),
+        recipient_service=draw(st.none() | st.sampled_from(list(ServiceCode))),
     )
 
 
@@ -164,8 +233,41 @@ def test_no_permit_without_a_basis_and_permitted_within_requested(request: Decis
         assert sorted(based) == sorted(decision.permitted_categories), "each permitted category has exactly one basis"
     if decision.denied_categories:
         assert decision.reasons, "a denial always says why"
-    if request.context.anonymous:
-        assert decision.outcome == Outcome.DENY
+
+
+@settings(max_examples=250, deadline=None)
+@given(requests(), histories())
+def test_anonymity_closes_what_rests_on_the_persons_own_will_and_nothing_else(
+    request: DecisionInput, facts: Facts
+) -> None:
+    table = table_for(request.regime, request.regime_version)
+    decision = evaluate(
+        dataclasses.replace(request, context=dataclasses.replace(request.context, anonymous=True)), facts
+    )
+    [bar] = [b for b in table.bars if b.test == "anonymous"]
+    for basis in decision.basis:
+        assert bar.closes is not None and basis.route not in bar.closes  # the first tables closed everything
+        assert basis.consent_id is None
+
+
+@settings(max_examples=250, deadline=None)
+@given(requests(), histories())
+def test_a_route_reserved_to_institutions_never_serves_another_discloser(request: DecisionInput, facts: Facts) -> None:
+    table = table_for(request.regime, request.regime_version)
+    for basis in evaluate(request, facts).basis:
+        kinds = table.route(basis.route).discloser_kinds
+        assert not kinds or facts.discloser_kind in kinds
+        assert basis.discloser_kind == facts.discloser_kind
+
+
+@settings(max_examples=250, deadline=None)
+@given(requests(), histories())
+def test_nothing_rests_on_a_consent_after_the_death(request: DecisionInput, facts: Facts) -> None:
+    deceased_on = local_date(request.at) - timedelta(days=1)
+    dead = dataclasses.replace(request, context=dataclasses.replace(request.context, subject_deceased_on=deceased_on))
+    decision = evaluate(dead, facts)
+    if request.regime_version == CURRENT_VERSION[request.regime]:
+        assert all(b.consent_id is None for b in decision.basis)
 
 
 @settings(max_examples=150, deadline=None)

@@ -1,700 +1,492 @@
-"""The decision engine, table-driven: one case per route that permits, one per reason that denies."""
+"""The current rule tables, route by route: who may disclose under each, then the corrections of consent-rules.md
+("Corrections and precisions"), each as a named scenario."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from services.consent.engine import evaluate
-from services.consent.policy import AgeBand, ComplaintBody, Facts, ReasonCode, RuleStatus
-from services.consent.rules import LRSSS, LSSSS
+from services.consent.policy import (
+    AgeBand,
+    ComplaintBody,
+    Decision,
+    Facts,
+    MinorRequest,
+    OnBehalfFact,
+    ReasonCode,
+    RefusalFact,
+    RuleStatus,
+)
+from services.consent.rules import CURRENT, INSTITUTIONS
 from services.contract.codes import (
-    AgreementKind,
-    AgreementStatus,
-    ConsentMethod,
-    GrantorRole,
+    DangerRecipientRole,
     InfoCategory,
     Obligation,
     OrgKind,
     Outcome,
     Purpose,
     Regime,
+    RequesterRole,
+    ServiceCode,
 )
 from tests.consent.conftest import (
     RECIPIENT,
     T0,
     agreement_fact,
     consent_fact,
+    danger,
     decision_input,
     facts,
-    restriction_fact,
+    mandate,
+    on_behalf_agreement,
 )
 
 I = InfoCategory  # noqa: E741 -- short alias keeps the tables readable
-LSSSS_REGIME = Regime.LSSSS_17_27_3
+LSSSS, LRSSS = Regime.LSSSS_17_27_3, Regime.LRSSS
+ID_CONTACT = (I.IDENTIFICATION, I.CONTACT)
+DIED = date(2026, 11, 15)
+LRSSS_CONSENT = {"valid_until": T0 + timedelta(days=90), "given_at": T0 - timedelta(days=30)}
 
 
 @dataclass(frozen=True)
-class Permit:
-    name: str
-    route: str
+class Case:
+    """A request that the route permits when an eligible organisation discloses."""
+
+    regime: Regime
     request: dict[str, Any]
     facts: Facts
-    permitted: tuple[InfoCategory, ...]
+    permitted: tuple[InfoCategory, ...] = ID_CONTACT
     obligations: tuple[Obligation, ...] = ()
-    outcome: Outcome = Outcome.PERMIT
-    status: RuleStatus = RuleStatus.VERIFIED
-    regime: Regime = LSSSS_REGIME
-    basis_ref: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-PERMITS = [
-    Permit(
-        "consent of the person (14 or older) to a named recipient",
-        "A-1",
-        {},
-        facts(consents=(consent_fact(),)),
-        (I.IDENTIFICATION, I.CONTACT),
-        basis_ref={"consent_id": "c-1"},
-    ),
-    Permit(
-        "consent naming a kind of organisation",
-        "A-1",
-        {},
-        facts(consents=(consent_fact(recipient_org_ids=(), recipient_kinds=(OrgKind.COMMUNITY_ORGANISATION,)),)),
-        (I.IDENTIFICATION, I.CONTACT),
-    ),
-    Permit(
-        "consent of the person at 14",
-        "A-1",
-        {},
-        facts(
-            consents=(
-                consent_fact(age_band_at_start=AgeBand.MINOR_14_TO_17, age_band_at_decision=AgeBand.MINOR_14_TO_17),
-            )
-        ),
-        (I.IDENTIFICATION, I.CONTACT),
-    ),
-    Permit(
-        "parent's consent for a child under 14",
-        "A-1",
-        {},
-        facts(
-            consents=(
-                consent_fact(
-                    grantor_role=GrantorRole.PARENT,
-                    age_band_at_start=AgeBand.UNDER_14,
-                    age_band_at_decision=AgeBand.UNDER_14,
-                ),
-            )
-        ),
-        (I.IDENTIFICATION, I.CONTACT),
-    ),
-    Permit(
-        "tutor's consent for a child under 14",
-        "A-1",
-        {},
-        facts(
-            consents=(
-                consent_fact(
-                    grantor_role=GrantorRole.TUTOR,
-                    age_band_at_start=AgeBand.UNDER_14,
-                    age_band_at_decision=AgeBand.UNDER_14,
-                ),
-            )
-        ),
-        (I.IDENTIFICATION, I.CONTACT),
-    ),
-    *[
-        Permit(
-            f"{role.value.lower()}'s consent for an inapt adult",
-            "A-1",
-            {},
-            facts(consents=(consent_fact(grantor_role=role),)),
-            (I.IDENTIFICATION, I.CONTACT),
-        )
-        for role in (GrantorRole.TUTOR, GrantorRole.CURATOR, GrantorRole.MANDATARY, GrantorRole.CARE_SUBSTITUTE)
-    ],
-    Permit(
-        "mandatary within the mandate's purposes",
-        "A-1",
-        {},
-        facts(consents=(consent_fact(grantor_role=GrantorRole.MANDATARY, grantor_scope=(Purpose.REFERRAL,)),)),
-        (I.IDENTIFICATION, I.CONTACT),
-    ),
-    Permit(
-        "youth protection released by a consent naming it",
-        "A-1",
-        {"categories": (I.IDENTIFICATION, I.YOUTH_PROTECTION)},
-        facts(consents=(consent_fact(categories=(I.IDENTIFICATION, I.YOUTH_PROTECTION)),)),
-        (I.IDENTIFICATION, I.YOUTH_PROTECTION),
-    ),
-    Permit(
-        "consent partly covering the categories: the rest is listed as denied",
-        "A-1",
-        {"categories": (I.IDENTIFICATION, I.ASSESSMENT)},
-        facts(consents=(consent_fact(),)),
-        (I.IDENTIFICATION,),
-        outcome=Outcome.PERMIT_PARTIAL,
-    ),
-    Permit(
-        "consent still valid until its withdrawal time",
-        "A-1",
-        {},
-        facts(consents=(consent_fact(withdrawn_at=T0 + timedelta(seconds=1)),)),
-        (I.IDENTIFICATION, I.CONTACT),
-    ),
-    Permit(
-        "user's request to transfer to an establishment (art. 24)",
-        "A-2",
+def deceased(role: RequesterRole, categories: tuple[InfoCategory, ...]) -> dict[str, Any]:
+    return {"categories": categories, "context": {"subject_deceased_on": DIED, "requester_role": role}}
+
+
+PARENT_OF_MINOR = {"context": {"minor": MinorRequest(False, False, False)}}
+DANGER = {"danger_assessment": danger()}
+CMDP = {"complaint_body": ComplaintBody.CMDP}
+ROUTES: dict[str, Case] = {
+    "A-1": Case(LSSSS, {}, facts(consents=(consent_fact(),))),
+    "A-2": Case(
+        LSSSS,
         {"purpose": Purpose.USER_REQUESTED_TRANSFER, "context": {"user_request": True}},
         facts(recipient_kind=OrgKind.ESTABLISHMENT),
-        (I.IDENTIFICATION, I.CONTACT),
-        (Obligation.NOTE_IN_RECORD,),
     ),
-    Permit(
-        "user's request to transfer to a professional (art. 24)",
-        "A-2",
-        {"purpose": Purpose.USER_REQUESTED_TRANSFER, "context": {"user_request": True}},
-        facts(recipient_kind=OrgKind.PROFESSIONAL),
-        (I.IDENTIFICATION, I.CONTACT),
-        (Obligation.NOTE_IN_RECORD,),
+    "A-3": Case(
+        LSSSS,
+        {"purpose": Purpose.SERVICE_ON_BEHALF, "recipient_service": ServiceCode.CRISIS_24_7},
+        facts(agreements=(on_behalf_agreement(),)),
     ),
-    Permit(
-        "active art. 108 service agreement, services on the discloser's behalf",
-        "A-3",
-        {"purpose": Purpose.SERVICE_ON_BEHALF, "categories": (I.IDENTIFICATION, I.REFERRAL_REASON)},
-        facts(agreements=(agreement_fact(),)),
-        (I.IDENTIFICATION, I.REFERRAL_REASON),
-        (Obligation.REGISTER_ENTRY, Obligation.MINIMUM_NECESSARY),
-        status=RuleStatus.NEEDS_LEGAL_REVIEW,
-        basis_ref={"agreement_id": "ag-1"},
-    ),
-    Permit(
-        "art. 108 releases only the agreement's information-sharing categories",
-        "A-3",
-        {"purpose": Purpose.SERVICE_ON_BEHALF, "categories": (I.IDENTIFICATION, I.ASSESSMENT)},
-        facts(agreements=(agreement_fact(),)),
-        (I.IDENTIFICATION,),
-        (Obligation.REGISTER_ENTRY, Obligation.MINIMUM_NECESSARY),
-        outcome=Outcome.PERMIT_PARTIAL,
-        status=RuleStatus.NEEDS_LEGAL_REVIEW,
-    ),
-    Permit(
-        "mandate or service contract with undertakings (art. 27.1)",
-        "A-5",
-        {
-            "purpose": Purpose.MANDATE_CONTRACT,
-            "context": {"mandate_contract_ref": "CT-2026-17", "undertakings_received": True},
-        },
-        facts(),
-        (I.IDENTIFICATION, I.CONTACT),
-        (Obligation.REGISTER_ENTRY, Obligation.MINIMUM_NECESSARY, Obligation.CONFIDENTIALITY_UNDERTAKINGS),
-    ),
-    Permit(
-        "danger: only identification, contact and risk assessment (art. 19.0.1)",
-        "A-6",
+    "A-5": Case(LSSSS, {"purpose": Purpose.MANDATE_CONTRACT, "context": {"mandate": mandate()}}, facts()),
+    "A-6/2001": Case(
+        LSSSS,
         {
             "purpose": Purpose.EMERGENCY,
-            "categories": (I.IDENTIFICATION, I.CONTACT, I.RISK_ASSESSMENT, I.ASSESSMENT, I.HEALTH),
-            "context": {"danger": True},
+            "at": datetime(2016, 6, 1, 15, tzinfo=UTC),
+            "context": {"danger_assessment": danger()},
         },
         facts(),
-        (I.IDENTIFICATION, I.CONTACT, I.RISK_ASSESSMENT),
-        (Obligation.NOTE_IN_RECORD, Obligation.MINIMUM_NECESSARY, Obligation.AUTHORISED_DISCLOSER_ONLY),
-        outcome=Outcome.PERMIT_PARTIAL,
     ),
-    Permit(
-        "court or coroner order (art. 19 para. 1)",
-        "A-7",
-        {"purpose": Purpose.LEGAL_ORDER, "context": {"court_order_ref": "500-17-000001-261"}},
-        facts(),
-        (I.IDENTIFICATION, I.CONTACT),
-        (Obligation.ORDER_SCOPE_ONLY,),
-    ),
-    Permit(
-        "complaints commissioner (art. 19 para. 2)",
-        "A-8",
+    "A-6": Case(LSSSS, {"purpose": Purpose.EMERGENCY, "context": {"danger_assessment": danger()}}, facts()),
+    "A-7": Case(LSSSS, {"purpose": Purpose.LEGAL_ORDER, "context": {"court_order_ref": "500-17-000001-261"}}, facts()),
+    "A-8": Case(
+        LSSSS,
         {"purpose": Purpose.COMPLAINT_QUALITY, "context": {"complaint_body": ComplaintBody.COMPLAINTS_COMMISSIONER}},
         facts(),
-        (I.IDENTIFICATION, I.CONTACT),
     ),
-    Permit(
-        "research with written, time-limited consent (art. 19.1)",
-        "A-9",
+    "A-9": Case(
+        LSSSS,
         {"purpose": Purpose.RESEARCH},
         facts(consents=(consent_fact(purposes=(Purpose.RESEARCH,), valid_until=T0 + timedelta(days=365)),)),
-        (I.IDENTIFICATION, I.CONTACT),
     ),
-    Permit(
-        "research authorised by the DPS (art. 19.2)",
-        "A-10",
+    "A-10": Case(
+        LSSSS,
         {
             "purpose": Purpose.RESEARCH,
-            "context": {
-                "research_authorisation_ref": "DSP-2026-4",
-                "research_authorisation_until": T0 + timedelta(days=90),
-            },
-        },
-        facts(),
-        (I.IDENTIFICATION, I.CONTACT),
-        (Obligation.MINIMUM_NECESSARY, Obligation.CONFIDENTIALITY_UNDERTAKINGS, Obligation.NO_REDISCLOSURE),
-    ),
-    # LRSSS (B rows): every communication is registered (B-7).
-    Permit(
-        "LRSSS: express consent",
-        "B-1",
-        {},
-        facts(consents=(consent_fact(),)),
-        (I.IDENTIFICATION, I.CONTACT),
-        (Obligation.REGISTER_ENTRY,),
-        regime=Regime.LRSSS,
-    ),
-    Permit(
-        "LRSSS: care flow to an establishment",
-        "B-2",
-        {},
-        facts(recipient_kind=OrgKind.CSSS),
-        (I.IDENTIFICATION, I.CONTACT),
-        (Obligation.REGISTER_ENTRY, Obligation.MINIMUM_NECESSARY),
-        status=RuleStatus.NEEDS_LEGAL_REVIEW,
-        regime=Regime.LRSSS,
-    ),
-    Permit(
-        "LRSSS: serious risk (s. 74)",
-        "B-5",
-        {"purpose": Purpose.EMERGENCY, "categories": (I.CONTACT, I.HEALTH), "context": {"danger": True}},
-        facts(),
-        (I.CONTACT,),
-        (Obligation.REGISTER_ENTRY, Obligation.NOTE_IN_RECORD, Obligation.MINIMUM_NECESSARY),
-        outcome=Outcome.PERMIT_PARTIAL,
-        regime=Regime.LRSSS,
-    ),
-    Permit(
-        "LRSSS: mandate or contract (s. 77)",
-        "B-6",
-        {
-            "purpose": Purpose.MANDATE_CONTRACT,
-            "context": {"mandate_contract_ref": "CT-9", "undertakings_received": True},
-        },
-        facts(),
-        (I.IDENTIFICATION, I.CONTACT),
-        (Obligation.REGISTER_ENTRY, Obligation.MINIMUM_NECESSARY, Obligation.CONFIDENTIALITY_UNDERTAKINGS),
-        regime=Regime.LRSSS,
-    ),
-    Permit(
-        "LRSSS: court order",
-        "B-8",
-        {"purpose": Purpose.LEGAL_ORDER, "context": {"court_order_ref": "500-17-000002-261"}},
-        facts(),
-        (I.IDENTIFICATION, I.CONTACT),
-        (Obligation.REGISTER_ENTRY, Obligation.ORDER_SCOPE_ONLY),
-        status=RuleStatus.NEEDS_LEGAL_REVIEW,
-        regime=Regime.LRSSS,
-    ),
-    Permit(
-        "LRSSS: complaints body",
-        "B-9",
-        {"purpose": Purpose.COMPLAINT_QUALITY, "context": {"complaint_body": ComplaintBody.CMDP}},
-        facts(),
-        (I.IDENTIFICATION, I.CONTACT),
-        (Obligation.REGISTER_ENTRY,),
-        status=RuleStatus.NEEDS_LEGAL_REVIEW,
-        regime=Regime.LRSSS,
-    ),
-]
-
-
-@pytest.mark.parametrize("case", PERMITS, ids=[c.name for c in PERMITS])
-def test_route_permits(case: Permit) -> None:
-    decision = evaluate(decision_input(case.regime, **case.request), case.facts)
-
-    assert decision.outcome == case.outcome
-    assert decision.permitted_categories == case.permitted
-    requested = decision_input(case.regime, **case.request).categories
-    assert set(decision.denied_categories) == set(requested) - set(case.permitted)
-    assert [b.route for b in decision.basis] == [case.route]
-    assert decision.basis[0].status == case.status
-    assert decision.basis[0].regime == case.regime
-    for key, value in case.basis_ref.items():
-        assert getattr(decision.basis[0], key) == value
-    assert set(decision.obligations) == set(case.obligations)
-    assert (decision.reasons == ()) == (case.outcome == Outcome.PERMIT)
-
-
-def test_every_route_of_both_tables_has_a_permitting_case() -> None:
-    covered = {c.route for c in PERMITS}
-    assert {r.id for r in LSSSS.routes} | {r.id for r in LRSSS.routes} <= covered
-
-
-@dataclass(frozen=True)
-class Deny:
-    name: str
-    reason: ReasonCode
-    request: dict[str, Any]
-    facts: Facts
-    regime: Regime = LSSSS_REGIME
-    detail: str | None = None
-
-
-ADULT_SELF = {"grantor_role": GrantorRole.SELF}
-DENIALS = [
-    Deny("no consent on file", ReasonCode.NO_CONSENT, {}, facts()),
-    Deny("nothing applies to research without consent", ReasonCode.NO_ROUTE, {"purpose": Purpose.RESEARCH}, facts()),
-    Deny(
-        "consent expired",
-        ReasonCode.CONSENT_EXPIRED,
-        {},
-        facts(consents=(consent_fact(valid_until=T0 - timedelta(days=1)),)),
-    ),
-    Deny(
-        "consent expires at its end instant (exclusive)",
-        ReasonCode.CONSENT_EXPIRED,
-        {},
-        facts(consents=(consent_fact(valid_until=T0),)),
-    ),
-    Deny(
-        "consent withdrawn before the decision time",
-        ReasonCode.CONSENT_WITHDRAWN,
-        {},
-        facts(consents=(consent_fact(withdrawn_at=T0 - timedelta(hours=1)),)),
-    ),
-    Deny(
-        "consent withdrawn at the decision time",
-        ReasonCode.CONSENT_WITHDRAWN,
-        {},
-        facts(consents=(consent_fact(withdrawn_at=T0),)),
-    ),
-    Deny(
-        "consent not yet in effect",
-        ReasonCode.CONSENT_NOT_YET_VALID,
-        {},
-        facts(consents=(consent_fact(valid_from=T0 + timedelta(days=1)),)),
-    ),
-    Deny(
-        "the person under 14 consenting alone",
-        ReasonCode.GRANTOR_NOT_ENTITLED_FOR_AGE,
-        {},
-        facts(consents=(consent_fact(age_band_at_start=AgeBand.UNDER_14, age_band_at_decision=AgeBand.UNDER_14),)),
-        detail="SELF:UNDER_14",
-    ),
-    Deny(
-        "a parent consenting for a 15-year-old",
-        ReasonCode.GRANTOR_NOT_ENTITLED_FOR_AGE,
-        {},
-        facts(
-            consents=(
-                consent_fact(
-                    grantor_role=GrantorRole.PARENT,
-                    age_band_at_start=AgeBand.MINOR_14_TO_17,
-                    age_band_at_decision=AgeBand.MINOR_14_TO_17,
-                ),
-            )
-        ),
-    ),
-    Deny(
-        "a parent's consent given at 13 no longer holds at 14",
-        ReasonCode.GRANTOR_NOT_ENTITLED_FOR_AGE,
-        {},
-        facts(
-            consents=(
-                consent_fact(
-                    grantor_role=GrantorRole.PARENT,
-                    age_band_at_start=AgeBand.UNDER_14,
-                    age_band_at_decision=AgeBand.MINOR_14_TO_17,
-                ),
-            )
-        ),
-        detail="PARENT:MINOR_14_TO_17",
-    ),
-    Deny(
-        "a parent consenting for an adult",
-        ReasonCode.GRANTOR_NOT_ENTITLED_FOR_AGE,
-        {},
-        facts(consents=(consent_fact(grantor_role=GrantorRole.PARENT),)),
-    ),
-    Deny(
-        "a curator consenting for a child",
-        ReasonCode.GRANTOR_NOT_ENTITLED_FOR_AGE,
-        {},
-        facts(
-            consents=(
-                consent_fact(
-                    grantor_role=GrantorRole.CURATOR,
-                    age_band_at_start=AgeBand.UNDER_14,
-                    age_band_at_decision=AgeBand.UNDER_14,
-                ),
-            )
-        ),
-    ),
-    Deny(
-        "the person who may consent to care, beyond care",
-        ReasonCode.GRANTOR_OUTSIDE_ROLE,
-        {"purpose": Purpose.MANDATE_CONTRACT},
-        facts(consents=(consent_fact(grantor_role=GrantorRole.CARE_SUBSTITUTE, purposes=(Purpose.MANDATE_CONTRACT,)),)),
-    ),
-    Deny(
-        "a mandatary beyond the mandate",
-        ReasonCode.GRANTOR_OUTSIDE_ROLE,
-        {"purpose": Purpose.JOINT_FOLLOW_UP},
-        facts(
-            consents=(
-                consent_fact(
-                    grantor_role=GrantorRole.MANDATARY,
-                    grantor_scope=(Purpose.REFERRAL,),
-                    purposes=(Purpose.REFERRAL, Purpose.JOINT_FOLLOW_UP),
-                ),
-            )
-        ),
-    ),
-    Deny(
-        "wrong recipient",
-        ReasonCode.RECIPIENT_NOT_COVERED,
-        {},
-        facts(consents=(consent_fact(recipient_org_ids=("org-other",)),)),
-    ),
-    Deny(
-        "recipient of another kind than consented",
-        ReasonCode.RECIPIENT_NOT_COVERED,
-        {},
-        facts(consents=(consent_fact(recipient_org_ids=(), recipient_kinds=(OrgKind.PROFESSIONAL,)),)),
-    ),
-    Deny(
-        "wrong purpose",
-        ReasonCode.PURPOSE_NOT_COVERED,
-        {"purpose": Purpose.JOINT_FOLLOW_UP},
-        facts(consents=(consent_fact(),)),
-    ),
-    Deny(
-        "category not covered by the consent",
-        ReasonCode.CATEGORY_NOT_COVERED,
-        {"categories": (I.ASSESSMENT,)},
-        facts(consents=(consent_fact(),)),
-    ),
-    Deny(
-        "third-party information on a general consent",
-        ReasonCode.SENSITIVE_CATEGORY_NOT_NAMED,
-        {"categories": (I.THIRD_PARTY_SUPPLIED,)},
-        facts(consents=(consent_fact(),)),
-    ),
-    Deny(
-        "youth protection under a service agreement (no consent naming it)",
-        ReasonCode.SENSITIVE_CATEGORY_NOT_NAMED,
-        {"purpose": Purpose.SERVICE_ON_BEHALF, "categories": (I.YOUTH_PROTECTION,)},
-        facts(agreements=(agreement_fact(),)),
-    ),
-    Deny(
-        "collaboration agreement only",
-        ReasonCode.COLLABORATION_AGREEMENT_ONLY,
-        {"purpose": Purpose.SERVICE_ON_BEHALF},
-        facts(agreements=(agreement_fact(kind=AgreementKind.COLLABORATION, information_sharing=()),)),
-    ),
-    *[
-        Deny(
-            f"service agreement {status.value.lower()} at that date",
-            ReasonCode.AGREEMENT_NOT_IN_FORCE,
-            {"purpose": Purpose.SERVICE_ON_BEHALF},
-            facts(agreements=(agreement_fact(status=status),)),
-            detail=status.value,
-        )
-        for status in (
-            AgreementStatus.SUSPENDED,
-            AgreementStatus.EXPIRED,
-            AgreementStatus.TERMINATED,
-            AgreementStatus.DRAFT,
-            AgreementStatus.SIGNED,
-        )
-    ],
-    Deny(
-        "service agreement past its end date (not yet marked expired)",
-        ReasonCode.AGREEMENT_NOT_IN_FORCE,
-        {"purpose": Purpose.SERVICE_ON_BEHALF},
-        facts(agreements=(agreement_fact(end=date(2026, 11, 24)),)),
-        detail="OUTSIDE_TERM",
-    ),
-    Deny(
-        "service agreement for another purpose than services on the discloser's behalf",
-        ReasonCode.PURPOSE_NOT_ALLOWED_FOR_ROUTE,
-        {"purpose": Purpose.REFERRAL},
-        facts(agreements=(agreement_fact(),)),
-    ),
-    Deny(
-        "danger declared for a research purpose",
-        ReasonCode.PURPOSE_NOT_ALLOWED_FOR_ROUTE,
-        {"purpose": Purpose.RESEARCH, "context": {"danger": True}},
-        facts(),
-    ),
-    Deny(
-        "anonymous person, even with a consent and a danger",
-        ReasonCode.ANONYMOUS,
-        {"purpose": Purpose.EMERGENCY, "context": {"anonymous": True, "danger": True}},
-        facts(consents=(consent_fact(purposes=(Purpose.EMERGENCY,)),)),
-    ),
-    Deny(
-        "user's request to a community organisation",
-        ReasonCode.RECIPIENT_KIND_NOT_ELIGIBLE,
-        {"purpose": Purpose.USER_REQUESTED_TRANSFER, "context": {"user_request": True}},
-        facts(recipient_kind=OrgKind.COMMUNITY_ORGANISATION),
-        detail="COMMUNITY_ORGANISATION",
-    ),
-    Deny(
-        "user's request to a recipient missing from the directory",
-        ReasonCode.RECIPIENT_KIND_UNKNOWN,
-        {"purpose": Purpose.USER_REQUESTED_TRANSFER, "context": {"user_request": True}},
-        facts(recipient_kind=None),
-    ),
-    Deny(
-        "mandate without confidentiality undertakings",
-        ReasonCode.UNDERTAKINGS_NOT_RECEIVED,
-        {"purpose": Purpose.MANDATE_CONTRACT, "context": {"mandate_contract_ref": "CT-1"}},
-        facts(),
-    ),
-    Deny(
-        "research authorisation expired",
-        ReasonCode.RESEARCH_AUTHORISATION_NOT_IN_FORCE,
-        {
-            "purpose": Purpose.RESEARCH,
-            "context": {"research_authorisation_ref": "DSP-1", "research_authorisation_until": T0 - timedelta(days=1)},
+            "context": {"research_authorisation_ref": "DSP-2026-4", "research_authorisation_until": T0 + timedelta(1)},
         },
         facts(),
     ),
-    Deny(
-        "research authorisation without a period",
-        ReasonCode.RESEARCH_AUTHORISATION_NOT_IN_FORCE,
-        {"purpose": Purpose.RESEARCH, "context": {"research_authorisation_ref": "DSP-1"}},
-        facts(),
+    "A-11": Case(LSSSS, PARENT_OF_MINOR, facts(subject_age_band=AgeBand.UNDER_14)),
+    "A-13/relatives": Case(LSSSS, deceased(RequesterRole.SPOUSE, (I.CAUSE_OF_DEATH,)), facts(), (I.CAUSE_OF_DEATH,)),
+    "A-13/parent": Case(
+        LSSSS,
+        deceased(RequesterRole.PARENT, (I.IDENTIFICATION, I.HEALTH)),
+        facts(subject_age_band_at_death=AgeBand.UNDER_14),
+        (I.IDENTIFICATION, I.HEALTH),
     ),
-    Deny(
-        "research on a verbal consent",
-        ReasonCode.CONSENT_NOT_WRITTEN,
-        {"purpose": Purpose.RESEARCH},
-        facts(
-            consents=(
-                consent_fact(
-                    purposes=(Purpose.RESEARCH,),
-                    method=ConsentMethod.VERBAL_WITNESSED,
-                    valid_until=T0 + timedelta(days=30),
-                ),
-            )
-        ),
+    "A-13/heirs": Case(LSSSS, deceased(RequesterRole.HEIR, ID_CONTACT), facts()),
+    "A-13/genetic": Case(LSSSS, deceased(RequesterRole.BLOOD_RELATIVE, (I.HEALTH,)), facts(), (I.HEALTH,)),
+    "B-1": Case(LRSSS, {}, facts(consents=(consent_fact(**LRSSS_CONSENT),))),
+    "B-2": Case(LRSSS, {}, facts(recipient_kind=OrgKind.ESTABLISHMENT)),
+    "B-10": Case(
+        LRSSS,
+        {"purpose": Purpose.SERVICE_ON_BEHALF, "recipient_service": ServiceCode.CRISIS_24_7},
+        facts(agreements=(on_behalf_agreement(),)),
     ),
-    Deny(
-        "research on a consent without end",
-        ReasonCode.CONSENT_WITHOUT_END,
-        {"purpose": Purpose.RESEARCH},
-        facts(consents=(consent_fact(purposes=(Purpose.RESEARCH,)),)),
+    "B-5": Case(LRSSS, {"purpose": Purpose.EMERGENCY, "context": {"danger_assessment": danger()}}, facts()),
+    "B-6": Case(LRSSS, {"purpose": Purpose.MANDATE_CONTRACT, "context": {"mandate": mandate()}}, facts()),
+    "B-8": Case(LRSSS, {"purpose": Purpose.LEGAL_ORDER, "context": {"court_order_ref": "500-17-2"}}, facts()),
+    "B-9": Case(
+        LRSSS, {"purpose": Purpose.COMPLAINT_QUALITY, "context": {"complaint_body": ComplaintBody.CMDP}}, facts()
     ),
-    Deny(
-        "LRSSS: care flow to a community organisation",
-        ReasonCode.RECIPIENT_KIND_NOT_ELIGIBLE,
-        {},
-        facts(recipient_kind=OrgKind.COMMUNITY_ORGANISATION),
-        regime=Regime.LRSSS,
+    "B-11": Case(LRSSS, PARENT_OF_MINOR, facts(subject_age_band=AgeBand.MINOR_14_TO_17)),
+    "B-13/relatives": Case(
+        LRSSS, deceased(RequesterRole.DESCENDANT, (I.CAUSE_OF_DEATH,)), facts(), (I.CAUSE_OF_DEATH,)
     ),
-    Deny(
-        "LRSSS: the person restricted this recipient (s. 7)",
-        ReasonCode.SUBJECT_RESTRICTION,
-        {"categories": (I.HEALTH,)},
-        facts(
-            consents=(consent_fact(categories=(I.HEALTH,)),),
-            restrictions=(restriction_fact(),),
-        ),
-        regime=Regime.LRSSS,
-        detail="r-1",
+    "B-13/parent": Case(
+        LRSSS,
+        deceased(RequesterRole.PARENT, (I.HEALTH,)),
+        facts(subject_age_band_at_death=AgeBand.UNDER_14),
+        (I.HEALTH,),
     ),
-    Deny(
-        "LRSSS: the person refused researchers (s. 8)",
-        ReasonCode.SUBJECT_RESTRICTION,
-        {"purpose": Purpose.RESEARCH},
-        facts(
-            consents=(consent_fact(purposes=(Purpose.RESEARCH,)),),
-            restrictions=(restriction_fact(recipient_org_ids=(), purposes=(Purpose.RESEARCH,), categories=()),),
-        ),
-        regime=Regime.LRSSS,
-    ),
-]
+    "B-13/heirs": Case(LRSSS, deceased(RequesterRole.HEIR, ID_CONTACT), facts()),
+    "B-13/genetic": Case(LRSSS, deceased(RequesterRole.BLOOD_RELATIVE, (I.HEALTH,)), facts(), (I.HEALTH,)),
+}
 
 
-@pytest.mark.parametrize("case", DENIALS, ids=[c.name for c in DENIALS])
-def test_denial_reason(case: Deny) -> None:
-    request = decision_input(case.regime, **case.request)
-
-    decision = evaluate(request, case.facts)
-
-    assert decision.outcome == Outcome.DENY
-    assert decision.permitted_categories == ()
-    assert decision.basis == ()
-    assert decision.obligations == ()
-    assert set(decision.denied_categories) == set(request.categories), "denied categories are listed, not dropped"
-    codes = [r.code for r in decision.reasons]
-    assert case.reason in codes
-    if case.detail is not None:
-        assert case.detail in [r.detail for r in decision.reasons if r.code == case.reason]
-
-
-def test_anonymous_overrides_every_route() -> None:
-    request = decision_input(
-        purpose=Purpose.LEGAL_ORDER,
-        context={"anonymous": True, "court_order_ref": "500-1", "danger": True, "user_request": True},
+def _decide(case: Case, discloser: OrgKind | None) -> Decision:
+    return evaluate(
+        decision_input(case.regime, **case.request), dataclasses.replace(case.facts, discloser_kind=discloser)
     )
-    decision = evaluate(request, facts(recipient_kind=OrgKind.CSSS, consents=(consent_fact(),)))
-    assert decision.outcome == Outcome.DENY
-    assert [r.code for r in decision.reasons] == [ReasonCode.ANONYMOUS]
 
 
-def test_a_withdrawn_consent_does_not_hide_another_valid_one() -> None:
-    withdrawn = consent_fact(consent_id="c-old", withdrawn_at=T0 - timedelta(days=2))
-    valid = consent_fact(consent_id="c-new", valid_from=T0 - timedelta(days=1))
-    decision = evaluate(decision_input(), facts(consents=(withdrawn, valid)))
-    assert decision.outcome == Outcome.PERMIT
-    assert [b.consent_id for b in decision.basis] == ["c-new"]
+def test_every_route_of_the_current_tables_has_a_case() -> None:
+    assert set(ROUTES) == {route.id for table in CURRENT.values() for route in table.routes}
 
 
-def test_categories_are_combined_across_routes_each_with_its_basis() -> None:
-    request = decision_input(
-        purpose=Purpose.SERVICE_ON_BEHALF, categories=(I.IDENTIFICATION, I.ASSESSMENT, I.HEALTH, I.REFERRAL_REASON)
+@pytest.mark.parametrize("discloser", list(OrgKind), ids=[k.value for k in OrgKind])
+@pytest.mark.parametrize("route_id", list(ROUTES))
+def test_who_may_disclose_under_each_route(route_id: str, discloser: OrgKind) -> None:
+    """Only consent and court orders serve any discloser; every other route is an institution's power or duty."""
+    case = ROUTES[route_id]
+    route = CURRENT[case.regime].route(route_id)
+    decision = _decide(case, discloser)
+
+    if not route.discloser_kinds or discloser in route.discloser_kinds:
+        assert [b.route for b in decision.basis] == [route_id]
+        assert decision.permitted_categories == case.permitted
+        assert decision.basis[0].discloser_kind == discloser
+    else:
+        assert route_id not in [b.route for b in decision.basis]
+        refusal = [r for r in decision.reasons if r.route == route_id]
+        assert [(r.code, r.detail) for r in refusal] == [(ReasonCode.DISCLOSER_KIND_NOT_ELIGIBLE, discloser)]
+
+
+def test_consent_and_court_orders_serve_any_discloser_the_rest_only_institutions() -> None:
+    open_to_all = {r.id for t in CURRENT.values() for r in t.routes if not r.discloser_kinds}
+    assert open_to_all == {"A-1", "A-7", "A-9", "B-1", "B-8"}
+    assert {r.discloser_kinds for t in CURRENT.values() for r in t.routes if r.discloser_kinds} == {INSTITUTIONS}
+
+
+@pytest.mark.parametrize("route_id", [r for r, c in ROUTES.items() if CURRENT[c.regime].route(r).discloser_kinds])
+def test_a_discloser_missing_from_the_directory_uses_no_institution_route(route_id: str) -> None:
+    decision = _decide(ROUTES[route_id], None)
+    assert route_id not in [b.route for b in decision.basis]
+    assert ReasonCode.DISCLOSER_KIND_UNKNOWN in [r.code for r in decision.reasons if r.route == route_id]
+
+
+# --- the corrections, scenario by scenario ----------------------------------------------------------------------
+
+ON_BEHALF = {"purpose": Purpose.SERVICE_ON_BEHALF, "recipient_service": ServiceCode.CRISIS_24_7}
+CLAUSE_ASK = (I.IDENTIFICATION, I.REFERRAL_REASON, I.ASSESSMENT)
+
+
+def codes(decision: Decision) -> list[ReasonCode]:
+    return [r.code for r in decision.reasons]
+
+
+def test_1_a_community_organisation_under_108_is_denied() -> None:
+    decision = evaluate(
+        decision_input(**ON_BEHALF),
+        facts(discloser_kind=OrgKind.COMMUNITY_ORGANISATION, agreements=(on_behalf_agreement(),)),
     )
-    consent = consent_fact(purposes=(Purpose.SERVICE_ON_BEHALF,), categories=(I.ASSESSMENT, I.IDENTIFICATION))
-    decision = evaluate(request, facts(consents=(consent,), agreements=(agreement_fact(),)))
+    assert decision.outcome == Outcome.DENY
+    assert (ReasonCode.DISCLOSER_KIND_NOT_ELIGIBLE, "A-3") in [(r.code, r.route) for r in decision.reasons]
 
-    assert decision.outcome == Outcome.PERMIT_PARTIAL
-    assert decision.permitted_categories == (I.IDENTIFICATION, I.REFERRAL_REASON, I.ASSESSMENT)
-    assert decision.denied_categories == (I.HEALTH,)
-    assert [(b.route, b.categories) for b in decision.basis] == [
-        ("A-1", (I.IDENTIFICATION, I.ASSESSMENT)),
-        ("A-3", (I.REFERRAL_REASON,)),
+
+def test_1_a_community_organisation_cannot_make_an_art_24_transfer() -> None:
+    decision = evaluate(
+        decision_input(purpose=Purpose.USER_REQUESTED_TRANSFER, context={"user_request": True}),
+        facts(discloser_kind=OrgKind.COMMUNITY_ORGANISATION, recipient_kind=OrgKind.CSSS),
+    )
+    assert decision.outcome == Outcome.DENY and ReasonCode.DISCLOSER_KIND_NOT_ELIGIBLE in codes(decision)
+
+
+def test_2_art_108_in_the_other_direction_is_denied() -> None:
+    """The recipient is the institution on whose behalf services are provided: nothing flows back under 108."""
+    reversed_ = on_behalf_agreement(on_behalf=(OnBehalfFact(RECIPIENT, (ServiceCode.CRISIS_24_7,)),))
+    decision = evaluate(decision_input(**ON_BEHALF), facts(agreements=(reversed_,)))
+    assert decision.outcome == Outcome.DENY
+    assert [(r.code, r.detail) for r in decision.reasons if r.route == "A-3"] == [
+        (ReasonCode.AGREEMENT_NOT_ON_BEHALF, "OTHER_DIRECTION")
     ]
-    assert set(decision.obligations) == {Obligation.REGISTER_ENTRY, Obligation.MINIMUM_NECESSARY}
 
 
-def test_the_same_referral_to_an_establishment_needs_consent_under_lssss_but_not_under_lrsss() -> None:
-    establishment = facts(recipient_kind=OrgKind.ESTABLISHMENT)
-    assert evaluate(decision_input(Regime.LSSSS_17_27_3), establishment).outcome == Outcome.DENY
-    assert evaluate(decision_input(Regime.LRSSS), establishment).outcome == Outcome.PERMIT
-
-
-def test_a_lifted_restriction_no_longer_bars() -> None:
-    restriction = restriction_fact(lifted_at=T0 - timedelta(minutes=1))
+def test_2_art_108_for_a_service_not_declared_on_behalf_is_denied() -> None:
     decision = evaluate(
-        decision_input(Regime.LRSSS, categories=(I.HEALTH,)),
-        facts(consents=(consent_fact(categories=(I.HEALTH,)),), restrictions=(restriction,)),
+        decision_input(**{**ON_BEHALF, "recipient_service": ServiceCode.COMMUNITY_SERVICE}),
+        facts(agreements=(on_behalf_agreement(),)),
     )
-    assert decision.outcome == Outcome.PERMIT
+    assert decision.outcome == Outcome.DENY
+    assert [(r.code, r.detail) for r in decision.reasons if r.route == "A-3"] == [
+        (ReasonCode.SERVICE_NOT_ON_BEHALF, ServiceCode.COMMUNITY_SERVICE)
+    ]
 
 
-def test_restrictions_are_not_part_of_the_lssss_table() -> None:
-    decision = evaluate(
-        decision_input(categories=(I.HEALTH,)),
-        facts(consents=(consent_fact(categories=(I.HEALTH,)),), restrictions=(restriction_fact(),)),
+def test_2_an_agreement_without_on_behalf_carries_nothing() -> None:
+    decision = evaluate(decision_input(**ON_BEHALF), facts(agreements=(agreement_fact(),)))
+    assert decision.outcome == Outcome.DENY
+    assert (ReasonCode.AGREEMENT_NOT_ON_BEHALF, "NOT_DECLARED") in [(r.code, r.detail) for r in decision.reasons]
+
+
+def test_2_art_108_for_a_declared_service_releases_the_clause_categories_pending_legal_review() -> None:
+    decision = evaluate(decision_input(**ON_BEHALF, categories=CLAUSE_ASK), facts(agreements=(on_behalf_agreement(),)))
+    assert decision.outcome == Outcome.PERMIT_PARTIAL
+    assert decision.permitted_categories == (I.IDENTIFICATION, I.REFERRAL_REASON)
+    assert decision.denied_categories == (I.ASSESSMENT,)
+    [basis] = decision.basis
+    assert (basis.route, basis.agreement_id, basis.status) == ("A-3", "ag-1", RuleStatus.NEEDS_LEGAL_REVIEW)
+    assert decision.obligations == (Obligation.REGISTER_ENTRY, Obligation.MINIMUM_NECESSARY)
+
+
+def test_2_a_collaboration_agreement_never_carries_information() -> None:
+    collaboration = agreement_fact(kind="COLLABORATION", information_sharing=(), on_behalf=())
+    decision = evaluate(decision_input(**ON_BEHALF), facts(agreements=(collaboration,)))
+    assert decision.outcome == Outcome.DENY and ReasonCode.COLLABORATION_AGREEMENT_ONLY in codes(decision)
+
+
+def test_3_danger_on_an_ordinary_referral_is_denied() -> None:
+    """A housing organisation receiving a referral is not exposed to the danger, and the purpose is not EMERGENCY."""
+    decision = evaluate(decision_input(context={"danger_assessment": danger()}), facts())
+    assert decision.outcome == Outcome.DENY
+    assert (ReasonCode.PURPOSE_NOT_ALLOWED_FOR_ROUTE, "A-6", Purpose.REFERRAL) in [
+        (r.code, r.route, r.detail) for r in decision.reasons
+    ]
+
+
+@pytest.mark.parametrize(
+    ("missing", "change"),
+    [
+        ("act", {"act": None}),
+        ("risk", {"risk": None}),
+        ("at_risk", {"at_risk": None}),
+        ("urgent", {"urgent": False}),
+        ("recipient_role", {"recipient_role": None}),
+        ("authorised_by", {"authorised_by": None}),
+    ],
+)
+def test_3_each_danger_condition_not_stated_denies_and_is_named(missing: str, change: dict[str, Any]) -> None:
+    request = decision_input(purpose=Purpose.EMERGENCY, context={"danger_assessment": danger(**change)})
+    decision = evaluate(request, facts())
+    assert decision.outcome == Outcome.DENY
+    assert [(r.code, r.detail) for r in decision.reasons if r.route == "A-6"] == [
+        (ReasonCode.DANGER_CONDITION_NOT_MET, missing)
+    ]
+
+
+def test_3_before_the_2017_amendment_the_imminent_danger_text_applies() -> None:
+    asked = {"purpose": Purpose.EMERGENCY, "context": {"danger_assessment": danger()}}
+    before = evaluate(decision_input(at=datetime(2017, 5, 29, 15, tzinfo=UTC), **asked), facts())
+    after = evaluate(decision_input(at=datetime(2017, 5, 30, 15, tzinfo=UTC), **asked), facts())
+    assert [b.article for b in before.basis] == ["LSSSS art. 19.0.1 (2001 text)"]
+    assert before.basis[0].status == RuleStatus.NEEDS_LEGAL_REVIEW, "the amendment date is still to verify"
+    assert [b.article for b in after.basis] == ["LSSSS art. 19.0.1 (2017 text)"]
+
+
+def test_4_an_anonymous_caller_at_risk_helped_under_19_0_1_with_the_necessary_categories() -> None:
+    request = decision_input(
+        purpose=Purpose.EMERGENCY,
+        categories=(I.IDENTIFICATION, I.CONTACT, I.RISK_ASSESSMENT, I.PSYCHOSOCIAL_HISTORY),
+        context={"anonymous": True, "danger_assessment": danger(recipient_role=DangerRecipientRole.HELPER)},
     )
-    assert decision.outcome == Outcome.PERMIT
-
-
-def test_recipient_of_the_consent_by_id_even_when_not_in_the_directory() -> None:
-    decision = evaluate(
-        decision_input(), facts(recipient_kind=None, consents=(consent_fact(recipient_org_ids=(RECIPIENT,)),))
+    decision = evaluate(request, facts(consents=(consent_fact(purposes=(Purpose.EMERGENCY,)),)))
+    assert decision.outcome == Outcome.PERMIT_PARTIAL
+    assert decision.permitted_categories == (I.IDENTIFICATION, I.CONTACT, I.RISK_ASSESSMENT)
+    assert [b.route for b in decision.basis] == ["A-6"] and decision.basis[0].consent_id is None
+    assert decision.obligations == (
+        Obligation.NOTE_IN_RECORD,
+        Obligation.MINIMUM_NECESSARY,
+        Obligation.AUTHORISED_DISCLOSER_ONLY,
     )
-    assert decision.outcome == Outcome.PERMIT
+    [anonymity] = [r for r in decision.reasons if r.code == ReasonCode.ANONYMOUS_NO_CONSENT]
+    assert anonymity.categories == (I.PSYCHOSOCIAL_HISTORY,), "anonymity explains only what stayed denied"
+
+
+def test_4_an_anonymous_person_referred_gets_nothing_even_with_a_consent_on_file() -> None:
+    for regime, kind in ((LSSSS, OrgKind.COMMUNITY_ORGANISATION), (LRSSS, OrgKind.ESTABLISHMENT)):
+        consent = consent_fact(**LRSSS_CONSENT)
+        request = decision_input(regime, context={"anonymous": True})
+        decision = evaluate(request, facts(recipient_kind=kind, consents=(consent,)))
+        assert decision.outcome == Outcome.DENY, regime
+        assert codes(decision) == [ReasonCode.ANONYMOUS_NO_CONSENT], regime
+
+
+def test_4_a_court_order_still_reaches_an_anonymous_persons_record() -> None:
+    request = decision_input(purpose=Purpose.LEGAL_ORDER, context={"anonymous": True, "court_order_ref": "500-1"})
+    assert evaluate(request, facts()).outcome == Outcome.PERMIT
+
+
+@pytest.mark.parametrize(
+    ("missing", "change"),
+    [
+        ("written", {"written": False}),
+        ("term_end", {"term_end": None}),
+        ("term_end_passed", {"term_end": date(2026, 11, 24)}),
+        ("for_care", {"for_care": True}),
+        ("clauses_present", {"clauses_present": None}),
+        ("undertakings_received", {"undertakings_received": False}),
+    ],
+)
+def test_5_a_mandate_missing_an_element_is_denied(missing: str, change: dict[str, Any]) -> None:
+    for regime, route in ((LSSSS, "A-5"), (LRSSS, "B-6")):
+        request = decision_input(regime, purpose=Purpose.MANDATE_CONTRACT, context={"mandate": mandate(**change)})
+        decision = evaluate(request, facts())
+        assert decision.outcome == Outcome.DENY
+        assert [(r.code, r.detail) for r in decision.reasons if r.route == route] == [
+            (ReasonCode.MANDATE_CONDITION_NOT_MET, missing)
+        ]
+
+
+def test_5_a_mandate_for_care_is_denied() -> None:
+    request = decision_input(purpose=Purpose.MANDATE_CONTRACT, context={"mandate": mandate(for_care=True)})
+    decision = evaluate(request, facts())
+    assert decision.outcome == Outcome.DENY
+    assert (ReasonCode.MANDATE_CONDITION_NOT_MET, "for_care") in [(r.code, r.detail) for r in decision.reasons]
+
+
+def test_6_the_deceased_persons_consent_no_longer_releases_anything() -> None:
+    request = decision_input(context={"subject_deceased_on": DIED})
+    before = evaluate(
+        dataclasses.replace(request, at=datetime(2026, 11, 14, 15, tzinfo=UTC)), facts(consents=(consent_fact(),))
+    )
+    after = evaluate(request, facts(consents=(consent_fact(),)))
+    assert before.outcome == Outcome.PERMIT
+    assert after.outcome == Outcome.DENY
+    assert [(r.code, r.detail) for r in after.reasons] == [(ReasonCode.SUBJECT_DECEASED, "2026-11-15")]
+
+
+def test_6_a_spouse_learns_the_cause_of_death_only() -> None:
+    request = decision_input(**deceased(RequesterRole.SPOUSE, (I.CAUSE_OF_DEATH, I.HEALTH, I.ASSESSMENT)))
+    decision = evaluate(request, facts())
+    assert decision.outcome == Outcome.PERMIT_PARTIAL
+    assert decision.permitted_categories == (I.CAUSE_OF_DEATH,)
+    assert [b.route for b in decision.basis] == ["A-13/relatives"]
+
+
+def test_6_unless_the_deceased_refused_it_in_writing() -> None:
+    refusal = RefusalFact("f-1", (RequesterRole.SPOUSE,), datetime(2025, 3, 1, tzinfo=UTC), None)
+    withdrawn = dataclasses.replace(refusal, refusal_id="f-2", withdrawn_at=datetime(2025, 4, 1, tzinfo=UTC))
+    ask = decision_input(**deceased(RequesterRole.SPOUSE, (I.CAUSE_OF_DEATH,)))
+    refused = evaluate(ask, facts(refusals=(refusal,)))
+    assert refused.outcome == Outcome.DENY
+    assert (ReasonCode.WRITTEN_REFUSAL_ON_FILE, "f-1") in [(r.code, r.detail) for r in refused.reasons]
+    assert evaluate(ask, facts(refusals=(withdrawn,))).outcome == Outcome.PERMIT, "withdrawn in life: no refusal"
+    other_role = dataclasses.replace(refusal, requester_roles=(RequesterRole.DESCENDANT,))
+    assert evaluate(ask, facts(refusals=(other_role,))).outcome == Outcome.PERMIT
+
+
+def test_6_a_parent_of_a_child_who_died_under_14_gets_nothing_psychosocial() -> None:
+    asked = (I.IDENTIFICATION, I.HEALTH, I.CAUSE_OF_DEATH, I.ASSESSMENT, I.PSYCHOSOCIAL_HISTORY, I.REFERRAL_REASON)
+    request = decision_input(**deceased(RequesterRole.PARENT, asked))
+    decision = evaluate(request, facts(subject_age_band_at_death=AgeBand.UNDER_14))
+    assert decision.permitted_categories == (I.IDENTIFICATION, I.HEALTH, I.CAUSE_OF_DEATH)
+    assert set(decision.denied_categories) == {I.ASSESSMENT, I.PSYCHOSOCIAL_HISTORY, I.REFERRAL_REASON}
+    older = evaluate(request, facts(subject_age_band_at_death=AgeBand.MINOR_14_TO_17))
+    assert older.outcome == Outcome.DENY and ReasonCode.NOT_UNDER_14_AT_DEATH in codes(older)
+    unknown = evaluate(request, facts())
+    assert unknown.outcome == Outcome.DENY and ReasonCode.SUBJECT_AGE_UNKNOWN in codes(unknown)
+
+
+def test_6_relatives_get_nothing_while_the_person_lives() -> None:
+    request = decision_input(**deceased(RequesterRole.SPOUSE, (I.CAUSE_OF_DEATH,)))
+    alive = dataclasses.replace(request, at=datetime(2026, 11, 14, 15, tzinfo=UTC))
+    decision = evaluate(alive, facts())
+    assert decision.outcome == Outcome.DENY
+    assert [r.code for r in decision.reasons if r.route == "A-13/relatives"] == [ReasonCode.SUBJECT_NOT_DECEASED]
+
+
+MINOR = MinorRequest
+
+
+@pytest.mark.parametrize(
+    ("band", "minor", "outcome", "reason"),
+    [
+        (AgeBand.UNDER_14, MINOR(False, None, None), Outcome.PERMIT, None),
+        (AgeBand.UNDER_14, MINOR(True, None, False), Outcome.PERMIT, None),
+        (AgeBand.UNDER_14, MINOR(True, True, True), Outcome.DENY, ReasonCode.MINOR_ACCESS_REFUSED),
+        (AgeBand.UNDER_14, MINOR(None, None, None), Outcome.DENY, ReasonCode.MINOR_CONDITION_NOT_STATED),
+        (AgeBand.MINOR_14_TO_17, MINOR(True, False, True), Outcome.PERMIT, None),
+        (AgeBand.MINOR_14_TO_17, MINOR(None, True, True), Outcome.DENY, ReasonCode.MINOR_ACCESS_REFUSED),
+        (AgeBand.MINOR_14_TO_17, MINOR(None, True, None), Outcome.DENY, ReasonCode.MINOR_CONDITION_NOT_STATED),
+        (AgeBand.ADULT, MINOR(False, False, False), Outcome.DENY, ReasonCode.SUBJECT_NOT_MINOR),
+        (None, MINOR(False, False, False), Outcome.DENY, ReasonCode.SUBJECT_AGE_UNKNOWN),
+    ],
+)
+def test_7_a_parents_request_about_a_minor_follows_art_21(
+    band: AgeBand | None, minor: MinorRequest, outcome: Outcome, reason: ReasonCode | None
+) -> None:
+    for regime in (LSSSS, LRSSS):
+        decision = evaluate(decision_input(regime, context={"minor": minor}), facts(subject_age_band=band))
+        assert decision.outcome == outcome, regime
+        if reason is not None:
+            assert reason in codes(decision)
+
+
+def test_7_the_14th_birthday_in_both_regimes() -> None:
+    """Under 14 a youth-protection intervention with likely harm refuses the parent; from the 14th birthday (Québec
+    date) only the minor's objection does, and a parent's consent given for a child no longer serves."""
+    minor = MinorRequest(youth_protection_intervention=True, objects=False, harm_likely=True)
+    parent_consent = consent_fact(
+        grantor_role="PARENT", age_band_at_start=AgeBand.UNDER_14, age_band_at_decision=AgeBand.MINOR_14_TO_17
+    )
+    for regime in (LSSSS, LRSSS):
+        before = evaluate(decision_input(regime, context={"minor": minor}), facts(subject_age_band=AgeBand.UNDER_14))
+        birthday = evaluate(
+            decision_input(regime, context={"minor": minor}), facts(subject_age_band=AgeBand.MINOR_14_TO_17)
+        )
+        assert before.outcome == Outcome.DENY and ReasonCode.MINOR_ACCESS_REFUSED in codes(before), regime
+        assert birthday.outcome == Outcome.PERMIT, regime
+        lapsed = evaluate(
+            decision_input(regime), facts(consents=(dataclasses.replace(parent_consent, **LRSSS_CONSENT),))
+        )
+        assert lapsed.outcome == Outcome.DENY and ReasonCode.GRANTOR_NOT_ENTITLED_FOR_AGE in codes(lapsed), regime
+
+
+def test_8_an_open_ended_2019_verbal_consent_does_not_serve_under_the_lrsss() -> None:
+    old = consent_fact(
+        method="VERBAL_WITNESSED",
+        valid_from=datetime(2019, 4, 1, tzinfo=UTC),
+        given_at=datetime(2019, 4, 1, tzinfo=UTC),
+    )
+    decision = evaluate(decision_input(LRSSS, at=datetime(2025, 5, 1, 15, tzinfo=UTC)), facts(consents=(old,)))
+    assert decision.outcome == Outcome.DENY
+    assert ReasonCode.CONSENT_WITHOUT_END in codes(decision)
+    with_end = dataclasses.replace(old, valid_until=datetime(2026, 1, 1, tzinfo=UTC))
+    carried = evaluate(decision_input(LRSSS, at=datetime(2025, 5, 1, 15, tzinfo=UTC)), facts(consents=(with_end,)))
+    assert carried.outcome == Outcome.DENY
+    assert ReasonCode.CONSENT_GIVEN_UNDER_PREVIOUS_REGIME in codes(carried)
+
+
+def test_8_the_same_consent_still_serves_under_the_lssss_before_the_switch() -> None:
+    old = consent_fact(valid_from=datetime(2019, 4, 1, tzinfo=UTC), given_at=datetime(2019, 4, 1, tzinfo=UTC))
+    decision = evaluate(decision_input(LSSSS, at=datetime(2024, 5, 1, 15, tzinfo=UTC)), facts(consents=(old,)))
+    assert decision.outcome == Outcome.PERMIT and not decision.regime_superseded
+
+
+def test_9_a_pinned_lssss_after_the_switch_says_it_is_superseded() -> None:
+    at_switch = datetime(2024, 7, 1, 4, 0, tzinfo=UTC)  # 2024-07-01 00:00 in Québec
+    consent = consent_fact(valid_from=datetime(2024, 1, 1, tzinfo=UTC))
+    lrsss_consent = dataclasses.replace(consent, valid_until=at_switch + timedelta(days=30), given_at=at_switch)
+    before = evaluate(decision_input(LSSSS, at=at_switch - timedelta(minutes=1)), facts(consents=(consent,)))
+    after = evaluate(decision_input(LSSSS, at=at_switch), facts(consents=(consent,)))
+    lrsss = evaluate(decision_input(LRSSS, at=at_switch), facts(consents=(lrsss_consent,)))
+    assert (before.regime_superseded, after.regime_superseded, lrsss.regime_superseded) == (False, True, False)
+    assert after.outcome == Outcome.PERMIT, "a deployment may keep the LSSSS as its policy of record"

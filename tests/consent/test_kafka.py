@@ -24,9 +24,9 @@ from services.consent.engine import evaluate
 from services.consent.policy import Context, DecisionInput, Facts, ReasonCode, from_json, to_json
 from services.consent.settings import ConsentSettings
 from services.contract import topics
-from services.contract.codes import AgreementStatus, InfoCategory, OrgKind, Outcome, Purpose
+from services.contract.codes import AgreementStatus, InfoCategory, OrgKind, Outcome, Purpose, ServiceCode
 from services.runtime.schemas import event_schemas
-from tests.consent.conftest import T0, agreement_event, organisation_event
+from tests.consent.conftest import PINNED, T0, agreement_event, organisation_event
 from tests.helpers import read_topic, wait_for
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def consents(tmp_path: Path) -> Iterator[Consents]:
-    with Consents(env=persistence_env(f"sqlite:///{tmp_path / 'consent.db'}"), clock=ManualClock(T0)) as app:
+    store = persistence_env(f"sqlite:///{tmp_path / 'consent.db'}")
+    with Consents(env=store, clock=ManualClock(T0), regime_setting=PINNED) as app:
         yield app
 
 
@@ -45,18 +46,25 @@ def test_engine_uses_organisations_and_agreements_consumed_from_kafka_once_in_ef
     discloser, recipient, agreement_id = f"csss-{run}", f"org-{run}", f"ag-{run}"
     parties = (discloser, recipient)
     registered = organisation_event(recipient, OrgKind.COMMUNITY_ORGANISATION, T0 - timedelta(days=90))
-    activated = agreement_event("activated", T0 - timedelta(days=30), agreement_id=agreement_id, parties=parties)
+    institution = organisation_event(discloser, OrgKind.CSSS, T0 - timedelta(days=90))
+    on_behalf = ((discloser, (ServiceCode.CRISIS_24_7,)),)
+    activated = agreement_event(
+        "activated", T0 - timedelta(days=30), agreement_id=agreement_id, parties=parties, on_behalf=on_behalf
+    )
     suspended = agreement_event(
         "suspended",
         T0 - timedelta(days=5),
         agreement_id=agreement_id,
         parties=parties,
         status=AgreementStatus.SUSPENDED,
+        on_behalf=on_behalf,
     )
     poison = activated.model_copy(update={"id": f"poison-{run}", "data": {"agreement_id": agreement_id}})
     publisher = KafkaPublisher(kafka_bootstrap, f"test-agreements-{run}")
     try:
-        publisher.publish([Outgoing(topics.AGREEMENTS, recipient, registered)])
+        publisher.publish(
+            [Outgoing(topics.AGREEMENTS, org, e) for org, e in ((recipient, registered), (discloser, institution))]
+        )
         # Same key, same partition, in order: the event, a second copy of it, a poison record, then the next event.
         publisher.publish(
             [Outgoing(topics.AGREEMENTS, agreement_id, e) for e in (activated, activated, poison, suspended)]
@@ -106,6 +114,7 @@ def test_engine_uses_organisations_and_agreements_consumed_from_kafka_once_in_ef
         recipient_org_id=recipient,
         purpose=Purpose.SERVICE_ON_BEHALF,
         categories=(InfoCategory.IDENTIFICATION,),
+        recipient_service=ServiceCode.CRISIS_24_7,
     )
     while_active, _ = consents.decide(DecisionRequest(**{**ask.__dict__, "at": T0 - timedelta(days=10)}), actor)
     now, _ = consents.decide(ask, actor)
@@ -196,7 +205,10 @@ def test_running_service_consumes_agreements_and_publishes_its_decisions(
     publisher = KafkaPublisher(kafka_bootstrap, f"test-service-{run}")
     try:
         publisher.publish(
-            [Outgoing(topics.AGREEMENTS, recipient, organisation_event(recipient, OrgKind.PROFESSIONAL, T0))]
+            [
+                Outgoing(topics.AGREEMENTS, recipient, organisation_event(recipient, OrgKind.PROFESSIONAL, T0)),
+                Outgoing(topics.AGREEMENTS, discloser, organisation_event(discloser, OrgKind.CSSS, T0)),
+            ]
         )
     finally:
         publisher.close()

@@ -12,25 +12,29 @@ import pytest
 from services.consent.engine import CONDITIONS, TRIGGERS, evaluate
 from services.consent.explain import CATEGORIES, OBLIGATIONS, REASONS, explain, language
 from services.consent.policy import ReasonCode, Route
+from services.consent.rule_history import FIRST_LRSSS, FIRST_LSSSS
 from services.consent.rules import (
-    LRSSS,
-    LSSSS,
+    CURRENT,
+    CURRENT_VERSION,
     TABLES,
+    LegalSettings,
     RegimeSettingError,
     UnknownRegimeVersionError,
+    build_tables,
     regime_for,
     table_for,
     version_of,
 )
 from services.contract.codes import InfoCategory, Obligation, Regime
-from tests.consent.conftest import consent_fact, decision_input, facts
+from tests.consent.conftest import FIRST_VERSION, consent_fact, decision_input, facts
 
-DOMAIN_MODULES = ("domain", "policy", "rules", "engine", "explain")
+DOMAIN_MODULES = ("domain", "policy", "rules", "rule_history", "engine", "explain")
+LSSSS = CURRENT[Regime.LSSSS_17_27_3]
 ALLOWED_PREFIXES = ("eventsourcing.domain", "services.contract.codes", "services.consent.")
 
 
 def test_every_condition_and_trigger_named_by_a_table_exists() -> None:
-    for table in (LSSSS, LRSSS):
+    for table in TABLES.values():
         for route in table.routes:
             assert set(route.when) <= set(TRIGGERS), route.id
             assert set(route.requires) <= set(CONDITIONS), route.id
@@ -43,7 +47,25 @@ def test_a_changed_row_is_a_new_table_version_and_titles_are_not_legal_content()
     review = dataclasses.replace(LSSSS, routes=(_with_status(LSSSS.routes[0]), *LSSSS.routes[1:]))
     assert version_of(retitled) == version_of(LSSSS)
     assert version_of(review) != version_of(LSSSS)
-    assert version_of(LSSSS).startswith("2026-11-25+") and len(TABLES) == 2
+    assert version_of(LSSSS).startswith("2026-11-30+")
+
+
+def test_the_first_tables_keep_their_versions_and_stay_known() -> None:
+    """Decisions recorded before the corrections name these versions; the engine must still apply them."""
+    assert {t.regime: version_of(t) for t in (FIRST_LSSSS, FIRST_LRSSS)} == FIRST_VERSION
+    for regime, version in FIRST_VERSION.items():
+        assert table_for(regime, version).label == "2026-11-25"
+        assert CURRENT_VERSION[regime] != version
+
+
+def test_legal_settings_are_part_of_the_tables_versions() -> None:
+    """A deployment that moves the 19.0.1 amendment date or switches a route off applies other tables."""
+    moved = build_tables(LegalSettings(danger_amendment=datetime(2017, 6, 9).date()))
+    without = build_tables(LegalSettings(disabled_routes=frozenset({"B-10"})))
+    assert version_of(moved[Regime.LSSSS_17_27_3]) != CURRENT_VERSION[Regime.LSSSS_17_27_3]
+    assert version_of(moved[Regime.LRSSS]) == CURRENT_VERSION[Regime.LRSSS]
+    assert "B-10" not in {r.id for r in without[Regime.LRSSS].routes}
+    assert version_of(without[Regime.LRSSS]) != CURRENT_VERSION[Regime.LRSSS]
 
 
 def _with_status(route: Route) -> Route:

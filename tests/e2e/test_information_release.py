@@ -1,6 +1,6 @@
 """All five services as processes, the real broker, the demo network: record information leaves only when the
-consent service permits it — by consent under a collaboration agreement, by the art. 108 clause under a service
-agreement."""
+consent service permits it — by consent under a collaboration agreement, by the art. 108 clause only for the
+services a service agreement says are provided on the referring institution's behalf, and never on a topic."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import httpx
 import pytest
 
 from services.common.auth import load_dev_key, mint_dev_token
+from services.common.kafka import make_admin
 from services.runtime import demo
 from services.runtime.launcher import Platform
 from services.runtime.registry import SERVICES
 from services.runtime.settings import RuntimeSettings
 from tests.conftest import free_port
-from tests.helpers import demo_consent, demo_referral, wait_for
+from tests.helpers import demo_consent, demo_referral, read_topic, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -44,6 +45,13 @@ class Network:
     def refer(self, to_org: str, to_service: str, subject_id: str) -> dict[str, Any]:
         body = demo_referral(to_org, to_service, subject_id, information=INFORMATION)
         response = self.call("referral", "POST", "/v1/referrals", demo.CSSS, "intake", json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def consent(self, subject_id: str, recipient: str, categories: list[str]) -> dict[str, Any]:
+        """The person's written consent, recorded by the CSSS, for a referral to `recipient`."""
+        body = demo_consent(subject_id, recipient, categories)
+        response = self.call("consent", "POST", "/v1/consents", demo.CSSS, "intake", json=body)
         assert response.status_code == 201, response.text
         return dict(response.json())
 
@@ -77,30 +85,27 @@ def test_under_a_collaboration_agreement_information_needs_a_consent(network: Ne
     assert set(denied.json()["denied_categories"]) == set(INFORMATION)
     assert "Synthetic" not in denied.text
 
-    consent = network.call(
-        "consent", "POST", "/v1/consents", demo.CSSS, "intake", json=demo_consent("S-E2E-0001", demo.CRISIS_CENTRE)
-    )
-    assert consent.status_code == 201, consent.text
+    consent = network.consent("S-E2E-0001", demo.CRISIS_CENTRE, ["IDENTIFICATION", "CONTACT"])
 
     released = network.information(referral["id"], demo.CRISIS_CENTRE)
     assert released.status_code == 200, released.text
     body = released.json()
     assert body["information"] == {"IDENTIFICATION": INFORMATION["IDENTIFICATION"], "CONTACT": INFORMATION["CONTACT"]}
     assert set(body["denied_categories"]) == {"ASSESSMENT", "HEALTH"}
-    assert body["basis"][0]["consent_id"] == consent.json()["id"]
+    assert body["basis"][0]["consent_id"] == consent["id"]
     register = network.call("consent", "GET", "/v1/register?subject_id=S-E2E-0001", demo.CSSS, "auditor").json()
     entries = register.get("items", register) if isinstance(register, dict) else register
     assert [e["decision_id"] for e in entries] == [body["decision_id"]]
     assert set(entries[0]["categories"]) == {"IDENTIFICATION", "CONTACT"}
 
-    withdrawn = network.call(
-        "consent", "POST", f"/v1/consents/{consent.json()['id']}/withdraw", demo.CSSS, "intake", json={}
-    )
+    withdrawn = network.call("consent", "POST", f"/v1/consents/{consent['id']}/withdraw", demo.CSSS, "intake", json={})
     assert withdrawn.status_code == 200, withdrawn.text
     assert network.information(referral["id"], demo.CRISIS_CENTRE).status_code == 403
 
 
-def test_under_a_service_agreement_the_clause_categories_go_without_consent(network: Network) -> None:
+def test_a_referral_to_a_service_provided_on_the_csss_behalf_releases_the_clause_without_consent(
+    network: Network,
+) -> None:
     referral = network.refer(demo.REGIONAL, "SPECIALISED_SERVICES", "S-E2E-0002")
     assert referral["agreement_kind"] == "SERVICE_108"
 
@@ -111,19 +116,36 @@ def test_under_a_service_agreement_the_clause_categories_go_without_consent(netw
     body = wait_for(released, timeout=60, interval=0.5).json()
     assert body["information"] == {k: INFORMATION[k] for k in ("IDENTIFICATION", "CONTACT", "ASSESSMENT")}
     assert body["denied_categories"] == ["HEALTH"]
-    basis = body["basis"][0]
-    assert basis["article"].startswith("108") or "108" in basis["article"]
+    [basis] = body["basis"]
+    assert basis["route"] == "A-3" and "108" in basis["article"]
     assert basis["agreement_id"] == referral["agreement_id"]
-    assert basis["status"] == "NEEDS_LEGAL_REVIEW"
+    assert basis["status"] == "NEEDS_LEGAL_REVIEW" and basis["discloser_kind"] == "CSSS"
     assert {"MINIMUM_NECESSARY", "REGISTER_ENTRY"} <= set(body["obligations"])
     assert body["register_entry_id"]
+
+
+def test_a_referral_to_another_service_of_the_same_partner_needs_a_consent(network: Network) -> None:
+    referral = network.refer(demo.REGIONAL, "SPECIFIC_SERVICES", "S-E2E-0004")
+    assert referral["agreement_kind"] == "SERVICE_108", "the agreement covers the service, not on the CSSS's behalf"
+    denied = network.information(referral["id"], demo.REGIONAL)
+    assert denied.status_code == 403, denied.text
+    assert set(denied.json()["denied_categories"]) == set(INFORMATION)
+    decision = network.call(
+        "consent", "GET", f"/v1/decisions/{denied.json()['decision_id']}", demo.CSSS, "auditor"
+    ).json()
+    assert decision["input"]["purpose"] == "REFERRAL" and decision["input"]["recipient_service"] == "SPECIFIC_SERVICES"
+    assert decision["regime_superseded"] is True, "the demo pins the LSSSS as its policy of record"
+
+    consent = network.consent("S-E2E-0004", demo.REGIONAL, ["IDENTIFICATION"])
+    released = network.information(referral["id"], demo.REGIONAL)
+    assert released.status_code == 200, released.text
+    assert released.json()["information"] == {"IDENTIFICATION": INFORMATION["IDENTIFICATION"]}
+    assert released.json()["basis"][0]["consent_id"] == consent["id"]
 
 
 def test_the_referral_reached_the_organisations_topics_without_record_information(
     network: Network, kafka_bootstrap: str
 ) -> None:
-    from tests.helpers import read_topic
-
     referral = network.refer(demo.CRISIS_CENTRE, "CRISIS_24_7", "S-E2E-0003")
 
     def arrived() -> list[Any]:
@@ -134,3 +156,20 @@ def test_the_referral_reached_the_organisations_topics_without_record_informatio
     text = event.model_dump_json()
     assert all(value not in text for value in INFORMATION.values())
     assert event.data["information_url"].endswith(f"/v1/referrals/{referral['id']}/information")
+
+
+def test_no_record_information_on_any_topic(network: Network, kafka_bootstrap: str) -> None:
+    """After every flow above: not one value of the record information on any topic, in values or headers."""
+    admin = make_admin(kafka_bootstrap, "e2e-scan")
+    try:
+        names = sorted(t for t in admin.list_topics() if t.startswith("rls."))
+    finally:
+        admin.close()
+    assert "rls.consent.decisions.v1" in names and f"rls.org.{demo.REGIONAL}.referrals.v1" in names
+    scanned = 0
+    for topic in names:
+        for record, _ in read_topic(kafka_bootstrap, topic, idle_s=0.3):
+            raw = (record.value or b"") + b"".join(value or b"" for _, value in record.headers or [])
+            assert not [v for v in INFORMATION.values() if v.encode() in raw], topic
+            scanned += 1
+    assert scanned > 0

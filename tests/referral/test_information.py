@@ -55,11 +55,33 @@ def test_a_denial_is_a_403_naming_the_reasons_and_nothing_else(service: Referral
     assert INFO["ASSESSMENT"] not in response.text
 
 
-def test_under_a_service_agreement_the_purpose_is_service_on_behalf(service: ReferralService, auth: Auth) -> None:
-    service.directory.coverages[("csss-a", "org-b")] = Coverage("agr-108", "SERVICE_108")
+def test_a_service_provided_on_the_institutions_behalf_asks_service_on_behalf(
+    service: ReferralService, auth: Auth
+) -> None:
+    service.directory.coverages[("csss-a", "org-b")] = Coverage("agr-108", "SERVICE_108", on_behalf=True)
     rid = submit_with_information(service, auth)
     service.gate.permitted = {"IDENTIFICATION"}
     assert read(service, auth, rid).status_code == 200
+    request = service.gate.requests[-1]
+    assert (request.purpose, request.recipient_service) == ("SERVICE_ON_BEHALF", "SOCIAL_CONSULT")
+
+
+def test_any_other_referral_under_a_service_agreement_asks_for_consent(service: ReferralService, auth: Auth) -> None:
+    """A 108 agreement in either direction, or for another service of the partner, carries nothing by itself."""
+    service.directory.coverages[("csss-a", "org-b")] = Coverage("agr-108", "SERVICE_108", on_behalf=False)
+    rid = submit_with_information(service, auth)
+    service.gate.permitted = {"IDENTIFICATION"}
+    assert read(service, auth, rid).status_code == 200
+    assert service.gate.requests[-1].purpose == "REFERRAL"
+
+
+def test_the_purpose_follows_the_agreement_at_the_time_of_the_read(service: ReferralService, auth: Auth) -> None:
+    """An agreement amended after the submission decides: the release happens now, not at submission."""
+    service.directory.coverages[("csss-a", "org-b")] = Coverage("agr-108", "SERVICE_108", on_behalf=False)
+    rid = submit_with_information(service, auth)
+    service.gate.permitted = {"IDENTIFICATION"}
+    service.directory.coverages[("csss-a", "org-b")] = Coverage("agr-108", "SERVICE_108", on_behalf=True)
+    read(service, auth, rid)
     assert service.gate.requests[-1].purpose == "SERVICE_ON_BEHALF"
 
 

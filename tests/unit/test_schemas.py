@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from services.consent.rules import CURRENT
 from services.contract.events import EVENT_TYPES
-from services.runtime.schemas import asyncapi, breaking_changes
+from services.runtime.schemas import asyncapi, breaking_changes, readme_with_blocks
 
 OLD = {"properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"]}
 
@@ -22,3 +25,14 @@ def test_every_event_type_travels_on_a_documented_topic() -> None:
     carried = {ref for channel in document["channels"].values() for ref in channel["messages"]}
     assert {t.replace(".", "-") for t in EVENT_TYPES} <= carried
     assert document["channels"]["rls-org-org-referrals-v1"]["parameters"]["org_id"]
+
+
+def test_the_readme_law_table_is_the_rule_tables_and_a_hand_edit_is_caught() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert readme_with_blocks(readme) == readme, "run `rls schemas export`"
+    for table in CURRENT.values():
+        for route in table.routes:
+            assert f"| {route.id} | {route.article}" in readme
+            assert route.status.value in readme
+    edited = readme.replace("| A-1 | LSSSS art. 19 | any |", "| A-1 | LSSSS art. 19 | institutions |")
+    assert edited != readme and readme_with_blocks(edited) == readme
