@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run stop test lint typecheck schemas schemas-check system-deps unit integration e2e bench clean
+.PHONY: install run run-secure stop stop-secure test lint typecheck schemas schemas-check system-deps unit integration e2e bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,17 @@ run: install
 ## stop: stop a platform started by `make run` from another terminal
 stop: install
 	$(BIN)/rls stop
+
+SECURE_VAR ?= var/secure
+
+## run-secure: the production shape: SASL_SSL (SCRAM-SHA-512) with TLS from a local CA, ACLs from deploy/kafka/acls.toml,
+## a principal per service; its data under var/secure (a broker keeps the shape it was created with)
+run-secure: install
+	RLS_KAFKA_SECURITY=sasl_ssl RLS_VAR_DIR=$(SECURE_VAR) $(BIN)/rls run
+
+## stop-secure: stop a platform started by `make run-secure`
+stop-secure: install
+	RLS_VAR_DIR=$(SECURE_VAR) $(BIN)/rls stop
 
 lint: install
 	$(BIN)/ruff check services tests bench
@@ -56,7 +67,7 @@ e2e: install
 
 ## bench: print the benchmarks' figures (referral flow, consent decisions, audit replay)
 bench: install
-	PYTHONPATH=. $(BIN)/python bench/referral_flow.py
+	PYTHONPATH=. $(BIN)/python bench/referral_flow.py --secure
 	PYTHONPATH=. $(BIN)/python bench/consent_decisions.py
 	PYTHONPATH=. $(BIN)/python bench/audit_replay.py
 

@@ -7,7 +7,11 @@ processes with SQLite event stores in a scratch directory; the demo network), th
 2. latency: referrals submitted at RATE per second (open loop) for LATENCY_S seconds; each one's latency is the time
    from its scheduled submission to its arrival on the receiving organisation's topic.
 
-Usage: `.venv/bin/python bench/referral_flow.py [--rate 50] [--seconds 20] [--concurrency 8]`
+With `--secure` the same measures run twice in one invocation, on a plaintext broker and then on the production
+shape (SASL_SSL with SCRAM-SHA-512 and TLS, ACLs, every service on its own principal, the receiving organisation
+reading with the credentials `POST /v1/kafka-credentials` gave it), and the latencies are printed side by side.
+
+Usage: `.venv/bin/python bench/referral_flow.py [--rate 50] [--seconds 20] [--concurrency 8] [--secure]`
 """
 
 from __future__ import annotations
@@ -22,18 +26,22 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from kafka import KafkaConsumer, TopicPartition
+from pydantic import SecretStr
 
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.envelope import CloudEvent
+from services.common.kafka_security import KafkaAccess
 from services.contract import topics
 from services.contract.topics import org_referrals
 from services.runtime import demo
+from services.runtime.kafka_security import service_principal
 from services.runtime.launcher import Platform
 from services.runtime.registry import PROCESSES
 from services.runtime.settings import RuntimeSettings
@@ -51,10 +59,10 @@ def free_port() -> int:
 class Arrivals:
     """Follows the receiving organisation's topic and notes when each referral arrives."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, access: KafkaAccess, topic: str) -> None:
         self.seen: dict[str, float] = {}
         self._stop = threading.Event()
-        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=20)
+        self._consumer = KafkaConsumer(**access.client_config(), group_id=None, fetch_max_wait_ms=20)
         self._topic = topic
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -152,36 +160,54 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=50.0)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--throughput-seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=8)
-    args = parser.parse_args()
+def readers(platform: Platform, token_for: Callable[[str, list[str]], str]) -> tuple[KafkaAccess, KafkaAccess]:
+    """Who reads the receiving organisation's topic and the referral topic: anyone on a plaintext broker; on a secured
+    one, the organisation with its own credentials and the audit service's principal."""
+    if platform.security is None:
+        return KafkaAccess(platform.bootstrap), KafkaAccess(platform.bootstrap)
+    issued = httpx.post(
+        platform.urls["notifications"] + "/v1/kafka-credentials",
+        json={"org_id": TARGET},
+        headers={"Authorization": f"Bearer {token_for(TARGET, ['admin'])}"},
+        timeout=30,
+    )
+    issued.raise_for_status()
+    body = issued.json()
+    ca_file = platform.settings.var_dir / f"{TARGET}-ca.pem"
+    ca_file.write_text(body["ca_pem"])
+    organisation = KafkaAccess(
+        body["bootstrap"], "SASL_SSL", "SCRAM-SHA-512", body["username"], SecretStr(body["password"]), ca_file
+    )
+    return organisation, platform.security.access(platform.bootstrap, service_principal("audit"))
 
-    scratch = Path(tempfile.mkdtemp(prefix="rls-bench-"))
+
+def run(args: argparse.Namespace, security: str) -> dict[str, float]:
+    """Starts a platform with this Kafka security, measures, stops it; returns the latency figures (ms)."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"rls-bench-{security}-"))
     os.environ.update(
-        {"RLS_VAR_DIR": str(scratch), "RLS_KAFKA_PORT": str(free_port()), "RLS_KAFKA_CONTROLLER_PORT": str(free_port())}
+        {
+            "RLS_VAR_DIR": str(scratch),
+            "RLS_KAFKA_PORT": str(free_port()),
+            "RLS_KAFKA_CONTROLLER_PORT": str(free_port()),
+            "RLS_KAFKA_SECURITY": security,
+        }
     )
     os.environ.update({f"{name.upper()}_PORT": str(free_port()) for name in PROCESSES})
     settings = RuntimeSettings()
     platform = Platform(settings)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the platform on `timeout`/kill too
     try:
         info = platform.start(say=print)
-        print(f"platform ready in {info['ready_after_s']} s (scratch {scratch})")
-        token = mint_dev_token(
-            load_dev_key(settings.signing_key_file),
-            demo.CSSS,
-            ["intake"],
-            "bench",
-            settings.jwt_audience,
-            timedelta(hours=1),
-        )
+        print(f"platform ready in {info['ready_after_s']} s (Kafka {security}, scratch {scratch})")
+        key = load_dev_key(settings.signing_key_file)
+
+        def token_for(org: str, roles: list[str]) -> str:
+            return mint_dev_token(key, org, roles, "bench", settings.jwt_audience, timedelta(hours=1))
+
+        token = token_for(demo.CSSS, ["intake"])
         url = platform.urls["referral"]
-        arrivals = Arrivals(platform.bootstrap, org_referrals(TARGET))
-        relayed = Arrivals(platform.bootstrap, topics.REFERRAL)
+        organisation, auditor = readers(platform, token_for)
+        arrivals = Arrivals(organisation, org_referrals(TARGET))
+        relayed = Arrivals(auditor, topics.REFERRAL)
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
             warm = {rid for rid in (submit(client, n) for n in range(5)) if rid}
         if not warm:
@@ -203,25 +229,55 @@ def main() -> None:
         latencies = [(arrivals.seen[rid] - at) * 1000 for rid, at in due.items() if rid in arrivals.seen]
         first_hop = [(relayed.seen[rid] - at) * 1000 for rid, at in due.items() if rid in relayed.seen]
         lost = len(due) - len(latencies)
+        figures = {
+            "throughput": rate,
+            "p50": statistics.median(latencies),
+            "p99": percentile(latencies, 99),
+            "max": max(latencies),
+            "relay_p50": statistics.median(first_hop),
+            "relay_p99": percentile(first_hop, 99),
+            "http_p50": statistics.median(http) * 1000,
+            "http_p99": percentile(http, 99) * 1000,
+        }
         print(
             f"latency at {args.rate:.0f} referrals/s for {args.seconds:.0f} s ({len(due)} referrals, {lost} missing):"
         )
         print(
-            f"  submit → {org_referrals(TARGET)}: p50 {statistics.median(latencies):.0f} ms, "
-            f"p99 {percentile(latencies, 99):.0f} ms, max {max(latencies):.0f} ms"
+            f"  submit → {org_referrals(TARGET)}: p50 {figures['p50']:.0f} ms, "
+            f"p99 {figures['p99']:.0f} ms, max {figures['max']:.0f} ms"
         )
         print(
-            f"  of which submit → {topics.REFERRAL}: p50 {statistics.median(first_hop):.0f} ms, "
-            f"p99 {percentile(first_hop, 99):.0f} ms"
+            f"  of which submit → {topics.REFERRAL}: "
+            f"p50 {figures['relay_p50']:.0f} ms, p99 {figures['relay_p99']:.0f} ms"
         )
-        print(
-            f"  POST /v1/referrals alone: p50 {statistics.median(http) * 1000:.0f} ms, "
-            f"p99 {percentile(http, 99) * 1000:.0f} ms"
-        )
+        print(f"  POST /v1/referrals alone: p50 {figures['http_p50']:.0f} ms, p99 {figures['http_p99']:.0f} ms")
         arrivals.stop()
         relayed.stop()
+        return figures
     finally:
         platform.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--throughput-seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--secure", action="store_true", help="also measure on SASL_SSL + ACLs, side by side")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the platform on `timeout`/kill too
+    results = {
+        security: run(args, security) for security in (["plaintext", "sasl_ssl"] if args.secure else ["plaintext"])
+    }
+    if args.secure:
+        print(f"\nsubmit → {org_referrals(TARGET)} at {args.rate:.0f} referrals/s, one run, same machine:")
+        for security, figures in results.items():
+            print(
+                f"  {security:<9}  p50 {figures['p50']:4.0f} ms  p99 {figures['p99']:4.0f} ms  "
+                f"(relay hop p50 {figures['relay_p50']:.0f} ms, p99 {figures['relay_p99']:.0f} ms; "
+                f"throughput {figures['throughput']:.0f} referrals/s)"
+            )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,10 @@ from services.runtime.settings import RuntimeSettings
 cli = typer.Typer(help="RLS Referrals platform", no_args_is_help=True, add_completion=False)
 schemas_cli = typer.Typer(help="The public contract under schemas/", no_args_is_help=True)
 topic_cli = typer.Typer(help="Read Kafka topics", no_args_is_help=True)
+org_cli = typer.Typer(help="An organisation's access to the platform", no_args_is_help=True)
 cli.add_typer(schemas_cli, name="schemas")
 cli.add_typer(topic_cli, name="topic")
+cli.add_typer(org_cli, name="org")
 cli.add_typer(audit_cli, name="audit")
 
 
@@ -138,11 +140,24 @@ def tail(
 ) -> None:
     """Print the CloudEvents of a topic, one JSON document per line."""
     from kafka import KafkaConsumer
+    from kafka.errors import TopicAuthorizationFailedError
+
+    from services.common.kafka import make_admin
+    from services.common.kafka_security import check_readable
 
     settings = RuntimeSettings()
+    if settings.kafka_access.authenticated:  # a refused topic would otherwise just look empty
+        admin = make_admin(settings.kafka_access, "rls-topic-tail")
+        try:
+            check_readable(admin, topic)
+        except TopicAuthorizationFailedError:
+            typer.echo(f"error: {settings.kafka_sasl_username} may not read {topic}", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            admin.close()
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka_access.client_config(),
         group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
         consumer_timeout_ms=500,
@@ -162,6 +177,25 @@ def tail(
                 return
     finally:
         consumer.close()
+
+
+@org_cli.command("credentials")
+def org_credentials(
+    org_id: str,
+    revoke: Annotated[bool, typer.Option(help="remove the organisation's Kafka user and its ACLs")] = False,
+    token: Annotated[str | None, typer.Option(help="a token of the organisation's admin (minted in dev mode)")] = None,
+) -> None:
+    """Create or rotate an establishment's Kafka credentials (read-only, its own topics) and print its client
+    settings as KAFKA_* lines; the password is shown once."""
+    from services.runtime import org_credentials as credentials
+
+    settings = RuntimeSettings()
+    try:
+        lines = [credentials.revoke(settings, org_id, token)] if revoke else credentials.issue(settings, org_id, token)
+    except credentials.CredentialsCommandError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("\n".join(lines))
 
 
 @schemas_cli.command("export")

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from services.common.clock import system_clock
 from services.common.envelope import CloudEvent
+from services.common.kafka_security import Brokers, access_of
+from services.runtime import demo
 from services.runtime.launcher import Platform
 from services.runtime.registry import PROCESSES
 from services.runtime.settings import RuntimeSettings
@@ -55,10 +59,13 @@ def platform_on_free_ports(kafka_bootstrap: str, var: Path, free_port: Callable[
         patch.undo()
 
 
-def read_topic(bootstrap: str, topic: str, idle_s: float = 1.0) -> list[tuple[Any, CloudEvent | None]]:
+def read_topic(brokers: Brokers, topic: str, idle_s: float = 1.0) -> list[tuple[Any, CloudEvent | None]]:
     """Every record of `topic` from offset 0, with its CloudEvent (None when it is not one)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, consumer_timeout_ms=int(idle_s * 1000)
+        **access_of(brokers).client_config(),
+        group_id=None,
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(idle_s * 1000),
     )
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
     if not partitions:
@@ -98,8 +105,29 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: floa
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-def consent_body(subject_id: str, recipient_org: str, categories: list[str], valid_from: str) -> dict[str, Any]:
-    """A consent given by the (synthetic) person themself, in writing, for a referral to one organisation."""
+def demo_referral(to_org: str, to_service: str, subject_id: str, **extra: Any) -> dict[str, Any]:
+    """A referral from the demo CSSS's AAOR (by phone, urgent, family crisis) — the body of `POST /v1/referrals`."""
+    return {
+        "subject_id": subject_id,
+        "from_org": demo.CSSS,
+        "from_service": "AAOR",
+        "to_org": to_org,
+        "to_service": to_service,
+        "channel": "PHONE",
+        "urgency": "URGENT",
+        "reason_code": "FAMILY_CRISIS",
+        **extra,
+    }
+
+
+def demo_consent(
+    subject_id: str,
+    recipient_org: str,
+    categories: Sequence[str] = ("IDENTIFICATION", "CONTACT"),
+    valid_from: str | None = None,
+) -> dict[str, Any]:
+    """The person's own written consent, valid from `valid_from` (default: an hour ago), to refer `categories`
+    (default: identification and contact details) to `recipient_org` — the body of `POST /v1/consents`."""
     return {
         "subject_id": subject_id,
         "subject_birth_date": "1980-05-17",
@@ -107,6 +135,6 @@ def consent_body(subject_id: str, recipient_org: str, categories: list[str], val
         "method": "WRITTEN",
         "purposes": ["REFERRAL"],
         "recipients": [{"org_id": recipient_org}],
-        "categories": categories,
-        "valid_from": valid_from,
+        "categories": list(categories),
+        "valid_from": valid_from or (system_clock() - timedelta(hours=1)).isoformat(),
     }

@@ -66,4 +66,4 @@ def referral_events_consumer(
         dead_letters=DeadLetterSink(publisher.send_raw),
         group=settings.consumer_group,
     )
-    return TrackingConsumer(settings.kafka_bootstrap_servers, settings.consumer_group, [topics.REFERRAL], processor)
+    return TrackingConsumer(settings.kafka_access, settings.consumer_group, [topics.REFERRAL], processor)

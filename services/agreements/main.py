@@ -41,7 +41,7 @@ def build_relay(agreements: Agreements, publisher: KafkaPublisher, settings: Agr
 def build_app(settings: AgreementsSettings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or AgreementsSettings()
     agreements = Agreements(env=application_env(settings), clock=clock, zone=settings.timezone)
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "agreements")
+    publisher = KafkaPublisher(settings.kafka_access, "agreements")
     loops: dict[str, Loop] = {}
     closers: list[Callable[[], Any]] = [publisher.close]
     if settings.relay_enabled:

@@ -120,7 +120,7 @@ class AuditQueries:
         with self._inquiry(who, Action.REPLAY, "topics", until=None if until is None else until.isoformat()) as out:
             self.history.clear()
             stats = KafkaReplay(
-                self.settings.kafka_bootstrap_servers,
+                self.settings.kafka_access,
                 self.settings.history_topics,
                 self.history,
                 batch=self.settings.replay_batch,
@@ -175,7 +175,7 @@ class AuditQueries:
         with self._inquiry(who, Action.VERIFY, ",".join(s.service for s in stores)) as out:
             try:
                 checkpoints = read_checkpoints(
-                    self.settings.kafka_bootstrap_servers, self.settings.checkpoint_topic, self.settings.kafka_timeout_s
+                    self.settings.kafka_access, self.settings.checkpoint_topic, self.settings.kafka_timeout_s
                 )
                 problem = None
             except KafkaError as error:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from kafka import KafkaConsumer, TopicPartition
 
 from services.audit.history import HistoryDB, HistoryRow, HistoryWriter, Rejected, classify, parse_time, utc_text
+from services.common.kafka_security import Brokers, access_of
 
 IDLE_LIMIT_S = 15.0
 """A replay that receives nothing for this long although end offsets were not reached stops (and says so)."""
@@ -115,7 +116,7 @@ class KafkaReplay:
 
     def __init__(
         self,
-        bootstrap: str,
+        brokers: Brokers,
         topics: Sequence[str],
         history: HistoryDB,
         *,
@@ -126,7 +127,7 @@ class KafkaReplay:
         timeout_s: float = 10.0,
         check_crcs: bool = True,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.brokers = brokers
         self.topics = list(topics)
         self.history = history
         self.batch = batch
@@ -140,7 +141,7 @@ class KafkaReplay:
         stats = ReplayStats()
         started = self.clock()
         consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **access_of(self.brokers).client_config(),
             group_id=None,
             client_id="rls-audit-replay",
             enable_auto_commit=False,

@@ -24,6 +24,7 @@ from services.common.integrity import (
     use_sealing_recorders,
     verify_store,
 )
+from services.common.kafka_security import Brokers, access_of
 
 
 @dataclass
@@ -61,10 +62,10 @@ class StoreVerification:
         }
 
 
-def read_checkpoints(bootstrap: str, topic: str, timeout_s: float = 10.0, idle_ms: int = 1000) -> list[Checkpoint]:
+def read_checkpoints(brokers: Brokers, topic: str, timeout_s: float = 10.0, idle_ms: int = 1000) -> list[Checkpoint]:
     """Every checkpoint published so far (the topic is small: one record per store and interval)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **access_of(brokers).client_config(),
         group_id=None,
         enable_auto_commit=False,
         bootstrap_timeout_ms=int(timeout_s * 1000),

@@ -20,7 +20,8 @@ from pydantic import ValidationError
 
 from services.common.envelope import CloudEvent, EnvelopeError
 from services.common.eventstore import TrackedApplication
-from services.common.kafka import RECONNECT_BACKOFF_MAX_MS, dlq_topic
+from services.common.kafka import dlq_topic
+from services.common.kafka_security import Brokers, access_of
 
 log = logging.getLogger(__name__)
 
@@ -123,22 +124,21 @@ class _SeekToTracked(ConsumerRebalanceListener):  # type: ignore[misc]
 class TrackingConsumer:
     """A kafka-python consumer group member feeding a RecordProcessor."""
 
-    def __init__(self, bootstrap: str, group: str, topics: list[str], processor: RecordProcessor) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, brokers: Brokers, group: str, topics: list[str], processor: RecordProcessor) -> None:
+        self.brokers = brokers
         self.group = group
         self.topics = topics
         self.processor = processor
 
     def run(self, stop: threading.Event) -> None:
         consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **access_of(self.brokers).client_config(),
             group_id=self.group,
             client_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=200,
-            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
         try:
             # kafka-python 3.0 assigns nothing to a member that joins before it has its topics' metadata

@@ -40,6 +40,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from services.common.clock import Clock, system_clock
 from services.common.envelope import CloudEvent, derived_id, schema_uri
 from services.common.kafka import Outgoing, make_admin
+from services.common.kafka_security import Brokers
 
 log = logging.getLogger(__name__)
 
@@ -747,9 +748,9 @@ def checkpoint_of(event: CloudEvent) -> Checkpoint | None:
         return None
 
 
-def ensure_checkpoint_topic(bootstrap: str, topic: str = DEFAULT_CHECKPOINT_TOPIC) -> None:
+def ensure_checkpoint_topic(brokers: Brokers, topic: str = DEFAULT_CHECKPOINT_TOPIC) -> None:
     """Creates the checkpoint topic, kept forever (retention -1), unless it exists."""
-    admin = make_admin(bootstrap, "integrity-checkpoints-admin")
+    admin = make_admin(brokers, "integrity-checkpoints-admin")
     try:
         if topic not in set(admin.list_topics()):
             with contextlib.suppress(TopicAlreadyExistsError):

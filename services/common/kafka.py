@@ -10,18 +10,16 @@ from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError, TopicAuthorizationFailedError
 
 from services.common.envelope import CloudEvent
+from services.common.kafka_security import Brokers, access_of
 
 log = logging.getLogger(__name__)
 
 DLQ_SUFFIX = ".dlq"
 DEFAULT_PARTITIONS = 3
 SEND_TIMEOUT_S = 60.0
-RECONNECT_BACKOFF_MAX_MS = 1000
-"""kafka-python backs off up to 30 s between reconnections by default: after a broker outage a client would stay
-away that long after the broker is back. One second keeps recovery prompt at a negligible cost on loopback."""
 
 
 def dlq_topic(topic: str) -> str:
@@ -42,10 +40,10 @@ class PublishError(RuntimeError):
     """Kafka did not acknowledge every record of a batch."""
 
 
-def make_producer(bootstrap: str, client_id: str) -> KafkaProducer:
+def make_producer(brokers: Brokers, client_id: str) -> KafkaProducer:
     """An idempotent producer waiting for every in-sync replica (`acks=all`)."""
     return KafkaProducer(
-        bootstrap_servers=bootstrap,
+        **access_of(brokers).client_config(),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -54,16 +52,16 @@ def make_producer(bootstrap: str, client_id: str) -> KafkaProducer:
         retries=2**31 - 1,
         request_timeout_ms=15_000,
         delivery_timeout_ms=int(SEND_TIMEOUT_S * 1000),
-        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
 
 
-def make_admin(bootstrap: str, client_id: str, request_timeout_ms: int = 10_000) -> KafkaAdminClient:
+def make_admin(brokers: Brokers, client_id: str, timeout_ms: int = 10_000) -> KafkaAdminClient:
+    """An admin client that gives up after `timeout_ms` when the brokers do not answer (or refuse to authenticate)."""
     return KafkaAdminClient(
-        bootstrap_servers=bootstrap,
+        **access_of(brokers).client_config(),
         client_id=client_id,
-        request_timeout_ms=request_timeout_ms,
-        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+        request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
     )
 
 
@@ -86,11 +84,12 @@ def ensure_topics(
 class KafkaPublisher:
     """Publishes batches of CloudEvents and returns only once Kafka acknowledged all of them.
 
-    Topics are created on first use (per-organisation topics appear as organisations do).
+    Topics are created on first use (per-organisation topics appear as organisations do). A topic outside the
+    principal's ACLs fails the batch with a `PublishError` naming it.
     """
 
-    def __init__(self, bootstrap: str, client_id: str) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, brokers: Brokers, client_id: str) -> None:
+        self._brokers = brokers
         self._client_id = client_id
         self._clients: tuple[KafkaProducer, KafkaAdminClient] | None = None
         self._known: set[str] = set()
@@ -105,21 +104,27 @@ class KafkaPublisher:
         with self._lock:
             if self._clients is None:
                 self._clients = (
-                    make_producer(self._bootstrap, self._client_id),
-                    make_admin(self._bootstrap, self._client_id + "-admin"),
+                    make_producer(self._brokers, self._client_id),
+                    make_admin(self._brokers, self._client_id + "-admin"),
                 )
             return self._clients
 
     def publish(self, messages: Sequence[Outgoing]) -> None:
         self._ensure({m.topic for m in messages})
-        futures = []
+        sent = []
         for message in messages:
             headers, value = message.event.to_kafka()
-            futures.append(self._producer.send(message.topic, key=message.key.encode(), value=value, headers=headers))
+            try:
+                future = self._producer.send(message.topic, key=message.key.encode(), value=value, headers=headers)
+            except TopicAuthorizationFailedError as error:
+                raise _unauthorised(message.topic) from error
+            sent.append((message.topic, future))
         self._producer.flush(timeout=SEND_TIMEOUT_S)
-        for future in futures:
+        for topic, future in sent:
             try:
                 future.get(timeout=SEND_TIMEOUT_S)
+            except TopicAuthorizationFailedError as error:
+                raise _unauthorised(topic) from error
             except KafkaError as error:
                 raise PublishError(f"Kafka refused a record: {type(error).__name__}") from error
 
@@ -129,10 +134,14 @@ class KafkaPublisher:
         self._producer.send(topic, key=key, value=value, headers=headers).get(timeout=SEND_TIMEOUT_S)
 
     def _ensure(self, topics: set[str]) -> None:
+        """Creates the topics it writes that do not exist yet (their dead-letter twins are the consumers' affair)."""
         admin = self._connect()[1]
         new = topics - self._known
         if new:
-            ensure_topics(admin, new)
+            try:
+                ensure_topics(admin, new, with_dlq=False)
+            except TopicAuthorizationFailedError as error:
+                raise _unauthorised(", ".join(sorted(new))) from error
             self._known |= new
 
     def close(self) -> None:
@@ -144,11 +153,17 @@ class KafkaPublisher:
                 self._clients = None
 
 
+def _unauthorised(topics: str) -> PublishError:
+    """Writing outside the principal's ACLs is a configuration error: say which topic, loudly."""
+    log.error("the broker refused this principal the right to write %s (see deploy/kafka/acls.toml)", topics)
+    return PublishError(f"not authorised to write {topics}")
+
+
 class KafkaProbe:
     """Answers whether the brokers respond (for /readyz)."""
 
-    def __init__(self, bootstrap: str, client_id: str) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, brokers: Brokers, client_id: str) -> None:
+        self._brokers = brokers
         self._client_id = client_id
         self._admin: KafkaAdminClient | None = None
 
@@ -157,7 +172,7 @@ class KafkaProbe:
         waiting out the old client's reconnection backoff."""
         try:
             if self._admin is None:  # a readiness probe answers within seconds, never hangs on a dead broker
-                self._admin = make_admin(self._bootstrap, self._client_id, request_timeout_ms=3_000)
+                self._admin = make_admin(self._brokers, self._client_id, timeout_ms=3_000)
             self._admin.list_topics()
         except Exception:
             self.close()
@@ -165,5 +180,4 @@ class KafkaProbe:
 
     def close(self) -> None:
         if self._admin is not None:
-            admin, self._admin = self._admin, None
-            admin.close()
+            self._admin.close()

@@ -93,7 +93,7 @@ class ServiceParts:
 
 def integrity_checkpoints(settings: ServiceSettings, application: TrackedApplication) -> tuple[Loop, KafkaPublisher]:
     """The loop publishing the chain head of the service's event store, and its Kafka client (to close)."""
-    sink = KafkaPublisher(settings.kafka_bootstrap_servers, f"{settings.service_name}-checkpoints")
+    sink = KafkaPublisher(settings.kafka_access, f"{settings.service_name}-checkpoints")
     checkpoints = CheckpointPublisher(
         application.recorder,
         sink,
@@ -101,7 +101,7 @@ def integrity_checkpoints(settings: ServiceSettings, application: TrackedApplica
         topic=settings.checkpoint_topic,
         source=f"/rls/{settings.service_name}",
         interval_s=settings.checkpoint_interval_s,
-        prepare=lambda: ensure_checkpoint_topic(settings.kafka_bootstrap_servers, settings.checkpoint_topic),
+        prepare=lambda: ensure_checkpoint_topic(settings.kafka_access, settings.checkpoint_topic),
     )
     return checkpoints.run, sink
 
@@ -117,7 +117,7 @@ def publisher_loops(
 
 
 def create_service_app(parts: ServiceParts) -> FastAPI:
-    probe = KafkaProbe(parts.settings.kafka_bootstrap_servers, f"{parts.settings.service_name}-probe")
+    probe = KafkaProbe(parts.settings.kafka_access, f"{parts.settings.service_name}-probe")
     loop_map, closers = dict(parts.loops), list(parts.closers)
     if parts.settings.relay_enabled:
         extra_loops, extra_closers = publisher_loops(parts.settings, parts.application)

@@ -9,7 +9,9 @@ from typing import Literal
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.utils import Environment
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.common.kafka_security import KafkaClientSettings
 
 
 class SettingsError(ValueError):
@@ -34,13 +36,12 @@ def store_cipher(key: SecretStr) -> AESCipher:
     return AESCipher(Environment(env={"CIPHER_KEY": key.get_secret_value()}))
 
 
-class PlatformSettings(BaseSettings):
+class PlatformSettings(KafkaClientSettings):
     """What every process of the platform needs to know (read without the service prefix)."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     mode: Literal["dev", "production"] = Field("dev", validation_alias="RLS_MODE")
-    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     var_dir: Path = Field(Path("var"), validation_alias="RLS_VAR_DIR")
     jwks_url: str | None = Field(None, validation_alias="RLS_JWKS_URL")
     jwt_audience: str = Field("rls", validation_alias="RLS_JWT_AUDIENCE")
@@ -86,6 +87,14 @@ class ServiceSettings(PlatformSettings):
     def _production_encrypts_events(self) -> ServiceSettings:
         if self.mode == "production" and self.cipher_key is None:
             raise SettingsError(f"{self.service_name.upper()}_CIPHER_KEY is required in production mode")
+        return self
+
+    @model_validator(mode="after")
+    def _production_authenticates_to_kafka(self) -> ServiceSettings:
+        if self.mode == "production" and not self.kafka_access.authenticated:
+            raise SettingsError(
+                "KAFKA_SECURITY_PROTOCOL=SASL_SSL (with this service's principal) is required in production mode"
+            )
         return self
 
     @property

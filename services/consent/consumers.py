@@ -17,4 +17,4 @@ def agreements_consumer(settings: ConsentSettings, consents: Consents, publisher
         dead_letters=DeadLetterSink(publisher.send_raw),
         group=settings.consumer_group,
     )
-    return TrackingConsumer(settings.kafka_bootstrap_servers, settings.consumer_group, [topics.AGREEMENTS], processor)
+    return TrackingConsumer(settings.kafka_access, settings.consumer_group, [topics.AGREEMENTS], processor)

@@ -20,7 +20,7 @@ def build_app(settings: ConsentSettings | None = None, clock: Clock = system_clo
     consents = Consents(
         env=application_env(settings), clock=clock, regime_setting=settings.regime, legal=settings.legal
     )
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "consent")
+    publisher = KafkaPublisher(settings.kafka_access, "consent")
     loops: dict[str, Loop] = {}
     if settings.consumers_enabled:
         loops["agreements-events"] = agreements_consumer(settings, consents, publisher).run

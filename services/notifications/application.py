@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.common.clock import Clock, system_clock
+from services.common.egress import EgressPolicy, EgressRefusedError, Resolver, system_resolver
 from services.common.envelope import CloudEvent
 from services.common.eventstore import TrackedApplication
 from services.notifications.board import Board, DeliveryEntry, DueBatch, SubscriptionEntry
@@ -33,6 +34,7 @@ from services.notifications.domain import (
     Subscription,
     SubscriptionExistsError,
     SubscriptionIdempotencyConflictError,
+    SubscriptionInvalidError,
     SubscriptionNotFoundError,
     SubscriptionStatus,
     SubscriptionVersionConflictError,
@@ -103,11 +105,14 @@ class Notifications(TrackedApplication):
         retry: RetryPolicy | None = None,
         allow_loopback_http: bool = True,
         draw: Callable[[], float] = random.random,
+        resolve: Resolver = system_resolver,
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.retry = retry or RetryPolicy()
         self.allow_loopback_http = allow_loopback_http
+        self.egress = EgressPolicy(allow_loopback=allow_loopback_http, resolve=resolve)
+        """Where webhooks may go: checked here at subscription, and again by the worker at every connection."""
         self._draw = draw
         self.board = Board(self.recorder, self.mapper.to_domain_event)
         self.board.catch_up()
@@ -155,6 +160,8 @@ class Notifications(TrackedApplication):
 
     def subscribe(self, request: SubscriptionRequest, by: str, idempotency_key: str | None = None) -> Subscribed:
         check_endpoint(request.channel, request.url, request.secret, self.allow_loopback_http)
+        if request.url is not None:
+            self._check_target(request.url)
         digest = request.digest()
         subscription_id = subscription_id_for(request.org_id, idempotency_key)
         self.board.catch_up()
@@ -186,6 +193,13 @@ class Notifications(TrackedApplication):
         except IntegrityError:  # a concurrent retry with the same key, or a concurrent topic claim, won the race
             return self.subscribe(request, by, idempotency_key)
         return Subscribed(self._subscription_entry(subscription.id), created=True, generated_secret=generated)
+
+    def _check_target(self, url: str) -> None:
+        """The webhook's host, resolved now, must be a public address (loopback too in development)."""
+        try:
+            self.egress.check_url(url)
+        except EgressRefusedError as error:
+            raise SubscriptionInvalidError("url", str(error)) from None
 
     def _claim_topic(self, org_id: str, subscription_id: uuid.UUID) -> TopicSlot:
         """The organisation's topic slot, claimed for this subscription unless a live one holds it (409)."""

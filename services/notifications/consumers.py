@@ -18,5 +18,5 @@ def referral_events_consumer(
         dead_letters=DeadLetterSink(publisher.send_raw),
         group=settings.consumer_group,
     )
-    bootstrap, group = settings.kafka_bootstrap_servers, settings.consumer_group
-    return TrackingConsumer(bootstrap, group, [topics.REFERRAL], processor)
+    brokers, group = settings.kafka_access, settings.consumer_group
+    return TrackingConsumer(brokers, group, [topics.REFERRAL], processor)

@@ -9,11 +9,16 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.clock import Clock, system_clock
+from services.common.egress import Resolver, egress_client, system_resolver
 from services.common.kafka import KafkaPublisher
+from services.common.kafka_acls import load_acl_file
 from services.common.service import Loop, ServiceParts, application_env, create_service_app
 from services.notifications.api import DOMAIN_ERRORS, router
 from services.notifications.application import Notifications
 from services.notifications.consumers import referral_events_consumer
+from services.notifications.credentials import ClientEndpoint, CredentialsIssuer
+from services.notifications.credentials_api import CREDENTIALS_ERRORS
+from services.notifications.credentials_api import router as credentials_router
 from services.notifications.settings import NotificationsSettings
 from services.notifications.worker import DeliveryWorker, TopicTransport, WebhookTransport
 
@@ -26,7 +31,7 @@ retried with exponential backoff and jitter, then dead-lettered, and can be rede
 def build_worker(
     settings: NotificationsSettings, notifications: Notifications, publisher: KafkaPublisher
 ) -> tuple[DeliveryWorker, httpx.Client]:
-    client = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
+    client = egress_client(notifications.egress, settings.webhook_timeout_s)
     worker = DeliveryWorker(
         notifications,
         WebhookTransport(client, notifications.clock),
@@ -37,15 +42,28 @@ def build_worker(
     return worker, client
 
 
-def build_app(settings: NotificationsSettings | None = None, clock: Clock = system_clock) -> FastAPI:
+def build_issuer(settings: NotificationsSettings) -> CredentialsIssuer:
+    """Establishments' Kafka credentials: the issuer principal, the template, what clients are told."""
+    ca_file = settings.kafka_access.ca_file
+    endpoint = ClientEndpoint(
+        settings.kafka_client_bootstrap or settings.kafka_access.bootstrap,
+        ca_file.read_text() if ca_file is not None else None,
+    )
+    return CredentialsIssuer(settings.kafka_issuer, load_acl_file(settings.kafka_acl_file), endpoint)
+
+
+def build_app(
+    settings: NotificationsSettings | None = None, clock: Clock = system_clock, resolve: Resolver = system_resolver
+) -> FastAPI:
     settings = settings or NotificationsSettings()
     notifications = Notifications(
         env=application_env(settings),
         clock=clock,
         retry=settings.retry_policy(),
         allow_loopback_http=settings.mode == "dev",
+        resolve=resolve,
     )
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "notifications")
+    publisher = KafkaPublisher(settings.kafka_access, "notifications")
     loops: dict[str, Loop] = {}
     closers: list[Callable[[], Any]] = []
     if settings.consumers_enabled:
@@ -60,10 +78,11 @@ def build_app(settings: NotificationsSettings | None = None, clock: Clock = syst
             title="RLS Referrals — notifications service",
             settings=settings,
             application=notifications,
-            routers=[router],
-            domain_errors=DOMAIN_ERRORS,
+            routers=[router, credentials_router],
+            domain_errors={**DOMAIN_ERRORS, **CREDENTIALS_ERRORS},
             loops=loops,
             closers=closers,
+            state={"credentials_issuer": build_issuer(settings)},
             description=DESCRIPTION,
         )
     )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from services.common.kafka_acls import ACL_FILE
+from services.common.kafka_security import KafkaAccess
 from services.common.settings import ServiceSettings
 from services.notifications.domain import RetryPolicy
 
@@ -29,6 +32,21 @@ class NotificationsSettings(ServiceSettings):
     webhook_timeout_s: float = Field(10.0, gt=0)
     delivery_concurrency: int = Field(8, ge=1, description="webhook attempts made at the same time")
     delivery_poll_interval_s: float = Field(0.05, gt=0)
+    kafka_issuer_username: str | None = None
+    """The principal that issues establishments' Kafka credentials (`svc-credentials`); unset: none are issued."""
+    kafka_issuer_password: SecretStr | None = None
+    kafka_client_bootstrap: str | None = None
+    """The bootstrap establishments are told to use (default: the one this service uses)."""
+    kafka_acl_file: Path = ACL_FILE
+    """The ACL file whose `[organisation]` template establishments' users receive."""
+
+    @property
+    def kafka_issuer(self) -> KafkaAccess | None:
+        """The issuer principal on the same brokers, when configured."""
+        username, password = self.kafka_issuer_username, self.kafka_issuer_password
+        if not self.kafka_access.authenticated or username is None or password is None:
+            return None
+        return self.kafka_access.as_user(username, password.get_secret_value())
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

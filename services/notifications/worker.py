@@ -16,6 +16,7 @@ import httpx
 from pydantic import ValidationError
 
 from services.common.clock import Clock
+from services.common.egress import EgressRefusedError
 from services.common.kafka import Outgoing
 from services.common.relay import Publisher
 from services.contract.topics import org_referrals
@@ -45,6 +46,8 @@ class WebhookTransport:
         headers = webhook_headers(subscription.secret, message_id, int(self._clock().timestamp()), body)
         try:
             response = self._client.post(subscription.url, content=body, headers=headers)
+        except EgressRefusedError as error:  # the target is no longer a public address (DNS changed, say)
+            return [AttemptOutcome(delivery.id, delivered=False, error=f"refused: {error}")]
         except httpx.HTTPError as error:
             return [AttemptOutcome(delivery.id, delivered=False, error=type(error).__name__)]
         if response.is_success:

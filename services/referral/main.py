@@ -32,7 +32,7 @@ def build_relay(settings: ReferralSettings, referrals: Referrals) -> tuple[Outbo
         referral: Referral = referrals.repository.get(referral_id, version=version)
         return referral
 
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "referral-relay")
+    publisher = KafkaPublisher(settings.kafka_access, "referral-relay")
     relay = OutboxRelay(
         referrals,
         ReferralContracts(settings.public_url, load),

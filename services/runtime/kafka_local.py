@@ -13,19 +13,24 @@ from pathlib import Path
 from kafka.errors import KafkaError
 
 from services.common.kafka import make_admin
+from services.common.kafka_security import KafkaAccess
+from services.runtime.kafka_security import ADMIN, BrokerSecurity
 
 log = logging.getLogger(__name__)
 
 POM = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "pom.xml"
 READY_MARKER = ".complete"
 
+PLAINTEXT_LISTENERS = """\
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+"""
+
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+{listeners}controller.listener.names=CONTROLLER
 controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
 log.dirs={log_dirs}
 num.partitions=3
@@ -49,7 +54,10 @@ appender.file.name=file
 appender.file.fileName={log_file}
 appender.file.layout.type=PatternLayout
 appender.file.layout.pattern=[%d] %p %m (%c)%n
+logger.authentication.name=org.apache.kafka.common.network.Selector
+logger.authentication.level=INFO
 """
+"""Warnings, and failed authentications (who tried from where, never with what password)."""
 
 
 class KafkaLaunchError(RuntimeError):
@@ -102,7 +110,8 @@ def find_java(java_home: Path | None) -> str:
 
 
 class LocalKafka:
-    """One broker-and-controller process bound to 127.0.0.1, data under `data_dir`."""
+    """One broker-and-controller process bound to 127.0.0.1, data under `data_dir`; with `security`, clients must
+    authenticate over TLS and are authorised by ACLs (a data directory keeps the shape it was formatted with)."""
 
     def __init__(
         self,
@@ -112,6 +121,7 @@ class LocalKafka:
         controller_port: int,
         heap: str = "512m",
         java: str = "java",
+        security: BrokerSecurity | None = None,
     ) -> None:
         self.libs = libs
         self.java = java
@@ -119,11 +129,19 @@ class LocalKafka:
         self.port = port
         self.controller_port = controller_port
         self.heap = heap
+        self.security = security
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def access(self) -> KafkaAccess:
+        """How the launcher reaches the broker: anonymously, or as the super user when it is secured."""
+        if self.security is None:
+            return KafkaAccess(self.bootstrap)
+        return self.security.access(self.bootstrap, ADMIN)
 
     @property
     def log_file(self) -> Path:
@@ -143,29 +161,56 @@ class LocalKafka:
     def _configure(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         properties = self.data_dir / "server.properties"
+        listeners = (
+            PLAINTEXT_LISTENERS.format(port=self.port, controller_port=self.controller_port)
+            if self.security is None
+            else self.security.listener_properties(self.port, self.controller_port)
+        )
+        properties.touch(mode=0o600)  # the secure shape holds the super user's password
         properties.write_text(
             SERVER_PROPERTIES.format(
-                port=self.port, controller_port=self.controller_port, log_dirs=self.data_dir / "data"
+                listeners=listeners,
+                port=self.port,
+                controller_port=self.controller_port,
+                log_dirs=self.data_dir / "data",
             )
         )
         (self.data_dir / "log4j2.properties").write_text(LOG4J2.format(log_file=self.log_file))
-        if not (self.data_dir / "data" / "meta.properties").exists():
-            result = subprocess.run(
-                self._java_cmd(
-                    "kafka.tools.StorageTool",
-                    "format",
-                    f"--cluster-id={_cluster_id()}",  # ids may start with "-": never a separate argument
-                    "-c",
-                    str(properties),
-                    "--standalone",
-                ),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if result.returncode != 0:
-                raise KafkaLaunchError(f"kafka-storage format failed: {result.stdout[-1000:]}{result.stderr[-1000:]}")
+        self._format_once(properties)
         return properties
+
+    def _format_once(self, properties: Path) -> None:
+        """Formats the storage the first time (with the super user's SCRAM credential when secured). A directory
+        formatted for the other shape is refused: its topics and the event stores that fed them belong together."""
+        shape, marker = ("plaintext" if self.security is None else "sasl_ssl"), self.data_dir / "formatted-for"
+        if (self.data_dir / "data" / "meta.properties").exists():
+            formatted = marker.read_text() if marker.exists() else "plaintext"
+            if formatted != shape:
+                raise KafkaLaunchError(
+                    f"{self.data_dir} holds a {formatted} broker; to run {shape}, use another RLS_VAR_DIR "
+                    "(the event stores beside it were relayed to that broker) or remove this one"
+                )
+            return
+        result = subprocess.run(
+            self._java_cmd(
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={_cluster_id()}",  # ids may start with "-": never a separate argument
+                "-c",
+                str(properties),
+                "--standalone",
+                *(self.security.format_arguments() if self.security is not None else []),
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            output = result.stdout[-1000:] + result.stderr[-1000:]
+            if self.security is not None:
+                output = self.security.redact(output)
+            raise KafkaLaunchError(f"kafka-storage format failed: {output}")
+        marker.write_text(shape)
 
     def start(self, timeout: float = 60.0) -> None:
         properties = self._configure()
@@ -185,7 +230,7 @@ class LocalKafka:
             if self.process is not None and self.process.poll() is not None:
                 raise KafkaLaunchError(f"Kafka exited with code {self.process.returncode}; see {self.log_file}")
             try:
-                admin = make_admin(self.bootstrap, "rls-launcher")
+                admin = make_admin(self.access, "rls-launcher")
             except KafkaError:
                 time.sleep(0.3)
                 continue

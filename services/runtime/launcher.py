@@ -22,10 +22,13 @@ import httpx
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.clock import system_clock
 from services.common.kafka import ensure_topics, make_admin
+from services.common.kafka_acls import load_acl_file
+from services.common.kafka_security import KafkaAccess
 from services.contract.topics import PLATFORM_TOPICS
 from services.runtime import demo
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
-from services.runtime.registry import PROCESSES, settings_class
+from services.runtime.kafka_security import BrokerSecurity, prepare_security, provision, service_environment
+from services.runtime.registry import PROCESSES, SERVICES, settings_class
 from services.runtime.settings import RuntimeSettings
 from services.runtime.supervisor import Supervisor, stop_recorded
 
@@ -78,6 +81,7 @@ class Platform:
 
     settings: RuntimeSettings
     kafka: LocalKafka | None = None
+    security: BrokerSecurity | None = None
     urls: dict[str, str] = field(default_factory=dict)
     supervisor: Supervisor | None = None
 
@@ -93,12 +97,20 @@ class Platform:
         assert self.supervisor is not None
         return self.supervisor.process(name)
 
+    @property
+    def admin_access(self) -> KafkaAccess:
+        """How the launcher itself reaches the broker (the super user of a secured local broker)."""
+        return self.kafka.access if self.kafka is not None else self.settings.kafka_access
+
     def start(self, say: Any = print) -> dict[str, Any]:
         started = time.monotonic()
         var = self.settings.var_dir.resolve()
         self.supervisor = Supervisor(processes_file(self.settings), say)
         if not self.settings.external_kafka:
             libs = ensure_jars(self.settings.kafka_version, self.settings.cache_dir)
+            if self.settings.kafka_security == "sasl_ssl":
+                reauth_ms = int(self.settings.kafka_reauth_s * 1000)
+                self.security = prepare_security(var / "kafka" / "security", load_acl_file(), reauth_ms)
             self.kafka = LocalKafka(
                 libs,
                 var / "kafka",
@@ -106,11 +118,17 @@ class Platform:
                 self.settings.kafka_controller_port,
                 self.settings.kafka_heap,
                 find_java(self.settings.java_home),
+                self.security,
             )
-            say(f"starting Apache Kafka {self.settings.kafka_version} (KRaft) on {self.kafka.bootstrap}")
+            say(
+                f"starting Apache Kafka {self.settings.kafka_version} (KRaft, {self.settings.kafka_security}) "
+                f"on {self.kafka.bootstrap}"
+            )
             self.supervisor.add("kafka", self._start_kafka)
-        admin = make_admin(self.bootstrap, "rls-launcher")
+        admin = make_admin(self.admin_access, "rls-launcher")
         try:
+            if self.security is not None:
+                provision(admin, self.security)
             ensure_topics(admin, PLATFORM_TOPICS)
         finally:
             admin.close()
@@ -142,7 +160,14 @@ class Platform:
         (var / "log").mkdir(parents=True, exist_ok=True)
         assert self.supervisor is not None
         for name in PROCESSES:
-            self.supervisor.add(name, _service_starter(name, env, var / "log" / f"{name}.log"))
+            kafka = self.kafka_environment(name) if name in SERVICES else {}  # the console has no Kafka principal
+            self.supervisor.add(name, _service_starter(name, env | kafka, var / "log" / f"{name}.log"))
+
+    def kafka_environment(self, service: str) -> dict[str, str]:
+        """A secured local broker: the service's own principal (nothing to add otherwise)."""
+        if self.security is None:
+            return {}
+        return service_environment(self.security, self.bootstrap, service)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout_s
@@ -172,6 +197,8 @@ class Platform:
         info = {
             "services": self.urls,
             "kafka_bootstrap": self.bootstrap,
+            "kafka_security": self.admin_access.security_protocol,
+            "kafka_ca_file": None if self.security is None else str(self.security.ca_file),
             "event_store": f"sqlite:///{var}/<service>.db",
             "mode": self.settings.mode,
             "demo": network,

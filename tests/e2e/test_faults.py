@@ -33,7 +33,7 @@ from services.runtime.launcher import Platform
 from services.runtime.registry import PROCESSES
 from services.runtime.settings import RuntimeSettings
 from tests.conftest import free_port
-from tests.helpers import consent_body, read_topic, wait_for
+from tests.helpers import demo_consent, read_topic, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -291,7 +291,7 @@ def test_a_phi_canary_is_nowhere_in_plaintext_after_a_full_flow(
     assert submitted.status_code == 201, submitted.text
     rid = submitted.json()["id"]
     valid_from = (system_clock() - timedelta(hours=1)).isoformat()
-    consent = consent_body("S-CANARY-0001", RECEIVER, ["IDENTIFICATION", "CONTACT"], valid_from)
+    consent = demo_consent("S-CANARY-0001", RECEIVER, valid_from=valid_from)
     recorded = httpx.post(live.url("consent") + "/v1/consents", json=consent, headers=worker, timeout=15)
     assert recorded.status_code == 201, recorded.text
     receiver = live.headers(RECEIVER, "clinician")

@@ -12,12 +12,11 @@ import httpx
 import pytest
 
 from services.common.auth import load_dev_key, mint_dev_token
-from services.common.clock import system_clock
 from services.common.kafka import make_admin
 from services.runtime import demo
 from services.runtime.launcher import Platform
 from tests.conftest import free_port
-from tests.helpers import platform_on_free_ports, read_topic, wait_for
+from tests.helpers import demo_consent, demo_referral, platform_on_free_ports, read_topic, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -42,33 +41,14 @@ class Network:
         return httpx.request(method, self.urls[service] + path, headers=self.headers(org, *roles), timeout=15, **kwargs)
 
     def refer(self, to_org: str, to_service: str, subject_id: str) -> dict[str, Any]:
-        body = {
-            "subject_id": subject_id,
-            "from_org": demo.CSSS,
-            "from_service": "AAOR",
-            "to_org": to_org,
-            "to_service": to_service,
-            "channel": "PHONE",
-            "urgency": "URGENT",
-            "reason_code": "FAMILY_CRISIS",
-            "information": INFORMATION,
-        }
+        body = demo_referral(to_org, to_service, subject_id, information=INFORMATION)
         response = self.call("referral", "POST", "/v1/referrals", demo.CSSS, "intake", json=body)
         assert response.status_code == 201, response.text
         return dict(response.json())
 
     def consent(self, subject_id: str, recipient: str, categories: list[str]) -> dict[str, Any]:
         """The person's written consent, recorded by the CSSS, for a referral to `recipient`."""
-        body = {
-            "subject_id": subject_id,
-            "subject_birth_date": "1980-05-17",
-            "granted_by": {"role": "SELF"},
-            "method": "WRITTEN",
-            "purposes": ["REFERRAL"],
-            "recipients": [{"org_id": recipient}],
-            "categories": categories,
-            "valid_from": (system_clock() - timedelta(hours=1)).isoformat(),
-        }
+        body = demo_consent(subject_id, recipient, categories)
         response = self.call("consent", "POST", "/v1/consents", demo.CSSS, "intake", json=body)
         assert response.status_code == 201, response.text
         return dict(response.json())

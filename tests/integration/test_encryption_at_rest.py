@@ -17,7 +17,7 @@ from services.consent.main import build_app as build_consent
 from services.consent.settings import ConsentSettings
 from services.referral.application import Referrals
 from services.referral.settings import ReferralSettings
-from tests.helpers import consent_body
+from tests.helpers import demo_consent
 from tests.integration.test_event_stores import SUBMISSION
 from tests.referral.conftest import FakeDirectory
 
@@ -61,7 +61,7 @@ def test_no_birth_date_pseudonym_or_free_text_in_a_development_consent_store(
         var_dir=tmp_path, dev_key_file=dev_key_file, relay_enabled=False, consumers_enabled=False
     )
     with TestClient(build_consent(settings)) as api:
-        body = consent_body("S-CANARY-0042", "org-b", ["CONTACT"], "2026-01-01")
+        body = demo_consent("S-CANARY-0042", "org-b", ["CONTACT"], valid_from="2026-01-01")
         consent: Any = api.post("/v1/consents", json=body, headers=auth("csss-a", "intake")).json()
         withdrawn = api.post(
             f"/v1/consents/{consent['id']}/withdraw", json={"reason": FREE_TEXT}, headers=auth("csss-a", "intake")

@@ -18,9 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
+from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import Tracking
 
 from services.common.clock import Clock, ManualClock
+from services.common.egress import EgressPolicy, EgressRefusedError, egress_client
 from services.common.envelope import CloudEvent
 from services.common.eventstore import persistence_env
 from services.contract.referral_events import ReferralChangedV1, ReferralDelayV1, ReferralSubmittedV1
@@ -38,6 +40,16 @@ def free_port() -> int:
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+PRODUCTION = {
+    "mode": "production",
+    "jwks_url": "https://idp.invalid/.well-known/jwks.json",
+    "jwt_issuer": "https://idp.invalid",
+    "cipher_key": AESCipher.create_key(16),
+    "kafka_security_protocol": "SASL_SSL",
+    "kafka_sasl_username": "svc-notifications",
+    "kafka_sasl_password": "unused: no Kafka loop runs in these tests",
+}
+"""Settings overrides that satisfy production mode (tests swap the verifier to keep dev tokens)."""
 FAST_RETRY = RetryPolicy(
     initial=timedelta(milliseconds=50), max_interval=timedelta(milliseconds=200), window=timedelta(hours=24)
 )
@@ -241,8 +253,23 @@ class Feed:
             self.app.route_referral_event(event, Tracking(f"rls.referral.v1#{self.partition}", self.offset))
 
 
+def example_dns(host: str, port: int) -> list[str]:
+    """The tests' DNS: `*.example` names are a public address (subscriptions accept them; no test connects there),
+    other names do not resolve. No test asks a real resolver."""
+    if host.endswith(".example"):
+        return ["93.184.215.14"]
+    raise EgressRefusedError("the host does not resolve")
+
+
+def no_dns(host: str, port: int) -> list[str]:
+    """Workers under test reach only numeric 127.0.0.1 receivers: any name is refused before a packet leaves."""
+    raise EgressRefusedError("the host does not resolve")
+
+
 def open_app(store_url: str, clock: Clock | None = None, retry: RetryPolicy = FAST_RETRY) -> Notifications:
-    return Notifications(env=persistence_env(store_url), clock=clock or ManualClock(START), retry=retry)
+    return Notifications(
+        env=persistence_env(store_url), clock=clock or ManualClock(START), retry=retry, resolve=example_dns
+    )
 
 
 def subscribe_webhook(
@@ -276,7 +303,7 @@ def make_worker() -> Iterator[Callable[..., DeliveryWorker]]:
     made: list[tuple[DeliveryWorker, httpx.Client]] = []
 
     def make(app: Notifications, publisher: Any | None = None) -> DeliveryWorker:
-        client = httpx.Client(timeout=2.0)
+        client = egress_client(EgressPolicy(allow_loopback=True, resolve=no_dns), timeout=2.0)
         transports = WebhookTransport(client, app.clock), TopicTransport(publisher or RecordingPublisher())
         worker = DeliveryWorker(app, *transports, poll_interval=0.01)
         made.append((worker, client))

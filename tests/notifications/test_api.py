@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventsourcing.cryptography import AESCipher
 from fastapi.testclient import TestClient
 
 from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
 from services.notifications.application import Notifications
 from services.notifications.main import build_app
 from services.notifications.settings import NotificationsSettings
-from tests.notifications.conftest import SECRET, Feed, Story, org
+from tests.notifications.conftest import PRODUCTION, SECRET, Feed, Story, example_dns, org
 
 Auth = Callable[..., dict[str, str]]
 
@@ -28,7 +27,7 @@ def make_client(
     verifiable by swapping the verifier the routes depend on."""
 
     def make(**overrides: Any) -> TestClient:
-        app = build_app(service_settings(NotificationsSettings, **overrides))
+        app = build_app(service_settings(NotificationsSettings, **overrides), resolve=example_dns)
         if overrides.get("mode") == "production":
             app.state.verifier = TokenVerifier("rls", DEV_ISSUER, dev_key=load_dev_key(dev_key_file))
         return client_for(app)
@@ -144,12 +143,7 @@ def test_plain_http_is_accepted_only_for_loopback_hosts_in_dev_mode(
     dev = make_client()
     loopback = webhook(me, url="http://127.0.0.1:9999/hooks")
     assert dev.post("/v1/subscriptions", json=loopback, headers=auth(me, "admin")).status_code == 201
-    production = make_client(
-        mode="production",
-        jwks_url="https://idp.invalid/.well-known/jwks.json",
-        jwt_issuer="https://idp.invalid",
-        cipher_key=AESCipher.create_key(16),
-    )
+    production = make_client(**PRODUCTION)
     refused = production.post("/v1/subscriptions", json=loopback, headers=auth(me, "admin"))
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "url"

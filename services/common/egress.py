@@ -1,0 +1,184 @@
+"""Outgoing HTTP to addresses partners give us (webhooks), without becoming a way into our own network (SSRF).
+
+A target is refused when its host is, or resolves to, a loopback, private, link-local, cloud-metadata, multicast,
+reserved or otherwise non-public address; IPv4 hidden in IPv6 (mapped `::ffff:a.b.c.d`, 6to4, NAT64) is unwrapped
+first, and numeric hosts are read as the system's resolver reads them (`2130706433`, `0177.0.0.1`, `0x7f.1` are
+all 127.0.0.1). The check runs when a URL is registered *and* when each connection is opened: the connection goes
+to the very address that was checked, so a DNS answer that changes in between (DNS rebinding) gains nothing.
+Development may allow loopback targets (local test receivers). Redirects are never followed, proxies from the
+environment never used.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import string
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Sequence[str]]
+"""host, port → the addresses a connection may use (strings, as `getaddrinfo` gives them)."""
+
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, Azure, GCP, OpenStack, Oracle
+        "169.254.170.2",  # AWS ECS task metadata
+        "fd00:ec2::254",  # AWS over IPv6
+        "100.100.100.200",  # Alibaba Cloud
+    )
+)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NUMERIC_HOST = set(string.hexdigits + "xX.")
+
+
+class EgressRefusedError(httpx.TransportError):
+    """The target is not a public address (or not https where https is required). The message names the address
+    class, not the address."""
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's resolver (DNS, /etc/hosts)."""
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise EgressRefusedError("the host does not resolve") from None
+    return list(dict.fromkeys(str(answer[4][0]) for answer in answers))
+
+
+def numeric_address(host: str) -> IPAddress | None:
+    """The address a numeric host stands for, in any form `inet_aton` accepts; None for a name."""
+    literal = host.strip("[]")
+    try:
+        return ipaddress.ip_address(literal)
+    except ValueError:
+        pass
+    if literal and set(literal) <= _NUMERIC_HOST and literal[0].isdigit():
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(literal))
+        except OSError:
+            return None
+    return None
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def refusal(address: IPAddress, allow_loopback: bool = False) -> str | None:
+    """Why a connection to this address is refused (None: it is a public address, or an allowed loopback)."""
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        return refusal(embedded, allow_loopback)
+    reasons = (
+        (address in METADATA_ADDRESSES, "a cloud metadata address"),
+        (address.is_loopback, None if allow_loopback else "a loopback address"),
+        (address.is_unspecified, "an unspecified address"),
+        (address.is_link_local, "a link-local address"),
+        (address.is_multicast, "a multicast address"),
+        (address.is_reserved, "a reserved address"),
+        (address.is_private, "a private address"),
+        (not address.is_global, "a non-public address"),
+    )
+    return next((reason for applies, reason in reasons if applies), None)
+
+
+@dataclass(frozen=True)
+class EgressPolicy:
+    """Where outgoing requests may go: public addresses over https (plus loopback, over http too, when allowed)."""
+
+    allow_loopback: bool = False
+    resolve: Resolver = field(default=system_resolver)
+
+    def check_url(self, url: str) -> list[IPAddress]:
+        """https (or http to a loopback host where allowed), and a host whose every address may be reached."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        self.check_scheme(parts.scheme, host)
+        return self.vet(host, parts.port or (443 if parts.scheme == "https" else 80))
+
+    def check_scheme(self, scheme: str, host: str) -> None:
+        if scheme != "https" and not (self.allow_loopback and _loopback_name(host)):
+            raise EgressRefusedError("must use https")
+
+    def vet(self, host: str, port: int) -> list[IPAddress]:
+        """The host's addresses, all of them allowed (one refused address refuses the host)."""
+        numeric = numeric_address(host)
+        addresses = [numeric] if numeric is not None else [_parse(a) for a in self.resolve(host, port)]
+        if not addresses:
+            raise EgressRefusedError("the host does not resolve")
+        for address in addresses:
+            reason = refusal(address, self.allow_loopback)
+            if reason is not None:
+                raise EgressRefusedError(f"the host is or resolves to {reason}")
+        return addresses
+
+
+def _parse(answer: str) -> IPAddress:
+    return ipaddress.ip_address(answer.split("%", 1)[0])  # a scope id ("fe80::1%eth0") does not change the class
+
+
+class _VettedBackend(httpcore.SyncBackend):
+    """Opens TCP connections only to addresses the policy allows, and to exactly those it checked."""
+
+    def __init__(self, policy: EgressPolicy) -> None:
+        self._policy = policy
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        failure: httpcore.ConnectError | None = None
+        for address in self._policy.vet(host, port):
+            try:
+                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as error:
+                failure = error
+        assert failure is not None  # vet() returns at least one address
+        raise failure
+
+
+class EgressTransport(httpx.HTTPTransport):
+    """httpx's transport with every request's scheme checked and every connection vetted (TLS still verifies the
+    certificate against the URL's host name)."""
+
+    def __init__(self, policy: EgressPolicy) -> None:
+        super().__init__(trust_env=False)
+        self._policy = policy
+        # httpx 0.28 builds its pool without a way to choose the network backend: swap in one that vets addresses
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=_VettedBackend(policy)
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._policy.check_scheme(request.url.scheme, request.url.host)
+        return super().handle_request(request)
+
+
+def _loopback_name(host: str) -> bool:
+    address = numeric_address(host)
+    return host == "localhost" if address is None else address.is_loopback
+
+
+def egress_client(policy: EgressPolicy, timeout: float) -> httpx.Client:
+    """An httpx client that only reaches what the policy allows, never follows redirects, ignores proxy variables."""
+    return httpx.Client(transport=EgressTransport(policy), timeout=timeout, follow_redirects=False, trust_env=False)

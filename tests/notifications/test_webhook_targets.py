@@ -1,0 +1,223 @@
+"""Webhooks cannot be aimed inside the network (SSRF): targets are checked at subscription and again at every
+connection after DNS resolution (DNS rebinding), redirects are not followed, proxies from the environment are not used.
+
+Every socket here is on 127.0.0.1; names go through fake resolvers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.common.auth import TokenVerifier, load_dev_key
+from services.common.clock import system_clock
+from services.common.egress import EgressRefusedError, egress_client
+from services.common.eventstore import persistence_env
+from services.notifications.application import Notifications
+from services.notifications.domain import DeliveryStatus
+from services.notifications.main import build_app
+from services.notifications.settings import NotificationsSettings
+from services.notifications.worker import DeliveryWorker, TopicTransport, WebhookTransport
+from tests.notifications.conftest import (
+    PRODUCTION,
+    SECRET,
+    Feed,
+    Receiver,
+    RecordingPublisher,
+    Story,
+    org,
+    subscribe_webhook,
+)
+
+PUBLIC = "93.184.215.14"
+
+
+class Listener:
+    """A TCP port on 127.0.0.1 that counts the connections made to it (and answers nothing)."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen()
+        self.port: int = self._socket.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    port = Listener()
+    yield port
+    port.close()
+
+
+class Rebinding:
+    """A DNS answer that changes: public when the subscription is checked, loopback when the worker connects."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.asked = 0
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        answer = self.answers[min(self.asked, len(self.answers) - 1)]
+        self.asked += 1
+        return [answer]
+
+
+def deliver_once(app: Notifications) -> None:
+    client = egress_client(app.egress, timeout=2.0)
+    worker = DeliveryWorker(app, WebhookTransport(client, app.clock), TopicTransport(RecordingPublisher()))
+    try:
+        worker.run_once()
+    finally:
+        worker.close()
+        client.close()
+
+
+def only_delivery(app: Notifications, org_id: str, subscription: Any) -> Any:
+    [delivery] = app.list_deliveries(org_id, subscription)
+    return delivery
+
+
+def test_a_name_that_rebinds_to_loopback_after_subscription_is_refused_at_delivery(
+    tmp_path: Path, listener: Listener
+) -> None:
+    dns = Rebinding(PUBLIC, "127.0.0.1")
+    env = persistence_env(f"sqlite:///{tmp_path / 'n.db'}")
+    with Notifications(env=env, clock=system_clock, allow_loopback_http=False, resolve=dns) as app:
+        receiving = org("crise")
+        hook = subscribe_webhook(app, receiving, f"https://rebind.example:{listener.port}/rls")
+        Feed(app)(Story(org("csss"), receiving).submitted())
+        deliver_once(app)
+        delivery = only_delivery(app, receiving, hook)
+    assert dns.asked == 2, "resolved at subscription and again when connecting"
+    assert delivery.status is DeliveryStatus.FAILED
+    assert delivery.last_error == "refused: the host is or resolves to a loopback address"
+    assert listener.connections == 0, "not a single packet went to the rebound address"
+
+
+def test_redirects_are_not_followed(tmp_path: Path, receiver: Receiver) -> None:
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(307)
+            self.send_header("Location", receiver.url)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    redirecting = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=redirecting.serve_forever, daemon=True).start()
+    try:
+        env = persistence_env(f"sqlite:///{tmp_path / 'n.db'}")
+        with Notifications(env=env, clock=system_clock) as app:
+            receiving = org("crise")
+            hook = subscribe_webhook(app, receiving, f"http://127.0.0.1:{redirecting.server_address[1]}/rls")
+            Feed(app)(Story(org("csss"), receiving).submitted())
+            deliver_once(app)
+            delivery = only_delivery(app, receiving, hook)
+    finally:
+        redirecting.shutdown()
+        redirecting.server_close()
+    assert (delivery.status, delivery.last_error) == (DeliveryStatus.FAILED, "HTTP 307")
+    assert receiver.requests == []
+
+
+def test_proxy_variables_of_the_environment_are_ignored(
+    tmp_path: Path, receiver: Receiver, listener: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{listener.port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    env = persistence_env(f"sqlite:///{tmp_path / 'n.db'}")
+    with Notifications(env=env, clock=system_clock) as app:
+        receiving = org("crise")
+        hook = subscribe_webhook(app, receiving, receiver.url)
+        Feed(app)(Story(org("csss"), receiving).submitted())
+        deliver_once(app)
+        assert only_delivery(app, receiving, hook).status is DeliveryStatus.DELIVERED
+    assert listener.connections == 0 and len(receiver.requests) == 1
+
+
+def test_the_client_itself_refuses_what_the_policy_refuses(listener: Listener) -> None:
+    app_policy = Notifications(allow_loopback_http=False, resolve=lambda host, port: ["127.0.0.1"]).egress
+    with egress_client(app_policy, timeout=2.0) as client:
+        for url in (
+            f"https://127.0.0.1:{listener.port}/",
+            f"https://2130706433:{listener.port}/",
+            f"https://internal.example:{listener.port}/",
+            f"http://127.0.0.1:{listener.port}/",
+        ):
+            with pytest.raises(EgressRefusedError):
+                client.post(url, content=b"{}")
+    assert listener.connections == 0
+
+
+# --- at subscription, through the API (production mode) -------------------------------------------------------
+
+
+@pytest.fixture
+def production_client(
+    service_settings: Callable[..., Any], client_for: Callable[..., TestClient], dev_key_file: Path
+) -> TestClient:
+    table = {"hooks.partner.example": [PUBLIC], "intranet.example": ["10.20.30.40"], "rebind.example": ["::1"]}
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in table:
+            raise EgressRefusedError("the host does not resolve")
+        return table[host]
+
+    app = build_app(service_settings(NotificationsSettings, **PRODUCTION), resolve=resolve)
+    app.state.verifier = TokenVerifier("rls", dev_key=load_dev_key(dev_key_file))
+    return client_for(app)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://intranet.example/rls", "private"),
+        ("https://rebind.example/rls", "loopback"),
+        ("https://169.254.169.254/latest/meta-data/", "metadata"),
+        ("https://[::ffff:127.0.0.1]/rls", "loopback"),
+        ("https://2130706433/rls", "loopback"),
+        ("https://0x7f.1/rls", "loopback"),
+        ("https://nowhere.example/rls", "does not resolve"),
+        ("http://hooks.partner.example/rls", "https"),
+        ("http://127.0.0.1:9000/rls", "https"),
+    ],
+)
+def test_production_refuses_non_public_webhook_targets_naming_the_field(
+    production_client: TestClient, auth: Callable[..., dict[str, str]], url: str, reason: str
+) -> None:
+    me = org()
+    body = {"org_id": me, "channel": "WEBHOOK", "url": url, "secret": SECRET}
+    refused = production_client.post("/v1/subscriptions", json=body, headers=auth(me, "admin"))
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert problem["errors"][0]["field"] == "url" and reason in problem["detail"]
+    assert url.split("//")[1].split("/")[0] not in problem["detail"], "the input is not echoed"
+    accepted = production_client.post(
+        "/v1/subscriptions", json={**body, "url": "https://hooks.partner.example/rls"}, headers=auth(me, "admin")
+    )
+    assert accepted.status_code == 201, accepted.text
