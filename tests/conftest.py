@@ -7,7 +7,6 @@ Debian's package), stopped at the end of the session.
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -25,13 +24,7 @@ from services.contract.topics import PLATFORM_TOPICS
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
 from services.runtime.postgres_local import LocalPostgres
 from services.runtime.settings import RuntimeSettings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.helpers import free_port
 
 
 def _docker_container(kind: str) -> Any:

@@ -1,18 +1,65 @@
-"""Helpers shared by integration and end-to-end tests: read topics, wait for conditions."""
+"""Helpers shared by integration and end-to-end tests: read topics, wait for conditions, run the platform."""
 
 from __future__ import annotations
 
+import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from services.common.clock import system_clock
 from services.common.envelope import CloudEvent
 from services.common.kafka_security import Brokers, access_of
 from services.runtime import demo
+from services.runtime.launcher import Platform
+from services.runtime.registry import SERVICES
+from services.runtime.settings import RuntimeSettings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_platform(
+    var: Path,
+    kafka_bootstrap: str | None = None,
+    env: Mapping[str, str] | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> Iterator[Platform]:
+    """The platform as `rls run` starts it, every port free, the demo network loaded: on `kafka_bootstrap`, or with a
+    broker of its own (a platform whose demo network must not meet another's on `rls.agreements.v1`). `env` is set
+    only while it starts: its processes keep it, no other test sees it."""
+    patch = pytest.MonkeyPatch()
+    for name in SERVICES:
+        patch.setenv(f"{name.upper()}_PORT", str(free_port()))
+    patch.setenv("RLS_VAR_DIR", str(var))
+    if kafka_bootstrap:
+        patch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    else:
+        patch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+        patch.setenv("RLS_KAFKA_PORT", str(free_port()))
+        patch.setenv("RLS_KAFKA_CONTROLLER_PORT", str(free_port()))
+    for key, value in (env or {}).items():
+        patch.setenv(key, value)
+    platform = Platform(RuntimeSettings())
+    try:
+        try:
+            platform.start(say=say)
+        finally:
+            patch.undo()
+        yield platform
+    finally:
+        platform.stop()
 
 
 def read_topic(brokers: Brokers, topic: str, idle_s: float = 1.0) -> list[tuple[Any, CloudEvent | None]]:
