@@ -7,10 +7,8 @@ Debian's package), stopped at the end of the session.
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,13 +24,7 @@ from services.contract.topics import PLATFORM_TOPICS
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
 from services.runtime.postgres_local import LocalPostgres
 from services.runtime.settings import RuntimeSettings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.helpers import free_port
 
 
 def _docker_container(kind: str) -> Any:
@@ -68,15 +60,15 @@ def kafka_bootstrap(runtime_settings: RuntimeSettings, tmp_path_factory: pytest.
             _create_platform_topics(bootstrap)
             yield bootstrap
         return
-    with local_kafka(runtime_settings, tmp_path_factory.mktemp("kafka")) as bootstrap:
-        yield bootstrap
-
-
-@contextmanager
-def local_kafka(settings: RuntimeSettings, directory: Path) -> Iterator[str]:
-    """A broker owned by this test run (Kafka from the Maven cache) with the platform's topics, stopped after."""
-    libs = ensure_jars(settings.kafka_version, settings.cache_dir)
-    broker = LocalKafka(libs, directory, free_port(), free_port(), settings.kafka_heap, find_java(settings.java_home))
+    libs = ensure_jars(runtime_settings.kafka_version, runtime_settings.cache_dir)
+    broker = LocalKafka(
+        libs,
+        tmp_path_factory.mktemp("kafka"),
+        free_port(),
+        free_port(),
+        runtime_settings.kafka_heap,
+        find_java(runtime_settings.java_home),
+    )
     broker.start(timeout=120)
     try:
         _create_platform_topics(broker.bootstrap)

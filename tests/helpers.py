@@ -1,11 +1,12 @@
-"""Helpers shared by integration and end-to-end tests: read topics, wait for conditions, the platform on free
-ports, headless Chromium."""
+"""Helpers shared by integration and end-to-end tests: read topics, wait for conditions, run the platform,
+headless Chromium."""
 
 from __future__ import annotations
 
 import shutil
+import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -42,21 +43,44 @@ def chromium_path() -> str:
     return path
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 @contextmanager
-def platform_on_free_ports(kafka_bootstrap: str, var: Path, free_port: Callable[[], int]) -> Iterator[Platform]:
-    """What `rls run` starts (the services and the console), each on a free port, on the given broker."""
+def running_platform(
+    var: Path,
+    kafka_bootstrap: str | None = None,
+    env: Mapping[str, str] | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> Iterator[Platform]:
+    """The platform as `rls run` starts it, every port free, the demo network loaded: on `kafka_bootstrap`, or with a
+    broker of its own (a platform whose demo network must not meet another's on `rls.agreements.v1`). `env` is set
+    only while it starts: its processes keep it, no other test sees it."""
     patch = pytest.MonkeyPatch()
-    for name in PROCESSES:
+    for name in PROCESSES:  # the console too: never on a default port beside another run
         patch.setenv(f"{name.upper()}_PORT", str(free_port()))
     patch.setenv("RLS_VAR_DIR", str(var))
-    patch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    if kafka_bootstrap:
+        patch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    else:
+        patch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+        patch.setenv("RLS_KAFKA_PORT", str(free_port()))
+        patch.setenv("RLS_KAFKA_CONTROLLER_PORT", str(free_port()))
+    for key, value in (env or {}).items():
+        patch.setenv(key, value)
     platform = Platform(RuntimeSettings())
     try:
-        platform.start(say=lambda _: None)
+        try:
+            platform.start(say=say)
+        finally:
+            patch.undo()
         yield platform
     finally:
         platform.stop()
-        patch.undo()
 
 
 def read_topic(brokers: Brokers, topic: str, idle_s: float = 1.0) -> list[tuple[Any, CloudEvent | None]]:

@@ -16,6 +16,7 @@ from services.agreements.terms import Funding as FundingTerms
 from services.agreements.terms import OnBehalf as OnBehalfTerms
 from services.agreements.terms import Terms
 from services.agreements.terms import Volume as VolumeTerms
+from services.common.params import Day
 from services.contract.codes import (
     ORG_ID_PATTERN,
     AgreementKind,
@@ -100,8 +101,8 @@ class _TermsFields(BaseModel):
     parties: list[str] = Field(min_length=1, max_length=100, description="Organisation ids (≥ 2)")
     services: list[ServiceCode] = Field(min_length=1)
     clientele: str = Field(min_length=1, max_length=TEXT)
-    start: date
-    end: date | None = None
+    start: Day
+    end: Day | None = None
     volumes: list[Volume] | None = None
     funding: Funding | None = None
     information_sharing: InformationSharing | None = None
@@ -138,8 +139,8 @@ class AgreementAmend(BaseModel):
     parties: list[str] | None = Field(None, min_length=1, max_length=100)
     services: list[ServiceCode] | None = Field(None, min_length=1)
     clientele: str | None = Field(None, min_length=1, max_length=TEXT)
-    start: date | None = None
-    end: date | None = None
+    start: Day | None = None
+    end: Day | None = None
     volumes: list[Volume] | None = None
     funding: Funding | None = None
     information_sharing: InformationSharing | None = None
@@ -189,7 +190,7 @@ class TerminateBody(BaseModel):
 class RenewBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    end: date = Field(description="The new end date (later than the current one, today or later)")
+    end: Day = Field(description="The new end date (later than the current one, today or later)")
 
 
 class ReviewBody(BaseModel):

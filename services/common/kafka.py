@@ -179,5 +179,6 @@ class KafkaProbe:
             raise
 
     def close(self) -> None:
-        if self._admin is not None:
-            self._admin.close()
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            admin.close()

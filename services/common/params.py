@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BeforeValidator
@@ -17,6 +17,19 @@ def _iso_text(value: Any) -> Any:
         raise ValueError("expected an ISO 8601 date-time")
     return value
 
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    """pydantic reads numbers (and numeric strings) as days since 1970; the contract says ISO 8601 dates."""
+    if isinstance(value, date) or (isinstance(value, str) and _DAY.fullmatch(value)):
+        return value
+    raise ValueError("expected an ISO 8601 date (YYYY-MM-DD)")
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
+"""An ISO 8601 calendar date (`format: date`)."""
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 """An ISO 8601 date-time with an offset (`format: date-time`)."""

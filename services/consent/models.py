@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
+from services.common.params import Day
 from services.consent.application import (
     ConsentTerms,
     DecisionRequest,
@@ -123,7 +124,7 @@ class ConsentCreate(_In):
     """A consent for a person (pseudonymous `subject_id`)."""
 
     subject_id: str = Field(pattern=SUBJECT_ID_PATTERN)
-    subject_birth_date: date
+    subject_birth_date: Day
     granted_by: Grantor
     method: ConsentMethod
     purposes: list[Purpose] = Field(min_length=1)
@@ -162,7 +163,7 @@ class ConsentPublic(BaseModel):
     version: int
     status: Literal["PENDING", "ACTIVE", "EXPIRED", "WITHDRAWN"]
     subject_id: str
-    subject_birth_date: date
+    subject_birth_date: Day
     granted_by: Grantor
     method: ConsentMethod
     purposes: list[Purpose]
@@ -299,7 +300,7 @@ class MandateIn(_In):
 
     ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Reference of the mandate or contract")
     written: StrictBool | None = None
-    term_end: date | None = Field(None, description="Last day of the fixed term")
+    term_end: Day | None = Field(None, description="Last day of the fixed term")
     for_care: StrictBool | None = Field(None, description="Whether it is for the provision of care (then no route)")
     clauses_present: StrictBool | None = Field(None, description="The confidentiality and security clauses are in it")
     undertakings_received: StrictBool | None = Field(None, description="Signed undertakings received before sending")
@@ -389,7 +390,7 @@ class DecisionContextIn(_In):
         None, pattern=REFERENCE_PATTERN, description="DPS authorisation (19.2)"
     )
     research_authorisation_until: Moment | None = None
-    subject_deceased_on: date | None = Field(None, description="The person's date of death, when known")
+    subject_deceased_on: Day | None = Field(None, description="The person's date of death, when known")
     requester_role: RequesterRole | None = Field(
         None, description="A person asks in this role (a relative, an heir, a parent; arts. 21 and 23)"
     )
@@ -432,7 +433,7 @@ class DecisionCreate(_In):
     recipient_service: ServiceCode | None = Field(
         None, description="The recipient's service the information is for (required for SERVICE_ON_BEHALF)"
     )
-    subject_birth_date: date | None = Field(
+    subject_birth_date: Day | None = Field(
         None, description="The person's birth date when no consent on file gives it (only the age band is kept)"
     )
     context: DecisionContextIn = Field(default_factory=DecisionContextIn)

@@ -98,6 +98,11 @@ class Platform:
         return self.supervisor.process(name)
 
     @property
+    def services(self) -> dict[str, subprocess.Popen[bytes]]:
+        """The current process of each service."""
+        return {name: self.process(name) for name in SERVICES}
+
+    @property
     def admin_access(self) -> KafkaAccess:
         """How the launcher itself reaches the broker (the super user of a secured local broker)."""
         return self.kafka.access if self.kafka is not None else self.settings.kafka_access

@@ -12,9 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from services.runtime.launcher import Platform
-from services.runtime.settings import RuntimeSettings
-from tests.conftest import free_port, local_kafka
-from tests.helpers import CHROMIUM_FLAGS, chromium_path, platform_on_free_ports
+from tests.helpers import CHROMIUM_FLAGS, chromium_path, running_platform
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "console-screenshots"
@@ -35,17 +33,11 @@ class Running:
 
 
 @pytest.fixture(scope="package")
-def console_kafka(runtime_settings: RuntimeSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A broker of its own: the demo network this platform loads goes on `rls.agreements.v1`, which another test
-    platform's consent service would otherwise read too (same organisations, other agreement ids)."""
-    with local_kafka(runtime_settings, tmp_path_factory.mktemp("console-kafka")) as bootstrap:
-        yield bootstrap
-
-
-@pytest.fixture(scope="package")
-def running(console_kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """With a broker of its own: the demo network this platform loads goes on `rls.agreements.v1`, which another
+    test platform's consent service would otherwise read too (same organisations, other agreement ids)."""
     var = tmp_path_factory.mktemp("console-platform")
-    with platform_on_free_ports(console_kafka, var, free_port) as platform:
+    with running_platform(var) as platform:
         yield Running(platform, var)
 
 

@@ -27,7 +27,7 @@ from services.referral.main import build_app as build_referral
 from services.referral.settings import ReferralSettings
 from services.runtime import demo
 from services.runtime.settings import RuntimeSettings
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,7 @@ import pytest
 from services.common.auth import load_dev_key, mint_dev_token
 from services.runtime import demo
 from services.runtime.launcher import Platform
-from services.runtime.registry import PROCESSES
-from services.runtime.settings import RuntimeSettings
-from tests.conftest import free_port
+from tests.helpers import running_platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -56,19 +54,8 @@ class Run:
 
 @pytest.fixture(scope="module")
 def platform(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, bytes]]:
-    patch = pytest.MonkeyPatch()
-    for name in PROCESSES:  # the console too: never on a default port beside another run
-        patch.setenv(f"{name.upper()}_PORT", str(free_port()))
-    patch.setenv("RLS_VAR_DIR", str(tmp_path_factory.mktemp("contract")))
-    patch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    settings = RuntimeSettings()
-    running = Platform(settings)
-    try:
-        running.start(say=lambda _: None)
-        yield running, load_dev_key(settings.signing_key_file)
-    finally:
-        running.stop()
-        patch.undo()
+    with running_platform(tmp_path_factory.mktemp("contract"), kafka_bootstrap) as running:
+        yield running, load_dev_key(running.settings.signing_key_file)
 
 
 def run_schemathesis(url: str, token: str, report: Path) -> subprocess.CompletedProcess[str]:

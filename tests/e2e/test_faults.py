@@ -30,10 +30,7 @@ from services.contract import topics
 from services.referral.domain import referral_id_for
 from services.runtime import demo
 from services.runtime.launcher import Platform
-from services.runtime.registry import PROCESSES
-from services.runtime.settings import RuntimeSettings
-from tests.conftest import free_port
-from tests.helpers import demo_consent, read_topic, wait_for
+from tests.helpers import demo_consent, read_topic, running_platform, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -64,22 +61,9 @@ class Live:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """The platform as `rls run` starts it, with a broker of its own (this module kills it)."""
-    patch = pytest.MonkeyPatch()
-    patch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-    for name in PROCESSES:  # the console too: never on a default port beside another run
-        patch.setenv(f"{name.upper()}_PORT", str(free_port()))
-    patch.setenv("RLS_KAFKA_PORT", str(free_port()))
-    patch.setenv("RLS_KAFKA_CONTROLLER_PORT", str(free_port()))
     var = tmp_path_factory.mktemp("faults")
-    patch.setenv("RLS_VAR_DIR", str(var))
-    settings = RuntimeSettings()
-    platform = Platform(settings)
-    try:
-        platform.start(say=print)
-        yield Live(platform, var, load_dev_key(settings.signing_key_file))
-    finally:
-        platform.stop()
-        patch.undo()
+    with running_platform(var, say=print) as platform:
+        yield Live(platform, var, load_dev_key(platform.settings.signing_key_file))
 
 
 def referral(n: str) -> dict[str, Any]:

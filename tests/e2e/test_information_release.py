@@ -15,8 +15,7 @@ from services.common.auth import load_dev_key, mint_dev_token
 from services.common.kafka import make_admin
 from services.runtime import demo
 from services.runtime.launcher import Platform
-from tests.conftest import free_port
-from tests.helpers import demo_consent, demo_referral, platform_on_free_ports, read_topic, wait_for
+from tests.helpers import demo_consent, demo_referral, read_topic, running_platform, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -31,6 +30,7 @@ INFORMATION = {
 class Network:
     def __init__(self, platform: Platform, key: bytes) -> None:
         self.urls = platform.urls
+        self.brokers = platform.admin_access
         self.key = key
 
     def headers(self, org: str, *roles: str) -> dict[str, str]:
@@ -58,10 +58,11 @@ class Network:
 
 
 @pytest.fixture(scope="module")
-def network(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    var = tmp_path_factory.mktemp("platform")
-    with platform_on_free_ports(kafka_bootstrap, var, free_port) as platform:
-        yield Network(platform, load_dev_key(var / "dev-signing-key"))
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    """A broker of its own: the consent service must know this platform's agreements only (another platform's demo
+    network on a shared `rls.agreements.v1` would be a second agreement between the same parties)."""
+    with running_platform(tmp_path_factory.mktemp("platform")) as platform:
+        yield Network(platform, load_dev_key(platform.settings.signing_key_file))
 
 
 def test_under_a_collaboration_agreement_information_needs_a_consent(network: Network) -> None:
@@ -130,13 +131,11 @@ def test_a_referral_to_another_service_of_the_same_partner_needs_a_consent(netwo
     assert released.json()["basis"][0]["consent_id"] == consent["id"]
 
 
-def test_the_referral_reached_the_organisations_topics_without_record_information(
-    network: Network, kafka_bootstrap: str
-) -> None:
+def test_the_referral_reached_the_organisations_topics_without_record_information(network: Network) -> None:
     referral = network.refer(demo.CRISIS_CENTRE, "CRISIS_24_7", "S-E2E-0003")
 
     def arrived() -> list[Any]:
-        events = read_topic(kafka_bootstrap, f"rls.org.{demo.CRISIS_CENTRE}.referrals.v1", idle_s=0.3)
+        events = read_topic(network.brokers, f"rls.org.{demo.CRISIS_CENTRE}.referrals.v1", idle_s=0.3)
         return [e for _, e in events if e and e.subject == referral["id"]]
 
     [event] = wait_for(arrived, timeout=60)
@@ -145,9 +144,9 @@ def test_the_referral_reached_the_organisations_topics_without_record_informatio
     assert event.data["information_url"].endswith(f"/v1/referrals/{referral['id']}/information")
 
 
-def test_no_record_information_on_any_topic(network: Network, kafka_bootstrap: str) -> None:
+def test_no_record_information_on_any_topic(network: Network) -> None:
     """After every flow above: not one value of the record information on any topic, in values or headers."""
-    admin = make_admin(kafka_bootstrap, "e2e-scan")
+    admin = make_admin(network.brokers, "e2e-scan")
     try:
         names = sorted(t for t in admin.list_topics() if t.startswith("rls."))
     finally:
@@ -155,7 +154,7 @@ def test_no_record_information_on_any_topic(network: Network, kafka_bootstrap: s
     assert "rls.consent.decisions.v1" in names and f"rls.org.{demo.REGIONAL}.referrals.v1" in names
     scanned = 0
     for topic in names:
-        for record, _ in read_topic(kafka_bootstrap, topic, idle_s=0.3):
+        for record, _ in read_topic(network.brokers, topic, idle_s=0.3):
             raw = (record.value or b"") + b"".join(value or b"" for _, value in record.headers or [])
             assert not [v for v in INFORMATION.values() if v.encode() in raw], topic
             scanned += 1

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.common.auth import TokenVerifier, load_dev_key
+from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
 from services.common.clock import system_clock
 from services.common.egress import EgressRefusedError, egress_client
 from services.common.eventstore import persistence_env
@@ -188,7 +188,7 @@ def production_client(
         return table[host]
 
     app = build_app(service_settings(NotificationsSettings, **PRODUCTION), resolve=resolve)
-    app.state.verifier = TokenVerifier("rls", dev_key=load_dev_key(dev_key_file))
+    app.state.verifier = TokenVerifier("rls", DEV_ISSUER, dev_key=load_dev_key(dev_key_file))
     return client_for(app)
 
 

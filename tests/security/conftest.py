@@ -17,8 +17,7 @@ from services.common.kafka_security import KafkaAccess
 from services.runtime.kafka_security import ADMIN, BrokerSecurity
 from services.runtime.launcher import Platform
 from services.runtime.registry import SERVICES
-from services.runtime.settings import RuntimeSettings
-from tests.conftest import free_port
+from tests.helpers import running_platform
 
 REAUTH_S = 15.0
 """Live connections re-authenticate this often here (a revoked user loses them within seconds, not minutes; the
@@ -71,24 +70,7 @@ class SecurePlatform:
 def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecurePlatform]:
     """Started with the environment `make run-secure` gives `rls run`; the variables are set only while it starts
     (its processes keep them), so no other test sees them."""
-    var = tmp_path_factory.mktemp("secure-platform")
-    patch = pytest.MonkeyPatch()
-    patch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-    for name in SERVICES:
-        patch.setenv(f"{name.upper()}_PORT", str(free_port()))
-        patch.setenv(f"{name.upper()}_CHECKPOINT_INTERVAL_S", "1")  # every service writes its checkpoints soon
-    patch.setenv("CONSOLE_PORT", str(free_port()))  # started too; never on its default port beside another run
-    patch.setenv("RLS_VAR_DIR", str(var))
-    patch.setenv("RLS_KAFKA_SECURITY", "sasl_ssl")
-    patch.setenv("RLS_KAFKA_REAUTH_S", str(REAUTH_S))
-    patch.setenv("RLS_KAFKA_PORT", str(free_port()))
-    patch.setenv("RLS_KAFKA_CONTROLLER_PORT", str(free_port()))
-    platform = Platform(RuntimeSettings())
-    try:
-        try:
-            platform.start(say=lambda _: None)
-        finally:
-            patch.undo()
+    env = {f"{name.upper()}_CHECKPOINT_INTERVAL_S": "1" for name in SERVICES}  # every service writes checkpoints soon
+    env |= {"RLS_KAFKA_SECURITY": "sasl_ssl", "RLS_KAFKA_REAUTH_S": str(REAUTH_S)}
+    with running_platform(tmp_path_factory.mktemp("secure-platform"), env=env) as platform:
         yield SecurePlatform(platform, load_dev_key(platform.settings.signing_key_file))
-    finally:
-        platform.stop()

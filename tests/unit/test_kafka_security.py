@@ -23,8 +23,14 @@ def test_sasl_ssl_without_a_principal_refuses_to_start() -> None:
         PlatformSettings(kafka_security_protocol="SASL_SSL")
 
 
-def test_production_services_refuse_an_unauthenticated_kafka() -> None:
-    production = {"mode": "production", "jwks_url": "https://idp.example/jwks", "cipher_key": "k" * 24}
+def test_production_services_refuse_an_unauthenticated_kafka(tmp_path: Path) -> None:
+    production = {
+        "mode": "production",
+        "jwks_url": "https://idp.example/jwks",
+        "jwt_issuer": "https://idp.example",
+        "cipher_key": "k" * 24,
+        "service_token_file": tmp_path / "referral-service-token",
+    }
     with pytest.raises(ValidationError, match="KAFKA_SECURITY_PROTOCOL=SASL_SSL"):
         ReferralSettings(**production, vault_key="x" * 44)
     secured = ReferralSettings(
@@ -48,6 +54,7 @@ def test_an_access_gives_clients_their_settings_and_hides_its_password(tmp_path:
     assert KafkaAccess("127.0.0.1:9").client_config() == {
         "bootstrap_servers": "127.0.0.1:9",
         "security_protocol": "PLAINTEXT",
+        "reconnect_backoff_max_ms": 1000,
     }
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from services.common.auth import DEV_ISSUER
+from services.common.params import Day
 from services.common.strict_json import duplicate_key
 from services.runtime.registry import SERVICES, app_builder, settings_class
 
@@ -107,3 +109,11 @@ def test_dev_tokens_name_the_dev_issuer(dev_key_file: Path) -> None:
 
     token = mint_dev_token(dev_key_file.read_bytes().strip(), "org-a", ["intake"], "u", "rls", timedelta(minutes=1))
     assert jwt.decode(token, options={"verify_signature": False})["iss"] == DEV_ISSUER
+
+
+@pytest.mark.parametrize("value", [0, 86400, "0", "20260101", 1.5, True])
+def test_a_day_is_iso_text_never_a_number(value: Any) -> None:
+    """pydantic would read 0 or "0" as 1970-01-01: the contract says `format: date`, so those are refused."""
+    with pytest.raises(ValidationError):
+        TypeAdapter(Day).validate_python(value)
+    assert TypeAdapter(Day).validate_python("2026-11-30") == date(2026, 11, 30)
