@@ -12,7 +12,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, ProcessRecorder, Recording, Tracking
 from eventsourcing.utils import Environment
 
-from services.common import integrity
+from services.common.integrity import hashing, sealing
 
 
 class EventStoreURLError(ValueError):
@@ -82,15 +82,15 @@ class TrackedApplication(Application[Any]):
         return listener
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
-        integrity.use_sealing_recorders(env)
+        sealing.use_sealing_recorders(env)
         return super().construct_factory(env)
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
 
-    def sealed_head(self) -> integrity.Head | None:
+    def sealed_head(self) -> hashing.Head | None:
         """The last seal of this application's store (None when the store is not sealed, e.g. in memory)."""
-        return integrity.sealed_head(self.recorder)
+        return sealing.sealed_head(self.recorder)
 
     def record(self, *objs: Any, tracking: Tracking | None = None) -> list[Recording[Any]]:
         """Saves pending events of `objs` and, atomically with them, the tracking position (if any)."""

@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
 from services.common.backoff import Backoff
 from services.common.eventstore import TrackedApplication, persistence_env
-from services.common.integrity import CheckpointPublisher, SealedStore, ensure_checkpoint_topic
+from services.common.integrity.checkpoints import CheckpointPublisher, ensure_checkpoint_topic
+from services.common.integrity.sealing import SealedStore
 from services.common.kafka import KafkaProbe, KafkaPublisher
 from services.common.openapi import document_problems
 from services.common.problems import ProblemSpec, install_problem_handlers, problem_response

@@ -14,14 +14,10 @@ import psycopg
 import pytest
 from eventsourcing.domain import Aggregate, event
 
+from services.audit.verification import FindingKind, verify_store
 from services.common.eventstore import TrackedApplication, persistence_env
-from services.common.integrity import (
-    CheckpointPublisher,
-    FindingKind,
-    SealedStore,
-    checkpoint_of,
-    verify_store,
-)
+from services.common.integrity.checkpoints import CheckpointPublisher, checkpoint_of
+from services.common.integrity.sealing import SealedStore
 from services.common.kafka import Outgoing
 from services.contract.audit_events import IntegrityCheckpointV1
 from services.referral.application import Referrals
