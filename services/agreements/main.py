@@ -1,22 +1,21 @@
-"""Composition root of the agreements service."""
+"""Composition root of the agreements service: the same builders as every service (listed in
+`services/runtime/registry.py`); nothing is built at import time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
 
 from fastapi import FastAPI
 
 from services.agreements.api import DOMAIN_ERRORS, router
 from services.agreements.application import Agreements
-from services.agreements.consumers import referral_events_consumer
+from services.agreements.consumers import volume_counter
 from services.agreements.contracts import AgreementsContracts
-from services.agreements.scheduler import scheduler_loop
 from services.agreements.settings import AgreementsSettings
 from services.common.clock import Clock, system_clock
-from services.common.kafka import KafkaPublisher
-from services.common.relay import OutboxRelay
-from services.common.service import Loop, ServiceParts, application_env, create_service_app
+from services.common.composition import Outbox, Service, StoreReader, Workers
+from services.common.service import Api, application_env, create_service_app, outbox_relay, periodic, topic_consumer
+from services.contract import topics
 
 DESCRIPTION = (
     "Directory of organisations; service agreements (LSSSS art. 108) and collaboration agreements; coverage of "
@@ -24,41 +23,58 @@ DESCRIPTION = (
     "term starts at `start` 00:00 and includes `end`. `version` is the version of the terms; `revision` (the ETag) "
     "counts every change and is what `If-Match` compares."
 )
+RELAY_TRACKING = "agreements-relay"
 
 
-def build_relay(agreements: Agreements, publisher: KafkaPublisher, settings: AgreementsSettings) -> OutboxRelay:
-    """Follows the notification log (the outbox) and publishes on `rls.agreements.v1`."""
-    return OutboxRelay(
-        agreements,
-        AgreementsContracts(lambda aggregate_id, version: agreements.repository.get(aggregate_id, version=version)),
-        publisher,
-        name="agreements-relay",
-        batch_size=settings.relay_batch_size,
-        gap_timeout=settings.relay_gap_timeout_s,
-    )
+def build_application(settings: AgreementsSettings, clock: Clock = system_clock) -> Agreements:
+    return Agreements(env=application_env(settings), clock=clock, zone=settings.timezone)
+
+
+def outbox(agreements: Agreements) -> AgreementsContracts:
+    """The mapping the relay publishes through on `rls.agreements.v1` (each agreement as it stood at the event)."""
+    return AgreementsContracts(lambda aggregate_id, version: agreements.repository.get(aggregate_id, version=version))
+
+
+def build_relay(settings: AgreementsSettings, agreements: Agreements) -> Workers:
+    return outbox_relay(settings, agreements, outbox(agreements), RELAY_TRACKING)
+
+
+def build_consumers(settings: AgreementsSettings, agreements: Agreements) -> Workers:
+    """Accepted referrals counted against volumes (`rls.referral.v1`)."""
+    handler = volume_counter(agreements)
+    return topic_consumer(settings, agreements, "referral-events", settings.consumer_group, [topics.REFERRAL], handler)
+
+
+def build_loops(settings: AgreementsSettings, agreements: Agreements) -> Workers:
+    """The scheduler: applies the transitions that fall due by themselves (activation, expiry, review due)."""
+    if not settings.scheduler_enabled:
+        return Workers()
+    return periodic("agreements-scheduler", agreements.tick, settings.tick_interval_s)
+
+
+def open_store(env: Mapping[str, str]) -> Outbox:
+    agreements = Agreements(env=env)
+    return agreements, outbox(agreements)
 
 
 def build_app(settings: AgreementsSettings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or AgreementsSettings()
-    agreements = Agreements(env=application_env(settings), clock=clock, zone=settings.timezone)
-    publisher = KafkaPublisher(settings.kafka_access, "agreements")
-    loops: dict[str, Loop] = {}
-    closers: list[Callable[[], Any]] = [publisher.close]
-    if settings.relay_enabled:
-        loops["agreements-relay"] = build_relay(agreements, publisher, settings).run
-    if settings.consumers_enabled:
-        loops["referral-events"] = referral_events_consumer(settings, agreements, publisher).run
-    if settings.scheduler_enabled:
-        loops["agreements-scheduler"] = scheduler_loop(agreements, settings.tick_interval_s)
-    return create_service_app(
-        ServiceParts(
-            title="RLS Referrals — agreements service",
-            settings=settings,
-            application=agreements,
-            routers=[router],
-            domain_errors=DOMAIN_ERRORS,
-            loops=loops,
-            closers=closers,
-            description=DESCRIPTION,
-        )
+    api = Api(
+        title="RLS Referrals — agreements service",
+        routers=[router],
+        domain_errors=DOMAIN_ERRORS,
+        description=DESCRIPTION,
     )
+    return create_service_app(SERVICE, settings, build_application(settings, clock), api)
+
+
+SERVICE: Service[AgreementsSettings, Agreements] = Service(
+    name="agreements",
+    settings=AgreementsSettings,
+    app=build_app,
+    application=build_application,
+    relay=build_relay,
+    consumers=build_consumers,
+    loops=build_loops,
+    store=StoreReader(Agreements.name, open_store),
+)

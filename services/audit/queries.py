@@ -22,6 +22,7 @@ from services.audit.standards import bounds_with
 from services.audit.states import Kind, state_as_of
 from services.audit.verification import StoreVerification, read_checkpoints, verify_stores
 from services.common.clock import Clock, system_clock
+from services.common.eventstore import StoreRef
 
 ReportFormat = Literal["html", "csv", "json"]
 
@@ -97,10 +98,19 @@ class IntegrityAnswer:
 class AuditQueries:
     """The audit service's use cases over the audit database, the stores and the consent service."""
 
-    def __init__(self, settings: AuditSettings, audit: Audit, history: HistoryDB, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        settings: AuditSettings,
+        audit: Audit,
+        history: HistoryDB,
+        stores: Sequence[StoreRef],
+        clock: Clock = system_clock,
+    ) -> None:
         self.settings = settings
         self.audit = audit
         self.history = history
+        self.stores = list(stores)
+        """Every service's event store (the audit's own included)."""
         self.clock = clock
 
     @contextmanager
@@ -171,7 +181,7 @@ class AuditQueries:
     ) -> IntegrityAnswer:
         """Every store against its seals and the published checkpoints (a verification that could not read the
         checkpoints is not a pass: a rewritten and re-sealed store would go unnoticed)."""
-        stores = [s for s in self.settings.stores() if not services or s.service in services]
+        stores = [s for s in self.stores if not services or s.service in services]
         with self._inquiry(who, Action.VERIFY, ",".join(s.service for s in stores)) as out:
             try:
                 checkpoints = read_checkpoints(

@@ -10,17 +10,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 from kafka import KafkaConsumer, TopicPartition
 
-from services.audit.settings import StoreRef
 from services.common.envelope import CloudEvent, EnvelopeError
-from services.common.eventstore import persistence_env
+from services.common.eventstore import StoreRef, persistence_env
 from services.common.integrity.checkpoints import Checkpoint, checkpoint_of
 from services.common.integrity.hashing import ZERO, Seal, StoredRow, aggregate_hash, chain_hash, genesis
 from services.common.integrity.sealing import SealedStore, use_sealing_recorders
@@ -359,8 +356,7 @@ def read_checkpoints(brokers: Brokers, topic: str, timeout_s: float = 10.0, idle
 
 def open_store(store: StoreRef) -> tuple[SealedStore, Callable[[], None]]:
     """A sealing recorder on an existing store, read-only (creates nothing)."""
-    parsed = urlparse(store.url)
-    if parsed.scheme == "sqlite" and not Path(unquote(parsed.path.removeprefix("/"))).exists():
+    if store.missing:
         raise FileNotFoundError("no event store at the configured path")
     env = Environment(store.application, persistence_env(store.url))
     env["CREATE_TABLE"] = "false"

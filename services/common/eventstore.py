@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, ProcessRecorder, Recording, Tracking
 from eventsourcing.utils import Environment
+from pydantic import SecretStr
 
 from services.common.integrity import hashing, sealing
+
+if TYPE_CHECKING:
+    from services.common.composition import Outbox
 
 
 class EventStoreURLError(ValueError):
@@ -51,6 +56,25 @@ def persistence_env(url: str) -> dict[str, str]:
             env["POSTGRES_SCHEMA"] = options["schema"]
         return env
     raise EventStoreURLError(f"unsupported event store URL scheme {parsed.scheme!r}")
+
+
+@dataclass(frozen=True)
+class StoreRef:
+    """One service's event store as the audit reads it: the service, its application's name (table prefix, checkpoint
+    subject), its URL, the key of a store encrypted at rest (replaying decodes events; verification needs no key),
+    and how to open its application with its relay's mapping (None: nothing of it is published history)."""
+
+    service: str
+    application: str
+    url: str
+    cipher_key: SecretStr | None = None
+    open_outbox: Callable[[Mapping[str, str]], Outbox] | None = None
+
+    @property
+    def missing(self) -> bool:
+        """A SQLite store whose file does not exist (the service never ran here)."""
+        parsed = urlparse(self.url)
+        return parsed.scheme == "sqlite" and not Path(unquote(parsed.path.removeprefix("/"))).exists()
 
 
 def redacted(url: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -253,7 +253,7 @@ class Consents(TrackedApplication):
 
     def __init__(
         self,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
         clock: Clock = system_clock,
         regime_setting: str = "BY_DATE",
         legal: LegalSettings | None = None,

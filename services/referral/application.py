@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -76,7 +76,7 @@ class Referrals(TrackedApplication):
 
     def __init__(
         self,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
         clock: Clock = system_clock,
         policy: Policy | None = None,
         vault: Vault | None = None,

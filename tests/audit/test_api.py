@@ -19,6 +19,7 @@ from services.common.kafka import Outgoing
 from services.consent.main import build_app as build_consent
 from services.consent.settings import ConsentSettings
 from services.contract.consent_events import ConsentRecordedV1
+from services.runtime.registry import event_stores
 from tests.audit.conftest import Auth, ingest
 from tests.conftest import free_port
 
@@ -69,7 +70,9 @@ def api(
     client_for: Callable[..., TestClient],
 ) -> TestClient:
     app = build_app(
-        audit_settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", kafka_timeout_s=0.5), clock=ManualClock(NOW)
+        audit_settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", kafka_timeout_s=0.5),
+        clock=ManualClock(NOW),
+        stores=event_stores,
     )
     consent = TestClient(build_consent(service_settings(ConsentSettings), clock=ManualClock(NOW)))
 

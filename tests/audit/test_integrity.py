@@ -281,7 +281,7 @@ def test_a_running_service_publishes_its_checkpoints_on_kafka(
 def test_a_store_encrypted_at_rest_is_sealed_and_verified_without_its_key(tmp_path: Path) -> None:
     from eventsourcing.cryptography import AESCipher
 
-    from services.audit.settings import StoreRef
+    from services.common.eventstore import StoreRef
     from services.audit.verification import open_store
 
     url = f"sqlite:///{tmp_path / 'events.db'}"

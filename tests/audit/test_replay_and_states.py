@@ -17,6 +17,7 @@ from services.agreements.settings import AgreementsSettings
 from services.audit.history import HistoryDB, parse_time
 from services.audit.replay import KafkaReplay
 from services.audit.sources import replay_stores
+from services.runtime.registry import event_stores
 from services.audit.states import state_as_of
 from services.common.clock import ManualClock
 from services.common.relay import Mapper
@@ -267,7 +268,7 @@ def test_replay_from_the_event_stores_gives_the_history_the_relays_publish(
     settings = audit_settings(var_dir=tmp_path)  # the stores are <var>/<service>.db, as by default
     from_stores = HistoryDB(f"sqlite:///{tmp_path / 'from-stores.db'}")
 
-    stats = replay_stores(settings, from_stores, until=snapshots[1][0])
+    stats = replay_stores(event_stores(settings), from_stores, until=snapshots[1][0])
 
     relayed = [m.event for m in world.messages()]
     assert stats.read == len(relayed) and stats.rejected == 0
@@ -279,6 +280,7 @@ def test_replay_from_the_event_stores_gives_the_history_the_relays_publish(
 
 
 def test_replay_from_a_store_encrypted_at_rest_uses_the_services_key(
+    monkeypatch: pytest.MonkeyPatch,
     service_settings: Callable[..., Any],
     client_for: Callable[..., TestClient],
     auth: Auth,
@@ -307,7 +309,8 @@ def test_replay_from_a_store_encrypted_at_rest_uses_the_services_key(
     consent_id = consent.post("/v1/consents", json=body, headers=auth(CSSS, "intake")).json()["id"]
     history = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
 
-    stats = replay_stores(audit_settings(var_dir=tmp_path, consent_cipher_key=key), history)
+    monkeypatch.setenv("CONSENT_CIPHER_KEY", key)  # the consent service's own variable, read by the registry
+    stats = replay_stores(event_stores(audit_settings(var_dir=tmp_path)), history)
 
     assert stats.stored == 1 and stats.skipped == ["referral", "agreements"]
     rebuilt = state_as_of(history, "consent", consent_id, D1)
