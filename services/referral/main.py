@@ -10,13 +10,13 @@ from fastapi import FastAPI
 
 from services.common.auth import load_dev_key
 from services.common.composition import Outbox, Service, StoreReader, Workers
-from services.common.service import Api, application_env, create_service_app, outbox_relay, periodic
-from services.referral.adapters import HttpDirectory, HttpDisclosureGate, ServiceIdentity, TtlCache, pooled_client
+from services.common.service import Api, application_env, create_service_app, outbox_relay
 from services.referral.api import DOMAIN_ERRORS, router
 from services.referral.application import Referrals
-from services.referral.contracts import ReferralContracts
 from services.referral.domain import Referral
-from services.referral.ports import Directory, DisclosureGate
+from services.referral.gateways import HttpGateways, ServiceIdentity
+from services.referral.loops import delay_clocks
+from services.referral.outbound import ReferralOutbound
 from services.referral.settings import ReferralSettings
 from services.referral.vault import Vault
 
@@ -28,17 +28,19 @@ AUDIT_PUBLIC_URL = "http://referral.invalid"
 
 def build_application(settings: ReferralSettings) -> Referrals:
     vault = Vault(settings.vault_store_url, settings.vault_master_key())
-    return Referrals(env=application_env(settings), policy=settings.policy(), vault=vault)
+    return Referrals(
+        env=application_env(settings), policy=settings.policy(), vault=vault, reason_codes=settings.reason_codes
+    )
 
 
-def outbox(referrals: Referrals, public_url: str) -> ReferralContracts:
+def outbox(referrals: Referrals, public_url: str) -> ReferralOutbound:
     """The mapping the relay publishes through (it reads a referral as it stood at each event's version)."""
 
     def load(referral_id: uuid.UUID, version: int) -> Referral:
         referral: Referral = referrals.repository.get(referral_id, version=version)
         return referral
 
-    return ReferralContracts(public_url, load)
+    return ReferralOutbound(public_url, load)
 
 
 def build_relay(settings: ReferralSettings, referrals: Referrals) -> Workers:
@@ -46,11 +48,8 @@ def build_relay(settings: ReferralSettings, referrals: Referrals) -> Workers:
 
 
 def build_loops(settings: ReferralSettings, referrals: Referrals) -> Workers:
-    """Raises at-risk and breach events as their thresholds pass (and catches up after downtime); the clock loop
-    runs in the process that runs the consumers."""
-    if not settings.consumers_enabled:
-        return Workers()
-    return periodic("referral-clocks", referrals.tick, settings.tick_interval_s)
+    """The delay clocks' loop, in the process that runs the consumers."""
+    return delay_clocks(referrals, settings.tick_interval_s) if settings.consumers_enabled else Workers()
 
 
 def open_store(env: Mapping[str, str]) -> Outbox:
@@ -67,22 +66,17 @@ def service_identity(settings: ReferralSettings) -> ServiceIdentity:
 
 def build_app(settings: ReferralSettings | None = None) -> FastAPI:
     settings = settings or ReferralSettings()
-    referrals = build_application(settings)
-    agreements, consent = pooled_client(settings.agreements_url), pooled_client(settings.consent_url)
-    directory_cache = TtlCache(settings.directory_cache_s)
-    identity = service_identity(settings)
-
-    def gateways(token: str) -> tuple[Directory, DisclosureGate]:
-        return HttpDirectory(agreements, token, directory_cache), HttpDisclosureGate(consent, identity, token)
-
+    gateways = HttpGateways(
+        settings.agreements_url, settings.consent_url, service_identity(settings), settings.directory_cache_s
+    )
     api = Api(
         title="RLS Referrals — referral service",
         routers=[router],
         domain_errors=DOMAIN_ERRORS,
         state={"gateways": gateways},
-        closers=[agreements.close, consent.close],
+        closers=[gateways.close],
     )
-    return create_service_app(SERVICE, settings, referrals, api)
+    return create_service_app(SERVICE, settings, build_application(settings), api)
 
 
 SERVICE: Service[ReferralSettings, Referrals] = Service(

@@ -23,7 +23,7 @@ from services.contract.audit_events import IntegrityCheckpointV1
 from services.referral.application import Referrals
 from services.referral.vault import Vault
 from tests.integration.test_event_stores import SUBMISSION
-from tests.referral.conftest import FakeDirectory
+from tests.referral.fakes import FakeDirectory
 
 
 class Counter(Aggregate):
@@ -281,8 +281,8 @@ def test_a_running_service_publishes_its_checkpoints_on_kafka(
 def test_a_store_encrypted_at_rest_is_sealed_and_verified_without_its_key(tmp_path: Path) -> None:
     from eventsourcing.cryptography import AESCipher
 
-    from services.common.eventstore import StoreRef
     from services.audit.verification import open_store
+    from services.common.eventstore import StoreRef
 
     url = f"sqlite:///{tmp_path / 'events.db'}"
     cipher = {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": AESCipher.create_key(16)}

@@ -17,7 +17,6 @@ from services.agreements.settings import AgreementsSettings
 from services.audit.history import HistoryDB, parse_time
 from services.audit.replay import KafkaReplay
 from services.audit.sources import replay_stores
-from services.runtime.registry import event_stores
 from services.audit.states import state_as_of
 from services.common.clock import ManualClock
 from services.common.relay import Mapper
@@ -25,11 +24,12 @@ from services.consent.contracts import consent_messages
 from services.consent.main import build_app as build_consent
 from services.consent.settings import ConsentSettings
 from services.contract import topics
-from services.referral.contracts import ReferralContracts
 from services.referral.main import build_app as build_referral
+from services.referral.outbound import ReferralOutbound
 from services.referral.settings import ReferralSettings
+from services.runtime.registry import event_stores
 from tests.audit.conftest import Auth, ingest, relay_to_fresh_topics, stored_messages
-from tests.referral.conftest import FakeDirectory, FakeGate
+from tests.referral.fakes import fake_gateways
 
 D1 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 CSSS, ORG = "csss-a", "org-b"
@@ -51,7 +51,7 @@ class World:
             service_settings(ReferralSettings, event_store=f"sqlite:///{tmp / 'referral.db'}")
         )
         referral_app.state.application.clock = self.clock
-        referral_app.state.gateways = lambda token: (FakeDirectory(), FakeGate())
+        referral_app.state.gateways = lambda token: fake_gateways()
         self.referral = client_for(referral_app)
         self.agreements = client_for(
             build_agreements(
@@ -87,7 +87,7 @@ class World:
         """Each service's application and the mapping its relay applies."""
         referrals, agreements = self.app(self.referral), self.app(self.agreements)
         return [
-            (referrals, ReferralContracts("http://referral.test", lambda i, v: referrals.repository.get(i, version=v))),
+            (referrals, ReferralOutbound("http://referral.test", lambda i, v: referrals.repository.get(i, version=v))),
             (agreements, AgreementsContracts(lambda i, v: agreements.repository.get(i, version=v))),
             (self.app(self.consent), consent_messages),
         ]

@@ -27,7 +27,7 @@ Loader = Callable[[uuid.UUID, int], Referral]
 """Loads a referral as it stood at a version (the relay maps events one at a time)."""
 
 
-class ReferralContracts:
+class ReferralOutbound:
     """Maps stored referral events to the CloudEvents partners receive."""
 
     def __init__(self, public_url: str, load: Loader) -> None:
