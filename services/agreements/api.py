@@ -29,8 +29,8 @@ from services.agreements.api_models import (
     VolumeUsePublic,
 )
 from services.agreements.application import Actor, Agreements
-from services.agreements.domain import Agreement
-from services.agreements.errors import (
+from services.agreements.domain import (
+    Agreement,
     AgreementIdempotencyConflictError,
     AgreementInvalidError,
     AgreementNotFoundError,

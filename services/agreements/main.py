@@ -7,14 +7,15 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI
 
+from services.agreements import inbound
 from services.agreements.api import DOMAIN_ERRORS, router
 from services.agreements.application import Agreements
-from services.agreements.consumers import volume_counter
-from services.agreements.contracts import AgreementsContracts
+from services.agreements.loops import scheduler
+from services.agreements.outbound import AgreementsOutbound
 from services.agreements.settings import AgreementsSettings
 from services.common.clock import Clock, system_clock
 from services.common.composition import Outbox, Service, StoreReader, Workers
-from services.common.service import Api, application_env, create_service_app, outbox_relay, periodic, topic_consumer
+from services.common.service import Api, application_env, create_service_app, outbox_relay, topic_consumer
 from services.contract import topics
 
 DESCRIPTION = (
@@ -30,9 +31,9 @@ def build_application(settings: AgreementsSettings, clock: Clock = system_clock)
     return Agreements(env=application_env(settings), clock=clock, zone=settings.timezone)
 
 
-def outbox(agreements: Agreements) -> AgreementsContracts:
+def outbox(agreements: Agreements) -> AgreementsOutbound:
     """The mapping the relay publishes through on `rls.agreements.v1` (each agreement as it stood at the event)."""
-    return AgreementsContracts(lambda aggregate_id, version: agreements.repository.get(aggregate_id, version=version))
+    return AgreementsOutbound(lambda aggregate_id, version: agreements.repository.get(aggregate_id, version=version))
 
 
 def build_relay(settings: AgreementsSettings, agreements: Agreements) -> Workers:
@@ -41,15 +42,13 @@ def build_relay(settings: AgreementsSettings, agreements: Agreements) -> Workers
 
 def build_consumers(settings: AgreementsSettings, agreements: Agreements) -> Workers:
     """Accepted referrals counted against volumes (`rls.referral.v1`)."""
-    handler = volume_counter(agreements)
+    handler = inbound.handler(agreements)
     return topic_consumer(settings, agreements, "referral-events", settings.consumer_group, [topics.REFERRAL], handler)
 
 
 def build_loops(settings: AgreementsSettings, agreements: Agreements) -> Workers:
-    """The scheduler: applies the transitions that fall due by themselves (activation, expiry, review due)."""
-    if not settings.scheduler_enabled:
-        return Workers()
-    return periodic("agreements-scheduler", agreements.tick, settings.tick_interval_s)
+    """The scheduler of due transitions (`scheduler_enabled`)."""
+    return scheduler(agreements, settings.tick_interval_s) if settings.scheduler_enabled else Workers()
 
 
 def open_store(env: Mapping[str, str]) -> Outbox:

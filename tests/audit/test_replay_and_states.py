@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.agreements.contracts import AgreementsContracts
 from services.agreements.main import build_app as build_agreements
+from services.agreements.outbound import AgreementsOutbound
 from services.agreements.settings import AgreementsSettings
 from services.audit.history import HistoryDB, parse_time
 from services.audit.replay import KafkaReplay
@@ -88,7 +88,7 @@ class World:
         referrals, agreements = self.app(self.referral), self.app(self.agreements)
         return [
             (referrals, ReferralOutbound("http://referral.test", lambda i, v: referrals.repository.get(i, version=v))),
-            (agreements, AgreementsContracts(lambda i, v: agreements.repository.get(i, version=v))),
+            (agreements, AgreementsOutbound(lambda i, v: agreements.repository.get(i, version=v))),
             (self.app(self.consent), consent_messages),
         ]
 

@@ -35,7 +35,7 @@ Loader = Callable[[uuid.UUID, int], Any]
 """An aggregate as it stood at a version."""
 
 
-class AgreementsContracts:
+class AgreementsOutbound:
     """Maps stored events to the CloudEvents the consent and referral services (and auditors) consume."""
 
     def __init__(self, load: Loader) -> None:
