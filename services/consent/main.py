@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from services.common.clock import Clock, system_clock
 from services.common.composition import Outbox, Service, StoreReader, Workers
 from services.common.service import Api, application_env, create_service_app, outbox_relay, topic_consumer
+from services.consent import inbound
 from services.consent.api import DOMAIN_ERRORS, router
 from services.consent.application import Consents
-from services.consent.contracts import consent_messages
+from services.consent.outbound import consent_messages
 from services.consent.settings import ConsentSettings
 from services.contract import topics
 
@@ -30,7 +31,7 @@ def build_relay(settings: ConsentSettings, consents: Consents) -> Workers:
 
 def build_consumers(settings: ConsentSettings, consents: Consents) -> Workers:
     """Organisations and agreement states from `rls.agreements.v1`, for the decision engine's facts."""
-    group, handler = settings.consumer_group, consents.observe_agreements_event
+    group, handler = settings.consumer_group, inbound.handler(consents)
     return topic_consumer(settings, consents, "agreements-events", group, [topics.AGREEMENTS], handler)
 
 

@@ -17,8 +17,8 @@ from services.audit.recheck import ConsentEvaluator, RuleTableUnavailableError, 
 from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent
 from services.common.kafka import Outgoing
-from services.consent.contracts import consent_messages
 from services.consent.main import build_app
+from services.consent.outbound import consent_messages
 from services.consent.settings import ConsentSettings
 from tests.audit.conftest import Auth, rows_of, stored_messages
 

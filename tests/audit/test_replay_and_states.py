@@ -20,8 +20,8 @@ from services.audit.sources import replay_stores
 from services.audit.states import state_as_of
 from services.common.clock import ManualClock
 from services.common.relay import Mapper
-from services.consent.contracts import consent_messages
 from services.consent.main import build_app as build_consent
+from services.consent.outbound import consent_messages
 from services.consent.settings import ConsentSettings
 from services.contract import topics
 from services.referral.main import build_app as build_referral

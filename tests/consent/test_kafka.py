@@ -18,9 +18,9 @@ from services.common.eventstore import persistence_env
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.common.relay import OutboxRelay
 from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest
-from services.consent.contracts import consent_messages
 from services.consent.engine import evaluate
 from services.consent.main import build_consumers
+from services.consent.outbound import consent_messages
 from services.consent.policy import Context, DecisionInput, Facts, ReasonCode, from_json, to_json
 from services.consent.settings import ConsentSettings
 from services.contract import topics

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from services.consent.domain import RegimeSettingError, UnknownRegimeVersionError
 from services.consent.engine import CONDITIONS, TRIGGERS, evaluate
 from services.consent.explain import CATEGORIES, OBLIGATIONS, REASONS, explain, language
 from services.consent.policy import ReasonCode, Route
@@ -18,8 +19,6 @@ from services.consent.rules import (
     CURRENT_VERSION,
     TABLES,
     LegalSettings,
-    RegimeSettingError,
-    UnknownRegimeVersionError,
     build_tables,
     regime_for,
     table_for,
