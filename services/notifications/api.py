@@ -1,28 +1,43 @@
-"""Notifications service REST API (v1): subscriptions, their deliveries, redelivery."""
+"""Notifications service REST API (v1): subscriptions, their deliveries, redelivery; establishments' Kafka credentials
+(issued, rotated and revoked by each organisation's administrator)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from services.common.auth import Principal
+from services.common.auth import Principal, require_roles
 from services.common.preconditions import IfMatch, if_match_version
-from services.common.problems import ProblemSpec, invalid_field
+from services.common.problems import ProblemError, ProblemSpec, invalid_field
 from services.notifications.access import POLICY
-from services.notifications.api_models import DeliveryPublic, SubscriptionCreate, SubscriptionPage, SubscriptionPublic
+from services.notifications.api_models import (
+    DeliveryPublic,
+    KafkaCredentialsCreate,
+    KafkaCredentialsPublic,
+    SubscriptionCreate,
+    SubscriptionPage,
+    SubscriptionPublic,
+)
 from services.notifications.application import Notifications
-from services.notifications.board import SubscriptionEntry
+from services.notifications.credentials import CredentialsIssuer
 from services.notifications.domain import (
     DeliveryNotFoundError,
     DeliveryStatus,
+    KafkaCredentialsBrokerError,
+    KafkaCredentialsNotFoundError,
+    KafkaCredentialsUnavailableError,
     SubscriptionExistsError,
     SubscriptionIdempotencyConflictError,
     SubscriptionInvalidError,
     SubscriptionNotFoundError,
     SubscriptionVersionConflictError,
 )
+from services.notifications.views import SubscriptionEntry
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1")
 
@@ -35,6 +50,9 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ),
     SubscriptionIdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
     SubscriptionVersionConflictError: ProblemSpec(409, "revision-conflict", "The subscription changed"),
+    KafkaCredentialsUnavailableError: ProblemSpec(409, "kafka-credentials-unavailable", "No Kafka credentials here"),
+    KafkaCredentialsNotFoundError: ProblemSpec(404, "kafka-credentials-not-found", "No such Kafka credentials"),
+    KafkaCredentialsBrokerError: ProblemSpec(503, "kafka-unavailable", "Kafka did not make the change"),
 }
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such subscription for the organisation"}}
@@ -217,3 +235,66 @@ def get_delivery(delivery_id: uuid.UUID, principal: Manager, notifications: App)
 def redeliver(delivery_id: uuid.UUID, principal: Manager, notifications: App) -> DeliveryPublic:
     """Send the event again (same webhook-id, fresh retry window), after the earlier pending events of its referral."""
     return DeliveryPublic.of(notifications.redeliver(principal.org, delivery_id, principal.sub))
+
+
+# --- Kafka credentials of establishments -------------------------------------------------------------------
+
+
+def get_issuer(request: Request) -> CredentialsIssuer:
+    issuer: CredentialsIssuer = request.app.state.credentials_issuer
+    return issuer
+
+
+Issuer = Annotated[CredentialsIssuer, Depends(get_issuer)]
+OrgAdmin = Annotated[Principal, Depends(require_roles("admin"))]
+FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Not the caller's organisation, or not its administrator"}
+}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The broker authenticates nobody (development platform): no credentials to issue"},
+    503: {"description": "Kafka could not be reached or refused the change"},
+}
+
+
+def own_credentials(principal: Principal, org_id: str | None) -> str:
+    if org_id != principal.org:
+        raise ProblemError(403, "forbidden", "Forbidden", "an organisation manages only its own Kafka credentials")
+    return org_id
+
+
+@router.post(
+    "/kafka-credentials",
+    status_code=201,
+    tags=["kafka-credentials"],
+    response_model=KafkaCredentialsPublic,
+    response_model_exclude_none=True,
+    responses={**FORBIDDEN, **UNAVAILABLE},
+)
+def issue_credentials(
+    body: KafkaCredentialsCreate, response: Response, principal: OrgAdmin, issuer: Issuer
+) -> KafkaCredentialsPublic:
+    """Create the organisation's Kafka user, or rotate its password (the old one stops working, nothing restarts):
+    it reads only `rls.org.<org_id>.*` in consumer groups `rls.org.<org_id>.*`."""
+    org_id = own_credentials(principal, body.org_id)
+    issued = issuer.issue(org_id)
+    log.info("Kafka credentials of %s issued by %s of %s", issued.username, principal.sub, principal.org)
+    response.headers["Cache-Control"] = "no-store"
+    return KafkaCredentialsPublic.of(issued)
+
+
+@router.delete(
+    "/kafka-credentials/{username}",
+    status_code=204,
+    tags=["kafka-credentials"],
+    responses={**FORBIDDEN, **UNAVAILABLE, 404: {"description": "The organisation has no Kafka credentials"}},
+)
+def revoke_credentials(
+    username: Annotated[str, Path(max_length=100, description="`org-<org_id>` of the caller's organisation")],
+    principal: OrgAdmin,
+    issuer: Issuer,
+) -> Response:
+    """Revoke the organisation's Kafka user: its password and every ACL it had are removed."""
+    org_id = own_credentials(principal, issuer.organisation_of(username))
+    issuer.revoke(org_id)
+    log.info("Kafka credentials of %s revoked by %s of %s", username, principal.sub, principal.org)
+    return Response(status_code=204)

@@ -12,13 +12,13 @@ from services.common.kafka import KafkaPublisher
 from services.common.kafka_acls import load_acl_file
 from services.common.service import Api, application_env, checkpoint_workers, create_service_app, topic_consumer
 from services.contract import topics
+from services.notifications import inbound
 from services.notifications.api import DOMAIN_ERRORS, router
 from services.notifications.application import Notifications
 from services.notifications.credentials import ClientEndpoint, CredentialsIssuer
-from services.notifications.credentials_api import CREDENTIALS_ERRORS
-from services.notifications.credentials_api import router as credentials_router
+from services.notifications.loops import DeliveryWorker
+from services.notifications.outbound import TopicTransport, WebhookTransport
 from services.notifications.settings import NotificationsSettings
-from services.notifications.worker import DeliveryWorker, TopicTransport, WebhookTransport
 
 DESCRIPTION = """Establishments subscribe to the referral events that concern them — on their own Kafka topic
 (`rls.org.<org_id>.referrals.v1`) or at a webhook signed in the Standard Webhooks style — and are reminded when a
@@ -56,7 +56,7 @@ def build_relay(settings: NotificationsSettings, notifications: Notifications) -
 
 def build_consumers(settings: NotificationsSettings, notifications: Notifications) -> Workers:
     """Referral events (`rls.referral.v1`) routed to the subscriptions of the organisations they concern."""
-    group, handler = settings.consumer_group, notifications.route_referral_event
+    group, handler = settings.consumer_group, inbound.handler(notifications)
     return topic_consumer(settings, notifications, "referral-events", group, [topics.REFERRAL], handler)
 
 
@@ -76,8 +76,8 @@ def build_app(
     settings = settings or NotificationsSettings()
     api = Api(
         title="RLS Referrals — notifications service",
-        routers=[router, credentials_router],
-        domain_errors={**DOMAIN_ERRORS, **CREDENTIALS_ERRORS},
+        routers=[router],
+        domain_errors=DOMAIN_ERRORS,
         state={"credentials_issuer": build_issuer(settings)},
         description=DESCRIPTION,
     )

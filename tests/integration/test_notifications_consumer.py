@@ -15,6 +15,7 @@ from services.common.envelope import CloudEvent
 from services.common.eventstore import persistence_env
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.contract import topics
+from services.notifications import inbound
 from services.notifications.application import Notifications
 from services.notifications.domain import Dispatch
 from services.notifications.settings import NotificationsSettings
@@ -46,7 +47,7 @@ def run_consumer(app: Notifications, bootstrap: str, group: str, until: Callable
     settings = NotificationsSettings(kafka_bootstrap_servers=bootstrap, consumer_group=group)
     publisher = KafkaPublisher(bootstrap, "test-dlq")
     stop = threading.Event()
-    processor = RecordProcessor(app, app.route_referral_event, DeadLetterSink(publisher.send_raw), group)
+    processor = RecordProcessor(app, inbound.handler(app), DeadLetterSink(publisher.send_raw), group)
     consumer = TrackingConsumer(settings.kafka_access, group, [topics.REFERRAL], processor)
     outcomes: list[str] = []
     process = consumer.processor.process

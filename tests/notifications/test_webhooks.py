@@ -16,20 +16,10 @@ from services.common.clock import ManualClock, system_clock
 from services.common.envelope import CloudEvent
 from services.notifications.application import Notifications
 from services.notifications.domain import DeliveryStatus, RetryPolicy, SubscriptionStatus
-from services.notifications.worker import DeliveryWorker
+from services.notifications.loops import DeliveryWorker
 from tests.helpers import wait_for
-from tests.notifications.conftest import (
-    SECRET,
-    START,
-    Feed,
-    Received,
-    Receiver,
-    Story,
-    open_app,
-    org,
-    subscribe_webhook,
-    verify,
-)
+from tests.notifications.conftest import SECRET, START, Feed, Story, open_app, org, subscribe_webhook, verify
+from tests.notifications.fakes import Received, Receiver
 
 
 @pytest.fixture
