@@ -10,17 +10,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel
 
 from services.audit.access import POLICY, decision_parties, state_parties
-from services.audit.application import Auditor
-from services.audit.domain import Channel
-from services.audit.history import Axis
-from services.audit.queries import AuditQueries, MomentError, parse_moment, parse_period
-from services.audit.recheck import ConsentUnavailableError, Evaluator, WhatIfRegimeError
+from services.audit.api_models import InquiryPublic, StatePublic
+from services.audit.application import Auditor, AuditQueries, parse_moment, parse_period
+from services.audit.domain import Channel, ConsentUnavailableError, MomentError, WhatIfRegimeError
+from services.audit.recheck import Evaluator
 from services.audit.report import to_csv, to_json
 from services.audit.report_html import to_html
 from services.audit.states import Kind
+from services.audit.views import Axis
 from services.common.auth import Principal, bearer
 from services.common.problems import ProblemError, ProblemSpec, invalid_field
 
@@ -66,16 +65,6 @@ def _moment(queries: AuditQueries, name: str, text: str | None, *, end_of_day: b
         return parse_moment(text, queries.settings.timezone, end_of_day=end_of_day)
     except MomentError as error:
         raise invalid_field(name, str(error)) from None
-
-
-class StatePublic(BaseModel):
-    """A referral, agreement or consent exactly as the history says it stood at `as_of`."""
-
-    kind: Kind
-    id: str
-    as_of: datetime
-    axis: Axis
-    state: dict[str, Any]
 
 
 def _state(
@@ -206,19 +195,6 @@ def replay_status(
 ) -> dict[str, Any]:
     """The last replay that filled the audit database (source, events, rate, until, when)."""
     return queries.last_replay(_who(principal))
-
-
-class InquiryPublic(BaseModel):
-    position: int
-    inquiry_id: str
-    auditor: str
-    org: str
-    channel: str
-    action: str
-    target: str
-    parameters: dict[str, str]
-    at: datetime
-    outcome: str
 
 
 @router.get("/inquiries", response_model=list[InquiryPublic])

@@ -25,11 +25,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from services.audit.application import Auditor
-from services.audit.domain import Channel
+from services.audit.application import Auditor, AuditQueries, parse_moment, parse_period
+from services.audit.domain import Channel, ConsentUnavailableError, MomentError, WhatIfRegimeError
 from services.audit.main import StoreSources, build_queries, consent_client, no_other_stores
-from services.audit.queries import AuditQueries, MomentError, parse_moment, parse_period
-from services.audit.recheck import ConsentEvaluator, ConsentUnavailableError, WhatIfRegimeError
+from services.audit.recheck import ConsentEvaluator
 from services.audit.report import to_csv, to_json
 from services.audit.report_html import to_html
 from services.audit.settings import AuditSettings

@@ -10,11 +10,10 @@ import httpx
 from fastapi import FastAPI
 
 from services.audit.api import DOMAIN_ERRORS, router
-from services.audit.application import Audit
-from services.audit.history import HistoryDB
-from services.audit.queries import AuditQueries
+from services.audit.application import Audit, AuditQueries
 from services.audit.recheck import ConsentEvaluator, Evaluator
 from services.audit.settings import AuditSettings
+from services.audit.views import HistoryDB
 from services.common.clock import Clock, system_clock
 from services.common.composition import Service, StoreReader, Workers
 from services.common.eventstore import StoreRef

@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
-from services.audit.history import HistoryDB, HistoryRow, Rejected, utc_text
-from services.audit.replay import Progress, ReplayStats, row_of
+from services.audit.inbound import Progress, ReplayStats, row_of
+from services.audit.views import HistoryDB, HistoryRow, Rejected, utc_text
 from services.common.composition import Outbox
 from services.common.eventstore import StoreRef, persistence_env
 

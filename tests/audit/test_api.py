@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from services.audit.application import AuditQueries
 from services.audit.main import build_app
-from services.audit.queries import AuditQueries
 from services.audit.recheck import ConsentEvaluator
 from services.audit.settings import AuditSettings
 from services.common.clock import ManualClock

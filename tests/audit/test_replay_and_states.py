@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from services.agreements.main import build_app as build_agreements
 from services.agreements.outbound import AgreementsOutbound
 from services.agreements.settings import AgreementsSettings
-from services.audit.history import HistoryDB, parse_time
-from services.audit.replay import KafkaReplay
+from services.audit.inbound import KafkaReplay
 from services.audit.sources import replay_stores
 from services.audit.states import state_as_of
+from services.audit.views import HistoryDB, parse_time
 from services.common.clock import ManualClock
 from services.common.relay import Mapper
 from services.consent.main import build_app as build_consent

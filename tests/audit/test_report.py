@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.audit.history import HistoryDB
 from services.audit.report import build_report, to_csv, to_json
 from services.audit.report_html import BLUE, BREACH, MET, column_chart, integer_ticks, to_html, words
 from services.audit.standards import ANNEXE_II
+from services.audit.views import HistoryDB
 from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent, derived_id
 from services.common.kafka import Outgoing
