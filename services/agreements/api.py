@@ -43,7 +43,14 @@ from services.agreements.domain import (
 from services.common.auth import Principal
 from services.common.params import LocalInstant
 from services.common.preconditions import IfMatch, if_match_version
-from services.common.problems import ProblemSpec
+from services.common.problems import (
+    FORBIDDEN,
+    IDEMPOTENCY_KEY_REUSED,
+    TRANSITION_IMPOSSIBLE,
+    VALIDATION,
+    VERSION_CONFLICT,
+    ProblemSpec,
+)
 from services.contract.codes import AgreementKind, AgreementStatus, OrgKind, ServiceCode
 
 router = APIRouter(prefix="/v1")
@@ -52,11 +59,11 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     OrganisationNotFoundError: ProblemSpec(404, "organisation-not-found", "Organisation not found"),
     OrganisationExistsError: ProblemSpec(409, "organisation-exists", "Organisation already registered"),
     AgreementNotFoundError: ProblemSpec(404, "agreement-not-found", "Agreement not found"),
-    AgreementInvalidError: ProblemSpec(422, "validation", "Invalid request"),
-    AgreementTransitionError: ProblemSpec(409, "agreement-transition-refused", "Not possible in this status"),
-    AgreementNotPartyError: ProblemSpec(403, "not-a-party", "Not a party to the agreement"),
-    AgreementRevisionConflictError: ProblemSpec(409, "revision-conflict", "The agreement changed"),
-    AgreementIdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
+    AgreementInvalidError: VALIDATION,
+    AgreementTransitionError: TRANSITION_IMPOSSIBLE,
+    AgreementNotPartyError: FORBIDDEN,
+    AgreementRevisionConflictError: VERSION_CONFLICT,
+    AgreementIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
 }
 
 CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {

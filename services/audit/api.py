@@ -21,13 +21,13 @@ from services.audit.report_html import to_html
 from services.audit.states import Kind
 from services.audit.views import Axis
 from services.common.auth import Principal, bearer
-from services.common.problems import ProblemError, ProblemSpec, invalid_field
+from services.common.problems import DEPENDENCY_UNAVAILABLE, ProblemError, ProblemSpec, invalid_field
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     WhatIfRegimeError: ProblemSpec(422, "unknown-rule-table", "No such rule table"),
-    ConsentUnavailableError: ProblemSpec(502, "consent-unavailable", "The consent service did not answer"),
+    ConsentUnavailableError: DEPENDENCY_UNAVAILABLE,
 }
 
 DATE_OR_DATE_TIME: dict[str, Any] = {
@@ -133,7 +133,7 @@ def integrity(
     return queries.verify(_who(principal), service or []).as_dict()
 
 
-@router.get("/decisions/recheck", responses={422: {}, 502: {}})
+@router.get("/decisions/recheck", responses={422: {}, 503: {}})
 def decisions_recheck(
     principal: Annotated[Principal, Depends(POLICY.caller("decisions_recheck"))],
     queries: Queries,

@@ -10,7 +10,16 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier, get_verifier
 from services.common.params import LocalInstant
 from services.common.preconditions import IfMatch, if_match_version
-from services.common.problems import ProblemError, ProblemSpec, invalid_field
+from services.common.problems import (
+    FORBIDDEN,
+    IDEMPOTENCY_KEY_REUSED,
+    VALIDATION,
+    VERSION_CONFLICT,
+    ProblemError,
+    ProblemSpec,
+    invalid_field,
+    problem,
+)
 from services.consent.access import POLICY, Recorded, consent_parties, decision_parties
 from services.consent.api_models import (
     SUBJECT_ID_PATTERN,
@@ -67,10 +76,10 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ConsentAlreadyWithdrawnError: ProblemSpec(409, "consent-already-withdrawn", "Consent already withdrawn"),
     RestrictionAlreadyLiftedError: ProblemSpec(409, "restriction-already-lifted", "Restriction already lifted"),
     RefusalAlreadyWithdrawnError: ProblemSpec(409, "refusal-already-withdrawn", "Refusal already withdrawn"),
-    ConsentVersionConflictError: ProblemSpec(409, "version-conflict", "Version conflict"),
-    ConsentIdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
+    ConsentVersionConflictError: VERSION_CONFLICT,
+    ConsentIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
     UnknownRegimeVersionError: ProblemSpec(409, "rule-table-unavailable", "Rule table not available"),
-    ConsentTermsInvalidError: ProblemSpec(422, "validation", "Invalid request"),
+    ConsentTermsInvalidError: VALIDATION,
 }
 
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
@@ -359,11 +368,11 @@ def _discloser(
         POLICY.check("disclose", principal, parties, "only the discloser writes in its disclosure register")
         return _actor(principal)
     if requester_token is None:
-        raise ProblemError(403, "forbidden", "Forbidden", "a service discloses only for a worker: Requester-Token")
+        raise problem(FORBIDDEN, "a service discloses only for a worker: Requester-Token")
     try:
         requester = verifier.verify(requester_token)
     except AuthenticationError as error:
-        raise ProblemError(403, "forbidden", "Forbidden", f"Requester-Token: {error}") from None
+        raise problem(FORBIDDEN, f"Requester-Token: {error}") from None
     parties = {"recipient": body.recipient_org_id}
     POLICY.check("disclose_on_request", requester, parties, "the requester must be a worker of the recipient")
     return _actor(requester)

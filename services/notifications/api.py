@@ -11,7 +11,16 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from services.common.auth import Principal, require_roles
 from services.common.preconditions import IfMatch, if_match_version
-from services.common.problems import ProblemError, ProblemSpec, invalid_field
+from services.common.problems import (
+    DEPENDENCY_UNAVAILABLE,
+    FORBIDDEN,
+    IDEMPOTENCY_KEY_REUSED,
+    VALIDATION,
+    VERSION_CONFLICT,
+    ProblemSpec,
+    invalid_field,
+    problem,
+)
 from services.notifications.access import POLICY
 from services.notifications.api_models import (
     DeliveryPublic,
@@ -44,15 +53,15 @@ router = APIRouter(prefix="/v1")
 DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     SubscriptionNotFoundError: ProblemSpec(404, "subscription-not-found", "Subscription not found"),
     DeliveryNotFoundError: ProblemSpec(404, "delivery-not-found", "Delivery not found"),
-    SubscriptionInvalidError: ProblemSpec(422, "validation", "Invalid request"),
+    SubscriptionInvalidError: VALIDATION,
     SubscriptionExistsError: ProblemSpec(
         409, "subscription-exists", "The organisation already subscribes to its topic"
     ),
-    SubscriptionIdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
-    SubscriptionVersionConflictError: ProblemSpec(409, "revision-conflict", "The subscription changed"),
+    SubscriptionIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
+    SubscriptionVersionConflictError: VERSION_CONFLICT,
     KafkaCredentialsUnavailableError: ProblemSpec(409, "kafka-credentials-unavailable", "No Kafka credentials here"),
     KafkaCredentialsNotFoundError: ProblemSpec(404, "kafka-credentials-not-found", "No such Kafka credentials"),
-    KafkaCredentialsBrokerError: ProblemSpec(503, "kafka-unavailable", "Kafka did not make the change"),
+    KafkaCredentialsBrokerError: DEPENDENCY_UNAVAILABLE,
 }
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such subscription for the organisation"}}
@@ -247,7 +256,7 @@ def get_issuer(request: Request) -> CredentialsIssuer:
 
 Issuer = Annotated[CredentialsIssuer, Depends(get_issuer)]
 OrgAdmin = Annotated[Principal, Depends(require_roles("admin"))]
-FORBIDDEN: dict[int | str, dict[str, Any]] = {
+NOT_ITS_ADMIN: dict[int | str, dict[str, Any]] = {
     403: {"description": "Not the caller's organisation, or not its administrator"}
 }
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
@@ -258,7 +267,7 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 
 def own_credentials(principal: Principal, org_id: str | None) -> str:
     if org_id != principal.org:
-        raise ProblemError(403, "forbidden", "Forbidden", "an organisation manages only its own Kafka credentials")
+        raise problem(FORBIDDEN, "an organisation manages only its own Kafka credentials")
     return org_id
 
 
@@ -268,7 +277,7 @@ def own_credentials(principal: Principal, org_id: str | None) -> str:
     tags=["kafka-credentials"],
     response_model=KafkaCredentialsPublic,
     response_model_exclude_none=True,
-    responses={**FORBIDDEN, **UNAVAILABLE},
+    responses={**NOT_ITS_ADMIN, **UNAVAILABLE},
 )
 def issue_credentials(
     body: KafkaCredentialsCreate, response: Response, principal: OrgAdmin, issuer: Issuer
@@ -286,7 +295,7 @@ def issue_credentials(
     "/kafka-credentials/{username}",
     status_code=204,
     tags=["kafka-credentials"],
-    responses={**FORBIDDEN, **UNAVAILABLE, 404: {"description": "The organisation has no Kafka credentials"}},
+    responses={**NOT_ITS_ADMIN, **UNAVAILABLE, 404: {"description": "The organisation has no Kafka credentials"}},
 )
 def revoke_credentials(
     username: Annotated[str, Path(max_length=100, description="`org-<org_id>` of the caller's organisation")],

@@ -12,7 +12,17 @@ from fastapi.security import HTTPAuthorizationCredentials
 from services.common.auth import Principal, bearer
 from services.common.params import Instant
 from services.common.preconditions import IfMatch, if_match_version
-from services.common.problems import ProblemError, ProblemSpec, invalid_field
+from services.common.problems import (
+    DEPENDENCY_UNAVAILABLE,
+    FORBIDDEN,
+    IDEMPOTENCY_KEY_REUSED,
+    TRANSITION_IMPOSSIBLE,
+    VALIDATION,
+    VERSION_CONFLICT,
+    ProblemError,
+    ProblemSpec,
+    invalid_field,
+)
 from services.contract.codes import ORG_ID_PATTERN, InfoCategory, ReferralStatus, ServiceCode
 from services.referral.access import POLICY, parties
 from services.referral.api_models import (
@@ -51,16 +61,16 @@ router = APIRouter(prefix="/v1", tags=["referrals"])
 
 DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ReferralNotFoundError: ProblemSpec(404, "referral-not-found", "Referral not found"),
-    ReferralIdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
-    ReferralTransitionError: ProblemSpec(409, "transition-impossible", "Impossible transition"),
-    ReferralVersionConflictError: ProblemSpec(409, "version-conflict", "The referral changed"),
-    ReferralForbiddenError: ProblemSpec(403, "forbidden", "Forbidden"),
-    ReferralTimeError: ProblemSpec(422, "validation", "Invalid request"),
-    ReferralTargetError: ProblemSpec(422, "validation", "Invalid request"),
-    ReferralAgreementError: ProblemSpec(422, "validation", "Invalid request"),
-    ReferralReasonError: ProblemSpec(422, "validation", "Invalid request"),
+    ReferralIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
+    ReferralTransitionError: TRANSITION_IMPOSSIBLE,
+    ReferralVersionConflictError: VERSION_CONFLICT,
+    ReferralForbiddenError: FORBIDDEN,
+    ReferralTimeError: VALIDATION,
+    ReferralTargetError: VALIDATION,
+    ReferralAgreementError: VALIDATION,
+    ReferralReasonError: VALIDATION,
     TargetUnknownError: ProblemSpec(422, "unknown-organisation", "Unknown organisation"),
-    DependencyUnavailableError: ProblemSpec(503, "dependency-unavailable", "A service this request needs is down"),
+    DependencyUnavailableError: DEPENDENCY_UNAVAILABLE,
     SubjectErasedError: ProblemSpec(410, "information-erased", "The person's information was erased"),
 }
 
