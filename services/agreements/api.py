@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from services.agreements.access import POLICY
 from services.agreements.api_models import (
@@ -51,6 +51,7 @@ from services.common.problems import (
     VERSION_CONFLICT,
     ProblemSpec,
 )
+from services.common.service import from_state
 from services.contract.codes import AgreementKind, AgreementStatus, OrgKind, ServiceCode
 
 router = APIRouter(prefix="/v1")
@@ -75,12 +76,7 @@ CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 T = TypeVar("T")
 
 
-def get_agreements(request: Request) -> Agreements:
-    agreements: Agreements = request.app.state.application
-    return agreements
-
-
-App = Annotated[Agreements, Depends(get_agreements)]
+App = Annotated[Agreements, Depends(from_state("application"))]
 Admin = Annotated[Principal, Depends(POLICY.caller("register_organisation"))]
 Coordinator = Annotated[Principal, Depends(POLICY.caller("draft_agreement"))]
 Reader = Annotated[Principal, Depends(POLICY.caller("get_agreement"))]

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking
 
 from services.agreements.domain import (
     Agreement,
@@ -32,25 +32,12 @@ from services.agreements.terms import DEFAULT_ZONE, Terms, agreement_year, local
 from services.agreements.views import Change, Directory, OrganisationEntry, changes_of
 from services.agreements.volumes import CountedReferral, VolumeUse, counted_referral_id, volume_use_id
 from services.common.clock import Clock, system_clock
-from services.common.eventstore import TrackedApplication
+from services.common.eventstore import DateAsISO, TrackedApplication
 from services.contract.codes import AgreementKind
 
 COMMAND_ATTEMPTS = 3
 
 Command = Callable[[Agreement, datetime], None]
-
-
-class DateAsISO(Transcoding):
-    """Calendar dates in stored events (periods of volume use)."""
-
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
 
 
 @dataclass(frozen=True)

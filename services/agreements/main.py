@@ -56,24 +56,15 @@ def open_store(env: Mapping[str, str]) -> Outbox:
     return agreements, outbox(agreements)
 
 
+STORE = StoreReader(Agreements.name, open_store)
+
+
 def build_app(settings: AgreementsSettings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or AgreementsSettings()
-    api = Api(
-        title="RLS Referrals — agreements service",
-        routers=[router],
-        domain_errors=DOMAIN_ERRORS,
-        description=DESCRIPTION,
-    )
+    api = Api("RLS Referrals — agreements service", [router], DOMAIN_ERRORS, DESCRIPTION)
     return create_service_app(SERVICE, settings, build_application(settings, clock), api)
 
 
 SERVICE: Service[AgreementsSettings, Agreements] = Service(
-    name="agreements",
-    settings=AgreementsSettings,
-    app=build_app,
-    application=build_application,
-    relay=build_relay,
-    consumers=build_consumers,
-    loops=build_loops,
-    store=StoreReader(Agreements.name, open_store),
+    "agreements", AgreementsSettings, build_app, build_application, build_relay, build_consumers, build_loops, STORE
 )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
@@ -22,6 +22,7 @@ from services.audit.states import Kind
 from services.audit.views import Axis
 from services.common.auth import Principal, bearer
 from services.common.problems import DEPENDENCY_UNAVAILABLE, ProblemError, ProblemSpec, invalid_field
+from services.common.service import from_state
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -41,17 +42,7 @@ Moment = Annotated[
 EvaluatorFactory = Callable[[str], Evaluator]
 
 
-async def get_queries(request: Request) -> AuditQueries:
-    queries: AuditQueries = request.app.state.queries
-    return queries
-
-
-async def get_evaluator_factory(request: Request) -> EvaluatorFactory:
-    factory: EvaluatorFactory = request.app.state.evaluator_factory
-    return factory
-
-
-Queries = Annotated[AuditQueries, Depends(get_queries)]
+Queries = Annotated[AuditQueries, Depends(from_state("queries"))]
 
 
 def _who(principal: Principal) -> Auditor:
@@ -137,7 +128,7 @@ def integrity(
 def decisions_recheck(
     principal: Annotated[Principal, Depends(POLICY.caller("decisions_recheck"))],
     queries: Queries,
-    evaluators: Annotated[EvaluatorFactory, Depends(get_evaluator_factory)],
+    evaluators: Annotated[EvaluatorFactory, Depends(from_state("evaluator_factory"))],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     regime: Annotated[Literal["LSSSS_17_27_3", "LRSSS"] | None, Query(description="What-if regime")] = None,
     regime_version: Annotated[str | None, Query(max_length=100)] = None,

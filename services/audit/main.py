@@ -75,21 +75,11 @@ def build_app(
         """Evaluations run with the calling auditor's own token."""
         return ConsentEvaluator(consent_client(settings, token))
 
-    api = Api(
-        title="RLS Referrals — audit service",
-        description=DESCRIPTION,
-        routers=[router],
-        domain_errors=DOMAIN_ERRORS,
-        state={"queries": queries, "evaluator_factory": evaluator_for},
-    )
+    state = {"queries": queries, "evaluator_factory": evaluator_for}
+    api = Api("RLS Referrals — audit service", [router], DOMAIN_ERRORS, DESCRIPTION, state=state)
     return create_service_app(SERVICE, settings, queries.audit, api)
 
 
 SERVICE: Service[AuditSettings, Audit] = Service(
-    name="audit",
-    settings=AuditSettings,
-    app=build_app,
-    application=build_application,
-    relay=build_relay,
-    store=StoreReader(Audit.name),
+    "audit", AuditSettings, build_app, build_application, build_relay, store=StoreReader(Audit.name)
 )

@@ -5,12 +5,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import InfrastructureFactory, IntegrityError, ProcessRecorder, Recording, Tracking
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    ProcessRecorder,
+    Recording,
+    Tracking,
+    Transcoding,
+)
 from eventsourcing.utils import Environment
 from pydantic import SecretStr
 
@@ -56,6 +64,19 @@ def persistence_env(url: str) -> dict[str, str]:
             env["POSTGRES_SCHEMA"] = options["schema"]
         return env
     raise EventStoreURLError(f"unsupported event store URL scheme {parsed.scheme!r}")
+
+
+class DateAsISO(Transcoding):
+    """Calendar dates in stored events (birth dates, agreement terms, periods), as ISO 8601 text."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
 
 
 @dataclass(frozen=True)

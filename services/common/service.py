@@ -5,12 +5,12 @@ shutdown."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 
 from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
 from services.common.composition import BackgroundLoops, Service, Workers, run_until
@@ -43,6 +43,17 @@ def build_verifier(settings: PlatformSettings) -> TokenVerifier:
     if settings.jwks_url:
         return TokenVerifier(settings.jwt_audience, issuer, jwks_url=settings.jwks_url)
     return TokenVerifier(settings.jwt_audience, issuer, dev_key=load_dev_key(settings.signing_key_file))
+
+
+def from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A `Depends` getter of what the composition root put on `app.state` under `name` (the application, the
+    settings, a gateway): routes reach it through `Annotated[Type, Depends(from_state(name))]`."""
+
+    async def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    get.__name__ = f"get_{name}"
+    return get
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier, get_verifier
 from services.common.params import LocalInstant
@@ -20,6 +20,7 @@ from services.common.problems import (
     invalid_field,
     problem,
 )
+from services.common.service import from_state
 from services.consent.access import POLICY, Recorded, consent_parties, decision_parties
 from services.consent.api_models import (
     SUBJECT_ID_PATTERN,
@@ -85,18 +86,8 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
-async def get_consents(request: Request) -> Consents:
-    consents: Consents = request.app.state.application
-    return consents
-
-
-async def get_settings(request: Request) -> ConsentSettings:
-    settings: ConsentSettings = request.app.state.settings
-    return settings
-
-
-App = Annotated[Consents, Depends(get_consents)]
-Settings = Annotated[ConsentSettings, Depends(get_settings)]
+App = Annotated[Consents, Depends(from_state("application"))]
+Settings = Annotated[ConsentSettings, Depends(from_state("settings"))]
 
 
 def _actor(principal: Principal) -> Actor:

@@ -12,10 +12,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking
+from pydantic import BaseModel, ConfigDict
 
 from services.common.clock import Clock, system_clock
-from services.common.eventstore import TrackedApplication
+from services.common.eventstore import DateAsISO, TrackedApplication
 from services.consent.domain import (
     AgreementObserved,
     Consent,
@@ -59,7 +60,10 @@ from services.consent.views import (
     aware,
 )
 from services.contract.codes import (
+    AgreementKind,
+    AgreementStatus,
     InfoCategory,
+    OrgKind,
     Purpose,
     RequesterRole,
     ServiceCode,
@@ -71,44 +75,38 @@ DECISION = "DECISION"
 DISCLOSURE = "DISCLOSURE"
 
 
-@dataclass(frozen=True)
-class OrganisationSeen:
-    """An organisation registered in the directory (of the agreements context), as the engine needs it."""
+class OrganisationRegistered(BaseModel):
+    """What the engine needs of `OrganisationRegisteredV1` (anti-corruption: other fields are ignored, so a new
+    optional field upstream changes nothing here)."""
 
-    upstream_event_id: str
+    model_config = ConfigDict(extra="ignore")
+
     org_id: str
-    kind: str
+    kind: OrgKind
     occurred_at: datetime
 
 
-@dataclass(frozen=True)
-class AgreementSeen:
-    """An agreement's state after a change in the agreements context, as the engine needs it."""
+class OnBehalfTerms(BaseModel):
+    model_config = ConfigDict(extra="ignore")
 
-    upstream_event_id: str
-    upstream_type: str
+    of_org: str
+    services: list[ServiceCode]
+
+
+class AgreementState(BaseModel):
+    """What the engine needs of `AgreementStateV1`."""
+
+    model_config = ConfigDict(extra="ignore")
+
     agreement_id: str
-    kind: str
-    status: str
+    kind: AgreementKind
+    status: AgreementStatus
     parties: list[str]
     start: date
-    end: date | None
-    information_sharing: list[str]
+    end: date | None = None
+    information_sharing: list[InfoCategory] | None = None
+    on_behalf: list[OnBehalfTerms] = []
     occurred_at: datetime
-    on_behalf: list[dict[str, Any]]
-
-
-class DateAsISO(Transcoding):
-    """Calendar dates (birth dates, agreement terms) as ISO strings."""
-
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
 
 
 def _digest(value: Any) -> str:
@@ -513,15 +511,36 @@ class Consents(TrackedApplication):
 
     # --- what the agreements context tells us -------------------------------------------------------------------
 
-    def observe_organisation(self, seen: OrganisationSeen, tracking: Tracking) -> None:
+    def observe_organisation(self, upstream_event_id: str, org: OrganisationRegistered, tracking: Tracking) -> None:
         """Records an organisation's kind once in effect (who may disclose under which article depends on it)."""
-        fields = {**seen.__dict__, "occurred_at": aware(seen.occurred_at)}
-        self._observe(OrganisationObserved(id=observation_id(seen.upstream_event_id), **fields), tracking)
+        observation = OrganisationObserved(
+            id=observation_id(upstream_event_id),
+            upstream_event_id=upstream_event_id,
+            org_id=org.org_id,
+            kind=org.kind.value,
+            occurred_at=aware(org.occurred_at),
+        )
+        self._observe(observation, tracking)
 
-    def observe_agreement(self, seen: AgreementSeen, tracking: Tracking) -> None:
+    def observe_agreement(
+        self, upstream_event_id: str, upstream_type: str, state: AgreementState, tracking: Tracking
+    ) -> None:
         """Records an agreement's state once in effect (its timeline answers "what was in force at a date")."""
-        fields = {**seen.__dict__, "occurred_at": aware(seen.occurred_at)}
-        self._observe(AgreementObserved(id=observation_id(seen.upstream_event_id), **fields), tracking)
+        observation = AgreementObserved(
+            id=observation_id(upstream_event_id),
+            upstream_event_id=upstream_event_id,
+            upstream_type=upstream_type,
+            agreement_id=state.agreement_id,
+            kind=state.kind.value,
+            status=state.status.value,
+            parties=list(state.parties),
+            start=state.start,
+            end=state.end,
+            information_sharing=[c.value for c in state.information_sharing or []],
+            occurred_at=aware(state.occurred_at),
+            on_behalf=[o.model_dump(mode="json") for o in state.on_behalf],
+        )
+        self._observe(observation, tracking)
 
     def _observe(self, observation: OrganisationObserved | AgreementObserved, tracking: Tracking) -> None:
         try:

@@ -17,6 +17,7 @@ from services.consent.outbound import consent_messages
 from services.consent.settings import ConsentSettings
 from services.contract import topics
 
+DESCRIPTION = "Consents, disclosure decisions (LSSSS arts. 17-27.3 or LRSSS), the disclosure register."
 RELAY_TRACKING = "consent-relay"
 
 
@@ -39,23 +40,15 @@ def open_store(env: Mapping[str, str]) -> Outbox:
     return Consents(env=env), consent_messages
 
 
+STORE = StoreReader(Consents.name, open_store)
+
+
 def build_app(settings: ConsentSettings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or ConsentSettings()
-    api = Api(
-        title="RLS Referrals — consent service",
-        description="Consents, disclosure decisions (LSSSS arts. 17-27.3 or LRSSS), the disclosure register.",
-        routers=[router],
-        domain_errors=DOMAIN_ERRORS,
-    )
+    api = Api("RLS Referrals — consent service", [router], DOMAIN_ERRORS, DESCRIPTION)
     return create_service_app(SERVICE, settings, build_application(settings, clock), api)
 
 
 SERVICE: Service[ConsentSettings, Consents] = Service(
-    name="consent",
-    settings=ConsentSettings,
-    app=build_app,
-    application=build_application,
-    relay=build_relay,
-    consumers=build_consumers,
-    store=StoreReader(Consents.name, open_store),
+    "consent", ConsentSettings, build_app, build_application, build_relay, build_consumers, store=STORE
 )

@@ -7,7 +7,7 @@ import logging
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from services.common.auth import Principal, require_roles
 from services.common.preconditions import IfMatch, if_match_version
@@ -21,6 +21,7 @@ from services.common.problems import (
     invalid_field,
     problem,
 )
+from services.common.service import from_state
 from services.notifications.access import POLICY
 from services.notifications.api_models import (
     DeliveryPublic,
@@ -67,12 +68,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such subscription for the organisation"}}
 
 
-def get_notifications(request: Request) -> Notifications:
-    notifications: Notifications = request.app.state.application
-    return notifications
-
-
-App = Annotated[Notifications, Depends(get_notifications)]
+App = Annotated[Notifications, Depends(from_state("application"))]
 Manager = Annotated[Principal, Depends(POLICY.caller("subscribe"))]
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -249,12 +245,7 @@ def redeliver(delivery_id: uuid.UUID, principal: Manager, notifications: App) ->
 # --- Kafka credentials of establishments -------------------------------------------------------------------
 
 
-def get_issuer(request: Request) -> CredentialsIssuer:
-    issuer: CredentialsIssuer = request.app.state.credentials_issuer
-    return issuer
-
-
-Issuer = Annotated[CredentialsIssuer, Depends(get_issuer)]
+Issuer = Annotated[CredentialsIssuer, Depends(from_state("credentials_issuer"))]
 OrgAdmin = Annotated[Principal, Depends(require_roles("admin"))]
 NOT_ITS_ADMIN: dict[int | str, dict[str, Any]] = {
     403: {"description": "Not the caller's organisation, or not its administrator"}

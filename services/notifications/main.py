@@ -60,6 +60,9 @@ def build_consumers(settings: NotificationsSettings, notifications: Notification
     return topic_consumer(settings, notifications, "referral-events", group, [topics.REFERRAL], handler)
 
 
+STORE = StoreReader(Notifications.name)
+
+
 def build_issuer(settings: NotificationsSettings) -> CredentialsIssuer:
     """Establishments' Kafka credentials: the issuer principal, the template, what clients are told."""
     ca_file = settings.kafka_access.ca_file
@@ -74,22 +77,12 @@ def build_app(
     settings: NotificationsSettings | None = None, clock: Clock = system_clock, resolve: Resolver = system_resolver
 ) -> FastAPI:
     settings = settings or NotificationsSettings()
-    api = Api(
-        title="RLS Referrals — notifications service",
-        routers=[router],
-        domain_errors=DOMAIN_ERRORS,
-        state={"credentials_issuer": build_issuer(settings)},
-        description=DESCRIPTION,
-    )
+    issuer = {"credentials_issuer": build_issuer(settings)}
+    api = Api("RLS Referrals — notifications service", [router], DOMAIN_ERRORS, DESCRIPTION, state=issuer)
     return create_service_app(SERVICE, settings, build_application(settings, clock, resolve), api)
 
 
 SERVICE: Service[NotificationsSettings, Notifications] = Service(
-    name="notifications",
-    settings=NotificationsSettings,
-    app=build_app,
-    application=build_application,
-    relay=build_relay,
-    consumers=build_consumers,
-    store=StoreReader(Notifications.name),
+    "notifications", NotificationsSettings, build_app, build_application, build_relay, build_consumers, store=STORE
 )
+"""Its store is read by auditors (verified), its events are not published history."""

@@ -23,6 +23,7 @@ from services.common.problems import (
     ProblemSpec,
     invalid_field,
 )
+from services.common.service import from_state
 from services.contract.codes import ORG_ID_PATTERN, InfoCategory, ReferralStatus, ServiceCode
 from services.referral.access import POLICY, parties
 from services.referral.api_models import (
@@ -80,11 +81,6 @@ GatewaysFactory = Callable[[str], Gateways]
 """Builds the agreements and consent clients acting with the caller's token."""
 
 
-def get_referrals(request: Request) -> Referrals:
-    referrals: Referrals = request.app.state.application
-    return referrals
-
-
 def get_gateways(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Gateways:
@@ -92,7 +88,7 @@ def get_gateways(
     return gateways(credentials.credentials if credentials else "")
 
 
-App = Annotated[Referrals, Depends(get_referrals)]
+App = Annotated[Referrals, Depends(from_state("application"))]
 OtherServices = Annotated[Gateways, Depends(get_gateways)]
 
 

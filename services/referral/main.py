@@ -20,6 +20,7 @@ from services.referral.outbound import ReferralOutbound
 from services.referral.settings import ReferralSettings
 from services.referral.vault import Vault
 
+TITLE = "RLS Referrals — referral service"
 RELAY_TRACKING = "outbox-relay"
 """The name the relay's position is stored under (kept: existing stores resume where they were)."""
 AUDIT_PUBLIC_URL = "http://referral.invalid"
@@ -57,6 +58,9 @@ def open_store(env: Mapping[str, str]) -> Outbox:
     return referrals, outbox(referrals, AUDIT_PUBLIC_URL)
 
 
+STORE = StoreReader(Referrals.name, open_store)
+
+
 def service_identity(settings: ReferralSettings) -> ServiceIdentity:
     """The token the service discloses with: from `REFERRAL_SERVICE_TOKEN_FILE`, else minted with the dev key."""
     if settings.service_token_file is not None:
@@ -69,22 +73,10 @@ def build_app(settings: ReferralSettings | None = None) -> FastAPI:
     gateways = HttpGateways(
         settings.agreements_url, settings.consent_url, service_identity(settings), settings.directory_cache_s
     )
-    api = Api(
-        title="RLS Referrals — referral service",
-        routers=[router],
-        domain_errors=DOMAIN_ERRORS,
-        state={"gateways": gateways},
-        closers=[gateways.close],
-    )
+    api = Api(TITLE, [router], DOMAIN_ERRORS, state={"gateways": gateways}, closers=[gateways.close])
     return create_service_app(SERVICE, settings, build_application(settings), api)
 
 
 SERVICE: Service[ReferralSettings, Referrals] = Service(
-    name="referral",
-    settings=ReferralSettings,
-    app=build_app,
-    application=build_application,
-    relay=build_relay,
-    loops=build_loops,
-    store=StoreReader(Referrals.name, open_store),
+    "referral", ReferralSettings, build_app, build_application, build_relay, loops=build_loops, store=STORE
 )
