@@ -13,6 +13,7 @@ from typing import Any
 
 from services.deploy import broker
 from services.deploy.platform import (
+    ACL_FILE_IN_IMAGE,
     COMPOSE,
     IMAGE,
     IMAGE_TAG,
@@ -178,6 +179,7 @@ def _kafka_setup() -> dict[str, Any]:
             "kafka-setup",
             f"--bootstrap=kafka:{ADMIN_PORT}",
             f"--ca-file={KAFKA_CA_PATH}",
+            f"--acl-file={ACL_FILE_IN_IMAGE}",
             f"--admin={ADMIN}",
             "--admin-password-file=/run/secrets/kafka-admin-password",
             "--passwords-dir=/run/secrets/kafka-users",

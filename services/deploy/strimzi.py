@@ -12,11 +12,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from services.common.kafka import DEFAULT_PARTITIONS, dlq_topic
 from services.common.kafka_acls import AclFile, Grant, Principal, load_acl_file
-from services.contract.topics import PLATFORM_TOPICS
 from services.deploy import broker
 from services.deploy.platform import KAFKA_CLUSTER, KAFKA_VERSION, PART_OF
+from services.deploy.topics import TopicSpec, platform_topics
 from services.runtime.kafka_security import CREDENTIALS_ISSUER
 
 API_VERSION = "kafka.strimzi.io/v1"
@@ -25,8 +24,6 @@ STRIMZI_VERSION = "1.0.1"
 METADATA_VERSION = "4.1-IV1"
 """KRaft metadata version of Kafka 4.1 (`MetadataVersion.latestProduction()` of the 4.1.1 jars)."""
 PRODUCTION_BROKERS = 3
-DLQ_RETENTION_MS = 90 * 24 * 3600 * 1000
-"""Dead letters are kept 90 days for triage (the events themselves stay on their topics forever)."""
 CLIENT_PORT, EXTERNAL_PORT = 9093, 9094
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -98,37 +95,27 @@ def single_node_patch() -> dict[str, Any]:
         "apiVersion": API_VERSION,
         "kind": "Kafka",
         "metadata": {"name": KAFKA_CLUSTER},
-        "spec": {"kafka": {"config": kafka_config(1)}},
+        "spec": {"kafka": {"config": kafka_config(1) | {k: typed(v) for k, v in broker.replication(1).items()}}},
     }
 
 
-def _topic(name: str, history: bool) -> dict[str, Any]:
-    replication = broker.replication(PRODUCTION_BROKERS)
-    retention = -1 if history else DLQ_RETENTION_MS
+def _topic(spec: TopicSpec) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": "KafkaTopic",
-        "metadata": {"name": name, "labels": _cluster_label()},
+        "metadata": {"name": spec.name, "labels": _cluster_label()},
         "spec": {
-            "topicName": name,
-            "partitions": DEFAULT_PARTITIONS,
-            "replicas": int(replication["default.replication.factor"]),
-            "config": {
-                "min.insync.replicas": int(replication["min.insync.replicas"]),
-                "retention.ms": retention,
-                "retention.bytes": -1,
-            },
+            "topicName": spec.name,
+            "partitions": spec.partitions,
+            "replicas": spec.replicas,
+            "config": spec.config,
         },
     }
 
 
 def topics() -> list[dict[str, Any]]:
-    """Every platform topic, kept forever (the history the audit replays, the integrity checkpoints), and its
-    dead-letter topic. Establishments' topics are created by the notifications service as they subscribe."""
-    documents: list[dict[str, Any]] = []
-    for name in PLATFORM_TOPICS:
-        documents += [_topic(name, history=True), _topic(dlq_topic(name), history=False)]
-    return documents
+    """A `KafkaTopic` per platform topic and dead-letter topic (`services/deploy/topics.py`)."""
+    return [_topic(spec) for spec in platform_topics(PRODUCTION_BROKERS)]
 
 
 def _operation(name: str) -> str:
