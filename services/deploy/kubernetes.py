@@ -82,7 +82,6 @@ def _env(process: Process) -> list[dict[str, Any]]:
         {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
         for name, ref in config.secrets.items()
     ]
-    env += [{"name": name, "value": file.path} for name, file in config.files.items()]
     return env
 
 

@@ -199,7 +199,8 @@ addresses the outside world uses. The base leaves them out; tests check that eve
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """A service's settings on a target: plain values, secret references, secret files, and what is left unset."""
+    """A service's settings on a target: plain values, secret references, secret files (their paths are values
+    too), and what is left unset."""
 
     values: dict[str, str]
     secrets: dict[str, SecretRef]
@@ -245,6 +246,7 @@ def service_config(service: str, target: Target) -> ServiceConfig:
             config.secrets[setting.env] = ref
         elif setting.env == "KAFKA_SSL_CAFILE":
             config.files[setting.env] = target.kafka_ca
+            config.values[setting.env] = target.kafka_ca.path
         elif (value := _value(service, setting, target)) is not None:
             config.values[setting.env] = value
         elif setting.env not in PER_INSTALLATION:

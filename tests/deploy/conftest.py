@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.runtime.settings import RuntimeSettings
-from tests.deploy.validation import DEPLOY, kustomize_build
+from tests.deploy.validation import DEPLOY, ROOT, kustomize_build
 
-KUSTOMIZE_VERSION = "v5.7.1"
+KUSTOMIZE_VERSION = re.search(r"^KUSTOMIZE_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)  # type: ignore[union-attr]
+"""Pinned once, in the Makefile that installs it."""
 OVERLAYS = ("dev", "prod")
 
 
