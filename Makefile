@@ -47,9 +47,10 @@ schemas: install
 schemas-check: install
 	$(BIN)/rls schemas check
 
-## system-deps: Debian's PostgreSQL server (throw-away test clusters) and Chromium (the audit report test), when missing
+## system-deps: Debian's PostgreSQL server (throw-away test clusters), Chromium (the audit report and console browser
+## tests) and npm (the console's sign-in test runs an OpenID provider from npm), when missing
 system-deps:
-	@deploy/debian-packages '/usr/lib/postgresql/*/bin/pg_ctl=postgresql' 'chromium=chromium'
+	@deploy/debian-packages '/usr/lib/postgresql/*/bin/pg_ctl=postgresql' 'chromium=chromium' 'npm=npm'
 
 RLS_CACHE_DIR ?= $(HOME)/.cache/rls
 KUSTOMIZE_VERSION := v5.7.1

@@ -29,7 +29,7 @@ import uvicorn
 from eventsourcing.persistence import Tracking
 
 from services.common.auth import load_dev_key, mint_dev_token
-from services.common.eventstore import persistence_env
+from services.common.service import application_env
 from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest
 from services.consent.engine import evaluate
 from services.consent.main import build_app
@@ -197,9 +197,9 @@ def rest(base: str, token: str, rnd: random.Random, rate: float, seconds: float)
     return latencies
 
 
-def serve(store: str, scratch: str, port: int) -> None:
-    """The consent service in its own process (the load generator must not share its interpreter)."""
-    settings = ConsentSettings(
+def bench_settings(store: str, scratch: str, port: int = 0) -> ConsentSettings:
+    """The service's settings: the seeding application and the server read the same (encrypted) store."""
+    return ConsentSettings(
         event_store=store,
         relay_enabled=False,
         consumers_enabled=False,
@@ -207,6 +207,11 @@ def serve(store: str, scratch: str, port: int) -> None:
         dev_key_file=Path(scratch) / "key",
         port=port,
     )
+
+
+def serve(store: str, scratch: str, port: int) -> None:
+    """The consent service in its own process (the load generator must not share its interpreter)."""
+    settings = bench_settings(store, scratch, port)
     uvicorn.run(build_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -220,7 +225,7 @@ def main() -> None:
     rnd = random.Random(20261125)
     with tempfile.TemporaryDirectory() as scratch:
         store = args.store or f"sqlite:///{Path(scratch) / 'bench.db'}"
-        with Consents(env=persistence_env(store)) as app:
+        with Consents(env=application_env(bench_settings(store, scratch))) as app:
             seed(app, rnd)
             in_process(app, rnd, args.n)
 

@@ -43,7 +43,7 @@ from services.contract.topics import org_referrals
 from services.runtime import demo
 from services.runtime.kafka_security import service_principal
 from services.runtime.launcher import Platform
-from services.runtime.registry import SERVICES
+from services.runtime.registry import PROCESSES
 from services.runtime.settings import RuntimeSettings
 
 TARGET = demo.CRISIS_CENTRE
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace, security: str) -> dict[str, float]:
             "RLS_KAFKA_SECURITY": security,
         }
     )
-    os.environ.update({f"{name.upper()}_PORT": str(free_port()) for name in SERVICES})
+    os.environ.update({f"{name.upper()}_PORT": str(free_port()) for name in PROCESSES})
     settings = RuntimeSettings()
     platform = Platform(settings)
     try:

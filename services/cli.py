@@ -19,7 +19,7 @@ from services.common.auth import load_dev_key, mint_dev_token
 from services.common.envelope import CloudEvent, EnvelopeError
 from services.deploy.cli import deploy_cli
 from services.runtime import launcher, schemas
-from services.runtime.registry import SERVICES, app_builder
+from services.runtime.registry import PROCESSES, app_builder
 from services.runtime.settings import RuntimeSettings
 
 cli = typer.Typer(help="RLS Referrals platform", no_args_is_help=True, add_completion=False)
@@ -67,8 +67,8 @@ def stop() -> None:
 
 
 @cli.command()
-def serve(service: Annotated[str, typer.Argument(help=", ".join(SERVICES))]) -> None:
-    """Run one service (its API, relay and consumers) in the foreground."""
+def serve(service: Annotated[str, typer.Argument(help=", ".join(PROCESSES))]) -> None:
+    """Run one service (its API, relay and consumers) or the console in the foreground."""
     import uvicorn
 
     _logging()

@@ -1,7 +1,9 @@
-"""Helpers shared by integration and end-to-end tests: read topics, wait for conditions, run the platform."""
+"""Helpers shared by integration and end-to-end tests: read topics, wait for conditions, run the platform,
+headless Chromium."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,8 +20,27 @@ from services.common.envelope import CloudEvent
 from services.common.kafka_security import Brokers, access_of
 from services.runtime import demo
 from services.runtime.launcher import Platform
-from services.runtime.registry import SERVICES
+from services.runtime.registry import PROCESSES
 from services.runtime.settings import RuntimeSettings
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+"""What headless Chromium needs here (run as root, on a closed network)."""
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (`make test` installs it)."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("headless Chromium is needed (apt-get install chromium; `make test` and .ci/run install it)")
+    return path
 
 
 def free_port() -> int:
@@ -40,7 +61,7 @@ def running_platform(
     broker of its own (a platform whose demo network must not meet another's on `rls.agreements.v1`). `env` is set
     only while it starts: its processes keep it, no other test sees it."""
     patch = pytest.MonkeyPatch()
-    for name in SERVICES:
+    for name in PROCESSES:  # the console too: never on a default port beside another run
         patch.setenv(f"{name.upper()}_PORT", str(free_port()))
     patch.setenv("RLS_VAR_DIR", str(var))
     if kafka_bootstrap:

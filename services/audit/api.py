@@ -184,6 +184,7 @@ def compliance_report(
         ),
     ] = None,
     format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
+    lang: Annotated[Literal["fr", "en"], Query(description="Language of the HTML report (French by default)")] = "fr",
 ) -> Response:
     """Delay standards per service and organisation, breaches over time, disclosures by route and recipient kind,
     agreement volumes against commitments, overdue reviews."""
@@ -193,7 +194,7 @@ def compliance_report(
         raise invalid_field("from", str(error)) from None
     report = queries.report(_who(principal), start, end, format)
     if format == "html":
-        return HTMLResponse(to_html(report))
+        return HTMLResponse(to_html(report, lang))
     if format == "csv":
         return PlainTextResponse(to_csv(report), media_type="text/csv")
     return Response(content=json.dumps(to_json(report)).encode(), media_type="application/json")

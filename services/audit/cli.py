@@ -60,6 +60,11 @@ class ReportFormat(StrEnum):
     json = "json"
 
 
+class ReportLanguage(StrEnum):
+    fr = "fr"
+    en = "en"
+
+
 class Regime(StrEnum):
     LSSSS_17_27_3 = "LSSSS_17_27_3"
     LRSSS = "LRSSS"
@@ -275,6 +280,9 @@ def report(
     to: Annotated[str | None, typer.Option(help="last day, included (YYYY-MM-DD); default: now")] = None,
     format: Annotated[ReportFormat, typer.Option(help="html, csv or json")] = ReportFormat.html,
     output: Annotated[Path | None, typer.Option(help="write to this file instead of stdout")] = None,
+    lang: Annotated[ReportLanguage, typer.Option(help="language of the HTML report: fr (default) or en")] = (
+        ReportLanguage.fr
+    ),
     auditor: AuditorOption = None,
     org: OrgOption = "audit",
 ) -> None:
@@ -286,7 +294,7 @@ def report(
             raise typer.BadParameter(str(error)) from None
         built = queries.report(_who(auditor, org), start, end, format.value)
     if format is ReportFormat.html:
-        text = to_html(built)
+        text = to_html(built, lang.value)
     elif format is ReportFormat.csv:
         text = to_csv(built)
     else:

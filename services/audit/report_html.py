@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from html import escape
+from math import ceil
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from services.audit.report import Report
@@ -20,6 +22,115 @@ VOLUME_COLOURS = {"OK": BLUE, "NEAR": AMBER, "EXCEEDED": BREACH}
 
 Segment = tuple[float, str, str]
 """(value, colour, tooltip)"""
+
+Lang = Literal["fr", "en"]
+
+WORDS: dict[str, tuple[str, str]] = {
+    "title": ("RLS Referrals — rapport de conformité", "RLS Referrals — compliance report"),
+    "doc_title": ("Rapport d'audit RLS {start} – {end}", "RLS audit report {start} – {end}"),
+    "period": (
+        "Du {start} au {end} (exclu ; heure de {zone}). Produit le {generated} à partir de la base d'audit. "
+        "Identifiants et codes seulement : aucune personne n'y figure.",
+        "From {start} to {end} (excluded; {zone} time). Generated {generated} from the audit database. "
+        "Ids and codes only: no person appears here.",
+    ),
+    "card.pct_met": ("Normes de délai respectées", "Delay standards met"),
+    "card.breaches": ("Dépassements (audit)", "Breaches (audit)"),
+    "card.flagged": ("Dépassements signalés par le service de référence", "Breaches flagged by the referral service"),
+    "card.disclosures": ("Communications inscrites au registre", "Disclosures registered"),
+    "card.decisions": ("Décisions de consentement", "Consent decisions"),
+    "card.volumes": ("Volumes convenus dépassés", "Volume commitments exceeded"),
+    "card.reviews": ("Révisions en retard", "Reviews overdue"),
+    "s.standards": (
+        "Normes de délai — part des délais respectés, par norme",
+        "Delay standards — share of clocks met, per standard",
+    ),
+    "s.breaches": ("Dépassements dans le temps", "Breaches over time"),
+    "s.disclosures": (
+        "Communications par voie légale et type de destinataire",
+        "Disclosures by legal route and recipient kind",
+    ),
+    "s.volumes": ("Volumes des ententes par rapport aux engagements", "Agreement volumes against commitments"),
+    "s.overdue": ("Révisions d'ententes en retard", "Agreement reviews overdue"),
+    "no_clock": ("Aucun délai n'a commencé pendant la période.", "No delay-standard clock started in the period."),
+    "met": ("respectés", "met"),
+    "breached": ("dépassés", "breached"),
+    "n_met": ("{n} respectés", "{n} met"),
+    "n_breached": ("{n} dépassés", "{n} breached"),
+    "pct_of": ("{pct} de {total}", "{pct} of {total}"),
+    "flagged_note": (
+        "Dépassements signalés par le service de référence pendant la période : {flagged}.",
+        "Breaches the referral service flagged in the period: {flagged}.",
+    ),
+    "none": ("aucun", "none"),
+    "col.org": ("Organisation", "Organisation"),
+    "col.service": ("Service", "Service"),
+    "col.standard": ("Norme", "Standard"),
+    "col.clocks": ("Délais", "Clocks"),
+    "col.met": ("Respectés", "Met"),
+    "col.breached": ("Dépassés", "Breached"),
+    "col.share": ("Part respectée", "Share met"),
+    "col.median": ("Délai médian", "Median delay"),
+    "legend.computed": ("dépassements (audit, par échéance)", "breaches (audit, by due date)"),
+    "legend.flagged": ("signalés par le service de référence", "flagged by the referral service"),
+    "per.week": ("Par semaine, à partir de la date indiquée.", "Per week, starting on the date shown."),
+    "per.month": ("Par mois, à partir de la date indiquée.", "Per month, starting on the date shown."),
+    "computed": ("{label} : {n} calculés", "{label}: {n} computed"),
+    "flagged": ("{label} : {n} signalés", "{label}: {n} flagged"),
+    "no_disclosure": ("Aucune communication inscrite pendant la période.", "No disclosure registered in the period."),
+    "outcomes": (
+        "Décisions de consentement de la période, par résultat : {outcomes}.",
+        "Consent decisions in the period by outcome: {outcomes}.",
+    ),
+    "no_volume": ("Aucun volume convenu en vigueur.", "No volume commitment in force."),
+    "volume_tip": ("{used} sur {per_year} ({pct} %)", "{used} of {per_year} ({pct} %)"),
+    "volume_note": (
+        "{used} sur {per_year} · {elapsed} % de l'année écoulée",
+        "{used} of {per_year} · {elapsed} % of the year gone",
+    ),
+    "legend.under": ("utilisé, moins de 80 %", "used, under 80 %"),
+    "legend.near": ("80 % ou plus", "80 % or more"),
+    "legend.exceeded": ("engagement dépassé", "commitment exceeded"),
+    "volumes_note": (
+        "Demandes acceptées dans l'année en cours de l'entente, par rapport au volume annuel (la ligne pointillée "
+        "est l'engagement ; les barres s'arrêtent à 150 %).",
+        "Accepted referrals counted in the current agreement year against the annual volume (the dashed line is "
+        "the commitment; bars stop at 150 %).",
+    ),
+    "no_overdue": ("Aucune révision en retard.", "No review overdue."),
+    "col.agreement": ("Entente", "Agreement"),
+    "col.parties": ("Parties", "Parties"),
+    "col.due": ("Échéance", "Due"),
+    "col.days_overdue": ("Jours de retard", "Days overdue"),
+    "chart.standards": ("Délais respectés et dépassés par norme", "Clocks met and breached per standard"),
+    "chart.breaches": ("Dépassements par période", "Breaches per period"),
+    "chart.disclosures": ("Communications par voie légale", "Disclosures per legal route"),
+    "chart.volumes": ("Volumes utilisés par entente et service", "Volumes used per agreement and service"),
+}
+"""Every word of the report, (French, English)."""
+
+
+def words(lang: Lang) -> Callable[..., str]:
+    """`w("key", n=3)`: the report's text in `lang`."""
+
+    def w(key: str, **values: object) -> str:
+        text = WORDS[key][0 if lang == "fr" else 1]
+        return text.format(**values) if values else text
+
+    return w
+
+
+def integer_ticks(maximum: float, most: int = 5) -> list[int]:
+    """Whole-number axis ticks from 0 covering `maximum`, at most `most` of them, never repeated: 1 → 0, 1;
+    3 → 0, 1, 2, 3; 37 → 0, 10, 20, 30, 40 (counts are whole numbers: a tick at 0.25 breaches means nothing)."""
+    top = max(1, ceil(maximum))
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000):
+        if ceil(top / step) + 1 <= most:
+            break
+    else:
+        step = ceil(top / (most - 1))
+    return [step * i for i in range(ceil(top / step) + 1)]
+
 
 CSS = """
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#212121;margin:24px auto;max-width:1180px}
@@ -60,19 +171,20 @@ def _short(label: str, limit: int = 44) -> str:
 def hbar_chart(
     rows: Sequence[tuple[str, Sequence[Segment], str]],
     scale: float,
+    label: str,
     width: int = 1000,
     marks: Sequence[tuple[float, str]] = (),
 ) -> str:
     """Horizontal stacked bars: (label, segments, text after the bar) per row, `scale` = full width; `marks` draws
-    labelled vertical lines at values (a commitment, say)."""
+    labelled vertical lines at values (a commitment, say). `label` names the chart for assistive technologies."""
     label_w, bar_w, row_h = 300, width - 300 - 200, 26
     height = row_h * len(rows) + 8 + (14 if marks else 0)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
-    for i, (label, segments, note) in enumerate(rows):
+    parts = [_svg_open(width, height, label)]
+    for i, (name, segments, note) in enumerate(rows):
         y = 4 + i * row_h
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" font-size="12">{_e(_short(label))}'
-            f"<title>{_e(label)}</title></text>"
+            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" font-size="12">{_e(_short(name))}'
+            f"<title>{_e(name)}</title></text>"
         )
         parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{bar_w}" height="{row_h - 8}" fill="{GRID}"/>')
         x = float(label_w)
@@ -95,30 +207,43 @@ def hbar_chart(
     return "".join(parts)
 
 
-def column_chart(buckets: Sequence[tuple[str, float, float]], width: int = 900, height: int = 220) -> str:
-    """Columns (breaches the audit computed) with a dot per bucket (breaches the referral service flagged)."""
+def _svg_open(width: int, height: int, label: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{_e(label)}">'
+    )
+
+
+def column_chart(
+    buckets: Sequence[tuple[str, float, float]],
+    w: Callable[..., str],
+    width: int = 900,
+    height: int = 220,
+) -> str:
+    """Columns (breaches the audit computed) with a dot per bucket (breaches the referral service flagged), on an
+    axis of whole numbers."""
     left, bottom, top = 40, 40, 10
-    top_value = max([1.0] + [max(a, b) for _, a, b in buckets])
+    ticks = integer_ticks(max([0.0] + [max(a, b) for _, a, b in buckets]))
+    top_value = float(ticks[-1])
     plot_h, plot_w = height - bottom - top, width - left - 10
     step = plot_w / max(1, len(buckets))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
-    for tick in range(5):
-        value = top_value * tick / 4
-        y = top + plot_h - plot_h * tick / 4
+    parts = [_svg_open(width, height, w("chart.breaches"))]
+    for tick in ticks:
+        y = top + plot_h - plot_h * tick / top_value
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="{GRID}"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value:.0f}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{tick}</text>')
     label_every = max(1, len(buckets) // 12)
     for i, (label, computed, flagged) in enumerate(buckets):
         x = left + i * step
         h = plot_h * computed / top_value
         parts.append(
             f'<rect x="{x + step * 0.15:.1f}" y="{top + plot_h - h:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" '
-            f'fill="{BREACH}"><title>{_e(label)}: {computed:.0f} computed</title></rect>'
+            f'fill="{BREACH}"><title>{_e(w("computed", label=label, n=f"{computed:.0f}"))}</title></rect>'
         )
         fy = top + plot_h - plot_h * flagged / top_value
         parts.append(
             f'<circle cx="{x + step / 2:.1f}" cy="{fy:.1f}" r="4" fill="{FLAGGED}">'
-            f"<title>{_e(label)}: {flagged:.0f} flagged</title></circle>"
+            f"<title>{_e(w('flagged', label=label, n=f'{flagged:.0f}'))}</title></circle>"
         )
         if i % label_every == 0:
             parts.append(
@@ -135,20 +260,16 @@ def _legend(items: Sequence[tuple[str, str]]) -> str:
     )
 
 
-def _cards(report: Report) -> str:
+def _cards(report: Report, w: Callable[..., str]) -> str:
     s = report.summary
     cards = [
-        ("Delay standards met", _fmt_pct(s["pct_met"]), "good" if (s["pct_met"] or 0) >= 90 else "bad"),
-        ("Breaches (audit)", s["breaches"], "bad" if s["breaches"] else "good"),
-        ("Breaches flagged by the referral service", s["breaches_flagged_by_referral_service"], ""),
-        ("Disclosures registered", s["disclosures"], ""),
-        ("Consent decisions", s["decisions"], ""),
-        (
-            "Volume commitments exceeded",
-            s["volume_commitments_exceeded"],
-            "bad" if s["volume_commitments_exceeded"] else "",
-        ),
-        ("Reviews overdue", s["reviews_overdue"], "bad" if s["reviews_overdue"] else "good"),
+        (w("card.pct_met"), _fmt_pct(s["pct_met"]), "good" if (s["pct_met"] or 0) >= 90 else "bad"),
+        (w("card.breaches"), s["breaches"], "bad" if s["breaches"] else "good"),
+        (w("card.flagged"), s["breaches_flagged_by_referral_service"], ""),
+        (w("card.disclosures"), s["disclosures"], ""),
+        (w("card.decisions"), s["decisions"], ""),
+        (w("card.volumes"), s["volume_commitments_exceeded"], "bad" if s["volume_commitments_exceeded"] else ""),
+        (w("card.reviews"), s["reviews_overdue"], "bad" if s["reviews_overdue"] else "good"),
     ]
     return (
         '<div class="cards">'
@@ -157,33 +278,35 @@ def _cards(report: Report) -> str:
     )
 
 
-def _standards(report: Report) -> str:
+def _table(headers: Sequence[str], body: str) -> str:
+    return "<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr>" + body + "</table>"
+
+
+def _standards(report: Report, w: Callable[..., str]) -> str:
     if not report.by_standard:
-        return "<p class='muted'>No delay-standard clock started in the period.</p>"
+        return f"<p class='muted'>{_e(w('no_clock'))}</p>"
     rows = [
         (
             c.standard,
-            [(c.met, MET, f"{c.met} met"), (c.breached, BREACH, f"{c.breached} breached")],
-            f"{_fmt_pct(c.pct_met)} of {c.total}",
+            [(c.met, MET, w("n_met", n=c.met)), (c.breached, BREACH, w("n_breached", n=c.breached))],
+            w("pct_of", pct=_fmt_pct(c.pct_met), total=c.total),
         )
         for c in report.by_standard
     ]
-    chart = hbar_chart(
-        [(label, segs, note) for label, segs, note in rows], scale=max(c.total for c in report.by_standard)
-    )
-    table = "".join(
+    chart = hbar_chart(rows, scale=max(c.total for c in report.by_standard), label=w("chart.standards"))
+    body = "".join(
         f"<tr><td>{_e(c.org)}</td><td>{_e(c.service)}</td><td>{_e(c.standard)}</td><td class=n>{c.total}</td>"
         f"<td class=n>{c.met}</td><td class=n>{c.breached}</td><td class=n>{_fmt_pct(c.pct_met)}</td>"
         f"<td class=n>{_duration(c.median_s)}</td><td>{_mini_bar(c.met, c.breached)}</td></tr>"
         for c in report.by_org_service
     )
-    flagged = ", ".join(f"{k}: {v}" for k, v in sorted(report.flagged_breaches.items())) or "none"
+    flagged = ", ".join(f"{k}: {v}" for k, v in sorted(report.flagged_breaches.items())) or w("none")
+    headers = [w(f"col.{k}") for k in ("org", "service", "standard", "clocks", "met", "breached", "share", "median")]
     return (
-        _legend([("met", MET), ("breached", BREACH)])
+        _legend([(w("met"), MET), (w("breached"), BREACH)])
         + chart
-        + f"<p class='muted'>Breaches the referral service flagged in the period: {_e(flagged)}.</p>"
-        + "<table><tr><th>Organisation</th><th>Service</th><th>Standard</th><th>Clocks</th><th>Met</th>"
-        "<th>Breached</th><th>Share met</th><th>Median delay</th><th></th></tr>" + table + "</table>"
+        + f"<p class='muted'>{_e(w('flagged_note', flagged=flagged))}</p>"
+        + _table([*headers, ""], body)
     )
 
 
@@ -191,23 +314,24 @@ def _mini_bar(met: int, breached: int) -> str:
     total = max(1, met + breached)
     w_met = 120 * met / total
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="12"><rect width="{w_met:.1f}" height="12" '
-        f'fill="{MET}"/><rect x="{w_met:.1f}" width="{120 - w_met:.1f}" height="12" fill="{BREACH}"/></svg>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="12" aria-hidden="true"><rect '
+        f'width="{w_met:.1f}" height="12" fill="{MET}"/><rect x="{w_met:.1f}" width="{120 - w_met:.1f}" height="12" '
+        f'fill="{BREACH}"/></svg>'
     )
 
 
-def _breaches(report: Report) -> str:
+def _breaches(report: Report, w: Callable[..., str]) -> str:
     buckets = [(b.start.isoformat(), float(b.computed), float(b.flagged)) for b in report.breaches_over_time]
     return (
-        _legend([("breaches (audit, by due date)", BREACH), ("flagged by the referral service", FLAGGED)])
-        + f"<p class='muted'>Per {report.bucket}, starting on the date shown.</p>"
-        + column_chart(buckets)
+        _legend([(w("legend.computed"), BREACH), (w("legend.flagged"), FLAGGED)])
+        + f"<p class='muted'>{_e(w('per.' + report.bucket))}</p>"
+        + column_chart(buckets, w)
     )
 
 
-def _disclosures(report: Report) -> str:
+def _disclosures(report: Report, w: Callable[..., str]) -> str:
     if not report.disclosures:
-        return "<p class='muted'>No disclosure registered in the period.</p>"
+        return f"<p class='muted'>{_e(w('no_disclosure'))}</p>"
     kinds = sorted({d.recipient_kind for d in report.disclosures})
     colours = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(kinds)}
     routes: dict[str, list[Segment]] = {}
@@ -217,42 +341,47 @@ def _disclosures(report: Report) -> str:
         )
     totals = {route: sum(v for v, _, _ in segs) for route, segs in routes.items()}
     rows = [(route, segs, f"{totals[route]:.0f}") for route, segs in sorted(routes.items())]
-    outcomes = ", ".join(f"{k}: {v}" for k, v in report.decisions.items()) or "none"
+    outcomes = ", ".join(f"{k}: {v}" for k, v in report.decisions.items()) or w("none")
     return (
         _legend([(k, colours[k]) for k in kinds])
-        + hbar_chart(rows, scale=max(totals.values()))
-        + f"<p class='muted'>Consent decisions in the period by outcome: {_e(outcomes)}.</p>"
+        + hbar_chart(rows, scale=max(totals.values()), label=w("chart.disclosures"))
+        + f"<p class='muted'>{_e(w('outcomes', outcomes=outcomes))}</p>"
     )
 
 
-def _volumes(report: Report) -> str:
+def _volumes(report: Report, w: Callable[..., str]) -> str:
     if not report.volumes:
-        return "<p class='muted'>No volume commitment in force.</p>"
+        return f"<p class='muted'>{_e(w('no_volume'))}</p>"
     rows = [
         (
             f"{v.title or v.agreement_id} · {v.service}",
-            [(min(v.pct_used, 150.0), VOLUME_COLOURS[v.status], f"{v.used} of {v.per_year} ({v.pct_used} %)")],
-            f"{v.used} of {v.per_year} · {v.pct_year_elapsed:.0f} % of the year gone",
+            [
+                (
+                    min(v.pct_used, 150.0),
+                    VOLUME_COLOURS[v.status],
+                    w("volume_tip", used=v.used, per_year=v.per_year, pct=v.pct_used),
+                )
+            ],
+            w("volume_note", used=v.used, per_year=v.per_year, elapsed=f"{v.pct_year_elapsed:.0f}"),
         )
         for v in report.volumes
     ]
     return (
-        _legend([("used, under 80 %", BLUE), ("80 % or more", AMBER), ("commitment exceeded", BREACH)])
-        + "<p class='muted'>Accepted referrals counted in the current agreement year against the annual volume "
-        "(the dashed line is the commitment; bars stop at 150 %).</p>"
-        + hbar_chart(rows, scale=150.0, marks=[(100.0, "100 %")])
+        _legend([(w("legend.under"), BLUE), (w("legend.near"), AMBER), (w("legend.exceeded"), BREACH)])
+        + f"<p class='muted'>{_e(w('volumes_note'))}</p>"
+        + hbar_chart(rows, scale=150.0, label=w("chart.volumes"), marks=[(100.0, "100 %")])
     )
 
 
-def _overdue(report: Report) -> str:
+def _overdue(report: Report, w: Callable[..., str]) -> str:
     if not report.overdue_reviews:
-        return "<p class='muted'>No review overdue.</p>"
+        return f"<p class='muted'>{_e(w('no_overdue'))}</p>"
     body = "".join(
         f"<tr><td>{_e(r.title or r.agreement_id)}</td><td>{_e(', '.join(r.parties))}</td>"
         f"<td>{_e(r.due_at.date().isoformat())}</td><td class=n>{r.days_overdue}</td></tr>"
         for r in report.overdue_reviews
     )
-    return "<table><tr><th>Agreement</th><th>Parties</th><th>Due</th><th>Days overdue</th></tr>" + body + "</table>"
+    return _table([w("col.agreement"), w("col.parties"), w("col.due"), w("col.days_overdue")], body)
 
 
 def _local(moment: datetime, zone: str) -> str:
@@ -260,23 +389,24 @@ def _local(moment: datetime, zone: str) -> str:
     return local.strftime("%Y-%m-%d") if (local.hour, local.minute) == (0, 0) else local.strftime("%Y-%m-%d %H:%M")
 
 
-def to_html(report: Report) -> str:
-    """One file: open it in any browser, print it, mail it; nothing is fetched."""
+def to_html(report: Report, lang: Lang = "fr") -> str:
+    """One file: open it in any browser, print it, mail it; nothing is fetched. French unless `lang` says English
+    (Charter of the French language); dates in the report's time zone."""
+    w = words(lang)
     sections = [
-        ("Delay standards — share of clocks met, per standard", _standards(report)),
-        ("Breaches over time", _breaches(report)),
-        ("Disclosures by legal route and recipient kind", _disclosures(report)),
-        ("Agreement volumes against commitments", _volumes(report)),
-        ("Agreement reviews overdue", _overdue(report)),
+        (w("s.standards"), _standards(report, w)),
+        (w("s.breaches"), _breaches(report, w)),
+        (w("s.disclosures"), _disclosures(report, w)),
+        (w("s.volumes"), _volumes(report, w)),
+        (w("s.overdue"), _overdue(report, w)),
     ]
     body = "".join(f"<section><h2>{_e(title)}</h2>{content}</section>" for title, content in sections)
+    start, end = _local(report.start, report.zone), _local(report.end, report.zone)
+    period = w("period", start=start, end=end, zone=report.zone, generated=_local(report.generated_at, report.zone))
     return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>RLS audit report {_e(_local(report.start, report.zone))} – {_e(_local(report.end, report.zone))}"
-        "</title>"
-        f"<style>{CSS}</style></head><body>"
-        "<h1>RLS Referrals — compliance report</h1>"
-        f"<p class='muted'>From {_e(_local(report.start, report.zone))} to {_e(_local(report.end, report.zone))} "
-        f"(excluded; {_e(report.zone)} time). Generated {_e(_local(report.generated_at, report.zone))} from the audit "
-        "database. Ids and codes only: no person appears here.</p>" + _cards(report) + body + "</body></html>"
+        f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'>"
+        f"<title>{_e(w('doc_title', start=start, end=end))}</title>"
+        f"<style>{CSS}</style></head><body><main>"
+        f"<h1>{_e(w('title'))}</h1>"
+        f"<p class='muted'>{_e(period)}</p>" + _cards(report, w) + body + "</main></body></html>"
     )

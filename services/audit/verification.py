@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -35,6 +36,8 @@ class StoreVerification:
     problem: str | None = None
     other_stores: list[str] = field(default_factory=list)
     """Store ids that published checkpoints under the same application name (a replaced store?)."""
+    last_checkpoint_at: datetime | None = None
+    """When this store's latest checkpoint was published."""
 
     @property
     def ok(self) -> bool:
@@ -55,6 +58,7 @@ class StoreVerification:
             "first_finding": None if result is None or result.first is None else str(result.first),
             "findings": [] if result is None else [str(f) for f in result.findings],
             "other_store_ids_with_checkpoints": self.other_stores,
+            "last_checkpoint_at": None if self.last_checkpoint_at is None else self.last_checkpoint_at.isoformat(),
         }
 
 
@@ -133,5 +137,6 @@ def verify_stores(
         others = sorted(
             {c.store_id for c in checkpoints if c.application == store.application and c.store_id != result.store_id}
         )
-        results.append(StoreVerification(store, result, None, others))
+        published = [c.published_at for c in checkpoints if c.store_id == result.store_id and c.published_at]
+        results.append(StoreVerification(store, result, None, others, max(published, default=None)))
     return results

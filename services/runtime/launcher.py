@@ -28,7 +28,7 @@ from services.contract.topics import PLATFORM_TOPICS
 from services.runtime import demo
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
 from services.runtime.kafka_security import BrokerSecurity, prepare_security, provision, service_environment
-from services.runtime.registry import SERVICES, settings_class
+from services.runtime.registry import PROCESSES, SERVICES, settings_class
 from services.runtime.settings import RuntimeSettings
 from services.runtime.supervisor import Supervisor, stop_recorded
 
@@ -59,7 +59,7 @@ def processes_file(settings: RuntimeSettings) -> Path:
 def service_urls() -> dict[str, str]:
     """Each service's URL as its own settings see it (ports overridable with `<SERVICE>_PORT`)."""
     urls = {}
-    for name in SERVICES:
+    for name in PROCESSES:
         settings = settings_class(name)()
         urls[name] = f"http://{settings.host}:{settings.port}"
     return urls
@@ -164,10 +164,9 @@ class Platform:
         env = {**defaults, **os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "RLS_VAR_DIR": str(var)}
         (var / "log").mkdir(parents=True, exist_ok=True)
         assert self.supervisor is not None
-        for name in SERVICES:
-            self.supervisor.add(
-                name, _service_starter(name, env | self.kafka_environment(name), var / "log" / f"{name}.log")
-            )
+        for name in PROCESSES:
+            kafka = self.kafka_environment(name) if name in SERVICES else {}  # the console has no Kafka principal
+            self.supervisor.add(name, _service_starter(name, env | kafka, var / "log" / f"{name}.log"))
 
     def kafka_environment(self, service: str) -> dict[str, str]:
         """A secured local broker: the service's own principal (nothing to add otherwise)."""

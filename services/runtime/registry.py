@@ -17,11 +17,17 @@ SERVICES: dict[str, int] = {
 }
 """Service name -> default port (CONTRACT.md)."""
 
+CONSOLE: dict[str, int] = {"console": 8000}
+"""The web console: pages over the services' APIs (no API or schema of its own)."""
+
+PROCESSES: dict[str, int] = {**SERVICES, **CONSOLE}
+"""What `rls run` starts and `rls serve` runs."""
+
 
 def app_builder(name: str) -> Callable[..., FastAPI]:
     """`services.<name>.main.build_app` (imported only when asked for)."""
-    if name not in SERVICES:
-        raise KeyError(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
+    if name not in PROCESSES:
+        raise KeyError(f"unknown service {name!r}; one of {', '.join(PROCESSES)}")
     builder: Callable[..., FastAPI] = importlib.import_module(f"services.{name}.main").build_app
     return builder
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
+import re
 import struct
 import subprocess
 import zlib
@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from services.audit.history import HistoryDB
 from services.audit.report import build_report, to_csv, to_json
-from services.audit.report_html import BLUE, BREACH, MET, to_html
+from services.audit.report_html import BLUE, BREACH, MET, column_chart, integer_ticks, to_html, words
 from services.audit.standards import ANNEXE_II
 from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent, derived_id
@@ -32,6 +32,7 @@ from services.referral.contracts import ReferralContracts
 from services.referral.main import build_app as build_referral
 from services.referral.settings import ReferralSettings
 from tests.audit.conftest import Auth, ingest, stored_messages
+from tests.helpers import CHROMIUM_FLAGS, chromium_path
 from tests.referral.conftest import FakeDirectory, FakeGate
 
 ZONE = "America/Montreal"
@@ -323,20 +324,11 @@ def rgb(hex_colour: str) -> bytes:
 
 
 def screenshot(html: Path, png: Path, profile: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("headless Chromium is needed (apt-get install chromium; `make test` and .ci/run install it)")
     subprocess.run(
         [
-            chromium,
+            chromium_path(),
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={profile}",
             f"--screenshot={png}",
             "--window-size=1280,2000",
@@ -366,3 +358,24 @@ def test_the_html_report_renders_its_charts_in_headless_chromium(history: Histor
     # met (green) and breached (red) bars of the standards, breach columns, disclosure and volume bars (blue)
     assert counts[rgb(MET)] > 5_000 and counts[rgb(BREACH)] > 5_000 and counts[rgb(BLUE)] > 2_000
     assert baseline[rgb(MET)] < 500 and baseline[rgb(BREACH)] < 500  # without data, no bars
+
+
+def test_the_html_report_is_french_by_default_and_english_on_request(history: HistoryDB) -> None:
+    report = build_report(history, START, END, ANNEXE_II, ZONE, END)
+    french, english = to_html(report), to_html(report, "en")
+    assert "<html lang='fr'>" in french and "rapport de conformité" in french and "Dépassements dans le temps" in french
+    assert "<html lang='en'>" in english and "compliance report" in english and "Breaches over time" in english
+    assert 'role="img" aria-label="' in french  # charts are named for screen readers
+
+
+@pytest.mark.parametrize("maximum", [0, 1, 2, 3, 4, 5, 7, 12, 37, 99, 1234])
+def test_the_breaches_axis_has_whole_distinct_ticks_covering_the_counts(maximum: int) -> None:
+    ticks = integer_ticks(maximum)
+    assert ticks[0] == 0 and ticks[-1] >= maximum and len(ticks) <= 5
+    assert len(set(ticks)) == len(ticks) and all(isinstance(t, int) for t in ticks)
+
+
+def test_small_counts_no_longer_repeat_tick_labels() -> None:
+    chart = column_chart([("2026-03-02", 1.0, 1.0), ("2026-03-09", 0.0, 0.0)], words("en"))
+    labels = re.findall(r'text-anchor="end" font-size="11">([^<]+)<', chart)
+    assert labels == ["0", "1"]  # was 0, 0, 0, 1, 1

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from services.runtime.registry import SERVICES
+from services.runtime.registry import PROCESSES
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -76,7 +76,7 @@ def listening(port: int) -> bool:
 def test_make_run_starts_everything_the_walkthrough_works_and_stop_leaves_nothing_listening(
     tmp_path: Path, report_figure: Callable[[str], None]
 ) -> None:
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in PROCESSES}
     kafka_port, controller_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS",)}
     env.update(
@@ -94,7 +94,7 @@ def test_make_run_starts_everything_the_walkthrough_works_and_stop_leaves_nothin
     try:
         first_ready = first.wait_ready(timeout=180)
         info = first.info()
-        assert set(info["services"]) == set(SERVICES)  # type: ignore[arg-type]
+        assert set(info["services"]) == set(PROCESSES)  # type: ignore[arg-type]  # the console is listed too
         script = walkthrough().replace("127.0.0.1:8001", f"127.0.0.1:{ports['referral']}")
         walk_env = {**env, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}"}
         result = subprocess.run(

@@ -1,0 +1,1 @@
+"""The web console: server-rendered pages over the services' REST APIs (French first; holds no data)."""

@@ -1,0 +1,99 @@
+"""The actions a worker can take on a referral, as data: one entry per command of the referral API.
+
+An action is offered when the referral is in one of its statuses, the worker's organisation is on the right side
+(the receiver acts; the sender may only cancel) and the referral API offers its path (read from the service's
+OpenAPI document) — so an action the API gains later (issue 15's meetings) appears by itself, and one it lacks is
+never shown. Each action posts with `If-Match: <version the worker saw>`; the API answers 409 if someone else
+changed the referral in between."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from services.contract.codes import ReferralStatus as S
+from services.contract.codes import ServiceCode
+
+OPEN = frozenset({S.SUBMITTED, S.RECEIVED, S.ANALYSED, S.REDIRECTED})
+UNDER_WAY = frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE, S.FOLLOW_UP_STARTED})
+
+Side = Literal["receiver", "sender"]
+
+
+@dataclass(frozen=True)
+class Input:
+    """A field the action's body needs besides `at`; `codes` makes it a choice among contract codes."""
+
+    name: str
+    label: str
+    codes: str | None = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Action:
+    command: str
+    statuses: frozenset[S]
+    side: Side = "receiver"
+    inputs: tuple[Input, ...] = ()
+    at_required: bool = False
+    tone: Literal["primary", "plain", "danger"] = "plain"
+    in_v1: bool = True
+    """Part of the first referral API (assumed offered when the OpenAPI document cannot be read)."""
+
+    @property
+    def path(self) -> str:
+        return f"/v1/referrals/{{referral_id}}/{self.command}"
+
+
+MEETING_MODES = ("IN_PERSON", "PHONE", "VIDEO", "GROUP")
+
+ACTIONS: tuple[Action, ...] = (
+    Action("receive", frozenset({S.SUBMITTED, S.REDIRECTED})),
+    Action("callback", frozenset({S.SUBMITTED, S.RECEIVED})),
+    Action("analyse", frozenset({S.SUBMITTED, S.RECEIVED})),
+    Action("accept", OPEN, tone="primary"),
+    Action("refuse", OPEN, inputs=(Input("reason", "field.reason"),), tone="danger"),
+    Action(
+        "redirect",
+        OPEN - {S.REDIRECTED},
+        inputs=(
+            Input("to_org", "field.to_org"),
+            Input("to_service", "field.to_service", "ServiceCode", tuple(ServiceCode)),
+        ),
+    ),
+    Action("first-contact", frozenset({S.SUBMITTED, S.RECEIVED, S.ANALYSED, S.ACCEPTED})),
+    Action("start-follow-up", frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE})),
+    Action(
+        "meetings",
+        UNDER_WAY,
+        inputs=(Input("mode", "field.mode", "MeetingMode", MEETING_MODES),),
+        at_required=True,
+        in_v1=False,
+    ),
+    Action("close", UNDER_WAY, inputs=(Input("outcome", "field.outcome"),)),
+    Action("cancel", OPEN, side="sender", tone="danger"),
+)
+
+BY_COMMAND = {action.command: action for action in ACTIONS}
+
+
+def side_of(org: str, referral: dict[str, object]) -> Side | None:
+    if referral.get("to_org") == org:
+        return "receiver"
+    if referral.get("from_org") == org:
+        return "sender"
+    return None
+
+
+def allowed(referral: dict[str, object], org: str, offered_paths: frozenset[str] | None) -> list[Action]:
+    """The actions the worker's organisation may take now (`offered_paths`: the API's paths; None when unknown)."""
+    side = side_of(org, referral)
+    status = referral.get("status")
+    return [
+        action
+        for action in ACTIONS
+        if action.side == side
+        and status in action.statuses
+        and (action.path in offered_paths if offered_paths is not None else action.in_v1)
+    ]

@@ -1,0 +1,92 @@
+"""Composition root of the console: settings, one HTTP pool per service, sign-in, pages, static files."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
+
+from services.console.oidc import OidcClient
+from services.console.pages import agreements, audit, referrals, signin, submit
+from services.console.session import SealedCookies
+from services.console.settings import API_SERVICES, ConsoleSettings
+from services.console.web import HERE, Console, install_error_pages, static_version
+
+STATIC = HERE / "static"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+"""No inline script or style anywhere; the only frame is the console's own report page."""
+
+
+def build_console(settings: ConsoleSettings) -> Console:
+    timeout = httpx.Timeout(settings.api_timeout_s)
+    clients = {
+        name: httpx.AsyncClient(base_url=settings.api_url(name), timeout=timeout, follow_redirects=False)
+        for name in API_SERVICES
+    }
+    oidc = None
+    if settings.oidc_issuer and settings.oidc_client_id:
+        oidc = OidcClient(settings, httpx.AsyncClient(timeout=timeout))
+    return Console(settings, SealedCookies(settings.session_key_bytes()), clients, oidc, static_version(STATIC))
+
+
+async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Pages are never cached (they show referrals and record information) and never framed by another site."""
+    response = await call_next(request)
+    if request.url.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    else:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the console's own forms
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
+    settings = settings or ConsoleSettings()
+    # httpx logs every request's full URL at INFO: queries may name a person (`subject_id=`); keep them out of logs
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    console = build_console(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for client in console.clients.values():
+            await client.aclose()
+
+    app = FastAPI(title="RLS Referrals — console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.console = console
+    app.middleware("http")(security_headers)
+    # compressed static files only: pages carry a CSRF token beside what users typed (BREACH)
+    app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC), minimum_size=500), name="static")
+    for module in (signin, submit, referrals, agreements, audit):  # submit's /demandes/nouvelle before /{id}
+        app.include_router(module.router)
+    install_error_pages(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Ready when the services it calls answer their own health check."""
+        down = []
+        for name, client in console.clients.items():
+            try:
+                (await client.get("/healthz", timeout=2)).raise_for_status()
+            except httpx.HTTPError:
+                down.append(name)
+        return JSONResponse({"status": "down" if down else "ready", "down": down}, status_code=503 if down else 200)
+
+    return app

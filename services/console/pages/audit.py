@@ -1,0 +1,128 @@
+"""The auditor's pages: integrity of every store, the compliance report, the disclosure register, the audit trail."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from services.common.auth import NETWORK_AUDITOR
+from services.common.clock import system_clock
+from services.console.gateway import Gateway
+from services.console.session import AUDITORS
+from services.console.web import Api, ConsoleDep, Form, SignedIn, T, render, requires
+from services.contract.codes import ORG_ID_PATTERN
+
+router = APIRouter()
+
+TRAIL_PAGE = 500
+TRAIL_CAP = 5000
+SUBJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+"""The audit service's report is one self-contained file (inline CSS and SVG, no script), framed by the console."""
+
+
+async def _trail(api: Gateway) -> list[dict[str, Any]]:
+    """The audit trail, newest first (the API pages it oldest first)."""
+    entries: list[dict[str, Any]] = []
+    while len(entries) < TRAIL_CAP:
+        page = await api.get("audit", "/v1/inquiries", cursor=len(entries), limit=TRAIL_PAGE)
+        entries += page
+        if len(page) < TRAIL_PAGE:
+            break
+    return entries[::-1]
+
+
+@router.get("/audit/integrite")
+async def integrity(request: Request, session: SignedIn, api: Api) -> Response:
+    """The last verification on the trail; a button runs a new one."""
+    requires(session, *AUDITORS)
+    last = next((e for e in await _trail(api) if e["action"] == "VERIFY"), None)
+    return render(request, "integrity.html", last=last, result=None)
+
+
+@router.post("/audit/integrite")
+async def verify(request: Request, session: SignedIn, api: Api, form: Form) -> Response:
+    """Verifies every store now (seals, chains, published checkpoints); the verification goes on the trail."""
+    requires(session, *AUDITORS)
+    result = await api.get("audit", "/v1/integrity")
+    last = next((e for e in await _trail(api) if e["action"] == "VERIFY"), None)
+    return render(request, "integrity.html", last=last, result=result)
+
+
+def _period(start: date | None, end: date | None) -> tuple[date, date]:
+    today = system_clock().date()
+    end = end or today
+    return start or end - timedelta(days=30), end
+
+
+@router.get("/audit/rapport")
+async def report(
+    request: Request,
+    session: SignedIn,
+    api: Api,
+    du: Annotated[date | None, Query()] = None,
+    au: Annotated[date | None, Query()] = None,
+) -> Response:
+    """The compliance report of the period, with its charts, and how fresh the audit database is."""
+    requires(session, NETWORK_AUDITOR)
+    start, end = _period(du, au)
+    replay = await api.get("audit", "/v1/replay")
+    return render(request, "report.html", start=start, end=end, replay=replay or None)
+
+
+@router.get("/audit/rapport/document")
+async def report_document(
+    session: SignedIn,
+    api: Api,
+    t: T,
+    du: Annotated[date | None, Query()] = None,
+    au: Annotated[date | None, Query()] = None,
+) -> Response:
+    """The audit service's HTML report itself, in the user's language (framed by the report page)."""
+    requires(session, NETWORK_AUDITOR)
+    start, end = _period(du, au)
+    params = {"format": "html", "from": start.isoformat(), "to": end.isoformat(), "lang": t.lang}
+    answer = await api.call("audit", "GET", "/v1/reports/compliance", params=params, text=True)
+    return HTMLResponse(answer.body, headers={"Content-Security-Policy": REPORT_CSP})
+
+
+@router.get("/audit/registre")
+async def register(
+    request: Request,
+    session: SignedIn,
+    api: Api,
+    console: ConsoleDep,
+    personne: Annotated[str | None, Query(pattern=SUBJECT_PATTERN)] = None,
+    destinataire: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
+    du: Annotated[date | None, Query()] = None,
+    au: Annotated[date | None, Query()] = None,
+    curseur: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+) -> Response:
+    """Disclosure register entries, filtered by person, recipient and period."""
+    requires(session, "coordinator", "admin", *AUDITORS)
+    zone = console.zone
+    page = await api.get(
+        "consent",
+        "/v1/register",
+        subject_id=personne,
+        recipient_org=destinataire,
+        **{"from": du.isoformat() if du else None},
+        to=None if au is None else (au + timedelta(days=1)).isoformat(),
+        cursor=curseur,
+        limit=100,
+    )
+    filters = {"personne": personne or "", "destinataire": destinataire or "", "du": du or "", "au": au or ""}
+    return render(
+        request, "register.html", entries=page["items"], next_cursor=page.get("next_cursor"), filters=filters, zone=zone
+    )
+
+
+@router.get("/audit/journal")
+async def trail(request: Request, session: SignedIn, api: Api) -> Response:
+    """The audit trail of the signed-in auditor's own queries (this one included), newest first."""
+    requires(session, *AUDITORS)
+    mine = [e for e in await _trail(api) if e["auditor"] == session.sub]
+    return render(request, "trail.html", entries=mine[:200])

@@ -1,0 +1,317 @@
+"""The worklist and a referral's page: timeline, clocks, the actions its state allows (with If-Match), the record
+information through the consent gate, and recording a consent."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from starlette.datastructures import FormData
+
+from services.common.clock import system_clock
+from services.console.actions import BY_COMMAND, allowed, side_of
+from services.console.forms import FormErrors, form_values
+from services.console.gateway import ApiProblemError, Gateway
+from services.console.i18n import Translator
+from services.console.session import AUDITORS, Session
+from services.console.views import local_to_instant, most_pressing, short_id, worklist_order
+from services.console.web import Api, Console, ConsoleDep, Form, SignedIn, T, render, requires, see_other
+from services.contract.codes import (
+    ConsentMethod,
+    GrantorRole,
+    InfoCategory,
+    Purpose,
+    ReferralStatus,
+    ServiceCode,
+    Urgency,
+)
+
+router = APIRouter()
+
+WORKERS = ("intake", "clinician", "coordinator")
+READERS = (*WORKERS, *AUDITORS)
+LIST_PAGE = 500
+LIST_CAP = 2000
+"""The referral API filters by organisation and status; service and urgency are filtered here, over at most this
+many referrals."""
+DIRECTIONS = {"recues": "to_org", "envoyees": "from_org", "toutes": None}
+
+
+@router.get("/")
+def home() -> Response:
+    """The worklist is the home page."""
+    return see_other("/demandes")
+
+
+async def _referrals(api: Gateway, params: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while len(found) < LIST_CAP:
+        page = await api.get("referral", "/v1/referrals", **params, cursor=cursor, limit=LIST_PAGE)
+        found += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    return found
+
+
+@router.get("/demandes")
+async def worklist(
+    request: Request,
+    session: SignedIn,
+    api: Api,
+    console: ConsoleDep,
+    sens: Annotated[str, Query()] = "recues",
+    statut: Annotated[ReferralStatus | None, Query()] = None,
+    service: Annotated[ServiceCode | None, Query()] = None,
+    urgence: Annotated[Urgency | None, Query()] = None,
+    page: Annotated[int, Query(ge=0, le=1000)] = 0,
+) -> Response:
+    """Referrals received or sent, filtered, the most pressing clock first."""
+    requires(session, *READERS)
+    direction = sens if sens in DIRECTIONS and (sens != "toutes" or session.audits) else "recues"
+    side = DIRECTIONS[direction]
+    params = {"status": statut.value if statut else None, **({side: session.org} if side else {})}
+    matched = [
+        r
+        for r in await _referrals(api, params)
+        if (service is None or r["to_service"] == service) and (urgence is None or r["urgency"] == urgence)
+    ]
+    matched.sort(key=lambda r: worklist_order(r, None))
+    size = console.settings.worklist_size
+    shown = matched[page * size : (page + 1) * size]
+    clocks = await asyncio.gather(*(api.get("referral", f"/v1/referrals/{r['id']}/clocks") for r in shown))
+    now = system_clock()
+    rows = sorted(
+        ((r, most_pressing(c, session.org, now)) for r, c in zip(shown, clocks, strict=True)),
+        key=lambda row: worklist_order(*row),
+    )
+    return render(
+        request,
+        "worklist.html",
+        rows=rows,
+        total=len(matched),
+        direction=direction,
+        filters={"statut": statut, "service": service, "urgence": urgence},
+        statuses=list(ReferralStatus),
+        services=list(ServiceCode),
+        urgencies=list(Urgency),
+        page=page,
+        has_next=(page + 1) * size < len(matched),
+    )
+
+
+@dataclass(frozen=True)
+class OnReferral:
+    """A request about one referral, by a signed-in user: what its page needs to be drawn again."""
+
+    request: Request
+    referral_id: uuid.UUID
+    session: Session
+    api: Gateway
+    console: Console
+    t: Translator
+
+    async def context(self) -> dict[str, Any]:
+        api, org = self.api, self.session.org
+        referral, clocks, offered = await asyncio.gather(
+            api.get("referral", f"/v1/referrals/{self.referral_id}"),
+            api.get("referral", f"/v1/referrals/{self.referral_id}/clocks"),
+            self.console.offered_paths(),
+        )
+        return {
+            "referral": referral,
+            "short": short_id(referral["id"]),
+            "agreement": await self._agreement(referral.get("agreement_id")),
+            "clocks": clocks,
+            "pressing": most_pressing(clocks, org, system_clock()),
+            "side": side_of(org, referral),
+            "actions": allowed(referral, org, offered) if self.session.works_referrals else [],
+            "categories": list(InfoCategory),
+            "purposes": list(Purpose),
+            "grantor_roles": list(GrantorRole),
+            "methods": list(ConsentMethod),
+            "info": None,
+            "info_error": None,
+            "notice": None,
+            "conflict": None,
+            "action_errors": {},
+            "consent_errors": FormErrors(),
+            "consent_values": {"purposes": ["REFERRAL"], "granted_by.role": "SELF", "method": "WRITTEN"},
+            "form_key": str(uuid.uuid4()),
+        }
+
+    async def _agreement(self, agreement_id: str | None) -> dict[str, Any] | None:
+        if not agreement_id:
+            return None
+        try:
+            agreement: dict[str, Any] = await self.api.get("agreements", f"/v1/agreements/{agreement_id}")
+        except ApiProblemError:
+            return None
+        return agreement
+
+    async def page(self, status: int = 200, **extra: Any) -> Response:
+        context = await self.context()
+        context.update(extra)
+        return render(self.request, "referral.html", status=status, **context)
+
+
+def on_referral(
+    request: Request, referral_id: uuid.UUID, session: SignedIn, api: Api, console: ConsoleDep, t: T
+) -> OnReferral:
+    return OnReferral(request, referral_id, session, api, console, t)
+
+
+Here = Annotated[OnReferral, Depends(on_referral)]
+
+
+@router.get("/demandes/{referral_id}")
+async def referral_page(
+    on: Here,
+    fait: Annotated[str | None, Query()] = None,
+    consentement: Annotated[str | None, Query(max_length=64)] = None,
+    soumise: Annotated[str | None, Query()] = None,
+) -> Response:
+    """One referral: summary, timeline, clocks, possible actions, information, consent."""
+    requires(on.session, *READERS)
+    notice = None
+    if fait in BY_COMMAND:
+        notice = on.t.t("referral.done", action=on.t.t(f"action.{fait}"))
+    elif consentement:
+        notice = on.t.t("consent.recorded", id=short_id(consentement))
+    elif soumise:
+        notice = on.t.t("new.submitted")
+    return await on.page(notice=notice)
+
+
+def _action_body(command: str, form: FormData, t: Translator) -> dict[str, Any]:
+    action = BY_COMMAND[command]
+    body: dict[str, Any] = {name.name: str(form.get(name.name, "")).strip() for name in action.inputs}
+    at = local_to_instant(str(form.get("at", "")) or None, t.zone)
+    if at is not None or action.at_required:
+        body["at"] = at
+    return body
+
+
+@router.post("/demandes/{referral_id}/actions/{command}")
+async def act(on: Here, command: str, form: Form) -> Response:
+    """One lifecycle step, sent with If-Match: the version the worker saw. A 409 is explained, never overwritten."""
+    requires(on.session, *WORKERS)
+    if command not in BY_COMMAND:
+        return await on.page(404)
+    seen = str(form.get("version", ""))
+    try:
+        await on.api.call(
+            "referral",
+            "POST",
+            f"/v1/referrals/{on.referral_id}/{command}",
+            json=_action_body(command, form, on.t),
+            headers={"If-Match": seen},
+        )
+    except ApiProblemError as problem:
+        if problem.status not in (409, 422):
+            raise
+        return await _refused_action(on, command, seen, problem)
+    return see_other(f"/demandes/{on.referral_id}?fait={command}")
+
+
+async def _refused_action(on: OnReferral, command: str, seen: str, problem: ApiProblemError) -> Response:
+    t = on.t
+    context = await on.context()
+    referral = context["referral"]
+    action = t.t(f"action.{command}")
+    status = t.code("ReferralStatus", referral["status"])
+    if problem.status == 422:
+        context["action_errors"] = {command: FormErrors.of(problem, t)}
+    elif problem.slug == "version-conflict" or str(referral["version"]) != seen:
+        last = referral["history"][-1]
+        context["conflict"] = t.t(
+            "referral.conflict.body",
+            action=action,
+            yours=seen,
+            theirs=referral["version"],
+            status=status,
+            step=t.code("Step", last["step"]),
+            at=t.when(last["at"]),
+        )
+    else:
+        context["conflict"] = t.t("referral.impossible", action=action, status=status, detail=problem.detail or "")
+    return render(on.request, "referral.html", status=problem.status, **context)
+
+
+@router.post("/demandes/{referral_id}/renseignements")
+async def read_information(on: Here, form: Form) -> Response:
+    """Asks for record information: the referral service asks the consent service and releases only what it
+    permits (and registers the disclosure). A POST: every request is an act entered in the register."""
+    requires(on.session, *WORKERS)
+    wanted = [c for c in form.getlist("categories") if isinstance(c, str) and c in InfoCategory.__members__]
+    if not wanted:
+        return await on.page(422, info_error=on.t.t("info.no_category"))
+    try:
+        info = await on.api.get("referral", f"/v1/referrals/{on.referral_id}/information", categories=",".join(wanted))
+    except ApiProblemError as problem:
+        return await on.page(problem.status, info=_refusal(problem, on.t))
+    info["outcome"] = "PERMIT_PARTIAL" if info["denied_categories"] else "PERMIT"
+    info["explanation"] = await _explanation(on.api, info) if info["denied_categories"] else None
+    return await on.page(info=info)
+
+
+def _refusal(problem: ApiProblemError, t: Translator) -> dict[str, Any]:
+    if problem.slug == "disclosure-denied":
+        return {
+            "outcome": "DENY",
+            "explanation": problem.detail,
+            "denied_categories": problem.body.get("denied_categories", []),
+            "decision_id": problem.body.get("decision_id"),
+        }
+    if problem.status == 410:
+        return {"outcome": "ERASED", "explanation": t.t("info.erased")}
+    if problem.status == 403:
+        return {"outcome": "FORBIDDEN", "explanation": t.t("info.receiver_only")}
+    raise problem
+
+
+async def _explanation(api: Gateway, info: dict[str, Any]) -> str | None:
+    """Why some categories were denied, in the user's language (the decision as the consent service explains it)."""
+    try:
+        decision = await api.get("consent", f"/v1/decisions/{info['decision_id']}")
+    except ApiProblemError:
+        return None
+    explanation: str | None = decision.get("explanation")
+    return explanation
+
+
+@router.post("/demandes/{referral_id}/consentements")
+async def record_consent(on: Here, form: Form) -> Response:
+    """Records the person's consent to the disclosure of the chosen categories to the receiving organisation."""
+    requires(on.session, *WORKERS)
+    referral = await on.api.get("referral", f"/v1/referrals/{on.referral_id}")
+    values = form_values(form, multi=("purposes", "categories"))
+    body = {
+        "subject_id": referral["subject_id"],
+        "subject_birth_date": values.get("subject_birth_date") or None,
+        "granted_by": {"role": values.get("granted_by.role")},
+        "method": values.get("method"),
+        "purposes": values.get("purposes", []),
+        "recipients": [{"org_id": referral["to_org"]}],
+        "categories": values.get("categories", []),
+        "valid_from": system_clock().isoformat(),
+        "valid_until": values.get("valid_until") or None,
+    }
+    try:
+        consent = await on.api.post("consent", "/v1/consents", body, headers=_idempotency(form))
+    except ApiProblemError as problem:
+        if problem.status != 422:
+            raise
+        return await on.page(422, consent_errors=FormErrors.of(problem, on.t), consent_values=values)
+    return see_other(f"/demandes/{on.referral_id}?consentement={consent['id']}")
+
+
+def _idempotency(form: FormData) -> dict[str, str]:
+    """The key the form was rendered with: a double click records one consent, not two."""
+    key = str(form.get("form_key", ""))[:64]
+    return {"Idempotency-Key": key} if key else {}

@@ -1,0 +1,135 @@
+"""Who is signed in, kept only in the browser: an AES-GCM sealed cookie (the console stores nothing server-side).
+
+Cookies are `__Host-` prefixed (Secure, Path=/, no Domain: no other site or subdomain can set them), HttpOnly and
+SameSite=Lax — Lax, not Strict, so that the identity provider's redirect back to the console carries the sign-in
+state. Forms carry a CSRF token that must equal the `__Host-rls-csrf` cookie (double submit) and, when the browser
+sends one, an Origin naming the host the form was posted to."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.common.auth import NETWORK_AUDITOR
+
+SESSION_COOKIE = "__Host-rls-session"
+SIGNIN_COOKIE = "__Host-rls-signin"
+CSRF_COOKIE = "__Host-rls-csrf"
+LANG_COOKIE = "__Host-rls-lang"
+AUDITORS = ("auditor", NETWORK_AUDITOR)
+
+
+@dataclass(frozen=True)
+class Session:
+    """The signed-in user: the claims the APIs will see, and the token the console calls them with."""
+
+    sub: str
+    org: str
+    roles: tuple[str, ...]
+    token: str
+    expires_at: float
+
+    def has_any(self, *roles: str) -> bool:
+        return bool(set(self.roles) & set(roles))
+
+    @property
+    def works_referrals(self) -> bool:
+        return self.has_any("intake", "clinician", "coordinator")
+
+    @property
+    def audits(self) -> bool:
+        """An auditor of the organisation, or of the whole network (ministry, ombudsman)."""
+        return self.has_any(*AUDITORS)
+
+    @property
+    def audits_network(self) -> bool:
+        return NETWORK_AUDITOR in self.roles
+
+
+class SealedCookies:
+    """Seals small JSON documents into cookie values; a value sealed for one purpose never opens for another."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, purpose: str, document: dict[str, Any]) -> str:
+        nonce = secrets.token_bytes(12)
+        sealed = self._aead.encrypt(nonce, json.dumps(document, separators=(",", ":")).encode(), purpose.encode())
+        return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+    def open(self, purpose: str, value: str | None) -> dict[str, Any] | None:
+        if not value:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            plain = self._aead.decrypt(raw[:12], raw[12:], purpose.encode())
+            document = json.loads(plain)
+        except (ValueError, InvalidTag):
+            return None
+        return document if isinstance(document, dict) else None
+
+    def session(self, request: Request) -> Session | None:
+        """The live session of the request, if any (an expired one is no session)."""
+        document = self.open(SESSION_COOKIE, request.cookies.get(SESSION_COOKIE))
+        if document is None:
+            return None
+        try:
+            session = Session(**{**document, "roles": tuple(document["roles"])})
+        except (TypeError, KeyError):
+            return None
+        return session if session.expires_at > time.time() else None
+
+    def start_session(self, response: Response, session: Session) -> None:
+        value = self.seal(SESSION_COOKIE, asdict(session))
+        set_cookie(response, SESSION_COOKIE, value, max_age=int(session.expires_at - time.time()))
+
+
+def set_cookie(response: Response, name: str, value: str, max_age: int, same_site: str = "lax") -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite=same_site,  # type: ignore[arg-type]
+    )
+
+
+def end_session(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+
+
+def csrf_token(request: Request) -> str:
+    """The request's CSRF token (a new one when the browser has none; `ensure_csrf_cookie` then sets it)."""
+    current = request.cookies.get(CSRF_COOKIE)
+    if current and len(current) == 43:
+        return current
+    token: str = request.state.__dict__.setdefault("new_csrf", secrets.token_urlsafe(32))
+    return token
+
+
+def ensure_csrf_cookie(request: Request, response: Response) -> None:
+    new = request.state.__dict__.get("new_csrf")
+    if new:
+        set_cookie(response, CSRF_COOKIE, new, max_age=12 * 3600, same_site="strict")
+
+
+def csrf_ok(request: Request, submitted: str | None) -> bool:
+    """The form's token equals the cookie's, and (when the browser says) the form came from this host."""
+    cookie = request.cookies.get(CSRF_COOKIE)
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        return False
+    return bool(cookie and submitted and hmac.compare_digest(cookie, submitted))

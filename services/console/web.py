@@ -1,0 +1,231 @@
+"""What every page shares: the console's state, the signed-in user, their language and gateway, rendering, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
+
+import httpx
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
+
+from services.console.gateway import ApiProblemError, Gateway, ServiceUnavailableError
+from services.console.i18n import Translator, as_lang
+from services.console.oidc import OidcClient
+from services.console.session import (
+    LANG_COOKIE,
+    SealedCookies,
+    Session,
+    csrf_ok,
+    csrf_token,
+    end_session,
+    ensure_csrf_cookie,
+)
+from services.console.settings import ConsoleSettings
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+OPENAPI_TTL_S = 300.0
+
+
+class SignInRequiredError(Exception):
+    """No live session: the user is sent to the sign-in page (and back afterwards)."""
+
+    def __init__(self, expired: bool = False) -> None:
+        super().__init__("sign-in required")
+        self.expired = expired
+
+
+class CsrfError(Exception):
+    """A form without the console's CSRF token (or from another origin)."""
+
+
+class ForbiddenError(Exception):
+    """The user's roles do not open this page."""
+
+
+@dataclass
+class Console:
+    """What the composition root builds once: settings, cookie sealing, one HTTP pool per service, OIDC."""
+
+    settings: ConsoleSettings
+    cookies: SealedCookies
+    clients: Mapping[str, httpx.AsyncClient]
+    oidc: OidcClient | None
+    static_version: str
+    offered: tuple[float, frozenset[str] | None] = field(default=(0.0, None))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.timezone)
+
+    async def offered_paths(self) -> frozenset[str] | None:
+        """The referral API's paths (from its OpenAPI document, re-read every few minutes); None if unreadable."""
+        read_at, paths = self.offered
+        if paths is not None and time.monotonic() - read_at < OPENAPI_TTL_S:
+            return paths
+        try:
+            response = await self.clients["referral"].get("/openapi.json")
+            response.raise_for_status()
+            paths = frozenset(response.json().get("paths", {}))
+        except (httpx.HTTPError, ValueError):
+            return None
+        self.offered = (time.monotonic(), paths)
+        return paths
+
+
+def static_version(directory: Path) -> str:
+    """A digest of the static files: their URLs change when they do, so browsers may cache them for a year."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.iterdir()):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def get_console(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+ConsoleDep = Annotated[Console, Depends(get_console)]
+
+
+def get_translator(request: Request, console: ConsoleDep) -> Translator:
+    lang = as_lang(request.cookies.get(LANG_COOKIE), console.settings.default_language)
+    return Translator(lang, console.zone)
+
+
+def get_session(request: Request, console: ConsoleDep) -> Session:
+    session = console.cookies.session(request)
+    if session is None:
+        raise SignInRequiredError(expired="__Host-rls-session" in request.cookies)
+    request.state.session = session
+    return session
+
+
+T = Annotated[Translator, Depends(get_translator)]
+SignedIn = Annotated[Session, Depends(get_session)]
+
+
+def get_gateway(console: ConsoleDep, session: SignedIn, t: T) -> Gateway:
+    return Gateway(console.clients, session.token, t.lang)
+
+
+Api = Annotated[Gateway, Depends(get_gateway)]
+
+
+def requires(session: Session, *roles: str) -> None:
+    if not session.has_any(*roles):
+        raise ForbiddenError
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, once its CSRF token and origin are checked."""
+    form = await request.form()
+    token = form.get("csrf")
+    if not csrf_ok(request, token if isinstance(token, str) else None):
+        raise CsrfError
+    return form
+
+
+Form = Annotated[FormData, Depends(checked_form)]
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    console = get_console(request)
+    t = get_translator(request, console)
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "t": t,
+            "session": getattr(request.state, "session", None),
+            "csrf": csrf_token(request),
+            "static_version": console.static_version,
+            "dev_sign_in": console.settings.dev_sign_in,
+            "here": current_page(request),
+            **context,
+        },
+        status_code=status,
+    )
+    ensure_csrf_cookie(request, response)
+    return response
+
+
+def current_page(request: Request) -> str:
+    """Where the language switch comes back to: this page, or after a form, the page the form was on."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    same_site = referer.netloc == request.headers.get("host")
+    return local_path(referer.path if same_site else None)
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def local_path(value: str | None, default: str = "/demandes") -> str:
+    """Only paths of this console are followed after sign-in (never another site: no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+def install_error_pages(app: FastAPI) -> None:
+    """Every failure becomes a page in the user's language; none is a bare 500 with a trace."""
+
+    @app.exception_handler(SignInRequiredError)
+    async def _sign_in(request: Request, error: SignInRequiredError) -> Response:
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="")
+        response = see_other(f"/connexion?suivant={target}" + ("&expiree=1" if error.expired else ""))
+        if error.expired:
+            end_session(response)
+        return response
+
+    @app.exception_handler(ApiProblemError)
+    async def _problem(request: Request, problem: ApiProblemError) -> Response:
+        if problem.status == 401:
+            return await _sign_in(request, SignInRequiredError(expired=True))
+        key = {403: "error.forbidden", 404: "error.not_found"}.get(problem.status)
+        return _error_page(request, problem.status if problem.status < 500 else 502, key, problem.title)
+
+    @app.exception_handler(ServiceUnavailableError)
+    async def _unavailable(request: Request, error: ServiceUnavailableError) -> Response:
+        return _error_page(request, 503, "error.unavailable", service=error.service)
+
+    @app.exception_handler(CsrfError)
+    async def _csrf(request: Request, error: CsrfError) -> Response:
+        return _error_page(request, 403, "error.csrf")
+
+    @app.exception_handler(ForbiddenError)
+    async def _forbidden(request: Request, error: ForbiddenError) -> Response:
+        return _error_page(request, 403, "error.forbidden")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        fields = ", ".join(str(e["loc"][-1]) for e in error.errors())  # names only: values may be personal
+        return _error_page(request, 422, "error.query", fields=fields)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> Response:
+        log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
+        return _error_page(request, 500, "error.internal")
+
+
+def _error_page(request: Request, status: int, key: str | None, title: str = "", **values: Any) -> Response:
+    t = get_translator(request, get_console(request))
+    message = t.t(key, **values) if key else t.t("error.api", title=title)
+    return render(request, "error.html", status=status, message=message)

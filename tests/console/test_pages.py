@@ -1,0 +1,270 @@
+"""The console in process against fake service APIs (httpx MockTransport): sign-in, CSRF, errors as pages, headers,
+the actions a referral's state allows, problem documents shown field by field. No browser, no broker."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from services.console.main import build_app
+from services.console.settings import API_SERVICES, ConsoleSettings
+from services.runtime import demo
+
+REFERRAL_ID = "0b6a8a52-7d7e-4a8e-9a51-2d3f3f0c9e11"
+NOW = datetime.now(UTC)
+
+
+def referral(status: str = "SUBMITTED", version: int = 1) -> dict[str, Any]:
+    return {
+        "id": REFERRAL_ID,
+        "status": status,
+        "version": version,
+        "subject_id": "usager-9",
+        "from_org": demo.CSSS,
+        "from_service": "AAOR",
+        "to_org": demo.CRISIS_CENTRE,
+        "to_service": "CRISIS_24_7",
+        "channel": "PHONE",
+        "urgency": "URGENT",
+        "reason_code": "FAMILY_CRISIS",
+        "accompaniment": "NONE",
+        "agreement_id": None,
+        "agreement_kind": None,
+        "orientation_only": True,
+        "submitted_at": (NOW - timedelta(minutes=50)).isoformat(),
+        "history": [{"step": "submitted", "at": (NOW - timedelta(minutes=50)).isoformat()}],
+    }
+
+
+CLOCK = {
+    "standard": "CRISIS_IMMEDIATE",
+    "bound": "PT1H",
+    "bound_s": 3600,
+    "started_at": (NOW - timedelta(minutes=50)).isoformat(),
+    "due_at": (NOW + timedelta(minutes=10)).isoformat(),
+    "met_at": None,
+    "state": "AT_RISK",
+    "responsible_org": demo.CRISIS_CENTRE,
+}
+
+
+class FakeServices:
+    """The answers the fake APIs give, and the requests they saw."""
+
+    def __init__(self) -> None:
+        self.seen: list[httpx.Request] = []
+        self.referral = referral()
+        self.paths = [f"/v1/referrals/{{referral_id}}/{c}" for c in ("receive", "accept", "refuse", "cancel")]
+        self.down: set[str] = set()
+        self.answers: dict[tuple[str, str], httpx.Response] = {}
+
+    def handler(self, service: str) -> Callable[[httpx.Request], httpx.Response]:
+        def handle(request: httpx.Request) -> httpx.Response:
+            self.seen.append(request)
+            if service in self.down:
+                raise httpx.ConnectError("down")
+            path = request.url.path
+            if (request.method, path) in self.answers:
+                return self.answers[(request.method, path)]
+            if path == "/openapi.json":
+                return httpx.Response(200, json={"paths": {path: {} for path in self.paths}})
+            if path == "/v1/referrals":
+                return httpx.Response(200, json={"items": [self.referral], "next_cursor": None})
+            if path == f"/v1/referrals/{REFERRAL_ID}":
+                return httpx.Response(200, json=self.referral)
+            if path == f"/v1/referrals/{REFERRAL_ID}/clocks":
+                return httpx.Response(200, json=[CLOCK])
+            return httpx.Response(404, json={"type": "urn:ca.qc.rls:problem:not-found", "title": "Not found"})
+
+        return handle
+
+
+@pytest.fixture
+def fake() -> FakeServices:
+    return FakeServices()
+
+
+@pytest.fixture
+def console(tmp_path: Path, dev_key_file: Path, fake: FakeServices) -> Iterator[TestClient]:
+    settings = ConsoleSettings(
+        var_dir=tmp_path, dev_key_file=dev_key_file, **{f"{s}_url": f"http://{s}" for s in API_SERVICES}
+    )
+    app = build_app(settings)
+    app.state.console.clients = {
+        s: httpx.AsyncClient(base_url=f"http://{s}", transport=httpx.MockTransport(fake.handler(s)))
+        for s in API_SERVICES
+    }
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        yield client
+
+
+def csrf(client: TestClient, path: str = "/connexion") -> str:
+    page = client.get(path)
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match, page.text[:500]
+    return match.group(1)
+
+
+def sign_in(client: TestClient, org: str, *roles: str) -> None:
+    response = client.post(
+        "/connexion/dev",
+        data={"csrf": csrf(client), "org": org, "roles": list(roles), "sub": "worker-1", "suivant": "/demandes"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/demandes"
+
+
+def test_pages_need_a_session_and_come_back_after_sign_in(console: TestClient) -> None:
+    first = console.get(f"/demandes/{REFERRAL_ID}", follow_redirects=False)
+    assert first.status_code == 303
+    assert first.headers["location"] == f"/connexion?suivant=%2Fdemandes%2F{REFERRAL_ID}"
+
+
+def test_the_session_cookie_is_sealed_secure_httponly_and_lax(console: TestClient) -> None:
+    token = csrf(console)
+    response = console.post(
+        "/connexion/dev",
+        data={"csrf": token, "org": demo.CSSS, "roles": ["intake"], "suivant": "/demandes"},
+        follow_redirects=False,
+    )
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("__Host-rls-session="))
+    assert {"Secure", "HttpOnly", "SameSite=lax", "Path=/"} <= {part.strip() for part in cookie.split(";")}
+    assert demo.CSSS not in cookie and "eyJ" not in cookie  # neither the organisation nor the token in clear
+
+
+def test_a_form_without_the_csrf_token_or_from_another_origin_is_refused(console: TestClient) -> None:
+    csrf(console)
+    forged = console.post("/connexion/dev", data={"csrf": "x" * 43, "org": demo.CSSS, "roles": ["intake"]})
+    assert forged.status_code == 403 and "ne vient pas de cette console" in forged.text
+    token = csrf(console)
+    elsewhere = console.post(
+        "/connexion/dev",
+        data={"csrf": token, "org": demo.CSSS, "roles": ["intake"]},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert elsewhere.status_code == 403
+
+
+def test_sign_in_never_redirects_to_another_site(console: TestClient) -> None:
+    response = console.post(
+        "/connexion/dev",
+        data={"csrf": csrf(console), "org": demo.CSSS, "roles": ["intake"], "suivant": "//evil.example/x"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/demandes"
+
+
+def test_the_receiver_is_offered_the_actions_of_the_state_and_only_those_the_api_offers(
+    console: TestClient, fake: FakeServices
+) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    page = console.get(f"/demandes/{REFERRAL_ID}").text
+    offered = set(re.findall(r'id="a-([a-z-]+)"', page))
+    assert offered == {"receive", "accept", "refuse"}  # callback, analyse… are not in this fake API; cancel: sender
+    fake.paths.append("/v1/referrals/{referral_id}/meetings")
+    fake.referral = referral("ACCEPTED", 2)
+    console.app.state.console.offered = (0.0, None)  # type: ignore[attr-defined]
+    assert "a-meetings" in console.get(f"/demandes/{REFERRAL_ID}").text  # issue 15's action shows up by itself
+
+
+def test_an_action_is_sent_with_the_version_the_worker_saw(console: TestClient, fake: FakeServices) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    token = csrf(console, f"/demandes/{REFERRAL_ID}")
+    fake.answers[("POST", f"/v1/referrals/{REFERRAL_ID}/accept")] = httpx.Response(200, json=referral("ACCEPTED", 2))
+    done = console.post(
+        f"/demandes/{REFERRAL_ID}/actions/accept", data={"csrf": token, "version": "1"}, follow_redirects=False
+    )
+    assert done.status_code == 303 and done.headers["location"].endswith("?fait=accept")
+    sent = next(r for r in fake.seen if r.method == "POST")
+    assert sent.headers["If-Match"] == "1"
+    assert sent.headers["Authorization"].startswith("Bearer ")
+
+
+def test_a_problem_document_is_shown_on_the_field_it_names(console: TestClient, fake: FakeServices) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    token = csrf(console, f"/demandes/{REFERRAL_ID}")
+    fake.answers[("POST", f"/v1/referrals/{REFERRAL_ID}/refuse")] = httpx.Response(
+        422,
+        json={
+            "type": "urn:ca.qc.rls:problem:validation",
+            "title": "Invalid request",
+            "errors": [
+                {"field": "reason", "message": "String should have at least 1 character", "type": "string_too_short"}
+            ],
+        },
+    )
+    page = console.post(f"/demandes/{REFERRAL_ID}/actions/refuse", data={"csrf": token, "version": "1", "reason": ""})
+    assert page.status_code == 422
+    assert 'id="e-reason">ce champ est obligatoire' in page.text
+    assert 'aria-invalid="true"' in page.text
+
+
+def test_a_service_that_does_not_answer_is_a_page_not_a_500(console: TestClient, fake: FakeServices) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    fake.down.add("referral")
+    page = console.get("/demandes")
+    assert page.status_code == 503
+    assert "Le service « referral » ne répond pas" in page.text
+
+
+def test_a_bad_query_value_is_a_page_naming_the_parameter(console: TestClient) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    page = console.get("/demandes?statut=PERDUE")
+    assert page.status_code == 422 and "statut" in page.text and "PERDUE" not in page.text
+
+
+def test_every_page_is_no_store_and_never_framed_by_another_site(console: TestClient) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    page = console.get("/demandes")
+    assert page.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    static = console.get("/static/console.css")
+    assert "immutable" in static.headers["cache-control"]
+
+
+def test_the_worklist_shows_the_clock_that_matters_most_as_time_left(console: TestClient) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    page = console.get("/demandes").text
+    assert 'class="clock at-risk" data-state="AT_RISK"' in page
+    assert re.search(r"\d+ min restant", page)
+
+
+def test_roles_open_pages(console: TestClient) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    assert console.get("/audit/integrite").status_code == 403
+    assert console.get("/ententes").status_code == 403
+
+
+def test_production_needs_oidc_a_session_key_and_the_services_addresses(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="CONSOLE_OIDC_ISSUER"):  # pydantic wraps the SettingsError
+        ConsoleSettings(
+            mode="production", jwks_url="https://idp.example/jwks", jwt_issuer="https://idp.example", var_dir=tmp_path
+        )
+
+
+def test_the_dev_sign_in_does_not_exist_in_production(tmp_path: Path, dev_key_file: Path) -> None:
+    settings = ConsoleSettings(
+        mode="production",
+        jwks_url="https://idp.example/jwks",
+        jwt_issuer="https://idp.example",
+        oidc_issuer="https://idp.example",
+        oidc_client_id="rls-console",
+        session_key="A" * 43 + "=",
+        var_dir=tmp_path,
+        **{f"{s}_url": f"http://{s}" for s in API_SERVICES},
+    )
+    with TestClient(build_app(settings), base_url="https://testserver") as client:
+        page = client.get("/connexion")
+        assert "Connexion de développement" not in page.text
+        assert 'href="/connexion/oidc?suivant=' in page.text
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is None  # no form on the page at all in production
