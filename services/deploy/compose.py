@@ -31,7 +31,7 @@ from services.deploy.platform import (
     shared_values,
 )
 from services.runtime.kafka_security import ADMIN
-from services.runtime.registry import SERVICES
+from services.runtime.registry import PROCESSES, SERVICES
 
 PROJECT = "rls-referrals"
 KAFKA_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
@@ -65,7 +65,17 @@ INSTALLATION_SERVICE_ENV = {
     "notifications": {
         "NOTIFICATIONS_KAFKA_CLIENT_BOOTSTRAP": f"${{RLS_KAFKA_EXTERNAL_HOST:-localhost}}:{EXTERNAL_PORT}",
     },
+    "console": {
+        "CONSOLE_PUBLIC_URL": "${RLS_CONSOLE_PUBLIC_URL:-http://localhost:8000}",
+        "CONSOLE_OIDC_ISSUER": "${RLS_OIDC_ISSUER:?the identity provider's OpenID issuer URL, for the console}",
+        "CONSOLE_OIDC_CLIENT_ID": "${RLS_CONSOLE_OIDC_CLIENT_ID:?the console's client id at the identity provider}",
+    },
 }
+STORES_AND_BROKER = {
+    "postgres": {"condition": "service_healthy"},
+    "kafka-setup": {"condition": "service_completed_successfully"},
+}
+"""What a service waits for: its database, and the brokers with its principal and topics (the console neither)."""
 INSTALLATION_FILES = {"referral": {"REFERRAL_SERVICE_TOKEN_FILE": SERVICE_TOKEN}}
 
 
@@ -218,10 +228,7 @@ def _process(process: Process) -> dict[str, Any]:
         "environment": environment,
         "secrets": [_secret(ref, env) for env, ref in config.secrets.items()]
         + [_secret(file.ref, file.path) for file in files.values()],
-        "depends_on": {
-            "postgres": {"condition": "service_healthy"},
-            "kafka-setup": {"condition": "service_completed_successfully"},
-        }
+        "depends_on": (STORES_AND_BROKER if service in SERVICES else {})
         | {callee: {"condition": "service_healthy"} for callee in callees(service)},
         "restart": "unless-stopped",
     }
@@ -249,7 +256,7 @@ def all_secret_refs() -> list[SecretRef]:
     refs = [KAFKA_CA, KAFKA_KEYSTORE, KAFKA_KEYSTORE_PASSWORD, KAFKA_JAAS, KAFKA_ADMIN_PASSWORD, POSTGRES_PASSWORD]
     refs += [SecretRef(POSTGRES_ROLES, service) for service in SERVICES]
     refs += [SecretRef(user, "password") for user in kafka_users()]
-    for service in SERVICES:
+    for service in PROCESSES:
         config = service_config(service, COMPOSE)
         refs += list(config.secrets.values()) + [file.ref for file in config.files.values()]
     refs.append(SERVICE_TOKEN.ref)
@@ -272,7 +279,7 @@ def compose_document() -> dict[str, Any]:
 def env_files() -> dict[str, dict[str, str]]:
     """`config/platform.env` (what every service shares) and `config/<service>.env`, by file name."""
     files = {"platform.env": shared_values(COMPOSE)}
-    files |= {f"{service}.env": own_values(service, COMPOSE) for service in SERVICES}
+    files |= {f"{service}.env": own_values(service, COMPOSE) for service in PROCESSES}
     return files
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.runtime.registry import SERVICES
+from services.runtime.registry import PROCESSES
 
 
 class ListenSettings(BaseSettings):
@@ -29,7 +29,7 @@ class ListenSettings(BaseSettings):
 def served_service(arguments: Sequence[str]) -> str | None:
     """The service in `... serve <service>`, if the command is one."""
     for index, argument in enumerate(arguments[:-1]):
-        if argument == "serve" and arguments[index + 1] in SERVICES:
+        if argument == "serve" and arguments[index + 1] in PROCESSES:
             return arguments[index + 1]
     return None
 
@@ -39,7 +39,7 @@ def main_process_arguments(cmdline: Path = Path("/proc/1/cmdline")) -> list[str]
 
 
 def readiness_url(service: str) -> str:
-    port = ListenSettings(_env_prefix=f"{service.upper()}_").port or SERVICES[service]
+    port = ListenSettings(_env_prefix=f"{service.upper()}_").port or PROCESSES[service]
     return f"http://127.0.0.1:{port}/readyz"
 
 

@@ -27,7 +27,7 @@ from services.deploy.platform import (
     service_config,
     shared_values,
 )
-from services.runtime.registry import SERVICES
+from services.runtime.registry import PROCESSES, SERVICES
 
 USER_ID = 10001
 """The image's non-root user (deploy/image/Dockerfile)."""
@@ -198,13 +198,16 @@ def network_policy(process: Process) -> dict[str, Any]:
             "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
             "ports": [{"protocol": "UDP", "port": 53}, _tcp(53)],
         },
-        {
-            "to": [{"podSelector": {"matchLabels": {"strimzi.io/cluster": KAFKA_CLUSTER}}}],
-            "ports": [_tcp(KAFKA_CLIENT_PORT)],
-        },
-        {"ports": [_tcp(POSTGRES_PORT)]},  # a managed or operator-run PostgreSQL, wherever it is
         {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}], "ports": [_tcp(443)]},
     ]
+    if process.service in SERVICES:  # a service has a store and a Kafka principal (the console neither)
+        egress += [
+            {
+                "to": [{"podSelector": {"matchLabels": {"strimzi.io/cluster": KAFKA_CLUSTER}}}],
+                "ports": [_tcp(KAFKA_CLIENT_PORT)],
+            },
+            {"ports": [_tcp(POSTGRES_PORT)]},  # a managed or operator-run PostgreSQL, wherever it is
+        ]
     egress += [
         {"to": [{"podSelector": _api_selector(c)}], "ports": [_tcp(SERVICES[c])]} for c in callees(process.service)
     ]
@@ -235,14 +238,14 @@ def base_kustomization() -> dict[str, Any]:
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": [f"{name}.yaml" for name in SERVICES],
+        "resources": [f"{name}.yaml" for name in PROCESSES],
         "configMapGenerator": [{"name": "rls-platform", "envs": ["config/platform.env"]}]
-        + [{"name": f"rls-{name}", "envs": [f"config/{name}.env"]} for name in SERVICES],
+        + [{"name": f"rls-{name}", "envs": [f"config/{name}.env"]} for name in PROCESSES],
     }
 
 
 def env_files() -> dict[str, dict[str, str]]:
     """`config/platform.env` and `config/<service>.env` of the base (per-installation settings: the overlays)."""
     files = {"platform.env": shared_values(KUBERNETES)}
-    files |= {f"{name}.env": own_values(name, KUBERNETES) for name in SERVICES}
+    files |= {f"{name}.env": own_values(name, KUBERNETES) for name in PROCESSES}
     return files

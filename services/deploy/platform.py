@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Literal
 
+from services.common.kafka_security import KafkaClientSettings
 from services.deploy.settings_env import Setting, env_text, service_settings
 from services.runtime.kafka_security import CREDENTIALS_ISSUER, ISSUER_SERVICE, service_principal
-from services.runtime.registry import SERVICES
+from services.runtime.registry import PROCESSES, SERVICES
 from services.runtime.settings import RuntimeSettings
 
 PART_OF = "rls-referrals"
@@ -57,7 +58,7 @@ class Process:
 
     @property
     def port(self) -> int:
-        return SERVICES[self.service]
+        return PROCESSES[self.service]
 
     @property
     def command(self) -> tuple[str, ...]:
@@ -72,11 +73,12 @@ class Process:
 
 
 def processes() -> list[Process]:
-    """Every process the platform runs, services in registry order, the API before its worker."""
+    """Every process the platform runs, in registry order, an API before its worker. What has no event store (the
+    console) has no worker: it is only an API, as many replicas as wanted."""
     result: list[Process] = []
-    for service in SERVICES:
-        roles: tuple[Role, ...] = ("single",) if service in SINGLE_PROCESS else ("api", "worker")
-        result += [Process(service, role) for role in roles]
+    for name in PROCESSES:
+        roles: tuple[Role, ...] = ("api",) if name not in SERVICES else ("api", "worker")
+        result += [Process(name, role) for role in (("single",) if name in SINGLE_PROCESS else roles)]
     return result
 
 
@@ -92,7 +94,7 @@ def callees(service: str) -> list[str]:
 
 
 def callers(service: str) -> list[str]:
-    return [other for other in SERVICES if service in callees(other)]
+    return [other for other in PROCESSES if service in callees(other)]
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ def secret_ref(env: str, service: str) -> SecretRef | None:
     named = {
         "AUDIT_DATABASE": SecretRef(store_secret("audit"), "database"),
         "REFERRAL_VAULT_KEY": SecretRef("rls-referral-vault", "vault-key"),
+        "CONSOLE_SESSION_KEY": SecretRef("rls-console", "session-key"),
         "KAFKA_SASL_PASSWORD": SecretRef(service_principal(service), "password"),
         f"{ISSUER_SERVICE.upper()}_KAFKA_ISSUER_PASSWORD": SecretRef(CREDENTIALS_ISSUER, "password"),
     }
@@ -138,8 +141,23 @@ DEV_SIGNING_KEY = SecretFile(SecretRef("rls-dev-signing-key", "key"), f"{SECRETS
 LEFT_UNSET: Mapping[str, str] = {
     "AUDIT_CONSENT_TOKEN": "only `rls audit decisions recheck` run by hand reads it (the API uses the caller's token)",
     "REFERRAL_VAULT_URL": "the vault follows the event store (the same database)",
+    "CONSOLE_OIDC_CLIENT_SECRET": "the console signs in as a public client (PKCE); a confidential client adds it "
+    "from a Secret",
+    "CONSOLE_OIDC_RESOURCE": "only for identity providers that need an RFC 8707 resource to issue the API's audience",
 }
 """Settings no deployment sets, and why."""
+
+NO_KAFKA = "the console never connects to Kafka: it calls the services' APIs with the user's token"
+KAFKA_SETTINGS = frozenset(
+    str(field.validation_alias) for field in KafkaClientSettings.model_fields.values() if field.validation_alias
+)
+
+
+def left_unset(service: str) -> dict[str, str]:
+    """What no deployment sets for `service`, and why (a process without an event store has no Kafka client)."""
+    if service in SERVICES:
+        return dict(LEFT_UNSET)
+    return dict(LEFT_UNSET) | dict.fromkeys(KAFKA_SETTINGS, NO_KAFKA)
 
 
 @dataclass(frozen=True)
@@ -155,7 +173,7 @@ class Target:
     """Settings this target leaves unset on purpose (beyond `LEFT_UNSET`), and why."""
 
     def url(self, service: str) -> str:
-        return f"http://{self.service_host[service]}:{SERVICES[service]}"
+        return f"http://{self.service_host[service]}:{PROCESSES[service]}"
 
 
 STRIMZI_OWNS_USERS = (
@@ -165,14 +183,14 @@ STRIMZI_OWNS_USERS = (
 
 COMPOSE = Target(
     "compose",
-    {service: service for service in SERVICES},
+    {name: name for name in PROCESSES},
     "kafka:9092",
     SecretFile(SecretRef("kafka-broker", "ca.pem"), KAFKA_CA_PATH),  # made by `rls deploy secrets`
     issues_kafka_credentials=True,
 )
 KUBERNETES = Target(
     "kubernetes",
-    {service: f"rls-{service}" for service in SERVICES},
+    {name: f"rls-{name}" for name in PROCESSES},
     f"{KAFKA_CLUSTER}-kafka-bootstrap:9093",
     SecretFile(SecretRef(f"{KAFKA_CLUSTER}-cluster-ca-cert", "ca.crt"), KAFKA_CA_PATH),  # made by Strimzi
     issues_kafka_credentials=False,
@@ -191,6 +209,9 @@ PER_INSTALLATION = frozenset(
         "REFERRAL_PUBLIC_URL",
         "REFERRAL_SERVICE_TOKEN_FILE",
         "NOTIFICATIONS_KAFKA_CLIENT_BOOTSTRAP",
+        "CONSOLE_PUBLIC_URL",
+        "CONSOLE_OIDC_ISSUER",
+        "CONSOLE_OIDC_CLIENT_ID",
     }
 )
 """Settings each installation decides (Compose variables, Kustomize overlays): the identity provider and the
@@ -239,7 +260,7 @@ def service_config(service: str, target: Target) -> ServiceConfig:
         if setting.env in switches:
             continue
         ref = secret_ref(setting.env, service) if setting.secret or _holds_credentials(setting) else None
-        reason = target.unset.get(setting.env) or LEFT_UNSET.get(setting.env)
+        reason = target.unset.get(setting.env) or left_unset(service).get(setting.env)
         if reason:
             config.unset[setting.env] = reason
         elif ref is not None:
@@ -261,7 +282,7 @@ def _holds_credentials(setting: Setting) -> bool:
 
 def shared_values(target: Target) -> dict[str, str]:
     """The values every service has in common (one `rls-platform` ConfigMap or env file)."""
-    configs = [service_config(service, target).values for service in SERVICES]
+    configs = [service_config(service, target).values for service in PROCESSES]
     first = configs[0]
     return {key: value for key, value in first.items() if all(c.get(key) == value for c in configs[1:])}
 
@@ -280,6 +301,8 @@ INSTALLATION_UNSET: Mapping[str, Mapping[str, str]] = {
         "RLS_JWKS_URL": "dev mode verifies tokens with the dev signing key (a Secret shared by every pod)",
         "RLS_JWT_ISSUER": "dev mode: the dev issuer",
         "REFERRAL_SERVICE_TOKEN_FILE": "dev mode mints the service's own token with the dev signing key",
+        "CONSOLE_OIDC_ISSUER": "dev mode signs people in with the dev sign-in (a demo organisation and roles)",
+        "CONSOLE_OIDC_CLIENT_ID": "dev mode signs people in with the dev sign-in (no identity provider)",
     },
 }
 """Per-installation settings an installation leaves unset on purpose (Compose, and each Kustomize overlay)."""

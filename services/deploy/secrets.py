@@ -42,6 +42,11 @@ KafkaServer {{
 """The broker's logins: the super user on PLAIN (controller and internal listeners), SCRAM for everyone else."""
 
 
+def _key_of_32_bytes() -> str:
+    """base64 of 32 random bytes (the vault's master key, the console's session key)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
 class SecretsMaker:
     """Makes each secret file the first time it is asked for (and those it derives from)."""
 
@@ -79,7 +84,8 @@ class SecretsMaker:
             (store_secret("audit"), "database"): lambda: postgres_url(
                 "audit", self.value(SecretRef(POSTGRES_ROLES, "audit")), schema=AUDIT_HISTORY_SCHEMA
             ),
-            ("rls-referral-vault", "vault-key"): lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            ("rls-referral-vault", "vault-key"): _key_of_32_bytes,
+            ("rls-console", "session-key"): _key_of_32_bytes,
         }
         if (ref.name, ref.key) in makers:
             return makers[(ref.name, ref.key)]()

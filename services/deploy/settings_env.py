@@ -13,7 +13,7 @@ from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from services.runtime.registry import SERVICES, settings_class
+from services.runtime.registry import settings_class
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,6 @@ def service_settings(service: str) -> tuple[Setting, ...]:
         Setting(_env_name(prefix, name, field), name, _default(field), _is_secret(field))
         for name, field in cls.model_fields.items()
     )
-
-
-def all_settings() -> dict[str, tuple[Setting, ...]]:
-    return {service: service_settings(service) for service in SERVICES}
 
 
 def env_text(value: Any) -> str:

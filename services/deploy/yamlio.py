@@ -9,6 +9,9 @@ import yaml
 
 
 class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # a value used twice is written twice: no anchors for a reader to resolve
+
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)  # `key:\n  - item`, as yamllint's indentation rule wants
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.deploy.platform import SINGLE_PROCESS, processes
-from services.runtime.registry import SERVICES
+from services.runtime.registry import PROCESSES, SERVICES
 from tests.deploy.conftest import OVERLAYS
 
 LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of")
@@ -45,9 +45,10 @@ def test_one_worker_per_store_and_apis_that_scale(built: dict[str, list[dict[str
         spec = deployments[process.name]["spec"]
         env = {e["name"]: e.get("value") for e in spec["template"]["spec"]["containers"][0]["env"]}
         switches = process.switches()
-        assert switches and all(env[name] == value for name, value in switches.items()), process.name
+        assert all(env[name] == value for name, value in switches.items()), process.name
+        assert bool(switches) == (process.service in SERVICES), "the console has no loop to switch"
         if process.scalable:
-            assert set(switches.values()) == {"false"}, "an API runs no relay, consumer or loop"
+            assert set(switches.values()) <= {"false"}, "an API runs no relay, consumer or loop"
             assert spec["replicas"] == (2 if overlay == "prod" else 1)
             assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
         else:
@@ -62,7 +63,7 @@ def test_one_worker_per_store_and_apis_that_scale(built: dict[str, list[dict[str
 def test_each_api_has_a_service_and_a_disruption_budget(built: dict[str, list[dict[str, Any]]], overlay: str) -> None:
     services, budgets = _of(built[overlay], "Service"), _of(built[overlay], "PodDisruptionBudget")
     deployments = _of(built[overlay], "Deployment")
-    assert set(services) == set(budgets) == {f"rls-{s}" for s in SERVICES}
+    assert set(services) == set(budgets) == {f"rls-{s}" for s in PROCESSES}
     for name, service in services.items():
         selected = deployments[name]["spec"]["template"]["metadata"]["labels"]
         assert service["spec"]["selector"].items() <= selected.items()
@@ -78,7 +79,7 @@ def test_network_policies_let_in_only_callers_and_out_only_to_what_a_process_nee
     consent = policies["rls-consent"]["spec"]
     peers = [peer for rule in consent["ingress"] for peer in rule["from"]]
     names = {p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name") for p in peers}
-    assert {"rls-referral", "rls-audit"} <= names and "rls-notifications" not in names
+    assert {"rls-referral", "rls-audit", "rls-console"} <= names and "rls-notifications" not in names
     assert policies["rls-consent-worker"]["spec"]["ingress"] == []
     https = next(rule for rule in consent["egress"] if rule["ports"] == [{"protocol": "TCP", "port": 443}])
     assert "10.0.0.0/8" in https["to"][0]["ipBlock"]["except"], "no HTTPS to private addresses (SSRF)"
@@ -87,5 +88,5 @@ def test_network_policies_let_in_only_callers_and_out_only_to_what_a_process_nee
 def test_configmaps_change_their_names_when_their_content_changes(built: dict[str, list[dict[str, Any]]]) -> None:
     """Kustomize's generated names: a settings change rolls the pods."""
     names = set(_of(built["prod"], "ConfigMap"))
-    assert all(name.rsplit("-", 1)[0] in {"rls-platform", *(f"rls-{s}" for s in SERVICES)} for name in names)
+    assert all(name.rsplit("-", 1)[0] in {"rls-platform", *(f"rls-{s}" for s in PROCESSES)} for name in names)
     assert all(len(name.rsplit("-", 1)[1]) == 10 for name in names)

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from eventsourcing.cryptography import AESCipher
 
-from services.deploy.platform import COMPOSE, INSTALLATION_UNSET, KUBERNETES, LEFT_UNSET, Target
+from services.deploy.platform import COMPOSE, INSTALLATION_UNSET, KUBERNETES, Target, left_unset
 from services.deploy.settings_env import service_settings
-from services.runtime.registry import SERVICES, settings_class
+from services.runtime.registry import PROCESSES, SERVICES, settings_class
 from tests.deploy.conftest import OVERLAYS
 from tests.deploy.validation import DEPLOY, load_yaml
 
@@ -25,6 +25,7 @@ SECRET_SAMPLES = {
     "event-store": "postgresql://svc:pw@db.internal:5432/store",
     "database": "postgresql://audit:pw@db.internal:5432/audit?schema=history",
     "vault-key": base64.urlsafe_b64encode(bytes(32)).decode(),
+    "session-key": base64.urlsafe_b64encode(bytes(32)).decode(),
     "password": "a-password",
 }
 INTERPOLATION = re.compile(r"\$\{([A-Z_]+)(?::([-?])([^}]*))?\}")
@@ -108,8 +109,8 @@ def deployments() -> dict[str, tuple[Target, str]]:
     return {"compose": (COMPOSE, "compose")} | {overlay: (KUBERNETES, overlay) for overlay in OVERLAYS}
 
 
-def _unset(target: Target, installation: str) -> dict[str, str]:
-    return dict(LEFT_UNSET) | dict(target.unset) | dict(INSTALLATION_UNSET[installation])
+def _unset(target: Target, installation: str, service: str) -> dict[str, str]:
+    return left_unset(service) | dict(target.unset) | dict(INSTALLATION_UNSET[installation])
 
 
 def containers_of(built: dict[str, list[dict[str, Any]]], installation: str) -> dict[str, Container]:
@@ -121,10 +122,10 @@ def test_every_setting_has_a_value_or_a_secret_reference(
     built: dict[str, list[dict[str, Any]]], installation: str
 ) -> None:
     target, _ = deployments()[installation]
-    unset = _unset(target, installation)
     containers = containers_of(built, installation)
-    assert {c.service for c in containers.values()} == set(SERVICES)
+    assert {c.service for c in containers.values()} == set(PROCESSES)
     for name, container in containers.items():
+        unset = _unset(target, installation, container.service)
         wanted = {s.env for s in service_settings(container.service)} - set(unset)
         missing = sorted(wanted - container.provided)
         assert missing == [], f"{installation} {name}: no value or secret for {missing}"
@@ -132,11 +133,13 @@ def test_every_setting_has_a_value_or_a_secret_reference(
 
 
 @pytest.mark.parametrize("installation", ["compose", *OVERLAYS])
-def test_every_unset_setting_says_why(installation: str) -> None:
+def test_every_setting_left_unset_says_why_and_exists(installation: str) -> None:
     target, _ = deployments()[installation]
-    reasons = _unset(target, installation)
-    assert all(len(reason) > 20 for reason in reasons.values())
-    assert len(reasons) <= 8, "settings are set, not left to their development defaults"
+    read = {s.env for name in PROCESSES for s in service_settings(name)}
+    for name in PROCESSES:
+        reasons = _unset(target, installation, name)
+        assert all(len(reason) > 20 for reason in reasons.values())
+        assert set(reasons) <= read, "a reason for a setting nothing reads any more"
 
 
 @pytest.mark.parametrize("installation", ["compose", *OVERLAYS])
@@ -157,8 +160,11 @@ def test_the_settings_classes_accept_what_each_deployment_gives(
             monkeypatch.setenv(variable, sample)
         settings = settings_class(container.service)()
         assert settings.mode == ("dev" if installation == "dev" else "production"), name
-        assert settings.host == "0.0.0.0" and settings.kafka_access.authenticated, name  # noqa: S104
-        assert settings.event_store_url.startswith("postgresql://"), name
-        for path in (settings.kafka_ssl_cafile, getattr(settings, "service_token_file", None), settings.dev_key_file):
+        assert settings.host == "0.0.0.0", name  # noqa: S104
+        if container.service in SERVICES:
+            assert settings.kafka_access.authenticated, name
+            assert settings.event_store_url.startswith("postgresql://"), name
+        files = ("kafka_ssl_cafile", "service_token_file", "dev_key_file")
+        for path in (getattr(settings, field_name, None) for field_name in files):
             if path is not None:
                 assert any(str(path).startswith(mount) for mount in container.mounts), f"{name}: {path} not mounted"
