@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from services.common.backoff import Backoff
-from services.runtime.supervisor import Supervisor, cmdline, started_cmdline, stop_recorded
+from services.runtime.supervisor import Supervisor, started_cmdline, stop_recorded
 from tests.helpers import wait_for
 
 
