@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.utils import Environment
@@ -59,6 +59,9 @@ class StoreLocation:
 
     url: str
     cipher_key: SecretStr | None
+
+    VARIABLES: ClassVar[frozenset[str]] = frozenset(_StoreVariables.model_fields)
+    """The fields read (`event_store`, `cipher_key`), under the service's prefix."""
 
     @classmethod
     def of(cls, service: str, var_dir: Path) -> StoreLocation:
