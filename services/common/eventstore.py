@@ -26,6 +26,7 @@ from services.common.integrity import hashing, sealing
 
 if TYPE_CHECKING:
     from services.common.composition import Outbox
+    from services.common.projections import Projector
 
 
 class EventStoreURLError(ValueError):
@@ -115,10 +116,17 @@ class TrackedApplication(Application[Any]):
     """
 
     recorder: ProcessRecorder
+    projectors: tuple[Projector, ...] = ()
+    """The service's read models (`services.common.projections`): rebuilt by `rls projections rebuild`."""
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self._listeners: list[threading.Event] = []
+
+    def close(self) -> None:
+        for projector in self.projectors:
+            projector.close()
+        super().close()
 
     def listen(self) -> threading.Event:
         """An event set each time this process records something (relays wake up at once instead of polling)."""
