@@ -197,13 +197,13 @@ class Referrals(TrackedApplication):
         """Records every at-risk and breach threshold crossed by now, with its true time; returns how many.
         Reads only the referrals with a threshold passed and not flagged yet (the view's index on it)."""
         now = self.clock()
-        flagged = 0
+        flagged, after = 0, ""
         while True:
-            batch = self.index.due(now)
-            done = self._flag_all([(referral, self._due(referral, now)) for referral in batch])
-            flagged += done
-            if len(batch) < DUE_PAGE or done == 0:
+            batch = self.index.due(now, after)
+            flagged += self._flag_all([(referral, self._due(referral, now)) for referral in batch])
+            if len(batch) < DUE_PAGE:
                 return flagged
+            after = str(batch[-1].id)
 
     def _due(self, referral: Referral, now: datetime) -> list[tuple[DelayClock, str, datetime]]:
         return [

@@ -225,15 +225,22 @@ class ReferralIndex:
             )
         return report
 
-    def due(self, now: datetime) -> list[Referral]:
-        """Referrals with a clock threshold passed by `now` and not flagged yet (at most `DUE_PAGE`)."""
-        with self.projector.reading() as tx:
-            rows = tx.execute(
-                "SELECT state FROM referral_rows WHERE id IN "
-                "(SELECT referral_id FROM referral_clocks WHERE next_flag_at <= ?) ORDER BY seq LIMIT ?",
-                (micros(now), DUE_PAGE),
-            )
-        return [self._referral(row[0]) for row in rows]
+    def due(self, now: datetime, after: str = "") -> list[Referral]:
+        """Referrals with a clock threshold passed by `now` and not flagged yet, read through the index on the next
+        threshold: at most `DUE_PAGE`, by id after `after` (the first page catches up with the log, the next ones read
+        on from there)."""
+        with self.projector.reading() if not after else self.projector.db.connection() as tx:
+            ids = [
+                row[0]
+                for row in tx.execute(
+                    "SELECT DISTINCT referral_id FROM referral_clocks WHERE next_flag_at <= ? AND referral_id > ? "
+                    "ORDER BY referral_id LIMIT ?",
+                    (micros(now), after, DUE_PAGE),
+                )
+            ]
+            marks = ", ".join("?" for _ in ids)
+            rows = tx.execute(f"SELECT state FROM referral_rows WHERE id IN ({marks})", ids) if ids else []  # noqa: S608
+        return sorted((self._referral(row[0]) for row in rows), key=lambda r: str(r.id))
 
     def _referral(self, state: bytes) -> Referral:
         return referral_of(self.view.codec.decode(state))
