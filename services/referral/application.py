@@ -197,13 +197,12 @@ class Referrals(TrackedApplication):
         """Records every at-risk and breach threshold crossed by now, with its true time; returns how many.
         Reads only the referrals with a threshold passed and not flagged yet (the view's index on it)."""
         now = self.clock()
-        flagged, after = 0, ""
-        while True:
-            batch = self.index.due(now, after)
+        due = self.index.due(now)
+        flagged = 0
+        for start in range(0, len(due), DUE_PAGE):
+            batch = self.index.referrals(due[start : start + DUE_PAGE])
             flagged += self._flag_all([(referral, self._due(referral, now)) for referral in batch])
-            if len(batch) < DUE_PAGE:
-                return flagged
-            after = str(batch[-1].id)
+        return flagged
 
     def _due(self, referral: Referral, now: datetime) -> list[tuple[DelayClock, str, datetime]]:
         return [

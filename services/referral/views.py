@@ -93,10 +93,11 @@ class ReferralView(Projection):
         ]
 
     def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
+        stored = self._load(tx, sorted({str(event.originator_id) for _, event in events}))
         changed: dict[str, tuple[int, Referral | None]] = {}
         for position, event in events:
             key = str(event.originator_id)
-            seq, current = changed[key] if key in changed else (position, self._load(tx, key))
+            seq, current = changed[key] if key in changed else stored.get(key, (position, None))
             changed[key] = (seq, event.mutate(current))
         rows = [(seq, r) for seq, r in changed.values() if isinstance(r, Referral)]
         tx.executemany(
@@ -124,9 +125,11 @@ class ReferralView(Projection):
             [clock for _, r in rows for clock in self._clocks(r)],
         )
 
-    def _load(self, tx: Tx, key: str) -> Referral | None:
-        row = tx.one("SELECT state FROM referral_rows WHERE id = ?", (key,))
-        return referral_of(self.codec.decode(row[0])) if row else None
+    def _load(self, tx: Tx, keys: Sequence[str]) -> dict[str, tuple[int, Referral | None]]:
+        """The referrals of a batch already in the view (one query), with their positions."""
+        marks = ", ".join("?" for _ in keys)
+        rows = tx.execute(f"SELECT id, seq, state FROM referral_rows WHERE id IN ({marks})", keys)  # noqa: S608
+        return {key: (int(seq), referral_of(self.codec.decode(state))) for key, seq, state in rows}
 
     def _clocks(self, r: Referral) -> list[tuple[Any, ...]]:
         def at(moment: datetime | None) -> int | None:
@@ -225,22 +228,19 @@ class ReferralIndex:
             )
         return report
 
-    def due(self, now: datetime, after: str = "") -> list[Referral]:
-        """Referrals with a clock threshold passed by `now` and not flagged yet, read through the index on the next
-        threshold: at most `DUE_PAGE`, by id after `after` (the first page catches up with the log, the next ones read
-        on from there)."""
-        with self.projector.reading() if not after else self.projector.db.connection() as tx:
-            ids = [
-                row[0]
-                for row in tx.execute(
-                    "SELECT DISTINCT referral_id FROM referral_clocks WHERE next_flag_at <= ? AND referral_id > ? "
-                    "ORDER BY referral_id LIMIT ?",
-                    (micros(now), after, DUE_PAGE),
-                )
-            ]
-            marks = ", ".join("?" for _ in ids)
+    def due(self, now: datetime) -> list[str]:
+        """The referrals with a clock threshold passed by `now` and not flagged yet (the index on the next
+        threshold: nothing else is read)."""
+        with self.projector.reading() as tx:
+            rows = tx.execute("SELECT referral_id FROM referral_clocks WHERE next_flag_at <= ?", (micros(now),))
+        return sorted({row[0] for row in rows})
+
+    def referrals(self, ids: Sequence[str]) -> list[Referral]:
+        """These referrals as the view holds them."""
+        marks = ", ".join("?" for _ in ids)
+        with self.projector.db.connection() as tx:
             rows = tx.execute(f"SELECT state FROM referral_rows WHERE id IN ({marks})", ids) if ids else []  # noqa: S608
-        return sorted((self._referral(row[0]) for row in rows), key=lambda r: str(r.id))
+        return [self._referral(row[0]) for row in rows]
 
     def _referral(self, state: bytes) -> Referral:
         return referral_of(self.view.codec.decode(state))
