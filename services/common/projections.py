@@ -35,6 +35,9 @@ Progress = Callable[[int, int], None]
 BATCH = 500
 """Events applied per transaction."""
 
+SKIP_AHEAD = 1000
+"""How many events a projection naming its topics lets pass unapplied before it records that it is past them."""
+
 SQLITE_CACHE_KIB = 64 * 1024
 """Page cache of each SQLite connection (the default 2 MiB makes index maintenance read the disk once tables grow)."""
 
@@ -194,6 +197,8 @@ class Projection(ABC):
 
     name: str
     tables: tuple[str, ...]
+    topics: frozenset[str] | None = None
+    """The topics of the events it applies (None: every event); a read then waits for no other event."""
 
     @property
     @abstractmethod
@@ -261,31 +266,53 @@ class Projector:
         """Applies every event recorded since the last one applied; returns how many were applied."""
         with self._lock:
             self._open()
-            head = self.app.recorder.max_notification_id() or 0
-            if head <= self._position:
-                return 0
-            applied = 0
-            while True:
-                count = self._apply_batch()
-                applied += count
-                if progress is not None:
-                    progress(self._position, head)
-                if count == 0 or self._position >= head:
-                    return applied
+            return self._catch_up(progress)
 
-    def _apply_batch(self) -> int:
+    def _catch_up(self, progress: Progress | None = None) -> int:
+        head = self.app.recorder.max_notification_id() or 0
+        applied = 0
+        while self._position < head:
+            applied += self._apply_batch(head)
+            if progress is not None:
+                progress(self._position, head)
+        return applied
+
+    def _apply_batch(self, head: int) -> int:
+        """Applies the next batch of events up to `head` (only the projection's topics, when it names them)."""
+        topics = sorted(self.projection.topics or ())
         with self.db.transaction(self.projection.name) as tx:
             row = tx.one("SELECT position FROM projections WHERE name = ?", (self.projection.name,))
             start = int(row[0]) if row else 0
             notifications = self.app.recorder.select_notifications(
-                start=start, limit=self.batch, inclusive_of_start=False
+                start=start, limit=self.batch, stop=head, topics=topics, inclusive_of_start=False
             )
             events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
             self.projection.apply(tx, events)
-            position = notifications[-1].id if notifications else start
+            # every id up to `head` is committed (ids become visible in order): a short batch read them all
+            position = notifications[-1].id if len(notifications) == self.batch else max(start, head)
             tx.execute("UPDATE projections SET position = ? WHERE name = ?", (position, self.projection.name))
         self._position = position
         return len(notifications)
+
+    def _fresh(self) -> None:
+        """Catches up when something this projection applies was recorded since (or when the events it skips
+        piled up past `SKIP_AHEAD`: the check stays a short scan)."""
+        with self._lock:
+            self._open()
+            head = self.app.recorder.max_notification_id() or 0
+            if head <= self._position:
+                return
+            if self.projection.topics is not None and head - self._position <= SKIP_AHEAD:
+                pending = self.app.recorder.select_notifications(
+                    start=self._position,
+                    limit=1,
+                    stop=head,
+                    topics=sorted(self.projection.topics),
+                    inclusive_of_start=False,
+                )
+                if not pending:
+                    return
+            self._catch_up()
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Drops the projection's rows and applies the whole log again; returns how many events were applied."""
@@ -298,7 +325,7 @@ class Projector:
     @contextmanager
     def reading(self) -> Iterator[Tx]:
         """A connection to query the projection, caught up with everything recorded so far (reads its writes)."""
-        self.catch_up()
+        self._fresh()
         with self.db.connection() as tx:
             yield tx
 

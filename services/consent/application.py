@@ -58,6 +58,7 @@ from services.consent.views import (
     RefusalState,
     RegisterQuery,
     RegisterRow,
+    RegisterView,
     RestrictionState,
     aware,
 )
@@ -248,10 +249,10 @@ class Consents(TrackedApplication):
         self.regime_setting = regime_setting
         regime_for(regime_setting, clock())  # fail fast on a bad setting
         self.versions = register(build_tables(legal or LegalSettings()).values())
-        view = ConsentView(StateCodec(self))
-        projector = Projector(self, view)
-        self.projectors = (projector,)
-        self.view = ReadModel(projector, view)
+        codec = StateCodec(self)
+        facts, entries = Projector(self, ConsentView(codec)), Projector(self, RegisterView(codec))
+        self.projectors = (facts, entries)
+        self.view = ReadModel(facts, entries, codec)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -177,7 +177,7 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-HANDLED = {
+FACTS = frozenset(
     get_topic(cls)
     for cls in (
         Consent.Recorded,
@@ -186,11 +186,11 @@ HANDLED = {
         Restriction.Lifted,
         Refusal.Recorded,
         Refusal.Withdrawn,
-        RegisterEntry.Registered,
         OrganisationObserved.Observed,
         AgreementObserved.Observed,
     )
-}
+)
+"""What decisions read: a decision waits for none of the decisions and register entries recorded before it."""
 
 Record = ConsentState | RestrictionState | RefusalState
 KINDS: dict[str, type[Record]] = {"consent": ConsentState, "restriction": RestrictionState, "refusal": RefusalState}
@@ -227,11 +227,12 @@ def agreement_fact(e: dict[str, Any]) -> AgreementFact:
 
 
 class ConsentView(Projection):
-    """The consent service's tables: consents, restrictions and refusals by person; the disclosure register;
-    organisations' kinds and agreements' states over time, as observed from `rls.agreements.v1`."""
+    """What decisions read: consents, restrictions and refusals by person; organisations' kinds and agreements'
+    states over time, as observed from `rls.agreements.v1`."""
 
     name = "consent_view"
-    tables = ("consent_records", "consent_register", "consent_org_kinds", "consent_agreements", "consent_parties")
+    tables = ("consent_records", "consent_org_kinds", "consent_agreements", "consent_parties")
+    topics = FACTS
     version = "1"
 
     def __init__(self, codec: StateCodec) -> None:
@@ -242,11 +243,6 @@ class ConsentView(Projection):
             f"""CREATE TABLE consent_records (id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL,
                 seq BIGINT NOT NULL, state {db.blob} NOT NULL)""",
             "CREATE INDEX consent_records_subject ON consent_records (subject, seq)",
-            f"""CREATE TABLE consent_register (seq BIGINT PRIMARY KEY, subject TEXT NOT NULL, discloser TEXT NOT NULL,
-                recipient TEXT NOT NULL, at BIGINT NOT NULL, state {db.blob} NOT NULL)""",
-            "CREATE INDEX consent_register_subject ON consent_register (subject, seq)",
-            "CREATE INDEX consent_register_discloser ON consent_register (discloser, seq)",
-            "CREATE INDEX consent_register_recipient ON consent_register (recipient, seq)",
             """CREATE TABLE consent_org_kinds (org_id TEXT NOT NULL, occurred_at BIGINT NOT NULL, seq BIGINT NOT NULL,
                 kind TEXT NOT NULL, PRIMARY KEY (org_id, occurred_at, seq))""",
             f"""CREATE TABLE consent_agreements (agreement_id TEXT NOT NULL, occurred_at BIGINT NOT NULL,
@@ -257,8 +253,7 @@ class ConsentView(Projection):
 
     def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
         for seq, e in events:
-            if get_topic(type(e)) in HANDLED:
-                self._apply(tx, e, seq)
+            self._apply(tx, e, seq)
 
     def _apply(self, tx: Tx, e: Any, seq: int) -> None:
         if isinstance(e, Consent.Recorded | Restriction.Recorded | Refusal.Recorded):
@@ -269,20 +264,6 @@ class ConsentView(Projection):
             self._change(tx, RestrictionState, e, lifted_at=e.lifted_at)
         elif isinstance(e, Refusal.Withdrawn):
             self._change(tx, RefusalState, e, withdrawn_at=e.withdrawn_at)
-        elif isinstance(e, RegisterEntry.Registered):
-            row = _register_row(e, seq)
-            tx.execute(
-                "INSERT INTO consent_register (seq, subject, discloser, recipient, at, state) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    seq,
-                    subject_key(row.subject_id),
-                    row.discloser_org_id,
-                    row.recipient_org_id,
-                    micros(aware(row.at)),
-                    self.codec.encode(state_dict(row)),
-                ),
-            )
         elif isinstance(e, OrganisationObserved.Observed):
             tx.execute(
                 "INSERT INTO consent_org_kinds (org_id, occurred_at, seq, kind) VALUES (?, ?, ?, ?)",
@@ -318,6 +299,44 @@ class ConsentView(Projection):
             from_state(cls, self.codec.decode(row[0])), version=e.originator_version, **changes
         )
         tx.execute("UPDATE consent_records SET state = ? WHERE id = ?", (self.codec.encode(state_dict(record)), key))
+
+
+class RegisterView(Projection):
+    """The disclosure register, by person, discloser and recipient."""
+
+    name = "consent_register_view"
+    tables = ("consent_register",)
+    topics = frozenset({get_topic(RegisterEntry.Registered)})
+    version = "1"
+
+    def __init__(self, codec: StateCodec) -> None:
+        self.codec = codec
+
+    def schema(self, db: Database) -> Sequence[str]:
+        return [
+            f"""CREATE TABLE consent_register (seq BIGINT PRIMARY KEY, subject TEXT NOT NULL, discloser TEXT NOT NULL,
+                recipient TEXT NOT NULL, at BIGINT NOT NULL, state {db.blob} NOT NULL)""",
+            "CREATE INDEX consent_register_subject ON consent_register (subject, seq)",
+            "CREATE INDEX consent_register_discloser ON consent_register (discloser, seq)",
+            "CREATE INDEX consent_register_recipient ON consent_register (recipient, seq)",
+        ]
+
+    def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
+        rows = [_register_row(e, seq) for seq, e in events]
+        tx.executemany(
+            "INSERT INTO consent_register (seq, subject, discloser, recipient, at, state) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    row.seq,
+                    subject_key(row.subject_id),
+                    row.discloser_org_id,
+                    row.recipient_org_id,
+                    micros(aware(row.at)),
+                    self.codec.encode(state_dict(row)),
+                )
+                for row in rows
+            ],
+        )
 
 
 def _id_of(record: Record) -> str:
@@ -396,12 +415,13 @@ class ReadModel:
     """Everything decisions and queries read, from the consent view's tables; each read first applies what was
     recorded since (so a decision always sees every withdrawal committed before it)."""
 
-    def __init__(self, projector: Projector, view: ConsentView) -> None:
-        self.projector = projector
-        self.codec = view.codec
+    def __init__(self, facts: Projector, register: Projector, codec: StateCodec) -> None:
+        self.projector = facts
+        self.register_projector = register
+        self.codec = codec
 
-    def _records(self, cls: type[T], sql: str, params: Sequence[Any]) -> list[T]:
-        with self.projector.reading() as tx:
+    def _records(self, cls: type[T], sql: str, params: Sequence[Any], projector: Projector | None = None) -> list[T]:
+        with (projector or self.projector).reading() as tx:
             return [from_state(cls, self.codec.decode(row[0])) for row in tx.execute(sql, params)]
 
     def _one(self, cls: type[T], kind: str, key: str) -> T | None:
@@ -504,7 +524,7 @@ class ReadModel:
                 conditions.append(sql)
                 params.append(value)
         sql = f"SELECT state FROM consent_register WHERE {' AND '.join(conditions)} ORDER BY seq LIMIT ?"  # noqa: S608
-        found = self._records(RegisterRow, sql, [*params, query.limit + 1])
+        found = self._records(RegisterRow, sql, [*params, query.limit + 1], self.register_projector)
         if len(found) > query.limit:
             return found[: query.limit], found[query.limit - 1].seq
         return found, None
