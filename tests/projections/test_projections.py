@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 
+from eventsourcing.utils import get_topic
+
 from services.common.eventstore import persistence_env
 from services.common.projections import Projector
 from tests.projections.counting import Counter, Counters, EventCounts, counts
@@ -66,4 +68,15 @@ def test_a_new_version_rebuilds_the_projection_by_itself(store_url: str) -> None
     second = Projector(app, EventCounts(version="2"))
     assert counts(second) == expected
     second.close()
+    app.close()
+
+
+def test_a_projection_naming_its_topics_applies_only_those_and_moves_past_the_others(store_url: str) -> None:
+    app, expected = seeded(store_url, aggregates=3, increments=4)
+    created = EventCounts()
+    created.topics = frozenset({get_topic(Counter.Created)})
+    projector = Projector(app, created, batch=2)
+    assert counts(projector) == dict.fromkeys(expected, 1)
+    assert projector.position() == app.recorder.max_notification_id()
+    projector.close()
     app.close()
