@@ -226,7 +226,14 @@ def agreement_fact(e: dict[str, Any]) -> AgreementFact:
     )
 
 
-class ConsentView(Projection):
+class EncodedProjection(Projection):
+    """A consent projection keeping records' states encoded like the store's events."""
+
+    def __init__(self, codec: StateCodec) -> None:
+        self.codec = codec
+
+
+class ConsentView(EncodedProjection):
     """What decisions read: consents, restrictions and refusals by person; organisations' kinds and agreements'
     states over time, as observed from `rls.agreements.v1`."""
 
@@ -234,9 +241,6 @@ class ConsentView(Projection):
     tables = ("consent_records", "consent_org_kinds", "consent_agreements", "consent_parties")
     topics = FACTS
     version = "1"
-
-    def __init__(self, codec: StateCodec) -> None:
-        self.codec = codec
 
     def schema(self, db: Database) -> Sequence[str]:
         return [
@@ -301,16 +305,13 @@ class ConsentView(Projection):
         tx.execute("UPDATE consent_records SET state = ? WHERE id = ?", (self.codec.encode(state_dict(record)), key))
 
 
-class RegisterView(Projection):
+class RegisterView(EncodedProjection):
     """The disclosure register, by person, discloser and recipient."""
 
     name = "consent_register_view"
     tables = ("consent_register",)
     topics = frozenset({get_topic(RegisterEntry.Registered)})
     version = "1"
-
-    def __init__(self, codec: StateCodec) -> None:
-        self.codec = codec
 
     def schema(self, db: Database) -> Sequence[str]:
         return [
