@@ -153,9 +153,10 @@ def kafka(bootstrap: str | None) -> Iterator[str]:
         yield bootstrap
         return
     settings = RuntimeSettings()
+    scratch = Path(tempfile.mkdtemp(prefix="rls-scale-kafka-"))
     broker = LocalKafka(
         ensure_jars(settings.kafka_version, settings.cache_dir),
-        Path(tempfile.mkdtemp(prefix="rls-scale-kafka-")),
+        scratch,
         free_port(),
         free_port(),
         settings.kafka_heap,
@@ -166,6 +167,7 @@ def kafka(bootstrap: str | None) -> Iterator[str]:
         yield broker.bootstrap
     finally:
         broker.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextmanager
