@@ -38,6 +38,9 @@ BATCH = 500
 SKIP_AHEAD = 1000
 """How many events a projection naming its topics lets pass unapplied before it records that it is past them."""
 
+SKIP_CHECK = 256
+"""How often (in reads) a projection naming its topics looks how many events it let pass."""
+
 SQLITE_CACHE_KIB = 64 * 1024
 """Page cache of each SQLite connection (the default 2 MiB makes index maintenance read the disk once tables grow)."""
 
@@ -228,6 +231,7 @@ class Projector:
         self._lock = threading.Lock()
         self._ready = False
         self._position = 0
+        self._reads = 0
 
     def _open(self) -> None:
         """Creates the projection's tables, or rebuilds them when they were built for another version."""
@@ -295,24 +299,26 @@ class Projector:
         return len(notifications)
 
     def _fresh(self) -> None:
-        """Catches up when something this projection applies was recorded since (or when the events it skips
-        piled up past `SKIP_AHEAD`: the check stays a short scan)."""
+        """Catches up when something this projection applies was recorded since. A projection naming its topics asks
+        only for the first of them past its position (one query, like a catch-up finding nothing), and every
+        `SKIP_CHECK` reads records that it is past the others once they pile up beyond `SKIP_AHEAD`."""
         with self._lock:
             self._open()
-            head = self.app.recorder.max_notification_id() or 0
-            if head <= self._position:
+            topics = self.projection.topics
+            if topics is None:
+                self._catch_up()
                 return
-            if self.projection.topics is not None and head - self._position <= SKIP_AHEAD:
-                pending = self.app.recorder.select_notifications(
-                    start=self._position,
-                    limit=1,
-                    stop=head,
-                    topics=sorted(self.projection.topics),
-                    inclusive_of_start=False,
-                )
-                if not pending:
-                    return
-            self._catch_up()
+            self._reads += 1
+            if self._reads % SKIP_CHECK == 0 and (self.app.recorder.max_notification_id() or 0) > (
+                self._position + SKIP_AHEAD
+            ):
+                self._catch_up()
+                return
+            pending = self.app.recorder.select_notifications(
+                start=self._position, limit=1, topics=sorted(topics), inclusive_of_start=False
+            )
+            if pending:
+                self._catch_up()
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Drops the projection's rows and applies the whole log again; returns how many events were applied."""
