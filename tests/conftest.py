@@ -17,7 +17,11 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from services.common import tracing
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.kafka import ensure_topics, make_admin
 from services.contract.topics import PLATFORM_TOPICS
@@ -182,6 +186,18 @@ def client_for() -> Iterator[Callable[[FastAPI], TestClient]]:
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The spans this process makes while the test runs (an in-memory exporter in place of OTLP)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_provider(provider)
+    yield exporter
+    tracing.use_provider(None)
+    provider.shutdown()
 
 
 TESTS = Path(__file__).resolve().parent

@@ -14,6 +14,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
+    Mapper,
     ProcessRecorder,
     Recording,
     Tracking,
@@ -23,6 +24,7 @@ from eventsourcing.utils import Environment
 from pydantic import SecretStr
 
 from services.common.integrity import hashing, sealing
+from services.common.tracing import TracingMapper
 
 if TYPE_CHECKING:
     from services.common.composition import Outbox
@@ -129,6 +131,10 @@ class TrackedApplication(Application[Any]):
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         sealing.use_sealing_recorders(env)
         return super().construct_factory(env)
+
+    def construct_mapper(self) -> Mapper[Any]:
+        """Stored events keep the trace context of the request that recorded them (`services.common.tracing`)."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=TracingMapper)
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
