@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common import tracing
+from services.common.tracing import configure, span
 
 METRICS_PATH = "/metrics"
 UNOBSERVED = frozenset({METRICS_PATH, "/healthz", "/readyz"})
@@ -54,19 +54,19 @@ class RequestTelemetry:
             await send(message)
 
         started = time.perf_counter()
-        with tracing.span(method, parent, SpanKind.SERVER, {"http.request.method": method}) as span:
+        with span(method, parent, SpanKind.SERVER, {"http.request.method": method}) as server:
             try:
                 await self.app(scope, receive, sending)
             finally:
                 route = route_template(scope)
-                span.update_name(f"{method} {route}")
-                span.set_attributes({"http.route": route, "http.response.status_code": status})
+                server.update_name(f"{method} {route}")
+                server.set_attributes({"http.route": route, "http.response.status_code": status})
                 self.durations.labels(method, route, str(status)).observe(time.perf_counter() - started)
 
 
 def observe(app: FastAPI, service: str, readings: Iterable[Collector] = ()) -> CollectorRegistry:
     """Adds `/metrics` (request durations by route and status, and `readings`) and per-request spans to `app`;
-    exports this process's spans if OpenTelemetry is configured (`services.common.tracing`)."""
+    exports this process's spans if OpenTelemetry is configured (`services.common.tracing.configure`)."""
     registry = CollectorRegistry(auto_describe=False)
     durations = Histogram(
         "rls_http_request_duration_seconds",
@@ -82,6 +82,6 @@ def observe(app: FastAPI, service: str, readings: Iterable[Collector] = ()) -> C
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    tracing.configure(f"rls-{service}")
+    configure(f"rls-{service}")
     app.state.metrics = registry
     return registry
