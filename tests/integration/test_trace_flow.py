@@ -7,20 +7,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.notifications.main import build_app as notifications_app
-from services.notifications.settings import NotificationsSettings
-from services.referral.main import build_app as referral_app
-from services.referral.settings import ReferralSettings
-from tests.helpers import wait_for
+from tests.helpers import demo_referral, wait_for
 from tests.notifications.conftest import SECRET
 from tests.notifications.fakes import Receiver
-from tests.referral.fakes import fake_gateways
 from tests.referral.test_telemetry import samples
 
 pytestmark = pytest.mark.integration
@@ -37,45 +31,18 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_one_trace_from_the_submit_request_to_the_webhook_delivery(
-    kafka_bootstrap: str,
-    tmp_path: Path,
-    service_settings: Callable[..., Any],
-    client_for: Callable[..., Any],
+    referral_and_notifications: Callable[[str], tuple[TestClient, TestClient]],
     auth: Callable[..., dict[str, str]],
     receiver: Receiver,
     spans: InMemorySpanExporter,
     report_figure: Callable[[str], None],
 ) -> None:
-    loops = {"kafka_bootstrap_servers": kafka_bootstrap, "relay_enabled": True, "consumers_enabled": True}
-    referral_api = referral_app(
-        service_settings(ReferralSettings, event_store=f"sqlite:///{tmp_path / 'referral.db'}", **loops)
-    )
-    referral_api.state.gateways = lambda token: fake_gateways()
-    referral = client_for(referral_api)
-    notifications = client_for(
-        notifications_app(
-            service_settings(
-                NotificationsSettings,
-                event_store=f"sqlite:///{tmp_path / 'notifications.db'}",
-                consumer_group="trace-" + uuid.uuid4().hex,
-                **loops,
-            )
-        )
-    )
+    referral, notifications = referral_and_notifications("trace")
     to_org = "trace-" + uuid.uuid4().hex[:10]
     subscription = {"org_id": to_org, "channel": "WEBHOOK", "url": receiver.url, "secret": SECRET}
     assert notifications.post("/v1/subscriptions", json=subscription, headers=auth(to_org, "admin")).status_code == 201
-    body = {
-        "subject_id": SUBJECT,
-        "from_org": "trace-sender",
-        "from_service": "AAOR",
-        "to_org": to_org,
-        "to_service": "CRISIS_24_7",
-        "channel": "PHONE",
-        "urgency": "URGENT",
-        "reason_code": "FAMILY_CRISIS",
-        "information": {"IDENTIFICATION": f"{CANARY} name", "CONTACT": f"{CANARY} phone"},
-    }
+    information = {"IDENTIFICATION": f"{CANARY} name", "CONTACT": f"{CANARY} phone"}
+    body = demo_referral(to_org, "CRISIS_24_7", SUBJECT, from_org="trace-sender", information=information)
     submitted = referral.post("/v1/referrals", json=body, headers=auth("trace-sender", "intake"))
     assert submitted.status_code == 201, submitted.text
     rid = submitted.json()["id"]
