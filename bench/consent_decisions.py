@@ -1,7 +1,8 @@
 """Consent decisions benchmark: the engine and `decide()` in process, then `POST /v1/decisions` and
 `POST /v1/disclosures` over HTTP beside Open Policy Agent answering the same consent route, in one run.
 
-    .venv/bin/python bench/consent_decisions.py [--rates 200,500,1000] [--seconds 10] [--store URL] [--no-opa]
+    .venv/bin/python bench/consent_decisions.py [--rates 200,500,1000] [--seconds 10] [--store URL] [--workers 1]
+        [--no-opa]
 
 Every HTTP figure comes from one open-loop generator (request i is due at start + i/rate; latency counts from that
 due time, so a slow answer delays nobody's clock), driving in turn the consent service (uvicorn, its own process; every
@@ -209,7 +210,7 @@ class Target:
     """An HTTP endpoint under load: where, which bodies (one per request, cycled), which headers."""
 
     name: str
-    port: int
+    ports: list[int]
     path: str
     bodies: list[bytes]
     headers: dict[str, str]
@@ -246,9 +247,9 @@ def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run
     tickets = itertools.count()
     start = time.monotonic() + 0.5
 
-    def worker() -> None:
+    def worker(port: int) -> None:
         nonlocal errors
-        connection = http.client.HTTPConnection("127.0.0.1", target.port, timeout=2)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         while (i := next(tickets)) < total:
             scheduled = start + i / rate
             time.sleep(max(0.0, scheduled - time.monotonic()))
@@ -259,7 +260,7 @@ def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run
                 ok = response.status == 200
             except (OSError, http.client.HTTPException):
                 connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", target.port, timeout=2)
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 ok = False
             if ok:
                 latencies.append(time.monotonic() - scheduled)
@@ -267,7 +268,8 @@ def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run
                 errors += 1
         connection.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    ports = itertools.cycle(target.ports)  # several server processes: each client keeps to one
+    threads = [threading.Thread(target=worker, args=(next(ports),)) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -277,10 +279,9 @@ def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run
 
 def warm(target: Target) -> None:
     """One request before measuring, however long it takes (the service's read model catches up with the store)."""
-    response = httpx.post(
-        f"http://127.0.0.1:{target.port}{target.path}", content=target.bodies[0], headers=target.headers, timeout=300
-    )
-    response.raise_for_status()
+    for port in target.ports:
+        url = f"http://127.0.0.1:{port}{target.path}"
+        httpx.post(url, content=target.bodies[0], headers=target.headers, timeout=300).raise_for_status()
 
 
 def saturation(target: Target, seconds: float) -> float | None:
@@ -327,16 +328,22 @@ def wait_up(url: str, alive: Callable[[], bool]) -> None:
 
 
 @contextmanager
-def consent_service(store: str, scratch: str) -> Iterator[int]:
-    port = _free_port()
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(store, scratch, port), daemon=True)
-    server.start()
+def consent_service(store: str, scratch: str, workers: int) -> Iterator[list[int]]:
+    """`workers` consent API processes on the same store (scaled out: in production the relay runs once beside them,
+    `rls relay consent`); their ports."""
+    ports = [_free_port() for _ in range(workers)]
+    spawn = multiprocessing.get_context("spawn")
+    servers = [spawn.Process(target=serve, args=(store, scratch, port), daemon=True) for port in ports]
+    for server in servers:
+        server.start()
     try:
-        wait_up(f"http://127.0.0.1:{port}/healthz", server.is_alive)
-        yield port
+        for port, server in zip(ports, servers, strict=True):
+            wait_up(f"http://127.0.0.1:{port}/healthz", server.is_alive)
+        yield ports
     finally:
-        server.terminate()
-        server.join(10)
+        for server in servers:
+            server.terminate()
+            server.join(10)
 
 
 def opa_binary() -> Path | None:
@@ -389,6 +396,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000, help="in-process evaluations")
     parser.add_argument("--subjects", type=int, default=10000, help="people with consents on file")
     parser.add_argument("--store", default=None, help="event store URL (default: a SQLite file in a temp dir)")
+    parser.add_argument("--workers", type=int, default=1, help="consent API processes sharing the store")
     parser.add_argument("--no-opa", action="store_true", help="skip the comparison with Open Policy Agent")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
@@ -405,9 +413,12 @@ def main() -> None:
         encoded = [json.dumps(r).encode() for r in requests]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         binary = None if args.no_opa else opa_binary()
-        with consent_service(store, scratch) as port, opa_or_none(binary, consents, scratch) as opa_port:
-            decisions = Target("ours", port, "/v1/decisions", encoded, headers)
-            disclosures = Target("ours", port, "/v1/disclosures", encoded, headers)
+        with (
+            consent_service(store, scratch, args.workers) as ports,
+            opa_or_none(binary, consents, scratch) as opa_port,
+        ):
+            decisions = Target("ours", ports, "/v1/decisions", encoded, headers)
+            disclosures = Target("ours", ports, "/v1/disclosures", encoded, headers)
             opa = None
             if opa_port is not None:
                 inputs = [json.dumps({"input": r}).encode() for r in requests]
@@ -432,16 +443,17 @@ def main() -> None:
             print(f"  POST /v1/decisions: {saturation(decisions, args.ladder_seconds) or 'below the first step'}/s")
             if opa is not None:
                 print(f"  OPA {OPA_VERSION}: {saturation(opa, args.ladder_seconds) or 'below the first step'}/s")
-        print(f"event store: {store.split(':', 1)[0]}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+        where = f"event store: {store.split(':', 1)[0]}, {args.workers} API process(es)"
+        print(f"{where}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
 
 
 @contextmanager
-def opa_or_none(binary: Path | None, consents: list[ConsentTerms], scratch: str) -> Iterator[int | None]:
+def opa_or_none(binary: Path | None, consents: list[ConsentTerms], scratch: str) -> Iterator[list[int] | None]:
     if binary is None:
         yield None
         return
     with opa_server(binary, opa_data(consents), scratch) as port:
-        yield port
+        yield [port]
 
 
 if __name__ == "__main__":
