@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +27,7 @@ from services.consent.settings import ConsentSettings
 from services.contract import topics
 from services.contract.codes import OrgKind
 from tests.consent.conftest import organisation_event
-from tests.helpers import free_port, read_topic, wait_for
+from tests.helpers import free_port, read_topic, service_process, wait_for, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -39,34 +35,6 @@ CLIENTS = 8
 KILL_AFTER = 150
 """Answers received before the kill (the clients keep sending: requests are in flight when it falls)."""
 SUBJECTS = 20
-
-
-@contextmanager
-def consent_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with open(log, "ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", "consent"],
-            env={**os.environ, **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-
-
-def wait_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    def ready() -> bool:
-        assert process.poll() is None, "the consent process exited"
-        try:
-            return httpx.get(base_url + "/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(ready, timeout=60, interval=0.2)
 
 
 def seed(settings: ConsentSettings, discloser: str, recipient: str) -> None:
@@ -172,7 +140,7 @@ def test_decisions_answered_before_a_sigkill_are_stored_sealed_and_published(
     answered: dict[str, Answer] = {}
     sent: set[str] = set()
     killed = threading.Event()
-    with consent_process(env, tmp_path / "first.log") as first:
+    with service_process("consent", env, tmp_path / "first.log") as first:
         wait_ready(base_url, first)
         clients = threading.Thread(target=burst, args=(port, headers, body, run, answered, sent, killed))
         clients.start()
@@ -184,7 +152,7 @@ def test_decisions_answered_before_a_sigkill_are_stored_sealed_and_published(
     in_flight = sent - set(answered)
     assert len(answered) >= KILL_AFTER and in_flight, "the kill must fall during the burst"
 
-    with consent_process(env, tmp_path / "second.log") as second:
+    with service_process("consent", env, tmp_path / "second.log") as second:
         wait_ready(base_url, second)
         with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
             for key in sorted(sent):  # answered as it was, or recorded now: never a second, different answer
