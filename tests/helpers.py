@@ -168,6 +168,19 @@ def demo_consent(
     }
 
 
+def service_env(service: str, kafka_bootstrap: str, var: Path, dev_key_file: Path, port: int) -> dict[str, str]:
+    """What `service_process` needs to serve `service` on `port` in dev mode, its SQLite store in `var`."""
+    prefix = service.upper()
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "RLS_MODE": "dev",
+        "RLS_VAR_DIR": str(var),
+        "RLS_DEV_KEY_FILE": str(dev_key_file),
+        f"{prefix}_EVENT_STORE": f"sqlite:///{var / (service + '.db')}",
+        f"{prefix}_PORT": str(port),
+    }
+
+
 @contextmanager
 def service_process(service: str, env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`rls serve <service>` in a process of its own, with `env` added to this one's; killed if still running."""

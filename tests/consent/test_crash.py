@@ -27,7 +27,7 @@ from services.consent.settings import ConsentSettings
 from services.contract import topics
 from services.contract.codes import OrgKind
 from tests.consent.conftest import organisation_event
-from tests.helpers import free_port, read_topic, service_process, wait_for, wait_ready
+from tests.helpers import free_port, read_topic, service_env, service_process, wait_for, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -112,12 +112,7 @@ def test_decisions_answered_before_a_sigkill_are_stored_sealed_and_published(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "RLS_MODE": "dev",
-        "RLS_VAR_DIR": str(tmp_path),
-        "RLS_DEV_KEY_FILE": str(dev_key_file),
-        "CONSENT_EVENT_STORE": f"sqlite:///{tmp_path / 'consent.db'}",
-        "CONSENT_PORT": str(port),
+        **service_env("consent", kafka_bootstrap, tmp_path, dev_key_file, port),
         "CONSENT_CONSUMERS_ENABLED": "false",
     }
     settings = ConsentSettings(

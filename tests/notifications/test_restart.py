@@ -15,7 +15,7 @@ import pytest
 from services.common.envelope import CloudEvent
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.contract import topics
-from tests.helpers import free_port, service_process, wait_for, wait_ready
+from tests.helpers import free_port, service_env, service_process, wait_for, wait_ready
 from tests.notifications.conftest import SECRET, Story, org, verify
 from tests.notifications.fakes import Receiver
 
@@ -38,12 +38,7 @@ def test_a_killed_process_loses_no_pending_delivery(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "RLS_MODE": "dev",
-        "RLS_VAR_DIR": str(tmp_path),
-        "RLS_DEV_KEY_FILE": str(dev_key_file),
-        "NOTIFICATIONS_EVENT_STORE": f"sqlite:///{tmp_path / 'notifications.db'}",
-        "NOTIFICATIONS_PORT": str(port),
+        **service_env("notifications", kafka_bootstrap, tmp_path, dev_key_file, port),
         "NOTIFICATIONS_CONSUMER_GROUP": "restart-" + uuid.uuid4().hex,
         "NOTIFICATIONS_RETRY_INITIAL_S": "0.1",
         "NOTIFICATIONS_RETRY_MAX_INTERVAL_S": "0.3",
