@@ -84,6 +84,10 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Waiter]) -> None:
         self.batches += 1
+        for waiter in batch:  # until written: a leader interrupted mid-write answers nobody with a success
+            waiter.error = InterruptedError(
+                "the transaction holding these events was interrupted: they may not be stored"
+            )
         if len(batch) == 1:
             self._write_alone(batch[0])
             return
@@ -101,14 +105,15 @@ class GroupCommit:
             for waiter in batch:
                 waiter.error = error
             return
-        if recordings:
-            start = 0
-            for waiter in batch:
-                waiter.recordings = recordings[start : start + len(waiter.event.events)]
-                start += len(waiter.event.events)
+        start = 0
+        for waiter in batch:
+            waiter.recordings = recordings[start : start + len(waiter.event.events)]
+            waiter.error = None
+            start += len(waiter.event.events)
 
     def _write_alone(self, waiter: _Waiter) -> None:
         try:
             waiter.recordings = self._write(waiter.event)
+            waiter.error = None
         except Exception as error:  # noqa: BLE001 -- raised by this caller's `record`, as a direct write would
             waiter.error = error

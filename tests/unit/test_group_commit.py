@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,9 @@ def notes(tmp_path: Path) -> Iterator[Notes]:
         yield app
 
 
-def held_first_write(app: Notes, callers: int) -> GroupCommit:
-    """A committer whose first transaction waits until the other callers (one event each) have queued behind it."""
+def held_first_write(app: Notes, callers: int, then: Callable[[], None] = lambda: None) -> GroupCommit:
+    """A committer whose first transaction waits until the other callers (one event each) have queued behind it;
+    `then` runs before each later transaction."""
     committer: GroupCommit
     first = threading.Event()
 
@@ -52,6 +53,8 @@ def held_first_write(app: Notes, callers: int) -> GroupCommit:
             first.set()
             while len(committer._queue) < callers - len(processing_event.events):
                 threading.Event().wait(0.005)
+        else:
+            then()
         return app._record(processing_event)
 
     committer = GroupCommit(write)
@@ -65,8 +68,10 @@ def record_concurrently(app: Notes, aggregates: list[Note]) -> dict[int, Any]:
     def call(index: int) -> None:
         try:
             outcomes[index] = app.record(aggregates[index])
-        except IntegrityError as error:
+        except (IntegrityError, InterruptedError) as error:
             outcomes[index] = error
+        except SystemExit as leaving:
+            outcomes[index] = leaving
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(aggregates))]
     for thread in threads:
@@ -123,3 +128,17 @@ def test_a_lone_caller_writes_at_once_and_store_failures_reach_every_caller(note
     notes.group_commit = GroupCommit(broken)
     with pytest.raises(OSError, match="disk full"):
         notes.record(Note(str(uuid.uuid4())))
+
+
+def test_callers_whose_leader_was_interrupted_are_not_told_their_events_are_stored(notes: Notes) -> None:
+    def interrupt() -> None:
+        raise SystemExit
+
+    notes.group_commit = held_first_write(notes, CALLERS, then=interrupt)
+
+    outcomes = record_concurrently(notes, [Note(f"note {i}") for i in range(CALLERS)])
+
+    later = [o for o in outcomes.values() if not isinstance(o, list)]
+    assert sum(isinstance(o, SystemExit) for o in later) == 1, "the leader of the second transaction"
+    assert later and all(isinstance(o, SystemExit | InterruptedError) for o in later)
+    assert len(later) + sum(isinstance(o, list) for o in outcomes.values()) == CALLERS
