@@ -42,6 +42,7 @@ import uvicorn
 from eventsourcing.persistence import Tracking
 
 from services.common.auth import load_dev_key, mint_dev_token
+from services.common.group_commit import GroupCommit
 from services.common.service import application_env
 from services.consent import inbound
 from services.consent.api_models import DecisionCreate
@@ -203,6 +204,46 @@ def in_process(app: Consents, rnd: random.Random, n: int, subjects: int) -> None
         app.decide(body, Actor("bench", DISCLOSER))
         decide.append(time.perf_counter() - start)
     print(f"application decide()       {percentiles(decide)}  (read model + engine + SQLite write, one caller)")
+    requests = [request_of(ask(rnd, subjects)) for _ in range(n // 4)]
+    half = len(requests) // 2
+    alone = concurrent_decisions(app, requests[:half], OneTransactionEach(app._record))
+    grouped = concurrent_decisions(app, requests[half:], GroupCommit(app._record))
+    print(
+        f"application decide(), 16 concurrent callers: one transaction each p50/p99 {alone}; "
+        f"group commit p50/p99 {grouped}"
+    )
+
+
+class OneTransactionEach:
+    """The store as it was written before group commit: each caller its own transaction, concurrently (SQLite
+    serialises them, a waiting writer sleeping in its busy handler)."""
+
+    def __init__(self, write: Callable[[Any], Any]) -> None:
+        self.record = write
+        self.batches = 0
+
+
+def concurrent_decisions(
+    app: Consents, requests: list[DecisionRequest], committer: GroupCommit | OneTransactionEach
+) -> str:
+    """16 threads deciding `requests` as fast as they can through `committer`: latencies, rate and transactions."""
+    app.group_commit = committer  # type: ignore[assignment]
+    actor = Actor("bench", DISCLOSER)
+    latencies: list[float] = []
+
+    def decide(request: DecisionRequest) -> None:
+        begin = time.perf_counter()
+        app.decide(request, actor)
+        latencies.append(time.perf_counter() - begin)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(decide, requests))
+    rate = len(requests) / (time.perf_counter() - start)
+    transactions = f", {committer.batches} transactions" if committer.batches else ""
+    ordered = sorted(latencies)
+    p50, p99 = ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99)]
+    return f"{p50 * 1e3:.1f}/{p99 * 1e3:.1f} ms, {rate:.0f} decisions/s{transactions}"
 
 
 @dataclass(frozen=True)
