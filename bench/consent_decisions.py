@@ -252,9 +252,19 @@ class Target:
 
     name: str
     ports: list[int]
+    pids: list[int]
     path: str
     bodies: list[bytes]
     headers: dict[str, str]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the server processes used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -262,16 +272,22 @@ class Run:
     rate: float
     latencies: list[float]
     errors: int
+    cpu_s: float
 
     def quantile(self, q: float) -> float:
         ordered = sorted(self.latencies) or [float("inf")]
         return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
+    def per_core(self) -> float:
+        """Requests one core of server CPU answers per second at this run's cost per request."""
+        return max(1, len(self.latencies) + self.errors) / self.cpu_s if self.cpu_s > 0 else float("inf")
+
     def line(self) -> str:
         p50, p99, worst = self.quantile(0.5), self.quantile(0.99), max(self.latencies, default=float("inf"))
+        cpu = self.cpu_s / max(1, len(self.latencies) + self.errors)
         return (
             f"p50 {p50 * 1e3:8.2f} ms  p99 {p99 * 1e3:8.2f} ms  max {worst * 1e3:8.2f} ms  "
-            f"errors {self.errors:4d}  (n={len(self.latencies)})"
+            f"errors {self.errors:4d}  server CPU {cpu * 1e3:5.2f} ms/request  (n={len(self.latencies)})"
         )
 
 
@@ -311,11 +327,12 @@ def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run
 
     ports = itertools.cycle(target.ports)  # several server processes: each client keeps to one
     threads = [threading.Thread(target=worker, args=(next(ports),)) for _ in range(clients)]
+    used = cpu_seconds(target.pids)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return Run(rate, latencies, errors)
+    return Run(rate, latencies, errors, cpu_seconds(target.pids) - used)
 
 
 def warm(target: Target) -> None:
@@ -369,9 +386,9 @@ def wait_up(url: str, alive: Callable[[], bool]) -> None:
 
 
 @contextmanager
-def consent_service(store: str, scratch: str, workers: int) -> Iterator[list[int]]:
+def consent_service(store: str, scratch: str, workers: int) -> Iterator[tuple[list[int], list[int]]]:
     """`workers` consent API processes on the same store (scaled out: in production the relay runs once beside them,
-    `rls relay consent`); their ports."""
+    `rls relay consent`); their ports and process ids."""
     ports = [_free_port() for _ in range(workers)]
     spawn = multiprocessing.get_context("spawn")
     servers = [spawn.Process(target=serve, args=(store, scratch, port), daemon=True) for port in ports]
@@ -380,7 +397,7 @@ def consent_service(store: str, scratch: str, workers: int) -> Iterator[list[int
     try:
         for port, server in zip(ports, servers, strict=True):
             wait_up(f"http://127.0.0.1:{port}/healthz", server.is_alive)
-        yield ports
+        yield ports, [server.pid for server in servers if server.pid is not None]
     finally:
         for server in servers:
             server.terminate()
@@ -410,7 +427,7 @@ def opa_binary() -> Path | None:
 
 
 @contextmanager
-def opa_server(binary: Path, data: dict[str, Any], scratch: str) -> Iterator[int]:
+def opa_server(binary: Path, data: dict[str, Any], scratch: str) -> Iterator[tuple[int, int]]:
     data_file = Path(scratch) / "data.json"
     data_file.write_text(json.dumps(data))
     port = _free_port()
@@ -419,7 +436,7 @@ def opa_server(binary: Path, data: dict[str, Any], scratch: str) -> Iterator[int
     process = subprocess.Popen(command)
     try:
         wait_up(f"http://127.0.0.1:{port}/health", lambda: process.poll() is None)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         process.wait(10)
@@ -455,31 +472,36 @@ def main() -> None:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         binary = None if args.no_opa else opa_binary()
         with (
-            consent_service(store, scratch, args.workers) as ports,
-            opa_or_none(binary, consents, scratch) as opa_port,
+            consent_service(store, scratch, args.workers) as (ports, pids),
+            opa_or_none(binary, consents, scratch) as opa_server_,
         ):
-            decisions = Target("ours", ports, "/v1/decisions", encoded, headers)
-            disclosures = Target("ours", ports, "/v1/disclosures", encoded, headers)
+            decisions = Target("ours", ports, pids, "/v1/decisions", encoded, headers)
+            disclosures = Target("ours", ports, pids, "/v1/disclosures", encoded, headers)
             opa = None
-            if opa_port is not None:
+            if opa_server_ is not None:
                 inputs = [json.dumps({"input": r}).encode() for r in requests]
-                opa = Target(
-                    "opa", opa_port, "/v1/data/rls/consent/decision", inputs, {"Content-Type": "application/json"}
-                )
+                opa_port, opa_pid = opa_server_
+                json_only = {"Content-Type": "application/json"}
+                opa = Target("opa", [opa_port], [opa_pid], "/v1/data/rls/consent/decision", inputs, json_only)
             for target in (decisions, disclosures, *([opa] if opa else [])):
                 warm(target)
+            per_core: dict[str, float] = {}
             for rate in rates:
                 ours = drive(decisions, rate, args.seconds)
+                per_core.setdefault("POST /v1/decisions", ours.per_core())
                 print(f"{rate:6.0f}/s  POST /v1/decisions    {ours.line()}")
                 disclosed = drive(disclosures, rate, args.seconds)
                 print(f"{rate:6.0f}/s  POST /v1/disclosures  {disclosed.line()}")
                 if opa is not None:
                     theirs = drive(opa, rate, args.seconds)
+                    per_core.setdefault(f"OPA {OPA_VERSION}", theirs.per_core())
                     print(f"{rate:6.0f}/s  OPA {OPA_VERSION} (A-1)     {theirs.line()}")
                     print(
                         f"{rate:6.0f}/s  ours/OPA              p50 {ratio(ours.quantile(0.5), theirs.quantile(0.5))}"
                         f"   p99 {ratio(ours.quantile(0.99), theirs.quantile(0.99))}"
                     )
+            capacity = ", ".join(f"{name} {rate:.0f}/s" for name, rate in per_core.items())
+            print(f"one core's worth of server CPU (at {rates[0]:.0f}/s): {capacity}")
             print(f"saturation (p99 < 10 ms, {args.ladder_seconds:.0f} s per step of {LADDER}):")
             print(f"  POST /v1/decisions: {saturation(decisions, args.ladder_seconds) or 'below the first step'}/s")
             if opa is not None:
@@ -489,12 +511,12 @@ def main() -> None:
 
 
 @contextmanager
-def opa_or_none(binary: Path | None, consents: list[ConsentTerms], scratch: str) -> Iterator[list[int] | None]:
+def opa_or_none(binary: Path | None, consents: list[ConsentTerms], scratch: str) -> Iterator[tuple[int, int] | None]:
     if binary is None:
         yield None
         return
-    with opa_server(binary, opa_data(consents), scratch) as port:
-        yield [port]
+    with opa_server(binary, opa_data(consents), scratch) as server:
+        yield server
 
 
 if __name__ == "__main__":
