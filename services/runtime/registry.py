@@ -1,4 +1,4 @@
-"""The five services of the platform and how to build each one."""
+"""The services of the platform and how to build each one."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ SERVICES: dict[str, int] = {
     "consent": 8003,
     "notifications": 8004,
     "audit": 8005,
+    "standards": 8006,
 }
 """Service name -> default port (CONTRACT.md)."""
 

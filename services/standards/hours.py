@@ -36,6 +36,11 @@ HOURS_STANDARDS: Mapping[str, tuple[str, ...]] = {
 WEEKLY_CHANNEL = {"AAOR_HOURS_PHONE": "PHONE", "AAOR_HOURS_IN_PERSON": "IN_PERSON"}
 
 
+def hours_key(org: str, service: str) -> str:
+    """The board topic's key of an organisation's schedules for one service."""
+    return f"hours|{org}|{service}"
+
+
 def _minutes(clock: str) -> int:
     hours, minutes = clock.split(":")
     return int(hours) * 60 + int(minutes)

@@ -27,6 +27,8 @@ class StandardsSettings(PlatformSettings):
     service_name: str = "standards"
     host: str = "127.0.0.1"
     port: int = 8006
+    consumers_enabled: bool = True
+    """Follow the board topic (and run the worker, unless `worker_enabled` is false) in the API process."""
     worker_enabled: bool = True
     """Run the faust worker in the API process (`python -m services.standards.worker` runs it alone)."""
     app_id: str = "rls-standards"
