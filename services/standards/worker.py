@@ -130,7 +130,7 @@ class Worker:
 
     def _table(self, name: str) -> Any:
         return self.app.Table(
-            name, default=None, partitions=self.settings.partitions, key_type=str, value_serializer="json"
+            name, default=None, partitions=self.settings.partitions, key_type=str
         )
 
     def _topic(self, name: str) -> TopicT:
@@ -159,7 +159,7 @@ class Worker:
         found = referral_step(event.message.headers, event.message.value)
         if found is None:
             return
-        old = self.referrals[found.referral_id]
+        old = self.referrals.get(found.referral_id)
         if old is not None and old.get(found.event_id) == found.step:
             return
         new = {**(old or {}), found.event_id: found.step}
@@ -171,7 +171,7 @@ class Worker:
         if found is None:
             return
         call_id = found.call["call_id"]
-        old = self.calls[call_id]
+        old = self.calls.get(call_id)
         new = merge(old, found.call)
         if new != old:
             self.calls[call_id] = new
@@ -181,7 +181,7 @@ class Worker:
         found = schedule_declared(event.message.headers, event.message.value)
         if found is None:
             return
-        old = self.schedules[found.key] or {}
+        old = self.schedules.get(found.key) or {}
         known = old.get(found.effective_from)
         if known is not None and _latest(known) >= _latest(found.schedule):
             return
