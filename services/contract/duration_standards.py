@@ -127,6 +127,8 @@ def duration_outcomes(history: Sequence[DurationMilestone], policy: DurationPoli
             planned = any(m.name in (PLAN_SET, PLAN_REVISED) for m in episode)
             plan_state = ClockState.MET if planned else ClockState.BREACHED if ended else ClockState.RUNNING
             outcomes.append(
-                DurationOutcome(DurationStandard.CONSULT_PLAN, org, service, first, len(meetings), None, None, plan_state)
+                DurationOutcome(
+                    DurationStandard.CONSULT_PLAN, org, service, first, len(meetings), None, None, plan_state
+                )
             )
     return outcomes

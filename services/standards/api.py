@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["standards"])
 STANDARD_PATTERN = r"^[A-Z][A-Z0-9_]{0,39}$"
 BoardPeriod = Literal["DAY", "MONTH"]
 CallPeriod = Literal["HOUR", "DAY", "MONTH"]
-NOT_READY = {503: {"description": "The board is still being read from its topic"}}
+NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "The board is still being read from its topic"}}
 
 
 def queries(request: Request) -> BoardQueries:

@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.common.envelope import CloudEvent, EnvelopeError, derived_id, schema_uri
-from services.contract.agreements_events import ServiceHoursV1
 from services.contract.events import EVENT_TYPES
 from services.contract.infosocial_events import InfoSocialCallV1
 from services.standards.calls import CallRecord

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from faust.contrib.asgi import faust_app_running
 from fastapi import FastAPI
+from faust.contrib.asgi import faust_app_running
 from kafka.errors import KafkaError
 
 from services.common.kafka import KafkaProbe, KafkaPublisher, PublishError
@@ -86,5 +86,3 @@ def build_app(settings: StandardsSettings | None = None) -> FastAPI:
 
     api.include_router(router)
     return api
-
-

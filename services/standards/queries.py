@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from services.contract.standards_events import BoardRowV1, HoursInForceV1, InfoSocialRowV1
-
 from services.standards.bounds import Bounds, Period, bucket_start
 from services.standards.hours import hours_rows
 from services.standards.state import BOARD_ROW, HOURS_IN_FORCE, INFOSOCIAL_ROW, board_row
@@ -92,5 +91,3 @@ def to_csv(rows: list[BoardRowV1]) -> str:
         data = row.model_dump(mode="json")
         writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
     return out.getvalue()
-
-

@@ -85,7 +85,7 @@ class BoardState:
         pct = stats.pct_within
         return InfoSocialRowV1(
             region=key.region,
-            period=key.period.value,  # type: ignore[arg-type]
+            period=key.period.value,
             bucket=key.bucket,
             offered=stats.offered,
             answered=stats.answered,
@@ -108,9 +108,9 @@ def board_row(key: RowKey, row: Any) -> BoardRowV1:
     assert isinstance(row, Conformance)
     return BoardRowV1(
         org=key.org,
-        service=key.service,  # type: ignore[arg-type]
+        service=key.service,
         standard=key.standard,
-        period=key.period.value,  # type: ignore[arg-type]
+        period=key.period.value,
         bucket=key.bucket,
         total=row.total,
         met=row.met,

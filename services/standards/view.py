@@ -15,7 +15,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from services.common.envelope import HEADER_PREFIX
-from services.common.kafka_security import KafkaAccess
+from services.common.kafka_security import Brokers, access_of
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class BoardView:
     """Every row of the board topic by key: its CloudEvent type and payload (rows deleted on the topic are gone)."""
 
-    def __init__(self, access: KafkaAccess, topic: str, client_id: str) -> None:
+    def __init__(self, access: Brokers, topic: str, client_id: str) -> None:
         self._access = access
         self._topic = topic
         self._client_id = client_id
@@ -38,6 +38,11 @@ class BoardView:
             found = [data for key, (t, data) in self._rows.items() if t == type_ and key.startswith(prefix)]
         yield from found
 
+    def snapshot(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Every row by key: its type and payload."""
+        with self._lock:
+            return dict(self._rows)
+
     def apply(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
         if key is None:
             return
@@ -51,9 +56,13 @@ class BoardView:
 
     def run(self, stop: threading.Event) -> None:
         """Follows the topic until `stop` (a background loop of the API process)."""
-        consumer = KafkaConsumer(**self._access.client_config(), client_id=self._client_id, enable_auto_commit=False)
+        consumer = KafkaConsumer(
+            **access_of(self._access).client_config(), client_id=self._client_id, enable_auto_commit=False
+        )
         try:
-            partitions = [TopicPartition(self._topic, p) for p in sorted(consumer.partitions_for_topic(self._topic) or [])]
+            partitions = [
+                TopicPartition(self._topic, p) for p in sorted(consumer.partitions_for_topic(self._topic) or [])
+            ]
             if not partitions:
                 stop.wait(1.0)  # the worker creates the topic; try again
                 return

@@ -16,6 +16,7 @@ After a recovery the rows are derived from the tables again and all published. R
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
@@ -66,12 +67,10 @@ def ensure_board_topics(settings: StandardsSettings) -> None:
             with_dlq=False,
         )
         if settings.board_topic not in admin.list_topics():
-            try:
-                admin.create_topics(
-                    [NewTopic(settings.board_topic, settings.partitions, 1, topic_configs={"cleanup.policy": "compact"})]
-                )
-            except TopicAlreadyExistsError:
-                pass
+            compact = {"cleanup.policy": "compact"}
+            compacted = NewTopic(settings.board_topic, settings.partitions, 1, topic_configs=compact)
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created it meanwhile
+                admin.create_topics([compacted])
     finally:
         admin.close()
 
@@ -129,18 +128,16 @@ class Worker:
         self.app.timer(settings.publish_interval_s, name="publish-board")(self.publish)
 
     def _table(self, name: str) -> Any:
-        return self.app.Table(
-            name, default=None, partitions=self.settings.partitions, key_type=str
-        )
+        return self.app.Table(name, default=None, partitions=self.settings.partitions, key_type=str)
 
     def _topic(self, name: str) -> TopicT:
         return self.app.topic(name, key_serializer="raw", value_serializer="raw", partitions=self.settings.partitions)
 
-    def _consume(self, name: str, apply: Callable[[EventT], None]) -> None:
+    def _consume(self, name: str, apply: Callable[[EventT[bytes]], None]) -> None:
         """An agent applying every record of a topic, dead-lettering the poison ones."""
         topic, dead_letters = self._topic(name), self._topic(dlq_topic(name))
 
-        async def agent(stream: StreamT) -> None:
+        async def agent(stream: StreamT[bytes]) -> None:
             async for event in stream.events():
                 try:
                     apply(event)
@@ -149,13 +146,17 @@ class Worker:
 
         self.app.agent(topic, name=f"apply-{name}")(agent)
 
-    async def _dead_letter(self, topic: TopicT, event: EventT, reason: str) -> None:
+    async def _dead_letter(self, topic: TopicT, event: EventT[bytes], reason: str) -> None:
         message = event.message
         log.warning("record %s#%d@%d dead-lettered: %s", message.topic, message.partition, message.offset, reason)
-        headers = [*_header_pairs(message.headers), ("dlq_reason", reason.encode()), ("dlq_topic", message.topic.encode())]
+        headers = [
+            *_header_pairs(message.headers),
+            ("dlq_reason", reason.encode()),
+            ("dlq_topic", message.topic.encode()),
+        ]
         await topic.send(key=message.key, value=message.value, headers=headers)
 
-    def _referral(self, event: EventT) -> None:
+    def _referral(self, event: EventT[bytes]) -> None:
         found = referral_step(event.message.headers, event.message.value)
         if found is None:
             return
@@ -166,7 +167,7 @@ class Worker:
         self.referrals[found.referral_id] = new
         self.state.referral_changed(old, new)
 
-    def _call(self, event: EventT) -> None:
+    def _call(self, event: EventT[bytes]) -> None:
         found = call_report(event.message.key, event.message.headers, event.message.value)
         if found is None:
             return
@@ -177,7 +178,7 @@ class Worker:
             self.calls[call_id] = new
             self.state.call_changed(old, new)
 
-    def _schedule(self, event: EventT) -> None:
+    def _schedule(self, event: EventT[bytes]) -> None:
         found = schedule_declared(event.message.headers, event.message.value)
         if found is None:
             return

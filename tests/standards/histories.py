@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hypothesis import strategies as st
+
 from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent, event_type, schema_uri
 from services.common.kafka import Outgoing
@@ -58,7 +60,7 @@ class CallPlan:
     region: str
     offered_after_s: int
     outcome: str
-    wait_s: int
+    wait_s: float
     reported_twice: bool
 
 
@@ -276,3 +278,36 @@ def expected_call_rows(finals: Iterable[InfoSocialCallV1]) -> dict[str, dict[str
 
 def call_outgoing(reports: Iterable[InfoSocialCallV1], topic: str) -> list[Outgoing]:
     return [Outgoing(topic, r.region, call_event(r, "/tests")) for r in reports]
+
+
+def referral_plans(count: int) -> Any:
+    """A hypothesis strategy of `count`-ish referral plans."""
+    hours = st.sampled_from((0.2, 0.5, 1.5, 5, 20, 30, 24 * 8, 24 * 12))
+    plan = st.builds(
+        ReferralPlan,
+        to_org=st.sampled_from(ORGS),
+        to_service=st.sampled_from(SERVICES),
+        channel=st.sampled_from(("PHONE", "IN_PERSON", "INFO_SOCIAL_811")),
+        urgency=st.sampled_from(("ROUTINE", "URGENT", "IMMEDIATE")),
+        submit_after_h=st.floats(0, 24 * 15),
+        steps=st.lists(st.tuples(st.sampled_from(COMMANDS), hours), max_size=7),
+        meetings_h=st.lists(st.floats(1, 24 * 4), max_size=14).map(sorted),
+        plan_at_meeting=st.sampled_from((None, 1, 2, 5)),
+        plan_term=st.sampled_from((3, 8, 12, 15)),
+        revise_at_meeting=st.sampled_from((None, 4, 10)),
+        revised_term=st.sampled_from((6, 14, 20)),
+    )
+    return st.lists(plan, min_size=count // 2, max_size=count)
+
+
+def call_plans(count: int) -> Any:
+    """A hypothesis strategy of `count`-ish call plans."""
+    plan = st.builds(
+        CallPlan,
+        region=st.sampled_from(REGIONS),
+        offered_after_s=st.integers(0, 3 * 86_400),
+        outcome=st.sampled_from(("ANSWERED", "ABANDONED", "WAITING")),
+        wait_s=st.sampled_from((5, 60, 239, 240, 241, 300, 900)).flatmap(lambda s: st.floats(s, s + 0.999)),
+        reported_twice=st.booleans(),
+    )
+    return st.lists(plan, min_size=count // 2, max_size=count)
