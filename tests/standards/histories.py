@@ -218,6 +218,8 @@ def expected_duration_rows(history: ReferralHistory) -> dict[str, dict[str, Any]
     decided = []
     for rid, steps in history.meetings.items():
         referral = history.app.get_referral(uuid.UUID(rid))
+        if referral.to_service not in ("AAOR", "SOCIAL_CONSULT", "PSYCH_CONSULT"):
+            continue
         meetings = [at for name, at, _ in steps if name == "meeting-recorded"]
         ended = any(m.name in ("closed", "refused", "cancelled") and m.at >= meetings[0] for m in referral.history)
         consult = referral.to_service != "AAOR"
