@@ -25,7 +25,6 @@ from tests.standards.harness import (
     differences,
     fresh_topics,
     publish,
-    read_board,
     wait_for_board,
     worker,
 )
@@ -120,15 +119,27 @@ def test_the_board_ends_identical_after_three_sigkills_while_consuming(
         topics, [plan_referral(rng) for _ in range(150)], [plan_call(rng) for _ in range(6000)]
     )
     chunks = [records[i : i + 200] for i in range(0, len(records), 200)]
-    feeding = threading.Thread(target=lambda: [publish(kafka_bootstrap, c) or time.sleep(0.25) for c in chunks])
-    process = WorkerProcess(kafka_bootstrap, topics, "crash-board", tmp_path)
+    published = [0]
+
+    def feed() -> None:  # about 40 s of records: every kill lands while the worker consumes
+        for chunk in chunks:
+            publish(kafka_bootstrap, chunk)
+            published[0] += len(chunk)
+            time.sleep(0.8)
+
+    feeding = threading.Thread(target=feed)
+    group = "crash-" + topics.prefix
+    process = WorkerProcess(kafka_bootstrap, topics, group, tmp_path)
     feeding.start()
     kills = []
     try:
         process.start()
         for _ in range(3):
-            time.sleep(rng.uniform(6, 12))
-            kills.append(len(read_board(kafka_bootstrap, topics.board)))
+            consumed = committed(kafka_bootstrap, group)
+            while committed(kafka_bootstrap, group) <= consumed:  # consuming again since its (re)start
+                time.sleep(0.2)
+            time.sleep(rng.uniform(0, 1.5))
+            kills.append((published[0], committed(kafka_bootstrap, group)))
             process.kill()
             process.start()
         feeding.join()
@@ -136,10 +147,22 @@ def test_the_board_ends_identical_after_three_sigkills_while_consuming(
     finally:
         process.stop()
     report_figure(
-        f"standards board crash test: {len(records)} records, SIGKILL x3 (board rows at each kill: {kills}), "
+        f"standards board crash test: {len(records)} records fed over ~{len(chunks) * 0.8:.0f} s, SIGKILL x3 "
+        f"(records published, committed at each kill: {kills}), "
         f"{len(expected)} rows expected, {len(differences(expected, board))} differ"
     )
     assert differences(expected, board) == []
+    assert kills[-1][0] < len(records)
+
+
+def committed(bootstrap: str, group: str) -> int:
+    """Offsets a consumer group has committed, over every partition."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+        return sum(o.offset for o in offsets.values() if o.offset > 0)
+    finally:
+        admin.close()
 
 
 def test_duplicates_and_poison_records_leave_the_board_identical(
@@ -193,9 +216,10 @@ def test_a_restart_after_changelog_compaction_recovers_the_same_state(
         topics, [plan_referral(rng) for _ in range(60)], [plan_call(rng) for _ in range(50)]
     )
     publish(kafka_bootstrap, records)
-    with worker(kafka_bootstrap, topics, tmp_path, app_id="compacted"):
+    app_id = "compacted-" + topics.prefix
+    with worker(kafka_bootstrap, topics, tmp_path, app_id=app_id):
         assert differences(expected, wait_for_board(kafka_bootstrap, topics.board, expected)) == []
-        changelogs = [f"compacted-{table}-changelog" for table in ("referrals", "calls")]
+        changelogs = [f"{app_id}-{table}-changelog" for table in ("referrals", "calls")]
         compact_eagerly(kafka_bootstrap, changelogs)
         more = [plan_call(rng) for _ in range(600)]
         for plan in more:
@@ -208,9 +232,9 @@ def test_a_restart_after_changelog_compaction_recovers_the_same_state(
             time.sleep(0.2)
         expected = {**expected, **expected_call_rows(finals_with(records, finals))}
         assert differences(expected, wait_for_board(kafka_bootstrap, topics.board, expected)) == []
-    kept, written = wait_for_compaction(kafka_bootstrap, "compacted-calls-changelog")
+    kept, written = wait_for_compaction(kafka_bootstrap, f"{app_id}-calls-changelog")
     restarted = BoardTopics(topics.prefix)  # same tables and offsets, a new board topic filled from the state alone
-    again = WorkerProcess(kafka_bootstrap, restarted, "compacted", tmp_path)
+    again = WorkerProcess(kafka_bootstrap, restarted, app_id, tmp_path)
     again.env["STANDARDS_BOARD_TOPIC"] = topics.board + ".after-compaction"
     again.start()
     try:
