@@ -93,7 +93,7 @@ def test_hours_rows_are_counted_for_the_days_asked_up_to_today(board: tuple[Test
     record = HoursInForceV1.model_validate({"org_id": "org-a", "service": "CRISIS_24_7", "schedules": [schedule]})
     publication = Publication("hours|org-a|CRISIS_24_7", HOURS_IN_FORCE, record)
     app.state.queries.view.apply(publication.key.encode(), *encoded(publication, datetime.now(UTC)))
-    _, body = rows(client, auth, "period=MONTH&standard=HOURS_24_7")
+    _, body = rows(client, auth, "period=MONTH&standard=HOURS_24_7")  # March 2-10: Mondays to Wednesdays covered
     assert [(r["bucket"], r["total"], r["met"], r["breached"]) for r in body] == [
         ("2026-03", 9, 5, 4)
     ]  # Mon-Wed covered, twice
