@@ -114,6 +114,7 @@ class Worker:
             broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
             consumer_auto_offset_reset="earliest",
             table_standby_replicas=0,
+            producer_linger=0.01,  # changelog and board records leave in batches
         )
         self.referrals = self._table("referrals")
         self.calls = self._table("calls")
