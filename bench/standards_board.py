@@ -128,9 +128,8 @@ def lag(bootstrap: str, scratch: Path, rate: int, seconds: int) -> None:
         worker.stop()
     lags = sorted(1000 * (seen[r] - t) for r, t in sent.items() if r in seen)
     p50, p99 = statistics.median(lags), lags[int(0.99 * (len(lags) - 1))]
-    print(
-        f"board lag at {rate} events/s for {seconds} s ({len(lags)} of {len(sent)} seen): p50 {p50:.0f} ms, p99 {p99:.0f} ms"
-    )
+    seen_of = f"{len(lags)} of {len(sent)} seen"
+    print(f"board lag at {rate} events/s for {seconds} s ({seen_of}): p50 {p50:.0f} ms, p99 {p99:.0f} ms")
 
 
 def send(producer: KafkaProducer, prefix: str, call: InfoSocialCallV1) -> None:
