@@ -32,11 +32,9 @@ from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from bench.audit_replay import free_port, line, raw_consume
+from bench.audit_replay import line, on_a_broker, raw_consume
 from services.common.kafka import ensure_topics, make_admin
 from services.contract.infosocial_events import InfoSocialCallV1
-from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
-from services.runtime.settings import RuntimeSettings
 from services.standards.inbound import call_event
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
@@ -181,24 +179,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=20)
     args = parser.parse_args()
-    settings = RuntimeSettings()
-    if settings.external_kafka:
-        run(settings.external_kafka, args)
-        return
-    with tempfile.TemporaryDirectory() as scratch:
-        broker = LocalKafka(
-            ensure_jars(settings.kafka_version, settings.cache_dir),
-            Path(scratch),
-            free_port(),
-            free_port(),
-            "1g",
-            find_java(settings.java_home),
-        )
-        broker.start(timeout=120)
-        try:
-            run(broker.bootstrap, args)
-        finally:
-            broker.stop()
+    on_a_broker(lambda bootstrap: run(bootstrap, args))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from services.contract.delay_standards import CONSULTS, SEGMENT_END
+from services.contract.delay_standards import CONSULTS, SEGMENT_END, Milestone
 from services.contract.referral_events import ClockState, DurationStandard
 
 MEETING = "meeting-recorded"
@@ -31,17 +31,9 @@ PLAN_SET = "intervention-plan-set"
 PLAN_REVISED = "intervention-plan-revised"
 
 
-class DurationMilestone(Protocol):
+class DurationMilestone(Milestone, Protocol):
     """A dated step of a referral, with its target then, and the plan's term for plan steps."""
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def to_org(self) -> str: ...
-    @property
-    def to_service(self) -> str: ...
     @property
     def planned_meetings(self) -> int | None: ...
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from services.common.auth import Principal
+from services.common.auth import SERVICE, Principal
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.common.params import Instant
 from services.common.problems import ProblemError, invalid_field
@@ -46,23 +47,6 @@ def _period(start: datetime | None, end: datetime | None) -> None:
         raise invalid_field("to", "must be after from")
 
 
-def board_filter(
-    principal: Principal,
-    org: str | None,
-    service: ServiceCode | None,
-    standard: str | None,
-    period: BoardPeriod,
-    start: datetime | None,
-    end: datetime | None,
-    operation: str,
-) -> BoardFilter:
-    """The caller's filter: their own organisation unless they read the whole network."""
-    _period(start, end)
-    scope = org if org or principal.audits_network or "service" in principal.roles else principal.org
-    POLICY.check(operation, principal, {"org": scope}, "an organisation reads only its own rows")
-    return BoardFilter(scope, service.value if service else None, standard, Period(period), start, end)
-
-
 Org = Annotated[str | None, Query(pattern=ORG_ID_PATTERN)]
 Standard = Annotated[str | None, Query(pattern=STANDARD_PATTERN)]
 From = Annotated[Instant | None, Query(alias="from")]
@@ -70,20 +54,33 @@ To = Annotated[Instant | None, Query(alias="to")]
 Board = Annotated[BoardQueries, Depends(queries)]
 
 
+def board_filter(operation: str) -> Callable[..., BoardFilter]:
+    """The caller's filter of the board: their own organisation unless they read the whole network."""
+
+    caller = Depends(POLICY.caller(operation))
+
+    def dependency(  # the caller is a default: annotations are text, read where `operation` is unknown
+        principal: Principal = caller,
+        org: Org = None,
+        service: ServiceCode | None = None,
+        standard: Standard = None,
+        period: BoardPeriod = "MONTH",
+        start: From = None,
+        end: To = None,
+    ) -> BoardFilter:
+        _period(start, end)
+        scope = org if org or principal.audits_network or SERVICE in principal.roles else principal.org
+        POLICY.check(operation, principal, {"org": scope}, "an organisation reads only its own rows")
+        return BoardFilter(scope, service.value if service else None, standard, Period(period), start, end)
+
+    return dependency
+
+
 @router.get("/board", response_model=list[BoardRowPublic], responses=NOT_READY)
 def board(
-    principal: Annotated[Principal, Depends(POLICY.caller("board"))],
-    rows: Board,
-    request: Request,
-    org: Org = None,
-    service: ServiceCode | None = None,
-    standard: Standard = None,
-    period: BoardPeriod = "MONTH",
-    start: From = None,
-    end: To = None,
+    found: Annotated[BoardFilter, Depends(board_filter("board"))], rows: Board, request: Request
 ) -> list[BoardRowPublic]:
     """Per organisation × service × standard × day or month (buckets starting in [from, to)): met, breached, share."""
-    found = board_filter(principal, org, service, standard, period, start, end, "board")
     return rows.board(found, request.app.state.today())
 
 
@@ -93,18 +90,9 @@ def board(
     responses={200: {"content": {"text/csv": {}}}, **NOT_READY},
 )
 def board_csv(
-    principal: Annotated[Principal, Depends(POLICY.caller("board_csv"))],
-    rows: Board,
-    request: Request,
-    org: Org = None,
-    service: ServiceCode | None = None,
-    standard: Standard = None,
-    period: BoardPeriod = "MONTH",
-    start: From = None,
-    end: To = None,
+    found: Annotated[BoardFilter, Depends(board_filter("board_csv"))], rows: Board, request: Request
 ) -> PlainTextResponse:
     """The same rows as `GET /v1/board`, as CSV (one line per row, a header line first)."""
-    found = board_filter(principal, org, service, standard, period, start, end, "board_csv")
     return PlainTextResponse(to_csv(rows.board(found, request.app.state.today())), media_type="text/csv")
 
 

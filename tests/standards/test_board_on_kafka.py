@@ -63,6 +63,18 @@ def scenario(topics: BoardTopics, referral_plans_: list[Any], call_plans_: list[
     return history, records, expected
 
 
+def seeded(
+    bootstrap: str, seed: int, referrals: int, calls: int
+) -> tuple[random.Random, BoardTopics, list[Outgoing], dict[str, dict[str, Any]]]:
+    """A seeded random scenario on topics of its own: the generator, the topics, the records, the board expected."""
+    rng = random.Random(seed)
+    topics = fresh_topics(bootstrap)
+    _, records, expected = scenario(
+        topics, [plan_referral(rng) for _ in range(referrals)], [plan_call(rng) for _ in range(calls)]
+    )
+    return rng, topics, records, expected
+
+
 def report_mismatches(history: ReferralHistory, board: dict[str, dict[str, Any]]) -> list[str]:
     """Each delay row of the referral service's own compliance report, day by day and month by month, against the
     board's row (both ways: a board row the report lacks is a mismatch too)."""
@@ -113,11 +125,7 @@ def test_the_board_equals_the_reference_and_the_referral_services_report(
 def test_the_board_ends_identical_after_three_sigkills_while_consuming(
     kafka_bootstrap: str, tmp_path: Path, report_figure: Figure
 ) -> None:
-    rng = random.Random(15)
-    topics = fresh_topics(kafka_bootstrap)
-    _, records, expected = scenario(
-        topics, [plan_referral(rng) for _ in range(150)], [plan_call(rng) for _ in range(6000)]
-    )
+    rng, topics, records, expected = seeded(kafka_bootstrap, 15, 150, 6000)
     chunks = [records[i : i + 200] for i in range(0, len(records), 200)]
     published = [0]
 
@@ -168,11 +176,7 @@ def committed(bootstrap: str, group: str) -> int:
 def test_duplicates_and_poison_records_leave_the_board_identical(
     kafka_bootstrap: str, tmp_path: Path, report_figure: Figure
 ) -> None:
-    rng = random.Random(16)
-    topics = fresh_topics(kafka_bootstrap)
-    _, records, expected = scenario(
-        topics, [plan_referral(rng) for _ in range(80)], [plan_call(rng) for _ in range(800)]
-    )
+    rng, topics, records, expected = seeded(kafka_bootstrap, 16, 80, 800)
     again = rng.sample(records, len(records) // 10)  # the same CloudEvents (same ids) once more
     stray = call_outgoing(call_reports([plan_call(rng)])[0], topics.calls)[0].event
     poison = [
@@ -210,11 +214,7 @@ def dead_letters(bootstrap: str, topics: list[str]) -> list[str]:
 def test_a_restart_after_changelog_compaction_recovers_the_same_state(
     kafka_bootstrap: str, tmp_path: Path, report_figure: Figure
 ) -> None:
-    rng = random.Random(17)
-    topics = fresh_topics(kafka_bootstrap)
-    _, records, expected = scenario(
-        topics, [plan_referral(rng) for _ in range(60)], [plan_call(rng) for _ in range(50)]
-    )
+    rng, topics, records, expected = seeded(kafka_bootstrap, 17, 60, 50)
     publish(kafka_bootstrap, records)
     app_id = "compacted-" + topics.prefix
     with worker(kafka_bootstrap, topics, tmp_path, app_id=app_id):
