@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run run-secure stop stop-secure test lint typecheck schemas schemas-check system-deps unit integration e2e bench clean
+.PHONY: install run run-secure stop stop-secure test lint typecheck schemas schemas-check system-deps deploy-tools unit integration e2e bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -52,8 +52,19 @@ schemas-check: install
 system-deps:
 	@deploy/debian-packages '/usr/lib/postgresql/*/bin/pg_ctl=postgresql' 'chromium=chromium' 'npm=npm'
 
-## test: quality gate (ruff, mypy, schemas) then unit, integration and end-to-end tests on real Kafka and PostgreSQL
-test: system-deps lint typecheck schemas-check
+RLS_CACHE_DIR ?= $(HOME)/.cache/rls
+KUSTOMIZE_VERSION := v5.7.1
+KUSTOMIZE := $(RLS_CACHE_DIR)/tools/kustomize-$(KUSTOMIZE_VERSION)/kustomize
+
+## deploy-tools: kustomize (pinned, built with Go into the cache outside git) for the offline checks of deploy/
+deploy-tools: $(KUSTOMIZE)
+
+$(KUSTOMIZE):
+	GOBIN=$(dir $@) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+## test: quality gate (ruff, mypy, schemas) then unit, integration and end-to-end tests on real Kafka and PostgreSQL,
+## and the offline checks of deploy/ (YAML lint, Compose and Kubernetes schemas, kustomize build, hadolint)
+test: system-deps lint typecheck schemas-check deploy-tools
 	$(BIN)/pytest -p no:cacheprovider tests
 
 unit: install

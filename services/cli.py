@@ -17,6 +17,7 @@ import typer
 from services.audit.cli import audit_cli
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.envelope import CloudEvent, EnvelopeError
+from services.deploy.cli import deploy_cli
 from services.runtime import launcher, schemas
 from services.runtime.registry import PROCESSES, app_builder
 from services.runtime.settings import RuntimeSettings
@@ -29,6 +30,7 @@ cli.add_typer(schemas_cli, name="schemas")
 cli.add_typer(topic_cli, name="topic")
 cli.add_typer(org_cli, name="org")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(deploy_cli, name="deploy")
 
 
 def _logging(level: str = "INFO") -> None:

@@ -12,7 +12,7 @@ import ipaddress
 import json
 import os
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -161,14 +161,28 @@ def _write_ca(directory: Path) -> None:
     (directory / CA_FILE).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 
 
-def _write_keystore(directory: Path, password: str) -> None:
+def write_broker_material(directory: Path, keystore_password: str, names: Sequence[str] = BROKER_NAMES) -> None:
+    """A CA (made when missing) and a broker keystore (`broker.p12`) for a broker reached at `names`; the
+    deployments' brokers use it as the local broker does."""
+    if not (directory / CA_FILE).exists():
+        _write_ca(directory)
+    _write_keystore(directory, keystore_password, names)
+
+
+def _subject_alternative_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def _write_keystore(directory: Path, password: str, names: Sequence[str] = BROKER_NAMES) -> None:
     ca_key = serialization.load_pem_private_key((directory / CA_KEY).read_bytes(), password=None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     ca = x509.load_pem_x509_certificate((directory / CA_FILE).read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
-    alternative_names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(BROKER_NAMES[0]))]
-    alternative_names += [x509.DNSName(name) for name in BROKER_NAMES[1:]]
+    alternative_names = [_subject_alternative_name(name) for name in names]
     certificate = (
         x509.CertificateBuilder()
         .subject_name(_name("rls-kafka-broker"))

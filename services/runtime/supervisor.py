@@ -121,7 +121,9 @@ class Supervisor:
 
     def _save(self) -> None:
         self._record.parent.mkdir(parents=True, exist_ok=True)
-        running = {c.name: {"pid": c.process.pid, "cmdline": cmdline(c.process.pid)} for c in self._children.values()}
+        running = {
+            c.name: {"pid": c.process.pid, "cmdline": started_cmdline(c.process.pid)} for c in self._children.values()
+        }
         self._record.write_text(json.dumps(running, indent=2))
 
 
@@ -142,6 +144,16 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
     except OSError:
         return ""
+
+
+def started_cmdline(pid: int, timeout: float = 2.0) -> str:
+    """The command line of a process just started. The parent resumes when the child's exec has begun, before the
+    kernel has set up its arguments: for that instant the command line reads empty, and an empty record would let
+    `rls stop` pass the process over."""
+    deadline = time.monotonic() + timeout
+    while not (line := cmdline(pid)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return line
 
 
 def stop_recorded(record: Path, timeout: float = 15.0) -> list[str]:

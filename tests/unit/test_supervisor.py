@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from services.common.backoff import Backoff
-from services.runtime.supervisor import Supervisor, cmdline, stop_recorded
+from services.runtime.supervisor import Supervisor, started_cmdline, stop_recorded
 from tests.helpers import wait_for
 
 
@@ -52,7 +52,7 @@ def test_stop_without_the_launcher_stops_only_the_recorded_processes(tmp_path: P
     record.write_text(
         json.dumps(
             {
-                "worker": {"pid": ours.pid, "cmdline": cmdline(ours.pid)},
+                "worker": {"pid": ours.pid, "cmdline": started_cmdline(ours.pid)},
                 "recycled": {"pid": stranger.pid, "cmdline": "a command this pid never ran"},
             }
         )
