@@ -54,7 +54,7 @@ class Worker:
             "STANDARDS_REFERRAL_TOPIC": f"{prefix}.referral",
             "STANDARDS_AGREEMENTS_TOPIC": f"{prefix}.agreements",
             "STANDARDS_BOARD_TOPIC": f"{prefix}.board",
-            "STANDARDS_DATA_DIR": str(scratch / self.app_id),
+            "RLS_VAR_DIR": str(scratch),
             "STANDARDS_BROKER_SESSION_TIMEOUT_S": "6",
         }
         self.log = open(scratch / f"{self.app_id}.log", "wb")  # noqa: SIM115 -- closed in stop()

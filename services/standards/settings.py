@@ -33,8 +33,6 @@ class StandardsSettings(PlatformSettings):
     """Run the faust worker in the API process (`python -m services.standards.worker` runs it alone)."""
     app_id: str = "rls-standards"
     """The faust application id: its consumer group and the prefix of its changelog topics."""
-    data_dir: str | None = None
-    """Where the worker keeps its local files (default `<var>/standards`); the tables live in their changelogs."""
     referral_topic: str = topics.REFERRAL
     agreements_topic: str = topics.AGREEMENTS
     calls_topic: str = topics.INFOSOCIAL_CALLS

@@ -109,7 +109,7 @@ class Worker:
             topic_replication_factor=1,
             web_enabled=False,
             autodiscover=False,
-            datadir=settings.data_dir or str(Path(settings.var_dir) / "standards"),
+            datadir=str(Path(settings.var_dir) / "standards" / settings.app_id),  # the tables live in their changelogs
             broker_session_timeout=settings.broker_session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
             consumer_auto_offset_reset="earliest",

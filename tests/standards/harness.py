@@ -52,7 +52,7 @@ class BoardTopics:
             "STANDARDS_AGREEMENTS_TOPIC": self.agreements,
             "STANDARDS_CALLS_TOPIC": self.calls,
             "STANDARDS_BOARD_TOPIC": self.board,
-            "STANDARDS_DATA_DIR": str(data_dir),
+            "RLS_VAR_DIR": str(data_dir),
             "STANDARDS_BROKER_SESSION_TIMEOUT_S": "6",
         }
 
