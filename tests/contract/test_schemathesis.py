@@ -34,6 +34,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "consent": ("intake", "auditor", "network-auditor", "service"),
     "notifications": ("coordinator", "admin"),
     "audit": ("auditor", "network-auditor"),
+    "standards": ("coordinator", "network-auditor", "service"),
 }
 """Per service, a token for each kind of caller its policy serves differently (and, for the referral service, one
 it refuses everywhere)."""
