@@ -38,6 +38,7 @@ class StandardsSettings(PlatformSettings):
     calls_topic: str = topics.INFOSOCIAL_CALLS
     board_topic: str = topics.STANDARDS_BOARD
     partitions: int = Field(3, ge=1, description="Partitions of the topics read (their tables have as many)")
+    replication_factor: int = Field(1, ge=1, description="Replicas of the changelog and board topics it creates")
     publish_interval_s: float = Field(0.05, gt=0, description="How often changed board rows are published")
     broker_session_timeout_s: float = Field(30.0, gt=0)
     timezone: str = "America/Montreal"

@@ -68,7 +68,9 @@ def ensure_board_topics(settings: StandardsSettings) -> None:
         )
         if settings.board_topic not in admin.list_topics():
             compact = {"cleanup.policy": "compact"}
-            compacted = NewTopic(settings.board_topic, settings.partitions, 1, topic_configs=compact)
+            compacted = NewTopic(
+                settings.board_topic, settings.partitions, settings.replication_factor, topic_configs=compact
+            )
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created it meanwhile
                 admin.create_topics([compacted])
     finally:
@@ -106,7 +108,7 @@ class Worker:
             processing_guarantee="at_least_once",
             store="memory://",
             topic_partitions=settings.partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=settings.replication_factor,
             web_enabled=False,
             autodiscover=False,
             datadir=str(Path(settings.var_dir) / "standards" / settings.app_id),  # the tables live in their changelogs
