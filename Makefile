@@ -67,11 +67,13 @@ $(KUSTOMIZE):
 test: system-deps lint typecheck schemas-check deploy-tools
 	$(BIN)/pytest -p no:cacheprovider tests
 
+## unit: every test that needs no broker, database server or platform process (in-memory stores and fakes)
 unit: install
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest -p no:cacheprovider -m "not integration" tests
 
+## integration: the tests on a real Kafka broker and PostgreSQL server (end-to-end included)
 integration: install
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest -p no:cacheprovider -m integration tests
 
 e2e: install
 	$(BIN)/pytest tests/e2e

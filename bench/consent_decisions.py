@@ -30,10 +30,11 @@ from eventsourcing.persistence import Tracking
 
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.service import application_env
+from services.consent import inbound
+from services.consent.api_models import DecisionCreate
 from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest
 from services.consent.engine import evaluate
 from services.consent.main import build_app
-from services.consent.models import DecisionCreate
 from services.consent.settings import ConsentSettings
 from services.contract.codes import InfoCategory, OrgKind, ServiceCode
 from tests.consent.conftest import agreement_event, organisation_event
@@ -58,7 +59,7 @@ def seed(app: Consents, rnd: random.Random) -> None:
     now = datetime.now(UTC)
     offset = 0
     offset += 1
-    app.observe_agreements_event(
+    inbound.handler(app)(
         organisation_event(DISCLOSER, OrgKind.CSSS, now - timedelta(days=400)), Tracking("bench#0", offset)
     )
     for n, org in enumerate(ORGS):
@@ -76,7 +77,7 @@ def seed(app: Consents, rnd: random.Random) -> None:
             )
         for event in events:
             offset += 1
-            app.observe_agreements_event(event, Tracking("bench#0", offset))
+            inbound.handler(app)(event, Tracking("bench#0", offset))
     actor = Actor("bench", DISCLOSER)
     for s in range(SUBJECTS):
         for _ in range(rnd.randint(1, 3)):

@@ -19,7 +19,8 @@ from services.common.auth import load_dev_key, mint_dev_token
 from services.common.envelope import CloudEvent, EnvelopeError
 from services.deploy.cli import deploy_cli
 from services.runtime import launcher, schemas
-from services.runtime.registry import PROCESSES, app_builder
+from services.runtime.registry import PROCESSES, SERVICES, app_builder, event_stores
+from services.runtime.registry import service as registry_service
 from services.runtime.settings import RuntimeSettings
 
 cli = typer.Typer(help="RLS Referrals platform", no_args_is_help=True, add_completion=False)
@@ -31,6 +32,12 @@ cli.add_typer(topic_cli, name="topic")
 cli.add_typer(org_cli, name="org")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(deploy_cli, name="deploy")
+
+
+@cli.callback()
+def platform(ctx: typer.Context) -> None:
+    """RLS Referrals platform"""
+    ctx.obj = event_stores  # the audit commands read every service's store from the registry
 
 
 def _logging(level: str = "INFO") -> None:
@@ -79,30 +86,19 @@ def serve(service: Annotated[str, typer.Argument(help=", ".join(PROCESSES))]) ->
 
 
 @cli.command()
-def relay(service: Annotated[str, typer.Argument(help="referral")]) -> None:
-    """Run only the outbox relay of a service (the API may run elsewhere with its relay disabled)."""
-    from services.common.service import BackgroundLoops, publisher_loops
-    from services.referral.main import build_referrals, build_relay
-    from services.referral.settings import ReferralSettings
+def relay(
+    service: Annotated[str, typer.Argument(help="referral, agreements, consent, notifications or audit")],
+) -> None:
+    """Run only a service's relay: what publishes its store (outbox to Kafka, or webhook and topic deliveries) and
+    its integrity checkpoints; the API may run elsewhere with its relay disabled."""
+    from services.common.service import run_relay
 
-    if service != "referral":
-        typer.echo("only the referral service has a stand-alone relay", err=True)
+    definition = registry_service(service) if service in SERVICES else None
+    if definition is None or definition.relay is None:
+        typer.echo(f"no relay for {service!r}; one of {', '.join(SERVICES)}", err=True)
         raise typer.Exit(2)
     _logging()
-    settings = ReferralSettings()
-    with build_referrals(settings) as referrals:
-        outbox, publisher = build_relay(settings, referrals)
-        loops, closers = publisher_loops(settings, referrals)
-        background = BackgroundLoops({"referral-relay": outbox.run, **loops})
-        background.start()
-        stop = _stop_on_signals()
-        try:
-            while not stop.wait(0.5):
-                pass
-        finally:
-            background.stop()
-            for close in [publisher.close, *closers]:
-                close()
+    run_relay(definition, _stop_on_signals())
 
 
 @cli.command()

@@ -184,6 +184,21 @@ def client_for() -> Iterator[Callable[[FastAPI], TestClient]]:
         client.__exit__(None, None, None)
 
 
+TESTS = Path(__file__).resolve().parent
+NEEDS_SERVERS = frozenset({"kafka_bootstrap", "postgres_dsn", "running"})
+"""Fixtures that start (or reach) a broker, a database server or the platform's processes."""
+SERVER_SUITES = frozenset({"integration", "e2e", "security", "contract"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`integration` marks whatever needs a broker, a database server or the platform's processes, so that
+    `make unit` (`-m "not integration"`) runs everything else, with nothing running."""
+    for item in items:
+        suite = item.path.relative_to(TESTS).parts[0]
+        if suite in SERVER_SUITES or NEEDS_SERVERS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 FIGURES: list[str] = []
 
 

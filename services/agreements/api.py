@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from services.agreements.access import POLICY
 from services.agreements.api_models import (
@@ -29,8 +29,8 @@ from services.agreements.api_models import (
     VolumeUsePublic,
 )
 from services.agreements.application import Actor, Agreements
-from services.agreements.domain import Agreement
-from services.agreements.errors import (
+from services.agreements.domain import (
+    Agreement,
     AgreementIdempotencyConflictError,
     AgreementInvalidError,
     AgreementNotFoundError,
@@ -43,7 +43,15 @@ from services.agreements.errors import (
 from services.common.auth import Principal
 from services.common.params import LocalInstant
 from services.common.preconditions import IfMatch, if_match_version
-from services.common.problems import ProblemSpec
+from services.common.problems import (
+    FORBIDDEN,
+    IDEMPOTENCY_KEY_REUSED,
+    TRANSITION_IMPOSSIBLE,
+    VALIDATION,
+    VERSION_CONFLICT,
+    ProblemSpec,
+)
+from services.common.service import from_state
 from services.contract.codes import AgreementKind, AgreementStatus, OrgKind, ServiceCode
 
 router = APIRouter(prefix="/v1")
@@ -52,11 +60,11 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     OrganisationNotFoundError: ProblemSpec(404, "organisation-not-found", "Organisation not found"),
     OrganisationExistsError: ProblemSpec(409, "organisation-exists", "Organisation already registered"),
     AgreementNotFoundError: ProblemSpec(404, "agreement-not-found", "Agreement not found"),
-    AgreementInvalidError: ProblemSpec(422, "validation", "Invalid request"),
-    AgreementTransitionError: ProblemSpec(409, "agreement-transition-refused", "Not possible in this status"),
-    AgreementNotPartyError: ProblemSpec(403, "not-a-party", "Not a party to the agreement"),
-    AgreementRevisionConflictError: ProblemSpec(409, "revision-conflict", "The agreement changed"),
-    AgreementIdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
+    AgreementInvalidError: VALIDATION,
+    AgreementTransitionError: TRANSITION_IMPOSSIBLE,
+    AgreementNotPartyError: FORBIDDEN,
+    AgreementRevisionConflictError: VERSION_CONFLICT,
+    AgreementIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
 }
 
 CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -68,12 +76,7 @@ CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 T = TypeVar("T")
 
 
-def get_agreements(request: Request) -> Agreements:
-    agreements: Agreements = request.app.state.application
-    return agreements
-
-
-App = Annotated[Agreements, Depends(get_agreements)]
+App = Annotated[Agreements, Depends(from_state("application"))]
 Admin = Annotated[Principal, Depends(POLICY.caller("register_organisation"))]
 Coordinator = Annotated[Principal, Depends(POLICY.caller("draft_agreement"))]
 Reader = Annotated[Principal, Depends(POLICY.caller("get_agreement"))]

@@ -9,13 +9,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.agreements.application import VolumeLine
-from services.agreements.directory import OrganisationEntry
 from services.agreements.domain import Agreement, TermsVersion
-from services.agreements.history import Change
 from services.agreements.terms import Funding as FundingTerms
 from services.agreements.terms import OnBehalf as OnBehalfTerms
 from services.agreements.terms import Terms
 from services.agreements.terms import Volume as VolumeTerms
+from services.agreements.views import Change, OrganisationEntry
 from services.common.params import Day
 from services.contract.codes import (
     ORG_ID_PATTERN,

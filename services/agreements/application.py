@@ -12,47 +12,32 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking
 
-from services.agreements.directory import Directory, OrganisationEntry
 from services.agreements.domain import (
     Agreement,
-    Organisation,
-    TermsVersion,
-    agreement_id_for,
-    organisation_aggregate_id,
-)
-from services.agreements.errors import (
     AgreementIdempotencyConflictError,
     AgreementNotFoundError,
     AgreementNotPartyError,
     AgreementRevisionConflictError,
+    Organisation,
     OrganisationExistsError,
     OrganisationNotFoundError,
+    TermsVersion,
+    agreement_id_for,
+    checked_terms,
+    organisation_aggregate_id,
 )
-from services.agreements.history import Change, changes_of
 from services.agreements.terms import DEFAULT_ZONE, Terms, agreement_year, local_date
+from services.agreements.views import Change, Directory, OrganisationEntry, changes_of
 from services.agreements.volumes import CountedReferral, VolumeUse, counted_referral_id, volume_use_id
 from services.common.clock import Clock, system_clock
-from services.common.eventstore import TrackedApplication
+from services.common.eventstore import DateAsISO, TrackedApplication
 from services.contract.codes import AgreementKind
 
 COMMAND_ATTEMPTS = 3
 
 Command = Callable[[Agreement, datetime], None]
-
-
-class DateAsISO(Transcoding):
-    """Calendar dates in stored events (periods of volume use)."""
-
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
 
 
 @dataclass(frozen=True)
@@ -149,7 +134,7 @@ class Agreements(TrackedApplication):
         """Validates and records a draft; returns it and whether this call created it (False: a retry)."""
         if not actor.override and actor.org not in terms.parties:
             raise AgreementNotPartyError("a coordinator drafts agreements their organisation is party to")
-        terms = terms.checked(self._party_kinds(terms.parties))
+        terms = checked_terms(terms, self._party_kinds(terms.parties))
         document = terms.to_document()
         digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
         agreement_id = agreement_id_for(actor.org, idempotency_key)
@@ -187,7 +172,7 @@ class Agreements(TrackedApplication):
 
         def amend(agreement: Agreement, now: datetime) -> None:
             terms = agreement.terms.replace(**{"respects_community_orientations": None, **changes})
-            agreement.amend(terms.checked(self._party_kinds(terms.parties)), actor.sub, now, summary)
+            agreement.amend(checked_terms(terms, self._party_kinds(terms.parties)), actor.sub, now, summary)
 
         return self._change(agreement_id, actor, expected_revision, amend)
 

@@ -9,20 +9,67 @@ from __future__ import annotations
 
 import bisect
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services.agreements.errors import (
-    AgreementInvalidError,
-    AgreementNotPartyError,
-    AgreementTransitionError,
+from services.agreements.terms import (
+    COMMUNITY_KIND,
+    DEFAULT_ZONE,
+    INSTITUTION_KINDS,
+    Terms,
+    add_months,
+    agreement_year,
+    local_date,
+    local_midnight,
 )
-from services.agreements.terms import DEFAULT_ZONE, Terms, add_months, agreement_year, local_date, local_midnight
-from services.contract.codes import AgreementStatus
+from services.contract.codes import AgreementKind, AgreementStatus
+
+
+class AgreementsError(Exception):
+    """Base of the agreements domain's errors."""
+
+    field: str | None = None
+
+
+class OrganisationNotFoundError(AgreementsError):
+    """No organisation with this id."""
+
+
+class OrganisationExistsError(AgreementsError):
+    """An organisation with this id is already registered."""
+
+
+class AgreementNotFoundError(AgreementsError):
+    """No agreement with this id (or no such version of its terms)."""
+
+
+class AgreementInvalidError(AgreementsError):
+    """The agreement breaks a rule of its kind (named by `field`); nothing was recorded."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class AgreementTransitionError(AgreementsError):
+    """The agreement's status does not allow this change (signing twice, resuming an active agreement, …)."""
+
+
+class AgreementNotPartyError(AgreementsError):
+    """The caller's organisation is not a party to the agreement."""
+
+
+class AgreementRevisionConflictError(AgreementsError):
+    """`If-Match` named a revision that is not the agreement's current one."""
+
+
+class AgreementIdempotencyConflictError(AgreementsError):
+    """An Idempotency-Key was reused with a different agreement."""
+
 
 DRAFT, SIGNED, ACTIVE = AgreementStatus.DRAFT, AgreementStatus.SIGNED, AgreementStatus.ACTIVE
 SUSPENDED, TERMINATED, EXPIRED = AgreementStatus.SUSPENDED, AgreementStatus.TERMINATED, AgreementStatus.EXPIRED
@@ -61,6 +108,78 @@ def next_review_after(anchor: date, months: int, day: date) -> date:
     while add_months(anchor, k * months) <= day:
         k += 1
     return add_months(anchor, k * months)
+
+
+# --- the rules of each kind of agreement -----------------------------------------------------------------------
+
+
+def checked_terms(terms: Terms, party_kinds: Mapping[str, str]) -> Terms:
+    """The terms with the community flag settled, once they satisfy the rules of their kind; raises
+    AgreementInvalidError naming the first bad field."""
+    _check_parties(terms, party_kinds)
+    _check_term(terms)
+    if terms.kind is AgreementKind.SERVICE_108:
+        _check_service_agreement(terms)
+        _check_on_behalf(terms, party_kinds)
+    else:
+        _check_collaboration(terms)
+    return terms.replace(respects_community_orientations=_community_flag(terms, party_kinds))
+
+
+def _check_parties(terms: Terms, party_kinds: Mapping[str, str]) -> None:
+    if len(terms.parties) != len(set(terms.parties)):
+        raise AgreementInvalidError("parties", "a party is named twice")
+    if len(terms.parties) < 2:
+        raise AgreementInvalidError("parties", "an agreement needs at least two parties")
+    unknown = [p for p in terms.parties if p not in party_kinds]
+    if unknown:
+        raise AgreementInvalidError("parties", f"not registered in the directory: {', '.join(unknown)}")
+    if len(terms.services) != len(set(terms.services)):
+        raise AgreementInvalidError("services", "a service is named twice")
+
+
+def _check_term(terms: Terms) -> None:
+    if terms.end is not None and terms.end < terms.start:
+        raise AgreementInvalidError("end", "the end date is before the start date")
+
+
+def _check_service_agreement(terms: Terms) -> None:
+    if terms.end is None:
+        raise AgreementInvalidError("end", "a service agreement (art. 108) has a term: end is required")
+    if not terms.volumes:
+        raise AgreementInvalidError("volumes", "a service agreement (art. 108) states annual volumes")
+    named = [v.service for v in terms.volumes]
+    if len(named) != len(set(named)):
+        raise AgreementInvalidError("volumes", "a service has two volumes")
+    if not set(named) <= set(terms.services):
+        raise AgreementInvalidError("volumes", "volumes name a service the agreement does not cover")
+
+
+def _check_on_behalf(terms: Terms, party_kinds: Mapping[str, str]) -> None:
+    institutions = [entry.of_org for entry in terms.on_behalf]
+    if len(institutions) != len(set(institutions)):
+        raise AgreementInvalidError("on_behalf", "an institution is named twice")
+    for entry in terms.on_behalf:
+        if entry.of_org not in terms.parties or party_kinds[entry.of_org] not in INSTITUTION_KINDS:
+            raise AgreementInvalidError("on_behalf", f"{entry.of_org} is not an institution party")
+        if not entry.services or not set(entry.services) <= set(terms.services):
+            raise AgreementInvalidError("on_behalf", "name services the agreement covers")
+
+
+def _check_collaboration(terms: Terms) -> None:
+    for name in ("volumes", "funding", "information_sharing", "on_behalf"):
+        if getattr(terms, name):
+            raise AgreementInvalidError(name, "a collaboration agreement carries no " + name.replace("_", " "))
+
+
+def _community_flag(terms: Terms, party_kinds: Mapping[str, str]) -> bool:
+    with_community = any(party_kinds[p] == COMMUNITY_KIND for p in terms.parties)
+    if with_community and terms.respects_community_orientations is False:
+        raise AgreementInvalidError(
+            "respects_community_orientations",
+            "an agreement with a community organisation respects its own orientations and approaches",
+        )
+    return with_community or bool(terms.respects_community_orientations)
 
 
 class Organisation(Aggregate):

@@ -1,22 +1,22 @@
-"""Composition root of the agreements service."""
+"""Composition root of the agreements service: the same builders as every service (listed in
+`services/runtime/registry.py`); nothing is built at import time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
 
 from fastapi import FastAPI
 
+from services.agreements import inbound
 from services.agreements.api import DOMAIN_ERRORS, router
 from services.agreements.application import Agreements
-from services.agreements.consumers import referral_events_consumer
-from services.agreements.contracts import AgreementsContracts
-from services.agreements.scheduler import scheduler_loop
+from services.agreements.loops import scheduler
+from services.agreements.outbound import AgreementsOutbound
 from services.agreements.settings import AgreementsSettings
 from services.common.clock import Clock, system_clock
-from services.common.kafka import KafkaPublisher
-from services.common.relay import OutboxRelay
-from services.common.service import Loop, ServiceParts, application_env, create_service_app
+from services.common.composition import Outbox, Service, StoreReader, Workers
+from services.common.service import Api, application_env, create_service_app, outbox_relay, topic_consumer
+from services.contract import topics
 
 DESCRIPTION = (
     "Directory of organisations; service agreements (LSSSS art. 108) and collaboration agreements; coverage of "
@@ -24,41 +24,47 @@ DESCRIPTION = (
     "term starts at `start` 00:00 and includes `end`. `version` is the version of the terms; `revision` (the ETag) "
     "counts every change and is what `If-Match` compares."
 )
+RELAY_TRACKING = "agreements-relay"
 
 
-def build_relay(agreements: Agreements, publisher: KafkaPublisher, settings: AgreementsSettings) -> OutboxRelay:
-    """Follows the notification log (the outbox) and publishes on `rls.agreements.v1`."""
-    return OutboxRelay(
-        agreements,
-        AgreementsContracts(lambda aggregate_id, version: agreements.repository.get(aggregate_id, version=version)),
-        publisher,
-        name="agreements-relay",
-        batch_size=settings.relay_batch_size,
-        gap_timeout=settings.relay_gap_timeout_s,
-    )
+def build_application(settings: AgreementsSettings, clock: Clock = system_clock) -> Agreements:
+    return Agreements(env=application_env(settings), clock=clock, zone=settings.timezone)
+
+
+def outbox(agreements: Agreements) -> AgreementsOutbound:
+    """The mapping the relay publishes through on `rls.agreements.v1` (each agreement as it stood at the event)."""
+    return AgreementsOutbound(lambda aggregate_id, version: agreements.repository.get(aggregate_id, version=version))
+
+
+def build_relay(settings: AgreementsSettings, agreements: Agreements) -> Workers:
+    return outbox_relay(settings, agreements, outbox(agreements), RELAY_TRACKING)
+
+
+def build_consumers(settings: AgreementsSettings, agreements: Agreements) -> Workers:
+    """Accepted referrals counted against volumes (`rls.referral.v1`)."""
+    handler = inbound.handler(agreements)
+    return topic_consumer(settings, agreements, "referral-events", settings.consumer_group, [topics.REFERRAL], handler)
+
+
+def build_loops(settings: AgreementsSettings, agreements: Agreements) -> Workers:
+    """The scheduler of due transitions (`scheduler_enabled`)."""
+    return scheduler(agreements, settings.tick_interval_s) if settings.scheduler_enabled else Workers()
+
+
+def open_store(env: Mapping[str, str]) -> Outbox:
+    agreements = Agreements(env=env)
+    return agreements, outbox(agreements)
+
+
+STORE = StoreReader(Agreements.name, open_store)
 
 
 def build_app(settings: AgreementsSettings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or AgreementsSettings()
-    agreements = Agreements(env=application_env(settings), clock=clock, zone=settings.timezone)
-    publisher = KafkaPublisher(settings.kafka_access, "agreements")
-    loops: dict[str, Loop] = {}
-    closers: list[Callable[[], Any]] = [publisher.close]
-    if settings.relay_enabled:
-        loops["agreements-relay"] = build_relay(agreements, publisher, settings).run
-    if settings.consumers_enabled:
-        loops["referral-events"] = referral_events_consumer(settings, agreements, publisher).run
-    if settings.scheduler_enabled:
-        loops["agreements-scheduler"] = scheduler_loop(agreements, settings.tick_interval_s)
-    return create_service_app(
-        ServiceParts(
-            title="RLS Referrals — agreements service",
-            settings=settings,
-            application=agreements,
-            routers=[router],
-            domain_errors=DOMAIN_ERRORS,
-            loops=loops,
-            closers=closers,
-            description=DESCRIPTION,
-        )
-    )
+    api = Api("RLS Referrals — agreements service", [router], DOMAIN_ERRORS, DESCRIPTION)
+    return create_service_app(SERVICE, settings, build_application(settings, clock), api)
+
+
+SERVICE: Service[AgreementsSettings, Agreements] = Service(
+    "agreements", AgreementsSettings, build_app, build_application, build_relay, build_consumers, build_loops, STORE
+)

@@ -1,4 +1,5 @@
-"""What an agreement commits its parties to, the rules of each kind, and the calendar of its term.
+"""What an agreement commits its parties to (value objects) and the calendar of its term; the rules each kind of
+agreement must satisfy are the domain's (`domain.checked_terms`).
 
 Dates of an agreement (start, end, review dates) are calendar dates in the agreement's time zone
 (America/Montreal unless configured): the term runs from `start` at 00:00 to the end of `end` (inclusive),
@@ -15,7 +16,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.agreements.errors import AgreementInvalidError
 from services.contract.codes import AgreementKind, OrgKind
 
 DEFAULT_ZONE = "America/Montreal"
@@ -111,67 +111,6 @@ class Terms:
         return self.binds(of_org, by_org, service) and any(
             entry.of_org == of_org and service in entry.services for entry in self.on_behalf
         )
-
-    def checked(self, party_kinds: Mapping[str, str]) -> Terms:
-        """These terms with the community flag settled; raises AgreementInvalidError naming the first bad field."""
-        self._check_parties(party_kinds)
-        self._check_term()
-        if self.kind is AgreementKind.SERVICE_108:
-            self._check_service_agreement()
-            self._check_on_behalf(party_kinds)
-        else:
-            self._check_collaboration()
-        return self.replace(respects_community_orientations=self._community_flag(party_kinds))
-
-    def _check_parties(self, party_kinds: Mapping[str, str]) -> None:
-        if len(self.parties) != len(set(self.parties)):
-            raise AgreementInvalidError("parties", "a party is named twice")
-        if len(self.parties) < 2:
-            raise AgreementInvalidError("parties", "an agreement needs at least two parties")
-        unknown = [p for p in self.parties if p not in party_kinds]
-        if unknown:
-            raise AgreementInvalidError("parties", f"not registered in the directory: {', '.join(unknown)}")
-        if len(self.services) != len(set(self.services)):
-            raise AgreementInvalidError("services", "a service is named twice")
-
-    def _check_term(self) -> None:
-        if self.end is not None and self.end < self.start:
-            raise AgreementInvalidError("end", "the end date is before the start date")
-
-    def _check_service_agreement(self) -> None:
-        if self.end is None:
-            raise AgreementInvalidError("end", "a service agreement (art. 108) has a term: end is required")
-        if not self.volumes:
-            raise AgreementInvalidError("volumes", "a service agreement (art. 108) states annual volumes")
-        named = [v.service for v in self.volumes]
-        if len(named) != len(set(named)):
-            raise AgreementInvalidError("volumes", "a service has two volumes")
-        if not set(named) <= set(self.services):
-            raise AgreementInvalidError("volumes", "volumes name a service the agreement does not cover")
-
-    def _check_on_behalf(self, party_kinds: Mapping[str, str]) -> None:
-        institutions = [entry.of_org for entry in self.on_behalf]
-        if len(institutions) != len(set(institutions)):
-            raise AgreementInvalidError("on_behalf", "an institution is named twice")
-        for entry in self.on_behalf:
-            if entry.of_org not in self.parties or party_kinds[entry.of_org] not in INSTITUTION_KINDS:
-                raise AgreementInvalidError("on_behalf", f"{entry.of_org} is not an institution party")
-            if not entry.services or not set(entry.services) <= set(self.services):
-                raise AgreementInvalidError("on_behalf", "name services the agreement covers")
-
-    def _check_collaboration(self) -> None:
-        for name in ("volumes", "funding", "information_sharing", "on_behalf"):
-            if getattr(self, name):
-                raise AgreementInvalidError(name, "a collaboration agreement carries no " + name.replace("_", " "))
-
-    def _community_flag(self, party_kinds: Mapping[str, str]) -> bool:
-        with_community = any(party_kinds[p] == COMMUNITY_KIND for p in self.parties)
-        if with_community and self.respects_community_orientations is False:
-            raise AgreementInvalidError(
-                "respects_community_orientations",
-                "an agreement with a community organisation respects its own orientations and approaches",
-            )
-        return with_community or bool(self.respects_community_orientations)
 
     def to_document(self) -> dict[str, Any]:
         """JSON-friendly form, as stored in events."""

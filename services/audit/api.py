@@ -7,28 +7,28 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel
 
 from services.audit.access import POLICY, decision_parties, state_parties
-from services.audit.application import Auditor
-from services.audit.domain import Channel
-from services.audit.history import Axis
-from services.audit.queries import AuditQueries, MomentError, parse_moment, parse_period
-from services.audit.recheck import ConsentUnavailableError, Evaluator, WhatIfRegimeError
+from services.audit.api_models import InquiryPublic, StatePublic
+from services.audit.application import Auditor, AuditQueries, parse_moment, parse_period
+from services.audit.domain import Channel, ConsentUnavailableError, MomentError, WhatIfRegimeError
+from services.audit.recheck import Evaluator
 from services.audit.report import to_csv, to_json
 from services.audit.report_html import to_html
 from services.audit.states import Kind
+from services.audit.views import Axis
 from services.common.auth import Principal, bearer
-from services.common.problems import ProblemError, ProblemSpec, invalid_field
+from services.common.problems import DEPENDENCY_UNAVAILABLE, ProblemError, ProblemSpec, invalid_field
+from services.common.service import from_state
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     WhatIfRegimeError: ProblemSpec(422, "unknown-rule-table", "No such rule table"),
-    ConsentUnavailableError: ProblemSpec(502, "consent-unavailable", "The consent service did not answer"),
+    ConsentUnavailableError: DEPENDENCY_UNAVAILABLE,
 }
 
 DATE_OR_DATE_TIME: dict[str, Any] = {
@@ -42,17 +42,7 @@ Moment = Annotated[
 EvaluatorFactory = Callable[[str], Evaluator]
 
 
-async def get_queries(request: Request) -> AuditQueries:
-    queries: AuditQueries = request.app.state.queries
-    return queries
-
-
-async def get_evaluator_factory(request: Request) -> EvaluatorFactory:
-    factory: EvaluatorFactory = request.app.state.evaluator_factory
-    return factory
-
-
-Queries = Annotated[AuditQueries, Depends(get_queries)]
+Queries = Annotated[AuditQueries, Depends(from_state("queries"))]
 
 
 def _who(principal: Principal) -> Auditor:
@@ -66,16 +56,6 @@ def _moment(queries: AuditQueries, name: str, text: str | None, *, end_of_day: b
         return parse_moment(text, queries.settings.timezone, end_of_day=end_of_day)
     except MomentError as error:
         raise invalid_field(name, str(error)) from None
-
-
-class StatePublic(BaseModel):
-    """A referral, agreement or consent exactly as the history says it stood at `as_of`."""
-
-    kind: Kind
-    id: str
-    as_of: datetime
-    axis: Axis
-    state: dict[str, Any]
 
 
 def _state(
@@ -144,11 +124,11 @@ def integrity(
     return queries.verify(_who(principal), service or []).as_dict()
 
 
-@router.get("/decisions/recheck", responses={422: {}, 502: {}})
+@router.get("/decisions/recheck", responses={422: {}, 503: {}})
 def decisions_recheck(
     principal: Annotated[Principal, Depends(POLICY.caller("decisions_recheck"))],
     queries: Queries,
-    evaluators: Annotated[EvaluatorFactory, Depends(get_evaluator_factory)],
+    evaluators: Annotated[EvaluatorFactory, Depends(from_state("evaluator_factory"))],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     regime: Annotated[Literal["LSSSS_17_27_3", "LRSSS"] | None, Query(description="What-if regime")] = None,
     regime_version: Annotated[str | None, Query(max_length=100)] = None,
@@ -206,19 +186,6 @@ def replay_status(
 ) -> dict[str, Any]:
     """The last replay that filled the audit database (source, events, rate, until, when)."""
     return queries.last_replay(_who(principal))
-
-
-class InquiryPublic(BaseModel):
-    position: int
-    inquiry_id: str
-    auditor: str
-    org: str
-    channel: str
-    action: str
-    target: str
-    parameters: dict[str, str]
-    at: datetime
-    outcome: str
 
 
 @router.get("/inquiries", response_model=list[InquiryPublic])

@@ -1,16 +1,30 @@
-"""Audit: the auditors' own record (what was looked at, by whom); the only write path of the audit service's store."""
+"""The audit service's application: its own trail (`Audit`, the only write path of its store: what was looked at, by
+whom) and what an auditor can ask (`AuditQueries`, for the REST API and the CLI alike; every query is recorded first:
+who, what, when)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
-from services.audit.domain import Action, Channel, Inquiry
+from kafka.errors import KafkaError
+
+from services.audit.domain import Action, Channel, Inquiry, MomentError
+from services.audit.inbound import KafkaReplay, Progress, ReplayStats
+from services.audit.recheck import Evaluator, RecheckResult, recheck
+from services.audit.report import Report, build_report
+from services.audit.settings import AuditSettings
+from services.audit.standards import bounds_with
+from services.audit.states import Kind, state_as_of
+from services.audit.verification import StoreVerification, read_checkpoints, verify_stores
+from services.audit.views import Axis, HistoryDB
 from services.common.clock import Clock, system_clock
-from services.common.eventstore import TrackedApplication
+from services.common.eventstore import StoreRef, TrackedApplication
 
 
 @dataclass(frozen=True)
@@ -91,3 +105,205 @@ class Audit(TrackedApplication):
                 made.outcome,
             )
         return list(entries.values())
+
+
+ReportFormat = Literal["html", "csv", "json"]
+
+
+def parse_moment(text: str, zone: str, *, end_of_day: bool) -> datetime:
+    """A date means a day in `zone`: its end (as it stood that day) or its start; a date-time needs an offset."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day, time.min, ZoneInfo(zone))
+            return moment + timedelta(days=1) - timedelta(microseconds=1) if end_of_day else moment
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise MomentError("expected YYYY-MM-DD or an ISO 8601 date-time with an offset") from None
+    if parsed.tzinfo is None:
+        raise MomentError("a date-time needs an offset (e.g. 2026-03-02T09:00:00-05:00)")
+    return parsed
+
+
+def parse_period(start: str | None, end: str | None, zone: str, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end): `--to 2026-03-31` includes that day; without `--from`, the 30 days before the end."""
+    if end is None:
+        end_at = now
+    else:
+        end_at = parse_moment(end, zone, end_of_day=False)
+        if len(end) == 10:
+            end_at += timedelta(days=1)
+    start_at = end_at - timedelta(days=30) if start is None else parse_moment(start, zone, end_of_day=False)
+    if start_at >= end_at:
+        raise MomentError("the period must start before it ends")
+    return start_at, end_at
+
+
+@dataclass(frozen=True)
+class StateAnswer:
+    kind: Kind
+    id: str
+    as_of: datetime
+    axis: Axis
+    state: dict[str, Any] | None
+
+
+@dataclass
+class Outcome:
+    """What an inquiry gave (set by the query; `OK` unless it says otherwise)."""
+
+    value: str = "OK"
+
+
+@dataclass(frozen=True)
+class IntegrityAnswer:
+    stores: list[StoreVerification]
+    checkpoints: int
+    checkpoint_problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.checkpoint_problem is None and all(s.ok for s in self.stores)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checkpoints_read": self.checkpoints,
+            "checkpoint_problem": self.checkpoint_problem,
+            "stores": [s.as_dict() for s in self.stores],
+        }
+
+
+class AuditQueries:
+    """The audit service's use cases over the audit database, the stores and the consent service."""
+
+    def __init__(
+        self,
+        settings: AuditSettings,
+        audit: Audit,
+        history: HistoryDB,
+        stores: Sequence[StoreRef],
+        clock: Clock = system_clock,
+    ) -> None:
+        self.settings = settings
+        self.audit = audit
+        self.history = history
+        self.stores = list(stores)
+        """Every service's event store (the audit's own included)."""
+        self.clock = clock
+
+    @contextmanager
+    def _inquiry(self, who: Auditor, action: Action, target: str, **parameters: Any) -> Iterator[Outcome]:
+        """Records the query before it runs, then its outcome (`FAILED: <error kind>` if it raised)."""
+        inquiry_id = self.audit.record_inquiry(who, action, target, parameters)
+        outcome = Outcome()
+        try:
+            yield outcome
+        except Exception as error:
+            self.audit.answer_inquiry(inquiry_id, f"FAILED: {type(error).__name__}")
+            raise
+        self.audit.answer_inquiry(inquiry_id, outcome.value)
+
+    def replay(self, who: Auditor, until: datetime | None, progress: Progress | None = None) -> ReplayStats:
+        """Rebuilds the audit database from the topics, from offset 0 (events after `until` left out)."""
+        with self._inquiry(who, Action.REPLAY, "topics", until=None if until is None else until.isoformat()) as out:
+            self.history.clear()
+            stats = KafkaReplay(
+                self.settings.kafka_access,
+                self.settings.history_topics,
+                self.history,
+                batch=self.settings.replay_batch,
+                until=until,
+                timeout_s=self.settings.kafka_timeout_s,
+                check_crcs=self.settings.replay_check_crcs,
+                progress=progress,
+            ).run()
+            self.note_replay(stats, until)
+            out.value = "OK" if stats.complete else "INCOMPLETE"
+        return stats
+
+    def note_replay(self, stats: ReplayStats, until: datetime | None) -> None:
+        self.history.set_meta(
+            {
+                "replay": stats.as_dict()
+                | {"until": None if until is None else until.isoformat(), "at": self.clock().isoformat()}
+            }
+        )
+
+    def last_replay(self, who: Auditor) -> dict[str, Any]:
+        with self._inquiry(who, Action.REPLAY_STATUS, "audit-database"):
+            replay: dict[str, Any] = self.history.meta().get("replay", {})
+        return replay
+
+    def state(
+        self,
+        who: Auditor,
+        kind: Kind,
+        entity_id: str,
+        as_of: datetime,
+        axis: Axis = "effective",
+        visible: Callable[[dict[str, Any]], bool] = lambda _: True,
+    ) -> StateAnswer:
+        """The state at `as_of`, when `who` may see it (`NOT_VISIBLE` on the trail otherwise, and no state)."""
+        with self._inquiry(who, Action.STATE, f"{kind}/{entity_id}", as_of=as_of.isoformat(), axis=axis) as out:
+            state = state_as_of(self.history, kind, entity_id, as_of, axis)
+            out.value = "OK" if state is not None else "NOT_FOUND"
+            if state is not None and not visible(state):
+                state, out.value = None, "NOT_VISIBLE"
+        return StateAnswer(kind, entity_id, as_of, axis, state)
+
+    def verify(
+        self,
+        who: Auditor,
+        services: Sequence[str] = (),
+        progress: Callable[[Any, int], None] | None = None,
+    ) -> IntegrityAnswer:
+        """Every store against its seals and the published checkpoints (a verification that could not read the
+        checkpoints is not a pass: a rewritten and re-sealed store would go unnoticed)."""
+        stores = [s for s in self.stores if not services or s.service in services]
+        with self._inquiry(who, Action.VERIFY, ",".join(s.service for s in stores)) as out:
+            try:
+                checkpoints = read_checkpoints(
+                    self.settings.kafka_access, self.settings.checkpoint_topic, self.settings.kafka_timeout_s
+                )
+                problem = None
+            except KafkaError as error:
+                checkpoints, problem = [], f"checkpoints not readable: {type(error).__name__}"
+            answer = IntegrityAnswer(verify_stores(stores, checkpoints, progress), len(checkpoints), problem)
+            out.value = "OK" if answer.ok else "INTEGRITY_FAILED"
+        return answer
+
+    def recheck(
+        self,
+        who: Auditor,
+        evaluator: Evaluator,
+        regime: str | None = None,
+        regime_version: str | None = None,
+        progress: Callable[[int], None] | None = None,
+        on_total: Callable[[int], None] | None = None,
+        visible: Callable[[dict[str, Any]], bool] = lambda _: True,
+    ) -> RecheckResult:
+        """Re-evaluates the recorded decisions `who` may see (by their event payload)."""
+        with self._inquiry(who, Action.RECHECK, "decisions", regime=regime, regime_version=regime_version) as out:
+            decisions = [row for row in self.history.events_of("decision") if visible(row.payload)]
+            if on_total is not None:
+                on_total(len(decisions))
+            result = recheck(decisions, evaluator, regime, regime_version, progress)
+            out.value = f"OK: {result.checked} checked, {len(result.differing)} differ"
+        return result
+
+    def report(self, who: Auditor, start: datetime, end: datetime, fmt: ReportFormat) -> Report:
+        with self._inquiry(who, Action.REPORT, "compliance", start=start.isoformat(), end=end.isoformat(), format=fmt):
+            return build_report(
+                self.history,
+                start,
+                end,
+                bounds_with(self.settings.standard_bounds_s),
+                self.settings.timezone,
+                self.clock(),
+            )
+
+    def trail(self, who: Auditor, after: int, limit: int, visible: Callable[[str], bool] = lambda _: True) -> list[Any]:
+        """The inquiries after `after` (a page of `limit` positions) made by auditors of organisations `visible`."""
+        with self._inquiry(who, Action.TRAIL, "inquiries", after=after, limit=limit):
+            return [entry for entry in self.audit.inquiries(after, limit) if visible(entry.org)]

@@ -25,11 +25,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from services.audit.application import Auditor
-from services.audit.domain import Channel
-from services.audit.main import build_queries, consent_client
-from services.audit.queries import AuditQueries, MomentError, parse_moment, parse_period
-from services.audit.recheck import ConsentEvaluator, ConsentUnavailableError, WhatIfRegimeError
+from services.audit.application import Auditor, AuditQueries, parse_moment, parse_period
+from services.audit.domain import Channel, ConsentUnavailableError, MomentError, WhatIfRegimeError
+from services.audit.main import StoreSources, build_queries, consent_client, no_other_stores
+from services.audit.recheck import ConsentEvaluator
 from services.audit.report import to_csv, to_json
 from services.audit.report_html import to_html
 from services.audit.settings import AuditSettings
@@ -105,10 +104,16 @@ def _bar() -> Progress:
     )
 
 
+def _stores(ctx: typer.Context) -> StoreSources:
+    """The platform's event stores, which the composition root (`services/cli.py`) puts on the context."""
+    given = ctx.find_root().obj
+    return given if callable(given) else no_other_stores
+
+
 @contextmanager
-def _queries() -> Iterator[AuditQueries]:
+def _queries(stores: StoreSources = no_other_stores) -> Iterator[AuditQueries]:
     settings = AuditSettings()
-    queries = build_queries(settings)
+    queries = build_queries(settings, stores=stores)
     try:
         yield queries
     finally:
@@ -128,6 +133,7 @@ def _moment(queries: AuditQueries, text: str, end_of_day: bool) -> Any:
 
 @audit_cli.command()
 def replay(
+    ctx: typer.Context,
     until: Annotated[
         str | None, typer.Option(help="leave out what happened after this date (YYYY-MM-DD, included)")
     ] = None,
@@ -139,7 +145,7 @@ def replay(
     org: OrgOption = "audit",
 ) -> None:
     """Rebuild the audit database from the history (Kafka topics from offset 0; the event stores when asked)."""
-    with _queries() as queries:
+    with _queries(_stores(ctx)) as queries:
         moment = _moment(queries, until, True) if until else None
         who = _who(auditor, org)
         results = []
@@ -149,7 +155,7 @@ def replay(
             else:
                 queries.history.clear()
             if from_stores:
-                stats = replay_stores(queries.settings, queries.history, moment, RichProgress(bar, "stores"))
+                stats = replay_stores(queries.stores, queries.history, moment, RichProgress(bar, "stores"))
                 results.append(stats)
                 queries.note_replay(stats, moment)
         for stats in results:
@@ -191,12 +197,13 @@ def state(
 
 @audit_cli.command()
 def verify(
+    ctx: typer.Context,
     service: Annotated[list[str] | None, typer.Option(help="only this service's store (repeatable)")] = None,
     auditor: AuditorOption = None,
     org: OrgOption = "audit",
 ) -> None:
     """Verify every service's event store: seals, chains and published checkpoints; name the first tampered event."""
-    with _queries() as queries, _bar() as bar:
+    with _queries(_stores(ctx)) as queries, _bar() as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(store: Any, count: int) -> None:

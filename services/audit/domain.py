@@ -8,6 +8,26 @@ from enum import StrEnum
 from eventsourcing.domain import Aggregate, event
 
 
+class AuditError(Exception):
+    """Base of the audit service's errors."""
+
+
+class MomentError(AuditError, ValueError):
+    """Not a date (YYYY-MM-DD) nor an ISO 8601 date-time with an offset."""
+
+
+class RuleTableUnavailableError(AuditError, LookupError):
+    """The consent service has no rule table with this regime and version (it cannot re-evaluate that decision)."""
+
+
+class ConsentUnavailableError(AuditError, RuntimeError):
+    """The consent service did not answer an evaluation (status and problem type, never the input)."""
+
+
+class WhatIfRegimeError(AuditError, ValueError):
+    """`--regime` names no rule table, or several versions of it without `--regime-version`."""
+
+
 class Channel(StrEnum):
     """Where an audit query came from."""
 

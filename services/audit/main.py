@@ -1,19 +1,24 @@
-"""Composition root of the audit service."""
+"""Composition root of the audit service: the same builders as every service (listed in
+`services/runtime/registry.py`); nothing is built at import time. The other services' event stores are given to it
+(`stores`: the registry passes them), it imports none of those services."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import httpx
 from fastapi import FastAPI
 
 from services.audit.api import DOMAIN_ERRORS, router
-from services.audit.application import Audit
-from services.audit.history import HistoryDB
-from services.audit.queries import AuditQueries
+from services.audit.application import Audit, AuditQueries
 from services.audit.recheck import ConsentEvaluator, Evaluator
 from services.audit.settings import AuditSettings
+from services.audit.views import HistoryDB
 from services.common.clock import Clock, system_clock
-from services.common.service import ServiceParts, application_env, create_service_app
-from services.common.settings import store_cipher
+from services.common.composition import Service, StoreReader, Workers
+from services.common.eventstore import StoreRef
+from services.common.service import Api, application_env, checkpoint_workers, create_service_app
+from services.common.settings import PlatformSettings, store_cipher
 
 DESCRIPTION = (
     "Read-only views for auditors (role `auditor`: their organisation's history; `network-auditor`: the whole "
@@ -23,11 +28,33 @@ DESCRIPTION = (
     "recorded in the audit trail (`GET /v1/inquiries`)."
 )
 
+StoreSources = Callable[[PlatformSettings], list[StoreRef]]
+"""The other services' event stores, located from the audit's `var/` (`services.runtime.registry.event_stores`)."""
 
-def build_queries(settings: AuditSettings, clock: Clock = system_clock) -> AuditQueries:
-    audit = Audit(env=application_env(settings), clock=clock)
+
+def no_other_stores(_: PlatformSettings) -> list[StoreRef]:
+    return []
+
+
+def build_application(settings: AuditSettings, clock: Clock = system_clock) -> Audit:
+    return Audit(env=application_env(settings), clock=clock)
+
+
+def build_relay(settings: AuditSettings, audit: Audit) -> Workers:
+    """The audit trail's store publishes nothing but its integrity checkpoints."""
+    return checkpoint_workers(settings, audit)
+
+
+def own_store(settings: AuditSettings) -> StoreRef:
+    return StoreRef("audit", Audit.name, settings.event_store_url, settings.store_cipher_key)
+
+
+def build_queries(
+    settings: AuditSettings, clock: Clock = system_clock, stores: StoreSources = no_other_stores
+) -> AuditQueries:
     history = HistoryDB(settings.database_url, store_cipher(settings.store_cipher_key))
-    return AuditQueries(settings, audit, history, clock)
+    every_store = [*stores(settings), own_store(settings)]
+    return AuditQueries(settings, build_application(settings, clock), history, every_store, clock)
 
 
 def consent_client(settings: AuditSettings, token: str) -> httpx.Client:
@@ -38,23 +65,21 @@ def consent_client(settings: AuditSettings, token: str) -> httpx.Client:
     )
 
 
-def build_app(settings: AuditSettings | None = None, clock: Clock = system_clock) -> FastAPI:
+def build_app(
+    settings: AuditSettings | None = None, clock: Clock = system_clock, stores: StoreSources = no_other_stores
+) -> FastAPI:
     settings = settings or AuditSettings()
-    queries = build_queries(settings, clock)
+    queries = build_queries(settings, clock, stores)
 
     def evaluator_for(token: str) -> Evaluator:
         """Evaluations run with the calling auditor's own token."""
         return ConsentEvaluator(consent_client(settings, token))
 
-    return create_service_app(
-        ServiceParts(
-            title="RLS Referrals — audit service",
-            description=DESCRIPTION,
-            settings=settings,
-            application=queries.audit,
-            routers=[router],
-            domain_errors=DOMAIN_ERRORS,
-            loops={},
-            state={"queries": queries, "evaluator_factory": evaluator_for},
-        )
-    )
+    state = {"queries": queries, "evaluator_factory": evaluator_for}
+    api = Api("RLS Referrals — audit service", [router], DOMAIN_ERRORS, DESCRIPTION, state=state)
+    return create_service_app(SERVICE, settings, queries.audit, api)
+
+
+SERVICE: Service[AuditSettings, Audit] = Service(
+    "audit", AuditSettings, build_app, build_application, build_relay, store=StoreReader(Audit.name)
+)

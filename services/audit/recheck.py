@@ -16,15 +16,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.audit.history import HistoryRow
-
-
-class RuleTableUnavailableError(LookupError):
-    """The consent service has no rule table with this regime and version (it cannot re-evaluate that decision)."""
-
-
-class ConsentUnavailableError(RuntimeError):
-    """The consent service did not answer an evaluation (status and problem type, never the input)."""
+from services.audit.domain import ConsentUnavailableError, RuleTableUnavailableError, WhatIfRegimeError
+from services.audit.views import HistoryRow
 
 
 class Evaluator(Protocol):
@@ -148,10 +141,6 @@ class RecheckResult:
             "what_if_regime_version": self.regime_version,
             "differing": [d.as_dict() for d in self.differing],
         }
-
-
-class WhatIfRegimeError(ValueError):
-    """`--regime` names no rule table, or several versions of it without `--regime-version`."""
 
 
 def what_if_version(evaluator: Evaluator, regime: str, version: str | None) -> str:

@@ -14,9 +14,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.audit.history import HistoryDB, HistoryRow, parse_time
 from services.audit.standards import Clock, Compliance, all_clocks, compliance
 from services.audit.states import agreement_state
+from services.audit.views import HistoryDB, HistoryRow, parse_time
 
 CLOSED_AGREEMENT = frozenset({"TERMINATED", "EXPIRED"})
 

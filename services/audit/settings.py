@@ -1,25 +1,13 @@
-"""Audit service settings (`AUDIT_*`), and where the other services keep their event stores (their own variables)."""
+"""Audit service settings (`AUDIT_*`). Where the other services keep their events is read with their own variables
+(`<SERVICE>_EVENT_STORE`, `<SERVICE>_CIPHER_KEY`) by the registry that gives the audit its store sources."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import ServiceSettings, local_cipher_key
+from services.common.settings import ServiceSettings
 from services.contract import topics
-
-
-@dataclass(frozen=True)
-class StoreRef:
-    """One service's event store: the service, its application's name (PostgreSQL table prefix), its URL and, for
-    stores encrypted at rest, the key (only replaying from the store decodes events; verification needs no key)."""
-
-    service: str
-    application: str
-    url: str
-    cipher_key: SecretStr | None = None
 
 
 class AuditSettings(ServiceSettings):
@@ -50,16 +38,6 @@ class AuditSettings(ServiceSettings):
     kafka_timeout_s: float = 10.0
     """How long to wait for the brokers before a replay or a verification says Kafka is unreachable."""
 
-    # Where the audited services keep their events: the same variables those services read.
-    referral_event_store: str | None = Field(None, validation_alias="REFERRAL_EVENT_STORE")
-    agreements_event_store: str | None = Field(None, validation_alias="AGREEMENTS_EVENT_STORE")
-    consent_event_store: str | None = Field(None, validation_alias="CONSENT_EVENT_STORE")
-    notifications_event_store: str | None = Field(None, validation_alias="NOTIFICATIONS_EVENT_STORE")
-    referral_cipher_key: SecretStr | None = Field(None, validation_alias="REFERRAL_CIPHER_KEY")
-    agreements_cipher_key: SecretStr | None = Field(None, validation_alias="AGREEMENTS_CIPHER_KEY")
-    consent_cipher_key: SecretStr | None = Field(None, validation_alias="CONSENT_CIPHER_KEY")
-    notifications_cipher_key: SecretStr | None = Field(None, validation_alias="NOTIFICATIONS_CIPHER_KEY")
-
     @property
     def database_url(self) -> str:
         return self.database or f"sqlite:///{self.var_dir / 'audit-history.db'}"
@@ -73,42 +51,4 @@ class AuditSettings(ServiceSettings):
             self.decisions_topic,
             self.consent_topic,
             self.checkpoint_topic,
-        ]
-
-    def stores(self) -> list[StoreRef]:
-        """Every service's event store (the default: `sqlite:///<var>/<service>.db`, as each service uses)."""
-
-        def default(service: str) -> str:
-            return f"sqlite:///{self.var_dir / (service + '.db')}"
-
-        def key(service: str, configured: SecretStr | None) -> SecretStr | None:
-            """The service's key, or the development key it generated under var/ (when there is one)."""
-            return configured or local_cipher_key(self.var_dir / f"{service}-cipher-key", create=False)
-
-        return [
-            StoreRef(
-                "referral",
-                "referrals",
-                self.referral_event_store or default("referral"),
-                key("referral", self.referral_cipher_key),
-            ),
-            StoreRef(
-                "agreements",
-                "agreements",
-                self.agreements_event_store or default("agreements"),
-                key("agreements", self.agreements_cipher_key),
-            ),
-            StoreRef(
-                "consent",
-                "consents",
-                self.consent_event_store or default("consent"),
-                key("consent", self.consent_cipher_key),
-            ),
-            StoreRef(
-                "notifications",
-                "notifications",
-                self.notifications_event_store or default("notifications"),
-                key("notifications", self.notifications_cipher_key),
-            ),
-            StoreRef("audit", "audit", self.event_store_url, self.store_cipher_key),
         ]

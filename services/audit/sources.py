@@ -1,31 +1,23 @@
 """Replay from the services' event stores (`rls audit replay --from-stores`; operator side, never the REST process).
 
-Each store is read through that service's own outbox mapping (its `contracts` module, the anti-corruption layer its
-relay runs), so the audit database receives exactly the integration events the relay publishes, with the same
-deterministic ids: events already replayed from Kafka are recognised, events not relayed yet are added. This is the
-one place the audit imports other services' code, and only their composition pieces, read-only (`CREATE_TABLE` off:
+Each store is read through that service's own outbox mapping (the anti-corruption layer its relay runs), given by the
+registry with the store (`StoreRef.open_outbox`), so the audit database receives exactly the integration events the
+relay publishes, with the same deterministic ids: events already replayed from Kafka are recognised, events not
+relayed yet are added. The audit imports none of those services; stores are opened read-only (`CREATE_TABLE` off:
 nothing is created or sealed in a store being read).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlparse
 
-from eventsourcing.domain import DomainEventProtocol
-
-from services.audit.history import HistoryDB, HistoryRow, Rejected, utc_text
-from services.audit.replay import Progress, ReplayStats, row_of
-from services.audit.settings import AuditSettings, StoreRef
-from services.common.eventstore import TrackedApplication, persistence_env
-from services.common.kafka import Outgoing
-
-Mapper = Callable[[DomainEventProtocol[Any]], Sequence[Outgoing]]
+from services.audit.inbound import Progress, ReplayStats, row_of
+from services.audit.views import HistoryDB, HistoryRow, Rejected, utc_text
+from services.common.composition import Outbox
+from services.common.eventstore import StoreRef, persistence_env
 
 
 def _read_only(store: StoreRef) -> dict[str, str]:
@@ -39,63 +31,34 @@ def _read_only(store: StoreRef) -> dict[str, str]:
 
 
 @contextmanager
-def open_source(store: StoreRef, settings: AuditSettings) -> Iterator[tuple[TrackedApplication, Mapper]]:
-    """The service's application on its store and the mapping its relay applies."""
-    app: TrackedApplication
-    mapper: Mapper
-    if store.service == "referral":
-        from services.referral.application import Referrals
-        from services.referral.contracts import ReferralContracts
-
-        referrals = Referrals(env=_read_only(store))
-        app = referrals
-        mapper = ReferralContracts("http://referral.invalid", lambda i, v: referrals.repository.get(i, version=v))
-    elif store.service == "agreements":
-        from services.agreements.application import Agreements
-        from services.agreements.contracts import AgreementsContracts
-
-        agreements = Agreements(env=_read_only(store))
-        app = agreements
-        mapper = AgreementsContracts(lambda i, v: agreements.repository.get(i, version=v))
-    elif store.service == "consent":
-        from services.consent.application import Consents
-        from services.consent.contracts import consent_messages
-
-        app, mapper = Consents(env=_read_only(store)), consent_messages
-    else:
+def open_source(store: StoreRef) -> Iterator[Outbox]:
+    """The service's application on its store (read-only) and the mapping its relay applies."""
+    if store.open_outbox is None:
         raise ValueError(f"{store.service} publishes no history events")
+    app, mapper = store.open_outbox(_read_only(store))
     try:
         yield app, mapper
     finally:
         app.close()
 
 
-HISTORY_SERVICES = ("referral", "agreements", "consent")
-
-
-def _missing(store: StoreRef) -> bool:
-    parsed = urlparse(store.url)
-    return parsed.scheme == "sqlite" and not Path(unquote(parsed.path.removeprefix("/"))).exists()
-
-
 def replay_stores(
-    settings: AuditSettings,
+    stores: Sequence[StoreRef],
     history: HistoryDB,
     until: datetime | None = None,
     progress: Progress | None = None,
     page: int = 1000,
 ) -> ReplayStats:
-    """Maps every stored event of the referral, agreements and consent stores into the audit database."""
+    """Maps every stored event of the stores whose events are published history into the audit database."""
     stats = ReplayStats(source="stores")
     started = time.monotonic()
     limit = utc_text(until) if until is not None else None
-    stores = [s for s in settings.stores() if s.service in HISTORY_SERVICES]
     with history.writer() as writer:
-        for store in stores:
-            if _missing(store):
+        for store in [s for s in stores if s.open_outbox is not None]:
+            if store.missing:
                 stats.skipped.append(store.service)
                 continue
-            with open_source(store, settings) as (app, mapper):
+            with open_source(store) as (app, mapper):
                 if progress is not None:
                     progress.start(app.recorder.max_notification_id() or 0)
                 after = 0

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.audit.history import HistoryRow, parse_time
+from services.audit.views import HistoryRow, parse_time
 from services.contract.delay_standards import DEFAULT_BOUNDS, Policy, Step, compute_clocks
 from services.contract.delay_standards import compliance as standard_compliance
 

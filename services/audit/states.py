@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from services.audit.history import Axis, HistoryDB, HistoryRow, parse_time
+from services.audit.views import Axis, HistoryDB, HistoryRow, parse_time
 
 Kind = Literal["referral", "agreement", "consent"]
 KINDS: tuple[Kind, ...] = ("referral", "agreement", "consent")

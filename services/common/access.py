@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 
 from services.common.auth import NETWORK_AUDITOR, SERVICE, Principal, authenticated
-from services.common.problems import ProblemError
+from services.common.problems import FORBIDDEN, ProblemError, problem
 
 WORKERS = frozenset({"intake", "clinician", "coordinator"})
 AUDITOR = "auditor"
@@ -96,7 +96,7 @@ def members(parties: Parties, parts: Collection[str]) -> set[str]:
 
 
 def forbidden(detail: str) -> ProblemError:
-    return ProblemError(403, "forbidden", "Forbidden", detail)
+    return problem(FORBIDDEN, detail)
 
 
 ALL_ROLES = frozenset({*WORKERS, "admin", *AUDITORS, SERVICE})

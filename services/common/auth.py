@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.common.clock import system_clock
-from services.common.problems import ProblemError
+from services.common.problems import FORBIDDEN, UNAUTHENTICATED, problem
 
 DEV_ALGORITHM = "HS256"
 DEV_ISSUER = "rls-dev"
@@ -126,11 +126,11 @@ async def authenticated(
     verifier: Annotated[TokenVerifier, Depends(get_verifier)],
 ) -> Principal:
     if credentials is None:
-        raise ProblemError(401, "unauthenticated", "Authentication required", "send Authorization: Bearer <token>")
+        raise problem(UNAUTHENTICATED, "send Authorization: Bearer <token>")
     try:
         return verifier.verify(credentials.credentials)
     except AuthenticationError as error:
-        raise ProblemError(401, "unauthenticated", "Invalid token", str(error)) from None
+        raise problem(UNAUTHENTICATED, str(error)) from None
 
 
 def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
@@ -141,7 +141,7 @@ def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
 
     async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
         if roles and not principal.has_any(roles):
-            raise ProblemError(403, "forbidden", "Forbidden", f"requires one of the roles: {', '.join(roles)}")
+            raise problem(FORBIDDEN, f"requires one of the roles: {', '.join(roles)}")
         return principal
 
     return dependency

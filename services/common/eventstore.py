@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import InfrastructureFactory, IntegrityError, ProcessRecorder, Recording, Tracking
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    ProcessRecorder,
+    Recording,
+    Tracking,
+    Transcoding,
+)
 from eventsourcing.utils import Environment
+from pydantic import SecretStr
 
-from services.common import integrity
+from services.common.integrity import hashing, sealing
+
+if TYPE_CHECKING:
+    from services.common.composition import Outbox
 
 
 class EventStoreURLError(ValueError):
@@ -53,6 +66,38 @@ def persistence_env(url: str) -> dict[str, str]:
     raise EventStoreURLError(f"unsupported event store URL scheme {parsed.scheme!r}")
 
 
+class DateAsISO(Transcoding):
+    """Calendar dates in stored events (birth dates, agreement terms, periods), as ISO 8601 text."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+@dataclass(frozen=True)
+class StoreRef:
+    """One service's event store as the audit reads it: the service, its application's name (table prefix, checkpoint
+    subject), its URL, the key of a store encrypted at rest (replaying decodes events; verification needs no key),
+    and how to open its application with its relay's mapping (None: nothing of it is published history)."""
+
+    service: str
+    application: str
+    url: str
+    cipher_key: SecretStr | None = None
+    open_outbox: Callable[[Mapping[str, str]], Outbox] | None = None
+
+    @property
+    def missing(self) -> bool:
+        """A SQLite store whose file does not exist (the service never ran here)."""
+        parsed = urlparse(self.url)
+        return parsed.scheme == "sqlite" and not Path(unquote(parsed.path.removeprefix("/"))).exists()
+
+
 def redacted(url: str) -> str:
     """The URL without its password, for `rls info` and logs."""
     parsed = urlparse(url)
@@ -82,15 +127,15 @@ class TrackedApplication(Application[Any]):
         return listener
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
-        integrity.use_sealing_recorders(env)
+        sealing.use_sealing_recorders(env)
         return super().construct_factory(env)
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
 
-    def sealed_head(self) -> integrity.Head | None:
+    def sealed_head(self) -> hashing.Head | None:
         """The last seal of this application's store (None when the store is not sealed, e.g. in memory)."""
-        return integrity.sealed_head(self.recorder)
+        return sealing.sealed_head(self.recorder)
 
     def record(self, *objs: Any, tracking: Tracking | None = None) -> list[Recording[Any]]:
         """Saves pending events of `objs` and, atomically with them, the tracking position (if any)."""

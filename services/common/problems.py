@@ -28,6 +28,24 @@ class ProblemSpec:
     title: str
 
 
+# One code per meaning across services: these are the meanings more than one service has (each service's own, such
+# as `referral-not-found`, are in its api.py). tests/unit/test_problem_codes.py asserts the whole set.
+UNAUTHENTICATED = ProblemSpec(401, "unauthenticated", "Authentication required")
+"""No valid bearer token (missing, malformed, expired, wrong issuer, audience or key)."""
+VALIDATION = ProblemSpec(422, "validation", "Invalid request")
+"""The request breaks a rule; the problem names the field (`errors[].field`)."""
+FORBIDDEN = ProblemSpec(403, "forbidden", "Forbidden")
+"""The caller's roles or organisation do not allow this (on this resource)."""
+VERSION_CONFLICT = ProblemSpec(409, "version-conflict", "Version conflict")
+"""`If-Match` names another version (ETag) than the resource's current one, or it changed meanwhile."""
+TRANSITION_IMPOSSIBLE = ProblemSpec(409, "transition-impossible", "Not possible in this status")
+"""The resource's status does not allow this command."""
+IDEMPOTENCY_KEY_REUSED = ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused")
+"""The `Idempotency-Key` was used before with a different request."""
+DEPENDENCY_UNAVAILABLE = ProblemSpec(503, "dependency-unavailable", "A service this request needs is down")
+"""Another service (or Kafka) did not answer or refused; the request can be retried."""
+
+
 class ProblemError(Exception):
     """Raised by entry points to answer with a problem document."""
 
@@ -38,6 +56,11 @@ class ProblemError(Exception):
         self.title = title
         self.detail = detail
         self.extra = extra
+
+
+def problem(spec: ProblemSpec, detail: str | None = None, **extra: Any) -> ProblemError:
+    """A problem of a known kind, with this occurrence's detail."""
+    return ProblemError(spec.status, spec.slug, spec.title, detail, **extra)
 
 
 def problem_response(
@@ -84,7 +107,9 @@ def install_problem_handlers(app: FastAPI, domain_errors: Mapping[type[Exception
         # Messages name the field and the rule; input values are never echoed (they may be personal).
         errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"], "type": e["type"]} for e in error.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return problem_response(422, "validation", "Invalid request", detail, request.url.path, errors=errors)
+        return problem_response(
+            VALIDATION.status, VALIDATION.slug, VALIDATION.title, detail, request.url.path, errors=errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -134,10 +159,6 @@ def _domain_handler(spec: ProblemSpec) -> Any:
 
 def invalid_field(field: str, message: str) -> ProblemError:
     """A 422 naming one field, shaped like request validation errors."""
-    return ProblemError(
-        422,
-        "validation",
-        "Invalid request",
-        f"{field}: {message}",
-        errors=[{"field": field, "message": message, "type": "value_error"}],
+    return problem(
+        VALIDATION, f"{field}: {message}", errors=[{"field": field, "message": message, "type": "value_error"}]
     )

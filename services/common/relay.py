@@ -16,17 +16,40 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification, Tracking
+from pydantic import BaseModel
 
+from services.common.envelope import CloudEvent, event_id, event_type, schema_uri
 from services.common.eventstore import TrackedApplication
 from services.common.kafka import Outgoing
 
 log = logging.getLogger(__name__)
 
 Mapper = Callable[[DomainEventProtocol[Any]], Sequence[Outgoing]]
+
+
+def outgoing(
+    domain_event: DomainEventProtocol[Any], context: str, name: str, topic: str, key: str, at: datetime, data: BaseModel
+) -> Outgoing:
+    """The integration event `ca.qc.rls.<context>.<name>.v1` publishing one stored domain event on `topic`, keyed and
+    correlated by `key`. Its id derives from the stored event (originator id and version), so a re-published event
+    has the same id and consumers deduplicate."""
+    type_ = event_type(context, name)
+    event = CloudEvent(
+        id=event_id(domain_event.originator_id, domain_event.originator_version),
+        source=f"/rls/{context}",
+        type=type_,
+        time=at,
+        subject=key,
+        dataschema=schema_uri(type_),
+        correlationid=key,
+        data=data.model_dump(mode="json"),
+    )
+    return Outgoing(topic=topic, key=key, event=event)
 
 
 class Publisher(Protocol):

@@ -1,31 +1,32 @@
-"""Assembles a service process: FastAPI app, health endpoints, background loops, clean shutdown."""
+"""Assembles a service process from its builders (`services.common.composition.Service`): the FastAPI app, health
+endpoints, the workers every service builds the same way (outbox relay, checkpoints, consumers, periodic loops), clean
+shutdown."""
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request
 
 from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
-from services.common.backoff import Backoff
+from services.common.composition import BackgroundLoops, Service, Workers, run_until
+from services.common.consumer import DeadLetterSink, Handler, RecordProcessor, TrackingConsumer
 from services.common.eventstore import TrackedApplication, persistence_env
-from services.common.integrity import CheckpointPublisher, SealedStore, ensure_checkpoint_topic
+from services.common.integrity.checkpoints import CheckpointPublisher, ensure_checkpoint_topic
+from services.common.integrity.sealing import SealedStore
 from services.common.kafka import KafkaProbe, KafkaPublisher
 from services.common.openapi import document_problems
 from services.common.problems import ProblemSpec, install_problem_handlers, problem_response
+from services.common.relay import Mapper, OutboxRelay
 from services.common.settings import PlatformSettings, ServiceSettings
 from services.common.strict_json import StrictJSONMiddleware
 
-log = logging.getLogger(__name__)
-
-Loop = Callable[[threading.Event], None]
+S = TypeVar("S")
+A = TypeVar("A")
 
 
 def application_env(settings: ServiceSettings) -> dict[str, str]:
@@ -44,55 +45,34 @@ def build_verifier(settings: PlatformSettings) -> TokenVerifier:
     return TokenVerifier(settings.jwt_audience, issuer, dev_key=load_dev_key(settings.signing_key_file))
 
 
-@dataclass
-class BackgroundLoops:
-    """Named loops (relays, consumers) run on daemon threads until stopped."""
+def from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A `Depends` getter of what the composition root put on `app.state` under `name` (the application, the
+    settings, a gateway): routes reach it through `Annotated[Type, Depends(from_state(name))]`."""
 
-    loops: Mapping[str, Loop]
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    threads: list[threading.Thread] = field(default_factory=list)
+    async def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-    def start(self) -> None:
-        for name, loop in self.loops.items():
-            thread = threading.Thread(target=self._guarded, args=(name, loop), name=name, daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def _guarded(self, name: str, loop: Loop) -> None:
-        backoff = Backoff()
-        while not self.stop_event.is_set():
-            started = time.monotonic()
-            try:
-                loop(self.stop_event)
-            except Exception:
-                backoff.ran_for(time.monotonic() - started)
-                delay = backoff.next_delay()
-                log.exception("background loop %s crashed; restarting in %.1f s", name, delay)
-                self.stop_event.wait(delay)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(timeout)
+    get.__name__ = f"get_{name}"
+    return get
 
 
 @dataclass
-class ServiceParts:
-    """Everything a service's composition root built; `create_service_app` wires it into FastAPI."""
+class Api:
+    """What a service shows over HTTP: its routers, its domain errors (one table), what its routes reach on
+    `app.state` through `Depends` getters (tests override them), and what to close with it."""
 
     title: str
-    settings: ServiceSettings
-    application: TrackedApplication
     routers: Sequence[APIRouter]
     domain_errors: Mapping[type[Exception], ProblemSpec]
-    loops: Mapping[str, Loop]
-    closers: Sequence[Callable[[], Any]] = ()
-    state: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    state: Mapping[str, Any] = field(default_factory=dict)
+    closers: Sequence[Callable[[], object]] = ()
 
 
-def integrity_checkpoints(settings: ServiceSettings, application: TrackedApplication) -> tuple[Loop, KafkaPublisher]:
-    """The loop publishing the chain head of the service's event store, and its Kafka client (to close)."""
+def checkpoint_workers(settings: ServiceSettings, application: TrackedApplication) -> Workers:
+    """The loop publishing the chain head of the service's event store (when it is sealed and checkpoints are on)."""
+    if settings.checkpoint_interval_s <= 0 or not isinstance(application.recorder, SealedStore):
+        return Workers()
     sink = KafkaPublisher(settings.kafka_access, f"{settings.service_name}-checkpoints")
     checkpoints = CheckpointPublisher(
         application.recorder,
@@ -103,27 +83,87 @@ def integrity_checkpoints(settings: ServiceSettings, application: TrackedApplica
         interval_s=settings.checkpoint_interval_s,
         prepare=lambda: ensure_checkpoint_topic(settings.kafka_access, settings.checkpoint_topic),
     )
-    return checkpoints.run, sink
+    return Workers({"integrity-checkpoints": checkpoints.run}, [sink.close])
 
 
-def publisher_loops(
-    settings: ServiceSettings, application: TrackedApplication
-) -> tuple[dict[str, Loop], list[Callable[[], Any]]]:
-    """What the process publishing a store's outbox also runs: the store's integrity checkpoints (when sealed)."""
-    if settings.checkpoint_interval_s <= 0 or not isinstance(application.recorder, SealedStore):
-        return {}, []
-    loop, sink = integrity_checkpoints(settings, application)
-    return {"integrity-checkpoints": loop}, [sink.close]
+def outbox_relay(
+    settings: ServiceSettings, application: TrackedApplication, mapper: Mapper, tracking_name: str
+) -> Workers:
+    """The outbox relay of a service (its position tracked under `tracking_name`), and its store's checkpoints."""
+    publisher = KafkaPublisher(settings.kafka_access, f"{settings.service_name}-relay")
+    relay = OutboxRelay(
+        application,
+        mapper,
+        publisher,
+        name=tracking_name,
+        batch_size=settings.relay_batch_size,
+        gap_timeout=settings.relay_gap_timeout_s,
+    )
+    relayed = Workers({f"{settings.service_name}-relay": relay.run}, [publisher.close])
+    return relayed + checkpoint_workers(settings, application)
 
 
-def create_service_app(parts: ServiceParts) -> FastAPI:
-    probe = KafkaProbe(parts.settings.kafka_access, f"{parts.settings.service_name}-probe")
-    loop_map, closers = dict(parts.loops), list(parts.closers)
-    if parts.settings.relay_enabled:
-        extra_loops, extra_closers = publisher_loops(parts.settings, parts.application)
-        loop_map.update(extra_loops)
-        closers += extra_closers
-    loops = BackgroundLoops(loop_map)
+def topic_consumer(
+    settings: ServiceSettings,
+    application: TrackedApplication,
+    name: str,
+    group: str,
+    topics: Sequence[str],
+    handler: Handler,
+) -> Workers:
+    """A consumer group member applying each record of `topics` once in effect (poison records: `<topic>.dlq`)."""
+    dead_letters = KafkaPublisher(settings.kafka_access, f"{settings.service_name}-dead-letters")
+    processor = RecordProcessor(
+        app=application, handler=handler, dead_letters=DeadLetterSink(dead_letters.send_raw), group=group
+    )
+    consumer = TrackingConsumer(settings.kafka_access, group, list(topics), processor)
+    return Workers({name: consumer.run}, [dead_letters.close])
+
+
+def periodic(name: str, work: Callable[[], object], interval_s: float) -> Workers:
+    """A loop calling `work` every `interval_s` (clock ticks, schedulers: the work itself says what is due)."""
+
+    def run(stop: threading.Event) -> None:
+        while not stop.is_set():
+            work()
+            stop.wait(interval_s)
+
+    return Workers({name: run})
+
+
+def background_workers(service: Service[S, A], settings: S, application: A) -> Workers:
+    """What a service process runs beside its API: relay (`relay_enabled`), consumers (`consumers_enabled`), loops."""
+    assert isinstance(settings, ServiceSettings)
+    workers = Workers()
+    if settings.relay_enabled and service.relay is not None:
+        workers += service.relay(settings, application)
+    if settings.consumers_enabled and service.consumers is not None:
+        workers += service.consumers(settings, application)
+    if service.loops is not None:
+        workers += service.loops(settings, application)
+    return workers
+
+
+def run_relay(service: Service[S, A], stop: threading.Event) -> None:
+    """`rls relay <service>`: only the service's relay, until `stop` (the API may run elsewhere, relay disabled)."""
+    if service.application is None or service.relay is None:
+        raise ValueError(f"the {service.name} service has no relay")
+    settings = service.settings()
+    application = service.application(settings)
+    try:
+        run_until(service.relay(settings, application), stop)
+    finally:
+        close = getattr(application, "close", None)
+        if close is not None:
+            close()
+
+
+def create_service_app(service: Service[S, A], settings: S, application: A, api: Api) -> FastAPI:
+    """The service's ASGI app: its API, health endpoints, and its workers run for the app's lifespan."""
+    assert isinstance(settings, ServiceSettings) and isinstance(application, TrackedApplication)
+    probe = KafkaProbe(settings.kafka_access, f"{settings.service_name}-probe")
+    workers = background_workers(service, settings, application)
+    loops = BackgroundLoops(workers.loops)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -132,31 +172,32 @@ def create_service_app(parts: ServiceParts) -> FastAPI:
             yield
         finally:
             loops.stop()
-            for close in closers:
+            workers.close()
+            for close in api.closers:
                 close()
             probe.close()
-            parts.application.close()
+            application.close()
 
-    api = FastAPI(title=parts.title, version="1.0.0", description=parts.description, lifespan=lifespan)
-    api.state.settings = parts.settings
-    api.state.application = parts.application
-    api.state.verifier = build_verifier(parts.settings)
-    for name, value in parts.state.items():
-        setattr(api.state, name, value)
-    install_problem_handlers(api, parts.domain_errors)
-    api.add_middleware(StrictJSONMiddleware)
-    document_problems(api)
+    app = FastAPI(title=api.title, version="1.0.0", description=api.description, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.application = application
+    app.state.verifier = build_verifier(settings)
+    for name, value in api.state.items():
+        setattr(app.state, name, value)
+    install_problem_handlers(app, api.domain_errors)
+    app.add_middleware(StrictJSONMiddleware)
+    document_problems(app)
 
-    @api.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         """Alive: the process answers."""
         return {"status": "ok"}
 
-    @api.get("/readyz", tags=["health"], responses={503: {"description": "A dependency is unreachable"}})
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "A dependency is unreachable"}})
     def readyz() -> Any:
         """Ready: the event store and Kafka are reachable."""
         checks: dict[str, str] = {}
-        for name, check in (("event_store", parts.application.check_store), ("kafka", probe.check)):
+        for name, check in (("event_store", application.check_store), ("kafka", probe.check)):
             try:
                 check()
                 checks[name] = "ok"
@@ -167,10 +208,6 @@ def create_service_app(parts: ServiceParts) -> FastAPI:
         failing = ", ".join(k for k, v in checks.items() if v != "ok")
         return problem_response(503, "not-ready", "Not ready", f"unreachable: {failing}", checks=checks)
 
-    for router in parts.routers:
-        api.include_router(router)
-    return api
-
-
-def json_ok(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+    for router in api.routers:
+        app.include_router(router)
+    return app

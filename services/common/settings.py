@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.utils import Environment
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.kafka_security import KafkaClientSettings
 
@@ -34,6 +35,39 @@ def local_cipher_key(path: Path, create: bool = True) -> SecretStr | None:
 def store_cipher(key: SecretStr) -> AESCipher:
     """The AES-GCM cipher the event stores use, for a service's other stores (read models, audit database)."""
     return AESCipher(Environment(env={"CIPHER_KEY": key.get_secret_value()}))
+
+
+def default_store_url(var_dir: Path, service: str) -> str:
+    """`sqlite:///<var>/<service>.db`: where a service keeps its events unless configured (one file per application)."""
+    return f"sqlite:///{var_dir / (service + '.db')}"
+
+
+class _StoreVariables(BaseSettings):
+    """A service's own store variables, read with its prefix (`<SERVICE>_EVENT_STORE`, `<SERVICE>_CIPHER_KEY`)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    event_store: str | None = None
+    cipher_key: SecretStr | None = None
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where another process finds a service's event store, from that service's own variables: its URL and, when the
+    store is encrypted at rest, its key (the configured one, or the development key the service generated under
+    `var/`; never a new one)."""
+
+    url: str
+    cipher_key: SecretStr | None
+
+    VARIABLES: ClassVar[frozenset[str]] = frozenset(_StoreVariables.model_fields)
+    """The fields read (`event_store`, `cipher_key`), under the service's prefix."""
+
+    @classmethod
+    def of(cls, service: str, var_dir: Path) -> StoreLocation:
+        variables = _StoreVariables(_env_prefix=f"{service.upper()}_")
+        key = variables.cipher_key or local_cipher_key(var_dir / f"{service}-cipher-key", create=False)
+        return cls(variables.event_store or default_store_url(var_dir, service), key)
 
 
 class PlatformSettings(KafkaClientSettings):
@@ -110,4 +144,4 @@ class ServiceSettings(PlatformSettings):
     @property
     def event_store_url(self) -> str:
         """`sqlite:///<var>/<service>.db` unless configured (one SQLite file per application)."""
-        return self.event_store or f"sqlite:///{self.var_dir / (self.service_name + '.db')}"
+        return self.event_store or default_store_url(self.var_dir, self.service_name)

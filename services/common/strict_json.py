@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.problems import problem_response
+from services.common.problems import VALIDATION, problem_response
 
 
 class DuplicateKeyError(ValueError):
@@ -93,9 +93,9 @@ class StrictJSONMiddleware:
         if refused is not None:
             field, why, kind = refused
             response = problem_response(
-                422,
-                "validation",
-                "Invalid request",
+                VALIDATION.status,
+                VALIDATION.slug,
+                VALIDATION.title,
                 f"{field}: {why}",
                 scope.get("path"),
                 errors=[{"field": field, "message": why, "type": kind}],

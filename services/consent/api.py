@@ -5,28 +5,24 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier, get_verifier
 from services.common.params import LocalInstant
 from services.common.preconditions import IfMatch, if_match_version
-from services.common.problems import ProblemError, ProblemSpec, invalid_field
-from services.consent.access import POLICY, Recorded, consent_parties, decision_parties
-from services.consent.application import Actor, Consents
-from services.consent.domain import (
-    ConsentAlreadyWithdrawnError,
-    ConsentNotFoundError,
-    DecisionNotFoundError,
-    IdempotencyConflictError,
-    InvalidTermsError,
-    RefusalAlreadyWithdrawnError,
-    RefusalNotFoundError,
-    RestrictionAlreadyLiftedError,
-    RestrictionNotFoundError,
-    VersionConflictError,
+from services.common.problems import (
+    FORBIDDEN,
+    IDEMPOTENCY_KEY_REUSED,
+    VALIDATION,
+    VERSION_CONFLICT,
+    ProblemError,
+    ProblemSpec,
+    invalid_field,
+    problem,
 )
-from services.consent.explain import Lang, language
-from services.consent.models import (
+from services.common.service import from_state
+from services.consent.access import POLICY, Recorded, consent_parties, decision_parties
+from services.consent.api_models import (
     SUBJECT_ID_PATTERN,
     ConsentCreate,
     ConsentList,
@@ -51,10 +47,24 @@ from services.consent.models import (
     RuleTablePublic,
     instant,
 )
+from services.consent.application import Actor, Consents
+from services.consent.domain import (
+    ConsentAlreadyWithdrawnError,
+    ConsentIdempotencyConflictError,
+    ConsentNotFoundError,
+    ConsentTermsInvalidError,
+    ConsentVersionConflictError,
+    DecisionNotFoundError,
+    RefusalAlreadyWithdrawnError,
+    RefusalNotFoundError,
+    RestrictionAlreadyLiftedError,
+    RestrictionNotFoundError,
+    UnknownRegimeVersionError,
+)
+from services.consent.explain import Lang, language
 from services.consent.policy import to_json
-from services.consent.readmodel import RegisterQuery
-from services.consent.rules import UnknownRegimeVersionError
 from services.consent.settings import ConsentSettings
+from services.consent.views import RegisterQuery
 from services.contract.codes import ORG_ID_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["consent"])
@@ -67,34 +77,24 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ConsentAlreadyWithdrawnError: ProblemSpec(409, "consent-already-withdrawn", "Consent already withdrawn"),
     RestrictionAlreadyLiftedError: ProblemSpec(409, "restriction-already-lifted", "Restriction already lifted"),
     RefusalAlreadyWithdrawnError: ProblemSpec(409, "refusal-already-withdrawn", "Refusal already withdrawn"),
-    VersionConflictError: ProblemSpec(409, "version-conflict", "Version conflict"),
-    IdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
+    ConsentVersionConflictError: VERSION_CONFLICT,
+    ConsentIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
     UnknownRegimeVersionError: ProblemSpec(409, "rule-table-unavailable", "Rule table not available"),
-    InvalidTermsError: ProblemSpec(422, "validation", "Invalid request"),
+    ConsentTermsInvalidError: VALIDATION,
 }
 
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
-async def get_consents(request: Request) -> Consents:
-    consents: Consents = request.app.state.application
-    return consents
-
-
-async def get_settings(request: Request) -> ConsentSettings:
-    settings: ConsentSettings = request.app.state.settings
-    return settings
-
-
-App = Annotated[Consents, Depends(get_consents)]
-Settings = Annotated[ConsentSettings, Depends(get_settings)]
+App = Annotated[Consents, Depends(from_state("application"))]
+Settings = Annotated[ConsentSettings, Depends(from_state("settings"))]
 
 
 def _actor(principal: Principal) -> Actor:
     return Actor(sub=principal.sub, org=principal.org)
 
 
-def _terms_error(error: InvalidTermsError) -> ProblemError:
+def _terms_error(error: ConsentTermsInvalidError) -> ProblemError:
     return invalid_field(error.field, str(error))
 
 
@@ -120,7 +120,7 @@ def record_consent(
     """Record a consent given by the person, or by who may consent on their behalf."""
     try:
         consent, created = consents.record_consent(body.terms(), _actor(principal), idempotency_key)
-    except InvalidTermsError as error:
+    except ConsentTermsInvalidError as error:
         raise _terms_error(error) from None
     response.headers["ETag"] = str(consent.version)
     response.headers["Location"] = f"/v1/consents/{consent.consent_id}"
@@ -160,7 +160,7 @@ def withdraw_consent(
             reason=body.reason,
             expected_version=_if_match(if_match),
         )
-    except InvalidTermsError as error:
+    except ConsentTermsInvalidError as error:
         raise _terms_error(error) from None
     response.headers["ETag"] = str(consent.version)
     return ConsentPublic.of(consent, consents.clock())
@@ -226,7 +226,7 @@ def lift_restriction(
     at = None if body is None or body.at is None else instant(body.at)
     try:
         return RestrictionPublic.of(consents.lift_restriction(restriction_id, _actor(principal), at))
-    except InvalidTermsError as error:
+    except ConsentTermsInvalidError as error:
         raise _terms_error(error) from None
 
 
@@ -259,7 +259,7 @@ def record_refusal(
     """Record the person's written refusal that relatives in these roles be told of their death."""
     try:
         refusal, created = consents.record_refusal(body.terms(), _actor(principal), idempotency_key)
-    except InvalidTermsError as error:
+    except ConsentTermsInvalidError as error:
         raise _terms_error(error) from None
     response.headers["Location"] = f"/v1/refusals/{refusal.refusal_id}"
     if not created:
@@ -279,7 +279,7 @@ def withdraw_refusal(
     at = None if body is None or body.at is None else instant(body.at)
     try:
         return RefusalPublic.of(consents.withdraw_refusal(refusal_id, _actor(principal), at))
-    except InvalidTermsError as error:
+    except ConsentTermsInvalidError as error:
         raise _terms_error(error) from None
 
 
@@ -343,7 +343,7 @@ def disclose(
     actor = _discloser(principal, body, requester_token, verifier)
     try:
         recorded, created = consents.disclose(body.request(), actor, idempotency_key)
-    except InvalidTermsError as error:
+    except ConsentTermsInvalidError as error:
         raise _terms_error(error) from None
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -359,11 +359,11 @@ def _discloser(
         POLICY.check("disclose", principal, parties, "only the discloser writes in its disclosure register")
         return _actor(principal)
     if requester_token is None:
-        raise ProblemError(403, "forbidden", "Forbidden", "a service discloses only for a worker: Requester-Token")
+        raise problem(FORBIDDEN, "a service discloses only for a worker: Requester-Token")
     try:
         requester = verifier.verify(requester_token)
     except AuthenticationError as error:
-        raise ProblemError(403, "forbidden", "Forbidden", f"Requester-Token: {error}") from None
+        raise problem(FORBIDDEN, f"Requester-Token: {error}") from None
     parties = {"recipient": body.recipient_org_id}
     POLICY.check("disclose_on_request", requester, parties, "the requester must be a worker of the recipient")
     return _actor(requester)

@@ -6,34 +6,33 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking
 from pydantic import BaseModel, ConfigDict
 
 from services.common.clock import Clock, system_clock
-from services.common.envelope import CloudEvent
-from services.common.eventstore import TrackedApplication
+from services.common.eventstore import DateAsISO, TrackedApplication
 from services.consent.domain import (
     AgreementObserved,
     Consent,
-    ConsentDomainError,
+    ConsentError,
+    ConsentIdempotencyConflictError,
     ConsentNotFoundError,
+    ConsentTermsInvalidError,
+    ConsentVersionConflictError,
     DecisionNotFoundError,
     DecisionRecord,
-    IdempotencyConflictError,
-    InvalidTermsError,
     OrganisationObserved,
     Refusal,
     RefusalNotFoundError,
     RegisterEntry,
     Restriction,
     RestrictionNotFoundError,
-    VersionConflictError,
     keyed_id,
     observation_id,
     register_entry_id_for,
@@ -50,7 +49,8 @@ from services.consent.policy import (
     local_date,
     to_json,
 )
-from services.consent.readmodel import (
+from services.consent.rules import TABLES, LegalSettings, build_tables, regime_for, register, table_for
+from services.consent.views import (
     ConsentState,
     ReadModel,
     RefusalState,
@@ -59,8 +59,6 @@ from services.consent.readmodel import (
     RestrictionState,
     aware,
 )
-from services.consent.rules import TABLES, LegalSettings, build_tables, regime_for, register, table_for
-from services.contract.agreements_events import AGREEMENT_LIFECYCLE
 from services.contract.codes import (
     AgreementKind,
     AgreementStatus,
@@ -71,15 +69,13 @@ from services.contract.codes import (
     ServiceCode,
 )
 
-ORGANISATION_REGISTERED = "ca.qc.rls.agreements.organisation-registered.v1"
-AGREEMENT_STATES = frozenset(f"ca.qc.rls.agreements.{name}.v1" for name in AGREEMENT_LIFECYCLE)
 CLOCK_SKEW = timedelta(seconds=30)
 """How far ahead of this service's clock a caller's `at` may be (clocks of other hosts drift)."""
 DECISION = "DECISION"
 DISCLOSURE = "DISCLOSURE"
 
 
-class OrganisationKind(BaseModel):
+class OrganisationRegistered(BaseModel):
     """What the engine needs of `OrganisationRegisteredV1` (anti-corruption: other fields are ignored, so a new
     optional field upstream changes nothing here)."""
 
@@ -97,7 +93,7 @@ class OnBehalfTerms(BaseModel):
     services: list[ServiceCode]
 
 
-class AgreementTerms(BaseModel):
+class AgreementState(BaseModel):
     """What the engine needs of `AgreementStateV1`."""
 
     model_config = ConfigDict(extra="ignore")
@@ -111,19 +107,6 @@ class AgreementTerms(BaseModel):
     information_sharing: list[InfoCategory] | None = None
     on_behalf: list[OnBehalfTerms] = []
     occurred_at: datetime
-
-
-class DateAsISO(Transcoding):
-    """Calendar dates (birth dates, agreement terms) as ISO strings."""
-
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
 
 
 def _digest(value: Any) -> str:
@@ -196,22 +179,22 @@ class DecisionRequest:
         purpose SERVICE_ON_BEHALF without the service, a minor's request not from a parent, dates to come."""
         c = self.context
         if c.danger and c.danger_assessment is None:
-            raise InvalidTermsError("context.danger_assessment", "state the danger assessment, not only a flag")
+            raise ConsentTermsInvalidError("context.danger_assessment", "state the danger assessment, not only a flag")
         for name in ("mandate_contract_ref", "undertakings_received"):
             if getattr(c, name) and c.mandate is None:
-                raise InvalidTermsError(f"context.{name}", "state the mandate in context.mandate")
+                raise ConsentTermsInvalidError(f"context.{name}", "state the mandate in context.mandate")
         if self.purpose == Purpose.SERVICE_ON_BEHALF and self.recipient_service is None:
-            raise InvalidTermsError("recipient_service", "required for purpose SERVICE_ON_BEHALF")
+            raise ConsentTermsInvalidError("recipient_service", "required for purpose SERVICE_ON_BEHALF")
         if c.minor is not None and c.requester_role not in (None, RequesterRole.PARENT):
-            raise InvalidTermsError("context.requester_role", "a request about a minor comes from a parent")
+            raise ConsentTermsInvalidError("context.requester_role", "a request about a minor comes from a parent")
         for name, day in (
             ("subject_birth_date", self.subject_birth_date),
             ("context.subject_deceased_on", c.subject_deceased_on),
         ):
             if day is not None and day > today:
-                raise InvalidTermsError(name, "is in the future")
+                raise ConsentTermsInvalidError(name, "is in the future")
         if self.subject_birth_date and c.subject_deceased_on and c.subject_deceased_on < self.subject_birth_date:
-            raise InvalidTermsError("context.subject_deceased_on", "is before the birth date")
+            raise ConsentTermsInvalidError("context.subject_deceased_on", "is before the birth date")
 
 
 @dataclass(frozen=True)
@@ -253,7 +236,7 @@ class Consents(TrackedApplication):
 
     def __init__(
         self,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
         clock: Clock = system_clock,
         regime_setting: str = "BY_DATE",
         legal: LegalSettings | None = None,
@@ -313,7 +296,7 @@ class Consents(TrackedApplication):
 
         def withdraw(consent: Consent) -> None:
             if expected_version is not None and expected_version != consent.version:
-                raise VersionConflictError(f"the consent is at version {consent.version}")
+                raise ConsentVersionConflictError(f"the consent is at version {consent.version}")
             now = self.clock()
             consent.withdraw(at or now, reason, actor.sub, actor.org, now)
 
@@ -376,7 +359,7 @@ class Consents(TrackedApplication):
         self, terms: RefusalTerms, actor: Actor, idempotency_key: str | None = None
     ) -> tuple[RefusalState, bool]:
         if terms.given_at > self.clock() + CLOCK_SKEW:
-            raise InvalidTermsError("given_on", "is in the future")
+            raise ConsentTermsInvalidError("given_on", "is in the future")
 
         def refusal(refusal_id: uuid.UUID, digest: str, now: datetime) -> Refusal:
             return Refusal(
@@ -436,7 +419,7 @@ class Consents(TrackedApplication):
         request.check(local_date(now))
         at = request.at or now
         if kind == DISCLOSURE and at > now + CLOCK_SKEW:
-            raise InvalidTermsError("at", "a disclosure cannot be dated in the future")
+            raise ConsentTermsInvalidError("at", "a disclosure cannot be dated in the future")
         regime = regime_for(self.regime_setting, at)
         decision_input = DecisionInput(
             subject_id=request.subject_id,
@@ -528,37 +511,38 @@ class Consents(TrackedApplication):
 
     # --- what the agreements context tells us -------------------------------------------------------------------
 
-    def observe_agreements_event(self, event: CloudEvent, tracking: Tracking) -> None:
-        """Applies an organisation or agreement event once in effect (other types are only tracked)."""
-        observation: OrganisationObserved | AgreementObserved
-        if event.type == ORGANISATION_REGISTERED:
-            org = OrganisationKind.model_validate(event.data)
-            observation = OrganisationObserved(
-                id=observation_id(event.id),
-                upstream_event_id=event.id,
-                org_id=org.org_id,
-                kind=org.kind.value,
-                occurred_at=aware(org.occurred_at),
-            )
-        elif event.type in AGREEMENT_STATES:
-            state = AgreementTerms.model_validate(event.data)
-            observation = AgreementObserved(
-                id=observation_id(event.id),
-                upstream_event_id=event.id,
-                upstream_type=event.type,
-                agreement_id=state.agreement_id,
-                kind=state.kind.value,
-                status=state.status.value,
-                parties=list(state.parties),
-                start=state.start,
-                end=state.end,
-                information_sharing=[c.value for c in state.information_sharing or []],
-                occurred_at=aware(state.occurred_at),
-                on_behalf=[o.model_dump(mode="json") for o in state.on_behalf],
-            )
-        else:
-            self.mark_processed(tracking)
-            return
+    def observe_organisation(self, upstream_event_id: str, org: OrganisationRegistered, tracking: Tracking) -> None:
+        """Records an organisation's kind once in effect (who may disclose under which article depends on it)."""
+        observation = OrganisationObserved(
+            id=observation_id(upstream_event_id),
+            upstream_event_id=upstream_event_id,
+            org_id=org.org_id,
+            kind=org.kind.value,
+            occurred_at=aware(org.occurred_at),
+        )
+        self._observe(observation, tracking)
+
+    def observe_agreement(
+        self, upstream_event_id: str, upstream_type: str, state: AgreementState, tracking: Tracking
+    ) -> None:
+        """Records an agreement's state once in effect (its timeline answers "what was in force at a date")."""
+        observation = AgreementObserved(
+            id=observation_id(upstream_event_id),
+            upstream_event_id=upstream_event_id,
+            upstream_type=upstream_type,
+            agreement_id=state.agreement_id,
+            kind=state.kind.value,
+            status=state.status.value,
+            parties=list(state.parties),
+            start=state.start,
+            end=state.end,
+            information_sharing=[c.value for c in state.information_sharing or []],
+            occurred_at=aware(state.occurred_at),
+            on_behalf=[o.model_dump(mode="json") for o in state.on_behalf],
+        )
+        self._observe(observation, tracking)
+
+    def _observe(self, observation: OrganisationObserved | AgreementObserved, tracking: Tracking) -> None:
         try:
             self.record(observation, tracking=tracking)
         except IntegrityError:  # the same upstream event again (another copy, another offset)
@@ -591,7 +575,7 @@ class Consents(TrackedApplication):
         if existing is None:
             return False
         if existing.request_digest != digest:
-            raise IdempotencyConflictError(f"this Idempotency-Key was used for a different {what}")
+            raise ConsentIdempotencyConflictError(f"this Idempotency-Key was used for a different {what}")
         return True
 
     def _record_first(self, aggregate_id: uuid.UUID, digest: str, key: str | None, what: str, *new: Any) -> bool:
@@ -604,7 +588,7 @@ class Consents(TrackedApplication):
             return False
         return True
 
-    def _change(self, aggregate_id: uuid.UUID, missing: ConsentDomainError, change: Callable[[Any], None]) -> None:
+    def _change(self, aggregate_id: uuid.UUID, missing: ConsentError, change: Callable[[Any], None]) -> None:
         """Loads, changes and records an aggregate; after a concurrent change, again on the new state (which may
         refuse it: a consent withdrawn meanwhile reports that it was already withdrawn)."""
         aggregate = self._find(aggregate_id)

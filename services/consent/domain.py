@@ -15,52 +15,60 @@ from eventsourcing.domain import Aggregate, event
 NAMESPACE = uuid.UUID("c5b7a2f0-3d5e-4f8a-9b1c-7e2d4a6f8b03")
 
 
-class ConsentDomainError(Exception):
+class ConsentError(Exception):
     """Base of the consent domain's errors."""
 
 
-class ConsentNotFoundError(ConsentDomainError):
+class ConsentNotFoundError(ConsentError):
     """No consent with this id."""
 
 
-class ConsentAlreadyWithdrawnError(ConsentDomainError):
+class ConsentAlreadyWithdrawnError(ConsentError):
     """The consent was already withdrawn; a withdrawal is recorded once."""
 
 
-class RestrictionNotFoundError(ConsentDomainError):
+class RestrictionNotFoundError(ConsentError):
     """No restriction with this id."""
 
 
-class RestrictionAlreadyLiftedError(ConsentDomainError):
+class RestrictionAlreadyLiftedError(ConsentError):
     """The restriction was already lifted."""
 
 
-class RefusalNotFoundError(ConsentDomainError):
+class RefusalNotFoundError(ConsentError):
     """No written refusal with this id."""
 
 
-class RefusalAlreadyWithdrawnError(ConsentDomainError):
+class RefusalAlreadyWithdrawnError(ConsentError):
     """The refusal was already withdrawn."""
 
 
-class DecisionNotFoundError(ConsentDomainError):
+class DecisionNotFoundError(ConsentError):
     """No decision with this id is visible to the caller."""
 
 
-class VersionConflictError(ConsentDomainError):
+class ConsentVersionConflictError(ConsentError):
     """If-Match names another version than the current one."""
 
 
-class IdempotencyConflictError(ConsentDomainError):
+class ConsentIdempotencyConflictError(ConsentError):
     """An Idempotency-Key was reused with a different request."""
 
 
-class InvalidTermsError(ConsentDomainError):
+class ConsentTermsInvalidError(ConsentError):
     """Terms that cannot hold (an end before the start, a birth date in the future...); names the field."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class UnknownRegimeVersionError(ConsentError, LookupError):
+    """No rule table with this regime and version is known to this build (it cannot re-evaluate that decision)."""
+
+
+class RegimeSettingError(ConsentError, ValueError):
+    """CONSENT_REGIME is not LSSSS_17_27_3, LRSSS or BY_DATE."""
 
 
 def keyed_id(kind: str, org: str, idempotency_key: str | None) -> uuid.UUID:
@@ -80,17 +88,17 @@ def observation_id(upstream_event_id: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"observed\x1f{upstream_event_id}")
 
 
-def check_ending(ended_at: datetime | None, at: datetime, now: datetime, already: ConsentDomainError) -> None:
+def check_ending(ended_at: datetime | None, at: datetime, now: datetime, already: ConsentError) -> None:
     """A withdrawal or a lift is recorded once, and never dated in the future."""
     if ended_at is not None:
         raise already
     if at > now:
-        raise InvalidTermsError("at", "cannot be in the future")
+        raise ConsentTermsInvalidError("at", "cannot be in the future")
 
 
 def check_period(start: datetime, end: datetime | None, end_field: str) -> None:
     if end is not None and end <= start:
-        raise InvalidTermsError(end_field, "must be after the start")
+        raise ConsentTermsInvalidError(end_field, "must be after the start")
 
 
 class Consent(Aggregate):
@@ -165,7 +173,7 @@ class Consent(Aggregate):
     @staticmethod
     def check_terms(subject_birth_date: date, today: date, valid_from: datetime, valid_until: datetime | None) -> None:
         if subject_birth_date > today:
-            raise InvalidTermsError("subject_birth_date", "is in the future")
+            raise ConsentTermsInvalidError("subject_birth_date", "is in the future")
         check_period(valid_from, valid_until, "valid_until")
 
     def withdraw(self, at: datetime, reason: str | None, by: str, by_org: str, now: datetime) -> None:

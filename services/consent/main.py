@@ -1,48 +1,54 @@
-"""Composition root of the consent service."""
+"""Composition root of the consent service: the same builders as every service (listed in
+`services/runtime/registry.py`); nothing is built at import time."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from fastapi import FastAPI
 
 from services.common.clock import Clock, system_clock
-from services.common.kafka import KafkaPublisher
-from services.common.relay import OutboxRelay
-from services.common.service import Loop, ServiceParts, application_env, create_service_app
+from services.common.composition import Outbox, Service, StoreReader, Workers
+from services.common.service import Api, application_env, create_service_app, outbox_relay, topic_consumer
+from services.consent import inbound
 from services.consent.api import DOMAIN_ERRORS, router
 from services.consent.application import Consents
-from services.consent.consumers import agreements_consumer
-from services.consent.contracts import consent_messages
+from services.consent.outbound import consent_messages
 from services.consent.settings import ConsentSettings
+from services.contract import topics
+
+DESCRIPTION = "Consents, disclosure decisions (LSSSS arts. 17-27.3 or LRSSS), the disclosure register."
+RELAY_TRACKING = "consent-relay"
+
+
+def build_application(settings: ConsentSettings, clock: Clock = system_clock) -> Consents:
+    return Consents(env=application_env(settings), clock=clock, regime_setting=settings.regime, legal=settings.legal)
+
+
+def build_relay(settings: ConsentSettings, consents: Consents) -> Workers:
+    """Decisions on `rls.consent.decisions.v1`; consents, restrictions and register entries on `rls.consent.v1`."""
+    return outbox_relay(settings, consents, consent_messages, RELAY_TRACKING)
+
+
+def build_consumers(settings: ConsentSettings, consents: Consents) -> Workers:
+    """Organisations and agreement states from `rls.agreements.v1`, for the decision engine's facts."""
+    group, handler = settings.consumer_group, inbound.handler(consents)
+    return topic_consumer(settings, consents, "agreements-events", group, [topics.AGREEMENTS], handler)
+
+
+def open_store(env: Mapping[str, str]) -> Outbox:
+    return Consents(env=env), consent_messages
+
+
+STORE = StoreReader(Consents.name, open_store)
 
 
 def build_app(settings: ConsentSettings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or ConsentSettings()
-    consents = Consents(
-        env=application_env(settings), clock=clock, regime_setting=settings.regime, legal=settings.legal
-    )
-    publisher = KafkaPublisher(settings.kafka_access, "consent")
-    loops: dict[str, Loop] = {}
-    if settings.consumers_enabled:
-        loops["agreements-events"] = agreements_consumer(settings, consents, publisher).run
-    if settings.relay_enabled:
-        relay = OutboxRelay(
-            consents,
-            consent_messages,
-            publisher,
-            name="consent-relay",
-            batch_size=settings.relay_batch_size,
-            gap_timeout=settings.relay_gap_timeout_s,
-        )
-        loops["consent-relay"] = relay.run
-    return create_service_app(
-        ServiceParts(
-            title="RLS Referrals — consent service",
-            description="Consents, disclosure decisions (LSSSS arts. 17-27.3 or LRSSS), the disclosure register.",
-            settings=settings,
-            application=consents,
-            routers=[router],
-            domain_errors=DOMAIN_ERRORS,
-            loops=loops,
-            closers=[publisher.close],
-        )
-    )
+    api = Api("RLS Referrals — consent service", [router], DOMAIN_ERRORS, DESCRIPTION)
+    return create_service_app(SERVICE, settings, build_application(settings, clock), api)
+
+
+SERVICE: Service[ConsentSettings, Consents] = Service(
+    "consent", ConsentSettings, build_app, build_application, build_relay, build_consumers, store=STORE
+)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from services.consent.domain import RegimeSettingError, UnknownRegimeVersionError
 from services.consent.policy import (
     GENERAL,
     Bar,
@@ -394,14 +395,6 @@ def build_tables(legal: LegalSettings | None = None) -> dict[Regime, RuleTable]:
 def route_ids() -> set[str]:
     """Every route id of the current tables (what `CONSENT_DISABLED_ROUTES` may name)."""
     return {route.id for table in build_tables().values() for route in table.routes}
-
-
-class UnknownRegimeVersionError(LookupError):
-    """No rule table with this regime and version is known to this build (it cannot re-evaluate that decision)."""
-
-
-class RegimeSettingError(ValueError):
-    """CONSENT_REGIME is not LSSSS_17_27_3, LRSSS or BY_DATE."""
 
 
 def _legal_content(value: Any) -> Any:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 
+from services.common.composition import Service
 from services.console.oidc import OidcClient
 from services.console.pages import agreements, audit, referrals, signin, submit
 from services.console.session import SealedCookies
@@ -90,3 +91,7 @@ def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
         return JSONResponse({"status": "down" if down else "ready", "down": down}, status_code=503 if down else 200)
 
     return app
+
+
+SERVICE: Service[ConsoleSettings, None] = Service(name="console", settings=ConsoleSettings, app=build_app)
+"""The console in the registry: settings and an ASGI app only (it holds no data: no store, relay or consumers)."""

@@ -13,7 +13,8 @@ from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from services.runtime.registry import settings_class
+from services.common.settings import StoreLocation
+from services.runtime.registry import AUDIT, SERVICES, settings_class
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,25 @@ def _default(field: FieldInfo) -> Any:
     return None
 
 
-def service_settings(service: str) -> tuple[Setting, ...]:
-    """The variables `service` reads, in the order its settings class declares them."""
+def _declared(service: str) -> tuple[Setting, ...]:
     cls = settings_class(service)
     prefix = str(cls.model_config.get("env_prefix", ""))
     return tuple(
         Setting(_env_name(prefix, name, field), name, _default(field), _is_secret(field))
         for name, field in cls.model_fields.items()
     )
+
+
+def _store_settings(service: str) -> tuple[Setting, ...]:
+    """The variables another process reads to find `service`'s event store (`StoreLocation.of`)."""
+    return tuple(s for s in _declared(service) if s.field in StoreLocation.VARIABLES)
+
+
+def service_settings(service: str) -> tuple[Setting, ...]:
+    """The variables `service` reads, in the order its settings class declares them; the audit service also reads
+    every other service's store variables, under that service's names (the registry's store sources)."""
+    others = [_store_settings(name) for name in SERVICES if service == AUDIT and name != AUDIT]
+    return _declared(service) + tuple(s for group in others for s in group)
 
 
 def env_text(value: Any) -> str:

@@ -1,51 +1,74 @@
-"""Notifications service REST API (v1): subscriptions, their deliveries, redelivery."""
+"""Notifications service REST API (v1): subscriptions, their deliveries, redelivery; establishments' Kafka credentials
+(issued, rotated and revoked by each organisation's administrator)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
-from services.common.auth import Principal
+from services.common.auth import Principal, require_roles
 from services.common.preconditions import IfMatch, if_match_version
-from services.common.problems import ProblemSpec, invalid_field
+from services.common.problems import (
+    DEPENDENCY_UNAVAILABLE,
+    FORBIDDEN,
+    IDEMPOTENCY_KEY_REUSED,
+    VALIDATION,
+    VERSION_CONFLICT,
+    ProblemSpec,
+    invalid_field,
+    problem,
+)
+from services.common.service import from_state
 from services.notifications.access import POLICY
-from services.notifications.api_models import DeliveryPublic, SubscriptionCreate, SubscriptionPage, SubscriptionPublic
+from services.notifications.api_models import (
+    DeliveryPublic,
+    KafkaCredentialsCreate,
+    KafkaCredentialsPublic,
+    SubscriptionCreate,
+    SubscriptionPage,
+    SubscriptionPublic,
+)
 from services.notifications.application import Notifications
-from services.notifications.board import SubscriptionEntry
+from services.notifications.credentials import CredentialsIssuer
 from services.notifications.domain import (
     DeliveryNotFoundError,
     DeliveryStatus,
+    KafkaCredentialsBrokerError,
+    KafkaCredentialsNotFoundError,
+    KafkaCredentialsUnavailableError,
     SubscriptionExistsError,
     SubscriptionIdempotencyConflictError,
     SubscriptionInvalidError,
     SubscriptionNotFoundError,
     SubscriptionVersionConflictError,
 )
+from services.notifications.views import SubscriptionEntry
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1")
 
 DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     SubscriptionNotFoundError: ProblemSpec(404, "subscription-not-found", "Subscription not found"),
     DeliveryNotFoundError: ProblemSpec(404, "delivery-not-found", "Delivery not found"),
-    SubscriptionInvalidError: ProblemSpec(422, "validation", "Invalid request"),
+    SubscriptionInvalidError: VALIDATION,
     SubscriptionExistsError: ProblemSpec(
         409, "subscription-exists", "The organisation already subscribes to its topic"
     ),
-    SubscriptionIdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
-    SubscriptionVersionConflictError: ProblemSpec(409, "revision-conflict", "The subscription changed"),
+    SubscriptionIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
+    SubscriptionVersionConflictError: VERSION_CONFLICT,
+    KafkaCredentialsUnavailableError: ProblemSpec(409, "kafka-credentials-unavailable", "No Kafka credentials here"),
+    KafkaCredentialsNotFoundError: ProblemSpec(404, "kafka-credentials-not-found", "No such Kafka credentials"),
+    KafkaCredentialsBrokerError: DEPENDENCY_UNAVAILABLE,
 }
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such subscription for the organisation"}}
 
 
-def get_notifications(request: Request) -> Notifications:
-    notifications: Notifications = request.app.state.application
-    return notifications
-
-
-App = Annotated[Notifications, Depends(get_notifications)]
+App = Annotated[Notifications, Depends(from_state("application"))]
 Manager = Annotated[Principal, Depends(POLICY.caller("subscribe"))]
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -217,3 +240,61 @@ def get_delivery(delivery_id: uuid.UUID, principal: Manager, notifications: App)
 def redeliver(delivery_id: uuid.UUID, principal: Manager, notifications: App) -> DeliveryPublic:
     """Send the event again (same webhook-id, fresh retry window), after the earlier pending events of its referral."""
     return DeliveryPublic.of(notifications.redeliver(principal.org, delivery_id, principal.sub))
+
+
+# --- Kafka credentials of establishments -------------------------------------------------------------------
+
+
+Issuer = Annotated[CredentialsIssuer, Depends(from_state("credentials_issuer"))]
+OrgAdmin = Annotated[Principal, Depends(require_roles("admin"))]
+NOT_ITS_ADMIN: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Not the caller's organisation, or not its administrator"}
+}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The broker authenticates nobody (development platform): no credentials to issue"},
+    503: {"description": "Kafka could not be reached or refused the change"},
+}
+
+
+def own_credentials(principal: Principal, org_id: str | None) -> str:
+    if org_id != principal.org:
+        raise problem(FORBIDDEN, "an organisation manages only its own Kafka credentials")
+    return org_id
+
+
+@router.post(
+    "/kafka-credentials",
+    status_code=201,
+    tags=["kafka-credentials"],
+    response_model=KafkaCredentialsPublic,
+    response_model_exclude_none=True,
+    responses={**NOT_ITS_ADMIN, **UNAVAILABLE},
+)
+def issue_credentials(
+    body: KafkaCredentialsCreate, response: Response, principal: OrgAdmin, issuer: Issuer
+) -> KafkaCredentialsPublic:
+    """Create the organisation's Kafka user, or rotate its password (the old one stops working, nothing restarts):
+    it reads only `rls.org.<org_id>.*` in consumer groups `rls.org.<org_id>.*`."""
+    org_id = own_credentials(principal, body.org_id)
+    issued = issuer.issue(org_id)
+    log.info("Kafka credentials of %s issued by %s of %s", issued.username, principal.sub, principal.org)
+    response.headers["Cache-Control"] = "no-store"
+    return KafkaCredentialsPublic.of(issued)
+
+
+@router.delete(
+    "/kafka-credentials/{username}",
+    status_code=204,
+    tags=["kafka-credentials"],
+    responses={**NOT_ITS_ADMIN, **UNAVAILABLE, 404: {"description": "The organisation has no Kafka credentials"}},
+)
+def revoke_credentials(
+    username: Annotated[str, Path(max_length=100, description="`org-<org_id>` of the caller's organisation")],
+    principal: OrgAdmin,
+    issuer: Issuer,
+) -> Response:
+    """Revoke the organisation's Kafka user: its password and every ACL it had are removed."""
+    org_id = own_credentials(principal, issuer.organisation_of(username))
+    issuer.revoke(org_id)
+    log.info("Kafka credentials of %s revoked by %s of %s", username, principal.sub, principal.org)
+    return Response(status_code=204)

@@ -8,8 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from services.contract.codes import ORG_ID_PATTERN, ServiceCode, Urgency
 from services.notifications.application import SubscriptionRequest
-from services.notifications.board import DeliveryEntry, SubscriptionEntry
-from services.notifications.contracts import DELIVERABLE_TYPES
+from services.notifications.credentials import IssuedCredentials
 from services.notifications.domain import (
     MAX_URL_LENGTH,
     DeliveryChannel,
@@ -17,6 +16,8 @@ from services.notifications.domain import (
     Filters,
     SubscriptionStatus,
 )
+from services.notifications.inbound import DELIVERABLE_TYPES
+from services.notifications.views import DeliveryEntry, SubscriptionEntry
 
 EVENT_TYPE_ENUM: list[JsonValue] = [t for t in sorted(DELIVERABLE_TYPES)]
 
@@ -167,4 +168,40 @@ class DeliveryPublic(BaseModel):
             last_attempt_at=d.last_attempt_at,
             next_attempt_at=d.next_attempt_at,
             delivered_at=d.delivered_at,
+        )
+
+
+class KafkaCredentialsCreate(BaseModel):
+    """Whose credentials: the caller's own organisation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    org_id: str = Field(pattern=ORG_ID_PATTERN, description="The caller's organisation")
+
+
+class KafkaCredentialsPublic(BaseModel):
+    """Client settings for the organisation's Kafka user. The password is shown in this answer only."""
+
+    username: str = Field(description="SASL username (`org-<org_id>`)")
+    password: str = Field(description="SASL password, shown once; issuing again rotates it")
+    bootstrap: str = Field(description="bootstrap.servers")
+    security_protocol: str = Field(description="security.protocol (`SASL_SSL`)")
+    sasl_mechanism: str = Field(description="sasl.mechanism (`SCRAM-SHA-512`)")
+    ca_pem: str | None = Field(None, description="The CA certificate (PEM) to trust for the brokers' TLS")
+    topic: str = Field(description="The organisation's topic, `rls.org.<org_id>.referrals.v1`")
+    topic_prefix: str = Field(description="Every topic whose name starts with this is readable")
+    group_prefix: str = Field(description="Consumer groups must be named with this prefix")
+
+    @classmethod
+    def of(cls, issued: IssuedCredentials) -> KafkaCredentialsPublic:
+        return cls(
+            username=issued.username,
+            password=issued.password.get_secret_value(),
+            bootstrap=issued.bootstrap,
+            security_protocol=issued.security_protocol,
+            sasl_mechanism=issued.sasl_mechanism,
+            ca_pem=issued.ca_pem,
+            topic=issued.topic,
+            topic_prefix=issued.topic_prefix,
+            group_prefix=issued.group_prefix,
         )

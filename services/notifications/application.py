@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
@@ -19,10 +19,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.common.clock import Clock, system_clock
 from services.common.egress import EgressPolicy, EgressRefusedError, Resolver, system_resolver
-from services.common.envelope import CloudEvent
 from services.common.eventstore import TrackedApplication
-from services.notifications.board import Board, DeliveryEntry, DueBatch, SubscriptionEntry
-from services.notifications.contracts import facts_of, is_referral_event, outgoing_event
 from services.notifications.domain import (
     Delivery,
     DeliveryChannel,
@@ -46,6 +43,7 @@ from services.notifications.domain import (
     topic_slot_id,
 )
 from services.notifications.signing import generate_secret
+from services.notifications.views import Board, DeliveryEntry, DueBatch, SubscriptionEntry
 
 COMMAND_ATTEMPTS = 3
 
@@ -71,6 +69,17 @@ class SubscriptionRequest:
             "filters": self.filters.to_document(),
         }
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RoutedEvent:
+    """A referral event to route: its id and type upstream, what routing and filters read, and the document partners
+    receive (the event reduced to the contract's fields)."""
+
+    event_id: str
+    event_type: str
+    facts: ReferralFacts
+    partner_event: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -119,29 +128,27 @@ class Notifications(TrackedApplication):
 
     # --- routing (the referral events consumer) ----------------------------------------------------------
 
-    def route_referral_event(self, event: CloudEvent, tracking: Tracking) -> None:
+    def route(self, event: RoutedEvent, tracking: Tracking) -> None:
         """Schedules a delivery of the event to each matching subscription of each organisation it concerns;
         a copy of an event already routed is only tracked."""
-        if not is_referral_event(event):
-            return
-        facts = facts_of(event)
+        facts = event.facts
         dispatch = Dispatch(
-            id=dispatch_id(event.id),
+            id=dispatch_id(event.event_id),
             referral_id=facts.referral_id,
             org_ids=facts.concerned_orgs,
-            cloud_event=outgoing_event(event),
+            cloud_event=event.partner_event,
         )
         now = self.clock()
         deliveries = [
             Delivery(
-                id=delivery_id_for(event.id, subscription.id),
+                id=delivery_id_for(event.event_id, subscription.id),
                 subscription_id=subscription.id,
                 org_id=subscription.org_id,
                 channel=subscription.channel.value,
                 dispatch_id=dispatch.id,
                 referral_id=facts.referral_id,
-                event_id=event.id,
-                event_type=event.type,
+                event_id=event.event_id,
+                event_type=event.event_type,
                 scheduled_at=now,
             )
             for subscription in self.matching_subscriptions(facts)
@@ -289,10 +296,11 @@ class Notifications(TrackedApplication):
         self.board.catch_up()
         return self.board.due(self.clock(), limit)
 
-    def message_of(self, delivery: DeliveryEntry) -> CloudEvent:
-        """The CloudEvent a delivery carries (as recorded by its dispatch)."""
+    def event_of(self, delivery: DeliveryEntry) -> dict[str, Any]:
+        """The event a delivery carries, as its dispatch recorded it (a CloudEvent document)."""
         dispatch = self._load(Dispatch, delivery.dispatch_id)
-        return CloudEvent.model_validate(dispatch.cloud_event)
+        document: dict[str, Any] = dispatch.cloud_event
+        return document
 
     def record_outcomes(self, outcomes: list[AttemptOutcome]) -> None:
         """Records attempts (one transaction when possible); a 410 also disables the subscription."""

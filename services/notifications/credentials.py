@@ -20,18 +20,11 @@ from services.common.kafka import make_admin
 from services.common.kafka_acls import AclFile, KafkaUserAdminError, KafkaUsers, Principal
 from services.common.kafka_security import KafkaAccess
 from services.contract.topics import org_referrals
-
-
-class KafkaCredentialsUnavailableError(Exception):
-    """This platform issues no Kafka credentials (its broker authenticates nobody, or no issuer is configured)."""
-
-
-class KafkaCredentialsNotFoundError(Exception):
-    """The organisation has no Kafka credentials (never issued, or already revoked)."""
-
-
-class KafkaCredentialsBrokerError(Exception):
-    """The broker could not be reached or refused the change; nothing was issued."""
+from services.notifications.domain import (
+    KafkaCredentialsBrokerError,
+    KafkaCredentialsNotFoundError,
+    KafkaCredentialsUnavailableError,
+)
 
 
 @dataclass(frozen=True)

@@ -60,11 +60,15 @@ class DeliveryChannel(StrEnum):
 # --- errors ------------------------------------------------------------------------------------------------
 
 
-class SubscriptionNotFoundError(LookupError):
+class NotificationsError(Exception):
+    """Base of the notifications domain's errors."""
+
+
+class SubscriptionNotFoundError(NotificationsError, LookupError):
     """No such subscription for the caller's organisation (or it was deleted)."""
 
 
-class SubscriptionInvalidError(ValueError):
+class SubscriptionInvalidError(NotificationsError, ValueError):
     """A subscription request breaks a rule; `field` names the offending field."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -72,7 +76,7 @@ class SubscriptionInvalidError(ValueError):
         self.field = field
 
 
-class SubscriptionExistsError(Exception):
+class SubscriptionExistsError(NotificationsError):
     """The organisation already has a live subscription to its topic (a second would publish everything twice)."""
 
     def __init__(self, message: str, existing_id: uuid.UUID) -> None:
@@ -80,16 +84,28 @@ class SubscriptionExistsError(Exception):
         self.existing_id = existing_id
 
 
-class SubscriptionIdempotencyConflictError(Exception):
+class SubscriptionIdempotencyConflictError(NotificationsError):
     """The Idempotency-Key was already used for a different subscription request."""
 
 
-class SubscriptionVersionConflictError(Exception):
+class SubscriptionVersionConflictError(NotificationsError):
     """If-Match names another version of the subscription."""
 
 
-class DeliveryNotFoundError(LookupError):
+class DeliveryNotFoundError(NotificationsError, LookupError):
     """No such delivery for the caller's organisation."""
+
+
+class KafkaCredentialsUnavailableError(NotificationsError):
+    """This platform issues no Kafka credentials (its broker authenticates nobody, or no issuer is configured)."""
+
+
+class KafkaCredentialsNotFoundError(NotificationsError):
+    """The organisation has no Kafka credentials (never issued, or already revoked)."""
+
+
+class KafkaCredentialsBrokerError(NotificationsError):
+    """The broker could not be reached or refused the change; nothing was issued."""
 
 
 # --- value objects -----------------------------------------------------------------------------------------

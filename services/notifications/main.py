@@ -1,26 +1,24 @@
-"""Composition root of the notifications service."""
+"""Composition root of the notifications service: the same builders as every service (listed in
+`services/runtime/registry.py`); nothing is built at import time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import httpx
 from fastapi import FastAPI
 
 from services.common.clock import Clock, system_clock
+from services.common.composition import Service, StoreReader, Workers
 from services.common.egress import Resolver, egress_client, system_resolver
 from services.common.kafka import KafkaPublisher
 from services.common.kafka_acls import load_acl_file
-from services.common.service import Loop, ServiceParts, application_env, create_service_app
+from services.common.service import Api, application_env, checkpoint_workers, create_service_app, topic_consumer
+from services.contract import topics
+from services.notifications import inbound
 from services.notifications.api import DOMAIN_ERRORS, router
 from services.notifications.application import Notifications
-from services.notifications.consumers import referral_events_consumer
 from services.notifications.credentials import ClientEndpoint, CredentialsIssuer
-from services.notifications.credentials_api import CREDENTIALS_ERRORS
-from services.notifications.credentials_api import router as credentials_router
+from services.notifications.loops import DeliveryWorker
+from services.notifications.outbound import TopicTransport, WebhookTransport
 from services.notifications.settings import NotificationsSettings
-from services.notifications.worker import DeliveryWorker, TopicTransport, WebhookTransport
 
 DESCRIPTION = """Establishments subscribe to the referral events that concern them — on their own Kafka topic
 (`rls.org.<org_id>.referrals.v1`) or at a webhook signed in the Standard Webhooks style — and are reminded when a
@@ -28,9 +26,22 @@ delay standard is at risk or breached. Every delivery's attempts are recorded (e
 retried with exponential backoff and jitter, then dead-lettered, and can be redelivered."""
 
 
-def build_worker(
-    settings: NotificationsSettings, notifications: Notifications, publisher: KafkaPublisher
-) -> tuple[DeliveryWorker, httpx.Client]:
+def build_application(
+    settings: NotificationsSettings, clock: Clock = system_clock, resolve: Resolver = system_resolver
+) -> Notifications:
+    return Notifications(
+        env=application_env(settings),
+        clock=clock,
+        retry=settings.retry_policy(),
+        allow_loopback_http=settings.mode == "dev",
+        resolve=resolve,
+    )
+
+
+def build_relay(settings: NotificationsSettings, notifications: Notifications) -> Workers:
+    """The delivery worker (what this service's store sends out: webhooks and per-organisation topics) and the
+    store's integrity checkpoints."""
+    publisher = KafkaPublisher(settings.kafka_access, "notifications")
     client = egress_client(notifications.egress, settings.webhook_timeout_s)
     worker = DeliveryWorker(
         notifications,
@@ -39,7 +50,17 @@ def build_worker(
         concurrency=settings.delivery_concurrency,
         poll_interval=settings.delivery_poll_interval_s,
     )
-    return worker, client
+    delivering = Workers({"deliveries": worker.run}, [worker.close, client.close, publisher.close])
+    return delivering + checkpoint_workers(settings, notifications)
+
+
+def build_consumers(settings: NotificationsSettings, notifications: Notifications) -> Workers:
+    """Referral events (`rls.referral.v1`) routed to the subscriptions of the organisations they concern."""
+    group, handler = settings.consumer_group, inbound.handler(notifications)
+    return topic_consumer(settings, notifications, "referral-events", group, [topics.REFERRAL], handler)
+
+
+STORE = StoreReader(Notifications.name)
 
 
 def build_issuer(settings: NotificationsSettings) -> CredentialsIssuer:
@@ -56,33 +77,12 @@ def build_app(
     settings: NotificationsSettings | None = None, clock: Clock = system_clock, resolve: Resolver = system_resolver
 ) -> FastAPI:
     settings = settings or NotificationsSettings()
-    notifications = Notifications(
-        env=application_env(settings),
-        clock=clock,
-        retry=settings.retry_policy(),
-        allow_loopback_http=settings.mode == "dev",
-        resolve=resolve,
-    )
-    publisher = KafkaPublisher(settings.kafka_access, "notifications")
-    loops: dict[str, Loop] = {}
-    closers: list[Callable[[], Any]] = []
-    if settings.consumers_enabled:
-        loops["referral-events"] = referral_events_consumer(settings, notifications, publisher).run
-    if settings.relay_enabled:
-        worker, client = build_worker(settings, notifications, publisher)
-        loops["deliveries"] = worker.run
-        closers += [worker.close, client.close]
-    closers.append(publisher.close)
-    return create_service_app(
-        ServiceParts(
-            title="RLS Referrals — notifications service",
-            settings=settings,
-            application=notifications,
-            routers=[router, credentials_router],
-            domain_errors={**DOMAIN_ERRORS, **CREDENTIALS_ERRORS},
-            loops=loops,
-            closers=closers,
-            state={"credentials_issuer": build_issuer(settings)},
-            description=DESCRIPTION,
-        )
-    )
+    issuer = {"credentials_issuer": build_issuer(settings)}
+    api = Api("RLS Referrals — notifications service", [router], DOMAIN_ERRORS, DESCRIPTION, state=issuer)
+    return create_service_app(SERVICE, settings, build_application(settings, clock, resolve), api)
+
+
+SERVICE: Service[NotificationsSettings, Notifications] = Service(
+    "notifications", NotificationsSettings, build_app, build_application, build_relay, build_consumers, store=STORE
+)
+"""Its store is read by auditors (verified), its events are not published history."""

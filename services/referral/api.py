@@ -1,225 +1,95 @@
-"""Referral service REST API (v1)."""
+"""Referral service REST API (v1): routes written out, thin; domain errors -> HTTP in one table."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.auth import Principal, bearer
 from services.common.params import Instant
 from services.common.preconditions import IfMatch, if_match_version
-from services.common.problems import ProblemError, ProblemSpec, invalid_field
-from services.contract.codes import (
-    ORG_ID_PATTERN,
-    Accompaniment,
-    Channel,
-    InfoCategory,
-    ReferralStatus,
-    ServiceCode,
-    Urgency,
+from services.common.problems import (
+    DEPENDENCY_UNAVAILABLE,
+    FORBIDDEN,
+    IDEMPOTENCY_KEY_REUSED,
+    TRANSITION_IMPOSSIBLE,
+    VALIDATION,
+    VERSION_CONFLICT,
+    ProblemError,
+    ProblemSpec,
+    invalid_field,
 )
-from services.contract.referral_events import ClockState, DelayStandard
+from services.common.service import from_state
+from services.contract.codes import ORG_ID_PATTERN, InfoCategory, ReferralStatus, ServiceCode
 from services.referral.access import POLICY, parties
-from services.referral.application import InformationDeniedError, Referrals, Submission
+from services.referral.api_models import (
+    ClockPublic,
+    CloseIn,
+    CompliancePublic,
+    InformationPublic,
+    RedirectIn,
+    ReferralCreate,
+    ReferralPage,
+    ReferralPublic,
+    RefuseIn,
+    StepIn,
+)
+from services.referral.application import Referrals, Submission
 from services.referral.domain import (
+    DependencyUnavailableError,
+    InformationDeniedError,
     Referral,
     ReferralAgreementError,
     ReferralForbiddenError,
     ReferralIdempotencyConflictError,
     ReferralNotFoundError,
+    ReferralReasonError,
     ReferralTargetError,
     ReferralTimeError,
     ReferralTransitionError,
     ReferralVersionConflictError,
     Step,
+    SubjectErasedError,
+    TargetUnknownError,
 )
-from services.referral.ports import DependencyUnavailableError, Directory, DisclosureGate, TargetUnknownError
-from services.referral.settings import ReferralSettings
-from services.referral.vault import SubjectErasedError
-
-SUBJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,39}$"
+from services.referral.ports import Gateways
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
 
 DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ReferralNotFoundError: ProblemSpec(404, "referral-not-found", "Referral not found"),
-    ReferralIdempotencyConflictError: ProblemSpec(409, "idempotency-key-reused", "Idempotency-Key reused"),
-    ReferralTransitionError: ProblemSpec(409, "transition-impossible", "Impossible transition"),
-    ReferralVersionConflictError: ProblemSpec(409, "version-conflict", "The referral changed"),
-    ReferralForbiddenError: ProblemSpec(403, "forbidden", "Forbidden"),
-    ReferralTimeError: ProblemSpec(422, "validation", "Invalid request"),
-    ReferralTargetError: ProblemSpec(422, "validation", "Invalid request"),
-    ReferralAgreementError: ProblemSpec(422, "validation", "Invalid request"),
+    ReferralIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
+    ReferralTransitionError: TRANSITION_IMPOSSIBLE,
+    ReferralVersionConflictError: VERSION_CONFLICT,
+    ReferralForbiddenError: FORBIDDEN,
+    ReferralTimeError: VALIDATION,
+    ReferralTargetError: VALIDATION,
+    ReferralAgreementError: VALIDATION,
+    ReferralReasonError: VALIDATION,
     TargetUnknownError: ProblemSpec(422, "unknown-organisation", "Unknown organisation"),
-    DependencyUnavailableError: ProblemSpec(503, "dependency-unavailable", "A service this request needs is down"),
+    DependencyUnavailableError: DEPENDENCY_UNAVAILABLE,
     SubjectErasedError: ProblemSpec(410, "information-erased", "The person's information was erased"),
 }
 
-Gateways = Callable[[str], tuple[Directory, DisclosureGate]]
+STEP_RESPONSES: dict[int | str, dict[str, object]] = {403: {}, 404: {}, 409: {}}
+
+GatewaysFactory = Callable[[str], Gateways]
 """Builds the agreements and consent clients acting with the caller's token."""
-
-
-def get_referrals(request: Request) -> Referrals:
-    referrals: Referrals = request.app.state.application
-    return referrals
-
-
-def get_settings(request: Request) -> ReferralSettings:
-    settings: ReferralSettings = request.app.state.settings
-    return settings
 
 
 def get_gateways(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> tuple[Directory, DisclosureGate]:
-    gateways: Gateways = request.app.state.gateways
+) -> Gateways:
+    gateways: GatewaysFactory = request.app.state.gateways
     return gateways(credentials.credentials if credentials else "")
 
 
-App = Annotated[Referrals, Depends(get_referrals)]
-Clients = Annotated[tuple[Directory, DisclosureGate], Depends(get_gateways)]
-
-
-class ReferralCreate(BaseModel):
-    """A referral of a person (pseudonymous `subject_id`) to another organisation's service."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "subject_id": "usager-0001",
-                    "from_org": "csss-vieille-capitale",
-                    "from_service": "AAOR",
-                    "to_org": "centre-crise-quebec",
-                    "to_service": "CRISIS_24_7",
-                    "channel": "PHONE",
-                    "urgency": "URGENT",
-                    "reason_code": "FAMILY_CRISIS",
-                }
-            ]
-        },
-    )
-
-    subject_id: str = Field(pattern=SUBJECT_ID_PATTERN, description="Pseudonymous id of the person")
-    from_org: str = Field(pattern=ORG_ID_PATTERN)
-    from_service: ServiceCode
-    to_org: str = Field(pattern=ORG_ID_PATTERN)
-    to_service: ServiceCode
-    channel: Channel
-    urgency: Urgency
-    reason_code: str = Field(min_length=1, max_length=64)
-    accompaniment: Accompaniment = Accompaniment.NONE
-    agreement_id: str | None = Field(None, max_length=64)
-    information: dict[InfoCategory, Annotated[str, Field(min_length=1, max_length=20_000)]] = Field(
-        default_factory=dict, description="Record information by category: encrypted at rest, never on a topic"
-    )
-
-
-class ReferralPublic(BaseModel):
-    """A referral as its sender, its receiver and auditors see it (no record information)."""
-
-    id: str
-    status: ReferralStatus
-    version: int
-    subject_id: str
-    from_org: str
-    from_service: ServiceCode
-    to_org: str
-    to_service: ServiceCode
-    channel: Channel
-    urgency: Urgency
-    reason_code: str
-    accompaniment: Accompaniment
-    agreement_id: str | None
-    agreement_kind: str | None
-    orientation_only: bool = Field(description="No agreement covers this referral: an orientation")
-    submitted_at: datetime
-    history: list[dict[str, Any]]
-
-    @classmethod
-    def of(cls, r: Referral) -> ReferralPublic:
-        return cls(
-            id=str(r.id),
-            status=r.status,
-            version=r.version,
-            subject_id=r.subject_id,
-            from_org=r.from_org,
-            from_service=r.from_service,
-            to_org=r.to_org,
-            to_service=r.to_service,
-            channel=r.channel,
-            urgency=r.urgency,
-            reason_code=r.reason_code,
-            accompaniment=r.accompaniment,
-            agreement_id=r.agreement_id,
-            agreement_kind=r.agreement_kind,
-            orientation_only=r.agreement_id is None,
-            submitted_at=r.submitted_at,
-            history=[{"step": m.name, "at": m.at, "to_org": m.to_org, "to_service": m.to_service} for m in r.history],
-        )
-
-
-class ReferralPage(BaseModel):
-    items: list[ReferralPublic]
-    next_cursor: str | None
-
-
-class StepIn(BaseModel):
-    """When the step happened (default now; may be in the past, never in the future)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    at: Instant | None = None
-
-
-class RefuseIn(StepIn):
-    reason: str = Field(min_length=1, max_length=500)
-
-
-class RedirectIn(StepIn):
-    to_org: str = Field(pattern=ORG_ID_PATTERN)
-    to_service: ServiceCode
-
-
-class CloseIn(StepIn):
-    outcome: str = Field(pattern=CODE_PATTERN, description="An outcome code, e.g. SERVICES_RENDERED")
-
-
-class ClockPublic(BaseModel):
-    standard: DelayStandard
-    bound: str = Field(description="ISO 8601 duration")
-    bound_s: int
-    started_at: datetime
-    due_at: datetime
-    met_at: datetime | None
-    state: ClockState
-    responsible_org: str
-
-
-class CompliancePublic(BaseModel):
-    standard: DelayStandard
-    total: int
-    met: int
-    breached: int
-    pct_met: float | None
-    median_s: float | None
-
-
-class InformationPublic(BaseModel):
-    decision_id: str
-    information: dict[InfoCategory, str]
-    denied_categories: list[InfoCategory]
-    basis: list[dict[str, Any]]
-    obligations: list[str]
-    register_entry_id: str | None
+App = Annotated[Referrals, Depends(from_state("application"))]
+OtherServices = Annotated[Gateways, Depends(get_gateways)]
 
 
 def visible(referral: Referral, principal: Principal) -> Referral:
@@ -244,17 +114,14 @@ def submit_referral(
     response: Response,
     principal: Annotated[Principal, Depends(POLICY.caller("submit_referral"))],
     referrals: App,
-    clients: Clients,
-    settings: Annotated[ReferralSettings, Depends(get_settings)],
+    gateways: OtherServices,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ReferralPublic:
     """Refer a person to another organisation's service (checked against the directory and agreements)."""
     POLICY.check("submit_referral", principal, {"sender": body.from_org}, "from_org must be the caller's organisation")
-    if body.reason_code not in settings.reason_codes:
-        raise invalid_field("reason_code", "unknown reason code")
     submission = Submission(**body.model_dump(mode="json", exclude={"information"}))
     information = {category.value: text for category, text in body.information.items()}
-    referral, created = referrals.submit(submission, principal.sub, idempotency_key, clients[0], information)
+    referral, created = referrals.submit(submission, principal.sub, idempotency_key, gateways.directory, information)
     response.headers.update({"ETag": str(referral.version), "Location": f"/v1/referrals/{referral.id}"})
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -302,58 +169,134 @@ def get_referral(
     return ReferralPublic.of(referral)
 
 
-def _perform(
-    referrals: Referrals,
-    referral_id: uuid.UUID,
-    command: str,
-    principal: Principal,
-    body: StepIn,
-    if_match: str | None,
-    response: Response,
-    **details: Any,
-) -> ReferralPublic:
-    visible(referrals.get_referral(referral_id), principal)
-    step = Step(actor_org=principal.org, actor=principal.sub, at=body.at or referrals.clock(), **details)
-    referral = referrals.perform(referral_id, command, step, _version(if_match))
+def step_of(principal: Principal, body: StepIn | None, referrals: Referrals, **details: str) -> Step:
+    """Who takes the step and when (`at` defaults to now)."""
+    at = body.at if body is not None and body.at is not None else referrals.clock()
+    return Step(actor_org=principal.org, actor=principal.sub, at=at, **details)
+
+
+def changed(referral: Referral, response: Response) -> ReferralPublic:
     response.headers["ETag"] = str(referral.version)
     return ReferralPublic.of(referral)
 
 
-def _register_simple_transition(command: str, summary: str) -> None:
-    caller = Depends(POLICY.caller(command))  # a default, not an annotation: annotations here are strings
-
-    def transition(
-        referral_id: uuid.UUID,
-        response: Response,
-        referrals: App,
-        body: StepIn | None = None,
-        if_match: IfMatch = None,
-        principal: Principal = caller,
-    ) -> ReferralPublic:
-        return _perform(referrals, referral_id, command, principal, body or StepIn(), if_match, response)
-
-    transition.__doc__ = summary
-    router.post(
-        f"/referrals/{{referral_id}}/{command}",
-        response_model=ReferralPublic,
-        name=command,
-        responses={403: {}, 404: {}, 409: {}},
-    )(transition)
+def perform(
+    referrals: Referrals,
+    referral_id: uuid.UUID,
+    command: str,
+    principal: Principal,
+    body: StepIn | None,
+    if_match: str | None,
+    response: Response,
+) -> ReferralPublic:
+    """A lifecycle step with no details of its own, on a referral the caller may see."""
+    visible(referrals.get_referral(referral_id), principal)
+    step = step_of(principal, body, referrals)
+    return changed(referrals.perform(referral_id, command, step, _version(if_match)), response)
 
 
-for _command, _summary in (
-    ("receive", "The receiving organisation acknowledges the referral."),
-    ("callback", "The receiving organisation called the person back (phone requests)."),
-    ("analyse", "The analysis of the request is completed."),
-    ("accept", "The receiving organisation accepts the referral."),
-    ("first-contact", "The first contact with the person was made."),
-    ("start-follow-up", "The follow-up (intervention) started."),
-    ("cancel", "The referring organisation cancels the referral (before acceptance)."),
-):
-    _register_simple_transition(_command, _summary)
+@router.post("/referrals/{referral_id}/receive", response_model=ReferralPublic, responses=STEP_RESPONSES)
+def receive(
+    referral_id: uuid.UUID,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("receive"))],
+    referrals: App,
+    body: StepIn | None = None,
+    if_match: IfMatch = None,
+) -> ReferralPublic:
+    """The receiving organisation acknowledges the referral."""
+    return perform(referrals, referral_id, "receive", principal, body, if_match, response)
 
 
-@router.post("/referrals/{referral_id}/refuse", response_model=ReferralPublic, responses={403: {}, 404: {}, 409: {}})
+@router.post("/referrals/{referral_id}/callback", response_model=ReferralPublic, responses=STEP_RESPONSES)
+def callback(
+    referral_id: uuid.UUID,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("callback"))],
+    referrals: App,
+    body: StepIn | None = None,
+    if_match: IfMatch = None,
+) -> ReferralPublic:
+    """The receiving organisation called the person back (phone requests)."""
+    return perform(referrals, referral_id, "callback", principal, body, if_match, response)
+
+
+@router.post("/referrals/{referral_id}/analyse", response_model=ReferralPublic, responses=STEP_RESPONSES)
+def analyse(
+    referral_id: uuid.UUID,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("analyse"))],
+    referrals: App,
+    body: StepIn | None = None,
+    if_match: IfMatch = None,
+) -> ReferralPublic:
+    """The analysis of the request is completed."""
+    return perform(referrals, referral_id, "analyse", principal, body, if_match, response)
+
+
+@router.post("/referrals/{referral_id}/accept", response_model=ReferralPublic, responses=STEP_RESPONSES)
+def accept(
+    referral_id: uuid.UUID,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("accept"))],
+    referrals: App,
+    body: StepIn | None = None,
+    if_match: IfMatch = None,
+) -> ReferralPublic:
+    """The receiving organisation accepts the referral."""
+    return perform(referrals, referral_id, "accept", principal, body, if_match, response)
+
+
+@router.post(
+    "/referrals/{referral_id}/first-contact",
+    response_model=ReferralPublic,
+    name="first-contact",
+    responses=STEP_RESPONSES,
+)
+def first_contact(
+    referral_id: uuid.UUID,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("first-contact"))],
+    referrals: App,
+    body: StepIn | None = None,
+    if_match: IfMatch = None,
+) -> ReferralPublic:
+    """The first contact with the person was made."""
+    return perform(referrals, referral_id, "first-contact", principal, body, if_match, response)
+
+
+@router.post(
+    "/referrals/{referral_id}/start-follow-up",
+    response_model=ReferralPublic,
+    name="start-follow-up",
+    responses=STEP_RESPONSES,
+)
+def start_follow_up(
+    referral_id: uuid.UUID,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("start-follow-up"))],
+    referrals: App,
+    body: StepIn | None = None,
+    if_match: IfMatch = None,
+) -> ReferralPublic:
+    """The follow-up (intervention) started."""
+    return perform(referrals, referral_id, "start-follow-up", principal, body, if_match, response)
+
+
+@router.post("/referrals/{referral_id}/cancel", response_model=ReferralPublic, responses=STEP_RESPONSES)
+def cancel(
+    referral_id: uuid.UUID,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("cancel"))],
+    referrals: App,
+    body: StepIn | None = None,
+    if_match: IfMatch = None,
+) -> ReferralPublic:
+    """The referring organisation cancels the referral (before acceptance)."""
+    return perform(referrals, referral_id, "cancel", principal, body, if_match, response)
+
+
+@router.post("/referrals/{referral_id}/refuse", response_model=ReferralPublic, responses=STEP_RESPONSES)
 def refuse(
     referral_id: uuid.UUID,
     body: RefuseIn,
@@ -363,39 +306,28 @@ def refuse(
     if_match: IfMatch = None,
 ) -> ReferralPublic:
     """The receiving organisation refuses the referral, with a reason."""
-    return _perform(referrals, referral_id, "refuse", principal, body, if_match, response, reason=body.reason)
+    visible(referrals.get_referral(referral_id), principal)
+    step = step_of(principal, body, referrals, reason=body.reason)
+    return changed(referrals.perform(referral_id, "refuse", step, _version(if_match)), response)
 
 
-@router.post(
-    "/referrals/{referral_id}/redirect", response_model=ReferralPublic, responses={403: {}, 404: {}, 409: {}, 503: {}}
-)
+@router.post("/referrals/{referral_id}/redirect", response_model=ReferralPublic, responses={**STEP_RESPONSES, 503: {}})
 def redirect(
     referral_id: uuid.UUID,
     body: RedirectIn,
     response: Response,
     principal: Annotated[Principal, Depends(POLICY.caller("redirect"))],
     referrals: App,
-    clients: Clients,
+    gateways: OtherServices,
     if_match: IfMatch = None,
 ) -> ReferralPublic:
     """The receiving organisation redirects the referral to another organisation's service."""
     visible(referrals.get_referral(referral_id), principal)
-    if not clients[0].offers(body.to_org, body.to_service):
-        raise ReferralTargetError("to_service: the new target organisation does not offer this service")
-    return _perform(
-        referrals,
-        referral_id,
-        "redirect",
-        principal,
-        body,
-        if_match,
-        response,
-        to_org=body.to_org,
-        to_service=body.to_service.value,
-    )
+    step = step_of(principal, body, referrals, to_org=body.to_org, to_service=body.to_service.value)
+    return changed(referrals.redirect(referral_id, step, _version(if_match), gateways.directory), response)
 
 
-@router.post("/referrals/{referral_id}/close", response_model=ReferralPublic, responses={403: {}, 404: {}, 409: {}})
+@router.post("/referrals/{referral_id}/close", response_model=ReferralPublic, responses=STEP_RESPONSES)
 def close(
     referral_id: uuid.UUID,
     body: CloseIn,
@@ -405,7 +337,9 @@ def close(
     if_match: IfMatch = None,
 ) -> ReferralPublic:
     """The receiving organisation closes the referral with an outcome code."""
-    return _perform(referrals, referral_id, "close", principal, body, if_match, response, outcome=body.outcome)
+    visible(referrals.get_referral(referral_id), principal)
+    step = step_of(principal, body, referrals, outcome=body.outcome)
+    return changed(referrals.perform(referral_id, "close", step, _version(if_match)), response)
 
 
 @router.get("/referrals/{referral_id}/clocks", response_model=list[ClockPublic], responses={404: {}})
@@ -414,27 +348,7 @@ def clocks(
 ) -> list[ClockPublic]:
     """Each delay standard that applies to the referral, and where its clock stands now."""
     referral = visible(referrals.get_referral(referral_id), principal)
-    return [
-        ClockPublic(
-            standard=c.standard,
-            bound=_iso_duration(int(c.bound.total_seconds())),
-            bound_s=int(c.bound.total_seconds()),
-            started_at=c.started_at,
-            due_at=c.due_at,
-            met_at=c.met_at,
-            state=c.state,
-            responsible_org=c.responsible_org,
-        )
-        for c in referrals.clocks(referral)
-    ]
-
-
-def _iso_duration(seconds: int) -> str:
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    time = "".join(f"{v}{u}" for v, u in ((hours, "H"), (minutes, "M"), (secs, "S")) if v)
-    return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "" if days else "T0S")
+    return [ClockPublic.of(c) for c in referrals.clocks(referral)]
 
 
 @router.get("/standards/compliance", response_model=list[CompliancePublic], tags=["standards"])
@@ -462,7 +376,7 @@ def information(
     referral_id: uuid.UUID,
     principal: Annotated[Principal, Depends(POLICY.caller("information"))],
     referrals: App,
-    clients: Clients,
+    gateways: OtherServices,
     categories: Annotated[str | None, Query(description="Comma-separated InfoCategory codes")] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> InformationPublic:
@@ -473,26 +387,17 @@ def information(
     wanted = _categories(categories)
     lang = "fr" if accept_language and accept_language.lower().startswith("fr") else None
     try:
-        release = referrals.release_information(referral, wanted, clients[1], clients[0], lang)
+        release = referrals.release_information(referral, wanted, gateways, lang)
     except InformationDeniedError as denied:
-        d = denied.decision
         raise ProblemError(
             403,
             "disclosure-denied",
             "Disclosure denied",
-            d.explanation or None,
-            decision_id=d.decision_id,
-            denied_categories=d.denied_categories,
+            denied.explanation or None,
+            decision_id=denied.decision_id,
+            denied_categories=denied.denied_categories,
         ) from None
-    d = release.decision
-    return InformationPublic(
-        decision_id=d.decision_id,
-        information=release.information,
-        denied_categories=d.denied_categories,
-        basis=d.basis,
-        obligations=d.obligations,
-        register_entry_id=d.register_entry_id,
-    )
+    return InformationPublic.of(release)
 
 
 def _categories(raw: str | None) -> list[str] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,30 +14,41 @@ from eventsourcing.persistence import IntegrityError
 
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import TrackedApplication
-from services.contract.codes import Purpose
+from services.contract.codes import DEFAULT_REASON_CODES, Purpose
 from services.contract.delay_standards import DEFAULT_BOUNDS, Compliance, Policy, compliance, compute_clocks
 from services.contract.delay_standards import Clock as DelayClock
 from services.referral.domain import (
+    InformationDeniedError,
     Referral,
     ReferralAgreementError,
     ReferralIdempotencyConflictError,
     ReferralNotFoundError,
+    ReferralReasonError,
     ReferralTargetError,
     ReferralVersionConflictError,
     Step,
     referral_id_for,
 )
-from services.referral.index import ReferralIndex
-from services.referral.ports import Directory, DisclosureDecision, DisclosureGate, DisclosureRequest
-from services.referral.vault import Vault
+from services.referral.ports import Directory, DisclosureDecision, DisclosureRequest, Gateways, InformationVault
+from services.referral.views import ReferralIndex
 
 
-class InformationDeniedError(Exception):
-    """The consent service permitted none of the requested categories."""
+class NoVault:
+    """The vault of an application that keeps no record information (an auditor reading the store): it refuses to
+    store any, and has none to read."""
 
-    def __init__(self, decision: DisclosureDecision) -> None:
-        super().__init__(decision.explanation or "no legal basis to disclose this information")
-        self.decision = decision
+    def store(self, referral_id: str, subject_id: str, information: Mapping[str, str]) -> None:
+        if information:
+            raise ValueError("this application keeps no record information (it was built without a vault)")
+
+    def categories(self, referral_id: str) -> list[str]:
+        return []
+
+    def read(self, referral_id: str, categories: list[str]) -> dict[str, str]:
+        return {}
+
+    def erase_subject(self, subject_id: str) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -76,15 +87,18 @@ class Referrals(TrackedApplication):
 
     def __init__(
         self,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
         clock: Clock = system_clock,
         policy: Policy | None = None,
-        vault: Vault | None = None,
+        vault: InformationVault | None = None,
+        reason_codes: Collection[str] = DEFAULT_REASON_CODES,
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.policy = policy or Policy(DEFAULT_BOUNDS)
-        self.vault = vault or Vault("memory://", b"\0" * 32)
+        self.vault: InformationVault = vault or NoVault()
+        self.reason_codes = frozenset(reason_codes)
+        """The configurable taxonomy of problems a referral's `reason_code` is taken from."""
         self.index = ReferralIndex(self)
 
     def submit(
@@ -101,6 +115,8 @@ class Referrals(TrackedApplication):
         any (a concurrent one reusing the key with another person's information gets 409 and stores nothing);
         a retry finding none stored completes a submission interrupted between the two writes (after an erasure
         the ciphertexts remain, so a retry never brings erased information back)."""
+        if submission.reason_code not in self.reason_codes:
+            raise ReferralReasonError("reason_code: unknown reason code")
         information = information or {}
         referral_id = referral_id_for(submission.from_org, idempotency_key)
         digest = submission.digest(information)
@@ -144,6 +160,15 @@ class Referrals(TrackedApplication):
         except IntegrityError:
             raise ReferralVersionConflictError("the referral changed meanwhile; read it again") from None
         return referral
+
+    def redirect(
+        self, referral_id: uuid.UUID, step: Step, expected_version: int | None, directory: Directory
+    ) -> Referral:
+        """Redirects to another organisation's service, which must offer it (as on submission)."""
+        assert step.to_org is not None and step.to_service is not None
+        if not directory.offers(step.to_org, step.to_service):
+            raise ReferralTargetError("to_service: the new target organisation does not offer this service")
+        return self.perform(referral_id, "redirect", step, expected_version)
 
     def get_referral(self, referral_id: uuid.UUID) -> Referral:
         referral = self._find(referral_id)
@@ -200,12 +225,7 @@ class Referrals(TrackedApplication):
         return len(referral.flags) - before
 
     def release_information(
-        self,
-        referral: Referral,
-        categories: list[str] | None,
-        gate: DisclosureGate,
-        directory: Directory,
-        lang: str | None = None,
+        self, referral: Referral, categories: list[str] | None, gateways: Gateways, lang: str | None = None
     ) -> Release:
         """Asks the consent service, then decrypts only what it permitted. The purpose is SERVICE_ON_BEHALF only when,
         now, the receiver provides its service on the referring institution's behalf under a service agreement
@@ -213,9 +233,9 @@ class Referrals(TrackedApplication):
         stored = self.vault.categories(str(referral.id))
         requested = categories or stored
         now = self.clock()
-        on_behalf = directory.coverage(referral.from_org, referral.to_org, referral.to_service, now).on_behalf
-        purpose = Purpose.SERVICE_ON_BEHALF if on_behalf else Purpose.REFERRAL
-        decision = gate.disclose(
+        coverage = gateways.directory.coverage(referral.from_org, referral.to_org, referral.to_service, now)
+        purpose = Purpose.SERVICE_ON_BEHALF if coverage.on_behalf else Purpose.REFERRAL
+        decision = gateways.disclosures.disclose(
             DisclosureRequest(
                 referral.subject_id,
                 referral.from_org,
@@ -228,7 +248,7 @@ class Referrals(TrackedApplication):
             )
         )
         if not decision.permitted_categories:
-            raise InformationDeniedError(decision)
+            raise InformationDeniedError(decision.explanation, decision.decision_id, decision.denied_categories)
         return Release(decision, self.vault.read(str(referral.id), decision.permitted_categories))
 
     def _find(self, referral_id: uuid.UUID) -> Referral | None:

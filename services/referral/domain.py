@@ -64,6 +64,34 @@ class ReferralAgreementError(ReferralError):
     field = "agreement_id"
 
 
+class ReferralReasonError(ReferralError):
+    """The reason code is not in the configured taxonomy of problems."""
+
+    field = "reason_code"
+
+
+class TargetUnknownError(ReferralError):
+    """The directory does not know the target organisation."""
+
+
+class DependencyUnavailableError(ReferralError):
+    """Another service (agreements, consent) did not answer; the request can be retried."""
+
+
+class InformationDeniedError(ReferralError):
+    """The consent service permitted none of the requested categories."""
+
+    def __init__(self, explanation: str, decision_id: str, denied_categories: list[str]) -> None:
+        super().__init__(explanation or "no legal basis to disclose this information")
+        self.explanation = explanation
+        self.decision_id = decision_id
+        self.denied_categories = denied_categories
+
+
+class SubjectErasedError(ReferralError):
+    """The person's data key was deleted: their information is gone for good."""
+
+
 class Actor(Enum):
     RECEIVER = "receiving organisation"
     SENDER = "referring organisation"

@@ -1,57 +1,64 @@
-"""Composition root of the referral service."""
+"""Composition root of the referral service: the same builders as every service (listed in
+`services/runtime/registry.py`); nothing is built at import time."""
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
 
 from fastapi import FastAPI
 
 from services.common.auth import load_dev_key
-from services.common.kafka import KafkaPublisher
-from services.common.relay import OutboxRelay
-from services.common.service import Loop, ServiceParts, application_env, create_service_app
-from services.referral.adapters import HttpDirectory, HttpDisclosureGate, ServiceIdentity, TtlCache, pooled_client
+from services.common.composition import Outbox, Service, StoreReader, Workers
+from services.common.service import Api, application_env, create_service_app, outbox_relay
 from services.referral.api import DOMAIN_ERRORS, router
 from services.referral.application import Referrals
-from services.referral.contracts import ReferralContracts
 from services.referral.domain import Referral
-from services.referral.ports import Directory, DisclosureGate
+from services.referral.gateways import HttpGateways, ServiceIdentity
+from services.referral.loops import delay_clocks
+from services.referral.outbound import ReferralOutbound
 from services.referral.settings import ReferralSettings
 from services.referral.vault import Vault
 
+TITLE = "RLS Referrals — referral service"
+RELAY_TRACKING = "outbox-relay"
+"""The name the relay's position is stored under (kept: existing stores resume where they were)."""
+AUDIT_PUBLIC_URL = "http://referral.invalid"
+"""The information links of events an auditor maps from the store (the service's public URL is its own setting)."""
 
-def build_referrals(settings: ReferralSettings) -> Referrals:
+
+def build_application(settings: ReferralSettings) -> Referrals:
     vault = Vault(settings.vault_store_url, settings.vault_master_key())
-    return Referrals(env=application_env(settings), policy=settings.policy(), vault=vault)
+    return Referrals(
+        env=application_env(settings), policy=settings.policy(), vault=vault, reason_codes=settings.reason_codes
+    )
 
 
-def build_relay(settings: ReferralSettings, referrals: Referrals) -> tuple[OutboxRelay, KafkaPublisher]:
+def outbox(referrals: Referrals, public_url: str) -> ReferralOutbound:
+    """The mapping the relay publishes through (it reads a referral as it stood at each event's version)."""
+
     def load(referral_id: uuid.UUID, version: int) -> Referral:
         referral: Referral = referrals.repository.get(referral_id, version=version)
         return referral
 
-    publisher = KafkaPublisher(settings.kafka_access, "referral-relay")
-    relay = OutboxRelay(
-        referrals,
-        ReferralContracts(settings.public_url, load),
-        publisher,
-        batch_size=settings.relay_batch_size,
-        gap_timeout=settings.relay_gap_timeout_s,
-    )
-    return relay, publisher
+    return ReferralOutbound(public_url, load)
 
 
-def clock_loop(referrals: Referrals, interval_s: float) -> Loop:
-    """Raises at-risk and breach events as their thresholds pass (and catches up after downtime)."""
+def build_relay(settings: ReferralSettings, referrals: Referrals) -> Workers:
+    return outbox_relay(settings, referrals, outbox(referrals, settings.public_url), RELAY_TRACKING)
 
-    def run(stop: threading.Event) -> None:
-        while not stop.is_set():
-            referrals.tick()
-            stop.wait(interval_s)
 
-    return run
+def build_loops(settings: ReferralSettings, referrals: Referrals) -> Workers:
+    """The delay clocks' loop, in the process that runs the consumers."""
+    return delay_clocks(referrals, settings.tick_interval_s) if settings.consumers_enabled else Workers()
+
+
+def open_store(env: Mapping[str, str]) -> Outbox:
+    referrals = Referrals(env=env)
+    return referrals, outbox(referrals, AUDIT_PUBLIC_URL)
+
+
+STORE = StoreReader(Referrals.name, open_store)
 
 
 def service_identity(settings: ReferralSettings) -> ServiceIdentity:
@@ -63,33 +70,13 @@ def service_identity(settings: ReferralSettings) -> ServiceIdentity:
 
 def build_app(settings: ReferralSettings | None = None) -> FastAPI:
     settings = settings or ReferralSettings()
-    referrals = build_referrals(settings)
-    loops: dict[str, Loop] = {}
-    closers: list[Callable[[], object]] = []
-    if settings.relay_enabled:
-        relay, publisher = build_relay(settings, referrals)
-        loops["referral-relay"] = relay.run
-        closers.append(publisher.close)
-    if settings.consumers_enabled:
-        loops["referral-clocks"] = clock_loop(referrals, settings.tick_interval_s)
-
-    agreements, consent = pooled_client(settings.agreements_url), pooled_client(settings.consent_url)
-    directory_cache = TtlCache(settings.directory_cache_s)
-    identity = service_identity(settings)
-    closers += [agreements.close, consent.close]
-
-    def gateways(token: str) -> tuple[Directory, DisclosureGate]:
-        return HttpDirectory(agreements, token, directory_cache), HttpDisclosureGate(consent, identity, token)
-
-    return create_service_app(
-        ServiceParts(
-            title="RLS Referrals — referral service",
-            settings=settings,
-            application=referrals,
-            routers=[router],
-            domain_errors=DOMAIN_ERRORS,
-            loops=loops,
-            closers=closers,
-            state={"gateways": gateways},
-        )
+    gateways = HttpGateways(
+        settings.agreements_url, settings.consent_url, service_identity(settings), settings.directory_cache_s
     )
+    api = Api(TITLE, [router], DOMAIN_ERRORS, state={"gateways": gateways}, closers=[gateways.close])
+    return create_service_app(SERVICE, settings, build_application(settings), api)
+
+
+SERVICE: Service[ReferralSettings, Referrals] = Service(
+    "referral", ReferralSettings, build_app, build_application, build_relay, loops=build_loops, store=STORE
+)

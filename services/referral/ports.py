@@ -1,18 +1,12 @@
-"""What the referral service needs from the other services, as ports (HTTP adapters in adapters.py)."""
+"""What the referral application needs from outside, as ports: the other services (HTTP adapters in gateways.py)
+and the vault keeping record information (vault.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-
-
-class DependencyUnavailableError(Exception):
-    """Another service (agreements, consent) did not answer; the request can be retried."""
-
-
-class TargetUnknownError(Exception):
-    """The directory does not know the target organisation."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +23,8 @@ class Directory(Protocol):
     """The agreements service, seen by the referral service."""
 
     def offers(self, org_id: str, service: str) -> bool:
-        """Whether the organisation offers the service; raises TargetUnknownError for an unknown organisation."""
+        """Whether the organisation offers the service; raises TargetUnknownError for an unknown organisation, and
+        DependencyUnavailableError when the directory does not answer."""
 
     def coverage(self, from_org: str, to_org: str, service: str, at: datetime) -> Coverage: ...
 
@@ -64,3 +59,27 @@ class DisclosureGate(Protocol):
     """The consent service: decides, and registers what it permits."""
 
     def disclose(self, request: DisclosureRequest) -> DisclosureDecision: ...
+
+
+@dataclass(frozen=True)
+class Gateways:
+    """The other services as one request reaches them (with the caller's token)."""
+
+    directory: Directory
+    disclosures: DisclosureGate
+
+
+class InformationVault(Protocol):
+    """Where record information is kept, encrypted, by referral and category; never in an event or on a topic."""
+
+    def store(self, referral_id: str, subject_id: str, information: Mapping[str, str]) -> None:
+        """Stores (or replaces, for an idempotent retry) a referral's information by category."""
+
+    def categories(self, referral_id: str) -> list[str]:
+        """The categories stored for a referral."""
+
+    def read(self, referral_id: str, categories: list[str]) -> dict[str, str]:
+        """The named categories (those stored); raises SubjectErasedError after the person's erasure."""
+
+    def erase_subject(self, subject_id: str) -> bool:
+        """Makes every piece of the person's information unreadable; whether there was any."""

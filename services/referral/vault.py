@@ -1,4 +1,5 @@
-"""Record information attached to referrals, encrypted at rest, kept out of every event and topic.
+"""The information vault (port `InformationVault`): record information attached to referrals, encrypted at rest, kept
+out of every event and topic.
 
 Each person (pseudonymous `subject_id`) has a data key of their own, stored wrapped (AES-GCM) by the vault's master
 key; each piece of information is encrypted with the subject's data key. Erasing a person's information is deleting
@@ -19,11 +20,9 @@ from urllib.parse import unquote, urlparse
 import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.referral.domain import SubjectErasedError
+
 NONCE_BYTES = 12
-
-
-class SubjectErasedError(Exception):
-    """The person's data key was deleted: their information is gone for good."""
 
 
 class _Connection(Protocol):
@@ -40,7 +39,8 @@ def _open(key: bytes, sealed: bytes, context: bytes) -> bytes:
 
 
 class Vault:
-    """Stores and reads encrypted record information by referral and category."""
+    """Stores and reads encrypted record information by referral and category, in SQLite or PostgreSQL; the master
+    key is the service's own (`REFERRAL_VAULT_KEY`, or the development key generated under `var/`)."""
 
     def __init__(self, url: str, master_key: bytes) -> None:
         if len(master_key) != 32:

@@ -17,9 +17,9 @@ from services.contract.codes import ORG_ID_PATTERN, ServiceCode
 from services.contract.infosocial_events import REGION_PATTERN
 from services.standards.access import POLICY
 from services.standards.api_models import BoardRowPublic, CallsAccepted, CallsReport, InfoSocialRowPublic
+from services.standards.application import BoardFilter, BoardQueries, to_csv
 from services.standards.bounds import Period
 from services.standards.inbound import call_event
-from services.standards.queries import BoardFilter, BoardQueries, to_csv
 from services.standards.worker import SOURCE
 
 router = APIRouter(prefix="/v1", tags=["standards"])
@@ -33,7 +33,7 @@ NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "The board is
 def queries(request: Request) -> BoardQueries:
     board: BoardQueries = request.app.state.queries
     if not board.view.caught_up.is_set():
-        raise ProblemError(503, "board-not-ready", "Board not ready", "the board is still being read; try again")
+        raise ProblemError(503, "not-ready", "Not ready", "the board is still being read; try again")
     return board
 
 

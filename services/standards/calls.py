@@ -16,8 +16,8 @@ import math
 from datetime import datetime
 from typing import Any
 
-from services.standards.board import CallMark, CallRowKey
 from services.standards.bounds import CALL_PERIODS, Bounds, bucket
+from services.standards.domain import CallMark, CallRowKey
 
 CallRecord = dict[str, Any]
 """A call as the calls table keeps it (the payload's JSON)."""

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from services.standards.board import Conformance, RowKey
 from services.standards.bounds import Bounds, Period, days_between
+from services.standards.domain import Conformance, RowKey
 
 ScheduleRecord = dict[str, Any]
 """A `service-hours-set` payload as JSON."""

@@ -17,6 +17,7 @@ from services.common.envelope import CloudEvent, EnvelopeError, derived_id, sche
 from services.contract.events import EVENT_TYPES
 from services.contract.infosocial_events import InfoSocialCallV1
 from services.standards.calls import CallRecord
+from services.standards.domain import StandardsError
 from services.standards.hours import ScheduleRecord, hours_key
 from services.standards.referrals import StepRecord, step_record
 
@@ -27,7 +28,7 @@ NOT_STEPS = frozenset({"delay-at-risk"})
 """Referral events that move no standard (a `delay-breached` does: it dates the breach of a clock still running)."""
 
 
-class PoisonRecordError(ValueError):
+class PoisonRecordError(StandardsError, ValueError):
     """A record the board can never use; the message names what is wrong, never a value."""
 
 

@@ -12,20 +12,26 @@ from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
 from kafka.errors import KafkaError
 
+from services.common.composition import BackgroundLoops, Service
 from services.common.kafka import KafkaProbe, KafkaPublisher, PublishError
 from services.common.openapi import document_problems
-from services.common.problems import ProblemSpec, install_problem_handlers, problem_response
-from services.common.service import BackgroundLoops, build_verifier
+from services.common.problems import (
+    DEPENDENCY_UNAVAILABLE,
+    ProblemSpec,
+    install_problem_handlers,
+    problem_response,
+)
+from services.common.service import build_verifier
 from services.common.strict_json import StrictJSONMiddleware
 from services.standards.api import router
-from services.standards.queries import BoardQueries
+from services.standards.application import BoardQueries
 from services.standards.settings import StandardsSettings
-from services.standards.view import BoardView
+from services.standards.views import BoardView
 from services.standards.worker import Worker, ensure_board_topics
 
 DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
-    PublishError: ProblemSpec(503, "kafka-unavailable", "Kafka unavailable"),
-    KafkaError: ProblemSpec(503, "kafka-unavailable", "Kafka unavailable"),
+    PublishError: DEPENDENCY_UNAVAILABLE,
+    KafkaError: DEPENDENCY_UNAVAILABLE,
 }
 
 DESCRIPTION = (
@@ -86,3 +92,8 @@ def build_app(settings: StandardsSettings | None = None) -> FastAPI:
 
     api.include_router(router)
     return api
+
+
+SERVICE: Service[StandardsSettings, None] = Service(name="standards", settings=StandardsSettings, app=build_app)
+"""The standards board in the registry: settings and an ASGI app, whose lifespan runs the faust worker (`worker.py`)
+and the board view. No event store (it is rebuilt from the topics), so no application, relay or store reader."""

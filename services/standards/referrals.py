@@ -17,8 +17,8 @@ from typing import Any
 from services.contract.delay_standards import compute_clocks
 from services.contract.duration_standards import duration_outcomes
 from services.contract.referral_events import ClockState
-from services.standards.board import RowKey
 from services.standards.bounds import BOARD_PERIODS, Bounds, bucket
+from services.standards.domain import RowKey
 
 StepRecord = dict[str, Any]
 """A step as the referrals table keeps it (JSON): name, at, to_org, to_service, channel, urgency, planned."""

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.contract.standards_events import BoardRowV1, HoursInForceV1, InfoSocialRowV1
-from services.standards.board import CallMark, CallRowKey, CallStats, Conformance, RowKey, Rows
 from services.standards.bounds import Bounds
 from services.standards.calls import CallRecord, call_marks
+from services.standards.domain import CallMark, CallRowKey, CallStats, Conformance, RowKey, Rows
 from services.standards.hours import ScheduleRecord
 from services.standards.referrals import StepRecord, referral_marks
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from services.agreements import inbound
 from services.agreements.application import AcceptedReferral, Agreements
-from services.agreements.consumers import volume_counter
-from services.agreements.contracts import AgreementsContracts
 from services.agreements.domain import Agreement
+from services.agreements.outbound import AgreementsOutbound
 from services.agreements.terms import Volume
 from services.common.clock import ManualClock
 from services.common.consumer import DeadLetterSink, RecordProcessor, tracking_for
@@ -57,7 +57,7 @@ def in_force(agreements: Agreements, clock: ManualClock, **changes: Any) -> Agre
 
 def integration_events(agreements: Agreements) -> list[Outgoing]:
     """Every integration event the relay would publish, from the notification log."""
-    mapper = AgreementsContracts(lambda i, v: agreements.repository.get(i, version=v))
+    mapper = AgreementsOutbound(lambda i, v: agreements.repository.get(i, version=v))
     notifications = agreements.recorder.select_notifications(start=0, limit=10_000, inclusive_of_start=False)
     return [m for n in notifications for m in mapper(agreements.mapper.to_domain_event(n))]
 
@@ -98,7 +98,7 @@ def test_accepted_referrals_are_counted_once_per_agreement_service_and_year(
         accepted("r-7", year_one[8], agreement_id),
     ]
     dead = FakeDeadLetters()
-    processor = RecordProcessor(agreements, volume_counter(agreements), DeadLetterSink(dead.send_raw), "test")
+    processor = RecordProcessor(agreements, inbound.handler(agreements), DeadLetterSink(dead.send_raw), "test")
     records = [FakeRecord(topics.REFERRAL, 0, offset, *e.to_kafka()) for offset, e in enumerate(stream)]
     outcomes = [processor.process(r) for r in records]
     redelivered = [processor.process(r) for r in records[:5]]  # the batch again after a crash
@@ -213,7 +213,7 @@ def test_published_events_match_their_schemas_and_keep_their_ids(app_on_store: A
 
 def test_a_referral_naming_an_unknown_agreement_is_dead_lettered(app_on_store: Agreements) -> None:
     dead = FakeDeadLetters()
-    processor = RecordProcessor(app_on_store, volume_counter(app_on_store), DeadLetterSink(dead.send_raw), "test")
+    processor = RecordProcessor(app_on_store, inbound.handler(app_on_store), DeadLetterSink(dead.send_raw), "test")
     unknown = accepted("r-1", datetime(2027, 2, 1, tzinfo=UTC), "00000000-0000-4000-8000-000000000000")
     outcome = processor.process(FakeRecord(topics.REFERRAL, 1, 0, *unknown.to_kafka()))
     assert outcome == "dead-lettered" and [t for t, _ in dead.sent] == [f"{topics.REFERRAL}.dlq"]

@@ -12,48 +12,18 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from kafka import KafkaConsumer, TopicPartition
 
 from services.agreements.main import build_app
 from services.agreements.settings import AgreementsSettings
 from services.common.clock import ManualClock
-from services.common.envelope import CloudEvent
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.contract import topics
 from tests.agreements.conftest import CSSS, NETWORK, REGIONAL, accepted, service_108
+from tests.helpers import read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
 Auth = Callable[..., dict[str, str]]
-
-
-def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, CloudEvent | None]]:
-    """Every record of `topic` up to its current end: (key, CloudEvent or None when it is not one)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    ends = consumer.end_offsets(partitions)
-    records: list[tuple[bytes | None, CloudEvent | None]] = []
-    while any(consumer.position(tp) < ends[tp] for tp in partitions):
-        for batch in consumer.poll(timeout_ms=500).values():
-            for record in batch:
-                try:
-                    records.append((record.key, CloudEvent.from_kafka(record.headers, record.value)))
-                except ValueError:
-                    records.append((record.key, None))
-    consumer.close()
-    return records
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture
@@ -118,13 +88,13 @@ def test_accepted_referrals_from_kafka_are_counted_once_and_thresholds_published
         lines = client.get(f"/v1/agreements/{agreement_id}/volumes", headers=auth(CSSS, "auditor")).json()
         return int(lines[0]["used"])
 
-    wait_for(lambda: used() == 5)
-    wait_for(lambda: len(published_about(kafka_bootstrap, agreement_id)) >= len(EXPECTED))
+    wait_for(lambda: used() == 5, timeout=60)
+    wait_for(lambda: len(published_about(kafka_bootstrap, agreement_id)) >= len(EXPECTED), timeout=60)
     time.sleep(1.0)  # let any further (wrong) count or event show up
     dead = read_topic(kafka_bootstrap, topics.REFERRAL + ".dlq")
     assert used() == 5
     assert published_about(kafka_bootstrap, agreement_id) == EXPECTED
-    assert [key for key, _ in dead].count(f"poison-{suffix}".encode()) == 1
+    assert [record.key for record, _ in dead].count(f"poison-{suffix}".encode()) == 1
 
 
 EXPECTED = ["drafted", "signed", "signed", "activated", "volume-threshold-reached", "volume-exceeded"]
@@ -153,6 +123,6 @@ def test_scheduler_activates_at_the_start_date_and_the_relay_publishes_it(
         found = [e for _, e in read_topic(kafka_bootstrap, topics.AGREEMENTS) if e and e.subject == agreement_id]
         return next((e for e in found if e.type == "ca.qc.rls.agreements.activated.v1"), None)
 
-    event = wait_for(activation)
+    event = wait_for(activation, timeout=60)
     assert signed == "SIGNED"
     assert event.data["occurred_at"] == "2027-01-01T00:00:00-05:00" and event.data["status"] == "ACTIVE"

@@ -273,7 +273,7 @@ def test_refused_transition_answers_409_and_changes_nothing(
     after = get(network, auth, agreement["id"])
     assert agreement["status"] == status
     assert response.status_code == 409, response.text
-    assert response.json()["type"].endswith("agreement-transition-refused")
+    assert response.json()["type"].endswith("transition-impossible")
     assert (after["status"], after["revision"]) == (status, agreement["revision"])
 
 
@@ -296,7 +296,7 @@ def test_signing_by_an_organisation_that_is_not_a_party_is_forbidden(network: Te
     by_outsider = network.post(f"/v1/agreements/{agreement['id']}/sign", headers=auth(OUTSIDER, "coordinator"))
     by_outside_admin = network.post(f"/v1/agreements/{agreement['id']}/sign", headers=auth(OUTSIDER, "admin"))
     assert (by_outsider.status_code, by_outside_admin.status_code) == (403, 403)
-    assert by_outsider.json()["type"].endswith("not-a-party")
+    assert by_outsider.json()["type"].endswith(":forbidden")
     assert get(network, auth, agreement["id"])["signatures"] == []
 
 
@@ -318,7 +318,7 @@ def test_if_match_with_a_stale_revision_is_a_conflict(network: TestClient, auth:
     stale = network.post(url, headers={**auth(CSSS, "coordinator"), "If-Match": str(active["revision"] - 1)})
     garbled = network.post(url, headers={**auth(CSSS, "coordinator"), "If-Match": "yesterday"})
     fresh = network.post(url, headers={**auth(CSSS, "coordinator"), "If-Match": f'"{active["revision"]}"'})
-    assert stale.status_code == 409 and stale.json()["type"].endswith("revision-conflict")
+    assert stale.status_code == 409 and stale.json()["type"].endswith("version-conflict")
     assert garbled.status_code == 422 and problem_field(garbled.json()) == "If-Match"
     assert fresh.status_code == 200 and fresh.headers["ETag"] == str(active["revision"] + 1)
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from services.audit.history import HistoryDB, HistoryRow, Rejected
-from services.audit.replay import row_of
+from services.audit.inbound import row_of
 from services.audit.settings import AuditSettings
+from services.audit.views import HistoryDB, HistoryRow, Rejected
 from services.common.eventstore import TrackedApplication
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.common.relay import Mapper, OutboxRelay

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from services.audit.application import AuditQueries
 from services.audit.main import build_app
-from services.audit.queries import AuditQueries
 from services.audit.recheck import ConsentEvaluator
 from services.audit.settings import AuditSettings
 from services.common.clock import ManualClock
@@ -19,6 +19,7 @@ from services.common.kafka import Outgoing
 from services.consent.main import build_app as build_consent
 from services.consent.settings import ConsentSettings
 from services.contract.consent_events import ConsentRecordedV1
+from services.runtime.registry import event_stores
 from tests.audit.conftest import Auth, ingest
 from tests.conftest import free_port
 
@@ -69,7 +70,9 @@ def api(
     client_for: Callable[..., TestClient],
 ) -> TestClient:
     app = build_app(
-        audit_settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", kafka_timeout_s=0.5), clock=ManualClock(NOW)
+        audit_settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", kafka_timeout_s=0.5),
+        clock=ManualClock(NOW),
+        stores=event_stores,
     )
     consent = TestClient(build_consent(service_settings(ConsentSettings), clock=ManualClock(NOW)))
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from services.cli import cli
-from services.common.integrity import CheckpointPublisher
+from services.common.integrity.checkpoints import CheckpointPublisher
 from services.common.kafka import KafkaPublisher
 from services.contract import topics
 from tests.audit.conftest import Auth, PrefixedPublisher, relay_everything

@@ -14,20 +14,16 @@ import psycopg
 import pytest
 from eventsourcing.domain import Aggregate, event
 
+from services.audit.verification import FindingKind, verify_store
 from services.common.eventstore import TrackedApplication, persistence_env
-from services.common.integrity import (
-    CheckpointPublisher,
-    FindingKind,
-    SealedStore,
-    checkpoint_of,
-    verify_store,
-)
+from services.common.integrity.checkpoints import CheckpointPublisher, checkpoint_of
+from services.common.integrity.sealing import SealedStore
 from services.common.kafka import Outgoing
 from services.contract.audit_events import IntegrityCheckpointV1
 from services.referral.application import Referrals
 from services.referral.vault import Vault
 from tests.integration.test_event_stores import SUBMISSION
-from tests.referral.conftest import FakeDirectory
+from tests.referral.fakes import FakeDirectory
 
 
 class Counter(Aggregate):
@@ -285,8 +281,8 @@ def test_a_running_service_publishes_its_checkpoints_on_kafka(
 def test_a_store_encrypted_at_rest_is_sealed_and_verified_without_its_key(tmp_path: Path) -> None:
     from eventsourcing.cryptography import AESCipher
 
-    from services.audit.settings import StoreRef
     from services.audit.verification import open_store
+    from services.common.eventstore import StoreRef
 
     url = f"sqlite:///{tmp_path / 'events.db'}"
     cipher = {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": AESCipher.create_key(16)}

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.audit.history import HistoryDB
-from services.audit.recheck import ConsentEvaluator, RuleTableUnavailableError, WhatIfRegimeError, recheck
+from services.audit.domain import RuleTableUnavailableError, WhatIfRegimeError
+from services.audit.recheck import ConsentEvaluator, recheck
+from services.audit.views import HistoryDB
 from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent
 from services.common.kafka import Outgoing
-from services.consent.contracts import consent_messages
 from services.consent.main import build_app
+from services.consent.outbound import consent_messages
 from services.consent.settings import ConsentSettings
 from tests.audit.conftest import Auth, rows_of, stored_messages
 

@@ -11,24 +11,25 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.agreements.contracts import AgreementsContracts
 from services.agreements.main import build_app as build_agreements
+from services.agreements.outbound import AgreementsOutbound
 from services.agreements.settings import AgreementsSettings
-from services.audit.history import HistoryDB, parse_time
-from services.audit.replay import KafkaReplay
+from services.audit.inbound import KafkaReplay
 from services.audit.sources import replay_stores
 from services.audit.states import state_as_of
+from services.audit.views import HistoryDB, parse_time
 from services.common.clock import ManualClock
 from services.common.relay import Mapper
-from services.consent.contracts import consent_messages
 from services.consent.main import build_app as build_consent
+from services.consent.outbound import consent_messages
 from services.consent.settings import ConsentSettings
 from services.contract import topics
-from services.referral.contracts import ReferralContracts
 from services.referral.main import build_app as build_referral
+from services.referral.outbound import ReferralOutbound
 from services.referral.settings import ReferralSettings
+from services.runtime.registry import event_stores
 from tests.audit.conftest import Auth, ingest, relay_to_fresh_topics, stored_messages
-from tests.referral.conftest import FakeDirectory, FakeGate
+from tests.referral.fakes import fake_gateways
 
 D1 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 CSSS, ORG = "csss-a", "org-b"
@@ -50,7 +51,7 @@ class World:
             service_settings(ReferralSettings, event_store=f"sqlite:///{tmp / 'referral.db'}")
         )
         referral_app.state.application.clock = self.clock
-        referral_app.state.gateways = lambda token: (FakeDirectory(), FakeGate())
+        referral_app.state.gateways = lambda token: fake_gateways()
         self.referral = client_for(referral_app)
         self.agreements = client_for(
             build_agreements(
@@ -86,8 +87,8 @@ class World:
         """Each service's application and the mapping its relay applies."""
         referrals, agreements = self.app(self.referral), self.app(self.agreements)
         return [
-            (referrals, ReferralContracts("http://referral.test", lambda i, v: referrals.repository.get(i, version=v))),
-            (agreements, AgreementsContracts(lambda i, v: agreements.repository.get(i, version=v))),
+            (referrals, ReferralOutbound("http://referral.test", lambda i, v: referrals.repository.get(i, version=v))),
+            (agreements, AgreementsOutbound(lambda i, v: agreements.repository.get(i, version=v))),
             (self.app(self.consent), consent_messages),
         ]
 
@@ -267,7 +268,7 @@ def test_replay_from_the_event_stores_gives_the_history_the_relays_publish(
     settings = audit_settings(var_dir=tmp_path)  # the stores are <var>/<service>.db, as by default
     from_stores = HistoryDB(f"sqlite:///{tmp_path / 'from-stores.db'}")
 
-    stats = replay_stores(settings, from_stores, until=snapshots[1][0])
+    stats = replay_stores(event_stores(settings), from_stores, until=snapshots[1][0])
 
     relayed = [m.event for m in world.messages()]
     assert stats.read == len(relayed) and stats.rejected == 0
@@ -279,6 +280,7 @@ def test_replay_from_the_event_stores_gives_the_history_the_relays_publish(
 
 
 def test_replay_from_a_store_encrypted_at_rest_uses_the_services_key(
+    monkeypatch: pytest.MonkeyPatch,
     service_settings: Callable[..., Any],
     client_for: Callable[..., TestClient],
     auth: Auth,
@@ -307,7 +309,8 @@ def test_replay_from_a_store_encrypted_at_rest_uses_the_services_key(
     consent_id = consent.post("/v1/consents", json=body, headers=auth(CSSS, "intake")).json()["id"]
     history = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
 
-    stats = replay_stores(audit_settings(var_dir=tmp_path, consent_cipher_key=key), history)
+    monkeypatch.setenv("CONSENT_CIPHER_KEY", key)  # the consent service's own variable, read by the registry
+    stats = replay_stores(event_stores(audit_settings(var_dir=tmp_path)), history)
 
     assert stats.stored == 1 and stats.skipped == ["referral", "agreements"]
     rebuilt = state_as_of(history, "consent", consent_id, D1)

@@ -18,22 +18,22 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.audit.history import HistoryDB
 from services.audit.report import build_report, to_csv, to_json
 from services.audit.report_html import BLUE, BREACH, MET, column_chart, integer_ticks, to_html, words
 from services.audit.standards import ANNEXE_II
+from services.audit.views import HistoryDB
 from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent, derived_id
 from services.common.kafka import Outgoing
 from services.contract.agreements_events import AgreementReviewDueV1, AgreementStateV1, OrganisationRegisteredV1
 from services.contract.consent_events import BasisV1, DisclosureRegisteredV1
 from services.contract.referral_events import ReferralChangedV1, ReferralDelayV1, ReferralSubmittedV1
-from services.referral.contracts import ReferralContracts
 from services.referral.main import build_app as build_referral
+from services.referral.outbound import ReferralOutbound
 from services.referral.settings import ReferralSettings
 from tests.audit.conftest import Auth, ingest, stored_messages
 from tests.helpers import CHROMIUM_FLAGS, chromium_path
-from tests.referral.conftest import FakeDirectory, FakeGate
+from tests.referral.fakes import fake_gateways
 
 ZONE = "America/Montreal"
 START = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)  # 2026-11-01 00:00 in Montréal
@@ -214,7 +214,7 @@ def test_delay_standards_agree_with_the_referral_services_own_compliance(
     clock = ManualClock(START)
     app = build_referral(service_settings(ReferralSettings))
     app.state.application.clock = clock
-    app.state.gateways = lambda token: (FakeDirectory(), FakeGate())
+    app.state.gateways = lambda token: fake_gateways()
     client = client_for(app)
     steps = {  # channel, to_service, urgency, (command, hours after submission)...
         "AAOR": ("PHONE", "AAOR", "ROUTINE", [("callback", 30), ("analyse", 100)]),
@@ -263,7 +263,7 @@ def test_delay_standards_agree_with_the_referral_services_own_compliance(
     theirs = client.get("/v1/standards/compliance", headers=auth("audit-office", "network-auditor")).json()
 
     referrals = app.state.application
-    mapper = ReferralContracts("http://referral.test", lambda i, v: referrals.repository.get(i, version=v))
+    mapper = ReferralOutbound("http://referral.test", lambda i, v: referrals.repository.get(i, version=v))
     history = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
     ingest(history, stored_messages(referrals, mapper))
     ours = build_report(history, START - timedelta(days=1), clock.now, ANNEXE_II, ZONE, clock.now)

@@ -11,6 +11,7 @@ from eventsourcing.persistence import Tracking
 from fastapi.testclient import TestClient
 
 from services.common.clock import ManualClock
+from services.consent import inbound
 from services.consent.settings import ConsentSettings
 from services.contract.codes import OrgKind
 from tests.consent.conftest import DISCLOSER, FIRST_VERSION, RECIPIENT, SUBJECT, T0, organisation_event
@@ -446,7 +447,7 @@ def _observe(api: TestClient, *events: Any) -> None:
     application: Any = api.app.state.application  # type: ignore[attr-defined]
     start = int(application.position("test#0") or 0)
     for offset, event in enumerate(events, start=start + 1):
-        application.observe_agreements_event(event, Tracking("test#0", offset))
+        inbound.handler(application)(event, Tracking("test#0", offset))
 
 
 def test_the_regime_is_chosen_by_date_unless_the_deployment_pins_one(

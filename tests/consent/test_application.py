@@ -12,21 +12,22 @@ from eventsourcing.persistence import IntegrityError, Recording, Tracking
 
 from services.common.clock import ManualClock
 from services.common.eventstore import persistence_env
+from services.consent import inbound
 from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest, RestrictionTerms
 from services.consent.domain import (
     Consent,
     ConsentAlreadyWithdrawnError,
+    ConsentIdempotencyConflictError,
+    ConsentTermsInvalidError,
     DecisionNotFoundError,
     DecisionRecord,
-    IdempotencyConflictError,
-    InvalidTermsError,
     RegisterEntry,
     RestrictionAlreadyLiftedError,
     keyed_id,
     register_entry_id_for,
 )
 from services.consent.policy import Context, DangerAssessment, ReasonCode
-from services.consent.readmodel import RegisterQuery
+from services.consent.views import RegisterQuery
 from services.contract.codes import (
     AgreementKind,
     AgreementStatus,
@@ -197,13 +198,13 @@ def test_recorded_decision_reevaluates_to_the_same_answer_after_history_moves_on
             agreement_event("activated", T0 - timedelta(days=30)),
         )
     ):
-        app.observe_agreements_event(event, Tracking("rls.agreements.v1#0", offset + 1))
+        inbound.handler(app)(event, Tracking("rls.agreements.v1#0", offset + 1))
     first, _ = app.decide(on_behalf(categories=(InfoCategory.IDENTIFICATION, InfoCategory.ASSESSMENT)), WORKER)
     referral, _ = app.decide(request(), WORKER)
 
     clock.advance(timedelta(days=1))
     app.withdraw_consent(uuid.UUID(consent.consent_id), WORKER)
-    app.observe_agreements_event(
+    inbound.handler(app)(
         agreement_event("suspended", clock(), status=AgreementStatus.SUSPENDED), Tracking("rls.agreements.v1#0", 99)
     )
 
@@ -231,7 +232,7 @@ def test_agreements_as_they_stood_at_the_decision_time(open_app: OpenApp) -> Non
     ]
     timeline.append(organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=90)))
     for offset, event in enumerate(reversed(timeline)):  # arrival order does not matter, occurred_at does
-        app.observe_agreements_event(event, Tracking("rls.agreements.v1#1", offset + 1))
+        inbound.handler(app)(event, Tracking("rls.agreements.v1#1", offset + 1))
 
     def outcome_at(days: int) -> tuple[Outcome, list[str]]:
         recorded, _ = app.decide(on_behalf(at=T0 + timedelta(days=days)), WORKER)
@@ -249,10 +250,10 @@ def test_agreements_as_they_stood_at_the_decision_time(open_app: OpenApp) -> Non
 def test_the_same_upstream_event_twice_has_one_effect(open_app: OpenApp) -> None:
     app = open_app()
     event = agreement_event("activated", T0 - timedelta(days=5))
-    app.observe_agreements_event(event, Tracking("rls.agreements.v1#2", 1))
-    app.observe_agreements_event(event, Tracking("rls.agreements.v1#2", 2))  # republished: another offset
+    inbound.handler(app)(event, Tracking("rls.agreements.v1#2", 1))
+    inbound.handler(app)(event, Tracking("rls.agreements.v1#2", 2))  # republished: another offset
     other = organisation_event("org-new", OrgKind.PROFESSIONAL, T0)
-    app.observe_agreements_event(
+    inbound.handler(app)(
         other.model_copy(update={"type": "ca.qc.rls.agreements.unknown.v9"}), Tracking("rls.agreements.v1#2", 3)
     )
 
@@ -294,7 +295,7 @@ def test_idempotent_disclosure(open_app: OpenApp) -> None:
     again, created_again = open_app().disclose(request(), WORKER, idempotency_key="k-1")
     assert created and not created_again and again == first
     assert len(app.register_entries(RegisterQuery())[0]) == 1
-    with pytest.raises(IdempotencyConflictError):
+    with pytest.raises(ConsentIdempotencyConflictError):
         app.disclose(request(categories=(InfoCategory.CONTACT,)), WORKER, idempotency_key="k-1")
 
 
@@ -356,11 +357,11 @@ def test_a_lift_that_loses_the_race_is_told_the_restriction_was_already_lifted(
 
 def test_terms_that_cannot_hold_are_refused_before_anything_is_stored(open_app: OpenApp) -> None:
     app = open_app()
-    with pytest.raises(InvalidTermsError) as birth:
+    with pytest.raises(ConsentTermsInvalidError) as birth:
         app.record_consent(terms(subject_birth_date=date(2026, 11, 26)), WORKER)
-    with pytest.raises(InvalidTermsError) as period:
+    with pytest.raises(ConsentTermsInvalidError) as period:
         app.record_consent(terms(valid_until=T0 - timedelta(days=11)), WORKER)
-    with pytest.raises(InvalidTermsError) as future:
+    with pytest.raises(ConsentTermsInvalidError) as future:
         app.disclose(request(at=T0 + timedelta(minutes=1)), WORKER)
     assert (birth.value.field, period.value.field, future.value.field) == ("subject_birth_date", "valid_until", "at")
     assert app.recorder.max_notification_id() in (None, 0)
@@ -368,9 +369,7 @@ def test_terms_that_cannot_hold_are_refused_before_anything_is_stored(open_app: 
 
 def test_context_reaches_the_engine_and_the_register_keeps_the_justification(open_app: OpenApp) -> None:
     app = open_app()
-    app.observe_agreements_event(
-        organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=9)), Tracking("a#0", 1)
-    )
+    inbound.handler(app)(organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=9)), Tracking("a#0", 1))
     assessment = DangerAssessment(
         act=DangerAct.SUICIDE,
         risk=DangerRisk.DEATH,
@@ -414,5 +413,5 @@ def test_new_optional_fields_upstream_do_not_break_the_read_model(open_app: Open
     app = open_app()
     event = agreement_event("activated", T0 - timedelta(days=3))
     newer = event.model_copy(update={"data": {**event.data, "renewal_notice_days": 90}})
-    app.observe_agreements_event(newer, Tracking("rls.agreements.v1#0", 1))
+    inbound.handler(app)(newer, Tracking("rls.agreements.v1#0", 1))
     assert [a.status for a in app.view.agreements_between(DISCLOSER, RECIPIENT, T0)] == [AgreementStatus.ACTIVE]

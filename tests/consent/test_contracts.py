@@ -11,8 +11,9 @@ import jsonschema
 from eventsourcing.persistence import Tracking
 
 from services.common.envelope import schema_uri
+from services.consent import inbound
 from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest, RefusalTerms, RestrictionTerms
-from services.consent.contracts import consent_messages
+from services.consent.outbound import consent_messages
 from services.contract import topics
 from services.contract.codes import InfoCategory, OrgKind, Purpose
 from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT, T0, agreement_event, organisation_event
@@ -22,8 +23,8 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "events"
 
 def test_every_stored_event_maps_to_a_valid_integration_event(consents: Consents) -> None:
     actor = Actor("worker", DISCLOSER)
-    consents.observe_agreements_event(organisation_event(RECIPIENT, OrgKind.CSSS, T0), Tracking("t#0", 1))
-    consents.observe_agreements_event(agreement_event("activated", T0 - timedelta(days=1)), Tracking("t#0", 2))
+    inbound.handler(consents)(organisation_event(RECIPIENT, OrgKind.CSSS, T0), Tracking("t#0", 1))
+    inbound.handler(consents)(agreement_event("activated", T0 - timedelta(days=1)), Tracking("t#0", 2))
     consent, _ = consents.record_consent(
         ConsentTerms(
             subject_id=SUBJECT,

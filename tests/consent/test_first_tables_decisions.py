@@ -27,9 +27,9 @@ from services.common.settings import store_cipher
 from services.consent.application import Consents
 from services.consent.engine import evaluate
 from services.consent.main import build_app
-from services.consent.readmodel import RegisterQuery
 from services.consent.rules import CURRENT_VERSION
 from services.consent.settings import ConsentSettings
+from services.consent.views import RegisterQuery
 from services.contract.codes import Outcome
 from tests.consent.conftest import FIRST_VERSION, T0
 

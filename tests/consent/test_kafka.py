@@ -18,9 +18,9 @@ from services.common.eventstore import persistence_env
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.common.relay import OutboxRelay
 from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest
-from services.consent.consumers import agreements_consumer
-from services.consent.contracts import consent_messages
 from services.consent.engine import evaluate
+from services.consent.main import build_consumers
+from services.consent.outbound import consent_messages
 from services.consent.policy import Context, DecisionInput, Facts, ReasonCode, from_json, to_json
 from services.consent.settings import ConsentSettings
 from services.contract import topics
@@ -77,7 +77,8 @@ def test_engine_uses_organisations_and_agreements_consumed_from_kafka_once_in_ef
             dev_key_file=tmp_path / "key",
         )
         stop = threading.Event()
-        consumer = threading.Thread(target=agreements_consumer(settings, consents, publisher).run, args=(stop,))
+        workers = build_consumers(settings, consents)
+        consumer = threading.Thread(target=workers.loops["agreements-events"], args=(stop,))
         consumer.start()
         try:
             wait_for(
@@ -90,6 +91,7 @@ def test_engine_uses_organisations_and_agreements_consumed_from_kafka_once_in_ef
         finally:
             stop.set()
             consumer.join(30)
+            workers.close()
 
         dead = wait_for(
             lambda: [r for r, e in read_topic(kafka_bootstrap, topics.AGREEMENTS + ".dlq") if e and e.id == poison.id]

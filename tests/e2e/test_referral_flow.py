@@ -18,7 +18,7 @@ from services.notifications.settings import NotificationsSettings
 from services.referral.main import build_app as referral_app
 from services.referral.settings import ReferralSettings
 from tests.helpers import read_topic, wait_for
-from tests.referral.conftest import FakeDirectory, FakeGate
+from tests.referral.fakes import fake_gateways
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -34,7 +34,7 @@ def test_a_submitted_referral_reaches_the_receiving_organisations_topic(
     referral_api = referral_app(
         service_settings(ReferralSettings, event_store=f"sqlite:///{tmp_path / 'referral.db'}", **common)
     )
-    referral_api.state.gateways = lambda token: (FakeDirectory(), FakeGate())  # agreements and consent: not here
+    referral_api.state.gateways = lambda token: fake_gateways()  # agreements and consent: not here
     referral = client_for(referral_api)
     notifications = client_for(
         notifications_app(

@@ -19,7 +19,7 @@ from services.referral.application import Referrals
 from services.referral.settings import ReferralSettings
 from tests.helpers import demo_consent
 from tests.integration.test_event_stores import SUBMISSION
-from tests.referral.conftest import FakeDirectory
+from tests.referral.fakes import FakeDirectory
 
 Auth = Callable[..., dict[str, str]]
 FREE_TEXT = "canary-free-text-7f3a"

@@ -8,8 +8,9 @@ import pytest
 
 from services.common.eventstore import persistence_env
 from services.referral.application import Referrals, Submission
-from services.referral.vault import SubjectErasedError, Vault
-from tests.referral.conftest import FakeDirectory
+from services.referral.domain import SubjectErasedError
+from services.referral.vault import Vault
+from tests.referral.fakes import FakeDirectory
 
 SUBMISSION = Submission(
     subject_id="S-0001",

@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.common.consumer import DeadLetterSink, RecordProcessor, TrackingConsumer
 from services.common.envelope import CloudEvent
 from services.common.eventstore import persistence_env
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.contract import topics
+from services.notifications import inbound
 from services.notifications.application import Notifications
-from services.notifications.consumers import referral_events_consumer
 from services.notifications.domain import Dispatch
 from services.notifications.settings import NotificationsSettings
 from tests.helpers import read_topic, wait_for
@@ -46,7 +47,8 @@ def run_consumer(app: Notifications, bootstrap: str, group: str, until: Callable
     settings = NotificationsSettings(kafka_bootstrap_servers=bootstrap, consumer_group=group)
     publisher = KafkaPublisher(bootstrap, "test-dlq")
     stop = threading.Event()
-    consumer = referral_events_consumer(settings, app, publisher)
+    processor = RecordProcessor(app, inbound.handler(app), DeadLetterSink(publisher.send_raw), group)
+    consumer = TrackingConsumer(settings.kafka_access, group, [topics.REFERRAL], processor)
     outcomes: list[str] = []
     process = consumer.processor.process
     consumer.processor.process = lambda record: outcomes.append(process(record)) or outcomes[-1]  # type: ignore[method-assign]

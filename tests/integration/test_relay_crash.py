@@ -1,4 +1,7 @@
-"""The referral outbox relay killed by SIGKILL in the middle of a batch loses nothing and re-sends with the same ids."""
+"""The referral outbox relay killed by SIGKILL in the middle of a batch loses nothing and re-sends with the same ids.
+
+The kill comes from a hook in the relay process (`dying_relay`): after the broker acknowledged exactly half of the
+batch, before the position is stored — the same moment on a fast machine and a slow one."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -27,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 EVENTS = 6000
 PER_REFERRAL = 3  # submitted, received, accepted
+KILL_AFTER = EVENTS // 2
 
 
 def seed(store_url: str, var_dir: Path) -> set[str]:
@@ -68,19 +71,19 @@ def produced(consumer: KafkaConsumer, partitions: list[TopicPartition], baseline
     return sum(consumer.end_offsets(partitions).values()) - baseline
 
 
-def start_relay(store_url: str, bootstrap: str, var_dir: Path) -> subprocess.Popen[bytes]:
+def start_relay(store_url: str, bootstrap: str, var_dir: Path, *, dying: bool = False) -> subprocess.Popen[bytes]:
+    """`rls relay referral` on the store (one batch: every event); `dying`: killed half-way through its batch."""
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "REFERRAL_EVENT_STORE": store_url,
         "RLS_VAR_DIR": str(var_dir),
         "REFERRAL_RELAY_BATCH_SIZE": str(EVENTS),
+        "RLS_TEST_KILL_AFTER": str(KILL_AFTER),
     }
+    command = ["tests.integration.dying_relay"] if dying else ["services.cli", "relay", "referral"]
     return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "relay", "referral"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", *command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
 
 
@@ -93,18 +96,13 @@ def test_relay_killed_mid_batch_then_restarted_publishes_everything_in_order(
     partitions = [TopicPartition(topics.REFERRAL, p) for p in watcher.partitions_for_topic(topics.REFERRAL) or []]
     baseline = sum(watcher.end_offsets(partitions).values())
 
-    relay = start_relay(store_url, kafka_bootstrap, tmp_path)
-    wait_for(lambda: produced(watcher, partitions, baseline) > 0, timeout=60, interval=0.005)
-    relay.send_signal(signal.SIGKILL)
-    relay.wait()
-    at_kill = produced(watcher, partitions, baseline)
-    print(f"\nrelay SIGKILLed after {at_kill} of {EVENTS} records of its batch")
-    assert 0 < at_kill < EVENTS, "the kill should land in the middle of the batch"
+    dying = start_relay(store_url, kafka_bootstrap, tmp_path, dying=True)
+    assert dying.wait(120) == -signal.SIGKILL
+    assert produced(watcher, partitions, baseline) == KILL_AFTER  # acknowledged, the position not stored
 
     restarted = start_relay(store_url, kafka_bootstrap, tmp_path)
     try:
-        wait_for(lambda: produced(watcher, partitions, baseline) >= EVENTS + at_kill - 1, timeout=90, interval=0.2)
-        time.sleep(0.5)
+        wait_for(lambda: produced(watcher, partitions, baseline) == KILL_AFTER + EVENTS, timeout=120, interval=0.2)
     finally:
         restarted.send_signal(signal.SIGTERM)
         restarted.wait(30)
@@ -125,4 +123,4 @@ def test_relay_killed_mid_batch_then_restarted_publishes_everything_in_order(
         expected = [event_id(uuid.UUID(subject), version) for version in range(1, PER_REFERRAL + 1)]
         assert set(seen) == set(expected)  # every stored event; re-sent copies carry the same id
         assert list(dict.fromkeys(seen)) == expected  # first copies in version order: order per aggregate
-    print(f"records on the topic: {len(ours)} for {EVENTS} events ({len(ours) - EVENTS} re-sent copies)")
+    assert len(ours) == EVENTS + KILL_AFTER  # the half acknowledged before the crash, sent again

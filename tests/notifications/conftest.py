@@ -1,19 +1,16 @@
-"""Fixtures of the notifications tests: a real HTTP receiver, synthetic referral events of the contract's types,
-an independent Standard Webhooks verifier, and applications on both event stores."""
+"""Fixtures of the notifications tests: synthetic referral events of the contract's types, an independent Standard
+Webhooks verifier, applications on both event stores; the fakes (a real HTTP receiver, resolvers, a publisher) are in
+`tests/notifications/fakes.py`."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-import json
-import socket
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -22,21 +19,16 @@ from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import Tracking
 
 from services.common.clock import Clock, ManualClock
-from services.common.egress import EgressPolicy, EgressRefusedError, egress_client
+from services.common.egress import EgressPolicy, egress_client
 from services.common.envelope import CloudEvent
 from services.common.eventstore import persistence_env
 from services.contract.referral_events import ReferralChangedV1, ReferralDelayV1, ReferralSubmittedV1
+from services.notifications import inbound
 from services.notifications.application import Notifications, SubscriptionRequest
 from services.notifications.domain import DeliveryChannel, Filters, RetryPolicy
-from services.notifications.worker import DeliveryWorker, TopicTransport, WebhookTransport
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
+from services.notifications.loops import DeliveryWorker
+from services.notifications.outbound import TopicTransport, WebhookTransport
+from tests.notifications.fakes import Receiver, RecordingPublisher, example_dns, no_dns
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -53,82 +45,6 @@ PRODUCTION = {
 FAST_RETRY = RetryPolicy(
     initial=timedelta(milliseconds=50), max_interval=timedelta(milliseconds=200), window=timedelta(hours=24)
 )
-
-
-# --- a real HTTP receiver ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-    status: int = 0
-
-    @property
-    def webhook_id(self) -> str:
-        return self.headers["webhook-id"]
-
-    @property
-    def event(self) -> dict[str, Any]:
-        document: dict[str, Any] = json.loads(self.body)
-        return document
-
-
-@dataclass
-class Receiver:
-    """A threaded http.server on a free port; `answer(request) -> status` decides each response."""
-
-    port: int = field(default_factory=free_port)
-    answer: Callable[[Received], int] = lambda _: 200
-    requests: list[Received] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/rls"
-
-    def start(self) -> Receiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                received = Received({k.lower(): v for k, v in self.headers.items()}, body)
-                with receiver._lock:
-                    received.status = receiver.answer(received)
-                    receiver.requests.append(received)
-                self.send_response(received.status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def accepted(self) -> list[Received]:
-        """What the receiver processed: 2xx answers, duplicates (same webhook-id) dropped as a receiver would."""
-        seen: set[str] = set()
-        kept = []
-        with self._lock:
-            for request in self.requests:
-                if 200 <= request.status < 300 and request.webhook_id not in seen:
-                    seen.add(request.webhook_id)
-                    kept.append(request)
-        return kept
-
-    def accepted_ids(self) -> list[str]:
-        return [r.event["id"] for r in self.accepted()]
 
 
 @pytest.fixture
@@ -244,26 +160,14 @@ class Feed:
 
     def __init__(self, app: Notifications, partition: int = 0) -> None:
         self.app = app
+        self.handle = inbound.handler(app)
         self.partition = partition
         self.offset = 0
 
     def __call__(self, *events: CloudEvent) -> None:
         for event in events:
             self.offset += 1
-            self.app.route_referral_event(event, Tracking(f"rls.referral.v1#{self.partition}", self.offset))
-
-
-def example_dns(host: str, port: int) -> list[str]:
-    """The tests' DNS: `*.example` names are a public address (subscriptions accept them; no test connects there),
-    other names do not resolve. No test asks a real resolver."""
-    if host.endswith(".example"):
-        return ["93.184.215.14"]
-    raise EgressRefusedError("the host does not resolve")
-
-
-def no_dns(host: str, port: int) -> list[str]:
-    """Workers under test reach only numeric 127.0.0.1 receivers: any name is refused before a packet leaves."""
-    raise EgressRefusedError("the host does not resolve")
+            self.handle(event, Tracking(f"rls.referral.v1#{self.partition}", self.offset))
 
 
 def open_app(store_url: str, clock: Clock | None = None, retry: RetryPolicy = FAST_RETRY) -> Notifications:
@@ -282,19 +186,6 @@ def subscribe_webhook(
 def subscribe_topic(app: Notifications, org_id: str, filters: Filters | None = None) -> uuid.UUID:
     request = SubscriptionRequest(org_id, DeliveryChannel.KAFKA_TOPIC, filters=filters or Filters())
     return app.subscribe(request, "test").subscription.id
-
-
-class RecordingPublisher:
-    """A fake Kafka publisher (unit and application tests): keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.published: list[Any] = []
-        self.failing = False
-
-    def publish(self, messages: Any) -> None:
-        if self.failing:
-            raise ConnectionError("broker unreachable")
-        self.published.extend(messages)
 
 
 @pytest.fixture

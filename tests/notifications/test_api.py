@@ -14,7 +14,8 @@ from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
 from services.notifications.application import Notifications
 from services.notifications.main import build_app
 from services.notifications.settings import NotificationsSettings
-from tests.notifications.conftest import PRODUCTION, SECRET, Feed, Story, example_dns, org
+from tests.notifications.conftest import PRODUCTION, SECRET, Feed, Story, org
+from tests.notifications.fakes import example_dns
 
 Auth = Callable[..., dict[str, str]]
 

@@ -11,6 +11,7 @@ import pytest
 from eventsourcing.persistence import Tracking
 
 from services.common.clock import ManualClock
+from services.notifications import inbound
 from services.notifications.application import Notifications, SubscriptionRequest
 from services.notifications.domain import (
     Delivery,
@@ -22,18 +23,9 @@ from services.notifications.domain import (
     SubscriptionIdempotencyConflictError,
     SubscriptionStatus,
 )
-from services.notifications.worker import DeliveryWorker
-from tests.notifications.conftest import (
-    SECRET,
-    START,
-    Feed,
-    RecordingPublisher,
-    Story,
-    open_app,
-    org,
-    subscribe_topic,
-    subscribe_webhook,
-)
+from services.notifications.loops import DeliveryWorker
+from tests.notifications.conftest import SECRET, START, Feed, Story, open_app, org, subscribe_topic, subscribe_webhook
+from tests.notifications.fakes import RecordingPublisher
 
 
 def scheduled(app: Notifications, subscription_id: uuid.UUID) -> list[str]:
@@ -74,9 +66,9 @@ def test_a_copy_of_an_event_already_routed_has_no_effect(store_url: str) -> None
     with open_app(store_url) as app:
         hook = subscribe_webhook(app, receiver, "https://r.example/h")
         event = Story(sender, receiver).submitted()
-        app.route_referral_event(event, Tracking("rls.referral.v1#0", 1))
+        inbound.handler(app)(event, Tracking("rls.referral.v1#0", 1))
         before = len(stored_events(app))
-        app.route_referral_event(event, Tracking("rls.referral.v1#1", 7))  # a relay re-send: another offset
+        inbound.handler(app)(event, Tracking("rls.referral.v1#1", 7))  # a relay re-send: another offset
         assert len(stored_events(app)) == before
         assert app.has_processed(Tracking("rls.referral.v1#1", 7))
         assert len(app.board.deliveries_of(hook)) == 1

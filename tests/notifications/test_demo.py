@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from services.common.auth import load_dev_key, mint_dev_token
 from services.notifications.main import build_app
 from services.notifications.settings import NotificationsSettings
 from services.runtime import demo
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -26,8 +26,7 @@ def notifications_url(service_settings: Callable[..., Any]) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
-        time.sleep(0.02)
+    wait_for(lambda: server.started, timeout=30, interval=0.02)
     yield f"http://127.0.0.1:{settings.port}"
     server.should_exit = True
     thread.join(10)

@@ -18,7 +18,8 @@ from services.contract.topics import org_referrals
 from services.notifications.main import build_app
 from services.notifications.settings import NotificationsSettings
 from tests.helpers import read_topic, wait_for
-from tests.notifications.conftest import SECRET, Receiver, Story, org, verify
+from tests.notifications.conftest import SECRET, Story, org, verify
+from tests.notifications.fakes import Receiver
 
 pytestmark = pytest.mark.integration
 

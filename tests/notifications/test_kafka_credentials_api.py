@@ -87,5 +87,5 @@ def test_an_unreachable_broker_is_a_503_not_a_500(
     me = org()
     issued = client.post("/v1/kafka-credentials", json={"org_id": me}, headers=auth(me, "admin"))
     assert issued.status_code == 503, issued.text
-    assert issued.json()["type"] == "urn:ca.qc.rls:problem:kafka-unavailable"
+    assert issued.json()["type"] == "urn:ca.qc.rls:problem:dependency-unavailable"
     assert "issuer-password-never-shown" not in issued.text

@@ -19,8 +19,9 @@ import pytest
 from services.common.envelope import CloudEvent
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.contract import topics
-from tests.helpers import wait_for
-from tests.notifications.conftest import SECRET, Receiver, Story, free_port, org, verify
+from tests.helpers import free_port, wait_for
+from tests.notifications.conftest import SECRET, Story, org, verify
+from tests.notifications.fakes import Receiver
 
 pytestmark = pytest.mark.integration
 

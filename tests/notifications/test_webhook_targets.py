@@ -21,19 +21,12 @@ from services.common.egress import EgressRefusedError, egress_client
 from services.common.eventstore import persistence_env
 from services.notifications.application import Notifications
 from services.notifications.domain import DeliveryStatus
+from services.notifications.loops import DeliveryWorker
 from services.notifications.main import build_app
+from services.notifications.outbound import TopicTransport, WebhookTransport
 from services.notifications.settings import NotificationsSettings
-from services.notifications.worker import DeliveryWorker, TopicTransport, WebhookTransport
-from tests.notifications.conftest import (
-    PRODUCTION,
-    SECRET,
-    Feed,
-    Receiver,
-    RecordingPublisher,
-    Story,
-    org,
-    subscribe_webhook,
-)
+from tests.notifications.conftest import PRODUCTION, SECRET, Feed, Story, org, subscribe_webhook
+from tests.notifications.fakes import Receiver, RecordingPublisher
 
 PUBLIC = "93.184.215.14"
 

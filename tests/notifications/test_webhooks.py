@@ -16,20 +16,13 @@ from services.common.clock import ManualClock, system_clock
 from services.common.envelope import CloudEvent
 from services.notifications.application import Notifications
 from services.notifications.domain import DeliveryStatus, RetryPolicy, SubscriptionStatus
-from services.notifications.worker import DeliveryWorker
+from services.notifications.loops import DeliveryWorker
 from tests.helpers import wait_for
-from tests.notifications.conftest import (
-    SECRET,
-    START,
-    Feed,
-    Received,
-    Receiver,
-    Story,
-    open_app,
-    org,
-    subscribe_webhook,
-    verify,
-)
+from tests.notifications.conftest import SECRET, START, Feed, Story, open_app, org, subscribe_webhook, verify
+from tests.notifications.fakes import Received, Receiver
+
+ROUNDS_IN_A_DAY = 100
+"""More worker rounds than a day of retries takes (about 30 with the default backoff): a loop that never ends fails."""
 
 
 @pytest.fixture
@@ -67,9 +60,12 @@ def test_webhooks_are_signed_in_the_standard_webhooks_style(
     event = Story(sender, receiving).submitted()
     Feed(app)(event)
     worker = make_worker(app)
-    while len(receiver.accepted()) < 2:
+
+    def delivered_both() -> bool:
         worker.run_once()
-        time.sleep(0.06)
+        return len(receiver.accepted()) >= 2
+
+    wait_for(delivered_both, timeout=30, interval=0.06)
 
     requests = receiver.requests
     assert len(requests) == 3
@@ -203,10 +199,15 @@ def test_retries_end_in_a_dead_letter_after_24_hours_then_a_redelivery_succeeds(
         Feed(app)(story.submitted(), story.changed("received", "RECEIVED"))
         worker = make_worker(app)
         first_attempt = clock.now
-        while (head := app.list_deliveries(receiving, hook)[0]).status is not DeliveryStatus.DEAD_LETTERED:
+        for _ in range(ROUNDS_IN_A_DAY):
+            head = app.list_deliveries(receiving, hook)[0]
+            if head.status is DeliveryStatus.DEAD_LETTERED:
+                break
             assert head.next_attempt_at is not None
             clock.now = max(clock.now, head.next_attempt_at)
             worker.run_once()
+        else:
+            pytest.fail("not dead-lettered after a day of retries")
         assert clock.now - first_attempt == timedelta(hours=24)
         dead, waiting = app.list_deliveries(receiving, hook)
         assert dead.attempts == len(receiver.requests) > 20

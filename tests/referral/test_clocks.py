@@ -14,7 +14,8 @@ from services.contract.delay_standards import DEFAULT_BOUNDS, Policy
 from services.contract.referral_events import ClockState
 from services.referral.application import Referrals, Submission
 from services.referral.domain import Referral, Step
-from tests.referral.conftest import T0, FakeDirectory
+from tests.referral.conftest import T0
+from tests.referral.fakes import FakeDirectory
 
 H = timedelta(hours=1)
 D = timedelta(days=1)

@@ -11,9 +11,10 @@ import jsonschema
 from services.common.clock import ManualClock
 from services.common.eventstore import persistence_env
 from services.referral.application import Referrals
-from services.referral.contracts import ReferralContracts
 from services.referral.domain import Step
-from tests.referral.conftest import T0, FakeDirectory
+from services.referral.outbound import ReferralOutbound
+from tests.referral.conftest import T0
+from tests.referral.fakes import FakeDirectory, MemoryVault
 from tests.referral.test_clocks import submission
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "events"
@@ -21,7 +22,7 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "events"
 
 def test_every_stored_event_maps_to_a_valid_integration_event_without_record_information() -> None:
     clock = ManualClock(T0)
-    app = Referrals(env=persistence_env("memory://"), clock=clock)
+    app = Referrals(env=persistence_env("memory://"), clock=clock, vault=MemoryVault())
     referral, _ = app.submit(submission("AAOR"), "w", None, FakeDirectory(), {"HEALTH": "synthetic secret"})
     app.perform(referral.id, "callback", Step("org-b", "w", clock.advance(timedelta(hours=1))), None)
     app.perform(
@@ -33,7 +34,7 @@ def test_every_stored_event_maps_to_a_valid_integration_event_without_record_inf
     app.perform(referral.id, "accept", Step("org-c", "w", clock.advance(timedelta(hours=1))), None)
     clock.advance(timedelta(days=40))
     app.tick()
-    contracts = ReferralContracts("https://rls.example", lambda rid, v: app.repository.get(rid, version=v))
+    contracts = ReferralOutbound("https://rls.example", lambda rid, v: app.repository.get(rid, version=v))
     notifications = app.recorder.select_notifications(start=0, limit=100, inclusive_of_start=False)
     messages = [m for n in notifications for m in contracts(app.mapper.to_domain_event(n))]
     types = [m.event.type.removeprefix("ca.qc.rls.referral.").removesuffix(".v1") for m in messages]

@@ -12,11 +12,12 @@ import pytest
 
 from services.common.clock import ManualClock
 from services.referral.application import Referrals, Submission
-from services.referral.domain import ReferralIdempotencyConflictError, referral_id_for
+from services.referral.domain import ReferralIdempotencyConflictError, SubjectErasedError, referral_id_for
 from services.referral.ports import Coverage
 from services.referral.settings import ReferralSettings
-from services.referral.vault import SubjectErasedError, Vault
-from tests.referral.conftest import T0, FakeDirectory, ReferralService, body
+from services.referral.vault import Vault
+from tests.referral.conftest import T0, ReferralService, body
+from tests.referral.fakes import FakeDirectory
 
 Auth = Callable[..., dict[str, str]]
 INFO = {"IDENTIFICATION": "Synthetic Person 0001", "CONTACT": "555-0100", "ASSESSMENT": "synthetic assessment text"}
@@ -100,11 +101,11 @@ def test_information_is_encrypted_at_rest_and_absent_from_events(
     service_settings: Callable[..., Any], tmp_path: Path, auth: Auth, client_for: Callable[..., Any]
 ) -> None:
     from services.referral.main import build_app
-    from tests.referral.conftest import FakeDirectory, FakeGate
+    from tests.referral.fakes import FakeGate, fake_gateways
 
     settings = service_settings(ReferralSettings, event_store=f"sqlite:///{tmp_path / 'referral.db'}")
     app = build_app(settings)
-    app.state.gateways = lambda token: (FakeDirectory(), FakeGate(permitted=set(INFO)))
+    app.state.gateways = lambda token: fake_gateways(gate=FakeGate(permitted=set(INFO)))
     client = client_for(app)
     rid = client.post("/v1/referrals", json=body(information=INFO), headers=auth("csss-a", "intake")).json()["id"]
     stored = (tmp_path / "referral.db").read_bytes() + (tmp_path / "referral-vault.db").read_bytes()
@@ -116,6 +117,9 @@ def test_information_is_encrypted_at_rest_and_absent_from_events(
     erased = client.get(f"/v1/referrals/{rid}/information", headers=auth("org-b", "clinician"))
     assert erased.status_code == 410
     assert referrals.get_referral(uuid.UUID(rid)).status == "SUBMITTED"  # the history is intact
+
+
+TEST_VAULT_KEY = b"\1" * 32
 
 
 class OutpacedVault(Vault):
@@ -131,7 +135,7 @@ class OutpacedVault(Vault):
 
 
 def test_a_concurrent_submission_reusing_the_key_never_leaves_its_information_on_the_other_referral() -> None:
-    vault = OutpacedVault("memory://", b"\1" * 32)
+    vault = OutpacedVault("memory://", TEST_VAULT_KEY)
     referrals = Referrals(clock=ManualClock(T0), vault=vault)
     first = Submission(**body(subject_id="S-0001"), accompaniment="NONE", agreement_id=None)
     second = replace(first, subject_id="S-0002")
@@ -153,12 +157,12 @@ def test_a_concurrent_submission_reusing_the_key_never_leaves_its_information_on
 
 
 def test_a_retry_completes_the_information_of_an_interrupted_submission_but_never_brings_back_an_erased_one() -> None:
-    referrals = Referrals(clock=ManualClock(T0))
+    referrals = Referrals(clock=ManualClock(T0), vault=Vault("memory://", TEST_VAULT_KEY))
     submission = Submission(**body(), accompaniment="NONE", agreement_id=None)
     information = {"CONTACT": "555-0100"}
     referral, _ = referrals.submit(submission, "worker", "key-1", FakeDirectory(), information)
     rid = str(referral.id)
-    referrals.vault = Vault("memory://", b"\0" * 32)  # as if the process stopped before the information was stored
+    referrals.vault = Vault("memory://", TEST_VAULT_KEY)  # as if the process stopped before the information was stored
 
     referrals.submit(submission, "worker", "key-1", FakeDirectory(), information)
     assert referrals.vault.read(rid, ["CONTACT"]) == information

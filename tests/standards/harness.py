@@ -18,7 +18,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from services.common.kafka import KafkaPublisher, Outgoing, ensure_topics, make_admin
-from services.standards.view import BoardView
+from services.standards.views import BoardView
 
 PARTITIONS = 3
 

@@ -22,11 +22,11 @@ from services.common.kafka import Outgoing
 from services.contract.infosocial_events import InfoSocialCallV1
 from services.contract.referral_events import ReferralMeetingV1, ReferralPlanV1
 from services.referral.application import Referrals, Submission
-from services.referral.contracts import ReferralContracts
 from services.referral.domain import Referral, ReferralError, Step
+from services.referral.outbound import ReferralOutbound
 from services.standards.bounds import BOARD_PERIODS, CALL_PERIODS, Period, bucket
 from services.standards.inbound import call_event
-from tests.referral.conftest import FakeDirectory
+from tests.referral.fakes import FakeDirectory
 
 ZONE = ZoneInfo("America/Montreal")
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -177,7 +177,7 @@ class ReferralHistory:
 
     def outgoing(self, topic: str) -> list[Outgoing]:
         """Every referral event as the referral service's relay publishes it, then the meetings and plans."""
-        contracts = ReferralContracts("http://x", lambda rid, v: self.app.repository.get(rid, version=v))
+        contracts = ReferralOutbound("http://x", lambda rid, v: self.app.repository.get(rid, version=v))
         notifications = self.app.recorder.select_notifications(1, 1_000_000)
         found = [m for n in notifications for m in contracts(self.app.mapper.to_domain_event(n))]
         return [Outgoing(topic, m.key, m.event) for m in [*found, *self.extra]]

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from services.common.kafka import Outgoing
 from services.contract.standards_events import HoursInForceV1
-from services.standards.board import CallMark, CallRowKey, RowKey
 from services.standards.bounds import Period
+from services.standards.domain import CallMark, CallRowKey, RowKey
 from services.standards.main import build_app
 from services.standards.settings import StandardsSettings
 from services.standards.state import HOURS_IN_FORCE, BoardState, Publication
@@ -143,4 +143,4 @@ def test_the_board_answers_503_until_its_topic_is_read(board: tuple[TestClient, 
     app.state.queries.view.caught_up.clear()
     response = client.get("/v1/board", headers=auth("org-a", "coordinator"))
     assert response.status_code == 503
-    assert response.json()["type"] == "urn:ca.qc.rls:problem:board-not-ready"
+    assert response.json()["type"] == "urn:ca.qc.rls:problem:not-ready"

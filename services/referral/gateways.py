@@ -1,4 +1,4 @@
-"""HTTP adapters of the ports: the agreements and consent services' public v1 APIs.
+"""HTTP adapters of the ports (`Gateways`): the agreements and consent services' public v1 APIs.
 
 Directory look-ups act with the caller's own bearer token (token relay): the agreements service applies its own
 authorisation to the person who asked. A disclosure is entered in the *discloser's* register, and only the
@@ -19,13 +19,8 @@ from typing import Any, TypeVar
 import httpx
 
 from services.common.auth import SERVICE, mint_dev_token
-from services.referral.ports import (
-    Coverage,
-    DependencyUnavailableError,
-    DisclosureDecision,
-    DisclosureRequest,
-    TargetUnknownError,
-)
+from services.referral.domain import DependencyUnavailableError, TargetUnknownError
+from services.referral.ports import Coverage, DisclosureDecision, DisclosureRequest, Gateways
 
 TIMEOUT_S = 5.0
 T = TypeVar("T")
@@ -182,3 +177,24 @@ class HttpDisclosureGate:
             explanation=body.get("explanation", ""),
             register_entry_id=body.get("register_entry_id"),
         )
+
+
+class HttpGateways:
+    """The process's pooled clients of the agreements and consent services; per request, the gateways acting with the
+    caller's token (the directory's answers cached for `directory_cache_s`)."""
+
+    def __init__(self, agreements_url: str, consent_url: str, identity: ServiceIdentity, directory_cache_s: float):
+        self._agreements = pooled_client(agreements_url)
+        self._consent = pooled_client(consent_url)
+        self._identity = identity
+        self._directory_cache = TtlCache(directory_cache_s)
+
+    def __call__(self, token: str) -> Gateways:
+        return Gateways(
+            HttpDirectory(self._agreements, token, self._directory_cache),
+            HttpDisclosureGate(self._consent, self._identity, token),
+        )
+
+    def close(self) -> None:
+        self._agreements.close()
+        self._consent.close()

@@ -13,8 +13,8 @@ from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
 
-from services.common.envelope import CloudEvent, event_id, event_type, schema_uri
 from services.common.kafka import Outgoing
+from services.common.relay import outgoing
 from services.consent.domain import Consent, DecisionRecord, Refusal, RegisterEntry, Restriction
 from services.consent.policy import age_band
 from services.contract import topics
@@ -29,8 +29,6 @@ from services.contract.consent_events import (
     RestrictionLiftedV1,
     RestrictionRecordedV1,
 )
-
-SOURCE = "/rls/consent"
 
 
 def consent_messages(domain_event: DomainEventProtocol[Any]) -> Sequence[Outgoing]:
@@ -151,17 +149,5 @@ def _registered(e: RegisterEntry.Registered) -> DisclosureRegisteredV1:
 
 
 def _outgoing(e: DomainEventProtocol[Any], topic: str, name: str, data: EventData) -> Outgoing:
-    type_ = event_type("consent", name)
-    aggregate_id = str(e.originator_id)
     occurred_at: datetime = data.occurred_at  # type: ignore[attr-defined]
-    event = CloudEvent(
-        id=event_id(e.originator_id, e.originator_version),
-        source=SOURCE,
-        type=type_,
-        time=occurred_at,
-        subject=aggregate_id,
-        dataschema=schema_uri(type_),
-        correlationid=aggregate_id,
-        data=data.model_dump(mode="json"),
-    )
-    return Outgoing(topic=topic, key=aggregate_id, event=event)
+    return outgoing(e, "consent", name, topic, str(e.originator_id), occurred_at, data)

@@ -1,4 +1,5 @@
-"""Agents of the agreements service: decode, call one application method."""
+"""Consumed integration events -> one application command each (the envelope is decoded here, nowhere else):
+accepted referrals (`rls.referral.v1`) count against volumes."""
 
 from __future__ import annotations
 
@@ -8,12 +9,9 @@ from eventsourcing.persistence import Tracking
 from pydantic import BaseModel, ConfigDict
 
 from services.agreements.application import AcceptedReferral, Agreements
-from services.agreements.errors import AgreementNotFoundError
-from services.agreements.settings import AgreementsSettings
-from services.common.consumer import DeadLetterSink, Handler, PoisonMessageError, RecordProcessor, TrackingConsumer
+from services.agreements.domain import AgreementNotFoundError
+from services.common.consumer import Handler, PoisonMessageError
 from services.common.envelope import CloudEvent, event_type
-from services.common.kafka import KafkaPublisher
-from services.contract import topics
 from services.contract.codes import ServiceCode
 
 ACCEPTED = event_type("referral", "accepted")
@@ -42,7 +40,7 @@ class AcceptedReferralV1(BaseModel):
         )
 
 
-def volume_counter(agreements: Agreements) -> Handler:
+def handler(agreements: Agreements) -> Handler:
     """Counts accepted referrals against volumes; other referral events are only tracked."""
 
     def handle(event: CloudEvent, tracking: Tracking) -> None:
@@ -55,15 +53,3 @@ def volume_counter(agreements: Agreements) -> Handler:
             raise PoisonMessageError("the referral names an unknown agreement") from error
 
     return handle
-
-
-def referral_events_consumer(
-    settings: AgreementsSettings, agreements: Agreements, publisher: KafkaPublisher
-) -> TrackingConsumer:
-    processor = RecordProcessor(
-        app=agreements,
-        handler=volume_counter(agreements),
-        dead_letters=DeadLetterSink(publisher.send_raw),
-        group=settings.consumer_group,
-    )
-    return TrackingConsumer(settings.kafka_access, settings.consumer_group, [topics.REFERRAL], processor)

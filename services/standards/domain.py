@@ -17,6 +17,10 @@ from typing import Generic, Protocol, TypeVar
 from services.standards.bounds import Period
 
 
+class StandardsError(Exception):
+    """Every error of the standards board."""
+
+
 @dataclass(frozen=True)
 class RowKey:
     """One row of the board: organisation × service × standard × bucket."""

@@ -14,8 +14,8 @@ from eventsourcing.domain import DomainEventProtocol
 
 from services.agreements.domain import EVENT_NAMES, Agreement, Organisation
 from services.agreements.volumes import VolumeUse
-from services.common.envelope import CloudEvent, event_id, event_type, schema_uri
 from services.common.kafka import Outgoing
+from services.common.relay import outgoing
 from services.contract import topics
 from services.contract.agreements_events import (
     AgreementReviewDueV1,
@@ -28,14 +28,13 @@ from services.contract.agreements_events import (
 )
 from services.contract.base import EventData
 
-SOURCE = "/rls/agreements"
 CONTEXT = "agreements"
 
 Loader = Callable[[uuid.UUID, int], Any]
 """An aggregate as it stood at a version."""
 
 
-class AgreementsContracts:
+class AgreementsOutbound:
     """Maps stored events to the CloudEvents the consent and referral services (and auditors) consume."""
 
     def __init__(self, load: Loader) -> None:
@@ -58,18 +57,7 @@ class AgreementsContracts:
         return []
 
     def _outgoing(self, e: Any, name: str, key: str, data: EventData) -> Outgoing:
-        type_ = event_type(CONTEXT, name)
-        event = CloudEvent(
-            id=event_id(e.originator_id, e.originator_version),
-            source=SOURCE,
-            type=type_,
-            time=e.occurred_at,
-            subject=key,
-            dataschema=schema_uri(type_),
-            correlationid=key,
-            data=data.model_dump(mode="json"),
-        )
-        return Outgoing(topic=topics.AGREEMENTS, key=key, event=event)
+        return outgoing(e, CONTEXT, name, topics.AGREEMENTS, key, e.occurred_at, data)
 
 
 def agreement_state(agreement: Agreement, e: Any) -> AgreementStateV1:

@@ -1,20 +1,18 @@
-"""The anti-corruption layer: referral CloudEvents in, the events partners receive out.
-
-What leaves this service is the upstream event with its `data` reduced to the fields the public contract
-declares for that type (`services/contract/referral_events.py`): ids, codes, statuses, times and the link to
-the information endpoint. A field the contract does not declare (record information added upstream by mistake,
-say) is dropped, never forwarded.
-"""
+"""Consumed integration events -> one application command each (the envelope is decoded here, nowhere else): each
+referral event of `rls.referral.v1` is routed to the subscriptions of the organisations it concerns, carrying the event
+as partners may see it (`outbound.outgoing_event`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from eventsourcing.persistence import Tracking
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.consumer import Handler
 from services.common.envelope import CloudEvent
 from services.contract.referral_events import EVENTS
+from services.notifications.application import Notifications, RoutedEvent
 from services.notifications.domain import ReferralFacts
+from services.notifications.outbound import outgoing_event
 
 REFERRAL_EVENT_PREFIX = "ca.qc.rls.referral."
 REMINDER_TYPES = frozenset({"ca.qc.rls.referral.delay-at-risk.v1", "ca.qc.rls.referral.delay-breached.v1"})
@@ -22,9 +20,6 @@ REMINDER_TYPES = frozenset({"ca.qc.rls.referral.delay-at-risk.v1", "ca.qc.rls.re
 
 DELIVERABLE_TYPES = frozenset(EVENTS)
 """The event types a subscription may filter on."""
-
-_FIELDS_BY_TYPE = {type_: frozenset(model.model_fields) for type_, model in EVENTS.items()}
-_ANY_REFERRAL_FIELDS = frozenset().union(*_FIELDS_BY_TYPE.values())
 
 
 class _Routing(BaseModel):
@@ -66,8 +61,12 @@ def facts_of(event: CloudEvent) -> ReferralFacts:
     )
 
 
-def outgoing_event(event: CloudEvent) -> dict[str, Any]:
-    """The CloudEvent partners receive (same id, type, source and times), as a JSON document."""
-    allowed = _FIELDS_BY_TYPE.get(event.type, _ANY_REFERRAL_FIELDS)
-    data = {name: value for name, value in event.data.items() if name in allowed}
-    return event.model_copy(update={"data": data}).model_dump(mode="json", exclude_none=True)
+def handler(notifications: Notifications) -> Handler:
+    """Routes referral events once in effect; other types are only tracked."""
+
+    def handle(event: CloudEvent, tracking: Tracking) -> None:
+        if is_referral_event(event):
+            routed = RoutedEvent(event.id, event.type, facts_of(event), outgoing_event(event))
+            notifications.route(routed, tracking)
+
+    return handle

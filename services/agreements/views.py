@@ -1,8 +1,11 @@
-"""In-memory index of the agreements service, following the application's own notification log.
+"""Read models of the agreements service.
 
-It answers the searches the event store cannot (organisations by service, kind and territory; agreements by
-party) and tells the scheduler which agreements changed. It is rebuilt from the log when the process starts
-and catches up before each use, so every replica sees what any of them recorded.
+`Directory`: an in-memory index following the application's own notification log. It answers the searches the event
+store cannot (organisations by service, kind and territory; agreements by party) and tells the scheduler which
+agreements changed. It is rebuilt from the log when the process starts and catches up before each use, so every
+replica sees what any of them recorded.
+
+`changes_of`: the change log of one agreement, read back from its stored events.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
-from services.agreements.domain import Agreement, Organisation
+from services.agreements.domain import EVENT_NAMES, Agreement, Organisation
+from services.contract.codes import AgreementStatus
 
 PAGE = 500
 
@@ -110,3 +115,52 @@ class Directory:
         with self._lock:
             changed, self._changed = self._changed, set()
             return changed
+
+
+# --- an agreement's change log ------------------------------------------------------------------------------
+
+BY_FIELDS = (
+    "drafted_by",
+    "signed_by",
+    "amended_by",
+    "suspended_by",
+    "resumed_by",
+    "terminated_by",
+    "renewed_by",
+    "reviewed_by",
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change: what happened, when it took effect, who did it, and where it left the agreement."""
+
+    revision: int
+    event: str
+    occurred_at: datetime
+    by: str | None
+    party: str | None
+    note: str | None
+    status: AgreementStatus
+    version: int
+
+
+def changes_of(events: Iterable[Any]) -> list[Change]:
+    """Replays the events, noting after each one the status and the version of the terms."""
+    agreement: Any = None
+    changes = []
+    for e in events:
+        agreement = e.mutate(agreement)
+        changes.append(
+            Change(
+                revision=e.originator_version,
+                event=EVENT_NAMES[type(e)],
+                occurred_at=e.occurred_at,
+                by=next((getattr(e, f) for f in BY_FIELDS if hasattr(e, f)), None),
+                party=getattr(e, "party", None),
+                note=getattr(e, "reason", None) or getattr(e, "summary", None),
+                status=agreement.status,
+                version=agreement.terms_version,
+            )
+        )
+    return changes

@@ -12,22 +12,22 @@ from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
 
-from services.common.envelope import CloudEvent, event_id, event_type, schema_uri
 from services.common.kafka import Outgoing
+from services.common.relay import outgoing
 from services.contract import topics
 from services.contract.base import EventData
 from services.contract.codes import ReferralStatus
 from services.contract.referral_events import ClockState, ReferralChangedV1, ReferralDelayV1, ReferralSubmittedV1
 from services.referral.domain import Referral
 
-SOURCE = "/rls/referral"
+CONTEXT = "referral"
 DELAY_EVENTS = {"AT_RISK": "delay-at-risk", "BREACHED": "delay-breached"}
 
 Loader = Callable[[uuid.UUID, int], Referral]
 """Loads a referral as it stood at a version (the relay maps events one at a time)."""
 
 
-class ReferralContracts:
+class ReferralOutbound:
     """Maps stored referral events to the CloudEvents partners receive."""
 
     def __init__(self, public_url: str, load: Loader) -> None:
@@ -104,16 +104,4 @@ class ReferralContracts:
         )
 
     def _outgoing(self, e: DomainEventProtocol[Any], name: str, at: datetime, data: EventData) -> Outgoing:
-        type_ = event_type("referral", name)
-        referral_id = str(e.originator_id)
-        event = CloudEvent(
-            id=event_id(e.originator_id, e.originator_version),
-            source=SOURCE,
-            type=type_,
-            time=at,
-            subject=referral_id,
-            dataschema=schema_uri(type_),
-            correlationid=referral_id,
-            data=data.model_dump(mode="json"),
-        )
-        return Outgoing(topic=topics.REFERRAL, key=referral_id, event=event)
+        return outgoing(e, CONTEXT, name, topics.REFERRAL, str(e.originator_id), at, data)

@@ -33,7 +33,7 @@ from services.consent.policy import (
     from_json,
     start_of_local_day,
 )
-from services.consent.readmodel import ConsentState, RefusalState, RegisterRow, RestrictionState
+from services.consent.views import ConsentState, RefusalState, RegisterRow, RestrictionState
 from services.contract.codes import (
     ORG_ID_PATTERN,
     AtRisk,

@@ -11,7 +11,7 @@ from services.contract.standards_events import BoardRowV1, HoursInForceV1, InfoS
 from services.standards.bounds import Bounds, Period, bucket_start
 from services.standards.hours import hours_rows
 from services.standards.state import BOARD_ROW, HOURS_IN_FORCE, INFOSOCIAL_ROW, board_row
-from services.standards.view import BoardView
+from services.standards.views import BoardView
 
 
 @dataclass(frozen=True)

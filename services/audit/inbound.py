@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
 
-from services.audit.history import HistoryDB, HistoryRow, HistoryWriter, Rejected, classify, parse_time, utc_text
+from services.audit.views import HistoryDB, HistoryRow, HistoryWriter, Rejected, classify, parse_time, utc_text
 from services.common.kafka_security import Brokers, access_of
 
 IDLE_LIMIT_S = 15.0

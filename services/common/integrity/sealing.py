@@ -1,0 +1,297 @@
+"""Sealing recorders: every stored event gets its seal in the transaction that inserts it (SQLite and PostgreSQL).
+
+The seals live beside the events (`integrity_seals` in SQLite, `<application>_seals` in PostgreSQL), with a random
+store id that starts the chain (`hashing.genesis`). In-memory stores are not sealed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresProcessRecorder
+from eventsourcing.sqlite import SQLiteProcessRecorder
+from psycopg.sql import SQL, Composed, Identifier
+
+from services.common.integrity.hashing import ZERO, Head, Seal, StoredRow, canonical_id, genesis, seal_rows
+
+RECORDER_TOPICS = {
+    "eventsourcing.sqlite": "services.common.integrity.sealing:SealingSQLiteProcessRecorder",
+    "eventsourcing.postgres": "services.common.integrity.sealing:SealingPostgresProcessRecorder",
+}
+"""Persistence module -> the sealing process recorder used for it (in-memory stores are not sealed)."""
+
+
+@dataclass(frozen=True)
+class _Statements:
+    create: Sequence[str | Composed]
+    lock: str | Composed | None
+    store_id: str | Composed
+    insert_store_id: str | Composed
+    head: str | Composed
+    count: str | Composed
+    aggregate_head: str | Composed
+    events_after: str | Composed
+    insert_seal: str | Composed
+    seals_after: str | Composed
+
+
+def _sqlite_statements(events: str) -> _Statements:
+    return _Statements(
+        create=[
+            "CREATE TABLE IF NOT EXISTS integrity_seals (notification_id INTEGER PRIMARY KEY, originator_id TEXT NOT "
+            "NULL, originator_version INTEGER NOT NULL, body_hash TEXT NOT NULL, aggregate_hash TEXT NOT NULL, "
+            "chain_hash TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS integrity_seals_aggregate ON integrity_seals (originator_id, "
+            "originator_version)",
+            "CREATE TABLE IF NOT EXISTS integrity_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ],
+        lock=None,
+        store_id="SELECT value FROM integrity_meta WHERE key = 'store_id'",
+        insert_store_id="INSERT INTO integrity_meta (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING",
+        head="SELECT notification_id, chain_hash FROM integrity_seals ORDER BY notification_id DESC LIMIT 1",
+        count="SELECT COUNT(*) AS n FROM integrity_seals",
+        aggregate_head="SELECT aggregate_hash FROM integrity_seals WHERE originator_id = ? "
+        "ORDER BY originator_version DESC LIMIT 1",
+        events_after=(  # the table name comes from the library's recorder, never from input
+            "SELECT rowid AS notification_id, originator_id, originator_version, topic, state FROM "  # noqa: S608
+            + events
+            + " WHERE rowid > ? ORDER BY rowid"
+        ),
+        insert_seal="INSERT INTO integrity_seals (notification_id, originator_id, originator_version, body_hash, "
+        "aggregate_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?)",
+        seals_after="SELECT * FROM integrity_seals WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
+    )
+
+
+def _postgres_names(events_table: str) -> tuple[str, str]:
+    base = events_table.removesuffix("_events")
+    return f"{base}_seals", f"{base}_integrity"
+
+
+def _postgres_statements(schema: str, events: str) -> _Statements:
+    seals_name, meta_name = _postgres_names(events)
+    names = {
+        "s": Identifier(schema),
+        "events": Identifier(events),
+        "seals": Identifier(seals_name),
+        "meta": Identifier(meta_name),
+        "index": Identifier(f"{seals_name}_aggregate"),
+    }
+
+    def q(text: str) -> Composed:
+        return SQL(text).format(**names)
+
+    return _Statements(
+        create=[
+            q(
+                "CREATE TABLE IF NOT EXISTS {s}.{seals} (notification_id BIGINT PRIMARY KEY, originator_id TEXT NOT "
+                "NULL, originator_version BIGINT NOT NULL, body_hash TEXT NOT NULL, aggregate_hash TEXT NOT NULL, "
+                "chain_hash TEXT NOT NULL)"
+            ),
+            q("CREATE INDEX IF NOT EXISTS {index} ON {s}.{seals} (originator_id, originator_version)"),
+            q("CREATE TABLE IF NOT EXISTS {s}.{meta} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"),
+        ],
+        lock=q("LOCK TABLE {s}.{events} IN EXCLUSIVE MODE"),
+        store_id=q("SELECT value FROM {s}.{meta} WHERE key = 'store_id'"),
+        insert_store_id=q("INSERT INTO {s}.{meta} (key, value) VALUES ('store_id', %s) ON CONFLICT (key) DO NOTHING"),
+        head=q("SELECT notification_id, chain_hash FROM {s}.{seals} ORDER BY notification_id DESC LIMIT 1"),
+        count=q("SELECT COUNT(*) AS n FROM {s}.{seals}"),
+        aggregate_head=q(
+            "SELECT aggregate_hash FROM {s}.{seals} WHERE originator_id = %s ORDER BY originator_version DESC LIMIT 1"
+        ),
+        events_after=q(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {s}.{events} "
+            "WHERE notification_id > %s ORDER BY notification_id"
+        ),
+        insert_seal=q(
+            "INSERT INTO {s}.{seals} (notification_id, originator_id, originator_version, body_hash, aggregate_hash, "
+            "chain_hash) VALUES (%s, %s, %s, %s, %s, %s)"
+        ),
+        seals_after=q("SELECT * FROM {s}.{seals} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"),
+    )
+
+
+@runtime_checkable
+class SealedStore(Protocol):
+    """What a sealing recorder offers to checkpoints and verification."""
+
+    def store_id(self) -> str | None: ...
+
+    def sealed_head(self) -> Head | None: ...
+
+    def read_seals(self, after: int, limit: int) -> list[Seal]: ...
+
+    def read_rows(self, after: int, limit: int) -> list[StoredRow]: ...
+
+    def max_notification_id(self) -> int | None: ...
+
+
+class _Sealing:
+    """Seals every event after the last seal, inside the transaction that inserted it (or at start-up)."""
+
+    _statements: _Statements
+    _store_id: str | None = None
+    datastore: Any
+    select_notifications: Any
+
+    def create_table(self) -> None:
+        super().create_table()  # type: ignore[misc]
+        with self.datastore.transaction(commit=True) as curs:
+            self._create_seal_tables(curs)
+
+    def store_id(self) -> str | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._statements.store_id)
+            row = curs.fetchone()
+        return None if row is None else str(row["value"])
+
+    def sealed_head(self) -> Head | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._statements.store_id)
+            store = curs.fetchone()
+            curs.execute(self._statements.head)
+            head = curs.fetchone()
+            curs.execute(self._statements.count)
+            count = curs.fetchone()
+        return self._head_from(None if store is None else str(store["value"]), head, count)
+
+    def read_seals(self, after: int, limit: int) -> list[Seal]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._statements.seals_after, (after, limit))
+            return [_seal(r) for r in curs.fetchall()]
+
+    def read_rows(self, after: int, limit: int) -> list[StoredRow]:
+        return _rows(self.select_notifications(start=after, limit=limit, inclusive_of_start=False))
+
+    def _create_seal_tables(self, curs: Any) -> None:
+        for statement in self._statements.create:
+            curs.execute(statement)
+        if self._statements.lock is not None:
+            curs.execute(self._statements.lock)
+        curs.execute(self._statements.insert_store_id, (str(uuid.uuid4()),))
+        # Events recorded before sealing existed (or by a writer without it) are sealed now, in order.
+        self._seal_pending(curs)
+
+    def _read_store_id(self, curs: Any) -> str:
+        if self._store_id is None:
+            curs.execute(self._statements.store_id)
+            row = curs.fetchone()
+            if row is None:
+                raise LookupError("the event store has no integrity store id (tables not created)")
+            self._store_id = str(row["value"])
+        return self._store_id
+
+    def _seal_pending(self, curs: Any) -> None:
+        store_id = self._read_store_id(curs)
+        curs.execute(self._statements.head)
+        head = curs.fetchone()
+        after, previous = (0, genesis(store_id)) if head is None else (head["notification_id"], _unhex(head))
+        curs.execute(self._statements.events_after, (after,))
+        rows = [_stored_row(r) for r in curs.fetchall()]
+        if not rows:
+            return
+
+        def previous_aggregate(originator_id: str) -> bytes:
+            curs.execute(self._statements.aggregate_head, (originator_id,))
+            found = curs.fetchone()
+            return ZERO if found is None else bytes.fromhex(found["aggregate_hash"])
+
+        seals = seal_rows(rows, previous, previous_aggregate)
+        curs.executemany(
+            self._statements.insert_seal,
+            [
+                (s.notification_id, s.originator_id, s.originator_version, s.body_hash, s.aggregate_hash, s.chain_hash)
+                for s in seals
+            ],
+        )
+
+    @staticmethod
+    def _head_from(store_id: str | None, head: Any, count: Any) -> Head | None:
+        if store_id is None or head is None:
+            return None
+        return Head(store_id, int(head["notification_id"]), str(head["chain_hash"]), int(count["n"]))
+
+
+def _unhex(head: Any) -> bytes:
+    return bytes.fromhex(head["chain_hash"])
+
+
+def _stored_row(row: Any) -> StoredRow:
+    return StoredRow(
+        int(row["notification_id"]),
+        canonical_id(row["originator_id"]),
+        int(row["originator_version"]),
+        str(row["topic"]),
+        bytes(row["state"]),
+    )
+
+
+def _seal(row: Any) -> Seal:
+    return Seal(
+        int(row["notification_id"]),
+        str(row["originator_id"]),
+        int(row["originator_version"]),
+        str(row["body_hash"]),
+        str(row["aggregate_hash"]),
+        str(row["chain_hash"]),
+    )
+
+
+class SealingSQLiteProcessRecorder(_Sealing, SQLiteProcessRecorder):
+    """SQLite process recorder that seals each event in the transaction inserting it."""
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self._statements = _sqlite_statements(events_table_name)
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        returning = super()._insert_events(c, stored_events, **kwargs)
+        self._seal_pending(c)
+        return returning
+
+
+class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
+    """PostgreSQL process recorder that seals each event in the transaction inserting it (under the table lock)."""
+
+    def __init__(
+        self,
+        datastore: Any,
+        *,
+        events_table_name: str = "stored_events",
+        tracking_table_name: str = "notification_tracking",
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name, tracking_table_name=tracking_table_name)
+        if datastore.enable_db_functions:
+            raise ValueError("sealing needs POSTGRES_ENABLE_DB_FUNCTIONS off (inserts must go through the recorder)")
+        self._statements = _postgres_statements(datastore.schema, events_table_name)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        self._seal_pending(curs)  # still inside the insert's transaction, which holds the events table lock
+        return ids
+
+
+def _rows(notifications: Iterable[Any]) -> list[StoredRow]:
+    return [
+        StoredRow(n.id, canonical_id(n.originator_id), n.originator_version, n.topic, bytes(n.state))
+        for n in notifications
+    ]
+
+
+def use_sealing_recorders(env: Any) -> None:
+    """Makes an application's factory build a sealing recorder for SQLite and PostgreSQL stores."""
+    module = env.get("PERSISTENCE_MODULE") or ""
+    topic = RECORDER_TOPICS.get(module.split(":")[0])
+    if topic is not None and not env.get("PROCESS_RECORDER_TOPIC"):
+        env["PROCESS_RECORDER_TOPIC"] = topic
+
+
+def sealed_head(recorder: object) -> Head | None:
+    """The chain head of a recorder's store (None for stores that are not sealed)."""
+    return recorder.sealed_head() if isinstance(recorder, SealedStore) else None

@@ -1,0 +1,101 @@
+"""What leaves the notifications service, and how: the events partners receive (the anti-corruption layer), on their
+own topic or at their webhook.
+
+What leaves is the upstream event with its `data` reduced to the fields the public contract declares for that type
+(`services/contract/referral_events.py`): ids, codes, statuses, times and the link to the information endpoint. A field
+the contract does not declare (record information added upstream by mistake, say) is dropped, never forwarded.
+Webhooks are POSTed as structured-mode CloudEvents signed in the Standard Webhooks style; topics get binary mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from services.common.clock import Clock
+from services.common.egress import EgressRefusedError
+from services.common.envelope import CloudEvent
+from services.common.kafka import Outgoing
+from services.common.relay import Publisher
+from services.contract.referral_events import EVENTS
+from services.contract.topics import org_referrals
+from services.notifications.application import AttemptOutcome, Notifications
+from services.notifications.signing import webhook_headers
+from services.notifications.views import DeliveryEntry, DueBatch
+
+_FIELDS_BY_TYPE = {type_: frozenset(model.model_fields) for type_, model in EVENTS.items()}
+_ANY_REFERRAL_FIELDS = frozenset().union(*_FIELDS_BY_TYPE.values())
+
+
+def outgoing_event(event: CloudEvent) -> dict[str, Any]:
+    """The CloudEvent partners receive (same id, type, source and times), as a JSON document."""
+    allowed = _FIELDS_BY_TYPE.get(event.type, _ANY_REFERRAL_FIELDS)
+    data = {name: value for name, value in event.data.items() if name in allowed}
+    return event.model_copy(update={"data": data}).model_dump(mode="json", exclude_none=True)
+
+
+def partner_event(document: dict[str, Any]) -> CloudEvent:
+    """The CloudEvent a delivery carries, from the document its dispatch recorded."""
+    return CloudEvent.model_validate(document)
+
+
+class WebhookTransport:
+    """POSTs one structured-mode CloudEvent, signed in the Standard Webhooks style."""
+
+    def __init__(self, client: httpx.Client, clock: Clock) -> None:
+        self._client = client
+        self._clock = clock
+
+    def attempt(self, notifications: Notifications, batch: DueBatch) -> list[AttemptOutcome]:
+        subscription, delivery = batch.subscription, batch.deliveries[0]
+        if subscription.url is None or subscription.secret is None:
+            return [AttemptOutcome(delivery.id, delivered=False, error="the subscription has no url or secret")]
+        try:
+            body = partner_event(notifications.event_of(delivery)).to_structured()
+        except (LookupError, ValidationError) as error:
+            return [AttemptOutcome(delivery.id, delivered=False, error=f"unreadable event ({type(error).__name__})")]
+        message_id = str(delivery.id)
+        headers = webhook_headers(subscription.secret, message_id, int(self._clock().timestamp()), body)
+        try:
+            response = self._client.post(subscription.url, content=body, headers=headers)
+        except EgressRefusedError as error:  # the target is no longer a public address (DNS changed, say)
+            return [AttemptOutcome(delivery.id, delivered=False, error=f"refused: {error}")]
+        except httpx.HTTPError as error:
+            return [AttemptOutcome(delivery.id, delivered=False, error=type(error).__name__)]
+        if response.is_success:
+            return [AttemptOutcome(delivery.id, delivered=True)]
+        status = response.status_code
+        return [AttemptOutcome(delivery.id, delivered=False, error=f"HTTP {status}", gone=status == 410)]
+
+
+class TopicTransport:
+    """Publishes the due events of the organisations' topics in one acknowledged batch, in order per referral."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self._publisher = publisher
+
+    def attempt(self, notifications: Notifications, batches: Sequence[DueBatch]) -> list[AttemptOutcome]:
+        messages: list[Outgoing] = []
+        sent: list[DeliveryEntry] = []
+        unreadable: list[AttemptOutcome] = []
+        for batch in batches:
+            topic = org_referrals(batch.subscription.org_id)
+            for delivery in batch.deliveries:
+                try:
+                    messages.append(
+                        Outgoing(topic, delivery.referral_id, partner_event(notifications.event_of(delivery)))
+                    )
+                except (LookupError, ValidationError) as error:
+                    # the later events of this referral wait: order per referral holds
+                    unreadable.append(AttemptOutcome(delivery.id, False, f"unreadable event ({type(error).__name__})"))
+                    break
+                sent.append(delivery)
+        try:
+            if messages:
+                self._publisher.publish(messages)
+        except Exception as error:  # noqa: BLE001 -- any failure to publish is a failed attempt, retried later
+            return unreadable + [AttemptOutcome(d.id, delivered=False, error=type(error).__name__) for d in sent]
+        return unreadable + [AttemptOutcome(d.id, delivered=True) for d in sent]

@@ -1,0 +1,195 @@
+"""Request and response bodies of the referral API (XCreate / XPublic)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.common.params import Instant
+from services.contract.codes import (
+    ORG_ID_PATTERN,
+    Accompaniment,
+    Channel,
+    InfoCategory,
+    ReferralStatus,
+    ServiceCode,
+    Urgency,
+)
+from services.contract.delay_standards import Clock as DelayClock
+from services.contract.referral_events import ClockState, DelayStandard
+from services.referral.application import Release
+from services.referral.domain import Referral
+
+SUBJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,39}$"
+
+
+class ReferralCreate(BaseModel):
+    """A referral of a person (pseudonymous `subject_id`) to another organisation's service."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "subject_id": "usager-0001",
+                    "from_org": "csss-vieille-capitale",
+                    "from_service": "AAOR",
+                    "to_org": "centre-crise-quebec",
+                    "to_service": "CRISIS_24_7",
+                    "channel": "PHONE",
+                    "urgency": "URGENT",
+                    "reason_code": "FAMILY_CRISIS",
+                }
+            ]
+        },
+    )
+
+    subject_id: str = Field(pattern=SUBJECT_ID_PATTERN, description="Pseudonymous id of the person")
+    from_org: str = Field(pattern=ORG_ID_PATTERN)
+    from_service: ServiceCode
+    to_org: str = Field(pattern=ORG_ID_PATTERN)
+    to_service: ServiceCode
+    channel: Channel
+    urgency: Urgency
+    reason_code: str = Field(min_length=1, max_length=64)
+    accompaniment: Accompaniment = Accompaniment.NONE
+    agreement_id: str | None = Field(None, max_length=64)
+    information: dict[InfoCategory, Annotated[str, Field(min_length=1, max_length=20_000)]] = Field(
+        default_factory=dict, description="Record information by category: encrypted at rest, never on a topic"
+    )
+
+
+class ReferralPublic(BaseModel):
+    """A referral as its sender, its receiver and auditors see it (no record information)."""
+
+    id: str
+    status: ReferralStatus
+    version: int
+    subject_id: str
+    from_org: str
+    from_service: ServiceCode
+    to_org: str
+    to_service: ServiceCode
+    channel: Channel
+    urgency: Urgency
+    reason_code: str
+    accompaniment: Accompaniment
+    agreement_id: str | None
+    agreement_kind: str | None
+    orientation_only: bool = Field(description="No agreement covers this referral: an orientation")
+    submitted_at: datetime
+    history: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, r: Referral) -> ReferralPublic:
+        return cls(
+            id=str(r.id),
+            status=r.status,
+            version=r.version,
+            subject_id=r.subject_id,
+            from_org=r.from_org,
+            from_service=r.from_service,
+            to_org=r.to_org,
+            to_service=r.to_service,
+            channel=r.channel,
+            urgency=r.urgency,
+            reason_code=r.reason_code,
+            accompaniment=r.accompaniment,
+            agreement_id=r.agreement_id,
+            agreement_kind=r.agreement_kind,
+            orientation_only=r.agreement_id is None,
+            submitted_at=r.submitted_at,
+            history=[{"step": m.name, "at": m.at, "to_org": m.to_org, "to_service": m.to_service} for m in r.history],
+        )
+
+
+class ReferralPage(BaseModel):
+    items: list[ReferralPublic]
+    next_cursor: str | None
+
+
+class StepIn(BaseModel):
+    """When the step happened (default now; may be in the past, never in the future)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: Instant | None = None
+
+
+class RefuseIn(StepIn):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RedirectIn(StepIn):
+    to_org: str = Field(pattern=ORG_ID_PATTERN)
+    to_service: ServiceCode
+
+
+class CloseIn(StepIn):
+    outcome: str = Field(pattern=CODE_PATTERN, description="An outcome code, e.g. SERVICES_RENDERED")
+
+
+class ClockPublic(BaseModel):
+    standard: DelayStandard
+    bound: str = Field(description="ISO 8601 duration")
+    bound_s: int
+    started_at: datetime
+    due_at: datetime
+    met_at: datetime | None
+    state: ClockState
+    responsible_org: str
+
+    @classmethod
+    def of(cls, c: DelayClock) -> ClockPublic:
+        seconds = int(c.bound.total_seconds())
+        return cls(
+            standard=c.standard,
+            bound=iso_duration(seconds),
+            bound_s=seconds,
+            started_at=c.started_at,
+            due_at=c.due_at,
+            met_at=c.met_at,
+            state=c.state,
+            responsible_org=c.responsible_org,
+        )
+
+
+def iso_duration(seconds: int) -> str:
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    time = "".join(f"{v}{u}" for v, u in ((hours, "H"), (minutes, "M"), (secs, "S")) if v)
+    return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "" if days else "T0S")
+
+
+class CompliancePublic(BaseModel):
+    standard: DelayStandard
+    total: int
+    met: int
+    breached: int
+    pct_met: float | None
+    median_s: float | None
+
+
+class InformationPublic(BaseModel):
+    decision_id: str
+    information: dict[InfoCategory, str]
+    denied_categories: list[InfoCategory]
+    basis: list[dict[str, Any]]
+    obligations: list[str]
+    register_entry_id: str | None
+
+    @classmethod
+    def of(cls, release: Release) -> InformationPublic:
+        d = release.decision
+        return cls(
+            decision_id=d.decision_id,
+            information=release.information,
+            denied_categories=d.denied_categories,
+            basis=d.basis,
+            obligations=d.obligations,
+            register_entry_id=d.register_entry_id,
+        )
