@@ -46,8 +46,8 @@ class StandardsSettings(PlatformSettings):
     standard_bounds_s: dict[DelayStandard, int] = Field(
         default_factory=dict, description="Regional delay bounds overriding Annexe II, in seconds (JSON object)"
     )
-    aaor_max_meetings: int = Field(3, ge=1)
-    consult_max_meetings: int = Field(12, ge=1)
+    aaor_max_meetings: int = Field(DurationPolicy.aaor_max_meetings, ge=1)
+    consult_max_meetings: int = Field(DurationPolicy.consult_max_meetings, ge=1)
     infosocial_answer_s: int = Field(240, ge=1)
     infosocial_target_pct: float = Field(90.0, gt=0, le=100)
     aaor_weekly_hours: float = Field(70.0, gt=0, le=168)
