@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from services.contract.delay_standards import Policy
 from services.contract.duration_standards import DurationPolicy
+from services.contract.hours_standards import HoursPolicy
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,7 @@ class Bounds:
     durations: DurationPolicy
     answer_within_s: int
     answer_target_pct: float
-    aaor_weekly_hours: float
-    evening_from: str
+    hours: HoursPolicy
     zone: ZoneInfo
 
 

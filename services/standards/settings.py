@@ -13,6 +13,7 @@ from services.common.settings import PlatformSettings
 from services.contract import topics
 from services.contract.delay_standards import DEFAULT_BOUNDS, Policy
 from services.contract.duration_standards import DurationPolicy
+from services.contract.hours_standards import HoursPolicy
 from services.contract.referral_events import DelayStandard
 from services.standards.bounds import Bounds
 
@@ -50,8 +51,8 @@ class StandardsSettings(PlatformSettings):
     consult_max_meetings: int = Field(DurationPolicy.consult_max_meetings, ge=1)
     infosocial_answer_s: int = Field(240, ge=1)
     infosocial_target_pct: float = Field(90.0, gt=0, le=100)
-    aaor_weekly_hours: float = Field(70.0, gt=0, le=168)
-    evening_from: str = Field("17:00", pattern=CLOCK_TIME)
+    aaor_weekly_hours: float = Field(HoursPolicy.aaor_weekly_hours, gt=0, le=168)
+    evening_from: str = Field(HoursPolicy.evening_from, pattern=CLOCK_TIME)
     """Weekday hours from this time on are evening hours (AAOR must offer some)."""
 
     @property
@@ -66,7 +67,6 @@ class StandardsSettings(PlatformSettings):
             durations=DurationPolicy(self.aaor_max_meetings, self.consult_max_meetings),
             answer_within_s=self.infosocial_answer_s,
             answer_target_pct=self.infosocial_target_pct,
-            aaor_weekly_hours=self.aaor_weekly_hours,
-            evening_from=self.evening_from,
+            hours=HoursPolicy(self.aaor_weekly_hours, self.evening_from),
             zone=self.zone,
         )

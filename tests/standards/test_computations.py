@@ -10,11 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.contract.duration_standards import DurationPolicy, duration_outcomes
+from services.contract.hours_standards import open_minutes, openings
 from services.contract.referral_events import ClockState, DurationStandard
 from services.standards.bounds import Period, bucket
 from services.standards.calls import call_mark, merge
 from services.standards.domain import CallStats, Conformance, Rows, percentile
-from services.standards.hours import hours_rows, open_minutes, openings
+from services.standards.hours import hours_rows
 from services.standards.referrals import HistoryStep
 from services.standards.settings import StandardsSettings
 
