@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -148,6 +148,10 @@ def get_organisation(org_id: str, principal: Reader, agreements: App) -> Organis
     return OrganisationPublic.of(agreements.get_organisation(org_id))
 
 
+HoursService = Literal["AAOR", "CRISIS_24_7", "INFO_SOCIAL"]
+"""The services with an hours standard (`services.contract.hours_standards.HOURS_STANDARDS`)."""
+
+
 def hours_of(org_id: str, service: ServiceCode, schedules: list[dict[str, Any]]) -> ServiceHoursPublic:
     return ServiceHoursPublic.model_validate({"org_id": org_id, "service": service, "schedules": schedules})
 
@@ -195,12 +199,12 @@ def hours_conformance(
     principal: Annotated[Principal, Depends(POLICY.caller("hours_conformance"))],
     agreements: App,
     territory: Annotated[str | None, Query(max_length=100)] = None,
-    service: ServiceCode | None = None,
+    service: HoursService | None = None,
     week_of: Annotated[Day | None, Query(description="A day of the week judged (default: today)")] = None,
 ) -> list[HoursConformancePublic]:
     """The hours standards, organisation by organisation, over one week: AAOR by phone and in person ≥ 70 hours with
     weekday evenings and weekend hours; crisis intervention and Info-Social 24/7."""
-    rows = agreements.hours_conformance(territory, service.value if service else None, week_of or agreements.today())
+    rows = agreements.hours_conformance(territory, service, week_of or agreements.today())
     bound = agreements.hours_policy.aaor_weekly_hours
     return [
         HoursConformancePublic(**row.__dict__, bound_hours=bound if row.hours is not None else None) for row in rows

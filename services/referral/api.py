@@ -383,7 +383,7 @@ def record_meeting(
     the duration standard (3 in AAOR, the plan's term in consultation) records `duration-exceeded`, once."""
     following(referrals, referral_id, "meetings", principal)
     step = step_of(principal, body, referrals)
-    meeting = Meeting(step.actor_org, step.actor, step.at, body.mode.value)
+    meeting = Meeting(step, body.mode.value)
     request = request_of("meetings", body, idempotency_key)
     return recorded(*referrals.record_meeting(referral_id, meeting, _version(if_match), request), response)
 
@@ -401,7 +401,7 @@ def change_plan(
     following(referrals, referral_id, operation, principal)
     step = step_of(principal, body, referrals)
     revise = operation == "intervention-plan/revise"
-    change = PlanChange(step.actor_org, step.actor, step.at, body.planned_meetings, revise)
+    change = PlanChange(step, body.planned_meetings, revise)
     request = request_of(operation, body, idempotency_key)
     return recorded(*referrals.change_plan(referral_id, change, _version(if_match), request), response)
 

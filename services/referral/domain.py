@@ -171,11 +171,9 @@ class IdempotentRequest:
 
 @dataclass(frozen=True)
 class Meeting:
-    """A meeting with the person: who recorded it, when it took place, how. Never what was said."""
+    """A meeting with the person: who recorded it and when it took place (`step`), how. Never what was said."""
 
-    actor_org: str
-    actor: str
-    at: datetime
+    step: Step
     mode: str
 
 
@@ -183,9 +181,7 @@ class Meeting:
 class PlanChange:
     """The intervention plan set (`revise` False) or revised, with its term in meetings."""
 
-    actor_org: str
-    actor: str
-    at: datetime
+    step: Step
     planned_meetings: int
     revise: bool
 
@@ -438,13 +434,14 @@ class Referral(Aggregate):
         self, meeting: Meeting, request: IdempotentRequest | None, now: datetime, policy: DurationPolicy
     ) -> None:
         """Records a meeting, and `duration-exceeded` the first time the receiver's meetings go past the limit."""
-        self._check_receiver_follows(meeting.actor_org, "record a meeting", meeting.at, now)
+        step = meeting.step
+        self._check_receiver_follows(step.actor_org, "record a meeting", step.at, now)
         key, digest = (request.idempotency_key, request.digest) if request else (None, None)
         self._meet(
             mode=meeting.mode,
-            actor_org=meeting.actor_org,
-            actor=meeting.actor,
-            at=meeting.at,
+            actor_org=step.actor_org,
+            actor=step.actor,
+            at=step.at,
             idempotency_key=key,
             request_digest=digest,
         )
@@ -454,14 +451,13 @@ class Referral(Aggregate):
         for outcome in duration_outcomes(episode, policy):
             if outcome.standard is not DurationStandard.CONSULT_PLAN and outcome.state is ClockState.BREACHED:
                 assert outcome.exceeded_at is not None and outcome.limit is not None
-                self._exceed(
-                    standard=outcome.standard.value, meetings=self.meetings, limit=outcome.limit, at=meeting.at
-                )
+                self._exceed(standard=outcome.standard.value, meetings=self.meetings, limit=outcome.limit, at=step.at)
 
     def change_plan(self, change: PlanChange, request: IdempotentRequest | None, now: datetime) -> None:
         """Sets the intervention plan (once per receiver) or revises it with a new term."""
         what = "revise the intervention plan" if change.revise else "set the intervention plan"
-        self._check_receiver_follows(change.actor_org, what, change.at, now)
+        step = change.step
+        self._check_receiver_follows(step.actor_org, what, step.at, now)
         if change.revise and self.plan is None:
             raise ReferralTransitionError("no intervention plan to revise: set it first")
         if not change.revise and self.plan is not None:
@@ -470,9 +466,9 @@ class Referral(Aggregate):
         self._plan(
             change=PLAN_REVISED if change.revise else PLAN_SET,
             planned_meetings=change.planned_meetings,
-            actor_org=change.actor_org,
-            actor=change.actor,
-            at=change.at,
+            actor_org=step.actor_org,
+            actor=step.actor,
+            at=step.at,
             idempotency_key=key,
             request_digest=digest,
         )

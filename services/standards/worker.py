@@ -101,6 +101,8 @@ class Worker:
     def __init__(self, settings: StandardsSettings) -> None:
         self.settings = settings
         self.state = BoardState(settings.bounds())
+        datadir = Path(settings.var_dir) / "standards" / settings.app_id
+        datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
         self.app = faust.App(
             settings.app_id,
             broker=[f"kafka://{host}" for host in settings.kafka_bootstrap_servers.split(",")],
@@ -111,7 +113,7 @@ class Worker:
             topic_replication_factor=settings.replication_factor,
             web_enabled=False,
             autodiscover=False,
-            datadir=str(Path(settings.var_dir) / "standards" / settings.app_id),  # the tables live in their changelogs
+            datadir=str(datadir),  # the tables live in their changelogs
             broker_session_timeout=settings.broker_session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
             consumer_auto_offset_reset="earliest",

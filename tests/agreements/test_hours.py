@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
+from services.agreements.api import HoursService
 from services.agreements.main import outbox
-from services.contract.hours_standards import HoursPolicy
+from services.contract.hours_standards import HOURS_STANDARDS, HoursPolicy
 from tests.agreements.conftest import CRISIS, CSSS, REGIONAL, application_of, problem_field
 
 Auth = Callable[..., dict[str, str]]
@@ -178,3 +179,7 @@ def test_the_weekly_bound_is_configuration(network: TestClient, auth: Auth) -> N
     application_of(network).hours_policy = HoursPolicy(aaor_weekly_hours=55)
     relaxed = by_standard(conformance(network, auth), CSSS)["AAOR:AAOR_HOURS_PHONE"]
     assert (relaxed["conforms"], relaxed["bound_hours"]) == (True, 55)
+
+
+def test_the_conformance_view_offers_the_services_with_an_hours_standard() -> None:
+    assert set(get_args(HoursService)) == set(HOURS_STANDARDS)

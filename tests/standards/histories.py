@@ -4,6 +4,7 @@ plain-Python reference each board row must equal."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import uuid
@@ -17,12 +18,11 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from services.common.clock import ManualClock
-from services.common.envelope import CloudEvent, event_type, schema_uri
 from services.common.kafka import Outgoing
+from services.contract.duration_standards import MEETING, PLAN_REVISED, PLAN_SET
 from services.contract.infosocial_events import InfoSocialCallV1
-from services.contract.referral_events import ReferralMeetingV1, ReferralPlanV1
 from services.referral.application import Referrals, Submission
-from services.referral.domain import Referral, ReferralError, Step
+from services.referral.domain import Meeting, PlanChange, ReferralError, Step
 from services.referral.outbound import ReferralOutbound
 from services.standards.bounds import BOARD_PERIODS, CALL_PERIODS, Period, bucket
 from services.standards.inbound import call_event
@@ -97,14 +97,25 @@ def plan_call(rng: random.Random) -> CallPlan:
     )
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A meeting or plan step the referral service recorded: when, by whom, for which service, the plan's term."""
+
+    name: str
+    at: datetime
+    org: str
+    service: str
+    term: int | None = None
+
+
 class ReferralHistory:
-    """Referrals run through the referral service's application, with a manual clock."""
+    """Referrals run through the referral service's application, with a manual clock: lifecycle steps, and meetings
+    and plan steps recorded through its own commands (so its `duration-exceeded` events are on the topic too)."""
 
     def __init__(self) -> None:
         self.clock = ManualClock(T0)
         self.app = Referrals(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=self.clock)
-        self.extra: list[Outgoing] = []
-        self.meetings: dict[str, list[tuple[str, datetime, int | None]]] = defaultdict(list)
+        self.meetings: dict[str, list[Recorded]] = defaultdict(list)
 
     def run(self, plans: Iterable[ReferralPlan]) -> None:
         for n, plan in enumerate(plans):
@@ -119,68 +130,62 @@ class ReferralHistory:
             "FAMILY_CRISIS", "NONE", None,
         )  # fmt: skip
         referral, _ = self.app.submit(submission, "w", f"k-{n}", FakeDirectory())
-        at = self.clock.now
+        at, pending = self.clock.now, list[datetime]()
         for command, after_h in plan.steps:
             at += timedelta(hours=after_h)
             if at >= END:
                 break
+            self._meet(referral.id, plan, [t for t in pending if t < at])
+            pending = [t for t in pending if t >= at]
+            if self._perform(referral.id, command, at) and command == "first-contact":
+                pending = [at + timedelta(hours=h) for h in plan.meetings_h]
+        self._meet(referral.id, plan, [t for t in pending if t < END])
+
+    def _perform(self, rid: uuid.UUID, command: str, at: datetime) -> bool:
+        """One lifecycle command at `at`; False when the service refuses it."""
+        self.clock.now = at
+        current = self.app.get_referral(rid)
+        actor = current.from_org if command == "cancel" else current.to_org
+        target = {"to_org": "org-c" if current.to_org == "org-b" else "org-b", "to_service": "AAOR"}
+        step = Step(actor, "w", at, reason="r", outcome="DONE", **(target if command == "redirect" else {}))
+        try:
+            self.app.perform(rid, command, step, None)
+        except ReferralError:
+            return False
+        return True
+
+    def _meet(self, rid: uuid.UUID, plan: ReferralPlan, times: list[datetime]) -> None:
+        """Meetings at `times`, the plan set or revised at the meetings the plan says; what the service refuses (the
+        referral ended) does not happen."""
+        for at in times:
             self.clock.now = at
-            current = self.app.get_referral(referral.id)
-            actor = current.from_org if command == "cancel" else current.to_org
-            target = {"to_org": "org-c" if current.to_org == "org-b" else "org-b", "to_service": "AAOR"}
-            step = Step(actor, "w", at, reason="r", outcome="DONE", **(target if command == "redirect" else {}))
-            try:
-                self.app.perform(referral.id, command, step, None)
-            except ReferralError:
-                continue
-        self._meet(self.app.get_referral(referral.id), plan)
+            referral = self.app.get_referral(rid)
+            k, step = referral.meetings + 1, Step(referral.to_org, "w", at)
+            changes = [
+                (PlanChange(step, plan.plan_term, revise=False), plan.plan_at_meeting == k and referral.plan is None),
+                (
+                    PlanChange(step, plan.revised_term, revise=True),
+                    plan.revise_at_meeting == k and bool(referral.plan),
+                ),
+            ]
+            with contextlib.suppress(ReferralError):
+                for change, due in changes:
+                    if due:
+                        self.app.change_plan(rid, change, None, None)
+                        self._note(rid, PLAN_REVISED if change.revise else PLAN_SET, at, change.planned_meetings)
+                self.app.record_meeting(rid, Meeting(step, "IN_PERSON"), None, None)
+                self._note(rid, MEETING, at)
 
-    def _meet(self, referral: Referral, plan: ReferralPlan) -> None:
-        """Meetings and plan steps on a referral never redirected, after its first contact, before it ended."""
-        names = [m.name for m in referral.history]
-        if "first-contact-made" not in names or "redirected" in names:
-            return
-        start = next(m.at for m in referral.history if m.name == "first-contact-made")
-        ended = next((m.at for m in referral.history if m.name in ("closed", "refused", "cancelled")), END)
-        times = [start + timedelta(hours=h) for h in plan.meetings_h]
-        times = [t for t in times if t < ended and t < END]
-        for k, at in enumerate(times, start=1):
-            if plan.plan_at_meeting == k:
-                self._event(referral, "intervention-plan-set", at, plan=(plan.plan_term, 0, k - 1))
-            if plan.revise_at_meeting == k and plan.plan_at_meeting and plan.plan_at_meeting < k:
-                self._event(referral, "intervention-plan-revised", at, plan=(plan.revised_term, 1, k - 1))
-            self._event(referral, "meeting-recorded", at, meetings=k)
-
-    def _event(
-        self, referral: Referral, name: str, at: datetime, meetings: int = 0, plan: tuple[int, int, int] | None = None
-    ) -> None:
-        rid = str(referral.id)
-        version = 1000 + len(self.meetings[rid])
-        common = {
-            "referral_id": rid, "subject_id": referral.subject_id, "from_org": referral.from_org,
-            "from_service": referral.from_service, "to_org": referral.to_org, "to_service": referral.to_service,
-            "channel": referral.channel, "urgency": referral.urgency, "status": referral.status, "occurred_at": at,
-            "information_url": f"http://x/v1/referrals/{rid}/information", "version": version,
-            "actor_org": referral.to_org,
-        }  # fmt: skip
-        if plan is None:
-            data = ReferralMeetingV1(**common, meeting_id=f"{rid}:{version}", mode="IN_PERSON", meetings=meetings)
-        else:
-            data = ReferralPlanV1(**common, planned_meetings=plan[0], revisions=plan[1], meetings=plan[2])
-        self.meetings[rid].append((name, at, plan[0] if plan else None))
-        type_ = event_type("referral", name)
-        event = CloudEvent(
-            id=str(uuid.uuid5(referral.id, str(version))), source="/rls/referral", type=type_, time=at,
-            subject=rid, dataschema=schema_uri(type_), data=data.model_dump(mode="json"),
-        )  # fmt: skip
-        self.extra.append(Outgoing("rls.referral.v1", rid, event))
+    def _note(self, rid: uuid.UUID, name: str, at: datetime, term: int | None = None) -> None:
+        referral = self.app.get_referral(rid)
+        self.meetings[str(rid)].append(Recorded(name, at, referral.to_org, referral.to_service, term))
 
     def outgoing(self, topic: str) -> list[Outgoing]:
-        """Every referral event as the referral service's relay publishes it, then the meetings and plans."""
+        """Every referral event as the referral service's relay publishes it."""
         contracts = ReferralOutbound("http://x", lambda rid, v: self.app.repository.get(rid, version=v))
         notifications = self.app.recorder.select_notifications(1, 1_000_000)
         found = [m for n in notifications for m in contracts(self.app.mapper.to_domain_event(n))]
-        return [Outgoing(topic, m.key, m.event) for m in [*found, *self.extra]]
+        return [Outgoing(topic, m.key, m.event) for m in found]
 
 
 def board_key(org: str, service: str, standard: str, period: Period, label: str) -> str:
@@ -213,30 +218,55 @@ def expected_delay_rows(history: ReferralHistory) -> dict[str, dict[str, Any]]:
     )
 
 
+MEASURED = ("AAOR", "SOCIAL_CONSULT", "PSYCH_CONSULT")
+
+
+def first_past_limit(steps: list[Recorded]) -> int | None:
+    """The meeting (counted from 1) that went past the limit in force then, by hand: AAOR 3; consultation the revised
+    term, else the plan's term capped at 12, else 12."""
+    meetings = [r for r in steps if r.name == MEETING]
+    consult = meetings[0].service != "AAOR"
+    for k, meeting in enumerate(meetings, start=1):
+        revised = [r.term for r in steps if r.name == PLAN_REVISED and r.at <= meeting.at]
+        initial = [r.term for r in steps if r.name == PLAN_SET and r.at <= meeting.at]
+        limit = 3 if not consult else revised[-1] if revised else min(12, initial[-1]) if initial else 12
+        if k > limit:
+            return k
+    return None
+
+
+def measured(history: ReferralHistory) -> dict[str, list[Recorded]]:
+    """The referrals with meetings in a service with a duration standard: their meetings and plan steps."""
+    return {
+        rid: steps
+        for rid, steps in history.meetings.items()
+        if any(r.name == MEETING for r in steps) and steps[0].service in MEASURED
+    }
+
+
 def expected_duration_rows(history: ReferralHistory) -> dict[str, dict[str, Any]]:
-    """Meetings counted by hand: AAOR ≤ 3; consultation ≤ the plan's term (≤ 12) or the revised term; a plan."""
+    """Meetings counted by hand: within the limit, ended (closed, refused, cancelled, redirected), a plan."""
     decided = []
-    for rid, steps in history.meetings.items():
+    for rid, steps in measured(history).items():
+        first = next(r for r in steps if r.name == MEETING)
         referral = history.app.get_referral(uuid.UUID(rid))
-        if referral.to_service not in ("AAOR", "SOCIAL_CONSULT", "PSYCH_CONSULT"):
-            continue
-        meetings = [at for name, at, _ in steps if name == "meeting-recorded"]
-        ended = any(m.name in ("closed", "refused", "cancelled") and m.at >= meetings[0] for m in referral.history)
-        consult = referral.to_service != "AAOR"
-        breached = False
-        for k, at in enumerate(meetings, start=1):
-            revised = [p for name, t, p in steps if name == "intervention-plan-revised" and t <= at]
-            initial = [p for name, t, p in steps if name == "intervention-plan-set" and t <= at]
-            limit = 3 if not consult else revised[-1] if revised else min(12, initial[-1]) if initial else 12
-            breached = breached or k > limit
-        first, org = meetings[0], referral.to_org
+        ends = ("closed", "refused", "cancelled", "redirected")
+        ended = any(m.name in ends and m.at >= first.at for m in referral.history)
+        consult = first.service != "AAOR"
+        breached = first_past_limit(steps) is not None
         if breached or ended:
             standard = "CONSULT_MEETINGS" if consult else "AAOR_MEETINGS"
-            decided.append((org, referral.to_service, standard, first, not breached))
-        planned = any(name != "meeting-recorded" for name, _, _ in steps)
+            decided.append((first.org, first.service, standard, first.at, not breached))
+        planned = any(r.name != MEETING for r in steps)
         if consult and (planned or ended):
-            decided.append((org, referral.to_service, "CONSULT_PLAN", first, planned))
+            decided.append((first.org, first.service, "CONSULT_PLAN", first.at, planned))
     return _tally(decided)
+
+
+def expected_duration_exceeded(history: ReferralHistory) -> dict[str, int]:
+    """Referral id -> the meetings counted when the referral service must have recorded `duration-exceeded`."""
+    past = {rid: first_past_limit(steps) for rid, steps in measured(history).items()}
+    return {rid: k for rid, k in past.items() if k is not None}
 
 
 def call_reports(plans: Iterable[CallPlan]) -> tuple[list[InfoSocialCallV1], list[InfoSocialCallV1]]:

@@ -19,6 +19,7 @@ from tests.standards.histories import (
     call_reports,
     expected_call_rows,
     expected_delay_rows,
+    expected_duration_exceeded,
     expected_duration_rows,
     plan_call,
     plan_referral,
@@ -61,3 +62,15 @@ def test_the_rows_equal_the_reference_whatever_the_order_and_the_duplicates(seed
     records += rng.sample(records, len(records) // 10)
     assert board_of(records) == expected
     assert {k.split("|")[3] for k in expected if k.startswith("board|")} >= {"CONSULT_PLAN"}
+
+
+def test_the_referral_service_records_duration_exceeded_once_where_the_reference_says() -> None:
+    """The producer's own event (`duration-exceeded`, at the meeting past the limit) agrees with the hand count."""
+    rng, history = random.Random(7), ReferralHistory()
+    history.run([plan_referral(rng) for _ in range(150)])
+    exceeded = [r.event.data for r in history.outgoing("rls.referral.v1") if r.event.type.endswith("exceeded.v1")]
+    expected = expected_duration_exceeded(history)
+    assert {d["referral_id"]: d["meetings"] for d in exceeded} == expected
+    assert len(exceeded) == len(expected) > 0
+    standards = {d["standard"] for d in exceeded}
+    assert standards == {"AAOR_MEETINGS", "CONSULT_MEETINGS"}
