@@ -23,6 +23,7 @@ from services.common.problems import (
 )
 from services.common.service import build_verifier
 from services.common.strict_json import StrictJSONMiddleware
+from services.common.telemetry import observe
 from services.standards.api import router
 from services.standards.application import BoardQueries
 from services.standards.settings import StandardsSettings
@@ -73,6 +74,7 @@ def build_app(settings: StandardsSettings | None = None) -> FastAPI:
     install_problem_handlers(api, DOMAIN_ERRORS)
     api.add_middleware(StrictJSONMiddleware)
     document_problems(api)
+    observe(api, "standards")
 
     @api.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -144,3 +144,13 @@ def test_the_board_answers_503_until_its_topic_is_read(board: tuple[TestClient, 
     response = client.get("/v1/board", headers=auth("org-a", "coordinator"))
     assert response.status_code == 503
     assert response.json()["type"] == "urn:ca.qc.rls:problem:not-ready"
+
+
+def test_metrics_show_board_requests_by_route_template_never_by_organisation(
+    board: tuple[TestClient, Any], auth: Auth
+) -> None:
+    client, _ = board
+    assert rows(client, auth, "org=org-a&period=DAY")[0] == 200
+    text = client.get("/metrics").text
+    assert 'rls_http_request_duration_seconds_count{method="GET",route="/v1/board",status="200"} 1.0' in text
+    assert "org-a" not in text
