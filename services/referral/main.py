@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.common.auth import load_dev_key
 from services.common.composition import Outbox, Service, StoreReader, Workers
+from services.common.metrics import Reading, Sample
 from services.common.service import Api, application_env, create_service_app, outbox_relay
 from services.referral.api import DOMAIN_ERRORS, router
 from services.referral.application import Referrals
@@ -30,7 +31,11 @@ AUDIT_PUBLIC_URL = "http://referral.invalid"
 def build_application(settings: ReferralSettings) -> Referrals:
     vault = Vault(settings.vault_store_url, settings.vault_master_key())
     return Referrals(
-        env=application_env(settings), policy=settings.policy(), vault=vault, reason_codes=settings.reason_codes
+        env=application_env(settings),
+        policy=settings.policy(),
+        vault=vault,
+        reason_codes=settings.reason_codes,
+        durations=settings.durations(),
     )
 
 
@@ -51,6 +56,16 @@ def build_relay(settings: ReferralSettings, referrals: Referrals) -> Workers:
 def build_loops(settings: ReferralSettings, referrals: Referrals) -> Workers:
     """The delay clocks' loop, in the process that runs the consumers."""
     return delay_clocks(referrals, settings.tick_interval_s) if settings.consumers_enabled else Workers()
+
+
+def build_metrics(settings: ReferralSettings, referrals: Referrals) -> list[Reading]:
+    """The delay clocks of every referral, by standard and state, as they stand when scraped."""
+
+    def clocks() -> list[Sample]:
+        counted = referrals.index.clock_states(referrals.clock())
+        return [(labels, float(n)) for labels, n in sorted(counted.items())]
+
+    return [Reading("rls_referral_clocks", "Delay clocks by standard and state", ("standard", "state"), clocks)]
 
 
 def open_store(env: Mapping[str, str]) -> Outbox:
@@ -78,5 +93,12 @@ def build_app(settings: ReferralSettings | None = None) -> FastAPI:
 
 
 SERVICE: Service[ReferralSettings, Referrals] = Service(
-    "referral", ReferralSettings, build_app, build_application, build_relay, loops=build_loops, store=STORE
+    "referral",
+    ReferralSettings,
+    build_app,
+    build_application,
+    build_relay,
+    loops=build_loops,
+    store=STORE,
+    metrics=build_metrics,
 )

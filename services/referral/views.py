@@ -9,6 +9,7 @@ compliance is an aggregate over it, and the clock tick reads only the clocks who
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ class Listing:
 
 def state_of(referral: Referral) -> dict[str, Any]:
     state = {k: v for k, v in referral.__dict__.items() if k != "_pending_events"}
-    state["history"] = [[m.name, m.at, m.to_org, m.to_service] for m in referral.history]
+    state["history"] = [[getattr(m, f.name) for f in dataclasses.fields(Milestone)] for m in referral.history]
     state["flags"] = [list(flag) for flag in sorted(referral.flags)]
     return state
 
@@ -69,7 +70,7 @@ class ReferralView(Projection):
         """The schema's version and the clock policy the clocks were computed with."""
         bounds = sorted((str(k), v.total_seconds()) for k, v in self.policy.bounds.items())
         digest = hashlib.sha256(repr((bounds, self.policy.at_risk_ratio)).encode()).hexdigest()[:16]
-        return f"1:{digest}"
+        return f"2:{digest}"
 
     def schema(self, db: Database) -> Sequence[str]:
         return [
@@ -84,7 +85,8 @@ class ReferralView(Projection):
             "CREATE INDEX referral_rows_from_status ON referral_rows (from_org, status, seq)",
             """CREATE TABLE referral_clocks (
                 referral_id TEXT NOT NULL, standard TEXT NOT NULL, responsible_org TEXT NOT NULL,
-                service TEXT NOT NULL, started_at BIGINT NOT NULL, due_at BIGINT NOT NULL, met_at BIGINT,
+                service TEXT NOT NULL, started_at BIGINT NOT NULL, due_at BIGINT NOT NULL, at_risk_at BIGINT NOT NULL,
+                met_at BIGINT,
                 stopped_at BIGINT, next_flag_at BIGINT)""",
             "CREATE INDEX referral_clocks_referral ON referral_clocks (referral_id)",
             "CREATE INDEX referral_clocks_org ON referral_clocks (responsible_org, started_at)",
@@ -121,7 +123,7 @@ class ReferralView(Projection):
         tx.executemany("DELETE FROM referral_clocks WHERE referral_id = ?", [(str(r.id),) for _, r in rows])
         tx.executemany(
             "INSERT INTO referral_clocks (referral_id, standard, responsible_org, service, started_at, due_at, "
-            "met_at, stopped_at, next_flag_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "at_risk_at, met_at, stopped_at, next_flag_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [clock for _, r in rows for clock in self._clocks(r)],
         )
 
@@ -150,6 +152,7 @@ class ReferralView(Projection):
                     clock.service,
                     micros(clock.started_at),
                     micros(clock.due_at),
+                    micros(clock.at_risk_at),
                     at(clock.met_at),
                     at(clock.stopped_at),
                     at(min(pending, default=None)),
@@ -227,6 +230,20 @@ class ReferralIndex:
                 )
             )
         return report
+
+    def clock_states(self, now: datetime) -> dict[tuple[str, str], int]:
+        """How many clocks stand in each state at `now`, by standard (the states of `compute_clocks`)."""
+        state = (
+            "CASE WHEN met_at IS NOT NULL THEN (CASE WHEN met_at <= due_at THEN 'MET' ELSE 'BREACHED' END) "
+            "WHEN stopped_at IS NOT NULL THEN (CASE WHEN stopped_at > due_at THEN 'BREACHED' ELSE 'STOPPED' END) "
+            "WHEN ? >= due_at THEN 'BREACHED' WHEN ? >= at_risk_at THEN 'AT_RISK' ELSE 'RUNNING' END"
+        )
+        with self.projector.reading() as tx:
+            rows = tx.execute(
+                f"SELECT standard, {state} AS state, COUNT(*) FROM referral_clocks GROUP BY standard, state",  # noqa: S608
+                (micros(now), micros(now)),
+            )
+        return {(str(standard), str(value)): int(count) for standard, value, count in rows}
 
     def due(self, now: datetime) -> list[str]:
         """The referrals with a clock threshold passed by `now` and not flagged yet (the index on the next
