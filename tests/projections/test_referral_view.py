@@ -3,6 +3,7 @@ random histories of submissions, lifecycle steps, redirects and clock ticks)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,10 @@ def test_a_rebuild_gives_the_same_rows_as_incremental_application(history: list[
     app = Referrals(env=persistence_env("memory://"), clock=clock)
     play(app, clock, history)
     [projector] = app.projectors
+    expected = Counter(
+        (c.standard.value, c.state.value) for r in app.list_referrals() for c in app.clocks(r)
+    )  # the clocks computed from each referral's history
+    assert app.index.clock_states(clock()) == expected
     incremental = rows(projector)
     assert len(incremental["referrals"]) == sum(1 for item in history if item[0] == "submit")
     projector.rebuild()
