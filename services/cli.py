@@ -27,9 +27,13 @@ cli = typer.Typer(help="RLS Referrals platform", no_args_is_help=True, add_compl
 schemas_cli = typer.Typer(help="The public contract under schemas/", no_args_is_help=True)
 topic_cli = typer.Typer(help="Read Kafka topics", no_args_is_help=True)
 org_cli = typer.Typer(help="An organisation's access to the platform", no_args_is_help=True)
+projections_cli = typer.Typer(
+    help="The services' read models (projections in their own databases)", no_args_is_help=True
+)
 cli.add_typer(schemas_cli, name="schemas")
 cli.add_typer(topic_cli, name="topic")
 cli.add_typer(org_cli, name="org")
+cli.add_typer(projections_cli, name="projections")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(deploy_cli, name="deploy")
 
@@ -99,6 +103,31 @@ def relay(
         raise typer.Exit(2)
     _logging()
     run_relay(definition, _stop_on_signals())
+
+
+@projections_cli.command("rebuild")
+def projections_rebuild(service: Annotated[str, typer.Argument(help=", ".join(SERVICES))]) -> None:
+    """Rebuild a service's read models from its first event (a running service reads the rows rebuilt so far)."""
+    from rich.progress import Progress, TaskID
+
+    definition = registry_service(service) if service in SERVICES else None
+    if definition is None or definition.application is None:
+        typer.echo(f"no read models for {service!r}; one of {', '.join(SERVICES)}", err=True)
+        raise typer.Exit(2)
+    application = definition.application(definition.settings())
+    try:
+        with Progress() as progress:
+            for projector in application.projectors:
+                task = progress.add_task(projector.projection.name, total=None)
+
+                def advance(done: int, total: int, task: TaskID = task) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                applied = projector.rebuild(advance)
+                progress.update(task, completed=1, total=1)
+                progress.console.print(f"{projector.projection.name}: {applied} events applied")
+    finally:
+        application.close()
 
 
 @cli.command()

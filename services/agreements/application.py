@@ -33,10 +33,11 @@ from services.agreements.domain import (
     organisation_aggregate_id,
 )
 from services.agreements.terms import DEFAULT_ZONE, Terms, agreement_year, local_date
-from services.agreements.views import Change, Directory, OrganisationEntry, changes_of
+from services.agreements.views import Change, Directory, DirectoryView, OrganisationEntry, changes_of
 from services.agreements.volumes import CountedReferral, VolumeUse, counted_referral_id, volume_use_id
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import DateAsISO, TrackedApplication
+from services.common.projections import Projector, StateCodec
 from services.contract.codes import AgreementKind
 from services.contract.hours_standards import HOURS_STANDARDS, HoursPolicy
 
@@ -99,7 +100,10 @@ class Agreements(TrackedApplication):
         self.zone = zone
         self.hours_policy = hours_policy or HoursPolicy()
         """The hours standards' bounds the conformance view measures against."""
-        self.directory = Directory(self.recorder, self.mapper.to_domain_event)
+        codec = StateCodec(self)
+        projector = Projector(self, DirectoryView(codec))
+        self.projectors = (projector,)
+        self.directory = Directory(projector, codec)
         self._schedule: dict[uuid.UUID, datetime] = {}
         self._tick_lock = threading.Lock()
 

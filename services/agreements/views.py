@@ -1,8 +1,8 @@
 """Read models of the agreements service.
 
-`Directory`: an in-memory index following the application's own notification log. It answers the searches the event
-store cannot (organisations by service, kind and territory; agreements by party) and tells the scheduler which
-agreements changed. It is rebuilt from the log when the process starts and catches up before each use, so every
+`Directory`: a projection (`services.common.projections`) of the application's own notification log into indexed
+tables. It answers the searches the event store cannot (organisations by service, kind and territory; agreements by
+party) and tells the scheduler which agreements changed. It applies what was recorded since before each use, so every
 replica sees what any of them recorded.
 
 `changes_of`: the change log of one agreement, read back from its stored events.
@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder, Notification
-
 from services.agreements.domain import EVENT_NAMES, Agreement, Organisation
+from services.common.projections import Database, Projection, Projector, StateCodec, Tx
 from services.contract.codes import AgreementStatus
-
-PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -45,76 +42,114 @@ class OrganisationEntry:
             tuple(organisation.services),
         )
 
-    def matches(self, service: str | None, kind: str | None, territory: str | None) -> bool:
-        return (
-            (service is None or service in self.services)
-            and (kind is None or kind == self.kind)
-            and (territory is None or territory.casefold() == self.territory.casefold())
-        )
+
+class DirectoryView(Projection):
+    """Organisations (by service, kind and territory), agreements' parties, and the position of each agreement's
+    last change."""
+
+    name = "agreements_directory"
+    tables = ("agreement_orgs", "agreement_org_services", "agreement_parties", "agreement_changes")
+    version = "1"
+
+    def __init__(self, codec: StateCodec) -> None:
+        self.codec = codec
+
+    def schema(self, db: Database) -> Sequence[str]:
+        return [
+            f"""CREATE TABLE agreement_orgs (org_id TEXT PRIMARY KEY, kind TEXT NOT NULL, territory TEXT NOT NULL,
+                state {db.blob} NOT NULL)""",
+            "CREATE INDEX agreement_orgs_kind ON agreement_orgs (kind, org_id)",
+            "CREATE INDEX agreement_orgs_territory ON agreement_orgs (territory, org_id)",
+            """CREATE TABLE agreement_org_services (service TEXT NOT NULL, org_id TEXT NOT NULL,
+                PRIMARY KEY (service, org_id))""",
+            """CREATE TABLE agreement_parties (party TEXT NOT NULL, agreement_id TEXT NOT NULL,
+                PRIMARY KEY (party, agreement_id))""",
+            "CREATE TABLE agreement_changes (agreement_id TEXT PRIMARY KEY, seq BIGINT NOT NULL)",
+            "CREATE INDEX agreement_changes_seq ON agreement_changes (seq)",
+        ]
+
+    def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
+        for seq, e in events:
+            if isinstance(e, Organisation.Registered):
+                entry = OrganisationEntry(e.org_id, e.name, e.kind, e.territory, tuple(e.services))
+                tx.execute(
+                    "INSERT INTO agreement_orgs (org_id, kind, territory, state) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (org_id) DO UPDATE SET kind = excluded.kind, territory = excluded.territory, "
+                    "state = excluded.state",
+                    (entry.org_id, entry.kind, entry.territory.casefold(), self.codec.encode(entry.__dict__)),
+                )
+                tx.execute("DELETE FROM agreement_org_services WHERE org_id = ?", (entry.org_id,))
+                tx.executemany(
+                    "INSERT INTO agreement_org_services (service, org_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    [(service, entry.org_id) for service in entry.services],
+                )
+            elif isinstance(e, Agreement.Event):
+                agreement_id = str(e.originator_id)
+                terms = getattr(e, "terms", None)
+                if isinstance(terms, dict):
+                    tx.executemany(
+                        "INSERT INTO agreement_parties (party, agreement_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                        [(party, agreement_id) for party in terms["parties"]],
+                    )
+                tx.execute(
+                    "INSERT INTO agreement_changes (agreement_id, seq) VALUES (?, ?) "
+                    "ON CONFLICT (agreement_id) DO UPDATE SET seq = excluded.seq",
+                    (agreement_id, seq),
+                )
 
 
 class Directory:
-    """Organisations, agreement parties and recently changed agreements, from the notification log."""
+    """The directory's queries (each first applies what was recorded since); `take_changed` tells the scheduler
+    which agreements changed since it last asked (all of them, the first time in a process)."""
 
-    def __init__(self, recorder: ApplicationRecorder, decode: Callable[[Notification], Any]) -> None:
-        self._recorder = recorder
-        self._decode = decode
-        self._lock = threading.RLock()
-        self.position = 0
-        self._organisations: dict[str, OrganisationEntry] = {}
-        self._parties: dict[uuid.UUID, set[str]] = {}
-        self._changed: set[uuid.UUID] = set()
+    def __init__(self, projector: Projector, codec: StateCodec) -> None:
+        self.projector = projector
+        self.codec = codec
+        self._taken = 0
+        self._lock = threading.Lock()
 
-    def catch_up(self) -> None:
-        """Applies every notification recorded since the last call."""
-        with self._lock:
-            while True:
-                batch = self._recorder.select_notifications(start=self.position, limit=PAGE, inclusive_of_start=False)
-                for notification in batch:
-                    self._apply(self._decode(notification))
-                    self.position = notification.id
-                if len(batch) < PAGE:
-                    return
-
-    def _apply(self, domain_event: Any) -> None:
-        if isinstance(domain_event, Organisation.Registered):
-            e = domain_event
-            self._organisations[e.org_id] = OrganisationEntry(e.org_id, e.name, e.kind, e.territory, tuple(e.services))
-        elif isinstance(domain_event, Agreement.Event):
-            agreement_id = domain_event.originator_id
-            terms = getattr(domain_event, "terms", None)
-            if isinstance(terms, dict):
-                self._parties.setdefault(agreement_id, set()).update(terms["parties"])
-            self._changed.add(agreement_id)
+    def _entries(self, sql: str, params: Sequence[Any]) -> list[OrganisationEntry]:
+        with self.projector.reading() as tx:
+            rows = tx.execute(sql, params)
+        return [
+            OrganisationEntry(**{**state, "services": tuple(state["services"])})
+            for state in (self.codec.decode(row[0]) for row in rows)
+        ]
 
     def organisations(
         self, service: str | None = None, kind: str | None = None, territory: str | None = None
     ) -> list[OrganisationEntry]:
-        self.catch_up()
-        with self._lock:
-            found = [o for o in self._organisations.values() if o.matches(service, kind, territory)]
-        return sorted(found, key=lambda o: o.org_id)
+        conditions, params = [], []
+        for sql, value in (
+            ("o.org_id IN (SELECT org_id FROM agreement_org_services WHERE service = ?)", service),
+            ("o.kind = ?", kind),
+            ("o.territory = ?", None if territory is None else territory.casefold()),
+        ):
+            if value is not None:
+                conditions.append(sql)
+                params.append(value)
+        where = " AND ".join(conditions) or "1 = 1"
+        return self._entries(f"SELECT o.state FROM agreement_orgs o WHERE {where} ORDER BY o.org_id", params)  # noqa: S608
 
     def organisation(self, org_id: str) -> OrganisationEntry | None:
-        self.catch_up()
-        with self._lock:
-            return self._organisations.get(org_id)
+        found = self._entries("SELECT state FROM agreement_orgs WHERE org_id = ?", (org_id,))
+        return found[0] if found else None
 
     def agreement_ids(self, party: str | None = None) -> list[uuid.UUID]:
         """Agreements (sorted by id) that ever named `party` among their parties (all when None)."""
-        self.catch_up()
-        with self._lock:
-            ids: Iterable[uuid.UUID] = (
-                self._parties if party is None else [i for i, p in self._parties.items() if party in p]
-            )
-            return sorted(ids, key=str)
+        with self.projector.reading() as tx:
+            if party is None:
+                rows = tx.execute("SELECT agreement_id FROM agreement_changes")
+            else:
+                rows = tx.execute("SELECT agreement_id FROM agreement_parties WHERE party = ?", (party,))
+        return sorted((uuid.UUID(row[0]) for row in rows), key=str)
 
     def take_changed(self) -> set[uuid.UUID]:
         """Agreements that changed since the last call (the scheduler re-reads when they next fall due)."""
-        self.catch_up()
-        with self._lock:
-            changed, self._changed = self._changed, set()
-            return changed
+        with self._lock, self.projector.reading() as tx:
+            rows = tx.execute("SELECT agreement_id, seq FROM agreement_changes WHERE seq > ?", (self._taken,))
+            self._taken = max((int(row[1]) for row in rows), default=self._taken)
+        return {uuid.UUID(row[0]) for row in rows}
 
 
 # --- an agreement's change log ------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from services.common.tracing import TracingMapper
 
 if TYPE_CHECKING:
     from services.common.composition import Outbox
+    from services.common.projections import Projector
 
 
 class EventStoreURLError(ValueError):
@@ -120,11 +121,18 @@ class TrackedApplication(Application[Any]):
     """
 
     recorder: ProcessRecorder
+    projectors: tuple[Projector, ...] = ()
+    """The service's read models (`services.common.projections`): rebuilt by `rls projections rebuild`."""
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self._listeners: list[threading.Event] = []
         self.group_commit = GroupCommit(self._record)
+
+    def close(self) -> None:
+        for projector in self.projectors:
+            projector.close()
+        super().close()
 
     def listen(self) -> threading.Event:
         """An event set each time this process records something (relays wake up at once instead of polling)."""

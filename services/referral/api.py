@@ -63,6 +63,7 @@ from services.referral.domain import (
     TargetUnknownError,
 )
 from services.referral.ports import Gateways
+from services.referral.views import Listing
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
 
@@ -148,19 +149,18 @@ def list_referrals(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ReferralPage:
     """The referrals the caller's organisation sent or received (network auditors: all), oldest first."""
-    matching = [
-        r
-        for r in referrals.list_referrals()
-        if POLICY.allows("list_referrals", principal, parties(r))
-        and (to_org is None or r.to_org == to_org)
-        and (from_org is None or r.from_org == from_org)
-        and (status is None or r.status == status)
-    ]
-    # the cursor counts the referrals already listed: new ones are submitted now, so they come last
-    start = int(cursor or 0)
-    page = matching[start : start + limit]
-    next_cursor = str(start + limit) if len(matching) > start + limit else None
-    return ReferralPage(items=[ReferralPublic.of(r) for r in page], next_cursor=next_cursor)
+    listing = Listing(
+        scope=POLICY.scope("list_referrals", principal),
+        to_org=to_org,
+        from_org=from_org,
+        status=status,
+        after=int(cursor or 0),
+        limit=limit + 1,
+    )
+    # the cursor is the position of the last referral listed: new ones are submitted now, so they come last
+    found = referrals.index.page(listing)
+    next_cursor = str(found[limit - 1][0]) if len(found) > limit else None
+    return ReferralPage(items=[ReferralPublic.of(r) for _, r in found[:limit]], next_cursor=next_cursor)
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralPublic, responses={404: {}})

@@ -14,8 +14,9 @@ from eventsourcing.persistence import IntegrityError
 
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import TrackedApplication
+from services.common.projections import Projector, StateCodec
 from services.contract.codes import DEFAULT_REASON_CODES, Purpose
-from services.contract.delay_standards import DEFAULT_BOUNDS, Compliance, Policy, compliance, compute_clocks
+from services.contract.delay_standards import DEFAULT_BOUNDS, Compliance, Policy, compute_clocks
 from services.contract.delay_standards import Clock as DelayClock
 from services.contract.duration_standards import DurationPolicy
 from services.referral.domain import (
@@ -34,7 +35,7 @@ from services.referral.domain import (
     referral_id_for,
 )
 from services.referral.ports import Directory, DisclosureDecision, DisclosureRequest, Gateways, InformationVault
-from services.referral.views import ReferralIndex
+from services.referral.views import DUE_PAGE, Listing, ReferralIndex, ReferralView
 
 
 class NoVault:
@@ -106,7 +107,10 @@ class Referrals(TrackedApplication):
         self.vault: InformationVault = vault or NoVault()
         self.reason_codes = frozenset(reason_codes)
         """The configurable taxonomy of problems a referral's `reason_code` is taken from."""
-        self.index = ReferralIndex(self)
+        view = ReferralView(self.policy, StateCodec(self))
+        projector = Projector(self, view)
+        self.projectors = (projector,)
+        self.index = ReferralIndex(projector, view)
 
     def submit(
         self,
@@ -224,8 +228,9 @@ class Referrals(TrackedApplication):
             raise ReferralNotFoundError("no such referral")
         return referral
 
-    def list_referrals(self) -> list[Referral]:
-        return sorted(self.index.all(), key=lambda r: (r.submitted_at, str(r.id)))
+    def list_referrals(self, listing: Listing | None = None) -> list[Referral]:
+        """Referrals in submission order (default: all of them)."""
+        return [referral for _, referral in self.index.page(listing or Listing())]
 
     def clocks(self, referral: Referral) -> list[DelayClock]:
         return compute_clocks(referral.history, referral.channel, referral.urgency, self.policy, self.clock())
@@ -234,38 +239,42 @@ class Referrals(TrackedApplication):
         self, org: str | None, service: str | None, start: datetime | None, end: datetime | None
     ) -> list[Compliance]:
         """Delay-standard compliance of the clocks started in [start, end) for a responsible org and service."""
-        return compliance(
-            c
-            for referral in self.index.all()
-            for c in self.clocks(referral)
-            if (org is None or c.responsible_org == org)
-            and (service is None or c.service == service)
-            and (start is None or c.started_at >= start)
-            and (end is None or c.started_at < end)
-        )
+        return self.index.compliance(org, service, start, end, self.clock())
 
     def tick(self) -> int:
-        """Records every at-risk and breach threshold crossed by now, with its true time; returns how many."""
+        """Records every at-risk and breach threshold crossed by now, with its true time; returns how many.
+        Reads only the referrals with a threshold passed and not flagged yet (the view's index on it)."""
         now = self.clock()
+        due = self.index.due(now)
         flagged = 0
-        for referral in self.index.all():
-            due = [
-                (clock, kind, at)
-                for clock in self.clocks(referral)
-                for kind, at in clock.due_flags(now)
-                if (clock.standard.value, kind, clock.started_at) not in referral.flags
-            ]
-            if due:
-                flagged += self._flag(referral.id, due)
+        for start in range(0, len(due), DUE_PAGE):
+            batch = self.index.referrals(due[start : start + DUE_PAGE])
+            flagged += self._flag_all([(referral, self._due(referral, now)) for referral in batch])
         return flagged
+
+    def _due(self, referral: Referral, now: datetime) -> list[tuple[DelayClock, str, datetime]]:
+        return [
+            (clock, kind, at)
+            for clock in self.clocks(referral)
+            for kind, at in clock.due_flags(now)
+            if (clock.standard.value, kind, clock.started_at) not in referral.flags
+        ]
+
+    def _flag_all(self, due: list[tuple[Referral, list[tuple[DelayClock, str, datetime]]]]) -> int:
+        """Flags every referral of `due` in one transaction; when one moved meanwhile, each on its own."""
+        due = [(referral, flags) for referral, flags in due if flags]
+        for referral, flags in due:
+            _raise_flags(referral, flags)
+        try:
+            self.record(*(referral for referral, _ in due))
+        except IntegrityError:
+            return sum(self._flag(referral.id, flags) for referral, flags in due)
+        return sum(len(flags) for _, flags in due)
 
     def _flag(self, referral_id: uuid.UUID, due: Iterable[tuple[DelayClock, str, datetime]]) -> int:
         referral = self.get_referral(referral_id)
         before = len(referral.flags)
-        for clock, kind, at in sorted(due, key=lambda item: item[2]):
-            referral.flag_delay(
-                clock.standard.value, kind, clock.started_at, clock.due_at, at, int(clock.bound.total_seconds())
-            )
+        _raise_flags(referral, due)
         try:
             self.record(referral)
         except IntegrityError:  # the referral moved meanwhile; the next tick sees it again
@@ -305,3 +314,10 @@ class Referrals(TrackedApplication):
         except AggregateNotFoundError:
             return None
         return referral
+
+
+def _raise_flags(referral: Referral, due: Iterable[tuple[DelayClock, str, datetime]]) -> None:
+    for clock, kind, at in sorted(due, key=lambda item: item[2]):
+        referral.flag_delay(
+            clock.standard.value, kind, clock.started_at, clock.due_at, at, int(clock.bound.total_seconds())
+        )

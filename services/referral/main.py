@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Mapping
 
 from fastapi import FastAPI
@@ -63,7 +62,7 @@ def build_metrics(settings: ReferralSettings, referrals: Referrals) -> list[Read
     """The delay clocks of every referral, by standard and state, as they stand when scraped."""
 
     def clocks() -> list[Sample]:
-        counted = Counter((c.standard.value, c.state.value) for r in referrals.index.all() for c in referrals.clocks(r))
+        counted = referrals.index.clock_states(referrals.clock())
         return [(labels, float(n)) for labels, n in sorted(counted.items())]
 
     return [Reading("rls_referral_clocks", "Delay clocks by standard and state", ("standard", "state"), clocks)]

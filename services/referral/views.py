@@ -1,48 +1,283 @@
-"""An in-memory view of every referral, kept up to date from the notification log.
+"""The referral service's read model: a projection (`services.common.projections`) of every referral and its clocks.
 
-Listing, compliance reports and the clock tick need to look across referrals, which the event store cannot query.
-The view applies each stored event to its aggregate with the domain's own `mutate`, so it holds exactly what the
-repository would rebuild; it is rebuilt from the log when the process starts.
+`referral_rows` holds one row per referral: the columns listing filters on (organisations, status, target service),
+its position in submission order (`seq`, the notification id of its submission: the keyset of every page) and its
+state as the domain's own `mutate` leaves it (encoded like the store's events). `referral_clocks` holds its delay
+clocks with what does not depend on the time of asking (start, due, met, stopped) and the next threshold still to flag:
+compliance is an aggregate over it, and the clock tick reads only the clocks whose next threshold has passed.
 """
 
 from __future__ import annotations
 
-import threading
-import uuid
-from collections.abc import Iterable
-from typing import Any, cast
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from services.common.eventstore import TrackedApplication
-from services.referral.domain import Referral
+from services.common.projections import Database, Projection, Projector, StateCodec, Tx, micros
+from services.contract.delay_standards import Compliance, Policy, compute_clocks
+from services.contract.referral_events import DelayStandard
+from services.referral.domain import Milestone, Referral
 
-PAGE = 1000
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+"""Clocks are stored as they will stand once every step recorded so far has happened."""
+
+DUE_PAGE = 1000
+"""Referrals the tick reads at a time."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Which referrals to list: `scope` is the organisation the caller reads for (None: every referral)."""
+
+    scope: str | None = None
+    to_org: str | None = None
+    from_org: str | None = None
+    status: str | None = None
+    after: int = 0
+    limit: int | None = None
+
+
+def state_of(referral: Referral) -> dict[str, Any]:
+    state = {k: v for k, v in referral.__dict__.items() if k != "_pending_events"}
+    state["history"] = [[getattr(m, f.name) for f in dataclasses.fields(Milestone)] for m in referral.history]
+    state["flags"] = [list(flag) for flag in sorted(referral.flags)]
+    return state
+
+
+def referral_of(state: dict[str, Any]) -> Referral:
+    """The aggregate as the repository would rebuild it (at the version the row was written)."""
+    referral: Referral = object.__new__(Referral)
+    state["history"] = [Milestone(*m) for m in state["history"]]
+    state["flags"] = {tuple(flag) for flag in state["flags"]}
+    referral.__dict__.update(state)
+    referral.__dict__["_pending_events"] = []
+    return referral
+
+
+class ReferralView(Projection):
+    name = "referral_view"
+    tables = ("referral_rows", "referral_clocks")
+
+    def __init__(self, policy: Policy, codec: StateCodec) -> None:
+        self.policy = policy
+        self.codec = codec
+
+    @property
+    def version(self) -> str:
+        """The schema's version and the clock policy the clocks were computed with."""
+        bounds = sorted((str(k), v.total_seconds()) for k, v in self.policy.bounds.items())
+        digest = hashlib.sha256(repr((bounds, self.policy.at_risk_ratio)).encode()).hexdigest()[:16]
+        return f"2:{digest}"
+
+    def schema(self, db: Database) -> Sequence[str]:
+        return [
+            f"""CREATE TABLE referral_rows (
+                id TEXT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE, from_org TEXT NOT NULL, to_org TEXT NOT NULL,
+                to_service TEXT NOT NULL, status TEXT NOT NULL, submitted_at BIGINT NOT NULL,
+                state {db.blob} NOT NULL)""",
+            "CREATE INDEX referral_rows_to ON referral_rows (to_org, seq)",
+            "CREATE INDEX referral_rows_from ON referral_rows (from_org, seq)",
+            "CREATE INDEX referral_rows_status ON referral_rows (status, seq)",
+            "CREATE INDEX referral_rows_to_status ON referral_rows (to_org, status, seq)",
+            "CREATE INDEX referral_rows_from_status ON referral_rows (from_org, status, seq)",
+            """CREATE TABLE referral_clocks (
+                referral_id TEXT NOT NULL, standard TEXT NOT NULL, responsible_org TEXT NOT NULL,
+                service TEXT NOT NULL, started_at BIGINT NOT NULL, due_at BIGINT NOT NULL, at_risk_at BIGINT NOT NULL,
+                met_at BIGINT,
+                stopped_at BIGINT, next_flag_at BIGINT)""",
+            "CREATE INDEX referral_clocks_referral ON referral_clocks (referral_id)",
+            "CREATE INDEX referral_clocks_org ON referral_clocks (responsible_org, started_at)",
+            "CREATE INDEX referral_clocks_service ON referral_clocks (service, started_at)",
+            "CREATE INDEX referral_clocks_due ON referral_clocks (next_flag_at)",
+        ]
+
+    def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
+        stored = self._load(tx, sorted({str(event.originator_id) for _, event in events}))
+        changed: dict[str, tuple[int, Referral | None]] = {}
+        for position, event in events:
+            key = str(event.originator_id)
+            seq, current = changed[key] if key in changed else stored.get(key, (position, None))
+            changed[key] = (seq, event.mutate(current))
+        rows = [(seq, r) for seq, r in changed.values() if isinstance(r, Referral)]
+        tx.executemany(
+            "INSERT INTO referral_rows (id, seq, from_org, to_org, to_service, status, submitted_at, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET to_org = excluded.to_org, "
+            "to_service = excluded.to_service, status = excluded.status, state = excluded.state",
+            [
+                (
+                    str(r.id),
+                    seq,
+                    r.from_org,
+                    r.to_org,
+                    r.to_service,
+                    r.status,
+                    micros(r.submitted_at),
+                    self.codec.encode(state_of(r)),
+                )
+                for seq, r in rows
+            ],
+        )
+        tx.executemany("DELETE FROM referral_clocks WHERE referral_id = ?", [(str(r.id),) for _, r in rows])
+        tx.executemany(
+            "INSERT INTO referral_clocks (referral_id, standard, responsible_org, service, started_at, due_at, "
+            "at_risk_at, met_at, stopped_at, next_flag_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [clock for _, r in rows for clock in self._clocks(r)],
+        )
+
+    def _load(self, tx: Tx, keys: Sequence[str]) -> dict[str, tuple[int, Referral | None]]:
+        """The referrals of a batch already in the view (one query), with their positions."""
+        marks = ", ".join("?" for _ in keys)
+        rows = tx.execute(f"SELECT id, seq, state FROM referral_rows WHERE id IN ({marks})", keys)  # noqa: S608
+        return {key: (int(seq), referral_of(self.codec.decode(state))) for key, seq, state in rows}
+
+    def _clocks(self, r: Referral) -> list[tuple[Any, ...]]:
+        def at(moment: datetime | None) -> int | None:
+            return None if moment is None else micros(moment)
+
+        rows = []
+        for clock in compute_clocks(r.history, r.channel, r.urgency, self.policy, FAR_FUTURE):
+            pending = [
+                when
+                for kind, when in clock.due_flags(FAR_FUTURE)
+                if (clock.standard.value, kind, clock.started_at) not in r.flags
+            ]
+            rows.append(
+                (
+                    str(r.id),
+                    clock.standard.value,
+                    clock.responsible_org,
+                    clock.service,
+                    micros(clock.started_at),
+                    micros(clock.due_at),
+                    micros(clock.at_risk_at),
+                    at(clock.met_at),
+                    at(clock.stopped_at),
+                    at(min(pending, default=None)),
+                )
+            )
+        return rows
 
 
 class ReferralIndex:
-    def __init__(self, app: TrackedApplication) -> None:
-        self._app = app
-        self._position = 0
-        self._referrals: dict[uuid.UUID, Referral] = {}
-        self._lock = threading.Lock()
+    """The queries the application asks of the view (each reads after catching up with the log)."""
 
-    def catch_up(self) -> None:
-        """Applies the events stored since the last call."""
-        with self._lock:
-            while True:
-                page = self._app.recorder.select_notifications(
-                    start=self._position, limit=PAGE, inclusive_of_start=False
+    def __init__(self, projector: Projector, view: ReferralView) -> None:
+        self.projector = projector
+        self.view = view
+
+    def page(self, listing: Listing) -> list[tuple[int, Referral]]:
+        """Referrals in submission order after position `listing.after`, at most `listing.limit` of them."""
+        filters = {k: v for k, v in (("to_org", listing.to_org), ("from_org", listing.from_org)) if v is not None}
+        if listing.status is not None:
+            filters["status"] = listing.status
+        branches = _branches(filters, listing.scope)
+        limit = "" if listing.limit is None else f" LIMIT {int(listing.limit)}"
+        found: dict[int, bytes] = {}
+        with self.projector.reading() as tx:
+            for branch in branches:
+                where = " AND ".join([*(f"{column} = ?" for column in branch), "seq > ?"])
+                sql = f"SELECT seq, state FROM referral_rows WHERE {where} ORDER BY seq{limit}"  # noqa: S608 -- our columns
+                found.update(tx.execute(sql, [*branch.values(), listing.after]))
+        chosen = sorted(found)[: listing.limit]
+        return [(int(seq), self._referral(found[seq])) for seq in chosen]
+
+    def compliance(
+        self, org: str | None, service: str | None, start: datetime | None, end: datetime | None, now: datetime
+    ) -> list[Compliance]:
+        """Per standard, over the clocks started in [start, end): decided, met on time, median time to meet."""
+        conditions, params = [], []
+        for sql, value in (
+            ("responsible_org = ?", org),
+            ("service = ?", service),
+            ("started_at >= ?", None if start is None else micros(start)),
+            ("started_at < ?", None if end is None else micros(end)),
+        ):
+            if value is not None:
+                conditions.append(sql)
+                params.append(value)
+        where = " AND ".join(conditions) or "1 = 1"
+        decided = "(met_at IS NOT NULL OR stopped_at > due_at OR (stopped_at IS NULL AND due_at <= ?))"
+        with self.projector.reading() as tx:
+            counts = {
+                row[0]: (int(row[1]), int(row[2]), int(row[3]))
+                for row in tx.execute(
+                    f"SELECT standard, SUM(CASE WHEN {decided} THEN 1 ELSE 0 END), "  # noqa: S608 -- our columns
+                    "SUM(CASE WHEN met_at <= due_at THEN 1 ELSE 0 END), "
+                    "SUM(CASE WHEN met_at IS NOT NULL THEN 1 ELSE 0 END) "
+                    f"FROM referral_clocks WHERE {where} GROUP BY standard",
+                    [micros(now), *params],
                 )
-                for notification in page:
-                    domain_event = self._app.mapper.to_domain_event(notification)
-                    current = self._referrals.get(domain_event.originator_id)
-                    updated = cast(Any, domain_event).mutate(current)
-                    if isinstance(updated, Referral):
-                        self._referrals[updated.id] = updated
-                    self._position = notification.id
-                if len(page) < PAGE:
-                    return
+            }
+            medians = {
+                standard: _median(tx, where, params, standard, met_count)
+                for standard, (_, _, met_count) in counts.items()
+                if met_count
+            }
+        report = []
+        for standard in DelayStandard:
+            total, met, _ = counts.get(standard.value, (0, 0, 0))
+            report.append(
+                Compliance(
+                    standard,
+                    total,
+                    met,
+                    total - met,
+                    round(100 * met / total, 1) if total else None,
+                    medians.get(standard.value),
+                )
+            )
+        return report
 
-    def all(self) -> Iterable[Referral]:
-        self.catch_up()
-        with self._lock:
-            return list(self._referrals.values())
+    def clock_states(self, now: datetime) -> dict[tuple[str, str], int]:
+        """How many clocks stand in each state at `now`, by standard (the states of `compute_clocks`)."""
+        state = (
+            "CASE WHEN met_at IS NOT NULL THEN (CASE WHEN met_at <= due_at THEN 'MET' ELSE 'BREACHED' END) "
+            "WHEN stopped_at IS NOT NULL THEN (CASE WHEN stopped_at > due_at THEN 'BREACHED' ELSE 'STOPPED' END) "
+            "WHEN ? >= due_at THEN 'BREACHED' WHEN ? >= at_risk_at THEN 'AT_RISK' ELSE 'RUNNING' END"
+        )
+        with self.projector.reading() as tx:
+            rows = tx.execute(
+                f"SELECT standard, {state} AS state, COUNT(*) FROM referral_clocks GROUP BY standard, state",  # noqa: S608
+                (micros(now), micros(now)),
+            )
+        return {(str(standard), str(value)): int(count) for standard, value, count in rows}
+
+    def due(self, now: datetime) -> list[str]:
+        """The referrals with a clock threshold passed by `now` and not flagged yet (the index on the next
+        threshold: nothing else is read)."""
+        with self.projector.reading() as tx:
+            rows = tx.execute("SELECT referral_id FROM referral_clocks WHERE next_flag_at <= ?", (micros(now),))
+        return sorted({row[0] for row in rows})
+
+    def referrals(self, ids: Sequence[str]) -> list[Referral]:
+        """These referrals as the view holds them."""
+        marks = ", ".join("?" for _ in ids)
+        with self.projector.db.connection() as tx:
+            rows = tx.execute(f"SELECT state FROM referral_rows WHERE id IN ({marks})", ids) if ids else []  # noqa: S608
+        return [self._referral(row[0]) for row in rows]
+
+    def _referral(self, state: bytes) -> Referral:
+        return referral_of(self.view.codec.decode(state))
+
+
+def _branches(filters: dict[str, str], scope: str | None) -> list[dict[str, str]]:
+    """The equality conditions whose union is the listing: within a scope, the referrals the organisation sent and
+    those it received (one indexed range each); a branch another one already covers is left out."""
+    if scope is None:
+        return [filters]
+    branches = [{**filters, part: scope} for part in ("to_org", "from_org") if filters.get(part, scope) == scope]
+    return [b for b in branches if not any(o is not b and o.items() < b.items() for o in branches)]
+
+
+def _median(tx: Tx, where: str, params: list[Any], standard: str, count: int) -> float:
+    """The median time to meet a standard, read from the middle of the sorted durations."""
+    rows = tx.execute(
+        f"SELECT met_at - started_at AS d FROM referral_clocks WHERE {where} AND standard = ? "  # noqa: S608 -- ours
+        "AND met_at IS NOT NULL ORDER BY d LIMIT ? OFFSET ?",
+        [*params, standard, 2 - count % 2, (count - 1) // 2],
+    )
+    middle = [int(row[0]) / 1_000_000 for row in rows]
+    return middle[0] if len(middle) == 1 else (middle[0] + middle[1]) / 2

@@ -1,0 +1,336 @@
+"""Scale benchmark of the referral service's read side: ten years of referrals on one server.
+
+For each N given and each store (SQLite file, PostgreSQL), on a fresh store:
+
+1. seeds N referrals through the domain and the application's own `record` (the event store's API, by batches of
+   `--batch` referrals per transaction): each is submitted, called back and analysed (3 events, both AAOR clocks met),
+   their submissions spread over ten years among `--orgs` organisations; then 1,000 crisis referrals submitted 50 min
+   before the end, each with a clock whose at-risk threshold (45 min) has passed: the next tick's work;
+2. applies the whole log to the referral view (what a first start after an upgrade does once);
+3. starts `rls serve referral` on it (relay and checkpoints off; a local Kafka, started once, for /readyz), times
+   the start until /readyz answers 200, reads its resident memory;
+4. over HTTP as a receiving organisation's worker: `GET /v1/referrals?to_org=…&limit=50` on the first page and on a deep
+   page (keyset cursor at 90 % of that organisation's referrals), the compliance report of one organisation over one
+   month; p50 and p99 of `--requests` calls each;
+5. in process: one clock tick with the 1,000 clocks due, then one with nothing due.
+
+Every figure is printed side by side for the sizes given. PostgreSQL is a local server started here (initdb, fsync
+off) unless `--postgres-dsn` names one; Kafka likewise unless `--kafka` names one.
+
+Usage: `.venv/bin/python bench/scale.py --referrals 10000 100000 [--stores sqlite postgres] [--requests 200]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from services.common.auth import load_dev_key, mint_dev_token
+from services.common.clock import ManualClock
+from services.referral.application import Referrals
+from services.referral.domain import Referral, Step, referral_id_for
+from services.referral.main import build_application
+from services.referral.settings import ReferralSettings
+from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
+from services.runtime.postgres_local import LocalPostgres
+from services.runtime.settings import RuntimeSettings
+
+DUE = 1000
+YEARS = 10
+MIB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Figures:
+    seeded_per_s: float = 0.0
+    projected_per_s: float = 0.0
+    cold_start_s: float = 0.0
+    rss_start_mib: float = 0.0
+    rss_after_mib: float = 0.0
+    first_p50_ms: float = 0.0
+    first_p99_ms: float = 0.0
+    deep_p50_ms: float = 0.0
+    deep_p99_ms: float = 0.0
+    compliance_p50_ms: float = 0.0
+    compliance_p99_ms: float = 0.0
+    tick_due_ms: float = 0.0
+    tick_flags: int = 0
+    tick_idle_ms: float = 0.0
+
+
+def referral(n: int, at: datetime, from_org: str, to_org: str, service: str, urgency: str) -> Referral:
+    return Referral(
+        id=referral_id_for(from_org, f"scale-{n}"),
+        subject_id=f"S-{n:08d}",
+        from_org=from_org,
+        from_service="INFO_SOCIAL",
+        to_org=to_org,
+        to_service=service,
+        channel="PHONE",
+        urgency=urgency,
+        reason_code="ANXIETY",
+        accompaniment="NONE",
+        agreement_id=None,
+        agreement_kind=None,
+        submitted_by="scale",
+        submitted_at=at,
+        request_digest="scale",
+    )
+
+
+def seed(app: Referrals, n: int, orgs: list[str], end: datetime, batch: int) -> float:
+    """N handled referrals over ten years, then the ones due at the end; returns referrals per second."""
+    started = time.perf_counter()
+    spacing = timedelta(days=365 * YEARS) / n
+    pending: list[Referral] = []
+    for i in range(n):
+        at = end - timedelta(days=365 * YEARS) + i * spacing
+        from_org, to_org = orgs[i % len(orgs)], orgs[(i * 7 + 3) % len(orgs)]
+        r = referral(i, at, from_org, to_org, "AAOR", "ROUTINE")
+        for minutes, command in ((10, "callback"), (20, "analyse")):
+            step_at = at + timedelta(minutes=minutes)
+            r.perform(command, Step(to_org, "scale", step_at), step_at)
+        pending.append(r)
+        if len(pending) == batch:
+            app.record(*pending)
+            pending = []
+    for i in range(DUE):
+        at = end - timedelta(minutes=50) + timedelta(milliseconds=i)
+        pending.append(referral(n + i, at, orgs[0], orgs[1], "CRISIS_24_7", "IMMEDIATE"))
+        if len(pending) == batch:
+            app.record(*pending)
+            pending = []
+    app.record(*pending)
+    return n / (time.perf_counter() - started)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def timed(call: Callable[[], object], times: int) -> tuple[float, float]:
+    """p50 and p99 in milliseconds."""
+    durations = []
+    for _ in range(times):
+        started = time.perf_counter()
+        call()
+        durations.append((time.perf_counter() - started) * 1000)
+    durations.sort()
+    return statistics.median(durations), durations[min(len(durations) - 1, int(len(durations) * 0.99))]
+
+
+@contextmanager
+def kafka(bootstrap: str | None) -> Iterator[str]:
+    """The broker /readyz asks for: `--kafka` if given, else a local one started here (KRaft, from the jars)."""
+    if bootstrap:
+        yield bootstrap
+        return
+    settings = RuntimeSettings()
+    scratch = Path(tempfile.mkdtemp(prefix="rls-scale-kafka-"))
+    broker = LocalKafka(
+        ensure_jars(settings.kafka_version, settings.cache_dir),
+        scratch,
+        free_port(),
+        free_port(),
+        settings.kafka_heap,
+        find_java(settings.java_home),
+    )
+    broker.start(timeout=120)
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def service(var: Path, url: str, bootstrap: str) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
+    """`rls serve referral` on the store; yields it, its base URL and the seconds until /readyz said ready."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "RLS_VAR_DIR": str(var),
+        "REFERRAL_EVENT_STORE": url,
+        "REFERRAL_PORT": str(port),
+        "REFERRAL_RELAY_ENABLED": "false",
+        "REFERRAL_CHECKPOINT_INTERVAL_S": "0",
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+    }
+    rls = Path(sys.executable).parent / "rls"
+    started = time.perf_counter()
+    process = subprocess.Popen([str(rls), "serve", "referral"], env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError("the referral service exited")
+            time.sleep(0.02)
+        yield process, base, time.perf_counter() - started
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def deep_cursor(app: Referrals, org: str) -> str:
+    """The position 90 % down the organisation's received referrals (what a client paging that far would hold)."""
+    [projector] = app.projectors
+    with projector.reading() as tx:
+        [(count,)] = tx.execute("SELECT COUNT(*) FROM referral_rows WHERE to_org = ?", (org,))
+        row = tx.one(
+            "SELECT seq FROM referral_rows WHERE to_org = ? ORDER BY seq LIMIT 1 OFFSET ?", (org, int(count * 0.9))
+        )
+    assert row is not None
+    return str(row[0])
+
+
+def measure(n: int, url: str, var: Path, args: argparse.Namespace) -> Figures:
+    figures = Figures()
+    orgs = [f"org-{i:03d}" for i in range(args.orgs)]
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)  # the service's own ticks find nothing due
+    settings = ReferralSettings(var_dir=var, event_store=url)
+    with build_application(settings) as app:
+        figures.seeded_per_s = seed(app, n, orgs, end, args.batch)
+        print(f"  seeded {n} referrals at {figures.seeded_per_s:.0f}/s", flush=True)
+        started = time.perf_counter()
+        events = app.projectors[0].catch_up()
+        figures.projected_per_s = events / (time.perf_counter() - started)
+        print(f"  view built from {events} events at {figures.projected_per_s:.0f} events/s", flush=True)
+        cursor = deep_cursor(app, orgs[1])
+    key = load_dev_key(settings.signing_key_file)
+    token = mint_dev_token(key, orgs[1], ["intake"], "scale", settings.jwt_audience, timedelta(hours=2))
+    headers = {"Authorization": f"Bearer {token}"}
+    with service(var, url, args.kafka) as (process, base, cold):
+        figures.cold_start_s = cold
+        figures.rss_start_mib = rss_mib(process.pid)
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+
+            def get(path: str) -> None:
+                response = client.get(path)
+                response.raise_for_status()
+
+            first = f"/v1/referrals?to_org={orgs[1]}&limit=50"
+            get(first)  # the first request also imports what the route needs
+            figures.first_p50_ms, figures.first_p99_ms = timed(lambda: get(first), args.requests)
+            deep = f"{first}&cursor={cursor}"
+            figures.deep_p50_ms, figures.deep_p99_ms = timed(lambda: get(deep), args.requests)
+            month = (end - timedelta(days=365 * YEARS // 2)).replace(day=1, hour=0, minute=0, second=0)
+            after = (month + timedelta(days=31)).replace(day=1)
+            report = (
+                f"/v1/standards/compliance?org={orgs[1]}&from={month:%Y-%m-%dT%H:%M:%SZ}&to={after:%Y-%m-%dT%H:%M:%SZ}"
+            )
+            figures.compliance_p50_ms, figures.compliance_p99_ms = timed(lambda: get(report), args.requests)
+        figures.rss_after_mib = rss_mib(process.pid)
+    with build_application(settings) as app:
+        app.clock = ManualClock(end)
+        app.projectors[0].catch_up()
+        started = time.perf_counter()
+        figures.tick_flags = app.tick()
+        figures.tick_due_ms = (time.perf_counter() - started) * 1000
+        app.projectors[0].catch_up()  # the flags just raised
+        started = time.perf_counter()
+        app.tick()
+        figures.tick_idle_ms = (time.perf_counter() - started) * 1000
+    return figures
+
+
+@contextmanager
+def store(kind: str, base: Path, args: argparse.Namespace) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{base / 'referral.db'}"
+        return
+    dsn = args.postgres_dsn
+    server = None
+    if dsn is None:  # under /tmp itself: the server runs as the postgres user when we are root
+        server = LocalPostgres(Path("/tmp") / f"rls-scale-pg-{uuid.uuid4().hex[:8]}", free_port())
+        server.start()
+        dsn = server.dsn
+    schema = "scale_" + uuid.uuid4().hex[:8]
+    try:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(f"CREATE SCHEMA {schema}")
+        yield f"{dsn}?schema={schema}"
+    finally:
+        if server is not None:
+            server.stop()
+            shutil.rmtree(server.base_dir, ignore_errors=True)
+
+
+ROWS: list[tuple[str, Callable[[Figures], str]]] = [
+    ("seeding (application record), referrals/s", lambda f: f"{f.seeded_per_s:.0f}"),
+    ("view built once from the log, events/s", lambda f: f"{f.projected_per_s:.0f}"),
+    ("cold start to /readyz 200, s", lambda f: f"{f.cold_start_s:.2f}"),
+    ("resident memory at ready / after requests, MiB", lambda f: f"{f.rss_start_mib:.0f} / {f.rss_after_mib:.0f}"),
+    ("list to_org limit=50, first page p50 / p99, ms", lambda f: f"{f.first_p50_ms:.1f} / {f.first_p99_ms:.1f}"),
+    ("list to_org limit=50, deep page p50 / p99, ms", lambda f: f"{f.deep_p50_ms:.1f} / {f.deep_p99_ms:.1f}"),
+    (
+        "compliance, one org, one month p50 / p99, ms",
+        lambda f: f"{f.compliance_p50_ms:.1f} / {f.compliance_p99_ms:.1f}",
+    ),
+    ("tick with 1,000 clocks due, ms (flags raised)", lambda f: f"{f.tick_due_ms:.0f} ({f.tick_flags})"),
+    ("tick with nothing due, ms", lambda f: f"{f.tick_idle_ms:.1f}"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--referrals", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--stores", nargs="+", choices=["sqlite", "postgres"], default=["sqlite", "postgres"])
+    parser.add_argument("--orgs", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=500, help="referrals recorded per transaction while seeding")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--postgres-dsn")
+    parser.add_argument("--kafka", help="bootstrap servers (default: a local broker started here)")
+    args = parser.parse_args()
+    with kafka(args.kafka) as args.kafka:
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    for kind in args.stores:
+        results = {}
+        for n in args.referrals:
+            print(f"{kind}, {n} referrals:", flush=True)
+            with tempfile.TemporaryDirectory(prefix="rls-scale-") as scratch, store(kind, Path(scratch), args) as url:
+                results[n] = measure(n, url, Path(scratch) / "var", args)
+        print(f"\n{kind}: {', '.join(f'{n:,}' for n in results)} referrals (+{DUE:,} due), {args.orgs} organisations")
+        width = max(len(label) for label, _ in ROWS)
+        print(" " * width + "".join(f"{n:>16,}" for n in results))
+        for label, show in ROWS:
+            print(label.ljust(width) + "".join(f"{show(f):>16}" for f in results.values()))
+        print(flush=True)
+
+
+if __name__ == "__main__":
+    main()

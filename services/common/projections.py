@@ -1,0 +1,339 @@
+"""Projections: durable, indexed read models in a service's own database, kept up to date from its notification log.
+
+A `Projection` owns tables in the database of the service's event store (the same SQLite file, or the same
+PostgreSQL schema; a private in-memory SQLite database when the store is in memory). A `Projector` applies each new
+event of the application's notification log to it and records the position reached **in the same transaction**, so
+every event is applied exactly once in effect, whatever crashes in between. Each projection has a version: when it
+differs from the one its tables were built with (a changed schema, or configuration its rows depend on), the tables are
+dropped and rebuilt from the first event by themselves; `rls projections rebuild <service>` does it on demand.
+
+Ordering: the PostgreSQL recorder inserts events under an exclusive table lock held until commit, so notification ids
+become visible in order (a gap is a rolled-back transaction, never an id still to come); SQLite has one writer.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from services.common.eventstore import TrackedApplication
+
+Dialect = Literal["sqlite", "postgres"]
+Row = tuple[Any, ...]
+Progress = Callable[[int, int], None]
+"""Called with (events applied so far, events to apply) while catching up."""
+
+BATCH = 500
+"""Events applied per transaction."""
+
+SKIP_AHEAD = 1000
+"""How many events a projection naming its topics lets pass unapplied before it records that it is past them."""
+
+SKIP_CHECK = 256
+"""How often (in reads) a projection naming its topics looks how many events it let pass."""
+
+SQLITE_CACHE_KIB = 64 * 1024
+"""Page cache of each SQLite connection (the default 2 MiB makes index maintenance read the disk once tables grow)."""
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(moment: datetime) -> int:
+    """A moment as integer microseconds since the epoch (UTC): exact, ordered, indexable on both databases."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (aware - EPOCH) // MICROSECOND
+
+
+def moment(value: int) -> datetime:
+    return EPOCH + value * MICROSECOND
+
+
+class StateCodec:
+    """Rows' opaque state (an aggregate as it stands) in the store's own encoding: transcoded, compressed and
+    encrypted like its events, so a projection keeps nothing in clear that the store encrypts."""
+
+    def __init__(self, app: TrackedApplication) -> None:
+        self._mapper = app.mapper
+
+    def encode(self, state: Mapping[str, Any]) -> bytes:
+        data = self._mapper.transcoder.encode(dict(state))
+        if self._mapper.compressor:
+            data = self._mapper.compressor.compress(data)
+        if self._mapper.cipher:
+            data = self._mapper.cipher.encrypt(data)
+        return data
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        data = bytes(data)
+        if self._mapper.cipher:
+            data = self._mapper.cipher.decrypt(data)
+        if self._mapper.compressor:
+            data = self._mapper.compressor.decompress(data)
+        decoded: dict[str, Any] = self._mapper.transcoder.decode(data)
+        return decoded
+
+
+class Tx:
+    """One connection in use: statements are written with `?` placeholders on both databases."""
+
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self.connection = connection
+        self.dialect = dialect
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgres" else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cursor = self.connection.execute(self._sql(sql), tuple(params))
+        return list(cursor.fetchall()) if cursor.description else []
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if self.dialect == "postgres":
+            with self.connection.cursor() as cursor:
+                cursor.executemany(self._sql(sql), [tuple(r) for r in rows])
+        else:
+            self.connection.executemany(sql, [tuple(r) for r in rows])
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = self.execute(sql, params)
+        return rows[0] if rows else None
+
+
+class Database:
+    """Connections to the database of an application's event store, from the application's environment."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        module = env.get("PERSISTENCE_MODULE", "eventsourcing.popo")
+        self.dialect: Dialect = "postgres" if module.endswith("postgres") else "sqlite"
+        self._env = env
+        self._memory = module.endswith("popo")
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._all: list[Any] = []
+        self._guard = threading.Lock()
+        self._single = threading.Lock()  # the one connection of an in-memory database
+
+    @property
+    def blob(self) -> str:
+        return "BYTEA" if self.dialect == "postgres" else "BLOB"
+
+    def _connect(self) -> Any:
+        if self.dialect == "postgres":
+            options = {
+                "dbname": self._env.get("POSTGRES_DBNAME", "postgres"),
+                "host": self._env.get("POSTGRES_HOST", "127.0.0.1"),
+                "port": self._env.get("POSTGRES_PORT", "5432"),
+                "user": self._env.get("POSTGRES_USER", "postgres"),
+                "password": self._env.get("POSTGRES_PASSWORD", ""),
+            }
+            schema = self._env.get("POSTGRES_SCHEMA")
+            if schema:
+                options["options"] = f"-c search_path={schema}"
+            return psycopg.connect(make_conninfo(**options), autocommit=True)
+        path = ":memory:" if self._memory else self._env.get("SQLITE_DBNAME", ":memory:")
+        connection = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=float(self._env.get("SQLITE_LOCK_TIMEOUT", 10))
+        )
+        if not self._memory:
+            connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        return connection
+
+    @contextmanager
+    def connection(self) -> Iterator[Tx]:
+        """A connection of the pool (statements commit one by one unless inside `transaction`)."""
+        if self._memory:
+            with self._single:
+                if not self._all:
+                    self._all.append(self._connect())
+                yield Tx(self._all[0], self.dialect)
+            return
+        try:
+            connection = self._idle.get_nowait()
+        except queue.Empty:
+            connection = self._connect()
+            with self._guard:
+                self._all.append(connection)
+        try:
+            yield Tx(connection, self.dialect)
+        finally:
+            self._idle.put(connection)
+
+    @contextmanager
+    def transaction(self, lock: str) -> Iterator[Tx]:
+        """A write transaction, serialised with every other writer of the same `lock` (SQLite: the database)."""
+        with self.connection() as tx:
+            if self.dialect == "postgres":
+                with tx.connection.transaction():
+                    tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (lock,))
+                    yield tx
+                return
+            tx.execute("BEGIN IMMEDIATE")
+            try:
+                yield tx
+            except BaseException:
+                tx.execute("ROLLBACK")
+                raise
+            tx.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._guard:
+            for connection in self._all:
+                connection.close()
+            self._all.clear()
+
+
+class Projection(ABC):
+    """A read model in tables of its own: `apply` is called once per event of the log, inside the transaction that
+    records the position it reached. Its `version` names what its rows depend on (schema, configuration)."""
+
+    name: str
+    tables: tuple[str, ...]
+    topics: frozenset[str] | None = None
+    """The topics of the events it applies (None: every event); a read then waits for no other event."""
+
+    @property
+    @abstractmethod
+    def version(self) -> str: ...
+
+    @abstractmethod
+    def schema(self, db: Database) -> Sequence[str]:
+        """The statements creating its tables and indexes."""
+
+    @abstractmethod
+    def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
+        """Applies a batch of domain events in log order, each with its notification id."""
+
+
+TRACKING = """CREATE TABLE IF NOT EXISTS projections (
+    name TEXT PRIMARY KEY, version TEXT NOT NULL, position BIGINT NOT NULL)"""
+
+
+class Projector:
+    """Keeps one projection up to date from an application's notification log (`catch_up`), rebuilds it on demand."""
+
+    def __init__(self, app: TrackedApplication, projection: Projection, batch: int = BATCH) -> None:
+        self.app = app
+        self.projection = projection
+        self.batch = batch
+        self.db = Database(app.env)
+        self._lock = threading.Lock()
+        self._ready = False
+        self._position = 0
+        self._reads = 0
+
+    def _open(self) -> None:
+        """Creates the projection's tables, or rebuilds them when they were built for another version."""
+        if self._ready:
+            return
+        with self.db.transaction(self.projection.name) as tx:
+            tx.execute(TRACKING)
+            row = tx.one("SELECT version, position FROM projections WHERE name = ?", (self.projection.name,))
+            if row is not None and row[0] == self.projection.version:
+                self._position = int(row[1])
+            else:
+                self._reset(tx)
+        self._ready = True
+
+    def _reset(self, tx: Tx) -> None:
+        for table in self.projection.tables:
+            tx.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in self.projection.schema(self.db):
+            tx.execute(statement)
+        tx.execute(
+            "INSERT INTO projections (name, version, position) VALUES (?, ?, 0) "
+            "ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = 0",
+            (self.projection.name, self.projection.version),
+        )
+        self._position = 0
+
+    def position(self) -> int:
+        """The last event applied (as recorded)."""
+        with self._lock:
+            self._open()
+            with self.db.connection() as tx:
+                row = tx.one("SELECT position FROM projections WHERE name = ?", (self.projection.name,))
+        return int(row[0]) if row else 0
+
+    def catch_up(self, progress: Progress | None = None) -> int:
+        """Applies every event recorded since the last one applied; returns how many were applied."""
+        with self._lock:
+            self._open()
+            return self._catch_up(progress)
+
+    def _catch_up(self, progress: Progress | None = None) -> int:
+        head = self.app.recorder.max_notification_id() or 0
+        applied = 0
+        while self._position < head:
+            applied += self._apply_batch(head)
+            if progress is not None:
+                progress(self._position, head)
+        return applied
+
+    def _apply_batch(self, head: int) -> int:
+        """Applies the next batch of events up to `head` (only the projection's topics, when it names them)."""
+        topics = sorted(self.projection.topics or ())
+        with self.db.transaction(self.projection.name) as tx:
+            row = tx.one("SELECT position FROM projections WHERE name = ?", (self.projection.name,))
+            start = int(row[0]) if row else 0
+            notifications = self.app.recorder.select_notifications(
+                start=start, limit=self.batch, stop=head, topics=topics, inclusive_of_start=False
+            )
+            events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+            self.projection.apply(tx, events)
+            # every id up to `head` is committed (ids become visible in order): a short batch read them all
+            position = notifications[-1].id if len(notifications) == self.batch else max(start, head)
+            tx.execute("UPDATE projections SET position = ? WHERE name = ?", (position, self.projection.name))
+        self._position = position
+        return len(notifications)
+
+    def _fresh(self) -> None:
+        """Catches up when something this projection applies was recorded since. A projection naming its topics asks
+        only for the first of them past its position (one query, like a catch-up finding nothing), and every
+        `SKIP_CHECK` reads records that it is past the others once they pile up beyond `SKIP_AHEAD`."""
+        with self._lock:
+            self._open()
+            topics = self.projection.topics
+            if topics is None:
+                self._catch_up()
+                return
+            self._reads += 1
+            if self._reads % SKIP_CHECK == 0 and (self.app.recorder.max_notification_id() or 0) > (
+                self._position + SKIP_AHEAD
+            ):
+                self._catch_up()
+                return
+            pending = self.app.recorder.select_notifications(
+                start=self._position, limit=1, topics=sorted(topics), inclusive_of_start=False
+            )
+            if pending:
+                self._catch_up()
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Drops the projection's rows and applies the whole log again; returns how many events were applied."""
+        with self._lock:
+            self._open()
+            with self.db.transaction(self.projection.name) as tx:
+                self._reset(tx)
+        return self.catch_up(progress)
+
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        """A connection to query the projection, caught up with everything recorded so far (reads its writes)."""
+        self._fresh()
+        with self.db.connection() as tx:
+            yield tx
+
+    def close(self) -> None:
+        self.db.close()
