@@ -139,13 +139,13 @@ def prepare_schema(connection: psycopg.Connection[Any], target: PostgresTarget, 
 
 @contextmanager
 def prepared(target: PostgresTarget, setting: str) -> Iterator[None]:
-    """Held while a process creates a store's tables: its schema prepared (`prepare_schema`), then a session advisory
-    lock on that schema, so that replicas starting at once never race on `CREATE … IF NOT EXISTS`."""
+    """Held while a process creates a store's tables: a session advisory lock on the store's schema, then the schema
+    prepared (`prepare_schema`), so that replicas starting at once never race on `CREATE … IF NOT EXISTS`."""
     key = lock_key("startup", target.scope)
     with psycopg.connect(target.dsn, autocommit=True) as connection:
-        prepare_schema(connection, target, setting)
         connection.execute("SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", key)
         try:
+            prepare_schema(connection, target, setting)
             yield
         finally:
             connection.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", key)
