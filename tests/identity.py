@@ -14,7 +14,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from services.common.clock import system_clock
+from services.common.auth import token_claims
 
 ISSUER = "https://idp.rls.test/realms/rls"
 KID = "rls-test-1"
@@ -29,16 +29,7 @@ class IdentityProvider:
         self._key = key
 
     def mint(self, org: str, roles: list[str], sub: str, ttl: timedelta = timedelta(hours=4)) -> str:
-        now = system_clock()
-        claims = {
-            "sub": sub,
-            "org": org,
-            "roles": sorted(set(roles)),
-            "iss": ISSUER,
-            "aud": "rls",
-            "iat": int(now.timestamp()),
-            "exp": int((now + ttl).timestamp()),
-        }
+        claims = token_claims(org, roles, sub, ISSUER, "rls", ttl)
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": KID})
 
 
