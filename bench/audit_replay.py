@@ -33,8 +33,8 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from services.audit.views import HistoryDB
 from services.audit.inbound import KafkaReplay
+from services.audit.views import HistoryDB
 from services.common.envelope import CloudEvent, event_id, event_type, schema_uri
 from services.common.kafka import ensure_topics, make_admin
 from services.contract import topics
