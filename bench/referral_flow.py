@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -201,10 +201,10 @@ class Setup:
 
 
 @contextmanager
-def postgres_database(scratch: Path) -> Iterator[str]:
+def postgres_database() -> Iterator[str]:
     """A fresh database on `POSTGRES_DSN`, else on a throw-away local server (fsync off, as in the test fixtures)."""
     configured = RuntimeSettings().postgres_dsn
-    server = None if configured else LocalPostgres(scratch / "postgres", free_port())
+    server = None if configured else LocalPostgres(Path("/tmp") / f"rls-bench-pg-{uuid.uuid4().hex[:8]}", free_port())
     if server is not None:
         server.start()
     dsn = configured or (server.dsn if server else "")
@@ -218,10 +218,8 @@ def postgres_database(scratch: Path) -> Iterator[str]:
             server.stop()
 
 
-def store_environment(store: str, database: str | None) -> dict[str, str]:
-    """Every store in `database`, a schema per service (the README's form); SQLite under the scratch `var/`."""
-    if store == "sqlite" or database is None:
-        return {}
+def postgres_stores(database: str) -> dict[str, str]:
+    """Every store in `database`, a schema per service (the README's one-database form)."""
     stores = {f"{name.upper()}_EVENT_STORE": f"{database}?schema={name}" for name in SERVICES}
     return {**stores, "AUDIT_DATABASE": f"{database}?schema=audit_history"}
 
@@ -229,12 +227,14 @@ def store_environment(store: str, database: str | None) -> dict[str, str]:
 def run(args: argparse.Namespace, setup: Setup) -> dict[str, float]:
     """Starts a platform as `setup` says, measures, stops it; returns the latency figures (ms)."""
     scratch = Path(tempfile.mkdtemp(prefix=f"rls-bench-{setup.security}-{setup.store}-"))
-    with ExitStack() as stack:
-        database = stack.enter_context(postgres_database(scratch)) if setup.store == "postgresql" else None
-        return measure(args, setup, scratch, store_environment(setup.store, database))
+    if setup.store == "sqlite":
+        return measure(args, setup, scratch, {})
+    with postgres_database() as database:
+        return measure(args, setup, scratch, postgres_stores(database))
 
 
 def measure(args: argparse.Namespace, setup: Setup, scratch: Path, stores: dict[str, str]) -> dict[str, float]:
+    """One platform under `scratch` with the `stores` variables (none: SQLite under `scratch`), measured."""
     for name in SERVICES:
         os.environ.pop(f"{name.upper()}_EVENT_STORE", None)
     os.environ.pop("AUDIT_DATABASE", None)
