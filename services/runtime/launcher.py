@@ -22,9 +22,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.clock import system_clock
+from services.common.eventstore import redacted
 from services.common.kafka import ensure_topics, make_admin
 from services.common.kafka_acls import load_acl_file
 from services.common.kafka_security import KafkaAccess
+from services.common.settings import StoreLocation
 from services.contract.topics import PLATFORM_TOPICS
 from services.runtime import demo
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
@@ -234,7 +236,7 @@ class Platform:
             "kafka_bootstrap": self.bootstrap,
             "kafka_security": self.admin_access.security_protocol,
             "kafka_ca_file": None if self.security is None else str(self.security.ca_file),
-            "event_store": f"sqlite:///{var}/<service>.db",
+            "event_store": {name: redacted(StoreLocation.of(name, var).url) for name in SERVICES},
             "mode": self.settings.mode,
             "demo": network,
             "dev_token": token(demo.CSSS, ["intake", "clinician", "coordinator"], "demo-worker"),
