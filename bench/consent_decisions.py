@@ -1,11 +1,17 @@
-"""Consent decisions benchmark: in-process latency per decision and REST latency at a fixed request rate.
+"""Consent decisions benchmark: the engine and `decide()` in process, then `POST /v1/decisions` and
+`POST /v1/disclosures` over HTTP beside Open Policy Agent answering the same consent route, in one run.
 
-    .venv/bin/python bench/consent_decisions.py [--rate 200] [--seconds 10]
+    .venv/bin/python bench/consent_decisions.py [--rates 200,500,1000] [--seconds 10] [--store URL] [--workers 1]
+        [--no-opa]
 
-Prints p50/p99 of (1) the pure engine (`evaluate`), (2) the application's `decide` (facts from the read model,
-evaluation, the decision recorded in a SQLite event store), and (3) `POST /v1/decisions` over HTTP against a
-uvicorn server, requests sent open-loop at `--rate` per second (latency counted from the scheduled send time, so
-a slow response delays nobody's clock). Synthetic data only; Kafka is not needed (relay and consumers off).
+Every HTTP figure comes from one open-loop generator (request i is due at start + i/rate; latency counts from that
+due time, so a slow answer delays nobody's clock), driving in turn the consent service (uvicorn, its own process; every
+decision recorded, sealed and in the outbox before it is answered) and `opa run --server` evaluating route A-1
+(`bench/opa/consent_a1.rego`: a consent of the subject covers recipient, purpose and time; permitted = requested ∩
+consented) over the same consents of `--subjects` people. OPA records nothing. It is built once from the Go module
+proxy into ~/.cache/rls/tools (outside git); without Go the comparison is skipped, saying so. The saturation rate of
+each is the highest rate of a rising ladder whose p99 stays under 10 ms. Synthetic data only; Kafka is not needed
+(relay and consumers off).
 """
 
 from __future__ import annotations
@@ -15,11 +21,18 @@ import http.client
 import itertools
 import json
 import multiprocessing
+import os
 import random
+import shutil
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +42,7 @@ import uvicorn
 from eventsourcing.persistence import Tracking
 
 from services.common.auth import load_dev_key, mint_dev_token
+from services.common.group_commit import GroupCommit
 from services.common.service import application_env
 from services.consent import inbound
 from services.consent.api_models import DecisionCreate
@@ -39,10 +53,14 @@ from services.consent.settings import ConsentSettings
 from services.contract.codes import InfoCategory, OrgKind, ServiceCode
 from tests.consent.conftest import agreement_event, organisation_event
 
-SUBJECTS = 2000
 ORGS = [f"org-{n:03d}" for n in range(40)]
 DISCLOSER = "csss-bench"
 CATEGORIES = [c.value for c in InfoCategory]
+OPA_VERSION = "v1.22.4"
+OPA_POLICY = Path(__file__).parent / "opa" / "consent_a1.rego"
+SATURATED_P99_S = 0.010
+LADDER = (200, 300, 500, 700, 1000, 1500, 2000, 3000, 4000, 6000)
+"""Rates tried, in order, until p99 reaches 10 ms (the saturation rate is the last one under it)."""
 
 
 def _free_port() -> int:
@@ -54,8 +72,32 @@ def _free_port() -> int:
         return port
 
 
-def seed(app: Consents, rnd: random.Random) -> None:
-    """Organisations, service agreements, and one to three consents per person."""
+def consents_of(rnd: random.Random, subjects: int) -> list[ConsentTerms]:
+    """One to three consents per person, the same for the platform and for OPA."""
+    now = datetime.now(UTC)
+    return [
+        ConsentTerms(
+            subject_id=f"S-{s:05d}",
+            subject_birth_date=date(1950 + rnd.randint(0, 60), rnd.randint(1, 12), rnd.randint(1, 28)),
+            grantor_role="SELF",
+            grantor_mandate_ref=None,
+            grantor_scope=None,
+            method="WRITTEN",
+            purposes=tuple(rnd.sample(["REFERRAL", "JOINT_FOLLOW_UP", "SERVICE_ON_BEHALF"], 2)),
+            recipient_org_ids=tuple(rnd.sample(ORGS, 2)),
+            recipient_kinds=(),
+            categories=tuple(rnd.sample(CATEGORIES, 4)),
+            valid_from=now - timedelta(days=rnd.randint(1, 300)),
+            valid_until=now + timedelta(days=rnd.randint(1, 300)),
+        )
+        for s in range(subjects)
+        for _ in range(rnd.randint(1, 3))
+    ]
+
+
+def seed(app: Consents, consents: list[ConsentTerms]) -> float:
+    """Organisations, service agreements, and the consents (recorded by 16 concurrent writers: group commit);
+    returns the consents recorded per second."""
     now = datetime.now(UTC)
     offset = 0
     offset += 1
@@ -79,25 +121,26 @@ def seed(app: Consents, rnd: random.Random) -> None:
             offset += 1
             inbound.handler(app)(event, Tracking("bench#0", offset))
     actor = Actor("bench", DISCLOSER)
-    for s in range(SUBJECTS):
-        for _ in range(rnd.randint(1, 3)):
-            app.record_consent(
-                ConsentTerms(
-                    subject_id=f"S-{s:05d}",
-                    subject_birth_date=date(1950 + rnd.randint(0, 60), rnd.randint(1, 12), rnd.randint(1, 28)),
-                    grantor_role="SELF",
-                    grantor_mandate_ref=None,
-                    grantor_scope=None,
-                    method="WRITTEN",
-                    purposes=tuple(rnd.sample(["REFERRAL", "JOINT_FOLLOW_UP", "SERVICE_ON_BEHALF"], 2)),
-                    recipient_org_ids=tuple(rnd.sample(ORGS, 2)),
-                    recipient_kinds=(),
-                    categories=tuple(rnd.sample(CATEGORIES, 4)),
-                    valid_from=now - timedelta(days=rnd.randint(1, 300)),
-                    valid_until=now + timedelta(days=rnd.randint(1, 300)),
-                ),
-                actor,
-            )
+    start = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda terms: app.record_consent(terms, actor), consents))
+    return len(consents) / (time.perf_counter() - start)
+
+
+def opa_data(consents: list[ConsentTerms]) -> dict[str, Any]:
+    """The same consents as OPA's data document (instants in nanoseconds since the epoch)."""
+    by_subject: dict[str, list[dict[str, Any]]] = {}
+    for c in consents:
+        by_subject.setdefault(c.subject_id, []).append(
+            {
+                "recipient_org_ids": list(c.recipient_org_ids),
+                "purposes": list(c.purposes),
+                "categories": list(c.categories),
+                "valid_from_ns": int(c.valid_from.timestamp() * 1e9),
+                "valid_until_ns": None if c.valid_until is None else int(c.valid_until.timestamp() * 1e9),
+            }
+        )
+    return {"consents": by_subject}
 
 
 DANGER = {
@@ -118,16 +161,18 @@ LEGAL_INPUTS: list[tuple[int, dict[str, Any]]] = [
 """The mix of requests: ordinary referrals, and each kind of legal input the engine reads (weights in %)."""
 
 
-def ask(rnd: random.Random) -> dict[str, Any]:
-    [legal] = rnd.choices([extra for _, extra in LEGAL_INPUTS], weights=[w for w, _ in LEGAL_INPUTS])
+def ask(rnd: random.Random, subjects: int, legal: bool = True) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if legal:
+        [extra] = rnd.choices([extra for _, extra in LEGAL_INPUTS], weights=[w for w, _ in LEGAL_INPUTS])
     return {
-        "subject_id": f"S-{rnd.randrange(SUBJECTS):05d}",
+        "subject_id": f"S-{rnd.randrange(subjects):05d}",
         "discloser_org_id": DISCLOSER,
         "recipient_org_id": rnd.choice(ORGS),
         "purpose": rnd.choice(["REFERRAL", "JOINT_FOLLOW_UP", "SERVICE_ON_BEHALF"]),
         "recipient_service": "CRISIS_24_7",
         "categories": rnd.sample(CATEGORIES, 3),
-        **legal,
+        **extra,
     }
 
 
@@ -143,8 +188,8 @@ def percentiles(samples_s: list[float]) -> str:
     return f"p50 {p50 * 1e6:8.1f} µs   p99 {p99 * 1e6:8.1f} µs   (n={len(ordered)})"
 
 
-def in_process(app: Consents, rnd: random.Random, n: int) -> None:
-    recorded = [app.decide(request_of(ask(rnd)), Actor("bench", DISCLOSER))[0] for _ in range(200)]  # warm-up
+def in_process(app: Consents, rnd: random.Random, n: int, subjects: int) -> None:
+    recorded = [app.decide(request_of(ask(rnd, subjects)), Actor("bench", DISCLOSER))[0] for _ in range(200)]
     engine = []
     for i in range(n):
         r = recorded[i % len(recorded)]
@@ -154,48 +199,158 @@ def in_process(app: Consents, rnd: random.Random, n: int) -> None:
     print(f"engine evaluate()          {percentiles(engine)}")
     decide = []
     for _ in range(n // 10):
-        body = request_of(ask(rnd))
+        body = request_of(ask(rnd, subjects))
         start = time.perf_counter()
         app.decide(body, Actor("bench", DISCLOSER))
         decide.append(time.perf_counter() - start)
-    print(f"application decide()       {percentiles(decide)}  (read model + engine + SQLite write)")
+    print(f"application decide()       {percentiles(decide)}  (read model + engine + SQLite write, one caller)")
+    requests = [request_of(ask(rnd, subjects)) for _ in range(n // 4)]
+    half = len(requests) // 2
+    alone = concurrent_decisions(app, requests[:half], OneTransactionEach(app._record))
+    grouped = concurrent_decisions(app, requests[half:], GroupCommit(app._record))
+    print(
+        f"application decide(), 16 concurrent callers: one transaction each p50/p99 {alone}; "
+        f"group commit p50/p99 {grouped}"
+    )
 
 
-def rest(base: str, token: str, rnd: random.Random, rate: float, seconds: float) -> list[float]:
+class OneTransactionEach:
+    """The store as it was written before group commit: each caller its own transaction, concurrently (SQLite
+    serialises them, a waiting writer sleeping in its busy handler)."""
+
+    def __init__(self, write: Callable[[Any], Any]) -> None:
+        self.record = write
+        self.batches = 0
+
+
+def concurrent_decisions(
+    app: Consents, requests: list[DecisionRequest], committer: GroupCommit | OneTransactionEach
+) -> str:
+    """16 threads deciding `requests` as fast as they can through `committer`: latencies, rate and transactions."""
+    app.group_commit = committer  # type: ignore[assignment]
+    actor = Actor("bench", DISCLOSER)
+    latencies: list[float] = []
+
+    def decide(request: DecisionRequest) -> None:
+        begin = time.perf_counter()
+        app.decide(request, actor)
+        latencies.append(time.perf_counter() - begin)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(decide, requests))
+    rate = len(requests) / (time.perf_counter() - start)
+    transactions = f", {committer.batches} transactions" if committer.batches else ""
+    ordered = sorted(latencies)
+    p50, p99 = ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99)]
+    return f"{p50 * 1e3:.1f}/{p99 * 1e3:.1f} ms, {rate:.0f} decisions/s{transactions}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """An HTTP endpoint under load: where, which bodies (one per request, cycled), which headers."""
+
+    name: str
+    ports: list[int]
+    pids: list[int]
+    path: str
+    bodies: list[bytes]
+    headers: dict[str, str]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the server processes used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Run:
+    rate: float
+    latencies: list[float]
+    errors: int
+    cpu_s: float
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.latencies) or [float("inf")]
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+    def per_core(self) -> float:
+        """Requests one core of server CPU answers per second at this run's cost per request."""
+        return max(1, len(self.latencies) + self.errors) / self.cpu_s if self.cpu_s > 0 else float("inf")
+
+    def line(self) -> str:
+        p50, p99, worst = self.quantile(0.5), self.quantile(0.99), max(self.latencies, default=float("inf"))
+        cpu = self.cpu_s / max(1, len(self.latencies) + self.errors)
+        return (
+            f"p50 {p50 * 1e3:8.2f} ms  p99 {p99 * 1e3:8.2f} ms  max {worst * 1e3:8.2f} ms  "
+            f"errors {self.errors:4d}  server CPU {cpu * 1e3:5.2f} ms/request  (n={len(self.latencies)})"
+        )
+
+
+def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run:
     """Open loop: request i is due at start + i/rate; a pool of blocking keep-alive connections sends them.
 
     http.client in threads rather than an asyncio client: the load generator must cost far less than the server,
-    or its own scheduling delays show up as server latency.
+    or its own scheduling delays show up as server latency. A request answered otherwise than 200, or not within
+    2 s, is an error.
     """
-    bodies = [json.dumps(ask(rnd)).encode() for _ in range(int(rate * seconds))]
-    address = base.removeprefix("http://").split(":")
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    total = int(rate * seconds)
     latencies: list[float] = []
+    errors = 0
     tickets = itertools.count()
     start = time.monotonic() + 0.5
 
-    def worker() -> None:
-        connection = http.client.HTTPConnection(address[0], int(address[1]), timeout=10)
-        for _ in range(3):  # warm the connection
-            connection.request("POST", "/v1/decisions", bodies[0], headers)
-            connection.getresponse().read()
-        while (i := next(tickets)) < len(bodies):
+    def worker(port: int) -> None:
+        nonlocal errors
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        while (i := next(tickets)) < total:
             scheduled = start + i / rate
             time.sleep(max(0.0, scheduled - time.monotonic()))
-            connection.request("POST", "/v1/decisions", bodies[i], headers)
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                raise RuntimeError(f"POST /v1/decisions answered {response.status}")
-            latencies.append(time.monotonic() - scheduled)
+            try:
+                connection.request("POST", target.path, target.bodies[i % len(target.bodies)], target.headers)
+                response = connection.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                ok = False
+            if ok:
+                latencies.append(time.monotonic() - scheduled)
+            else:
+                errors += 1
         connection.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(16)]
+    ports = itertools.cycle(target.ports)  # several server processes: each client keeps to one
+    threads = [threading.Thread(target=worker, args=(next(ports),)) for _ in range(clients)]
+    used = cpu_seconds(target.pids)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return latencies
+    return Run(rate, latencies, errors, cpu_seconds(target.pids) - used)
+
+
+def warm(target: Target) -> None:
+    """One request before measuring, however long it takes (the service's read model catches up with the store)."""
+    for port in target.ports:
+        url = f"http://127.0.0.1:{port}{target.path}"
+        httpx.post(url, content=target.bodies[0], headers=target.headers, timeout=300).raise_for_status()
+
+
+def saturation(target: Target, seconds: float) -> float | None:
+    """The highest rate of `LADDER` answered with p99 under 10 ms and no error (None: not even the first)."""
+    best = None
+    for rate in LADDER:
+        run = drive(target, rate, seconds)
+        if run.errors or run.quantile(0.99) >= SATURATED_P99_S:
+            break
+        best = float(rate)
+    return best
 
 
 def bench_settings(store: str, scratch: str, port: int = 0) -> ConsentSettings:
@@ -216,40 +371,152 @@ def serve(store: str, scratch: str, port: int) -> None:
     uvicorn.run(build_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def wait_up(url: str, alive: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"{url}: the server exited")
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}: not up within 60 s")
+
+
+@contextmanager
+def consent_service(store: str, scratch: str, workers: int) -> Iterator[tuple[list[int], list[int]]]:
+    """`workers` consent API processes on the same store (scaled out: in production the relay runs once beside them,
+    `rls relay consent`); their ports and process ids."""
+    ports = [_free_port() for _ in range(workers)]
+    spawn = multiprocessing.get_context("spawn")
+    servers = [spawn.Process(target=serve, args=(store, scratch, port), daemon=True) for port in ports]
+    for server in servers:
+        server.start()
+    try:
+        for port, server in zip(ports, servers, strict=True):
+            wait_up(f"http://127.0.0.1:{port}/healthz", server.is_alive)
+        yield ports, [server.pid for server in servers if server.pid is not None]
+    finally:
+        for server in servers:
+            server.terminate()
+            server.join(10)
+
+
+def opa_binary() -> Path | None:
+    """`opa` from $RLS_OPA, the cache, or built there with Go (None, and why, when neither is possible)."""
+    if os.environ.get("RLS_OPA"):
+        return Path(os.environ["RLS_OPA"])
+    cache = Path(os.environ.get("RLS_CACHE_DIR", Path.home() / ".cache" / "rls")) / "tools" / f"opa-{OPA_VERSION}"
+    binary = cache / "opa"
+    if binary.exists():
+        return binary
+    go = shutil.which("go")
+    if go is None:
+        print(f"OPA comparison skipped: Go is not installed (needed once to build opa {OPA_VERSION}; or set RLS_OPA)")
+        return None
+    print(f"building opa {OPA_VERSION} from the Go module proxy into {cache} (once) ...", flush=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [go, "install", f"github.com/open-policy-agent/opa@{OPA_VERSION}"],
+        env={**os.environ, "GOBIN": str(cache)},
+        check=True,
+    )
+    return binary
+
+
+@contextmanager
+def opa_server(binary: Path, data: dict[str, Any], scratch: str) -> Iterator[tuple[int, int]]:
+    data_file = Path(scratch) / "data.json"
+    data_file.write_text(json.dumps(data))
+    port = _free_port()
+    command = [str(binary), "run", "--server", "--addr", f"127.0.0.1:{port}", "--log-level", "error"]
+    command += ["--skip-version-check", str(OPA_POLICY), str(data_file)]
+    process = subprocess.Popen(command)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/health", lambda: process.poll() is None)
+        yield port, process.pid
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:6.1f}×" if theirs > 0 else "   n/a"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=200.0, help="REST requests per second")
-    parser.add_argument("--seconds", type=float, default=10.0, help="REST run duration")
+    parser.add_argument("--rates", default="200,500,1000", help="HTTP requests per second, comma-separated")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each HTTP run")
+    parser.add_argument("--ladder-seconds", type=float, default=4.0, help="duration of each saturation step")
     parser.add_argument("--n", type=int, default=20000, help="in-process evaluations")
+    parser.add_argument("--subjects", type=int, default=10000, help="people with consents on file")
     parser.add_argument("--store", default=None, help="event store URL (default: a SQLite file in a temp dir)")
+    parser.add_argument("--workers", type=int, default=1, help="consent API processes sharing the store")
+    parser.add_argument("--no-opa", action="store_true", help="skip the comparison with Open Policy Agent")
     args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
     rnd = random.Random(20261125)
+    consents = consents_of(rnd, args.subjects)
     with tempfile.TemporaryDirectory() as scratch:
         store = args.store or f"sqlite:///{Path(scratch) / 'bench.db'}"
         with Consents(env=application_env(bench_settings(store, scratch))) as app:
-            seed(app, rnd)
-            in_process(app, rnd, args.n)
+            seeded = seed(app, consents)
+            print(f"seeded {len(consents)} consents of {args.subjects} people: {seeded:.0f} consents/s (16 writers)")
+            in_process(app, rnd, args.n, args.subjects)
+        token = mint_dev_token(load_dev_key(Path(scratch) / "key"), DISCLOSER, ["intake"], "bench", "rls", timedelta(1))
+        requests = [ask(rnd, args.subjects) for _ in range(int(max(rates) * args.seconds))]
+        encoded = [json.dumps(r).encode() for r in requests]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        binary = None if args.no_opa else opa_binary()
+        with (
+            consent_service(store, scratch, args.workers) as (ports, pids),
+            opa_or_none(binary, consents, scratch) as opa_server_,
+        ):
+            decisions = Target("ours", ports, pids, "/v1/decisions", encoded, headers)
+            disclosures = Target("ours", ports, pids, "/v1/disclosures", encoded, headers)
+            opa = None
+            if opa_server_ is not None:
+                inputs = [json.dumps({"input": r}).encode() for r in requests]
+                opa_port, opa_pid = opa_server_
+                json_only = {"Content-Type": "application/json"}
+                opa = Target("opa", [opa_port], [opa_pid], "/v1/data/rls/consent/decision", inputs, json_only)
+            for target in (decisions, disclosures, *([opa] if opa else [])):
+                warm(target)
+            per_core: dict[str, float] = {}
+            for rate in rates:
+                ours = drive(decisions, rate, args.seconds)
+                per_core.setdefault("POST /v1/decisions", ours.per_core())
+                print(f"{rate:6.0f}/s  POST /v1/decisions    {ours.line()}")
+                disclosed = drive(disclosures, rate, args.seconds)
+                print(f"{rate:6.0f}/s  POST /v1/disclosures  {disclosed.line()}")
+                if opa is not None:
+                    theirs = drive(opa, rate, args.seconds)
+                    per_core.setdefault(f"OPA {OPA_VERSION}", theirs.per_core())
+                    print(f"{rate:6.0f}/s  OPA {OPA_VERSION} (A-1)     {theirs.line()}")
+                    print(
+                        f"{rate:6.0f}/s  ours/OPA              p50 {ratio(ours.quantile(0.5), theirs.quantile(0.5))}"
+                        f"   p99 {ratio(ours.quantile(0.99), theirs.quantile(0.99))}"
+                    )
+            capacity = ", ".join(f"{name} {rate:.0f}/s" for name, rate in per_core.items())
+            print(f"one core's worth of server CPU (at {rates[0]:.0f}/s): {capacity}")
+            print(f"saturation (p99 < 10 ms, {args.ladder_seconds:.0f} s per step of {LADDER}):")
+            print(f"  POST /v1/decisions: {saturation(decisions, args.ladder_seconds) or 'below the first step'}/s")
+            if opa is not None:
+                print(f"  OPA {OPA_VERSION}: {saturation(opa, args.ladder_seconds) or 'below the first step'}/s")
+        where = f"event store: {store.split(':', 1)[0]}, {args.workers} API process(es)"
+        print(f"{where}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
 
-        port = _free_port()
-        server = multiprocessing.get_context("spawn").Process(target=serve, args=(store, scratch, port), daemon=True)
-        server.start()
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        key = load_dev_key(Path(scratch) / "key")
-        token = mint_dev_token(key, DISCLOSER, ["intake"], "bench", "rls", timedelta(hours=1))
-        try:
-            latencies = rest(base, token, rnd, args.rate, args.seconds)
-        finally:
-            server.terminate()
-            server.join(10)
-        print(f"REST POST /v1/decisions    {percentiles(latencies)}  at {args.rate:.0f} req/s for {args.seconds:.0f} s")
-        print(f"event store: {store.split(':', 1)[0]}")
+
+@contextmanager
+def opa_or_none(binary: Path | None, consents: list[ConsentTerms], scratch: str) -> Iterator[tuple[int, int] | None]:
+    if binary is None:
+        yield None
+        return
+    with opa_server(binary, opa_data(consents), scratch) as server:
+        yield server
 
 
 if __name__ == "__main__":

@@ -17,14 +17,23 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from services.common import tracing
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.kafka import ensure_topics, make_admin
 from services.contract.topics import PLATFORM_TOPICS
+from services.notifications.main import build_app as notifications_app
+from services.notifications.settings import NotificationsSettings
+from services.referral.main import build_app as referral_app
+from services.referral.settings import ReferralSettings
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
 from services.runtime.postgres_local import LocalPostgres
 from services.runtime.settings import RuntimeSettings
 from tests.helpers import free_port
+from tests.referral.fakes import fake_gateways
 
 
 def _docker_container(kind: str) -> Any:
@@ -182,6 +191,47 @@ def client_for() -> Iterator[Callable[[FastAPI], TestClient]]:
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def referral_and_notifications(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    service_settings: Callable[..., Any],
+    client_for: Callable[[FastAPI], TestClient],
+) -> Callable[[str], tuple[TestClient, TestClient]]:
+    """`referral_and_notifications(group_prefix)` → the referral service (its peers faked) and the notifications
+    service in this process, each on its SQLite store, relay and consumers running on the test broker (a consumer
+    group of its own)."""
+
+    def start(group_prefix: str) -> tuple[TestClient, TestClient]:
+        loops = {"kafka_bootstrap_servers": kafka_bootstrap, "relay_enabled": True, "consumers_enabled": True}
+        referral_store = f"sqlite:///{tmp_path / 'referral.db'}"
+        referral_api = referral_app(service_settings(ReferralSettings, event_store=referral_store, **loops))
+        referral_api.state.gateways = lambda token: fake_gateways()  # agreements and consent: not here
+        notifications_api = notifications_app(
+            service_settings(
+                NotificationsSettings,
+                event_store=f"sqlite:///{tmp_path / 'notifications.db'}",
+                consumer_group=f"{group_prefix}-{uuid.uuid4().hex}",
+                **loops,
+            )
+        )
+        return client_for(referral_api), client_for(notifications_api)
+
+    return start
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The spans this process makes while the test runs (an in-memory exporter in place of OTLP)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_provider(provider)
+    yield exporter
+    tracing.use_provider(None)
+    provider.shutdown()
 
 
 TESTS = Path(__file__).resolve().parent

@@ -3,8 +3,11 @@ headless Chromium."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -12,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
@@ -164,3 +168,47 @@ def demo_consent(
         "categories": list(categories),
         "valid_from": valid_from or (system_clock() - timedelta(hours=1)).isoformat(),
     }
+
+
+def service_env(service: str, kafka_bootstrap: str, var: Path, dev_key_file: Path, port: int) -> dict[str, str]:
+    """What `service_process` needs to serve `service` on `port` in dev mode, its SQLite store in `var`."""
+    prefix = service.upper()
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "RLS_MODE": "dev",
+        "RLS_VAR_DIR": str(var),
+        "RLS_DEV_KEY_FILE": str(dev_key_file),
+        f"{prefix}_EVENT_STORE": f"sqlite:///{var / (service + '.db')}",
+        f"{prefix}_PORT": str(port),
+    }
+
+
+@contextmanager
+def service_process(service: str, env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`rls serve <service>` in a process of its own, with `env` added to this one's; killed if still running."""
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", service],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def wait_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    """Until `/readyz` answers 200 (the process must not exit meanwhile)."""
+
+    def ready() -> bool:
+        assert process.poll() is None, f"the process exited ({process.args})"
+        try:
+            return httpx.get(base_url + "/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(ready, timeout=60, interval=0.2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -85,6 +86,11 @@ def mint_dev_token(key: bytes, org: str, roles: Iterable[str], sub: str, audienc
     return jwt.encode(token_claims(org, roles, sub, DEV_ISSUER, audience, ttl), key, algorithm=DEV_ALGORITHM)
 
 
+VERIFIED_TOKENS = 4096
+"""How many verified tokens a verifier remembers (a caller sends the same token with every request until it expires;
+its signature and claims are checked once, its expiry on every request)."""
+
+
 class TokenVerifier:
     """Verifies bearer tokens against the dev key or the keys of a JWKS endpoint."""
 
@@ -95,8 +101,19 @@ class TokenVerifier:
         self._issuer = issuer
         self._dev_key = dev_key
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            return known[0]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             if self._jwks is not None:
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
@@ -116,7 +133,8 @@ class TokenVerifier:
         org, roles = claims.get("org"), claims.get("roles", [])
         if not isinstance(org, str) or not org or not isinstance(roles, list):
             raise AuthenticationError("token lacks the org or roles claim")
-        return Principal(sub=str(claims["sub"]), org=org, roles=frozenset(str(r) for r in roles))
+        principal = Principal(sub=str(claims["sub"]), org=org, roles=frozenset(str(r) for r in roles))
+        return principal, float(claims["exp"])
 
 
 bearer = HTTPBearer(auto_error=False, description="JWT with claims sub, org and roles")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -14,6 +14,7 @@ from services.common.backoff import Backoff
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from prometheus_client.registry import Collector
 
     from services.common.eventstore import TrackedApplication
     from services.common.relay import Mapper
@@ -29,13 +30,17 @@ A = TypeVar("A")
 
 @dataclass
 class Workers:
-    """Named background loops, and what to close once they stopped (Kafka clients, HTTP pools)."""
+    """Named background loops, what to close once they stopped (Kafka clients, HTTP pools), and what they show on
+    `/metrics` (lags, dead letters, checkpoints: `services.common.metrics`)."""
 
     loops: dict[str, Loop] = field(default_factory=dict)
     closers: list[Callable[[], object]] = field(default_factory=list)
+    readings: Sequence[Collector] = ()
 
     def __add__(self, other: Workers) -> Workers:
-        return Workers({**self.loops, **other.loops}, [*self.closers, *other.closers])
+        return Workers(
+            {**self.loops, **other.loops}, [*self.closers, *other.closers], [*self.readings, *other.readings]
+        )
 
     def close(self) -> None:
         for close in self.closers:
@@ -66,7 +71,9 @@ class Service(Generic[S, A]):
     - `consumers(settings, application)`: the consumed topics (when `consumers_enabled`);
     - `loops(settings, application)`: periodic work (clock ticks, schedulers);
     - `app(settings=None)`: the ASGI app, running all of the above in its lifespan;
-    - `store`: how the audit service reads this service's event store.
+    - `store`: how the audit service reads this service's event store;
+    - `metrics(settings, application)`: the service's own readings on `/metrics` (decisions, clocks, deliveries),
+      beside those the kernel adds for every process (requests, and the lags of the workers it runs).
     """
 
     name: str
@@ -77,6 +84,7 @@ class Service(Generic[S, A]):
     consumers: Callable[[S, A], Workers] | None = None
     loops: Callable[[S, A], Workers] | None = None
     store: StoreReader | None = None
+    metrics: Callable[[S, A], Sequence[Collector]] | None = None
 
 
 @dataclass

@@ -10,18 +10,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import Tracking
 from kafka import ConsumerRebalanceListener, KafkaConsumer
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from services.common.envelope import CloudEvent, EnvelopeError
 from services.common.eventstore import TrackedApplication
 from services.common.kafka import dlq_topic
 from services.common.kafka_security import Brokers, access_of
+from services.common.tracing import span
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ class RecordProcessor:
     group: str
     max_attempts: int = 3
     retry_sleep: float = 0.5
+    dead_lettered: Counter[str] = field(default_factory=Counter)
+    """Records dead-lettered by this process, per topic (a metric)."""
 
     def process(self, record: Any) -> str:
         """Returns what happened: `skipped`, `applied` or `dead-lettered`."""
@@ -74,7 +79,8 @@ class RecordProcessor:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 event = CloudEvent.from_kafka(record.headers, record.value)
-                self.handler(event, tracking)
+                with span("consume", event.traceparent, SpanKind.CONSUMER, self._attributes(record)):
+                    self.handler(event, tracking)
             except (EnvelopeError, PoisonMessageError, ValidationError) as error:
                 return self._dead_letter(record, tracking, reason=_reason(error))
             except Exception as error:  # noqa: BLE001 -- unknown failure: retry, then dead-letter
@@ -93,8 +99,18 @@ class RecordProcessor:
                 return "applied"
         raise AssertionError("unreachable")
 
+    def _attributes(self, record: Any) -> dict[str, str | int]:
+        return {
+            "messaging.system": "kafka",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.consumer.group.name": self.group,
+            "messaging.kafka.offset": record.offset,
+        }
+
     def _dead_letter(self, record: Any, tracking: Tracking, reason: str) -> str:
         self.dead_letters.send(record, reason, self.group)
+        self.dead_lettered[record.topic] += 1
         self.app.mark_processed(tracking)
         log.warning("record %s#%d@%d dead-lettered: %s", record.topic, record.partition, record.offset, reason)
         return "dead-lettered"
@@ -129,6 +145,9 @@ class TrackingConsumer:
         self.group = group
         self.topics = topics
         self.processor = processor
+        self.highwaters: dict[tuple[str, int], int] = {}
+        """The end offset of each assigned partition as the last fetch saw it (consumer lag, with the tracked
+        positions)."""
 
     def run(self, stop: threading.Event) -> None:
         consumer = KafkaConsumer(
@@ -153,5 +172,12 @@ class TrackingConsumer:
                         self.processor.process(record)
                 if batch:
                     consumer.commit()
+                self.highwaters = _highwaters(consumer)
         finally:
+            self.highwaters = {}
             consumer.close()
+
+
+def _highwaters(consumer: KafkaConsumer) -> dict[tuple[str, int], int]:
+    known = ((tp, consumer.highwater(tp)) for tp in consumer.assignment())
+    return {(tp.topic, tp.partition): end for tp, end in known if end is not None}

@@ -14,6 +14,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
+    Mapper,
     ProcessRecorder,
     Recording,
     Tracking,
@@ -22,8 +23,10 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, strtobool
 from pydantic import SecretStr
 
+from services.common.group_commit import GroupCommit
 from services.common.integrity import hashing, sealing
 from services.common.sqlstore import PostgresTarget, prepared
+from services.common.tracing import TracingMapper
 
 if TYPE_CHECKING:
     from services.common.composition import Outbox
@@ -116,7 +119,9 @@ class TrackedApplication(Application[Any]):
 
     Tracking rows are written in the same transaction as the events they cause: this is what makes
     consumers exactly-once in effect and the outbox relay's position durable. On SQLite and PostgreSQL every
-    stored event is also sealed in that transaction (`services.common.integrity`: tamper evidence).
+    stored event is also sealed in that transaction (`services.common.integrity`: tamper evidence). Writes without
+    a tracking position are group-committed (`services.common.group_commit`): concurrent callers share one
+    transaction, and each returns once it has committed.
     """
 
     recorder: ProcessRecorder
@@ -124,6 +129,7 @@ class TrackedApplication(Application[Any]):
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self._listeners: list[threading.Event] = []
+        self.group_commit = GroupCommit(self._record)
 
     def listen(self) -> threading.Event:
         """An event set each time this process records something (relays wake up at once instead of polling)."""
@@ -134,6 +140,10 @@ class TrackedApplication(Application[Any]):
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         sealing.use_sealing_recorders(env)
         return super().construct_factory(env)
+
+    def construct_mapper(self) -> Mapper[Any]:
+        """Stored events keep the trace context of the request that recorded them (`services.common.tracing`)."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=TracingMapper)
 
     def construct_recorder(self) -> ProcessRecorder:
         """The recorder; on PostgreSQL its schema is prepared first and its tables created under the store's startup
@@ -149,10 +159,12 @@ class TrackedApplication(Application[Any]):
         return sealing.sealed_head(self.recorder)
 
     def record(self, *objs: Any, tracking: Tracking | None = None) -> list[Recording[Any]]:
-        """Saves pending events of `objs` and, atomically with them, the tracking position (if any)."""
+        """Saves pending events of `objs` and, atomically with them, the tracking position (if any); returns once
+        they are committed (without a tracking position, in a transaction shared with concurrent callers)."""
         processing_event: ProcessingEvent[Any] = ProcessingEvent(tracking)
         processing_event.collect_events(*objs)
-        recordings = self._record(processing_event)
+        grouped = tracking is None  # a tracking position is written with its own events only
+        recordings = self.group_commit.record(processing_event) if grouped else self._record(processing_event)
         self._notify(recordings)
         for listener in self._listeners:
             listener.set()

@@ -13,6 +13,7 @@ import fcntl
 import logging
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
@@ -155,7 +156,5 @@ def _while_held(lease: Lease, loop: Loop, stop: threading.Event) -> None:
 
 def once_per_store(url: str, workers: Workers) -> Workers:
     """`workers` whose every loop runs in one process at a time among those sharing the store at `url`."""
-    return Workers(
-        {name: leader_only(lease_for(url, name), name, loop) for name, loop in workers.loops.items()},
-        workers.closers,
-    )
+    loops = {name: leader_only(lease_for(url, name), name, loop) for name, loop in workers.loops.items()}
+    return replace(workers, loops=loops)

@@ -16,16 +16,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification, Tracking
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from services.common.envelope import CloudEvent, event_id, event_type, schema_uri
 from services.common.eventstore import TrackedApplication
 from services.common.kafka import Outgoing
+from services.common.tracing import current_traceparent, span, traced
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +97,22 @@ class OutboxRelay:
         ready = self._contiguous(start, notifications)
         if not ready:
             return 0
-        messages = [m for n in ready for m in self.mapper(self.app.mapper.to_domain_event(n))]
+        messages = [m for n in ready for m in self._traced(n)]
         if messages:
             self.publisher.publish(messages)
         self.app.mark_processed(Tracking(self.name, ready[-1].id))
         return len(ready)
+
+    def _traced(self, notification: Notification) -> list[Outgoing]:
+        """The integration events of one stored event, carrying the trace of the request that recorded it (through a
+        span of this relay: the trace shows when the event left)."""
+        domain_event, parent = traced(self.app.mapper, notification)
+        messages = list(self.mapper(domain_event))
+        if parent is None or not messages:
+            return messages
+        with span("relay", parent, SpanKind.PRODUCER, {"messaging.system": "kafka", "rls.relay": self.name}):
+            carried = current_traceparent()
+        return [replace(m, event=m.event.model_copy(update={"traceparent": carried})) for m in messages]
 
     def _contiguous(self, start: int, notifications: Sequence[Notification]) -> list[Notification]:
         """The notifications that follow `start` without an unexplained hole."""

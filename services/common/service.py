@@ -1,6 +1,6 @@
 """Assembles a service process from its builders (`services.common.composition.Service`): the FastAPI app, health
-endpoints, the workers every service builds the same way (outbox relay, checkpoints, consumers, periodic loops), clean
-shutdown."""
+endpoints, `/metrics` and request spans, the workers every service builds the same way (outbox relay, checkpoints,
+consumers, periodic loops) with what they show on `/metrics`, clean shutdown."""
 
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ from services.common.integrity.checkpoints import CheckpointPublisher, ensure_ch
 from services.common.integrity.sealing import SealedStore
 from services.common.kafka import KafkaProbe, KafkaPublisher
 from services.common.leader import once_per_store
+from services.common.metrics import checkpoint_readings, consumer_readings, outbox_lag
 from services.common.openapi import document_problems
 from services.common.problems import ProblemSpec, install_problem_handlers, problem_response
 from services.common.relay import Mapper, OutboxRelay
 from services.common.settings import PlatformSettings, ServiceSettings
 from services.common.strict_json import StrictJSONMiddleware
+from services.common.telemetry import observe
 
 S = TypeVar("S")
 A = TypeVar("A")
@@ -85,7 +87,7 @@ def checkpoint_workers(settings: ServiceSettings, application: TrackedApplicatio
         interval_s=settings.checkpoint_interval_s,
         prepare=lambda: ensure_checkpoint_topic(settings.kafka_access, settings.checkpoint_topic),
     )
-    return Workers({"integrity-checkpoints": checkpoints.run}, [sink.close])
+    return Workers({"integrity-checkpoints": checkpoints.run}, [sink.close], checkpoint_readings(checkpoints))
 
 
 def outbox_relay(
@@ -101,7 +103,9 @@ def outbox_relay(
         batch_size=settings.relay_batch_size,
         gap_timeout=settings.relay_gap_timeout_s,
     )
-    relayed = Workers({f"{settings.service_name}-relay": relay.run}, [publisher.close])
+    relayed = Workers(
+        {f"{settings.service_name}-relay": relay.run}, [publisher.close], [outbox_lag(application, tracking_name)]
+    )
     return relayed + checkpoint_workers(settings, application)
 
 
@@ -119,7 +123,7 @@ def topic_consumer(
         app=application, handler=handler, dead_letters=DeadLetterSink(dead_letters.send_raw), group=group
     )
     consumer = TrackingConsumer(settings.kafka_access, group, list(topics), processor)
-    return Workers({name: consumer.run}, [dead_letters.close])
+    return Workers({name: consumer.run}, [dead_letters.close], consumer_readings(application, consumer))
 
 
 def periodic(name: str, work: Callable[[], object], interval_s: float) -> Workers:
@@ -215,4 +219,6 @@ def create_service_app(service: Service[S, A], settings: S, application: A, api:
 
     for router in api.routers:
         app.include_router(router)
+    own = service.metrics(settings, application) if service.metrics is not None else []
+    observe(app, settings.service_name, [*workers.readings, *own])
     return app

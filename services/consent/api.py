@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier, get_verifier
 from services.common.params import LocalInstant
@@ -297,10 +298,12 @@ def list_refusals(
 
 
 # --- decisions and disclosures ----------------------------------------------------------------------------------
+# Asynchronous routes: the decision alone goes to the thread pool (it waits there for its group commit); the body and
+# the answer are handled on the event loop, without the second thread hop a synchronous route pays to serialise.
 
 
 @router.post("/decisions", response_model=DecisionPublic, responses={409: {}, 422: {}})
-def decide(
+async def decide(
     body: DecisionCreate,
     principal: Annotated[Principal, Depends(POLICY.caller("decide"))],
     consents: App,
@@ -313,14 +316,14 @@ def decide(
     or the recipient (or their auditors): the answer tells whether a consent exists."""
     parties = {"discloser": body.discloser_org_id, "recipient": body.recipient_org_id}
     POLICY.check("decide", principal, parties, "only the discloser or the recipient asks for a decision")
-    recorded, created = consents.decide(body.request(), _actor(principal), idempotency_key)
+    recorded, created = await run_in_threadpool(consents.decide, body.request(), _actor(principal), idempotency_key)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return DecisionPublic.of(recorded, _lang(body.lang, accept_language, settings))
 
 
 @router.post("/disclosures", response_model=DecisionPublic, responses={403: {}, 409: {}, 422: {}})
-def disclose(
+async def disclose(
     body: DecisionCreate,
     principal: Annotated[Principal, Depends(POLICY.caller("disclose"))],
     consents: App,
@@ -342,7 +345,7 @@ def disclose(
     """Decide and, when anything is permitted, enter the disclosure in the discloser's register (one transaction)."""
     actor = _discloser(principal, body, requester_token, verifier)
     try:
-        recorded, created = consents.disclose(body.request(), actor, idempotency_key)
+        recorded, created = await run_in_threadpool(consents.disclose, body.request(), actor, idempotency_key)
     except ConsentTermsInvalidError as error:
         raise _terms_error(error) from None
     if not created:

@@ -9,10 +9,12 @@ from fastapi import FastAPI
 
 from services.common.clock import Clock, system_clock
 from services.common.composition import Outbox, Service, StoreReader, Workers
+from services.common.metrics import EventTally, Labels, Reading
 from services.common.service import Api, application_env, create_service_app, outbox_relay, topic_consumer
 from services.consent import inbound
 from services.consent.api import DOMAIN_ERRORS, router
 from services.consent.application import Consents
+from services.consent.domain import DecisionRecord
 from services.consent.outbound import consent_messages
 from services.consent.settings import ConsentSettings
 from services.contract import topics
@@ -36,6 +38,18 @@ def build_consumers(settings: ConsentSettings, consents: Consents) -> Workers:
     return topic_consumer(settings, consents, "agreements-events", group, [topics.AGREEMENTS], handler)
 
 
+def decision_labels(made: DecisionRecord.Made) -> list[Labels]:
+    """A decision counts once under its outcome for each legal route it rests on (`none`: no route released)."""
+    routes = sorted({str(basis["route"]) for basis in made.result.get("basis", [])}) or ["none"]
+    return [(str(made.result.get("outcome")), route) for route in routes]
+
+
+def build_metrics(settings: ConsentSettings, consents: Consents) -> list[Reading]:
+    """Disclosure decisions by outcome and legal route (counted from the store)."""
+    tally = EventTally(consents, {DecisionRecord.Made: decision_labels})
+    return [Reading("rls_consent_decisions", "Decisions by outcome and route", ("outcome", "route"), tally, "counter")]
+
+
 def open_store(env: Mapping[str, str]) -> Outbox:
     return Consents(env=env), consent_messages
 
@@ -50,5 +64,12 @@ def build_app(settings: ConsentSettings | None = None, clock: Clock = system_clo
 
 
 SERVICE: Service[ConsentSettings, Consents] = Service(
-    "consent", ConsentSettings, build_app, build_application, build_relay, build_consumers, store=STORE
+    "consent",
+    ConsentSettings,
+    build_app,
+    build_application,
+    build_relay,
+    build_consumers,
+    store=STORE,
+    metrics=build_metrics,
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import Enum, StrEnum
@@ -458,21 +459,52 @@ T = TypeVar("T")
 
 def to_json(value: Any) -> Any:
     """A JSON-compatible copy (enums as codes, dates as ISO 8601, tuples and sets as sorted-or-ordered lists)."""
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, str):
-        return value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, tuple | list):
-        return [to_json(v) for v in value]
-    if isinstance(value, frozenset | set):
-        return sorted(to_json(v) for v in value)
-    return {name: to_json(getattr(value, name)) for name in _field_names(type(value))}
+    convert = _CONVERTERS.get(type(value))
+    if convert is None:
+        convert = _CONVERTERS[type(value)] = _converter(type(value))
+    return convert(value)
 
 
+def _converter(cls: type) -> Callable[[Any], Any]:
+    """How `to_json` converts a value of `cls` (chosen once per type: every decision converts its input, facts and
+    result, hundreds of values each)."""
+    if cls is type(None) or issubclass(cls, bool | int | float):
+        return _same
+    if issubclass(cls, Enum):
+        return _enum_value
+    if issubclass(cls, str):
+        return _same
+    if issubclass(cls, datetime | date):
+        return _isoformat
+    if issubclass(cls, tuple | list):
+        return _list
+    if issubclass(cls, frozenset | set):
+        return _sorted
+    names = _field_names(cls)
+    return lambda value: {name: to_json(getattr(value, name)) for name in names}
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _enum_value(value: Enum) -> Any:
+    return value.value
+
+
+def _isoformat(value: date) -> str:
+    return value.isoformat()
+
+
+def _list(value: Iterable[Any]) -> list[Any]:
+    return [to_json(v) for v in value]
+
+
+def _sorted(value: Iterable[Any]) -> list[Any]:
+    return sorted(to_json(v) for v in value)
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {}
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 _FIELD_TYPES: dict[type, dict[str, Any]] = {}
 

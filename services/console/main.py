@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 
 from services.common.composition import Service
+from services.common.telemetry import observe
 from services.console.oidc import OidcClient
 from services.console.pages import agreements, audit, referrals, signin, submit
 from services.console.session import SealedCookies
@@ -90,6 +91,7 @@ def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
                 down.append(name)
         return JSONResponse({"status": "down" if down else "ready", "down": down}, status_code=503 if down else 200)
 
+    observe(app, "console")
     return app
 
 

@@ -45,6 +45,14 @@ PRIVATE_RANGES = (
 notifications service's own SSRF checks)."""
 INGRESS_NAMESPACE_LABEL = {"rls-referrals/ingress": "true"}
 """Label the namespace of your ingress controller with this to let it reach the APIs."""
+MONITORING_NAMESPACE_LABEL = {"rls-referrals/monitoring": "true"}
+"""Label the namespace of your Prometheus with this to let it scrape `/metrics` of every pod (workers included)."""
+METRICS_PATH = "/metrics"
+
+
+def scrape_annotations(process: Process) -> dict[str, str]:
+    """The `prometheus.io/*` annotations Prometheus' Kubernetes pod discovery is commonly configured to follow."""
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(process.port), "prometheus.io/path": METRICS_PATH}
 
 
 def labels(process: Process) -> dict[str, str]:
@@ -132,7 +140,7 @@ def deployment(process: Process) -> dict[str, Any]:
             "strategy": strategy,
             "selector": {"matchLabels": selector(process)},
             "template": {
-                "metadata": {"labels": labels(process)},
+                "metadata": {"labels": labels(process), "annotations": scrape_annotations(process)},
                 "spec": {
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
@@ -182,10 +190,11 @@ def _tcp(port: int) -> dict[str, Any]:
 
 
 def network_policy(process: Process) -> dict[str, Any]:
-    """Ingress: an API from the services that call it and from the ingress controller's namespace (a worker from
-    nobody: its probes come from its node). Egress: DNS, the Kafka cluster, PostgreSQL, the APIs it calls, and
-    HTTPS to public addresses only (the identity provider's JWKS, webhooks)."""
-    ingress: list[dict[str, Any]] = []
+    """Ingress: an API from the services that call it and from the ingress controller's namespace, every process from
+    the monitoring namespace (its `/metrics`; probes come from the node). Egress: DNS, the Kafka cluster, PostgreSQL,
+    the APIs it calls, and HTTPS to public addresses only (the identity provider's JWKS, webhooks)."""
+    monitoring = {"from": [{"namespaceSelector": {"matchLabels": MONITORING_NAMESPACE_LABEL}}]}
+    ingress: list[dict[str, Any]] = [{**monitoring, "ports": [_tcp(process.port)]}]
     if process.role != "worker":
         callers_ = callers(process.service)
         peers: list[dict[str, Any]] = [

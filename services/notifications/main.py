@@ -10,12 +10,14 @@ from services.common.composition import Service, StoreReader, Workers
 from services.common.egress import Resolver, egress_client, system_resolver
 from services.common.kafka import KafkaPublisher
 from services.common.kafka_acls import load_acl_file
+from services.common.metrics import EventTally, Reading
 from services.common.service import Api, application_env, checkpoint_workers, create_service_app, topic_consumer
 from services.contract import topics
 from services.notifications import inbound
 from services.notifications.api import DOMAIN_ERRORS, router
 from services.notifications.application import Notifications
 from services.notifications.credentials import ClientEndpoint, CredentialsIssuer
+from services.notifications.domain import Delivery
 from services.notifications.loops import DeliveryWorker
 from services.notifications.outbound import TopicTransport, WebhookTransport
 from services.notifications.settings import NotificationsSettings
@@ -60,6 +62,34 @@ def build_consumers(settings: NotificationsSettings, notifications: Notification
     return topic_consumer(settings, notifications, "referral-events", group, [topics.REFERRAL], handler)
 
 
+def failure_kind(failed: Delivery.Failed) -> str:
+    """A failed attempt's kind: `http_4xx`, `http_5xx`, `refused` (egress guard) or `transport` (no answer)."""
+    if failed.error.startswith("HTTP "):
+        return f"http_{failed.error[5:6]}xx"
+    return "refused" if failed.error.startswith("refused") else "transport"
+
+
+def build_metrics(settings: NotificationsSettings, notifications: Notifications) -> list[Reading]:
+    """Delivery attempts (webhooks and topics) by outcome, and dead-lettered deliveries (counted from the store)."""
+    tally = EventTally(
+        notifications,
+        {
+            Delivery.Delivered: lambda _: [("delivered", "")],
+            Delivery.Failed: lambda failed: [("failed", failure_kind(failed))],
+            Delivery.DeadLettered: lambda _: [("dead_lettered", "")],
+        },
+    )
+    return [
+        Reading(
+            "rls_delivery_outcomes",
+            "Delivery attempts by outcome, and dead letters",
+            ("outcome", "failure"),
+            tally,
+            "counter",
+        )
+    ]
+
+
 STORE = StoreReader(Notifications.name)
 
 
@@ -83,6 +113,13 @@ def build_app(
 
 
 SERVICE: Service[NotificationsSettings, Notifications] = Service(
-    "notifications", NotificationsSettings, build_app, build_application, build_relay, build_consumers, store=STORE
+    "notifications",
+    NotificationsSettings,
+    build_app,
+    build_application,
+    build_relay,
+    build_consumers,
+    store=STORE,
+    metrics=build_metrics,
 )
 """Its store is read by auditors (verified), its events are not published history."""

@@ -9,10 +9,12 @@ Webhooks are POSTed as structured-mode CloudEvents signed in the Standard Webhoo
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from services.common.clock import Clock
@@ -20,6 +22,7 @@ from services.common.egress import EgressRefusedError
 from services.common.envelope import CloudEvent
 from services.common.kafka import Outgoing
 from services.common.relay import Publisher
+from services.common.tracing import span, trace_headers
 from services.contract.referral_events import EVENTS
 from services.contract.topics import org_referrals
 from services.notifications.application import AttemptOutcome, Notifications
@@ -54,21 +57,28 @@ class WebhookTransport:
         if subscription.url is None or subscription.secret is None:
             return [AttemptOutcome(delivery.id, delivered=False, error="the subscription has no url or secret")]
         try:
-            body = partner_event(notifications.event_of(delivery)).to_structured()
+            event = partner_event(notifications.event_of(delivery))
         except (LookupError, ValidationError) as error:
             return [AttemptOutcome(delivery.id, delivered=False, error=f"unreadable event ({type(error).__name__})")]
-        message_id = str(delivery.id)
-        headers = webhook_headers(subscription.secret, message_id, int(self._clock().timestamp()), body)
+        with span("webhook", event.traceparent, SpanKind.CLIENT, {"http.request.method": "POST"}) as sent:
+            outcome = self._post(subscription.url, subscription.secret, delivery.id, event.to_structured())
+            sent.set_attribute("rls.delivered", outcome.delivered)
+            return [outcome]
+
+    def _post(self, url: str, secret: str, delivery_id: uuid.UUID, body: bytes) -> AttemptOutcome:
+        """One signed POST (`webhook-id`: the delivery's id), continuing the event's trace (`traceparent` header)."""
+        signed = webhook_headers(secret, str(delivery_id), int(self._clock().timestamp()), body)
+        headers = {**signed, **trace_headers()}
         try:
-            response = self._client.post(subscription.url, content=body, headers=headers)
+            response = self._client.post(url, content=body, headers=headers)
         except EgressRefusedError as error:  # the target is no longer a public address (DNS changed, say)
-            return [AttemptOutcome(delivery.id, delivered=False, error=f"refused: {error}")]
+            return AttemptOutcome(delivery_id, delivered=False, error=f"refused: {error}")
         except httpx.HTTPError as error:
-            return [AttemptOutcome(delivery.id, delivered=False, error=type(error).__name__)]
+            return AttemptOutcome(delivery_id, delivered=False, error=type(error).__name__)
         if response.is_success:
-            return [AttemptOutcome(delivery.id, delivered=True)]
+            return AttemptOutcome(delivery_id, delivered=True)
         status = response.status_code
-        return [AttemptOutcome(delivery.id, delivered=False, error=f"HTTP {status}", gone=status == 410)]
+        return AttemptOutcome(delivery_id, delivered=False, error=f"HTTP {status}", gone=status == 410)
 
 
 class TopicTransport:

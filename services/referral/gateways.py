@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 
 from services.common.auth import SERVICE, mint_dev_token
+from services.common.tracing import propagate
 from services.referral.domain import DependencyUnavailableError, TargetUnknownError
 from services.referral.ports import Coverage, DisclosureDecision, DisclosureRequest, Gateways
 
@@ -29,7 +30,11 @@ T = TypeVar("T")
 def pooled_client(base_url: str, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """One connection pool per peer service."""
     return httpx.Client(
-        base_url=base_url, timeout=TIMEOUT_S, transport=transport, limits=httpx.Limits(max_keepalive_connections=20)
+        base_url=base_url,
+        timeout=TIMEOUT_S,
+        transport=transport,
+        limits=httpx.Limits(max_keepalive_connections=20),
+        event_hooks={"request": [propagate]},  # the service called continues the caller's trace
     )
 
 

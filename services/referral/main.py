@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Mapping
 
 from fastapi import FastAPI
 
 from services.common.auth import load_dev_key
 from services.common.composition import Outbox, Service, StoreReader, Workers
+from services.common.metrics import Reading, Sample
 from services.common.service import Api, application_env, create_service_app, outbox_relay
 from services.referral.api import DOMAIN_ERRORS, router
 from services.referral.application import Referrals
@@ -53,6 +55,16 @@ def build_loops(settings: ReferralSettings, referrals: Referrals) -> Workers:
     return delay_clocks(referrals, settings.tick_interval_s) if settings.consumers_enabled else Workers()
 
 
+def build_metrics(settings: ReferralSettings, referrals: Referrals) -> list[Reading]:
+    """The delay clocks of every referral, by standard and state, as they stand when scraped."""
+
+    def clocks() -> list[Sample]:
+        counted = Counter((c.standard.value, c.state.value) for r in referrals.index.all() for c in referrals.clocks(r))
+        return [(labels, float(n)) for labels, n in sorted(counted.items())]
+
+    return [Reading("rls_referral_clocks", "Delay clocks by standard and state", ("standard", "state"), clocks)]
+
+
 def open_store(env: Mapping[str, str]) -> Outbox:
     referrals = Referrals(env=env)
     return referrals, outbox(referrals, AUDIT_PUBLIC_URL)
@@ -78,5 +90,12 @@ def build_app(settings: ReferralSettings | None = None) -> FastAPI:
 
 
 SERVICE: Service[ReferralSettings, Referrals] = Service(
-    "referral", ReferralSettings, build_app, build_application, build_relay, loops=build_loops, store=STORE
+    "referral",
+    ReferralSettings,
+    build_app,
+    build_application,
+    build_relay,
+    loops=build_loops,
+    store=STORE,
+    metrics=build_metrics,
 )

@@ -103,20 +103,27 @@ BINARY_MODE_HEADERS = {
     "description": "CloudEvents 1.0 binary content mode: attributes as ce_* headers, the payload as the value",
     "required": ["ce_id", "ce_source", "ce_type", "ce_specversion", "ce_time"],
     "properties": {
-        name: {"type": "string"}
-        for name in (
-            "ce_id",
-            "ce_source",
-            "ce_type",
-            "ce_specversion",
-            "ce_time",
-            "ce_subject",
-            "ce_dataschema",
-            "ce_correlationid",
-            "ce_causationid",
-            "ce_traceparent",
-            "content-type",
-        )
+        **{
+            name: {"type": "string"}
+            for name in (
+                "ce_id",
+                "ce_source",
+                "ce_type",
+                "ce_specversion",
+                "ce_time",
+                "ce_subject",
+                "ce_dataschema",
+                "ce_correlationid",
+                "ce_causationid",
+                "content-type",
+            )
+        },
+        "ce_traceparent": {
+            "type": "string",
+            "description": "Optional (CloudEvents distributed-tracing extension): the W3C trace context of the request "
+            "that recorded the event; absent when it was not traced",
+            "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        },
     },
 }
 

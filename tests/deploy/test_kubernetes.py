@@ -80,9 +80,26 @@ def test_network_policies_let_in_only_callers_and_out_only_to_what_a_process_nee
     peers = [peer for rule in consent["ingress"] for peer in rule["from"]]
     names = {p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name") for p in peers}
     assert {"rls-referral", "rls-audit", "rls-console"} <= names and "rls-notifications" not in names
-    assert policies["rls-consent-worker"]["spec"]["ingress"] == []
+    monitoring = {"from": [{"namespaceSelector": {"matchLabels": {"rls-referrals/monitoring": "true"}}}]}
+    assert policies["rls-consent-worker"]["spec"]["ingress"] == [
+        {**monitoring, "ports": [{"protocol": "TCP", "port": 8003}]}
+    ]
     https = next(rule for rule in consent["egress"] if rule["ports"] == [{"protocol": "TCP", "port": 443}])
     assert "10.0.0.0/8" in https["to"][0]["ipBlock"]["except"], "no HTTPS to private addresses (SSRF)"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_is_scraped_on_its_metrics_path(built: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    """Workers too: their `/metrics` shows the outbox and consumer lags."""
+    for name, deployment in _of(built[overlay], "Deployment").items():
+        template = deployment["spec"]["template"]
+        port = template["spec"]["containers"][0]["ports"][0]["containerPort"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(port),
+            "prometheus.io/path": "/metrics",
+        }, name
 
 
 def test_configmaps_change_their_names_when_their_content_changes(built: dict[str, list[dict[str, Any]]]) -> None:

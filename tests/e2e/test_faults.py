@@ -1,7 +1,8 @@
 """Faults on the real platform (`rls run`'s processes, its own broker): SIGKILL the referral service while requests
 are in flight, SIGKILL the broker under load; the supervisor starts each again, clients retry with the same
 Idempotency-Keys, and every acknowledged referral is on `rls.referral.v1` and on the receiver's topic exactly once.
-Then a PHI canary: after a full flow, the canary is nowhere in plaintext — no topic, no log, no store file."""
+Then a PHI canary: after a full flow, the canary is nowhere in plaintext — no topic, no log, no store file, no
+metric."""
 
 from __future__ import annotations
 
@@ -297,7 +298,9 @@ def test_a_phi_canary_is_nowhere_in_plaintext_after_a_full_flow(
     found = [f"topic {name}" for name in all_topics(live) if needle in topic_bytes(live, name)]
     files = [path for path in live.var.rglob("*") if path.is_file()]
     found += [str(path.relative_to(live.var)) for path in files if needle in path.read_bytes()]
-    scanned = f"{len(all_topics(live))} topics and {len(files)} files (logs, stores, broker data)"
+    metrics = {name: httpx.get(url + "/metrics", timeout=10).text for name, url in live.platform.urls.items()}
+    found += [f"{name} /metrics" for name, text in metrics.items() if CANARY in text or "S-CANARY" in text]
+    scanned = f"{len(all_topics(live))} topics, {len(files)} files (logs, stores, broker data), {len(metrics)} /metrics"
     report_figure(f"PHI canary: {scanned} scanned, found in {len(found)}")
     assert subject not in released.text
     assert found == [], found

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.kafka import make_admin
@@ -162,3 +163,44 @@ def test_no_record_information_on_any_topic(network: Network) -> None:
             assert not [v for v in INFORMATION.values() if v.encode() in raw], topic
             scanned += 1
     assert scanned > 0
+
+
+def test_metrics_after_a_referral_flow_show_the_lags_back_to_zero_and_the_decisions_counted(network: Network) -> None:
+    """Every process's `/metrics` once a referral was submitted and its information asked for: the outboxes published,
+    the consumers caught up, the consent decisions counted by outcome and route; no record information, no person."""
+    referral = network.refer(demo.CRISIS_CENTRE, "CRISIS_24_7", "S-E2E-0005")
+    assert network.information(referral["id"], demo.CRISIS_CENTRE).status_code == 403  # a decision: no consent
+
+    def scraped() -> dict[str, str]:
+        return {name: httpx.get(url + "/metrics", timeout=10).text for name, url in network.urls.items()}
+
+    def caught_up() -> dict[str, str] | None:
+        texts = scraped()
+        outbox = {n: values(texts[n], "rls_outbox_lag") for n in ("referral", "agreements", "consent")}
+        consumers = {n: values(texts[n], "rls_consumer_lag") for n in ("agreements", "consent", "notifications")}
+        settled = all(v == [0.0] for v in outbox.values()) and all(v and set(v) == {0.0} for v in consumers.values())
+        return texts if settled else None
+
+    texts = wait_for(caught_up, timeout=60, interval=0.5)
+    decisions = series(texts["consent"], "rls_consent_decisions_total")
+    assert sum(decisions.values()) >= 1
+    assert any(outcome == "DENY" for outcome, _ in decisions), decisions
+    requests = series(texts["referral"], "rls_http_request_duration_seconds_count", ("method", "route", "status"))
+    assert requests[("POST", "/v1/referrals", "201")] >= 1
+    assert requests[("GET", "/v1/referrals/{referral_id}/information", "403")] >= 1
+    for name, text in texts.items():
+        assert not [v for v in INFORMATION.values() if v in text], name
+        assert "S-E2E-" not in text and referral["id"] not in text, name
+
+
+def values(text: str, name: str) -> list[float]:
+    return [s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name]
+
+
+def series(text: str, name: str, labels: tuple[str, ...] = ("outcome", "route")) -> dict[tuple[str, ...], float]:
+    return {
+        tuple(s.labels[label] for label in labels): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == name
+    }

@@ -7,45 +7,23 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from services.contract.topics import org_referrals
-from services.notifications.main import build_app as notifications_app
-from services.notifications.settings import NotificationsSettings
-from services.referral.main import build_app as referral_app
-from services.referral.settings import ReferralSettings
 from tests.helpers import read_topic, wait_for
-from tests.referral.fakes import fake_gateways
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
 def test_a_submitted_referral_reaches_the_receiving_organisations_topic(
     kafka_bootstrap: str,
-    tmp_path: Path,
-    service_settings: Callable[..., Any],
-    client_for: Callable[..., Any],
+    referral_and_notifications: Callable[[str], tuple[TestClient, TestClient]],
     auth: Callable[..., dict[str, str]],
 ) -> None:
-    common = {"kafka_bootstrap_servers": kafka_bootstrap, "relay_enabled": True, "consumers_enabled": True}
-    referral_api = referral_app(
-        service_settings(ReferralSettings, event_store=f"sqlite:///{tmp_path / 'referral.db'}", **common)
-    )
-    referral_api.state.gateways = lambda token: fake_gateways()  # agreements and consent: not here
-    referral = client_for(referral_api)
-    notifications = client_for(
-        notifications_app(
-            service_settings(
-                NotificationsSettings,
-                event_store=f"sqlite:///{tmp_path / 'notifications.db'}",
-                consumer_group="e2e-" + uuid.uuid4().hex,
-                **common,
-            )
-        )
-    )
+    referral, notifications = referral_and_notifications("e2e")
     to_org = "e2e-" + uuid.uuid4().hex[:10]
     topic = org_referrals(to_org)
     for org in (to_org, "e2e-sender"):  # topic delivery is opt-in: each organisation subscribes to its topic

@@ -3,13 +3,9 @@ after a restart none is lost, each is received once in effect, in order per refe
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,41 +15,13 @@ import pytest
 from services.common.envelope import CloudEvent
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.contract import topics
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port, service_env, service_process, wait_for, wait_ready
 from tests.notifications.conftest import SECRET, Story, org, verify
 from tests.notifications.fakes import Receiver
 
 pytestmark = pytest.mark.integration
 
 Auth = Callable[..., dict[str, str]]
-
-
-@contextmanager
-def notifications_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with open(log, "ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", "notifications"],
-            env={**os.environ, **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-
-
-def wait_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    def ready() -> bool:
-        assert process.poll() is None, "the notifications process exited"
-        try:
-            return httpx.get(base_url + "/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(ready, timeout=60, interval=0.2)
 
 
 def publish(bootstrap: str, events: list[CloudEvent]) -> None:
@@ -70,12 +38,7 @@ def test_a_killed_process_loses_no_pending_delivery(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "RLS_MODE": "dev",
-        "RLS_VAR_DIR": str(tmp_path),
-        "RLS_DEV_KEY_FILE": str(dev_key_file),
-        "NOTIFICATIONS_EVENT_STORE": f"sqlite:///{tmp_path / 'notifications.db'}",
-        "NOTIFICATIONS_PORT": str(port),
+        **service_env("notifications", kafka_bootstrap, tmp_path, dev_key_file, port),
         "NOTIFICATIONS_CONSUMER_GROUP": "restart-" + uuid.uuid4().hex,
         "NOTIFICATIONS_RETRY_INITIAL_S": "0.1",
         "NOTIFICATIONS_RETRY_MAX_INTERVAL_S": "0.3",
@@ -87,7 +50,7 @@ def test_a_killed_process_loses_no_pending_delivery(
     before_kill = [lifecycle[n] for n in range(4) for lifecycle in lifecycles]
     while_down = [s.changed("follow-up-started", "FOLLOW_UP_STARTED") for s in stories]
 
-    with notifications_process(env, tmp_path / "first.log") as first:
+    with service_process("notifications", env, tmp_path / "first.log") as first:
         wait_ready(base_url, first)
         created = httpx.post(
             base_url + "/v1/subscriptions",
@@ -117,7 +80,7 @@ def test_a_killed_process_loses_no_pending_delivery(
     # spares the wait for the killed member's session to expire.
     env["NOTIFICATIONS_CONSUMER_GROUP"] = "restart-" + uuid.uuid4().hex
     try:
-        with notifications_process(env, tmp_path / "second.log") as second:
+        with service_process("notifications", env, tmp_path / "second.log") as second:
             wait_ready(base_url, second)
             expected = before_kill + while_down
             wait_for(lambda: len(receiver.accepted()) == len(expected), timeout=60, interval=0.2)

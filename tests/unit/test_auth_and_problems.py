@@ -16,7 +16,8 @@ from services.common.auth import mint_dev_token
 from services.common.settings import PlatformSettings
 from services.runtime.registry import SERVICES, app_builder, settings_class
 
-PUBLIC = {"/healthz", "/readyz"}
+PUBLIC = {"/healthz", "/readyz", "/metrics"}
+"""Health and metrics (codes, route templates and counts: no person) answer without a token, for probes and scrapers."""
 
 
 def protected_routes(service: str, service_settings: Callable[..., Any]) -> list[tuple[str, str]]:
@@ -42,6 +43,7 @@ def test_every_endpoint_but_health_answers_401_without_a_valid_token(
             assert response.status_code == 401, (method, path, headers, response.text)
             assert response.headers["content-type"] == "application/problem+json"
     assert client.get("/healthz").status_code == 200
+    assert client.get("/metrics").status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,7 @@ class CheckpointPublisher:
         self.interval_s = interval_s
         self.clock = clock
         self.published: Head | None = None
+        self.published_at: datetime | None = None
         self._prepare = prepare
 
     def run_once(self) -> Head | None:
@@ -127,9 +128,10 @@ class CheckpointPublisher:
         if self._prepare is not None:
             self._prepare()
             self._prepare = None
-        event = checkpoint_event(self.application, head, self.source, self.clock())
+        now = self.clock()
+        event = checkpoint_event(self.application, head, self.source, now)
         self.sink.publish([Outgoing(self.topic, head.store_id, event)])
-        self.published = head
+        self.published, self.published_at = head, now
         return head
 
     def run(self, stop: threading.Event) -> None:

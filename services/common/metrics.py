@@ -1,0 +1,156 @@
+"""Prometheus metrics: what a service process reads out when `/metrics` is scraped.
+
+Each metric family is a `Reading`: its samples are computed at scrape time from what the process holds (the event
+store, its consumers' positions, its checkpoints), so a restarted process reports the store's figures, not zeros.
+The kernel reads the lags, dead letters and checkpoints of the workers it builds (`services.common.service`); each
+service adds its own domain readings through its composition root (`Service.metrics`).
+
+Labels are codes, templates and topic names — never an identifier of a person or a raw path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from eventsourcing.utils import get_topic
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from services.common.clock import Clock, system_clock
+from services.common.consumer import TrackingConsumer
+from services.common.eventstore import TrackedApplication
+from services.common.integrity.checkpoints import CheckpointPublisher
+from services.common.integrity.sealing import sealed_head
+
+log = logging.getLogger(__name__)
+
+Labels = tuple[str, ...]
+Sample = tuple[Labels, float]
+
+
+@dataclass(frozen=True)
+class Reading(Collector):
+    """One metric family, read when scraped: `read` returns (label values, value) pairs. A reading that fails (the
+    store unreachable, say) is left out of that scrape; the others are still reported."""
+
+    name: str
+    documentation: str
+    labels: Labels
+    read: Callable[[], Iterable[Sample]]
+    kind: Literal["gauge", "counter"] = "gauge"
+
+    def collect(self) -> Iterator[Metric]:
+        family_of = GaugeMetricFamily if self.kind == "gauge" else CounterMetricFamily
+        family = family_of(self.name, self.documentation, labels=list(self.labels))
+        try:
+            for values, value in self.read():
+                family.add_metric(list(values), value)
+        except Exception as error:  # noqa: BLE001 -- one unreadable figure must not hide the others
+            log.warning("metric %s not read: %s", self.name, type(error).__name__)
+            return
+        yield family
+
+
+Classifier = Callable[[Any], Iterable[Labels]]
+"""The label values a stored domain event counts under (none: it is not counted)."""
+
+
+class EventTally:
+    """Counts a store's domain events by label values, following its notification log from the start: the counts are
+    the store's, the same after a restart and in every process on the store. Give it to a counter `Reading`.
+
+    `classify` maps domain event classes to what each counts under; events of other classes are not decoded."""
+
+    def __init__(self, app: TrackedApplication, classify: Mapping[type, Classifier], page: int = 1000) -> None:
+        self._app = app
+        self._classify = {get_topic(cls): labels_of for cls, labels_of in classify.items()}
+        self._page = page
+        self._position = 0
+        self._counts: Counter[Labels] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> list[Sample]:
+        with self._lock:
+            while True:
+                notifications = self._app.recorder.select_notifications(
+                    start=self._position, limit=self._page, topics=tuple(self._classify), inclusive_of_start=False
+                )
+                for notification in notifications:
+                    domain_event = self._app.mapper.to_domain_event(notification)
+                    self._counts.update(self._classify[notification.topic](domain_event))
+                if notifications:
+                    self._position = notifications[-1].id
+                if len(notifications) < self._page:
+                    return [(labels, float(count)) for labels, count in sorted(self._counts.items())]
+
+
+def outbox_lag(app: TrackedApplication, relay: str) -> Reading:
+    """How many stored events the relay tracked as `relay` has yet to publish."""
+
+    def read() -> list[Sample]:
+        last = app.recorder.max_notification_id() or 0
+        return [((relay,), float(max(last - app.position(relay), 0)))]
+
+    return Reading(
+        "rls_outbox_lag", "Stored events not yet published (last notification id - relay position)", ("relay",), read
+    )
+
+
+def consumer_readings(app: TrackedApplication, consumer: TrackingConsumer) -> list[Reading]:
+    """The lag of each partition the consumer is assigned (its end offset - the position tracked in the store), and
+    the records this process dead-lettered."""
+    group = consumer.group
+
+    def lag() -> list[Sample]:
+        return [
+            ((group, topic, str(partition)), float(max(end - app.position(f"{topic}#{partition}"), 0)))
+            for (topic, partition), end in sorted(consumer.highwaters.items())
+        ]
+
+    def dead_letters() -> list[Sample]:
+        return [((group, topic), float(n)) for topic, n in sorted(consumer.processor.dead_lettered.items())]
+
+    return [
+        Reading(
+            "rls_consumer_lag",
+            "Records not yet applied (end offset - tracked position)",
+            ("group", "topic", "partition"),
+            lag,
+        ),
+        Reading(
+            "rls_dead_letters",
+            "Records sent to <topic>.dlq by this process",
+            ("group", "topic"),
+            dead_letters,
+            "counter",
+        ),
+    ]
+
+
+def checkpoint_readings(checkpoints: CheckpointPublisher, clock: Clock = system_clock) -> list[Reading]:
+    """The age of the last integrity checkpoint this process published, and how many stored events came after it."""
+    application = (checkpoints.application,)
+
+    def age() -> list[Sample]:
+        published = checkpoints.published_at
+        return [] if published is None else [(application, (clock() - published).total_seconds())]
+
+    def behind() -> list[Sample]:
+        head = sealed_head(checkpoints.recorder)
+        covered = checkpoints.published.notification_id if checkpoints.published is not None else 0
+        return [(application, float(head.notification_id - covered if head is not None else 0))]
+
+    return [
+        Reading(
+            "rls_integrity_checkpoint_age_seconds",
+            "Seconds since the last checkpoint was published",
+            ("application",),
+            age,
+        ),
+        Reading("rls_integrity_checkpoint_behind", "Stored events after the last checkpoint", ("application",), behind),
+    ]
