@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from services.common.composition import Loop
-from services.common.leader import FileLease, leader_only, lease_for
+from services.common.composition import Loop, Workers
+from services.common.leader import FileLease, leader_only, lease_for, once_per_store
 from tests.helpers import wait_for
 
 
@@ -52,3 +52,13 @@ def test_the_standby_loop_runs_once_the_leader_stops(tmp_path: Path) -> None:
     stops["b"].set()
     threads["b"].join(5)
     assert running == []
+
+
+def test_leased_workers_keep_what_they_close_and_show() -> None:
+    def loop(stop: threading.Event) -> None:
+        stop.wait()
+
+    reading = object()
+    workers = Workers({"relay": loop}, [print], [reading])  # type: ignore[list-item]
+    leased = once_per_store("memory://", workers)
+    assert set(leased.loops) == {"relay"} and leased.closers == [print] and list(leased.readings) == [reading]
