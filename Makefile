@@ -78,11 +78,12 @@ integration: install
 e2e: install
 	$(BIN)/pytest tests/e2e
 
-## bench: print the benchmarks' figures (referral flow, consent decisions, audit replay)
+## bench: print the benchmarks' figures (referral flow, consent decisions, audit replay, standards board)
 bench: install
 	PYTHONPATH=. $(BIN)/python bench/referral_flow.py --secure
 	PYTHONPATH=. $(BIN)/python bench/consent_decisions.py
 	PYTHONPATH=. $(BIN)/python bench/audit_replay.py
+	PYTHONPATH=. $(BIN)/python bench/standards_board.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -306,13 +306,11 @@ def run(bootstrap: str, events: int) -> None:
         print(f"  replay / raw = {100 * ours / max(raw_first, raw_again):.0f} % (target: at least 30 %)")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    args = parser.parse_args()
+def on_a_broker(run: Callable[[str], None]) -> None:
+    """Runs `run(bootstrap)` on KAFKA_BOOTSTRAP_SERVERS, else on a local broker started for it and stopped after."""
     settings = RuntimeSettings()
     if settings.external_kafka:
-        run(settings.external_kafka, args.events)
+        run(settings.external_kafka)
         return
     with tempfile.TemporaryDirectory() as scratch:
         broker = LocalKafka(
@@ -325,9 +323,16 @@ def main() -> None:
         )
         broker.start(timeout=120)
         try:
-            run(broker.bootstrap, args.events)
+            run(broker.bootstrap)
         finally:
             broker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    args = parser.parse_args()
+    on_a_broker(lambda bootstrap: run(bootstrap, args.events))
 
 
 if __name__ == "__main__":

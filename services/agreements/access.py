@@ -19,6 +19,11 @@ POLICY = Policy(
         "register_organisation": Rule(frozenset({"admin"}), (), "directory administration"),
         "find_organisations": READ,
         "get_organisation": READ,
+        "set_service_hours": Rule(
+            MANAGERS, ("org",), "the organisation's own coordinators (a platform admin: any)", NETWORK_WIDE | {"admin"}
+        ),
+        "service_hours": READ,
+        "hours_conformance": READ,
         "draft_agreement": CHANGE,
         "list_agreements": READ,
         "get_agreement": READ,

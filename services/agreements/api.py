@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -18,11 +18,14 @@ from services.agreements.api_models import (
     ChangePublic,
     CoveragePublic,
     HistoryPublic,
+    HoursConformancePublic,
     OrganisationCreate,
     OrganisationPage,
     OrganisationPublic,
     RenewBody,
     ReviewBody,
+    ServiceHoursPublic,
+    ServiceHoursPut,
     SuspendBody,
     TerminateBody,
     TermsVersionPublic,
@@ -32,16 +35,16 @@ from services.agreements.application import Actor, Agreements
 from services.agreements.domain import (
     Agreement,
     AgreementIdempotencyConflictError,
-    AgreementInvalidError,
     AgreementNotFoundError,
     AgreementNotPartyError,
     AgreementRevisionConflictError,
     AgreementTransitionError,
+    InvalidFieldError,
     OrganisationExistsError,
     OrganisationNotFoundError,
 )
 from services.common.auth import Principal
-from services.common.params import LocalInstant
+from services.common.params import Day, LocalInstant
 from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import (
     FORBIDDEN,
@@ -60,7 +63,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     OrganisationNotFoundError: ProblemSpec(404, "organisation-not-found", "Organisation not found"),
     OrganisationExistsError: ProblemSpec(409, "organisation-exists", "Organisation already registered"),
     AgreementNotFoundError: ProblemSpec(404, "agreement-not-found", "Agreement not found"),
-    AgreementInvalidError: VALIDATION,
+    InvalidFieldError: VALIDATION,
     AgreementTransitionError: TRANSITION_IMPOSSIBLE,
     AgreementNotPartyError: FORBIDDEN,
     AgreementRevisionConflictError: VERSION_CONFLICT,
@@ -143,6 +146,69 @@ def find_organisations(
 def get_organisation(org_id: str, principal: Reader, agreements: App) -> OrganisationPublic:
     """One organisation of the directory."""
     return OrganisationPublic.of(agreements.get_organisation(org_id))
+
+
+HoursService = Literal["AAOR", "CRISIS_24_7", "INFO_SOCIAL"]
+"""The services with an hours standard (`services.contract.hours_standards.HOURS_STANDARDS`)."""
+
+
+def hours_of(org_id: str, service: ServiceCode, schedules: list[dict[str, Any]]) -> ServiceHoursPublic:
+    return ServiceHoursPublic.model_validate({"org_id": org_id, "service": service, "schedules": schedules})
+
+
+@router.put(
+    "/organisations/{org_id}/services/{service}/hours",
+    response_model=ServiceHoursPublic,
+    tags=["directory"],
+    responses={403: {"description": "Another organisation's hours"}, 404: {"description": "No such organisation"}},
+)
+def set_service_hours(
+    org_id: str,
+    service: ServiceCode,
+    body: ServiceHoursPut,
+    principal: Annotated[Principal, Depends(POLICY.caller("set_service_hours"))],
+    agreements: App,
+) -> ServiceHoursPublic:
+    """Declare a service's hours: the weekly schedule per channel and its exceptions (`service-hours-set` on
+    `rls.agreements.v1`; the same hours again record nothing)."""
+    POLICY.check("set_service_hours", principal, {"org": org_id}, "an organisation declares only its own hours")
+    weekly = [w.model_dump(mode="json") for w in body.weekly]
+    exceptions = [e.model_dump(mode="json") for e in body.exceptions]
+    schedules, _ = agreements.set_service_hours(org_id, service.value, weekly, exceptions, body.effective_from)
+    return hours_of(org_id, service, schedules)
+
+
+@router.get(
+    "/organisations/{org_id}/services/{service}/hours",
+    response_model=ServiceHoursPublic,
+    tags=["directory"],
+    responses={404: {"description": "No such organisation"}},
+)
+def service_hours(
+    org_id: str,
+    service: ServiceCode,
+    principal: Annotated[Principal, Depends(POLICY.caller("service_hours"))],
+    agreements: App,
+) -> ServiceHoursPublic:
+    """A service's schedules, each in force from its `effective_from` until the next."""
+    return hours_of(org_id, service, agreements.service_hours(org_id, service.value))
+
+
+@router.get("/conformance/hours", response_model=list[HoursConformancePublic], tags=["directory"])
+def hours_conformance(
+    principal: Annotated[Principal, Depends(POLICY.caller("hours_conformance"))],
+    agreements: App,
+    territory: Annotated[str | None, Query(max_length=100)] = None,
+    service: HoursService | None = None,
+    week_of: Annotated[Day | None, Query(description="A day of the week judged (default: today)")] = None,
+) -> list[HoursConformancePublic]:
+    """The hours standards, organisation by organisation, over one week: AAOR by phone and in person ≥ 70 hours with
+    weekday evenings and weekend hours; crisis intervention and Info-Social 24/7."""
+    rows = agreements.hours_conformance(territory, service, week_of or agreements.today())
+    bound = agreements.hours_policy.aaor_weekly_hours
+    return [
+        HoursConformancePublic(**row.__dict__, bound_hours=bound if row.hours is not None else None) for row in rows
+    ]
 
 
 # --- agreements ------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from services.agreements.terms import Terms
 from services.agreements.terms import Volume as VolumeTerms
 from services.agreements.views import Change, OrganisationEntry
 from services.common.params import Day
+from services.contract.agreements_events import HoursExceptionV1, ServiceHoursV1, WeeklyOpeningV1
 from services.contract.codes import (
     ORG_ID_PATTERN,
     AgreementKind,
@@ -349,3 +350,51 @@ class VolumeUsePublic(BaseModel):
     def of(cls, line: VolumeLine) -> VolumeUsePublic:
         percent = line.used * 100 // line.per_year if line.per_year else None
         return cls(**line.__dict__, percent=percent)
+
+
+class ServiceHoursPut(BaseModel):
+    """A service's hours: its whole weekly schedule per channel and its exceptions (each PUT replaces them from
+    `effective_from`, today by default; the hours in force before stay on record)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "weekly": [
+                        {"day": "MON", "opens": "08:00", "closes": "21:00", "channels": ["PHONE", "IN_PERSON"]},
+                        {"day": "SAT", "opens": "09:00", "closes": "13:00", "channels": ["PHONE"]},
+                    ],
+                    "exceptions": [{"date": "2026-12-25", "openings": []}],
+                }
+            ]
+        },
+    )
+
+    weekly: list[WeeklyOpeningV1] = Field(max_length=200)
+    exceptions: list[HoursExceptionV1] = Field(default_factory=list, max_length=400)
+    effective_from: Day | None = Field(None, description="The first day these hours apply (default: today)")
+
+
+class ServiceHoursPublic(BaseModel):
+    """A service's schedules, in the order declared: each is in force from its `effective_from` until the next."""
+
+    org_id: str
+    service: ServiceCode
+    schedules: list[ServiceHoursV1]
+
+
+class HoursConformancePublic(BaseModel):
+    """One hours standard of one organisation's service over one week (Monday to Sunday)."""
+
+    org_id: str
+    service: ServiceCode
+    standard: str = Field(description="AAOR_HOURS_PHONE, AAOR_HOURS_IN_PERSON or HOURS_24_7")
+    week_start: date
+    declared: bool = Field(description="Hours are declared for that week (undeclared: conforms to nothing)")
+    conforms: bool
+    hours: float | None = Field(None, description="AAOR: the week's hours on the channel")
+    evening_hours: float | None = None
+    weekend_hours: float | None = None
+    days_covered: int | None = Field(None, description="24/7: days of the week open from 00:00 to 24:00")
+    bound_hours: float | None = Field(None, description="AAOR: the weekly hours required")

@@ -20,12 +20,16 @@ from services.agreements.domain import (
     AgreementNotFoundError,
     AgreementNotPartyError,
     AgreementRevisionConflictError,
+    HoursConformance,
     Organisation,
     OrganisationExistsError,
     OrganisationNotFoundError,
+    ServiceHours,
+    ServiceHoursInvalidError,
     TermsVersion,
     agreement_id_for,
     checked_terms,
+    hours_conformance,
     organisation_aggregate_id,
 )
 from services.agreements.terms import DEFAULT_ZONE, Terms, agreement_year, local_date
@@ -34,6 +38,7 @@ from services.agreements.volumes import CountedReferral, VolumeUse, counted_refe
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import DateAsISO, TrackedApplication
 from services.contract.codes import AgreementKind
+from services.contract.hours_standards import HOURS_STANDARDS, HoursPolicy
 
 COMMAND_ATTEMPTS = 3
 
@@ -82,10 +87,18 @@ class Agreements(TrackedApplication):
 
     name = "agreements"
 
-    def __init__(self, env: Mapping[str, str] | None = None, clock: Clock = system_clock, zone: str = DEFAULT_ZONE):
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        clock: Clock = system_clock,
+        zone: str = DEFAULT_ZONE,
+        hours_policy: HoursPolicy | None = None,
+    ):
         super().__init__(env)
         self.clock = clock
         self.zone = zone
+        self.hours_policy = hours_policy or HoursPolicy()
+        """The hours standards' bounds the conformance view measures against."""
         self.directory = Directory(self.recorder, self.mapper.to_domain_event)
         self._schedule: dict[uuid.UUID, datetime] = {}
         self._tick_lock = threading.Lock()
@@ -127,6 +140,50 @@ class Agreements(TrackedApplication):
         self, service: str | None = None, kind: str | None = None, territory: str | None = None
     ) -> list[OrganisationEntry]:
         return self.directory.organisations(service, kind, territory)
+
+    def today(self) -> date:
+        return local_date(self.clock(), self.zone)
+
+    def set_service_hours(
+        self,
+        org_id: str,
+        service: str,
+        weekly: list[dict[str, Any]],
+        exceptions: list[dict[str, Any]],
+        effective_from: date | None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Records a service's hours (from today unless said); returns its schedules and whether they changed."""
+        organisation = self._organisation(org_id)
+        hours = ServiceHours(service, weekly, exceptions, effective_from or self.today(), self.zone)
+        changed = organisation.set_hours(hours, self.clock())
+        if changed:
+            self.record(organisation)
+        return organisation.hours[service], changed
+
+    def service_hours(self, org_id: str, service: str) -> list[dict[str, Any]]:
+        """A service's schedules, in the order declared (none: [])."""
+        return self._organisation(org_id).hours.get(service, [])
+
+    def hours_conformance(self, territory: str | None, service: str | None, day: date) -> list[HoursConformance]:
+        """The hours standards over the week holding `day`, for each organisation of the territory offering a
+        service that has some (`service`: that one only)."""
+        if service is not None and service not in HOURS_STANDARDS:
+            raise ServiceHoursInvalidError("service", f"no hours standard; one of {', '.join(HOURS_STANDARDS)}")
+        found = []
+        for entry in self.find_organisations(service, None, territory):
+            organisation = self._organisation(entry.org_id)
+            for offered in sorted(set(organisation.services) & set(HOURS_STANDARDS)):
+                if service is None or offered == service:
+                    versions = organisation.hours.get(offered, [])
+                    found += hours_conformance(entry.org_id, offered, versions, day, self.hours_policy)
+        return found
+
+    def _organisation(self, org_id: str) -> Organisation:
+        try:
+            organisation: Organisation = self.repository.get(organisation_aggregate_id(org_id))
+        except AggregateNotFoundError:
+            raise OrganisationNotFoundError(f"no organisation {org_id}") from None
+        return organisation
 
     # --- agreements: commands ------------------------------------------------------------------------
 

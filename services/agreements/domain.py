@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -27,6 +27,14 @@ from services.agreements.terms import (
     local_midnight,
 )
 from services.contract.codes import AgreementKind, AgreementStatus
+from services.contract.hours_standards import (
+    HOURS_STANDARDS,
+    WEEKLY_CHANNEL,
+    HoursPolicy,
+    ScheduleRecord,
+    day_covered,
+    week_on_channel,
+)
 
 
 class AgreementsError(Exception):
@@ -47,12 +55,20 @@ class AgreementNotFoundError(AgreementsError):
     """No agreement with this id (or no such version of its terms)."""
 
 
-class AgreementInvalidError(AgreementsError):
-    """The agreement breaks a rule of its kind (named by `field`); nothing was recorded."""
+class InvalidFieldError(AgreementsError):
+    """A request breaks a rule (named by `field`); nothing was recorded."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class AgreementInvalidError(InvalidFieldError):
+    """The agreement breaks a rule of its kind."""
+
+
+class ServiceHoursInvalidError(InvalidFieldError):
+    """Service hours break a rule (a service the organisation does not offer, an exception's date twice)."""
 
 
 class AgreementTransitionError(AgreementsError):
@@ -216,6 +232,123 @@ class Organisation(Aggregate):
         self.territory = territory
         self.services = services
         self.registered_at = occurred_at
+        self.hours: dict[str, list[dict[str, Any]]] = {}
+        """Each service's schedules (the `service-hours-set` payload as JSON), in the order declared."""
+
+    class ServiceHoursSet(Aggregate.Event):
+        """The organisation declared a service's hours: its whole weekly schedule and exceptions."""
+
+        service: str
+        weekly: list[dict[str, Any]]
+        exceptions: list[dict[str, Any]]
+        effective_from: date
+        timezone: str
+        occurred_at: datetime
+
+    def set_hours(self, hours: ServiceHours, now: datetime) -> bool:
+        """Records a service's schedule in force from `effective_from`; False when it repeats the latest one."""
+        if hours.service not in self.services:
+            raise ServiceHoursInvalidError("service", "the organisation does not offer this service")
+        dates = [e["date"] for e in hours.exceptions]
+        if len(set(dates)) != len(dates):
+            raise ServiceHoursInvalidError("exceptions", "a date appears twice")
+        declared = (hours.weekly, hours.exceptions, hours.effective_from.isoformat(), hours.timezone)
+        latest = self.hours.get(hours.service, [])
+        if latest and tuple(latest[-1][k] for k in ("weekly", "exceptions", "effective_from", "timezone")) == declared:
+            return False
+        self._hours_set(
+            service=hours.service,
+            weekly=hours.weekly,
+            exceptions=hours.exceptions,
+            effective_from=hours.effective_from,
+            timezone=hours.timezone,
+            occurred_at=now,
+        )
+        return True
+
+    @event(ServiceHoursSet)
+    def _hours_set(
+        self,
+        service: str,
+        weekly: list[dict[str, Any]],
+        exceptions: list[dict[str, Any]],
+        effective_from: date,
+        timezone: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.hours.setdefault(service, []).append(
+            {
+                "org_id": self.org_id,
+                "service": service,
+                "weekly": weekly,
+                "exceptions": exceptions,
+                "effective_from": effective_from.isoformat(),
+                "timezone": timezone,
+                "occurred_at": occurred_at.isoformat(),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class ServiceHours:
+    """A service's weekly schedule per channel and its exceptions (as their JSON), in force from `effective_from`."""
+
+    service: str
+    weekly: list[dict[str, Any]]
+    exceptions: list[dict[str, Any]]
+    effective_from: date
+    timezone: str
+
+
+@dataclass(frozen=True)
+class HoursConformance:
+    """One hours standard of one organisation's service over one week (Monday to Sunday)."""
+
+    org_id: str
+    service: str
+    standard: str
+    week_start: date
+    declared: bool
+    """Whether hours are declared for that week (undeclared hours conform to nothing)."""
+    conforms: bool
+    hours: float | None = None
+    """AAOR standards: the week's hours on the channel, of which `evening_hours` and `weekend_hours`."""
+    evening_hours: float | None = None
+    weekend_hours: float | None = None
+    days_covered: int | None = None
+    """24/7 standard: the days of the week open from 00:00 to 24:00."""
+
+
+def hours_conformance(
+    org_id: str, service: str, versions: Sequence[ScheduleRecord], day: date, policy: HoursPolicy
+) -> list[HoursConformance]:
+    """Each hours standard of `service` over the week holding `day`, by the contract's definition."""
+    monday = day - timedelta(days=day.weekday())
+    week = [monday + timedelta(days=n) for n in range(7)]
+    declared = any(date.fromisoformat(v["effective_from"]) <= week[-1] for v in versions)
+    found = []
+    for standard in HOURS_STANDARDS.get(service, ()):
+        if standard in WEEKLY_CHANNEL:
+            offered = week_on_channel(versions, monday, WEEKLY_CHANNEL[standard], policy)
+            found.append(
+                HoursConformance(
+                    org_id,
+                    service,
+                    standard,
+                    monday,
+                    declared,
+                    offered.conforms,
+                    hours=offered.hours,
+                    evening_hours=offered.evening_hours,
+                    weekend_hours=offered.weekend_hours,
+                )
+            )
+        else:
+            covered = sum(1 for d in week if day_covered(versions, d))
+            found.append(
+                HoursConformance(org_id, service, standard, monday, declared, covered == 7, days_covered=covered)
+            )
+    return found
 
 
 @dataclass(frozen=True)

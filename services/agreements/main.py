@@ -28,7 +28,9 @@ RELAY_TRACKING = "agreements-relay"
 
 
 def build_application(settings: AgreementsSettings, clock: Clock = system_clock) -> Agreements:
-    return Agreements(env=application_env(settings), clock=clock, zone=settings.timezone)
+    return Agreements(
+        env=application_env(settings), clock=clock, zone=settings.timezone, hours_policy=settings.hours_policy()
+    )
 
 
 def outbox(agreements: Agreements) -> AgreementsOutbound:

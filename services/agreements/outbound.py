@@ -23,6 +23,7 @@ from services.contract.agreements_events import (
     FundingV1,
     OnBehalfV1,
     OrganisationRegisteredV1,
+    ServiceHoursV1,
     VolumeUseV1,
     VolumeV1,
 )
@@ -44,6 +45,10 @@ class AgreementsOutbound:
         e: Any = domain_event
         if isinstance(e, Organisation.Registered):
             return [self._outgoing(e, "organisation-registered", e.org_id, _organisation(e))]
+        if isinstance(e, Organisation.ServiceHoursSet):
+            organisation = self.load(e.originator_id, e.originator_version)
+            data = ServiceHoursV1.model_validate(organisation.hours[e.service][-1])
+            return [self._outgoing(e, "service-hours-set", organisation.org_id, data)]
         if isinstance(e, Agreement.ReviewDue):
             agreement = self.load(e.originator_id, e.originator_version)
             return [self._outgoing(e, "review-due", str(e.originator_id), _review_due(agreement, e))]

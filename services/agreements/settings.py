@@ -9,6 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.agreements.terms import DEFAULT_ZONE
 from services.common.settings import ServiceSettings
+from services.contract.hours_standards import HoursPolicy
 
 
 class AgreementsSettings(ServiceSettings):
@@ -22,6 +23,13 @@ class AgreementsSettings(ServiceSettings):
     scheduler_enabled: bool = True
     tick_interval_s: float = Field(5.0, gt=0)
     """How often due transitions (activation, expiry, review due) are applied; they carry their due time anyway."""
+    aaor_weekly_hours: float = Field(HoursPolicy.aaor_weekly_hours, gt=0, le=168)
+    """AAOR's hours a week by phone and in person (the conformance view's bound)."""
+    evening_from: str = Field(HoursPolicy.evening_from, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    """Weekday hours from this time on are evening hours (AAOR must offer some)."""
+
+    def hours_policy(self) -> HoursPolicy:
+        return HoursPolicy(self.aaor_weekly_hours, self.evening_from)
 
     @field_validator("timezone")
     @classmethod

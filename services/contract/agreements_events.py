@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from services.contract.base import EventData
-from services.contract.codes import AgreementKind, AgreementStatus, InfoCategory, OrgKind, ServiceCode
+from services.contract.codes import AgreementKind, AgreementStatus, Channel, InfoCategory, OrgKind, ServiceCode, Weekday
 
 
 class OrganisationRegisteredV1(EventData):
@@ -115,6 +115,58 @@ class VolumeUseV1(EventData):
     """When the referral that crossed the threshold was accepted."""
 
 
+CLOCK_TIME_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+"""`HH:MM`, local time of the organisation; `24:00` closes at the end of the day."""
+
+
+class OpeningV1(BaseModel):
+    """Opening hours of one span of a day, on the channels listed (`closes` after `opens`: a span that runs past
+    midnight is two spans)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    opens: str = Field(pattern=CLOCK_TIME_PATTERN)
+    closes: str = Field(pattern=CLOCK_TIME_PATTERN)
+    channels: list[Channel] = Field(min_length=1)
+
+    @field_validator("closes")
+    @classmethod
+    def _closes_after_opening(cls, closes: str, info: ValidationInfo) -> str:
+        opens = info.data.get("opens")
+        if opens is not None and closes <= opens:
+            raise ValueError("closes must be after opens")
+        return closes
+
+
+class WeeklyOpeningV1(OpeningV1):
+    """A span of the weekly schedule."""
+
+    day: Weekday
+
+
+class HoursExceptionV1(BaseModel):
+    """A date whose hours replace the weekly schedule's (a holiday, a closure): no `openings` = closed all day."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    date: date
+    openings: list[OpeningV1] = Field(default_factory=list)
+
+
+class ServiceHoursV1(EventData):
+    """An organisation set the hours of one of its services (`service-hours-set`): its weekly schedule per channel
+    and its exceptions, in force from `effective_from` until the next change (the whole schedule every time)."""
+
+    org_id: str
+    service: ServiceCode
+    weekly: list[WeeklyOpeningV1]
+    exceptions: list[HoursExceptionV1] = Field(default_factory=list)
+    effective_from: date
+    timezone: str = "America/Montreal"
+    """The IANA time zone the hours are in."""
+    occurred_at: datetime
+
+
 AGREEMENT_LIFECYCLE = (
     "drafted",
     "signed",
@@ -135,4 +187,5 @@ EVENTS: dict[str, type[EventData]] = {
     "ca.qc.rls.agreements.review-due.v1": AgreementReviewDueV1,
     "ca.qc.rls.agreements.volume-threshold-reached.v1": VolumeUseV1,
     "ca.qc.rls.agreements.volume-exceeded.v1": VolumeUseV1,
+    "ca.qc.rls.agreements.service-hours-set.v1": ServiceHoursV1,
 }

@@ -43,6 +43,25 @@ class Channel(StrEnum):
     INFO_SOCIAL_811 = "INFO_SOCIAL_811"
 
 
+class MeetingMode(StrEnum):
+    """How a meeting with the person took place (the only thing said about a meeting: never its content)."""
+
+    IN_PERSON = "IN_PERSON"
+    PHONE = "PHONE"
+    VIDEO = "VIDEO"
+    GROUP = "GROUP"
+
+
+class Weekday(StrEnum):
+    MON = "MON"
+    TUE = "TUE"
+    WED = "WED"
+    THU = "THU"
+    FRI = "FRI"
+    SAT = "SAT"
+    SUN = "SUN"
+
+
 class Urgency(StrEnum):
     IMMEDIATE = "IMMEDIATE"
     URGENT = "URGENT"

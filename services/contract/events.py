@@ -8,7 +8,14 @@ only ids, codes, statuses and times.
 
 from __future__ import annotations
 
-from services.contract import agreements_events, audit_events, consent_events, referral_events
+from services.contract import (
+    agreements_events,
+    audit_events,
+    consent_events,
+    infosocial_events,
+    referral_events,
+    standards_events,
+)
 from services.contract.base import EventData
 
 EVENT_TYPES: dict[str, type[EventData]] = {
@@ -16,5 +23,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     **agreements_events.EVENTS,
     **consent_events.EVENTS,
     **audit_events.EVENTS,
+    **infosocial_events.EVENTS,
+    **standards_events.EVENTS,
 }
 """Every integration event type the platform publishes, with its payload model."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import Field
+
 from services.contract.base import EventData
-from services.contract.codes import Accompaniment, Channel, ReferralStatus, ServiceCode, Urgency
+from services.contract.codes import Accompaniment, Channel, MeetingMode, ReferralStatus, ServiceCode, Urgency
 
 
 class ReferralEventV1(EventData):
@@ -89,6 +91,61 @@ class ReferralDelayV1(ReferralEventV1):
     """The organisation that must act (usually `to_org`)."""
 
 
+class DurationStandard(StrEnum):
+    """The ministry's duration-of-service standards (orientations, AAOR and consultation fiches)."""
+
+    AAOR_MEETINGS = "AAOR_MEETINGS"
+    """AAOR handles a situation a minimal number of meetings can solve: at most 3, else the person is oriented."""
+    CONSULT_MEETINGS = "CONSULT_MEETINGS"
+    """SOCIAL_CONSULT / PSYCH_CONSULT are short-term: at most 12 meetings, or the intervention plan's term; going
+    beyond the term initially agreed needs the plan revised."""
+    CONSULT_PLAN = "CONSULT_PLAN"
+    """An intervention plan is in the record of every person followed in SOCIAL_CONSULT / PSYCH_CONSULT."""
+
+
+class ReferralMeetingV1(ReferralEventV1):
+    """A meeting with the person took place (`meeting-recorded`): when, how, and how many so far. Never its content.
+
+    `to_org` / `to_service` are the organisation and service that held it; `occurred_at` is when it took place."""
+
+    meeting_id: str
+    """Deterministic id of the meeting (the referral's id and version): consumers count a meeting once."""
+    mode: MeetingMode
+    meetings: int = Field(ge=1)
+    """Meetings the current receiver has recorded on this referral, this one included."""
+    version: int
+    actor_org: str
+
+
+class ReferralPlanV1(ReferralEventV1):
+    """The intervention plan was set (`intervention-plan-set`) or revised with a new term
+    (`intervention-plan-revised`): its term in meetings, never its content."""
+
+    planned_meetings: int = Field(ge=1)
+    """The term agreed: how many meetings the plan foresees (after a revision: the new term)."""
+    revisions: int = Field(ge=0)
+    """How many times the plan was revised (0 when set)."""
+    meetings: int = Field(ge=0)
+    """Meetings recorded when the plan was set or revised."""
+    version: int
+    actor_org: str
+
+
+class ReferralDurationExceededV1(ReferralEventV1):
+    """A meeting went past the duration standard (`duration-exceeded`, once per receiver): past 3 in AAOR, past the
+    plan's term (12 without a plan) in consultation without a revision."""
+
+    standard: DurationStandard
+    meetings: int = Field(ge=1)
+    """Meetings recorded, the one that went past the limit included."""
+    limit: int = Field(ge=1)
+    """The limit in force at that meeting."""
+    planned_meetings: int | None = None
+    """The plan's term then (None: no plan)."""
+    revisions: int = Field(0, ge=0)
+    responsible_org: str
+
+
 REFERRAL_TRANSITIONS = (
     "received",
     "called-back",
@@ -108,4 +165,8 @@ EVENTS: dict[str, type[EventData]] = {
     **{f"ca.qc.rls.referral.{name}.v1": ReferralChangedV1 for name in REFERRAL_TRANSITIONS},
     "ca.qc.rls.referral.delay-at-risk.v1": ReferralDelayV1,
     "ca.qc.rls.referral.delay-breached.v1": ReferralDelayV1,
+    "ca.qc.rls.referral.meeting-recorded.v1": ReferralMeetingV1,
+    "ca.qc.rls.referral.intervention-plan-set.v1": ReferralPlanV1,
+    "ca.qc.rls.referral.intervention-plan-revised.v1": ReferralPlanV1,
+    "ca.qc.rls.referral.duration-exceeded.v1": ReferralDurationExceededV1,
 }

@@ -12,7 +12,20 @@ CONSENT = "rls.consent.v1"
 AUDIT_CHECKPOINTS = "rls.audit.checkpoints.v1"
 """Chain heads of every service's event store (tamper evidence); kept forever."""
 
-PLATFORM_TOPICS: tuple[str, ...] = (REFERRAL, AGREEMENTS, CONSENT_DECISIONS, CONSENT, AUDIT_CHECKPOINTS)
+INFOSOCIAL_CALLS = "rls.infosocial.calls.v1"
+"""Info-Social 8-1-1 calls (ids and times only), keyed by region: one partition holds a region's calls."""
+STANDARDS_BOARD = "rls.standards.board.v1"
+"""The standards board, one record per row (compacted: the latest value of each row is kept)."""
+
+PLATFORM_TOPICS: tuple[str, ...] = (
+    REFERRAL,
+    AGREEMENTS,
+    CONSENT_DECISIONS,
+    CONSENT,
+    AUDIT_CHECKPOINTS,
+    INFOSOCIAL_CALLS,
+)
+"""Created with the same partition count, which the standards board's tables expect of the topics it reads."""
 
 
 def org_referrals(org_id: str) -> str:

@@ -20,6 +20,7 @@ from services.deploy.platform import (
     KAFKA_CA_PATH,
     KAFKA_VERSION,
     SERVICE_TOKEN,
+    STORES,
     VAR_DIR,
     Process,
     SecretFile,
@@ -76,6 +77,8 @@ STORES_AND_BROKER = {
     "kafka-setup": {"condition": "service_completed_successfully"},
 }
 """What a service waits for: its database, and the brokers with its principal and topics (the console neither)."""
+BROKER = {"kafka-setup": STORES_AND_BROKER["kafka-setup"]}
+"""What a service without a store waits for (the standards board)."""
 INSTALLATION_FILES = {"referral": {"REFERRAL_SERVICE_TOKEN_FILE": SERVICE_TOKEN}}
 
 
@@ -154,7 +157,7 @@ def _kafka() -> dict[str, Any]:
 
 def _postgres() -> dict[str, Any]:
     roles = [
-        _secret(SecretRef(POSTGRES_ROLES, service), f"/run/secrets/{POSTGRES_ROLES}/{service}") for service in SERVICES
+        _secret(SecretRef(POSTGRES_ROLES, service), f"/run/secrets/{POSTGRES_ROLES}/{service}") for service in STORES
     ]
     return {
         "image": POSTGRES_IMAGE,
@@ -228,7 +231,7 @@ def _process(process: Process) -> dict[str, Any]:
         "environment": environment,
         "secrets": [_secret(ref, env) for env, ref in config.secrets.items()]
         + [_secret(file.ref, file.path) for file in files.values()],
-        "depends_on": (STORES_AND_BROKER if service in SERVICES else {})
+        "depends_on": (STORES_AND_BROKER if service in STORES else BROKER if service in SERVICES else {})
         | {callee: {"condition": "service_healthy"} for callee in callees(service)},
         "restart": "unless-stopped",
     }
@@ -254,7 +257,7 @@ def secrets_used(services: dict[str, Any]) -> list[SecretRef]:
 def all_secret_refs() -> list[SecretRef]:
     """Every secret the Compose platform knows (what `rls deploy secrets` makes, and the service token it cannot)."""
     refs = [KAFKA_CA, KAFKA_KEYSTORE, KAFKA_KEYSTORE_PASSWORD, KAFKA_JAAS, KAFKA_ADMIN_PASSWORD, POSTGRES_PASSWORD]
-    refs += [SecretRef(POSTGRES_ROLES, service) for service in SERVICES]
+    refs += [SecretRef(POSTGRES_ROLES, service) for service in STORES]
     refs += [SecretRef(user, "password") for user in kafka_users()]
     for service in PROCESSES:
         config = service_config(service, COMPOSE)

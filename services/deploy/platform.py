@@ -15,7 +15,7 @@ from typing import Literal
 from services.common.kafka_security import KafkaClientSettings
 from services.deploy.settings_env import Setting, env_text, service_settings
 from services.runtime.kafka_security import CREDENTIALS_ISSUER, ISSUER_SERVICE, service_principal
-from services.runtime.registry import PROCESSES, SERVICES
+from services.runtime.registry import PROCESSES, SERVICES, settings_class
 from services.runtime.settings import RuntimeSettings
 
 PART_OF = "rls-referrals"
@@ -36,6 +36,7 @@ Role = Literal["api", "worker", "single"]
 SINGLE_PROCESS: Mapping[str, str] = {
     "audit": "its API rebuilds the audit database on demand (replay) and publishes its store's checkpoints: one "
     "process, like its outbox",
+    "standards": "its faust worker's rows sum referrals of every partition: one worker, whose API follows the board",
 }
 """Services run as one process (API and background loops together), and why."""
 
@@ -111,6 +112,15 @@ class SecretFile:
 
     ref: SecretRef
     path: str
+
+
+def has_store(service: str) -> bool:
+    """Whether a service keeps an event store (the standards board keeps none: it is rebuilt from the topics)."""
+    return "event_store" in settings_class(service).model_fields
+
+
+STORES = tuple(service for service in SERVICES if has_store(service))
+"""The services with a PostgreSQL role and database of their own."""
 
 
 def store_secret(service: str) -> str:

@@ -23,6 +23,10 @@ POLICY = Policy(
         "standards_compliance": Rule(READERS, ("org",), "an organisation's own compliance (network: any)"),
         "information": Rule(WORKERS, ("receiver",), "record information, to the receiving organisation only"),
         **{
+            command: Rule(WORKERS, ("receiver",), "meetings and the intervention plan, by the receiving organisation")
+            for command in ("meetings", "intervention-plan", "intervention-plan/revise")
+        },
+        **{
             command: STEP
             for command in (
                 "receive",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from typing import Annotated
@@ -31,6 +32,8 @@ from services.referral.api_models import (
     CloseIn,
     CompliancePublic,
     InformationPublic,
+    MeetingIn,
+    PlanIn,
     RedirectIn,
     ReferralCreate,
     ReferralPage,
@@ -41,7 +44,10 @@ from services.referral.api_models import (
 from services.referral.application import Referrals, Submission
 from services.referral.domain import (
     DependencyUnavailableError,
+    IdempotentRequest,
     InformationDeniedError,
+    Meeting,
+    PlanChange,
     Referral,
     ReferralAgreementError,
     ReferralForbiddenError,
@@ -76,6 +82,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
 }
 
 STEP_RESPONSES: dict[int | str, dict[str, object]] = {403: {}, 404: {}, 409: {}}
+IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 GatewaysFactory = Callable[[str], Gateways]
 """Builds the agreements and consent clients acting with the caller's token."""
@@ -115,7 +122,7 @@ def submit_referral(
     principal: Annotated[Principal, Depends(POLICY.caller("submit_referral"))],
     referrals: App,
     gateways: OtherServices,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReferralPublic:
     """Refer a person to another organisation's service (checked against the directory and agreements)."""
     POLICY.check("submit_referral", principal, {"sender": body.from_org}, "from_org must be the caller's organisation")
@@ -340,6 +347,97 @@ def close(
     visible(referrals.get_referral(referral_id), principal)
     step = step_of(principal, body, referrals, outcome=body.outcome)
     return changed(referrals.perform(referral_id, "close", step, _version(if_match)), response)
+
+
+def request_of(command: str, body: MeetingIn | PlanIn, idempotency_key: str | None) -> IdempotentRequest | None:
+    """The command as sent, to recognise a retry with the same `Idempotency-Key` (`at` as sent: it may be absent)."""
+    if idempotency_key is None:
+        return None
+    sent = f"{command}\x1f{body.model_dump_json(exclude_unset=True)}"
+    return IdempotentRequest(idempotency_key, hashlib.sha256(sent.encode()).hexdigest())
+
+
+def recorded(referral: Referral, created: bool, response: Response) -> ReferralPublic:
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return changed(referral, response)
+
+
+def following(referrals: Referrals, referral_id: uuid.UUID, operation: str, principal: Principal) -> None:
+    """Meetings and plans are the receiving organisation's (the referring one sees the referral, may not add them)."""
+    referral = visible(referrals.get_referral(referral_id), principal)
+    POLICY.check(operation, principal, parties(referral), "only the receiving organisation records meetings and plans")
+
+
+@router.post("/referrals/{referral_id}/meetings", response_model=ReferralPublic, responses=STEP_RESPONSES)
+def record_meeting(
+    referral_id: uuid.UUID,
+    body: MeetingIn,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("meetings"))],
+    referrals: App,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> ReferralPublic:
+    """The receiving organisation records a meeting with the person: when and how, never its content. A meeting past
+    the duration standard (3 in AAOR, the plan's term in consultation) records `duration-exceeded`, once."""
+    following(referrals, referral_id, "meetings", principal)
+    step = step_of(principal, body, referrals)
+    meeting = Meeting(step, body.mode.value)
+    request = request_of("meetings", body, idempotency_key)
+    return recorded(*referrals.record_meeting(referral_id, meeting, _version(if_match), request), response)
+
+
+def change_plan(
+    referrals: Referrals,
+    referral_id: uuid.UUID,
+    operation: str,
+    principal: Principal,
+    body: PlanIn,
+    if_match: str | None,
+    idempotency_key: str | None,
+    response: Response,
+) -> ReferralPublic:
+    following(referrals, referral_id, operation, principal)
+    step = step_of(principal, body, referrals)
+    revise = operation == "intervention-plan/revise"
+    change = PlanChange(step, body.planned_meetings, revise)
+    request = request_of(operation, body, idempotency_key)
+    return recorded(*referrals.change_plan(referral_id, change, _version(if_match), request), response)
+
+
+@router.post("/referrals/{referral_id}/intervention-plan", response_model=ReferralPublic, responses=STEP_RESPONSES)
+def set_plan(
+    referral_id: uuid.UUID,
+    body: PlanIn,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("intervention-plan"))],
+    referrals: App,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> ReferralPublic:
+    """The receiving organisation sets the intervention plan's term (meetings foreseen); once per receiver."""
+    return change_plan(
+        referrals, referral_id, "intervention-plan", principal, body, if_match, idempotency_key, response
+    )
+
+
+@router.post(
+    "/referrals/{referral_id}/intervention-plan/revise", response_model=ReferralPublic, responses=STEP_RESPONSES
+)
+def revise_plan(
+    referral_id: uuid.UUID,
+    body: PlanIn,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("intervention-plan/revise"))],
+    referrals: App,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> ReferralPublic:
+    """The plan is revised with a new term (going past the term initially agreed needs a revision)."""
+    return change_plan(
+        referrals, referral_id, "intervention-plan/revise", principal, body, if_match, idempotency_key, response
+    )
 
 
 @router.get("/referrals/{referral_id}/clocks", response_model=list[ClockPublic], responses={404: {}})

@@ -13,6 +13,7 @@ from services.contract.codes import (
     Accompaniment,
     Channel,
     InfoCategory,
+    MeetingMode,
     ReferralStatus,
     ServiceCode,
     Urgency,
@@ -24,6 +25,7 @@ from services.referral.domain import Referral
 
 SUBJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,39}$"
+MAX_PLANNED_MEETINGS = 500
 
 
 class ReferralCreate(BaseModel):
@@ -62,6 +64,13 @@ class ReferralCreate(BaseModel):
     )
 
 
+class PlanPublic(BaseModel):
+    """An intervention plan: its term in meetings (never its content) and how many times it was revised."""
+
+    planned_meetings: int
+    revisions: int
+
+
 class ReferralPublic(BaseModel):
     """A referral as its sender, its receiver and auditors see it (no record information)."""
 
@@ -81,6 +90,8 @@ class ReferralPublic(BaseModel):
     agreement_kind: str | None
     orientation_only: bool = Field(description="No agreement covers this referral: an orientation")
     submitted_at: datetime
+    meetings: int = Field(description="Meetings the current receiving organisation recorded")
+    intervention_plan: PlanPublic | None = Field(description="The current receiver's intervention plan, if set")
     history: list[dict[str, Any]]
 
     @classmethod
@@ -102,6 +113,8 @@ class ReferralPublic(BaseModel):
             agreement_kind=r.agreement_kind,
             orientation_only=r.agreement_id is None,
             submitted_at=r.submitted_at,
+            meetings=r.meetings,
+            intervention_plan=None if r.plan is None else PlanPublic(**r.plan.__dict__),
             history=[{"step": m.name, "at": m.at, "to_org": m.to_org, "to_service": m.to_service} for m in r.history],
         )
 
@@ -130,6 +143,18 @@ class RedirectIn(StepIn):
 
 class CloseIn(StepIn):
     outcome: str = Field(pattern=CODE_PATTERN, description="An outcome code, e.g. SERVICES_RENDERED")
+
+
+class MeetingIn(StepIn):
+    """A meeting with the person took place: when and how. Nothing about what was said."""
+
+    mode: MeetingMode
+
+
+class PlanIn(StepIn):
+    """The intervention plan's term: how many meetings it foresees."""
+
+    planned_meetings: int = Field(ge=1, le=MAX_PLANNED_MEETINGS)
 
 
 class ClockPublic(BaseModel):

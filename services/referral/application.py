@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,8 +17,12 @@ from services.common.eventstore import TrackedApplication
 from services.contract.codes import DEFAULT_REASON_CODES, Purpose
 from services.contract.delay_standards import DEFAULT_BOUNDS, Compliance, Policy, compliance, compute_clocks
 from services.contract.delay_standards import Clock as DelayClock
+from services.contract.duration_standards import DurationPolicy
 from services.referral.domain import (
+    IdempotentRequest,
     InformationDeniedError,
+    Meeting,
+    PlanChange,
     Referral,
     ReferralAgreementError,
     ReferralIdempotencyConflictError,
@@ -92,10 +96,13 @@ class Referrals(TrackedApplication):
         policy: Policy | None = None,
         vault: InformationVault | None = None,
         reason_codes: Collection[str] = DEFAULT_REASON_CODES,
+        durations: DurationPolicy | None = None,
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.policy = policy or Policy(DEFAULT_BOUNDS)
+        self.durations = durations or DurationPolicy()
+        """The duration standards' limits (`duration-exceeded`), as the standards board's."""
         self.vault: InformationVault = vault or NoVault()
         self.reason_codes = frozenset(reason_codes)
         """The configurable taxonomy of problems a referral's `reason_code` is taken from."""
@@ -151,15 +158,56 @@ class Referrals(TrackedApplication):
 
     def perform(self, referral_id: uuid.UUID, command: str, step: Step, expected_version: int | None) -> Referral:
         """One lifecycle command; `expected_version` (If-Match) guards against concurrent changes."""
+        referral, _ = self._change(
+            referral_id, expected_version, None, lambda r: r.perform(command, step, self.clock())
+        )
+        return referral
+
+    def record_meeting(
+        self, referral_id: uuid.UUID, meeting: Meeting, expected_version: int | None, request: IdempotentRequest | None
+    ) -> tuple[Referral, bool]:
+        """Records a meeting (and `duration-exceeded` when it goes past the limit); False: an idempotent retry."""
+        return self._change(
+            referral_id,
+            expected_version,
+            request,
+            lambda r: r.record_meeting(meeting, request, self.clock(), self.durations),
+        )
+
+    def change_plan(
+        self,
+        referral_id: uuid.UUID,
+        change: PlanChange,
+        expected_version: int | None,
+        request: IdempotentRequest | None,
+    ) -> tuple[Referral, bool]:
+        """Sets or revises the intervention plan; False: an idempotent retry."""
+        return self._change(
+            referral_id, expected_version, request, lambda r: r.change_plan(change, request, self.clock())
+        )
+
+    def _change(
+        self,
+        referral_id: uuid.UUID,
+        expected_version: int | None,
+        request: IdempotentRequest | None,
+        command: Callable[[Referral], None],
+    ) -> tuple[Referral, bool]:
+        """Applies a command to the referral at `expected_version` (If-Match) unless `request` was applied already."""
         referral = self.get_referral(referral_id)
+        if referral.replayed(request):
+            return referral, False
         if expected_version is not None and expected_version != referral.version:
             raise ReferralVersionConflictError(f"the referral is at version {referral.version}, not {expected_version}")
-        referral.perform(command, step, self.clock())
+        command(referral)
         try:
             self.record(referral)
         except IntegrityError:
+            current = self.get_referral(referral_id)
+            if current.replayed(request):  # a concurrent retry with the same key won the race
+                return current, False
             raise ReferralVersionConflictError("the referral changed meanwhile; read it again") from None
-        return referral
+        return referral, True
 
     def redirect(
         self, referral_id: uuid.UUID, step: Step, expected_version: int | None, directory: Directory

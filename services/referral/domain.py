@@ -16,6 +16,8 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from services.contract.codes import ReferralStatus as S
+from services.contract.duration_standards import MEETING, PLAN_REVISED, PLAN_SET, DurationPolicy, duration_outcomes
+from services.contract.referral_events import ClockState, DurationStandard
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("2f8e0f3c-8a4b-4c1e-b6a5-6c1f0d2e7a90")
 
@@ -134,6 +136,12 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
+MEETING_STATUSES = frozenset({S.RECEIVED, S.ANALYSED, S.ACCEPTED, S.FIRST_CONTACT_MADE, S.FOLLOW_UP_STARTED})
+"""The receiving organisation meets the person once it has the referral, until the referral ends or leaves it."""
+
+DURATION_EXCEEDED = "duration-exceeded"
+
+
 def referral_id_for(from_org: str, idempotency_key: str | None) -> uuid.UUID:
     """A retried submission with the same key lands on the same referral."""
     if idempotency_key is None:
@@ -149,6 +157,41 @@ class Milestone:
     at: datetime
     to_org: str
     to_service: str
+    planned_meetings: int | None = None
+    """The plan's term, for the intervention plan's steps."""
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """A command sent with an `Idempotency-Key`: the same key and request again changes nothing."""
+
+    idempotency_key: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A meeting with the person: who recorded it and when it took place (`step`), how. Never what was said."""
+
+    step: Step
+    mode: str
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """The intervention plan set (`revise` False) or revised, with its term in meetings."""
+
+    step: Step
+    planned_meetings: int
+    revise: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The current receiver's intervention plan: its term, how many times it was revised."""
+
+    planned_meetings: int
+    revisions: int
 
 
 @dataclass(frozen=True)
@@ -214,6 +257,35 @@ class Referral(Aggregate):
         at: datetime
         bound_s: int
 
+    class MeetingRecorded(Aggregate.Event):
+        """A meeting took place: when and how (its content is never recorded)."""
+
+        mode: str
+        actor_org: str
+        actor: str
+        at: datetime
+        idempotency_key: str | None
+        request_digest: str | None
+
+    class PlanChanged(Aggregate.Event):
+        """The intervention plan was set (`intervention-plan-set`) or revised (`intervention-plan-revised`)."""
+
+        change: str
+        planned_meetings: int
+        actor_org: str
+        actor: str
+        at: datetime
+        idempotency_key: str | None
+        request_digest: str | None
+
+    class DurationExceeded(Aggregate.Event):
+        """A meeting went past the duration standard (recorded once per receiver)."""
+
+        standard: str
+        meetings: int
+        limit: int
+        at: datetime
+
     @event(Submitted)
     def __init__(
         self,
@@ -251,6 +323,8 @@ class Referral(Aggregate):
         self.last_step_at = submitted_at
         self.history: list[Milestone] = [Milestone("submitted", submitted_at, to_org, to_service)]
         self.flags: set[tuple[str, str, datetime]] = set()
+        self.requests: dict[str, str] = {}
+        """Idempotency-Key -> digest of the request it was first sent with (meetings, plans)."""
 
     def concerns(self, org_id: str) -> bool:
         """Whether `org_id` sent or received this referral."""
@@ -266,10 +340,7 @@ class Referral(Aggregate):
             raise ReferralTransitionError(f"cannot {command} a referral in status {self.status}")
         if command == "callback" and any(m.name == "called-back" for m in self.history):
             raise ReferralTransitionError("the call-back was already recorded")
-        if step.at > now:
-            raise ReferralTimeError("at: a step cannot happen in the future")
-        if step.at < self.last_step_at:
-            raise ReferralTimeError("at: a step cannot precede the referral's previous step")
+        self._check_time(step.at, now)
         self._transition(
             transition=transition.name,
             previous_status=self.status,
@@ -319,3 +390,121 @@ class Referral(Aggregate):
         self, standard: str, kind: str, started_at: datetime, due_at: datetime, at: datetime, bound_s: int
     ) -> None:
         self.flags.add((standard, kind, started_at))
+
+    def _check_time(self, at: datetime, now: datetime) -> None:
+        if at > now:
+            raise ReferralTimeError("at: a step cannot happen in the future")
+        if at < self.last_step_at:
+            raise ReferralTimeError("at: a step cannot precede the referral's previous step")
+
+    def _check_receiver_follows(self, actor_org: str, what: str, at: datetime, now: datetime) -> None:
+        """Meetings and plans are the receiving organisation's, while it has the referral."""
+        if actor_org != self.to_org:
+            raise ReferralForbiddenError(f"only the receiving organisation may {what}")
+        if S(self.status) not in MEETING_STATUSES:
+            raise ReferralTransitionError(f"cannot {what} on a referral in status {self.status}")
+        self._check_time(at, now)
+
+    def replayed(self, request: IdempotentRequest | None) -> bool:
+        """Whether this request was already applied (raises if its key was used for another request)."""
+        if request is None or request.idempotency_key not in self.requests:
+            return False
+        if self.requests[request.idempotency_key] != request.digest:
+            raise ReferralIdempotencyConflictError("this Idempotency-Key was used for a different request")
+        return True
+
+    def episode(self) -> list[Milestone]:
+        """The current receiver's part of the history (since the last redirection)."""
+        starts = [n for n, m in enumerate(self.history) if m.name == "redirected"]
+        return self.history[starts[-1] if starts else 0 :]
+
+    @property
+    def meetings(self) -> int:
+        """Meetings the current receiver recorded."""
+        return sum(1 for m in self.episode() if m.name == MEETING)
+
+    @property
+    def plan(self) -> Plan | None:
+        plans = [m for m in self.episode() if m.name in (PLAN_SET, PLAN_REVISED)]
+        if not plans or plans[-1].planned_meetings is None:
+            return None
+        return Plan(plans[-1].planned_meetings, sum(1 for m in plans if m.name == PLAN_REVISED))
+
+    def record_meeting(
+        self, meeting: Meeting, request: IdempotentRequest | None, now: datetime, policy: DurationPolicy
+    ) -> None:
+        """Records a meeting, and `duration-exceeded` the first time the receiver's meetings go past the limit."""
+        step = meeting.step
+        self._check_receiver_follows(step.actor_org, "record a meeting", step.at, now)
+        key, digest = (request.idempotency_key, request.digest) if request else (None, None)
+        self._meet(
+            mode=meeting.mode,
+            actor_org=step.actor_org,
+            actor=step.actor,
+            at=step.at,
+            idempotency_key=key,
+            request_digest=digest,
+        )
+        episode = self.episode()
+        if any(m.name == DURATION_EXCEEDED for m in episode):
+            return
+        for outcome in duration_outcomes(episode, policy):
+            if outcome.standard is not DurationStandard.CONSULT_PLAN and outcome.state is ClockState.BREACHED:
+                assert outcome.exceeded_at is not None and outcome.limit is not None
+                self._exceed(standard=outcome.standard.value, meetings=self.meetings, limit=outcome.limit, at=step.at)
+
+    def change_plan(self, change: PlanChange, request: IdempotentRequest | None, now: datetime) -> None:
+        """Sets the intervention plan (once per receiver) or revises it with a new term."""
+        what = "revise the intervention plan" if change.revise else "set the intervention plan"
+        step = change.step
+        self._check_receiver_follows(step.actor_org, what, step.at, now)
+        if change.revise and self.plan is None:
+            raise ReferralTransitionError("no intervention plan to revise: set it first")
+        if not change.revise and self.plan is not None:
+            raise ReferralTransitionError("the intervention plan is set: revise it to change its term")
+        key, digest = (request.idempotency_key, request.digest) if request else (None, None)
+        self._plan(
+            change=PLAN_REVISED if change.revise else PLAN_SET,
+            planned_meetings=change.planned_meetings,
+            actor_org=step.actor_org,
+            actor=step.actor,
+            at=step.at,
+            idempotency_key=key,
+            request_digest=digest,
+        )
+
+    def _remember(self, idempotency_key: str | None, request_digest: str | None, at: datetime) -> None:
+        if idempotency_key is not None and request_digest is not None:
+            self.requests[idempotency_key] = request_digest
+        self.last_step_at = at
+
+    @event(MeetingRecorded)
+    def _meet(
+        self,
+        mode: str,
+        actor_org: str,
+        actor: str,
+        at: datetime,
+        idempotency_key: str | None,
+        request_digest: str | None,
+    ) -> None:
+        self._remember(idempotency_key, request_digest, at)
+        self.history.append(Milestone(MEETING, at, self.to_org, self.to_service))
+
+    @event(PlanChanged)
+    def _plan(
+        self,
+        change: str,
+        planned_meetings: int,
+        actor_org: str,
+        actor: str,
+        at: datetime,
+        idempotency_key: str | None,
+        request_digest: str | None,
+    ) -> None:
+        self._remember(idempotency_key, request_digest, at)
+        self.history.append(Milestone(change, at, self.to_org, self.to_service, planned_meetings))
+
+    @event(DurationExceeded)
+    def _exceed(self, standard: str, meetings: int, limit: int, at: datetime) -> None:
+        self.history.append(Milestone(DURATION_EXCEEDED, at, self.to_org, self.to_service))

@@ -32,7 +32,11 @@ AUDIT_PUBLIC_URL = "http://referral.invalid"
 def build_application(settings: ReferralSettings) -> Referrals:
     vault = Vault(settings.vault_store_url, settings.vault_master_key(), settings.vault_setting)
     return Referrals(
-        env=application_env(settings), policy=settings.policy(), vault=vault, reason_codes=settings.reason_codes
+        env=application_env(settings),
+        policy=settings.policy(),
+        vault=vault,
+        reason_codes=settings.reason_codes,
+        durations=settings.durations(),
     )
 
 

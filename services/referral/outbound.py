@@ -17,8 +17,18 @@ from services.common.relay import outgoing
 from services.contract import topics
 from services.contract.base import EventData
 from services.contract.codes import ReferralStatus
-from services.contract.referral_events import ClockState, ReferralChangedV1, ReferralDelayV1, ReferralSubmittedV1
-from services.referral.domain import Referral
+from services.contract.duration_standards import MEETING
+from services.contract.referral_events import (
+    ClockState,
+    DurationStandard,
+    ReferralChangedV1,
+    ReferralDelayV1,
+    ReferralDurationExceededV1,
+    ReferralMeetingV1,
+    ReferralPlanV1,
+    ReferralSubmittedV1,
+)
+from services.referral.domain import DURATION_EXCEEDED, Referral
 
 CONTEXT = "referral"
 DELAY_EVENTS = {"AT_RISK": "delay-at-risk", "BREACHED": "delay-breached"}
@@ -51,7 +61,20 @@ class ReferralOutbound:
                     domain_event, DELAY_EVENTS[domain_event.kind], domain_event.at, self._delay(referral, domain_event)
                 )
             ]
-        return []
+        return self._duration(domain_event)
+
+    def _duration(self, e: DomainEventProtocol[Any]) -> Sequence[Outgoing]:
+        """Meetings, the intervention plan and `duration-exceeded`: counts and terms, never a meeting's content."""
+        data: EventData
+        if isinstance(e, Referral.MeetingRecorded):
+            name, data = MEETING, self._meeting(self.load(e.originator_id, e.originator_version), e)
+        elif isinstance(e, Referral.PlanChanged):
+            name, data = e.change, self._plan(self.load(e.originator_id, e.originator_version), e)
+        elif isinstance(e, Referral.DurationExceeded):
+            name, data = DURATION_EXCEEDED, self._exceeded(self.load(e.originator_id, e.originator_version), e)
+        else:
+            return []
+        return [self._outgoing(e, name, e.at, data)]
 
     def _common(self, referral_id: str, e: Any) -> dict[str, Any]:
         return {
@@ -100,6 +123,43 @@ class ReferralOutbound:
             started_at=e.started_at,
             due_at=e.due_at,
             clock_state=ClockState(e.kind),
+            responsible_org=referral.to_org,
+        )
+
+    def _following(self, referral: Referral, at: datetime) -> dict[str, Any]:
+        return {**self._common(str(referral.id), referral), "status": referral.status, "occurred_at": at}
+
+    def _meeting(self, referral: Referral, e: Referral.MeetingRecorded) -> ReferralMeetingV1:
+        return ReferralMeetingV1(
+            **self._following(referral, e.at),
+            meeting_id=f"{referral.id}:{e.originator_version}",
+            mode=e.mode,
+            meetings=referral.meetings,
+            version=e.originator_version,
+            actor_org=e.actor_org,
+        )
+
+    def _plan(self, referral: Referral, e: Referral.PlanChanged) -> ReferralPlanV1:
+        plan = referral.plan
+        assert plan is not None
+        return ReferralPlanV1(
+            **self._following(referral, e.at),
+            planned_meetings=plan.planned_meetings,
+            revisions=plan.revisions,
+            meetings=referral.meetings,
+            version=e.originator_version,
+            actor_org=e.actor_org,
+        )
+
+    def _exceeded(self, referral: Referral, e: Referral.DurationExceeded) -> ReferralDurationExceededV1:
+        plan = referral.plan
+        return ReferralDurationExceededV1(
+            **self._following(referral, e.at),
+            standard=DurationStandard(e.standard),
+            meetings=e.meetings,
+            limit=e.limit,
+            planned_meetings=plan.planned_meetings if plan else None,
+            revisions=plan.revisions if plan else 0,
             responsible_org=referral.to_org,
         )
 

@@ -13,6 +13,7 @@ from services.common.auth import load_dev_key
 from services.common.settings import ServiceSettings, SettingsError
 from services.contract.codes import DEFAULT_REASON_CODES
 from services.contract.delay_standards import DEFAULT_BOUNDS, Policy
+from services.contract.duration_standards import DurationPolicy
 from services.contract.referral_events import DelayStandard
 
 
@@ -29,6 +30,12 @@ class ReferralSettings(ServiceSettings):
         default_factory=dict, description="Regional bounds overriding Annexe II, in seconds (JSON object)"
     )
     at_risk_ratio: float = Field(0.75, gt=0, lt=1)
+    aaor_max_meetings: int = Field(
+        DurationPolicy.aaor_max_meetings, ge=1, description="AAOR's meetings before `duration-exceeded`"
+    )
+    consult_max_meetings: int = Field(
+        DurationPolicy.consult_max_meetings, ge=1, description="A consultation's meetings without a plan (its cap)"
+    )
     tick_interval_s: float = 5.0
     directory_cache_s: float = Field(10.0, description="How long organisations and coverage answers are reused")
     vault_url: str | None = None
@@ -51,6 +58,9 @@ class ReferralSettings(ServiceSettings):
         bounds: dict[str, timedelta] = dict(DEFAULT_BOUNDS)
         bounds.update({k.value: timedelta(seconds=v) for k, v in self.standard_bounds_s.items()})
         return Policy(bounds, self.at_risk_ratio)
+
+    def durations(self) -> DurationPolicy:
+        return DurationPolicy(self.aaor_max_meetings, self.consult_max_meetings)
 
     @property
     def vault_store_url(self) -> str:

@@ -23,24 +23,27 @@ from services.common.settings import PlatformSettings, StoreLocation
 
 @dataclass(frozen=True)
 class Entry:
-    """A process `rls run` starts: its name, its default port (CONTRACT.md), whether it keeps an event store."""
+    """A process `rls run` starts: its name, its default port (CONTRACT.md), whether it is a service (an API with
+    its schema and a Kafka principal; the console is neither). The services keep an event store but the standards
+    board, rebuilt from the topics (its `SERVICE` has no store)."""
 
     name: str
     port: int
-    event_sourced: bool = True
+    service: bool = True
 
 
 ENTRIES = (
-    Entry("console", 8000, event_sourced=False),
+    Entry("console", 8000, service=False),
     Entry("referral", 8001),
     Entry("agreements", 8002),
     Entry("consent", 8003),
     Entry("notifications", 8004),
     Entry("audit", 8005),
+    Entry("standards", 8006),
 )
 
-SERVICES: dict[str, int] = {e.name: e.port for e in ENTRIES if e.event_sourced}
-"""The event-sourced services: name -> default port."""
+SERVICES: dict[str, int] = {e.name: e.port for e in ENTRIES if e.service}
+"""The services: name -> default port."""
 
 PROCESSES: dict[str, int] = {e.name: e.port for e in ENTRIES}
 """What `rls run` starts and `rls serve` runs (the services and the console)."""

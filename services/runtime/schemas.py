@@ -91,6 +91,16 @@ CHANNELS: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
         lambda t: t.startswith("ca.qc.rls.consent.") and t != "ca.qc.rls.consent.decided.v1",
     ),
     (
+        topics.INFOSOCIAL_CALLS,
+        "Info-Social 8-1-1 calls reported by telephony systems (ids and times only), keyed by region.",
+        lambda t: t.startswith("ca.qc.rls.infosocial."),
+    ),
+    (
+        topics.STANDARDS_BOARD,
+        "The standards board, one record per row keyed by the row (compacted; no value: the row is gone).",
+        lambda t: t.startswith("ca.qc.rls.standards."),
+    ),
+    (
         topics.AUDIT_CHECKPOINTS,
         "Chain heads of every event store (tamper evidence).",
         lambda t: t.startswith("ca.qc.rls.audit."),

@@ -16,9 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from services.deploy import compose
-from services.deploy.platform import SERVICE_TOKEN
+from services.deploy.platform import SERVICE_TOKEN, STORES
 from services.deploy.secrets import make_secrets
-from services.runtime.registry import SERVICES
 from tests.deploy.validation import DEPLOY, load_yaml
 
 
@@ -49,7 +48,7 @@ def test_running_it_again_keeps_every_secret(secrets: Path) -> None:
 
 
 def test_store_urls_carry_their_roles_password(secrets: Path) -> None:
-    for service in SERVICES:
+    for service in STORES:
         url = urlparse(_read(secrets, f"rls-{service}-store", "event-store"))
         assert (url.username, url.hostname, url.path) == (service, "postgres", f"/{service}")
         assert url.password == _read(secrets, compose.POSTGRES_ROLES, service)

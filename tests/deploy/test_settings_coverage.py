@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from eventsourcing.cryptography import AESCipher
 
-from services.deploy.platform import COMPOSE, INSTALLATION_UNSET, KUBERNETES, Target, left_unset
+from services.deploy.platform import COMPOSE, INSTALLATION_UNSET, KUBERNETES, STORES, Target, left_unset
 from services.deploy.settings_env import service_settings
 from services.runtime.registry import PROCESSES, SERVICES, settings_class
 from tests.deploy.conftest import OVERLAYS
@@ -163,6 +163,7 @@ def test_the_settings_classes_accept_what_each_deployment_gives(
         assert settings.host == "0.0.0.0", name  # noqa: S104
         if container.service in SERVICES:
             assert settings.kafka_access.authenticated, name
+        if container.service in STORES:
             assert settings.event_store_url.startswith("postgresql://"), name
         files = ("kafka_ssl_cafile", "service_token_file", "dev_key_file")
         for path in (getattr(settings, field_name, None) for field_name in files):

@@ -11,7 +11,8 @@ import pytest
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 EVENT_SOURCED = ("referral", "agreements", "consent", "notifications", "audit")
-PROCESSES = (*EVENT_SOURCED, "console")
+WITH_DOMAIN = (*EVENT_SOURCED, "standards")
+PROCESSES = (*WITH_DOMAIN, "console")
 
 DOMAIN_MODULES: dict[str, tuple[str, ...]] = {
     "referral": ("domain",),
@@ -19,6 +20,7 @@ DOMAIN_MODULES: dict[str, tuple[str, ...]] = {
     "consent": ("domain", "policy", "rules", "rule_history", "engine", "explain", "law_table"),
     "notifications": ("domain", "signing"),
     "audit": ("domain",),
+    "standards": ("domain", "bounds", "referrals", "calls", "hours", "state"),
 }
 """Each service's domain: `domain.py` and the modules it is made of (named in the service's README)."""
 
@@ -41,7 +43,7 @@ def modules_of(package: str) -> list[Path]:
     return sorted((SERVICES / package).rglob("*.py"))
 
 
-@pytest.mark.parametrize("service", EVENT_SOURCED)
+@pytest.mark.parametrize("service", WITH_DOMAIN)
 def test_the_domain_imports_no_infrastructure_nor_settings(service: str) -> None:
     own = tuple(f"services.{service}.{module}" for module in DOMAIN_MODULES[service])
     for module in DOMAIN_MODULES[service]:

@@ -15,6 +15,7 @@ from services.contract import topics
 from services.notifications.settings import NotificationsSettings
 from services.runtime.kafka_security import CREDENTIALS_ISSUER, service_principal
 from services.runtime.registry import SERVICES
+from services.standards.settings import StandardsSettings
 
 ACLS = load_acl_file()
 
@@ -22,13 +23,19 @@ CONSUMERS = {  # service -> (its consumer group, the topics it consumes); the co
     "agreements": (AgreementsSettings().consumer_group, [topics.REFERRAL]),
     "consent": (ConsentSettings().consumer_group, [topics.AGREEMENTS]),
     "notifications": (NotificationsSettings().consumer_group, [topics.REFERRAL]),
+    "standards": (StandardsSettings().app_id, [topics.REFERRAL, topics.AGREEMENTS, topics.INFOSOCIAL_CALLS]),
 }
+READS_ALSO = {"standards": {topics.STANDARDS_BOARD}}
+"""Topics read without a group: the standards API follows the board its worker publishes."""
+CHECKPOINTED = set(SERVICES) - {"standards"}
+"""Services with an event store, whose chain heads they publish (the standards board has none)."""
 PUBLISHES = {
     "referral": [topics.REFERRAL],
     "agreements": [topics.AGREEMENTS],
     "consent": [topics.CONSENT_DECISIONS, topics.CONSENT],
     "notifications": [topics.org_referrals("any-org")],
     "audit": [],
+    "standards": [topics.INFOSOCIAL_CALLS, topics.STANDARDS_BOARD],
 }
 
 
@@ -56,7 +63,8 @@ def test_every_service_has_its_own_principal_named_for_it() -> None:
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_each_service_may_write_what_it_publishes_and_its_checkpoints_and_nothing_else(service: str) -> None:
     principal = principal_of(service)
-    for topic in [*PUBLISHES[service], topics.AUDIT_CHECKPOINTS]:
+    checkpoints = [topics.AUDIT_CHECKPOINTS] if service in CHECKPOINTED else []
+    for topic in [*PUBLISHES[service], *checkpoints]:
         assert allowed(principal, "topic", topic, "WRITE"), topic
     consumed = CONSUMERS.get(service, ("", []))[1]
     writable_dlqs = {dlq_topic(t) for t in consumed}
@@ -65,7 +73,7 @@ def test_each_service_may_write_what_it_publishes_and_its_checkpoints_and_nothin
             assert not allowed(principal, "topic", topic, "WRITE"), f"{service} may write {topic}"
     for grant in principal.grants:
         if "WRITE" in grant.operations and grant.resource == "topic":
-            assert grant.name in {*PUBLISHES[service], topics.AUDIT_CHECKPOINTS, *writable_dlqs}, grant
+            assert grant.name in {*PUBLISHES[service], *checkpoints, *writable_dlqs}, grant
 
 
 @pytest.mark.parametrize("service", sorted(CONSUMERS))
@@ -77,7 +85,7 @@ def test_each_consumer_reads_its_topics_in_its_own_group_and_dead_letters_beside
         assert allowed(principal, "topic", topic, "READ")
         assert allowed(principal, "topic", dlq_topic(topic), "WRITE")
     readable = {g.name for g in principal.grants if "READ" in g.operations and g.resource == "topic"}
-    assert readable == set(consumed)
+    assert readable == set(consumed) | READS_ALSO.get(service, set())
     assert [g.name for g in principal.grants if g.resource.startswith("group")] == [group]
 
 

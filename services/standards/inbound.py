@@ -1,0 +1,118 @@
+"""Records of the topics the board reads -> what its tables keep (decode the envelope here, nowhere else).
+
+A record that is not a valid CloudEvent, or whose payload does not match its type's schema, is poison: it goes to
+`<topic>.dlq` with the reason (field names and rules, never values) and processing goes on. Event types the board
+does not measure are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.common.envelope import CloudEvent, EnvelopeError, derived_id, schema_uri
+from services.contract.events import EVENT_TYPES
+from services.contract.infosocial_events import InfoSocialCallV1
+from services.standards.calls import CallRecord
+from services.standards.domain import StandardsError
+from services.standards.hours import ScheduleRecord, hours_key
+from services.standards.referrals import StepRecord, step_record
+
+REFERRAL_PREFIX = "ca.qc.rls.referral."
+SERVICE_HOURS = "ca.qc.rls.agreements.service-hours-set.v1"
+CALL_REPORTED = "ca.qc.rls.infosocial.call-reported.v1"
+NOT_STEPS = frozenset({"delay-at-risk"})
+"""Referral events that move no standard (a `delay-breached` does: it dates the breach of a clock still running)."""
+
+
+class PoisonRecordError(StandardsError, ValueError):
+    """A record the board can never use; the message names what is wrong, never a value."""
+
+
+@dataclass(frozen=True)
+class ReferralStep:
+    referral_id: str
+    event_id: str
+    step: StepRecord
+
+
+@dataclass(frozen=True)
+class CallReport:
+    call: CallRecord
+
+
+@dataclass(frozen=True)
+class ScheduleDeclared:
+    key: str
+    effective_from: str
+    schedule: ScheduleRecord
+
+
+Headers = Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None
+
+
+def _event(headers: Headers, value: bytes | None) -> CloudEvent:
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+    try:
+        return CloudEvent.from_kafka(pairs, value)
+    except EnvelopeError as error:
+        raise PoisonRecordError(str(error)) from None
+
+
+def _payload(event: CloudEvent) -> dict[str, Any]:
+    """The event's data validated against its type's schema, as JSON."""
+    try:
+        return EVENT_TYPES[event.type].model_validate(event.data).model_dump(mode="json")
+    except ValidationError as error:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in error.errors())
+        raise PoisonRecordError(f"invalid data: {fields}") from None
+
+
+def referral_step(headers: Headers, value: bytes | None) -> ReferralStep | None:
+    """The step a `rls.referral.v1` record adds to a referral's history (None: not one the board measures)."""
+    event = _event(headers, value)
+    if not event.type.startswith(REFERRAL_PREFIX) or event.type not in EVENT_TYPES:
+        return None
+    name = event.type[len(REFERRAL_PREFIX) :].rsplit(".", 1)[0]
+    if name in NOT_STEPS:
+        return None
+    data = _payload(event)
+    return ReferralStep(data["referral_id"], event.id, step_record(name, data))
+
+
+def call_report(key: bytes | None, headers: Headers, value: bytes | None) -> CallReport | None:
+    """The call a `rls.infosocial.calls.v1` record reports; its key must be the call's region."""
+    event = _event(headers, value)
+    if event.type != CALL_REPORTED:
+        return None
+    data = _payload(event)
+    if key is None or key.decode(errors="replace") != data["region"]:
+        raise PoisonRecordError("key: must be the call's region")
+    return CallReport(data)
+
+
+def schedule_declared(headers: Headers, value: bytes | None) -> ScheduleDeclared | None:
+    """A service's schedule from a `rls.agreements.v1` record (None for the directory's other events)."""
+    event = _event(headers, value)
+    if event.type != SERVICE_HOURS:
+        return None
+    data = _payload(event)
+    return ScheduleDeclared(hours_key(data["org_id"], data["service"]), data["effective_from"], data)
+
+
+def call_event(call: InfoSocialCallV1, source: str) -> CloudEvent:
+    """A call report as the CloudEvent the board reads (its id is the report's: the same report twice, one id)."""
+    data = call.model_dump(mode="json")
+    canonical = "|".join(f"{k}={data[k]}" for k in sorted(data))
+    return CloudEvent(
+        id=derived_id("infosocial-call", call.call_id, canonical),
+        source=source,
+        type=CALL_REPORTED,
+        time=call.offered_at,
+        subject=call.call_id,
+        dataschema=schema_uri(CALL_REPORTED),
+        data=data,
+    )

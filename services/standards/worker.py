@@ -1,0 +1,237 @@
+"""The board's stream processor: a faust-streaming app, at least once, with idempotent table values.
+
+Tables (each with its changelog topic `<app_id>-<table>-changelog`, as many partitions as the topics read):
+
+| table | key | value |
+| --- | --- | --- |
+| `referrals` | referral id | its dated steps, by CloudEvent id |
+| `calls` | call id | the call, its reports merged |
+| `schedules` | `hours|<org>|<service>` | the service's schedules, by effective date |
+
+An agent per topic read sets one table value per record — the same record read twice sets the same value — and
+changes the rows by what the value contributes (`state.py`); a timer publishes the changed rows on the board topic.
+After a recovery the rows are derived from the tables again and all published. Run alone with
+`python -m services.standards.worker`, or inside `rls serve standards`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import ssl
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import EventT, StreamT, TopicT
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from services.common.envelope import CloudEvent, derived_id, schema_uri
+from services.common.kafka import dlq_topic, ensure_topics, make_admin
+from services.common.kafka_security import KafkaAccess
+from services.standards.calls import merge
+from services.standards.inbound import PoisonRecordError, call_report, referral_step, schedule_declared
+from services.standards.settings import StandardsSettings
+from services.standards.state import BoardState, Publication
+
+log = logging.getLogger(__name__)
+
+SOURCE = "/rls/standards"
+
+
+def broker_credentials(access: KafkaAccess) -> faust.SASLCredentials | None:
+    """The service's own principal, over TLS (None on a plaintext development broker)."""
+    if not access.authenticated:
+        return None
+    assert access.password is not None
+    context = ssl.create_default_context(cafile=str(access.ca_file) if access.ca_file else None)
+    return faust.SASLCredentials(
+        username=access.username,
+        password=access.password.get_secret_value(),
+        mechanism=access.sasl_mechanism,
+        ssl_context=context,
+    )
+
+
+def ensure_board_topics(settings: StandardsSettings) -> None:
+    """The compacted board topic and the dead-letter topics of the topics read (the topics read are the platform's)."""
+    admin = make_admin(settings.kafka_access, f"{settings.app_id}-admin")
+    try:
+        ensure_topics(
+            admin,
+            [dlq_topic(t) for t in (settings.referral_topic, settings.agreements_topic, settings.calls_topic)],
+            with_dlq=False,
+        )
+        if settings.board_topic not in admin.list_topics():
+            compact = {"cleanup.policy": "compact"}
+            compacted = NewTopic(
+                settings.board_topic, settings.partitions, settings.replication_factor, topic_configs=compact
+            )
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created it meanwhile
+                admin.create_topics([compacted])
+    finally:
+        admin.close()
+
+
+def encoded(publication: Publication, time: datetime) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    """A board record's value and headers (a CloudEvent; no value and no headers for a deleted row)."""
+    if publication.payload is None:
+        return None, []
+    data = publication.payload.model_dump(mode="json")
+    event = CloudEvent(
+        id=derived_id(publication.key, json.dumps(data, sort_keys=True)),
+        source=SOURCE,
+        type=publication.type,
+        time=time,
+        subject=publication.key,
+        dataschema=schema_uri(publication.type),
+        data=data,
+    )
+    headers, value = event.to_kafka()
+    return value, headers
+
+
+class Worker:
+    """The faust app of the board and the state its agents maintain."""
+
+    def __init__(self, settings: StandardsSettings) -> None:
+        self.settings = settings
+        self.state = BoardState(settings.bounds())
+        datadir = Path(settings.var_dir) / "standards" / settings.app_id
+        datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
+        self.app = faust.App(
+            settings.app_id,
+            broker=[f"kafka://{host}" for host in settings.kafka_bootstrap_servers.split(",")],
+            broker_credentials=broker_credentials(settings.kafka_access),
+            processing_guarantee="at_least_once",
+            store="memory://",
+            topic_partitions=settings.partitions,
+            topic_replication_factor=settings.replication_factor,
+            web_enabled=False,
+            autodiscover=False,
+            datadir=str(datadir),  # the tables live in their changelogs
+            broker_session_timeout=settings.broker_session_timeout_s,
+            broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
+            consumer_auto_offset_reset="earliest",
+            table_standby_replicas=0,
+            producer_linger=0.01,  # changelog and board records leave in batches
+        )
+        self.referrals = self._table("referrals")
+        self.calls = self._table("calls")
+        self.schedules = self._table("schedules")
+        self.referrals.on_recover(self._rebuild_referrals)
+        self.calls.on_recover(self._rebuild_calls)
+        self.schedules.on_recover(self._rebuild_hours)
+        self.board_topic = self._topic(settings.board_topic)
+        self._consume(settings.referral_topic, self._referral)
+        self._consume(settings.calls_topic, self._call)
+        self._consume(settings.agreements_topic, self._schedule)
+        self.app.timer(settings.publish_interval_s, name="publish-board")(self.publish)
+
+    def _table(self, name: str) -> Any:
+        return self.app.Table(name, default=None, partitions=self.settings.partitions, key_type=str)
+
+    def _topic(self, name: str) -> TopicT:
+        return self.app.topic(name, key_serializer="raw", value_serializer="raw", partitions=self.settings.partitions)
+
+    def _consume(self, name: str, apply: Callable[[EventT[bytes]], None]) -> None:
+        """An agent applying every record of a topic, dead-lettering the poison ones."""
+        topic, dead_letters = self._topic(name), self._topic(dlq_topic(name))
+
+        async def agent(stream: StreamT[bytes]) -> None:
+            async for event in stream.events():
+                try:
+                    apply(event)
+                except PoisonRecordError as error:
+                    await self._dead_letter(dead_letters, event, str(error))
+
+        self.app.agent(topic, name=f"apply-{name}")(agent)
+
+    async def _dead_letter(self, topic: TopicT, event: EventT[bytes], reason: str) -> None:
+        message = event.message
+        log.warning("record %s#%d@%d dead-lettered: %s", message.topic, message.partition, message.offset, reason)
+        headers = [
+            *_header_pairs(message.headers),
+            ("dlq_reason", reason.encode()),
+            ("dlq_topic", message.topic.encode()),
+        ]
+        await topic.send(key=message.key, value=message.value, headers=headers)
+
+    def _referral(self, event: EventT[bytes]) -> None:
+        found = referral_step(event.message.headers, event.message.value)
+        if found is None:
+            return
+        old = self.referrals.get(found.referral_id)
+        if old is not None and old.get(found.event_id) == found.step:
+            return
+        new = {**(old or {}), found.event_id: found.step}
+        self.referrals[found.referral_id] = new
+        self.state.referral_changed(old, new)
+
+    def _call(self, event: EventT[bytes]) -> None:
+        found = call_report(event.message.key, event.message.headers, event.message.value)
+        if found is None:
+            return
+        call_id = found.call["call_id"]
+        old = self.calls.get(call_id)
+        new = merge(old, found.call)
+        if new != old:
+            self.calls[call_id] = new
+            self.state.call_changed(old, new)
+
+    def _schedule(self, event: EventT[bytes]) -> None:
+        found = schedule_declared(event.message.headers, event.message.value)
+        if found is None:
+            return
+        old = self.schedules.get(found.key) or {}
+        known = old.get(found.effective_from)
+        if known is not None and _latest(known) >= _latest(found.schedule):
+            return
+        new = {**old, found.effective_from: found.schedule}
+        self.schedules[found.key] = new
+        self.state.hours_changed(found.key, new)
+
+    async def _rebuild_referrals(self) -> None:
+        self.state.rebuild_referrals(v for v in self.referrals.values() if v)
+
+    async def _rebuild_calls(self) -> None:
+        self.state.rebuild_calls(v for v in self.calls.values() if v)
+
+    async def _rebuild_hours(self) -> None:
+        self.state.rebuild_hours((k, v) for k, v in self.schedules.items() if v)
+
+    async def publish(self) -> None:
+        """Publishes the rows changed since the last time (the board topic keeps each row's latest record)."""
+        now = datetime.now(UTC)
+        for publication in self.state.take():
+            value, headers = encoded(publication, now)
+            await self.board_topic.send(key=publication.key.encode(), value=value, headers=headers)
+
+
+def _latest(schedule: dict[str, Any]) -> tuple[str, str]:
+    """Orders two declarations of one effective date: the later declared wins (ties: by content), in any order."""
+    return schedule["occurred_at"], json.dumps(schedule, sort_keys=True)
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, bytes]]:
+    if isinstance(headers, dict):
+        return list(headers.items())
+    return list(headers or [])
+
+
+def main() -> None:
+    """`python -m services.standards.worker`: the board's stream processor alone (SIGTERM stops it)."""
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    settings = StandardsSettings()
+    ensure_board_topics(settings)
+    worker = Worker(settings)
+    faust.Worker(worker.app, loglevel="INFO").execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
