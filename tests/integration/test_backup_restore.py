@@ -33,7 +33,6 @@ from services.notifications.settings import NotificationsSettings
 from services.referral.main import build_application as referral_application
 from services.referral.settings import ReferralSettings
 from services.runtime.postgres_local import find_bindir
-from services.runtime.registry import SERVICES
 from tests.referral.fakes import FakeDirectory
 from tests.referral.test_clocks import submission
 
@@ -51,7 +50,7 @@ class Platform:
         return f"{self.database_url}?schema={service}"
 
     def env(self, var: Path, bootstrap: str) -> dict[str, str]:
-        stores = {f"{s.upper()}_EVENT_STORE": self.store(s) for s in SERVICES}
+        stores = {f"{s.upper()}_EVENT_STORE": self.store(s) for s in STORES}
         keys = {f"{s.upper()}_CIPHER_KEY": key for s, key in self.keys.items()}
         return {
             **os.environ,
@@ -81,6 +80,8 @@ SETTINGS = {
     "notifications": NotificationsSettings,
     "audit": AuditSettings,
 }
+STORES = tuple(SETTINGS)
+"""The event-sourced services (the standards board keeps no event store)."""
 BUILD = {
     "referral": referral_application,
     "agreements": agreements_application,
@@ -104,7 +105,7 @@ def seed(platform: Platform, var: Path, bootstrap: str) -> list[str]:
     referral_ids = []
     sink = KafkaPublisher(bootstrap, "backup-test")
     try:
-        for service in SERVICES:
+        for service in STORES:
             application = BUILD[service](settings_of(platform, service, var))  # type: ignore[operator]
             try:
                 if service == "referral":
@@ -148,7 +149,7 @@ def states(platform: Platform, var: Path, bootstrap: str, referral_ids: list[str
 
 @pytest.fixture
 def platform(postgres_dsn: str) -> Platform:
-    return Platform(new_database(postgres_dsn), {s: AESCipher.create_key(32) for s in SERVICES})
+    return Platform(new_database(postgres_dsn), {s: AESCipher.create_key(32) for s in STORES})
 
 
 def test_a_restored_backup_verifies_and_replays_to_the_same_states(
@@ -163,7 +164,7 @@ def test_a_restored_backup_verifies_and_replays_to_the_same_states(
 
     verified = restored.rls(var, kafka_bootstrap, "audit", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr[-3000:]
-    for service in SERVICES:
+    for service in STORES:
         assert f"{service}: OK" in verified.stdout, verified.stdout
     assert "referral: OK — 3 events sealed, 1 of 1 checkpoints matched" in verified.stdout
     assert states(restored, var, kafka_bootstrap, referral_ids) == before
