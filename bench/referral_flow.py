@@ -10,8 +10,11 @@ processes with SQLite event stores in a scratch directory; the demo network), th
 With `--secure` the same measures run twice in one invocation, on a plaintext broker and then on the production
 shape (SASL_SSL with SCRAM-SHA-512 and TLS, ACLs, every service on its own principal, the receiving organisation
 reading with the credentials `POST /v1/kafka-credentials` gave it), and the latencies are printed side by side.
+With `--store postgresql` they run on SQLite and then with every store on PostgreSQL (one database, a schema per
+service: `POSTGRES_DSN`, else a throw-away local server), side by side too.
 
-Usage: `.venv/bin/python bench/referral_flow.py [--rate 50] [--seconds 20] [--concurrency 8] [--secure]`
+Usage: `.venv/bin/python bench/referral_flow.py [--rate 50] [--seconds 20] [--concurrency 8] [--secure]
+[--store postgresql]`
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
@@ -43,7 +49,8 @@ from services.contract.topics import org_referrals
 from services.runtime import demo
 from services.runtime.kafka_security import service_principal
 from services.runtime.launcher import Platform
-from services.runtime.registry import PROCESSES
+from services.runtime.postgres_local import LocalPostgres
+from services.runtime.registry import PROCESSES, SERVICES
 from services.runtime.settings import RuntimeSettings
 
 TARGET = demo.CRISIS_CENTRE
@@ -181,15 +188,63 @@ def readers(platform: Platform, token_for: Callable[[str, list[str]], str]) -> t
     return organisation, platform.security.access(platform.bootstrap, service_principal("audit"))
 
 
-def run(args: argparse.Namespace, security: str) -> dict[str, float]:
-    """Starts a platform with this Kafka security, measures, stops it; returns the latency figures (ms)."""
-    scratch = Path(tempfile.mkdtemp(prefix=f"rls-bench-{security}-"))
+@dataclass(frozen=True)
+class Setup:
+    """One platform measured: its Kafka security and where its stores are."""
+
+    security: str
+    store: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.security}, {self.store}"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh database on `POSTGRES_DSN`, else on a throw-away local server (fsync off, as in the test fixtures)."""
+    configured = RuntimeSettings().postgres_dsn
+    server = None if configured else LocalPostgres(Path("/tmp") / f"rls-bench-pg-{uuid.uuid4().hex[:8]}", free_port())
+    if server is not None:
+        server.start()
+    dsn = configured or (server.dsn if server else "")
+    name = "rls_bench_" + uuid.uuid4().hex[:8]
+    try:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(f"CREATE DATABASE {name}")
+        yield dsn.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def postgres_stores(database: str) -> dict[str, str]:
+    """Every store in `database`, a schema per service (the README's one-database form)."""
+    stores = {f"{name.upper()}_EVENT_STORE": f"{database}?schema={name}" for name in SERVICES}
+    return {**stores, "AUDIT_DATABASE": f"{database}?schema=audit_history"}
+
+
+def run(args: argparse.Namespace, setup: Setup) -> dict[str, float]:
+    """Starts a platform as `setup` says, measures, stops it; returns the latency figures (ms)."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"rls-bench-{setup.security}-{setup.store}-"))
+    if setup.store == "sqlite":
+        return measure(args, setup, scratch, {})
+    with postgres_database() as database:
+        return measure(args, setup, scratch, postgres_stores(database))
+
+
+def measure(args: argparse.Namespace, setup: Setup, scratch: Path, stores: dict[str, str]) -> dict[str, float]:
+    """One platform under `scratch` with the `stores` variables (none: SQLite under `scratch`), measured."""
+    for name in SERVICES:
+        os.environ.pop(f"{name.upper()}_EVENT_STORE", None)
+    os.environ.pop("AUDIT_DATABASE", None)
     os.environ.update(
         {
             "RLS_VAR_DIR": str(scratch),
             "RLS_KAFKA_PORT": str(free_port()),
             "RLS_KAFKA_CONTROLLER_PORT": str(free_port()),
-            "RLS_KAFKA_SECURITY": security,
+            "RLS_KAFKA_SECURITY": setup.security,
+            **stores,
         }
     )
     os.environ.update({f"{name.upper()}_PORT": str(free_port()) for name in PROCESSES})
@@ -197,7 +252,7 @@ def run(args: argparse.Namespace, security: str) -> dict[str, float]:
     platform = Platform(settings)
     try:
         info = platform.start(say=print)
-        print(f"platform ready in {info['ready_after_s']} s (Kafka {security}, scratch {scratch})")
+        print(f"platform ready in {info['ready_after_s']} s ({setup.label}, scratch {scratch})")
         key = load_dev_key(settings.signing_key_file)
 
         def token_for(org: str, roles: list[str]) -> str:
@@ -265,16 +320,25 @@ def main() -> None:
     parser.add_argument("--throughput-seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--secure", action="store_true", help="also measure on SASL_SSL + ACLs, side by side")
+    parser.add_argument(
+        "--store",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="postgresql: also on PostgreSQL, side by side",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the platform on `timeout`/kill too
-    results = {
-        security: run(args, security) for security in (["plaintext", "sasl_ssl"] if args.secure else ["plaintext"])
-    }
+    setups = [Setup("plaintext", "sqlite")]
     if args.secure:
+        setups.append(Setup("sasl_ssl", "sqlite"))
+    if args.store == "postgresql":
+        setups.append(Setup("plaintext", "postgresql"))
+    results = {setup.label: run(args, setup) for setup in setups}
+    if len(results) > 1:
         print(f"\nsubmit → {org_referrals(TARGET)} at {args.rate:.0f} referrals/s, one run, same machine:")
-        for security, figures in results.items():
+        for label, figures in results.items():
             print(
-                f"  {security:<9}  p50 {figures['p50']:4.0f} ms  p99 {figures['p99']:4.0f} ms  "
+                f"  {label:<21}  p50 {figures['p50']:4.0f} ms  p99 {figures['p99']:4.0f} ms  "
                 f"(relay hop p50 {figures['relay_p50']:.0f} ms, p99 {figures['relay_p99']:.0f} ms; "
                 f"throughput {figures['throughput']:.0f} referrals/s)"
             )

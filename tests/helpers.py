@@ -23,7 +23,7 @@ from services.common.clock import system_clock
 from services.common.envelope import CloudEvent
 from services.common.kafka_security import Brokers, access_of
 from services.runtime import demo
-from services.runtime.launcher import Platform
+from services.runtime.launcher import Minter, Platform
 from services.runtime.registry import PROCESSES
 from services.runtime.settings import RuntimeSettings
 
@@ -60,10 +60,12 @@ def running_platform(
     kafka_bootstrap: str | None = None,
     env: Mapping[str, str] | None = None,
     say: Callable[[str], None] = lambda _: None,
+    mint: Minter | None = None,
 ) -> Iterator[Platform]:
     """The platform as `rls run` starts it, every port free, the demo network loaded: on `kafka_bootstrap`, or with a
     broker of its own (a platform whose demo network must not meet another's on `rls.agreements.v1`). `env` is set
-    only while it starts: its processes keep it, no other test sees it."""
+    only while it starts: its processes keep it, no other test sees it. `mint` signs the demo loader's tokens
+    (production mode: the test identity provider's keys)."""
     patch = pytest.MonkeyPatch()
     for name in PROCESSES:  # the console too: never on a default port beside another run
         patch.setenv(f"{name.upper()}_PORT", str(free_port()))
@@ -76,7 +78,7 @@ def running_platform(
         patch.setenv("RLS_KAFKA_CONTROLLER_PORT", str(free_port()))
     for key, value in (env or {}).items():
         patch.setenv(key, value)
-    platform = Platform(RuntimeSettings())
+    platform = Platform(RuntimeSettings(), mint=mint)
     try:
         try:
             platform.start(say=say)

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal, Protocol
-from urllib.parse import parse_qs, unquote, urlparse
 
-import psycopg
+from services.common.sqlstore import Connection, Migration, SQLStore
 
 Axis = Literal["effective", "recorded"]
 
@@ -118,11 +114,27 @@ class Rejected:
     reason: str
 
 
-class _Connection(Protocol):
-    def execute(self, sql: str, params: Any = ...) -> Any: ...
+MIGRATIONS = (
+    Migration(
+        1,
+        "the history's events once by CloudEvent id, the records that were not events, the replay's metadata",
+        (
+            "CREATE TABLE IF NOT EXISTS history_events (seq {serial}, event_id TEXT NOT NULL UNIQUE, "
+            "topic TEXT NOT NULL, part INTEGER, off BIGINT, type TEXT NOT NULL, kind TEXT, entity_id TEXT, "
+            "effective_at TEXT NOT NULL, recorded_at TEXT, data TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS history_entity ON history_events (kind, entity_id, seq)",
+            "CREATE INDEX IF NOT EXISTS history_type ON history_events (type, effective_at)",
+            "CREATE TABLE IF NOT EXISTS history_rejected (topic TEXT NOT NULL, part INTEGER, off BIGINT, "
+            "reason TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ),
+    ),
+)
+"""The audit database's tables, version by version (applied at start: `services.common.sqlstore`)."""
 
-    def executemany(self, sql: str, params: Any) -> Any: ...
-
+WAL = {"journal_mode": "WAL"}
+BULK = {**WAL, "synchronous": "OFF"}
+"""SQLite replays: a rebuildable read model, speed over durability."""
 
 COLUMNS = "event_id, topic, part, off, type, kind, entity_id, effective_at, recorded_at, data"
 INSERT = (
@@ -144,62 +156,15 @@ class HistoryDB:
     (type, kind, entity id, times) stay readable.
     """
 
-    def __init__(self, url: str, cipher: Cipher | None = None) -> None:
-        parsed = urlparse(url)
+    def __init__(self, url: str, cipher: Cipher | None = None, setting: str = "AUDIT_DATABASE") -> None:
         self.url = url
         self._cipher = cipher
-        self.postgres = parsed.scheme in {"postgres", "postgresql"}
-        self._schema = {k: v[-1] for k, v in parse_qs(parsed.query).items()}.get("schema")
-        self._lock = threading.Lock()
-        self._memory: sqlite3.Connection | None = None
-        if parsed.scheme == "memory":
-            self._memory = sqlite3.connect(":memory:", check_same_thread=False)
-        elif not self.postgres:
-            if parsed.scheme != "sqlite":
-                raise ValueError("audit database URL must be sqlite:///…, memory:// or postgresql://…")
-            self._path = Path(unquote(parsed.path.removeprefix("/")))
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-        self.create()
+        self._store = SQLStore(url, setting, "audit-history", MIGRATIONS)
+        self.postgres = self._store.postgres is not None
 
-    # --- connections --------------------------------------------------------------------------------------------
-
-    @contextmanager
-    def connect(self) -> Iterator[_Connection]:
+    def connect(self) -> AbstractContextManager[Connection]:
         """One transaction: committed when the block ends, rolled back on error."""
-        if self.postgres:
-            with psycopg.connect(self.url.split("?")[0], autocommit=False) as connection:
-                if self._schema:
-                    connection.execute(f"SET search_path TO {self._schema}")  # operator configuration
-                yield _Postgres(connection)
-            return
-        with self._lock:
-            lite = self._memory or sqlite3.connect(self._path, timeout=30)
-            try:
-                lite.execute("PRAGMA journal_mode=WAL")
-                with lite:
-                    yield lite
-            finally:
-                if self._memory is None:
-                    lite.close()
-
-    def create(self) -> None:
-        serial = "BIGSERIAL PRIMARY KEY" if self.postgres else "INTEGER PRIMARY KEY"
-        with self.connect() as db:
-            if self.postgres and self._schema:
-                db.execute(f"CREATE SCHEMA IF NOT EXISTS {self._schema}")
-                db.execute(f"SET search_path TO {self._schema}")
-            db.execute(
-                f"CREATE TABLE IF NOT EXISTS history_events (seq {serial}, event_id TEXT NOT NULL UNIQUE, "
-                "topic TEXT NOT NULL, part INTEGER, off BIGINT, type TEXT NOT NULL, kind TEXT, entity_id TEXT, "
-                "effective_at TEXT NOT NULL, recorded_at TEXT, data TEXT NOT NULL)"
-            )
-            db.execute("CREATE INDEX IF NOT EXISTS history_entity ON history_events (kind, entity_id, seq)")
-            db.execute("CREATE INDEX IF NOT EXISTS history_type ON history_events (type, effective_at)")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS history_rejected (topic TEXT NOT NULL, part INTEGER, off BIGINT, "
-                "reason TEXT NOT NULL)"
-            )
-            db.execute("CREATE TABLE IF NOT EXISTS history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        return self._store.connect(pragmas=WAL)
 
     def _seal(self, data: str) -> str:
         if self._cipher is None:
@@ -222,20 +187,8 @@ class HistoryDB:
     @contextmanager
     def writer(self) -> Iterator[HistoryWriter]:
         """A long-lived writer for replays: one connection, a commit per batch."""
-        if self.postgres:
-            with self.connect() as db:
-                yield HistoryWriter(db, None, self._seal)
-            return
-        with self._lock:
-            lite = self._memory or sqlite3.connect(self._path, timeout=30)
-            try:
-                lite.execute("PRAGMA journal_mode=WAL")
-                lite.execute("PRAGMA synchronous=OFF")  # a rebuildable read model: speed over durability
-                yield HistoryWriter(lite, lite, self._seal)
-                lite.commit()
-            finally:
-                if self._memory is None:
-                    lite.close()
+        with self._store.connect(pragmas=BULK) as db:
+            yield HistoryWriter(db, self._seal)
 
     def ingest(self, rows: Sequence[HistoryRow], rejected: Sequence[Rejected] = ()) -> None:
         with self.writer() as writer:
@@ -310,9 +263,8 @@ class HistoryDB:
 class HistoryWriter:
     """Inserts batches of rows (duplicates by CloudEvent id are ignored: the relays may re-publish)."""
 
-    def __init__(self, db: _Connection, commit_to: sqlite3.Connection | None, seal: Callable[[str], str]) -> None:
+    def __init__(self, db: Connection, seal: Callable[[str], str]) -> None:
         self._db = db
-        self._commit_to = commit_to
         self._seal = seal
 
     def write(self, rows: Sequence[HistoryRow], rejected: Sequence[Rejected] = ()) -> None:
@@ -323,24 +275,4 @@ class HistoryWriter:
                 "INSERT INTO history_rejected (topic, part, off, reason) VALUES (?, ?, ?, ?)",
                 [(r.topic, r.partition, r.offset, r.reason) for r in rejected],
             )
-        if self._commit_to is not None:
-            self._commit_to.commit()
-        elif isinstance(self._db, _Postgres):
-            self._db.commit()
-
-
-class _Postgres:
-    """psycopg with sqlite's `?` placeholders, so both databases share the SQL above."""
-
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self._connection = connection
-
-    def execute(self, sql: str, params: Any = ()) -> Any:
-        return self._connection.execute(sql.replace("?", "%s"), params)
-
-    def executemany(self, sql: str, params: Any) -> Any:
-        with self._connection.cursor() as cursor:
-            cursor.executemany(sql.replace("?", "%s"), params)
-
-    def commit(self) -> None:
-        self._connection.commit()
+        self._db.commit()

@@ -65,19 +65,25 @@ def load_dev_key(path: Path, create: bool = True) -> bytes:
     return path.read_text().strip().encode()
 
 
-def mint_dev_token(key: bytes, org: str, roles: Iterable[str], sub: str, audience: str, ttl: timedelta) -> str:
-    """A dev JWT for local use (`rls token`)."""
+def token_claims(
+    org: str, roles: Iterable[str], sub: str, issuer: str, audience: str, ttl: timedelta
+) -> dict[str, Any]:
+    """The claims the platform reads from a bearer token (`sub`, `org`, `roles`), valid from now for `ttl`."""
     now = system_clock()
-    claims = {
+    return {
         "sub": sub,
         "org": org,
         "roles": sorted(set(roles)),
-        "iss": DEV_ISSUER,
+        "iss": issuer,
         "aud": audience,
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
-    return jwt.encode(claims, key, algorithm=DEV_ALGORITHM)
+
+
+def mint_dev_token(key: bytes, org: str, roles: Iterable[str], sub: str, audience: str, ttl: timedelta) -> str:
+    """A dev JWT for local use (`rls token`)."""
+    return jwt.encode(token_claims(org, roles, sub, DEV_ISSUER, audience, ttl), key, algorithm=DEV_ALGORITHM)
 
 
 VERIFIED_TOKENS = 4096

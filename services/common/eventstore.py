@@ -20,16 +20,21 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoding,
 )
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, strtobool
 from pydantic import SecretStr
 
 from services.common.group_commit import GroupCommit
 from services.common.integrity import hashing, sealing
+from services.common.sqlstore import PostgresTarget, prepared
 from services.common.tracing import TracingMapper
 
 if TYPE_CHECKING:
     from services.common.composition import Outbox
     from services.common.projections import Projector
+
+
+STORE_SETTING = "STORE_SETTING"
+"""The environment key naming the variable a service's event store URL comes from (for start-up errors)."""
 
 
 class EventStoreURLError(ValueError):
@@ -149,7 +154,13 @@ class TrackedApplication(Application[Any]):
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=TracingMapper)
 
     def construct_recorder(self) -> ProcessRecorder:
-        return self.factory.process_recorder()
+        """The recorder; on PostgreSQL its schema is prepared first and its tables created under the store's startup
+        lock (replicas starting at once)."""
+        target = PostgresTarget.of_env(self.env)
+        if target is None or not strtobool(self.env.get("CREATE_TABLE") or "yes"):
+            return self.factory.process_recorder()
+        with prepared(target, self.env.get(STORE_SETTING) or "the event store URL"):
+            return self.factory.process_recorder()
 
     def sealed_head(self) -> hashing.Head | None:
         """The last seal of this application's store (None when the store is not sealed, e.g. in memory)."""

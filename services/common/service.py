@@ -15,10 +15,11 @@ from fastapi import APIRouter, FastAPI, Request
 from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
 from services.common.composition import BackgroundLoops, Service, Workers, run_until
 from services.common.consumer import DeadLetterSink, Handler, RecordProcessor, TrackingConsumer
-from services.common.eventstore import TrackedApplication, persistence_env
+from services.common.eventstore import STORE_SETTING, TrackedApplication, persistence_env
 from services.common.integrity.checkpoints import CheckpointPublisher, ensure_checkpoint_topic
 from services.common.integrity.sealing import SealedStore
 from services.common.kafka import KafkaProbe, KafkaPublisher
+from services.common.leader import once_per_store
 from services.common.metrics import checkpoint_readings, consumer_readings, outbox_lag
 from services.common.openapi import document_problems
 from services.common.problems import ProblemSpec, install_problem_handlers, problem_response
@@ -34,6 +35,7 @@ A = TypeVar("A")
 def application_env(settings: ServiceSettings) -> dict[str, str]:
     """The eventsourcing environment of a service's application."""
     env = persistence_env(settings.event_store_url)
+    env[STORE_SETTING] = settings.event_store_setting
     env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
     env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
     env["CIPHER_KEY"] = settings.store_cipher_key.get_secret_value()
@@ -136,26 +138,29 @@ def periodic(name: str, work: Callable[[], object], interval_s: float) -> Worker
 
 
 def background_workers(service: Service[S, A], settings: S, application: A) -> Workers:
-    """What a service process runs beside its API: relay (`relay_enabled`), consumers (`consumers_enabled`), loops."""
+    """What a service process runs beside its API: relay (`relay_enabled`), consumers (`consumers_enabled`), loops;
+    the relay and the loops only while this process holds their lease on the store (replicas run them once)."""
     assert isinstance(settings, ServiceSettings)
     workers = Workers()
     if settings.relay_enabled and service.relay is not None:
-        workers += service.relay(settings, application)
+        workers += once_per_store(settings.event_store_url, service.relay(settings, application))
     if settings.consumers_enabled and service.consumers is not None:
-        workers += service.consumers(settings, application)
+        workers += service.consumers(settings, application)  # consumer groups share the partitions out
     if service.loops is not None:
-        workers += service.loops(settings, application)
+        workers += once_per_store(settings.event_store_url, service.loops(settings, application))
     return workers
 
 
 def run_relay(service: Service[S, A], stop: threading.Event) -> None:
-    """`rls relay <service>`: only the service's relay, until `stop` (the API may run elsewhere, relay disabled)."""
+    """`rls relay <service>`: only the service's relay, until `stop` (the API may run elsewhere; relays of one store
+    take turns through its lease)."""
     if service.application is None or service.relay is None:
         raise ValueError(f"the {service.name} service has no relay")
     settings = service.settings()
+    assert isinstance(settings, ServiceSettings)
     application = service.application(settings)
     try:
-        run_until(service.relay(settings, application), stop)
+        run_until(once_per_store(settings.event_store_url, service.relay(settings, application)), stop)
     finally:
         close = getattr(application, "close", None)
         if close is not None:

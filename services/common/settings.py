@@ -142,6 +142,11 @@ class ServiceSettings(PlatformSettings):
         return key
 
     @property
+    def event_store_setting(self) -> str:
+        """The variable the event store's URL comes from (named by start-up errors)."""
+        return f"{self.service_name.upper()}_EVENT_STORE"
+
+    @property
     def event_store_url(self) -> str:
         """`sqlite:///<var>/<service>.db` unless configured (one SQLite file per application)."""
         return self.event_store or default_store_url(self.var_dir, self.service_name)

@@ -29,7 +29,7 @@ AUDIT_PUBLIC_URL = "http://referral.invalid"
 
 
 def build_application(settings: ReferralSettings) -> Referrals:
-    vault = Vault(settings.vault_store_url, settings.vault_master_key())
+    vault = Vault(settings.vault_store_url, settings.vault_master_key(), settings.vault_setting)
     return Referrals(
         env=application_env(settings),
         policy=settings.policy(),

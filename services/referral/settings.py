@@ -71,6 +71,11 @@ class ReferralSettings(ServiceSettings):
             return self.event_store_url
         return f"sqlite:///{self.var_dir / 'referral-vault.db'}"
 
+    @property
+    def vault_setting(self) -> str:
+        """The variable the vault's URL comes from (named by start-up errors)."""
+        return "REFERRAL_VAULT_URL" if self.vault_url else self.event_store_setting
+
     def vault_master_key(self) -> bytes:
         if self.vault_key is not None:
             return base64.urlsafe_b64decode(self.vault_key.get_secret_value())

@@ -9,24 +9,28 @@ their data key (crypto-shredding): the ciphertexts stay, unreadable, and the eve
 from __future__ import annotations
 
 import os
-import sqlite3
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import unquote, urlparse
+from collections.abc import Mapping
 
-import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.common.sqlstore import Connection, Migration, SQLStore
 from services.referral.domain import SubjectErasedError
 
 NONCE_BYTES = 12
 
-
-class _Connection(Protocol):
-    def execute(self, sql: str, params: Any = ...) -> Any: ...
+MIGRATIONS = (
+    Migration(
+        1,
+        "subjects' wrapped data keys; information sealed by referral and category",
+        (
+            "CREATE TABLE IF NOT EXISTS referral_subject_keys (subject_id TEXT PRIMARY KEY, "
+            "wrapped_key {blob} NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS referral_information (referral_id TEXT NOT NULL, category TEXT NOT NULL, "
+            "subject_id TEXT NOT NULL, sealed {blob} NOT NULL, PRIMARY KEY (referral_id, category))",
+        ),
+    ),
+)
+"""The vault's tables, version by version (applied at start: `services.common.sqlstore`)."""
 
 
 def _seal(key: bytes, plaintext: bytes, context: bytes) -> bytes:
@@ -42,72 +46,31 @@ class Vault:
     """Stores and reads encrypted record information by referral and category, in SQLite or PostgreSQL; the master
     key is the service's own (`REFERRAL_VAULT_KEY`, or the development key generated under `var/`)."""
 
-    def __init__(self, url: str, master_key: bytes) -> None:
+    def __init__(self, url: str, master_key: bytes, setting: str = "REFERRAL_VAULT_URL") -> None:
         if len(master_key) != 32:
             raise ValueError("the vault's master key must be 32 bytes")
         self._master = master_key
-        self._url = url
-        parsed = urlparse(url)
-        self._postgres = parsed.scheme in {"postgres", "postgresql"}
-        self._schema = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p).get("schema")
-        self._lock = threading.Lock()
-        self._memory: sqlite3.Connection | None = None
-        if parsed.scheme == "memory":
-            self._memory = sqlite3.connect(":memory:", check_same_thread=False)
-        elif not self._postgres:
-            self._path = Path(unquote(parsed.path.removeprefix("/")))
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._create_tables()
+        self._store = SQLStore(url, setting, "referral-vault", MIGRATIONS)
 
-    @contextmanager
-    def _connect(self) -> Iterator[_Connection]:
-        if self._postgres:
-            dsn = self._url.split("?")[0]
-            with psycopg.connect(dsn, autocommit=False) as connection:
-                if self._schema:
-                    connection.execute(f"SET search_path TO {self._schema}")  # generated identifier (tests)
-                yield _PgAdapter(connection)
-            return
-        with self._lock:
-            lite = self._memory or sqlite3.connect(self._path, timeout=10)
-            try:
-                with lite:
-                    yield lite
-            finally:
-                if self._memory is None:
-                    lite.close()
-
-    def _create_tables(self) -> None:
-        blob = "BYTEA" if self._postgres else "BLOB"
-        with self._connect() as db:
-            db.execute(
-                f"CREATE TABLE IF NOT EXISTS referral_subject_keys (subject_id TEXT PRIMARY KEY, "
-                f"wrapped_key {blob} NOT NULL)"
-            )
-            db.execute(
-                f"CREATE TABLE IF NOT EXISTS referral_information (referral_id TEXT NOT NULL, "
-                f"category TEXT NOT NULL, subject_id TEXT NOT NULL, sealed {blob} NOT NULL, "
-                f"PRIMARY KEY (referral_id, category))"
-            )
-
-    def _subject_key(self, db: _Connection, subject_id: str, create: bool) -> bytes:
+    def _subject_key(self, db: Connection, subject_id: str, create: bool) -> bytes:
         row = db.execute("SELECT wrapped_key FROM referral_subject_keys WHERE subject_id = ?", (subject_id,)).fetchone()
         if row is not None:
             return _open(self._master, bytes(row[0]), subject_id.encode())
         if not create:
             raise SubjectErasedError("no data key for this person")
-        key = AESGCM.generate_key(bit_length=256)
+        # a replica storing the same person's first information at once: its key is kept, and read back
         db.execute(
-            "INSERT INTO referral_subject_keys (subject_id, wrapped_key) VALUES (?, ?)",
-            (subject_id, _seal(self._master, key, subject_id.encode())),
+            "INSERT INTO referral_subject_keys (subject_id, wrapped_key) VALUES (?, ?) "
+            "ON CONFLICT (subject_id) DO NOTHING",
+            (subject_id, _seal(self._master, AESGCM.generate_key(bit_length=256), subject_id.encode())),
         )
-        return key
+        return self._subject_key(db, subject_id, create=False)
 
     def store(self, referral_id: str, subject_id: str, information: Mapping[str, str]) -> None:
         """Stores (or replaces, for an idempotent retry) a referral's information by category."""
         if not information:
             return
-        with self._connect() as db:
+        with self._store.connect() as db:
             key = self._subject_key(db, subject_id, create=True)
             for category, text in information.items():
                 sealed = _seal(key, text.encode(), f"{referral_id}/{category}".encode())
@@ -120,7 +83,7 @@ class Vault:
                 )
 
     def categories(self, referral_id: str) -> list[str]:
-        with self._connect() as db:
+        with self._store.connect() as db:
             rows = db.execute(
                 "SELECT category FROM referral_information WHERE referral_id = ? ORDER BY category", (referral_id,)
             ).fetchall()
@@ -128,7 +91,7 @@ class Vault:
 
     def read(self, referral_id: str, categories: list[str]) -> dict[str, str]:
         """Decrypts the named categories (those stored); raises SubjectErasedError after erasure."""
-        with self._connect() as db:
+        with self._store.connect() as db:
             rows = db.execute(
                 "SELECT category, subject_id, sealed FROM referral_information WHERE referral_id = ?", (referral_id,)
             ).fetchall()
@@ -140,16 +103,6 @@ class Vault:
 
     def erase_subject(self, subject_id: str) -> bool:
         """Deletes the person's data key: every piece of their information becomes unreadable."""
-        with self._connect() as db:
+        with self._store.connect() as db:
             cursor = db.execute("DELETE FROM referral_subject_keys WHERE subject_id = ?", (subject_id,))
             return bool(cursor.rowcount)
-
-
-class _PgAdapter:
-    """psycopg with sqlite's `?` placeholders, so both backends share the SQL above."""
-
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self._connection = connection
-
-    def execute(self, sql: str, params: Any = ()) -> Any:
-        return self._connection.execute(sql.replace("?", "%s"), params)

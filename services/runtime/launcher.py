@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.clock import system_clock
+from services.common.eventstore import redacted
 from services.common.kafka import ensure_topics, make_admin
 from services.common.kafka_acls import load_acl_file
 from services.common.kafka_security import KafkaAccess
+from services.common.settings import StoreLocation
 from services.contract.topics import PLATFORM_TOPICS
 from services.runtime import demo
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
@@ -33,6 +36,9 @@ from services.runtime.settings import RuntimeSettings
 from services.runtime.supervisor import Supervisor, stop_recorded
 
 DEV_TOKEN_TTL = timedelta(hours=12)
+
+Minter = Callable[[str, list[str], str], str]
+"""A bearer token for an organisation, roles and subject."""
 
 
 class LaunchError(RuntimeError):
@@ -56,12 +62,24 @@ def processes_file(settings: RuntimeSettings) -> Path:
     return run_dir(settings) / "processes.json"
 
 
+class _Address(BaseSettings):
+    """A process's `<SERVICE>_HOST` and `<SERVICE>_PORT` alone (its other settings are its own process's to check:
+    in production mode the launcher does not hold every service's secrets and principal)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str | None = None
+    port: int | None = None
+
+
 def service_urls() -> dict[str, str]:
     """Each service's URL as its own settings see it (ports overridable with `<SERVICE>_PORT`)."""
     urls = {}
     for name in PROCESSES:
-        settings = settings_class(name)()
-        urls[name] = f"http://{settings.host}:{settings.port}"
+        defaults = settings_class(name).model_fields
+        address = _Address(_env_prefix=f"{name.upper()}_")
+        host = address.host or defaults["host"].default
+        urls[name] = f"http://{host}:{address.port or defaults['port'].default}"
     return urls
 
 
@@ -84,6 +102,8 @@ class Platform:
     security: BrokerSecurity | None = None
     urls: dict[str, str] = field(default_factory=dict)
     supervisor: Supervisor | None = None
+    mint: Minter | None = None
+    """Signs the demo loader's tokens (`org`, `roles`, `sub`); None: the dev key (`rls run`, dev mode)."""
 
     @property
     def bootstrap(self) -> str:
@@ -191,12 +211,24 @@ class Platform:
         if pending:
             raise LaunchError(f"not ready in time: {', '.join(pending)}")
 
-    def _load_demo_and_describe(self, var: Path) -> dict[str, Any]:
+    def _minter(self) -> Minter:
+        """How the launcher signs its own calls: the given `mint` (an identity provider's keys, production mode),
+        else the dev key."""
+        if self.mint is not None:
+            return self.mint
         key = load_dev_key(self.settings.signing_key_file)
         audience = self.settings.jwt_audience
 
-        def token(org: str, roles: list[str], sub: str = "demo-loader") -> str:
+        def mint(org: str, roles: list[str], sub: str) -> str:
             return mint_dev_token(key, org, roles, sub, audience, DEV_TOKEN_TTL)
+
+        return mint
+
+    def _load_demo_and_describe(self, var: Path) -> dict[str, Any]:
+        mint = self._minter()
+
+        def token(org: str, roles: list[str], sub: str = "demo-loader") -> str:
+            return mint(org, roles, sub)
 
         network = demo.load_demo(self.urls, token, var / "demo.json", system_clock().date())
         info = {
@@ -204,7 +236,7 @@ class Platform:
             "kafka_bootstrap": self.bootstrap,
             "kafka_security": self.admin_access.security_protocol,
             "kafka_ca_file": None if self.security is None else str(self.security.ca_file),
-            "event_store": f"sqlite:///{var}/<service>.db",
+            "event_store": {name: redacted(StoreLocation.of(name, var).url) for name in SERVICES},
             "mode": self.settings.mode,
             "demo": network,
             "dev_token": token(demo.CSSS, ["intake", "clinician", "coordinator"], "demo-worker"),

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.kafka import make_admin
 from services.runtime import demo
-from services.runtime.launcher import Platform
+from services.runtime.launcher import Minter, Platform
 from tests.helpers import demo_consent, demo_referral, read_topic, running_platform, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -29,14 +29,16 @@ INFORMATION = {
 
 
 class Network:
-    def __init__(self, platform: Platform, key: bytes) -> None:
+    """The running platform, called with tokens `mint` signs (the dev key; the identity provider's in production)."""
+
+    def __init__(self, platform: Platform, mint: Minter) -> None:
+        self.platform = platform
         self.urls = platform.urls
         self.brokers = platform.admin_access
-        self.key = key
+        self.mint = mint
 
     def headers(self, org: str, *roles: str) -> dict[str, str]:
-        token = mint_dev_token(self.key, org, roles, f"{org}-worker", "rls", timedelta(hours=1))
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {self.mint(org, list(roles), f'{org}-worker')}"}
 
     def call(self, service: str, method: str, path: str, org: str, *roles: str, **kwargs: Any) -> httpx.Response:
         return httpx.request(method, self.urls[service] + path, headers=self.headers(org, *roles), timeout=15, **kwargs)
@@ -63,7 +65,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     """A broker of its own: the consent service must know this platform's agreements only (another platform's demo
     network on a shared `rls.agreements.v1` would be a second agreement between the same parties)."""
     with running_platform(tmp_path_factory.mktemp("platform")) as platform:
-        yield Network(platform, load_dev_key(platform.settings.signing_key_file))
+        key = load_dev_key(platform.settings.signing_key_file)
+        yield Network(platform, lambda org, roles, sub: mint_dev_token(key, org, roles, sub, "rls", timedelta(hours=1)))
 
 
 def test_under_a_collaboration_agreement_information_needs_a_consent(network: Network) -> None:

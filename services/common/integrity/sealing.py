@@ -17,6 +17,7 @@ from eventsourcing.sqlite import SQLiteProcessRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
 from services.common.integrity.hashing import ZERO, Head, Seal, StoredRow, canonical_id, genesis, seal_rows
+from services.common.sqlstore import LEDGER, Migration, Qmark, apply_migrations
 
 RECORDER_TOPICS = {
     "eventsourcing.sqlite": "services.common.integrity.sealing:SealingSQLiteProcessRecorder",
@@ -27,6 +28,8 @@ RECORDER_TOPICS = {
 
 @dataclass(frozen=True)
 class _Statements:
+    component: str
+    scope: str | None
     create: Sequence[str | Composed]
     lock: str | Composed | None
     store_id: str | Composed
@@ -41,6 +44,8 @@ class _Statements:
 
 def _sqlite_statements(events: str) -> _Statements:
     return _Statements(
+        component="integrity-seals",
+        scope=None,
         create=[
             "CREATE TABLE IF NOT EXISTS integrity_seals (notification_id INTEGER PRIMARY KEY, originator_id TEXT NOT "
             "NULL, originator_version INTEGER NOT NULL, body_hash TEXT NOT NULL, aggregate_hash TEXT NOT NULL, "
@@ -86,6 +91,8 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
         return SQL(text).format(**names)
 
     return _Statements(
+        component=seals_name,
+        scope=schema,
         create=[
             q(
                 "CREATE TABLE IF NOT EXISTS {s}.{seals} (notification_id BIGINT PRIMARY KEY, originator_id TEXT NOT "
@@ -168,8 +175,14 @@ class _Sealing:
         return _rows(self.select_notifications(start=after, limit=limit, inclusive_of_start=False))
 
     def _create_seal_tables(self, curs: Any) -> None:
-        for statement in self._statements.create:
-            curs.execute(statement)
+        scope = self._statements.scope
+        create = [s if isinstance(s, str) else s.as_string(curs) for s in self._statements.create]
+        migrations = (Migration(1, "the seals chaining every stored event, the store's id", create),)
+        if scope is None:
+            apply_migrations(curs, None, self._statements.component, migrations)
+        else:
+            ledger = Identifier(scope, LEDGER).as_string(curs)
+            apply_migrations(Qmark(curs), scope, self._statements.component, migrations, ledger)
         if self._statements.lock is not None:
             curs.execute(self._statements.lock)
         curs.execute(self._statements.insert_store_id, (str(uuid.uuid4()),))
