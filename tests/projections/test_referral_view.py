@@ -4,6 +4,7 @@ random histories of submissions, lifecycle steps, redirects and clock ticks)."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,37 +18,27 @@ from services.cli import cli
 from services.common.clock import ManualClock
 from services.common.eventstore import persistence_env
 from services.common.projections import Projector
-from services.referral.application import Referrals, Submission
+from services.referral.application import Referrals
 from services.referral.domain import TRANSITIONS, ReferralError, Step
 from services.referral.main import build_application
 from services.referral.settings import ReferralSettings
 from services.referral.views import ReferralView
 from tests.referral.conftest import T0
 from tests.referral.fakes import FakeDirectory
+from tests.referral.test_clocks import submission
 
 ORGS = ("org-a", "org-b", "org-c")
 SERVICES = ("AAOR", "SOCIAL_CONSULT", "PSYCH_CONSULT", "CRISIS_24_7")
 
 submissions = st.builds(
-    lambda frm, to, service, channel, urgency: Submission(
-        subject_id="S-1",
-        from_org=frm,
-        from_service="INFO_SOCIAL",
-        to_org=to,
-        to_service=service,
-        channel=channel,
-        urgency=urgency,
-        reason_code="ANXIETY",
-        accompaniment="NONE",
-        agreement_id=None,
-    ),
+    lambda frm, to, service, channel, urgency: replace(submission(service, channel, urgency), from_org=frm, to_org=to),
     st.sampled_from(ORGS),
     st.sampled_from(ORGS),
     st.sampled_from(SERVICES),
     st.sampled_from(("PHONE", "IN_PERSON")),
     st.sampled_from(("ROUTINE", "URGENT", "IMMEDIATE")),
 )
-SUBMISSION = Submission("S-1", "org-a", "INFO_SOCIAL", "org-b", "AAOR", "PHONE", "ROUTINE", "ANXIETY", "NONE", None)
+SUBMISSION = replace(submission("AAOR"), from_org="org-a")
 steps = st.one_of(
     st.tuples(st.just("submit"), submissions),
     st.tuples(st.just("step"), st.integers(0, 20), st.sampled_from(sorted(TRANSITIONS))),
