@@ -539,4 +539,3 @@ def _org_kind_at(tx: Tx, org_id: str, at: datetime) -> OrgKind | None:
         (org_id, micros(aware(at))),
     )
     return None if row is None else OrgKind(row[0])
-
