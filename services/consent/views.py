@@ -226,6 +226,21 @@ def agreement_fact(e: dict[str, Any]) -> AgreementFact:
     )
 
 
+ORG_KIND_AT = (
+    "SELECT kind FROM consent_org_kinds WHERE org_id = ? AND occurred_at <= ? "
+    "ORDER BY occurred_at DESC, seq DESC LIMIT 1"
+)
+"""An organisation's kind in force at a moment (parameters: organisation, moment in microseconds)."""
+
+AGREEMENTS_BETWEEN = (
+    "SELECT a.agreement_id, a.occurred_at, a.seq, a.state FROM consent_agreements a "
+    "JOIN consent_parties p ON p.agreement_id = a.agreement_id AND p.party = ? "
+    "JOIN consent_parties q ON q.agreement_id = a.agreement_id AND q.party = ? "
+    "WHERE a.occurred_at <= ? ORDER BY a.agreement_id, a.occurred_at, a.seq"
+)
+"""The states of the agreements linking two organisations up to a moment, in the order they occurred."""
+
+
 class EncodedProjection(Projection):
     """A consent projection keeping records' states encoded like the store's events."""
 
@@ -469,29 +484,38 @@ class ReadModel:
             return self._agreements_between(tx, one, other, at)
 
     def facts_for(self, request: DecisionInput, birth_date: date | None = None) -> Facts:
-        """What the engine may know when deciding `request`: everything committed before this call. The person's
-        age comes from `birth_date` (given with the request) or else the latest consent on file; only age bands
-        leave this method."""
-        at = request.at
+        """What the engine may know when deciding `request`: everything committed before this call, read in one
+        statement. The person's age comes from `birth_date` (given with the request) or else the latest consent on
+        file; only age bands leave this method."""
+        at, one, other = request.at, request.discloser_org_id, request.recipient_org_id
+        when = micros(aware(at))
         with self.projector.reading() as tx:
-            records: dict[str, list[Any]] = {kind: [] for kind in KINDS}
-            for kind, state in tx.execute(
-                "SELECT kind, state FROM consent_records WHERE subject = ? ORDER BY seq",
-                (subject_key(request.subject_id),),
-            ):
-                records[kind].append(from_state(KINDS[kind], self.codec.decode(state)))
-            recipient_kind = _org_kind_at(tx, request.recipient_org_id, at)
-            discloser_kind = _org_kind_at(tx, request.discloser_org_id, at)
-            agreements = self._agreements_between(tx, request.discloser_org_id, request.recipient_org_id, at)
+            rows = tx.execute(
+                f"SELECT 'record', kind, 0, seq, state FROM consent_records WHERE subject = ? "  # noqa: S608 (constants)
+                f"UNION ALL SELECT 'discloser', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) d "
+                f"UNION ALL SELECT 'recipient', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) r "
+                f"UNION ALL SELECT 'agreement', agreement_id, occurred_at, seq, state FROM ({AGREEMENTS_BETWEEN}) a",
+                (subject_key(request.subject_id), one, when, other, when, one, other, when),
+            )
+        records: dict[str, list[Any]] = {kind: [] for kind in KINDS}
+        kinds: dict[str, OrgKind] = {}
+        agreements: list[tuple[str, bytes]] = []
+        for tag, key, _at, _seq, state in sorted(rows, key=lambda row: (row[0], row[2], row[3])):
+            if tag == "record":
+                records[key].append(from_state(KINDS[key], self.codec.decode(state)))
+            elif tag == "agreement":
+                agreements.append((key, state))
+            else:
+                kinds[tag] = OrgKind(key)
         consents: list[ConsentState] = records["consent"]
         born = birth_date or (consents[-1].subject_birth_date if consents else None)
         deceased_on = request.context.subject_deceased_on
         return Facts(
-            recipient_kind=recipient_kind,
+            recipient_kind=kinds.get("recipient"),
             consents=tuple(c.fact(at) for c in consents),
-            agreements=tuple(agreements),
+            agreements=tuple(self._in_force(agreements, one, other)),
             restrictions=tuple(r.fact() for r in records["restriction"]),
-            discloser_kind=discloser_kind,
+            discloser_kind=kinds.get("discloser"),
             subject_age_band=None if born is None else age_band(born, at),
             subject_age_band_at_death=(
                 None if born is None or deceased_on is None else age_band(born, start_of_local_day(deceased_on))
@@ -500,14 +524,13 @@ class ReadModel:
         )
 
     def _agreements_between(self, tx: Tx, one: str, other: str, at: datetime) -> list[AgreementFact]:
-        rows = tx.execute(
-            "SELECT a.agreement_id, a.state FROM consent_agreements a "
-            "JOIN consent_parties p ON p.agreement_id = a.agreement_id AND p.party = ? "
-            "JOIN consent_parties q ON q.agreement_id = a.agreement_id AND q.party = ? "
-            "WHERE a.occurred_at <= ? ORDER BY a.agreement_id, a.occurred_at, a.seq",
-            (one, other, micros(aware(at))),
-        )
-        in_force = {agreement_id: state for agreement_id, state in rows}  # the last state of each
+        rows = tx.execute(AGREEMENTS_BETWEEN, (one, other, micros(aware(at))))
+        return self._in_force([(key, state) for key, _at, _seq, state in rows], one, other)
+
+    def _in_force(self, states: list[tuple[str, bytes]], one: str, other: str) -> list[AgreementFact]:
+        """The state in force of each agreement linking both organisations, from their states up to a moment (in
+        the order they occurred)."""
+        in_force = dict(states)  # the last state of each
         facts = [agreement_fact(self.codec.decode(in_force[key])) for key in sorted(in_force)]
         return [f for f in facts if one in f.parties and other in f.parties]
 
@@ -533,9 +556,5 @@ class ReadModel:
 
 def _org_kind_at(tx: Tx, org_id: str, at: datetime) -> OrgKind | None:
     """The kind in force at `at`: the last one observed at or before it."""
-    row = tx.one(
-        "SELECT kind FROM consent_org_kinds WHERE org_id = ? AND occurred_at <= ? "
-        "ORDER BY occurred_at DESC, seq DESC LIMIT 1",
-        (org_id, micros(aware(at))),
-    )
+    row = tx.one(ORG_KIND_AT, (org_id, micros(aware(at))))
     return None if row is None else OrgKind(row[0])
