@@ -65,6 +65,11 @@ def make_admin(brokers: Brokers, client_id: str, timeout_ms: int = 10_000) -> Ka
     )
 
 
+BROKER_DEFAULT = -1
+"""Replication factor of the topics services create on first use (per-organisation topics, dead letters): the
+broker's `default.replication.factor` (KIP-464), so a three-broker cluster replicates them like its other topics."""
+
+
 def ensure_topics(
     admin: KafkaAdminClient,
     topics: Iterable[str],
@@ -78,7 +83,7 @@ def ensure_topics(
     missing = sorted(wanted - set(admin.list_topics()))
     for name in missing:
         with contextlib.suppress(TopicAlreadyExistsError):  # another process created it meanwhile
-            admin.create_topics([NewTopic(name, partitions, 1)])
+            admin.create_topics([NewTopic(name, partitions, BROKER_DEFAULT)])
 
 
 class KafkaPublisher:

@@ -21,8 +21,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from uuid import UUID
 
 import psycopg
+from eventsourcing.persistence import Notification
 from psycopg.conninfo import make_conninfo
 
 from services.common.eventstore import TrackedApplication
@@ -34,12 +36,6 @@ Progress = Callable[[int, int], None]
 
 BATCH = 500
 """Events applied per transaction."""
-
-SKIP_AHEAD = 1000
-"""How many events a projection naming its topics lets pass unapplied before it records that it is past them."""
-
-SKIP_CHECK = 256
-"""How often (in reads) a projection naming its topics looks how many events it let pass."""
 
 SQLITE_CACHE_KIB = 64 * 1024
 """Page cache of each SQLite connection (the default 2 MiB makes index maintenance read the disk once tables grow)."""
@@ -118,7 +114,7 @@ class Database:
         module = env.get("PERSISTENCE_MODULE", "eventsourcing.popo")
         self.dialect: Dialect = "postgres" if module.endswith("postgres") else "sqlite"
         self._env = env
-        self._memory = module.endswith("popo")
+        self.memory = module.endswith("popo")
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._all: list[Any] = []
         self._guard = threading.Lock()
@@ -141,11 +137,11 @@ class Database:
             if schema:
                 options["options"] = f"-c search_path={schema}"
             return psycopg.connect(make_conninfo(**options), autocommit=True)
-        path = ":memory:" if self._memory else self._env.get("SQLITE_DBNAME", ":memory:")
+        path = ":memory:" if self.memory else self._env.get("SQLITE_DBNAME", ":memory:")
         connection = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=float(self._env.get("SQLITE_LOCK_TIMEOUT", 10))
         )
-        if not self._memory:
+        if not self.memory:
             connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         return connection
@@ -153,7 +149,7 @@ class Database:
     @contextmanager
     def connection(self) -> Iterator[Tx]:
         """A connection of the pool (statements commit one by one unless inside `transaction`)."""
-        if self._memory:
+        if self.memory:
             with self._single:
                 if not self._all:
                     self._all.append(self._connect())
@@ -216,6 +212,71 @@ class Projection(ABC):
         """Applies a batch of domain events in log order, each with its notification id."""
 
 
+class Topics:
+    """The events of a projection's topics, read from the application's recorder (an in-memory store)."""
+
+    create: str | None = None
+
+    def __init__(self, app: TrackedApplication, topics: frozenset[str]) -> None:
+        self._recorder = app.recorder
+        self._topics = sorted(topics)
+
+    def pending(self, tx: Tx, position: int) -> bool:
+        return bool(
+            self._recorder.select_notifications(start=position, limit=1, topics=self._topics, inclusive_of_start=False)
+        )
+
+    def select(self, tx: Tx, start: int, stop: int, limit: int) -> Sequence[Notification]:
+        return self._recorder.select_notifications(
+            start=start, limit=limit, stop=stop, topics=self._topics, inclusive_of_start=False
+        )
+
+
+class TopicIndex(Topics):
+    """The events of a projection's topics in the application's events table, through a partial index of those
+    topics: whether one was recorded since a position, and the next of them, are index seeks whatever number of other
+    events (decisions, register entries…) were recorded since."""
+
+    def __init__(self, app: TrackedApplication, db: Database, name: str, topics: frozenset[str]) -> None:
+        super().__init__(app, topics)
+        table = app.recorder.events_table_name  # type: ignore[attr-defined]
+        self._id = "rowid" if db.dialect == "sqlite" else "notification_id"
+        literals = ", ".join("'" + topic.replace("'", "''") + "'" for topic in sorted(topics))
+        where = f"topic IN ({literals})"
+        indexed = "topic" if db.dialect == "sqlite" else "notification_id"  # SQLite keeps the rowid in every index
+        self.create = f"CREATE INDEX IF NOT EXISTS {name}_topics ON {table} ({indexed}) WHERE {where}"
+        self.pending_sql = f"SELECT 1 FROM {table} WHERE {where} AND {self._id} > ? LIMIT 1"  # noqa: S608
+        self._select = (
+            f"SELECT {self._id}, originator_id, originator_version, topic, state FROM {table} "  # noqa: S608
+            f"WHERE {where} AND {self._id} > ? AND {self._id} <= ? ORDER BY {self._id} LIMIT ?"
+        )
+        self._uuid = db.dialect == "sqlite"
+
+    def pending(self, tx: Tx, position: int) -> bool:
+        return tx.one(self.pending_sql, (position,)) is not None
+
+    def select(self, tx: Tx, start: int, stop: int, limit: int) -> Sequence[Notification]:
+        return [
+            Notification(
+                id=int(row[0]),
+                originator_id=UUID(row[1]) if self._uuid else row[1],
+                originator_version=int(row[2]),
+                topic=row[3],
+                state=bytes(row[4]),
+            )
+            for row in tx.execute(self._select, (start, stop, limit))
+        ]
+
+
+def topics_of(app: TrackedApplication, db: Database, projection: Projection) -> Topics | None:
+    """How a projection naming its topics finds their events: a partial index of its store, or the recorder."""
+    if projection.topics is None:
+        return None
+    if db.memory:
+        return Topics(app, projection.topics)
+    return TopicIndex(app, db, projection.name, projection.topics)
+
+
 TRACKING = """CREATE TABLE IF NOT EXISTS projections (
     name TEXT PRIMARY KEY, version TEXT NOT NULL, position BIGINT NOT NULL)"""
 
@@ -231,7 +292,7 @@ class Projector:
         self._lock = threading.Lock()
         self._ready = False
         self._position = 0
-        self._reads = 0
+        self._index = topics_of(app, self.db, projection)
 
     def _open(self) -> None:
         """Creates the projection's tables, or rebuilds them when they were built for another version."""
@@ -239,6 +300,8 @@ class Projector:
             return
         with self.db.transaction(self.projection.name) as tx:
             tx.execute(TRACKING)
+            if self._index is not None and self._index.create:
+                tx.execute(self._index.create)
             row = tx.one("SELECT version, position FROM projections WHERE name = ?", (self.projection.name,))
             if row is not None and row[0] == self.projection.version:
                 self._position = int(row[1])
@@ -283,12 +346,15 @@ class Projector:
 
     def _apply_batch(self, head: int) -> int:
         """Applies the next batch of events up to `head` (only the projection's topics, when it names them)."""
-        topics = sorted(self.projection.topics or ())
         with self.db.transaction(self.projection.name) as tx:
             row = tx.one("SELECT position FROM projections WHERE name = ?", (self.projection.name,))
             start = int(row[0]) if row else 0
-            notifications = self.app.recorder.select_notifications(
-                start=start, limit=self.batch, stop=head, topics=topics, inclusive_of_start=False
+            notifications = (
+                self.app.recorder.select_notifications(
+                    start=start, limit=self.batch, stop=head, inclusive_of_start=False
+                )
+                if self._index is None
+                else self._index.select(tx, start, head, self.batch)
             )
             events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
             self.projection.apply(tx, events)
@@ -299,26 +365,15 @@ class Projector:
         return len(notifications)
 
     def _fresh(self) -> None:
-        """Catches up when something this projection applies was recorded since. A projection naming its topics asks
-        only for the first of them past its position (one query, like a catch-up finding nothing), and every
-        `SKIP_CHECK` reads records that it is past the others once they pile up beyond `SKIP_AHEAD`."""
+        """Catches up when something this projection applies was recorded since (for a projection naming its topics,
+        one index seek; it waits for no other event)."""
         with self._lock:
             self._open()
-            topics = self.projection.topics
-            if topics is None:
-                self._catch_up()
-                return
-            self._reads += 1
-            if self._reads % SKIP_CHECK == 0 and (self.app.recorder.max_notification_id() or 0) > (
-                self._position + SKIP_AHEAD
-            ):
-                self._catch_up()
-                return
-            pending = self.app.recorder.select_notifications(
-                start=self._position, limit=1, topics=sorted(topics), inclusive_of_start=False
-            )
-            if pending:
-                self._catch_up()
+            if self._index is not None:
+                with self.db.connection() as tx:
+                    if not self._index.pending(tx, self._position):
+                        return
+            self._catch_up()
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Drops the projection's rows and applies the whole log again; returns how many events were applied."""

@@ -26,7 +26,7 @@ from services.common.problems import ProblemSpec, install_problem_handlers, prob
 from services.common.relay import Mapper, OutboxRelay
 from services.common.settings import PlatformSettings, ServiceSettings
 from services.common.strict_json import StrictJSONMiddleware
-from services.common.telemetry import observe
+from services.common.telemetry import NATIVE_TELEMETRY, observe
 
 S = TypeVar("S")
 A = TypeVar("A")
@@ -187,7 +187,13 @@ def create_service_app(service: Service[S, A], settings: S, application: A, api:
             probe.close()
             application.close()
 
-    app = FastAPI(title=api.title, version="1.0.0", description=api.description, lifespan=lifespan)
+    app = FastAPI(
+        title=api.title,
+        version="1.0.0",
+        description=api.description,
+        lifespan=lifespan,
+        telemetry=NATIVE_TELEMETRY,
+    )
     app.state.settings = settings
     app.state.application = application
     app.state.verifier = build_verifier(settings)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import DateAsISO, TrackedApplication
+from services.common.projections import Projector, StateCodec
 from services.consent.domain import (
     AgreementObserved,
     Consent,
@@ -52,10 +53,12 @@ from services.consent.policy import (
 from services.consent.rules import TABLES, LegalSettings, build_tables, regime_for, register, table_for
 from services.consent.views import (
     ConsentState,
+    ConsentView,
     ReadModel,
     RefusalState,
     RegisterQuery,
     RegisterRow,
+    RegisterView,
     RestrictionState,
     aware,
 )
@@ -246,7 +249,10 @@ class Consents(TrackedApplication):
         self.regime_setting = regime_setting
         regime_for(regime_setting, clock())  # fail fast on a bad setting
         self.versions = register(build_tables(legal or LegalSettings()).values())
-        self.view = ReadModel(self.recorder, self.mapper)
+        codec = StateCodec(self)
+        facts, entries = Projector(self, ConsentView(codec)), Projector(self, RegisterView(codec))
+        self.projectors = (facts, entries)
+        self.view = ReadModel(facts, entries, codec)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -1,23 +1,24 @@
-"""In-memory read model of the consent application's own event log: consents, restrictions, organisations and
-agreement timelines (as observed from `rls.agreements.v1`), and the disclosure register.
+"""The consent application's read model, a projection (`services.common.projections`) of its own event log into
+indexed tables of its database: consents, restrictions and refusals by person, organisations' kinds and agreements'
+states over time (as observed from `rls.agreements.v1`), and the disclosure register.
 
-It follows the notification log like the outbox relay does (any process sharing the event store sees the same),
-and catches up before every read, so a decision always sees every withdrawal committed before it. The event store
-serialises inserts (SQLite's single writer, PostgreSQL's table lock), so notification ids appear in order.
+Every read first applies what was recorded since, so a decision always sees every withdrawal committed before it.
+Records keep their state encoded like the store's events (encrypted when the store is); people are indexed by a
+digest of their pseudonymous id.
 """
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
-import threading
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper
 from eventsourcing.utils import get_topic
 
+from services.common.projections import Database, Projection, Projector, StateCodec, Tx, micros
 from services.consent.domain import (
     AgreementObserved,
     Consent,
@@ -49,7 +50,7 @@ from services.contract.codes import (
     ServiceCode,
 )
 
-PAGE = 500
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -171,34 +172,12 @@ class RegisterQuery:
     limit: int = 100
 
 
-@dataclass(frozen=True)
-class _Timed:
-    """A state from `occurred_at` on; `seq` (arrival order) breaks ties."""
-
-    occurred_at: datetime
-    seq: int
-    value: Any
-
-
 def aware(moment: datetime) -> datetime:
     """A moment from upstream without an offset is UTC (CloudEvent times are)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-class _Timeline:
-    def __init__(self) -> None:
-        self._items: list[_Timed] = []
-
-    def add(self, occurred_at: datetime, seq: int, value: Any) -> None:
-        bisect.insort(self._items, _Timed(aware(occurred_at), seq, value), key=lambda t: (t.occurred_at, t.seq))
-
-    def at(self, moment: datetime) -> Any | None:
-        """The value in force at `moment`: the last one that occurred at or before it."""
-        index = bisect.bisect_right(self._items, moment, key=lambda t: t.occurred_at)
-        return self._items[index - 1].value if index else None
-
-
-HANDLED = {
+FACTS = frozenset(
     get_topic(cls)
     for cls in (
         Consent.Recorded,
@@ -207,257 +186,375 @@ HANDLED = {
         Restriction.Lifted,
         Refusal.Recorded,
         Refusal.Withdrawn,
-        RegisterEntry.Registered,
         OrganisationObserved.Observed,
         AgreementObserved.Observed,
     )
-}
+)
+"""What decisions read: a decision waits for none of the decisions and register entries recorded before it."""
+
+Record = ConsentState | RestrictionState | RefusalState
+KINDS: dict[str, type[Record]] = {"consent": ConsentState, "restriction": RestrictionState, "refusal": RefusalState}
+
+
+def subject_key(subject_id: str) -> str:
+    """What the tables index a person by: a digest of the pseudonymous id, which itself stays in the encrypted state."""
+    return hashlib.sha256(f"rls-consent-subject\x1f{subject_id}".encode()).hexdigest()
+
+
+def state_dict(value: Any) -> dict[str, Any]:
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+
+
+def from_state(cls: type[T], state: dict[str, Any]) -> T:
+    """A frozen dataclass from its encoded fields (JSON gave lists back where it had tuples)."""
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in state.items()})
+
+
+def agreement_fact(e: dict[str, Any]) -> AgreementFact:
+    return AgreementFact(
+        agreement_id=e["agreement_id"],
+        kind=AgreementKind(e["kind"]),
+        status=AgreementStatus(e["status"]),
+        parties=tuple(e["parties"]),
+        start=e["start"],
+        end=e["end"],
+        information_sharing=tuple(InfoCategory(c) for c in e["information_sharing"]),
+        state_since=aware(e["occurred_at"]),
+        on_behalf=tuple(
+            OnBehalfFact(o["of_org"], tuple(ServiceCode(x) for x in o["services"])) for o in e["on_behalf"]
+        ),
+    )
+
+
+ORG_KIND_AT = (
+    "SELECT kind FROM consent_org_kinds WHERE org_id = ? AND occurred_at <= ? "
+    "ORDER BY occurred_at DESC, seq DESC LIMIT 1"
+)
+"""An organisation's kind in force at a moment (parameters: organisation, moment in microseconds)."""
+
+AGREEMENTS_BETWEEN = (
+    "SELECT a.agreement_id, a.occurred_at, a.seq, a.state FROM consent_agreements a "
+    "JOIN consent_parties p ON p.agreement_id = a.agreement_id AND p.party = ? "
+    "JOIN consent_parties q ON q.agreement_id = a.agreement_id AND q.party = ? "
+    "WHERE a.occurred_at <= ? ORDER BY a.agreement_id, a.occurred_at, a.seq"
+)
+"""The states of the agreements linking two organisations up to a moment, in the order they occurred."""
+
+
+class EncodedProjection(Projection):
+    """A consent projection keeping records' states encoded like the store's events."""
+
+    def __init__(self, codec: StateCodec) -> None:
+        self.codec = codec
+
+
+class ConsentView(EncodedProjection):
+    """What decisions read: consents, restrictions and refusals by person; organisations' kinds and agreements'
+    states over time, as observed from `rls.agreements.v1`."""
+
+    name = "consent_view"
+    tables = ("consent_records", "consent_org_kinds", "consent_agreements", "consent_parties")
+    topics = FACTS
+    version = "1"
+
+    def schema(self, db: Database) -> Sequence[str]:
+        return [
+            f"""CREATE TABLE consent_records (id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL,
+                seq BIGINT NOT NULL, state {db.blob} NOT NULL)""",
+            "CREATE INDEX consent_records_subject ON consent_records (subject, seq)",
+            """CREATE TABLE consent_org_kinds (org_id TEXT NOT NULL, occurred_at BIGINT NOT NULL, seq BIGINT NOT NULL,
+                kind TEXT NOT NULL, PRIMARY KEY (org_id, occurred_at, seq))""",
+            f"""CREATE TABLE consent_agreements (agreement_id TEXT NOT NULL, occurred_at BIGINT NOT NULL,
+                seq BIGINT NOT NULL, state {db.blob} NOT NULL, PRIMARY KEY (agreement_id, occurred_at, seq))""",
+            """CREATE TABLE consent_parties (party TEXT NOT NULL, agreement_id TEXT NOT NULL,
+                PRIMARY KEY (party, agreement_id))""",
+        ]
+
+    def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
+        for seq, e in events:
+            self._apply(tx, e, seq)
+
+    def _apply(self, tx: Tx, e: Any, seq: int) -> None:
+        if isinstance(e, Consent.Recorded | Restriction.Recorded | Refusal.Recorded):
+            self._record(tx, _recorded(e), seq)
+        elif isinstance(e, Consent.Withdrawn):
+            self._change(tx, ConsentState, e, withdrawn_at=e.withdrawn_at, withdrawal_recorded_at=e.recorded_at)
+        elif isinstance(e, Restriction.Lifted):
+            self._change(tx, RestrictionState, e, lifted_at=e.lifted_at)
+        elif isinstance(e, Refusal.Withdrawn):
+            self._change(tx, RefusalState, e, withdrawn_at=e.withdrawn_at)
+        elif isinstance(e, OrganisationObserved.Observed):
+            tx.execute(
+                "INSERT INTO consent_org_kinds (org_id, occurred_at, seq, kind) VALUES (?, ?, ?, ?)",
+                (e.org_id, micros(aware(e.occurred_at)), seq, OrgKind(e.kind).value),
+            )
+        elif isinstance(e, AgreementObserved.Observed):
+            state = {
+                key: getattr(e, key)
+                for key in ("agreement_id", "kind", "status", "start", "end", "information_sharing", "occurred_at")
+            }
+            state.update(parties=list(e.parties), on_behalf=[dict(o) for o in e.on_behalf])
+            tx.execute(
+                "INSERT INTO consent_agreements (agreement_id, occurred_at, seq, state) VALUES (?, ?, ?, ?)",
+                (e.agreement_id, micros(aware(e.occurred_at)), seq, self.codec.encode(state)),
+            )
+            tx.executemany(
+                "INSERT INTO consent_parties (party, agreement_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(party, e.agreement_id) for party in e.parties],
+            )
+
+    def _record(self, tx: Tx, record: Record, seq: int) -> None:
+        kind = next(k for k, cls in KINDS.items() if isinstance(record, cls))
+        tx.execute(
+            "INSERT INTO consent_records (id, kind, subject, seq, state) VALUES (?, ?, ?, ?, ?)",
+            (_id_of(record), kind, subject_key(record.subject_id), seq, self.codec.encode(state_dict(record))),
+        )
+
+    def _change(self, tx: Tx, cls: type[Record], e: Any, **changes: Any) -> None:
+        key = str(e.originator_id)
+        row = tx.one("SELECT state FROM consent_records WHERE id = ?", (key,))
+        assert row is not None, "a change of a record the view never saw"
+        record = dataclasses.replace(
+            from_state(cls, self.codec.decode(row[0])), version=e.originator_version, **changes
+        )
+        tx.execute("UPDATE consent_records SET state = ? WHERE id = ?", (self.codec.encode(state_dict(record)), key))
+
+
+class RegisterView(EncodedProjection):
+    """The disclosure register, by person, discloser and recipient."""
+
+    name = "consent_register_view"
+    tables = ("consent_register",)
+    topics = frozenset({get_topic(RegisterEntry.Registered)})
+    version = "1"
+
+    def schema(self, db: Database) -> Sequence[str]:
+        return [
+            f"""CREATE TABLE consent_register (seq BIGINT PRIMARY KEY, subject TEXT NOT NULL, discloser TEXT NOT NULL,
+                recipient TEXT NOT NULL, at BIGINT NOT NULL, state {db.blob} NOT NULL)""",
+            "CREATE INDEX consent_register_subject ON consent_register (subject, seq)",
+            "CREATE INDEX consent_register_discloser ON consent_register (discloser, seq)",
+            "CREATE INDEX consent_register_recipient ON consent_register (recipient, seq)",
+        ]
+
+    def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
+        rows = [_register_row(e, seq) for seq, e in events]
+        tx.executemany(
+            "INSERT INTO consent_register (seq, subject, discloser, recipient, at, state) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    row.seq,
+                    subject_key(row.subject_id),
+                    row.discloser_org_id,
+                    row.recipient_org_id,
+                    micros(aware(row.at)),
+                    self.codec.encode(state_dict(row)),
+                )
+                for row in rows
+            ],
+        )
+
+
+def _id_of(record: Record) -> str:
+    if isinstance(record, ConsentState):
+        return record.consent_id
+    if isinstance(record, RestrictionState):
+        return record.restriction_id
+    return record.refusal_id
+
+
+def _recorded(e: Any) -> Record:
+    common = {
+        "version": e.originator_version,
+        "subject_id": e.subject_id,
+        "recorded_at": e.recorded_at,
+        "recorded_by_org": e.recorded_by_org,
+    }
+    if isinstance(e, Consent.Recorded):
+        return ConsentState(
+            consent_id=str(e.originator_id),
+            subject_birth_date=e.subject_birth_date,
+            grantor_role=e.grantor_role,
+            grantor_mandate_ref=e.grantor_mandate_ref,
+            grantor_scope=None if e.grantor_scope is None else tuple(e.grantor_scope),
+            method=e.method,
+            purposes=tuple(e.purposes),
+            recipient_org_ids=tuple(e.recipient_org_ids),
+            recipient_kinds=tuple(e.recipient_kinds),
+            categories=tuple(e.categories),
+            valid_from=e.valid_from,
+            valid_until=e.valid_until,
+            **common,
+        )
+    if isinstance(e, Restriction.Recorded):
+        return RestrictionState(
+            restriction_id=str(e.originator_id),
+            recipient_org_ids=tuple(e.recipient_org_ids),
+            recipient_kinds=tuple(e.recipient_kinds),
+            purposes=tuple(e.purposes),
+            categories=tuple(e.categories),
+            valid_from=e.valid_from,
+            **common,
+        )
+    return RefusalState(
+        refusal_id=str(e.originator_id),
+        requester_roles=tuple(e.requester_roles),
+        given_at=e.given_at,
+        document_ref=e.document_ref,
+        **common,
+    )
+
+
+def _register_row(e: Any, seq: int) -> RegisterRow:
+    return RegisterRow(
+        seq=seq,
+        register_entry_id=str(e.originator_id),
+        decision_id=str(e.decision_id),
+        at=e.at,
+        subject_id=e.subject_id,
+        discloser_org_id=e.discloser_org_id,
+        recipient_org_id=e.recipient_org_id,
+        categories=tuple(e.categories),
+        purpose=e.purpose,
+        bases=tuple(e.bases),
+        obligations=tuple(e.obligations),
+        regime=e.regime,
+        justification=e.justification,
+        reference=e.reference,
+        disclosed_by=e.disclosed_by,
+        regime_superseded=e.regime_superseded,
+        conditions=dict(e.conditions),
+    )
 
 
 class ReadModel:
-    """Everything decisions and queries read, rebuilt from the event log and kept up to date on each read."""
+    """Everything decisions and queries read, from the consent view's tables; each read first applies what was
+    recorded since (so a decision always sees every withdrawal committed before it)."""
 
-    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[Any]) -> None:
-        self._recorder = recorder
-        self._mapper = mapper
-        self._lock = threading.RLock()
-        self.position = 0
-        self._consents: dict[str, ConsentState] = {}
-        self._consents_by_subject: dict[str, list[str]] = {}
-        self._restrictions: dict[str, RestrictionState] = {}
-        self._restrictions_by_subject: dict[str, list[str]] = {}
-        self._refusals: dict[str, RefusalState] = {}
-        self._refusals_by_subject: dict[str, list[str]] = {}
-        self._org_kinds: dict[str, _Timeline] = {}
-        self._agreements: dict[str, _Timeline] = {}
-        self._agreements_by_party: dict[str, set[str]] = {}
-        self._register: list[RegisterRow] = []
-        self._observations = 0
+    def __init__(self, facts: Projector, register: Projector, codec: StateCodec) -> None:
+        self.projector = facts
+        self.register_projector = register
+        self.codec = codec
 
-    def catch_up(self) -> None:
-        with self._lock:
-            while True:
-                notifications = self._recorder.select_notifications(
-                    start=self.position, limit=PAGE, inclusive_of_start=False
-                )
-                for notification in notifications:
-                    if notification.topic in HANDLED:
-                        self._apply(self._mapper.to_domain_event(notification), notification.id)
-                    self.position = notification.id
-                if len(notifications) < PAGE:
-                    return
+    def _records(self, cls: type[T], sql: str, params: Sequence[Any], projector: Projector | None = None) -> list[T]:
+        with (projector or self.projector).reading() as tx:
+            return [from_state(cls, self.codec.decode(row[0])) for row in tx.execute(sql, params)]
 
-    def _apply(self, e: Any, seq: int) -> None:
-        if isinstance(e, Consent.Recorded):
-            state = ConsentState(
-                consent_id=str(e.originator_id),
-                version=e.originator_version,
-                subject_id=e.subject_id,
-                subject_birth_date=e.subject_birth_date,
-                grantor_role=e.grantor_role,
-                grantor_mandate_ref=e.grantor_mandate_ref,
-                grantor_scope=None if e.grantor_scope is None else tuple(e.grantor_scope),
-                method=e.method,
-                purposes=tuple(e.purposes),
-                recipient_org_ids=tuple(e.recipient_org_ids),
-                recipient_kinds=tuple(e.recipient_kinds),
-                categories=tuple(e.categories),
-                valid_from=e.valid_from,
-                valid_until=e.valid_until,
-                recorded_at=e.recorded_at,
-                recorded_by_org=e.recorded_by_org,
-            )
-            self._consents[state.consent_id] = state
-            self._consents_by_subject.setdefault(state.subject_id, []).append(state.consent_id)
-        elif isinstance(e, Consent.Withdrawn):
-            key = str(e.originator_id)
-            self._consents[key] = dataclasses.replace(
-                self._consents[key],
-                version=e.originator_version,
-                withdrawn_at=e.withdrawn_at,
-                withdrawal_recorded_at=e.recorded_at,
-            )
-        elif isinstance(e, Restriction.Recorded):
-            restriction = RestrictionState(
-                restriction_id=str(e.originator_id),
-                version=e.originator_version,
-                subject_id=e.subject_id,
-                recipient_org_ids=tuple(e.recipient_org_ids),
-                recipient_kinds=tuple(e.recipient_kinds),
-                purposes=tuple(e.purposes),
-                categories=tuple(e.categories),
-                valid_from=e.valid_from,
-                recorded_at=e.recorded_at,
-                recorded_by_org=e.recorded_by_org,
-            )
-            self._restrictions[restriction.restriction_id] = restriction
-            self._restrictions_by_subject.setdefault(restriction.subject_id, []).append(restriction.restriction_id)
-        elif isinstance(e, Restriction.Lifted):
-            key = str(e.originator_id)
-            self._restrictions[key] = dataclasses.replace(
-                self._restrictions[key], version=e.originator_version, lifted_at=e.lifted_at
-            )
-        elif isinstance(e, Refusal.Recorded):
-            refusal = RefusalState(
-                refusal_id=str(e.originator_id),
-                version=e.originator_version,
-                subject_id=e.subject_id,
-                requester_roles=tuple(e.requester_roles),
-                given_at=e.given_at,
-                document_ref=e.document_ref,
-                recorded_at=e.recorded_at,
-                recorded_by_org=e.recorded_by_org,
-            )
-            self._refusals[refusal.refusal_id] = refusal
-            self._refusals_by_subject.setdefault(refusal.subject_id, []).append(refusal.refusal_id)
-        elif isinstance(e, Refusal.Withdrawn):
-            key = str(e.originator_id)
-            self._refusals[key] = dataclasses.replace(
-                self._refusals[key], version=e.originator_version, withdrawn_at=e.withdrawn_at
-            )
-        elif isinstance(e, RegisterEntry.Registered):
-            self._register.append(
-                RegisterRow(
-                    seq=seq,
-                    register_entry_id=str(e.originator_id),
-                    decision_id=str(e.decision_id),
-                    at=e.at,
-                    subject_id=e.subject_id,
-                    discloser_org_id=e.discloser_org_id,
-                    recipient_org_id=e.recipient_org_id,
-                    categories=tuple(e.categories),
-                    purpose=e.purpose,
-                    bases=tuple(e.bases),
-                    obligations=tuple(e.obligations),
-                    regime=e.regime,
-                    justification=e.justification,
-                    reference=e.reference,
-                    disclosed_by=e.disclosed_by,
-                    regime_superseded=e.regime_superseded,
-                    conditions=dict(e.conditions),
-                )
-            )
-        elif isinstance(e, OrganisationObserved.Observed):
-            self._observations += 1
-            self._org_kinds.setdefault(e.org_id, _Timeline()).add(e.occurred_at, seq, OrgKind(e.kind))
-        elif isinstance(e, AgreementObserved.Observed):
-            self._observations += 1
-            fact = AgreementFact(
-                agreement_id=e.agreement_id,
-                kind=AgreementKind(e.kind),
-                status=AgreementStatus(e.status),
-                parties=tuple(e.parties),
-                start=e.start,
-                end=e.end,
-                information_sharing=tuple(InfoCategory(c) for c in e.information_sharing),
-                state_since=aware(e.occurred_at),
-                on_behalf=tuple(
-                    OnBehalfFact(o["of_org"], tuple(ServiceCode(x) for x in o["services"])) for o in e.on_behalf
-                ),
-            )
-            self._agreements.setdefault(e.agreement_id, _Timeline()).add(e.occurred_at, seq, fact)
-            for party in e.parties:
-                self._agreements_by_party.setdefault(party, set()).add(e.agreement_id)
+    def _one(self, cls: type[T], kind: str, key: str) -> T | None:
+        found = self._records(cls, "SELECT state FROM consent_records WHERE id = ? AND kind = ?", (key, kind))
+        return found[0] if found else None
 
-    # --- queries (each catches up first) ---------------------------------------------------------------------
+    def _of(self, cls: type[T], kind: str, subject_id: str) -> list[T]:
+        sql = "SELECT state FROM consent_records WHERE subject = ? AND kind = ? ORDER BY seq"
+        return self._records(cls, sql, (subject_key(subject_id), kind))
 
     def consent(self, consent_id: str) -> ConsentState | None:
-        self.catch_up()
-        return self._consents.get(consent_id)
+        return self._one(ConsentState, "consent", consent_id)
 
     def consents_of(self, subject_id: str) -> list[ConsentState]:
-        self.catch_up()
-        return [self._consents[c] for c in self._consents_by_subject.get(subject_id, [])]
+        return self._of(ConsentState, "consent", subject_id)
 
     def restriction(self, restriction_id: str) -> RestrictionState | None:
-        self.catch_up()
-        return self._restrictions.get(restriction_id)
+        return self._one(RestrictionState, "restriction", restriction_id)
 
     def restrictions_of(self, subject_id: str) -> list[RestrictionState]:
-        self.catch_up()
-        return [self._restrictions[r] for r in self._restrictions_by_subject.get(subject_id, [])]
+        return self._of(RestrictionState, "restriction", subject_id)
 
     def refusal(self, refusal_id: str) -> RefusalState | None:
-        self.catch_up()
-        return self._refusals.get(refusal_id)
+        return self._one(RefusalState, "refusal", refusal_id)
 
     def refusals_of(self, subject_id: str) -> list[RefusalState]:
-        self.catch_up()
-        return [self._refusals[r] for r in self._refusals_by_subject.get(subject_id, [])]
+        return self._of(RefusalState, "refusal", subject_id)
 
     def observations(self) -> int:
         """How many upstream organisation and agreement events were applied (tests and /readyz use it)."""
-        self.catch_up()
-        return self._observations
+        with self.projector.reading() as tx:
+            rows = tx.execute(
+                "SELECT (SELECT COUNT(*) FROM consent_org_kinds) + (SELECT COUNT(*) FROM consent_agreements)"
+            )
+        return int(rows[0][0])
 
     def org_kind_at(self, org_id: str, at: datetime) -> OrgKind | None:
-        self.catch_up()
-        return self._org_kind_at(org_id, at)
+        with self.projector.reading() as tx:
+            return _org_kind_at(tx, org_id, at)
 
     def agreements_between(self, one: str, other: str, at: datetime) -> list[AgreementFact]:
         """Agreements linking both organisations in the state in force at `at` (none if not yet drafted then)."""
-        self.catch_up()
-        return self._agreements_between(one, other, at)
+        with self.projector.reading() as tx:
+            return self._agreements_between(tx, one, other, at)
 
     def facts_for(self, request: DecisionInput, birth_date: date | None = None) -> Facts:
-        """What the engine may know when deciding `request`: everything committed before this call. The person's
-        age comes from `birth_date` (given with the request) or else the latest consent on file; only age bands
-        leave this method."""
-        with self._lock:
-            self.catch_up()
-            at = request.at
-            consents = [self._consents[c] for c in self._consents_by_subject.get(request.subject_id, [])]
-            restrictions = self._restrictions_by_subject.get(request.subject_id, [])
-            refusals = self._refusals_by_subject.get(request.subject_id, [])
-            born = birth_date or (consents[-1].subject_birth_date if consents else None)
-            deceased_on = request.context.subject_deceased_on
-            return Facts(
-                recipient_kind=self._org_kind_at(request.recipient_org_id, at),
-                consents=tuple(c.fact(at) for c in consents),
-                agreements=tuple(self._agreements_between(request.discloser_org_id, request.recipient_org_id, at)),
-                restrictions=tuple(self._restrictions[r].fact() for r in restrictions),
-                discloser_kind=self._org_kind_at(request.discloser_org_id, at),
-                subject_age_band=None if born is None else age_band(born, at),
-                subject_age_band_at_death=(
-                    None if born is None or deceased_on is None else age_band(born, start_of_local_day(deceased_on))
-                ),
-                refusals=tuple(self._refusals[r].fact() for r in refusals),
+        """What the engine may know when deciding `request`: everything committed before this call, read in one
+        statement. The person's age comes from `birth_date` (given with the request) or else the latest consent on
+        file; only age bands leave this method."""
+        at, one, other = request.at, request.discloser_org_id, request.recipient_org_id
+        when = micros(aware(at))
+        with self.projector.reading() as tx:
+            rows = tx.execute(
+                f"SELECT 'record', kind, 0, seq, state FROM consent_records WHERE subject = ? "  # noqa: S608 (constants)
+                f"UNION ALL SELECT 'discloser', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) d "
+                f"UNION ALL SELECT 'recipient', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) r "
+                f"UNION ALL SELECT 'agreement', agreement_id, occurred_at, seq, state FROM ({AGREEMENTS_BETWEEN}) a",
+                (subject_key(request.subject_id), one, when, other, when, one, other, when),
             )
+        records: dict[str, list[Any]] = {kind: [] for kind in KINDS}
+        kinds: dict[str, OrgKind] = {}
+        agreements: list[tuple[str, bytes]] = []
+        for tag, key, _at, _seq, state in sorted(rows, key=lambda row: (row[0], row[2], row[3])):
+            if tag == "record":
+                records[key].append(from_state(KINDS[key], self.codec.decode(state)))
+            elif tag == "agreement":
+                agreements.append((key, state))
+            else:
+                kinds[tag] = OrgKind(key)
+        consents: list[ConsentState] = records["consent"]
+        born = birth_date or (consents[-1].subject_birth_date if consents else None)
+        deceased_on = request.context.subject_deceased_on
+        return Facts(
+            recipient_kind=kinds.get("recipient"),
+            consents=tuple(c.fact(at) for c in consents),
+            agreements=tuple(self._in_force(agreements, one, other)),
+            restrictions=tuple(r.fact() for r in records["restriction"]),
+            discloser_kind=kinds.get("discloser"),
+            subject_age_band=None if born is None else age_band(born, at),
+            subject_age_band_at_death=(
+                None if born is None or deceased_on is None else age_band(born, start_of_local_day(deceased_on))
+            ),
+            refusals=tuple(r.fact() for r in records["refusal"]),
+        )
 
-    def _org_kind_at(self, org_id: str, at: datetime) -> OrgKind | None:
-        timeline = self._org_kinds.get(org_id)
-        kind: OrgKind | None = timeline.at(at) if timeline else None
-        return kind
+    def _agreements_between(self, tx: Tx, one: str, other: str, at: datetime) -> list[AgreementFact]:
+        rows = tx.execute(AGREEMENTS_BETWEEN, (one, other, micros(aware(at))))
+        return self._in_force([(key, state) for key, _at, _seq, state in rows], one, other)
 
-    def _agreements_between(self, one: str, other: str, at: datetime) -> list[AgreementFact]:
-        found = []
-        ids = self._agreements_by_party.get(one, set()) & self._agreements_by_party.get(other, set())
-        for agreement_id in sorted(ids):
-            fact: AgreementFact | None = self._agreements[agreement_id].at(at)
-            if fact is not None and one in fact.parties and other in fact.parties:
-                found.append(fact)
-        return found
+    def _in_force(self, states: list[tuple[str, bytes]], one: str, other: str) -> list[AgreementFact]:
+        """The state in force of each agreement linking both organisations, from their states up to a moment (in
+        the order they occurred)."""
+        in_force = dict(states)  # the last state of each
+        facts = [agreement_fact(self.codec.decode(in_force[key])) for key in sorted(in_force)]
+        return [f for f in facts if one in f.parties and other in f.parties]
 
     def register(self, query: RegisterQuery) -> tuple[list[RegisterRow], int | None]:
         """Entries matching `query` after the cursor `query.after`; the next cursor when more remain."""
-        with self._lock:
-            self.catch_up()
-            start = bisect.bisect_right(self._register, query.after, key=lambda r: r.seq)
-            candidates = self._register[start:]
-        found: list[RegisterRow] = []
-        for row in candidates:
-            if _matches(row, query):
-                if len(found) == query.limit:
-                    return found, found[-1].seq
-                found.append(row)
+        conditions, params = ["seq > ?"], list[Any]([query.after])
+        for sql, value in (
+            ("subject = ?", None if query.subject_id is None else subject_key(query.subject_id)),
+            ("discloser = ?", query.discloser_org_id),
+            ("recipient = ?", query.recipient_org_id),
+            ("at >= ?", None if query.from_ is None else micros(aware(query.from_))),
+            ("at < ?", None if query.to is None else micros(aware(query.to))),
+        ):
+            if value is not None:
+                conditions.append(sql)
+                params.append(value)
+        sql = f"SELECT state FROM consent_register WHERE {' AND '.join(conditions)} ORDER BY seq LIMIT ?"  # noqa: S608
+        found = self._records(RegisterRow, sql, [*params, query.limit + 1], self.register_projector)
+        if len(found) > query.limit:
+            return found[: query.limit], found[query.limit - 1].seq
         return found, None
 
 
-def _matches(row: RegisterRow, query: RegisterQuery) -> bool:
-    return (
-        (query.subject_id is None or row.subject_id == query.subject_id)
-        and (query.discloser_org_id is None or row.discloser_org_id == query.discloser_org_id)
-        and (query.recipient_org_id is None or row.recipient_org_id == query.recipient_org_id)
-        and (query.from_ is None or row.at >= query.from_)
-        and (query.to is None or row.at < query.to)
-    )
+def _org_kind_at(tx: Tx, org_id: str, at: datetime) -> OrgKind | None:
+    """The kind in force at `at`: the last one observed at or before it."""
+    row = tx.one(ORG_KIND_AT, (org_id, micros(aware(at))))
+    return None if row is None else OrgKind(row[0])

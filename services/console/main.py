@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 
 from services.common.composition import Service
-from services.common.telemetry import observe
+from services.common.telemetry import NATIVE_TELEMETRY, observe
 from services.console.oidc import OidcClient
 from services.console.pages import agreements, audit, referrals, signin, submit
 from services.console.session import SealedCookies
@@ -66,7 +66,14 @@ def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
         for client in console.clients.values():
             await client.aclose()
 
-    app = FastAPI(title="RLS Referrals — console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="RLS Referrals — console",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=NATIVE_TELEMETRY,
+    )
     app.state.settings = settings
     app.state.console = console
     app.middleware("http")(security_headers)

@@ -23,7 +23,7 @@ from services.common.problems import (
 )
 from services.common.service import build_verifier
 from services.common.strict_json import StrictJSONMiddleware
-from services.common.telemetry import observe
+from services.common.telemetry import NATIVE_TELEMETRY, observe
 from services.standards.api import router
 from services.standards.application import BoardQueries
 from services.standards.settings import StandardsSettings
@@ -65,7 +65,13 @@ def build_app(settings: StandardsSettings | None = None) -> FastAPI:
                 publisher.close()
                 probe.close()
 
-    api = FastAPI(title="RLS Referrals — standards board", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    api = FastAPI(
+        title="RLS Referrals — standards board",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry=NATIVE_TELEMETRY,
+    )
     api.state.settings = settings
     api.state.verifier = build_verifier(settings)
     api.state.queries = BoardQueries(view, settings.bounds())

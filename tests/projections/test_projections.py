@@ -9,7 +9,7 @@ import sys
 from eventsourcing.utils import get_topic
 
 from services.common.eventstore import persistence_env
-from services.common.projections import Projector
+from services.common.projections import Projector, TopicIndex
 from tests.projections.counting import Counter, Counters, EventCounts, counts
 
 
@@ -78,5 +78,32 @@ def test_a_projection_naming_its_topics_applies_only_those_and_moves_past_the_ot
     projector = Projector(app, created, batch=2)
     assert counts(projector) == dict.fromkeys(expected, 1)
     assert projector.position() == app.recorder.max_notification_id()
+    projector.close()
+    app.close()
+
+
+def test_a_projection_naming_its_topics_finds_their_next_event_by_an_index_seek(store_url: str) -> None:
+    app, expected = seeded(store_url, aggregates=2, increments=1)
+    created = EventCounts()
+    created.topics = frozenset({get_topic(Counter.Created)})
+    projector = Projector(app, created)
+    assert counts(projector) == dict.fromkeys(expected, 1)
+    position = projector.position()
+    other = Counter("other")
+    for _ in range(40):  # events of other topics: reads neither apply them nor move past them
+        other.increment()
+    app.record(other)
+    assert counts(projector) == {**dict.fromkeys(expected, 1), str(other.id): 1}
+    late = Counter("late")
+    late.increment()
+    app.record(late)
+    assert counts(projector)[str(late.id)] == 1
+    assert projector.position() == app.recorder.max_notification_id() > position
+    if projector.db.dialect == "sqlite":  # the check is a seek in the partial index of the projection's topics
+        index = projector._index
+        assert isinstance(index, TopicIndex)
+        with projector.db.connection() as tx:
+            plan = " ".join(str(row) for row in tx.execute(f"EXPLAIN QUERY PLAN {index.pending_sql}", (0,)))
+        assert f"INDEX {created.name}_topics" in plan
     projector.close()
     app.close()

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 SEAL_FORMAT = b"rls-seal-v1"
 ZERO = bytes(32)
 
+FIRST_VERSION = 1
+"""An aggregate's first event (eventsourcing starts at 1) follows nothing: its previous aggregate hash is `ZERO`."""
+
 
 def _part(value: bytes) -> bytes:
     return len(value).to_bytes(8, "big") + value
@@ -91,13 +94,15 @@ class Head:
 def seal_rows(
     rows: Iterable[StoredRow], previous_chain: bytes, previous_aggregate: Callable[[str], bytes]
 ) -> list[Seal]:
-    """Seals rows that follow a chain head, in notification order."""
+    """Seals rows that follow a chain head, in notification order (`previous_aggregate` is asked only about
+    aggregates already sealed before: not about one whose first event is in `rows`)."""
     seals = []
     aggregates: dict[str, bytes] = {}
     chain = previous_chain
     for row in rows:
         if row.originator_id not in aggregates:
-            aggregates[row.originator_id] = previous_aggregate(row.originator_id)
+            first = row.originator_version == FIRST_VERSION
+            aggregates[row.originator_id] = ZERO if first else previous_aggregate(row.originator_id)
         body = row.body_hash
         aggregate = aggregate_hash(aggregates[row.originator_id], row.originator_version, body)
         chain = chain_hash(chain, row.notification_id, aggregate)
