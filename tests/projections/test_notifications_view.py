@@ -164,12 +164,15 @@ def test_a_rebuild_gives_the_same_rows_as_incremental_application(history: list[
         assert app.due_deliveries() == due
 
 
-def test_rls_projections_rebuild_rebuilds_the_notifications_board(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def service_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> NotificationsSettings:
+    """The service's settings with its store under a directory of the test's own (the CLI reads the same)."""
     monkeypatch.setenv("RLS_VAR_DIR", str(tmp_path))
-    settings = NotificationsSettings(var_dir=tmp_path)
-    with build_application(settings) as app:
+    return NotificationsSettings(var_dir=tmp_path)
+
+
+def test_rls_projections_rebuild_rebuilds_the_notifications_board(service_settings: NotificationsSettings) -> None:
+    with build_application(service_settings) as app:
         subscribe_topic(app, "org-a")
         Feed(app)(*Story("org-a", "org-b").lifecycle())
         before = rows(app.projectors[0])
@@ -177,5 +180,5 @@ def test_rls_projections_rebuild_rebuilds_the_notifications_board(
     result = CliRunner().invoke(cli, ["projections", "rebuild", "notifications"])
     assert result.exit_code == 0, result.output
     assert "notifications_board: 5 events applied" in result.output
-    with build_application(settings) as app:
+    with build_application(service_settings) as app:
         assert rows(app.projectors[0]) == before
