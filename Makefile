@@ -78,13 +78,14 @@ integration: install
 e2e: install
 	$(BIN)/pytest tests/e2e
 
-## bench: print the benchmarks' figures (referral flow, consent decisions, audit replay, standards board, read models at scale)
+## bench: print the benchmarks' figures (referral flow, consent decisions, audit replay, standards board, read models at scale, the notifications board)
 bench: install
 	PYTHONPATH=. $(BIN)/python bench/referral_flow.py --secure
 	PYTHONPATH=. $(BIN)/python bench/consent_decisions.py
 	PYTHONPATH=. $(BIN)/python bench/audit_replay.py
 	PYTHONPATH=. $(BIN)/python bench/standards_board.py
 	PYTHONPATH=. $(BIN)/python bench/scale.py --referrals 10000 100000
+	PYTHONPATH=. $(BIN)/python bench/notifications_board.py --deliveries 10000 100000
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -127,10 +127,10 @@ def list_subscriptions(
     limit: Limit = 100,
 ) -> SubscriptionPage:
     """The organisation's subscriptions (not the deleted ones), oldest first."""
-    found = notifications.list_subscriptions(own_org(principal, org_id))
-    after = [s for s in found if s.seq > int(cursor or 0)]  # seq: a notification id, never 0
-    items = after[:limit]
-    next_cursor = str(items[-1].seq) if len(after) > limit else None
+    # seq: a notification id, never 0; one more than the page tells whether another follows
+    found = notifications.list_subscriptions(own_org(principal, org_id), int(cursor or 0), limit + 1)
+    items = found[:limit]
+    next_cursor = str(items[-1].seq) if len(found) > limit else None
     return SubscriptionPage(items=[SubscriptionPublic.of(s) for s in items], next_cursor=next_cursor)
 
 
@@ -205,11 +205,7 @@ def list_deliveries(
 ) -> list[DeliveryPublic]:
     """The subscription's deliveries in the order they were scheduled, with their attempts and status
     (more pages: a `Link: <…>; rel="next"` header)."""
-    found = [
-        d
-        for d in notifications.list_deliveries(principal.org, subscription_id)
-        if (status is None or d.status is status) and d.seq > int(cursor or 0)
-    ]
+    found = notifications.list_deliveries(principal.org, subscription_id, status, int(cursor or 0), limit + 1)
     items = found[:limit]
     if len(found) > limit:
         query = f"cursor={items[-1].seq}&limit={limit}" + (f"&status={status.value}" if status else "")

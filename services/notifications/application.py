@@ -20,10 +20,12 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from services.common.clock import Clock, system_clock
 from services.common.egress import EgressPolicy, EgressRefusedError, Resolver, system_resolver
 from services.common.eventstore import TrackedApplication
+from services.common.projections import Projector, StateCodec
 from services.notifications.domain import (
     Delivery,
     DeliveryChannel,
     DeliveryNotFoundError,
+    DeliveryStatus,
     Dispatch,
     Filters,
     ReferralFacts,
@@ -43,7 +45,7 @@ from services.notifications.domain import (
     topic_slot_id,
 )
 from services.notifications.signing import generate_secret
-from services.notifications.views import Board, DeliveryEntry, DueBatch, SubscriptionEntry
+from services.notifications.views import Board, BoardView, DeliveryEntry, DueBatch, SubscriptionEntry
 
 COMMAND_ATTEMPTS = 3
 
@@ -123,8 +125,10 @@ class Notifications(TrackedApplication):
         self.egress = EgressPolicy(allow_loopback=allow_loopback_http, resolve=resolve)
         """Where webhooks may go: checked here at subscription, and again by the worker at every connection."""
         self._draw = draw
-        self.board = Board(self.recorder, self.mapper.to_domain_event)
-        self.board.catch_up()
+        codec = StateCodec(self)
+        projector = Projector(self, BoardView(codec))
+        self.projectors = (projector,)
+        self.board = Board(projector, codec)
 
     # --- routing (the referral events consumer) ----------------------------------------------------------
 
@@ -160,7 +164,6 @@ class Notifications(TrackedApplication):
 
     def matching_subscriptions(self, facts: ReferralFacts) -> list[SubscriptionEntry]:
         """Live subscriptions (paused and disabled ones included: they receive on resuming) wanting this event."""
-        self.board.catch_up()
         return [s for s in self.board.subscriptions_of(facts.concerned_orgs) if s.filters.matches(facts)]
 
     # --- subscriptions -----------------------------------------------------------------------------------
@@ -171,7 +174,6 @@ class Notifications(TrackedApplication):
             self._check_target(request.url)
         digest = request.digest()
         subscription_id = subscription_id_for(request.org_id, idempotency_key)
-        self.board.catch_up()
         existing = self.board.subscription(subscription_id)
         if existing is not None:
             if existing.request_digest != digest:
@@ -221,13 +223,12 @@ class Notifications(TrackedApplication):
         slot.claim(str(subscription_id))
         return slot
 
-    def list_subscriptions(self, org_id: str) -> list[SubscriptionEntry]:
-        self.board.catch_up()
-        return self.board.subscriptions_of([org_id])
+    def list_subscriptions(self, org_id: str, after: int = 0, limit: int | None = None) -> list[SubscriptionEntry]:
+        """The organisation's live subscriptions, oldest first, created after position `after` (a page's cursor)."""
+        return self.board.subscriptions_of([org_id], after, limit)
 
     def get_subscription(self, org_id: str, subscription_id: uuid.UUID) -> SubscriptionEntry:
         """Only the organisation's own live subscriptions exist for it."""
-        self.board.catch_up()
         entry = self.board.subscription(subscription_id)
         if entry is None or entry.org_id != org_id or entry.status is SubscriptionStatus.DELETED:
             raise SubscriptionNotFoundError("no such subscription for this organisation")
@@ -266,19 +267,25 @@ class Notifications(TrackedApplication):
         return self._subscription_entry(subscription_id)
 
     def _subscription_entry(self, subscription_id: uuid.UUID) -> SubscriptionEntry:
-        self.board.catch_up()
         entry = self.board.subscription(subscription_id)
         assert entry is not None
         return entry
 
     # --- deliveries --------------------------------------------------------------------------------------
 
-    def list_deliveries(self, org_id: str, subscription_id: uuid.UUID) -> list[DeliveryEntry]:
+    def list_deliveries(
+        self,
+        org_id: str,
+        subscription_id: uuid.UUID,
+        status: DeliveryStatus | None = None,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[DeliveryEntry]:
+        """In the order they were scheduled (with this status), scheduled after position `after` (a page's cursor)."""
         self.get_subscription(org_id, subscription_id)
-        return self.board.deliveries_of(subscription_id)
+        return self.board.deliveries_of(subscription_id, status, after, limit)
 
     def get_delivery(self, org_id: str, delivery_id: uuid.UUID) -> DeliveryEntry:
-        self.board.catch_up()
         entry = self.board.delivery(delivery_id)
         if entry is None or entry.org_id != org_id:
             raise DeliveryNotFoundError("no such delivery for this organisation")
@@ -293,7 +300,6 @@ class Notifications(TrackedApplication):
     # --- the delivery worker's side ----------------------------------------------------------------------
 
     def due_deliveries(self, limit: int = 200) -> list[DueBatch]:
-        self.board.catch_up()
         return self.board.due(self.clock(), limit)
 
     def event_of(self, delivery: DeliveryEntry) -> dict[str, Any]:

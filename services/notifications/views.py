@@ -1,23 +1,25 @@
-"""In-memory board of subscriptions and deliveries, following the application's own notification log.
+"""The notifications service's read model: a projection (`services.common.projections`) of subscriptions and deliveries.
 
-It is rebuilt from the log when the process starts and catches up before each use, so it knows every
-delivery still to make after a restart. For each subscription and referral it keeps the unfinished deliveries
-in the order they were scheduled: only the first of them may be attempted (order per referral), and it stops
-holding the others once it is delivered or dead-lettered.
+`board_subscriptions` holds every subscription (by organisation, in the order they were created) and
+`board_deliveries` every delivery of a live subscription (by subscription, in the order they were scheduled); both keep
+the entry itself encoded like the store's events (a webhook's secret stays encrypted when the store is).
+`board_queue` holds the unfinished deliveries of each subscription and referral in the order they were scheduled: only
+the first of them may be attempted (order per referral), and its `due_at` (the time it may be, set only on the first
+delivery of each queue of an active subscription) is what the delivery worker's query reads, so asking what is due
+never reads finished deliveries or the queues of paused subscriptions. A deleted subscription's deliveries are dropped.
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.utils import get_topic
 
+from services.common.projections import Database, Projection, Projector, StateCodec, Tx, micros
 from services.contract.topics import org_referrals
 from services.notifications.domain import (
     Delivery,
@@ -27,11 +29,6 @@ from services.notifications.domain import (
     Subscription,
     SubscriptionStatus,
 )
-
-PAGE = 1000
-
-Queue = tuple[uuid.UUID, str]
-"""(subscription id, referral id)."""
 
 
 @dataclass
@@ -52,6 +49,20 @@ class SubscriptionEntry:
     @property
     def topic(self) -> str | None:
         return org_referrals(self.org_id) if self.channel is DeliveryChannel.KAFKA_TOPIC else None
+
+    def state(self) -> dict[str, Any]:
+        return {**self.__dict__, "filters": self.filters.to_document()}
+
+    @classmethod
+    def of(cls, state: dict[str, Any]) -> SubscriptionEntry:
+        return cls(
+            **{
+                **state,
+                "channel": DeliveryChannel(state["channel"]),
+                "status": SubscriptionStatus(state["status"]),
+                "filters": Filters.of(state["filters"]),
+            }
+        )
 
 
 @dataclass
@@ -74,9 +85,9 @@ class DeliveryEntry:
     next_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
 
-    @property
-    def queue(self) -> Queue:
-        return (self.subscription_id, self.referral_id)
+    @classmethod
+    def of(cls, state: dict[str, Any]) -> DeliveryEntry:
+        return cls(**{**state, "channel": DeliveryChannel(state["channel"]), "status": DeliveryStatus(state["status"])})
 
 
 @dataclass(frozen=True)
@@ -87,96 +98,72 @@ class DueBatch:
     deliveries: list[DeliveryEntry]
 
 
-class Board:
-    """Subscriptions by organisation, deliveries by subscription, and what is due (queries answer copies)."""
+BOARD_EVENTS = (
+    Subscription.Created,
+    Subscription.Paused,
+    Subscription.Resumed,
+    Subscription.Disabled,
+    Subscription.Deleted,
+    Delivery.Scheduled,
+    Delivery.Failed,
+    Delivery.Delivered,
+    Delivery.DeadLettered,
+    Delivery.RedeliveryRequested,
+)
 
-    def __init__(self, recorder: ApplicationRecorder, decode: Callable[[Notification], Any]) -> None:
-        self._recorder = recorder
-        self._decode = decode
-        self._lock = threading.RLock()
-        self.position = 0
-        self._subscriptions: dict[uuid.UUID, SubscriptionEntry] = {}
-        self._deliveries: dict[uuid.UUID, DeliveryEntry] = {}
-        self._by_subscription: dict[uuid.UUID, list[uuid.UUID]] = {}
-        self._queues: dict[Queue, list[tuple[int, uuid.UUID]]] = {}
+REFRESH_DUE = """UPDATE board_queue SET due_at = CASE
+    WHEN seq = (SELECT min(h.seq) FROM board_queue h
+                WHERE h.subscription_id = board_queue.subscription_id AND h.referral_id = board_queue.referral_id)
+     AND (SELECT s.status FROM board_subscriptions s WHERE s.id = board_queue.subscription_id) = 'ACTIVE'
+    THEN next_attempt_at END
+    WHERE subscription_id = ?"""
+"""Sets `due_at` on the first delivery of each of a subscription's queues while it is active (NULL elsewhere)."""
 
-    def catch_up(self) -> None:
-        """Applies every notification recorded since the last call."""
-        with self._lock:
-            while True:
-                batch = self._recorder.select_notifications(start=self.position, limit=PAGE, inclusive_of_start=False)
-                for notification in batch:
-                    self._apply(self._decode(notification), notification.id)
-                    self.position = notification.id
-                if len(batch) < PAGE:
-                    return
 
-    # --- queries (callers catch up first) ----------------------------------------------------------------
+def _at(moment: datetime | None) -> int | None:
+    return None if moment is None else micros(moment)
 
-    def subscription(self, subscription_id: uuid.UUID) -> SubscriptionEntry | None:
-        with self._lock:
-            entry = self._subscriptions.get(subscription_id)
-            return replace(entry) if entry else None
 
-    def subscriptions_of(self, org_ids: list[str] | None = None) -> list[SubscriptionEntry]:
-        """Live (not deleted) subscriptions, of these organisations or of all, oldest first."""
-        with self._lock:
-            return [
-                replace(s)
-                for s in self._subscriptions.values()
-                if s.status is not SubscriptionStatus.DELETED and (org_ids is None or s.org_id in org_ids)
-            ]
+class BoardView(Projection):
+    """Subscriptions, deliveries and the queues of unfinished deliveries per subscription and referral."""
 
-    def delivery(self, delivery_id: uuid.UUID) -> DeliveryEntry | None:
-        with self._lock:
-            entry = self._deliveries.get(delivery_id)
-            return replace(entry) if entry else None
+    name = "notifications_board"
+    tables = ("board_subscriptions", "board_deliveries", "board_queue")
+    version = "1"
+    topics = frozenset(get_topic(cls) for cls in BOARD_EVENTS)
 
-    def deliveries_of(self, subscription_id: uuid.UUID) -> list[DeliveryEntry]:
-        """In the order they were scheduled."""
-        with self._lock:
-            return [replace(self._deliveries[d]) for d in self._by_subscription.get(subscription_id, [])]
+    def __init__(self, codec: StateCodec) -> None:
+        self.codec = codec
 
-    def due(self, now: datetime, limit: int) -> list[DueBatch]:
-        """For each active subscription and referral: the first unfinished delivery when it is due; for a topic,
-        also the due ones right after it (Kafka keeps their order: one key, one partition)."""
-        batches: list[DueBatch] = []
-        with self._lock:
-            for (subscription_id, _), queue in self._queues.items():
-                subscription = self._subscriptions[subscription_id]
-                if subscription.status is not SubscriptionStatus.ACTIVE:
-                    continue
-                run: list[DeliveryEntry] = []
-                for _, delivery_id in queue:
-                    delivery = self._deliveries[delivery_id]
-                    if delivery.next_attempt_at is None or delivery.next_attempt_at > now:
-                        break
-                    run.append(replace(delivery))
-                    if subscription.channel is DeliveryChannel.WEBHOOK:
-                        break
-                if run:
-                    batches.append(DueBatch(replace(subscription), run))
-                    if len(batches) >= limit:
-                        break
-        return batches
+    def schema(self, db: Database) -> Sequence[str]:
+        return [
+            f"""CREATE TABLE board_subscriptions (id TEXT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE,
+                org_id TEXT NOT NULL, status TEXT NOT NULL, state {db.blob} NOT NULL)""",
+            "CREATE INDEX board_subscriptions_org ON board_subscriptions (org_id, seq)",
+            f"""CREATE TABLE board_deliveries (id TEXT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE,
+                subscription_id TEXT NOT NULL, status TEXT NOT NULL, state {db.blob} NOT NULL)""",
+            "CREATE INDEX board_deliveries_subscription ON board_deliveries (subscription_id, seq)",
+            "CREATE INDEX board_deliveries_status ON board_deliveries (subscription_id, status, seq)",
+            """CREATE TABLE board_queue (delivery_id TEXT PRIMARY KEY, subscription_id TEXT NOT NULL,
+                referral_id TEXT NOT NULL, seq BIGINT NOT NULL, next_attempt_at BIGINT, due_at BIGINT)""",
+            "CREATE INDEX board_queue_queue ON board_queue (subscription_id, referral_id, seq)",
+            "CREATE INDEX board_queue_due ON board_queue (due_at, seq)",
+        ]
 
-    def pending_count(self) -> int:
-        with self._lock:
-            return sum(len(q) for q in self._queues.values())
+    def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
+        for position, e in events:
+            if isinstance(e, Subscription.Event):
+                self._apply_subscription(tx, e, position)
+            elif isinstance(e, Delivery.Event):
+                self._apply_delivery(tx, e, position)
 
-    # --- projection --------------------------------------------------------------------------------------
+    # --- subscriptions -----------------------------------------------------------------------------------
 
-    def _apply(self, domain_event: Any, position: int) -> None:
-        if isinstance(domain_event, Subscription.Event):
-            self._apply_subscription(domain_event, position)
-        elif isinstance(domain_event, Delivery.Event):
-            self._apply_delivery(domain_event, position)
-
-    def _apply_subscription(self, e: Any, position: int) -> None:
-        subscription_id: uuid.UUID = e.originator_id
+    def _apply_subscription(self, tx: Tx, e: Any, position: int) -> None:
+        subscription_id = str(e.originator_id)
         if isinstance(e, Subscription.Created):
-            self._subscriptions[subscription_id] = SubscriptionEntry(
-                id=subscription_id,
+            entry = SubscriptionEntry(
+                id=e.originator_id,
                 seq=position,
                 org_id=e.org_id,
                 channel=DeliveryChannel(e.channel),
@@ -189,11 +176,15 @@ class Board:
                 request_digest=e.request_digest,
                 version=e.originator_version,
             )
-            self._by_subscription[subscription_id] = []
+            tx.execute(
+                "INSERT INTO board_subscriptions (id, seq, org_id, status, state) VALUES (?, ?, ?, ?, ?)",
+                (subscription_id, position, entry.org_id, entry.status.value, self.codec.encode(entry.state())),
+            )
             return
-        entry = self._subscriptions.get(subscription_id)
-        if entry is None:
+        row = tx.one("SELECT state FROM board_subscriptions WHERE id = ?", (subscription_id,))
+        if row is None:
             return
+        entry = SubscriptionEntry.of(self.codec.decode(row[0]))
         entry.version = e.originator_version
         if isinstance(e, Subscription.Paused):
             entry.status, entry.status_reason = SubscriptionStatus.PAUSED, None
@@ -203,18 +194,27 @@ class Board:
             entry.status, entry.status_reason = SubscriptionStatus.DISABLED, e.reason
         elif isinstance(e, Subscription.Deleted):
             entry.status, entry.secret = SubscriptionStatus.DELETED, None
-            for delivery_id in self._by_subscription.pop(subscription_id, []):
-                self._deliveries.pop(delivery_id, None)
-            for queue in [q for q in self._queues if q[0] == subscription_id]:
-                del self._queues[queue]
+            tx.execute("DELETE FROM board_deliveries WHERE subscription_id = ?", (subscription_id,))
+            tx.execute("DELETE FROM board_queue WHERE subscription_id = ?", (subscription_id,))
+        tx.execute(
+            "UPDATE board_subscriptions SET status = ?, state = ? WHERE id = ?",
+            (entry.status.value, self.codec.encode(entry.state()), subscription_id),
+        )
+        tx.execute(REFRESH_DUE, (subscription_id,))
 
-    def _apply_delivery(self, e: Any, position: int) -> None:
-        delivery_id: uuid.UUID = e.originator_id
+    # --- deliveries --------------------------------------------------------------------------------------
+
+    def _apply_delivery(self, tx: Tx, e: Any, position: int) -> None:
+        delivery_id = str(e.originator_id)
         if isinstance(e, Delivery.Scheduled):
-            if e.subscription_id not in self._by_subscription:
+            live = tx.one(
+                "SELECT 1 FROM board_subscriptions WHERE id = ? AND status <> ?",
+                (str(e.subscription_id), SubscriptionStatus.DELETED.value),
+            )
+            if live is None:
                 return  # scheduled for a subscription deleted meanwhile
-            delivery = DeliveryEntry(
-                id=delivery_id,
+            entry = DeliveryEntry(
+                id=e.originator_id,
                 seq=position,
                 subscription_id=e.subscription_id,
                 org_id=e.org_id,
@@ -226,41 +226,163 @@ class Board:
                 created_at=e.scheduled_at,
                 next_attempt_at=e.scheduled_at,
             )
-            self._deliveries[delivery_id] = delivery
-            self._by_subscription[e.subscription_id].append(delivery_id)
-            self._enqueue(delivery)
+            tx.execute(
+                "INSERT INTO board_deliveries (id, seq, subscription_id, status, state) VALUES (?, ?, ?, ?, ?)",
+                (delivery_id, position, str(entry.subscription_id), entry.status.value, self._encode(entry)),
+            )
+            self._enqueue(tx, entry)
             return
-        entry = self._deliveries.get(delivery_id)
-        if entry is None:
+        row = tx.one("SELECT state FROM board_deliveries WHERE id = ?", (delivery_id,))
+        if row is None:
             return
+        entry = DeliveryEntry.of(self.codec.decode(row[0]))
         if isinstance(e, Delivery.Failed):
             entry.status, entry.attempts, entry.last_error = DeliveryStatus.FAILED, e.attempt, e.error
             entry.last_attempt_at, entry.next_attempt_at = e.at, e.retry_at
+            tx.execute(
+                "UPDATE board_queue SET next_attempt_at = ? WHERE delivery_id = ?",
+                (_at(entry.next_attempt_at), delivery_id),
+            )
         elif isinstance(e, Delivery.Delivered):
             entry.status, entry.attempts, entry.last_attempt_at = DeliveryStatus.DELIVERED, e.attempt, e.at
             entry.delivered_at, entry.next_attempt_at = e.at, None
-            self._dequeue(entry)
+            tx.execute("DELETE FROM board_queue WHERE delivery_id = ?", (delivery_id,))
         elif isinstance(e, Delivery.DeadLettered):
             entry.status, entry.last_error, entry.next_attempt_at = DeliveryStatus.DEAD_LETTERED, e.reason, None
-            self._dequeue(entry)
+            tx.execute("DELETE FROM board_queue WHERE delivery_id = ?", (delivery_id,))
         elif isinstance(e, Delivery.RedeliveryRequested):
             entry.status, entry.next_attempt_at = DeliveryStatus.PENDING, e.at
-            self._enqueue(entry)
+            self._enqueue(tx, entry)
+        tx.execute(
+            "UPDATE board_deliveries SET status = ?, state = ? WHERE id = ?",
+            (entry.status.value, self._encode(entry), delivery_id),
+        )
+        tx.execute(REFRESH_DUE + " AND referral_id = ?", (str(entry.subscription_id), entry.referral_id))
 
-    def _enqueue(self, delivery: DeliveryEntry) -> None:
-        queue = self._queues.setdefault(delivery.queue, [])
-        item = (delivery.seq, delivery.id)
-        index = bisect.bisect_left(queue, item)
-        if index == len(queue) or queue[index] != item:
-            queue.insert(index, item)
+    def _encode(self, entry: DeliveryEntry) -> bytes:
+        return self.codec.encode(entry.__dict__)
 
-    def _dequeue(self, delivery: DeliveryEntry) -> None:
-        queue = self._queues.get(delivery.queue)
-        if queue is None:
-            return
-        item = (delivery.seq, delivery.id)
-        index = bisect.bisect_left(queue, item)
-        if index < len(queue) and queue[index] == item:
-            del queue[index]
-        if not queue:
-            del self._queues[delivery.queue]
+    def _enqueue(self, tx: Tx, entry: DeliveryEntry) -> None:
+        """Into its queue at its place in scheduling order (or a new attempt time, when it is there already)."""
+        tx.execute(
+            "INSERT INTO board_queue (delivery_id, subscription_id, referral_id, seq, next_attempt_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (delivery_id) DO UPDATE SET next_attempt_at = excluded.next_attempt_at",
+            (str(entry.id), str(entry.subscription_id), entry.referral_id, entry.seq, _at(entry.next_attempt_at)),
+        )
+        tx.execute(REFRESH_DUE + " AND referral_id = ?", (str(entry.subscription_id), entry.referral_id))
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+class Board:
+    """The board's queries, each first applying what was recorded since (answers are copies)."""
+
+    def __init__(self, projector: Projector, codec: StateCodec) -> None:
+        self.projector = projector
+        self.codec = codec
+
+    def catch_up(self) -> None:
+        """Applies every event recorded since (queries do it by themselves)."""
+        self.projector.catch_up()
+
+    def _subscriptions(self, tx: Tx, sql: str, params: Sequence[Any]) -> list[SubscriptionEntry]:
+        return [SubscriptionEntry.of(self.codec.decode(row[0])) for row in tx.execute(sql, params)]
+
+    def _deliveries(self, tx: Tx, sql: str, params: Sequence[Any]) -> list[DeliveryEntry]:
+        return [DeliveryEntry.of(self.codec.decode(row[0])) for row in tx.execute(sql, params)]
+
+    def subscription(self, subscription_id: uuid.UUID) -> SubscriptionEntry | None:
+        with self.projector.reading() as tx:
+            found = self._subscriptions(
+                tx, "SELECT state FROM board_subscriptions WHERE id = ?", (str(subscription_id),)
+            )
+        return found[0] if found else None
+
+    def subscriptions_of(
+        self, org_ids: Sequence[str], after: int = 0, limit: int | None = None
+    ) -> list[SubscriptionEntry]:
+        """Live (not deleted) subscriptions of these organisations, oldest first, created after position `after`."""
+        if not org_ids:
+            return []
+        page = "" if limit is None else " LIMIT ?"
+        sql = (
+            f"SELECT state FROM board_subscriptions WHERE org_id IN ({_marks(org_ids)}) "  # noqa: S608
+            f"AND status <> ? AND seq > ? ORDER BY seq{page}"
+        )
+        params = [*org_ids, SubscriptionStatus.DELETED.value, after, *([] if limit is None else [limit])]
+        with self.projector.reading() as tx:
+            return self._subscriptions(tx, sql, params)
+
+    def delivery(self, delivery_id: uuid.UUID) -> DeliveryEntry | None:
+        with self.projector.reading() as tx:
+            found = self._deliveries(tx, "SELECT state FROM board_deliveries WHERE id = ?", (str(delivery_id),))
+        return found[0] if found else None
+
+    def deliveries_of(
+        self,
+        subscription_id: uuid.UUID,
+        status: DeliveryStatus | None = None,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[DeliveryEntry]:
+        """In the order they were scheduled (those with this status, scheduled after position `after`)."""
+        where = "subscription_id = ? AND seq > ?" + ("" if status is None else " AND status = ?")
+        page = "" if limit is None else " LIMIT ?"
+        params = [str(subscription_id), after, *([] if status is None else [status.value])]
+        with self.projector.reading() as tx:
+            return self._deliveries(
+                tx,
+                f"SELECT state FROM board_deliveries WHERE {where} ORDER BY seq{page}",  # noqa: S608
+                [*params, *([] if limit is None else [limit])],
+            )
+
+    def due(self, now: datetime, limit: int) -> list[DueBatch]:
+        """For each active subscription and referral: the first unfinished delivery when it is due; for a topic,
+        also the due ones right after it (Kafka keeps their order: one key, one partition). Earliest due first."""
+        with self.projector.reading() as tx:
+            heads = tx.execute(
+                "SELECT subscription_id, referral_id, delivery_id FROM board_queue WHERE due_at <= ? "
+                "ORDER BY due_at, seq LIMIT ?",
+                (micros(now), limit),
+            )
+            if not heads:
+                return []
+            found = self._states(tx, "board_subscriptions", {row[0] for row in heads})
+            subscriptions = {key: SubscriptionEntry.of(state) for key, state in found.items()}
+            runs = self._runs(tx, heads, subscriptions, micros(now))
+            wanted = {delivery_id for run in runs.values() for delivery_id in run}
+            deliveries = {
+                key: DeliveryEntry.of(state) for key, state in self._states(tx, "board_deliveries", wanted).items()
+            }
+        return [DueBatch(subscriptions[row[0]], [deliveries[d] for d in runs[row[2]]]) for row in heads]
+
+    def _states(self, tx: Tx, table: str, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """The decoded states of these rows of a table, by id."""
+        keys = sorted(ids)
+        rows = tx.execute(f"SELECT id, state FROM {table} WHERE id IN ({_marks(keys)})", keys)  # noqa: S608
+        return {row[0]: self.codec.decode(row[1]) for row in rows}
+
+    @staticmethod
+    def _runs(tx: Tx, heads: list[Any], subscriptions: dict[str, SubscriptionEntry], now: int) -> dict[str, list[str]]:
+        """For each due first delivery: the deliveries to attempt (for a topic, the due ones following it)."""
+        runs: dict[str, list[str]] = {row[2]: [row[2]] for row in heads}
+        topic_heads = [row[2] for row in heads if subscriptions[row[0]].channel is DeliveryChannel.KAFKA_TOPIC]
+        if not topic_heads:
+            return runs
+        following = tx.execute(
+            "SELECT h.delivery_id, q.delivery_id, q.next_attempt_at FROM board_queue h JOIN board_queue q "  # noqa: S608
+            "ON q.subscription_id = h.subscription_id AND q.referral_id = h.referral_id AND q.seq > h.seq "
+            f"WHERE h.delivery_id IN ({_marks(topic_heads)}) ORDER BY h.delivery_id, q.seq",
+            topic_heads,
+        )
+        stopped: set[str] = set()
+        for head, delivery_id, next_attempt_at in following:
+            if head in stopped:
+                continue
+            if next_attempt_at is None or next_attempt_at > now:
+                stopped.add(head)
+                continue
+            runs[head].append(delivery_id)
+        return runs
