@@ -57,7 +57,7 @@ def utc_text(moment: datetime) -> str:
     """Fixed-width UTC text: ordered as text exactly as in time (both databases compare it as text)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -161,6 +161,11 @@ class HistoryDB:
         self._cipher = cipher
         self._store = SQLStore(url, setting, "audit-history", MIGRATIONS)
         self.postgres = self._store.postgres is not None
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes can write to it (not in memory)."""
+        return not self.url.startswith("memory:")
 
     def connect(self) -> AbstractContextManager[Connection]:
         """One transaction: committed when the block ends, rolled back on error."""
