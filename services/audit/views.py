@@ -133,7 +133,7 @@ MIGRATIONS = (
 """The audit database's tables, version by version (applied at start: `services.common.sqlstore`)."""
 
 WAL = {"journal_mode": "WAL"}
-BULK = {**WAL, "synchronous": "OFF"}
+BULK = {**WAL, "synchronous": "OFF", "cache_size": "-16384"}
 """SQLite replays: a rebuildable read model, speed over durability."""
 
 COLUMNS = "event_id, topic, part, off, type, kind, entity_id, effective_at, recorded_at, data"
