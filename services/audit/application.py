@@ -217,7 +217,6 @@ class AuditQueries:
                 timeout_s=self.settings.kafka_timeout_s,
                 check_crcs=self.settings.replay_check_crcs,
                 progress=progress,
-                processes=self.settings.replay_processes,
             ).run()
             self.note_replay(stats, until)
             out.value = "OK" if stats.complete else "INCOMPLETE"

@@ -4,8 +4,6 @@ database (a plain kafka-python consumer without a group: reading never disturbs 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import queue
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,14 +41,6 @@ class ReplayStats:
     source: str = "kafka"
     skipped: list[str] = field(default_factory=list)
     """Stores not found (replays from the stores)."""
-
-    def add(self, other: ReplayStats) -> None:
-        """Counts another replay process's counts in."""
-        self.read += other.read
-        self.stored += other.stored
-        self.rejected += other.rejected
-        self.after_until += other.after_until
-        self.complete = self.complete and other.complete
 
     @property
     def rate(self) -> float:
@@ -133,22 +123,8 @@ def row_of(
     return HistoryRow(event_id, topic, partition, offset, type_, kind, entity, effective, recorded, text)
 
 
-Share = dict[TopicPartition, int]
-"""The partitions one replay process reads, each up to the end offset seen when the replay started."""
-
-
-class ReplayError(RuntimeError):
-    """A replay process failed (its error's type) or ended without saying it finished."""
-
-
 class KafkaReplay:
-    """Reads `topics` from their first offsets to the end offsets seen when it starts.
-
-    Decoding Kafka records in Python costs most of a replay, so the partitions are shared among `processes` processes
-    (forked: nothing is imported again), each reading its partitions and storing each poll in one transaction of its
-    own. Every record is read by exactly one process, and stored once (a replay rebuilds from offset 0; rows are unique
-    by CloudEvent id). An audit database in memory is filled in this process.
-    """
+    """Reads `topics` from their first offsets to the end offsets seen when it starts."""
 
     def __init__(
         self,
@@ -162,7 +138,6 @@ class KafkaReplay:
         clock: Callable[[], float] = time.monotonic,
         timeout_s: float = 10.0,
         check_crcs: bool = True,
-        processes: int = 2,
     ) -> None:
         self.brokers = brokers
         self.topics = list(topics)
@@ -173,26 +148,11 @@ class KafkaReplay:
         self.clock = clock
         self.timeout_s = timeout_s
         self.check_crcs = check_crcs
-        self.processes = processes if history.shared else 1
 
     def run(self) -> ReplayStats:
         stats = ReplayStats()
         started = self.clock()
-        try:
-            offsets = self._offsets()
-            if self.progress is not None:
-                self.progress.start(sum(end - first for first, end in offsets.values()))
-            shares = _split(offsets, self.processes)
-            if len(shares) > 1:
-                self._in_processes(shares, stats)
-            elif shares:
-                self._read(shares[0], stats, self._advance)
-        finally:
-            stats.seconds = self.clock() - started
-        return stats
-
-    def _consumer(self) -> KafkaConsumer:
-        return KafkaConsumer(
+        consumer = KafkaConsumer(
             **access_of(self.brokers).client_config(),
             group_id=None,
             client_id="rls-audit-replay",
@@ -204,10 +164,6 @@ class KafkaReplay:
             bootstrap_timeout_ms=int(self.timeout_s * 1000),
             check_crcs=self.check_crcs,
         )
-
-    def _offsets(self) -> dict[TopicPartition, tuple[int, int]]:
-        """Each partition holding records: its first offset and its end offset now."""
-        consumer = self._consumer()
         try:
             partitions = [
                 TopicPartition(topic, p)
@@ -215,76 +171,23 @@ class KafkaReplay:
                 for p in sorted(consumer.partitions_for_topic(topic) or [])
             ]
             if not partitions:
-                return {}
+                return stats
+            consumer.assign(partitions)
             first = consumer.beginning_offsets(partitions)
             ends = consumer.end_offsets(partitions)
-            return {tp: (first[tp], end) for tp, end in ends.items() if end > first[tp]}
-        finally:
-            consumer.close()
-
-    def _advance(self, count: int) -> None:
-        if self.progress is not None:
-            self.progress.advance(count)
-
-    def _in_processes(self, shares: list[Share], stats: ReplayStats) -> None:
-        context = multiprocessing.get_context("fork")
-        messages = context.Queue()
-        workers = [
-            context.Process(target=self._read_share, args=(share, messages), name="rls-audit-replay", daemon=True)
-            for share in shares
-        ]
-        for worker in workers:
-            worker.start()
-        try:
-            finished = 0
-            while finished < len(workers):
-                try:
-                    kind, value = messages.get(timeout=1.0)
-                except queue.Empty:
-                    if any(worker.exitcode not in (None, 0) for worker in workers):
-                        raise ReplayError("a replay process ended before it finished") from None
-                    continue
-                if kind == "read":
-                    self._advance(value)
-                elif kind == "done":
-                    stats.add(value)
-                    finished += 1
-                else:
-                    raise ReplayError(f"a replay process failed: {value}")
-        finally:
-            for worker in workers:
-                worker.join(timeout=None if finished == len(workers) else 0)
-                if worker.is_alive():
-                    worker.terminate()
-                    worker.join()
-
-    def _read_share(self, share: Share, messages: Any) -> None:
-        """A replay process: its share of the partitions, its counts sent back as it goes."""
-        stats = ReplayStats()
-        try:
-            self._read(share, stats, lambda count: messages.put(("read", count)))
-        except Exception as error:  # noqa: BLE001 -- reported to the replay, which raises it
-            messages.put(("failed", type(error).__name__))
-            return
-        messages.put(("done", stats))
-
-    def _read(self, share: Share, stats: ReplayStats, advance: Callable[[int], None]) -> None:
-        consumer = self._consumer()
-        try:
-            consumer.assign(list(share))
-            consumer.seek_to_beginning(*share)
+            pending = {tp: end for tp, end in ends.items() if end > first[tp]}
+            consumer.seek_to_beginning(*partitions)
+            if self.progress is not None:
+                self.progress.start(sum(ends[tp] - first[tp] for tp in partitions))
             with self.history.writer() as writer:
-                self._consume(consumer, dict(share), writer, stats, advance)
+                self._consume(consumer, pending, writer, stats)
         finally:
             consumer.close()
+            stats.seconds = self.clock() - started
+        return stats
 
     def _consume(
-        self,
-        consumer: KafkaConsumer,
-        pending: Share,
-        writer: HistoryWriter,
-        stats: ReplayStats,
-        advance: Callable[[int], None],
+        self, consumer: KafkaConsumer, pending: dict[TopicPartition, int], writer: HistoryWriter, stats: ReplayStats
     ) -> None:
         idle_since = self.clock()
         while pending:
@@ -317,15 +220,5 @@ class KafkaReplay:
             stats.read += count
             stats.stored += len(rows)
             stats.rejected += len(rejected)
-            advance(count)
-
-
-def _split(offsets: dict[TopicPartition, tuple[int, int]], processes: int) -> list[Share]:
-    """The partitions shared among at most `processes` processes, about as many records each (largest first)."""
-    shares: list[Share] = [{} for _ in range(min(processes, len(offsets)))]
-    loads = [0] * len(shares)
-    for tp, (first, end) in sorted(offsets.items(), key=lambda item: item[1][0] - item[1][1]):
-        lightest = loads.index(min(loads))
-        shares[lightest][tp] = end
-        loads[lightest] += end - first
-    return shares
+            if self.progress is not None:
+                self.progress.advance(count)

@@ -30,8 +30,6 @@ class AuditSettings(ServiceSettings):
     replay_batch: int = Field(5000, ge=1)
     replay_check_crcs: bool = True
     """Check Kafka record batch CRCs while replaying (an audit verifies what it reads; costly without `crc32c`)."""
-    replay_processes: int = Field(2, ge=1)
-    """Processes sharing a replay's partitions (decoding Kafka records in Python is what a replay mostly costs)."""
     referral_topic: str = topics.REFERRAL
     agreements_topic: str = topics.AGREEMENTS
     decisions_topic: str = topics.CONSENT_DECISIONS

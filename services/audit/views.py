@@ -162,11 +162,6 @@ class HistoryDB:
         self._store = SQLStore(url, setting, "audit-history", MIGRATIONS)
         self.postgres = self._store.postgres is not None
 
-    @property
-    def shared(self) -> bool:
-        """Whether other processes can write to it (not in memory)."""
-        return not self.url.startswith("memory:")
-
     def connect(self) -> AbstractContextManager[Connection]:
         """One transaction: committed when the block ends, rolled back on error."""
         return self._store.connect(pragmas=WAL)
