@@ -360,6 +360,7 @@ def _check_checkpoints(
 
 
 def _paged(read: Callable[[int, int], Sequence[Any]], page: int, upto: int) -> Iterator[Any]:
+    """Everything `read` returns up to `upto`, a page at a time (the page read is let go before the next one)."""
     after = 0
     while True:
         batch = read(after, page)
@@ -370,6 +371,7 @@ def _paged(read: Callable[[int, int], Sequence[Any]], page: int, upto: int) -> I
         if len(batch) < page:
             return
         after = batch[-1].notification_id
+        del batch
 
 
 @dataclass

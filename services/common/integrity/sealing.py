@@ -228,6 +228,7 @@ class _Sealing:
                 return
             last = rows[-1]
             params = (last["originator_id"], last["originator_version"], last["notification_id"], page)
+            del rows, last
 
     def _create_seal_tables(self, curs: Any) -> None:
         scope = self._statements.scope
