@@ -21,6 +21,7 @@ Usage: `.venv/bin/python bench/audit_replay.py [--events 100000]`
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 import tempfile
@@ -303,7 +304,9 @@ def run(bootstrap: str, events: int) -> None:
         read, elapsed, stored = replay(bootstrap, names, check_crcs)
         ours = line(f"audit replay ({stored:,} stored)", read, elapsed)
         raw_again = line("bare consumer again", *raw_consume(bootstrap, names, check_crcs))
-        print(f"  replay / raw = {100 * ours / max(raw_first, raw_again):.0f} % (target: at least 30 %)")
+        load = " / ".join(f"{n:.2f}" for n in os.getloadavg())
+        print(f"  replay / raw = {100 * ours / max(raw_first, raw_again):.0f} % (target: at least 60 %)")
+        print(f"  load average {load} on {os.cpu_count()} cores")
 
 
 def on_a_broker(run: Callable[[str], None]) -> None:

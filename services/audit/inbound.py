@@ -71,6 +71,20 @@ def _effective(text: str) -> str:
     return utc_text(parse_time(text))
 
 
+@lru_cache(maxsize=4096)
+def _utc_second(seconds: int) -> str:
+    return utc_text(datetime.fromtimestamp(seconds, UTC))[:19]
+
+
+def _recorded(timestamp_ms: int) -> str:
+    """A record's timestamp as `utc_text` writes it (records published in the same second share the formatting)."""
+    seconds, ms = divmod(timestamp_ms, 1000)
+    return f"{_utc_second(seconds)}.{ms:03d}000Z"
+
+
+_json_object = json.JSONDecoder().decode
+
+
 def row_of(
     topic: str,
     partition: int | None,
@@ -80,20 +94,20 @@ def row_of(
     value: bytes | None,
 ) -> HistoryRow | Rejected:
     """A Kafka record (CloudEvents binary mode) as an audit database row, or why it cannot be one."""
-    attributes = {name[3:]: raw for name, raw in headers or () if name.startswith("ce_")}
+    attributes = dict(headers or ())
     try:
-        event_id = attributes["id"].decode()
-        type_ = attributes["type"].decode()
-        moment = attributes["time"].decode()
+        event_id = attributes["ce_id"].decode()
+        type_ = attributes["ce_type"].decode()
+        moment = attributes["ce_time"].decode()
     except KeyError as missing:
-        return Rejected(topic, partition, offset, f"missing CloudEvent attribute {missing.args[0]}")
+        return Rejected(topic, partition, offset, f"missing CloudEvent attribute {missing.args[0][3:]}")
     except UnicodeDecodeError:
         return Rejected(topic, partition, offset, "CloudEvent attribute is not UTF-8")
-    if attributes.get("specversion") != b"1.0":
+    if attributes.get("ce_specversion") != b"1.0":
         return Rejected(topic, partition, offset, "unsupported specversion")
     try:
         text = (value or b"").decode()
-        data = json.loads(text)
+        data = _json_object(text)
         effective = _effective(moment)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return Rejected(topic, partition, offset, "record value is not JSON")
@@ -105,9 +119,7 @@ def row_of(
     entity = data.get(field) if field else None
     if kind is not None and not isinstance(entity, str):
         return Rejected(topic, partition, offset, f"{type_}: {field} missing")
-    recorded = None
-    if timestamp_ms is not None and timestamp_ms >= 0:
-        recorded = utc_text(datetime.fromtimestamp(timestamp_ms / 1000, UTC))
+    recorded = _recorded(timestamp_ms) if timestamp_ms is not None and timestamp_ms >= 0 else None
     return HistoryRow(event_id, topic, partition, offset, type_, kind, entity, effective, recorded, text)
 
 

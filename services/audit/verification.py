@@ -79,158 +79,267 @@ class Verification:
         return self.findings[0] if self.findings else None
 
 
-def verify(
-    store_id: str | None,
-    rows: Iterable[StoredRow],
-    seals: Iterable[Seal],
+def verify_store(
+    store: SealedStore,
     checkpoints: Iterable[Checkpoint] = (),
+    page: int = 10_000,
     progress: Callable[[int], None] | None = None,
 ) -> Verification:
     """Recomputes every seal from the stored rows; names each altered, removed, reordered or inserted event.
 
     Findings are ordered by notification id: the first one is where the store stops being trustworthy.
+
+    Reads the store as streams of pages, up to the last event or seal stored when it starts (an event and its seal
+    commit together, so events recorded meanwhile are left out of both sides, not mistaken for insertions, while a
+    deleted last event still leaves its seal behind). It holds a page of each stream, the checkpoints and what it
+    found, never the whole store: events and seals merged in notification order (the rows against their seals, the
+    chain), the seals aggregate by aggregate (their aggregate links), the events' versions aggregate by aggregate
+    (versions missing). Only a tampered store costs one more pass over the seals (where a moved event came from).
     """
-    result = Verification(store_id)
-    if store_id is None:
+    result = Verification(store.store_id())
+    if result.store_id is None:
         result.findings.append(Finding(FindingKind.UNSEALED_STORE, None, "no integrity store id: cannot verify"))
         return result
-    sealed = {s.notification_id: s for s in seals}
-    result.sealed = len(sealed)
-    result.head = max(sealed, default=0)
-    findings = _check_seal_chain(store_id, sealed)
-    findings += _check_rows(rows, sealed, result, progress)
-    cps = sorted((c for c in checkpoints if c.store_id == store_id), key=lambda c: c.notification_id)
+    head = store.sealed_head()
+    upto = max(store.max_notification_id() or 0, head.notification_id if head is not None else 0)
+    cps = sorted((c for c in checkpoints if c.store_id == result.store_id), key=lambda c: c.notification_id)
     result.checkpoints_total = len(cps)
-    findings += _check_checkpoints(cps, sealed, result)
+    merged = _Merge(result, {c.notification_id for c in cps}, progress)
+    merged.run(_paged(store.read_rows, page, upto), _paged(store.read_seals, page, upto))
+    gaps = _version_gaps(v for v in store.versions_by_aggregate(page) if v[0] <= upto)
+    links, gaps, unordered = _check_aggregate_links(
+        (s for s in store.seals_by_aggregate(page) if s.notification_id <= upto), merged.chain_broken, gaps
+    )
+    findings = merged.findings + links
+    if unordered:
+        findings += _check_links_in_order(_paged(store.read_seals, page, upto), unordered, merged.chain_broken)
+    findings += merged.resolve(lambda: _paged(store.read_seals, page, upto))
+    findings += [
+        Finding(FindingKind.REMOVED, None, "version missing, and its seal too", originator_id, version)
+        for originator_id, version in gaps
+    ]
+    findings += _check_checkpoints(cps, merged.chain_at, result)
     result.findings = sorted(findings, key=lambda f: (f.notification_id or 0, f.kind.value))
     return result
 
 
-def _check_seal_chain(store_id: str, sealed: Mapping[int, Seal]) -> list[Finding]:
-    findings = []
-    previous_chain = genesis(store_id)
-    previous_aggregate: dict[str, str] = {}
-    previous_nid = 0
-    for nid in sorted(sealed):
-        seal = sealed[nid]
-        before = previous_aggregate.get(seal.originator_id)
-        expected_aggregate = aggregate_hash(
-            ZERO if before is None else bytes.fromhex(before), seal.originator_version, bytes.fromhex(seal.body_hash)
-        )
-        expected_chain = chain_hash(previous_chain, nid, bytes.fromhex(seal.aggregate_hash))
-        if expected_chain.hex() != seal.chain_hash:
-            findings.append(
+@dataclass
+class _Unmatched:
+    """An event that does not stand where its seal says (resolved once the whole store was read)."""
+
+    row: StoredRow
+    body: str
+    seal: Seal | None
+
+
+class _Merge:
+    """Events and seals in notification order, side by side: the chain, and each event against its seal."""
+
+    def __init__(self, result: Verification, checkpoint_ids: set[int], progress: Callable[[int], None] | None) -> None:
+        self.result = result
+        self.checkpoint_ids = checkpoint_ids
+        self.progress = progress
+        self.findings: list[Finding] = []
+        self.chain_broken: set[int] = set()
+        self.chain_at: dict[int, str] = {}
+        """Checkpointed notification id -> the chain hash sealed there."""
+        self.unmatched: list[_Unmatched] = []
+        self.unread_seals: dict[int, Seal] = {}
+        """Seals whose notification id holds no event: removed, unless the event moved."""
+        self._chain = genesis(self.result.store_id or "")
+        self._chain_nid = 0
+
+    def run(self, rows: Iterator[StoredRow], seals: Iterator[Seal]) -> None:
+        row, seal = next(rows, None), next(seals, None)
+        while row is not None or seal is not None:
+            if seal is not None and (row is None or seal.notification_id < row.notification_id):
+                self._seal(seal)
+                self.unread_seals[seal.notification_id] = seal
+                seal = next(seals, None)
+            elif row is not None and (seal is None or row.notification_id < seal.notification_id):
+                self._row(row, None)
+                row = next(rows, None)
+            elif row is not None and seal is not None:
+                self._seal(seal)
+                self._row(row, seal)
+                row, seal = next(rows, None), next(seals, None)
+        if self.progress is not None:
+            self.progress(self.result.events % 5000)
+
+    def _seal(self, seal: Seal) -> None:
+        nid = seal.notification_id
+        self.result.sealed += 1
+        self.result.head = nid
+        if nid in self.checkpoint_ids:
+            self.chain_at[nid] = seal.chain_hash
+        if chain_hash(self._chain, nid, bytes.fromhex(seal.aggregate_hash)).hex() != seal.chain_hash:
+            self.chain_broken.add(nid)
+            self.findings.append(
                 Finding(
                     FindingKind.SEAL_BROKEN,
                     nid,
-                    f"its chain link does not follow seal #{previous_nid}: a sealed event between them was removed, "
-                    "or a seal was edited",
+                    f"its chain link does not follow seal #{self._chain_nid}: a sealed event between them was "
+                    "removed, or a seal was edited",
                     seal.originator_id,
                     seal.originator_version,
                 )
             )
-        elif expected_aggregate.hex() != seal.aggregate_hash:
-            findings.append(
-                Finding(
-                    FindingKind.SEAL_BROKEN,
-                    nid,
-                    "its aggregate link does not follow the aggregate's previous seal: an earlier version was removed, "
-                    "or a seal was edited",
-                    seal.originator_id,
-                    seal.originator_version,
-                )
-            )
-        previous_chain = bytes.fromhex(seal.chain_hash)
-        previous_aggregate[seal.originator_id] = seal.aggregate_hash
-        previous_nid = nid
-    return findings
+        self._chain = bytes.fromhex(seal.chain_hash)
+        self._chain_nid = nid
 
-
-def _check_rows(
-    rows: Iterable[StoredRow],
-    sealed: Mapping[int, Seal],
-    result: Verification,
-    progress: Callable[[int], None] | None,
-) -> list[Finding]:
-    by_body: dict[str, list[int]] = {}
-    for each in sealed.values():
-        by_body.setdefault(each.body_hash, []).append(each.notification_id)
-    findings = []
-    accounted: set[int] = set()
-    present: set[int] = set()
-    versions: dict[str, set[int]] = {}
-    for count, row in enumerate(rows, start=1):
-        result.events += 1
-        present.add(row.notification_id)
-        versions.setdefault(row.originator_id, set()).add(row.originator_version)
-        if progress is not None and count % 5000 == 0:
-            progress(5000)
+    def _row(self, row: StoredRow, seal: Seal | None) -> None:
+        self.result.events += 1
+        if self.progress is not None and self.result.events % 5000 == 0:
+            self.progress(5000)
         body = row.body_hash.hex()
-        seal = sealed.get(row.notification_id)
         at = (row.originator_id, row.originator_version)
-        if seal is not None and seal.body_hash == body and (seal.originator_id, seal.originator_version) == at:
-            accounted.add(row.notification_id)
-            continue
-        moved = [m for m in by_body.get(body, []) if m != row.notification_id]
         if seal is not None and seal.body_hash == body:
-            moved = [row.notification_id]
-        if moved:
-            origin = sealed[moved[0]]
-            accounted.add(origin.notification_id)
-            findings.append(
-                Finding(
-                    FindingKind.REORDERED,
-                    row.notification_id,
-                    f"holds the event sealed as #{origin.notification_id} "
-                    f"(aggregate {origin.originator_id} v{origin.originator_version})",
-                    *at,
-                )
-            )
-        elif seal is None:
-            findings.append(Finding(FindingKind.INSERTED, row.notification_id, "no seal: written around the app", *at))
-        else:
-            findings.append(Finding(FindingKind.ALTERED, row.notification_id, "its bytes differ from its seal", *at))
-    if progress is not None:
-        progress(result.events % 5000)
-    for nid, missing_seal in sealed.items():
-        if nid not in accounted and nid not in present:
-            findings.append(
-                Finding(
-                    FindingKind.REMOVED,
-                    nid,
-                    "sealed but missing from the store",
-                    missing_seal.originator_id,
-                    missing_seal.originator_version,
-                )
-            )
-    sealed_versions = {(s.originator_id, s.originator_version) for s in sealed.values()}
-    for originator_id, seen in versions.items():
-        for missing in sorted(set(range(1, max(seen) + 1)) - seen):
-            if (originator_id, missing) not in sealed_versions:
+            if (seal.originator_id, seal.originator_version) != at:
+                self.findings.append(_reordered(row, seal))
+            return
+        self.unmatched.append(_Unmatched(row, body, seal))
+
+    def resolve(self, seals: Callable[[], Iterator[Seal]]) -> list[Finding]:
+        """The events not standing where sealed: moved (a seal elsewhere has their bytes: one more pass over the
+        seals, only then), inserted or altered; and the seals whose event is gone (removed), unless the event moved."""
+        bodies = {u.body for u in self.unmatched}
+        by_body: dict[str, list[Seal]] = {}
+        for seal in seals() if bodies else ():
+            if seal.body_hash in bodies:
+                by_body.setdefault(seal.body_hash, []).append(seal)
+        findings = []
+        for each in self.unmatched:
+            row = each.row
+            moved = [s for s in by_body.get(each.body, []) if s.notification_id != row.notification_id]
+            if moved:
+                self.unread_seals.pop(moved[0].notification_id, None)
+                findings.append(_reordered(row, moved[0]))
+            elif each.seal is None:
                 findings.append(
                     Finding(
-                        FindingKind.REMOVED,
-                        None,
-                        "version missing, and its seal too",
-                        originator_id,
-                        missing,
+                        FindingKind.INSERTED,
+                        row.notification_id,
+                        "no seal: written around the app",
+                        row.originator_id,
+                        row.originator_version,
                     )
                 )
+            else:
+                findings.append(
+                    Finding(
+                        FindingKind.ALTERED,
+                        row.notification_id,
+                        "its bytes differ from its seal",
+                        row.originator_id,
+                        row.originator_version,
+                    )
+                )
+        findings += [
+            Finding(
+                FindingKind.REMOVED,
+                nid,
+                "sealed but missing from the store",
+                seal.originator_id,
+                seal.originator_version,
+            )
+            for nid, seal in self.unread_seals.items()
+        ]
+        self.unmatched, self.unread_seals = [], {}
+        return findings
+
+
+def _reordered(row: StoredRow, origin: Seal) -> Finding:
+    return Finding(
+        FindingKind.REORDERED,
+        row.notification_id,
+        f"holds the event sealed as #{origin.notification_id} "
+        f"(aggregate {origin.originator_id} v{origin.originator_version})",
+        row.originator_id,
+        row.originator_version,
+    )
+
+
+def _version_gaps(versions: Iterable[tuple[int, str, int]]) -> list[tuple[str, int]]:
+    """The versions missing below each aggregate's last stored one (read aggregate by aggregate), aggregates in the
+    order of their first event, then by version."""
+    found: list[tuple[int, str, int]] = []
+    group: list[int] = []
+    originator: str | None = None
+    first, last = 0, 0
+    for nid, originator_id, version in versions:
+        if originator_id != originator:
+            found += [(first, originator or "", missing) for missing in group]
+            group, originator, first, last = [], originator_id, nid, 0
+        first = min(first, nid)
+        group += range(last + 1, version)
+        last = version
+    found += [(first, originator or "", missing) for missing in group]
+    return [(originator_id, version) for _, originator_id, version in sorted(found)]
+
+
+def _check_aggregate_links(
+    seals: Iterable[Seal], chain_broken: set[int], gaps: list[tuple[str, int]]
+) -> tuple[list[Finding], list[tuple[str, int]], set[str]]:
+    """Each seal's aggregate link against the previous seal of its aggregate, the seals read aggregate by aggregate in
+    version order (a seal whose chain link is broken is named for that already); which of the missing versions still
+    have no seal; and the aggregates whose seals' versions do not follow their notification order (seals edited:
+    their links are checked again in notification order)."""
+    findings = []
+    wanted = set(gaps)
+    unordered: set[str] = set()
+    originator: str | None = None
+    previous, last_nid = ZERO, 0
+    for seal in seals:
+        if seal.originator_id != originator:
+            originator, previous, last_nid = seal.originator_id, ZERO, 0
+        if seal.notification_id < last_nid:
+            unordered.add(seal.originator_id)
+        wanted.discard((seal.originator_id, seal.originator_version))
+        findings += _broken_link(seal, previous, chain_broken)
+        previous, last_nid = bytes.fromhex(seal.aggregate_hash), seal.notification_id
+    kept = [f for f in findings if f.originator_id not in unordered]
+    return kept, [gap for gap in gaps if gap in wanted], unordered
+
+
+def _check_links_in_order(seals: Iterable[Seal], originators: set[str], chain_broken: set[int]) -> list[Finding]:
+    """The aggregate links of some aggregates' seals, read in notification order."""
+    findings = []
+    previous: dict[str, bytes] = {}
+    for seal in seals:
+        if seal.originator_id in originators:
+            findings += _broken_link(seal, previous.get(seal.originator_id, ZERO), chain_broken)
+            previous[seal.originator_id] = bytes.fromhex(seal.aggregate_hash)
     return findings
+
+
+def _broken_link(seal: Seal, previous: bytes, chain_broken: set[int]) -> list[Finding]:
+    expected = aggregate_hash(previous, seal.originator_version, bytes.fromhex(seal.body_hash))
+    if expected.hex() == seal.aggregate_hash or seal.notification_id in chain_broken:
+        return []
+    return [
+        Finding(
+            FindingKind.SEAL_BROKEN,
+            seal.notification_id,
+            "its aggregate link does not follow the aggregate's previous seal: an earlier version was removed, "
+            "or a seal was edited",
+            seal.originator_id,
+            seal.originator_version,
+        )
+    ]
 
 
 def _check_checkpoints(
-    checkpoints: Sequence[Checkpoint], sealed: Mapping[int, Seal], result: Verification
+    checkpoints: Sequence[Checkpoint], chain_at: Mapping[int, str], result: Verification
 ) -> list[Finding]:
     findings = []
     last_good = 0
     for checkpoint in checkpoints:
-        seal = sealed.get(checkpoint.notification_id)
+        chain = chain_at.get(checkpoint.notification_id)
         when = f" (published {checkpoint.published_at.isoformat()})" if checkpoint.published_at else ""
-        if seal is not None and seal.chain_hash == checkpoint.chain_hash:
+        if chain is not None and chain == checkpoint.chain_hash:
             result.checkpoints_matched += 1
             last_good = checkpoint.notification_id
-        elif seal is None and checkpoint.notification_id > result.head:
+        elif chain is None and checkpoint.notification_id > result.head:
             findings.append(
                 Finding(
                     FindingKind.TRUNCATED,
@@ -250,27 +359,8 @@ def _check_checkpoints(
     return findings
 
 
-def verify_store(
-    store: SealedStore,
-    checkpoints: Iterable[Checkpoint] = (),
-    page: int = 10_000,
-    progress: Callable[[int], None] | None = None,
-) -> Verification:
-    """Reads a sealed store page by page and verifies it, up to the last event or seal stored when it starts (an event
-    and its seal commit together, so events recorded meanwhile are left out of both sides, not mistaken for
-    insertions, while a deleted last event still leaves its seal behind)."""
-    head = store.sealed_head()
-    upto = max(store.max_notification_id() or 0, head.notification_id if head is not None else 0)
-    return verify(
-        store.store_id(),
-        _paged(store.read_rows, page, upto),
-        _paged(store.read_seals, page, upto),
-        checkpoints,
-        progress,
-    )
-
-
 def _paged(read: Callable[[int, int], Sequence[Any]], page: int, upto: int) -> Iterator[Any]:
+    """Everything `read` returns up to `upto`, a page at a time (the page read is let go before the next one)."""
     after = 0
     while True:
         batch = read(after, page)
@@ -281,6 +371,7 @@ def _paged(read: Callable[[int, int], Sequence[Any]], page: int, upto: int) -> I
         if len(batch) < page:
             return
         after = batch[-1].notification_id
+        del batch
 
 
 @dataclass

@@ -57,7 +57,7 @@ def utc_text(moment: datetime) -> str:
     """Fixed-width UTC text: ordered as text exactly as in time (both databases compare it as text)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -133,7 +133,7 @@ MIGRATIONS = (
 """The audit database's tables, version by version (applied at start: `services.common.sqlstore`)."""
 
 WAL = {"journal_mode": "WAL"}
-BULK = {**WAL, "synchronous": "OFF"}
+BULK = {**WAL, "synchronous": "OFF", "cache_size": "-16384"}
 """SQLite replays: a rebuildable read model, speed over durability."""
 
 COLUMNS = "event_id, topic, part, off, type, kind, entity_id, effective_at, recorded_at, data"

@@ -84,6 +84,9 @@ class RawStore:
         update = f"UPDATE {self.events} SET {self.nid} = ? WHERE {self.nid} = ?"
         self.run([(update, (-1, a)), (update, (a, b)), (update, (b, -1))])
 
+    def edit_seal(self, nid: int) -> None:
+        self.run([(f"UPDATE {self.seals} SET aggregate_hash = ? WHERE notification_id = ?", ("0" * 64, nid))])
+
     def drop_seals_from(self, nid: int) -> None:
         self.run([(f"DELETE FROM {self.seals} WHERE notification_id >= ?", (nid,))])
 
@@ -142,6 +145,28 @@ def test_a_deleted_event_with_its_seal_breaks_the_chain_at_the_next_seal(counter
     findings = kinds_at(counters)
     assert findings[0] == ("removed", None)  # the aggregate's version is missing, and so is its seal
     assert ("seal-broken", 7) in findings
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        (lambda raw: raw.flip_byte(5), [("altered", 5)]),
+        (lambda raw: raw.delete(7), [("removed", 7)]),
+        (lambda raw: raw.swap(3, 9), [("reordered", 3), ("reordered", 9)]),
+        (lambda raw: raw.delete(15), [("removed", 15)]),
+        (lambda raw: raw.edit_seal(8), [("seal-broken", 8), ("seal-broken", 14)]),
+    ],
+    ids=["altered", "removed", "swapped", "last-removed", "seal-edited"],
+)
+def test_tampering_is_named_the_same_whatever_the_page_size(
+    counters: Counters, store_url: str, tamper: Callable[[RawStore], None], expected: list[tuple[str, int]]
+) -> None:
+    """Verification reads pages of events and seals side by side: page boundaries change nothing it finds."""
+    tamper(raw(store_url))
+    assert isinstance(counters.recorder, SealedStore)
+    for page in (2, 3, 10_000):
+        found = [(f.kind.value, f.notification_id) for f in verify_store(counters.recorder, page=page).findings]
+        assert found == expected, page
 
 
 class ListSink:

@@ -7,7 +7,7 @@ store id that starts the chain (`hashing.genesis`). In-memory stores are not sea
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -40,6 +40,10 @@ class _Statements:
     events_after: str | Composed
     insert_seal: str | Composed
     seals_after: str | Composed
+    seals_by_aggregate: tuple[str | Composed, str | Composed]
+    """The seals in (originator id, version) order: the first page, the page after a key."""
+    versions_by_aggregate: tuple[str | Composed, str | Composed]
+    """The stored events' (notification id, originator id, version), in that order: first page, page after a key."""
 
 
 def _sqlite_statements(events: str) -> _Statements:
@@ -69,7 +73,20 @@ def _sqlite_statements(events: str) -> _Statements:
         insert_seal="INSERT INTO integrity_seals (notification_id, originator_id, originator_version, body_hash, "
         "aggregate_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?)",
         seals_after="SELECT * FROM integrity_seals WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
+        seals_by_aggregate=_keyset("SELECT * FROM integrity_seals", "?"),
+        versions_by_aggregate=_keyset(
+            "SELECT rowid AS notification_id, originator_id, originator_version FROM " + events,  # noqa: S608
+            "?",
+        ),
     )
+
+
+def _keyset(select: str, mark: str) -> tuple[str, str]:
+    """A select paged in (originator id, version) order, on the index both tables have on that key (the notification
+    id breaks ties: a seal's version may have been edited)."""
+    order = f" ORDER BY originator_id, originator_version, notification_id LIMIT {mark}"
+    key = "(originator_id, originator_version, notification_id)"
+    return select + order, f"{select} WHERE {key} > ({mark}, {mark}, {mark}){order}"
 
 
 def _postgres_names(events_table: str) -> tuple[str, str]:
@@ -119,7 +136,15 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
             "chain_hash) VALUES (%s, %s, %s, %s, %s, %s)"
         ),
         seals_after=q("SELECT * FROM {s}.{seals} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"),
+        seals_by_aggregate=_composed(_keyset("SELECT * FROM {s}.{seals}", "%s"), q),
+        versions_by_aggregate=_composed(
+            _keyset("SELECT notification_id, originator_id, originator_version FROM {s}.{events}", "%s"), q
+        ),
     )
+
+
+def _composed(pair: tuple[str, str], q: Callable[[str], Composed]) -> tuple[Composed, Composed]:
+    return q(pair[0]), q(pair[1])
 
 
 @runtime_checkable
@@ -135,6 +160,10 @@ class SealedStore(Protocol):
     def read_rows(self, after: int, limit: int) -> list[StoredRow]: ...
 
     def max_notification_id(self) -> int | None: ...
+
+    def seals_by_aggregate(self, page: int) -> Iterator[Seal]: ...
+
+    def versions_by_aggregate(self, page: int) -> Iterator[tuple[int, str, int]]: ...
 
 
 class _Sealing:
@@ -173,6 +202,33 @@ class _Sealing:
 
     def read_rows(self, after: int, limit: int) -> list[StoredRow]:
         return _rows(self.select_notifications(start=after, limit=limit, inclusive_of_start=False))
+
+    def seals_by_aggregate(self, page: int) -> Iterator[Seal]:
+        """Every seal, aggregate by aggregate in version order, read `page` at a time."""
+        for rows in self._keyset_pages(self._statements.seals_by_aggregate, page):
+            yield from (_seal(r) for r in rows)
+
+    def versions_by_aggregate(self, page: int) -> Iterator[tuple[int, str, int]]:
+        """Every stored event's (notification id, originator id, version), aggregate by aggregate in version order."""
+        for rows in self._keyset_pages(self._statements.versions_by_aggregate, page):
+            yield from (
+                (int(r["notification_id"]), canonical_id(r["originator_id"]), int(r["originator_version"]))
+                for r in rows
+            )
+
+    def _keyset_pages(self, statements: tuple[str | Composed, str | Composed], page: int) -> Iterator[list[Any]]:
+        first, after = statements
+        params: tuple[Any, ...] = (page,)
+        while True:
+            with self.datastore.transaction(commit=False) as curs:
+                curs.execute(first if len(params) == 1 else after, params)
+                rows = curs.fetchall()
+            yield rows
+            if len(rows) < page:
+                return
+            last = rows[-1]
+            params = (last["originator_id"], last["originator_version"], last["notification_id"], page)
+            del rows, last
 
     def _create_seal_tables(self, curs: Any) -> None:
         scope = self._statements.scope
