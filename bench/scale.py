@@ -13,7 +13,8 @@ For each N given and each store (SQLite file, PostgreSQL), on a fresh store:
 4. over HTTP as a receiving organisation's worker: `GET /v1/referrals?to_org=…&limit=50` on the first page and on a deep
    page (keyset cursor at 90 % of that organisation's referrals), the compliance report of one organisation over one
    month; p50 and p99 of `--requests` calls each;
-5. in process: one clock tick with the 1,000 clocks due, then one with nothing due.
+5. in process: one clock tick with the 1,000 clocks due (wall time, and the CPU time of this process: what the
+   load of other processes does not inflate), then one with nothing due.
 
 Every figure is printed side by side for the sizes given. PostgreSQL is a local server started here (initdb, fsync
 off) unless `--postgres-dsn` names one; Kafka likewise unless `--kafka` names one.
@@ -81,6 +82,7 @@ class Figures:
     compliance_p50_ms: float = 0.0
     compliance_p99_ms: float = 0.0
     tick_due_ms: float = 0.0
+    tick_due_cpu_ms: float = 0.0
     tick_flags: int = 0
     tick_idle_ms: float = 0.0
 
@@ -234,7 +236,7 @@ def measure(n: int, url: str, var: Path, args: argparse.Namespace) -> Figures:
     settings = ReferralSettings(var_dir=var, event_store=url)
     with build_application(settings) as app:
         figures.seeded_per_s = seed(app, n, orgs, end, args.batch)
-        print(f"  seeded {n} referrals at {figures.seeded_per_s:.0f}/s", flush=True)
+        print(f"  seeded {n} referrals at {figures.seeded_per_s:.0f}/s ({time.strftime('%H:%M:%S')})", flush=True)
         started = time.perf_counter()
         app.projectors[0].batch = VIEW_BATCH
         events = app.projectors[0].catch_up()
@@ -268,9 +270,10 @@ def measure(n: int, url: str, var: Path, args: argparse.Namespace) -> Figures:
     with build_application(settings) as app:
         app.clock = ManualClock(end)
         app.projectors[0].catch_up()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         figures.tick_flags = app.tick()
         figures.tick_due_ms = (time.perf_counter() - started) * 1000
+        figures.tick_due_cpu_ms = (time.process_time() - cpu) * 1000  # this process's share, apart from the load
         app.projectors[0].catch_up()  # the flags just raised
         started = time.perf_counter()
         app.tick()
@@ -311,7 +314,10 @@ ROWS: list[tuple[str, Callable[[Figures], str]]] = [
         "compliance, one org, one month p50 / p99, ms",
         lambda f: f"{f.compliance_p50_ms:.1f} / {f.compliance_p99_ms:.1f}",
     ),
-    ("tick with 1,000 clocks due, ms (flags raised)", lambda f: f"{f.tick_due_ms:.0f} ({f.tick_flags})"),
+    (
+        "tick with 1,000 clocks due, ms wall / CPU (flags raised)",
+        lambda f: f"{f.tick_due_ms:.0f} / {f.tick_due_cpu_ms:.0f} ({f.tick_flags})",
+    ),
     ("tick with nothing due, ms", lambda f: f"{f.tick_idle_ms:.1f}"),
 ]
 
@@ -337,17 +343,21 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
     for kind in args.stores:
-        results = {}
+        results: dict[int, Figures] = {}
         for n in args.referrals:
             print(f"{kind}, {n} referrals:", flush=True)
             with tempfile.TemporaryDirectory(prefix="rls-scale-") as scratch, store(kind, Path(scratch), args) as url:
                 results[n] = measure(n, url, Path(scratch) / "var", args)
-        print(f"\n{kind}: {', '.join(f'{n:,}' for n in results)} referrals (+{DUE:,} due), {args.orgs} organisations")
-        width = max(len(label) for label, _ in ROWS)
-        print(" " * width + "".join(f"{n:>16,}" for n in results))
-        for label, show in ROWS:
-            print(label.ljust(width) + "".join(f"{show(f):>16}" for f in results.values()))
-        print(flush=True)
+            table(kind, results, args.orgs)  # after each size: a long run shows what it has measured so far
+
+
+def table(kind: str, results: dict[int, Figures], orgs: int) -> None:
+    print(f"\n{kind}: {', '.join(f'{n:,}' for n in results)} referrals (+{DUE:,} due), {orgs} organisations")
+    width = max(len(label) for label, _ in ROWS)
+    print(" " * width + "".join(f"{n:>16,}" for n in results))
+    for label, show in ROWS:
+        print(label.ljust(width) + "".join(f"{show(f):>16}" for f in results.values()))
+    print(f"load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}", flush=True)
 
 
 if __name__ == "__main__":
