@@ -41,6 +41,8 @@ class _Statements:
     events_after: str | Composed
     bounds_after: str | Composed
     insert_seal: str | Composed
+    columnar: bool
+    """Whether `insert_seal` takes the seals as six arrays, one per column (one statement), or one row a call."""
     seals_after: str | Composed
 
 
@@ -73,6 +75,7 @@ def _sqlite_statements(events: str) -> _Statements:
         bounds_after="SELECT MIN(rowid) AS first, MAX(rowid) AS last FROM " + events + " WHERE rowid > ?",  # noqa: S608
         insert_seal="INSERT INTO integrity_seals (notification_id, originator_id, originator_version, body_hash, "
         "aggregate_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?)",
+        columnar=False,
         seals_after="SELECT * FROM integrity_seals WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
     )
 
@@ -126,8 +129,10 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
         ),
         insert_seal=q(
             "INSERT INTO {s}.{seals} (notification_id, originator_id, originator_version, body_hash, aggregate_hash, "
-            "chain_hash) VALUES (%s, %s, %s, %s, %s, %s)"
+            "chain_hash) SELECT * FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], "
+            "%b::text[])"
         ),
+        columnar=True,
         seals_after=q("SELECT * FROM {s}.{seals} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"),
     )
 
@@ -227,13 +232,14 @@ class _Sealing:
         heads = {str(found["originator_id"]): bytes.fromhex(found["aggregate_hash"]) for found in curs.fetchall()}
 
         seals = seal_rows(rows, previous, lambda originator_id: heads.get(originator_id, ZERO))
-        curs.executemany(
-            self._statements.insert_seal,
-            [
-                (s.notification_id, s.originator_id, s.originator_version, s.body_hash, s.aggregate_hash, s.chain_hash)
-                for s in seals
-            ],
-        )
+        values = [
+            (s.notification_id, s.originator_id, s.originator_version, s.body_hash, s.aggregate_hash, s.chain_hash)
+            for s in seals
+        ]
+        if self._statements.columnar:  # PostgreSQL: one statement, its columns as binary arrays
+            curs.execute(self._statements.insert_seal, [list(column) for column in zip(*values, strict=True)])
+        else:
+            curs.executemany(self._statements.insert_seal, values)
 
     def _inserted_rows(
         self, curs: Any, after: int, inserted: Sequence[StoredEvent], ids: Sequence[int] | None
