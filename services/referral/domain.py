@@ -8,7 +8,7 @@ the past (workers enter things late) but never in the future nor before the refe
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -208,18 +208,6 @@ class Step:
     to_service: str | None = None
 
 
-@dataclass(frozen=True)
-class DelayFlag:
-    """A clock threshold crossed: what `Referral.DelayFlagged` records."""
-
-    standard: str
-    kind: str
-    started_at: datetime
-    due_at: datetime
-    at: datetime
-    bound_s: int
-
-
 class Referral(Aggregate):
     """A person (pseudonymous `subject_id`) referred from one organisation's service to another's."""
 
@@ -399,16 +387,18 @@ class Referral(Aggregate):
             self._flag(standard=standard, kind=kind, started_at=started_at, due_at=due_at, at=at, bound_s=bound_s)
 
     @classmethod
-    def delay_flags(cls, referral_id: uuid.UUID, version: int, flags: Sequence[DelayFlag]) -> list[DelayFlagged]:
-        """The events `flag_delay` records for `flags`, in order, on the referral at `version`, built without loading
-        it: for a caller that knows from a read model that none is flagged yet (recording them fails the store's
-        version check when the referral has moved since)."""
+    def delay_flags(
+        cls, referral_id: uuid.UUID, version: int, flags: Sequence[Mapping[str, Any]]
+    ) -> list[DelayFlagged]:
+        """The events `flag_delay` records for `flags` (each the fields of a `DelayFlagged`), in order, on the
+        referral at `version`, built without loading it: for a caller that knows from a read model that none is
+        flagged yet (recording them fails the store's version check when the referral has moved since)."""
         return [
             cls.DelayFlagged(
                 originator_id=referral_id,
                 originator_version=version + offset,
                 timestamp=cls.DelayFlagged.create_timestamp(),
-                **vars(flag),
+                **flag,
             )
             for offset, flag in enumerate(flags, 1)
         ]

@@ -20,7 +20,7 @@ from typing import Any
 from services.common.projections import Database, Projection, Projector, StateCodec, Tx, micros, moment
 from services.contract.delay_standards import Compliance, Policy, compute_clocks
 from services.contract.referral_events import DelayStandard
-from services.referral.domain import DelayFlag, Milestone, Referral
+from services.referral.domain import Milestone, Referral
 
 FLAG_KINDS = ("AT_RISK", "BREACHED")
 """The thresholds a clock flags (`Clock.due_flags`), in the order of the clocks table's columns."""
@@ -36,7 +36,8 @@ class DueFlags:
 
     referral_id: uuid.UUID
     version: int
-    flags: list[DelayFlag]
+    flags: list[dict[str, Any]]
+    """Each the fields of a `Referral.DelayFlagged`."""
 
 
 @dataclass(frozen=True)
@@ -275,12 +276,19 @@ class ReferralIndex:
         for referral_id, version, standard, started, due_at, bound_s, *flag_at in rows:
             entry = due.setdefault(referral_id, DueFlags(uuid.UUID(referral_id), int(version), []))
             entry.flags.extend(
-                DelayFlag(standard, kind, moment(started), moment(due_at), moment(at), int(bound_s))
+                {
+                    "standard": standard,
+                    "kind": kind,
+                    "started_at": moment(started),
+                    "due_at": moment(due_at),
+                    "at": moment(at),
+                    "bound_s": int(bound_s),
+                }
                 for kind, at in zip(FLAG_KINDS, flag_at, strict=True)
                 if at is not None and at <= limit
             )
         for entry in due.values():
-            entry.flags.sort(key=lambda flag: (flag.at, flag.standard, flag.kind))
+            entry.flags.sort(key=lambda flag: (flag["at"], flag["standard"], flag["kind"]))
         return list(due.values())
 
     def _referral(self, state: bytes) -> Referral:
