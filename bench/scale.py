@@ -7,7 +7,8 @@ For each N given and each store (SQLite file, PostgreSQL), on a fresh store:
    (3 events, both AAOR clocks met), their submissions spread over ten years among `--orgs` organisations; then 1,000
    crisis referrals submitted 50 min before the end, each with a clock whose at-risk threshold (45 min) has passed:
    the next tick's work;
-2. applies the whole log to the referral view (what a first start after an upgrade does once);
+2. applies the whole log to the referral view (what a first start after an upgrade does once), then gathers the
+   planner's statistics (what autovacuum does on a store that grew over years);
 3. starts `rls serve referral` on it (relay and checkpoints off; a local Kafka, started once, for /readyz), times
    the start until /readyz answers 200, reads its resident memory;
 4. over HTTP as a receiving organisation's worker: `GET /v1/referrals?to_org=…&limit=50` on the first page and on a deep
@@ -29,6 +30,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -36,16 +38,18 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import psycopg
+from psycopg.sql import SQL, Identifier
 
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.clock import ManualClock
+from services.common.sqlstore import PostgresTarget
 from services.referral.application import Referrals
 from services.referral.domain import Referral, Step, referral_id_for
 from services.referral.main import build_application
@@ -140,6 +144,21 @@ def seed(app: Referrals, n: int, orgs: list[str], end: datetime, batch: int) -> 
 def insert(app: Referrals, referrals: list[Referral]) -> None:
     """One transaction of the store's recorder (which seals what it inserts)."""
     app.recorder.insert_events([app.mapper.to_stored_event(e) for r in referrals for e in r.collect_events()])
+
+
+def analyze(url: str) -> None:
+    """Gathers the planner's statistics on the store's tables, as autovacuum keeps them on a store that grew over
+    years: right after a bulk load there are none, and plans from default estimates (parallel scans, JIT compilation)
+    measure the load, not the steady state."""
+    target = PostgresTarget.of(url)
+    if target is None:
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as lite:
+            lite.execute("ANALYZE")
+        return
+    with psycopg.connect(target.dsn, autocommit=True) as connection:
+        tables = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (target.scope,))
+        for (table,) in tables.fetchall():
+            connection.execute(SQL("ANALYZE {}.{}").format(Identifier(target.scope), Identifier(table)))
 
 
 def rss_mib(pid: int) -> float:
@@ -242,6 +261,9 @@ def measure(n: int, url: str, var: Path, args: argparse.Namespace) -> Figures:
         events = app.projectors[0].catch_up()
         figures.projected_per_s = events / (time.perf_counter() - started)
         print(f"  view built from {events} events at {figures.projected_per_s:.0f} events/s", flush=True)
+        started = time.perf_counter()
+        analyze(url)
+        print(f"  planner statistics gathered in {time.perf_counter() - started:.1f} s", flush=True)
         cursor = deep_cursor(app, orgs[1])
     key = load_dev_key(settings.signing_key_file)
     token = mint_dev_token(key, orgs[1], ["intake"], "scale", settings.jwt_audience, timedelta(hours=2))
