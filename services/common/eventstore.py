@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
@@ -115,6 +116,22 @@ def redacted(url: str) -> str:
     return url
 
 
+def collected(objs: Iterable[Any], tracking: Tracking | None) -> ProcessingEvent[Any]:
+    """The pending events of `objs` (aggregates or events), as `ProcessingEvent.collect_events` collects them, but
+    recognising `Aggregate`s and `DomainEvent`s by their classes first: its runtime-protocol checks cost 15-30 µs
+    an object, most of the time it takes to record a thousand events."""
+    processing_event: ProcessingEvent[Any] = ProcessingEvent(tracking)
+    for obj in objs:
+        if isinstance(obj, DomainEvent):
+            processing_event.events.append(obj)
+        elif isinstance(obj, Aggregate):
+            processing_event.events.extend(obj.collect_events())
+            processing_event.aggregates[obj.id] = obj
+        else:
+            processing_event.collect_events(obj)
+    return processing_event
+
+
 class TrackedApplication(Application[Any]):
     """An eventsourcing Application whose recorder also stores tracking positions.
 
@@ -169,8 +186,7 @@ class TrackedApplication(Application[Any]):
     def record(self, *objs: Any, tracking: Tracking | None = None) -> list[Recording[Any]]:
         """Saves pending events of `objs` and, atomically with them, the tracking position (if any); returns once
         they are committed (without a tracking position, in a transaction shared with concurrent callers)."""
-        processing_event: ProcessingEvent[Any] = ProcessingEvent(tracking)
-        processing_event.collect_events(*objs)
+        processing_event = collected(objs, tracking)
         grouped = tracking is None  # a tracking position is written with its own events only
         recordings = self.group_commit.record(processing_event) if grouped else self._record(processing_event)
         self._notify(recordings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,7 +35,7 @@ from services.referral.domain import (
     referral_id_for,
 )
 from services.referral.ports import Directory, DisclosureDecision, DisclosureRequest, Gateways, InformationVault
-from services.referral.views import DUE_PAGE, Listing, ReferralIndex, ReferralView
+from services.referral.views import Listing, ReferralIndex, ReferralView
 
 
 class NoVault:
@@ -243,38 +243,33 @@ class Referrals(TrackedApplication):
 
     def tick(self) -> int:
         """Records every at-risk and breach threshold crossed by now, with its true time; returns how many.
-        Reads only the referrals with a threshold passed and not flagged yet (the view's index on it)."""
+        Reads only the clocks with a threshold passed and not flagged yet (the view's index on it), and records
+        their flags in one transaction, each at the version of its referral the view was computed at: a referral
+        that moved meanwhile (a concurrent step or tick) fails the version check, and is then flagged on its own."""
         now = self.clock()
         due = self.index.due(now)
-        flagged = 0
-        for start in range(0, len(due), DUE_PAGE):
-            batch = self.index.referrals(due[start : start + DUE_PAGE])
-            flagged += self._flag_all([(referral, self._due(referral, now)) for referral in batch])
-        return flagged
+        if not due:
+            return 0
+        try:
+            self.record(*(event for d in due for event in Referral.delay_flags(d.referral_id, d.version, d.flags)))
+        except IntegrityError:
+            return sum(self._flag(d.referral_id, now) for d in due)
+        return sum(len(d.flags) for d in due)
 
-    def _due(self, referral: Referral, now: datetime) -> list[tuple[DelayClock, str, datetime]]:
-        return [
+    def _flag(self, referral_id: uuid.UUID, now: datetime) -> int:
+        """Flags one referral as it stands now (read from its events)."""
+        referral = self.get_referral(referral_id)
+        before = len(referral.flags)
+        due = [
             (clock, kind, at)
             for clock in self.clocks(referral)
             for kind, at in clock.due_flags(now)
             if (clock.standard.value, kind, clock.started_at) not in referral.flags
         ]
-
-    def _flag_all(self, due: list[tuple[Referral, list[tuple[DelayClock, str, datetime]]]]) -> int:
-        """Flags every referral of `due` in one transaction; when one moved meanwhile, each on its own."""
-        due = [(referral, flags) for referral, flags in due if flags]
-        for referral, flags in due:
-            _raise_flags(referral, flags)
-        try:
-            self.record(*(referral for referral, _ in due))
-        except IntegrityError:
-            return sum(self._flag(referral.id, flags) for referral, flags in due)
-        return sum(len(flags) for _, flags in due)
-
-    def _flag(self, referral_id: uuid.UUID, due: Iterable[tuple[DelayClock, str, datetime]]) -> int:
-        referral = self.get_referral(referral_id)
-        before = len(referral.flags)
-        _raise_flags(referral, due)
+        for clock, kind, at in sorted(due, key=lambda item: item[2]):
+            referral.flag_delay(
+                clock.standard.value, kind, clock.started_at, clock.due_at, at, int(clock.bound.total_seconds())
+            )
         try:
             self.record(referral)
         except IntegrityError:  # the referral moved meanwhile; the next tick sees it again
@@ -314,10 +309,3 @@ class Referrals(TrackedApplication):
         except AggregateNotFoundError:
             return None
         return referral
-
-
-def _raise_flags(referral: Referral, due: Iterable[tuple[DelayClock, str, datetime]]) -> None:
-    for clock, kind, at in sorted(due, key=lambda item: item[2]):
-        referral.flag_delay(
-            clock.standard.value, kind, clock.started_at, clock.due_at, at, int(clock.bound.total_seconds())
-        )

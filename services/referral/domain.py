@@ -8,6 +8,7 @@ the past (workers enter things late) but never in the future nor before the refe
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -384,6 +385,23 @@ class Referral(Aggregate):
         """Records that a clock became at risk or breached; a second flag of the same clock and kind is ignored."""
         if (standard, kind, started_at) not in self.flags:
             self._flag(standard=standard, kind=kind, started_at=started_at, due_at=due_at, at=at, bound_s=bound_s)
+
+    @classmethod
+    def delay_flags(
+        cls, referral_id: uuid.UUID, version: int, flags: Sequence[Mapping[str, Any]]
+    ) -> list[DelayFlagged]:
+        """The events `flag_delay` records for `flags` (each the fields of a `DelayFlagged`), in order, on the
+        referral at `version`, built without loading it: for a caller that knows from a read model that none is
+        flagged yet (recording them fails the store's version check when the referral has moved since)."""
+        return [
+            cls.DelayFlagged(
+                originator_id=referral_id,
+                originator_version=version + offset,
+                timestamp=cls.DelayFlagged.create_timestamp(),
+                **flag,
+            )
+            for offset, flag in enumerate(flags, 1)
+        ]
 
     @event(DelayFlagged)
     def _flag(

@@ -11,21 +11,33 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.common.projections import Database, Projection, Projector, StateCodec, Tx, micros
+from services.common.projections import Database, Projection, Projector, StateCodec, Tx, micros, moment
 from services.contract.delay_standards import Compliance, Policy, compute_clocks
 from services.contract.referral_events import DelayStandard
 from services.referral.domain import Milestone, Referral
 
+FLAG_KINDS = ("AT_RISK", "BREACHED")
+"""The thresholds a clock flags (`Clock.due_flags`), in the order of the clocks table's columns."""
+
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 """Clocks are stored as they will stand once every step recorded so far has happened."""
 
-DUE_PAGE = 1000
-"""Referrals the tick reads at a time."""
+
+@dataclass(frozen=True)
+class DueFlags:
+    """A referral's thresholds the tick is to flag, in the order of their true times, and the referral's version
+    they were computed at (what its events must follow)."""
+
+    referral_id: uuid.UUID
+    version: int
+    flags: list[dict[str, Any]]
+    """Each the fields of a `Referral.DelayFlagged`."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +82,7 @@ class ReferralView(Projection):
         """The schema's version and the clock policy the clocks were computed with."""
         bounds = sorted((str(k), v.total_seconds()) for k, v in self.policy.bounds.items())
         digest = hashlib.sha256(repr((bounds, self.policy.at_risk_ratio)).encode()).hexdigest()[:16]
-        return f"2:{digest}"
+        return f"3:{digest}"
 
     def schema(self, db: Database) -> Sequence[str]:
         return [
@@ -86,8 +98,8 @@ class ReferralView(Projection):
             """CREATE TABLE referral_clocks (
                 referral_id TEXT NOT NULL, standard TEXT NOT NULL, responsible_org TEXT NOT NULL,
                 service TEXT NOT NULL, started_at BIGINT NOT NULL, due_at BIGINT NOT NULL, at_risk_at BIGINT NOT NULL,
-                met_at BIGINT,
-                stopped_at BIGINT, next_flag_at BIGINT)""",
+                met_at BIGINT, stopped_at BIGINT, bound_s BIGINT NOT NULL, version BIGINT NOT NULL,
+                at_risk_flag_at BIGINT, breached_flag_at BIGINT, next_flag_at BIGINT)""",
             "CREATE INDEX referral_clocks_referral ON referral_clocks (referral_id)",
             "CREATE INDEX referral_clocks_org ON referral_clocks (responsible_org, started_at)",
             "CREATE INDEX referral_clocks_service ON referral_clocks (service, started_at)",
@@ -123,7 +135,8 @@ class ReferralView(Projection):
         tx.executemany("DELETE FROM referral_clocks WHERE referral_id = ?", [(str(r.id),) for _, r in rows])
         tx.executemany(
             "INSERT INTO referral_clocks (referral_id, standard, responsible_org, service, started_at, due_at, "
-            "at_risk_at, met_at, stopped_at, next_flag_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "at_risk_at, met_at, stopped_at, bound_s, version, at_risk_flag_at, breached_flag_at, next_flag_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [clock for _, r in rows for clock in self._clocks(r)],
         )
 
@@ -139,11 +152,11 @@ class ReferralView(Projection):
 
         rows = []
         for clock in compute_clocks(r.history, r.channel, r.urgency, self.policy, FAR_FUTURE):
-            pending = [
-                when
+            pending = {
+                kind: micros(when)
                 for kind, when in clock.due_flags(FAR_FUTURE)
                 if (clock.standard.value, kind, clock.started_at) not in r.flags
-            ]
+            }
             rows.append(
                 (
                     str(r.id),
@@ -155,7 +168,11 @@ class ReferralView(Projection):
                     micros(clock.at_risk_at),
                     at(clock.met_at),
                     at(clock.stopped_at),
-                    at(min(pending, default=None)),
+                    int(clock.bound.total_seconds()),
+                    r.version,
+                    pending.get(FLAG_KINDS[0]),
+                    pending.get(FLAG_KINDS[1]),
+                    min(pending.values(), default=None),
                 )
             )
         return rows
@@ -245,19 +262,34 @@ class ReferralIndex:
             )
         return {(str(standard), str(value)): int(count) for standard, value, count in rows}
 
-    def due(self, now: datetime) -> list[str]:
-        """The referrals with a clock threshold passed by `now` and not flagged yet (the index on the next
-        threshold: nothing else is read)."""
+    def due(self, now: datetime) -> list[DueFlags]:
+        """The thresholds passed by `now` and not flagged yet, by referral and in the order of their true times: the
+        index on each clock's next threshold and the clocks' own rows, nothing else is read or decoded."""
         with self.projector.reading() as tx:
-            rows = tx.execute("SELECT referral_id FROM referral_clocks WHERE next_flag_at <= ?", (micros(now),))
-        return sorted({row[0] for row in rows})
-
-    def referrals(self, ids: Sequence[str]) -> list[Referral]:
-        """These referrals as the view holds them."""
-        marks = ", ".join("?" for _ in ids)
-        with self.projector.db.connection() as tx:
-            rows = tx.execute(f"SELECT state FROM referral_rows WHERE id IN ({marks})", ids) if ids else []  # noqa: S608
-        return [self._referral(row[0]) for row in rows]
+            rows = tx.execute(
+                "SELECT referral_id, version, standard, started_at, due_at, bound_s, at_risk_flag_at, "
+                "breached_flag_at FROM referral_clocks WHERE next_flag_at <= ?",
+                (micros(now),),
+            )
+        limit = micros(now)
+        due: dict[str, DueFlags] = {}
+        for referral_id, version, standard, started, due_at, bound_s, *flag_at in rows:
+            entry = due.setdefault(referral_id, DueFlags(uuid.UUID(referral_id), int(version), []))
+            entry.flags.extend(
+                {
+                    "standard": standard,
+                    "kind": kind,
+                    "started_at": moment(started),
+                    "due_at": moment(due_at),
+                    "at": moment(at),
+                    "bound_s": int(bound_s),
+                }
+                for kind, at in zip(FLAG_KINDS, flag_at, strict=True)
+                if at is not None and at <= limit
+            )
+        for entry in due.values():
+            entry.flags.sort(key=lambda flag: (flag["at"], flag["standard"], flag["kind"]))
+        return list(due.values())
 
     def _referral(self, state: bytes) -> Referral:
         return referral_of(self.view.codec.decode(state))

@@ -177,3 +177,25 @@ def test_a_refused_referral_stops_its_clocks_and_a_redirect_starts_the_new_targe
         ("CRISIS_IMMEDIATE", "AT_RISK"),
         ("CRISIS_IMMEDIATE", "BREACHED"),
     ]
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
+def test_a_tick_reading_a_stale_view_neither_duplicates_nor_loses_a_flag(store_url: str) -> None:
+    """Two replicas tick at once, and a step lands between a tick's read and its write: the version check sends the
+    late tick back to the referral's events."""
+    clock = ManualClock(T0)
+    with make_app(store_url, clock) as first, make_app(store_url, clock) as second:
+        raced = submit(first, "CRISIS_24_7")
+        moved = submit(first, "CRISIS_24_7")
+        clock.advance(timedelta(minutes=50))
+        stale = second.index.due(clock())  # both at risk, as `second` read them before the others wrote
+        assert first.tick() == 2  # the other replica flags both
+        step(first, moved, "first-contact", clock())  # and `moved` is met after its at-risk threshold
+        clock.advance(timedelta(minutes=20))  # both now breached too (`moved` met late: no breach, it was met)
+        second.index.due = lambda now: stale  # type: ignore[method-assign]
+        assert second.tick() == 1  # `raced` breached, recomputed from its events; no second at-risk flag
+        assert [(s, k) for s, k, _ in flags(first, raced.id)] == [
+            ("CRISIS_IMMEDIATE", "AT_RISK"),
+            ("CRISIS_IMMEDIATE", "BREACHED"),
+        ]
+        assert [(s, k) for s, k, _ in flags(first, moved.id)] == [("CRISIS_IMMEDIATE", "AT_RISK")]

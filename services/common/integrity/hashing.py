@@ -27,6 +27,8 @@ def _part(value: bytes) -> bytes:
 
 def canonical_id(value: object) -> str:
     """An originator id as text, the same whichever store holds it (SQLite keeps UUIDs as hex, PostgreSQL as uuid)."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
     text = str(value)
     try:
         return str(uuid.UUID(text))

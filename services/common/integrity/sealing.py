@@ -6,6 +6,7 @@ store id that starts the chain (`hashing.genesis`). In-memory stores are not sea
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,16 @@ from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
-from services.common.integrity.hashing import ZERO, Head, Seal, StoredRow, canonical_id, genesis, seal_rows
+from services.common.integrity.hashing import (
+    FIRST_VERSION,
+    ZERO,
+    Head,
+    Seal,
+    StoredRow,
+    canonical_id,
+    genesis,
+    seal_rows,
+)
 from services.common.sqlstore import LEDGER, Migration, Qmark, apply_migrations
 
 RECORDER_TOPICS = {
@@ -36,9 +46,12 @@ class _Statements:
     insert_store_id: str | Composed
     head: str | Composed
     count: str | Composed
-    aggregate_head: str | Composed
+    aggregate_heads: str | Composed
     events_after: str | Composed
+    bounds_after: str | Composed
     insert_seal: str | Composed
+    columnar: bool
+    """Whether `insert_seal` takes the seals as six arrays, one per column (one statement), or one row a call."""
     seals_after: str | Composed
     seals_by_aggregate: tuple[str | Composed, str | Composed]
     """The seals in (originator id, version) order: the first page, the page after a key."""
@@ -63,15 +76,19 @@ def _sqlite_statements(events: str) -> _Statements:
         insert_store_id="INSERT INTO integrity_meta (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING",
         head="SELECT notification_id, chain_hash FROM integrity_seals ORDER BY notification_id DESC LIMIT 1",
         count="SELECT COUNT(*) AS n FROM integrity_seals",
-        aggregate_head="SELECT aggregate_hash FROM integrity_seals WHERE originator_id = ? "
-        "ORDER BY originator_version DESC LIMIT 1",
+        aggregate_heads=(  # SQLite returns the bare columns of the row holding the MAX
+            "SELECT originator_id, aggregate_hash, MAX(originator_version) FROM integrity_seals "
+            "WHERE originator_id IN (SELECT value FROM json_each(?)) GROUP BY originator_id"
+        ),
         events_after=(  # the table name comes from the library's recorder, never from input
             "SELECT rowid AS notification_id, originator_id, originator_version, topic, state FROM "  # noqa: S608
             + events
             + " WHERE rowid > ? ORDER BY rowid"
         ),
+        bounds_after="SELECT MIN(rowid) AS first, MAX(rowid) AS last FROM " + events + " WHERE rowid > ?",  # noqa: S608
         insert_seal="INSERT INTO integrity_seals (notification_id, originator_id, originator_version, body_hash, "
         "aggregate_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?)",
+        columnar=False,
         seals_after="SELECT * FROM integrity_seals WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
         seals_by_aggregate=_keyset("SELECT * FROM integrity_seals", "?"),
         versions_by_aggregate=_keyset(
@@ -124,17 +141,24 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
         insert_store_id=q("INSERT INTO {s}.{meta} (key, value) VALUES ('store_id', %s) ON CONFLICT (key) DO NOTHING"),
         head=q("SELECT notification_id, chain_hash FROM {s}.{seals} ORDER BY notification_id DESC LIMIT 1"),
         count=q("SELECT COUNT(*) AS n FROM {s}.{seals}"),
-        aggregate_head=q(
-            "SELECT aggregate_hash FROM {s}.{seals} WHERE originator_id = %s ORDER BY originator_version DESC LIMIT 1"
+        aggregate_heads=q(
+            "SELECT DISTINCT ON (originator_id) originator_id, aggregate_hash FROM {s}.{seals} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC"
         ),
         events_after=q(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {s}.{events} "
             "WHERE notification_id > %s ORDER BY notification_id"
         ),
+        bounds_after=q(
+            "SELECT MIN(notification_id) AS first, MAX(notification_id) AS last FROM {s}.{events} "
+            "WHERE notification_id > %s"
+        ),
         insert_seal=q(
             "INSERT INTO {s}.{seals} (notification_id, originator_id, originator_version, body_hash, aggregate_hash, "
-            "chain_hash) VALUES (%s, %s, %s, %s, %s, %s)"
+            "chain_hash) SELECT * FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], "
+            "%b::text[])"
         ),
+        columnar=True,
         seals_after=q("SELECT * FROM {s}.{seals} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"),
         seals_by_aggregate=_composed(_keyset("SELECT * FROM {s}.{seals}", "%s"), q),
         versions_by_aggregate=_composed(
@@ -254,29 +278,57 @@ class _Sealing:
             self._store_id = str(row["value"])
         return self._store_id
 
-    def _seal_pending(self, curs: Any) -> None:
+    def _seal_pending(self, curs: Any, inserted: Sequence[StoredEvent] = (), ids: Sequence[int] | None = None) -> None:
+        """Seals the events after the last seal: the ones just `inserted` (at `ids`) when they are exactly those,
+        else as read back from the table."""
         store_id = self._read_store_id(curs)
         curs.execute(self._statements.head)
         head = curs.fetchone()
         after, previous = (0, genesis(store_id)) if head is None else (head["notification_id"], _unhex(head))
-        curs.execute(self._statements.events_after, (after,))
-        rows = [_stored_row(r) for r in curs.fetchall()]
+        rows = self._inserted_rows(curs, after, inserted, ids)
+        if rows is None:
+            curs.execute(self._statements.events_after, (after,))
+            rows = [_stored_row(r) for r in curs.fetchall()]
         if not rows:
             return
 
-        def previous_aggregate(originator_id: str) -> bytes:
-            curs.execute(self._statements.aggregate_head, (originator_id,))
-            found = curs.fetchone()
-            return ZERO if found is None else bytes.fromhex(found["aggregate_hash"])
+        # The last seal of each aggregate sealed before, in one query (not one per aggregate: a round trip each); an
+        # aggregate's first event follows nothing, so a batch of new aggregates (decisions, referrals) asks nothing.
+        before = sorted({r.originator_id for r in rows if r.originator_version != FIRST_VERSION})
+        heads: dict[str, bytes] = {}
+        if before:
+            curs.execute(self._statements.aggregate_heads, (self._id_list(before),))
+            heads = {str(found["originator_id"]): bytes.fromhex(found["aggregate_hash"]) for found in curs.fetchall()}
 
-        seals = seal_rows(rows, previous, previous_aggregate)
-        curs.executemany(
-            self._statements.insert_seal,
-            [
-                (s.notification_id, s.originator_id, s.originator_version, s.body_hash, s.aggregate_hash, s.chain_hash)
-                for s in seals
-            ],
-        )
+        seals = seal_rows(rows, previous, lambda originator_id: heads.get(originator_id, ZERO))
+        values = [
+            (s.notification_id, s.originator_id, s.originator_version, s.body_hash, s.aggregate_hash, s.chain_hash)
+            for s in seals
+        ]
+        if self._statements.columnar:  # PostgreSQL: one statement, its columns as binary arrays
+            curs.execute(self._statements.insert_seal, [list(column) for column in zip(*values, strict=True)])
+        else:
+            curs.executemany(self._statements.insert_seal, values)
+
+    def _inserted_rows(
+        self, curs: Any, after: int, inserted: Sequence[StoredEvent], ids: Sequence[int] | None
+    ) -> list[StoredRow] | None:
+        """The rows to seal built from the events this transaction inserted, when they are all the table holds after
+        the last seal (consecutive ids, the first and last after it); None: read them back instead."""
+        if not inserted or ids is None or len(ids) != len(inserted) or ids[-1] - ids[0] != len(ids) - 1:
+            return None
+        curs.execute(self._statements.bounds_after, (after,))
+        bounds = curs.fetchone()
+        if bounds is None or (bounds["first"], bounds["last"]) != (ids[0], ids[-1]):
+            return None
+        return [
+            StoredRow(i, canonical_id(e.originator_id), e.originator_version, e.topic, bytes(e.state))
+            for i, e in zip(ids, inserted, strict=True)
+        ]
+
+    def _id_list(self, originator_ids: list[str]) -> Any:
+        """The aggregates' ids as one parameter: a JSON array (SQLite's `json_each`), a list (PostgreSQL's `ANY`)."""
+        return originator_ids if self._statements.scope is not None else json.dumps(originator_ids)
 
     @staticmethod
     def _head_from(store_id: str | None, head: Any, count: Any) -> Head | None:
@@ -319,7 +371,7 @@ class SealingSQLiteProcessRecorder(_Sealing, SQLiteProcessRecorder):
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         returning = super()._insert_events(c, stored_events, **kwargs)
-        self._seal_pending(c)
+        self._seal_pending(c, stored_events, returning)
         return returning
 
 
@@ -342,7 +394,8 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        self._seal_pending(curs)  # still inside the insert's transaction, which holds the events table lock
+        # still inside the insert's transaction, which holds the events table lock
+        self._seal_pending(curs, stored_events, ids)
         return ids
 
 
