@@ -59,12 +59,16 @@ def pair(
     def service(lane: bool) -> TestClient:
         app = build_app(service_settings(ConsentSettings, regime=PINNED, event_store=store), clock=clock)
         if not lane:
-            app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not DecisionLane]
+            app.user_middleware[:] = [m for m in app.user_middleware if not _is_lane(m.cls)]
         return client_for(app)
 
     with_lane, without = service(True), service(False)
     _observe(with_lane, organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=30)))
     return with_lane, without
+
+
+def _is_lane(middleware: object) -> bool:
+    return middleware is DecisionLane
 
 
 def _threads(client: TestClient) -> list[str]:
