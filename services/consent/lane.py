@@ -13,6 +13,8 @@ a shortcut to the same application calls, giving the same answer bytes.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -109,8 +111,11 @@ class DecisionLane:
         actor = Actor(sub=principal.sub, org=principal.org)
         idempotency_key = None if key is None else key.decode("latin-1")
         loop = asyncio.get_running_loop()
+        in_context = functools.partial(contextvars.copy_context().run, call)  # the request's trace, stored with it
         try:
-            recorded, fresh = await loop.run_in_executor(self.threads, call, request.request(), actor, idempotency_key)
+            recorded, fresh = await loop.run_in_executor(
+                self.threads, in_context, request.request(), actor, idempotency_key
+            )
         except RAISED_BEFORE_RECORDING:
             return None
         settings: ConsentSettings = state.settings

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.common.clock import ManualClock
+from services.common.tracing import traced
 from services.consent.lane import DecisionLane
 from services.consent.main import build_app
 from services.consent.settings import ConsentSettings
@@ -176,3 +178,19 @@ def test_the_lane_is_measured_under_its_route(pair: Pair, auth: Auth) -> None:
     metrics = with_lane.get("/metrics").text
     assert 'rls_http_request_duration_seconds_count{method="POST",route="/v1/decisions",status="200"} 1.0' in metrics
     assert RECIPIENT not in metrics and SUBJECT not in metrics
+
+
+def test_a_decision_the_lane_answers_keeps_the_requests_trace(
+    pair: Pair, auth: Auth, spans: InMemorySpanExporter
+) -> None:
+    with_lane, _ = pair
+    headers = {**auth(DISCLOSER, "intake"), "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    threads = _threads(with_lane)
+    assert with_lane.post("/v1/decisions", json=ASK, headers=headers).status_code == 200
+    assert threads[0].startswith("decisions")
+    (server,) = [s for s in spans.get_finished_spans() if s.name == "POST /v1/decisions"]
+    assert server.context.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
+    consents: Any = with_lane.app.state.application  # type: ignore[attr-defined]
+    (decision,) = [n for n in consents.recorder.select_notifications(start=1, limit=50) if "Decision" in n.topic]
+    parent = traced(consents.mapper, decision)[1]
+    assert parent is not None and f"{server.context.trace_id:032x}" in parent
