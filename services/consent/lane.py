@@ -111,11 +111,10 @@ class DecisionLane:
         actor = Actor(sub=principal.sub, org=principal.org)
         idempotency_key = None if key is None else key.decode("latin-1")
         loop = asyncio.get_running_loop()
-        in_context = functools.partial(contextvars.copy_context().run, call)  # the request's trace, stored with it
+        context = contextvars.copy_context()  # the request's trace, stored with its event
+        decide = functools.partial(context.run, call, request.request(), actor, idempotency_key)
         try:
-            recorded, fresh = await loop.run_in_executor(
-                self.threads, in_context, request.request(), actor, idempotency_key
-            )
+            recorded, fresh = await loop.run_in_executor(self.threads, decide)
         except RAISED_BEFORE_RECORDING:
             return None
         settings: ConsentSettings = state.settings
