@@ -4,7 +4,6 @@ request to them: two services on one store, one with the lane and one without, a
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -13,9 +12,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from starlette.concurrency import run_in_threadpool
 
 from services.common.clock import ManualClock
 from services.common.tracing import traced
+from services.consent import api
 from services.consent.lane import DecisionLane
 from services.consent.main import build_app
 from services.consent.settings import ConsentSettings
@@ -73,34 +74,32 @@ def _is_lane(middleware: object) -> bool:
     return middleware is DecisionLane
 
 
-def _threads(client: TestClient) -> list[str]:
-    """Names of the threads the application decides on, from now on."""
-    application: Any = client.app.state.application  # type: ignore[attr-defined]
-    names: list[str] = []
-    for name in ("decide", "disclose"):
-        call = getattr(application, name)
+@pytest.fixture
+def routed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The application calls the routes made from now on (the lane's own calls are not among them)."""
+    calls: list[str] = []
 
-        def spy(*args: Any, call: Callable[..., Any] = call) -> Any:
-            names.append(threading.current_thread().name)
-            return call(*args)
+    async def spy(call: Callable[..., Any], *args: Any) -> Any:
+        calls.append(call.__name__)
+        return await run_in_threadpool(call, *args)
 
-        setattr(application, name, spy)
-    return names
+    monkeypatch.setattr(api, "run_in_threadpool", spy)
+    return calls
 
 
 @pytest.mark.parametrize("path", ["/v1/decisions", "/v1/disclosures"])
 @pytest.mark.parametrize(("case", "change", "extra"), PLAIN, ids=[c for c, _, _ in PLAIN])
 def test_the_lane_answers_a_plain_request_with_the_routes_bytes(
-    pair: Pair, auth: Auth, path: str, case: str, change: dict[str, Any], extra: dict[str, str]
+    pair: Pair, auth: Auth, routed: list[str], path: str, case: str, change: dict[str, Any], extra: dict[str, str]
 ) -> None:
     with_lane, without = pair
     intake = {**auth(DISCLOSER, "intake"), **extra}
     assert with_lane.post("/v1/consents", json=CONSENT, headers=intake).status_code == 201
-    threads = _threads(with_lane)
     body = {**ASK, **change}
     lane = with_lane.post(path, json=body, headers={**intake, "Idempotency-Key": "one"})
+    assert routed == [], "the lane answered"
     route = without.post(path, json=body, headers={**intake, "Idempotency-Key": "two"})
-    assert threads and all(name.startswith("decisions") for name in threads), "the lane answered"
+    assert routed == [path.removeprefix("/v1/").replace("decisions", "decide").replace("disclosures", "disclose")]
     assert (lane.status_code, route.status_code) == (200, 200), (lane.text, route.text)
     assert lane.headers["content-type"] == route.headers["content-type"] == "application/json"
     assert {k: v for k, v in lane.json().items() if k not in VARYING} == {
@@ -160,16 +159,16 @@ def test_what_the_lane_does_not_answer_the_routes_answer_unchanged(pair: Pair, a
     )
 
 
-def test_a_domain_error_in_the_lane_is_answered_by_the_route(pair: Pair, auth: Auth) -> None:
+def test_a_domain_error_in_the_lane_is_answered_by_the_route(pair: Pair, auth: Auth, routed: list[str]) -> None:
     """An idempotency key reused for another request: the lane's call raises, the route raises it again (nothing was
     recorded) and maps it."""
     with_lane, _ = pair
     intake = {**auth(DISCLOSER, "intake"), "Idempotency-Key": "k-1"}
     assert with_lane.post("/v1/decisions", json=ASK, headers=intake).status_code == 200
-    threads = _threads(with_lane)
+    assert routed == []
     reused = with_lane.post("/v1/decisions", json={**ASK, "recipient_org_id": "org-gamma"}, headers=intake)
     assert reused.status_code == 409 and reused.json()["type"].endswith(":idempotency-key-reused"), reused.text
-    assert len(threads) == 2 and threads[0].startswith("decisions") and not threads[1].startswith("decisions")
+    assert routed == ["decide"]
 
 
 def test_the_lane_is_measured_under_its_route(pair: Pair, auth: Auth) -> None:
@@ -181,13 +180,12 @@ def test_the_lane_is_measured_under_its_route(pair: Pair, auth: Auth) -> None:
 
 
 def test_a_decision_the_lane_answers_keeps_the_requests_trace(
-    pair: Pair, auth: Auth, spans: InMemorySpanExporter
+    pair: Pair, auth: Auth, routed: list[str], spans: InMemorySpanExporter
 ) -> None:
     with_lane, _ = pair
     headers = {**auth(DISCLOSER, "intake"), "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
-    threads = _threads(with_lane)
     assert with_lane.post("/v1/decisions", json=ASK, headers=headers).status_code == 200
-    assert threads[0].startswith("decisions")
+    assert routed == []
     (server,) = [s for s in spans.get_finished_spans() if s.name == "POST /v1/decisions"]
     assert server.context.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
     consents: Any = with_lane.app.state.application  # type: ignore[attr-defined]
