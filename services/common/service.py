@@ -4,6 +4,7 @@ consumers, periodic loops) with what they show on `/metrics`, clean shutdown."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -172,6 +173,15 @@ def run_relay(service: Service[S, A], stop: threading.Event) -> None:
             close()
 
 
+def settle_heap() -> None:
+    """Moves what the process built until now (modules, the application, the API's routes and models) out of the
+    garbage collector's reach: a full collection then scans only what was allocated since. Without it, the full
+    collections a burst of allocations triggers (a clock tick of 1,000 flags) scan every object of the start-up too:
+    75-120 ms of such a tick's 120 ms of CPU, measured. The app's shutdown gives them back (`gc.unfreeze`)."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_service_app(service: Service[S, A], settings: S, application: A, api: Api) -> FastAPI:
     """The service's ASGI app: its API, health endpoints, and its workers run for the app's lifespan."""
     assert isinstance(settings, ServiceSettings) and isinstance(application, TrackedApplication)
@@ -181,6 +191,7 @@ def create_service_app(service: Service[S, A], settings: S, application: A, api:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        settle_heap()
         loops.start()
         try:
             yield
@@ -191,6 +202,7 @@ def create_service_app(service: Service[S, A], settings: S, application: A, api:
                 close()
             probe.close()
             application.close()
+            gc.unfreeze()  # what the app held can be collected again (a process running apps one after another)
 
     app = FastAPI(
         title=api.title,

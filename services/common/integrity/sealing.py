@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
@@ -165,6 +166,15 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
             _keyset("SELECT notification_id, originator_id, originator_version FROM {s}.{events}", "%s"), q
         ),
     )
+
+
+def _columnar_events_insert(schema: str, events: str, originator_id_type: str) -> Composed:
+    """The library's events insert (same columns, ids from the table's sequence in the rows' order, returned in that
+    order), from one array a column."""
+    return SQL(
+        "INSERT INTO {s}.{events} AS t (originator_id, originator_version, topic, state) "
+        "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
+    ).format(s=Identifier(schema), events=Identifier(events), id_type=SQL(originator_id_type))
 
 
 def _composed(pair: tuple[str, str], q: Callable[[str], Composed]) -> tuple[Composed, Composed]:
@@ -389,6 +399,23 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         if datastore.enable_db_functions:
             raise ValueError("sealing needs POSTGRES_ENABLE_DB_FUNCTIONS off (inserts must go through the recorder)")
         self._statements = _postgres_statements(datastore.schema, events_table_name)
+        self._insert_columns = _columnar_events_insert(
+            datastore.schema, events_table_name, datastore.originator_id_type
+        )
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """The library's insert (under its table lock, with its notification), its rows given as one binary array a
+        column instead of one array of composites: psycopg dumps those as text, one regular expression per field, and
+        the server parses them back (4x the time of the whole insert for a thousand events)."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        columns = (
+            _originator_ids(stored_events, self.datastore.originator_id_type),
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        curs.execute(self._insert_columns, columns, binary=True)
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -397,6 +424,14 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         # still inside the insert's transaction, which holds the events table lock
         self._seal_pending(curs, stored_events, ids)
         return ids
+
+
+def _originator_ids(stored_events: Sequence[StoredEvent], originator_id_type: str) -> list[UUID] | list[str]:
+    """The events' originator ids as the library's insert stores them in a column of that type: a `uuid` column
+    parses ids given as text; psycopg dumps a `UUID` into a `text` one as its 32 hex digits."""
+    if originator_id_type == "uuid":
+        return [i if isinstance(i, UUID) else UUID(i) for i in (e.originator_id for e in stored_events)]
+    return [i.hex if isinstance(i, UUID) else i for i in (e.originator_id for e in stored_events)]
 
 
 def _rows(notifications: Iterable[Any]) -> list[StoredRow]:
