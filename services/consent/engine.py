@@ -473,6 +473,15 @@ def _considered(route: Route, request: DecisionInput, facts: Facts, day: date) -
     return True
 
 
+def _unmet(table: RuleTable, route: Route, request: DecisionInput, facts: Facts, candidate: Candidate) -> Unmet | None:
+    """The first of the route's conditions the candidate does not meet (a plain loop: the hot path of a decision)."""
+    for name in route.requires:
+        unmet = CONDITIONS[name](table, route, request, facts, candidate)
+        if unmet:
+            return unmet
+    return None
+
+
 def _discloser_unfit(route: Route, facts: Facts) -> Unmet | None:
     """Who may use the route: checked first, whatever the candidate."""
     if not route.discloser_kinds:
@@ -523,10 +532,7 @@ def evaluate(request: DecisionInput, facts: Facts) -> Decision:
             reasons.append(Reason(route.no_candidate_reason, route.id))
         for candidate in candidates:
             consent_id, agreement_id = _ids(candidate)
-            unmet = next(
-                (u for name in route.requires if (u := CONDITIONS[name](table, route, request, facts, candidate))),
-                None,
-            )
+            unmet = _unmet(table, route, request, facts, candidate)
             if unmet is not None:
                 reasons.append(Reason(unmet[0], route.id, (), consent_id, agreement_id, unmet[1]))
                 continue
@@ -567,6 +573,18 @@ def evaluate(request: DecisionInput, facts: Facts) -> Decision:
     )
 
 
+_ROUTE_ORDERS: dict[int, tuple[RuleTable, dict[str, int]]] = {}
+
+
+def _route_order(table: RuleTable) -> dict[str, int]:
+    """Each route's place in its table, computed once per table (the table is kept with it, so its id is never
+    another table's)."""
+    known = _ROUTE_ORDERS.get(id(table))
+    if known is None or known[0] is not table:
+        known = _ROUTE_ORDERS[id(table)] = (table, {route.id: i for i, route in enumerate(table.routes)})
+    return known[1]
+
+
 def _still_closing(bars: list[Reason], denied: tuple[InfoCategory, ...]) -> list[Reason]:
     """A bar that closes some routes explains only the categories that stayed denied."""
     kept = []
@@ -589,7 +607,7 @@ def _basis(
         route, candidate = grants[category]
         routes[route.id] = route
         grouped.setdefault((route.id, *_ids(candidate)), []).append(category)
-    order = {route.id: i for i, route in enumerate(table.routes)}
+    order = _route_order(table)
     return tuple(
         Basis(
             regime=table.regime,

@@ -15,6 +15,7 @@ from services.consent import inbound
 from services.consent.api import DOMAIN_ERRORS, router
 from services.consent.application import Consents
 from services.consent.domain import DecisionRecord
+from services.consent.lane import DecisionLane
 from services.consent.outbound import consent_messages
 from services.consent.settings import ConsentSettings
 from services.contract import topics
@@ -59,7 +60,7 @@ STORE = StoreReader(Consents.name, open_store)
 
 def build_app(settings: ConsentSettings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or ConsentSettings()
-    api = Api("RLS Referrals — consent service", [router], DOMAIN_ERRORS, DESCRIPTION)
+    api = Api("RLS Referrals — consent service", [router], DOMAIN_ERRORS, DESCRIPTION, shortcuts=[DecisionLane])
     return create_service_app(SERVICE, settings, build_application(settings, clock), api)
 
 
