@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
 
+from services.audit.records import lean
 from services.audit.views import HistoryDB, HistoryRow, HistoryWriter, Rejected, classify, parse_time, utc_text
 from services.common.kafka_security import Brokers, access_of
 
@@ -90,18 +91,18 @@ def row_of(
     partition: int | None,
     offset: int | None,
     timestamp_ms: int | None,
-    headers: Iterable[tuple[str, bytes]] | None,
+    headers: Mapping[str, bytes | None] | Iterable[tuple[str, bytes | None]] | None,
     value: bytes | None,
 ) -> HistoryRow | Rejected:
     """A Kafka record (CloudEvents binary mode) as an audit database row, or why it cannot be one."""
-    attributes = dict(headers or ())
+    attributes: dict[str, Any] = dict(headers or ())
     try:
         event_id = attributes["ce_id"].decode()
         type_ = attributes["ce_type"].decode()
         moment = attributes["ce_time"].decode()
     except KeyError as missing:
         return Rejected(topic, partition, offset, f"missing CloudEvent attribute {missing.args[0][3:]}")
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, AttributeError):  # a null header value has no text either
         return Rejected(topic, partition, offset, "CloudEvent attribute is not UTF-8")
     if attributes.get("ce_specversion") != b"1.0":
         return Rejected(topic, partition, offset, "unsupported specversion")
@@ -152,17 +153,19 @@ class KafkaReplay:
     def run(self) -> ReplayStats:
         stats = ReplayStats()
         started = self.clock()
-        consumer = KafkaConsumer(
-            **access_of(self.brokers).client_config(),
-            group_id=None,
-            client_id="rls-audit-replay",
-            enable_auto_commit=False,
-            max_poll_records=self.batch,
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=16 * 1024 * 1024,
-            receive_buffer_bytes=4 * 1024 * 1024,
-            bootstrap_timeout_ms=int(self.timeout_s * 1000),
-            check_crcs=self.check_crcs,
+        consumer = lean(
+            KafkaConsumer(
+                **access_of(self.brokers).client_config(),
+                group_id=None,
+                client_id="rls-audit-replay",
+                enable_auto_commit=False,
+                max_poll_records=self.batch,
+                fetch_max_bytes=64 * 1024 * 1024,
+                max_partition_fetch_bytes=16 * 1024 * 1024,
+                receive_buffer_bytes=4 * 1024 * 1024,
+                bootstrap_timeout_ms=int(self.timeout_s * 1000),
+                check_crcs=self.check_crcs,
+            )
         )
         try:
             partitions = [
@@ -203,11 +206,11 @@ class KafkaReplay:
             count = 0
             for tp, records in polled.items():
                 end = pending.get(tp)
-                for record in records:
-                    if end is None or record.offset >= end:
+                for offset, timestamp, headers, value in records:
+                    if end is None or offset >= end:
                         continue  # published after the replay started: the next replay takes it
                     count += 1
-                    row = row_of(tp.topic, tp.partition, record.offset, record.timestamp, record.headers, record.value)
+                    row = row_of(tp.topic, tp.partition, offset, timestamp, headers, value)
                     if isinstance(row, Rejected):
                         rejected.append(row)
                     elif self.until is not None and row.effective_at > self.until:
