@@ -147,5 +147,14 @@ def wait_for_board(
 
 
 def differences(expected: dict[str, Any], board: dict[str, Any]) -> list[str]:
+    """The first ten rows that differ, each with only its differing fields: (expected, on the board)."""
     keys = sorted(k for k in set(expected) | set(board) if expected.get(k) != board.get(k))
-    return [f"{k}: expected {expected.get(k)}, board {board.get(k)}" for k in keys[:10]]
+    return [f"{k}: {_fields_apart(expected.get(k) or {}, board.get(k) or {})}" for k in keys[:10]]
+
+
+def _fields_apart(expected: dict[str, Any], found: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {
+        f: (expected.get(f), found.get(f))
+        for f in sorted(set(expected) | set(found))
+        if expected.get(f) != found.get(f)
+    }
