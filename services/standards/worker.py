@@ -95,6 +95,21 @@ def encoded(publication: Publication, time: datetime) -> tuple[bytes | None, lis
     return value, headers
 
 
+def drain_before_commit(buffer: Any) -> None:
+    """Makes `buffer` (faust's producer buffer, which holds the tables' changelog records) flush until it is empty.
+    Its own `flush` returns as soon as no record left it for 0.1 s (faust-streaming 0.15.3,
+    `ProducerBuffer.flush_atmost`), and the consumer commits the offsets right after: when a timer holds the event
+    loop that long, offsets are committed whose table changes are still in the buffer, and a crash then loses them
+    (seen as an undercounted board after SIGKILLs). The hook is this one buffer's attribute, not faust's class."""
+    flush_some = buffer.flush_atmost
+
+    async def flush() -> None:
+        while buffer.size:
+            await flush_some(None)
+
+    buffer.flush = flush
+
+
 class Worker:
     """The faust app of the board and the state its agents maintain."""
 
@@ -120,6 +135,7 @@ class Worker:
             table_standby_replicas=0,
             producer_linger=0.01,  # changelog and board records leave in batches
         )
+        drain_before_commit(self.app.producer.buffer)
         self.referrals = self._table("referrals")
         self.calls = self._table("calls")
         self.schedules = self._table("schedules")
