@@ -573,18 +573,6 @@ def evaluate(request: DecisionInput, facts: Facts) -> Decision:
     )
 
 
-_ROUTE_ORDERS: dict[int, tuple[RuleTable, dict[str, int]]] = {}
-
-
-def _route_order(table: RuleTable) -> dict[str, int]:
-    """Each route's place in its table, computed once per table (the table is kept with it, so its id is never
-    another table's)."""
-    known = _ROUTE_ORDERS.get(id(table))
-    if known is None or known[0] is not table:
-        known = _ROUTE_ORDERS[id(table)] = (table, {route.id: i for i, route in enumerate(table.routes)})
-    return known[1]
-
-
 def _still_closing(bars: list[Reason], denied: tuple[InfoCategory, ...]) -> list[Reason]:
     """A bar that closes some routes explains only the categories that stayed denied."""
     kept = []
@@ -607,7 +595,7 @@ def _basis(
         route, candidate = grants[category]
         routes[route.id] = route
         grouped.setdefault((route.id, *_ids(candidate)), []).append(category)
-    order = _route_order(table)
+    order = table.route_order
     return tuple(
         Basis(
             regime=table.regime,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import Enum, StrEnum
+from functools import cached_property
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 from zoneinfo import ZoneInfo
 
@@ -438,6 +439,11 @@ class RuleTable:
     in_force_from: date | None = field(default=None, metadata=ADDED)
     superseded_on: date | None = field(default=None, metadata=ADDED)
     """From this date the regime is repealed: a decision dated on or after it says `regime_superseded`."""
+
+    @cached_property
+    def route_order(self) -> dict[str, int]:
+        """Each route's place in the table, computed once (a decision's basis is listed in that order)."""
+        return {route.id: i for i, route in enumerate(self.routes)}
 
     def route(self, route_id: str) -> Route:
         for route in self.routes:
