@@ -77,9 +77,10 @@ def _sqlite_statements(events: str) -> _Statements:
         insert_store_id="INSERT INTO integrity_meta (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING",
         head="SELECT notification_id, chain_hash FROM integrity_seals ORDER BY notification_id DESC LIMIT 1",
         count="SELECT COUNT(*) AS n FROM integrity_seals",
-        aggregate_heads=(  # SQLite returns the bare columns of the row holding the MAX
-            "SELECT originator_id, aggregate_hash, MAX(originator_version) FROM integrity_seals "
-            "WHERE originator_id IN (SELECT value FROM json_each(?)) GROUP BY originator_id"
+        aggregate_heads=(  # one index seek an aggregate, backwards from its last version, then that one row
+            "SELECT s.originator_id, s.aggregate_hash FROM json_each(?) AS wanted JOIN integrity_seals AS s "
+            "ON s.notification_id = (SELECT notification_id FROM integrity_seals WHERE originator_id = wanted.value "
+            "ORDER BY originator_version DESC LIMIT 1)"
         ),
         events_after=(  # the table name comes from the library's recorder, never from input
             "SELECT rowid AS notification_id, originator_id, originator_version, topic, state FROM "  # noqa: S608
@@ -142,9 +143,10 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
         insert_store_id=q("INSERT INTO {s}.{meta} (key, value) VALUES ('store_id', %s) ON CONFLICT (key) DO NOTHING"),
         head=q("SELECT notification_id, chain_hash FROM {s}.{seals} ORDER BY notification_id DESC LIMIT 1"),
         count=q("SELECT COUNT(*) AS n FROM {s}.{seals}"),
-        aggregate_heads=q(
-            "SELECT DISTINCT ON (originator_id) originator_id, aggregate_hash FROM {s}.{seals} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC"
+        aggregate_heads=q(  # one index seek an aggregate, backwards from its last version, then that one row
+            "SELECT last.originator_id, last.aggregate_hash FROM unnest(%s::text[]) AS wanted (id) "
+            "CROSS JOIN LATERAL (SELECT originator_id, aggregate_hash FROM {s}.{seals} WHERE originator_id = wanted.id "
+            "ORDER BY originator_version DESC LIMIT 1) AS last"
         ),
         events_after=q(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {s}.{events} "
