@@ -5,6 +5,8 @@ its position in submission order (`seq`, the notification id of its submission: 
 state as the domain's own `mutate` leaves it (encoded like the store's events). `referral_clocks` holds its delay
 clocks with what does not depend on the time of asking (start, due, met, stopped) and the next threshold still to flag:
 compliance is an aggregate over it, and the clock tick reads only the clocks whose next threshold has passed.
+`referral_clock_totals` counts the met and stopped clocks by standard and final state, kept with each change, so the
+clocks' states as they stand (a metric, scraped every few seconds) read those totals and the open clocks only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +30,15 @@ FLAG_KINDS = ("AT_RISK", "BREACHED")
 
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 """Clocks are stored as they will stand once every step recorded so far has happened."""
+
+CLOSED = "(met_at IS NOT NULL OR stopped_at IS NOT NULL)"
+"""A clock met or stopped: its state no longer depends on the time of asking."""
+CLOSED_STATE = (
+    "CASE WHEN met_at IS NOT NULL THEN (CASE WHEN met_at <= due_at THEN 'MET' ELSE 'BREACHED' END) "
+    "ELSE (CASE WHEN stopped_at > due_at THEN 'BREACHED' ELSE 'STOPPED' END) END"
+)
+OPEN_STATE = "CASE WHEN ? >= due_at THEN 'BREACHED' WHEN ? >= at_risk_at THEN 'AT_RISK' ELSE 'RUNNING' END"
+"""The state of a clock neither met nor stopped at the time given (twice)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,7 @@ def referral_of(state: dict[str, Any]) -> Referral:
 
 class ReferralView(Projection):
     name = "referral_view"
-    tables = ("referral_rows", "referral_clocks")
+    tables = ("referral_rows", "referral_clocks", "referral_clock_totals")
 
     def __init__(self, policy: Policy, codec: StateCodec) -> None:
         self.policy = policy
@@ -82,7 +94,7 @@ class ReferralView(Projection):
         """The schema's version and the clock policy the clocks were computed with."""
         bounds = sorted((str(k), v.total_seconds()) for k, v in self.policy.bounds.items())
         digest = hashlib.sha256(repr((bounds, self.policy.at_risk_ratio)).encode()).hexdigest()[:16]
-        return f"3:{digest}"
+        return f"4:{digest}"
 
     def schema(self, db: Database) -> Sequence[str]:
         return [
@@ -104,6 +116,10 @@ class ReferralView(Projection):
             "CREATE INDEX referral_clocks_org ON referral_clocks (responsible_org, started_at)",
             "CREATE INDEX referral_clocks_service ON referral_clocks (service, started_at)",
             "CREATE INDEX referral_clocks_due ON referral_clocks (next_flag_at)",
+            "CREATE INDEX referral_clocks_open ON referral_clocks (standard) "
+            "WHERE met_at IS NULL AND stopped_at IS NULL",
+            """CREATE TABLE referral_clock_totals (
+                standard TEXT NOT NULL, state TEXT NOT NULL, clocks BIGINT NOT NULL, PRIMARY KEY (standard, state))""",
         ]
 
     def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
@@ -132,12 +148,37 @@ class ReferralView(Projection):
                 for seq, r in rows
             ],
         )
-        tx.executemany("DELETE FROM referral_clocks WHERE referral_id = ?", [(str(r.id),) for _, r in rows])
+        keys = [str(r.id) for _, r in rows]
+        closed = self._closed(tx, keys)
+        tx.executemany("DELETE FROM referral_clocks WHERE referral_id = ?", [(key,) for key in keys])
         tx.executemany(
             "INSERT INTO referral_clocks (referral_id, standard, responsible_org, service, started_at, due_at, "
             "at_risk_at, met_at, stopped_at, bound_s, version, at_risk_flag_at, breached_flag_at, next_flag_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [clock for _, r in rows for clock in self._clocks(r)],
+        )
+        closed.subtract(self._closed(tx, keys))
+        tx.executemany(
+            "INSERT INTO referral_clock_totals (standard, state, clocks) VALUES (?, ?, ?) "
+            "ON CONFLICT (standard, state) DO UPDATE SET clocks = referral_clock_totals.clocks + excluded.clocks",
+            [(standard, state, -n) for (standard, state), n in sorted(closed.items()) if n],
+        )
+
+    @staticmethod
+    def _closed(tx: Tx, keys: Sequence[str]) -> Counter[tuple[str, str]]:
+        """The met and stopped clocks of these referrals, by standard and final state."""
+        if not keys:
+            return Counter()
+        marks = ", ".join("?" for _ in keys)
+        return Counter(
+            {
+                (str(standard), str(state)): int(n)
+                for standard, state, n in tx.execute(
+                    f"SELECT standard, {CLOSED_STATE} AS state, COUNT(*) FROM referral_clocks "  # noqa: S608 -- ours
+                    f"WHERE referral_id IN ({marks}) AND {CLOSED} GROUP BY standard, state",
+                    keys,
+                )
+            }
         )
 
     def _load(self, tx: Tx, keys: Sequence[str]) -> dict[str, tuple[int, Referral | None]]:
@@ -249,18 +290,19 @@ class ReferralIndex:
         return report
 
     def clock_states(self, now: datetime) -> dict[tuple[str, str], int]:
-        """How many clocks stand in each state at `now`, by standard (the states of `compute_clocks`)."""
-        state = (
-            "CASE WHEN met_at IS NOT NULL THEN (CASE WHEN met_at <= due_at THEN 'MET' ELSE 'BREACHED' END) "
-            "WHEN stopped_at IS NOT NULL THEN (CASE WHEN stopped_at > due_at THEN 'BREACHED' ELSE 'STOPPED' END) "
-            "WHEN ? >= due_at THEN 'BREACHED' WHEN ? >= at_risk_at THEN 'AT_RISK' ELSE 'RUNNING' END"
-        )
+        """How many clocks stand in each state at `now`, by standard (the states of `compute_clocks`): the totals of
+        the met and stopped ones, and the open ones (an index of their own), whatever the history behind them."""
+        states: Counter[tuple[str, str]] = Counter()
         with self.projector.reading() as tx:
-            rows = tx.execute(
-                f"SELECT standard, {state} AS state, COUNT(*) FROM referral_clocks GROUP BY standard, state",  # noqa: S608
+            totals = tx.execute("SELECT standard, state, clocks FROM referral_clock_totals")
+            current = tx.execute(
+                f"SELECT standard, {OPEN_STATE} AS state, COUNT(*) FROM referral_clocks "  # noqa: S608 -- ours
+                "WHERE met_at IS NULL AND stopped_at IS NULL GROUP BY standard, state",
                 (micros(now), micros(now)),
             )
-        return {(str(standard), str(value)): int(count) for standard, value, count in rows}
+        for standard, state, count in [*totals, *current]:
+            states[(str(standard), str(state))] += int(count)
+        return {key: n for key, n in states.items() if n}
 
     def due(self, now: datetime) -> list[DueFlags]:
         """The thresholds passed by `now` and not flagged yet, by referral and in the order of their true times: the

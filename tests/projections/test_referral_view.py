@@ -55,7 +55,8 @@ def rows(projector: Projector) -> dict[str, list[Any]]:
     with projector.reading() as tx:
         referrals = sorted([*row[:-1], view.codec.decode(row[-1])] for row in tx.execute("SELECT * FROM referral_rows"))
         clocks = sorted(tx.execute("SELECT * FROM referral_clocks"), key=repr)
-    return {"referrals": referrals, "clocks": [list(c) for c in clocks]}
+        totals = sorted(tx.execute("SELECT * FROM referral_clock_totals WHERE clocks <> 0"))
+    return {"referrals": referrals, "clocks": [list(c) for c in clocks], "totals": [list(t) for t in totals]}
 
 
 def play(app: Referrals, clock: ManualClock, history: list[tuple[Any, ...]]) -> None:
@@ -113,3 +114,26 @@ def test_rls_projections_rebuild_rebuilds_a_services_views_from_the_registry(
     with build_application(settings) as referrals:
         assert rows(referrals.projectors[0]) == before
     assert CliRunner().invoke(cli, ["projections", "rebuild", "nobody"]).exit_code == 2
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
+def test_the_clocks_states_read_the_closed_clocks_totals_and_the_open_clocks_only(store_url: str) -> None:
+    """The metric of the clocks' states is scraped every few seconds: it reads the totals the view keeps of the met
+    and stopped clocks and the open clocks (an index of their own), never the history of closed ones (here their
+    rows are rewritten behind the view's back, and the states are still those of the totals)."""
+    clock = ManualClock(T0)
+    with Referrals(env=persistence_env(store_url), clock=clock) as app:
+        handled = [app.submit(SUBMISSION, "worker", None, FakeDirectory())[0] for _ in range(3)]
+        clock.advance(timedelta(minutes=30))
+        for referral in handled:
+            app.perform(referral.id, "callback", Step(referral.to_org, "worker", clock()), None)
+        waiting = app.submit(SUBMISSION, "worker", None, FakeDirectory())[0]
+        clock.advance(timedelta(hours=30))
+        expected = Counter((c.standard.value, c.state.value) for r in app.list_referrals() for c in app.clocks(r))
+        assert expected[("AAOR_CALLBACK", "MET")] == 3 and expected[("AAOR_CALLBACK", "BREACHED")] == 1
+        assert app.index.clock_states(clock()) == expected
+        [projector] = app.projectors
+        with projector.reading() as tx:
+            tx.execute("UPDATE referral_clocks SET standard = 'REWRITTEN' WHERE met_at IS NOT NULL")
+        assert app.index.clock_states(clock()) == expected
+        assert waiting.id in {r.id for r in app.list_referrals()}
