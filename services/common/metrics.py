@@ -25,7 +25,7 @@ from services.common.clock import Clock, system_clock
 from services.common.consumer import TrackingConsumer
 from services.common.eventstore import TrackedApplication
 from services.common.integrity.checkpoints import CheckpointPublisher
-from services.common.integrity.sealing import sealed_head
+from services.common.integrity.sealing import SealedStore
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +141,10 @@ def checkpoint_readings(checkpoints: CheckpointPublisher, clock: Clock = system_
         return [] if published is None else [(application, (clock() - published).total_seconds())]
 
     def behind() -> list[Sample]:
-        head = sealed_head(checkpoints.recorder)
+        recorder = checkpoints.recorder
+        last = recorder.max_notification_id() if isinstance(recorder, SealedStore) else None
         covered = checkpoints.published.notification_id if checkpoints.published is not None else 0
-        return [(application, float(head.notification_id - covered if head is not None else 0))]
+        return [(application, float(last - covered if last is not None else 0))]
 
     return [
         Reading(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import uuid
@@ -20,6 +21,7 @@ from services.common.eventstore import TrackedApplication, persistence_env
 from services.common.integrity.checkpoints import CheckpointPublisher, checkpoint_of
 from services.common.integrity.sealing import SealedStore
 from services.common.kafka import Outgoing
+from services.common.metrics import checkpoint_readings
 from services.contract.audit_events import IntegrityCheckpointV1
 from services.referral.application import Referrals
 from services.referral.vault import Vault
@@ -87,6 +89,9 @@ class RawStore:
 
     def edit_seal(self, nid: int) -> None:
         self.run([(f"UPDATE {self.seals} SET aggregate_hash = ? WHERE notification_id = ?", ("0" * 64, nid))])
+
+    def drop_seal(self, nid: int) -> None:
+        self.run([(f"DELETE FROM {self.seals} WHERE notification_id = ?", (nid,))])
 
     def drop_seals_from(self, nid: int) -> None:
         self.run([(f"DELETE FROM {self.seals} WHERE notification_id >= ?", (nid,))])
@@ -190,6 +195,43 @@ def test_checkpoints_publish_the_chain_head_when_it_moves(counters: Counters) ->
     payloads = [IntegrityCheckpointV1.model_validate(m.event.data) for m in sink.sent]  # the public contract
     assert [p.notification_id for p in payloads] == [15, 16]
     assert sink.sent[0].topic == "rls.audit.checkpoints.v1"
+
+
+def test_a_checkpoint_counts_the_seals_recorded_since_the_one_before(counters: Counters, store_url: str) -> None:
+    """A process's first checkpoint counts every seal; each later one adds the seals after the one before (an index
+    range), so publishing costs the same after ten years of events as after ten. Seals deleted under an earlier
+    checkpoint are verification's to find, not the count's."""
+    sink = ListSink()
+    publisher = CheckpointPublisher(counters.recorder, sink, application="counters", source="/rls/test")
+    publisher.run_once()
+    raw(store_url).drop_seal(3)
+    counters.save(*(Counter() for _ in range(3)))
+    publisher.run_once()
+    payloads = [IntegrityCheckpointV1.model_validate(m.event.data) for m in sink.sent]
+    assert [(p.notification_id, p.sealed_events) for p in payloads] == [(15, 15), (18, 18)]
+    head = counters.sealed_head()
+    assert head is not None and head.sealed == 17  # counted from the start
+    assert any(nid == 3 for _, nid in kinds_at(counters))  # the event left without its seal
+
+
+def test_the_checkpoint_metric_counts_the_events_stored_after_the_last_checkpoint(counters: Counters) -> None:
+    """`rls_integrity_checkpoint_behind`, read at every scrape, from the last event's id (not a count of the seals)."""
+    publisher = CheckpointPublisher(counters.recorder, ListSink(), application="counters", source="/rls/test")
+    [_, behind] = checkpoint_readings(publisher)
+    recorder: Any = counters.recorder
+    statements = recorder._statements
+    uncountable = dataclasses.replace(statements, count="SELECT n FROM no_such_table")  # a scrape counts no seal
+    recorder._statements = uncountable
+
+    def reading() -> list[Any]:
+        return list(behind.read())
+
+    assert reading() == [(("counters",), 15.0)]
+    recorder._statements = statements
+    publisher.run_once()
+    recorder._statements = uncountable
+    counters.save(Counter(), Counter())
+    assert reading() == [(("counters",), 2.0)]
 
 
 def test_a_store_rewritten_and_resealed_contradicts_its_published_checkpoint(tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ class CheckpointPublisher:
 
     def run_once(self) -> Head | None:
         """Publishes the head if it moved since the last checkpoint; returns what was published."""
-        head = sealed_head(self.recorder)
+        head = sealed_head(self.recorder, since=self.published)
         if head is None or (self.published is not None and head.notification_id <= self.published.notification_id):
             return None
         if self._prepare is not None:

@@ -47,6 +47,7 @@ class _Statements:
     insert_store_id: str | Composed
     head: str | Composed
     count: str | Composed
+    """The seals after a notification id (an index range: from a head read before, not from the start)."""
     aggregate_heads: str | Composed
     events_after: str | Composed
     bounds_after: str | Composed
@@ -76,7 +77,7 @@ def _sqlite_statements(events: str) -> _Statements:
         store_id="SELECT value FROM integrity_meta WHERE key = 'store_id'",
         insert_store_id="INSERT INTO integrity_meta (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING",
         head="SELECT notification_id, chain_hash FROM integrity_seals ORDER BY notification_id DESC LIMIT 1",
-        count="SELECT COUNT(*) AS n FROM integrity_seals",
+        count="SELECT COUNT(*) AS n FROM integrity_seals WHERE notification_id > ?",
         aggregate_heads=(  # one index seek an aggregate, backwards from its last version, then that one row
             "SELECT s.originator_id, s.aggregate_hash FROM json_each(?) AS wanted JOIN integrity_seals AS s "
             "ON s.notification_id = (SELECT notification_id FROM integrity_seals WHERE originator_id = wanted.value "
@@ -142,7 +143,7 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
         store_id=q("SELECT value FROM {s}.{meta} WHERE key = 'store_id'"),
         insert_store_id=q("INSERT INTO {s}.{meta} (key, value) VALUES ('store_id', %s) ON CONFLICT (key) DO NOTHING"),
         head=q("SELECT notification_id, chain_hash FROM {s}.{seals} ORDER BY notification_id DESC LIMIT 1"),
-        count=q("SELECT COUNT(*) AS n FROM {s}.{seals}"),
+        count=q("SELECT COUNT(*) AS n FROM {s}.{seals} WHERE notification_id > %s"),
         aggregate_heads=q(  # one index seek an aggregate, backwards from its last version, then that one row
             "SELECT last.originator_id, last.aggregate_hash FROM unnest(%s::text[]) AS wanted (id) "
             "CROSS JOIN LATERAL (SELECT originator_id, aggregate_hash FROM {s}.{seals} WHERE originator_id = wanted.id "
@@ -189,7 +190,7 @@ class SealedStore(Protocol):
 
     def store_id(self) -> str | None: ...
 
-    def sealed_head(self) -> Head | None: ...
+    def sealed_head(self, since: Head | None = None) -> Head | None: ...
 
     def read_seals(self, after: int, limit: int) -> list[Seal]: ...
 
@@ -221,15 +222,22 @@ class _Sealing:
             row = curs.fetchone()
         return None if row is None else str(row["value"])
 
-    def sealed_head(self) -> Head | None:
+    def sealed_head(self, since: Head | None = None) -> Head | None:
+        """The chain head and how many events are sealed, counted from `since` on (a head of this store read before,
+        such as the last checkpoint: the seals after it, an index range) rather than from the start."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._statements.store_id)
             store = curs.fetchone()
+            store_id = None if store is None else str(store["value"])
+            base = since if since is not None and since.store_id == store_id else None
             curs.execute(self._statements.head)
             head = curs.fetchone()
-            curs.execute(self._statements.count)
+            curs.execute(self._statements.count, (0 if base is None else base.notification_id,))
             count = curs.fetchone()
-        return self._head_from(None if store is None else str(store["value"]), head, count)
+        if store_id is None or head is None:
+            return None
+        sealed = int(count["n"]) + (0 if base is None else base.sealed)
+        return Head(store_id, int(head["notification_id"]), str(head["chain_hash"]), sealed)
 
     def read_seals(self, after: int, limit: int) -> list[Seal]:
         with self.datastore.transaction(commit=False) as curs:
@@ -342,12 +350,6 @@ class _Sealing:
         """The aggregates' ids as one parameter: a JSON array (SQLite's `json_each`), a list (PostgreSQL's `ANY`)."""
         return originator_ids if self._statements.scope is not None else json.dumps(originator_ids)
 
-    @staticmethod
-    def _head_from(store_id: str | None, head: Any, count: Any) -> Head | None:
-        if store_id is None or head is None:
-            return None
-        return Head(store_id, int(head["notification_id"]), str(head["chain_hash"]), int(count["n"]))
-
 
 def _unhex(head: Any) -> bytes:
     return bytes.fromhex(head["chain_hash"])
@@ -451,6 +453,6 @@ def use_sealing_recorders(env: Any) -> None:
         env["PROCESS_RECORDER_TOPIC"] = topic
 
 
-def sealed_head(recorder: object) -> Head | None:
-    """The chain head of a recorder's store (None for stores that are not sealed)."""
-    return recorder.sealed_head() if isinstance(recorder, SealedStore) else None
+def sealed_head(recorder: object, since: Head | None = None) -> Head | None:
+    """The chain head of a recorder's store (None for stores that are not sealed), its count from `since` on."""
+    return recorder.sealed_head(since) if isinstance(recorder, SealedStore) else None
