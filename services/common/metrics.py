@@ -10,14 +10,12 @@ Labels are codes, templates and topic names — never an identifier of a person 
 
 from __future__ import annotations
 
+import json
 import logging
-import threading
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from eventsourcing.utils import get_topic
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -26,10 +24,10 @@ from services.common.consumer import TrackingConsumer
 from services.common.eventstore import TrackedApplication
 from services.common.integrity.checkpoints import CheckpointPublisher
 from services.common.integrity.sealing import SealedStore
+from services.common.projections import Labels, Projector
 
 log = logging.getLogger(__name__)
 
-Labels = tuple[str, ...]
 Sample = tuple[Labels, float]
 
 
@@ -56,37 +54,15 @@ class Reading(Collector):
         yield family
 
 
-Classifier = Callable[[Any], Iterable[Labels]]
-"""The label values a stored domain event counts under (none: it is not counted)."""
+def tally_reading(projector: Projector, name: str, documentation: str, labels: Labels) -> Reading:
+    """A counter read from the projector of an `EventTally` (`services.common.projections`), caught up first."""
 
+    def read() -> list[Sample]:
+        with projector.reading() as tx:
+            rows = tx.execute(f"SELECT labels, events FROM {projector.projection.name}")  # noqa: S608 -- its table
+        return sorted((tuple(json.loads(values)), float(n)) for values, n in rows)
 
-class EventTally:
-    """Counts a store's domain events by label values, following its notification log from the start: the counts are
-    the store's, the same after a restart and in every process on the store. Give it to a counter `Reading`.
-
-    `classify` maps domain event classes to what each counts under; events of other classes are not decoded."""
-
-    def __init__(self, app: TrackedApplication, classify: Mapping[type, Classifier], page: int = 1000) -> None:
-        self._app = app
-        self._classify = {get_topic(cls): labels_of for cls, labels_of in classify.items()}
-        self._page = page
-        self._position = 0
-        self._counts: Counter[Labels] = Counter()
-        self._lock = threading.Lock()
-
-    def __call__(self) -> list[Sample]:
-        with self._lock:
-            while True:
-                notifications = self._app.recorder.select_notifications(
-                    start=self._position, limit=self._page, topics=tuple(self._classify), inclusive_of_start=False
-                )
-                for notification in notifications:
-                    domain_event = self._app.mapper.to_domain_event(notification)
-                    self._counts.update(self._classify[notification.topic](domain_event))
-                if notifications:
-                    self._position = notifications[-1].id
-                if len(notifications) < self._page:
-                    return [(labels, float(count)) for labels, count in sorted(self._counts.items())]
+    return Reading(name, documentation, labels, read, "counter")
 
 
 def outbox_lag(app: TrackedApplication, relay: str) -> Reading:

@@ -13,11 +13,13 @@ become visible in order (a gap is a rolled-back transaction, never an id still t
 
 from __future__ import annotations
 
+import json
 import queue
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -25,6 +27,7 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
 from psycopg.conninfo import make_conninfo
 
 from services.common.eventstore import TrackedApplication
@@ -198,6 +201,10 @@ class Projection(ABC):
     tables: tuple[str, ...]
     topics: frozenset[str] | None = None
     """The topics of the events it applies (None: every event); a read then waits for no other event."""
+    indexed: bool = True
+    """Whether its topics get a partial index of the events table (a projection read on every request: whether one
+    was recorded since is one seek), or are filtered from the events recorded since its position (one read now and
+    then, such as a metric's: no index for every write to maintain)."""
 
     @property
     @abstractmethod
@@ -272,7 +279,7 @@ def topics_of(app: TrackedApplication, db: Database, projection: Projection) -> 
     """How a projection naming its topics finds their events: a partial index of its store, or the recorder."""
     if projection.topics is None:
         return None
-    if db.memory:
+    if db.memory or not projection.indexed:
         return Topics(app, projection.topics)
     return TopicIndex(app, db, projection.name, projection.topics)
 
@@ -392,3 +399,44 @@ class Projector:
 
     def close(self) -> None:
         self.db.close()
+
+
+Labels = tuple[str, ...]
+Classifier = Callable[[Any], Iterable[Labels]]
+"""The label values a stored domain event counts under (none: it is not counted)."""
+
+
+class EventTally(Projection):
+    """Counts of a store's domain events by label values: a projection of the events of the classes it classifies (a
+    table of counts in the service's database), so the counts are the store's, the same after a restart and in every
+    process on the store, and a scrape applies only the events recorded since the last one. Read it with
+    `services.common.metrics.tally_reading`.
+
+    `classify` maps domain event classes to what each counts under; events of other classes are not decoded. Change
+    `version` when what an event counts under changes: the counts are then rebuilt from the log."""
+
+    indexed = False  # read at scrapes only: no partial index for every write to maintain
+
+    def __init__(self, name: str, classify: Mapping[type, Classifier], version: str = "1") -> None:
+        self.name = name
+        self.tables = (name,)
+        self.topics = frozenset(get_topic(cls) for cls in classify)
+        self._classify = dict(classify)
+        self._version = version
+
+    @property
+    def version(self) -> str:
+        return f"1:{self._version}"
+
+    def schema(self, db: Database) -> Sequence[str]:
+        return [f"CREATE TABLE {self.name} (labels TEXT PRIMARY KEY, events BIGINT NOT NULL)"]
+
+    def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
+        counts: Counter[Labels] = Counter()
+        for _, domain_event in events:
+            counts.update(self._classify[type(domain_event)](domain_event))
+        tx.executemany(
+            f"INSERT INTO {self.name} (labels, events) VALUES (?, ?) "  # noqa: S608 -- the projection's own table
+            f"ON CONFLICT (labels) DO UPDATE SET events = {self.name}.events + excluded.events",
+            [(json.dumps(labels), n) for labels, n in sorted(counts.items())],
+        )

@@ -61,6 +61,7 @@ from services.consent.views import (
     RegisterView,
     RestrictionState,
     aware,
+    decision_tally,
 )
 from services.contract.codes import (
     AgreementKind,
@@ -251,7 +252,9 @@ class Consents(TrackedApplication):
         self.versions = register(build_tables(legal or LegalSettings()).values())
         codec = StateCodec(self)
         facts, entries = Projector(self, ConsentView(codec)), Projector(self, RegisterView(codec))
-        self.projectors = (facts, entries)
+        self.tally = Projector(self, decision_tally())
+        """Decisions by outcome and legal route, counted from the store (a metric)."""
+        self.projectors = (facts, entries, self.tally)
         self.view = ReadModel(facts, entries, codec)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:

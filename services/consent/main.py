@@ -9,12 +9,11 @@ from fastapi import FastAPI
 
 from services.common.clock import Clock, system_clock
 from services.common.composition import Outbox, Service, StoreReader, Workers
-from services.common.metrics import EventTally, Labels, Reading
+from services.common.metrics import Reading, tally_reading
 from services.common.service import Api, application_env, create_service_app, outbox_relay, topic_consumer
 from services.consent import inbound
 from services.consent.api import DOMAIN_ERRORS, router
 from services.consent.application import Consents
-from services.consent.domain import DecisionRecord
 from services.consent.lane import DecisionLane
 from services.consent.outbound import consent_messages
 from services.consent.settings import ConsentSettings
@@ -39,16 +38,11 @@ def build_consumers(settings: ConsentSettings, consents: Consents) -> Workers:
     return topic_consumer(settings, consents, "agreements-events", group, [topics.AGREEMENTS], handler)
 
 
-def decision_labels(made: DecisionRecord.Made) -> list[Labels]:
-    """A decision counts once under its outcome for each legal route it rests on (`none`: no route released)."""
-    routes = sorted({str(basis["route"]) for basis in made.result.get("basis", [])}) or ["none"]
-    return [(str(made.result.get("outcome")), route) for route in routes]
-
-
 def build_metrics(settings: ConsentSettings, consents: Consents) -> list[Reading]:
-    """Disclosure decisions by outcome and legal route (counted from the store)."""
-    tally = EventTally(consents, {DecisionRecord.Made: decision_labels})
-    return [Reading("rls_consent_decisions", "Decisions by outcome and route", ("outcome", "route"), tally, "counter")]
+    """Disclosure decisions by outcome and legal route (counted from the store, `Consents.tally`)."""
+    return [
+        tally_reading(consents.tally, "rls_consent_decisions", "Decisions by outcome and route", ("outcome", "route"))
+    ]
 
 
 def open_store(env: Mapping[str, str]) -> Outbox:

@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 
 from eventsourcing.utils import get_topic
 
-from services.common.projections import Database, Projection, Projector, StateCodec, Tx, micros
+from services.common.projections import Database, EventTally, Labels, Projection, Projector, StateCodec, Tx, micros
 from services.consent.domain import (
     AgreementObserved,
     Consent,
+    DecisionRecord,
     OrganisationObserved,
     Refusal,
     RegisterEntry,
@@ -558,3 +559,14 @@ def _org_kind_at(tx: Tx, org_id: str, at: datetime) -> OrgKind | None:
     """The kind in force at `at`: the last one observed at or before it."""
     row = tx.one(ORG_KIND_AT, (org_id, micros(aware(at))))
     return None if row is None else OrgKind(row[0])
+
+
+def decision_tally() -> EventTally:
+    """Disclosure decisions counted by outcome and legal route (the `rls_consent_decisions` metric)."""
+    return EventTally("consent_decision_tally", {DecisionRecord.Made: decision_labels})
+
+
+def decision_labels(made: DecisionRecord.Made) -> list[Labels]:
+    """A decision counts once under its outcome for each legal route it rests on (`none`: no route released)."""
+    routes = sorted({str(basis["route"]) for basis in made.result.get("basis", [])}) or ["none"]
+    return [(str(made.result.get("outcome")), route) for route in routes]

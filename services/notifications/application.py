@@ -45,7 +45,14 @@ from services.notifications.domain import (
     topic_slot_id,
 )
 from services.notifications.signing import generate_secret
-from services.notifications.views import Board, BoardView, DeliveryEntry, DueBatch, SubscriptionEntry
+from services.notifications.views import (
+    Board,
+    BoardView,
+    DeliveryEntry,
+    DueBatch,
+    SubscriptionEntry,
+    delivery_tally,
+)
 
 COMMAND_ATTEMPTS = 3
 
@@ -127,7 +134,9 @@ class Notifications(TrackedApplication):
         self._draw = draw
         codec = StateCodec(self)
         projector = Projector(self, BoardView(codec))
-        self.projectors = (projector,)
+        self.tally = Projector(self, delivery_tally())
+        """Delivery attempts by outcome, and dead letters, counted from the store (a metric)."""
+        self.projectors = (projector, self.tally)
         self.board = Board(projector, codec)
 
     # --- routing (the referral events consumer) ----------------------------------------------------------

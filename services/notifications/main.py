@@ -10,14 +10,13 @@ from services.common.composition import Service, StoreReader, Workers
 from services.common.egress import Resolver, egress_client, system_resolver
 from services.common.kafka import KafkaPublisher
 from services.common.kafka_acls import load_acl_file
-from services.common.metrics import EventTally, Reading
+from services.common.metrics import Reading, tally_reading
 from services.common.service import Api, application_env, checkpoint_workers, create_service_app, topic_consumer
 from services.contract import topics
 from services.notifications import inbound
 from services.notifications.api import DOMAIN_ERRORS, router
 from services.notifications.application import Notifications
 from services.notifications.credentials import ClientEndpoint, CredentialsIssuer
-from services.notifications.domain import Delivery
 from services.notifications.loops import DeliveryWorker
 from services.notifications.outbound import TopicTransport, WebhookTransport
 from services.notifications.settings import NotificationsSettings
@@ -62,30 +61,15 @@ def build_consumers(settings: NotificationsSettings, notifications: Notification
     return topic_consumer(settings, notifications, "referral-events", group, [topics.REFERRAL], handler)
 
 
-def failure_kind(failed: Delivery.Failed) -> str:
-    """A failed attempt's kind: `http_4xx`, `http_5xx`, `refused` (egress guard) or `transport` (no answer)."""
-    if failed.error.startswith("HTTP "):
-        return f"http_{failed.error[5:6]}xx"
-    return "refused" if failed.error.startswith("refused") else "transport"
-
-
 def build_metrics(settings: NotificationsSettings, notifications: Notifications) -> list[Reading]:
-    """Delivery attempts (webhooks and topics) by outcome, and dead-lettered deliveries (counted from the store)."""
-    tally = EventTally(
-        notifications,
-        {
-            Delivery.Delivered: lambda _: [("delivered", "")],
-            Delivery.Failed: lambda failed: [("failed", failure_kind(failed))],
-            Delivery.DeadLettered: lambda _: [("dead_lettered", "")],
-        },
-    )
+    """Delivery attempts (webhooks and topics) by outcome, and dead-lettered deliveries (counted from the store,
+    `Notifications.tally`)."""
     return [
-        Reading(
+        tally_reading(
+            notifications.tally,
             "rls_delivery_outcomes",
             "Delivery attempts by outcome, and dead letters",
             ("outcome", "failure"),
-            tally,
-            "counter",
         )
     ]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from services.common.projections import Database, Projection, Projector, StateCodec, Tx, micros
+from services.common.projections import Database, EventTally, Projection, Projector, StateCodec, Tx, micros
 from services.contract.topics import org_referrals
 from services.notifications.domain import (
     Delivery,
@@ -386,3 +386,22 @@ class Board:
                 continue
             runs[head].append(delivery_id)
         return runs
+
+
+def delivery_tally() -> EventTally:
+    """Delivery attempts by outcome, and dead-lettered deliveries (the `rls_delivery_outcomes` metric)."""
+    return EventTally(
+        "delivery_outcome_tally",
+        {
+            Delivery.Delivered: lambda _: [("delivered", "")],
+            Delivery.Failed: lambda failed: [("failed", failure_kind(failed))],
+            Delivery.DeadLettered: lambda _: [("dead_lettered", "")],
+        },
+    )
+
+
+def failure_kind(failed: Delivery.Failed) -> str:
+    """A failed attempt's kind: `http_4xx`, `http_5xx`, `refused` (egress guard) or `transport` (no answer)."""
+    if failed.error.startswith("HTTP "):
+        return f"http_{failed.error[5:6]}xx"
+    return "refused" if failed.error.startswith("refused") else "transport"

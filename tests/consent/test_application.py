@@ -421,12 +421,12 @@ def view_rows(app: Consents) -> dict[str, list[Any]]:
     """Every row of the consent service's projections, the encoded states decoded."""
     found: dict[str, list[Any]] = {}
     for projector in app.projectors:
-        codec = projector.projection.codec  # type: ignore[attr-defined]
+        codec = getattr(projector.projection, "codec", None)  # the decisions' tally encodes nothing
         with projector.reading() as tx:
             for table in projector.projection.tables:
                 found[table] = sorted(
                     (
-                        [codec.decode(v) if isinstance(v, bytes | memoryview) else v for v in row]
+                        [codec.decode(v) if codec and isinstance(v, bytes | memoryview) else v for v in row]
                         for row in tx.execute(f"SELECT * FROM {table}")  # noqa: S608
                     ),
                     key=repr,

@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from services.common import tracing
 from services.common.eventstore import TrackedApplication, persistence_env
-from services.common.metrics import EventTally, Reading
+from services.common.metrics import Reading, tally_reading
+from services.common.projections import EventTally, Projector
 from tests.helpers import wait_for
 from tests.notifications.fakes import Receiver
 
@@ -50,17 +51,37 @@ def test_a_reading_that_fails_is_left_out_and_the_others_are_reported() -> None:
     assert 'rls_fine{x="a"} 1.0' in text and "rls_broken" not in text
 
 
-def test_a_store_counted_counter_counts_each_event_once_and_only_the_classes_it_is_given(things: Things) -> None:
-    tally = EventTally(things, {Thing.Made: lambda made: [(made.kind,)]}, page=2)
-    for kind in ("a", "b", "a"):
-        thing = Thing(kind)
-        thing.rename()
-        things.save(thing)
-    assert tally() == [(("a",), 2.0), (("b",), 1.0)]
-    things.save(Thing("c"))
-    assert tally() == [(("a",), 2.0), (("b",), 1.0), (("c",), 1.0)]
-    again = EventTally(things, {Thing.Made: lambda made: [(made.kind,)]})
-    assert again() == tally(), "the counts are the store's: a new process counts the same"
+def tallied(things: Things) -> Projector:
+    projector = Projector(things, EventTally("thing_tally", {Thing.Made: lambda made: [(made.kind,)]}), batch=2)
+    things.projectors = (projector,)
+    return projector
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
+def test_a_store_counted_counter_counts_each_event_once_and_only_the_classes_it_is_given(store_url: str) -> None:
+    with Things(env=persistence_env(store_url)) as things:
+        counter = tally_reading(tallied(things), "rls_things", "Things made", ("kind",))
+        for kind in ("a", "b", "a"):
+            thing = Thing(kind)
+            thing.rename()
+            things.save(thing)
+        assert counter.read() == [(("a",), 2.0), (("b",), 1.0)]
+        things.save(Thing("c"))
+        assert counter.read() == [(("a",), 2.0), (("b",), 1.0), (("c",), 1.0)]
+        text = registered(counter)
+        assert 'rls_things_total{kind="a"} 2.0' in text and "# TYPE rls_things_total counter" in text
+    with Things(env=persistence_env(store_url)) as restarted:
+        again = tallied(restarted)
+        assert again.catch_up() == 0, "a restart counts nothing again: the counts are kept with the store's position"
+        restarted.save(Thing("a"))
+        read = tally_reading(again, "rls_things", "Things made", ("kind",)).read()
+        assert read == [(("a",), 3.0), (("b",), 1.0), (("c",), 1.0)], "the counts are the store's, in every process"
+
+
+def registered(reading: Reading) -> str:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(reading)
+    return generate_latest(registry).decode()
 
 
 def test_outside_any_trace_events_are_stored_as_before(things: Things) -> None:
