@@ -22,7 +22,7 @@ from services.audit.settings import AuditSettings
 from services.audit.standards import bounds_with
 from services.audit.states import Kind, state_as_of
 from services.audit.verification import StoreVerification, read_checkpoints, verify_stores
-from services.audit.views import Axis, HistoryDB
+from services.audit.views import Axis, HistoryDB, HistoryRow
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import StoreRef, TrackedApplication
 
@@ -285,10 +285,17 @@ class AuditQueries:
     ) -> RecheckResult:
         """Re-evaluates the recorded decisions `who` may see (by their event payload)."""
         with self._inquiry(who, Action.RECHECK, "decisions", regime=regime, regime_version=regime_version) as out:
-            decisions = [row for row in self.history.events_of("decision") if visible(row.payload)]
             if on_total is not None:
-                on_total(len(decisions))
-            result = recheck(decisions, evaluator, regime, regime_version, progress)
+                on_total(self.history.count_of("decision"))
+
+            def decisions() -> Iterator[HistoryRow]:  # streamed: ten years of decisions are not held at once
+                for row in self.history.each_event_of("decision"):
+                    if visible(row.payload):
+                        yield row
+                    elif progress is not None:
+                        progress(1)  # read, not for this auditor
+
+            result = recheck(decisions(), evaluator, regime, regime_version, progress)
             out.value = f"OK: {result.checked} checked, {len(result.differing)} differ"
         return result
 

@@ -255,10 +255,27 @@ class HistoryDB:
 
     def events_of(self, kind: str) -> list[HistoryRow]:
         """Every event about things of one kind, in publication order."""
-        return self._rows(
-            f"SELECT seq, {COLUMNS} FROM history_events WHERE kind = ? ORDER BY seq",  # noqa: S608
-            [kind],
-        )
+        return list(self.each_event_of(kind))
+
+    def each_event_of(self, kind: str, page: int = 1000) -> Iterator[HistoryRow]:
+        """Every event about things of one kind, in publication order, read `page` at a time (ten years of
+        decisions are not held at once)."""
+        after = 0
+        while True:
+            rows = self._rows(
+                f"SELECT seq, {COLUMNS} FROM history_events WHERE kind = ? AND seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+                [kind, after, page],
+            )
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1].seq
+
+    def count_of(self, kind: str) -> int:
+        """How many events there are about things of one kind (an index range, nothing decoded)."""
+        with self.connect() as db:
+            count: int = db.execute("SELECT COUNT(*) FROM history_events WHERE kind = ?", (kind,)).fetchone()[0]
+        return count
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[HistoryRow]:
         with self.connect() as db:
