@@ -104,19 +104,29 @@ def build_report(
     """The report for [start, end): clocks started in the period, evaluated as they stood at `end`."""
     tz = ZoneInfo(zone)
     report = Report(start, end, generated_at, zone)
-    referral_rows = history.events_of("referral")
-    clocks = [c for c in all_clocks(referral_rows, bounds, end) if start <= c.started_at < end]
+    clocks: list[Clock] = []
+    flagged: list[HistoryRow] = []
+    accepted: dict[tuple[str, str], dict[str, date]] = defaultdict(dict)
+    today = _last_day(end, tz)
+    for rows in history.each_entity_of("referral"):  # one referral at a time: what the period needs is kept
+        clocks += [c for c in all_clocks(rows, bounds, end) if start <= c.started_at < end]
+        flagged += [r for r in rows if r.name == "delay-breached" and _within(r.payload["occurred_at"], start, end)]
+        _accepted(rows, tz, today, accepted)
     report.by_standard = compliance(clocks)
     report.by_org_service = _by_org_service(clocks)
-    flagged = [r for r in referral_rows if r.name == "delay-breached" and _within(r.payload["occurred_at"], start, end)]
     report.flagged_breaches = dict(Counter(r.payload["standard"] for r in flagged))
     report.bucket = "week" if end - start <= timedelta(days=190) else "month"
     report.breaches_over_time = _buckets(clocks, flagged, start, end, tz, report.bucket)
     report.disclosures, report.decisions = _disclosures(history, start, end)
     agreements = _agreements_at(history, end)
-    report.volumes = _volumes(agreements, referral_rows, end, tz)
+    report.volumes = _volumes(agreements, accepted, today)
     report.overdue_reviews = _overdue(agreements, end)
     return report
+
+
+def _last_day(end: datetime, tz: ZoneInfo) -> date:
+    """The period's last day, where it is reported."""
+    return (end - timedelta(microseconds=1)).astimezone(tz).date()
 
 
 def _within(moment: str, start: datetime, end: datetime) -> bool:
@@ -155,23 +165,24 @@ def _buckets(
 
 
 def _disclosures(history: HistoryDB, start: datetime, end: datetime) -> tuple[list[DisclosureCount], dict[str, int]]:
+    """The period's disclosures by route, article and recipient kind, and its decisions by outcome: the disclosures
+    of the period are read first, so only their decisions' recipient kinds are kept from the stream of decisions."""
     kinds: dict[str, str] = {}
-    for row in history.events_of("organisation"):
+    for row in history.each_event_of("organisation"):
         kinds[row.payload["org_id"]] = row.payload["kind"]
+    disclosed = [d for d in (r.payload for r in history.each_event_of("disclosure")) if _within(d["at"], start, end)]
+    wanted = {d["decision_id"] for d in disclosed}
     decided_kind: dict[str, str] = {}
     outcomes: Counter[str] = Counter()
-    for row in history.events_of("decision"):
+    for row in history.each_event_of("decision"):
         data = row.payload
         recipient_kind = (data.get("facts") or {}).get("recipient_kind")
-        if recipient_kind:
+        if recipient_kind and data["decision_id"] in wanted:
             decided_kind[data["decision_id"]] = recipient_kind
         if _within(data["occurred_at"], start, end):
             outcomes[data["outcome"]] += 1
     counts: Counter[tuple[str, str, str]] = Counter()
-    for row in history.events_of("disclosure"):
-        data = row.payload
-        if not _within(data["at"], start, end):
-            continue
+    for data in disclosed:
         kind = kinds.get(data["recipient_org_id"]) or decided_kind.get(data["decision_id"]) or "UNKNOWN"
         counts[(data["route"], data["article"], kind)] += 1
     rows = [DisclosureCount(route, article, kind, n) for (route, article, kind), n in sorted(counts.items())]
@@ -180,7 +191,7 @@ def _disclosures(history: HistoryDB, start: datetime, end: datetime) -> tuple[li
 
 def _agreements_at(history: HistoryDB, end: datetime) -> list[dict[str, Any]]:
     by_agreement: dict[str, list[HistoryRow]] = defaultdict(list)
-    for row in history.events_of("agreement"):
+    for row in history.each_event_of("agreement"):
         if parse_time(row.effective_at) < end and row.entity_id is not None:
             by_agreement[row.entity_id].append(row)
     states = [agreement_state(rows, end) for rows in by_agreement.values()]
@@ -202,16 +213,25 @@ def _agreement_year(start: date, today: date) -> tuple[date, date]:
     return first, _add_years(start, years + 1) - timedelta(days=1)
 
 
-def _volumes(
-    agreements: Iterable[dict[str, Any]], referral_rows: Iterable[HistoryRow], end: datetime, tz: ZoneInfo
-) -> list[VolumeUse]:
-    accepted: dict[tuple[str, str], dict[str, date]] = defaultdict(dict)
-    for row in referral_rows:
+def _accepted(
+    rows: Iterable[HistoryRow], tz: ZoneInfo, today: date, accepted: dict[tuple[str, str], dict[str, date]]
+) -> None:
+    """Adds one referral's first acceptance under each agreement and service, when it can still count in an agreement
+    year that holds `today` (a year ago at most)."""
+    first: dict[tuple[str, str], tuple[str, date]] = {}
+    for row in rows:
         data = row.payload
         if row.name == "accepted" and data.get("agreement_id"):
             day = parse_time(data["occurred_at"]).astimezone(tz).date()
-            accepted[(data["agreement_id"], data["to_service"])].setdefault(data["referral_id"], day)
-    today = (end - timedelta(microseconds=1)).astimezone(tz).date()
+            first.setdefault((data["agreement_id"], data["to_service"]), (data["referral_id"], day))
+    for key, (referral_id, day) in first.items():
+        if day >= today - timedelta(days=366):
+            accepted[key].setdefault(referral_id, day)
+
+
+def _volumes(
+    agreements: Iterable[dict[str, Any]], accepted: Mapping[tuple[str, str], dict[str, date]], today: date
+) -> list[VolumeUse]:
     uses = []
     for agreement in sorted(agreements, key=lambda a: a["agreement_id"]):
         if not agreement.get("volumes") or agreement.get("status") not in ("ACTIVE", "SUSPENDED"):

@@ -271,6 +271,28 @@ class HistoryDB:
                 return
             after = rows[-1].seq
 
+    def each_entity_of(self, kind: str, page: int = 1000) -> Iterator[list[HistoryRow]]:
+        """The events of one kind, entity by entity (in id order), each entity's in publication order: read `page`
+        at a time along the index on (kind, entity, seq), so one entity's events are held at once, not the kind's."""
+        group: list[HistoryRow] = []
+        after: tuple[str, int] = ("", 0)
+        while True:
+            rows = self._rows(
+                f"SELECT seq, {COLUMNS} FROM history_events WHERE kind = ? AND (entity_id, seq) > (?, ?) "  # noqa: S608
+                "ORDER BY entity_id, seq LIMIT ?",
+                [kind, *after, page],
+            )
+            for row in rows:
+                if group and row.entity_id != group[0].entity_id:
+                    yield group
+                    group = []
+                group.append(row)
+            if len(rows) < page:
+                break
+            after = (str(rows[-1].entity_id), rows[-1].seq)
+        if group:
+            yield group
+
     def count_of(self, kind: str) -> int:
         """How many events there are about things of one kind (an index range, nothing decoded)."""
         with self.connect() as db:

@@ -8,6 +8,7 @@ import io
 import re
 import struct
 import subprocess
+import tracemalloc
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -379,3 +380,41 @@ def test_small_counts_no_longer_repeat_tick_labels() -> None:
     chart = column_chart([("2026-03-02", 1.0, 1.0), ("2026-03-09", 0.0, 0.0)], words("en"))
     labels = re.findall(r'text-anchor="end" font-size="11">([^<]+)<', chart)
     assert labels == ["0", "1"]  # was 0, 0, 0, 1, 1
+
+
+def older_referrals(first: int, count: int) -> list[Outgoing]:
+    """Referrals submitted and accepted a year before the report's period (synthetic)."""
+    at = START - timedelta(days=400)
+    return [
+        message
+        for n in range(first, first + count)
+        for message in (
+            referral(n, "submitted", at + timedelta(minutes=n), "SUBMITTED"),
+            referral(n, "accepted", at + timedelta(minutes=n, hours=1), "ACCEPTED"),
+        )
+    ]
+
+
+def report_peak(db: HistoryDB) -> int:
+    """The most memory (bytes, Python allocations) building the report held at once beyond what it started with."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        build_report(db, START, END, ANNEXE_II, ZONE, END)
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_months_report_holds_about_the_same_memory_with_four_times_the_older_history(
+    history: HistoryDB,
+) -> None:
+    """The report reads the history a referral (and a page) at a time and keeps what its period needs: four times the
+    referrals of an older year add no clock, breach or volume to November's report, nor memory to build it."""
+    before = to_json(build_report(history, START, END, ANNEXE_II, ZONE, END))
+    ingest(history, older_referrals(10_000, 1200))
+    small = report_peak(history)
+    ingest(history, older_referrals(20_000, 3600))
+    large = report_peak(history)
+    assert to_json(build_report(history, START, END, ANNEXE_II, ZONE, END)) == before
+    assert large < 1.5 * small, (small, large)  # holding every referral's events would take about 4x
