@@ -260,38 +260,39 @@ class HistoryDB:
     def each_event_of(self, kind: str, page: int = 1000) -> Iterator[HistoryRow]:
         """Every event about things of one kind, in publication order, read `page` at a time (ten years of
         decisions are not held at once)."""
-        after = 0
-        while True:
-            rows = self._rows(
-                f"SELECT seq, {COLUMNS} FROM history_events WHERE kind = ? AND seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
-                [kind, after, page],
-            )
+        for rows in self._pages(kind, "seq", lambda row: (row.seq,), page):
             yield from rows
-            if len(rows) < page:
-                return
-            after = rows[-1].seq
 
     def each_entity_of(self, kind: str, page: int = 1000) -> Iterator[list[HistoryRow]]:
         """The events of one kind, entity by entity (in id order), each entity's in publication order: read `page`
         at a time along the index on (kind, entity, seq), so one entity's events are held at once, not the kind's."""
         group: list[HistoryRow] = []
-        after: tuple[str, int] = ("", 0)
-        while True:
-            rows = self._rows(
-                f"SELECT seq, {COLUMNS} FROM history_events WHERE kind = ? AND (entity_id, seq) > (?, ?) "  # noqa: S608
-                "ORDER BY entity_id, seq LIMIT ?",
-                [kind, *after, page],
-            )
+        for rows in self._pages(kind, "entity_id, seq", lambda row: (str(row.entity_id), row.seq), page):
             for row in rows:
                 if group and row.entity_id != group[0].entity_id:
                     yield group
                     group = []
                 group.append(row)
-            if len(rows) < page:
-                break
-            after = (str(rows[-1].entity_id), rows[-1].seq)
         if group:
             yield group
+
+    def _pages(
+        self, kind: str, key: str, key_of: Callable[[HistoryRow], tuple[Any, ...]], page: int
+    ) -> Iterator[list[HistoryRow]]:
+        """The events of one kind in the order of `key` (columns), a page at a time, each page after the last key
+        read (a keyset: one index range a page)."""
+        after: tuple[Any, ...] = ("",) * key.count(",") + (0,)
+        marks = ", ".join("?" for _ in after)
+        sql = (
+            f"SELECT seq, {COLUMNS} FROM history_events WHERE kind = ? AND ({key}) > ({marks}) "  # noqa: S608 -- ours
+            f"ORDER BY {key} LIMIT ?"
+        )
+        while True:
+            rows = self._rows(sql, [kind, *after, page])
+            yield rows
+            if len(rows) < page:
+                return
+            after = key_of(rows[-1])
 
     def count_of(self, kind: str) -> int:
         """How many events there are about things of one kind (an index range, nothing decoded)."""

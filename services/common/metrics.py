@@ -10,7 +10,6 @@ Labels are codes, templates and topic names — never an identifier of a person 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from services.common.consumer import TrackingConsumer
 from services.common.eventstore import TrackedApplication
 from services.common.integrity.checkpoints import CheckpointPublisher
 from services.common.integrity.sealing import SealedStore
-from services.common.projections import Labels, Projector
+from services.common.projections import EventTally, Labels, Projector
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +56,12 @@ class Reading(Collector):
 def tally_reading(projector: Projector, name: str, documentation: str, labels: Labels) -> Reading:
     """A counter read from the projector of an `EventTally` (`services.common.projections`), caught up first."""
 
+    tally = projector.projection
+    assert isinstance(tally, EventTally)
+
     def read() -> list[Sample]:
         with projector.reading() as tx:
-            rows = tx.execute(f"SELECT labels, events FROM {projector.projection.name}")  # noqa: S608 -- its table
-        return sorted((tuple(json.loads(values)), float(n)) for values, n in rows)
+            return [(labels, float(n)) for labels, n in tally.counts(tx)]
 
     return Reading(name, documentation, labels, read, "counter")
 

@@ -410,7 +410,7 @@ class EventTally(Projection):
     """Counts of a store's domain events by label values: a projection of the events of the classes it classifies (a
     table of counts in the service's database), so the counts are the store's, the same after a restart and in every
     process on the store, and a scrape applies only the events recorded since the last one. Read it with
-    `services.common.metrics.tally_reading`.
+    `counts` (a metric: `services.common.metrics.tally_reading`).
 
     `classify` maps domain event classes to what each counts under; events of other classes are not decoded. Change
     `version` when what an event counts under changes: the counts are then rebuilt from the log."""
@@ -440,3 +440,8 @@ class EventTally(Projection):
             f"ON CONFLICT (labels) DO UPDATE SET events = {self.name}.events + excluded.events",
             [(json.dumps(labels), n) for labels, n in sorted(counts.items())],
         )
+
+    def counts(self, tx: Tx) -> list[tuple[Labels, int]]:
+        """The counts by label values, in label order."""
+        rows = tx.execute(f"SELECT labels, events FROM {self.name}")  # noqa: S608 -- the projection's own table
+        return sorted((tuple(json.loads(labels)), int(n)) for labels, n in rows)
