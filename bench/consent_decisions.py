@@ -207,8 +207,8 @@ def in_process(app: Consents, rnd: random.Random, n: int, subjects: int) -> None
     print(f"application decide()       {percentiles(decide)}  (read model + engine + SQLite write, one caller)")
     requests = [request_of(ask(rnd, subjects)) for _ in range(n // 4)]
     half = len(requests) // 2
-    alone = concurrent_decisions(app, requests[:half], OneTransactionEach(app._record))
-    grouped = concurrent_decisions(app, requests[half:], GroupCommit(app._record))
+    alone = concurrent_decisions(app, requests[:half], OneTransactionEach(app.write))
+    grouped = concurrent_decisions(app, requests[half:], GroupCommit(app.write))
     print(
         f"application decide(), 16 concurrent callers: one transaction each p50/p99 {alone}; "
         f"group commit p50/p99 {grouped}"

@@ -16,6 +16,7 @@ from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
     Mapper,
+    Notification,
     ProcessRecorder,
     Recording,
     Tracking,
@@ -24,7 +25,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, strtobool
 from pydantic import SecretStr
 
-from services.common.group_commit import GroupCommit
+from services.common.group_commit import GroupCommit, Pending
 from services.common.integrity import hashing, sealing
 from services.common.sqlstore import PostgresTarget, prepared
 from services.common.tracing import TracingMapper
@@ -149,9 +150,10 @@ class TrackedApplication(Application[Any]):
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self._listeners: list[threading.Event] = []
-        self.group_commit = GroupCommit(self._record)
+        self.group_commit = GroupCommit(self.write)
 
     def close(self) -> None:
+        self.group_commit.close()
         for projector in self.projectors:
             projector.close()
         super().close()
@@ -187,12 +189,49 @@ class TrackedApplication(Application[Any]):
         """Saves pending events of `objs` and, atomically with them, the tracking position (if any); returns once
         they are committed (without a tracking position, in a transaction shared with concurrent callers)."""
         processing_event = collected(objs, tracking)
-        grouped = tracking is None  # a tracking position is written with its own events only
-        recordings = self.group_commit.record(processing_event) if grouped else self._record(processing_event)
+        if tracking is None:
+            recordings = self.group_commit.record(self.encoded(processing_event))
+        else:  # a tracking position is written with its own events only
+            recordings = self._record(processing_event)
+        self._recorded(recordings)
+        return recordings
+
+    async def record_async(self, *objs: Any) -> list[Recording[Any]]:
+        """`record` (without a tracking position) for a caller on an event loop: the events are encoded here, and
+        written with concurrent callers' by the group commit while the loop goes on."""
+        recordings = await self.group_commit.record_async(self.encoded(collected(objs, None)))
+        self._recorded(recordings)
+        return recordings
+
+    def encoded(self, processing_event: ProcessingEvent[Any]) -> Pending:
+        """The events with their stored form, encoded in the caller's context (its trace is stored with them)."""
+        return Pending(processing_event, [self.mapper.to_stored_event(event) for event in processing_event.events])
+
+    def write(self, pending: Pending) -> list[Recording[Any]]:
+        """Inserts encoded events in one transaction (what `Application._record` does after encoding them)."""
+        ids = self.recorder.insert_events(pending.stored) or []  # none from a recorder without a log, as `put`
+        recordings = [
+            Recording(
+                event,
+                Notification(
+                    id=notification_id,
+                    originator_id=stored.originator_id,
+                    originator_version=stored.originator_version,
+                    topic=stored.topic,
+                    state=stored.state,
+                ),
+            )
+            for event, stored, notification_id in zip(pending.event.events, pending.stored, ids, strict=bool(ids))
+        ]
+        if self.repository.cache and not self.repository.fastforward:
+            for aggregate_id, aggregate in pending.event.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
+        return recordings
+
+    def _recorded(self, recordings: list[Recording[Any]]) -> None:
         self._notify(recordings)
         for listener in self._listeners:
             listener.set()
-        return recordings
 
     def mark_processed(self, tracking: Tracking) -> None:
         """Records a position that caused no event; a concurrent duplicate is not an error."""

@@ -202,6 +202,15 @@ class DecisionRequest:
 
 
 @dataclass(frozen=True)
+class _Prepared:
+    """A decision made and what recording it writes, in one transaction (None: it was recorded before)."""
+
+    answer: RecordedDecision
+    new: tuple[Any, ...] | None
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True)
 class RecordedDecision:
     decision_id: uuid.UUID
     kind: str
@@ -408,22 +417,58 @@ class Consents(TrackedApplication):
     def decide(
         self, request: DecisionRequest, actor: Actor, idempotency_key: str | None = None
     ) -> tuple[RecordedDecision, bool]:
-        """Decides and records the decision (published on `rls.consent.decisions.v1`); discloses nothing."""
-        return self._decide(DECISION, request, actor, idempotency_key)
+        """Decides and records the decision (published on `rls.consent.decisions.v1`); discloses nothing. Returns
+        it and whether this call recorded it (False: the answer to an earlier request with the same key)."""
+        return self._written(self._prepare(DECISION, request, actor, idempotency_key))
 
     def disclose(
         self, request: DecisionRequest, actor: Actor, idempotency_key: str | None = None
     ) -> tuple[RecordedDecision, bool]:
         """Decides and, when anything is permitted, enters the disclosure in the register in the same transaction."""
-        return self._decide(DISCLOSURE, request, actor, idempotency_key)
+        return self._written(self._prepare(DISCLOSURE, request, actor, idempotency_key))
 
-    def _decide(
-        self, kind: str, request: DecisionRequest, actor: Actor, idempotency_key: str | None
+    async def decide_async(
+        self, request: DecisionRequest, actor: Actor, idempotency_key: str | None = None
     ) -> tuple[RecordedDecision, bool]:
+        """`decide` on an event loop: decided there, written by the group commit while the loop goes on."""
+        return await self._written_async(self._prepare(DECISION, request, actor, idempotency_key))
+
+    async def disclose_async(
+        self, request: DecisionRequest, actor: Actor, idempotency_key: str | None = None
+    ) -> tuple[RecordedDecision, bool]:
+        """`disclose` on an event loop (as `decide_async`)."""
+        return await self._written_async(self._prepare(DISCLOSURE, request, actor, idempotency_key))
+
+    def _written(self, prepared: _Prepared) -> tuple[RecordedDecision, bool]:
+        if prepared.new is None:
+            return prepared.answer, False
+        try:
+            self.record(*prepared.new)
+        except IntegrityError as conflict:
+            return self._raced(prepared, conflict)
+        return prepared.answer, True
+
+    async def _written_async(self, prepared: _Prepared) -> tuple[RecordedDecision, bool]:
+        if prepared.new is None:
+            return prepared.answer, False
+        try:
+            await self.record_async(*prepared.new)
+        except IntegrityError as conflict:
+            return self._raced(prepared, conflict)
+        return prepared.answer, True
+
+    def _raced(self, prepared: _Prepared, conflict: IntegrityError) -> tuple[RecordedDecision, bool]:
+        """A concurrent retry with the same key recorded its request first: answered as it was answered."""
+        answer = prepared.answer
+        self._lost_race(answer.decision_id, answer.request_digest, prepared.idempotency_key, "request", conflict)
+        return self.get_decision(answer.decision_id), False
+
+    def _prepare(self, kind: str, request: DecisionRequest, actor: Actor, idempotency_key: str | None) -> _Prepared:
+        """The decision and what recording it writes (nothing: the answer recorded before with this key)."""
         decision_id = keyed_id(kind.lower(), actor.org, idempotency_key)
         digest = _digest(request)
         if self._recorded_before(decision_id, digest, idempotency_key, "request"):
-            return self.get_decision(decision_id), False
+            return _Prepared(self.get_decision(decision_id), None, idempotency_key)
         now = self.clock()
         request.check(local_date(now))
         at = request.at or now
@@ -478,8 +523,6 @@ class Consents(TrackedApplication):
             register_entry_id=entry.id if entry else None,
             justification=request.justification,
         )
-        if not self._record_first(decision_id, digest, idempotency_key, "request", record, *([entry] if entry else [])):
-            return self.get_decision(decision_id), False  # answered as it was answered
         recorded = RecordedDecision(
             decision_id=decision_id,
             kind=kind,
@@ -492,7 +535,7 @@ class Consents(TrackedApplication):
             request_digest=digest,
             justification=request.justification,
         )
-        return recorded, True
+        return _Prepared(recorded, (record, *([entry] if entry else [])), idempotency_key)
 
     def get_decision(self, decision_id: uuid.UUID) -> RecordedDecision:
         record: DecisionRecord | None = self._find(decision_id)
@@ -591,11 +634,17 @@ class Consents(TrackedApplication):
         """Records `new`; False when a concurrent retry with the same key recorded its request first."""
         try:
             self.record(*new)
-        except IntegrityError:
-            if not self._recorded_before(aggregate_id, digest, key, what):
-                raise
+        except IntegrityError as conflict:
+            self._lost_race(aggregate_id, digest, key, what, conflict)
             return False
         return True
+
+    def _lost_race(
+        self, aggregate_id: uuid.UUID, digest: str, key: str | None, what: str, conflict: IntegrityError
+    ) -> None:
+        """Returns when a concurrent retry with the same key recorded its request first; raises `conflict` else."""
+        if not self._recorded_before(aggregate_id, digest, key, what):
+            raise conflict
 
     def _change(self, aggregate_id: uuid.UUID, missing: ConsentError, change: Callable[[Any], None]) -> None:
         """Loads, changes and records an aggregate; after a concurrent change, again on the new state (which may

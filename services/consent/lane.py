@@ -7,18 +7,21 @@ a caller the policy admits, a decision that raises nothing. Anything else (no to
 body, a refusal, a platform service disclosing for a worker, a domain error) goes on to the routes of `api.py` with
 the body already read, and they answer it as they always did; a domain error is raised there again, as it is raised
 before anything is recorded. So the API keeps one definition (the routes: their OpenAPI, their errors) and the lane is
-a shortcut to the same application calls, giving the same answer bytes.
+a shortcut to the same decisions, giving the same answer bytes.
+
+The lane decides on the event loop itself (`Consents.decide_async`): a hop to the thread pool cost 0.2 ms of CPU a
+request on this machine, more than the engine. Only the write leaves the loop: the group commit's thread writes
+whatever decisions queued meanwhile in one transaction, and each request is answered once its decision is committed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier
@@ -33,7 +36,7 @@ from services.consent.settings import ConsentSettings
 IDEMPOTENCY_KEY_MAX = 200
 """As the routes' `Idempotency-Key` header (`max_length`)."""
 
-Call = Callable[[Consents], Callable[[DecisionRequest, Actor, str | None], tuple[RecordedDecision, bool]]]
+Call = Callable[[Consents], Callable[[DecisionRequest, Actor, str | None], Awaitable[tuple[RecordedDecision, bool]]]]
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,8 @@ def _discloser(principal: Principal, body: DecisionCreate, headers: dict[bytes, 
 
 
 OPERATIONS = {
-    "/v1/decisions": Operation(_decider, lambda consents: consents.decide),
-    "/v1/disclosures": Operation(_discloser, lambda consents: consents.disclose),
+    "/v1/decisions": Operation(_decider, lambda consents: consents.decide_async),
+    "/v1/disclosures": Operation(_discloser, lambda consents: consents.disclose_async),
 }
 ROUTES = {route.path: route for route in router.routes if isinstance(route, APIRoute) and route.path in OPERATIONS}
 RAISED_BEFORE_RECORDING = tuple(DOMAIN_ERRORS)
@@ -104,8 +107,8 @@ class DecisionLane:
         call = operation.call(state.application)
         actor = Actor(sub=principal.sub, org=principal.org)
         idempotency_key = None if key is None else key.decode("latin-1")
-        try:  # in the request's context: its trace is stored with its event
-            recorded, fresh = await run_in_threadpool(call, request.request(), actor, idempotency_key)
+        try:  # on the loop, in the request's context (its trace is stored with its event); the write is batched
+            recorded, fresh = await call(request.request(), actor, idempotency_key)
         except RAISED_BEFORE_RECORDING:
             return None
         settings: ConsentSettings = state.settings

@@ -3,21 +3,24 @@ committed and sealed, one caller's conflict is that caller's alone."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from eventsourcing.application import ProcessingEvent
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError, Recording
+from opentelemetry.trace import SpanKind
 
 from services.audit.verification import verify_store
 from services.common.eventstore import TrackedApplication, persistence_env
-from services.common.group_commit import GroupCommit
+from services.common.group_commit import GroupCommit, Pending
 from services.common.integrity.sealing import SealedStore
+from services.common.tracing import span, traced
 
 CALLERS = 12
 
@@ -43,19 +46,20 @@ def notes(tmp_path: Path) -> Iterator[Notes]:
 
 
 def held_first_write(app: Notes, callers: int, then: Callable[[], None] = lambda: None) -> GroupCommit:
-    """A committer whose first transaction waits until the other callers (one event each) have queued behind it;
-    `then` runs before each later transaction."""
+    """A committer whose first transaction waits (10 s at most) until the other callers (one event each) have queued
+    behind it; `then` runs before each later transaction."""
     committer: GroupCommit
     first = threading.Event()
 
-    def write(processing_event: ProcessingEvent[Any]) -> list[Recording[Any]]:
+    def write(pending: Pending) -> list[Recording[Any]]:
         if not first.is_set():
             first.set()
-            while len(committer._queue) < callers - len(processing_event.events):
+            deadline = time.monotonic() + 10
+            while len(committer._queue) < callers - len(pending.stored) and time.monotonic() < deadline:
                 threading.Event().wait(0.005)
         else:
             then()
-        return app._record(processing_event)
+        return app.write(pending)
 
     committer = GroupCommit(write)
     return committer
@@ -122,7 +126,7 @@ def test_a_lone_caller_writes_at_once_and_store_failures_reach_every_caller(note
     [recording] = notes.record(note)
     assert notes.group_commit.batches == 1 and recording.notification.id == 1
 
-    def broken(_: ProcessingEvent[Any]) -> list[Recording[Any]]:
+    def broken(_: Pending) -> list[Recording[Any]]:
         raise OSError("disk full")
 
     notes.group_commit = GroupCommit(broken)
@@ -142,3 +146,102 @@ def test_callers_whose_leader_was_interrupted_are_not_told_their_events_are_stor
     assert sum(isinstance(o, SystemExit) for o in later) == 1, "the leader of the second transaction"
     assert later and all(isinstance(o, SystemExit | InterruptedError) for o in later)
     assert len(later) + sum(isinstance(o, list) for o in outcomes.values()) == CALLERS
+
+
+def parent_of(index: int) -> str:
+    """A distinct W3C traceparent for caller `index`."""
+    return f"00-{index + 1:032x}-{index + 1:016x}-01"
+
+
+def test_each_callers_events_keep_its_own_trace_in_a_shared_transaction(notes: Notes) -> None:
+    """The events are encoded by their caller, in its context: a batch written by one leader does not store the
+    leader's trace with everybody's events."""
+    committer = notes.group_commit = held_first_write(notes, CALLERS)
+    written = [Note(f"note {i}") for i in range(CALLERS)]
+
+    def call(index: int) -> None:
+        with span("write", parent_of(index), SpanKind.INTERNAL):
+            notes.record(written[index])
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(CALLERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert committer.batches == 2
+    for index, note in enumerate(written):
+        [stored] = notes.recorder.select_events(note.id)
+        parent = traced(notes.mapper, stored)[1]
+        assert parent is not None and parent.split("-")[1] == f"{index + 1:032x}"
+
+
+def test_callers_on_an_event_loop_share_transactions_written_off_the_loop(notes: Notes) -> None:
+    """`record_async` waits without blocking the loop: while the committer thread writes the first caller's events,
+    the loop runs on and the others queue; they share the next transaction. Each is answered once committed, with
+    its own recordings and trace."""
+    writing, loop_ran = threading.Event(), threading.Event()
+
+    def write(pending: Pending) -> list[Recording[Any]]:
+        if not writing.is_set():
+            writing.set()
+            if not loop_ran.wait(10):
+                raise OSError("the loop was blocked during the write")
+        return notes.write(pending)
+
+    committer = notes.group_commit = GroupCommit(write)
+    written = [Note(f"note {i}") for i in range(CALLERS)]
+
+    async def call(index: int) -> list[Recording[Any]]:
+        with span("write", parent_of(index), SpanKind.INTERNAL):
+            return await notes.record_async(written[index])
+
+    async def everybody() -> list[list[Recording[Any]]]:
+        first = asyncio.ensure_future(call(0))
+        await asyncio.to_thread(writing.wait, 10)
+        others = [asyncio.ensure_future(call(i)) for i in range(1, CALLERS)]
+        await asyncio.sleep(0)  # they queue behind the write in progress
+        loop_ran.set()
+        return await asyncio.gather(first, *others)
+
+    outcomes = asyncio.run(everybody())
+
+    assert committer.batches == 2, "the first caller, then everybody who queued behind it"
+    for index, (note, [recording]) in enumerate(zip(written, outcomes, strict=True)):
+        assert recording.domain_event.originator_id == note.id
+        assert notes.repository.get(note.id).text == f"note {index}"
+        parent = traced(notes.mapper, notes.recorder.select_events(note.id)[0])[1]
+        assert parent is not None and parent.split("-")[1] == f"{index + 1:032x}"
+    assert isinstance(notes.recorder, SealedStore)
+    assert verify_store(notes.recorder).ok
+
+
+def test_a_conflict_fails_its_caller_alone_on_the_loop_and_threads_and_loop_share_batches(notes: Notes) -> None:
+    taken = Note("first")
+    notes.record(taken)
+    winner, loser = notes.repository.get(taken.id), notes.repository.get(taken.id)
+    winner.amend("amended")
+    notes.record(winner)
+    loser.amend("amended concurrently")  # version 2 is taken
+    committer = notes.group_commit = held_first_write(notes, CALLERS)
+    on_threads = [Note(f"thread {i}") for i in range(CALLERS // 2)]
+    on_loop = [Note(f"loop {i}") for i in range(CALLERS // 2 - 1)] + [loser]
+    threaded: dict[int, Any] = {}
+
+    async def everybody() -> list[Any]:
+        thread = threading.Thread(target=lambda: threaded.update(record_concurrently(notes, on_threads)))
+        thread.start()
+        outcomes = await asyncio.gather(*(notes.record_async(n) for n in on_loop), return_exceptions=True)
+        await asyncio.to_thread(thread.join, 30)
+        return outcomes
+
+    outcomes = asyncio.run(everybody())
+
+    assert isinstance(outcomes[-1], IntegrityError)
+    assert all(isinstance(o, list) for o in outcomes[:-1]) and all(isinstance(o, list) for o in threaded.values())
+    assert len(threaded) == len(on_threads)
+    assert committer.batches >= 2
+    assert notes.repository.get(taken.id).text == "amended"
+    assert [notes.repository.get(n.id).text for n in on_loop[:-1]] == [f"loop {i}" for i in range(len(on_loop) - 1)]
+    assert isinstance(notes.recorder, SealedStore)
+    assert verify_store(notes.recorder).ok
