@@ -151,6 +151,9 @@ class TrackedApplication(Application[Any]):
         super().__init__(env)
         self._listeners: list[threading.Event] = []
         self.group_commit = GroupCommit(self.write)
+        self.reads_in_process = PostgresTarget.of_env(self.env) is None
+        """Whether reading the store waits on no network round trip (SQLite, memory): then a read may run on an
+        event loop, as the consent decision lane's do."""
 
     def close(self) -> None:
         self.group_commit.close()

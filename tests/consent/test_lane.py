@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.common.clock import ManualClock
 from services.common.tracing import traced
-from services.consent import api
+from services.consent import api, lane
 from services.consent.lane import DecisionLane
 from services.consent.main import build_app
 from services.consent.settings import ConsentSettings
@@ -192,3 +192,30 @@ def test_a_decision_the_lane_answers_keeps_the_requests_trace(
     (decision,) = [n for n in consents.recorder.select_notifications(start=1, limit=50) if "Decision" in n.topic]
     parent = traced(consents.mapper, decision)[1]
     assert parent is not None and f"{server.context.trace_id:032x}" in parent
+
+
+def test_on_a_store_read_over_the_network_the_lane_decides_on_the_thread_pool(
+    pair: Pair, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process (SQLite) the decision is made on the loop; on a database over the network its reads would stall
+    the loop, so it goes to the thread pool. Both answer the same."""
+    with_lane, _ = pair
+    consents: Any = with_lane.app.state.application  # type: ignore[attr-defined]
+    pooled: list[str] = []
+
+    async def spy(call: Callable[..., Any], *args: Any) -> Any:
+        pooled.append(call.__name__)
+        return await run_in_threadpool(call, *args)
+
+    monkeypatch.setattr(lane, "run_in_threadpool", spy)
+    intake = auth(DISCLOSER, "intake")
+    assert consents.reads_in_process
+    on_loop = with_lane.post("/v1/decisions", json=ASK, headers=intake)
+    assert pooled == []
+    monkeypatch.setattr(consents, "reads_in_process", False)
+    pooled_answer = with_lane.post("/v1/decisions", json=ASK, headers=intake)
+    assert pooled == ["decide"]
+    assert (on_loop.status_code, pooled_answer.status_code) == (200, 200)
+    assert {k: v for k, v in on_loop.json().items() if k not in VARYING} == {
+        k: v for k, v in pooled_answer.json().items() if k not in VARYING
+    }
