@@ -490,14 +490,13 @@ class ReadModel:
         file; only age bands leave this method."""
         at, one, other = request.at, request.discloser_org_id, request.recipient_org_id
         when = micros(aware(at))
-        with self.projector.reading() as tx:
-            rows = tx.execute(
-                f"SELECT 'record', kind, 0, seq, state FROM consent_records WHERE subject = ? "  # noqa: S608 (constants)
-                f"UNION ALL SELECT 'discloser', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) d "
-                f"UNION ALL SELECT 'recipient', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) r "
-                f"UNION ALL SELECT 'agreement', agreement_id, occurred_at, seq, state FROM ({AGREEMENTS_BETWEEN}) a",
-                (subject_key(request.subject_id), one, when, other, when, one, other, when),
-            )
+        rows = self.projector.read(
+            f"SELECT 'record', kind, 0, seq, state FROM consent_records WHERE subject = ? "  # noqa: S608 (constants)
+            f"UNION ALL SELECT 'discloser', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) d "
+            f"UNION ALL SELECT 'recipient', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) r "
+            f"UNION ALL SELECT 'agreement', agreement_id, occurred_at, seq, state FROM ({AGREEMENTS_BETWEEN}) a",
+            (subject_key(request.subject_id), one, when, other, when, one, other, when),
+        )
         records: dict[str, list[Any]] = {kind: [] for kind in KINDS}
         kinds: dict[str, OrgKind] = {}
         agreements: list[tuple[str, bytes]] = []

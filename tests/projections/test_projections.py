@@ -5,7 +5,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from typing import Any
 
+import psycopg
+import pytest
 from eventsourcing.utils import get_topic
 
 from services.common.eventstore import persistence_env
@@ -105,5 +108,36 @@ def test_a_projection_naming_its_topics_finds_their_next_event_by_an_index_seek(
         with projector.db.connection() as tx:
             plan = " ".join(str(row) for row in tx.execute(f"EXPLAIN QUERY PLAN {index.pending_sql}", (0,)))
         assert f"INDEX {created.name}_topics" in plan
+    projector.close()
+    app.close()
+
+
+def test_a_read_is_caught_up_and_on_postgresql_its_freshness_check_travels_with_the_query(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Projector.read` answers with everything recorded before it (a new event of its topics is applied first, the
+    query run again); on PostgreSQL, when nothing was recorded since, the index seek and the query go in one pipeline
+    (one round trip), where checking then querying took two."""
+    app, expected = seeded(store_url, aggregates=2, increments=1)
+    created = EventCounts()
+    created.topics = frozenset({get_topic(Counter.Created)})
+    projector = Projector(app, created)
+    query = "SELECT originator, applied FROM event_counts"
+    assert {str(k): int(v) for k, v in projector.read(query)} == dict.fromkeys(expected, 1)
+    late = Counter("late")
+    app.record(late)
+    assert {str(k): int(v) for k, v in projector.read(query)} == {**dict.fromkeys(expected, 1), str(late.id): 1}
+    if projector.db.dialect == "postgres":
+        sent: list[tuple[str, bool]] = []
+        execute = psycopg.Connection.execute
+
+        def spied(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+            sent.append((str(query), bool(self.pgconn.pipeline_status)))
+            return execute(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", spied)
+        assert len(projector.read(query)) == 3
+        assert [pipelined for _, pipelined in sent] == [True, True], sent
+        assert sent[1][0] == query
     projector.close()
     app.close()

@@ -7,6 +7,7 @@ store id that starts the chain (`hashing.genesis`). In-memory stores are not sea
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -50,7 +51,8 @@ class _Statements:
     """The seals after a notification id (an index range: from a head read before, not from the start)."""
     aggregate_heads: str | Composed
     events_after: str | Composed
-    bounds_after: str | Composed
+    head_and_bounds: str | Composed
+    """The last seal (NULLs when there is none) and the first and last event ids after it, in one statement."""
     insert_seal: str | Composed
     columnar: bool
     """Whether `insert_seal` takes the seals as six arrays, one per column (one statement), or one row a call."""
@@ -88,7 +90,7 @@ def _sqlite_statements(events: str) -> _Statements:
             + events
             + " WHERE rowid > ? ORDER BY rowid"
         ),
-        bounds_after="SELECT MIN(rowid) AS first, MAX(rowid) AS last FROM " + events + " WHERE rowid > ?",  # noqa: S608
+        head_and_bounds=_head_and_bounds("integrity_seals", events, "rowid"),
         insert_seal="INSERT INTO integrity_seals (notification_id, originator_id, originator_version, body_hash, "
         "aggregate_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?)",
         columnar=False,
@@ -98,6 +100,15 @@ def _sqlite_statements(events: str) -> _Statements:
             "SELECT rowid AS notification_id, originator_id, originator_version FROM " + events,  # noqa: S608
             "?",
         ),
+    )
+
+
+def _head_and_bounds(seals: str, events: str, event_id: str) -> str:
+    after = f"FROM {events} WHERE {event_id} > COALESCE(h.notification_id, 0)"
+    return (  # the table names come from the library's recorder, never from input
+        f"SELECT h.notification_id, h.chain_hash, (SELECT MIN({event_id}) {after}) AS first, "  # noqa: S608
+        f"(SELECT MAX({event_id}) {after}) AS last FROM (SELECT 1 AS one) AS o LEFT JOIN (SELECT notification_id, "
+        f"chain_hash FROM {seals} ORDER BY notification_id DESC LIMIT 1) AS h ON 1 = 1"
     )
 
 
@@ -153,10 +164,7 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {s}.{events} "
             "WHERE notification_id > %s ORDER BY notification_id"
         ),
-        bounds_after=q(
-            "SELECT MIN(notification_id) AS first, MAX(notification_id) AS last FROM {s}.{events} "
-            "WHERE notification_id > %s"
-        ),
+        head_and_bounds=q(_head_and_bounds("{s}.{seals}", "{s}.{events}", "notification_id")),
         insert_seal=q(
             "INSERT INTO {s}.{seals} (notification_id, originator_id, originator_version, body_hash, aggregate_hash, "
             "chain_hash) SELECT * FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], "
@@ -298,14 +306,18 @@ class _Sealing:
             self._store_id = str(row["value"])
         return self._store_id
 
-    def _seal_pending(self, curs: Any, inserted: Sequence[StoredEvent] = (), ids: Sequence[int] | None = None) -> None:
+    def _seal_pending(
+        self, curs: Any, inserted: Sequence[StoredEvent] = (), ids: Sequence[int] | None = None, found: Any = None
+    ) -> None:
         """Seals the events after the last seal: the ones just `inserted` (at `ids`) when they are exactly those,
-        else as read back from the table."""
+        else as read back from the table. `found`: the `head_and_bounds` row, when already read."""
         store_id = self._read_store_id(curs)
-        curs.execute(self._statements.head)
-        head = curs.fetchone()
+        if found is None:
+            curs.execute(self._statements.head_and_bounds)
+            found = curs.fetchone()
+        head = None if found["notification_id"] is None else found
         after, previous = (0, genesis(store_id)) if head is None else (head["notification_id"], _unhex(head))
-        rows = self._inserted_rows(curs, after, inserted, ids)
+        rows = _inserted_rows(found, inserted, ids)
         if rows is None:
             curs.execute(self._statements.events_after, (after,))
             rows = [_stored_row(r) for r in curs.fetchall()]
@@ -330,25 +342,22 @@ class _Sealing:
         else:
             curs.executemany(self._statements.insert_seal, values)
 
-    def _inserted_rows(
-        self, curs: Any, after: int, inserted: Sequence[StoredEvent], ids: Sequence[int] | None
-    ) -> list[StoredRow] | None:
-        """The rows to seal built from the events this transaction inserted, when they are all the table holds after
-        the last seal (consecutive ids, the first and last after it); None: read them back instead."""
-        if not inserted or ids is None or len(ids) != len(inserted) or ids[-1] - ids[0] != len(ids) - 1:
-            return None
-        curs.execute(self._statements.bounds_after, (after,))
-        bounds = curs.fetchone()
-        if bounds is None or (bounds["first"], bounds["last"]) != (ids[0], ids[-1]):
-            return None
-        return [
-            StoredRow(i, canonical_id(e.originator_id), e.originator_version, e.topic, bytes(e.state))
-            for i, e in zip(ids, inserted, strict=True)
-        ]
-
     def _id_list(self, originator_ids: list[str]) -> Any:
         """The aggregates' ids as one parameter: a JSON array (SQLite's `json_each`), a list (PostgreSQL's `ANY`)."""
         return originator_ids if self._statements.scope is not None else json.dumps(originator_ids)
+
+
+def _inserted_rows(found: Any, inserted: Sequence[StoredEvent], ids: Sequence[int] | None) -> list[StoredRow] | None:
+    """The rows to seal built from the events this transaction inserted, when they are all the table holds after
+    the last seal (consecutive ids, the first and last after it: `found`); None: read them back instead."""
+    if not inserted or ids is None or len(ids) != len(inserted) or ids[-1] - ids[0] != len(ids) - 1:
+        return None
+    if (found["first"], found["last"]) != (ids[0], ids[-1]):
+        return None
+    return [
+        StoredRow(i, canonical_id(e.originator_id), e.originator_version, e.topic, bytes(e.state))
+        for i, e in zip(ids, inserted, strict=True)
+    ]
 
 
 def _unhex(head: Any) -> bytes:
@@ -406,13 +415,16 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         self._insert_columns = _columnar_events_insert(
             datastore.schema, events_table_name, datastore.originator_id_type
         )
+        self._after_insert = threading.local()
+        """The cursor of the head read sent after a thread's insert, until its transaction fetches it."""
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        """The library's insert (under its table lock, with its notification), its rows given as one binary array a
-        column instead of one array of composites: psycopg dumps those as text, one regular expression per field, and
-        the server parses them back (4x the time of the whole insert for a thousand events)."""
+        """The library's insert (under its table lock), its rows given as one binary array a column instead of one
+        array of composites: psycopg dumps those as text, one regular expression per field, and the server parses
+        them back (4x the time of the whole insert for a thousand events). Without the library's `NOTIFY`: nothing
+        here listens (the library's `subscribe` is not used: relays are woken in their process and poll the log), and
+        each one was a statement more a write and a turn on the server's notification queue lock at every commit."""
         self._lock_table(curs)
-        self._notify_channel(curs)
         columns = (
             _originator_ids(stored_events, self.datastore.originator_id_type),
             [e.originator_version for e in stored_events],
@@ -420,13 +432,19 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
             [e.state for e in stored_events],
         )
         curs.execute(self._insert_columns, columns, binary=True)
+        # The last seal and the ids after it, sent in the same pipeline: the sync that returns the insert's ids
+        # returns them too (one round trip less a write).
+        self._after_insert.cursor = curs.connection.cursor()
+        self._after_insert.cursor.execute(self._statements.head_and_bounds)
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        with self._after_insert.cursor as after_insert:
+            found = after_insert.fetchone()
         # still inside the insert's transaction, which holds the events table lock
-        self._seal_pending(curs, stored_events, ids)
+        self._seal_pending(curs, stored_events, ids, found)
         return ids
 
 
