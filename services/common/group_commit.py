@@ -93,6 +93,8 @@ class GroupCommit:
 
     async def record_async(self, pending: Pending) -> list[Recording[Any]]:
         """`record` for a caller on an event loop: it waits without blocking the loop, never leads."""
+        if self._closed:
+            raise RuntimeError("the group commit is closed: its committer thread writes nothing more")
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         waiter = _Waiter(pending, lambda: _call_soon(loop, done), leads=False)

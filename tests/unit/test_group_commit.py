@@ -245,3 +245,11 @@ def test_a_conflict_fails_its_caller_alone_on_the_loop_and_threads_and_loop_shar
     assert [notes.repository.get(n.id).text for n in on_loop[:-1]] == [f"loop {i}" for i in range(len(on_loop) - 1)]
     assert isinstance(notes.recorder, SealedStore)
     assert verify_store(notes.recorder).ok
+
+
+def test_a_closed_group_commit_refuses_callers_on_a_loop_rather_than_leave_them_waiting(notes: Notes) -> None:
+    notes.group_commit.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(notes.record_async(Note("late")))
+    [recording] = notes.record(Note("written by its caller"))  # a caller on a thread writes itself
+    assert recording.notification.id == 1
