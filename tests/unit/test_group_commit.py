@@ -101,13 +101,19 @@ def test_concurrent_callers_share_transactions_and_each_event_is_sealed(notes: N
     assert verification.ok and verification.sealed == CALLERS
 
 
-def test_a_conflict_fails_its_caller_alone(notes: Notes) -> None:
+def raced(notes: Notes) -> tuple[Note, Note]:
+    """A note amended and recorded (version 2), and a copy of it amended too, whose version 2 is taken."""
     taken = Note("first")
     notes.record(taken)
     winner, loser = notes.repository.get(taken.id), notes.repository.get(taken.id)
     winner.amend("amended")
     notes.record(winner)
-    loser.amend("amended concurrently")  # version 2 is taken
+    loser.amend("amended concurrently")
+    return taken, loser
+
+
+def test_a_conflict_fails_its_caller_alone(notes: Notes) -> None:
+    taken, loser = raced(notes)
     notes.group_commit = held_first_write(notes, CALLERS)
     written = [Note(f"note {i}") for i in range(CALLERS - 1)] + [loser]
 
@@ -217,12 +223,7 @@ def test_callers_on_an_event_loop_share_transactions_written_off_the_loop(notes:
 
 
 def test_a_conflict_fails_its_caller_alone_on_the_loop_and_threads_and_loop_share_batches(notes: Notes) -> None:
-    taken = Note("first")
-    notes.record(taken)
-    winner, loser = notes.repository.get(taken.id), notes.repository.get(taken.id)
-    winner.amend("amended")
-    notes.record(winner)
-    loser.amend("amended concurrently")  # version 2 is taken
+    taken, loser = raced(notes)
     committer = notes.group_commit = held_first_write(notes, CALLERS)
     on_threads = [Note(f"thread {i}") for i in range(CALLERS // 2)]
     on_loop = [Note(f"loop {i}") for i in range(CALLERS // 2 - 1)] + [loser]
