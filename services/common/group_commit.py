@@ -110,11 +110,11 @@ class GroupCommit:
 
     def _enqueue(self, waiter: _Waiter) -> bool:
         """Queues `waiter`; True when nobody was writing (the lead is this caller's)."""
-        with self._lock:
+        with self._lock:  # the lead is set under the lock: a leader finishing may hand it to this waiter at once
             self._queue.append(waiter)
             first = not self._leading
             self._leading = True
-        waiter.lead = first and waiter.leads
+            waiter.lead = first and waiter.leads
         return first
 
     def _hand_to_committer(self) -> None:
