@@ -254,3 +254,54 @@ def test_a_closed_group_commit_refuses_callers_on_a_loop_rather_than_leave_them_
         asyncio.run(notes.record_async(Note("late")))
     [recording] = notes.record(Note("written by its caller"))  # a caller on a thread writes itself
     assert recording.notification.id == 1
+
+
+class PausingLock:
+    """The group commit's lock, whose first release by thread `pause_in` waits until `resume` is set."""
+
+    def __init__(self, pause_in: threading.Thread) -> None:
+        self._lock = threading.Lock()
+        self.pause_in: threading.Thread | None = pause_in
+        self.paused, self.resume = threading.Event(), threading.Event()
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()
+        if threading.current_thread() is self.pause_in:
+            self.pause_in = None
+            self.paused.set()
+            self.resume.wait(10)
+
+
+def test_the_lead_handed_to_a_caller_just_queued_is_not_lost(notes: Notes) -> None:
+    """A leader finishing right after a caller queued (the queue's lock released, the caller not yet waiting) hands it
+    the lead; the caller then writes its own events, and the next caller after it is written too."""
+    writing, finish = threading.Event(), threading.Event()
+
+    def write(pending: Pending) -> list[Recording[Any]]:
+        if not writing.is_set():
+            writing.set()
+            finish.wait(10)
+        return notes.write(pending)
+
+    committer = notes.group_commit = GroupCommit(write)
+    outcomes: dict[str, Any] = {}
+    leader = threading.Thread(target=lambda: outcomes.update(leader=notes.record(Note("leader"))))
+    follower = threading.Thread(target=lambda: outcomes.update(follower=notes.record(Note("follower"))))
+    leader.start()
+    assert writing.wait(10)
+    committer._lock = PausingLock(follower)  # type: ignore[assignment]
+    follower.start()
+    assert committer._lock.paused.wait(10)  # queued behind the write in progress, not yet waiting
+    finish.set()
+    leader.join(10)  # its batch committed: the lead goes to the follower
+    committer._lock.resume.set()
+    follower.join(10)
+
+    assert not follower.is_alive()
+    [recording] = outcomes["follower"]
+    assert notes.repository.get(recording.domain_event.originator_id).text == "follower"
+    [after] = notes.record(Note("after"))
+    assert after.notification.id == 3
