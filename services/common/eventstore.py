@@ -191,11 +191,9 @@ class TrackedApplication(Application[Any]):
     def record(self, *objs: Any, tracking: Tracking | None = None) -> list[Recording[Any]]:
         """Saves pending events of `objs` and, atomically with them, the tracking position (if any); returns once
         they are committed (without a tracking position, in a transaction shared with concurrent callers)."""
-        processing_event = collected(objs, tracking)
-        if tracking is None:
-            recordings = self.group_commit.record(self.encoded(processing_event))
-        else:  # a tracking position is written with its own events only
-            recordings = self._record(processing_event)
+        pending = self.encoded(collected(objs, tracking))
+        # a tracking position is written with its own events only
+        recordings = self.group_commit.record(pending) if tracking is None else self.write(pending)
         self._recorded(recordings)
         return recordings
 
@@ -211,9 +209,15 @@ class TrackedApplication(Application[Any]):
         return Pending(processing_event, [self.mapper.to_stored_event(event) for event in processing_event.events])
 
     def write(self, pending: Pending) -> list[Recording[Any]]:
-        """Inserts encoded events in one transaction (what `Application._record` does after encoding them)."""
-        ids = self.recorder.insert_events(pending.stored) or []  # none from a recorder without a log, as `put`
-        recordings = [
+        """Inserts encoded events, and their tracking position if any, in one transaction (what `Application._record`
+        does after encoding them)."""
+        ids = self.recorder.insert_events(pending.stored, tracking=pending.event.tracking)
+        if self.repository.cache and not self.repository.fastforward:
+            for aggregate_id, aggregate in pending.event.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
+        if not ids:  # a recorder without a notification log numbers nothing (as `EventStore.put`)
+            return []
+        return [
             Recording(
                 event,
                 Notification(
@@ -224,12 +228,8 @@ class TrackedApplication(Application[Any]):
                     state=stored.state,
                 ),
             )
-            for event, stored, notification_id in zip(pending.event.events, pending.stored, ids, strict=bool(ids))
+            for event, stored, notification_id in zip(pending.event.events, pending.stored, ids, strict=True)
         ]
-        if self.repository.cache and not self.repository.fastforward:
-            for aggregate_id, aggregate in pending.event.aggregates.items():
-                self.repository.cache.put(aggregate_id, aggregate)
-        return recordings
 
     def _recorded(self, recordings: list[Recording[Any]]) -> None:
         self._notify(recordings)
