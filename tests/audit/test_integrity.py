@@ -418,6 +418,81 @@ def test_the_last_seal_of_an_aggregate_is_found_without_reading_its_history(coun
     assert verify_store(counters.recorder).ok
 
 
+def store_lookups(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The aggregates whose last seal `app`'s recorder asks its store for, one list a write that asks."""
+    recorder: Any = app.recorder
+    asked: list[list[str]] = []
+    id_list = recorder._id_list
+
+    def counted(originator_ids: list[str]) -> Any:
+        asked.append(list(originator_ids))
+        return id_list(originator_ids)
+
+    monkeypatch.setattr(recorder, "_id_list", counted)
+    return asked
+
+
+def test_a_write_following_the_recorders_own_last_seal_asks_the_store_nothing(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorder remembers the last seal of what it sealed itself: the next event of that aggregate chains to it
+    without a lookup. Once another writer (another process) has stored an event of it, the versions differ and the
+    store is asked again."""
+    with Counters(env=persistence_env(store_url)) as mine, Counters(env=persistence_env(store_url)) as theirs:
+        asked = store_lookups(mine, monkeypatch)
+        counter = Counter()
+        counter.increment()
+        mine.save(counter)  # versions 1 and 2: a new aggregate follows nothing
+        counter.increment()
+        mine.save(counter)  # version 3 follows version 2, sealed by this recorder
+        assert asked == []
+
+        elsewhere = theirs.repository.get(counter.id)
+        elsewhere.increment()
+        theirs.save(elsewhere)  # version 4, by another writer
+        counter = mine.repository.get(counter.id)
+        counter.increment()
+        mine.save(counter)  # version 5: this recorder remembers version 3 only
+        assert asked == [[str(counter.id)]]
+
+        counter.increment()
+        mine.save(counter)
+        assert asked == [[str(counter.id)]]
+        assert isinstance(mine.recorder, SealedStore)
+        assert verify_store(mine.recorder).ok
+
+
+def test_the_seals_of_a_transaction_that_did_not_commit_are_not_remembered(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails after its events were sealed leaves nothing remembered: another writer may then store
+    other bytes at that version, and the next event must chain to those (a remembered seal of the failed write
+    would break the aggregate's line)."""
+    with Counters(env=persistence_env(store_url)) as mine, Counters(env=persistence_env(store_url)) as theirs:
+        counter = Counter()
+        mine.save(counter)  # version 1, remembered
+        recorder: Any = mine.recorder
+        statements = recorder._statements
+        mark = "%s" if statements.columnar else "?"  # PostgreSQL's insert takes six arrays, SQLite's six values
+        failing = f"INSERT INTO no_such_table VALUES ({', '.join([mark] * 6)})"
+        recorder._statements = dataclasses.replace(statements, insert_seal=failing)
+        counter.increment()
+        with pytest.raises(Exception, match="no_such_table"):
+            mine.save(counter)  # version 2 sealed, then its transaction fails
+        recorder._statements = statements
+
+        elsewhere = theirs.repository.get(counter.id)
+        elsewhere.increment()
+        theirs.save(elsewhere)  # version 2, other bytes than the failed write's (its time)
+        asked = store_lookups(mine, monkeypatch)
+        counter = mine.repository.get(counter.id)
+        counter.increment()
+        mine.save(counter)  # version 3 chains to the store's version 2
+        assert asked == [[str(counter.id)]]
+        assert isinstance(mine.recorder, SealedStore)
+        assert verify_store(mine.recorder).ok
+
+
 @pytest.mark.integration
 def test_sealing_a_write_on_postgresql_adds_at_most_two_waits_for_the_server(
     postgres_dsn: str, monkeypatch: pytest.MonkeyPatch

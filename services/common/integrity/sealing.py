@@ -37,6 +37,9 @@ RECORDER_TOPICS = {
 }
 """Persistence module -> the sealing process recorder used for it (in-memory stores are not sealed)."""
 
+HEADS_REMEMBERED = 65_536
+"""Aggregates whose last seal a recorder remembers from its own commits (about 200 bytes each)."""
+
 
 @dataclass(frozen=True)
 class _Statements:
@@ -211,6 +214,51 @@ class SealedStore(Protocol):
     def versions_by_aggregate(self, page: int) -> Iterator[tuple[int, str, int]]: ...
 
 
+class AggregateHeads:
+    """The last seal of the aggregates a recorder sealed itself: (version, aggregate hash), learnt only once the
+    transaction holding it has committed, the oldest forgotten first.
+
+    A write asks for the seal of the version just before its own first event's. A remembered seal serves only when
+    it is that version: a seal once committed never changes, and an event another writer stored since (another
+    process, a replica) makes the versions differ, so the store is asked instead. A transaction that does not
+    commit leaves nothing behind: a retry may store other bytes at the same version."""
+
+    def __init__(self, capacity: int = HEADS_REMEMBERED) -> None:
+        self._capacity = capacity
+        self._heads: dict[str, tuple[int, bytes]] = {}
+        self._lock = threading.Lock()
+        self._pending = threading.local()
+        """What this thread's open transaction sealed, until it commits."""
+
+    def before(self, originator_id: str, version: int) -> bytes | None:
+        """The aggregate hash of the seal at `version - 1` of `originator_id`, if remembered."""
+        with self._lock:
+            found = self._heads.get(originator_id)
+        return found[1] if found is not None and found[0] == version - 1 else None
+
+    def sealed(self, seals: Iterable[Seal]) -> None:
+        """Seals written in this thread's open transaction (in order: an aggregate's last one is its head)."""
+        self._pending.heads = {s.originator_id: (s.originator_version, bytes.fromhex(s.aggregate_hash)) for s in seals}
+
+    def committed(self) -> None:
+        """This thread's transaction committed: its seals are now the store's."""
+        heads = self.discard()
+        if not heads:
+            return
+        with self._lock:
+            for originator_id, head in heads.items():
+                self._heads.pop(originator_id, None)  # the latest write is the last forgotten
+                self._heads[originator_id] = head
+            while len(self._heads) > self._capacity:
+                del self._heads[next(iter(self._heads))]
+
+    def discard(self) -> dict[str, tuple[int, bytes]]:
+        """Forgets (and returns) what this thread's transaction sealed: it rolled back, or has just committed."""
+        heads: dict[str, tuple[int, bytes]] = getattr(self._pending, "heads", None) or {}
+        self._pending.heads = None
+        return heads
+
+
 class _Sealing:
     """Seals every event after the last seal, inside the transaction that inserted it (or at start-up)."""
 
@@ -218,6 +266,19 @@ class _Sealing:
     _store_id: str | None = None
     datastore: Any
     select_notifications: Any
+    heads: AggregateHeads
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's insert (its transaction seals the events); the aggregates' heads it sealed are remembered
+        once it has committed."""
+        self.heads.discard()
+        try:
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
+        except BaseException:
+            self.heads.discard()
+            raise
+        self.heads.committed()
+        return ids
 
     def create_table(self) -> None:
         super().create_table()  # type: ignore[misc]
@@ -324,15 +385,9 @@ class _Sealing:
         if not rows:
             return
 
-        # The last seal of each aggregate sealed before, in one query (not one per aggregate: a round trip each); an
-        # aggregate's first event follows nothing, so a batch of new aggregates (decisions, referrals) asks nothing.
-        before = sorted({r.originator_id for r in rows if r.originator_version != FIRST_VERSION})
-        heads: dict[str, bytes] = {}
-        if before:
-            curs.execute(self._statements.aggregate_heads, (self._id_list(before),))
-            heads = {str(found["originator_id"]): bytes.fromhex(found["aggregate_hash"]) for found in curs.fetchall()}
-
-        seals = seal_rows(rows, previous, lambda originator_id: heads.get(originator_id, ZERO))
+        heads = self._previous_heads(curs, rows)
+        seals = seal_rows(rows, previous, heads.__getitem__)
+        self.heads.sealed(seals)
         values = [
             (s.notification_id, s.originator_id, s.originator_version, s.body_hash, s.aggregate_hash, s.chain_hash)
             for s in seals
@@ -341,6 +396,30 @@ class _Sealing:
             curs.execute(self._statements.insert_seal, [list(column) for column in zip(*values, strict=True)])
         else:
             curs.executemany(self._statements.insert_seal, values)
+
+    def _previous_heads(self, curs: Any, rows: list[StoredRow]) -> dict[str, bytes]:
+        """The aggregate hash each aggregate of `rows` sealed before chains to (ZERO: none). An aggregate's first
+        event follows nothing, so a batch of new aggregates (decisions, referrals) asks nothing; the rest come from
+        this recorder's own last commits, else from the store in one query (not one per aggregate: a round trip
+        each)."""
+        first: dict[str, int] = {}
+        for row in rows:
+            first.setdefault(row.originator_id, row.originator_version)
+        heads = {originator_id: ZERO for originator_id in first}
+        unknown = []
+        for originator_id, version in first.items():
+            if version != FIRST_VERSION:
+                remembered = self.heads.before(originator_id, version)
+                if remembered is None:
+                    unknown.append(originator_id)
+                else:
+                    heads[originator_id] = remembered
+        if unknown:
+            curs.execute(self._statements.aggregate_heads, (self._id_list(sorted(unknown)),))
+            heads.update(
+                (str(found["originator_id"]), bytes.fromhex(found["aggregate_hash"])) for found in curs.fetchall()
+            )
+        return heads
 
     def _id_list(self, originator_ids: list[str]) -> Any:
         """The aggregates' ids as one parameter: a JSON array (SQLite's `json_each`), a list (PostgreSQL's `ANY`)."""
@@ -391,6 +470,7 @@ class SealingSQLiteProcessRecorder(_Sealing, SQLiteProcessRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self._statements = _sqlite_statements(events_table_name)
+        self.heads = AggregateHeads()
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         returning = super()._insert_events(c, stored_events, **kwargs)
@@ -412,6 +492,7 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         if datastore.enable_db_functions:
             raise ValueError("sealing needs POSTGRES_ENABLE_DB_FUNCTIONS off (inserts must go through the recorder)")
         self._statements = _postgres_statements(datastore.schema, events_table_name)
+        self.heads = AggregateHeads()
         self._insert_columns = _columnar_events_insert(
             datastore.schema, events_table_name, datastore.originator_id_type
         )
