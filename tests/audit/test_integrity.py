@@ -493,6 +493,29 @@ def test_the_seals_of_a_transaction_that_did_not_commit_are_not_remembered(
         assert verify_store(mine.recorder).ok
 
 
+def test_an_error_while_sealing_stores_nothing_and_is_raised_as_it_was(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error of the sealing itself (not of the database) after the events were inserted rolls their transaction
+    back: the caller is told the write failed, so nothing of it may be stored (on PostgreSQL the library catches
+    errors inside its transaction and commits before raising them again)."""
+    with Counters(env=persistence_env(store_url)) as app:
+        app.save(Counter())
+        recorder: Any = app.recorder
+
+        def broken(*_: Any) -> dict[str, bytes]:
+            raise ValueError("sealing failed")
+
+        monkeypatch.setattr(recorder, "_previous_heads", broken)
+        with pytest.raises(ValueError, match="sealing failed"):
+            app.save(Counter())
+        monkeypatch.undo()
+        assert recorder.max_notification_id() == 1
+        app.save(Counter())
+        assert isinstance(recorder, SealedStore)
+        assert verify_store(recorder).ok
+
+
 @pytest.mark.integration
 def test_sealing_a_write_on_postgresql_adds_at_most_two_waits_for_the_server(
     postgres_dsn: str, monkeypatch: pytest.MonkeyPatch

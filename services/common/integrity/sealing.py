@@ -17,6 +17,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
+from psycopg import Error as DatabaseError
 from psycopg.sql import SQL, Composed, Identifier
 
 from services.common.integrity.hashing import (
@@ -214,6 +215,17 @@ class SealedStore(Protocol):
     def versions_by_aggregate(self, page: int) -> Iterator[tuple[int, str, int]]: ...
 
 
+class SealingAbortedError(BaseException):
+    """An error of the sealing (not of the database) carried out of the library's PostgreSQL insert: that insert
+    catches every `Exception` inside its transaction and commits before raising it again, which would store the
+    events unsealed while their caller is told the write failed. Not an `Exception`, this one escapes the
+    transaction, which then rolls back; `insert_events` raises the error it carries."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class AggregateHeads:
     """The last seal of the aggregates a recorder sealed itself: (version, aggregate hash), learnt only once the
     transaction holding it has committed, the oldest forgotten first.
@@ -274,6 +286,9 @@ class _Sealing:
         self.heads.discard()
         try:
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
+        except SealingAbortedError as aborted:
+            self.heads.discard()
+            raise aborted.error from None
         except BaseException:
             self.heads.discard()
             raise
@@ -525,7 +540,12 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         with self._after_insert.cursor as after_insert:
             found = after_insert.fetchone()
         # still inside the insert's transaction, which holds the events table lock
-        self._seal_pending(curs, stored_events, ids, found)
+        try:
+            self._seal_pending(curs, stored_events, ids, found)
+        except DatabaseError:
+            raise  # the transaction is aborted: the library's COMMIT rolls it back, then raises (or retries)
+        except Exception as error:
+            raise SealingAbortedError(error) from error
         return ids
 
 
