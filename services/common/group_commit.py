@@ -14,7 +14,8 @@ thread hand-off; under load a batch holds whatever arrived during the previous c
 A caller on an event loop (`record_async`) cannot lead: blocking there would stall every request. It waits on a
 future instead, and when it would lead, the committer thread (one a `GroupCommit`, started on first use) writes the
 batch in its place; it is woken through the loop once the batch has committed. So a decision answered on the loop
-crosses threads once a batch, not once a request.
+crosses threads once a batch, not once a request. `close` refuses new callers on a loop; those already queued are
+still written (the committer thread stops once it has served every lead handed to it).
 
 One caller's conflict (an `IntegrityError`: an aggregate version already taken, an Idempotency-Key raced) rolls the
 shared transaction back; each of that batch's callers is then written in a transaction of its own, so only the
@@ -24,6 +25,7 @@ conflicting caller sees the error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -75,7 +77,10 @@ class GroupCommit:
         self._queue: deque[_Waiter] = deque()
         self._leading = False
         self._turns = threading.Semaphore(0)
-        """Batches the committer thread is to write (for callers that cannot lead)."""
+        """Wakes the committer thread: a lead handed to it, or `close`."""
+        self._handed = 0
+        """Leads handed to the committer thread and not yet served (batches it is to write for callers that cannot
+        lead)."""
         self._committer: threading.Thread | None = None
         self._closed = False
         self.batches = 0
@@ -104,7 +109,8 @@ class GroupCommit:
         return _outcome(waiter)
 
     def close(self) -> None:
-        """Stops the committer thread once it has written what was handed to it."""
+        """Refuses new callers on a loop; the committer thread stops once it has served every lead handed to it,
+        those still to come for callers already queued included."""
         self._closed = True
         self._turns.release()
 
@@ -119,7 +125,8 @@ class GroupCommit:
 
     def _hand_to_committer(self) -> None:
         with self._lock:
-            if self._committer is None:
+            self._handed += 1
+            if self._committer is None:  # first use, or it stopped after `close` (a caller queued before it)
                 self._committer = threading.Thread(target=self._commit_turns, name="group-commit", daemon=True)
                 self._committer.start()
         self._turns.release()
@@ -127,12 +134,17 @@ class GroupCommit:
     def _commit_turns(self) -> None:
         while True:
             self._turns.acquire()
-            if self._closed:
-                return
-            try:
-                self._lead()
-            except BaseException:  # noqa: BLE001,S112 -- its callers were told (InterruptedError); the next turn goes on
-                continue
+            with self._lock:
+                leads = self._handed > 0
+                if leads:
+                    self._handed -= 1
+            if leads:
+                with contextlib.suppress(BaseException):  # its callers were told (InterruptedError); go on
+                    self._lead()
+            with self._lock:
+                if self._closed and not self._handed:
+                    self._committer = None
+                    return
 
     def _lead(self) -> None:
         with self._lock:

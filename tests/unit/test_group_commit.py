@@ -256,6 +256,42 @@ def test_a_closed_group_commit_refuses_callers_on_a_loop_rather_than_leave_them_
     assert recording.notification.id == 1
 
 
+@pytest.mark.parametrize("committer_ran_before", [False, True])
+def test_callers_on_a_loop_queued_before_close_are_written(notes: Notes, committer_ran_before: bool) -> None:
+    """`close` refuses new callers, not those already queued: a caller on the loop that queued behind a leader on a
+    thread, before the group commit closed, is written when the lead comes to it (the committer thread serves every
+    lead handed to it, then stops), whether the committer thread had run before or not."""
+    writing, release = threading.Event(), threading.Event()
+
+    def write(pending: Pending) -> list[Recording[Any]]:
+        if not writing.is_set():
+            writing.set()
+            release.wait(10)
+        return notes.write(pending)
+
+    committer = notes.group_commit = GroupCommit(write)
+    if committer_ran_before:
+        writing.set()
+        asyncio.run(notes.record_async(Note("before")))
+        writing.clear()
+    leader = threading.Thread(target=lambda: notes.record(Note("on a thread")))
+    leader.start()
+    writing.wait(10)
+
+    async def queued_then_closed() -> list[Recording[Any]]:
+        waiting = asyncio.ensure_future(notes.record_async(Note("on the loop")))
+        await asyncio.sleep(0.05)  # queued behind the leader's write
+        committer.close()
+        release.set()
+        return await asyncio.wait_for(waiting, 10)
+
+    [recording] = asyncio.run(queued_then_closed())
+    leader.join(10)
+    assert notes.repository.get(recording.domain_event.originator_id).text == "on the loop"
+    assert isinstance(notes.recorder, SealedStore)
+    assert verify_store(notes.recorder).ok
+
+
 class PausingLock:
     """The group commit's lock, whose first release by thread `pause_in` waits until `resume` is set."""
 
