@@ -84,6 +84,8 @@ class RecordProcessor:
             except (EnvelopeError, PoisonMessageError, ValidationError) as error:
                 return self._dead_letter(record, tracking, reason=_reason(error))
             except Exception as error:  # noqa: BLE001 -- unknown failure: retry, then dead-letter
+                if self._applied_meanwhile(tracking):  # by this handler before it failed, or by another member
+                    return "skipped"
                 if attempt == self.max_attempts:
                     return self._dead_letter(record, tracking, reason=f"failed {attempt} times: {type(error).__name__}")
                 log.warning(
@@ -98,6 +100,13 @@ class RecordProcessor:
                 self.app.mark_processed(tracking)
                 return "applied"
         raise AssertionError("unreachable")
+
+    def _applied_meanwhile(self, tracking: Tracking) -> bool:
+        """Whether the record's position is stored after all (False when even that cannot be read)."""
+        try:
+            return self.app.has_processed(tracking)
+        except Exception:  # noqa: BLE001 -- the store failed as well: the record is retried as before
+            return False
 
     def _attributes(self, record: Any) -> dict[str, str | int]:
         return {

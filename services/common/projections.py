@@ -20,7 +20,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
@@ -175,7 +175,13 @@ class Database:
         try:
             yield Tx(connection, self.dialect)
         finally:
-            self._idle.put(connection)
+            if _reusable(connection):
+                self._idle.put(connection)
+            else:  # the next use opens another
+                with self._guard:
+                    self._all.remove(connection)
+                with suppress(Exception):
+                    connection.close()
 
     @contextmanager
     def transaction(self, lock: str) -> Iterator[Tx]:
@@ -199,6 +205,21 @@ class Database:
             for connection in self._all:
                 connection.close()
             self._all.clear()
+
+
+def _reusable(connection: Any) -> bool:
+    """Whether a connection may go back to the pool: open (the server may have dropped it: a restart, a failover, an
+    idle timeout), and in no transaction (a SQLite `COMMIT` that failed, on a full disk say, leaves its `BEGIN
+    IMMEDIATE` open, holding the store's write lock: it is rolled back)."""
+    try:
+        if isinstance(connection, sqlite3.Connection):
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            return True
+        idle = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        return not connection.closed and not connection.broken and idle
+    except Exception:  # noqa: BLE001 -- a connection that cannot even say so is not reused
+        return False
 
 
 class Projection(ABC):

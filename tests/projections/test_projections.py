@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -12,7 +15,7 @@ import pytest
 from eventsourcing.utils import get_topic
 
 from services.common.eventstore import persistence_env
-from services.common.projections import Projector, TopicIndex
+from services.common.projections import Projector, TopicIndex, Tx
 from tests.projections.counting import Counter, Counters, EventCounts, counts
 
 
@@ -139,5 +142,51 @@ def test_a_read_is_caught_up_and_on_postgresql_its_freshness_check_travels_with_
         assert len(projector.read(query)) == 3
         assert [pipelined for _, pipelined in sent] == [True, True], sent
         assert sent[1][0] == query
+    projector.close()
+    app.close()
+
+
+def test_a_connection_the_server_dropped_fails_one_read_and_is_not_reused(store_url: str) -> None:
+    """The pool drops a connection found closed or broken (the server restarted, failed over, or timed it out):
+    the read that found it fails, the next ones open another. Put back, it failed every read until a restart."""
+    app, expected = seeded(store_url, aggregates=2, increments=1)
+    projector = Projector(app, EventCounts())
+    assert counts(projector) == expected
+    [pooled] = projector.db._all
+    if projector.db.dialect == "postgres":
+        with psycopg.connect(store_url.split("?")[0], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pooled.info.backend_pid,))
+    else:
+        pooled.close()
+    with pytest.raises((psycopg.Error, sqlite3.Error)):
+        counts(projector)
+    assert counts(projector) == expected
+    assert counts(projector) == expected
+    projector.close()
+    app.close()
+
+
+def test_a_failed_commit_on_sqlite_leaves_no_transaction_holding_the_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A projection's `COMMIT` that fails (a full disk, an I/O error) is rolled back before its connection goes back
+    to the pool: left open, its `BEGIN IMMEDIATE` held SQLite's write lock, and every write of the store timed out."""
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    app, expected = seeded(url, aggregates=2, increments=1)
+    projector = Projector(app, EventCounts())
+    execute = Tx.execute
+
+    def failing_commit(self: Tx, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("disk I/O error")
+        return execute(self, sql, params)
+
+    monkeypatch.setattr(Tx, "execute", failing_commit)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        projector.catch_up()
+    monkeypatch.undo()
+    with Counters(env={**persistence_env(url), "SQLITE_LOCK_TIMEOUT": "1"}) as writer:
+        writer.record(Counter("after"))  # not locked out
+    assert len(counts(projector)) == len(expected) + 1
     projector.close()
     app.close()

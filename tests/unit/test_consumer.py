@@ -119,3 +119,22 @@ def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered() -> None:
     assert proc.process(record(0, {"item": "a"})) == "dead-lettered"
     assert len(calls) == 3
     assert dict(spy.sent[0][2])["dlq_reason"] == b"failed 3 times: TimeoutError"
+
+
+def test_a_record_applied_before_its_handler_failed_is_not_retried_nor_dead_lettered() -> None:
+    """A handler that failed after its record was applied (its tracking committed: by this handler before a later
+    step failed, or by another member of the group after a rebalance) leaves it applied: the record is skipped, not
+    retried into a conflict and then dead-lettered."""
+    app = Tallies(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    spy = SinkSpy()
+    calls = []
+
+    def applied_then_failed(cloud_event: CloudEvent, tracking: Tracking) -> None:
+        calls.append(tracking)
+        app.apply(cloud_event, tracking)
+        raise TimeoutError
+
+    proc = RecordProcessor(app, applied_then_failed, DeadLetterSink(spy.send_raw), group="g", retry_sleep=0)
+    assert proc.process(record(0, {"item": "a"})) == "skipped"
+    assert len(calls) == 1 and spy.sent == []
+    assert app.repository.get(TALLY).items == ["a"]
