@@ -414,9 +414,7 @@ def _restricted(request: DecisionInput, facts: Facts) -> Barred:
     barred: Barred = []
     for r in sorted(facts.restrictions, key=lambda r: r.restriction_id):
         in_force = r.valid_from <= request.at and (r.lifted_at is None or request.at < r.lifted_at)
-        recipient = (not r.recipient_org_ids and not r.recipient_kinds) or (
-            request.recipient_org_id in r.recipient_org_ids or facts.recipient_kind in r.recipient_kinds
-        )
+        recipient = r.concerns(request.recipient_org_id, facts.recipient_kind)
         purpose = not r.purposes or request.purpose in r.purposes
         categories = frozenset(request.categories) & (frozenset(r.categories) or frozenset(InfoCategory))
         if in_force and recipient and purpose and categories:

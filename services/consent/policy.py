@@ -289,6 +289,12 @@ class RestrictionFact:
     valid_from: datetime
     lifted_at: datetime | None
 
+    def concerns(self, recipient_org_id: str, recipient_kind: OrgKind | None) -> bool:
+        """Whether it restricts disclosures to this recipient (one naming no recipient restricts them all)."""
+        if not self.recipient_org_ids and not self.recipient_kinds:
+            return True
+        return recipient_org_id in self.recipient_org_ids or recipient_kind in self.recipient_kinds
+
 
 @dataclass(frozen=True)
 class RefusalFact:

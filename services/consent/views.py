@@ -486,8 +486,12 @@ class ReadModel:
 
     def facts_for(self, request: DecisionInput, birth_date: date | None = None) -> Facts:
         """What the engine may know when deciding `request`: everything committed before this call, read in one
-        statement. The person's age comes from `birth_date` (given with the request) or else the latest consent on
-        file; only age bands leave this method."""
+        statement. The consents are those the discloser holds (recorded): a disclosure cannot rest on a consent its
+        discloser can neither read nor produce, which a recipient could otherwise record for itself. Restrictions
+        bind whoever recorded them, but only those concerning this recipient are facts (the others cannot bar the
+        disclosure, and the decision's parties would read of the person's other ties). The person's age comes from
+        `birth_date` (given with the request) or else the latest of those consents; only age bands leave this
+        method."""
         at, one, other = request.at, request.discloser_org_id, request.recipient_org_id
         when = micros(aware(at))
         rows = self.projector.read(
@@ -507,14 +511,15 @@ class ReadModel:
                 agreements.append((key, state))
             else:
                 kinds[tag] = OrgKind(key)
-        consents: list[ConsentState] = records["consent"]
+        consents: list[ConsentState] = [c for c in records["consent"] if c.recorded_by_org == one]  # held by it
+        recipient = kinds.get("recipient")
         born = birth_date or (consents[-1].subject_birth_date if consents else None)
         deceased_on = request.context.subject_deceased_on
         return Facts(
-            recipient_kind=kinds.get("recipient"),
+            recipient_kind=recipient,
             consents=tuple(c.fact(at) for c in consents),
             agreements=tuple(self._in_force(agreements, one, other)),
-            restrictions=tuple(r.fact() for r in records["restriction"]),
+            restrictions=tuple(f for f in (r.fact() for r in records["restriction"]) if f.concerns(other, recipient)),
             discloser_kind=kinds.get("discloser"),
             subject_age_band=None if born is None else age_band(born, at),
             subject_age_band_at_death=(
