@@ -313,6 +313,17 @@ def topics_of(app: TrackedApplication, db: Database, projection: Projection) -> 
     return TopicIndex(app, db, projection.name, projection.topics)
 
 
+class ProjectionVersionError(RuntimeError):
+    """The store's tables of a projection were rebuilt for another version by another process (a replica of a newer
+    release, during a rolling deployment): this process applies nothing into them with the code of its own version,
+    whose rows would differ and never be applied again. It is to be replaced (or restarted, to rebuild them back)."""
+
+    def __init__(self, name: str, version: str, stored: str | None) -> None:
+        super().__init__(
+            f"projection {name}: the store holds version {stored or '(none)'}, this process builds version {version}"
+        )
+
+
 TRACKING = """CREATE TABLE IF NOT EXISTS projections (
     name TEXT PRIMARY KEY, version TEXT NOT NULL, position BIGINT NOT NULL)"""
 
@@ -383,8 +394,12 @@ class Projector:
     def _apply_batch(self, head: int) -> int:
         """Applies the next batch of events up to `head` (only the projection's topics, when it names them)."""
         with self.db.transaction(self.projection.name) as tx:
-            row = tx.one("SELECT position FROM projections WHERE name = ?", (self.projection.name,))
-            start = int(row[0]) if row else 0
+            row = tx.one("SELECT version, position FROM projections WHERE name = ?", (self.projection.name,))
+            if row is None or row[0] != self.projection.version:
+                raise ProjectionVersionError(
+                    self.projection.name, self.projection.version, None if row is None else str(row[0])
+                )
+            start = int(row[1])
             notifications = (
                 self.app.recorder.select_notifications(
                     start=start, limit=self.batch, stop=head, inclusive_of_start=False

@@ -15,7 +15,7 @@ import pytest
 from eventsourcing.utils import get_topic
 
 from services.common.eventstore import persistence_env
-from services.common.projections import Projector, TopicIndex, Tx
+from services.common.projections import ProjectionVersionError, Projector, TopicIndex, Tx
 from tests.projections.counting import Counter, Counters, EventCounts, counts
 
 
@@ -189,4 +189,24 @@ def test_a_failed_commit_on_sqlite_leaves_no_transaction_holding_the_write_lock(
         writer.record(Counter("after"))  # not locked out
     assert len(counts(projector)) == len(expected) + 1
     projector.close()
+    app.close()
+
+
+def test_a_process_of_another_version_applies_nothing_into_tables_rebuilt_for_a_newer_one(store_url: str) -> None:
+    """A rolling deployment: a replica of the new release rebuilds the projection for its version while a replica of
+    the old one still runs. The old one applies nothing more into those tables (its rows would differ, and the new
+    version would never apply those events again): it says why, until it is replaced."""
+    app, expected = seeded(store_url, aggregates=2, increments=1)
+    old = Projector(app, EventCounts("1"))
+    assert counts(old) == expected
+    new = Projector(app, EventCounts("2"))
+    assert counts(new) == expected  # rebuilt for version 2
+    late = Counter("late")
+    app.record(late)
+    with pytest.raises(ProjectionVersionError, match="the store holds version 2, this process builds version 1"):
+        old.catch_up()
+    assert counts(new) == {**expected, str(late.id): 1}
+    assert new.position() == app.recorder.max_notification_id()
+    old.close()
+    new.close()
     app.close()
