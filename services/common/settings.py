@@ -106,7 +106,7 @@ class ServiceSettings(PlatformSettings):
     relay_enabled: bool = True
     consumers_enabled: bool = True
     relay_batch_size: int = 500
-    relay_gap_timeout_s: float = 10.0
+    relay_gap_timeout_s: float = 0.0
     cipher_key: SecretStr | None = Field(
         None,
         description="AES key (base64, as `eventsourcing.cryptography.AESCipher.create_key` makes) encrypting "
