@@ -1,5 +1,5 @@
-"""Strict JSON request bodies: a duplicated key, a non-finite number or text that is not UTF-8 is refused (422)
-before any route reads it.
+"""Strict JSON request bodies: a duplicated key, a non-finite number, nesting deeper than the parser goes or text that
+is not UTF-8 is refused (422) before any route reads it.
 
 Python's `json` keeps the last of two equal keys; a gateway or a partner's parser may keep the first, and then the
 service acts on another request than the one that was checked upstream. RFC 8259 leaves duplicates undefined, so
@@ -33,30 +33,34 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
+class NonFiniteNumberError(ValueError):
+    """`NaN`, `Infinity` or `-Infinity`, which Python's `json` reads as numbers and RFC 8259 (section 6) does not."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is not a JSON number")
+
+
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def duplicate_key(body: bytes) -> str | None:
-    """The first duplicated key of a JSON document, if any (malformed documents are left to the validator)."""
-    try:
-        json.loads(body, object_pairs_hook=_unique_object, parse_constant=_refuse_constant)
-    except DuplicateKeyError as duplicate:
-        return duplicate.key
-    except ValueError:
-        return None
-    return None
+    raise NonFiniteNumberError(name)
 
 
 def refusal(body: bytes) -> tuple[str, str, str] | None:
-    """Why a JSON body is refused before validation: (field, message, type), or None."""
+    """Why a JSON body is refused before validation: (field, message, type), or None (malformed documents are left
+    to the validator, which names what it expected)."""
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
         return "body", "not UTF-8 text (RFC 8259 section 8.1)", "json_invalid"
-    key = duplicate_key(body)
-    if key is not None:
-        return key, "duplicate key in a JSON object", "duplicate_key"
+    try:  # the bytes, as the routes parse them (a byte order mark skipped)
+        json.loads(body, object_pairs_hook=_unique_object, parse_constant=_refuse_constant)
+    except DuplicateKeyError as duplicate:
+        return duplicate.key, "duplicate key in a JSON object", "duplicate_key"
+    except NonFiniteNumberError as number:
+        return "body", str(number), "json_invalid"
+    except RecursionError:
+        return "body", "nested too deeply", "json_invalid"
+    except ValueError:
+        return None
     return None
 
 

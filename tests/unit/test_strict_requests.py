@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from services.common.auth import DEV_ISSUER
 from services.common.params import Day
-from services.common.strict_json import duplicate_key
+from services.common.strict_json import refusal
 from services.runtime.registry import SERVICES, app_builder, settings_class
 
 Auth = Callable[..., dict[str, str]]
@@ -28,10 +28,12 @@ def referral_client(service_settings: Callable[..., Any], client_for: Callable[.
 
 
 def test_duplicate_keys_are_found_at_any_depth() -> None:
-    assert duplicate_key(b'{"a": 1, "a": 2}') == "a"
-    assert duplicate_key(b'{"a": {"b": 1, "b": 1}}') == "b"
-    assert duplicate_key(b'{"a": 1, "b": [{"c": 1}, {"c": 2}]}') is None
-    assert duplicate_key(b"{not json") is None  # left to the validator
+    duplicated = ("duplicate key in a JSON object", "duplicate_key")
+    assert refusal(b'{"a": 1, "a": 2}') == ("a", *duplicated)
+    assert refusal(b'{"a": {"b": 1, "b": 1}}') == ("b", *duplicated)
+    assert refusal(b'\xef\xbb\xbf{"a": 1, "a": 2}') == ("a", *duplicated)  # behind a byte order mark too
+    assert refusal(b'{"a": 1, "b": [{"c": 1}, {"c": 2}]}') is None
+    assert refusal(b"{not json") is None  # left to the validator
 
 
 def test_a_body_with_a_duplicated_key_is_refused_with_a_problem_naming_it(
@@ -50,13 +52,21 @@ def test_a_body_with_a_duplicated_key_is_refused_with_a_problem_naming_it(
     assert client.app.state.application.recorder.max_notification_id() in (None, 0)
 
 
-def test_non_finite_numbers_are_not_json(
+def test_non_finite_numbers_and_nesting_too_deep_are_refused_before_any_route(
     service_settings: Callable[..., Any], client_for: Callable[..., Any], auth: Auth
 ) -> None:
+    """`NaN` and `Infinity` are not JSON (RFC 8259 section 6), and one before a duplicated key hid it; a document
+    nested deeper than the parser goes (a body of `[`s) was a 500."""
     client = referral_client(service_settings, client_for)
     headers = {**auth("org-a", "intake"), "Content-Type": "application/json"}
-    response = client.post("/v1/referrals", content=b'{"subject_id": NaN}', headers=headers)
-    assert response.status_code == 422
+    for body, why in (
+        (b'{"subject_id": NaN}', "NaN is not a JSON number"),
+        (b'{"x": -Infinity, "to_org": "org-b", "to_org": "org-z"}', "-Infinity is not a JSON number"),
+        (b"[" * 200_000, "nested too deeply"),
+    ):
+        response = client.post("/v1/referrals", content=body, headers=headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"] == [{"field": "body", "message": why, "type": "json_invalid"}]
 
 
 def test_a_token_from_another_issuer_is_refused(
