@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from services.common.params import Day
 from services.consent.application import (
@@ -80,8 +80,20 @@ def instant(value: datetime | date, *, end: bool = False) -> datetime:
     return end_of_local_day(value) if end else start_of_local_day(value)
 
 
+CALENDAR = (2, 9998)
+"""The years a date or an instant given may fall in: a day before and after it exist in every time zone (an end given
+as a date is the start of the next day; 9999-12-31 has none)."""
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _within_the_calendar(cls, value: Any) -> Any:
+        if isinstance(value, date) and not CALENDAR[0] <= value.year <= CALENDAR[1]:
+            raise ValueError(f"a year from {CALENDAR[0]} to {CALENDAR[1]}")
+        return value
 
 
 class Recipient(_In):

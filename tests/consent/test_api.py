@@ -553,3 +553,20 @@ def test_booleans_are_json_booleans_and_moments_iso_text(
     response = api.post("/v1/decisions", json={**ASK, **change}, headers=auth(DISCLOSER, "intake"))
     assert response.status_code == 422, response.text
     assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_dates_past_the_calendars_end_are_refused_naming_the_field(api: TestClient, auth: Auth) -> None:
+    """An end given as a date means the start of the next day: on 9999-12-31 there is none (it was a 500)."""
+    headers = auth(DISCLOSER, "intake")
+    for path, body, field in (
+        (
+            "/v1/decisions",
+            {**ASK, "context": {"research_authorisation_until": "9999-12-31"}},
+            "research_authorisation_until",
+        ),
+        ("/v1/disclosures", {**ASK, "at": "9999-12-31T12:00:00-05:00"}, "at"),
+        ("/v1/consents", {**CONSENT, "valid_until": "9999-12-31"}, "valid_until"),
+    ):
+        response = api.post(path, json=body, headers=headers)
+        assert response.status_code == 422, (path, response.text)
+        assert any(e["field"].endswith(field) for e in response.json()["errors"]), response.text
