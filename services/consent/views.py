@@ -486,12 +486,10 @@ class ReadModel:
 
     def facts_for(self, request: DecisionInput, birth_date: date | None = None) -> Facts:
         """What the engine may know when deciding `request`: everything committed before this call, read in one
-        statement. The consents are those the discloser holds (recorded): a disclosure cannot rest on a consent its
-        discloser can neither read nor produce, which a recipient could otherwise record for itself. Restrictions
-        bind whoever recorded them, but only those concerning this recipient are facts (the others cannot bar the
-        disclosure, and the decision's parties would read of the person's other ties). The person's age comes from
-        `birth_date` (given with the request) or else the latest of those consents; only age bands leave this
-        method."""
+        statement. Restrictions bind whoever recorded them, but only those concerning this recipient are facts (the
+        others cannot bar the disclosure, and the decision's parties would read of the person's other ties). The
+        person's age comes from `birth_date` (given with the request) or else the latest consent on file; only age
+        bands leave this method."""
         at, one, other = request.at, request.discloser_org_id, request.recipient_org_id
         when = micros(aware(at))
         rows = self.projector.read(
@@ -511,7 +509,7 @@ class ReadModel:
                 agreements.append((key, state))
             else:
                 kinds[tag] = OrgKind(key)
-        consents: list[ConsentState] = [c for c in records["consent"] if c.recorded_by_org == one]  # held by it
+        consents: list[ConsentState] = records["consent"]
         recipient = kinds.get("recipient")
         born = birth_date or (consents[-1].subject_birth_date if consents else None)
         deceased_on = request.context.subject_deceased_on
