@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from services.common.params import Day
 from services.consent.application import (
@@ -69,8 +69,22 @@ def _moment(value: Any) -> Any:
     return value
 
 
-Moment = Annotated[datetime | date, BeforeValidator(_moment)]
+CALENDAR = (2, 9998)
+"""The years a date or an instant given may fall in: a day before and after it exist in every time zone (an end given
+as a date is the start of the next day; 9999-12-31 has none)."""
+
+
+def _within_the_calendar(value: date) -> date:
+    if not CALENDAR[0] <= value.year <= CALENDAR[1]:
+        raise ValueError(f"a year from {CALENDAR[0]} to {CALENDAR[1]}")
+    return value
+
+
+Moment = Annotated[datetime | date, BeforeValidator(_moment), AfterValidator(_within_the_calendar)]
 """An instant (ISO 8601; without an offset: Québec time) or a Québec calendar date."""
+
+CalendarDay = Annotated[Day, AfterValidator(_within_the_calendar)]
+"""A date given (`Day`) in the years `CALENDAR`."""
 
 
 def instant(value: datetime | date, *, end: bool = False) -> datetime:
@@ -80,20 +94,8 @@ def instant(value: datetime | date, *, end: bool = False) -> datetime:
     return end_of_local_day(value) if end else start_of_local_day(value)
 
 
-CALENDAR = (2, 9998)
-"""The years a date or an instant given may fall in: a day before and after it exist in every time zone (an end given
-as a date is the start of the next day; 9999-12-31 has none)."""
-
-
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*")
-    @classmethod
-    def _within_the_calendar(cls, value: Any) -> Any:
-        if isinstance(value, date) and not CALENDAR[0] <= value.year <= CALENDAR[1]:
-            raise ValueError(f"a year from {CALENDAR[0]} to {CALENDAR[1]}")
-        return value
 
 
 class Recipient(_In):
@@ -136,7 +138,7 @@ class ConsentCreate(_In):
     """A consent for a person (pseudonymous `subject_id`)."""
 
     subject_id: str = Field(pattern=SUBJECT_ID_PATTERN)
-    subject_birth_date: Day
+    subject_birth_date: CalendarDay
     granted_by: Grantor
     method: ConsentMethod
     purposes: list[Purpose] = Field(min_length=1)
@@ -312,7 +314,7 @@ class MandateIn(_In):
 
     ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Reference of the mandate or contract")
     written: StrictBool | None = None
-    term_end: Day | None = Field(None, description="Last day of the fixed term")
+    term_end: CalendarDay | None = Field(None, description="Last day of the fixed term")
     for_care: StrictBool | None = Field(None, description="Whether it is for the provision of care (then no route)")
     clauses_present: StrictBool | None = Field(None, description="The confidentiality and security clauses are in it")
     undertakings_received: StrictBool | None = Field(None, description="Signed undertakings received before sending")
@@ -402,7 +404,7 @@ class DecisionContextIn(_In):
         None, pattern=REFERENCE_PATTERN, description="DPS authorisation (19.2)"
     )
     research_authorisation_until: Moment | None = None
-    subject_deceased_on: Day | None = Field(None, description="The person's date of death, when known")
+    subject_deceased_on: CalendarDay | None = Field(None, description="The person's date of death, when known")
     requester_role: RequesterRole | None = Field(
         None, description="A person asks in this role (a relative, an heir, a parent; arts. 21 and 23)"
     )
@@ -445,7 +447,7 @@ class DecisionCreate(_In):
     recipient_service: ServiceCode | None = Field(
         None, description="The recipient's service the information is for (required for SERVICE_ON_BEHALF)"
     )
-    subject_birth_date: Day | None = Field(
+    subject_birth_date: CalendarDay | None = Field(
         None, description="The person's birth date when no consent on file gives it (only the age band is kept)"
     )
     context: DecisionContextIn = Field(default_factory=DecisionContextIn)

@@ -65,6 +65,20 @@ def held_first_write(app: Notes, callers: int, then: Callable[[], None] = lambda
     return committer
 
 
+def first_write_held(app: Notes, release: threading.Event) -> tuple[GroupCommit, threading.Event]:
+    """A committer whose first transaction waits (10 s at most) until `release` is set, and the event set when it
+    starts waiting (set beforehand, it holds no write)."""
+    writing = threading.Event()
+
+    def write(pending: Pending) -> list[Recording[Any]]:
+        if not writing.is_set():
+            writing.set()
+            release.wait(10)
+        return app.write(pending)
+
+    return GroupCommit(write), writing
+
+
 def record_concurrently(app: Notes, aggregates: list[Note]) -> dict[int, Any]:
     """Records each aggregate from its own thread; caller index -> its recordings or the error it raised."""
     outcomes: dict[int, Any] = {}
@@ -261,15 +275,9 @@ def test_callers_on_a_loop_queued_before_close_are_written(notes: Notes, committ
     """`close` refuses new callers, not those already queued: a caller on the loop that queued behind a leader on a
     thread, before the group commit closed, is written when the lead comes to it (the committer thread serves every
     lead handed to it, then stops), whether the committer thread had run before or not."""
-    writing, release = threading.Event(), threading.Event()
-
-    def write(pending: Pending) -> list[Recording[Any]]:
-        if not writing.is_set():
-            writing.set()
-            release.wait(10)
-        return notes.write(pending)
-
-    committer = notes.group_commit = GroupCommit(write)
+    release = threading.Event()
+    committer, writing = first_write_held(notes, release)
+    notes.group_commit = committer
     if committer_ran_before:
         writing.set()
         asyncio.run(notes.record_async(Note("before")))
@@ -314,15 +322,9 @@ class PausingLock:
 def test_the_lead_handed_to_a_caller_just_queued_is_not_lost(notes: Notes) -> None:
     """A leader finishing right after a caller queued (the queue's lock released, the caller not yet waiting) hands it
     the lead; the caller then writes its own events, and the next caller after it is written too."""
-    writing, finish = threading.Event(), threading.Event()
-
-    def write(pending: Pending) -> list[Recording[Any]]:
-        if not writing.is_set():
-            writing.set()
-            finish.wait(10)
-        return notes.write(pending)
-
-    committer = notes.group_commit = GroupCommit(write)
+    finish = threading.Event()
+    committer, writing = first_write_held(notes, finish)
+    notes.group_commit = committer
     outcomes: dict[str, Any] = {}
     leader = threading.Thread(target=lambda: outcomes.update(leader=notes.record(Note("leader"))))
     follower = threading.Thread(target=lambda: outcomes.update(follower=notes.record(Note("follower"))))

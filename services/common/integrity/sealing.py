@@ -283,15 +283,11 @@ class _Sealing:
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's insert (its transaction seals the events); the aggregates' heads it sealed are remembered
         once it has committed."""
-        self.heads.discard()
+        self.heads.discard()  # what an earlier insert of this thread sealed and did not commit
         try:
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
         except SealingAbortedError as aborted:
-            self.heads.discard()
             raise aborted.error from None
-        except BaseException:
-            self.heads.discard()
-            raise
         self.heads.committed()
         return ids
 
