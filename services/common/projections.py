@@ -248,18 +248,29 @@ class Projection(ABC):
         """Applies a batch of domain events in log order, each with its notification id."""
 
 
+POSITION = "SELECT position FROM projections WHERE name = ?"
+STORED_POSITION = f"({POSITION})"
+"""The position a projection's tables were brought to, as stored: never the one a process remembers, which another
+process resetting the projection (`rls projections rebuild`) leaves stale."""
+
+
 class Topics:
-    """The events of a projection's topics, read from the application's recorder (an in-memory store)."""
+    """The events a projection applies (its topics, or every event), read from the application's recorder (a store in
+    memory)."""
 
     create: str | None = None
 
-    def __init__(self, app: TrackedApplication, topics: frozenset[str]) -> None:
+    def __init__(self, app: TrackedApplication, topics: frozenset[str] | None) -> None:
         self._recorder = app.recorder
-        self._topics = sorted(topics)
+        self._topics = sorted(topics or ())  # none: every topic
 
-    def pending(self, tx: Tx, position: int) -> bool:
+    def pending(self, tx: Tx, name: str) -> bool:
+        """Whether one was recorded since the projection's stored position."""
+        row = tx.one(POSITION, (name,))
         return bool(
-            self._recorder.select_notifications(start=position, limit=1, topics=self._topics, inclusive_of_start=False)
+            self._recorder.select_notifications(
+                start=int(row[0]) if row else 0, limit=1, topics=self._topics, inclusive_of_start=False
+            )
         )
 
     def select(self, tx: Tx, start: int, stop: int, limit: int) -> Sequence[Notification]:
@@ -269,27 +280,33 @@ class Topics:
 
 
 class TopicIndex(Topics):
-    """The events of a projection's topics in the application's events table, through a partial index of those
-    topics: whether one was recorded since a position, and the next of them, are index seeks whatever number of other
-    events (decisions, register entries…) were recorded since."""
+    """The events a projection applies, in the application's events table. For a projection naming its topics and
+    read on every request (`Projection.indexed`), through a partial index of those topics: whether one was recorded
+    since its position, and the next of them, are index seeks whatever number of other events (decisions, register
+    entries…) were recorded since. Otherwise a range of the table's key from that position."""
 
-    def __init__(self, app: TrackedApplication, db: Database, name: str, topics: frozenset[str]) -> None:
-        super().__init__(app, topics)
+    def __init__(self, app: TrackedApplication, db: Database, projection: Projection) -> None:
+        super().__init__(app, projection.topics)
         table = app.recorder.events_table_name  # type: ignore[attr-defined]
         self._id = "rowid" if db.dialect == "sqlite" else "notification_id"
+        topics = projection.topics or frozenset()
         literals = ", ".join("'" + topic.replace("'", "''") + "'" for topic in sorted(topics))
-        where = f"topic IN ({literals})"
+        where = f"topic IN ({literals}) AND " if topics else ""
         indexed = "topic" if db.dialect == "sqlite" else "notification_id"  # SQLite keeps the rowid in every index
-        self.create = f"CREATE INDEX IF NOT EXISTS {name}_topics ON {table} ({indexed}) WHERE {where}"
-        self.pending_sql = f"SELECT 1 FROM {table} WHERE {where} AND {self._id} > ? LIMIT 1"  # noqa: S608
+        self.create = (
+            f"CREATE INDEX IF NOT EXISTS {projection.name}_topics ON {table} ({indexed}) WHERE topic IN ({literals})"
+            if topics and projection.indexed
+            else None
+        )
+        self.pending_sql = f"SELECT 1 FROM {table} WHERE {where}{self._id} > {STORED_POSITION} LIMIT 1"  # noqa: S608
         self._select = (
             f"SELECT {self._id}, originator_id, originator_version, topic, state FROM {table} "  # noqa: S608
-            f"WHERE {where} AND {self._id} > ? AND {self._id} <= ? ORDER BY {self._id} LIMIT ?"
+            f"WHERE {where}{self._id} > ? AND {self._id} <= ? ORDER BY {self._id} LIMIT ?"
         )
         self._uuid = db.dialect == "sqlite"
 
-    def pending(self, tx: Tx, position: int) -> bool:
-        return tx.one(self.pending_sql, (position,)) is not None
+    def pending(self, tx: Tx, name: str) -> bool:
+        return tx.one(self.pending_sql, (name,)) is not None
 
     def select(self, tx: Tx, start: int, stop: int, limit: int) -> Sequence[Notification]:
         return [
@@ -304,13 +321,10 @@ class TopicIndex(Topics):
         ]
 
 
-def topics_of(app: TrackedApplication, db: Database, projection: Projection) -> Topics | None:
-    """How a projection naming its topics finds their events: a partial index of its store, or the recorder."""
-    if projection.topics is None:
-        return None
-    if db.memory or not projection.indexed:
-        return Topics(app, projection.topics)
-    return TopicIndex(app, db, projection.name, projection.topics)
+def topics_of(app: TrackedApplication, db: Database, projection: Projection) -> Topics:
+    """How a projection finds the events it applies: its store's events table, or the recorder of a store in
+    memory."""
+    return Topics(app, projection.topics) if db.memory else TopicIndex(app, db, projection)
 
 
 class ProjectionVersionError(RuntimeError):
@@ -338,7 +352,6 @@ class Projector:
         self.db = Database(app.env)
         self._lock = threading.Lock()
         self._ready = False
-        self._position = 0
         self._index = topics_of(app, self.db, projection)
 
     def _open(self) -> None:
@@ -347,12 +360,10 @@ class Projector:
             return
         with self.db.transaction(self.projection.name) as tx:
             tx.execute(TRACKING)
-            if self._index is not None and self._index.create:
+            if self._index.create:
                 tx.execute(self._index.create)
-            row = tx.one("SELECT version, position FROM projections WHERE name = ?", (self.projection.name,))
-            if row is not None and row[0] == self.projection.version:
-                self._position = int(row[1])
-            else:
+            row = tx.one("SELECT version FROM projections WHERE name = ?", (self.projection.name,))
+            if row is None or row[0] != self.projection.version:
                 self._reset(tx)
         self._ready = True
 
@@ -366,33 +377,39 @@ class Projector:
             "ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = 0",
             (self.projection.name, self.projection.version),
         )
-        self._position = 0
 
     def position(self) -> int:
         """The last event applied (as recorded)."""
         with self._lock:
             self._open()
             with self.db.connection() as tx:
-                row = tx.one("SELECT position FROM projections WHERE name = ?", (self.projection.name,))
+                row = tx.one(POSITION, (self.projection.name,))
         return int(row[0]) if row else 0
 
     def catch_up(self, progress: Progress | None = None) -> int:
         """Applies every event recorded since the last one applied; returns how many were applied."""
         with self._lock:
             self._open()
-            return self._catch_up(progress)
+            return self._catch_up(progress) if self._pending() else 0
+
+    def _pending(self) -> bool:
+        """Whether an event this projection applies was recorded since its stored position (one seek)."""
+        with self.db.connection() as tx:
+            return self._index.pending(tx, self.projection.name)
 
     def _catch_up(self, progress: Progress | None = None) -> int:
         head = self.app.recorder.max_notification_id() or 0
-        applied = 0
-        while self._position < head:
-            applied += self._apply_batch(head)
+        applied, position = 0, -1
+        while position < head:
+            done, position = self._apply_batch(head)
+            applied += done
             if progress is not None:
-                progress(self._position, head)
+                progress(position, head)
         return applied
 
-    def _apply_batch(self, head: int) -> int:
-        """Applies the next batch of events up to `head` (only the projection's topics, when it names them)."""
+    def _apply_batch(self, head: int) -> tuple[int, int]:
+        """Applies the next batch of events up to `head` (only the projection's topics, when it names them) from the
+        stored position; returns how many it applied and the position reached."""
         with self.db.transaction(self.projection.name) as tx:
             row = tx.one("SELECT version, position FROM projections WHERE name = ?", (self.projection.name,))
             if row is None or row[0] != self.projection.version:
@@ -400,31 +417,24 @@ class Projector:
                     self.projection.name, self.projection.version, None if row is None else str(row[0])
                 )
             start = int(row[1])
-            notifications = (
-                self.app.recorder.select_notifications(
-                    start=start, limit=self.batch, stop=head, inclusive_of_start=False
-                )
-                if self._index is None
-                else self._index.select(tx, start, head, self.batch)
-            )
+            notifications = self._index.select(tx, start, head, self.batch)
             events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
             self.projection.apply(tx, events)
             # every id up to `head` is committed (ids become visible in order): a short batch read them all
             position = notifications[-1].id if len(notifications) == self.batch else max(start, head)
             tx.execute("UPDATE projections SET position = ? WHERE name = ?", (position, self.projection.name))
-        self._position = position
-        return len(notifications)
+        return len(notifications), position
 
     def _fresh(self) -> None:
-        """Catches up when something this projection applies was recorded since (for a projection naming its topics,
-        one index seek; it waits for no other event)."""
-        with self._lock:
-            self._open()
-            if self._index is not None:
-                with self.db.connection() as tx:
-                    if not self._index.pending(tx, self._position):
-                        return
-            self._catch_up()
+        """Catches up when something this projection applies was recorded since its stored position (one seek; for a
+        projection naming its topics it waits for no other event). The check holds no lock: readers wait for each
+        other only to catch up."""
+        if not self._ready:
+            with self._lock:
+                self._open()
+        if self._pending():
+            with self._lock:
+                self._catch_up()
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Drops the projection's rows and applies the whole log again; returns how many events were applied."""
@@ -443,11 +453,11 @@ class Projector:
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """One query of the projection, caught up with everything recorded so far (as `reading`). On PostgreSQL the
-        index seek telling whether anything it applies was recorded since travels with the query (one round trip
-        instead of two); after a catch-up the query runs again."""
+        seek telling whether anything it applies was recorded since travels with the query (one round trip instead of
+        two); after a catch-up the query runs again."""
         if self._ready and isinstance(self._index, TopicIndex) and self.db.dialect == "postgres":
             with self.db.connection() as tx:
-                pending, rows = tx.together([(self._index.pending_sql, (self._position,)), (sql, params)])
+                pending, rows = tx.together([(self._index.pending_sql, (self.projection.name,)), (sql, params)])
             if not pending:
                 return rows
         with self.reading() as tx:

@@ -538,8 +538,8 @@ class Consents(TrackedApplication):
         return _Prepared(recorded, (record, *([entry] if entry else [])), idempotency_key)
 
     def get_decision(self, decision_id: uuid.UUID) -> RecordedDecision:
-        record: DecisionRecord | None = self._find(decision_id)
-        if record is None:
+        record = self._find(decision_id)
+        if not isinstance(record, DecisionRecord):  # nothing, or a consent, restriction, refusal or register entry
             raise DecisionNotFoundError("no such decision")
         return RecordedDecision.of(record)
 

@@ -45,6 +45,22 @@ def test_only_the_discloser_writes_in_its_register(consent_api: Callable[..., Te
     assert decision["kind"] == "DISCLOSURE"
 
 
+def test_the_id_of_a_consent_or_register_entry_is_no_decision_to_anyone(
+    consent_api: Callable[..., TestClient], auth: Auth
+) -> None:
+    """Asked as a decision, another aggregate's id answers as nothing does (404), to its holder too. It was a 500
+    for a consent or a register entry, and a 404 for nothing: another organisation learnt which ids exist."""
+    api = consent_api()
+    held = api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake")).json()
+    entry = api.post("/v1/disclosures", json=ASK, headers=auth(DISCLOSER, "intake")).json()
+    for some_id in (held["id"], entry["register_entry_id"], "00000000-0000-0000-0000-000000000001"):
+        for org in (THIRD, DISCLOSER):
+            read = api.get(f"/v1/decisions/{some_id}", headers=auth(org, "clinician"))
+            rerun = api.post(f"/v1/decisions/{some_id}/reevaluate", headers=auth(org, "auditor"))
+            assert (read.status_code, rerun.status_code) == (404, 404), (some_id, org, read.text, rerun.text)
+            assert read.json()["type"] == rerun.json()["type"] == "urn:ca.qc.rls:problem:decision-not-found"
+
+
 def test_a_platform_service_discloses_only_for_a_worker_of_the_recipient(
     consent_api: Callable[..., TestClient], auth: Auth, token: Callable[..., str]
 ) -> None:

@@ -1,6 +1,8 @@
 """A counting projection over a tiny application, and a process that applies it and dies by SIGKILL inside its
 transaction (after applying, before the position is committed) once it reaches `RLS_TEST_KILL_AT`
-(run as `python -m tests.projections.counting <store URL> [kill at]`)."""
+(run as `python -m tests.projections.counting <store URL> [kill at] [--rebuild] [--created]`: `--rebuild` resets the
+projection first, as `rls projections rebuild` does; `--created` counts only the aggregates' creations, a projection
+naming its topics)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 from services.common.eventstore import TrackedApplication, persistence_env
 from services.common.projections import Database, Projection, Projector, Tx
@@ -64,13 +67,26 @@ def counts(projector: Projector) -> dict[str, int]:
         return {str(k): int(v) for k, v in tx.execute("SELECT originator, applied FROM event_counts")}
 
 
+def created_only(projection: EventCounts) -> EventCounts:
+    """The projection counting only `Counter.Created` (its topics named, found through their partial index)."""
+    projection.topics = frozenset({get_topic(Counter.Created)})
+    return projection
+
+
 def main() -> None:
-    url, kill_at = sys.argv[1], (int(sys.argv[2]) if len(sys.argv) > 2 else None)
+    args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    url, kill_at = args[0], (int(args[1]) if len(args) > 1 else None)
     app = Counters(env=persistence_env(url))
-    projector = Projector(app, EventCounts(kill_at=kill_at), batch=10)
-    projector.catch_up()
+    projection = EventCounts(kill_at=kill_at)
+    projector = Projector(app, created_only(projection) if "--created" in sys.argv else projection, batch=10)
+    if "--rebuild" in sys.argv:
+        projector.rebuild()
+    else:
+        projector.catch_up()
     app.close()
 
 
 if __name__ == "__main__":
-    main()
+    from tests.projections.counting import main as run  # by its name: its classes' topics are the ones stored
+
+    run()

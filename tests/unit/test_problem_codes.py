@@ -16,6 +16,7 @@ EXPECTED: dict[str, int] = {
     "unauthenticated": 401,
     "forbidden": 403,
     "validation": 422,
+    "content-too-large": 413,
     "version-conflict": 409,  # was also `revision-conflict` (agreements, notifications) before issue 13
     "transition-impossible": 409,  # was also `agreement-transition-refused` (agreements)
     "idempotency-key-reused": 409,

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from services.common.auth import DEV_ISSUER
 from services.common.params import Day
-from services.common.strict_json import refusal
+from services.common.strict_json import MAX_BODY_BYTES, refusal
 from services.runtime.registry import SERVICES, app_builder, settings_class
 
 Auth = Callable[..., dict[str, str]]
@@ -67,6 +67,34 @@ def test_non_finite_numbers_and_nesting_too_deep_are_refused_before_any_route(
         response = client.post("/v1/referrals", content=body, headers=headers)
         assert response.status_code == 422, response.text
         assert response.json()["errors"] == [{"field": "body", "message": why, "type": "json_invalid"}]
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["Content-Length", "chunked"])
+def test_a_body_larger_than_a_service_reads_is_refused_before_it_is_held(
+    service_settings: Callable[..., Any], client_for: Callable[..., Any], auth: Auth, declared: bool
+) -> None:
+    """A body over `MAX_BODY_BYTES` is a 413 problem naming the body, whether its length is declared or it comes in
+    chunks; nothing is stored. Before, any body was read whole into memory, whatever its size or content type."""
+    client = referral_client(service_settings, client_for)
+    headers = {**auth("org-a", "intake"), "Content-Type": "application/json"}
+    body = REFERRAL + b', "information": {"HEALTH": "' + b"x" * MAX_BODY_BYTES + b'"}}'
+    content: Any = body if declared else iter([body[: len(body) // 2], body[len(body) // 2 :]])
+    response = client.post("/v1/referrals", content=content, headers=headers)
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith(":content-too-large")
+    assert problem["errors"] == [
+        {"field": "body", "message": f"larger than {MAX_BODY_BYTES} bytes", "type": "too_large"}
+    ]
+    as_text = client.post("/v1/referrals", content=body, headers={**headers, "Content-Type": "text/plain"})
+    assert as_text.status_code == 413  # whatever its content type
+    assert client.app.state.application.recorder.max_notification_id() in (None, 0)
+    just_under = client.post(
+        "/v1/referrals", content=REFERRAL + b', "information": {"HEALTH": "' + b"x" * 20_001 + b'"}}', headers=headers
+    )
+    assert just_under.status_code == 422  # read, and refused by the model (20,000 characters at most)
+    assert just_under.json()["errors"][0]["field"] == "information.HEALTH"
 
 
 def test_a_token_from_another_issuer_is_refused(
