@@ -196,9 +196,11 @@ def inquiries(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
     """The audit trail: every audit query (who looked at what, when), this one included; an organisation's auditors
-    see their organisation's inquiries, network auditors every one."""
+    see their organisation's inquiries, network auditors every one (and which reads were refused)."""
 
     def visible(org: str) -> bool:
         return POLICY.allows("inquiries", principal, {"member": org})
 
-    return [InquiryPublic(**entry.__dict__) for entry in queries.trail(_who(principal), cursor, limit, visible)]
+    network = POLICY.scope("inquiries", principal) is None
+    entries = queries.trail(_who(principal), cursor, limit, visible, network)
+    return [InquiryPublic(**entry.__dict__) for entry in entries]

@@ -310,7 +310,19 @@ class AuditQueries:
                 self.clock(),
             )
 
-    def trail(self, who: Auditor, after: int, limit: int, visible: Callable[[str], bool] = lambda _: True) -> list[Any]:
-        """The inquiries after `after` (a page of `limit` positions) made by auditors of organisations `visible`."""
+    def trail(
+        self,
+        who: Auditor,
+        after: int,
+        limit: int,
+        visible: Callable[[str], bool] = lambda _: True,
+        network: bool = True,
+    ) -> list[Any]:
+        """The inquiries after `after` (a page of `limit` positions) made by auditors of organisations `visible`.
+        Outside the `network` auditors' view, a read of something the auditor may not see shows as a read of
+        nothing: told apart, they would tell an organisation which ids of the others exist, and since when."""
         with self._inquiry(who, Action.TRAIL, "inquiries", after=after, limit=limit):
-            return [entry for entry in self.audit.inquiries(after, limit) if visible(entry.org)]
+            entries = [entry for entry in self.audit.inquiries(after, limit) if visible(entry.org)]
+        if network:
+            return entries
+        return [replace(e, outcome="NOT_FOUND") if e.outcome == "NOT_VISIBLE" else e for e in entries]

@@ -174,10 +174,7 @@ def _grantor_within_role(
 def _consent_covers_recipient(
     table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
 ) -> Unmet | None:
-    consent = _consent(c)
-    if request.recipient_org_id in consent.recipient_org_ids:
-        return None
-    if facts.recipient_kind is not None and facts.recipient_kind in consent.recipient_kinds:
+    if _consent(c).covers(request.recipient_org_id, facts.recipient_kind):
         return None
     return ReasonCode.RECIPIENT_NOT_COVERED, None
 

@@ -253,6 +253,12 @@ class ConsentFact:
     """When the consent was given: the earlier of its start and its recording (None in decisions recorded before
     this was known; the LRSSS consent route then treats it as given under the previous regime)."""
 
+    def covers(self, recipient_org_id: str, recipient_kind: OrgKind | None) -> bool:
+        """Whether it names this recipient, itself or by its kind."""
+        return recipient_org_id in self.recipient_org_ids or (
+            recipient_kind is not None and recipient_kind in self.recipient_kinds
+        )
+
 
 @dataclass(frozen=True)
 class OnBehalfFact:

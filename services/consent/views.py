@@ -486,10 +486,14 @@ class ReadModel:
 
     def facts_for(self, request: DecisionInput, birth_date: date | None = None) -> Facts:
         """What the engine may know when deciding `request`: everything committed before this call, read in one
-        statement. Restrictions bind whoever recorded them, but only those concerning this recipient are facts (the
-        others cannot bar the disclosure, and the decision's parties would read of the person's other ties). The
-        person's age comes from `birth_date` (given with the request) or else the latest consent on file; only age
-        bands leave this method."""
+        statement. The decision's parties read its facts, so they hold nothing of the person's ties to others:
+        - consents: those held by the discloser or the recipient (a consent authorises the organisation it was given
+          to, or the recipient that gathered it for the discloser, never a third organisation), and only those naming
+          this recipient (the others cannot support the disclosure);
+        - restrictions: whoever recorded them (they bind everyone), only those concerning this recipient (the others
+          cannot bar the disclosure).
+        The person's age comes from `birth_date` (given with the request) or else the latest consent the parties
+        hold; only age bands leave this method."""
         at, one, other = request.at, request.discloser_org_id, request.recipient_org_id
         when = micros(aware(at))
         rows = self.projector.read(
@@ -509,13 +513,13 @@ class ReadModel:
                 agreements.append((key, state))
             else:
                 kinds[tag] = OrgKind(key)
-        consents: list[ConsentState] = records["consent"]
+        consents = [c for c in records["consent"] if c.recorded_by_org in (one, other)]
         recipient = kinds.get("recipient")
         born = birth_date or (consents[-1].subject_birth_date if consents else None)
         deceased_on = request.context.subject_deceased_on
         return Facts(
             recipient_kind=recipient,
-            consents=tuple(c.fact(at) for c in consents),
+            consents=tuple(f for f in (c.fact(at) for c in consents) if f.covers(other, recipient)),
             agreements=tuple(self._in_force(agreements, one, other)),
             restrictions=tuple(f for f in (r.fact() for r in records["restriction"]) if f.concerns(other, recipient)),
             discloser_kind=kinds.get("discloser"),

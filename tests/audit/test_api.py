@@ -162,6 +162,15 @@ def test_an_organisations_auditor_reads_only_that_organisations_history_and_trai
 
     trail_of_z = api.get("/v1/inquiries", headers=other).json()
     assert {e["org"] for e in trail_of_z} == {"org-z"}  # not the other organisations' auditors' inquiries
-    assert [e["outcome"] for e in trail_of_z if e["action"] == "STATE"] == ["NOT_VISIBLE"]  # refused reads stay
+    # refused reads stay, shown to the organisation as reads of nothing (else they tell which ids exist, and since when)
+    assert api.get(f"/v1/consents/{CONSENT_ID}/state?as_of=2026-11-19", headers=other).status_code == 404  # before it
+    assert (
+        api.get("/v1/consents/00000000-0000-0000-0000-00000000dead/state?as_of=2026-11-21", headers=other).status_code
+        == 404
+    )
+    trail_of_z = api.get("/v1/inquiries", headers=other).json()
+    assert [e["outcome"] for e in trail_of_z if e["action"] == "STATE"] == ["NOT_FOUND"] * 3
     everyone = api.get("/v1/inquiries", headers=auth("ombudsman", "network-auditor")).json()
     assert {"csss-a", "org-z", "ombudsman"} <= {e["org"] for e in everyone}
+    of_z = [e["outcome"] for e in everyone if e["org"] == "org-z" and e["action"] == "STATE"]
+    assert of_z == ["NOT_VISIBLE", "NOT_FOUND", "NOT_FOUND"]  # network auditors see which reads were refused

@@ -467,6 +467,28 @@ def test_the_read_model_is_a_projection_kept_across_restarts_and_rebuilt_to_the_
     assert view_rows(reopened) == incremental
 
 
+def test_only_consents_the_parties_hold_naming_the_recipient_are_facts(open_app: OpenApp) -> None:
+    """A consent authorises the organisation it was given to (the discloser, or the recipient gathering it for the
+    discloser), never a third organisation; and one naming other recipients cannot support this disclosure. Neither
+    is a fact: the decision's parties read the facts. Before, every consent on file for the person was, and a
+    third organisation's consent permitted the disclosure."""
+    app = open_app()
+    third = Actor(sub="worker-3", org="org-third")
+    held_by_third, _ = app.record_consent(terms(subject_birth_date=date(2012, 1, 1)), third)
+    decided, _ = app.decide(request(), WORKER)
+    assert decided.facts.consents == () and decided.facts.subject_age_band is None
+    assert decided.decision.outcome == Outcome.DENY
+    elsewhere, _ = app.record_consent(terms(recipient_org_ids=("org-delta",)), WORKER)
+    decided, _ = app.decide(request(), WORKER)
+    assert decided.facts.consents == () and decided.decision.outcome == Outcome.DENY
+    assert decided.facts.subject_age_band is not None  # from the discloser's own consent, naming another
+    gathered, _ = app.record_consent(terms(), Actor(sub="worker-9", org=RECIPIENT))  # the recipient's, for itself
+    decided, _ = app.decide(request(), WORKER)
+    assert [c.consent_id for c in decided.facts.consents] == [gathered.consent_id]
+    assert decided.decision.outcome == Outcome.PERMIT
+    assert held_by_third.consent_id not in repr(decided.facts) and elsewhere.consent_id not in repr(decided.facts)
+
+
 def test_restrictions_naming_other_recipients_stay_out_of_the_facts(open_app: OpenApp) -> None:
     """A restriction binds whoever recorded it, but one naming other recipients cannot bar this disclosure: it stays
     out of the decision's facts, which the decision's parties read (it would tell them of the person's other ties)."""
