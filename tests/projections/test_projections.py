@@ -12,7 +12,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from eventsourcing.utils import get_topic
 
 from services.common.eventstore import persistence_env
 from services.common.projections import ProjectionVersionError, Projector, TopicIndex, Tx
