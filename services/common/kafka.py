@@ -7,10 +7,17 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError, TopicAuthorizationFailedError
+from kafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+)
 
 from services.common.envelope import CloudEvent
 from services.common.kafka_security import Brokers, access_of
@@ -38,6 +45,20 @@ class Outgoing:
 
 class PublishError(RuntimeError):
     """Kafka did not acknowledge every record of a batch."""
+
+
+class RecordRefusedError(PublishError):
+    """Kafka will never accept `messages[index]` of a batch as it is (larger than the producer or the broker takes);
+    every record before it was acknowledged."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"Kafka refuses record {index} of the batch: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+REFUSED_FOR_EVER = (MessageSizeTooLargeError, RecordListTooLargeError)
+"""Errors that sending the same record again cannot cure."""
 
 
 def make_producer(brokers: Brokers, client_id: str) -> KafkaProducer:
@@ -115,23 +136,50 @@ class KafkaPublisher:
             return self._clients
 
     def publish(self, messages: Sequence[Outgoing]) -> None:
+        """Raises `RecordRefusedError` naming the first record Kafka will never take (the ones before it
+        acknowledged), `PublishError` when any other record is not acknowledged."""
         self._ensure({m.topic for m in messages})
+        try:
+            self._send(messages)
+        except RecordRefusedError:
+            if len(messages) == 1:
+                raise
+            # a refused record fails every record in flight with the same error (the idempotent producer stops):
+            # which one it was shows by sending them one at a time (those before it again, with the same ids)
+            for index, message in enumerate(messages):
+                try:
+                    self._send([message])
+                except RecordRefusedError as refused:
+                    raise RecordRefusedError(index, refused.reason) from refused
+
+    def _send(self, messages: Sequence[Outgoing]) -> None:
         sent = []
-        for message in messages:
-            headers, value = message.event.to_kafka()
-            try:
-                future = self._producer.send(message.topic, key=message.key.encode(), value=value, headers=headers)
-            except TopicAuthorizationFailedError as error:
-                raise _unauthorised(message.topic) from error
-            sent.append((message.topic, future))
-        self._producer.flush(timeout=SEND_TIMEOUT_S)
-        for topic, future in sent:
-            try:
-                future.get(timeout=SEND_TIMEOUT_S)
-            except TopicAuthorizationFailedError as error:
-                raise _unauthorised(topic) from error
-            except KafkaError as error:
-                raise PublishError(f"Kafka refused a record: {type(error).__name__}") from error
+        try:
+            for message in messages:
+                headers, value = message.event.to_kafka()
+                try:
+                    future = self._producer.send(message.topic, key=message.key.encode(), value=value, headers=headers)
+                except TopicAuthorizationFailedError as error:
+                    raise _unauthorised(message.topic) from error
+                sent.append((message.topic, future))
+            self._producer.flush(timeout=SEND_TIMEOUT_S)
+            for topic, future in sent:
+                try:
+                    future.get(timeout=SEND_TIMEOUT_S)
+                except TopicAuthorizationFailedError as error:
+                    raise _unauthorised(topic) from error
+        except REFUSED_FOR_EVER as error:  # by the producer before sending, or by the broker
+            self.close()  # after the broker's refusal the producer sends nothing more: the next use opens another
+            raise RecordRefusedError(0, type(error).__name__) from error
+        except KafkaError as error:
+            raise PublishError(f"Kafka refused a record: {type(error).__name__}") from error
+
+    def dead_letter(self, message: Outgoing, reason: str) -> None:
+        """Says on `<topic>.dlq` that `message` could not be published, and why: its CloudEvent attributes (its id,
+        type and subject) without its data, which Kafka refused."""
+        headers, _ = message.event.to_kafka()
+        marks = [("dlq_reason", reason.encode()), ("dlq_topic", message.topic.encode())]
+        self.send_raw(dlq_topic(message.topic), message.key.encode(), None, [*headers, *marks])
 
     def send_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
         """Publishes one record as is (dead letters keep the original bytes)."""

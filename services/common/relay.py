@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from services.common.envelope import CloudEvent, event_id, event_type, schema_uri
 from services.common.eventstore import TrackedApplication
-from services.common.kafka import Outgoing
+from services.common.kafka import Outgoing, RecordRefusedError
 from services.common.tracing import current_traceparent, span, traced
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,11 @@ def outgoing(
 
 class Publisher(Protocol):
     def publish(self, messages: Sequence[Outgoing]) -> None:
-        """Returns once every message is acknowledged; raises otherwise."""
+        """Returns once every message is acknowledged; raises otherwise (`RecordRefusedError` for a message Kafka
+        will never take)."""
+
+    def dead_letter(self, message: Outgoing, reason: str) -> None:
+        """Says on the topic's dead-letter twin that `message` could not be published, and why."""
 
 
 class OutboxRelay:
@@ -100,11 +104,28 @@ class OutboxRelay:
         ready = self._contiguous(start, notifications)
         if not ready:
             return 0
-        messages = [m for n in ready for m in self._traced(n)]
-        if messages:
-            self.publisher.publish(messages)
+        self._publish([m for n in ready for m in self._traced(n)])
         self.app.mark_processed(Tracking(self.name, ready[-1].id))
         return len(ready)
+
+    def _publish(self, messages: Sequence[Outgoing]) -> None:
+        """Publishes the messages in order; one Kafka will never take (too large) is dead-lettered and the others go
+        on: retried, it would hold back every later event of the store for ever."""
+        while messages:
+            try:
+                self.publisher.publish(messages)
+                return
+            except RecordRefusedError as refused:
+                message = messages[refused.index]
+                log.error(
+                    "relay %s: Kafka refuses event %s (%s on %s): dead-lettered, the relay goes on",
+                    self.name,
+                    message.event.id,
+                    refused.reason,
+                    message.topic,
+                )
+                self.publisher.dead_letter(message, refused.reason)
+                messages = messages[refused.index + 1 :]
 
     def _traced(self, notification: Notification) -> list[Outgoing]:
         """The integration events of one stored event, carrying the trace of the request that recorded it (through a

@@ -38,6 +38,9 @@ PUBLISHES = {
     "standards": [topics.INFOSOCIAL_CALLS, topics.STANDARDS_BOARD],
 }
 
+RELAYS = {service: PUBLISHES[service] for service in ("referral", "agreements", "consent")}
+"""What each outbox relay publishes."""
+
 
 def allowed(principal: Principal, resource: str, name: str, operation: str) -> bool:
     """What the broker would answer (a prefix grant covers every name starting with it)."""
@@ -67,7 +70,10 @@ def test_each_service_may_write_what_it_publishes_and_its_checkpoints_and_nothin
     for topic in [*PUBLISHES[service], *checkpoints]:
         assert allowed(principal, "topic", topic, "WRITE"), topic
     consumed = CONSUMERS.get(service, ("", []))[1]
-    writable_dlqs = {dlq_topic(t) for t in consumed}
+    relayed = RELAYS.get(service, [])  # its outbox relay dead-letters an event Kafka refuses beside its topic
+    for topic in relayed:
+        assert allowed(principal, "topic", dlq_topic(topic), "WRITE"), dlq_topic(topic)
+    writable_dlqs = {dlq_topic(t) for t in [*consumed, *relayed]}
     for topic in [topics.REFERRAL, topics.AGREEMENTS, topics.CONSENT_DECISIONS, topics.CONSENT]:
         if topic not in PUBLISHES[service]:
             assert not allowed(principal, "topic", topic, "WRITE"), f"{service} may write {topic}"
