@@ -290,7 +290,8 @@ def agreement_volumes(agreement_id: uuid.UUID, principal: Reader, agreements: Ap
 def sign_agreement(
     agreement_id: uuid.UUID, response: Response, principal: Coordinator, agreements: App, if_match: IfMatch = None
 ) -> AgreementPublic:
-    """Sign for the caller's organisation; ACTIVE once all parties signed and the start date has come."""
+    """Sign for the caller's organisation what awaits its signature: a draft (ACTIVE once all parties signed and the
+    start date has come) or the proposed change of a signed agreement's terms (in effect once all parties signed)."""
     agreement = agreements.sign(agreement_id, actor_of(principal), revision_of(if_match))
     return agreement_response(agreement, response)
 
@@ -306,7 +307,8 @@ def amend_agreement(
     agreements: App,
     if_match: IfMatch = None,
 ) -> AgreementPublic:
-    """Amend the terms: a new version, effective now; earlier versions stay readable."""
+    """Amend the terms: a draft's change now (its signatures are void); a signed agreement's new terms are proposed
+    (`proposal`) and become the next version once every party has signed them; earlier versions stay readable."""
     agreement = agreements.amend(agreement_id, body.changes(), actor_of(principal), revision_of(if_match), body.summary)
     return agreement_response(agreement, response)
 
@@ -369,7 +371,8 @@ def renew_agreement(
     agreements: App,
     if_match: IfMatch = None,
 ) -> AgreementPublic:
-    """Renew the term to a later end date (a new version; an expired agreement becomes ACTIVE again)."""
+    """Propose a later end date (`proposal`): a new version once every party has signed it (an expired agreement then
+    becomes ACTIVE again)."""
     agreement = agreements.renew(agreement_id, body.end, actor_of(principal), revision_of(if_match))
     return agreement_response(agreement, response)
 
