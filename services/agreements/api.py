@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from services.agreements.access import POLICY
+from services.agreements.access import POLICY, parties
 from services.agreements.api_models import (
     AgreementAmend,
     AgreementCreate,
@@ -279,8 +279,14 @@ def agreement_history(agreement_id: uuid.UUID, principal: Reader, agreements: Ap
 
 
 @router.get("/agreements/{agreement_id}/volumes", response_model=list[VolumeUsePublic], tags=["agreements"])
-def agreement_volumes(agreement_id: uuid.UUID, principal: Reader, agreements: App) -> list[VolumeUsePublic]:
-    """Accepted referrals counted per service and agreement year, against the committed volumes."""
+def agreement_volumes(
+    agreement_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(POLICY.caller("agreement_volumes"))],
+    agreements: App,
+) -> list[VolumeUsePublic]:
+    """Accepted referrals counted per service and agreement year, against the committed volumes (to the parties)."""
+    agreement = agreements.get_agreement(agreement_id)
+    POLICY.check("agreement_volumes", principal, parties(agreement), "an agreement's volumes are its parties' only")
     return [VolumeUsePublic.of(line) for line in agreements.volume_use(agreement_id)]
 
 

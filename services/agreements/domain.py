@@ -516,8 +516,12 @@ class Agreement(Aggregate):
     def terms_version(self) -> int:
         return len(self.versions)
 
+    def parties(self) -> frozenset[str]:
+        """Every organisation any version of the terms named as a party."""
+        return frozenset(p for v in self.versions for p in v.terms.parties)
+
     def is_party(self, org_id: str) -> bool:
-        return any(org_id in v.terms.parties for v in self.versions)
+        return org_id in self.parties()
 
     def activation_due_at(self) -> datetime:
         """Once all parties signed: active from the start date's first instant, or from the last change if later."""
