@@ -1,13 +1,15 @@
 """Who may call what in the agreements service (one tested policy; see services/common/access.py).
 
-The directory and the agreements are known to every member of the network. Coordinators of a party draft and
-change an agreement (the application checks the party); `admin` administers the directory and may act on any
-agreement for the platform, never signing for another organisation.
+The directory and the agreements' terms are known to every member of the network; the use of an agreement's volumes
+(how many referrals between its parties were accepted, and when) only to its parties (their auditors included) and
+network auditors. Coordinators of a party draft and change an agreement (the application checks the party); `admin`
+administers the directory and may act on any agreement for the platform, never signing for another organisation.
 """
 
 from __future__ import annotations
 
-from services.common.access import ALL_ROLES, NETWORK_WIDE, Policy, Rule
+from services.agreements.domain import Agreement
+from services.common.access import ALL_ROLES, NETWORK_WIDE, Parties, Policy, Rule
 
 MANAGERS = frozenset({"coordinator", "admin"})
 CHANGE = Rule(MANAGERS, ("party",), "a party's coordinator (a platform admin: any)", NETWORK_WIDE | {"admin"})
@@ -28,7 +30,9 @@ POLICY = Policy(
         "list_agreements": READ,
         "get_agreement": READ,
         "agreement_history": READ,
-        "agreement_volumes": READ,
+        "agreement_volumes": Rule(
+            ALL_ROLES, ("party",), "referrals counted against volumes: to the agreement's parties (network: any)"
+        ),
         "coverage": READ,
         **{
             operation: CHANGE
@@ -44,3 +48,7 @@ POLICY = Policy(
         },
     },
 )
+
+
+def parties(agreement: Agreement) -> Parties:
+    return {"party": agreement.parties()}

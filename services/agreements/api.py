@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from services.agreements.access import POLICY
+from services.agreements.access import POLICY, parties
 from services.agreements.api_models import (
     AgreementAmend,
     AgreementCreate,
@@ -279,8 +279,14 @@ def agreement_history(agreement_id: uuid.UUID, principal: Reader, agreements: Ap
 
 
 @router.get("/agreements/{agreement_id}/volumes", response_model=list[VolumeUsePublic], tags=["agreements"])
-def agreement_volumes(agreement_id: uuid.UUID, principal: Reader, agreements: App) -> list[VolumeUsePublic]:
-    """Accepted referrals counted per service and agreement year, against the committed volumes."""
+def agreement_volumes(
+    agreement_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(POLICY.caller("agreement_volumes"))],
+    agreements: App,
+) -> list[VolumeUsePublic]:
+    """Accepted referrals counted per service and agreement year, against the committed volumes (to the parties)."""
+    agreement = agreements.get_agreement(agreement_id)
+    POLICY.check("agreement_volumes", principal, parties(agreement), "an agreement's volumes are its parties' only")
     return [VolumeUsePublic.of(line) for line in agreements.volume_use(agreement_id)]
 
 
@@ -290,7 +296,8 @@ def agreement_volumes(agreement_id: uuid.UUID, principal: Reader, agreements: Ap
 def sign_agreement(
     agreement_id: uuid.UUID, response: Response, principal: Coordinator, agreements: App, if_match: IfMatch = None
 ) -> AgreementPublic:
-    """Sign for the caller's organisation; ACTIVE once all parties signed and the start date has come."""
+    """Sign for the caller's organisation what awaits its signature: a draft (ACTIVE once all parties signed and the
+    start date has come) or the proposed change of a signed agreement's terms (in effect once all parties signed)."""
     agreement = agreements.sign(agreement_id, actor_of(principal), revision_of(if_match))
     return agreement_response(agreement, response)
 
@@ -306,7 +313,8 @@ def amend_agreement(
     agreements: App,
     if_match: IfMatch = None,
 ) -> AgreementPublic:
-    """Amend the terms: a new version, effective now; earlier versions stay readable."""
+    """Amend the terms: a draft's change now (its signatures are void); a signed agreement's new terms are proposed
+    (`proposal`) and become the next version once every party has signed them; earlier versions stay readable."""
     agreement = agreements.amend(agreement_id, body.changes(), actor_of(principal), revision_of(if_match), body.summary)
     return agreement_response(agreement, response)
 
@@ -369,7 +377,8 @@ def renew_agreement(
     agreements: App,
     if_match: IfMatch = None,
 ) -> AgreementPublic:
-    """Renew the term to a later end date (a new version; an expired agreement becomes ACTIVE again)."""
+    """Propose a later end date (`proposal`): a new version once every party has signed it (an expired agreement then
+    becomes ACTIVE again)."""
     agreement = agreements.renew(agreement_id, body.end, actor_of(principal), revision_of(if_match))
     return agreement_response(agreement, response)
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.agreements.application import VolumeLine
-from services.agreements.domain import Agreement, TermsVersion
+from services.agreements.domain import Agreement, Proposal, Signature, TermsVersion
 from services.agreements.terms import Funding as FundingTerms
 from services.agreements.terms import OnBehalf as OnBehalfTerms
 from services.agreements.terms import Terms
@@ -203,6 +203,11 @@ class SignaturePublic(BaseModel):
     party: str
     signed_by: str
     signed_at: datetime
+    version: int = Field(description="The version of the terms this signature approves")
+
+    @classmethod
+    def of(cls, s: Signature) -> SignaturePublic:
+        return cls(party=s.party, signed_by=s.signed_by, signed_at=s.signed_at, version=s.version)
 
 
 class TermsPublic(BaseModel):
@@ -247,8 +252,38 @@ class TermsPublic(BaseModel):
         }
 
 
+class ProposalPublic(TermsPublic):
+    """New terms proposed for a signed agreement: they take effect once every party has signed them (`/sign`); until
+    then the agreement's terms in force are the previous ones. A new proposal replaces it (its signatures are void);
+    it lapses when the agreement is terminated (an amendment's also when the agreement expires)."""
+
+    version: int = Field(description="The version of the terms it becomes once in effect")
+    change: str = Field(description="amended or renewed")
+    changes: list[str] = Field(description="The names of the terms it changes")
+    proposed_by: str
+    proposed_by_org: str
+    proposed_at: datetime
+    summary: str | None
+    signatures: list[SignaturePublic] = Field(description="The parties that signed it so far")
+
+    @classmethod
+    def of(cls, p: Proposal, in_force: Terms) -> ProposalPublic:
+        return cls(
+            **cls.fields_of(p.terms),
+            version=p.number,
+            change=p.change,
+            changes=p.terms.changes_from(in_force),
+            proposed_by=p.proposed_by,
+            proposed_by_org=p.party,
+            proposed_at=p.proposed_at,
+            summary=p.summary,
+            signatures=[SignaturePublic.of(s) for s in p.signatures.values()],
+        )
+
+
 class AgreementPublic(TermsPublic):
-    """An agreement: its status, its current terms (or those of `?version=`), signatures and review state."""
+    """An agreement: its status, its terms in force (or those of `?version=`), their signatures, the change of the
+    terms awaiting signatures if any, and the review state."""
 
     id: str
     status: AgreementStatus
@@ -257,7 +292,8 @@ class AgreementPublic(TermsPublic):
     revision: int = Field(description="Revision of the agreement (the ETag; send it as If-Match)")
     effective_at: datetime = Field(description="When the terms shown took effect")
     status_reason: str | None
-    signatures: list[SignaturePublic]
+    signatures: list[SignaturePublic] = Field(description="The signatures of the terms in force (of a draft: its own)")
+    proposal: ProposalPublic | None = Field(None, description="New terms awaiting every party's signature")
     drafted_at: datetime
     next_review_on: date | None
     review_due: bool
@@ -275,10 +311,8 @@ class AgreementPublic(TermsPublic):
             revision=a.version,
             effective_at=shown.effective_at,
             status_reason=a.status_reason,
-            signatures=[
-                SignaturePublic(party=s.party, signed_by=s.signed_by, signed_at=s.signed_at)
-                for s in a.signatures.values()
-            ],
+            signatures=[SignaturePublic.of(s) for s in a.signatures.values()],
+            proposal=ProposalPublic.of(a.proposal, a.terms) if a.proposal else None,
             drafted_at=a.drafted_at,
             next_review_on=a.next_review_on,
             review_due=a.review_due,

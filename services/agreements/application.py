@@ -229,11 +229,12 @@ class Agreements(TrackedApplication):
         expected_revision: int | None = None,
         summary: str | None = None,
     ) -> Agreement:
-        """`changes` replace fields of the current terms; the result must satisfy the kind's rules."""
+        """`changes` replace fields of the terms in force (a proposal replaces any earlier one, it does not add to
+        it); the result must satisfy the kind's rules. A signed agreement's amendment awaits every party's signature."""
 
         def amend(agreement: Agreement, now: datetime) -> None:
             terms = agreement.terms.replace(**{"respects_community_orientations": None, **changes})
-            agreement.amend(checked_terms(terms, self._party_kinds(terms.parties)), actor.sub, now, summary)
+            agreement.amend(checked_terms(terms, self._party_kinds(terms.parties)), actor.sub, actor.org, now, summary)
 
         return self._change(agreement_id, actor, expected_revision, amend)
 
@@ -253,7 +254,9 @@ class Agreements(TrackedApplication):
     def renew(
         self, agreement_id: uuid.UUID, end: date, actor: Actor, expected_revision: int | None = None
     ) -> Agreement:
-        return self._change(agreement_id, actor, expected_revision, lambda a, now: a.renew(end, actor.sub, now))
+        return self._change(
+            agreement_id, actor, expected_revision, lambda a, now: a.renew(end, actor.sub, actor.org, now)
+        )
 
     def review(
         self, agreement_id: uuid.UUID, actor: Actor, summary: str | None = None, expected_revision: int | None = None

@@ -8,6 +8,7 @@ itself (activation at the start date, expiry after the end date, a review fallin
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -101,6 +102,9 @@ ALLOWED_FROM: dict[str, frozenset[AgreementStatus]] = {
     "review": frozenset({ACTIVE, SUSPENDED}),
 }
 """The status machine: the statuses each command is accepted in (any other → AgreementTransitionError)."""
+
+PROPOSED_BY: dict[str, str] = {"amended": "amend", "renewed": "renew"}
+"""The command proposing each change of a signed agreement's terms: a proposal lapses in a status it refuses."""
 
 ORG_NAMESPACE = uuid.UUID("c0a1e5d2-6b7f-4e3a-9c8d-2b1a0f9e8d7c")
 AGREEMENT_NAMESPACE = uuid.UUID("5b0e7f61-2c3d-4a8e-9f1b-7d6c5e4a3b29")
@@ -364,9 +368,35 @@ class TermsVersion:
 
 @dataclass(frozen=True)
 class Signature:
+    """A party's approval of one version of the terms (`version`: the draft's, or a proposed change's)."""
+
     party: str
     signed_by: str
     signed_at: datetime
+    version: int
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A change of a signed agreement's terms (an amendment or a renewal) awaiting every party's signature: until
+    then the terms in force stay the previous ones. `number` is the version of the terms it would become."""
+
+    number: int
+    terms: Terms
+    change: str
+    """`amended` or `renewed`: the change recorded once every party has signed it."""
+    proposed_by: str
+    party: str
+    """The organisation of whoever proposed it."""
+    proposed_at: datetime
+    summary: str | None
+    signatures: Mapping[str, Signature]
+
+    def signed(self, signature: Signature) -> Proposal:
+        return dataclasses.replace(self, signatures={**self.signatures, signature.party: signature})
+
+    def signed_by_all(self, parties: Sequence[str]) -> bool:
+        return set(self.signatures) >= set(parties)
 
 
 @dataclass(frozen=True)
@@ -403,6 +433,16 @@ class Agreement(Aggregate):
 
     class Activated(Aggregate.Event):
         occurred_at: datetime
+
+    class AmendmentProposed(Aggregate.Event):
+        """A party proposed new terms for a signed agreement (an amendment, or a renewal's later end date)."""
+
+        terms: dict[str, Any]
+        change: str
+        proposed_by: str
+        party: str
+        occurred_at: datetime
+        summary: str | None
 
     class Amended(Aggregate.Event):
         terms: dict[str, Any]
@@ -458,6 +498,8 @@ class Agreement(Aggregate):
         self.status = DRAFT
         self.status_reason: str | None = None
         self.signatures: dict[str, Signature] = {}
+        """The signatures of the terms in force (of a draft: of its current terms)."""
+        self.proposal: Proposal | None = None
         self.phases = [Phase(occurred_at, DRAFT, 1)]
         self.review_anchor: date | None = None
         self.next_review_on: date | None = None
@@ -474,8 +516,12 @@ class Agreement(Aggregate):
     def terms_version(self) -> int:
         return len(self.versions)
 
+    def parties(self) -> frozenset[str]:
+        """Every organisation any version of the terms named as a party."""
+        return frozenset(p for v in self.versions for p in v.terms.parties)
+
     def is_party(self, org_id: str) -> bool:
-        return any(org_id in v.terms.parties for v in self.versions)
+        return org_id in self.parties()
 
     def activation_due_at(self) -> datetime:
         """Once all parties signed: active from the start date's first instant, or from the last change if later."""
@@ -531,26 +577,34 @@ class Agreement(Aggregate):
             apply(at)
 
     def sign(self, party: str, signed_by: str, now: datetime) -> None:
-        """`party` signs; once every party has, the agreement is SIGNED, and ACTIVE from its start."""
+        """`party` signs what awaits its signature: a draft (once every party has, the agreement is SIGNED, and
+        ACTIVE from its start) or the proposed change of a signed agreement (in effect once every party has)."""
         self.advance(now)
         if party not in self.terms.parties:
             raise AgreementNotPartyError(f"{party} is not a party to this agreement")
-        self._allow("sign")
-        if party in self.signatures:
+        signatures: Mapping[str, Signature] = self.signatures
+        if self.proposal is None:
+            self._check_draft_signable(now)
+        else:
+            self._check_change(self.proposal.change, self.proposal.terms, now)
+            signatures = self.proposal.signatures
+        if party in signatures:
             raise AgreementTransitionError(f"{party} has already signed")
-        expiry = self.expiry_due_at()
-        if expiry is not None and now >= expiry:
-            raise AgreementTransitionError("the agreement's term is over")
         self._signed(party=party, signed_by=signed_by, occurred_at=now)
+        if self.proposal is not None and self.proposal.signed_by_all(self.terms.parties):
+            self._put_in_effect(self.proposal, now)
         self.advance(now)
 
-    def amend(self, terms: Terms, amended_by: str, now: datetime, summary: str | None = None) -> None:
-        """A new version of the terms, effective now (a draft's signatures are void: it is signed anew)."""
+    def amend(self, terms: Terms, amended_by: str, party: str, now: datetime, summary: str | None = None) -> None:
+        """A draft's terms change now (its signatures are void: it is signed anew); the new terms of a signed
+        agreement are proposed, and take effect once every party has signed them (`sign`)."""
         self.advance(now)
         self._allow("amend")
-        self._check_amendment(terms, now)
-        self._amended(terms=terms.to_document(), amended_by=amended_by, occurred_at=now, summary=summary)
-        self.advance(now)
+        self._check_change("amended", terms, now)
+        if self.status is DRAFT:
+            self._amended(terms=terms.to_document(), amended_by=amended_by, occurred_at=now, summary=summary)
+        else:
+            self._propose(terms, "amended", amended_by, party, now, summary)
 
     def suspend(self, suspended_by: str, now: datetime, reason: str | None = None) -> None:
         self.advance(now)
@@ -569,19 +623,14 @@ class Agreement(Aggregate):
             raise AgreementInvalidError("reason", "a termination states its reason")
         self._terminated(reason=reason, terminated_by=terminated_by, occurred_at=now)
 
-    def renew(self, end: date, renewed_by: str, now: datetime) -> None:
-        """A new version of the terms with a later end date (an expired agreement becomes ACTIVE again)."""
+    def renew(self, end: date, renewed_by: str, party: str, now: datetime) -> None:
+        """Proposes the terms with a later end date; in effect once every party has signed them (an expired
+        agreement then becomes ACTIVE again)."""
         self.advance(now)
         self._allow("renew")
-        current = self.terms.end
-        if current is None:
-            raise AgreementTransitionError("an agreement without an end date has no term to renew")
-        if end <= current:
-            raise AgreementInvalidError("end", "a renewal moves the end date later")
-        if end < local_date(now, self.zone):
-            raise AgreementInvalidError("end", "a renewal ends today or later")
-        self._renewed(terms=self.terms.replace(end=end).to_document(), renewed_by=renewed_by, occurred_at=now)
-        self.advance(now)
+        terms = self.terms.replace(end=end)
+        self._check_change("renewed", terms, now)
+        self._propose(terms, "renewed", renewed_by, party, now, None)
 
     def review(self, reviewed_by: str, now: datetime, summary: str | None = None) -> None:
         """Records a review of the agreement: clears a due review; the next is due `review_every_months` later."""
@@ -596,13 +645,39 @@ class Agreement(Aggregate):
         if self.status not in ALLOWED_FROM[command]:
             raise AgreementTransitionError(f"cannot {command} an agreement that is {self.status.value}")
 
-    def _check_amendment(self, terms: Terms, now: datetime) -> None:
+    def _check_draft_signable(self, now: datetime) -> None:
+        self._allow("sign")
+        expiry = self.expiry_due_at()
+        if expiry is not None and now >= expiry:
+            raise AgreementTransitionError("the agreement's term is over")
+
+    def _check_change(self, change: str, terms: Terms, now: datetime) -> None:
+        """The rules a change of the terms meets when proposed and again when it takes effect (the agreement may
+        have come into force, or a day passed, meanwhile)."""
+        if change == "renewed":
+            if self.terms.end is None:
+                raise AgreementTransitionError("an agreement without an end date has no term to renew")
+            if terms.end is None or terms.end <= self.terms.end:
+                raise AgreementInvalidError("end", "a renewal moves the end date later")
         if self.status is not DRAFT and set(terms.parties) != set(self.terms.parties):
             raise AgreementInvalidError("parties", "the parties of a signed agreement do not change")
         if self.status in IN_FORCE and terms.start != self.terms.start:
             raise AgreementInvalidError("start", "an agreement in force keeps its start date")
         if self.status is not DRAFT and terms.end is not None and terms.end < local_date(now, self.zone):
-            raise AgreementInvalidError("end", "a signed agreement cannot end in the past (terminate it)")
+            raise AgreementInvalidError("end", "the terms of a signed agreement cannot end in the past")
+
+    def _propose(self, terms: Terms, change: str, by: str, party: str, now: datetime, summary: str | None) -> None:
+        self._proposed(
+            terms=terms.to_document(), change=change, proposed_by=by, party=party, occurred_at=now, summary=summary
+        )
+
+    def _put_in_effect(self, proposal: Proposal, now: datetime) -> None:
+        """Every party signed the proposal: it becomes the terms in force (an amendment, or a renewal)."""
+        document = proposal.terms.to_document()
+        if proposal.change == "renewed":
+            self._renewed(terms=document, renewed_by=proposal.proposed_by, occurred_at=now)
+        else:
+            self._amended(terms=document, amended_by=proposal.proposed_by, occurred_at=now, summary=proposal.summary)
 
     def _due(self) -> list[tuple[datetime, int, Callable[[datetime], None]]]:
         """Transitions that fall due by themselves: (when, rank among simultaneous ones, how to apply)."""
@@ -641,17 +716,40 @@ class Agreement(Aggregate):
         self.status = status
         self.status_reason = reason
         self.phases.append(Phase(at, status, self.terms_version))
+        if self.proposal is not None and status not in ALLOWED_FROM[PROPOSED_BY[self.proposal.change]]:
+            self.proposal = None  # lapsed: it could not be proposed now (terminated; an amendment once expired)
 
     def _add_version(self, document: dict[str, Any], change: str, at: datetime, by: str) -> None:
         number = self.terms_version + 1
         self.versions.append(TermsVersion(number, Terms.from_document(document), change, at, by))
         self.phases.append(Phase(at, self.status, number))
+        if self.proposal is not None:  # the change every party signed: its signatures are those of the terms in force
+            self.signatures = dict(self.proposal.signatures)
+            self.proposal = None
 
     @event(Signed)
     def _signed(self, party: str, signed_by: str, occurred_at: datetime) -> None:
-        self.signatures[party] = Signature(party, signed_by, occurred_at)
+        if self.proposal is not None:
+            self.proposal = self.proposal.signed(Signature(party, signed_by, occurred_at, self.proposal.number))
+            return
+        self.signatures[party] = Signature(party, signed_by, occurred_at, self.terms_version)
         if set(self.signatures) >= set(self.terms.parties):
             self._set_status(SIGNED, occurred_at)
+
+    @event(AmendmentProposed)
+    def _proposed(
+        self,
+        terms: dict[str, Any],
+        change: str,
+        proposed_by: str,
+        party: str,
+        occurred_at: datetime,
+        summary: str | None,
+    ) -> None:
+        number = self.terms_version + 1
+        self.proposal = Proposal(
+            number, Terms.from_document(terms), change, proposed_by, party, occurred_at, summary, signatures={}
+        )
 
     @event(Activated)
     def _activated(self, occurred_at: datetime) -> None:
@@ -711,6 +809,7 @@ EVENT_NAMES: dict[type[Aggregate.Event], str] = {
     Agreement.Drafted: "drafted",
     Agreement.Signed: "signed",
     Agreement.Activated: "activated",
+    Agreement.AmendmentProposed: "amendment-proposed",
     Agreement.Amended: "amended",
     Agreement.Suspended: "suspended",
     Agreement.Resumed: "resumed",

@@ -12,7 +12,8 @@ from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
 
-from services.agreements.domain import EVENT_NAMES, Agreement, Organisation
+from services.agreements.domain import EVENT_NAMES, Agreement, Organisation, Proposal
+from services.agreements.terms import Terms
 from services.agreements.volumes import VolumeUse
 from services.common.kafka import Outgoing
 from services.common.relay import outgoing
@@ -20,6 +21,7 @@ from services.contract import topics
 from services.contract.agreements_events import (
     AgreementReviewDueV1,
     AgreementStateV1,
+    AmendmentProposalV1,
     FundingV1,
     OnBehalfV1,
     OrganisationRegisteredV1,
@@ -90,6 +92,19 @@ def agreement_state(agreement: Agreement, e: Any) -> AgreementStateV1:
         responsibilities=list(terms.responsibilities),
         revision=agreement.version,
         on_behalf=[OnBehalfV1(of_org=o.of_org, services=list(o.services)) for o in terms.on_behalf],
+        proposal=_proposal(agreement.proposal, terms) if agreement.proposal else None,
+    )
+
+
+def _proposal(proposal: Proposal, in_force: Terms) -> AmendmentProposalV1:
+    return AmendmentProposalV1(
+        version=proposal.number,
+        change=proposal.change,
+        changes=proposal.terms.changes_from(in_force),
+        proposed_by_org=proposal.party,
+        proposed_at=proposal.proposed_at,
+        summary=proposal.summary,
+        signed_by=sorted(proposal.signatures),
     )
 
 

@@ -112,6 +112,11 @@ class Terms:
             entry.of_org == of_org and service in entry.services for entry in self.on_behalf
         )
 
+    def changes_from(self, before: Terms) -> list[str]:
+        """The names of the terms that differ from `before`, in document order."""
+        earlier = before.to_document()
+        return [name for name, value in self.to_document().items() if earlier[name] != value]
+
     def to_document(self) -> dict[str, Any]:
         """JSON-friendly form, as stored in events."""
         return {

@@ -158,6 +158,7 @@ BY_FIELDS = (
     "drafted_by",
     "signed_by",
     "amended_by",
+    "proposed_by",
     "suspended_by",
     "resumed_by",
     "terminated_by",

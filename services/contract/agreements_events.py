@@ -49,6 +49,25 @@ class OnBehalfV1(BaseModel):
     services: list[ServiceCode]
 
 
+class AmendmentProposalV1(BaseModel):
+    """New terms a party proposed for a signed agreement, awaiting every party's signature. Not in force: the
+    agreement's terms are those around it until the last party signs (then `amended` or `renewed`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int
+    """The version of the terms it becomes once in effect."""
+    change: str
+    """`amended` (an amendment) or `renewed` (a later end date)."""
+    changes: list[str]
+    """The names of the terms it changes (e.g. `on_behalf`, `information_sharing`)."""
+    proposed_by_org: str
+    proposed_at: datetime
+    summary: str | None = None
+    signed_by: list[str]
+    """The parties that signed the proposal so far."""
+
+
 class AgreementStateV1(EventData):
     """An agreement after a change: every lifecycle event of an agreement has this payload."""
 
@@ -82,6 +101,9 @@ class AgreementStateV1(EventData):
     on_behalf: list[OnBehalfV1] = Field(default_factory=list)
     """SERVICE_108 only: which services the other parties provide on behalf of which institution party (art. 108
     para. 1). Only for those services does the agreement carry record information without consent."""
+    proposal: AmendmentProposalV1 | None = None
+    """A change of the terms awaiting signatures (on `amendment-proposed`, `signed`, and until it takes effect or
+    lapses). `signed_by` above lists the parties that signed the terms in force."""
 
 
 class AgreementReviewDueV1(EventData):
@@ -171,6 +193,7 @@ AGREEMENT_LIFECYCLE = (
     "drafted",
     "signed",
     "activated",
+    "amendment-proposed",
     "amended",
     "suspended",
     "resumed",

@@ -73,6 +73,14 @@ def service_108(**changes: Any) -> dict[str, Any]:
     return body
 
 
+def sign_all(api: TestClient, auth: Callable[..., dict[str, str]], agreement: dict[str, Any]) -> dict[str, Any]:
+    """Every party signs what awaits its signature (a draft, or a proposed change); the agreement after the last."""
+    for party in agreement["parties"]:
+        response = api.post(f"/v1/agreements/{agreement['id']}/sign", headers=auth(party, "coordinator"))
+        assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
 def collaboration(**changes: Any) -> dict[str, Any]:
     """A framework collaboration agreement (entente-cadre) between the CSSS and two community organisations."""
     body: dict[str, Any] = {

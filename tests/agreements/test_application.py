@@ -168,6 +168,8 @@ def test_every_version_and_change_is_read_back_after_reopening(
     agreement = in_force(first, clock, start=date(2026, 1, 1))
     clock.advance(timedelta(days=1))
     first.amend(agreement.id, {"title": "Entente modifiée"}, actor(REGIONAL), summary="new title")
+    first.sign(agreement.id, actor(REGIONAL))
+    first.sign(agreement.id, actor(CSSS))
     first.suspend(agreement.id, actor(CSSS), reason="audit")
     first.close()
     reopened = open_app(store_url)
@@ -179,6 +181,9 @@ def test_every_version_and_change_is_read_back_after_reopening(
         ("signed", "DRAFT", 1),
         ("signed", "SIGNED", 1),
         ("activated", "ACTIVE", 1),
+        ("amendment-proposed", "ACTIVE", 1),
+        ("signed", "ACTIVE", 1),
+        ("signed", "ACTIVE", 1),
         ("amended", "ACTIVE", 2),
         ("suspended", "SUSPENDED", 2),
     ]

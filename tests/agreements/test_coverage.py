@@ -19,6 +19,7 @@ from tests.agreements.conftest import (
     application_of,
     collaboration,
     service_108,
+    sign_all,
 )
 
 Auth = Callable[..., dict[str, str]]
@@ -34,9 +35,7 @@ def covering(api: TestClient, auth: Auth, from_org: str, to_org: str, service: s
 
 def in_force(api: TestClient, auth: Auth, body: dict[str, Any]) -> str:
     agreement = api.post("/v1/agreements", json=body, headers=auth(CSSS, "coordinator")).json()
-    for party in agreement["parties"]:
-        api.post(f"/v1/agreements/{agreement['id']}/sign", headers=auth(party, "coordinator"))
-    return str(agreement["id"])
+    return str(sign_all(api, auth, agreement)["id"])
 
 
 def test_coverage_before_during_and_after_the_term(network: TestClient, auth: Auth, clock: ManualClock) -> None:
@@ -95,6 +94,8 @@ def test_coverage_follows_an_amendment_that_changed_the_services(
         f"/v1/agreements/{agreement_id}/amend", json=amendment, headers=auth(REGIONAL, "coordinator")
     )
     assert response.status_code == 200, response.text
+    assert covering(network, auth, CSSS, REGIONAL, SPECIALISED) == agreement_id, "proposed, not yet signed"
+    sign_all(network, auth, response.json())
     assert covering(network, auth, CSSS, REGIONAL, SPECIALISED, before) == agreement_id
     assert covering(network, auth, CSSS, REGIONAL, "AAOR", before) is None
     assert covering(network, auth, CSSS, REGIONAL, SPECIALISED) is None
@@ -179,7 +180,9 @@ def test_an_amendment_declares_the_services_provided_on_behalf(network: TestClie
     amendment = {"on_behalf": [{"of_org": CSSS, "services": [SPECIALISED]}]}
     response = network.post(f"/v1/agreements/{agreement_id}/amend", json=amendment, headers=auth(CSSS, "coordinator"))
     assert response.status_code == 200, response.text
-    assert coverage_of(network, auth, CSSS, REGIONAL, SPECIALISED)["on_behalf"] is True
+    proposed = coverage_of(network, auth, CSSS, REGIONAL, SPECIALISED)["on_behalf"]
+    sign_all(network, auth, response.json())
+    assert (proposed, coverage_of(network, auth, CSSS, REGIONAL, SPECIALISED)["on_behalf"]) == (False, True)
 
 
 @pytest.mark.parametrize(

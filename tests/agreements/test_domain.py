@@ -76,8 +76,25 @@ def test_transitions_due_together_apply_in_order_with_their_own_times() -> None:
 def test_amending_a_signed_agreement_to_an_earlier_start_activates_it_from_the_amendment() -> None:
     agreement = signed()
     later = NOW + timedelta(days=2)
-    agreement.amend(service_terms(start=date(2026, 6, 1)), "coordinator-2", later)
-    assert agreement.status.value == "ACTIVE"
+    agreement.amend(service_terms(start=date(2026, 6, 1)), "coordinator-2", REGIONAL, later)
+    proposed = agreement.status
+    agreement.sign(REGIONAL, "coordinator-2", later)
+    agreement.sign(CSSS, "coordinator-1", later)
+    assert (proposed.value, agreement.status.value) == ("SIGNED", "ACTIVE")
     assert agreement.phases[-1].at == later
     assert [p.at for p in agreement.phases] == sorted(p.at for p in agreement.phases)
     assert agreement.status_at(later - timedelta(seconds=1)) == (AgreementStatus.SIGNED, 1)
+
+
+def test_a_proposed_amendment_lapses_when_the_agreement_expires_and_a_renewal_does_not() -> None:
+    amended, renewed = signed(start=date(2026, 1, 1), end=date(2026, 12, 31)), signed(start=date(2026, 1, 1))
+    revised = service_terms(start=date(2026, 1, 1), end=date(2026, 12, 31), title="Entente révisée")
+    amended.amend(revised, "coordinator-1", CSSS, NOW)
+    renewed.renew(date(2028, 12, 31), "coordinator-1", CSSS, NOW)
+    after_the_end = datetime(2028, 2, 1, tzinfo=UTC)
+    for agreement in (amended, renewed):
+        agreement.advance(after_the_end)
+    renewed.sign(CSSS, "coordinator-1", after_the_end)
+    renewed.sign(REGIONAL, "coordinator-2", after_the_end)
+    assert (amended.status.value, amended.proposal) == ("EXPIRED", None)
+    assert (renewed.status.value, renewed.terms.end, renewed.terms_version) == ("ACTIVE", date(2028, 12, 31), 2)

@@ -20,6 +20,7 @@ from tests.agreements.conftest import (
     collaboration,
     problem_field,
     service_108,
+    sign_all,
 )
 
 Auth = Callable[..., dict[str, str]]
@@ -33,13 +34,6 @@ def draft(api: TestClient, auth: Auth, body: dict[str, Any], org: str = CSSS) ->
 
 def act(api: TestClient, auth: Auth, agreement_id: str, command: str, org: str = CSSS, **body: Any) -> Any:
     return api.post(f"/v1/agreements/{agreement_id}/{command}", json=body or None, headers=auth(org, "coordinator"))
-
-
-def sign_all(api: TestClient, auth: Auth, agreement: dict[str, Any]) -> dict[str, Any]:
-    for party in agreement["parties"]:
-        response = act(api, auth, agreement["id"], "sign", org=party)
-        assert response.status_code == 200, response.text
-    return dict(response.json())
 
 
 def get(api: TestClient, auth: Auth, agreement_id: str) -> dict[str, Any]:
@@ -175,6 +169,7 @@ def test_amendment_is_a_new_version_and_earlier_versions_stay_readable(
     clock.advance(timedelta(days=1))
     amended = act(network, auth, active["id"], "amend", org=REGIONAL, services=["SPECIALISED_SERVICES", "AAOR"])
     assert amended.status_code == 200, amended.text
+    sign_all(network, auth, active)
     current, first = (
         get(network, auth, active["id"]),
         network.get(f"/v1/agreements/{active['id']}?version=1", headers=auth(OUTSIDER, "intake")).json(),
@@ -199,8 +194,15 @@ def test_amending_a_draft_voids_its_signatures(network: TestClient, auth: Auth) 
 
 
 def test_renewal_extends_the_term_as_a_new_version(network: TestClient, auth: Auth, active: dict[str, Any]) -> None:
-    renewed = act(network, auth, active["id"], "renew", end="2028-12-31").json()
-    assert (renewed["status"], renewed["end"], renewed["version"]) == ("ACTIVE", "2028-12-31", 2)
+    proposed = act(network, auth, active["id"], "renew", end="2028-12-31").json()
+    renewed = sign_all(network, auth, active)
+    assert (proposed["end"], proposed["version"], proposed["proposal"]["end"]) == ("2027-12-31", 1, "2028-12-31")
+    assert (renewed["status"], renewed["end"], renewed["version"], renewed["proposal"]) == (
+        "ACTIVE",
+        "2028-12-31",
+        2,
+        None,
+    )
 
 
 def test_renewal_brings_an_expired_agreement_back_into_force(
@@ -209,9 +211,10 @@ def test_renewal_brings_an_expired_agreement_back_into_force(
     agreement = sign_all(network, auth, draft(network, auth, service_108(start="2026-01-01", end="2026-12-31")))
     clock.now = datetime(2027, 1, 10, 15, tzinfo=UTC)
     application_of(network).tick()
-    renewed = act(network, auth, agreement["id"], "renew", end="2027-12-31").json()
+    proposed = act(network, auth, agreement["id"], "renew", end="2027-12-31").json()
+    renewed = sign_all(network, auth, agreement)
     too_early = act(network, auth, agreement["id"], "renew", end="2027-06-30")
-    assert (renewed["status"], renewed["version"]) == ("ACTIVE", 2)
+    assert (proposed["status"], renewed["status"], renewed["version"]) == ("EXPIRED", "ACTIVE", 2)
     assert too_early.status_code == 422 and problem_field(too_early.json()) == "end"
 
 
