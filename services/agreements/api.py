@@ -37,6 +37,7 @@ from services.agreements.domain import (
     AgreementIdempotencyConflictError,
     AgreementNotFoundError,
     AgreementNotPartyError,
+    AgreementSuspendedByOtherError,
     AgreementRevisionConflictError,
     AgreementTransitionError,
     InvalidFieldError,
@@ -66,6 +67,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     InvalidFieldError: VALIDATION,
     AgreementTransitionError: TRANSITION_IMPOSSIBLE,
     AgreementNotPartyError: FORBIDDEN,
+    AgreementSuspendedByOtherError: FORBIDDEN,
     AgreementRevisionConflictError: VERSION_CONFLICT,
     AgreementIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
 }
@@ -342,7 +344,7 @@ def suspend_agreement(
 def resume_agreement(
     agreement_id: uuid.UUID, response: Response, principal: Coordinator, agreements: App, if_match: IfMatch = None
 ) -> AgreementPublic:
-    """Resume a suspended agreement."""
+    """Resume a suspended agreement: only the organisation that suspended it (403 for another party)."""
     agreement = agreements.resume(agreement_id, actor_of(principal), revision_of(if_match))
     return agreement_response(agreement, response)
 

@@ -241,10 +241,12 @@ class Agreements(TrackedApplication):
     def suspend(
         self, agreement_id: uuid.UUID, actor: Actor, reason: str | None = None, expected_revision: int | None = None
     ) -> Agreement:
-        return self._change(agreement_id, actor, expected_revision, lambda a, now: a.suspend(actor.sub, now, reason))
+        return self._change(
+            agreement_id, actor, expected_revision, lambda a, now: a.suspend(actor.sub, actor.org, now, reason)
+        )
 
     def resume(self, agreement_id: uuid.UUID, actor: Actor, expected_revision: int | None = None) -> Agreement:
-        return self._change(agreement_id, actor, expected_revision, lambda a, now: a.resume(actor.sub, now))
+        return self._change(agreement_id, actor, expected_revision, lambda a, now: a.resume(actor.sub, actor.org, now))
 
     def terminate(
         self, agreement_id: uuid.UUID, reason: str, actor: Actor, expected_revision: int | None = None

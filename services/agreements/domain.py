@@ -80,6 +80,10 @@ class AgreementNotPartyError(AgreementsError):
     """The caller's organisation is not a party to the agreement."""
 
 
+class AgreementSuspendedByOtherError(AgreementsError):
+    """The suspension of an agreement is lifted only by the organisation that suspended it."""
+
+
 class AgreementRevisionConflictError(AgreementsError):
     """`If-Match` named a revision that is not the agreement's current one."""
 
@@ -454,6 +458,8 @@ class Agreement(Aggregate):
         reason: str | None
         suspended_by: str
         occurred_at: datetime
+        suspended_by_org: str | None = None
+        """None in suspensions recorded before it was kept: any party lifts them."""
 
     class Resumed(Aggregate.Event):
         resumed_by: str
@@ -500,6 +506,7 @@ class Agreement(Aggregate):
         self.signatures: dict[str, Signature] = {}
         """The signatures of the terms in force (of a draft: of its current terms)."""
         self.proposal: Proposal | None = None
+        self.suspended_by_org: str | None = None
         self.phases = [Phase(occurred_at, DRAFT, 1)]
         self.review_anchor: date | None = None
         self.next_review_on: date | None = None
@@ -606,14 +613,19 @@ class Agreement(Aggregate):
         else:
             self._propose(terms, "amended", amended_by, party, now, summary)
 
-    def suspend(self, suspended_by: str, now: datetime, reason: str | None = None) -> None:
+    def suspend(self, suspended_by: str, party: str, now: datetime, reason: str | None = None) -> None:
+        """Any party stops the agreement's effects (what flows under it) at once."""
         self.advance(now)
         self._allow("suspend")
-        self._suspended(reason=reason, suspended_by=suspended_by, occurred_at=now)
+        self._suspended(reason=reason, suspended_by=suspended_by, occurred_at=now, suspended_by_org=party)
 
-    def resume(self, resumed_by: str, now: datetime) -> None:
+    def resume(self, resumed_by: str, party: str, now: datetime) -> None:
+        """Only the organisation that suspended the agreement restores its effects: another party lifting it would
+        restart, alone, the flow of information the first one stopped."""
         self.advance(now)
         self._allow("resume")
+        if self.suspended_by_org not in (None, party):
+            raise AgreementSuspendedByOtherError(f"the suspension is lifted by {self.suspended_by_org}, who made it")
         self._resumed(resumed_by=resumed_by, occurred_at=now)
 
     def terminate(self, reason: str, terminated_by: str, now: datetime) -> None:
@@ -766,11 +778,15 @@ class Agreement(Aggregate):
             self.signatures = {}
 
     @event(Suspended)
-    def _suspended(self, reason: str | None, suspended_by: str, occurred_at: datetime) -> None:
+    def _suspended(
+        self, reason: str | None, suspended_by: str, occurred_at: datetime, suspended_by_org: str | None = None
+    ) -> None:
+        self.suspended_by_org = suspended_by_org
         self._set_status(SUSPENDED, occurred_at, reason)
 
     @event(Resumed)
     def _resumed(self, resumed_by: str, occurred_at: datetime) -> None:
+        self.suspended_by_org = None
         self._set_status(ACTIVE, occurred_at)
 
     @event(Terminated)

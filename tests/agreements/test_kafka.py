@@ -85,7 +85,8 @@ def test_accepted_referrals_from_kafka_are_counted_once_and_thresholds_published
         publisher.close()
 
     def used() -> int:
-        lines = client.get(f"/v1/agreements/{agreement_id}/volumes", headers=auth(CSSS, "auditor")).json()
+        party = auth(f"{CSSS}-{suffix}", "auditor")  # volumes: to the agreement's parties
+        lines = client.get(f"/v1/agreements/{agreement_id}/volumes", headers=party).json()
         return int(lines[0]["used"])
 
     wait_for(lambda: used() == 5, timeout=60)

@@ -144,10 +144,19 @@ def active(network: TestClient, auth: Auth) -> dict[str, Any]:
 
 
 def test_suspend_then_resume(network: TestClient, auth: Auth, active: dict[str, Any]) -> None:
+    """Any party suspends; only the organisation that suspended resumes. Another party lifting the suspension alone
+    restarted the information flow the first one had stopped."""
     suspended = act(network, auth, active["id"], "suspend", reason="quality review").json()
-    resumed = act(network, auth, active["id"], "resume", org=REGIONAL).json()
+    by_other = act(network, auth, active["id"], "resume", org=REGIONAL)
+    assert by_other.status_code == 403, by_other.text
+    assert by_other.json()["type"].endswith(":forbidden") and CSSS in by_other.json()["detail"]
+    assert get(network, auth, active["id"])["status"] == "SUSPENDED"
+    resumed = act(network, auth, active["id"], "resume").json()
     assert (suspended["status"], suspended["status_reason"]) == ("SUSPENDED", "quality review")
     assert (resumed["status"], resumed["status_reason"]) == ("ACTIVE", None)
+    again = act(network, auth, active["id"], "suspend", org=REGIONAL).json()  # a new suspension, by the other party
+    assert again["status"] == "SUSPENDED" and act(network, auth, active["id"], "resume").status_code == 403
+    assert act(network, auth, active["id"], "resume", org=REGIONAL).json()["status"] == "ACTIVE"
 
 
 def test_terminate_records_the_reason(network: TestClient, auth: Auth, active: dict[str, Any]) -> None:
