@@ -109,31 +109,47 @@ class Transition:
     target: S | None
     """None: the status does not change (a call-back is recorded without changing the status)."""
     actor: Actor
+    late: frozenset[S] = frozenset()
+    """Statuses the referral may already have moved on to when the step is entered: it is recorded there and the
+    status is kept (a first contact entered after the follow-up started)."""
+    before_acceptance: bool = False
+    """Only while the current receiver has not accepted the referral (its first contact may come before that)."""
+    once: bool = False
+    """Recorded at most once by each receiver before it accepts the referral, and once after."""
 
 
-OPEN = frozenset({S.SUBMITTED, S.RECEIVED, S.ANALYSED, S.REDIRECTED})
-"""Not yet accepted: may still be refused, redirected or cancelled."""
+OPEN = frozenset({S.SUBMITTED, S.RECEIVED, S.ANALYSED, S.REDIRECTED, S.FIRST_CONTACT_MADE})
+"""Not yet accepted: may still be refused, redirected or cancelled. FIRST_CONTACT_MADE is open only before the
+receiver accepted the referral (an AAOR's first contact with a person who comes in precedes its analysis and the
+orientation); the transitions from OPEN are `before_acceptance`."""
+
+UNDER_WAY = frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE, S.FOLLOW_UP_STARTED})
+
+LIVE = OPEN | UNDER_WAY
+"""Neither refused, cancelled nor closed."""
 
 TRANSITIONS: dict[str, Transition] = {
     "receive": Transition("received", frozenset({S.SUBMITTED, S.REDIRECTED}), S.RECEIVED, Actor.RECEIVER),
-    "callback": Transition("called-back", frozenset({S.SUBMITTED, S.RECEIVED}), None, Actor.RECEIVER),
-    "analyse": Transition("analysed", frozenset({S.SUBMITTED, S.RECEIVED}), S.ANALYSED, Actor.RECEIVER),
-    "accept": Transition("accepted", OPEN, S.ACCEPTED, Actor.RECEIVER),
-    "refuse": Transition("refused", OPEN, S.REFUSED, Actor.RECEIVER),
-    "redirect": Transition("redirected", OPEN - {S.REDIRECTED}, S.REDIRECTED, Actor.RECEIVER),
+    "callback": Transition("called-back", LIVE, None, Actor.RECEIVER, once=True),
+    "analyse": Transition(
+        "analysed", OPEN - {S.ANALYSED}, S.ANALYSED, Actor.RECEIVER, before_acceptance=True, once=True
+    ),
+    "accept": Transition("accepted", OPEN, S.ACCEPTED, Actor.RECEIVER, before_acceptance=True),
+    "refuse": Transition("refused", OPEN, S.REFUSED, Actor.RECEIVER, before_acceptance=True),
+    "redirect": Transition("redirected", OPEN - {S.REDIRECTED}, S.REDIRECTED, Actor.RECEIVER, before_acceptance=True),
     "first-contact": Transition(
         "first-contact-made",
-        frozenset({S.SUBMITTED, S.RECEIVED, S.ANALYSED, S.ACCEPTED}),
+        OPEN - {S.FIRST_CONTACT_MADE} | {S.ACCEPTED},
         S.FIRST_CONTACT_MADE,
         Actor.RECEIVER,
+        late=frozenset({S.FOLLOW_UP_STARTED}),
+        once=True,
     ),
     "start-follow-up": Transition(
         "follow-up-started", frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE}), S.FOLLOW_UP_STARTED, Actor.RECEIVER
     ),
-    "close": Transition(
-        "closed", frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE, S.FOLLOW_UP_STARTED}), S.CLOSED, Actor.RECEIVER
-    ),
-    "cancel": Transition("cancelled", OPEN, S.CANCELLED, Actor.SENDER),
+    "close": Transition("closed", UNDER_WAY, S.CLOSED, Actor.RECEIVER),
+    "cancel": Transition("cancelled", OPEN, S.CANCELLED, Actor.SENDER, before_acceptance=True),
 }
 
 
@@ -337,15 +353,16 @@ class Referral(Aggregate):
         allowed_org = self.to_org if transition.actor is Actor.RECEIVER else self.from_org
         if step.actor_org != allowed_org:
             raise ReferralForbiddenError(f"only the {transition.actor.value} may {command} this referral")
-        if S(self.status) not in transition.sources:
+        status = S(self.status)
+        if status not in transition.sources | transition.late or (transition.before_acceptance and self.accepted):
             raise ReferralTransitionError(f"cannot {command} a referral in status {self.status}")
-        if command == "callback" and any(m.name == "called-back" for m in self.history):
-            raise ReferralTransitionError("the call-back was already recorded")
+        if transition.once and any(m.name == transition.name for m in self.stage()):
+            raise ReferralTransitionError(f"cannot {command}: already recorded for the current receiver")
         self._check_time(step.at, now)
         self._transition(
             transition=transition.name,
             previous_status=self.status,
-            status=(transition.target or S(self.status)).value,
+            status=(transition.target if transition.target and status in transition.sources else status).value,
             actor_org=step.actor_org,
             actor=step.actor,
             at=step.at,
@@ -435,6 +452,17 @@ class Referral(Aggregate):
         """The current receiver's part of the history (since the last redirection)."""
         starts = [n for n, m in enumerate(self.history) if m.name == "redirected"]
         return self.history[starts[-1] if starts else 0 :]
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the current receiver accepted the referral."""
+        return any(m.name == "accepted" for m in self.episode())
+
+    def stage(self) -> list[Milestone]:
+        """The current receiver's part of the history before it accepted the referral, or since it accepted it."""
+        episode = self.episode()
+        starts = [n for n, m in enumerate(episode) if m.name == "accepted"]
+        return episode[starts[-1] if starts else 0 :]
 
     @property
     def meetings(self) -> int:

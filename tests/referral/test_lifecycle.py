@@ -100,6 +100,14 @@ def test_the_full_happy_path_records_who_and_when(service: ReferralService, auth
         (["accept"], "close", "CLOSED"),
         ([], "cancel", "CANCELLED"),
         (["redirect"], "receive", "RECEIVED"),
+        (["analyse"], "callback", "ANALYSED"),
+        (["first-contact"], "analyse", "ANALYSED"),
+        (["first-contact"], "callback", "FIRST_CONTACT_MADE"),
+        (["first-contact"], "redirect", "REDIRECTED"),
+        (["first-contact"], "accept", "ACCEPTED"),
+        (["first-contact"], "cancel", "CANCELLED"),
+        (["accept", "start-follow-up"], "first-contact", "FOLLOW_UP_STARTED"),
+        (["first-contact", "accept"], "first-contact", "FIRST_CONTACT_MADE"),
     ],
 )
 def test_each_transition_leads_where_it_should(
@@ -136,6 +144,14 @@ def test_each_transition_leads_where_it_should(
         (["callback"], "callback"),
         (["accept", "close"], "first-contact"),
         (["analyse", "accept"], "analyse"),
+        (["accept"], "analyse"),
+        (["accept", "first-contact"], "refuse"),
+        (["accept", "first-contact"], "redirect"),
+        (["accept", "first-contact"], "cancel"),
+        (["first-contact", "analyse"], "first-contact"),
+        (["accept", "first-contact", "start-follow-up"], "first-contact"),
+        (["analyse", "callback"], "callback"),
+        (["accept", "close"], "callback"),
     ],
 )
 def test_impossible_transitions_are_refused_with_409_and_change_nothing(
