@@ -61,6 +61,13 @@ class ReferralTargetError(ReferralError):
     field = "to_service"
 
 
+class ReferralRedirectError(ReferralError):
+    """A redirection names the referral's current organisation and service: it would only restart the receiver's
+    own clocks."""
+
+    field = "to_org"
+
+
 class ReferralAgreementError(ReferralError):
     """The agreement named by the referrer does not cover this referral."""
 
@@ -358,6 +365,8 @@ class Referral(Aggregate):
             raise ReferralTransitionError(f"cannot {command} a referral in status {self.status}")
         if transition.once and any(m.name == transition.name for m in self.stage()):
             raise ReferralTransitionError(f"cannot {command}: already recorded for the current receiver")
+        if command == "redirect" and (step.to_org, step.to_service) == (self.to_org, self.to_service):
+            raise ReferralRedirectError("to_org: the referral is already addressed to this organisation's service")
         self._check_time(step.at, now)
         self._transition(
             transition=transition.name,

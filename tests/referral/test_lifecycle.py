@@ -301,3 +301,18 @@ def test_the_authorisation_matrix_follows_the_policy(service: ReferralService, a
         ("submit_referral", {"sender": SENDER}, submitted),
     ]
     assert [m for operation, scope, probe in cases for m in mismatches(POLICY, operation, scope, probe)] == []
+
+
+def test_a_redirect_to_the_current_target_is_refused_naming_to_org(service: ReferralService, auth: Auth) -> None:
+    """Redirected to itself, a receiver would stop its own clocks and start them again (a wait with no breach)."""
+    rid = submit(service, auth, to_service="AAOR")["id"]
+    service.clock.advance(timedelta(hours=23))
+    same = act(service, auth, rid, "redirect", to_org=RECEIVER, to_service="AAOR")
+    assert same.status_code == 422
+    assert same.headers["content-type"].startswith("application/problem+json")
+    assert same.json()["field"] == "to_org"
+    clocks = service.client.get(f"/v1/referrals/{rid}/clocks", headers=auth(RECEIVER, "clinician")).json()
+    assert {c["started_at"] for c in clocks} == {T0.isoformat().replace("+00:00", "Z")}
+    other_service = act(service, auth, rid, "redirect", to_org=RECEIVER, to_service="SOCIAL_CONSULT")
+    assert other_service.status_code == 200
+    assert other_service.json()["status"] == "REDIRECTED"
