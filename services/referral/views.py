@@ -94,7 +94,7 @@ class ReferralView(Projection):
         """The schema's version and the clock policy the clocks were computed with."""
         bounds = sorted((str(k), v.total_seconds()) for k, v in self.policy.bounds.items())
         digest = hashlib.sha256(repr((bounds, self.policy.at_risk_ratio)).encode()).hexdigest()[:16]
-        return f"5:{digest}"
+        return f"6:{digest}"
 
     def schema(self, db: Database) -> Sequence[str]:
         return [

@@ -257,3 +257,38 @@ def test_a_new_receiver_records_its_own_call_back_after_a_redirect() -> None:
     found = states(app, referral)
     assert (found[("AAOR_CALLBACK", "org-b")], found[("AAOR_CALLBACK", "org-c")]) == (ClockState.MET, ClockState.MET)
     assert [f for f in flags(app, referral.id) if f[0] == "AAOR_CALLBACK"] == []
+
+
+@pytest.mark.parametrize(
+    ("service", "urgency", "submitted", "accepted"),
+    [
+        # civil security: an urgent situation is handled immediately, from the referral
+        ("CIVIL_SECURITY", "URGENT", {("CRISIS_IMMEDIATE", H)}, set()),
+        ("CIVIL_SECURITY", "ROUTINE", set(), set()),
+        # Info-Social: no urgent-handling standard (its standard is the call answered)
+        ("INFO_SOCIAL", "URGENT", set(), set()),
+        ("INFO_SOCIAL", "IMMEDIATE", set(), set()),
+        # consultations: every urgent clock starts when the request is accepted
+        ("SOCIAL_CONSULT", "IMMEDIATE", set(), {("CRISIS_IMMEDIATE", H)}),
+        ("PSYCH_CONSULT", "URGENT", set(), {("URGENT_HANDLING", 24 * H)}),
+        ("AAOR", "URGENT", {("URGENT_HANDLING", 24 * H)}, set()),
+        ("AAOR", "IMMEDIATE", {("CRISIS_IMMEDIATE", H)}, set()),
+    ],
+)
+def test_urgent_situations_are_timed_as_the_ministry_table_says(
+    service: str,
+    urgency: str,
+    submitted: set[tuple[str, timedelta]],
+    accepted: set[tuple[str, timedelta]],
+) -> None:
+    clock = ManualClock(T0)
+    app = make_app(clock=clock)
+    referral = submit(app, service, channel="ELECTRONIC", urgency=urgency)
+    perform(app, referral, "accept", clock.advance(H))
+    urgent = {"URGENT_HANDLING", "CRISIS_IMMEDIATE"}
+    started = {
+        (c.standard.value, c.bound, c.started_at)
+        for c in app.clocks(app.get_referral(referral.id))
+        if c.standard in urgent
+    }
+    assert started == {(s, b, T0) for s, b in submitted} | {(s, b, T0 + H) for s, b in accepted}
