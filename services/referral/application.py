@@ -268,7 +268,16 @@ class Referrals(TrackedApplication):
         ]
         for clock, kind, at in sorted(due, key=lambda item: item[2]):
             referral.flag_delay(
-                clock.standard.value, kind, clock.started_at, clock.due_at, at, int(clock.bound.total_seconds())
+                {
+                    "standard": clock.standard.value,
+                    "kind": kind,
+                    "started_at": clock.started_at,
+                    "due_at": clock.due_at,
+                    "at": at,
+                    "bound_s": int(clock.bound.total_seconds()),
+                    "responsible_org": clock.responsible_org,
+                    "service": clock.service,
+                }
             )
         try:
             self.record(referral)

@@ -272,7 +272,16 @@ class Referral(Aggregate):
         to_service: str
 
     class DelayFlagged(Aggregate.Event):
-        """A clock reached its at-risk threshold or its bound (recorded once per clock and kind)."""
+        """A clock reached its at-risk threshold or its bound (recorded once per clock and kind), with the organisation
+        and service the clock runs for (after a redirect, not the referral's current target)."""
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 did not record whose clock it was: `Referral.target_at` tells it from the history."""
+            state["responsible_org"] = None
+            state["service"] = None
 
         standard: str
         kind: str
@@ -280,6 +289,8 @@ class Referral(Aggregate):
         due_at: datetime
         at: datetime
         bound_s: int
+        responsible_org: str | None
+        service: str | None
 
     class MeetingRecorded(Aggregate.Event):
         """A meeting took place: when and how (its content is never recorded)."""
@@ -405,12 +416,16 @@ class Referral(Aggregate):
         self.last_step_at = at
         self.history.append(Milestone(transition, at, to_org, to_service))
 
-    def flag_delay(
-        self, standard: str, kind: str, started_at: datetime, due_at: datetime, at: datetime, bound_s: int
-    ) -> None:
-        """Records that a clock became at risk or breached; a second flag of the same clock and kind is ignored."""
-        if (standard, kind, started_at) not in self.flags:
-            self._flag(standard=standard, kind=kind, started_at=started_at, due_at=due_at, at=at, bound_s=bound_s)
+    def flag_delay(self, flag: Mapping[str, Any]) -> None:
+        """Records that a clock became at risk or breached (`flag`: the fields of a `DelayFlagged`); a second flag of
+        the same clock and kind is ignored."""
+        if (flag["standard"], flag["kind"], flag["started_at"]) not in self.flags:
+            self._flag(**flag)
+
+    def target_at(self, at: datetime) -> tuple[str, str]:
+        """The organisation and service the referral was addressed to at `at`."""
+        current = [m for m in self.history if m.at <= at] or self.history[:1]
+        return current[-1].to_org, current[-1].to_service
 
     @classmethod
     def delay_flags(
@@ -431,7 +446,15 @@ class Referral(Aggregate):
 
     @event(DelayFlagged)
     def _flag(
-        self, standard: str, kind: str, started_at: datetime, due_at: datetime, at: datetime, bound_s: int
+        self,
+        standard: str,
+        kind: str,
+        started_at: datetime,
+        due_at: datetime,
+        at: datetime,
+        bound_s: int,
+        responsible_org: str | None,
+        service: str | None,
     ) -> None:
         self.flags.add((standard, kind, started_at))
 
