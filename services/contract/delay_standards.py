@@ -75,35 +75,52 @@ class Rule:
         )
 
 
-FIRST_CONTACT = frozenset({"first-contact-made"})
+CONTACT = frozenset({"first-contact-made", "follow-up-started", "meeting-recorded"})
+"""The steps that mean the person was reached: the first contact, and the later steps that cannot happen without
+one (a follow-up started, a meeting held), so a first contact entered late or not at all still meets its clocks."""
+CALLED_BACK = CONTACT | {"called-back"}
+"""A person who asked by phone is called back once reached: any contact meets the call-back."""
+
+OWN_URGENT_RULES = CONSULTS | {"CRISIS_24_7", "CIVIL_SECURITY", "INFO_SOCIAL"}
+"""Services whose urgent situations follow rules of their own: the consultations' clocks start at acceptance, crisis
+and civil security handle every urgent situation immediately, and Info-Social has no urgent-handling standard (its
+standard is the call answered, which the standards board measures)."""
 
 RULES: tuple[Rule, ...] = (
-    Rule(DelayStandard.AAOR_FIRST_CONTACT, "submitted", FIRST_CONTACT, frozenset({"AAOR"}), frozenset({"IN_PERSON"})),
+    Rule(DelayStandard.AAOR_FIRST_CONTACT, "submitted", CONTACT, frozenset({"AAOR"}), frozenset({"IN_PERSON"})),
     Rule(
         DelayStandard.AAOR_CALLBACK,
         "submitted",
-        frozenset({"called-back"}),
+        CALLED_BACK,
         frozenset({"AAOR"}),
         frozenset({"PHONE", "INFO_SOCIAL_811"}),
     ),
     Rule(DelayStandard.AAOR_ANALYSIS, "submitted", frozenset({"analysed"}), frozenset({"AAOR"})),
-    Rule(DelayStandard.CONSULT_FIRST_CONTACT, "accepted", FIRST_CONTACT, CONSULTS),
+    Rule(DelayStandard.CONSULT_FIRST_CONTACT, "accepted", CONTACT, CONSULTS),
     Rule(DelayStandard.CONSULT_FOLLOW_UP, "accepted", frozenset({"follow-up-started"}), CONSULTS),
-    Rule(DelayStandard.URGENT_HANDLING, "accepted", FIRST_CONTACT, CONSULTS, urgencies=frozenset({"URGENT"})),
-    Rule(
-        DelayStandard.URGENT_HANDLING,
-        "submitted",
-        FIRST_CONTACT,
-        urgencies=frozenset({"URGENT"}),
-        except_services=CONSULTS | {"CRISIS_24_7"},
-    ),
-    Rule(DelayStandard.CRISIS_IMMEDIATE, "submitted", FIRST_CONTACT, frozenset({"CRISIS_24_7"})),
+    Rule(DelayStandard.URGENT_HANDLING, "accepted", CONTACT, CONSULTS, urgencies=frozenset({"URGENT"})),
+    Rule(DelayStandard.CRISIS_IMMEDIATE, "accepted", CONTACT, CONSULTS, urgencies=frozenset({"IMMEDIATE"})),
+    Rule(DelayStandard.CRISIS_IMMEDIATE, "submitted", CONTACT, frozenset({"CRISIS_24_7"})),
     Rule(
         DelayStandard.CRISIS_IMMEDIATE,
         "submitted",
-        FIRST_CONTACT,
+        CONTACT,
+        frozenset({"CIVIL_SECURITY"}),
+        urgencies=frozenset({"URGENT", "IMMEDIATE"}),
+    ),
+    Rule(
+        DelayStandard.URGENT_HANDLING,
+        "submitted",
+        CONTACT,
+        urgencies=frozenset({"URGENT"}),
+        except_services=OWN_URGENT_RULES,
+    ),
+    Rule(
+        DelayStandard.CRISIS_IMMEDIATE,
+        "submitted",
+        CONTACT,
         urgencies=frozenset({"IMMEDIATE"}),
-        except_services=frozenset({"CRISIS_24_7"}),
+        except_services=OWN_URGENT_RULES,
     ),
 )
 

@@ -37,6 +37,9 @@ from services.referral.domain import (
 from services.referral.ports import Directory, DisclosureDecision, DisclosureRequest, Gateways, InformationVault
 from services.referral.views import Listing, ReferralIndex, ReferralView
 
+CHANGE_ATTEMPTS = 3
+"""How many times a command without If-Match is applied when concurrent writes keep moving the referral."""
+
 
 class NoVault:
     """The vault of an application that keeps no record information (an auditor reading the store): it refuses to
@@ -197,21 +200,24 @@ class Referrals(TrackedApplication):
         request: IdempotentRequest | None,
         command: Callable[[Referral], None],
     ) -> tuple[Referral, bool]:
-        """Applies a command to the referral at `expected_version` (If-Match) unless `request` was applied already."""
-        referral = self.get_referral(referral_id)
-        if referral.replayed(request):
-            return referral, False
-        if expected_version is not None and expected_version != referral.version:
-            raise ReferralVersionConflictError(f"the referral is at version {referral.version}, not {expected_version}")
-        command(referral)
-        try:
-            self.record(referral)
-        except IntegrityError:
-            current = self.get_referral(referral_id)
-            if current.replayed(request):  # a concurrent retry with the same key won the race
-                return current, False
-            raise ReferralVersionConflictError("the referral changed meanwhile; read it again") from None
-        return referral, True
+        """Applies a command to the referral at `expected_version` (If-Match) unless `request` was applied already.
+        Without If-Match, a concurrent write (a clock tick's flag, another step) is no conflict of the client's: the
+        command is applied again to the referral as it now stands, a few times at most."""
+        for _ in range(CHANGE_ATTEMPTS):
+            referral = self.get_referral(referral_id)
+            if referral.replayed(request):  # a concurrent retry with the same key won the race
+                return referral, False
+            if expected_version is not None and expected_version != referral.version:
+                raise ReferralVersionConflictError(
+                    f"the referral is at version {referral.version}, not {expected_version}"
+                )
+            command(referral)
+            try:
+                self.record(referral)
+            except IntegrityError:
+                continue
+            return referral, True
+        raise ReferralVersionConflictError("the referral changed meanwhile; read it again")
 
     def redirect(
         self, referral_id: uuid.UUID, step: Step, expected_version: int | None, directory: Directory
@@ -268,7 +274,16 @@ class Referrals(TrackedApplication):
         ]
         for clock, kind, at in sorted(due, key=lambda item: item[2]):
             referral.flag_delay(
-                clock.standard.value, kind, clock.started_at, clock.due_at, at, int(clock.bound.total_seconds())
+                {
+                    "standard": clock.standard.value,
+                    "kind": kind,
+                    "started_at": clock.started_at,
+                    "due_at": clock.due_at,
+                    "at": at,
+                    "bound_s": int(clock.bound.total_seconds()),
+                    "responsible_org": clock.responsible_org,
+                    "service": clock.service,
+                }
             )
         try:
             self.record(referral)

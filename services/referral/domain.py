@@ -61,6 +61,13 @@ class ReferralTargetError(ReferralError):
     field = "to_service"
 
 
+class ReferralRedirectError(ReferralError):
+    """A redirection names the referral's current organisation and service: it would only restart the receiver's
+    own clocks."""
+
+    field = "to_org"
+
+
 class ReferralAgreementError(ReferralError):
     """The agreement named by the referrer does not cover this referral."""
 
@@ -109,31 +116,47 @@ class Transition:
     target: S | None
     """None: the status does not change (a call-back is recorded without changing the status)."""
     actor: Actor
+    late: frozenset[S] = frozenset()
+    """Statuses the referral may already have moved on to when the step is entered: it is recorded there and the
+    status is kept (a first contact entered after the follow-up started)."""
+    before_acceptance: bool = False
+    """Only while the current receiver has not accepted the referral (its first contact may come before that)."""
+    once: bool = False
+    """Recorded at most once by each receiver before it accepts the referral, and once after."""
 
 
-OPEN = frozenset({S.SUBMITTED, S.RECEIVED, S.ANALYSED, S.REDIRECTED})
-"""Not yet accepted: may still be refused, redirected or cancelled."""
+OPEN = frozenset({S.SUBMITTED, S.RECEIVED, S.ANALYSED, S.REDIRECTED, S.FIRST_CONTACT_MADE})
+"""Not yet accepted: may still be refused, redirected or cancelled. FIRST_CONTACT_MADE is open only before the
+receiver accepted the referral (an AAOR's first contact with a person who comes in precedes its analysis and the
+orientation); the transitions from OPEN are `before_acceptance`."""
+
+UNDER_WAY = frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE, S.FOLLOW_UP_STARTED})
+
+LIVE = OPEN | UNDER_WAY
+"""Neither refused, cancelled nor closed."""
 
 TRANSITIONS: dict[str, Transition] = {
     "receive": Transition("received", frozenset({S.SUBMITTED, S.REDIRECTED}), S.RECEIVED, Actor.RECEIVER),
-    "callback": Transition("called-back", frozenset({S.SUBMITTED, S.RECEIVED}), None, Actor.RECEIVER),
-    "analyse": Transition("analysed", frozenset({S.SUBMITTED, S.RECEIVED}), S.ANALYSED, Actor.RECEIVER),
-    "accept": Transition("accepted", OPEN, S.ACCEPTED, Actor.RECEIVER),
-    "refuse": Transition("refused", OPEN, S.REFUSED, Actor.RECEIVER),
-    "redirect": Transition("redirected", OPEN - {S.REDIRECTED}, S.REDIRECTED, Actor.RECEIVER),
+    "callback": Transition("called-back", LIVE, None, Actor.RECEIVER, once=True),
+    "analyse": Transition(
+        "analysed", OPEN - {S.ANALYSED}, S.ANALYSED, Actor.RECEIVER, before_acceptance=True, once=True
+    ),
+    "accept": Transition("accepted", OPEN, S.ACCEPTED, Actor.RECEIVER, before_acceptance=True),
+    "refuse": Transition("refused", OPEN, S.REFUSED, Actor.RECEIVER, before_acceptance=True),
+    "redirect": Transition("redirected", OPEN - {S.REDIRECTED}, S.REDIRECTED, Actor.RECEIVER, before_acceptance=True),
     "first-contact": Transition(
         "first-contact-made",
-        frozenset({S.SUBMITTED, S.RECEIVED, S.ANALYSED, S.ACCEPTED}),
+        OPEN - {S.FIRST_CONTACT_MADE} | {S.ACCEPTED},
         S.FIRST_CONTACT_MADE,
         Actor.RECEIVER,
+        late=frozenset({S.FOLLOW_UP_STARTED}),
+        once=True,
     ),
     "start-follow-up": Transition(
         "follow-up-started", frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE}), S.FOLLOW_UP_STARTED, Actor.RECEIVER
     ),
-    "close": Transition(
-        "closed", frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE, S.FOLLOW_UP_STARTED}), S.CLOSED, Actor.RECEIVER
-    ),
-    "cancel": Transition("cancelled", OPEN, S.CANCELLED, Actor.SENDER),
+    "close": Transition("closed", UNDER_WAY, S.CLOSED, Actor.RECEIVER),
+    "cancel": Transition("cancelled", OPEN, S.CANCELLED, Actor.SENDER, before_acceptance=True),
 }
 
 
@@ -249,7 +272,16 @@ class Referral(Aggregate):
         to_service: str
 
     class DelayFlagged(Aggregate.Event):
-        """A clock reached its at-risk threshold or its bound (recorded once per clock and kind)."""
+        """A clock reached its at-risk threshold or its bound (recorded once per clock and kind), with the organisation
+        and service the clock runs for (after a redirect, not the referral's current target)."""
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 did not record whose clock it was: `Referral.target_at` tells it from the history."""
+            state["responsible_org"] = None
+            state["service"] = None
 
         standard: str
         kind: str
@@ -257,6 +289,8 @@ class Referral(Aggregate):
         due_at: datetime
         at: datetime
         bound_s: int
+        responsible_org: str | None
+        service: str | None
 
     class MeetingRecorded(Aggregate.Event):
         """A meeting took place: when and how (its content is never recorded)."""
@@ -337,15 +371,18 @@ class Referral(Aggregate):
         allowed_org = self.to_org if transition.actor is Actor.RECEIVER else self.from_org
         if step.actor_org != allowed_org:
             raise ReferralForbiddenError(f"only the {transition.actor.value} may {command} this referral")
-        if S(self.status) not in transition.sources:
+        status = S(self.status)
+        if status not in transition.sources | transition.late or (transition.before_acceptance and self.accepted):
             raise ReferralTransitionError(f"cannot {command} a referral in status {self.status}")
-        if command == "callback" and any(m.name == "called-back" for m in self.history):
-            raise ReferralTransitionError("the call-back was already recorded")
+        if transition.once and any(m.name == transition.name for m in self.stage()):
+            raise ReferralTransitionError(f"cannot {command}: already recorded for the current receiver")
+        if command == "redirect" and (step.to_org, step.to_service) == (self.to_org, self.to_service):
+            raise ReferralRedirectError("to_org: the referral is already addressed to this organisation's service")
         self._check_time(step.at, now)
         self._transition(
             transition=transition.name,
             previous_status=self.status,
-            status=(transition.target or S(self.status)).value,
+            status=(transition.target if transition.target and status in transition.sources else status).value,
             actor_org=step.actor_org,
             actor=step.actor,
             at=step.at,
@@ -379,12 +416,16 @@ class Referral(Aggregate):
         self.last_step_at = at
         self.history.append(Milestone(transition, at, to_org, to_service))
 
-    def flag_delay(
-        self, standard: str, kind: str, started_at: datetime, due_at: datetime, at: datetime, bound_s: int
-    ) -> None:
-        """Records that a clock became at risk or breached; a second flag of the same clock and kind is ignored."""
-        if (standard, kind, started_at) not in self.flags:
-            self._flag(standard=standard, kind=kind, started_at=started_at, due_at=due_at, at=at, bound_s=bound_s)
+    def flag_delay(self, flag: Mapping[str, Any]) -> None:
+        """Records that a clock became at risk or breached (`flag`: the fields of a `DelayFlagged`); a second flag of
+        the same clock and kind is ignored."""
+        if (flag["standard"], flag["kind"], flag["started_at"]) not in self.flags:
+            self._flag(**flag)
+
+    def target_at(self, at: datetime) -> tuple[str, str]:
+        """The organisation and service the referral was addressed to at `at`."""
+        current = [m for m in self.history if m.at <= at] or self.history[:1]
+        return current[-1].to_org, current[-1].to_service
 
     @classmethod
     def delay_flags(
@@ -405,7 +446,15 @@ class Referral(Aggregate):
 
     @event(DelayFlagged)
     def _flag(
-        self, standard: str, kind: str, started_at: datetime, due_at: datetime, at: datetime, bound_s: int
+        self,
+        standard: str,
+        kind: str,
+        started_at: datetime,
+        due_at: datetime,
+        at: datetime,
+        bound_s: int,
+        responsible_org: str | None,
+        service: str | None,
     ) -> None:
         self.flags.add((standard, kind, started_at))
 
@@ -435,6 +484,17 @@ class Referral(Aggregate):
         """The current receiver's part of the history (since the last redirection)."""
         starts = [n for n, m in enumerate(self.history) if m.name == "redirected"]
         return self.history[starts[-1] if starts else 0 :]
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the current receiver accepted the referral."""
+        return any(m.name == "accepted" for m in self.episode())
+
+    def stage(self) -> list[Milestone]:
+        """The current receiver's part of the history before it accepted the referral, or since it accepted it."""
+        episode = self.episode()
+        starts = [n for n, m in enumerate(episode) if m.name == "accepted"]
+        return episode[starts[-1] if starts else 0 :]
 
     @property
     def meetings(self) -> int:

@@ -123,7 +123,7 @@ class ReferralOutbound:
             started_at=e.started_at,
             due_at=e.due_at,
             clock_state=ClockState(e.kind),
-            responsible_org=referral.to_org,
+            responsible_org=e.responsible_org or referral.target_at(e.started_at)[0],
         )
 
     def _following(self, referral: Referral, at: datetime) -> dict[str, Any]:

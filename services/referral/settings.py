@@ -6,7 +6,7 @@ import base64
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.auth import load_dev_key
@@ -45,6 +45,14 @@ class ReferralSettings(ServiceSettings):
         description="A file holding the service's own bearer token (role `service`), kept fresh by the identity "
         "provider's agent; in dev mode a token is minted with the dev signing key",
     )
+
+    @field_validator("standard_bounds_s")
+    @classmethod
+    def _bounds_are_positive(cls, bounds: dict[DelayStandard, int]) -> dict[DelayStandard, int]:
+        wrong = {standard.value: seconds for standard, seconds in bounds.items() if seconds < 1}
+        if wrong:
+            raise ValueError(f"REFERRAL_STANDARD_BOUNDS_S: each bound is at least 1 second, not {wrong}")
+        return bounds
 
     @model_validator(mode="after")
     def _production_needs_a_vault_key(self) -> ReferralSettings:

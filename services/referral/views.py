@@ -94,7 +94,7 @@ class ReferralView(Projection):
         """The schema's version and the clock policy the clocks were computed with."""
         bounds = sorted((str(k), v.total_seconds()) for k, v in self.policy.bounds.items())
         digest = hashlib.sha256(repr((bounds, self.policy.at_risk_ratio)).encode()).hexdigest()[:16]
-        return f"4:{digest}"
+        return f"6:{digest}"
 
     def schema(self, db: Database) -> Sequence[str]:
         return [
@@ -309,13 +309,13 @@ class ReferralIndex:
         index on each clock's next threshold and the clocks' own rows, nothing else is read or decoded."""
         with self.projector.reading() as tx:
             rows = tx.execute(
-                "SELECT referral_id, version, standard, started_at, due_at, bound_s, at_risk_flag_at, "
-                "breached_flag_at FROM referral_clocks WHERE next_flag_at <= ?",
+                "SELECT referral_id, version, standard, responsible_org, service, started_at, due_at, bound_s, "
+                "at_risk_flag_at, breached_flag_at FROM referral_clocks WHERE next_flag_at <= ?",
                 (micros(now),),
             )
         limit = micros(now)
         due: dict[str, DueFlags] = {}
-        for referral_id, version, standard, started, due_at, bound_s, *flag_at in rows:
+        for referral_id, version, standard, org, service, started, due_at, bound_s, *flag_at in rows:
             entry = due.setdefault(referral_id, DueFlags(uuid.UUID(referral_id), int(version), []))
             entry.flags.extend(
                 {
@@ -325,6 +325,8 @@ class ReferralIndex:
                     "due_at": moment(due_at),
                     "at": moment(at),
                     "bound_s": int(bound_s),
+                    "responsible_org": org,
+                    "service": service,
                 }
                 for kind, at in zip(FLAG_KINDS, flag_at, strict=True)
                 if at is not None and at <= limit

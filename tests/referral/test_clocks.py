@@ -199,3 +199,96 @@ def test_a_tick_reading_a_stale_view_neither_duplicates_nor_loses_a_flag(store_u
             ("CRISIS_IMMEDIATE", "BREACHED"),
         ]
         assert [(s, k) for s, k, _ in flags(first, moved.id)] == [("CRISIS_IMMEDIATE", "AT_RISK")]
+
+
+def perform(app: Referrals, referral: Referral, command: str, at: datetime, org: str = "org-b", **target: str) -> None:
+    app.perform(referral.id, command, Step(org, "worker", at, **target), None)
+
+
+def states(app: Referrals, referral: Referral) -> dict[tuple[str, str], ClockState]:
+    return {(c.standard.value, c.responsible_org): c.state for c in app.clocks(app.get_referral(referral.id))}
+
+
+@pytest.mark.parametrize(
+    ("service", "channel", "urgency", "commands", "met"),
+    [
+        # AAOR, in person: the first contact within 2 h, then the analysis on day 3
+        ("AAOR", "IN_PERSON", "ROUTINE", [("first-contact", H), ("analyse", 2 * D)], ["AAOR_ANALYSIS"]),
+        # AAOR, by phone: the analysis during the call, the call-back entered afterwards
+        ("AAOR", "PHONE", "ROUTINE", [("analyse", H), ("callback", H)], ["AAOR_CALLBACK", "AAOR_ANALYSIS"]),
+        # AAOR, by phone: the person reached (first contact) is the call-back; the analysis follows
+        ("AAOR", "PHONE", "ROUTINE", [("first-contact", 2 * H), ("analyse", D)], ["AAOR_CALLBACK", "AAOR_ANALYSIS"]),
+        ("AAOR", "PHONE", "ROUTINE", [("first-contact", 2 * H), ("callback", H)], ["AAOR_CALLBACK"]),
+        # urgent consultation: the follow-up started 3 h after acceptance is a first contact; entered late, too
+        (
+            "SOCIAL_CONSULT",
+            "PHONE",
+            "URGENT",
+            [("accept", H), ("start-follow-up", 3 * H), ("first-contact", H)],
+            ["CONSULT_FIRST_CONTACT", "CONSULT_FOLLOW_UP", "URGENT_HANDLING"],
+        ),
+    ],
+)
+def test_steps_in_their_natural_orders_are_recorded_and_meet_their_clocks(
+    service: str, channel: str, urgency: str, commands: list[tuple[str, timedelta]], met: list[str]
+) -> None:
+    clock = ManualClock(T0)
+    app = make_app(clock=clock)
+    referral = submit(app, service, channel=channel, urgency=urgency)
+    for command, after in commands:
+        perform(app, referral, command, clock.advance(after))
+    clock.advance(40 * D)
+    app.tick()
+    found = {standard: state for (standard, _), state in states(app, referral).items()}
+    assert {standard: found[standard] for standard in met} == dict.fromkeys(met, ClockState.MET)
+    assert [f for f in flags(app, referral.id) if f[0] in met] == []
+
+
+def test_a_new_receiver_records_its_own_call_back_after_a_redirect() -> None:
+    clock = ManualClock(T0)
+    app = make_app(clock=clock)
+    referral = submit(app, "AAOR", channel="PHONE")
+    perform(app, referral, "callback", clock.advance(H))
+    perform(app, referral, "redirect", clock.advance(H), to_org="org-c", to_service="AAOR")
+    perform(app, referral, "receive", clock.advance(H), "org-c")
+    perform(app, referral, "callback", clock.advance(H), "org-c")
+    clock.advance(2 * D)
+    app.tick()
+    found = states(app, referral)
+    assert (found[("AAOR_CALLBACK", "org-b")], found[("AAOR_CALLBACK", "org-c")]) == (ClockState.MET, ClockState.MET)
+    assert [f for f in flags(app, referral.id) if f[0] == "AAOR_CALLBACK"] == []
+
+
+@pytest.mark.parametrize(
+    ("service", "urgency", "submitted", "accepted"),
+    [
+        # civil security: an urgent situation is handled immediately, from the referral
+        ("CIVIL_SECURITY", "URGENT", {("CRISIS_IMMEDIATE", H)}, set()),
+        ("CIVIL_SECURITY", "ROUTINE", set(), set()),
+        # Info-Social: no urgent-handling standard (its standard is the call answered)
+        ("INFO_SOCIAL", "URGENT", set(), set()),
+        ("INFO_SOCIAL", "IMMEDIATE", set(), set()),
+        # consultations: every urgent clock starts when the request is accepted
+        ("SOCIAL_CONSULT", "IMMEDIATE", set(), {("CRISIS_IMMEDIATE", H)}),
+        ("PSYCH_CONSULT", "URGENT", set(), {("URGENT_HANDLING", 24 * H)}),
+        ("AAOR", "URGENT", {("URGENT_HANDLING", 24 * H)}, set()),
+        ("AAOR", "IMMEDIATE", {("CRISIS_IMMEDIATE", H)}, set()),
+    ],
+)
+def test_urgent_situations_are_timed_as_the_ministry_table_says(
+    service: str,
+    urgency: str,
+    submitted: set[tuple[str, timedelta]],
+    accepted: set[tuple[str, timedelta]],
+) -> None:
+    clock = ManualClock(T0)
+    app = make_app(clock=clock)
+    referral = submit(app, service, channel="ELECTRONIC", urgency=urgency)
+    perform(app, referral, "accept", clock.advance(H))
+    urgent = {"URGENT_HANDLING", "CRISIS_IMMEDIATE"}
+    started = {
+        (c.standard.value, c.bound, c.started_at)
+        for c in app.clocks(app.get_referral(referral.id))
+        if c.standard in urgent
+    }
+    assert started == {(s, b, T0) for s, b in submitted} | {(s, b, T0 + H) for s, b in accepted}

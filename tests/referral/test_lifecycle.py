@@ -100,6 +100,14 @@ def test_the_full_happy_path_records_who_and_when(service: ReferralService, auth
         (["accept"], "close", "CLOSED"),
         ([], "cancel", "CANCELLED"),
         (["redirect"], "receive", "RECEIVED"),
+        (["analyse"], "callback", "ANALYSED"),
+        (["first-contact"], "analyse", "ANALYSED"),
+        (["first-contact"], "callback", "FIRST_CONTACT_MADE"),
+        (["first-contact"], "redirect", "REDIRECTED"),
+        (["first-contact"], "accept", "ACCEPTED"),
+        (["first-contact"], "cancel", "CANCELLED"),
+        (["accept", "start-follow-up"], "first-contact", "FOLLOW_UP_STARTED"),
+        (["first-contact", "accept"], "first-contact", "FIRST_CONTACT_MADE"),
     ],
 )
 def test_each_transition_leads_where_it_should(
@@ -136,6 +144,14 @@ def test_each_transition_leads_where_it_should(
         (["callback"], "callback"),
         (["accept", "close"], "first-contact"),
         (["analyse", "accept"], "analyse"),
+        (["accept"], "analyse"),
+        (["accept", "first-contact"], "refuse"),
+        (["accept", "first-contact"], "redirect"),
+        (["accept", "first-contact"], "cancel"),
+        (["first-contact", "analyse"], "first-contact"),
+        (["accept", "first-contact", "start-follow-up"], "first-contact"),
+        (["analyse", "callback"], "callback"),
+        (["accept", "close"], "callback"),
     ],
 )
 def test_impossible_transitions_are_refused_with_409_and_change_nothing(
@@ -285,3 +301,18 @@ def test_the_authorisation_matrix_follows_the_policy(service: ReferralService, a
         ("submit_referral", {"sender": SENDER}, submitted),
     ]
     assert [m for operation, scope, probe in cases for m in mismatches(POLICY, operation, scope, probe)] == []
+
+
+def test_a_redirect_to_the_current_target_is_refused_naming_to_org(service: ReferralService, auth: Auth) -> None:
+    """Redirected to itself, a receiver would stop its own clocks and start them again (a wait with no breach)."""
+    rid = submit(service, auth, to_service="AAOR")["id"]
+    service.clock.advance(timedelta(hours=23))
+    same = act(service, auth, rid, "redirect", to_org=RECEIVER, to_service="AAOR")
+    assert same.status_code == 422
+    assert same.headers["content-type"].startswith("application/problem+json")
+    assert same.json()["field"] == "to_org"
+    clocks = service.client.get(f"/v1/referrals/{rid}/clocks", headers=auth(RECEIVER, "clinician")).json()
+    assert {c["started_at"] for c in clocks} == {T0.isoformat().replace("+00:00", "Z")}
+    other_service = act(service, auth, rid, "redirect", to_org=RECEIVER, to_service="SOCIAL_CONSULT")
+    assert other_service.status_code == 200
+    assert other_service.json()["status"] == "REDIRECTED"

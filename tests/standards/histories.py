@@ -235,11 +235,17 @@ def first_past_limit(steps: list[Recorded]) -> int | None:
     return None
 
 
-def measured(history: ReferralHistory) -> dict[str, list[Recorded]]:
-    """The referrals with meetings in a service with a duration standard: their meetings and plan steps."""
+def measured(history: ReferralHistory) -> dict[tuple[str, int], list[Recorded]]:
+    """Each receiver's handling (the referral's id, and how many redirects came before) with meetings in a service
+    with a duration standard: its meetings and plan steps."""
+    episodes: dict[tuple[str, int], list[Recorded]] = defaultdict(list)
+    for rid, steps in history.meetings.items():
+        redirects = [m.at for m in history.app.get_referral(uuid.UUID(rid)).history if m.name == "redirected"]
+        for r in steps:
+            episodes[(rid, sum(1 for at in redirects if at <= r.at))].append(r)
     return {
-        rid: steps
-        for rid, steps in history.meetings.items()
+        key: steps
+        for key, steps in episodes.items()
         if any(r.name == MEETING for r in steps) and steps[0].service in MEASURED
     }
 
@@ -247,7 +253,7 @@ def measured(history: ReferralHistory) -> dict[str, list[Recorded]]:
 def expected_duration_rows(history: ReferralHistory) -> dict[str, dict[str, Any]]:
     """Meetings counted by hand: within the limit, ended (closed, refused, cancelled, redirected), a plan."""
     decided = []
-    for rid, steps in measured(history).items():
+    for (rid, _), steps in measured(history).items():
         first = next(r for r in steps if r.name == MEETING)
         referral = history.app.get_referral(uuid.UUID(rid))
         ends = ("closed", "refused", "cancelled", "redirected")
@@ -263,10 +269,10 @@ def expected_duration_rows(history: ReferralHistory) -> dict[str, dict[str, Any]
     return _tally(decided)
 
 
-def expected_duration_exceeded(history: ReferralHistory) -> dict[str, int]:
-    """Referral id -> the meetings counted when the referral service must have recorded `duration-exceeded`."""
-    past = {rid: first_past_limit(steps) for rid, steps in measured(history).items()}
-    return {rid: k for rid, k in past.items() if k is not None}
+def expected_duration_exceeded(history: ReferralHistory) -> list[tuple[str, int]]:
+    """(referral id, the meetings counted) for each `duration-exceeded` the referral service must have recorded."""
+    past = [(rid, first_past_limit(steps)) for (rid, _), steps in measured(history).items()]
+    return sorted((rid, k) for rid, k in past if k is not None)
 
 
 def call_reports(plans: Iterable[CallPlan]) -> tuple[list[InfoSocialCallV1], list[InfoSocialCallV1]]:
