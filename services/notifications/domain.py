@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -186,9 +187,16 @@ class RetryPolicy:
         """The wait after the `failures`-th failed attempt; `draw` is a random number in [0, 1)."""
         base = min(
             self.max_interval.total_seconds(),
-            self.initial.total_seconds() * self.multiplier ** max(failures - 1, 0),
+            self.initial.total_seconds() * self.multiplier ** min(max(failures - 1, 0), self._growths_to_cap()),
         )
         return timedelta(seconds=base * (1 - self.jitter + self.jitter * draw))
+
+    def _growths_to_cap(self) -> int:
+        """How many multiplications take `initial` to `max_interval`: more change nothing once capped, and a float
+        power overflows (`2.0 ** 1024`), which 1024 failures reach when retries are a minute apart for a day."""
+        if self.multiplier <= 1:
+            return 0
+        return max(math.ceil(math.log(self.max_interval / self.initial, self.multiplier)), 0)
 
 
 def check_endpoint(channel: DeliveryChannel, url: str | None, secret: str | None, allow_loopback_http: bool) -> None:
