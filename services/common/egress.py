@@ -17,7 +17,6 @@ import string
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -40,8 +39,8 @@ _NUMERIC_HOST = set(string.hexdigits + "xX.")
 
 
 class EgressRefusedError(httpx.TransportError):
-    """The target is not a public address (or not https where https is required). The message names the address
-    class, not the address."""
+    """The target is not a public address (or not https where https is required, or not a URL at all). The message
+    names the address class, not the address."""
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -106,11 +105,14 @@ class EgressPolicy:
     resolve: Resolver = field(default=system_resolver)
 
     def check_url(self, url: str) -> list[IPAddress]:
-        """https (or http to a loopback host where allowed), and a host whose every address may be reached."""
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        self.check_scheme(parts.scheme, host)
-        return self.vet(host, parts.port or (443 if parts.scheme == "https" else 80))
+        """A URL the client can send to (read by httpx, as the client reads it), https (or http to a loopback host
+        where allowed), and a host whose every address may be reached."""
+        try:
+            parsed = httpx.URL(url)
+            self.check_scheme(parsed.scheme, parsed.host)  # as `EgressTransport` does before each request
+        except (httpx.InvalidURL, ValueError):  # `host` decodes IDNA: a bad label raises idna's (Value)errors
+            raise EgressRefusedError("is not a valid URL") from None
+        return self.vet(parsed.raw_host.decode("ascii"), parsed.port or (443 if parsed.scheme == "https" else 80))
 
     def check_scheme(self, scheme: str, host: str) -> None:
         if scheme != "https" and not (self.allow_loopback and _loopback_name(host)):

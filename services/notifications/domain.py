@@ -216,6 +216,8 @@ def check_endpoint(channel: DeliveryChannel, url: str | None, secret: str | None
 def check_webhook_url(url: str, allow_loopback_http: bool) -> None:
     if len(url) > MAX_URL_LENGTH:
         raise SubscriptionInvalidError("url", f"must be at most {MAX_URL_LENGTH} characters")
+    if any(ord(c) < 0x21 or c == "\x7f" for c in url):  # urlsplit drops or keeps them; the HTTP client refuses them
+        raise SubscriptionInvalidError("url", "must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
         host, _ = parts.hostname, parts.port

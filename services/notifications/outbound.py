@@ -73,7 +73,8 @@ class WebhookTransport:
             response = self._client.post(url, content=body, headers=headers)
         except EgressRefusedError as error:  # the target is no longer a public address (DNS changed, say)
             return AttemptOutcome(delivery_id, delivered=False, error=f"refused: {error}")
-        except httpx.HTTPError as error:
+        except Exception as error:  # noqa: BLE001 -- a transport error, or a URL the client refuses (httpx.InvalidURL,
+            # idna's ValueErrors: no HTTPError), is a failed attempt: recorded, retried, then dead-lettered
             return AttemptOutcome(delivery_id, delivered=False, error=type(error).__name__)
         if response.is_success:
             return AttemptOutcome(delivery_id, delivered=True)

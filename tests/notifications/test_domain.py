@@ -120,7 +120,13 @@ def test_filters_survive_their_stored_form() -> None:
         ("ftp://partner.example/hooks", True, "https"),
         ("https://user:pw@partner.example/hooks", True, "credentials"),
         ("https:///hooks", True, "host"),
-        ("not a url", True, "https"),
+        ("partner.example/hooks", True, "https"),
+        ("not a url", True, "spaces"),
+        ("https://partner.example/hooks?x=\x7f", False, "control"),
+        ("https://partner.example/hooks?\t", False, "control"),
+        ("https://partner.example/\r\nX: y", False, "control"),
+        ("https://a\x00b.example/", False, "control"),
+        ("https://par tner.example/", False, "spaces"),
     ],
 )
 def test_webhook_urls(url: str, dev: bool, problem: str | None) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,16 +18,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
-from services.common.clock import system_clock
+from services.common.clock import ManualClock, system_clock
 from services.common.egress import EgressRefusedError, egress_client
 from services.common.eventstore import persistence_env
 from services.notifications.application import Notifications
-from services.notifications.domain import DeliveryStatus
+from services.notifications.domain import DeliveryChannel, DeliveryStatus, RetryPolicy, Subscription
 from services.notifications.loops import DeliveryWorker
 from services.notifications.main import build_app
 from services.notifications.outbound import TopicTransport, WebhookTransport
 from services.notifications.settings import NotificationsSettings
-from tests.notifications.conftest import PRODUCTION, SECRET, Feed, Story, org, subscribe_webhook
+from tests.notifications.conftest import PRODUCTION, SECRET, START, Feed, Story, open_app, org, subscribe_webhook
 from tests.notifications.fakes import Receiver, RecordingPublisher
 
 PUBLIC = "93.184.215.14"
@@ -105,6 +107,40 @@ def test_a_name_that_rebinds_to_loopback_after_subscription_is_refused_at_delive
     assert delivery.status is DeliveryStatus.FAILED
     assert delivery.last_error == "refused: the host is or resolves to a loopback address"
     assert listener.connections == 0, "not a single packet went to the rebound address"
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [("https://partner.example/hooks?\t", "InvalidURL"), ("https://xn--a.example/hooks", "InvalidCodepoint")],
+)
+def test_a_stored_url_the_client_cannot_send_to_fails_its_attempts_then_is_dead_lettered(
+    tmp_path: Path, url: str, error: str
+) -> None:
+    """Subscriptions stored before such URLs were refused: the client raises no HTTPError for them."""
+    clock = ManualClock(START)
+    retry = RetryPolicy(window=timedelta(hours=1))
+    with open_app(f"sqlite:///{tmp_path / 'n.db'}", clock, retry) as app:
+        receiving = org("crise")
+        subscription = Subscription(
+            id=uuid.uuid4(),
+            org_id=receiving,
+            channel=DeliveryChannel.WEBHOOK.value,
+            url=url,
+            secret=SECRET,
+            filters={},
+            created_at=START,
+            created_by="test",
+            request_digest="-",
+        )
+        app.record(subscription)
+        Feed(app)(Story(org("csss"), receiving).submitted())
+        deliver_once(app)
+        failed = only_delivery(app, receiving, subscription.id)
+        clock.advance(timedelta(hours=2))
+        deliver_once(app)
+        dead = only_delivery(app, receiving, subscription.id)
+    assert (failed.status, failed.attempts, failed.last_error) == (DeliveryStatus.FAILED, 1, error)
+    assert (dead.status, dead.attempts) == (DeliveryStatus.DEAD_LETTERED, 2)
 
 
 def test_redirects_are_not_followed(tmp_path: Path, receiver: Receiver) -> None:
