@@ -174,7 +174,8 @@ class Filters:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter, within a window that starts at the first failed attempt."""
+    """Exponential backoff with jitter, within a window that starts at the first failed attempt (again after a
+    redelivery, or once the subscription resumes)."""
 
     initial: timedelta = timedelta(seconds=5)
     multiplier: float = 2.0
@@ -423,6 +424,9 @@ class Delivery(Aggregate):
         at: datetime
         by: str
 
+    class WindowRestarted(Aggregate.Event):
+        at: datetime
+
     @event(Scheduled)
     def __init__(
         self,
@@ -472,6 +476,12 @@ class Delivery(Aggregate):
         """Sends again (same webhook-id) with a fresh retry window."""
         self._redeliver(at=at, by=by)
 
+    def restart_window(self, at: datetime) -> None:
+        """Its subscription resumed: the retry window starts again at the next failure, so the time it was paused or
+        disabled does not count against it (its events are sent when it resumes)."""
+        if not self.finished and self.window_started_at is not None:
+            self._restart_window(at=at)
+
     @event(Delivered)
     def _deliver(self, at: datetime, attempt: int) -> None:
         self.status, self.attempts, self.next_attempt_at = DeliveryStatus.DELIVERED, attempt, None
@@ -494,6 +504,10 @@ class Delivery(Aggregate):
     @event(RedeliveryRequested)
     def _redeliver(self, at: datetime, by: str) -> None:
         self.status, self.next_attempt_at = DeliveryStatus.PENDING, at
+        self.window_started_at, self.failures_in_window = None, 0
+
+    @event(WindowRestarted)
+    def _restart_window(self, at: datetime) -> None:
         self.window_started_at, self.failures_in_window = None, 0
 
 

@@ -219,6 +219,22 @@ def test_a_redelivery_starts_a_fresh_window() -> None:
     assert (d.status, d.attempts) == (DeliveryStatus.DELIVERED, 2)
 
 
+def test_a_restarted_window_counts_from_the_next_failure() -> None:
+    policy = RetryPolicy(initial=timedelta(minutes=1), window=timedelta(hours=24))
+    d = delivery()
+    d.fail(T0, "HTTP 503", policy, draw=0.5)
+    resumed = T0 + timedelta(hours=30)
+    d.restart_window(resumed)
+    d.fail(resumed, "HTTP 503", policy, draw=0.5)
+    assert (d.status, d.attempts) == (DeliveryStatus.FAILED, 2)
+    assert d.next_attempt_at == resumed + policy.interval(1, draw=0.5)
+    d.fail(resumed + timedelta(hours=24), "HTTP 503", policy, draw=0.5)
+    assert d.status is DeliveryStatus.DEAD_LETTERED
+    d.restart_window(resumed + timedelta(hours=25))
+    assert d.status is DeliveryStatus.DEAD_LETTERED, "a dead letter waits for a redelivery"
+    assert [type(e).__name__ for e in d.collect_events()].count("WindowRestarted") == 1
+
+
 # --- subscriptions -------------------------------------------------------------------------------------------
 
 
