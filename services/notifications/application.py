@@ -8,7 +8,7 @@ import hashlib
 import json
 import random
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -324,8 +324,9 @@ class Notifications(TrackedApplication):
 
     # --- the delivery worker's side ----------------------------------------------------------------------
 
-    def due_deliveries(self, limit: int = 200) -> list[DueBatch]:
-        return self.board.due(self.clock(), limit)
+    def due_deliveries(self, limit: int = 200, skip: Collection[uuid.UUID] = ()) -> list[DueBatch]:
+        """What may be attempted now, but for the subscriptions in `skip` (those with attempts under way)."""
+        return self.board.due(self.clock(), limit, skip)
 
     def event_of(self, delivery: DeliveryEntry) -> dict[str, Any]:
         """The event a delivery carries, as its dispatch recorded it (a CloudEvent document)."""
