@@ -6,18 +6,24 @@ first, and numeric hosts are read as the system's resolver reads them (`21307064
 all 127.0.0.1). The check runs when a URL is registered *and* when each connection is opened: the connection goes
 to the very address that was checked, so a DNS answer that changes in between (DNS rebinding) gains nothing.
 Development may allow loopback targets (local test receivers). Redirects are never followed, proxies from the
-environment never used.
+environment never used. Each request ends within its deadline, connection, sending and answer included (httpx's
+timeouts bound each socket operation: a receiver sending a byte a second would hold a request for ever), and a name
+is connected to at most `MAX_CONNECT_ADDRESSES` of its addresses.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import socket
+import ssl
 import string
+import time
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -37,11 +43,17 @@ METADATA_ADDRESSES = frozenset(
 )
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NUMERIC_HOST = set(string.hexdigits + "xX.")
+MAX_CONNECT_ADDRESSES = 3
+"""Addresses of one name a connection tries, each refused one after the other (all of them are vetted)."""
+
+_DEADLINE: ContextVar[float] = ContextVar("egress_deadline", default=math.inf)
+"""When the request the current thread is making must end (`time.monotonic()`): httpx's sync I/O runs in the
+caller's thread, so the streams of a pooled connection read the deadline of the request they serve."""
 
 
 class EgressRefusedError(httpx.TransportError):
-    """The target is not a public address (or not https where https is required). The message names the address
-    class, not the address."""
+    """The target is not a public address (or not https where https is required, or not a URL at all). The message
+    names the address class, not the address."""
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -106,11 +118,14 @@ class EgressPolicy:
     resolve: Resolver = field(default=system_resolver)
 
     def check_url(self, url: str) -> list[IPAddress]:
-        """https (or http to a loopback host where allowed), and a host whose every address may be reached."""
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        self.check_scheme(parts.scheme, host)
-        return self.vet(host, parts.port or (443 if parts.scheme == "https" else 80))
+        """A URL the client can send to (read by httpx, as the client reads it), https (or http to a loopback host
+        where allowed), and a host whose every address may be reached."""
+        try:
+            parsed = httpx.URL(url)
+            self.check_scheme(parsed.scheme, parsed.host)  # as `EgressTransport` does before each request
+        except (httpx.InvalidURL, ValueError):  # `host` decodes IDNA: a bad label raises idna's (Value)errors
+            raise EgressRefusedError("is not a valid URL") from None
+        return self.vet(parsed.raw_host.decode("ascii"), parsed.port or (443 if parsed.scheme == "https" else 80))
 
     def check_scheme(self, scheme: str, host: str) -> None:
         if scheme != "https" and not (self.allow_loopback and _loopback_name(host)):
@@ -133,6 +148,69 @@ def _parse(answer: str) -> IPAddress:
     return ipaddress.ip_address(answer.split("%", 1)[0])  # a scope id ("fe80::1%eth0") does not change the class
 
 
+@contextmanager
+def _until(deadline: float) -> Iterator[None]:
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _within_deadline(timeout: float | None, expired: type[httpcore.TimeoutException]) -> float | None:
+    """A socket operation's timeout, shortened to what is left of the request's deadline (`expired` once passed)."""
+    left = _DEADLINE.get() - time.monotonic()
+    if left <= 0:
+        raise expired("the request's deadline passed")
+    bounded = min(math.inf if timeout is None else timeout, left)
+    return None if bounded == math.inf else bounded
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read, write and TLS handshake ends by the deadline of the request it serves."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        bounded = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBody(httpx.SyncByteStream):
+    """A response body read under its request's deadline (it is read after `handle_request` returned)."""
+
+    def __init__(self, stream: httpx.SyncByteStream, deadline: float) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def __iter__(self) -> Iterator[bytes]:
+        parts = iter(self._stream)
+        while True:
+            with _until(self._deadline):
+                part = next(parts, None)
+            if part is None:
+                return
+            yield part
+
+    def close(self) -> None:
+        self._stream.close()
+
+
 class _VettedBackend(httpcore.SyncBackend):
     """Opens TCP connections only to addresses the policy allows, and to exactly those it checked."""
 
@@ -148,22 +226,26 @@ class _VettedBackend(httpcore.SyncBackend):
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         failure: httpcore.ConnectError | None = None
-        for address in self._policy.vet(host, port):
+        for address in self._policy.vet(host, port)[:MAX_CONNECT_ADDRESSES]:
+            bounded = _within_deadline(timeout, httpcore.ConnectTimeout)
             try:
-                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
+                stream = super().connect_tcp(str(address), port, bounded, local_address, socket_options)
             except httpcore.ConnectError as error:
                 failure = error
+                continue
+            return _DeadlineStream(stream)
         assert failure is not None  # vet() returns at least one address
         raise failure
 
 
 class EgressTransport(httpx.HTTPTransport):
-    """httpx's transport with every request's scheme checked and every connection vetted (TLS still verifies the
-    certificate against the URL's host name)."""
+    """httpx's transport with every request's scheme checked, every connection vetted (TLS still verifies the
+    certificate against the URL's host name) and every request, its answer included, ended by `deadline` seconds."""
 
-    def __init__(self, policy: EgressPolicy) -> None:
+    def __init__(self, policy: EgressPolicy, deadline: float) -> None:
         super().__init__(trust_env=False)
         self._policy = policy
+        self._deadline = deadline
         # httpx 0.28 builds its pool without a way to choose the network backend: swap in one that vets addresses
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=_VettedBackend(policy)
@@ -171,7 +253,12 @@ class EgressTransport(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self._policy.check_scheme(request.url.scheme, request.url.host)
-        return super().handle_request(request)
+        deadline = time.monotonic() + self._deadline
+        with _until(deadline):
+            response = super().handle_request(request)
+        assert isinstance(response.stream, httpx.SyncByteStream)  # httpx's own transport answers with one
+        response.stream = _DeadlineBody(response.stream, deadline)
+        return response
 
 
 def _loopback_name(host: str) -> bool:
@@ -180,5 +267,8 @@ def _loopback_name(host: str) -> bool:
 
 
 def egress_client(policy: EgressPolicy, timeout: float) -> httpx.Client:
-    """An httpx client that only reaches what the policy allows, never follows redirects, ignores proxy variables."""
-    return httpx.Client(transport=EgressTransport(policy), timeout=timeout, follow_redirects=False, trust_env=False)
+    """An httpx client that only reaches what the policy allows, never follows redirects, ignores proxy variables;
+    `timeout` bounds each request as a whole (connection, sending, answer), not only each socket operation."""
+    return httpx.Client(
+        transport=EgressTransport(policy, timeout), timeout=timeout, follow_redirects=False, trust_env=False
+    )

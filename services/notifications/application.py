@@ -8,7 +8,7 @@ import hashlib
 import json
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -251,7 +251,21 @@ class Notifications(TrackedApplication):
     def resume(
         self, org_id: str, subscription_id: uuid.UUID, by: str, expected_version: int | None = None
     ) -> SubscriptionEntry:
-        return self._change_subscription(org_id, subscription_id, expected_version, lambda s, at: s.resume(at, by))
+        """Attempts start again; the deliveries that had failed get a fresh retry window (a delivery that failed once
+        before a long pause would otherwise be dead-lettered at its first attempt after it)."""
+        return self._change_subscription(
+            org_id, subscription_id, expected_version, lambda s, at: self._resume(s, at, by)
+        )
+
+    def _resume(self, subscription: Subscription, at: datetime, by: str) -> Sequence[Aggregate]:
+        if subscription.status is SubscriptionStatus.ACTIVE:
+            return []
+        subscription.resume(at, by)
+        failed = self.board.deliveries_of(subscription.id, DeliveryStatus.FAILED)
+        deliveries = [self._load(Delivery, entry.id) for entry in failed]
+        for delivery in deliveries:
+            delivery.restart_window(at)
+        return deliveries
 
     def unsubscribe(
         self, org_id: str, subscription_id: uuid.UUID, by: str, expected_version: int | None = None
@@ -263,16 +277,18 @@ class Notifications(TrackedApplication):
         org_id: str,
         subscription_id: uuid.UUID,
         expected_version: int | None,
-        command: Callable[[Subscription, datetime], None],
+        command: Callable[[Subscription, datetime], Sequence[Aggregate] | None],
     ) -> SubscriptionEntry:
+        """Applies `command` to the subscription and records it with the other aggregates it returns, if any."""
         self.get_subscription(org_id, subscription_id)
 
-        def change(subscription: Subscription) -> None:
+        def changes() -> list[Aggregate]:
+            subscription = self._load(Subscription, subscription_id)
             if expected_version is not None and subscription.version != expected_version:
                 raise SubscriptionVersionConflictError(f"the subscription is at version {subscription.version}")
-            command(subscription, self.clock())
+            return [subscription, *(command(subscription, self.clock()) or [])]
 
-        self._command(Subscription, subscription_id, change)
+        self._command_many(changes)
         return self._subscription_entry(subscription_id)
 
     def _subscription_entry(self, subscription_id: uuid.UUID) -> SubscriptionEntry:
@@ -308,8 +324,9 @@ class Notifications(TrackedApplication):
 
     # --- the delivery worker's side ----------------------------------------------------------------------
 
-    def due_deliveries(self, limit: int = 200) -> list[DueBatch]:
-        return self.board.due(self.clock(), limit)
+    def due_deliveries(self, limit: int = 200, skip: Collection[uuid.UUID] = ()) -> list[DueBatch]:
+        """What may be attempted now, but for the subscriptions in `skip` (those with attempts under way)."""
+        return self.board.due(self.clock(), limit, skip)
 
     def event_of(self, delivery: DeliveryEntry) -> dict[str, Any]:
         """The event a delivery carries, as its dispatch recorded it (a CloudEvent document)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -173,7 +174,8 @@ class Filters:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter, within a window that starts at the first failed attempt."""
+    """Exponential backoff with jitter, within a window that starts at the first failed attempt (again after a
+    redelivery, or once the subscription resumes)."""
 
     initial: timedelta = timedelta(seconds=5)
     multiplier: float = 2.0
@@ -186,9 +188,16 @@ class RetryPolicy:
         """The wait after the `failures`-th failed attempt; `draw` is a random number in [0, 1)."""
         base = min(
             self.max_interval.total_seconds(),
-            self.initial.total_seconds() * self.multiplier ** max(failures - 1, 0),
+            self.initial.total_seconds() * self.multiplier ** min(max(failures - 1, 0), self._growths_to_cap()),
         )
         return timedelta(seconds=base * (1 - self.jitter + self.jitter * draw))
+
+    def _growths_to_cap(self) -> int:
+        """How many multiplications take `initial` to `max_interval`: more change nothing once capped, and a float
+        power overflows (`2.0 ** 1024`), which 1024 failures reach when retries are a minute apart for a day."""
+        if self.multiplier <= 1:
+            return 0
+        return max(math.ceil(math.log(self.max_interval / self.initial, self.multiplier)), 0)
 
 
 def check_endpoint(channel: DeliveryChannel, url: str | None, secret: str | None, allow_loopback_http: bool) -> None:
@@ -208,6 +217,8 @@ def check_endpoint(channel: DeliveryChannel, url: str | None, secret: str | None
 def check_webhook_url(url: str, allow_loopback_http: bool) -> None:
     if len(url) > MAX_URL_LENGTH:
         raise SubscriptionInvalidError("url", f"must be at most {MAX_URL_LENGTH} characters")
+    if any(ord(c) < 0x21 or c == "\x7f" for c in url):  # urlsplit drops or keeps them; the HTTP client refuses them
+        raise SubscriptionInvalidError("url", "must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
         host, _ = parts.hostname, parts.port
@@ -413,6 +424,9 @@ class Delivery(Aggregate):
         at: datetime
         by: str
 
+    class WindowRestarted(Aggregate.Event):
+        at: datetime
+
     @event(Scheduled)
     def __init__(
         self,
@@ -462,6 +476,12 @@ class Delivery(Aggregate):
         """Sends again (same webhook-id) with a fresh retry window."""
         self._redeliver(at=at, by=by)
 
+    def restart_window(self, at: datetime) -> None:
+        """Its subscription resumed: the retry window starts again at the next failure, so the time it was paused or
+        disabled does not count against it (its events are sent when it resumes)."""
+        if not self.finished and self.window_started_at is not None:
+            self._restart_window(at=at)
+
     @event(Delivered)
     def _deliver(self, at: datetime, attempt: int) -> None:
         self.status, self.attempts, self.next_attempt_at = DeliveryStatus.DELIVERED, attempt, None
@@ -484,6 +504,10 @@ class Delivery(Aggregate):
     @event(RedeliveryRequested)
     def _redeliver(self, at: datetime, by: str) -> None:
         self.status, self.next_attempt_at = DeliveryStatus.PENDING, at
+        self.window_started_at, self.failures_in_window = None, 0
+
+    @event(WindowRestarted)
+    def _restart_window(self, at: datetime) -> None:
         self.window_started_at, self.failures_in_window = None, 0
 
 

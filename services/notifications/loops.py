@@ -4,12 +4,18 @@
 At least once on the wire, once in effect for receivers: a crash between an attempt and its record repeats the
 attempt with the same `webhook-id` (or the same CloudEvent id on a topic). Per referral and subscription only the
 first unfinished delivery is attempted, so receivers see a referral's events in order.
+
+A round does not wait for webhooks: each webhook subscription has at most one task in flight, attempting its due
+deliveries one after the other on the pool's threads, and is left out of the rounds until that task ends. Topics are
+published by the round itself. A slow receiver thus holds one thread (each attempt ends within the client's
+deadline), never the topics or the other subscriptions' webhooks.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from services.notifications.application import AttemptOutcome, Notifications
@@ -20,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class DeliveryRoundError(RuntimeError):
-    """Some outcomes of a round could not be recorded; those deliveries are attempted again."""
+    """Some outcomes could not be recorded; those deliveries are attempted again."""
 
 
 class DeliveryWorker:
@@ -42,25 +48,49 @@ class DeliveryWorker:
         self.batch_limit = batch_limit
         self.poll_interval = poll_interval
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook")
+        self._in_flight: dict[uuid.UUID, Future[None]] = {}
+        """The webhook task of each subscription that has one (touched by the thread running the rounds only)."""
+        self._closing = threading.Event()
 
     def run_once(self) -> int:
-        """Attempts every due delivery once; returns how many were attempted."""
-        due = self.notifications.due_deliveries(self.batch_limit)
-        if not due:
-            return 0
+        """Attempts the due deliveries and waits for the outcomes to be recorded; returns how many were due."""
+        attempted = self.start_round()
+        wait(list(self._in_flight.values()))
+        self._reap()
+        return attempted
+
+    def start_round(self) -> int:
+        """Starts a webhook task for each subscription with due deliveries and none in flight, and publishes the due
+        topic events; returns how many deliveries were due. Raises `DeliveryRoundError` when a finished task could
+        not record its outcomes."""
+        self._reap()
+        due = self.notifications.due_deliveries(self.batch_limit, skip=self._in_flight.keys())
+        webhooks: dict[uuid.UUID, list[DueBatch]] = {}
+        for batch in (b for b in due if b.subscription.topic is None):
+            webhooks.setdefault(batch.subscription.id, []).append(batch)
+        for subscription_id, batches in webhooks.items():
+            self._in_flight[subscription_id] = self._pool.submit(self._attempt_webhooks, batches)
         topic_batches = [b for b in due if b.subscription.topic is not None]
-        webhook_batches = [b for b in due if b.subscription.topic is None]
-        futures: list[Future[None]] = [self._pool.submit(self._attempt_webhook, b) for b in webhook_batches]
         if topic_batches:
             self._record(self.topics.attempt(self.notifications, topic_batches))
-        wait(futures)
-        errors = [e for e in (f.exception() for f in futures) if e is not None]
-        if errors:
-            raise DeliveryRoundError(f"{len(errors)} webhook attempt(s) not recorded: {type(errors[0]).__name__}")
         return sum(len(b.deliveries) for b in due)
 
-    def _attempt_webhook(self, batch: DueBatch) -> None:
-        self._record(self.webhooks.attempt(self.notifications, batch))
+    def _reap(self) -> None:
+        done = [subscription_id for subscription_id, task in self._in_flight.items() if task.done()]
+        errors = [e for e in (self._in_flight.pop(s).exception() for s in done) if e is not None]
+        if errors:
+            raise DeliveryRoundError(f"{len(errors)} webhook task(s) not recorded: {type(errors[0]).__name__}")
+
+    def _attempt_webhooks(self, batches: list[DueBatch]) -> None:
+        """One subscription's due deliveries, one after the other, until one fails (the rest wait for a later
+        round) or the worker closes."""
+        for batch in batches:
+            if self._closing.is_set():
+                return
+            outcomes = self.webhooks.attempt(self.notifications, batch)
+            self._record(outcomes)
+            if not all(outcome.delivered for outcome in outcomes):
+                return
 
     def _record(self, outcomes: list[AttemptOutcome]) -> None:
         self.notifications.record_outcomes(outcomes)
@@ -72,7 +102,7 @@ class DeliveryWorker:
         """Works until `stop` is set; a failed round is retried (what was not recorded is attempted again)."""
         while not stop.is_set():
             try:
-                attempted = self.run_once()
+                attempted = self.start_round()
             except Exception:
                 log.exception("delivery round failed; retrying")
                 stop.wait(error_sleep)
@@ -81,4 +111,6 @@ class DeliveryWorker:
                 stop.wait(self.poll_interval)
 
     def close(self) -> None:
+        """Lets the attempts under way end (each within the client's deadline) and starts no other."""
+        self._closing.set()
         self._pool.shutdown(wait=True, cancel_futures=True)

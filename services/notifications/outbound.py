@@ -29,6 +29,10 @@ from services.notifications.application import AttemptOutcome, Notifications
 from services.notifications.signing import webhook_headers
 from services.notifications.views import DeliveryEntry, DueBatch
 
+MAX_ANSWER_BYTES = 4096
+"""How much of a receiver's answer is read: its status decides, the start of the body only lets a short answer
+leave its connection reusable (a large one is never held in memory)."""
+
 _FIELDS_BY_TYPE = {type_: frozenset(model.model_fields) for type_, model in EVENTS.items()}
 _ANY_REFERRAL_FIELDS = frozenset().union(*_FIELDS_BY_TYPE.values())
 
@@ -70,15 +74,30 @@ class WebhookTransport:
         signed = webhook_headers(secret, str(delivery_id), int(self._clock().timestamp()), body)
         headers = {**signed, **trace_headers()}
         try:
-            response = self._client.post(url, content=body, headers=headers)
+            with self._client.stream("POST", url, content=body, headers=headers) as response:
+                status = response.status_code
+                _skim(response)
         except EgressRefusedError as error:  # the target is no longer a public address (DNS changed, say)
             return AttemptOutcome(delivery_id, delivered=False, error=f"refused: {error}")
-        except httpx.HTTPError as error:
+        except Exception as error:  # noqa: BLE001 -- a transport error, or a URL the client refuses (httpx.InvalidURL,
+            # idna's ValueErrors: no HTTPError), is a failed attempt: recorded, retried, then dead-lettered
             return AttemptOutcome(delivery_id, delivered=False, error=type(error).__name__)
-        if response.is_success:
+        if 200 <= status < 300:
             return AttemptOutcome(delivery_id, delivered=True)
-        status = response.status_code
         return AttemptOutcome(delivery_id, delivered=False, error=f"HTTP {status}", gone=status == 410)
+
+
+def _skim(response: httpx.Response) -> None:
+    """Reads at most `MAX_ANSWER_BYTES` of the answer; one that stalls or breaks after its status changes nothing
+    (the status was received: a 2xx is a delivery)."""
+    read = 0
+    try:
+        for chunk in response.iter_raw():
+            read += len(chunk)
+            if read >= MAX_ANSWER_BYTES:
+                return
+    except httpx.HTTPError:
+        return
 
 
 class TopicTransport:

@@ -29,7 +29,9 @@ class NotificationsSettings(ServiceSettings):
     retry_multiplier: float = Field(2.0, ge=1)
     retry_max_interval_s: float = Field(3600.0, gt=0, description="longest wait between two attempts")
     retry_jitter: float = Field(0.5, ge=0, le=1, description="random share of each wait")
-    webhook_timeout_s: float = Field(10.0, gt=0)
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, description="longest one webhook attempt may take, connection, request and answer included"
+    )
     delivery_concurrency: int = Field(8, ge=1, description="webhook attempts made at the same time")
     delivery_poll_interval_s: float = Field(0.05, gt=0)
     kafka_issuer_username: str | None = None

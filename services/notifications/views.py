@@ -12,7 +12,7 @@ never reads finished deliveries or the queues of paused subscriptions. A deleted
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -338,14 +338,17 @@ class Board:
                 [*params, *([] if limit is None else [limit])],
             )
 
-    def due(self, now: datetime, limit: int) -> list[DueBatch]:
-        """For each active subscription and referral: the first unfinished delivery when it is due; for a topic,
-        also the due ones right after it (Kafka keeps their order: one key, one partition). Earliest due first."""
+    def due(self, now: datetime, limit: int, skip: Collection[uuid.UUID] = ()) -> list[DueBatch]:
+        """For each active subscription (not in `skip`) and referral: the first unfinished delivery when it is due;
+        for a topic, also the due ones right after it (Kafka keeps their order: one key, one partition). Earliest
+        due first."""
+        skipped = [str(s) for s in skip]
+        but = f" AND subscription_id NOT IN ({_marks(skipped)})" if skipped else ""
         with self.projector.reading() as tx:
             heads = tx.execute(
-                "SELECT subscription_id, referral_id, delivery_id FROM board_queue WHERE due_at <= ? "
+                f"SELECT subscription_id, referral_id, delivery_id FROM board_queue WHERE due_at <= ?{but} "  # noqa: S608
                 "ORDER BY due_at, seq LIMIT ?",
-                (micros(now), limit),
+                (micros(now), *skipped, limit),
             )
             if not heads:
                 return []

@@ -114,6 +114,9 @@ def test_a_retried_request_with_its_idempotency_key_creates_nothing_more(client:
     [
         ({"url": "http://partner.example/hooks"}, "url"),
         ({"url": "ftp://partner.example/hooks"}, "url"),
+        ({"url": "https://partner.example/hooks?\t"}, "url"),
+        ({"url": "https://partner.example/hooks?x=\x7f"}, "url"),
+        ({"url": "https://xn--a.example/hooks"}, "url"),
         ({"url": None}, "url"),
         ({"secret": "not-a-whsec"}, "secret"),
         ({"filters": {"event_types": ["ca.qc.rls.referral.teleported.v1"]}}, "filters.event_types"),

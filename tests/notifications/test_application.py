@@ -19,6 +19,7 @@ from services.notifications.domain import (
     DeliveryStatus,
     Dispatch,
     Filters,
+    RetryPolicy,
     SubscriptionExistsError,
     SubscriptionIdempotencyConflictError,
     SubscriptionStatus,
@@ -195,6 +196,35 @@ def test_delivery_state_survives_a_restart(store_url: str, make_worker: Callable
         )
         assert len(publisher.published) == 6
         assert {m.topic for m in publisher.published} == {f"rls.org.{receiver}.referrals.v1"}
+
+
+def test_a_resumed_subscription_gives_its_failed_deliveries_a_fresh_retry_window(
+    store_url: str, make_worker: Callable[..., DeliveryWorker]
+) -> None:
+    """Events kept while paused are sent when it resumes: a delivery that failed once before a pause longer than the
+    retry window is not dead-lettered at its first attempt after it."""
+    sender, receiver = org(), org()
+    clock = ManualClock(START)
+    with open_app(store_url, clock, retry=RetryPolicy()) as app:
+        topic = subscribe_topic(app, receiver)
+        Feed(app)(Story(sender, receiver).submitted())
+        publisher = RecordingPublisher()
+        publisher.failing = True
+        worker = make_worker(app, publisher)
+        worker.run_once()
+        app.pause(receiver, topic, "admin")
+        clock.advance(timedelta(hours=25))
+        app.resume(receiver, topic, "admin")
+        app.resume(receiver, topic, "admin")  # already active: nothing more
+        worker.run_once()
+        (failed,) = app.list_deliveries(receiver, topic)
+        assert (failed.status, failed.attempts) == (DeliveryStatus.FAILED, 2)
+        assert failed.next_attempt_at is not None
+        assert failed.next_attempt_at - clock.now < timedelta(seconds=5), "the backoff starts again too"
+
+        clock.advance(timedelta(hours=24))
+        worker.run_once()
+        assert app.get_delivery(receiver, failed.id).status is DeliveryStatus.DEAD_LETTERED, "a window, not more"
 
 
 def test_concurrent_topic_subscriptions_make_one(store_url: str) -> None:

@@ -120,7 +120,13 @@ def test_filters_survive_their_stored_form() -> None:
         ("ftp://partner.example/hooks", True, "https"),
         ("https://user:pw@partner.example/hooks", True, "credentials"),
         ("https:///hooks", True, "host"),
-        ("not a url", True, "https"),
+        ("partner.example/hooks", True, "https"),
+        ("not a url", True, "spaces"),
+        ("https://partner.example/hooks?x=\x7f", False, "control"),
+        ("https://partner.example/hooks?\t", False, "control"),
+        ("https://partner.example/\r\nX: y", False, "control"),
+        ("https://a\x00b.example/", False, "control"),
+        ("https://par tner.example/", False, "spaces"),
     ],
 )
 def test_webhook_urls(url: str, dev: bool, problem: str | None) -> None:
@@ -161,6 +167,26 @@ def test_backoff_grows_exponentially_up_to_its_cap_with_jitter() -> None:
     assert len(intervals) == 10, "jitter spreads the retries of many deliveries"
 
 
+@pytest.mark.parametrize("multiplier", [1.0, 1.01, 2.0, 10.0])
+def test_backoff_stays_at_its_cap_after_thousands_of_failures(multiplier: float) -> None:
+    policy = RetryPolicy(initial=timedelta(seconds=5), multiplier=multiplier, max_interval=timedelta(minutes=1))
+    expected = timedelta(seconds=5) if multiplier == 1.0 else timedelta(minutes=1)
+    assert policy.interval(1025, draw=0.999999) <= expected
+    assert policy.interval(10**9, draw=0.0) == expected / 2
+
+
+def test_a_delivery_retried_every_minute_for_a_day_is_dead_lettered() -> None:
+    """Over 1024 failures in the window (a float power overflows at 2.0 ** 1024)."""
+    policy = RetryPolicy(initial=timedelta(seconds=5), max_interval=timedelta(minutes=1), jitter=0)
+    d = delivery()
+    now = T0
+    while d.status is not DeliveryStatus.DEAD_LETTERED:
+        d.fail(now, "HTTP 500", policy, draw=0.5)
+        now = d.next_attempt_at or now
+    assert d.attempts > 1024
+    assert now == T0 + timedelta(hours=24)
+
+
 def test_a_failing_delivery_is_retried_for_the_window_then_dead_lettered() -> None:
     policy = RetryPolicy(initial=timedelta(minutes=1), max_interval=timedelta(hours=1), window=timedelta(hours=24))
     d = delivery()
@@ -191,6 +217,22 @@ def test_a_redelivery_starts_a_fresh_window() -> None:
     assert d.next_attempt_at == T0 + timedelta(hours=1)
     d.succeed(T0 + timedelta(hours=1))
     assert (d.status, d.attempts) == (DeliveryStatus.DELIVERED, 2)
+
+
+def test_a_restarted_window_counts_from_the_next_failure() -> None:
+    policy = RetryPolicy(initial=timedelta(minutes=1), window=timedelta(hours=24))
+    d = delivery()
+    d.fail(T0, "HTTP 503", policy, draw=0.5)
+    resumed = T0 + timedelta(hours=30)
+    d.restart_window(resumed)
+    d.fail(resumed, "HTTP 503", policy, draw=0.5)
+    assert (d.status, d.attempts) == (DeliveryStatus.FAILED, 2)
+    assert d.next_attempt_at == resumed + policy.interval(1, draw=0.5)
+    d.fail(resumed + timedelta(hours=24), "HTTP 503", policy, draw=0.5)
+    assert d.status is DeliveryStatus.DEAD_LETTERED
+    d.restart_window(resumed + timedelta(hours=25))
+    assert d.status is DeliveryStatus.DEAD_LETTERED, "a dead letter waits for a redelivery"
+    assert [type(e).__name__ for e in d.collect_events()].count("WindowRestarted") == 1
 
 
 # --- subscriptions -------------------------------------------------------------------------------------------

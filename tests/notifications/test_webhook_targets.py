@@ -7,36 +7,41 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
-from services.common.clock import system_clock
-from services.common.egress import EgressRefusedError, egress_client
+from services.common.clock import ManualClock, system_clock
+from services.common.egress import EgressPolicy, EgressRefusedError, egress_client
 from services.common.eventstore import persistence_env
 from services.notifications.application import Notifications
-from services.notifications.domain import DeliveryStatus
+from services.notifications.domain import DeliveryChannel, DeliveryStatus, RetryPolicy, Subscription
 from services.notifications.loops import DeliveryWorker
 from services.notifications.main import build_app
 from services.notifications.outbound import TopicTransport, WebhookTransport
 from services.notifications.settings import NotificationsSettings
-from tests.notifications.conftest import PRODUCTION, SECRET, Feed, Story, org, subscribe_webhook
+from tests.notifications.conftest import PRODUCTION, SECRET, START, Feed, Story, open_app, org, subscribe_webhook
 from tests.notifications.fakes import Receiver, RecordingPublisher
 
 PUBLIC = "93.184.215.14"
 
 
 class Listener:
-    """A TCP port on 127.0.0.1 that counts the connections made to it (and answers nothing)."""
+    """A TCP port on a loopback address that counts the connections made to it (and answers nothing)."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1") -> None:
         self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket.bind((address, 0))
         self._socket.listen()
         self.port: int = self._socket.getsockname()[1]
         self.connections = 0
@@ -107,6 +112,40 @@ def test_a_name_that_rebinds_to_loopback_after_subscription_is_refused_at_delive
     assert listener.connections == 0, "not a single packet went to the rebound address"
 
 
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [("https://partner.example/hooks?\t", "InvalidURL"), ("https://xn--a.example/hooks", "InvalidCodepoint")],
+)
+def test_a_stored_url_the_client_cannot_send_to_fails_its_attempts_then_is_dead_lettered(
+    tmp_path: Path, url: str, error: str
+) -> None:
+    """Subscriptions stored before such URLs were refused: the client raises no HTTPError for them."""
+    clock = ManualClock(START)
+    retry = RetryPolicy(window=timedelta(hours=1))
+    with open_app(f"sqlite:///{tmp_path / 'n.db'}", clock, retry) as app:
+        receiving = org("crise")
+        subscription = Subscription(
+            id=uuid.uuid4(),
+            org_id=receiving,
+            channel=DeliveryChannel.WEBHOOK.value,
+            url=url,
+            secret=SECRET,
+            filters={},
+            created_at=START,
+            created_by="test",
+            request_digest="-",
+        )
+        app.record(subscription)
+        Feed(app)(Story(org("csss"), receiving).submitted())
+        deliver_once(app)
+        failed = only_delivery(app, receiving, subscription.id)
+        clock.advance(timedelta(hours=2))
+        deliver_once(app)
+        dead = only_delivery(app, receiving, subscription.id)
+    assert (failed.status, failed.attempts, failed.last_error) == (DeliveryStatus.FAILED, 1, error)
+    assert (dead.status, dead.attempts) == (DeliveryStatus.DEAD_LETTERED, 2)
+
+
 def test_redirects_are_not_followed(tmp_path: Path, receiver: Receiver) -> None:
     class Redirect(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -164,6 +203,105 @@ def test_the_client_itself_refuses_what_the_policy_refuses(listener: Listener) -
             with pytest.raises(EgressRefusedError):
                 client.post(url, content=b"{}")
     assert listener.connections == 0
+
+
+# --- answers: a deadline per attempt, only the status read ----------------------------------------------------
+
+
+@contextmanager
+def answering(respond: Callable[[BaseHTTPRequestHandler], None]) -> Iterator[str]:
+    """A receiver on 127.0.0.1 answering each POST with `respond(handler)` (raw writes); yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            with suppress(OSError):  # the client hung up, as the tests expect
+                respond(self)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/rls"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def drip(handler: BaseHTTPRequestHandler, data: bytes, every: float = 0.2) -> None:
+    for byte in data:
+        handler.wfile.write(bytes([byte]))
+        handler.wfile.flush()
+        time.sleep(every)
+
+
+def attempt_once(tmp_path: Path, url: str) -> tuple[Any, float]:
+    """One delivery to `url` by a worker whose client's timeout is 2 s: its entry, and how long the round took."""
+    env = persistence_env(f"sqlite:///{tmp_path / 'n.db'}")
+    with Notifications(env=env, clock=system_clock) as app:
+        receiving = org("crise")
+        hook = subscribe_webhook(app, receiving, url)
+        Feed(app)(Story(org("csss"), receiving).submitted())
+        started = time.monotonic()
+        deliver_once(app)
+        return only_delivery(app, receiving, hook), time.monotonic() - started
+
+
+def test_a_receiver_dripping_its_answer_is_cut_at_the_deadline(tmp_path: Path) -> None:
+    """httpx's timeout bounds each read: one byte every 0.2 s kept a 2 s timeout waiting for as long as it lasted."""
+    with answering(lambda h: drip(h, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")) as url:
+        delivery, took = attempt_once(tmp_path, url)
+    assert (delivery.status, delivery.last_error) == (DeliveryStatus.FAILED, "ReadTimeout")
+    assert took < 4, "about the 2 s deadline, not the 8 s the answer lasts"
+
+
+def test_a_2xx_is_a_delivery_whatever_the_rest_of_the_answer_does(tmp_path: Path) -> None:
+    def slow_body(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("content-length", "40")
+        handler.end_headers()
+        drip(handler, b"x" * 40)
+
+    with answering(slow_body) as url:
+        delivery, took = attempt_once(tmp_path, url)
+    assert delivery.status is DeliveryStatus.DELIVERED
+    assert took < 4
+
+
+def test_a_large_answer_is_not_read(tmp_path: Path) -> None:
+    total, sent = 256 << 20, [0]
+
+    def large(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(500)
+        handler.send_header("content-length", str(total))
+        handler.end_headers()
+        chunk = b"x" * (1 << 20)
+        while sent[0] < total:
+            handler.wfile.write(chunk)
+            sent[0] += len(chunk)
+
+    with answering(large) as url:
+        delivery, _ = attempt_once(tmp_path, url)
+        time.sleep(0.2)
+    assert (delivery.status, delivery.last_error) == (DeliveryStatus.FAILED, "HTTP 500")
+    assert sent[0] < total // 4, "the client hung up after the first bytes"
+
+
+def test_a_name_is_connected_to_at_most_three_of_its_addresses() -> None:
+    """Each refused address is followed by the next one, each with its own timeout: a name with many addresses would
+    hold a request for as many timeouts."""
+    reachable = Listener("127.0.0.5")
+    refusing = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]  # nothing listens on the port there
+    policy = EgressPolicy(allow_loopback=True, resolve=lambda host, port: [*refusing, "127.0.0.5"])
+    try:
+        with egress_client(policy, timeout=2.0) as client, pytest.raises(httpx.ConnectError):
+            client.post(f"http://localhost:{reachable.port}/rls", content=b"{}")
+    finally:
+        reachable.close()
+    assert reachable.connections == 0
 
 
 # --- at subscription, through the API (production mode) -------------------------------------------------------

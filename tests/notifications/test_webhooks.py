@@ -18,8 +18,18 @@ from services.notifications.application import Notifications
 from services.notifications.domain import DeliveryStatus, RetryPolicy, SubscriptionStatus
 from services.notifications.loops import DeliveryWorker
 from tests.helpers import wait_for
-from tests.notifications.conftest import SECRET, START, Feed, Story, open_app, org, subscribe_webhook, verify
-from tests.notifications.fakes import Received, Receiver
+from tests.notifications.conftest import (
+    SECRET,
+    START,
+    Feed,
+    Story,
+    open_app,
+    org,
+    subscribe_topic,
+    subscribe_webhook,
+    verify,
+)
+from tests.notifications.fakes import Received, Receiver, RecordingPublisher
 
 ROUNDS_IN_A_DAY = 100
 """More worker rounds than a day of retries takes (about 30 with the default backoff): a loop that never ends fails."""
@@ -153,6 +163,39 @@ def test_later_events_of_a_referral_wait_for_earlier_ones_while_other_referrals_
         release.set()
         wait_for(lambda: len(receiver.accepted()) == 6, timeout=20)
     assert [i for i in receiver.accepted_ids() if i in {e.id for e in held_events}] == [e.id for e in held_events]
+
+
+def test_a_slow_receiver_holds_up_neither_topics_nor_other_webhooks(
+    app: Notifications, receiver: Receiver, make_worker: Callable[..., DeliveryWorker]
+) -> None:
+    """A round used to wait for every webhook: one receiver taking its time delayed every organisation's deliveries."""
+    slow_org, fast_org, topic_org = org("slow"), org("fast"), org("topic")
+    release, asked = threading.Event(), []
+
+    def hold(request: Received) -> int:
+        asked.append(request.webhook_id)
+        release.wait(1.5)  # within the worker client's 2 s deadline
+        return 200
+
+    slow = Receiver(answer=hold).start()
+    publisher = RecordingPublisher()
+    try:
+        slow_hook = subscribe_webhook(app, slow_org, slow.url)
+        subscribe_webhook(app, fast_org, receiver.url)
+        subscribe_topic(app, topic_org)
+        feed = Feed(app)
+        with running(make_worker(app, publisher)):
+            feed(Story(org(), slow_org).submitted(), Story(org(), slow_org).submitted())
+            wait_for(lambda: asked, timeout=10, interval=0.01)
+            feed(Story(org(), fast_org).submitted(), Story(org(), topic_org).submitted())
+            wait_for(lambda: receiver.accepted() and publisher.published, timeout=1, interval=0.01)
+            assert not release.is_set() and len(asked) == 1, "one attempt at a time per subscription"
+            release.set()
+            wait_for(lambda: len(slow.accepted()) == 2, timeout=10)
+        assert {d.status for d in app.list_deliveries(slow_org, slow_hook)} == {DeliveryStatus.DELIVERED}
+    finally:
+        release.set()
+        slow.stop()
 
 
 def test_a_receiver_answering_410_disables_its_subscription(

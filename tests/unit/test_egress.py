@@ -117,8 +117,24 @@ def test_names_are_not_numbers(host: str) -> None:
     ],
 )
 def test_numeric_targets_are_refused_without_asking_any_resolver(url: str) -> None:
-    with pytest.raises(EgressRefusedError, match="resolves to"):
+    with pytest.raises(EgressRefusedError, match=r"resolves to|is not a valid URL"):  # httpx refuses 0177.0.0.1
         EgressPolicy(resolve=no_resolver).check_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://partner.example/hooks?x=\x7f",
+        "https://partner.example/hooks?\t",
+        "https://partner.example/\r\nX: y",
+        "https://a\x00b.example/",
+        "https://xn--a.example/",  # not IDNA: idna raises a ValueError, not an httpx error
+        "https://[::1/",
+    ],
+)
+def test_urls_the_client_cannot_send_to_are_refused(url: str) -> None:
+    with pytest.raises(EgressRefusedError, match="is not a valid URL"):
+        EgressPolicy(resolve=lambda host, port: [PUBLIC_V4]).check_url(url)
 
 
 def test_a_name_is_refused_when_any_of_its_addresses_is_not_public() -> None:

@@ -26,6 +26,14 @@ def test_backoff_doubles_up_to_its_ceiling_and_forgets_after_a_healthy_run() -> 
     assert backoff.next_delay() == 0.5
 
 
+def test_backoff_stays_at_its_ceiling_after_thousands_of_crashes() -> None:
+    """A background loop crashing at once while Kafka is unreachable for a day (or a process the supervisor restarts):
+    the 1025th delay overflowed a float power, inside the except block, and the loop's thread died silently."""
+    backoff = Backoff(initial=0.5, maximum=30.0)
+    delays = [backoff.next_delay() for _ in range(5000)]
+    assert delays[-1] == 30.0
+
+
 def test_a_killed_process_is_restarted_and_stop_stops_the_new_one(tmp_path: Path) -> None:
     said: list[str] = []
     supervisor = Supervisor(tmp_path / "processes.json", said.append)
