@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from services.contract.referral_events import ClockState, DelayStandard
 
@@ -52,6 +53,13 @@ DEFAULT_BOUNDS: dict[str, timedelta] = {
     DelayStandard.CRISIS_IMMEDIATE: timedelta(hours=1),
 }
 """Annexe II bounds; "immediately" (crisis 24/7) is given one hour by default."""
+
+IN_DAYS = frozenset({DelayStandard.AAOR_ANALYSIS, DelayStandard.CONSULT_FIRST_CONTACT, DelayStandard.CONSULT_FOLLOW_UP})
+"""The standards the ministry states in days ("dans les 10 jours suivant sa réception"): a bound of whole days counts
+calendar days in the policy's zone (due at the same local time n days later, 23 or 25 hours longer or shorter across a
+daylight-saving change); the others, stated in hours, are exact durations."""
+DAY = timedelta(days=1)
+QUEBEC = ZoneInfo("America/Montreal")
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,19 @@ class Policy:
 
     bounds: Mapping[str, timedelta]
     at_risk_ratio: float = 0.75
+    zone: ZoneInfo = QUEBEC
+    """Where a calendar day is counted (`IN_DAYS`)."""
+
+    def in_days(self, standard: DelayStandard) -> bool:
+        """Whether the standard's bound counts calendar days (stated in days, and given as whole days)."""
+        return standard in IN_DAYS and self.bounds[standard] % DAY == timedelta(0)
+
+    def due(self, standard: DelayStandard, start: datetime) -> datetime:
+        """When a clock of `standard` started at `start` falls due."""
+        bound = self.bounds[standard]
+        if not self.in_days(standard):
+            return start + bound
+        return (start.astimezone(self.zone) + bound).astimezone(start.tzinfo)  # wall-clock days
 
 
 @dataclass(frozen=True)
@@ -147,6 +168,8 @@ class Clock:
     met_at: datetime | None
     stopped_at: datetime | None
     state: ClockState
+    in_days: bool = False
+    """Its bound counts calendar days (`Policy.in_days`)."""
 
     def due_flags(self, now: datetime) -> list[tuple[str, datetime]]:
         """The thresholds this clock has crossed by `now` without being met or stopped first: (kind, true time)."""
@@ -205,7 +228,8 @@ def compute_clocks(
             bound = policy.bounds[rule.standard]
             met = next((m.at for m in segment if m.name in rule.met_by and m.at >= start), None)
             stopped = next((t for t in ended if t >= start), None) if met is None else None
-            due, at_risk = start + bound, start + bound * policy.at_risk_ratio
+            due = policy.due(rule.standard, start)
+            at_risk = start + (due - start) * policy.at_risk_ratio
             clocks.append(
                 Clock(
                     rule.standard,
@@ -218,6 +242,7 @@ def compute_clocks(
                     met,
                     stopped,
                     _state(met, stopped, due, at_risk, now),
+                    policy.in_days(rule.standard),
                 )
             )
     return clocks

@@ -172,7 +172,7 @@ class ClockPublic(BaseModel):
         seconds = int(c.bound.total_seconds())
         return cls(
             standard=c.standard,
-            bound=iso_duration(seconds),
+            bound=iso_duration(seconds, c.in_days),
             bound_s=seconds,
             started_at=c.started_at,
             due_at=c.due_at,
@@ -182,12 +182,14 @@ class ClockPublic(BaseModel):
         )
 
 
-def iso_duration(seconds: int) -> str:
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
+def iso_duration(seconds: int, in_days: bool) -> str:
+    """`P10D` for a bound in calendar days, `PT24H` for an exact one (in ISO 8601 a day is a calendar day)."""
+    if in_days:
+        return f"P{seconds // 86_400}D"
+    hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     time = "".join(f"{v}{u}" for v, u in ((hours, "H"), (minutes, "M"), (secs, "S")) if v)
-    return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "" if days else "T0S")
+    return f"PT{time or '0S'}"
 
 
 class CompliancePublic(BaseModel):

@@ -93,8 +93,8 @@ class ReferralView(Projection):
     def version(self) -> str:
         """The schema's version and the clock policy the clocks were computed with."""
         bounds = sorted((str(k), v.total_seconds()) for k, v in self.policy.bounds.items())
-        digest = hashlib.sha256(repr((bounds, self.policy.at_risk_ratio)).encode()).hexdigest()[:16]
-        return f"6:{digest}"
+        digest = hashlib.sha256(repr((bounds, self.policy.at_risk_ratio, self.policy.zone.key)).encode()).hexdigest()
+        return f"7:{digest[:16]}"  # 7: day bounds in calendar days of the zone
 
     def schema(self, db: Database) -> Sequence[str]:
         return [

@@ -63,7 +63,7 @@ class StandardsSettings(PlatformSettings):
         delays: dict[str, timedelta] = dict(DEFAULT_BOUNDS)
         delays.update({k.value: timedelta(seconds=v) for k, v in self.standard_bounds_s.items()})
         return Bounds(
-            delays=Policy(delays),
+            delays=Policy(delays, zone=self.zone),
             durations=DurationPolicy(self.aaor_max_meetings, self.consult_max_meetings),
             answer_within_s=self.infosocial_answer_s,
             answer_target_pct=self.infosocial_target_pct,

@@ -292,3 +292,24 @@ def test_urgent_situations_are_timed_as_the_ministry_table_says(
         if c.standard in urgent
     }
     assert started == {(s, b, T0) for s, b in submitted} | {(s, b, T0 + H) for s, b in accepted}
+
+
+@pytest.mark.parametrize(
+    ("received", "due"),
+    [
+        ("2026-03-02T09:00:00-05:00", "2026-03-12T09:00:00-04:00"),  # across the spring change: 239 hours
+        ("2026-10-28T09:00:00-04:00", "2026-11-07T09:00:00-05:00"),  # across the fall change: 241 hours
+    ],
+)
+def test_a_bound_in_days_counts_calendar_days_in_quebec_and_one_in_hours_exact_hours(received: str, due: str) -> None:
+    """ "Dans les 10 jours suivant sa réception": the analysis falls due at the same local time ten days later, across
+    a daylight-saving change too (it moved by an hour as ten blocks of 24 hours); a call-back's 24 hours stay 24."""
+    start = datetime.fromisoformat(received)
+    app = make_app(clock=ManualClock(start))
+    referral = submit(app, "AAOR", channel="PHONE")
+    analysis, callback = clock_of(app, referral.id, "AAOR_ANALYSIS"), clock_of(app, referral.id, "AAOR_CALLBACK")
+    assert analysis.due_at == datetime.fromisoformat(due)  # type: ignore[attr-defined]
+    assert callback.due_at == start + 24 * H  # type: ignore[attr-defined]
+    app.clock.now = datetime.fromisoformat(due) - 30 * timedelta(minutes=1)  # type: ignore[attr-defined]
+    step(app, referral, "analyse", app.clock.now)  # type: ignore[attr-defined]
+    assert clock_of(app, referral.id, "AAOR_ANALYSIS").state == ClockState.MET  # type: ignore[attr-defined]

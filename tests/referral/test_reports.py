@@ -23,7 +23,7 @@ def test_clocks_endpoint_reports_each_standard(service: ReferralService, auth: A
     }
     assert set(clocks) == {"AAOR_CALLBACK", "AAOR_ANALYSIS"}
     assert clocks["AAOR_CALLBACK"]["state"] == "AT_RISK"
-    assert clocks["AAOR_CALLBACK"]["bound"] == "P1D"
+    assert clocks["AAOR_CALLBACK"]["bound"] == "PT24H"  # exact hours; a day in ISO 8601 is a calendar day
     assert clocks["AAOR_ANALYSIS"]["bound"] == "P10D"
     assert clocks["AAOR_ANALYSIS"]["state"] == "RUNNING"
     assert clocks["AAOR_CALLBACK"]["due_at"].startswith("2026-03-03T09:00:00")
