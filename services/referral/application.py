@@ -201,8 +201,10 @@ class Referrals(TrackedApplication):
         command: Callable[[Referral], None],
     ) -> tuple[Referral, bool]:
         """Applies a command to the referral at `expected_version` (If-Match) unless `request` was applied already.
-        Without If-Match, a concurrent write (a clock tick's flag, another step) is no conflict of the client's: the
-        command is applied again to the referral as it now stands, a few times at most."""
+        Without If-Match, a clock tick's flag recorded meanwhile is no conflict of the client's: the command is applied
+        again to the referral as it now stands, a few times at most. Any other write meanwhile (a step, a meeting) is
+        a conflict: applied again, the same meeting sent twice without an Idempotency-Key was recorded twice."""
+        read: int | None = None
         for _ in range(CHANGE_ATTEMPTS):
             referral = self.get_referral(referral_id)
             if referral.replayed(request):  # a concurrent retry with the same key won the race
@@ -211,6 +213,9 @@ class Referrals(TrackedApplication):
                 raise ReferralVersionConflictError(
                     f"the referral is at version {referral.version}, not {expected_version}"
                 )
+            if read is not None and not self._only_flagged_since(referral_id, read):
+                break
+            read = referral.version
             command(referral)
             try:
                 self.record(referral)
@@ -218,6 +223,11 @@ class Referrals(TrackedApplication):
                 continue
             return referral, True
         raise ReferralVersionConflictError("the referral changed meanwhile; read it again")
+
+    def _only_flagged_since(self, referral_id: uuid.UUID, version: int) -> bool:
+        """Whether every event recorded on the referral after `version` is a clock's flag."""
+        later = self.repository.event_store.get(referral_id, gt=version)
+        return all(isinstance(e, Referral.DelayFlagged) for e in later)
 
     def redirect(
         self, referral_id: uuid.UUID, step: Step, expected_version: int | None, directory: Directory

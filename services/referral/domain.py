@@ -121,6 +121,9 @@ class Transition:
     status is kept (a first contact entered after the follow-up started)."""
     before_acceptance: bool = False
     """Only while the current receiver has not accepted the referral (its first contact may come before that)."""
+    after_acceptance: bool = False
+    """Only once the current receiver accepted the referral: a first contact made before acceptance does not start
+    the follow-up nor close the referral (a consultation's clocks start at acceptance, it would escape them)."""
     once: bool = False
     """Recorded at most once by each receiver before it accepts the referral, and once after."""
 
@@ -153,9 +156,13 @@ TRANSITIONS: dict[str, Transition] = {
         once=True,
     ),
     "start-follow-up": Transition(
-        "follow-up-started", frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE}), S.FOLLOW_UP_STARTED, Actor.RECEIVER
+        "follow-up-started",
+        frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE}),
+        S.FOLLOW_UP_STARTED,
+        Actor.RECEIVER,
+        after_acceptance=True,
     ),
-    "close": Transition("closed", UNDER_WAY, S.CLOSED, Actor.RECEIVER),
+    "close": Transition("closed", UNDER_WAY, S.CLOSED, Actor.RECEIVER, after_acceptance=True),
     "cancel": Transition("cancelled", OPEN, S.CANCELLED, Actor.SENDER, before_acceptance=True),
 }
 
@@ -372,8 +379,13 @@ class Referral(Aggregate):
         if step.actor_org != allowed_org:
             raise ReferralForbiddenError(f"only the {transition.actor.value} may {command} this referral")
         status = S(self.status)
-        if status not in transition.sources | transition.late or (transition.before_acceptance and self.accepted):
-            raise ReferralTransitionError(f"cannot {command} a referral in status {self.status}")
+        if (
+            status not in transition.sources | transition.late
+            or (transition.before_acceptance and self.accepted)
+            or (transition.after_acceptance and not self.accepted)
+        ):
+            why = " before it is accepted" if transition.after_acceptance and not self.accepted else ""
+            raise ReferralTransitionError(f"cannot {command} a referral in status {self.status}{why}")
         if transition.once and any(m.name == transition.name for m in self.stage()):
             raise ReferralTransitionError(f"cannot {command}: already recorded for the current receiver")
         if command == "redirect" and (step.to_org, step.to_service) == (self.to_org, self.to_service):

@@ -108,6 +108,8 @@ def test_the_full_happy_path_records_who_and_when(service: ReferralService, auth
         (["first-contact"], "cancel", "CANCELLED"),
         (["accept", "start-follow-up"], "first-contact", "FOLLOW_UP_STARTED"),
         (["first-contact", "accept"], "first-contact", "FIRST_CONTACT_MADE"),
+        (["first-contact", "accept"], "start-follow-up", "FOLLOW_UP_STARTED"),
+        (["first-contact", "accept"], "close", "CLOSED"),
     ],
 )
 def test_each_transition_leads_where_it_should(
@@ -152,6 +154,8 @@ def test_each_transition_leads_where_it_should(
         (["accept", "first-contact", "start-follow-up"], "first-contact"),
         (["analyse", "callback"], "callback"),
         (["accept", "close"], "callback"),
+        (["first-contact"], "start-follow-up"),  # a first contact before acceptance: the follow-up waits for it
+        (["first-contact"], "close"),
     ],
 )
 def test_impossible_transitions_are_refused_with_409_and_change_nothing(
