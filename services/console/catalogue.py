@@ -343,6 +343,10 @@ TEXTS: dict[str, Pair] = {
         "The form expired or did not come from this console. Reload the page and try again.",
     ),
     "error.query": ("Paramètres invalides : {fields}.", "Invalid parameters: {fields}."),
+    "error.form_value": (
+        "La valeur du champ « {field} » n'est pas valide.",
+        "The value of the field “{field}” is not valid.",
+    ),
     "error.api": ("Le service a répondu : {title}.", "The service answered: {title}."),
     "error.internal": ("Erreur interne : l'équipe a été avertie.", "Internal error: the team was told."),
     # validation messages by error type (the API's problem+json `errors[].type`)

@@ -18,7 +18,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.telemetry import route_template
+from services.console.forms import FormValueError
 from services.console.gateway import ApiProblemError, Gateway, ServiceUnavailableError
 from services.console.i18n import Translator, as_lang
 from services.console.oidc import OidcClient
@@ -219,10 +222,43 @@ def install_error_pages(app: FastAPI) -> None:
         fields = ", ".join(str(e["loc"][-1]) for e in error.errors())  # names only: values may be personal
         return _error_page(request, 422, "error.query", fields=fields)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> Response:
-        log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
-        return _error_page(request, 500, "error.internal")
+    @app.exception_handler(FormValueError)
+    async def _form_value(request: Request, error: FormValueError) -> Response:
+        return _error_page(request, 422, "error.form_value", field=error.field)
+
+    app.add_middleware(UnexpectedErrors)
+
+
+class UnexpectedErrors:
+    """ASGI middleware: an exception no handler took becomes the 500 page, logged by its type and route template only.
+    It is not raised again: Starlette's ServerErrorMiddleware would raise it on to uvicorn, which logs the traceback
+    with the exception's message, and a message may quote what the user typed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        failed: str | None = None
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as error:  # noqa: BLE001 -- the last resort, outside every route and handler
+            failed = type(error).__name__
+        if failed is None:
+            return
+        # out of the except block: an error drawing the page does not carry the first one (and its message) along
+        log.error("unexpected %s on %s %s", failed, scope["method"], route_template(scope))
+        if not started:
+            await _error_page(Request(scope), 500, "error.internal")(scope, receive, send)
 
 
 def _error_page(request: Request, status: int, key: str | None, title: str = "", **values: Any) -> Response:

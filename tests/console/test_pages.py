@@ -3,6 +3,7 @@ the actions a referral's state allows, problem documents shown field by field. N
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.console.main import build_app
+from services.console.pages import referrals
 from services.console.settings import API_SERVICES, ConsoleSettings
 from services.runtime import demo
 
@@ -219,6 +221,52 @@ def test_a_bad_query_value_is_a_page_naming_the_parameter(console: TestClient) -
     sign_in(console, demo.CRISIS_CENTRE, "intake")
     page = console.get("/demandes?statut=PERDUE")
     assert page.status_code == 422 and "statut" in page.text and "PERDUE" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "field"),
+    [
+        (f"/demandes/{REFERRAL_ID}/actions/accept", {"version": "1", "at": "usager-9 né le 1990-01-01"}, "at"),
+        (f"/demandes/{REFERRAL_ID}/actions/accept", {"version": "é"}, "version"),
+        (f"/demandes/{REFERRAL_ID}/actions/accept", {"version": "1\r\nX-Injected: 1"}, "version"),
+        (f"/demandes/{REFERRAL_ID}/consentements", {"form_key": "clé-usager-9"}, "form_key"),
+        ("/demandes/nouvelle", {"form_key": "clé-usager-9", "subject_id": "usager-9"}, "form_key"),
+    ],
+)
+def test_a_form_value_the_console_cannot_send_is_a_page_naming_the_field(
+    console: TestClient, fake: FakeServices, path: str, form: dict[str, str], field: str
+) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    page = console.post(path, data={"csrf": csrf(console, f"/demandes/{REFERRAL_ID}"), **form})
+    assert page.status_code == 422
+    assert f"La valeur du champ « {field} »" in page.text
+    assert "1990" not in page.text and "clé" not in page.text and "é<" not in page.text
+    assert not [r for r in fake.seen if r.method == "POST"]  # nothing sent on
+
+
+@pytest.mark.parametrize(
+    "path", ["/audit/registre?au=9999-12-31", "/audit/rapport?au=0001-01-01", "/audit/rapport/document?au=0001-01-01"]
+)
+def test_a_period_at_the_calendars_ends_is_a_page_naming_the_parameter(console: TestClient, path: str) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "network-auditor")
+    page = console.get(path)
+    assert page.status_code == 422 and "Paramètres invalides : au." in page.text
+
+
+def test_an_unexpected_error_is_a_page_logged_by_its_type_and_route_only(
+    console: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any) -> None:
+        raise ValueError("usager-9 typed this")
+
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    monkeypatch.setattr(referrals, "most_pressing", broken)
+    strict = TestClient(console.app, base_url="https://testserver", cookies=console.cookies)  # raises what escapes
+    with caplog.at_level(logging.DEBUG):
+        page = strict.get(f"/demandes/{REFERRAL_ID}")
+    assert page.status_code == 500 and "Erreur interne" in page.text
+    assert "usager-9" not in caplog.text
+    assert "unexpected ValueError on GET /demandes/{referral_id}" in caplog.text
 
 
 def test_every_page_is_no_store_and_never_framed_by_another_site(console: TestClient) -> None:

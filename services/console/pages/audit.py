@@ -20,6 +20,8 @@ router = APIRouter()
 TRAIL_PAGE = 500
 TRAIL_CAP = 5000
 SUBJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+Day = Annotated[date | None, Query(ge=date(1900, 1, 1), le=date(9998, 12, 31))]
+"""A day of a period: any record's, and far enough from the calendar's ends to count days around it."""
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 """The audit service's report is one self-contained file (inline CSS and SVG, no script), framed by the console."""
 
@@ -63,8 +65,8 @@ async def report(
     request: Request,
     session: SignedIn,
     api: Api,
-    du: Annotated[date | None, Query()] = None,
-    au: Annotated[date | None, Query()] = None,
+    du: Day = None,
+    au: Day = None,
 ) -> Response:
     """The compliance report of the period, with its charts, and how fresh the audit database is."""
     requires(session, NETWORK_AUDITOR)
@@ -78,8 +80,8 @@ async def report_document(
     session: SignedIn,
     api: Api,
     t: T,
-    du: Annotated[date | None, Query()] = None,
-    au: Annotated[date | None, Query()] = None,
+    du: Day = None,
+    au: Day = None,
 ) -> Response:
     """The audit service's HTML report itself, in the user's language (framed by the report page)."""
     requires(session, NETWORK_AUDITOR)
@@ -97,8 +99,8 @@ async def register(
     console: ConsoleDep,
     personne: Annotated[str | None, Query(pattern=SUBJECT_PATTERN)] = None,
     destinataire: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
-    du: Annotated[date | None, Query()] = None,
-    au: Annotated[date | None, Query()] = None,
+    du: Day = None,
+    au: Day = None,
     curseur: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ) -> Response:
     """Disclosure register entries, filtered by person, recipient and period."""
