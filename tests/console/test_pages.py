@@ -253,20 +253,35 @@ def test_a_period_at_the_calendars_ends_is_a_page_naming_the_parameter(console: 
     assert page.status_code == 422 and "Paramètres invalides : au." in page.text
 
 
-def test_an_unexpected_error_is_a_page_logged_by_its_type_and_route_only(
-    console: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def broken_referral_page(console: TestClient, monkeypatch: pytest.MonkeyPatch) -> httpx.Response:
+    """The referral page when something fails unexpectedly, its message quoting what a user typed."""
+
     def broken(*args: Any) -> None:
         raise ValueError("usager-9 typed this")
 
     sign_in(console, demo.CRISIS_CENTRE, "intake")
     monkeypatch.setattr(referrals, "most_pressing", broken)
     strict = TestClient(console.app, base_url="https://testserver", cookies=console.cookies)  # raises what escapes
+    return strict.get(f"/demandes/{REFERRAL_ID}")
+
+
+def test_an_unexpected_error_is_a_page_logged_by_its_type_and_route_only(
+    console: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.DEBUG):
-        page = strict.get(f"/demandes/{REFERRAL_ID}")
+        page = broken_referral_page(console, monkeypatch)
     assert page.status_code == 500 and "Erreur interne" in page.text
     assert "usager-9" not in caplog.text
     assert "unexpected ValueError on GET /demandes/{referral_id}" in caplog.text
+
+
+def test_a_500_page_has_the_security_headers(console: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = broken_referral_page(console, monkeypatch)
+    assert page.status_code == 500
+    assert page.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "same-origin"
 
 
 def test_every_page_is_no_store_and_never_framed_by_another_site(console: TestClient) -> None:
