@@ -3,6 +3,7 @@ the actions a referral's state allows, problem documents shown field by field. N
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -140,6 +141,17 @@ def test_the_session_cookie_is_sealed_secure_httponly_and_lax(console: TestClien
     cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("__Host-rls-session="))
     assert {"Secure", "HttpOnly", "SameSite=lax", "Path=/"} <= {part.strip() for part in cookie.split(";")}
     assert demo.CSSS not in cookie and "eyJ" not in cookie  # neither the organisation nor the token in clear
+
+
+def test_sign_out_leaves_nothing_of_the_pages_in_the_browser(console: TestClient) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    page = console.get("/demandes").text
+    config = re.search(r'<meta name="htmx-config" content=\'([^\']+)\'>', page)
+    assert config and json.loads(config.group(1))["historyCacheSize"] == 0  # no page snapshots in sessionStorage
+    out = console.post("/deconnexion", data={"csrf": csrf(console, "/demandes")}, follow_redirects=False)
+    assert out.status_code == 303
+    assert out.headers["clear-site-data"] == '"cache", "storage"'
+    assert console.get("/demandes", follow_redirects=False).headers["location"].startswith("/connexion")
 
 
 def test_a_form_without_the_csrf_token_or_from_another_origin_is_refused(console: TestClient) -> None:

@@ -102,9 +102,11 @@ async def oidc_callback(request: Request, console: ConsoleDep, t: T) -> Response
 
 @router.post("/deconnexion")
 def sign_out(form: Form) -> Response:
-    """Ends the session (the cookie is dropped; the console kept nothing else)."""
+    """Ends the session: the cookie is dropped, and the browser told to forget what its cache and storage kept of
+    the console's pages (the console kept nothing else)."""
     response = see_other("/connexion")
     end_session(response)
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response
 
 
