@@ -343,6 +343,13 @@ TEXTS: dict[str, Pair] = {
         "The form expired or did not come from this console. Reload the page and try again.",
     ),
     "error.query": ("Paramètres invalides : {fields}.", "Invalid parameters: {fields}."),
+    "error.cross_site": (
+        "Cette page a été demandée depuis un autre site. Sa consultation est inscrite au journal d'audit : "
+        "ouvrez-la seulement si vous le voulez.",
+        "This page was requested from another site. Reading it is entered in the audit trail: open it only if you "
+        "mean to.",
+    ),
+    "error.continue": ("Ouvrir la page", "Open the page"),
     "error.form_value": (
         "La valeur du champ « {field} » n'est pas valide.",
         "The value of the field “{field}” is not valid.",

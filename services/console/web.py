@@ -59,6 +59,10 @@ class ForbiddenError(Exception):
     """The user's roles do not open this page."""
 
 
+class CrossSiteError(Exception):
+    """A page whose reading is recorded (the audit trail), asked from another site: a link, image or frame there."""
+
+
 @dataclass
 class Console:
     """What the composition root builds once: settings, cookie sealing, one HTTP pool per service, OIDC."""
@@ -132,6 +136,14 @@ Api = Annotated[Gateway, Depends(get_gateway)]
 def requires(session: Session, *roles: str) -> None:
     if not session.has_any(*roles):
         raise ForbiddenError
+
+
+def from_this_console(request: Request) -> None:
+    """Refuses a request another site made the browser send (`Sec-Fetch-Site`: cross-site, or same-site: another
+    application of the domain). A typed address or a bookmark (`none`) passes, and so does a request without the
+    header (an older browser, a script), which a foreign page can no longer make with the session cookie."""
+    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        raise CrossSiteError
 
 
 async def checked_form(request: Request) -> FormData:
@@ -213,6 +225,10 @@ def install_error_pages(app: FastAPI) -> None:
     async def _csrf(request: Request, error: CsrfError) -> Response:
         return _error_page(request, 403, "error.csrf")
 
+    @app.exception_handler(CrossSiteError)
+    async def _cross_site(request: Request, error: CrossSiteError) -> Response:
+        return _error_page(request, 403, "error.cross_site", link=current_page(request))
+
     @app.exception_handler(ForbiddenError)
     async def _forbidden(request: Request, error: ForbiddenError) -> Response:
         return _error_page(request, 403, "error.forbidden")
@@ -261,7 +277,10 @@ class UnexpectedErrors:
             await _error_page(Request(scope), 500, "error.internal")(scope, receive, send)
 
 
-def _error_page(request: Request, status: int, key: str | None, title: str = "", **values: Any) -> Response:
+def _error_page(
+    request: Request, status: int, key: str | None, title: str = "", link: str | None = None, **values: Any
+) -> Response:
+    """The error page: its message, and `link` (a page of this console) to follow when the user means to."""
     t = get_translator(request, get_console(request))
     message = t.t(key, **values) if key else t.t("error.api", title=title)
-    return render(request, "error.html", status=status, message=message)
+    return render(request, "error.html", status=status, message=message, link=link)

@@ -296,6 +296,22 @@ def test_a_500_page_has_the_security_headers(console: TestClient, monkeypatch: p
     assert page.headers["referrer-policy"] == "same-origin"
 
 
+@pytest.mark.parametrize("path", ["/audit/integrite", "/audit/rapport", "/audit/rapport/document", "/audit/journal"])
+def test_an_audit_read_another_site_asks_for_is_refused_with_a_link_to_open_it(
+    console: TestClient, fake: FakeServices, path: str
+) -> None:
+    sign_in(console, demo.CSSS, "network-auditor")
+    refused = console.get(path + "?au=2026-01-31", headers={"Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403 and "demandée depuis un autre site" in refused.text
+    assert f'href="{path}?au=2026-01-31" data-testid="continue"' in refused.text
+    assert console.get(path, headers={"Sec-Fetch-Site": "same-site"}).status_code == 403
+    assert not [r for r in fake.seen if r.url.host == "audit"]  # nothing entered in the trail
+    for origin in ("same-origin", "none", None):  # from the console, a typed address, a browser without the header
+        console.get(path, headers={"Sec-Fetch-Site": origin} if origin else {})
+        assert [r for r in fake.seen if r.url.host == "audit"]
+        fake.seen.clear()
+
+
 def test_every_page_is_no_store_and_never_framed_by_another_site(console: TestClient) -> None:
     sign_in(console, demo.CRISIS_CENTRE, "intake")
     page = console.get("/demandes")

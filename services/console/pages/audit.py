@@ -5,17 +5,19 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.common.auth import NETWORK_AUDITOR
 from services.common.clock import system_clock
 from services.console.gateway import Gateway
 from services.console.session import AUDITORS
-from services.console.web import Api, ConsoleDep, Form, SignedIn, T, render, requires
+from services.console.web import Api, ConsoleDep, Form, SignedIn, T, from_this_console, render, requires
 from services.contract.codes import ORG_ID_PATTERN
 
 router = APIRouter()
+RECORDED = [Depends(from_this_console)]
+"""The GET pages whose reading the audit service enters in the trail under the auditor's name."""
 
 TRAIL_PAGE = 500
 TRAIL_CAP = 5000
@@ -37,7 +39,7 @@ async def _trail(api: Gateway) -> list[dict[str, Any]]:
     return entries[::-1]
 
 
-@router.get("/audit/integrite")
+@router.get("/audit/integrite", dependencies=RECORDED)
 async def integrity(request: Request, session: SignedIn, api: Api) -> Response:
     """The last verification on the trail; a button runs a new one."""
     requires(session, *AUDITORS)
@@ -60,7 +62,7 @@ def _period(start: date | None, end: date | None) -> tuple[date, date]:
     return start or end - timedelta(days=30), end
 
 
-@router.get("/audit/rapport")
+@router.get("/audit/rapport", dependencies=RECORDED)
 async def report(
     request: Request,
     session: SignedIn,
@@ -75,7 +77,7 @@ async def report(
     return render(request, "report.html", start=start, end=end, replay=replay or None)
 
 
-@router.get("/audit/rapport/document")
+@router.get("/audit/rapport/document", dependencies=RECORDED)
 async def report_document(
     session: SignedIn,
     api: Api,
@@ -122,7 +124,7 @@ async def register(
     )
 
 
-@router.get("/audit/journal")
+@router.get("/audit/journal", dependencies=RECORDED)
 async def trail(request: Request, session: SignedIn, api: Api) -> Response:
     """The audit trail of the signed-in auditor's own queries (this one included), newest first."""
     requires(session, *AUDITORS)
