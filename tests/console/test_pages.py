@@ -329,6 +329,15 @@ def test_the_worklist_shows_the_clock_that_matters_most_as_time_left(console: Te
     assert re.search(r"\d+ min restant", page)
 
 
+def test_the_worklist_filters_treat_all_as_no_filter(console: TestClient, fake: FakeServices) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    everything = console.get("/demandes?sens=recues&statut=&service=&urgence=")
+    assert everything.status_code == 200 and REFERRAL_ID in everything.text
+    urgent = console.get("/demandes?sens=recues&statut=&service=CRISIS_24_7&urgence=URGENT")
+    assert REFERRAL_ID in urgent.text
+    assert REFERRAL_ID not in console.get("/demandes?statut=&service=&urgence=ROUTINE").text
+
+
 def test_roles_open_pages(console: TestClient) -> None:
     sign_in(console, demo.CRISIS_CENTRE, "intake")
     assert console.get("/audit/integrite").status_code == 403

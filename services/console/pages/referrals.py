@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 from starlette.datastructures import FormData
 
 from services.common.clock import system_clock
@@ -41,6 +42,14 @@ many referrals."""
 DIRECTIONS = {"recues": "to_org", "envoyees": "from_org", "toutes": None}
 
 
+def _all_when_blank(value: object) -> object:
+    """The filters' "all" choice: a GET form sends the empty value (`service=`)."""
+    return value or None
+
+
+AllWhenBlank = BeforeValidator(_all_when_blank)
+
+
 @router.get("/")
 def home() -> Response:
     """The worklist is the home page."""
@@ -66,9 +75,9 @@ async def worklist(
     api: Api,
     console: ConsoleDep,
     sens: Annotated[str, Query()] = "recues",
-    statut: Annotated[ReferralStatus | None, Query()] = None,
-    service: Annotated[ServiceCode | None, Query()] = None,
-    urgence: Annotated[Urgency | None, Query()] = None,
+    statut: Annotated[ReferralStatus | None, AllWhenBlank, Query()] = None,
+    service: Annotated[ServiceCode | None, AllWhenBlank, Query()] = None,
+    urgence: Annotated[Urgency | None, AllWhenBlank, Query()] = None,
     page: Annotated[int, Query(ge=0, le=1000)] = 0,
 ) -> Response:
     """Referrals received or sent, filtered, the most pressing clock first."""
