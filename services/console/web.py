@@ -236,7 +236,7 @@ def install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> Response:
         fields = ", ".join(str(e["loc"][-1]) for e in error.errors())  # names only: values may be personal
-        return _error_page(request, 422, "error.query", fields=fields)
+        return _error_page(request, 422, "error.query", here=request.url.path, fields=fields)  # nor the query
 
     @app.exception_handler(FormValueError)
     async def _form_value(request: Request, error: FormValueError) -> Response:
@@ -278,9 +278,16 @@ class UnexpectedErrors:
 
 
 def _error_page(
-    request: Request, status: int, key: str | None, title: str = "", link: str | None = None, **values: Any
+    request: Request,
+    status: int,
+    key: str | None,
+    title: str = "",
+    link: str | None = None,
+    here: str | None = None,
+    **values: Any,
 ) -> Response:
-    """The error page: its message, and `link` (a page of this console) to follow when the user means to."""
+    """The error page: its message, `link` (a page of this console) to follow when the user means to, and `here`
+    for the language switch when it is not this page."""
     t = get_translator(request, get_console(request))
     message = t.t(key, **values) if key else t.t("error.api", title=title)
-    return render(request, "error.html", status=status, message=message, link=link)
+    return render(request, "error.html", status, message=message, link=link, here=here or current_page(request))

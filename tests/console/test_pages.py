@@ -221,6 +221,23 @@ def test_a_problem_document_is_shown_on_the_field_it_names(console: TestClient, 
     assert 'aria-invalid="true"' in page.text
 
 
+def test_the_language_link_comes_back_to_the_page_with_its_query_or_the_page_a_form_was_on(
+    console: TestClient, fake: FakeServices
+) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    assert 'href="/langue/en?suivant=/demandes%3Fsens%3Denvoyees"' in console.get("/demandes?sens=envoyees").text
+    fake.answers[("POST", f"/v1/referrals/{REFERRAL_ID}/accept")] = httpx.Response(
+        422, json={"type": "urn:ca.qc.rls:problem:validation", "title": "Invalid request", "errors": []}
+    )
+    page = console.post(
+        f"/demandes/{REFERRAL_ID}/actions/accept",
+        data={"csrf": csrf(console, f"/demandes/{REFERRAL_ID}"), "version": "1"},
+        headers={"Referer": f"https://testserver/demandes/{REFERRAL_ID}"},
+    )
+    assert page.status_code == 422
+    assert f'href="/langue/en?suivant=/demandes/{REFERRAL_ID}"' in page.text  # not the POST-only action URL
+
+
 def test_a_service_that_does_not_answer_is_a_page_not_a_500(console: TestClient, fake: FakeServices) -> None:
     sign_in(console, demo.CRISIS_CENTRE, "intake")
     fake.down.add("referral")
