@@ -66,7 +66,7 @@ class FakeServices:
         self.referral = referral()
         self.paths = [f"/v1/referrals/{{referral_id}}/{c}" for c in ("receive", "accept", "refuse", "cancel")]
         self.down: set[str] = set()
-        self.answers: dict[tuple[str, str], httpx.Response] = {}
+        self.answers: dict[tuple[str, str], httpx.Response | Callable[[httpx.Request], httpx.Response]] = {}
 
     def handler(self, service: str) -> Callable[[httpx.Request], httpx.Response]:
         def handle(request: httpx.Request) -> httpx.Response:
@@ -74,8 +74,9 @@ class FakeServices:
             if service in self.down:
                 raise httpx.ConnectError("down")
             path = request.url.path
-            if (request.method, path) in self.answers:
-                return self.answers[(request.method, path)]
+            answer = self.answers.get((request.method, path))
+            if answer is not None:
+                return answer(request) if callable(answer) else answer
             if path == "/openapi.json":
                 return httpx.Response(200, json={"paths": {path: {} for path in self.paths}})
             if path == "/v1/referrals":
@@ -311,6 +312,40 @@ def test_a_500_page_has_the_security_headers(console: TestClient, monkeypatch: p
     assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["referrer-policy"] == "same-origin"
+
+
+class AuditTrail:
+    """The audit service's trail as it pages it: by position (made, then answered: two positions per inquiry),
+    returning only the inquiries of the caller's organisation, and recording each read before it reads."""
+
+    def __init__(self, *orgs: str) -> None:
+        self.log: list[tuple[str, dict[str, Any]]] = []
+        for org in orgs:
+            self.inquiry("worker-1" if org == demo.CSSS else "auditor-crise", org, "VERIFY", {})
+
+    def inquiry(self, auditor: str, org: str, action: str, parameters: dict[str, str]) -> None:
+        made = {"inquiry_id": str(len(self.log)), "auditor": auditor, "org": org, "channel": "API", "action": action}
+        made |= {"target": "stores", "parameters": parameters, "at": NOW.isoformat(), "outcome": "DONE"}
+        self.log += [("made", made), ("answered", made)]
+
+    def read(self, request: httpx.Request) -> httpx.Response:
+        after, limit = int(request.url.params["cursor"]), int(request.url.params["limit"])
+        self.inquiry("worker-1", demo.CSSS, "TRAIL", {"after": str(after), "limit": str(limit)})
+        window = enumerate(self.log[after : after + limit], start=after + 1)
+        page = [{**e, "position": p} for p, (kind, e) in window if kind == "made" and e["org"] == demo.CSSS]
+        return httpx.Response(200, json=page)
+
+
+def test_an_organisations_auditor_reads_its_whole_trail_past_pages_of_other_organisations(
+    console: TestClient, fake: FakeServices
+) -> None:
+    trail = AuditTrail(*[demo.CRISIS_CENTRE] * 400, demo.CSSS, *[demo.CRISIS_CENTRE] * 600, demo.CSSS)
+    fake.answers[("GET", "/v1/inquiries")] = trail.read
+    sign_in(console, demo.CSSS, "auditor")
+    page = console.get("/audit/journal").text
+    assert page.count("<td>VERIFY</td>") == 2 and "auditor-crise" not in page
+    assert page.count("<td>TRAIL</td>") == 5  # this read's own inquiries: 2,004 positions, 5 pages
+    assert 'data-testid="last-verification">Dernière vérification' in console.get("/audit/integrite").text
 
 
 @pytest.mark.parametrize("path", ["/audit/integrite", "/audit/rapport", "/audit/rapport/document", "/audit/journal"])

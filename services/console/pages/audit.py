@@ -20,7 +20,8 @@ RECORDED = [Depends(from_this_console)]
 """The GET pages whose reading the audit service enters in the trail under the auditor's name."""
 
 TRAIL_PAGE = 500
-TRAIL_CAP = 5000
+TRAIL_PAGES = 20
+"""At most 10,000 positions of the trail (about 5,000 inquiries: each is made, then answered)."""
 SUBJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 Day = Annotated[date | None, Query(ge=date(1900, 1, 1), le=date(9998, 12, 31))]
 """A day of a period: any record's, and far enough from the calendar's ends to count days around it."""
@@ -28,14 +29,25 @@ REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; fram
 """The audit service's report is one self-contained file (inline CSS and SVG, no script), framed by the console."""
 
 
-async def _trail(api: Gateway) -> list[dict[str, Any]]:
-    """The audit trail, newest first (the API pages it oldest first)."""
+def _this_read(entry: dict[str, Any], sub: str, after: int) -> bool:
+    """The inquiry the audit service recorded for the very read that returned it, before reading."""
+    parameters = {"after": str(after), "limit": str(TRAIL_PAGE)}
+    return bool(entry["action"] == "TRAIL" and entry["auditor"] == sub and entry["parameters"] == parameters)
+
+
+async def _trail(api: Gateway, sub: str) -> list[dict[str, Any]]:
+    """The audit trail, newest first. The API pages it by position (after `cursor`, `limit` positions) and returns
+    the inquiries of those the caller may see, so a page is short whenever other organisations' inquiries or
+    answers fill it: the trail ends at the page holding this read's own inquiry, recorded at its end."""
     entries: list[dict[str, Any]] = []
-    while len(entries) < TRAIL_CAP:
-        page = await api.get("audit", "/v1/inquiries", cursor=len(entries), limit=TRAIL_PAGE)
+    after = 0
+    for _ in range(TRAIL_PAGES):
+        page: list[dict[str, Any]] = await api.get("audit", "/v1/inquiries", cursor=after, limit=TRAIL_PAGE)
         entries += page
-        if len(page) < TRAIL_PAGE:
+        if any(_this_read(entry, sub, after) for entry in page):
             break
+        # positions may skip numbers (a database sequence): a page then reaches past after + TRAIL_PAGE
+        after = max([after + TRAIL_PAGE, *(entry["position"] for entry in page)])
     return entries[::-1]
 
 
@@ -43,7 +55,7 @@ async def _trail(api: Gateway) -> list[dict[str, Any]]:
 async def integrity(request: Request, session: SignedIn, api: Api) -> Response:
     """The last verification on the trail; a button runs a new one."""
     requires(session, *AUDITORS)
-    last = next((e for e in await _trail(api) if e["action"] == "VERIFY"), None)
+    last = next((e for e in await _trail(api, session.sub) if e["action"] == "VERIFY"), None)
     return render(request, "integrity.html", last=last, result=None)
 
 
@@ -52,7 +64,7 @@ async def verify(request: Request, session: SignedIn, api: Api, form: Form) -> R
     """Verifies every store now (seals, chains, published checkpoints); the verification goes on the trail."""
     requires(session, *AUDITORS)
     result = await api.get("audit", "/v1/integrity")
-    last = next((e for e in await _trail(api) if e["action"] == "VERIFY"), None)
+    last = next((e for e in await _trail(api, session.sub) if e["action"] == "VERIFY"), None)
     return render(request, "integrity.html", last=last, result=result)
 
 
@@ -128,5 +140,5 @@ async def register(
 async def trail(request: Request, session: SignedIn, api: Api) -> Response:
     """The audit trail of the signed-in auditor's own queries (this one included), newest first."""
     requires(session, *AUDITORS)
-    mine = [e for e in await _trail(api) if e["auditor"] == session.sub]
+    mine = [e for e in await _trail(api, session.sub) if e["auditor"] == session.sub]
     return render(request, "trail.html", entries=mine[:200])
