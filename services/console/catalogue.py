@@ -334,6 +334,11 @@ TEXTS: dict[str, Pair] = {
     "error.field": ("{field} : {message}", "{field}: {message}"),
     "error.forbidden": ("Vos rôles ne permettent pas cette page ou cette action.", "Your roles do not allow this."),
     "error.not_found": ("Introuvable (ou non visible pour votre organisation).", "Not found (or not visible to you)."),
+    "error.method": (
+        "Cette adresse ne s'ouvre pas ainsi : revenez à la page précédente.",
+        "This address does not open this way: go back to the previous page.",
+    ),
+    "error.request": ("La console n'a pas pu lire cette demande.", "The console could not read this request."),
     "error.unavailable": (
         "Le service « {service} » ne répond pas pour le moment. Réessayez dans un instant.",
         "The {service} service does not answer right now. Try again in a moment.",

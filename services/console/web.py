@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.telemetry import route_template
@@ -204,10 +205,17 @@ def install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(SignInRequiredError)
     async def _sign_in(request: Request, error: SignInRequiredError) -> Response:
-        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="")
+        target = quote(current_page(request), safe="")  # after a form: its page, not the POST-only action
         response = see_other(f"/connexion?suivant={target}" + ("&expiree=1" if error.expired else ""))
         if error.expired:
             end_session(response)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        key = {404: "error.not_found", 405: "error.method"}.get(error.status_code, "error.request")
+        response = _error_page(request, error.status_code, key)
+        response.headers.update(error.headers or {})  # 405: Allow
         return response
 
     @app.exception_handler(ApiProblemError)

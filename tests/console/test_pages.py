@@ -168,6 +168,27 @@ def test_a_form_without_the_csrf_token_or_from_another_origin_is_refused(console
     assert elsewhere.status_code == 403
 
 
+def test_a_form_posted_after_the_session_expired_comes_back_to_its_page_after_sign_in(console: TestClient) -> None:
+    console.cookies.set("__Host-rls-session", "expired")
+    response = console.post(
+        f"/demandes/{REFERRAL_ID}/actions/accept",
+        data={"csrf": csrf(console), "version": "1"},
+        headers={"Referer": f"https://testserver/demandes/{REFERRAL_ID}"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/connexion?suivant=%2Fdemandes%2F{REFERRAL_ID}&expiree=1"
+
+
+def test_an_unknown_address_or_method_is_a_console_page(console: TestClient) -> None:
+    unknown = console.get("/nulle-part")
+    assert unknown.status_code == 404 and "Introuvable" in unknown.text
+    assert unknown.headers["content-type"].startswith("text/html")
+    wrong = console.get(f"/demandes/{REFERRAL_ID}/actions/accept")
+    assert wrong.status_code == 405 and "ne s&#39;ouvre pas ainsi" in wrong.text
+    assert wrong.headers["allow"] == "POST" and wrong.headers["cache-control"] == "no-store"
+
+
 def test_sign_in_never_redirects_to_another_site(console: TestClient) -> None:
     response = console.post(
         "/connexion/dev",
