@@ -39,7 +39,8 @@ def build_console(settings: ConsoleSettings) -> Console:
     oidc = None
     if settings.oidc_issuer and settings.oidc_client_id:
         oidc = OidcClient(settings, httpx.AsyncClient(timeout=timeout))
-    return Console(settings, SealedCookies(settings.session_key_bytes()), clients, oidc, static_version(STATIC))
+    cookies = SealedCookies(settings.session_key_bytes(), settings.session_idle_minutes * 60)
+    return Console(settings, cookies, clients, oidc, static_version(STATIC))
 
 
 class SecurityHeaders:

@@ -162,12 +162,13 @@ Form = Annotated[FormData, Depends(checked_form)]
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     console = get_console(request)
     t = get_translator(request, console)
+    session: Session | None = getattr(request.state, "session", None)
     response = templates.TemplateResponse(
         request,
         template,
         {
             "t": t,
-            "session": getattr(request.state, "session", None),
+            "session": session,
             "csrf": csrf_token(request),
             "static_version": console.static_version,
             "dev_sign_in": console.settings.dev_sign_in,
@@ -177,6 +178,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         status_code=status,
     )
     ensure_csrf_cookie(request, response)
+    if session is not None:
+        console.cookies.seal_session(response, session)  # a page opened: the idle timeout starts again
     return response
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from services.console import session
 from services.console.main import build_app
 from services.console.pages import referrals
 from services.console.settings import API_SERVICES, ConsoleSettings
@@ -153,6 +155,28 @@ def test_sign_out_leaves_nothing_of_the_pages_in_the_browser(console: TestClient
     assert out.status_code == 303
     assert out.headers["clear-site-data"] == '"cache", "storage"'
     assert console.get("/demandes", follow_redirects=False).headers["location"].startswith("/connexion")
+
+
+class Later:
+    """The session module's clock, `minutes` ahead of the real one."""
+
+    def __init__(self) -> None:
+        self.minutes = 0
+
+    def time(self) -> float:
+        return time.time() + self.minutes * 60
+
+
+def test_a_session_unused_for_the_idle_timeout_ends(console: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    later = Later()
+    monkeypatch.setattr(session, "time", later)
+    for minutes in (20, 45, 70):  # each page opened within 30 minutes of the last keeps the session
+        later.minutes = minutes
+        assert console.get("/demandes", follow_redirects=False).status_code == 200
+    later.minutes = 101
+    idle = console.get("/demandes", follow_redirects=False)
+    assert idle.status_code == 303 and idle.headers["location"] == "/connexion?suivant=%2Fdemandes&expiree=1"
 
 
 def test_a_form_without_the_csrf_token_or_from_another_origin_is_refused(console: TestClient) -> None:

@@ -67,7 +67,7 @@ async def dev_sign_in(request: Request, console: ConsoleDep, t: T, form: Form) -
     token = mint_dev_token(load_dev_key(settings.signing_key_file), org, roles, sub, settings.jwt_audience, ttl)
     session = Session(sub, org, tuple(sorted(roles)), token, time.time() + ttl.total_seconds())
     response = see_other(next_path)
-    console.cookies.start_session(response, session)
+    console.cookies.seal_session(response, session)
     return response
 
 
@@ -96,7 +96,7 @@ async def oidc_callback(request: Request, console: ConsoleDep, t: T) -> Response
         return _page(request, t, "/demandes", 401, t.t("signin.failed", reason=reason))
     response = see_other(pending.next if pending else "/demandes")
     response.delete_cookie(SIGNIN_COOKIE, path="/", secure=True, httponly=True)
-    console.cookies.start_session(response, session)
+    console.cookies.seal_session(response, session)
     return response
 
 
