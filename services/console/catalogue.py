@@ -334,6 +334,11 @@ TEXTS: dict[str, Pair] = {
     "error.field": ("{field} : {message}", "{field}: {message}"),
     "error.forbidden": ("Vos rôles ne permettent pas cette page ou cette action.", "Your roles do not allow this."),
     "error.not_found": ("Introuvable (ou non visible pour votre organisation).", "Not found (or not visible to you)."),
+    "error.method": (
+        "Cette adresse ne s'ouvre pas ainsi : revenez à la page précédente.",
+        "This address does not open this way: go back to the previous page.",
+    ),
+    "error.request": ("La console n'a pas pu lire cette demande.", "The console could not read this request."),
     "error.unavailable": (
         "Le service « {service} » ne répond pas pour le moment. Réessayez dans un instant.",
         "The {service} service does not answer right now. Try again in a moment.",
@@ -343,6 +348,17 @@ TEXTS: dict[str, Pair] = {
         "The form expired or did not come from this console. Reload the page and try again.",
     ),
     "error.query": ("Paramètres invalides : {fields}.", "Invalid parameters: {fields}."),
+    "error.cross_site": (
+        "Cette page a été demandée depuis un autre site. Sa consultation est inscrite au journal d'audit : "
+        "ouvrez-la seulement si vous le voulez.",
+        "This page was requested from another site. Reading it is entered in the audit trail: open it only if you "
+        "mean to.",
+    ),
+    "error.continue": ("Ouvrir la page", "Open the page"),
+    "error.form_value": (
+        "La valeur du champ « {field} » n'est pas valide.",
+        "The value of the field “{field}” is not valid.",
+    ),
     "error.api": ("Le service a répondu : {title}.", "The service answered: {title}."),
     "error.internal": ("Erreur interne : l'équipe a été avertie.", "Internal error: the team was told."),
     # validation messages by error type (the API's problem+json `errors[].type`)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,20 @@ from starlette.datastructures import FormData
 from services.console.catalogue import TEXTS
 from services.console.gateway import ApiProblemError
 from services.console.i18n import Translator
+
+VERSION = re.compile(r"[0-9]{1,18}")
+"""A referral's version as its page renders it (sent on as `If-Match`)."""
+FORM_KEY = re.compile(r"[0-9a-f-]{36}")
+"""The key a form is rendered with, a UUID (sent on as `Idempotency-Key`)."""
+
+
+class FormValueError(Exception):
+    """A posted value the console cannot send on (not a date, or not the version or key its page rendered): a 422
+    page naming the field, never the value (it may be anything the user typed)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"invalid form field {field}")
+        self.field = field
 
 
 def field_name(api_field: str) -> str:
@@ -55,3 +70,16 @@ def form_values(form: FormData, multi: Iterable[str] = ()) -> dict[str, Any]:
         else:
             values[key] = str(form.get(key, "")).strip()
     return values
+
+
+def rendered_value(form: FormData, name: str, pattern: re.Pattern[str]) -> str:
+    """A value the console put in the form itself, as it rendered it (headers carry it: ASCII only)."""
+    value = str(form.get(name, ""))
+    if pattern.fullmatch(value) is None:
+        raise FormValueError(name)
+    return value
+
+
+def idempotency(form: FormData) -> dict[str, str]:
+    """The key the form was rendered with: a double click records one referral or consent, not two."""
+    return {"Idempotency-Key": rendered_value(form, "form_key", FORM_KEY)}

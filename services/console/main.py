@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.composition import Service
 from services.common.telemetry import NATIVE_TELEMETRY, observe
@@ -37,21 +39,37 @@ def build_console(settings: ConsoleSettings) -> Console:
     oidc = None
     if settings.oidc_issuer and settings.oidc_client_id:
         oidc = OidcClient(settings, httpx.AsyncClient(timeout=timeout))
-    return Console(settings, SealedCookies(settings.session_key_bytes()), clients, oidc, static_version(STATIC))
+    cookies = SealedCookies(settings.session_key_bytes(), settings.session_idle_minutes * 60)
+    return Console(settings, cookies, clients, oidc, static_version(STATIC))
 
 
-async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Pages are never cached (they show referrals and record information) and never framed by another site."""
-    response = await call_next(request)
-    if request.url.path.startswith("/static/"):
-        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-    else:
-        response.headers["Cache-Control"] = "no-store"
-        response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    # same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the console's own forms
-    response.headers["Referrer-Policy"] = "same-origin"
-    return response
+class SecurityHeaders:
+    """ASGI middleware around every page, the error pages (500 included) and static files: pages are never cached
+    (they show referrals and record information) nor framed by another site; versioned static files are cached."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if static:
+                    headers["Cache-Control"] = "public, max-age=31536000, immutable"
+                else:
+                    headers["Cache-Control"] = "no-store"
+                    headers.setdefault("Content-Security-Policy", CSP)
+                headers["X-Content-Type-Options"] = "nosniff"
+                # same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the console's own forms
+                headers["Referrer-Policy"] = "same-origin"
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
@@ -76,12 +94,12 @@ def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.console = console
-    app.middleware("http")(security_headers)
     # compressed static files only: pages carry a CSRF token beside what users typed (BREACH)
     app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC), minimum_size=500), name="static")
     for module in (signin, submit, referrals, agreements, audit):  # submit's /demandes/nouvelle before /{id}
         app.include_router(module.router)
     install_error_pages(app)
+    app.add_middleware(SecurityHeaders)  # after the error pages: outside the one that draws the 500 page
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

@@ -28,6 +28,8 @@ SIGNIN_COOKIE = "__Host-rls-signin"
 CSRF_COOKIE = "__Host-rls-csrf"
 LANG_COOKIE = "__Host-rls-lang"
 AUDITORS = ("auditor", NETWORK_AUDITOR)
+ACTIVE_AT = "active_at"
+"""The session cookie's last activity (seconds since the epoch), beside the session it seals."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,12 @@ class Session:
 
 
 class SealedCookies:
-    """Seals small JSON documents into cookie values; a value sealed for one purpose never opens for another."""
+    """Seals small JSON documents into cookie values; a value sealed for one purpose never opens for another. A
+    session sealed here ends at its expiry, or once unused for `idle_s` seconds (each page seals it again)."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, idle_s: float) -> None:
         self._aead = AESGCM(key)
+        self.idle_s = idle_s
 
     def seal(self, purpose: str, document: dict[str, Any]) -> str:
         nonce = secrets.token_bytes(12)
@@ -80,18 +84,22 @@ class SealedCookies:
         return document if isinstance(document, dict) else None
 
     def session(self, request: Request) -> Session | None:
-        """The live session of the request, if any (an expired one is no session)."""
+        """The live session of the request, if any (an expired or idle one is no session)."""
         document = self.open(SESSION_COOKIE, request.cookies.get(SESSION_COOKIE))
         if document is None:
             return None
+        active_at = document.pop(ACTIVE_AT, None)
         try:
             session = Session(**{**document, "roles": tuple(document["roles"])})
         except (TypeError, KeyError):
             return None
-        return session if session.expires_at > time.time() else None
+        now = time.time()
+        idle = not isinstance(active_at, float) or now - active_at >= self.idle_s
+        return None if idle or session.expires_at <= now else session
 
-    def start_session(self, response: Response, session: Session) -> None:
-        value = self.seal(SESSION_COOKIE, asdict(session))
+    def seal_session(self, response: Response, session: Session) -> None:
+        """Sets the session cookie, active now: at sign-in, then on every page the user opens."""
+        value = self.seal(SESSION_COOKIE, {**asdict(session), ACTIVE_AT: time.time()})
         set_cookie(response, SESSION_COOKIE, value, max_age=int(session.expires_at - time.time()))
 
 

@@ -37,6 +37,7 @@ class ConsoleSettings(PlatformSettings):
         None, description="base64 of 32 bytes encrypting the session cookie; generated under var/ in dev mode"
     )
     session_hours: float = Field(8.0, gt=0, le=24)
+    session_idle_minutes: float = Field(30.0, gt=0, le=24 * 60, description="A session unused this long ends")
     oidc_issuer: str | None = Field(None, description="The organisation's OpenID provider (issuer URL)")
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = Field(None, description="Absent: a public client (PKCE only)")

@@ -18,7 +18,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.telemetry import route_template
+from services.console.forms import FormValueError
 from services.console.gateway import ApiProblemError, Gateway, ServiceUnavailableError
 from services.console.i18n import Translator, as_lang
 from services.console.oidc import OidcClient
@@ -54,6 +58,10 @@ class CsrfError(Exception):
 
 class ForbiddenError(Exception):
     """The user's roles do not open this page."""
+
+
+class CrossSiteError(Exception):
+    """A page whose reading is recorded (the audit trail), asked from another site: a link, image or frame there."""
 
 
 @dataclass
@@ -131,6 +139,14 @@ def requires(session: Session, *roles: str) -> None:
         raise ForbiddenError
 
 
+def from_this_console(request: Request) -> None:
+    """Refuses a request another site made the browser send (`Sec-Fetch-Site`: cross-site, or same-site: another
+    application of the domain). A typed address or a bookmark (`none`) passes, and so does a request without the
+    header (an older browser, a script), which a foreign page can no longer make with the session cookie."""
+    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        raise CrossSiteError
+
+
 async def checked_form(request: Request) -> FormData:
     """The posted form, once its CSRF token and origin are checked."""
     form = await request.form()
@@ -146,12 +162,13 @@ Form = Annotated[FormData, Depends(checked_form)]
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     console = get_console(request)
     t = get_translator(request, console)
+    session: Session | None = getattr(request.state, "session", None)
     response = templates.TemplateResponse(
         request,
         template,
         {
             "t": t,
-            "session": getattr(request.state, "session", None),
+            "session": session,
             "csrf": csrf_token(request),
             "static_version": console.static_version,
             "dev_sign_in": console.settings.dev_sign_in,
@@ -161,6 +178,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         status_code=status,
     )
     ensure_csrf_cookie(request, response)
+    if session is not None:
+        console.cookies.seal_session(response, session)  # a page opened: the idle timeout starts again
     return response
 
 
@@ -189,10 +208,17 @@ def install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(SignInRequiredError)
     async def _sign_in(request: Request, error: SignInRequiredError) -> Response:
-        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="")
+        target = quote(current_page(request), safe="")  # after a form: its page, not the POST-only action
         response = see_other(f"/connexion?suivant={target}" + ("&expiree=1" if error.expired else ""))
         if error.expired:
             end_session(response)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        key = {404: "error.not_found", 405: "error.method"}.get(error.status_code, "error.request")
+        response = _error_page(request, error.status_code, key)
+        response.headers.update(error.headers or {})  # 405: Allow
         return response
 
     @app.exception_handler(ApiProblemError)
@@ -210,6 +236,10 @@ def install_error_pages(app: FastAPI) -> None:
     async def _csrf(request: Request, error: CsrfError) -> Response:
         return _error_page(request, 403, "error.csrf")
 
+    @app.exception_handler(CrossSiteError)
+    async def _cross_site(request: Request, error: CrossSiteError) -> Response:
+        return _error_page(request, 403, "error.cross_site", link=current_page(request))
+
     @app.exception_handler(ForbiddenError)
     async def _forbidden(request: Request, error: ForbiddenError) -> Response:
         return _error_page(request, 403, "error.forbidden")
@@ -217,15 +247,58 @@ def install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> Response:
         fields = ", ".join(str(e["loc"][-1]) for e in error.errors())  # names only: values may be personal
-        return _error_page(request, 422, "error.query", fields=fields)
+        return _error_page(request, 422, "error.query", here=request.url.path, fields=fields)  # nor the query
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> Response:
-        log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
-        return _error_page(request, 500, "error.internal")
+    @app.exception_handler(FormValueError)
+    async def _form_value(request: Request, error: FormValueError) -> Response:
+        return _error_page(request, 422, "error.form_value", field=error.field)
+
+    app.add_middleware(UnexpectedErrors)
 
 
-def _error_page(request: Request, status: int, key: str | None, title: str = "", **values: Any) -> Response:
+class UnexpectedErrors:
+    """ASGI middleware: an exception no handler took becomes the 500 page, logged by its type and route template only.
+    It is not raised again: Starlette's ServerErrorMiddleware would raise it on to uvicorn, which logs the traceback
+    with the exception's message, and a message may quote what the user typed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        failed: str | None = None
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as error:  # noqa: BLE001 -- the last resort, outside every route and handler
+            failed = type(error).__name__
+        if failed is None:
+            return
+        # out of the except block: an error drawing the page does not carry the first one (and its message) along
+        log.error("unexpected %s on %s %s", failed, scope["method"], route_template(scope))
+        if not started:
+            await _error_page(Request(scope), 500, "error.internal")(scope, receive, send)
+
+
+def _error_page(
+    request: Request,
+    status: int,
+    key: str | None,
+    title: str = "",
+    link: str | None = None,
+    here: str | None = None,
+    **values: Any,
+) -> Response:
+    """The error page: its message, `link` (a page of this console) to follow when the user means to, and `here`
+    for the language switch when it is not this page."""
     t = get_translator(request, get_console(request))
     message = t.t(key, **values) if key else t.t("error.api", title=title)
-    return render(request, "error.html", status=status, message=message)
+    return render(request, "error.html", status, message=message, link=link, here=here or current_page(request))

@@ -210,6 +210,31 @@ def test_a_second_worker_on_a_stale_page_gets_the_conflict_explained_not_an_over
     second.shot("10-conflict-explained-to-the-second-worker")
 
 
+def stored(user: User) -> str:
+    """Everything the page's origin keeps in sessionStorage, as text."""
+    return str(user.page.evaluate("JSON.stringify(Object.entries(sessionStorage))"))
+
+
+def test_the_filters_refresh_the_list_in_place_and_sign_out_leaves_no_copy_of_it(
+    user_for: Any, running: Running
+) -> None:
+    the_id = refer_through_the_api(running, "usager-console-0006")
+    person = user_for()
+    person.sign_in(demo.CRISIS_CENTRE, "intake", sub="filtres-crise")
+    row = person.page.locator(f"tr[data-referral='{the_id}']")
+    person.page.select_option("#f-urgence", "ROUTINE")  # status and service stay on "Tous"
+    person.page.wait_for_url("**urgence=ROUTINE**")
+    expect(row).to_have_count(1)
+    person.page.select_option("#f-urgence", "IMMEDIATE")
+    person.page.wait_for_url("**urgence=IMMEDIATE**")
+    expect(row).to_have_count(0)
+    assert "filtres-crise" not in stored(person)  # htmx keeps no copy of the pages (only the current path)
+    person.sign_out()
+    assert "filtres-crise" not in stored(person) and "data-referral" not in stored(person)
+    person.page.go_back()
+    expect(person.page).to_have_title(re.compile("Connexion"))  # the server asks who it is, nothing shown
+
+
 SERIOUS = {"serious", "critical"}
 
 

@@ -3,7 +3,10 @@ the actions a referral's state allows, problem documents shown field by field. N
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +16,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from services.console import session
 from services.console.main import build_app
+from services.console.pages import referrals
 from services.console.settings import API_SERVICES, ConsoleSettings
 from services.runtime import demo
 
@@ -63,7 +68,7 @@ class FakeServices:
         self.referral = referral()
         self.paths = [f"/v1/referrals/{{referral_id}}/{c}" for c in ("receive", "accept", "refuse", "cancel")]
         self.down: set[str] = set()
-        self.answers: dict[tuple[str, str], httpx.Response] = {}
+        self.answers: dict[tuple[str, str], httpx.Response | Callable[[httpx.Request], httpx.Response]] = {}
 
     def handler(self, service: str) -> Callable[[httpx.Request], httpx.Response]:
         def handle(request: httpx.Request) -> httpx.Response:
@@ -71,8 +76,9 @@ class FakeServices:
             if service in self.down:
                 raise httpx.ConnectError("down")
             path = request.url.path
-            if (request.method, path) in self.answers:
-                return self.answers[(request.method, path)]
+            answer = self.answers.get((request.method, path))
+            if answer is not None:
+                return answer(request) if callable(answer) else answer
             if path == "/openapi.json":
                 return httpx.Response(200, json={"paths": {path: {} for path in self.paths}})
             if path == "/v1/referrals":
@@ -140,6 +146,39 @@ def test_the_session_cookie_is_sealed_secure_httponly_and_lax(console: TestClien
     assert demo.CSSS not in cookie and "eyJ" not in cookie  # neither the organisation nor the token in clear
 
 
+def test_sign_out_leaves_nothing_of_the_pages_in_the_browser(console: TestClient) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    page = console.get("/demandes").text
+    config = re.search(r'<meta name="htmx-config" content=\'([^\']+)\'>', page)
+    assert config and json.loads(config.group(1))["historyCacheSize"] == 0  # no page snapshots in sessionStorage
+    out = console.post("/deconnexion", data={"csrf": csrf(console, "/demandes")}, follow_redirects=False)
+    assert out.status_code == 303
+    assert out.headers["clear-site-data"] == '"cache", "storage"'
+    assert console.get("/demandes", follow_redirects=False).headers["location"].startswith("/connexion")
+
+
+class Later:
+    """The session module's clock, `minutes` ahead of the real one."""
+
+    def __init__(self) -> None:
+        self.minutes = 0
+
+    def time(self) -> float:
+        return time.time() + self.minutes * 60
+
+
+def test_a_session_unused_for_the_idle_timeout_ends(console: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    later = Later()
+    monkeypatch.setattr(session, "time", later)
+    for minutes in (20, 45, 70):  # each page opened within 30 minutes of the last keeps the session
+        later.minutes = minutes
+        assert console.get("/demandes", follow_redirects=False).status_code == 200
+    later.minutes = 101
+    idle = console.get("/demandes", follow_redirects=False)
+    assert idle.status_code == 303 and idle.headers["location"] == "/connexion?suivant=%2Fdemandes&expiree=1"
+
+
 def test_a_form_without_the_csrf_token_or_from_another_origin_is_refused(console: TestClient) -> None:
     csrf(console)
     forged = console.post("/connexion/dev", data={"csrf": "x" * 43, "org": demo.CSSS, "roles": ["intake"]})
@@ -151,6 +190,27 @@ def test_a_form_without_the_csrf_token_or_from_another_origin_is_refused(console
         headers={"Origin": "https://evil.example"},
     )
     assert elsewhere.status_code == 403
+
+
+def test_a_form_posted_after_the_session_expired_comes_back_to_its_page_after_sign_in(console: TestClient) -> None:
+    console.cookies.set("__Host-rls-session", "expired")
+    response = console.post(
+        f"/demandes/{REFERRAL_ID}/actions/accept",
+        data={"csrf": csrf(console), "version": "1"},
+        headers={"Referer": f"https://testserver/demandes/{REFERRAL_ID}"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/connexion?suivant=%2Fdemandes%2F{REFERRAL_ID}&expiree=1"
+
+
+def test_an_unknown_address_or_method_is_a_console_page(console: TestClient) -> None:
+    unknown = console.get("/nulle-part")
+    assert unknown.status_code == 404 and "Introuvable" in unknown.text
+    assert unknown.headers["content-type"].startswith("text/html")
+    wrong = console.get(f"/demandes/{REFERRAL_ID}/actions/accept")
+    assert wrong.status_code == 405 and "ne s&#39;ouvre pas ainsi" in wrong.text
+    assert wrong.headers["allow"] == "POST" and wrong.headers["cache-control"] == "no-store"
 
 
 def test_sign_in_never_redirects_to_another_site(console: TestClient) -> None:
@@ -207,6 +267,23 @@ def test_a_problem_document_is_shown_on_the_field_it_names(console: TestClient, 
     assert 'aria-invalid="true"' in page.text
 
 
+def test_the_language_link_comes_back_to_the_page_with_its_query_or_the_page_a_form_was_on(
+    console: TestClient, fake: FakeServices
+) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    assert 'href="/langue/en?suivant=/demandes%3Fsens%3Denvoyees"' in console.get("/demandes?sens=envoyees").text
+    fake.answers[("POST", f"/v1/referrals/{REFERRAL_ID}/accept")] = httpx.Response(
+        422, json={"type": "urn:ca.qc.rls:problem:validation", "title": "Invalid request", "errors": []}
+    )
+    page = console.post(
+        f"/demandes/{REFERRAL_ID}/actions/accept",
+        data={"csrf": csrf(console, f"/demandes/{REFERRAL_ID}"), "version": "1"},
+        headers={"Referer": f"https://testserver/demandes/{REFERRAL_ID}"},
+    )
+    assert page.status_code == 422
+    assert f'href="/langue/en?suivant=/demandes/{REFERRAL_ID}"' in page.text  # not the POST-only action URL
+
+
 def test_a_service_that_does_not_answer_is_a_page_not_a_500(console: TestClient, fake: FakeServices) -> None:
     sign_in(console, demo.CRISIS_CENTRE, "intake")
     fake.down.add("referral")
@@ -219,6 +296,117 @@ def test_a_bad_query_value_is_a_page_naming_the_parameter(console: TestClient) -
     sign_in(console, demo.CRISIS_CENTRE, "intake")
     page = console.get("/demandes?statut=PERDUE")
     assert page.status_code == 422 and "statut" in page.text and "PERDUE" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "field"),
+    [
+        (f"/demandes/{REFERRAL_ID}/actions/accept", {"version": "1", "at": "usager-9 né le 1990-01-01"}, "at"),
+        (f"/demandes/{REFERRAL_ID}/actions/accept", {"version": "é"}, "version"),
+        (f"/demandes/{REFERRAL_ID}/actions/accept", {"version": "1\r\nX-Injected: 1"}, "version"),
+        (f"/demandes/{REFERRAL_ID}/consentements", {"form_key": "clé-usager-9"}, "form_key"),
+        ("/demandes/nouvelle", {"form_key": "clé-usager-9", "subject_id": "usager-9"}, "form_key"),
+    ],
+)
+def test_a_form_value_the_console_cannot_send_is_a_page_naming_the_field(
+    console: TestClient, fake: FakeServices, path: str, form: dict[str, str], field: str
+) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    page = console.post(path, data={"csrf": csrf(console, f"/demandes/{REFERRAL_ID}"), **form})
+    assert page.status_code == 422
+    assert f"La valeur du champ « {field} »" in page.text
+    assert "1990" not in page.text and "clé" not in page.text and "é<" not in page.text
+    assert not [r for r in fake.seen if r.method == "POST"]  # nothing sent on
+
+
+@pytest.mark.parametrize(
+    "path", ["/audit/registre?au=9999-12-31", "/audit/rapport?au=0001-01-01", "/audit/rapport/document?au=0001-01-01"]
+)
+def test_a_period_at_the_calendars_ends_is_a_page_naming_the_parameter(console: TestClient, path: str) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "network-auditor")
+    page = console.get(path)
+    assert page.status_code == 422 and "Paramètres invalides : au." in page.text
+
+
+def broken_referral_page(console: TestClient, monkeypatch: pytest.MonkeyPatch) -> httpx.Response:
+    """The referral page when something fails unexpectedly, its message quoting what a user typed."""
+
+    def broken(*args: Any) -> None:
+        raise ValueError("usager-9 typed this")
+
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    monkeypatch.setattr(referrals, "most_pressing", broken)
+    strict = TestClient(console.app, base_url="https://testserver", cookies=console.cookies)  # raises what escapes
+    return strict.get(f"/demandes/{REFERRAL_ID}")
+
+
+def test_an_unexpected_error_is_a_page_logged_by_its_type_and_route_only(
+    console: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        page = broken_referral_page(console, monkeypatch)
+    assert page.status_code == 500 and "Erreur interne" in page.text
+    assert "usager-9" not in caplog.text
+    assert "unexpected ValueError on GET /demandes/{referral_id}" in caplog.text
+
+
+def test_a_500_page_has_the_security_headers(console: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = broken_referral_page(console, monkeypatch)
+    assert page.status_code == 500
+    assert page.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "same-origin"
+
+
+class AuditTrail:
+    """The audit service's trail as it pages it: by position (made, then answered: two positions per inquiry),
+    returning only the inquiries of the caller's organisation, and recording each read before it reads."""
+
+    def __init__(self, *orgs: str) -> None:
+        self.log: list[tuple[str, dict[str, Any]]] = []
+        for org in orgs:
+            self.inquiry("worker-1" if org == demo.CSSS else "auditor-crise", org, "VERIFY", {})
+
+    def inquiry(self, auditor: str, org: str, action: str, parameters: dict[str, str]) -> None:
+        made = {"inquiry_id": str(len(self.log)), "auditor": auditor, "org": org, "channel": "API", "action": action}
+        made |= {"target": "stores", "parameters": parameters, "at": NOW.isoformat(), "outcome": "DONE"}
+        self.log += [("made", made), ("answered", made)]
+
+    def read(self, request: httpx.Request) -> httpx.Response:
+        after, limit = int(request.url.params["cursor"]), int(request.url.params["limit"])
+        self.inquiry("worker-1", demo.CSSS, "TRAIL", {"after": str(after), "limit": str(limit)})
+        window = enumerate(self.log[after : after + limit], start=after + 1)
+        page = [{**e, "position": p} for p, (kind, e) in window if kind == "made" and e["org"] == demo.CSSS]
+        return httpx.Response(200, json=page)
+
+
+def test_an_organisations_auditor_reads_its_whole_trail_past_pages_of_other_organisations(
+    console: TestClient, fake: FakeServices
+) -> None:
+    trail = AuditTrail(*[demo.CRISIS_CENTRE] * 400, demo.CSSS, *[demo.CRISIS_CENTRE] * 600, demo.CSSS)
+    fake.answers[("GET", "/v1/inquiries")] = trail.read
+    sign_in(console, demo.CSSS, "auditor")
+    page = console.get("/audit/journal").text
+    assert page.count("<td>VERIFY</td>") == 2 and "auditor-crise" not in page
+    assert page.count("<td>TRAIL</td>") == 5  # this read's own inquiries: 2,004 positions, 5 pages
+    assert 'data-testid="last-verification">Dernière vérification' in console.get("/audit/integrite").text
+
+
+@pytest.mark.parametrize("path", ["/audit/integrite", "/audit/rapport", "/audit/rapport/document", "/audit/journal"])
+def test_an_audit_read_another_site_asks_for_is_refused_with_a_link_to_open_it(
+    console: TestClient, fake: FakeServices, path: str
+) -> None:
+    sign_in(console, demo.CSSS, "network-auditor")
+    refused = console.get(path + "?au=2026-01-31", headers={"Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403 and "demandée depuis un autre site" in refused.text
+    assert f'href="{path}?au=2026-01-31" data-testid="continue"' in refused.text
+    assert console.get(path, headers={"Sec-Fetch-Site": "same-site"}).status_code == 403
+    assert not [r for r in fake.seen if r.url.host == "audit"]  # nothing entered in the trail
+    for origin in ("same-origin", "none", None):  # from the console, a typed address, a browser without the header
+        console.get(path, headers={"Sec-Fetch-Site": origin} if origin else {})
+        assert [r for r in fake.seen if r.url.host == "audit"]
+        fake.seen.clear()
 
 
 def test_every_page_is_no_store_and_never_framed_by_another_site(console: TestClient) -> None:
@@ -236,6 +424,15 @@ def test_the_worklist_shows_the_clock_that_matters_most_as_time_left(console: Te
     page = console.get("/demandes").text
     assert 'class="clock at-risk" data-state="AT_RISK"' in page
     assert re.search(r"\d+ min restant", page)
+
+
+def test_the_worklist_filters_treat_all_as_no_filter(console: TestClient, fake: FakeServices) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    everything = console.get("/demandes?sens=recues&statut=&service=&urgence=")
+    assert everything.status_code == 200 and REFERRAL_ID in everything.text
+    urgent = console.get("/demandes?sens=recues&statut=&service=CRISIS_24_7&urgence=URGENT")
+    assert REFERRAL_ID in urgent.text
+    assert REFERRAL_ID not in console.get("/demandes?statut=&service=&urgence=ROUTINE").text
 
 
 def test_roles_open_pages(console: TestClient) -> None:

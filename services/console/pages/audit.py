@@ -5,41 +5,57 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.common.auth import NETWORK_AUDITOR
 from services.common.clock import system_clock
 from services.console.gateway import Gateway
 from services.console.session import AUDITORS
-from services.console.web import Api, ConsoleDep, Form, SignedIn, T, render, requires
+from services.console.web import Api, ConsoleDep, Form, SignedIn, T, from_this_console, render, requires
 from services.contract.codes import ORG_ID_PATTERN
 
 router = APIRouter()
+RECORDED = [Depends(from_this_console)]
+"""The GET pages whose reading the audit service enters in the trail under the auditor's name."""
 
 TRAIL_PAGE = 500
-TRAIL_CAP = 5000
+TRAIL_PAGES = 20
+"""At most 10,000 positions of the trail (about 5,000 inquiries: each is made, then answered)."""
 SUBJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+Day = Annotated[date | None, Query(ge=date(1900, 1, 1), le=date(9998, 12, 31))]
+"""A day of a period: any record's, and far enough from the calendar's ends to count days around it."""
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 """The audit service's report is one self-contained file (inline CSS and SVG, no script), framed by the console."""
 
 
-async def _trail(api: Gateway) -> list[dict[str, Any]]:
-    """The audit trail, newest first (the API pages it oldest first)."""
+def _this_read(entry: dict[str, Any], sub: str, after: int) -> bool:
+    """The inquiry the audit service recorded for the very read that returned it, before reading."""
+    parameters = {"after": str(after), "limit": str(TRAIL_PAGE)}
+    return bool(entry["action"] == "TRAIL" and entry["auditor"] == sub and entry["parameters"] == parameters)
+
+
+async def _trail(api: Gateway, sub: str) -> list[dict[str, Any]]:
+    """The audit trail, newest first. The API pages it by position (after `cursor`, `limit` positions) and returns
+    the inquiries of those the caller may see, so a page is short whenever other organisations' inquiries or
+    answers fill it: the trail ends at the page holding this read's own inquiry, recorded at its end."""
     entries: list[dict[str, Any]] = []
-    while len(entries) < TRAIL_CAP:
-        page = await api.get("audit", "/v1/inquiries", cursor=len(entries), limit=TRAIL_PAGE)
+    after = 0
+    for _ in range(TRAIL_PAGES):
+        page: list[dict[str, Any]] = await api.get("audit", "/v1/inquiries", cursor=after, limit=TRAIL_PAGE)
         entries += page
-        if len(page) < TRAIL_PAGE:
+        if any(_this_read(entry, sub, after) for entry in page):
             break
+        # positions may skip numbers (a database sequence): a page then reaches past after + TRAIL_PAGE
+        after = max([after + TRAIL_PAGE, *(entry["position"] for entry in page)])
     return entries[::-1]
 
 
-@router.get("/audit/integrite")
+@router.get("/audit/integrite", dependencies=RECORDED)
 async def integrity(request: Request, session: SignedIn, api: Api) -> Response:
     """The last verification on the trail; a button runs a new one."""
     requires(session, *AUDITORS)
-    last = next((e for e in await _trail(api) if e["action"] == "VERIFY"), None)
+    last = next((e for e in await _trail(api, session.sub) if e["action"] == "VERIFY"), None)
     return render(request, "integrity.html", last=last, result=None)
 
 
@@ -48,7 +64,7 @@ async def verify(request: Request, session: SignedIn, api: Api, form: Form) -> R
     """Verifies every store now (seals, chains, published checkpoints); the verification goes on the trail."""
     requires(session, *AUDITORS)
     result = await api.get("audit", "/v1/integrity")
-    last = next((e for e in await _trail(api) if e["action"] == "VERIFY"), None)
+    last = next((e for e in await _trail(api, session.sub) if e["action"] == "VERIFY"), None)
     return render(request, "integrity.html", last=last, result=result)
 
 
@@ -58,13 +74,13 @@ def _period(start: date | None, end: date | None) -> tuple[date, date]:
     return start or end - timedelta(days=30), end
 
 
-@router.get("/audit/rapport")
+@router.get("/audit/rapport", dependencies=RECORDED)
 async def report(
     request: Request,
     session: SignedIn,
     api: Api,
-    du: Annotated[date | None, Query()] = None,
-    au: Annotated[date | None, Query()] = None,
+    du: Day = None,
+    au: Day = None,
 ) -> Response:
     """The compliance report of the period, with its charts, and how fresh the audit database is."""
     requires(session, NETWORK_AUDITOR)
@@ -73,13 +89,13 @@ async def report(
     return render(request, "report.html", start=start, end=end, replay=replay or None)
 
 
-@router.get("/audit/rapport/document")
+@router.get("/audit/rapport/document", dependencies=RECORDED)
 async def report_document(
     session: SignedIn,
     api: Api,
     t: T,
-    du: Annotated[date | None, Query()] = None,
-    au: Annotated[date | None, Query()] = None,
+    du: Day = None,
+    au: Day = None,
 ) -> Response:
     """The audit service's HTML report itself, in the user's language (framed by the report page)."""
     requires(session, NETWORK_AUDITOR)
@@ -97,8 +113,8 @@ async def register(
     console: ConsoleDep,
     personne: Annotated[str | None, Query(pattern=SUBJECT_PATTERN)] = None,
     destinataire: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
-    du: Annotated[date | None, Query()] = None,
-    au: Annotated[date | None, Query()] = None,
+    du: Day = None,
+    au: Day = None,
     curseur: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ) -> Response:
     """Disclosure register entries, filtered by person, recipient and period."""
@@ -120,9 +136,9 @@ async def register(
     )
 
 
-@router.get("/audit/journal")
+@router.get("/audit/journal", dependencies=RECORDED)
 async def trail(request: Request, session: SignedIn, api: Api) -> Response:
     """The audit trail of the signed-in auditor's own queries (this one included), newest first."""
     requires(session, *AUDITORS)
-    mine = [e for e in await _trail(api) if e["auditor"] == session.sub]
+    mine = [e for e in await _trail(api, session.sub) if e["auditor"] == session.sub]
     return render(request, "trail.html", entries=mine[:200])

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 from starlette.datastructures import FormData
 
 from services.common.clock import system_clock
 from services.console.actions import BY_COMMAND, allowed, side_of
-from services.console.forms import FormErrors, form_values
+from services.console.forms import VERSION, FormErrors, FormValueError, form_values, idempotency, rendered_value
 from services.console.gateway import ApiProblemError, Gateway
 from services.console.i18n import Translator
 from services.console.session import AUDITORS, Session
@@ -39,6 +40,14 @@ LIST_CAP = 2000
 """The referral API filters by organisation and status; service and urgency are filtered here, over at most this
 many referrals."""
 DIRECTIONS = {"recues": "to_org", "envoyees": "from_org", "toutes": None}
+
+
+def _all_when_blank(value: object) -> object:
+    """The filters' "all" choice: a GET form sends the empty value (`service=`)."""
+    return value or None
+
+
+AllWhenBlank = BeforeValidator(_all_when_blank)
 
 
 @router.get("/")
@@ -66,9 +75,9 @@ async def worklist(
     api: Api,
     console: ConsoleDep,
     sens: Annotated[str, Query()] = "recues",
-    statut: Annotated[ReferralStatus | None, Query()] = None,
-    service: Annotated[ServiceCode | None, Query()] = None,
-    urgence: Annotated[Urgency | None, Query()] = None,
+    statut: Annotated[ReferralStatus | None, AllWhenBlank, Query()] = None,
+    service: Annotated[ServiceCode | None, AllWhenBlank, Query()] = None,
+    urgence: Annotated[Urgency | None, AllWhenBlank, Query()] = None,
     page: Annotated[int, Query(ge=0, le=1000)] = 0,
 ) -> Response:
     """Referrals received or sent, filtered, the most pressing clock first."""
@@ -191,7 +200,10 @@ async def referral_page(
 def _action_body(command: str, form: FormData, t: Translator) -> dict[str, Any]:
     action = BY_COMMAND[command]
     body: dict[str, Any] = {name.name: str(form.get(name.name, "")).strip() for name in action.inputs}
-    at = local_to_instant(str(form.get("at", "")) or None, t.zone)
+    try:
+        at = local_to_instant(str(form.get("at", "")) or None, t.zone)
+    except ValueError:
+        raise FormValueError("at") from None
     if at is not None or action.at_required:
         body["at"] = at
     return body
@@ -203,7 +215,7 @@ async def act(on: Here, command: str, form: Form) -> Response:
     requires(on.session, *WORKERS)
     if command not in BY_COMMAND:
         return await on.page(404)
-    seen = str(form.get("version", ""))
+    seen = rendered_value(form, "version", VERSION)
     try:
         await on.api.call(
             "referral",
@@ -303,15 +315,9 @@ async def record_consent(on: Here, form: Form) -> Response:
         "valid_until": values.get("valid_until") or None,
     }
     try:
-        consent = await on.api.post("consent", "/v1/consents", body, headers=_idempotency(form))
+        consent = await on.api.post("consent", "/v1/consents", body, headers=idempotency(form))
     except ApiProblemError as problem:
         if problem.status != 422:
             raise
         return await on.page(422, consent_errors=FormErrors.of(problem, on.t), consent_values=values)
     return see_other(f"/demandes/{on.referral_id}?consentement={consent['id']}")
-
-
-def _idempotency(form: FormData) -> dict[str, str]:
-    """The key the form was rendered with: a double click records one consent, not two."""
-    key = str(form.get("form_key", ""))[:64]
-    return {"Idempotency-Key": key} if key else {}

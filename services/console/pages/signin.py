@@ -67,7 +67,7 @@ async def dev_sign_in(request: Request, console: ConsoleDep, t: T, form: Form) -
     token = mint_dev_token(load_dev_key(settings.signing_key_file), org, roles, sub, settings.jwt_audience, ttl)
     session = Session(sub, org, tuple(sorted(roles)), token, time.time() + ttl.total_seconds())
     response = see_other(next_path)
-    console.cookies.start_session(response, session)
+    console.cookies.seal_session(response, session)
     return response
 
 
@@ -96,15 +96,17 @@ async def oidc_callback(request: Request, console: ConsoleDep, t: T) -> Response
         return _page(request, t, "/demandes", 401, t.t("signin.failed", reason=reason))
     response = see_other(pending.next if pending else "/demandes")
     response.delete_cookie(SIGNIN_COOKIE, path="/", secure=True, httponly=True)
-    console.cookies.start_session(response, session)
+    console.cookies.seal_session(response, session)
     return response
 
 
 @router.post("/deconnexion")
 def sign_out(form: Form) -> Response:
-    """Ends the session (the cookie is dropped; the console kept nothing else)."""
+    """Ends the session: the cookie is dropped, and the browser told to forget what its cache and storage kept of
+    the console's pages (the console kept nothing else)."""
     response = see_other("/connexion")
     end_session(response)
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response
 
 

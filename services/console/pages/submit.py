@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from services.console.forms import FormErrors, form_values
+from services.console.forms import FormErrors, form_values, idempotency
 from services.console.gateway import ApiProblemError, Gateway
 from services.console.web import Api, Form, SignedIn, T, render, requires, see_other
 from services.contract.codes import DEFAULT_REASON_CODES, Accompaniment, Channel, InfoCategory, ServiceCode, Urgency
@@ -114,9 +114,8 @@ async def submit_referral(request: Request, session: SignedIn, api: Api, t: T, f
         "information": information,
     }
     body = {name: value for name, value in body.items() if value not in (None, "")}  # absent: the API says "missing"
-    key = values.get("form_key", "")[:64]
     try:
-        created = await api.post("referral", "/v1/referrals", body, headers={"Idempotency-Key": key} if key else None)
+        created = await api.post("referral", "/v1/referrals", body, headers=idempotency(form))
     except ApiProblemError as problem:
         if problem.status not in (403, 409, 422):
             raise
