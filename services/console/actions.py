@@ -14,8 +14,13 @@ from typing import Literal
 from services.contract.codes import ReferralStatus as S
 from services.contract.codes import ServiceCode
 
-OPEN = frozenset({S.SUBMITTED, S.RECEIVED, S.ANALYSED, S.REDIRECTED})
+OPEN = frozenset({S.SUBMITTED, S.RECEIVED, S.ANALYSED, S.REDIRECTED, S.FIRST_CONTACT_MADE})
+"""Not yet accepted by the current receiver (FIRST_CONTACT_MADE only before acceptance: a first contact may come
+first): the referral API's own `OPEN`."""
 UNDER_WAY = frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE, S.FOLLOW_UP_STARTED})
+LIVE = OPEN | UNDER_WAY
+
+Stage = Literal["before", "after", "any"]
 
 Side = Literal["receiver", "sender"]
 
@@ -38,6 +43,8 @@ class Action:
     inputs: tuple[Input, ...] = ()
     at_required: bool = False
     tone: Literal["primary", "plain", "danger"] = "plain"
+    stage: Stage = "any"
+    """Offered only before the current receiver accepted the referral, only after, or either way."""
     in_v1: bool = True
     """Part of the first referral API (assumed offered when the OpenAPI document cannot be read)."""
 
@@ -50,10 +57,10 @@ MEETING_MODES = ("IN_PERSON", "PHONE", "VIDEO", "GROUP")
 
 ACTIONS: tuple[Action, ...] = (
     Action("receive", frozenset({S.SUBMITTED, S.REDIRECTED})),
-    Action("callback", frozenset({S.SUBMITTED, S.RECEIVED})),
-    Action("analyse", frozenset({S.SUBMITTED, S.RECEIVED})),
-    Action("accept", OPEN, tone="primary"),
-    Action("refuse", OPEN, inputs=(Input("reason", "field.reason"),), tone="danger"),
+    Action("callback", LIVE),
+    Action("analyse", OPEN - {S.ANALYSED}, stage="before"),
+    Action("accept", OPEN, tone="primary", stage="before"),
+    Action("refuse", OPEN, inputs=(Input("reason", "field.reason"),), tone="danger", stage="before"),
     Action(
         "redirect",
         OPEN - {S.REDIRECTED},
@@ -61,9 +68,10 @@ ACTIONS: tuple[Action, ...] = (
             Input("to_org", "field.to_org"),
             Input("to_service", "field.to_service", "ServiceCode", tuple(ServiceCode)),
         ),
+        stage="before",
     ),
-    Action("first-contact", frozenset({S.SUBMITTED, S.RECEIVED, S.ANALYSED, S.ACCEPTED})),
-    Action("start-follow-up", frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE})),
+    Action("first-contact", OPEN - {S.FIRST_CONTACT_MADE} | {S.ACCEPTED, S.FOLLOW_UP_STARTED}),
+    Action("start-follow-up", frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE}), stage="after"),
     Action(
         "meetings",
         UNDER_WAY,
@@ -71,8 +79,8 @@ ACTIONS: tuple[Action, ...] = (
         at_required=True,
         in_v1=False,
     ),
-    Action("close", UNDER_WAY, inputs=(Input("outcome", "field.outcome"),)),
-    Action("cancel", OPEN, side="sender", tone="danger"),
+    Action("close", UNDER_WAY, inputs=(Input("outcome", "field.outcome"),), stage="after"),
+    Action("cancel", OPEN, side="sender", tone="danger", stage="before"),
 )
 
 BY_COMMAND = {action.command: action for action in ACTIONS}
@@ -86,14 +94,25 @@ def side_of(org: str, referral: dict[str, object]) -> Side | None:
     return None
 
 
+def accepted(referral: dict[str, object]) -> bool:
+    """Whether the current receiver accepted the referral (an acceptance since the last redirection)."""
+    history = referral.get("history")
+    steps = [str(m.get("step")) for m in history if isinstance(m, dict)] if isinstance(history, list) else []
+    since = steps[len(steps) - steps[::-1].index("redirected") :] if "redirected" in steps else steps
+    return "accepted" in since
+
+
 def allowed(referral: dict[str, object], org: str, offered_paths: frozenset[str] | None) -> list[Action]:
-    """The actions the worker's organisation may take now (`offered_paths`: the API's paths; None when unknown)."""
+    """The actions the worker's organisation may take now (`offered_paths`: the API's paths; None when unknown). The
+    API refuses what is recorded once only (a second call-back, a second analysis) with a 409 the page explains."""
     side = side_of(org, referral)
     status = referral.get("status")
+    stage = "after" if accepted(referral) else "before"
     return [
         action
         for action in ACTIONS
         if action.side == side
         and status in action.statuses
+        and action.stage in ("any", stage)
         and (action.path in offered_paths if offered_paths is not None else action.in_v1)
     ]

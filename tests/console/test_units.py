@@ -111,6 +111,23 @@ def test_the_sender_may_only_cancel_and_a_closed_referral_offers_nothing() -> No
     assert allowed(submitted, "c", paths) == []  # neither party
 
 
+def test_the_actions_follow_the_referral_api_before_and_after_acceptance() -> None:
+    """A first contact may come before acceptance (the referral stays open: analyse, accept, refuse, redirect) or
+    after it (follow-up, close); a call-back is offered in any live status, a first contact after the follow-up."""
+    paths = frozenset(action.path for action in ACTIONS)
+    contacted = {"status": "FIRST_CONTACT_MADE", "from_org": "a", "to_org": "b"}
+    before = {**contacted, "history": [{"step": "submitted"}, {"step": "first-contact-made"}]}
+    after = {**contacted, "history": [{"step": "submitted"}, {"step": "accepted"}, {"step": "first-contact-made"}]}
+    redirected = {**contacted, "history": [*after["history"], {"step": "redirected"}, {"step": "first-contact-made"}]}
+    offered = ["callback", "analyse", "accept", "refuse", "redirect", "meetings"]
+    assert [a.command for a in allowed(before, "b", paths)] == offered
+    assert [a.command for a in allowed(after, "b", paths)] == ["callback", "start-follow-up", "meetings", "close"]
+    assert allowed(redirected, "b", paths) == allowed(before, "b", paths)  # the new receiver has not accepted
+    assert [a.command for a in allowed(before, "a", paths)] == ["cancel"]
+    following = {**after, "status": "FOLLOW_UP_STARTED"}
+    assert [a.command for a in allowed(following, "b", paths)] == ["callback", "first-contact", "meetings", "close"]
+
+
 def test_the_vendored_htmx_is_the_pinned_release() -> None:
     """htmx.org 2.0.11 from npm, dist/htmx.min.js, unmodified (BSD-0): 52,182 bytes, about 16 KiB gzipped."""
     digest = hashlib.sha256((HERE / "static" / "htmx.min.js").read_bytes()).hexdigest()
