@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from services.common.asgi import HttpMiddleware
 from services.common.problems import VALIDATION, ProblemSpec, problem_response
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -79,17 +80,11 @@ def _is_json(scope: Scope) -> bool:
     return False
 
 
-class StrictJSONMiddleware:
+class StrictJSONMiddleware(HttpMiddleware):
     """Reads a request body once, at most `MAX_BODY_BYTES` of it; refuses a larger one, and in a JSON body duplicate
     keys (naming the key) and text that is not UTF-8; replays it otherwise."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _declared_length(scope) > MAX_BODY_BYTES:
             await _too_large(scope, receive, send)
             return

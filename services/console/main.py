@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from services.common.asgi import HttpMiddleware
 from services.common.composition import Service
 from services.common.telemetry import NATIVE_TELEMETRY, observe
 from services.console.oidc import OidcClient
@@ -43,17 +44,11 @@ def build_console(settings: ConsoleSettings) -> Console:
     return Console(settings, cookies, clients, oidc, static_version(STATIC))
 
 
-class SecurityHeaders:
+class SecurityHeaders(HttpMiddleware):
     """ASGI middleware around every page, the error pages (500 included) and static files: pages are never cached
     (they show referrals and record information) nor framed by another site; versioned static files are cached."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         static = scope["path"].startswith("/static/")
 
         async def sending(message: Message) -> None:

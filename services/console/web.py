@@ -19,8 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from services.common.asgi import HttpMiddleware
 from services.common.telemetry import route_template
 from services.console.forms import FormValueError
 from services.console.gateway import ApiProblemError, Gateway, ServiceUnavailableError
@@ -256,18 +257,12 @@ def install_error_pages(app: FastAPI) -> None:
     app.add_middleware(UnexpectedErrors)
 
 
-class UnexpectedErrors:
+class UnexpectedErrors(HttpMiddleware):
     """ASGI middleware: an exception no handler took becomes the 500 page, logged by its type and route template only.
     It is not raised again: Starlette's ServerErrorMiddleware would raise it on to uvicorn, which logs the traceback
     with the exception's message, and a message may quote what the user typed."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def sending(message: Message) -> None:
