@@ -98,6 +98,7 @@ def agreement_state(agreement: Agreement, e: Any) -> AgreementStateV1:
 
 def _proposal(proposal: Proposal, in_force: Terms) -> AmendmentProposalV1:
     return AmendmentProposalV1(
+        id=proposal.id,
         version=proposal.number,
         change=proposal.change,
         changes=proposal.terms.changes_from(in_force),

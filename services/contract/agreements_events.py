@@ -55,8 +55,11 @@ class AmendmentProposalV1(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    id: str | None = None
+    """The proposal's identity, new whenever a proposal replaces it (a signature of the agreement names it); absent
+    from events published before proposals had one."""
     version: int
-    """The version of the terms it becomes once in effect."""
+    """The version of the terms it becomes once in effect (the same for a proposal and the one replacing it)."""
     change: str
     """`amended` (an amendment) or `renewed` (a later end date)."""
     changes: list[str]

@@ -47,6 +47,12 @@ def get(api: TestClient, auth: Auth, agreement_id: str) -> dict[str, Any]:
     return dict(api.get(f"/v1/agreements/{agreement_id}", headers=auth(OUTSIDER, "intake")).json())
 
 
+def sign(api: TestClient, auth: Auth, agreement_id: str, org: str, role: str = "coordinator") -> Any:
+    """`org` signs the proposal it reads (named by its id)."""
+    proposal = get(api, auth, agreement_id)["proposal"]
+    return post(api, auth, agreement_id, "sign", org, role, proposal_id=proposal["id"])
+
+
 def signers(signatures: list[dict[str, Any]]) -> list[tuple[str, int]]:
     return sorted((s["party"], s["version"]) for s in signatures)
 
@@ -56,7 +62,7 @@ def test_an_amendment_by_one_party_is_a_proposal_until_every_party_signs_it(
 ) -> None:
     proposed = post(network, auth, active["id"], "amend", REGIONAL, **ON_CSSS_BEHALF)
     assert proposed.status_code == 200, proposed.text
-    signed_by_proposer = post(network, auth, active["id"], "sign", REGIONAL).json()
+    signed_by_proposer = sign(network, auth, active["id"], REGIONAL).json()
     for pending in (proposed.json(), signed_by_proposer, get(network, auth, active["id"])):
         assert (pending["status"], pending["version"], pending["on_behalf"]) == ("ACTIVE", 1, [])
         assert pending["information_sharing"] == {"categories": ["IDENTIFICATION", "REFERRAL_REASON"]}
@@ -66,7 +72,7 @@ def test_an_amendment_by_one_party_is_a_proposal_until_every_party_signs_it(
         assert pending["proposal"]["proposed_by_org"] == REGIONAL
     assert signers(signed_by_proposer["proposal"]["signatures"]) == [(REGIONAL, 2)]
 
-    in_effect = post(network, auth, active["id"], "sign", CSSS).json()
+    in_effect = sign(network, auth, active["id"], CSSS).json()
     assert (in_effect["status"], in_effect["version"], in_effect["proposal"]) == ("ACTIVE", 2, None)
     assert in_effect["on_behalf"] == ON_CSSS_BEHALF["on_behalf"]
     assert signers(in_effect["signatures"]) == [(CSSS, 2), (REGIONAL, 2)]
@@ -76,12 +82,12 @@ def test_an_amendment_by_one_party_is_a_proposal_until_every_party_signs_it(
 
 def test_a_party_cannot_sign_an_amendment_for_another(network: TestClient, auth: Auth, active: dict[str, Any]) -> None:
     post(network, auth, active["id"], "amend", REGIONAL, **ON_CSSS_BEHALF)
-    post(network, auth, active["id"], "sign", REGIONAL)
+    sign(network, auth, active["id"], REGIONAL)
     answers = [
-        post(network, auth, active["id"], "sign", REGIONAL).status_code,  # again, for itself
-        post(network, auth, active["id"], "sign", REGIONAL, "admin").status_code,  # its admin: still for itself
-        post(network, auth, active["id"], "sign", OUTSIDER, "admin").status_code,  # a platform admin of a non-party
-        post(network, auth, active["id"], "sign", OUTSIDER).status_code,
+        sign(network, auth, active["id"], REGIONAL).status_code,  # again, for itself
+        sign(network, auth, active["id"], REGIONAL, "admin").status_code,  # its admin: still for itself
+        sign(network, auth, active["id"], OUTSIDER, "admin").status_code,  # a platform admin of a non-party
+        sign(network, auth, active["id"], OUTSIDER).status_code,
     ]
     after = get(network, auth, active["id"])
     assert answers == [409, 409, 403, 403]
@@ -92,7 +98,7 @@ def test_a_new_proposal_replaces_the_pending_one_and_voids_its_signatures(
     network: TestClient, auth: Auth, active: dict[str, Any]
 ) -> None:
     post(network, auth, active["id"], "amend", REGIONAL, **ON_CSSS_BEHALF)
-    post(network, auth, active["id"], "sign", CSSS)
+    sign(network, auth, active["id"], CSSS)
     replaced = post(network, auth, active["id"], "amend", REGIONAL, title="Entente révisée").json()
     assert (replaced["proposal"]["changes"], replaced["proposal"]["signatures"]) == (["title"], [])
     in_effect = sign_all(network, auth, replaced)
@@ -103,25 +109,26 @@ def test_a_renewal_waits_for_every_party_and_a_proposal_lapses_when_the_agreemen
     network: TestClient, auth: Auth, active: dict[str, Any]
 ) -> None:
     proposed = post(network, auth, active["id"], "renew", CSSS, end="2028-12-31").json()
-    post(network, auth, active["id"], "sign", CSSS)
+    sign(network, auth, active["id"], CSSS)
     terminated = post(network, auth, active["id"], "terminate", REGIONAL, reason="services transferred").json()
-    late = post(network, auth, active["id"], "sign", REGIONAL)
+    late = post(network, auth, active["id"], "sign", REGIONAL, proposal_id=proposed["proposal"]["id"])
     assert (proposed["end"], proposed["proposal"]["change"], proposed["proposal"]["end"]) == (
         "2027-12-31",
         "renewed",
         "2028-12-31",
     )
     assert (terminated["status"], terminated["end"], terminated["proposal"]) == ("TERMINATED", "2027-12-31", None)
-    assert late.status_code == 409
+    assert (late.status_code, late.json()["type"]) == (409, "urn:ca.qc.rls:problem:version-conflict")
+    assert "lapsed when the agreement became TERMINATED" in late.json()["detail"]
 
 
 def test_an_amendment_that_no_longer_fits_when_the_last_party_signs_is_refused(
     network: TestClient, auth: Auth, active: dict[str, Any], clock: ManualClock
 ) -> None:
     post(network, auth, active["id"], "amend", REGIONAL, end="2026-11-30")
-    post(network, auth, active["id"], "sign", REGIONAL)
+    sign(network, auth, active["id"], REGIONAL)
     clock.advance(timedelta(days=7))  # the proposed end date is now past
-    late = post(network, auth, active["id"], "sign", CSSS)
+    late = sign(network, auth, active["id"], CSSS)
     assert late.status_code == 422 and problem_field(late.json()) == "end"
     assert get(network, auth, active["id"])["end"] == "2027-12-31"
 
@@ -150,3 +157,52 @@ def test_only_the_terms_in_force_are_published_until_every_party_signed(
         [],
     )
     assert [e.data["proposal"] is None for e in published] == [False, False, False, True]
+    assert len({e.data["proposal"]["id"] for e in published[:3]}) == 1  # the proposal each signature named
+
+
+def test_a_signature_names_the_proposal_it_approves_and_one_replaced_meanwhile_is_not_signed(
+    network: TestClient, auth: Auth, active: dict[str, Any]
+) -> None:
+    narrow = {"summary": "typo fix", "information_sharing": {"categories": ["IDENTIFICATION"]}}
+    read_by_csss = post(network, auth, active["id"], "amend", REGIONAL, **narrow).json()["proposal"]
+    broader = post(network, auth, active["id"], "amend", REGIONAL, **ON_CSSS_BEHALF).json()["proposal"]
+    sign(network, auth, active["id"], REGIONAL)
+    swapped = post(network, auth, active["id"], "sign", CSSS, proposal_id=read_by_csss["id"])
+    unnamed = post(network, auth, active["id"], "sign", CSSS)
+    after = get(network, auth, active["id"])
+    assert read_by_csss["version"] == broader["version"] and read_by_csss["id"] != broader["id"]
+    assert (swapped.status_code, swapped.json()["type"]) == (409, "urn:ca.qc.rls:problem:version-conflict")
+    assert f"replaced by proposal {broader['id']} of {REGIONAL}" in swapped.json()["detail"]
+    assert (unnamed.status_code, problem_field(unnamed.json())) == (422, "proposal_id")
+    assert (after["version"], after["on_behalf"], after["proposal"]["id"]) == (1, [], broader["id"])
+    assert signers(after["proposal"]["signatures"]) == [(REGIONAL, 2)]
+    in_effect = post(network, auth, active["id"], "sign", CSSS, proposal_id=broader["id"]).json()
+    assert (in_effect["version"], in_effect["on_behalf"], in_effect["proposal"]) == (
+        2,
+        ON_CSSS_BEHALF["on_behalf"],
+        None,
+    )
+
+
+def test_if_match_names_the_proposal_of_the_revision_read(
+    network: TestClient, auth: Auth, active: dict[str, Any]
+) -> None:
+    first = post(network, auth, active["id"], "amend", REGIONAL, title="Entente révisée")
+    read = first.headers["ETag"]
+    same_terms_again = post(network, auth, active["id"], "amend", REGIONAL, title="Entente révisée")
+    url = f"/v1/agreements/{active['id']}/sign"
+    stale = network.post(url, headers={**auth(CSSS, "coordinator"), "If-Match": read})
+    current = network.post(url, headers={**auth(CSSS, "coordinator"), "If-Match": same_terms_again.headers["ETag"]})
+    assert first.json()["proposal"]["id"] != same_terms_again.json()["proposal"]["id"]
+    assert (stale.status_code, current.status_code) == (409, 200)
+    assert signers(current.json()["proposal"]["signatures"]) == [(CSSS, 2)]
+
+
+def test_a_signature_of_a_draft_names_nothing_and_a_proposal_named_for_a_draft_is_refused(
+    network: TestClient, auth: Auth
+) -> None:
+    drafted = network.post("/v1/agreements", json=service_108(), headers=auth(CSSS, "coordinator")).json()
+    named = post(network, auth, drafted["id"], "sign", CSSS, proposal_id="0" * 32)
+    plain = post(network, auth, drafted["id"], "sign", CSSS)
+    assert (named.status_code, plain.status_code, plain.json()["status"]) == (409, 200, "DRAFT")
+    assert "no such proposal" in named.json()["detail"]
