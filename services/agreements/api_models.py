@@ -266,7 +266,8 @@ class TermsPublic(BaseModel):
 class ProposalPublic(TermsPublic):
     """New terms proposed for a signed agreement: they take effect once every party has signed them (`/sign`); until
     then the agreement's terms in force are the previous ones. A new proposal replaces it (its signatures are void);
-    it lapses when the agreement is terminated (an amendment's also when the agreement expires)."""
+    it lapses when the agreement is terminated (an amendment's also when the agreement expires), and once it could no
+    longer take effect (`proposal-lapsed`: a start date changed once the agreement is in force, an end date passed)."""
 
     id: str = Field(description="This proposal's identity (a new one when replaced): a signature names it")
     version: int = Field(description="The version of the terms it becomes once in effect (kept by a replacement)")

@@ -467,6 +467,15 @@ class Agreement(Aggregate):
         occurred_at: datetime
         summary: str | None
 
+    class ProposalLapsed(Aggregate.Event):
+        """The pending proposal stopped meeting the rules of a change as the agreement moved on (it came into force
+        with another start date, or the proposed end date passed): it lapsed with its signatures."""
+
+        proposal_id: str
+        field: str | None
+        reason: str
+        occurred_at: datetime
+
     class Amended(Aggregate.Event):
         terms: dict[str, Any]
         amended_by: str
@@ -564,6 +573,12 @@ class Agreement(Aggregate):
     def review_due_at(self) -> datetime | None:
         return local_midnight(self.next_review_on, self.zone) if self.next_review_on else None
 
+    def proposal_lapses_at(self) -> datetime | None:
+        """When the pending proposal's end date has passed (it then lapses by itself), if it has one."""
+        if self.proposal is None or self.proposal.terms.end is None:
+            return None
+        return max(local_midnight(self.proposal.terms.end + timedelta(days=1), self.zone), self.proposal.proposed_at)
+
     def next_due_at(self) -> datetime | None:
         """When the next transition falls due by itself (None: nothing is scheduled)."""
         due = self._due()
@@ -597,13 +612,15 @@ class Agreement(Aggregate):
     # --- commands ------------------------------------------------------------------------------------
 
     def advance(self, now: datetime) -> None:
-        """Applies, in order and each at the time it fell due, every transition due by `now`."""
+        """Applies, in order and each at the time it fell due, every transition due by `now`; a pending proposal
+        the agreement's new state makes impossible (a start date changed once the agreement is in force) lapses."""
         while True:
             due = sorted(self._due(), key=lambda d: (d[0], d[1]))
             if not due or due[0][0] > now:
                 return
             at, _, apply = due[0]
             apply(at)
+            self._lapse_if_impossible(at)
 
     def sign(self, party: str, signed_by: str, now: datetime, proposal_id: str | None = None) -> None:
         """`party` signs what awaits its signature: a draft (once every party has, the agreement is SIGNED, and
@@ -711,17 +728,42 @@ class Agreement(Aggregate):
     def _check_change(self, change: str, terms: Terms, now: datetime) -> None:
         """The rules a change of the terms meets when proposed and again when it takes effect (the agreement may
         have come into force, or a day passed, meanwhile)."""
+        error = self._change_refused(change, terms, now)
+        if error is not None:
+            raise error
+
+    def _change_refused(self, change: str, terms: Terms, now: datetime) -> AgreementsError | None:
+        """The first rule of a change of the terms that `terms` break at `now` (None: none)."""
         if change == "renewed":
             if self.terms.end is None:
-                raise AgreementTransitionError("an agreement without an end date has no term to renew")
+                return AgreementTransitionError("an agreement without an end date has no term to renew")
             if terms.end is None or terms.end <= self.terms.end:
-                raise AgreementInvalidError("end", "a renewal moves the end date later")
+                return AgreementInvalidError("end", "a renewal moves the end date later")
         if self.status is not DRAFT and set(terms.parties) != set(self.terms.parties):
-            raise AgreementInvalidError("parties", "the parties of a signed agreement do not change")
+            return AgreementInvalidError("parties", "the parties of a signed agreement do not change")
         if self.status in IN_FORCE and terms.start != self.terms.start:
-            raise AgreementInvalidError("start", "an agreement in force keeps its start date")
+            return AgreementInvalidError("start", "an agreement in force keeps its start date")
         if self.status is not DRAFT and terms.end is not None and terms.end < local_date(now, self.zone):
-            raise AgreementInvalidError("end", "the terms of a signed agreement cannot end in the past")
+            return AgreementInvalidError("end", "the terms of a signed agreement cannot end in the past")
+        return None
+
+    def _lapse_if_impossible(self, at: datetime) -> None:
+        """The pending proposal lapses once it could no longer take effect: waiting for the last signature would
+        only end in a refusal, and no other proposal is signed meanwhile."""
+        if self.proposal is None:
+            return
+        error = self._change_refused(self.proposal.change, self.proposal.terms, at)
+        if error is not None:
+            self._lapse(self.proposal, error, at)
+
+    def _lapse_past_end(self, at: datetime) -> None:
+        """The pending proposal's end date has passed."""
+        if self.proposal is not None:
+            error = self._change_refused(self.proposal.change, self.proposal.terms, at)
+            self._lapse(self.proposal, error or AgreementInvalidError("end", "the proposed end date has passed"), at)
+
+    def _lapse(self, proposal: Proposal, error: AgreementsError, at: datetime) -> None:
+        self._proposal_lapsed(proposal_id=proposal.id, field=error.field, reason=str(error), occurred_at=at)
 
     def _propose(self, terms: Terms, change: str, by: str, party: str, now: datetime, summary: str | None) -> None:
         self._proposed(
@@ -738,16 +780,18 @@ class Agreement(Aggregate):
 
     def _due(self) -> list[tuple[datetime, int, Callable[[datetime], None]]]:
         """Transitions that fall due by themselves: (when, rank among simultaneous ones, how to apply)."""
-        if self.status is SIGNED:
-            return [(self.activation_due_at(), 0, self._activate)]
-        if self.status not in IN_FORCE:
-            return []
         due: list[tuple[datetime, int, Callable[[datetime], None]]] = []
-        expiry, review = self.expiry_due_at(), self.review_due_at()
-        if expiry is not None:
-            due.append((expiry, 0, self._expire))
-        if review is not None:
-            due.append((review, 1, self._fall_due_for_review))
+        if self.status is SIGNED:
+            due.append((self.activation_due_at(), 0, self._activate))
+        elif self.status in IN_FORCE:
+            expiry, review = self.expiry_due_at(), self.review_due_at()
+            if expiry is not None:
+                due.append((expiry, 0, self._expire))
+            if review is not None:
+                due.append((review, 1, self._fall_due_for_review))
+        lapse = self.proposal_lapses_at()
+        if lapse is not None:
+            due.append((lapse, 2, self._lapse_past_end))
         return due
 
     def _projected(self, status: AgreementStatus, at: datetime) -> AgreementStatus:
@@ -825,6 +869,12 @@ class Agreement(Aggregate):
             signatures={},
         )
 
+    @event(ProposalLapsed)
+    def _proposal_lapsed(self, proposal_id: str, field: str | None, reason: str, occurred_at: datetime) -> None:
+        if self.proposal is not None and self.proposal.id == proposal_id:
+            self.closed_proposals[proposal_id] = f"it lapsed at {occurred_at.isoformat()}: {reason}"
+            self.proposal = None
+
     @event(Activated)
     def _activated(self, occurred_at: datetime) -> None:
         self._set_status(ACTIVE, occurred_at)
@@ -888,6 +938,7 @@ EVENT_NAMES: dict[type[Aggregate.Event], str] = {
     Agreement.Signed: "signed",
     Agreement.Activated: "activated",
     Agreement.AmendmentProposed: "amendment-proposed",
+    Agreement.ProposalLapsed: "proposal-lapsed",
     Agreement.Amended: "amended",
     Agreement.Suspended: "suspended",
     Agreement.Resumed: "resumed",

@@ -71,6 +71,17 @@ class AmendmentProposalV1(BaseModel):
     """The parties that signed the proposal so far."""
 
 
+class LapsedProposalV1(BaseModel):
+    """The proposal that lapsed (on `proposal-lapsed`): it could no longer take effect, whoever signed it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    field: str | None = None
+    """The term it broke (`start`, `end`)."""
+    reason: str
+
+
 class AgreementStateV1(EventData):
     """An agreement after a change: every lifecycle event of an agreement has this payload."""
 
@@ -107,6 +118,8 @@ class AgreementStateV1(EventData):
     proposal: AmendmentProposalV1 | None = None
     """A change of the terms awaiting signatures (on `amendment-proposed`, `signed`, and until it takes effect or
     lapses). `signed_by` above lists the parties that signed the terms in force."""
+    lapsed_proposal: LapsedProposalV1 | None = None
+    """On `proposal-lapsed`: which proposal lapsed, and why."""
 
 
 class AgreementReviewDueV1(EventData):
@@ -197,6 +210,7 @@ AGREEMENT_LIFECYCLE = (
     "signed",
     "activated",
     "amendment-proposed",
+    "proposal-lapsed",
     "amended",
     "suspended",
     "resumed",

@@ -122,15 +122,81 @@ def test_a_renewal_waits_for_every_party_and_a_proposal_lapses_when_the_agreemen
     assert "lapsed when the agreement became TERMINATED" in late.json()["detail"]
 
 
-def test_an_amendment_that_no_longer_fits_when_the_last_party_signs_is_refused(
+def test_an_amendment_whose_end_date_passes_before_the_last_signature_lapses(
     network: TestClient, auth: Auth, active: dict[str, Any], clock: ManualClock
 ) -> None:
-    post(network, auth, active["id"], "amend", REGIONAL, end="2026-11-30")
+    proposal = post(network, auth, active["id"], "amend", REGIONAL, end="2026-11-30").json()["proposal"]
     sign(network, auth, active["id"], REGIONAL)
     clock.advance(timedelta(days=7))  # the proposed end date is now past
-    late = sign(network, auth, active["id"], CSSS)
-    assert late.status_code == 422 and problem_field(late.json()) == "end"
-    assert get(network, auth, active["id"])["end"] == "2027-12-31"
+    late = post(network, auth, active["id"], "sign", CSSS, proposal_id=proposal["id"])
+    assert (late.status_code, late.json()["type"]) == (409, "urn:ca.qc.rls:problem:version-conflict")
+    assert "lapsed at 2026-12-01T00:00:00-05:00: end:" in late.json()["detail"]
+    assert application_of(network).tick() == 1
+    after = get(network, auth, active["id"])
+    assert (after["end"], after["proposal"]) == ("2027-12-31", None)
+    assert history(network, auth, active["id"])[-1] == (
+        "proposal-lapsed",
+        "2026-12-01T00:00:00-05:00",
+        "end: the terms of a signed agreement cannot end in the past",
+    )
+
+
+def history(api: TestClient, auth: Auth, agreement_id: str) -> list[tuple[str, str, str | None]]:
+    changes = api.get(f"/v1/agreements/{agreement_id}/history", headers=auth(CSSS, "coordinator")).json()["changes"]
+    return [(c["event"], c["occurred_at"], c["note"]) for c in changes]
+
+
+def test_a_start_date_change_proposed_before_the_agreement_comes_into_force_lapses_when_it_does(
+    network: TestClient, auth: Auth, clock: ManualClock
+) -> None:
+    drafted = network.post("/v1/agreements", json=service_108(), headers=auth(CSSS, "coordinator")).json()
+    signed = sign_all(network, auth, drafted)  # SIGNED, in force from 2027-01-01
+    proposal = post(network, auth, signed["id"], "amend", REGIONAL, start="2027-02-01").json()["proposal"]
+    sign(network, auth, signed["id"], REGIONAL)
+    clock.advance(timedelta(days=40))
+    assert application_of(network).tick() == 1
+    after = get(network, auth, signed["id"])
+    late = post(network, auth, signed["id"], "sign", CSSS, proposal_id=proposal["id"])
+    assert (after["status"], after["start"], after["proposal"]) == ("ACTIVE", "2027-01-01", None)
+    assert history(network, auth, signed["id"])[-2:] == [
+        ("activated", "2027-01-01T00:00:00-05:00", None),
+        ("proposal-lapsed", "2027-01-01T00:00:00-05:00", "start: an agreement in force keeps its start date"),
+    ]
+    assert late.status_code == 409 and "it lapsed at 2027-01-01T00:00:00-05:00" in late.json()["detail"]
+    replaced = post(network, auth, signed["id"], "amend", REGIONAL, title="Entente révisée").json()
+    assert sign_all(network, auth, replaced)["title"] == "Entente révisée"
+
+
+def test_a_renewal_of_an_expired_agreement_lapses_once_its_end_date_passes(
+    network: TestClient, auth: Auth, clock: ManualClock
+) -> None:
+    body = service_108(start="2026-01-01", end="2026-12-31")
+    agreement = sign_all(
+        network, auth, network.post("/v1/agreements", json=body, headers=auth(CSSS, "coordinator")).json()
+    )
+    app = application_of(network)
+    start = app.recorder.max_notification_id() or 0
+    proposal = post(network, auth, agreement["id"], "renew", CSSS, end="2027-01-31").json()["proposal"]
+    sign(network, auth, agreement["id"], CSSS)
+    clock.advance(timedelta(days=40))
+    expired = app.tick()  # expired on 2027-01-01; the renewal stays pending
+    clock.advance(timedelta(days=30))
+    renewal_ended = app.tick()  # its end date passed on 2027-02-01
+    after = get(network, auth, agreement["id"])
+    notifications = app.recorder.select_notifications(start=start, limit=100, inclusive_of_start=False)
+    published = [o.event for n in notifications for o in outbox(app)(app.mapper.to_domain_event(n))]
+    lapsed = published[-1]
+    assert (expired, renewal_ended) == (1, 1)
+    assert (after["status"], after["end"], after["proposal"]) == ("EXPIRED", "2026-12-31", None)
+    assert [c[:2] for c in history(network, auth, agreement["id"])[-2:]] == [
+        ("expired", "2027-01-01T00:00:00-05:00"),
+        ("proposal-lapsed", "2027-02-01T00:00:00-05:00"),
+    ]
+    assert lapsed.type == "ca.qc.rls.agreements.proposal-lapsed.v1"
+    assert (lapsed.data["proposal"], lapsed.data["lapsed_proposal"]["id"]) == (None, proposal["id"])
+    assert lapsed.data["lapsed_proposal"]["field"] == "end"
+    renewed = sign_all(network, auth, post(network, auth, agreement["id"], "renew", REGIONAL, end="2027-12-31").json())
+    assert (renewed["status"], renewed["end"]) == ("ACTIVE", "2027-12-31")
 
 
 def test_only_the_terms_in_force_are_published_until_every_party_signed(
