@@ -26,6 +26,7 @@ from services.agreements.api_models import (
     ReviewBody,
     ServiceHoursPublic,
     ServiceHoursPut,
+    SignBody,
     SuspendBody,
     TerminateBody,
     TermsVersionPublic,
@@ -43,6 +44,7 @@ from services.agreements.domain import (
     InvalidFieldError,
     OrganisationExistsError,
     OrganisationNotFoundError,
+    ProposalConflictError,
 )
 from services.common.auth import Principal
 from services.common.params import Day, LocalInstant
@@ -69,6 +71,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     AgreementNotPartyError: FORBIDDEN,
     AgreementSuspendedByOtherError: FORBIDDEN,
     AgreementRevisionConflictError: VERSION_CONFLICT,
+    ProposalConflictError: VERSION_CONFLICT,
     AgreementIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
 }
 
@@ -296,11 +299,18 @@ def agreement_volumes(
     "/agreements/{agreement_id}/sign", response_model=AgreementPublic, tags=["lifecycle"], responses=CHANGE_RESPONSES
 )
 def sign_agreement(
-    agreement_id: uuid.UUID, response: Response, principal: Coordinator, agreements: App, if_match: IfMatch = None
+    agreement_id: uuid.UUID,
+    response: Response,
+    principal: Coordinator,
+    agreements: App,
+    body: SignBody | None = None,
+    if_match: IfMatch = None,
 ) -> AgreementPublic:
     """Sign for the caller's organisation what awaits its signature: a draft (ACTIVE once all parties signed and the
-    start date has come) or the proposed change of a signed agreement's terms (in effect once all parties signed)."""
-    agreement = agreements.sign(agreement_id, actor_of(principal), revision_of(if_match))
+    start date has come) or the proposed change of a signed agreement's terms (in effect once all parties signed),
+    named by `proposal_id` or by `If-Match` (422 when neither names it; 409 when it is no longer the pending one)."""
+    proposal_id = body.proposal_id if body else None
+    agreement = agreements.sign(agreement_id, actor_of(principal), revision_of(if_match), proposal_id)
     return agreement_response(agreement, response)
 
 

@@ -199,6 +199,17 @@ class ReviewBody(BaseModel):
     summary: str | None = Field(None, max_length=TEXT)
 
 
+class SignBody(BaseModel):
+    """What the signature approves. A draft needs nothing; a proposed change of a signed agreement's terms is named
+    by its id (`proposal.id` as read), unless `If-Match` carries the revision read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    proposal_id: str | None = Field(
+        None, max_length=64, description="The `proposal.id` signed (409 when another proposal replaced it)"
+    )
+
+
 class SignaturePublic(BaseModel):
     party: str
     signed_by: str
@@ -255,9 +266,11 @@ class TermsPublic(BaseModel):
 class ProposalPublic(TermsPublic):
     """New terms proposed for a signed agreement: they take effect once every party has signed them (`/sign`); until
     then the agreement's terms in force are the previous ones. A new proposal replaces it (its signatures are void);
-    it lapses when the agreement is terminated (an amendment's also when the agreement expires)."""
+    it lapses when the agreement is terminated (an amendment's also when the agreement expires), and once it could no
+    longer take effect (`proposal-lapsed`: a start date changed once the agreement is in force, an end date passed)."""
 
-    version: int = Field(description="The version of the terms it becomes once in effect")
+    id: str = Field(description="This proposal's identity (a new one when replaced): a signature names it")
+    version: int = Field(description="The version of the terms it becomes once in effect (kept by a replacement)")
     change: str = Field(description="amended or renewed")
     changes: list[str] = Field(description="The names of the terms it changes")
     proposed_by: str
@@ -270,6 +283,7 @@ class ProposalPublic(TermsPublic):
     def of(cls, p: Proposal, in_force: Terms) -> ProposalPublic:
         return cls(
             **cls.fields_of(p.terms),
+            id=p.id,
             version=p.number,
             change=p.change,
             changes=p.terms.changes_from(in_force),

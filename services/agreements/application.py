@@ -218,8 +218,23 @@ class Agreements(TrackedApplication):
             return self.draft(terms, actor, idempotency_key)
         return agreement, True
 
-    def sign(self, agreement_id: uuid.UUID, actor: Actor, expected_revision: int | None = None) -> Agreement:
-        return self._change(agreement_id, actor, expected_revision, lambda a, now: a.sign(actor.org, actor.sub, now))
+    def sign(
+        self,
+        agreement_id: uuid.UUID,
+        actor: Actor,
+        expected_revision: int | None = None,
+        proposal_id: str | None = None,
+    ) -> Agreement:
+        """Signs for the caller's organisation. A pending proposal is named by `proposal_id`, or by the revision the
+        caller read (`expected_revision`): every new proposal is a new revision, so either names what was read."""
+
+        def sign(agreement: Agreement, now: datetime) -> None:
+            named = proposal_id
+            if named is None and expected_revision is not None and agreement.proposal is not None:
+                named = agreement.proposal.id  # the agreement is at the revision read (checked before)
+            agreement.sign(actor.org, actor.sub, now, named)
+
+        return self._change(agreement_id, actor, expected_revision, sign)
 
     def amend(
         self,

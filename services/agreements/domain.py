@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import hashlib
+import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -88,6 +90,10 @@ class AgreementRevisionConflictError(AgreementsError):
     """`If-Match` named a revision that is not the agreement's current one."""
 
 
+class ProposalConflictError(AgreementsError):
+    """A signature names a proposal that is not the pending one (it was replaced, lapsed or took effect)."""
+
+
 class AgreementIdempotencyConflictError(AgreementsError):
     """An Idempotency-Key was reused with a different agreement."""
 
@@ -124,6 +130,15 @@ def agreement_id_for(org_id: str, idempotency_key: str | None) -> uuid.UUID:
     if idempotency_key is None:
         return uuid.uuid4()
     return uuid.uuid5(AGREEMENT_NAMESPACE, f"{org_id}\x1f{idempotency_key}")
+
+
+def proposal_id_for(agreement_id: uuid.UUID, revision: int, payload: Mapping[str, Any]) -> str:
+    """A proposal's identity: a digest of the agreement, the revision that recorded it and what it proposes (terms,
+    change, summary, by whom). Replacing a proposal records it at another revision, so its id always changes."""
+    canonical = json.dumps(
+        {"agreement": str(agreement_id), "revision": revision, **payload}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 def next_review_after(anchor: date, months: int, day: date) -> date:
@@ -383,8 +398,10 @@ class Signature:
 @dataclass(frozen=True)
 class Proposal:
     """A change of a signed agreement's terms (an amendment or a renewal) awaiting every party's signature: until
-    then the terms in force stay the previous ones. `number` is the version of the terms it would become."""
+    then the terms in force stay the previous ones. `number` is the version of the terms it would become (the same
+    for a proposal and the one replacing it); `id` is this proposal's own, the one a signature names."""
 
+    id: str
     number: int
     terms: Terms
     change: str
@@ -434,6 +451,8 @@ class Agreement(Aggregate):
         party: str
         signed_by: str
         occurred_at: datetime
+        proposal_id: str | None = None
+        """The proposal signed (None: a draft's terms, and every signature recorded before proposals had ids)."""
 
     class Activated(Aggregate.Event):
         occurred_at: datetime
@@ -447,6 +466,15 @@ class Agreement(Aggregate):
         party: str
         occurred_at: datetime
         summary: str | None
+
+    class ProposalLapsed(Aggregate.Event):
+        """The pending proposal stopped meeting the rules of a change as the agreement moved on (it came into force
+        with another start date, or the proposed end date passed): it lapsed with its signatures."""
+
+        proposal_id: str
+        field: str | None
+        reason: str
+        occurred_at: datetime
 
     class Amended(Aggregate.Event):
         terms: dict[str, Any]
@@ -506,6 +534,9 @@ class Agreement(Aggregate):
         self.signatures: dict[str, Signature] = {}
         """The signatures of the terms in force (of a draft: of its current terms)."""
         self.proposal: Proposal | None = None
+        self.closed_proposals: dict[str, str] = {}
+        """What became of each proposal no longer pending (replaced, lapsed, in effect), by id: why a signature
+        naming it is refused."""
         self.suspended_by_org: str | None = None
         self.phases = [Phase(occurred_at, DRAFT, 1)]
         self.review_anchor: date | None = None
@@ -542,6 +573,12 @@ class Agreement(Aggregate):
     def review_due_at(self) -> datetime | None:
         return local_midnight(self.next_review_on, self.zone) if self.next_review_on else None
 
+    def proposal_lapses_at(self) -> datetime | None:
+        """When the pending proposal's end date has passed (it then lapses by itself), if it has one."""
+        if self.proposal is None or self.proposal.terms.end is None:
+            return None
+        return max(local_midnight(self.proposal.terms.end + timedelta(days=1), self.zone), self.proposal.proposed_at)
+
     def next_due_at(self) -> datetime | None:
         """When the next transition falls due by itself (None: nothing is scheduled)."""
         due = self._due()
@@ -575,29 +612,36 @@ class Agreement(Aggregate):
     # --- commands ------------------------------------------------------------------------------------
 
     def advance(self, now: datetime) -> None:
-        """Applies, in order and each at the time it fell due, every transition due by `now`."""
+        """Applies, in order and each at the time it fell due, every transition due by `now`; a pending proposal
+        the agreement's new state makes impossible (a start date changed once the agreement is in force) lapses."""
         while True:
             due = sorted(self._due(), key=lambda d: (d[0], d[1]))
             if not due or due[0][0] > now:
                 return
             at, _, apply = due[0]
             apply(at)
+            self._lapse_if_impossible(at)
 
-    def sign(self, party: str, signed_by: str, now: datetime) -> None:
+    def sign(self, party: str, signed_by: str, now: datetime, proposal_id: str | None = None) -> None:
         """`party` signs what awaits its signature: a draft (once every party has, the agreement is SIGNED, and
-        ACTIVE from its start) or the proposed change of a signed agreement (in effect once every party has)."""
+        ACTIVE from its start) or the proposed change of a signed agreement (in effect once every party has), which
+        the signature names by `proposal_id`: a proposal replaced since the signer read it is not signed."""
         self.advance(now)
         if party not in self.terms.parties:
             raise AgreementNotPartyError(f"{party} is not a party to this agreement")
         signatures: Mapping[str, Signature] = self.signatures
         if self.proposal is None:
+            if proposal_id is not None:
+                raise ProposalConflictError(f"proposal {proposal_id} is not pending: {self._fate_of(proposal_id)}")
             self._check_draft_signable(now)
         else:
+            self._check_named(self.proposal, proposal_id)
             self._check_change(self.proposal.change, self.proposal.terms, now)
             signatures = self.proposal.signatures
         if party in signatures:
             raise AgreementTransitionError(f"{party} has already signed")
-        self._signed(party=party, signed_by=signed_by, occurred_at=now)
+        named = self.proposal.id if self.proposal is not None else None
+        self._signed(party=party, signed_by=signed_by, occurred_at=now, proposal_id=named)
         if self.proposal is not None and self.proposal.signed_by_all(self.terms.parties):
             self._put_in_effect(self.proposal, now)
         self.advance(now)
@@ -663,20 +707,63 @@ class Agreement(Aggregate):
         if expiry is not None and now >= expiry:
             raise AgreementTransitionError("the agreement's term is over")
 
+    def _check_named(self, proposal: Proposal, proposal_id: str | None) -> None:
+        """A signature of a proposal names it: signing "whatever is pending" would approve terms that replaced the
+        ones the signer read."""
+        if proposal_id is None:
+            raise InvalidFieldError(
+                "proposal_id",
+                f"new terms are proposed (proposal {proposal.id}, version {proposal.number}): name the proposal "
+                "the signature approves, as read on the agreement",
+            )
+        if proposal_id != proposal.id:
+            raise ProposalConflictError(
+                f"proposal {proposal_id} is not the pending one ({self._fate_of(proposal_id)}); the pending "
+                f"proposal is {proposal.id}, by {proposal.party}: read it before signing it"
+            )
+
+    def _fate_of(self, proposal_id: str) -> str:
+        return self.closed_proposals.get(proposal_id, "this agreement has no such proposal")
+
     def _check_change(self, change: str, terms: Terms, now: datetime) -> None:
         """The rules a change of the terms meets when proposed and again when it takes effect (the agreement may
         have come into force, or a day passed, meanwhile)."""
+        error = self._change_refused(change, terms, now)
+        if error is not None:
+            raise error
+
+    def _change_refused(self, change: str, terms: Terms, now: datetime) -> AgreementsError | None:
+        """The first rule of a change of the terms that `terms` break at `now` (None: none)."""
         if change == "renewed":
             if self.terms.end is None:
-                raise AgreementTransitionError("an agreement without an end date has no term to renew")
+                return AgreementTransitionError("an agreement without an end date has no term to renew")
             if terms.end is None or terms.end <= self.terms.end:
-                raise AgreementInvalidError("end", "a renewal moves the end date later")
+                return AgreementInvalidError("end", "a renewal moves the end date later")
         if self.status is not DRAFT and set(terms.parties) != set(self.terms.parties):
-            raise AgreementInvalidError("parties", "the parties of a signed agreement do not change")
+            return AgreementInvalidError("parties", "the parties of a signed agreement do not change")
         if self.status in IN_FORCE and terms.start != self.terms.start:
-            raise AgreementInvalidError("start", "an agreement in force keeps its start date")
+            return AgreementInvalidError("start", "an agreement in force keeps its start date")
         if self.status is not DRAFT and terms.end is not None and terms.end < local_date(now, self.zone):
-            raise AgreementInvalidError("end", "the terms of a signed agreement cannot end in the past")
+            return AgreementInvalidError("end", "the terms of a signed agreement cannot end in the past")
+        return None
+
+    def _lapse_if_impossible(self, at: datetime) -> None:
+        """The pending proposal lapses once it could no longer take effect: waiting for the last signature would
+        only end in a refusal, and no other proposal is signed meanwhile."""
+        if self.proposal is None:
+            return
+        error = self._change_refused(self.proposal.change, self.proposal.terms, at)
+        if error is not None:
+            self._lapse(self.proposal, error, at)
+
+    def _lapse_past_end(self, at: datetime) -> None:
+        """The pending proposal's end date has passed."""
+        if self.proposal is not None:
+            error = self._change_refused(self.proposal.change, self.proposal.terms, at)
+            self._lapse(self.proposal, error or AgreementInvalidError("end", "the proposed end date has passed"), at)
+
+    def _lapse(self, proposal: Proposal, error: AgreementsError, at: datetime) -> None:
+        self._proposal_lapsed(proposal_id=proposal.id, field=error.field, reason=str(error), occurred_at=at)
 
     def _propose(self, terms: Terms, change: str, by: str, party: str, now: datetime, summary: str | None) -> None:
         self._proposed(
@@ -693,16 +780,18 @@ class Agreement(Aggregate):
 
     def _due(self) -> list[tuple[datetime, int, Callable[[datetime], None]]]:
         """Transitions that fall due by themselves: (when, rank among simultaneous ones, how to apply)."""
-        if self.status is SIGNED:
-            return [(self.activation_due_at(), 0, self._activate)]
-        if self.status not in IN_FORCE:
-            return []
         due: list[tuple[datetime, int, Callable[[datetime], None]]] = []
-        expiry, review = self.expiry_due_at(), self.review_due_at()
-        if expiry is not None:
-            due.append((expiry, 0, self._expire))
-        if review is not None:
-            due.append((review, 1, self._fall_due_for_review))
+        if self.status is SIGNED:
+            due.append((self.activation_due_at(), 0, self._activate))
+        elif self.status in IN_FORCE:
+            expiry, review = self.expiry_due_at(), self.review_due_at()
+            if expiry is not None:
+                due.append((expiry, 0, self._expire))
+            if review is not None:
+                due.append((review, 1, self._fall_due_for_review))
+        lapse = self.proposal_lapses_at()
+        if lapse is not None:
+            due.append((lapse, 2, self._lapse_past_end))
         return due
 
     def _projected(self, status: AgreementStatus, at: datetime) -> AgreementStatus:
@@ -729,7 +818,9 @@ class Agreement(Aggregate):
         self.status_reason = reason
         self.phases.append(Phase(at, status, self.terms_version))
         if self.proposal is not None and status not in ALLOWED_FROM[PROPOSED_BY[self.proposal.change]]:
-            self.proposal = None  # lapsed: it could not be proposed now (terminated; an amendment once expired)
+            # lapsed: it could not be proposed now (terminated; an amendment once expired)
+            self.closed_proposals[self.proposal.id] = f"it lapsed when the agreement became {status.value}"
+            self.proposal = None
 
     def _add_version(self, document: dict[str, Any], change: str, at: datetime, by: str) -> None:
         number = self.terms_version + 1
@@ -737,10 +828,11 @@ class Agreement(Aggregate):
         self.phases.append(Phase(at, self.status, number))
         if self.proposal is not None:  # the change every party signed: its signatures are those of the terms in force
             self.signatures = dict(self.proposal.signatures)
+            self.closed_proposals[self.proposal.id] = f"it took effect as version {number}"
             self.proposal = None
 
     @event(Signed)
-    def _signed(self, party: str, signed_by: str, occurred_at: datetime) -> None:
+    def _signed(self, party: str, signed_by: str, occurred_at: datetime, proposal_id: str | None = None) -> None:
         if self.proposal is not None:
             self.proposal = self.proposal.signed(Signature(party, signed_by, occurred_at, self.proposal.number))
             return
@@ -759,9 +851,29 @@ class Agreement(Aggregate):
         summary: str | None,
     ) -> None:
         number = self.terms_version + 1
+        payload = {"terms": terms, "change": change, "proposed_by": proposed_by, "party": party, "summary": summary}
+        proposal_id = proposal_id_for(self.id, self.version + 1, payload)  # self.version: the revision before this
+        if self.proposal is not None:
+            self.closed_proposals[self.proposal.id] = (
+                f"it was replaced by proposal {proposal_id} of {party} at {occurred_at.isoformat()}"
+            )
         self.proposal = Proposal(
-            number, Terms.from_document(terms), change, proposed_by, party, occurred_at, summary, signatures={}
+            proposal_id,
+            number,
+            Terms.from_document(terms),
+            change,
+            proposed_by,
+            party,
+            occurred_at,
+            summary,
+            signatures={},
         )
+
+    @event(ProposalLapsed)
+    def _proposal_lapsed(self, proposal_id: str, field: str | None, reason: str, occurred_at: datetime) -> None:
+        if self.proposal is not None and self.proposal.id == proposal_id:
+            self.closed_proposals[proposal_id] = f"it lapsed at {occurred_at.isoformat()}: {reason}"
+            self.proposal = None
 
     @event(Activated)
     def _activated(self, occurred_at: datetime) -> None:
@@ -826,6 +938,7 @@ EVENT_NAMES: dict[type[Aggregate.Event], str] = {
     Agreement.Signed: "signed",
     Agreement.Activated: "activated",
     Agreement.AmendmentProposed: "amendment-proposed",
+    Agreement.ProposalLapsed: "proposal-lapsed",
     Agreement.Amended: "amended",
     Agreement.Suspended: "suspended",
     Agreement.Resumed: "resumed",

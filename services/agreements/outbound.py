@@ -23,6 +23,7 @@ from services.contract.agreements_events import (
     AgreementStateV1,
     AmendmentProposalV1,
     FundingV1,
+    LapsedProposalV1,
     OnBehalfV1,
     OrganisationRegisteredV1,
     ServiceHoursV1,
@@ -93,11 +94,17 @@ def agreement_state(agreement: Agreement, e: Any) -> AgreementStateV1:
         revision=agreement.version,
         on_behalf=[OnBehalfV1(of_org=o.of_org, services=list(o.services)) for o in terms.on_behalf],
         proposal=_proposal(agreement.proposal, terms) if agreement.proposal else None,
+        lapsed_proposal=_lapsed(e) if isinstance(e, Agreement.ProposalLapsed) else None,
     )
+
+
+def _lapsed(e: Agreement.ProposalLapsed) -> LapsedProposalV1:
+    return LapsedProposalV1(id=e.proposal_id, field=e.field, reason=e.reason)
 
 
 def _proposal(proposal: Proposal, in_force: Terms) -> AmendmentProposalV1:
     return AmendmentProposalV1(
+        id=proposal.id,
         version=proposal.number,
         change=proposal.change,
         changes=proposal.terms.changes_from(in_force),

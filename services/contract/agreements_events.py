@@ -55,8 +55,11 @@ class AmendmentProposalV1(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    id: str | None = None
+    """The proposal's identity, new whenever a proposal replaces it (a signature of the agreement names it); absent
+    from events published before proposals had one."""
     version: int
-    """The version of the terms it becomes once in effect."""
+    """The version of the terms it becomes once in effect (the same for a proposal and the one replacing it)."""
     change: str
     """`amended` (an amendment) or `renewed` (a later end date)."""
     changes: list[str]
@@ -66,6 +69,17 @@ class AmendmentProposalV1(BaseModel):
     summary: str | None = None
     signed_by: list[str]
     """The parties that signed the proposal so far."""
+
+
+class LapsedProposalV1(BaseModel):
+    """The proposal that lapsed (on `proposal-lapsed`): it could no longer take effect, whoever signed it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    field: str | None = None
+    """The term it broke (`start`, `end`)."""
+    reason: str
 
 
 class AgreementStateV1(EventData):
@@ -104,6 +118,8 @@ class AgreementStateV1(EventData):
     proposal: AmendmentProposalV1 | None = None
     """A change of the terms awaiting signatures (on `amendment-proposed`, `signed`, and until it takes effect or
     lapses). `signed_by` above lists the parties that signed the terms in force."""
+    lapsed_proposal: LapsedProposalV1 | None = None
+    """On `proposal-lapsed`: which proposal lapsed, and why."""
 
 
 class AgreementReviewDueV1(EventData):
@@ -194,6 +210,7 @@ AGREEMENT_LIFECYCLE = (
     "signed",
     "activated",
     "amendment-proposed",
+    "proposal-lapsed",
     "amended",
     "suspended",
     "resumed",

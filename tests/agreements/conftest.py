@@ -74,9 +74,13 @@ def service_108(**changes: Any) -> dict[str, Any]:
 
 
 def sign_all(api: TestClient, auth: Callable[..., dict[str, str]], agreement: dict[str, Any]) -> dict[str, Any]:
-    """Every party signs what awaits its signature (a draft, or a proposed change); the agreement after the last."""
+    """Every party signs what awaits its signature (a draft, or the proposed change it reads, named by its id); the
+    agreement after the last."""
+    url = f"/v1/agreements/{agreement['id']}"
     for party in agreement["parties"]:
-        response = api.post(f"/v1/agreements/{agreement['id']}/sign", headers=auth(party, "coordinator"))
+        proposal = api.get(url, headers=auth(party, "coordinator")).json()["proposal"]
+        body = {"proposal_id": proposal["id"]} if proposal else None
+        response = api.post(f"{url}/sign", json=body, headers=auth(party, "coordinator"))
         assert response.status_code == 200, response.text
     return dict(response.json())
 

@@ -167,9 +167,10 @@ def test_every_version_and_change_is_read_back_after_reopening(
     register_network(first)
     agreement = in_force(first, clock, start=date(2026, 1, 1))
     clock.advance(timedelta(days=1))
-    first.amend(agreement.id, {"title": "Entente modifiée"}, actor(REGIONAL), summary="new title")
-    first.sign(agreement.id, actor(REGIONAL))
-    first.sign(agreement.id, actor(CSSS))
+    proposal = first.amend(agreement.id, {"title": "Entente modifiée"}, actor(REGIONAL), summary="new title").proposal
+    assert proposal is not None
+    first.sign(agreement.id, actor(REGIONAL), proposal_id=proposal.id)
+    first.sign(agreement.id, actor(CSSS), proposal_id=proposal.id)
     first.suspend(agreement.id, actor(CSSS), reason="audit")
     first.close()
     reopened = open_app(store_url)

@@ -78,8 +78,9 @@ def test_amending_a_signed_agreement_to_an_earlier_start_activates_it_from_the_a
     later = NOW + timedelta(days=2)
     agreement.amend(service_terms(start=date(2026, 6, 1)), "coordinator-2", REGIONAL, later)
     proposed = agreement.status
-    agreement.sign(REGIONAL, "coordinator-2", later)
-    agreement.sign(CSSS, "coordinator-1", later)
+    assert agreement.proposal is not None
+    agreement.sign(REGIONAL, "coordinator-2", later, agreement.proposal.id)
+    agreement.sign(CSSS, "coordinator-1", later, agreement.proposal.id)
     assert (proposed.value, agreement.status.value) == ("SIGNED", "ACTIVE")
     assert agreement.phases[-1].at == later
     assert [p.at for p in agreement.phases] == sorted(p.at for p in agreement.phases)
@@ -94,7 +95,9 @@ def test_a_proposed_amendment_lapses_when_the_agreement_expires_and_a_renewal_do
     after_the_end = datetime(2028, 2, 1, tzinfo=UTC)
     for agreement in (amended, renewed):
         agreement.advance(after_the_end)
-    renewed.sign(CSSS, "coordinator-1", after_the_end)
-    renewed.sign(REGIONAL, "coordinator-2", after_the_end)
+    assert renewed.proposal is not None
+    renewal = renewed.proposal.id
+    renewed.sign(CSSS, "coordinator-1", after_the_end, renewal)
+    renewed.sign(REGIONAL, "coordinator-2", after_the_end, renewal)
     assert (amended.status.value, amended.proposal) == ("EXPIRED", None)
     assert (renewed.status.value, renewed.terms.end, renewed.terms_version) == ("ACTIVE", date(2028, 12, 31), 2)

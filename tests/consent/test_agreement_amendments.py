@@ -80,10 +80,11 @@ def test_an_amendment_on_the_disclosers_behalf_carries_information_only_once_eve
         return str(decided.json()["outcome"])
 
     outcomes = [outcome()]
-    agreements.post(f"{url}/amend", json=ON_CSSS_BEHALF, headers=auth(REGIONAL, "coordinator"))
+    proposed = agreements.post(f"{url}/amend", json=ON_CSSS_BEHALF, headers=auth(REGIONAL, "coordinator")).json()
+    named = {"proposal_id": proposed["proposal"]["id"]}
     outcomes.append(outcome())
-    agreements.post(f"{url}/sign", headers=auth(REGIONAL, "coordinator"))
+    agreements.post(f"{url}/sign", json=named, headers=auth(REGIONAL, "coordinator"))
     outcomes.append(outcome())
-    agreements.post(f"{url}/sign", headers=auth(CSSS, "coordinator"))
+    agreements.post(f"{url}/sign", json=named, headers=auth(CSSS, "coordinator"))
     outcomes.append(outcome())
     assert outcomes == ["DENY", "DENY", "DENY", "PERMIT"]
