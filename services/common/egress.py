@@ -7,8 +7,9 @@ all 127.0.0.1). The check runs when a URL is registered *and* when each connecti
 to the very address that was checked, so a DNS answer that changes in between (DNS rebinding) gains nothing.
 Development may allow loopback targets (local test receivers). Redirects are never followed, proxies from the
 environment never used. Each request ends within its deadline, connection, sending and answer included (httpx's
-timeouts bound each socket operation: a receiver sending a byte a second would hold a request for ever), and a name
-is connected to at most `MAX_CONNECT_ADDRESSES` of its addresses.
+timeouts bound each socket operation: a receiver sending a byte a second would hold a request for ever; name
+resolution takes no timeout, so it runs on a few threads of its own, waited for until the deadline), and a name is
+connected to at most `MAX_CONNECT_ADDRESSES` of its addresses.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import string
 import time
 import typing
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -45,6 +47,10 @@ NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NUMERIC_HOST = set(string.hexdigits + "xX.")
 MAX_CONNECT_ADDRESSES = 3
 """Addresses of one name a connection tries, each refused one after the other (all of them are vetted)."""
+MAX_RESOLVING = 8
+"""Names one client resolves at once (as many as the delivery worker's default concurrency). A lookup cannot be
+interrupted: past its request's deadline it goes on in its thread until the resolver gives up, so the threads are few
+and shared, and a lookup still queued then is dropped."""
 
 _DEADLINE: ContextVar[float] = ContextVar("egress_deadline", default=math.inf)
 """When the request the current thread is making must end (`time.monotonic()`): httpx's sync I/O runs in the
@@ -216,6 +222,22 @@ class _VettedBackend(httpcore.SyncBackend):
 
     def __init__(self, policy: EgressPolicy) -> None:
         self._policy = policy
+        self._resolving = ThreadPoolExecutor(max_workers=MAX_RESOLVING, thread_name_prefix="egress-resolve")
+
+    def _vet(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
+        """The policy's vetting, its name resolution included, within the connect timeout and the request's deadline
+        (`getaddrinfo` takes no timeout: a name server that does not answer would hold the request for its own)."""
+        bounded = _within_deadline(timeout, httpcore.ConnectTimeout)
+        vetting = self._resolving.submit(self._policy.vet, host, port)
+        try:
+            return vetting.result(bounded)
+        except TimeoutError:
+            vetting.cancel()
+            raise httpcore.ConnectTimeout("the host did not resolve within the request's deadline") from None
+
+    def close(self) -> None:
+        """Starts no other lookup; one under way ends in its thread."""
+        self._resolving.shutdown(wait=False, cancel_futures=True)
 
     def connect_tcp(
         self,
@@ -226,7 +248,7 @@ class _VettedBackend(httpcore.SyncBackend):
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         failure: httpcore.ConnectError | None = None
-        for address in self._policy.vet(host, port)[:MAX_CONNECT_ADDRESSES]:
+        for address in self._vet(host, port, timeout)[:MAX_CONNECT_ADDRESSES]:
             bounded = _within_deadline(timeout, httpcore.ConnectTimeout)
             try:
                 stream = super().connect_tcp(str(address), port, bounded, local_address, socket_options)
@@ -246,9 +268,10 @@ class EgressTransport(httpx.HTTPTransport):
         super().__init__(trust_env=False)
         self._policy = policy
         self._deadline = deadline
+        self._backend = _VettedBackend(policy)
         # httpx 0.28 builds its pool without a way to choose the network backend: swap in one that vets addresses
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=_VettedBackend(policy)
+            ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=self._backend
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -259,6 +282,10 @@ class EgressTransport(httpx.HTTPTransport):
         assert isinstance(response.stream, httpx.SyncByteStream)  # httpx's own transport answers with one
         response.stream = _DeadlineBody(response.stream, deadline)
         return response
+
+    def close(self) -> None:
+        super().close()
+        self._backend.close()
 
 
 def _loopback_name(host: str) -> bool:

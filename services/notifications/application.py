@@ -328,6 +328,12 @@ class Notifications(TrackedApplication):
         """What may be attempted now, but for the subscriptions in `skip` (those with attempts under way)."""
         return self.board.due(self.clock(), limit, skip)
 
+    def active_subscription(self, subscription_id: uuid.UUID) -> SubscriptionEntry | None:
+        """The subscription as it stands now, URL and secret included, while deliveries may be attempted (None once
+        it is paused, disabled or deleted)."""
+        entry = self.board.subscription(subscription_id)
+        return entry if entry is not None and entry.status is SubscriptionStatus.ACTIVE else None
+
     def event_of(self, delivery: DeliveryEntry) -> dict[str, Any]:
         """The event a delivery carries, as its dispatch recorded it (a CloudEvent document)."""
         dispatch = self._load(Dispatch, delivery.dispatch_id)

@@ -6,9 +6,10 @@ attempt with the same `webhook-id` (or the same CloudEvent id on a topic). Per r
 first unfinished delivery is attempted, so receivers see a referral's events in order.
 
 A round does not wait for webhooks: each webhook subscription has at most one task in flight, attempting its due
-deliveries one after the other on the pool's threads, and is left out of the rounds until that task ends. Topics are
-published by the round itself. A slow receiver thus holds one thread (each attempt ends within the client's
-deadline), never the topics or the other subscriptions' webhooks.
+deliveries one after the other on the pool's threads (reading the subscription again before each one: a pause or a
+deletion stops it), and is left out of the rounds until that task ends. Topics are published by the round itself. A
+slow receiver thus holds one thread (each attempt ends within the client's deadline), never the topics or the other
+subscriptions' webhooks.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 
 from services.notifications.application import AttemptOutcome, Notifications
 from services.notifications.outbound import TopicTransport, WebhookTransport
@@ -83,11 +85,14 @@ class DeliveryWorker:
 
     def _attempt_webhooks(self, batches: list[DueBatch]) -> None:
         """One subscription's due deliveries, one after the other, until one fails (the rest wait for a later
-        round) or the worker closes."""
+        round), the subscription is no longer active or the worker closes. The subscription is read again before
+        each attempt: a pause or a deletion stops the sending at once (not after the whole backlog), and each POST
+        goes to the URL, signed with the secret, the subscription has then."""
         for batch in batches:
-            if self._closing.is_set():
+            subscription = self.notifications.active_subscription(batch.subscription.id)
+            if subscription is None or self._closing.is_set():
                 return
-            outcomes = self.webhooks.attempt(self.notifications, batch)
+            outcomes = self.webhooks.attempt(self.notifications, replace(batch, subscription=subscription))
             self._record(outcomes)
             if not all(outcome.delivered for outcome in outcomes):
                 return

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
 from services.common.clock import ManualClock, system_clock
-from services.common.egress import EgressPolicy, EgressRefusedError, egress_client
+from services.common.egress import MAX_RESOLVING, EgressPolicy, EgressRefusedError, egress_client
 from services.common.eventstore import persistence_env
 from services.notifications.application import Notifications
 from services.notifications.domain import DeliveryChannel, DeliveryStatus, RetryPolicy, Subscription
@@ -231,6 +231,11 @@ def answering(respond: Callable[[BaseHTTPRequestHandler], None]) -> Iterator[str
         server.server_close()
 
 
+def no_content(handler: BaseHTTPRequestHandler) -> None:
+    handler.send_response(204)
+    handler.end_headers()
+
+
 def drip(handler: BaseHTTPRequestHandler, data: bytes, every: float = 0.2) -> None:
     for byte in data:
         handler.wfile.write(bytes([byte]))
@@ -288,6 +293,54 @@ def test_a_large_answer_is_not_read(tmp_path: Path) -> None:
         time.sleep(0.2)
     assert (delivery.status, delivery.last_error) == (DeliveryStatus.FAILED, "HTTP 500")
     assert sent[0] < total // 4, "the client hung up after the first bytes"
+
+
+class NameServer:
+    """A resolver whose name server answers (127.0.0.1) only once `answer` is set, or after `UNANSWERED` seconds."""
+
+    UNANSWERED = 10.0
+
+    def __init__(self) -> None:
+        self.answer = threading.Event()
+        self.asked = 0
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.asked += 1
+        self.answer.wait(self.UNANSWERED)
+        return ["127.0.0.1"]
+
+
+def test_a_name_server_that_does_not_answer_is_cut_at_the_deadline(listener: Listener) -> None:
+    """Names were resolved before the deadline was looked at: a silent name server held the attempt for as long as
+    `getaddrinfo` waited (up to 10 s here, with a 0.5 s deadline)."""
+    name_server = NameServer()
+    try:
+        with egress_client(EgressPolicy(allow_loopback=True, resolve=name_server), timeout=0.5) as client:
+            started = time.monotonic()
+            with pytest.raises(httpx.ConnectTimeout):
+                client.post(f"http://localhost:{listener.port}/rls", content=b"{}")
+            assert time.monotonic() - started < 1.5
+    finally:
+        name_server.answer.set()
+    assert listener.connections == 0
+
+
+def test_lookups_past_their_deadline_hold_a_few_threads_then_names_resolve_again() -> None:
+    """Each lookup left running past its deadline keeps its thread: they are at most `MAX_RESOLVING`, and the
+    lookups queued behind them are dropped, not run once the name server answers."""
+    name_server = NameServer()
+    policy = EgressPolicy(allow_loopback=True, resolve=name_server)
+    with answering(no_content) as url, egress_client(policy, timeout=0.3) as client:
+        named = url.replace("127.0.0.1", "localhost")
+        try:
+            for _ in range(MAX_RESOLVING + 3):
+                with pytest.raises(httpx.ConnectTimeout):
+                    client.post(named, content=b"{}")
+            assert name_server.asked <= MAX_RESOLVING
+        finally:
+            name_server.answer.set()
+        assert client.post(named, content=b"{}").status_code == 204
+    assert name_server.asked <= MAX_RESOLVING + 1, "the lookups dropped at their deadline were never run"
 
 
 def test_a_name_is_connected_to_at_most_three_of_its_addresses() -> None:

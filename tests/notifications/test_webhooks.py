@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -196,6 +197,36 @@ def test_a_slow_receiver_holds_up_neither_topics_nor_other_webhooks(
     finally:
         release.set()
         slow.stop()
+
+
+@pytest.mark.parametrize("stop", [Notifications.pause, Notifications.unsubscribe], ids=["paused", "deleted"])
+def test_a_subscription_paused_or_deleted_during_an_attempt_gets_no_further_attempts(
+    app: Notifications,
+    receiver: Receiver,
+    make_worker: Callable[..., DeliveryWorker],
+    stop: Callable[[Notifications, str, uuid.UUID, str], object],
+) -> None:
+    """A subscription's task used to send its whole backlog (up to 200 attempts, each up to the deadline) to the URL,
+    signed with the secret, read when it started: an organisation that had paused or unsubscribed still got POSTs."""
+    receiving = org("crise")
+    hook = subscribe_webhook(app, receiving, receiver.url)
+    Feed(app)(*[Story(org(), receiving).submitted() for _ in range(5)])
+
+    def stop_during_the_first(request: Received) -> int:
+        if not receiver.requests:
+            stop(app, receiving, hook, "org-admin")
+        return 200
+
+    receiver.answer = stop_during_the_first
+    worker = make_worker(app)
+    worker.run_once()
+    assert len(receiver.requests) == 1, "no attempt after the one under way"
+    if stop is Notifications.pause:
+        statuses = [d.status for d in app.list_deliveries(receiving, hook)]
+        assert statuses.count(DeliveryStatus.DELIVERED) == 1 and statuses.count(DeliveryStatus.PENDING) == 4
+        app.resume(receiving, hook, "org-admin")
+        worker.run_once()
+        assert len(receiver.accepted()) == 5, "the deliveries left wait for the resumption"
 
 
 def test_a_receiver_answering_410_disables_its_subscription(
