@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from services.audit.standards import Clock, Compliance, all_clocks, compliance
 from services.audit.states import agreement_state
 from services.audit.views import HistoryDB, HistoryRow, parse_time
+from services.contract.delay_standards import Policy
 
 CLOSED_AGREEMENT = frozenset({"TERMINATED", "EXPIRED"})
 
@@ -103,13 +104,14 @@ def build_report(
 ) -> Report:
     """The report for [start, end): clocks started in the period, evaluated as they stood at `end`."""
     tz = ZoneInfo(zone)
+    policy = Policy(bounds, zone=tz)  # days of the standards stated in days are this zone's
     report = Report(start, end, generated_at, zone)
     clocks: list[Clock] = []
     flagged: list[HistoryRow] = []
     accepted: dict[tuple[str, str], dict[str, date]] = defaultdict(dict)
     today = _last_day(end, tz)
     for rows in history.each_entity_of("referral"):  # one referral at a time: what the period needs is kept
-        clocks += [c for c in all_clocks(rows, bounds, end) if start <= c.started_at < end]
+        clocks += [c for c in all_clocks(rows, policy, end) if start <= c.started_at < end]
         flagged += [r for r in rows if r.name == "delay-breached" and _within(r.payload["occurred_at"], start, end)]
         _accepted(rows, tz, today, accepted)
     report.by_standard = compliance(clocks)

@@ -65,22 +65,22 @@ def referral_steps(rows: Iterable[HistoryRow]) -> dict[str, tuple[str, str, list
 
 
 def clocks_of(
-    referral_id: str, channel: str, urgency: str, steps: Sequence[Step], bounds: Mapping[str, timedelta], now: datetime
+    referral_id: str, channel: str, urgency: str, steps: Sequence[Step], policy: Policy, now: datetime
 ) -> list[Clock]:
     """Every clock of one referral as it stood at `now`, by the contract's definition of the standards."""
     return [
         Clock(
             referral_id, c.standard.value, c.responsible_org, c.service, c.started_at, c.due_at, c.met_at, c.state.value
         )
-        for c in compute_clocks(steps, channel, urgency, Policy(bounds), now)
+        for c in compute_clocks(steps, channel, urgency, policy, now)
     ]
 
 
-def all_clocks(rows: Iterable[HistoryRow], bounds: Mapping[str, timedelta], now: datetime) -> list[Clock]:
+def all_clocks(rows: Iterable[HistoryRow], policy: Policy, now: datetime) -> list[Clock]:
     return [
         clock
         for referral_id, (channel, urgency, steps) in referral_steps(rows).items()
-        for clock in clocks_of(referral_id, channel, urgency, steps, bounds, now)
+        for clock in clocks_of(referral_id, channel, urgency, steps, policy, now)
     ]
 
 
