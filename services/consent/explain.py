@@ -71,7 +71,7 @@ OBLIGATIONS: dict[Lang, dict[Obligation, str]] = {
 REASONS: dict[Lang, dict[ReasonCode, str]] = {
     "en": {
         ReasonCode.ANONYMOUS: "the person is anonymous: no one can consent for them, so nothing may leave",
-        ReasonCode.NO_CONSENT: "no consent is on file for this person",
+        ReasonCode.NO_CONSENT: "neither party holds a consent of this person naming the recipient",
         ReasonCode.NO_ROUTE: "no legal route allows this disclosure",
         ReasonCode.CONSENT_NOT_YET_VALID: "the consent is not yet in effect (from {detail})",
         ReasonCode.CONSENT_EXPIRED: "the consent expired ({detail})",
@@ -130,7 +130,10 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
         ReasonCode.ANONYMOUS: (
             "la personne est anonyme : personne ne peut consentir pour elle, rien ne peut être communiqué"
         ),
-        ReasonCode.NO_CONSENT: "aucun consentement n'est au dossier pour cette personne",
+        ReasonCode.NO_CONSENT: (
+            "ni l'organisation qui communique ni le destinataire ne détient un consentement de cette personne visant"
+            " ce destinataire"
+        ),
         ReasonCode.NO_ROUTE: "aucune disposition ne permet cette communication",
         ReasonCode.CONSENT_NOT_YET_VALID: "le consentement n'est pas encore en vigueur (à partir du {detail})",
         ReasonCode.CONSENT_EXPIRED: "le consentement est expiré ({detail})",

@@ -186,8 +186,8 @@ def test_explanation_in_english_or_french(api: TestClient, auth: Auth) -> None:
     french = api.post("/v1/decisions", json=ASK, headers={**intake, "Accept-Language": "fr-CA"}).json()
     chosen = api.post("/v1/decisions", json={**ASK, "lang": "en"}, headers={**intake, "Accept-Language": "fr"}).json()
     default = api.post("/v1/decisions", json=ASK, headers=intake).json()
-    assert english["explanation"].startswith("Disclosure refused") and "no consent is on file" in english["explanation"]
-    assert french["explanation"].startswith("Communication refusée") and "aucun consentement" in french["explanation"]
+    assert english["explanation"].startswith("Disclosure refused") and "holds a consent" in english["explanation"]
+    assert french["explanation"].startswith("Communication refusée") and "ne détient un" in french["explanation"]
     assert chosen["explanation"] == english["explanation"] and default["explanation"] == french["explanation"]
 
 
