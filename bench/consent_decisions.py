@@ -154,8 +154,21 @@ DANGER = {
 LEGAL_INPUTS: list[tuple[int, dict[str, Any]]] = [
     (60, {}),
     (15, {"purpose": "EMERGENCY", "context": {"danger_assessment": DANGER}}),
-    (10, {"context": {"subject_deceased_on": "2026-01-15", "requester_role": "SPOUSE"}}),
-    (10, {"subject_birth_date": "2012-03-04", "context": {"minor": {"youth_protection_intervention": False}}}),
+    (
+        10,
+        {
+            "purpose": "USER_REQUESTED_TRANSFER",
+            "context": {"subject_deceased_on": "2026-01-15", "requester_role": "SPOUSE"},
+        },
+    ),
+    (
+        10,
+        {
+            "purpose": "USER_REQUESTED_TRANSFER",
+            "subject_birth_date": "2012-03-04",
+            "context": {"minor": {"youth_protection_intervention": False}, "requester_role": "PARENT"},
+        },
+    ),
     (5, {"context": {"anonymous": True, "danger_assessment": DANGER}, "purpose": "EMERGENCY"}),
 ]
 """The mix of requests: ordinary referrals, and each kind of legal input the engine reads (weights in %)."""

@@ -50,7 +50,7 @@ from services.consent.policy import (
     local_date,
     to_json,
 )
-from services.consent.rules import TABLES, LegalSettings, build_tables, regime_for, register, table_for
+from services.consent.rules import TABLES, LegalSettings, regime_for, register_editions, table_for
 from services.consent.views import (
     ConsentState,
     ConsentView,
@@ -189,8 +189,10 @@ class DecisionRequest:
                 raise ConsentTermsInvalidError(f"context.{name}", "state the mandate in context.mandate")
         if self.purpose == Purpose.SERVICE_ON_BEHALF and self.recipient_service is None:
             raise ConsentTermsInvalidError("recipient_service", "required for purpose SERVICE_ON_BEHALF")
-        if c.minor is not None and c.requester_role not in (None, RequesterRole.PARENT):
-            raise ConsentTermsInvalidError("context.requester_role", "a request about a minor comes from a parent")
+        if c.minor is not None and c.requester_role != RequesterRole.PARENT:
+            raise ConsentTermsInvalidError(
+                "context.requester_role", "a request about a minor comes from a parent: state requester_role PARENT"
+            )
         for name, day in (
             ("subject_birth_date", self.subject_birth_date),
             ("context.subject_deceased_on", c.subject_deceased_on),
@@ -258,7 +260,7 @@ class Consents(TrackedApplication):
         self.clock = clock
         self.regime_setting = regime_setting
         regime_for(regime_setting, clock())  # fail fast on a bad setting
-        self.versions = register(build_tables(legal or LegalSettings()).values())
+        self.versions = register_editions(legal or LegalSettings())
         codec = StateCodec(self)
         facts, entries = Projector(self, ConsentView(codec)), Projector(self, RegisterView(codec))
         self.tally = Projector(self, decision_tally())

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -54,7 +54,8 @@ DANGER_AMENDMENT = date(2017, 5, 30)
 """VERIFY: the day the 2017 text of art. 19.0.1 ("serious risk ... sense of urgency") replaced the 2001 text
 ("imminent danger"); taken as the assent of 2017, c. 10. A setting (`CONSENT_DANGER_AMENDMENT_DATE`)."""
 
-LABEL = "2026-11-30"
+LABEL = "2026-12-01"
+"""The current tables: those of 2026-11-30 with the corrections of the legal review of 2026-12-01."""
 
 INSTITUTIONS = frozenset({OrgKind.CSSS, OrgKind.ESTABLISHMENT, OrgKind.REGIONAL_ESTABLISHMENT})
 """Établissements: the only disclosers of the routes that are an institution's power or duty."""
@@ -64,6 +65,11 @@ CONSENT_CHECKS = ("subject_alive", *FIRST_CONSENT_CHECKS)
 """What every consent must meet at the decision time; a consent given in life ends with the person."""
 
 ALL_PURPOSES = frozenset(Purpose)
+ASKED_BY_THE_PERSON_NAMED = frozenset({Purpose.USER_REQUESTED_TRANSFER})
+"""Arts. 21, 23 and 24: the person the law names (the user, a parent, an heir...) asks for the record; no other
+purpose rides on their request (there is no general referral exception)."""
+LIVING = GENERAL - {InfoCategory.CAUSE_OF_DEATH}
+"""What a living person's record may hold: no cause of death."""
 PSYCHOSOCIAL = frozenset(
     {
         InfoCategory.REFERRAL_REASON,
@@ -257,10 +263,11 @@ def _deceased_routes(prefix: str, article: str, status: RuleStatus) -> tuple[Rou
 # --- the two regimes --------------------------------------------------------------------------------------------
 
 
-def _lssss(legal: LegalSettings) -> RuleTable:
+def _lssss_2026_11_30(legal: LegalSettings) -> RuleTable:
+    """The LSSSS table of 2026-11-30, kept exactly: decisions recorded under it re-evaluate with it."""
     return RuleTable(
         regime=Regime.LSSSS_17_27_3,
-        label=LABEL,
+        label="2026-11-30",
         bars=(
             Bar(
                 "ANON",
@@ -334,11 +341,12 @@ def _lssss(legal: LegalSettings) -> RuleTable:
     )
 
 
-def _lrsss(legal: LegalSettings) -> RuleTable:
+def _lrsss_2026_11_30(legal: LegalSettings) -> RuleTable:
+    """The LRSSS table of 2026-11-30, kept exactly: decisions recorded under it re-evaluate with it."""
     review = RuleStatus.NEEDS_LEGAL_REVIEW
     return RuleTable(
         regime=Regime.LRSSS,
-        label=LABEL,
+        label="2026-11-30",
         bars=(
             Bar("ANON", "LRSSS s. 5", "anonymous", ReasonCode.ANONYMOUS_NO_CONSENT, closes=frozenset({"B-1", "B-2"})),
             FIRST_LRSSS.bars[1],  # B-3/B-4: the person's restrictions and refusals
@@ -382,11 +390,77 @@ def _lrsss(legal: LegalSettings) -> RuleTable:
     )
 
 
-def build_tables(legal: LegalSettings | None = None) -> dict[Regime, RuleTable]:
-    """The tables a deployment applies, without the routes it switched off."""
+# --- the corrections of 2026-12-01 (legal review): the tables of 2026-11-30 with these rows changed ---------------
+
+
+def _asked_by_a_parent(route: Route) -> Route:
+    """Art. 21 (A-11, B-11): the holder of parental authority asks for the minor's record. The 2026-11-30 row
+    never checked who asks nor why, and released the cause of death: any institution could send a minor's record
+    to anyone, for any purpose, on a bare `context.minor`."""
+    return dataclasses.replace(
+        route,
+        when=(*route.when, "requester_in_route"),
+        requires=("purpose_in_route", *route.requires),
+        purposes=ASKED_BY_THE_PERSON_NAMED,
+        categories=LIVING,
+        requester_roles=frozenset({RequesterRole.PARENT}),
+    )
+
+
+def _asked_by_a_relative(route: Route) -> Route:
+    """Art. 23 (A-13, B-13): heirs, relatives, a parent ask for what the law gives them, not for research or a
+    referral (the 2026-11-30 rows allowed every purpose, and never tested it)."""
+    return dataclasses.replace(
+        route, requires=("purpose_in_route", *route.requires), purposes=ASKED_BY_THE_PERSON_NAMED
+    )
+
+
+def _asked_by_the_living_user(route: Route) -> Route:
+    """Art. 24 (A-2): the user's own request ends with the user, and never releases a cause of death (after death
+    only art. 23 does, with its written-refusal check)."""
+    return dataclasses.replace(route, requires=("subject_alive", *route.requires), categories=LIVING)
+
+
+CORRECTIONS_2026_12_01: dict[str, Callable[[Route], Route]] = {
+    "A-2": _asked_by_the_living_user,
+    "A-3": lambda route: dataclasses.replace(route, article="LSSSS art. 108 para. 5 (art. 19 para. 7)"),
+    "A-11": _asked_by_a_parent,
+    "B-11": _asked_by_a_parent,
+    "A-13": _asked_by_a_relative,
+    "B-13": _asked_by_a_relative,
+}
+"""By route id, or by the prefix before "/" (the rows of art. 23)."""
+
+
+def _corrected(table: RuleTable) -> RuleTable:
+    def correct(route: Route) -> Route:
+        fix = CORRECTIONS_2026_12_01.get(route.id) or CORRECTIONS_2026_12_01.get(route.id.split("/")[0])
+        return fix(route) if fix is not None else route
+
+    return dataclasses.replace(table, label=LABEL, routes=tuple(correct(r) for r in table.routes))
+
+
+def _lssss(legal: LegalSettings) -> RuleTable:
+    return _corrected(_lssss_2026_11_30(legal))
+
+
+def _lrsss(legal: LegalSettings) -> RuleTable:
+    return _corrected(_lrsss_2026_11_30(legal))
+
+
+EDITIONS: dict[str, tuple[Callable[[LegalSettings], RuleTable], ...]] = {
+    "2026-11-30": (_lssss_2026_11_30, _lrsss_2026_11_30),
+    LABEL: (_lssss, _lrsss),
+}
+"""The tables built from the legal settings, by label, oldest first (the last is current). The first tables
+(2026-11-25) are not here: they predate the settings, and `rule_history` keeps them word for word."""
+
+
+def build_tables(legal: LegalSettings | None = None, label: str = LABEL) -> dict[Regime, RuleTable]:
+    """The tables a deployment applies (or applied, for an older `label`), without the routes it switched off."""
     legal = legal or LegalSettings()
     tables = {}
-    for table in (_lssss(legal), _lrsss(legal)):
+    for table in (build(legal) for build in EDITIONS[label]):
         routes = tuple(r for r in table.routes if r.id not in legal.disabled_routes)
         tables[table.regime] = dataclasses.replace(table, routes=routes)
     return tables
@@ -444,9 +518,18 @@ def register(tables: Iterable[RuleTable]) -> dict[Regime, str]:
     return versions
 
 
+def register_editions(legal: LegalSettings | None = None) -> dict[Regime, str]:
+    """Makes every edition of the tables under `legal` known (what a deployment with these settings decided
+    before stays re-evaluable); returns the current versions by regime."""
+    versions: dict[Regime, str] = {}
+    for label in EDITIONS:
+        versions = register(build_tables(legal, label).values())
+    return versions
+
+
 register((FIRST_LSSSS, FIRST_LRSSS))
 CURRENT = build_tables()
-CURRENT_VERSION: dict[Regime, str] = register(CURRENT.values())
+CURRENT_VERSION: dict[Regime, str] = register_editions()
 """The tables of the default legal settings."""
 
 REGIME_SETTINGS = ("LSSSS_17_27_3", "LRSSS", "BY_DATE")

@@ -74,7 +74,7 @@ def test_consent_decision_disclosure_and_register(api: TestClient, auth: Auth) -
             "discloser_kind": None,
         }
     ]
-    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-11-30+")
+    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-12-01+")
     assert body["register_entry_id"] is None
     assert "LSSSS art. 19" in body["explanation"] and "évaluation" in body["explanation"]
 
@@ -345,6 +345,7 @@ INVALID_ASKS = [
         {"context": {"minor": {}, "requester_role": "SPOUSE"}},
         "context.requester_role",
     ),
+    ("a minor's record asked by no one named", {"context": {"minor": {}}}, "context.requester_role"),
     ("a death to come", {"context": {"subject_deceased_on": "2026-12-01"}}, "context.subject_deceased_on"),
     ("a birth to come", {"subject_birth_date": "2027-01-01"}, "subject_birth_date"),
     ("a justification too long", {"context": {"reasons": "x" * 501}}, "context.reasons"),
@@ -400,7 +401,7 @@ def test_auditor_reevaluates_a_decision_event_from_its_input_and_facts(api: Test
 
 def test_rule_tables_are_published_as_data(api: TestClient, auth: Auth) -> None:
     tables = api.get("/v1/rules", headers=auth(RECIPIENT, "clinician")).json()
-    by_regime = {t["regime"]: t for t in tables}
+    by_regime = {t["regime"]: t for t in tables if t["applied"]}  # other settings' tables may be known too
     lsss = by_regime["LSSSS_17_27_3"]["table"]
     current = [r["id"] for r in lsss["routes"]]
     assert current[:10] == ["A-1", "A-2", "A-3", "A-5", "A-6/2001", "A-6", "A-7", "A-8", "A-9", "A-10"]
@@ -419,6 +420,7 @@ def test_rule_tables_are_published_as_data(api: TestClient, auth: Auth) -> None:
     assert lrsss[:8] == ["B-1", "B-2", "B-10", "B-5", "B-6", "B-8", "B-9", "B-11"]
     first = {t["version"] for t in tables if t["version"].startswith("2026-11-25+")}
     assert first == set(FIRST_VERSION.values()), "the first tables stay published: their decisions re-evaluate"
+    assert {t["version"][:10] for t in tables if not t["applied"]} >= {"2026-11-25", "2026-11-30"}
 
 
 def test_a_consent_is_known_only_to_the_organisation_that_recorded_it_and_its_auditors(
@@ -500,6 +502,7 @@ def test_a_written_refusal_keeps_relatives_from_the_cause_of_death(api: TestClie
     assert recorded.status_code == 201, recorded.text
     ask = {
         **ASK,
+        "purpose": "USER_REQUESTED_TRANSFER",
         "categories": ["CAUSE_OF_DEATH"],
         "context": {"subject_deceased_on": "2026-11-20", "requester_role": "SPOUSE"},
     }
@@ -523,7 +526,12 @@ def test_a_written_refusal_keeps_relatives_from_the_cause_of_death(api: TestClie
 def test_a_parents_request_uses_the_birth_date_given_and_records_only_the_age_band(api: TestClient, auth: Auth) -> None:
     _observe(api, organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=30)))
     minor = {"youth_protection_intervention": True, "objects": False, "harm_likely": True}
-    ask = {**ASK, "subject_id": "S-MINOR-1", "context": {"minor": minor, "requester_role": "PARENT"}}
+    ask = {
+        **ASK,
+        "purpose": "USER_REQUESTED_TRANSFER",
+        "subject_id": "S-MINOR-1",
+        "context": {"minor": minor, "requester_role": "PARENT"},
+    }
     under_14 = api.post(
         "/v1/decisions", json={**ask, "subject_birth_date": "2013-06-01"}, headers=auth(DISCLOSER, "intake")
     )

@@ -66,10 +66,23 @@ class Case:
 
 
 def deceased(role: RequesterRole, categories: tuple[InfoCategory, ...]) -> dict[str, Any]:
-    return {"categories": categories, "context": {"subject_deceased_on": DIED, "requester_role": role}}
+    """The person art. 23 names asks for the record (the only purpose of its rows since 2026-12-01)."""
+    return {
+        "purpose": Purpose.USER_REQUESTED_TRANSFER,
+        "categories": categories,
+        "context": {"subject_deceased_on": DIED, "requester_role": role},
+    }
 
 
-PARENT_OF_MINOR = {"context": {"minor": MinorRequest(False, False, False)}}
+def parent_asks(minor: MinorRequest) -> dict[str, Any]:
+    """The holder of parental authority asks for the minor's record (art. 21; since 2026-12-01 nothing else)."""
+    return {
+        "purpose": Purpose.USER_REQUESTED_TRANSFER,
+        "context": {"minor": minor, "requester_role": RequesterRole.PARENT},
+    }
+
+
+PARENT_OF_MINOR = parent_asks(MinorRequest(False, False, False))
 DANGER = {"danger_assessment": danger()}
 CMDP = {"complaint_body": ComplaintBody.CMDP}
 ROUTES: dict[str, Case] = {
@@ -434,7 +447,7 @@ def test_7_a_parents_request_about_a_minor_follows_art_21(
     band: AgeBand | None, minor: MinorRequest, outcome: Outcome, reason: ReasonCode | None
 ) -> None:
     for regime in (LSSSS, LRSSS):
-        decision = evaluate(decision_input(regime, context={"minor": minor}), facts(subject_age_band=band))
+        decision = evaluate(decision_input(regime, **parent_asks(minor)), facts(subject_age_band=band))
         assert decision.outcome == outcome, regime
         if reason is not None:
             assert reason in codes(decision)
@@ -448,9 +461,9 @@ def test_7_the_14th_birthday_in_both_regimes() -> None:
         grantor_role="PARENT", age_band_at_start=AgeBand.UNDER_14, age_band_at_decision=AgeBand.MINOR_14_TO_17
     )
     for regime in (LSSSS, LRSSS):
-        before = evaluate(decision_input(regime, context={"minor": minor}), facts(subject_age_band=AgeBand.UNDER_14))
+        before = evaluate(decision_input(regime, **parent_asks(minor)), facts(subject_age_band=AgeBand.UNDER_14))
         birthday = evaluate(
-            decision_input(regime, context={"minor": minor}), facts(subject_age_band=AgeBand.MINOR_14_TO_17)
+            decision_input(regime, **parent_asks(minor)), facts(subject_age_band=AgeBand.MINOR_14_TO_17)
         )
         assert before.outcome == Outcome.DENY and ReasonCode.MINOR_ACCESS_REFUSED in codes(before), regime
         assert birthday.outcome == Outcome.PERMIT, regime
@@ -458,6 +471,56 @@ def test_7_the_14th_birthday_in_both_regimes() -> None:
             decision_input(regime), facts(consents=(dataclasses.replace(parent_consent, **LRSSS_CONSENT),))
         )
         assert lapsed.outcome == Outcome.DENY and ReasonCode.GRANTOR_NOT_ENTITLED_FOR_AGE in codes(lapsed), regime
+
+
+def test_7_only_a_parent_asking_for_the_record_opens_art_21() -> None:
+    """Legal review of 2026-12-01: art. 21 is the holder of parental authority asking for a minor's record, not a
+    way to refer a minor's record to anyone; and a living person's record holds no cause of death."""
+    minor = MinorRequest(False, False, False)
+    for regime, route in ((LSSSS, "A-11"), (LRSSS, "B-11")):
+        band = facts(subject_age_band=AgeBand.UNDER_14, recipient_kind=OrgKind.COMMUNITY_ORGANISATION)
+        asked = evaluate(decision_input(regime, **parent_asks(minor), categories=(I.IDENTIFICATION, I.HEALTH)), band)
+        assert asked.outcome == Outcome.PERMIT and [b.route for b in asked.basis] == [route], regime
+        nobody = evaluate(decision_input(regime, purpose=Purpose.REFERRAL, context={"minor": minor}), band)
+        assert nobody.outcome == Outcome.DENY and route not in {r.route for r in nobody.reasons}, "not considered"
+        referral = evaluate(decision_input(regime, **{**parent_asks(minor), "purpose": Purpose.REFERRAL}), band)
+        assert referral.outcome == Outcome.DENY
+        assert (ReasonCode.PURPOSE_NOT_ALLOWED_FOR_ROUTE, route) in [(r.code, r.route) for r in referral.reasons]
+        for role in (RequesterRole.HEIR, RequesterRole.SPOUSE):
+            other = {**parent_asks(minor), "context": {"minor": minor, "requester_role": role}}
+            assert evaluate(decision_input(regime, **other), band).outcome == Outcome.DENY, role
+        death = evaluate(decision_input(regime, **parent_asks(minor), categories=(I.CAUSE_OF_DEATH,)), band)
+        assert death.outcome == Outcome.DENY
+        assert (ReasonCode.CATEGORY_NOT_COVERED, route) in [(r.code, r.route) for r in death.reasons]
+
+
+@pytest.mark.parametrize("purpose", [p for p in Purpose if p != Purpose.USER_REQUESTED_TRANSFER])
+def test_6_art_23_serves_the_persons_it_names_and_no_other_purpose(purpose: Purpose) -> None:
+    for regime, prefix in ((LSSSS, "A-13"), (LRSSS, "B-13")):
+        request = {**deceased(RequesterRole.HEIR, (I.HEALTH, I.ASSESSMENT)), "purpose": purpose}
+        decision = evaluate(decision_input(regime, **request), facts(recipient_kind=OrgKind.COMMUNITY_ORGANISATION))
+        assert f"{prefix}/heirs" not in [b.route for b in decision.basis], (regime, purpose)
+        heirs = [r.code for r in decision.reasons if r.route == f"{prefix}/heirs"]
+        assert heirs == [ReasonCode.PURPOSE_NOT_ALLOWED_FOR_ROUTE], (regime, purpose)
+
+
+def test_art_24_the_users_own_request_ends_with_the_user_and_never_releases_a_cause_of_death() -> None:
+    ask = {
+        "purpose": Purpose.USER_REQUESTED_TRANSFER,
+        "categories": (I.IDENTIFICATION, I.HEALTH, I.CAUSE_OF_DEATH),
+        "context": {"user_request": True},
+    }
+    professional = facts(recipient_kind=OrgKind.PROFESSIONAL)
+    living = evaluate(decision_input(**ask), professional)
+    assert living.outcome == Outcome.PERMIT_PARTIAL
+    assert living.permitted_categories == (I.IDENTIFICATION, I.HEALTH) and living.denied_categories == (
+        I.CAUSE_OF_DEATH,
+    )
+    after = evaluate(
+        decision_input(**{**ask, "context": {"user_request": True, "subject_deceased_on": DIED}}), professional
+    )
+    assert after.outcome == Outcome.DENY
+    assert (ReasonCode.SUBJECT_DECEASED, "A-2") in [(r.code, r.route) for r in after.reasons]
 
 
 def test_8_an_open_ended_2019_verbal_consent_does_not_serve_under_the_lrsss() -> None:

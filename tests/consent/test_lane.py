@@ -44,7 +44,11 @@ PLAIN = [
     ("a deceased person", {"context": {"subject_deceased_on": "2026-11-20", "requester_role": "SPOUSE"}}, {}),
     (
         "a minor",
-        {"subject_birth_date": "2012-03-04", "context": {"minor": {"youth_protection_intervention": False}}},
+        {
+            "purpose": "USER_REQUESTED_TRANSFER",
+            "subject_birth_date": "2012-03-04",
+            "context": {"minor": {"youth_protection_intervention": False}, "requester_role": "PARENT"},
+        },
         {},
     ),
     ("dated in the past", {"at": "2026-11-20T12:00:00-05:00"}, {}),
