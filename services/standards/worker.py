@@ -16,6 +16,7 @@ After a recovery the rows are derived from the tables again and all published. R
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -96,17 +97,34 @@ def encoded(publication: Publication, time: datetime) -> tuple[bytes | None, lis
 
 
 def drain_before_commit(buffer: Any) -> None:
-    """Makes `buffer` (faust's producer buffer, which holds the tables' changelog records) flush until it is empty.
-    Its own `flush` returns as soon as no record left it for 0.1 s (faust-streaming 0.15.3,
-    `ProducerBuffer.flush_atmost`), and the consumer commits the offsets right after: when a timer holds the event
-    loop that long, offsets are committed whose table changes are still in the buffer, and a crash then loses them
-    (seen as an undercounted board after SIGKILLs). The hook is this one buffer's attribute, not faust's class."""
-    flush_some = buffer.flush_atmost
+    """Makes `buffer` (faust's producer buffer, which holds the tables' changelog records) flush until every record
+    it was given is in the Kafka producer's hands. Its own `flush` returns as soon as no record left it for 0.1 s
+    (faust-streaming 0.15.3, `ProducerBuffer.flush_atmost`), and the consumer commits the offsets right after: when a
+    timer holds the event loop that long, offsets are committed whose table changes are still in the buffer. An empty
+    buffer is not enough either: the buffer's sending task has taken the last record out of it and may still be
+    waiting for room in the Kafka producer's batch, and the producer's own flush that follows waits only for the
+    batches it already holds. A crash then loses such changes (seen as an undercounted board after SIGKILLs). The
+    hooks are this one buffer's attributes, not faust's class."""
+    send, flush_some = buffer._send_pending, buffer.flush_atmost
+    sending: set[asyncio.Future[None]] = set()
+
+    async def tracked_send(message: Any) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        sending.add(done)
+        try:
+            await send(message)
+        finally:
+            sending.discard(done)
+            done.set_result(None)
 
     async def flush() -> None:
-        while buffer.size:
-            await flush_some(None)
+        while buffer.size or sending:
+            if buffer.size:
+                await flush_some(None)
+            else:
+                await asyncio.wait(list(sending))
 
+    buffer._send_pending = tracked_send
     buffer.flush = flush
 
 
