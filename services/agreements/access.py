@@ -38,6 +38,7 @@ POLICY = Policy(
             operation: CHANGE
             for operation in (
                 "sign_agreement",
+                "decline_proposal",
                 "amend_agreement",
                 "suspend_agreement",
                 "resume_agreement",

@@ -17,6 +17,7 @@ from services.agreements.api_models import (
     AgreementPublic,
     ChangePublic,
     CoveragePublic,
+    DeclineBody,
     HistoryPublic,
     HoursConformancePublic,
     OrganisationCreate,
@@ -311,6 +312,28 @@ def sign_agreement(
     named by `proposal_id` or by `If-Match` (422 when neither names it; 409 when it is no longer the pending one)."""
     proposal_id = body.proposal_id if body else None
     agreement = agreements.sign(agreement_id, actor_of(principal), revision_of(if_match), proposal_id)
+    return agreement_response(agreement, response)
+
+
+@router.post(
+    "/agreements/{agreement_id}/decline",
+    response_model=AgreementPublic,
+    tags=["lifecycle"],
+    responses=CHANGE_RESPONSES,
+)
+def decline_proposal(
+    agreement_id: uuid.UUID,
+    body: DeclineBody,
+    response: Response,
+    principal: Coordinator,
+    agreements: App,
+    if_match: IfMatch = None,
+) -> AgreementPublic:
+    """Decline for the caller's organisation the proposed change of the terms, stating why (the proposer's own
+    organisation withdraws it): the proposal closes, the terms in force stay. Named as for `/sign`, by `proposal_id` or
+    `If-Match` (422 when neither names it; 409 when it is no longer the pending one, or none is)."""
+    actor = actor_of(principal)
+    agreement = agreements.decline(agreement_id, body.reason, actor, revision_of(if_match), body.proposal_id)
     return agreement_response(agreement, response)
 
 

@@ -210,6 +210,21 @@ class SignBody(BaseModel):
     )
 
 
+class DeclineBody(BaseModel):
+    """A party's refusal of the proposed change of a signed agreement's terms (by the proposer's own organisation: its
+    withdrawal), named as a signature names it: by its id (`proposal.id` as read), unless `If-Match` carries the
+    revision read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    proposal_id: str | None = Field(
+        None, max_length=64, description="The `proposal.id` declined (409 when another proposal replaced it)"
+    )
+    reason: str = Field(
+        min_length=1, max_length=TEXT, pattern=r"\S", description="Why the organisation declines it (not blank)"
+    )
+
+
 class SignaturePublic(BaseModel):
     party: str
     signed_by: str
@@ -267,7 +282,8 @@ class ProposalPublic(TermsPublic):
     """New terms proposed for a signed agreement: they take effect once every party has signed them (`/sign`); until
     then the agreement's terms in force are the previous ones. A new proposal replaces it (its signatures are void);
     it lapses when the agreement is terminated (an amendment's also when the agreement expires), and once it could no
-    longer take effect (`proposal-lapsed`: a start date changed once the agreement is in force, an end date passed)."""
+    longer take effect (`proposal-lapsed`: a start date changed once the agreement is in force, an end date passed);
+    it closes when a party declines it (`/decline`, `proposal-declined`; by its proposer: withdrawn)."""
 
     id: str = Field(description="This proposal's identity (a new one when replaced): a signature names it")
     version: int = Field(description="The version of the terms it becomes once in effect (kept by a replacement)")

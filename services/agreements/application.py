@@ -229,12 +229,26 @@ class Agreements(TrackedApplication):
         caller read (`expected_revision`): every new proposal is a new revision, so either names what was read."""
 
         def sign(agreement: Agreement, now: datetime) -> None:
-            named = proposal_id
-            if named is None and expected_revision is not None and agreement.proposal is not None:
-                named = agreement.proposal.id  # the agreement is at the revision read (checked before)
-            agreement.sign(actor.org, actor.sub, now, named)
+            agreement.sign(actor.org, actor.sub, now, named_proposal(agreement, proposal_id, expected_revision))
 
         return self._change(agreement_id, actor, expected_revision, sign)
+
+    def decline(
+        self,
+        agreement_id: uuid.UUID,
+        reason: str,
+        actor: Actor,
+        expected_revision: int | None = None,
+        proposal_id: str | None = None,
+    ) -> Agreement:
+        """Declines the pending proposal for the caller's organisation (its proposer's: withdraws it), named as for
+        `sign`; the terms in force stay."""
+
+        def decline(agreement: Agreement, now: datetime) -> None:
+            named = named_proposal(agreement, proposal_id, expected_revision)
+            agreement.decline(actor.org, actor.sub, reason, now, named)
+
+        return self._change(agreement_id, actor, expected_revision, decline)
 
     def amend(
         self,
@@ -465,6 +479,14 @@ class Agreements(TrackedApplication):
 
     def _exists(self, aggregate_id: uuid.UUID) -> bool:
         return aggregate_id in self.repository
+
+
+def named_proposal(agreement: Agreement, proposal_id: str | None, expected_revision: int | None) -> str | None:
+    """The proposal a signature or a refusal names: `proposal_id`, else the one pending at the revision the caller read
+    (`_change` checked the agreement is at `expected_revision`), else none."""
+    if proposal_id is None and expected_revision is not None and agreement.proposal is not None:
+        return agreement.proposal.id
+    return proposal_id
 
 
 def _preference(coverage: Coverage, from_org: str, to_org: str, service: str) -> tuple[bool, bool, int, str]:

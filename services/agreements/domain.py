@@ -91,7 +91,8 @@ class AgreementRevisionConflictError(AgreementsError):
 
 
 class ProposalConflictError(AgreementsError):
-    """A signature names a proposal that is not the pending one (it was replaced, lapsed or took effect)."""
+    """A signature or a refusal names a proposal that is not the pending one (it was replaced, lapsed, declined or
+    took effect)."""
 
 
 class AgreementIdempotencyConflictError(AgreementsError):
@@ -476,6 +477,18 @@ class Agreement(Aggregate):
         reason: str
         occurred_at: datetime
 
+    class ProposalDeclined(Aggregate.Event):
+        """A party said no to the pending proposal, stating why (the proposer's own party: it withdrew it): the
+        proposal closed with its signatures; the terms in force, the status and the coverage stay as they were."""
+
+        proposal_id: str
+        party: str
+        declined_by: str
+        reason: str
+        proposed_by_org: str
+        """The organisation that proposed it: the same as `party` when it was withdrawn."""
+        occurred_at: datetime
+
     class Amended(Aggregate.Event):
         terms: dict[str, Any]
         amended_by: str
@@ -535,8 +548,8 @@ class Agreement(Aggregate):
         """The signatures of the terms in force (of a draft: of its current terms)."""
         self.proposal: Proposal | None = None
         self.closed_proposals: dict[str, str] = {}
-        """What became of each proposal no longer pending (replaced, lapsed, in effect), by id: why a signature
-        naming it is refused."""
+        """What became of each proposal no longer pending (replaced, lapsed, declined, in effect), by id: why a
+        signature naming it is refused."""
         self.suspended_by_org: str | None = None
         self.phases = [Phase(occurred_at, DRAFT, 1)]
         self.review_anchor: date | None = None
@@ -627,15 +640,14 @@ class Agreement(Aggregate):
         ACTIVE from its start) or the proposed change of a signed agreement (in effect once every party has), which
         the signature names by `proposal_id`: a proposal replaced since the signer read it is not signed."""
         self.advance(now)
-        if party not in self.terms.parties:
-            raise AgreementNotPartyError(f"{party} is not a party to this agreement")
+        self._check_party(party)
         signatures: Mapping[str, Signature] = self.signatures
         if self.proposal is None:
             if proposal_id is not None:
                 raise ProposalConflictError(f"proposal {proposal_id} is not pending: {self._fate_of(proposal_id)}")
             self._check_draft_signable(now)
         else:
-            self._check_named(self.proposal, proposal_id)
+            self._check_named(self.proposal, proposal_id, "sign")
             self._check_change(self.proposal.change, self.proposal.terms, now)
             signatures = self.proposal.signatures
         if party in signatures:
@@ -645,6 +657,27 @@ class Agreement(Aggregate):
         if self.proposal is not None and self.proposal.signed_by_all(self.terms.parties):
             self._put_in_effect(self.proposal, now)
         self.advance(now)
+
+    def decline(self, party: str, declined_by: str, reason: str, now: datetime, proposal_id: str | None = None) -> None:
+        """`party` says no to the proposed change of the terms it names by `proposal_id`, stating why (the proposer's
+        own party withdraws it): the proposal closes, whoever signed it, and the terms in force stay."""
+        self.advance(now)
+        self._check_party(party, self.proposal)
+        if not reason.strip():
+            raise InvalidFieldError("reason", "declining a proposal states the reason")
+        if self.proposal is None:
+            if proposal_id is not None:
+                raise ProposalConflictError(f"proposal {proposal_id} is not pending: {self._fate_of(proposal_id)}")
+            raise AgreementTransitionError("no proposed change of the terms is pending: there is nothing to decline")
+        self._check_named(self.proposal, proposal_id, "decline")
+        self._proposal_declined(
+            proposal_id=self.proposal.id,
+            party=party,
+            declined_by=declined_by,
+            reason=reason,
+            proposed_by_org=self.proposal.party,
+            occurred_at=now,
+        )
 
     def amend(self, terms: Terms, amended_by: str, party: str, now: datetime, summary: str | None = None) -> None:
         """A draft's terms change now (its signatures are void: it is signed anew); the new terms of a signed
@@ -707,19 +740,25 @@ class Agreement(Aggregate):
         if expiry is not None and now >= expiry:
             raise AgreementTransitionError("the agreement's term is over")
 
-    def _check_named(self, proposal: Proposal, proposal_id: str | None) -> None:
-        """A signature of a proposal names it: signing "whatever is pending" would approve terms that replaced the
-        ones the signer read."""
+    def _check_party(self, party: str, proposal: Proposal | None = None) -> None:
+        """Only a party of the terms in force (or of `proposal`, the change answered) signs or declines for the
+        agreement: a platform admin acts for its own organisation, never for another."""
+        if party not in self.terms.parties and (proposal is None or party not in proposal.terms.parties):
+            raise AgreementNotPartyError(f"{party} is not a party to this agreement")
+
+    def _check_named(self, proposal: Proposal, proposal_id: str | None, verb: str) -> None:
+        """A signature (or a refusal) of a proposal names it: signing "whatever is pending" would approve terms that
+        replaced the ones the signer read, and declining it would refuse terms the party never read."""
         if proposal_id is None:
             raise InvalidFieldError(
                 "proposal_id",
                 f"new terms are proposed (proposal {proposal.id}, version {proposal.number}): name the proposal "
-                "the signature approves, as read on the agreement",
+                f"you {verb}, as read on the agreement",
             )
         if proposal_id != proposal.id:
             raise ProposalConflictError(
                 f"proposal {proposal_id} is not the pending one ({self._fate_of(proposal_id)}); the pending "
-                f"proposal is {proposal.id}, by {proposal.party}: read it before signing it"
+                f"proposal is {proposal.id}, by {proposal.party}: read it before you {verb} it"
             )
 
     def _fate_of(self, proposal_id: str) -> str:
@@ -875,6 +914,15 @@ class Agreement(Aggregate):
             self.closed_proposals[proposal_id] = f"it lapsed at {occurred_at.isoformat()}: {reason}"
             self.proposal = None
 
+    @event(ProposalDeclined)
+    def _proposal_declined(
+        self, proposal_id: str, party: str, declined_by: str, reason: str, proposed_by_org: str, occurred_at: datetime
+    ) -> None:
+        if self.proposal is not None and self.proposal.id == proposal_id:
+            by = f"withdrawn by {party}, its proposer," if party == proposed_by_org else f"declined by {party}"
+            self.closed_proposals[proposal_id] = f"it was {by} at {occurred_at.isoformat()}: {reason}"
+            self.proposal = None
+
     @event(Activated)
     def _activated(self, occurred_at: datetime) -> None:
         self._set_status(ACTIVE, occurred_at)
@@ -939,6 +987,7 @@ EVENT_NAMES: dict[type[Aggregate.Event], str] = {
     Agreement.Activated: "activated",
     Agreement.AmendmentProposed: "amendment-proposed",
     Agreement.ProposalLapsed: "proposal-lapsed",
+    Agreement.ProposalDeclined: "proposal-declined",
     Agreement.Amended: "amended",
     Agreement.Suspended: "suspended",
     Agreement.Resumed: "resumed",

@@ -22,6 +22,7 @@ from services.contract.agreements_events import (
     AgreementReviewDueV1,
     AgreementStateV1,
     AmendmentProposalV1,
+    DeclinedProposalV1,
     FundingV1,
     LapsedProposalV1,
     OnBehalfV1,
@@ -95,11 +96,18 @@ def agreement_state(agreement: Agreement, e: Any) -> AgreementStateV1:
         on_behalf=[OnBehalfV1(of_org=o.of_org, services=list(o.services)) for o in terms.on_behalf],
         proposal=_proposal(agreement.proposal, terms) if agreement.proposal else None,
         lapsed_proposal=_lapsed(e) if isinstance(e, Agreement.ProposalLapsed) else None,
+        declined_proposal=_declined(e) if isinstance(e, Agreement.ProposalDeclined) else None,
     )
 
 
 def _lapsed(e: Agreement.ProposalLapsed) -> LapsedProposalV1:
     return LapsedProposalV1(id=e.proposal_id, field=e.field, reason=e.reason)
+
+
+def _declined(e: Agreement.ProposalDeclined) -> DeclinedProposalV1:
+    return DeclinedProposalV1(
+        id=e.proposal_id, declined_by_org=e.party, proposed_by_org=e.proposed_by_org, reason=e.reason
+    )
 
 
 def _proposal(proposal: Proposal, in_force: Terms) -> AmendmentProposalV1:

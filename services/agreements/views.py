@@ -157,6 +157,7 @@ class Directory:
 BY_FIELDS = (
     "drafted_by",
     "signed_by",
+    "declined_by",
     "amended_by",
     "proposed_by",
     "suspended_by",

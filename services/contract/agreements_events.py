@@ -82,6 +82,18 @@ class LapsedProposalV1(BaseModel):
     reason: str
 
 
+class DeclinedProposalV1(BaseModel):
+    """The proposal a party declined (on `proposal-declined`): it closed with its signatures; the terms in force stay.
+    Declined by the organisation that proposed it, it was withdrawn."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    declined_by_org: str
+    proposed_by_org: str
+    reason: str
+
+
 class AgreementStateV1(EventData):
     """An agreement after a change: every lifecycle event of an agreement has this payload."""
 
@@ -120,6 +132,8 @@ class AgreementStateV1(EventData):
     lapses). `signed_by` above lists the parties that signed the terms in force."""
     lapsed_proposal: LapsedProposalV1 | None = None
     """On `proposal-lapsed`: which proposal lapsed, and why."""
+    declined_proposal: DeclinedProposalV1 | None = None
+    """On `proposal-declined`: which proposal a party declined (or its proposer withdrew), and why."""
 
 
 class AgreementReviewDueV1(EventData):
@@ -211,6 +225,7 @@ AGREEMENT_LIFECYCLE = (
     "activated",
     "amendment-proposed",
     "proposal-lapsed",
+    "proposal-declined",
     "amended",
     "suspended",
     "resumed",

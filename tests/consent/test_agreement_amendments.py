@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from eventsourcing.persistence import Tracking
 from fastapi.testclient import TestClient
 
@@ -43,6 +44,7 @@ class Relay:
         self.mapper = outbox(self.source)
         self.position = 0
         self.offset = 0
+        self.handled: list[str] = []
 
     def __call__(self) -> None:
         notifications = self.source.recorder.select_notifications(
@@ -52,33 +54,48 @@ class Relay:
             for message in self.mapper(self.source.mapper.to_domain_event(notification)):
                 self.offset += 1
                 self.handle(message.event, Tracking("rls.agreements.v1#0", self.offset))
+                self.handled.append(message.event.type)
             self.position = notification.id
 
 
-def test_an_amendment_on_the_disclosers_behalf_carries_information_only_once_every_party_signed_it(
+class Services:
+    """The agreements and consent services, the relay between them, and an agreement in force between CSSS and
+    REGIONAL."""
+
+    def __init__(self, agreements: TestClient, consent: TestClient, auth: Auth) -> None:
+        self.agreements, self.consent, self.auth = agreements, consent, auth
+        self.relay = Relay(agreements, consent)
+        for organisation in NETWORK:
+            created = agreements.post("/v1/organisations", json=organisation, headers=auth(CSSS, "admin"))
+            assert created.status_code == 201
+        body = service_108(start="2026-01-01")
+        drafted = agreements.post("/v1/agreements", json=body, headers=auth(CSSS, "coordinator")).json()
+        self.url = f"/v1/agreements/{sign_all(agreements, auth, drafted)['id']}"
+
+    def outcome(self) -> str:
+        """The disclosure's outcome once the consent service has consumed every agreements event so far."""
+        self.relay()
+        decided = self.consent.post("/v1/decisions", json=DISCLOSURE, headers=self.auth(CSSS, "intake"))
+        assert decided.status_code == 200, decided.text
+        return str(decided.json()["outcome"])
+
+
+@pytest.fixture
+def services(
     service_settings: Callable[..., Any],
     client_for: Callable[..., TestClient],
     consent_api: Callable[..., TestClient],
     clock: ManualClock,
     auth: Auth,
-) -> None:
+) -> Services:
     agreements = client_for(agreements_app(service_settings(AgreementsSettings, scheduler_enabled=False), clock=clock))
-    consent = consent_api()
-    relay = Relay(agreements, consent)
-    for organisation in NETWORK:
-        assert agreements.post("/v1/organisations", json=organisation, headers=auth(CSSS, "admin")).status_code == 201
-    body = service_108(start="2026-01-01")
-    agreement = sign_all(
-        agreements, auth, agreements.post("/v1/agreements", json=body, headers=auth(CSSS, "coordinator")).json()
-    )
-    url = f"/v1/agreements/{agreement['id']}"
+    return Services(agreements, consent_api(), auth)
 
-    def outcome() -> str:
-        relay()
-        decided = consent.post("/v1/decisions", json=DISCLOSURE, headers=auth(CSSS, "intake"))
-        assert decided.status_code == 200, decided.text
-        return str(decided.json()["outcome"])
 
+def test_an_amendment_on_the_disclosers_behalf_carries_information_only_once_every_party_signed_it(
+    services: Services, auth: Auth
+) -> None:
+    agreements, url, outcome = services.agreements, services.url, services.outcome
     outcomes = [outcome()]
     proposed = agreements.post(f"{url}/amend", json=ON_CSSS_BEHALF, headers=auth(REGIONAL, "coordinator")).json()
     named = {"proposal_id": proposed["proposal"]["id"]}
@@ -88,3 +105,22 @@ def test_an_amendment_on_the_disclosers_behalf_carries_information_only_once_eve
     agreements.post(f"{url}/sign", json=named, headers=auth(CSSS, "coordinator"))
     outcomes.append(outcome())
     assert outcomes == ["DENY", "DENY", "DENY", "PERMIT"]
+
+
+def test_a_declined_amendment_on_the_disclosers_behalf_never_carries_information(
+    services: Services, auth: Auth
+) -> None:
+    agreements, url, outcome = services.agreements, services.url, services.outcome
+    proposed = agreements.post(f"{url}/amend", json=ON_CSSS_BEHALF, headers=auth(REGIONAL, "coordinator")).json()
+    named = {"proposal_id": proposed["proposal"]["id"]}
+    agreements.post(f"{url}/sign", json=named, headers=auth(REGIONAL, "coordinator"))
+    outcomes = [outcome()]
+    declined = agreements.post(
+        f"{url}/decline", json={**named, "reason": "no services on our behalf"}, headers=auth(CSSS, "coordinator")
+    )
+    outcomes.append(outcome())
+    late = agreements.post(f"{url}/sign", json=named, headers=auth(CSSS, "coordinator"))
+    outcomes.append(outcome())
+    assert declined.status_code == 200 and late.status_code == 409
+    assert services.relay.handled[-1] == "ca.qc.rls.agreements.proposal-declined.v1"
+    assert outcomes == ["DENY", "DENY", "DENY"]
