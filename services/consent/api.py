@@ -24,7 +24,6 @@ from services.common.problems import (
 from services.common.service import from_state
 from services.consent.access import POLICY, Recorded, consent_parties, decision_parties
 from services.consent.api_models import (
-    SUBJECT_ID_PATTERN,
     ConsentCreate,
     ConsentList,
     ConsentPublic,
@@ -67,6 +66,7 @@ from services.consent.policy import to_json
 from services.consent.settings import ConsentSettings
 from services.consent.views import RegisterQuery
 from services.contract.codes import ORG_ID_PATTERN
+from services.contract.subject import SubjectId
 
 router = APIRouter(prefix="/v1", tags=["consent"])
 
@@ -171,7 +171,7 @@ def withdraw_consent(
 def list_consents(
     principal: Annotated[Principal, Depends(POLICY.caller("list_consents"))],
     consents: App,
-    subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)],
+    subject_id: Annotated[SubjectId, Query()],
 ) -> ConsentList:
     """The consents on file for a person that the caller's organisation holds (network auditors: all), withdrawn
     included."""
@@ -235,7 +235,7 @@ def lift_restriction(
 def list_restrictions(
     principal: Annotated[Principal, Depends(POLICY.caller("list_restrictions"))],
     consents: App,
-    subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)],
+    subject_id: Annotated[SubjectId, Query()],
 ) -> RestrictionList:
     """The restrictions on file for a person that the caller's organisation recorded (network auditors: all)."""
     held = [
@@ -288,7 +288,7 @@ def withdraw_refusal(
 def list_refusals(
     principal: Annotated[Principal, Depends(POLICY.caller("list_refusals"))],
     consents: App,
-    subject_id: Annotated[str, Query(pattern=SUBJECT_ID_PATTERN)],
+    subject_id: Annotated[SubjectId, Query()],
 ) -> RefusalList:
     """The written refusals on file for a person that the caller's organisation holds (network auditors: all)."""
     held = [
@@ -444,7 +444,7 @@ def rules(principal: Annotated[Principal, Depends(POLICY.caller("rules"))], cons
 def register(
     principal: Annotated[Principal, Depends(POLICY.caller("register"))],
     consents: App,
-    subject_id: Annotated[str | None, Query(pattern=SUBJECT_ID_PATTERN)] = None,
+    subject_id: Annotated[SubjectId | None, Query()] = None,
     recipient_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
     from_: Annotated[LocalInstant | None, Query(alias="from")] = None,
     to: Annotated[LocalInstant | None, Query()] = None,

@@ -52,8 +52,8 @@ from services.contract.codes import (
     ServiceCode,
 )
 from services.contract.consent_events import DecisionFactsV1, DecisionInputV1
+from services.contract.subject import SubjectId
 
-SUBJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _./:#-]{0,99}$"
 """References (court orders, mandates, authorisations) are numbers, not descriptions."""
 
@@ -137,7 +137,7 @@ class Grantor(_In):
 class ConsentCreate(_In):
     """A consent for a person (pseudonymous `subject_id`)."""
 
-    subject_id: str = Field(pattern=SUBJECT_ID_PATTERN)
+    subject_id: SubjectId
     subject_birth_date: CalendarDay
     granted_by: Grantor
     method: ConsentMethod
@@ -230,7 +230,7 @@ class ConsentList(BaseModel):
 class RestrictionCreate(_In):
     """The person restricts access (LRSSS s. 7) or refuses it (s. 8, e.g. to researchers): applied under the LRSSS."""
 
-    subject_id: str = Field(pattern=SUBJECT_ID_PATTERN)
+    subject_id: SubjectId
     recipients: list[Recipient] = Field(default_factory=list, description="Empty: every recipient")
     purposes: list[Purpose] = Field(default_factory=list, description="Empty: every purpose")
     categories: list[InfoCategory] = Field(default_factory=list, description="Empty: every category")
@@ -335,7 +335,7 @@ class MinorIn(_In):
 class RefusalCreate(_In):
     """The person refused in writing that relatives in these roles be told of their death (art. 23)."""
 
-    subject_id: str = Field(pattern=SUBJECT_ID_PATTERN)
+    subject_id: SubjectId
     requester_roles: list[RequesterRole] = Field(min_length=1)
     given_on: Moment = Field(description="When the person signed the refusal")
     document_ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Where the signed refusal is filed")
@@ -438,7 +438,7 @@ class DecisionContextIn(_In):
 class DecisionCreate(_In):
     """May these categories of the person's record go from the discloser to the recipient, for this purpose?"""
 
-    subject_id: str = Field(pattern=SUBJECT_ID_PATTERN)
+    subject_id: SubjectId
     discloser_org_id: str = Field(pattern=ORG_ID_PATTERN)
     recipient_org_id: str = Field(pattern=ORG_ID_PATTERN)
     purpose: Purpose

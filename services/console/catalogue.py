@@ -348,6 +348,7 @@ TEXTS: dict[str, Pair] = {
         "The form expired or did not come from this console. Reload the page and try again.",
     ),
     "error.query": ("Paramètres invalides : {fields}.", "Invalid parameters: {fields}."),
+    "error.query_field": ("{field} — {message}", "{field} — {message}"),
     "error.cross_site": (
         "Cette page a été demandée depuis un autre site. Sa consultation est inscrite au journal d'audit : "
         "ouvrez-la seulement si vous le voulez.",
@@ -364,6 +365,10 @@ TEXTS: dict[str, Pair] = {
     # validation messages by error type (the API's problem+json `errors[].type`)
     "invalid.missing": ("ce champ est obligatoire", "this field is required"),
     "invalid.string_pattern_mismatch": ("le format n'est pas valide", "the format is not valid"),
+    "invalid.subject_id_nam": (
+        "doit être un identifiant pseudonyme, pas un numéro d'assurance maladie (NAM)",
+        "must be a pseudonymous id, not a health insurance number (NAM)",
+    ),
     "invalid.enum": ("cette valeur n'est pas permise", "this value is not allowed"),
     "invalid.string_too_short": ("ce champ est obligatoire", "this field is required"),
     "invalid.string_too_long": ("le texte est trop long", "the text is too long"),

@@ -23,6 +23,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from services.common.asgi import HttpMiddleware
 from services.common.telemetry import route_template
+from services.console.catalogue import TEXTS
 from services.console.forms import FormValueError
 from services.console.gateway import ApiProblemError, Gateway, ServiceUnavailableError
 from services.console.i18n import Translator, as_lang
@@ -247,7 +248,8 @@ def install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> Response:
-        fields = ", ".join(str(e["loc"][-1]) for e in error.errors())  # names only: values may be personal
+        t = get_translator(request, get_console(request))
+        fields = "; ".join(_query_field(t, e) for e in error.errors())
         return _error_page(request, 422, "error.query", here=request.url.path, fields=fields)  # nor the query
 
     @app.exception_handler(FormValueError)
@@ -281,6 +283,14 @@ class UnexpectedErrors(HttpMiddleware):
         log.error("unexpected %s on %s %s", failed, scope["method"], route_template(scope))
         if not started:
             await _error_page(Request(scope), 500, "error.internal")(scope, receive, send)
+
+
+def _query_field(t: Translator, error: Mapping[str, Any]) -> str:
+    """A refused parameter by its name, with the catalogue's message for the rule it broke when there is one (the
+    same as a form field's): never its value, which may be personal."""
+    name = str(error["loc"][-1])
+    key = f"invalid.{error['type']}"
+    return t.t("error.query_field", field=name, message=t.t(key)) if key in TEXTS else name
 
 
 def _error_page(

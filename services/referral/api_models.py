@@ -20,10 +20,10 @@ from services.contract.codes import (
 )
 from services.contract.delay_standards import Clock as DelayClock
 from services.contract.referral_events import ClockState, DelayStandard
+from services.contract.subject import SubjectId
 from services.referral.application import Release
 from services.referral.domain import Referral
 
-SUBJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,39}$"
 MAX_PLANNED_MEETINGS = 500
 
@@ -49,7 +49,7 @@ class ReferralCreate(BaseModel):
         },
     )
 
-    subject_id: str = Field(pattern=SUBJECT_ID_PATTERN, description="Pseudonymous id of the person")
+    subject_id: SubjectId
     from_org: str = Field(pattern=ORG_ID_PATTERN)
     from_service: ServiceCode
     to_org: str = Field(pattern=ORG_ID_PATTERN)

@@ -328,6 +328,59 @@ def test_a_period_at_the_calendars_ends_is_a_page_naming_the_parameter(console: 
     assert page.status_code == 422 and "Paramètres invalides : au." in page.text
 
 
+NAM_REFUSED = {
+    "fr": "doit être un identifiant pseudonyme, pas un numéro d'assurance maladie (NAM)",
+    "en": "must be a pseudonymous id, not a health insurance number (NAM)",
+}
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+@pytest.mark.parametrize("nam", ["TREJ55123112", "trej-5512-3112"])
+def test_the_register_filtered_by_a_nam_is_refused_naming_the_filter_never_the_value(
+    console: TestClient, fake: FakeServices, caplog: pytest.LogCaptureFixture, lang: str, nam: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sign_in(console, demo.CRISIS_CENTRE, "auditor")
+    console.get(f"/langue/{lang}?suivant=/demandes")
+    page = console.get("/audit/registre", params={"personne": nam})
+    assert page.status_code == 422
+    invalid = {"fr": "Paramètres invalides : ", "en": "Invalid parameters: "}[lang]
+    assert f"{invalid}personne — {NAM_REFUSED[lang]}." in page.text.replace("&#39;", "'")
+    assert nam.upper() not in page.text.upper()
+    assert not [r for r in fake.seen if r.url.path == "/v1/register"]  # not sent on to the consent service
+    assert nam not in "\n".join(r.getMessage() for r in caplog.records if r.name != "httpx")  # the test's client
+
+
+def test_the_register_filtered_by_a_pseudonymous_id_asks_the_consent_service(
+    console: TestClient, fake: FakeServices
+) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "auditor")
+    fake.answers[("GET", "/v1/register")] = httpx.Response(200, json={"items": [], "next_cursor": None})
+    assert console.get("/audit/registre", params={"personne": "subj00001234"}).status_code == 200
+    [asked] = [r for r in fake.seen if r.url.path == "/v1/register"]
+    assert asked.url.params["subject_id"] == "subj00001234"
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_referral_naming_the_person_by_a_nam_comes_back_with_the_refusal_on_the_field_and_without_it(
+    console: TestClient, fake: FakeServices, lang: str
+) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    console.get(f"/langue/{lang}?suivant=/demandes")
+    refused = {"field": "subject_id", "message": NAM_REFUSED["en"], "type": "subject_id_nam"}
+    fake.answers[("POST", "/v1/referrals")] = httpx.Response(
+        422,
+        json={"type": "urn:ca.qc.rls:problem:validation", "title": "Invalid request", "errors": [refused]},
+        headers={"content-type": "application/problem+json"},
+    )
+    form = {"csrf": csrf(console, "/demandes/nouvelle"), "form_key": REFERRAL_ID, "subject_id": "TREJ55123112"}
+    page = console.post("/demandes/nouvelle", data={**form, "reason_code": "FAMILY_CRISIS"})
+    assert page.status_code == 422
+    assert f'id="e-subject_id">{NAM_REFUSED[lang]}' in page.text.replace("&#39;", "'")
+    assert "TREJ55123112" not in page.text  # not written back into the form
+    assert 'maxlength="64" value="FAMILY_CRISIS"' in page.text  # the other fields are
+
+
 def broken_referral_page(console: TestClient, monkeypatch: pytest.MonkeyPatch) -> httpx.Response:
     """The referral page when something fails unexpectedly, its message quoting what a user typed."""
 

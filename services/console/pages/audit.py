@@ -14,6 +14,7 @@ from services.console.gateway import Gateway
 from services.console.session import AUDITORS
 from services.console.web import Api, ConsoleDep, Form, SignedIn, T, from_this_console, render, requires
 from services.contract.codes import ORG_ID_PATTERN
+from services.contract.subject import SubjectId
 
 router = APIRouter()
 RECORDED = [Depends(from_this_console)]
@@ -22,7 +23,6 @@ RECORDED = [Depends(from_this_console)]
 TRAIL_PAGE = 500
 TRAIL_PAGES = 20
 """At most 10,000 positions of the trail (about 5,000 inquiries: each is made, then answered)."""
-SUBJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 Day = Annotated[date | None, Query(ge=date(1900, 1, 1), le=date(9998, 12, 31))]
 """A day of a period: any record's, and far enough from the calendar's ends to count days around it."""
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
@@ -111,7 +111,7 @@ async def register(
     session: SignedIn,
     api: Api,
     console: ConsoleDep,
-    personne: Annotated[str | None, Query(pattern=SUBJECT_PATTERN)] = None,
+    personne: Annotated[SubjectId | None, Query()] = None,
     destinataire: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
     du: Day = None,
     au: Day = None,

@@ -13,6 +13,7 @@ from services.console.forms import FormErrors, form_values, idempotency
 from services.console.gateway import ApiProblemError, Gateway
 from services.console.web import Api, Form, SignedIn, T, render, requires, see_other
 from services.contract.codes import DEFAULT_REASON_CODES, Accompaniment, Channel, InfoCategory, ServiceCode, Urgency
+from services.contract.subject import NAM_ERROR_TYPE
 
 router = APIRouter()
 
@@ -119,6 +120,8 @@ async def submit_referral(request: Request, session: SignedIn, api: Api, t: T, f
     except ApiProblemError as problem:
         if problem.status not in (403, 409, 422):
             raise
+        if problem.field_errors().get("subject_id", {}).get("type") == NAM_ERROR_TYPE:
+            values.pop("subject_id", None)  # a health insurance number is not written back into the page
         service = values.get("to_service") or None
         territory = values.get("territory") or None
         return await _form(request, api, session, service, territory, 422, values, FormErrors.of(problem, t))
