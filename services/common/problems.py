@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-log = logging.getLogger(__name__)
+from services.common.asgi import UnexpectedErrors
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:ca.qc.rls:problem:"
@@ -100,7 +99,8 @@ _HTTP_SLUGS = {
 
 
 def install_problem_handlers(app: FastAPI, domain_errors: Mapping[type[Exception], ProblemSpec]) -> None:
-    """Maps validation errors, HTTP errors, ProblemError and the service's domain errors to problem+json."""
+    """Maps validation errors, HTTP errors, ProblemError and the service's domain errors to problem+json, and any
+    other exception to a 500 problem logged by its type and route template only (`UnexpectedErrors`)."""
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -126,10 +126,13 @@ def install_problem_handlers(app: FastAPI, domain_errors: Mapping[type[Exception
     for error_class, spec in domain_errors.items():
         app.add_exception_handler(error_class, _domain_handler(spec))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
-        return problem_response(500, "internal", "Internal error", instance=request.url.path)
+    # not an exception handler for Exception: Starlette raises the exception on after such a handler answered, and
+    # uvicorn logs it with its message (which may quote what the client sent)
+    app.add_middleware(UnexpectedErrors, respond=_internal_error)
+
+
+def _internal_error(request: Request) -> JSONResponse:
+    return problem_response(500, "internal", "Internal error", instance=request.url.path)
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
