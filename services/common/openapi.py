@@ -16,7 +16,10 @@ from services.common.problems import PROBLEM_MEDIA_TYPE
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
-    "description": "RFC 9457 problem details; `errors[].field` names the offending field (values are never echoed)",
+    "description": (
+        "RFC 9457 problem details; `errors[].field` names the offending field (values are never echoed, nor keys the"
+        " API does not declare: `<key>` stands for them)"
+    ),
     "type": "object",
     "required": ["type", "title", "status"],
     "properties": {

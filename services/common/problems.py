@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import Any, Literal, get_args, get_origin
+from weakref import WeakKeyDictionary
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-log = logging.getLogger(__name__)
+from services.common.asgi import UnexpectedErrors
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:ca.qc.rls:problem:"
@@ -82,11 +85,82 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=all_headers)
 
 
-def _field(loc: tuple[Any, ...]) -> str:
+UNDECLARED_KEY = "<key>"
+"""What a problem's `field` shows in place of a key the client wrote and the API does not declare: a mapping's key,
+an unknown or a duplicated member. Such a key is the client's text, and it may be personal (a name, a health
+insurance number); declared field names, parameter names and enum members are shown as they are."""
+
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
+_KEY_MARK = "[key]"  # pydantic's last segment when a mapping's key itself is invalid
+_DECLARED: WeakKeyDictionary[Any, frozenset[str]] = WeakKeyDictionary()
+
+
+def declared_names(app: Any) -> frozenset[str]:
+    """The names `app`'s routes declare: their parameters, the fields (and aliases) of the models they read, at any
+    depth, and the values of the enums and literals in them. Worked out once per app, when first needed."""
+    if app is None:  # no app in the scope: nothing is declared
+        return frozenset()
+    if app not in _DECLARED:
+        names: set[str] = set()
+        for context in iter_route_contexts(getattr(app, "routes", [])):  # included routers' routes too
+            route = context.original_route
+            if isinstance(route, APIRoute):
+                for param in _params(route.dependant):
+                    names.update((param.name, param.alias))
+                    _names_in(param.field_info.annotation, names, set())
+        _DECLARED[app] = frozenset(names)
+    return _DECLARED[app]
+
+
+def _params(dependant: Any) -> Iterator[Any]:
+    """Every parameter a route reads, its dependencies' too."""
+    yield from dependant.path_params
+    yield from dependant.query_params
+    yield from dependant.header_params
+    yield from dependant.cookie_params
+    yield from dependant.body_params
+    for dependency in dependant.dependencies:
+        yield from _params(dependency)
+
+
+def _names_in(annotation: Any, names: set[str], seen: set[int]) -> None:
+    if id(annotation) in seen:  # a model that contains itself
+        return
+    seen.add(id(annotation))
+    if get_origin(annotation) is Literal:
+        names.update(str(value) for value in get_args(annotation))
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, field in annotation.model_fields.items():
+            aliases = (field.alias, field.validation_alias, field.serialization_alias)
+            names.update([name, *(alias for alias in aliases if isinstance(alias, str))])
+            _names_in(field.annotation, names, seen)
+    elif isinstance(annotation, type) and issubclass(annotation, Enum):
+        names.update(str(member.value) for member in annotation)
+    else:  # list[X], dict[K, V], X | None, Annotated[X, ...]
+        for argument in get_args(annotation):
+            _names_in(argument, names, seen)
+
+
+def shown_key(key: str, declared: frozenset[str]) -> str:
+    """A key the client wrote, as a problem may name it: itself if declared, else `UNDECLARED_KEY`."""
+    return key if key in declared else UNDECLARED_KEY
+
+
+def _field(loc: tuple[Any, ...], kind: str, declared: frozenset[str]) -> str:
+    """A validation error's location as a problem's `field`: list indexes and declared names as they are, any other
+    segment (a mapping's key, an unknown member) as `UNDECLARED_KEY`."""
     if len(loc) == 2 and loc[0] == "header":  # as clients write it: If-Match, Idempotency-Key
         return "-".join(part.capitalize() for part in str(loc[1]).split("-"))
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or str(loc[0] if loc else "request")
+    parts = loc[1:] if loc and loc[0] in _LOCATIONS else loc
+    shown = []
+    for at, part in enumerate(parts):
+        if isinstance(part, int) or part == _KEY_MARK:
+            shown.append(str(part))
+        elif parts[at + 1 : at + 2] == (_KEY_MARK,) or (kind == "extra_forbidden" and at == len(parts) - 1):
+            shown.append(UNDECLARED_KEY)  # the key was refused: whatever it is, it is not a declared name
+        else:
+            shown.append(shown_key(str(part), declared))
+    return ".".join(shown) or str(loc[0] if loc else "request")
 
 
 _HTTP_SLUGS = {
@@ -100,12 +174,17 @@ _HTTP_SLUGS = {
 
 
 def install_problem_handlers(app: FastAPI, domain_errors: Mapping[type[Exception], ProblemSpec]) -> None:
-    """Maps validation errors, HTTP errors, ProblemError and the service's domain errors to problem+json."""
+    """Maps validation errors, HTTP errors, ProblemError and the service's domain errors to problem+json, and any
+    other exception to a 500 problem logged by its type and route template only (`UnexpectedErrors`)."""
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
-        # Messages name the field and the rule; input values are never echoed (they may be personal).
-        errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"], "type": e["type"]} for e in error.errors()]
+        # Messages name the field and the rule; values and undeclared keys are never echoed (they may be personal).
+        declared = declared_names(request.app)
+        errors = [
+            {"field": _field(tuple(e["loc"]), e["type"], declared), "message": e["msg"], "type": e["type"]}
+            for e in error.errors()
+        ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem_response(
             VALIDATION.status, VALIDATION.slug, VALIDATION.title, detail, request.url.path, errors=errors
@@ -126,10 +205,13 @@ def install_problem_handlers(app: FastAPI, domain_errors: Mapping[type[Exception
     for error_class, spec in domain_errors.items():
         app.add_exception_handler(error_class, _domain_handler(spec))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
-        return problem_response(500, "internal", "Internal error", instance=request.url.path)
+    # not an exception handler for Exception: Starlette raises the exception on after such a handler answered, and
+    # uvicorn logs it with its message (which may quote what the client sent)
+    app.add_middleware(UnexpectedErrors, respond=_internal_error)
+
+
+def _internal_error(request: Request) -> JSONResponse:
+    return problem_response(500, "internal", "Internal error", instance=request.url.path)
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.types import Message, Receive, Scope, Send
 
 from services.common.asgi import HttpMiddleware
-from services.common.problems import VALIDATION, ProblemSpec, problem_response
+from services.common.problems import VALIDATION, ProblemSpec, declared_names, problem_response, shown_key
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """The largest request body a service reads (4 MiB). The largest legitimate one is a referral with its record
@@ -82,7 +82,7 @@ def _is_json(scope: Scope) -> bool:
 
 class StrictJSONMiddleware(HttpMiddleware):
     """Reads a request body once, at most `MAX_BODY_BYTES` of it; refuses a larger one, and in a JSON body duplicate
-    keys (naming the key) and text that is not UTF-8; replays it otherwise."""
+    keys (naming the key if the API declares it, else `<key>`) and text that is not UTF-8; replays it otherwise."""
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _declared_length(scope) > MAX_BODY_BYTES:
@@ -105,7 +105,9 @@ class StrictJSONMiddleware(HttpMiddleware):
         body = b"".join(chunks)
         refused = refusal(body) if _is_json(scope) else None
         if refused is not None:
-            field, why, kind = refused
+            key, why, kind = refused
+            # a duplicated key is named only if the API declares it: else it is the client's text, maybe personal
+            field = shown_key(key, declared_names(scope.get("app"))) if kind == "duplicate_key" else key
             response = problem_response(
                 VALIDATION.status,
                 VALIDATION.slug,

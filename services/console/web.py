@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,10 +18,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Message, Receive, Scope, Send
 
-from services.common.asgi import HttpMiddleware
-from services.common.telemetry import route_template
+from services.common.asgi import UnexpectedErrors
 from services.console.catalogue import TEXTS
 from services.console.forms import FormValueError
 from services.console.gateway import ApiProblemError, Gateway, ServiceUnavailableError
@@ -38,8 +35,6 @@ from services.console.session import (
     ensure_csrf_cookie,
 )
 from services.console.settings import ConsoleSettings
-
-log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -256,33 +251,7 @@ def install_error_pages(app: FastAPI) -> None:
     async def _form_value(request: Request, error: FormValueError) -> Response:
         return _error_page(request, 422, "error.form_value", field=error.field)
 
-    app.add_middleware(UnexpectedErrors)
-
-
-class UnexpectedErrors(HttpMiddleware):
-    """ASGI middleware: an exception no handler took becomes the 500 page, logged by its type and route template only.
-    It is not raised again: Starlette's ServerErrorMiddleware would raise it on to uvicorn, which logs the traceback
-    with the exception's message, and a message may quote what the user typed."""
-
-    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        failed: str | None = None
-        try:
-            await self.app(scope, receive, sending)
-        except Exception as error:  # noqa: BLE001 -- the last resort, outside every route and handler
-            failed = type(error).__name__
-        if failed is None:
-            return
-        # out of the except block: an error drawing the page does not carry the first one (and its message) along
-        log.error("unexpected %s on %s %s", failed, scope["method"], route_template(scope))
-        if not started:
-            await _error_page(Request(scope), 500, "error.internal")(scope, receive, send)
+    app.add_middleware(UnexpectedErrors, respond=lambda request: _error_page(request, 500, "error.internal"))
 
 
 def _query_field(t: Translator, error: Mapping[str, Any]) -> str:
