@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
-from services.common.auth import Principal, require_roles
+from services.common.auth import Principal
 from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import (
     DEPENDENCY_UNAVAILABLE,
@@ -242,7 +242,6 @@ def redeliver(delivery_id: uuid.UUID, principal: Manager, notifications: App) ->
 
 
 Issuer = Annotated[CredentialsIssuer, Depends(from_state("credentials_issuer"))]
-OrgAdmin = Annotated[Principal, Depends(require_roles("admin"))]
 NOT_ITS_ADMIN: dict[int | str, dict[str, Any]] = {
     403: {"description": "Not the caller's organisation, or not its administrator"}
 }
@@ -252,9 +251,10 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def own_credentials(principal: Principal, org_id: str | None) -> str:
-    if org_id != principal.org:
+def own_credentials(operation: str, principal: Principal, org_id: str | None) -> str:
+    if org_id is None:
         raise problem(FORBIDDEN, "an organisation manages only its own Kafka credentials")
+    POLICY.check(operation, principal, {"owner": org_id}, "an organisation manages only its own Kafka credentials")
     return org_id
 
 
@@ -267,11 +267,14 @@ def own_credentials(principal: Principal, org_id: str | None) -> str:
     responses={**NOT_ITS_ADMIN, **UNAVAILABLE},
 )
 def issue_credentials(
-    body: KafkaCredentialsCreate, response: Response, principal: OrgAdmin, issuer: Issuer
+    body: KafkaCredentialsCreate,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("issue_credentials"))],
+    issuer: Issuer,
 ) -> KafkaCredentialsPublic:
     """Create the organisation's Kafka user, or rotate its password (the old one stops working, nothing restarts):
     it reads only `rls.org.<org_id>.*` in consumer groups `rls.org.<org_id>.*`."""
-    org_id = own_credentials(principal, body.org_id)
+    org_id = own_credentials("issue_credentials", principal, body.org_id)
     issued = issuer.issue(org_id)
     log.info("Kafka credentials of %s issued by %s of %s", issued.username, principal.sub, principal.org)
     response.headers["Cache-Control"] = "no-store"
@@ -286,11 +289,11 @@ def issue_credentials(
 )
 def revoke_credentials(
     username: Annotated[str, Path(max_length=100, description="`org-<org_id>` of the caller's organisation")],
-    principal: OrgAdmin,
+    principal: Annotated[Principal, Depends(POLICY.caller("revoke_credentials"))],
     issuer: Issuer,
 ) -> Response:
     """Revoke the organisation's Kafka user: its password and every ACL it had are removed."""
-    org_id = own_credentials(principal, issuer.organisation_of(username))
+    org_id = own_credentials("revoke_credentials", principal, issuer.organisation_of(username))
     issuer.revoke(org_id)
     log.info("Kafka credentials of %s revoked by %s of %s", username, principal.sub, principal.org)
     return Response(status_code=204)

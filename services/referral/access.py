@@ -24,7 +24,7 @@ POLICY = Policy(
         "information": Rule(WORKERS, ("receiver",), "record information, to the receiving organisation only"),
         **{
             command: Rule(WORKERS, ("receiver",), "meetings and the intervention plan, by the receiving organisation")
-            for command in ("meetings", "intervention-plan", "intervention-plan/revise")
+            for command in ("record_meeting", "set_plan", "revise_plan")
         },
         **{
             command: STEP

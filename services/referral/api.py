@@ -376,14 +376,14 @@ def record_meeting(
     referral_id: uuid.UUID,
     body: MeetingIn,
     response: Response,
-    principal: Annotated[Principal, Depends(POLICY.caller("meetings"))],
+    principal: Annotated[Principal, Depends(POLICY.caller("record_meeting"))],
     referrals: App,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> ReferralPublic:
     """The receiving organisation records a meeting with the person: when and how, never its content. A meeting past
     the duration standard (3 in AAOR, the plan's term in consultation) records `duration-exceeded`, once."""
-    following(referrals, referral_id, "meetings", principal)
+    following(referrals, referral_id, "record_meeting", principal)
     step = step_of(principal, body, referrals)
     meeting = Meeting(step, body.mode.value)
     request = request_of("meetings", body, idempotency_key)
@@ -400,9 +400,9 @@ def change_plan(
     idempotency_key: str | None,
     response: Response,
 ) -> ReferralPublic:
-    following(referrals, referral_id, operation, principal)
-    step = step_of(principal, body, referrals)
     revise = operation == "intervention-plan/revise"
+    following(referrals, referral_id, "revise_plan" if revise else "set_plan", principal)
+    step = step_of(principal, body, referrals)
     change = PlanChange(step, body.planned_meetings, revise)
     request = request_of(operation, body, idempotency_key)
     return recorded(*referrals.change_plan(referral_id, change, _version(if_match), request), response)
@@ -413,7 +413,7 @@ def set_plan(
     referral_id: uuid.UUID,
     body: PlanIn,
     response: Response,
-    principal: Annotated[Principal, Depends(POLICY.caller("intervention-plan"))],
+    principal: Annotated[Principal, Depends(POLICY.caller("set_plan"))],
     referrals: App,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
@@ -431,7 +431,7 @@ def revise_plan(
     referral_id: uuid.UUID,
     body: PlanIn,
     response: Response,
-    principal: Annotated[Principal, Depends(POLICY.caller("intervention-plan/revise"))],
+    principal: Annotated[Principal, Depends(POLICY.caller("revise_plan"))],
     referrals: App,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
