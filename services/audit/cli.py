@@ -229,8 +229,8 @@ def verify(
             typer.echo(f"{data['service']}: FAILED — {data['problem'] or data['first_finding']}")
             for finding in data["findings"][1:20]:
                 typer.echo(f"  also {finding}")
-        if data["other_store_ids_with_checkpoints"]:
-            typer.echo(f"  note: checkpoints exist for other stores of {data['application']} (replaced store?)")
+        for note in data["notes"]:
+            typer.echo(f"  note: {note}")
     raise typer.Exit(1 if failed else 0)
 
 
