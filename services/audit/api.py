@@ -120,7 +120,8 @@ def integrity(
     queries: Queries,
     service: Annotated[list[str] | None, Query(description="Limit to these services")] = None,
 ) -> dict[str, Any]:
-    """Every event store against its seals and the published checkpoints; names the first tampered event."""
+    """Every event store against its seals and the published checkpoints; names the first tampered event (network
+    auditors only: findings name aggregates of every organisation)."""
     return queries.verify(_who(principal), service or []).as_dict()
 
 
@@ -184,7 +185,8 @@ def compliance_report(
 def replay_status(
     principal: Annotated[Principal, Depends(POLICY.caller("replay_status"))], queries: Queries
 ) -> dict[str, Any]:
-    """The last replay that filled the audit database (source, events, rate, until, when)."""
+    """The last replay that filled the audit database (source, events, rate, until, when; network auditors only:
+    its counts are the whole network's)."""
     return queries.last_replay(_who(principal))
 
 

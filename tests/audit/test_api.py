@@ -152,6 +152,18 @@ def test_integrity_of_a_missing_store_is_a_failure_not_a_crash(api: TestClient, 
     assert body["checkpoint_problem"] == "checkpoints not readable: KafkaTimeoutError"
 
 
+@pytest.mark.parametrize("path", ["/v1/integrity", "/v1/integrity?service=referral", "/v1/replay"])
+def test_the_stores_integrity_and_the_replay_counts_are_for_network_auditors_only(
+    api: TestClient, auth: Auth, path: str
+) -> None:
+    """Integrity findings name aggregates (a referral's id is its aggregate's) of every organisation and count every
+    store's events; the last replay counts the whole network's events: not an organisation auditor's to read."""
+    refused = api.get(path, headers=auth("csss-a", "auditor"))
+    assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith(":forbidden") and "network-auditor" in refused.json()["detail"]
+    assert api.get(path, headers=auth("ministere", "network-auditor")).status_code == 200
+
+
 def test_an_organisations_auditor_reads_only_that_organisations_history_and_trail(api: TestClient, auth: Auth) -> None:
     own, other = auth("csss-a", "auditor", sub="auditor-a"), auth("org-z", "auditor", sub="auditor-z")
     as_of = "as_of=2026-11-21"
