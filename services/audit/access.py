@@ -2,8 +2,10 @@
 
 An organisation's auditor reads that organisation's history: the referrals it sent or received, the agreements it
 is party to, the consents it recorded, the decisions that concern it, and its own auditors' inquiries. A network
-auditor (ministry, ombudsman: role `network-auditor`) reads the whole network, and is the only one to read the
-network-wide compliance report. Every query, refused or not, is in the audit trail.
+auditor (ministry, ombudsman: role `network-auditor`) reads the whole network, and is the only one to read what
+only exists network-wide: the compliance report, the stores' integrity (findings name the aggregates of every
+organisation, a referral's id among them, and count each store's events) and the last replay's counts. Every query,
+refused or not, is in the audit trail.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ POLICY = Policy(
         "referral_state": Rule(AUDITORS, ("member",), "a referral, to the auditors of its sender and receivers"),
         "agreement_state": Rule(AUDITORS, ("member",), "an agreement, to the auditors of its parties"),
         "consent_state": Rule(AUDITORS, ("member",), "a consent, to the auditors of the organisation holding it"),
-        "integrity": Rule(AUDITORS, (), "seals and checkpoints (no personal information)"),
+        "integrity": Rule(NETWORK, (), "seals and checkpoints of every store (aggregate ids, network-wide counts)"),
         "decisions_recheck": Rule(AUDITORS, ("member",), "the decisions that concern the auditor's organisation"),
         "compliance_report": Rule(NETWORK, (), "the network-wide report"),
-        "replay_status": Rule(AUDITORS, (), "when the audit database was last rebuilt"),
+        "replay_status": Rule(NETWORK, (), "when the audit database was last rebuilt (network-wide counts)"),
         "inquiries": Rule(AUDITORS, ("member",), "the trail of the auditor's own organisation"),
     },
 )

@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from services.audit.access import POLICY, decision_parties, state_parties
 from services.audit.api_models import InquiryPublic, StatePublic
 from services.audit.application import Auditor, AuditQueries, parse_moment, parse_period
-from services.audit.domain import Channel, ConsentUnavailableError, MomentError, WhatIfRegimeError
+from services.audit.domain import Channel, ConsentUnavailableError, MomentError, UnknownServiceError, WhatIfRegimeError
 from services.audit.recheck import Evaluator
 from services.audit.report import to_csv, to_json
 from services.audit.report_html import to_html
@@ -118,10 +118,17 @@ def consent_state(
 def integrity(
     principal: Annotated[Principal, Depends(POLICY.caller("integrity"))],
     queries: Queries,
-    service: Annotated[list[str] | None, Query(description="Limit to these services")] = None,
+    service: Annotated[
+        list[str] | None, Query(description="Limit to these services (a name without an event store: 422)")
+    ] = None,
 ) -> dict[str, Any]:
-    """Every event store against its seals and the published checkpoints; names the first tampered event."""
-    return queries.verify(_who(principal), service or []).as_dict()
+    """Every event store against its seals and the published checkpoints; names the first tampered event (network
+    auditors only: findings name aggregates of every organisation)."""
+    try:
+        answer = queries.verify(_who(principal), service or [])
+    except UnknownServiceError as error:
+        raise invalid_field("service", str(error)) from None
+    return answer.as_dict()
 
 
 @router.get("/decisions/recheck", responses={422: {}, 503: {}})
@@ -184,7 +191,8 @@ def compliance_report(
 def replay_status(
     principal: Annotated[Principal, Depends(POLICY.caller("replay_status"))], queries: Queries
 ) -> dict[str, Any]:
-    """The last replay that filled the audit database (source, events, rate, until, when)."""
+    """The last replay that filled the audit database (source, events, rate, until, when; network auditors only:
+    its counts are the whole network's)."""
     return queries.last_replay(_who(principal))
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from kafka.errors import KafkaError
 
-from services.audit.domain import Action, Channel, Inquiry, MomentError
+from services.audit.domain import Action, Channel, Inquiry, MomentError, UnknownServiceError
 from services.audit.inbound import KafkaReplay, Progress, ReplayStats
 from services.audit.recheck import Evaluator, RecheckResult, recheck
 from services.audit.report import Report, build_report
@@ -163,7 +163,8 @@ class IntegrityAnswer:
 
     @property
     def ok(self) -> bool:
-        return self.checkpoint_problem is None and all(s.ok for s in self.stores)
+        """No store verified is no pass."""
+        return self.checkpoint_problem is None and bool(self.stores) and all(s.ok for s in self.stores)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -259,7 +260,12 @@ class AuditQueries:
         progress: Callable[[Any, int], None] | None = None,
     ) -> IntegrityAnswer:
         """Every store against its seals and the published checkpoints (a verification that could not read the
-        checkpoints is not a pass: a rewritten and re-sealed store would go unnoticed)."""
+        checkpoints is not a pass: a rewritten and re-sealed store would go unnoticed), or those of `services`
+        (`UnknownServiceError` for a name with no store, before anything is read or recorded)."""
+        known = sorted({s.service for s in self.stores})
+        unknown = sorted(set(services) - set(known))
+        if unknown:
+            raise UnknownServiceError(unknown, known)
         stores = [s for s in self.stores if not services or s.service in services]
         with self._inquiry(who, Action.VERIFY, ",".join(s.service for s in stores)) as out:
             try:

@@ -26,7 +26,13 @@ from rich.progress import (
 from rich.text import Text
 
 from services.audit.application import Auditor, AuditQueries, parse_moment, parse_period
-from services.audit.domain import Channel, ConsentUnavailableError, MomentError, WhatIfRegimeError
+from services.audit.domain import (
+    Channel,
+    ConsentUnavailableError,
+    MomentError,
+    UnknownServiceError,
+    WhatIfRegimeError,
+)
 from services.audit.main import StoreSources, build_queries, consent_client, no_other_stores
 from services.audit.recheck import ConsentEvaluator
 from services.audit.report import to_csv, to_json
@@ -211,8 +217,11 @@ def verify(
                 tasks[store.service] = bar.add_task(store.service, total=None)
             bar.advance(tasks[store.service], count)
 
-        answer = queries.verify(_who(auditor, org), service or [], progress)
-    failed = answer.checkpoint_problem is not None
+        try:
+            answer = queries.verify(_who(auditor, org), service or [], progress)
+        except UnknownServiceError as error:
+            raise typer.BadParameter(str(error), param_hint="--service") from None
+    failed = not answer.ok
     if answer.checkpoint_problem:
         typer.echo(f"checkpoints: FAILED — {answer.checkpoint_problem}")
     else:
@@ -229,8 +238,8 @@ def verify(
             typer.echo(f"{data['service']}: FAILED — {data['problem'] or data['first_finding']}")
             for finding in data["findings"][1:20]:
                 typer.echo(f"  also {finding}")
-        if data["other_store_ids_with_checkpoints"]:
-            typer.echo(f"  note: checkpoints exist for other stores of {data['application']} (replaced store?)")
+        for note in data["notes"]:
+            typer.echo(f"  note: {note}")
     raise typer.Exit(1 if failed else 0)
 
 

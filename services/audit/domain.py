@@ -28,6 +28,15 @@ class WhatIfRegimeError(AuditError, ValueError):
     """`--regime` names no rule table, or several versions of it without `--regime-version`."""
 
 
+class UnknownServiceError(AuditError, ValueError):
+    """A service to verify that has no event store here (a misspelt name verifies nothing: never a pass)."""
+
+    def __init__(self, unknown: list[str], known: list[str]) -> None:
+        super().__init__(f"no event store of {', '.join(unknown)}; known services: {', '.join(known)}")
+        self.unknown = unknown
+        self.known = known
+
+
 class Channel(StrEnum):
     """Where an audit query came from."""
 

@@ -23,7 +23,8 @@ from services.common.settings import PlatformSettings, store_cipher
 DESCRIPTION = (
     "Read-only views for auditors (role `auditor`: their organisation's history; `network-auditor`: the whole "
     "network): a referral, agreement or consent as it stood at a date, the "
-    "integrity of every service's event store, the re-evaluation of recorded consent decisions, compliance reports. "
+    "integrity of every service's event store (network auditors), the re-evaluation of recorded consent decisions, "
+    "compliance reports (network auditors). "
     "The views read the audit database that `rls audit replay` rebuilds from the Kafka history. Every query is "
     "recorded in the audit trail (`GET /v1/inquiries`)."
 )

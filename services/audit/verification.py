@@ -1,7 +1,8 @@
 """`verify`: every service's event store against its own seals and against the checkpoints published on Kafka.
 
 `verify` recomputes every seal from the stored rows (`services.common.integrity.hashing`) and names the first
-altered, removed, reordered or inserted event; a chain that no longer matches a published checkpoint was rewritten.
+altered, removed, reordered or inserted event; a chain that no longer matches a published checkpoint was rewritten,
+and a store whose application published checkpoints under another store id was replaced.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class FindingKind(StrEnum):
     """A checkpoint names events beyond the end of the store."""
     UNSEALED_STORE = "unsealed-store"
     """The store has no integrity store id."""
+    REPLACED_STORE = "replaced-store"
+    """Checkpoints of the store's application were published under another store id: the store was replaced
+    (re-created, or rewritten and re-sealed from a fresh store id), and what they sealed cannot be checked."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class Verification:
     checkpoints_matched: int = 0
     checkpoints_total: int = 0
     findings: list[Finding] = field(default_factory=list)
+    other_store_ids: list[str] = field(default_factory=list)
+    """Other store ids with checkpoints under the store's application (each one a `replaced-store` finding)."""
 
     @property
     def ok(self) -> bool:
@@ -84,10 +90,14 @@ def verify_store(
     checkpoints: Iterable[Checkpoint] = (),
     page: int = 10_000,
     progress: Callable[[int], None] | None = None,
+    application: str | None = None,
 ) -> Verification:
     """Recomputes every seal from the stored rows; names each altered, removed, reordered or inserted event.
 
-    Findings are ordered by notification id: the first one is where the store stops being trustworthy.
+    Findings are ordered by notification id: the first one is where the store stops being trustworthy. Given the
+    store's `application`, the checkpoints it published under any other store id come first (`replaced-store`): a
+    store rewritten, its seals and store id deleted, is re-sealed from a fresh id at start-up, which no checkpoint
+    published before names, so only those other ids tell.
 
     Reads the store as streams of pages, up to the last event or seal stored when it starts (an event and its seal
     commit together, so events recorded meanwhile are left out of both sides, not mistaken for insertions, while a
@@ -100,9 +110,11 @@ def verify_store(
     if result.store_id is None:
         result.findings.append(Finding(FindingKind.UNSEALED_STORE, None, "no integrity store id: cannot verify"))
         return result
+    checkpoints = list(checkpoints)
     head = store.sealed_head()
     upto = max(store.max_notification_id() or 0, head.notification_id if head is not None else 0)
     cps = sorted((c for c in checkpoints if c.store_id == result.store_id), key=lambda c: c.notification_id)
+    replaced = [] if application is None else _replaced(checkpoints, application, result)
     result.checkpoints_total = len(cps)
     merged = _Merge(result, {c.notification_id for c in cps}, progress)
     merged.run(_paged(store.read_rows, page, upto), _paged(store.read_seals, page, upto))
@@ -119,8 +131,42 @@ def verify_store(
         for originator_id, version in gaps
     ]
     findings += _check_checkpoints(cps, merged.chain_at, result)
-    result.findings = sorted(findings, key=lambda f: (f.notification_id or 0, f.kind.value))
+    result.findings = replaced + sorted(findings, key=lambda f: (f.notification_id or 0, f.kind.value))
     return result
+
+
+def _replaced(checkpoints: Sequence[Checkpoint], application: str, result: Verification) -> list[Finding]:
+    """One `replaced-store` finding per other store id that published checkpoints of `application`, the id seen
+    last first (a checkpoint without an application name cannot be told apart, and is left out)."""
+    by_store: dict[str, list[Checkpoint]] = {}
+    for checkpoint in checkpoints:
+        if checkpoint.application == application and checkpoint.store_id != result.store_id:
+            by_store.setdefault(checkpoint.store_id, []).append(checkpoint)
+    result.other_store_ids = sorted(by_store)
+    findings = []
+    for other, published in sorted(by_store.items(), key=lambda item: _recency(item[1]), reverse=True):
+        last = _last_published(published)
+        when = f", the last published {last.isoformat()}" if last is not None else ""
+        findings.append(
+            Finding(
+                FindingKind.REPLACED_STORE,
+                None,
+                f"store id {other} published {len(published)} checkpoint(s) of {application} up to event "
+                f"#{max(c.notification_id for c in published)}{when}; this store's id is {result.store_id}: the "
+                "store was replaced (re-created, or rewritten and re-sealed from a new store id), and what those "
+                "checkpoints sealed cannot be checked",
+            )
+        )
+    return findings
+
+
+def _last_published(checkpoints: Sequence[Checkpoint]) -> datetime | None:
+    return max((c.published_at for c in checkpoints if c.published_at is not None), default=None)
+
+
+def _recency(checkpoints: Sequence[Checkpoint]) -> float:
+    last = _last_published(checkpoints)
+    return float("-inf") if last is None else last.timestamp()
 
 
 @dataclass
@@ -382,9 +428,11 @@ class StoreVerification:
     result: Verification | None
     problem: str | None = None
     other_stores: list[str] = field(default_factory=list)
-    """Store ids that published checkpoints under the same application name (a replaced store?)."""
+    """Store ids that published checkpoints under the same application name (each a `replaced-store` finding)."""
     last_checkpoint_at: datetime | None = None
     """When this store's latest checkpoint was published."""
+    notes: list[str] = field(default_factory=list)
+    """What limits the verification without being a finding (no checkpoint of the store yet)."""
 
     @property
     def ok(self) -> bool:
@@ -406,6 +454,7 @@ class StoreVerification:
             "findings": [] if result is None else [str(f) for f in result.findings],
             "other_store_ids_with_checkpoints": self.other_stores,
             "last_checkpoint_at": None if self.last_checkpoint_at is None else self.last_checkpoint_at.isoformat(),
+            "notes": self.notes,
         }
 
 
@@ -474,15 +523,25 @@ def verify_stores(
             continue
         try:
             step = None if progress is None else (lambda n, s=store: progress(s, n))
-            result = verify_store(recorder, checkpoints, progress=step)
+            result = verify_store(recorder, checkpoints, progress=step, application=store.application)
         except Exception as error:  # noqa: BLE001 -- an unreadable store is a finding, not a crash
             results.append(StoreVerification(store, None, f"store not readable: {type(error).__name__}"))
             continue
         finally:
             close()
-        others = sorted(
-            {c.store_id for c in checkpoints if c.application == store.application and c.store_id != result.store_id}
-        )
         published = [c.published_at for c in checkpoints if c.store_id == result.store_id and c.published_at]
-        results.append(StoreVerification(store, result, None, others, max(published, default=None)))
+        notes = [NO_CHECKPOINT] if result.sealed and not result.checkpoints_total and not result.other_store_ids else []
+        results.append(
+            StoreVerification(store, result, None, result.other_store_ids, max(published, default=None), notes)
+        )
     return results
+
+
+NO_CHECKPOINT = (
+    "no checkpoint of this store was read: only its own seals vouch for it (a store rewritten and re-sealed in full "
+    "would pass); expected for a new store until its first checkpoint, otherwise its checkpoints are off or not "
+    "published (see rls_integrity_checkpoint_behind)"
+)
+"""A note, not a finding: every new store has none for up to one checkpoint interval (a finding would fail every
+fresh install); a store replaced after any checkpoint of its application is `replaced-store`, whatever this says;
+a publisher that stopped is for the checkpoint metrics to alert on."""

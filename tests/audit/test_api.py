@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.audit.application import AuditQueries
+from services.audit.application import AuditQueries, IntegrityAnswer
 from services.audit.main import build_app
 from services.audit.recheck import ConsentEvaluator
 from services.audit.settings import AuditSettings
@@ -150,6 +150,39 @@ def test_integrity_of_a_missing_store_is_a_failure_not_a_crash(api: TestClient, 
     assert response.status_code == 200 and body["ok"] is False
     assert body["stores"][0]["problem"] == "no event store at the configured path"
     assert body["checkpoint_problem"] == "checkpoints not readable: KafkaTimeoutError"
+
+
+@pytest.mark.parametrize("path", ["/v1/integrity", "/v1/integrity?service=referral", "/v1/replay"])
+def test_the_stores_integrity_and_the_replay_counts_are_for_network_auditors_only(
+    api: TestClient, auth: Auth, path: str
+) -> None:
+    """Integrity findings name aggregates (a referral's id is its aggregate's) of every organisation and count every
+    store's events; the last replay counts the whole network's events: not an organisation auditor's to read."""
+    refused = api.get(path, headers=auth("csss-a", "auditor"))
+    assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith(":forbidden") and "network-auditor" in refused.json()["detail"]
+    assert api.get(path, headers=auth("ministere", "network-auditor")).status_code == 200
+
+
+@pytest.mark.parametrize("query", ["service=refferal", "service=referral&service=refferal"])
+def test_verifying_a_service_without_an_event_store_is_422_naming_the_known_ones(
+    api: TestClient, auth: Auth, query: str
+) -> None:
+    auditor = auth("ministere", "network-auditor")
+    response = api.get(f"/v1/integrity?{query}", headers=auditor)
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    [error] = response.json()["errors"]
+    assert error["field"] == "service"
+    assert error["message"] == (
+        "no event store of refferal; known services: agreements, audit, consent, notifications, referral"
+    )
+    trail = api.get("/v1/inquiries", headers=auditor).json()
+    assert "VERIFY" not in {e["action"] for e in trail}  # verified nothing, as a malformed as_of reads nothing
+
+
+def test_a_verification_of_no_store_is_never_a_pass() -> None:
+    assert IntegrityAnswer([], 0, None).ok is False
+    assert IntegrityAnswer([], 3, None).as_dict()["ok"] is False
 
 
 def test_an_organisations_auditor_reads_only_that_organisations_history_and_trail(api: TestClient, auth: Auth) -> None:

@@ -89,3 +89,19 @@ def test_replay_state_verify_report_and_trail_from_the_command_line(
     actions = [json.loads(line)["action"] for line in trail.stdout.splitlines()]
     assert actions == ["REPLAY", "STATE", "VERIFY", "VERIFY", "REPORT", "TRAIL"]
     assert {json.loads(line)["auditor"] for line in trail.stdout.splitlines()} == {"auditor-9"}
+
+
+def test_verify_refuses_a_service_without_an_event_store_before_reading_anything(
+    tmp_path: Path, dev_key_file: Path
+) -> None:
+    """A misspelt `--service` verified nothing and exited 0; now it is a usage error naming the known services."""
+    env = {
+        "RLS_VAR_DIR": str(tmp_path),
+        "RLS_DEV_KEY_FILE": str(dev_key_file),
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+    }
+    result = CliRunner().invoke(cli, ["audit", "verify", "--service", "refferal", "--auditor", "auditor-9"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "no event store of refferal; known services: agreements, audit, consent, notifications, referral" in (
+        " ".join(result.output.replace("│", " ").split())
+    )

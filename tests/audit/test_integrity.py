@@ -8,6 +8,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -16,9 +17,10 @@ import psycopg
 import pytest
 from eventsourcing.domain import Aggregate, event
 
-from services.audit.verification import FindingKind, verify_store
-from services.common.eventstore import TrackedApplication, persistence_env
-from services.common.integrity.checkpoints import CheckpointPublisher, checkpoint_of
+from services.audit.application import IntegrityAnswer
+from services.audit.verification import NO_CHECKPOINT, FindingKind, verify_store, verify_stores
+from services.common.eventstore import StoreRef, TrackedApplication, persistence_env
+from services.common.integrity.checkpoints import Checkpoint, CheckpointPublisher, checkpoint_of
 from services.common.integrity.sealing import SealedStore
 from services.common.kafka import Outgoing
 from services.common.metrics import checkpoint_readings
@@ -255,6 +257,111 @@ def test_a_store_rewritten_and_resealed_contradicts_its_published_checkpoint(tmp
         result = verify_store(reopened.recorder, checkpoints)
     assert [(f.kind, f.notification_id) for f in result.findings] == [(FindingKind.REWRITTEN, 4)]
     assert "after #0" in result.findings[0].detail
+
+
+def rewritten_from_a_new_store_id(url: str, sink: ListSink) -> None:
+    """Four counters recorded, checkpointed, incremented, checkpointed; then an event altered, every seal and the
+    store id deleted: the next start-up seals the whole store again from a fresh store id."""
+    with Counters(env=persistence_env(url)) as app:
+        items = [Counter() for _ in range(4)]
+        app.record(*items)
+        CheckpointPublisher(app.recorder, sink, application="counters", source="/rls/test").run_once()
+        for item in items:
+            item.increment()
+        app.record(*items)
+        CheckpointPublisher(app.recorder, sink, application="counters", source="/rls/test").run_once()
+    store = RawStore(url, "counters")
+    store.flip_byte(2)
+    store.drop_seals_from(1)
+    store.run([("DELETE FROM integrity_meta", ())])
+
+
+def test_a_store_rewritten_and_resealed_from_a_new_store_id_is_named_replaced(tmp_path: Path) -> None:
+    """The old checkpoints name the old store id only; the ids they name, not this store's, are what tell."""
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    sink = ListSink()
+    rewritten_from_a_new_store_id(url, sink)
+    old_id = {c.store_id for m in sink.sent if (c := checkpoint_of(m.event))}.pop()
+    with Counters(env=persistence_env(url)) as reopened:
+        assert isinstance(reopened.recorder, SealedStore)
+        new_id = reopened.recorder.store_id()
+        assert new_id is not None and new_id != old_id and verify_store(reopened.recorder).ok  # seals alone: no
+        # the restarted service publishes the new chain head too: checkpoints under both ids
+        CheckpointPublisher(reopened.recorder, sink, application="counters", source="/rls/test").run_once()
+        checkpoints = [c for m in sink.sent if (c := checkpoint_of(m.event))]
+        result = verify_store(reopened.recorder, checkpoints, application="counters")
+    assert not result.ok
+    assert [f.kind for f in result.findings] == [FindingKind.REPLACED_STORE]
+    assert (result.checkpoints_matched, result.checkpoints_total) == (1, 1)  # the one under the new id
+    detail = result.findings[0].detail
+    assert f"store id {old_id} published 2 checkpoint(s) of counters up to event #8" in detail
+    assert f"this store's id is {new_id}" in detail
+    assert result.other_store_ids == [old_id]
+
+
+def test_every_other_store_id_of_the_application_is_named_and_other_applications_are_not(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with Counters(env=persistence_env(url)) as app:
+        app.save(Counter())
+        assert isinstance(app.recorder, SealedStore)
+        current = app.recorder.store_id()
+        checkpoints = [
+            Checkpoint("gone-1", 3, "00" * 32, datetime(2026, 1, 5, tzinfo=UTC), "counters"),
+            Checkpoint("gone-2", 9, "00" * 32, datetime(2026, 2, 5, tzinfo=UTC), "counters"),
+            Checkpoint("elsewhere", 4, "00" * 32, datetime(2026, 2, 6, tzinfo=UTC), "referrals"),
+        ]
+        result = verify_store(app.recorder, checkpoints, application="counters")
+        elsewhere = verify_store(app.recorder, checkpoints, application="referrals")
+    assert [(f.kind, f.detail.split()[2]) for f in result.findings] == [
+        (FindingKind.REPLACED_STORE, "gone-2"),  # the id seen last, first
+        (FindingKind.REPLACED_STORE, "gone-1"),
+    ]
+    assert "the last published 2026-02-05T00:00:00+00:00" in result.findings[0].detail
+    assert [f.detail.split()[2] for f in elsewhere.findings] == ["elsewhere"]
+    assert current not in {f.detail.split()[2] for f in result.findings}
+
+
+def test_a_replaced_store_fails_the_verification_of_every_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    sink = ListSink()
+    rewritten_from_a_new_store_id(url, sink)
+    with Counters(env=persistence_env(url)):
+        pass  # start-up re-seals
+    checkpoints = [c for m in sink.sent if (c := checkpoint_of(m.event))]
+    [verified] = verify_stores([StoreRef("counters", "counters", url)], checkpoints)
+    answer = IntegrityAnswer([verified], len(checkpoints), None).as_dict()
+    assert answer["ok"] is False
+    [store] = answer["stores"]
+    assert store["ok"] is False and store["first_finding"].startswith("replaced-store: store: store id ")
+    assert store["other_store_ids_with_checkpoints"] == [checkpoints[0].store_id]
+    assert store["checkpoints"] == 0 and store["notes"] == []
+
+
+def test_a_fresh_install_verifies_before_its_first_checkpoint_with_a_note(tmp_path: Path) -> None:
+    """No checkpoint anywhere yet (or only other applications'): the seals vouch alone, which the answer says."""
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    other = Checkpoint("audit-store", 2, "00" * 32, datetime(2026, 2, 6, tzinfo=UTC), "audit")
+    with Counters(env=persistence_env(url)) as app:
+        app.save(Counter())
+    for checkpoints in ([], [other]):
+        [verified] = verify_stores([StoreRef("counters", "counters", url)], checkpoints)
+        assert verified.ok and verified.result is not None and verified.result.findings == []
+        assert verified.notes == [NO_CHECKPOINT]
+    sink = ListSink()
+    with Counters(env=persistence_env(url)) as app:
+        CheckpointPublisher(app.recorder, sink, application="counters", source="/rls/test").run_once()
+    [verified] = verify_stores(
+        [StoreRef("counters", "counters", url)], [c for m in sink.sent if (c := checkpoint_of(m.event))]
+    )
+    assert verified.ok and verified.notes == [] and verified.as_dict()["checkpoints_matched"] == 1
+
+
+def test_an_empty_store_has_nothing_to_checkpoint_and_no_note(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with Counters(env=persistence_env(url)):
+        pass
+    [verified] = verify_stores([StoreRef("counters", "counters", url)], [])
+    assert verified.ok and verified.notes == []
 
 
 def test_erasing_a_persons_information_by_key_deletion_leaves_every_seal_valid(store_url: str, tmp_path: Path) -> None:

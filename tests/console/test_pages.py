@@ -443,6 +443,8 @@ def test_an_organisations_auditor_reads_its_whole_trail_past_pages_of_other_orga
     page = console.get("/audit/journal").text
     assert page.count("<td>VERIFY</td>") == 2 and "auditor-crise" not in page
     assert page.count("<td>TRAIL</td>") == 5  # this read's own inquiries: 2,004 positions, 5 pages
+    assert console.get("/audit/integrite").status_code == 403  # the stores' integrity: network auditors only
+    sign_in(console, demo.CSSS, "network-auditor")
     assert 'data-testid="last-verification">Dernière vérification' in console.get("/audit/integrite").text
 
 
@@ -492,6 +494,18 @@ def test_roles_open_pages(console: TestClient) -> None:
     sign_in(console, demo.CRISIS_CENTRE, "intake")
     assert console.get("/audit/integrite").status_code == 403
     assert console.get("/ententes").status_code == 403
+
+
+def test_only_network_auditors_are_offered_the_integrity_of_the_stores(console: TestClient, fake: FakeServices) -> None:
+    """Its findings name aggregates (referral ids) of every organisation: the audit service answers network
+    auditors only, and the console neither links nor opens the page for an organisation's auditor."""
+    sign_in(console, demo.CSSS, "auditor")
+    assert 'href="/audit/integrite"' not in console.get("/demandes").text
+    assert console.get("/audit/integrite").status_code == 403
+    assert console.post("/audit/integrite", data={"csrf": csrf(console)}).status_code == 403
+    assert not [r for r in fake.seen if r.url.path == "/v1/integrity"]
+    sign_in(console, demo.CSSS, "network-auditor")
+    assert 'href="/audit/integrite"' in console.get("/demandes").text
 
 
 def test_production_needs_oidc_a_session_key_and_the_services_addresses(tmp_path: Path) -> None:

@@ -45,6 +45,9 @@ class Platform:
 
     database_url: str
     keys: dict[str, str]
+    checkpoint_topic: str
+    """The test's own: the broker is shared, and another test's store of the same application that published on the
+    same topic would be a replaced store (`replaced-store`)."""
 
     def store(self, service: str) -> str:
         return f"{self.database_url}?schema={service}"
@@ -59,6 +62,7 @@ class Platform:
             "AUDIT_DATABASE": self.store("audit_history"),
             "RLS_VAR_DIR": str(var),
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "AUDIT_CHECKPOINT_TOPIC": self.checkpoint_topic,
         }
 
     def rls(self, var: Path, bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -119,7 +123,11 @@ def seed(platform: Platform, var: Path, bootstrap: str) -> list[str]:
                         "org-b", "Org B", "COMMUNITY_ORGANISATION", "RLS", ["CRISIS_24_7"]
                     )
                 CheckpointPublisher(
-                    application.recorder, sink, application=application.name, source=f"/rls/{service}"
+                    application.recorder,
+                    sink,
+                    application=application.name,
+                    topic=platform.checkpoint_topic,
+                    source=f"/rls/{service}",
                 ).run_once()
             finally:
                 application.close()
@@ -149,7 +157,8 @@ def states(platform: Platform, var: Path, bootstrap: str, referral_ids: list[str
 
 @pytest.fixture
 def platform(postgres_dsn: str) -> Platform:
-    return Platform(new_database(postgres_dsn), {s: AESCipher.create_key(32) for s in STORES})
+    topic = f"t{uuid.uuid4().hex[:8]}.rls.audit.checkpoints.v1"
+    return Platform(new_database(postgres_dsn), {s: AESCipher.create_key(32) for s in STORES}, topic)
 
 
 def test_a_restored_backup_verifies_and_replays_to_the_same_states(
@@ -159,7 +168,7 @@ def test_a_restored_backup_verifies_and_replays_to_the_same_states(
     referral_ids = seed(platform, var, kafka_bootstrap)
     before = states(platform, var, kafka_bootstrap, referral_ids)
 
-    restored = Platform(new_database(postgres_dsn), platform.keys)
+    restored = Platform(new_database(postgres_dsn), platform.keys, platform.checkpoint_topic)
     dump_and_restore(platform.database_url, restored.database_url, tmp_path / "rls.dump")
 
     verified = restored.rls(var, kafka_bootstrap, "audit", "verify")
@@ -175,7 +184,7 @@ def test_a_tampered_restore_is_caught(
 ) -> None:
     var = tmp_path / "var"
     seed(platform, var, kafka_bootstrap)
-    restored = Platform(new_database(postgres_dsn), platform.keys)
+    restored = Platform(new_database(postgres_dsn), platform.keys, platform.checkpoint_topic)
     dump_and_restore(platform.database_url, restored.database_url, tmp_path / "rls.dump")
     with psycopg.connect(restored.database_url, autocommit=True) as connection:
         connection.execute(
