@@ -32,6 +32,11 @@ SCRAM_MECHANISM = "SCRAM-SHA-512"
 CLUSTER_RESOURCE = "kafka-cluster"
 ORG_PLACEHOLDER = "{org_id}"
 _ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+TEMPLATE_OPERATIONS: dict[str, frozenset[str]] = {
+    "topic_prefix": frozenset({"READ", "DESCRIBE"}),
+    "group_prefix": frozenset({"READ"}),
+}
+"""All an establishment may do: read its topics and consume in its groups (READ on a group implies DESCRIBE)."""
 _RESOURCE_KEYS: dict[str, tuple[ResourceType, bool]] = {
     "topic": (ResourceType.TOPIC, False),
     "topic_prefix": (ResourceType.TOPIC, True),
@@ -168,6 +173,13 @@ def _check_template(template: Principal) -> None:
         if not grant.name.endswith(ORG_PLACEHOLDER + "."):
             # "rls.org.{org_id}" would let organisation `ab` read `abc`'s topics
             raise AclFileError("[organisation] prefixes must end with {org_id}. (the trailing dot)")
+        refused = [op for op in grant.operations if op not in TEMPLATE_OPERATIONS[grant.resource]]
+        if refused:
+            # an establishment's user is handed out to another organisation's systems: it only ever consumes
+            raise AclFileError(
+                f"[organisation] may not grant {', '.join(refused)} on {grant.resource} {grant.name!r}: "
+                "only READ, DESCRIBE on topic_prefix and READ on group_prefix"
+            )
 
 
 def _only(entry: dict[str, Any], allowed: set[str], where: str) -> None:
