@@ -351,12 +351,15 @@ def close(
     return changed(referrals.perform(referral_id, "close", step, _version(if_match)), response)
 
 
-def request_of(command: str, body: MeetingIn | PlanIn, idempotency_key: str | None) -> IdempotentRequest | None:
-    """The command as sent, to recognise a retry with the same `Idempotency-Key` (`at` as sent: it may be absent)."""
+def request_of(
+    command: str, body: MeetingIn | PlanIn, principal: Principal, idempotency_key: str | None
+) -> IdempotentRequest | None:
+    """The command as sent, to recognise a retry with the same `Idempotency-Key` from the same organisation (`at` as
+    sent: it may be absent)."""
     if idempotency_key is None:
         return None
     sent = f"{command}\x1f{body.model_dump_json(exclude_unset=True)}"
-    return IdempotentRequest(idempotency_key, hashlib.sha256(sent.encode()).hexdigest())
+    return IdempotentRequest(principal.org, idempotency_key, hashlib.sha256(sent.encode()).hexdigest())
 
 
 def recorded(referral: Referral, created: bool, response: Response) -> ReferralPublic:
@@ -386,7 +389,7 @@ def record_meeting(
     following(referrals, referral_id, "meetings", principal)
     step = step_of(principal, body, referrals)
     meeting = Meeting(step, body.mode.value)
-    request = request_of("meetings", body, idempotency_key)
+    request = request_of("meetings", body, principal, idempotency_key)
     return recorded(*referrals.record_meeting(referral_id, meeting, _version(if_match), request), response)
 
 
@@ -404,7 +407,7 @@ def change_plan(
     step = step_of(principal, body, referrals)
     revise = operation == "intervention-plan/revise"
     change = PlanChange(step, body.planned_meetings, revise)
-    request = request_of(operation, body, idempotency_key)
+    request = request_of(operation, body, principal, idempotency_key)
     return recorded(*referrals.change_plan(referral_id, change, _version(if_match), request), response)
 
 
