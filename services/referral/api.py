@@ -44,12 +44,15 @@ from services.referral.api_models import (
 from services.referral.application import Referrals, Submission
 from services.referral.domain import (
     DependencyUnavailableError,
+    DisclosureForbiddenError,
+    DisclosureRejectedError,
     IdempotentRequest,
     InformationDeniedError,
     Meeting,
     PlanChange,
     Referral,
     ReferralAgreementError,
+    ReferralEndedError,
     ReferralForbiddenError,
     ReferralIdempotencyConflictError,
     ReferralNotFoundError,
@@ -80,6 +83,8 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ReferralAgreementError: VALIDATION,
     ReferralReasonError: VALIDATION,
     TargetUnknownError: ProblemSpec(422, "unknown-organisation", "Unknown organisation"),
+    DisclosureForbiddenError: FORBIDDEN,
+    DisclosureRejectedError: ProblemSpec(422, "disclosure-rejected", "The consent service rejected the request"),
     DependencyUnavailableError: DEPENDENCY_UNAVAILABLE,
     SubjectErasedError: ProblemSpec(410, "information-erased", "The person's information was erased"),
 }
@@ -473,7 +478,12 @@ def standards_compliance(
 @router.get(
     "/referrals/{referral_id}/information",
     response_model=InformationPublic,
-    responses={403: {"description": "Nothing may be disclosed: the reasons"}, 404: {}, 503: {}},
+    responses={
+        403: {"description": "Nothing may be disclosed: the reasons (the consent service's, or the referral's status)"},
+        404: {},
+        410: {"description": "The person's information was erased"},
+        503: {},
+    },
 )
 def information(
     referral_id: uuid.UUID,
@@ -483,7 +493,7 @@ def information(
     categories: Annotated[str | None, Query(description="Comma-separated InfoCategory codes")] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> InformationPublic:
-    """The receiving organisation reads the record information the consent service permits, and nothing else."""
+    """While the referral is live, its receiver reads the record information the consent service permits, no more."""
     referral = visible(referrals.get_referral(referral_id), principal)
     only_receiver = "only the receiving organisation reads record information"
     POLICY.check("information", principal, parties(referral), only_receiver)
@@ -491,6 +501,8 @@ def information(
     lang = "fr" if accept_language and accept_language.lower().startswith("fr") else None
     try:
         release = referrals.release_information(referral, wanted, gateways, lang)
+    except ReferralEndedError as ended:
+        raise ProblemError(403, "referral-ended", "Referral ended", str(ended), referral_status=ended.status) from None
     except InformationDeniedError as denied:
         raise ProblemError(
             403,

@@ -88,6 +88,27 @@ class DependencyUnavailableError(ReferralError):
     """Another service (agreements, consent) did not answer; the request can be retried."""
 
 
+class DisclosureForbiddenError(ReferralError):
+    """The consent service refused to disclose for this requester (the worker the service asks for)."""
+
+
+class DisclosureRejectedError(ReferralError):
+    """The consent service rejected the disclosure request as asked (it decided nothing, registered nothing); asking
+    again unchanged gets the same answer."""
+
+
+class ReferralEndedError(ReferralError):
+    """The referral was refused, cancelled or closed: its record information is no longer released (minimum
+    necessary: only while the referral is live for its receiving organisation)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            f"the referral is {status}: record information is released only while the referral is live "
+            "(not refused, cancelled or closed)"
+        )
+        self.status = status
+
+
 class InformationDeniedError(ReferralError):
     """The consent service permitted none of the requested categories."""
 
@@ -380,6 +401,11 @@ class Referral(Aggregate):
         self.flags: set[tuple[str, str, datetime]] = set()
         self.requests: dict[str, str] = {}
         """`scoped_key(org, Idempotency-Key)` -> digest of the request it was first sent with (meetings, plans)."""
+
+    @property
+    def live(self) -> bool:
+        """Neither refused, cancelled nor closed."""
+        return S(self.status) in LIVE
 
     def concerns(self, org_id: str) -> bool:
         """Whether `org_id` sent or received this referral."""
