@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -42,6 +43,7 @@ from services.referral.api_models import (
     StepIn,
 )
 from services.referral.application import Referrals, Submission
+from services.referral.cursors import CURSOR_PATTERN, ListCursors, ReferralCursorError
 from services.referral.domain import (
     DependencyUnavailableError,
     DisclosureForbiddenError,
@@ -87,6 +89,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     DisclosureRejectedError: ProblemSpec(422, "disclosure-rejected", "The consent service rejected the request"),
     DependencyUnavailableError: DEPENDENCY_UNAVAILABLE,
     SubjectErasedError: ProblemSpec(410, "information-erased", "The person's information was erased"),
+    ReferralCursorError: VALIDATION,
 }
 
 STEP_RESPONSES: dict[int | str, dict[str, object]] = {403: {}, 404: {}, 409: {}}
@@ -104,6 +107,7 @@ def get_gateways(
 
 
 App = Annotated[Referrals, Depends(from_state("application"))]
+Cursors = Annotated[ListCursors, Depends(from_state("cursors"))]
 OtherServices = Annotated[Gateways, Depends(get_gateways)]
 
 
@@ -147,26 +151,26 @@ def submit_referral(
 def list_referrals(
     principal: Annotated[Principal, Depends(POLICY.caller("list_referrals"))],
     referrals: App,
-    to_org: str | None = None,
-    from_org: str | None = None,
+    cursors: Cursors,
+    to_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
+    from_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
     status: ReferralStatus | None = None,
     cursor: Annotated[
-        str | None, Query(pattern=r"^[0-9]{1,9}$", description="next_cursor of the previous page")
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN, description="next_cursor of the previous page, as it came, with the same filters"
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ReferralPage:
     """The referrals the caller's organisation sent or received (network auditors: all), oldest first."""
-    listing = Listing(
-        scope=POLICY.scope("list_referrals", principal),
-        to_org=to_org,
-        from_org=from_org,
-        status=status,
-        after=int(cursor or 0),
-        limit=limit + 1,
-    )
-    # the cursor is the position of the last referral listed: new ones are submitted now, so they come last
+    scope = POLICY.scope("list_referrals", principal)
+    listing = Listing(scope=scope, to_org=to_org, from_org=from_org, status=status, limit=limit + 1)
+    # a cursor seals the position of the last referral listed: new ones are submitted now, so they come last
+    if cursor is not None:
+        listing = replace(listing, after=cursors.open(cursor, principal.org, listing))
     found = referrals.index.page(listing)
-    next_cursor = str(found[limit - 1][0]) if len(found) > limit else None
+    next_cursor = cursors.seal(found[limit - 1][0], principal.org, listing) if len(found) > limit else None
     return ReferralPage(items=[ReferralPublic.of(r) for _, r in found[:limit]], next_cursor=next_cursor)
 
 
