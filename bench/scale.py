@@ -53,9 +53,11 @@ from services.common.clock import ManualClock
 from services.common.service import settle_heap
 from services.common.sqlstore import PostgresTarget
 from services.referral.application import Referrals
+from services.referral.cursors import ListCursors
 from services.referral.domain import Referral, Step, referral_id_for
 from services.referral.main import build_application
 from services.referral.settings import ReferralSettings
+from services.referral.views import Listing
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
 from services.runtime.postgres_local import LocalPostgres
 from services.runtime.settings import RuntimeSettings
@@ -241,8 +243,9 @@ def service(var: Path, url: str, bootstrap: str) -> Iterator[tuple[subprocess.Po
         process.wait(30)
 
 
-def deep_cursor(app: Referrals, org: str) -> str:
-    """The position 90 % down the organisation's received referrals (what a client paging that far would hold)."""
+def deep_cursor(app: Referrals, org: str, cursors: ListCursors) -> str:
+    """The cursor 90 % down the organisation's received referrals (what a client paging that far would hold), as
+    the service seals it for one of the organisation's workers listing `to_org=<org>`."""
     [projector] = app.projectors
     with projector.reading() as tx:
         [(count,)] = tx.execute("SELECT COUNT(*) FROM referral_rows WHERE to_org = ?", (org,))
@@ -250,7 +253,7 @@ def deep_cursor(app: Referrals, org: str) -> str:
             "SELECT seq FROM referral_rows WHERE to_org = ? ORDER BY seq LIMIT 1 OFFSET ?", (org, int(count * 0.9))
         )
     assert row is not None
-    return str(row[0])
+    return cursors.seal(int(row[0]), org, Listing(scope=org, to_org=org))
 
 
 def measure(n: int, url: str, var: Path, args: argparse.Namespace) -> Figures:
@@ -269,7 +272,7 @@ def measure(n: int, url: str, var: Path, args: argparse.Namespace) -> Figures:
         started = time.perf_counter()
         analyze(url)
         print(f"  planner statistics gathered in {time.perf_counter() - started:.1f} s", flush=True)
-        cursor = deep_cursor(app, orgs[1])
+        cursor = deep_cursor(app, orgs[1], ListCursors.derived_from(settings.vault_master_key()))
     key = load_dev_key(settings.signing_key_file)
     token = mint_dev_token(key, orgs[1], ["intake"], "scale", settings.jwt_audience, timedelta(hours=2))
     headers = {"Authorization": f"Bearer {token}"}

@@ -208,6 +208,19 @@ TEXTS: dict[str, Pair] = {
         "Les renseignements de cette personne ont été effacés.",
         "This person's information was erased.",
     ),
+    "info.none.title": ("Aucun renseignement à communiquer", "Nothing to disclose"),
+    "info.none": (
+        "Le dossier ne contient aucune des catégories demandées : rien n'a été demandé au service de consentement "
+        "ni inscrit au registre.",
+        "The referral holds none of the categories requested: nothing was asked of the consent service nor entered "
+        "in the register.",
+    ),
+    "info.ended": (
+        "Cette demande est au statut « {status} » : ses renseignements ne sont communiqués que tant qu'elle est en "
+        "cours (ni refusée, ni annulée, ni fermée).",
+        "This referral's status is “{status}”: its information is released only while it is under way (neither "
+        "refused, cancelled nor closed).",
+    ),
     # consent form
     "consent.title": ("Consigner un consentement", "Record a consent"),
     "consent.help": (

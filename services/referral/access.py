@@ -2,7 +2,8 @@
 
 Parties of a referral: `sender` (from_org) and `receiver` (to_org). Workers act for their organisation; the
 domain then says which of the two may take each step. Auditors read the referrals of their own organisation,
-network auditors every referral; nobody but the receiver reads record information.
+network auditors every referral; nobody but the receiver reads record information, and only while the referral is
+live (not refused, cancelled or closed: the application's rule, `Referrals.release_information`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -42,14 +43,18 @@ from services.referral.api_models import (
     StepIn,
 )
 from services.referral.application import Referrals, Submission
+from services.referral.cursors import CURSOR_PATTERN, ListCursors, ReferralCursorError
 from services.referral.domain import (
     DependencyUnavailableError,
+    DisclosureForbiddenError,
+    DisclosureRejectedError,
     IdempotentRequest,
     InformationDeniedError,
     Meeting,
     PlanChange,
     Referral,
     ReferralAgreementError,
+    ReferralEndedError,
     ReferralForbiddenError,
     ReferralIdempotencyConflictError,
     ReferralNotFoundError,
@@ -80,8 +85,11 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ReferralAgreementError: VALIDATION,
     ReferralReasonError: VALIDATION,
     TargetUnknownError: ProblemSpec(422, "unknown-organisation", "Unknown organisation"),
+    DisclosureForbiddenError: FORBIDDEN,
+    DisclosureRejectedError: ProblemSpec(422, "disclosure-rejected", "The consent service rejected the request"),
     DependencyUnavailableError: DEPENDENCY_UNAVAILABLE,
     SubjectErasedError: ProblemSpec(410, "information-erased", "The person's information was erased"),
+    ReferralCursorError: VALIDATION,
 }
 
 STEP_RESPONSES: dict[int | str, dict[str, object]] = {403: {}, 404: {}, 409: {}}
@@ -99,6 +107,7 @@ def get_gateways(
 
 
 App = Annotated[Referrals, Depends(from_state("application"))]
+Cursors = Annotated[ListCursors, Depends(from_state("cursors"))]
 OtherServices = Annotated[Gateways, Depends(get_gateways)]
 
 
@@ -142,26 +151,26 @@ def submit_referral(
 def list_referrals(
     principal: Annotated[Principal, Depends(POLICY.caller("list_referrals"))],
     referrals: App,
-    to_org: str | None = None,
-    from_org: str | None = None,
+    cursors: Cursors,
+    to_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
+    from_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
     status: ReferralStatus | None = None,
     cursor: Annotated[
-        str | None, Query(pattern=r"^[0-9]{1,9}$", description="next_cursor of the previous page")
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN, description="next_cursor of the previous page, as it came, with the same filters"
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ReferralPage:
     """The referrals the caller's organisation sent or received (network auditors: all), oldest first."""
-    listing = Listing(
-        scope=POLICY.scope("list_referrals", principal),
-        to_org=to_org,
-        from_org=from_org,
-        status=status,
-        after=int(cursor or 0),
-        limit=limit + 1,
-    )
-    # the cursor is the position of the last referral listed: new ones are submitted now, so they come last
+    scope = POLICY.scope("list_referrals", principal)
+    listing = Listing(scope=scope, to_org=to_org, from_org=from_org, status=status, limit=limit + 1)
+    # a cursor seals the position of the last referral listed: new ones are submitted now, so they come last
+    if cursor is not None:
+        listing = replace(listing, after=cursors.open(cursor, principal.org, listing))
     found = referrals.index.page(listing)
-    next_cursor = str(found[limit - 1][0]) if len(found) > limit else None
+    next_cursor = cursors.seal(found[limit - 1][0], principal.org, listing) if len(found) > limit else None
     return ReferralPage(items=[ReferralPublic.of(r) for _, r in found[:limit]], next_cursor=next_cursor)
 
 
@@ -351,12 +360,15 @@ def close(
     return changed(referrals.perform(referral_id, "close", step, _version(if_match)), response)
 
 
-def request_of(command: str, body: MeetingIn | PlanIn, idempotency_key: str | None) -> IdempotentRequest | None:
-    """The command as sent, to recognise a retry with the same `Idempotency-Key` (`at` as sent: it may be absent)."""
+def request_of(
+    command: str, body: MeetingIn | PlanIn, principal: Principal, idempotency_key: str | None
+) -> IdempotentRequest | None:
+    """The command as sent, to recognise a retry with the same `Idempotency-Key` from the same organisation (`at` as
+    sent: it may be absent)."""
     if idempotency_key is None:
         return None
     sent = f"{command}\x1f{body.model_dump_json(exclude_unset=True)}"
-    return IdempotentRequest(idempotency_key, hashlib.sha256(sent.encode()).hexdigest())
+    return IdempotentRequest(principal.org, idempotency_key, hashlib.sha256(sent.encode()).hexdigest())
 
 
 def recorded(referral: Referral, created: bool, response: Response) -> ReferralPublic:
@@ -386,7 +398,7 @@ def record_meeting(
     following(referrals, referral_id, "record_meeting", principal)
     step = step_of(principal, body, referrals)
     meeting = Meeting(step, body.mode.value)
-    request = request_of("meetings", body, idempotency_key)
+    request = request_of("meetings", body, principal, idempotency_key)
     return recorded(*referrals.record_meeting(referral_id, meeting, _version(if_match), request), response)
 
 
@@ -404,7 +416,7 @@ def change_plan(
     following(referrals, referral_id, "revise_plan" if revise else "set_plan", principal)
     step = step_of(principal, body, referrals)
     change = PlanChange(step, body.planned_meetings, revise)
-    request = request_of(operation, body, idempotency_key)
+    request = request_of(operation, body, principal, idempotency_key)
     return recorded(*referrals.change_plan(referral_id, change, _version(if_match), request), response)
 
 
@@ -470,7 +482,12 @@ def standards_compliance(
 @router.get(
     "/referrals/{referral_id}/information",
     response_model=InformationPublic,
-    responses={403: {"description": "Nothing may be disclosed: the reasons"}, 404: {}, 503: {}},
+    responses={
+        403: {"description": "Nothing may be disclosed: the reasons (the consent service's, or the referral's status)"},
+        404: {},
+        410: {"description": "The person's information was erased"},
+        503: {},
+    },
 )
 def information(
     referral_id: uuid.UUID,
@@ -480,7 +497,7 @@ def information(
     categories: Annotated[str | None, Query(description="Comma-separated InfoCategory codes")] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> InformationPublic:
-    """The receiving organisation reads the record information the consent service permits, and nothing else."""
+    """While the referral is live, its receiver reads the record information the consent service permits, no more."""
     referral = visible(referrals.get_referral(referral_id), principal)
     only_receiver = "only the receiving organisation reads record information"
     POLICY.check("information", principal, parties(referral), only_receiver)
@@ -488,6 +505,8 @@ def information(
     lang = "fr" if accept_language and accept_language.lower().startswith("fr") else None
     try:
         release = referrals.release_information(referral, wanted, gateways, lang)
+    except ReferralEndedError as ended:
+        raise ProblemError(403, "referral-ended", "Referral ended", str(ended), referral_status=ended.status) from None
     except InformationDeniedError as denied:
         raise ProblemError(
             403,

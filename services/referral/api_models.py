@@ -202,7 +202,13 @@ class CompliancePublic(BaseModel):
 
 
 class InformationPublic(BaseModel):
-    decision_id: str
+    """The record information released: only the categories the consent service permitted. Categories asked for that
+    the referral does not hold are neither released nor denied (the consent service is not asked about them)."""
+
+    decision_id: str | None = Field(
+        description="The consent service's decision; null when the referral holds none of the categories asked for "
+        "(nothing was asked, nothing registered)"
+    )
     information: dict[InfoCategory, str]
     denied_categories: list[InfoCategory]
     basis: list[dict[str, Any]]
@@ -212,6 +218,15 @@ class InformationPublic(BaseModel):
     @classmethod
     def of(cls, release: Release) -> InformationPublic:
         d = release.decision
+        if d is None:
+            return cls(
+                decision_id=None,
+                information={},
+                denied_categories=[],
+                basis=[],
+                obligations=[],
+                register_entry_id=None,
+            )
         return cls(
             decision_id=d.decision_id,
             information=release.information,

@@ -26,12 +26,14 @@ from services.referral.domain import (
     PlanChange,
     Referral,
     ReferralAgreementError,
+    ReferralEndedError,
     ReferralIdempotencyConflictError,
     ReferralNotFoundError,
     ReferralReasonError,
     ReferralTargetError,
     ReferralVersionConflictError,
     Step,
+    SubjectErasedError,
     referral_id_for,
 )
 from services.referral.ports import Directory, DisclosureDecision, DisclosureRequest, Gateways, InformationVault
@@ -50,6 +52,9 @@ class NoVault:
             raise ValueError("this application keeps no record information (it was built without a vault)")
 
     def categories(self, referral_id: str) -> list[str]:
+        return []
+
+    def readable(self, referral_id: str) -> list[str]:
         return []
 
     def read(self, referral_id: str, categories: list[str]) -> dict[str, str]:
@@ -82,9 +87,10 @@ class Submission:
 
 @dataclass(frozen=True)
 class Release:
-    """Record information released to the receiving organisation, and on which decision."""
+    """Record information released to the receiving organisation, and on which decision (None: the referral holds
+    none of the categories asked for, so nothing was asked of the consent service)."""
 
-    decision: DisclosureDecision
+    decision: DisclosureDecision | None
     information: dict[str, str]
 
 
@@ -306,9 +312,22 @@ class Referrals(TrackedApplication):
     ) -> Release:
         """Asks the consent service, then decrypts only what it permitted. The purpose is SERVICE_ON_BEHALF only when,
         now, the receiver provides its service on the referring institution's behalf under a service agreement
-        (art. 108); any other referral asks for a disclosure by consent (REFERRAL)."""
+        (art. 108); any other referral asks for a disclosure by consent (REFERRAL).
+
+        The consent service registers every disclosure it permits, so it is asked only for what would be disclosed:
+        only while the referral is live (minimum necessary), and only the categories asked for (default: all) that
+        the vault holds and can still read. None held: an empty release, nothing asked; held but erased: the
+        erasure (SubjectErasedError), nothing asked."""
+        if not referral.live:
+            raise ReferralEndedError(referral.status)
         stored = self.vault.categories(str(referral.id))
-        requested = categories or stored
+        held = [category for category in dict.fromkeys(categories or stored) if category in stored]
+        if not held:
+            return Release(None, {})
+        readable = set(self.vault.readable(str(referral.id)))
+        requested = [category for category in held if category in readable]
+        if not requested:
+            raise SubjectErasedError("the person's information was erased")
         now = self.clock()
         coverage = gateways.directory.coverage(referral.from_org, referral.to_org, referral.to_service, now)
         purpose = Purpose.SERVICE_ON_BEHALF if coverage.on_behalf else Purpose.REFERRAL

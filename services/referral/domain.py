@@ -88,6 +88,27 @@ class DependencyUnavailableError(ReferralError):
     """Another service (agreements, consent) did not answer; the request can be retried."""
 
 
+class DisclosureForbiddenError(ReferralError):
+    """The consent service refused to disclose for this requester (the worker the service asks for)."""
+
+
+class DisclosureRejectedError(ReferralError):
+    """The consent service rejected the disclosure request as asked (it decided nothing, registered nothing); asking
+    again unchanged gets the same answer."""
+
+
+class ReferralEndedError(ReferralError):
+    """The referral was refused, cancelled or closed: its record information is no longer released (minimum
+    necessary: only while the referral is live for its receiving organisation)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            f"the referral is {status}: record information is released only while the referral is live "
+            "(not refused, cancelled or closed)"
+        )
+        self.status = status
+
+
 class InformationDeniedError(ReferralError):
     """The consent service permitted none of the requested categories."""
 
@@ -194,10 +215,23 @@ class Milestone:
 
 @dataclass(frozen=True)
 class IdempotentRequest:
-    """A command sent with an `Idempotency-Key`: the same key and request again changes nothing."""
+    """A command sent with an `Idempotency-Key` by an organisation: the same key and request again changes nothing.
+    Keys are each organisation's own: after a redirection, the new receiver's key never meets the former one's."""
 
+    org: str
+    """The organisation sending the command (the step's `actor_org`)."""
     idempotency_key: str
     digest: str
+
+    @property
+    def scoped_key(self) -> str:
+        return scoped_key(self.org, self.idempotency_key)
+
+
+def scoped_key(org: str, idempotency_key: str) -> str:
+    """An organisation's key as `Referral.requests` holds it (an organisation id holds no control character, so two
+    organisations' keys never meet)."""
+    return f"{org}\x1f{idempotency_key}"
 
 
 @dataclass(frozen=True)
@@ -366,7 +400,12 @@ class Referral(Aggregate):
         self.history: list[Milestone] = [Milestone("submitted", submitted_at, to_org, to_service)]
         self.flags: set[tuple[str, str, datetime]] = set()
         self.requests: dict[str, str] = {}
-        """Idempotency-Key -> digest of the request it was first sent with (meetings, plans)."""
+        """`scoped_key(org, Idempotency-Key)` -> digest of the request it was first sent with (meetings, plans)."""
+
+    @property
+    def live(self) -> bool:
+        """Neither refused, cancelled nor closed."""
+        return S(self.status) in LIVE
 
     def concerns(self, org_id: str) -> bool:
         """Whether `org_id` sent or received this referral."""
@@ -486,9 +525,9 @@ class Referral(Aggregate):
 
     def replayed(self, request: IdempotentRequest | None) -> bool:
         """Whether this request was already applied (raises if its key was used for another request)."""
-        if request is None or request.idempotency_key not in self.requests:
+        if request is None or request.scoped_key not in self.requests:
             return False
-        if self.requests[request.idempotency_key] != request.digest:
+        if self.requests[request.scoped_key] != request.digest:
             raise ReferralIdempotencyConflictError("this Idempotency-Key was used for a different request")
         return True
 
@@ -526,7 +565,7 @@ class Referral(Aggregate):
         """Records a meeting, and `duration-exceeded` the first time the receiver's meetings go past the limit."""
         step = meeting.step
         self._check_receiver_follows(step.actor_org, "record a meeting", step.at, now)
-        key, digest = (request.idempotency_key, request.digest) if request else (None, None)
+        key, digest = self._sent_with(request, step)
         self._meet(
             mode=meeting.mode,
             actor_org=step.actor_org,
@@ -552,7 +591,7 @@ class Referral(Aggregate):
             raise ReferralTransitionError("no intervention plan to revise: set it first")
         if not change.revise and self.plan is not None:
             raise ReferralTransitionError("the intervention plan is set: revise it to change its term")
-        key, digest = (request.idempotency_key, request.digest) if request else (None, None)
+        key, digest = self._sent_with(request, step)
         self._plan(
             change=PLAN_REVISED if change.revise else PLAN_SET,
             planned_meetings=change.planned_meetings,
@@ -563,9 +602,20 @@ class Referral(Aggregate):
             request_digest=digest,
         )
 
-    def _remember(self, idempotency_key: str | None, request_digest: str | None, at: datetime) -> None:
+    @staticmethod
+    def _sent_with(request: IdempotentRequest | None, step: Step) -> tuple[str | None, str | None]:
+        """The key and digest an event records (its `actor_org` scopes the key)."""
+        if request is None:
+            return None, None
+        if request.org != step.actor_org:
+            raise ValueError("an Idempotency-Key is the acting organisation's own")
+        return request.idempotency_key, request.digest
+
+    def _remember(self, actor_org: str, idempotency_key: str | None, request_digest: str | None, at: datetime) -> None:
+        """Keys are scoped by the event's `actor_org`, the receiver at the time: events stored before keys were scoped
+        (the same fields) load scoped to the organisation that sent them."""
         if idempotency_key is not None and request_digest is not None:
-            self.requests[idempotency_key] = request_digest
+            self.requests[scoped_key(actor_org, idempotency_key)] = request_digest
         self.last_step_at = at
 
     @event(MeetingRecorded)
@@ -578,7 +628,7 @@ class Referral(Aggregate):
         idempotency_key: str | None,
         request_digest: str | None,
     ) -> None:
-        self._remember(idempotency_key, request_digest, at)
+        self._remember(actor_org, idempotency_key, request_digest, at)
         self.history.append(Milestone(MEETING, at, self.to_org, self.to_service))
 
     @event(PlanChanged)
@@ -592,7 +642,7 @@ class Referral(Aggregate):
         idempotency_key: str | None,
         request_digest: str | None,
     ) -> None:
-        self._remember(idempotency_key, request_digest, at)
+        self._remember(actor_org, idempotency_key, request_digest, at)
         self.history.append(Milestone(change, at, self.to_org, self.to_service, planned_meetings))
 
     @event(DurationExceeded)

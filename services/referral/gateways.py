@@ -20,7 +20,12 @@ import httpx
 
 from services.common.auth import SERVICE, mint_dev_token
 from services.common.tracing import propagate
-from services.referral.domain import DependencyUnavailableError, TargetUnknownError
+from services.referral.domain import (
+    DependencyUnavailableError,
+    DisclosureForbiddenError,
+    DisclosureRejectedError,
+    TargetUnknownError,
+)
 from services.referral.ports import Coverage, DisclosureDecision, DisclosureRequest, Gateways
 
 TIMEOUT_S = 5.0
@@ -39,17 +44,36 @@ def pooled_client(base_url: str, transport: httpx.BaseTransport | None = None) -
 
 
 def _call(
-    client: httpx.Client, method: str, url: str, token: str, headers: dict[str, str] | None = None, **kwargs: Any
+    client: httpx.Client,
+    method: str,
+    url: str,
+    token: str,
+    headers: dict[str, str] | None = None,
+    answered: frozenset[int] = frozenset(),
+    **kwargs: Any,
 ) -> httpx.Response:
+    """The peer's response; unreachable, a 5xx, or a 401 or 403 not in `answered` (the caller's to interpret):
+    DependencyUnavailableError."""
     try:
         response = client.request(
             method, url, headers={"Authorization": f"Bearer {token}", **(headers or {})}, **kwargs
         )
     except httpx.HTTPError as error:
         raise DependencyUnavailableError(f"{url} unreachable ({type(error).__name__})") from None
-    if response.status_code >= 500 or response.status_code in (401, 403):
+    refused = response.status_code in (401, 403) and response.status_code not in answered
+    if response.status_code >= 500 or refused:
         raise DependencyUnavailableError(f"{url} answered {response.status_code}")
     return response
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    """The peer's problem detail (RFC 9457: it names fields and rules, never input values), or its status."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return detail if isinstance(detail, str) and detail else f"status {response.status_code}"
 
 
 class TtlCache:
@@ -167,10 +191,20 @@ class HttpDisclosureGate:
             "/v1/disclosures",
             self._identity.token(),
             headers={"Requester-Token": self._requester_token},
+            answered=frozenset({403}),
             json=payload,
         )
+        # Its own answers about the request are no outage (asking again unchanged gets the same answer): a 403 is
+        # about the requester, another 4xx about the request. A 401 is about the service's own token: 503, above.
+        if response.status_code == 403:
+            raise DisclosureForbiddenError(f"the consent service refused the requester: {_problem_detail(response)}")
+        if 400 <= response.status_code < 500:
+            raise DisclosureRejectedError(
+                f"the consent service rejected the disclosure request ({response.status_code}): "
+                f"{_problem_detail(response)}"
+            )
         if response.status_code != 200:
-            raise DependencyUnavailableError(f"consent service refused the request ({response.status_code})")
+            raise DependencyUnavailableError(f"consent service answered {response.status_code}")
         body = response.json()
         return DisclosureDecision(
             decision_id=body["decision_id"],

@@ -14,6 +14,7 @@ from services.common.metrics import Reading, Sample
 from services.common.service import Api, application_env, create_service_app, outbox_relay
 from services.referral.api import DOMAIN_ERRORS, router
 from services.referral.application import Referrals
+from services.referral.cursors import ListCursors
 from services.referral.domain import Referral
 from services.referral.gateways import HttpGateways, ServiceIdentity
 from services.referral.loops import delay_clocks
@@ -88,7 +89,9 @@ def build_app(settings: ReferralSettings | None = None) -> FastAPI:
     gateways = HttpGateways(
         settings.agreements_url, settings.consent_url, service_identity(settings), settings.directory_cache_s
     )
-    api = Api(TITLE, [router], DOMAIN_ERRORS, state={"gateways": gateways}, closers=[gateways.close])
+    cursors = ListCursors.derived_from(settings.vault_master_key())
+    state = {"gateways": gateways, "cursors": cursors}
+    api = Api(TITLE, [router], DOMAIN_ERRORS, state=state, closers=[gateways.close])
     return create_service_app(SERVICE, settings, build_application(settings), api)
 
 

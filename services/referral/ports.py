@@ -76,7 +76,10 @@ class InformationVault(Protocol):
         """Stores (or replaces, for an idempotent retry) a referral's information by category."""
 
     def categories(self, referral_id: str) -> list[str]:
-        """The categories stored for a referral."""
+        """The categories stored for a referral (an erased person's included: their ciphertexts stay)."""
+
+    def readable(self, referral_id: str) -> list[str]:
+        """The categories stored for a referral that can still be read (their person was not erased)."""
 
     def read(self, referral_id: str, categories: list[str]) -> dict[str, str]:
         """The named categories (those stored); raises SubjectErasedError after the person's erasure."""

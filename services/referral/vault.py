@@ -89,6 +89,16 @@ class Vault:
             ).fetchall()
         return [row[0] for row in rows]
 
+    def readable(self, referral_id: str) -> list[str]:
+        """The categories whose person still has a data key (none after the person's erasure)."""
+        with self._store.connect() as db:
+            rows = db.execute(
+                "SELECT i.category FROM referral_information i JOIN referral_subject_keys k "
+                "ON k.subject_id = i.subject_id WHERE i.referral_id = ? ORDER BY i.category",
+                (referral_id,),
+            ).fetchall()
+        return [row[0] for row in rows]
+
     def read(self, referral_id: str, categories: list[str]) -> dict[str, str]:
         """Decrypts the named categories (those stored); raises SubjectErasedError after erasure."""
         with self._store.connect() as db:

@@ -94,7 +94,7 @@ class ReferralView(Projection):
         """The schema's version and the clock policy the clocks were computed with."""
         bounds = sorted((str(k), v.total_seconds()) for k, v in self.policy.bounds.items())
         digest = hashlib.sha256(repr((bounds, self.policy.at_risk_ratio, self.policy.zone.key)).encode()).hexdigest()
-        return f"7:{digest[:16]}"  # 7: day bounds in calendar days of the zone
+        return f"8:{digest[:16]}"  # 8: the state's idempotency keys scoped by organisation (7: calendar-day bounds)
 
     def schema(self, db: Database) -> Sequence[str]:
         return [

@@ -267,6 +267,57 @@ def test_a_problem_document_is_shown_on_the_field_it_names(console: TestClient, 
     assert 'aria-invalid="true"' in page.text
 
 
+def test_a_refused_referral_offers_no_information_form_and_says_why(console: TestClient, fake: FakeServices) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "clinician")
+    assert 'action="/demandes/' + REFERRAL_ID + "/renseignements" in console.get(f"/demandes/{REFERRAL_ID}").text
+    fake.referral = referral("REFUSED", 2)
+    page = console.get(f"/demandes/{REFERRAL_ID}").text
+    assert "/renseignements" not in page
+    assert 'data-testid="information-ended">Cette demande est au statut « Refusée »' in page
+
+
+def test_information_refused_for_an_ended_referral_is_explained_not_an_error(
+    console: TestClient, fake: FakeServices
+) -> None:
+    """The referral ended between the page and the request (the referral service answers 403 referral-ended)."""
+    sign_in(console, demo.CRISIS_CENTRE, "clinician")
+    token = csrf(console, f"/demandes/{REFERRAL_ID}")
+    fake.answers[("GET", f"/v1/referrals/{REFERRAL_ID}/information")] = httpx.Response(
+        403,
+        json={
+            "type": "urn:ca.qc.rls:problem:referral-ended",
+            "title": "Referral ended",
+            "status": 403,
+            "detail": "the referral is CANCELLED: record information is released only while the referral is live",
+            "referral_status": "CANCELLED",
+        },
+    )
+    page = console.post(f"/demandes/{REFERRAL_ID}/renseignements", data={"csrf": token, "categories": ["CONTACT"]})
+    assert page.status_code == 403
+    assert 'data-outcome="ENDED"' in page.text and "Communication refusée" in page.text
+    assert "Cette demande est au statut « Annulée »" in page.text
+    assert "Seule l'organisation qui reçoit" not in page.text, "not the receiver-only refusal"
+
+
+def test_categories_the_referral_does_not_hold_are_nothing_to_disclose(console: TestClient, fake: FakeServices) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "clinician")
+    token = csrf(console, f"/demandes/{REFERRAL_ID}")
+    nothing = {
+        "decision_id": None,
+        "information": {},
+        "denied_categories": [],
+        "basis": [],
+        "obligations": [],
+        "register_entry_id": None,
+    }
+    fake.answers[("GET", f"/v1/referrals/{REFERRAL_ID}/information")] = httpx.Response(200, json=nothing)
+    page = console.post(f"/demandes/{REFERRAL_ID}/renseignements", data={"csrf": token, "categories": ["HEALTH"]})
+    assert page.status_code == 200
+    assert 'data-outcome="NONE"' in page.text and "Aucun renseignement à communiquer" in page.text
+    assert "Communication permise" not in page.text
+    assert not any(r.url.path.startswith("/v1/decisions") for r in fake.seen)
+
+
 def test_the_language_link_comes_back_to_the_page_with_its_query_or_the_page_a_form_was_on(
     console: TestClient, fake: FakeServices
 ) -> None:

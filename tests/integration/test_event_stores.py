@@ -56,6 +56,9 @@ def test_record_information_round_trips_through_the_vault_and_erasure_shreds_it(
     reopened = Vault(vault_url, b"k" * 32)
     assert reopened.read(str(referral.id), ["CONTACT"]) == {"CONTACT": "555-0199"}
     assert reopened.categories(str(referral.id)) == ["CONTACT", "HEALTH"]
+    assert reopened.readable(str(referral.id)) == ["CONTACT", "HEALTH"]
     assert reopened.erase_subject(SUBMISSION.subject_id)
     with pytest.raises(SubjectErasedError):
         reopened.read(str(referral.id), ["CONTACT"])
+    assert reopened.categories(str(referral.id)) == ["CONTACT", "HEALTH"], "the ciphertexts stay"
+    assert reopened.readable(str(referral.id)) == [], "none can be read: none is asked of the consent service"

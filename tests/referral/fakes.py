@@ -68,6 +68,9 @@ class MemoryVault:
     def categories(self, referral_id: str) -> list[str]:
         return sorted(self.kept.get(referral_id, {}))
 
+    def readable(self, referral_id: str) -> list[str]:
+        return sorted(c for c, (subject, _) in self.kept.get(referral_id, {}).items() if subject not in self.erased)
+
     def read(self, referral_id: str, categories: list[str]) -> dict[str, str]:
         wanted = {c: kept for c, kept in self.kept.get(referral_id, {}).items() if c in categories}
         if any(subject in self.erased for subject, _ in wanted.values()):

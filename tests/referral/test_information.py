@@ -97,6 +97,104 @@ def test_only_the_receiving_organisation_reads_information(service: ReferralServ
     assert service.gate.requests == []  # none of those reached the consent service
 
 
+NOTHING_RELEASED = {
+    "decision_id": None,
+    "information": {},
+    "denied_categories": [],
+    "basis": [],
+    "obligations": [],
+    "register_entry_id": None,
+}
+
+
+def test_the_consent_service_is_asked_only_for_the_categories_the_referral_holds(
+    service: ReferralService, auth: Auth
+) -> None:
+    """It registers what it permits: asked for a category the vault does not hold, it would register a disclosure
+    that never happens."""
+    response = service.client.post(
+        "/v1/referrals", json=body(information={"CONTACT": INFO["CONTACT"]}), headers=auth("csss-a", "intake")
+    )
+    rid = response.json()["id"]
+    service.gate.permitted = {"CONTACT", "HEALTH", "YOUTH_PROTECTION"}
+    none_held = read(service, auth, rid, "?categories=HEALTH,YOUTH_PROTECTION")
+    assert (none_held.status_code, none_held.json()) == (200, NOTHING_RELEASED)
+    assert service.gate.requests == []
+    some_held = read(service, auth, rid, "?categories=HEALTH,CONTACT,CONTACT")
+    assert some_held.status_code == 200
+    assert some_held.json()["information"] == {"CONTACT": INFO["CONTACT"]}
+    assert some_held.json()["denied_categories"] == []
+    assert [request.categories for request in service.gate.requests] == [["CONTACT"]]
+
+
+def test_a_referral_without_information_releases_nothing_and_asks_nothing(service: ReferralService, auth: Auth) -> None:
+    """Not a 503 (the consent service refuses an empty list of categories) nor a 403 (nothing was denied)."""
+    rid = service.client.post("/v1/referrals", json=body(), headers=auth("csss-a", "intake")).json()["id"]
+    response = read(service, auth, rid)
+    assert (response.status_code, response.json()) == (200, NOTHING_RELEASED)
+    assert service.gate.requests == []
+
+
+def test_after_the_persons_erasure_the_consent_service_is_not_asked(service: ReferralService, auth: Auth) -> None:
+    rid = submit_with_information(service, auth)
+    service.gate.permitted = set(INFO)
+    assert service.app.state.application.vault.erase_subject("S-0001")
+    for query in ("", "?categories=CONTACT"):
+        erased = read(service, auth, rid, query)
+        assert erased.status_code == 410
+        assert erased.json()["type"].endswith(":information-erased")
+    assert service.gate.requests == [], "no disclosure registered for information that cannot be read"
+
+
+@pytest.mark.parametrize(
+    ("steps", "status"),
+    [
+        ([("refuse", "org-b", {"reason": "no capacity"})], "REFUSED"),
+        ([("cancel", "csss-a", {})], "CANCELLED"),
+        (
+            [("receive", "org-b", {}), ("accept", "org-b", {}), ("close", "org-b", {"outcome": "SERVICES_RENDERED"})],
+            "CLOSED",
+        ),
+    ],
+)
+def test_information_is_released_only_while_the_referral_is_live(
+    service: ReferralService, auth: Auth, steps: list[tuple[str, str, dict[str, str]]], status: str
+) -> None:
+    """Minimum necessary: a refused, cancelled or closed referral's information is no longer released (nor asked
+    of the consent service, which would register it); the 403 names the referral's status."""
+    rid = submit_with_information(service, auth)
+    service.gate.permitted = set(INFO)
+    assert read(service, auth, rid).status_code == 200
+    for command, org, payload in steps:
+        done = service.client.post(
+            f"/v1/referrals/{rid}/{command}", json=payload or None, headers=auth(org, "clinician")
+        )
+        assert done.status_code == 200, done.text
+    asked = len(service.gate.requests)
+    ended = read(service, auth, rid)
+    assert ended.status_code == 403
+    problem = ended.json()
+    assert problem["type"].endswith(":referral-ended")
+    assert problem["referral_status"] == status and status in problem["detail"]
+    assert INFO["CONTACT"] not in ended.text
+    assert len(service.gate.requests) == asked
+    assert read(service, auth, rid, org="csss-a").json()["type"].endswith(":forbidden"), "still the receiver's only"
+
+
+def test_after_a_redirect_the_new_receiver_reads_and_the_former_does_not(service: ReferralService, auth: Auth) -> None:
+    rid = submit_with_information(service, auth)
+    service.gate.permitted = set(INFO)
+    redirected = service.client.post(
+        f"/v1/referrals/{rid}/redirect",
+        json={"to_org": "org-c", "to_service": "SOCIAL_CONSULT"},
+        headers=auth("org-b", "clinician"),
+    )
+    assert redirected.status_code == 200
+    assert read(service, auth, rid, org="org-b").status_code == 404, "no longer a party: it does not see it"
+    assert read(service, auth, rid, org="org-c").status_code == 200
+    assert [request.recipient_org_id for request in service.gate.requests] == ["org-c"]
+
+
 def test_information_is_encrypted_at_rest_and_absent_from_events(
     service_settings: Callable[..., Any], tmp_path: Path, auth: Auth, client_for: Callable[..., Any]
 ) -> None:

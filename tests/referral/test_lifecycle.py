@@ -288,7 +288,7 @@ def test_the_authorisation_matrix_follows_the_policy(service: ReferralService, a
         response = service.client.get("/v1/referrals", headers=auth(org, role))
         return granted(response, {200}) and rid in response.text
 
-    def information(org: str, role: str) -> bool:  # nothing stored: the gate is asked, 403 names the denial
+    def information(org: str, role: str) -> bool:  # nothing stored: 200, nothing released (the gate is not asked)
         response = service.client.get(f"/v1/referrals/{rid}/information", headers=auth(org, role))
         return (response.status_code == 403 and "disclosure-denied" in response.text) or granted(response, {200})
 

@@ -4,6 +4,7 @@ bad input naming the field, and the integration events (schemas, no content)."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -12,12 +13,14 @@ from typing import Any
 import jsonschema
 import pytest
 
+from services.referral.domain import scoped_key
 from services.referral.main import outbox
 from tests.referral.conftest import ReferralService
 from tests.referral.test_lifecycle import OTHER, RECEIVER, SENDER, act, submit
 
 Auth = Callable[..., dict[str, str]]
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "events"
+NEW_RECEIVER = "org-c"
 
 
 def following(service: ReferralService, auth: Auth, to_service: str) -> str:
@@ -151,6 +154,44 @@ def test_a_retry_with_the_same_idempotency_key_records_one_meeting(service: Refe
     assert other.json()["type"].endswith(":idempotency-key-reused")
     plan(service, auth, rid, 3, **{"Idempotency-Key": "p-1"})
     assert plan(service, auth, rid, 3, **{"Idempotency-Key": "p-1"}).status_code == 200, "a retried plan"
+
+
+def test_after_a_redirect_the_new_receivers_idempotency_keys_are_its_own(service: ReferralService, auth: Auth) -> None:
+    """The former receiver's keys neither swallow the new receiver's meeting (a replay of the former's) nor tell it
+    which keys the former used (a 409); events recorded before keys were scoped load scoped to their actor_org."""
+    rid = str(submit(service, auth, to_service="AAOR")["id"])
+    assert act(service, auth, rid, "receive").status_code == 200
+    assert meet(service, auth, rid, **{"Idempotency-Key": "m-1"}).status_code == 200
+    former = service.client.post(
+        f"/v1/referrals/{rid}/meetings",
+        json={"mode": "VIDEO"},
+        headers=auth(RECEIVER, "clinician") | {"Idempotency-Key": "m-2"},
+    )
+    assert former.status_code == 200
+    assert plan(service, auth, rid, 4, **{"Idempotency-Key": "p-1"}).status_code == 200
+    assert act(service, auth, rid, "redirect", to_org=NEW_RECEIVER, to_service="AAOR").status_code == 200
+    assert act(service, auth, rid, "receive", org=NEW_RECEIVER).status_code == 200
+
+    same = meet(service, auth, rid, org=NEW_RECEIVER, **{"Idempotency-Key": "m-1"})
+    assert same.status_code == 200 and "Idempotent-Replayed" not in same.headers
+    assert same.json()["meetings"] == 1, "the new receiver's meeting is recorded, not the former's replayed"
+    other = meet(service, auth, rid, org=NEW_RECEIVER, **{"Idempotency-Key": "m-2"})  # the former sent VIDEO
+    assert other.status_code == 200, "no 409 telling the new receiver the former's keys"
+    assert other.json()["meetings"] == 2
+    new_plan = service.client.post(
+        f"/v1/referrals/{rid}/intervention-plan",
+        json={"planned_meetings": 4},
+        headers=auth(NEW_RECEIVER, "clinician") | {"Idempotency-Key": "p-1"},
+    )
+    assert new_plan.status_code == 200 and "Idempotent-Replayed" not in new_plan.headers
+    assert new_plan.json()["intervention_plan"] == {"planned_meetings": 4, "revisions": 0}
+    again = meet(service, auth, rid, org=NEW_RECEIVER, **{"Idempotency-Key": "m-1"})
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json()["meetings"] == 2, "its own retry"
+
+    stored = service.app.state.application.get_referral(uuid.UUID(rid))  # loaded from the stored events
+    assert set(stored.requests) == {
+        scoped_key(org, key) for org in (RECEIVER, NEW_RECEIVER) for key in ("m-1", "m-2", "p-1")
+    }
 
 
 def test_if_match_guards_meetings(service: ReferralService, auth: Auth) -> None:

@@ -50,6 +50,8 @@ EXPECTED: dict[str, int] = {
     "unknown-organisation": 422,
     "information-erased": 410,
     "disclosure-denied": 403,
+    "disclosure-rejected": 422,
+    "referral-ended": 403,
     "rule-table-unavailable": 409,
     "unknown-rule-table": 422,
     "kafka-credentials-unavailable": 409,

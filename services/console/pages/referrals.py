@@ -40,6 +40,10 @@ LIST_CAP = 2000
 """The referral API filters by organisation and status; service and urgency are filtered here, over at most this
 many referrals."""
 DIRECTIONS = {"recues": "to_org", "envoyees": "from_org", "toutes": None}
+INFORMATION_ENDED = frozenset(
+    s.value for s in (ReferralStatus.REFUSED, ReferralStatus.CANCELLED, ReferralStatus.CLOSED)
+)
+"""The referral service releases no record information in these statuses (minimum necessary): no form is offered."""
 
 
 def _all_when_blank(value: object) -> object:
@@ -141,6 +145,7 @@ class OnReferral:
             "side": side_of(org, referral),
             "actions": allowed(referral, org, offered) if self.session.works_referrals else [],
             "categories": list(InfoCategory),
+            "information_ended": referral["status"] in INFORMATION_ENDED,
             "purposes": list(Purpose),
             "grantor_roles": list(GrantorRole),
             "methods": list(ConsentMethod),
@@ -267,12 +272,17 @@ async def read_information(on: Here, form: Form) -> Response:
         info = await on.api.get("referral", f"/v1/referrals/{on.referral_id}/information", categories=",".join(wanted))
     except ApiProblemError as problem:
         return await on.page(problem.status, info=_refusal(problem, on.t))
+    if info["decision_id"] is None:  # the referral holds none of them: nothing was asked, nothing registered
+        return await on.page(info={"outcome": "NONE", "explanation": on.t.t("info.none")})
     info["outcome"] = "PERMIT_PARTIAL" if info["denied_categories"] else "PERMIT"
     info["explanation"] = await _explanation(on.api, info) if info["denied_categories"] else None
     return await on.page(info=info)
 
 
 def _refusal(problem: ApiProblemError, t: Translator) -> dict[str, Any]:
+    if problem.slug == "referral-ended":  # refused, cancelled or closed since the page was drawn
+        status = t.code("ReferralStatus", problem.body.get("referral_status"))
+        return {"outcome": "ENDED", "explanation": t.t("info.ended", status=status)}
     if problem.slug == "disclosure-denied":
         return {
             "outcome": "DENY",
