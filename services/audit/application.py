@@ -21,10 +21,12 @@ from services.audit.report import Report, build_report
 from services.audit.settings import AuditSettings
 from services.audit.standards import bounds_with
 from services.audit.states import Kind, state_as_of
+from services.audit.trail import InquiryEntry, Trail, TrailPage, TrailView
 from services.audit.verification import StoreVerification, read_checkpoints, verify_stores
 from services.audit.views import Axis, HistoryDB, HistoryRow
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import StoreRef, TrackedApplication
+from services.common.projections import Projector, StateCodec
 
 
 @dataclass(frozen=True)
@@ -36,26 +38,16 @@ class Auditor:
     channel: Channel
 
 
-@dataclass(frozen=True)
-class InquiryEntry:
-    position: int
-    inquiry_id: str
-    auditor: str
-    org: str
-    channel: str
-    action: str
-    target: str
-    parameters: dict[str, str]
-    at: datetime
-    outcome: str
-
-
 class Audit(TrackedApplication):
     name = "audit"
 
     def __init__(self, env: Mapping[str, str] | None = None, clock: Clock = system_clock) -> None:
         super().__init__(env)
         self.clock = clock
+        codec = StateCodec(self)
+        projector = Projector(self, TrailView(codec))
+        self.projectors = (projector,)
+        self.trail = Trail(projector, codec)
 
     def record_inquiry(
         self, who: Auditor, action: Action, target: str, parameters: Mapping[str, Any], outcome: str = "ASKED"
@@ -79,32 +71,10 @@ class Audit(TrackedApplication):
         inquiry.answer(outcome, self.clock())
         self.save(inquiry)
 
-    def inquiries(self, after: int = 0, limit: int = 100) -> list[InquiryEntry]:
-        """The trail in the order it was recorded, after a position (a cursor); an inquiry's outcome is known when
-        its answer falls in the same page."""
-        entries: dict[str, InquiryEntry] = {}
-        for notification in self.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False):
-            made = self.mapper.to_domain_event(notification)
-            if isinstance(made, Inquiry.Answered):
-                found = entries.get(str(made.originator_id))
-                if found is not None:
-                    entries[found.inquiry_id] = replace(found, outcome=made.outcome)
-                continue
-            if not isinstance(made, Inquiry.Made):
-                continue
-            entries[str(made.originator_id)] = InquiryEntry(
-                notification.id,
-                str(made.originator_id),
-                made.auditor,
-                made.org,
-                made.channel,
-                made.action,
-                made.target,
-                dict(made.parameters),
-                made.at,
-                made.outcome,
-            )
-        return list(entries.values())
+    def inquiries(self, org: str | None = None, after: int = 0, limit: int = 100) -> TrailPage:
+        """A page of the trail in the order it was recorded: the whole trail's, or one organisation's (`org`), after
+        a position of that trail (a cursor), each inquiry with its last outcome."""
+        return self.trail.page(org, after, limit)
 
 
 ReportFormat = Literal["html", "csv", "json"]
@@ -310,19 +280,18 @@ class AuditQueries:
                 self.clock(),
             )
 
-    def trail(
-        self,
-        who: Auditor,
-        after: int,
-        limit: int,
-        visible: Callable[[str], bool] = lambda _: True,
-        network: bool = True,
-    ) -> list[Any]:
-        """The inquiries after `after` (a page of `limit` positions) made by auditors of organisations `visible`.
-        Outside the `network` auditors' view, a read of something the auditor may not see shows as a read of
-        nothing: told apart, they would tell an organisation which ids of the others exist, and since when."""
+    def trail(self, who: Auditor, after: int, limit: int, scope: str | None = None) -> TrailPage:
+        """The inquiries after position `after` (a page of `limit` of them): of the whole trail, or only those made
+        by auditors of the organisation `scope`, paged by that organisation's own positions (a page is never short
+        because others asked, and says nothing of how many they asked). In an organisation's view, a read of
+        something the auditor may not see shows as a read of nothing: told apart, they would tell an organisation
+        which ids of the others exist, and since when."""
         with self._inquiry(who, Action.TRAIL, "inquiries", after=after, limit=limit):
-            entries = [entry for entry in self.audit.inquiries(after, limit) if visible(entry.org)]
-        if network:
-            return entries
-        return [replace(e, outcome="NOT_FOUND") if e.outcome == "NOT_VISIBLE" else e for e in entries]
+            page = self.audit.inquiries(scope, after, limit)
+        if scope is None:
+            return page
+        return replace(page, entries=[_as_read_of_nothing(e) for e in page.entries])
+
+
+def _as_read_of_nothing(entry: InquiryEntry) -> InquiryEntry:
+    return replace(entry, outcome="NOT_FOUND") if entry.outcome == "NOT_VISIBLE" else entry

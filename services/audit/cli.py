@@ -320,7 +320,11 @@ def trail(
     auditor: AuditorOption = None,
     org: OrgOption = "audit",
 ) -> None:
-    """Print the audit trail: who looked at what, when (one JSON document per line)."""
+    """Print the audit trail: who looked at what, when (one JSON document per line; the next page's cursor on
+    stderr)."""
     with _queries() as queries:
-        for entry in queries.trail(_who(auditor, org), cursor, limit):
-            typer.echo(json.dumps({**entry.__dict__, "at": entry.at.isoformat()}))
+        page = queries.trail(_who(auditor, org), cursor, limit)
+    for entry in page.entries:
+        typer.echo(json.dumps({**entry.__dict__, "at": entry.at.isoformat()}))
+    if page.next_cursor is not None:
+        typer.echo(f"more: --cursor {page.next_cursor}", err=True)

@@ -174,3 +174,46 @@ def test_an_organisations_auditor_reads_only_that_organisations_history_and_trai
     assert {"csss-a", "org-z", "ombudsman"} <= {e["org"] for e in everyone}
     of_z = [e["outcome"] for e in everyone if e["org"] == "org-z" and e["action"] == "STATE"]
     assert of_z == ["NOT_VISIBLE", "NOT_FOUND", "NOT_FOUND"]  # network auditors see which reads were refused
+
+
+def test_an_organisations_auditor_pages_its_own_trail_and_learns_nothing_of_the_others(
+    api: TestClient, auth: Auth
+) -> None:
+    """Paged in the query by the organisation's own positions: a page holds its inquiries however many others made
+    in between, and neither the positions nor the cursor tell how many those were."""
+    network, z = auth("ministere", "network-auditor"), auth("org-z", "auditor", sub="auditor-z")
+    for _ in range(60):
+        api.get(f"/v1/consents/{CONSENT_ID}/state", headers=network)
+    api.get(f"/v1/consents/{CONSENT_ID}/state", headers=z)
+
+    first = api.get("/v1/inquiries?limit=100", headers=z)
+    assert [(e["position"], e["org"], e["action"]) for e in first.json()] == [
+        (1, "org-z", "STATE"),
+        (2, "org-z", "TRAIL"),
+    ]
+    assert "link" not in first.headers  # the whole of its trail
+    for _ in range(60):
+        api.get(f"/v1/consents/{CONSENT_ID}/state", headers=network)
+    page = api.get("/v1/inquiries?limit=2", headers=z)
+    assert [e["position"] for e in page.json()] == [1, 2]
+    assert page.headers["link"] == '</v1/inquiries?cursor=2&limit=2>; rel="next"'
+    rest = api.get("/v1/inquiries?cursor=2&limit=2", headers=z)
+    assert [(e["position"], e["action"], e["parameters"]) for e in rest.json()] == [
+        (3, "TRAIL", {"after": "0", "limit": "2"}),
+        (4, "TRAIL", {"after": "2", "limit": "2"}),  # this read, recorded before it read
+    ]
+    assert "link" not in rest.headers
+
+
+def test_a_network_auditor_pages_the_whole_trail_by_its_positions(api: TestClient, auth: Auth) -> None:
+    network, z = auth("ministere", "network-auditor"), auth("org-z", "auditor", sub="auditor-z")
+    for headers in (network, z, network):
+        api.get(f"/v1/consents/{CONSENT_ID}/state", headers=headers)
+
+    page = api.get("/v1/inquiries?limit=2", headers=network)
+    entries = page.json()
+    assert [e["org"] for e in entries] == ["ministere", "org-z"]
+    assert entries[0]["position"] < entries[1]["position"]  # the log's positions: made, answered, made…
+    assert page.headers["link"] == f'</v1/inquiries?cursor={entries[1]["position"]}&limit=2>; rel="next"'
+    rest = api.get(f"/v1/inquiries?cursor={entries[1]['position']}&limit=2", headers=network).json()
+    assert [(e["org"], e["action"]) for e in rest] == [("ministere", "STATE"), ("ministere", "TRAIL")]
