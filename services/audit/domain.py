@@ -20,6 +20,11 @@ class RuleTableUnavailableError(AuditError, LookupError):
     """The consent service has no rule table with this regime and version (it cannot re-evaluate that decision)."""
 
 
+class EvaluationRefusedError(AuditError, PermissionError):
+    """The consent service refused the caller the evaluation of one decision (403): that decision is listed with the
+    error, the others are re-checked."""
+
+
 class ConsentUnavailableError(AuditError, RuntimeError):
     """The consent service did not answer an evaluation (status and problem type, never the input)."""
 
