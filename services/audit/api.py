@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from services.audit.access import POLICY, decision_parties, state_parties
 from services.audit.api_models import InquiryPublic, StatePublic
 from services.audit.application import Auditor, AuditQueries, parse_moment, parse_period
-from services.audit.domain import Channel, ConsentUnavailableError, MomentError, WhatIfRegimeError
+from services.audit.domain import Channel, ConsentUnavailableError, MomentError, PeriodError, WhatIfRegimeError
 from services.audit.recheck import Evaluator
 from services.audit.report import to_csv, to_json
 from services.audit.report_html import to_html
@@ -170,8 +170,8 @@ def compliance_report(
     agreement volumes against commitments, overdue reviews."""
     try:
         start, end = parse_period(from_, to, queries.settings.timezone, queries.clock())
-    except MomentError as error:
-        raise invalid_field("from", str(error)) from None
+    except PeriodError as error:
+        raise invalid_field("from" if error.bound == "start" else "to", str(error)) from None
     report = queries.report(_who(principal), start, end, format)
     if format == "html":
         return HTMLResponse(to_html(report, lang))

@@ -8,13 +8,13 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from kafka.errors import KafkaError
 
-from services.audit.domain import Action, Channel, Inquiry, MomentError
+from services.audit.domain import Action, Channel, Inquiry, MomentError, PeriodError
 from services.audit.inbound import KafkaReplay, Progress, ReplayStats
 from services.audit.recheck import Evaluator, RecheckResult, recheck
 from services.audit.report import Report, build_report
@@ -80,32 +80,64 @@ class Audit(TrackedApplication):
 ReportFormat = Literal["html", "csv", "json"]
 
 
+OUT_OF_RANGE = "out of the calendar's range (years 1 to 9999, in UTC too)"
+LAST_PERIOD_DAY = date(9998, 12, 31)
+"""The last day a report's period may include: it counts the agreement year that holds it, and buckets past it."""
+
+
 def parse_moment(text: str, zone: str, *, end_of_day: bool) -> datetime:
     """A date means a day in `zone`: its end (as it stood that day) or its start; a date-time needs an offset."""
     try:
         if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day, time.min, ZoneInfo(zone))
-            return moment + timedelta(days=1) - timedelta(microseconds=1) if end_of_day else moment
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.combine(date.fromisoformat(text), time.min, ZoneInfo(zone))
+            if end_of_day:
+                moment += timedelta(days=1) - timedelta(microseconds=1)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise MomentError("expected YYYY-MM-DD or an ISO 8601 date-time with an offset") from None
-    if parsed.tzinfo is None:
+    except OverflowError:
+        raise MomentError(OUT_OF_RANGE) from None
+    if moment.tzinfo is None:
         raise MomentError("a date-time needs an offset (e.g. 2026-03-02T09:00:00-05:00)")
-    return parsed
+    return _in_range(moment)
+
+
+def _in_range(moment: datetime) -> datetime:
+    """The moment, if it has a UTC time too (the audit database compares moments in UTC)."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise MomentError(OUT_OF_RANGE) from None
+    return moment
 
 
 def parse_period(start: str | None, end: str | None, zone: str, now: datetime) -> tuple[datetime, datetime]:
-    """[start, end): `--to 2026-03-31` includes that day; without `--from`, the 30 days before the end."""
-    if end is None:
-        end_at = now
-    else:
-        end_at = parse_moment(end, zone, end_of_day=False)
-        if len(end) == 10:
-            end_at += timedelta(days=1)
-    start_at = end_at - timedelta(days=30) if start is None else parse_moment(start, zone, end_of_day=False)
+    """[start, end): `--to 2026-03-31` includes that day; without `--from`, the 30 days before the end. A
+    `PeriodError` names the bound at fault (`start` when the period does not start before it ends)."""
+    try:
+        start_at = None if start is None else parse_moment(start, zone, end_of_day=False)
+    except MomentError as error:
+        raise PeriodError("start", str(error)) from None
+    try:
+        end_at = now if end is None else parse_moment(end, zone, end_of_day=False)
+        if end is not None and len(end) == 10:
+            end_at = _in_range(end_at + timedelta(days=1))
+    except (MomentError, OverflowError) as error:
+        raise PeriodError("end", OUT_OF_RANGE if isinstance(error, OverflowError) else str(error)) from None
+    if start_at is None:
+        try:
+            start_at = _in_range(end_at - timedelta(days=30))
+        except (MomentError, OverflowError):
+            raise PeriodError("end", f"the 30 days before it are {OUT_OF_RANGE}") from None
     if start_at >= end_at:
-        raise MomentError("the period must start before it ends")
+        raise PeriodError("start", "the period must start before it ends")
+    try:
+        last_day = (end_at - timedelta(microseconds=1)).astimezone(ZoneInfo(zone)).date()
+    except OverflowError:
+        last_day = date.max
+    if last_day > LAST_PERIOD_DAY:
+        raise PeriodError("end", f"after {LAST_PERIOD_DAY}: a report counts the agreement year past its last day")
     return start_at, end_at
 
 

@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.text import Text
 
 from services.audit.application import Auditor, AuditQueries, parse_moment, parse_period
-from services.audit.domain import Channel, ConsentUnavailableError, MomentError, WhatIfRegimeError
+from services.audit.domain import Channel, ConsentUnavailableError, MomentError, PeriodError, WhatIfRegimeError
 from services.audit.main import StoreSources, build_queries, consent_client, no_other_stores
 from services.audit.recheck import ConsentEvaluator
 from services.audit.report import to_csv, to_json
@@ -297,8 +297,8 @@ def report(
     with _queries() as queries:
         try:
             start, end = parse_period(from_, to, queries.settings.timezone, queries.clock())
-        except MomentError as error:
-            raise typer.BadParameter(str(error)) from None
+        except PeriodError as error:
+            raise typer.BadParameter(str(error), param_hint="--from" if error.bound == "start" else "--to") from None
         built = queries.report(_who(auditor, org), start, end, format.value)
     if format is ReportFormat.html:
         text = to_html(built, lang.value)

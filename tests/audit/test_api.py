@@ -217,3 +217,40 @@ def test_a_network_auditor_pages_the_whole_trail_by_its_positions(api: TestClien
     assert page.headers["link"] == f'</v1/inquiries?cursor={entries[1]["position"]}&limit=2>; rel="next"'
     rest = api.get(f"/v1/inquiries?cursor={entries[1]['position']}&limit=2", headers=network).json()
     assert [(e["org"], e["action"]) for e in rest] == [("ministere", "STATE"), ("ministere", "TRAIL")]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["as_of=9999-12-31", "as_of=0001-01-01T00:00:00%2B01:00", "as_of=9999-12-31T23:00:00-05:00"],
+)
+def test_a_moment_out_of_the_calendars_range_is_a_422_naming_as_of(api: TestClient, auth: Auth, query: str) -> None:
+    response = api.get(f"/v1/consents/{CONSENT_ID}/state?{query}", headers=auth("ministere", "network-auditor"))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "as_of"
+    assert "out of the calendar's range" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("to=9999-12-31", "to"),  # its next day is past the calendar
+        ("to=9999-06-30", "to"),  # the report counts the agreement year holding its last day
+        ("to=0001-01-05", "to"),  # the 30 days before it are past the calendar
+        ("from=0001-01-01T00:00:00%2B01:00&to=2026-01-01", "from"),
+        ("from=2026-01-01&to=bad", "to"),
+        ("from=bad&to=2026-01-01", "from"),
+        ("from=2026-02-01&to=2026-01-01", "from"),
+    ],
+)
+def test_a_report_period_that_cannot_be_one_is_a_422_naming_its_parameter(
+    api: TestClient, auth: Auth, query: str, field: str
+) -> None:
+    response = api.get(f"/v1/reports/compliance?{query}", headers=auth("ministere", "network-auditor"))
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+def test_a_report_up_to_the_last_day_a_period_may_hold(api: TestClient, auth: Auth) -> None:
+    response = api.get("/v1/reports/compliance?to=9998-12-31", headers=auth("ministere", "network-auditor"))
+    assert response.status_code == 200, response.text
+    assert response.json()["end"] == "9999-01-01T00:00:00-05:00"
