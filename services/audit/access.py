@@ -16,6 +16,8 @@ from typing import Any
 from services.audit.states import Kind
 from services.common.access import AUDITORS, Parties, Policy, Rule
 from services.common.auth import NETWORK_AUDITOR
+from services.contract.consent_events import DECISION_PARTIES
+from services.contract.consent_events import decision_parties as contract_parties
 
 NETWORK = frozenset({NETWORK_AUDITOR})
 
@@ -26,7 +28,9 @@ POLICY = Policy(
         "agreement_state": Rule(AUDITORS, ("member",), "an agreement, to the auditors of its parties"),
         "consent_state": Rule(AUDITORS, ("member",), "a consent, to the auditors of the organisation holding it"),
         "integrity": Rule(NETWORK, (), "seals and checkpoints of every store (aggregate ids, network-wide counts)"),
-        "decisions_recheck": Rule(AUDITORS, ("member",), "the decisions that concern the auditor's organisation"),
+        "decisions_recheck": Rule(
+            AUDITORS, DECISION_PARTIES, "the decisions that concern the auditor's organisation (as the consent service)"
+        ),
         "compliance_report": Rule(NETWORK, (), "the network-wide report"),
         "replay_status": Rule(NETWORK, (), "when the audit database was last rebuilt (network-wide counts)"),
         "inquiries": Rule(AUDITORS, ("member",), "the trail of the auditor's own organisation"),
@@ -47,7 +51,12 @@ def state_parties(kind: Kind, state: Mapping[str, Any]) -> Parties:
 
 
 def decision_parties(payload: Mapping[str, Any]) -> Parties:
-    """The organisations a decision event concerns: discloser, recipient, requester."""
+    """The organisations a decision event concerns: discloser, recipient, requester (the contract's parties of a
+    decision, which the consent service admits to its re-evaluation too)."""
     decision_input = payload.get("input", {})
-    orgs = [decision_input.get("discloser_org_id"), decision_input.get("recipient_org_id")]
-    return {"member": [org for org in [*orgs, payload.get("requested_by_org")] if isinstance(org, str)]}
+    orgs = (
+        decision_input.get("discloser_org_id"),
+        decision_input.get("recipient_org_id"),
+        payload.get("requested_by_org"),
+    )
+    return contract_parties(*(org if isinstance(org, str) else None for org in orgs))

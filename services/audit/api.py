@@ -14,7 +14,14 @@ from fastapi.security import HTTPAuthorizationCredentials
 from services.audit.access import POLICY, decision_parties, state_parties
 from services.audit.api_models import InquiryPublic, StatePublic
 from services.audit.application import Auditor, AuditQueries, parse_moment, parse_period
-from services.audit.domain import Channel, ConsentUnavailableError, MomentError, UnknownServiceError, WhatIfRegimeError
+from services.audit.domain import (
+    Channel,
+    ConsentUnavailableError,
+    MomentError,
+    PeriodError,
+    UnknownServiceError,
+    WhatIfRegimeError,
+)
 from services.audit.recheck import Evaluator
 from services.audit.report import to_csv, to_json
 from services.audit.report_html import to_html
@@ -177,8 +184,8 @@ def compliance_report(
     agreement volumes against commitments, overdue reviews."""
     try:
         start, end = parse_period(from_, to, queries.settings.timezone, queries.clock())
-    except MomentError as error:
-        raise invalid_field("from", str(error)) from None
+    except PeriodError as error:
+        raise invalid_field("from" if error.bound == "start" else "to", str(error)) from None
     report = queries.report(_who(principal), start, end, format)
     if format == "html":
         return HTMLResponse(to_html(report, lang))
@@ -200,15 +207,14 @@ def replay_status(
 def inquiries(
     principal: Annotated[Principal, Depends(POLICY.caller("inquiries"))],
     queries: Queries,
-    cursor: Annotated[int, Query(ge=0)] = 0,
+    response: Response,
+    cursor: Annotated[int, Query(ge=0, description="`position` of the last entry of the previous page")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
     """The audit trail: every audit query (who looked at what, when), this one included; an organisation's auditors
-    see their organisation's inquiries, network auditors every one (and which reads were refused)."""
-
-    def visible(org: str) -> bool:
-        return POLICY.allows("inquiries", principal, {"member": org})
-
-    network = POLICY.scope("inquiries", principal) is None
-    entries = queries.trail(_who(principal), cursor, limit, visible, network)
-    return [InquiryPublic(**entry.__dict__) for entry in entries]
+    page their organisation's inquiries (by its own positions), network auditors every one (and which reads were
+    refused). More pages: a `Link: <…>; rel="next"` header."""
+    page = queries.trail(_who(principal), cursor, limit, POLICY.scope("inquiries", principal))
+    if page.next_cursor is not None:
+        response.headers["Link"] = f'</v1/inquiries?cursor={page.next_cursor}&limit={limit}>; rel="next"'
+    return [InquiryPublic(**entry.__dict__) for entry in page.entries]

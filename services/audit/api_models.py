@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.audit.states import Kind
 from services.audit.views import Axis
@@ -22,7 +22,12 @@ class StatePublic(BaseModel):
 
 
 class InquiryPublic(BaseModel):
-    position: int
+    """One audit query: who asked what, when, and what it gave (ids and scopes, never record information)."""
+
+    position: int = Field(
+        description="Its place in the trail the caller pages: its organisation's own numbering (an organisation's "
+        "auditor) or the whole trail's (network auditors); the last of a page is the next page's `cursor`"
+    )
     inquiry_id: str
     auditor: str
     org: str

@@ -8,23 +8,25 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from kafka.errors import KafkaError
 
-from services.audit.domain import Action, Channel, Inquiry, MomentError, UnknownServiceError
+from services.audit.domain import Action, Channel, Inquiry, MomentError, PeriodError, UnknownServiceError
 from services.audit.inbound import KafkaReplay, Progress, ReplayStats
 from services.audit.recheck import Evaluator, RecheckResult, recheck
 from services.audit.report import Report, build_report
 from services.audit.settings import AuditSettings
 from services.audit.standards import bounds_with
 from services.audit.states import Kind, state_as_of
+from services.audit.trail import InquiryEntry, Trail, TrailPage, TrailView
 from services.audit.verification import StoreVerification, read_checkpoints, verify_stores
 from services.audit.views import Axis, HistoryDB, HistoryRow
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import StoreRef, TrackedApplication
+from services.common.projections import Projector, StateCodec
 
 
 @dataclass(frozen=True)
@@ -36,26 +38,16 @@ class Auditor:
     channel: Channel
 
 
-@dataclass(frozen=True)
-class InquiryEntry:
-    position: int
-    inquiry_id: str
-    auditor: str
-    org: str
-    channel: str
-    action: str
-    target: str
-    parameters: dict[str, str]
-    at: datetime
-    outcome: str
-
-
 class Audit(TrackedApplication):
     name = "audit"
 
     def __init__(self, env: Mapping[str, str] | None = None, clock: Clock = system_clock) -> None:
         super().__init__(env)
         self.clock = clock
+        codec = StateCodec(self)
+        projector = Projector(self, TrailView(codec))
+        self.projectors = (projector,)
+        self.trail = Trail(projector, codec)
 
     def record_inquiry(
         self, who: Auditor, action: Action, target: str, parameters: Mapping[str, Any], outcome: str = "ASKED"
@@ -79,63 +71,73 @@ class Audit(TrackedApplication):
         inquiry.answer(outcome, self.clock())
         self.save(inquiry)
 
-    def inquiries(self, after: int = 0, limit: int = 100) -> list[InquiryEntry]:
-        """The trail in the order it was recorded, after a position (a cursor); an inquiry's outcome is known when
-        its answer falls in the same page."""
-        entries: dict[str, InquiryEntry] = {}
-        for notification in self.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False):
-            made = self.mapper.to_domain_event(notification)
-            if isinstance(made, Inquiry.Answered):
-                found = entries.get(str(made.originator_id))
-                if found is not None:
-                    entries[found.inquiry_id] = replace(found, outcome=made.outcome)
-                continue
-            if not isinstance(made, Inquiry.Made):
-                continue
-            entries[str(made.originator_id)] = InquiryEntry(
-                notification.id,
-                str(made.originator_id),
-                made.auditor,
-                made.org,
-                made.channel,
-                made.action,
-                made.target,
-                dict(made.parameters),
-                made.at,
-                made.outcome,
-            )
-        return list(entries.values())
+    def inquiries(self, org: str | None = None, after: int = 0, limit: int = 100) -> TrailPage:
+        """A page of the trail in the order it was recorded: the whole trail's, or one organisation's (`org`), after
+        a position of that trail (a cursor), each inquiry with its last outcome."""
+        return self.trail.page(org, after, limit)
 
 
 ReportFormat = Literal["html", "csv", "json"]
+
+
+OUT_OF_RANGE = "out of the calendar's range (years 1 to 9999, in UTC too)"
+LAST_PERIOD_DAY = date(9998, 12, 31)
+"""The last day a report's period may include: it counts the agreement year that holds it, and buckets past it."""
 
 
 def parse_moment(text: str, zone: str, *, end_of_day: bool) -> datetime:
     """A date means a day in `zone`: its end (as it stood that day) or its start; a date-time needs an offset."""
     try:
         if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day, time.min, ZoneInfo(zone))
-            return moment + timedelta(days=1) - timedelta(microseconds=1) if end_of_day else moment
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.combine(date.fromisoformat(text), time.min, ZoneInfo(zone))
+            if end_of_day:
+                moment += timedelta(days=1) - timedelta(microseconds=1)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise MomentError("expected YYYY-MM-DD or an ISO 8601 date-time with an offset") from None
-    if parsed.tzinfo is None:
+    except OverflowError:
+        raise MomentError(OUT_OF_RANGE) from None
+    if moment.tzinfo is None:
         raise MomentError("a date-time needs an offset (e.g. 2026-03-02T09:00:00-05:00)")
-    return parsed
+    return _in_range(moment)
+
+
+def _in_range(moment: datetime) -> datetime:
+    """The moment, if it has a UTC time too (the audit database compares moments in UTC)."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise MomentError(OUT_OF_RANGE) from None
+    return moment
 
 
 def parse_period(start: str | None, end: str | None, zone: str, now: datetime) -> tuple[datetime, datetime]:
-    """[start, end): `--to 2026-03-31` includes that day; without `--from`, the 30 days before the end."""
-    if end is None:
-        end_at = now
-    else:
-        end_at = parse_moment(end, zone, end_of_day=False)
-        if len(end) == 10:
-            end_at += timedelta(days=1)
-    start_at = end_at - timedelta(days=30) if start is None else parse_moment(start, zone, end_of_day=False)
+    """[start, end): `--to 2026-03-31` includes that day; without `--from`, the 30 days before the end. A
+    `PeriodError` names the bound at fault (`start` when the period does not start before it ends)."""
+    try:
+        start_at = None if start is None else parse_moment(start, zone, end_of_day=False)
+    except MomentError as error:
+        raise PeriodError("start", str(error)) from None
+    try:
+        end_at = now if end is None else parse_moment(end, zone, end_of_day=False)
+        if end is not None and len(end) == 10:
+            end_at = _in_range(end_at + timedelta(days=1))
+    except (MomentError, OverflowError) as error:
+        raise PeriodError("end", OUT_OF_RANGE if isinstance(error, OverflowError) else str(error)) from None
+    if start_at is None:
+        try:
+            start_at = _in_range(end_at - timedelta(days=30))
+        except (MomentError, OverflowError):
+            raise PeriodError("end", f"the 30 days before it are {OUT_OF_RANGE}") from None
     if start_at >= end_at:
-        raise MomentError("the period must start before it ends")
+        raise PeriodError("start", "the period must start before it ends")
+    try:
+        last_day = (end_at - timedelta(microseconds=1)).astimezone(ZoneInfo(zone)).date()
+    except OverflowError:
+        last_day = date.max
+    if last_day > LAST_PERIOD_DAY:
+        raise PeriodError("end", f"after {LAST_PERIOD_DAY}: a report counts the agreement year past its last day")
     return start_at, end_at
 
 
@@ -316,19 +318,18 @@ class AuditQueries:
                 self.clock(),
             )
 
-    def trail(
-        self,
-        who: Auditor,
-        after: int,
-        limit: int,
-        visible: Callable[[str], bool] = lambda _: True,
-        network: bool = True,
-    ) -> list[Any]:
-        """The inquiries after `after` (a page of `limit` positions) made by auditors of organisations `visible`.
-        Outside the `network` auditors' view, a read of something the auditor may not see shows as a read of
-        nothing: told apart, they would tell an organisation which ids of the others exist, and since when."""
+    def trail(self, who: Auditor, after: int, limit: int, scope: str | None = None) -> TrailPage:
+        """The inquiries after position `after` (a page of `limit` of them): of the whole trail, or only those made
+        by auditors of the organisation `scope`, paged by that organisation's own positions (a page is never short
+        because others asked, and says nothing of how many they asked). In an organisation's view, a read of
+        something the auditor may not see shows as a read of nothing: told apart, they would tell an organisation
+        which ids of the others exist, and since when."""
         with self._inquiry(who, Action.TRAIL, "inquiries", after=after, limit=limit):
-            entries = [entry for entry in self.audit.inquiries(after, limit) if visible(entry.org)]
-        if network:
-            return entries
-        return [replace(e, outcome="NOT_FOUND") if e.outcome == "NOT_VISIBLE" else e for e in entries]
+            page = self.audit.inquiries(scope, after, limit)
+        if scope is None:
+            return page
+        return replace(page, entries=[_as_read_of_nothing(e) for e in page.entries])
+
+
+def _as_read_of_nothing(entry: InquiryEntry) -> InquiryEntry:
+    return replace(entry, outcome="NOT_FOUND") if entry.outcome == "NOT_VISIBLE" else entry

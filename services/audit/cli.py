@@ -30,6 +30,7 @@ from services.audit.domain import (
     Channel,
     ConsentUnavailableError,
     MomentError,
+    PeriodError,
     UnknownServiceError,
     WhatIfRegimeError,
 )
@@ -306,8 +307,8 @@ def report(
     with _queries() as queries:
         try:
             start, end = parse_period(from_, to, queries.settings.timezone, queries.clock())
-        except MomentError as error:
-            raise typer.BadParameter(str(error)) from None
+        except PeriodError as error:
+            raise typer.BadParameter(str(error), param_hint="--from" if error.bound == "start" else "--to") from None
         built = queries.report(_who(auditor, org), start, end, format.value)
     if format is ReportFormat.html:
         text = to_html(built, lang.value)
@@ -329,7 +330,11 @@ def trail(
     auditor: AuditorOption = None,
     org: OrgOption = "audit",
 ) -> None:
-    """Print the audit trail: who looked at what, when (one JSON document per line)."""
+    """Print the audit trail: who looked at what, when (one JSON document per line; the next page's cursor on
+    stderr)."""
     with _queries() as queries:
-        for entry in queries.trail(_who(auditor, org), cursor, limit):
-            typer.echo(json.dumps({**entry.__dict__, "at": entry.at.isoformat()}))
+        page = queries.trail(_who(auditor, org), cursor, limit)
+    for entry in page.entries:
+        typer.echo(json.dumps({**entry.__dict__, "at": entry.at.isoformat()}))
+    if page.next_cursor is not None:
+        typer.echo(f"more: --cursor {page.next_cursor}", err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from eventsourcing.domain import Aggregate, event
 
@@ -13,11 +14,24 @@ class AuditError(Exception):
 
 
 class MomentError(AuditError, ValueError):
-    """Not a date (YYYY-MM-DD) nor an ISO 8601 date-time with an offset."""
+    """Not a date (YYYY-MM-DD) nor an ISO 8601 date-time with an offset, or a moment out of the calendar's range."""
+
+
+class PeriodError(MomentError):
+    """A period's `start` or `end` (`bound`) is not a moment, or the period does not start before it ends (`start`)."""
+
+    def __init__(self, bound: Literal["start", "end"], message: str) -> None:
+        super().__init__(message)
+        self.bound = bound
 
 
 class RuleTableUnavailableError(AuditError, LookupError):
     """The consent service has no rule table with this regime and version (it cannot re-evaluate that decision)."""
+
+
+class EvaluationRefusedError(AuditError, PermissionError):
+    """The consent service refused the caller the evaluation of one decision (403): that decision is listed with the
+    error, the others are re-checked."""
 
 
 class ConsentUnavailableError(AuditError, RuntimeError):

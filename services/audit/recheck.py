@@ -16,12 +16,19 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.audit.domain import ConsentUnavailableError, RuleTableUnavailableError, WhatIfRegimeError
+from services.audit.domain import (
+    ConsentUnavailableError,
+    EvaluationRefusedError,
+    RuleTableUnavailableError,
+    WhatIfRegimeError,
+)
 from services.audit.views import HistoryRow
 
 
 class Evaluator(Protocol):
-    def evaluate(self, decision_input: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]: ...
+    def evaluate(
+        self, decision_input: dict[str, Any], facts: dict[str, Any], requested_by_org: str | None = None
+    ) -> dict[str, Any]: ...
 
     def rule_tables(self) -> list[tuple[str, str, bool]]:
         """(regime, version, applied to new decisions) of every table the consent service knows."""
@@ -39,10 +46,18 @@ class ConsentEvaluator:
         except httpx.HTTPError as error:
             raise ConsentUnavailableError(f"{url} unreachable ({type(error).__name__})") from None
 
-    def evaluate(self, decision_input: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
-        response = self._call("POST", "/v1/evaluations", json={"input": decision_input, "facts": facts})
+    def evaluate(
+        self, decision_input: dict[str, Any], facts: dict[str, Any], requested_by_org: str | None = None
+    ) -> dict[str, Any]:
+        """The consent service's answer; the requester is sent so that its organisation's auditors are admitted."""
+        body: dict[str, Any] = {"input": decision_input, "facts": facts}
+        if requested_by_org is not None:
+            body["requested_by_org"] = requested_by_org
+        response = self._call("POST", "/v1/evaluations", json=body)
         if response.status_code == 409:
             raise RuleTableUnavailableError(f"{decision_input.get('regime')} {decision_input.get('regime_version')}")
+        if response.status_code == 403:
+            raise EvaluationRefusedError(f"the consent service refused this evaluation (403 {_problem_type(response)})")
         if response.status_code != 200:
             raise ConsentUnavailableError(f"evaluation answered {response.status_code} {_problem_type(response)}")
         answer: dict[str, Any] = response.json()
@@ -163,7 +178,9 @@ def recheck(
     regime_version: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RecheckResult:
-    """Re-evaluates every decision; keeps those that come out differently (or cannot be re-evaluated)."""
+    """Re-evaluates every decision; keeps those that come out differently, or cannot be re-evaluated (a rule table
+    this build lacks; an evaluation the consent service refuses the caller): each is listed with its error, and the
+    others are re-checked all the same."""
     version = what_if_version(evaluator, regime, regime_version) if regime else None
     differing: list[Recheck] = []
     checked = 0
@@ -175,10 +192,13 @@ def recheck(
         recorded = Verdict.of(data)
         common = (data["decision_id"], data["occurred_at"], data["regime"], data["regime_version"], recorded)
         checked += 1
+        requester = data.get("requested_by_org")
         try:
-            again = Verdict.of(evaluator.evaluate(decision_input, data["facts"]))
+            again = Verdict.of(evaluator.evaluate(decision_input, data["facts"], requester))
         except RuleTableUnavailableError as missing:
             differing.append(Recheck(*common, None, ["rule-table"], f"rule table not available: {missing}"))
+        except EvaluationRefusedError as refused:
+            differing.append(Recheck(*common, None, ["not-evaluated"], str(refused)))
         else:
             found = recorded.differences(again, what_if=regime is not None)
             if found:

@@ -1,6 +1,7 @@
 """States rebuilt from the history: a referral, an agreement or a consent exactly as the events say it stood at a
-moment. Each is a fold over the thing's events in publication order, keeping those that took effect by then (or, on
-the `recorded` axis, that the platform had published by then)."""
+moment. Each is a fold over the thing's events in publication order, keeping those that took effect by then (a
+backdated withdrawal from the date it gives, however late it was recorded) or, on the `recorded` axis, that the
+platform had published by then."""
 
 from __future__ import annotations
 
@@ -132,7 +133,23 @@ FOLDS: dict[Kind, Callable[[Sequence[HistoryRow], datetime], dict[str, Any] | No
 }
 
 
+BACKDATED: dict[tuple[str, str], str] = {("consent", "withdrawn"): "withdrawn_at"}
+"""Events whose effect is dated in their payload, possibly before they were recorded (a withdrawal recorded on the
+12th that took effect on the 5th), by (kind, event name): the payload field holding when they took effect."""
+
+
+def took_effect(kind: str, row: HistoryRow) -> datetime:
+    """When an event took effect: the date its payload gives a backdated one, else its own time."""
+    field = BACKDATED.get((kind, row.name))
+    return parse_time(row.payload[field] if field else row.effective_at)
+
+
 def state_as_of(history: HistoryDB, kind: Kind, entity_id: str, as_of: datetime, axis: Axis = "effective") -> Any:
-    """The state of one referral, agreement or consent at `as_of` (None: it did not exist yet, or is unknown)."""
-    rows = history.entity_events(kind, entity_id, as_of, axis)
+    """The state of one referral, agreement or consent at `as_of` (None: it did not exist yet, or is unknown). On
+    the effective axis a backdated event counts from when it took effect, though recorded after `as_of`; on the
+    recorded axis, from when it was published."""
+    if axis == "effective" and any(backdated == kind for backdated, _ in BACKDATED):
+        rows = [row for row in history.entity_events(kind, entity_id) if took_effect(kind, row) <= as_of]
+    else:
+        rows = history.entity_events(kind, entity_id, as_of, axis)
     return FOLDS[kind](rows, as_of)

@@ -14,9 +14,10 @@ from typing import Protocol
 from services.common.access import ALL_ROLES, AUDITORS, WORKERS, Parties, Policy, Rule
 from services.common.auth import SERVICE
 from services.consent.application import RecordedDecision
+from services.contract.consent_events import DECISION_PARTIES
+from services.contract.consent_events import decision_parties as contract_parties
 
 READERS = WORKERS | AUDITORS
-DECISION_PARTIES = ("discloser", "recipient", "requester")
 
 POLICY = Policy(
     "consent",
@@ -44,7 +45,9 @@ POLICY = Policy(
         ),
         "get_decision": Rule(READERS | {"admin"}, DECISION_PARTIES, "a decision, to the organisations it concerns"),
         "reevaluate": Rule(AUDITORS, DECISION_PARTIES, "re-run a decision: the auditors of those organisations"),
-        "evaluate_recorded": Rule(AUDITORS, ("discloser", "recipient"), "re-run a decision event's input"),
+        "evaluate_recorded": Rule(
+            AUDITORS, DECISION_PARTIES, "re-run a decision event's input: the auditors of the organisations it names"
+        ),
         "rules": Rule(ALL_ROLES, (), "the rule tables are public to the network"),
         "register": Rule(
             WORKERS | {"admin"} | AUDITORS, ("discloser",), "a register, to the discloser and its auditors"
@@ -65,8 +68,4 @@ def consent_parties(recorded: Recorded) -> Parties:
 
 
 def decision_parties(recorded: RecordedDecision) -> Parties:
-    return {
-        "discloser": recorded.input.discloser_org_id,
-        "recipient": recorded.input.recipient_org_id,
-        "requester": recorded.requested_by_org,
-    }
+    return contract_parties(recorded.input.discloser_org_id, recorded.input.recipient_org_id, recorded.requested_by_org)

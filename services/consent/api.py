@@ -421,9 +421,9 @@ def evaluate_recorded(
     settings: Settings,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> EvaluationPublic:
-    """Re-run the engine on the input and facts of a decision event (auditors); records nothing."""
-    parties = {"discloser": body.input.discloser_org_id, "recipient": body.input.recipient_org_id}
-    POLICY.check("evaluate_recorded", principal, parties, "an auditor re-runs the decisions of its organisation")
+    """Re-run the engine on the input and facts of a decision event (auditors of the organisations it names: its
+    discloser, recipient or requester); records nothing."""
+    POLICY.check("evaluate_recorded", principal, body.parties(), "an auditor re-runs the decisions of its organisation")
     decision = consents.evaluate(*body.parts())
     return EvaluationPublic.of(decision, _lang(None, accept_language, settings))
 

@@ -51,7 +51,7 @@ from services.contract.codes import (
     RequesterRole,
     ServiceCode,
 )
-from services.contract.consent_events import DecisionFactsV1, DecisionInputV1
+from services.contract.consent_events import DecisionFactsV1, DecisionInputV1, decision_parties
 from services.contract.subject import SubjectId
 
 REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _./:#-]{0,99}$"
@@ -528,10 +528,17 @@ class DecisionPublic(BaseModel):
 
 
 class EvaluationCreate(_In):
-    """A recorded decision's input and facts, as `ca.qc.rls.consent.decided.v1` carries them."""
+    """A recorded decision's input and facts, as `ca.qc.rls.consent.decided.v1` carries them, and its requester."""
 
     input: DecisionInputV1
     facts: DecisionFactsV1
+    requested_by_org: str | None = Field(
+        None, max_length=200, description="The event's `requested_by_org`: that organisation's auditors may re-run it"
+    )
+
+    def parties(self) -> dict[str, str | None]:
+        """The organisations the decision concerns (the contract's parties of a decision)."""
+        return decision_parties(self.input.discloser_org_id, self.input.recipient_org_id, self.requested_by_org)
 
     def parts(self) -> tuple[DecisionInput, Facts]:
         return (

@@ -210,6 +210,20 @@ class ConsentDecidedV1(EventData):
     occurred_at: datetime
 
 
+DecisionPart = Literal["discloser", "recipient", "requester"]
+DECISION_PARTIES: tuple[DecisionPart, ...] = ("discloser", "recipient", "requester")
+"""The organisations a decision concerns, by their part in it: its discloser, its recipient and the organisation that
+asked for it (`requested_by_org`). Their auditors read it and re-run it: the consent service's policy and the audit's
+re-check both take the parties from here, so what one asks the other admits."""
+
+
+def decision_parties(
+    discloser_org_id: str | None, recipient_org_id: str | None, requested_by_org: str | None
+) -> dict[str, str | None]:
+    """The organisations a decision (`ConsentDecidedV1`: its input's two, and its requester) concerns, by part."""
+    return {"discloser": discloser_org_id, "recipient": recipient_org_id, "requester": requested_by_org}
+
+
 class ConsentRecordedV1(EventData):
     consent_id: str
     subject_id: str

@@ -207,3 +207,83 @@ def test_an_organisations_auditor_reads_only_that_organisations_history_and_trai
     assert {"csss-a", "org-z", "ombudsman"} <= {e["org"] for e in everyone}
     of_z = [e["outcome"] for e in everyone if e["org"] == "org-z" and e["action"] == "STATE"]
     assert of_z == ["NOT_VISIBLE", "NOT_FOUND", "NOT_FOUND"]  # network auditors see which reads were refused
+
+
+def test_an_organisations_auditor_pages_its_own_trail_and_learns_nothing_of_the_others(
+    api: TestClient, auth: Auth
+) -> None:
+    """Paged in the query by the organisation's own positions: a page holds its inquiries however many others made
+    in between, and neither the positions nor the cursor tell how many those were."""
+    network, z = auth("ministere", "network-auditor"), auth("org-z", "auditor", sub="auditor-z")
+    for _ in range(60):
+        api.get(f"/v1/consents/{CONSENT_ID}/state", headers=network)
+    api.get(f"/v1/consents/{CONSENT_ID}/state", headers=z)
+
+    first = api.get("/v1/inquiries?limit=100", headers=z)
+    assert [(e["position"], e["org"], e["action"]) for e in first.json()] == [
+        (1, "org-z", "STATE"),
+        (2, "org-z", "TRAIL"),
+    ]
+    assert "link" not in first.headers  # the whole of its trail
+    for _ in range(60):
+        api.get(f"/v1/consents/{CONSENT_ID}/state", headers=network)
+    page = api.get("/v1/inquiries?limit=2", headers=z)
+    assert [e["position"] for e in page.json()] == [1, 2]
+    assert page.headers["link"] == '</v1/inquiries?cursor=2&limit=2>; rel="next"'
+    rest = api.get("/v1/inquiries?cursor=2&limit=2", headers=z)
+    assert [(e["position"], e["action"], e["parameters"]) for e in rest.json()] == [
+        (3, "TRAIL", {"after": "0", "limit": "2"}),
+        (4, "TRAIL", {"after": "2", "limit": "2"}),  # this read, recorded before it read
+    ]
+    assert "link" not in rest.headers
+
+
+def test_a_network_auditor_pages_the_whole_trail_by_its_positions(api: TestClient, auth: Auth) -> None:
+    network, z = auth("ministere", "network-auditor"), auth("org-z", "auditor", sub="auditor-z")
+    for headers in (network, z, network):
+        api.get(f"/v1/consents/{CONSENT_ID}/state", headers=headers)
+
+    page = api.get("/v1/inquiries?limit=2", headers=network)
+    entries = page.json()
+    assert [e["org"] for e in entries] == ["ministere", "org-z"]
+    assert entries[0]["position"] < entries[1]["position"]  # the log's positions: made, answered, made…
+    assert page.headers["link"] == f'</v1/inquiries?cursor={entries[1]["position"]}&limit=2>; rel="next"'
+    rest = api.get(f"/v1/inquiries?cursor={entries[1]['position']}&limit=2", headers=network).json()
+    assert [(e["org"], e["action"]) for e in rest] == [("ministere", "STATE"), ("ministere", "TRAIL")]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["as_of=9999-12-31", "as_of=0001-01-01T00:00:00%2B01:00", "as_of=9999-12-31T23:00:00-05:00"],
+)
+def test_a_moment_out_of_the_calendars_range_is_a_422_naming_as_of(api: TestClient, auth: Auth, query: str) -> None:
+    response = api.get(f"/v1/consents/{CONSENT_ID}/state?{query}", headers=auth("ministere", "network-auditor"))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "as_of"
+    assert "out of the calendar's range" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("to=9999-12-31", "to"),  # its next day is past the calendar
+        ("to=9999-06-30", "to"),  # the report counts the agreement year holding its last day
+        ("to=0001-01-05", "to"),  # the 30 days before it are past the calendar
+        ("from=0001-01-01T00:00:00%2B01:00&to=2026-01-01", "from"),
+        ("from=2026-01-01&to=bad", "to"),
+        ("from=bad&to=2026-01-01", "from"),
+        ("from=2026-02-01&to=2026-01-01", "from"),
+    ],
+)
+def test_a_report_period_that_cannot_be_one_is_a_422_naming_its_parameter(
+    api: TestClient, auth: Auth, query: str, field: str
+) -> None:
+    response = api.get(f"/v1/reports/compliance?{query}", headers=auth("ministere", "network-auditor"))
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+def test_a_report_up_to_the_last_day_a_period_may_hold(api: TestClient, auth: Auth) -> None:
+    response = api.get("/v1/reports/compliance?to=9998-12-31", headers=auth("ministere", "network-auditor"))
+    assert response.status_code == 200, response.text
+    assert response.json()["end"] == "9999-01-01T00:00:00-05:00"

@@ -13,7 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.audit.domain import RuleTableUnavailableError, WhatIfRegimeError
+from services.audit.main import build_app as build_audit
 from services.audit.recheck import ConsentEvaluator, recheck
+from services.audit.settings import AuditSettings
 from services.audit.views import HistoryDB
 from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent
@@ -22,6 +24,7 @@ from services.consent.main import build_app
 from services.consent.outbound import consent_messages
 from services.consent.settings import ConsentSettings
 from tests.audit.conftest import Auth, rows_of, stored_messages
+from tests.conftest import free_port
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 DISCLOSER, RECIPIENT, SUBJECT = "csss-alpha", "org-beta", "S-AUDIT-01"
@@ -140,3 +143,54 @@ def test_decisions_recorded_under_the_first_rule_tables_recheck_with_no_differen
     result = recheck(db.events_of("decision"), ConsentEvaluator(consent[1]))
 
     assert result.checked == 5 and result.differing == []
+
+
+def test_an_organisations_auditor_rechecks_the_decisions_its_organisation_requested(
+    consent: tuple[TestClient, TestClient],
+    audit_settings: Callable[..., AuditSettings],
+    client_for: Callable[..., TestClient],
+    auth: Auth,
+) -> None:
+    """The ministry's network auditor asked for a decision between two others: the ministry's own auditors re-check
+    it (the audit and the consent service take a decision's parties from the contract, requester included)."""
+    intake, _ = consent
+    assert intake.post("/v1/decisions", json=ASK, headers=auth("msss", "network-auditor")).status_code == 200
+    consent_app: Any = intake.app
+    audit = build_audit(
+        audit_settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", kafka_timeout_s=0.5), clock=ManualClock(T0)
+    )
+    audit.state.queries.history.ingest(rows_of(stored_messages(consent_app.state.application, consent_messages)))
+    evaluations = TestClient(consent_app)
+
+    def evaluator_for(token: str) -> ConsentEvaluator:
+        evaluations.headers["Authorization"] = f"Bearer {token}"
+        return ConsentEvaluator(evaluations)
+
+    audit.state.evaluator_factory = evaluator_for
+    api = client_for(audit)
+
+    requester = api.get("/v1/decisions/recheck", headers=auth("msss", "auditor"))
+    discloser = api.get("/v1/decisions/recheck", headers=auth(DISCLOSER, "auditor"))
+
+    assert requester.status_code == 200, requester.text
+    assert requester.json()["checked"] == 1 and requester.json()["differing"] == []
+    assert discloser.status_code == 200 and discloser.json()["checked"] == 5
+
+
+def test_a_decision_the_consent_service_refuses_to_evaluate_is_listed_and_the_others_rechecked(
+    history: HistoryDB, consent: tuple[TestClient, TestClient], auth: Auth
+) -> None:
+    genuine = history.events_of("decision")[0]
+    foreign = json.loads(genuine.data) | {"decision_id": "foreign-decision-1", "requested_by_org": "org-z"}
+    foreign["input"] |= {"discloser_org_id": "org-x", "recipient_org_id": "org-y"}
+    history.ingest(
+        [replace(genuine, event_id="foreign-event-1", entity_id="foreign-decision-1", data=json.dumps(foreign))]
+    )
+    evaluations = TestClient(consent[0].app)
+    evaluations.headers.update(auth(DISCLOSER, "auditor"))  # not an auditor of org-x, org-y nor org-z
+
+    result = recheck(history.events_of("decision"), ConsentEvaluator(evaluations))
+
+    assert result.checked == 5
+    assert [(d.decision_id, d.differences) for d in result.differing] == [("foreign-decision-1", ["not-evaluated"])]
+    assert result.differing[0].error is not None and "403" in result.differing[0].error

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from services.agreements.main import build_app as build_agreements
 from services.agreements.outbound import AgreementsOutbound
 from services.agreements.settings import AgreementsSettings
-from services.audit.inbound import KafkaReplay
+from services.audit.inbound import KafkaReplay, row_of
 from services.audit.sources import replay_stores
 from services.audit.states import state_as_of
-from services.audit.views import HistoryDB, parse_time
+from services.audit.views import Axis, HistoryDB, Rejected, parse_time
 from services.common.clock import ManualClock
 from services.common.relay import Mapper
 from services.consent.main import build_app as build_consent
@@ -315,3 +315,47 @@ def test_replay_from_a_store_encrypted_at_rest_uses_the_services_key(
     assert stats.stored == 1 and stats.skipped == ["referral", "agreements"]
     rebuilt = state_as_of(history, "consent", consent_id, D1)
     assert rebuilt is not None and rebuilt["categories"] == ["CONTACT"]
+
+
+def test_a_backdated_withdrawal_counts_from_the_date_it_took_effect_on_the_effective_axis_only(
+    service_settings: Callable[..., Any], client_for: Callable[..., TestClient], auth: Auth, tmp_path: Path
+) -> None:
+    """Recorded on the 12th, effective on the 5th: as of the 8th the consent was withdrawn (what happened), though
+    the platform published it only on the 12th (what the recorded axis shows)."""
+    clock = ManualClock(datetime(2026, 11, 2, 15, 0, tzinfo=UTC))
+    consent = client_for(build_consent(service_settings(ConsentSettings), clock=clock))
+    body = {
+        "subject_id": "S-AUDIT-06",
+        "subject_birth_date": "1990-05-06",
+        "granted_by": {"role": "SELF"},
+        "method": "WRITTEN",
+        "purposes": ["REFERRAL"],
+        "recipients": [{"org_id": ORG}],
+        "categories": ["CONTACT"],
+        "valid_from": "2026-11-01",
+    }
+    consent_id = consent.post("/v1/consents", json=body, headers=auth(CSSS, "intake")).json()["id"]
+    clock.advance(timedelta(days=10))
+    withdrawn = consent.post(
+        f"/v1/consents/{consent_id}/withdraw", json={"at": "2026-11-05T12:00:00Z"}, headers=auth(CSSS, "intake")
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    history = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
+    rows = []
+    for message in stored_messages(consent.app.state.application, consent_messages):  # type: ignore[attr-defined]
+        headers, value = message.event.to_kafka()
+        published_ms = int(message.event.time.timestamp() * 1000)  # relayed as soon as recorded
+        row = row_of(message.topic, 0, len(rows), published_ms, headers, value)
+        assert not isinstance(row, Rejected)
+        rows.append(row)
+    history.ingest(rows)
+
+    def seen(day: int, axis: Axis) -> tuple[str, str | None]:
+        state = state_as_of(history, "consent", consent_id, datetime(2026, 11, day, 23, 0, tzinfo=UTC), axis)
+        assert state is not None
+        return state["status"], state["withdrawn_at"]
+
+    assert seen(4, "effective") == ("ACTIVE", None)
+    assert seen(8, "effective") == ("WITHDRAWN", "2026-11-05T12:00:00Z")
+    assert seen(8, "recorded") == ("ACTIVE", None)
+    assert seen(12, "recorded") == ("WITHDRAWN", "2026-11-05T12:00:00Z")

@@ -86,6 +86,30 @@ def test_a_platform_service_discloses_only_for_a_worker_of_the_recipient(
     assert api.get("/v1/register", headers=service).status_code == 403  # a service writes, it never reads
 
 
+def test_the_auditors_of_the_organisation_that_asked_for_a_decision_re_run_its_event(
+    consent_api: Callable[..., TestClient], auth: Auth
+) -> None:
+    """As they read it and re-evaluate it by id: a decision concerns its requester too (the contract's parties of a
+    decision, which the audit's re-check asks with)."""
+    api = consent_api()
+    api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake"))
+    asked = api.post("/v1/decisions", json=ASK, headers=auth(THIRD, "network-auditor")).json()
+    recorded = api.get(f"/v1/decisions/{asked['decision_id']}", headers=auth(THIRD, "auditor")).json()
+    event = {"input": recorded["input"], "facts": recorded["facts"]}
+
+    as_requester = api.post(
+        "/v1/evaluations", json={**event, "requested_by_org": THIRD}, headers=auth(THIRD, "auditor")
+    )
+    unnamed = api.post("/v1/evaluations", json=event, headers=auth(THIRD, "auditor"))
+    outsider = api.post(
+        "/v1/evaluations", json={**event, "requested_by_org": THIRD}, headers=auth("org-outsider", "auditor")
+    )
+
+    assert as_requester.status_code == 200, as_requester.text
+    assert as_requester.json()["outcome"] == asked["outcome"]
+    assert (unnamed.status_code, outsider.status_code) == (403, 403)
+
+
 def test_the_authorisation_matrix_follows_the_policy(
     consent_api: Callable[..., TestClient], auth: Auth, token: Callable[..., str]
 ) -> None:
@@ -98,6 +122,7 @@ def test_the_authorisation_matrix_follows_the_policy(
     recorded = api.get(f"/v1/decisions/{entry['decision_id']}", headers=auth(DISCLOSER, "intake")).json()
     holder = {"holder": DISCLOSER}
     decision = {"discloser": DISCLOSER, "recipient": RECIPIENT, "requester": DISCLOSER}
+    evaluation = {"input": recorded["input"], "facts": recorded["facts"], "requested_by_org": THIRD}
 
     def headers(org: str, role: str) -> dict[str, str]:
         extra = {"Requester-Token": token(RECIPIENT, "clinician")} if role == "service" else {}
@@ -149,11 +174,8 @@ def test_the_authorisation_matrix_follows_the_policy(
         ),
         (
             "evaluate_recorded",
-            {"discloser": DISCLOSER, "recipient": RECIPIENT},
-            lambda o, r: granted(
-                call("POST", "/v1/evaluations", o, r, json={"input": recorded["input"], "facts": recorded["facts"]}),
-                {200},
-            ),
+            {"discloser": DISCLOSER, "recipient": RECIPIENT, "requester": THIRD},
+            lambda o, r: granted(call("POST", "/v1/evaluations", o, r, json=evaluation), {200}),
         ),
         ("register", {"discloser": DISCLOSER}, listed("/v1/register", entry["register_entry_id"])),
     ]

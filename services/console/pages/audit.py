@@ -22,7 +22,7 @@ RECORDED = [Depends(from_this_console)]
 
 TRAIL_PAGE = 500
 TRAIL_PAGES = 20
-"""At most 10,000 positions of the trail (about 5,000 inquiries: each is made, then answered)."""
+"""At most 10,000 inquiries of the trail."""
 Day = Annotated[date | None, Query(ge=date(1900, 1, 1), le=date(9998, 12, 31))]
 """A day of a period: any record's, and far enough from the calendar's ends to count days around it."""
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
@@ -36,18 +36,17 @@ def _this_read(entry: dict[str, Any], sub: str, after: int) -> bool:
 
 
 async def _trail(api: Gateway, sub: str) -> list[dict[str, Any]]:
-    """The audit trail, newest first. The API pages it by position (after `cursor`, `limit` positions) and returns
-    the inquiries of those the caller may see, so a page is short whenever other organisations' inquiries or
-    answers fill it: the trail ends at the page holding this read's own inquiry, recorded at its end."""
+    """The audit trail, newest first. The API pages the trail the caller may read (its organisation's, or the whole
+    network's), `limit` inquiries at a time after the `position` of the last one read: the trail ends at the page
+    holding this read's own inquiry, recorded at its end."""
     entries: list[dict[str, Any]] = []
     after = 0
     for _ in range(TRAIL_PAGES):
         page: list[dict[str, Any]] = await api.get("audit", "/v1/inquiries", cursor=after, limit=TRAIL_PAGE)
         entries += page
-        if any(_this_read(entry, sub, after) for entry in page):
+        if not page or any(_this_read(entry, sub, after) for entry in page):
             break
-        # positions may skip numbers (a database sequence): a page then reaches past after + TRAIL_PAGE
-        after = max([after + TRAIL_PAGE, *(entry["position"] for entry in page)])
+        after = page[-1]["position"]
     return entries[::-1]
 
 
