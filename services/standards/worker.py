@@ -12,13 +12,12 @@ An agent per topic read sets one table value per record — the same record read
 changes the rows by what the value contributes (`state.py`), derived before the value is stored: a record whose
 change cannot be derived is dead-lettered, never stored. A timer publishes the changed rows on the board topic.
 After a recovery the rows are derived from the tables again and all published (a stored value that cannot be
-derived is left out, logged by its key). Run alone with
-`python -m services.standards.worker`, or inside `rls serve standards`.
+derived is left out, logged by its key). Offsets are committed only past records processed (`commits.py`). Run
+alone with `python -m services.standards.worker`, or inside `rls serve standards`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -39,6 +38,7 @@ from services.common.envelope import CloudEvent, derived_id, schema_uri
 from services.common.kafka import dlq_topic, ensure_topics, make_admin
 from services.common.kafka_security import KafkaAccess
 from services.standards.calls import call_key, is_call_key, merge
+from services.standards.commits import commit_only_processed, drain_before_commit
 from services.standards.inbound import PoisonRecordError, call_report, referral_step, schedule_declared
 from services.standards.settings import StandardsSettings
 from services.standards.state import BoardState, Change, Publication, Skipped
@@ -100,38 +100,6 @@ def encoded(publication: Publication, time: datetime) -> tuple[bytes | None, lis
     return value, headers
 
 
-def drain_before_commit(buffer: Any) -> None:
-    """Makes `buffer` (faust's producer buffer, which holds the tables' changelog records) flush until every record
-    it was given is in the Kafka producer's hands. Its own `flush` returns as soon as no record left it for 0.1 s
-    (faust-streaming 0.15.3, `ProducerBuffer.flush_atmost`), and the consumer commits the offsets right after: when a
-    timer holds the event loop that long, offsets are committed whose table changes are still in the buffer. An empty
-    buffer is not enough either: the buffer's sending task has taken the last record out of it and may still be
-    waiting for room in the Kafka producer's batch, and the producer's own flush that follows waits only for the
-    batches it already holds. A crash then loses such changes (seen as an undercounted board after SIGKILLs). The
-    hooks are this one buffer's attributes, not faust's class."""
-    send, flush_some = buffer._send_pending, buffer.flush_atmost
-    sending: set[asyncio.Future[None]] = set()
-
-    async def tracked_send(message: Any) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        sending.add(done)
-        try:
-            await send(message)
-        finally:
-            sending.discard(done)
-            done.set_result(None)
-
-    async def flush() -> None:
-        while buffer.size or sending:
-            if buffer.size:
-                await flush_some(None)
-            else:
-                await asyncio.wait(list(sending))
-
-    buffer._send_pending = tracked_send
-    buffer.flush = flush
-
-
 @dataclass(frozen=True)
 class Write:
     """A table value a record sets, and what it changes on the board (derived before the value is stored)."""
@@ -168,6 +136,7 @@ class Worker:
             producer_linger=0.01,  # changelog and board records leave in batches
         )
         drain_before_commit(self.app.producer.buffer)
+        self._guard_consumer()
         self.referrals = self._table("referrals")
         self.calls = self._table("calls")
         self.schedules = self._table("schedules")
@@ -185,6 +154,18 @@ class Worker:
 
     def _topic(self, name: str) -> TopicT:
         return self.app.topic(name, key_serializer="raw", value_serializer="raw", partitions=self.settings.partitions)
+
+    def _guard_consumer(self) -> None:
+        """Hooks the consumer (`commit_only_processed`) as faust builds it, when the app starts on its event loop:
+        the app's own factory of it is wrapped (this app's attribute, not faust's class)."""
+        build = self.app._new_consumer
+
+        def guarded() -> Any:
+            consumer = build()
+            commit_only_processed(consumer)
+            return consumer
+
+        self.app._new_consumer = guarded  # type: ignore[method-assign]
 
     def _consume(self, name: str, derive: Callable[[EventT[bytes]], Write | None]) -> None:
         """An agent applying every record of a topic: what the record changes is derived first, then the table
