@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,9 @@ CONTENT_TYPE = "application/json"
 EVENT_ID_NAMESPACE = uuid.UUID("6d2c8a4e-5f0b-4f43-9d1e-0c7d1f3a9b21")
 HEADER_PREFIX = "ce_"
 _EXTENSIONS = ("correlationid", "causationid", "traceparent")
+MAX_DEPTH = 64
+"""Nesting a record value may have (the contracts' payloads have a few levels): deeper is refused before any code
+that recurses over it (validation, serialisation) can run out of stack."""
 
 
 class EnvelopeError(ValueError):
@@ -66,20 +70,25 @@ class CloudEvent(BaseModel):
         return headers, json.dumps(self.data, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
-    def from_kafka(cls, headers: list[tuple[str, bytes]] | None, value: bytes | None) -> CloudEvent:
-        """Parses a binary-mode record; raises EnvelopeError naming what is wrong."""
+    def from_kafka(cls, headers: Iterable[tuple[str, bytes | None]] | None, value: bytes | None) -> CloudEvent:
+        """Parses a binary-mode record; raises EnvelopeError naming what is wrong (and nothing else, whatever the
+        record holds: a consumer dead-letters it rather than crash on it)."""
         attributes: dict[str, Any] = {}
         for name, raw in headers or []:
+            if not isinstance(name, str):
+                raise EnvelopeError("a header name is not text")
             if name.startswith(HEADER_PREFIX):
-                attributes[name[len(HEADER_PREFIX) :]] = raw.decode("utf-8", errors="strict")
+                attributes[name[len(HEADER_PREFIX) :]] = _header_text(name, raw)
             elif name == "content-type":
-                attributes["datacontenttype"] = raw.decode()
+                attributes["datacontenttype"] = _header_text(name, raw)
         try:
             data = json.loads(value or b"null")
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, too many digits, nesting
             raise EnvelopeError(f"record value is not JSON ({type(error).__name__})") from None
         if not isinstance(data, dict):
             raise EnvelopeError("record value must be a JSON object")
+        if _depth(data) > MAX_DEPTH:
+            raise EnvelopeError(f"record value nested deeper than {MAX_DEPTH} levels")
         return cls._validated({**attributes, "data": data})
 
     def to_structured(self) -> bytes:
@@ -96,3 +105,26 @@ class CloudEvent(BaseModel):
         if event.specversion != SPEC_VERSION:
             raise EnvelopeError(f"unsupported specversion {event.specversion!r}")
         return event
+
+
+def _header_text(name: str, raw: object) -> str:
+    """A CloudEvents header's value as text (Kafka allows a header without value, and any bytes)."""
+    if raw is None:
+        raise EnvelopeError(f"header {name} has no value")
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise EnvelopeError(f"header {name} is not bytes")
+    try:
+        return bytes(raw).decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise EnvelopeError(f"header {name} is not UTF-8") from None
+
+
+def _depth(document: object) -> int:
+    """How deep a parsed JSON document nests (iteratively: the check must not recurse itself)."""
+    deepest, pending = 0, [(document, 1)] if isinstance(document, dict | list) else []
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        children = node.values() if isinstance(node, dict) else node
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest

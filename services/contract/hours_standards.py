@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 ScheduleRecord = Mapping[str, Any]
@@ -59,10 +59,14 @@ def minutes(clock: str) -> int:
 
 
 def in_force(versions: Sequence[ScheduleRecord], day: date) -> ScheduleRecord | None:
-    """The schedule in force on `day` (the latest effective by then; the latest declared among equals, then the last
-    listed)."""
+    """The schedule in force on `day` (the latest effective by then; the latest declared among equals, as instants:
+    `14:00Z` is before `10:00-05:00`; then the last listed)."""
     effective = [(n, v) for n, v in enumerate(versions) if date.fromisoformat(v["effective_from"]) <= day]
-    latest = max(effective, key=lambda nv: (nv[1]["effective_from"], nv[1]["occurred_at"], nv[0]), default=None)
+    latest = max(
+        effective,
+        key=lambda nv: (nv[1]["effective_from"], datetime.fromisoformat(nv[1]["occurred_at"]), nv[0]),
+        default=None,
+    )
     return None if latest is None else latest[1]
 
 

@@ -1,7 +1,8 @@
 """What one Info-Social call contributes to the board, and how reports of the same call merge.
 
 A telephony system may report a call while it waits and again once answered or abandoned, or report it twice:
-reports of one `call_id` merge field by field, order-independently (the earliest of each time; an answer wins over
+reports of one call (its region's telephony system's `call_id`: two regions' systems may use the same ids, so a call
+is its region and its id) merge field by field, order-independently (the earliest of each time; an answer wins over
 an abandon), so a record read again, late or twice leaves the same call.
 
 How calls count (README, "How abandoned calls count"): `offered` counts every call; the share answered within the
@@ -23,6 +24,20 @@ CallRecord = dict[str, Any]
 """A call as the calls table keeps it (the payload's JSON)."""
 
 TIMES = ("offered_at", "answered_at", "abandoned_at", "ended_at")
+
+
+KEY_SEPARATOR = "|"
+"""Neither a region nor a call id may hold it (their patterns in the contract)."""
+
+
+def call_key(call: CallRecord) -> str:
+    """The calls table's key of a call: `<region>|<call id>`."""
+    return f"{call['region']}{KEY_SEPARATOR}{call['call_id']}"
+
+
+def is_call_key(key: str) -> bool:
+    """Whether a calls table key is one of this version's (an earlier one keyed calls by their id alone)."""
+    return KEY_SEPARATOR in key
 
 
 def _earliest(a: str | None, b: str | None) -> str | None:

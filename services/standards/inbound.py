@@ -1,14 +1,17 @@
 """Records of the topics the board reads -> what its tables keep (decode the envelope here, nowhere else).
 
 A record that is not a valid CloudEvent, or whose payload does not match its type's schema, is poison: it goes to
-`<topic>.dlq` with the reason (field names and rules, never values) and processing goes on. Event types the board
-does not measure are ignored.
+`<topic>.dlq` with the reason (field names and rules, never values) and processing goes on. So is a record whose
+times the board reads have no UTC offset or fall outside [EARLIEST, LATEST): the schemas let a naive `occurred_at`
+through, and a time near the ends of `datetime`'s range overflows once moved to the board's zone or past a bound.
+Event types the board does not measure are ignored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,7 +19,7 @@ from pydantic import ValidationError
 from services.common.envelope import CloudEvent, EnvelopeError, derived_id, schema_uri
 from services.contract.events import EVENT_TYPES
 from services.contract.infosocial_events import InfoSocialCallV1
-from services.standards.calls import CallRecord
+from services.standards.calls import TIMES, CallRecord
 from services.standards.domain import StandardsError
 from services.standards.hours import ScheduleRecord, hours_key
 from services.standards.referrals import StepRecord, step_record
@@ -26,6 +29,9 @@ SERVICE_HOURS = "ca.qc.rls.agreements.service-hours-set.v1"
 CALL_REPORTED = "ca.qc.rls.infosocial.call-reported.v1"
 NOT_STEPS = frozenset({"delay-at-risk"})
 """Referral events that move no standard (a `delay-breached` does: it dates the breach of a clock still running)."""
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""The times the board accepts are in [EARLIEST, LATEST)."""
 
 
 class PoisonRecordError(StandardsError, ValueError):
@@ -62,13 +68,23 @@ def _event(headers: Headers, value: bytes | None) -> CloudEvent:
         raise PoisonRecordError(str(error)) from None
 
 
-def _payload(event: CloudEvent) -> dict[str, Any]:
-    """The event's data validated against its type's schema, as JSON."""
+def _payload(event: CloudEvent, times: tuple[str, ...]) -> dict[str, Any]:
+    """The event's data validated against its type's schema, as JSON; `times` are the fields the board reads as
+    instants."""
     try:
-        return EVENT_TYPES[event.type].model_validate(event.data).model_dump(mode="json")
+        data = EVENT_TYPES[event.type].model_validate(event.data)
     except ValidationError as error:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in error.errors())
         raise PoisonRecordError(f"invalid data: {fields}") from None
+    for name in times:
+        at = getattr(data, name, None)
+        if not isinstance(at, datetime):
+            continue
+        if at.utcoffset() is None:
+            raise PoisonRecordError(f"invalid data: {name} (timezone_aware)")
+        if not EARLIEST <= at < LATEST:
+            raise PoisonRecordError(f"invalid data: {name} (out_of_range: {EARLIEST:%Y} to {LATEST.year - 1} UTC)")
+    return data.model_dump(mode="json")
 
 
 def referral_step(headers: Headers, value: bytes | None) -> ReferralStep | None:
@@ -79,7 +95,7 @@ def referral_step(headers: Headers, value: bytes | None) -> ReferralStep | None:
     name = event.type[len(REFERRAL_PREFIX) :].rsplit(".", 1)[0]
     if name in NOT_STEPS:
         return None
-    data = _payload(event)
+    data = _payload(event, ("occurred_at",))
     return ReferralStep(data["referral_id"], event.id, step_record(name, data))
 
 
@@ -88,7 +104,7 @@ def call_report(key: bytes | None, headers: Headers, value: bytes | None) -> Cal
     event = _event(headers, value)
     if event.type != CALL_REPORTED:
         return None
-    data = _payload(event)
+    data = _payload(event, TIMES)
     if key is None or key.decode(errors="replace") != data["region"]:
         raise PoisonRecordError("key: must be the call's region")
     return CallReport(data)
@@ -99,7 +115,7 @@ def schedule_declared(headers: Headers, value: bytes | None) -> ScheduleDeclared
     event = _event(headers, value)
     if event.type != SERVICE_HOURS:
         return None
-    data = _payload(event)
+    data = _payload(event, ("occurred_at",))
     return ScheduleDeclared(hours_key(data["org_id"], data["service"]), data["effective_from"], data)
 
 

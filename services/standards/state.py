@@ -3,13 +3,18 @@
 Rows are memory only: the tables (changelogged) are the state, and `rebuild_*` derives the rows from them after
 every recovery, then marks them all for publication, so the board topic always ends up matching the tables (a crash
 between a table write and a row's publication is healed at the next start).
+
+A change is derived (`*_change`: the marks of the old value and of the new one) before the worker stores the new
+value, and applied after: a value whose contribution cannot be derived is refused with its record, never stored. A
+rebuild derives every value before it replaces any row; a value it cannot derive (one stored by an earlier version,
+or whose dates a changed bound pushes out of range) is skipped and returned, its contribution left out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from services.contract.standards_events import BoardRowV1, HoursInForceV1, InfoSocialRowV1
 from services.standards.bounds import Bounds
@@ -30,39 +35,100 @@ class Publication:
     payload: BoardRowV1 | InfoSocialRowV1 | HoursInForceV1 | None
 
 
+@dataclass(frozen=True)
+class ReferralChange:
+    """A referral's history changed: the old history's marks out, the new one's in."""
+
+    out: list[tuple[RowKey, bool]]
+    into: list[tuple[RowKey, bool]]
+
+
+@dataclass(frozen=True)
+class CallChange:
+    """A call changed: the old call's marks out, the new one's in."""
+
+    out: list[tuple[CallRowKey, CallMark]]
+    into: list[tuple[CallRowKey, CallMark]]
+
+
+@dataclass(frozen=True)
+class HoursChange:
+    """An organisation's schedules for a service changed: the record the board topic will hold."""
+
+    key: str
+    payload: HoursInForceV1
+
+
+Change = ReferralChange | CallChange | HoursChange
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A table value a rebuild could not derive: its key and the error's type (never the value)."""
+
+    key: str
+    error: str
+
+
 @dataclass
 class BoardState:
     bounds: Bounds
     board: Rows[RowKey, bool] = field(default_factory=lambda: Rows(Conformance))
     calls: Rows[CallRowKey, CallMark] = field(default_factory=lambda: Rows(CallStats))
-    hours: dict[str, list[ScheduleRecord]] = field(default_factory=dict)
+    hours: dict[str, HoursInForceV1] = field(default_factory=dict)
     dirty: set[RowKey | CallRowKey | str] = field(default_factory=set)
 
+    def referral_change(self, old: History | None, new: History) -> ReferralChange:
+        return ReferralChange(referral_marks(old or {}, self.bounds), referral_marks(new, self.bounds))
+
+    def call_change(self, old: CallRecord | None, new: CallRecord) -> CallChange:
+        return CallChange(call_marks(old, self.bounds), call_marks(new, self.bounds))
+
+    def hours_change(self, key: str, schedules: Mapping[str, ScheduleRecord]) -> HoursChange:
+        return HoursChange(key, hours_in_force(schedules))
+
+    def apply(self, change: Change) -> None:
+        """Applies a change derived beforehand (nothing here reads the value again)."""
+        if isinstance(change, ReferralChange):
+            self.dirty |= self.board.replace(change.out, change.into)
+        elif isinstance(change, CallChange):
+            self.dirty |= self.calls.replace(change.out, change.into)
+        else:
+            self.hours[change.key] = change.payload
+            self.dirty.add(change.key)
+
     def referral_changed(self, old: History | None, new: History) -> None:
-        self.dirty |= self.board.replace(referral_marks(old or {}, self.bounds), referral_marks(new, self.bounds))
+        self.apply(self.referral_change(old, new))
 
     def call_changed(self, old: CallRecord | None, new: CallRecord) -> None:
-        self.dirty |= self.calls.replace(call_marks(old, self.bounds), call_marks(new, self.bounds))
+        self.apply(self.call_change(old, new))
 
-    def hours_changed(self, key: str, schedules: Mapping[str, ScheduleRecord]) -> None:
-        self.hours[key] = [schedules[effective] for effective in sorted(schedules)]
-        self.dirty.add(key)
+    def rebuild_referrals(self, histories: Iterable[tuple[str, History]]) -> list[Skipped]:
+        """The rows derived again from every history, by key; the histories that cannot be derived are skipped."""
+        derived, skipped = _derived(histories, lambda history: referral_marks(history, self.bounds))
+        rows: Rows[RowKey, bool] = Rows(Conformance)
+        for _, marks in derived:
+            rows.replace([], marks)
+        self.dirty |= set(self.board.rows) | set(rows.rows)
+        self.board = rows
+        return skipped
 
-    def rebuild_referrals(self, histories: Iterable[History]) -> None:
-        self.dirty |= set(self.board.rows)
-        self.board.clear()
-        for history in histories:
-            self.referral_changed(None, history)
+    def rebuild_calls(self, calls: Iterable[tuple[str, CallRecord]]) -> list[Skipped]:
+        """The Info-Social rows derived again from every call, by key; the calls that cannot be derived are skipped."""
+        derived, skipped = _derived(calls, lambda call: call_marks(call, self.bounds))
+        rows: Rows[CallRowKey, CallMark] = Rows(CallStats)
+        for _, marks in derived:
+            rows.replace([], marks)
+        self.dirty |= set(self.calls.rows) | set(rows.rows)
+        self.calls = rows
+        return skipped
 
-    def rebuild_calls(self, calls: Iterable[CallRecord]) -> None:
-        self.dirty |= set(self.calls.rows)
-        self.calls.clear()
-        for call in calls:
-            self.call_changed(None, call)
-
-    def rebuild_hours(self, schedules: Iterable[tuple[str, Mapping[str, ScheduleRecord]]]) -> None:
-        for key, versions in schedules:
-            self.hours_changed(key, versions)
+    def rebuild_hours(self, schedules: Iterable[tuple[str, Mapping[str, ScheduleRecord]]]) -> list[Skipped]:
+        """Every organisation's schedules again, by key; the ones that cannot be derived are skipped."""
+        derived, skipped = _derived(schedules, hours_in_force)
+        self.hours.update(derived)
+        self.dirty |= {key for key, _ in derived}
+        return skipped
 
     def take(self) -> list[Publication]:
         """The records that bring the board topic up to date, and forget them."""
@@ -76,9 +142,7 @@ class BoardState:
         if isinstance(key, CallRowKey):
             stats = self.calls.rows.get(key)
             return Publication(key.topic_key(), INFOSOCIAL_ROW, None if stats is None else self.call_row(key, stats))
-        _, org, service = key.split("|")
-        payload = HoursInForceV1.model_validate({"org_id": org, "service": service, "schedules": self.hours[key]})
-        return Publication(key, HOURS_IN_FORCE, payload)
+        return Publication(key, HOURS_IN_FORCE, self.hours[key])
 
     def call_row(self, key: CallRowKey, stats: Any) -> InfoSocialRowV1:
         assert isinstance(stats, CallStats)
@@ -121,3 +185,28 @@ def board_row(key: RowKey, row: Any) -> BoardRowV1:
 
 def _sort_key(key: RowKey | CallRowKey | str) -> str:
     return key if isinstance(key, str) else key.topic_key()
+
+
+def hours_in_force(schedules: Mapping[str, ScheduleRecord]) -> HoursInForceV1:
+    """The board record of one organisation's schedules for a service, by effective date (each names both)."""
+    versions = [schedules[effective] for effective in sorted(schedules)]
+    first = versions[0]
+    return HoursInForceV1.model_validate(
+        {"org_id": first["org_id"], "service": first["service"], "schedules": versions}
+    )
+
+
+V = TypeVar("V")
+D = TypeVar("D")
+
+
+def _derived(values: Iterable[tuple[str, V]], derive: Callable[[V], D]) -> tuple[list[tuple[str, D]], list[Skipped]]:
+    """What each value derives to, by key, before anything is replaced: a value that cannot be derived is skipped
+    (and returned), never half a rebuild applied."""
+    derived, skipped = [], []
+    for key, value in values:
+        try:
+            derived.append((key, derive(value)))
+        except Exception as error:  # noqa: BLE001 -- whatever one stored value does, the others are still counted
+            skipped.append(Skipped(key, type(error).__name__))
+    return derived, skipped

@@ -5,23 +5,26 @@ Tables (each with its changelog topic `<app_id>-<table>-changelog`, as many part
 | table | key | value |
 | --- | --- | --- |
 | `referrals` | referral id | its dated steps, by CloudEvent id |
-| `calls` | call id | the call, its reports merged |
+| `calls` | `<region>|<call id>` | the call, its reports merged |
 | `schedules` | `hours|<org>|<service>` | the service's schedules, by effective date |
 
 An agent per topic read sets one table value per record — the same record read twice sets the same value — and
-changes the rows by what the value contributes (`state.py`); a timer publishes the changed rows on the board topic.
-After a recovery the rows are derived from the tables again and all published. Run alone with
-`python -m services.standards.worker`, or inside `rls serve standards`.
+changes the rows by what the value contributes (`state.py`), derived before the value is stored: a record whose
+change cannot be derived is dead-lettered, never stored. A timer publishes the changed rows on the board topic.
+After a recovery the rows are derived from the tables again and all published (a stored value that cannot be
+derived is left out, logged by its key). Offsets are committed only past records processed (`commits.py`). Run
+alone with `python -m services.standards.worker`, or inside `rls serve standards`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import ssl
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,10 +37,11 @@ from kafka.errors import TopicAlreadyExistsError
 from services.common.envelope import CloudEvent, derived_id, schema_uri
 from services.common.kafka import dlq_topic, ensure_topics, make_admin
 from services.common.kafka_security import KafkaAccess
-from services.standards.calls import merge
+from services.standards.calls import call_key, is_call_key, merge
+from services.standards.commits import commit_only_processed, drain_before_commit
 from services.standards.inbound import PoisonRecordError, call_report, referral_step, schedule_declared
 from services.standards.settings import StandardsSettings
-from services.standards.state import BoardState, Publication
+from services.standards.state import BoardState, Change, Publication, Skipped
 
 log = logging.getLogger(__name__)
 
@@ -96,36 +100,14 @@ def encoded(publication: Publication, time: datetime) -> tuple[bytes | None, lis
     return value, headers
 
 
-def drain_before_commit(buffer: Any) -> None:
-    """Makes `buffer` (faust's producer buffer, which holds the tables' changelog records) flush until every record
-    it was given is in the Kafka producer's hands. Its own `flush` returns as soon as no record left it for 0.1 s
-    (faust-streaming 0.15.3, `ProducerBuffer.flush_atmost`), and the consumer commits the offsets right after: when a
-    timer holds the event loop that long, offsets are committed whose table changes are still in the buffer. An empty
-    buffer is not enough either: the buffer's sending task has taken the last record out of it and may still be
-    waiting for room in the Kafka producer's batch, and the producer's own flush that follows waits only for the
-    batches it already holds. A crash then loses such changes (seen as an undercounted board after SIGKILLs). The
-    hooks are this one buffer's attributes, not faust's class."""
-    send, flush_some = buffer._send_pending, buffer.flush_atmost
-    sending: set[asyncio.Future[None]] = set()
+@dataclass(frozen=True)
+class Write:
+    """A table value a record sets, and what it changes on the board (derived before the value is stored)."""
 
-    async def tracked_send(message: Any) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        sending.add(done)
-        try:
-            await send(message)
-        finally:
-            sending.discard(done)
-            done.set_result(None)
-
-    async def flush() -> None:
-        while buffer.size or sending:
-            if buffer.size:
-                await flush_some(None)
-            else:
-                await asyncio.wait(list(sending))
-
-    buffer._send_pending = tracked_send
-    buffer.flush = flush
+    table: Any
+    key: str
+    value: Any
+    change: Change
 
 
 class Worker:
@@ -154,6 +136,7 @@ class Worker:
             producer_linger=0.01,  # changelog and board records leave in batches
         )
         drain_before_commit(self.app.producer.buffer)
+        self._guard_consumer()
         self.referrals = self._table("referrals")
         self.calls = self._table("calls")
         self.schedules = self._table("schedules")
@@ -172,22 +155,45 @@ class Worker:
     def _topic(self, name: str) -> TopicT:
         return self.app.topic(name, key_serializer="raw", value_serializer="raw", partitions=self.settings.partitions)
 
-    def _consume(self, name: str, apply: Callable[[EventT[bytes]], None]) -> None:
-        """An agent applying every record of a topic, dead-lettering the poison ones."""
+    def _guard_consumer(self) -> None:
+        """Hooks the consumer (`commit_only_processed`) as faust builds it, when the app starts on its event loop:
+        the app's own factory of it is wrapped (this app's attribute, not faust's class)."""
+        build = self.app._new_consumer
+
+        def guarded() -> Any:
+            consumer = build()
+            commit_only_processed(consumer)
+            return consumer
+
+        self.app._new_consumer = guarded  # type: ignore[method-assign]
+
+    def _consume(self, name: str, derive: Callable[[EventT[bytes]], Write | None]) -> None:
+        """An agent applying every record of a topic: what the record changes is derived first, then the table
+        value stored and the rows changed. A record whose change cannot be derived goes to the dead letters,
+        whatever is wrong with it: an exception escaping the agent would make faust restart it, and every later
+        record of the same key would fail again."""
         topic, dead_letters = self._topic(name), self._topic(dlq_topic(name))
 
         async def agent(stream: StreamT[bytes]) -> None:
             async for event in stream.events():
                 try:
-                    apply(event)
+                    write = derive(event)
                 except PoisonRecordError as error:
                     await self._dead_letter(dead_letters, event, str(error))
+                    continue
+                except Exception as error:  # noqa: BLE001 -- one record the board's code cannot use; see above
+                    log.warning("record %s: its change cannot be derived (%s)", _place(event), _origin(error))
+                    await self._dead_letter(dead_letters, event, f"change not derivable ({type(error).__name__})")
+                    continue
+                if write is not None:
+                    write.table[write.key] = write.value
+                    self.state.apply(write.change)
 
         self.app.agent(topic, name=f"apply-{name}")(agent)
 
     async def _dead_letter(self, topic: TopicT, event: EventT[bytes], reason: str) -> None:
         message = event.message
-        log.warning("record %s#%d@%d dead-lettered: %s", message.topic, message.partition, message.offset, reason)
+        log.warning("record %s dead-lettered: %s", _place(event), reason)
         headers = [
             *_header_pairs(message.headers),
             ("dlq_reason", reason.encode()),
@@ -195,48 +201,54 @@ class Worker:
         ]
         await topic.send(key=message.key, value=message.value, headers=headers)
 
-    def _referral(self, event: EventT[bytes]) -> None:
+    def _referral(self, event: EventT[bytes]) -> Write | None:
         found = referral_step(event.message.headers, event.message.value)
         if found is None:
-            return
+            return None
         old = self.referrals.get(found.referral_id)
         if old is not None and old.get(found.event_id) == found.step:
-            return
+            return None
         new = {**(old or {}), found.event_id: found.step}
-        self.referrals[found.referral_id] = new
-        self.state.referral_changed(old, new)
+        return Write(self.referrals, found.referral_id, new, self.state.referral_change(old, new))
 
-    def _call(self, event: EventT[bytes]) -> None:
+    def _call(self, event: EventT[bytes]) -> Write | None:
         found = call_report(event.message.key, event.message.headers, event.message.value)
         if found is None:
-            return
-        call_id = found.call["call_id"]
-        old = self.calls.get(call_id)
+            return None
+        key = call_key(found.call)
+        old = self.calls.get(key)
         new = merge(old, found.call)
-        if new != old:
-            self.calls[call_id] = new
-            self.state.call_changed(old, new)
+        if new == old:
+            return None
+        return Write(self.calls, key, new, self.state.call_change(old, new))
 
-    def _schedule(self, event: EventT[bytes]) -> None:
+    def _schedule(self, event: EventT[bytes]) -> Write | None:
         found = schedule_declared(event.message.headers, event.message.value)
         if found is None:
-            return
+            return None
         old = self.schedules.get(found.key) or {}
         known = old.get(found.effective_from)
         if known is not None and _latest(known) >= _latest(found.schedule):
-            return
+            return None
         new = {**old, found.effective_from: found.schedule}
-        self.schedules[found.key] = new
-        self.state.hours_changed(found.key, new)
+        return Write(self.schedules, found.key, new, self.state.hours_change(found.key, new))
 
     async def _rebuild_referrals(self) -> None:
-        self.state.rebuild_referrals(v for v in self.referrals.values() if v)
+        _log_skipped("referrals", self.state.rebuild_referrals((k, v) for k, v in self.referrals.items() if v))
 
     async def _rebuild_calls(self) -> None:
-        self.state.rebuild_calls(v for v in self.calls.values() if v)
+        calls = [(key, call) for key, call in self.calls.items() if call]
+        current = [(key, call) for key, call in calls if is_call_key(key)]
+        if len(current) < len(calls):
+            log.warning(
+                "calls table: %d value(s) under a call id alone (keys of an earlier version) left out of the board; "
+                "rebuild the board to count those calls again",
+                len(calls) - len(current),
+            )
+        _log_skipped("calls", self.state.rebuild_calls(current))
 
     async def _rebuild_hours(self) -> None:
-        self.state.rebuild_hours((k, v) for k, v in self.schedules.items() if v)
+        _log_skipped("schedules", self.state.rebuild_hours((k, v) for k, v in self.schedules.items() if v))
 
     async def publish(self) -> None:
         """Publishes the rows changed since the last time (the board topic keeps each row's latest record)."""
@@ -246,9 +258,32 @@ class Worker:
             await self.board_topic.send(key=publication.key.encode(), value=value, headers=headers)
 
 
-def _latest(schedule: dict[str, Any]) -> tuple[str, str]:
-    """Orders two declarations of one effective date: the later declared wins (ties: by content), in any order."""
-    return schedule["occurred_at"], json.dumps(schedule, sort_keys=True)
+def _latest(schedule: dict[str, Any]) -> tuple[datetime, str]:
+    """Orders two declarations of one effective date: the later declared wins (ties: by content), in any order.
+    Instants are compared, not their text (`14:00Z` is before `10:00-05:00`)."""
+    return datetime.fromisoformat(schedule["occurred_at"]), json.dumps(schedule, sort_keys=True)
+
+
+def _log_skipped(table: str, skipped: list[Skipped]) -> None:
+    """A value the rebuild could not derive is left out of the board: said by key, never by value."""
+    for value in skipped:
+        log.error(
+            "%s table: value of key %s cannot be derived (%s): left out of the board", table, value.key, value.error
+        )
+
+
+def _place(event: EventT[bytes]) -> str:
+    message = event.message
+    return f"{message.topic}#{message.partition}@{message.offset}"
+
+
+def _origin(error: BaseException) -> str:
+    """The error's type and the line that raised it (its message may quote the record's values)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return type(error).__name__
+    last = frames[-1]
+    return f"{type(error).__name__} at {Path(last.filename).name}:{last.lineno} in {last.name}"
 
 
 def _header_pairs(headers: Any) -> list[tuple[str, bytes]]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from faust.transport.producer import ProducerBuffer
 
-from services.standards.worker import drain_before_commit
+from services.standards.commits import drain_before_commit
 
 RECORDS = 3
 

@@ -75,6 +75,42 @@ def test_malformed_records_are_refused_with_a_reason(
         CloudEvent.from_kafka(headers, value)
 
 
+ATTRIBUTES = [("ce_id", b"x"), ("ce_source", b"s"), ("ce_type", b"t"), ("ce_time", b"2026-01-01T00:00:00Z")]
+
+
+@pytest.mark.parametrize(
+    ("headers", "value", "reason"),
+    [
+        ([*ATTRIBUTES, ("content-type", None)], b"{}", "header content-type has no value"),
+        ([*ATTRIBUTES[1:], ("ce_id", None)], b"{}", "header ce_id has no value"),
+        ([*ATTRIBUTES, ("content-type", b"\xff")], b"{}", "header content-type is not UTF-8"),
+        ([*ATTRIBUTES[1:], ("ce_id", b"\xc3")], b"{}", "header ce_id is not UTF-8"),
+        (ATTRIBUTES, b"[" * 200_000, "not JSON"),
+        (ATTRIBUTES, b'{"a":' * 65 + b"1" + b"}" * 65, "nested deeper than 64 levels"),
+        (ATTRIBUTES, b'{"a":' + b"1" * 5000 + b"}", "not JSON"),
+    ],
+    ids=[
+        "null-content-type",
+        "null-ce-header",
+        "binary-content-type",
+        "binary-ce-header",
+        "recursion",
+        "deep",
+        "digits",
+    ],
+)
+def test_records_no_client_would_write_are_refused_as_malformed_not_raised_as_something_else(
+    headers: list[tuple[str, bytes | None]], value: bytes, reason: str
+) -> None:
+    with pytest.raises(EnvelopeError, match=reason):
+        CloudEvent.from_kafka(headers, value)
+
+
+def test_a_header_the_envelope_does_not_read_may_have_no_value() -> None:
+    headers, value = sample().to_kafka()
+    assert CloudEvent.from_kafka([*headers, ("x-trace", None)], value) == sample()
+
+
 def test_structured_mode_is_one_json_document() -> None:
     document = sample().to_structured()
     assert CloudEvent.model_validate_json(document) == sample()
