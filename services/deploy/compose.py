@@ -27,6 +27,7 @@ from services.deploy.platform import (
     SecretRef,
     callees,
     own_values,
+    process_config,
     processes,
     service_config,
     shared_values,
@@ -222,14 +223,14 @@ def _rls_container() -> dict[str, Any]:
 
 def _process(process: Process) -> dict[str, Any]:
     service = process.service
-    config = service_config(service, COMPOSE)
+    config, own = service_config(service, COMPOSE), process_config(process, COMPOSE)
     files: dict[str, SecretFile] = config.files | INSTALLATION_FILES.get(service, {})
-    environment = INSTALLATION_ENV | INSTALLATION_SERVICE_ENV.get(service, {}) | process.switches()
+    environment = INSTALLATION_ENV | INSTALLATION_SERVICE_ENV.get(service, {}) | process.switches() | own.values
     container = _rls_container() | {
         "command": list(process.command),
-        "env_file": ["config/platform.env", f"config/{service}.env"],
+        "env_file": ["config/platform.env", f"config/{service}.env"],  # the service's: shared by its processes
         "environment": environment,
-        "secrets": [_secret(ref, env) for env, ref in config.secrets.items()]
+        "secrets": [_secret(ref, env) for env, ref in (config.secrets | own.secrets).items()]
         + [_secret(file.ref, file.path) for file in files.values()],
         "depends_on": (STORES_AND_BROKER if service in STORES else BROKER if service in SERVICES else {})
         | {callee: {"condition": "service_healthy"} for callee in callees(service)},
@@ -262,6 +263,7 @@ def all_secret_refs() -> list[SecretRef]:
     for service in PROCESSES:
         config = service_config(service, COMPOSE)
         refs += list(config.secrets.values()) + [file.ref for file in config.files.values()]
+    refs += [ref for process in processes() for ref in process_config(process, COMPOSE).secrets.values()]
     refs.append(SERVICE_TOKEN.ref)
     unique: dict[str, SecretRef] = {}
     for ref in refs:

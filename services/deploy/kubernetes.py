@@ -23,6 +23,7 @@ from services.deploy.platform import (
     callees,
     callers,
     own_values,
+    process_config,
     processes,
     service_config,
     shared_values,
@@ -84,11 +85,12 @@ def _secret_mount(file: SecretFile) -> dict[str, Any]:
 
 
 def _env(process: Process) -> list[dict[str, Any]]:
-    config = service_config(process.service, KUBERNETES)
-    env: list[dict[str, Any]] = [{"name": name, "value": value} for name, value in process.switches().items()]
+    config, own = service_config(process.service, KUBERNETES), process_config(process, KUBERNETES)
+    values = process.switches() | own.values
+    env: list[dict[str, Any]] = [{"name": name, "value": value} for name, value in values.items()]
     env += [
         {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
-        for name, ref in config.secrets.items()
+        for name, ref in (config.secrets | own.secrets).items()
     ]
     return env
 

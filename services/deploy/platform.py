@@ -72,6 +72,13 @@ class Process:
         on = self.role != "api"
         return {name: env_text(on) for name in loop_switches(self.service)}
 
+    @property
+    def serves_credentials(self) -> bool:
+        """Whether this process answers establishments' credential requests (`/v1/kafka-credentials`): the
+        notifications API, never its worker (webhook deliveries to establishments' URLs; nothing routes requests to
+        its API, which without the issuer answers that no credentials are issued)."""
+        return self.service == ISSUER_SERVICE and self.role != "worker"
+
 
 def processes() -> list[Process]:
     """Every process the platform runs, in registry order, an API before its worker. What has no event store (the
@@ -127,6 +134,16 @@ def store_secret(service: str) -> str:
     return f"rls-{service}-store"
 
 
+ISSUER_USERNAME = f"{ISSUER_SERVICE.upper()}_KAFKA_ISSUER_USERNAME"
+ISSUER_PASSWORD = f"{ISSUER_SERVICE.upper()}_KAFKA_ISSUER_PASSWORD"
+ISSUER_SETTINGS = frozenset({ISSUER_USERNAME, ISSUER_PASSWORD})
+"""The credentials issuer's principal: given per process, not per service (see `process_config`)."""
+NOT_AN_ISSUER = (
+    "this process serves no credential requests: the issuer principal may ALTER the cluster (any user's password, "
+    "any ACL), so only the process answering /v1/kafka-credentials holds it"
+)
+
+
 def secret_ref(env: str, service: str) -> SecretRef | None:
     """Where a secret setting's value comes from, by the variable's name (the same secret wherever it is read: the
     audit service reads the other services' store settings under their own names)."""
@@ -139,7 +156,7 @@ def secret_ref(env: str, service: str) -> SecretRef | None:
         "REFERRAL_VAULT_KEY": SecretRef("rls-referral-vault", "vault-key"),
         "CONSOLE_SESSION_KEY": SecretRef("rls-console", "session-key"),
         "KAFKA_SASL_PASSWORD": SecretRef(service_principal(service), "password"),
-        f"{ISSUER_SERVICE.upper()}_KAFKA_ISSUER_PASSWORD": SecretRef(CREDENTIALS_ISSUER, "password"),
+        ISSUER_PASSWORD: SecretRef(CREDENTIALS_ISSUER, "password"),
     }
     return named.get(env)
 
@@ -204,10 +221,7 @@ KUBERNETES = Target(
     f"{KAFKA_CLUSTER}-kafka-bootstrap:9093",
     SecretFile(SecretRef(f"{KAFKA_CLUSTER}-cluster-ca-cert", "ca.crt"), KAFKA_CA_PATH),  # made by Strimzi
     issues_kafka_credentials=False,
-    unset={
-        f"{ISSUER_SERVICE.upper()}_KAFKA_ISSUER_USERNAME": STRIMZI_OWNS_USERS,
-        f"{ISSUER_SERVICE.upper()}_KAFKA_ISSUER_PASSWORD": STRIMZI_OWNS_USERS,
-    },
+    unset=dict.fromkeys(sorted(ISSUER_SETTINGS), STRIMZI_OWNS_USERS),
 )
 
 PER_INSTALLATION = frozenset(
@@ -252,7 +266,7 @@ def _value(service: str, setting: Setting, target: Target) -> str | None:
         f"{ISSUER_SERVICE.upper()}_KAFKA_ACL_FILE": ACL_FILE_IN_IMAGE,
     }
     if target.issues_kafka_credentials:
-        deployed[f"{ISSUER_SERVICE.upper()}_KAFKA_ISSUER_USERNAME"] = CREDENTIALS_ISSUER
+        deployed[ISSUER_USERNAME] = CREDENTIALS_ISSUER
     if setting.env in deployed:
         return deployed[setting.env]
     if field_name.endswith("_url") and field_name.removesuffix("_url") in SERVICES:
@@ -263,26 +277,47 @@ def _value(service: str, setting: Setting, target: Target) -> str | None:
 
 
 def service_config(service: str, target: Target) -> ServiceConfig:
-    """Where each setting of `service` comes from on `target` (switches excluded: they belong to the process)."""
+    """Where each setting of `service` comes from on `target`, for every process of the service (switches and the
+    issuer's settings excluded: they belong to the process, `process_config`)."""
     config = ServiceConfig({}, {}, {}, {})
-    switches = set(loop_switches(service))
+    per_process = set(loop_switches(service)) | ISSUER_SETTINGS
     for setting in service_settings(service):
-        if setting.env in switches:
-            continue
-        ref = secret_ref(setting.env, service) if setting.secret or _holds_credentials(setting) else None
-        reason = target.unset.get(setting.env) or left_unset(service).get(setting.env)
-        if reason:
-            config.unset[setting.env] = reason
-        elif ref is not None:
-            config.secrets[setting.env] = ref
-        elif setting.env == "KAFKA_SSL_CAFILE":
-            config.files[setting.env] = target.kafka_ca
-            config.values[setting.env] = target.kafka_ca.path
-        elif (value := _value(service, setting, target)) is not None:
-            config.values[setting.env] = value
-        elif setting.env not in PER_INSTALLATION:
-            raise ValueError(f"{service}: no value, secret or reason for {setting.env}")
+        if setting.env not in per_process:
+            _place(service, setting, target, config)
     return config
+
+
+def process_config(process: Process, target: Target) -> ServiceConfig:
+    """The settings one process gets beyond its service's (`service_config`; the switches aside): the credentials
+    issuer's principal, which only a process serving credential requests receives — not the notifications worker,
+    which calls URLs the establishments supply."""
+    config = ServiceConfig({}, {}, {}, {})
+    for setting in service_settings(process.service):
+        if setting.env not in ISSUER_SETTINGS:
+            continue
+        if process.serves_credentials:
+            _place(process.service, setting, target, config)
+        else:
+            config.unset[setting.env] = target.unset.get(setting.env) or NOT_AN_ISSUER
+    return config
+
+
+def _place(service: str, setting: Setting, target: Target, config: ServiceConfig) -> None:
+    """Records where one setting of `service` comes from on `target`: a reason to leave it unset, a secret, a
+    secret file or a value."""
+    ref = secret_ref(setting.env, service) if setting.secret or _holds_credentials(setting) else None
+    reason = target.unset.get(setting.env) or left_unset(service).get(setting.env)
+    if reason:
+        config.unset[setting.env] = reason
+    elif ref is not None:
+        config.secrets[setting.env] = ref
+    elif setting.env == "KAFKA_SSL_CAFILE":
+        config.files[setting.env] = target.kafka_ca
+        config.values[setting.env] = target.kafka_ca.path
+    elif (value := _value(service, setting, target)) is not None:
+        config.values[setting.env] = value
+    elif setting.env not in PER_INSTALLATION:
+        raise ValueError(f"{service}: no value, secret or reason for {setting.env}")
 
 
 def _holds_credentials(setting: Setting) -> bool:

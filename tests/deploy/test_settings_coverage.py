@@ -14,8 +14,19 @@ from typing import Any
 import pytest
 from eventsourcing.cryptography import AESCipher
 
-from services.deploy.platform import COMPOSE, INSTALLATION_UNSET, KUBERNETES, STORES, Target, left_unset
+from services.deploy.platform import (
+    COMPOSE,
+    INSTALLATION_UNSET,
+    KUBERNETES,
+    STORES,
+    Process,
+    Target,
+    left_unset,
+    process_config,
+    processes,
+)
 from services.deploy.settings_env import service_settings
+from services.notifications.settings import NotificationsSettings
 from services.runtime.registry import PROCESSES, SERVICES, settings_class
 from tests.deploy.conftest import OVERLAYS
 from tests.deploy.validation import DEPLOY, load_yaml
@@ -109,8 +120,15 @@ def deployments() -> dict[str, tuple[Target, str]]:
     return {"compose": (COMPOSE, "compose")} | {overlay: (KUBERNETES, overlay) for overlay in OVERLAYS}
 
 
-def _unset(target: Target, installation: str, service: str) -> dict[str, str]:
-    return left_unset(service) | dict(target.unset) | dict(INSTALLATION_UNSET[installation])
+def process_of(container_name: str) -> Process:
+    """The process a container runs, by its Deployment's name (`rls-notifications-worker`) or its Compose service's
+    (`notifications-worker`)."""
+    return next(p for p in processes() if container_name in (p.name, p.name.removeprefix("rls-")))
+
+
+def _unset(target: Target, installation: str, process: Process) -> dict[str, str]:
+    reasons = left_unset(process.service) | dict(target.unset) | dict(INSTALLATION_UNSET[installation])
+    return reasons | process_config(process, target).unset
 
 
 def containers_of(built: dict[str, list[dict[str, Any]]], installation: str) -> dict[str, Container]:
@@ -125,7 +143,7 @@ def test_every_setting_has_a_value_or_a_secret_reference(
     containers = containers_of(built, installation)
     assert {c.service for c in containers.values()} == set(PROCESSES)
     for name, container in containers.items():
-        unset = _unset(target, installation, container.service)
+        unset = _unset(target, installation, process_of(name))
         wanted = {s.env for s in service_settings(container.service)} - set(unset)
         missing = sorted(wanted - container.provided)
         assert missing == [], f"{installation} {name}: no value or secret for {missing}"
@@ -136,8 +154,8 @@ def test_every_setting_has_a_value_or_a_secret_reference(
 def test_every_setting_left_unset_says_why_and_exists(installation: str) -> None:
     target, _ = deployments()[installation]
     read = {s.env for name in PROCESSES for s in service_settings(name)}
-    for name in PROCESSES:
-        reasons = _unset(target, installation, name)
+    for process in processes():
+        reasons = _unset(target, installation, process)
         assert all(len(reason) > 20 for reason in reasons.values())
         assert set(reasons) <= read, "a reason for a setting nothing reads any more"
 
@@ -165,6 +183,8 @@ def test_the_settings_classes_accept_what_each_deployment_gives(
             assert settings.kafka_access.authenticated, name
         if container.service in STORES:
             assert settings.event_store_url.startswith("postgresql://"), name
+        if installation == "compose" and isinstance(settings, NotificationsSettings):  # Kubernetes: Strimzi issues
+            assert (settings.kafka_issuer is not None) == process_of(name).serves_credentials, name
         files = ("kafka_ssl_cafile", "service_token_file", "dev_key_file")
         for path in (getattr(settings, field_name, None) for field_name in files):
             if path is not None:

@@ -15,7 +15,14 @@ from services.common.kafka_acls import load_acl_file
 from services.common.kafka_security import KafkaAccess
 from services.common.settings import PlatformSettings
 from services.referral.settings import ReferralSettings
-from services.runtime.kafka_security import ADMIN, KEYSTORE, prepare_security, service_environment
+from services.runtime.kafka_security import (
+    ADMIN,
+    CREDENTIALS_ISSUER,
+    KEYSTORE,
+    prepare_security,
+    service_environment,
+)
+from services.runtime.registry import SERVICES
 
 
 def test_sasl_ssl_without_a_principal_refuses_to_start() -> None:
@@ -89,3 +96,14 @@ def test_each_service_gets_only_its_own_password(tmp_path: Path) -> None:
     assert notifications["NOTIFICATIONS_KAFKA_ISSUER_USERNAME"] == "svc-credentials"
     assert security.passwords[ADMIN] not in notifications.values()
     assert security.passwords[ADMIN] not in security.redact(f"args --add-scram ...{security.passwords[ADMIN]}...")
+
+
+def test_only_the_notifications_service_gets_the_issuers_password(tmp_path: Path) -> None:
+    """The issuer may ALTER the cluster: locally (`make run-secure`) the one notifications process, which serves the
+    credential requests, holds it; no other service does."""
+    security = prepare_security(tmp_path / "security", load_acl_file())
+    issuer_password = security.passwords[CREDENTIALS_ISSUER]
+    holders = [
+        name for name in SERVICES if issuer_password in service_environment(security, "127.0.0.1:9", name).values()
+    ]
+    assert holders == ["notifications"]
