@@ -105,20 +105,14 @@ class BoardState:
 
     def rebuild_referrals(self, histories: Iterable[tuple[str, History]]) -> list[Skipped]:
         """The rows derived again from every history, by key; the histories that cannot be derived are skipped."""
-        derived, skipped = _derived(histories, lambda history: referral_marks(history, self.bounds))
-        rows: Rows[RowKey, bool] = Rows(Conformance)
-        for _, marks in derived:
-            rows.replace([], marks)
+        rows, skipped = _rebuilt(Rows[RowKey, bool](Conformance), histories, lambda h: referral_marks(h, self.bounds))
         self.dirty |= set(self.board.rows) | set(rows.rows)
         self.board = rows
         return skipped
 
     def rebuild_calls(self, calls: Iterable[tuple[str, CallRecord]]) -> list[Skipped]:
         """The Info-Social rows derived again from every call, by key; the calls that cannot be derived are skipped."""
-        derived, skipped = _derived(calls, lambda call: call_marks(call, self.bounds))
-        rows: Rows[CallRowKey, CallMark] = Rows(CallStats)
-        for _, marks in derived:
-            rows.replace([], marks)
+        rows, skipped = _rebuilt(Rows[CallRowKey, CallMark](CallStats), calls, lambda c: call_marks(c, self.bounds))
         self.dirty |= set(self.calls.rows) | set(rows.rows)
         self.calls = rows
         return skipped
@@ -198,6 +192,18 @@ def hours_in_force(schedules: Mapping[str, ScheduleRecord]) -> HoursInForceV1:
 
 V = TypeVar("V")
 D = TypeVar("D")
+K = TypeVar("K")
+M = TypeVar("M")
+
+
+def _rebuilt(
+    rows: Rows[K, M], values: Iterable[tuple[str, V]], marks_of: Callable[[V], list[tuple[K, M]]]
+) -> tuple[Rows[K, M], list[Skipped]]:
+    """`rows` (empty) summing the marks of every value that can be derived, and the values skipped."""
+    derived, skipped = _derived(values, marks_of)
+    for _, marks in derived:
+        rows.replace([], marks)
+    return rows, skipped
 
 
 def _derived(values: Iterable[tuple[str, V]], derive: Callable[[V], D]) -> tuple[list[tuple[str, D]], list[Skipped]]:
