@@ -122,6 +122,7 @@ def _refusals(auth: Auth) -> list[tuple[str, str, dict[str, str], bytes]]:
     intake = {**auth(DISCLOSER, "intake"), "Content-Type": "application/json"}
     service = {**auth("rls-referral", "service"), "Content-Type": "application/json"}
     ask = json.dumps(ASK).encode()
+    danger_flag = json.dumps({**ASK, "purpose": "EMERGENCY", "context": {"danger": True}}).encode()
     return [
         ("no token", "/v1/decisions", {"Content-Type": "application/json"}, ask),
         ("not a token", "/v1/decisions", {**intake, "Authorization": "Bearer not-a-token"}, ask),
@@ -146,6 +147,8 @@ def _refusals(auth: Auth) -> list[tuple[str, str, dict[str, str], bytes]]:
         ("an empty requester token", "/v1/disclosures", {**intake, "Requester-Token": ""}, ask),
         ("a service without a requester", "/v1/disclosures", service, ask),
         ("a disclosure to come", "/v1/disclosures", intake, json.dumps({**ASK, "at": "2026-11-26T15:00:00Z"}).encode()),
+        ("a bare danger flag asked", "/v1/decisions", intake, danger_flag),
+        ("a bare danger flag disclosed", "/v1/disclosures", intake, danger_flag),
     ]
 
 
@@ -161,6 +164,21 @@ def test_what_the_lane_does_not_answer_the_routes_answer_unchanged(pair: Pair, a
         with_lane.get("/v1/register", params={"subject_id": SUBJECT}, headers=auth(DISCLOSER, "intake")).json()["items"]
         == []
     )
+
+
+def test_the_lane_and_the_route_refuse_invalid_terms_alike_on_both_paths(pair: Pair, auth: Auth) -> None:
+    """The domain's refusal of terms: one problem, the same bytes from the lane and the route, for a decision as for
+    a disclosure (they answered in two shapes)."""
+    with_lane, without = pair
+    body = {**ASK, "purpose": "EMERGENCY", "context": {"danger": True}}
+    answers = [
+        client.post(path, json=body, headers=auth(DISCLOSER, "intake")).json()
+        for path in ("/v1/decisions", "/v1/disclosures")
+        for client in (with_lane, without)
+    ]
+    assert {a.pop("instance") for a in answers} == {"/v1/decisions", "/v1/disclosures"}
+    assert all(a == answers[0] for a in answers), answers
+    assert answers[0]["field"] == "context.danger_assessment"
 
 
 def test_a_domain_error_in_the_lane_is_answered_by_the_route(pair: Pair, auth: Auth, routed: list[str]) -> None:
