@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 from services.common.params import Day
 from services.consent.application import (
@@ -527,14 +537,49 @@ class DecisionPublic(BaseModel):
         )
 
 
+def _naive_moments(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], datetime]]:
+    """Where `value` (a model, a list or a moment, at `loc`) holds a date-time without a UTC offset."""
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            yield loc, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _naive_moments(getattr(value, name), (*loc, name))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _naive_moments(item, (*loc, index))
+
+
 class EvaluationCreate(_In):
-    """A recorded decision's input and facts, as `ca.qc.rls.consent.decided.v1` carries them, and its requester."""
+    """A recorded decision's input and facts, as `ca.qc.rls.consent.decided.v1` carries them (every instant with its
+    UTC offset, at least one category asked), and its requester."""
 
     input: DecisionInputV1
     facts: DecisionFactsV1
     requested_by_org: str | None = Field(
         None, max_length=200, description="The event's `requested_by_org`: that organisation's auditors may re-run it"
     )
+
+    @model_validator(mode="after")
+    def _as_recorded(self) -> EvaluationCreate:
+        """As a decision event carries them: every instant with its UTC offset (one without cannot be compared with
+        the others: it was a 500), and at least one category (none was answered PERMIT, with nothing permitted).
+        The contract's models accept both, so that every stored event decodes; this request does not."""
+        errors: list[InitErrorDetails] = [
+            {"type": "timezone_aware", "loc": loc, "input": moment} for loc, moment in _naive_moments(self, ())
+        ]
+        if not self.input.categories:
+            errors.append(
+                {
+                    "type": "too_short",
+                    "loc": ("input", "categories"),
+                    "input": self.input.categories,
+                    "ctx": {"field_type": "List", "min_length": 1, "actual_length": 0},
+                }
+            )
+        if errors:  # each error at its own place (input.at, facts.consents.0.valid_from), as a field's own would be
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
 
     def parties(self) -> dict[str, str | None]:
         """The organisations the decision concerns (the contract's parties of a decision)."""
