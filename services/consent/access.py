@@ -29,9 +29,11 @@ POLICY = Policy(
         "record_restriction": Rule(WORKERS, (), "a worker records a person's restriction for its organisation"),
         "lift_restriction": Rule(WORKERS, ("holder",), "the organisation holding the restriction lifts it"),
         "list_restrictions": Rule(READERS, ("holder",), "restrictions to their holder and its auditors"),
+        "get_restriction": Rule(READERS, ("holder",), "the same, one restriction"),
         "record_refusal": Rule(WORKERS, (), "a worker records a person's written refusal (art. 23)"),
         "withdraw_refusal": Rule(WORKERS, ("holder",), "the organisation holding the refusal withdraws it"),
         "list_refusals": Rule(READERS, ("holder",), "refusals to their holder and its auditors"),
+        "get_refusal": Rule(READERS, ("holder",), "the same, one refusal"),
         "decide": Rule(
             WORKERS | {"admin"} | AUDITORS,
             ("discloser", "recipient"),

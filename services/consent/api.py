@@ -231,6 +231,17 @@ def list_restrictions(
     return RestrictionList(items=[RestrictionPublic.of(r) for r in held])
 
 
+@router.get("/restrictions/{restriction_id}", response_model=RestrictionPublic, responses={404: {}})
+def get_restriction(
+    restriction_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(POLICY.caller("get_restriction"))],
+    consents: App,
+) -> RestrictionPublic:
+    """One restriction and whether it was lifted (to the organisation that recorded it, and whoever audits it)."""
+    missing = RestrictionNotFoundError("no such restriction")
+    return RestrictionPublic.of(_held(consents.get_restriction(restriction_id), principal, "get_restriction", missing))
+
+
 # --- written refusals (art. 23) ---------------------------------------------------------------------------------
 
 
@@ -274,6 +285,18 @@ def list_refusals(
         r for r in consents.list_refusals(subject_id) if POLICY.allows("list_refusals", principal, consent_parties(r))
     ]
     return RefusalList(items=[RefusalPublic.of(r) for r in held])
+
+
+@router.get("/refusals/{refusal_id}", response_model=RefusalPublic, responses={404: {}})
+def get_refusal(
+    refusal_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(POLICY.caller("get_refusal"))],
+    consents: App,
+) -> RefusalPublic:
+    """One written refusal and whether it was withdrawn (to the organisation that recorded it, and whoever audits
+    it)."""
+    missing = RefusalNotFoundError("no such refusal")
+    return RefusalPublic.of(_held(consents.get_refusal(refusal_id), principal, "get_refusal", missing))
 
 
 # --- decisions and disclosures ----------------------------------------------------------------------------------

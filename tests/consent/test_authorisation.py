@@ -118,6 +118,11 @@ def test_the_authorisation_matrix_follows_the_policy(
     restriction = api.post(
         "/v1/restrictions", json={"subject_id": SUBJECT, "purposes": ["RESEARCH"]}, headers=auth(DISCLOSER, "intake")
     ).json()
+    refusal = api.post(
+        "/v1/refusals",
+        json={"subject_id": SUBJECT, "requester_roles": ["SPOUSE"], "given_on": "2026-11-01"},
+        headers=auth(DISCLOSER, "intake"),
+    ).json()
     entry = api.post("/v1/disclosures", json=ASK, headers=auth(DISCLOSER, "intake")).json()
     recorded = api.get(f"/v1/decisions/{entry['decision_id']}", headers=auth(DISCLOSER, "intake")).json()
     holder = {"holder": DISCLOSER}
@@ -152,6 +157,13 @@ def test_the_authorisation_matrix_follows_the_policy(
         ("get_consent", holder, lambda o, r: granted(call("GET", f"/v1/consents/{consent['id']}", o, r), {200})),
         ("list_consents", holder, listed(f"/v1/consents?subject_id={SUBJECT}", consent["id"])),
         ("list_restrictions", holder, listed(f"/v1/restrictions?subject_id={SUBJECT}", restriction["id"])),
+        (
+            "get_restriction",
+            holder,
+            lambda o, r: granted(call("GET", f"/v1/restrictions/{restriction['id']}", o, r), {200}),
+        ),
+        ("list_refusals", holder, listed(f"/v1/refusals?subject_id={SUBJECT}", refusal["id"])),
+        ("get_refusal", holder, lambda o, r: granted(call("GET", f"/v1/refusals/{refusal['id']}", o, r), {200})),
         (
             "withdraw_consent",
             holder,
