@@ -278,7 +278,13 @@ class Consents(TrackedApplication):
         self, terms: ConsentTerms, actor: Actor, idempotency_key: str | None = None
     ) -> tuple[ConsentState, bool]:
         """Returns the consent and whether this call recorded it (False: an idempotent retry)."""
-        Consent.check_terms(terms.subject_birth_date, local_date(self.clock()), terms.valid_from, terms.valid_until)
+        Consent.check_terms(
+            terms.subject_birth_date,
+            local_date(self.clock()),
+            terms.valid_from,
+            local_date(terms.valid_from),
+            terms.valid_until,
+        )
 
         def consent(consent_id: uuid.UUID, digest: str, now: datetime) -> Consent:
             return Consent(

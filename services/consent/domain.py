@@ -88,12 +88,19 @@ def observation_id(upstream_event_id: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"observed\x1f{upstream_event_id}")
 
 
-def check_ending(ended_at: datetime | None, at: datetime, now: datetime, already: ConsentError) -> None:
-    """A withdrawal or a lift is recorded once, and never dated in the future."""
+def check_ending(
+    ended_at: datetime | None, at: datetime, now: datetime, began: datetime, already: ConsentError
+) -> None:
+    """A withdrawal or a lift is recorded once, never dated in the future, nor before what it ends `began`: its
+    start, or when it was given or recorded if that was earlier (one given ahead of its start can be ended before it
+    starts). Dated earlier, it would erase the consent, restriction or refusal from the past, and a decision asked
+    about a date it covered would no longer find it."""
     if ended_at is not None:
         raise already
     if at > now:
         raise ConsentTermsInvalidError("at", "cannot be in the future")
+    if at < began:
+        raise ConsentTermsInvalidError("at", f"cannot be before {began.isoformat()}, when it began")
 
 
 def check_period(start: datetime, end: datetime | None, end_field: str) -> None:
@@ -171,14 +178,20 @@ class Consent(Aggregate):
         self.withdrawal_reason: str | None = None
 
     @staticmethod
-    def check_terms(subject_birth_date: date, today: date, valid_from: datetime, valid_until: datetime | None) -> None:
+    def check_terms(
+        subject_birth_date: date, today: date, valid_from: datetime, first_day: date, valid_until: datetime | None
+    ) -> None:
+        """`first_day`: the calendar day of `valid_from` where the person's birth date is a day (Québec)."""
         if subject_birth_date > today:
             raise ConsentTermsInvalidError("subject_birth_date", "is in the future")
+        if first_day < subject_birth_date:
+            raise ConsentTermsInvalidError("valid_from", "is before the person's birth date")
         check_period(valid_from, valid_until, "valid_until")
 
     def withdraw(self, at: datetime, reason: str | None, by: str, by_org: str, now: datetime) -> None:
         """Stops future disclosures under this consent from `at` on; past ones stay as they were."""
-        check_ending(self.withdrawn_at, at, now, ConsentAlreadyWithdrawnError("this consent was already withdrawn"))
+        already = ConsentAlreadyWithdrawnError("this consent was already withdrawn")
+        check_ending(self.withdrawn_at, at, now, min(self.valid_from, self.recorded_at), already)
         self._withdraw(self.subject_id, at, reason, by, by_org, now)
 
     @event(Withdrawn)
@@ -244,7 +257,9 @@ class Restriction(Aggregate):
         self.lifted_at: datetime | None = None
 
     def lift(self, at: datetime, by: str, now: datetime) -> None:
-        check_ending(self.lifted_at, at, now, RestrictionAlreadyLiftedError("this restriction was already lifted"))
+        """Ends the restriction from `at` on: not before it began (its start, or when it was recorded if earlier)."""
+        already = RestrictionAlreadyLiftedError("this restriction was already lifted")
+        check_ending(self.lifted_at, at, now, min(self.valid_from, self.recorded_at), already)
         self._lift(self.subject_id, at, by, now)
 
     @event(Lifted)
@@ -296,7 +311,8 @@ class Refusal(Aggregate):
 
     def withdraw(self, at: datetime, by: str, now: datetime) -> None:
         """The person changed their mind while alive (a refusal withdrawn after the death changes nothing)."""
-        check_ending(self.withdrawn_at, at, now, RefusalAlreadyWithdrawnError("this refusal was already withdrawn"))
+        already = RefusalAlreadyWithdrawnError("this refusal was already withdrawn")
+        check_ending(self.withdrawn_at, at, now, min(self.given_at, self.recorded_at), already)
         self._withdraw(self.subject_id, at, by, now)
 
     @event(Withdrawn)
