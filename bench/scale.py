@@ -50,12 +50,12 @@ from psycopg.sql import SQL, Identifier
 
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.clock import ManualClock
+from services.common.cursors import ListCursors
 from services.common.service import settle_heap
 from services.common.sqlstore import PostgresTarget
 from services.referral.application import Referrals
-from services.referral.cursors import ListCursors
 from services.referral.domain import Referral, Step, referral_id_for
-from services.referral.main import build_application
+from services.referral.main import build_application, build_cursors
 from services.referral.settings import ReferralSettings
 from services.referral.views import Listing
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
@@ -253,7 +253,7 @@ def deep_cursor(app: Referrals, org: str, cursors: ListCursors) -> str:
             "SELECT seq FROM referral_rows WHERE to_org = ? ORDER BY seq LIMIT 1 OFFSET ?", (org, int(count * 0.9))
         )
     assert row is not None
-    return cursors.seal(int(row[0]), org, Listing(scope=org, to_org=org))
+    return cursors.seal(int(row[0]), Listing(scope=org, to_org=org).cursor_binding(org))
 
 
 def measure(n: int, url: str, var: Path, args: argparse.Namespace) -> Figures:
@@ -272,7 +272,7 @@ def measure(n: int, url: str, var: Path, args: argparse.Namespace) -> Figures:
         started = time.perf_counter()
         analyze(url)
         print(f"  planner statistics gathered in {time.perf_counter() - started:.1f} s", flush=True)
-        cursor = deep_cursor(app, orgs[1], ListCursors.derived_from(settings.vault_master_key()))
+        cursor = deep_cursor(app, orgs[1], build_cursors(settings))
     key = load_dev_key(settings.signing_key_file)
     token = mint_dev_token(key, orgs[1], ["intake"], "scale", settings.jwt_audience, timedelta(hours=2))
     headers = {"Authorization": f"Bearer {token}"}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier, get_verifier
+from services.common.cursors import CURSOR_DESCRIPTION, CURSOR_PATTERN, CursorInvalidError, ListCursors
 from services.common.params import LocalInstant
 from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import (
@@ -80,6 +82,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ConsentIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
     UnknownRegimeVersionError: ProblemSpec(409, "rule-table-unavailable", "Rule table not available"),
     ConsentTermsInvalidError: VALIDATION,  # every route lets it reach this table: one shape of 422 naming the field
+    CursorInvalidError: VALIDATION,
 }
 
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
@@ -87,6 +90,7 @@ IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 App = Annotated[Consents, Depends(from_state("application"))]
 Settings = Annotated[ConsentSettings, Depends(from_state("settings"))]
+Cursors = Annotated[ListCursors, Depends(from_state("cursors"))]
 
 
 def _actor(principal: Principal) -> Actor:
@@ -443,25 +447,26 @@ def rules(principal: Annotated[Principal, Depends(POLICY.caller("rules"))], cons
 def register(
     principal: Annotated[Principal, Depends(POLICY.caller("register"))],
     consents: App,
+    cursors: Cursors,
     subject_id: Annotated[SubjectId | None, Query()] = None,
     recipient_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
     from_: Annotated[LocalInstant | None, Query(alias="from")] = None,
     to: Annotated[LocalInstant | None, Query()] = None,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> RegisterPage:
-    """The disclosure register of the caller's organisation (network auditors: every organisation's)."""
+    """The disclosure register of the caller's organisation (network auditors: every organisation's), oldest first."""
     query = RegisterQuery(
         subject_id=subject_id,
         discloser_org_id=None if principal.audits_network else principal.org,
         recipient_org_id=recipient_org,
         from_=None if from_ is None else instant(from_),
         to=None if to is None else instant(to),
-        after=int(cursor or 0),
         limit=limit,
     )
-    rows, next_cursor = consents.register_entries(query)
-    return RegisterPage(
-        items=[RegisterEntryPublic.of(r) for r in rows],
-        next_cursor=None if next_cursor is None else str(next_cursor),
-    )
+    bound = query.cursor_binding(principal.org)
+    if cursor is not None:  # the position of the last entry listed, sealed: it tells nothing of other registers
+        query = replace(query, after=cursors.open(cursor, bound))
+    rows, next_position = consents.register_entries(query)
+    next_cursor = None if next_position is None else cursors.seal(next_position, bound)
+    return RegisterPage(items=[RegisterEntryPublic.of(r) for r in rows], next_cursor=next_cursor)

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 
 from fastapi import FastAPI
 
 from services.common.clock import Clock, system_clock
 from services.common.composition import Outbox, Service, StoreReader, Workers
+from services.common.cursors import ListCursors
 from services.common.metrics import Reading, tally_reading
 from services.common.service import Api, application_env, create_service_app, outbox_relay, topic_consumer
 from services.consent import inbound
@@ -52,9 +54,26 @@ def open_store(env: Mapping[str, str]) -> Outbox:
 STORE = StoreReader(Consents.name, open_store)
 
 
+REGISTER_CURSORS = b"rls consent register cursors v1"
+"""The label the cursors of `GET /v1/register` derive their key with (from the store's cipher key)."""
+
+
+def build_cursors(settings: ConsentSettings) -> ListCursors:
+    """The register's cursors, keyed from the store's cipher key (`CONSENT_CIPHER_KEY`): a secret every replica
+    already holds (they read one store), required in production; HKDF keeps the two keys apart."""
+    return ListCursors.derived_from(base64.b64decode(settings.store_cipher_key.get_secret_value()), REGISTER_CURSORS)
+
+
 def build_app(settings: ConsentSettings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or ConsentSettings()
-    api = Api("RLS Referrals — consent service", [router], DOMAIN_ERRORS, DESCRIPTION, shortcuts=[DecisionLane])
+    api = Api(
+        "RLS Referrals — consent service",
+        [router],
+        DOMAIN_ERRORS,
+        DESCRIPTION,
+        state={"cursors": build_cursors(settings)},
+        shortcuts=[DecisionLane],
+    )
     return create_service_app(SERVICE, settings, build_application(settings, clock), api)
 
 

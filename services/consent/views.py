@@ -172,6 +172,12 @@ class RegisterQuery:
     after: int = 0
     limit: int = 100
 
+    def cursor_binding(self, caller_org: str) -> tuple[str | None, ...]:
+        """What a cursor of this page is bound to: who reads (the organisation, and whose register it may read)
+        and the filters, instants in UTC (`services.common.cursors`)."""
+        moments = (None if m is None else aware(m).astimezone(UTC).isoformat() for m in (self.from_, self.to))
+        return (caller_org, self.discloser_org_id, self.subject_id, self.recipient_org_id, *moments)
+
 
 def aware(moment: datetime) -> datetime:
     """A moment from upstream without an offset is UTC (CloudEvent times are)."""

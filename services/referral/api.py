@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from services.common.auth import Principal, bearer
+from services.common.cursors import CURSOR_DESCRIPTION, CURSOR_PATTERN, CursorInvalidError, ListCursors
 from services.common.params import Instant
 from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import (
@@ -43,7 +44,6 @@ from services.referral.api_models import (
     StepIn,
 )
 from services.referral.application import Referrals, Submission
-from services.referral.cursors import CURSOR_PATTERN, ListCursors, ReferralCursorError
 from services.referral.domain import (
     DependencyUnavailableError,
     DisclosureForbiddenError,
@@ -89,7 +89,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     DisclosureRejectedError: ProblemSpec(422, "disclosure-rejected", "The consent service rejected the request"),
     DependencyUnavailableError: DEPENDENCY_UNAVAILABLE,
     SubjectErasedError: ProblemSpec(410, "information-erased", "The person's information was erased"),
-    ReferralCursorError: VALIDATION,
+    CursorInvalidError: VALIDATION,
 }
 
 STEP_RESPONSES: dict[int | str, dict[str, object]] = {403: {}, 404: {}, 409: {}}
@@ -155,22 +155,18 @@ def list_referrals(
     to_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
     from_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
     status: ReferralStatus | None = None,
-    cursor: Annotated[
-        str | None,
-        Query(
-            pattern=CURSOR_PATTERN, description="next_cursor of the previous page, as it came, with the same filters"
-        ),
-    ] = None,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ReferralPage:
     """The referrals the caller's organisation sent or received (network auditors: all), oldest first."""
     scope = POLICY.scope("list_referrals", principal)
     listing = Listing(scope=scope, to_org=to_org, from_org=from_org, status=status, limit=limit + 1)
     # a cursor seals the position of the last referral listed: new ones are submitted now, so they come last
+    bound = listing.cursor_binding(principal.org)
     if cursor is not None:
-        listing = replace(listing, after=cursors.open(cursor, principal.org, listing))
+        listing = replace(listing, after=cursors.open(cursor, bound))
     found = referrals.index.page(listing)
-    next_cursor = cursors.seal(found[limit - 1][0], principal.org, listing) if len(found) > limit else None
+    next_cursor = cursors.seal(found[limit - 1][0], bound) if len(found) > limit else None
     return ReferralPage(items=[ReferralPublic.of(r) for _, r in found[:limit]], next_cursor=next_cursor)
 
 

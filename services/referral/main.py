@@ -10,11 +10,11 @@ from fastapi import FastAPI
 
 from services.common.auth import load_dev_key
 from services.common.composition import Outbox, Service, StoreReader, Workers
+from services.common.cursors import ListCursors
 from services.common.metrics import Reading, Sample
 from services.common.service import Api, application_env, create_service_app, outbox_relay
 from services.referral.api import DOMAIN_ERRORS, router
 from services.referral.application import Referrals
-from services.referral.cursors import ListCursors
 from services.referral.domain import Referral
 from services.referral.gateways import HttpGateways, ServiceIdentity
 from services.referral.loops import delay_clocks
@@ -84,13 +84,21 @@ def service_identity(settings: ReferralSettings) -> ServiceIdentity:
     return ServiceIdentity(dev_key=load_dev_key(settings.signing_key_file), audience=settings.jwt_audience)
 
 
+LIST_CURSORS = b"rls referral list cursors v1"
+"""The label the cursors of `GET /v1/referrals` derive their key with (from the vault's master key)."""
+
+
+def build_cursors(settings: ReferralSettings) -> ListCursors:
+    """The listing's cursors, keyed from the vault's master key: a secret every replica already holds."""
+    return ListCursors.derived_from(settings.vault_master_key(), LIST_CURSORS)
+
+
 def build_app(settings: ReferralSettings | None = None) -> FastAPI:
     settings = settings or ReferralSettings()
     gateways = HttpGateways(
         settings.agreements_url, settings.consent_url, service_identity(settings), settings.directory_cache_s
     )
-    cursors = ListCursors.derived_from(settings.vault_master_key())
-    state = {"gateways": gateways, "cursors": cursors}
+    state = {"gateways": gateways, "cursors": build_cursors(settings)}
     api = Api(TITLE, [router], DOMAIN_ERRORS, state=state, closers=[gateways.close])
     return create_service_app(SERVICE, settings, build_application(settings), api)
 

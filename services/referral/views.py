@@ -63,6 +63,11 @@ class Listing:
     after: int = 0
     limit: int | None = None
 
+    def cursor_binding(self, caller_org: str) -> tuple[str | None, ...]:
+        """What a cursor of this listing is bound to: who lists (the organisation, and what it may read) and with
+        which filters (`services.common.cursors`)."""
+        return (caller_org, self.scope, self.to_org, self.from_org, self.status)
+
 
 def state_of(referral: Referral) -> dict[str, Any]:
     state = {k: v for k, v in referral.__dict__.items() if k != "_pending_events"}

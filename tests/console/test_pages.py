@@ -412,6 +412,36 @@ def test_the_register_filtered_by_a_pseudonymous_id_asks_the_consent_service(
     assert asked.url.params["subject_id"] == "subj00001234"
 
 
+def test_the_registers_next_page_passes_the_consent_services_opaque_cursor_on(
+    console: TestClient, fake: FakeServices
+) -> None:
+    """The consent service's cursors are sealed (base64url), no longer event numbers: the console's own pattern
+    refused them (422). The link also carried the filters left empty (`du=`), which the console refused too."""
+    cursor = "q1Zk3_x-9VtQ0LrM2hY8aWc4NnE5RbJd7PsTfUuGvo6HiKeXyA1Bz"
+    sign_in(console, demo.CRISIS_CENTRE, "auditor")
+    entry = {
+        "register_entry_id": "e-1",
+        "at": NOW.isoformat(),
+        "subject_id": "subj00001234",
+        "discloser_org_id": demo.CSSS,
+        "disclosed_by": None,
+        "recipient_org_id": demo.CRISIS_CENTRE,
+        "categories": ["CONTACT"],
+        "purpose": "REFERRAL",
+        "article": "art. 19",
+        "route": "B-01",
+        "regime_superseded": False,
+    }
+    fake.answers[("GET", "/v1/register")] = httpx.Response(200, json={"items": [entry], "next_cursor": cursor})
+    first = console.get("/audit/registre", params={"personne": "subj00001234"})
+    assert first.status_code == 200 and f"curseur={cursor}" in first.text
+    link = first.text.split('<a href="/audit/registre?')[1].split('"')[0].replace("&amp;", "&")
+    assert link == f"personne=subj00001234&curseur={cursor}"
+    following = console.get(f"/audit/registre?{link}")
+    assert following.status_code == 200, following.text
+    assert [r.url.params.get("cursor") for r in fake.seen if r.url.path == "/v1/register"] == [None, cursor]
+
+
 @pytest.mark.parametrize("lang", ["fr", "en"])
 def test_a_referral_naming_the_person_by_a_nam_comes_back_with_the_refusal_on_the_field_and_without_it(
     console: TestClient, fake: FakeServices, lang: str

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.common.clock import ManualClock
-from services.referral.cursors import ListCursors, ReferralCursorError
-from services.referral.main import build_app
+from services.common.cursors import CursorInvalidError, ListCursors
+from services.referral.main import LIST_CURSORS, build_app
 from services.referral.ports import Gateways
 from services.referral.settings import ReferralSettings
 from services.referral.views import Listing
@@ -96,10 +96,10 @@ def test_a_cursor_opens_only_for_its_listing_and_organisation(service: ReferralS
 
 def test_a_position_past_a_billion_makes_a_cursor_like_any_other() -> None:
     """The pattern cursors had (`^[0-9]{1,9}$`) refused the service's own cursors past 10^9."""
-    cursors = ListCursors.derived_from(b"\1" * 32)
-    listing = Listing(scope=SENDER, to_org=RECEIVER)
+    cursors = ListCursors.derived_from(b"\1" * 32, LIST_CURSORS)
+    bound = Listing(scope=SENDER, to_org=RECEIVER).cursor_binding(SENDER)
     for position in (1, 10**9 + 1, 2**63):
-        assert cursors.open(cursors.seal(position, SENDER, listing), SENDER, listing) == position
-    other_key = ListCursors.derived_from(b"\2" * 32)
-    with pytest.raises(ReferralCursorError):
-        other_key.open(cursors.seal(5, SENDER, listing), SENDER, listing)
+        assert cursors.open(cursors.seal(position, bound), bound) == position
+    other_key = ListCursors.derived_from(b"\2" * 32, LIST_CURSORS)
+    with pytest.raises(CursorInvalidError):
+        other_key.open(cursors.seal(5, bound), bound)

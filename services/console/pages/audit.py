@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.common.auth import NETWORK_AUDITOR
 from services.common.clock import system_clock
+from services.common.cursors import CURSOR_PATTERN
 from services.console.gateway import Gateway
 from services.console.session import AUDITORS
 from services.console.web import Api, ConsoleDep, Form, SignedIn, T, from_this_console, render, requires
@@ -115,7 +117,7 @@ async def register(
     destinataire: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
     du: Day = None,
     au: Day = None,
-    curseur: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    curseur: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
 ) -> Response:
     """Disclosure register entries, filtered by person, recipient and period."""
     requires(session, "coordinator", "admin", *AUDITORS)
@@ -131,9 +133,11 @@ async def register(
         limit=100,
     )
     filters = {"personne": personne or "", "destinataire": destinataire or "", "du": du or "", "au": au or ""}
-    return render(
-        request, "register.html", entries=page["items"], next_cursor=page.get("next_cursor"), filters=filters, zone=zone
-    )
+    cursor = page.get("next_cursor")
+    # the filters given, and the cursor as it came (it opens only with them); an empty filter is no filter
+    following = {**{k: str(v) for k, v in filters.items() if v}, "curseur": cursor}
+    next_page = f"/audit/registre?{urlencode(following)}" if cursor else None
+    return render(request, "register.html", entries=page["items"], next_page=next_page, filters=filters, zone=zone)
 
 
 @router.get("/audit/journal", dependencies=RECORDED)
