@@ -47,6 +47,7 @@ from services.agreements.domain import (
     OrganisationNotFoundError,
     ProposalConflictError,
 )
+from services.agreements.terms import FIRST_DAY, LAST_DAY
 from services.common.auth import Principal
 from services.common.params import Day, LocalInstant
 from services.common.preconditions import IfMatch, if_match_version
@@ -206,7 +207,12 @@ def hours_conformance(
     agreements: App,
     territory: Annotated[str | None, Query(max_length=100)] = None,
     service: HoursService | None = None,
-    week_of: Annotated[Day | None, Query(description="A day of the week judged (default: today)")] = None,
+    week_of: Annotated[
+        Day | None,
+        Query(
+            ge=FIRST_DAY, le=LAST_DAY, description="A day of the week judged (default: today; 1900-01-01 to 9998-12-31)"
+        ),
+    ] = None,
 ) -> list[HoursConformancePublic]:
     """The hours standards, organisation by organisation, over one week: AAOR by phone and in person ≥ 70 hours with
     weekday evenings and weekend hours; crisis intervention and Info-Social 24/7."""

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.agreements.application import VolumeLine
 from services.agreements.domain import Agreement, Proposal, Signature, TermsVersion
+from services.agreements.terms import FIRST_DAY, LAST_DAY, Terms
 from services.agreements.terms import Funding as FundingTerms
 from services.agreements.terms import OnBehalf as OnBehalfTerms
-from services.agreements.terms import Terms
 from services.agreements.terms import Volume as VolumeTerms
 from services.agreements.views import Change, OrganisationEntry
 from services.common.params import Day
@@ -27,6 +27,9 @@ from services.contract.codes import (
 )
 
 TEXT = 500
+
+AgreementDay = Annotated[Day, Field(ge=FIRST_DAY, le=LAST_DAY)]
+"""A date of an agreement or of service hours: from 1900-01-01 to 9998-12-31 (the calendar holds the day after)."""
 
 
 class OrganisationCreate(BaseModel):
@@ -101,8 +104,8 @@ class _TermsFields(BaseModel):
     parties: list[str] = Field(min_length=1, max_length=100, description="Organisation ids (≥ 2)")
     services: list[ServiceCode] = Field(min_length=1)
     clientele: str = Field(min_length=1, max_length=TEXT)
-    start: Day
-    end: Day | None = None
+    start: AgreementDay
+    end: AgreementDay | None = None
     volumes: list[Volume] | None = None
     funding: Funding | None = None
     information_sharing: InformationSharing | None = None
@@ -139,8 +142,8 @@ class AgreementAmend(BaseModel):
     parties: list[str] | None = Field(None, min_length=1, max_length=100)
     services: list[ServiceCode] | None = Field(None, min_length=1)
     clientele: str | None = Field(None, min_length=1, max_length=TEXT)
-    start: Day | None = None
-    end: Day | None = None
+    start: AgreementDay | None = None
+    end: AgreementDay | None = None
     volumes: list[Volume] | None = None
     funding: Funding | None = None
     information_sharing: InformationSharing | None = None
@@ -190,7 +193,7 @@ class TerminateBody(BaseModel):
 class RenewBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    end: Day = Field(description="The new end date (later than the current one, today or later)")
+    end: AgreementDay = Field(description="The new end date (later than the current one, today or later)")
 
 
 class ReviewBody(BaseModel):
@@ -437,7 +440,7 @@ class ServiceHoursPut(BaseModel):
 
     weekly: list[WeeklyOpeningV1] = Field(max_length=200)
     exceptions: list[HoursExceptionV1] = Field(default_factory=list, max_length=400)
-    effective_from: Day | None = Field(None, description="The first day these hours apply (default: today)")
+    effective_from: AgreementDay | None = Field(None, description="The first day these hours apply (default: today)")
 
 
 class ServiceHoursPublic(BaseModel):

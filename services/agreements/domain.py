@@ -22,12 +22,15 @@ from eventsourcing.domain import Aggregate, event
 from services.agreements.terms import (
     COMMUNITY_KIND,
     DEFAULT_ZONE,
+    FIRST_DAY,
     INSTITUTION_KINDS,
+    LAST_DAY,
     Terms,
     add_months,
     agreement_year,
     local_date,
     local_midnight,
+    out_of_range,
 )
 from services.contract.codes import AgreementKind, AgreementStatus
 from services.contract.hours_standards import (
@@ -179,8 +182,19 @@ def _check_parties(terms: Terms, party_kinds: Mapping[str, str]) -> None:
 
 
 def _check_term(terms: Terms) -> None:
+    error = _dates_refused(terms)
+    if error is not None:
+        raise error
     if terms.end is not None and terms.end < terms.start:
         raise AgreementInvalidError("end", "the end date is before the start date")
+
+
+def _dates_refused(terms: Terms) -> AgreementInvalidError | None:
+    """The first date of the terms outside the range an agreement's calendar holds (None: none)."""
+    for name, day in (("start", terms.start), ("end", terms.end)):
+        if day is not None and out_of_range(day):
+            return AgreementInvalidError(name, f"{day} is out of range: from {FIRST_DAY} to {LAST_DAY}")
+    return None
 
 
 def _check_service_agreement(terms: Terms) -> None:
@@ -273,6 +287,10 @@ class Organisation(Aggregate):
         """Records a service's schedule in force from `effective_from`; False when it repeats the latest one."""
         if hours.service not in self.services:
             raise ServiceHoursInvalidError("service", "the organisation does not offer this service")
+        if out_of_range(hours.effective_from):
+            raise ServiceHoursInvalidError(
+                "effective_from", f"{hours.effective_from} is out of range: from {FIRST_DAY} to {LAST_DAY}"
+            )
         dates = [e["date"] for e in hours.exceptions]
         if len(set(dates)) != len(dates):
             raise ServiceHoursInvalidError("exceptions", "a date appears twice")
@@ -579,16 +597,20 @@ class Agreement(Aggregate):
         return max(local_midnight(self.terms.start, self.zone), self.phases[-1].at)
 
     def expiry_due_at(self) -> datetime | None:
-        """The end date is the term's last day: it expires when the next day begins (never before the last change)."""
+        """The end date is the term's last day: it expires when the next day begins (never before the last change).
+        None when it has no end, or when the calendar has no next day (an end recorded before dates were bounded):
+        no expiry within the calendar."""
         end = self.terms.end
-        return max(local_midnight(end + timedelta(days=1), self.zone), self.phases[-1].at) if end else None
+        if end is None or end >= date.max:
+            return None
+        return max(local_midnight(end + timedelta(days=1), self.zone), self.phases[-1].at)
 
     def review_due_at(self) -> datetime | None:
         return local_midnight(self.next_review_on, self.zone) if self.next_review_on else None
 
     def proposal_lapses_at(self) -> datetime | None:
         """When the pending proposal's end date has passed (it then lapses by itself), if it has one."""
-        if self.proposal is None or self.proposal.terms.end is None:
+        if self.proposal is None or self.proposal.terms.end is None or self.proposal.terms.end >= date.max:
             return None
         return max(local_midnight(self.proposal.terms.end + timedelta(days=1), self.zone), self.proposal.proposed_at)
 
@@ -778,6 +800,8 @@ class Agreement(Aggregate):
                 return AgreementTransitionError("an agreement without an end date has no term to renew")
             if terms.end is None or terms.end <= self.terms.end:
                 return AgreementInvalidError("end", "a renewal moves the end date later")
+            if (error := _dates_refused(terms)) is not None:
+                return error
         if self.status is not DRAFT and set(terms.parties) != set(self.terms.parties):
             return AgreementInvalidError("parties", "the parties of a signed agreement do not change")
         if self.status in IN_FORCE and terms.start != self.terms.start:
@@ -834,11 +858,13 @@ class Agreement(Aggregate):
         return due
 
     def _projected(self, status: AgreementStatus, at: datetime) -> AgreementStatus:
+        """The status at `at` after the last change: only a signed agreement activates, only one in force expires."""
         if status is SIGNED and at >= self.activation_due_at():
             status = ACTIVE
-        expiry = self.expiry_due_at()
-        if status in IN_FORCE and expiry is not None and at >= expiry:
-            status = EXPIRED
+        if status in IN_FORCE:
+            expiry = self.expiry_due_at()
+            if expiry is not None and at >= expiry:
+                status = EXPIRED
         return status
 
     def _activate(self, at: datetime) -> None:

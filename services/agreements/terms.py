@@ -23,6 +23,15 @@ COMMUNITY_KIND = OrgKind.COMMUNITY_ORGANISATION.value
 INSTITUTION_KINDS = frozenset(k.value for k in (OrgKind.CSSS, OrgKind.ESTABLISHMENT, OrgKind.REGIONAL_ESTABLISHMENT))
 """Institutions: the only parties on whose behalf services can be provided under art. 108."""
 
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+"""The range of an agreement's dates (start, end, a renewal's end) and of service hours' days: the calendar must hold
+the day after the last (an agreement expires when it begins) and the agreement year holding it."""
+
+
+def out_of_range(day: date) -> bool:
+    return not FIRST_DAY <= day <= LAST_DAY
+
 
 def local_midnight(day: date, zone: str) -> datetime:
     """The instant a calendar day begins in `zone`."""
