@@ -411,8 +411,9 @@ class Agreements(TrackedApplication):
     def count_accepted_referral(self, referral: AcceptedReferral, tracking: Tracking | None = None) -> bool:
         """Counts an accepted referral against its agreement's volume once; returns whether it counted now.
 
-        Without an agreement id, the agreement covering the referral when it was accepted is used; a referral
-        no agreement covers counts against nothing.
+        The agreement the referral names counts it if it covers the acceptance; otherwise (or without an agreement
+        id) the agreement covering the referral when it was accepted is used; a referral no agreement covers counts
+        against nothing.
         """
         guard_id = counted_referral_id(referral.referral_id)
         if self._exists(guard_id):
@@ -447,14 +448,19 @@ class Agreements(TrackedApplication):
         return True
 
     def _agreement_of(self, referral: AcceptedReferral) -> Agreement | None:
-        if referral.agreement_id is None:
-            found = self.coverage(referral.from_org, referral.to_org, referral.to_service, referral.occurred_at)
-            return found.agreement if found else None
-        try:
-            agreement_id = uuid.UUID(referral.agreement_id)
-        except ValueError:
-            raise AgreementNotFoundError("the agreement id is not an agreement's") from None
-        return self.get_agreement(agreement_id)
+        """The agreement the referral counts against: the one it names if that one covers its acceptance (the
+        receiver, service and instant: not after a redirect to another receiver, nor once terminated, suspended
+        or past its end), otherwise the one covering it, if any (an unknown agreement id raises)."""
+        if referral.agreement_id is not None:
+            try:
+                agreement_id = uuid.UUID(referral.agreement_id)
+            except ValueError:
+                raise AgreementNotFoundError("the agreement id is not an agreement's") from None
+            named = self.get_agreement(agreement_id)
+            if named.covering(referral.from_org, referral.to_org, referral.to_service, referral.occurred_at):
+                return named
+        found = self.coverage(referral.from_org, referral.to_org, referral.to_service, referral.occurred_at)
+        return found.agreement if found else None
 
     # --- helpers -------------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ def counted(network: TestClient, auth: Auth) -> dict[str, Any]:
     agreement = sign_all(
         network, auth, network.post("/v1/agreements", json=body, headers=auth(CSSS, "coordinator")).json()
     )
-    event = accepted("r-1", datetime(2026, 11, 20, tzinfo=UTC), agreement["id"])
+    event = accepted("r-1", datetime(2026, 11, 25, 16, tzinfo=UTC), agreement["id"])  # once signed (in force)
     inbound.handler(application_of(network))(event, Tracking("rls.referral.v1#0", 1))
     return agreement
 
