@@ -182,21 +182,23 @@ def application_of(client: TestClient) -> Agreements:
     return agreements
 
 
-def accepted(referral_id: str, occurred_at: datetime, agreement_id: str | None, from_org: str = CSSS) -> CloudEvent:
+def accepted(
+    referral_id: str, occurred_at: datetime, agreement_id: str | None, from_org: str = CSSS, to_org: str = REGIONAL
+) -> CloudEvent:
     """A `ca.qc.rls.referral.accepted.v1` event as the referral service publishes it (pseudonymous ids only)."""
     data = ReferralChangedV1(
         referral_id=referral_id,
         subject_id="S-TEST-0001",
         from_org=from_org,
         from_service="AAOR",
-        to_org=REGIONAL,
+        to_org=to_org,
         to_service="SPECIALISED_SERVICES",
         channel="PHONE",
         urgency="ROUTINE",
         status="ACCEPTED",
         previous_status="ANALYSED",
         version=4,
-        actor_org=REGIONAL,
+        actor_org=to_org,
         occurred_at=occurred_at,
         information_url=f"http://referral.test/v1/referrals/{referral_id}/information",
         agreement_id=agreement_id,

@@ -74,7 +74,8 @@ def test_accepted_referrals_from_kafka_are_counted_once_and_thresholds_published
         client, auth, start="2026-01-01", volumes=[{"service": "SPECIALISED_SERVICES", "per_year": 4}]
     )
     times = [datetime(2026, 11, 25, 16, tzinfo=UTC) + timedelta(hours=h) for h in (3, 1, 2, 0, 5)]
-    referrals = [accepted(f"r-{suffix}-{n}", at, agreement_id) for n, at in enumerate(times)]
+    parties = {"from_org": f"{CSSS}-{suffix}", "to_org": f"{REGIONAL}-{suffix}"}  # the agreement covers them
+    referrals = [accepted(f"r-{suffix}-{n}", at, agreement_id, **parties) for n, at in enumerate(times)]
     copies = [referrals[0], referrals[1], referrals[0], referrals[2], referrals[1], referrals[3], referrals[3]]
     publisher = KafkaPublisher(kafka_bootstrap, "agreements-test")
     try:
