@@ -102,6 +102,20 @@ class World:
         return app.state.application
 
 
+def consent_body(subject_id: str, valid_from: str, **more: Any) -> dict[str, Any]:
+    """A written consent of the person themself to a referral to ORG, of their contact details unless said."""
+    return {
+        "subject_id": subject_id,
+        "subject_birth_date": "1990-05-06",
+        "granted_by": {"role": "SELF"},
+        "method": "WRITTEN",
+        "purposes": ["REFERRAL"],
+        "recipients": [{"org_id": ORG}],
+        "categories": ["CONTACT"],
+        "valid_from": valid_from,
+    } | more
+
+
 def live_history(world: World) -> list[tuple[datetime, dict[str, Any]]]:
     """Three dates of changes, each followed by a snapshot of what the services show."""
     w, snapshots = world, []
@@ -118,17 +132,9 @@ def live_history(world: World) -> list[tuple[datetime, dict[str, Any]]]:
     }
     w.ids["agreement"] = w.call(w.agreements, "/v1/agreements", CSSS, "coordinator", draft, expect=201)["id"]
     w.call(w.agreements, f"/v1/agreements/{w.ids['agreement']}/sign", CSSS, "coordinator")
-    consent = {
-        "subject_id": "S-AUDIT-02",
-        "subject_birth_date": "1990-05-06",
-        "granted_by": {"role": "SELF"},
-        "method": "WRITTEN",
-        "purposes": ["REFERRAL"],
-        "recipients": [{"org_id": ORG}],
-        "categories": ["IDENTIFICATION", "CONTACT"],
-        "valid_from": "2026-03-01",
-        "valid_until": "2026-12-31",
-    }
+    consent = consent_body(
+        "S-AUDIT-02", "2026-03-01", categories=["IDENTIFICATION", "CONTACT"], valid_until="2026-12-31"
+    )
     w.ids["consent"] = w.call(w.consent, "/v1/consents", CSSS, "intake", consent, expect=201)["id"]
     referral = {
         "subject_id": "S-AUDIT-02",
@@ -296,16 +302,7 @@ def test_replay_from_a_store_encrypted_at_rest_uses_the_services_key(
             clock=ManualClock(D1),
         )
     )
-    body = {
-        "subject_id": "S-AUDIT-05",
-        "subject_birth_date": "1990-05-06",
-        "granted_by": {"role": "SELF"},
-        "method": "WRITTEN",
-        "purposes": ["REFERRAL"],
-        "recipients": [{"org_id": ORG}],
-        "categories": ["CONTACT"],
-        "valid_from": "2026-03-01",
-    }
+    body = consent_body("S-AUDIT-05", "2026-03-01")
     consent_id = consent.post("/v1/consents", json=body, headers=auth(CSSS, "intake")).json()["id"]
     history = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
 
@@ -324,16 +321,7 @@ def test_a_backdated_withdrawal_counts_from_the_date_it_took_effect_on_the_effec
     the platform published it only on the 12th (what the recorded axis shows)."""
     clock = ManualClock(datetime(2026, 11, 2, 15, 0, tzinfo=UTC))
     consent = client_for(build_consent(service_settings(ConsentSettings), clock=clock))
-    body = {
-        "subject_id": "S-AUDIT-06",
-        "subject_birth_date": "1990-05-06",
-        "granted_by": {"role": "SELF"},
-        "method": "WRITTEN",
-        "purposes": ["REFERRAL"],
-        "recipients": [{"org_id": ORG}],
-        "categories": ["CONTACT"],
-        "valid_from": "2026-11-01",
-    }
+    body = consent_body("S-AUDIT-06", "2026-11-01")
     consent_id = consent.post("/v1/consents", json=body, headers=auth(CSSS, "intake")).json()["id"]
     clock.advance(timedelta(days=10))
     withdrawn = consent.post(
