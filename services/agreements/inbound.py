@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from services.agreements.application import AcceptedReferral, Agreements
 from services.agreements.domain import AgreementNotFoundError
 from services.common.consumer import Handler, PoisonMessageError
+from services.common.declared import names_declared_by
 from services.common.envelope import CloudEvent, event_type
 from services.contract.codes import ServiceCode
 
@@ -38,6 +39,11 @@ class AcceptedReferralV1(BaseModel):
             agreement_id=self.agreement_id,
             occurred_at=self.occurred_at,
         )
+
+
+DECLARED = names_declared_by(AcceptedReferralV1)
+"""The names of the models `handler` validates records against: the keys of a record its dead-letter reason may
+show (any other is `<key>`)."""
 
 
 def handler(agreements: Agreements) -> Handler:

@@ -45,7 +45,8 @@ def build_relay(settings: AgreementsSettings, agreements: Agreements) -> Workers
 def build_consumers(settings: AgreementsSettings, agreements: Agreements) -> Workers:
     """Accepted referrals counted against volumes (`rls.referral.v1`)."""
     handler = inbound.handler(agreements)
-    return topic_consumer(settings, agreements, "referral-events", settings.consumer_group, [topics.REFERRAL], handler)
+    group = settings.consumer_group
+    return topic_consumer(settings, agreements, "referral-events", group, [topics.REFERRAL], handler, inbound.DECLARED)
 
 
 def build_loops(settings: AgreementsSettings, agreements: Agreements) -> Workers:

@@ -20,6 +20,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
+from services.common.declared import invalid_data
 from services.common.envelope import CloudEvent, EnvelopeError
 from services.common.eventstore import TrackedApplication
 from services.common.kafka import dlq_topic
@@ -66,6 +67,9 @@ class RecordProcessor:
     handler: Handler
     dead_letters: DeadLetterSink
     group: str
+    declared: frozenset[str]
+    """The names the handler's models declare (`names_declared_by`): a dead-letter reason shows these keys of a
+    record, any other as `<key>` (a mapping's key or an unknown member is the producer's text, maybe personal)."""
     max_attempts: int = 3
     retry_sleep: float = 0.5
     dead_lettered: Counter[str] = field(default_factory=Counter)
@@ -82,7 +86,7 @@ class RecordProcessor:
                 with span("consume", event.traceparent, SpanKind.CONSUMER, self._attributes(record)):
                     self.handler(event, tracking)
             except (EnvelopeError, PoisonMessageError, ValidationError) as error:
-                return self._dead_letter(record, tracking, reason=_reason(error))
+                return self._dead_letter(record, tracking, reason=_reason(error, self.declared))
             except Exception as error:  # noqa: BLE001 -- unknown failure: retry, then dead-letter
                 if self._applied_meanwhile(tracking):  # by this handler before it failed, or by another member
                     return "skipped"
@@ -125,11 +129,11 @@ class RecordProcessor:
         return "dead-lettered"
 
 
-def _reason(error: Exception) -> str:
-    """A reason that names fields and rules, never values (records may hold personal information)."""
+def _reason(error: Exception, declared: frozenset[str]) -> str:
+    """A reason that names declared fields and rules, never values nor undeclared keys (records may hold personal
+    information): it is logged and put on the dead letter."""
     if isinstance(error, ValidationError):
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in error.errors())
-        return f"invalid data: {fields}"
+        return invalid_data(error, declared)
     return str(error) or type(error).__name__
 
 

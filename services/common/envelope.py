@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.common.declared import names_declared_by, shown_key, shown_location
+
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 EVENT_ID_NAMESPACE = uuid.UUID("6d2c8a4e-5f0b-4f43-9d1e-0c7d1f3a9b21")
@@ -72,7 +74,8 @@ class CloudEvent(BaseModel):
     @classmethod
     def from_kafka(cls, headers: Iterable[tuple[str, bytes | None]] | None, value: bytes | None) -> CloudEvent:
         """Parses a binary-mode record; raises EnvelopeError naming what is wrong (and nothing else, whatever the
-        record holds: a consumer dead-letters it rather than crash on it)."""
+        record holds: a consumer dead-letters it rather than crash on it). The message quotes no header value and
+        no header name but the envelope's own: a consumer logs it and puts it on the dead letter."""
         attributes: dict[str, Any] = {}
         for name, raw in headers or []:
             if not isinstance(name, str):
@@ -100,23 +103,35 @@ class CloudEvent(BaseModel):
         try:
             event = cls.model_validate(document)
         except ValidationError as error:
-            fields = ", ".join(".".join(str(p) for p in e["loc"]) or "event" for e in error.errors())
+            fields = ", ".join(
+                shown_location(tuple(e["loc"]), e["type"], _ATTRIBUTES) or "event" for e in error.errors()
+            )
             raise EnvelopeError(f"invalid CloudEvent attributes: {fields}") from None
         if event.specversion != SPEC_VERSION:
-            raise EnvelopeError(f"unsupported specversion {event.specversion!r}")
+            raise EnvelopeError(f"unsupported specversion (not {SPEC_VERSION})")
         return event
+
+
+_ATTRIBUTES = names_declared_by(CloudEvent)
+"""The attributes a CloudEvent declares: the only header names (after `ce_`) an envelope error quotes."""
 
 
 def _header_text(name: str, raw: object) -> str:
     """A CloudEvents header's value as text (Kafka allows a header without value, and any bytes)."""
     if raw is None:
-        raise EnvelopeError(f"header {name} has no value")
+        raise EnvelopeError(f"header {_shown(name)} has no value")
     if not isinstance(raw, bytes | bytearray | memoryview):
-        raise EnvelopeError(f"header {name} is not bytes")
+        raise EnvelopeError(f"header {_shown(name)} is not bytes")
     try:
         return bytes(raw).decode("utf-8", errors="strict")
     except UnicodeDecodeError:
-        raise EnvelopeError(f"header {name} is not UTF-8") from None
+        raise EnvelopeError(f"header {_shown(name)} is not UTF-8") from None
+
+
+def _shown(name: str) -> str:
+    """A header's name as an error quotes it: `content-type` and the envelope's attributes as they are, another
+    `ce_` header as `ce_<key>` (its name is the producer's text, maybe personal)."""
+    return name if name == "content-type" else HEADER_PREFIX + shown_key(name[len(HEADER_PREFIX) :], _ATTRIBUTES)
 
 
 def _depth(document: object) -> int:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Literal, get_args, get_origin
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from services.common.asgi import UnexpectedErrors
+from services.common.declared import names_declared_by, shown_location
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:ca.qc.rls:problem:"
@@ -85,19 +84,13 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=all_headers)
 
 
-UNDECLARED_KEY = "<key>"
-"""What a problem's `field` shows in place of a key the client wrote and the API does not declare: a mapping's key,
-an unknown or a duplicated member. Such a key is the client's text, and it may be personal (a name, a health
-insurance number); declared field names, parameter names and enum members are shown as they are."""
-
 _LOCATIONS = ("body", "query", "path", "header", "cookie")
-_KEY_MARK = "[key]"  # pydantic's last segment when a mapping's key itself is invalid
 _DECLARED: WeakKeyDictionary[Any, frozenset[str]] = WeakKeyDictionary()
 
 
 def declared_names(app: Any) -> frozenset[str]:
-    """The names `app`'s routes declare: their parameters, the fields (and aliases) of the models they read, at any
-    depth, and the values of the enums and literals in them. Worked out once per app, when first needed."""
+    """The names `app`'s routes declare: their parameters and the names their types declare (`names_declared_by`).
+    Worked out once per app, when first needed."""
     if app is None:  # no app in the scope: nothing is declared
         return frozenset()
     if app not in _DECLARED:
@@ -107,7 +100,7 @@ def declared_names(app: Any) -> frozenset[str]:
             if isinstance(route, APIRoute):
                 for param in _params(route.dependant):
                     names.update((param.name, param.alias))
-                    _names_in(param.field_info.annotation, names, set())
+                    names.update(names_declared_by(param.field_info.annotation))
         _DECLARED[app] = frozenset(names)
     return _DECLARED[app]
 
@@ -123,44 +116,12 @@ def _params(dependant: Any) -> Iterator[Any]:
         yield from _params(dependency)
 
 
-def _names_in(annotation: Any, names: set[str], seen: set[int]) -> None:
-    if id(annotation) in seen:  # a model that contains itself
-        return
-    seen.add(id(annotation))
-    if get_origin(annotation) is Literal:
-        names.update(str(value) for value in get_args(annotation))
-    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        for name, field in annotation.model_fields.items():
-            aliases = (field.alias, field.validation_alias, field.serialization_alias)
-            names.update([name, *(alias for alias in aliases if isinstance(alias, str))])
-            _names_in(field.annotation, names, seen)
-    elif isinstance(annotation, type) and issubclass(annotation, Enum):
-        names.update(str(member.value) for member in annotation)
-    else:  # list[X], dict[K, V], X | None, Annotated[X, ...]
-        for argument in get_args(annotation):
-            _names_in(argument, names, seen)
-
-
-def shown_key(key: str, declared: frozenset[str]) -> str:
-    """A key the client wrote, as a problem may name it: itself if declared, else `UNDECLARED_KEY`."""
-    return key if key in declared else UNDECLARED_KEY
-
-
 def _field(loc: tuple[Any, ...], kind: str, declared: frozenset[str]) -> str:
-    """A validation error's location as a problem's `field`: list indexes and declared names as they are, any other
-    segment (a mapping's key, an unknown member) as `UNDECLARED_KEY`."""
+    """A validation error's location as a problem's `field` (`shown_location`, without the part of the request)."""
     if len(loc) == 2 and loc[0] == "header":  # as clients write it: If-Match, Idempotency-Key
         return "-".join(part.capitalize() for part in str(loc[1]).split("-"))
     parts = loc[1:] if loc and loc[0] in _LOCATIONS else loc
-    shown = []
-    for at, part in enumerate(parts):
-        if isinstance(part, int) or part == _KEY_MARK:
-            shown.append(str(part))
-        elif parts[at + 1 : at + 2] == (_KEY_MARK,) or (kind == "extra_forbidden" and at == len(parts) - 1):
-            shown.append(UNDECLARED_KEY)  # the key was refused: whatever it is, it is not a declared name
-        else:
-            shown.append(shown_key(str(part), declared))
-    return ".".join(shown) or str(loc[0] if loc else "request")
+    return shown_location(parts, kind, declared) or str(loc[0] if loc else "request")
 
 
 _HTTP_SLUGS = {

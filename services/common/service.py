@@ -123,11 +123,17 @@ def topic_consumer(
     group: str,
     topics: Sequence[str],
     handler: Handler,
+    declared: frozenset[str],
 ) -> Workers:
-    """A consumer group member applying each record of `topics` once in effect (poison records: `<topic>.dlq`)."""
+    """A consumer group member applying each record of `topics` once in effect (poison records: `<topic>.dlq`, with
+    a reason showing only the keys in `declared`: the names the handler's models declare)."""
     dead_letters = KafkaPublisher(settings.kafka_access, f"{settings.service_name}-dead-letters")
     processor = RecordProcessor(
-        app=application, handler=handler, dead_letters=DeadLetterSink(dead_letters.send_raw), group=group
+        app=application,
+        handler=handler,
+        dead_letters=DeadLetterSink(dead_letters.send_raw),
+        group=group,
+        declared=declared,
     )
     consumer = TrackingConsumer(settings.kafka_access, group, list(topics), processor)
     return Workers({name: consumer.run}, [dead_letters.close], consumer_readings(application, consumer))

@@ -15,7 +15,8 @@ from typing import Any
 from starlette.types import Message, Receive, Scope, Send
 
 from services.common.asgi import HttpMiddleware
-from services.common.problems import VALIDATION, ProblemSpec, declared_names, problem_response, shown_key
+from services.common.declared import shown_key
+from services.common.problems import VALIDATION, ProblemSpec, declared_names, problem_response
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """The largest request body a service reads (4 MiB). The largest legitimate one is a referral with its record

@@ -8,12 +8,16 @@ from __future__ import annotations
 from eventsourcing.persistence import Tracking
 
 from services.common.consumer import Handler
+from services.common.declared import names_declared_by
 from services.common.envelope import CloudEvent
 from services.consent.application import AgreementState, Consents, OrganisationRegistered
 from services.contract.agreements_events import AGREEMENT_LIFECYCLE
 
 ORGANISATION_REGISTERED = "ca.qc.rls.agreements.organisation-registered.v1"
 AGREEMENT_STATES = frozenset(f"ca.qc.rls.agreements.{name}.v1" for name in AGREEMENT_LIFECYCLE)
+DECLARED = names_declared_by(OrganisationRegistered, AgreementState)
+"""The names of the models `handler` validates records against: the keys of a record its dead-letter reason may
+show (any other is `<key>`)."""
 
 
 def handler(consents: Consents) -> Handler:

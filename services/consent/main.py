@@ -37,7 +37,9 @@ def build_relay(settings: ConsentSettings, consents: Consents) -> Workers:
 def build_consumers(settings: ConsentSettings, consents: Consents) -> Workers:
     """Organisations and agreement states from `rls.agreements.v1`, for the decision engine's facts."""
     group, handler = settings.consumer_group, inbound.handler(consents)
-    return topic_consumer(settings, consents, "agreements-events", group, [topics.AGREEMENTS], handler)
+    return topic_consumer(
+        settings, consents, "agreements-events", group, [topics.AGREEMENTS], handler, inbound.DECLARED
+    )
 
 
 def build_metrics(settings: ConsentSettings, consents: Consents) -> list[Reading]:

@@ -8,6 +8,7 @@ from eventsourcing.persistence import Tracking
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.consumer import Handler
+from services.common.declared import names_declared_by
 from services.common.envelope import CloudEvent
 from services.contract.referral_events import EVENTS
 from services.notifications.application import Notifications, RoutedEvent
@@ -36,6 +37,11 @@ class _Routing(BaseModel):
     from_service: str | None = None
     to_service: str | None = None
     redirected_from_service: str | None = None
+
+
+DECLARED = names_declared_by(_Routing)
+"""The names of the models `handler` validates records against: the keys of a record its dead-letter reason may
+show (any other is `<key>`)."""
 
 
 def is_referral_event(event: CloudEvent) -> bool:

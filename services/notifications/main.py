@@ -58,7 +58,9 @@ def build_relay(settings: NotificationsSettings, notifications: Notifications) -
 def build_consumers(settings: NotificationsSettings, notifications: Notifications) -> Workers:
     """Referral events (`rls.referral.v1`) routed to the subscriptions of the organisations they concern."""
     group, handler = settings.consumer_group, inbound.handler(notifications)
-    return topic_consumer(settings, notifications, "referral-events", group, [topics.REFERRAL], handler)
+    return topic_consumer(
+        settings, notifications, "referral-events", group, [topics.REFERRAL], handler, inbound.DECLARED
+    )
 
 
 def build_metrics(settings: NotificationsSettings, notifications: Notifications) -> list[Reading]:

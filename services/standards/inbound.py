@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from services.common.declared import invalid_data, names_declared_by
 from services.common.envelope import CloudEvent, EnvelopeError, derived_id, schema_uri
 from services.contract.events import EVENT_TYPES
 from services.contract.infosocial_events import InfoSocialCallV1
@@ -70,12 +71,12 @@ def _event(headers: Headers, value: bytes | None) -> CloudEvent:
 
 def _payload(event: CloudEvent, times: tuple[str, ...]) -> dict[str, Any]:
     """The event's data validated against its type's schema, as JSON; `times` are the fields the board reads as
-    instants."""
+    instants. A refusal names the schema's fields only: another key (an unknown member) is the producer's text."""
+    schema = EVENT_TYPES[event.type]
     try:
-        data = EVENT_TYPES[event.type].model_validate(event.data)
+        data = schema.model_validate(event.data)
     except ValidationError as error:
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in error.errors())
-        raise PoisonRecordError(f"invalid data: {fields}") from None
+        raise PoisonRecordError(invalid_data(error, names_declared_by(schema))) from None
     for name in times:
         at = getattr(data, name, None)
         if not isinstance(at, datetime):

@@ -98,7 +98,9 @@ def test_accepted_referrals_are_counted_once_per_agreement_service_and_year(
         accepted("r-7", year_one[8], agreement_id),
     ]
     dead = FakeDeadLetters()
-    processor = RecordProcessor(agreements, inbound.handler(agreements), DeadLetterSink(dead.send_raw), "test")
+    processor = RecordProcessor(
+        agreements, inbound.handler(agreements), DeadLetterSink(dead.send_raw), "test", inbound.DECLARED
+    )
     records = [FakeRecord(topics.REFERRAL, 0, offset, *e.to_kafka()) for offset, e in enumerate(stream)]
     outcomes = [processor.process(r) for r in records]
     redelivered = [processor.process(r) for r in records[:5]]  # the batch again after a crash
@@ -219,7 +221,9 @@ def test_published_events_match_their_schemas_and_keep_their_ids(app_on_store: A
 
 def test_a_referral_naming_an_unknown_agreement_is_dead_lettered(app_on_store: Agreements) -> None:
     dead = FakeDeadLetters()
-    processor = RecordProcessor(app_on_store, inbound.handler(app_on_store), DeadLetterSink(dead.send_raw), "test")
+    processor = RecordProcessor(
+        app_on_store, inbound.handler(app_on_store), DeadLetterSink(dead.send_raw), "test", inbound.DECLARED
+    )
     unknown = accepted("r-1", datetime(2027, 2, 1, tzinfo=UTC), "00000000-0000-4000-8000-000000000000")
     outcome = processor.process(FakeRecord(topics.REFERRAL, 1, 0, *unknown.to_kafka()))
     assert outcome == "dead-lettered" and [t for t, _ in dead.sent] == [f"{topics.REFERRAL}.dlq"]

@@ -1,7 +1,9 @@
-"""The notifications consumer on a real broker: redelivery has one effect, poison goes to the .dlq, then the next."""
+"""The notifications consumer on a real broker: redelivery has one effect, poison goes to the .dlq (its reason showing
+nothing the producer wrote), then the next."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -22,6 +24,8 @@ from services.notifications.settings import NotificationsSettings
 from tests.helpers import read_topic, wait_for
 
 pytestmark = pytest.mark.integration
+
+PERSON = "Jean Tremblay NAM TREJ12345678"
 
 
 def referral_event(referral_id: str, to_org: str) -> CloudEvent:
@@ -47,7 +51,7 @@ def run_consumer(app: Notifications, bootstrap: str, group: str, until: Callable
     settings = NotificationsSettings(kafka_bootstrap_servers=bootstrap, consumer_group=group)
     publisher = KafkaPublisher(bootstrap, "test-dlq")
     stop = threading.Event()
-    processor = RecordProcessor(app, inbound.handler(app), DeadLetterSink(publisher.send_raw), group)
+    processor = RecordProcessor(app, inbound.handler(app), DeadLetterSink(publisher.send_raw), group, inbound.DECLARED)
     consumer = TrackingConsumer(settings.kafka_access, group, [topics.REFERRAL], processor)
     outcomes: list[str] = []
     process = consumer.processor.process
@@ -63,13 +67,20 @@ def run_consumer(app: Notifications, bootstrap: str, group: str, until: Callable
     return outcomes
 
 
-def test_redelivered_and_poison_records(kafka_bootstrap: str, tmp_path: object) -> None:
+def test_redelivered_and_poison_records(
+    kafka_bootstrap: str, tmp_path: object, caplog: pytest.LogCaptureFixture
+) -> None:
     publisher = KafkaPublisher(kafka_bootstrap, "test-producer")
     referral_id = str(uuid.uuid4())
     to_org = "org-" + uuid.uuid4().hex[:8]
     good = referral_event(referral_id, to_org)
     after = referral_event(str(uuid.uuid4()), to_org)
-    # the same event twice (a relay re-send), a poison record, then a good one
+    # an attribute named by a person's name (before `good`, on its partition), the same event twice (a relay
+    # re-send), a poison record, then a good one
+    named_id = f"named-{uuid.uuid4()}".encode()
+    named_headers, named_value = referral_event(referral_id, to_org).to_kafka()
+    named_headers = [(n, named_id if n == "ce_id" else v) for n, v in named_headers] + [(f"ce_{PERSON}", b"x")]
+    publisher.send_raw(topics.REFERRAL, referral_id.encode(), named_value, named_headers)
     publisher.publish([Outgoing(topics.REFERRAL, referral_id, good), Outgoing(topics.REFERRAL, referral_id, good)])
     poison_id = f"poison-{uuid.uuid4()}".encode()
     publisher.send_raw(topics.REFERRAL, referral_id.encode(), b'{"broken": ', [("ce_id", poison_id)])
@@ -79,7 +90,8 @@ def test_redelivered_and_poison_records(kafka_bootstrap: str, tmp_path: object) 
     store = persistence_env(f"sqlite:///{tmp_path}/notifications.db")
     app = Notifications(env=store)
     ours = {good.id, after.id}
-    first = run_consumer(app, kafka_bootstrap, "g-" + uuid.uuid4().hex, until=lambda _: ours <= set(routed(app)))
+    with caplog.at_level(logging.WARNING, logger="services.common.consumer"):
+        first = run_consumer(app, kafka_bootstrap, "g-" + uuid.uuid4().hex, until=lambda _: ours <= set(routed(app)))
     assert "dead-lettered" in first
     assert sorted(i for i in routed(app) if i in ours) == sorted(ours)  # the duplicate copy had no effect
 
@@ -100,3 +112,10 @@ def test_redelivered_and_poison_records(kafka_bootstrap: str, tmp_path: object) 
     assert dead, "the poison record is on the dead-letter topic"
     assert dict(dead[0].headers)["dlq_reason"].startswith(b"record value is not JSON")
     assert dead[0].value == b'{"broken": '
+
+    named = [
+        r for r, _ in read_topic(kafka_bootstrap, topics.REFERRAL + ".dlq") if dict(r.headers)["ce_id"] == named_id
+    ]
+    assert dict(named[0].headers)["dlq_reason"] == b"invalid CloudEvent attributes: <key>"
+    assert any(r.getMessage().endswith("dead-lettered: invalid CloudEvent attributes: <key>") for r in caplog.records)
+    assert "Tremblay" not in caplog.text

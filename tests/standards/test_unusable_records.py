@@ -162,6 +162,15 @@ def test_a_malformed_envelope_is_dead_lettered_and_the_agent_goes_on(tmp_path: P
     assert board.rows() == MET
 
 
+def test_a_record_with_an_unknown_member_is_dead_lettered_without_its_name(tmp_path: Path) -> None:
+    """The schema's fields are named; the unknown member's name is the producer's text, maybe a person's."""
+    board = Board(tmp_path)
+    headers, value = referral("submitted", "2026-03-14T09:00:00-04:00")
+    data = json.loads(value)
+    board.feed(REFERRALS, (headers, json.dumps({**data, "Jean Tremblay": 1, "urgency": 3}).encode()))
+    assert board.dead == [(0, "invalid data: urgency (enum), <key> (extra_forbidden)")]
+
+
 def test_a_deeply_nested_value_is_dead_lettered(tmp_path: Path) -> None:
     board = Board(tmp_path)
     headers, _ = referral("submitted", "2026-03-14T09:00:00-04:00")

@@ -1,16 +1,21 @@
-"""Record processing: once in effect, poison to the dead-letter sink, processing goes on."""
+"""Record processing: once in effect, poison to the dead-letter sink with a reason that shows no value nor key the
+producer wrote, processing goes on."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
+import pytest
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError, Tracking
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.consumer import DeadLetterSink, RecordProcessor
+from services.common.declared import invalid_data, names_declared_by
 from services.common.envelope import CloudEvent
 from services.common.eventstore import TrackedApplication
 
@@ -30,6 +35,11 @@ TALLY = uuid.UUID("00000000-0000-4000-8000-0000000000aa")
 
 class Item(BaseModel):
     item: str
+    counts: dict[str, int] = Field(default_factory=dict)  # a mapping whose keys the producer writes
+
+
+DECLARED = names_declared_by(Item)
+PERSON = "Jean Tremblay NAM TREJ12345678"
 
 
 class Tallies(TrackedApplication):
@@ -81,7 +91,8 @@ def record(offset: int, data: dict[str, object]) -> Record:
 def processor() -> tuple[RecordProcessor, Tallies, SinkSpy]:
     app = Tallies(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     spy = SinkSpy()
-    return RecordProcessor(app, app.apply, DeadLetterSink(spy.send_raw), group="g", retry_sleep=0), app, spy
+    sink = DeadLetterSink(spy.send_raw)
+    return RecordProcessor(app, app.apply, sink, group="g", declared=DECLARED, retry_sleep=0), app, spy
 
 
 def test_the_same_record_delivered_twice_has_one_effect() -> None:
@@ -115,7 +126,8 @@ def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered() -> None:
         calls.append(tracking)
         raise TimeoutError
 
-    proc = RecordProcessor(app, flaky, DeadLetterSink(spy.send_raw), group="g", max_attempts=3, retry_sleep=0)
+    sink = DeadLetterSink(spy.send_raw)
+    proc = RecordProcessor(app, flaky, sink, group="g", declared=DECLARED, max_attempts=3, retry_sleep=0)
     assert proc.process(record(0, {"item": "a"})) == "dead-lettered"
     assert len(calls) == 3
     assert dict(spy.sent[0][2])["dlq_reason"] == b"failed 3 times: TimeoutError"
@@ -134,7 +146,51 @@ def test_a_record_applied_before_its_handler_failed_is_not_retried_nor_dead_lett
         app.apply(cloud_event, tracking)
         raise TimeoutError
 
-    proc = RecordProcessor(app, applied_then_failed, DeadLetterSink(spy.send_raw), group="g", retry_sleep=0)
+    sink = DeadLetterSink(spy.send_raw)
+    proc = RecordProcessor(app, applied_then_failed, sink, group="g", declared=DECLARED, retry_sleep=0)
     assert proc.process(record(0, {"item": "a"})) == "skipped"
     assert len(calls) == 1 and spy.sent == []
     assert app.repository.get(TALLY).items == ["a"]
+
+
+class Part(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    size: int
+
+
+class Shipment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    counts: dict[str, int]
+    by_kind: dict[Literal["SMALL", "LARGE"], int]
+    parts: list[Part]
+
+
+def test_a_reason_names_declared_fields_and_shows_undeclared_keys_as_key() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Shipment.model_validate(
+            {
+                "counts": {PERSON: "many"},  # a free key, its value refused
+                "by_kind": {"SMALL": "few", PERSON: 1},  # a literal key, then a refused one
+                "parts": [{"size": 1}, {"size": "big", PERSON: 1}],  # an unknown member
+                PERSON: 1,
+            }
+        )
+    reason = invalid_data(refused.value, names_declared_by(Shipment))
+    assert reason == (
+        "invalid data: counts.<key> (int_parsing), by_kind.SMALL (int_parsing), by_kind.<key>.[key] (literal_error),"
+        " parts.1.size (int_parsing), parts.1.<key> (extra_forbidden), <key> (extra_forbidden)"
+    )
+    assert "Tremblay" not in reason and "TREJ" not in reason
+
+
+def test_a_poison_record_with_a_personal_key_is_dead_lettered_and_logged_without_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    proc, _, spy = processor()
+    with caplog.at_level(logging.WARNING, logger="services.common.consumer"):
+        assert proc.process(record(0, {"item": "a", "counts": {PERSON: "many"}})) == "dead-lettered"
+    reason = dict(spy.sent[0][2])["dlq_reason"].decode()
+    assert reason == "invalid data: counts.<key> (int_parsing)"
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged == [f"record rls.test.v1#0@0 dead-lettered: {reason}"]
+    assert "Tremblay" not in reason and "Tremblay" not in caplog.text

@@ -106,6 +106,28 @@ def test_records_no_client_would_write_are_refused_as_malformed_not_raised_as_so
         CloudEvent.from_kafka(headers, value)
 
 
+PERSON = "Jean Tremblay NAM TREJ12345678"
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ([*ATTRIBUTES, (f"ce_{PERSON}", b"x")], "invalid CloudEvent attributes: <key>"),
+        ([*ATTRIBUTES, (f"ce_{PERSON}", None)], "header ce_<key> has no value"),
+        ([*ATTRIBUTES, (f"ce_{PERSON}", b"\xff")], "header ce_<key> is not UTF-8"),
+        ([*ATTRIBUTES, ("ce_specversion", PERSON.encode())], "unsupported specversion (not 1.0)"),
+    ],
+    ids=["unknown-attribute", "unknown-null-header", "unknown-binary-header", "specversion"],
+)
+def test_a_refusal_quotes_no_header_value_nor_a_header_name_the_envelope_does_not_declare(
+    headers: list[tuple[str, bytes | None]], reason: str
+) -> None:
+    """A consumer logs the refusal and puts it on the dead letter: the producer's text may be personal."""
+    with pytest.raises(EnvelopeError) as refused:
+        CloudEvent.from_kafka(headers, b"{}")
+    assert str(refused.value) == reason
+
+
 def test_a_header_the_envelope_does_not_read_may_have_no_value() -> None:
     headers, value = sample().to_kafka()
     assert CloudEvent.from_kafka([*headers, ("x-trace", None)], value) == sample()
