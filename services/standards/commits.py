@@ -2,22 +2,25 @@
 
 The board is at least once with idempotent table values: a record read twice does no harm, a record committed past
 before it was processed is lost for good after a crash. faust-streaming 0.15.3 can commit past such records in
-three ways; the hooks below close them on this app's own objects (their attributes, never faust's classes):
+several ways; the hooks below close them on this app's own objects (their attributes, never faust's classes):
 
 - `drain_before_commit` (the producer's buffer): the changelog records of the tables are handed to the producer
   before the offsets they follow are committed;
-- `commit_only_processed` (the consumer): a message a stream skips because it was fetched before a rebalance (or
-  reached it while flow was stopped for one) is not recorded as acked, since it will be read again from the
-  committed offset; and no commit covers an offset delivered to the streams and not acked yet.
+- `commit_only_processed` (the consumer): the streams get each partition's records in order from the offset it was
+  sought to, none skipped, and a commit covers only offsets acked without a break from there.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import logging
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from faust.types import TP, Message
+
+log = logging.getLogger(__name__)
 
 
 def drain_before_commit(buffer: Any) -> None:
@@ -52,37 +55,75 @@ def drain_before_commit(buffer: Any) -> None:
     buffer.flush = flush
 
 
-def commit_only_processed(consumer: Any) -> None:
-    """Makes `consumer` (faust's consumer, before it starts) commit no offset past a record not processed.
+def commit_only_processed(consumer: Any, reread_after_s: float = 2.0) -> None:
+    """Makes `consumer` (faust's consumer, before it starts) hand the streams every record of a partition in order,
+    none skipped, and commit no offset past a record not processed.
 
-    1. A stream skips a message fetched in an earlier generation of the group, or reaching it while flow control is
-       stopped for a rebalance. faust-streaming 0.15.3's pure-Python stream iterator (`Stream._py_aiter`, used when
-       its compiled one is absent or `NO_CYTHON` is set) acks it all the same: the offset is recorded as acked, while
-       the partition is sought back to its committed offset and the record will be fetched again, so a commit can
-       pass it before the copy fetched again is processed. (The compiled iterator, `_cython/streams.pyx`, does not
-       ack it.) Here such a message (never tracked by a stream, and stale as the stream judges it) is marked acked
-       on itself, so that nothing waits on it, and its offset is not recorded.
-    2. `Consumer._new_offset` lets a commit start above the committed offset: it refuses only when the first offset
-       acked is *more than one* above it, while the committed offset is the next record to process (committed 10,
-       acked 11 and 12: it commits 13, 10 unprocessed). It checks nothing while the committed offset is None, which
-       it is after every assignment until the partitions are sought, and after that for a partition whose committed
-       offset is 0 or none. (It tolerates the one offset because the committed offset need not be a record: a
-       transaction marker, a compacted hole.) Here the consumer keeps the offsets it delivered to the streams; one
-       not acked yet (nor below the committed offset) is the most a commit may reach. Acks are read from the
-       consumer's own record of them, which both stream iterators fill (the compiled one without calling `ack`).
-       An offset that is no record is never delivered, so it holds nothing back."""
+    The topics the board reads are neither compacted nor written in transactions (the platform's producers are
+    idempotent, not transactional): their offsets are contiguous, so an offset missing between two records handed
+    over is a record lost. faust-streaming 0.15.3 loses records in three ways, each closed here:
+
+    1. **A fetch from before the seek.** After an assignment faust resumes the partitions, then seeks them to the
+       committed offsets; a fetch already under way can return records from another position (seen: offset 1,920
+       while 748 was committed). faust hands them over, counts the offsets between as a gap of records that do not
+       exist, and commits past them: those records are never applied (seen as an undercounted board after
+       SIGKILLs). Here a partition's records are handed over only once it is sought, and only in order from the
+       offset sought: a record beyond the next expected one is held back and the partition is read again from
+       the expected offset (at most every `reread_after_s` for the same offset).
+    2. **A commit past a record not processed.** `Consumer._new_offset` commits past the next offset to process when
+       later ones are acked (committed 10, acked 11 and 12: it commits 13), and checks nothing while the committed
+       offset is None (after every assignment). Here a commit reaches only as far as the offsets acked without a
+       break from the offset the partition was sought to.
+    3. **A skipped message recorded as acked.** A stream skips a message fetched in an earlier generation of the
+       group, or reaching it while flow is stopped for a rebalance; faust's pure-Python stream iterator
+       (`Stream._py_aiter`, used when its compiled one is absent or `NO_CYTHON` is set) acks it all the same. Here
+       such a message (never tracked by a stream, and stale as the stream judges it) is marked acked on itself, so
+       that nothing waits on it, and its offset is not recorded: it is read again from the committed offset. The
+       compiled iterator (`_cython/streams.pyx`) does not ack it, and records acks without calling `ack`: acks are
+       read from the consumer's own record of them, which both iterators fill."""
     app = consumer.app
-    deliver, ack, new_offset = consumer.callback, consumer.ack, consumer._new_offset
+    getmany, perform_seek, ack = consumer.getmany, consumer.perform_seek, consumer.ack
     revoke = consumer.on_partitions_revoked
-    delivered: defaultdict[TP, set[int]] = defaultdict(set)
+    expected: dict[TP, int] = {}  # the next offset to hand over, per partition sought
+    processed_to: dict[TP, int] = {}  # the offset up to which every record is processed (what a commit may write)
+    reread: dict[TP, tuple[int, float]] = {}  # the offset last read again, and when
 
-    def current(message: Message) -> bool:
-        return bool(message.generation_id == app.consumer_generation_id)
+    def read(tp: TP) -> bool:
+        return bool(app.topics.acks_enabled_for(tp.topic))  # the topics of the agents (not the changelogs)
 
-    async def on_message(message: Message) -> None:
-        if current(message) and app.topics.acks_enabled_for(message.topic):
-            delivered[message.tp].add(message.offset)
-        await deliver(message)
+    async def sought() -> None:
+        tps = [tp for tp in consumer.assignment() if read(tp)]
+        earliest = await consumer.earliest_offsets(*tps) if tps else {}
+        await perform_seek()
+        for tp in tps:  # committed None: nothing committed yet, or 0 (set at once: the fetcher goes on meanwhile)
+            start = max(consumer._committed_offset.get(tp) or 0, earliest.get(tp) or 0)
+            expected[tp] = processed_to[tp] = start
+
+    async def in_order(timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        async for tp, message in getmany(timeout=timeout):
+            if not read(tp):
+                yield tp, message
+                continue
+            next_offset = expected.get(tp)
+            if next_offset is None:  # not sought since it was assigned: where to start is not known yet
+                continue
+            if message.offset > next_offset:
+                await read_again(tp, next_offset, message.offset)
+                continue
+            if message.offset == next_offset:
+                expected[tp] = next_offset + 1
+            yield tp, message  # below: a record read again, which faust drops or applies again (idempotent)
+
+    async def read_again(tp: TP, offset: int, fetched: int) -> None:
+        last = reread.get(tp)
+        now = time.monotonic()
+        if last is not None and last[0] == offset and now - last[1] < reread_after_s:
+            return
+        reread[tp] = (offset, now)
+        log.warning(
+            "%s: the fetch returned offset %d while %d is next: reading again from %d", tp, fetched, offset, offset
+        )
+        await consumer.seek(tp, offset)
 
     def on_ack(message: Message) -> bool:
         if not message.tracked and not (current(message) and app.flow_control.is_active()):
@@ -91,35 +132,34 @@ def commit_only_processed(consumer: Any) -> None:
             return False
         return bool(ack(message))
 
-    def first_unprocessed(tp: TP) -> int | None:
-        pending, acked, committed = delivered[tp], consumer._acked_index[tp], consumer._committed_offset[tp]
-        pending.difference_update(
-            [offset for offset in pending if offset in acked or (committed is not None and offset < committed)]
-        )
-        return min(pending, default=None)
+    def current(message: Message) -> bool:
+        return bool(message.generation_id == app.consumer_generation_id)
 
-    def guarded_new_offset(tp: TP) -> int | None:
-        unprocessed = first_unprocessed(tp)
-        if unprocessed is None:
-            offset: int | None = new_offset(tp)
-            return offset
-        acked, index = consumer._acked[tp], consumer._acked_index[tp]
-        saved = list(acked), set(index), consumer._gap[tp].copy()
-        offset = new_offset(tp)
-        if offset is None or offset <= unprocessed:
-            return offset
-        acked[:] = saved[0]  # as they were: committed once the offsets before them are processed
-        index.clear()
-        index.update(saved[1])
-        consumer._gap[tp] = saved[2]
-        return None
+    def new_offset(tp: TP) -> int | None:
+        start = processed_to.get(tp)
+        if start is None:  # not sought since it was assigned: nothing is known processed from the committed offset
+            return None
+        index = consumer._acked_index[tp]
+        end = start
+        while end in index:
+            end += 1
+        if end == start:
+            return None
+        acked = consumer._acked[tp]
+        acked[:] = [offset for offset in acked if offset >= end]
+        index.difference_update([offset for offset in index if offset < end])
+        processed_to[tp] = end
+        return end
 
     async def on_partitions_revoked(revoked: set[TP]) -> None:
         await revoke(revoked)  # waits for the streams, committing what they ack meanwhile
         for tp in revoked:
-            delivered.pop(tp, None)
+            expected.pop(tp, None)
+            processed_to.pop(tp, None)
+            reread.pop(tp, None)
 
-    consumer.callback = on_message
+    consumer.getmany = in_order
+    consumer.perform_seek = sought
     consumer.ack = on_ack
-    consumer._new_offset = guarded_new_offset
+    consumer._new_offset = new_offset
     consumer.on_partitions_revoked = on_partitions_revoked

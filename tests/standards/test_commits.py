@@ -1,10 +1,13 @@
-"""The board's consumer commits no offset past a record not processed: faust-streaming 0.15.3's own consumer can,
-for a message fetched before a rebalance (its pure-Python stream iterator records it as acked when it skips it) and
-for acks that do not start at the committed offset. faust's real consumer, messages, channel and stream; no broker."""
+"""The board's consumer hands every record over in order and commits no offset past a record not processed:
+faust-streaming 0.15.3's own consumer can skip records fetched from before the seek that follows an assignment,
+commit past a message fetched before a rebalance (its pure-Python stream iterator records it as acked when it skips
+it) and past acks that do not start at the committed offset. faust's real consumer, its fetch loop, messages,
+channel and stream; the broker's side (fetch, seek, committed offsets) is a partition's log in memory."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,7 +34,7 @@ class Consumer:
     """faust's consumer of a bare app (no broker), delivering as faust's conductor does: onto a channel an agent's
     stream reads. Built on the running event loop, as faust builds it."""
 
-    def __init__(self, tmp_path: Path, hooked: bool, committed: int | None) -> None:
+    def __init__(self, tmp_path: Path, hooked: bool, committed: int | None, log: Log | None = None) -> None:
         self.app = faust.App(
             f"commits-{uuid.uuid4().hex[:8]}",
             broker="kafka://localhost:1",
@@ -54,18 +57,20 @@ class Consumer:
             callback=deliver, on_partitions_revoked=rebalanced, on_partitions_assigned=rebalanced
         )
         self.app.consumer = self.consumer
+        self.log = log or Log(end=0, position=committed or 0)
+        self.log.serve(self.consumer, committed)
         if hooked:
             commit_only_processed(self.consumer)
         self.app.topics.acking_topics.add(TOPIC)
         self.app.flow_control.resume()
         self.app.consumer_generation_id = GENERATION
-        self.consumer._committed_offset[PARTITION] = committed  # as the seek after an assignment leaves it
+
+    async def sought(self) -> None:
+        """The seek to the committed offsets that follows an assignment."""
+        await self.consumer.perform_seek()
 
     async def fetched(self, offsets: Iterable[int], generation: int = GENERATION) -> list[Any]:
-        messages = [
-            ConsumerMessage(TOPIC, 0, n, 0.0, 0, [], b"k", b"v", None, tp=PARTITION, generation_id=generation)
-            for n in offsets
-        ]
+        messages = [record(n, generation) for n in offsets]
         for message in messages:
             await self.consumer.callback(message)
         return messages
@@ -86,6 +91,54 @@ class Consumer:
         return seen
 
 
+def record(offset: int, generation: int = GENERATION) -> Any:
+    return ConsumerMessage(TOPIC, 0, offset, 0.0, 0, [], b"k", b"v", None, tp=PARTITION, generation_id=generation)
+
+
+class Log:
+    """One partition as the broker serves the consumer: records 0 to `end` - 1, fetched five at a time from a
+    position that a seek moves. `stale_until_seek` makes the first fetch read from the position where it is and
+    the seek after the assignment land while that fetch is handed over, as faust's recovery lets it happen."""
+
+    def __init__(self, end: int, position: int, stale_until_seek: bool = False) -> None:
+        self.end, self.position, self.stale = end, position, stale_until_seek
+        self.seeks: list[int] = []
+
+    def serve(self, consumer: Any, committed: int | None, fetch: bool = True) -> None:
+        """Puts this log behind `consumer` (its transport-level calls; faust's own logic stays), its fetch too unless
+        `fetch` is False (a consumer already hooked)."""
+
+        async def seek_to_committed() -> dict[TP, int]:
+            self.position = committed or 0
+            return {PARTITION: committed} if committed is not None else {}
+
+        async def seek(tp: TP, offset: int) -> None:
+            self.seeks.append(offset)
+            self.position = offset
+
+        async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+            return {tp: 0 for tp in tps}
+
+        async def records(timeout: float) -> Any:
+            batch = range(self.position, min(self.position + 5, self.end))
+            self.position = batch.stop
+            for n, offset in enumerate(batch):
+                if n == 1 and self.stale:
+                    self.stale = False
+                    await consumer.perform_seek()  # the rest of this fetch is handed over after the seek
+                yield PARTITION, record(offset)
+            await asyncio.sleep(0.001)
+
+        consumer.seek_to_committed, consumer._seek, consumer.earliest_offsets = (
+            seek_to_committed,
+            seek,
+            earliest_offsets,
+        )
+        consumer.assignment = lambda: {PARTITION}
+        if fetch:
+            consumer.getmany = records
+
+
 @pytest.fixture(params=["compiled", "python"])
 def iterator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """faust's stream iterator: its compiled one (what it uses when installed) or its pure-Python one."""
@@ -101,6 +154,7 @@ def read_again_after_a_rebalance(tmp_path: Path, hooked: bool) -> tuple[list[tup
 
     async def run() -> tuple[list[tuple[int, int | None]], Consumer]:
         consumer = Consumer(tmp_path, hooked, committed=10)
+        await consumer.sought()
         await consumer.fetched([10], generation=GENERATION - 1)
         await consumer.fetched([10, 11])
         return await consumer.process(last=11), consumer
@@ -130,6 +184,7 @@ def test_fausts_consumer_commits_past_an_offset_acked_out_of_order(tmp_path: Pat
 
     async def run() -> int | None:
         consumer = Consumer(tmp_path, hooked=False, committed=committed)
+        await consumer.sought()
         messages = await consumer.fetched(range(first, first + 3))
         for message in messages[1:]:  # as faust's conductor acks a record it cannot decode, at once
             message.ack(consumer.consumer)
@@ -146,6 +201,7 @@ def test_no_commit_covers_an_offset_delivered_and_not_processed_yet(
 
     async def run() -> list[tuple[int, int | None]]:
         consumer = Consumer(tmp_path, hooked=True, committed=committed)
+        await consumer.sought()
         messages = await consumer.fetched(range(first, first + 3))
         for message in messages[1:]:
             message.ack(consumer.consumer)
@@ -155,26 +211,75 @@ def test_no_commit_covers_an_offset_delivered_and_not_processed_yet(
     assert asyncio.run(run()) == [(first, None), (first + 1, first + 3)]
 
 
-def test_an_offset_that_is_no_record_holds_no_commit_back(tmp_path: Path, iterator: str) -> None:
-    async def run() -> list[tuple[int, int | None]]:
-        consumer = Consumer(tmp_path, hooked=True, committed=10)  # 10 is a transaction marker: 11 is the next record
-        await consumer.fetched([11, 12, 13])
-        return await consumer.process(last=13)
+def drained(tmp_path: Path, hooked: bool) -> tuple[set[int], int | None, list[int]]:
+    """Committed 5, 30 records: a fetch from offset 20 is under way when the consumer is sought to 5 (faust's fetch
+    loop, with its read offsets and gaps, hands the records to a stream). What the stream processed, what a commit
+    writes at the end, and the offsets the partition was sought to."""
 
-    assert asyncio.run(run()) == [(11, None), (12, 12), (13, 13)]
+    async def run() -> tuple[set[int], int | None, list[int]]:
+        log = Log(end=30, position=20, stale_until_seek=True)
+        consumer = Consumer(tmp_path, hooked, committed=5, log=log)
+        fetcher = type("Fetcher", (), {"_stopped": asyncio.Event()})()
+        fetching = asyncio.ensure_future(consumer.consumer._drain_messages(fetcher))
+        processed: set[int] = set()
+
+        async def process() -> None:
+            async for event in consumer.stream.events():
+                processed.add(event.message.offset)
+                if processed >= set(range(5, 30)):
+                    return
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process(), timeout=3)
+        fetcher._stopped.set()
+        await fetching
+        return processed, consumer.commit(), [offset for offset in log.seeks if offset != 20]
+
+    return asyncio.run(run())
+
+
+def test_fausts_consumer_commits_past_records_it_never_handed_over_when_a_fetch_from_before_the_seek_returns(
+    tmp_path: Path,
+) -> None:
+    processed, committed, _ = drained(tmp_path, hooked=False)
+    assert not processed & set(range(5, 20))  # never processed (the copies fetched again are dropped as read)...
+    assert committed is not None and committed > 20  # ... and committed past: lost after a crash
+
+
+def test_records_fetched_from_before_the_seek_are_held_back_and_the_partition_read_again_in_order(
+    tmp_path: Path, iterator: str
+) -> None:
+    processed, committed, seeks = drained(tmp_path, hooked=True)
+    assert processed >= set(range(5, 30))
+    assert committed == 30
+    assert seeks == [5]  # read again from the offset expected, once
+
+
+def test_no_commit_before_the_partition_is_sought(tmp_path: Path) -> None:
+    async def run() -> int | None:
+        consumer = Consumer(tmp_path, hooked=True, committed=None)
+        for message in await consumer.fetched([0, 1]):  # delivered, then processed, before the seek
+            message.ack(consumer.consumer)
+        return consumer.commit()
+
+    assert asyncio.run(run()) is None
 
 
 def test_the_workers_consumer_is_built_with_the_hooks(tmp_path: Path) -> None:
-    async def run() -> dict[TP, int]:
+    async def run() -> list[dict[TP, int]]:
         worker = Worker(StandardsSettings(var_dir=str(tmp_path), referral_topic=TOPIC))
         consumer: Any = worker.app.consumer  # built by faust, through the worker's hook
         worker.app.topics.acking_topics.add(TOPIC)
         worker.app.consumer_generation_id = GENERATION
-        consumer._committed_offset[PARTITION] = 10
-        stale = ConsumerMessage(TOPIC, 0, 10, 0.0, 0, [], b"k", b"v", None, tp=PARTITION, generation_id=GENERATION - 1)
+        worker.app.flow_control.resume()
+        Log(end=0, position=10).serve(consumer, committed=10, fetch=False)
+        before_seek = consumer._filter_committable_offsets({PARTITION})
+        await consumer.perform_seek()
+        stale = record(10, GENERATION - 1)
         stale.ack(consumer)  # as faust's pure-Python stream iterator acks the message it skips
         assert stale.acked
-        offsets: dict[TP, int] = consumer._filter_committable_offsets({PARTITION})
-        return offsets
+        after_stale = consumer._filter_committable_offsets({PARTITION})
+        record(10).ack(consumer)
+        return [before_seek, after_stale, consumer._filter_committable_offsets({PARTITION})]
 
-    assert asyncio.run(run()) == {}
+    assert asyncio.run(run()) == [{}, {}, {PARTITION: 11}]
