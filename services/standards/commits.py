@@ -116,13 +116,16 @@ def commit_only_processed(consumer: Any, reread_after_s: float = 2.0) -> None:
 
     async def read_again(tp: TP, offset: int, fetched: int) -> None:
         last = reread.get(tp)
-        now = time.monotonic()
-        if last is not None and last[0] == offset and now - last[1] < reread_after_s:
+        if last is not None and last[0] == offset and time.monotonic() - last[1] < reread_after_s:
             return
-        reread[tp] = (offset, now)
-        log.warning(
-            "%s: the fetch returned offset %d while %d is next: reading again from %d", tp, fetched, offset, offset
-        )
+        earliest = (await consumer.earliest_offsets(tp)).get(tp) or 0
+        if earliest > offset:  # deleted by retention before they were read: nothing left to wait for
+            log.warning("%s: offsets %d to %d were deleted before the board read them", tp, offset, earliest - 1)
+            expected[tp] = offset = earliest
+            processed_to[tp] = max(processed_to[tp], earliest)
+        else:
+            log.warning("%s: the fetch returned offset %d while %d is next: reading again from it", tp, fetched, offset)
+        reread[tp] = (offset, time.monotonic())
         await consumer.seek(tp, offset)
 
     def on_ack(message: Message) -> bool:

@@ -100,8 +100,9 @@ class Log:
     position that a seek moves. `stale_until_seek` makes the first fetch read from the position where it is and
     the seek after the assignment land while that fetch is handed over, as faust's recovery lets it happen."""
 
-    def __init__(self, end: int, position: int, stale_until_seek: bool = False) -> None:
+    def __init__(self, end: int, position: int, stale_until_seek: bool = False, deleted_before: int = 0) -> None:
         self.end, self.position, self.stale = end, position, stale_until_seek
+        self.first, self.deleted_before = 0, deleted_before
         self.seeks: list[int] = []
 
     def serve(self, consumer: Any, committed: int | None, fetch: bool = True) -> None:
@@ -109,15 +110,16 @@ class Log:
         `fetch` is False (a consumer already hooked)."""
 
         async def seek_to_committed() -> dict[TP, int]:
-            self.position = committed or 0
+            self.first = self.deleted_before  # retention (after the consumer asked for the earliest offsets)
+            self.position = max(committed or 0, self.first)  # out of range: reset to the earliest
             return {PARTITION: committed} if committed is not None else {}
 
         async def seek(tp: TP, offset: int) -> None:
             self.seeks.append(offset)
-            self.position = offset
+            self.position = max(offset, self.first)
 
         async def earliest_offsets(*tps: TP) -> dict[TP, int]:
-            return {tp: 0 for tp in tps}
+            return {tp: self.first for tp in tps}
 
         async def records(timeout: float) -> Any:
             batch = range(self.position, min(self.position + 5, self.end))
@@ -211,13 +213,12 @@ def test_no_commit_covers_an_offset_delivered_and_not_processed_yet(
     assert asyncio.run(run()) == [(first, None), (first + 1, first + 3)]
 
 
-def drained(tmp_path: Path, hooked: bool) -> tuple[set[int], int | None, list[int]]:
-    """Committed 5, 30 records: a fetch from offset 20 is under way when the consumer is sought to 5 (faust's fetch
-    loop, with its read offsets and gaps, hands the records to a stream). What the stream processed, what a commit
-    writes at the end, and the offsets the partition was sought to."""
+def drained(tmp_path: Path, hooked: bool, log: Log, wanted: range) -> tuple[set[int], int | None, list[int]]:
+    """Committed 5, the records of `log` fetched by faust's fetch loop (with its read offsets and gaps) onto a stream
+    until it processed `wanted`: what it processed, what a commit writes at the end, and the offsets the partition
+    was sought to after the seek to the committed offset."""
 
     async def run() -> tuple[set[int], int | None, list[int]]:
-        log = Log(end=30, position=20, stale_until_seek=True)
         consumer = Consumer(tmp_path, hooked, committed=5, log=log)
         fetcher = type("Fetcher", (), {"_stopped": asyncio.Event()})()
         fetching = asyncio.ensure_future(consumer.consumer._drain_messages(fetcher))
@@ -226,22 +227,29 @@ def drained(tmp_path: Path, hooked: bool) -> tuple[set[int], int | None, list[in
         async def process() -> None:
             async for event in consumer.stream.events():
                 processed.add(event.message.offset)
-                if processed >= set(range(5, 30)):
+                if processed >= set(wanted):
                     return
 
+        if not log.stale:  # else the fetch under way meets the seek
+            await consumer.sought()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process(), timeout=3)
         fetcher._stopped.set()
         await fetching
-        return processed, consumer.commit(), [offset for offset in log.seeks if offset != 20]
+        return processed, consumer.commit(), log.seeks
 
     return asyncio.run(run())
+
+
+def from_before_the_seek() -> Log:
+    """30 records, committed 5: a fetch from offset 20 is under way when the partition is sought to 5."""
+    return Log(end=30, position=20, stale_until_seek=True)
 
 
 def test_fausts_consumer_commits_past_records_it_never_handed_over_when_a_fetch_from_before_the_seek_returns(
     tmp_path: Path,
 ) -> None:
-    processed, committed, _ = drained(tmp_path, hooked=False)
+    processed, committed, _ = drained(tmp_path, False, from_before_the_seek(), range(5, 30))
     assert not processed & set(range(5, 20))  # never processed (the copies fetched again are dropped as read)...
     assert committed is not None and committed > 20  # ... and committed past: lost after a crash
 
@@ -249,10 +257,18 @@ def test_fausts_consumer_commits_past_records_it_never_handed_over_when_a_fetch_
 def test_records_fetched_from_before_the_seek_are_held_back_and_the_partition_read_again_in_order(
     tmp_path: Path, iterator: str
 ) -> None:
-    processed, committed, seeks = drained(tmp_path, hooked=True)
+    processed, committed, seeks = drained(tmp_path, True, from_before_the_seek(), range(5, 30))
     assert processed >= set(range(5, 30))
     assert committed == 30
     assert seeks == [5]  # read again from the offset expected, once
+
+
+def test_records_deleted_before_they_are_read_hold_nothing_back(tmp_path: Path) -> None:
+    log = Log(end=30, position=5, deleted_before=12)  # committed 5; retention deletes up to 11 meanwhile
+    processed, committed, seeks = drained(tmp_path, True, log, range(12, 30))
+    assert processed == set(range(12, 30))
+    assert committed == 30
+    assert seeks == [12]
 
 
 def test_no_commit_before_the_partition_is_sought(tmp_path: Path) -> None:
