@@ -55,7 +55,7 @@ def drain_before_commit(buffer: Any) -> None:
     buffer.flush = flush
 
 
-def commit_only_processed(consumer: Any, reread_after_s: float = 2.0) -> None:
+def commit_only_processed(consumer: Any, reread_after_s: float = 2.0, unacked_for_s: float = 10.0) -> None:
     """Makes `consumer` (faust's consumer, before it starts) hand the streams every record of a partition in order,
     none skipped, and commit no offset past a record not processed.
 
@@ -80,13 +80,18 @@ def commit_only_processed(consumer: Any, reread_after_s: float = 2.0) -> None:
        such a message (never tracked by a stream, and stale as the stream judges it) is marked acked on itself, so
        that nothing waits on it, and its offset is not recorded: it is read again from the committed offset. The
        compiled iterator (`_cython/streams.pyx`) does not ack it, and records acks without calling `ack`: acks are
-       read from the consumer's own record of them, which both iterators fill."""
+       read from the consumer's own record of them, which both iterators fill.
+
+    Should a record handed over still not be acked while later ones are, `unacked_for_s` after it was first seen
+    so at a commit, the partition is read again from it: commits never pass it, and they do not stop for good."""
     app = consumer.app
     getmany, perform_seek, ack = consumer.getmany, consumer.perform_seek, consumer.ack
     revoke = consumer.on_partitions_revoked
     expected: dict[TP, int] = {}  # the next offset to hand over, per partition sought
     processed_to: dict[TP, int] = {}  # the offset up to which every record is processed (what a commit may write)
     reread: dict[TP, tuple[int, float]] = {}  # the offset last read again, and when
+    unacked: dict[TP, tuple[int, float]] = {}  # the first offset not acked while later ones are, and since when
+    rereading: set[asyncio.Future[None]] = set()  # kept until done (the event loop keeps weak references only)
 
     def read(tp: TP) -> bool:
         return bool(app.topics.acks_enabled_for(tp.topic))  # the topics of the agents (not the changelogs)
@@ -108,23 +113,23 @@ def commit_only_processed(consumer: Any, reread_after_s: float = 2.0) -> None:
             if next_offset is None:  # not sought since it was assigned: where to start is not known yet
                 continue
             if message.offset > next_offset:
-                await read_again(tp, next_offset, message.offset)
+                await read_again(tp, next_offset, f"the fetch returned offset {message.offset}")
                 continue
             if message.offset == next_offset:
                 expected[tp] = next_offset + 1
             yield tp, message  # below: a record read again, which faust drops or applies again (idempotent)
 
-    async def read_again(tp: TP, offset: int, fetched: int) -> None:
+    async def read_again(tp: TP, offset: int, why: str) -> None:
         last = reread.get(tp)
         if last is not None and last[0] == offset and time.monotonic() - last[1] < reread_after_s:
             return
         earliest = (await consumer.earliest_offsets(tp)).get(tp) or 0
         if earliest > offset:  # deleted by retention before they were read: nothing left to wait for
             log.warning("%s: offsets %d to %d were deleted before the board read them", tp, offset, earliest - 1)
-            expected[tp] = offset = earliest
-            processed_to[tp] = max(processed_to[tp], earliest)
+            offset = processed_to[tp] = max(processed_to[tp], earliest)
         else:
-            log.warning("%s: the fetch returned offset %d while %d is next: reading again from it", tp, fetched, offset)
+            log.warning("%s: %s: reading again from offset %d", tp, why, offset)
+        expected[tp] = offset
         reread[tp] = (offset, time.monotonic())
         await consumer.seek(tp, offset)
 
@@ -146,6 +151,7 @@ def commit_only_processed(consumer: Any, reread_after_s: float = 2.0) -> None:
         end = start
         while end in index:
             end += 1
+        watch_unacked(tp, end, index)
         if end == start:
             return None
         acked = consumer._acked[tp]
@@ -154,12 +160,28 @@ def commit_only_processed(consumer: Any, reread_after_s: float = 2.0) -> None:
         processed_to[tp] = end
         return end
 
+    def watch_unacked(tp: TP, first: int, acked: set[int]) -> None:
+        """Reads the partition again from `first` once it has stayed unacked, with later offsets acked, for
+        `unacked_for_s` (a record handed over and lost before its stream processed it)."""
+        if not any(offset > first for offset in acked):
+            unacked.pop(tp, None)
+            return
+        seen = unacked.setdefault(tp, (first, time.monotonic()))
+        if seen[0] != first:
+            unacked[tp] = (first, time.monotonic())
+        elif time.monotonic() - seen[1] >= unacked_for_s:
+            del unacked[tp]
+            task = asyncio.ensure_future(read_again(tp, first, "a record handed over was never acked"))
+            rereading.add(task)
+            task.add_done_callback(rereading.discard)
+
     async def on_partitions_revoked(revoked: set[TP]) -> None:
         await revoke(revoked)  # waits for the streams, committing what they ack meanwhile
         for tp in revoked:
             expected.pop(tp, None)
             processed_to.pop(tp, None)
             reread.pop(tp, None)
+            unacked.pop(tp, None)
 
     consumer.getmany = in_order
     consumer.perform_seek = sought

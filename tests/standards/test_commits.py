@@ -34,7 +34,9 @@ class Consumer:
     """faust's consumer of a bare app (no broker), delivering as faust's conductor does: onto a channel an agent's
     stream reads. Built on the running event loop, as faust builds it."""
 
-    def __init__(self, tmp_path: Path, hooked: bool, committed: int | None, log: Log | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, hooked: bool, committed: int | None, log: Log | None = None, unacked_for_s: float = 10
+    ) -> None:
         self.app = faust.App(
             f"commits-{uuid.uuid4().hex[:8]}",
             broker="kafka://localhost:1",
@@ -60,7 +62,7 @@ class Consumer:
         self.log = log or Log(end=0, position=committed or 0)
         self.log.serve(self.consumer, committed)
         if hooked:
-            commit_only_processed(self.consumer)
+            commit_only_processed(self.consumer, unacked_for_s=unacked_for_s)
         self.app.topics.acking_topics.add(TOPIC)
         self.app.flow_control.resume()
         self.app.consumer_generation_id = GENERATION
@@ -279,6 +281,20 @@ def test_no_commit_before_the_partition_is_sought(tmp_path: Path) -> None:
         return consumer.commit()
 
     assert asyncio.run(run()) is None
+
+
+def test_a_record_handed_over_and_never_acked_is_read_again_and_held_back_meanwhile(tmp_path: Path) -> None:
+    async def run() -> tuple[list[int | None], list[int]]:
+        log = Log(end=15, position=10)
+        consumer = Consumer(tmp_path, hooked=True, committed=10, log=log, unacked_for_s=0)
+        await consumer.sought()
+        for message in (await consumer.fetched([10, 11, 12]))[1:]:  # 10 lost on its way to the stream
+            message.ack(consumer.consumer)
+        commits = [consumer.commit(), consumer.commit()]
+        await asyncio.sleep(0.01)
+        return commits, log.seeks
+
+    assert asyncio.run(run()) == ([None, None], [10])
 
 
 def test_the_workers_consumer_is_built_with_the_hooks(tmp_path: Path) -> None:
