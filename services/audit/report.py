@@ -102,7 +102,9 @@ def build_report(
     zone: str,
     generated_at: datetime,
 ) -> Report:
-    """The report for [start, end): clocks started in the period, evaluated as they stood at `end`."""
+    """The report for [start, end): clocks started in the period, evaluated as they stood at `end`. Its chart of
+    breaches over time spans the period from no earlier than the first referral and to no later than the report's
+    time: a period from year 1, or to 9999, would chart tens of thousands of empty weeks."""
     tz = ZoneInfo(zone)
     policy = Policy(bounds, zone=tz)  # days of the standards stated in days are this zone's
     report = Report(start, end, generated_at, zone)
@@ -110,15 +112,19 @@ def build_report(
     flagged: list[HistoryRow] = []
     accepted: dict[tuple[str, str], dict[str, date]] = defaultdict(dict)
     today = _last_day(end, tz)
+    first: datetime | None = None  # the first referral's submission
     for rows in history.each_entity_of("referral"):  # one referral at a time: what the period needs is kept
+        submitted = parse_time(rows[0].effective_at)
+        first = submitted if first is None else min(first, submitted)
         clocks += [c for c in all_clocks(rows, policy, end) if start <= c.started_at < end]
         flagged += [r for r in rows if r.name == "delay-breached" and _within(r.payload["occurred_at"], start, end)]
         _accepted(rows, tz, today, accepted)
     report.by_standard = compliance(clocks)
     report.by_org_service = _by_org_service(clocks)
     report.flagged_breaches = dict(Counter(r.payload["standard"] for r in flagged))
-    report.bucket = "week" if end - start <= timedelta(days=190) else "month"
-    report.breaches_over_time = _buckets(clocks, flagged, start, end, tz, report.bucket)
+    chart_from, chart_to = max(start, first or end), min(end, generated_at)
+    report.bucket = "week" if chart_to - chart_from <= timedelta(days=190) else "month"
+    report.breaches_over_time = _buckets(clocks, flagged, chart_from, chart_to, tz, report.bucket)
     report.disclosures, report.decisions = _disclosures(history, start, end)
     agreements = _agreements_at(history, end)
     report.volumes = _volumes(agreements, accepted, today)

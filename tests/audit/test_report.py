@@ -406,11 +406,25 @@ def report_peak(db: HistoryDB) -> int:
         tracemalloc.stop()
 
 
+def test_a_period_from_year_one_to_year_9998_charts_from_the_first_referral_to_the_reports_time(
+    history: HistoryDB,
+) -> None:
+    report = build_report(
+        history, datetime(1, 1, 1, tzinfo=UTC), datetime(9998, 12, 31, tzinfo=UTC), ANNEXE_II, ZONE, END
+    )
+    weeks = [b.start for b in report.breaches_over_time]
+    assert report.bucket == "week"  # November's referrals only: a few weeks, not 520,000
+    assert weeks[0] <= (START + timedelta(days=7)).date() and weeks[-1] <= END.date()
+    assert len(weeks) < 10
+    assert sum(b.computed for b in report.breaches_over_time) == 4
+
+
 def test_a_months_report_holds_about_the_same_memory_with_four_times_the_older_history(
     history: HistoryDB,
 ) -> None:
     """The report reads the history a referral (and a page) at a time and keeps what its period needs: four times the
     referrals of an older year add no clock, breach or volume to November's report, nor memory to build it."""
+    ingest(history, older_referrals(9_999, 1))  # the chart starts at the first referral: older than November already
     before = to_json(build_report(history, START, END, ANNEXE_II, ZONE, END))
     ingest(history, older_referrals(10_000, 1200))
     small = report_peak(history)
