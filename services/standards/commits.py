@@ -123,6 +123,7 @@ def commit_only_processed(consumer: Any, reread_after_s: float = 2.0, unacked_fo
         last = reread.get(tp)
         if last is not None and last[0] == offset and time.monotonic() - last[1] < reread_after_s:
             return
+        reread[tp] = (offset, time.monotonic())  # before any wait: the fetch loop and a commit may both ask
         earliest = (await consumer.earliest_offsets(tp)).get(tp) or 0
         if earliest > offset:  # deleted by retention before they were read: nothing left to wait for
             log.warning("%s: offsets %d to %d were deleted before the board read them", tp, offset, earliest - 1)
@@ -130,7 +131,7 @@ def commit_only_processed(consumer: Any, reread_after_s: float = 2.0, unacked_fo
         else:
             log.warning("%s: %s: reading again from offset %d", tp, why, offset)
         expected[tp] = offset
-        reread[tp] = (offset, time.monotonic())
+        reread[tp] = (offset, reread[tp][1])
         await consumer.seek(tp, offset)
 
     def on_ack(message: Message) -> bool:
