@@ -58,6 +58,7 @@ def referral_state(rows: Sequence[HistoryRow], as_of: datetime) -> dict[str, Any
             )
         else:
             state |= {k: data.get(k) for k in REFERRAL_FIELDS}
+            state["orientation_only"] = state["agreement_id"] is None  # a redirection may change it
             state["version"] = data.get("version", state["version"])
             if data.get("outcome") is not None:
                 state["outcome"] = data["outcome"]

@@ -26,7 +26,8 @@ class ReferralEventV1(EventData):
     occurred_at: datetime
     information_url: str
     agreement_id: str | None = None
-    """The agreement covering the referral when it was submitted (None: an orientation without agreement)."""
+    """The agreement covering the referral's current receiver, recorded at submission and at each redirection (None:
+    an orientation without agreement)."""
 
 
 class ReferralSubmittedV1(ReferralEventV1):

@@ -454,9 +454,9 @@ def revise_plan(
 def clocks(
     referral_id: uuid.UUID, principal: Annotated[Principal, Depends(POLICY.caller("clocks"))], referrals: App
 ) -> list[ClockPublic]:
-    """Each delay standard that applies to the referral, and where its clock stands now."""
+    """Each delay standard still applying to the referral (not one stopped before its bound) and where it stands."""
     referral = visible(referrals.get_referral(referral_id), principal)
-    return [ClockPublic.of(c) for c in referrals.clocks(referral)]
+    return ClockPublic.applied(referrals.clocks(referral))
 
 
 @router.get("/standards/compliance", response_model=list[CompliancePublic], tags=["standards"])

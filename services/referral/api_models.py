@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -157,6 +158,11 @@ class PlanIn(StepIn):
     planned_meetings: int = Field(ge=1, le=MAX_PLANNED_MEETINGS)
 
 
+AppliedClockState = Literal[ClockState.RUNNING, ClockState.MET, ClockState.AT_RISK, ClockState.BREACHED]
+"""The states of the clocks that apply to a referral (the contract's): a clock stopped before its bound, the
+referral having ended or left its receiver first, no longer applies and is not listed."""
+
+
 class ClockPublic(BaseModel):
     standard: DelayStandard
     bound: str = Field(description="ISO 8601 duration")
@@ -164,7 +170,7 @@ class ClockPublic(BaseModel):
     started_at: datetime
     due_at: datetime
     met_at: datetime | None
-    state: ClockState
+    state: AppliedClockState
     responsible_org: str
 
     @classmethod
@@ -180,6 +186,11 @@ class ClockPublic(BaseModel):
             state=c.state,
             responsible_org=c.responsible_org,
         )
+
+    @classmethod
+    def applied(cls, clocks: Iterable[DelayClock]) -> list[ClockPublic]:
+        """The clocks that apply to the referral: those stopped before their bound are left out."""
+        return [cls.of(c) for c in clocks if c.state is not ClockState.STOPPED]
 
 
 def iso_duration(seconds: int, in_days: bool) -> str:

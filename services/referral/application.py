@@ -20,6 +20,7 @@ from services.contract.delay_standards import DEFAULT_BOUNDS, Compliance, Policy
 from services.contract.delay_standards import Clock as DelayClock
 from services.contract.duration_standards import DurationPolicy
 from services.referral.domain import (
+    Covering,
     IdempotentRequest,
     InformationDeniedError,
     Meeting,
@@ -36,7 +37,14 @@ from services.referral.domain import (
     SubjectErasedError,
     referral_id_for,
 )
-from services.referral.ports import Directory, DisclosureDecision, DisclosureRequest, Gateways, InformationVault
+from services.referral.ports import (
+    Coverage,
+    Directory,
+    DisclosureDecision,
+    DisclosureRequest,
+    Gateways,
+    InformationVault,
+)
 from services.referral.views import Listing, ReferralIndex, ReferralView
 
 CHANGE_ATTEMPTS = 3
@@ -94,6 +102,14 @@ class Release:
     information: dict[str, str]
 
 
+def coverage_for(directory: Directory, from_org: str, to_org: str, to_service: str, at: datetime) -> Coverage:
+    """The agreement covering a referral from `from_org` to `to_org`'s `to_service` at `at`, on submission and on
+    each redirection alike; the target must offer the service."""
+    if not directory.offers(to_org, to_service):
+        raise ReferralTargetError("to_service: the target organisation does not offer this service")
+    return directory.coverage(from_org, to_org, to_service, at)
+
+
 class Referrals(TrackedApplication):
     """Submits referrals, moves them through their lifecycle, runs their clocks, releases their information."""
 
@@ -148,9 +164,7 @@ class Referrals(TrackedApplication):
                 self.vault.store(str(referral_id), submission.subject_id, information)
             return existing, False
         now = self.clock()
-        if not directory.offers(submission.to_org, submission.to_service):
-            raise ReferralTargetError("to_service: the target organisation does not offer this service")
-        coverage = directory.coverage(submission.from_org, submission.to_org, submission.to_service, now)
+        coverage = coverage_for(directory, submission.from_org, submission.to_org, submission.to_service, now)
         if submission.agreement_id and submission.agreement_id != coverage.agreement_id:
             raise ReferralAgreementError("agreement_id: this agreement does not cover the referral now")
         fields = {**submission.__dict__, "agreement_id": coverage.agreement_id}
@@ -169,10 +183,18 @@ class Referrals(TrackedApplication):
         self.vault.store(str(referral_id), submission.subject_id, information)
         return referral, True
 
-    def perform(self, referral_id: uuid.UUID, command: str, step: Step, expected_version: int | None) -> Referral:
-        """One lifecycle command; `expected_version` (If-Match) guards against concurrent changes."""
+    def perform(
+        self,
+        referral_id: uuid.UUID,
+        command: str,
+        step: Step,
+        expected_version: int | None,
+        covering: Covering | None = None,
+    ) -> Referral:
+        """One lifecycle command; `expected_version` (If-Match) guards against concurrent changes. A redirection goes
+        through `redirect`, which looks up the agreement covering the new receiver (`covering`)."""
         referral, _ = self._change(
-            referral_id, expected_version, None, lambda r: r.perform(command, step, self.clock())
+            referral_id, expected_version, None, lambda r: r.perform(command, step, self.clock(), covering)
         )
         return referral
 
@@ -238,11 +260,13 @@ class Referrals(TrackedApplication):
     def redirect(
         self, referral_id: uuid.UUID, step: Step, expected_version: int | None, directory: Directory
     ) -> Referral:
-        """Redirects to another organisation's service, which must offer it (as on submission)."""
+        """Redirects to another organisation's service, which must offer it, under the agreement covering the new
+        receiver when the redirection happens (none: an orientation), looked up as on submission."""
         assert step.to_org is not None and step.to_service is not None
-        if not directory.offers(step.to_org, step.to_service):
-            raise ReferralTargetError("to_service: the new target organisation does not offer this service")
-        return self.perform(referral_id, "redirect", step, expected_version)
+        from_org = self.get_referral(referral_id).from_org
+        coverage = coverage_for(directory, from_org, step.to_org, step.to_service, step.at)
+        agreement = Covering(agreement_id=coverage.agreement_id, agreement_kind=coverage.kind)
+        return self.perform(referral_id, "redirect", step, expected_version, agreement)
 
     def get_referral(self, referral_id: uuid.UUID) -> Referral:
         referral = self._find(referral_id)

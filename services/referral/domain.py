@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypedDict
 
 from eventsourcing.domain import Aggregate, event
 
@@ -259,6 +259,14 @@ class Plan:
     revisions: int
 
 
+class Covering(TypedDict):
+    """The agreement covering a referral's receiver, as a redirection records it (both None: no agreement covers the
+    new receiver, the referral is an orientation)."""
+
+    agreement_id: str | None
+    agreement_kind: str | None
+
+
 @dataclass(frozen=True)
 class Step:
     """What a transition needs besides its name: who, when, and the transition's own details."""
@@ -299,6 +307,14 @@ class Referral(Aggregate):
         request_digest: str
 
     class Transitioned(Aggregate.Event):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 recorded no agreement with a redirection: a redirection stored then keeps the agreement the
+            referral had before it (recorded at submission), as it did when it was recorded."""
+            state["covering"] = None
+
         transition: str
         previous_status: str
         status: str
@@ -311,6 +327,9 @@ class Referral(Aggregate):
         previous_to_service: str
         to_org: str
         to_service: str
+        covering: Covering | None
+        """A redirection's: the agreement covering the new receiver, which the referral is now under. None: the
+        step changes no agreement (every other step, and a redirection stored before version 2)."""
 
     class DelayFlagged(Aggregate.Event):
         """A clock reached its at-risk threshold or its bound (recorded once per clock and kind), with the organisation
@@ -411,8 +430,9 @@ class Referral(Aggregate):
         """Whether `org_id` sent or received this referral."""
         return org_id in (self.from_org, self.to_org)
 
-    def perform(self, command: str, step: Step, now: datetime) -> None:
-        """Applies one lifecycle command (a key of TRANSITIONS), or raises why it cannot."""
+    def perform(self, command: str, step: Step, now: datetime, covering: Covering | None = None) -> None:
+        """Applies one lifecycle command (a key of TRANSITIONS), or raises why it cannot. A redirection takes the
+        agreement covering the new receiver (`covering`, looked up by `Referrals.redirect`); no other command does."""
         transition = TRANSITIONS[command]
         allowed_org = self.to_org if transition.actor is Actor.RECEIVER else self.from_org
         if step.actor_org != allowed_org:
@@ -427,8 +447,8 @@ class Referral(Aggregate):
             raise ReferralTransitionError(f"cannot {command} a referral in status {self.status}{why}")
         if transition.once and any(m.name == transition.name for m in self.stage()):
             raise ReferralTransitionError(f"cannot {command}: already recorded for the current receiver")
-        if command == "redirect" and (step.to_org, step.to_service) == (self.to_org, self.to_service):
-            raise ReferralRedirectError("to_org: the referral is already addressed to this organisation's service")
+        if command == "redirect":
+            self._check_redirect(step, covering)
         self._check_time(step.at, now)
         self._transition(
             transition=transition.name,
@@ -443,7 +463,14 @@ class Referral(Aggregate):
             previous_to_service=self.to_service,
             to_org=step.to_org or self.to_org,
             to_service=step.to_service or self.to_service,
+            covering=covering if command == "redirect" else None,
         )
+
+    def _check_redirect(self, step: Step, covering: Covering | None) -> None:
+        if (step.to_org, step.to_service) == (self.to_org, self.to_service):
+            raise ReferralRedirectError("to_org: the referral is already addressed to this organisation's service")
+        if covering is None:
+            raise ValueError("a redirection records the agreement covering the new receiver (Referrals.redirect)")
 
     @event(Transitioned)
     def _transition(
@@ -460,10 +487,14 @@ class Referral(Aggregate):
         previous_to_service: str,
         to_org: str,
         to_service: str,
+        covering: Covering | None,
     ) -> None:
         self.status = status
         self.to_org = to_org
         self.to_service = to_service
+        if covering is not None:
+            self.agreement_id = covering["agreement_id"]
+            self.agreement_kind = covering["agreement_kind"]
         self.last_step_at = at
         self.history.append(Milestone(transition, at, to_org, to_service))
 

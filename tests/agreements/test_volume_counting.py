@@ -3,14 +3,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.agreements.application import AcceptedReferral, Agreements
 from services.agreements.domain import Agreement
+from services.agreements.inbound import AcceptedReferralV1
 from services.agreements.terms import Terms, Volume
 from services.common.clock import ManualClock
+from services.common.eventstore import persistence_env
+from services.referral.application import Referrals
+from services.referral.domain import Step
+from services.referral.outbound import ReferralOutbound
+from services.referral.ports import Coverage
 from tests.agreements.conftest import CRISIS, CSSS, REGIONAL, actor, service_terms
+from tests.referral.test_clocks import submission
 
 SPECIALISED = "SPECIALISED_SERVICES"
 ACCEPTED_AT = datetime(2027, 3, 1, 14, tzinfo=UTC)
@@ -94,3 +102,47 @@ def test_the_named_agreement_still_counts_what_it_covers_once(agreements: Agreem
     assert agreements.count_accepted_referral(referral) is True
     assert agreements.count_accepted_referral(referral) is False
     assert used(agreements, agreement) == [(date(2027, 1, 1), 1)]
+
+
+@dataclass
+class InProcessDirectory:
+    """The referral service's directory answered by the agreements application itself (as `GET /v1/coverage`)."""
+
+    agreements: Agreements
+
+    def offers(self, org_id: str, service: str) -> bool:
+        return True
+
+    def coverage(self, from_org: str, to_org: str, service: str, at: datetime) -> Coverage:
+        found = self.agreements.coverage(from_org, to_org, service, at)
+        return Coverage(str(found.agreement.id), found.terms.terms.kind.value) if found else Coverage(None, None)
+
+
+def test_a_referral_redirected_then_accepted_counts_against_the_agreement_its_events_name(
+    agreements: Agreements, clock: ManualClock
+) -> None:
+    """The first agreement binds the new receiver too, but a later one is preferred for it: the acceptance counts
+    against the agreement the referral service recorded at the redirection, not the one named at submission."""
+    both = service_terms(parties=(CSSS, REGIONAL, CRISIS), services=(SPECIALISED, "CRISIS_24_7"))
+    first = in_force(agreements, both.replace(volumes=(Volume(SPECIALISED, 10), Volume("CRISIS_24_7", 10))))
+    later = service_terms(parties=(CSSS, CRISIS), services=("CRISIS_24_7",), start=date(2027, 2, 1))
+    second = in_force(agreements, later.replace(volumes=(Volume("CRISIS_24_7", 5),)))
+    clock.now = datetime(2027, 3, 1, 14, tzinfo=UTC)
+    referrals = Referrals(env=persistence_env("memory://"), clock=clock)
+    directory = InProcessDirectory(agreements)
+    referral, _ = referrals.submit(
+        replace(submission(SPECIALISED), from_org=CSSS, to_org=REGIONAL), "w", None, directory
+    )
+    assert referral.agreement_id == str(first.id)
+    redirect = Step(REGIONAL, "w", clock.advance(timedelta(hours=1)), to_org=CRISIS, to_service="CRISIS_24_7")
+    referrals.redirect(referral.id, redirect, None, directory)
+    referrals.perform(referral.id, "accept", Step(CRISIS, "w", clock.advance(timedelta(hours=1))), None)
+
+    outbound = ReferralOutbound("http://referral.test", lambda rid, v: referrals.repository.get(rid, version=v))
+    stored = referrals.recorder.select_notifications(start=0, limit=10, inclusive_of_start=False)
+    [accepted] = [
+        m.event for n in stored for m in outbound(referrals.mapper.to_domain_event(n)) if "accepted" in m.event.type
+    ]
+    assert agreements.count_accepted_referral(AcceptedReferralV1.model_validate(accepted.data).accepted()) is True
+    assert used(agreements, first) == [(date(2027, 1, 1), 0)] * 2
+    assert used(agreements, second) == [(date(2027, 2, 1), 1)]

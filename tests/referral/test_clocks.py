@@ -172,9 +172,8 @@ def test_a_refused_referral_stops_its_clocks_and_a_redirect_starts_the_new_targe
     referral = submit(app, "AAOR", channel="PHONE")
     clock.advance(H)
     step(app, referral, "callback", clock())
-    app.perform(
-        referral.id, "redirect", Step("org-b", "w", clock.advance(H), to_org="org-c", to_service="CRISIS_24_7"), None
-    )
+    redirect = Step("org-b", "w", clock.advance(H), to_org="org-c", to_service="CRISIS_24_7")
+    app.redirect(referral.id, redirect, None, FakeDirectory())
     states = {(c.standard, c.responsible_org): c.state for c in app.clocks(app.get_referral(referral.id))}
     assert states[("AAOR_CALLBACK", "org-b")] is ClockState.MET
     assert states[("AAOR_ANALYSIS", "org-b")] is ClockState.STOPPED
@@ -257,7 +256,9 @@ def test_a_new_receiver_records_its_own_call_back_after_a_redirect() -> None:
     app = make_app(clock=clock)
     referral = submit(app, "AAOR", channel="PHONE")
     perform(app, referral, "callback", clock.advance(H))
-    perform(app, referral, "redirect", clock.advance(H), to_org="org-c", to_service="AAOR")
+    app.redirect(
+        referral.id, Step("org-b", "worker", clock.advance(H), to_org="org-c", to_service="AAOR"), None, FakeDirectory()
+    )
     perform(app, referral, "receive", clock.advance(H), "org-c")
     perform(app, referral, "callback", clock.advance(H), "org-c")
     clock.advance(2 * D)

@@ -25,12 +25,8 @@ def test_every_stored_event_maps_to_a_valid_integration_event_without_record_inf
     app = Referrals(env=persistence_env("memory://"), clock=clock, vault=MemoryVault())
     referral, _ = app.submit(submission("AAOR"), "w", None, FakeDirectory(), {"HEALTH": "synthetic secret"})
     app.perform(referral.id, "callback", Step("org-b", "w", clock.advance(timedelta(hours=1))), None)
-    app.perform(
-        referral.id,
-        "redirect",
-        Step("org-b", "w", clock.advance(timedelta(hours=1)), to_org="org-c", to_service="SOCIAL_CONSULT"),
-        None,
-    )
+    redirect = Step("org-b", "w", clock.advance(timedelta(hours=1)), to_org="org-c", to_service="SOCIAL_CONSULT")
+    app.redirect(referral.id, redirect, None, FakeDirectory())
     app.perform(referral.id, "accept", Step("org-c", "w", clock.advance(timedelta(hours=1))), None)
     clock.advance(timedelta(days=40))
     app.tick()

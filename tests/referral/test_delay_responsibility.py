@@ -10,6 +10,7 @@ from services.common.clock import ManualClock
 from services.referral.domain import Referral, Step
 from services.referral.outbound import ReferralOutbound
 from tests.referral.conftest import T0
+from tests.referral.fakes import FakeDirectory
 from tests.referral.test_clocks import make_app, submit
 
 
@@ -19,7 +20,7 @@ def test_a_breach_of_the_earlier_targets_clock_is_sent_to_that_organisation() ->
     referral = submit(app, "AAOR", channel="PHONE")
     clock.advance(timedelta(hours=30))  # the call-back's bound passed while no tick ran
     redirect = Step("org-b", "worker", clock(), to_org="org-c", to_service="SOCIAL_CONSULT")
-    app.perform(referral.id, "redirect", redirect, None)
+    app.redirect(referral.id, redirect, None, FakeDirectory())
     assert app.tick() == 2
     outbound = ReferralOutbound("http://x", lambda rid, version: app.repository.get(rid, version=version))
     stored = [e for e in app.repository.event_store.get(referral.id) if isinstance(e, Referral.DelayFlagged)]

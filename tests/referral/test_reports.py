@@ -29,6 +29,25 @@ def test_clocks_endpoint_reports_each_standard(service: ReferralService, auth: A
     assert clocks["AAOR_CALLBACK"]["due_at"].startswith("2026-03-03T09:00:00")
 
 
+def test_the_clocks_of_a_cancelled_referral_never_show_a_state_outside_the_contract(
+    service: ReferralService, auth: Auth
+) -> None:
+    """Cancelled on day 2: the call-back's clock was breached at 24 h and stays; the analysis' clock, stopped before
+    its bound, no longer applies to the referral and is not listed (STOPPED is no state of the public API)."""
+    rid = service.client.post(
+        "/v1/referrals", json=body(to_service="AAOR", channel="PHONE"), headers=auth("csss-a", "intake")
+    ).json()["id"]
+    service.clock.advance(timedelta(hours=30))
+    cancelled = service.client.post(f"/v1/referrals/{rid}/cancel", headers=auth("csss-a", "intake"))
+    assert cancelled.status_code == 200, cancelled.text
+    service.clock.advance(timedelta(days=20))
+    for org in ("csss-a", "org-b"):
+        clocks = service.client.get(f"/v1/referrals/{rid}/clocks", headers=auth(org, "clinician")).json()
+        assert [(c["standard"], c["state"]) for c in clocks] == [("AAOR_CALLBACK", "BREACHED")]
+    schema = service.client.get("/openapi.json").json()["components"]["schemas"]["ClockPublic"]
+    assert schema["properties"]["state"]["enum"] == ["RUNNING", "MET", "AT_RISK", "BREACHED"]
+
+
 def test_compliance_over_a_synthetic_month_with_known_breaches(service: ReferralService, auth: Auth) -> None:
     """March 2026: 40 AAOR phone requests to org-b; every 4th call-back is late (30 h), the others within 1-20 h."""
     app = service.app.state.application

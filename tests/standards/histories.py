@@ -149,7 +149,10 @@ class ReferralHistory:
         target = {"to_org": "org-c" if current.to_org == "org-b" else "org-b", "to_service": "AAOR"}
         step = Step(actor, "w", at, reason="r", outcome="DONE", **(target if command == "redirect" else {}))
         try:
-            self.app.perform(rid, command, step, None)
+            if command == "redirect":
+                self.app.redirect(rid, step, None, FakeDirectory())
+            else:
+                self.app.perform(rid, command, step, None)
         except ReferralError:
             return False
         return True
