@@ -4,8 +4,9 @@ An organisation's auditor reads that organisation's history: the referrals it se
 is party to, the consents it recorded, the decisions that concern it, and its own auditors' inquiries. A network
 auditor (ministry, ombudsman: role `network-auditor`) reads the whole network, and is the only one to read what
 only exists network-wide: the compliance report, the stores' integrity (findings name the aggregates of every
-organisation, a referral's id among them, and count each store's events) and the last replay's counts. Every query,
-refused or not, is in the audit trail.
+organisation, a referral's id among them, and count each store's events) and the last replay's counts; so only a
+network auditor acknowledges a retired store id, which turns integrity findings into notes. Every query, refused or
+not, is in the audit trail.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ POLICY = Policy(
         "agreement_state": Rule(AUDITORS, ("member",), "an agreement, to the auditors of its parties"),
         "consent_state": Rule(AUDITORS, ("member",), "a consent, to the auditors of the organisation holding it"),
         "integrity": Rule(NETWORK, (), "seals and checkpoints of every store (aggregate ids, network-wide counts)"),
+        "acknowledge_store": Rule(NETWORK, (), "a retired store id acknowledged: integrity findings become notes"),
+        "store_acknowledgements": Rule(NETWORK, (), "the acknowledged retired store ids, with their reasons"),
         "decisions_recheck": Rule(
             AUDITORS, DECISION_PARTIES, "the decisions that concern the auditor's organisation (as the consent service)"
         ),

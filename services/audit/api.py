@@ -1,4 +1,5 @@
-"""Audit service REST API (v1): read-only, role `auditor`; every query is recorded in the audit trail."""
+"""Audit service REST API (v1): read-only, role `auditor`, but for a network auditor's acknowledgement of a retired
+store id; every query is recorded in the audit trail."""
 
 from __future__ import annotations
 
@@ -12,13 +13,18 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from services.audit.access import POLICY, decision_parties, state_parties
-from services.audit.api_models import InquiryPublic, StatePublic
+from services.audit.api_models import AcknowledgementCreate, AcknowledgementPublic, InquiryPublic, StatePublic
 from services.audit.application import Auditor, AuditQueries, parse_moment, parse_period
 from services.audit.domain import (
+    AcknowledgementReasonError,
     Channel,
+    CheckpointsUnavailableError,
     ConsentUnavailableError,
     MomentError,
     PeriodError,
+    StoreAlreadyAcknowledgedError,
+    StoreNotRetiredError,
+    UnknownApplicationError,
     UnknownServiceError,
     WhatIfRegimeError,
 )
@@ -28,7 +34,7 @@ from services.audit.report_html import to_html
 from services.audit.states import Kind
 from services.audit.views import Axis
 from services.common.auth import Principal, bearer
-from services.common.problems import DEPENDENCY_UNAVAILABLE, ProblemError, ProblemSpec, invalid_field
+from services.common.problems import DEPENDENCY_UNAVAILABLE, VALIDATION, ProblemError, ProblemSpec, invalid_field
 from services.common.service import from_state
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -36,6 +42,11 @@ router = APIRouter(prefix="/v1", tags=["audit"])
 DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     WhatIfRegimeError: ProblemSpec(422, "unknown-rule-table", "No such rule table"),
     ConsentUnavailableError: DEPENDENCY_UNAVAILABLE,
+    UnknownApplicationError: VALIDATION,
+    StoreNotRetiredError: VALIDATION,
+    AcknowledgementReasonError: VALIDATION,
+    StoreAlreadyAcknowledgedError: ProblemSpec(409, "store-already-acknowledged", "Store id already acknowledged"),
+    CheckpointsUnavailableError: DEPENDENCY_UNAVAILABLE,
 }
 
 DATE_OR_DATE_TIME: dict[str, Any] = {
@@ -136,6 +147,32 @@ def integrity(
     except UnknownServiceError as error:
         raise invalid_field("service", str(error)) from None
     return answer.as_dict()
+
+
+@router.post(
+    "/integrity/acknowledgements",
+    status_code=201,
+    response_model=AcknowledgementPublic,
+    responses={409: {}, 422: {}, 503: {}},
+)
+def acknowledge_store(
+    body: AcknowledgementCreate,
+    principal: Annotated[Principal, Depends(POLICY.caller("acknowledge_store"))],
+    queries: Queries,
+) -> Any:
+    """Acknowledges a retired store id of an application, with a reason: the checkpoints published under it so far
+    are then reported by `GET /v1/integrity`, no longer findings (network auditors only; never deleted)."""
+    entry = queries.acknowledge(_who(principal), body.application, body.store_id, body.reason)
+    return AcknowledgementPublic.of(entry)
+
+
+@router.get("/integrity/acknowledgements", response_model=list[AcknowledgementPublic])
+def store_acknowledgements(
+    principal: Annotated[Principal, Depends(POLICY.caller("store_acknowledgements"))], queries: Queries
+) -> Any:
+    """Every acknowledged retired store id (who, when, why), in the order they were acknowledged (network auditors
+    only)."""
+    return [AcknowledgementPublic.of(entry) for entry in queries.acknowledgements(_who(principal))]
 
 
 @router.get("/decisions/recheck", responses={422: {}, 503: {}})

@@ -1,12 +1,14 @@
-"""Response bodies of the audit API (XPublic)."""
+"""Request and response bodies of the audit API (XCreate / XPublic)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from services.audit.acknowledgements import AcknowledgementEntry
+from services.audit.domain import REASON_MAX_LENGTH
 from services.audit.states import Kind
 from services.audit.views import Axis
 
@@ -37,3 +39,44 @@ class InquiryPublic(BaseModel):
     parameters: dict[str, str]
     at: datetime
     outcome: str
+
+
+class AcknowledgementCreate(BaseModel):
+    """A retired store id of an application, acknowledged: a re-installed database, a planned move to a new store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    application: str = Field(
+        min_length=1, max_length=100, description="The application, as `GET /v1/integrity` names it (`application`)"
+    )
+    store_id: str = Field(
+        min_length=1,
+        max_length=100,
+        description="A retired store id: one the application published checkpoints under, not its current one",
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=REASON_MAX_LENGTH,
+        pattern=r"\S",
+        description="Why the store was replaced (a change ticket, the migration); kept, never logged (not blank)",
+    )
+
+
+class AcknowledgementPublic(BaseModel):
+    """A retired store id acknowledged: by whom, when, why, and the checkpoints it covers (those published under it
+    when it was made; a later one is a finding again)."""
+
+    id: str
+    application: str
+    store_id: str
+    reason: str
+    auditor: str
+    org: str
+    at: datetime
+    checkpoints: int
+    up_to_event: int = Field(description="The last event a covered checkpoint sealed")
+
+    @classmethod
+    def of(cls, entry: AcknowledgementEntry) -> AcknowledgementPublic:
+        fields = {name: value for name, value in entry.__dict__.items() if name != "acknowledgement_id"}
+        return cls(id=entry.acknowledgement_id, **fields)

@@ -1,6 +1,6 @@
-"""The audit service's application: its own trail (`Audit`, the only write path of its store: what was looked at, by
-whom) and what an auditor can ask (`AuditQueries`, for the REST API and the CLI alike; every query is recorded first:
-who, what, when)."""
+"""The audit service's application: its own facts (`Audit`, the only write path of its store: what was looked at, by
+whom; which retired store ids were acknowledged, by whom, why) and what an auditor can ask (`AuditQueries`, for the
+REST API and the CLI alike; every query is recorded first: who, what, when)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,24 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from eventsourcing.persistence import IntegrityError
 from kafka.errors import KafkaError
 
-from services.audit.domain import Action, Channel, Inquiry, MomentError, PeriodError, UnknownServiceError
+from services.audit.acknowledgements import AcknowledgementEntry, Acknowledgements, AcknowledgementsView
+from services.audit.domain import (
+    Action,
+    Channel,
+    CheckpointsUnavailableError,
+    Inquiry,
+    MomentError,
+    PeriodError,
+    StoreAcknowledgement,
+    StoreAlreadyAcknowledgedError,
+    StoreNotRetiredError,
+    UnknownApplicationError,
+    UnknownServiceError,
+    checked_reason,
+)
 from services.audit.inbound import KafkaReplay, Progress, ReplayStats
 from services.audit.recheck import Evaluator, RecheckResult, recheck
 from services.audit.report import Report, build_report
@@ -22,10 +37,11 @@ from services.audit.settings import AuditSettings
 from services.audit.standards import bounds_with
 from services.audit.states import Kind, state_as_of
 from services.audit.trail import InquiryEntry, Trail, TrailPage, TrailView
-from services.audit.verification import StoreVerification, read_checkpoints, verify_stores
+from services.audit.verification import StoreVerification, current_store_id, verify_stores
 from services.audit.views import Axis, HistoryDB, HistoryRow
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import StoreRef, TrackedApplication
+from services.common.integrity.checkpoints import Checkpoint
 from services.common.projections import Projector, StateCodec
 
 
@@ -45,9 +61,11 @@ class Audit(TrackedApplication):
         super().__init__(env)
         self.clock = clock
         codec = StateCodec(self)
-        projector = Projector(self, TrailView(codec))
-        self.projectors = (projector,)
-        self.trail = Trail(projector, codec)
+        trail = Projector(self, TrailView(codec))
+        acknowledgements = Projector(self, AcknowledgementsView(codec))
+        self.projectors = (trail, acknowledgements)
+        self.trail = Trail(trail, codec)
+        self.acknowledged = Acknowledgements(acknowledgements, codec)
 
     def record_inquiry(
         self, who: Auditor, action: Action, target: str, parameters: Mapping[str, Any], outcome: str = "ASKED"
@@ -75,6 +93,31 @@ class Audit(TrackedApplication):
         """A page of the trail in the order it was recorded: the whole trail's, or one organisation's (`org`), after
         a position of that trail (a cursor), each inquiry with its last outcome."""
         return self.trail.page(org, after, limit)
+
+    def acknowledge_store(
+        self, who: Auditor, application: str, store_id: str, reason: str, published: Sequence[Checkpoint]
+    ) -> AcknowledgementEntry:
+        """Records that `who` acknowledges `store_id` of `application` as retired, for `reason`, covering the
+        checkpoints `published` under it so far (`StoreAlreadyAcknowledgedError` when it was acknowledged before)."""
+        acknowledgement = StoreAcknowledgement(
+            application=application,
+            store_id=store_id,
+            reason=checked_reason(reason),
+            auditor=who.sub,
+            org=who.org,
+            at=self.clock(),
+            checkpoints=len(published),
+            up_to_event=max((c.notification_id for c in published), default=0),
+        )
+        try:
+            self.save(acknowledgement)
+        except IntegrityError:  # its id derives from the application and store id: made already
+            raise StoreAlreadyAcknowledgedError(application, store_id) from None
+        return AcknowledgementEntry.of(acknowledgement)
+
+    def acknowledgements(self) -> list[AcknowledgementEntry]:
+        """Every acknowledged retired store id, in the order they were acknowledged."""
+        return self.acknowledged.all()
 
 
 ReportFormat = Literal["html", "csv", "json"]
@@ -177,8 +220,12 @@ class IntegrityAnswer:
         }
 
 
+CheckpointSource = Callable[[], list[Checkpoint]]
+"""Every integrity checkpoint published so far (raises `KafkaError` when they cannot be read)."""
+
+
 class AuditQueries:
-    """The audit service's use cases over the audit database, the stores and the consent service."""
+    """The audit service's use cases over the audit database, the stores, the checkpoints and the consent service."""
 
     def __init__(
         self,
@@ -186,6 +233,7 @@ class AuditQueries:
         audit: Audit,
         history: HistoryDB,
         stores: Sequence[StoreRef],
+        checkpoints: CheckpointSource,
         clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
@@ -193,6 +241,7 @@ class AuditQueries:
         self.history = history
         self.stores = list(stores)
         """Every service's event store (the audit's own included)."""
+        self.checkpoints = checkpoints
         self.clock = clock
 
     @contextmanager
@@ -271,15 +320,51 @@ class AuditQueries:
         stores = [s for s in self.stores if not services or s.service in services]
         with self._inquiry(who, Action.VERIFY, ",".join(s.service for s in stores)) as out:
             try:
-                checkpoints = read_checkpoints(
-                    self.settings.kafka_access, self.settings.checkpoint_topic, self.settings.kafka_timeout_s
-                )
-                problem = None
+                checkpoints, problem = self.checkpoints(), None
             except KafkaError as error:
                 checkpoints, problem = [], f"checkpoints not readable: {type(error).__name__}"
-            answer = IntegrityAnswer(verify_stores(stores, checkpoints, progress), len(checkpoints), problem)
+            acknowledgements = self.audit.acknowledgements()
+            verified = verify_stores(stores, checkpoints, progress, acknowledgements)
+            answer = IntegrityAnswer(verified, len(checkpoints), problem)
             out.value = "OK" if answer.ok else "INTEGRITY_FAILED"
         return answer
+
+    def acknowledge(self, who: Auditor, application: str, store_id: str, reason: str) -> AcknowledgementEntry:
+        """Acknowledges `store_id` of `application` as retired (a re-installed database, a planned move to a new
+        store): its checkpoints published so far are reported by verification, no longer found. Only a retired id
+        is: not the application's current one (`StoreNotRetiredError`), one it published checkpoints under. An
+        unknown application is refused before anything is recorded (`UnknownApplicationError`); the reason is kept
+        in the acknowledgement only, never on the trail."""
+        store = self._store_of(application)
+        with self._inquiry(who, Action.ACKNOWLEDGE, f"{application}/{store_id}"):
+            current = current_store_id(store)
+            if current is None:
+                raise StoreNotRetiredError(
+                    "application", f"the event store of {application} cannot be read: its current store id is unknown"
+                )
+            if store_id == current:
+                raise StoreNotRetiredError("store_id", f"{store_id} is the current store id of {application}")
+            try:
+                checkpoints = self.checkpoints()
+            except KafkaError as error:
+                raise CheckpointsUnavailableError(f"checkpoints not readable: {type(error).__name__}") from None
+            published = [c for c in checkpoints if c.application == application and c.store_id == store_id]
+            if not published:
+                raise StoreNotRetiredError(
+                    "store_id", f"no checkpoint of {application} was published under store id {store_id}"
+                )
+            return self.audit.acknowledge_store(who, application, store_id, reason, published)
+
+    def _store_of(self, application: str) -> StoreRef:
+        store = next((s for s in self.stores if s.application == application), None)
+        if store is None:
+            raise UnknownApplicationError(application, sorted({s.application for s in self.stores}))
+        return store
+
+    def acknowledgements(self, who: Auditor) -> list[AcknowledgementEntry]:
+        """Every acknowledged retired store id, in the order they were acknowledged."""
+        with self._inquiry(who, Action.ACKNOWLEDGEMENTS, "acknowledgements"):
+            return self.audit.acknowledgements()
 
     def recheck(
         self,

@@ -1,7 +1,9 @@
-"""The auditors' own trail: every audit query is an `Inquiry` (who looked at what, when)."""
+"""The auditors' own facts: every audit query is an `Inquiry` (who looked at what, when); a retired store id
+acknowledged by a network auditor is a `StoreAcknowledgement` (who, when, why)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -51,6 +53,44 @@ class UnknownServiceError(AuditError, ValueError):
         self.known = known
 
 
+class UnknownApplicationError(AuditError, ValueError):
+    """An acknowledgement names an application with no event store here (`field`: `application`)."""
+
+    def __init__(self, application: str, known: list[str]) -> None:
+        super().__init__(f"no event store of application {application}; known applications: {', '.join(known)}")
+        self.field = "application"
+
+
+class StoreNotRetiredError(AuditError, ValueError):
+    """The store id of an acknowledgement is not shown to be retired (`field` names what is at fault): it is the
+    application's current one, no checkpoint of the application was published under it, or the application's store
+    cannot be read (then which id is current is unknown)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AcknowledgementReasonError(AuditError, ValueError):
+    """An acknowledgement's reason is blank or longer than `REASON_MAX_LENGTH` (`field`: `reason`)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"a reason is required: not blank, at most {REASON_MAX_LENGTH} characters")
+        self.field = "reason"
+
+
+class StoreAlreadyAcknowledgedError(AuditError):
+    """The store id of this application was acknowledged already (acknowledgements are never replaced)."""
+
+    def __init__(self, application: str, store_id: str) -> None:
+        acknowledgement_id = StoreAcknowledgement.create_id(application, store_id)
+        super().__init__(f"store id {store_id} of {application} is acknowledged already ({acknowledgement_id})")
+
+
+class CheckpointsUnavailableError(AuditError, RuntimeError):
+    """The published checkpoints could not be read (the kind of error, never data)."""
+
+
 class Channel(StrEnum):
     """Where an audit query came from."""
 
@@ -68,6 +108,8 @@ class Action(StrEnum):
     REPORT = "REPORT"
     TRAIL = "TRAIL"
     REPLAY_STATUS = "REPLAY_STATUS"
+    ACKNOWLEDGE = "ACKNOWLEDGE"
+    ACKNOWLEDGEMENTS = "ACKNOWLEDGEMENTS"
 
 
 class Inquiry(Aggregate):
@@ -114,3 +156,57 @@ class Inquiry(Aggregate):
     def answer(self, outcome: str, at: datetime) -> None:
         """`OK`, `NOT_FOUND`, `FAILED` or `FAILED: <what>` (a kind of error, never data)."""
         self.outcome = outcome
+
+
+REASON_MAX_LENGTH = 2000
+"""An acknowledgement's reason: free text, enough for a change ticket's reference and a few sentences."""
+ACKNOWLEDGEMENT_NAMESPACE = uuid.UUID("9d1c2f4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f")
+
+
+def checked_reason(reason: str) -> str:
+    """The reason as given, if it is one (`AcknowledgementReasonError` otherwise)."""
+    if not reason.strip() or len(reason) > REASON_MAX_LENGTH:
+        raise AcknowledgementReasonError
+    return reason
+
+
+class StoreAcknowledgement(Aggregate):
+    """A network auditor's word that a store id an application published checkpoints under was retired lawfully (a
+    database re-installed, a planned move to a new store), and why. It covers the checkpoints published under that
+    id when it was made (`checkpoints`, up to event `up_to_event`): a retired store publishes no more, so a later one
+    is a finding again. One per application and store id (its id derives from them); never changed nor deleted."""
+
+    class Made(Aggregate.Created):
+        application: str
+        store_id: str
+        reason: str
+        auditor: str
+        org: str
+        at: datetime
+        checkpoints: int
+        up_to_event: int
+
+    @staticmethod
+    def create_id(application: str, store_id: str) -> uuid.UUID:
+        return uuid.uuid5(ACKNOWLEDGEMENT_NAMESPACE, f"{application}\x1f{store_id}")
+
+    @event(Made)
+    def __init__(
+        self,
+        application: str,
+        store_id: str,
+        reason: str,
+        auditor: str,
+        org: str,
+        at: datetime,
+        checkpoints: int,
+        up_to_event: int,
+    ) -> None:
+        self.application = application
+        self.store_id = store_id
+        self.reason = reason
+        self.auditor = auditor
+        self.org = org
+        self.at = at
+        self.checkpoints = checkpoints
+        self.up_to_event = up_to_event

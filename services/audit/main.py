@@ -5,14 +5,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import httpx
 from fastapi import FastAPI
 
 from services.audit.api import DOMAIN_ERRORS, router
-from services.audit.application import Audit, AuditQueries
+from services.audit.application import Audit, AuditQueries, CheckpointSource
 from services.audit.recheck import ConsentEvaluator, Evaluator
 from services.audit.settings import AuditSettings
+from services.audit.verification import read_checkpoints
 from services.audit.views import HistoryDB
 from services.common.clock import Clock, system_clock
 from services.common.composition import Service, StoreReader, Workers
@@ -26,7 +28,8 @@ DESCRIPTION = (
     "integrity of every service's event store (network auditors), the re-evaluation of recorded consent decisions, "
     "compliance reports (network auditors). "
     "The views read the audit database that `rls audit replay` rebuilds from the Kafka history. Every query is "
-    "recorded in the audit trail (`GET /v1/inquiries`)."
+    "recorded in the audit trail (`GET /v1/inquiries`). The one thing auditors record besides: a network auditor's "
+    "acknowledgement of a retired store id (`POST /v1/integrity/acknowledgements`), never deleted."
 )
 
 StoreSources = Callable[[PlatformSettings], list[StoreRef]]
@@ -50,12 +53,18 @@ def own_store(settings: AuditSettings) -> StoreRef:
     return StoreRef("audit", Audit.name, settings.event_store_url, settings.store_cipher_key)
 
 
+def checkpoint_source(settings: AuditSettings) -> CheckpointSource:
+    """The checkpoints on the platform's checkpoint topic."""
+    return partial(read_checkpoints, settings.kafka_access, settings.checkpoint_topic, settings.kafka_timeout_s)
+
+
 def build_queries(
     settings: AuditSettings, clock: Clock = system_clock, stores: StoreSources = no_other_stores
 ) -> AuditQueries:
     history = HistoryDB(settings.database_url, store_cipher(settings.store_cipher_key))
     every_store = [*stores(settings), own_store(settings)]
-    return AuditQueries(settings, build_application(settings, clock), history, every_store, clock)
+    audit = build_application(settings, clock)
+    return AuditQueries(settings, audit, history, every_store, checkpoint_source(settings), clock)
 
 
 def consent_client(settings: AuditSettings, token: str) -> httpx.Client:

@@ -2,7 +2,8 @@
 
 `verify` recomputes every seal from the stored rows (`services.common.integrity.hashing`) and names the first
 altered, removed, reordered or inserted event; a chain that no longer matches a published checkpoint was rewritten,
-and a store whose application published checkpoints under another store id was replaced.
+and a store whose application published checkpoints under another store id was replaced, unless a network auditor
+acknowledged that id as retired (then its checkpoints are reported, not found).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 from kafka import KafkaConsumer, TopicPartition
 
+from services.audit.acknowledgements import AcknowledgementEntry
 from services.common.envelope import CloudEvent, EnvelopeError
 from services.common.eventstore import StoreRef, persistence_env
 from services.common.integrity.checkpoints import Checkpoint, checkpoint_of
@@ -62,6 +64,32 @@ class Finding:
         return f"{self.kind.value}: {where}: {self.detail}"
 
 
+@dataclass(frozen=True)
+class AcknowledgedStore:
+    """Another store id of the application, retired: an acknowledgement covers every checkpoint it published."""
+
+    store_id: str
+    acknowledgement: AcknowledgementEntry
+    checkpoints: int
+    up_to_event: int
+
+    def __str__(self) -> str:
+        made = self.acknowledgement
+        return (
+            f"acknowledged retired store: store id {self.store_id} published {self.checkpoints} checkpoint(s) up to "
+            f"event #{self.up_to_event}; acknowledged as retired by {made.auditor} ({made.org}) on "
+            f"{made.at.isoformat()}: acknowledgement {made.acknowledgement_id}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "store_id": self.store_id,
+            "acknowledgement_id": self.acknowledgement.acknowledgement_id,
+            "checkpoints": self.checkpoints,
+            "up_to_event": self.up_to_event,
+        }
+
+
 @dataclass
 class Verification:
     """What `verify` found in one store."""
@@ -74,7 +102,10 @@ class Verification:
     checkpoints_total: int = 0
     findings: list[Finding] = field(default_factory=list)
     other_store_ids: list[str] = field(default_factory=list)
-    """Other store ids with checkpoints under the store's application (each one a `replaced-store` finding)."""
+    """Other store ids with checkpoints under the store's application (each one a `replaced-store` finding, unless
+    acknowledged)."""
+    acknowledged: list[AcknowledgedStore] = field(default_factory=list)
+    """The other store ids whose checkpoints an acknowledgement covers (no finding)."""
 
     @property
     def ok(self) -> bool:
@@ -91,13 +122,15 @@ def verify_store(
     page: int = 10_000,
     progress: Callable[[int], None] | None = None,
     application: str | None = None,
+    acknowledgements: Sequence[AcknowledgementEntry] = (),
 ) -> Verification:
     """Recomputes every seal from the stored rows; names each altered, removed, reordered or inserted event.
 
     Findings are ordered by notification id: the first one is where the store stops being trustworthy. Given the
     store's `application`, the checkpoints it published under any other store id come first (`replaced-store`): a
     store rewritten, its seals and store id deleted, is re-sealed from a fresh id at start-up, which no checkpoint
-    published before names, so only those other ids tell.
+    published before names, so only those other ids tell. Those of an id acknowledged as retired (`acknowledgements`
+    of the application) are no finding, as long as none was published after the acknowledgement.
 
     Reads the store as streams of pages, up to the last event or seal stored when it starts (an event and its seal
     commit together, so events recorded meanwhile are left out of both sides, not mistaken for insertions, while a
@@ -114,7 +147,7 @@ def verify_store(
     head = store.sealed_head()
     upto = max(store.max_notification_id() or 0, head.notification_id if head is not None else 0)
     cps = sorted((c for c in checkpoints if c.store_id == result.store_id), key=lambda c: c.notification_id)
-    replaced = [] if application is None else _replaced(checkpoints, application, result)
+    replaced = [] if application is None else _replaced(checkpoints, application, acknowledgements, result)
     result.checkpoints_total = len(cps)
     merged = _Merge(result, {c.notification_id for c in cps}, progress)
     merged.run(_paged(store.read_rows, page, upto), _paged(store.read_seals, page, upto))
@@ -135,26 +168,45 @@ def verify_store(
     return result
 
 
-def _replaced(checkpoints: Sequence[Checkpoint], application: str, result: Verification) -> list[Finding]:
+def _replaced(
+    checkpoints: Sequence[Checkpoint],
+    application: str,
+    acknowledgements: Sequence[AcknowledgementEntry],
+    result: Verification,
+) -> list[Finding]:
     """One `replaced-store` finding per other store id that published checkpoints of `application`, the id seen
-    last first (a checkpoint without an application name cannot be told apart, and is left out)."""
+    last first (a checkpoint without an application name cannot be told apart, and is left out); an id acknowledged
+    as retired is listed in `result.acknowledged` instead, unless it published a checkpoint past the events its
+    acknowledgement covers (a retired store publishes no more)."""
     by_store: dict[str, list[Checkpoint]] = {}
     for checkpoint in checkpoints:
         if checkpoint.application == application and checkpoint.store_id != result.store_id:
             by_store.setdefault(checkpoint.store_id, []).append(checkpoint)
     result.other_store_ids = sorted(by_store)
+    acknowledged = {a.store_id: a for a in acknowledgements if a.application == application}
     findings = []
     for other, published in sorted(by_store.items(), key=lambda item: _recency(item[1]), reverse=True):
+        up_to = max(c.notification_id for c in published)
+        acknowledgement = acknowledged.get(other)
+        if acknowledgement is not None and up_to <= acknowledgement.up_to_event:
+            result.acknowledged.append(AcknowledgedStore(other, acknowledgement, len(published), up_to))
+            continue
         last = _last_published(published)
         when = f", the last published {last.isoformat()}" if last is not None else ""
+        after = (
+            ""
+            if acknowledgement is None
+            else f"; acknowledgement {acknowledgement.acknowledgement_id} covers it up to event "
+            f"#{acknowledgement.up_to_event} only: it published checkpoints after it was acknowledged as retired"
+        )
         findings.append(
             Finding(
                 FindingKind.REPLACED_STORE,
                 None,
                 f"store id {other} published {len(published)} checkpoint(s) of {application} up to event "
-                f"#{max(c.notification_id for c in published)}{when}; this store's id is {result.store_id}: the "
-                "store was replaced (re-created, or rewritten and re-sealed from a new store id), and what those "
-                "checkpoints sealed cannot be checked",
+                f"#{up_to}{when}; this store's id is {result.store_id}: the store was replaced (re-created, or "
+                f"rewritten and re-sealed from a new store id), and what those checkpoints sealed cannot be "
+                f"checked{after}",
             )
         )
     return findings
@@ -428,7 +480,8 @@ class StoreVerification:
     result: Verification | None
     problem: str | None = None
     other_stores: list[str] = field(default_factory=list)
-    """Store ids that published checkpoints under the same application name (each a `replaced-store` finding)."""
+    """Store ids that published checkpoints under the same application name (each a `replaced-store` finding, unless
+    acknowledged)."""
     last_checkpoint_at: datetime | None = None
     """When this store's latest checkpoint was published."""
     notes: list[str] = field(default_factory=list)
@@ -453,6 +506,7 @@ class StoreVerification:
             "first_finding": None if result is None or result.first is None else str(result.first),
             "findings": [] if result is None else [str(f) for f in result.findings],
             "other_store_ids_with_checkpoints": self.other_stores,
+            "acknowledged_stores": [] if result is None else [a.as_dict() for a in result.acknowledged],
             "last_checkpoint_at": None if self.last_checkpoint_at is None else self.last_checkpoint_at.isoformat(),
             "notes": self.notes,
         }
@@ -508,10 +562,23 @@ def open_store(store: StoreRef) -> tuple[SealedStore, Callable[[], None]]:
     return recorder, factory.close
 
 
+def current_store_id(store: StoreRef) -> str | None:
+    """The integrity store id the store holds now (None: no store there, or one that cannot be sealed)."""
+    try:
+        recorder, close = open_store(store)
+    except (FileNotFoundError, TypeError):
+        return None
+    try:
+        return recorder.store_id()
+    finally:
+        close()
+
+
 def verify_stores(
     stores: Iterable[StoreRef],
     checkpoints: Iterable[Checkpoint],
     progress: Callable[[StoreRef, int], None] | None = None,
+    acknowledgements: Sequence[AcknowledgementEntry] = (),
 ) -> list[StoreVerification]:
     checkpoints = list(checkpoints)
     results = []
@@ -523,14 +590,18 @@ def verify_stores(
             continue
         try:
             step = None if progress is None else (lambda n, s=store: progress(s, n))
-            result = verify_store(recorder, checkpoints, progress=step, application=store.application)
+            result = verify_store(
+                recorder, checkpoints, progress=step, application=store.application, acknowledgements=acknowledgements
+            )
         except Exception as error:  # noqa: BLE001 -- an unreadable store is a finding, not a crash
             results.append(StoreVerification(store, None, f"store not readable: {type(error).__name__}"))
             continue
         finally:
             close()
         published = [c.published_at for c in checkpoints if c.store_id == result.store_id and c.published_at]
-        notes = [NO_CHECKPOINT] if result.sealed and not result.checkpoints_total and not result.other_store_ids else []
+        replaced = set(result.other_store_ids) - {a.store_id for a in result.acknowledged}
+        unchecked = result.sealed and not result.checkpoints_total and not replaced
+        notes = [str(a) for a in result.acknowledged] + ([NO_CHECKPOINT] if unchecked else [])
         results.append(
             StoreVerification(store, result, None, result.other_store_ids, max(published, default=None), notes)
         )
@@ -543,5 +614,5 @@ NO_CHECKPOINT = (
     "published (see rls_integrity_checkpoint_behind)"
 )
 """A note, not a finding: every new store has none for up to one checkpoint interval (a finding would fail every
-fresh install); a store replaced after any checkpoint of its application is `replaced-store`, whatever this says;
-a publisher that stopped is for the checkpoint metrics to alert on."""
+fresh install, and every acknowledged re-creation); a store replaced after any checkpoint of its application is
+`replaced-store`, whatever this says; a publisher that stopped is for the checkpoint metrics to alert on."""

@@ -311,6 +311,28 @@ TEXTS: dict[str, Pair] = {
     "integrity.finding": ("Premier constat", "First finding"),
     "integrity.overall.ok": ("Tous les registres sont intègres.", "Every store is intact."),
     "integrity.overall.failed": ("Au moins un registre n'est pas intègre.", "At least one store is not intact."),
+    "integrity.acknowledged": (
+        "Registre retiré reconnu : {store_id} ({checkpoints} points de contrôle, reconnaissance {id})",
+        "Acknowledged retired store: {store_id} ({checkpoints} checkpoints, acknowledgement {id})",
+    ),
+    "integrity.acknowledge.title": ("Reconnaître un registre retiré", "Acknowledge a retired store"),
+    "integrity.acknowledge.help": (
+        "Si ce registre a été recréé légitimement (base de données réinstallée, migration planifiée), dites "
+        "pourquoi : ses points de contrôle ne seront plus des constats, mais des notes. La reconnaissance est "
+        "conservée au registre d'audit et ne peut pas être supprimée.",
+        "If this store was re-created lawfully (database re-installed, planned migration), say why: its "
+        "checkpoints will no longer be findings, but notes. The acknowledgement is kept in the audit store and "
+        "cannot be deleted.",
+    ),
+    "integrity.acknowledge.store": ("Registre {store_id} ({application})", "Store {store_id} ({application})"),
+    "integrity.acknowledge.reason": ("Motif", "Reason"),
+    "integrity.acknowledge.store_id": ("Registre retiré", "Retired store"),
+    "integrity.acknowledge.application": ("Application", "Application"),
+    "integrity.acknowledge.submit": ("Reconnaître ce registre retiré", "Acknowledge this retired store"),
+    "integrity.acknowledge.done": (
+        "Reconnaissance {id} enregistrée. Vérifiez de nouveau pour voir les constats qui restent.",
+        "Acknowledgement {id} recorded. Verify again to see the findings that remain.",
+    ),
     "report.title": ("Rapport de conformité du réseau", "Network compliance report"),
     "report.replay": (
         "Base d'audit reconstruite le {at} ({events} événements, jusqu'au {until}).",

@@ -31,6 +31,7 @@ ENDPOINTS = [
     "/v1/agreements/a-1/state",
     f"/v1/consents/{CONSENT_ID}/state",
     "/v1/integrity?service=referral",
+    "/v1/integrity/acknowledgements",
     "/v1/decisions/recheck",
     "/v1/reports/compliance",
     "/v1/replay",
@@ -152,12 +153,15 @@ def test_integrity_of_a_missing_store_is_a_failure_not_a_crash(api: TestClient, 
     assert body["checkpoint_problem"] == "checkpoints not readable: KafkaTimeoutError"
 
 
-@pytest.mark.parametrize("path", ["/v1/integrity", "/v1/integrity?service=referral", "/v1/replay"])
+@pytest.mark.parametrize(
+    "path", ["/v1/integrity", "/v1/integrity?service=referral", "/v1/integrity/acknowledgements", "/v1/replay"]
+)
 def test_the_stores_integrity_and_the_replay_counts_are_for_network_auditors_only(
     api: TestClient, auth: Auth, path: str
 ) -> None:
     """Integrity findings name aggregates (a referral's id is its aggregate's) of every organisation and count every
-    store's events; the last replay counts the whole network's events: not an organisation auditor's to read."""
+    store's events, and the stores' acknowledged retirements are the whole network's; the last replay counts the
+    whole network's events: not an organisation auditor's to read."""
     refused = api.get(path, headers=auth("csss-a", "auditor"))
     assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["type"].endswith(":forbidden") and "network-auditor" in refused.json()["detail"]

@@ -589,6 +589,102 @@ def test_only_network_auditors_are_offered_the_integrity_of_the_stores(console: 
     assert 'href="/audit/integrite"' in console.get("/demandes").text
 
 
+RETIRED = "5f0e4c1a-9b2d-4e6f-8a7c-3d1b0e9f2a64"
+ACKNOWLEDGEMENT = "0c3f7d2e-1a4b-4c5d-9e8f-7a6b5c4d3e2f"
+
+
+def verified_store(acknowledged: bool) -> dict[str, Any]:
+    """The referral store as `GET /v1/integrity` reports it after a re-installation, before and after its retired
+    store id was acknowledged."""
+    finding = f"replaced-store: store: store id {RETIRED} published 3 checkpoint(s) of referrals up to event #40"
+    return {
+        "service": "referral",
+        "application": "referrals",
+        "ok": acknowledged,
+        "problem": None,
+        "events": 12,
+        "sealed": 12,
+        "checkpoints_matched": 1,
+        "checkpoints": 1,
+        "last_checkpoint_at": NOW.isoformat(),
+        "first_finding": None if acknowledged else finding,
+        "findings": [] if acknowledged else [finding],
+        "other_store_ids_with_checkpoints": [RETIRED],
+        "acknowledged_stores": (
+            [{"store_id": RETIRED, "acknowledgement_id": ACKNOWLEDGEMENT, "checkpoints": 3, "up_to_event": 40}]
+            if acknowledged
+            else []
+        ),
+        "notes": [f"acknowledged retired store: store id {RETIRED} …"] if acknowledged else [],
+    }
+
+
+def integrity_answer(acknowledged: bool) -> httpx.Response:
+    body = {"ok": acknowledged, "checkpoints_read": 4, "checkpoint_problem": None}
+    return httpx.Response(200, json=body | {"stores": [verified_store(acknowledged)]})
+
+
+def test_a_network_auditor_acknowledges_a_retired_store_from_the_verification(
+    console: TestClient, fake: FakeServices
+) -> None:
+    fake.answers[("GET", "/v1/inquiries")] = httpx.Response(200, json=[])
+    fake.answers[("GET", "/v1/integrity")] = integrity_answer(acknowledged=False)
+    fake.answers[("POST", "/v1/integrity/acknowledgements")] = httpx.Response(201, json={"id": ACKNOWLEDGEMENT})
+    sign_in(console, demo.CSSS, "network-auditor")
+    found = console.post("/audit/integrite", data={"csrf": csrf(console)}).text
+    assert f'data-testid="acknowledge-{RETIRED}"' in found and "Reconnaître un registre retiré" in found
+
+    made = console.post(
+        "/audit/integrite/reconnaissances",
+        data={"csrf": csrf(console), "application": "referrals", "store_id": RETIRED, "reason": " Réinstallée "},
+        follow_redirects=False,
+    )
+    [sent] = [r for r in fake.seen if r.method == "POST" and r.url.path == "/v1/integrity/acknowledgements"]
+    assert json.loads(sent.content) == {"application": "referrals", "store_id": RETIRED, "reason": "Réinstallée"}
+    assert made.status_code == 303
+    assert made.headers["location"] == f"/audit/integrite?reconnaissance={ACKNOWLEDGEMENT}"
+    assert f"Reconnaissance {ACKNOWLEDGEMENT} enregistrée" in console.get(made.headers["location"]).text
+
+    fake.answers[("GET", "/v1/integrity")] = integrity_answer(acknowledged=True)
+    clean = console.post("/audit/integrite", data={"csrf": csrf(console)}).text
+    assert "Tous les registres sont intègres." in clean
+    assert f"Registre retiré reconnu : {RETIRED} (3 points de contrôle, reconnaissance {ACKNOWLEDGEMENT})" in clean
+    assert f'data-testid="acknowledge-{RETIRED}"' not in clean
+
+
+def test_a_refused_acknowledgement_comes_back_with_the_form_and_the_field_named(
+    console: TestClient, fake: FakeServices
+) -> None:
+    fake.answers[("GET", "/v1/inquiries")] = httpx.Response(200, json=[])
+    problem = {
+        "type": "urn:ca.qc.rls:problem:validation",
+        "title": "Invalid request",
+        "status": 422,
+        "detail": "reason: String should match pattern",
+        "errors": [{"field": "reason", "message": "String should match pattern", "type": "string_pattern_mismatch"}],
+    }
+    fake.answers[("POST", "/v1/integrity/acknowledgements")] = httpx.Response(
+        422, json=problem, headers={"content-type": "application/problem+json"}
+    )
+    sign_in(console, demo.CSSS, "network-auditor")
+    page = console.post(
+        "/audit/integrite/reconnaissances",
+        data={"csrf": csrf(console), "application": "referrals", "store_id": RETIRED, "reason": "x"},
+    )
+    assert page.status_code == 422
+    assert f'data-testid="acknowledge-{RETIRED}"' in page.text and 'id="e-reason"' in page.text
+
+
+def test_an_organisations_auditor_cannot_acknowledge_a_retired_store(console: TestClient, fake: FakeServices) -> None:
+    sign_in(console, demo.CSSS, "auditor")
+    refused = console.post(
+        "/audit/integrite/reconnaissances",
+        data={"csrf": csrf(console), "application": "referrals", "store_id": RETIRED, "reason": "Réinstallée"},
+    )
+    assert refused.status_code == 403
+    assert not [r for r in fake.seen if r.url.path == "/v1/integrity/acknowledgements"]
+
+
 def test_production_needs_oidc_a_session_key_and_the_services_addresses(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="CONSOLE_OIDC_ISSUER"):  # pydantic wraps the SettingsError
         ConsoleSettings(

@@ -54,6 +54,7 @@ EXPECTED: dict[str, int] = {
     "referral-ended": 403,
     "rule-table-unavailable": 409,
     "unknown-rule-table": 422,
+    "store-already-acknowledged": 409,
     "kafka-credentials-unavailable": 409,
 }
 

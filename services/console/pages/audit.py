@@ -1,4 +1,5 @@
-"""The auditor's pages: integrity of every store, the compliance report, the disclosure register, the audit trail."""
+"""The auditor's pages: integrity of every store (and the acknowledgement of a retired one), the compliance report,
+the disclosure register, the audit trail."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from fastapi.responses import HTMLResponse, Response
 from services.common.auth import NETWORK_AUDITOR
 from services.common.clock import system_clock
 from services.common.cursors import CURSOR_PATTERN
-from services.console.gateway import Gateway
+from services.console.forms import FormErrors, form_values
+from services.console.gateway import ApiProblemError, Gateway
 from services.console.session import AUDITORS
-from services.console.web import Api, ConsoleDep, Form, SignedIn, T, from_this_console, render, requires
+from services.console.web import Api, ConsoleDep, Form, SignedIn, T, from_this_console, render, requires, see_other
 from services.contract.codes import ORG_ID_PATTERN
 from services.contract.subject import SubjectId
 
@@ -52,13 +54,25 @@ async def _trail(api: Gateway, sub: str) -> list[dict[str, Any]]:
     return entries[::-1]
 
 
+ACKNOWLEDGEMENT_ID = r"^[0-9a-f-]{36}$"
+
+
+async def _last_verification(api: Gateway, sub: str) -> dict[str, Any] | None:
+    return next((e for e in await _trail(api, sub) if e["action"] == "VERIFY"), None)
+
+
 @router.get("/audit/integrite", dependencies=RECORDED)
-async def integrity(request: Request, session: SignedIn, api: Api) -> Response:
+async def integrity(
+    request: Request,
+    session: SignedIn,
+    api: Api,
+    reconnaissance: Annotated[str | None, Query(pattern=ACKNOWLEDGEMENT_ID)] = None,
+) -> Response:
     """The last verification on the trail; a button runs a new one (network auditors: findings name the aggregates
-    of every organisation)."""
+    of every organisation). After an acknowledgement, says it was recorded."""
     requires(session, NETWORK_AUDITOR)
-    last = next((e for e in await _trail(api, session.sub) if e["action"] == "VERIFY"), None)
-    return render(request, "integrity.html", last=last, result=None)
+    last = await _last_verification(api, session.sub)
+    return render(request, "integrity.html", last=last, result=None, acknowledgement_id=reconnaissance)
 
 
 @router.post("/audit/integrite")
@@ -66,8 +80,28 @@ async def verify(request: Request, session: SignedIn, api: Api, form: Form) -> R
     """Verifies every store now (seals, chains, published checkpoints); the verification goes on the trail."""
     requires(session, NETWORK_AUDITOR)
     result = await api.get("audit", "/v1/integrity")
-    last = next((e for e in await _trail(api, session.sub) if e["action"] == "VERIFY"), None)
+    last = await _last_verification(api, session.sub)
     return render(request, "integrity.html", last=last, result=result)
+
+
+@router.post("/audit/integrite/reconnaissances")
+async def acknowledge(request: Request, session: SignedIn, api: Api, form: Form, t: T) -> Response:
+    """Acknowledges a retired store id with the reason given (a finding of the verification shown becomes a note);
+    a refusal comes back with the form and what the audit service said of each field."""
+    requires(session, NETWORK_AUDITOR)
+    values = form_values(form)
+    body = {name: values.get(name, "") for name in ("application", "store_id", "reason")}
+    try:
+        made = await api.post("audit", "/v1/integrity/acknowledgements", body)
+    except ApiProblemError as problem:
+        if problem.status not in (409, 422):
+            raise
+        last = await _last_verification(api, session.sub)
+        errors = FormErrors.of(problem, t)
+        return render(
+            request, "integrity.html", problem.status, last=last, result=None, ack_values=body, ack_errors=errors
+        )
+    return see_other(f"/audit/integrite?reconnaissance={made['id']}")
 
 
 def _period(start: date | None, end: date | None) -> tuple[date, date]:
