@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from faust.types import TP, Message
@@ -84,108 +84,141 @@ def commit_only_processed(consumer: Any, reread_after_s: float = 2.0, unacked_fo
 
     Should a record handed over still not be acked while later ones are, `unacked_for_s` after it was first seen
     so at a commit, the partition is read again from it: commits never pass it, and they do not stop for good."""
-    app = consumer.app
-    getmany, perform_seek, ack = consumer.getmany, consumer.perform_seek, consumer.ack
-    revoke = consumer.on_partitions_revoked
-    expected: dict[TP, int] = {}  # the next offset to hand over, per partition sought
-    processed_to: dict[TP, int] = {}  # the offset up to which every record is processed (what a commit may write)
-    reread: dict[TP, tuple[int, float]] = {}  # the offset last read again, and when
-    unacked: dict[TP, tuple[int, float]] = {}  # the first offset not acked while later ones are, and since when
-    rereading: set[asyncio.Future[None]] = set()  # kept until done (the event loop keeps weak references only)
+    guard = _InOrder(consumer, reread_after_s, unacked_for_s)
+    consumer.getmany = guard.getmany
+    consumer.perform_seek = guard.sought
+    consumer.ack = guard.ack
+    consumer._new_offset = guard.new_offset
+    consumer.on_partitions_revoked = guard.on_partitions_revoked
 
-    def read(tp: TP) -> bool:
-        return bool(app.topics.acks_enabled_for(tp.topic))  # the topics of the agents (not the changelogs)
 
-    async def sought() -> None:
-        tps = [tp for tp in consumer.assignment() if read(tp)]
-        earliest = await consumer.earliest_offsets(*tps) if tps else {}
-        await perform_seek()
-        for tp in tps:  # committed None: nothing committed yet, or 0 (set at once: the fetcher goes on meanwhile)
-            start = max(consumer._committed_offset.get(tp) or 0, earliest.get(tp) or 0)
-            expected[tp] = processed_to[tp] = start
+class _InOrder:
+    """The state and hooks of `commit_only_processed`, per partition of the topics the agents read (the changelogs,
+    read by recovery, are left as faust handles them)."""
 
-    async def in_order(timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        async for tp, message in getmany(timeout=timeout):
-            if not read(tp):
+    def __init__(self, consumer: Any, reread_after_s: float, unacked_for_s: float) -> None:
+        self.consumer, self.app = consumer, consumer.app
+        self.reread_after_s, self.unacked_for_s = reread_after_s, unacked_for_s
+        self._getmany, self._perform_seek = consumer.getmany, consumer.perform_seek
+        self._ack, self._revoke = consumer.ack, consumer.on_partitions_revoked
+        self.expected: dict[TP, int] = {}  # the next offset to hand over, per partition sought
+        self.processed_to: dict[TP, int] = {}  # every record below is processed: what a commit may write
+        self.reread: dict[TP, tuple[int, float]] = {}  # the offset last read again, and when
+        self.unacked: dict[TP, tuple[int, float]] = {}  # the first offset unacked while later ones are, and since
+        self.pending: dict[TP, int] = {}  # offsets to read again from, at the fetch loop's next fetch
+
+    def read(self, tp: TP) -> bool:
+        return bool(self.app.topics.acks_enabled_for(tp.topic))
+
+    async def sought(self) -> None:
+        """faust's seek to the committed offsets, then each partition sought again to where its records start: to
+        the committed offset, or the earliest kept when nothing is committed (aiokafka then seeks nothing) or the
+        committed records are gone. Records the fetch loop drained meanwhile were held back: they are read again."""
+        tps = [tp for tp in self.consumer.assignment() if self.read(tp)]
+        earliest = await self._earliest(*tps)
+        await self._perform_seek()
+        for tp in tps:  # committed None: nothing committed yet, or 0
+            start = max(self.consumer._committed_offset.get(tp) or 0, earliest.get(tp) or 0)
+            self.expected[tp] = self.processed_to[tp] = start
+        for tp in tps:
+            await self.consumer.seek(tp, self.expected[tp])
+
+    async def _earliest(self, *tps: TP) -> Mapping[TP, int]:
+        """The earliest offsets kept (none known when the broker does not answer: the reads then start from the
+        committed offsets, and a break in them is read again)."""
+        if not tps:
+            return {}
+        try:
+            earliest: Mapping[TP, int] = await self.consumer.earliest_offsets(*tps)
+        except Exception as error:  # noqa: BLE001 -- a broker hiccup must not stop the worker
+            log.warning("earliest offsets not known (%s)", type(error).__name__)
+            return {}
+        return earliest
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        """faust's fetch, each partition's records in order from the offset expected: one further on is held back
+        and the partition read again from the expected one. Run by the fetch loop alone, so that no record is being
+        handed over while a partition is sought (faust would then set its read offset past the seek)."""
+        for tp, offset in list(self.pending.items()):
+            del self.pending[tp]
+            await self.read_again(tp, offset, "a record handed over was never acked")
+        async for tp, message in self._getmany(timeout=timeout):
+            if not self.read(tp):
                 yield tp, message
                 continue
-            next_offset = expected.get(tp)
+            next_offset = self.expected.get(tp)
             if next_offset is None:  # not sought since it was assigned: where to start is not known yet
                 continue
             if message.offset > next_offset:
-                await read_again(tp, next_offset, f"the fetch returned offset {message.offset}")
+                await self.read_again(tp, next_offset, f"the fetch returned offset {message.offset}")
                 continue
             if message.offset == next_offset:
-                expected[tp] = next_offset + 1
+                self.expected[tp] = next_offset + 1
+                self.consumer._read_offset[tp] = message.offset  # handed over, whatever faust read before
             yield tp, message  # below: a record read again, which faust drops or applies again (idempotent)
 
-    async def read_again(tp: TP, offset: int, why: str) -> None:
-        last = reread.get(tp)
-        if last is not None and last[0] == offset and time.monotonic() - last[1] < reread_after_s:
+    async def read_again(self, tp: TP, offset: int, why: str) -> None:
+        last = self.reread.get(tp)
+        if last is not None and last[0] == offset and time.monotonic() - last[1] < self.reread_after_s:
             return
-        reread[tp] = (offset, time.monotonic())  # before any wait: the fetch loop and a commit may both ask
-        earliest = (await consumer.earliest_offsets(tp)).get(tp) or 0
+        self.reread[tp] = (offset, time.monotonic())
+        earliest = (await self._earliest(tp)).get(tp, 0)
+        if tp not in self.expected:  # revoked meanwhile
+            return
         if earliest > offset:  # deleted by retention before they were read: nothing left to wait for
             log.warning("%s: offsets %d to %d were deleted before the board read them", tp, offset, earliest - 1)
-            offset = processed_to[tp] = max(processed_to[tp], earliest)
+            offset = self.processed_to[tp] = max(self.processed_to[tp], earliest)
         else:
             log.warning("%s: %s: reading again from offset %d", tp, why, offset)
-        expected[tp] = offset
-        reread[tp] = (offset, reread[tp][1])
-        await consumer.seek(tp, offset)
+        self.expected[tp] = offset
+        self.reread[tp] = (offset, self.reread[tp][1])
+        try:
+            await self.consumer.seek(tp, offset)
+        except Exception as error:  # noqa: BLE001 -- revoked meanwhile, or the broker: read again at the next ask
+            log.warning("%s: seek to %d failed (%s)", tp, offset, type(error).__name__)
 
-    def on_ack(message: Message) -> bool:
-        if not message.tracked and not (current(message) and app.flow_control.is_active()):
+    def ack(self, message: Message) -> bool:
+        if not message.tracked and not (self.current(message) and self.app.flow_control.is_active()):
             message.acked = True  # skipped by the stream: it will be read again
-            consumer._unacked_messages.discard(message)
+            self.consumer._unacked_messages.discard(message)
             return False
-        return bool(ack(message))
+        return bool(self._ack(message))
 
-    def current(message: Message) -> bool:
-        return bool(message.generation_id == app.consumer_generation_id)
+    def current(self, message: Message) -> bool:
+        return bool(message.generation_id == self.app.consumer_generation_id)
 
-    def new_offset(tp: TP) -> int | None:
-        start = processed_to.get(tp)
+    def new_offset(self, tp: TP) -> int | None:
+        start = self.processed_to.get(tp)
         if start is None:  # not sought since it was assigned: nothing is known processed from the committed offset
             return None
-        index = consumer._acked_index[tp]
+        index = self.consumer._acked_index[tp]
         end = start
         while end in index:
             end += 1
-        watch_unacked(tp, end, index)
+        self.watch_unacked(tp, end, index)
         if end == start:
             return None
-        acked = consumer._acked[tp]
+        acked = self.consumer._acked[tp]
         acked[:] = [offset for offset in acked if offset >= end]
         index.difference_update([offset for offset in index if offset < end])
-        processed_to[tp] = end
+        self.processed_to[tp] = end
         return end
 
-    def watch_unacked(tp: TP, first: int, acked: set[int]) -> None:
-        """Reads the partition again from `first` once it has stayed unacked, with later offsets acked, for
-        `unacked_for_s` (a record handed over and lost before its stream processed it)."""
+    def watch_unacked(self, tp: TP, first: int, acked: set[int]) -> None:
+        """Asks the fetch loop to read the partition again from `first` once it has stayed unacked, with later
+        offsets acked, for `unacked_for_s` (a record handed over and lost before its stream processed it)."""
         if not any(offset > first for offset in acked):
-            unacked.pop(tp, None)
+            self.unacked.pop(tp, None)
             return
-        seen = unacked.setdefault(tp, (first, time.monotonic()))
+        seen = self.unacked.setdefault(tp, (first, time.monotonic()))
         if seen[0] != first:
-            unacked[tp] = (first, time.monotonic())
-        elif time.monotonic() - seen[1] >= unacked_for_s:
-            del unacked[tp]
-            task = asyncio.ensure_future(read_again(tp, first, "a record handed over was never acked"))
-            rereading.add(task)
-            task.add_done_callback(rereading.discard)
+            self.unacked[tp] = (first, time.monotonic())
+        elif time.monotonic() - seen[1] >= self.unacked_for_s:
+            del self.unacked[tp]
+            self.pending[tp] = first
 
-    async def on_partitions_revoked(revoked: set[TP]) -> None:
-        await revoke(revoked)  # waits for the streams, committing what they ack meanwhile
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        await self._revoke(revoked)  # waits for the streams, committing what they ack meanwhile
         for tp in revoked:
-            expected.pop(tp, None)
-            processed_to.pop(tp, None)
-            reread.pop(tp, None)
-            unacked.pop(tp, None)
-
-    consumer.getmany = in_order
-    consumer.perform_seek = sought
-    consumer.ack = on_ack
-    consumer._new_offset = new_offset
-    consumer.on_partitions_revoked = on_partitions_revoked
+            for state in (self.expected, self.processed_to, self.reread, self.unacked, self.pending):
+                state.pop(tp, None)

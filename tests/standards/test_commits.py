@@ -113,7 +113,8 @@ class Log:
 
         async def seek_to_committed() -> dict[TP, int]:
             self.first = self.deleted_before  # retention (after the consumer asked for the earliest offsets)
-            self.position = max(committed or 0, self.first)  # out of range: reset to the earliest
+            if committed:  # as aiokafka: nothing committed (or 0), no seek
+                self.position = max(committed, self.first)  # out of range: reset to the earliest
             return {PARTITION: committed} if committed is not None else {}
 
         async def seek(tp: TP, offset: int) -> None:
@@ -215,13 +216,15 @@ def test_no_commit_covers_an_offset_delivered_and_not_processed_yet(
     assert asyncio.run(run()) == [(first, None), (first + 1, first + 3)]
 
 
-def drained(tmp_path: Path, hooked: bool, log: Log, wanted: range) -> tuple[set[int], int | None, list[int]]:
-    """Committed 5, the records of `log` fetched by faust's fetch loop (with its read offsets and gaps) onto a stream
-    until it processed `wanted`: what it processed, what a commit writes at the end, and the offsets the partition
-    was sought to after the seek to the committed offset."""
+def drained(
+    tmp_path: Path, hooked: bool, log: Log, wanted: range, committed: int | None = 5, fetch_before_seek: bool = False
+) -> tuple[set[int], int | None, list[int]]:
+    """The records of `log` fetched by faust's fetch loop (with its read offsets and gaps) onto a stream until it
+    processed `wanted`: what it processed, what a commit writes at the end, and the offsets the partition was sought
+    to after the seek to the committed offset. `fetch_before_seek`: the fetch loop runs a while before the seek."""
 
     async def run() -> tuple[set[int], int | None, list[int]]:
-        consumer = Consumer(tmp_path, hooked, committed=5, log=log)
+        consumer = Consumer(tmp_path, hooked, committed=committed, log=log)
         fetcher = type("Fetcher", (), {"_stopped": asyncio.Event()})()
         fetching = asyncio.ensure_future(consumer.consumer._drain_messages(fetcher))
         processed: set[int] = set()
@@ -232,6 +235,8 @@ def drained(tmp_path: Path, hooked: bool, log: Log, wanted: range) -> tuple[set[
                 if processed >= set(wanted):
                     return
 
+        if fetch_before_seek:
+            await asyncio.sleep(0.05)
         if not log.stale:  # else the fetch under way meets the seek
             await consumer.sought()
         with contextlib.suppress(TimeoutError):
@@ -262,7 +267,7 @@ def test_records_fetched_from_before_the_seek_are_held_back_and_the_partition_re
     processed, committed, seeks = drained(tmp_path, True, from_before_the_seek(), range(5, 30))
     assert processed >= set(range(5, 30))
     assert committed == 30
-    assert seeks == [5]  # read again from the offset expected, once
+    assert seeks == [5, 5]  # sought to where its records start, then read again from there once
 
 
 def test_records_deleted_before_they_are_read_hold_nothing_back(tmp_path: Path) -> None:
@@ -270,7 +275,34 @@ def test_records_deleted_before_they_are_read_hold_nothing_back(tmp_path: Path) 
     processed, committed, seeks = drained(tmp_path, True, log, range(12, 30))
     assert processed == set(range(12, 30))
     assert committed == 30
-    assert seeks == [12]
+    assert seeks == [5, 12]
+
+
+def test_records_fetched_while_the_partition_is_sought_are_read_again_when_nothing_was_committed(
+    tmp_path: Path,
+) -> None:
+    log = Log(end=10, position=0)  # nothing committed: aiokafka's seek to the committed offsets moves nothing
+    processed, committed, seeks = drained(tmp_path, True, log, range(10), committed=None, fetch_before_seek=True)
+    assert processed == set(range(10))  # the ten, fetched before the seek and held back, are read again
+    assert committed == 10
+    assert seeks == [0]
+
+
+def test_a_broker_that_does_not_answer_for_the_earliest_offsets_stops_nothing(tmp_path: Path) -> None:
+    async def run() -> tuple[int | None, list[int]]:
+        log = Log(end=0, position=7)
+        consumer = Consumer(tmp_path, hooked=True, committed=7, log=log)
+
+        async def unanswered(*tps: TP) -> dict[TP, int]:
+            raise TimeoutError
+
+        consumer.consumer.earliest_offsets = unanswered
+        await consumer.sought()
+        for message in await consumer.fetched([7, 8]):
+            message.ack(consumer.consumer)
+        return consumer.commit(), log.seeks
+
+    assert asyncio.run(run()) == (9, [7])
 
 
 def test_no_commit_before_the_partition_is_sought(tmp_path: Path) -> None:
