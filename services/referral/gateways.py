@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -95,6 +95,10 @@ class TtlCache:
         return value
 
 
+NOW = timedelta(seconds=1)
+"""A time asked about this close to the present is now (the caller read its clock just before)."""
+
+
 class HttpDirectory:
     def __init__(self, client: httpx.Client, token: str, cache: TtlCache) -> None:
         self._client = client
@@ -112,8 +116,12 @@ class HttpDirectory:
         return services
 
     def coverage(self, from_org: str, to_org: str, service: str, at: datetime) -> Coverage:
+        """The agreement covering the pair at `at`. Answers for now are cached (a submission, an information
+        release); an answer for another time (a redirect backdated by its `at`) is cached under that time, so that
+        neither serves for the other."""
+        when = "now" if abs(datetime.now(UTC) - at) < NOW else at.isoformat()
         return self._cache.get(
-            ("coverage", from_org, to_org, service), lambda: self._coverage(from_org, to_org, service, at)
+            ("coverage", from_org, to_org, service, when), lambda: self._coverage(from_org, to_org, service, at)
         )
 
     def _coverage(self, from_org: str, to_org: str, service: str, at: datetime) -> Coverage:

@@ -5,13 +5,15 @@ Redirections stored before keep theirs."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from eventsourcing.persistence import StoredEvent
 
 from services.audit.states import referral_state
 from services.referral.domain import Referral, Step
+from services.referral.gateways import HttpDirectory, TtlCache
 from services.referral.outbound import ReferralOutbound
 from services.referral.ports import Coverage
 from tests.audit.conftest import rows_of, stored_messages
@@ -72,3 +74,22 @@ def test_a_redirection_stored_before_it_recorded_an_agreement_keeps_the_previous
     assert loaded is not None
     assert (loaded.to_org, loaded.status) == (NEW_RECEIVER, "REDIRECTED")
     assert (loaded.agreement_id, loaded.agreement_kind) == ("agr-first", "SERVICE_108")
+
+
+def test_the_directory_caches_answers_for_now_only_for_now() -> None:
+    """A backdated redirect asks about its own time: the answer for now cached a moment before does not serve for it,
+    nor does its answer serve for the next question about now."""
+    asked: list[str] = []
+
+    def agreements(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["at"][:4])
+        year = datetime.fromisoformat(request.url.params["at"]).year
+        return httpx.Response(200, json={"agreement_id": f"agr-{year}", "kind": "SERVICE_108"})
+
+    client = httpx.Client(base_url="http://agreements", transport=httpx.MockTransport(agreements))
+    directory = HttpDirectory(client, "token", TtlCache(10))
+    now = datetime.now(UTC)
+    before = now.replace(year=now.year - 1)
+    answers = [directory.coverage("csss-a", "org-c", "AAOR", at).agreement_id for at in (now, before, now, before)]
+    assert answers == [f"agr-{now.year}", f"agr-{before.year}", f"agr-{now.year}", f"agr-{before.year}"]
+    assert len(asked) == 2  # each answer cached under its own time
