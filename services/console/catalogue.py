@@ -16,6 +16,7 @@ TEXTS: dict[str, Pair] = {
     "app.signed_in_as": ("Connecté : {sub} — {org}", "Signed in: {sub} — {org}"),
     "app.roles": ("Rôles : {roles}", "Roles: {roles}"),
     "app.sign_out": ("Se déconnecter", "Sign out"),
+    "app.sign_out_everywhere": ("Fermer toutes mes sessions", "End all my sessions"),
     "app.language": ("Langue", "Language"),
     "app.other_language": ("English", "Français"),
     "app.footer": (

@@ -19,6 +19,7 @@ from services.common.composition import Service
 from services.common.telemetry import NATIVE_TELEMETRY, observe
 from services.console.oidc import OidcClient
 from services.console.pages import agreements, audit, referrals, signin, submit
+from services.console.revocations import Revocations
 from services.console.session import SealedCookies
 from services.console.settings import API_SERVICES, ConsoleSettings
 from services.console.web import HERE, Console, install_error_pages, static_version
@@ -40,7 +41,8 @@ def build_console(settings: ConsoleSettings) -> Console:
     oidc = None
     if settings.oidc_issuer and settings.oidc_client_id:
         oidc = OidcClient(settings, httpx.AsyncClient(timeout=timeout))
-    cookies = SealedCookies(settings.session_key_bytes(), settings.session_idle_minutes * 60)
+    revocations = Revocations(settings.session_store_url)
+    cookies = SealedCookies(settings.session_key_bytes(), settings.session_idle_minutes * 60, revocations)
     return Console(settings, cookies, clients, oidc, static_version(STATIC))
 
 
@@ -116,4 +118,5 @@ def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
 
 SERVICE: Service[ConsoleSettings, None] = Service(name="console", settings=ConsoleSettings, app=build_app)
-"""The console in the registry: settings and an ASGI app only (it holds no data: no store, relay or consumers)."""
+"""The console in the registry: settings and an ASGI app only (it holds no data, only revoked sessions' ids: no
+event store, relay or consumers)."""

@@ -136,7 +136,7 @@ class OidcClient:
         except AuthenticationError as error:
             raise OidcError("signin.oidc.claims", str(error)) from None
         expires_in = float(tokens.get("expires_in") or 3600)
-        return Session(
+        return Session.begin(
             sub=principal.sub,
             org=principal.org,
             roles=tuple(sorted(principal.roles)),

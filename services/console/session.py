@@ -1,4 +1,7 @@
-"""Who is signed in, kept only in the browser: an AES-GCM sealed cookie (the console stores nothing server-side).
+"""Who is signed in: an AES-GCM sealed cookie, and server-side only the ids of sessions ended early (`revocations`).
+
+Each session sealed at sign-in gets a random id (`sid`, never shown nor logged); sign-out records it as revoked until
+the session's expiry, so a copy of the cookie kept elsewhere is refused like an expired one.
 
 Cookies are `__Host-` prefixed (Secure, Path=/, no Domain: no other site or subdomain can set them), HttpOnly and
 SameSite=Lax — Lax, not Strict, so that the identity provider's redirect back to the console carries the sign-in
@@ -12,7 +15,7 @@ import hmac
 import json
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.common.auth import NETWORK_AUDITOR
+from services.console.revocations import Revocations
 
 SESSION_COOKIE = "__Host-rls-session"
 SIGNIN_COOKIE = "__Host-rls-signin"
@@ -34,13 +38,21 @@ ACTIVE_AT = "active_at"
 
 @dataclass(frozen=True)
 class Session:
-    """The signed-in user: the claims the APIs will see, and the token the console calls them with."""
+    """The signed-in user: the claims the APIs will see, and the token the console calls them with; `sid` names this
+    session (revoked at sign-out), `issued_at` is when it began (sign-out everywhere revokes what began before)."""
 
     sub: str
     org: str
     roles: tuple[str, ...]
-    token: str
+    token: str = field(repr=False)
     expires_at: float
+    sid: str = field(repr=False)
+    issued_at: float
+
+    @classmethod
+    def begin(cls, sub: str, org: str, roles: tuple[str, ...], token: str, expires_at: float) -> Session:
+        """A new session, under an id of its own."""
+        return cls(sub, org, roles, token, expires_at, secrets.token_urlsafe(32), time.time())
 
     def has_any(self, *roles: str) -> bool:
         return bool(set(self.roles) & set(roles))
@@ -61,11 +73,13 @@ class Session:
 
 class SealedCookies:
     """Seals small JSON documents into cookie values; a value sealed for one purpose never opens for another. A
-    session sealed here ends at its expiry, or once unused for `idle_s` seconds (each page seals it again)."""
+    session sealed here ends at its expiry, once unused for `idle_s` seconds (each page seals it again), or once
+    revoked: signed out, or found idle, it is refused wherever a copy of its cookie is."""
 
-    def __init__(self, key: bytes, idle_s: float) -> None:
+    def __init__(self, key: bytes, idle_s: float, revocations: Revocations) -> None:
         self._aead = AESGCM(key)
         self.idle_s = idle_s
+        self.revocations = revocations
 
     def seal(self, purpose: str, document: dict[str, Any]) -> str:
         nonce = secrets.token_bytes(12)
@@ -84,7 +98,25 @@ class SealedCookies:
         return document if isinstance(document, dict) else None
 
     def session(self, request: Request) -> Session | None:
-        """The live session of the request, if any (an expired or idle one is no session)."""
+        """The live session of the request, if any (an expired, idle or revoked one is no session). An idle one is
+        revoked on the way: a copy of its cookie kept active elsewhere ends with it."""
+        sealed = self._sealed(request)
+        if sealed is None:
+            return None
+        session, active_at = sealed
+        if time.time() - active_at >= self.idle_s:
+            self.revocations.revoke(session.sid, session.expires_at)
+            return None
+        return None if self.revocations.revoked(session.sid, session.sub, session.issued_at) else session
+
+    def revoke(self, request: Request) -> None:
+        """Revokes the session the request's cookie seals, idle or not, until its expiry."""
+        sealed = self._sealed(request)
+        if sealed is not None:
+            self.revocations.revoke(sealed[0].sid, sealed[0].expires_at)
+
+    def _sealed(self, request: Request) -> tuple[Session, float] | None:
+        """The unexpired session the request's cookie seals, and when it was last active (0: not said)."""
         document = self.open(SESSION_COOKIE, request.cookies.get(SESSION_COOKIE))
         if document is None:
             return None
@@ -92,10 +124,10 @@ class SealedCookies:
         try:
             session = Session(**{**document, "roles": tuple(document["roles"])})
         except (TypeError, KeyError):
+            return None  # sealed before sessions had an id, among others: no session
+        if session.expires_at <= time.time():
             return None
-        now = time.time()
-        idle = not isinstance(active_at, float) or now - active_at >= self.idle_s
-        return None if idle or session.expires_at <= now else session
+        return session, active_at if isinstance(active_at, float) else 0.0
 
     def seal_session(self, response: Response, session: Session) -> None:
         """Sets the session cookie, active now: at sign-in, then on every page the user opens."""

@@ -18,7 +18,8 @@ API_SERVICES = ("referral", "agreements", "consent", "audit")
 
 
 class ConsoleSettings(PlatformSettings):
-    """The console holds no data: only the addresses of the services and the sign-in configuration."""
+    """The console holds no data: the addresses of the services, the sign-in configuration, and where the ids of
+    signed-out sessions are kept until they expire."""
 
     model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore", populate_by_name=True)
 
@@ -38,6 +39,11 @@ class ConsoleSettings(PlatformSettings):
     )
     session_hours: float = Field(8.0, gt=0, le=24)
     session_idle_minutes: float = Field(30.0, gt=0, le=24 * 60, description="A session unused this long ends")
+    session_store: str | None = Field(
+        None,
+        description="Where signed-out sessions are kept until they expire, shared by every replica: sqlite:///… "
+        "(default <var>/console-sessions.db) or postgresql://…[?schema=…]; required in production",
+    )
     oidc_issuer: str | None = Field(None, description="The organisation's OpenID provider (issuer URL)")
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = Field(None, description="Absent: a public client (PKCE only)")
@@ -53,11 +59,20 @@ class ConsoleSettings(PlatformSettings):
             return self
         missing = [
             f"CONSOLE_{name.upper()}"
-            for name in ("oidc_issuer", "oidc_client_id", "session_key", *(f"{s}_url" for s in API_SERVICES))
+            for name in (
+                "oidc_issuer",
+                "oidc_client_id",
+                "session_key",
+                "session_store",
+                *(f"{s}_url" for s in API_SERVICES),
+            )
             if getattr(self, name) is None
         ]
         if missing:
-            raise SettingsError(f"{', '.join(missing)} required in production mode (no dev sign-in there)")
+            raise SettingsError(
+                f"{', '.join(missing)} required in production mode (no dev sign-in there; sign-out must hold on "
+                "every replica)"
+            )
         return self
 
     @property
@@ -78,6 +93,11 @@ class ConsoleSettings(PlatformSettings):
             raise KeyError(service)
         theirs = settings_class(service)()
         return f"http://{theirs.host}:{theirs.port}"
+
+    @property
+    def session_store_url(self) -> str:
+        """The revoked sessions' store: configured, or (dev) a SQLite file under `var/`."""
+        return self.session_store or f"sqlite:///{self.var_dir / 'console-sessions.db'}"
 
     def session_key_bytes(self) -> bytes:
         if self.session_key is not None:

@@ -1,10 +1,11 @@
 """`deploy/compose/`: the platform on one host with Docker Compose, in its production shape.
 
 Apache Kafka (the official `apache/kafka` image, KRaft, one node) with SASL_SSL, SCRAM users and ACLs, PostgreSQL with
-a database and a role per service, a one-shot job that creates the topics and the principals of the ACL file, and
-each service as an API process and a worker process. Every secret is a file under `deploy/compose/secrets/`
-(`rls deploy secrets` makes them), mounted as a Compose secret: the image's entry point exports the files named like
-a variable (`/run/secrets/REFERRAL_CIPHER_KEY`); nothing secret is written in these files.
+a database and a role per service (and the console's, for its revoked sessions), a one-shot job that creates the
+topics and the principals of the ACL file, and each service as an API process and a worker process. Every secret is
+a file under `deploy/compose/secrets/` (`rls deploy secrets` makes them), mounted as a Compose secret: the image's
+entry point exports the files named like a variable (`/run/secrets/REFERRAL_CIPHER_KEY`); nothing secret is written
+in these files.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from services.deploy import broker
 from services.deploy.platform import (
     ACL_FILE_IN_IMAGE,
     COMPOSE,
+    DATABASES,
     IMAGE,
     IMAGE_TAG,
     KAFKA_CA_PATH,
     KAFKA_VERSION,
     SERVICE_TOKEN,
-    STORES,
     VAR_DIR,
     Process,
     SecretFile,
@@ -73,13 +74,10 @@ INSTALLATION_SERVICE_ENV = {
         "CONSOLE_OIDC_CLIENT_ID": "${RLS_CONSOLE_OIDC_CLIENT_ID:?the console's client id at the identity provider}",
     },
 }
-STORES_AND_BROKER = {
-    "postgres": {"condition": "service_healthy"},
-    "kafka-setup": {"condition": "service_completed_successfully"},
-}
-"""What a service waits for: its database, and the brokers with its principal and topics (the console neither)."""
-BROKER = {"kafka-setup": STORES_AND_BROKER["kafka-setup"]}
-"""What a service without a store waits for (the standards board)."""
+DATABASE = {"postgres": {"condition": "service_healthy"}}
+"""What a process keeping tables waits for (every service with an event store, the console)."""
+BROKER = {"kafka-setup": {"condition": "service_completed_successfully"}}
+"""What a service waits for: the brokers with its principal and topics (the console has no Kafka client)."""
 INSTALLATION_FILES = {"referral": {"REFERRAL_SERVICE_TOKEN_FILE": SERVICE_TOKEN}}
 
 
@@ -157,9 +155,7 @@ def _kafka() -> dict[str, Any]:
 
 
 def _postgres() -> dict[str, Any]:
-    roles = [
-        _secret(SecretRef(POSTGRES_ROLES, service), f"/run/secrets/{POSTGRES_ROLES}/{service}") for service in STORES
-    ]
+    roles = [_secret(SecretRef(POSTGRES_ROLES, name), f"/run/secrets/{POSTGRES_ROLES}/{name}") for name in DATABASES]
     return {
         "image": POSTGRES_IMAGE,
         "environment": {"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD_FILE": "/run/secrets/postgres-password"},
@@ -232,7 +228,8 @@ def _process(process: Process) -> dict[str, Any]:
         "environment": environment,
         "secrets": [_secret(ref, env) for env, ref in (config.secrets | own.secrets).items()]
         + [_secret(file.ref, file.path) for file in files.values()],
-        "depends_on": (STORES_AND_BROKER if service in STORES else BROKER if service in SERVICES else {})
+        "depends_on": (DATABASE if service in DATABASES else {})
+        | (BROKER if service in SERVICES else {})
         | {callee: {"condition": "service_healthy"} for callee in callees(service)},
         "restart": "unless-stopped",
     }
@@ -258,7 +255,7 @@ def secrets_used(services: dict[str, Any]) -> list[SecretRef]:
 def all_secret_refs() -> list[SecretRef]:
     """Every secret the Compose platform knows (what `rls deploy secrets` makes, and the service token it cannot)."""
     refs = [KAFKA_CA, KAFKA_KEYSTORE, KAFKA_KEYSTORE_PASSWORD, KAFKA_JAAS, KAFKA_ADMIN_PASSWORD, POSTGRES_PASSWORD]
-    refs += [SecretRef(POSTGRES_ROLES, service) for service in STORES]
+    refs += [SecretRef(POSTGRES_ROLES, name) for name in DATABASES]
     refs += [SecretRef(user, "password") for user in kafka_users()]
     for service in PROCESSES:
         config = service_config(service, COMPOSE)

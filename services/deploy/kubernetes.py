@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.deploy.platform import (
+    DATABASES,
     IMAGE,
     IMAGE_TAG,
     KAFKA_CLUSTER,
@@ -211,14 +212,15 @@ def network_policy(process: Process) -> dict[str, Any]:
         },
         {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}], "ports": [_tcp(443)]},
     ]
-    if process.service in SERVICES:  # a service has a store and a Kafka principal (the console neither)
-        egress += [
+    if process.service in SERVICES:  # a service has a Kafka principal (the console has none)
+        egress.append(
             {
                 "to": [{"podSelector": {"matchLabels": {"strimzi.io/cluster": KAFKA_CLUSTER}}}],
                 "ports": [_tcp(KAFKA_CLIENT_PORT)],
-            },
-            {"ports": [_tcp(POSTGRES_PORT)]},  # a managed or operator-run PostgreSQL, wherever it is
-        ]
+            }
+        )
+    if process.service in DATABASES:
+        egress.append({"ports": [_tcp(POSTGRES_PORT)]})  # a managed or operator-run PostgreSQL, wherever it is
     egress += [
         {"to": [{"podSelector": _api_selector(c)}], "ports": [_tcp(SERVICES[c])]} for c in callees(process.service)
     ]

@@ -127,7 +127,7 @@ def has_store(service: str) -> bool:
 
 
 STORES = tuple(service for service in SERVICES if has_store(service))
-"""The services with a PostgreSQL role and database of their own."""
+"""The services with an event store."""
 
 
 def store_secret(service: str) -> str:
@@ -155,6 +155,7 @@ def secret_ref(env: str, service: str) -> SecretRef | None:
         "AUDIT_DATABASE": SecretRef(store_secret("audit"), "database"),
         "REFERRAL_VAULT_KEY": SecretRef("rls-referral-vault", "vault-key"),
         "CONSOLE_SESSION_KEY": SecretRef("rls-console", "session-key"),
+        "CONSOLE_SESSION_STORE": SecretRef("rls-console", "session-store"),
         "KAFKA_SASL_PASSWORD": SecretRef(service_principal(service), "password"),
         ISSUER_PASSWORD: SecretRef(CREDENTIALS_ISSUER, "password"),
     }
@@ -322,7 +323,12 @@ def _place(service: str, setting: Setting, target: Target, config: ServiceConfig
 
 def _holds_credentials(setting: Setting) -> bool:
     """Database URLs carry their password: they are secrets although typed `str`."""
-    return setting.field == "database" or setting.field.endswith("event_store")
+    return setting.field == "database" or setting.field.endswith("_store")
+
+
+DATABASES = tuple(name for name in PROCESSES if any(_holds_credentials(s) for s in service_settings(name)))
+"""The processes keeping tables in PostgreSQL (the services' event stores, the console's revoked sessions): each has a
+role and a database of its own, and reaches PostgreSQL."""
 
 
 def shared_values(target: Target) -> dict[str, str]:

@@ -86,6 +86,9 @@ class SecretsMaker:
             ),
             ("rls-referral-vault", "vault-key"): _key_of_32_bytes,
             ("rls-console", "session-key"): _key_of_32_bytes,
+            ("rls-console", "session-store"): lambda: postgres_url(
+                "console", self.value(SecretRef(POSTGRES_ROLES, "console"))
+            ),
         }
         if (ref.name, ref.key) in makers:
             return makers[(ref.name, ref.key)]()

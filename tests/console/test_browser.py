@@ -17,6 +17,9 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from services.common.auth import load_dev_key, mint_dev_token
+from services.console.revocations import Revocations
+from services.console.session import SESSION_COOKIE, SealedCookies
+from services.console.settings import ConsoleSettings
 from services.runtime import demo
 from tests.console.conftest import Running, User
 
@@ -233,6 +236,24 @@ def test_the_filters_refresh_the_list_in_place_and_sign_out_leaves_no_copy_of_it
     assert "filtres-crise" not in stored(person) and "data-referral" not in stored(person)
     person.page.go_back()
     expect(person.page).to_have_title(re.compile("Connexion"))  # the server asks who it is, nothing shown
+
+
+def test_a_copy_of_the_session_cookie_opens_nothing_once_its_owner_signed_out(user_for: Any, running: Running) -> None:
+    person = user_for()
+    person.sign_in(demo.CRISIS_CENTRE, "intake", sub="copie-crise")
+    copy = next(c for c in person.page.context.cookies() if c["name"] == SESSION_COOKIE)
+    thief = user_for()
+    thief.page.context.add_cookies([copy])
+    thief.go("/demandes")
+    expect(thief.page.get_by_test_id("user")).to_contain_text("copie-crise")  # the copy opens the session...
+    person.sign_out()
+    thief.go("/demandes")
+    expect(thief.page).to_have_title(re.compile("Connexion"))  # ...until its owner signs out
+    expect(thief.page.get_by_role("alert")).to_contain_text("Votre session a expiré")
+    thief.shot("13-a-copied-cookie-refused-after-sign-out")
+    key = ConsoleSettings(var_dir=running.var).session_key_bytes()
+    sealed = SealedCookies(key, 1, Revocations("memory://")).open(SESSION_COOKIE, copy["value"])
+    assert sealed is not None and sealed["sid"] not in running.console_log.read_text()
 
 
 SERIOUS = {"serious", "critical"}

@@ -181,3 +181,18 @@ def test_a_callback_that_does_not_match_the_sign_in_request_is_refused(rig: Sign
     forged = httpx.get(f"{rig.console}/connexion/retour?code=stolen&state=guessed", timeout=5)
     assert forged.status_code == 401
     assert "ne correspond pas à la demande de connexion" in forged.text
+
+
+def test_a_copy_of_the_providers_session_is_refused_once_the_user_signed_out(browser: Browser, rig: SignInRig) -> None:
+    context, page = sign_in_at_the_provider(browser, rig, "lea@crise")
+    try:
+        page.wait_for_url(f"{rig.console}/demandes")
+        copy = next(c["value"] for c in context.cookies() if c["name"] == "__Host-rls-session")
+        with_copy = {"Cookie": f"__Host-rls-session={copy}"}
+        assert httpx.get(f"{rig.console}/demandes", headers=with_copy, timeout=10).status_code == 200
+        page.get_by_role("button", name="Se déconnecter").click()
+        page.wait_for_url(f"{rig.console}/connexion")
+        refused = httpx.get(f"{rig.console}/demandes", headers=with_copy, timeout=10)
+        assert refused.status_code == 303 and refused.headers["location"].endswith("&expiree=1")
+    finally:
+        context.close()

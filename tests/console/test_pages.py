@@ -685,8 +685,8 @@ def test_an_organisations_auditor_cannot_acknowledge_a_retired_store(console: Te
     assert not [r for r in fake.seen if r.url.path == "/v1/integrity/acknowledgements"]
 
 
-def test_production_needs_oidc_a_session_key_and_the_services_addresses(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="CONSOLE_OIDC_ISSUER"):  # pydantic wraps the SettingsError
+def test_production_needs_oidc_a_session_key_a_session_store_and_the_services_addresses(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"CONSOLE_OIDC_ISSUER.*CONSOLE_SESSION_STORE"):  # pydantic wraps it
         ConsoleSettings(
             mode="production", jwks_url="https://idp.example/jwks", jwt_issuer="https://idp.example", var_dir=tmp_path
         )
@@ -700,6 +700,7 @@ def test_the_dev_sign_in_does_not_exist_in_production(tmp_path: Path, dev_key_fi
         oidc_issuer="https://idp.example",
         oidc_client_id="rls-console",
         session_key="A" * 43 + "=",
+        session_store="memory://",
         var_dir=tmp_path,
         **{f"{s}_url": f"http://{s}" for s in API_SERVICES},
     )

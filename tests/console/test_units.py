@@ -12,6 +12,7 @@ from services.console.actions import ACTIONS, allowed
 from services.console.catalogue import CODES
 from services.console.i18n import Translator
 from services.console.oidc import challenge
+from services.console.revocations import Revocations
 from services.console.session import SealedCookies
 from services.console.views import local_to_instant, most_pressing
 from services.console.web import HERE
@@ -91,12 +92,13 @@ def test_a_form_time_is_montreal_wall_time() -> None:
 
 
 def test_a_sealed_cookie_opens_only_for_its_purpose_and_unaltered() -> None:
-    cookies = SealedCookies(b"k" * 32, 1800)
+    revocations = Revocations("memory://")
+    cookies = SealedCookies(b"k" * 32, 1800, revocations)
     sealed = cookies.seal("session", {"org": "csss"})
     assert cookies.open("session", sealed) == {"org": "csss"}
     assert cookies.open("signin", sealed) is None
     assert cookies.open("session", sealed[:-2] + ("A" if sealed[-2] != "A" else "B") + sealed[-1]) is None
-    assert SealedCookies(b"x" * 32, 1800).open("session", sealed) is None
+    assert SealedCookies(b"x" * 32, 1800, revocations).open("session", sealed) is None
 
 
 def test_pkce_s256_matches_rfc_7636_appendix_b() -> None:

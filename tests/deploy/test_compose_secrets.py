@@ -53,6 +53,9 @@ def test_store_urls_carry_their_roles_password(secrets: Path) -> None:
         assert (url.username, url.hostname, url.path) == (service, "postgres", f"/{service}")
         assert url.password == _read(secrets, compose.POSTGRES_ROLES, service)
     assert _read(secrets, "rls-audit-store", "database").endswith("/audit?schema=history")
+    console = urlparse(_read(secrets, "rls-console", "session-store"))
+    assert (console.username, console.hostname, console.path) == ("console", "postgres", "/console")
+    assert console.password == _read(secrets, compose.POSTGRES_ROLES, "console")
 
 
 def test_the_broker_material_holds_together(secrets: Path) -> None:

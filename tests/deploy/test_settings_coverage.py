@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from eventsourcing.cryptography import AESCipher
 
+from services.console.settings import ConsoleSettings
 from services.deploy.platform import (
     COMPOSE,
     INSTALLATION_UNSET,
@@ -37,6 +38,7 @@ SECRET_SAMPLES = {
     "database": "postgresql://audit:pw@db.internal:5432/audit?schema=history",
     "vault-key": base64.urlsafe_b64encode(bytes(32)).decode(),
     "session-key": base64.urlsafe_b64encode(bytes(32)).decode(),
+    "session-store": "postgresql://console:pw@db.internal:5432/console",
     "password": "a-password",
 }
 INTERPOLATION = re.compile(r"\$\{([A-Z_]+)(?::([-?])([^}]*))?\}")
@@ -183,6 +185,8 @@ def test_the_settings_classes_accept_what_each_deployment_gives(
             assert settings.kafka_access.authenticated, name
         if container.service in STORES:
             assert settings.event_store_url.startswith("postgresql://"), name
+        if isinstance(settings, ConsoleSettings):  # every replica reads the same signed-out sessions
+            assert settings.session_store_url.startswith("postgresql://"), name
         if installation == "compose" and isinstance(settings, NotificationsSettings):  # Kubernetes: Strimzi issues
             assert (settings.kafka_issuer is not None) == process_of(name).serves_credentials, name
         files = ("kafka_ssl_cafile", "service_token_file", "dev_key_file")

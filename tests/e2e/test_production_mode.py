@@ -64,6 +64,7 @@ def production_environment(database: str, idp: IdentityProvider, var: Path) -> d
         "CONSOLE_OIDC_ISSUER": idp.issuer,
         "CONSOLE_OIDC_CLIENT_ID": "rls-console",
         "CONSOLE_SESSION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "CONSOLE_SESSION_STORE": f"{database}?schema=console",
     }
     env |= {f"{name.upper()}_PORT": str(port) for name, port in ports.items()}
     env |= {f"CONSOLE_{name.upper()}_URL": f"http://127.0.0.1:{ports[name]}" for name in CONSOLE_APIS}

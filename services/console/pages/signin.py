@@ -14,7 +14,7 @@ from services.common.auth import NETWORK_AUDITOR, load_dev_key, mint_dev_token
 from services.console.i18n import LANGUAGES
 from services.console.oidc import OidcError, Pending
 from services.console.session import LANG_COOKIE, SIGNIN_COOKIE, Session, end_session, set_cookie
-from services.console.web import ConsoleDep, Form, T, local_path, render, see_other
+from services.console.web import ConsoleDep, Form, SignedIn, T, local_path, render, see_other
 from services.runtime import demo
 
 router = APIRouter()
@@ -65,7 +65,7 @@ async def dev_sign_in(request: Request, console: ConsoleDep, t: T, form: Form) -
     sub = str(form.get("sub") or f"{org}-dev")[:64]
     ttl = timedelta(hours=settings.session_hours)
     token = mint_dev_token(load_dev_key(settings.signing_key_file), org, roles, sub, settings.jwt_audience, ttl)
-    session = Session(sub, org, tuple(sorted(roles)), token, time.time() + ttl.total_seconds())
+    session = Session.begin(sub, org, tuple(sorted(roles)), token, time.time() + ttl.total_seconds())
     response = see_other(next_path)
     console.cookies.seal_session(response, session)
     return response
@@ -101,9 +101,21 @@ async def oidc_callback(request: Request, console: ConsoleDep, t: T) -> Response
 
 
 @router.post("/deconnexion")
-def sign_out(form: Form) -> Response:
-    """Ends the session: the cookie is dropped, and the browser told to forget what its cache and storage kept of
-    the console's pages (the console kept nothing else)."""
+def sign_out(request: Request, console: ConsoleDep, form: Form) -> Response:
+    """Ends the session: revoked until its expiry (a copy of the cookie is refused on every replica), the cookie
+    dropped, and the browser told to forget what its cache and storage kept of the console's pages."""
+    console.cookies.revoke(request)
+    return _signed_out()
+
+
+@router.post("/deconnexion/partout")
+def sign_out_everywhere(console: ConsoleDep, session: SignedIn, form: Form) -> Response:
+    """Ends every session of the user begun until now: this one, and those of their other browsers and devices."""
+    console.cookies.revocations.revoke_subject(session.sub, console.settings.session_hours * 3600)
+    return _signed_out()
+
+
+def _signed_out() -> Response:
     response = see_other("/connexion")
     end_session(response)
     response.headers["Clear-Site-Data"] = '"cache", "storage"'
