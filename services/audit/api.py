@@ -24,6 +24,7 @@ from services.audit.domain import (
     PeriodError,
     StoreAlreadyAcknowledgedError,
     StoreNotRetiredError,
+    StoreUnavailableError,
     UnknownApplicationError,
     UnknownServiceError,
     WhatIfRegimeError,
@@ -47,6 +48,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     AcknowledgementReasonError: VALIDATION,
     StoreAlreadyAcknowledgedError: ProblemSpec(409, "store-already-acknowledged", "Store id already acknowledged"),
     CheckpointsUnavailableError: DEPENDENCY_UNAVAILABLE,
+    StoreUnavailableError: DEPENDENCY_UNAVAILABLE,
 }
 
 DATE_OR_DATE_TIME: dict[str, Any] = {

@@ -116,8 +116,13 @@ class Audit(TrackedApplication):
         return AcknowledgementEntry.of(acknowledgement)
 
     def acknowledgements(self) -> list[AcknowledgementEntry]:
-        """Every acknowledged retired store id, in the order they were acknowledged."""
+        """Every acknowledged retired store id, in the order they were acknowledged (as the read model lists them)."""
         return self.acknowledged.all()
+
+    def sealed_acknowledgements(self) -> list[AcknowledgementEntry]:
+        """Every acknowledged retired store id as this store's sealed events record them (what verification takes:
+        never the read model, which nothing seals)."""
+        return self.acknowledged.sealed()
 
 
 ReportFormat = Literal["html", "csv", "json"]
@@ -323,7 +328,7 @@ class AuditQueries:
                 checkpoints, problem = self.checkpoints(), None
             except KafkaError as error:
                 checkpoints, problem = [], f"checkpoints not readable: {type(error).__name__}"
-            acknowledgements = self.audit.acknowledgements()
+            acknowledgements = self.audit.sealed_acknowledgements()
             verified = verify_stores(stores, checkpoints, progress, acknowledgements)
             answer = IntegrityAnswer(verified, len(checkpoints), problem)
             out.value = "OK" if answer.ok else "INTEGRITY_FAILED"
@@ -332,18 +337,18 @@ class AuditQueries:
     def acknowledge(self, who: Auditor, application: str, store_id: str, reason: str) -> AcknowledgementEntry:
         """Acknowledges `store_id` of `application` as retired (a re-installed database, a planned move to a new
         store): its checkpoints published so far are reported by verification, no longer found. Only a retired id
-        is: not the application's current one (`StoreNotRetiredError`), one it published checkpoints under. An
-        unknown application is refused before anything is recorded (`UnknownApplicationError`); the reason is kept
-        in the acknowledgement only, never on the trail."""
-        store = self._store_of(application)
+        of an application with a store here (`UnknownApplicationError`) is: not the application's current one
+        (`StoreNotRetiredError`; `StoreUnavailableError` when its database does not answer), one it published
+        checkpoints under. Every attempt is on the trail, refused or not; the reason is kept in the acknowledgement
+        only, never on the trail. Errors name the field at fault, never the values given."""
         with self._inquiry(who, Action.ACKNOWLEDGE, f"{application}/{store_id}"):
-            current = current_store_id(store)
+            current = current_store_id(self._store_of(application))
             if current is None:
                 raise StoreNotRetiredError(
-                    "application", f"the event store of {application} cannot be read: its current store id is unknown"
+                    "application", "the application's event store cannot be read: its current store id is unknown"
                 )
             if store_id == current:
-                raise StoreNotRetiredError("store_id", f"{store_id} is the current store id of {application}")
+                raise StoreNotRetiredError("store_id", "the store id is the application's current one")
             try:
                 checkpoints = self.checkpoints()
             except KafkaError as error:
@@ -351,14 +356,14 @@ class AuditQueries:
             published = [c for c in checkpoints if c.application == application and c.store_id == store_id]
             if not published:
                 raise StoreNotRetiredError(
-                    "store_id", f"no checkpoint of {application} was published under store id {store_id}"
+                    "store_id", "no checkpoint of the application was published under the store id"
                 )
             return self.audit.acknowledge_store(who, application, store_id, reason, published)
 
     def _store_of(self, application: str) -> StoreRef:
         store = next((s for s in self.stores if s.application == application), None)
         if store is None:
-            raise UnknownApplicationError(application, sorted({s.application for s in self.stores}))
+            raise UnknownApplicationError(sorted({s.application for s in self.stores}))
         return store
 
     def acknowledgements(self, who: Auditor) -> list[AcknowledgementEntry]:

@@ -54,17 +54,18 @@ class UnknownServiceError(AuditError, ValueError):
 
 
 class UnknownApplicationError(AuditError, ValueError):
-    """An acknowledgement names an application with no event store here (`field`: `application`)."""
+    """An acknowledgement names an application with no event store here (`field`: `application`; the message names
+    the known ones, never the name given)."""
 
-    def __init__(self, application: str, known: list[str]) -> None:
-        super().__init__(f"no event store of application {application}; known applications: {', '.join(known)}")
+    def __init__(self, known: list[str]) -> None:
+        super().__init__(f"no event store of this application here; known applications: {', '.join(known)}")
         self.field = "application"
 
 
 class StoreNotRetiredError(AuditError, ValueError):
-    """The store id of an acknowledgement is not shown to be retired (`field` names what is at fault): it is the
-    application's current one, no checkpoint of the application was published under it, or the application's store
-    cannot be read (then which id is current is unknown)."""
+    """The store id of an acknowledgement is not shown to be retired (`field` names what is at fault, the message
+    never the values given): it is the application's current one, no checkpoint of the application was published
+    under it, or the application's store cannot be read (then which id is current is unknown)."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -80,11 +81,17 @@ class AcknowledgementReasonError(AuditError, ValueError):
 
 
 class StoreAlreadyAcknowledgedError(AuditError):
-    """The store id of this application was acknowledged already (acknowledgements are never replaced)."""
+    """The store id of this application was acknowledged already (acknowledgements are never replaced); the message
+    names that acknowledgement, not the values given."""
 
     def __init__(self, application: str, store_id: str) -> None:
         acknowledgement_id = StoreAcknowledgement.create_id(application, store_id)
-        super().__init__(f"store id {store_id} of {application} is acknowledged already ({acknowledgement_id})")
+        super().__init__(f"this store id of this application is acknowledged already ({acknowledgement_id})")
+
+
+class StoreUnavailableError(AuditError, RuntimeError):
+    """The database of an application's event store did not answer (the kind of error, never data): which store id
+    is current is unknown for now, and the request can be retried."""
 
 
 class CheckpointsUnavailableError(AuditError, RuntimeError):

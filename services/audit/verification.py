@@ -14,17 +14,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, InterfaceError, OperationalError, PersistenceError
 from eventsourcing.utils import Environment
 from kafka import KafkaConsumer, TopicPartition
 
 from services.audit.acknowledgements import AcknowledgementEntry
+from services.audit.domain import StoreUnavailableError
 from services.common.envelope import CloudEvent, EnvelopeError
 from services.common.eventstore import StoreRef, persistence_env
 from services.common.integrity.checkpoints import Checkpoint, checkpoint_of
 from services.common.integrity.hashing import ZERO, Seal, StoredRow, aggregate_hash, chain_hash, genesis
 from services.common.integrity.sealing import SealedStore, use_sealing_recorders
 from services.common.kafka_security import Brokers, access_of
+from services.common.sqlstore import PostgresTarget
 
 
 class FindingKind(StrEnum):
@@ -176,8 +178,9 @@ def _replaced(
 ) -> list[Finding]:
     """One `replaced-store` finding per other store id that published checkpoints of `application`, the id seen
     last first (a checkpoint without an application name cannot be told apart, and is left out); an id acknowledged
-    as retired is listed in `result.acknowledged` instead, unless it published a checkpoint past the events its
-    acknowledgement covers (a retired store publishes no more)."""
+    as retired is listed in `result.acknowledged` instead, unless it published a checkpoint its acknowledgement does
+    not cover (a retired store publishes no more): one past the last event it covers, or more checkpoints than it
+    counted (duplicates of one checkpoint count once: a publisher may send one twice)."""
     by_store: dict[str, list[Checkpoint]] = {}
     for checkpoint in checkpoints:
         if checkpoint.application == application and checkpoint.store_id != result.store_id:
@@ -188,7 +191,8 @@ def _replaced(
     for other, published in sorted(by_store.items(), key=lambda item: _recency(item[1]), reverse=True):
         up_to = max(c.notification_id for c in published)
         acknowledgement = acknowledged.get(other)
-        if acknowledgement is not None and up_to <= acknowledgement.up_to_event:
+        uncovered = None if acknowledgement is None else _uncovered(acknowledgement, published, up_to)
+        if acknowledgement is not None and uncovered is None:
             result.acknowledged.append(AcknowledgedStore(other, acknowledgement, len(published), up_to))
             continue
         last = _last_published(published)
@@ -196,8 +200,8 @@ def _replaced(
         after = (
             ""
             if acknowledgement is None
-            else f"; acknowledgement {acknowledgement.acknowledgement_id} covers it up to event "
-            f"#{acknowledgement.up_to_event} only: it published checkpoints after it was acknowledged as retired"
+            else f"; acknowledgement {acknowledgement.acknowledgement_id} covers {uncovered} only: it published "
+            "checkpoints after it was acknowledged as retired"
         )
         findings.append(
             Finding(
@@ -210,6 +214,16 @@ def _replaced(
             )
         )
     return findings
+
+
+def _uncovered(acknowledgement: AcknowledgementEntry, published: Sequence[Checkpoint], up_to: int) -> str | None:
+    """What an acknowledgement covers of a retired store id, when the checkpoints `published` under it go beyond
+    (None: it covers them all)."""
+    if up_to > acknowledgement.up_to_event:
+        return f"it up to event #{acknowledgement.up_to_event}"
+    if len({(c.notification_id, c.chain_hash) for c in published}) > acknowledgement.checkpoints:
+        return f"{acknowledgement.checkpoints} checkpoint(s) of it"
+    return None
 
 
 def _last_published(checkpoints: Sequence[Checkpoint]) -> datetime | None:
@@ -563,15 +577,22 @@ def open_store(store: StoreRef) -> tuple[SealedStore, Callable[[], None]]:
 
 
 def current_store_id(store: StoreRef) -> str | None:
-    """The integrity store id the store holds now (None: no store there, or one that cannot be sealed)."""
+    """The integrity store id the store holds now (None: no store there, one that cannot be sealed, or one that
+    cannot be read, such as a database without the integrity tables); `StoreUnavailableError` when its PostgreSQL
+    server does not answer (refused, timed out: retried later, it may)."""
     try:
         recorder, close = open_store(store)
+        try:
+            return recorder.store_id()
+        finally:
+            close()
     except (FileNotFoundError, TypeError):
         return None
-    try:
-        return recorder.store_id()
-    finally:
-        close()
+    except PersistenceError as error:
+        # SQLite reports a missing table as an OperationalError too: only a server's say "unreachable"
+        if PostgresTarget.of(store.url) is not None and isinstance(error, OperationalError | InterfaceError):
+            raise StoreUnavailableError(f"event store not reachable: {type(error).__name__}") from None
+        return None
 
 
 def verify_stores(

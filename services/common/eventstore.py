@@ -73,6 +73,8 @@ def persistence_env(url: str) -> dict[str, str]:
         }
         if "schema" in options:
             env["POSTGRES_SCHEMA"] = options["schema"]
+        if "connect_timeout" in options:  # seconds to wait for a connection (the library's default: 30)
+            env["POSTGRES_CONNECT_TIMEOUT"] = options["connect_timeout"]
         return env
     raise EventStoreURLError(f"unsupported event store URL scheme {parsed.scheme!r}")
 

@@ -444,6 +444,23 @@ class Projector:
                 self._reset(tx)
         return self.catch_up(progress)
 
+    def stored_events(self) -> Iterator[Notification]:
+        """The stored events the projection applies, read from the application's events table (through its topics'
+        index), not from its own tables: for a reader that may not take the read model's word, which nothing seals.
+        In log order, up to the last one recorded when it starts, a batch at a time."""
+        if not self._ready:
+            with self._lock:
+                self._open()
+        head = self.app.recorder.max_notification_id() or 0
+        start = 0
+        while True:
+            with self.db.connection() as tx:
+                batch = self._index.select(tx, start, head, self.batch)
+            yield from batch
+            if len(batch) < self.batch:
+                return
+            start = batch[-1].id
+
     @contextmanager
     def reading(self) -> Iterator[Tx]:
         """A connection to query the projection, caught up with everything recorded so far (reads its writes)."""

@@ -6,8 +6,10 @@ relay's own publisher writes them); `test_a_recreated_store_acknowledged_on_a_re
 from __future__ import annotations
 
 import logging
+import sqlite3
 import uuid
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +22,7 @@ from kafka.errors import KafkaTimeoutError
 from typer.testing import CliRunner
 
 from services.audit.application import AuditQueries
+from services.audit.domain import StoreAcknowledgement
 from services.audit.main import build_app
 from services.audit.settings import AuditSettings
 from services.cli import cli
@@ -88,10 +91,12 @@ class World:
     api: TestClient | None = None
     elsewhere: list[Checkpoint] = field(default_factory=list)
     """Checkpoints published by another publisher than the sink's (a second installation, say)."""
+    store_url: str | None = None
+    """Where the counters' store is, when not at `store` (a PostgreSQL server, say)."""
 
     def start(self) -> TestClient:
         def stores(_: Any) -> list[StoreRef]:
-            return [StoreRef("counters", "counters", f"sqlite:///{self.store}")]
+            return [StoreRef("counters", "counters", self.store_url or f"sqlite:///{self.store}")]
 
         app = build_app(self.settings, clock=ManualClock(NOW), stores=stores)
         queries: AuditQueries = app.state.queries
@@ -102,12 +107,27 @@ class World:
     def checkpoints(self) -> list[Checkpoint]:
         return [c for m in self.sink.sent if (c := checkpoint_of(m.event))] + self.elsewhere
 
-    def integrity(self, auditor: dict[str, str]) -> dict[str, Any]:
+    def integrity(self, auditor: dict[str, str], service: str = "counters") -> dict[str, Any]:
         assert self.api is not None
-        response = self.api.get("/v1/integrity?service=counters", headers=auditor)
+        response = self.api.get(f"/v1/integrity?service={service}", headers=auditor)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
+
+    @property
+    def queries(self) -> AuditQueries:
+        assert self.api is not None
+        queries: AuditQueries = self.api.app.state.queries  # type: ignore[attr-defined]
+        return queries
+
+    def audit_store(self) -> RawStore:
+        """The audit service's own store, as someone with access to its database would write into it."""
+        return RawStore(self.settings.event_store_url, "audit")
+
+    def trail(self, auditor: dict[str, str]) -> list[tuple[str, str, str]]:
+        assert self.api is not None
+        entries = self.api.get("/v1/inquiries", headers=auditor).json()
+        return [(e["action"], e["target"], e["outcome"]) for e in entries]
 
 
 @pytest.fixture
@@ -200,32 +220,47 @@ def test_a_store_id_is_acknowledged_once(world: World, network: dict[str, str]) 
     again = acknowledge(world, network, world.retired, reason="Une autre raison")
     assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
     assert again.json()["type"].endswith(":store-already-acknowledged")
-    assert first.json()["id"] in again.json()["detail"]
+    assert first.json()["id"] in again.json()["detail"] and world.retired not in again.json()["detail"]
     assert world.api is not None
     assert [a["reason"] for a in world.api.get(ACKNOWLEDGEMENTS, headers=network).json()] == [REASON]
 
 
 @pytest.mark.parametrize(
-    ("which", "field", "message"),
+    ("which", "field", "message", "error"),
     [
-        ("current", "store_id", "is the current store id of counters"),
-        ("unknown", "store_id", "no checkpoint of counters was published under store id"),
-        ("other-application", "application", "no event store of application referrals"),
+        ("current", "store_id", "the store id is the application's current one", "StoreNotRetiredError"),
+        (
+            "unknown",
+            "store_id",
+            "no checkpoint of the application was published under the store id",
+            "StoreNotRetiredError",
+        ),
+        (
+            "other-application",
+            "application",
+            "no event store of this application here; known applications: audit, counters",
+            "UnknownApplicationError",
+        ),
     ],
 )
 def test_only_a_retired_store_id_of_a_known_application_is_acknowledged(
-    world: World, network: dict[str, str], which: str, field: str, message: str
+    world: World, network: dict[str, str], which: str, field: str, message: str, error: str
 ) -> None:
+    """Refused, naming the field at fault but never the values given (services.common.problems), and on the trail
+    like every attempt."""
     store_id = {"current": world.current, "unknown": str(uuid.uuid4())}.get(which, world.retired)
     application = "referrals" if which == "other-application" else "counters"
     refused = acknowledge(world, network, store_id, application=application)
 
     assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
-    [error] = refused.json()["errors"]
-    assert error["field"] == field and message in error["message"]
+    [named] = refused.json()["errors"]
+    assert named["field"] == field and named["message"] == message
+    assert refused.json()["detail"] == message
+    assert store_id not in refused.text and application not in refused.text
     assert world.api is not None
     assert world.api.get(ACKNOWLEDGEMENTS, headers=network).json() == []
     assert world.integrity(network)["ok"] is False
+    assert world.trail(network)[0] == ("ACKNOWLEDGE", f"{application}/{store_id}", f"FAILED: {error}")
 
 
 @pytest.mark.parametrize(
@@ -316,6 +351,130 @@ def test_an_acknowledgement_when_the_checkpoints_cannot_be_read_is_503(world: Wo
     assert refused.status_code == 503 and refused.json()["type"].endswith(":dependency-unavailable")
     trail = world.api.get("/v1/inquiries", headers=network).json()
     assert (trail[0]["action"], trail[0]["outcome"]) == ("ACKNOWLEDGE", "FAILED: CheckpointsUnavailableError")
+
+
+def test_a_retired_store_that_publishes_another_checkpoint_it_had_not_is_a_finding_again(
+    world: World, network: dict[str, str]
+) -> None:
+    """An acknowledgement covers the checkpoints it counted, not only the events: another checkpoint under the
+    retired id, even of an event it covers, was published after it; the same checkpoint read twice is one."""
+    made = acknowledge(world, network, world.retired).json()
+    world.elsewhere.append(world.checkpoints()[0])  # published twice
+    assert world.integrity(network)["ok"] is True
+
+    world.elsewhere.append(Checkpoint(world.retired, 1, "11" * 32, NOW, "counters"))
+    [store] = world.integrity(network)["stores"]
+    assert store["ok"] is False and store["acknowledged_stores"] == []
+    assert store["first_finding"].endswith(
+        f"acknowledgement {made['id']} covers 1 checkpoint(s) of it only: it published checkpoints after it was "
+        "acknowledged as retired"
+    )
+
+
+def forged_state(world: World, **changes: Any) -> bytes:
+    """An acknowledgement's row of the read model, encoded as the service encodes it."""
+    state = {
+        "application": "counters",
+        "store_id": world.retired,
+        "reason": "forged",
+        "auditor": "auditor-7",
+        "org": "ministere",
+        "at": NOW,
+        "checkpoints": 1,
+        "up_to_event": 2,
+    }
+    return world.queries.audit.acknowledged.codec.encode(state | changes)
+
+
+def test_a_row_written_into_the_read_model_clears_no_finding(world: World, network: dict[str, str]) -> None:
+    """`integrity_acknowledgements` is a read model that nothing seals: verification takes the acknowledgements from
+    the audit store's sealed events, so a row written there around the application clears nothing (the list, which
+    reads the model, shows it)."""
+    assert world.api is not None
+    assert world.api.get(ACKNOWLEDGEMENTS, headers=network).json() == []  # the read model's tables exist now
+    forged = str(StoreAcknowledgement.create_id("counters", world.retired))
+    insert = "INSERT INTO integrity_acknowledgements (acknowledgement_id, position, state) VALUES (?, ?, ?)"
+    world.audit_store().run([(insert, (forged, 10**6, forged_state(world, up_to_event=10**9)))])
+
+    assert [a["id"] for a in world.api.get(ACKNOWLEDGEMENTS, headers=network).json()] == [forged]
+    verified = world.integrity(network)
+    [store] = verified["stores"]
+    assert verified["ok"] is False and store["acknowledged_stores"] == [] and store["notes"] == []
+    assert store["first_finding"].startswith(f"replaced-store: store: store id {world.retired} published 1")
+
+
+def test_an_acknowledgement_stretched_in_the_read_model_covers_what_its_sealed_event_says(
+    world: World, network: dict[str, str]
+) -> None:
+    made = acknowledge(world, network, world.retired).json()
+    assert world.api is not None
+    assert world.api.get(ACKNOWLEDGEMENTS, headers=network).json() == [made]  # in the read model now
+    update = "UPDATE integrity_acknowledgements SET state = ? WHERE acknowledgement_id = ?"
+    world.audit_store().run([(update, (forged_state(world, checkpoints=10**9, up_to_event=10**9), made["id"]))])
+    world.elsewhere.append(Checkpoint(world.retired, 5, "00" * 32, NOW, "counters"))
+
+    [store] = world.integrity(network)["stores"]
+    assert store["ok"] is False and store["acknowledged_stores"] == []
+    assert f"acknowledgement {made['id']} covers it up to event #2 only" in store["first_finding"]
+
+
+def test_an_acknowledgement_whose_event_was_edited_in_the_store_covers_nothing(
+    world: World, network: dict[str, str]
+) -> None:
+    """Its event re-written with a larger `up_to_event` no longer matches its seal: no acknowledgement, and an
+    `altered` finding of the audit store itself."""
+    made = acknowledge(world, network, world.retired).json()
+    stretched = StoreAcknowledgement(
+        application="counters",
+        store_id=world.retired,
+        reason=REASON,
+        auditor="auditor-7",
+        org="ministere",
+        at=NOW,
+        checkpoints=10**9,
+        up_to_event=10**9,
+    )
+    [event] = stretched.collect_events()
+    state = world.queries.audit.mapper.to_stored_event(event).state
+    update = "UPDATE stored_events SET state = ? WHERE originator_id = ?"
+    world.audit_store().run([(update, (state, uuid.UUID(made["id"]).hex))])
+
+    [store] = world.integrity(network)["stores"]
+    assert store["ok"] is False and store["acknowledged_stores"] == []
+    assert store["first_finding"].startswith(f"replaced-store: store: store id {world.retired}")
+    [audit] = world.integrity(network, service="audit")["stores"]
+    assert audit["ok"] is False and audit["first_finding"].startswith("altered: ")
+    assert f"aggregate {made['id']} v1" in audit["first_finding"]
+
+
+def test_an_acknowledgement_for_an_application_whose_store_cannot_be_read_names_the_application(
+    world: World, network: dict[str, str]
+) -> None:
+    """A database without the integrity tables: which store id is current is unknown, so none is shown retired."""
+    for leftover in world.store.parent.glob(world.store.name + "*"):
+        leftover.unlink()
+    with closing(sqlite3.connect(world.store)) as db, db:
+        db.execute("CREATE TABLE other (id INTEGER)")
+
+    refused = acknowledge(world, network, world.retired)
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    [named] = refused.json()["errors"]
+    assert named["field"] == "application" and "its current store id is unknown" in named["message"]
+    assert world.trail(network)[0] == ("ACKNOWLEDGE", f"counters/{world.retired}", "FAILED: StoreNotRetiredError")
+
+
+def test_an_acknowledgement_when_the_stores_database_does_not_answer_is_503(
+    world: World, network: dict[str, str]
+) -> None:
+    """As when the checkpoints cannot be read: a dependency down (`dependency-unavailable`), to retry."""
+    assert world.api is not None
+    world.api.__exit__(None, None, None)
+    world.store_url = "postgresql://rls:secret@127.0.0.1:1/rls?schema=counters&connect_timeout=1"
+    world.start()
+    refused = acknowledge(world, network, world.retired)
+    assert refused.status_code == 503 and refused.json()["type"].endswith(":dependency-unavailable")
+    assert "127.0.0.1" not in refused.text and "secret" not in refused.text
+    assert world.trail(network)[0] == ("ACKNOWLEDGE", f"counters/{world.retired}", "FAILED: StoreUnavailableError")
 
 
 @pytest.mark.integration

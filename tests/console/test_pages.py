@@ -619,6 +619,21 @@ def verified_store(acknowledged: bool) -> dict[str, Any]:
     }
 
 
+def acknowledgement_made(auditor: str = "worker-1") -> dict[str, Any]:
+    """`POST /v1/integrity/acknowledgements`' answer (the signed-in auditor is `worker-1`)."""
+    return {
+        "id": ACKNOWLEDGEMENT,
+        "application": "referrals",
+        "store_id": RETIRED,
+        "reason": "Réinstallée",
+        "auditor": auditor,
+        "org": demo.CSSS,
+        "at": NOW.isoformat(),
+        "checkpoints": 3,
+        "up_to_event": 40,
+    }
+
+
 def integrity_answer(acknowledged: bool) -> httpx.Response:
     body = {"ok": acknowledged, "checkpoints_read": 4, "checkpoint_problem": None}
     return httpx.Response(200, json=body | {"stores": [verified_store(acknowledged)]})
@@ -629,7 +644,8 @@ def test_a_network_auditor_acknowledges_a_retired_store_from_the_verification(
 ) -> None:
     fake.answers[("GET", "/v1/inquiries")] = httpx.Response(200, json=[])
     fake.answers[("GET", "/v1/integrity")] = integrity_answer(acknowledged=False)
-    fake.answers[("POST", "/v1/integrity/acknowledgements")] = httpx.Response(201, json={"id": ACKNOWLEDGEMENT})
+    fake.answers[("POST", "/v1/integrity/acknowledgements")] = httpx.Response(201, json=acknowledgement_made())
+    fake.answers[("GET", "/v1/integrity/acknowledgements")] = httpx.Response(200, json=[acknowledgement_made()])
     sign_in(console, demo.CSSS, "network-auditor")
     found = console.post("/audit/integrite", data={"csrf": csrf(console)}).text
     assert f'data-testid="acknowledge-{RETIRED}"' in found and "Reconnaître un registre retiré" in found
@@ -650,6 +666,25 @@ def test_a_network_auditor_acknowledges_a_retired_store_from_the_verification(
     assert "Tous les registres sont intègres." in clean
     assert f"Registre retiré reconnu : {RETIRED} (3 points de contrôle, reconnaissance {ACKNOWLEDGEMENT})" in clean
     assert f'data-testid="acknowledge-{RETIRED}"' not in clean
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [[], [acknowledgement_made(auditor="someone-else")]],
+    ids=["no-such-acknowledgement", "made-by-another-auditor"],
+)
+def test_a_link_naming_an_acknowledgement_confirms_only_one_the_auditor_made(
+    console: TestClient, fake: FakeServices, listed: list[dict[str, Any]]
+) -> None:
+    """The confirmation follows the acknowledgement the audit service lists, never the id a link carries: a crafted
+    link shows no false "recorded"."""
+    fake.answers[("GET", "/v1/inquiries")] = httpx.Response(200, json=[])
+    fake.answers[("GET", "/v1/integrity/acknowledgements")] = httpx.Response(200, json=listed)
+    sign_in(console, demo.CSSS, "network-auditor")
+    page = console.get(f"/audit/integrite?reconnaissance={ACKNOWLEDGEMENT}")
+    assert page.status_code == 200
+    assert 'data-testid="acknowledged"' not in page.text and "enregistrée" not in page.text
+    assert [r for r in fake.seen if r.url.path == "/v1/integrity/acknowledgements"]
 
 
 def test_a_refused_acknowledgement_comes_back_with_the_form_and_the_field_named(

@@ -69,10 +69,19 @@ async def integrity(
     reconnaissance: Annotated[str | None, Query(pattern=ACKNOWLEDGEMENT_ID)] = None,
 ) -> Response:
     """The last verification on the trail; a button runs a new one (network auditors: findings name the aggregates
-    of every organisation). After an acknowledgement, says it was recorded."""
+    of every organisation). After an acknowledgement, says it was recorded: only when the audit service lists it, as
+    made by the signed-in auditor (a link naming any id shows nothing)."""
     requires(session, NETWORK_AUDITOR)
+    acknowledgement_id = None if reconnaissance is None else await _made_by(api, session.sub, reconnaissance)
     last = await _last_verification(api, session.sub)
-    return render(request, "integrity.html", last=last, result=None, acknowledgement_id=reconnaissance)
+    return render(request, "integrity.html", last=last, result=None, acknowledgement_id=acknowledgement_id)
+
+
+async def _made_by(api: Gateway, sub: str, acknowledgement_id: str) -> str | None:
+    """The acknowledgement's id, when the audit service has it, made by `sub`."""
+    made: list[dict[str, Any]] = await api.get("audit", "/v1/integrity/acknowledgements")
+    found = any(a["id"] == acknowledgement_id and a["auditor"] == sub for a in made)
+    return acknowledgement_id if found else None
 
 
 @router.post("/audit/integrite")
