@@ -221,7 +221,9 @@ def verify(
         try:
             answer = queries.verify(_who(auditor, org), service or [], progress)
         except UnknownServiceError as error:
-            raise typer.BadParameter(str(error), param_hint="--service") from None
+            # the terminal's user typed the names: naming them back here discloses nothing
+            named = f"no event store of {', '.join(error.unknown)}; known services: {', '.join(error.known)}"
+            raise typer.BadParameter(named, param_hint="--service") from None
     failed = not answer.ok
     if answer.checkpoint_problem:
         typer.echo(f"checkpoints: FAILED — {answer.checkpoint_problem}")

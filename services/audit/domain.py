@@ -41,14 +41,21 @@ class ConsentUnavailableError(AuditError, RuntimeError):
 
 
 class WhatIfRegimeError(AuditError, ValueError):
-    """`--regime` names no rule table, or several versions of it without `--regime-version`."""
+    """`--regime` names no rule table, or several versions of it without `--regime-version` (`field`: `regime` or
+    `regime_version`; the message never names the values given)."""
+
+    def __init__(self, field: Literal["regime", "regime_version"], message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class UnknownServiceError(AuditError, ValueError):
-    """A service to verify that has no event store here (a misspelt name verifies nothing: never a pass)."""
+    """A service to verify that has no event store here (a misspelt name verifies nothing: never a pass). The message
+    lists the known services (public: the registry's), never the names given (`unknown`, for a caller who typed
+    them)."""
 
     def __init__(self, unknown: list[str], known: list[str]) -> None:
-        super().__init__(f"no event store of {', '.join(unknown)}; known services: {', '.join(known)}")
+        super().__init__(f"a service given has no event store here; known services: {', '.join(known)}")
         self.unknown = unknown
         self.known = known
 

@@ -163,11 +163,15 @@ def what_if_version(evaluator: Evaluator, regime: str, version: str | None) -> s
     tables = [(v, applied) for r, v, applied in evaluator.rule_tables() if r == regime]
     if version is not None:
         if version not in [v for v, _ in tables]:
-            raise WhatIfRegimeError(f"the consent service has no rule table {regime} {version}")
+            raise WhatIfRegimeError(
+                "regime_version", "the consent service has no rule table of this regime in this version"
+            )
         return version
     applied_versions = [v for v, applied in tables if applied]
     if len(applied_versions) != 1:
-        raise WhatIfRegimeError(f"{regime}: no rule table applied today; choose one with --regime-version")
+        raise WhatIfRegimeError(
+            "regime", "no rule table of this regime applies today; choose one by its version (regime_version)"
+        )
     return applied_versions[0]
 
 

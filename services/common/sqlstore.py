@@ -4,6 +4,9 @@ one way to open them, in either documented PostgreSQL form (a database per servi
 
 - The schema of the `?schema=` form is created when missing; when the user may not create it (or create tables in
   it) start-up stops with an error naming the setting and the grant it needs.
+- A component asking many small questions (the console's session checks, one per page) keeps its connections
+  (`pool_size`: a psycopg pool, each connection checked when taken, a broken one replaced) instead of opening one per
+  transaction; every transaction still reads the database as it stands (nothing is cached).
 - Every component lists its migrations (`Migration`: a version and its statements); the ones not yet in the
   `rls_migrations` ledger are applied at start, in one transaction, under a PostgreSQL advisory lock (on SQLite a write
   lock): replicas starting at once apply each migration once, the second waits and finds it done.
@@ -25,6 +28,7 @@ import psycopg
 from psycopg import errors
 from psycopg.conninfo import make_conninfo
 from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
 
 LEDGER = "rls_migrations"
 """The table recording which migration of which component was applied (one per SQLite file or PostgreSQL schema)."""
@@ -202,11 +206,19 @@ class Qmark:
         self._target.commit()
 
 
+POOL_WAIT_S = 10.0
+"""How long a transaction waits for a kept connection (all busy, or the server unreachable) before failing."""
+
+
 class SQLStore:
     """Tables of one component at a URL: `sqlite:///path`, `memory://` or `postgresql://…[?schema=…]`, its
-    migrations applied on opening. `setting` is the variable the URL comes from (named by errors)."""
+    migrations applied on opening. `setting` is the variable the URL comes from (named by errors). On PostgreSQL,
+    `pool_size` keeps up to that many connections open between transactions (one at least; `close()` ends them);
+    without it each transaction opens its own."""
 
-    def __init__(self, url: str, setting: str, component: str, migrations: Sequence[Migration]) -> None:
+    def __init__(
+        self, url: str, setting: str, component: str, migrations: Sequence[Migration], pool_size: int | None = None
+    ) -> None:
         parsed = urlparse(url)
         self.url = url
         self.setting = setting
@@ -214,6 +226,7 @@ class SQLStore:
         self._lock = threading.Lock()
         self._memory: sqlite3.Connection | None = None
         self._path: Path | None = None
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         if parsed.scheme == "memory":
             self._memory = sqlite3.connect(":memory:", check_same_thread=False)
         elif self.postgres is None:
@@ -228,10 +241,37 @@ class SQLStore:
             return
         with prepared(self.postgres, setting), self.connect() as db:
             apply_migrations(db, self.postgres.scope, component, migrations)
+        if pool_size is not None:
+            self._pool = ConnectionPool(
+                self.postgres.dsn,
+                kwargs={"autocommit": False, "application_name": f"rls-{component}"},
+                min_size=1,
+                max_size=max(1, pool_size),
+                configure=self._configure,
+                check=ConnectionPool.check_connection,  # a connection the server ended is replaced, not handed out
+                timeout=POOL_WAIT_S,
+                name=component,
+                open=True,
+            )
+
+    def _configure(self, connection: psycopg.Connection[Any]) -> None:
+        """A new kept connection: on the store's schema, left idle (outside a transaction) as the pool expects."""
+        assert self.postgres is not None
+        connection.execute(SQL("SET search_path TO {}").format(Identifier(self.postgres.scope)))
+        connection.commit()
+
+    def close(self) -> None:
+        """Ends the kept connections (nothing to do without a pool; the store opens none afterwards)."""
+        if self._pool is not None:
+            self._pool.close()
 
     @contextmanager
     def connect(self, pragmas: Mapping[str, str] | None = None) -> Iterator[Connection]:
         """One transaction: committed when the block ends (or at each `commit()`), rolled back on error."""
+        if self._pool is not None:
+            with self._pool.connection() as kept:  # commits or rolls back, then returns the connection
+                yield Qmark(kept)
+            return
         if self.postgres is not None:
             with psycopg.connect(self.postgres.dsn, autocommit=False) as connection:
                 connection.execute(SQL("SET search_path TO {}").format(Identifier(self.postgres.scope)))

@@ -80,6 +80,7 @@ def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
         yield
         for client in console.clients.values():
             await client.aclose()
+        console.cookies.revocations.close()
 
     app = FastAPI(
         title="RLS Referrals — console",

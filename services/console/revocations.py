@@ -6,6 +6,10 @@ until the session's own expiry; signing out everywhere records the user (`sub`) 
 sessions no longer count. Entries past their expiry are purged whenever one is added, so the tables hold only the
 sessions of the last few hours. The tables live at `CONSOLE_SESSION_STORE` (`services.common.sqlstore`: SQLite under
 `var/` by default, PostgreSQL in production), shared by every console replica and kept across restarts.
+
+Every page asks whether its session was revoked, so on PostgreSQL the connections are kept (`CONNECTIONS` at most
+per replica) rather than opened per page; each question is still asked of the database (never answered from memory):
+a session revoked by any replica is refused by every replica at its next page.
 """
 
 from __future__ import annotations
@@ -29,12 +33,20 @@ MIGRATIONS = (
 )
 """The revocation tables, version by version (applied at start: `services.common.sqlstore`)."""
 
+CONNECTIONS = 4
+"""Kept PostgreSQL connections per replica: a check takes a connection for one short query, so a few serve the
+worker threads of a replica's pages (more would only hold server slots)."""
+
 
 class Revocations:
     """Which sessions were ended early, at a store URL (`sqlite:///…`, `memory://`, `postgresql://…[?schema=…]`)."""
 
     def __init__(self, url: str, setting: str = "CONSOLE_SESSION_STORE") -> None:
-        self._store = SQLStore(url, setting, "console-sessions", MIGRATIONS)
+        self._store = SQLStore(url, setting, "console-sessions", MIGRATIONS, pool_size=CONNECTIONS)
+
+    def close(self) -> None:
+        """Ends the store's kept connections (the console's shutdown)."""
+        self._store.close()
 
     def revoke(self, sid: str, expires_at: float) -> None:
         """The session `sid` is refused from now until it would have expired."""

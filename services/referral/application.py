@@ -189,13 +189,17 @@ class Referrals(TrackedApplication):
         command: str,
         step: Step,
         expected_version: int | None,
-        covering: Covering | None = None,
+        cover: Callable[[Referral], Covering] | None = None,
     ) -> Referral:
         """One lifecycle command; `expected_version` (If-Match) guards against concurrent changes. A redirection goes
-        through `redirect`, which looks up the agreement covering the new receiver (`covering`)."""
-        referral, _ = self._change(
-            referral_id, expected_version, None, lambda r: r.perform(command, step, self.clock(), covering)
-        )
+        through `redirect`, which passes the lookup of the agreement covering the new receiver (`cover`), called
+        only once the referral allowed the step."""
+
+        def command_on(referral: Referral) -> None:
+            covering = (lambda: cover(referral)) if cover is not None else None
+            referral.perform(command, step, self.clock(), covering)
+
+        referral, _ = self._change(referral_id, expected_version, None, command_on)
         return referral
 
     def record_meeting(
@@ -261,12 +265,16 @@ class Referrals(TrackedApplication):
         self, referral_id: uuid.UUID, step: Step, expected_version: int | None, directory: Directory
     ) -> Referral:
         """Redirects to another organisation's service, which must offer it, under the agreement covering the new
-        receiver when the redirection happens (none: an orientation), looked up as on submission."""
-        assert step.to_org is not None and step.to_service is not None
-        from_org = self.get_referral(referral_id).from_org
-        coverage = coverage_for(directory, from_org, step.to_org, step.to_service, step.at)
-        agreement = Covering(agreement_id=coverage.agreement_id, agreement_kind=coverage.kind)
-        return self.perform(referral_id, "redirect", step, expected_version, agreement)
+        receiver when the redirection happens (none: an orientation), looked up as on submission. The agreements
+        service is asked only about a redirection the referral allows (If-Match, who, status, target, time)."""
+        to_org, to_service = step.to_org, step.to_service
+        assert to_org is not None and to_service is not None
+
+        def cover(referral: Referral) -> Covering:
+            coverage = coverage_for(directory, referral.from_org, to_org, to_service, step.at)
+            return Covering(agreement_id=coverage.agreement_id, agreement_kind=coverage.kind)
+
+        return self.perform(referral_id, "redirect", step, expected_version, cover)
 
     def get_referral(self, referral_id: uuid.UUID) -> Referral:
         referral = self._find(referral_id)

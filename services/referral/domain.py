@@ -8,7 +8,7 @@ the past (workers enter things late) but never in the future nor before the refe
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -430,9 +430,11 @@ class Referral(Aggregate):
         """Whether `org_id` sent or received this referral."""
         return org_id in (self.from_org, self.to_org)
 
-    def perform(self, command: str, step: Step, now: datetime, covering: Covering | None = None) -> None:
+    def perform(self, command: str, step: Step, now: datetime, cover: Callable[[], Covering] | None = None) -> None:
         """Applies one lifecycle command (a key of TRANSITIONS), or raises why it cannot. A redirection takes the
-        agreement covering the new receiver (`covering`, looked up by `Referrals.redirect`); no other command does."""
+        agreement covering the new receiver (`cover`, the lookup `Referrals.redirect` passes); no other command does.
+        `cover` is called only once the step passed every other check: a step the referral refuses is refused as such
+        (403, 409, 422), never because the agreements service is down."""
         transition = TRANSITIONS[command]
         allowed_org = self.to_org if transition.actor is Actor.RECEIVER else self.from_org
         if step.actor_org != allowed_org:
@@ -448,8 +450,9 @@ class Referral(Aggregate):
         if transition.once and any(m.name == transition.name for m in self.stage()):
             raise ReferralTransitionError(f"cannot {command}: already recorded for the current receiver")
         if command == "redirect":
-            self._check_redirect(step, covering)
+            self._check_redirect(step, cover)
         self._check_time(step.at, now)
+        covering = cover() if command == "redirect" and cover is not None else None
         self._transition(
             transition=transition.name,
             previous_status=self.status,
@@ -463,13 +466,13 @@ class Referral(Aggregate):
             previous_to_service=self.to_service,
             to_org=step.to_org or self.to_org,
             to_service=step.to_service or self.to_service,
-            covering=covering if command == "redirect" else None,
+            covering=covering,
         )
 
-    def _check_redirect(self, step: Step, covering: Covering | None) -> None:
+    def _check_redirect(self, step: Step, cover: Callable[[], Covering] | None) -> None:
         if (step.to_org, step.to_service) == (self.to_org, self.to_service):
             raise ReferralRedirectError("to_org: the referral is already addressed to this organisation's service")
-        if covering is None:
+        if cover is None:
             raise ValueError("a redirection records the agreement covering the new receiver (Referrals.redirect)")
 
     @event(Transitioned)

@@ -140,9 +140,12 @@ def test_recheck_through_the_api_runs_as_the_calling_auditor(api: TestClient, au
     assert response.status_code == 200
     assert response.json() == {"checked": 0, "what_if_regime": None, "what_if_regime_version": None, "differing": []}
     unknown = api.get(
-        "/v1/decisions/recheck?regime=LRSSS&regime_version=nope", headers=auth("ministere", "network-auditor")
+        "/v1/decisions/recheck?regime=LRSSS&regime_version=nope-typed-version",
+        headers=auth("ministere", "network-auditor"),
     )
     assert unknown.status_code == 422 and unknown.json()["type"].endswith(":unknown-rule-table")
+    assert unknown.json()["field"] == "regime_version"
+    assert "nope-typed-version" not in unknown.text  # problems name the field, never echo what the caller typed
 
 
 def test_integrity_of_a_missing_store_is_a_failure_not_a_crash(api: TestClient, auth: Auth) -> None:
@@ -178,8 +181,9 @@ def test_verifying_a_service_without_an_event_store_is_422_naming_the_known_ones
     [error] = response.json()["errors"]
     assert error["field"] == "service"
     assert error["message"] == (
-        "no event store of refferal; known services: agreements, audit, consent, notifications, referral"
+        "a service given has no event store here; known services: agreements, audit, consent, notifications, referral"
     )
+    assert "refferal" not in response.text  # problems name the field and the accepted names, never what was typed
     trail = api.get("/v1/inquiries", headers=auditor).json()
     assert "VERIFY" not in {e["action"] for e in trail}  # verified nothing, as a malformed as_of reads nothing
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from services.audit.domain import RuleTableUnavailableError, WhatIfRegimeError
 from services.audit.main import build_app as build_audit
-from services.audit.recheck import ConsentEvaluator, recheck
+from services.audit.recheck import ConsentEvaluator, recheck, what_if_version
 from services.audit.settings import AuditSettings
 from services.audit.views import HistoryDB
 from services.common.clock import ManualClock
@@ -194,3 +194,35 @@ def test_a_decision_the_consent_service_refuses_to_evaluate_is_listed_and_the_ot
     assert result.checked == 5
     assert [(d.decision_id, d.differences) for d in result.differing] == [("foreign-decision-1", ["not-evaluated"])]
     assert result.differing[0].error is not None and "403" in result.differing[0].error
+
+
+class Tables:
+    """An evaluator that only lists rule tables (what `what_if_version` asks)."""
+
+    def __init__(self, *tables: tuple[str, str, bool]) -> None:
+        self.tables = list(tables)
+
+    def evaluate(
+        self, decision_input: dict[str, Any], facts: dict[str, Any], requested_by_org: str | None = None
+    ) -> dict[str, Any]:
+        raise AssertionError("not evaluated")
+
+    def rule_tables(self) -> list[tuple[str, str, bool]]:
+        return self.tables
+
+
+@pytest.mark.parametrize(
+    ("tables", "version", "field"),
+    [
+        ([("LRSSS", "LRSSS+1", True)], "typed-version-9", "regime_version"),
+        ([("LRSSS", "LRSSS+1", False), ("LRSSS", "LRSSS+2", False)], None, "regime"),
+    ],
+    ids=["no such version", "no table applied today"],
+)
+def test_an_unknown_what_if_regime_names_the_field_not_the_values_given(
+    tables: list[tuple[str, str, bool]], version: str | None, field: str
+) -> None:
+    with pytest.raises(WhatIfRegimeError) as raised:
+        what_if_version(Tables(*tables), "LRSSS", version)
+    assert raised.value.field == field
+    assert "LRSSS" not in str(raised.value) and "typed-version-9" not in str(raised.value)

@@ -6,12 +6,15 @@ PostgreSQL server (`store_url`)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -22,6 +25,7 @@ from services.console.revocations import MIGRATIONS, Revocations
 from services.console.session import SESSION_COOKIE
 from services.console.settings import API_SERVICES, ConsoleSettings
 from services.runtime import demo
+from tests.conftest import fresh_postgres_store
 from tests.console.test_pages import FakeServices, csrf
 
 SIGN_IN_AGAIN = "/connexion?suivant=%2Fdemandes&expiree=1"
@@ -155,6 +159,7 @@ def test_revocations_are_purged_once_their_sessions_have_expired(
         subjects = db.execute("SELECT sub FROM console_revoked_subjects").fetchall()
     assert sids == {"ends-later", "new"} and subjects == []
     assert store.revoked("ends-later", "marc", now) and not store.revoked("other", "lea", now)
+    store.close()
 
 
 def test_the_session_id_is_never_logged_nor_shown(settings: ConsoleSettings, caplog: pytest.LogCaptureFixture) -> None:
@@ -167,3 +172,101 @@ def test_the_session_id_is_never_logged_nor_shown(settings: ConsoleSettings, cap
     sid = document["sid"]
     assert len(sid) >= 43 and caplog.records  # 256 random bits; and the requests did log
     assert sid not in caplog.text and sid not in page.text and sid not in str(page.headers)
+
+
+@pytest.fixture
+def postgres_store(postgres_dsn: str) -> str:
+    return fresh_postgres_store(postgres_dsn)
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """The PostgreSQL connections opened, by the application name they gave (`psycopg.connect` is an alias of
+    `Connection.connect` taken at import: both are counted)."""
+    opened: list[str | None] = []
+    connect = psycopg.Connection.connect
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        opened.append(kwargs.get("application_name"))
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "connect", counting)
+    monkeypatch.setattr(psycopg, "connect", counting)
+    return opened
+
+
+@pytest.mark.integration
+def test_page_loads_reuse_the_session_stores_connections(
+    tmp_path: Path, dev_key_file: Path, postgres_store: str, connects: list[str | None]
+) -> None:
+    """Each page asks the session store whether its session was revoked: not over a new connection each time."""
+    settings = ConsoleSettings(
+        var_dir=tmp_path,
+        dev_key_file=dev_key_file,
+        session_store=postgres_store,
+        **{f"{s}_url": f"http://{s}" for s in API_SERVICES},
+    )
+    with replica(settings) as console:
+        cookie = signed_in(console, "lea")
+        assert worklist_with(console, cookie).status_code == 200
+        before = len(connects)
+        for _ in range(20):
+            assert worklist_with(console, cookie).status_code == 200
+        assert len(connects) == before  # the connection the first pages used serves the next ones
+
+
+@pytest.mark.integration
+def test_concurrent_checks_open_at_most_a_connection_per_thread(
+    postgres_store: str, connects: list[str | None]
+) -> None:
+    store = Revocations(postgres_store)
+    try:
+        asking: set[int] = set()
+
+        def pages() -> None:
+            asking.add(threading.get_ident())
+            for _ in range(10):
+                assert not store.revoked("sid", "lea", time.time())
+
+        threads = [threading.Thread(target=pages) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        kept = connects.count("rls-console-sessions")  # not those of the migrations, opened once at start
+        assert len(asking) == 8 and 1 <= kept <= min(len(asking), revocations.CONNECTIONS)
+    finally:
+        store.close()
+
+
+@pytest.mark.integration
+def test_a_revocation_by_another_replica_is_seen_at_the_next_check(postgres_store: str) -> None:
+    """Kept connections cache nothing: each check reads the store as it now stands (no "not revoked" remembered)."""
+    here, there = Revocations(postgres_store), Revocations(postgres_store)
+    try:
+        issued = time.time() - 1
+        assert not here.revoked("sid-1", "lea", issued) and not here.revoked("sid-2", "marc", issued)
+        there.revoke("sid-1", time.time() + 3600)
+        assert here.revoked("sid-1", "lea", issued)
+        there.revoke_subject("marc", 3600)
+        assert here.revoked("sid-2", "marc", issued)
+    finally:
+        here.close()
+        there.close()
+
+
+@pytest.mark.integration
+def test_a_kept_connection_that_broke_is_replaced(postgres_dsn: str, postgres_store: str) -> None:
+    """A connection the server ended (restart, idle timeout, failover) is not handed to the next page: replaced."""
+    store = Revocations(postgres_store)
+    try:
+        assert not store.revoked("sid", "lea", time.time())
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'rls-console-sessions' AND pid <> pg_backend_pid()"
+            )
+        store.revoke("sid", time.time() + 60)
+        assert store.revoked("sid", "lea", time.time())
+    finally:
+        store.close()

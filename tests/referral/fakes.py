@@ -6,24 +6,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.referral.domain import SubjectErasedError, TargetUnknownError
+from services.referral.domain import DependencyUnavailableError, SubjectErasedError, TargetUnknownError
 from services.referral.ports import Coverage, DisclosureDecision, DisclosureRequest, Gateways
 
 
 @dataclass
 class FakeDirectory:
-    """Every organisation offers every service unless told otherwise; coverage as configured."""
+    """Every organisation offers every service unless told otherwise; coverage as configured. `down`: the agreements
+    service does not answer; `asked` counts the questions put to it."""
 
     unknown: set[str] = field(default_factory=set)
     not_offered: set[tuple[str, str]] = field(default_factory=set)
     coverages: dict[tuple[str, str], Coverage] = field(default_factory=dict)
+    down: bool = False
+    asked: int = 0
+
+    def _ask(self) -> None:
+        self.asked += 1
+        if self.down:
+            raise DependencyUnavailableError("the agreements service did not answer")
 
     def offers(self, org_id: str, service: str) -> bool:
+        self._ask()
         if org_id in self.unknown:
             raise TargetUnknownError("unknown organisation")
         return (org_id, service) not in self.not_offered
 
     def coverage(self, from_org: str, to_org: str, service: str, at: datetime) -> Coverage:
+        self._ask()
         return self.coverages.get((from_org, to_org), Coverage(None, None))
 
 

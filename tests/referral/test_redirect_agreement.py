@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -93,3 +94,71 @@ def test_the_directory_caches_answers_for_now_only_for_now() -> None:
     answers = [directory.coverage("csss-a", "org-c", "AAOR", at).agreement_id for at in (now, before, now, before)]
     assert answers == [f"agr-{now.year}", f"agr-{before.year}", f"agr-{now.year}", f"agr-{before.year}"]
     assert len(asked) == 2  # each answer cached under its own time
+
+
+def closed(service: ReferralService, auth: Auth) -> tuple[str, dict[str, str]]:
+    rid = submit(service, auth)["id"]
+    assert act(service, auth, rid, "accept").status_code == 200
+    assert act(service, auth, rid, "close", outcome="SERVICES_RENDERED").status_code == 200
+    return rid, {}
+
+
+def received(service: ReferralService, auth: Auth) -> tuple[str, dict[str, str]]:
+    rid = submit(service, auth)["id"]
+    assert act(service, auth, rid, "receive").status_code == 200
+    return rid, {}
+
+
+def stale(service: ReferralService, auth: Auth) -> tuple[str, dict[str, str]]:
+    rid, _ = received(service, auth)
+    return rid, {"If-Match": "1"}
+
+
+@pytest.mark.parametrize(
+    ("arrange", "org", "target", "status"),
+    [
+        (received, SENDER, (NEW_RECEIVER, "AAOR"), 403),
+        (closed, RECEIVER, (NEW_RECEIVER, "AAOR"), 409),
+        (stale, RECEIVER, (NEW_RECEIVER, "AAOR"), 409),
+        (received, RECEIVER, (RECEIVER, "SOCIAL_CONSULT"), 422),
+    ],
+    ids=["the caller is not the receiver", "the referral is closed", "If-Match is stale", "the same receiver"],
+)
+def test_a_redirection_refused_by_the_referral_is_refused_alike_when_the_agreements_service_is_down(
+    service: ReferralService,
+    auth: Auth,
+    arrange: Callable[[ReferralService, Auth], tuple[str, dict[str, str]]],
+    org: str,
+    target: tuple[str, str],
+    status: int,
+) -> None:
+    """The referral's own refusals come before the agreements service is asked: it being down turns no 403, 409 or
+    422 into a 503 (retrying would not help), and it is not asked at all."""
+    rid, headers = arrange(service, auth)
+    to_org, to_service = target
+
+    def redirect() -> Any:
+        return service.client.post(
+            f"/v1/referrals/{rid}/redirect",
+            json={"to_org": to_org, "to_service": to_service},
+            headers=auth(org, "clinician") | headers,
+        )
+
+    service.directory.down = True
+    asked = service.directory.asked
+    down = redirect()
+    assert service.directory.asked == asked
+    service.directory.down = False
+    up = redirect()
+    assert (down.status_code, down.json()) == (up.status_code, up.json())
+    assert up.status_code == status, up.text
+
+
+def test_an_allowed_redirection_waits_for_the_agreements_service(service: ReferralService, auth: Auth) -> None:
+    rid, _ = received(service, auth)
+    service.directory.down = True
+    down = act(service, auth, rid, "redirect", to_org=NEW_RECEIVER, to_service="AAOR")
+    assert down.status_code == 503, down.text
+    assert down.json()["type"].endswith("dependency-unavailable")
+    service.directory.down = False
+    assert act(service, auth, rid, "redirect", to_org=NEW_RECEIVER, to_service="AAOR").status_code == 200
