@@ -1,12 +1,12 @@
 """Cursors of a listing: opaque to whoever holds them.
 
-A page of a listing (`GET /v1/referrals`, `GET /v1/register`) ends at a position in the service's notification log
-(the keyset of the listing). Handed out in the clear, consecutive cursors of one organisation (1, then 7) would tell
-how many records other organisations made meanwhile. A cursor is that position sealed with AES-GCM, under a key
-derived (HKDF, with a label of the listing's own) from a secret the service already holds, so a replica opens what
-another sealed and no separate secret needs to be deployed; what the cursor is bound to (the caller's organisation,
-what it may read and the listing's filters) is its associated data: a cursor altered, or brought to another listing,
-with other filters or by another organisation, does not open.
+A page of a listing (`GET /v1/referrals`, `GET /v1/register`, the notifications' subscriptions and deliveries) ends at a
+position in the service's notification log (the keyset of the listing). Handed out in the clear, consecutive cursors of
+one organisation (1, then 7) would tell how many records other organisations made meanwhile. A cursor is that position
+sealed with AES-GCM, under a key derived (HKDF, with a label of the listing's own) from a secret the service already
+holds, so a replica opens what another sealed and no separate secret needs to be deployed; what the cursor is bound to
+(the caller's organisation, what it may read and the listing's filters) is its associated data: a cursor altered, or
+brought to another listing, with other filters or by another organisation, does not open.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from services.common.auth import Principal
+from services.common.cursors import CURSOR_DESCRIPTION, CURSOR_PATTERN, CursorInvalidError, ListCursors
 from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import (
     DEPENDENCY_UNAVAILABLE,
@@ -63,6 +64,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     KafkaCredentialsUnavailableError: ProblemSpec(409, "kafka-credentials-unavailable", "No Kafka credentials here"),
     KafkaCredentialsNotFoundError: ProblemSpec(404, "kafka-credentials-not-found", "No such Kafka credentials"),
     KafkaCredentialsBrokerError: DEPENDENCY_UNAVAILABLE,
+    CursorInvalidError: VALIDATION,
 }
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such subscription for the organisation"}}
@@ -70,7 +72,9 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such subs
 
 App = Annotated[Notifications, Depends(from_state("application"))]
 Manager = Annotated[Principal, Depends(POLICY.caller("subscribe"))]
-Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")]
+SubscriptionCursors = Annotated[ListCursors, Depends(from_state("subscription_cursors"))]
+DeliveryCursors = Annotated[ListCursors, Depends(from_state("delivery_cursors"))]
+Cursor = Annotated[str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -122,15 +126,21 @@ def subscribe(
 def list_subscriptions(
     principal: Manager,
     notifications: App,
+    cursors: SubscriptionCursors,
     org_id: Annotated[str | None, Query(max_length=64, description="The caller's organisation (default)")] = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> SubscriptionPage:
     """The organisation's subscriptions (not the deleted ones), oldest first."""
-    # seq: a notification id, never 0; one more than the page tells whether another follows
-    found = notifications.list_subscriptions(own_org(principal, org_id), int(cursor or 0), limit + 1)
+    # a cursor seals the position (seq, a notification id, never 0) of the last subscription listed: in the clear,
+    # positions shared by every organisation would count the others' events; one more than the page tells whether
+    # another follows
+    listed = own_org(principal, org_id)
+    bound = (principal.org, listed)
+    after = cursors.open(cursor, bound) if cursor is not None else 0
+    found = notifications.list_subscriptions(listed, after, limit + 1)
     items = found[:limit]
-    next_cursor = str(items[-1].seq) if len(found) > limit else None
+    next_cursor = cursors.seal(items[-1].seq, bound) if len(found) > limit else None
     return SubscriptionPage(items=[SubscriptionPublic.of(s) for s in items], next_cursor=next_cursor)
 
 
@@ -199,16 +209,21 @@ def list_deliveries(
     response: Response,
     principal: Manager,
     notifications: App,
+    cursors: DeliveryCursors,
     status: DeliveryStatus | None = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> list[DeliveryPublic]:
     """The subscription's deliveries in the order they were scheduled, with their attempts and status
     (more pages: a `Link: <…>; rel="next"` header)."""
-    found = notifications.list_deliveries(principal.org, subscription_id, status, int(cursor or 0), limit + 1)
+    # the cursor seals the position of the last delivery listed, bound to the organisation and the filters
+    bound = (principal.org, str(subscription_id), status.value if status else None)
+    after = cursors.open(cursor, bound) if cursor is not None else 0
+    found = notifications.list_deliveries(principal.org, subscription_id, status, after, limit + 1)
     items = found[:limit]
     if len(found) > limit:
-        query = f"cursor={items[-1].seq}&limit={limit}" + (f"&status={status.value}" if status else "")
+        sealed = cursors.seal(items[-1].seq, bound)
+        query = f"cursor={sealed}&limit={limit}" + (f"&status={status.value}" if status else "")
         response.headers["Link"] = f'</v1/subscriptions/{subscription_id}/deliveries?{query}>; rel="next"'
     return [DeliveryPublic.of(d) for d in items]
 

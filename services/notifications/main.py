@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import base64
+
 from fastapi import FastAPI
 
 from services.common.clock import Clock, system_clock
 from services.common.composition import Service, StoreReader, Workers
+from services.common.cursors import ListCursors
 from services.common.egress import Resolver, egress_client, system_resolver
 from services.common.kafka import KafkaPublisher
 from services.common.kafka_acls import load_acl_file
@@ -89,12 +92,29 @@ def build_issuer(settings: NotificationsSettings) -> CredentialsIssuer:
     return CredentialsIssuer(settings.kafka_issuer, load_acl_file(settings.kafka_acl_file), endpoint)
 
 
+SUBSCRIPTION_CURSORS = b"rls notifications subscription cursors v1"
+"""The label the cursors of `GET /v1/subscriptions` derive their key with (from the store's cipher key)."""
+DELIVERY_CURSORS = b"rls notifications delivery cursors v1"
+"""The label the cursors of `GET /v1/subscriptions/{id}/deliveries` derive their key with (from the store's cipher
+key)."""
+
+
+def build_cursors(settings: NotificationsSettings, label: bytes) -> ListCursors:
+    """A listing's cursors, keyed from the store's cipher key (`NOTIFICATIONS_CIPHER_KEY`): a secret every replica
+    already holds (they read one store), required in production; HKDF keeps the keys apart."""
+    return ListCursors.derived_from(base64.b64decode(settings.store_cipher_key.get_secret_value()), label)
+
+
 def build_app(
     settings: NotificationsSettings | None = None, clock: Clock = system_clock, resolve: Resolver = system_resolver
 ) -> FastAPI:
     settings = settings or NotificationsSettings()
-    issuer = {"credentials_issuer": build_issuer(settings)}
-    api = Api("RLS Referrals — notifications service", [router], DOMAIN_ERRORS, DESCRIPTION, state=issuer)
+    state = {
+        "credentials_issuer": build_issuer(settings),
+        "subscription_cursors": build_cursors(settings, SUBSCRIPTION_CURSORS),
+        "delivery_cursors": build_cursors(settings, DELIVERY_CURSORS),
+    }
+    api = Api("RLS Referrals — notifications service", [router], DOMAIN_ERRORS, DESCRIPTION, state=state)
     return create_service_app(SERVICE, settings, build_application(settings, clock, resolve), api)
 
 
