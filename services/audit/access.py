@@ -1,12 +1,13 @@
 """Who may ask the audit service what (one tested policy; see services/common/access.py).
 
-An organisation's auditor reads that organisation's history: the referrals it sent or received, the agreements it
-is party to, the consents it recorded, the decisions that concern it, and its own auditors' inquiries. A network
-auditor (ministry, ombudsman: role `network-auditor`) reads the whole network, and is the only one to read what
-only exists network-wide: the compliance report, the stores' integrity (findings name the aggregates of every
-organisation, a referral's id among them, and count each store's events) and the last replay's counts; so only a
-network auditor acknowledges a retired store id, which turns integrity findings into notes. Every query, refused or
-not, is in the audit trail.
+An organisation's auditor reads that organisation's history: the referrals it sent or received (one it received and
+redirected away, only up to that redirection: what came after happened at other organisations, and the referral service
+no longer shows it to the organisation; `states.referral_cut`), the agreements it is party to, the consents it recorded,
+the decisions that concern it, and its own auditors' inquiries. A network auditor (ministry, ombudsman: role
+`network-auditor`) reads the whole network, and is the only one to read what only exists network-wide: the compliance
+report, the stores' integrity (findings name the aggregates of every organisation, a referral's id among them, and count
+each store's events) and the last replay's counts; so only a network auditor acknowledges a retired store id, which
+turns integrity findings into notes. Every query, refused or not, is in the audit trail.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ NETWORK = frozenset({NETWORK_AUDITOR})
 POLICY = Policy(
     "audit",
     {
-        "referral_state": Rule(AUDITORS, ("member",), "a referral, to the auditors of its sender and receivers"),
+        "referral_state": Rule(
+            AUDITORS,
+            ("member",),
+            "a referral, to the auditors of its sender and receivers (a former one: up to its redirection)",
+        ),
         "agreement_state": Rule(AUDITORS, ("member",), "an agreement, to the auditors of its parties"),
         "consent_state": Rule(AUDITORS, ("member",), "a consent, to the auditors of the organisation holding it"),
         "integrity": Rule(NETWORK, (), "seals and checkpoints of every store (aggregate ids, network-wide counts)"),

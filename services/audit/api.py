@@ -87,10 +87,13 @@ def _state(
     def visible(state: dict[str, Any]) -> bool:
         return POLICY.allows(operation, principal, state_parties(kind, state))
 
-    answer = queries.state(_who(principal), kind, entity_id, moment, axis, visible)
+    seen_by = POLICY.scope(operation, principal)  # an organisation's auditor: a referral as it was shown to it
+    answer = queries.state(_who(principal), kind, entity_id, moment, axis, visible, seen_by)
     if answer.state is None:
         raise ProblemError(404, "state-not-found", "Not found", f"no {kind} with this id in the history by then")
-    return StatePublic(kind=kind, id=entity_id, as_of=moment, axis=axis, state=answer.state)
+    return StatePublic(
+        kind=kind, id=entity_id, as_of=moment, axis=axis, state=answer.state, shown_until=answer.shown_until
+    )
 
 
 AxisQuery = Annotated[
@@ -106,7 +109,9 @@ def referral_state(
     as_of: Moment = None,
     axis: AxisQuery = "effective",
 ) -> Any:
-    """A referral as it stood at `as_of` (ids, codes, status, history, delay flags; no record information)."""
+    """A referral as it stood at `as_of` (ids, codes, status, history, delay flags; no record information); to the
+    auditors of an organisation that received it and redirected it away, as it stood at that redirection at the
+    latest (`shown_until`): what came after happened at other organisations."""
     return _state(queries, principal, "referral", referral_id, as_of, axis)
 
 

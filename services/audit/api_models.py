@@ -21,6 +21,12 @@ class StatePublic(BaseModel):
     as_of: datetime
     axis: Axis
     state: dict[str, Any]
+    shown_until: datetime | None = Field(
+        None,
+        description="A referral read by the auditors of an organisation that received it and redirected it away: "
+        "when that redirection took effect, the state shown being as it stood then (what came after happened at "
+        "other organisations); null when the state is shown whole",
+    )
 
 
 class InquiryPublic(BaseModel):

@@ -35,7 +35,7 @@ from services.audit.recheck import Evaluator, RecheckResult, recheck
 from services.audit.report import Report, build_report
 from services.audit.settings import AuditSettings
 from services.audit.standards import bounds_with
-from services.audit.states import Kind, state_as_of
+from services.audit.states import Kind, state_seen_by
 from services.audit.trail import InquiryEntry, Trail, TrailPage, TrailView
 from services.audit.verification import StoreVerification, current_store_id, verify_stores
 from services.audit.views import Axis, HistoryDB, HistoryRow
@@ -196,6 +196,9 @@ class StateAnswer:
     as_of: datetime
     axis: Axis
     state: dict[str, Any] | None
+    shown_until: datetime | None = None
+    """When the state shown stops (a referral seen by a former receiver's auditors: the redirection that moved it
+    away); None when it is not cut."""
 
 
 @dataclass
@@ -300,14 +303,22 @@ class AuditQueries:
         as_of: datetime,
         axis: Axis = "effective",
         visible: Callable[[dict[str, Any]], bool] = lambda _: True,
+        seen_by: str | None = None,
     ) -> StateAnswer:
-        """The state at `as_of`, when `who` may see it (`NOT_VISIBLE` on the trail otherwise, and no state)."""
+        """The state at `as_of` as the auditors of `seen_by` may read it (None: whole; a referral is cut at the
+        redirection that moved it away from a former receiver, `state_seen_by`), when `who` may see it
+        (`NOT_VISIBLE` on the trail otherwise, and no state; `OK: CUT AT REDIRECTION` when the state shown stops at
+        that redirection)."""
         with self._inquiry(who, Action.STATE, f"{kind}/{entity_id}", as_of=as_of.isoformat(), axis=axis) as out:
-            state = state_as_of(self.history, kind, entity_id, as_of, axis)
-            out.value = "OK" if state is not None else "NOT_FOUND"
-            if state is not None and not visible(state):
-                state, out.value = None, "NOT_VISIBLE"
-        return StateAnswer(kind, entity_id, as_of, axis, state)
+            seen = state_seen_by(self.history, kind, entity_id, as_of, axis, seen_by)
+            state, until = seen.state, seen.until
+            if state is None:
+                out.value = "NOT_FOUND"
+            elif not visible(state):
+                state, until, out.value = None, None, "NOT_VISIBLE"
+            elif until is not None:
+                out.value = "OK: CUT AT REDIRECTION"
+        return StateAnswer(kind, entity_id, as_of, axis, state, until)
 
     def verify(
         self,

@@ -6,6 +6,7 @@ platform had published by then."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -149,8 +150,56 @@ def state_as_of(history: HistoryDB, kind: Kind, entity_id: str, as_of: datetime,
     """The state of one referral, agreement or consent at `as_of` (None: it did not exist yet, or is unknown). On
     the effective axis a backdated event counts from when it took effect, though recorded after `as_of`; on the
     recorded axis, from when it was published."""
+    return FOLDS[kind](_rows_as_of(history, kind, entity_id, as_of, axis), as_of)
+
+
+def _rows_as_of(history: HistoryDB, kind: Kind, entity_id: str, as_of: datetime, axis: Axis) -> list[HistoryRow]:
     if axis == "effective" and any(backdated == kind for backdated, _ in BACKDATED):
-        rows = [row for row in history.entity_events(kind, entity_id) if took_effect(kind, row) <= as_of]
-    else:
-        rows = history.entity_events(kind, entity_id, as_of, axis)
-    return FOLDS[kind](rows, as_of)
+        return [row for row in history.entity_events(kind, entity_id) if took_effect(kind, row) <= as_of]
+    return history.entity_events(kind, entity_id, as_of, axis)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A state as one organisation's auditors may read it."""
+
+    state: dict[str, Any] | None
+    until: datetime | None = None
+    """When the redirection that moved a referral away from the organisation took effect, if the state shown stops
+    there (None: the state is not cut)."""
+
+
+def state_seen_by(history: HistoryDB, kind: Kind, entity_id: str, as_of: datetime, axis: Axis, org: str | None) -> Seen:
+    """The state at `as_of` as the auditors of `org` may read it (None: a network auditor, who reads it whole). A
+    referral is cut, for a former receiver, at the redirection that last moved it away (`referral_cut`): a later
+    `as_of` shows it as it stood then. Agreements and consents are never cut."""
+    cut = None if kind != "referral" or org is None else referral_cut(history.entity_events(kind, entity_id), org)
+    rows = _rows_as_of(history, kind, entity_id, as_of, axis)
+    if cut is None:
+        return Seen(FOLDS[kind](rows, as_of))
+    rows = [row for row in rows if row.seq <= cut.seq]
+    reached = bool(rows) and rows[-1].seq == cut.seq
+    return Seen(FOLDS[kind](rows, as_of), parse_time(cut.effective_at) if reached else None)
+
+
+def referral_cut(rows: Sequence[HistoryRow], org: str) -> HistoryRow | None:
+    """The last event of a referral (`rows`: all of its events, in publication order) that `org`'s auditors may
+    read: the redirection that last moved it away from `org`, when `org` received it once and holds it no more.
+    None (nothing cut) for its sender and its current receiver, who read the whole of it as the referral service
+    shows it to them, and for an organisation that never received it (whose auditors read none of it: the party
+    check refuses them). What happened after that redirection happened at other organisations: the referral
+    service no longer shows it to `org`, nor does the audit service. An organisation that got the referral back
+    in between reads what it was shown then, the other organisations' steps before its return included."""
+    sender: str | None = None
+    holder: str | None = None
+    cut: HistoryRow | None = None
+    for row in rows:
+        data = row.payload
+        to_org = data.get("to_org")
+        if row.name == "redirected" and holder == org and to_org != org:
+            cut = row
+        sender = data.get("from_org", sender)
+        holder = to_org if isinstance(to_org, str) else holder
+    if org in (sender, holder):
+        return None
+    return cut
