@@ -1,5 +1,9 @@
 """Consumer loop: each upstream record is applied once in effect, poison records go to `<topic>.dlq`.
 
+A dead letter carries what Kafka can carry of the record (`sendable`; without its content when even that is too
+large). One Kafka refuses outright is logged by position and counted, and the record skipped: retried, it would stop
+its partition for ever. One not sent because Kafka is unavailable leaves the record to be processed again.
+
 The position of every partition is a tracking row written in the same transaction as the events the record
 caused, so a redelivered record is recognised and skipped. On (re)assignment each partition is positioned
 from those rows, not from Kafka's committed offsets (which are only committed for monitoring lag).
@@ -23,7 +27,7 @@ from pydantic import ValidationError
 from services.common.declared import invalid_data
 from services.common.envelope import CloudEvent, EnvelopeError
 from services.common.eventstore import TrackedApplication
-from services.common.kafka import dlq_topic
+from services.common.kafka import RecordRefusedError, dlq_topic, sendable
 from services.common.kafka_security import Brokers, access_of
 from services.common.tracing import span
 
@@ -36,22 +40,44 @@ class PoisonMessageError(Exception):
     """A handler's verdict that a record can never be processed (it goes to the dead-letter topic)."""
 
 
+CONTENT_DROPPED = "dlq_content_dropped"
+"""Dead-letter header: why the letter carries none of the record's key, value and headers (Kafka refuses them)."""
+
+
+class DeadLetterRefusedError(Exception):
+    """Kafka refuses a record's dead letter even without the record's content: the record cannot be dead-lettered."""
+
+
 class DeadLetterSink:
-    """Where poison records go: a publisher able to send raw records."""
+    """Where poison records go: a publisher able to send raw records (raising `RecordRefusedError` for a record that
+    can never be sent as it is, anything else when Kafka did not take it)."""
 
     def __init__(self, send_raw: Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], None]) -> None:
         self._send_raw = send_raw
 
-    def send(self, record: Any, reason: str, group: str) -> None:
-        headers = [
-            *list(record.headers or []),
+    def send(self, record: Any, reason: str, group: str) -> bool:
+        """Sends the record's dead letter with what Kafka can carry of it (`sendable`); returns False when it went
+        without the record's key, value and headers (Kafka refuses them: too large), raises `DeadLetterRefusedError`
+        when Kafka refuses even that. Any other error (Kafka unavailable) propagates: the letter was not sent."""
+        topic = dlq_topic(record.topic)
+        marks = [
             ("dlq_reason", reason.encode()),
             ("dlq_topic", record.topic.encode()),
             ("dlq_partition", str(record.partition).encode()),
             ("dlq_offset", str(record.offset).encode()),
             ("dlq_consumer_group", group.encode()),
         ]
-        self._send_raw(dlq_topic(record.topic), record.key, record.value, headers)
+        key, value, headers = sendable(record.key, record.value, list(record.headers or []))
+        try:
+            self._send_raw(topic, key, value, [*headers, *marks])
+            return True
+        except RecordRefusedError as refused:
+            whole = refused.reason
+        try:  # the marks alone say where the record is (its topic keeps it until its retention)
+            self._send_raw(topic, None, b"", [*marks, (CONTENT_DROPPED, whole.encode())])
+        except RecordRefusedError as refused:
+            raise DeadLetterRefusedError(f"{whole}; without the record's content: {refused.reason}") from refused
+        return False
 
 
 def tracking_for(topic: str, partition: int, offset: int) -> Tracking:
@@ -74,9 +100,13 @@ class RecordProcessor:
     retry_sleep: float = 0.5
     dead_lettered: Counter[str] = field(default_factory=Counter)
     """Records dead-lettered by this process, per topic (a metric)."""
+    dead_letters_refused: Counter[str] = field(default_factory=Counter)
+    """Poison records this process skipped without a dead letter (Kafka refused it), per topic (a metric)."""
 
     def process(self, record: Any) -> str:
-        """Returns what happened: `skipped`, `applied` or `dead-lettered`."""
+        """Returns what happened: `skipped`, `applied`, `dead-lettered` or `dropped` (poison whose dead letter Kafka
+        refuses: logged, counted and skipped). Raises when a dead letter could not be sent for a reason of Kafka's
+        (unavailable): the record is not tracked, so the loop's restart retries it."""
         tracking = tracking_for(record.topic, record.partition, record.offset)
         if self.app.has_processed(tracking):
             return "skipped"
@@ -122,10 +152,42 @@ class RecordProcessor:
         }
 
     def _dead_letter(self, record: Any, tracking: Tracking, reason: str) -> str:
-        self.dead_letters.send(record, reason, self.group)
+        try:
+            whole = self.dead_letters.send(record, reason, self.group)
+        except DeadLetterRefusedError as refused:
+            # the record can never be dead-lettered: retried, it would stop its partition for ever
+            log.error(
+                "record %s#%d@%d not dead-lettered, Kafka refuses its dead letter (%s); skipped: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                refused,
+                reason,
+            )
+            self.dead_letters_refused[record.topic] += 1
+            self.app.mark_processed(tracking)
+            return "dropped"
+        except Exception as error:
+            log.warning(
+                "record %s#%d@%d: its dead letter was not sent (%s); the record stays to be processed",
+                record.topic,
+                record.partition,
+                record.offset,
+                type(error).__name__,
+            )
+            raise
         self.dead_lettered[record.topic] += 1
         self.app.mark_processed(tracking)
-        log.warning("record %s#%d@%d dead-lettered: %s", record.topic, record.partition, record.offset, reason)
+        if whole:
+            log.warning("record %s#%d@%d dead-lettered: %s", record.topic, record.partition, record.offset, reason)
+        else:
+            log.warning(
+                "record %s#%d@%d dead-lettered without its key, value and headers (Kafka refuses them): %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                reason,
+            )
         return "dead-lettered"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -58,6 +59,34 @@ class RecordRefusedError(PublishError):
 
 REFUSED_FOR_EVER = (MessageSizeTooLargeError, RecordListTooLargeError)
 """Errors that sending the same record again cannot cure."""
+
+NULL_HEADERS = "dlq_null_headers"
+"""Dead-letter header: the names (a JSON array) of the consumed record's headers that had no value, sent empty."""
+NULL_VALUE = "dlq_null_value"
+"""Dead-letter header (`true`): the consumed record had neither key nor value; its value is sent empty."""
+
+Header = tuple[str, bytes | None]
+
+
+def sendable(
+    key: bytes | None, value: bytes | None, headers: Iterable[Header]
+) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
+    """What a dead letter can carry of a consumed record. Kafka stores headers without a value and records with
+    neither key nor value (Java and librdkafka producers write them); kafka-python and aiokafka refuse to send them.
+    A header without value is sent empty and named in `dlq_null_headers`; a record without key nor value gets an
+    empty value and `dlq_null_value`. Every other byte is carried as it was."""
+    carried: list[tuple[str, bytes]] = []
+    null: list[str] = []
+    for name, raw in headers:
+        if raw is None:
+            null.append(name)
+        carried.append((name, b"" if raw is None else raw))
+    if null:
+        carried.append((NULL_HEADERS, json.dumps(null).encode()))
+    if key is None and value is None:
+        value = b""
+        carried.append((NULL_VALUE, b"true"))
+    return key, value, carried
 
 
 def make_producer(brokers: Brokers, client_id: str) -> KafkaProducer:
@@ -181,9 +210,19 @@ class KafkaPublisher:
         self.send_raw(dlq_topic(message.topic), message.key.encode(), None, [*headers, *marks])
 
     def send_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
-        """Publishes one record as is (dead letters keep the original bytes)."""
+        """Publishes one record as is (dead letters keep the original bytes). Raises `RecordRefusedError` when the
+        record can never be sent as it is (kafka-python's own checks refuse it, or it is too large), another error
+        (`PublishError`, `KafkaError`) when Kafka did not acknowledge it: sending it again later may succeed."""
         self._ensure({topic})
-        self._producer.send(topic, key=key, value=value, headers=headers).get(timeout=SEND_TIMEOUT_S)
+        try:
+            self._producer.send(topic, key=key, value=value, headers=headers).get(timeout=SEND_TIMEOUT_S)
+        except (TypeError, ValueError) as error:  # kafka-python's checks of the record, before anything is sent
+            raise RecordRefusedError(0, type(error).__name__) from error
+        except REFUSED_FOR_EVER as error:
+            self.close()  # after the broker's refusal the producer sends nothing more: the next use opens another
+            raise RecordRefusedError(0, type(error).__name__) from error
+        except TopicAuthorizationFailedError as error:
+            raise _unauthorised(topic) from error
 
     def _ensure(self, topics: set[str]) -> None:
         """Creates the topics it writes that do not exist yet (their dead-letter twins are the consumers' affair)."""

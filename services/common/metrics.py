@@ -80,7 +80,7 @@ def outbox_lag(app: TrackedApplication, relay: str) -> Reading:
 
 def consumer_readings(app: TrackedApplication, consumer: TrackingConsumer) -> list[Reading]:
     """The lag of each partition the consumer is assigned (its end offset - the position tracked in the store), and
-    the records this process dead-lettered."""
+    the records this process dead-lettered, and those it skipped because Kafka refused their dead letter."""
     group = consumer.group
 
     def lag() -> list[Sample]:
@@ -91,6 +91,9 @@ def consumer_readings(app: TrackedApplication, consumer: TrackingConsumer) -> li
 
     def dead_letters() -> list[Sample]:
         return [((group, topic), float(n)) for topic, n in sorted(consumer.processor.dead_lettered.items())]
+
+    def dead_letters_refused() -> list[Sample]:
+        return [((group, topic), float(n)) for topic, n in sorted(consumer.processor.dead_letters_refused.items())]
 
     return [
         Reading(
@@ -104,6 +107,13 @@ def consumer_readings(app: TrackedApplication, consumer: TrackingConsumer) -> li
             "Records sent to <topic>.dlq by this process",
             ("group", "topic"),
             dead_letters,
+            "counter",
+        ),
+        Reading(
+            "rls_dead_letters_refused",
+            "Poison records skipped without a dead letter: Kafka refused it even without their content",
+            ("group", "topic"),
+            dead_letters_refused,
             "counter",
         ),
     ]

@@ -35,7 +35,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from services.common.envelope import CloudEvent, derived_id, schema_uri
-from services.common.kafka import dlq_topic, ensure_topics, make_admin
+from services.common.kafka import dlq_topic, ensure_topics, make_admin, sendable
 from services.common.kafka_security import KafkaAccess
 from services.standards.calls import call_key, is_call_key, merge
 from services.standards.commits import commit_only_processed, drain_before_commit
@@ -194,12 +194,10 @@ class Worker:
     async def _dead_letter(self, topic: TopicT, event: EventT[bytes], reason: str) -> None:
         message = event.message
         log.warning("record %s dead-lettered: %s", _place(event), reason)
-        headers = [
-            *_header_pairs(message.headers),
-            ("dlq_reason", reason.encode()),
-            ("dlq_topic", message.topic.encode()),
-        ]
-        await topic.send(key=message.key, value=message.value, headers=headers)
+        # a record with neither key nor value (a keyless tombstone) is refused by aiokafka: `sendable` gives it a value
+        key, value, headers = sendable(message.key, message.value, _header_pairs(message.headers))
+        marks = [("dlq_reason", reason.encode()), ("dlq_topic", message.topic.encode())]
+        await topic.send(key=key, value=value, headers=[*headers, *marks])
 
     def _referral(self, event: EventT[bytes]) -> Write | None:
         found = referral_step(event.message.headers, event.message.value)
@@ -286,7 +284,7 @@ def _origin(error: BaseException) -> str:
     return f"{type(error).__name__} at {Path(last.filename).name}:{last.lineno} in {last.name}"
 
 
-def _header_pairs(headers: Any) -> list[tuple[str, bytes]]:
+def _header_pairs(headers: Any) -> list[tuple[str, bytes | None]]:
     if isinstance(headers, dict):
         return list(headers.items())
     return list(headers or [])

@@ -3,8 +3,10 @@ producer wrote, processing goes on."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -12,12 +14,15 @@ from typing import Literal
 import pytest
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError, Tracking
+from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.common.consumer import DeadLetterSink, RecordProcessor
+from services.common.consumer import CONTENT_DROPPED, DeadLetterSink, RecordProcessor
 from services.common.declared import invalid_data, names_declared_by
 from services.common.envelope import CloudEvent
 from services.common.eventstore import TrackedApplication
+from services.common.kafka import NULL_HEADERS, NULL_VALUE, RecordRefusedError
 
 
 class Tally(Aggregate):
@@ -64,7 +69,7 @@ class Record:
     partition: int
     offset: int
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: list[tuple[str, bytes | None]]
     key: bytes | None = b"k"
 
 
@@ -85,7 +90,7 @@ def record(offset: int, data: dict[str, object]) -> Record:
         data=data,
     )
     headers, value = cloud_event.to_kafka()
-    return Record("rls.test.v1", 0, offset, value, headers)
+    return Record("rls.test.v1", 0, offset, value, list(headers))
 
 
 def processor() -> tuple[RecordProcessor, Tallies, SinkSpy]:
@@ -194,3 +199,135 @@ def test_a_poison_record_with_a_personal_key_is_dead_lettered_and_logged_without
     logged = [r.getMessage() for r in caplog.records]
     assert logged == [f"record rls.test.v1#0@0 dead-lettered: {reason}"]
     assert "Tremblay" not in reason and "Tremblay" not in caplog.text
+
+
+Sent = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+@dataclass
+class KafkaChecked:
+    """Dead letters put through kafka-python's own checks of a record: the real KafkaProducer's `send`, with no broker
+    (the wait for the topic's metadata that follows the checks gives up at once). Those that pass are kept; a record
+    the checks refuse raises what kafka-python raises."""
+
+    producer: KafkaProducer
+    sent: list[Sent] = field(default_factory=list)
+
+    def send_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        try:
+            self.producer.send(topic, key=key, value=value, headers=headers)
+        except KafkaTimeoutError:  # past the checks, waiting for a broker there is not
+            self.sent.append((topic, key, value, headers))
+        else:
+            raise AssertionError("the producer found a broker")
+
+
+@pytest.fixture
+def kafka_checked() -> Iterator[KafkaChecked]:
+    producer = KafkaProducer(bootstrap_servers="127.0.0.1:9", api_version=(2, 8, 0), max_block_ms=0)
+    try:
+        yield KafkaChecked(producer)
+    finally:
+        producer.close(timeout=1)
+
+
+def test_records_kafka_python_cannot_send_as_they_are_are_dead_lettered_and_the_next_is_processed(
+    kafka_checked: KafkaChecked,
+) -> None:
+    """Kafka stores a header without value and a record with neither key nor value (Java and librdkafka producers
+    write them); kafka-python refuses to send either. Their dead letters carry them as far as they can, and say so."""
+    app = Tallies(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    proc = RecordProcessor(app, app.apply, DeadLetterSink(kafka_checked.send_raw), "g", DECLARED, retry_sleep=0)
+    good = record(2, {"item": "b"})
+    null_header = Record("rls.test.v1", 0, 0, good.value, [("ce_id", None), *good.headers[1:], ("trace", None)])
+    no_key_no_value = Record("rls.test.v1", 0, 1, None, good.headers, key=None)
+
+    outcomes = [proc.process(r) for r in (null_header, no_key_no_value, good)]
+    assert outcomes == ["dead-lettered", "dead-lettered", "applied"]
+    assert app.repository.get(TALLY).items == ["b"]
+    assert [app.has_processed(Tracking("rls.test.v1#0", n)) for n in (1, 2, 3)] == [True, True, True]
+    (topic, key, value, headers), (_, key2, value2, headers2) = kafka_checked.sent
+    assert (topic, key, value) == ("rls.test.v1.dlq", b"k", good.value)
+    assert headers[0] == ("ce_id", b"") and ("trace", b"") in headers
+    assert json.loads(dict(headers)[NULL_HEADERS]) == ["ce_id", "trace"]
+    assert dict(headers)["dlq_offset"] == b"0"
+    assert (key2, value2) == (None, b"")
+    assert dict(headers2)[NULL_VALUE] == b"true" and NULL_HEADERS not in dict(headers2)
+    assert dict(headers2)["dlq_reason"] == b"record value must be a JSON object"
+    assert proc.dead_lettered == {"rls.test.v1": 2}
+
+
+@dataclass
+class Refusing:
+    """A publisher refusing the first `refusals` records it is given for ever (`RecordRefusedError`: too large)."""
+
+    refusals: int
+    sent: list[Sent] = field(default_factory=list)
+
+    def send_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            raise RecordRefusedError(0, "MessageSizeTooLargeError")
+        self.sent.append((topic, key, value, headers))
+
+
+def test_a_dead_letter_refused_as_it_is_goes_without_the_records_content() -> None:
+    app = Tallies(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    kafka = Refusing(refusals=1)
+    proc = RecordProcessor(app, app.apply, DeadLetterSink(kafka.send_raw), "g", DECLARED, retry_sleep=0)
+    assert proc.process(record(0, {"item": "a", "counts": {PERSON: "many"}})) == "dead-lettered"
+    [(topic, key, value, headers)] = kafka.sent
+    assert (topic, key, value) == ("rls.test.v1.dlq", None, b"")
+    assert [name for name, _ in headers] == [
+        "dlq_reason", "dlq_topic", "dlq_partition", "dlq_offset", "dlq_consumer_group", CONTENT_DROPPED
+    ]  # fmt: skip
+    assert dict(headers)[CONTENT_DROPPED] == b"MessageSizeTooLargeError"
+    assert app.has_processed(Tracking("rls.test.v1#0", 1))
+
+
+def test_a_record_whose_dead_letter_kafka_refuses_is_logged_counted_and_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Retried, a record that can never be dead-lettered would stop its partition for ever."""
+    app = Tallies(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    kafka = Refusing(refusals=2)
+    proc = RecordProcessor(app, app.apply, DeadLetterSink(kafka.send_raw), "g", DECLARED, retry_sleep=0)
+    with caplog.at_level(logging.WARNING, logger="services.common.consumer"):
+        assert proc.process(record(0, {"item": "a", "counts": {PERSON: "many"}})) == "dropped"
+    assert proc.process(record(1, {"item": "b"})) == "applied"
+    assert app.has_processed(Tracking("rls.test.v1#0", 1)) and app.repository.get(TALLY).items == ["b"]
+    assert proc.dead_letters_refused == {"rls.test.v1": 1} and proc.dead_lettered == {}
+    assert [r.levelname for r in caplog.records] == ["ERROR"]
+    assert caplog.records[0].getMessage() == (
+        "record rls.test.v1#0@0 not dead-lettered, Kafka refuses its dead letter (MessageSizeTooLargeError; without the"
+        " record's content: MessageSizeTooLargeError); skipped: invalid data: counts.<key> (int_parsing)"
+    )
+    assert "Tremblay" not in caplog.text
+
+
+@dataclass
+class Unavailable:
+    """A publisher that cannot reach Kafka until `back` is set."""
+
+    back: bool = False
+    sent: list[Sent] = field(default_factory=list)
+
+    def send_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        if not self.back:
+            raise KafkaTimeoutError("Failed to update metadata after 60.0 secs.")
+        self.sent.append((topic, key, value, headers))
+
+
+def test_a_dead_letter_not_sent_while_kafka_is_unavailable_leaves_the_record_to_be_processed_again() -> None:
+    """The consumer loop fails (its restart resumes from the tracked positions): the record is not skipped."""
+    app = Tallies(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    kafka = Unavailable()
+    proc = RecordProcessor(app, app.apply, DeadLetterSink(kafka.send_raw), "g", DECLARED, retry_sleep=0)
+    poison = record(0, {"wrong": "shape"})
+    with pytest.raises(KafkaTimeoutError):
+        proc.process(poison)
+    assert not app.has_processed(Tracking("rls.test.v1#0", 1))
+    assert proc.dead_lettered == {} and proc.dead_letters_refused == {}
+    kafka.back = True
+    assert proc.process(poison) == "dead-lettered"
+    assert len(kafka.sent) == 1 and app.has_processed(Tracking("rls.test.v1#0", 1))
