@@ -9,11 +9,14 @@ token it passes on (`Requester-Token`); that worker is recorded as the requester
 
 from __future__ import annotations
 
-from typing import Protocol
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from services.common.access import ALL_ROLES, AUDITORS, WORKERS, Parties, Policy, Rule
-from services.common.auth import SERVICE
+from services.common.auth import SERVICE, Principal
 from services.consent.application import RecordedDecision
+from services.consent.policy import Facts, Reason, to_json
 from services.contract.consent_events import DECISION_PARTIES
 from services.contract.consent_events import decision_parties as contract_parties
 
@@ -71,3 +74,73 @@ def consent_parties(recorded: Recorded) -> Parties:
 
 def decision_parties(recorded: RecordedDecision) -> Parties:
     return contract_parties(recorded.input.discloser_org_id, recorded.input.recipient_org_id, recorded.requested_by_org)
+
+
+# --- what a caller reads of a decision ----------------------------------------------------------------------------
+# A decision's facts name the person's consents, restrictions and refusals, which their holders keep from everyone
+# else (GET /v1/consents/{id} is a 404 to them). Asking for a decision (anyone may name itself its discloser) must not
+# read them either: a record the caller may not read itself shows only that it counted and who holds it (the
+# decision's discloser or recipient, or another organisation, unnamed). The stored decision, its event and the
+# auditors' re-evaluations keep every fact.
+
+FACT_LISTS = (
+    ("consents", "consent_id", "get_consent"),
+    ("restrictions", "restriction_id", "get_restriction"),
+    ("refusals", "refusal_id", "get_refusal"),
+)
+"""Each list of records among a decision's facts: its key, the key of a record's id, who may read such a record."""
+
+
+def fact_records(facts: Facts) -> dict[str, str]:
+    """The consents, restrictions and refusals among a decision's facts: their ids, and the operation reading each."""
+    return {
+        **{c.consent_id: "get_consent" for c in facts.consents},
+        **{r.restriction_id: "get_restriction" for r in facts.restrictions},
+        **{r.refusal_id: "get_refusal" for r in facts.refusals},
+    }
+
+
+def named_by_reasons(recorded: RecordedDecision) -> list[str]:
+    """The records of the decision's facts its reasons name (by id, or as their detail)."""
+    records = fact_records(recorded.facts)
+    named = (key for reason in recorded.decision.reasons for key in (reason.consent_id, reason.detail))
+    return list(dict.fromkeys(key for key in named if key in records))
+
+
+def unreadable(
+    principal: Principal, recorded: RecordedDecision, record_ids: Iterable[str], holders: Mapping[str, str]
+) -> dict[str, str]:
+    """Those of `record_ids` (records of the decision's facts) `principal` may not read itself, by id: the part
+    their holder has in the decision (`DISCLOSER`, `RECIPIENT`, or `OTHER_ORGANISATION`). `holders`: who holds
+    each (one not found is hidden)."""
+    records = fact_records(recorded.facts)
+    parts = {recorded.input.recipient_org_id: "RECIPIENT", recorded.input.discloser_org_id: "DISCLOSER"}
+    hidden = {}
+    for record_id in record_ids:
+        holder = holders.get(record_id)
+        if holder is None or not POLICY.allows(records[record_id], principal, {"holder": holder}):
+            hidden[record_id] = parts.get(holder or "", "OTHER_ORGANISATION")
+    return hidden
+
+
+def decision_seen(recorded: RecordedDecision, hidden: Mapping[str, str]) -> RecordedDecision:
+    """The decision with its reasons about hidden records kept to their code, route and categories (no record id,
+    no detail: a consent's dates, its grantor's role)."""
+    if not hidden:
+        return recorded
+
+    def seen(reason: Reason) -> Reason:
+        if reason.consent_id in hidden:
+            return dataclasses.replace(reason, consent_id=None, detail=None)
+        return dataclasses.replace(reason, detail=None) if reason.detail in hidden else reason
+
+    decision = dataclasses.replace(recorded.decision, reasons=tuple(seen(r) for r in recorded.decision.reasons))
+    return dataclasses.replace(recorded, decision=decision)
+
+
+def facts_seen(recorded: RecordedDecision, hidden: Mapping[str, str]) -> dict[str, Any]:
+    """The decision's facts (JSON), each hidden record replaced by `{"redacted": true, "held_by": <part>}`."""
+    facts: dict[str, Any] = to_json(recorded.facts)
+    for name, key, _ in FACT_LISTS:
+        facts[name] = [{"redacted": True, "held_by": hidden[r[key]]} if r[key] in hidden else r for r in facts[name]]
+    return facts

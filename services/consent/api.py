@@ -22,7 +22,17 @@ from services.common.problems import (
     problem,
 )
 from services.common.service import from_state
-from services.consent.access import POLICY, Recorded, consent_parties, decision_parties
+from services.consent.access import (
+    POLICY,
+    Recorded,
+    consent_parties,
+    decision_parties,
+    decision_seen,
+    fact_records,
+    facts_seen,
+    named_by_reasons,
+    unreadable,
+)
 from services.consent.api_models import (
     ConsentCreate,
     ConsentList,
@@ -47,7 +57,7 @@ from services.consent.api_models import (
     RuleTablePublic,
     instant,
 )
-from services.consent.application import Actor, Consents
+from services.consent.application import Actor, Consents, RecordedDecision
 from services.consent.domain import (
     ConsentAlreadyWithdrawnError,
     ConsentIdempotencyConflictError,
@@ -325,7 +335,23 @@ async def decide(
     recorded, created = await run_in_threadpool(consents.decide, body.request(), _actor(principal), idempotency_key)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return DecisionPublic.of(recorded, _lang(body.lang, accept_language, settings))
+    return DecisionPublic.of(
+        await answer_seen(consents, principal, recorded), _lang(body.lang, accept_language, settings)
+    )
+
+
+async def answer_seen(consents: Consents, reader: Principal, recorded: RecordedDecision) -> RecordedDecision:
+    """A decision's answer as `reader` may read it: its reasons name the consents, restrictions and refusals it may
+    not read itself without their ids and details. Their holders are read only when the reasons name records: on the
+    event loop from a store read in process, else on the thread pool (as the decision lane decides)."""
+    named = named_by_reasons(recorded)
+    if not named:
+        return recorded
+    if consents.reads_in_process:
+        holders = consents.holders(named)
+    else:
+        holders = await run_in_threadpool(consents.holders, named)
+    return decision_seen(recorded, unreadable(reader, recorded, named, holders))
 
 
 @router.post("/disclosures", response_model=DecisionPublic, responses={403: {}, 409: {}, 422: {}})
@@ -349,21 +375,22 @@ async def disclose(
     ] = None,
 ) -> DecisionPublic:
     """Decide and, when anything is permitted, enter the disclosure in the discloser's register (one transaction)."""
-    actor = _discloser(principal, body, requester_token, verifier)
+    actor, reader = _discloser(principal, body, requester_token, verifier)
     recorded, created = await run_in_threadpool(consents.disclose, body.request(), actor, idempotency_key)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return DecisionPublic.of(recorded, _lang(body.lang, accept_language, settings))
+    return DecisionPublic.of(await answer_seen(consents, reader, recorded), _lang(body.lang, accept_language, settings))
 
 
 def _discloser(
     principal: Principal, body: DecisionCreate, requester_token: str | None, verifier: TokenVerifier
-) -> Actor:
-    """Who enters the disclosure: a member of the discloser, or the recipient's worker a platform service acts for."""
+) -> tuple[Actor, Principal]:
+    """Who enters the disclosure: a member of the discloser, or the recipient's worker a platform service acts for
+    (who reads the answer)."""
     if SERVICE not in principal.roles:
         parties = {"discloser": body.discloser_org_id}
         POLICY.check("disclose", principal, parties, "only the discloser writes in its disclosure register")
-        return _actor(principal)
+        return _actor(principal), principal
     if requester_token is None:
         raise problem(FORBIDDEN, "a service discloses only for a worker: Requester-Token")
     try:
@@ -372,7 +399,7 @@ def _discloser(
         raise problem(FORBIDDEN, f"Requester-Token: {error}") from None
     parties = {"recipient": body.recipient_org_id}
     POLICY.check("disclose_on_request", requester, parties, "the requester must be a worker of the recipient")
-    return _actor(requester)
+    return _actor(requester), requester
 
 
 @router.get("/decisions/{decision_id}", response_model=RecordedDecisionPublic, responses={404: {}})
@@ -383,16 +410,19 @@ def get_decision(
     settings: Settings,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> RecordedDecisionPublic:
-    """A past decision with its input and facts (to the organisations it concerns and their auditors)."""
+    """A past decision with its input and facts (to the organisations it concerns and their auditors); a consent,
+    restriction or refusal among them that the caller may not read itself shows only who holds it."""
     recorded = consents.get_decision(decision_id)
     if not POLICY.allows("get_decision", principal, decision_parties(recorded)):
         raise DecisionNotFoundError("no such decision")
-    public = DecisionPublic.of(recorded, _lang(None, accept_language, settings))
+    records = list(fact_records(recorded.facts))
+    hidden = unreadable(principal, recorded, records, consents.holders(records))
+    public = DecisionPublic.of(decision_seen(recorded, hidden), _lang(None, accept_language, settings))
     return RecordedDecisionPublic(
         **public.model_dump(),
         kind=recorded.kind,
         input=to_json(recorded.input),
-        facts=to_json(recorded.facts),
+        facts=facts_seen(recorded, hidden),
         justification=recorded.justification,
     )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -568,6 +568,11 @@ class Consents(TrackedApplication):
 
     def register_entries(self, query: RegisterQuery) -> tuple[list[RegisterRow], int | None]:
         return self.view.register(query)
+
+    def holders(self, record_ids: Sequence[str]) -> dict[str, str]:
+        """The organisation holding each of these consents, restrictions or refusals (what a decision's readers may
+        see of them depends on it)."""
+        return self.view.holders(record_ids)
 
     # --- what the agreements context tells us -------------------------------------------------------------------
 

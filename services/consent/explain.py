@@ -241,6 +241,7 @@ def _reason(lang: Lang, decision: Decision, reason: Reason) -> str:
     text = REASONS[lang][reason.code].format(
         detail=reason.detail or "", categories=_categories(lang, reason.categories or decision.denied_categories)
     )
+    text = text.replace(" ()", "")  # a detail its reader may not see (another organisation's consent, say)
     table = TABLES.get((decision.regime, decision.regime_version))
     if reason.route and table is not None and any(r.id == reason.route for r in table.routes):
         text = PHRASES[lang]["route"].format(article=table.route(reason.route).article, text=text)

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier
 from services.common.strict_json import replay
 from services.consent.access import POLICY
-from services.consent.api import DOMAIN_ERRORS, router
+from services.consent.api import DOMAIN_ERRORS, answer_seen, router
 from services.consent.api_models import DecisionCreate, DecisionPublic
 from services.consent.application import Actor, Consents, DecisionRequest, RecordedDecision
 from services.consent.explain import language
@@ -126,7 +126,8 @@ class DecisionLane:
         settings: ConsentSettings = state.settings
         accept = headers.get(b"accept-language")
         lang = language(None if accept is None else accept.decode("latin-1"), request.lang, settings.default_language)
-        return DecisionPublic.of(recorded, lang).model_dump_json(by_alias=True).encode(), not fresh
+        seen = await answer_seen(application, principal, recorded)
+        return DecisionPublic.of(seen, lang).model_dump_json(by_alias=True).encode(), not fresh
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:

@@ -294,11 +294,16 @@ class RestrictionFact:
     categories: tuple[InfoCategory, ...]
     valid_from: datetime
     lifted_at: datetime | None
+    bars_unknown_kind: bool = False
+    """One naming kinds of recipient also restricts a recipient whose kind is unknown (B-3; default is deny). False
+    in decisions recorded before this was decided (2026-12-02): they re-evaluate as they were decided."""
 
     def concerns(self, recipient_org_id: str, recipient_kind: OrgKind | None) -> bool:
         """Whether it restricts disclosures to this recipient (one naming no recipient restricts them all)."""
         if not self.recipient_org_ids and not self.recipient_kinds:
             return True
+        if recipient_kind is None and self.recipient_kinds and self.bars_unknown_kind:
+            return True  # the recipient may be of a restricted kind: nothing says it is not
         return recipient_org_id in self.recipient_org_ids or recipient_kind in self.recipient_kinds
 
 

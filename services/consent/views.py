@@ -117,6 +117,7 @@ class RestrictionState:
             categories=tuple(InfoCategory(c) for c in self.categories),
             valid_from=self.valid_from,
             lifted_at=self.lifted_at,
+            bars_unknown_kind=True,
         )
 
 
@@ -473,6 +474,16 @@ class ReadModel:
     def refusals_of(self, subject_id: str) -> list[RefusalState]:
         return self._of(RefusalState, "refusal", subject_id)
 
+    def holders(self, record_ids: Sequence[str]) -> dict[str, str]:
+        """The organisation holding (having recorded) each of these consents, restrictions or refusals."""
+        if not record_ids:
+            return {}
+        marks = ", ".join("?" for _ in record_ids)
+        sql = f"SELECT kind, state FROM consent_records WHERE id IN ({marks})"  # noqa: S608 (placeholders)
+        with self.projector.reading() as tx:
+            found = [from_state(KINDS[kind], self.codec.decode(state)) for kind, state in tx.execute(sql, record_ids)]
+        return {_id_of(record): record.recorded_by_org for record in found}
+
     def observations(self) -> int:
         """How many upstream organisation and agreement events were applied (tests and /readyz use it)."""
         with self.projector.reading() as tx:
@@ -497,7 +508,9 @@ class ReadModel:
           to, or the recipient that gathered it for the discloser, never a third organisation), and only those naming
           this recipient (the others cannot support the disclosure);
         - restrictions: whoever recorded them (they bind everyone), only those concerning this recipient (the others
-          cannot bar the disclosure).
+          cannot bar the disclosure); one naming kinds of recipient concerns a recipient whose kind is unknown;
+        - written refusals (art. 23): those the discloser holds, the establishment asked to disclose from its record
+          (another organisation's refusal is about its own record, and not the parties' to read).
         The person's age comes from `birth_date` (given with the request) or else the latest consent the parties
         hold; only age bands leave this method."""
         at, one, other = request.at, request.discloser_org_id, request.recipient_org_id
@@ -533,7 +546,7 @@ class ReadModel:
             subject_age_band_at_death=(
                 None if born is None or deceased_on is None else age_band(born, start_of_local_day(deceased_on))
             ),
-            refusals=tuple(r.fact() for r in records["refusal"]),
+            refusals=tuple(r.fact() for r in records["refusal"] if r.recorded_by_org == one),
         )
 
     def _agreements_between(self, tx: Tx, one: str, other: str, at: datetime) -> list[AgreementFact]:

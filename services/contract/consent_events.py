@@ -144,6 +144,9 @@ class RestrictionFactV1(_Part):
     categories: list[InfoCategory]
     valid_from: datetime
     lifted_at: datetime | None
+    bars_unknown_kind: bool = False
+    """It also restricts a recipient whose kind is unknown (false or absent in decisions recorded before
+    2026-12-02)."""
 
 
 class RefusalFactV1(_Part):
