@@ -89,7 +89,11 @@ class ReferralDelayV1(ReferralEventV1):
     due_at: datetime
     clock_state: ClockState
     responsible_org: str
-    """The organisation that must act (usually `to_org`)."""
+    """The organisation that must act (usually `to_org`): the one whose clock it is, also when the referral was
+    redirected since."""
+    responsible_service: ServiceCode | None = None
+    """The service whose clock it is (usually `to_service`; after a redirect, the previous receiver's service).
+    Absent from events published before it was added."""
 
 
 class DurationStandard(StrEnum):

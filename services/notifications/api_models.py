@@ -39,7 +39,8 @@ class FiltersIn(BaseModel):
     services: list[ServiceCode] | None = Field(
         None,
         max_length=20,
-        description="Only referrals whose sending, receiving or previous receiving service is one of these",
+        description="Only referrals whose sending, receiving or previous receiving service is one of these (for a "
+        "delay reminder, also the service whose clock it is: after a redirect, the previous receiver's)",
     )
 
     @field_validator("event_types")

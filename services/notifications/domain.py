@@ -125,6 +125,8 @@ class ReferralFacts:
     """Set for reminders (delay at risk / breached): only the organisation that must act is notified."""
     urgency: str | None = None
     services: frozenset[str] = frozenset()
+    """The services `Filters.services` matches: sending, receiving, previous receiving and, for a reminder, the
+    service whose clock it is."""
 
     @property
     def concerned_orgs(self) -> list[str]:
@@ -144,7 +146,8 @@ class Filters:
     event_types: tuple[str, ...] = ()
     min_urgency: str | None = None
     services: tuple[str, ...] = ()
-    """Kept when the referral's sending, receiving or previous receiving service is one of these."""
+    """Kept when the referral's sending, receiving or previous receiving service is one of these (for a reminder,
+    also the service whose clock it is)."""
 
     def matches(self, facts: ReferralFacts) -> bool:
         if self.event_types and facts.event_type not in self.event_types:

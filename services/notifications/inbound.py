@@ -37,6 +37,7 @@ class _Routing(BaseModel):
     from_service: str | None = None
     to_service: str | None = None
     redirected_from_service: str | None = None
+    responsible_service: str | None = None
 
 
 DECLARED = names_declared_by(_Routing)
@@ -52,9 +53,11 @@ def facts_of(event: CloudEvent) -> ReferralFacts:
     """Raises pydantic's ValidationError when the routing fields are missing (the consumer dead-letters it)."""
     routing = _Routing.model_validate(event.data)
     responsible = None
+    services = {routing.from_service, routing.to_service, routing.redirected_from_service}
     if event.type in REMINDER_TYPES:
         responsible = routing.responsible_org or routing.to_org
-    services = {routing.from_service, routing.to_service, routing.redirected_from_service} - {None}
+        # the clock's service: after a redirect, the previous receiver's, which the other fields no longer name
+        services.add(routing.responsible_service)
     return ReferralFacts(
         referral_id=routing.referral_id,
         event_type=event.type,

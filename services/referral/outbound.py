@@ -114,6 +114,8 @@ class ReferralOutbound:
         )
 
     def _delay(self, referral: Referral, e: Referral.DelayFlagged) -> ReferralDelayV1:
+        # a flag stored before it named whose clock it was (DelayFlagged v1): the target when the clock started
+        target_org, target_service = referral.target_at(e.started_at)
         return ReferralDelayV1(
             **self._common(str(referral.id), referral),
             status=referral.status,
@@ -123,7 +125,8 @@ class ReferralOutbound:
             started_at=e.started_at,
             due_at=e.due_at,
             clock_state=ClockState(e.kind),
-            responsible_org=e.responsible_org or referral.target_at(e.started_at)[0],
+            responsible_org=e.responsible_org or target_org,
+            responsible_service=e.service or target_service,
         )
 
     def _following(self, referral: Referral, at: datetime) -> dict[str, Any]:

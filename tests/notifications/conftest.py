@@ -126,7 +126,10 @@ class Story:
             "redirected", "REDIRECTED", redirected_from_org=old_org, redirected_from_service=old_service
         )
 
-    def delay(self, kind: str, responsible_org: str | None = None) -> CloudEvent:
+    def delay(
+        self, kind: str, responsible_org: str | None = None, responsible_service: str | None = None
+    ) -> CloudEvent:
+        """`responsible_service` None: as published before the field was added (absent)."""
         data = ReferralDelayV1(
             **self._common(),
             standard="URGENT_HANDLING",
@@ -135,6 +138,7 @@ class Story:
             due_at=START + timedelta(days=1),
             clock_state="AT_RISK" if kind == "at-risk" else "BREACHED",
             responsible_org=responsible_org or self.to_org,
+            responsible_service=responsible_service,
         ).model_dump(mode="json", exclude_none=True)
         return self._event(f"delay-{kind}", data)
 

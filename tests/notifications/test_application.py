@@ -109,6 +109,32 @@ def test_reminders_go_to_the_responsible_organisation_only(store_url: str) -> No
         assert scheduled(app, reminders_only) == ["delay-at-risk", "delay-breached"]
 
 
+def test_a_reminder_about_the_previous_receivers_clock_reaches_its_services_filter(store_url: str) -> None:
+    """A threshold that passed before a redirect, recorded afterwards: the reminder names the previous receiver and
+    its service (`responsible_service`), which its `services` filter matches although the referral moved on."""
+    sender, first, second = org("csss"), org("crise"), org("comm")
+    with open_app(store_url) as app:
+        unfiltered = subscribe_webhook(app, first, "https://crise.example/all")
+        own_service = subscribe_webhook(app, first, "https://crise.example/crisis", Filters(services=("CRISIS_24_7",)))
+        other_team = subscribe_webhook(app, first, "https://crise.example/psy", Filters(services=("PSYCH_CONSULT",)))
+        story = Story(sender, first, to_service="CRISIS_24_7")
+        feed = Feed(app)
+        feed(story.submitted(), story.changed("received", "RECEIVED"))
+        feed(story.redirected(second))  # to COMMUNITY_SERVICE
+        feed(story.delay("breached", responsible_org=first, responsible_service="CRISIS_24_7"))
+        assert scheduled(app, unfiltered) == ["submitted", "received", "redirected", "delay-breached"]
+        assert scheduled(app, own_service) == ["submitted", "received", "redirected", "delay-breached"]
+        assert scheduled(app, other_team) == []
+        reminder = [e for e in stored_events(app) if isinstance(e, Dispatch.Routed)][-1]
+        assert reminder.org_ids == [first]
+        assert reminder.cloud_event["data"]["responsible_service"] == "CRISIS_24_7"  # the partner receives it too
+
+        # a reminder published before the field was added still routes, on the services it names
+        feed(story.delay("at-risk", responsible_org=first))
+        assert scheduled(app, unfiltered)[-1] == "delay-at-risk"
+        assert scheduled(app, own_service)[-1] == "delay-breached"
+
+
 def test_what_leaves_carries_only_the_contract_fields(store_url: str) -> None:
     """Record information slipped into an upstream event by mistake is never forwarded."""
     sender, receiver = org(), org()

@@ -1,4 +1,4 @@
-"""A delay flag names the organisation whose clock it is, also when the referral has moved on to another."""
+"""A delay flag names the organisation and service whose clock it is, also when the referral has moved on to another."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def test_a_breach_of_the_earlier_targets_clock_is_sent_to_that_organisation() ->
     assert [(e.responsible_org, e.service) for e in stored] == [("org-b", "AAOR")] * 2
     published = [outbound(e)[0].event.data for e in stored]
     assert [(d["responsible_org"], d["to_org"]) for d in published] == [("org-b", "org-c")] * 2
+    assert [(d["responsible_service"], d["to_service"]) for d in published] == [("AAOR", "SOCIAL_CONSULT")] * 2
 
     # a flag stored before flags named their organisation still loads, and is sent to the clock's organisation
     codec = app.mapper.transcoder
@@ -38,3 +39,4 @@ def test_a_breach_of_the_earlier_targets_clock_is_sent_to_that_organisation() ->
     assert isinstance(v1, Referral.DelayFlagged)
     assert (v1.responsible_org, v1.service) == (None, None)
     assert outbound(v1)[0].event.data["responsible_org"] == "org-b"
+    assert outbound(v1)[0].event.data["responsible_service"] == "AAOR"
