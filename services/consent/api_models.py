@@ -140,7 +140,10 @@ class Grantor(_In):
     role: GrantorRole
     mandate_ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Judgment or mandate reference")
     scope: list[Purpose] | None = Field(
-        None, min_length=1, description="Purposes the mandate covers (a mandatary's protection mandate, say)"
+        None,
+        min_length=1,
+        description="Purposes the mandate covers (a mandatary's protection mandate, say); required from a "
+        "representative (TUTOR, CURATOR, MANDATARY, CARE_SUBSTITUTE), who consents only within it",
     )
 
 
@@ -453,7 +456,11 @@ class DecisionCreate(_In):
     recipient_org_id: str = Field(pattern=ORG_ID_PATTERN)
     purpose: Purpose
     categories: list[InfoCategory] = Field(min_length=1)
-    at: Moment | None = Field(None, description="When the disclosure happens (default: now)")
+    at: Moment | None = Field(
+        None,
+        description="When the disclosure happens (default: now). A disclosure is now: at most 5 minutes back, never "
+        "ahead; a decision (which discloses nothing) may be asked as of a past moment",
+    )
     recipient_service: ServiceCode | None = Field(
         None, description="The recipient's service the information is for (required for SERVICE_ON_BEHALF)"
     )

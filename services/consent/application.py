@@ -46,6 +46,7 @@ from services.consent.policy import (
     Facts,
     RuleTable,
     Source,
+    age_band,
     from_json,
     local_date,
     to_json,
@@ -66,6 +67,7 @@ from services.consent.views import (
 from services.contract.codes import (
     AgreementKind,
     AgreementStatus,
+    GrantorRole,
     InfoCategory,
     OrgKind,
     Purpose,
@@ -75,6 +77,10 @@ from services.contract.codes import (
 
 CLOCK_SKEW = timedelta(seconds=30)
 """How far ahead of this service's clock a caller's `at` may be (clocks of other hosts drift)."""
+DISCLOSURE_LAG = timedelta(minutes=5)
+"""How far behind this service's clock a disclosure's `at` may be (a caller's clock, the network, a retry). A
+disclosure releases information now: decided as of an earlier moment, it would pass a withdrawal or a regime change
+recorded since. Only a decision (`decide`), which releases nothing, may be asked as of any past moment."""
 DECISION = "DECISION"
 DISCLOSURE = "DISCLOSURE"
 
@@ -285,6 +291,7 @@ class Consents(TrackedApplication):
             local_date(terms.valid_from),
             terms.valid_until,
         )
+        self._check_grantor(terms)
 
         def consent(consent_id: uuid.UUID, digest: str, now: datetime) -> Consent:
             return Consent(
@@ -309,6 +316,24 @@ class Consents(TrackedApplication):
 
         consent_id, created = self._record_once("consent", terms, actor, idempotency_key, consent)
         return self.get_consent(consent_id), created
+
+    def _check_grantor(self, terms: ConsentTerms) -> None:
+        """Refuses what the rules in force when the consent is given would never count: a grantor not entitled at
+        the person's age when it is given or when it starts (a 13-year-old's own consent, a parent's once the person
+        is 14), a representative's consent that does not state the purposes their mandate covers."""
+        given_at = min(terms.valid_from, self.clock())
+        regime = regime_for(self.regime_setting, given_at)
+        rule = table_for(regime, self.versions[regime]).grantor(GrantorRole(terms.grantor_role))
+        for when, moment in (("when it is given", given_at), ("when it starts", terms.valid_from)):
+            band = age_band(terms.subject_birth_date, moment)
+            if rule is None or band not in rule.age_bands:
+                raise ConsentTermsInvalidError(
+                    "granted_by.role", f"{terms.grantor_role} may not consent for a person in age band {band} ({when})"
+                )
+        if rule is not None and rule.within_stated_mandate and terms.grantor_scope is None:
+            raise ConsentTermsInvalidError(
+                "granted_by.scope", "a representative consents only within their mandate: state the purposes it covers"
+            )
 
     def withdraw_consent(
         self,
@@ -482,6 +507,13 @@ class Consents(TrackedApplication):
         at = request.at or now
         if kind == DISCLOSURE and at > now + CLOCK_SKEW:
             raise ConsentTermsInvalidError("at", "a disclosure cannot be dated in the future")
+        if kind == DISCLOSURE and at < now - DISCLOSURE_LAG:
+            lag = f"{DISCLOSURE_LAG.total_seconds() / 60:g} minutes"
+            raise ConsentTermsInvalidError(
+                "at",
+                f"a disclosure happens now: it cannot be dated more than {lag} before it is asked "
+                "(a decision, which discloses nothing, may be asked as of a past moment)",
+            )
         regime = regime_for(self.regime_setting, at)
         decision_input = DecisionInput(
             subject_id=request.subject_id,

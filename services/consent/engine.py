@@ -158,6 +158,30 @@ def _grantor_entitled_for_age(
     return None
 
 
+def _grantor_entitled_when_given(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """Entitled when the consent was given too: a 13-year-old's own consent does not become valid at 14 because
+    it was dated to start on the birthday (band unknown: not shown to be entitled)."""
+    consent = _consent(c)
+    rule = table.grantor(consent.grantor_role)
+    band = consent.age_band_when_given
+    if rule is None or band is None or band not in rule.age_bands:
+        return ReasonCode.GRANTOR_NOT_ENTITLED_FOR_AGE, f"{consent.grantor_role}:{band or 'UNKNOWN'}"
+    return None
+
+
+def _grantor_mandate_stated(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """A representative consents only within their mandate: without the purposes it covers, nothing."""
+    consent = _consent(c)
+    rule = table.grantor(consent.grantor_role)
+    if rule is not None and rule.within_stated_mandate and consent.grantor_scope is None:
+        return ReasonCode.GRANTOR_MANDATE_NOT_STATED, consent.grantor_role
+    return None
+
+
 def _grantor_within_role(
     table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
 ) -> Unmet | None:
@@ -377,6 +401,8 @@ CONDITIONS: dict[str, Check] = {
     "consent_started": _consent_started,
     "consent_not_expired": _consent_not_expired,
     "grantor_entitled_for_age": _grantor_entitled_for_age,
+    "grantor_entitled_when_given": _grantor_entitled_when_given,
+    "grantor_mandate_stated": _grantor_mandate_stated,
     "grantor_within_role": _grantor_within_role,
     "consent_covers_recipient": _consent_covers_recipient,
     "consent_covers_purpose": _consent_covers_purpose,

@@ -125,6 +125,10 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
         ReasonCode.CONSENT_GIVEN_UNDER_PREVIOUS_REGIME: (
             "the consent was given before this regime came into force ({detail}): ask for a new one"
         ),
+        ReasonCode.GRANTOR_MANDATE_NOT_STATED: (
+            "the consent was given by a representative ({detail}) without stating the purposes their mandate covers:"
+            " it allows nothing"
+        ),
     },
     "fr": {
         ReasonCode.ANONYMOUS: (
@@ -197,6 +201,10 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
         ReasonCode.MINOR_ACCESS_REFUSED: "accès refusé pour protéger la santé du mineur ({detail})",
         ReasonCode.CONSENT_GIVEN_UNDER_PREVIOUS_REGIME: (
             "le consentement a été donné avant l'entrée en vigueur de ce régime ({detail}) : en obtenir un nouveau"
+        ),
+        ReasonCode.GRANTOR_MANDATE_NOT_STATED: (
+            "le consentement a été donné par un représentant ({detail}) sans préciser les fins que couvre son"
+            " mandat : il ne permet rien"
         ),
     },
 }

@@ -145,6 +145,7 @@ class ReasonCode(StrEnum):
     MINOR_CONDITION_NOT_STATED = "MINOR_CONDITION_NOT_STATED"
     MINOR_ACCESS_REFUSED = "MINOR_ACCESS_REFUSED"
     CONSENT_GIVEN_UNDER_PREVIOUS_REGIME = "CONSENT_GIVEN_UNDER_PREVIOUS_REGIME"
+    GRANTOR_MANDATE_NOT_STATED = "GRANTOR_MANDATE_NOT_STATED"
 
 
 # --- what is asked ----------------------------------------------------------------------------------------------
@@ -238,7 +239,8 @@ class ConsentFact:
     consent_id: str
     grantor_role: GrantorRole
     grantor_scope: tuple[Purpose, ...] | None
-    """Purposes the grantor's mandate covers (None: the role's whole scope)."""
+    """Purposes the grantor's mandate covers (None: none stated; the tables before 2026-12-02 read it as the role's
+    whole scope, the current ones let a representative's consent permit nothing)."""
     age_band_at_start: AgeBand
     age_band_at_decision: AgeBand
     method: ConsentMethod
@@ -252,6 +254,9 @@ class ConsentFact:
     given_at: datetime | None = None
     """When the consent was given: the earlier of its start and its recording (None in decisions recorded before
     this was known; the LRSSS consent route then treats it as given under the previous regime)."""
+    age_band_when_given: AgeBand | None = None
+    """The person's age band when the consent was given (at `given_at`; None in decisions recorded before this was
+    known, and the current tables then find the grantor not entitled)."""
 
     def covers(self, recipient_org_id: str, recipient_kind: OrgKind | None) -> bool:
         """Whether it names this recipient, itself or by its kind."""
@@ -443,6 +448,9 @@ class GrantorRule:
     role: GrantorRole
     age_bands: frozenset[AgeBand]
     purposes: frozenset[Purpose] | None = None
+    within_stated_mandate: bool = field(default=False, metadata=ADDED)
+    """A representative (tutor, curator, mandatary, the person who may consent to care): their consent counts only
+    for the purposes the consent states their mandate covers (`grantor_scope`); none stated, it permits nothing."""
 
 
 @dataclass(frozen=True)

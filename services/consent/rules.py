@@ -45,7 +45,7 @@ from services.consent.policy import (
 from services.consent.rule_history import CONSENT_CHECKS as FIRST_CONSENT_CHECKS
 from services.consent.rule_history import DANGER_CATEGORIES, FIRST_LRSSS, FIRST_LSSSS, GRANTORS
 from services.consent.rule_history import GENERAL as FIRST_GENERAL
-from services.contract.codes import InfoCategory, Obligation, OrgKind, Purpose, Regime, RequesterRole
+from services.contract.codes import GrantorRole, InfoCategory, Obligation, OrgKind, Purpose, Regime, RequesterRole
 
 LRSSS_IN_FORCE = date(2024, 7, 1)
 """The LRSSS replaced LSSSS arts. 17-28 on this date (CONSENT_REGIME=BY_DATE)."""
@@ -54,8 +54,8 @@ DANGER_AMENDMENT = date(2017, 5, 30)
 """VERIFY: the day the 2017 text of art. 19.0.1 ("serious risk ... sense of urgency") replaced the 2001 text
 ("imminent danger"); taken as the assent of 2017, c. 10. A setting (`CONSENT_DANGER_AMENDMENT_DATE`)."""
 
-LABEL = "2026-12-01"
-"""The current tables: those of 2026-11-30 with the corrections of the legal review of 2026-12-01."""
+LABEL = "2026-12-02"
+"""The current tables: those of 2026-11-30 with the corrections of the legal reviews of 2026-12-01 and 2026-12-02."""
 
 INSTITUTIONS = frozenset({OrgKind.CSSS, OrgKind.ESTABLISHMENT, OrgKind.REGIONAL_ESTABLISHMENT})
 """Établissements: the only disclosers of the routes that are an institution's power or duty."""
@@ -437,19 +437,59 @@ def _corrected(table: RuleTable) -> RuleTable:
         fix = CORRECTIONS_2026_12_01.get(route.id) or CORRECTIONS_2026_12_01.get(route.id.split("/")[0])
         return fix(route) if fix is not None else route
 
-    return dataclasses.replace(table, label=LABEL, routes=tuple(correct(r) for r in table.routes))
+    return dataclasses.replace(table, label="2026-12-01", routes=tuple(correct(r) for r in table.routes))
 
 
-def _lssss(legal: LegalSettings) -> RuleTable:
+def _lssss_2026_12_01(legal: LegalSettings) -> RuleTable:
     return _corrected(_lssss_2026_11_30(legal))
 
 
-def _lrsss(legal: LegalSettings) -> RuleTable:
+def _lrsss_2026_12_01(legal: LegalSettings) -> RuleTable:
     return _corrected(_lrsss_2026_11_30(legal))
+
+
+# --- the corrections of 2026-12-02 (legal review): who may consent, when and within what --------------------------
+
+REPRESENTATIVES = frozenset(
+    {GrantorRole.TUTOR, GrantorRole.CURATOR, GrantorRole.MANDATARY, GrantorRole.CARE_SUBSTITUTE}
+)
+"""Who consents on the person's behalf under a judgment, a mandate or the law: "only within that mandate"
+(consent-rules.md, "Who may consent"; A-12). The role alone never says what the mandate covers, so the consent must."""
+
+GRANTORS_WITHIN_MANDATE = tuple(
+    dataclasses.replace(rule, within_stated_mandate=rule.role in REPRESENTATIVES) for rule in GRANTORS
+)
+
+GRANTOR_CHECKS = ("grantor_entitled_when_given", "grantor_mandate_stated")
+"""Checked right after `grantor_entitled_for_age` by every consent route. The 2026-12-01 rows checked the age band
+only at the consent's start and at the decision: a 13-year-old's own consent dated to start on their 14th birthday
+passed. And a representative's consent that stated no mandate counted for the role's whole scope."""
+
+
+def _grantors_reviewed(table: RuleTable) -> RuleTable:
+    def review(route: Route) -> Route:
+        if route.source != Source.CONSENT:
+            return route
+        requires: list[str] = []
+        for name in route.requires:
+            requires += [name, *GRANTOR_CHECKS] if name == "grantor_entitled_for_age" else [name]
+        return dataclasses.replace(route, requires=tuple(requires))
+
+    routes = tuple(review(r) for r in table.routes)
+    return dataclasses.replace(table, label=LABEL, grantors=GRANTORS_WITHIN_MANDATE, routes=routes)
+
+
+def _lssss(legal: LegalSettings) -> RuleTable:
+    return _grantors_reviewed(_lssss_2026_12_01(legal))
+
+
+def _lrsss(legal: LegalSettings) -> RuleTable:
+    return _grantors_reviewed(_lrsss_2026_12_01(legal))
 
 
 EDITIONS: dict[str, tuple[Callable[[LegalSettings], RuleTable], ...]] = {
     "2026-11-30": (_lssss_2026_11_30, _lrsss_2026_11_30),
+    "2026-12-01": (_lssss_2026_12_01, _lrsss_2026_12_01),
     LABEL: (_lssss, _lrsss),
 }
 """The tables built from the legal settings, by label, oldest first (the last is current). The first tables

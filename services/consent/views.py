@@ -91,6 +91,7 @@ class ConsentState:
             valid_until=self.valid_until,
             withdrawn_at=self.withdrawn_at,
             given_at=min(self.valid_from, self.recorded_at),
+            age_band_when_given=age_band(self.subject_birth_date, min(self.valid_from, self.recorded_at)),
         )
 
 

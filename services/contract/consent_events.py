@@ -117,6 +117,7 @@ class ConsentFactV1(_Part):
     valid_until: datetime | None
     withdrawn_at: datetime | None
     given_at: datetime | None = None
+    age_band_when_given: AgeBand | None = None
 
 
 class OnBehalfFactV1(_Part):

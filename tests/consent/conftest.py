@@ -77,6 +77,7 @@ def consent_fact(**overrides: Any) -> ConsentFact:
         "valid_from": T0 - timedelta(days=30),
         "valid_until": None,
         "withdrawn_at": None,
+        "age_band_when_given": AgeBand.ADULT,
     }
     values.update(overrides)
     return ConsentFact(**values)

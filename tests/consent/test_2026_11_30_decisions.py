@@ -23,7 +23,7 @@ from services.consent.application import Actor, Consents, DecisionRequest
 from services.consent.domain import ConsentTermsInvalidError
 from services.consent.engine import evaluate
 from services.consent.policy import AgeBand, Context, Decision, MinorRequest, ReasonCode
-from services.consent.rules import CURRENT_VERSION, LegalSettings, build_tables, table_for, version_of
+from services.consent.rules import CURRENT_VERSION, LABEL, LegalSettings, build_tables, table_for, version_of
 from services.contract.codes import InfoCategory, OrgKind, Outcome, Purpose, Regime, RequesterRole
 from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT, T0, decision_input, facts, organisation_event
 
@@ -91,7 +91,7 @@ def test_the_2026_11_30_tables_keep_their_versions_under_every_legal_setting() -
     assert {r: version_of(t) for r, t in build_tables(label="2026-11-30").items()} == VERSION_2026_11_30
     for regime, version in VERSION_2026_11_30.items():
         assert table_for(regime, version).label == "2026-11-30"
-        assert CURRENT_VERSION[regime].startswith("2026-12-01+")
+        assert CURRENT_VERSION[regime].startswith(f"{LABEL}+")
     legal = LegalSettings(danger_amendment=date(2017, 6, 9), disabled_routes=frozenset({"A-11", "B-10"}))
     with Consents(env=persistence_env("memory://"), clock=ManualClock(T0), legal=legal) as app:
         for regime, table in build_tables(legal, label="2026-11-30").items():

@@ -31,7 +31,7 @@ def test_every_stored_event_maps_to_a_valid_integration_event(consents: Consents
             subject_birth_date=date(1970, 4, 4),
             grantor_role="CURATOR",
             grantor_mandate_ref="500-14-000001-199",
-            grantor_scope=None,
+            grantor_scope=("REFERRAL",),
             method="WRITTEN",
             purposes=("REFERRAL",),
             recipient_org_ids=(RECIPIENT,),

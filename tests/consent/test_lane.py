@@ -51,8 +51,12 @@ PLAIN = [
         },
         {},
     ),
-    ("dated in the past", {"at": "2026-11-20T12:00:00-05:00"}, {}),
+    ("dated a few minutes back", {"at": "2026-11-25T09:57:00-05:00"}, {}),
 ]
+PAST = {"at": "2026-11-20T12:00:00-05:00"}
+"""A past moment: a decision may be asked as of it; a disclosure, which happens now, may not (both paths refuse)."""
+ASKED = [(path, *case) for path in ("/v1/decisions", "/v1/disclosures") for case in PLAIN]
+ASKED.append(("/v1/decisions", "a decision dated in the past", PAST, {}))
 VARYING = {"decision_id", "register_entry_id"}
 
 
@@ -91,8 +95,7 @@ def routed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-@pytest.mark.parametrize("path", ["/v1/decisions", "/v1/disclosures"])
-@pytest.mark.parametrize(("case", "change", "extra"), PLAIN, ids=[c for c, _, _ in PLAIN])
+@pytest.mark.parametrize(("path", "case", "change", "extra"), ASKED, ids=[f"{c}-{p}" for p, c, _, _ in ASKED])
 def test_the_lane_answers_a_plain_request_with_the_routes_bytes(
     pair: Pair, auth: Auth, routed: list[str], path: str, case: str, change: dict[str, Any], extra: dict[str, str]
 ) -> None:
@@ -147,6 +150,7 @@ def _refusals(auth: Auth) -> list[tuple[str, str, dict[str, str], bytes]]:
         ("an empty requester token", "/v1/disclosures", {**intake, "Requester-Token": ""}, ask),
         ("a service without a requester", "/v1/disclosures", service, ask),
         ("a disclosure to come", "/v1/disclosures", intake, json.dumps({**ASK, "at": "2026-11-26T15:00:00Z"}).encode()),
+        ("a disclosure dated in the past", "/v1/disclosures", intake, json.dumps({**ASK, **PAST}).encode()),
         ("a bare danger flag asked", "/v1/decisions", intake, danger_flag),
         ("a bare danger flag disclosed", "/v1/disclosures", intake, danger_flag),
     ]
