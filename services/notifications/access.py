@@ -24,6 +24,7 @@ POLICY = Policy(
                 "get_subscription",
                 "pause",
                 "resume",
+                "rotate_secret",
                 "unsubscribe",
                 "list_deliveries",
                 "get_delivery",

@@ -7,7 +7,7 @@ import logging
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 
 from services.common.auth import Principal
 from services.common.cursors import CURSOR_DESCRIPTION, CURSOR_PATTERN, CursorInvalidError, ListCursors
@@ -28,6 +28,7 @@ from services.notifications.api_models import (
     DeliveryPublic,
     KafkaCredentialsCreate,
     KafkaCredentialsPublic,
+    SecretRotationCreate,
     SubscriptionCreate,
     SubscriptionPage,
     SubscriptionPublic,
@@ -45,6 +46,7 @@ from services.notifications.domain import (
     SubscriptionInvalidError,
     SubscriptionNotFoundError,
     SubscriptionVersionConflictError,
+    SubscriptionWithoutSecretError,
 )
 from services.notifications.views import SubscriptionEntry
 
@@ -61,6 +63,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ),
     SubscriptionIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
     SubscriptionVersionConflictError: VERSION_CONFLICT,
+    SubscriptionWithoutSecretError: ProblemSpec(409, "subscription-without-secret", "The subscription has no secret"),
     KafkaCredentialsUnavailableError: ProblemSpec(409, "kafka-credentials-unavailable", "No Kafka credentials here"),
     KafkaCredentialsNotFoundError: ProblemSpec(404, "kafka-credentials-not-found", "No such Kafka credentials"),
     KafkaCredentialsBrokerError: DEPENDENCY_UNAVAILABLE,
@@ -186,6 +189,39 @@ def resume(
     """Send again (also re-enables a subscription disabled because its receiver answered 410)."""
     entry = notifications.resume(principal.org, subscription_id, principal.sub, version_of(if_match))
     return subscription_response(entry, response)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/rotate-secret",
+    response_model=SubscriptionPublic,
+    response_model_exclude_none=True,
+    tags=["subscriptions"],
+    responses={
+        **NOT_FOUND,
+        409: {"description": "A topic subscription (no secret), If-Match stale, or Idempotency-Key reused"},
+    },
+)
+def rotate_secret(
+    subscription_id: uuid.UUID,
+    response: Response,
+    principal: Annotated[Principal, Depends(POLICY.caller("rotate_secret"))],
+    notifications: App,
+    body: Annotated[SecretRotationCreate | None, Body()] = None,
+    if_match: IfMatch = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> SubscriptionPublic:
+    """Replace the webhook's signing secret; the one replaced still signs, beside it, for `previous_valid_for_s`."""
+    rotation = (body or SecretRotationCreate()).rotation()
+    try:
+        rotated = notifications.rotate_secret(
+            principal.org, subscription_id, rotation, principal.sub, version_of(if_match), idempotency_key
+        )
+    except SubscriptionInvalidError as error:
+        raise invalid_field(error.field, str(error)) from None
+    if rotated.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Cache-Control"] = "no-store"
+    return subscription_response(rotated.subscription, response, rotated.generated_secret)
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, tags=["subscriptions"], responses=NOT_FOUND)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from services.contract.codes import ORG_ID_PATTERN, ServiceCode, Urgency
-from services.notifications.application import SubscriptionRequest
+from services.notifications.application import SecretRotation, SubscriptionRequest
 from services.notifications.credentials import IssuedCredentials
 from services.notifications.domain import (
+    MAX_PREVIOUS_SECRET_VALIDITY,
     MAX_URL_LENGTH,
+    PREVIOUS_SECRET_VALIDITY,
     DeliveryChannel,
     DeliveryStatus,
     Filters,
@@ -113,7 +115,14 @@ class SubscriptionPublic(BaseModel):
     created_at: datetime
     version: int
     secret: str | None = Field(
-        None, description="Only in the answer that created a webhook without a secret: the generated one"
+        None,
+        description="Only in the answer that created a webhook without a secret, or rotated its secret without "
+        "giving one: the generated one",
+    )
+    previous_secret_valid_until: datetime | None = Field(
+        None,
+        description="WEBHOOK, after a secret rotation: until when webhooks are (were) also signed with the secret(s) "
+        "replaced",
     )
 
     @classmethod
@@ -130,7 +139,31 @@ class SubscriptionPublic(BaseModel):
             created_at=s.created_at,
             version=s.version,
             secret=secret,
+            previous_secret_valid_until=s.previous_secret_valid_until,
         )
+
+
+class SecretRotationCreate(BaseModel):
+    """A webhook's new signing secret. Until `previous_valid_for_s` has passed, every webhook carries two signatures
+    (`webhook-signature: v1,<new> v1,<previous>`): the receiver switches secrets missing and doubling no event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str | None = Field(
+        None,
+        max_length=200,
+        description="`whsec_<base64 of 24 to 64 bytes>`, not the current one; generated (returned once) when absent",
+    )
+    previous_valid_for_s: int = Field(
+        int(PREVIOUS_SECRET_VALIDITY.total_seconds()),
+        ge=0,
+        le=int(MAX_PREVIOUS_SECRET_VALIDITY.total_seconds()),
+        description="How long webhooks are still signed with the secret replaced as well, in seconds (default 24 h, "
+        "at most 7 days; 0: from now on with the new secret only, as when the old one leaked)",
+    )
+
+    def rotation(self) -> SecretRotation:
+        return SecretRotation(self.secret, timedelta(seconds=self.previous_valid_for_s))
 
 
 class SubscriptionPage(BaseModel):

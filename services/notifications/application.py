@@ -10,7 +10,7 @@ import random
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
@@ -22,6 +22,7 @@ from services.common.egress import EgressPolicy, EgressRefusedError, Resolver, s
 from services.common.eventstore import TrackedApplication
 from services.common.projections import Projector, StateCodec
 from services.notifications.domain import (
+    PREVIOUS_SECRET_VALIDITY,
     Delivery,
     DeliveryChannel,
     DeliveryNotFoundError,
@@ -81,6 +82,21 @@ class SubscriptionRequest:
 
 
 @dataclass(frozen=True)
+class SecretRotation:
+    """A webhook's new signing secret (None: generated) and how long the secret it replaces still signs as well."""
+
+    secret: str | None = None
+    previous_valid_for: timedelta = PREVIOUS_SECRET_VALIDITY
+
+    def digest(self) -> str:
+        document = {
+            "secret": hashlib.sha256(self.secret.encode()).hexdigest() if self.secret else None,
+            "previous_valid_for_s": self.previous_valid_for.total_seconds(),
+        }
+        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
 class RoutedEvent:
     """A referral event to route: its id and type upstream, what routing and filters read, and the document partners
     receive (the event reduced to the contract's fields)."""
@@ -98,6 +114,15 @@ class Subscribed:
     """False when the request repeats an Idempotency-Key already used for the same request."""
     generated_secret: str | None
     """The secret the platform generated for a webhook subscribed without one (told only to its organisation)."""
+
+
+@dataclass(frozen=True)
+class SecretRotated:
+    subscription: SubscriptionEntry
+    replayed: bool
+    """True when the request repeats an Idempotency-Key already used for the same rotation."""
+    generated_secret: str | None
+    """The secret the platform generated (told only to the organisation, in the answer)."""
 
 
 @dataclass(frozen=True)
@@ -271,6 +296,47 @@ class Notifications(TrackedApplication):
         self, org_id: str, subscription_id: uuid.UUID, by: str, expected_version: int | None = None
     ) -> None:
         self._change_subscription(org_id, subscription_id, expected_version, lambda s, at: s.delete(at, by))
+
+    def rotate_secret(
+        self,
+        org_id: str,
+        subscription_id: uuid.UUID,
+        rotation: SecretRotation,
+        by: str,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> SecretRotated:
+        """Signs the webhook's deliveries with a new secret from now on, those already scheduled included; the secret
+        it replaces signs them as well for `previous_valid_for` (two signatures, one request), then no more."""
+        self.get_subscription(org_id, subscription_id)
+        digest = rotation.digest()
+        generated = rotation.secret is None
+        secret = generate_secret() if rotation.secret is None else rotation.secret
+        for attempt in range(1, COMMAND_ATTEMPTS + 1):
+            subscription = self._load(Subscription, subscription_id)
+            if subscription.replayed_rotation(idempotency_key, digest):
+                was_generated = subscription.last_rotation == (idempotency_key, True)
+                told = subscription.secret if was_generated else None
+                return SecretRotated(self._subscription_entry(subscription_id), True, told)
+            if expected_version is not None and subscription.version != expected_version:
+                raise SubscriptionVersionConflictError(f"the subscription is at version {subscription.version}")
+            subscription.rotate_secret(
+                secret,
+                generated,
+                self.clock(),
+                by,
+                rotation.previous_valid_for,
+                idempotency_key,
+                digest,
+            )
+            try:
+                self.record(subscription)
+            except IntegrityError:  # changed meanwhile (or a concurrent retry with the same key): read it again
+                if attempt == COMMAND_ATTEMPTS:
+                    raise
+                continue
+            break
+        return SecretRotated(self._subscription_entry(subscription_id), False, secret if generated else None)
 
     def _change_subscription(
         self,

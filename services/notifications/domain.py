@@ -13,6 +13,7 @@ import binascii
 import ipaddress
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -33,6 +34,13 @@ SECRET_BYTES = (24, 64)
 """Standard Webhooks: the key behind `whsec_` is 24 to 64 random bytes."""
 
 MAX_URL_LENGTH = 2048
+
+PREVIOUS_SECRET_VALIDITY = timedelta(hours=24)
+"""After a rotation, how long webhooks are still signed with the secret replaced as well (unless asked otherwise)."""
+MAX_PREVIOUS_SECRET_VALIDITY = timedelta(days=7)
+MAX_PREVIOUS_SECRETS = 3
+"""Secrets replaced but still signing (rotations within one grace period); with the current one, at most four
+signatures per webhook."""
 
 
 class SubscriptionStatus(StrEnum):
@@ -91,6 +99,10 @@ class SubscriptionIdempotencyConflictError(NotificationsError):
 
 class SubscriptionVersionConflictError(NotificationsError):
     """If-Match names another version of the subscription."""
+
+
+class SubscriptionWithoutSecretError(NotificationsError):
+    """A topic subscription has no signing secret to rotate (only webhooks are signed)."""
 
 
 class DeliveryNotFoundError(NotificationsError, LookupError):
@@ -263,6 +275,41 @@ def secret_key(secret: str) -> bytes:
     return key
 
 
+@dataclass(frozen=True)
+class PreviousSecret:
+    """A webhook secret replaced by a rotation, still signing until `valid_until` (receivers switch meanwhile)."""
+
+    secret: str
+    valid_until: datetime
+
+
+def check_previous_validity(previous_valid_for: timedelta) -> None:
+    if not timedelta(0) <= previous_valid_for <= MAX_PREVIOUS_SECRET_VALIDITY:
+        limit = int(MAX_PREVIOUS_SECRET_VALIDITY.total_seconds())
+        raise SubscriptionInvalidError("previous_valid_for_s", f"must be 0 to {limit} seconds (7 days)")
+
+
+def after_rotation(
+    current: str, previous: Sequence[PreviousSecret], new: str, at: datetime, valid_until: datetime
+) -> list[PreviousSecret]:
+    """The secrets still signing besides `new` once it replaces `current` at `at`: `current` until `valid_until`, and
+    those replaced before that are still valid, never beyond `valid_until` (a rotation with no grace period ends them
+    all: the secret leaked) nor extended; the most recently replaced first, at most `MAX_PREVIOUS_SECRETS`."""
+    kept = [
+        PreviousSecret(p.secret, min(p.valid_until, valid_until))
+        for p in previous
+        if p.secret not in (new, current) and p.valid_until > at
+    ]
+    if valid_until > at:
+        kept.insert(0, PreviousSecret(current, valid_until))
+    return [p for p in kept if p.valid_until > at][:MAX_PREVIOUS_SECRETS]
+
+
+def signing_secrets(current: str, previous: Sequence[PreviousSecret], at: datetime) -> list[str]:
+    """The secrets a webhook sent at `at` is signed with: the current one, then those replaced still valid then."""
+    return [current, *(p.secret for p in previous if at < p.valid_until)]
+
+
 # --- aggregates --------------------------------------------------------------------------------------------
 
 
@@ -333,6 +380,18 @@ class Subscription(Aggregate):
         at: datetime
         by: str
 
+    class SecretRotated(Aggregate.Event):
+        """The webhook's signing secret replaced; the one it replaces still signs until `previous_valid_until`.
+        `secret` is protected as the creation's (the store's cipher, never published)."""
+
+        at: datetime
+        by: str
+        secret: str
+        generated: bool
+        previous_valid_until: datetime
+        idempotency_key: str | None
+        request_digest: str
+
     @event(Created)
     def __init__(
         self,
@@ -355,6 +414,11 @@ class Subscription(Aggregate):
         self.request_digest = request_digest
         self.status = SubscriptionStatus.ACTIVE
         self.status_reason: str | None = None
+        self.previous_secrets: list[PreviousSecret] = []
+        self.rotations: dict[str, str] = {}
+        """The request digest of each rotation sent with an Idempotency-Key."""
+        self.last_rotation: tuple[str | None, bool] | None = None
+        """The last rotation's Idempotency-Key, and whether its secret was generated."""
 
     def pause(self, at: datetime, by: str) -> None:
         self._require_live()
@@ -375,9 +439,66 @@ class Subscription(Aggregate):
         self._require_live()
         self._delete(at=at, by=by)
 
+    def rotate_secret(
+        self,
+        secret: str,
+        generated: bool,
+        at: datetime,
+        by: str,
+        previous_valid_for: timedelta = PREVIOUS_SECRET_VALIDITY,
+        idempotency_key: str | None = None,
+        request_digest: str = "",
+    ) -> None:
+        """Signs with `secret` from now on, and with the secret it replaces as well for `previous_valid_for`."""
+        self._require_live()
+        if self.channel is not DeliveryChannel.WEBHOOK or self.secret is None:
+            raise SubscriptionWithoutSecretError("a topic subscription has no signing secret")
+        secret_key(secret)
+        check_previous_validity(previous_valid_for)
+        if secret == self.secret:
+            raise SubscriptionInvalidError("secret", "must differ from the current secret")
+        self._rotate_secret(
+            at=at,
+            by=by,
+            secret=secret,
+            generated=generated,
+            previous_valid_until=at + previous_valid_for,
+            idempotency_key=idempotency_key,
+            request_digest=request_digest,
+        )
+
+    def replayed_rotation(self, idempotency_key: str | None, request_digest: str) -> bool:
+        """Whether a rotation with this Idempotency-Key was recorded (raises if it was another request)."""
+        if idempotency_key is None or idempotency_key not in self.rotations:
+            return False
+        if self.rotations[idempotency_key] != request_digest:
+            raise SubscriptionIdempotencyConflictError("this Idempotency-Key was used for another rotation")
+        return True
+
+    def signing_secrets(self, at: datetime) -> list[str]:
+        return [] if self.secret is None else signing_secrets(self.secret, self.previous_secrets, at)
+
     def _require_live(self) -> None:
         if self.status is SubscriptionStatus.DELETED:
             raise SubscriptionNotFoundError("the subscription was deleted")
+
+    @event(SecretRotated)
+    def _rotate_secret(
+        self,
+        at: datetime,
+        by: str,
+        secret: str,
+        generated: bool,
+        previous_valid_until: datetime,
+        idempotency_key: str | None,
+        request_digest: str,
+    ) -> None:
+        assert self.secret is not None
+        self.previous_secrets = after_rotation(self.secret, self.previous_secrets, secret, at, previous_valid_until)
+        self.secret = secret
+        if idempotency_key is not None:
+            self.rotations[idempotency_key] = request_digest
+        self.last_rotation = (idempotency_key, generated)
 
     @event(Paused)
     def _pause(self, at: datetime, by: str) -> None:

@@ -27,7 +27,7 @@ from services.contract.referral_events import EVENTS
 from services.contract.topics import org_referrals
 from services.notifications.application import AttemptOutcome, Notifications
 from services.notifications.signing import webhook_headers
-from services.notifications.views import DeliveryEntry, DueBatch
+from services.notifications.views import DeliveryEntry, DueBatch, SubscriptionEntry
 
 MAX_ANSWER_BYTES = 4096
 """How much of a receiver's answer is read: its status decides, the start of the body only lets a short answer
@@ -65,13 +65,16 @@ class WebhookTransport:
         except (LookupError, ValidationError) as error:
             return [AttemptOutcome(delivery.id, delivered=False, error=f"unreadable event ({type(error).__name__})")]
         with span("webhook", event.traceparent, SpanKind.CLIENT, {"http.request.method": "POST"}) as sent:
-            outcome = self._post(subscription.url, subscription.secret, delivery.id, event.to_structured())
+            outcome = self._post(subscription.url, subscription, delivery.id, event.to_structured())
             sent.set_attribute("rls.delivered", outcome.delivered)
             return [outcome]
 
-    def _post(self, url: str, secret: str, delivery_id: uuid.UUID, body: bytes) -> AttemptOutcome:
-        """One signed POST (`webhook-id`: the delivery's id), continuing the event's trace (`traceparent` header)."""
-        signed = webhook_headers(secret, str(delivery_id), int(self._clock().timestamp()), body)
+    def _post(self, url: str, subscription: SubscriptionEntry, delivery_id: uuid.UUID, body: bytes) -> AttemptOutcome:
+        """One signed POST (`webhook-id`: the delivery's id), continuing the event's trace (`traceparent` header);
+        signed with the subscription's secrets valid now (after a rotation, also the one it replaced during its
+        grace period: one request whichever secret the receiver holds)."""
+        now = self._clock()
+        signed = webhook_headers(subscription.signing_secrets(now), str(delivery_id), int(now.timestamp()), body)
         headers = {**signed, **trace_headers()}
         try:
             with self._client.stream("POST", url, content=body, headers=headers) as response:

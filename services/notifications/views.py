@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,8 +26,11 @@ from services.notifications.domain import (
     DeliveryChannel,
     DeliveryStatus,
     Filters,
+    PreviousSecret,
     Subscription,
     SubscriptionStatus,
+    after_rotation,
+    signing_secrets,
 )
 
 
@@ -45,13 +48,28 @@ class SubscriptionEntry:
     created_at: datetime
     request_digest: str
     version: int
+    previous_secrets: list[PreviousSecret] = field(default_factory=list)
+    """Secrets replaced by a rotation, still signing until their `valid_until`."""
 
     @property
     def topic(self) -> str | None:
         return org_referrals(self.org_id) if self.channel is DeliveryChannel.KAFKA_TOPIC else None
 
+    @property
+    def previous_secret_valid_until(self) -> datetime | None:
+        """When the last secrets replaced stop (or stopped) signing; None before any rotation."""
+        return max((p.valid_until for p in self.previous_secrets), default=None)
+
+    def signing_secrets(self, at: datetime) -> list[str]:
+        """What a webhook sent at `at` is signed with (none for a topic)."""
+        return [] if self.secret is None else signing_secrets(self.secret, self.previous_secrets, at)
+
     def state(self) -> dict[str, Any]:
-        return {**self.__dict__, "filters": self.filters.to_document()}
+        return {
+            **self.__dict__,
+            "filters": self.filters.to_document(),
+            "previous_secrets": [{"secret": p.secret, "valid_until": p.valid_until} for p in self.previous_secrets],
+        }
 
     @classmethod
     def of(cls, state: dict[str, Any]) -> SubscriptionEntry:
@@ -61,6 +79,7 @@ class SubscriptionEntry:
                 "channel": DeliveryChannel(state["channel"]),
                 "status": SubscriptionStatus(state["status"]),
                 "filters": Filters.of(state["filters"]),
+                "previous_secrets": [PreviousSecret(**p) for p in state.get("previous_secrets", ())],
             }
         )
 
@@ -104,6 +123,7 @@ BOARD_EVENTS = (
     Subscription.Resumed,
     Subscription.Disabled,
     Subscription.Deleted,
+    Subscription.SecretRotated,
     Delivery.Scheduled,
     Delivery.Failed,
     Delivery.Delivered,
@@ -129,7 +149,9 @@ class BoardView(Projection):
 
     name = "notifications_board"
     tables = ("board_subscriptions", "board_deliveries", "board_queue")
-    version = "1"
+    version = "2"
+    """2: secret rotations (`Subscription.SecretRotated`); a process of an older release applies nothing into the
+    board it no longer knows how to keep, rather than pass over a rotation."""
     topics = frozenset(get_topic(cls) for cls in BOARD_EVENTS)
 
     def __init__(self, codec: StateCodec) -> None:
@@ -193,9 +215,14 @@ class BoardView(Projection):
         elif isinstance(e, Subscription.Disabled):
             entry.status, entry.status_reason = SubscriptionStatus.DISABLED, e.reason
         elif isinstance(e, Subscription.Deleted):
-            entry.status, entry.secret = SubscriptionStatus.DELETED, None
+            entry.status, entry.secret, entry.previous_secrets = SubscriptionStatus.DELETED, None, []
             tx.execute("DELETE FROM board_deliveries WHERE subscription_id = ?", (subscription_id,))
             tx.execute("DELETE FROM board_queue WHERE subscription_id = ?", (subscription_id,))
+        elif isinstance(e, Subscription.SecretRotated) and entry.secret is not None:
+            entry.previous_secrets = after_rotation(
+                entry.secret, entry.previous_secrets, e.secret, e.at, e.previous_valid_until
+            )
+            entry.secret = e.secret
         tx.execute(
             "UPDATE board_subscriptions SET status = ?, state = ? WHERE id = ?",
             (entry.status.value, self.codec.encode(entry.state()), subscription_id),

@@ -47,6 +47,7 @@ EXPECTED: dict[str, int] = {
     # one service's own
     "organisation-exists": 409,
     "subscription-exists": 409,
+    "subscription-without-secret": 409,  # a topic subscription asked to rotate its (absent) signing secret
     "unknown-organisation": 422,
     "information-erased": 410,
     "disclosure-denied": 403,
