@@ -239,6 +239,14 @@ TEXTS: dict[str, Pair] = {
     "consent.recipient": ("Destinataire : {org}", "Recipient: {org}"),
     "consent.submit": ("Consigner le consentement", "Record the consent"),
     "consent.recorded": ("Consentement consigné ({id}).", "Consent recorded ({id})."),
+    "consent.scope": ("Portée du mandat", "Mandate covers"),
+    "consent.scope.help": (
+        "Obligatoire si le consentement est donné par un tuteur, un curateur, un mandataire ou la personne qui "
+        "consent aux soins : cochez les fins que couvre son mandat. Le consentement ne vaut que pour ces fins.",
+        "Required when the consent is given by a tutor, a curator, a mandatary or the person who may consent to "
+        "care: check the purposes their mandate covers. The consent counts only for those purposes.",
+    ),
+    "consent.mandate_ref": ("Référence du jugement ou du mandat", "Judgment or mandate reference"),
     # new referral
     "new.title": ("Nouvelle demande de services", "New referral"),
     "new.target": ("1. Organisation et service visés", "1. Target organisation and service"),
@@ -413,6 +421,24 @@ TEXTS: dict[str, Pair] = {
     "invalid.date_parsing": ("date invalide", "invalid date"),
     "invalid.datetime_parsing": ("date et heure invalides", "invalid date and time"),
     "invalid.default": ("valeur refusée ({message})", "value refused ({message})"),
+    # the same, for one field: invalid.<form field>.<type> (the consent service's own checks are of type `validation`)
+    "invalid.granted_by.scope.validation": (
+        "un représentant ne consent que dans les limites de son mandat : cochez les fins que couvre le mandat",
+        "a representative consents only within their mandate: check the purposes the mandate covers",
+    ),
+    "invalid.granted_by.role.validation": (
+        "ne peut pas consentir pour la personne à son âge quand le consentement est donné ou quand il commence "
+        "(14 ans et plus : la personne elle-même ; moins de 14 ans : le titulaire de l'autorité parentale ou le "
+        "tuteur ; majeur inapte : son tuteur, curateur, mandataire ou la personne qui consent aux soins) ; "
+        "vérifiez aussi la date de naissance",
+        "may not consent for the person at their age when the consent is given or when it starts (14 or older: "
+        "the person themself; under 14: the holder of parental authority or the tutor; an inapt adult: their "
+        "tutor, curator, mandatary or the person who may consent to care); check the date of birth too",
+    ),
+    "invalid.granted_by.mandate_ref.string_pattern_mismatch": (
+        "un numéro (lettres, chiffres, espaces et - . / : # _), pas une description",
+        "a number (letters, digits, spaces and - . / : # _), not a description",
+    ),
 }
 
 CODES: dict[str, dict[str, Pair]] = {

@@ -33,10 +33,12 @@ def field_name(api_field: str) -> str:
     return ".".join(part for part in api_field.split(".") if not part.isdigit())
 
 
-def message(t: Translator, error: dict[str, Any]) -> str:
-    key = f"invalid.{error.get('type')}"
-    if key in TEXTS:
-        return t.t(key)
+def message(t: Translator, error: dict[str, Any], field: str = "") -> str:
+    """The error in the user's language: the field's own message for its type (`invalid.<field>.<type>`: a service's
+    own check, say), else the type's, else the service's message quoted."""
+    for key in (f"invalid.{field}.{error.get('type')}", f"invalid.{error.get('type')}"):
+        if key in TEXTS:
+            return t.t(key)
     return t.t("invalid.default", message=str(error.get("message", ""))[:200])
 
 
@@ -54,7 +56,8 @@ class FormErrors:
     def of(cls, problem: ApiProblemError, t: Translator) -> FormErrors:
         fields: dict[str, str] = {}
         for api_field, error in problem.field_errors().items():
-            fields.setdefault(field_name(api_field), message(t, error))
+            name = field_name(api_field)
+            fields.setdefault(name, message(t, error, name))
         return cls(fields, None if fields else problem.detail or problem.title)
 
 

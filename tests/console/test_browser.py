@@ -119,7 +119,13 @@ def test_a_referral_from_the_csss_form_to_the_auditors_register(user_for: Any, r
 
     consent = crisis.page.locator("#consentement")
     consent.locator("#f-subject_birth_date").fill("1980-05-17")
+    mandate = consent.locator("#f-granted_by-scope")
+    expect(mandate).to_be_hidden()  # the person's own consent (the default) states no mandate
+    consent.locator("#f-granted_by-role").select_option("MANDATARY")
+    expect(mandate).to_be_visible()
+    expect(mandate.get_by_role("checkbox", name="Référence (services à la personne)")).to_be_visible()
     consent.locator("#f-granted_by-role").select_option("SELF")
+    expect(mandate).to_be_hidden()
     consent.locator("#f-method").select_option("VERBAL_WITNESSED")
     for category in ("IDENTIFICATION", "CONTACT"):
         consent.locator(f"input[name=categories][value={category}]").check()

@@ -44,6 +44,12 @@ INFORMATION_ENDED = frozenset(
     s.value for s in (ReferralStatus.REFUSED, ReferralStatus.CANCELLED, ReferralStatus.CLOSED)
 )
 """The referral service releases no record information in these statuses (minimum necessary): no form is offered."""
+REPRESENTATIVES = frozenset(
+    {GrantorRole.TUTOR, GrantorRole.CURATOR, GrantorRole.MANDATARY, GrantorRole.CARE_SUBSTITUTE}
+)
+"""Who consents on the person's behalf "only within that mandate" (consent-rules.md, "Who may consent"): the consent
+API requires the purposes their mandate covers (`granted_by.scope`) from them. The consent service decides; the
+console only asks for the field (and says it is missing) for these roles, as the consent API's rule tables name them."""
 
 
 def _all_when_blank(value: object) -> object:
@@ -148,6 +154,7 @@ class OnReferral:
             "information_ended": referral["status"] in INFORMATION_ENDED,
             "purposes": list(Purpose),
             "grantor_roles": list(GrantorRole),
+            "representatives": REPRESENTATIVES,
             "methods": list(ConsentMethod),
             "info": None,
             "info_error": None,
@@ -312,11 +319,11 @@ async def record_consent(on: Here, form: Form) -> Response:
     """Records the person's consent to the disclosure of the chosen categories to the receiving organisation."""
     requires(on.session, *WORKERS)
     referral = await on.api.get("referral", f"/v1/referrals/{on.referral_id}")
-    values = form_values(form, multi=("purposes", "categories"))
+    values = form_values(form, multi=("purposes", "categories", "granted_by.scope"))
     body = {
         "subject_id": referral["subject_id"],
         "subject_birth_date": values.get("subject_birth_date") or None,
-        "granted_by": {"role": values.get("granted_by.role")},
+        "granted_by": _grantor(values),
         "method": values.get("method"),
         "purposes": values.get("purposes", []),
         "recipients": [{"org_id": referral["to_org"]}],
@@ -329,5 +336,22 @@ async def record_consent(on: Here, form: Form) -> Response:
     except ApiProblemError as problem:
         if problem.status != 422:
             raise
-        return await on.page(422, consent_errors=FormErrors.of(problem, on.t), consent_values=values)
+        errors = FormErrors.of(problem, on.t)
+        if "scope" in body["granted_by"] and not body["granted_by"]["scope"]:
+            # the consent service checks the mandate only once the request is well formed: say it now, with the rest
+            errors.fields.setdefault("granted_by.scope", on.t.t("invalid.granted_by.scope.validation"))
+        return await on.page(422, consent_errors=errors, consent_values=values)
     return see_other(f"/demandes/{on.referral_id}?consentement={consent['id']}")
+
+
+def _grantor(values: dict[str, Any]) -> dict[str, Any]:
+    """Who gave the consent; a representative's mandate (the purposes it covers, its reference) only with a
+    representative's role: boxes left checked under another role (the field hidden by then) are not sent."""
+    role = values.get("granted_by.role")
+    if role not in REPRESENTATIVES:
+        return {"role": role}
+    return {
+        "role": role,
+        "scope": values.get("granted_by.scope") or None,
+        "mandate_ref": values.get("granted_by.mandate_ref") or None,
+    }
