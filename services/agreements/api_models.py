@@ -463,5 +463,8 @@ class HoursConformancePublic(BaseModel):
     hours: float | None = Field(None, description="AAOR: the week's hours on the channel")
     evening_hours: float | None = None
     weekend_hours: float | None = None
-    days_covered: int | None = Field(None, description="24/7: days of the week open from 00:00 to 24:00")
+    days_covered: int | None = Field(
+        None, description="24/7: days of the week open from 00:00 to 24:00 (Info-Social: by telephone)"
+    )
     bound_hours: float | None = Field(None, description="AAOR: the weekly hours required")
+    daytime_hours: float | None = Field(None, description="AAOR: the week's weekday hours before the evening")

@@ -354,11 +354,13 @@ class HoursConformance:
     """Whether hours are declared for that week (undeclared hours conform to nothing)."""
     conforms: bool
     hours: float | None = None
-    """AAOR standards: the week's hours on the channel, of which `evening_hours` and `weekend_hours`."""
+    """AAOR standards: the week's hours on the channel, of which `evening_hours`, `weekend_hours` and
+    `daytime_hours` (weekdays before the evening)."""
     evening_hours: float | None = None
     weekend_hours: float | None = None
     days_covered: int | None = None
-    """24/7 standard: the days of the week open from 00:00 to 24:00."""
+    """24/7 standard: the days of the week open from 00:00 to 24:00 (Info-Social: by telephone)."""
+    daytime_hours: float | None = None
 
 
 def hours_conformance(
@@ -383,10 +385,11 @@ def hours_conformance(
                     hours=offered.hours,
                     evening_hours=offered.evening_hours,
                     weekend_hours=offered.weekend_hours,
+                    daytime_hours=offered.daytime_hours,
                 )
             )
         else:
-            covered = sum(1 for d in week if day_covered(versions, d))
+            covered = sum(1 for d in week if day_covered(versions, d, service))
             found.append(
                 HoursConformance(org_id, service, standard, monday, declared, covered == 7, days_covered=covered)
             )

@@ -5,8 +5,12 @@ standards board judge the same schedules by this one definition. A schedule (`se
 from its `effective_from` until the next one; on a date with an exception its openings replace the weekly ones.
 
 - `AAOR_HOURS_PHONE` / `AAOR_HOURS_IN_PERSON`: a week (Monday to Sunday) offers AAOR on that channel at least
-  70 hours, some of them on weekday evenings (from 17:00) and some on the weekend;
-- `HOURS_24_7` (CRISIS_24_7, INFO_SOCIAL): a day is covered from 00:00 to 24:00 on some channel.
+  70 hours, some of them in the weekday daytime (before 17:00), some on weekday evenings (from 17:00) and some on the
+  weekend (seed 000: "accessible, par téléphone et par des rencontres en personne, de jour, de soir en semaine et un
+  certain nombre d'heures les fins de semaine": each channel on its own);
+- `HOURS_24_7`: a day is covered from 00:00 to 24:00 — for INFO_SOCIAL by telephone (`PHONE` or `INFO_SOCIAL_811`;
+  seed 000: "Le service de consultation téléphonique psychosociale 24/7 (Info-Social) est disponible 24 heures par
+  jour"), for CRISIS_24_7 on any channel (an intervention "au domicile ou dans tout autre lieu approprié").
 
 Bounds are configuration (`HoursPolicy`). Pure functions of their inputs.
 """
@@ -32,6 +36,10 @@ HOURS_STANDARDS: Mapping[str, tuple[str, ...]] = {
 }
 """The hours standards of each service (the others have none)."""
 WEEKLY_CHANNEL = {"AAOR_HOURS_PHONE": "PHONE", "AAOR_HOURS_IN_PERSON": "IN_PERSON"}
+TELEPHONE = frozenset({"PHONE", "INFO_SOCIAL_811"})
+"""The telephone channels (the 8-1-1 line is one)."""
+DAILY_CHANNELS: Mapping[str, frozenset[str] | None] = {"INFO_SOCIAL": TELEPHONE, "CRISIS_24_7": None}
+"""The channels that cover a day of a 24/7 service (None: any)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,8 @@ class WeekOnChannel:
     evening_hours: float
     weekend_hours: float
     conforms: bool
+    daytime_hours: float = 0.0
+    """Weekday hours before the evening (`evening_hours` are the weekday hours from it on)."""
 
 
 def minutes(clock: str) -> int:
@@ -83,10 +93,12 @@ def openings(versions: Sequence[ScheduleRecord], day: date) -> list[Span]:
     return [(minutes(s["opens"]), minutes(s["closes"]), frozenset(s["channels"])) for s in spans]
 
 
-def open_minutes(spans: Sequence[Span], channel: str | None = None, since: int = 0) -> int:
-    """Minutes from `since` to midnight covered by the spans (on `channel`, or on any), overlaps counted once."""
+def open_minutes(spans: Sequence[Span], channel: str | frozenset[str] | None = None, since: int = 0) -> int:
+    """Minutes from `since` to midnight covered by the spans (on `channel`, on one of a set of channels, or on any),
+    overlaps counted once."""
+    wanted = None if channel is None else frozenset({channel}) if isinstance(channel, str) else channel
     covered, end = 0, since
-    for opens, closes, _ in sorted(s for s in spans if channel is None or channel in s[2]):
+    for opens, closes, _ in sorted(s for s in spans if wanted is None or wanted & s[2]):
         start = max(opens, end)
         if closes > start:
             covered, end = covered + closes - start, closes
@@ -94,23 +106,30 @@ def open_minutes(spans: Sequence[Span], channel: str | None = None, since: int =
 
 
 def week_on_channel(versions: Sequence[ScheduleRecord], day: date, channel: str, policy: HoursPolicy) -> WeekOnChannel:
-    """The week holding `day` on `channel`: enough hours, weekday evenings and weekend hours included?"""
+    """The week holding `day` on `channel`: enough hours, weekday daytime, weekday evenings and weekend hours
+    included? (A day with no schedule in force offers nothing.)"""
     monday = day - timedelta(days=day.weekday())
     week = [openings(versions, monday + timedelta(days=n)) for n in range(7)]
     total = sum(open_minutes(spans, channel) for spans in week)
+    weekdays = sum(open_minutes(spans, channel) for spans in week[:5])
     evening = sum(open_minutes(spans, channel, minutes(policy.evening_from)) for spans in week[:5])
     weekend = sum(open_minutes(spans, channel) for spans in week[5:])
-    conforms = total >= policy.aaor_weekly_hours * 60 and evening > 0 and weekend > 0
-    return WeekOnChannel(total / 60, evening / 60, weekend / 60, conforms)
+    daytime = weekdays - evening
+    conforms = total >= policy.aaor_weekly_hours * 60 and daytime > 0 and evening > 0 and weekend > 0
+    return WeekOnChannel(total / 60, evening / 60, weekend / 60, conforms, daytime_hours=daytime / 60)
 
 
-def day_covered(versions: Sequence[ScheduleRecord], day: date) -> bool:
-    """Open from 00:00 to 24:00 on some channel."""
-    return open_minutes(openings(versions, day)) == DAY_MINUTES
+def day_covered(versions: Sequence[ScheduleRecord], day: date, service: str) -> bool:
+    """Open from 00:00 to 24:00 on the channels that cover a day of `service` (`DAILY_CHANNELS`)."""
+    channels = DAILY_CHANNELS.get(service)
+    return open_minutes(openings(versions, day), channels) == DAY_MINUTES
 
 
-def day_conforms(standard: str, versions: Sequence[ScheduleRecord], day: date, policy: HoursPolicy) -> bool:
-    """Whether `day` meets `standard` (an AAOR channel's standard is met by the whole week holding the day)."""
+def day_conforms(
+    standard: str, service: str, versions: Sequence[ScheduleRecord], day: date, policy: HoursPolicy
+) -> bool:
+    """Whether `day` meets `standard` of `service` (an AAOR channel's standard is met by the whole week holding the
+    day; `HOURS_24_7` on the channels of `service`)."""
     if standard in WEEKLY_CHANNEL:
         return week_on_channel(versions, day, WEEKLY_CHANNEL[standard], policy).conforms
-    return day_covered(versions, day)
+    return day_covered(versions, day, service)

@@ -8,6 +8,7 @@ no truth and is rebuilt from them. Record keys: `board|<org>|<service>|<standard
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import Field
@@ -48,22 +49,28 @@ class InfoSocialRowV1(EventData):
     answered_within_240s: int = Field(ge=0)
     """Answered within the bound (`answer_within_s`, 240 s by default)."""
     pct_within_240s: float | None = None
-    """`answered_within_240s` over the calls answered or abandoned (an abandoned call was not answered in time)."""
+    """`answered_within_240s` over the calls answered or abandoned (an abandoned call was not answered in time), in
+    per cent rounded to one decimal."""
     p90_wait_s: int | None = None
     """90th percentile of the answered calls' waits, in whole seconds."""
     answer_within_s: int = Field(ge=1)
     target_pct: float
     target_met: bool | None = None
-    """`pct_within_240s` ≥ `target_pct` (90 % by default); None when no call was decided."""
+    """`answered_within_240s` ≥ `target_pct` % of the calls answered or abandoned, from the exact counts, not the
+    rounded `pct_within_240s` (8,999 of 10,000 shows 90.0 and is not met); None when no call was decided."""
 
 
 class HoursInForceV1(EventData):
     """Every schedule one organisation declared for one service (the days conforming to the hours standards are
-    counted from them when the board is read)."""
+    counted from them when the board is read), none if it declared none."""
 
     org_id: str
     service: ServiceCode
     schedules: list[ServiceHoursV1]
+    offered_from: date | None = None
+    """The day (`STANDARDS_TIMEZONE`) the organisation offers the service from: its registration in the directory.
+    From it, a day with no schedule in force meets no hours standard. None: the registration was not read (the days
+    are then counted from the Monday of the first schedule's week)."""
 
 
 EVENTS: dict[str, type[EventData]] = {

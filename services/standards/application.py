@@ -60,7 +60,9 @@ class BoardQueries:
         if f.end is not None:
             last = min(last, (f.end - timedelta(microseconds=1)).astimezone(zone).date() + timedelta(days=1))
         schedules = [s.model_dump(mode="json") for s in record.schedules]
-        computed = hours_rows(record.org_id, record.service, schedules, f.period, (first, last), self.bounds)
+        computed = hours_rows(
+            record.org_id, record.service, schedules, f.period, (first, last), self.bounds, record.offered_from
+        )
         return [board_row(key, row) for key, row in computed.items()]
 
     def infosocial(

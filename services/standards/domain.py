@@ -12,6 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Generic, Protocol, TypeVar
 
 from services.standards.bounds import Period
@@ -109,10 +110,21 @@ class CallStats:
         return self.offered == 0
 
     @property
+    def decided(self) -> int:
+        """The calls answered or abandoned (a call still waiting is not decided)."""
+        return self.answered + self.abandoned
+
+    @property
     def pct_within(self) -> float | None:
-        """Answered within the bound, over the calls answered or abandoned (a call still waiting is not decided)."""
-        decided = self.answered + self.abandoned
-        return round(100 * self.within / decided, 1) if decided else None
+        """Answered within the bound, over the calls decided, rounded to one decimal (for display only)."""
+        return round(100 * self.within / self.decided, 1) if self.decided else None
+
+    def meets(self, target_pct: float) -> bool | None:
+        """Whether the calls answered within the bound are at least `target_pct` % of the calls decided, from the
+        exact counts (never the rounded share: 8,999 of 10,000 is 90.0 % shown, and short of 90 %)."""
+        if not self.decided:
+            return None
+        return 100 * self.within >= Fraction(str(target_pct)) * self.decided
 
     @property
     def p90_wait_s(self) -> int | None:

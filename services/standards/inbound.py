@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from services.common.declared import invalid_data, names_declared_by
 from services.common.envelope import CloudEvent, EnvelopeError, derived_id, schema_uri
 from services.contract.events import EVENT_TYPES
+from services.contract.hours_standards import HOURS_STANDARDS
 from services.contract.infosocial_events import InfoSocialCallV1
 from services.standards.calls import TIMES, CallRecord
 from services.standards.domain import StandardsError
@@ -27,6 +28,7 @@ from services.standards.referrals import StepRecord, step_record
 
 REFERRAL_PREFIX = "ca.qc.rls.referral."
 SERVICE_HOURS = "ca.qc.rls.agreements.service-hours-set.v1"
+ORGANISATION_REGISTERED = "ca.qc.rls.agreements.organisation-registered.v1"
 CALL_REPORTED = "ca.qc.rls.infosocial.call-reported.v1"
 NOT_STEPS = frozenset({"delay-at-risk"})
 """Referral events that move no standard (a `delay-breached` does: it dates the breach of a clock still running)."""
@@ -56,6 +58,16 @@ class ScheduleDeclared:
     key: str
     effective_from: str
     schedule: ScheduleRecord
+
+
+@dataclass(frozen=True)
+class ServiceOffered:
+    """An organisation registered in the directory offering a service with hours standards, since `registered_at`."""
+
+    key: str
+    org_id: str
+    service: str
+    registered_at: str
 
 
 Headers = Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None
@@ -113,11 +125,26 @@ def call_report(key: bytes | None, headers: Headers, value: bytes | None) -> Cal
 
 def schedule_declared(headers: Headers, value: bytes | None) -> ScheduleDeclared | None:
     """A service's schedule from a `rls.agreements.v1` record (None for the directory's other events)."""
+    found = directory_record(headers, value)
+    return found if isinstance(found, ScheduleDeclared) else None
+
+
+def directory_record(headers: Headers, value: bytes | None) -> ScheduleDeclared | list[ServiceOffered] | None:
+    """What a `rls.agreements.v1` record tells the board: a service's schedule (`service-hours-set`), or the services
+    with hours standards an organisation offers from its registration (`organisation-registered`); None for the
+    directory's other events."""
     event = _event(headers, value)
-    if event.type != SERVICE_HOURS:
-        return None
-    data = _payload(event, ("occurred_at",))
-    return ScheduleDeclared(hours_key(data["org_id"], data["service"]), data["effective_from"], data)
+    if event.type == SERVICE_HOURS:
+        data = _payload(event, ("occurred_at",))
+        return ScheduleDeclared(hours_key(data["org_id"], data["service"]), data["effective_from"], data)
+    if event.type == ORGANISATION_REGISTERED:
+        data = _payload(event, ("occurred_at",))
+        org = data["org_id"]
+        return [
+            ServiceOffered(hours_key(org, service), org, service, data["occurred_at"])
+            for service in sorted(set(data["services"]) & set(HOURS_STANDARDS))
+        ]
+    return None
 
 
 def call_event(call: InfoSocialCallV1, source: str) -> CloudEvent:

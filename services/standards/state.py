@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any, TypeVar
 
 from services.contract.standards_events import BoardRowV1, HoursInForceV1, InfoSocialRowV1
 from services.standards.bounds import Bounds
 from services.standards.calls import CallRecord, call_marks
 from services.standards.domain import CallMark, CallRowKey, CallStats, Conformance, RowKey, Rows
-from services.standards.hours import ScheduleRecord
+from services.standards.hours import OFFERED, offered_from, schedules_in
 from services.standards.referrals import StepRecord, referral_marks
 
 History = Mapping[str, StepRecord]
@@ -84,8 +85,8 @@ class BoardState:
     def call_change(self, old: CallRecord | None, new: CallRecord) -> CallChange:
         return CallChange(call_marks(old, self.bounds), call_marks(new, self.bounds))
 
-    def hours_change(self, key: str, schedules: Mapping[str, ScheduleRecord]) -> HoursChange:
-        return HoursChange(key, hours_in_force(schedules))
+    def hours_change(self, key: str, value: Mapping[str, Any]) -> HoursChange:
+        return HoursChange(key, hours_in_force(value, self.bounds.zone))
 
     def apply(self, change: Change) -> None:
         """Applies a change derived beforehand (nothing here reads the value again)."""
@@ -117,9 +118,9 @@ class BoardState:
         self.calls = rows
         return skipped
 
-    def rebuild_hours(self, schedules: Iterable[tuple[str, Mapping[str, ScheduleRecord]]]) -> list[Skipped]:
-        """Every organisation's schedules again, by key; the ones that cannot be derived are skipped."""
-        derived, skipped = _derived(schedules, hours_in_force)
+    def rebuild_hours(self, values: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Skipped]:
+        """Every organisation's schedules (and offer) again, by key; the ones that cannot be derived are skipped."""
+        derived, skipped = _derived(values, lambda v: hours_in_force(v, self.bounds.zone))
         self.hours.update(derived)
         self.dirty |= {key for key, _ in derived}
         return skipped
@@ -153,7 +154,7 @@ class BoardState:
             p90_wait_s=stats.p90_wait_s,
             answer_within_s=self.bounds.answer_within_s,
             target_pct=self.bounds.answer_target_pct,
-            target_met=None if pct is None else pct >= self.bounds.answer_target_pct,
+            target_met=stats.meets(self.bounds.answer_target_pct),
         )
 
 
@@ -181,12 +182,19 @@ def _sort_key(key: RowKey | CallRowKey | str) -> str:
     return key if isinstance(key, str) else key.topic_key()
 
 
-def hours_in_force(schedules: Mapping[str, ScheduleRecord]) -> HoursInForceV1:
-    """The board record of one organisation's schedules for a service, by effective date (each names both)."""
-    versions = [schedules[effective] for effective in sorted(schedules)]
-    first = versions[0]
+def hours_in_force(value: Mapping[str, Any], zone: tzinfo) -> HoursInForceV1:
+    """The board record of one organisation's service: its schedules by effective date (each names both) and the
+    local day it offers the service from (its registration's; a value without one was stored before the board read
+    registrations, or the registration is not read yet)."""
+    versions = schedules_in(value)
+    named = value[OFFERED] if OFFERED in value else versions[0]
     return HoursInForceV1.model_validate(
-        {"org_id": first["org_id"], "service": first["service"], "schedules": versions}
+        {
+            "org_id": named["org_id"],
+            "service": named["service"],
+            "schedules": versions,
+            "offered_from": offered_from(value, zone),
+        }
     )
 
 

@@ -6,11 +6,12 @@ Tables (each with its changelog topic `<app_id>-<table>-changelog`, as many part
 | --- | --- | --- |
 | `referrals` | referral id | its dated steps, by CloudEvent id |
 | `calls` | `<region>|<call id>` | the call, its reports merged |
-| `schedules` | `hours|<org>|<service>` | the service's schedules, by effective date |
+| `schedules` | `hours|<org>|<service>` | the service's schedules, by effective date, and its offer (`offered`) |
 
-An agent per topic read sets one table value per record — the same record read twice sets the same value — and
-changes the rows by what the value contributes (`state.py`), derived before the value is stored: a record whose
-change cannot be derived is dead-lettered, never stored. A timer publishes the changed rows on the board topic.
+An agent per topic read sets the table values of a record (one; a registration: one per service with hours
+standards) — the same record read twice sets the same value — and changes the rows by what the value contributes
+(`state.py`), derived before the value is stored: a record whose change cannot be derived is dead-lettered, never
+stored. A timer publishes the changed rows on the board topic.
 After a recovery the rows are derived from the tables again and all published (a stored value that cannot be
 derived is left out, logged by its key). Offsets are committed only past records processed (`commits.py`). Run
 alone with `python -m services.standards.worker`, or inside `rls serve standards`.
@@ -39,7 +40,8 @@ from services.common.kafka import dlq_topic, ensure_topics, make_admin, sendable
 from services.common.kafka_security import KafkaAccess
 from services.standards.calls import call_key, is_call_key, merge
 from services.standards.commits import commit_only_processed, drain_before_commit
-from services.standards.inbound import PoisonRecordError, call_report, referral_step, schedule_declared
+from services.standards.hours import offered_since
+from services.standards.inbound import PoisonRecordError, ScheduleDeclared, call_report, directory_record, referral_step
 from services.standards.settings import StandardsSettings
 from services.standards.state import BoardState, Change, Publication, Skipped
 
@@ -167,17 +169,17 @@ class Worker:
 
         self.app._new_consumer = guarded  # type: ignore[method-assign]
 
-    def _consume(self, name: str, derive: Callable[[EventT[bytes]], Write | None]) -> None:
-        """An agent applying every record of a topic: what the record changes is derived first, then the table
-        value stored and the rows changed. A record whose change cannot be derived goes to the dead letters,
-        whatever is wrong with it: an exception escaping the agent would make faust restart it, and every later
-        record of the same key would fail again."""
+    def _consume(self, name: str, derive: Callable[[EventT[bytes]], list[Write]]) -> None:
+        """An agent applying every record of a topic: what the record changes (every table value it sets) is derived
+        first, then the table values stored and the rows changed. A record whose change cannot be derived goes to the
+        dead letters, whatever is wrong with it: an exception escaping the agent would make faust restart it, and
+        every later record of the same key would fail again."""
         topic, dead_letters = self._topic(name), self._topic(dlq_topic(name))
 
         async def agent(stream: StreamT[bytes]) -> None:
             async for event in stream.events():
                 try:
-                    write = derive(event)
+                    writes = derive(event)
                 except PoisonRecordError as error:
                     await self._dead_letter(dead_letters, event, str(error))
                     continue
@@ -185,7 +187,7 @@ class Worker:
                     log.warning("record %s: its change cannot be derived (%s)", _place(event), _origin(error))
                     await self._dead_letter(dead_letters, event, f"change not derivable ({type(error).__name__})")
                     continue
-                if write is not None:
+                for write in writes:
                     write.table[write.key] = write.value
                     self.state.apply(write.change)
 
@@ -199,37 +201,47 @@ class Worker:
         marks = [("dlq_reason", reason.encode()), ("dlq_topic", message.topic.encode())]
         await topic.send(key=key, value=value, headers=[*headers, *marks])
 
-    def _referral(self, event: EventT[bytes]) -> Write | None:
+    def _referral(self, event: EventT[bytes]) -> list[Write]:
         found = referral_step(event.message.headers, event.message.value)
         if found is None:
-            return None
+            return []
         old = self.referrals.get(found.referral_id)
         if old is not None and old.get(found.event_id) == found.step:
-            return None
+            return []
         new = {**(old or {}), found.event_id: found.step}
-        return Write(self.referrals, found.referral_id, new, self.state.referral_change(old, new))
+        return [Write(self.referrals, found.referral_id, new, self.state.referral_change(old, new))]
 
-    def _call(self, event: EventT[bytes]) -> Write | None:
+    def _call(self, event: EventT[bytes]) -> list[Write]:
         found = call_report(event.message.key, event.message.headers, event.message.value)
         if found is None:
-            return None
+            return []
         key = call_key(found.call)
         old = self.calls.get(key)
         new = merge(old, found.call)
         if new == old:
-            return None
-        return Write(self.calls, key, new, self.state.call_change(old, new))
+            return []
+        return [Write(self.calls, key, new, self.state.call_change(old, new))]
 
-    def _schedule(self, event: EventT[bytes]) -> Write | None:
-        found = schedule_declared(event.message.headers, event.message.value)
+    def _schedule(self, event: EventT[bytes]) -> list[Write]:
+        """A schedule declared sets its effective date's entry of the service's value; a registration sets the offer
+        of each service with hours standards the organisation offers (all derived before any is stored)."""
+        found = directory_record(event.message.headers, event.message.value)
         if found is None:
-            return None
-        old = self.schedules.get(found.key) or {}
-        known = old.get(found.effective_from)
-        if known is not None and _latest(known) >= _latest(found.schedule):
-            return None
-        new = {**old, found.effective_from: found.schedule}
-        return Write(self.schedules, found.key, new, self.state.hours_change(found.key, new))
+            return []
+        if isinstance(found, ScheduleDeclared):
+            old = self.schedules.get(found.key) or {}
+            known = old.get(found.effective_from)
+            if known is not None and _latest(known) >= _latest(found.schedule):
+                return []
+            new = {**old, found.effective_from: found.schedule}
+            return [Write(self.schedules, found.key, new, self.state.hours_change(found.key, new))]
+        writes = []
+        for offer in found:
+            old = self.schedules.get(offer.key)
+            new = offered_since(old, offer.org_id, offer.service, offer.registered_at)
+            if new != old:
+                writes.append(Write(self.schedules, offer.key, new, self.state.hours_change(offer.key, new)))
+        return writes
 
     async def _rebuild_referrals(self) -> None:
         _log_skipped("referrals", self.state.rebuild_referrals((k, v) for k, v in self.referrals.items() if v))

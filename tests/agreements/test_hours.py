@@ -82,6 +82,24 @@ def test_in_person_without_evenings_or_weekend_does_not_conform(network: TestCli
     assert (in_person["hours"], in_person["evening_hours"], in_person["conforms"]) == (50.0, 0.0, False)
 
 
+def test_aaor_without_weekday_daytime_hours_does_not_conform(network: TestClient, auth: Auth) -> None:
+    """Seed 000: accessible by phone and in person "de jour, de soir en semaine et ... les fins de semaine"."""
+    weekly = [
+        *(
+            {"day": d, "opens": "17:00", "closes": "24:00", "channels": BOTH}
+            for d in ("MON", "TUE", "WED", "THU", "FRI")
+        ),
+        *({"day": d, "opens": "00:00", "closes": "24:00", "channels": BOTH} for d in ("SAT", "SUN")),
+    ]
+    put(network, auth, CSSS, "AAOR", {"weekly": weekly, "effective_from": WEEK})
+    phone = by_standard(conformance(network, auth, service="AAOR"), CSSS)["AAOR:AAOR_HOURS_PHONE"]
+    assert (phone["hours"], phone["daytime_hours"], phone["evening_hours"]) == (83.0, 0.0, 35.0)
+    assert phone["conforms"] is False
+    put(network, auth, CSSS, "AAOR", AAOR_70)
+    phone = by_standard(conformance(network, auth, service="AAOR"), CSSS)["AAOR:AAOR_HOURS_PHONE"]
+    assert (phone["daytime_hours"], phone["conforms"]) == (45.0, True)
+
+
 def test_crisis_24_7_an_exception_closing_a_day_breaks_it_and_undeclared_hours_conform_to_nothing(
     network: TestClient, auth: Auth
 ) -> None:

@@ -101,6 +101,22 @@ def test_hours_rows_are_counted_for_the_days_asked_up_to_today(board: tuple[Test
     assert [(r["bucket"], r["met"]) for r in body] == [("2026-03-02", 1), ("2026-03-03", 1)]
 
 
+def test_an_organisation_offering_a_service_without_hours_has_every_day_breached(
+    board: tuple[TestClient, Any], auth: Auth
+) -> None:
+    client, app = board
+    record = HoursInForceV1.model_validate(
+        {"org_id": "org-a", "service": "INFO_SOCIAL", "schedules": [], "offered_from": "2026-03-04"}
+    )
+    publication = Publication("hours|org-a|INFO_SOCIAL", HOURS_IN_FORCE, record)
+    app.state.queries.view.apply(publication.key.encode(), *encoded(publication, datetime.now(UTC)))
+    query = "period=DAY&service=INFO_SOCIAL&from=2026-03-02T00:00:00-05:00&to=2026-03-07T00:00:00-05:00"
+    _, body = rows(client, auth, query)
+    assert [(r["bucket"], r["met"], r["breached"]) for r in body] == [
+        ("2026-03-04", 0, 1), ("2026-03-05", 0, 1), ("2026-03-06", 0, 1),
+    ]  # fmt: skip
+
+
 def test_info_social_rows_by_region(board: tuple[TestClient, Any], auth: Auth) -> None:
     client, _ = board
     response = client.get("/v1/board/infosocial?region=03&period=DAY", headers=auth("org-b", "intake"))
