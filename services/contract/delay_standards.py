@@ -89,6 +89,20 @@ one (a follow-up started, a meeting held), so a first contact entered late or no
 CALLED_BACK = CONTACT | {"called-back"}
 """A person who asked by phone is called back once reached: any contact meets the call-back."""
 
+ANALYSIS_DONE = frozenset({"analysed", "accepted", "refused", "redirected"})
+"""The steps that complete an AAOR's request ("compléter la demande", Annexe II): the analysis recorded, or the
+decision that cannot be taken without it (the AAOR takes the request on itself, declines it, or orients the person
+elsewhere). An AAOR that accepts or orients without a separate `analyse` has completed the request: `analyse` is no
+longer possible once it has accepted, and a redirect ends its clocks."""
+RECEIVED_BY_PHONE_OR_IN_PERSON = frozenset({"PHONE", "IN_PERSON", "INFO_SOCIAL_811"})
+"""The analysis standard runs from a request "reçue par téléphone ou en face à face" (Annexe II; fiche 1: "suivant sa
+réception (téléphonique ou en personne)"): a request sent to the AAOR as an electronic document is not under it. A
+request transferred from Info-Social 8-1-1 is a request made by phone, as for the call-back."""
+FOLLOW_UP = frozenset({"follow-up-started", "meeting-recorded"})
+"""The steps that start a consultation's follow-up ("l'intervenant débute le suivi avec la personne"): the follow-up
+recorded as started, or a meeting with the person after acceptance (a first contact alone is not the follow-up; it has
+its own 7-day clock)."""
+
 OWN_URGENT_RULES = CONSULTS | {"CRISIS_24_7", "CIVIL_SECURITY", "INFO_SOCIAL"}
 """Services whose urgent situations follow rules of their own: the consultations' clocks start at acceptance, crisis
 and civil security handle every urgent situation immediately, and Info-Social has no urgent-handling standard (its
@@ -103,9 +117,9 @@ RULES: tuple[Rule, ...] = (
         frozenset({"AAOR"}),
         frozenset({"PHONE", "INFO_SOCIAL_811"}),
     ),
-    Rule(DelayStandard.AAOR_ANALYSIS, "submitted", frozenset({"analysed"}), frozenset({"AAOR"})),
+    Rule(DelayStandard.AAOR_ANALYSIS, "submitted", ANALYSIS_DONE, frozenset({"AAOR"}), RECEIVED_BY_PHONE_OR_IN_PERSON),
     Rule(DelayStandard.CONSULT_FIRST_CONTACT, "accepted", CONTACT, CONSULTS),
-    Rule(DelayStandard.CONSULT_FOLLOW_UP, "accepted", frozenset({"follow-up-started"}), CONSULTS),
+    Rule(DelayStandard.CONSULT_FOLLOW_UP, "accepted", FOLLOW_UP, CONSULTS),
     Rule(DelayStandard.URGENT_HANDLING, "accepted", CONTACT, CONSULTS, urgencies=frozenset({"URGENT"})),
     Rule(DelayStandard.CRISIS_IMMEDIATE, "accepted", CONTACT, CONSULTS, urgencies=frozenset({"IMMEDIATE"})),
     Rule(DelayStandard.CRISIS_IMMEDIATE, "submitted", CONTACT, frozenset({"CRISIS_24_7"})),

@@ -227,6 +227,10 @@ def test_delay_standards_agree_with_the_referral_services_own_compliance(
             [("accept", 5), ("first-contact", 200), ("start-follow-up", 300)],
         ),
         "crisis": ("PHONE", "CRISIS_24_7", "IMMEDIATE", [("first-contact", 3)]),
+        # the AAOR takes the request on itself on day 1: its decision completes the request (no `analyse` after it)
+        "aaor-handles": ("IN_PERSON", "AAOR", "ROUTINE", [("first-contact", 1), ("accept", 24)]),
+        # an electronic request to the AAOR is not under the analysis standard (received by phone or in person)
+        "aaor-electronic": ("ELECTRONIC", "AAOR", "ROUTINE", [("analyse", 400)]),
         "redirected": (
             "PHONE",
             "PSYCH_CONSULT",
@@ -259,7 +263,7 @@ def test_delay_standards_agree_with_the_referral_services_own_compliance(
                 f"/v1/referrals/{referral_id}/{command}", json=payload, headers=auth(actor, "clinician")
             )
             assert answer.status_code == 200, answer.text
-    clock.now = START + timedelta(days=90)
+    clock.now = START + timedelta(days=15 * len(steps) + 15)
     app.state.application.tick()  # the service flags its breaches
     theirs = client.get("/v1/standards/compliance", headers=auth("audit-office", "network-auditor")).json()
 
@@ -274,6 +278,8 @@ def test_delay_standards_agree_with_the_referral_services_own_compliance(
         {k: row[k] for k in keys} for row in theirs if row["total"]
     ]
     assert sum(ours.flagged_breaches.values()) == sum(c.breached for c in ours.by_standard) > 0
+    analysis = next(c for c in ours.by_standard if c.standard == "AAOR_ANALYSIS")
+    assert (analysis.total, analysis.met) == (3, 2)  # the walk-in never completed; the electronic request not counted
 
 
 # --- the HTML in a real browser ----------------------------------------------------------------------------------

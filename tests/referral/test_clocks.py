@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -10,10 +11,12 @@ import pytest
 
 from services.common.clock import ManualClock
 from services.common.eventstore import persistence_env
+from services.contract import delay_standards
 from services.contract.delay_standards import DEFAULT_BOUNDS, Policy
 from services.contract.referral_events import ClockState, DelayStandard
 from services.referral.application import Referrals, Submission
-from services.referral.domain import Referral, Step
+from services.referral.domain import Meeting, Referral, Step
+from services.referral.views import ReferralView
 from tests.referral.conftest import T0
 from tests.referral.fakes import FakeDirectory
 
@@ -176,7 +179,7 @@ def test_a_refused_referral_stops_its_clocks_and_a_redirect_starts_the_new_targe
     app.redirect(referral.id, redirect, None, FakeDirectory())
     states = {(c.standard, c.responsible_org): c.state for c in app.clocks(app.get_referral(referral.id))}
     assert states[("AAOR_CALLBACK", "org-b")] is ClockState.MET
-    assert states[("AAOR_ANALYSIS", "org-b")] is ClockState.STOPPED
+    assert states[("AAOR_ANALYSIS", "org-b")] is ClockState.MET  # oriented elsewhere: the request is completed
     assert states[("CRISIS_IMMEDIATE", "org-c")] is ClockState.RUNNING
     clock.advance(5 * H)
     app.tick()
@@ -322,3 +325,95 @@ def test_a_bound_in_days_counts_calendar_days_in_quebec_and_one_in_hours_exact_h
     app.clock.now = datetime.fromisoformat(due) - 30 * timedelta(minutes=1)  # type: ignore[attr-defined]
     step(app, referral, "analyse", app.clock.now)  # type: ignore[attr-defined]
     assert clock_of(app, referral.id, "AAOR_ANALYSIS").state == ClockState.MET  # type: ignore[attr-defined]
+
+
+def meet(app: Referrals, referral: Referral, at: datetime) -> None:
+    app.record_meeting(referral.id, Meeting(Step("org-b", "worker", at), "IN_PERSON"), None, None)
+
+
+def analysis(app: Referrals) -> tuple[int, int, int]:
+    """The compliance report's AAOR_ANALYSIS row for org-b (read from the view): decided, met, breached."""
+    [row] = [c for c in app.compliance("org-b", "AAOR", None, None) if c.standard == "AAOR_ANALYSIS"]
+    return row.total, row.met, row.breached
+
+
+def test_an_aaor_that_takes_the_request_on_itself_has_completed_it_and_is_never_flagged() -> None:
+    """Annexe II: "Délai maximal pour compléter la demande suivant la réception … 10 jours". An AAOR that accepts on
+    day 1 (it handles the request itself, <= 3 meetings) cannot `analyse` any more: its decision completes it."""
+    clock = ManualClock(T0)
+    app = make_app(clock=clock)
+    referral = submit(app, "AAOR", channel="IN_PERSON")
+    perform(app, referral, "first-contact", clock.advance(H))
+    perform(app, referral, "accept", clock.advance(D))
+    for _ in range(3):
+        meet(app, referral, clock.advance(3 * D))
+    clock.advance(20 * D)
+    app.tick()
+    assert states(app, referral)[("AAOR_ANALYSIS", "org-b")] is ClockState.MET
+    assert [f for f in flags(app, referral.id) if f[0] == "AAOR_ANALYSIS"] == []
+    assert analysis(app) == (1, 1, 0)
+
+
+def test_an_electronic_request_to_the_aaor_is_not_under_the_analysis_standard() -> None:
+    """The analysis standard runs from a request "reçue par téléphone ou en face à face"."""
+    clock = ManualClock(T0)
+    app = make_app(clock=clock)
+    referral = submit(app, "AAOR", channel="ELECTRONIC")
+    clock.advance(20 * D)
+    app.tick()
+    assert ("AAOR_ANALYSIS", "org-b") not in states(app, referral)
+    assert [f for f in flags(app, referral.id) if f[0] == "AAOR_ANALYSIS"] == []
+
+
+def test_a_consultation_followed_in_weekly_meetings_has_started_its_follow_up() -> None:
+    """Annexe II: "Délai maximal avant que l'intervenant débute le suivi avec la personne à la suite de
+    l'acceptation: 30 jours": the first meeting after acceptance starts it, `start-follow-up` entered or not."""
+    clock = ManualClock(T0)
+    app = make_app(clock=clock)
+    referral = submit(app, "SOCIAL_CONSULT")
+    perform(app, referral, "accept", clock.advance(H))
+    for _ in range(6):
+        meet(app, referral, clock.advance(7 * D))
+    clock.advance(D)
+    app.tick()
+    assert states(app, referral)[("CONSULT_FOLLOW_UP", "org-b")] is ClockState.MET
+    assert [f for f in flags(app, referral.id) if f[0] == "CONSULT_FOLLOW_UP"] == []
+
+
+FORMER_RULES = tuple(
+    replace(rule, met_by=frozenset({"analysed"}), channels=None)
+    if rule.standard == DelayStandard.AAOR_ANALYSIS
+    else replace(rule, met_by=frozenset({"follow-up-started"}))
+    if rule.standard == DelayStandard.CONSULT_FOLLOW_UP
+    else rule
+    for rule in delay_standards.RULES
+)
+"""The definition of the previous release: the analysis met by `analyse` alone, the follow-up by `start-follow-up`."""
+
+
+def test_clock_rows_stored_under_the_former_definition_are_recomputed_and_its_flags_stay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store whose view and flags the previous release wrote: its view's version differs from this one's, so the
+    clock rows are rebuilt from the log under the corrected definition; the flags its tick recorded are events and
+    stay in the history, and no new one is raised."""
+    store = f"sqlite:///{tmp_path / 'referrals.db'}"
+    clock = ManualClock(T0)
+    current = ReferralView.version.fget
+    assert current is not None
+    with monkeypatch.context() as former:
+        former.setattr(delay_standards, "RULES", FORMER_RULES)
+        former.setattr(ReferralView, "version", property(lambda view: "8:" + current(view).split(":", 1)[1]))
+        with make_app(store, clock) as app:
+            referral = submit(app, "AAOR", channel="IN_PERSON")
+            perform(app, referral, "first-contact", clock.advance(H))
+            perform(app, referral, "accept", clock.advance(D))
+            clock.advance(12 * D)
+            app.tick()
+            raised = [(s, k) for s, k, _ in flags(app, referral.id)]
+            assert raised == [("AAOR_ANALYSIS", "AT_RISK"), ("AAOR_ANALYSIS", "BREACHED")]
+            assert analysis(app) == (1, 0, 1)  # the view caught up with the flags, under the former definition
+    with make_app(store, clock) as upgraded:
+        assert analysis(upgraded) == (1, 1, 0)
+        assert upgraded.tick() == 0
+        assert [(s, k) for s, k, _ in flags(upgraded, referral.id)] == raised
