@@ -568,7 +568,7 @@ CODES: dict[str, dict[str, Pair]] = {
     "DelayStandard": {
         "AAOR_FIRST_CONTACT": ("AAOR : premier contact (en personne)", "AAOR: first contact (in person)"),
         "AAOR_CALLBACK": ("AAOR : rappel", "AAOR: call-back"),
-        "AAOR_ANALYSIS": ("AAOR : analyse terminée", "AAOR: analysis completed"),
+        "AAOR_ANALYSIS": ("AAOR : demande complétée", "AAOR: request completed"),
         "CONSULT_FIRST_CONTACT": ("Consultation : premier contact", "Consultation: first contact"),
         "CONSULT_FOLLOW_UP": ("Consultation : suivi commencé", "Consultation: follow-up started"),
         "URGENT_HANDLING": ("Demande urgente : premier contact", "Urgent referral: first contact"),
