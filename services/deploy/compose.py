@@ -21,6 +21,8 @@ from services.deploy.platform import (
     IMAGE_TAG,
     KAFKA_CA_PATH,
     KAFKA_VERSION,
+    MEMORY_LIMIT_MIB,
+    MEMORY_REQUEST_MIB,
     SERVICE_TOKEN,
     VAR_DIR,
     Process,
@@ -79,6 +81,12 @@ DATABASE = {"postgres": {"condition": "service_healthy"}}
 BROKER = {"kafka-setup": {"condition": "service_completed_successfully"}}
 """What a service waits for: the brokers with its principal and topics (the console has no Kafka client)."""
 INSTALLATION_FILES = {"referral": {"REFERRAL_SERVICE_TOKEN_FILE": SERVICE_TOKEN}}
+DATABASE_NETWORK = "database"
+"""PostgreSQL's network, internal (no route out), joined only by the processes keeping tables; every other container
+is on the default network alone."""
+LOOPBACK = "127.0.0.1"
+"""Where the APIs are published on the host: plain HTTP with an unauthenticated /metrics, reached from outside only
+through the operator's TLS reverse proxy on the same host (deploy/README.md)."""
 
 
 def secret_name(ref: SecretRef) -> str:
@@ -160,6 +168,7 @@ def _postgres() -> dict[str, Any]:
         "image": POSTGRES_IMAGE,
         "environment": {"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD_FILE": "/run/secrets/postgres-password"},
         "secrets": [_secret(POSTGRES_PASSWORD, "postgres-password"), *roles],
+        "networks": [DATABASE_NETWORK],
         "volumes": [
             "postgres-data:/var/lib/postgresql/data",
             "./postgres/init-roles.sh:/docker-entrypoint-initdb.d/10-init-roles.sh:ro",
@@ -206,7 +215,8 @@ def _kafka_setup() -> dict[str, Any]:
 
 
 def _rls_container() -> dict[str, Any]:
-    """What every container of the platform's image shares: read-only root, no capabilities, a writable var."""
+    """What every container of the platform's image shares: read-only root, no capabilities, a writable var, and the
+    memory the Kubernetes manifests give a pod."""
     return {
         "image": f"${{RLS_IMAGE:-{IMAGE}:{IMAGE_TAG}}}",
         "build": {"context": "../..", "dockerfile": "deploy/image/Dockerfile"},
@@ -214,6 +224,12 @@ def _rls_container() -> dict[str, Any]:
         "tmpfs": ["/tmp", VAR_DIR],
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
+        "deploy": {
+            "resources": {
+                "limits": {"memory": f"{MEMORY_LIMIT_MIB}M"},
+                "reservations": {"memory": f"{MEMORY_REQUEST_MIB}M"},
+            }
+        },
     }
 
 
@@ -233,8 +249,10 @@ def _process(process: Process) -> dict[str, Any]:
         | {callee: {"condition": "service_healthy"} for callee in callees(service)},
         "restart": "unless-stopped",
     }
+    if service in DATABASES:
+        container["networks"] = ["default", DATABASE_NETWORK]
     if process.scalable or process.role == "single":
-        container["ports"] = [f"{process.port}:{process.port}"]
+        container["ports"] = [f"{LOOPBACK}:{process.port}:{process.port}"]
     return container
 
 
@@ -273,6 +291,7 @@ def compose_document() -> dict[str, Any]:
     return {
         "name": PROJECT,
         "services": services,
+        "networks": {DATABASE_NETWORK: {"internal": True}},
         "volumes": {"postgres-data": {}, "kafka-data": {}},
         "secrets": {secret_name(ref): {"file": secret_path(ref)} for ref in secrets_used(services)},
     }

@@ -17,7 +17,10 @@ from services.deploy.platform import (
     IMAGE_TAG,
     KAFKA_CLUSTER,
     KUBERNETES,
+    MEMORY_LIMIT_MIB,
+    MEMORY_REQUEST_MIB,
     PART_OF,
+    POSTGRES_PORT,
     VAR_DIR,
     Process,
     SecretFile,
@@ -33,7 +36,6 @@ from services.runtime.registry import PROCESSES, SERVICES
 
 USER_ID = 10001
 """The image's non-root user (deploy/image/Dockerfile)."""
-POSTGRES_PORT = 5432
 KAFKA_CLIENT_PORT = 9093
 PRIVATE_RANGES = (
     "10.0.0.0/8",
@@ -49,6 +51,14 @@ INGRESS_NAMESPACE_LABEL = {"rls-referrals/ingress": "true"}
 """Label the namespace of your ingress controller with this to let it reach the APIs."""
 MONITORING_NAMESPACE_LABEL = {"rls-referrals/monitoring": "true"}
 """Label the namespace of your Prometheus with this to let it scrape `/metrics` of every pod (workers included)."""
+DATABASE_LABEL = {"rls-referrals/database": "true"}
+"""Label your PostgreSQL's pods and their namespace with this (in-cluster PostgreSQL, e.g. CloudNativePG's
+`inheritedMetadata`): the only pods the platform may reach on 5432. An overlay whose PostgreSQL is outside the cluster
+replaces the peers of the `rls-postgresql` NetworkPolicy with its addresses (`ipBlock`)."""
+DATABASE_CLIENT_LABEL = {"rls-referrals/database-client": "true"}
+"""On the pods that reach PostgreSQL (those keeping tables): what the `rls-postgresql` NetworkPolicy selects, and what
+your database's own ingress policy admits."""
+DATABASE_POLICY = "rls-postgresql"
 METRICS_PATH = "/metrics"
 
 
@@ -64,6 +74,11 @@ def labels(process: Process) -> dict[str, str]:
         "app.kubernetes.io/part-of": PART_OF,
         "app.kubernetes.io/version": IMAGE_TAG,
     }
+
+
+def pod_labels(process: Process) -> dict[str, str]:
+    """A pod's labels: its process's, and whether it reaches PostgreSQL."""
+    return labels(process) | (DATABASE_CLIENT_LABEL if process.service in DATABASES else {})
 
 
 def selector(process: Process) -> dict[str, str]:
@@ -115,7 +130,10 @@ def _container(process: Process) -> dict[str, Any]:
         "startupProbe": _probe("/healthz", 2, 30),
         "livenessProbe": _probe("/healthz", 20, 3),
         "readinessProbe": _probe("/readyz", 10, 3),
-        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": f"{MEMORY_REQUEST_MIB}Mi"},
+            "limits": {"memory": f"{MEMORY_LIMIT_MIB}Mi"},
+        },
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -143,7 +161,7 @@ def deployment(process: Process) -> dict[str, Any]:
             "strategy": strategy,
             "selector": {"matchLabels": selector(process)},
             "template": {
-                "metadata": {"labels": labels(process), "annotations": scrape_annotations(process)},
+                "metadata": {"labels": pod_labels(process), "annotations": scrape_annotations(process)},
                 "spec": {
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
@@ -194,8 +212,9 @@ def _tcp(port: int) -> dict[str, Any]:
 
 def network_policy(process: Process) -> dict[str, Any]:
     """Ingress: an API from the services that call it and from the ingress controller's namespace, every process from
-    the monitoring namespace (its `/metrics`; probes come from the node). Egress: DNS, the Kafka cluster, PostgreSQL,
-    the APIs it calls, and HTTPS to public addresses only (the identity provider's JWKS, webhooks)."""
+    the monitoring namespace (its `/metrics`; probes come from the node). Egress: DNS, the Kafka cluster, the APIs it
+    calls, and HTTPS to public addresses only (the identity provider's JWKS, webhooks); PostgreSQL is the
+    `rls-postgresql` policy's (`database_policy`), one place for an overlay to name the database."""
     monitoring = {"from": [{"namespaceSelector": {"matchLabels": MONITORING_NAMESPACE_LABEL}}]}
     ingress: list[dict[str, Any]] = [{**monitoring, "ports": [_tcp(process.port)]}]
     if process.role != "worker":
@@ -219,8 +238,6 @@ def network_policy(process: Process) -> dict[str, Any]:
                 "ports": [_tcp(KAFKA_CLIENT_PORT)],
             }
         )
-    if process.service in DATABASES:
-        egress.append({"ports": [_tcp(POSTGRES_PORT)]})  # a managed or operator-run PostgreSQL, wherever it is
     egress += [
         {"to": [{"podSelector": _api_selector(c)}], "ports": [_tcp(SERVICES[c])]} for c in callees(process.service)
     ]
@@ -233,6 +250,33 @@ def network_policy(process: Process) -> dict[str, Any]:
             "policyTypes": ["Ingress", "Egress"],
             "ingress": ingress,
             "egress": egress,
+        },
+    }
+
+
+def database_policy() -> dict[str, Any]:
+    """Egress to PostgreSQL (5432) of the pods keeping tables, and only to the database: by default the pods labelled
+    `DATABASE_LABEL` in a namespace labelled the same (an in-cluster PostgreSQL); an overlay with a PostgreSQL
+    outside the cluster replaces these peers with its addresses. Policies add up: the processes' own policies allow
+    no 5432 at all."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": DATABASE_POLICY, "labels": {"app.kubernetes.io/part-of": PART_OF}},
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/part-of": PART_OF, **DATABASE_CLIENT_LABEL}},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": DATABASE_LABEL},
+                            "podSelector": {"matchLabels": DATABASE_LABEL},
+                        }
+                    ],
+                    "ports": [_tcp(POSTGRES_PORT)],
+                }
+            ],
         },
     }
 
@@ -251,7 +295,7 @@ def base_kustomization() -> dict[str, Any]:
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": [f"{name}.yaml" for name in PROCESSES],
+        "resources": [f"{name}.yaml" for name in PROCESSES] + ["database.yaml"],
         "configMapGenerator": [{"name": "rls-platform", "envs": ["config/platform.env"]}]
         + [{"name": f"rls-{name}", "envs": [f"config/{name}.env"]} for name in PROCESSES],
     }

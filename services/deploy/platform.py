@@ -13,6 +13,7 @@ from importlib.metadata import version
 from typing import Literal
 
 from services.common.kafka_security import KafkaClientSettings
+from services.deploy.broker import replication
 from services.deploy.settings_env import Setting, env_text, service_settings
 from services.runtime.kafka_security import CREDENTIALS_ISSUER, ISSUER_SERVICE, service_principal
 from services.runtime.registry import PROCESSES, SERVICES, settings_class
@@ -23,6 +24,8 @@ IMAGE = "rls-referrals"
 IMAGE_TAG = version("rls-referrals")
 KAFKA_VERSION: str = RuntimeSettings.model_fields["kafka_version"].default
 """The same Apache Kafka as the embedded broker's."""
+PRODUCTION_BROKERS = 3
+"""Brokers of the production Kafka cluster (Strimzi's `k8s/kafka/`): three copies of every topic, two in sync."""
 KAFKA_CLUSTER = "rls-kafka"
 """The Strimzi `Kafka` resource's name (its bootstrap service is `<name>-kafka-bootstrap`)."""
 VAR_DIR = "/var/lib/rls"
@@ -30,6 +33,9 @@ VAR_DIR = "/var/lib/rls"
 ACL_FILE_IN_IMAGE = "/opt/rls/deploy/kafka/acls.toml"
 SECRETS_ROOT = "/var/run/secrets/rls"
 """Where secret files (the Kafka CA, the referral service's token, the dev signing key) are mounted."""
+MEMORY_REQUEST_MIB, MEMORY_LIMIT_MIB = 256, 512
+"""Memory of every process of the platform's image, in MiB: the same cap in Kubernetes and in Compose."""
+POSTGRES_PORT = 5432
 
 Role = Literal["api", "worker", "single"]
 
@@ -197,6 +203,9 @@ class Target:
     kafka_bootstrap: str
     kafka_ca: SecretFile
     issues_kafka_credentials: bool
+    brokers: int
+    """Brokers of the shape this target renders (Compose: its one broker; Kubernetes' base: production's three, the
+    dev overlay brings it down to one): the copies of the topics a service creates with an explicit factor."""
     unset: Mapping[str, str] = field(default_factory=dict)
     """Settings this target leaves unset on purpose (beyond `LEFT_UNSET`), and why."""
 
@@ -215,6 +224,7 @@ COMPOSE = Target(
     "kafka:9092",
     SecretFile(SecretRef("kafka-broker", "ca.pem"), KAFKA_CA_PATH),  # made by `rls deploy secrets`
     issues_kafka_credentials=True,
+    brokers=1,
 )
 KUBERNETES = Target(
     "kubernetes",
@@ -222,6 +232,7 @@ KUBERNETES = Target(
     f"{KAFKA_CLUSTER}-kafka-bootstrap:9093",
     SecretFile(SecretRef(f"{KAFKA_CLUSTER}-cluster-ca-cert", "ca.crt"), KAFKA_CA_PATH),  # made by Strimzi
     issues_kafka_credentials=False,
+    brokers=PRODUCTION_BROKERS,
     unset=dict.fromkeys(sorted(ISSUER_SETTINGS), STRIMZI_OWNS_USERS),
 )
 
@@ -270,6 +281,8 @@ def _value(service: str, setting: Setting, target: Target) -> str | None:
         deployed[ISSUER_USERNAME] = CREDENTIALS_ISSUER
     if setting.env in deployed:
         return deployed[setting.env]
+    if field_name == "replication_factor":  # the standards board's topics: as many copies as the broker gives its own
+        return replication(target.brokers)["default.replication.factor"]
     if field_name.endswith("_url") and field_name.removesuffix("_url") in SERVICES:
         return target.url(field_name.removesuffix("_url"))
     if setting.env in PER_INSTALLATION or setting.default is None:

@@ -39,6 +39,11 @@ RENDERERS: dict[str, Callable[[], str]] = {
     ),
     "deploy/k8s/base/kustomization.yaml": lambda: _yaml(kubernetes.base_kustomization()),
     **{f"deploy/k8s/base/{name}.yaml": partial(_service_yaml, name) for name in PROCESSES},
+    "deploy/k8s/base/database.yaml": lambda: _yaml(
+        kubernetes.database_policy(),
+        about="Egress to PostgreSQL, only to the database: label its pods and their namespace\n"
+        "rls-referrals/database=true, or replace the peers in your overlay (deploy/README.md).",
+    ),
     "deploy/k8s/kafka/kustomization.yaml": lambda: _yaml(strimzi.kafka_kustomization()),
     "deploy/k8s/kafka/kafka.yaml": lambda: _yaml(strimzi.kafka()),
     "deploy/k8s/kafka/topics.yaml": lambda: _yaml(*strimzi.topics()),

@@ -14,7 +14,7 @@ from typing import Any
 
 from services.common.kafka_acls import AclFile, Grant, Principal, load_acl_file
 from services.deploy import broker
-from services.deploy.platform import KAFKA_CLUSTER, KAFKA_VERSION, PART_OF
+from services.deploy.platform import KAFKA_CLUSTER, KAFKA_VERSION, PART_OF, PRODUCTION_BROKERS
 from services.deploy.topics import TopicSpec, platform_topics
 from services.runtime.kafka_security import CREDENTIALS_ISSUER
 
@@ -23,8 +23,9 @@ STRIMZI_VERSION = "1.0.1"
 """The operator these resources are written for (it serves only `kafka.strimzi.io/v1` and runs Kafka 4.1.1)."""
 METADATA_VERSION = "4.1-IV1"
 """KRaft metadata version of Kafka 4.1 (`MetadataVersion.latestProduction()` of the 4.1.1 jars)."""
-PRODUCTION_BROKERS = 3
 CLIENT_PORT, EXTERNAL_PORT = 9093, 9094
+ENTITY_OPERATOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
+"""Each of the Topic and User Operators' containers (a JVM each): requested, and capped like the platform's pods."""
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -84,7 +85,10 @@ def kafka() -> dict[str, Any]:
                 "authorization": {"type": "simple"},
                 "config": kafka_config(PRODUCTION_BROKERS),
             },
-            "entityOperator": {"topicOperator": {}, "userOperator": {}},
+            "entityOperator": {
+                "topicOperator": {"resources": ENTITY_OPERATOR_RESOURCES},
+                "userOperator": {"resources": ENTITY_OPERATOR_RESOURCES},
+            },
         },
     }
 

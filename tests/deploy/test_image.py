@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.deploy import healthcheck
+from services.runtime.registry import PROCESSES
 from tests.deploy.validation import DEPLOY
 from tests.helpers import free_port
 
@@ -102,3 +103,10 @@ def test_the_health_check_asks_readyz_on_the_services_port(readiness_server: typ
 def test_the_health_check_fails_when_nothing_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONSENT_PORT", str(free_port()))
     assert healthcheck.check(["rls", "serve", "consent"], timeout_s=1) == 1
+
+
+def test_the_image_exposes_the_port_of_every_process() -> None:
+    exposed = next(
+        line for line in (DEPLOY / "image" / "Dockerfile").read_text().splitlines() if line.startswith("EXPOSE")
+    )
+    assert sorted(int(port) for port in exposed.split()[1:]) == sorted(PROCESSES.values())

@@ -141,3 +141,59 @@ def test_an_establishments_user_comes_from_the_organisation_template() -> None:
 def test_an_organisation_id_that_cannot_name_a_kafka_user_is_refused(org_id: str) -> None:
     with pytest.raises(strimzi.OrganisationNameError):
         strimzi.organisation_user(org_id)
+
+
+def _config_map(documents: list[dict[str, Any]], name: str) -> dict[str, str]:
+    """A generated ConfigMap's data by its name before kustomize's hash."""
+    maps = (doc for doc in documents if doc["kind"] == "ConfigMap")
+    return next(doc["data"] for doc in maps if doc["metadata"]["name"].rsplit("-", 1)[0] == name)
+
+
+def _kafka(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(doc for doc in documents if doc["kind"] == "Kafka")
+
+
+def _compose_env(name: str) -> dict[str, str]:
+    path = DEPLOY / "compose" / "config" / name
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+@pytest.mark.parametrize("installation", ["compose", "dev", "prod"])
+def test_the_standards_board_keeps_as_many_copies_as_every_other_topic(
+    built: dict[str, list[dict[str, Any]]], installation: str
+) -> None:
+    """The board topic and every faust changelog are created with STANDARDS_REPLICATION_FACTOR: production's three
+    copies, the single broker's one."""
+    if installation == "compose":
+        factor = _compose_env("standards.env")["STANDARDS_REPLICATION_FACTOR"]
+        copies = compose_broker_properties().get("default.replication.factor", "1")  # one broker: Kafka's default
+    else:
+        factor = _config_map(built[installation], "rls-standards")["STANDARDS_REPLICATION_FACTOR"]
+        copies = str(_kafka(built[installation])["spec"]["kafka"]["config"]["default.replication.factor"])
+    assert factor == copies == ("3" if installation == "prod" else "1")
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_the_bootstrap_address_given_to_establishments_is_in_the_brokers_certificates(
+    built: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    """Their clients check the broker's name: the bootstrap host the notifications service hands out must be a subject
+    alternative name of the external listener (Strimzi adds `bootstrap.alternativeNames` to the certificates)."""
+    bootstrap = _config_map(built[overlay], "rls-notifications")["NOTIFICATIONS_KAFKA_CLIENT_BOOTSTRAP"]
+    listener = next(lst for lst in _kafka(built[overlay])["spec"]["kafka"]["listeners"] if lst["name"] == "external")
+    names = listener.get("configuration", {}).get("bootstrap", {}).get("alternativeNames", [])
+    for address in bootstrap.split(","):
+        host, _, port = address.rpartition(":")
+        assert host in names, f"{overlay}: {host} not in the certificate's names {names}"
+        if listener["type"] == "loadbalancer":
+            assert int(port) == listener["port"]
+
+
+def test_the_entity_operators_request_and_cap_their_resources(built: dict[str, list[dict[str, Any]]]) -> None:
+    for overlay in ("dev", "prod"):
+        operators = _kafka(built[overlay])["spec"]["entityOperator"]
+        for name in ("topicOperator", "userOperator"):
+            resources = operators[name]["resources"]
+            assert resources["requests"]["cpu"] and resources["requests"]["memory"], (overlay, name)
+            assert resources["limits"]["memory"], (overlay, name)

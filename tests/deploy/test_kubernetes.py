@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.deploy.platform import SINGLE_PROCESS, processes
+from services.deploy.platform import DATABASES, SINGLE_PROCESS, processes
 from services.runtime.registry import PROCESSES, SERVICES
 from tests.deploy.conftest import OVERLAYS
 
@@ -75,7 +75,7 @@ def test_network_policies_let_in_only_callers_and_out_only_to_what_a_process_nee
     built: dict[str, list[dict[str, Any]]], overlay: str
 ) -> None:
     policies = _of(built[overlay], "NetworkPolicy")
-    assert set(policies) == {p.name for p in processes()}
+    assert set(policies) == {p.name for p in processes()} | {"rls-postgresql"}
     consent = policies["rls-consent"]["spec"]
     peers = [peer for rule in consent["ingress"] for peer in rule["from"]]
     names = {p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name") for p in peers}
@@ -107,3 +107,45 @@ def test_configmaps_change_their_names_when_their_content_changes(built: dict[st
     names = set(_of(built["prod"], "ConfigMap"))
     assert all(name.rsplit("-", 1)[0] in {"rls-platform", *(f"rls-{s}" for s in PROCESSES)} for name in names)
     assert all(len(name.rsplit("-", 1)[1]) == 10 for name in names)
+
+
+def _selected(policy: dict[str, Any], pod_labels: dict[str, str]) -> bool:
+    return policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_network_policy_rule_names_its_peers(built: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    """A rule without `to`/`from` (or with an empty peer) admits every address: none here."""
+    for name, policy in _of(built[overlay], "NetworkPolicy").items():
+        rules = [(rule, "to") for rule in policy["spec"].get("egress", [])]
+        rules += [(rule, "from") for rule in policy["spec"].get("ingress", [])]
+        for rule, peers in rules:
+            assert rule.get(peers) and all(rule[peers]), f"{overlay} {name}: {rule}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_processes_keeping_tables_reach_postgresql_and_only_the_database(
+    built: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    policies = _of(built[overlay], "NetworkPolicy")
+    database = policies.pop("rls-postgresql")
+    postgresql = {"protocol": "TCP", "port": 5432}
+    for name, policy in policies.items():  # a process's own policy allows no 5432 at all
+        assert all(postgresql not in rule.get("ports", []) for rule in policy["spec"]["egress"]), name
+    assert database["spec"]["policyTypes"] == ["Egress"]
+    assert [rule["ports"] for rule in database["spec"]["egress"]] == [[postgresql]]
+    peers = database["spec"]["egress"][0]["to"]
+    if overlay == "prod":  # a managed PostgreSQL outside the cluster: its address, set by the overlay
+        assert [set(peer) for peer in peers] == [{"ipBlock"}]
+        assert all(peer["ipBlock"]["cidr"] not in ("0.0.0.0/0", "::/0") for peer in peers)
+    else:  # an in-cluster PostgreSQL: the pods labelled as the database, in a namespace labelled the same
+        label = {"rls-referrals/database": "true"}
+        assert peers == [{"namespaceSelector": {"matchLabels": label}, "podSelector": {"matchLabels": label}}]
+    deployments = _of(built[overlay], "Deployment")
+    reaching = {
+        name
+        for name, deployment in deployments.items()
+        if _selected(database, deployment["spec"]["template"]["metadata"]["labels"])
+    }
+    assert reaching == {p.name for p in processes() if p.service in DATABASES}
+    assert "rls-standards" not in reaching, "the board keeps no table"
