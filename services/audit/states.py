@@ -176,7 +176,7 @@ def state_seen_by(history: HistoryDB, kind: Kind, entity_id: str, as_of: datetim
     Agreements and consents are never cut."""
     cut = None if kind != "referral" or org is None else referral_cut(history.entity_events(kind, entity_id), org)
     rows = _rows_as_of(history, kind, entity_id, as_of, axis)
-    if cut is None:
+    if cut is None or org is None:
         return Seen(FOLDS[kind](rows, as_of))
     reached = any(row.seq == cut.seq for row in rows)
     rows = [row for row in rows if row.seq <= cut.seq or own_delay_flag(row, org)]
