@@ -25,7 +25,8 @@ class StatePublic(BaseModel):
         None,
         description="A referral read by the auditors of an organisation that received it and redirected it away: "
         "when that redirection took effect, the state shown being as it stood then (what came after happened at "
-        "other organisations); null when the state is shown whole",
+        "other organisations), with the delay flags of that organisation's own clocks flagged since; null when the "
+        "state is shown whole",
     )
 
 

@@ -172,14 +172,23 @@ class Seen:
 def state_seen_by(history: HistoryDB, kind: Kind, entity_id: str, as_of: datetime, axis: Axis, org: str | None) -> Seen:
     """The state at `as_of` as the auditors of `org` may read it (None: a network auditor, who reads it whole). A
     referral is cut, for a former receiver, at the redirection that last moved it away (`referral_cut`): a later
-    `as_of` shows it as it stood then. Agreements and consents are never cut."""
+    `as_of` shows it as it stood then, with the delay flags of its own clocks recorded since (`own_delay_flag`).
+    Agreements and consents are never cut."""
     cut = None if kind != "referral" or org is None else referral_cut(history.entity_events(kind, entity_id), org)
     rows = _rows_as_of(history, kind, entity_id, as_of, axis)
-    if cut is None:
+    if cut is None or org is None:
         return Seen(FOLDS[kind](rows, as_of))
-    rows = [row for row in rows if row.seq <= cut.seq]
-    reached = bool(rows) and rows[-1].seq == cut.seq
+    reached = any(row.seq == cut.seq for row in rows)
+    rows = [row for row in rows if row.seq <= cut.seq or own_delay_flag(row, org)]
     return Seen(FOLDS[kind](rows, as_of), parse_time(cut.effective_at) if reached else None)
+
+
+def own_delay_flag(row: HistoryRow, org: str) -> bool:
+    """Whether `row` flags a delay of `org`'s own clock (at risk, breached), which its auditors read even when it was
+    published after the redirection that cut the referral for them: the referral service's tick flags a bound that
+    passed before the redirection at its next run, possibly after it. The state shows of it only the standard, clock
+    state, due and flagging times and `org` (`referral_state`), nothing of the new receiver's handling."""
+    return row.name.startswith("delay-") and row.payload.get("responsible_org") == org
 
 
 def referral_cut(rows: Sequence[HistoryRow], org: str) -> HistoryRow | None:

@@ -117,7 +117,8 @@ class SubscriptionPublic(BaseModel):
     secret: str | None = Field(
         None,
         description="Only in the answer that created a webhook without a secret, or rotated its secret without "
-        "giving one: the generated one",
+        "giving one: the generated one (again in the answer to a retry with the same Idempotency-Key, as long as no "
+        "later rotation replaced it)",
     )
     previous_secret_valid_until: datetime | None = Field(
         None,

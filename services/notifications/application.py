@@ -212,7 +212,7 @@ class Notifications(TrackedApplication):
         if existing is not None:
             if existing.request_digest != digest:
                 raise SubscriptionIdempotencyConflictError("this Idempotency-Key was used for another subscription")
-            generated = existing.secret if request.channel is DeliveryChannel.WEBHOOK and not request.secret else None
+            generated = self._creations_secret(existing) if not request.secret else None
             return Subscribed(existing, created=False, generated_secret=generated)
         claimed = (
             self._claim_topic(request.org_id, subscription_id)
@@ -236,6 +236,15 @@ class Notifications(TrackedApplication):
         except IntegrityError:  # a concurrent retry with the same key, or a concurrent topic claim, won the race
             return self.subscribe(request, by, idempotency_key)
         return Subscribed(self._subscription_entry(subscription.id), created=True, generated_secret=generated)
+
+    def _creations_secret(self, existing: SubscriptionEntry) -> str | None:
+        """The secret generated at the webhook's creation, told again to a replay of it while it is still the
+        subscription's secret: after a rotation the current secret is the rotation's (one the organisation chose,
+        or one swapped in because the generated one leaked), never told to a replay of the creation."""
+        if existing.channel is not DeliveryChannel.WEBHOOK or existing.secret is None:
+            return None
+        subscription = self._load(Subscription, existing.id)
+        return subscription.secret if subscription.last_rotation is None else None
 
     def _check_target(self, url: str) -> None:
         """The webhook's host, resolved now, must be a public address (loopback too in development)."""

@@ -23,13 +23,17 @@ from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent
 from services.common.kafka import Outgoing
 from services.contract.referral_events import ReferralDelayV1
+from services.referral.domain import Step
 from services.referral.main import build_app as build_referral
 from services.referral.main import outbox
 from services.referral.settings import ReferralSettings
 from services.runtime.registry import event_stores
-from tests.audit.conftest import Auth, stored_messages
+from tests.audit.conftest import Auth, rows_of, stored_messages
 from tests.conftest import free_port
-from tests.referral.fakes import fake_gateways
+from tests.referral.conftest import T0 as REFERRAL_T0
+from tests.referral.fakes import FakeDirectory, fake_gateways
+from tests.referral.test_clocks import make_app as make_referrals
+from tests.referral.test_clocks import submit
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 STEP = timedelta(minutes=5)
@@ -286,3 +290,51 @@ def test_a_cut_read_is_on_the_trail_and_no_other_route_shows_the_referral_to_a_f
     # the network-wide report and the others are not an organisation's auditor's to read
     for path in ("/v1/reports/compliance", "/v1/reports/compliance?format=csv", "/v1/integrity", "/v1/replay"):
         assert world.audit.get(path, headers=auth(B, "auditor")).status_code == 403
+
+
+def test_a_former_receivers_own_breaches_flagged_after_its_redirection_are_read_by_its_auditors(
+    audit_settings: Callable[..., Any], client_for: Callable[..., TestClient], auth: Auth
+) -> None:
+    """org-b's call-back bound passed while no tick ran; org-b redirected to org-c, which then received and accepted
+    it and let its own first-contact bound pass. The tick flags org-b's breaches after the redirection (true time
+    before it): they are org-b's own, its auditors read them (the notifications service delivers them to org-b);
+    org-c's steps, status and breach stay out of their view (review: the cut hid org-b's own breaches)."""
+    clock = ManualClock(REFERRAL_T0)
+    referrals = make_referrals(clock=clock)
+    referral = submit(referrals, "AAOR", channel="PHONE")
+    clock.advance(timedelta(hours=30))
+    redirected_at = clock()
+    referrals.redirect(
+        referral.id, Step(B, "worker", redirected_at, to_org=C, to_service="SOCIAL_CONSULT"), None, FakeDirectory()
+    )
+    assert referrals.tick() == 2  # org-b's own clock: flagged now, after the redirection
+    for command in ("receive", "accept"):
+        clock.advance(STEP)
+        referrals.perform(referral.id, command, Step(C, "worker", clock()), None)
+    clock.advance(timedelta(days=60))
+    assert referrals.tick() >= 1  # org-c's clocks
+    audit_app = build_audit(
+        audit_settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", kafka_timeout_s=0.5),
+        clock=ManualClock(clock() + timedelta(days=1)),
+        stores=event_stores,
+    )
+    audit_app.state.queries.history.ingest(rows_of(stored_messages(referrals, outbox(referrals, "http://referral"))))
+    audit = client_for(audit_app)
+
+    def read(org: str, role: str = "auditor") -> dict[str, Any]:
+        answer = audit.get(f"/v1/referrals/{referral.id}/state", headers=auth(org, role))
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    whole = read(*NETWORK)["state"]
+    assert whole["status"] == "ACCEPTED" and C in [flag["responsible_org"] for flag in whole["delay_flags"]]
+    body = read(B)
+    state = body["state"]
+    assert [flag["responsible_org"] for flag in state["delay_flags"]] == [B, B]
+    assert {flag["state"] for flag in state["delay_flags"]} == {"AT_RISK", "BREACHED"}
+    assert [(step["step"], step["to_org"]) for step in state["history"]][-1] == ("redirected", C)
+    assert (state["status"], state["to_org"], state["outcome"]) == ("REDIRECTED", C, None)
+    assert body["shown_until"] == _iso(redirected_at)
+    assert "ACCEPTED" not in str(body) and "CONSULT_FIRST_CONTACT" not in str(body)
+    assert read(C)["state"] == whole  # the current receiver reads it whole

@@ -326,6 +326,60 @@ def test_a_retried_rotation_with_its_idempotency_key_rotates_once(client: TestCl
     assert other.status_code == 409 and other.json()["type"] == "urn:ca.qc.rls:problem:idempotency-key-reused"
 
 
+@pytest.mark.parametrize(
+    "rotation", [{"secret": NEW_SECRET, "previous_valid_for_s": 0}, {}], ids=["supplied-no-grace", "generated"]
+)
+def test_a_replayed_creation_tells_the_generated_secret_only_while_no_rotation_replaced_it(
+    client: TestClient, auth: Auth, rotation: dict[str, Any]
+) -> None:
+    """The secret generated at creation is told again to a retry of the creation; once a rotation replaced it, a
+    replay answers the subscription without a secret (review: it answered the rotated-in one, even one the
+    organisation chose or swapped in at once because the generated one leaked)."""
+    me = org()
+    body = {"org_id": me, "channel": "WEBHOOK", "url": "https://partner.example/hooks"}
+    headers = {**auth(me, "admin"), "Idempotency-Key": "create-1"}
+    created = client.post("/v1/subscriptions", json=body, headers=headers)
+    retried = client.post("/v1/subscriptions", json=body, headers=headers)
+    assert created.status_code == retried.status_code == 201 and retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.json()["secret"] == created.json()["secret"], "a retry may tell the same generated secret again"
+    url = f"/v1/subscriptions/{created.json()['id']}/rotate-secret"
+    rotated = client.post(url, json=rotation, headers=auth(me, "admin"))
+    assert rotated.status_code == 200
+    current = rotated.json().get("secret", NEW_SECRET)
+    replay = client.post("/v1/subscriptions", json=body, headers=headers)
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json()["id"] == created.json()["id"] and replay.json()["version"] == 2
+    assert "secret" not in replay.json() and current not in replay.text and created.json()["secret"] not in replay.text
+
+
+def test_a_replayed_rotation_tells_its_generated_secret_only_while_no_later_rotation_replaced_it(
+    client: TestClient, auth: Auth
+) -> None:
+    me = org()
+    created = client.post("/v1/subscriptions", json=webhook(me), headers=auth(me, "admin")).json()
+    url = f"/v1/subscriptions/{created['id']}/rotate-secret"
+    first = {**auth(me, "admin"), "Idempotency-Key": "rotation-1"}
+    second = {**auth(me, "admin"), "Idempotency-Key": "rotation-2"}
+    told = client.post(url, headers=first).json()["secret"]
+    assert client.post(url, headers=first).json()["secret"] == told, "a retry tells it again"
+    newer = client.post(url, headers=second).json()["secret"]
+    assert client.post(url, headers=second).json()["secret"] == newer
+    replay = client.post(url, headers=first)
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert "secret" not in replay.json() and newer not in replay.text and told not in replay.text
+    chosen = {**auth(me, "admin"), "Idempotency-Key": "rotation-3"}
+    assert client.post(url, json={"secret": THIRD_SECRET, "previous_valid_for_s": 0}, headers=chosen).status_code == 200
+    for headers in (first, second, chosen):
+        again = client.post(
+            url,
+            json={"secret": THIRD_SECRET, "previous_valid_for_s": 0} if headers is chosen else None,
+            headers=headers,
+        )
+        assert again.status_code == 200 and "secret" not in again.json() and THIRD_SECRET not in again.text
+    entry = application(client).get_subscription(me, uuid.UUID(created["id"]))
+    assert entry.signing_secrets(datetime.now(UTC)) == [THIRD_SECRET], "the replays rotated nothing"
+
+
 def test_a_key_reused_for_another_rotation_is_a_conflict(store_url: str) -> None:
     me = org()
     with open_app(store_url) as app:
