@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from services.common.access import ALL_ROLES, AUDITORS, WORKERS, Parties, Policy, Rule
 from services.common.auth import SERVICE, Principal
 from services.consent.application import RecordedDecision
-from services.consent.policy import Facts, Reason, to_json
+from services.consent.policy import AGE_FROM_REQUEST, Facts, Reason, ReasonCode, to_json
 from services.contract.consent_events import DECISION_PARTIES
 from services.contract.consent_events import decision_parties as contract_parties
 
@@ -80,8 +80,10 @@ def decision_parties(recorded: RecordedDecision) -> Parties:
 # A decision's facts name the person's consents, restrictions and refusals, which their holders keep from everyone
 # else (GET /v1/consents/{id} is a 404 to them). Asking for a decision (anyone may name itself its discloser) must not
 # read them either: a record the caller may not read itself shows only that it counted and who holds it (the
-# decision's discloser or recipient, or another organisation, unnamed). The stored decision, its event and the
-# auditors' re-evaluations keep every fact.
+# decision's discloser or recipient, or another organisation, unnamed). Nor does the person's age band read from such
+# a consent's birth date show (an outsider would learn that the recipient's client is under 14), nor the details of
+# the reasons the band decided; a band from the birth date the request gave shows (its caller knew it). The stored
+# decision, its event and the auditors' re-evaluations keep every fact.
 
 FACT_LISTS = (
     ("consents", "consent_id", "get_consent"),
@@ -107,6 +109,40 @@ def named_by_reasons(recorded: RecordedDecision) -> list[str]:
     return list(dict.fromkeys(key for key in named if key in records))
 
 
+AGE_REASONS = frozenset(
+    {
+        ReasonCode.SUBJECT_NOT_MINOR,
+        ReasonCode.NOT_UNDER_14_AT_DEATH,
+        ReasonCode.MINOR_CONDITION_NOT_STATED,
+        ReasonCode.MINOR_ACCESS_REFUSED,
+    }
+)
+"""Reasons the person's age band decides: their detail names the band, or the ground asked of a minor's parent (the
+youth-protection intervention under 14, the minor's objection from 14), which tells it."""
+
+
+def age_source(recorded: RecordedDecision) -> list[str]:
+    """The consent the person's age bands were read from, when its id was kept (its holder decides who sees them)."""
+    source = recorded.facts.subject_age_from
+    return [] if source is None or source == AGE_FROM_REQUEST else [source]
+
+
+def age_unreadable(principal: Principal, recorded: RecordedDecision, holders: Mapping[str, str]) -> bool:
+    """Whether `principal` may not see the person's age bands among the decision's facts: they were read from a
+    consent it may not read itself. `holders`: who holds the consent of `age_source` (one not found is hidden).
+    In decisions recorded before the source was kept, only a reader of both parties' consents sees them."""
+    facts = recorded.facts
+    if facts.subject_age_band is None and facts.subject_age_band_at_death is None:
+        return False
+    if facts.subject_age_from == AGE_FROM_REQUEST:
+        return False
+    if facts.subject_age_from is None:  # the request's birth date, or a consent the discloser or the recipient held
+        parties = (recorded.input.discloser_org_id, recorded.input.recipient_org_id)
+        return not all(POLICY.allows("get_consent", principal, {"holder": org}) for org in parties)
+    holder = holders.get(facts.subject_age_from)
+    return holder is None or not POLICY.allows("get_consent", principal, {"holder": holder})
+
+
 def unreadable(
     principal: Principal, recorded: RecordedDecision, record_ids: Iterable[str], holders: Mapping[str, str]
 ) -> dict[str, str]:
@@ -123,24 +159,30 @@ def unreadable(
     return hidden
 
 
-def decision_seen(recorded: RecordedDecision, hidden: Mapping[str, str]) -> RecordedDecision:
+def decision_seen(recorded: RecordedDecision, hidden: Mapping[str, str], age_hidden: bool = False) -> RecordedDecision:
     """The decision with its reasons about hidden records kept to their code, route and categories (no record id,
-    no detail: a consent's dates, its grantor's role)."""
-    if not hidden:
+    no detail: a consent's dates, its grantor's role); with `age_hidden`, the reasons the age band decided keep no
+    detail either."""
+    if not hidden and not age_hidden:
         return recorded
 
     def seen(reason: Reason) -> Reason:
         if reason.consent_id in hidden:
             return dataclasses.replace(reason, consent_id=None, detail=None)
-        return dataclasses.replace(reason, detail=None) if reason.detail in hidden else reason
+        if reason.detail in hidden or (age_hidden and reason.code in AGE_REASONS):
+            return dataclasses.replace(reason, detail=None)
+        return reason
 
     decision = dataclasses.replace(recorded.decision, reasons=tuple(seen(r) for r in recorded.decision.reasons))
     return dataclasses.replace(recorded, decision=decision)
 
 
-def facts_seen(recorded: RecordedDecision, hidden: Mapping[str, str]) -> dict[str, Any]:
-    """The decision's facts (JSON), each hidden record replaced by `{"redacted": true, "held_by": <part>}`."""
+def facts_seen(recorded: RecordedDecision, hidden: Mapping[str, str], age_hidden: bool = False) -> dict[str, Any]:
+    """The decision's facts (JSON), each hidden record replaced by `{"redacted": true, "held_by": <part>}`; with
+    `age_hidden`, the person's age bands and their source null (as if no birth date were known)."""
     facts: dict[str, Any] = to_json(recorded.facts)
     for name, key, _ in FACT_LISTS:
         facts[name] = [{"redacted": True, "held_by": hidden[r[key]]} if r[key] in hidden else r for r in facts[name]]
+    if age_hidden:
+        facts.update(subject_age_band=None, subject_age_band_at_death=None, subject_age_from=None)
     return facts

@@ -23,8 +23,11 @@ from services.common.problems import (
 )
 from services.common.service import from_state
 from services.consent.access import (
+    AGE_REASONS,
     POLICY,
     Recorded,
+    age_source,
+    age_unreadable,
     consent_parties,
     decision_parties,
     decision_seen,
@@ -342,16 +345,21 @@ async def decide(
 
 async def answer_seen(consents: Consents, reader: Principal, recorded: RecordedDecision) -> RecordedDecision:
     """A decision's answer as `reader` may read it: its reasons name the consents, restrictions and refusals it may
-    not read itself without their ids and details. Their holders are read only when the reasons name records: on the
-    event loop from a store read in process, else on the thread pool (as the decision lane decides)."""
+    not read itself without their ids and details, and those the person's age band decided without their details
+    when the band was read from a consent it may not read. Holders are read only when the reasons name records or
+    the age band: on the event loop from a store read in process, else on the thread pool (as the decision lane
+    decides)."""
     named = named_by_reasons(recorded)
-    if not named:
+    by_age = any(reason.code in AGE_REASONS for reason in recorded.decision.reasons)
+    if not named and not by_age:
         return recorded
+    looked_up = [*named, *age_source(recorded)] if by_age else named
     if consents.reads_in_process:
-        holders = consents.holders(named)
+        holders = consents.holders(looked_up)
     else:
-        holders = await run_in_threadpool(consents.holders, named)
-    return decision_seen(recorded, unreadable(reader, recorded, named, holders))
+        holders = await run_in_threadpool(consents.holders, looked_up)
+    age_hidden = by_age and age_unreadable(reader, recorded, holders)
+    return decision_seen(recorded, unreadable(reader, recorded, named, holders), age_hidden)
 
 
 @router.post("/disclosures", response_model=DecisionPublic, responses={403: {}, 409: {}, 422: {}})
@@ -411,18 +419,21 @@ def get_decision(
     accept_language: Annotated[str | None, Header()] = None,
 ) -> RecordedDecisionPublic:
     """A past decision with its input and facts (to the organisations it concerns and their auditors); a consent,
-    restriction or refusal among them that the caller may not read itself shows only who holds it."""
+    restriction or refusal among them that the caller may not read itself shows only who holds it, and the person's
+    age bands read from such a consent's birth date are null."""
     recorded = consents.get_decision(decision_id)
     if not POLICY.allows("get_decision", principal, decision_parties(recorded)):
         raise DecisionNotFoundError("no such decision")
     records = list(fact_records(recorded.facts))
-    hidden = unreadable(principal, recorded, records, consents.holders(records))
-    public = DecisionPublic.of(decision_seen(recorded, hidden), _lang(None, accept_language, settings))
+    holders = consents.holders([*records, *age_source(recorded)])
+    hidden = unreadable(principal, recorded, records, holders)
+    age_hidden = age_unreadable(principal, recorded, holders)
+    public = DecisionPublic.of(decision_seen(recorded, hidden, age_hidden), _lang(None, accept_language, settings))
     return RecordedDecisionPublic(
         **public.model_dump(),
         kind=recorded.kind,
         input=to_json(recorded.input),
-        facts=facts_seen(recorded, hidden),
+        facts=facts_seen(recorded, hidden, age_hidden),
         justification=recorded.justification,
     )
 

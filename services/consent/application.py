@@ -283,17 +283,18 @@ class Consents(TrackedApplication):
     def record_consent(
         self, terms: ConsentTerms, actor: Actor, idempotency_key: str | None = None
     ) -> tuple[ConsentState, bool]:
-        """Returns the consent and whether this call recorded it (False: an idempotent retry)."""
-        Consent.check_terms(
-            terms.subject_birth_date,
-            local_date(self.clock()),
-            terms.valid_from,
-            local_date(terms.valid_from),
-            terms.valid_until,
-        )
-        self._check_grantor(terms)
+        """Returns the consent and whether this call recorded it (False: an idempotent retry, answered as the first
+        time was: the terms are checked only for a new consent, so a consent recorded under earlier rules replays)."""
 
         def consent(consent_id: uuid.UUID, digest: str, now: datetime) -> Consent:
+            Consent.check_terms(
+                terms.subject_birth_date,
+                local_date(now),
+                terms.valid_from,
+                local_date(terms.valid_from),
+                terms.valid_until,
+            )
+            self._check_grantor(terms)
             return Consent(
                 id=consent_id,
                 subject_id=terms.subject_id,

@@ -5,6 +5,7 @@ Built from the decision's codes only (never from record contents), so the same d
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from services.consent.policy import Decision, Reason, ReasonCode, RuleStatus
@@ -249,7 +250,8 @@ def _reason(lang: Lang, decision: Decision, reason: Reason) -> str:
     text = REASONS[lang][reason.code].format(
         detail=reason.detail or "", categories=_categories(lang, reason.categories or decision.denied_categories)
     )
-    text = text.replace(" ()", "")  # a detail its reader may not see (another organisation's consent, say)
+    if not reason.detail:  # a detail its reader may not see (another organisation's consent, the person's age)
+        text = re.sub(r" \((?:[^()]*\s)?\)", "", text).removesuffix(" : ").removesuffix(": ")  # "(from )", "()"
     table = TABLES.get((decision.regime, decision.regime_version))
     if reason.route and table is not None and any(r.id == reason.route for r in table.routes):
         text = PHRASES[lang]["route"].format(article=table.route(reason.route).article, text=text)

@@ -334,6 +334,15 @@ class Facts:
     """The person's age band at the decision time, when a birth date is known (given or on a consent)."""
     subject_age_band_at_death: AgeBand | None = None
     refusals: tuple[RefusalFact, ...] = ()
+    subject_age_from: str | None = None
+    """Where both age bands come from: `AGE_FROM_REQUEST` (the birth date given with the request), else the id of the
+    consent on file whose birth date gave them (it may name another recipient, so not be among `consents`). None
+    when no band is known, and in decisions recorded before this was kept (2026-12-02: a consent held by the discloser
+    or the recipient, or the request). A reader who may not read that consent does not see the bands."""
+
+
+AGE_FROM_REQUEST = "REQUEST"
+"""`Facts.subject_age_from` when the request gave the person's birth date."""
 
 
 # --- what is decided --------------------------------------------------------------------------------------------

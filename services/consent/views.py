@@ -29,6 +29,7 @@ from services.consent.domain import (
     Restriction,
 )
 from services.consent.policy import (
+    AGE_FROM_REQUEST,
     AgreementFact,
     ConsentFact,
     DecisionInput,
@@ -535,7 +536,10 @@ class ReadModel:
                 kinds[tag] = OrgKind(key)
         consents = [c for c in records["consent"] if c.recorded_by_org in (one, other)]
         recipient = kinds.get("recipient")
-        born = birth_date or (consents[-1].subject_birth_date if consents else None)
+        born: date | None = birth_date
+        age_from = None if born is None else AGE_FROM_REQUEST  # the source: who may read the bands depends on it
+        if born is None and consents:
+            born, age_from = consents[-1].subject_birth_date, consents[-1].consent_id
         deceased_on = request.context.subject_deceased_on
         return Facts(
             recipient_kind=recipient,
@@ -548,6 +552,7 @@ class ReadModel:
                 None if born is None or deceased_on is None else age_band(born, start_of_local_day(deceased_on))
             ),
             refusals=tuple(r.fact() for r in records["refusal"] if r.recorded_by_org == one),
+            subject_age_from=age_from,
         )
 
     def _agreements_between(self, tx: Tx, one: str, other: str, at: datetime) -> list[AgreementFact]:

@@ -159,7 +159,9 @@ class RefusalFactV1(_Part):
 
 class DecisionFactsV1(_Part):
     """What was known at the decision time: the recipient's and the discloser's kinds, the subject's consents,
-    restrictions and written refusals, the person's age band (never the birth date), the agreements between the
+    restrictions and written refusals, the person's age band (never the birth date) and where it comes from
+    (`subject_age_from`: REQUEST, the birth date given with the request, or the id of the consent on file whose birth
+    date gave it; null when no band is known or in decisions recorded before 2026-12-02), the agreements between the
     parties in the state they were in at that time."""
 
     recipient_kind: OrgKind | None
@@ -170,6 +172,7 @@ class DecisionFactsV1(_Part):
     subject_age_band: AgeBand | None = None
     subject_age_band_at_death: AgeBand | None = None
     refusals: list[RefusalFactV1] = []
+    subject_age_from: str | None = None
 
 
 class BasisV1(_Part):

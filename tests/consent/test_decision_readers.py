@@ -7,21 +7,28 @@ Only the discloser's own written refusals count (art. 23: the refusal is about t
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from services.common.auth import Principal
 from services.common.clock import ManualClock
+from services.consent.access import age_source, age_unreadable
+from services.consent.application import Consents
 from services.consent.lane import DecisionLane
 from services.consent.main import build_app
+from services.consent.policy import AgeBand
 from services.consent.settings import ConsentSettings
 from services.contract.codes import OrgKind
 from tests.consent.conftest import DISCLOSER, PINNED, RECIPIENT, SUBJECT, T0, organisation_event
 from tests.consent.test_api import ASK, CONSENT, _observe
+from tests.consent.test_application import WORKER, request, terms
 
 Auth = Callable[..., dict[str, str]]
 
@@ -193,3 +200,112 @@ def test_a_restriction_another_organisation_recorded_bars_without_being_shown(
     assert seen["facts"]["consents"][0]["categories"] == ["HEALTH"], "the discloser's own consent in full"
     network = _read(api, asked.json()["decision_id"], auth("org-network", "network-auditor"))
     assert [r["restriction_id"] for r in network["facts"]["restrictions"]] == [restriction_id]
+
+
+# --- the person's age, read from a consent's birth date -------------------------------------------------------------
+
+CHILD_CONSENT = {
+    **CONSENT,
+    "granted_by": {"role": "PARENT"},
+    "subject_birth_date": "2016-05-01",
+    "recipients": [{"org_id": RECIPIENT}],
+}
+"""The recipient's consent for a child of 10: its birth date gives the decisions' age band when none is given."""
+PARENT_ASKS: dict[str, Any] = {
+    **ASK,
+    "discloser_org_id": STRANGER,
+    "purpose": "USER_REQUESTED_TRANSFER",
+    "categories": ["HEALTH"],
+    "context": {"minor": {}, "requester_role": "PARENT"},
+}
+"""A parent's request for a minor's record stating nothing (art. 21): under 14 the youth-protection intervention
+must be stated, from 14 the minor's objection."""
+
+
+def test_the_age_band_of_a_consent_the_reader_cannot_read_is_not_shown(
+    consent_api: Callable[..., TestClient], auth: Auth
+) -> None:
+    """From the review of 2026-12-02: a stranger naming itself discloser, the recipient's consent redacted, read the
+    person's age band derived from that consent's birth date (the recipient's client is under 14)."""
+    api = consent_api()
+    holder = auth(RECIPIENT, "intake")
+    made = api.post("/v1/consents", json=CHILD_CONSENT, headers=holder)
+    assert made.status_code == 201, made.text
+    stranger = auth(STRANGER, "intake")
+
+    asked = api.post("/v1/decisions", json={**ASK, "discloser_org_id": STRANGER}, headers=stranger)
+
+    assert asked.status_code == 200, asked.text
+    seen = _read(api, asked.json()["decision_id"], stranger)
+    assert seen["facts"]["consents"] == [{"redacted": True, "held_by": "RECIPIENT"}]
+    assert seen["facts"]["subject_age_band"] is None, "derived from the redacted consent's birth date"
+    assert seen["facts"]["subject_age_from"] is None and made.json()["id"] not in str(seen["facts"])
+    for reader in (holder, auth("org-network", "network-auditor")):  # the stored decision keeps it
+        facts = _read(api, asked.json()["decision_id"], reader)["facts"]
+        assert (facts["subject_age_band"], facts["subject_age_from"]) == ("UNDER_14", made.json()["id"])
+
+
+def test_the_age_band_from_the_birth_date_the_request_gave_is_shown(
+    consent_api: Callable[..., TestClient], auth: Auth
+) -> None:
+    api = consent_api()
+    assert api.post("/v1/consents", json=CHILD_CONSENT, headers=auth(RECIPIENT, "intake")).status_code == 201
+    stranger = auth(STRANGER, "intake")
+    ask = {**ASK, "discloser_org_id": STRANGER, "subject_birth_date": "2016-05-01"}
+
+    asked = api.post("/v1/decisions", json=ask, headers=stranger)
+
+    facts = _read(api, asked.json()["decision_id"], stranger)["facts"]
+    assert facts["consents"] == [{"redacted": True, "held_by": "RECIPIENT"}]
+    assert (facts["subject_age_band"], facts["subject_age_from"]) == ("UNDER_14", "REQUEST")
+
+
+@pytest.mark.parametrize("path", ["/v1/decisions", "/v1/disclosures"])
+@pytest.mark.parametrize("lane", [True, False], ids=["lane", "route"])
+def test_the_reasons_the_hidden_age_band_decided_give_no_detail(
+    consent_app: Callable[[bool], TestClient], auth: Auth, lane: bool, path: str
+) -> None:
+    """The ground asked of a minor's parent tells the band: `youth_protection_intervention` is asked under 14."""
+    api = consent_app(lane)
+    _institutions(api, STRANGER, RECIPIENT)
+    holder = auth(RECIPIENT, "intake")
+    assert api.post("/v1/consents", json=CHILD_CONSENT, headers=holder).status_code == 201
+
+    answers = {
+        lang: api.post(path, json={**PARENT_ASKS, "lang": lang}, headers=auth(STRANGER, "intake"))
+        for lang in ("fr", "en")
+    }
+
+    for lang, asked in answers.items():
+        assert asked.status_code == 200 and asked.json()["outcome"] == "DENY", asked.text
+        minor = [r for r in asked.json()["reasons"] if r["code"] == "MINOR_CONDITION_NOT_STATED"]
+        assert minor and all(r["detail"] is None for r in minor), minor
+        explanation = asked.json()["explanation"]
+        assert "youth_protection" not in asked.text and not re.search(r": ?[;.]", explanation), explanation
+        assert ("pour le mineur" if lang == "fr" else "about the minor") in explanation
+        seen = _read(api, asked.json()["decision_id"], auth(STRANGER, "intake"))
+        assert "youth_protection" not in str(seen["reasons"]) + seen["explanation"]
+        assert seen["facts"]["subject_age_band"] is None
+        as_holder = _read(api, asked.json()["decision_id"], holder)
+        assert ("MINOR_CONDITION_NOT_STATED", "youth_protection_intervention") in [
+            (r["code"], r["detail"]) for r in as_holder["reasons"]
+        ]
+
+
+def test_in_a_decision_recorded_before_the_source_was_kept_only_a_reader_of_both_parties_sees_the_age(
+    consents: Consents,
+) -> None:
+    """Decisions of 2026-12-01 name no source of their bands: the birth date of a consent the discloser or the
+    recipient held, or one the request gave. Hidden from all but who reads both parties' consents."""
+    consents.record_consent(terms(subject_birth_date=date(2016, 5, 1), grantor_role="PARENT"), WORKER)
+    recorded, _ = consents.decide(request(), WORKER)
+    assert recorded.facts.subject_age_band == AgeBand.UNDER_14
+    old = dataclasses.replace(recorded, facts=dataclasses.replace(recorded.facts, subject_age_from=None))
+
+    def reader(org: str, role: str) -> Principal:
+        return Principal(sub="u", org=org, roles=frozenset({role}))
+
+    assert age_unreadable(reader(DISCLOSER, "intake"), old, {})
+    assert age_unreadable(reader(RECIPIENT, "auditor"), old, {})
+    assert not age_unreadable(reader("org-network", "network-auditor"), old, {})
+    assert not age_unreadable(reader(DISCLOSER, "intake"), recorded, consents.holders(age_source(recorded)))

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from services.common.clock import ManualClock
 from services.consent.application import Consents
-from services.consent.domain import ConsentTermsInvalidError
+from services.consent.domain import Consent, ConsentTermsInvalidError
 from services.consent.engine import evaluate
 from services.consent.explain import explain
 from services.consent.policy import AgeBand, Decision, ReasonCode
@@ -192,3 +192,44 @@ def test_recording_a_13_year_olds_own_consent_is_a_422_naming_the_role(api: Test
     stored = _events(api)
     _refused_naming(api.post("/v1/consents", json=body, headers=auth(DISCLOSER, "intake")), "granted_by.role")
     assert _events(api) == stored
+
+
+# --- a retry answers as the first request was answered ------------------------------------------------------------
+
+
+def test_a_consent_recorded_before_the_checks_is_replayed_to_a_retry_with_its_key(
+    api: TestClient, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the review of 2026-12-02: a curator's consent without scope, accepted before the upgrade, retried with
+    its Idempotency-Key after it, was a 422 (the grantor was checked before the key was looked up)."""
+    curator = {**CONSENT, "granted_by": {"role": "CURATOR"}, "method": "WRITTEN"}
+    headers = {**auth(DISCLOSER, "intake"), "Idempotency-Key": "consent-1"}
+    with monkeypatch.context() as before_upgrade:
+        before_upgrade.setattr(Consents, "_check_grantor", lambda self, terms: None)
+        first = api.post("/v1/consents", json=curator, headers=headers)
+    assert first.status_code == 201, first.text
+    stored = _events(api)
+
+    retry = api.post("/v1/consents", json=curator, headers=headers)
+
+    assert retry.status_code == 201, retry.text
+    assert retry.headers["idempotent-replayed"] == "true" and retry.json()["id"] == first.json()["id"]
+    assert _events(api) == stored
+    another_key = {**headers, "Idempotency-Key": "consent-2"}  # a new consent is checked
+    _refused_naming(api.post("/v1/consents", json=curator, headers=another_key), "granted_by.scope")
+
+
+def test_a_consent_recorded_before_the_birth_date_check_is_replayed(
+    consents: Consents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The terms checked on a consent (a start before the person's birth) are checked only for a new consent too."""
+    before_birth = terms(valid_from=datetime(1979, 1, 1, tzinfo=UTC))
+    with monkeypatch.context() as before:
+        before.setattr(Consent, "check_terms", staticmethod(lambda *args: None))
+        before.setattr(Consents, "_check_grantor", lambda self, terms: None)
+        first, created = consents.record_consent(before_birth, WORKER, idempotency_key="k-1")
+    again, replayed = consents.record_consent(before_birth, WORKER, idempotency_key="k-1")
+    assert created and not replayed and again.consent_id == first.consent_id
+    with pytest.raises(ConsentTermsInvalidError) as refused:
+        consents.record_consent(before_birth, WORKER, idempotency_key="k-2")
+    assert refused.value.field == "valid_from"
