@@ -11,13 +11,16 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import Tracking
+from fastapi.testclient import TestClient
 
+from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
 from services.common.clock import Clock, ManualClock
 from services.common.egress import EgressPolicy, egress_client
 from services.common.envelope import CloudEvent
@@ -27,7 +30,9 @@ from services.notifications import inbound
 from services.notifications.application import Notifications, SubscriptionRequest
 from services.notifications.domain import DeliveryChannel, Filters, RetryPolicy
 from services.notifications.loops import DeliveryWorker
+from services.notifications.main import build_app
 from services.notifications.outbound import TopicTransport, WebhookTransport
+from services.notifications.settings import NotificationsSettings
 from tests.notifications.fakes import Receiver, RecordingPublisher, example_dns, no_dns
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -208,3 +213,29 @@ def make_worker() -> Iterator[Callable[..., DeliveryWorker]]:
     for worker, client in made:
         worker.close()
         client.close()
+
+
+@pytest.fixture
+def make_client(
+    service_settings: Callable[..., Any], client_for: Callable[..., TestClient], dev_key_file: Path
+) -> Callable[..., TestClient]:
+    """`make_client(**settings)` → a TestClient of the service (no Kafka loops); production mode keeps dev tokens
+    verifiable by swapping the verifier the routes depend on."""
+
+    def make(**overrides: Any) -> TestClient:
+        app = build_app(service_settings(NotificationsSettings, **overrides), resolve=example_dns)
+        if overrides.get("mode") == "production":
+            app.state.verifier = TokenVerifier("rls", DEV_ISSUER, dev_key=load_dev_key(dev_key_file))
+        return client_for(app)
+
+    return make
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+def application(client: TestClient) -> Notifications:
+    app: Notifications = client.app.state.application  # type: ignore[attr-defined]
+    return app

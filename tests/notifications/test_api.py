@@ -4,46 +4,14 @@ deliveries and redelivery."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
-from services.notifications.application import Notifications
-from services.notifications.main import build_app
-from services.notifications.settings import NotificationsSettings
-from tests.notifications.conftest import PRODUCTION, SECRET, Feed, Story, org
-from tests.notifications.fakes import example_dns
+from tests.notifications.conftest import PRODUCTION, SECRET, Feed, Story, application, org
 
 Auth = Callable[..., dict[str, str]]
-
-
-@pytest.fixture
-def make_client(
-    service_settings: Callable[..., Any], client_for: Callable[..., TestClient], dev_key_file: Path
-) -> Callable[..., TestClient]:
-    """`make_client(**settings)` → a TestClient of the service (no Kafka loops); production mode keeps dev tokens
-    verifiable by swapping the verifier the routes depend on."""
-
-    def make(**overrides: Any) -> TestClient:
-        app = build_app(service_settings(NotificationsSettings, **overrides), resolve=example_dns)
-        if overrides.get("mode") == "production":
-            app.state.verifier = TokenVerifier("rls", DEV_ISSUER, dev_key=load_dev_key(dev_key_file))
-        return client_for(app)
-
-    return make
-
-
-@pytest.fixture
-def client(make_client: Callable[..., TestClient]) -> TestClient:
-    return make_client()
-
-
-def application(client: TestClient) -> Notifications:
-    app: Notifications = client.app.state.application  # type: ignore[attr-defined]
-    return app
 
 
 def nothing_stored(client: TestClient) -> bool:

@@ -11,28 +11,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from services.notifications.application import Notifications
-from services.notifications.main import build_app
-from services.notifications.settings import NotificationsSettings
-from tests.notifications.conftest import SECRET, Feed, Story, org
-from tests.notifications.fakes import example_dns
+from tests.notifications.conftest import SECRET, Feed, Story, application, org
 
 Auth = Callable[..., dict[str, str]]
-
-
-@pytest.fixture
-def make_client(
-    service_settings: Callable[..., Any], client_for: Callable[..., TestClient]
-) -> Callable[[], TestClient]:
-    return lambda: client_for(build_app(service_settings(NotificationsSettings), resolve=example_dns))
-
-
-def application(client: TestClient) -> Notifications:
-    app: Notifications = client.app.state.application  # type: ignore[attr-defined]
-    return app
 
 
 def webhook(org_id: str) -> dict[str, Any]:

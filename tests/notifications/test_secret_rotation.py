@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
 from services.common.clock import ManualClock
-from services.notifications.application import Notifications, SecretRotation
+from services.notifications.application import SecretRotation
 from services.notifications.domain import (
     MAX_PREVIOUS_SECRETS,
     DeliveryChannel,
@@ -29,21 +28,20 @@ from services.notifications.domain import (
     after_rotation,
 )
 from services.notifications.loops import DeliveryWorker
-from services.notifications.main import build_app
-from services.notifications.settings import NotificationsSettings
 from tests.notifications.conftest import (
     PRODUCTION,
     SECRET,
     START,
     Feed,
     Story,
+    application,
     open_app,
     org,
     subscribe_topic,
     subscribe_webhook,
     verify,
 )
-from tests.notifications.fakes import Received, Receiver, example_dns
+from tests.notifications.fakes import Received, Receiver
 
 NEW_SECRET = "whsec_" + base64.b64encode(b"fedcba9876543210fedcba9876543210").decode()
 THIRD_SECRET = "whsec_" + base64.b64encode(b"a third secret of 32 bytes long!").decode()
@@ -209,29 +207,6 @@ def test_a_receiver_verifies_with_the_old_or_the_new_secret_during_the_grace_per
 
 
 # --- the API ---------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def make_client(
-    service_settings: Callable[..., Any], client_for: Callable[..., TestClient], dev_key_file: Path
-) -> Callable[..., TestClient]:
-    def make(**overrides: Any) -> TestClient:
-        app = build_app(service_settings(NotificationsSettings, **overrides), resolve=example_dns)
-        if overrides.get("mode") == "production":
-            app.state.verifier = TokenVerifier("rls", DEV_ISSUER, dev_key=load_dev_key(dev_key_file))
-        return client_for(app)
-
-    return make
-
-
-@pytest.fixture
-def client(make_client: Callable[..., TestClient]) -> TestClient:
-    return make_client()
-
-
-def application(client: TestClient) -> Notifications:
-    app: Notifications = client.app.state.application  # type: ignore[attr-defined]
-    return app
 
 
 def webhook(org_id: str) -> dict[str, Any]:
