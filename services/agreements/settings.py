@@ -27,9 +27,11 @@ class AgreementsSettings(ServiceSettings):
     """AAOR's hours a week by phone and in person (the conformance view's bound)."""
     evening_from: str = Field(HoursPolicy.evening_from, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     """Weekday hours from this time on are evening hours (AAOR must offer some)."""
+    day_from: str = Field(HoursPolicy.day_from, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    """Weekday hours from this time until the evening are daytime hours (AAOR must offer some)."""
 
     def hours_policy(self) -> HoursPolicy:
-        return HoursPolicy(self.aaor_weekly_hours, self.evening_from)
+        return HoursPolicy(self.aaor_weekly_hours, self.evening_from, self.day_from)
 
     @field_validator("timezone")
     @classmethod

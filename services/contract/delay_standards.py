@@ -93,7 +93,8 @@ ANALYSIS_DONE = frozenset({"analysed", "accepted", "refused", "redirected"})
 """The steps that complete an AAOR's request ("compléter la demande", Annexe II): the analysis recorded, or the
 decision that cannot be taken without it (the AAOR takes the request on itself, declines it, or orients the person
 elsewhere). An AAOR that accepts or orients without a separate `analyse` has completed the request: `analyse` is no
-longer possible once it has accepted, and a redirect ends its clocks."""
+longer possible once it has accepted, and a redirect ends its clocks. A redirect to the same service (one AAOR passing
+the request to another, which analyses it from the start) completes nothing: it stops the clock (`_meets`)."""
 RECEIVED_BY_PHONE_OR_IN_PERSON = frozenset({"PHONE", "IN_PERSON", "INFO_SOCIAL_811"})
 """The analysis standard runs from a request "reçue par téléphone ou en face à face" (Annexe II; fiche 1: "suivant sa
 réception (téléphonique ou en personne)"): a request sent to the AAOR as an electronic document is not under it. A
@@ -222,6 +223,14 @@ def _state(
     return ClockState.AT_RISK if now >= at_risk_at else ClockState.RUNNING
 
 
+def _meets(rule: Rule, milestone: Milestone, target_service: str) -> bool:
+    """Whether `milestone` meets `rule` in a segment addressed to `target_service`: a redirect to the same service
+    passes the request on, it does not complete it."""
+    if milestone.name not in rule.met_by:
+        return False
+    return milestone.name != "redirected" or milestone.to_service != target_service
+
+
 def compute_clocks(
     history: Sequence[Milestone], channel: str, urgency: str, policy: Policy, now: datetime
 ) -> list[Clock]:
@@ -240,7 +249,7 @@ def compute_clocks(
             if start is None:
                 continue
             bound = policy.bounds[rule.standard]
-            met = next((m.at for m in segment if m.name in rule.met_by and m.at >= start), None)
+            met = next((m.at for m in segment if _meets(rule, m, target_service) and m.at >= start), None)
             stopped = next((t for t in ended if t >= start), None) if met is None else None
             due = policy.due(rule.standard, start)
             at_risk = start + (due - start) * policy.at_risk_ratio

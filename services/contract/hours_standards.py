@@ -5,7 +5,7 @@ standards board judge the same schedules by this one definition. A schedule (`se
 from its `effective_from` until the next one; on a date with an exception its openings replace the weekly ones.
 
 - `AAOR_HOURS_PHONE` / `AAOR_HOURS_IN_PERSON`: a week (Monday to Sunday) offers AAOR on that channel at least
-  70 hours, some of them in the weekday daytime (before 17:00), some on weekday evenings (from 17:00) and some on the
+  70 hours, some of them in the weekday daytime (08:00 to 17:00), some on weekday evenings (from 17:00) and some on the
   weekend (seed 000: "accessible, par téléphone et par des rencontres en personne, de jour, de soir en semaine et un
   certain nombre d'heures les fins de semaine": each channel on its own);
 - `HOURS_24_7`: a day is covered from 00:00 to 24:00 — for INFO_SOCIAL by telephone (`PHONE` or `INFO_SOCIAL_811`;
@@ -49,6 +49,8 @@ class HoursPolicy:
     aaor_weekly_hours: float = 70.0
     evening_from: str = "17:00"
     """Weekday hours from this time on are evening hours."""
+    day_from: str = "08:00"
+    """Weekday hours from this time until the evening are daytime hours (night hours are not "de jour")."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class WeekOnChannel:
     weekend_hours: float
     conforms: bool
     daytime_hours: float = 0.0
-    """Weekday hours before the evening (`evening_hours` are the weekday hours from it on)."""
+    """Weekday hours from the day's start to the evening (`evening_hours` are the weekday hours from it on)."""
 
 
 def minutes(clock: str) -> int:
@@ -111,10 +113,10 @@ def week_on_channel(versions: Sequence[ScheduleRecord], day: date, channel: str,
     monday = day - timedelta(days=day.weekday())
     week = [openings(versions, monday + timedelta(days=n)) for n in range(7)]
     total = sum(open_minutes(spans, channel) for spans in week)
-    weekdays = sum(open_minutes(spans, channel) for spans in week[:5])
+    from_day = sum(open_minutes(spans, channel, minutes(policy.day_from)) for spans in week[:5])
     evening = sum(open_minutes(spans, channel, minutes(policy.evening_from)) for spans in week[:5])
     weekend = sum(open_minutes(spans, channel) for spans in week[5:])
-    daytime = weekdays - evening
+    daytime = from_day - evening
     conforms = total >= policy.aaor_weekly_hours * 60 and daytime > 0 and evening > 0 and weekend > 0
     return WeekOnChannel(total / 60, evening / 60, weekend / 60, conforms, daytime_hours=daytime / 60)
 

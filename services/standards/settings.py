@@ -54,6 +54,8 @@ class StandardsSettings(PlatformSettings):
     aaor_weekly_hours: float = Field(HoursPolicy.aaor_weekly_hours, gt=0, le=168)
     evening_from: str = Field(HoursPolicy.evening_from, pattern=CLOCK_TIME)
     """Weekday hours from this time on are evening hours (AAOR must offer some)."""
+    day_from: str = Field(HoursPolicy.day_from, pattern=CLOCK_TIME)
+    """Weekday hours from this time until the evening are daytime hours (AAOR must offer some)."""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -67,6 +69,6 @@ class StandardsSettings(PlatformSettings):
             durations=DurationPolicy(self.aaor_max_meetings, self.consult_max_meetings),
             answer_within_s=self.infosocial_answer_s,
             answer_target_pct=self.infosocial_target_pct,
-            hours=HoursPolicy(self.aaor_weekly_hours, self.evening_from),
+            hours=HoursPolicy(self.aaor_weekly_hours, self.evening_from, self.day_from),
             zone=self.zone,
         )

@@ -16,14 +16,15 @@ H, D = timedelta(hours=1), timedelta(days=1)
 
 
 def history(service: str, channel: str, *steps: tuple[str, timedelta]) -> dict[str, StepRecord]:
-    """A referral's steps as the board's table keeps them, keyed by CloudEvent id."""
+    """A referral's steps as the board's table keeps them, keyed by CloudEvent id (a redirect orients the person to
+    another organisation's social consultation)."""
     rows = [("submitted", timedelta(0)), *steps]
     return {
         f"e{n}": {
             "name": name,
             "at": (T0 + after).isoformat(),
-            "to_org": "csss-a",
-            "to_service": service,
+            "to_org": "csss-c" if name == "redirected" else "csss-a",
+            "to_service": "SOCIAL_CONSULT" if name == "redirected" else service,
             "channel": channel,
             "urgency": "ROUTINE",
             "planned": 8 if name.startswith("intervention-plan") else None,

@@ -79,6 +79,21 @@ def test_aaor_without_weekday_daytime_hours_breaches_on_that_channel() -> None:
     assert in_person.conforms is False
 
 
+def test_night_hours_are_not_daytime_hours() -> None:
+    """A line open on weekday nights (00:00-07:00) and evenings is never open "de jour": daytime starts at 08:00
+    (`day_from`); opened from 07:00 to 09:00, one hour of it is daytime."""
+    nights = [span(d, "00:00", "07:00", "PHONE") for d in DAYS[:5]]
+    evenings = [span(d, "17:00", "24:00", "PHONE") for d in DAYS[:5]]
+    weekend = [span(d, "00:00", "24:00", "PHONE") for d in DAYS[5:]]
+    week = [schedule("AAOR", nights + evenings + weekend)]
+    [phone, _] = hours_conformance("org-a", "AAOR", week, WEEK[0], BOUNDS.hours)
+    assert (phone.hours, phone.daytime_hours, phone.conforms) == (118.0, 0.0, False)
+    mornings = [span(d, "07:00", "09:00", "PHONE") for d in DAYS[:5]]
+    [phone, _] = hours_conformance("org-a", "AAOR", [schedule("AAOR", nights + mornings + evenings + weekend)],
+                                   WEEK[0], BOUNDS.hours)  # fmt: skip
+    assert (phone.daytime_hours, phone.conforms) == (5.0, True)
+
+
 def test_info_social_is_24_7_by_telephone_and_crisis_on_any_channel() -> None:
     """Seed 000 l.1013-1014: the telephone service Info-Social "est disponible 24 heures par jour"; the crisis
     service is an intervention "au domicile ou dans tout autre lieu approprié" (l.1254-1255)."""

@@ -62,6 +62,15 @@ def test_a_decision_after_10_days_breaches_the_analysis_standard() -> None:
     assert states(history("AAOR", ("redirected", 11 * D)), "PHONE", ANALYSIS) == {"org-b": ClockState.BREACHED}
 
 
+def test_an_aaor_passing_the_request_to_another_aaor_has_not_completed_it() -> None:
+    """One AAOR forwarding the request to another, which analyses it from the start, completed nothing: its clock
+    stops (not counted, as before the AAOR's decision counted), the other's runs from the redirect."""
+    steps = history("AAOR", ("redirected", H), ("analysed", 12 * D), to_service="AAOR")
+    assert states(steps, "PHONE", ANALYSIS) == {"org-b": ClockState.STOPPED, "org-c": ClockState.BREACHED}
+    late = history("AAOR", ("redirected", 11 * D), to_service="AAOR")
+    assert states(late, "PHONE", ANALYSIS)["org-b"] is ClockState.BREACHED
+
+
 def test_a_request_cancelled_by_its_sender_is_not_completed_by_the_aaor() -> None:
     assert states(history("AAOR", ("cancelled", 3 * D)), "PHONE", ANALYSIS) == {"org-b": ClockState.STOPPED}
 
