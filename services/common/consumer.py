@@ -178,16 +178,10 @@ class RecordProcessor:
             raise
         self.dead_lettered[record.topic] += 1
         self.app.mark_processed(tracking)
-        if whole:
-            log.warning("record %s#%d@%d dead-lettered: %s", record.topic, record.partition, record.offset, reason)
-        else:
-            log.warning(
-                "record %s#%d@%d dead-lettered without its key, value and headers (Kafka refuses them): %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                reason,
-            )
+        carried = "" if whole else " without its key, value and headers (Kafka refuses them)"
+        log.warning(
+            "record %s#%d@%d dead-lettered%s: %s", record.topic, record.partition, record.offset, carried, reason
+        )
         return "dead-lettered"
 
 

@@ -95,11 +95,7 @@ FACT_LISTS = (
 
 def fact_records(facts: Facts) -> dict[str, str]:
     """The consents, restrictions and refusals among a decision's facts: their ids, and the operation reading each."""
-    return {
-        **{c.consent_id: "get_consent" for c in facts.consents},
-        **{r.restriction_id: "get_restriction" for r in facts.restrictions},
-        **{r.refusal_id: "get_refusal" for r in facts.refusals},
-    }
+    return {getattr(r, key): operation for name, key, operation in FACT_LISTS for r in getattr(facts, name)}
 
 
 def named_by_reasons(recorded: RecordedDecision) -> list[str]:
