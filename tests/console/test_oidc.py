@@ -5,6 +5,7 @@ token, which the API verifies against the provider's JWKS like any partner's tok
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -38,7 +39,7 @@ ACCOUNTS = {"lea@crise": {"org": demo.CRISIS_CENTRE, "roles": ["intake", "clinic
 def provider_modules() -> Path:
     """oidc-provider installed once (pinned by package-lock.json) into the cache, outside git."""
     lock = (PROVIDER_FILES / "package-lock.json").read_bytes()
-    target = RuntimeSettings().cache_dir / f"oidc-provider-{abs(hash(lock)) % 10**8}"
+    target = RuntimeSettings().cache_dir / f"oidc-provider-{hashlib.sha256(lock).hexdigest()[:12]}"
     if not (target / "node_modules" / "oidc-provider").exists():
         npm = shutil.which("npm")
         if npm is None:
