@@ -15,6 +15,7 @@ connected to at most `MAX_CONNECT_ADDRESSES` of its addresses.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import socket
 import ssl
@@ -108,6 +109,7 @@ def refusal(address: IPAddress, allow_loopback: bool = False) -> str | None:
         (address.is_loopback, None if allow_loopback else "a loopback address"),
         (address.is_unspecified, "an unspecified address"),
         (address.is_link_local, "a link-local address"),
+        (getattr(address, "is_site_local", False), "a site-local address"),  # fec0::/10: ipaddress calls it global
         (address.is_multicast, "a multicast address"),
         (address.is_reserved, "a reserved address"),
         (address.is_private, "a private address"),
@@ -295,7 +297,9 @@ def _loopback_name(host: str) -> bool:
 
 def egress_client(policy: EgressPolicy, timeout: float) -> httpx.Client:
     """An httpx client that only reaches what the policy allows, never follows redirects, ignores proxy variables;
-    `timeout` bounds each request as a whole (connection, sending, answer), not only each socket operation."""
+    `timeout` bounds each request as a whole (connection, sending, answer), not only each socket operation.
+    httpx logs every request's full URL at INFO, and a partner's URL may carry its token (`?token=`): kept out."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return httpx.Client(
         transport=EgressTransport(policy, timeout), timeout=timeout, follow_redirects=False, trust_env=False
     )

@@ -5,6 +5,7 @@ Every socket here is on 127.0.0.1; names go through fake resolvers."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -405,3 +406,19 @@ def test_production_refuses_non_public_webhook_targets_naming_the_field(
         "/v1/subscriptions", json={**body, "url": "https://hooks.partner.example/rls"}, headers=auth(me, "admin")
     )
     assert accepted.status_code == 201, accepted.text
+
+
+def test_a_webhook_url_and_its_query_stay_out_of_the_logs(
+    tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`rls serve` logs at INFO, and httpx logs each request's full URL there: a partner's token in the query
+    (`?token=`, a common way to authenticate webhooks) would be in the service's log at every attempt."""
+    caplog.set_level(logging.INFO)
+    env = persistence_env(f"sqlite:///{tmp_path / 'n.db'}")
+    with Notifications(env=env, clock=system_clock) as app:
+        receiving = org("crise")
+        subscribe_webhook(app, receiving, receiver.url + "?token=partner-token-123")
+        Feed(app)(Story(org("csss"), receiving).submitted())
+        deliver_once(app)
+    assert len(receiver.requests) == 1
+    assert "partner-token-123" not in caplog.text

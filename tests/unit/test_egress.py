@@ -42,6 +42,7 @@ def no_resolver(host: str, port: int) -> list[str]:
         ("fd12:3456::1", "private"),
         ("169.254.10.10", "link-local"),
         ("fe80::1", "link-local"),
+        ("fec0::10", "site-local"),  # deprecated (RFC 3879), internal-only where still used; ipaddress calls it global
         ("169.254.169.254", "metadata"),
         ("169.254.170.2", "metadata"),
         ("fd00:ec2::254", "metadata"),
