@@ -52,4 +52,5 @@ POLICY = Policy(
 
 
 def parties(agreement: Agreement) -> Parties:
+    """The parties of the latest terms (not an organisation an earlier draft named)."""
     return {"party": agreement.parties()}

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.agreements.application import VolumeLine
-from services.agreements.domain import Agreement, Proposal, Signature, TermsVersion
+from services.agreements.domain import MAX_REVIEW_MONTHS, Agreement, Proposal, Signature, TermsVersion
 from services.agreements.terms import FIRST_DAY, LAST_DAY, Terms
 from services.agreements.terms import Funding as FundingTerms
 from services.agreements.terms import OnBehalf as OnBehalfTerms
@@ -114,7 +114,7 @@ class _TermsFields(BaseModel):
     )
     mechanisms: list[str] = Field(default_factory=list, max_length=50)
     responsibilities: list[str] = Field(default_factory=list, max_length=50)
-    review_every_months: int = Field(12, ge=1, le=60)
+    review_every_months: int = Field(12, ge=1, le=MAX_REVIEW_MONTHS)
     respects_community_orientations: bool | None = Field(
         None,
         description="An agreement with a community organisation respects its orientations and approaches "
@@ -132,17 +132,25 @@ class AgreementCreate(_TermsFields):
         return Terms(kind=self.kind, **term_changes(self, exclude={"kind"}))
 
 
+UNCHANGED: Any = None
+"""The default of a required term in an amendment: absent, it stays as it is. Its type is not nullable, so a null
+is refused (422 naming it): recorded, it would break every read and every publication of the agreement."""
+
+
 class AgreementAmend(BaseModel):
-    """The fields to change (absent: unchanged; null: removed); the result must satisfy the kind's rules."""
+    """The fields to change (absent: unchanged; null: removed, for a term an agreement may lack: end, volumes,
+    funding, information_sharing, on_behalf, mechanisms, responsibilities, respects_community_orientations); the
+    result must satisfy the kind's rules. A required term (kind, title, parties, services, clientele, start,
+    review_every_months) is changed, never removed: null → 422 naming it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: AgreementKind | None = None
-    title: str | None = Field(None, min_length=1, max_length=300)
-    parties: list[str] | None = Field(None, min_length=1, max_length=100)
-    services: list[ServiceCode] | None = Field(None, min_length=1)
-    clientele: str | None = Field(None, min_length=1, max_length=TEXT)
-    start: AgreementDay | None = None
+    kind: AgreementKind = UNCHANGED
+    title: str = Field(UNCHANGED, min_length=1, max_length=300)
+    parties: list[str] = Field(UNCHANGED, min_length=1, max_length=100)
+    services: list[ServiceCode] = Field(UNCHANGED, min_length=1)
+    clientele: str = Field(UNCHANGED, min_length=1, max_length=TEXT)
+    start: AgreementDay = UNCHANGED
     end: AgreementDay | None = None
     volumes: list[Volume] | None = None
     funding: Funding | None = None
@@ -150,7 +158,7 @@ class AgreementAmend(BaseModel):
     on_behalf: list[OnBehalfIn] | None = Field(None, max_length=100)
     mechanisms: list[str] | None = Field(None, max_length=50)
     responsibilities: list[str] | None = Field(None, max_length=50)
-    review_every_months: int | None = Field(None, ge=1, le=60)
+    review_every_months: int = Field(UNCHANGED, ge=1, le=MAX_REVIEW_MONTHS)
     respects_community_orientations: bool | None = None
     summary: str | None = Field(None, max_length=TEXT, description="What the amendment changes (avenant)")
 

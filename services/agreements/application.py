@@ -248,7 +248,7 @@ class Agreements(TrackedApplication):
             named = named_proposal(agreement, proposal_id, expected_revision)
             agreement.decline(actor.org, actor.sub, reason, now, named)
 
-        return self._change(agreement_id, actor, expected_revision, decline)
+        return self._change(agreement_id, actor, expected_revision, decline, answering=True)
 
     def amend(
         self,
@@ -295,12 +295,19 @@ class Agreements(TrackedApplication):
         return self._change(agreement_id, actor, expected_revision, lambda a, now: a.review(actor.sub, now, summary))
 
     def _change(
-        self, agreement_id: uuid.UUID, actor: Actor, expected_revision: int | None, command: Command
+        self,
+        agreement_id: uuid.UUID,
+        actor: Actor,
+        expected_revision: int | None,
+        command: Command,
+        answering: bool = False,
     ) -> Agreement:
-        """Load, check the caller and the revision, apply, record; a concurrent writer makes it start over."""
+        """Load, check the caller and the revision, apply, record; a concurrent writer makes it start over. The caller
+        is a party of the latest terms (`answering` the pending proposal: or of its terms), not an organisation an
+        earlier draft named."""
         for _ in range(COMMAND_ATTEMPTS):
             agreement = self.get_agreement(agreement_id)
-            if not (actor.override or agreement.is_party(actor.org)):
+            if not (actor.override or agreement.is_party(actor.org, answering)):
                 raise AgreementNotPartyError(f"{actor.org} is not a party to this agreement")
             if expected_revision is not None and agreement.version != expected_revision:
                 raise AgreementRevisionConflictError(f"the agreement is at revision {agreement.version}")

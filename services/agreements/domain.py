@@ -120,6 +120,9 @@ ALLOWED_FROM: dict[str, frozenset[AgreementStatus]] = {
 PROPOSED_BY: dict[str, str] = {"amended": "amend", "renewed": "renew"}
 """The command proposing each change of a signed agreement's terms: a proposal lapses in a status it refuses."""
 
+MAX_REVIEW_MONTHS = 60
+"""The longest interval between two reviews of an agreement (five years)."""
+
 ORG_NAMESPACE = uuid.UUID("c0a1e5d2-6b7f-4e3a-9c8d-2b1a0f9e8d7c")
 AGREEMENT_NAMESPACE = uuid.UUID("5b0e7f61-2c3d-4a8e-9f1b-7d6c5e4a3b29")
 
@@ -159,6 +162,7 @@ def next_review_after(anchor: date, months: int, day: date) -> date:
 def checked_terms(terms: Terms, party_kinds: Mapping[str, str]) -> Terms:
     """The terms with the community flag settled, once they satisfy the rules of their kind; raises
     AgreementInvalidError naming the first bad field."""
+    _check_required(terms)
     _check_parties(terms, party_kinds)
     _check_term(terms)
     if terms.kind is AgreementKind.SERVICE_108:
@@ -167,6 +171,24 @@ def checked_terms(terms: Terms, party_kinds: Mapping[str, str]) -> Terms:
     else:
         _check_collaboration(terms)
     return terms.replace(respects_community_orientations=_community_flag(terms, party_kinds))
+
+
+def _check_required(terms: Terms) -> None:
+    """Every agreement has a kind, a title, services, a clientele, a start date and a review interval: terms without
+    one would be recorded, then fail every read and every publication of the agreement."""
+    if not isinstance(terms.kind, AgreementKind):
+        raise AgreementInvalidError("kind", f"required: one of {', '.join(k.value for k in AgreementKind)}")
+    for name in ("title", "clientele"):
+        value = getattr(terms, name)
+        if not isinstance(value, str) or not value.strip():
+            raise AgreementInvalidError(name, "required: a text that is not blank")
+    if not terms.services:
+        raise AgreementInvalidError("services", "required: at least one service")
+    if not isinstance(terms.start, date):
+        raise AgreementInvalidError("start", "required: a date")
+    months = terms.review_every_months
+    if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= MAX_REVIEW_MONTHS:
+        raise AgreementInvalidError("review_every_months", f"required: from 1 to {MAX_REVIEW_MONTHS} months")
 
 
 def _check_parties(terms: Terms, party_kinds: Mapping[str, str]) -> None:
@@ -589,11 +611,16 @@ class Agreement(Aggregate):
         return len(self.versions)
 
     def parties(self) -> frozenset[str]:
-        """Every organisation any version of the terms named as a party."""
-        return frozenset(p for v in self.versions for p in v.terms.parties)
+        """The parties of the latest terms (of a draft: its current terms). An organisation an earlier draft named
+        and an amendment took out is none: it signed nothing that binds it (a signed agreement's parties never
+        change)."""
+        return frozenset(self.terms.parties)
 
-    def is_party(self, org_id: str) -> bool:
-        return org_id in self.parties()
+    def is_party(self, org_id: str, answering: bool = False) -> bool:
+        """Whether `org_id` is a party; `answering` the pending proposal (declining it), also one its terms name."""
+        if org_id in self.parties():
+            return True
+        return answering and self.proposal is not None and org_id in self.proposal.terms.parties
 
     def activation_due_at(self) -> datetime:
         """Once all parties signed: active from the start date's first instant, or from the last change if later."""
@@ -687,7 +714,7 @@ class Agreement(Aggregate):
         """`party` says no to the proposed change of the terms it names by `proposal_id`, stating why (the proposer's
         own party withdraws it): the proposal closes, whoever signed it, and the terms in force stay."""
         self.advance(now)
-        self._check_party(party, self.proposal)
+        self._check_party(party, answering=True)
         if not reason.strip():
             raise InvalidFieldError("reason", "declining a proposal states the reason")
         if self.proposal is None:
@@ -723,10 +750,11 @@ class Agreement(Aggregate):
 
     def resume(self, resumed_by: str, party: str, now: datetime) -> None:
         """Only the organisation that suspended the agreement restores its effects: another party lifting it would
-        restart, alone, the flow of information the first one stopped."""
+        restart, alone, the flow of information the first one stopped. A suspension recorded by an organisation that
+        is not a party (one an earlier draft named, before non-parties were refused) is lifted by any party."""
         self.advance(now)
         self._allow("resume")
-        if self.suspended_by_org not in (None, party):
+        if self.suspended_by_org not in (None, party) and self.suspended_by_org in self.parties():
             raise AgreementSuspendedByOtherError(f"the suspension is lifted by {self.suspended_by_org}, who made it")
         self._resumed(resumed_by=resumed_by, occurred_at=now)
 
@@ -765,10 +793,10 @@ class Agreement(Aggregate):
         if expiry is not None and now >= expiry:
             raise AgreementTransitionError("the agreement's term is over")
 
-    def _check_party(self, party: str, proposal: Proposal | None = None) -> None:
-        """Only a party of the terms in force (or of `proposal`, the change answered) signs or declines for the
-        agreement: a platform admin acts for its own organisation, never for another."""
-        if party not in self.terms.parties and (proposal is None or party not in proposal.terms.parties):
+    def _check_party(self, party: str, answering: bool = False) -> None:
+        """Only a party of the terms in force (`answering` the pending proposal: or of its terms) signs or declines
+        for the agreement: a platform admin acts for its own organisation, never for another."""
+        if not self.is_party(party, answering):
             raise AgreementNotPartyError(f"{party} is not a party to this agreement")
 
     def _check_named(self, proposal: Proposal, proposal_id: str | None, verb: str) -> None:

@@ -39,7 +39,7 @@ def outbox(agreements: Agreements) -> AgreementsOutbound:
 
 
 def build_relay(settings: AgreementsSettings, agreements: Agreements) -> Workers:
-    return outbox_relay(settings, agreements, outbox(agreements), RELAY_TRACKING)
+    return outbox_relay(settings, agreements, outbox(agreements), RELAY_TRACKING, topics.AGREEMENTS)
 
 
 def build_consumers(settings: AgreementsSettings, agreements: Agreements) -> Workers:

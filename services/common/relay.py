@@ -11,6 +11,12 @@ write), so ids become visible in order, and a missing id below a visible one bel
 (a version conflict). The relay moves past it at once (`gap_timeout` 0, the default). For a store whose writers
 could commit out of order, `gap_timeout` > 0 holds the relay back at a gap until the missing ids appear or that
 time has passed.
+
+A stored event the mapping cannot turn into integration events (a value its contract refuses, say) would fail the same
+way at every retry and hold back every later event of the store: it goes to the dead-letter twin of the relay's
+topic (`dead_letter_topic`) with its id and the reason, without its content, and the relay goes on. Only failures of
+the event itself are taken for that (`UNMAPPABLE`); any other (the store unreachable while the mapping loads the
+aggregate), like a dead letter Kafka did not take (the broker down), keeps the position: nothing is skipped.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -26,16 +33,22 @@ from typing import Any, Protocol
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification, Tracking
 from opentelemetry.trace import SpanKind
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from services.common.declared import invalid_data, names_declared_by
 from services.common.envelope import CloudEvent, event_id, event_type, schema_uri
 from services.common.eventstore import TrackedApplication
 from services.common.kafka import Outgoing, RecordRefusedError
+from services.common.metrics import Reading, Sample
 from services.common.tracing import current_traceparent, span, traced
 
 log = logging.getLogger(__name__)
 
 Mapper = Callable[[DomainEventProtocol[Any]], Sequence[Outgoing]]
+
+UNMAPPABLE: tuple[type[Exception], ...] = (ValueError, TypeError, LookupError, AttributeError, ArithmeticError)
+"""Failures of a mapping that come from the stored event itself (a value the contract refuses: pydantic's
+`ValidationError` is a `ValueError`; a member missing or of another type): mapped again, it fails again."""
 
 
 def outgoing(
@@ -68,7 +81,8 @@ class Publisher(Protocol):
 
 
 class OutboxRelay:
-    """Relays one application's notification log through `mapper` to `publisher`."""
+    """Relays one application's notification log through `mapper` to `publisher`; a stored event the mapper cannot
+    map goes to the dead-letter twin of `dead_letter_topic` (None: its failure fails the batch, which is retried)."""
 
     def __init__(
         self,
@@ -80,6 +94,7 @@ class OutboxRelay:
         batch_size: int = 500,
         gap_timeout: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        dead_letter_topic: str | None = None,
     ) -> None:
         self.app = app
         self.mapper = mapper
@@ -87,9 +102,13 @@ class OutboxRelay:
         self.name = name
         self.batch_size = batch_size
         self.gap_timeout = gap_timeout
+        self.dead_letter_topic = dead_letter_topic
         self._clock = clock
         self._gap_seen_at: dict[int, float] = {}
         self._wakeup = app.listen()
+        self.dead_lettered: Counter[str] = Counter(unmappable=0, refused=0)
+        """Stored events this process dead-lettered and moved past, by cause: `unmappable` (the mapping failed),
+        `refused` (Kafka refuses the record)."""
 
     @property
     def position(self) -> int:
@@ -104,17 +123,29 @@ class OutboxRelay:
         ready = self._contiguous(start, notifications)
         if not ready:
             return 0
-        self._publish([m for n in ready for m in self._traced(n)])
+        messages: list[Outgoing] = []
+        unmappable: list[tuple[Outgoing, str]] = []
+        for notification in ready:
+            mapped = self._traced(notification)
+            if isinstance(mapped, list):
+                messages += mapped
+            else:
+                unmappable.append(mapped)
+        refused = self._publish(messages)
+        for letter, reason in unmappable:  # after the batch's events: a dead letter Kafka did not take fails it
+            self.publisher.dead_letter(letter, reason)
         self.app.mark_processed(Tracking(self.name, ready[-1].id))
+        self.dead_lettered.update({"refused": refused, "unmappable": len(unmappable)})
         return len(ready)
 
-    def _publish(self, messages: Sequence[Outgoing]) -> None:
+    def _publish(self, messages: Sequence[Outgoing]) -> int:
         """Publishes the messages in order; one Kafka will never take (too large) is dead-lettered and the others go
-        on: retried, it would hold back every later event of the store for ever."""
+        on: retried, it would hold back every later event of the store for ever. Returns how many were refused."""
+        refusals = 0
         while messages:
             try:
                 self.publisher.publish(messages)
-                return
+                return refusals
             except RecordRefusedError as refused:
                 message = messages[refused.index]
                 log.error(
@@ -125,18 +156,53 @@ class OutboxRelay:
                     message.topic,
                 )
                 self.publisher.dead_letter(message, refused.reason)
+                refusals += 1
                 messages = messages[refused.index + 1 :]
+        return refusals
 
-    def _traced(self, notification: Notification) -> list[Outgoing]:
+    def _traced(self, notification: Notification) -> list[Outgoing] | tuple[Outgoing, str]:
         """The integration events of one stored event, carrying the trace of the request that recorded it (through a
-        span of this relay: the trace shows when the event left)."""
+        span of this relay: the trace shows when the event left); or, when the event cannot be mapped, its dead
+        letter and the reason."""
         domain_event, parent = traced(self.app.mapper, notification)
-        messages = list(self.mapper(domain_event))
+        try:
+            messages = list(self.mapper(domain_event))
+        except UNMAPPABLE as error:
+            if self.dead_letter_topic is None:
+                raise
+            return self._unmappable(notification, domain_event, error)
         if parent is None or not messages:
             return messages
         with span("relay", parent, SpanKind.PRODUCER, {"messaging.system": "kafka", "rls.relay": self.name}):
             carried = current_traceparent()
         return [replace(m, event=m.event.model_copy(update={"traceparent": carried})) for m in messages]
+
+    def _unmappable(
+        self, notification: Notification, domain_event: DomainEventProtocol[Any], error: Exception
+    ) -> tuple[Outgoing, str]:
+        """The dead letter of a stored event the mapper cannot map: its id, stored type (`ce_type`), aggregate and
+        time, none of its content; and why, naming fields and rules, never a value (it may be personal)."""
+        assert self.dead_letter_topic is not None
+        stored: Any = domain_event  # an aggregate's event: it has a timestamp
+        key = str(stored.originator_id)
+        letter = CloudEvent(
+            id=event_id(stored.originator_id, stored.originator_version),
+            source=f"/rls/{self.app.name}",
+            type=notification.topic,
+            time=stored.timestamp,
+            subject=key,
+        )
+        reason = f"not mapped: {_reason(error)}"
+        log.error(
+            "relay %s: stored event %s (%s, notification %d) %s; dead-lettered on %s, the relay goes on",
+            self.name,
+            letter.id,
+            notification.topic,
+            notification.id,
+            reason,
+            self.dead_letter_topic,
+        )
+        return Outgoing(self.dead_letter_topic, key, letter), reason
 
     def _contiguous(self, start: int, notifications: Sequence[Notification]) -> list[Notification]:
         """The notifications that follow `start` without an unexplained hole."""
@@ -173,3 +239,42 @@ class OutboxRelay:
                 continue
             if moved < self.batch_size:
                 self._wakeup.wait(idle_sleep)
+
+
+def _reason(error: Exception) -> str:
+    """Why a mapping failed, without a value: for a validation error the fields (as the failing model declares them)
+    and rules; otherwise the error's type only (its message may quote the event's content)."""
+    if isinstance(error, ValidationError):
+        return f"{error.title} {invalid_data(error, _declared_by(error.title))}"
+    return type(error).__name__
+
+
+def _declared_by(model_name: str) -> frozenset[str]:
+    """The names the models called `model_name` declare (a validation error names its model, not its class)."""
+    found: list[type[BaseModel]] = []
+    pending = list(BaseModel.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending += model.__subclasses__()
+        if model.__name__ == model_name:
+            found.append(model)
+    return names_declared_by(*found)
+
+
+def relay_readings(relay: OutboxRelay) -> list[Reading]:
+    """The stored events the relay dead-lettered and moved past, by cause (a metric: each is one event consumers
+    never receive)."""
+
+    def read() -> list[Sample]:
+        return [((relay.name, cause), float(n)) for cause, n in sorted(relay.dead_lettered.items())]
+
+    return [
+        Reading(
+            "rls_outbox_dead_letters",
+            "Stored events the relay sent to <topic>.dlq and moved past (unmappable: the mapping failed; refused: "
+            "Kafka refuses the record)",
+            ("relay", "cause"),
+            read,
+            "counter",
+        )
+    ]

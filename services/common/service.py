@@ -27,7 +27,7 @@ from services.common.leader import once_per_store
 from services.common.metrics import checkpoint_readings, consumer_readings, outbox_lag
 from services.common.openapi import document_problems
 from services.common.problems import ProblemSpec, install_problem_handlers, problem_response
-from services.common.relay import Mapper, OutboxRelay
+from services.common.relay import Mapper, OutboxRelay, relay_readings
 from services.common.settings import PlatformSettings, ServiceSettings
 from services.common.strict_json import StrictJSONMiddleware
 from services.common.telemetry import NATIVE_TELEMETRY, observe
@@ -98,9 +98,10 @@ def checkpoint_workers(settings: ServiceSettings, application: TrackedApplicatio
 
 
 def outbox_relay(
-    settings: ServiceSettings, application: TrackedApplication, mapper: Mapper, tracking_name: str
+    settings: ServiceSettings, application: TrackedApplication, mapper: Mapper, tracking_name: str, topic: str
 ) -> Workers:
-    """The outbox relay of a service (its position tracked under `tracking_name`), and its store's checkpoints."""
+    """The outbox relay of a service (its position tracked under `tracking_name`; a stored event it cannot map goes
+    to `<topic>.dlq`), and its store's checkpoints."""
     publisher = KafkaPublisher(settings.kafka_access, f"{settings.service_name}-relay")
     relay = OutboxRelay(
         application,
@@ -109,10 +110,10 @@ def outbox_relay(
         name=tracking_name,
         batch_size=settings.relay_batch_size,
         gap_timeout=settings.relay_gap_timeout_s,
+        dead_letter_topic=topic,
     )
-    relayed = Workers(
-        {f"{settings.service_name}-relay": relay.run}, [publisher.close], [outbox_lag(application, tracking_name)]
-    )
+    readings = [outbox_lag(application, tracking_name), *relay_readings(relay)]
+    relayed = Workers({f"{settings.service_name}-relay": relay.run}, [publisher.close], readings)
     return relayed + checkpoint_workers(settings, application)
 
 

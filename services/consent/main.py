@@ -30,8 +30,9 @@ def build_application(settings: ConsentSettings, clock: Clock = system_clock) ->
 
 
 def build_relay(settings: ConsentSettings, consents: Consents) -> Workers:
-    """Decisions on `rls.consent.decisions.v1`; consents, restrictions and register entries on `rls.consent.v1`."""
-    return outbox_relay(settings, consents, consent_messages, RELAY_TRACKING)
+    """Decisions on `rls.consent.decisions.v1`; consents, restrictions and register entries on `rls.consent.v1` (and
+    the dead letters of events it cannot map on `rls.consent.v1.dlq`)."""
+    return outbox_relay(settings, consents, consent_messages, RELAY_TRACKING, topics.CONSENT)
 
 
 def build_consumers(settings: ConsentSettings, consents: Consents) -> Workers:

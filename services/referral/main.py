@@ -13,6 +13,7 @@ from services.common.composition import Outbox, Service, StoreReader, Workers
 from services.common.cursors import ListCursors
 from services.common.metrics import Reading, Sample
 from services.common.service import Api, application_env, create_service_app, outbox_relay
+from services.contract import topics
 from services.referral.api import DOMAIN_ERRORS, router
 from services.referral.application import Referrals
 from services.referral.domain import Referral
@@ -51,7 +52,7 @@ def outbox(referrals: Referrals, public_url: str) -> ReferralOutbound:
 
 
 def build_relay(settings: ReferralSettings, referrals: Referrals) -> Workers:
-    return outbox_relay(settings, referrals, outbox(referrals, settings.public_url), RELAY_TRACKING)
+    return outbox_relay(settings, referrals, outbox(referrals, settings.public_url), RELAY_TRACKING, topics.REFERRAL)
 
 
 def build_loops(settings: ReferralSettings, referrals: Referrals) -> Workers:

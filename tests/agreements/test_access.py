@@ -1,5 +1,6 @@
 """Who reads what: the directory and the agreements' terms are known to the network; the use of an agreement's volumes
-(how many referrals between its parties were accepted, and when) only to its parties and network auditors."""
+(how many referrals between its parties were accepted, and when) only to its parties and network auditors. Who acts:
+the parties of the latest terms, not an organisation an earlier draft named."""
 
 from __future__ import annotations
 
@@ -62,3 +63,66 @@ def test_volumes_answer_every_role_of_every_organisation_as_the_policy_says(
         return granted(network.get(url, headers=auth(org, role)), {200})
 
     assert mismatches(POLICY, "agreement_volumes", {"party": [CSSS, REGIONAL]}, probe) == []
+
+
+@pytest.fixture
+def without_outsider(network: TestClient, auth: Auth) -> dict[str, Any]:
+    """An agreement in force between the CSSS and the regional establishment, whose first draft also named the
+    clinic (amended out before anyone signed); one referral accepted under it."""
+    body = service_108(start="2026-01-01", parties=[CSSS, REGIONAL, OUTSIDER])
+    draft = network.post("/v1/agreements", json=body, headers=auth(CSSS, "coordinator")).json()
+    amended = network.post(
+        f"/v1/agreements/{draft['id']}/amend", json={"parties": [CSSS, REGIONAL]}, headers=auth(CSSS, "coordinator")
+    )
+    agreement = sign_all(network, auth, amended.json())
+    assert (agreement["status"], agreement["parties"]) == ("ACTIVE", [CSSS, REGIONAL])
+    event = accepted("r-1", datetime(2026, 11, 25, 16, tzinfo=UTC), agreement["id"])
+    inbound.handler(application_of(network))(event, Tracking("rls.referral.v1#0", 1))
+    return agreement
+
+
+CHANGES: dict[str, dict[str, Any] | None] = {
+    "amend": {"title": "Entente modifiée"},
+    "suspend": {"reason": "x"},
+    "resume": None,
+    "terminate": {"reason": "x"},
+    "renew": {"end": "2028-12-31"},
+    "review": None,
+    "sign": None,
+    "decline": {"reason": "x"},
+}
+
+
+@pytest.mark.parametrize("command", list(CHANGES))
+def test_an_organisation_an_earlier_draft_named_is_no_party_once_amended_out(
+    network: TestClient, auth: Auth, without_outsider: dict[str, Any], command: str
+) -> None:
+    url = f"/v1/agreements/{without_outsider['id']}"
+    if command in ("sign", "decline"):  # something awaits signatures: a proposal of a party
+        network.post(f"{url}/amend", json={"title": "Entente modifiée"}, headers=auth(CSSS, "coordinator"))
+    if command == "resume":
+        network.post(f"{url}/suspend", json={"reason": "x"}, headers=auth(REGIONAL, "coordinator"))
+    before = network.get(url, headers=auth(CSSS, "intake")).json()
+    response = network.post(f"{url}/{command}", json=CHANGES[command], headers=auth(OUTSIDER, "coordinator"))
+    assert response.status_code == 403, response.text
+    assert network.get(url, headers=auth(CSSS, "intake")).json() == before
+    assert network.get(f"{url}/volumes", headers=auth(OUTSIDER, "intake")).status_code == 403
+
+
+def test_the_parties_act_on_an_agreement_an_earlier_draft_named_another_organisation_in(
+    network: TestClient, auth: Auth, without_outsider: dict[str, Any]
+) -> None:
+    url = f"/v1/agreements/{without_outsider['id']}"
+    assert [line["used"] for line in network.get(f"{url}/volumes", headers=auth(REGIONAL, "intake")).json()] == [1]
+    suspended = network.post(f"{url}/suspend", json={"reason": "x"}, headers=auth(REGIONAL, "coordinator"))
+    resumed = network.post(f"{url}/resume", headers=auth(REGIONAL, "coordinator"))
+    assert (suspended.json()["status"], resumed.json()["status"]) == ("SUSPENDED", "ACTIVE")
+
+
+def test_an_organisation_added_to_a_draft_is_a_party_at_once(network: TestClient, auth: Auth) -> None:
+    draft = network.post("/v1/agreements", json=service_108(), headers=auth(CSSS, "coordinator")).json()
+    url = f"/v1/agreements/{draft['id']}"
+    before = network.post(f"{url}/sign", headers=auth(OUTSIDER, "coordinator"))
+    network.post(f"{url}/amend", json={"parties": [CSSS, REGIONAL, OUTSIDER]}, headers=auth(CSSS, "coordinator"))
+    after = network.post(f"{url}/sign", headers=auth(OUTSIDER, "coordinator"))
+    assert (before.status_code, after.status_code) == (403, 200)

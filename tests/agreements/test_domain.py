@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.agreements.domain import Agreement, next_review_after
+from services.agreements.domain import Agreement, AgreementSuspendedByOtherError, next_review_after
 from services.agreements.terms import add_months, agreement_year
 from services.contract.codes import AgreementStatus
-from tests.agreements.conftest import CSSS, REGIONAL, service_terms
+from tests.agreements.conftest import CSSS, OUTSIDER, REGIONAL, service_terms
 
 NOW = datetime(2026, 11, 25, 15, tzinfo=UTC)
 
@@ -101,3 +101,41 @@ def test_a_proposed_amendment_lapses_when_the_agreement_expires_and_a_renewal_do
     renewed.sign(REGIONAL, "coordinator-2", after_the_end, renewal)
     assert (amended.status.value, amended.proposal) == ("EXPIRED", None)
     assert (renewed.status.value, renewed.terms.end, renewed.terms_version) == ("ACTIVE", date(2028, 12, 31), 2)
+
+
+def test_a_suspension_a_non_party_recorded_is_lifted_by_a_party() -> None:
+    agreement = signed(start=date(2026, 1, 1))
+    agreement.suspend("coordinator-9", "outsider-e", NOW)  # recorded before non-parties were refused
+    agreement.resume("coordinator-2", REGIONAL, NOW)
+    assert agreement.status is AgreementStatus.ACTIVE
+
+
+def test_only_the_party_that_suspended_lifts_its_suspension() -> None:
+    agreement = signed(start=date(2026, 1, 1))
+    agreement.suspend("coordinator-1", CSSS, NOW)
+    with pytest.raises(AgreementSuspendedByOtherError):
+        agreement.resume("coordinator-2", REGIONAL, NOW)
+
+
+def test_the_parties_are_those_of_the_latest_terms() -> None:
+    agreement = Agreement(
+        id=uuid.uuid4(),
+        terms=service_terms(parties=(CSSS, REGIONAL, OUTSIDER)).to_document(),
+        drafted_by="coordinator-1",
+        occurred_at=NOW,
+        zone="America/Montreal",
+        request_digest=None,
+    )
+    agreement.amend(service_terms(), "coordinator-1", CSSS, NOW)
+    assert agreement.parties() == {CSSS, REGIONAL}
+    assert not agreement.is_party(OUTSIDER) and not agreement.is_party(OUTSIDER, answering=True)
+
+
+def test_an_organisation_only_a_pending_proposal_names_answers_it_and_does_nothing_else() -> None:
+    agreement = signed(start=date(2026, 1, 1))
+    # a proposal naming another party (refused since a signed agreement's parties were fixed; older ones may exist)
+    terms = service_terms(start=date(2026, 1, 1), parties=(CSSS, REGIONAL, OUTSIDER)).to_document()
+    agreement._proposed(terms=terms, change="amended", proposed_by="c-1", party=CSSS, occurred_at=NOW, summary=None)
+    assert agreement.is_party(OUTSIDER, answering=True) and not agreement.is_party(OUTSIDER)
+    agreement.decline(OUTSIDER, "coordinator-9", "not ours", NOW, agreement.proposal.id if agreement.proposal else None)
+    assert agreement.proposal is None

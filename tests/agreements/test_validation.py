@@ -1,4 +1,5 @@
-"""Drafting and amending: the rules of each kind of agreement → 422 naming the field, nothing stored."""
+"""Drafting and amending: the rules of each kind of agreement, and the terms every agreement has → 422 naming the
+field, nothing stored."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from services.agreements.application import Agreements
+from services.agreements.domain import AgreementInvalidError, checked_terms
 from tests.agreements.conftest import (
     CRISIS,
     CSSS,
     OUTSIDER,
     REGIONAL,
+    actor,
     application_of,
     collaboration,
     problem_field,
     service_108,
+    service_terms,
 )
 
 Auth = Callable[..., dict[str, str]]
@@ -105,3 +110,76 @@ def test_invalid_amendment_is_refused_and_the_terms_stay(
     assert response.status_code == 422, response.text
     assert problem_field(response.json()) == field
     assert (after["status"], after["version"]) == ("ACTIVE", 1)
+
+
+REQUIRED_TERMS = ("kind", "title", "parties", "services", "clientele", "start", "review_every_months")
+"""Terms every agreement has: an amendment changes them, never removes them."""
+
+
+@pytest.mark.parametrize("kind", ["service_108", "collaboration"])
+@pytest.mark.parametrize("field", REQUIRED_TERMS)
+def test_an_amendment_removing_a_required_term_of_a_draft_is_refused_naming_it_and_reads_still_answer(
+    network: TestClient, auth: Auth, field: str, kind: str
+) -> None:
+    app = application_of(network)
+    body = collaboration() if kind == "collaboration" else service_108()
+    draft = network.post("/v1/agreements", json=body, headers=auth(CSSS, "coordinator")).json()
+    before = app.recorder.max_notification_id()
+    url = f"/v1/agreements/{draft['id']}"
+    response = network.post(f"{url}/amend", json={field: None}, headers=auth(CSSS, "coordinator"))
+    assert response.status_code == 422, response.text
+    assert problem_field(response.json()) == field
+    assert app.recorder.max_notification_id() == before
+    read = network.get(url, headers=auth(REGIONAL, "intake"))
+    assert (read.status_code, read.json()["version"], read.json()[field]) == (200, 1, draft[field])
+    assert network.get("/v1/agreements", headers=auth(REGIONAL, "intake")).status_code == 200
+
+
+def test_a_proposal_removing_a_required_term_of_a_signed_agreement_is_refused(network: TestClient, auth: Auth) -> None:
+    body = service_108(start="2026-01-01")
+    agreement = network.post("/v1/agreements", json=body, headers=auth(CSSS, "coordinator")).json()
+    for party in agreement["parties"]:
+        network.post(f"/v1/agreements/{agreement['id']}/sign", headers=auth(party, "coordinator"))
+    url = f"/v1/agreements/{agreement['id']}"
+    response = network.post(f"{url}/amend", json={"title": None}, headers=auth(CSSS, "coordinator"))
+    assert (response.status_code, problem_field(response.json())) == (422, "title")
+    assert network.get(url, headers=auth(CSSS, "intake")).json()["proposal"] is None
+
+
+def test_null_removes_a_term_an_agreement_may_lack(network: TestClient, auth: Auth) -> None:
+    draft = network.post("/v1/agreements", json=collaboration(end="2027-10-31"), headers=auth(CSSS, "coordinator"))
+    removed = {"end": None, "mechanisms": None, "responsibilities": None, "on_behalf": None}
+    response = network.post(
+        f"/v1/agreements/{draft.json()['id']}/amend", json=removed, headers=auth(CSSS, "coordinator")
+    )
+    assert response.status_code == 200, response.text
+    amended = response.json()
+    assert (amended["end"], amended["mechanisms"], amended["responsibilities"]) == (None, [], [])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("kind", None),
+        ("title", None),
+        ("title", "  "),
+        ("clientele", None),
+        ("services", ()),
+        ("start", None),
+        ("review_every_months", None),
+        ("review_every_months", 0),
+    ],
+)
+def test_the_domain_refuses_terms_without_a_required_term_whatever_the_path(field: str, value: Any) -> None:
+    with pytest.raises(AgreementInvalidError) as refused:
+        checked_terms(service_terms(**{field: value}), {CSSS: "CSSS", REGIONAL: "REGIONAL_ESTABLISHMENT"})
+    assert refused.value.field == field
+
+
+def test_the_application_records_no_amendment_without_a_required_term(agreements: Agreements) -> None:
+    draft, _ = agreements.draft(service_terms(), actor(CSSS))
+    before = agreements.recorder.max_notification_id()
+    with pytest.raises(AgreementInvalidError) as refused:
+        agreements.amend(draft.id, {"title": None}, actor(CSSS))
+    assert refused.value.field == "title"
+    assert agreements.recorder.max_notification_id() == before

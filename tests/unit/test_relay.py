@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import Notification
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.common.envelope import CloudEvent, event_id
 from services.common.eventstore import TrackedApplication
 from services.common.kafka import Outgoing
-from services.common.relay import OutboxRelay
+from services.common.relay import OutboxRelay, relay_readings
 
 
 class Counter(Aggregate):
@@ -138,3 +139,100 @@ def test_relay_moves_past_a_hole_that_never_fills(app: Counters) -> None:
     now[0] = 11.0
     assert relay.run_once() == 1  # the rolled-back id 2 is skipped, 3 is relayed
     assert relay.position == 3
+
+
+class DeadLetteringPublisher(RecordingPublisher):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dead: list[tuple[Outgoing, str]] = []
+        self.down = False
+
+    def publish(self, messages: Sequence[Outgoing]) -> None:
+        if self.down:
+            raise RuntimeError("broker unavailable")
+        super().publish(messages)
+
+    def dead_letter(self, message: Outgoing, reason: str) -> None:
+        if self.down:
+            raise RuntimeError("broker unavailable")
+        self.dead.append((message, reason))
+
+
+class Changed(BaseModel):
+    """An integration event's data: its title is required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+
+
+def failing_at(version: int, error: Exception | None = None) -> Any:
+    """A mapping that cannot map the stored event `version` (its data breaks the contract's model, or `error`)."""
+
+    def to_messages_or_fail(domain_event: Any) -> Sequence[Outgoing]:
+        if domain_event.originator_version == version:
+            if error is not None:
+                raise error
+            Changed.model_validate({"title": None, "note": "a value the reason must not show"})
+        return to_messages(domain_event)
+
+    return to_messages_or_fail
+
+
+def test_a_stored_event_the_mapping_cannot_map_is_dead_lettered_with_its_reason_and_the_relay_goes_on(
+    app: Counters,
+) -> None:
+    counter = Counter()
+    for _ in range(3):
+        counter.increment()
+    app.record(counter)
+    publisher = DeadLetteringPublisher()
+    relay = OutboxRelay(app, failing_at(2), publisher, name="poison", dead_letter_topic="test.v1")
+    assert relay.run_once() == 4
+    assert relay.position == 4
+    assert [m.event.id for m in publisher.sent] == [event_id(counter.id, v) for v in (1, 3, 4)]
+    [(letter, reason)] = publisher.dead
+    assert (letter.topic, letter.key, letter.event.id) == ("test.v1", str(counter.id), event_id(counter.id, 2))
+    assert letter.event.data == {} and letter.event.type.endswith("Counter.Incremented")
+    assert reason == "not mapped: Changed invalid data: title (string_type), <key> (extra_forbidden)"
+    assert "a value the reason must not show" not in reason
+    assert relay.dead_lettered == {"unmappable": 1, "refused": 0}
+    [reading] = relay_readings(relay)
+    [family] = reading.collect()
+    assert {(s.labels["cause"], s.value) for s in family.samples if s.name == "rls_outbox_dead_letters_total"} == {
+        ("unmappable", 1.0),
+        ("refused", 0.0),
+    }
+
+
+def test_a_mapping_failure_of_another_kind_keeps_the_position_and_is_retried(app: Counters) -> None:
+    app.record(Counter())
+    publisher = DeadLetteringPublisher()
+    relay = OutboxRelay(app, failing_at(1, RuntimeError("store unreachable")), publisher, dead_letter_topic="test.v1")
+    with pytest.raises(RuntimeError):
+        relay.run_once()
+    assert (relay.position, publisher.sent, publisher.dead) == (0, [], [])
+
+
+def test_nothing_is_skipped_while_the_broker_is_down(app: Counters) -> None:
+    counter = Counter()
+    counter.increment()
+    app.record(counter)
+    publisher = DeadLetteringPublisher()
+    publisher.down = True
+    relay = OutboxRelay(app, failing_at(2), publisher, dead_letter_topic="test.v1")
+    with pytest.raises(RuntimeError):
+        relay.run_once()
+    assert (relay.position, relay.dead_lettered["unmappable"]) == (0, 0)
+    publisher.down = False
+    assert relay.run_once() == 2
+    assert [m.event.id for m in publisher.sent] == [event_id(counter.id, 1)]
+    assert [letter.event.id for letter, _ in publisher.dead] == [event_id(counter.id, 2)]
+
+
+def test_a_relay_without_a_dead_letter_topic_retries_an_unmappable_event(app: Counters) -> None:
+    app.record(Counter())
+    relay = OutboxRelay(app, failing_at(1), DeadLetteringPublisher())
+    with pytest.raises(ValidationError):
+        relay.run_once()
+    assert relay.position == 0
