@@ -34,7 +34,6 @@ from services.audit.inbound import KafkaReplay, Progress, ReplayStats
 from services.audit.recheck import Evaluator, RecheckResult, recheck
 from services.audit.report import Report, build_report
 from services.audit.settings import AuditSettings
-from services.audit.standards import bounds_with
 from services.audit.states import Kind, state_seen_by
 from services.audit.trail import InquiryEntry, Trail, TrailPage, TrailView
 from services.audit.verification import StoreVerification, current_store_id, verify_stores
@@ -43,6 +42,7 @@ from services.common.clock import Clock, system_clock
 from services.common.eventstore import StoreRef, TrackedApplication
 from services.common.integrity.checkpoints import Checkpoint
 from services.common.projections import Projector, StateCodec
+from services.contract.delay_standards import policy_of
 
 
 @dataclass(frozen=True)
@@ -409,14 +409,16 @@ class AuditQueries:
         return result
 
     def report(self, who: Auditor, start: datetime, end: datetime, fmt: ReportFormat) -> Report:
+        policy = policy_of(self.settings.standard_bounds_s, zone=ZoneInfo(self.settings.timezone))
         with self._inquiry(who, Action.REPORT, "compliance", start=start.isoformat(), end=end.isoformat(), format=fmt):
             return build_report(
                 self.history,
                 start,
                 end,
-                bounds_with(self.settings.standard_bounds_s),
+                policy.bounds,
                 self.settings.timezone,
                 self.clock(),
+                changes=policy.changes,
             )
 
     def trail(self, who: Auditor, after: int, limit: int, scope: str | None = None) -> TrailPage:

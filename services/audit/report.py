@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from services.audit.standards import Clock, Compliance, all_clocks, compliance
 from services.audit.states import agreement_state
 from services.audit.views import HistoryDB, HistoryRow, parse_time
-from services.contract.delay_standards import Policy
+from services.contract.delay_standards import BoundChange, Policy
 
 CLOSED_AGREEMENT = frozenset({"TERMINATED", "EXPIRED"})
 
@@ -101,12 +101,14 @@ def build_report(
     bounds: Mapping[str, timedelta],
     zone: str,
     generated_at: datetime,
+    changes: tuple[BoundChange, ...] = (),
 ) -> Report:
-    """The report for [start, end): clocks started in the period, evaluated as they stood at `end`. Its chart of
+    """The report for [start, end): clocks started in the period, evaluated as they stood at `end`, each against the
+    bound in force when it started (`bounds`, or the latest of `changes` in effect then). Its chart of
     breaches over time spans the period from no earlier than the first referral and to no later than the report's
     time: a period from year 1, or to 9999, would chart tens of thousands of empty weeks."""
     tz = ZoneInfo(zone)
-    policy = Policy(bounds, zone=tz)  # days of the standards stated in days are this zone's
+    policy = Policy(bounds, zone=tz, changes=changes)  # days of the standards stated in days are this zone's
     report = Report(start, end, generated_at, zone)
     clocks: list[Clock] = []
     flagged: list[HistoryRow] = []

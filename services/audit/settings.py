@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
 from services.contract import topics
+from services.contract.delay_standards import BoundsSetting, check_bounds
 
 
 class AuditSettings(ServiceSettings):
@@ -24,8 +25,10 @@ class AuditSettings(ServiceSettings):
     """A bearer token with the `auditor` role for the CLI's rechecks (dev mode mints one when absent)."""
     timezone: str = "America/Montreal"
     """Calendar dates (`--as-of 2026-03-02`, report periods) are days in this zone."""
-    standard_bounds_s: dict[str, int] = Field(
-        default_factory=dict, description="Regional delay-standard bounds overriding Annexe II, in seconds"
+    standard_bounds_s: BoundsSetting = Field(
+        default_factory=dict,
+        description="Regional delay-standard bounds overriding Annexe II, in seconds, each from the date it takes "
+        "effect (the referral service's format: services/referral/settings.py)",
     )
     replay_batch: int = Field(5000, ge=1)
     replay_check_crcs: bool = True
@@ -37,6 +40,11 @@ class AuditSettings(ServiceSettings):
     recheck_timeout_s: float = 30.0
     kafka_timeout_s: float = 10.0
     """How long to wait for the brokers before a replay or a verification says Kafka is unreachable."""
+
+    @field_validator("standard_bounds_s")
+    @classmethod
+    def _bounds_are_bounds(cls, bounds: BoundsSetting) -> BoundsSetting:
+        return check_bounds(bounds, "AUDIT_STANDARD_BOUNDS_S")
 
     @property
     def database_url(self) -> str:

@@ -8,7 +8,7 @@ on the same history.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,12 +41,6 @@ class Clock:
     @property
     def breached_at(self) -> datetime | None:
         return self.due_at if self.state == "BREACHED" else None
-
-
-def bounds_with(overrides: Mapping[str, int]) -> dict[str, timedelta]:
-    bounds = dict(ANNEXE_II)
-    bounds.update({code: timedelta(seconds=seconds) for code, seconds in overrides.items()})
-    return bounds
 
 
 def referral_steps(rows: Iterable[HistoryRow]) -> dict[str, tuple[str, str, list[Step]]]:

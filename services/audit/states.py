@@ -203,6 +203,8 @@ def referral_cut(rows: Sequence[HistoryRow], org: str) -> HistoryRow | None:
     holder: str | None = None
     cut: HistoryRow | None = None
     for row in rows:
+        if row.name.startswith("delay-"):
+            continue  # a flag shows the referral as its clock's organisation was shown it, not who holds it now
         data = row.payload
         to_org = data.get("to_org")
         if row.name == "redirected" and holder == org and to_org != org:

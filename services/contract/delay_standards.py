@@ -5,6 +5,11 @@ service recomputes them from the events on `rls.referral.v1` and sets its readin
 says which standards apply to a referral (by target service, channel and urgency), which step starts each clock and
 which step meets it; bounds are configuration (regions adapt them). A redirect ends the current target's clocks and
 starts the new target's. Pure functions of their inputs: no clock is read here.
+
+A bound a region sets applies to the clocks that start from the moment it takes effect: a clock keeps the bound in
+force when it started, so a later change never re-judges a clock already met, stopped or breached (nor flags it). The
+services that run or read the clocks (referral, standards board, audit) read their `*_STANDARD_BOUNDS_S` setting with
+`BoundsSetting`, `check_bounds` and `policy_of`: one format and one reading for all.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.contract.referral_events import ClockState, DelayStandard
 
@@ -149,24 +156,105 @@ RULES: tuple[Rule, ...] = (
 
 
 @dataclass(frozen=True)
+class BoundChange:
+    """A bound a region set for a standard from a moment on: it applies to the clocks that start then or later."""
+
+    standard: str
+    bound: timedelta
+    effective_from: datetime
+
+
+@dataclass(frozen=True)
 class Policy:
     """The configured bounds and the fraction of a bound after which a clock is at risk."""
 
     bounds: Mapping[str, timedelta]
+    """The bounds in force from the beginning."""
     at_risk_ratio: float = 0.75
     zone: ZoneInfo = QUEBEC
     """Where a calendar day is counted (`IN_DAYS`)."""
+    changes: tuple[BoundChange, ...] = ()
+    """Bounds set later, each for the clocks started from its `effective_from` on (`bound`)."""
 
-    def in_days(self, standard: DelayStandard) -> bool:
-        """Whether the standard's bound counts calendar days (stated in days, and given as whole days)."""
-        return standard in IN_DAYS and self.bounds[standard] % DAY == timedelta(0)
+    def bound(self, standard: str, start: datetime) -> timedelta:
+        """The bound of a clock of `standard` started at `start`: the one in force then (the latest change in effect
+        by `start`, else `bounds`). A clock keeps it: a later change is not applied to it."""
+        dated = [c for c in self.changes if c.standard == standard and c.effective_from <= start]
+        return max(dated, key=lambda c: c.effective_from).bound if dated else self.bounds[standard]
+
+    def in_days(self, standard: DelayStandard, start: datetime) -> bool:
+        """Whether the bound of a clock started at `start` counts calendar days (a standard stated in days, and a
+        bound of whole days)."""
+        return standard in IN_DAYS and self.bound(standard, start) % DAY == timedelta(0)
 
     def due(self, standard: DelayStandard, start: datetime) -> datetime:
         """When a clock of `standard` started at `start` falls due."""
-        bound = self.bounds[standard]
-        if not self.in_days(standard):
+        bound = self.bound(standard, start)
+        if not self.in_days(standard, start):
             return start + bound
         return (start.astimezone(self.zone) + bound).astimezone(start.tzinfo)  # wall-clock days
+
+
+class DatedBound(BaseModel):
+    """One bound of a standard in a `BoundsSetting`: `s` seconds, for the clocks started from `from` on."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    s: int = Field(description="The bound, in seconds (at least 1)")
+    from_: AwareDatetime | date | None = Field(
+        None,
+        alias="from",
+        description="When it takes effect: a date-time with its offset, or a date (00:00 there, in the policy's "
+        "zone); absent: from the beginning",
+    )
+
+
+BoundsSetting = dict[DelayStandard, int | list[DatedBound]]
+"""The `*_STANDARD_BOUNDS_S` setting (JSON object): per standard overriding Annexe II, seconds (from the beginning,
+as before) or the bounds a region set over time, each applying to the clocks that start from its `from` on:
+
+    {"AAOR_CALLBACK": 43200,
+     "AAOR_ANALYSIS": [{"s": 864000}, {"s": 604800, "from": "2027-04-01"}]}
+
+A bound without `from` applies from the beginning (Annexe II's when none is given). To change a bound, add the new
+one with the date it takes effect and keep the one it replaces: changing a bound without a date re-judges every clock
+ever started (its flags are raised at the next tick). `check_bounds` refuses a setting that is not one."""
+
+
+def check_bounds(setting: BoundsSetting, variable: str) -> BoundsSetting:
+    """The setting, or a `ValueError` naming `variable` and the standards at fault: a bound under one second, no
+    bound in a list, two bounds of one standard taking effect at the same moment (or both without `from`)."""
+    problems = []
+    for standard, value in setting.items():
+        bounds = [DatedBound(s=value)] if isinstance(value, int) else value
+        moments = [b.from_ for b in bounds]
+        if any(b.s < 1 for b in bounds):
+            problems.append(f"{standard.value}: each bound is at least 1 second")
+        if not bounds:
+            problems.append(f"{standard.value}: no bound given")
+        if len(set(moments)) != len(moments):
+            problems.append(f"{standard.value}: two bounds take effect at the same moment (or have no `from`)")
+    if problems:
+        raise ValueError(f"{variable}: " + "; ".join(problems))
+    return setting
+
+
+def policy_of(setting: BoundsSetting, at_risk_ratio: float = 0.75, zone: ZoneInfo = QUEBEC) -> Policy:
+    """The policy a `BoundsSetting` describes (Annexe II for the standards it does not name); a date in it starts at
+    00:00 in `zone`."""
+    bounds: dict[str, timedelta] = dict(DEFAULT_BOUNDS)
+    changes = []
+    for standard, value in setting.items():
+        for dated in [DatedBound(s=value)] if isinstance(value, int) else value:
+            bound = timedelta(seconds=dated.s)
+            moment = dated.from_
+            if moment is None:
+                bounds[str(standard)] = bound
+                continue
+            if not isinstance(moment, datetime):
+                moment = datetime.combine(moment, time(), zone)
+            changes.append(BoundChange(str(standard), bound, moment))
+    return Policy(bounds, at_risk_ratio, zone, tuple(sorted(changes, key=lambda c: (c.standard, c.effective_from))))
 
 
 @dataclass(frozen=True)
@@ -248,7 +336,7 @@ def compute_clocks(
             start = next((m.at for m in segment if m.name == rule.starts_on), None)
             if start is None:
                 continue
-            bound = policy.bounds[rule.standard]
+            bound = policy.bound(rule.standard, start)
             met = next((m.at for m in segment if _meets(rule, m, target_service) and m.at >= start), None)
             stopped = next((t for t in ended if t >= start), None) if met is None else None
             due = policy.due(rule.standard, start)
@@ -265,7 +353,7 @@ def compute_clocks(
                     met,
                     stopped,
                     _state(met, stopped, due, at_risk, now),
-                    policy.in_days(rule.standard),
+                    policy.in_days(rule.standard, start),
                 )
             )
     return clocks

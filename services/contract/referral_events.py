@@ -81,7 +81,11 @@ class ClockState(StrEnum):
 
 
 class ReferralDelayV1(ReferralEventV1):
-    """A delay-standard clock of a referral reached a threshold (`delay-at-risk`) or its bound (`delay-breached`)."""
+    """A delay-standard clock of a referral reached a threshold (`delay-at-risk`) or its bound (`delay-breached`).
+
+    It goes to `responsible_org` only. When that organisation no longer holds the referral (it redirected it away
+    before the flag was raised), `to_org`, `to_service`, `status` and `agreement_id` are the referral's as that
+    redirection left it, never those of later receivers."""
 
     standard: DelayStandard
     bound_s: int

@@ -259,6 +259,15 @@ class Plan:
     revisions: int
 
 
+class Standing(TypedDict):
+    """Where a referral stands, as an organisation was last shown it: its receiver, status and covering agreement."""
+
+    to_org: str
+    to_service: str
+    status: str
+    agreement_id: str | None
+
+
 class Covering(TypedDict):
     """The agreement covering a referral's receiver, as a redirection records it (both None: no agreement covers the
     new receiver, the referral is an orientation)."""
@@ -420,6 +429,9 @@ class Referral(Aggregate):
         self.flags: set[tuple[str, str, datetime]] = set()
         self.requests: dict[str, str] = {}
         """`scoped_key(org, Idempotency-Key)` -> digest of the request it was first sent with (meetings, plans)."""
+        self.left: dict[str, Standing] = {}
+        """Organisation -> the referral as it stood right after the redirection that last moved it away from that
+        organisation (`standing_for`)."""
 
     @property
     def live(self) -> bool:
@@ -500,12 +512,28 @@ class Referral(Aggregate):
             self.agreement_kind = covering["agreement_kind"]
         self.last_step_at = at
         self.history.append(Milestone(transition, at, to_org, to_service))
+        if transition == "redirected" and previous_to_org != to_org:
+            self.left[previous_to_org] = self.standing()
 
     def flag_delay(self, flag: Mapping[str, Any]) -> None:
         """Records that a clock became at risk or breached (`flag`: the fields of a `DelayFlagged`); a second flag of
         the same clock and kind is ignored."""
         if (flag["standard"], flag["kind"], flag["started_at"]) not in self.flags:
             self._flag(**flag)
+
+    def standing(self) -> Standing:
+        return Standing(
+            to_org=self.to_org, to_service=self.to_service, status=self.status, agreement_id=self.agreement_id
+        )
+
+    def standing_for(self, org: str) -> Standing:
+        """The referral as `org` may be shown it: as it stands, to its sender and its current receiver; to a former
+        receiver, as it stood right after the redirection that last moved it away from `org` (which names where it
+        went: `org` chose it), never what later receivers did with it (the API no longer shows it to `org`, and the
+        audit cuts `org`'s view at that redirection)."""
+        if org in (self.from_org, self.to_org) or org not in self.left:
+            return self.standing()
+        return self.left[org]
 
     def target_at(self, at: datetime) -> tuple[str, str]:
         """The organisation and service the referral was addressed to at `at`."""

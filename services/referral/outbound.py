@@ -116,16 +116,19 @@ class ReferralOutbound:
     def _delay(self, referral: Referral, e: Referral.DelayFlagged) -> ReferralDelayV1:
         # a flag stored before it named whose clock it was (DelayFlagged v1): the target when the clock started
         target_org, target_service = referral.target_at(e.started_at)
+        responsible = e.responsible_org or target_org
+        # a flag goes to the clock's organisation only (notifications): a former receiver's, caught up after the
+        # referral moved on, shows the referral as that organisation was last shown it, not where it went later
+        standing = referral.standing_for(responsible)
         return ReferralDelayV1(
-            **self._common(str(referral.id), referral),
-            status=referral.status,
+            **{**self._common(str(referral.id), referral), **standing},
             occurred_at=e.at,
             standard=e.standard,
             bound_s=e.bound_s,
             started_at=e.started_at,
             due_at=e.due_at,
             clock_state=ClockState(e.kind),
-            responsible_org=e.responsible_org or target_org,
+            responsible_org=responsible,
             responsible_service=e.service or target_service,
         )
 

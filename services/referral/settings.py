@@ -1,9 +1,19 @@
-"""Referral service settings (`REFERRAL_*`)."""
+"""Referral service settings (`REFERRAL_*`).
+
+`REFERRAL_STANDARD_BOUNDS_S` (JSON object) overrides Annexe II's delay bounds, per standard: seconds, applying from
+the beginning, or a list of the bounds a region set over time, each applying to the clocks that START from its `from`
+on (a date-time with its offset, or a date: 00:00 in Québec). A clock keeps the bound in force when it started: a
+region that shortens a bound does not turn a clock met under the former one into a breach, nor flag it. To change a
+bound, keep the one in force with no `from` and add the new one with the date it takes effect:
+
+    REFERRAL_STANDARD_BOUNDS_S='{"AAOR_ANALYSIS": [{"s": 864000}, {"s": 604800, "from": "2027-04-01"}]}'
+
+(`services/contract/delay_standards.py`, `BoundsSetting`: the standards board and the audit read theirs alike.)
+"""
 
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -12,9 +22,8 @@ from pydantic_settings import SettingsConfigDict
 from services.common.auth import load_dev_key
 from services.common.settings import ServiceSettings, SettingsError
 from services.contract.codes import DEFAULT_REASON_CODES
-from services.contract.delay_standards import DEFAULT_BOUNDS, Policy
+from services.contract.delay_standards import BoundsSetting, Policy, check_bounds, policy_of
 from services.contract.duration_standards import DurationPolicy
-from services.contract.referral_events import DelayStandard
 
 
 class ReferralSettings(ServiceSettings):
@@ -26,8 +35,10 @@ class ReferralSettings(ServiceSettings):
     agreements_url: str = "http://127.0.0.1:8002"
     consent_url: str = "http://127.0.0.1:8003"
     reason_codes: tuple[str, ...] = DEFAULT_REASON_CODES
-    standard_bounds_s: dict[DelayStandard, int] = Field(
-        default_factory=dict, description="Regional bounds overriding Annexe II, in seconds (JSON object)"
+    standard_bounds_s: BoundsSetting = Field(
+        default_factory=dict,
+        description="Regional bounds overriding Annexe II, in seconds, each from the date it takes effect (JSON "
+        "object; see the module's docstring)",
     )
     at_risk_ratio: float = Field(0.75, gt=0, lt=1)
     aaor_max_meetings: int = Field(
@@ -48,11 +59,8 @@ class ReferralSettings(ServiceSettings):
 
     @field_validator("standard_bounds_s")
     @classmethod
-    def _bounds_are_positive(cls, bounds: dict[DelayStandard, int]) -> dict[DelayStandard, int]:
-        wrong = {standard.value: seconds for standard, seconds in bounds.items() if seconds < 1}
-        if wrong:
-            raise ValueError(f"REFERRAL_STANDARD_BOUNDS_S: each bound is at least 1 second, not {wrong}")
-        return bounds
+    def _bounds_are_bounds(cls, bounds: BoundsSetting) -> BoundsSetting:
+        return check_bounds(bounds, "REFERRAL_STANDARD_BOUNDS_S")
 
     @model_validator(mode="after")
     def _production_needs_a_vault_key(self) -> ReferralSettings:
@@ -63,9 +71,7 @@ class ReferralSettings(ServiceSettings):
         return self
 
     def policy(self) -> Policy:
-        bounds: dict[str, timedelta] = dict(DEFAULT_BOUNDS)
-        bounds.update({k.value: timedelta(seconds=v) for k, v in self.standard_bounds_s.items()})
-        return Policy(bounds, self.at_risk_ratio)
+        return policy_of(self.standard_bounds_s, self.at_risk_ratio)
 
     def durations(self) -> DurationPolicy:
         return DurationPolicy(self.aaor_max_meetings, self.consult_max_meetings)

@@ -98,11 +98,14 @@ class ReferralView(Projection):
     def version(self) -> str:
         """The schema's version and the clock policy the clocks were computed with."""
         bounds = sorted((str(k), v.total_seconds()) for k, v in self.policy.bounds.items())
-        digest = hashlib.sha256(repr((bounds, self.policy.at_risk_ratio, self.policy.zone.key)).encode()).hexdigest()
+        changes = [(c.standard, c.bound.total_seconds(), c.effective_from.isoformat()) for c in self.policy.changes]
+        policy = (bounds, self.policy.at_risk_ratio, self.policy.zone.key, *([changes] if changes else []))
+        digest = hashlib.sha256(repr(policy).encode()).hexdigest()
+        # 10: the state keeps where a referral stood when it left each organisation (`Referral.left`);
         # 9: the analysis completed by the AAOR's decision, for requests by phone or in person, and the follow-up
         # started by a meeting (the clock rows are recomputed; flags already recorded stay in the history);
         # 8: the state's idempotency keys scoped by organisation; 7: calendar-day bounds
-        return f"9:{digest[:16]}"
+        return f"10:{digest[:16]}"
 
     def schema(self, db: Database) -> Sequence[str]:
         return [

@@ -3,18 +3,16 @@ adapt them); README.md cites the line of the seed each default comes from."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import PlatformSettings
 from services.contract import topics
-from services.contract.delay_standards import DEFAULT_BOUNDS, Policy
+from services.contract.delay_standards import BoundsSetting, check_bounds, policy_of
 from services.contract.duration_standards import DurationPolicy
 from services.contract.hours_standards import HoursPolicy
-from services.contract.referral_events import DelayStandard
 from services.standards.bounds import Bounds
 
 CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -44,8 +42,10 @@ class StandardsSettings(PlatformSettings):
     broker_session_timeout_s: float = Field(30.0, gt=0)
     timezone: str = "America/Montreal"
     """Days, months and hours of the board are those of this zone."""
-    standard_bounds_s: dict[DelayStandard, int] = Field(
-        default_factory=dict, description="Regional delay bounds overriding Annexe II, in seconds (JSON object)"
+    standard_bounds_s: BoundsSetting = Field(
+        default_factory=dict,
+        description="Regional delay bounds overriding Annexe II, in seconds, each from the date it takes effect (the "
+        "referral service's format: services/referral/settings.py)",
     )
     aaor_max_meetings: int = Field(DurationPolicy.aaor_max_meetings, ge=1)
     consult_max_meetings: int = Field(DurationPolicy.consult_max_meetings, ge=1)
@@ -57,15 +57,18 @@ class StandardsSettings(PlatformSettings):
     day_from: str = Field(HoursPolicy.day_from, pattern=CLOCK_TIME)
     """Weekday hours from this time until the evening are daytime hours (AAOR must offer some)."""
 
+    @field_validator("standard_bounds_s")
+    @classmethod
+    def _bounds_are_bounds(cls, bounds: BoundsSetting) -> BoundsSetting:
+        return check_bounds(bounds, "STANDARDS_STANDARD_BOUNDS_S")
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     def bounds(self) -> Bounds:
-        delays: dict[str, timedelta] = dict(DEFAULT_BOUNDS)
-        delays.update({k.value: timedelta(seconds=v) for k, v in self.standard_bounds_s.items()})
         return Bounds(
-            delays=Policy(delays, zone=self.zone),
+            delays=policy_of(self.standard_bounds_s, zone=self.zone),
             durations=DurationPolicy(self.aaor_max_meetings, self.consult_max_meetings),
             answer_within_s=self.infosocial_answer_s,
             answer_target_pct=self.infosocial_target_pct,

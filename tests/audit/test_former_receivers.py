@@ -338,3 +338,36 @@ def test_a_former_receivers_own_breaches_flagged_after_its_redirection_are_read_
     assert body["shown_until"] == _iso(redirected_at)
     assert "ACCEPTED" not in str(body) and "CONSULT_FIRST_CONTACT" not in str(body)
     assert read(C)["state"] == whole  # the current receiver reads it whole
+
+
+def test_a_former_receivers_flag_naming_the_next_receiver_does_not_hand_that_one_the_whole_referral(
+    audit_settings: Callable[..., Any], client_for: Callable[..., TestClient], auth: Auth
+) -> None:
+    """org-b's call-back bound passed while no tick ran; org-b oriented the person to org-c's AAOR, which passed the
+    request to org-d, which accepted it. org-b's flags, caught up afterwards, show the referral as org-b's
+    redirection left it (to org-c): org-c is not its holder for that, and its auditors still read it only up to its
+    own redirection to org-d."""
+    clock = ManualClock(REFERRAL_T0)
+    referrals = make_referrals(clock=clock)
+    referral = submit(referrals, "AAOR", channel="PHONE")
+    clock.advance(timedelta(hours=30))
+    referrals.redirect(referral.id, Step(B, "worker", clock(), to_org=C, to_service="AAOR"), None, FakeDirectory())
+    referrals.perform(referral.id, "receive", Step(C, "worker", clock.advance(STEP)), None)
+    away = clock.advance(STEP)
+    referrals.redirect(
+        referral.id, Step(C, "worker", away, to_org=D, to_service="PSYCH_CONSULT"), None, FakeDirectory()
+    )
+    referrals.perform(referral.id, "accept", Step(D, "worker", clock.advance(STEP)), None)
+    assert referrals.tick() == 2  # org-b's call-back, at risk and breached
+    audit_app = build_audit(
+        audit_settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", kafka_timeout_s=0.5),
+        clock=ManualClock(clock() + timedelta(days=1)),
+        stores=event_stores,
+    )
+    audit_app.state.queries.history.ingest(rows_of(stored_messages(referrals, outbox(referrals, "http://referral"))))
+    answer = client_for(audit_app).get(f"/v1/referrals/{referral.id}/state", headers=auth(C, "auditor"))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["shown_until"] == _iso(away)
+    assert (body["state"]["status"], body["state"]["to_org"]) == ("REDIRECTED", D)
+    assert "ACCEPTED" not in str(body)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services.standards.domain import RowKey
 from services.standards.referrals import StepRecord, referral_marks
 from services.standards.settings import StandardsSettings
@@ -74,3 +76,19 @@ def test_a_consultation_followed_in_weekly_meetings_has_started_its_follow_up() 
         "CONSULT_PLAN": True,
         "CONSULT_FOLLOW_UP": True,
     }
+
+
+def test_the_board_judges_a_clock_by_the_bound_in_force_when_it_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The region sets 7 days for the AAOR's analysis from the day after T0: a request received at T0 and completed
+    on day 8 stays met under the 10 days in force then (as the referral service judges it); one received from that
+    day on and completed on day 8 is breached."""
+    from_ = (T0 + D).astimezone(BOUNDS.zone).date()
+    monkeypatch.setenv("STANDARDS_STANDARD_BOUNDS_S", f'{{"AAOR_ANALYSIS": [{{"s": 604800, "from": "{from_}"}}]}}')
+    bounds = StandardsSettings().bounds()
+    before = history("AAOR", "PHONE", ("called-back", H), ("analysed", 8 * D))
+    assert month(referral_marks(before, bounds))["AAOR_ANALYSIS"] is True
+    after = {
+        key: {**step, "at": (datetime.fromisoformat(step["at"]) + 2 * D).isoformat()}
+        for key, step in history("AAOR", "PHONE", ("called-back", H), ("analysed", 8 * D)).items()
+    }
+    assert month(referral_marks(after, bounds))["AAOR_ANALYSIS"] is False
