@@ -38,11 +38,13 @@ from services.consent.policy import (
     Mandate,
     MinorRequest,
     ReasonCode,
+    Representation,
     RuleStatus,
     end_of_local_day,
     from_json,
     start_of_local_day,
 )
+from services.consent.rules import REPRESENTATIVE_REQUESTERS
 from services.consent.views import ConsentState, RefusalState, RegisterRow, RestrictionState
 from services.contract.codes import (
     ORG_ID_PATTERN,
@@ -345,11 +347,34 @@ class MinorIn(_In):
     )
 
 
+class RepresentationIn(_In):
+    """A tutor, curator, mandatary or person who may consent to care asks for the record (art. 22): they receive only
+    what exercising their power requires, so the request states the mandate and what it requires."""
+
+    mandate_ref: str = Field(
+        pattern=REFERENCE_PATTERN,
+        description="Reference of the judgment (tutorship, curatorship), the homologated protection mandate, or what "
+        "makes the requester the person who may consent to care",
+    )
+    categories: list[InfoCategory] = Field(
+        min_length=1, description="What exercising the power requires: only these may be sent"
+    )
+
+
+def _not_a_representative(roles: list[RequesterRole]) -> list[RequesterRole]:
+    """A written refusal (art. 23) concerns who may learn of a death; a representative's power ends with the person,
+    so a refusal naming one would be on file and never apply."""
+    named = [r.value for r in roles if r in REPRESENTATIVE_REQUESTERS]
+    if named:
+        raise ValueError(f"art. 23 names relatives, heirs and a parent, not representatives ({', '.join(named)})")
+    return roles
+
+
 class RefusalCreate(_In):
     """The person refused in writing that relatives in these roles be told of their death (art. 23)."""
 
     subject_id: SubjectId
-    requester_roles: list[RequesterRole] = Field(min_length=1)
+    requester_roles: Annotated[list[RequesterRole], AfterValidator(_not_a_representative)] = Field(min_length=1)
     given_on: Moment = Field(description="When the person signed the refusal")
     document_ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Where the signed refusal is filed")
 
@@ -419,9 +444,13 @@ class DecisionContextIn(_In):
     research_authorisation_until: Moment | None = None
     subject_deceased_on: CalendarDay | None = Field(None, description="The person's date of death, when known")
     requester_role: RequesterRole | None = Field(
-        None, description="A person asks in this role (a relative, an heir, a parent; arts. 21 and 23)"
+        None,
+        description="A person asks in this role (a relative, an heir, a parent, a representative; arts. 21, 22 and 23)",
     )
     minor: MinorIn | None = Field(None, description="A holder of parental authority asks about a minor (art. 21)")
+    representation: RepresentationIn | None = Field(
+        None, description="A representative asks (art. 22, with a representative's `requester_role`)"
+    )
     reasons: str | None = Field(
         None, max_length=500, description="Why the information is disclosed: kept in the register, no clinical content"
     )
@@ -445,6 +474,12 @@ class DecisionContextIn(_In):
             subject_deceased_on=self.subject_deceased_on,
             requester_role=self.requester_role,
             minor=None if self.minor is None else MinorRequest(**self.minor.model_dump()),
+            representation=None
+            if self.representation is None
+            else Representation(
+                mandate_ref=self.representation.mandate_ref,
+                categories=tuple(dict.fromkeys(self.representation.categories)),
+            ),
         )
 
 

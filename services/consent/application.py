@@ -47,11 +47,19 @@ from services.consent.policy import (
     RuleTable,
     Source,
     age_band,
+    digest_json,
     from_json,
     local_date,
     to_json,
 )
-from services.consent.rules import TABLES, LegalSettings, regime_for, register_editions, table_for
+from services.consent.rules import (
+    REPRESENTATIVE_REQUESTERS,
+    TABLES,
+    LegalSettings,
+    regime_for,
+    register_editions,
+    table_for,
+)
 from services.consent.views import (
     ConsentState,
     ConsentView,
@@ -120,7 +128,7 @@ class AgreementState(BaseModel):
 
 
 def _digest(value: Any) -> str:
-    canonical = json.dumps(to_json(value), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(digest_json(value), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -186,7 +194,8 @@ class DecisionRequest:
 
     def check(self, today: date) -> None:
         """Refuses what the current rules cannot read: a bare danger flag, a mandate named without its terms,
-        purpose SERVICE_ON_BEHALF without the service, a minor's request not from a parent, dates to come."""
+        purpose SERVICE_ON_BEHALF without the service, a minor's request not from a parent, a representation stated by
+        someone else than a representative, dates to come."""
         c = self.context
         if c.danger and c.danger_assessment is None:
             raise ConsentTermsInvalidError("context.danger_assessment", "state the danger assessment, not only a flag")
@@ -198,6 +207,12 @@ class DecisionRequest:
         if c.minor is not None and c.requester_role != RequesterRole.PARENT:
             raise ConsentTermsInvalidError(
                 "context.requester_role", "a request about a minor comes from a parent: state requester_role PARENT"
+            )
+        if c.representation is not None and c.requester_role not in REPRESENTATIVE_REQUESTERS:
+            raise ConsentTermsInvalidError(
+                "context.requester_role",
+                "a representation is stated by a representative: state requester_role TUTOR, CURATOR, MANDATARY or "
+                "CARE_SUBSTITUTE",
             )
         for name, day in (
             ("subject_birth_date", self.subject_birth_date),
@@ -722,6 +737,7 @@ CONTEXT_REFERENCES: tuple[tuple[str, Callable[[Context], str | None]], ...] = (
     ("order", lambda c: c.court_order_ref),
     ("danger-assessment", lambda c: c.danger_assessment.ref if c.danger_assessment else None),
     ("research-authorisation", lambda c: c.research_authorisation_ref),
+    ("representation", lambda c: c.representation.mandate_ref if c.representation else None),
 )
 
 

@@ -381,6 +381,18 @@ def _minor_access_not_refused(
     return (ReasonCode.MINOR_ACCESS_REFUSED, code) if m.harm_likely else None
 
 
+def _representation_stated(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """Art. 22: a representative receives only what exercising their power requires, so the request states the
+    mandate it rests on and the categories that power requires (none stated: nothing, and said so)."""
+    r = request.context.representation
+    if r is None:
+        return ReasonCode.REPRESENTATION_NOT_STATED, "representation"
+    missing = _missing((("mandate_ref", bool(r.mandate_ref)), ("categories", bool(r.categories))))
+    return None if missing is None else (ReasonCode.REPRESENTATION_NOT_STATED, missing)
+
+
 def _consent_given_under_regime(
     table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
 ) -> Unmet | None:
@@ -421,7 +433,19 @@ CONDITIONS: dict[str, Check] = {
     "subject_is_minor": _subject_is_minor,
     "minor_access_not_refused": _minor_access_not_refused,
     "consent_given_under_regime": _consent_given_under_regime,
+    "representation_stated": _representation_stated,
 }
+
+
+# --- scopes a request states: what narrows a route's categories (`Route.narrowed_by`) ---------------------------
+
+
+def _represented(request: DecisionInput) -> frozenset[InfoCategory]:
+    representation = request.context.representation
+    return frozenset() if representation is None else frozenset(representation.categories)
+
+
+STATED_SCOPES: dict[str, Callable[[DecisionInput], frozenset[InfoCategory]]] = {"representation": _represented}
 
 
 # --- bars: denials that override every route --------------------------------------------------------------------
@@ -465,7 +489,7 @@ def _candidates(route: Route, facts: Facts) -> list[Candidate]:
     return [None]
 
 
-def _scope(route: Route, candidate: Candidate) -> frozenset[InfoCategory]:
+def _scope(route: Route, candidate: Candidate, request: DecisionInput) -> frozenset[InfoCategory]:
     if route.categories == Scope.FROM_CONSENT:
         scope = frozenset(_consent(candidate).categories)
     elif route.categories == Scope.FROM_AGREEMENT:
@@ -473,6 +497,8 @@ def _scope(route: Route, candidate: Candidate) -> frozenset[InfoCategory]:
     else:
         assert isinstance(route.categories, frozenset)
         scope = route.categories
+    if route.narrowed_by is not None:
+        scope &= STATED_SCOPES[route.narrowed_by](request)
     return scope if route.releases_sensitive else scope - SENSITIVE
 
 
@@ -557,7 +583,7 @@ def evaluate(request: DecisionInput, facts: Facts) -> Decision:
             if unmet is not None:
                 reasons.append(Reason(unmet[0], route.id, (), consent_id, agreement_id, unmet[1]))
                 continue
-            scope = _scope(route, candidate)
+            scope = _scope(route, candidate, request)
             for category in route_open:
                 if category in scope:
                     grants.setdefault(category, (route, candidate))

@@ -130,6 +130,10 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
             "the consent was given by a representative ({detail}) without stating the purposes their mandate covers:"
             " it allows nothing"
         ),
+        ReasonCode.REPRESENTATION_NOT_STATED: (
+            "a representative receives only what exercising their power requires: state the mandate and the"
+            " categories it requires ({detail})"
+        ),
     },
     "fr": {
         ReasonCode.ANONYMOUS: (
@@ -206,6 +210,10 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
         ReasonCode.GRANTOR_MANDATE_NOT_STATED: (
             "le consentement a été donné par un représentant ({detail}) sans préciser les fins que couvre son"
             " mandat : il ne permet rien"
+        ),
+        ReasonCode.REPRESENTATION_NOT_STATED: (
+            "un représentant ne reçoit que ce qu'exige l'exercice de son pouvoir : indiquer le mandat et les"
+            " catégories qu'il exige ({detail})"
         ),
     },
 }

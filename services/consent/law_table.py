@@ -28,11 +28,12 @@ def _purposes(route: Route) -> str:
 
 
 def _releases(route: Route) -> str:
+    narrowed = "" if route.narrowed_by is None else f": only those `context.{route.narrowed_by}` names"
     if isinstance(route.categories, Scope):
-        return SCOPES[route.categories] + ("" if route.releases_sensitive else " (not sensitive)")
+        return SCOPES[route.categories] + ("" if route.releases_sensitive else " (not sensitive)") + narrowed
     if route.categories == GENERAL:
-        return "all but sensitive"
-    return ", ".join(sorted(route.categories))
+        return "all but sensitive" + narrowed
+    return ", ".join(sorted(route.categories)) + narrowed
 
 
 def _article(route: Route) -> str:

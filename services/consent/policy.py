@@ -48,7 +48,8 @@ GENERAL: frozenset[InfoCategory] = frozenset(InfoCategory) - SENSITIVE
 ADDED = {"added": True}
 """Field metadata of a rule element added after rule tables were first published: left out of a table's version
 while it keeps its default, so that every table published before it keeps its version (and its decisions stay
-re-evaluable)."""
+re-evaluable). On a request's value objects (`Context`): left out of the request's digest while it keeps its default
+(`digest_json`), so that a request made before it, retried with its Idempotency-Key, is still the same request."""
 
 
 def local_date(moment: datetime) -> date:
@@ -146,6 +147,7 @@ class ReasonCode(StrEnum):
     MINOR_ACCESS_REFUSED = "MINOR_ACCESS_REFUSED"
     CONSENT_GIVEN_UNDER_PREVIOUS_REGIME = "CONSENT_GIVEN_UNDER_PREVIOUS_REGIME"
     GRANTOR_MANDATE_NOT_STATED = "GRANTOR_MANDATE_NOT_STATED"
+    REPRESENTATION_NOT_STATED = "REPRESENTATION_NOT_STATED"
 
 
 # --- what is asked ----------------------------------------------------------------------------------------------
@@ -190,6 +192,16 @@ class MinorRequest:
 
 
 @dataclass(frozen=True)
+class Representation:
+    """A representative asks for the user's record (art. 22): the mandate they act under and what exercising their
+    power requires (an empty `categories` or no `mandate_ref`: not stated)."""
+
+    mandate_ref: str | None = None
+    """Reference of the judgment, the homologated mandate or what makes the person the one who may consent to care."""
+    categories: tuple[InfoCategory, ...] = ()
+
+
+@dataclass(frozen=True)
 class Context:
     """Circumstances a discloser declares (they trigger the routes that do not rest on consent).
 
@@ -210,6 +222,9 @@ class Context:
     subject_deceased_on: date | None = None
     requester_role: RequesterRole | None = None
     minor: MinorRequest | None = None
+    representation: Representation | None = field(default=None, metadata=ADDED)
+    """Added with the tables of 2026-12-03: left out of a request's digest while unset, so that a request made
+    before it, retried with its Idempotency-Key, is still the same request."""
 
 
 @dataclass(frozen=True)
@@ -436,6 +451,9 @@ class Route:
     """The text applies to disclosures dated from `in_force_from` and before `in_force_until` (Québec dates)."""
     requester_roles: frozenset[RequesterRole] = field(default=frozenset(), metadata=ADDED)
     """For routes of a person asking in a role (`requester_in_route`): the roles it serves."""
+    narrowed_by: str | None = field(default=None, metadata=ADDED)
+    """A scope the request states (`engine.STATED_SCOPES`): the route releases only its `categories` that the
+    request names there (art. 22: only what exercising the representative's power requires)."""
 
 
 @dataclass(frozen=True)
@@ -522,6 +540,35 @@ def _converter(cls: type) -> Callable[[Any], Any]:
         return _sorted
     names = _field_names(cls)
     return lambda value: {name: to_json(getattr(value, name)) for name in names}
+
+
+def digest_json(value: Any) -> Any:
+    """`to_json(value)` without the fields marked `ADDED` that keep their default, in `value` and the value objects
+    of its fields (what a request's digest covers)."""
+    data = to_json(value)
+    _drop_unset_additions(value, data)
+    return data
+
+
+def _drop_unset_additions(value: Any, data: Any) -> None:
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return
+    for f in _added_fields(type(value)):
+        if getattr(value, f.name) == f.default:
+            del data[f.name]
+    for name in _field_names(type(value)):
+        if name in data:
+            _drop_unset_additions(getattr(value, name), data[name])
+
+
+_ADDED_FIELDS: dict[type, tuple[dataclasses.Field[Any], ...]] = {}
+
+
+def _added_fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    added = _ADDED_FIELDS.get(cls)
+    if added is None:
+        added = _ADDED_FIELDS[cls] = tuple(f for f in dataclasses.fields(cls) if f.metadata.get("added"))
+    return added
 
 
 def _same(value: Any) -> Any:

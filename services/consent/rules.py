@@ -15,8 +15,14 @@ Decided here where the texts leave room (each says so in the README's table):
 - Cause of death is a category of its own (`CAUSE_OF_DEATH`); "psychosocial" (art. 23, a parent of a child who died
   under 14) is the reason for referral, assessments, intervention plans, risk assessments and psychosocial history.
 - The LRSSS rows whose sections were not read (care flow, agreements, danger s. 74, mandates s. 77, court orders,
-  complaint bodies, minors, deceased users) carry `NEEDS_LEGAL_REVIEW`, and a deployment can switch any route off
-  (`CONSENT_DISABLED_ROUTES`).
+  complaint bodies, minors, representatives, deceased users) carry `NEEDS_LEGAL_REVIEW`, and a deployment can switch
+  any route off (`CONSENT_DISABLED_ROUTES`).
+- Representatives (art. 22, A-12; B-12, `NEEDS_LEGAL_REVIEW` in both regimes): an institution's duty to a tutor,
+  curator, mandatary or person who may consent to care who asks for the record for themselves (purpose
+  USER_REQUESTED_TRANSFER, as arts. 21, 23 and 24), while the person lives (the power ends with them; art. 23 then
+  applies). The role alone never says what the power requires, so the request states the mandate and the categories
+  it requires; only those go, never a cause of death nor a sensitive category. Anonymity closes it, as it closes
+  consent: nobody can show they represent someone who stays anonymous.
 """
 
 from __future__ import annotations
@@ -54,8 +60,9 @@ DANGER_AMENDMENT = date(2017, 5, 30)
 """VERIFY: the day the 2017 text of art. 19.0.1 ("serious risk ... sense of urgency") replaced the 2001 text
 ("imminent danger"); taken as the assent of 2017, c. 10. A setting (`CONSENT_DANGER_AMENDMENT_DATE`)."""
 
-LABEL = "2026-12-02"
-"""The current tables: those of 2026-11-30 with the corrections of the legal reviews of 2026-12-01 and 2026-12-02."""
+LABEL = "2026-12-03"
+"""The current tables: those of 2026-11-30 with the corrections of the legal reviews of 2026-12-01 and 2026-12-02,
+and the representatives' route of art. 22 (A-12, B-12) added on 2026-12-03."""
 
 INSTITUTIONS = frozenset({OrgKind.CSSS, OrgKind.ESTABLISHMENT, OrgKind.REGIONAL_ESTABLISHMENT})
 """Établissements: the only disclosers of the routes that are an institution's power or duty."""
@@ -476,20 +483,78 @@ def _grantors_reviewed(table: RuleTable) -> RuleTable:
         return dataclasses.replace(route, requires=tuple(requires))
 
     routes = tuple(review(r) for r in table.routes)
-    return dataclasses.replace(table, label=LABEL, grantors=GRANTORS_WITHIN_MANDATE, routes=routes)
+    return dataclasses.replace(table, label="2026-12-02", grantors=GRANTORS_WITHIN_MANDATE, routes=routes)
 
 
-def _lssss(legal: LegalSettings) -> RuleTable:
+def _lssss_2026_12_02(legal: LegalSettings) -> RuleTable:
     return _grantors_reviewed(_lssss_2026_12_01(legal))
 
 
-def _lrsss(legal: LegalSettings) -> RuleTable:
+def _lrsss_2026_12_02(legal: LegalSettings) -> RuleTable:
     return _grantors_reviewed(_lrsss_2026_12_01(legal))
+
+
+# --- 2026-12-03: the representatives of art. 22 (A-12, B-12) --------------------------------------------------------
+
+REPRESENTATIVE_REQUESTERS = frozenset(
+    {RequesterRole.TUTOR, RequesterRole.CURATOR, RequesterRole.MANDATARY, RequesterRole.CARE_SUBSTITUTE}
+)
+"""The representatives of `REPRESENTATIVES` when they ask for the record themselves (art. 22)."""
+
+
+def _representative_route(id: str, article: str) -> Route:
+    """Art. 22: the tutor, curator, mandatary or person who may consent to care asks for the user's record and
+    receives it "dans la mesure où cette communication est nécessaire pour l'exercice de ce pouvoir": the request
+    states the mandate and the categories exercising it requires, and only those of a living person's record go.
+    NEEDS_LEGAL_REVIEW in both regimes: art. 22 is a "partial" row of consent-rules.md (its text not read in full),
+    and the LRSSS section that replaced it is not identified."""
+    return Route(
+        id=id,
+        article=article,
+        title_en="tutor, curator, mandatary or person who may consent to care: what exercising their power requires",
+        title_fr="tuteur, curateur, mandataire ou personne qui peut consentir aux soins : ce qu'exige l'exercice de "
+        "leur pouvoir",
+        source=Source.CONTEXT,
+        when=("requester_in_route",),
+        requires=("purpose_in_route", "subject_alive", "representation_stated"),
+        purposes=ASKED_BY_THE_PERSON_NAMED,
+        categories=LIVING,
+        obligations=(Obligation.MINIMUM_NECESSARY, Obligation.NOTE_IN_RECORD),
+        status=RuleStatus.NEEDS_LEGAL_REVIEW,
+        discloser_kinds=INSTITUTIONS,
+        requester_roles=REPRESENTATIVE_REQUESTERS,
+        narrowed_by="representation",
+    )
+
+
+def _representatives_added(table: RuleTable, route: Route, after: str) -> RuleTable:
+    """`route` in its place (after `after`), and closed to an anonymous person as a consent is: nobody can show
+    they represent someone who stays anonymous."""
+    routes: list[Route] = []
+    for r in table.routes:
+        routes += [r, route] if r.id == after else [r]
+    bars = tuple(
+        dataclasses.replace(b, closes=b.closes | {route.id}) if b.test == "anonymous" and b.closes is not None else b
+        for b in table.bars
+    )
+    return dataclasses.replace(table, label=LABEL, routes=tuple(routes), bars=bars)
+
+
+def _lssss(legal: LegalSettings) -> RuleTable:
+    return _representatives_added(
+        _lssss_2026_12_02(legal), _representative_route("A-12", "LSSSS art. 22"), after="A-11"
+    )
+
+
+def _lrsss(legal: LegalSettings) -> RuleTable:
+    article = "LRSSS (representatives: tutor, curator, mandatary, consent to care; section to verify)"
+    return _representatives_added(_lrsss_2026_12_02(legal), _representative_route("B-12", article), after="B-11")
 
 
 EDITIONS: dict[str, tuple[Callable[[LegalSettings], RuleTable], ...]] = {
     "2026-11-30": (_lssss_2026_11_30, _lrsss_2026_11_30),
     "2026-12-01": (_lssss_2026_12_01, _lrsss_2026_12_01),
+    "2026-12-02": (_lssss_2026_12_02, _lrsss_2026_12_02),
     LABEL: (_lssss, _lrsss),
 }
 """The tables built from the legal settings, by label, oldest first (the last is current). The first tables

@@ -152,7 +152,8 @@ class Obligation(StrEnum):
 
 
 class RequesterRole(StrEnum):
-    """A person asking about a user's record in a role the law names (arts. 21 and 23; LRSSS s. 8)."""
+    """A person asking about a user's record in a role the law names (arts. 21, 22 and 23; LRSSS s. 8). The
+    representatives of art. 22 carry the names of `GrantorRole`'s."""
 
     SPOUSE = "SPOUSE"
     ASCENDANT = "ASCENDANT"
@@ -160,6 +161,12 @@ class RequesterRole(StrEnum):
     HEIR = "HEIR"
     PARENT = "PARENT"
     BLOOD_RELATIVE = "BLOOD_RELATIVE"
+    TUTOR = "TUTOR"
+    CURATOR = "CURATOR"
+    MANDATARY = "MANDATARY"
+    """Of a protection mandate."""
+    CARE_SUBSTITUTE = "CARE_SUBSTITUTE"
+    """The person who may consent to care on the user's behalf."""
 
 
 class DangerAct(StrEnum):

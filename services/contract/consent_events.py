@@ -70,6 +70,14 @@ class MinorRequestV1(_Part):
     harm_likely: bool | None = None
 
 
+class RepresentationV1(_Part):
+    """A representative's request (art. 22): the mandate cited and the categories exercising it requires (an empty
+    list or no reference: not stated, and the route permits nothing)."""
+
+    mandate_ref: str | None = None
+    categories: list[InfoCategory] = []
+
+
 class DecisionContextV1(_Part):
     danger: bool = False
     court_order_ref: str | None = None
@@ -85,6 +93,8 @@ class DecisionContextV1(_Part):
     subject_deceased_on: date | None = None
     requester_role: RequesterRole | None = None
     minor: MinorRequestV1 | None = None
+    representation: RepresentationV1 | None = None
+    """Absent in decisions recorded before the tables of 2026-12-03."""
 
 
 class DecisionInputV1(_Part):

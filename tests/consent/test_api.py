@@ -74,7 +74,7 @@ def test_consent_decision_disclosure_and_register(api: TestClient, auth: Auth) -
             "discloser_kind": None,
         }
     ]
-    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-12-02+")
+    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-12-03+")
     assert body["register_entry_id"] is None
     assert "LSSSS art. 19" in body["explanation"] and "évaluation" in body["explanation"]
 
@@ -346,6 +346,26 @@ INVALID_ASKS = [
         "context.requester_role",
     ),
     ("a minor's record asked by no one named", {"context": {"minor": {}}}, "context.requester_role"),
+    (
+        "a representation stated by a spouse",
+        {"context": {"representation": {"mandate_ref": "T-1", "categories": ["HEALTH"]}, "requester_role": "SPOUSE"}},
+        "context.requester_role",
+    ),
+    (
+        "a representation stated by no one named",
+        {"context": {"representation": {"mandate_ref": "T-1", "categories": ["HEALTH"]}}},
+        "context.requester_role",
+    ),
+    (
+        "a representation without its mandate",
+        {"context": {"representation": {"categories": ["HEALTH"]}, "requester_role": "TUTOR"}},
+        "context.representation.mandate_ref",
+    ),
+    (
+        "a representation requiring nothing",
+        {"context": {"representation": {"mandate_ref": "T-1", "categories": []}, "requester_role": "TUTOR"}},
+        "context.representation.categories",
+    ),
     ("a death to come", {"context": {"subject_deceased_on": "2026-12-01"}}, "context.subject_deceased_on"),
     ("a birth to come", {"subject_birth_date": "2027-01-01"}, "subject_birth_date"),
     ("a justification too long", {"context": {"reasons": "x" * 501}}, "context.reasons"),
@@ -405,7 +425,7 @@ def test_rule_tables_are_published_as_data(api: TestClient, auth: Auth) -> None:
     lsss = by_regime["LSSSS_17_27_3"]["table"]
     current = [r["id"] for r in lsss["routes"]]
     assert current[:10] == ["A-1", "A-2", "A-3", "A-5", "A-6/2001", "A-6", "A-7", "A-8", "A-9", "A-10"]
-    assert current[10:] == ["A-11", "A-13/relatives", "A-13/parent", "A-13/heirs", "A-13/genetic"]
+    assert current[10:] == ["A-11", "A-12", "A-13/relatives", "A-13/parent", "A-13/heirs", "A-13/genetic"]
     a3 = next(r for r in lsss["routes"] if r["id"] == "A-3")
     assert a3["article"].startswith("LSSSS art. 108") and a3["status"] == "NEEDS_LEGAL_REVIEW"
     assert a3["discloser_kinds"] == ["CSSS", "ESTABLISHMENT", "REGIONAL_ESTABLISHMENT"]

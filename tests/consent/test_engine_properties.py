@@ -26,6 +26,7 @@ from services.consent.policy import (
     MinorRequest,
     OnBehalfFact,
     RefusalFact,
+    Representation,
     RestrictionFact,
     from_json,
     local_date,
@@ -197,6 +198,9 @@ def contexts(draw: st.DrawFn) -> Context:
         subject_deceased_on=draw(st.none() | st.none() | offsets.map(local_date)),
         requester_role=draw(st.none() | st.sampled_from(list(RequesterRole))),
         minor=draw(st.none() | st.builds(MinorRequest, maybe_bool, maybe_bool, maybe_bool)),
+        representation=draw(
+            st.none() | st.builds(Representation, st.none() | st.just("500-14-1"), categories | st.just(()))
+        ),
     )
 
 

@@ -20,6 +20,7 @@ from services.consent.policy import (
     OnBehalfFact,
     ReasonCode,
     RefusalFact,
+    Representation,
     RuleStatus,
 )
 from services.consent.rules import CURRENT, INSTITUTIONS
@@ -83,6 +84,11 @@ def parent_asks(minor: MinorRequest) -> dict[str, Any]:
 
 
 PARENT_OF_MINOR = parent_asks(MinorRequest(False, False, False))
+TUTOR_ASKS = {
+    "purpose": Purpose.USER_REQUESTED_TRANSFER,
+    "context": {"requester_role": RequesterRole.TUTOR, "representation": Representation("T-2026-1", ID_CONTACT)},
+}
+"""A tutor asks for the record (art. 22), stating the mandate and what exercising it requires."""
 DANGER = {"danger_assessment": danger()}
 CMDP = {"complaint_body": ComplaintBody.CMDP}
 ROUTES: dict[str, Case] = {
@@ -128,6 +134,7 @@ ROUTES: dict[str, Case] = {
         facts(),
     ),
     "A-11": Case(LSSSS, PARENT_OF_MINOR, facts(subject_age_band=AgeBand.UNDER_14)),
+    "A-12": Case(LSSSS, TUTOR_ASKS, facts()),
     "A-13/relatives": Case(LSSSS, deceased(RequesterRole.SPOUSE, (I.CAUSE_OF_DEATH,)), facts(), (I.CAUSE_OF_DEATH,)),
     "A-13/parent": Case(
         LSSSS,
@@ -151,6 +158,7 @@ ROUTES: dict[str, Case] = {
         LRSSS, {"purpose": Purpose.COMPLAINT_QUALITY, "context": {"complaint_body": ComplaintBody.CMDP}}, facts()
     ),
     "B-11": Case(LRSSS, PARENT_OF_MINOR, facts(subject_age_band=AgeBand.MINOR_14_TO_17)),
+    "B-12": Case(LRSSS, TUTOR_ASKS, facts()),
     "B-13/relatives": Case(
         LRSSS, deceased(RequesterRole.DESCENDANT, (I.CAUSE_OF_DEATH,)), facts(), (I.CAUSE_OF_DEATH,)
     ),

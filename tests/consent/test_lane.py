@@ -35,6 +35,11 @@ DANGER = {
     "recipient_role": "HELPER",
     "authorised_by": "DSP-DIR-1",
 }
+REPRESENTATIVE = {
+    "requester_role": "CURATOR",
+    "representation": {"mandate_ref": "500-14-000777-251", "categories": ["IDENTIFICATION", "CONTACT"]},
+}
+"""A curator asks for the record (art. 22), stating what exercising the curatorship requires."""
 PLAIN = [
     ("consent covers part", {}, {}),
     ("in English", {"lang": "en"}, {}),
@@ -52,6 +57,12 @@ PLAIN = [
         {},
     ),
     ("dated a few minutes back", {"at": "2026-11-25T09:57:00-05:00"}, {}),
+    ("a representative", {"purpose": "USER_REQUESTED_TRANSFER", "context": REPRESENTATIVE}, {}),
+    (
+        "a representative stating nothing",
+        {"purpose": "USER_REQUESTED_TRANSFER", "context": {"requester_role": "CARE_SUBSTITUTE"}},
+        {},
+    ),
 ]
 PAST = {"at": "2026-11-20T12:00:00-05:00"}
 """A past moment: a decision may be asked as of it; a disclosure, which happens now, may not (both paths refuse)."""
@@ -126,6 +137,8 @@ def _refusals(auth: Auth) -> list[tuple[str, str, dict[str, str], bytes]]:
     service = {**auth("rls-referral", "service"), "Content-Type": "application/json"}
     ask = json.dumps(ASK).encode()
     danger_flag = json.dumps({**ASK, "purpose": "EMERGENCY", "context": {"danger": True}}).encode()
+    spouse = {**REPRESENTATIVE, "requester_role": "SPOUSE"}
+    not_represented = json.dumps({**ASK, "purpose": "USER_REQUESTED_TRANSFER", "context": spouse}).encode()
     return [
         ("no token", "/v1/decisions", {"Content-Type": "application/json"}, ask),
         ("not a token", "/v1/decisions", {**intake, "Authorization": "Bearer not-a-token"}, ask),
@@ -153,6 +166,8 @@ def _refusals(auth: Auth) -> list[tuple[str, str, dict[str, str], bytes]]:
         ("a disclosure dated in the past", "/v1/disclosures", intake, json.dumps({**ASK, **PAST}).encode()),
         ("a bare danger flag asked", "/v1/decisions", intake, danger_flag),
         ("a bare danger flag disclosed", "/v1/disclosures", intake, danger_flag),
+        ("a representation stated by a spouse", "/v1/decisions", intake, not_represented),
+        ("a representation disclosed to a spouse", "/v1/disclosures", intake, not_represented),
     ]
 
 
