@@ -3,6 +3,7 @@ headless Chromium."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -17,6 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import TopicPartition as AIOTopicPartition
 from kafka import KafkaConsumer, TopicPartition
 
 from services.common.clock import system_clock
@@ -95,6 +98,33 @@ def running_platform(
         yield platform
     finally:
         platform.stop()
+
+
+RawRecord = tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]]]
+"""A record as Kafka may hold it: key, value, headers (any of them without a value)."""
+
+
+def produce_raw(bootstrap: str, topic: str, records: list[RawRecord]) -> None:
+    """Writes the records on partition 0 as they are: aiokafka's `send` refuses a record with neither key nor value,
+    its accumulator (what `send` hands records to) does not."""
+
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=2_000_000)
+        await producer.start()
+        try:
+            for key, value, headers in records:
+                if key is None and value is None:
+                    await producer.client._wait_on_metadata(topic)
+                    sent = await producer._message_accumulator.add_message(
+                        AIOTopicPartition(topic, 0), None, None, 30, headers=headers
+                    )
+                    await sent
+                else:
+                    await producer.send_and_wait(topic, value=value, key=key, headers=headers, partition=0)
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
 
 
 def read_topic(brokers: Brokers, topic: str, idle_s: float = 1.0) -> list[tuple[Any, CloudEvent | None]]:

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +67,7 @@ class DeadLetterSink:
             ("dlq_offset", str(record.offset).encode()),
             ("dlq_consumer_group", group.encode()),
         ]
-        key, value, headers = sendable(record.key, record.value, list(record.headers or []))
+        key, value, headers = sendable(record.key, record.value, _header_pairs(record.headers))
         try:
             self._send_raw(topic, key, value, [*headers, *marks])
             return True
@@ -152,37 +152,59 @@ class RecordProcessor:
         }
 
     def _dead_letter(self, record: Any, tracking: Tracking, reason: str) -> str:
-        try:
-            whole = self.dead_letters.send(record, reason, self.group)
-        except DeadLetterRefusedError as refused:
-            # the record can never be dead-lettered: retried, it would stop its partition for ever
-            log.error(
-                "record %s#%d@%d not dead-lettered, Kafka refuses its dead letter (%s); skipped: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                refused,
-                reason,
-            )
-            self.dead_letters_refused[record.topic] += 1
-            self.app.mark_processed(tracking)
-            return "dropped"
-        except Exception as error:
-            log.warning(
-                "record %s#%d@%d: its dead letter was not sent (%s); the record stays to be processed",
-                record.topic,
-                record.partition,
-                record.offset,
-                type(error).__name__,
-            )
-            raise
-        self.dead_lettered[record.topic] += 1
-        self.app.mark_processed(tracking)
-        carried = "" if whole else " without its key, value and headers (Kafka refuses them)"
-        log.warning(
-            "record %s#%d@%d dead-lettered%s: %s", record.topic, record.partition, record.offset, carried, reason
+        outcome = send_dead_letter(
+            self.dead_letters, record, reason, self.group, self.dead_lettered, self.dead_letters_refused
         )
-        return "dead-lettered"
+        self.app.mark_processed(tracking)
+        return outcome
+
+
+def send_dead_letter(
+    sink: DeadLetterSink,
+    record: Any,
+    reason: str,
+    group: str,
+    dead_lettered: Counter[str],
+    refused: Counter[str],
+) -> str:
+    """Sends `record`'s dead letter through `sink`, logs it by position (never its content) and counts it per topic in
+    `dead_lettered`; returns `dead-lettered`, or `dropped` when Kafka refuses even its letter without content (logged
+    as an error and counted in `refused`: the caller skips the record, which retried would stop its partition for
+    ever). Any other error (Kafka unavailable) is logged and raised: the caller must process the record again. The
+    consumers and the standards board (faust) both dead-letter through this one function."""
+    try:
+        whole = sink.send(record, reason, group)
+    except DeadLetterRefusedError as error:
+        log.error(
+            "record %s#%d@%d not dead-lettered, Kafka refuses its dead letter (%s); skipped: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            error,
+            reason,
+        )
+        refused[record.topic] += 1
+        return "dropped"
+    except Exception as error:
+        log.warning(
+            "record %s#%d@%d: its dead letter was not sent (%s); the record stays to be processed",
+            record.topic,
+            record.partition,
+            record.offset,
+            type(error).__name__,
+        )
+        raise
+    dead_lettered[record.topic] += 1
+    carried = "" if whole else " without its key, value and headers (Kafka refuses them)"
+    log.warning("record %s#%d@%d dead-lettered%s: %s", record.topic, record.partition, record.offset, carried, reason)
+    return "dead-lettered"
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, bytes | None]]:
+    """A record's headers as pairs: kafka-python and aiokafka give a list, faust may give a mapping."""
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    return list(headers or [])
 
 
 def _reason(error: Exception, declared: frozenset[str]) -> str:

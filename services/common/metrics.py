@@ -11,6 +11,7 @@ Labels are codes, templates and topic names — never an identifier of a person 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -80,7 +81,7 @@ def outbox_lag(app: TrackedApplication, relay: str) -> Reading:
 
 def consumer_readings(app: TrackedApplication, consumer: TrackingConsumer) -> list[Reading]:
     """The lag of each partition the consumer is assigned (its end offset - the position tracked in the store), and
-    the records this process dead-lettered, and those it skipped because Kafka refused their dead letter."""
+    its dead letters (`dead_letter_readings`)."""
     group = consumer.group
 
     def lag() -> list[Sample]:
@@ -89,12 +90,7 @@ def consumer_readings(app: TrackedApplication, consumer: TrackingConsumer) -> li
             for (topic, partition), end in sorted(consumer.highwaters.items())
         ]
 
-    def dead_letters() -> list[Sample]:
-        return [((group, topic), float(n)) for topic, n in sorted(consumer.processor.dead_lettered.items())]
-
-    def dead_letters_refused() -> list[Sample]:
-        return [((group, topic), float(n)) for topic, n in sorted(consumer.processor.dead_letters_refused.items())]
-
+    processor = consumer.processor
     return [
         Reading(
             "rls_consumer_lag",
@@ -102,18 +98,30 @@ def consumer_readings(app: TrackedApplication, consumer: TrackingConsumer) -> li
             ("group", "topic", "partition"),
             lag,
         ),
+        *dead_letter_readings(group, processor.dead_lettered, processor.dead_letters_refused),
+    ]
+
+
+def dead_letter_readings(group: str, dead_lettered: Counter[str], refused: Counter[str]) -> list[Reading]:
+    """The records this process dead-lettered per topic read, and those it skipped because Kafka refused their dead
+    letter (`services.common.consumer.send_dead_letter` counts both): a consumer's, or the standards board's."""
+
+    def counts(counter: Counter[str]) -> Callable[[], list[Sample]]:
+        return lambda: [((group, topic), float(n)) for topic, n in sorted(counter.items())]
+
+    return [
         Reading(
             "rls_dead_letters",
             "Records sent to <topic>.dlq by this process",
             ("group", "topic"),
-            dead_letters,
+            counts(dead_lettered),
             "counter",
         ),
         Reading(
             "rls_dead_letters_refused",
             "Poison records skipped without a dead letter: Kafka refused it even without their content",
             ("group", "topic"),
-            dead_letters_refused,
+            counts(refused),
             "counter",
         ),
     ]

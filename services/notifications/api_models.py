@@ -42,7 +42,9 @@ class FiltersIn(BaseModel):
         None,
         max_length=20,
         description="Only referrals whose sending, receiving or previous receiving service is one of these (for a "
-        "delay reminder, also the service whose clock it is: after a redirect, the previous receiver's)",
+        "delay reminder, also the service whose clock it is: after a redirect, the previous receiver's; for a reminder "
+        "published without `responsible_service`, the service the referral was addressed to when its clock started, "
+        "and when that is not known the reminder goes to no subscription filtered on services)",
     )
 
     @field_validator("event_types")

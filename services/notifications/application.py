@@ -6,8 +6,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import random
 import uuid
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,9 +53,13 @@ from services.notifications.views import (
     BoardView,
     DeliveryEntry,
     DueBatch,
+    ReferralTargets,
     SubscriptionEntry,
+    Targets,
     delivery_tally,
 )
+
+log = logging.getLogger(__name__)
 
 COMMAND_ATTEMPTS = 3
 
@@ -161,15 +167,20 @@ class Notifications(TrackedApplication):
         projector = Projector(self, BoardView(codec))
         self.tally = Projector(self, delivery_tally())
         """Delivery attempts by outcome, and dead letters, counted from the store (a metric)."""
-        self.projectors = (projector, self.tally)
+        targets = Projector(self, ReferralTargets())
+        self.projectors = (projector, self.tally, targets)
         self.board = Board(projector, codec)
+        self.targets = Targets(targets)
+        self.reminders_unmatched: Counter[str] = Counter()
+        """Reminders whose clock's service is not known, left out of the `services`-filtered subscriptions they might
+        have been meant for, per event type (a metric)."""
 
     # --- routing (the referral events consumer) ----------------------------------------------------------
 
     def route(self, event: RoutedEvent, tracking: Tracking) -> None:
         """Schedules a delivery of the event to each matching subscription of each organisation it concerns;
         a copy of an event already routed is only tracked."""
-        facts = event.facts
+        facts = self._with_clock_service(event.facts)
         dispatch = Dispatch(
             id=dispatch_id(event.event_id),
             referral_id=facts.referral_id,
@@ -198,7 +209,25 @@ class Notifications(TrackedApplication):
 
     def matching_subscriptions(self, facts: ReferralFacts) -> list[SubscriptionEntry]:
         """Live subscriptions (paused and disabled ones included: they receive on resuming) wanting this event."""
-        return [s for s in self.board.subscriptions_of(facts.concerned_orgs) if s.filters.matches(facts)]
+        live = self.board.subscriptions_of(facts.concerned_orgs)
+        if facts.clock_service_unknown and any(s.filters.services for s in live):
+            self.reminders_unmatched[facts.event_type] += 1
+            log.warning(
+                "a %s reminder names no clock service and the referral's receiving service when the clock started is "
+                "not known here: left out of %d subscription(s) filtered on services",
+                facts.event_type,
+                sum(1 for s in live if s.filters.services),
+            )
+        return [s for s in live if s.filters.matches(facts)]
+
+    def _with_clock_service(self, facts: ReferralFacts) -> ReferralFacts:
+        """A reminder published before it named its clock's service (`responsible_service`) gets the service the
+        referral was addressed to when its clock started, as the referral service itself names it for such clocks
+        (a redirect stops a clock: the receiver it started with is the one whose clock it is)."""
+        if not facts.clock_service_unknown or facts.clock_started_at is None:
+            return facts
+        service = self.targets.service_at(facts.referral_id, facts.clock_started_at)
+        return facts if service is None else facts.with_clock_service(service)
 
     # --- subscriptions -----------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import ipaddress
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -139,6 +139,19 @@ class ReferralFacts:
     services: frozenset[str] = frozenset()
     """The services `Filters.services` matches: sending, receiving, previous receiving and, for a reminder, the
     service whose clock it is."""
+    clock_service: str | None = None
+    """For a reminder, the service whose clock it is: named by the event (`responsible_service`) or, for one published
+    before that field, found from the referral's receiving service when the clock started; None: not known."""
+    clock_started_at: datetime | None = None
+    """For a reminder, when its clock started."""
+
+    @property
+    def clock_service_unknown(self) -> bool:
+        """A reminder whose clock's service is not known: no `services` filter may match it (see `Filters.matches`)."""
+        return self.responsible_org is not None and self.clock_service is None
+
+    def with_clock_service(self, service: str) -> ReferralFacts:
+        return replace(self, clock_service=service, services=self.services | {service})
 
     @property
     def concerned_orgs(self) -> list[str]:
@@ -169,7 +182,11 @@ class Filters:
             or URGENCY_ORDER.index(facts.urgency) < URGENCY_ORDER.index(self.min_urgency)
         ):
             return False
-        return not self.services or bool(facts.services & set(self.services))
+        if not self.services:
+            return True
+        # a reminder is about one service's clock: sent to a subscription filtered on another service, it would tell
+        # that team of a person it never dealt with; not knowing the clock's service, no filtered subscription gets it
+        return not facts.clock_service_unknown and bool(facts.services & set(self.services))
 
     def to_document(self) -> dict[str, Any]:
         return {

@@ -4,6 +4,8 @@ as partners may see it (`outbound.outgoing_event`)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from eventsourcing.persistence import Tracking
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +40,7 @@ class _Routing(BaseModel):
     to_service: str | None = None
     redirected_from_service: str | None = None
     responsible_service: str | None = None
+    started_at: datetime | None = None
 
 
 DECLARED = names_declared_by(_Routing)
@@ -52,12 +55,14 @@ def is_referral_event(event: CloudEvent) -> bool:
 def facts_of(event: CloudEvent) -> ReferralFacts:
     """Raises pydantic's ValidationError when the routing fields are missing (the consumer dead-letters it)."""
     routing = _Routing.model_validate(event.data)
-    responsible = None
+    responsible = clock_service = started_at = None
     services = {routing.from_service, routing.to_service, routing.redirected_from_service}
     if event.type in REMINDER_TYPES:
         responsible = routing.responsible_org or routing.to_org
         # the clock's service: after a redirect, the previous receiver's, which the other fields no longer name
-        services.add(routing.responsible_service)
+        # (absent from reminders published before the field: `Notifications.route` finds it, or leaves it unknown)
+        clock_service, started_at = routing.responsible_service, routing.started_at
+        services.add(clock_service)
     return ReferralFacts(
         referral_id=routing.referral_id,
         event_type=event.type,
@@ -67,6 +72,8 @@ def facts_of(event: CloudEvent) -> ReferralFacts:
         responsible_org=responsible,
         urgency=routing.urgency,
         services=frozenset(s for s in services if s is not None),
+        clock_service=clock_service,
+        clock_started_at=started_at,
     )
 
 

@@ -68,14 +68,24 @@ def build_consumers(settings: NotificationsSettings, notifications: Notification
 
 def build_metrics(settings: NotificationsSettings, notifications: Notifications) -> list[Reading]:
     """Delivery attempts (webhooks and topics) by outcome, and dead-lettered deliveries (counted from the store,
-    `Notifications.tally`)."""
+    `Notifications.tally`); reminders left out of `services`-filtered subscriptions, their clock's service unknown
+    (by this process)."""
+    unmatched = notifications.reminders_unmatched
     return [
         tally_reading(
             notifications.tally,
             "rls_delivery_outcomes",
             "Delivery attempts by outcome, and dead letters",
             ("outcome", "failure"),
-        )
+        ),
+        Reading(
+            "rls_reminders_unmatched",
+            "Delay reminders naming no clock service, whose service is not known here either: left out of the "
+            "subscriptions filtered on services (by this process)",
+            ("type",),
+            lambda: [((event_type,), float(n)) for event_type, n in sorted(unmatched.items())],
+            "counter",
+        ),
     ]
 
 

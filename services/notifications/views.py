@@ -25,6 +25,7 @@ from services.notifications.domain import (
     Delivery,
     DeliveryChannel,
     DeliveryStatus,
+    Dispatch,
     Filters,
     PreviousSecret,
     Subscription,
@@ -435,3 +436,65 @@ def failure_kind(failed: Delivery.Failed) -> str:
     if failed.error.startswith("HTTP "):
         return f"http_{failed.error[5:6]}xx"
     return "refused" if failed.error.startswith("refused") else "transport"
+
+
+TARGET_CHANGES = frozenset({"ca.qc.rls.referral.submitted.v1", "ca.qc.rls.referral.redirected.v1"})
+"""The referral events that set the receiving service (`to_service`), from their `occurred_at`."""
+
+
+class ReferralTargets(Projection):
+    """The receiving service of each referral routed, from each submission and redirect (`to_service` from its
+    `occurred_at`; before a redirect, its `redirected_from_service`): what names a delay reminder's clock service when
+    the reminder does not (published before `responsible_service` was added). Ids and codes only."""
+
+    name = "referral_targets"
+    tables = ("referral_targets",)
+    version = "1"
+    topics = frozenset({get_topic(Dispatch.Routed)})
+
+    def schema(self, db: Database) -> Sequence[str]:
+        return [
+            """CREATE TABLE referral_targets (referral_id TEXT NOT NULL, seq BIGINT NOT NULL, at BIGINT NOT NULL,
+                to_service TEXT NOT NULL, from_service TEXT, PRIMARY KEY (referral_id, seq))""",
+            "CREATE INDEX referral_targets_at ON referral_targets (referral_id, at)",
+        ]
+
+    def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
+        rows = []
+        for position, e in events:
+            event = e.cloud_event
+            data = event.get("data") or {}
+            if event.get("type") not in TARGET_CHANGES or not data.get("to_service") or not data.get("occurred_at"):
+                continue
+            at = micros(datetime.fromisoformat(data["occurred_at"]))
+            rows.append((e.referral_id, position, at, data["to_service"], data.get("redirected_from_service")))
+        tx.executemany(
+            "INSERT INTO referral_targets (referral_id, seq, at, to_service, from_service) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (referral_id, seq) DO NOTHING",
+            rows,
+        )
+
+
+class Targets:
+    """Queries of `ReferralTargets`, each first applying what was recorded since."""
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+
+    def service_at(self, referral_id: str, at: datetime) -> str | None:
+        """The referral's receiving service at `at`: set by the last submission or redirect at or before it, else the
+        service the first redirect after it moved the referral from; None when neither was routed here."""
+        with self.projector.reading() as tx:
+            set_before = tx.one(
+                "SELECT to_service FROM referral_targets WHERE referral_id = ? AND at <= ? "
+                "ORDER BY at DESC, seq DESC LIMIT 1",
+                (referral_id, micros(at)),
+            )
+            if set_before is not None:
+                return str(set_before[0])
+            moved_after = tx.one(
+                "SELECT from_service FROM referral_targets WHERE referral_id = ? AND at > ? "
+                "AND from_service IS NOT NULL ORDER BY at, seq LIMIT 1",
+                (referral_id, micros(at)),
+            )
+        return None if moved_after is None else str(moved_after[0])

@@ -4,6 +4,7 @@ faust worker on the API's event loop."""
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -14,6 +15,7 @@ from kafka.errors import KafkaError
 
 from services.common.composition import BackgroundLoops, Service
 from services.common.kafka import KafkaProbe, KafkaPublisher, PublishError
+from services.common.metrics import dead_letter_readings
 from services.common.openapi import document_problems
 from services.common.problems import (
     DEPENDENCY_UNAVAILABLE,
@@ -49,13 +51,17 @@ def build_app(settings: StandardsSettings | None = None) -> FastAPI:
     probe = KafkaProbe(settings.kafka_access, f"{settings.app_id}-probe")
     loops = BackgroundLoops({"board-view": view.run})
     zone = settings.zone
+    dead_lettered: Counter[str] = Counter()
+    dead_letters_refused: Counter[str] = Counter()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             if settings.consumers_enabled and settings.worker_enabled:
                 ensure_board_topics(settings)
-                await stack.enter_async_context(faust_app_running(Worker(settings).app))
+                worker = Worker(settings, dead_lettered, dead_letters_refused)
+                stack.callback(worker.close)  # after the app stops
+                await stack.enter_async_context(faust_app_running(worker.app))
             if settings.consumers_enabled:
                 loops.start()
             try:
@@ -80,7 +86,7 @@ def build_app(settings: StandardsSettings | None = None) -> FastAPI:
     install_problem_handlers(api, DOMAIN_ERRORS)
     api.add_middleware(StrictJSONMiddleware)
     document_problems(api)
-    observe(api, "standards")
+    observe(api, "standards", dead_letter_readings(settings.app_id, dead_lettered, dead_letters_refused))
 
     @api.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

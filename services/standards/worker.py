@@ -11,7 +11,10 @@ Tables (each with its changelog topic `<app_id>-<table>-changelog`, as many part
 An agent per topic read sets the table values of a record (one; a registration: one per service with hours
 standards) — the same record read twice sets the same value — and changes the rows by what the value contributes
 (`state.py`), derived before the value is stored: a record whose change cannot be derived is dead-lettered, never
-stored. A timer publishes the changed rows on the board topic.
+stored. A timer publishes the changed rows on the board topic. Dead letters go as the platform's consumers send
+theirs (`send_dead_letter`, kafka-python, in a thread): without the record's content when Kafka refuses it, and a
+record whose letter Kafka refuses even so is logged by position, counted and skipped; while Kafka is unavailable the
+record waits (its partition with it), and nothing is skipped.
 After a recovery the rows are derived from the tables again and all published (a stored value that cannot be
 derived is left out, logged by its key). Offsets are committed only past records processed (`commits.py`). Run
 alone with `python -m services.standards.worker`, or inside `rls serve standards`.
@@ -19,11 +22,13 @@ alone with `python -m services.standards.worker`, or inside `rls serve standards
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import ssl
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,10 +38,12 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT, TopicT
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from services.common.backoff import Backoff
+from services.common.consumer import DeadLetterSink, send_dead_letter
 from services.common.envelope import CloudEvent, derived_id, schema_uri
-from services.common.kafka import dlq_topic, ensure_topics, make_admin, sendable
+from services.common.kafka import KafkaPublisher, PublishError, dlq_topic, ensure_topics, make_admin
 from services.common.kafka_security import KafkaAccess
 from services.standards.calls import call_key, is_call_key, merge
 from services.standards.commits import commit_only_processed, drain_before_commit
@@ -115,9 +122,20 @@ class Write:
 class Worker:
     """The faust app of the board and the state its agents maintain."""
 
-    def __init__(self, settings: StandardsSettings) -> None:
+    def __init__(
+        self,
+        settings: StandardsSettings,
+        dead_lettered: Counter[str] | None = None,
+        dead_letters_refused: Counter[str] | None = None,
+    ) -> None:
         self.settings = settings
         self.state = BoardState(settings.bounds())
+        self.dead_lettered: Counter[str] = Counter() if dead_lettered is None else dead_lettered
+        """Records dead-lettered by this process, per topic read (a metric)."""
+        self.dead_letters_refused: Counter[str] = Counter() if dead_letters_refused is None else dead_letters_refused
+        """Poison records this process skipped without a dead letter (Kafka refused it), per topic read (a metric)."""
+        self._dead_letter_publisher = KafkaPublisher(settings.kafka_access, f"{settings.app_id}-dlq")
+        self.dead_letters = DeadLetterSink(self._dead_letter_publisher.send_raw)
         datadir = Path(settings.var_dir) / "standards" / settings.app_id
         datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
         self.app = faust.App(
@@ -174,18 +192,18 @@ class Worker:
         first, then the table values stored and the rows changed. A record whose change cannot be derived goes to the
         dead letters, whatever is wrong with it: an exception escaping the agent would make faust restart it, and
         every later record of the same key would fail again."""
-        topic, dead_letters = self._topic(name), self._topic(dlq_topic(name))
+        topic = self._topic(name)
 
         async def agent(stream: StreamT[bytes]) -> None:
             async for event in stream.events():
                 try:
                     writes = derive(event)
                 except PoisonRecordError as error:
-                    await self._dead_letter(dead_letters, event, str(error))
+                    await self._dead_letter(event, str(error))
                     continue
                 except Exception as error:  # noqa: BLE001 -- one record the board's code cannot use; see above
                     log.warning("record %s: its change cannot be derived (%s)", _place(event), _origin(error))
-                    await self._dead_letter(dead_letters, event, f"change not derivable ({type(error).__name__})")
+                    await self._dead_letter(event, f"change not derivable ({type(error).__name__})")
                     continue
                 for write in writes:
                     write.table[write.key] = write.value
@@ -193,13 +211,29 @@ class Worker:
 
         self.app.agent(topic, name=f"apply-{name}")(agent)
 
-    async def _dead_letter(self, topic: TopicT, event: EventT[bytes], reason: str) -> None:
-        message = event.message
-        log.warning("record %s dead-lettered: %s", _place(event), reason)
-        # a record with neither key nor value (a keyless tombstone) is refused by aiokafka: `sendable` gives it a value
-        key, value, headers = sendable(message.key, message.value, _header_pairs(message.headers))
-        marks = [("dlq_reason", reason.encode()), ("dlq_topic", message.topic.encode())]
-        await topic.send(key=key, value=value, headers=[*headers, *marks])
+    async def _dead_letter(self, event: EventT[bytes], reason: str) -> None:
+        """Sends the record's dead letter before the agent goes on (so no commit passes it) with the consumers' own
+        function, in a thread (kafka-python blocks); once sent, or skipped because Kafka refuses it, the record is
+        done. While Kafka is unavailable it is tried again, with backoff: the record is never skipped for that."""
+        backoff = Backoff()
+        while True:
+            try:
+                await asyncio.to_thread(
+                    send_dead_letter,
+                    self.dead_letters,
+                    event.message,
+                    reason,
+                    self.settings.app_id,
+                    self.dead_lettered,
+                    self.dead_letters_refused,
+                )
+                return
+            except (PublishError, KafkaError):  # logged by send_dead_letter
+                await asyncio.sleep(backoff.next_delay())
+
+    def close(self) -> None:
+        """Closes the dead letters' producer (the faust app stops on its own)."""
+        self._dead_letter_publisher.close()
 
     def _referral(self, event: EventT[bytes]) -> list[Write]:
         found = referral_step(event.message.headers, event.message.value)
@@ -296,12 +330,6 @@ def _origin(error: BaseException) -> str:
     return f"{type(error).__name__} at {Path(last.filename).name}:{last.lineno} in {last.name}"
 
 
-def _header_pairs(headers: Any) -> list[tuple[str, bytes | None]]:
-    if isinstance(headers, dict):
-        return list(headers.items())
-    return list(headers or [])
-
-
 def main() -> None:
     """`python -m services.standards.worker`: the board's stream processor alone (SIGTERM stops it)."""
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -309,7 +337,10 @@ def main() -> None:
     settings = StandardsSettings()
     ensure_board_topics(settings)
     worker = Worker(settings)
-    faust.Worker(worker.app, loglevel="INFO").execute_from_commandline()
+    try:
+        faust.Worker(worker.app, loglevel="INFO").execute_from_commandline()
+    finally:
+        worker.close()
 
 
 if __name__ == "__main__":

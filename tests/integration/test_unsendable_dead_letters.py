@@ -5,53 +5,25 @@ record too large for its dead letter. Each is dead-lettered with what can be car
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import uuid
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.structs import TopicPartition
 from eventsourcing.persistence import Tracking
 
 from services.common.consumer import CONTENT_DROPPED, DeadLetterSink, RecordProcessor, TrackingConsumer
 from services.common.envelope import CloudEvent
 from services.common.eventstore import TrackedApplication
 from services.common.kafka import NULL_HEADERS, NULL_VALUE, KafkaPublisher, dlq_topic, ensure_topics, make_admin
-from tests.helpers import read_topic, wait_for
+from tests.helpers import produce_raw, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
-
-Raw = tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]]]
 
 
 class Seen(TrackedApplication):
     name = "seen"
-
-
-def produce(bootstrap: str, topic: str, records: list[Raw]) -> None:
-    """Writes the records on partition 0 as they are: aiokafka's `send` refuses a record with neither key nor value,
-    its accumulator (what `send` hands records to) does not."""
-
-    async def go() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=2_000_000)
-        await producer.start()
-        try:
-            for key, value, headers in records:
-                if key is None and value is None:
-                    await producer.client._wait_on_metadata(topic)
-                    sent = await producer._message_accumulator.add_message(
-                        TopicPartition(topic, 0), None, None, 30, headers=headers
-                    )
-                    await sent
-                else:
-                    await producer.send_and_wait(topic, value=value, key=key, headers=headers, partition=0)
-        finally:
-            await producer.stop()
-
-    asyncio.run(go())
 
 
 def test_records_kafka_python_cannot_dead_letter_as_they_are_go_to_the_dlq_and_the_next_is_processed(
@@ -68,7 +40,7 @@ def test_records_kafka_python_cannot_dead_letter_as_they_are_go_to_the_dlq_and_t
     )
     headers, value = good.to_kafka()
     large = b"x" * 1_048_400  # the broker takes it (1 MiB + 12 bytes), not its dead letter (kafka-python: 1 MiB)
-    produce(
+    produce_raw(
         kafka_bootstrap,
         topic,
         [

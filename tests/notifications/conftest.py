@@ -132,15 +132,19 @@ class Story:
         )
 
     def delay(
-        self, kind: str, responsible_org: str | None = None, responsible_service: str | None = None
+        self,
+        kind: str,
+        responsible_org: str | None = None,
+        responsible_service: str | None = None,
+        started_at: datetime = START,
     ) -> CloudEvent:
         """`responsible_service` None: as published before the field was added (absent)."""
         data = ReferralDelayV1(
             **self._common(),
             standard="URGENT_HANDLING",
             bound_s=86400,
-            started_at=START,
-            due_at=START + timedelta(days=1),
+            started_at=started_at,
+            due_at=started_at + timedelta(days=1),
             clock_state="AT_RISK" if kind == "at-risk" else "BREACHED",
             responsible_org=responsible_org or self.to_org,
             responsible_service=responsible_service,

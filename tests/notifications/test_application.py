@@ -129,10 +129,52 @@ def test_a_reminder_about_the_previous_receivers_clock_reaches_its_services_filt
         assert reminder.org_ids == [first]
         assert reminder.cloud_event["data"]["responsible_service"] == "CRISIS_24_7"  # the partner receives it too
 
-        # a reminder published before the field was added still routes, on the services it names
+        # one published before the field was added: its clock's service is the one the referral was addressed to
+        # when the clock started (CRISIS_24_7, from the submission routed here), not the one it moved to since
         feed(story.delay("at-risk", responsible_org=first))
         assert scheduled(app, unfiltered)[-1] == "delay-at-risk"
-        assert scheduled(app, own_service)[-1] == "delay-breached"
+        assert scheduled(app, own_service)[-1] == "delay-at-risk"
+        assert scheduled(app, other_team) == []
+        assert app.reminders_unmatched == {}
+
+
+def test_a_reminder_without_its_clock_service_whose_clock_started_after_a_redirect_is_the_new_receivers(
+    store_url: str,
+) -> None:
+    sender, first, second = org("csss"), org("crise"), org("comm")
+    with open_app(store_url) as app:
+        crisis = subscribe_webhook(app, second, "https://comm.example/crisis", Filters(services=("CRISIS_24_7",)))
+        community = subscribe_webhook(app, second, "https://comm.example/c", Filters(services=("COMMUNITY_SERVICE",)))
+        story = Story(sender, first, to_service="CRISIS_24_7")
+        feed = Feed(app)
+        feed(story.submitted(), story.changed("received", "RECEIVED"))
+        redirected = story.redirected(second)  # to COMMUNITY_SERVICE, at story.at
+        feed(redirected)
+        feed(story.delay("at-risk", started_at=story.at - timedelta(minutes=1)))  # the redirect's own time
+        assert scheduled(app, community) == ["redirected", "delay-at-risk"]
+        assert scheduled(app, crisis) == ["redirected"]  # the previous receiving service: the redirect only
+
+
+def test_a_reminder_without_its_clock_service_on_a_referral_not_known_here_reaches_no_filtered_subscription(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its submission was never routed here (the referral predates the service's store, say): its service filters
+    cannot be told apart. Unfiltered subscriptions get it; filtered ones, even on its sending or receiving service,
+    do not (one filtered on another service would learn of a person its team never dealt with), counted and logged
+    without the referral's id."""
+    sender, receiver = org("csss"), org("crise")
+    with open_app(store_url) as app:
+        unfiltered = subscribe_webhook(app, receiver, "https://crise.example/all")
+        receiving = subscribe_webhook(app, receiver, "https://crise.example/c", Filters(services=("CRISIS_24_7",)))
+        story = Story(sender, receiver, to_service="CRISIS_24_7")
+        with caplog.at_level("WARNING", logger="services.notifications.application"):
+            Feed(app)(story.delay("breached"))
+        assert scheduled(app, unfiltered) == ["delay-breached"]
+        assert scheduled(app, receiving) == []
+        assert app.reminders_unmatched == {"ca.qc.rls.referral.delay-breached.v1": 1}
+        [logged] = caplog.records
+        assert "left out of 1 subscription(s) filtered on services" in logged.getMessage()
+        assert story.referral_id not in caplog.text and "usager" not in caplog.text
 
 
 def test_what_leaves_carries_only_the_contract_fields(store_url: str) -> None:

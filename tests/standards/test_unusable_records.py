@@ -8,13 +8,17 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from kafka.errors import KafkaTimeoutError
 
+from services.common.backoff import Backoff
+from services.common.consumer import DeadLetterSink
 from services.common.envelope import CloudEvent
 from services.contract.hours_standards import in_force
 from services.standards.inbound import PoisonRecordError, call_report, referral_step, schedule_declared
@@ -98,7 +102,7 @@ class Board:
         self.worker.referrals, self.worker.calls, self.worker.schedules = {}, {}, {}
         self.dead: list[tuple[int, str]] = []
 
-        async def dead_letter(_: Any, event: Any, reason: str) -> None:
+        async def dead_letter(event: Any, reason: str) -> None:
             self.dead.append((event.message.offset, reason))
 
         self.worker._dead_letter = dead_letter  # type: ignore[method-assign]
@@ -259,3 +263,33 @@ def test_the_later_declared_schedule_wins_as_an_instant_not_as_text(tmp_path: Pa
     schedules = [v.schedule for v in versions if v is not None]
     for listed in (schedules, schedules[::-1]):
         assert in_force(listed, date(2026, 3, 2))["occurred_at"] == "2026-02-20T10:00:00-05:00"  # type: ignore[index]
+
+
+@dataclass
+class UnavailableKafka:
+    """A publisher that cannot reach Kafka for its first `failures` sends."""
+
+    failures: int
+    sent: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]] = field(default_factory=list)
+
+    def send_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise KafkaTimeoutError("Failed to update metadata after 60.0 secs.")
+        self.sent.append((topic, key, value, headers))
+
+
+def test_a_dead_letter_is_tried_again_while_kafka_is_unavailable_and_the_record_never_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent waits on the record (its partition with it) until its dead letter is sent."""
+    monkeypatch.setattr("services.standards.worker.Backoff", lambda: Backoff(initial=0.01))
+    worker = Worker(StandardsSettings(var_dir=str(tmp_path)))
+    kafka = UnavailableKafka(failures=3)
+    worker.dead_letters = DeadLetterSink(kafka.send_raw)
+    message = SimpleNamespace(topic=CALLS, partition=0, offset=4, key=b"03", value=b"{", headers=[])
+    asyncio.run(worker._dead_letter(SimpleNamespace(message=message), "record value is not JSON"))  # type: ignore[arg-type]
+    [(topic, key, value, headers)] = kafka.sent
+    assert (topic, key, value) == (CALLS + ".dlq", b"03", b"{") and dict(headers)["dlq_offset"] == b"4"
+    assert kafka.failures == 0
+    assert worker.dead_lettered == {CALLS: 1} and worker.dead_letters_refused == {}
