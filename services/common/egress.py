@@ -9,7 +9,9 @@ Development may allow loopback targets (local test receivers). Redirects are nev
 environment never used. Each request ends within its deadline, connection, sending and answer included (httpx's
 timeouts bound each socket operation: a receiver sending a byte a second would hold a request for ever; name
 resolution takes no timeout, so it runs on a few threads of its own, waited for until the deadline), and a name is
-connected to at most `MAX_CONNECT_ADDRESSES` of its addresses.
+connected to at most `MAX_CONNECT_ADDRESSES` of its addresses. A client serves many tenants (organisations): the
+requests made `for_tenant(...)` share its lookup threads, one tenant at most `MAX_RESOLVING_PER_TENANT` of them
+(its lookups past their deadline included), so a tenant whose name server stops answering never holds them all.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import math
 import socket
 import ssl
 import string
+import threading
 import time
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 import httpcore
 import httpx
 
+T = typing.TypeVar("T")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
 """host, port → the addresses a connection may use (strings, as `getaddrinfo` gives them)."""
@@ -52,7 +56,13 @@ MAX_RESOLVING = 8
 """Names one client resolves at once (as many as the delivery worker's default concurrency). A lookup cannot be
 interrupted: past its request's deadline it goes on in its thread until the resolver gives up, so the threads are few
 and shared, and a lookup still queued then is dropped."""
+MAX_RESOLVING_PER_TENANT = 2
+"""Lookups one tenant may have under way at once, those past their deadline included (fewer than `MAX_RESOLVING`: the
+rest stay for the other tenants). A request of a tenant at its share waits for one of its lookups to end, within its
+deadline; then `EgressBusyError`."""
 
+_TENANT: ContextVar[str | None] = ContextVar("egress_tenant", default=None)
+"""Whose share of the lookups the current thread's requests use (None: no tenant's, only the client's threads)."""
 _DEADLINE: ContextVar[float] = ContextVar("egress_deadline", default=math.inf)
 """When the request the current thread is making must end (`time.monotonic()`): httpx's sync I/O runs in the
 caller's thread, so the streams of a pooled connection read the deadline of the request they serve."""
@@ -61,6 +71,80 @@ caller's thread, so the streams of a pooled connection read the deadline of the 
 class EgressRefusedError(httpx.TransportError):
     """The target is not a public address (or not https where https is required, or not a URL at all). The message
     names the address class, not the address."""
+
+
+class EgressBusyError(httpx.TransportError):
+    """The tenant's share of the name lookups stayed in use until the request's deadline (its earlier lookups, its name
+    server not answering them): nothing was sent, the target has not failed; try again later."""
+
+
+@contextmanager
+def for_tenant(tenant: str) -> Iterator[None]:
+    """The requests this thread makes in the block resolve their names within `tenant`'s share of the lookups."""
+    token = _TENANT.set(tenant)
+    try:
+        yield
+    finally:
+        _TENANT.reset(token)
+
+
+class Lookups:
+    """Name resolutions (which take no timeout) on `threads` threads of their own, each waited for until a timeout;
+    a tenant has at most `per_tenant` of them under way, those left running past their timeout included."""
+
+    def __init__(self, threads: int = MAX_RESOLVING, per_tenant: int = MAX_RESOLVING_PER_TENANT) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="egress-resolve")
+        self._per_tenant = per_tenant
+        self._under_way: dict[str, int] = {}
+        self._changed = threading.Condition()
+
+    def run(self, lookup: Callable[[], T], timeout: float | None, tenant: str | None = None) -> T:
+        """`lookup()`'s answer within `timeout` seconds (None: no limit), else `TimeoutError` (a lookup still queued
+        is dropped, one running ends in its thread); `EgressBusyError` when the tenant's share stays in use as long."""
+        ends = math.inf if timeout is None else time.monotonic() + timeout
+        self._claim(tenant, ends)
+        try:
+            running = self._pool.submit(self._counted, lookup, tenant)
+        except RuntimeError:  # closed
+            self._release(tenant)
+            raise
+        left = ends - time.monotonic()
+        try:
+            return running.result(None if left == math.inf else max(left, 0.0))
+        except TimeoutError:
+            if running.cancel():  # never started: its share is free again now
+                self._release(tenant)
+            raise
+
+    def _counted(self, lookup: Callable[[], T], tenant: str | None) -> T:
+        try:
+            return lookup()
+        finally:
+            self._release(tenant)
+
+    def _claim(self, tenant: str | None, ends: float) -> None:
+        if tenant is None:
+            return
+        with self._changed:
+            while self._under_way.get(tenant, 0) >= self._per_tenant:
+                left = ends - time.monotonic()
+                if left <= 0:
+                    raise EgressBusyError("the tenant's earlier name lookups are still under way")
+                self._changed.wait(None if left == math.inf else left)
+            self._under_way[tenant] = self._under_way.get(tenant, 0) + 1
+
+    def _release(self, tenant: str | None) -> None:
+        if tenant is None:
+            return
+        with self._changed:
+            count = self._under_way.pop(tenant) - 1
+            if count:
+                self._under_way[tenant] = count
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Starts no other lookup; one under way ends in its thread."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -222,24 +306,22 @@ class _DeadlineBody(httpx.SyncByteStream):
 class _VettedBackend(httpcore.SyncBackend):
     """Opens TCP connections only to addresses the policy allows, and to exactly those it checked."""
 
-    def __init__(self, policy: EgressPolicy) -> None:
+    def __init__(self, policy: EgressPolicy, lookups: Lookups) -> None:
         self._policy = policy
-        self._resolving = ThreadPoolExecutor(max_workers=MAX_RESOLVING, thread_name_prefix="egress-resolve")
+        self._lookups = lookups
 
     def _vet(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
         """The policy's vetting, its name resolution included, within the connect timeout and the request's deadline
-        (`getaddrinfo` takes no timeout: a name server that does not answer would hold the request for its own)."""
+        (`getaddrinfo` takes no timeout: a name server that does not answer would hold the request for its own), in
+        the tenant's share of the lookups."""
         bounded = _within_deadline(timeout, httpcore.ConnectTimeout)
-        vetting = self._resolving.submit(self._policy.vet, host, port)
         try:
-            return vetting.result(bounded)
+            return self._lookups.run(lambda: self._policy.vet(host, port), bounded, _TENANT.get())
         except TimeoutError:
-            vetting.cancel()
             raise httpcore.ConnectTimeout("the host did not resolve within the request's deadline") from None
 
     def close(self) -> None:
-        """Starts no other lookup; one under way ends in its thread."""
-        self._resolving.shutdown(wait=False, cancel_futures=True)
+        self._lookups.close()
 
     def connect_tcp(
         self,
@@ -266,11 +348,11 @@ class EgressTransport(httpx.HTTPTransport):
     """httpx's transport with every request's scheme checked, every connection vetted (TLS still verifies the
     certificate against the URL's host name) and every request, its answer included, ended by `deadline` seconds."""
 
-    def __init__(self, policy: EgressPolicy, deadline: float) -> None:
+    def __init__(self, policy: EgressPolicy, deadline: float, lookups: Lookups | None = None) -> None:
         super().__init__(trust_env=False)
         self._policy = policy
         self._deadline = deadline
-        self._backend = _VettedBackend(policy)
+        self._backend = _VettedBackend(policy, lookups or Lookups())
         # httpx 0.28 builds its pool without a way to choose the network backend: swap in one that vets addresses
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=self._backend
@@ -295,11 +377,12 @@ def _loopback_name(host: str) -> bool:
     return host == "localhost" if address is None else address.is_loopback
 
 
-def egress_client(policy: EgressPolicy, timeout: float) -> httpx.Client:
+def egress_client(policy: EgressPolicy, timeout: float, lookups: Lookups | None = None) -> httpx.Client:
     """An httpx client that only reaches what the policy allows, never follows redirects, ignores proxy variables;
-    `timeout` bounds each request as a whole (connection, sending, answer), not only each socket operation.
+    `timeout` bounds each request as a whole (connection, sending, answer), not only each socket operation; names are
+    resolved on `lookups` (default: `MAX_RESOLVING` threads, `MAX_RESOLVING_PER_TENANT` per tenant), closed with it.
     httpx logs every request's full URL at INFO, and a partner's URL may carry its token (`?token=`): kept out."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return httpx.Client(
-        transport=EgressTransport(policy, timeout), timeout=timeout, follow_redirects=False, trust_env=False
+        transport=EgressTransport(policy, timeout, lookups), timeout=timeout, follow_redirects=False, trust_env=False
     )

@@ -44,6 +44,7 @@ from services.notifications.domain import (
     SubscriptionExistsError,
     SubscriptionIdempotencyConflictError,
     SubscriptionInvalidError,
+    SubscriptionLookupBusyError,
     SubscriptionNotFoundError,
     SubscriptionVersionConflictError,
     SubscriptionWithoutSecretError,
@@ -58,6 +59,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     SubscriptionNotFoundError: ProblemSpec(404, "subscription-not-found", "Subscription not found"),
     DeliveryNotFoundError: ProblemSpec(404, "delivery-not-found", "Delivery not found"),
     SubscriptionInvalidError: VALIDATION,
+    SubscriptionLookupBusyError: DEPENDENCY_UNAVAILABLE,
     SubscriptionExistsError: ProblemSpec(
         409, "subscription-exists", "The organisation already subscribes to its topic"
     ),

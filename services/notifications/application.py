@@ -20,7 +20,15 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.common.clock import Clock, system_clock
-from services.common.egress import EgressPolicy, EgressRefusedError, Resolver, system_resolver
+from services.common.egress import (
+    MAX_RESOLVING_PER_TENANT,
+    EgressBusyError,
+    EgressPolicy,
+    EgressRefusedError,
+    Lookups,
+    Resolver,
+    system_resolver,
+)
 from services.common.eventstore import TrackedApplication
 from services.common.projections import Projector, StateCodec
 from services.notifications.domain import (
@@ -37,6 +45,7 @@ from services.notifications.domain import (
     SubscriptionExistsError,
     SubscriptionIdempotencyConflictError,
     SubscriptionInvalidError,
+    SubscriptionLookupBusyError,
     SubscriptionNotFoundError,
     SubscriptionStatus,
     SubscriptionVersionConflictError,
@@ -62,6 +71,8 @@ from services.notifications.views import (
 log = logging.getLogger(__name__)
 
 COMMAND_ATTEMPTS = 3
+LOOKUP_TIMEOUT_S = 5.0
+"""How long a webhook's host may take to resolve when subscribing (the API request waits for it)."""
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -140,6 +151,9 @@ class AttemptOutcome:
     error: str | None = None
     gone: bool = False
     """The receiver answered 410 Gone: the subscription is disabled."""
+    deferred: bool = False
+    """Not attempted (the organisation's share of the egress was in use): neither a success nor a failure, nothing is
+    recorded; the delivery waits for a later round."""
 
 
 class Notifications(TrackedApplication):
@@ -155,6 +169,8 @@ class Notifications(TrackedApplication):
         allow_loopback_http: bool = True,
         draw: Callable[[], float] = random.random,
         resolve: Resolver = system_resolver,
+        lookup_timeout: float = LOOKUP_TIMEOUT_S,
+        lookups_per_org: int = MAX_RESOLVING_PER_TENANT,
     ) -> None:
         super().__init__(env)
         self.clock = clock
@@ -162,6 +178,9 @@ class Notifications(TrackedApplication):
         self.allow_loopback_http = allow_loopback_http
         self.egress = EgressPolicy(allow_loopback=allow_loopback_http, resolve=resolve)
         """Where webhooks may go: checked here at subscription, and again by the worker at every connection."""
+        self.lookup_timeout = lookup_timeout
+        self._lookups = Lookups(per_tenant=lookups_per_org)
+        """Subscriptions' name lookups: each within `lookup_timeout`, an organisation's at most `lookups_per_org`."""
         self._draw = draw
         codec = StateCodec(self)
         projector = Projector(self, BoardView(codec))
@@ -234,7 +253,7 @@ class Notifications(TrackedApplication):
     def subscribe(self, request: SubscriptionRequest, by: str, idempotency_key: str | None = None) -> Subscribed:
         check_endpoint(request.channel, request.url, request.secret, self.allow_loopback_http)
         if request.url is not None:
-            self._check_target(request.url)
+            self._check_target(request.org_id, request.url)
         digest = request.digest()
         subscription_id = subscription_id_for(request.org_id, idempotency_key)
         existing = self.board.subscription(subscription_id)
@@ -275,12 +294,25 @@ class Notifications(TrackedApplication):
         subscription = self._load(Subscription, existing.id)
         return subscription.secret if subscription.last_rotation is None else None
 
-    def _check_target(self, url: str) -> None:
-        """The webhook's host, resolved now, must be a public address (loopback too in development)."""
+    def _check_target(self, org_id: str, url: str) -> None:
+        """The webhook's host, resolved now within `lookup_timeout` (a silent name server would hold the request for
+        as long as the resolver waits), must be a public address (loopback too in development)."""
         try:
-            self.egress.check_url(url)
+            self._lookups.run(lambda: self.egress.check_url(url), self.lookup_timeout, org_id)
         except EgressRefusedError as error:
             raise SubscriptionInvalidError("url", str(error)) from None
+        except TimeoutError:
+            raise SubscriptionInvalidError(
+                "url", f"the host did not resolve within {self.lookup_timeout:g} s"
+            ) from None
+        except EgressBusyError:
+            raise SubscriptionLookupBusyError(
+                "the organisation's earlier name lookups are still under way; try again later"
+            ) from None
+
+    def close(self) -> None:
+        self._lookups.close()
+        super().close()
 
     def _claim_topic(self, org_id: str, subscription_id: uuid.UUID) -> TopicSlot:
         """The organisation's topic slot, claimed for this subscription unless a live one holds it (409)."""
@@ -445,7 +477,11 @@ class Notifications(TrackedApplication):
         return document
 
     def record_outcomes(self, outcomes: list[AttemptOutcome]) -> None:
-        """Records attempts (one transaction when possible); a 410 also disables the subscription."""
+        """Records attempts (one transaction when possible); a 410 also disables the subscription. A deferred
+        delivery was not attempted: nothing to record."""
+        outcomes = [outcome for outcome in outcomes if not outcome.deferred]
+        if not outcomes:
+            return
         try:
             self.record(*self._outcome_changes(outcomes))
         except IntegrityError:  # a concurrent redelivery or subscription change: one by one, reloading

@@ -85,6 +85,11 @@ class SubscriptionInvalidError(NotificationsError, ValueError):
         self.field = field
 
 
+class SubscriptionLookupBusyError(NotificationsError):
+    """The webhook's host cannot be resolved now: the organisation's earlier lookups, which its name server has not
+    answered, are all still under way. Nothing was created; the request can be retried later."""
+
+
 class SubscriptionExistsError(NotificationsError):
     """The organisation already has a live subscription to its topic (a second would publish everything twice)."""
 

@@ -8,8 +8,10 @@ first unfinished delivery is attempted, so receivers see a referral's events in 
 A round does not wait for webhooks: each webhook subscription has at most one task in flight, attempting its due
 deliveries one after the other on the pool's threads (reading the subscription again before each one: a pause or a
 deletion stops it), and is left out of the rounds until that task ends. Topics are published by the round itself. A
-slow receiver thus holds one thread (each attempt ends within the client's deadline), never the topics or the other
-subscriptions' webhooks.
+slow receiver thus holds one thread (each attempt ends within the client's deadline), never the topics. An
+organisation has at most `per_org` tasks in flight (fewer than the threads): its other subscriptions wait for a later
+round, not attempted (so not failed), and the other organisations' webhooks always find threads, however many slow
+receivers or silent name servers (`services.common.egress.Lookups`: the same share of the lookups) one of them has.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 
@@ -41,45 +44,58 @@ class DeliveryWorker:
         topics: TopicTransport,
         *,
         concurrency: int = 8,
+        per_org: int = 2,
         batch_limit: int = 200,
         poll_interval: float = 0.05,
     ) -> None:
         self.notifications = notifications
         self.webhooks = webhooks
         self.topics = topics
+        self.per_org = per_org
         self.batch_limit = batch_limit
         self.poll_interval = poll_interval
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook")
-        self._in_flight: dict[uuid.UUID, Future[None]] = {}
-        """The webhook task of each subscription that has one (touched by the thread running the rounds only)."""
+        self._in_flight: dict[uuid.UUID, tuple[str, Future[None]]] = {}
+        """The organisation and webhook task of each subscription that has one (touched by the thread running the
+        rounds only)."""
         self._closing = threading.Event()
 
     def run_once(self) -> int:
         """Attempts the due deliveries and waits for the outcomes to be recorded; returns how many were due."""
         attempted = self.start_round()
-        wait(list(self._in_flight.values()))
+        wait([task for _, task in self._in_flight.values()])
         self._reap()
         return attempted
 
     def start_round(self) -> int:
-        """Starts a webhook task for each subscription with due deliveries and none in flight, and publishes the due
-        topic events; returns how many deliveries were due. Raises `DeliveryRoundError` when a finished task could
-        not record its outcomes."""
+        """Starts a webhook task for each subscription with due deliveries and none in flight, unless its
+        organisation has `per_org` already, and publishes the due topic events; returns how many deliveries were
+        due. Raises `DeliveryRoundError` when a finished task could not record its outcomes."""
         self._reap()
-        due = self.notifications.due_deliveries(self.batch_limit, skip=self._in_flight.keys())
+        tasks = Counter(org_id for org_id, _ in self._in_flight.values())
+        # the webhooks of organisations at their share are left out of the query: they would fill its batch
+        skip = set(self._in_flight) | self._webhooks_of([o for o, n in tasks.items() if n >= self.per_org])
+        due = self.notifications.due_deliveries(self.batch_limit, skip=skip)
         webhooks: dict[uuid.UUID, list[DueBatch]] = {}
         for batch in (b for b in due if b.subscription.topic is None):
             webhooks.setdefault(batch.subscription.id, []).append(batch)
         for subscription_id, batches in webhooks.items():
-            self._in_flight[subscription_id] = self._pool.submit(self._attempt_webhooks, batches)
+            org_id = batches[0].subscription.org_id
+            if tasks[org_id] >= self.per_org:
+                continue  # its turn comes when one of its organisation's tasks ends
+            tasks[org_id] += 1
+            self._in_flight[subscription_id] = (org_id, self._pool.submit(self._attempt_webhooks, batches))
         topic_batches = [b for b in due if b.subscription.topic is not None]
         if topic_batches:
             self._record(self.topics.attempt(self.notifications, topic_batches))
         return sum(len(b.deliveries) for b in due)
 
+    def _webhooks_of(self, org_ids: list[str]) -> set[uuid.UUID]:
+        return {s.id for o in org_ids for s in self.notifications.list_subscriptions(o) if s.topic is None}
+
     def _reap(self) -> None:
-        done = [subscription_id for subscription_id, task in self._in_flight.items() if task.done()]
-        errors = [e for e in (self._in_flight.pop(s).exception() for s in done) if e is not None]
+        done = [subscription_id for subscription_id, (_, task) in self._in_flight.items() if task.done()]
+        errors = [e for e in (self._in_flight.pop(s)[1].exception() for s in done) if e is not None]
         if errors:
             raise DeliveryRoundError(f"{len(errors)} webhook task(s) not recorded: {type(errors[0]).__name__}")
 
@@ -100,7 +116,9 @@ class DeliveryWorker:
     def _record(self, outcomes: list[AttemptOutcome]) -> None:
         self.notifications.record_outcomes(outcomes)
         for outcome in outcomes:
-            if not outcome.delivered:
+            if outcome.deferred:
+                log.info("delivery %s deferred: %s", outcome.delivery_id, outcome.error)
+            elif not outcome.delivered:
                 log.info("delivery %s failed: %s", outcome.delivery_id, outcome.error)
 
     def run(self, stop: threading.Event, error_sleep: float = 1.0) -> None:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from services.common.clock import Clock, system_clock
 from services.common.composition import Service, StoreReader, Workers
 from services.common.cursors import ListCursors
-from services.common.egress import Resolver, egress_client, system_resolver
+from services.common.egress import Lookups, Resolver, egress_client, system_resolver
 from services.common.kafka import KafkaPublisher
 from services.common.kafka_acls import load_acl_file
 from services.common.metrics import Reading, tally_reading
@@ -39,6 +39,8 @@ def build_application(
         retry=settings.retry_policy(),
         allow_loopback_http=settings.mode == "dev",
         resolve=resolve,
+        lookup_timeout=settings.webhook_lookup_timeout_s,
+        lookups_per_org=settings.delivery_concurrency_per_org,
     )
 
 
@@ -46,12 +48,15 @@ def build_relay(settings: NotificationsSettings, notifications: Notifications) -
     """The delivery worker (what this service's store sends out: webhooks and per-organisation topics) and the
     store's integrity checkpoints."""
     publisher = KafkaPublisher(settings.kafka_access, "notifications")
-    client = egress_client(notifications.egress, settings.webhook_timeout_s)
+    per_org = settings.delivery_concurrency_per_org
+    lookups = Lookups(threads=settings.delivery_concurrency, per_tenant=per_org)
+    client = egress_client(notifications.egress, settings.webhook_timeout_s, lookups)
     worker = DeliveryWorker(
         notifications,
         WebhookTransport(client, notifications.clock),
         TopicTransport(publisher),
         concurrency=settings.delivery_concurrency,
+        per_org=per_org,
         poll_interval=settings.delivery_poll_interval_s,
     )
     delivering = Workers({"deliveries": worker.run}, [worker.close, client.close, publisher.close])

@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from services.common.clock import Clock
-from services.common.egress import EgressRefusedError
+from services.common.egress import EgressBusyError, EgressRefusedError, for_tenant
 from services.common.envelope import CloudEvent
 from services.common.kafka import Outgoing
 from services.common.relay import Publisher
@@ -77,9 +77,14 @@ class WebhookTransport:
         signed = webhook_headers(subscription.signing_secrets(now), str(delivery_id), int(now.timestamp()), body)
         headers = {**signed, **trace_headers()}
         try:
-            with self._client.stream("POST", url, content=body, headers=headers) as response:
+            with (
+                for_tenant(subscription.org_id),
+                self._client.stream("POST", url, content=body, headers=headers) as response,
+            ):
                 status = response.status_code
                 _skim(response)
+        except EgressBusyError as error:  # the organisation's own lookups hold its share: its turn comes later
+            return AttemptOutcome(delivery_id, delivered=False, error=str(error), deferred=True)
         except EgressRefusedError as error:  # the target is no longer a public address (DNS changed, say)
             return AttemptOutcome(delivery_id, delivered=False, error=f"refused: {error}")
         except Exception as error:  # noqa: BLE001 -- a transport error, or a URL the client refuses (httpx.InvalidURL,

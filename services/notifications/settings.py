@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.kafka_acls import ACL_FILE
 from services.common.kafka_security import KafkaAccess
-from services.common.settings import ServiceSettings
+from services.common.settings import ServiceSettings, SettingsError
 from services.notifications.domain import RetryPolicy
 
 
@@ -33,6 +33,15 @@ class NotificationsSettings(ServiceSettings):
         10.0, gt=0, description="longest one webhook attempt may take, connection, request and answer included"
     )
     delivery_concurrency: int = Field(8, ge=1, description="webhook attempts made at the same time")
+    delivery_concurrency_per_org: int = Field(
+        2,
+        ge=1,
+        description="webhook attempts, and webhook name lookups (those past their deadline included), one "
+        "organisation may have under way at once: fewer than delivery_concurrency, the rest stays for the others",
+    )
+    webhook_lookup_timeout_s: float = Field(
+        5.0, gt=0, description="longest a webhook URL's host may take to resolve when subscribing (then 422 on url)"
+    )
     delivery_poll_interval_s: float = Field(0.05, gt=0)
     kafka_issuer_username: str | None = None
     """The principal that issues establishments' Kafka credentials (`svc-credentials`); unset: none are issued."""
@@ -41,6 +50,14 @@ class NotificationsSettings(ServiceSettings):
     """The bootstrap establishments are told to use (default: the one this service uses)."""
     kafka_acl_file: Path = ACL_FILE
     """The ACL file whose `[organisation]` template establishments' users receive."""
+
+    @model_validator(mode="after")
+    def _one_organisation_never_holds_every_thread(self) -> NotificationsSettings:
+        if self.delivery_concurrency > 1 and self.delivery_concurrency_per_org >= self.delivery_concurrency:
+            raise SettingsError(
+                "NOTIFICATIONS_DELIVERY_CONCURRENCY_PER_ORG must be less than NOTIFICATIONS_DELIVERY_CONCURRENCY"
+            )
+        return self
 
     @property
     def kafka_issuer(self) -> KafkaAccess | None:

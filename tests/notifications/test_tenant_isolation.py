@@ -1,0 +1,204 @@
+"""One organisation cannot starve the others' webhooks: slow receivers and silent name servers of its own hold at most
+its share of the delivery threads and of the lookup threads; the deliveries over its share wait for a later round,
+not attempted (so never failed); a subscription's name is resolved under a deadline.
+
+Every socket here is on 127.0.0.1; names go through the fake resolver below."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.common.clock import system_clock
+from services.common.egress import (
+    MAX_RESOLVING,
+    MAX_RESOLVING_PER_TENANT,
+    EgressBusyError,
+    EgressPolicy,
+    egress_client,
+    for_tenant,
+)
+from services.common.eventstore import persistence_env
+from services.notifications.application import Notifications
+from services.notifications.domain import DeliveryStatus, SubscriptionInvalidError, SubscriptionLookupBusyError
+from services.notifications.loops import DeliveryWorker
+from services.notifications.outbound import TopicTransport, WebhookTransport
+from services.notifications.settings import NotificationsSettings
+from services.notifications.views import DeliveryEntry
+from tests.helpers import wait_for
+from tests.notifications.conftest import FAST_RETRY, Feed, Story, org, subscribe_webhook
+from tests.notifications.fakes import Received, Receiver, RecordingPublisher
+from tests.notifications.test_webhooks import running
+
+PER_ORG = 2
+"""The worker's default share of one organisation (`DeliveryWorker.per_org`, `MAX_RESOLVING_PER_TENANT`)."""
+
+
+class Zone:
+    """The tests' DNS: `localhost` is 127.0.0.1; `*.silent.example` (a zone an organisation controls) answers a public
+    address until `silence()`, then leaves every lookup unanswered until `speak()` (or 10 s)."""
+
+    def __init__(self) -> None:
+        self._silent = threading.Event()
+        self._spoken = threading.Event()
+        self._lock = threading.Lock()
+        self.waiting = 0
+        self.most_waiting = 0
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        if host == "localhost":
+            return ["127.0.0.1"]
+        if not host.endswith(".silent.example"):
+            raise OSError("no such name")
+        if self._silent.is_set():
+            with self._lock:
+                self.waiting += 1
+                self.most_waiting = max(self.most_waiting, self.waiting)
+            self._spoken.wait(10)
+            with self._lock:
+                self.waiting -= 1
+        return ["93.184.215.14"]
+
+    def silence(self) -> None:
+        self._silent.set()
+
+    def speak(self) -> None:
+        self._spoken.set()
+
+
+@pytest.fixture
+def zone() -> Iterator[Zone]:
+    dns = Zone()
+    yield dns
+    dns.speak()
+
+
+@pytest.fixture
+def app(tmp_path: Path, zone: Zone) -> Iterator[Notifications]:
+    env = persistence_env(f"sqlite:///{tmp_path / 'notifications.db'}")
+    with Notifications(
+        env=env, clock=system_clock, retry=FAST_RETRY, resolve=zone, lookup_timeout=0.3
+    ) as notifications:
+        yield notifications
+
+
+def test_an_organisations_silent_name_server_leaves_the_other_organisations_webhooks_delivered(
+    app: Notifications, zone: Zone, receiver: Receiver
+) -> None:
+    """One client resolved every organisation's names on 8 shared threads: an organisation with 8 webhooks in a zone
+    that stopped answering held them all (each lookup goes on past its deadline), and another organisation's lookup
+    queued behind them was dropped at its deadline — a failed attempt (ConnectTimeout), dead-lettered after 24 h."""
+    attacker, victim = org("silent"), org("victim")
+    for n in range(MAX_RESOLVING):
+        subscribe_webhook(app, attacker, f"https://h{n}.silent.example/hooks")
+    victim_hook = subscribe_webhook(app, victim, receiver.url.replace("127.0.0.1", "localhost"))
+    zone.silence()
+    feed = Feed(app)
+    feed(Story(org(), attacker).submitted())
+    with egress_client(EgressPolicy(allow_loopback=True, resolve=zone), timeout=0.3) as client:
+        worker = DeliveryWorker(app, WebhookTransport(client, app.clock), TopicTransport(RecordingPublisher()))
+        try:
+            for _ in range(MAX_RESOLVING // PER_ORG + 1):  # rounds enough for its lookups to pile up on every thread
+                worker.run_once()
+                time.sleep(0.25)  # its failed deliveries come due again (FAST_RETRY)
+            feed(Story(org(), victim).submitted())
+            worker.run_once()
+        finally:
+            worker.close()
+    [delivery] = app.list_deliveries(victim, victim_hook)
+    assert (delivery.status, delivery.last_error) == (DeliveryStatus.DELIVERED, None)
+    assert len(receiver.accepted()) == 1
+    assert zone.most_waiting <= MAX_RESOLVING_PER_TENANT, "its unanswered lookups hold its share, no more"
+
+
+def test_slow_receivers_of_one_organisation_leave_threads_for_the_others_and_what_waits_has_not_failed(
+    app: Notifications, receiver: Receiver
+) -> None:
+    """8 webhook threads shared by every organisation: one with 8 slow receivers (each within the deadline) held
+    them all, and every other organisation's webhooks waited for its receivers."""
+    slow_org, fast_org = org("slow"), org("fast")
+    release, asked = threading.Event(), []
+
+    def hold(request: Received) -> int:
+        asked.append(request.webhook_id)
+        release.wait(1.5)  # within the worker client's 2 s deadline
+        return 200
+
+    def deliveries_of(hooks: list[uuid.UUID]) -> list[DeliveryEntry]:
+        return [d for hook in hooks for d in app.list_deliveries(slow_org, hook)]
+
+    slow = [Receiver(answer=hold).start() for _ in range(8)]  # one each: a receiver answers one request at a time
+    client = egress_client(EgressPolicy(allow_loopback=True, resolve=lambda host, port: []), timeout=2.0)
+    worker = DeliveryWorker(
+        app, WebhookTransport(client, app.clock), TopicTransport(RecordingPublisher()), poll_interval=0.01
+    )
+    try:
+        slow_hooks = [subscribe_webhook(app, slow_org, each.url) for each in slow]
+        subscribe_webhook(app, fast_org, receiver.url)
+        feed = Feed(app)
+        with running(worker):
+            feed(Story(org(), slow_org).submitted())
+            wait_for(lambda: len(asked) >= PER_ORG, timeout=10, interval=0.01)
+            feed(Story(org(), fast_org).submitted())
+            wait_for(lambda: receiver.accepted(), timeout=1, interval=0.01)
+            time.sleep(0.2)  # time enough for more of its receivers to be asked, were it allowed
+            assert not release.is_set() and len(asked) == PER_ORG, "an organisation holds its share of the threads"
+            release.set()
+            wait_for(lambda: sum(len(each.accepted()) for each in slow) == 8, timeout=20)
+            wait_for(lambda: all(d.status is DeliveryStatus.DELIVERED for d in deliveries_of(slow_hooks)), 10)
+        deliveries = deliveries_of(slow_hooks)
+        assert [(d.status, d.attempts) for d in deliveries] == [(DeliveryStatus.DELIVERED, 1)] * 8, (
+            "the deliveries that waited for their turn were not failed attempts"
+        )
+    finally:
+        release.set()
+        worker.close()
+        client.close()
+        for each in slow:
+            each.stop()
+
+
+def test_a_tenants_lookups_past_their_deadline_hold_only_its_share_of_the_threads(zone: Zone) -> None:
+    """Requests made for a tenant resolve within its share: past it they wait for one of its lookups to end, within
+    their deadline (`EgressBusyError`, nothing sent); another tenant's names still resolve at once."""
+    zone.silence()
+    with egress_client(EgressPolicy(allow_loopback=True, resolve=zone), timeout=0.3) as client:
+        with for_tenant("org-a"):
+            for n in range(MAX_RESOLVING + 2):
+                with pytest.raises((httpx.ConnectTimeout, EgressBusyError)):
+                    client.post(f"https://h{n}.silent.example/hooks", content=b"{}")
+            with pytest.raises(EgressBusyError):
+                client.post("https://again.silent.example/hooks", content=b"{}")
+        assert zone.waiting == MAX_RESOLVING_PER_TENANT
+        with for_tenant("org-b"), pytest.raises(httpx.ConnectError):  # resolved, then refused: nothing listens
+            client.post("http://localhost:9/hooks", content=b"{}")
+
+
+def test_subscribing_resolves_the_webhooks_host_under_a_deadline(app: Notifications, zone: Zone) -> None:
+    """The name was resolved inside the API request with no deadline: a silent name server held the request (and
+    one of the API's threads) for as long as the resolver waited. Now: 422 naming `url` past the deadline; an
+    organisation whose earlier lookups are all still unanswered gets 503 (try later); the others are not held."""
+    zone.silence()
+    me = org("silent")
+    for n in range(MAX_RESOLVING_PER_TENANT):
+        started = time.monotonic()
+        with pytest.raises(SubscriptionInvalidError, match=r"did not resolve within 0\.3 s") as refused:
+            subscribe_webhook(app, me, f"https://h{n}.silent.example/hooks")
+        assert refused.value.field == "url"
+        assert time.monotonic() - started < 1.5
+    with pytest.raises(SubscriptionLookupBusyError):
+        subscribe_webhook(app, me, "https://again.silent.example/hooks")
+    assert subscribe_webhook(app, org("other"), "http://localhost/hooks")
+    assert zone.most_waiting == MAX_RESOLVING_PER_TENANT
+
+
+def test_an_organisations_share_is_less_than_the_delivery_threads() -> None:
+    with pytest.raises(ValueError, match="DELIVERY_CONCURRENCY_PER_ORG"):
+        NotificationsSettings(delivery_concurrency=4, delivery_concurrency_per_org=4)
+    assert NotificationsSettings().delivery_concurrency_per_org < NotificationsSettings().delivery_concurrency
