@@ -130,12 +130,16 @@ def test_the_board_ends_identical_after_three_sigkills_while_consuming(
     rng, topics, records, expected = seeded(kafka_bootstrap, 15, 150, 6000)
     chunks = [records[i : i + 200] for i in range(0, len(records), 200)]
     published = [0]
+    killed_thrice = threading.Event()
 
     def feed() -> None:  # about 40 s of records: every kill lands while the worker consumes
-        for chunk in chunks:
+        for chunk in chunks[:-1]:
             publish(kafka_bootstrap, chunk)
             published[0] += len(chunk)
             time.sleep(0.8)
+        killed_thrice.wait(timeout=300)  # a slow machine restarts slowly: the last chunk waits for the third kill
+        publish(kafka_bootstrap, chunks[-1])
+        published[0] += len(chunks[-1])
 
     feeding = threading.Thread(target=feed)
     group = "crash-" + topics.prefix
@@ -152,6 +156,7 @@ def test_the_board_ends_identical_after_three_sigkills_while_consuming(
             kills.append((published[0], committed(kafka_bootstrap, group)))
             process.kill()
             process.start()
+        killed_thrice.set()
         feeding.join()
         board = wait_for_board(kafka_bootstrap, topics.board, expected, timeout=150)
         stalls: list[dict[str, tuple[int, int]]] = []
@@ -167,6 +172,7 @@ def test_the_board_ends_identical_after_three_sigkills_while_consuming(
             board = wait_for_board(kafka_bootstrap, topics.board, expected, timeout=120)
         progress = consumed_of_published(kafka_bootstrap, group, topics)
     finally:
+        killed_thrice.set()
         process.stop()
     report_figure(
         f"standards board crash test: {len(records)} records fed over ~{len(chunks) * 0.8:.0f} s, SIGKILL x3 "
