@@ -119,8 +119,16 @@ class AgreementState(BaseModel):
     occurred_at: datetime
 
 
+ADDED_TERMS = ("discloser_org_ids",)
+"""Terms added after requests were first recorded: left out of a request's digest while empty, so that a retry of a
+request recorded before them is still recognised as the same request."""
+
+
 def _digest(value: Any) -> str:
-    canonical = json.dumps(to_json(value), sort_keys=True, separators=(",", ":"))
+    content = to_json(value)
+    if isinstance(content, dict):
+        content = {k: v for k, v in content.items() if not (k in ADDED_TERMS and not v)}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -148,6 +156,8 @@ class ConsentTerms:
     categories: tuple[str, ...]
     valid_from: datetime
     valid_until: datetime | None
+    discloser_org_ids: tuple[str, ...] = ()
+    """The organisations the consent authorises to communicate besides the one recording it."""
 
 
 @dataclass(frozen=True)
@@ -313,6 +323,7 @@ class Consents(TrackedApplication):
                 recorded_by_org=actor.org,
                 recorded_at=now,
                 request_digest=digest,
+                discloser_org_ids=list(terms.discloser_org_ids),
             )
 
         consent_id, created = self._record_once("consent", terms, actor, idempotency_key, consent)
@@ -527,6 +538,7 @@ class Consents(TrackedApplication):
             regime_version=self.versions[regime],
             context=request.context,
             recipient_service=request.recipient_service,
+            disclosed_at=now if kind == DISCLOSURE else None,
         )
         facts = self.view.facts_for(decision_input, request.subject_birth_date)
         decision = evaluate(decision_input, facts)

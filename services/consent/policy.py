@@ -146,6 +146,7 @@ class ReasonCode(StrEnum):
     MINOR_ACCESS_REFUSED = "MINOR_ACCESS_REFUSED"
     CONSENT_GIVEN_UNDER_PREVIOUS_REGIME = "CONSENT_GIVEN_UNDER_PREVIOUS_REGIME"
     GRANTOR_MANDATE_NOT_STATED = "GRANTOR_MANDATE_NOT_STATED"
+    CONSENT_TOO_LONG = "CONSENT_TOO_LONG"
 
 
 # --- what is asked ----------------------------------------------------------------------------------------------
@@ -227,6 +228,10 @@ class DecisionInput:
     context: Context = field(default_factory=Context)
     recipient_service: ServiceCode | None = None
     """The recipient's service the information is for (the art. 108 route checks it against the agreement)."""
+    disclosed_at: datetime | None = None
+    """A disclosure: when this service recorded it (its clock; the decision's `decided_at`), which may be a few
+    minutes after `at`. The information leaves then, so from the tables of 2026-12-03 a consent must still hold at
+    that moment too. None for a decision, which discloses nothing, and in decisions recorded before it was kept."""
 
 
 # --- what is known at that time ---------------------------------------------------------------------------------
@@ -257,6 +262,11 @@ class ConsentFact:
     age_band_when_given: AgeBand | None = None
     """The person's age band when the consent was given (at `given_at`; None in decisions recorded before this was
     known, and the current tables then find the grantor not entitled)."""
+    recorded_by_org: str | None = None
+    """The organisation that recorded (holds) the consent (None in decisions recorded before 2026-12-03)."""
+    discloser_org_ids: tuple[str, ...] = ()
+    """The organisations the consent authorises to communicate (`disclosers`; empty: none named, and from the
+    tables of 2026-12-03 it then counts only for the organisation that recorded it)."""
 
     def covers(self, recipient_org_id: str, recipient_kind: OrgKind | None) -> bool:
         """Whether it names this recipient, itself or by its kind."""
@@ -436,6 +446,12 @@ class Route:
     """The text applies to disclosures dated from `in_force_from` and before `in_force_until` (Québec dates)."""
     requester_roles: frozenset[RequesterRole] = field(default=frozenset(), metadata=ADDED)
     """For routes of a person asking in a role (`requester_in_route`): the roles it serves."""
+    selects: tuple[str, ...] = field(default=(), metadata=ADDED)
+    """Conditions that say which candidates are the route's at all: one that does not meet them is passed over
+    without a reason (the answer is the one given had it not existed: a consent that does not authorise this
+    discloser is not the discloser's to learn of)."""
+    consent_max_months: int | None = field(default=None, metadata=ADDED)
+    """The longest a consent of this route may last, from when it was given (`consent_within_max_duration`)."""
 
 
 @dataclass(frozen=True)
