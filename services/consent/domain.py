@@ -135,7 +135,7 @@ class Consent(Aggregate):
         recorded_by_org: str
         recorded_at: datetime
         request_digest: str
-        discloser_org_ids: list[str]
+        discloser_org_ids: list[str] | None
 
     class Withdrawn(Aggregate.Event):
         subject_id: str
@@ -165,11 +165,12 @@ class Consent(Aggregate):
         recorded_by_org: str,
         recorded_at: datetime,
         request_digest: str,
-        discloser_org_ids: list[str],
+        discloser_org_ids: list[str] | None = None,
     ) -> None:
         self.subject_id = subject_id
         self.subject_birth_date = subject_birth_date
-        self.discloser_org_ids = discloser_org_ids
+        self.discloser_org_ids = list(discloser_org_ids or [])
+        """Who the person authorises to communicate besides `recorded_by_org` (none: it alone)."""
         self.grantor_role = grantor_role
         self.grantor_mandate_ref = grantor_mandate_ref
         self.grantor_scope = grantor_scope

@@ -520,7 +520,7 @@ def _disclosures_reviewed(table: RuleTable, legal: LegalSettings) -> RuleTable:
         requires[at:at] = [CONSENT_IN_FORCE_WHEN_DISCLOSED]
         max_months = None
         if route.id == "B-1":
-            at = requires.index("consent_has_end") + 1
+            at = requires.index("consent_given_under_regime") + 1  # that reason first: it says more
             requires[at:at] = [CONSENT_WITHIN_MAX_DURATION]
             max_months = legal.lrsss_consent_max_months
         return dataclasses.replace(

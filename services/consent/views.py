@@ -402,7 +402,7 @@ def _recorded(e: Any) -> Record:
             categories=tuple(e.categories),
             valid_from=e.valid_from,
             valid_until=e.valid_until,
-            discloser_org_ids=tuple(e.discloser_org_ids),
+            discloser_org_ids=tuple(e.discloser_org_ids or ()),
             **common,
         )
     if isinstance(e, Restriction.Recorded):
