@@ -534,7 +534,9 @@ def _candidates(table: RuleTable, route: Route, request: DecisionInput, facts: F
     if route.source == Source.CONSENT:
         consents = sorted(facts.consents, key=lambda c: (c.valid_from, c.consent_id))
         if route.selects:
-            consents = [c for c in consents if not any(CONDITIONS[n](table, route, request, facts, c) for n in route.selects)]
+            consents = [
+                c for c in consents if not any(CONDITIONS[n](table, route, request, facts, c) for n in route.selects)
+            ]
         return [*consents]
     if route.source == Source.AGREEMENT:
         return [*sorted(facts.agreements, key=lambda a: a.agreement_id)]

@@ -535,7 +535,6 @@ def _disclosures_reviewed(table: RuleTable, legal: LegalSettings) -> RuleTable:
     )
 
 
-
 def _lssss_2026_12_03(legal: LegalSettings) -> RuleTable:
     return _disclosures_reviewed(_lssss(legal), legal)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.contract.base import EventData
 from services.contract.codes import (
@@ -253,7 +253,7 @@ class ConsentRecordedV1(EventData):
     valid_until: datetime | None = None
     recorded_by_org: str
     occurred_at: datetime
-    discloser_org_ids: list[str] = []
+    discloser_org_ids: list[str] = Field(default_factory=list)
     """The organisations the consent authorises to communicate besides `recorded_by_org` (empty: it alone)."""
 
 

@@ -117,7 +117,9 @@ def test_a_consent_the_recipient_holds_counts_only_for_the_disclosers_it_names()
     now = evaluate(stranger, facts(consents=(held_by_recipient,)))
     assert now == none_on_file and now.outcome == Outcome.DENY, "the same answer as if it did not exist"
     assert _reasons(now) == [(ReasonCode.NO_CONSENT, None)]
-    then = evaluate(dataclasses.replace(stranger, regime_version=VERSION_2026_12_02[LSSSS]), facts(consents=(held_by_recipient,)))
+    then = evaluate(
+        dataclasses.replace(stranger, regime_version=VERSION_2026_12_02[LSSSS]), facts(consents=(held_by_recipient,))
+    )
     assert then.outcome == Outcome.PERMIT and then.basis[0].consent_id == "c-1", "the 2026-12-02 tables allowed it"
     named = dataclasses.replace(held_by_recipient, discloser_org_ids=("org-zeta",))
     assert evaluate(stranger, facts(consents=(named,))).outcome == Outcome.PERMIT
@@ -130,7 +132,9 @@ def test_an_unrelated_organisation_learns_nothing_of_the_recipients_consent(
 ) -> None:
     """The reviewer's reproduction: org-zeta names itself discloser of a person who is org-beta's client."""
     api = consent_api()
-    held = api.post("/v1/consents", json={**CONSENT, "recipients": [{"org_id": RECIPIENT}]}, headers=auth(RECIPIENT, "intake"))
+    held = api.post(
+        "/v1/consents", json={**CONSENT, "recipients": [{"org_id": RECIPIENT}]}, headers=auth(RECIPIENT, "intake")
+    )
     assert held.status_code == 201 and held.json()["disclosers"] == []
     zeta = auth("org-zeta", "intake")
     ask = {**ASK, "discloser_org_id": "org-zeta", "categories": ["IDENTIFICATION"]}
