@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StringConstraints,
     ValidationError,
     model_validator,
 )
@@ -149,6 +150,9 @@ class Grantor(_In):
     )
 
 
+OrgId = Annotated[str, StringConstraints(pattern=ORG_ID_PATTERN)]
+
+
 class ConsentCreate(_In):
     """A consent for a person (pseudonymous `subject_id`)."""
 
@@ -161,6 +165,13 @@ class ConsentCreate(_In):
     categories: list[InfoCategory] = Field(min_length=1)
     valid_from: Moment
     valid_until: Moment | None = Field(None, description="Exclusive end; a date means: through that day")
+    disclosers: list[OrgId] = Field(
+        [],
+        max_length=50,
+        description="The organisations the person authorises to communicate the information (organisation ids). "
+        "The organisation recording the consent always may; from the rule tables of 2026-12-03 another organisation "
+        "may only when named here (a consent the recipient gathers for a discloser names that discloser)",
+    )
 
     def terms(self) -> ConsentTerms:
         org_ids, kinds = Recipient.split(self.recipients)
@@ -177,6 +188,7 @@ class ConsentCreate(_In):
             categories=tuple(dict.fromkeys(c.value for c in self.categories)),
             valid_from=instant(self.valid_from),
             valid_until=None if self.valid_until is None else instant(self.valid_until, end=True),
+            discloser_org_ids=tuple(dict.fromkeys(self.disclosers)),
         )
 
 
@@ -203,6 +215,9 @@ class ConsentPublic(BaseModel):
     withdrawn_at: datetime | None
     recorded_at: datetime
     recorded_by_org: str
+    disclosers: list[str] = Field(
+        [], description="The organisations the consent names as communicating it (besides `recorded_by_org`)"
+    )
 
     @classmethod
     def of(cls, c: ConsentState, now: datetime) -> ConsentPublic:
@@ -234,6 +249,7 @@ class ConsentPublic(BaseModel):
             withdrawn_at=c.withdrawn_at,
             recorded_at=c.recorded_at,
             recorded_by_org=c.recorded_by_org,
+            disclosers=list(c.discloser_org_ids),
         )
 
 

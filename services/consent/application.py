@@ -40,6 +40,7 @@ from services.consent.domain import (
 )
 from services.consent.engine import evaluate
 from services.consent.policy import (
+    ADDED,
     Context,
     Decision,
     DecisionInput,
@@ -156,6 +157,8 @@ class ConsentTerms:
     categories: tuple[str, ...]
     valid_from: datetime
     valid_until: datetime | None
+    discloser_org_ids: tuple[str, ...] = field(default=(), metadata=ADDED)
+    """The organisations the consent authorises to communicate besides the one recording it."""
 
 
 @dataclass(frozen=True)
@@ -328,6 +331,7 @@ class Consents(TrackedApplication):
                 recorded_by_org=actor.org,
                 recorded_at=now,
                 request_digest=digest,
+                discloser_org_ids=list(terms.discloser_org_ids),
             )
 
         consent_id, created = self._record_once("consent", terms, actor, idempotency_key, consent)
@@ -542,6 +546,7 @@ class Consents(TrackedApplication):
             regime_version=self.versions[regime],
             context=request.context,
             recipient_service=request.recipient_service,
+            disclosed_at=now if kind == DISCLOSURE else None,
         )
         facts = self.view.facts_for(decision_input, request.subject_birth_date)
         decision = evaluate(decision_input, facts)

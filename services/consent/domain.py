@@ -112,6 +112,13 @@ class Consent(Aggregate):
     """A consent given for a person (pseudonymous `subject_id`): by whom, how, for what, to whom, for how long."""
 
     class Recorded(Aggregate.Created):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 named no disclosers (none: the consent counts for the organisation that recorded it)."""
+            state["discloser_org_ids"] = []
+
         subject_id: str
         subject_birth_date: date
         grantor_role: str
@@ -128,6 +135,7 @@ class Consent(Aggregate):
         recorded_by_org: str
         recorded_at: datetime
         request_digest: str
+        discloser_org_ids: list[str] | None
 
     class Withdrawn(Aggregate.Event):
         subject_id: str
@@ -157,9 +165,12 @@ class Consent(Aggregate):
         recorded_by_org: str,
         recorded_at: datetime,
         request_digest: str,
+        discloser_org_ids: list[str] | None = None,
     ) -> None:
         self.subject_id = subject_id
         self.subject_birth_date = subject_birth_date
+        self.discloser_org_ids = list(discloser_org_ids or [])
+        """Who the person authorises to communicate besides `recorded_by_org` (none: it alone)."""
         self.grantor_role = grantor_role
         self.grantor_mandate_ref = grantor_mandate_ref
         self.grantor_scope = grantor_scope

@@ -224,6 +224,60 @@ def _consent_has_end(
     return None if _consent(c).valid_until is not None else (ReasonCode.CONSENT_WITHOUT_END, None)
 
 
+def _consent_in_force_when_disclosed(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """A disclosure releases the information when it is recorded (`disclosed_at`), up to a few minutes after the
+    `at` it names: a consent withdrawn or ended in between no longer carries it ("withdrawal stops every later
+    disclosure"). A decision (no `disclosed_at`) is judged at `at` alone."""
+    when, consent = request.disclosed_at, _consent(c)
+    if when is None:
+        return None
+    if consent.withdrawn_at is not None and consent.withdrawn_at <= when:
+        return ReasonCode.CONSENT_WITHDRAWN, _iso(consent.withdrawn_at)
+    if consent.valid_until is not None and consent.valid_until <= when:
+        return ReasonCode.CONSENT_EXPIRED, _iso(consent.valid_until)
+    return None
+
+
+def _consent_held_for_discloser(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """A consent authorises communication from someone: the organisation that recorded it, or one it names among
+    its disclosers. Another organisation naming itself discloser gets nothing from it."""
+    consent = _consent(c)
+    if request.discloser_org_id == consent.recorded_by_org or request.discloser_org_id in consent.discloser_org_ids:
+        return None
+    return ReasonCode.NO_CONSENT, None
+
+
+def _add_months(day: date, months: int) -> date:
+    """The same day `months` later (the last day of the month when it has no such day: 29 Feb -> 28 Feb)."""
+    year, month = divmod(day.month - 1 + months, 12)
+    year += day.year
+    month += 1
+    for last in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _consent_within_max_duration(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """Valid only for the time needed (LRSSS s. 6): an end centuries away is no end. The consent may last at most
+    `route.consent_max_months` from when it was given (through that Québec day)."""
+    consent, months = _consent(c), route.consent_max_months
+    if months is None or consent.valid_until is None:
+        return None
+    latest = end_of_local_day(_add_months(local_date(consent.given_at or consent.valid_from), months))
+    if consent.valid_until <= latest:
+        return None
+    return ReasonCode.CONSENT_TOO_LONG, _iso(latest)
+
+
 def _agreement_is_service_108(
     table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
 ) -> Unmet | None:
@@ -434,6 +488,9 @@ CONDITIONS: dict[str, Check] = {
     "minor_access_not_refused": _minor_access_not_refused,
     "consent_given_under_regime": _consent_given_under_regime,
     "representation_stated": _representation_stated,
+    "consent_in_force_when_disclosed": _consent_in_force_when_disclosed,
+    "consent_held_for_discloser": _consent_held_for_discloser,
+    "consent_within_max_duration": _consent_within_max_duration,
 }
 
 
@@ -469,7 +526,23 @@ def _restricted(request: DecisionInput, facts: Facts) -> Barred:
     return barred
 
 
-BAR_TESTS: dict[str, Callable[[DecisionInput, Facts], Barred]] = {"anonymous": _anonymous, "restricted": _restricted}
+def _restricted_until_disclosed(request: DecisionInput, facts: Facts) -> Barred:
+    """A restriction in force at `at` or when the disclosure is recorded (`disclosed_at`): the person's restriction
+    made in between binds the disclosure too."""
+    barred = _restricted(request, facts)
+    if request.disclosed_at is not None:
+        barred += _restricted(dataclasses.replace(request, at=request.disclosed_at), facts)
+    merged: dict[str | None, frozenset[InfoCategory]] = {}
+    for categories, restriction_id in barred:
+        merged[restriction_id] = merged.get(restriction_id, frozenset()) | categories
+    return [(merged[key], key) for key in sorted(merged, key=lambda key: key or "")]
+
+
+BAR_TESTS: dict[str, Callable[[DecisionInput, Facts], Barred]] = {
+    "anonymous": _anonymous,
+    "restricted": _restricted,
+    "restricted_until_disclosed": _restricted_until_disclosed,
+}
 
 
 # --- evaluation -------------------------------------------------------------------------------------------------
@@ -481,9 +554,14 @@ def _ordered(
     return tuple(sorted(set(categories), key=CATEGORY_ORDER.__getitem__))
 
 
-def _candidates(route: Route, facts: Facts) -> list[Candidate]:
+def _candidates(table: RuleTable, route: Route, request: DecisionInput, facts: Facts) -> list[Candidate]:
     if route.source == Source.CONSENT:
-        return [*sorted(facts.consents, key=lambda c: (c.valid_from, c.consent_id))]
+        consents = sorted(facts.consents, key=lambda c: (c.valid_from, c.consent_id))
+        if route.selects:
+            consents = [
+                c for c in consents if not any(CONDITIONS[n](table, route, request, facts, c) for n in route.selects)
+            ]
+        return [*consents]
     if route.source == Source.AGREEMENT:
         return [*sorted(facts.agreements, key=lambda a: a.agreement_id)]
     return [None]
@@ -574,7 +652,7 @@ def evaluate(request: DecisionInput, facts: Facts) -> Decision:
         if unfit is not None:
             reasons.append(Reason(unfit[0], route.id, detail=unfit[1]))
             continue
-        candidates = _candidates(route, facts)
+        candidates = _candidates(table, route, request, facts)
         if not candidates and route.no_candidate_reason is not None:
             reasons.append(Reason(route.no_candidate_reason, route.id))
         for candidate in candidates:

@@ -87,6 +87,9 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
         ReasonCode.SENSITIVE_CATEGORY_NOT_NAMED: "{categories}: only a consent naming them explicitly allows this",
         ReasonCode.CONSENT_NOT_WRITTEN: "research needs a written consent ({detail})",
         ReasonCode.CONSENT_WITHOUT_END: "the consent has no end: this route needs one limited in time",
+        ReasonCode.CONSENT_TOO_LONG: (
+            "the consent runs longer than the time this route allows: it should end by {detail} at the latest"
+        ),
         ReasonCode.PURPOSE_NOT_ALLOWED_FOR_ROUTE: "this route does not allow the purpose {detail}",
         ReasonCode.RECIPIENT_KIND_UNKNOWN: "the recipient is not in the directory",
         ReasonCode.RECIPIENT_KIND_NOT_ELIGIBLE: "this route does not allow this kind of recipient ({detail})",
@@ -160,6 +163,10 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
         ReasonCode.CONSENT_NOT_WRITTEN: "la recherche exige un consentement écrit ({detail})",
         ReasonCode.CONSENT_WITHOUT_END: (
             "le consentement n'a pas de fin : cette disposition exige un consentement limité dans le temps"
+        ),
+        ReasonCode.CONSENT_TOO_LONG: (
+            "le consentement dure plus longtemps que cette disposition ne le permet : il devait prendre fin au plus "
+            "tard le {detail}"
         ),
         ReasonCode.PURPOSE_NOT_ALLOWED_FOR_ROUTE: "cette disposition ne permet pas la fin {detail}",
         ReasonCode.RECIPIENT_KIND_UNKNOWN: "le destinataire n'est pas au répertoire",

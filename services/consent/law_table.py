@@ -15,7 +15,10 @@ SCOPES = {
 
 
 def _discloser(route: Route) -> str:
-    return "any" if not route.discloser_kinds else "institutions"
+    who = "any" if not route.discloser_kinds else "institutions"
+    if "consent_held_for_discloser" in route.selects:
+        who += " (the consent's holder, or a discloser it names)"
+    return who
 
 
 def _purposes(route: Route) -> str:
@@ -50,6 +53,8 @@ def _conditions(route: Route) -> str:
     names = [n for n in (*route.when, *route.requires) if n != "purpose_in_route"]
     if set(CONSENT_CHECKS) <= set(names):
         names = ["consent_valid" if n == CONSENT_CHECKS[0] else n for n in names if n not in CONSENT_CHECKS[1:]]
+    if route.consent_max_months is not None:
+        names = [f"{n} ({route.consent_max_months} months)" if n == "consent_within_max_duration" else n for n in names]
     if route.requester_roles:
         names.append("requester: " + "/".join(sorted(route.requester_roles)))
     if route.recipient_kinds:

@@ -122,6 +122,7 @@ def _recorded(e: Consent.Recorded) -> ConsentRecordedV1:
         valid_until=e.valid_until,
         recorded_by_org=e.recorded_by_org,
         occurred_at=e.recorded_at,
+        discloser_org_ids=e.discloser_org_ids or [],
     )
 
 

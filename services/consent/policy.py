@@ -148,6 +148,7 @@ class ReasonCode(StrEnum):
     CONSENT_GIVEN_UNDER_PREVIOUS_REGIME = "CONSENT_GIVEN_UNDER_PREVIOUS_REGIME"
     GRANTOR_MANDATE_NOT_STATED = "GRANTOR_MANDATE_NOT_STATED"
     REPRESENTATION_NOT_STATED = "REPRESENTATION_NOT_STATED"
+    CONSENT_TOO_LONG = "CONSENT_TOO_LONG"
 
 
 # --- what is asked ----------------------------------------------------------------------------------------------
@@ -242,6 +243,10 @@ class DecisionInput:
     context: Context = field(default_factory=Context)
     recipient_service: ServiceCode | None = None
     """The recipient's service the information is for (the art. 108 route checks it against the agreement)."""
+    disclosed_at: datetime | None = None
+    """A disclosure: when this service recorded it (its clock; the decision's `decided_at`), which may be a few
+    minutes after `at`. The information leaves then, so from the tables of 2026-12-03 a consent must still hold at
+    that moment too. None for a decision, which discloses nothing, and in decisions recorded before it was kept."""
 
 
 # --- what is known at that time ---------------------------------------------------------------------------------
@@ -272,6 +277,11 @@ class ConsentFact:
     age_band_when_given: AgeBand | None = None
     """The person's age band when the consent was given (at `given_at`; None in decisions recorded before this was
     known, and the current tables then find the grantor not entitled)."""
+    recorded_by_org: str | None = None
+    """The organisation that recorded (holds) the consent (None in decisions recorded before 2026-12-03)."""
+    discloser_org_ids: tuple[str, ...] = ()
+    """The organisations the consent authorises to communicate (`disclosers`; empty: none named, and from the
+    tables of 2026-12-03 it then counts only for the organisation that recorded it)."""
 
     def covers(self, recipient_org_id: str, recipient_kind: OrgKind | None) -> bool:
         """Whether it names this recipient, itself or by its kind."""
@@ -454,6 +464,12 @@ class Route:
     narrowed_by: str | None = field(default=None, metadata=ADDED)
     """A scope the request states (`engine.STATED_SCOPES`): the route releases only its `categories` that the
     request names there (art. 22: only what exercising the representative's power requires)."""
+    selects: tuple[str, ...] = field(default=(), metadata=ADDED)
+    """Conditions that say which candidates are the route's at all: one that does not meet them is passed over
+    without a reason (the answer is the one given had it not existed: a consent that does not authorise this
+    discloser is not the discloser's to learn of)."""
+    consent_max_months: int | None = field(default=None, metadata=ADDED)
+    """The longest a consent of this route may last, from when it was given (`consent_within_max_duration`)."""
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ DANGER_AMENDMENT = date(2017, 5, 30)
 
 LABEL = "2026-12-03"
 """The current tables: those of 2026-11-30 with the corrections of the legal reviews of 2026-12-01 and 2026-12-02,
-and the representatives' route of art. 22 (A-12, B-12) added on 2026-12-03."""
+and of the review of 2026-12-03, and the representatives' route of art. 22 (A-12, B-12) added on 2026-12-03."""
 
 INSTITUTIONS = frozenset({OrgKind.CSSS, OrgKind.ESTABLISHMENT, OrgKind.REGIONAL_ESTABLISHMENT})
 """Établissements: the only disclosers of the routes that are an institution's power or duty."""
@@ -96,6 +96,11 @@ class LegalSettings:
 
     danger_amendment: date = DANGER_AMENDMENT
     disabled_routes: frozenset[str] = frozenset()
+    lrsss_consent_max_months: int = 24
+    """The longest an LRSSS consent (B-1) may run from when it is given, from the tables of 2026-12-03
+    (`CONSENT_LRSSS_CONSENT_MAX_MONTHS`). LRSSS s. 6 sets no figure ("only as long as needed"): two years covers a
+    service episode with the waiting lists of the orientations' longest services, and refuses an open end written as
+    a far date; a deployment may set less."""
 
 
 # --- rows written once and used by both regimes -----------------------------------------------------------------
@@ -540,15 +545,58 @@ def _representatives_added(table: RuleTable, route: Route, after: str) -> RuleTa
     return dataclasses.replace(table, label=LABEL, routes=tuple(routes), bars=bars)
 
 
-def _lssss(legal: LegalSettings) -> RuleTable:
-    return _representatives_added(
-        _lssss_2026_12_02(legal), _representative_route("A-12", "LSSSS art. 22"), after="A-11"
+# --- the corrections of 2026-12-03 (review): who discloses on a consent, and until when ---------------------------
+
+CONSENT_IN_FORCE_WHEN_DISCLOSED = "consent_in_force_when_disclosed"
+CONSENT_HELD_FOR_DISCLOSER = "consent_held_for_discloser"
+CONSENT_WITHIN_MAX_DURATION = "consent_within_max_duration"
+
+
+def _disclosures_reviewed(table: RuleTable, legal: LegalSettings) -> RuleTable:
+    """The review of 2026-12-03, on the tables of 2026-12-02:
+    - a consent authorises communication *from* someone: the organisation that recorded it or one it names among
+      its disclosers. The 2026-12-02 rows let any organisation naming itself discloser use a consent the recipient
+      recorded (and learn from the answer that the person is the recipient's client). A consent that does not
+      authorise the discloser is not a candidate at all (`selects`): the answer is the one given had it not existed;
+    - a disclosure is recorded up to a few minutes after the `at` it names: the consent must still hold when it is
+      recorded (`disclosed_at`), and a restriction in force at either moment bars it (a withdrawal or restriction in
+      between stopped it);
+    - an LRSSS consent (B-1) lasts at most `legal.lrsss_consent_max_months` from when it was given ("valid only as
+      long as needed": a consent valid until 9998 is open-ended in all but name)."""
+
+    def review(route: Route) -> Route:
+        if route.source != Source.CONSENT:
+            return route
+        requires = [*route.requires]
+        at = requires.index("consent_not_expired") + 1
+        requires[at:at] = [CONSENT_IN_FORCE_WHEN_DISCLOSED]
+        max_months = None
+        if route.id == "B-1":
+            at = requires.index("consent_given_under_regime") + 1  # that reason first: it says more
+            requires[at:at] = [CONSENT_WITHIN_MAX_DURATION]
+            max_months = legal.lrsss_consent_max_months
+        return dataclasses.replace(
+            route, requires=tuple(requires), selects=(CONSENT_HELD_FOR_DISCLOSER,), consent_max_months=max_months
+        )
+
+    def bar(b: Bar) -> Bar:
+        return dataclasses.replace(b, test="restricted_until_disclosed") if b.test == "restricted" else b
+
+    return dataclasses.replace(
+        table, label=LABEL, routes=tuple(review(r) for r in table.routes), bars=tuple(bar(b) for b in table.bars)
     )
 
 
+def _lssss(legal: LegalSettings) -> RuleTable:
+    a12 = _representative_route("A-12", "LSSSS art. 22")
+    return _disclosures_reviewed(_representatives_added(_lssss_2026_12_02(legal), a12, after="A-11"), legal)
+
+
 def _lrsss(legal: LegalSettings) -> RuleTable:
-    article = "LRSSS (representatives: tutor, curator, mandatary, consent to care; section to verify)"
-    return _representatives_added(_lrsss_2026_12_02(legal), _representative_route("B-12", article), after="B-11")
+    b12 = _representative_route(
+        "B-12", "LRSSS (representatives: tutor, curator, mandatary, consent to care; section to verify)"
+    )
+    return _disclosures_reviewed(_representatives_added(_lrsss_2026_12_02(legal), b12, after="B-11"), legal)
 
 
 EDITIONS: dict[str, tuple[Callable[[LegalSettings], RuleTable], ...]] = {

@@ -25,6 +25,8 @@ class ConsentSettings(ServiceSettings):
     disabled_routes: Annotated[frozenset[str], NoDecode] = Field(
         frozenset(), description="`CONSENT_DISABLED_ROUTES`: route ids switched off, comma-separated (e.g. B-10)"
     )
+    lrsss_consent_max_months: int = Field(24, ge=1, le=120)
+    """`CONSENT_LRSSS_CONSENT_MAX_MONTHS`: the longest an LRSSS consent may run from when it is given (months)."""
     consumer_group: str = "rls-consent"
     default_language: Literal["fr", "en"] = "fr"
     """Language of explanations when neither `lang` nor Accept-Language chooses one."""
@@ -41,4 +43,8 @@ class ConsentSettings(ServiceSettings):
 
     @property
     def legal(self) -> LegalSettings:
-        return LegalSettings(danger_amendment=self.danger_amendment_date, disabled_routes=self.disabled_routes)
+        return LegalSettings(
+            danger_amendment=self.danger_amendment_date,
+            disabled_routes=self.disabled_routes,
+            lrsss_consent_max_months=self.lrsss_consent_max_months,
+        )

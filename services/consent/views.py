@@ -75,6 +75,12 @@ class ConsentState:
     recorded_by_org: str
     withdrawn_at: datetime | None = None
     withdrawal_recorded_at: datetime | None = None
+    discloser_org_ids: tuple[str, ...] = ()
+    """The organisations the consent authorises to communicate (empty: the one that recorded it)."""
+
+    def authorises(self, discloser_org_id: str) -> bool:
+        """Whether it authorises this organisation to communicate: it recorded it, or the consent names it."""
+        return discloser_org_id == self.recorded_by_org or discloser_org_id in self.discloser_org_ids
 
     def fact(self, at: datetime) -> ConsentFact:
         return ConsentFact(
@@ -93,6 +99,8 @@ class ConsentState:
             withdrawn_at=self.withdrawn_at,
             given_at=min(self.valid_from, self.recorded_at),
             age_band_when_given=age_band(self.subject_birth_date, min(self.valid_from, self.recorded_at)),
+            recorded_by_org=self.recorded_by_org,
+            discloser_org_ids=self.discloser_org_ids,
         )
 
 
@@ -394,6 +402,7 @@ def _recorded(e: Any) -> Record:
             categories=tuple(e.categories),
             valid_from=e.valid_from,
             valid_until=e.valid_until,
+            discloser_org_ids=tuple(e.discloser_org_ids or ()),
             **common,
         )
     if isinstance(e, Restriction.Recorded):
@@ -506,9 +515,10 @@ class ReadModel:
     def facts_for(self, request: DecisionInput, birth_date: date | None = None) -> Facts:
         """What the engine may know when deciding `request`: everything committed before this call, read in one
         statement. The decision's parties read its facts, so they hold nothing of the person's ties to others:
-        - consents: those held by the discloser or the recipient (a consent authorises the organisation it was given
-          to, or the recipient that gathered it for the discloser, never a third organisation), and only those naming
-          this recipient (the others cannot support the disclosure);
+        - consents: those authorising the discloser to communicate: held by the discloser, or held by the recipient
+          and naming the discloser among its disclosers (from 2026-12-03: a consent the recipient gathered that names
+          no discloser authorises nobody else, and is not another organisation's to learn of; never a third
+          organisation's), and only those naming this recipient (the others cannot support the disclosure);
         - restrictions: whoever recorded them (they bind everyone), only those concerning this recipient (the others
           cannot bar the disclosure); one naming kinds of recipient concerns a recipient whose kind is unknown;
         - written refusals (art. 23): those the discloser holds, the establishment asked to disclose from its record
@@ -534,7 +544,7 @@ class ReadModel:
                 agreements.append((key, state))
             else:
                 kinds[tag] = OrgKind(key)
-        consents = [c for c in records["consent"] if c.recorded_by_org in (one, other)]
+        consents = [c for c in records["consent"] if c.recorded_by_org in (one, other) and c.authorises(one)]
         recipient = kinds.get("recipient")
         born: date | None = birth_date
         age_from = None if born is None else AGE_FROM_REQUEST  # the source: who may read the bands depends on it

@@ -246,6 +246,13 @@ TEXTS: dict[str, Pair] = {
         "Required when the consent is given by a tutor, a curator, a mandatary or the person who may consent to "
         "care: check the purposes their mandate covers. The consent counts only for those purposes.",
     ),
+    "consent.disclosers": ("Organisations qui communiquent", "Organisations that communicate"),
+    "consent.disclosers.help": (
+        "Cochez l'organisation que la personne autorise à communiquer les renseignements au destinataire. "
+        "L'organisation qui consigne le consentement le peut toujours; une autre, seulement si elle est cochée.",
+        "Check the organisation the person authorises to communicate the information to the recipient. The "
+        "organisation recording the consent always may; another one only when it is checked.",
+    ),
     "consent.mandate_ref": ("Référence du jugement ou du mandat", "Judgment or mandate reference"),
     # new referral
     "new.title": ("Nouvelle demande de services", "New referral"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.contract.base import EventData
 from services.contract.codes import (
@@ -110,6 +110,9 @@ class DecisionInputV1(_Part):
     regime_version: str
     context: DecisionContextV1
     recipient_service: ServiceCode | None = None
+    disclosed_at: datetime | None = None
+    """A disclosure: when the consent service recorded it (the consent must still hold then; null for a decision
+    and in decisions recorded before 2026-12-03)."""
 
 
 class ConsentFactV1(_Part):
@@ -128,6 +131,10 @@ class ConsentFactV1(_Part):
     withdrawn_at: datetime | None
     given_at: datetime | None = None
     age_band_when_given: AgeBand | None = None
+    recorded_by_org: str | None = None
+    """The organisation holding the consent (null in decisions recorded before 2026-12-03)."""
+    discloser_org_ids: list[str] = []
+    """The organisations the consent authorises to communicate besides its holder."""
 
 
 class OnBehalfFactV1(_Part):
@@ -256,6 +263,8 @@ class ConsentRecordedV1(EventData):
     valid_until: datetime | None = None
     recorded_by_org: str
     occurred_at: datetime
+    discloser_org_ids: list[str] = Field(default_factory=list)
+    """The organisations the consent authorises to communicate besides `recorded_by_org` (empty: it alone)."""
 
 
 class ConsentWithdrawnV1(EventData):

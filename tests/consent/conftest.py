@@ -78,6 +78,7 @@ def consent_fact(**overrides: Any) -> ConsentFact:
         "valid_until": None,
         "withdrawn_at": None,
         "age_band_when_given": AgeBand.ADULT,
+        "recorded_by_org": DISCLOSER,  # the discloser holds it (from 2026-12-03 a consent counts for its holder)
     }
     values.update(overrides)
     return ConsentFact(**values)

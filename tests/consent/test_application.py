@@ -469,7 +469,8 @@ def test_the_read_model_is_a_projection_kept_across_restarts_and_rebuilt_to_the_
 
 def test_only_consents_the_parties_hold_naming_the_recipient_are_facts(open_app: OpenApp) -> None:
     """A consent authorises the organisation it was given to (the discloser, or the recipient gathering it for the
-    discloser), never a third organisation; and one naming other recipients cannot support this disclosure. Neither
+    discloser it names: from 2026-12-03, one the recipient recorded naming no discloser authorises nobody else),
+    never a third organisation; and one naming other recipients cannot support this disclosure. Neither
     is a fact: the decision's parties read the facts. Before, every consent on file for the person was, and a
     third organisation's consent permitted the disclosure."""
     app = open_app()
@@ -482,11 +483,16 @@ def test_only_consents_the_parties_hold_naming_the_recipient_are_facts(open_app:
     decided, _ = app.decide(request(), WORKER)
     assert decided.facts.consents == () and decided.decision.outcome == Outcome.DENY
     assert decided.facts.subject_age_band is not None  # from the discloser's own consent, naming another
-    gathered, _ = app.record_consent(terms(), Actor(sub="worker-9", org=RECIPIENT))  # the recipient's, for itself
+    recipient = Actor(sub="worker-9", org=RECIPIENT)
+    for_itself, _ = app.record_consent(terms(), recipient)  # the recipient's, naming no discloser (2026-12-03)
+    decided, _ = app.decide(request(), WORKER)
+    assert decided.facts.consents == () and decided.decision.outcome == Outcome.DENY
+    gathered, _ = app.record_consent(terms(discloser_org_ids=(DISCLOSER,)), recipient)  # gathered for the discloser
     decided, _ = app.decide(request(), WORKER)
     assert [c.consent_id for c in decided.facts.consents] == [gathered.consent_id]
     assert decided.decision.outcome == Outcome.PERMIT
-    assert held_by_third.consent_id not in repr(decided.facts) and elsewhere.consent_id not in repr(decided.facts)
+    for other in (held_by_third, elsewhere, for_itself):
+        assert other.consent_id not in repr(decided.facts)
 
 
 def test_restrictions_naming_other_recipients_stay_out_of_the_facts(open_app: OpenApp) -> None:

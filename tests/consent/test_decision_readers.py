@@ -35,7 +35,9 @@ Auth = Callable[..., dict[str, str]]
 HOLDER = "org-holder"
 """An organisation that recorded something about the person and has no part in the decisions below."""
 STRANGER = "org-stranger"
-"""An organisation with nothing to do with the person, naming itself discloser."""
+"""An organisation naming itself discloser, that may not read the recipient's consents. From the tables of 2026-12-03
+a consent the recipient holds counts for it only when the consent names it among its disclosers: the consents below
+that must count do (a stranger they do not name gets nothing of them, not even among the facts)."""
 
 REFUSAL = {"subject_id": SUBJECT, "requester_roles": ["SPOUSE"], "given_on": "2025-02-01"}
 SPOUSE_ASKS = {
@@ -107,28 +109,40 @@ def test_the_disclosers_own_refusal_bars_and_the_recipient_reads_only_that_it_co
     assert ("WRITTEN_REFUSAL_ON_FILE", refusal_id) in [(r["code"], r["detail"]) for r in as_discloser["reasons"]]
 
 
-def test_a_stranger_naming_itself_discloser_reads_nothing_of_the_recipients_consent(
+def test_a_stranger_naming_itself_discloser_learns_nothing_of_the_recipients_consent(
     consent_api: Callable[..., TestClient], auth: Auth
 ) -> None:
-    """The recipient gathered a consent by a curator (the person is under curatorship); an organisation with nothing
-    to do with the person names itself discloser: the decision's facts tell it only that the recipient holds one."""
+    """The recipient gathered a consent by a curator (the person is under curatorship), naming no discloser; an
+    organisation with nothing to do with the person names itself discloser. Before 2026-12-03 the consent counted
+    for it (a PERMIT naming the consent told it that the person is the recipient's client, and registered its
+    disclosures); now it gets the answer it would get had no consent existed, and the consent is no fact at all."""
     api = consent_api()
-    holder = auth(RECIPIENT, "intake")
-    consent_id = api.post("/v1/consents", json=CURATOR_CONSENT, headers=holder).json()["id"]
     stranger = auth(STRANGER, "intake")
-    assert api.get(f"/v1/consents/{consent_id}", headers=stranger).status_code == 404
+    ask = {**ASK, "discloser_org_id": STRANGER, "categories": ["IDENTIFICATION"]}
+    before = {path: api.post(path, json=ask, headers=stranger).json() for path in ("/v1/decisions", "/v1/disclosures")}
+    holder = auth(RECIPIENT, "intake")
+    recorded = api.post("/v1/consents", json={**CURATOR_CONSENT, "categories": ["IDENTIFICATION"]}, headers=holder)
+    assert recorded.status_code == 201, recorded.text
+    consent_id = recorded.json()["id"]
 
-    asked = api.post("/v1/decisions", json={**ASK, "discloser_org_id": STRANGER}, headers=stranger)
+    for path, none_on_file in before.items():
+        asked = api.post(path, json=ask, headers=stranger)
 
-    assert asked.status_code == 200, asked.text
-    assert "CURATOR" not in asked.text and consent_id not in asked.text
-    seen = _read(api, asked.json()["decision_id"], stranger)
-    assert seen["facts"]["consents"] == [{"redacted": True, "held_by": "RECIPIENT"}]
-    assert "CURATOR" not in str(seen) and consent_id not in str(seen)
-    assert _read(api, asked.json()["decision_id"], auth(STRANGER, "auditor"))["facts"] == seen["facts"]
-    for reader in (holder, auth("org-network", "network-auditor")):
-        [consent] = _read(api, asked.json()["decision_id"], reader)["facts"]["consents"]
-        assert consent["consent_id"] == consent_id and consent["grantor_role"] == "CURATOR"
+        assert asked.status_code == 200, asked.text
+        answer = asked.json()
+        assert answer["outcome"] == "DENY" and answer["register_entry_id"] is None
+        same = ("outcome", "permitted_categories", "denied_categories", "basis", "reasons", "explanation")
+        assert {k: answer[k] for k in same} == {k: none_on_file[k] for k in same}, "as if none existed"
+        assert "CURATOR" not in asked.text and consent_id not in asked.text
+        for reader in (stranger, holder, auth("org-network", "network-auditor")):
+            assert _read(api, answer["decision_id"], reader)["facts"]["consents"] == []
+    named = api.post("/v1/consents", json={**CURATOR_CONSENT, "disclosers": [STRANGER]}, headers=holder).json()
+    assert named["disclosers"] == [STRANGER] and named["recorded_by_org"] == RECIPIENT
+    asked = api.post("/v1/decisions", json={**ask, "categories": ["HEALTH"]}, headers=stranger).json()
+    assert asked["outcome"] == "PERMIT", "a consent naming the discloser counts for it"
+    seen = _read(api, asked["decision_id"], stranger)
+    assert seen["facts"]["consents"] == [{"redacted": True, "held_by": "RECIPIENT"}], "which still may not read it"
+    assert "CURATOR" not in str(seen["facts"]) and named["id"] not in str(seen["facts"])
 
 
 @pytest.fixture
@@ -159,6 +173,7 @@ def test_the_reasons_about_a_consent_the_caller_cannot_read_give_no_detail(
         "granted_by": {"role": "PARENT"},
         "subject_birth_date": "2012-12-01",
         "categories": ["IDENTIFICATION"],
+        "disclosers": [STRANGER],
     }
     holder = auth(RECIPIENT, "intake")
     recorded = api.post("/v1/consents", json={**child, "recipients": [{"org_id": RECIPIENT}]}, headers=holder)
@@ -209,8 +224,10 @@ CHILD_CONSENT = {
     "granted_by": {"role": "PARENT"},
     "subject_birth_date": "2016-05-01",
     "recipients": [{"org_id": RECIPIENT}],
+    "disclosers": [STRANGER],
 }
-"""The recipient's consent for a child of 10: its birth date gives the decisions' age band when none is given."""
+"""The recipient's consent for a child of 10, gathered for `STRANGER`: its birth date gives the decisions' age band
+when none is given."""
 PARENT_ASKS: dict[str, Any] = {
     **ASK,
     "discloser_org_id": STRANGER,

@@ -32,6 +32,8 @@ Auth = Callable[..., dict[str, str]]
 LSSSS, LRSSS = Regime.LSSSS_17_27_3, Regime.LRSSS
 REPRESENTATIVES = (GrantorRole.TUTOR, GrantorRole.CURATOR, GrantorRole.MANDATARY, GrantorRole.CARE_SUBSTITUTE)
 VERSION_2026_12_01 = {LSSSS: "2026-12-01+0e37e521936f", LRSSS: "2026-12-01+f032778b79e3"}
+VERSION_2026_12_02 = {LSSSS: "2026-12-02+f35ffd4a6d30", LRSSS: "2026-12-02+932124006a2c"}
+"""The versions decisions recorded under the tables of 2026-12-02 name (what this file's rules were decided under)."""
 """The versions decisions recorded under the tables of 2026-12-01 name: they must stay known, with these digests."""
 
 BORN = date(2012, 11, 26)
@@ -54,7 +56,8 @@ def _reasons(decision: Decision) -> list[tuple[ReasonCode, str | None]]:
 
 def test_the_2026_12_01_tables_keep_their_versions() -> None:
     assert {r: version_of(t) for r, t in build_tables(label="2026-12-01").items()} == VERSION_2026_12_01
-    assert all(not v.startswith("2026-12-01+") for v in CURRENT_VERSION.values())
+    assert {r: version_of(t) for r, t in build_tables(label="2026-12-02").items()} == VERSION_2026_12_02
+    assert all(v.startswith("2026-12-03+") for v in CURRENT_VERSION.values()), "and still apply in the current ones"
 
 
 # --- the person's age when the consent was given ----------------------------------------------------------------

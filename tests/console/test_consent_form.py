@@ -203,3 +203,20 @@ def test_the_form_asks_for_a_mandate_from_the_roles_the_consent_services_rules_d
     marked = set(re.findall(r'<option value="([A-Z_]+)"\s*(?:selected)?\s*data-marked>', page.text))
     assert marked == {role.value for role in REPRESENTATIVES}
     assert '<div class="mandate">' in page.text and 'class="consent"' in page.text
+
+
+def test_the_consent_names_the_organisations_that_communicate_the_sender_checked_by_default(
+    console: TestClient, consent_service: TestClient, auth: Auth
+) -> None:
+    """From the consent service's tables of 2026-12-03, a consent counts for the organisation that recorded it and
+    for the disclosers it names: the form asks which ("Organisations qui communiquent"), the referral's sender
+    checked by default (the person consents to this referral's communication)."""
+    page = console.get(PAGE)
+    assert "Organisations qui communiquent" in _text(page)
+    sender = re.search(r'name="disclosers" value="([^"]+)" checked', page.text)
+    assert sender, "the referral's sender is checked"
+    form = _form(console, **{"granted_by.role": "SELF", "disclosers": [sender.group(1)]})
+    done = console.post(f"{PAGE}/consentements", data=form, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    [consent] = _consents(consent_service, auth)
+    assert consent["disclosers"] == [sender.group(1)]

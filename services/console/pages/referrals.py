@@ -162,7 +162,12 @@ class OnReferral:
             "conflict": None,
             "action_errors": {},
             "consent_errors": FormErrors(),
-            "consent_values": {"purposes": ["REFERRAL"], "granted_by.role": "SELF", "method": "WRITTEN"},
+            "consent_values": {
+                "purposes": ["REFERRAL"],
+                "granted_by.role": "SELF",
+                "method": "WRITTEN",
+                "disclosers": [referral["from_org"]],  # the referral's communication: from its sender
+            },
             "form_key": str(uuid.uuid4()),
         }
 
@@ -319,7 +324,7 @@ async def record_consent(on: Here, form: Form) -> Response:
     """Records the person's consent to the disclosure of the chosen categories to the receiving organisation."""
     requires(on.session, *WORKERS)
     referral = await on.api.get("referral", f"/v1/referrals/{on.referral_id}")
-    values = form_values(form, multi=("purposes", "categories", "granted_by.scope"))
+    values = form_values(form, multi=("purposes", "categories", "granted_by.scope", "disclosers"))
     body = {
         "subject_id": referral["subject_id"],
         "subject_birth_date": values.get("subject_birth_date") or None,
@@ -330,6 +335,7 @@ async def record_consent(on: Here, form: Form) -> Response:
         "categories": values.get("categories", []),
         "valid_from": system_clock().isoformat(),
         "valid_until": values.get("valid_until") or None,
+        "disclosers": values.get("disclosers", []),
     }
     try:
         consent = await on.api.post("consent", "/v1/consents", body, headers=idempotency(form))
