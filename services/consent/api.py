@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 
 from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier, get_verifier
 from services.common.cursors import CURSOR_DESCRIPTION, CURSOR_PATTERN, CursorInvalidError, ListCursors
-from services.common.params import LocalInstant
 from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import (
     FORBIDDEN,
@@ -37,6 +36,7 @@ from services.consent.access import (
     unreadable,
 )
 from services.consent.api_models import (
+    CalendarInstant,
     ConsentCreate,
     ConsentList,
     ConsentPublic,
@@ -491,8 +491,8 @@ def register(
     cursors: Cursors,
     subject_id: Annotated[SubjectId | None, Query()] = None,
     recipient_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
-    from_: Annotated[LocalInstant | None, Query(alias="from")] = None,
-    to: Annotated[LocalInstant | None, Query()] = None,
+    from_: Annotated[CalendarInstant | None, Query(alias="from")] = None,
+    to: Annotated[CalendarInstant | None, Query()] = None,
     cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> RegisterPage:
