@@ -24,6 +24,7 @@ from services.common.service import from_state
 from services.consent.access import (
     AGE_REASONS,
     POLICY,
+    WHOLE_REGISTER,
     Recorded,
     age_source,
     age_unreadable,
@@ -496,10 +497,12 @@ def register(
     cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> RegisterPage:
-    """The disclosure register of the caller's organisation (network auditors: every organisation's), oldest first."""
+    """The disclosure register of the caller's organisation (network auditors: every organisation's), oldest first:
+    all of it to its coordinators and auditors, the entries they made to its other members."""
     query = RegisterQuery(
         subject_id=subject_id,
         discloser_org_id=None if principal.audits_network else principal.org,
+        disclosed_by=None if principal.roles & WHOLE_REGISTER else principal.sub,
         recipient_org_id=recipient_org,
         from_=None if from_ is None else instant(from_),
         to=None if to is None else instant(to),
