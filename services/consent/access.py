@@ -55,10 +55,18 @@ POLICY = Policy(
         ),
         "rules": Rule(ALL_ROLES, (), "the rule tables are public to the network"),
         "register": Rule(
-            WORKERS | {"admin"} | AUDITORS, ("discloser",), "a register, to the discloser and its auditors"
+            WORKERS | {"admin"} | AUDITORS,
+            ("discloser",),
+            "a register, to the discloser: all of it to its coordinators and auditors, to its other members the "
+            "entries they made (WHOLE_REGISTER)",
         ),
     },
 )
+
+WHOLE_REGISTER = frozenset({"coordinator", *AUDITORS})
+"""Who reads the whole disclosure register of its organisation (a network auditor: every organisation's): entries
+name the person, the danger assessed, the reasons given. The discloser's other members (intake, clinician, admin)
+read only the entries they made themselves (`disclosed_by`, the `sub` of their token)."""
 
 
 class Recorded(Protocol):

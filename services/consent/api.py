@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 
 from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier, get_verifier
 from services.common.cursors import CURSOR_DESCRIPTION, CURSOR_PATTERN, CursorInvalidError, ListCursors
-from services.common.params import LocalInstant
 from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import (
     FORBIDDEN,
@@ -25,6 +24,7 @@ from services.common.service import from_state
 from services.consent.access import (
     AGE_REASONS,
     POLICY,
+    WHOLE_REGISTER,
     Recorded,
     age_source,
     age_unreadable,
@@ -37,6 +37,7 @@ from services.consent.access import (
     unreadable,
 )
 from services.consent.api_models import (
+    CalendarInstant,
     ConsentCreate,
     ConsentList,
     ConsentPublic,
@@ -491,15 +492,17 @@ def register(
     cursors: Cursors,
     subject_id: Annotated[SubjectId | None, Query()] = None,
     recipient_org: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
-    from_: Annotated[LocalInstant | None, Query(alias="from")] = None,
-    to: Annotated[LocalInstant | None, Query()] = None,
+    from_: Annotated[CalendarInstant | None, Query(alias="from")] = None,
+    to: Annotated[CalendarInstant | None, Query()] = None,
     cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> RegisterPage:
-    """The disclosure register of the caller's organisation (network auditors: every organisation's), oldest first."""
+    """The disclosure register of the caller's organisation (network auditors: every organisation's), oldest first:
+    all of it to its coordinators and auditors, the entries they made to its other members."""
     query = RegisterQuery(
         subject_id=subject_id,
         discloser_org_id=None if principal.audits_network else principal.org,
+        disclosed_by=None if principal.roles & WHOLE_REGISTER else principal.sub,
         recipient_org_id=recipient_org,
         from_=None if from_ is None else instant(from_),
         to=None if to is None else instant(to),

@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from services.common.params import Day
+from services.common.params import Day, LocalInstant
 from services.consent.application import (
     ConsentTerms,
     DecisionRequest,
@@ -83,13 +83,34 @@ def _moment(value: Any) -> Any:
 
 
 CALENDAR = (2, 9998)
-"""The years a date or an instant given may fall in: a day before and after it exist in every time zone (an end given
-as a date is the start of the next day; 9999-12-31 has none)."""
+"""The years a date or an instant given may fall in, in Québec time: a day before and after it exist in every time zone
+(an end given as a date is the start of the next day; 9999-12-31 has none)."""
+
+
+def quebec_year(value: date) -> int | None:
+    """The year of a date, or of an instant in Québec time (without an offset, it is Québec time); None: the instant
+    is beyond the years a date-time can hold there (0001-01-01T00:00:00+14:00 is the day before year 1 there)."""
+    if not isinstance(value, datetime):
+        return value.year
+    try:
+        return instant(value).astimezone(QUEBEC).year
+    except OverflowError:
+        return None
+
+
+BEYOND = f"a year from {CALENDAR[0]} to {CALENDAR[1]} (in Québec time)"
+
+
+def _in_the_calendar(value: date) -> bool:
+    year = quebec_year(value)
+    return year is not None and CALENDAR[0] <= year <= CALENDAR[1]
 
 
 def _within_the_calendar(value: date) -> date:
-    if not CALENDAR[0] <= value.year <= CALENDAR[1]:
-        raise ValueError(f"a year from {CALENDAR[0]} to {CALENDAR[1]}")
+    """Every date or instant a request gives, in a body or a query (checked before anything converts it: near year 1
+    or 9999 an instant may not be convertible, and it was a 500)."""
+    if not _in_the_calendar(value):
+        raise ValueError(BEYOND)
     return value
 
 
@@ -98,6 +119,21 @@ Moment = Annotated[datetime | date, BeforeValidator(_moment), AfterValidator(_wi
 
 CalendarDay = Annotated[Day, AfterValidator(_within_the_calendar)]
 """A date given (`Day`) in the years `CALENDAR`."""
+
+CalendarInstant = Annotated[LocalInstant, AfterValidator(_within_the_calendar)]
+"""A query's instant (`LocalInstant`: without an offset, Québec time) in the years `CALENDAR`, as a body's: the list
+routes' `from` and `to`."""
+
+
+MAX_RECIPIENTS = 100
+"""The organisations (and kinds) one consent or restriction may name. A consent's terms travel in its event and in
+every later decision about the person to one of them: 90,000 fitted the body limit and made those events too large for
+Kafka (dead-lettered: the audit never saw them). A territory counts a few dozen partners; beyond, name their kind."""
+
+ALL_PURPOSES = len(Purpose)
+ALL_CATEGORIES = len(InfoCategory)
+ALL_REQUESTER_ROLES = len(RequesterRole)
+"""A list of codes holds each at most once (repeated, it is read once): no more items than there are codes."""
 
 
 def instant(value: datetime | date, *, end: bool = False) -> datetime:
@@ -145,6 +181,7 @@ class Grantor(_In):
     scope: list[Purpose] | None = Field(
         None,
         min_length=1,
+        max_length=ALL_PURPOSES,
         description="Purposes the mandate covers (a mandatary's protection mandate, say); required from a "
         "representative (TUTOR, CURATOR, MANDATARY, CARE_SUBSTITUTE), who consents only within it",
     )
@@ -160,9 +197,9 @@ class ConsentCreate(_In):
     subject_birth_date: CalendarDay
     granted_by: Grantor
     method: ConsentMethod
-    purposes: list[Purpose] = Field(min_length=1)
-    recipients: list[Recipient] = Field(min_length=1)
-    categories: list[InfoCategory] = Field(min_length=1)
+    purposes: list[Purpose] = Field(min_length=1, max_length=ALL_PURPOSES)
+    recipients: list[Recipient] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+    categories: list[InfoCategory] = Field(min_length=1, max_length=ALL_CATEGORIES)
     valid_from: Moment
     valid_until: Moment | None = Field(None, description="Exclusive end; a date means: through that day")
     disclosers: list[OrgId] = Field(
@@ -262,9 +299,13 @@ class RestrictionCreate(_In):
     """The person restricts access (LRSSS s. 7) or refuses it (s. 8, e.g. to researchers): applied under the LRSSS."""
 
     subject_id: SubjectId
-    recipients: list[Recipient] = Field(default_factory=list, description="Empty: every recipient")
-    purposes: list[Purpose] = Field(default_factory=list, description="Empty: every purpose")
-    categories: list[InfoCategory] = Field(default_factory=list, description="Empty: every category")
+    recipients: list[Recipient] = Field(
+        default_factory=list, max_length=MAX_RECIPIENTS, description="Empty: every recipient"
+    )
+    purposes: list[Purpose] = Field(default_factory=list, max_length=ALL_PURPOSES, description="Empty: every purpose")
+    categories: list[InfoCategory] = Field(
+        default_factory=list, max_length=ALL_CATEGORIES, description="Empty: every category"
+    )
     valid_from: Moment | None = None
 
     @model_validator(mode="after")
@@ -373,7 +414,7 @@ class RepresentationIn(_In):
         "makes the requester the person who may consent to care",
     )
     categories: list[InfoCategory] = Field(
-        min_length=1, description="What exercising the power requires: only these may be sent"
+        min_length=1, max_length=ALL_CATEGORIES, description="What exercising the power requires: only these may be sent"
     )
 
 
@@ -390,7 +431,9 @@ class RefusalCreate(_In):
     """The person refused in writing that relatives in these roles be told of their death (art. 23)."""
 
     subject_id: SubjectId
-    requester_roles: Annotated[list[RequesterRole], AfterValidator(_not_a_representative)] = Field(min_length=1)
+    requester_roles: Annotated[list[RequesterRole], AfterValidator(_not_a_representative)] = Field(
+        min_length=1, max_length=ALL_REQUESTER_ROLES
+    )
     given_on: Moment = Field(description="When the person signed the refusal")
     document_ref: str | None = Field(None, pattern=REFERENCE_PATTERN, description="Where the signed refusal is filed")
 
@@ -506,7 +549,7 @@ class DecisionCreate(_In):
     discloser_org_id: str = Field(pattern=ORG_ID_PATTERN)
     recipient_org_id: str = Field(pattern=ORG_ID_PATTERN)
     purpose: Purpose
-    categories: list[InfoCategory] = Field(min_length=1)
+    categories: list[InfoCategory] = Field(min_length=1, max_length=ALL_CATEGORIES)
     at: Moment | None = Field(
         None,
         description="When the disclosure happens (default: now). A disclosure is now: at most 5 minutes back, never "
@@ -621,11 +664,18 @@ class EvaluationCreate(_In):
     @model_validator(mode="after")
     def _as_recorded(self) -> EvaluationCreate:
         """As a decision event carries them: every instant with its UTC offset (one without cannot be compared with
-        the others: it was a 500), and at least one category (none was answered PERMIT, with nothing permitted).
-        The contract's models accept both, so that every stored event decodes; this request does not."""
+        the others: it was a 500), the decision's instant in the years `CALENDAR` in Québec time, as every decision
+        was asked (the engine reads its Québec day and the days around it: it was a 500), and at least one category
+        (none was answered PERMIT, with nothing permitted). The contract's models accept all three, so that every
+        stored event decodes; this request does not."""
         errors: list[InitErrorDetails] = [
             {"type": "timezone_aware", "loc": loc, "input": moment} for loc, moment in _naive_moments(self, ())
         ]
+        at = self.input.at
+        if at.utcoffset() is not None and not _in_the_calendar(at):
+            errors.append(
+                {"type": "value_error", "loc": ("input", "at"), "input": at, "ctx": {"error": ValueError(BEYOND)}}
+            )
         if not self.input.categories:
             errors.append(
                 {

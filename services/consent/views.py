@@ -180,12 +180,16 @@ class RegisterQuery:
     recipient_org_id: str | None = None
     from_: datetime | None = None
     to: datetime | None = None
+    disclosed_by: str | None = None
+    """Only the entries this worker made (`sub`): what a member of the discloser who does not read its whole register
+    reads of it."""
     after: int = 0
     limit: int = 100
 
     def cursor_binding(self, caller_org: str) -> tuple[str | None, ...]:
-        """What a cursor of this page is bound to: who reads (the organisation, and whose register it may read)
-        and the filters, instants in UTC (`services.common.cursors`)."""
+        """What a cursor of this page is bound to: who reads (the organisation, and whose register it may read) and
+        the filters, instants in UTC (`services.common.cursors`). Not the worker a listing is narrowed to: a position
+        in the organisation's register tells a member of it nothing, and any role of it may page on from it."""
         moments = (None if m is None else aware(m).astimezone(UTC).isoformat() for m in (self.from_, self.to))
         return (caller_org, self.discloser_org_id, self.subject_id, self.recipient_org_id, *moments)
 
@@ -217,6 +221,11 @@ KINDS: dict[str, type[Record]] = {"consent": ConsentState, "restriction": Restri
 def subject_key(subject_id: str) -> str:
     """What the tables index a person by: a digest of the pseudonymous id, which itself stays in the encrypted state."""
     return hashlib.sha256(f"rls-consent-subject\x1f{subject_id}".encode()).hexdigest()
+
+
+def worker_key(sub: str) -> str:
+    """What the register indexes the worker who disclosed by: a digest of their `sub`, kept in the encrypted state."""
+    return hashlib.sha256(f"rls-consent-worker\x1f{sub}".encode()).hexdigest()
 
 
 def state_dict(value: Any) -> dict[str, Any]:
@@ -339,26 +348,28 @@ class ConsentView(EncodedProjection):
 
 
 class RegisterView(EncodedProjection):
-    """The disclosure register, by person, discloser and recipient."""
+    """The disclosure register, by person, discloser (and the worker who disclosed: version 2) and recipient."""
 
     name = "consent_register_view"
     tables = ("consent_register",)
     topics = frozenset({get_topic(RegisterEntry.Registered)})
-    version = "1"
+    version = "2"
 
     def schema(self, db: Database) -> Sequence[str]:
         return [
             f"""CREATE TABLE consent_register (seq BIGINT PRIMARY KEY, subject TEXT NOT NULL, discloser TEXT NOT NULL,
-                recipient TEXT NOT NULL, at BIGINT NOT NULL, state {db.blob} NOT NULL)""",
+                recipient TEXT NOT NULL, at BIGINT NOT NULL, worker TEXT, state {db.blob} NOT NULL)""",
             "CREATE INDEX consent_register_subject ON consent_register (subject, seq)",
             "CREATE INDEX consent_register_discloser ON consent_register (discloser, seq)",
+            "CREATE INDEX consent_register_worker ON consent_register (discloser, worker, seq)",
             "CREATE INDEX consent_register_recipient ON consent_register (recipient, seq)",
         ]
 
     def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
         rows = [_register_row(e, seq) for seq, e in events]
         tx.executemany(
-            "INSERT INTO consent_register (seq, subject, discloser, recipient, at, state) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO consent_register (seq, subject, discloser, recipient, at, worker, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     row.seq,
@@ -366,6 +377,7 @@ class RegisterView(EncodedProjection):
                     row.discloser_org_id,
                     row.recipient_org_id,
                     micros(aware(row.at)),
+                    None if row.disclosed_by is None else worker_key(row.disclosed_by),
                     self.codec.encode(state_dict(row)),
                 )
                 for row in rows
@@ -583,6 +595,7 @@ class ReadModel:
             ("subject = ?", None if query.subject_id is None else subject_key(query.subject_id)),
             ("discloser = ?", query.discloser_org_id),
             ("recipient = ?", query.recipient_org_id),
+            ("worker = ?", None if query.disclosed_by is None else worker_key(query.disclosed_by)),
             ("at >= ?", None if query.from_ is None else micros(aware(query.from_))),
             ("at < ?", None if query.to is None else micros(aware(query.to))),
         ):

@@ -11,11 +11,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 
+from services.consent.api_models import CalendarInstant
 from services.console import session
 from services.console.main import build_app
 from services.console.pages import referrals
@@ -410,6 +413,23 @@ def test_the_register_filtered_by_a_pseudonymous_id_asks_the_consent_service(
     assert console.get("/audit/registre", params={"personne": "subj00001234"}).status_code == 200
     [asked] = [r for r in fake.seen if r.url.path == "/v1/register"]
     assert asked.url.params["subject_id"] == "subj00001234"
+
+
+def test_the_registers_period_is_sent_as_instants_the_consent_service_reads(
+    console: TestClient, fake: FakeServices
+) -> None:
+    """The consent service reads date-times in the years 2 to 9998 (Québec time): the bare dates sent were a 422.
+    Through the calendar's last day is no end."""
+    sign_in(console, demo.CRISIS_CENTRE, "auditor")
+    fake.answers[("GET", "/v1/register")] = httpx.Response(200, json={"items": [], "next_cursor": None})
+    assert console.get("/audit/registre", params={"du": "2026-11-01", "au": "2026-11-30"}).status_code == 200
+    assert console.get("/audit/registre", params={"du": "1900-01-01", "au": "9998-12-31"}).status_code == 200
+    period, widest = [r.url.params for r in fake.seen if r.url.path == "/v1/register"]
+    read = TypeAdapter(CalendarInstant).validate_python
+    montreal = ZoneInfo("America/Montreal")
+    assert read(period["from"]) == datetime(2026, 11, 1, tzinfo=montreal)
+    assert read(period["to"]) == datetime(2026, 12, 1, tzinfo=montreal)
+    assert read(widest["from"]) == datetime(1900, 1, 1, tzinfo=montreal) and "to" not in widest
 
 
 def test_the_registers_next_page_passes_the_consent_services_opaque_cursor_on(

@@ -3,7 +3,7 @@ the disclosure register, the audit trail."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -27,7 +27,8 @@ RECORDED = [Depends(from_this_console)]
 TRAIL_PAGE = 500
 TRAIL_PAGES = 20
 """At most 10,000 inquiries of the trail."""
-Day = Annotated[date | None, Query(ge=date(1900, 1, 1), le=date(9998, 12, 31))]
+LAST_DAY = date(9998, 12, 31)
+Day = Annotated[date | None, Query(ge=date(1900, 1, 1), le=LAST_DAY)]
 """A day of a period: any record's, and far enough from the calendar's ends to count days around it."""
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 """The audit service's report is one self-contained file (inline CSS and SVG, no script), framed by the console."""
@@ -162,16 +163,21 @@ async def register(
     au: Day = None,
     curseur: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
 ) -> Response:
-    """Disclosure register entries, filtered by person, recipient and period."""
+    """Disclosure register entries, filtered by person, recipient and period (a coordinator's and an auditor's: the
+    organisation's register; an admin's: the entries they made)."""
     requires(session, "coordinator", "admin", *AUDITORS)
     zone = console.zone
+    # the period's days as instants in the console's zone: the consent service reads date-times only (a bare date
+    # was a 422), in the years 2 to 9998 in Québec time; through its last day is no end
     page = await api.get(
         "consent",
         "/v1/register",
         subject_id=personne,
         recipient_org=destinataire,
-        **{"from": du.isoformat() if du else None},
-        to=None if au is None else (au + timedelta(days=1)).isoformat(),
+        **{"from": None if du is None else datetime.combine(du, time(0), zone).isoformat()},
+        to=None
+        if au is None or au == LAST_DAY
+        else datetime.combine(au + timedelta(days=1), time(0), zone).isoformat(),
         cursor=curseur,
         limit=100,
     )
