@@ -27,6 +27,7 @@ from services.contract.agreements_events import (
     LapsedProposalV1,
     OnBehalfV1,
     OrganisationRegisteredV1,
+    ReferralCountedV1,
     ServiceHoursV1,
     VolumeUseV1,
     VolumeV1,
@@ -59,6 +60,9 @@ class AgreementsOutbound:
         if isinstance(e, Agreement.Event) and type(e) in EVENT_NAMES:
             agreement = self.load(e.originator_id, e.originator_version)
             return [self._outgoing(e, EVENT_NAMES[type(e)], str(e.originator_id), agreement_state(agreement, e))]
+        if isinstance(e, VolumeUse.Used):
+            use = self.load(e.originator_id, e.originator_version)
+            return [self._outgoing(e, "referral-counted", str(use.agreement_id), _counted(use, e))]
         if isinstance(e, VolumeUse.ThresholdReached | VolumeUse.Exceeded):
             use = self.load(e.originator_id, e.originator_version)
             name = "volume-exceeded" if isinstance(e, VolumeUse.Exceeded) else "volume-threshold-reached"
@@ -155,5 +159,19 @@ def _volume(use: VolumeUse, e: VolumeUse.ThresholdReached | VolumeUse.Exceeded) 
         used=e.used,
         per_year=e.per_year,
         percent=e.used * 100 // e.per_year,
+        occurred_at=e.occurred_at,
+    )
+
+
+def _counted(use: VolumeUse, e: VolumeUse.Used) -> ReferralCountedV1:
+    """Which agreement, service and agreement year an accepted referral counted against: the audit's report counts
+    these rather than deciding again which agreement covers an acceptance."""
+    return ReferralCountedV1(
+        agreement_id=str(use.agreement_id),
+        referral_id=e.referral_id,
+        service=use.service,
+        period_start=use.period_start,
+        period_end=use.period_end,
+        used=use.used,
         occurred_at=e.occurred_at,
     )

@@ -20,6 +20,8 @@ from services.audit.views import HistoryDB, HistoryRow, parse_time
 from services.contract.delay_standards import BoundChange, Policy
 
 CLOSED_AGREEMENT = frozenset({"TERMINATED", "EXPIRED"})
+VOLUME_STATUSES = ("OK", "NEAR", "EXCEEDED")
+"""A volume's statuses, least severe first."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,12 @@ class VolumeUse:
     pct_used: float
     pct_year_elapsed: float
     status: str
-    """OK, NEAR (>= 80 %), EXCEEDED (>= 100 %)."""
+    """OK, NEAR (>= 80 %), EXCEEDED (>= 100 %): `used` against `per_year`, or what the agreements service announced
+    for the year (`flagged`) when that is more severe."""
+    flagged: str | None = None
+    """What the agreements service announced for this agreement year by the period's end, each judged against the
+    volume in force at the acceptance that crossed it: EXCEEDED (`volume-exceeded`), NEAR
+    (`volume-threshold-reached`), or None."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,6 @@ def build_report(
     report = Report(start, end, generated_at, zone)
     clocks: list[Clock] = []
     flagged: list[HistoryRow] = []
-    accepted: dict[tuple[str, str], dict[str, date]] = defaultdict(dict)
     today = _last_day(end, tz)
     first: datetime | None = None  # the first referral's submission
     for rows in history.each_entity_of("referral"):  # one referral at a time: what the period needs is kept
@@ -120,7 +126,6 @@ def build_report(
         first = submitted if first is None else min(first, submitted)
         clocks += [c for c in all_clocks(rows, policy, end) if start <= c.started_at < end]
         flagged += [r for r in rows if r.name == "delay-breached" and _within(r.payload["occurred_at"], start, end)]
-        _accepted(rows, tz, today, accepted)
     report.by_standard = compliance(clocks)
     report.by_org_service = _by_org_service(clocks)
     report.flagged_breaches = dict(Counter(r.payload["standard"] for r in flagged))
@@ -129,7 +134,7 @@ def build_report(
     report.breaches_over_time = _buckets(clocks, flagged, chart_from, chart_to, tz, report.bucket)
     report.disclosures, report.decisions = _disclosures(history, start, end)
     agreements = _agreements_at(history, end)
-    report.volumes = _volumes(agreements, accepted, today)
+    report.volumes = _volumes(history, agreements, today, end)
     report.overdue_reviews = _overdue(agreements, end)
     return report
 
@@ -223,36 +228,63 @@ def _agreement_year(start: date, today: date) -> tuple[date, date]:
     return first, _add_years(start, years + 1) - timedelta(days=1)
 
 
-def _accepted(
-    rows: Iterable[HistoryRow], tz: ZoneInfo, today: date, accepted: dict[tuple[str, str], dict[str, date]]
-) -> None:
-    """Adds one referral's first acceptance under each agreement and service, when it can still count in an agreement
-    year that holds `today` (a year ago at most)."""
-    first: dict[tuple[str, str], tuple[str, date]] = {}
-    for row in rows:
+def _volume_years(agreements: Iterable[dict[str, Any]], today: date) -> dict[str, tuple[date, date]]:
+    """The agreement year holding `today` of each agreement in force (or suspended) with volume commitments."""
+    return {
+        a["agreement_id"]: _agreement_year(date.fromisoformat(a["start"]), today)
+        for a in agreements
+        if a.get("volumes") and a.get("status") in ("ACTIVE", "SUSPENDED")
+    }
+
+
+def _counted(history: HistoryDB, years: Mapping[str, tuple[date, date]], end: datetime) -> dict[tuple[str, str], int]:
+    """Referrals counted per agreement and service in the agreement year of `years`, accepted before `end`, as the
+    agreements service counted them (`referral-counted`): which agreement an acceptance counts against (the one it
+    names only while that one covers it, else the one covering it) and in which year is its decision, never made
+    again here. It counts each referral once ever; events published twice are one row already."""
+    counted: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for row in history.each_event_of("counted-referral"):
         data = row.payload
-        if row.name == "accepted" and data.get("agreement_id"):
-            day = parse_time(data["occurred_at"]).astimezone(tz).date()
-            first.setdefault((data["agreement_id"], data["to_service"]), (data["referral_id"], day))
-    for key, (referral_id, day) in first.items():
-        if day >= today - timedelta(days=366):
-            accepted[key].setdefault(referral_id, day)
+        year = years.get(data["agreement_id"])
+        if year is not None and data["period_start"] == year[0].isoformat() and parse_time(row.effective_at) < end:
+            counted[(data["agreement_id"], data["service"])].add(data["referral_id"])
+    return {key: len(referrals) for key, referrals in counted.items()}
 
 
-def _volumes(
-    agreements: Iterable[dict[str, Any]], accepted: Mapping[tuple[str, str], dict[str, date]], today: date
-) -> list[VolumeUse]:
+def _flagged(agreement: Mapping[str, Any], service: str, year_start: date) -> str | None:
+    """What the agreements service announced for the service's agreement year (`volume_flags`: its
+    `volume-threshold-reached` and `volume-exceeded` events by then)."""
+    percents = [
+        f.get("percent") or 0
+        for f in agreement.get("volume_flags", [])
+        if f.get("service") == service and f.get("period_start") == year_start.isoformat()
+    ]
+    if not percents:
+        return None
+    return "EXCEEDED" if max(percents) >= 100 else "NEAR"
+
+
+def _volumes(history: HistoryDB, agreements: Iterable[dict[str, Any]], today: date, end: datetime) -> list[VolumeUse]:
+    """Each volume commitment in force at the period's end, against the referrals counted in the agreement year
+    holding its last day. The commitment is the one in force then (as `GET /v1/agreements/{id}/volumes` reads the
+    current year); a year whose commitment changed keeps what the agreements service announced under the earlier one
+    (it judged each acceptance against the volume in force at that time)."""
+    in_force = sorted(agreements, key=lambda a: a["agreement_id"])
+    years = _volume_years(in_force, today)
+    counted = _counted(history, years, end)
     uses = []
-    for agreement in sorted(agreements, key=lambda a: a["agreement_id"]):
-        if not agreement.get("volumes") or agreement.get("status") not in ("ACTIVE", "SUSPENDED"):
+    for agreement in in_force:
+        if agreement["agreement_id"] not in years:
             continue
-        first, last = _agreement_year(date.fromisoformat(agreement["start"]), today)
+        first, last = years[agreement["agreement_id"]]
         elapsed = ((today - first).days + 1) / ((last - first).days + 1)
         for volume in agreement["volumes"]:
-            days = accepted.get((agreement["agreement_id"], volume["service"]), {}).values()
-            used = sum(1 for d in days if first <= d <= today)
+            used = counted.get((agreement["agreement_id"], volume["service"]), 0)
             pct = round(100 * used / volume["per_year"], 1) if volume["per_year"] else 0.0
             status = "EXCEEDED" if pct >= 100 else "NEAR" if pct >= 80 else "OK"
+            flagged = _flagged(agreement, volume["service"], first)
+            if flagged is not None and VOLUME_STATUSES.index(flagged) > VOLUME_STATUSES.index(status):
+                status = flagged
             uses.append(
                 VolumeUse(
                     agreement["agreement_id"],
@@ -265,6 +297,7 @@ def _volumes(
                     pct,
                     round(100 * elapsed, 1),
                     status,
+                    flagged,
                 )
             )
     return uses
@@ -331,7 +364,7 @@ def to_csv(report: Report) -> str:
     for outcome, count in report.decisions.items():
         writer.writerow(["decisions", "", "", outcome, "count", count])
     for v in report.volumes:
-        for metric in ("per_year", "used", "pct_used", "pct_year_elapsed", "status"):
+        for metric in ("per_year", "used", "pct_used", "pct_year_elapsed", "status", "flagged"):
             writer.writerow(
                 ["volumes", v.agreement_id, v.service, v.year_start.isoformat(), metric, getattr(v, metric)]
             )

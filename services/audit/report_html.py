@@ -92,10 +92,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "legend.near": ("80 % ou plus", "80 % or more"),
     "legend.exceeded": ("engagement dépassé", "commitment exceeded"),
     "volumes_note": (
-        "Demandes acceptées dans l'année en cours de l'entente, par rapport au volume annuel (la ligne pointillée "
-        "est l'engagement ; les barres s'arrêtent à 150 %).",
-        "Accepted referrals counted in the current agreement year against the annual volume (the dashed line is "
-        "the commitment; bars stop at 150 %).",
+        "Demandes acceptées que le service des ententes a comptées dans l'année en cours de l'entente, par rapport "
+        "au volume annuel en vigueur (la ligne pointillée est l'engagement ; les barres s'arrêtent à 150 %). Un seuil "
+        "que le service des ententes a annoncé sous un volume en vigueur plus tôt dans l'année reste signalé.",
+        "Accepted referrals the agreements service counted in the current agreement year against the annual volume in "
+        "force (the dashed line is the commitment; bars stop at 150 %). A threshold the agreements service announced "
+        "under a volume in force earlier in the year stays flagged.",
     ),
     "no_overdue": ("Aucune révision en retard.", "No review overdue."),
     "col.agreement": ("Entente", "Agreement"),

@@ -167,6 +167,26 @@ class VolumeUseV1(EventData):
     """When the referral that crossed the threshold was accepted."""
 
 
+class ReferralCountedV1(EventData):
+    """An accepted referral was counted against an agreement's annual volume for one service (`referral-counted`):
+    the agreement the agreements service chose, once per referral ever. It is the one the acceptance names while
+    that one covers it (receiver and service bound, in force then), otherwise the agreement covering the acceptance
+    (after a redirect, or without an agreement id); a referral no agreement covers counts nowhere and has no such
+    event. `GET /v1/agreements/{id}/volumes`, `volume-threshold-reached` and `volume-exceeded` count these."""
+
+    agreement_id: str
+    referral_id: str
+    service: ServiceCode
+    """The service accepted (`to_service` of the acceptance)."""
+    period_start: date
+    """First day of the agreement year it counts in (anniversary of the start date)."""
+    period_end: date
+    used: int
+    """Accepted referrals counted for this agreement, service and agreement year, this one included."""
+    occurred_at: datetime
+    """When the referral was accepted."""
+
+
 CLOCK_TIME_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
 """`HH:MM`, local time of the organisation; `24:00` closes at the end of the day."""
 
@@ -242,5 +262,6 @@ EVENTS: dict[str, type[EventData]] = {
     "ca.qc.rls.agreements.review-due.v1": AgreementReviewDueV1,
     "ca.qc.rls.agreements.volume-threshold-reached.v1": VolumeUseV1,
     "ca.qc.rls.agreements.volume-exceeded.v1": VolumeUseV1,
+    "ca.qc.rls.agreements.referral-counted.v1": ReferralCountedV1,
     "ca.qc.rls.agreements.service-hours-set.v1": ServiceHoursV1,
 }

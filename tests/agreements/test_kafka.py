@@ -99,8 +99,14 @@ def test_accepted_referrals_from_kafka_are_counted_once_and_thresholds_published
     assert [record.key for record, _ in dead].count(f"poison-{suffix}".encode()) == 1
 
 
-EXPECTED = ["drafted", "signed", "signed", "activated", "volume-threshold-reached", "volume-exceeded"]
-"""In order: one key (the agreement id) keeps its events in one partition."""
+COUNTED = "referral-counted"
+EXPECTED = [
+    *("drafted", "signed", "signed", "activated"),
+    *[COUNTED] * 4,
+    *("volume-threshold-reached", "volume-exceeded", COUNTED),
+]
+"""In order: one key (the agreement id) keeps its events in one partition. Each referral counted once (five), the
+fourth reaching 80 % and 100 % of the four a year."""
 
 
 def published_about(bootstrap: str, agreement_id: str) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 from services.agreements.application import AcceptedReferral, Agreements
 from services.agreements.domain import Agreement
 from services.agreements.inbound import AcceptedReferralV1
+from services.agreements.main import outbox
 from services.agreements.terms import Terms, Volume
 from services.common.clock import ManualClock
 from services.common.eventstore import persistence_env
@@ -60,6 +61,45 @@ def test_a_redirected_referral_counts_against_the_agreement_covering_the_new_rec
     assert agreements.count_accepted_referral(referral) is False  # replayed: counted once
     assert used(agreements, first) == [(date(2027, 1, 1), 0)]
     assert used(agreements, second) == [(date(2027, 1, 1), 1)]
+
+
+def test_the_agreement_a_referral_counted_against_is_published(agreements: Agreements, clock: ManualClock) -> None:
+    """`referral-counted` names the agreement the service chose (the new receiver's, not the one the acceptance
+    names), so the audit's report counts what the service counted instead of deciding it again."""
+    first = in_force(agreements)
+    terms = service_terms(parties=(CSSS, CRISIS), services=("CRISIS_24_7",))
+    second = in_force(agreements, terms.replace(volumes=(Volume("CRISIS_24_7", 5),)))
+    clock.now = datetime(2027, 3, 1, 15, tzinfo=UTC)
+    agreements.count_accepted_referral(
+        AcceptedReferral("r-redirected", CSSS, CRISIS, "CRISIS_24_7", str(first.id), ACCEPTED_AT)
+    )
+    agreements.count_accepted_referral(AcceptedReferral("r-unnamed", CSSS, REGIONAL, SPECIALISED, None, ACCEPTED_AT))
+    agreements.count_accepted_referral(AcceptedReferral("r-unnamed", CSSS, REGIONAL, SPECIALISED, None, ACCEPTED_AT))
+
+    mapper = outbox(agreements)
+    stored = agreements.recorder.select_notifications(start=0, limit=1000, inclusive_of_start=False)
+    counted = [
+        m for n in stored for m in mapper(agreements.mapper.to_domain_event(n)) if m.event.type.endswith("counted.v1")
+    ]
+    assert [(m.key, m.event.type, m.event.data) for m in counted] == [
+        (
+            str(agreement.id),
+            "ca.qc.rls.agreements.referral-counted.v1",
+            {
+                "agreement_id": str(agreement.id),
+                "referral_id": referral_id,
+                "service": service,
+                "period_start": "2027-01-01",
+                "period_end": "2027-12-31",
+                "used": 1,
+                "occurred_at": ACCEPTED_AT.isoformat().replace("+00:00", "Z"),
+            },
+        )
+        for agreement, referral_id, service in (
+            (second, "r-redirected", "CRISIS_24_7"),
+            (first, "r-unnamed", SPECIALISED),
+        )
+    ]
 
 
 def test_a_terminated_agreement_counts_nothing_accepted_after_its_termination(

@@ -26,7 +26,13 @@ from services.audit.views import HistoryDB
 from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent, derived_id
 from services.common.kafka import Outgoing
-from services.contract.agreements_events import AgreementReviewDueV1, AgreementStateV1, OrganisationRegisteredV1
+from services.contract.agreements_events import (
+    AgreementReviewDueV1,
+    AgreementStateV1,
+    OrganisationRegisteredV1,
+    ReferralCountedV1,
+    VolumeUseV1,
+)
 from services.contract.consent_events import BasisV1, DisclosureRegisteredV1
 from services.contract.referral_events import ReferralChangedV1, ReferralDelayV1, ReferralSubmittedV1
 from services.referral.main import build_app as build_referral
@@ -76,6 +82,20 @@ def referral(n: int, name: str, at: datetime, status: str, **extra: Any) -> Outg
     else:
         data = ReferralChangedV1(**common, previous_status="SUBMITTED", version=2, actor_org=CENTRE)
     return outgoing("rls.referral.v1", f"referral.{name}", f"ref-{n:03d}", data, at)
+
+
+def counted(n: int, at: datetime, agreement_id: str, period_start: date, per_year: int | None) -> list[Outgoing]:
+    """What the agreements service publishes when it counts referral `n` (its `n + 1`th of the year) against
+    `agreement_id`: `referral-counted`, and the threshold it crosses under `per_year`, if any."""
+    period_end = period_start.replace(year=period_start.year + 1) - timedelta(days=1)
+    use = {"agreement_id": agreement_id, "period_start": period_start, "period_end": period_end, "occurred_at": at}
+    data = ReferralCountedV1(**use, referral_id=f"ref-{n:03d}", service="SOCIAL_CONSULT", used=n + 1)
+    messages = [outgoing("rls.agreements.v1", "agreements.referral-counted", f"ref-{n:03d}", data, at)]
+    for name, percent in (("volume-threshold-reached", 80), ("volume-exceeded", 100)):
+        if per_year and (n + 1) * 100 >= per_year * percent > n * 100:
+            flag = VolumeUseV1(**use, service="SOCIAL_CONSULT", used=n + 1, per_year=per_year, percent=percent)
+            messages.append(outgoing("rls.agreements.v1", f"agreements.{name}", f"{name}-{n}", flag, at))
+    return messages
 
 
 def known_history() -> list[Outgoing]:
@@ -128,6 +148,7 @@ def known_history() -> list[Outgoing]:
         contact = accepted + (timedelta(days=3) if n < 8 else timedelta(days=9))
         messages.append(referral(n, "submitted", accepted - timedelta(hours=4), "SUBMITTED"))
         messages.append(referral(n, "accepted", accepted, "ACCEPTED"))
+        messages += counted(n, accepted, "ag-108", date(2026, 1, 15), per_year=10)
         if n >= 9:  # the referral service flagged three of the four late first contacts
             bound = timedelta(days=7)
             messages.append(
