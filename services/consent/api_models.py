@@ -414,7 +414,9 @@ class RepresentationIn(_In):
         "makes the requester the person who may consent to care",
     )
     categories: list[InfoCategory] = Field(
-        min_length=1, max_length=ALL_CATEGORIES, description="What exercising the power requires: only these may be sent"
+        min_length=1,
+        max_length=ALL_CATEGORIES,
+        description="What exercising the power requires: only these may be sent",
     )
 
 

@@ -45,6 +45,7 @@ from services.consent.policy import (
     Decision,
     DecisionInput,
     Facts,
+    LegalSettings,
     RuleTable,
     Source,
     age_band,
@@ -56,7 +57,6 @@ from services.consent.policy import (
 from services.consent.rules import (
     REPRESENTATIVE_REQUESTERS,
     TABLES,
-    LegalSettings,
     regime_for,
     register_editions,
     table_for,
@@ -285,6 +285,8 @@ class Consents(TrackedApplication):
         self.regime_setting = regime_setting
         regime_for(regime_setting, clock())  # fail fast on a bad setting
         self.versions = register_editions(legal or LegalSettings())
+        self.legal = None if legal == LegalSettings() else legal
+        """Kept on each decision when not the defaults (`DecisionInput.legal`)."""
         codec = StateCodec(self)
         facts, entries = Projector(self, ConsentView(codec)), Projector(self, RegisterView(codec))
         self.tally = Projector(self, decision_tally())
@@ -547,6 +549,7 @@ class Consents(TrackedApplication):
             context=request.context,
             recipient_service=request.recipient_service,
             disclosed_at=now if kind == DISCLOSURE else None,
+            legal=self.legal,
         )
         facts = self.view.facts_for(decision_input, request.subject_birth_date)
         decision = evaluate(decision_input, facts)

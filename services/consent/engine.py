@@ -620,7 +620,7 @@ def _discloser_unfit(route: Route, facts: Facts) -> Unmet | None:
 
 def evaluate(request: DecisionInput, facts: Facts) -> Decision:
     """Decides `request` under the rule table it names, from `facts` alone (pure and deterministic)."""
-    table = table_for(request.regime, request.regime_version)
+    table = table_for(request.regime, request.regime_version, request.legal)
     requested = _ordered(request.categories)
     day = local_date(request.at)
     reasons: list[Reason] = []

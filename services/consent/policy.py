@@ -228,6 +228,24 @@ class Context:
     before it, retried with its Idempotency-Key, is still the same request."""
 
 
+DANGER_AMENDMENT = date(2017, 5, 30)
+"""VERIFY: the day the 2017 text of art. 19.0.1 ("serious risk ... sense of urgency") replaced the 2001 text
+("imminent danger"); taken as the assent of 2017, c. 10. A setting (`CONSENT_DANGER_AMENDMENT_DATE`)."""
+
+
+@dataclass(frozen=True)
+class LegalSettings:
+    """What a deployment may set about the law (each changes the tables' versions)."""
+
+    danger_amendment: date = DANGER_AMENDMENT
+    disabled_routes: frozenset[str] = frozenset()
+    lrsss_consent_max_months: int = 24
+    """The longest an LRSSS consent (B-1) may run from when it is given, from the tables of 2026-12-03
+    (`CONSENT_LRSSS_CONSENT_MAX_MONTHS`). LRSSS s. 6 sets no figure ("only as long as needed"): two years covers a
+    service episode with the waiting lists of the orientations' longest services, and refuses an open end written as
+    a far date; a deployment may set less."""
+
+
 @dataclass(frozen=True)
 class DecisionInput:
     """May these categories of `subject_id`'s record go from discloser to recipient for this purpose, at `at`?"""
@@ -247,6 +265,9 @@ class DecisionInput:
     """A disclosure: when this service recorded it (its clock; the decision's `decided_at`), which may be a few
     minutes after `at`. The information leaves then, so from the tables of 2026-12-03 a consent must still hold at
     that moment too. None for a decision, which discloses nothing, and in decisions recorded before it was kept."""
+    legal: LegalSettings | None = field(default=None, metadata=ADDED)
+    """The legal settings of the deployment that decided, when not the defaults: its tables' versions depend on
+    them, so a decision recorded before the deployment changed them re-evaluates under its own (it was a 409)."""
 
 
 # --- what is known at that time ---------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -39,6 +38,7 @@ from services.consent.domain import RegimeSettingError, UnknownRegimeVersionErro
 from services.consent.policy import (
     GENERAL,
     Bar,
+    LegalSettings,
     ReasonCode,
     Route,
     RuleStatus,
@@ -55,10 +55,6 @@ from services.contract.codes import GrantorRole, InfoCategory, Obligation, OrgKi
 
 LRSSS_IN_FORCE = date(2024, 7, 1)
 """The LRSSS replaced LSSSS arts. 17-28 on this date (CONSENT_REGIME=BY_DATE)."""
-
-DANGER_AMENDMENT = date(2017, 5, 30)
-"""VERIFY: the day the 2017 text of art. 19.0.1 ("serious risk ... sense of urgency") replaced the 2001 text
-("imminent danger"); taken as the assent of 2017, c. 10. A setting (`CONSENT_DANGER_AMENDMENT_DATE`)."""
 
 LABEL = "2026-12-03"
 """The current tables: those of 2026-11-30 with the corrections of the legal reviews of 2026-12-01 and 2026-12-02,
@@ -88,19 +84,6 @@ PSYCHOSOCIAL = frozenset(
 )
 RELATIVES = frozenset({RequesterRole.SPOUSE, RequesterRole.ASCENDANT, RequesterRole.DESCENDANT})
 DANGER_OBLIGATIONS = (Obligation.AUTHORISED_DISCLOSER_ONLY, Obligation.MINIMUM_NECESSARY, Obligation.NOTE_IN_RECORD)
-
-
-@dataclass(frozen=True)
-class LegalSettings:
-    """What a deployment may set about the law (each changes the tables' versions)."""
-
-    danger_amendment: date = DANGER_AMENDMENT
-    disabled_routes: frozenset[str] = frozenset()
-    lrsss_consent_max_months: int = 24
-    """The longest an LRSSS consent (B-1) may run from when it is given, from the tables of 2026-12-03
-    (`CONSENT_LRSSS_CONSENT_MAX_MONTHS`). LRSSS s. 6 sets no figure ("only as long as needed"): two years covers a
-    service episode with the waiting lists of the orientations' longest services, and refuses an open end written as
-    a far date; a deployment may set less."""
 
 
 # --- rows written once and used by both regimes -----------------------------------------------------------------
@@ -688,7 +671,11 @@ CURRENT_VERSION: dict[Regime, str] = register_editions()
 REGIME_SETTINGS = ("LSSSS_17_27_3", "LRSSS", "BY_DATE")
 
 
-def table_for(regime: Regime, version: str) -> RuleTable:
+def table_for(regime: Regime, version: str, legal: LegalSettings | None = None) -> RuleTable:
+    """The table `version` names; `legal`: the settings of the deployment that applied it, when not the defaults (a
+    decision recorded before a deployment changed its settings re-evaluates under the tables of its own)."""
+    if (regime, version) not in TABLES and legal is not None:
+        register_editions(legal)
     try:
         return TABLES[(regime, version)]
     except KeyError:

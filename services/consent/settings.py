@@ -9,7 +9,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.common.settings import ServiceSettings
-from services.consent.rules import DANGER_AMENDMENT, LegalSettings, route_ids
+from services.consent.policy import DANGER_AMENDMENT, LegalSettings
+from services.consent.rules import route_ids
 
 
 class ConsentSettings(ServiceSettings):

@@ -97,6 +97,14 @@ class DecisionContextV1(_Part):
     """Absent in decisions recorded before the tables of 2026-12-03."""
 
 
+class LegalSettingsV1(_Part):
+    """A deployment's legal settings (its rule tables' versions depend on them)."""
+
+    danger_amendment: date
+    disabled_routes: list[str]
+    lrsss_consent_max_months: int
+
+
 class DecisionInputV1(_Part):
     """What was asked, with the regime and rule-table version it was decided under."""
 
@@ -113,6 +121,9 @@ class DecisionInputV1(_Part):
     disclosed_at: datetime | None = None
     """A disclosure: when the consent service recorded it (the consent must still hold then; null for a decision
     and in decisions recorded before 2026-12-03)."""
+    legal: LegalSettingsV1 | None = None
+    """The deciding deployment's legal settings when not the defaults (null, or absent before 2026-12-02's review):
+    re-evaluation applies the tables of those settings."""
 
 
 class ConsentFactV1(_Part):

@@ -22,8 +22,8 @@ from services.consent import inbound
 from services.consent.application import Actor, Consents, DecisionRequest
 from services.consent.domain import ConsentTermsInvalidError
 from services.consent.engine import evaluate
-from services.consent.policy import AgeBand, Context, Decision, MinorRequest, ReasonCode
-from services.consent.rules import CURRENT_VERSION, LABEL, LegalSettings, build_tables, table_for, version_of
+from services.consent.policy import AgeBand, Context, Decision, LegalSettings, MinorRequest, ReasonCode
+from services.consent.rules import CURRENT_VERSION, LABEL, build_tables, table_for, version_of
 from services.contract.codes import InfoCategory, OrgKind, Outcome, Purpose, Regime, RequesterRole
 from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT, T0, decision_input, facts, organisation_event
 

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from services.common.clock import ManualClock
 from services.consent.engine import evaluate
-from services.consent.policy import ReasonCode
-from services.consent.rules import CURRENT_VERSION, LegalSettings, build_tables, version_of
+from services.consent.policy import LegalSettings, ReasonCode
+from services.consent.rules import CURRENT_VERSION, build_tables, version_of
 from services.contract.codes import Outcome, Regime
 from tests.consent.conftest import RECIPIENT, T0, consent_fact, decision_input, facts
 from tests.consent.test_api import ASK, CONSENT

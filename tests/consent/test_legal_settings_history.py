@@ -1,0 +1,80 @@
+"""A deployment that changes its legal settings (`CONSENT_DISABLED_ROUTES`, the danger amendment's date, an LRSSS
+consent's longest term) changes its rule tables' versions: the decisions it recorded before must still re-evaluate,
+in process and through the decision event (consent-rules.md: "a decision is reproducible")."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import Tracking
+
+from services.common.clock import ManualClock
+from services.common.eventstore import persistence_env
+from services.consent import inbound, rules
+from services.consent.application import Actor, Consents, DecisionRequest
+from services.consent.policy import Context, DecisionInput, LegalSettings, from_json, to_json
+from services.contract.codes import InfoCategory, OrgKind, Outcome, Purpose, Regime
+from services.contract.consent_events import DecisionInputV1
+from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT, T0, organisation_event
+
+SETTINGS_THEN = LegalSettings(disabled_routes=frozenset({"A-3"}), danger_amendment=date(2017, 6, 1))
+ASKED = DecisionRequest(
+    subject_id=SUBJECT,
+    discloser_org_id=DISCLOSER,
+    recipient_org_id=RECIPIENT,
+    purpose=Purpose.USER_REQUESTED_TRANSFER,
+    categories=(InfoCategory.IDENTIFICATION, InfoCategory.HEALTH),
+    subject_birth_date=date(1950, 3, 1),
+    context=Context(user_request=True),
+)
+
+
+def _open(store: str, legal: LegalSettings | None) -> Consents:
+    return Consents(env=persistence_env(store), clock=ManualClock(T0), regime_setting="LSSSS_17_27_3", legal=legal)
+
+
+def test_a_decision_recorded_under_other_legal_settings_reevaluates_after_they_changed(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = f"sqlite:///{tmp_path / 'consent.db'}"
+    with _open(store, SETTINGS_THEN) as app:
+        handle = inbound.handler(app)
+        handle(organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=9)), Tracking("a#0", 1))
+        handle(organisation_event(RECIPIENT, OrgKind.ESTABLISHMENT, T0 - timedelta(days=9)), Tracking("a#0", 2))
+        answer = app.disclose(ASKED, Actor("worker-1", DISCLOSER))[0]
+        version_then = app.versions[Regime.LSSSS_17_27_3]
+    assert answer.decision.outcome == Outcome.PERMIT
+    for label in rules.EDITIONS:  # a new process with the default settings: the tables of the former are unknown
+        for table in rules.build_tables(SETTINGS_THEN, label).values():
+            monkeypatch.delitem(rules.TABLES, (table.regime, rules.version_of(table)), raising=False)
+    with _open(store, None) as app:
+        assert app.versions[Regime.LSSSS_17_27_3] != version_then
+        recorded, again = app.reevaluate(answer.decision_id)
+    assert recorded.input.regime_version == version_then and recorded.input.legal == SETTINGS_THEN
+    assert again == recorded.decision == answer.decision
+
+
+def test_the_decision_event_carries_the_settings_only_when_they_are_not_the_defaults() -> None:
+    asked: dict[str, Any] = {
+        "subject_id": SUBJECT,
+        "discloser_org_id": DISCLOSER,
+        "recipient_org_id": RECIPIENT,
+        "purpose": Purpose.REFERRAL,
+        "categories": (InfoCategory.IDENTIFICATION,),
+        "at": T0,
+        "regime": Regime.LSSSS_17_27_3,
+        "regime_version": "v",
+    }
+    default = DecisionInput(**asked)
+    carried = dataclasses.replace(default, legal=SETTINGS_THEN)
+    assert DecisionInputV1.model_validate(to_json(default)).legal is None
+    published = DecisionInputV1.model_validate(to_json(carried)).model_dump(mode="json", exclude_none=True)
+    assert published["legal"] == {
+        "danger_amendment": "2017-06-01",
+        "disabled_routes": ["A-3"],
+        "lrsss_consent_max_months": 24,
+    }
+    assert from_json(DecisionInput, published) == carried  # what `POST /v1/evaluations` rebuilds from the event
