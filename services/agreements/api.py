@@ -61,6 +61,7 @@ from services.common.problems import (
 )
 from services.common.service import from_state
 from services.contract.codes import AgreementKind, AgreementStatus, OrgKind, ServiceCode
+from services.contract.hours_standards import weekly_minimum
 
 router = APIRouter(prefix="/v1")
 
@@ -155,7 +156,7 @@ def get_organisation(org_id: str, principal: Reader, agreements: App) -> Organis
     return OrganisationPublic.of(agreements.get_organisation(org_id))
 
 
-HoursService = Literal["AAOR", "CRISIS_24_7", "INFO_SOCIAL"]
+HoursService = Literal["AAOR", "CRISIS_24_7", "INFO_SOCIAL", "SOCIAL_CONSULT", "PSYCH_CONSULT"]
 """The services with an hours standard (`services.contract.hours_standards.HOURS_STANDARDS`)."""
 
 
@@ -215,12 +216,11 @@ def hours_conformance(
     ] = None,
 ) -> list[HoursConformancePublic]:
     """The hours standards, organisation by organisation, over one week: AAOR by phone and in person ≥ 70 hours with
-    weekday evenings and weekend hours; crisis intervention and Info-Social 24/7."""
+    weekday evenings and weekend hours; crisis intervention and Info-Social 24/7; social and psychological
+    consultation by day and evening on weekdays and some weekend hours."""
     rows = agreements.hours_conformance(territory, service, week_of or agreements.today())
-    bound = agreements.hours_policy.aaor_weekly_hours
-    return [
-        HoursConformancePublic(**row.__dict__, bound_hours=bound if row.hours is not None else None) for row in rows
-    ]
+    policy = agreements.hours_policy
+    return [HoursConformancePublic(**row.__dict__, bound_hours=weekly_minimum(row.standard, policy)) for row in rows]
 
 
 # --- agreements ------------------------------------------------------------------------------------------

@@ -448,7 +448,11 @@ class ServiceHoursPut(BaseModel):
 
     weekly: list[WeeklyOpeningV1] = Field(max_length=200)
     exceptions: list[HoursExceptionV1] = Field(default_factory=list, max_length=400)
-    effective_from: AgreementDay | None = Field(None, description="The first day these hours apply (default: today)")
+    effective_from: AgreementDay | None = Field(
+        None,
+        description="The first day these hours apply (default: today; at the earliest this week's Monday, or "
+        "yesterday on a Monday: an earlier week is not rewritten)",
+    )
 
 
 class ServiceHoursPublic(BaseModel):
@@ -464,15 +468,19 @@ class HoursConformancePublic(BaseModel):
 
     org_id: str
     service: ServiceCode
-    standard: str = Field(description="AAOR_HOURS_PHONE, AAOR_HOURS_IN_PERSON or HOURS_24_7")
+    standard: str = Field(description="AAOR_HOURS_PHONE, AAOR_HOURS_IN_PERSON, HOURS_24_7 or CONSULT_HOURS")
     week_start: date
     declared: bool = Field(description="Hours are declared for that week (undeclared: conforms to nothing)")
     conforms: bool
-    hours: float | None = Field(None, description="AAOR: the week's hours on the channel")
+    hours: float | None = Field(
+        None, description="AAOR: the week's hours on the channel; CONSULT_HOURS: on any channel"
+    )
     evening_hours: float | None = None
     weekend_hours: float | None = None
     days_covered: int | None = Field(
         None, description="24/7: days of the week open from 00:00 to 24:00 (Info-Social: by telephone)"
     )
-    bound_hours: float | None = Field(None, description="AAOR: the weekly hours required")
-    daytime_hours: float | None = Field(None, description="AAOR: the week's weekday hours before the evening")
+    bound_hours: float | None = Field(None, description="AAOR: the weekly hours required (CONSULT_HOURS: none)")
+    daytime_hours: float | None = Field(
+        None, description="AAOR, CONSULT_HOURS: the week's weekday hours before the evening"
+    )

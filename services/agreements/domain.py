@@ -35,11 +35,12 @@ from services.agreements.terms import (
 from services.contract.codes import AgreementKind, AgreementStatus
 from services.contract.hours_standards import (
     HOURS_STANDARDS,
-    WEEKLY_CHANNEL,
+    WEEKLY_STANDARDS,
     HoursPolicy,
     ScheduleRecord,
-    day_covered,
-    week_on_channel,
+    week_conforms,
+    week_openings,
+    weekly_offer,
 )
 
 
@@ -74,7 +75,8 @@ class AgreementInvalidError(InvalidFieldError):
 
 
 class ServiceHoursInvalidError(InvalidFieldError):
-    """Service hours break a rule (a service the organisation does not offer, an exception's date twice)."""
+    """Service hours break a rule (a service the organisation does not offer, an exception's date twice, an
+    `effective_from` before the week under way)."""
 
 
 class AgreementTransitionError(AgreementsError):
@@ -313,6 +315,11 @@ class Organisation(Aggregate):
             raise ServiceHoursInvalidError(
                 "effective_from", f"{hours.effective_from} is out of range: from {FIRST_DAY} to {LAST_DAY}"
             )
+        earliest = earliest_effective(local_date(now, hours.timezone))
+        if hours.effective_from < earliest:
+            raise ServiceHoursInvalidError(
+                "effective_from", f"{hours.effective_from} is in the past: hours apply from {earliest} at the earliest"
+            )
         dates = [e["date"] for e in hours.exceptions]
         if len(set(dates)) != len(dates):
             raise ServiceHoursInvalidError("exceptions", "a date appears twice")
@@ -353,6 +360,13 @@ class Organisation(Aggregate):
         )
 
 
+def earliest_effective(today: date) -> date:
+    """The earliest `effective_from` a schedule declared on `today` may have: this week's Monday, or yesterday when
+    today is a Monday. The conformance view judges whole weeks, so the week under way may be declared; an earlier
+    week is history, not rewritten (the standards board counts a schedule from the day it was declared anyway)."""
+    return min(today - timedelta(days=today.weekday()), today - timedelta(days=1))
+
+
 @dataclass(frozen=True)
 class ServiceHours:
     """A service's weekly schedule per channel and its exceptions (as their JSON), in force from `effective_from`."""
@@ -376,8 +390,8 @@ class HoursConformance:
     """Whether hours are declared for that week (undeclared hours conform to nothing)."""
     conforms: bool
     hours: float | None = None
-    """AAOR standards: the week's hours on the channel, of which `evening_hours`, `weekend_hours` and
-    `daytime_hours` (weekdays before the evening)."""
+    """Weekly standards (AAOR's, `CONSULT_HOURS`): the week's hours on the channel (any for consultations), of which
+    `evening_hours`, `weekend_hours` and `daytime_hours` (weekdays before the evening)."""
     evening_hours: float | None = None
     weekend_hours: float | None = None
     days_covered: int | None = None
@@ -390,12 +404,12 @@ def hours_conformance(
 ) -> list[HoursConformance]:
     """Each hours standard of `service` over the week holding `day`, by the contract's definition."""
     monday = day - timedelta(days=day.weekday())
-    week = [monday + timedelta(days=n) for n in range(7)]
-    declared = any(date.fromisoformat(v["effective_from"]) <= week[-1] for v in versions)
+    declared = any(date.fromisoformat(v["effective_from"]) <= monday + timedelta(days=6) for v in versions)
+    week = week_openings(versions, monday)
     found = []
     for standard in HOURS_STANDARDS.get(service, ()):
-        if standard in WEEKLY_CHANNEL:
-            offered = week_on_channel(versions, monday, WEEKLY_CHANNEL[standard], policy)
+        if standard in WEEKLY_STANDARDS:
+            offered = weekly_offer(standard, week, policy)
             found.append(
                 HoursConformance(
                     org_id,
@@ -411,7 +425,7 @@ def hours_conformance(
                 )
             )
         else:
-            covered = sum(1 for d in week if day_covered(versions, d, service))
+            covered = sum(week_conforms(standard, service, week, policy))
             found.append(
                 HoursConformance(org_id, service, standard, monday, declared, covered == 7, days_covered=covered)
             )

@@ -26,7 +26,8 @@ class BoardRowV1(EventData):
     service: ServiceCode
     standard: str
     """A delay standard (`AAOR_CALLBACK`, …), a duration standard (`AAOR_MEETINGS`, `CONSULT_MEETINGS`,
-    `CONSULT_PLAN`) or an hours standard (`AAOR_HOURS_PHONE`, `AAOR_HOURS_IN_PERSON`, `HOURS_24_7`)."""
+    `CONSULT_PLAN`) or an hours standard (`AAOR_HOURS_PHONE`, `AAOR_HOURS_IN_PERSON`, `HOURS_24_7`,
+    `CONSULT_HOURS`)."""
     period: Literal["DAY", "MONTH"]
     bucket: str
     """`2026-03-14` (DAY) or `2026-03` (MONTH), local time of the board's zone."""

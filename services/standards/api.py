@@ -80,7 +80,8 @@ def board_filter(operation: str) -> Callable[..., BoardFilter]:
 def board(
     found: Annotated[BoardFilter, Depends(board_filter("board"))], rows: Board, request: Request
 ) -> list[BoardRowPublic]:
-    """Per organisation × service × standard × day or month (buckets starting in [from, to)): met, breached, share."""
+    """Per organisation × service × standard × day or month (buckets starting in [from, to); without `from`, the
+    month holding `to` or today and the 12 before): met, breached, share."""
     return rows.board(found, request.app.state.today())
 
 
@@ -92,7 +93,8 @@ def board(
 def board_csv(
     found: Annotated[BoardFilter, Depends(board_filter("board_csv"))], rows: Board, request: Request
 ) -> PlainTextResponse:
-    """The same rows as `GET /v1/board`, as CSV (one line per row, a header line first)."""
+    """The same rows as `GET /v1/board` (without `from`, the last 13 months), as CSV (one line per row, a header
+    line first)."""
     return PlainTextResponse(to_csv(rows.board(found, request.app.state.today())), media_type="text/csv")
 
 

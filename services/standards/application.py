@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, tzinfo
 
 from services.contract.standards_events import BoardRowV1, HoursInForceV1, InfoSocialRowV1
 from services.standards.bounds import Bounds, Period, bucket_start
@@ -24,6 +24,18 @@ class BoardFilter:
     end: datetime | None
 
 
+DEFAULT_MONTHS = 13
+"""Without `from`, the board answers the month holding `to` (or today) and the 12 before it."""
+
+
+def default_start(today: date, end: datetime | None, zone: tzinfo) -> datetime:
+    """The start of the default window: the first day of the month `DEFAULT_MONTHS - 1` months before the month
+    holding the last day asked (the day before `to`, or today if earlier or not given), local time."""
+    last = today if end is None else min(today, (end - timedelta(microseconds=1)).astimezone(zone).date())
+    months = last.year * 12 + last.month - 1 - (DEFAULT_MONTHS - 1)
+    return datetime.combine(date(months // 12, months % 12 + 1, 1), datetime.min.time(), zone)
+
+
 class BoardQueries:
     def __init__(self, view: BoardView, bounds: Bounds) -> None:
         self.view = view
@@ -34,7 +46,10 @@ class BoardQueries:
         return (start is None or at >= start) and (end is None or at < end)
 
     def board(self, f: BoardFilter, today: date) -> list[BoardRowV1]:
-        """Delay, duration and hours rows matching the filter, bucket by bucket."""
+        """Delay, duration and hours rows matching the filter, bucket by bucket (without `from`: the last
+        `DEFAULT_MONTHS` months, so that a request never counts hours days since the platform began)."""
+        if f.start is None:
+            f = replace(f, start=default_start(today, f.end, self.bounds.zone))
         prefix = "|".join(p for p in ("board", f.org) if p)
         rows = [BoardRowV1.model_validate(d) for d in self.view.rows(BOARD_ROW, prefix)]
         hours_prefix = "|".join(p for p in ("hours", f.org) if p)

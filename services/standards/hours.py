@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from services.contract.hours_standards import HOURS_STANDARDS, day_conforms
-from services.standards.bounds import Bounds, Period, days_between
+from services.contract.hours_standards import HOURS_STANDARDS, as_recorded, week_conforms, week_openings
+from services.standards.bounds import Bounds, Period
 from services.standards.domain import Conformance, RowKey
 
 ScheduleRecord = dict[str, Any]
@@ -61,26 +61,39 @@ def hours_rows(
     bounds: Bounds,
     offered_from: date | None = None,
 ) -> dict[RowKey, Conformance]:
-    """The days of [start, end) the service is offered, conforming or not, by day or month (`days_from`)."""
-    first = days_from(versions, offered_from)
+    """The days of [start, end) the service is offered, conforming or not, by day or month (`days_from`), each judged
+    by the schedules as recorded by then (`as_recorded`: a back-dated schedule never changes a day before it was
+    declared). Each week's openings are computed once for all its days and standards."""
+    recorded = as_recorded(versions)
+    first = days_from(recorded, offered_from)
     if first is None or service not in HOURS_STANDARDS:
         return {}
+    start, end = max(days[0], first), days[1]
     rows: dict[RowKey, Conformance] = {}
-    for day in days_between(max(days[0], first), days[1]):
-        label = day.isoformat() if period is Period.DAY else day.strftime("%Y-%m")
-        for standard in HOURS_STANDARDS[service]:
-            row = rows.setdefault(RowKey(org, service, standard, period, label), Conformance())
-            row.add(day_conforms(standard, service, versions, day, bounds.hours), 1)
+    monday = start - timedelta(days=start.weekday())
+    while monday < end:
+        week = week_openings(recorded, monday)
+        verdicts = {
+            standard: week_conforms(standard, service, week, bounds.hours) for standard in HOURS_STANDARDS[service]
+        }
+        for n in range(7):
+            day = monday + timedelta(days=n)
+            if not start <= day < end:
+                continue
+            label = day.isoformat() if period is Period.DAY else day.strftime("%Y-%m")
+            for standard, conforms in verdicts.items():
+                rows.setdefault(RowKey(org, service, standard, period, label), Conformance()).add(conforms[n], 1)
+        monday += timedelta(days=7)
     return rows
 
 
-def days_from(versions: Sequence[ScheduleRecord], offered_from: date | None) -> date | None:
-    """The first day counted: the day the organisation offers the service from (`offered_from`), or the first
-    schedule's effective date if earlier. Not knowing since when it is offered (a registration the board has not
-    read), the Monday of the first schedule's week: the week the directory's view judges. Neither: None (no day)."""
-    first = min((date.fromisoformat(v["effective_from"]) for v in versions), default=None)
+def days_from(versions: Sequence[Mapping[str, Any]], offered_from: date | None) -> date | None:
+    """The first day counted: the day the organisation offers the service from (`offered_from`, its registration:
+    never a day before it). Not knowing since when it is offered (a registration the board has not read), the Monday
+    of the first schedule's week: the week the directory's view judges. Neither: None (no day)."""
     if offered_from is not None:
-        return offered_from if first is None else min(first, offered_from)
+        return offered_from
+    first = min((date.fromisoformat(v["effective_from"]) for v in versions), default=None)
     if first is None:
         return None
     return first - timedelta(days=first.weekday())

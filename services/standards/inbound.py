@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from services.common.declared import invalid_data, names_declared_by
 from services.common.envelope import CloudEvent, EnvelopeError, derived_id, schema_uri
 from services.contract.events import EVENT_TYPES
-from services.contract.hours_standards import HOURS_STANDARDS
+from services.contract.hours_standards import HOURS_STANDARDS, counted_from
 from services.contract.infosocial_events import InfoSocialCallV1
 from services.standards.calls import TIMES, CallRecord
 from services.standards.domain import StandardsError
@@ -57,6 +57,8 @@ class CallReport:
 class ScheduleDeclared:
     key: str
     effective_from: str
+    """The day the schedule counts from as recorded (`counted_from`: never before the day it was declared), which
+    keys it in the `schedules` table: a back-dated schedule does not replace the one declared for its date."""
     schedule: ScheduleRecord
 
 
@@ -136,7 +138,7 @@ def directory_record(headers: Headers, value: bytes | None) -> ScheduleDeclared 
     event = _event(headers, value)
     if event.type == SERVICE_HOURS:
         data = _payload(event, ("occurred_at",))
-        return ScheduleDeclared(hours_key(data["org_id"], data["service"]), data["effective_from"], data)
+        return ScheduleDeclared(hours_key(data["org_id"], data["service"]), counted_from(data).isoformat(), data)
     if event.type == ORGANISATION_REGISTERED:
         data = _payload(event, ("occurred_at",))
         org = data["org_id"]

@@ -6,7 +6,7 @@ Tables (each with its changelog topic `<app_id>-<table>-changelog`, as many part
 | --- | --- | --- |
 | `referrals` | referral id | its dated steps, by CloudEvent id |
 | `calls` | `<region>|<call id>` | the call, its reports merged |
-| `schedules` | `hours|<org>|<service>` | the service's schedules, by effective date, and its offer (`offered`) |
+| `schedules` | `hours|<org>|<service>` | the service's schedules, by the day each counts from; its offer (`offered`) |
 
 An agent per topic read sets the table values of a record (one; a registration: one per service with hours
 standards) — the same record read twice sets the same value — and changes the rows by what the value contributes
@@ -257,8 +257,9 @@ class Worker:
         return [Write(self.calls, key, new, self.state.call_change(old, new))]
 
     def _schedule(self, event: EventT[bytes]) -> list[Write]:
-        """A schedule declared sets its effective date's entry of the service's value; a registration sets the offer
-        of each service with hours standards the organisation offers (all derived before any is stored)."""
+        """A schedule declared sets the entry of the day it counts from (`counted_from`: never before its declaration)
+        in the service's value; a registration sets the offer of each service with hours standards the organisation
+        offers (all derived before any is stored)."""
         found = directory_record(event.message.headers, event.message.value)
         if found is None:
             return []

@@ -174,6 +174,7 @@ def test_only_the_organisations_managers_or_a_platform_admin_declare_its_hours(n
         ("AAOR", {"weekly": [], "exceptions": [{"date": "2026-12-25"}, {"date": "2026-12-25"}]}, "exceptions"),
         ("SPECIALISED_SERVICES", {"weekly": []}, "service"),
         ("AAOR", {"weekly": [], "effective_from": "soon"}, "effective_from"),
+        ("AAOR", {"weekly": [], "effective_from": "2026-11-22"}, "effective_from"),  # before this week (NOW: Wed 25)
     ],
 )
 def test_bad_hours_name_the_field(
@@ -185,7 +186,7 @@ def test_bad_hours_name_the_field(
 
 
 def test_conformance_of_a_service_without_an_hours_standard_names_the_field(network: TestClient, auth: Auth) -> None:
-    response = network.get("/v1/conformance/hours", params={"service": "SOCIAL_CONSULT"}, headers=auth(CSSS, "intake"))
+    response = network.get("/v1/conformance/hours", params={"service": "CIVIL_SECURITY"}, headers=auth(CSSS, "intake"))
     assert response.status_code == 422
     assert problem_field(response.json()) == "service"
 
@@ -197,6 +198,16 @@ def test_the_weekly_bound_is_configuration(network: TestClient, auth: Auth) -> N
     application_of(network).hours_policy = HoursPolicy(aaor_weekly_hours=55)
     relaxed = by_standard(conformance(network, auth), CSSS)["AAOR:AAOR_HOURS_PHONE"]
     assert (relaxed["conforms"], relaxed["bound_hours"]) == (True, 55)
+
+
+def test_consultations_are_in_the_conformance_view_without_a_weekly_bound(network: TestClient, auth: Auth) -> None:
+    org = {"id": "clsc-c", "name": "C", "kind": "CSSS", "territory": "RLS Nord", "services": ["SOCIAL_CONSULT"]}
+    assert network.post("/v1/organisations", json=org, headers=auth("clsc-c", "admin")).status_code == 201
+    weekly = [{"day": d, "opens": "09:00", "closes": "19:00", "channels": ["IN_PERSON"]} for d in ("MON", "SAT")]
+    body = {"weekly": weekly, "effective_from": WEEK}
+    assert put(network, auth, "clsc-c", "SOCIAL_CONSULT", body, caller="clsc-c").status_code == 200
+    row = by_standard(conformance(network, auth, service="SOCIAL_CONSULT"), "clsc-c")["SOCIAL_CONSULT:CONSULT_HOURS"]
+    assert (row["conforms"], row["hours"], row["evening_hours"], row["bound_hours"]) == (True, 20.0, 2.0, None)
 
 
 def test_the_conformance_view_offers_the_services_with_an_hours_standard() -> None:

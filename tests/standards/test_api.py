@@ -117,6 +117,27 @@ def test_an_organisation_offering_a_service_without_hours_has_every_day_breached
     ]  # fmt: skip
 
 
+def test_without_from_the_board_answers_the_last_13_months(board: tuple[TestClient, Any], auth: Auth) -> None:
+    """Registered in January 2024, no hours declared; today is 10 March 2026. Without `from`, March 2025 to March
+    2026 (hours days are never counted since the registration on every read); `from` reaches further back, and
+    without `from` a `to` ends the 13 months."""
+    client, app = board
+    record = HoursInForceV1.model_validate(
+        {"org_id": "org-a", "service": "INFO_SOCIAL", "schedules": [], "offered_from": "2024-01-15"}
+    )
+    publication = Publication("hours|org-a|INFO_SOCIAL", HOURS_IN_FORCE, record)
+    app.state.queries.view.apply(publication.key.encode(), *encoded(publication, datetime.now(UTC)))
+    _, body = rows(client, auth, "period=MONTH&service=INFO_SOCIAL")
+    assert [r["bucket"] for r in body] == [f"2025-{m:02}" for m in range(3, 13)] + ["2026-01", "2026-02", "2026-03"]
+    assert (body[-1]["total"], body[-1]["breached"]) == (10, 10)
+    _, body = rows(client, auth, "period=MONTH&service=INFO_SOCIAL&from=2000-01-01T00:00:00-05:00")
+    assert (len(body), body[0]["bucket"], body[0]["total"]) == (27, "2024-01", 17)
+    _, body = rows(client, auth, "period=MONTH&service=INFO_SOCIAL&to=2025-01-01T00:00:00-05:00")
+    assert [r["bucket"] for r in body] == [f"2024-{m:02}" for m in range(1, 13)]
+    _, body = rows(client, auth, "period=DAY&standard=AAOR_CALLBACK")  # stored rows: the same window
+    assert [r["bucket"] for r in body] == ["2026-03-02"]
+
+
 def test_info_social_rows_by_region(board: tuple[TestClient, Any], auth: Auth) -> None:
     client, _ = board
     response = client.get("/v1/board/infosocial?region=03&period=DAY", headers=auth("org-b", "intake"))

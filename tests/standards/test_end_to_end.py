@@ -71,9 +71,16 @@ def referral_with_meetings(settings: Settings, client_for: Client, auth: Auth, t
 def declared_hours(
     settings: Settings, client_for: Client, auth: Auth, topics: BoardTopics, monday: str
 ) -> list[Outgoing]:
-    """The receiver's AAOR hours: 70 hours a week by phone and in person, evenings and Saturday included."""
+    """The receiver's AAOR hours: 70 hours a week by phone and in person, evenings and Saturday included; its crisis
+    line 24/7."""
     client = client_for(agreements_app(settings(AgreementsSettings)))
-    organisation = {"id": RECEIVER, "name": "B", "kind": "CSSS", "territory": "Nord", "services": ["AAOR"]}
+    organisation = {
+        "id": RECEIVER,
+        "name": "B",
+        "kind": "CSSS",
+        "territory": "Nord",
+        "services": ["AAOR", "CRISIS_24_7"],
+    }
     assert client.post("/v1/organisations", json=organisation, headers=auth(RECEIVER, "admin")).status_code == 201
     channels = ["PHONE", "IN_PERSON"]
     weekdays = ("MON", "TUE", "WED", "THU", "FRI")
@@ -82,6 +89,13 @@ def declared_hours(
     response = client.put(
         f"/v1/organisations/{RECEIVER}/services/AAOR/hours",
         json={"weekly": weekly, "effective_from": monday},
+        headers=auth(RECEIVER, "coordinator"),
+    )
+    assert response.status_code == 200, response.text
+    always = [{"day": d, "opens": "00:00", "closes": "24:00", "channels": ["PHONE"]} for d in (*weekdays, "SAT", "SUN")]
+    response = client.put(
+        f"/v1/organisations/{RECEIVER}/services/CRISIS_24_7/hours",
+        json={"weekly": always, "effective_from": monday},
         headers=auth(RECEIVER, "coordinator"),
     )
     assert response.status_code == 200, response.text
@@ -119,7 +133,7 @@ def test_meetings_and_hours_from_the_producers_apis_reach_the_board_api(
     rows: dict[str, dict[str, Any]] = {}
     with worker(kafka_bootstrap, topics, tmp_path) as process:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not {"AAOR_MEETINGS", "AAOR_HOURS_PHONE"} <= set(rows):
+        while time.monotonic() < deadline and not {"AAOR_MEETINGS", "AAOR_HOURS_PHONE", "HOURS_24_7"} <= set(rows):
             time.sleep(1)
             response = board.get("/v1/board", params=query, headers=auth(RECEIVER, "coordinator"))
             if response.status_code == 200:
@@ -127,5 +141,8 @@ def test_meetings_and_hours_from_the_producers_apis_reach_the_board_api(
     assert "AAOR_MEETINGS" in rows, (response.status_code, response.text[:2000], process.log.read_text()[-3000:])
     meetings = rows["AAOR_MEETINGS"]
     assert (meetings["total"], meetings["met"], meetings["breached"]) == (1, 0, 1)
+    assert (rows["HOURS_24_7"]["total"], rows["HOURS_24_7"]["met"]) == (1, 1)
+    # Declared today from Monday: the days before today count as recorded then (no hours), so this week offers 70
+    # hours only if today is its Monday.
     for standard in ("AAOR_HOURS_PHONE", "AAOR_HOURS_IN_PERSON"):
-        assert (rows[standard]["total"], rows[standard]["met"]) == (1, 1)
+        assert (rows[standard]["total"], rows[standard]["met"]) == (1, int(today.weekday() == 0))

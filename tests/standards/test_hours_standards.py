@@ -118,7 +118,7 @@ ALWAYS = [span(d, "00:00", "24:00", "PHONE") for d in DAYS]
 
 def test_days_an_organisation_offers_the_service_without_hours_are_not_met() -> None:
     """The directory's view judges a service without declared hours non-conforming: so does the board, every day
-    from the organisation's registration (before it: no row)."""
+    from the organisation's registration (before it: no row, even with a schedule in force)."""
     for service, standards in (("AAOR", ("AAOR_HOURS_PHONE", "AAOR_HOURS_IN_PERSON")),
                                ("CRISIS_24_7", ("HOURS_24_7",)), ("INFO_SOCIAL", ("HOURS_24_7",))):  # fmt: skip
         rows = hours_rows("org-a", service, [], Period.MONTH, WEEK, BOUNDS, offered_from=date(2026, 3, 4))
@@ -132,7 +132,7 @@ def test_days_an_organisation_offers_the_service_without_hours_are_not_met() -> 
         ("2026-03-02", 0), ("2026-03-03", 0), ("2026-03-04", 0), ("2026-03-05", 1),
     ]  # fmt: skip
     early = hours_rows("org-a", "CRISIS_24_7", late, Period.MONTH, WEEK, BOUNDS, offered_from=date(2026, 3, 6))
-    assert counts(early) == {"HOURS_24_7": (4, 0)}  # a schedule in force before the registration counts from itself
+    assert counts(early) == {"HOURS_24_7": (3, 0)}  # from the registration only: never a day before it
 
 
 def registered(at: str, services: list[str], event_id: str = "org-a-registered") -> tuple[Any, bytes]:
@@ -203,3 +203,25 @@ def test_a_table_value_stored_before_registrations_were_read_still_derives(tmp_p
     asyncio.run(board.worker._rebuild_hours())
     record = in_force(board)["hours|org-a|CRISIS_24_7"]
     assert (record["offered_from"], len(record["schedules"])) == (None, 1)
+
+
+def test_consultations_are_open_by_day_and_evening_on_weekdays_and_some_weekend_hours() -> None:
+    """Seed 000 l.1476-1477 (consultation sociale) and l.1722-1723 (psychologique): "accessible de jour et de soir
+    en semaine et un certain nombre d'heures les fins de semaine"; Annexe II: standard fixé. Any channel (at the
+    CSSS, at home or elsewhere), no weekly minimum: mornings only breach; a few hours of each kind meet."""
+    mornings = [span(d, "09:00", "12:00", "IN_PERSON") for d in DAYS[:5]]
+    some_of_each = [span("TUE", "13:00", "19:00", "IN_PERSON"), span("SAT", "09:00", "11:00", "PHONE")]
+    for service in ("SOCIAL_CONSULT", "PSYCH_CONSULT"):
+        rows = hours_rows("org-a", service, [schedule(service, mornings)], Period.MONTH, WEEK, BOUNDS)
+        assert counts(rows) == {"CONSULT_HOURS": (0, 7)}
+        open_enough = [schedule(service, mornings + some_of_each)]  # 23 hours: 2 in the evening, 2 on Saturday
+        assert counts(hours_rows("org-a", service, open_enough, Period.MONTH, WEEK, BOUNDS)) == {
+            "CONSULT_HOURS": (7, 0)
+        }
+        no_weekend = [schedule(service, mornings + some_of_each[:1])]
+        assert counts(hours_rows("org-a", service, no_weekend, Period.MONTH, WEEK, BOUNDS)) == {"CONSULT_HOURS": (0, 7)}
+        [view] = hours_conformance("org-a", service, open_enough, WEEK[0], BOUNDS.hours)
+        assert (view.standard, view.hours, view.daytime_hours, view.evening_hours, view.weekend_hours) == (
+            "CONSULT_HOURS", 23.0, 19.0, 2.0, 2.0
+        )  # fmt: skip
+        assert view.conforms is True
