@@ -404,6 +404,10 @@ TEXTS: dict[str, Pair] = {
         "La valeur du champ « {field} » n'est pas valide.",
         "The value of the field “{field}” is not valid.",
     ),
+    "error.too_large": (
+        "Le formulaire envoyé est trop volumineux : il n'a pas été lu. Raccourcissez les textes et recommencez.",
+        "The form sent is too large: it was not read. Shorten the texts and try again.",
+    ),
     "error.api": ("Le service a répondu : {title}.", "The service answered: {title}."),
     "error.internal": ("Erreur interne : l'équipe a été avertie.", "Internal error: the team was told."),
     # validation messages by error type (the API's problem+json `errors[].type`)

@@ -39,6 +39,11 @@ from services.console.settings import ConsoleSettings
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 OPENAPI_TTL_S = 300.0
+MAX_FORM_BYTES = 2 * 1024 * 1024
+"""The largest request body the console reads (2 MiB), before any page parses it (CSRF check included): an unsigned
+request cannot make it hold more. The largest legitimate form is a referral with its record information: 11
+categories of at most 20,000 characters, each at most 9 bytes once a browser encodes it (a 3-byte UTF-8 character
+as `%XX%XX%XX`), under 2 MB."""
 
 
 class SignInRequiredError(Exception):
@@ -252,6 +257,11 @@ def install_error_pages(app: FastAPI) -> None:
         return _error_page(request, 422, "error.form_value", field=error.field)
 
     app.add_middleware(UnexpectedErrors, respond=lambda request: _error_page(request, 500, "error.internal"))
+
+
+def too_large_page(request: Request) -> Response:
+    """A body larger than `MAX_FORM_BYTES`, refused before it is read: a 413 page in the user's language."""
+    return _error_page(request, 413, "error.too_large")
 
 
 def _query_field(t: Translator, error: Mapping[str, Any]) -> str:

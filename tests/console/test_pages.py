@@ -20,10 +20,13 @@ from services.console import session
 from services.console.main import build_app
 from services.console.pages import referrals
 from services.console.settings import API_SERVICES, ConsoleSettings
+from services.console.web import MAX_FORM_BYTES
+from services.contract.codes import InfoCategory
 from services.runtime import demo
 
 REFERRAL_ID = "0b6a8a52-7d7e-4a8e-9a51-2d3f3f0c9e11"
 NOW = datetime.now(UTC)
+FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def referral(status: str = "SUBMITTED", version: int = 1) -> dict[str, Any]:
@@ -190,6 +193,31 @@ def test_a_form_without_the_csrf_token_or_from_another_origin_is_refused(console
         headers={"Origin": "https://evil.example"},
     )
     assert elsewhere.status_code == 403
+
+
+def test_a_body_larger_than_the_console_reads_is_refused_before_it_is_read(console: TestClient) -> None:
+    """Unsigned, without a CSRF token: refused by its length before the form is parsed (it was parsed whole, then
+    refused by the CSRF check, and the memory it took stayed with the process)."""
+    csrf(console)
+    field = b"x=" + b"a" * (MAX_FORM_BYTES // 4)
+    declared = console.post("/deconnexion", content=b"&".join([field] * 5), headers=FORM_TYPE)
+    assert declared.status_code == 413, declared.status_code
+    assert "trop volumineux" in declared.text and declared.headers["connection"] == "close"
+    assert declared.headers["cache-control"] == "no-store"  # a console page, with its headers
+    chunked = console.post("/deconnexion", content=iter([field] * 5), headers=FORM_TYPE)  # no length said
+    assert chunked.status_code == 413 and "trop volumineux" in chunked.text
+
+
+def test_the_largest_referral_form_a_browser_sends_is_read(console: TestClient, fake: FakeServices) -> None:
+    """11 categories of 20,000 characters (the form's maxlength), each encoded as 9 bytes by the browser."""
+    sign_in(console, demo.CSSS, "intake")
+    fake.answers[("POST", "/v1/referrals")] = httpx.Response(201, json={"id": REFERRAL_ID})
+    form = {"csrf": csrf(console, "/demandes/nouvelle"), "form_key": REFERRAL_ID, "subject_id": "usager-9"}
+    information = {f"information.{c.value}": "€" * 20_000 for c in InfoCategory}
+    sent = console.post("/demandes/nouvelle", data={**form, **information}, follow_redirects=False)
+    assert sent.status_code == 303, sent.status_code
+    body = next(r for r in fake.seen if r.method == "POST" and r.url.path == "/v1/referrals")
+    assert len(json.loads(body.content)["information"]) == len(InfoCategory)
 
 
 def test_a_form_posted_after_the_session_expired_comes_back_to_its_page_after_sign_in(console: TestClient) -> None:
