@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.asgi import UnexpectedErrors
 from services.console.catalogue import TEXTS
-from services.console.forms import FormValueError
+from services.console.forms import FormValueError, problem_message
 from services.console.gateway import ApiProblemError, Gateway, ServiceUnavailableError
 from services.console.i18n import Translator, as_lang
 from services.console.oidc import OidcClient
@@ -228,7 +228,8 @@ def install_error_pages(app: FastAPI) -> None:
         if problem.status == 401:
             return await _sign_in(request, SignInRequiredError(expired=True))
         key = {403: "error.forbidden", 404: "error.not_found"}.get(problem.status)
-        return _error_page(request, problem.status if problem.status < 500 else 502, key, problem.title)
+        title = problem_message(get_translator(request, get_console(request)), problem)
+        return _error_page(request, problem.status if problem.status < 500 else 502, key, title)
 
     @app.exception_handler(ServiceUnavailableError)
     async def _unavailable(request: Request, error: ServiceUnavailableError) -> Response:

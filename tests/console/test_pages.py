@@ -3,6 +3,7 @@ the actions a referral's state allows, problem documents shown field by field. N
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -14,14 +15,25 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from services.common.problems import install_problem_handlers
 from services.console import session
+from services.console.catalogue import TEXTS
 from services.console.main import build_app
 from services.console.pages import referrals
 from services.console.settings import API_SERVICES, ConsoleSettings
 from services.console.web import MAX_FORM_BYTES
 from services.contract.codes import InfoCategory
+from services.referral.api import DOMAIN_ERRORS as REFERRAL_ERRORS
+from services.referral.domain import (
+    DependencyUnavailableError,
+    ReferralTargetError,
+    ReferralTimeError,
+    ReferralTransitionError,
+    TargetUnknownError,
+)
 from services.runtime import demo
 
 REFERRAL_ID = "0b6a8a52-7d7e-4a8e-9a51-2d3f3f0c9e11"
@@ -773,3 +785,99 @@ def test_the_dev_sign_in_does_not_exist_in_production(tmp_path: Path, dev_key_fi
         assert 'href="/connexion/oidc?suivant=' in page.text
         token = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert token is None  # no form on the page at all in production
+
+
+def referral_service_answer(error: Exception) -> httpx.Response:
+    """The problem document the referral service answers when its domain raises `error` (its own error table)."""
+    service = FastAPI()
+    install_problem_handlers(service, REFERRAL_ERRORS)
+
+    @service.post("/raise")
+    def _raise() -> None:
+        raise error
+
+    answer = TestClient(service).post("/raise")
+    return httpx.Response(
+        answer.status_code, content=answer.content, headers={"content-type": "application/problem+json"}
+    )
+
+
+ENGLISH = ("cannot", "does not offer", "Invalid request", "Not possible", "needs is down", "unreachable", "The service")
+
+
+def english_in(page: httpx.Response) -> list[str]:
+    return [words for words in ENGLISH if words in page.text]
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_the_referral_services_own_checks_are_said_in_the_users_language(
+    console: TestClient, fake: FakeServices, lang: str
+) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    console.get(f"/langue/{lang}?suivant=/demandes")
+    page_path = f"/demandes/{REFERRAL_ID}"
+    fake.answers[("POST", f"{page_path.replace('/demandes', '/v1/referrals')}/refuse")] = referral_service_answer(
+        ReferralTimeError("at: a step cannot happen in the future")
+    )
+    form = {"csrf": csrf(console, page_path), "version": "1", "reason": "x", "at": "2099-01-01T10:00"}
+    refused = console.post(f"{page_path}/actions/refuse", data=form)
+    assert refused.status_code == 422
+    said = {"fr": "ne peut être ni dans le futur", "en": "can be neither in the future"}[lang]
+    assert said in html.unescape(refused.text)
+    fake.answers[("POST", f"{page_path.replace('/demandes', '/v1/referrals')}/accept")] = referral_service_answer(
+        ReferralTransitionError("cannot accept a referral in status SUBMITTED")
+    )
+    impossible = console.post(f"{page_path}/actions/accept", data={"csrf": csrf(console, page_path), "version": "1"})
+    assert impossible.status_code == 409
+    said = {"fr": "cette étape n'est pas permise", "en": "this step is not allowed"}[lang]
+    assert said in html.unescape(impossible.text)
+    if lang == "fr":
+        assert english_in(refused) == [] and english_in(impossible) == []
+
+
+def test_a_refused_submission_is_said_in_french_on_its_field_or_for_the_form(
+    console: TestClient, fake: FakeServices
+) -> None:
+    sign_in(console, demo.CSSS, "intake")
+    fake.answers[("GET", "/v1/organisations")] = httpx.Response(200, json={"items": []})
+    form = {"csrf": csrf(console, "/demandes/nouvelle"), "form_key": REFERRAL_ID, "subject_id": "usager-9"}
+    fake.answers[("POST", "/v1/referrals")] = referral_service_answer(
+        ReferralTargetError("to_service: the target organisation does not offer this service")
+    )
+    target = console.post("/demandes/nouvelle", data={**form, "to_service": "CRISIS_24_7"})
+    assert 'id="e-to_service">l&#39;organisation destinataire n&#39;offre pas ce service' in target.text
+    fake.answers[("POST", "/v1/referrals")] = referral_service_answer(TargetUnknownError("unknown organisation"))
+    unknown = console.post("/demandes/nouvelle", data={**form, "to_service": "CRISIS_24_7"})
+    assert "le répertoire ne connaît pas l&#39;organisation destinataire" in unknown.text
+    fake.answers[("POST", "/v1/referrals")] = httpx.Response(
+        422, json={"type": "urn:ca.qc.rls:problem:something-new", "title": "Something new", "detail": "in English"}
+    )
+    new = console.post("/demandes/nouvelle", data={**form, "to_service": "CRISIS_24_7"})
+    assert "le service a refusé les valeurs envoyées" in html.unescape(new.text)  # by its status
+    for page in (target, unknown, new):
+        assert english_in(page) == [] and "in English" not in page.text
+
+
+@pytest.mark.parametrize(("lang", "said"), [("fr", "un service dont cette demande a besoin ne répond pas"), ("en", "")])
+def test_a_service_down_behind_another_is_said_in_the_users_language(
+    console: TestClient, fake: FakeServices, lang: str, said: str
+) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "clinician")
+    console.get(f"/langue/{lang}?suivant=/demandes")
+    fake.answers[("GET", f"/v1/referrals/{REFERRAL_ID}/information")] = referral_service_answer(
+        DependencyUnavailableError("http://consent/v1/decisions unreachable (ConnectError)")
+    )
+    form = {"csrf": csrf(console, f"/demandes/{REFERRAL_ID}"), "categories": ["CONTACT"]}
+    page = console.post(f"/demandes/{REFERRAL_ID}/renseignements", data=form)
+    assert page.status_code == 502
+    assert (said or "a service this request needs does not answer") in html.unescape(page.text)
+    assert "unreachable" not in page.text and "needs is down" not in page.text
+
+
+def test_no_french_text_quotes_a_service() -> None:
+    """The texts a service's refusal is said with quote its words (`{message}`, `{detail}`) only in English; every
+    text has both languages."""
+    for key, (fr, en) in TEXTS.items():
+        assert fr and en, key
+        if key.startswith(("invalid.", "problem.", "referral.impossible", "error.api")):
+            assert "{message}" not in fr and "{detail}" not in fr, key

@@ -15,7 +15,15 @@ from starlette.datastructures import FormData
 
 from services.common.clock import system_clock
 from services.console.actions import BY_COMMAND, allowed, side_of
-from services.console.forms import VERSION, FormErrors, FormValueError, form_values, idempotency, rendered_value
+from services.console.forms import (
+    VERSION,
+    FormErrors,
+    FormValueError,
+    form_values,
+    idempotency,
+    problem_message,
+    rendered_value,
+)
 from services.console.gateway import ApiProblemError, Gateway
 from services.console.i18n import Translator
 from services.console.session import AUDITORS, Session
@@ -263,7 +271,9 @@ async def _refused_action(on: OnReferral, command: str, seen: str, problem: ApiP
             at=t.when(last["at"]),
         )
     else:
-        context["conflict"] = t.t("referral.impossible", action=action, status=status, detail=problem.detail or "")
+        context["conflict"] = t.t(
+            "referral.impossible", action=action, status=status, reason=problem_message(t, problem)
+        )
     return render(on.request, "referral.html", status=problem.status, **context)
 
 
@@ -337,6 +347,8 @@ async def record_consent(on: Here, form: Form) -> Response:
         if problem.status != 422:
             raise
         errors = FormErrors.of(problem, on.t)
+        if errors.fields.pop("valid_from", None):  # the console sets the start (now): it is the birth date's fault
+            errors.fields.setdefault("subject_birth_date", on.t.t("invalid.subject_birth_date.validation"))
         if "scope" in body["granted_by"] and not body["granted_by"]["scope"]:
             # the consent service checks the mandate only once the request is well formed: say it now, with the rest
             errors.fields.setdefault("granted_by.scope", on.t.t("invalid.granted_by.scope.validation"))
