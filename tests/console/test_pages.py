@@ -881,3 +881,46 @@ def test_no_french_text_quotes_a_service() -> None:
         assert fr and en, key
         if key.startswith(("invalid.", "problem.", "referral.impossible", "error.api")):
             assert "{message}" not in fr and "{detail}" not in fr, key
+
+
+def notices(page: httpx.Response) -> list[str]:
+    return re.findall(r'role="status"><p>([^<]*)', html.unescape(page.text))
+
+
+def test_a_link_naming_an_action_a_consent_or_a_submission_confirms_only_what_the_services_show(
+    console: TestClient, fake: FakeServices
+) -> None:
+    """Nothing was done: a crafted link confirms nothing (as `?reconnaissance=` on the integrity page)."""
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    page = f"/demandes/{REFERRAL_ID}"
+    consent_id = "5f0c2a8e-3d7b-4d61-9a0e-1b2c3d4e5f60"
+    for query in ("fait=accept", f"consentement={consent_id}", "soumise=1"):  # the receiver submitted nothing
+        assert notices(console.get(f"{page}?{query}")) == [], query
+    assert console.get(f"{page}?consentement=AUCUN").status_code == 422  # not an id
+    # done: the referral's last step is the receiver's acceptance; the consent service has the consent
+    fake.referral = referral("ACCEPTED", 2)
+    fake.referral["history"] = [
+        {"step": "submitted", "at": NOW.isoformat(), "to_org": demo.CRISIS_CENTRE},
+        {"step": "accepted", "at": NOW.isoformat(), "to_org": demo.CRISIS_CENTRE},
+    ]
+    consent = {
+        "id": consent_id,
+        "subject_id": "usager-9",
+        "recorded_by_org": demo.CRISIS_CENTRE,
+        "recipients": [{"org_id": demo.CRISIS_CENTRE}],
+    }
+    fake.answers[("GET", f"/v1/consents/{consent_id}")] = httpx.Response(200, json=consent)
+    assert notices(console.get(f"{page}?fait=accept")) == ["Action enregistrée : Accepter."]
+    assert notices(console.get(f"{page}?fait=refuse")) == []  # not the last step
+    assert notices(console.get(f"{page}?consentement={consent_id}")) == ["Consentement consigné (5f0c2a8e)."]
+    fake.answers[("GET", f"/v1/consents/{consent_id}")] = httpx.Response(200, json={**consent, "subject_id": "x"})
+    assert notices(console.get(f"{page}?consentement={consent_id}")) == []  # another person's
+
+
+def test_the_submission_is_confirmed_to_its_sender_while_nothing_else_happened(
+    console: TestClient, fake: FakeServices
+) -> None:
+    sign_in(console, demo.CSSS, "intake")
+    assert notices(console.get(f"/demandes/{REFERRAL_ID}?soumise=1")) == ["Demande soumise."]
+    fake.referral["history"].append({"step": "received", "at": NOW.isoformat()})
+    assert notices(console.get(f"/demandes/{REFERRAL_ID}?soumise=1")) == []
