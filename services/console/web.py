@@ -198,8 +198,9 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def local_path(value: str | None, default: str = "/demandes") -> str:
-    """Only paths of this console are followed after sign-in (never another site: no open redirect)."""
+def local_path(value: str | None, default: str = "/") -> str:
+    """Only paths of this console are followed after sign-in (never another site: no open redirect); by default the
+    home, `/`: the first page the user's roles open."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return default

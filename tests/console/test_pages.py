@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from services.common.auth import NETWORK_AUDITOR
 from services.common.problems import install_problem_handlers
 from services.console import session
 from services.console.catalogue import TEXTS
@@ -924,3 +925,26 @@ def test_the_submission_is_confirmed_to_its_sender_while_nothing_else_happened(
     assert notices(console.get(f"/demandes/{REFERRAL_ID}?soumise=1")) == ["Demande soumise."]
     fake.referral["history"].append({"step": "received", "at": NOW.isoformat()})
     assert notices(console.get(f"/demandes/{REFERRAL_ID}?soumise=1")) == []
+
+
+@pytest.mark.parametrize(
+    ("roles", "home"),
+    [
+        (["admin"], "/ententes"),
+        (["intake"], "/demandes"),
+        (["auditor"], "/demandes"),
+        (["coordinator", "admin"], "/demandes"),
+        ([NETWORK_AUDITOR], "/demandes"),
+    ],
+)
+def test_sign_in_and_the_home_lead_to_the_first_page_the_users_roles_open(
+    console: TestClient, fake: FakeServices, roles: list[str], home: str
+) -> None:
+    """An administrator opens no worklist: sign-in led them to a refusal."""
+    fake.answers[("GET", "/v1/agreements")] = httpx.Response(200, json={"items": [], "next_cursor": None})
+    form = {"csrf": csrf(console), "org": demo.CSSS, "roles": roles, "sub": "someone"}  # the sign-in page's default
+    signed_in = console.post("/connexion/dev", data=form, follow_redirects=False)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == home
+    assert console.get("/", follow_redirects=False).headers["location"] == home
+    assert console.get(home).status_code == 200
+    assert 'name="suivant" value="/"' in console.get("/connexion").text

@@ -69,9 +69,9 @@ AllWhenBlank = BeforeValidator(_all_when_blank)
 
 
 @router.get("/")
-def home() -> Response:
-    """The worklist is the home page."""
-    return see_other("/demandes")
+def home(session: SignedIn) -> Response:
+    """The first page the user's roles open: the worklist, or an administrator's agreements."""
+    return see_other(session.home)
 
 
 async def _referrals(api: Gateway, params: dict[str, Any]) -> list[dict[str, Any]]:
