@@ -304,7 +304,7 @@ def test_a_problem_document_is_shown_on_the_field_it_names(console: TestClient, 
     )
     page = console.post(f"/demandes/{REFERRAL_ID}/actions/refuse", data={"csrf": token, "version": "1", "reason": ""})
     assert page.status_code == 422
-    assert 'id="e-reason">ce champ est obligatoire' in page.text
+    assert 'id="e-refuse-reason">ce champ est obligatoire' in page.text
     assert 'aria-invalid="true"' in page.text
 
 
@@ -948,3 +948,55 @@ def test_sign_in_and_the_home_lead_to_the_first_page_the_users_roles_open(
     assert console.get("/", follow_redirects=False).headers["location"] == home
     assert console.get(home).status_code == 200
     assert 'name="suivant" value="/"' in console.get("/connexion").text
+
+
+def links_reach_their_fields(page: httpx.Response) -> list[str]:
+    """The error summary's links, each checked to reach an element of the page."""
+    links = re.findall(r'<li><a href="#([^"]+)">', page.text)
+    assert all(f'id="{target}"' in page.text for target in links), links
+    return links
+
+
+def described_by(page: httpx.Response, element_id: str) -> list[str]:
+    """The ids an element's aria-describedby names, each checked to exist."""
+    tag = re.search(rf'<[a-z]+ [^>]*id="{element_id}"[^>]*>', page.text)
+    assert tag, element_id
+    names = re.search(r'aria-describedby="([^"]+)"', tag.group(0))
+    ids = names.group(1).split() if names else []
+    assert all(f'id="{i}"' in page.text for i in ids), ids
+    return ids
+
+
+def test_an_actions_errors_are_tied_to_its_own_inputs_by_their_labels(console: TestClient, fake: FakeServices) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    page, refuse = f"/demandes/{REFERRAL_ID}", f"/v1/referrals/{REFERRAL_ID}/refuse"
+    fake.answers[("POST", refuse)] = httpx.Response(
+        422,
+        json={
+            "type": "urn:ca.qc.rls:problem:validation",
+            "title": "Invalid request",
+            "errors": [
+                {"field": "reason", "message": "String should have at least 1 character", "type": "string_too_short"}
+            ],
+        },
+    )
+    reason = console.post(f"{page}/actions/refuse", data={"csrf": csrf(console, page), "version": "1", "reason": " "})
+    assert links_reach_their_fields(reason) == ["f-refuse-reason"]
+    assert '<a href="#f-refuse-reason">Motif du refus</a>' in reason.text  # its label, not the API's name
+    assert described_by(reason, "f-refuse-reason") == ["e-refuse-reason"]
+    fake.answers[("POST", refuse)] = referral_service_answer(
+        ReferralTimeError("at: a step cannot happen in the future")
+    )
+    form = {"csrf": csrf(console, page), "version": "1", "reason": "x", "at": "2099-01-01T10:00"}
+    at = console.post(f"{page}/actions/refuse", data=form)
+    assert links_reach_their_fields(at) == ["f-refuse-at"]
+    assert described_by(at, "f-refuse-at") == ["e-refuse-at"]  # the optional date too
+    assert '<a href="#f-refuse-at">Quand' in at.text
+
+
+def test_information_asked_without_a_category_says_so_on_the_categories(console: TestClient) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "clinician")
+    page = f"/demandes/{REFERRAL_ID}"
+    asked = console.post(f"{page}/renseignements", data={"csrf": csrf(console, page)})
+    assert asked.status_code == 422
+    assert described_by(asked, "f-info-categories") == ["e-info-categories"]
