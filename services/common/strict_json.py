@@ -10,9 +10,12 @@ the only safe answer is to refuse them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.asgi import HttpMiddleware
 from services.common.declared import shown_key
@@ -81,13 +84,24 @@ def _is_json(scope: Scope) -> bool:
     return False
 
 
-class StrictJSONMiddleware(HttpMiddleware):
-    """Reads a request body once, at most `MAX_BODY_BYTES` of it; refuses a larger one, and in a JSON body duplicate
-    keys (naming the key if the API declares it, else `<key>`) and text that is not UTF-8; replays it otherwise."""
+class BoundedBody(HttpMiddleware):
+    """Reads a request body once, before any route does, at most `limit` bytes of it: a larger one is answered by
+    `too_large` (by default the problem document `content-too-large`) without being held in memory; the body is
+    replayed to the application otherwise. The services (`StrictJSONMiddleware`) and the console's pages use it."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int = MAX_BODY_BYTES,
+        too_large: Callable[[Request], Response] | None = None,
+    ) -> None:
+        super().__init__(app)
+        self.limit = limit
+        self.too_large = too_large
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if _declared_length(scope) > MAX_BODY_BYTES:
-            await _too_large(scope, receive, send)
+        if _declared_length(scope) > self.limit:
+            await self._refuse(scope, receive, send)
             return
         chunks: list[bytes] = []
         size, more = 0, True
@@ -98,12 +112,31 @@ class StrictJSONMiddleware(HttpMiddleware):
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > MAX_BODY_BYTES:  # sent without a length, or longer than it said
-                await _too_large(scope, receive, send)
+            if size > self.limit:  # sent without a length, or longer than it said
+                await self._refuse(scope, receive, send)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body = b"".join(chunks)
+        await self.read(scope, b"".join(chunks), receive, send)
+
+    async def read(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
+        """Goes on with the whole body (a subclass checks it first)."""
+        await self.app(scope, replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.too_large is None:
+            response: Response = _too_large(scope.get("path"), self.limit)
+        else:
+            response = self.too_large(Request(scope))
+        response.headers["Connection"] = "close"  # the rest of the body is not read
+        await response(scope, receive, send)
+
+
+class StrictJSONMiddleware(BoundedBody):
+    """Reads a request body once, at most `MAX_BODY_BYTES` of it; refuses a larger one, and in a JSON body duplicate
+    keys (naming the key if the API declares it, else `<key>`) and text that is not UTF-8; replays it otherwise."""
+
+    async def read(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
         refused = refusal(body) if _is_json(scope) else None
         if refused is not None:
             key, why, kind = refused
@@ -119,7 +152,7 @@ class StrictJSONMiddleware(HttpMiddleware):
             )
             await response(scope, receive, send)
             return
-        await self.app(scope, replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+        await super().read(scope, body, receive, send)
 
 
 def _declared_length(scope: Scope) -> int:
@@ -129,18 +162,15 @@ def _declared_length(scope: Scope) -> int:
     return 0
 
 
-async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
-    detail = f"body: larger than {MAX_BODY_BYTES} bytes"
-    response = problem_response(
+def _too_large(path: str | None, limit: int) -> Response:
+    return problem_response(
         CONTENT_TOO_LARGE.status,
         CONTENT_TOO_LARGE.slug,
         CONTENT_TOO_LARGE.title,
-        detail,
-        scope.get("path"),
-        headers={"Connection": "close"},  # the rest of the body is not read
-        errors=[{"field": "body", "message": f"larger than {MAX_BODY_BYTES} bytes", "type": "too_large"}],
+        f"body: larger than {limit} bytes",
+        path,
+        errors=[{"field": "body", "message": f"larger than {limit} bytes", "type": "too_large"}],
     )
-    await response(scope, receive, send)
 
 
 def replay(messages: list[Message], then: Receive) -> Receive:

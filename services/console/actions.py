@@ -9,7 +9,7 @@ changed the referral in between."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from services.contract.codes import ReferralStatus as S
 from services.contract.codes import ServiceCode
@@ -38,6 +38,8 @@ class Input:
 @dataclass(frozen=True)
 class Action:
     command: str
+    step: str
+    """The step it enters in the referral's history (the referral API's `history[].step`)."""
     statuses: frozenset[S]
     side: Side = "receiver"
     inputs: tuple[Input, ...] = ()
@@ -56,13 +58,14 @@ class Action:
 MEETING_MODES = ("IN_PERSON", "PHONE", "VIDEO", "GROUP")
 
 ACTIONS: tuple[Action, ...] = (
-    Action("receive", frozenset({S.SUBMITTED, S.REDIRECTED})),
-    Action("callback", LIVE),
-    Action("analyse", OPEN - {S.ANALYSED}, stage="before"),
-    Action("accept", OPEN, tone="primary", stage="before"),
-    Action("refuse", OPEN, inputs=(Input("reason", "field.reason"),), tone="danger", stage="before"),
+    Action("receive", "received", frozenset({S.SUBMITTED, S.REDIRECTED})),
+    Action("callback", "called-back", LIVE),
+    Action("analyse", "analysed", OPEN - {S.ANALYSED}, stage="before"),
+    Action("accept", "accepted", OPEN, tone="primary", stage="before"),
+    Action("refuse", "refused", OPEN, inputs=(Input("reason", "field.reason"),), tone="danger", stage="before"),
     Action(
         "redirect",
+        "redirected",
         OPEN - {S.REDIRECTED},
         inputs=(
             Input("to_org", "field.to_org"),
@@ -70,17 +73,18 @@ ACTIONS: tuple[Action, ...] = (
         ),
         stage="before",
     ),
-    Action("first-contact", OPEN - {S.FIRST_CONTACT_MADE} | {S.ACCEPTED, S.FOLLOW_UP_STARTED}),
-    Action("start-follow-up", frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE}), stage="after"),
+    Action("first-contact", "first-contact-made", OPEN - {S.FIRST_CONTACT_MADE} | {S.ACCEPTED, S.FOLLOW_UP_STARTED}),
+    Action("start-follow-up", "follow-up-started", frozenset({S.ACCEPTED, S.FIRST_CONTACT_MADE}), stage="after"),
     Action(
         "meetings",
+        "meeting-recorded",
         UNDER_WAY,
         inputs=(Input("mode", "field.mode", "MeetingMode", MEETING_MODES),),
         at_required=True,
         in_v1=False,
     ),
-    Action("close", UNDER_WAY, inputs=(Input("outcome", "field.outcome"),), stage="after"),
-    Action("cancel", OPEN, side="sender", tone="danger", stage="before"),
+    Action("close", "closed", UNDER_WAY, inputs=(Input("outcome", "field.outcome"),), stage="after"),
+    Action("cancel", "cancelled", OPEN, side="sender", tone="danger", stage="before"),
 )
 
 BY_COMMAND = {action.command: action for action in ACTIONS}
@@ -92,6 +96,18 @@ def side_of(org: str, referral: dict[str, object]) -> Side | None:
     if referral.get("from_org") == org:
         return "sender"
     return None
+
+
+def taken_last(action: Action, org: str, referral: dict[str, Any]) -> bool:
+    """Whether the referral's last step is `action`'s, taken by `org` (the only organisation the referral API lets take
+    it: its sender, or the receiver it was addressed to then; a redirection's receiver is the one before it)."""
+    history = [m for m in referral.get("history") or [] if isinstance(m, dict)]
+    if not history or history[-1].get("step") != action.step:
+        return False
+    if action.side == "sender":
+        return referral.get("from_org") == org
+    taker = history[-2] if action.step == "redirected" and len(history) > 1 else history[-1]
+    return taker.get("to_org", referral.get("to_org")) == org
 
 
 def accepted(referral: dict[str, object]) -> bool:

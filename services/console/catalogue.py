@@ -153,8 +153,8 @@ TEXTS: dict[str, Pair] = {
         "is still needed.",
     ),
     "referral.impossible": (
-        "L'action « {action} » n'est pas possible dans le statut « {status} » : {detail}",
-        "The action “{action}” is not possible in status “{status}”: {detail}",
+        "L'action « {action} » n'a pas été appliquée (statut « {status} ») : {reason}.",
+        "The action “{action}” was not applied (status “{status}”): {reason}.",
     ),
     # actions
     "action.receive": ("Accuser réception", "Acknowledge receipt"),
@@ -411,7 +411,77 @@ TEXTS: dict[str, Pair] = {
         "La valeur du champ « {field} » n'est pas valide.",
         "The value of the field “{field}” is not valid.",
     ),
+    "error.too_large": (
+        "Le formulaire envoyé est trop volumineux : il n'a pas été lu. Raccourcissez les textes et recommencez.",
+        "The form sent is too large: it was not read. Shorten the texts and try again.",
+    ),
     "error.api": ("Le service a répondu : {title}.", "The service answered: {title}."),
+    # a service's problem document (its `type` slug), in the user's language: never the service's English text to a
+    # French user; what the catalogue does not know is said by its HTTP status (`problem.status.<status>`), and in
+    # English only, with the service's own words (`{detail}`)
+    "problem.transition-impossible": (
+        "cette étape n'est pas permise dans ce statut, ou elle est déjà inscrite pour l'organisation qui a la demande",
+        "this step is not allowed in this status, or it is already recorded for the organisation holding the referral",
+    ),
+    "problem.version-conflict": (
+        "la fiche a changé depuis que vous l'avez ouverte : rechargez la page",
+        "the record changed since you opened it: reload the page",
+    ),
+    "problem.idempotency-key-reused": (
+        "ce formulaire a déjà été envoyé avec d'autres valeurs : rechargez la page et recommencez",
+        "this form was already sent with other values: reload the page and try again",
+    ),
+    "problem.unknown-organisation": (
+        "le répertoire ne connaît pas l'organisation destinataire",
+        "the directory does not know the receiving organisation",
+    ),
+    "problem.dependency-unavailable": (
+        "un service dont cette demande a besoin ne répond pas ; réessayez dans quelques minutes",
+        "a service this request needs does not answer: try again in a few minutes",
+    ),
+    "problem.disclosure-rejected": (
+        "le service des consentements a refusé la demande telle qu'elle est formulée",
+        "the consent service rejected the request as it was made",
+    ),
+    "problem.information-erased": (
+        "les renseignements de cette personne ont été effacés",
+        "this person's information was erased",
+    ),
+    "problem.content-too-large": ("l'envoi est trop volumineux", "what was sent is too large"),
+    "problem.status.400": ("la requête n'est pas valide", "the request is not valid ({detail})"),
+    "problem.status.401": ("votre session a pris fin : reconnectez-vous", "your session ended: sign in again"),
+    "problem.status.403": (
+        "votre organisation ou vos rôles ne le permettent pas",
+        "your organisation or roles do not allow it ({detail})",
+    ),
+    "problem.status.404": ("introuvable, ou vous n'y avez pas accès", "not found, or not open to you ({detail})"),
+    "problem.status.409": (
+        "ce n'est pas possible dans l'état actuel de la fiche : rechargez la page",
+        "not possible in the record's current state ({detail})",
+    ),
+    "problem.status.410": ("ces renseignements n'existent plus", "this information no longer exists ({detail})"),
+    "problem.status.412": (
+        "la fiche a changé depuis que vous l'avez ouverte : rechargez la page",
+        "the record changed since you opened it ({detail})",
+    ),
+    "problem.status.413": ("l'envoi est trop volumineux", "what was sent is too large ({detail})"),
+    "problem.status.422": (
+        "le service a refusé les valeurs envoyées : vérifiez-les et recommencez",
+        "the service refused the values sent ({detail})",
+    ),
+    "problem.status.428": (
+        "la version de la fiche manque : rechargez la page",
+        "the record's version is missing ({detail})",
+    ),
+    "problem.status.429": (
+        "trop de demandes en peu de temps : réessayez dans une minute",
+        "too many requests: try again in a minute ({detail})",
+    ),
+    "problem.status.5xx": (
+        "le service a rencontré une erreur ou ne répond pas ; réessayez dans quelques minutes",
+        "the service failed or does not answer: try again in a few minutes ({detail})",
+    ),
+    "problem.default": ("le service a refusé la demande", "the service refused the request ({detail})"),
     "error.internal": ("Erreur interne : l'équipe a été avertie.", "Internal error: the team was told."),
     # validation messages by error type (the API's problem+json `errors[].type`)
     "invalid.missing": ("ce champ est obligatoire", "this field is required"),
@@ -427,7 +497,7 @@ TEXTS: dict[str, Pair] = {
     "invalid.date_from_datetime_parsing": ("date invalide", "invalid date"),
     "invalid.date_parsing": ("date invalide", "invalid date"),
     "invalid.datetime_parsing": ("date et heure invalides", "invalid date and time"),
-    "invalid.default": ("valeur refusée ({message})", "value refused ({message})"),
+    "invalid.default": ("valeur refusée", "value refused ({message})"),
     # the same, for one field: invalid.<form field>.<type> (the consent service's own checks are of type `validation`)
     "invalid.granted_by.scope.validation": (
         "un représentant ne consent que dans les limites de son mandat : cochez les fins que couvre le mandat",
@@ -441,6 +511,32 @@ TEXTS: dict[str, Pair] = {
         "may not consent for the person at their age when the consent is given or when it starts (14 or older: "
         "the person themself; under 14: the holder of parental authority or the tutor; an inapt adult: their "
         "tutor, curator, mandatary or the person who may consent to care); check the date of birth too",
+    ),
+    # the services' own checks on a field (type `validation`: their domain errors naming the field)
+    "invalid.at.validation": (
+        "ne peut être ni dans le futur ni avant l'étape précédente de la demande",
+        "can be neither in the future nor before the referral's previous step",
+    ),
+    "invalid.to_service.validation": (
+        "l'organisation destinataire n'offre pas ce service",
+        "the receiving organisation does not offer this service",
+    ),
+    "invalid.to_org.validation": (
+        "la demande est déjà adressée à ce service de cette organisation",
+        "the referral is already addressed to this organisation's service",
+    ),
+    "invalid.agreement_id.validation": (
+        "cette entente ne couvre pas la demande maintenant",
+        "this agreement does not cover the referral now",
+    ),
+    "invalid.reason_code.validation": ("ce code de motif est inconnu", "this reason code is unknown"),
+    "invalid.subject_birth_date.validation": (
+        "ne peut pas être dans le futur, ni après le début du consentement",
+        "cannot be in the future, nor after the consent's start",
+    ),
+    "invalid.valid_until.validation": (
+        "doit être après le début du consentement (aujourd'hui)",
+        "must be after the consent's start (today)",
     ),
     "invalid.granted_by.mandate_ref.string_pattern_mismatch": (
         "un numéro (lettres, chiffres, espaces et - . / : # _), pas une description",

@@ -35,11 +35,23 @@ def field_name(api_field: str) -> str:
 
 def message(t: Translator, error: dict[str, Any], field: str = "") -> str:
     """The error in the user's language: the field's own message for its type (`invalid.<field>.<type>`: a service's
-    own check, say), else the type's, else the service's message quoted."""
+    own check, say), else the type's, else a general one (in English only, with the service's message quoted: a French
+    user never reads a service's English text)."""
     for key in (f"invalid.{field}.{error.get('type')}", f"invalid.{error.get('type')}"):
         if key in TEXTS:
             return t.t(key)
     return t.t("invalid.default", message=str(error.get("message", ""))[:200])
+
+
+def problem_message(t: Translator, problem: ApiProblemError) -> str:
+    """A service's refusal in the user's language: the catalogue's text for its type (`problem.<slug>`), else for its
+    HTTP status; the service's own words (`detail`, else `title`) only in the English texts that quote them."""
+    status = "5xx" if problem.status >= 500 else str(problem.status)
+    key = next(
+        (k for k in (f"problem.{problem.slug}", f"problem.status.{status}") if k in TEXTS),
+        "problem.default",
+    )
+    return t.t(key, detail=str(problem.detail or problem.title)[:200])
 
 
 @dataclass
@@ -58,7 +70,7 @@ class FormErrors:
         for api_field, error in problem.field_errors().items():
             name = field_name(api_field)
             fields.setdefault(name, message(t, error, name))
-        return cls(fields, None if fields else problem.detail or problem.title)
+        return cls(fields, None if fields else problem_message(t, problem))
 
 
 def form_values(form: FormData, multi: Iterable[str] = ()) -> dict[str, Any]:

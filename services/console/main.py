@@ -16,13 +16,21 @@ from starlette.types import Message, Receive, Scope, Send
 
 from services.common.asgi import HttpMiddleware
 from services.common.composition import Service
+from services.common.strict_json import BoundedBody
 from services.common.telemetry import NATIVE_TELEMETRY, observe
 from services.console.oidc import OidcClient
 from services.console.pages import agreements, audit, referrals, signin, submit
 from services.console.revocations import Revocations
 from services.console.session import SealedCookies
 from services.console.settings import API_SERVICES, ConsoleSettings
-from services.console.web import HERE, Console, install_error_pages, static_version
+from services.console.web import (
+    HERE,
+    MAX_FORM_BYTES,
+    Console,
+    install_error_pages,
+    static_version,
+    too_large_page,
+)
 
 STATIC = HERE / "static"
 CSP = (
@@ -97,6 +105,8 @@ def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
     for module in (signin, submit, referrals, agreements, audit):  # submit's /demandes/nouvelle before /{id}
         app.include_router(module.router)
     install_error_pages(app)
+    # before any page reads a form (the CSRF check included): an unsigned request cannot make it hold more
+    app.add_middleware(BoundedBody, limit=MAX_FORM_BYTES, too_large=too_large_page)
     app.add_middleware(SecurityHeaders)  # after the error pages: outside the one that draws the 500 page
 
     @app.get("/healthz", include_in_schema=False)

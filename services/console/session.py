@@ -70,6 +70,16 @@ class Session:
     def audits_network(self) -> bool:
         return NETWORK_AUDITOR in self.roles
 
+    @property
+    def home(self) -> str:
+        """The first page of the menu the user's roles open, where sign-in and `/` lead: the worklist (workers and
+        auditors), else the agreements (an administrator); a user without those roles gets the worklist's refusal."""
+        if self.works_referrals or self.audits:
+            return "/demandes"
+        if self.has_any("admin"):
+            return "/ententes"
+        return "/demandes"
+
 
 class SealedCookies:
     """Seals small JSON documents into cookie values; a value sealed for one purpose never opens for another. A

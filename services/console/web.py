@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.asgi import UnexpectedErrors
 from services.console.catalogue import TEXTS
-from services.console.forms import FormValueError
+from services.console.forms import FormValueError, problem_message
 from services.console.gateway import ApiProblemError, Gateway, ServiceUnavailableError
 from services.console.i18n import Translator, as_lang
 from services.console.oidc import OidcClient
@@ -39,6 +39,11 @@ from services.console.settings import ConsoleSettings
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 OPENAPI_TTL_S = 300.0
+MAX_FORM_BYTES = 2 * 1024 * 1024
+"""The largest request body the console reads (2 MiB), before any page parses it (CSRF check included): an unsigned
+request cannot make it hold more. The largest legitimate form is a referral with its record information: 11
+categories of at most 20,000 characters, each at most 9 bytes once a browser encodes it (a 3-byte UTF-8 character
+as `%XX%XX%XX`), under 2 MB."""
 
 
 class SignInRequiredError(Exception):
@@ -193,8 +198,9 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def local_path(value: str | None, default: str = "/demandes") -> str:
-    """Only paths of this console are followed after sign-in (never another site: no open redirect)."""
+def local_path(value: str | None, default: str = "/") -> str:
+    """Only paths of this console are followed after sign-in (never another site: no open redirect); by default the
+    home, `/`: the first page the user's roles open."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return default
@@ -223,7 +229,8 @@ def install_error_pages(app: FastAPI) -> None:
         if problem.status == 401:
             return await _sign_in(request, SignInRequiredError(expired=True))
         key = {403: "error.forbidden", 404: "error.not_found"}.get(problem.status)
-        return _error_page(request, problem.status if problem.status < 500 else 502, key, problem.title)
+        title = problem_message(get_translator(request, get_console(request)), problem)
+        return _error_page(request, problem.status if problem.status < 500 else 502, key, title)
 
     @app.exception_handler(ServiceUnavailableError)
     async def _unavailable(request: Request, error: ServiceUnavailableError) -> Response:
@@ -252,6 +259,11 @@ def install_error_pages(app: FastAPI) -> None:
         return _error_page(request, 422, "error.form_value", field=error.field)
 
     app.add_middleware(UnexpectedErrors, respond=lambda request: _error_page(request, 500, "error.internal"))
+
+
+def too_large_page(request: Request) -> Response:
+    """A body larger than `MAX_FORM_BYTES`, refused before it is read: a 413 page in the user's language."""
+    return _error_page(request, 413, "error.too_large")
 
 
 def _query_field(t: Translator, error: Mapping[str, Any]) -> str:

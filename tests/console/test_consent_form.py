@@ -220,3 +220,24 @@ def test_the_consent_names_the_organisations_that_communicate_the_sender_checked
     assert done.status_code == 303, done.text
     [consent] = _consents(consent_service, auth)
     assert consent["disclosers"] == [sender.group(1)]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("valid_until", "2000-01-01", {"fr": "doit être après le début du consentement", "en": "must be after the"}),
+        ("subject_birth_date", "2099-01-01", {"fr": "ne peut pas être dans le futur", "en": "cannot be in the future"}),
+    ],
+)
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_the_consent_services_own_checks_come_back_on_their_field_in_the_users_language(
+    console: TestClient, lang: str, field: str, value: str, said: dict[str, str]
+) -> None:
+    """The consent service's domain checks (type `validation`) answer in English: the console says them itself."""
+    console.get(f"/langue/{lang}?suivant={PAGE}")
+    form = _form(console, **{"granted_by.role": "SELF", field: value})
+    page = console.post(f"{PAGE}/consentements", data=form)
+    assert page.status_code == 422
+    text = _text(page)
+    assert f'<p class="field-error" id="e-{field}">{said[lang]}' in text
+    assert "must be after the start" not in text and "is in the future" not in text  # never the service's words

@@ -3,6 +3,7 @@ the actions a referral's state allows, problem documents shown field by field. N
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -15,18 +16,33 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
+from services.common.auth import NETWORK_AUDITOR
+from services.common.problems import install_problem_handlers
 from services.consent.api_models import CalendarInstant
 from services.console import session
+from services.console.catalogue import TEXTS
 from services.console.main import build_app
 from services.console.pages import referrals
 from services.console.settings import API_SERVICES, ConsoleSettings
+from services.console.web import MAX_FORM_BYTES
+from services.contract.codes import InfoCategory
+from services.referral.api import DOMAIN_ERRORS as REFERRAL_ERRORS
+from services.referral.domain import (
+    DependencyUnavailableError,
+    ReferralTargetError,
+    ReferralTimeError,
+    ReferralTransitionError,
+    TargetUnknownError,
+)
 from services.runtime import demo
 
 REFERRAL_ID = "0b6a8a52-7d7e-4a8e-9a51-2d3f3f0c9e11"
 NOW = datetime.now(UTC)
+FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def referral(status: str = "SUBMITTED", version: int = 1) -> dict[str, Any]:
@@ -195,6 +211,31 @@ def test_a_form_without_the_csrf_token_or_from_another_origin_is_refused(console
     assert elsewhere.status_code == 403
 
 
+def test_a_body_larger_than_the_console_reads_is_refused_before_it_is_read(console: TestClient) -> None:
+    """Unsigned, without a CSRF token: refused by its length before the form is parsed (it was parsed whole, then
+    refused by the CSRF check, and the memory it took stayed with the process)."""
+    csrf(console)
+    field = b"x=" + b"a" * (MAX_FORM_BYTES // 4)
+    declared = console.post("/deconnexion", content=b"&".join([field] * 5), headers=FORM_TYPE)
+    assert declared.status_code == 413, declared.status_code
+    assert "trop volumineux" in declared.text and declared.headers["connection"] == "close"
+    assert declared.headers["cache-control"] == "no-store"  # a console page, with its headers
+    chunked = console.post("/deconnexion", content=iter([field] * 5), headers=FORM_TYPE)  # no length said
+    assert chunked.status_code == 413 and "trop volumineux" in chunked.text
+
+
+def test_the_largest_referral_form_a_browser_sends_is_read(console: TestClient, fake: FakeServices) -> None:
+    """11 categories of 20,000 characters (the form's maxlength), each encoded as 9 bytes by the browser."""
+    sign_in(console, demo.CSSS, "intake")
+    fake.answers[("POST", "/v1/referrals")] = httpx.Response(201, json={"id": REFERRAL_ID})
+    form = {"csrf": csrf(console, "/demandes/nouvelle"), "form_key": REFERRAL_ID, "subject_id": "usager-9"}
+    information = {f"information.{c.value}": "€" * 20_000 for c in InfoCategory}
+    sent = console.post("/demandes/nouvelle", data={**form, **information}, follow_redirects=False)
+    assert sent.status_code == 303, sent.status_code
+    body = next(r for r in fake.seen if r.method == "POST" and r.url.path == "/v1/referrals")
+    assert len(json.loads(body.content)["information"]) == len(InfoCategory)
+
+
 def test_a_form_posted_after_the_session_expired_comes_back_to_its_page_after_sign_in(console: TestClient) -> None:
     console.cookies.set("__Host-rls-session", "expired")
     response = console.post(
@@ -266,7 +307,7 @@ def test_a_problem_document_is_shown_on_the_field_it_names(console: TestClient, 
     )
     page = console.post(f"/demandes/{REFERRAL_ID}/actions/refuse", data={"csrf": token, "version": "1", "reason": ""})
     assert page.status_code == 422
-    assert 'id="e-reason">ce champ est obligatoire' in page.text
+    assert 'id="e-refuse-reason">ce champ est obligatoire' in page.text
     assert 'aria-invalid="true"' in page.text
 
 
@@ -765,3 +806,217 @@ def test_the_dev_sign_in_does_not_exist_in_production(tmp_path: Path, dev_key_fi
         assert 'href="/connexion/oidc?suivant=' in page.text
         token = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert token is None  # no form on the page at all in production
+
+
+def referral_service_answer(error: Exception) -> httpx.Response:
+    """The problem document the referral service answers when its domain raises `error` (its own error table)."""
+    service = FastAPI()
+    install_problem_handlers(service, REFERRAL_ERRORS)
+
+    @service.post("/raise")
+    def _raise() -> None:
+        raise error
+
+    answer = TestClient(service).post("/raise")
+    return httpx.Response(
+        answer.status_code, content=answer.content, headers={"content-type": "application/problem+json"}
+    )
+
+
+ENGLISH = ("cannot", "does not offer", "Invalid request", "Not possible", "needs is down", "unreachable", "The service")
+
+
+def english_in(page: httpx.Response) -> list[str]:
+    return [words for words in ENGLISH if words in page.text]
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_the_referral_services_own_checks_are_said_in_the_users_language(
+    console: TestClient, fake: FakeServices, lang: str
+) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    console.get(f"/langue/{lang}?suivant=/demandes")
+    page_path = f"/demandes/{REFERRAL_ID}"
+    fake.answers[("POST", f"{page_path.replace('/demandes', '/v1/referrals')}/refuse")] = referral_service_answer(
+        ReferralTimeError("at: a step cannot happen in the future")
+    )
+    form = {"csrf": csrf(console, page_path), "version": "1", "reason": "x", "at": "2099-01-01T10:00"}
+    refused = console.post(f"{page_path}/actions/refuse", data=form)
+    assert refused.status_code == 422
+    said = {"fr": "ne peut être ni dans le futur", "en": "can be neither in the future"}[lang]
+    assert said in html.unescape(refused.text)
+    fake.answers[("POST", f"{page_path.replace('/demandes', '/v1/referrals')}/accept")] = referral_service_answer(
+        ReferralTransitionError("cannot accept a referral in status SUBMITTED")
+    )
+    impossible = console.post(f"{page_path}/actions/accept", data={"csrf": csrf(console, page_path), "version": "1"})
+    assert impossible.status_code == 409
+    said = {"fr": "cette étape n'est pas permise", "en": "this step is not allowed"}[lang]
+    assert said in html.unescape(impossible.text)
+    if lang == "fr":
+        assert english_in(refused) == [] and english_in(impossible) == []
+
+
+def test_a_refused_submission_is_said_in_french_on_its_field_or_for_the_form(
+    console: TestClient, fake: FakeServices
+) -> None:
+    sign_in(console, demo.CSSS, "intake")
+    fake.answers[("GET", "/v1/organisations")] = httpx.Response(200, json={"items": []})
+    form = {"csrf": csrf(console, "/demandes/nouvelle"), "form_key": REFERRAL_ID, "subject_id": "usager-9"}
+    fake.answers[("POST", "/v1/referrals")] = referral_service_answer(
+        ReferralTargetError("to_service: the target organisation does not offer this service")
+    )
+    target = console.post("/demandes/nouvelle", data={**form, "to_service": "CRISIS_24_7"})
+    assert 'id="e-to_service">l&#39;organisation destinataire n&#39;offre pas ce service' in target.text
+    fake.answers[("POST", "/v1/referrals")] = referral_service_answer(TargetUnknownError("unknown organisation"))
+    unknown = console.post("/demandes/nouvelle", data={**form, "to_service": "CRISIS_24_7"})
+    assert "le répertoire ne connaît pas l&#39;organisation destinataire" in unknown.text
+    fake.answers[("POST", "/v1/referrals")] = httpx.Response(
+        422, json={"type": "urn:ca.qc.rls:problem:something-new", "title": "Something new", "detail": "in English"}
+    )
+    new = console.post("/demandes/nouvelle", data={**form, "to_service": "CRISIS_24_7"})
+    assert "le service a refusé les valeurs envoyées" in html.unescape(new.text)  # by its status
+    for page in (target, unknown, new):
+        assert english_in(page) == [] and "in English" not in page.text
+
+
+@pytest.mark.parametrize(("lang", "said"), [("fr", "un service dont cette demande a besoin ne répond pas"), ("en", "")])
+def test_a_service_down_behind_another_is_said_in_the_users_language(
+    console: TestClient, fake: FakeServices, lang: str, said: str
+) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "clinician")
+    console.get(f"/langue/{lang}?suivant=/demandes")
+    fake.answers[("GET", f"/v1/referrals/{REFERRAL_ID}/information")] = referral_service_answer(
+        DependencyUnavailableError("http://consent/v1/decisions unreachable (ConnectError)")
+    )
+    form = {"csrf": csrf(console, f"/demandes/{REFERRAL_ID}"), "categories": ["CONTACT"]}
+    page = console.post(f"/demandes/{REFERRAL_ID}/renseignements", data=form)
+    assert page.status_code == 502
+    assert (said or "a service this request needs does not answer") in html.unescape(page.text)
+    assert "unreachable" not in page.text and "needs is down" not in page.text
+
+
+def test_no_french_text_quotes_a_service() -> None:
+    """The texts a service's refusal is said with quote its words (`{message}`, `{detail}`) only in English; every
+    text has both languages."""
+    for key, (fr, en) in TEXTS.items():
+        assert fr and en, key
+        if key.startswith(("invalid.", "problem.", "referral.impossible", "error.api")):
+            assert "{message}" not in fr and "{detail}" not in fr, key
+
+
+def notices(page: httpx.Response) -> list[str]:
+    return re.findall(r'role="status"><p>([^<]*)', html.unescape(page.text))
+
+
+def test_a_link_naming_an_action_a_consent_or_a_submission_confirms_only_what_the_services_show(
+    console: TestClient, fake: FakeServices
+) -> None:
+    """Nothing was done: a crafted link confirms nothing (as `?reconnaissance=` on the integrity page)."""
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    page = f"/demandes/{REFERRAL_ID}"
+    consent_id = "5f0c2a8e-3d7b-4d61-9a0e-1b2c3d4e5f60"
+    for query in ("fait=accept", f"consentement={consent_id}", "soumise=1"):  # the receiver submitted nothing
+        assert notices(console.get(f"{page}?{query}")) == [], query
+    assert console.get(f"{page}?consentement=AUCUN").status_code == 422  # not an id
+    # done: the referral's last step is the receiver's acceptance; the consent service has the consent
+    fake.referral = referral("ACCEPTED", 2)
+    fake.referral["history"] = [
+        {"step": "submitted", "at": NOW.isoformat(), "to_org": demo.CRISIS_CENTRE},
+        {"step": "accepted", "at": NOW.isoformat(), "to_org": demo.CRISIS_CENTRE},
+    ]
+    consent = {
+        "id": consent_id,
+        "subject_id": "usager-9",
+        "recorded_by_org": demo.CRISIS_CENTRE,
+        "recipients": [{"org_id": demo.CRISIS_CENTRE}],
+    }
+    fake.answers[("GET", f"/v1/consents/{consent_id}")] = httpx.Response(200, json=consent)
+    assert notices(console.get(f"{page}?fait=accept")) == ["Action enregistrée : Accepter."]
+    assert notices(console.get(f"{page}?fait=refuse")) == []  # not the last step
+    assert notices(console.get(f"{page}?consentement={consent_id}")) == ["Consentement consigné (5f0c2a8e)."]
+    fake.answers[("GET", f"/v1/consents/{consent_id}")] = httpx.Response(200, json={**consent, "subject_id": "x"})
+    assert notices(console.get(f"{page}?consentement={consent_id}")) == []  # another person's
+
+
+def test_the_submission_is_confirmed_to_its_sender_while_nothing_else_happened(
+    console: TestClient, fake: FakeServices
+) -> None:
+    sign_in(console, demo.CSSS, "intake")
+    assert notices(console.get(f"/demandes/{REFERRAL_ID}?soumise=1")) == ["Demande soumise."]
+    fake.referral["history"].append({"step": "received", "at": NOW.isoformat()})
+    assert notices(console.get(f"/demandes/{REFERRAL_ID}?soumise=1")) == []
+
+
+@pytest.mark.parametrize(
+    ("roles", "home"),
+    [
+        (["admin"], "/ententes"),
+        (["intake"], "/demandes"),
+        (["auditor"], "/demandes"),
+        (["coordinator", "admin"], "/demandes"),
+        ([NETWORK_AUDITOR], "/demandes"),
+    ],
+)
+def test_sign_in_and_the_home_lead_to_the_first_page_the_users_roles_open(
+    console: TestClient, fake: FakeServices, roles: list[str], home: str
+) -> None:
+    """An administrator opens no worklist: sign-in led them to a refusal."""
+    fake.answers[("GET", "/v1/agreements")] = httpx.Response(200, json={"items": [], "next_cursor": None})
+    form = {"csrf": csrf(console), "org": demo.CSSS, "roles": roles, "sub": "someone"}  # the sign-in page's default
+    signed_in = console.post("/connexion/dev", data=form, follow_redirects=False)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == home
+    assert console.get("/", follow_redirects=False).headers["location"] == home
+    assert console.get(home).status_code == 200
+    assert 'name="suivant" value="/"' in console.get("/connexion").text
+
+
+def links_reach_their_fields(page: httpx.Response) -> list[str]:
+    """The error summary's links, each checked to reach an element of the page."""
+    links = re.findall(r'<li><a href="#([^"]+)">', page.text)
+    assert all(f'id="{target}"' in page.text for target in links), links
+    return links
+
+
+def described_by(page: httpx.Response, element_id: str) -> list[str]:
+    """The ids an element's aria-describedby names, each checked to exist."""
+    tag = re.search(rf'<[a-z]+ [^>]*id="{element_id}"[^>]*>', page.text)
+    assert tag, element_id
+    names = re.search(r'aria-describedby="([^"]+)"', tag.group(0))
+    ids = names.group(1).split() if names else []
+    assert all(f'id="{i}"' in page.text for i in ids), ids
+    return ids
+
+
+def test_an_actions_errors_are_tied_to_its_own_inputs_by_their_labels(console: TestClient, fake: FakeServices) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "intake")
+    page, refuse = f"/demandes/{REFERRAL_ID}", f"/v1/referrals/{REFERRAL_ID}/refuse"
+    fake.answers[("POST", refuse)] = httpx.Response(
+        422,
+        json={
+            "type": "urn:ca.qc.rls:problem:validation",
+            "title": "Invalid request",
+            "errors": [
+                {"field": "reason", "message": "String should have at least 1 character", "type": "string_too_short"}
+            ],
+        },
+    )
+    reason = console.post(f"{page}/actions/refuse", data={"csrf": csrf(console, page), "version": "1", "reason": " "})
+    assert links_reach_their_fields(reason) == ["f-refuse-reason"]
+    assert '<a href="#f-refuse-reason">Motif du refus</a>' in reason.text  # its label, not the API's name
+    assert described_by(reason, "f-refuse-reason") == ["e-refuse-reason"]
+    fake.answers[("POST", refuse)] = referral_service_answer(
+        ReferralTimeError("at: a step cannot happen in the future")
+    )
+    form = {"csrf": csrf(console, page), "version": "1", "reason": "x", "at": "2099-01-01T10:00"}
+    at = console.post(f"{page}/actions/refuse", data=form)
+    assert links_reach_their_fields(at) == ["f-refuse-at"]
+    assert described_by(at, "f-refuse-at") == ["e-refuse-at"]  # the optional date too
+    assert '<a href="#f-refuse-at">Quand' in at.text
+
+
+def test_information_asked_without_a_category_says_so_on_the_categories(console: TestClient) -> None:
+    sign_in(console, demo.CRISIS_CENTRE, "clinician")
+    page = f"/demandes/{REFERRAL_ID}"
+    asked = console.post(f"{page}/renseignements", data={"csrf": csrf(console, page)})
+    assert asked.status_code == 422
+    assert described_by(asked, "f-info-categories") == ["e-info-categories"]

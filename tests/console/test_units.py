@@ -28,7 +28,9 @@ from services.contract.codes import (
     ServiceCode,
     Urgency,
 )
+from services.contract.duration_standards import MEETING
 from services.contract.referral_events import ClockState, DelayStandard
+from services.referral.domain import TRANSITIONS
 
 MONTREAL = ZoneInfo("America/Montreal")
 FR, EN = Translator("fr", MONTREAL), Translator("en", MONTREAL)
@@ -134,3 +136,9 @@ def test_the_vendored_htmx_is_the_pinned_release() -> None:
     """htmx.org 2.0.11 from npm, dist/htmx.min.js, unmodified (BSD-0): 52,182 bytes, about 16 KiB gzipped."""
     digest = hashlib.sha256((HERE / "static" / "htmx.min.js").read_bytes()).hexdigest()
     assert digest == "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
+
+
+def test_each_action_names_the_step_the_referral_api_enters_for_it() -> None:
+    """The confirmation after an action reads the referral's last step: the names are the referral service's."""
+    steps = {command: transition.name for command, transition in TRANSITIONS.items()} | {"meetings": MEETING}
+    assert {action.command: action.step for action in ACTIONS} == steps

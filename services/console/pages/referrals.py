@@ -14,8 +14,16 @@ from pydantic import BeforeValidator
 from starlette.datastructures import FormData
 
 from services.common.clock import system_clock
-from services.console.actions import BY_COMMAND, allowed, side_of
-from services.console.forms import VERSION, FormErrors, FormValueError, form_values, idempotency, rendered_value
+from services.console.actions import BY_COMMAND, allowed, side_of, taken_last
+from services.console.forms import (
+    VERSION,
+    FormErrors,
+    FormValueError,
+    form_values,
+    idempotency,
+    problem_message,
+    rendered_value,
+)
 from services.console.gateway import ApiProblemError, Gateway
 from services.console.i18n import Translator
 from services.console.session import AUDITORS, Session
@@ -61,9 +69,9 @@ AllWhenBlank = BeforeValidator(_all_when_blank)
 
 
 @router.get("/")
-def home() -> Response:
-    """The worklist is the home page."""
-    return see_other("/demandes")
+def home(session: SignedIn) -> Response:
+    """The first page the user's roles open: the worklist, or an administrator's agreements."""
+    return see_other(session.home)
 
 
 async def _referrals(api: Gateway, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -199,19 +207,45 @@ Here = Annotated[OnReferral, Depends(on_referral)]
 async def referral_page(
     on: Here,
     fait: Annotated[str | None, Query()] = None,
-    consentement: Annotated[str | None, Query(max_length=64)] = None,
+    consentement: Annotated[uuid.UUID | None, Query()] = None,
     soumise: Annotated[str | None, Query()] = None,
 ) -> Response:
-    """One referral: summary, timeline, clocks, possible actions, information, consent."""
+    """One referral: summary, timeline, clocks, possible actions, information, consent. After an action, a consent or
+    the submission, says it was recorded: only what the services show, done by the user's organisation (a link
+    naming anything shows nothing, as for an integrity acknowledgement)."""
     requires(on.session, *READERS)
-    notice = None
-    if fait in BY_COMMAND:
-        notice = on.t.t("referral.done", action=on.t.t(f"action.{fait}"))
-    elif consentement:
-        notice = on.t.t("consent.recorded", id=short_id(consentement))
-    elif soumise:
-        notice = on.t.t("new.submitted")
-    return await on.page(notice=notice)
+    context = await on.context()
+    context["notice"] = await _recorded(on, context["referral"], fait, consentement, soumise is not None)
+    return render(on.request, "referral.html", **context)
+
+
+async def _recorded(
+    on: OnReferral, referral: dict[str, Any], fait: str | None, consent_id: uuid.UUID | None, submitted: bool
+) -> str | None:
+    """The confirmation a page shows after a form: the referral's last step is the action's, taken by the user's
+    organisation; the consent service has the consent, recorded by it for this referral's person and receiver; the
+    referral was sent by it and nothing happened since."""
+    org, t = on.session.org, on.t
+    action = BY_COMMAND.get(fait or "")
+    if action is not None and taken_last(action, org, referral):
+        return t.t("referral.done", action=t.t(f"action.{action.command}"))
+    if consent_id is not None and await _consent_recorded(on.api, str(consent_id), org, referral):
+        return t.t("consent.recorded", id=short_id(str(consent_id)))
+    if submitted and referral["from_org"] == org and [m.get("step") for m in referral["history"]] == ["submitted"]:
+        return t.t("new.submitted")
+    return None
+
+
+async def _consent_recorded(api: Gateway, consent_id: str, org: str, referral: dict[str, Any]) -> bool:
+    try:
+        consent: dict[str, Any] = await api.get("consent", f"/v1/consents/{consent_id}")
+    except ApiProblemError:
+        return False
+    return (
+        consent.get("recorded_by_org") == org
+        and consent.get("subject_id") == referral["subject_id"]
+        and any(r.get("org_id") == referral["to_org"] for r in consent.get("recipients", []))
+    )
 
 
 def _action_body(command: str, form: FormData, t: Translator) -> dict[str, Any]:
@@ -268,7 +302,9 @@ async def _refused_action(on: OnReferral, command: str, seen: str, problem: ApiP
             at=t.when(last["at"]),
         )
     else:
-        context["conflict"] = t.t("referral.impossible", action=action, status=status, detail=problem.detail or "")
+        context["conflict"] = t.t(
+            "referral.impossible", action=action, status=status, reason=problem_message(t, problem)
+        )
     return render(on.request, "referral.html", status=problem.status, **context)
 
 
@@ -343,6 +379,8 @@ async def record_consent(on: Here, form: Form) -> Response:
         if problem.status != 422:
             raise
         errors = FormErrors.of(problem, on.t)
+        if errors.fields.pop("valid_from", None):  # the console sets the start (now): it is the birth date's fault
+            errors.fields.setdefault("subject_birth_date", on.t.t("invalid.subject_birth_date.validation"))
         if "scope" in body["granted_by"] and not body["granted_by"]["scope"]:
             # the consent service checks the mandate only once the request is well formed: say it now, with the rest
             errors.fields.setdefault("granted_by.scope", on.t.t("invalid.granted_by.scope.validation"))

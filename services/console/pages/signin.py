@@ -66,7 +66,7 @@ async def dev_sign_in(request: Request, console: ConsoleDep, t: T, form: Form) -
     ttl = timedelta(hours=settings.session_hours)
     token = mint_dev_token(load_dev_key(settings.signing_key_file), org, roles, sub, settings.jwt_audience, ttl)
     session = Session.begin(sub, org, tuple(sorted(roles)), token, time.time() + ttl.total_seconds())
-    response = see_other(next_path)
+    response = see_other(_after(next_path, session))
     console.cookies.seal_session(response, session)
     return response
 
@@ -93,11 +93,16 @@ async def oidc_callback(request: Request, console: ConsoleDep, t: T) -> Response
         session = await console.oidc.finish(dict(request.query_params), pending)
     except OidcError as error:
         reason = t.t(error.key, error=error.detail)  # keys without {error} ignore it
-        return _page(request, t, "/demandes", 401, t.t("signin.failed", reason=reason))
-    response = see_other(pending.next if pending else "/demandes")
+        return _page(request, t, "/", 401, t.t("signin.failed", reason=reason))
+    response = see_other(_after(pending.next if pending else "/", session))
     response.delete_cookie(SIGNIN_COOKIE, path="/", secure=True, httponly=True)
     console.cookies.seal_session(response, session)
     return response
+
+
+def _after(next_path: str, session: Session) -> str:
+    """Where sign-in leads: the page the user was going to, else the first page their roles open."""
+    return session.home if next_path == "/" else next_path
 
 
 @router.post("/deconnexion")
