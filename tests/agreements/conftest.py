@@ -183,7 +183,12 @@ def application_of(client: TestClient) -> Agreements:
 
 
 def accepted(
-    referral_id: str, occurred_at: datetime, agreement_id: str | None, from_org: str = CSSS, to_org: str = REGIONAL
+    referral_id: str,
+    occurred_at: datetime,
+    agreement_id: str | None,
+    from_org: str = CSSS,
+    to_org: str = REGIONAL,
+    to_service: str = "SPECIALISED_SERVICES",
 ) -> CloudEvent:
     """A `ca.qc.rls.referral.accepted.v1` event as the referral service publishes it (pseudonymous ids only)."""
     data = ReferralChangedV1(
@@ -192,7 +197,7 @@ def accepted(
         from_org=from_org,
         from_service="AAOR",
         to_org=to_org,
-        to_service="SPECIALISED_SERVICES",
+        to_service=to_service,
         channel="PHONE",
         urgency="ROUTINE",
         status="ACCEPTED",

@@ -24,11 +24,9 @@ from services.audit.report import Report, build_report
 from services.audit.standards import ANNEXE_II
 from services.audit.views import HistoryDB
 from services.common.clock import ManualClock
-from services.common.envelope import CloudEvent
 from services.common.eventstore import persistence_env
 from services.common.kafka import Outgoing
-from services.contract.referral_events import ReferralChangedV1
-from tests.agreements.conftest import CRISIS, CSSS, REGIONAL, actor, register_network, service_terms
+from tests.agreements.conftest import CRISIS, CSSS, REGIONAL, accepted, actor, register_network, service_terms
 from tests.audit.conftest import ingest, stored_messages
 
 ZONE = "America/Montreal"
@@ -82,31 +80,8 @@ class Network:
 
     def accept(self, referral_id: str, to_org: str, service: str, agreement: Agreement | None) -> None:
         at = self.clock.advance(timedelta(hours=1))
-        data = ReferralChangedV1(
-            referral_id=referral_id,
-            subject_id="S-TEST-0001",
-            from_org=CSSS,
-            from_service="AAOR",
-            to_org=to_org,
-            to_service=service,
-            channel="PHONE",
-            urgency="ROUTINE",
-            status="ACCEPTED",
-            previous_status="ANALYSED",
-            version=4,
-            actor_org=to_org,
-            occurred_at=at,
-            information_url=f"http://referral.test/v1/referrals/{referral_id}/information",
-            agreement_id=str(agreement.id) if agreement is not None else None,
-        )
-        event = CloudEvent(
-            id=f"event-{referral_id}",
-            source="/rls/referral",
-            type="ca.qc.rls.referral.accepted.v1",
-            time=at,
-            subject=referral_id,
-            data=data.model_dump(mode="json"),
-        )
+        agreement_id = str(agreement.id) if agreement is not None else None
+        event = accepted(referral_id, at, agreement_id, to_org=to_org, to_service=service)
         self.agreements.count_accepted_referral(AcceptedReferralV1.model_validate(event.data).accepted())
         self.referral_events.append(Outgoing("rls.referral.v1", referral_id, event))
 
