@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 _NUMBER = re.compile(r"\s*[-+]?[0-9.eE+-]+\s*")
 
@@ -33,6 +33,20 @@ Day = Annotated[date, BeforeValidator(_iso_day)]
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 """An ISO 8601 date-time with an offset (`format: date-time`)."""
+
+YEARS = (2, 9998)
+"""The years an instant may fall in where a service computes days or months around it (a day before and after it,
+in any zone: the board's default window around `to=0001-01-05T00:00:00Z` was a 500)."""
+
+
+def _ordinary_year(value: datetime) -> datetime:
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValueError(f"expected a year from {YEARS[0]} to {YEARS[1]}")
+    return value
+
+
+BoundedInstant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_ordinary_year)]
+"""An `Instant` in the years `YEARS`."""
 
 LocalInstant = Annotated[datetime, BeforeValidator(_iso_text)]
 """An ISO 8601 date-time, the offset optional (the service's zone applies without one)."""

@@ -15,8 +15,9 @@ time has passed.
 A stored event the mapping cannot turn into integration events (a value its contract refuses, say) would fail the same
 way at every retry and hold back every later event of the store: it goes to the dead-letter twin of the relay's
 topic (`dead_letter_topic`) with its id and the reason, without its content, and the relay goes on. Only failures of
-the event itself are taken for that (`UNMAPPABLE`); any other (the store unreachable while the mapping loads the
-aggregate), like a dead letter Kafka did not take (the broker down), keeps the position: nothing is skipped.
+the event itself are taken for that (`UNMAPPABLE`: the contract's validation); any other (the store unreachable while
+the mapping loads the aggregate, a regression of our own code), like a dead letter Kafka did not take (the broker
+down), keeps the position: nothing is skipped.
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ log = logging.getLogger(__name__)
 
 Mapper = Callable[[DomainEventProtocol[Any]], Sequence[Outgoing]]
 
-UNMAPPABLE: tuple[type[Exception], ...] = (ValueError, TypeError, LookupError, AttributeError, ArithmeticError)
-"""Failures of a mapping that come from the stored event itself (a value the contract refuses: pydantic's
-`ValidationError` is a `ValueError`; a member missing or of another type): mapped again, it fails again."""
+UNMAPPABLE: tuple[type[Exception], ...] = (ValidationError,)
+"""Failures of a mapping that come from the stored event itself: a value the integration event's contract refuses.
+Mapped again, it fails again. Any other error (a `KeyError` of a regression in our own domain code, a ciphertext
+that does not decrypt) stops the relay until it is fixed: dead-lettered, such an event would be lost to every
+consumer for good."""
 
 
 def outgoing(

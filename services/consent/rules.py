@@ -675,7 +675,8 @@ def table_for(regime: Regime, version: str, legal: LegalSettings | None = None) 
     """The table `version` names; `legal`: the settings of the deployment that applied it, when not the defaults (a
     decision recorded before a deployment changed its settings re-evaluates under the tables of its own)."""
     if (regime, version) not in TABLES and legal is not None:
-        register_editions(legal)
+        for label in EDITIONS:  # kept only when they are the tables asked for: other settings leave nothing behind
+            register(t for t in build_tables(legal, label).values() if (t.regime, version_of(t)) == (regime, version))
     try:
         return TABLES[(regime, version)]
     except KeyError:

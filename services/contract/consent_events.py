@@ -102,7 +102,7 @@ class LegalSettingsV1(_Part):
 
     danger_amendment: date
     disabled_routes: list[str]
-    lrsss_consent_max_months: int
+    lrsss_consent_max_months: int = Field(ge=1, le=120)
 
 
 class DecisionInputV1(_Part):

@@ -34,10 +34,11 @@ class NotificationsSettings(ServiceSettings):
     )
     delivery_concurrency: int = Field(8, ge=1, description="webhook attempts made at the same time")
     delivery_concurrency_per_org: int = Field(
-        2,
-        ge=1,
+        0,
+        ge=0,
         description="webhook attempts, and webhook name lookups (those past their deadline included), one "
-        "organisation may have under way at once: fewer than delivery_concurrency, the rest stays for the others",
+        "organisation may have under way at once: fewer than delivery_concurrency, the rest stays for the others "
+        "(0: 2, or one less than delivery_concurrency when that is 2 or less, and 1 with a single attempt at a time)",
     )
     webhook_lookup_timeout_s: float = Field(
         5.0, gt=0, description="longest a webhook URL's host may take to resolve when subscribing (then 422 on url)"
@@ -53,7 +54,12 @@ class NotificationsSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _one_organisation_never_holds_every_thread(self) -> NotificationsSettings:
-        if self.delivery_concurrency > 1 and self.delivery_concurrency_per_org >= self.delivery_concurrency:
+        """A share set is checked; a share not set follows the concurrency (a deployment that ran 2 attempts at a
+        time before shares existed keeps starting). One attempt at a time cannot be shared: its share is it."""
+        limit = max(1, self.delivery_concurrency - 1)
+        if self.delivery_concurrency_per_org == 0:
+            self.delivery_concurrency_per_org = min(2, limit)
+        elif self.delivery_concurrency_per_org > limit:
             raise SettingsError(
                 "NOTIFICATIONS_DELIVERY_CONCURRENCY_PER_ORG must be less than NOTIFICATIONS_DELIVERY_CONCURRENCY"
             )

@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from services.common.auth import SERVICE, Principal
 from services.common.kafka import KafkaPublisher, Outgoing
-from services.common.params import Instant
+from services.common.params import BoundedInstant
 from services.common.problems import ProblemError, invalid_field
 from services.contract.codes import ORG_ID_PATTERN, ServiceCode
 from services.contract.infosocial_events import REGION_PATTERN
@@ -49,8 +49,8 @@ def _period(start: datetime | None, end: datetime | None) -> None:
 
 Org = Annotated[str | None, Query(pattern=ORG_ID_PATTERN)]
 Standard = Annotated[str | None, Query(pattern=STANDARD_PATTERN)]
-From = Annotated[Instant | None, Query(alias="from")]
-To = Annotated[Instant | None, Query(alias="to")]
+From = Annotated[BoundedInstant | None, Query(alias="from")]
+To = Annotated[BoundedInstant | None, Query(alias="to")]
 Board = Annotated[BoardQueries, Depends(queries)]
 
 

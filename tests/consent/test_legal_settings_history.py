@@ -19,6 +19,7 @@ from services.consent.policy import Context, DecisionInput, LegalSettings, from_
 from services.contract.codes import InfoCategory, OrgKind, Outcome, Purpose, Regime
 from services.contract.consent_events import DecisionInputV1
 from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT, T0, organisation_event
+from tests.consent.test_api import ASK, CONSENT
 
 SETTINGS_THEN = LegalSettings(disabled_routes=frozenset({"A-3"}), danger_amendment=date(2017, 6, 1))
 ASKED = DecisionRequest(
@@ -78,3 +79,38 @@ def test_the_decision_event_carries_the_settings_only_when_they_are_not_the_defa
         "lrsss_consent_max_months": 24,
     }
     assert from_json(DecisionInput, published) == carried  # what `POST /v1/evaluations` rebuilds from the event
+
+
+def _recorded_lrsss(consent_api: Any, auth: Any) -> tuple[Any, dict[str, Any]]:
+    api = consent_api(regime="LRSSS")
+    intake = auth(DISCLOSER, "intake")
+    assert api.post("/v1/consents", json=CONSENT, headers=intake).status_code == 201
+    decided = api.post("/v1/decisions", json=ASK, headers=intake).json()
+    made = api.get(f"/v1/decisions/{decided['decision_id']}", headers=intake).json()
+    return api, {"input": made["input"], "facts": made["facts"]}
+
+
+def _with_legal(event: dict[str, Any], version: str, months: int) -> dict[str, Any]:
+    legal = {"danger_amendment": "2017-05-30", "disabled_routes": [], "lrsss_consent_max_months": months}
+    return {**event, "input": {**event["input"], "regime_version": version, "legal": legal}}
+
+
+@pytest.mark.parametrize("months", [0, 121, 10**6, -(10**6)])
+def test_settings_a_deployment_cannot_have_are_a_422_naming_them(consent_api: Any, auth: Any, months: int) -> None:
+    """The settings' own bounds (`CONSENT_LRSSS_CONSENT_MAX_MONTHS`: 1 to 120): a million months was a 500."""
+    api, event = _recorded_lrsss(consent_api, auth)
+    version = rules.version_of(rules.build_tables(LegalSettings(lrsss_consent_max_months=months))[Regime.LRSSS])
+    answer = api.post("/v1/evaluations", json=_with_legal(event, version, months), headers=auth(DISCLOSER, "auditor"))
+    assert answer.status_code == 422 and "lrsss_consent_max_months" in answer.text
+
+
+def test_settings_naming_no_known_table_leave_nothing_behind(consent_api: Any, auth: Any) -> None:
+    """Each distinct `input.legal` an auditor sent built every edition of its tables and kept them for good."""
+    api, event = _recorded_lrsss(consent_api, auth)
+    before = len(rules.TABLES)
+    for months in range(1, 11):
+        answer = api.post(
+            "/v1/evaluations", json=_with_legal(event, "nope", months), headers=auth(DISCLOSER, "auditor")
+        )
+        assert answer.status_code == 409
+    assert len(rules.TABLES) == before

@@ -202,3 +202,14 @@ def test_an_organisations_share_is_less_than_the_delivery_threads() -> None:
     with pytest.raises(ValueError, match="DELIVERY_CONCURRENCY_PER_ORG"):
         NotificationsSettings(delivery_concurrency=4, delivery_concurrency_per_org=4)
     assert NotificationsSettings().delivery_concurrency_per_org < NotificationsSettings().delivery_concurrency
+
+
+@pytest.mark.parametrize(("concurrency", "share"), [(1, 1), (2, 1), (3, 2), (8, 2)])
+def test_a_share_not_set_follows_the_delivery_threads(concurrency: int, share: int) -> None:
+    """A deployment that ran 2 attempts at a time before shares existed refused to start."""
+    assert NotificationsSettings(delivery_concurrency=concurrency).delivery_concurrency_per_org == share
+
+
+def test_a_single_attempt_at_a_time_is_not_shared_beyond_itself() -> None:
+    with pytest.raises(ValueError, match="DELIVERY_CONCURRENCY_PER_ORG"):
+        NotificationsSettings(delivery_concurrency=1, delivery_concurrency_per_org=2)

@@ -191,3 +191,15 @@ def test_metrics_show_board_requests_by_route_template_never_by_organisation(
     text = client.get("/metrics").text
     assert 'rls_http_request_duration_seconds_count{method="GET",route="/v1/board",status="200"} 1.0' in text
     assert "org-a" not in text
+
+
+@pytest.mark.parametrize("query", ["to=0001-01-05T00:00:00Z", "to=0001-01-01T00:00:00Z", "from=9999-12-31T23:00:00Z"])
+@pytest.mark.parametrize("path", ["/v1/board", "/v1/board.csv"])
+def test_a_period_beyond_the_calendar_is_a_422_naming_it(
+    board: tuple[TestClient, Any], auth: Auth, path: str, query: str
+) -> None:
+    """The default window (13 months before `to`) fell before year 1: a 500."""
+    client, _ = board
+    response = client.get(f"{path}?{query}", headers=auth("org-a", "coordinator"))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == query.split("=")[0]

@@ -205,11 +205,16 @@ def test_a_stored_event_the_mapping_cannot_map_is_dead_lettered_with_its_reason_
     }
 
 
-def test_a_mapping_failure_of_another_kind_keeps_the_position_and_is_retried(app: Counters) -> None:
+@pytest.mark.parametrize(
+    "error", [RuntimeError("store unreachable"), KeyError("left"), ValueError("Decrypt failed")], ids=type
+)
+def test_a_mapping_failure_of_another_kind_keeps_the_position_and_is_retried(app: Counters, error: Exception) -> None:
+    """Only the contract's refusal is the event's own fault: a regression of our domain code (a `KeyError`) or a
+    ciphertext that does not decrypt would otherwise lose the event to every consumer for good."""
     app.record(Counter())
     publisher = DeadLetteringPublisher()
-    relay = OutboxRelay(app, failing_at(1, RuntimeError("store unreachable")), publisher, dead_letter_topic="test.v1")
-    with pytest.raises(RuntimeError):
+    relay = OutboxRelay(app, failing_at(1, error), publisher, dead_letter_topic="test.v1")
+    with pytest.raises(type(error)):
         relay.run_once()
     assert (relay.position, publisher.sent, publisher.dead) == (0, [], [])
 
