@@ -78,6 +78,8 @@ class BoardState:
     calls: Rows[CallRowKey, CallMark] = field(default_factory=lambda: Rows(CallStats))
     hours: dict[str, HoursInForceV1] = field(default_factory=dict)
     dirty: set[RowKey | CallRowKey | str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+    """Keys found on the board topic that no table value derives any more (`delete_not_derived`)."""
 
     def referral_change(self, old: History | None, new: History) -> ReferralChange:
         return ReferralChange(referral_marks(old or {}, self.bounds), referral_marks(new, self.bounds))
@@ -125,10 +127,26 @@ class BoardState:
         self.dirty |= {key for key, _ in derived}
         return skipped
 
+    def delete_not_derived(self, on_topic: Iterable[str], prefix: str) -> int:
+        """Marks for deletion the rows on the board topic under `prefix` (`board|`: referrals' rows; `infosocial|`:
+        calls') that the rows held do not derive: a restart derives only what its tables give now, so the rows of a
+        bound since changed, of a value the rebuild skipped or of an earlier version's keys would otherwise stay on
+        the topic for ever. Returns how many."""
+        assert prefix in ROW_PREFIXES
+        held = {key.topic_key() for key in self.board.rows} | {key.topic_key() for key in self.calls.rows}
+        stale = {key for key in on_topic if key.startswith(prefix) and key not in held}
+        self.deleted |= stale
+        return len(stale)
+
     def take(self) -> list[Publication]:
-        """The records that bring the board topic up to date, and forget them."""
+        """The records that bring the board topic up to date, and forget them (deletions first: a row derived again
+        since it was marked is published after its deletion)."""
         dirty, self.dirty = self.dirty, set()
-        return [self._publication(key) for key in sorted(dirty, key=_sort_key)]
+        deleted, self.deleted = self.deleted, set()
+        return [
+            *(Publication(key, _row_type(key), None) for key in sorted(deleted)),
+            *(self._publication(key) for key in sorted(dirty, key=_sort_key)),
+        ]
 
     def _publication(self, key: RowKey | CallRowKey | str) -> Publication:
         if isinstance(key, RowKey):
@@ -161,6 +179,14 @@ class BoardState:
 BOARD_ROW = "ca.qc.rls.standards.row.v1"
 INFOSOCIAL_ROW = "ca.qc.rls.standards.infosocial-row.v1"
 HOURS_IN_FORCE = "ca.qc.rls.standards.hours-in-force.v1"
+
+
+ROW_PREFIXES = ("board|", "infosocial|")
+"""The board topic's keys of rows derived from the tables (`hours|` keys are schedules, published as stored)."""
+
+
+def _row_type(key: str) -> str:
+    return BOARD_ROW if key.startswith("board|") else INFOSOCIAL_ROW
 
 
 def board_row(key: RowKey, row: Any) -> BoardRowV1:

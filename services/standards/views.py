@@ -54,6 +54,25 @@ class BoardView:
             type_ = dict(headers).get(HEADER_PREFIX + "type", b"").decode()
             self._rows[name] = (type_, json.loads(value))
 
+    def read_to_end(self) -> None:
+        """Reads the topic once, from its first offset to its end offsets when called (the worker's recovery)."""
+        consumer = KafkaConsumer(
+            **access_of(self._access).client_config(), client_id=self._client_id, enable_auto_commit=False
+        )
+        try:
+            partitions = [TopicPartition(self._topic, p) for p in consumer.partitions_for_topic(self._topic) or []]
+            if not partitions:
+                return
+            consumer.assign(partitions)
+            consumer.seek_to_beginning(*partitions)
+            ends = consumer.end_offsets(partitions)
+            while any(consumer.position(tp) < ends[tp] for tp in partitions):
+                for records in consumer.poll(timeout_ms=500).values():
+                    for record in records:
+                        self.apply(record.key, record.value, list(record.headers or []))
+        finally:
+            consumer.close()
+
     def run(self, stop: threading.Event) -> None:
         """Follows the topic until `stop` (a background loop of the API process)."""
         consumer = KafkaConsumer(

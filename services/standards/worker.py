@@ -16,8 +16,9 @@ theirs (`send_dead_letter`, kafka-python, in a thread): without the record's con
 record whose letter Kafka refuses even so is logged by position, counted and skipped; while Kafka is unavailable the
 record waits (its partition with it), and nothing is skipped.
 After a recovery the rows are derived from the tables again and all published (a stored value that cannot be
-derived is left out, logged by its key). Offsets are committed only past records processed (`commits.py`). Run
-alone with `python -m services.standards.worker`, or inside `rls serve standards`.
+derived is left out, logged by its key), and the rows on the board topic they no longer give are deleted. Offsets
+are committed only past records processed (`commits.py`). Run alone with `python -m services.standards.worker`, or
+inside `rls serve standards`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from faust.types import EventT, StreamT, TopicT
+from faust.types import TP, EventT, StreamT, TopicT
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -51,6 +52,7 @@ from services.standards.hours import offered_since
 from services.standards.inbound import PoisonRecordError, ScheduleDeclared, call_report, directory_record, referral_step
 from services.standards.settings import StandardsSettings
 from services.standards.state import BoardState, Change, Publication, Skipped
+from services.standards.views import BoardView
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +282,7 @@ class Worker:
 
     async def _rebuild_referrals(self) -> None:
         _log_skipped("referrals", self.state.rebuild_referrals((k, v) for k, v in self.referrals.items() if v))
+        await self._delete_rows_not_derived("board|", self.settings.referral_topic)
 
     async def _rebuild_calls(self) -> None:
         calls = [(key, call) for key, call in self.calls.items() if call]
@@ -291,9 +294,29 @@ class Worker:
                 len(calls) - len(current),
             )
         _log_skipped("calls", self.state.rebuild_calls(current))
+        await self._delete_rows_not_derived("infosocial|", self.settings.calls_topic)
 
     async def _rebuild_hours(self) -> None:
         _log_skipped("schedules", self.state.rebuild_hours((k, v) for k, v in self.schedules.items() if v))
+
+    async def _delete_rows_not_derived(self, prefix: str, source: str) -> None:
+        """After a rebuild: deletes the rows under `prefix` on the board topic that the tables no longer derive (a
+        bound changed, a value skipped, an earlier version's keys). Only while this worker holds every partition of
+        the topic its rows come from: the board runs as one worker, and a worker holding part of them (a second one
+        started by mistake) would delete rows derived from the other's."""
+        held = self.app.assignor.assigned_actives()
+        if any(TP(source, p) not in held for p in range(self.settings.partitions)):
+            log.warning("board topic: %s rows not checked for deletion (this worker holds part of %s)", prefix, source)
+            return
+        view = BoardView(self.settings.kafka_access, self.settings.board_topic, f"{self.settings.app_id}-recovery")
+        try:
+            await asyncio.to_thread(view.read_to_end)
+        except KafkaError as error:  # the next recovery checks again; the rows derived are published meanwhile
+            log.warning("board topic: %s rows not checked for deletion (%s)", prefix, type(error).__name__)
+            return
+        on_topic = [key for key in view.snapshot() if key.startswith(prefix)]
+        deleted = self.state.delete_not_derived(on_topic, prefix)
+        log.info("board topic: %d %s row(s) on it, %d no longer derived: deleted", len(on_topic), prefix, deleted)
 
     async def publish(self) -> None:
         """Publishes the rows changed since the last time (the board topic keeps each row's latest record)."""

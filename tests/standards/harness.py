@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
-
 from services.common.kafka import KafkaPublisher, Outgoing, ensure_topics, make_admin
 from services.standards.views import BoardView
 
@@ -117,20 +115,7 @@ def publish(bootstrap: str, records: Iterable[Outgoing]) -> None:
 def read_board(bootstrap: str, topic: str) -> dict[str, dict[str, Any]]:
     """The board as its topic holds it now: the latest record of every row (deleted rows gone)."""
     view = BoardView(bootstrap, topic, "tests-board-reader")
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        if not partitions:
-            return {}
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
-                    view.apply(record.key, record.value, list(record.headers or []))
-    finally:
-        consumer.close()
+    view.read_to_end()
     return {key: data for key, (_, data) in view.snapshot().items()}
 
 

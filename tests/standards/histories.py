@@ -87,6 +87,13 @@ def plan_referral(rng: random.Random) -> ReferralPlan:
     )
 
 
+def unfinished_aaor(meetings: int) -> ReferralPlan:
+    """An AAOR referral taken in charge on 2 March, with `meetings` meetings that day, never ended."""
+    steps = [("receive", 0.2), ("callback", 0.2), ("analyse", 0.5), ("accept", 0.5), ("first-contact", 0.5)]
+    return ReferralPlan("org-b", "AAOR", "PHONE", "ROUTINE", 1.0, steps, [2.0 * (k + 1) for k in range(meetings)],
+                        None, 3, None, 6)  # fmt: skip
+
+
 def plan_call(rng: random.Random) -> CallPlan:
     return CallPlan(
         region=rng.choice(REGIONS),

@@ -46,6 +46,7 @@ from tests.standards.histories import (
     plan_call,
     plan_referral,
     referral_plans,
+    unfinished_aaor,
 )
 
 pytestmark = pytest.mark.integration
@@ -296,6 +297,31 @@ def test_a_restart_after_changelog_compaction_recovers_the_same_state(
         f"restarted worker's board: {len(differences(expected, board))} rows differ of {len(expected)}"
     )
     assert kept < written
+    assert differences(expected, board) == []
+
+
+def test_a_restart_deletes_the_rows_its_tables_no_longer_derive(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """A region raises STANDARDS_AAOR_MAX_MEETINGS from 3 to 4: an unfinished AAOR episode of 4 meetings no longer
+    counts, so the restarted worker derives no AAOR_MEETINGS row, and deletes the breached rows the earlier process
+    published (the compacted topic, and the API, would keep them for ever)."""
+    topics = fresh_topics(kafka_bootstrap)
+    history = ReferralHistory()
+    history.run([unfinished_aaor(4)])
+    meetings = expected_duration_rows(history)
+    assert [row["breached"] for row in meetings.values()] == [1, 1]  # its day and its month
+    publish(kafka_bootstrap, history.outgoing(topics.referral))
+    app_id = "bound-" + topics.prefix
+    with worker(kafka_bootstrap, topics, tmp_path, app_id=app_id):
+        expected = {**expected_delay_rows(history), **meetings}
+        assert differences(expected, wait_for_board(kafka_bootstrap, topics.board, expected, timeout=90)) == []
+    restarted = WorkerProcess(kafka_bootstrap, topics, app_id, tmp_path)
+    restarted.env["STANDARDS_AAOR_MAX_MEETINGS"] = "4"
+    restarted.start()
+    try:
+        expected = expected_delay_rows(history)
+        board = wait_for_board(kafka_bootstrap, topics.board, expected, timeout=60)
+    finally:
+        restarted.stop()
     assert differences(expected, board) == []
 
 

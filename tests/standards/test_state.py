@@ -23,6 +23,7 @@ from tests.standards.histories import (
     expected_duration_rows,
     plan_call,
     plan_referral,
+    unfinished_aaor,
 )
 
 
@@ -74,3 +75,27 @@ def test_the_referral_service_records_duration_exceeded_once_where_the_reference
     assert len(exceeded) == len(expected) > 0
     standards = {d["standard"] for d in exceeded}
     assert standards == {"AAOR_MEETINGS", "CONSULT_MEETINGS"}
+
+
+def test_a_rebuild_deletes_the_rows_on_the_topic_it_no_longer_derives() -> None:
+    """Live, an unfinished AAOR episode of 4 meetings breaches the limit of 3; restarted with a limit of 4 it counts
+    nowhere: its rows on the topic are deleted, the rows derived again and the other kinds of keys are not."""
+    history = ReferralHistory()
+    history.run([unfinished_aaor(4)])
+    records = history.outgoing("referrals")
+    live = board_of(records)
+    assert any("AAOR_MEETINGS" in key for key in live)
+    state = BoardState(StandardsSettings(aaor_max_meetings=4).bounds())
+    steps = [referral_step(*r.event.to_kafka()) for r in records]
+    histories: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        if step is not None:
+            histories.setdefault(step.referral_id, {})[step.event_id] = step.step
+    state.rebuild_referrals(histories.items())
+    on_topic = [*live, "infosocial|03|DAY|2026-03-02", "hours|org-b|AAOR"]
+    assert state.delete_not_derived(on_topic, "board|") == 2
+    published = {p.key: p.payload for p in state.take()}
+    assert {key for key, payload in published.items() if payload is None} == {
+        key for key in live if "AAOR_MEETINGS" in key
+    }
+    assert {key for key, payload in published.items() if payload is not None} == set(expected_delay_rows(history))
