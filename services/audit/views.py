@@ -24,6 +24,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "referral": ("referral", "referral_id"),
     "agreements.organisation-registered": ("organisation", "org_id"),
     "agreements.referral-counted": ("counted-referral", "referral_id"),
+    "agreements.service-hours-set": ("service-hours", "org_id"),
     "agreements": ("agreement", "agreement_id"),
     "consent.recorded": ("consent", "consent_id"),
     "consent.withdrawn": ("consent", "consent_id"),

@@ -48,6 +48,11 @@ _RESOURCE_KEYS: dict[str, tuple[ResourceType, bool]] = {
 Resource = Literal["topic", "topic_prefix", "group", "group_prefix", "cluster"]
 
 
+NO_SUCH_CREDENTIAL = "does not exist"
+"""What the broker answers deleting a credential it does not have (RESOURCE_NOT_FOUND: "Attempt to delete a user
+credential that does not exist"); kafka-python gives the message, not the code."""
+
+
 class AclFileError(ValueError):
     """The ACL file does not say something the broker can apply."""
 
@@ -203,12 +208,16 @@ class KafkaUsers:
             raise KafkaUserAdminError(f"credential of {username} not set: {result[username]}")
 
     def delete(self, principal: Principal) -> bool:
-        """Removes the user's credential and every ACL of the principal; False when there was no such user."""
+        """Removes the user's credential and every ACL of the principal; False when there was no such user. Any other
+        refusal is an error (it was taken for "no such user": the admin was told so and the password stayed)."""
         self.sync_acls(principal, keep=())
         result = self._admin.alter_user_scram_credentials(
             [UserScramCredentialDeletion(principal.username, SCRAM_MECHANISM)]
         )
-        return not result.get(principal.username)
+        error = result.get(principal.username)
+        if error and NO_SUCH_CREDENTIAL not in error:
+            raise KafkaUserAdminError(f"credential of {principal.username} not deleted: {error}")
+        return not error
 
     def sync_acls(self, principal: Principal, keep: Sequence[ACL] | None = None) -> tuple[int, int]:
         """Makes the broker's ACLs of the principal exactly `keep` (default: its grants); returns (created, deleted)."""

@@ -69,9 +69,9 @@ class CredentialsIssuer:
         """Creates the organisation's user, or rotates its password; its ACLs are made exactly the template's."""
         principal = self._acls.for_organisation(org_id)
         password = secrets.token_urlsafe(32)
-        with self._users() as users:
-            users.set_password(principal.username, password)
+        with self._users() as users:  # ACLs first: if they fail, the password in use still works
             users.sync_acls(principal)
+            users.set_password(principal.username, password)
         access = self._issuer_access()
         return IssuedCredentials(
             org_id=org_id,

@@ -516,9 +516,13 @@ def information(
 
 
 def _categories(raw: str | None) -> list[str] | None:
-    if not raw:
+    """The categories asked (None: the parameter is absent, every category held). Present, it names at least one:
+    `?categories=,` asked the consent service, and registered a disclosure, for every category (minimum necessary)."""
+    if raw is None:
         return None
     values = [v.strip() for v in raw.split(",") if v.strip()]
+    if not values:
+        raise invalid_field("categories", "name at least one information category, or leave the parameter out")
     unknown = [v for v in values if v not in InfoCategory.__members__]
     if unknown:
         raise invalid_field("categories", "unknown information category")

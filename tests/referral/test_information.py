@@ -269,3 +269,15 @@ def test_a_retry_completes_the_information_of_an_interrupted_submission_but_neve
     referrals.submit(submission, "worker", "key-1", FakeDirectory(), information)
     with pytest.raises(SubjectErasedError):
         referrals.vault.read(rid, ["CONTACT"])
+
+
+@pytest.mark.parametrize("query", ["?categories=", "?categories=,", "?categories=%20,%20"])
+def test_asking_for_no_category_is_a_422_not_every_category(service: ReferralService, auth: Auth, query: str) -> None:
+    """A present `categories` naming none asked the consent service, and registered a disclosure, for every category
+    the referral holds (minimum necessary); only an absent parameter means every category."""
+    rid = submit_with_information(service, auth)
+    service.gate.permitted = set(INFO)
+    asked_before = len(service.gate.requests)
+    response = read(service, auth, rid, query)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "categories"
+    assert len(service.gate.requests) == asked_before
