@@ -147,10 +147,10 @@ def test_records_aiokafka_could_not_dead_letter_go_to_the_dlq_and_the_board_goes
     with worker(kafka_bootstrap, topics, tmp_path, app_id=app_id) as process:
         wait_for(lambda: committed(kafka_bootstrap, app_id, [topics.calls, topics.agreements]) == [4, 2], timeout=90)
         assert process.process is not None and process.process.poll() is None
-    letters = [r for r, _ in read_topic(kafka_bootstrap, dlq_topic(topics.calls))]
-    assert len(letters) == 3, "every poison record of the calls topic is dead-lettered"
-    letters.sort(key=lambda r: int(dict(r.headers)["dlq_offset"]))
-    null_header, no_key_no_value, too_large = letters
+    # at least once: a rebalance before the board commits may dead-letter a record again (seen once in 2,300 tests)
+    by_offset = {int(dict(r.headers)["dlq_offset"]): r for r, _ in read_topic(kafka_bootstrap, dlq_topic(topics.calls))}
+    assert sorted(by_offset) == [0, 1, 2], "every poison record of the calls topic is dead-lettered"
+    null_header, no_key_no_value, too_large = (by_offset[n] for n in (0, 1, 2))
     assert (null_header.key, null_header.value) == (b"03", value)
     assert json.loads(dict(null_header.headers)[NULL_HEADERS]) == ["ce_id"]
     assert (no_key_no_value.key, no_key_no_value.value) == (None, b"")
