@@ -134,7 +134,8 @@ class AgreementCreate(_TermsFields):
 
 UNCHANGED: Any = None
 """The default of a required term in an amendment: absent, it stays as it is. Its type is not nullable, so a null
-is refused (422 naming it): recorded, it would break every read and every publication of the agreement."""
+is refused (422 naming it): a required term is changed, never removed (one stored as null before this rule reads as
+not amended, `Terms.amended`)."""
 
 
 class AgreementAmend(BaseModel):

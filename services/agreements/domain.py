@@ -934,7 +934,7 @@ class Agreement(Aggregate):
 
     def _add_version(self, document: dict[str, Any], change: str, at: datetime, by: str) -> None:
         number = self.terms_version + 1
-        self.versions.append(TermsVersion(number, Terms.from_document(document), change, at, by))
+        self.versions.append(TermsVersion(number, self.terms.amended(document), change, at, by))
         self.phases.append(Phase(at, self.status, number))
         if self.proposal is not None:  # the change every party signed: its signatures are those of the terms in force
             self.signatures = dict(self.proposal.signatures)
@@ -970,7 +970,7 @@ class Agreement(Aggregate):
         self.proposal = Proposal(
             proposal_id,
             number,
-            Terms.from_document(terms),
+            self.terms.amended(terms),
             change,
             proposed_by,
             party,

@@ -29,6 +29,10 @@ LAST_DAY = date(9998, 12, 31)
 the day after the last (an agreement expires when it begins) and the agreement year holding it."""
 
 
+REQUIRED_TERMS = ("kind", "title", "parties", "services", "clientele", "start", "review_every_months")
+"""The terms every agreement has: an amendment changes them, never removes them."""
+
+
 def out_of_range(day: date) -> bool:
     return not FIRST_DAY <= day <= LAST_DAY
 
@@ -125,6 +129,15 @@ class Terms:
         """The names of the terms that differ from `before`, in document order."""
         earlier = before.to_document()
         return [name for name, value in self.to_document().items() if earlier[name] != value]
+
+    def amended(self, document: Mapping[str, Any]) -> Terms:
+        """The terms a stored change of these (an amendment, a renewal, a proposal) sets. A required term it holds
+        as null (`/amend` recorded `{"title": null}` before nulls were refused) was not amended: it keeps its value
+        here. The aggregate reads every change through this, so every reader (the agreement, its versions and
+        history, the events published) agrees."""
+        kept = self.to_document()
+        unchanged = {name: kept[name] for name in REQUIRED_TERMS if name in document and document[name] is None}
+        return Terms.from_document({**document, **unchanged})
 
     def to_document(self) -> dict[str, Any]:
         """JSON-friendly form, as stored in events."""

@@ -87,9 +87,10 @@ class DirectoryView(Projection):
                 agreement_id = str(e.originator_id)
                 terms = getattr(e, "terms", None)
                 if isinstance(terms, dict):
+                    # null parties (stored before nulls were refused): not amended (`Terms.amended`), already listed
                     tx.executemany(
                         "INSERT INTO agreement_parties (party, agreement_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                        [(party, agreement_id) for party in terms["parties"]],
+                        [(party, agreement_id) for party in terms["parties"] or ()],
                     )
                 tx.execute(
                     "INSERT INTO agreement_changes (agreement_id, seq) VALUES (?, ?) "

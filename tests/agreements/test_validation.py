@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from services.agreements.application import Agreements
 from services.agreements.domain import AgreementInvalidError, checked_terms
+from services.agreements.terms import REQUIRED_TERMS
 from tests.agreements.conftest import (
     CRISIS,
     CSSS,
@@ -110,10 +111,6 @@ def test_invalid_amendment_is_refused_and_the_terms_stay(
     assert response.status_code == 422, response.text
     assert problem_field(response.json()) == field
     assert (after["status"], after["version"]) == ("ACTIVE", 1)
-
-
-REQUIRED_TERMS = ("kind", "title", "parties", "services", "clientele", "start", "review_every_months")
-"""Terms every agreement has: an amendment changes them, never removes them."""
 
 
 @pytest.mark.parametrize("kind", ["service_108", "collaboration"])
