@@ -125,8 +125,11 @@ class AclFile:
         return org_id if _ORG_ID.match(org_id) else None
 
 
-def load_acl_file(path: Path = ACL_FILE) -> AclFile:
-    """Reads and checks the ACL file (unknown keys, resources or operations are errors, not ignored)."""
+def load_acl_file(path: Path = ACL_FILE, *, org_namespace: str) -> AclFile:
+    """Reads and checks the ACL file (unknown keys, resources or operations are errors, not ignored).
+
+    `org_namespace` is the contract's `services.contract.topics.ORG_NAMESPACE` (the kernel does not import the
+    contract): the template's prefixes must be exactly it, `{org_id}` standing for the organisation's id."""
     try:
         document = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as error:
@@ -136,8 +139,9 @@ def load_acl_file(path: Path = ACL_FILE) -> AclFile:
     if "organisation" not in document:
         raise AclFileError("the file has no [organisation] template")
     organisation = _principal(str(document["organisation"].get("username", "")), document["organisation"])
-    _check_template(organisation)
-    return AclFile(principals, organisation)
+    acls = AclFile(principals, organisation)
+    _check_template(acls, org_namespace)
+    return acls
 
 
 def _principal(name: str, entry: dict[str, Any]) -> Principal:
@@ -169,15 +173,27 @@ def _grant(entry: dict[str, Any], where: str) -> Grant:
     return Grant(resource, name, operations)
 
 
-def _check_template(template: Principal) -> None:
+def _check_template(acls: AclFile, org_namespace: str) -> None:
+    template = acls.organisation
     if ORG_PLACEHOLDER not in template.username:
         raise AclFileError(f"[organisation] username must contain {ORG_PLACEHOLDER}")
+    taken = sorted(name for name in acls.principals if acls.organisation_of(name) is not None)
+    if taken:
+        # issuing for that organisation would replace the principal's password and ACLs
+        raise AclFileError(
+            f"[organisation] username {template.username!r} can name the principal(s) {', '.join(taken)}: "
+            "give establishments' users a name no principal has"
+        )
     for grant in template.grants:
-        if ORG_PLACEHOLDER not in grant.name or not grant.resource.endswith("_prefix"):
-            raise AclFileError("[organisation] grants only prefixes containing {org_id}")
-        if not grant.name.endswith(ORG_PLACEHOLDER + "."):
-            # "rls.org.{org_id}" would let organisation `ab` read `abc`'s topics
-            raise AclFileError("[organisation] prefixes must end with {org_id}. (the trailing dot)")
+        if not grant.resource.endswith("_prefix"):
+            raise AclFileError("[organisation] grants only prefixes (topic_prefix, group_prefix)")
+        if grant.name != org_namespace:
+            # "rls.{org_id}." lets organisation `referral` read rls.referral.v1; "rls.org.{org_id}" lets `ab` read
+            # `abc`'s topics; "rls.org.x.{org_id}." puts every organisation's topics in `x`'s namespace
+            raise AclFileError(
+                f"[organisation] {grant.resource} {grant.name!r} must be exactly {org_namespace!r}, the establishment's"
+                " namespace: another prefix can reach platform topics or groups, or another organisation's"
+            )
         refused = [op for op in grant.operations if op not in TEMPLATE_OPERATIONS[grant.resource]]
         if refused:
             # an establishment's user is handed out to another organisation's systems: it only ever consumes

@@ -28,8 +28,20 @@ PLATFORM_TOPICS: tuple[str, ...] = (
 """Created with the same partition count, which the standards board's tables expect of the topics it reads."""
 
 
-def org_referrals(org_id: str) -> str:
-    """The topic on which one organisation receives the referral events that concern it."""
+ORG_TOPICS = "rls.org."
+"""What every establishment's topics and consumer groups start with, and no platform topic or group does."""
+ORG_NAMESPACE = ORG_TOPICS + "{org_id}."
+"""One organisation's topics and consumer groups start with this, `{org_id}` standing for its id: its Kafka user reads
+exactly this prefix. The trailing dot and ids without dots keep organisation `ab` out of `abc`'s namespace."""
+
+
+def org_namespace(org_id: str) -> str:
+    """The prefix of one organisation's topics and consumer groups."""
     if not is_org_id(org_id):
         raise ValueError("organisation id is not topic-safe")
-    return f"rls.org.{org_id}.referrals.v1"
+    return ORG_NAMESPACE.format(org_id=org_id)
+
+
+def org_referrals(org_id: str) -> str:
+    """The topic on which one organisation receives the referral events that concern it."""
+    return org_namespace(org_id) + "referrals.v1"

@@ -52,10 +52,11 @@ def kafka_setup(
     timeout: Annotated[float, typer.Option(help="seconds to wait for the brokers")] = 120.0,
 ) -> None:
     """Create the platform's topics and every principal of deploy/kafka/acls.toml with its password and ACLs."""
-    from services.common.kafka_acls import load_acl_file
+    from services.common.kafka_acls import ACL_FILE, load_acl_file
+    from services.contract.topics import ORG_NAMESPACE
     from services.deploy import kafka_setup as setup
 
-    acls = load_acl_file(acl_file) if acl_file else load_acl_file()
+    acls = load_acl_file(acl_file or ACL_FILE, org_namespace=ORG_NAMESPACE)
     try:
         passwords = setup.read_passwords(acls, passwords_dir)
         user = setup.SuperUser(bootstrap, admin, admin_password_file.read_text().strip(), ca_file)

@@ -186,8 +186,9 @@ def _postgres() -> dict[str, Any]:
 def kafka_users() -> list[str]:
     """The principals of the ACL file the topics job gives a password (every one: Compose has no User Operator)."""
     from services.common.kafka_acls import load_acl_file
+    from services.contract.topics import ORG_NAMESPACE
 
-    return list(load_acl_file().principals)
+    return list(load_acl_file(org_namespace=ORG_NAMESPACE).principals)
 
 
 def _kafka_setup() -> dict[str, Any]:

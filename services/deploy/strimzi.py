@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from services.common.kafka_acls import AclFile, Grant, Principal, load_acl_file
+from services.contract.topics import ORG_NAMESPACE
 from services.deploy import broker
 from services.deploy.platform import KAFKA_CLUSTER, KAFKA_VERSION, PART_OF, PRODUCTION_BROKERS
 from services.deploy.topics import TopicSpec, platform_topics
@@ -154,14 +155,14 @@ def kafka_user(principal: Principal) -> dict[str, Any]:
 
 def users(acls: AclFile | None = None) -> list[dict[str, Any]]:
     """A `KafkaUser` per principal of the ACL file, but the credentials issuer (the User Operator issues here)."""
-    acls = acls or load_acl_file()
+    acls = acls or load_acl_file(org_namespace=ORG_NAMESPACE)
     return [kafka_user(p) for name, p in acls.principals.items() if name != CREDENTIALS_ISSUER]
 
 
 def organisation_user(org_id: str, acls: AclFile | None = None) -> dict[str, Any]:
     """An establishment's `KafkaUser`: the ACL file's `[organisation]` template for `org_id` (prefix ACLs on its own
     topics and consumer groups)."""
-    principal = (acls or load_acl_file()).for_organisation(org_id)
+    principal = (acls or load_acl_file(org_namespace=ORG_NAMESPACE)).for_organisation(org_id)
     if not _DNS_NAME.match(principal.username) or len(principal.username) > 63:
         raise OrganisationNameError(
             f"{principal.username!r} cannot name a KafkaUser: lower-case letters, digits and '-' only"

@@ -104,7 +104,8 @@ def build_issuer(settings: NotificationsSettings) -> CredentialsIssuer:
         settings.kafka_client_bootstrap or settings.kafka_access.bootstrap,
         ca_file.read_text() if ca_file is not None else None,
     )
-    return CredentialsIssuer(settings.kafka_issuer, load_acl_file(settings.kafka_acl_file), endpoint)
+    acls = load_acl_file(settings.kafka_acl_file, org_namespace=topics.ORG_NAMESPACE)
+    return CredentialsIssuer(settings.kafka_issuer, acls, endpoint)
 
 
 SUBSCRIPTION_CURSORS = b"rls notifications subscription cursors v1"

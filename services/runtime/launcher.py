@@ -27,7 +27,7 @@ from services.common.kafka import ensure_topics, make_admin
 from services.common.kafka_acls import load_acl_file
 from services.common.kafka_security import KafkaAccess
 from services.common.settings import StoreLocation
-from services.contract.topics import PLATFORM_TOPICS
+from services.contract.topics import ORG_NAMESPACE, PLATFORM_TOPICS
 from services.runtime import demo
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
 from services.runtime.kafka_security import BrokerSecurity, prepare_security, provision, service_environment
@@ -135,7 +135,8 @@ class Platform:
             libs = ensure_jars(self.settings.kafka_version, self.settings.cache_dir)
             if self.settings.kafka_security == "sasl_ssl":
                 reauth_ms = int(self.settings.kafka_reauth_s * 1000)
-                self.security = prepare_security(var / "kafka" / "security", load_acl_file(), reauth_ms)
+                acls = load_acl_file(org_namespace=ORG_NAMESPACE)
+                self.security = prepare_security(var / "kafka" / "security", acls, reauth_ms)
             self.kafka = LocalKafka(
                 libs,
                 var / "kafka",

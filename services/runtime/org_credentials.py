@@ -16,6 +16,7 @@ import httpx
 
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.kafka_acls import load_acl_file
+from services.contract.topics import ORG_NAMESPACE
 from services.runtime import launcher
 from services.runtime.settings import RuntimeSettings
 
@@ -54,7 +55,7 @@ def issue(settings: RuntimeSettings, org_id: str, token: str | None = None) -> l
 
 
 def revoke(settings: RuntimeSettings, org_id: str, token: str | None = None) -> str:
-    username = load_acl_file().for_organisation(org_id).username
+    username = load_acl_file(org_namespace=ORG_NAMESPACE).for_organisation(org_id).username
     _call(settings, "DELETE", f"/v1/kafka-credentials/{username}", org_id, token)
     return f"# {username} revoked: its password and ACLs are gone"
 

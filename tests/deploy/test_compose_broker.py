@@ -19,6 +19,7 @@ from services.common.envelope import CloudEvent
 from services.common.kafka import KafkaPublisher, Outgoing, PublishError, make_admin
 from services.common.kafka_acls import load_acl_file
 from services.common.kafka_security import KafkaAccess
+from services.contract.topics import ORG_NAMESPACE
 from services.deploy import compose, kafka_setup
 from services.deploy.secrets import make_secrets
 from services.runtime.kafka_local import ensure_jars, find_java
@@ -97,7 +98,7 @@ def compose_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[P
 
 def _setup(secrets: Path, ports: dict[str, int], tmp_path: Path) -> list[str]:
     """What the Compose job runs, with the files Compose would mount."""
-    acls = load_acl_file()
+    acls = load_acl_file(org_namespace=ORG_NAMESPACE)
     users = tmp_path / "kafka-users"
     users.mkdir(parents=True)
     for name in acls.principals:

@@ -9,7 +9,7 @@ import pytest
 
 from services.common.kafka import DEFAULT_PARTITIONS, dlq_topic
 from services.common.kafka_acls import load_acl_file
-from services.contract.topics import PLATFORM_TOPICS
+from services.contract.topics import ORG_NAMESPACE, PLATFORM_TOPICS
 from services.deploy import broker, strimzi
 from services.deploy.compose import IMAGE_VARIABLES
 from services.runtime.kafka_local import PLAINTEXT_LISTENERS, SERVER_PROPERTIES
@@ -120,7 +120,7 @@ def _expected(principal: Any) -> set[tuple[str, str, str, str]]:
 
 
 def test_every_service_principal_is_a_kafka_user_with_exactly_its_acls() -> None:
-    acls = load_acl_file()
+    acls = load_acl_file(org_namespace=ORG_NAMESPACE)
     users = {doc["metadata"]["name"]: doc for doc in load_yaml(DEPLOY / "k8s" / "kafka" / "users.yaml")}
     assert set(users) == set(acls.principals) - {CREDENTIALS_ISSUER}  # Strimzi's User Operator issues
     for name, user in users.items():
@@ -130,10 +130,10 @@ def test_every_service_principal_is_a_kafka_user_with_exactly_its_acls() -> None
 
 def test_an_establishments_user_comes_from_the_organisation_template() -> None:
     example = load_yaml(DEPLOY / "k8s" / "kafka" / "organisation-user.example.yaml")[0]
-    assert _acls(example) == _expected(load_acl_file().for_organisation("example-org"))
+    assert _acls(example) == _expected(load_acl_file(org_namespace=ORG_NAMESPACE).for_organisation("example-org"))
     assert {acl[2] for acl in _acls(example)} == {"prefix"}
     assert _acls(strimzi.organisation_user("centre-crise-quebec")) == _expected(
-        load_acl_file().for_organisation("centre-crise-quebec")
+        load_acl_file(org_namespace=ORG_NAMESPACE).for_organisation("centre-crise-quebec")
     )
 
 

@@ -46,9 +46,13 @@ def test_an_organisation_revokes_only_its_own_user(client: TestClient, auth: Aut
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"org_id": "bad.org"}, {"org_id": ""}, {"org_id": "a" * 64}, {"org_id": "x", "extra": 1}, {"org_id": 7}],
+    [
+        *({"org_id": escaping} for escaping in ("bad.org", "referral.v1", "x.", "*", "a b")),
+        *({}, {"org_id": ""}, {"org_id": "a" * 64}, {"org_id": "x", "extra": 1}, {"org_id": 7}),
+    ],
 )
 def test_bad_input_is_a_problem_naming_the_field(client: TestClient, auth: Auth, body: dict[str, Any]) -> None:
+    """A dot in an id would let its user's prefix `rls.org.<org_id>.` hold another organisation's namespace."""
     response = client.post("/v1/kafka-credentials", json=body, headers=auth("x", "admin"))
     assert response.status_code == 422
     problem = response.json()

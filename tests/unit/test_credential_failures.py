@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from services.common.kafka_acls import load_acl_file
 from services.common.kafka_security import KafkaAccess
+from services.contract.topics import ORG_NAMESPACE
 from services.notifications import credentials
 from services.notifications.domain import KafkaCredentialsBrokerError, KafkaCredentialsNotFoundError
 
@@ -57,7 +58,9 @@ def admin() -> Any:
 
 def issuer() -> credentials.CredentialsIssuer:
     access = KafkaAccess("broker:9093", "SASL_SSL", "SCRAM-SHA-512", "svc-credentials", SecretStr("p"), None)
-    return credentials.CredentialsIssuer(access, load_acl_file(), credentials.ClientEndpoint("broker:9094", None))
+    return credentials.CredentialsIssuer(
+        access, load_acl_file(org_namespace=ORG_NAMESPACE), credentials.ClientEndpoint("broker:9094", None)
+    )
 
 
 def test_a_rotation_whose_acls_fail_keeps_the_password_in_use(admin: RefusingAdmin) -> None:

@@ -6,6 +6,7 @@ the file and a grant the list does not name both fail, prefixes included."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from services.agreements.settings import AgreementsSettings
 from services.audit.settings import AuditSettings
 from services.common.kafka import dlq_topic
-from services.common.kafka_acls import CLUSTER_RESOURCE, AclFileError, Principal, load_acl_file
+from services.common.kafka_acls import CLUSTER_RESOURCE, AclFile, AclFileError, Principal, load_acl_file
 from services.consent.settings import ConsentSettings
 from services.contract import topics
 from services.notifications.settings import NotificationsSettings
@@ -22,7 +23,15 @@ from services.runtime.kafka_security import CREDENTIALS_ISSUER, service_principa
 from services.runtime.registry import SERVICES
 from services.standards.settings import StandardsSettings
 
-ACLS = load_acl_file()
+NAMESPACE = topics.ORG_NAMESPACE
+ORG_TOPICS = topics.ORG_TOPICS
+
+
+def load(path: Path) -> AclFile:
+    return load_acl_file(path, org_namespace=NAMESPACE)
+
+
+ACLS = load_acl_file(org_namespace=NAMESPACE)
 
 Acl = tuple[str, str, str, str]
 """(operation, resource type, pattern type, resource name): one ACL as the broker holds it (always ALLOW, any host)."""
@@ -54,8 +63,6 @@ def cluster(*operations: str) -> set[Acl]:
 referral, agreements, consent = ReferralSettings(), AgreementsSettings(), ConsentSettings()
 notifications, audit, standards = NotificationsSettings(), AuditSettings(), StandardsSettings()
 STANDARDS_READS = [standards.referral_topic, standards.agreements_topic, standards.calls_topic]
-ORG_TOPICS = "rls.org."
-"""What every establishment's topic starts with (`rls.org.<org_id>.referrals.v1`, CONTRACT.md)."""
 
 EXPECTED: dict[str, set[Acl]] = {
     "svc-referral": {
@@ -208,16 +215,14 @@ def test_an_organisation_reads_only_its_own_prefix_and_the_trailing_dot_keeps_ab
         ACLS.for_organisation("ab.c")
 
 
-ORGANISATION = (
-    '[organisation]\nusername = "org-{org_id}"\nacls = [{ topic_prefix = "o.{org_id}.", operations = ["READ"] }]\n'
-)
-PRINCIPAL = "[principals.x]\nacls = [{ %s }]\n"
-
-
 def _template(*acls: str) -> str:
     """An [organisation] template granting `acls` (each the inside of one TOML inline table)."""
     listed = ", ".join("{ " + acl + " }" for acl in acls)
     return '[organisation]\nusername = "org-{org_id}"\nacls = [' + listed + "]\n"
+
+
+ORGANISATION = _template(f'topic_prefix = "{NAMESPACE}", operations = ["READ"]')
+PRINCIPAL = "[principals.x]\nacls = [{ %s }]\n"
 
 
 @pytest.mark.parametrize(
@@ -231,7 +236,7 @@ def _template(*acls: str) -> str:
         (PRINCIPAL % 'topic = "t", operations = ["READ"], host = "*"' + ORGANISATION, "unknown key"),
         (PRINCIPAL % 'cluster = "yes", operations = ["ALTER"]' + ORGANISATION, "cluster = true"),
         ("[principals.x]\nacls = []\n" + ORGANISATION, "grants nothing"),
-        (ORGANISATION.replace('"o.{org_id}."', '"o.{org_id}"'), "trailing dot"),
+        (ORGANISATION.replace(f'"{NAMESPACE}"', '"rls.org.{org_id}"'), "must be exactly"),
         (ORGANISATION.replace('"org-{org_id}"', '"org"'), "username"),
         (ORGANISATION.replace("topic_prefix", "topic"), "prefixes"),
         (_template('cluster = true, operations = ["DESCRIBE"]'), "prefixes"),
@@ -241,35 +246,85 @@ def test_a_file_the_broker_could_not_apply_as_meant_is_refused(tmp_path: Path, t
     path = tmp_path / "acls.toml"
     path.write_text(text)
     with pytest.raises(AclFileError, match=complaint):
-        load_acl_file(path)
+        load(path)
+
+
+@pytest.mark.parametrize("resource", ["topic_prefix", "group_prefix"])
+@pytest.mark.parametrize(
+    "prefix", ["rls.{org_id}.", "{org_id}.", "rls.org.x.{org_id}.", "rls.org.{org_id}.referrals.", "o.{org_id}."]
+)
+def test_a_template_prefix_other_than_the_establishments_namespace_is_refused(
+    tmp_path: Path, resource: str, prefix: str
+) -> None:
+    """`rls.{org_id}.` was accepted: organisation `referral` got READ on rls.referral.v1 (and `consent` on the
+    consent service's internal topic); `rls.org.x.{org_id}.` put every organisation's topics inside `x`'s."""
+    path = tmp_path / "acls.toml"
+    path.write_text(_template(f'{resource} = "{prefix}", operations = ["READ"]'))
+    with pytest.raises(AclFileError, match=re.escape(f"{resource} '{prefix}' must be exactly '{NAMESPACE}'")):
+        load(path)
+
+
+def test_a_username_template_that_can_name_a_principal_is_refused(tmp_path: Path) -> None:
+    """`svc-{org_id}` was accepted: issuing for organisation `referral` would replace svc-referral's password and
+    ACLs (and hand its password to the establishment)."""
+    path = tmp_path / "acls.toml"
+    principal = PRINCIPAL.replace("principals.x", "principals.svc-referral") % 'topic = "t", operations = ["WRITE"]'
+    path.write_text(principal + ORGANISATION.replace('"org-{org_id}"', '"svc-{org_id}"'))
+    with pytest.raises(AclFileError, match=re.escape("username 'svc-{org_id}' can name the principal(s) svc-referral")):
+        load(path)
+
+
+PLATFORM_NAMES = sorted(
+    {grant.name for principal in ACLS.principals.values() for grant in principal.grants if grant.resource != "cluster"}
+    | {name for t in (*topics.PLATFORM_TOPICS, topics.STANDARDS_BOARD) for name in (t, dlq_topic(t))}
+)
+"""Every topic, group and prefix the platform's principals use, and the contract's topics with their dead letters."""
+
+
+@pytest.mark.parametrize("org_id", [*SERVICES, "org", "rls", "decisions", "checkpoints", "infosocial", "v1"])
+def test_an_organisation_named_after_a_service_reads_nothing_of_the_platform_nor_of_another_organisation(
+    org_id: str,
+) -> None:
+    """Why no id the credentials endpoint accepts reaches beyond its own namespace: the prefixes are exactly
+    `rls.org.<org_id>.`, no platform name starts with `rls.org.`, and ids have no dot (the endpoint answers 422
+    naming `org_id` otherwise), so `rls.org.<org_id>.` never starts another organisation's namespace."""
+    organisation = ACLS.for_organisation(org_id)
+    assert {grant.name for grant in organisation.grants} == {topics.org_namespace(org_id)}
+    for name in PLATFORM_NAMES:
+        assert not name.startswith(ORG_TOPICS) or name == ORG_TOPICS, name  # the notifications' CREATE prefix
+        assert not any(allowed(organisation, kind, name, "READ") for kind in ("topic", "group")), name
+    for other in ("ab", f"{org_id}-x", f"{org_id}_x", f"x{org_id}", org_id.upper()):
+        if other != org_id:
+            assert not allowed(organisation, "topic", topics.org_referrals(other), "READ"), other
+            assert not allowed(organisation, "group", topics.org_namespace(other) + "intake", "READ"), other
 
 
 @pytest.mark.parametrize(
     "acl",
     [
-        *(f'topic_prefix = "o.{{org_id}}.", operations = ["READ", "{op}"]' for op in ("WRITE", "CREATE", "DELETE")),
-        *(f'topic_prefix = "o.{{org_id}}.", operations = ["{op}"]' for op in ("ALTER", "ALTER_CONFIGS")),
-        'topic_prefix = "o.{org_id}.", operations = ["DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE"]',
-        'group_prefix = "o.{org_id}.", operations = ["READ", "DESCRIBE"]',
-        'group_prefix = "o.{org_id}.", operations = ["DELETE"]',
+        *(f'topic_prefix = "{NAMESPACE}", operations = ["READ", "{op}"]' for op in ("WRITE", "CREATE", "DELETE")),
+        *(f'topic_prefix = "{NAMESPACE}", operations = ["{op}"]' for op in ("ALTER", "ALTER_CONFIGS")),
+        f'topic_prefix = "{NAMESPACE}", operations = ["DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE"]',
+        f'group_prefix = "{NAMESPACE}", operations = ["READ", "DESCRIBE"]',
+        f'group_prefix = "{NAMESPACE}", operations = ["DELETE"]',
     ],
 )
 def test_the_organisation_template_grants_nothing_but_reading(tmp_path: Path, acl: str) -> None:
     path = tmp_path / "acls.toml"
-    path.write_text(_template('topic_prefix = "o.{org_id}.", operations = ["READ", "DESCRIBE"]', acl))
+    path.write_text(_template(f'topic_prefix = "{NAMESPACE}", operations = ["READ", "DESCRIBE"]', acl))
     with pytest.raises(AclFileError, match=r"\[organisation\] may not grant .*only READ, DESCRIBE on topic_prefix"):
-        load_acl_file(path)
+        load(path)
 
 
 def test_the_organisation_template_may_read_and_describe_its_topics_and_read_its_groups(tmp_path: Path) -> None:
     path = tmp_path / "acls.toml"
     path.write_text(
         _template(
-            'topic_prefix = "o.{org_id}.", operations = ["read", "DESCRIBE"]',
-            'group_prefix = "o.{org_id}.", operations = ["READ"]',
+            f'topic_prefix = "{NAMESPACE}", operations = ["read", "DESCRIBE"]',
+            f'group_prefix = "{NAMESPACE}", operations = ["READ"]',
         )
     )
-    assert granted(load_acl_file(path).for_organisation("ab")) == {
-        *topic_prefix("o.ab.", "READ", "DESCRIBE"),
-        *group_prefix("o.ab.", "READ"),
+    assert granted(load(path).for_organisation("ab")) == {
+        *topic_prefix(topics.org_namespace("ab"), "READ", "DESCRIBE"),
+        *group_prefix(topics.org_namespace("ab"), "READ"),
     }

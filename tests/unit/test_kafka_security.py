@@ -14,6 +14,7 @@ from pydantic import SecretStr, ValidationError
 from services.common.kafka_acls import load_acl_file
 from services.common.kafka_security import KafkaAccess
 from services.common.settings import PlatformSettings
+from services.contract.topics import ORG_NAMESPACE
 from services.referral.settings import ReferralSettings
 from services.runtime.kafka_security import (
     ADMIN,
@@ -23,6 +24,8 @@ from services.runtime.kafka_security import (
     service_environment,
 )
 from services.runtime.registry import SERVICES
+
+ACLS = load_acl_file(org_namespace=ORG_NAMESPACE)
 
 
 def test_sasl_ssl_without_a_principal_refuses_to_start() -> None:
@@ -67,10 +70,10 @@ def test_an_access_gives_clients_their_settings_and_hides_its_password(tmp_path:
 
 def test_the_broker_material_is_made_once_kept_private_and_trusted_for_127_0_0_1(tmp_path: Path) -> None:
     directory = tmp_path / "security"
-    first = prepare_security(directory, load_acl_file())
-    second = prepare_security(directory, load_acl_file())
+    first = prepare_security(directory, ACLS)
+    second = prepare_security(directory, ACLS)
     assert first.passwords == second.passwords, "generated once"
-    assert set(first.passwords) >= {ADMIN, *load_acl_file().principals}
+    assert set(first.passwords) >= {ADMIN, *ACLS.principals}
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     for private in ("ca-key.pem", KEYSTORE, "credentials.json"):
         assert stat.S_IMODE((directory / private).stat().st_mode) == 0o600, private
@@ -86,7 +89,7 @@ def test_the_broker_material_is_made_once_kept_private_and_trusted_for_127_0_0_1
 
 
 def test_each_service_gets_only_its_own_password(tmp_path: Path) -> None:
-    security = prepare_security(tmp_path / "security", load_acl_file())
+    security = prepare_security(tmp_path / "security", ACLS)
     referral = service_environment(security, "127.0.0.1:9", "referral")
     assert referral["KAFKA_SASL_USERNAME"] == "svc-referral"
     assert referral["KAFKA_SASL_PASSWORD"] == security.passwords["svc-referral"]
@@ -101,7 +104,7 @@ def test_each_service_gets_only_its_own_password(tmp_path: Path) -> None:
 def test_only_the_notifications_service_gets_the_issuers_password(tmp_path: Path) -> None:
     """The issuer may ALTER the cluster: locally (`make run-secure`) the one notifications process, which serves the
     credential requests, holds it; no other service does."""
-    security = prepare_security(tmp_path / "security", load_acl_file())
+    security = prepare_security(tmp_path / "security", ACLS)
     issuer_password = security.passwords[CREDENTIALS_ISSUER]
     holders = [
         name for name in SERVICES if issuer_password in service_environment(security, "127.0.0.1:9", name).values()
