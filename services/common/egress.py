@@ -11,7 +11,9 @@ timeouts bound each socket operation: a receiver sending a byte a second would h
 resolution takes no timeout, so it runs on a few threads of its own, waited for until the deadline), and a name is
 connected to at most `MAX_CONNECT_ADDRESSES` of its addresses. A client serves many tenants (organisations): the
 requests made `for_tenant(...)` share its lookup threads, one tenant at most `MAX_RESOLVING_PER_TENANT` of them
-(its lookups past their deadline included), so a tenant whose name server stops answering never holds them all.
+(its lookups past their deadline included), and the tenants whose lookups went past their deadline lately never the
+last `MAX_RESOLVING_RESERVE` (`services.common.shares`), so no tenant, and no number of tenants whose name servers stop
+answering, holds them all.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from dataclasses import dataclass, field
 
 import httpcore
 import httpx
+
+from services.common.shares import Shares
 
 T = typing.TypeVar("T")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -58,8 +62,11 @@ interrupted: past its request's deadline it goes on in its thread until the reso
 and shared, and a lookup still queued then is dropped."""
 MAX_RESOLVING_PER_TENANT = 2
 """Lookups one tenant may have under way at once, those past their deadline included (fewer than `MAX_RESOLVING`: the
-rest stay for the other tenants). A request of a tenant at its share waits for one of its lookups to end, within its
-deadline; then `EgressBusyError`."""
+rest stay for the other tenants). A request of a tenant at its share (or kept out of the reserve) waits for a lookup
+to end, within its deadline; then `EgressBusyError`."""
+MAX_RESOLVING_RESERVE = 2
+"""Lookup threads only a tenant with none under way and no lookup past its deadline lately may take
+(`services.common.shares.Shares`): the tenants whose name servers stopped answering hold the others, no more."""
 
 _TENANT: ContextVar[str | None] = ContextVar("egress_tenant", default=None)
 """Whose share of the lookups the current thread's requests use (None: no tenant's, only the client's threads)."""
@@ -74,8 +81,9 @@ class EgressRefusedError(httpx.TransportError):
 
 
 class EgressBusyError(httpx.TransportError):
-    """The tenant's share of the name lookups stayed in use until the request's deadline (its earlier lookups, its name
-    server not answering them): nothing was sent, the target has not failed; try again later."""
+    """No name lookup thread was the tenant's to take until the request's deadline (its share held by its earlier
+    lookups, its name server not answering them, or the threads it may take by other tenants' lookups): nothing was
+    sent, the target has not failed; try again later."""
 
 
 @contextmanager
@@ -90,17 +98,24 @@ def for_tenant(tenant: str) -> Iterator[None]:
 
 class Lookups:
     """Name resolutions (which take no timeout) on `threads` threads of their own, each waited for until a timeout;
-    a tenant has at most `per_tenant` of them under way, those left running past their timeout included."""
+    a tenant has at most `per_tenant` of them under way, those left running past their timeout included, and the last
+    `reserve` threads stay for tenants with none under way whose lookups ended within their timeout lately."""
 
-    def __init__(self, threads: int = MAX_RESOLVING, per_tenant: int = MAX_RESOLVING_PER_TENANT) -> None:
+    def __init__(
+        self,
+        threads: int = MAX_RESOLVING,
+        per_tenant: int = MAX_RESOLVING_PER_TENANT,
+        reserve: int = MAX_RESOLVING_RESERVE,
+    ) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="egress-resolve")
-        self._per_tenant = per_tenant
+        self._shares = Shares(threads, per_tenant, reserve)
         self._under_way: dict[str, int] = {}
         self._changed = threading.Condition()
 
     def run(self, lookup: Callable[[], T], timeout: float | None, tenant: str | None = None) -> T:
         """`lookup()`'s answer within `timeout` seconds (None: no limit), else `TimeoutError` (a lookup still queued
-        is dropped, one running ends in its thread); `EgressBusyError` when the tenant's share stays in use as long."""
+        is dropped, one running ends in its thread, and its tenant counts as slow); `EgressBusyError` when no thread
+        is the tenant's to take for as long (`Shares.admits`)."""
         ends = math.inf if timeout is None else time.monotonic() + timeout
         self._claim(tenant, ends)
         try:
@@ -114,6 +129,9 @@ class Lookups:
         except TimeoutError:
             if running.cancel():  # never started: its share is free again now
                 self._release(tenant)
+            elif tenant is not None and not running.done():  # past its deadline, it holds its thread on
+                with self._changed:
+                    self._shares.slowed(tenant)
             raise
 
     def _counted(self, lookup: Callable[[], T], tenant: str | None) -> T:
@@ -126,10 +144,10 @@ class Lookups:
         if tenant is None:
             return
         with self._changed:
-            while self._under_way.get(tenant, 0) >= self._per_tenant:
+            while not self._shares.admits(tenant, self._under_way):
                 left = ends - time.monotonic()
                 if left <= 0:
-                    raise EgressBusyError("the tenant's earlier name lookups are still under way")
+                    raise EgressBusyError("no name lookup thread was free for the tenant")
                 self._changed.wait(None if left == math.inf else left)
             self._under_way[tenant] = self._under_way.get(tenant, 0) + 1
 

@@ -21,7 +21,6 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.common.clock import Clock, system_clock
 from services.common.egress import (
-    MAX_RESOLVING_PER_TENANT,
     EgressBusyError,
     EgressPolicy,
     EgressRefusedError,
@@ -170,7 +169,7 @@ class Notifications(TrackedApplication):
         draw: Callable[[], float] = random.random,
         resolve: Resolver = system_resolver,
         lookup_timeout: float = LOOKUP_TIMEOUT_S,
-        lookups_per_org: int = MAX_RESOLVING_PER_TENANT,
+        lookups: Lookups | None = None,
     ) -> None:
         super().__init__(env)
         self.clock = clock
@@ -179,8 +178,9 @@ class Notifications(TrackedApplication):
         self.egress = EgressPolicy(allow_loopback=allow_loopback_http, resolve=resolve)
         """Where webhooks may go: checked here at subscription, and again by the worker at every connection."""
         self.lookup_timeout = lookup_timeout
-        self._lookups = Lookups(per_tenant=lookups_per_org)
-        """Subscriptions' name lookups: each within `lookup_timeout`, an organisation's at most `lookups_per_org`."""
+        self._lookups = lookups or Lookups()
+        """Subscriptions' name lookups, each within `lookup_timeout`, shared by organisations (`Lookups`); closed
+        with the application."""
         self._draw = draw
         codec = StateCodec(self)
         projector = Projector(self, BoardView(codec))
@@ -307,7 +307,7 @@ class Notifications(TrackedApplication):
             ) from None
         except EgressBusyError:
             raise SubscriptionLookupBusyError(
-                "the organisation's earlier name lookups are still under way; try again later"
+                "no name lookup could start for the organisation in time; try again later"
             ) from None
 
     def close(self) -> None:

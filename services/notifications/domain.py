@@ -86,8 +86,9 @@ class SubscriptionInvalidError(NotificationsError, ValueError):
 
 
 class SubscriptionLookupBusyError(NotificationsError):
-    """The webhook's host cannot be resolved now: the organisation's earlier lookups, which its name server has not
-    answered, are all still under way. Nothing was created; the request can be retried later."""
+    """The webhook's host cannot be resolved now: no lookup thread was the organisation's to take in time (its earlier
+    lookups, which its name server has not answered, are all still under way, or the threads it may take are busy).
+    Nothing was created; the request can be retried later."""
 
 
 class SubscriptionExistsError(NotificationsError):

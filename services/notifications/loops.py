@@ -8,21 +8,27 @@ first unfinished delivery is attempted, so receivers see a referral's events in 
 A round does not wait for webhooks: each webhook subscription has at most one task in flight, attempting its due
 deliveries one after the other on the pool's threads (reading the subscription again before each one: a pause or a
 deletion stops it), and is left out of the rounds until that task ends. Topics are published by the round itself. A
-slow receiver thus holds one thread (each attempt ends within the client's deadline), never the topics. An
-organisation has at most `per_org` tasks in flight (fewer than the threads): its other subscriptions wait for a later
-round, not attempted (so not failed), and the other organisations' webhooks always find threads, however many slow
-receivers or silent name servers (`services.common.egress.Lookups`: the same share of the lookups) one of them has.
+slow receiver thus holds one thread (each attempt ends within the client's deadline), never the topics.
+
+The threads are shared by organisations (`services.common.shares.Shares`): an organisation has at most `per_org` tasks
+in flight, and the last `reserve` threads go only to an organisation holding none whose attempts have not been slow
+(over `slow_after`) lately; an organisation not admitted waits for a later round, not attempted (so not failed). The
+organisations whose receivers or name servers hang until their deadlines, however many, thus hold at most
+`concurrency - reserve` threads together, and the others' webhooks always find one (`services.common.egress.Lookups`:
+the same rule for the name lookups). Tasks are never queued behind busy threads: at most `concurrency` are in flight.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 
+from services.common.shares import Shares
 from services.notifications.application import AttemptOutcome, Notifications
 from services.notifications.outbound import TopicTransport, WebhookTransport
 from services.notifications.views import DueBatch
@@ -45,19 +51,23 @@ class DeliveryWorker:
         *,
         concurrency: int = 8,
         per_org: int = 2,
+        reserve: int = 2,
+        slow_after: float = 5.0,
         batch_limit: int = 200,
         poll_interval: float = 0.05,
     ) -> None:
         self.notifications = notifications
         self.webhooks = webhooks
         self.topics = topics
-        self.per_org = per_org
+        self.slow_after = slow_after
+        """An attempt taking longer marks its organisation slow (the service: half the webhook deadline)."""
         self.batch_limit = batch_limit
         self.poll_interval = poll_interval
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook")
-        self._in_flight: dict[uuid.UUID, tuple[str, Future[None]]] = {}
-        """The organisation and webhook task of each subscription that has one (touched by the thread running the
-        rounds only)."""
+        self._shares = Shares(concurrency, per_org, reserve)
+        self._in_flight: dict[uuid.UUID, tuple[str, Future[bool]]] = {}
+        """The organisation and webhook task of each subscription that has one (this and `_shares` are touched by
+        the thread running the rounds only)."""
         self._closing = threading.Event()
 
     def run_once(self) -> int:
@@ -68,21 +78,22 @@ class DeliveryWorker:
         return attempted
 
     def start_round(self) -> int:
-        """Starts a webhook task for each subscription with due deliveries and none in flight, unless its
-        organisation has `per_org` already, and publishes the due topic events; returns how many deliveries were
-        due. Raises `DeliveryRoundError` when a finished task could not record its outcomes."""
+        """Starts a webhook task for each subscription with due deliveries and none in flight whose organisation
+        the shares admit, and publishes the due topic events; returns how many deliveries were due. Raises
+        `DeliveryRoundError` when a finished task could not record its outcomes."""
         self._reap()
         tasks = Counter(org_id for org_id, _ in self._in_flight.values())
-        # the webhooks of organisations at their share are left out of the query: they would fill its batch
-        skip = set(self._in_flight) | self._webhooks_of([o for o, n in tasks.items() if n >= self.per_org])
+        # the webhooks of organisations not admitted are left out of the query: they would fill its batch
+        waiting = [o for o in set(tasks) | self._shares.slow_tenants() if not self._shares.admits(o, tasks)]
+        skip = set(self._in_flight) | self._webhooks_of(waiting)
         due = self.notifications.due_deliveries(self.batch_limit, skip=skip)
         webhooks: dict[uuid.UUID, list[DueBatch]] = {}
         for batch in (b for b in due if b.subscription.topic is None):
             webhooks.setdefault(batch.subscription.id, []).append(batch)
         for subscription_id, batches in webhooks.items():
             org_id = batches[0].subscription.org_id
-            if tasks[org_id] >= self.per_org:
-                continue  # its turn comes when one of its organisation's tasks ends
+            if not self._shares.admits(org_id, tasks):
+                continue  # its turn comes when a thread it may take is free
             tasks[org_id] += 1
             self._in_flight[subscription_id] = (org_id, self._pool.submit(self._attempt_webhooks, batches))
         topic_batches = [b for b in due if b.subscription.topic is not None]
@@ -94,24 +105,36 @@ class DeliveryWorker:
         return {s.id for o in org_ids for s in self.notifications.list_subscriptions(o) if s.topic is None}
 
     def _reap(self) -> None:
+        """Forgets the tasks that ended, marking the organisations of those that were slow."""
         done = [subscription_id for subscription_id, (_, task) in self._in_flight.items() if task.done()]
-        errors = [e for e in (self._in_flight.pop(s)[1].exception() for s in done) if e is not None]
+        errors: list[BaseException] = []
+        for org_id, task in (self._in_flight.pop(s) for s in done):
+            error = task.exception()
+            if error is not None:
+                errors.append(error)
+            elif task.result():
+                self._shares.slowed(org_id)
         if errors:
             raise DeliveryRoundError(f"{len(errors)} webhook task(s) not recorded: {type(errors[0]).__name__}")
 
-    def _attempt_webhooks(self, batches: list[DueBatch]) -> None:
-        """One subscription's due deliveries, one after the other, until one fails (the rest wait for a later
-        round), the subscription is no longer active or the worker closes. The subscription is read again before
-        each attempt: a pause or a deletion stops the sending at once (not after the whole backlog), and each POST
-        goes to the URL, signed with the secret, the subscription has then."""
+    def _attempt_webhooks(self, batches: list[DueBatch]) -> bool:
+        """One subscription's due deliveries, one after the other, until one fails or is slow (the rest wait for a
+        later round, where a slow organisation takes no reserved thread), the subscription is no longer active or
+        the worker closes; returns whether an attempt was slow. The subscription is read again before each attempt:
+        a pause or a deletion stops the sending at once (not after the whole backlog), and each POST goes to the
+        URL, signed with the secret, the subscription has then."""
         for batch in batches:
             subscription = self.notifications.active_subscription(batch.subscription.id)
             if subscription is None or self._closing.is_set():
-                return
+                return False
+            started = time.monotonic()
             outcomes = self.webhooks.attempt(self.notifications, replace(batch, subscription=subscription))
+            # a deferred attempt waited for a lookup thread: the lookups mark whose name server was slow
+            slow = time.monotonic() - started > self.slow_after and not any(o.deferred for o in outcomes)
             self._record(outcomes)
-            if not all(outcome.delivered for outcome in outcomes):
-                return
+            if slow or not all(outcome.delivered for outcome in outcomes):
+                return slow
+        return False
 
     def _record(self, outcomes: list[AttemptOutcome]) -> None:
         self.notifications.record_outcomes(outcomes)

@@ -40,7 +40,15 @@ def build_application(
         allow_loopback_http=settings.mode == "dev",
         resolve=resolve,
         lookup_timeout=settings.webhook_lookup_timeout_s,
-        lookups_per_org=settings.delivery_concurrency_per_org,
+        lookups=_webhook_lookups(settings),
+    )
+
+
+def _webhook_lookups(settings: NotificationsSettings) -> Lookups:
+    """Webhook hosts' name lookups (subscribing, delivering): as many threads as deliveries, shared by organisations
+    under the same rule (`delivery_concurrency_per_org`, `delivery_concurrency_reserve`)."""
+    return Lookups(
+        settings.delivery_concurrency, settings.delivery_concurrency_per_org, settings.delivery_concurrency_reserve
     )
 
 
@@ -48,15 +56,15 @@ def build_relay(settings: NotificationsSettings, notifications: Notifications) -
     """The delivery worker (what this service's store sends out: webhooks and per-organisation topics) and the
     store's integrity checkpoints."""
     publisher = KafkaPublisher(settings.kafka_access, "notifications")
-    per_org = settings.delivery_concurrency_per_org
-    lookups = Lookups(threads=settings.delivery_concurrency, per_tenant=per_org)
-    client = egress_client(notifications.egress, settings.webhook_timeout_s, lookups)
+    client = egress_client(notifications.egress, settings.webhook_timeout_s, _webhook_lookups(settings))
     worker = DeliveryWorker(
         notifications,
         WebhookTransport(client, notifications.clock),
         TopicTransport(publisher),
         concurrency=settings.delivery_concurrency,
-        per_org=per_org,
+        per_org=settings.delivery_concurrency_per_org,
+        reserve=settings.delivery_concurrency_reserve,
+        slow_after=settings.webhook_timeout_s / 2,
         poll_interval=settings.delivery_poll_interval_s,
     )
     delivering = Workers({"deliveries": worker.run}, [worker.close, client.close, publisher.close])

@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from services.common.kafka_acls import ACL_FILE
 from services.common.kafka_security import KafkaAccess
 from services.common.settings import ServiceSettings, SettingsError
+from services.common.shares import SLOW_FOR
 from services.notifications.domain import RetryPolicy
 
 
@@ -40,6 +41,16 @@ class NotificationsSettings(ServiceSettings):
         "organisation may have under way at once: fewer than delivery_concurrency, the rest stays for the others "
         "(0: 2, or one less than delivery_concurrency when that is 2 or less, and 1 with a single attempt at a time)",
     )
+    delivery_concurrency_reserve: int = Field(
+        0,
+        ge=0,
+        description="delivery threads, and webhook name-lookup threads, that only an organisation holding none and "
+        "not slow lately may take (slow: an attempt over half webhook_timeout_s, or a lookup past its deadline, in the "
+        f"last {SLOW_FOR / 60:g} minutes): organisations whose webhooks hang until their deadlines, however many, hold "
+        "at most delivery_concurrency minus this together (one not yet seen hanging takes at most one reserved thread, "
+        "until its first deadline); fewer than delivery_concurrency (0: the per-organisation share, and none with a "
+        "single attempt at a time)",
+    )
     webhook_lookup_timeout_s: float = Field(
         5.0, gt=0, description="longest a webhook URL's host may take to resolve when subscribing (then 422 on url)"
     )
@@ -54,14 +65,21 @@ class NotificationsSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _one_organisation_never_holds_every_thread(self) -> NotificationsSettings:
-        """A share set is checked; a share not set follows the concurrency (a deployment that ran 2 attempts at a
-        time before shares existed keeps starting). One attempt at a time cannot be shared: its share is it."""
+        """A share or reserve set is checked; one not set follows the concurrency (a deployment that ran 2 attempts
+        at a time before shares existed keeps starting). One attempt at a time cannot be shared: its share is it, and
+        nothing is kept in reserve."""
         limit = max(1, self.delivery_concurrency - 1)
         if self.delivery_concurrency_per_org == 0:
             self.delivery_concurrency_per_org = min(2, limit)
         elif self.delivery_concurrency_per_org > limit:
             raise SettingsError(
                 "NOTIFICATIONS_DELIVERY_CONCURRENCY_PER_ORG must be less than NOTIFICATIONS_DELIVERY_CONCURRENCY"
+            )
+        if self.delivery_concurrency_reserve == 0:
+            self.delivery_concurrency_reserve = min(self.delivery_concurrency_per_org, self.delivery_concurrency - 1)
+        elif self.delivery_concurrency_reserve >= self.delivery_concurrency:
+            raise SettingsError(
+                "NOTIFICATIONS_DELIVERY_CONCURRENCY_RESERVE must be less than NOTIFICATIONS_DELIVERY_CONCURRENCY"
             )
         return self
 

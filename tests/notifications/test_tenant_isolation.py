@@ -1,6 +1,7 @@
 """One organisation cannot starve the others' webhooks: slow receivers and silent name servers of its own hold at most
 its share of the delivery threads and of the lookup threads; the deliveries over its share wait for a later round,
-not attempted (so never failed); a subscription's name is resolved under a deadline.
+not attempted (so never failed); a subscription's name is resolved under a deadline. Nor can several: the organisations
+seen hanging until their deadlines, however many, leave the reserve to the others.
 
 Every socket here is on 127.0.0.1; names go through the fake resolver below."""
 
@@ -10,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,7 @@ from services.common.clock import system_clock
 from services.common.egress import (
     MAX_RESOLVING,
     MAX_RESOLVING_PER_TENANT,
+    MAX_RESOLVING_RESERVE,
     EgressBusyError,
     EgressPolicy,
     egress_client,
@@ -38,11 +41,17 @@ from tests.notifications.test_webhooks import running
 
 PER_ORG = 2
 """The worker's default share of one organisation (`DeliveryWorker.per_org`, `MAX_RESOLVING_PER_TENANT`)."""
+THREADS, RESERVE = 8, 2
+"""The worker's default delivery threads and reserve (`DeliveryWorker`; the lookups': `MAX_RESOLVING`,
+`MAX_RESOLVING_RESERVE`)."""
+DEADLINE = 1.0
+"""The deadline of the worker's client in the tests of receivers that hang (each attempt ends by it)."""
 
 
 class Zone:
     """The tests' DNS: `localhost` is 127.0.0.1; `*.silent.example` (a zone an organisation controls) answers a public
-    address until `silence()`, then leaves every lookup unanswered until `speak()` (or 10 s)."""
+    address until `silence()`, then leaves every lookup unanswered until `speak()` (or 10 s), and again after the next
+    `silence()`."""
 
     def __init__(self) -> None:
         self._silent = threading.Event()
@@ -66,6 +75,7 @@ class Zone:
         return ["93.184.215.14"]
 
     def silence(self) -> None:
+        self._spoken.clear()
         self._silent.set()
 
     def speak(self) -> None:
@@ -77,6 +87,58 @@ def zone() -> Iterator[Zone]:
     dns = Zone()
     yield dns
     dns.speak()
+
+
+class Hanging:
+    """Receivers that hold every request until the test ends, long past the worker's deadline; `asked` counts the
+    requests they received (a receiver answers one at a time: the next waits for the one it holds)."""
+
+    def __init__(self) -> None:
+        self.receivers: list[Receiver] = []
+        self.asked = 0
+        self._ended = threading.Event()
+        self._lock = threading.Lock()
+
+    def urls(self, count: int) -> list[str]:
+        started = [Receiver(answer=self._hold).start() for _ in range(count)]
+        self.receivers += started
+        return [each.url for each in started]
+
+    def _hold(self, request: Received) -> int:
+        with self._lock:
+            self.asked += 1
+        self._ended.wait(30)
+        return 200
+
+    def stop(self) -> None:
+        self._ended.set()
+        stopping = [threading.Thread(target=each.stop) for each in self.receivers]  # each waits for its server's poll
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
+
+
+@pytest.fixture
+def hanging() -> Iterator[Hanging]:
+    receivers = Hanging()
+    yield receivers
+    receivers.stop()
+
+
+@contextmanager
+def delivering(app: Notifications) -> Iterator[None]:
+    """The worker running with the service's defaults (8 threads, 2 per organisation, 2 in reserve), an attempt over
+    half its client's deadline marking its organisation slow."""
+    client = egress_client(EgressPolicy(allow_loopback=True, resolve=lambda host, port: []), timeout=DEADLINE)
+    transports = WebhookTransport(client, app.clock), TopicTransport(RecordingPublisher())
+    worker = DeliveryWorker(app, *transports, slow_after=DEADLINE / 2, poll_interval=0.01)
+    try:
+        with running(worker):
+            yield
+    finally:
+        worker.close()
+        client.close()
 
 
 @pytest.fixture
@@ -164,6 +226,51 @@ def test_slow_receivers_of_one_organisation_leave_threads_for_the_others_and_wha
             each.stop()
 
 
+def test_four_organisations_whose_receivers_hang_leave_a_thread_to_a_fifth(
+    app: Notifications, receiver: Receiver, hanging: Hanging
+) -> None:
+    """Each organisation held at most its share, 2 of the 8 threads, but four whose receivers hang until the deadline
+    held all 8 together: a fifth organisation's webhook waited for their deadlines."""
+    hostile, victim = [org(f"hanging{n}") for n in range(4)], org("victim")
+    for each in hostile:
+        for url in hanging.urls(PER_ORG):
+            subscribe_webhook(app, each, url)
+    subscribe_webhook(app, victim, receiver.url)
+    feed = Feed(app)
+    with delivering(app):
+        for each in hostile:
+            feed(Story(org(), each).submitted())
+        wait_for(lambda: hanging.asked >= THREADS - RESERVE, timeout=5, interval=0.01)
+        time.sleep(0.1)  # time enough for their other receivers to be asked, were they allowed
+        asked = hanging.asked
+        feed(Story(org(), victim).submitted())
+        wait_for(receiver.accepted, timeout=DEADLINE / 2, interval=0.01)
+    assert asked < THREADS, "an organisation holding a thread already takes none of the reserve"
+
+
+def test_organisations_seen_hanging_leave_the_reserve_to_the_others_however_many_they_are(
+    app: Notifications, receiver: Receiver, hanging: Hanging
+) -> None:
+    """More organisations whose receivers hang than there are threads, each with its share of them: once each had an
+    attempt end at the deadline, they share the threads outside the reserve, and another organisation's webhook is
+    delivered at once, not after their deadlines."""
+    hostile, victim = [org(f"hanging{n}") for n in range(10)], org("victim")
+    hooks = {each: [subscribe_webhook(app, each, url) for url in hanging.urls(PER_ORG)] for each in hostile}
+    subscribe_webhook(app, victim, receiver.url)
+
+    def seen(org_id: str) -> bool:
+        return any(d.attempts for hook in hooks[org_id] for d in app.list_deliveries(org_id, hook))
+
+    feed = Feed(app)
+    with delivering(app):
+        for each in hostile:
+            feed(Story(org(), each).submitted())
+        wait_for(lambda: all(seen(each) for each in hostile), timeout=30, interval=0.05)
+        time.sleep(DEADLINE + 0.2)  # the attempts they started before they were seen end
+        feed(Story(org(), victim).submitted())
+        wait_for(receiver.accepted, timeout=DEADLINE / 2, interval=0.01)
+
+
 def test_a_tenants_lookups_past_their_deadline_hold_only_its_share_of_the_threads(zone: Zone) -> None:
     """Requests made for a tenant resolve within its share: past it they wait for one of its lookups to end, within
     their deadline (`EgressBusyError`, nothing sent); another tenant's names still resolve at once."""
@@ -176,6 +283,29 @@ def test_a_tenants_lookups_past_their_deadline_hold_only_its_share_of_the_thread
             with pytest.raises(EgressBusyError):
                 client.post("https://again.silent.example/hooks", content=b"{}")
         assert zone.waiting == MAX_RESOLVING_PER_TENANT
+        with for_tenant("org-b"), pytest.raises(httpx.ConnectError):  # resolved, then refused: nothing listens
+            client.post("http://localhost:9/hooks", content=b"{}")
+
+
+def test_tenants_seen_with_lookups_past_their_deadline_leave_the_reserve_to_the_others(zone: Zone) -> None:
+    """Each tenant's lookups past their deadline held only its share, but as many such tenants as threads held them
+    all: another tenant's names waited for their name servers (dropped at the deadline: a failed attempt). Once seen,
+    those tenants hold only the threads outside the reserve."""
+    silent = [f"org-{n}" for n in range(MAX_RESOLVING)]
+    with egress_client(EgressPolicy(allow_loopback=True, resolve=zone), timeout=0.3) as client:
+
+        def ask_each() -> None:
+            for tenant in silent:
+                with for_tenant(tenant), pytest.raises((httpx.ConnectTimeout, EgressBusyError)):
+                    client.post(f"https://{tenant}.silent.example/hooks", content=b"{}")
+
+        zone.silence()
+        ask_each()  # their first lookups past the deadline: the once they hold every thread, until their name servers
+        zone.speak()  # give up (or answer)
+        wait_for(lambda: zone.waiting == 0, timeout=5, interval=0.01)
+        zone.silence()
+        ask_each()
+        assert zone.waiting == MAX_RESOLVING - MAX_RESOLVING_RESERVE
         with for_tenant("org-b"), pytest.raises(httpx.ConnectError):  # resolved, then refused: nothing listens
             client.post("http://localhost:9/hooks", content=b"{}")
 
@@ -204,10 +334,18 @@ def test_an_organisations_share_is_less_than_the_delivery_threads() -> None:
     assert NotificationsSettings().delivery_concurrency_per_org < NotificationsSettings().delivery_concurrency
 
 
-@pytest.mark.parametrize(("concurrency", "share"), [(1, 1), (2, 1), (3, 2), (8, 2)])
-def test_a_share_not_set_follows_the_delivery_threads(concurrency: int, share: int) -> None:
-    """A deployment that ran 2 attempts at a time before shares existed refused to start."""
-    assert NotificationsSettings(delivery_concurrency=concurrency).delivery_concurrency_per_org == share
+@pytest.mark.parametrize(("concurrency", "reserve"), [(4, 4), (4, 5), (1, 1)])
+def test_the_reserve_is_less_than_the_delivery_threads(concurrency: int, reserve: int) -> None:
+    with pytest.raises(ValueError, match="DELIVERY_CONCURRENCY_RESERVE must be less than"):
+        NotificationsSettings(delivery_concurrency=concurrency, delivery_concurrency_reserve=reserve)
+
+
+@pytest.mark.parametrize(("concurrency", "share", "reserve"), [(1, 1, 0), (2, 1, 1), (3, 2, 2), (8, 2, 2)])
+def test_a_share_or_reserve_not_set_follows_the_delivery_threads(concurrency: int, share: int, reserve: int) -> None:
+    """A deployment that ran 2 attempts at a time before shares existed refused to start; one attempt at a time keeps
+    nothing in reserve (its one thread is everyone's)."""
+    settings = NotificationsSettings(delivery_concurrency=concurrency)
+    assert (settings.delivery_concurrency_per_org, settings.delivery_concurrency_reserve) == (share, reserve)
 
 
 def test_a_single_attempt_at_a_time_is_not_shared_beyond_itself() -> None:
