@@ -147,6 +147,12 @@ def sign_in(client: TestClient, org: str, *roles: str) -> None:
     assert response.headers["location"] == "/demandes"
 
 
+def sign_in_speaking(client: TestClient, lang: str, org: str, *roles: str) -> None:
+    """Signs in, then chooses the console's language."""
+    sign_in(client, org, *roles)
+    client.get(f"/langue/{lang}?suivant=/demandes")
+
+
 def test_pages_need_a_session_and_come_back_after_sign_in(console: TestClient) -> None:
     first = console.get(f"/demandes/{REFERRAL_ID}", follow_redirects=False)
     assert first.status_code == 303
@@ -435,8 +441,7 @@ def test_the_register_filtered_by_a_nam_is_refused_naming_the_filter_never_the_v
     console: TestClient, fake: FakeServices, caplog: pytest.LogCaptureFixture, lang: str, nam: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    sign_in(console, demo.CRISIS_CENTRE, "auditor")
-    console.get(f"/langue/{lang}?suivant=/demandes")
+    sign_in_speaking(console, lang, demo.CRISIS_CENTRE, "auditor")
     page = console.get("/audit/registre", params={"personne": nam})
     assert page.status_code == 422
     invalid = {"fr": "Paramètres invalides : ", "en": "Invalid parameters: "}[lang]
@@ -507,8 +512,7 @@ def test_the_registers_next_page_passes_the_consent_services_opaque_cursor_on(
 def test_a_referral_naming_the_person_by_a_nam_comes_back_with_the_refusal_on_the_field_and_without_it(
     console: TestClient, fake: FakeServices, lang: str
 ) -> None:
-    sign_in(console, demo.CRISIS_CENTRE, "intake")
-    console.get(f"/langue/{lang}?suivant=/demandes")
+    sign_in_speaking(console, lang, demo.CRISIS_CENTRE, "intake")
     refused = {"field": "subject_id", "message": NAM_REFUSED["en"], "type": "subject_id_nam"}
     fake.answers[("POST", "/v1/referrals")] = httpx.Response(
         422,
@@ -834,8 +838,7 @@ def english_in(page: httpx.Response) -> list[str]:
 def test_the_referral_services_own_checks_are_said_in_the_users_language(
     console: TestClient, fake: FakeServices, lang: str
 ) -> None:
-    sign_in(console, demo.CRISIS_CENTRE, "intake")
-    console.get(f"/langue/{lang}?suivant=/demandes")
+    sign_in_speaking(console, lang, demo.CRISIS_CENTRE, "intake")
     page_path = f"/demandes/{REFERRAL_ID}"
     fake.answers[("POST", f"{page_path.replace('/demandes', '/v1/referrals')}/refuse")] = referral_service_answer(
         ReferralTimeError("at: a step cannot happen in the future")
@@ -883,8 +886,7 @@ def test_a_refused_submission_is_said_in_french_on_its_field_or_for_the_form(
 def test_a_service_down_behind_another_is_said_in_the_users_language(
     console: TestClient, fake: FakeServices, lang: str, said: str
 ) -> None:
-    sign_in(console, demo.CRISIS_CENTRE, "clinician")
-    console.get(f"/langue/{lang}?suivant=/demandes")
+    sign_in_speaking(console, lang, demo.CRISIS_CENTRE, "clinician")
     fake.answers[("GET", f"/v1/referrals/{REFERRAL_ID}/information")] = referral_service_answer(
         DependencyUnavailableError("http://consent/v1/decisions unreachable (ConnectError)")
     )
