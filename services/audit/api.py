@@ -97,7 +97,11 @@ def _state(
 
 
 AxisQuery = Annotated[
-    Axis, Query(description="effective: by when things happened; recorded: by when the platform published them")
+    Axis,
+    Query(
+        description="effective: by when things happened; recorded: by when the platform recorded them (published "
+        "them on Kafka; stored them, for events replayed from the event stores only)"
+    ),
 ]
 
 

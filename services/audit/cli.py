@@ -183,7 +183,7 @@ def state(
     entity_id: Annotated[str, typer.Argument(metavar="ID")],
     as_of: Annotated[str | None, typer.Option(help="YYYY-MM-DD (end of that day) or a date-time; default: now")] = None,
     recorded: Annotated[
-        bool, typer.Option(help="as the platform had published it by then (not as it happened)")
+        bool, typer.Option(help="as the platform had recorded it by then (published, or stored), not as it happened")
     ] = False,
     auditor: AuditorOption = None,
     org: OrgOption = "audit",

@@ -94,7 +94,9 @@ def row_of(
     headers: Mapping[str, bytes | None] | Iterable[tuple[str, bytes | None]] | None,
     value: bytes | None,
 ) -> HistoryRow | Rejected:
-    """A Kafka record (CloudEvents binary mode) as an audit database row, or why it cannot be one."""
+    """A Kafka record (CloudEvents binary mode) as an audit database row, or why it cannot be one. `timestamp_ms` is
+    when the platform recorded the event (the recorded axis): the record's timestamp for a record read from Kafka
+    (when the relay published it), the stored event's for one mapped from a store (`sources.stored_ms`)."""
     attributes: dict[str, Any] = dict(headers or ())
     try:
         event_id = attributes["ce_id"].decode()

@@ -5,6 +5,10 @@ registry with the store (`StoreRef.open_outbox`), so the audit database receives
 relay publishes, with the same deterministic ids: events already replayed from Kafka are recognised, events not
 relayed yet are added. The audit imports none of those services; stores are opened read-only (`CREATE_TABLE` off:
 nothing is created or sealed in a store being read).
+
+A store has no Kafka timestamp: on the recorded axis, an event read from it counts from when its service stored it
+(`stored_ms`), which is before its relay published it. In a replay from both (the topics first), the copy already
+taken from Kafka is kept (the audit database keeps the first copy of an id), with Kafka's time.
 """
 
 from __future__ import annotations
@@ -12,12 +16,26 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from eventsourcing.domain import DomainEventProtocol
 
 from services.audit.inbound import Progress, ReplayStats, row_of
 from services.audit.views import HistoryDB, HistoryRow, Rejected, utc_text
 from services.common.composition import Outbox
 from services.common.eventstore import StoreRef, persistence_env
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+
+
+def stored_ms(event: DomainEventProtocol[Any]) -> int:
+    """When the service stored `event`, in epoch milliseconds as a Kafka record's timestamp (rounded down): the
+    timestamp the service gave it as it recorded it, just before the commit its relay publishes it after."""
+    stored: Any = event  # an aggregate's event: it has a timestamp
+    at: datetime = stored.timestamp
+    return (at - EPOCH) // MILLISECOND
 
 
 def _read_only(store: StoreRef) -> dict[str, str]:
@@ -67,9 +85,11 @@ def replay_stores(
                     rows: list[HistoryRow] = []
                     rejected: list[Rejected] = []
                     for notification in notifications:
-                        for out in mapper(app.mapper.to_domain_event(notification)):
+                        event = app.mapper.to_domain_event(notification)
+                        recorded = stored_ms(event)
+                        for out in mapper(event):
                             headers, value = out.event.to_kafka()
-                            row = row_of(out.topic, None, None, None, headers, value)
+                            row = row_of(out.topic, None, None, recorded, headers, value)
                             stats.read += 1
                             if isinstance(row, Rejected):
                                 rejected.append(row)

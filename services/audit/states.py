@@ -1,7 +1,7 @@
 """States rebuilt from the history: a referral, an agreement or a consent exactly as the events say it stood at a
 moment. Each is a fold over the thing's events in publication order, keeping those that took effect by then (a
 backdated withdrawal from the date it gives, however late it was recorded) or, on the `recorded` axis, that the
-platform had published by then."""
+platform had recorded by then (published on Kafka, or stored: `services/audit/README.md`, time axes)."""
 
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def took_effect(kind: str, row: HistoryRow) -> datetime:
 def state_as_of(history: HistoryDB, kind: Kind, entity_id: str, as_of: datetime, axis: Axis = "effective") -> Any:
     """The state of one referral, agreement or consent at `as_of` (None: it did not exist yet, or is unknown). On
     the effective axis a backdated event counts from when it took effect, though recorded after `as_of`; on the
-    recorded axis, from when it was published."""
+    recorded axis, from when the platform recorded it (published it; stored it, for an event read from a store)."""
     return FOLDS[kind](_rows_as_of(history, kind, entity_id, as_of, axis), as_of)
 
 

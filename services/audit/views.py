@@ -2,8 +2,9 @@
 
 It is a rebuildable read model (SQLite by default, PostgreSQL supported): `rls audit replay` fills it from the Kafka
 topics (from offset 0) or from the services' event stores. Each row keeps the event's own JSON payload, when it took
-effect (`time`, the domain's occurred-at) and when the platform published it (the Kafka record timestamp), so states
-can be rebuilt along either axis. Payloads carry pseudonymous ids and codes only, never record information.
+effect (`time`, the domain's occurred-at) and when the platform recorded it (the Kafka record timestamp, or for an
+event read from a store the timestamp it was stored with), so states can be rebuilt along either axis. Payloads
+carry pseudonymous ids and codes only, never record information.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from services.agreements.outbound import AgreementsOutbound
 from services.agreements.settings import AgreementsSettings
 from services.audit.inbound import KafkaReplay, row_of
 from services.audit.sources import replay_stores
-from services.audit.states import state_as_of
+from services.audit.states import KINDS, state_as_of
 from services.audit.views import Axis, HistoryDB, Rejected, parse_time
 from services.common.clock import ManualClock
 from services.common.relay import Mapper
@@ -283,6 +283,83 @@ def test_replay_from_the_event_stores_gives_the_history_the_relays_publish(
     assert {r.event_id for kind in ("referral", "agreement", "consent") for r in from_stores.events_of(kind)} <= kept
     rebuilt = state_as_of(from_stores, "referral", world.ids["referral"], snapshots[2][0])
     assert rebuilt is not None and rebuilt["status"] == snapshots[1][1]["referral"]["status"]
+
+
+def recorded_times(history: HistoryDB) -> dict[str, str | None]:
+    """When the audit database says each of its events was recorded, by CloudEvent id."""
+    with history.connect() as db:
+        return dict(db.execute("SELECT event_id, recorded_at FROM history_events").fetchall())
+
+
+def test_a_replay_from_the_stores_alone_dates_the_recorded_axis_by_when_each_store_recorded_the_event(
+    service_settings: Callable[..., Any],
+    client_for: Callable[..., TestClient],
+    auth: Auth,
+    tmp_path: Path,
+    audit_settings: Callable[..., Any],
+) -> None:
+    """No Kafka timestamp in a store: an event counts on the recorded axis from the timestamp its service stored it
+    with (to the millisecond, as Kafka's), not never."""
+    before = datetime.now(UTC)
+    world = World(service_settings, client_for, auth, tmp_path)
+    live_history(world)
+    after = datetime.now(UTC)
+    history = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
+
+    replay_stores(event_stores(audit_settings(var_dir=tmp_path)), history)
+
+    for kind in KINDS:
+        entity_id = world.ids[kind]
+        assert state_as_of(history, kind, entity_id, before - timedelta(seconds=1), "recorded") is None
+        recorded = state_as_of(history, kind, entity_id, after, "recorded")
+        assert recorded is not None and recorded == state_as_of(history, kind, entity_id, after)
+    times = recorded_times(history)
+    assert times and all(before - timedelta(milliseconds=1) < parse_time(str(t)) <= after for t in times.values())
+
+
+@pytest.mark.integration
+def test_replays_from_kafka_and_from_the_stores_differ_on_the_recorded_axis_only_by_the_relay_delay(
+    service_settings: Callable[..., Any],
+    client_for: Callable[..., TestClient],
+    auth: Auth,
+    tmp_path: Path,
+    audit_settings: Callable[..., Any],
+    kafka_bootstrap: str,
+) -> None:
+    """A store dates an event when it stored it, Kafka when the relay published it (later). Replayed from both (as
+    `rls audit replay --from-stores`: the topics first), an event on Kafka keeps Kafka's time; one only in a store
+    (recorded after the relay's last run) gets the store's."""
+    world = World(service_settings, client_for, auth, tmp_path)
+    live_history(world)
+    stored_by = datetime.now(UTC)
+    prefix = relay_to_fresh_topics(kafka_bootstrap, world.outboxes())
+    unrelayed = world.consent.post(
+        "/v1/consents", json=consent_body("S-AUDIT-07", "2026-03-01"), headers=auth(CSSS, "intake")
+    ).json()["id"]
+    stores = event_stores(audit_settings(var_dir=tmp_path))
+    wanted = [prefix + t for t in (topics.REFERRAL, topics.AGREEMENTS, topics.CONSENT_DECISIONS, topics.CONSENT)]
+    from_kafka, from_stores, mixed = (HistoryDB(f"sqlite:///{tmp_path / f'{n}.db'}") for n in ("k", "s", "m"))
+
+    assert KafkaReplay(kafka_bootstrap, wanted, from_kafka).run().complete
+    replay_stores(stores, from_stores)
+    assert KafkaReplay(kafka_bootstrap, wanted, mixed).run().complete
+    replay_stores(stores, mixed)
+
+    published, stored, both = recorded_times(from_kafka), recorded_times(from_stores), recorded_times(mixed)
+    only_stored = stored.keys() - published.keys()
+    assert len(only_stored) == 1 and published.keys() < stored.keys()
+    assert all(str(stored[i]) <= str(published[i]) for i in published)  # stored before it was published
+    assert both == published | {i: stored[i] for i in only_stored}
+    now = datetime.now(UTC)
+    for kind in KINDS:
+        entity_id = world.ids[kind]
+        replayed = state_as_of(from_stores, kind, entity_id, now, "recorded")
+        assert replayed is not None and replayed == state_as_of(from_kafka, kind, entity_id, now, "recorded")
+    # stored, not yet published: the stores show it on the recorded axis, Kafka does not
+    assert state_as_of(from_stores, "consent", world.ids["consent"], stored_by, "recorded") is not None
+    assert state_as_of(from_kafka, "consent", world.ids["consent"], stored_by, "recorded") is None
+    assert state_as_of(from_kafka, "consent", unrelayed, now, "recorded") is None
+    assert state_as_of(mixed, "consent", unrelayed, now, "recorded") is not None
 
 
 def test_replay_from_a_store_encrypted_at_rest_uses_the_services_key(
