@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from services.common.params import Day, LocalInstant
+from services.common.params import YEARS, Day, LocalInstant, within_years
 from services.consent.application import (
     ConsentTerms,
     DecisionRequest,
@@ -82,36 +82,12 @@ def _moment(value: Any) -> Any:
     return value
 
 
-CALENDAR = (2, 9998)
-"""The years a date or an instant given may fall in, in Québec time: a day before and after it exist in every time zone
-(an end given as a date is the start of the next day; 9999-12-31 has none)."""
+CALENDAR = YEARS
+"""The years a date or an instant given may fall in (the platform's `YEARS`), read in Québec time."""
 
-
-def quebec_year(value: date) -> int | None:
-    """The year of a date, or of an instant in Québec time (without an offset, it is Québec time); None: the instant
-    is beyond the years a date-time can hold there (0001-01-01T00:00:00+14:00 is the day before year 1 there)."""
-    if not isinstance(value, datetime):
-        return value.year
-    try:
-        return instant(value).astimezone(QUEBEC).year
-    except OverflowError:
-        return None
-
-
-BEYOND = f"a year from {CALENDAR[0]} to {CALENDAR[1]} (in Québec time)"
-
-
-def _in_the_calendar(value: date) -> bool:
-    year = quebec_year(value)
-    return year is not None and CALENDAR[0] <= year <= CALENDAR[1]
-
-
-def _within_the_calendar(value: date) -> date:
-    """Every date or instant a request gives, in a body or a query (checked before anything converts it: near year 1
-    or 9999 an instant may not be convertible, and it was a 500)."""
-    if not _in_the_calendar(value):
-        raise ValueError(BEYOND)
-    return value
+_within_the_calendar = within_years(QUEBEC, " (in Québec time)")
+"""Every date or instant a request gives, in a body or a query (near year 1 or 9999 an instant may not be
+convertible: it was a 500)."""
 
 
 Moment = Annotated[datetime | date, BeforeValidator(_moment), AfterValidator(_within_the_calendar)]
@@ -674,10 +650,11 @@ class EvaluationCreate(_In):
             {"type": "timezone_aware", "loc": loc, "input": moment} for loc, moment in _naive_moments(self, ())
         ]
         at = self.input.at
-        if at.utcoffset() is not None and not _in_the_calendar(at):
-            errors.append(
-                {"type": "value_error", "loc": ("input", "at"), "input": at, "ctx": {"error": ValueError(BEYOND)}}
-            )
+        if at.utcoffset() is not None:
+            try:
+                _within_the_calendar(at)
+            except ValueError as beyond:
+                errors.append({"type": "value_error", "loc": ("input", "at"), "input": at, "ctx": {"error": beyond}})
         if not self.input.categories:
             errors.append(
                 {

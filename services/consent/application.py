@@ -29,6 +29,7 @@ from services.consent.domain import (
     DecisionNotFoundError,
     DecisionRecord,
     OrganisationObserved,
+    RecordLimitReachedError,
     Refusal,
     RefusalNotFoundError,
     RegisterEntry,
@@ -92,6 +93,16 @@ disclosure releases information now: decided as of an earlier moment, it would p
 recorded since. Only a decision (`decide`), which releases nothing, may be asked as of any past moment."""
 DECISION = "DECISION"
 DISCLOSURE = "DISCLOSURE"
+RECORDS_PER_PERSON = 200
+"""The consents, restrictions and refusals the service keeps on file for one person, whatever their state
+(`CONSENT_MAX_RECORDS_PER_PERSON`). Every decision about the person reads them all, and its event carries those that
+concern its parties: without a bound, a few hundred consents made each decision slower and, at about a hundred of the
+largest, its event larger than Kafka takes. Withdrawn, lifted and expired records count: a decision still reads them
+(they explain a refusal, and support a decision asked as of a moment when they held). Three organisations renewing
+a consent with the person every two years for sixty years file 90."""
+RECORDS_PER_PERSON_MAX = 300
+"""The most a deployment may keep on file for one person: at that many of the largest records concerning its parties,
+a decision's event stays under half of Kafka's default record limit (tests/consent/test_records_per_person.py)."""
 
 
 class OrganisationRegistered(BaseModel):
@@ -279,9 +290,11 @@ class Consents(TrackedApplication):
         clock: Clock = system_clock,
         regime_setting: str = "BY_DATE",
         legal: LegalSettings | None = None,
+        records_per_person: int = RECORDS_PER_PERSON,
     ) -> None:
         super().__init__(env)
         self.clock = clock
+        self.records_per_person = records_per_person
         self.regime_setting = regime_setting
         regime_for(regime_setting, clock())  # fail fast on a bad setting
         self.versions = register_editions(legal or LegalSettings())
@@ -679,14 +692,24 @@ class Consents(TrackedApplication):
         key: str | None,
         build: Callable[[uuid.UUID, str, datetime], Any],
     ) -> tuple[uuid.UUID, bool]:
-        """Records what `build(id, digest, now)` makes, once per Idempotency-Key; (its id, whether this call did)."""
+        """Records what `build(id, digest, now)` makes, once per Idempotency-Key; (its id, whether this call did). A
+        retry is answered as the first time was, even once the person's records are at their bound."""
         aggregate_id = keyed_id(what, actor.org, key)
         digest = _digest(terms)
         if self._recorded_before(aggregate_id, digest, key, what):
             return aggregate_id, False
-        return aggregate_id, self._record_first(
-            aggregate_id, digest, key, what, build(aggregate_id, digest, self.clock())
-        )
+        new = build(aggregate_id, digest, self.clock())
+        self._check_room(terms.subject_id)
+        return aggregate_id, self._record_first(aggregate_id, digest, key, what, new)
+
+    def _check_room(self, subject_id: str) -> None:
+        """Refuses a record beyond the person's bound (`records_per_person`). Concurrent records may pass it by as
+        many as are written at once: the bound keeps decisions' events far below Kafka's limit, not at it."""
+        if self.view.records_on_file(subject_id) >= self.records_per_person:
+            raise RecordLimitReachedError(
+                f"the person has {self.records_per_person} consents, restrictions and refusals on file, withdrawn "
+                "and expired ones included: the most this service keeps for one person"
+            )
 
     def _recorded_before(self, aggregate_id: uuid.UUID, digest: str, key: str | None, what: str) -> bool:
         """Whether a request with this key was recorded; the key with another request is a conflict."""

@@ -63,6 +63,13 @@ class ConsentTermsInvalidError(ConsentError):
         self.field = field
 
 
+class RecordLimitReachedError(ConsentError):
+    """The person has as many consents, restrictions and refusals on file as the service keeps for one person (every
+    decision about them reads them all); names the field (`subject_id`)."""
+
+    field = "subject_id"
+
+
 class UnknownRegimeVersionError(ConsentError, LookupError):
     """No rule table with this regime and version is known to this build (it cannot re-evaluate that decision)."""
 

@@ -26,7 +26,13 @@ RELAY_TRACKING = "consent-relay"
 
 
 def build_application(settings: ConsentSettings, clock: Clock = system_clock) -> Consents:
-    return Consents(env=application_env(settings), clock=clock, regime_setting=settings.regime, legal=settings.legal)
+    return Consents(
+        env=application_env(settings),
+        clock=clock,
+        regime_setting=settings.regime,
+        legal=settings.legal,
+        records_per_person=settings.max_records_per_person,
+    )
 
 
 def build_relay(settings: ConsentSettings, consents: Consents) -> Workers:

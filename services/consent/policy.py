@@ -310,6 +310,16 @@ class ConsentFact:
             recipient_kind is not None and recipient_kind in self.recipient_kinds
         )
 
+    def between(self, discloser_org_id: str, recipient_org_id: str) -> ConsentFact:
+        """What a decision between these parties keeps of it: of the organisations it names, only the parties. The
+        engine asks only whether it names them (it answers the same), and the person's ties to the others are not the
+        decision's: kept whole, a consent naming a hundred organisations travelled in every decision's facts."""
+        return dataclasses.replace(
+            self,
+            recipient_org_ids=_only(recipient_org_id, self.recipient_org_ids),
+            discloser_org_ids=_only(discloser_org_id, self.discloser_org_ids),
+        )
+
 
 @dataclass(frozen=True)
 class OnBehalfFact:
@@ -356,6 +366,19 @@ class RestrictionFact:
         if recipient_kind is None and self.recipient_kinds and self.bars_unknown_kind:
             return True  # the recipient may be of a restricted kind: nothing says it is not
         return recipient_org_id in self.recipient_org_ids or recipient_kind in self.recipient_kinds
+
+    def toward(self, recipient_org_id: str, recipient_kind: OrgKind | None) -> RestrictionFact | None:
+        """What a decision for this recipient keeps of it: nothing when it does not concern the recipient, else of the
+        organisations it names only the recipient (as `ConsentFact.between`; the kinds it names stay, so it concerns
+        the recipient as it did, and never comes to name nobody, which would restrict everyone)."""
+        if not self.concerns(recipient_org_id, recipient_kind):
+            return None
+        return dataclasses.replace(self, recipient_org_ids=_only(recipient_org_id, self.recipient_org_ids))
+
+
+def _only(org_id: str, named: tuple[str, ...]) -> tuple[str, ...]:
+    """`org_id` if `named` holds it, else nothing."""
+    return (org_id,) if org_id in named else ()
 
 
 @dataclass(frozen=True)

@@ -497,6 +497,11 @@ class ReadModel:
     def refusals_of(self, subject_id: str) -> list[RefusalState]:
         return self._of(RefusalState, "refusal", subject_id)
 
+    def records_on_file(self, subject_id: str) -> int:
+        """How many consents, restrictions and refusals the person has on file, whatever their state."""
+        rows = self.projector.read("SELECT COUNT(*) FROM consent_records WHERE subject = ?", (subject_key(subject_id),))
+        return int(rows[0][0])
+
     def holders(self, record_ids: Sequence[str]) -> dict[str, str]:
         """The organisation holding (having recorded) each of these consents, restrictions or refusals."""
         if not record_ids:
@@ -535,8 +540,9 @@ class ReadModel:
           cannot bar the disclosure); one naming kinds of recipient concerns a recipient whose kind is unknown;
         - written refusals (art. 23): those the discloser holds, the establishment asked to disclose from its record
           (another organisation's refusal is about its own record, and not the parties' to read).
-        The person's age comes from `birth_date` (given with the request) or else the latest consent the parties
-        hold; only age bands leave this method."""
+        Of the organisations a consent or a restriction names, only the parties stay (`ConsentFact.between`,
+        `RestrictionFact.toward`). The person's age comes from `birth_date` (given with the request) or else the
+        latest consent the parties hold; only age bands leave this method."""
         at, one, other = request.at, request.discloser_org_id, request.recipient_org_id
         when = micros(aware(at))
         rows = self.projector.read(
@@ -565,9 +571,11 @@ class ReadModel:
         deceased_on = request.context.subject_deceased_on
         return Facts(
             recipient_kind=recipient,
-            consents=tuple(f for f in (c.fact(at) for c in consents) if f.covers(other, recipient)),
+            consents=tuple(f.between(one, other) for f in (c.fact(at) for c in consents) if f.covers(other, recipient)),
             agreements=tuple(self._in_force(agreements, one, other)),
-            restrictions=tuple(f for f in (r.fact() for r in records["restriction"]) if f.concerns(other, recipient)),
+            restrictions=tuple(
+                f for r in records["restriction"] if (f := r.fact().toward(other, recipient)) is not None
+            ),
             discloser_kind=kinds.get("discloser"),
             subject_age_band=None if born is None else age_band(born, at),
             subject_age_band_at_death=(

@@ -135,6 +135,8 @@ class ConsentFactV1(_Part):
     method: ConsentMethod
     purposes: list[Purpose]
     recipient_org_ids: list[str]
+    """Of the organisations the consent names as recipients, the decision's recipient (all of them in decisions
+    recorded before 2026-12-02): the engine asks only whether it names the parties."""
     recipient_kinds: list[OrgKind]
     categories: list[InfoCategory]
     valid_from: datetime
@@ -145,7 +147,8 @@ class ConsentFactV1(_Part):
     recorded_by_org: str | None = None
     """The organisation holding the consent (null in decisions recorded before 2026-12-03)."""
     discloser_org_ids: list[str] = []
-    """The organisations the consent authorises to communicate besides its holder."""
+    """Of the organisations the consent authorises to communicate besides its holder, the decision's discloser (all
+    of them in decisions recorded before 2026-12-02)."""
 
 
 class OnBehalfFactV1(_Part):
@@ -168,6 +171,8 @@ class AgreementFactV1(_Part):
 class RestrictionFactV1(_Part):
     restriction_id: str
     recipient_org_ids: list[str]
+    """Of the organisations the restriction names, the decision's recipient (all of them in decisions recorded
+    before 2026-12-02)."""
     recipient_kinds: list[OrgKind]
     purposes: list[Purpose]
     categories: list[InfoCategory]

@@ -23,6 +23,7 @@ from services.consent.policy import (
     DangerAssessment,
     DecisionInput,
     Facts,
+    LegalSettings,
     Mandate,
     OnBehalfFact,
     RestrictionFact,
@@ -185,6 +186,12 @@ def clock() -> ManualClock:
 PINNED = "LSSSS_17_27_3"
 """The fixtures below apply the LSSSS as a pinned policy of record (the demo's setting), so that the LSSSS routes
 are exercised in 2026; the BY_DATE default is tested on its own."""
+
+
+def open_consents(store: str, legal: LegalSettings | None = None) -> Consents:
+    """The consent application on `store` as these tests run it (the LSSSS pinned, the clock at `T0`), under these legal
+    settings; opened again on the same store, it is the next process of the service."""
+    return Consents(env=persistence_env(store), clock=ManualClock(T0), regime_setting=PINNED, legal=legal)
 
 
 @pytest.fixture

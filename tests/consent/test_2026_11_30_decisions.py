@@ -25,7 +25,16 @@ from services.consent.engine import evaluate
 from services.consent.policy import AgeBand, Context, Decision, LegalSettings, MinorRequest, ReasonCode
 from services.consent.rules import CURRENT_VERSION, LABEL, build_tables, table_for, version_of
 from services.contract.codes import InfoCategory, OrgKind, Outcome, Purpose, Regime, RequesterRole
-from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT, T0, decision_input, facts, organisation_event
+from tests.consent.conftest import (
+    DISCLOSER,
+    RECIPIENT,
+    SUBJECT,
+    T0,
+    decision_input,
+    facts,
+    open_consents,
+    organisation_event,
+)
 
 I = InfoCategory  # noqa: E741 -- short alias keeps the cases readable
 LSSSS, LRSSS = Regime.LSSSS_17_27_3, Regime.LRSSS
@@ -133,7 +142,7 @@ def store(tmp_path: Any) -> str:
 def recorded_2026_11_30(store: str) -> Iterator[tuple[str, Any]]:
     """A service as it ran on 2026-11-30 (its tables the current ones) records a parent's request about a minor,
     sent for a referral: the tables of that day permitted it."""
-    with Consents(env=persistence_env(store), clock=ManualClock(T0), regime_setting="LSSSS_17_27_3") as app:
+    with open_consents(store) as app:
         app.versions = dict(VERSION_2026_11_30)
         handle = inbound.handler(app)
         handle(organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=9)), Tracking("a#0", 1))
@@ -160,7 +169,7 @@ def test_a_decision_recorded_under_the_2026_11_30_table_reevaluates_identically(
 ) -> None:
     store, (answer, request) = recorded_2026_11_30
     assert answer.decision.outcome == Outcome.PERMIT and [b.route for b in answer.decision.basis] == ["A-11"]
-    with Consents(env=persistence_env(store), clock=ManualClock(T0), regime_setting="LSSSS_17_27_3") as app:
+    with open_consents(store) as app:
         recorded, again = app.reevaluate(answer.decision_id)
         assert recorded.input.regime_version == VERSION_2026_11_30[LSSSS]
         assert again == recorded.decision == answer.decision

@@ -11,14 +11,12 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import Tracking
 
-from services.common.clock import ManualClock
-from services.common.eventstore import persistence_env
 from services.consent import inbound, rules
-from services.consent.application import Actor, Consents, DecisionRequest
+from services.consent.application import Actor, DecisionRequest
 from services.consent.policy import Context, DecisionInput, LegalSettings, from_json, to_json
 from services.contract.codes import InfoCategory, OrgKind, Outcome, Purpose, Regime
 from services.contract.consent_events import DecisionInputV1
-from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT, T0, organisation_event
+from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT, T0, open_consents, organisation_event
 from tests.consent.test_api import ASK, CONSENT
 
 SETTINGS_THEN = LegalSettings(disabled_routes=frozenset({"A-3"}), danger_amendment=date(2017, 6, 1))
@@ -33,15 +31,11 @@ ASKED = DecisionRequest(
 )
 
 
-def _open(store: str, legal: LegalSettings | None) -> Consents:
-    return Consents(env=persistence_env(store), clock=ManualClock(T0), regime_setting="LSSSS_17_27_3", legal=legal)
-
-
 def test_a_decision_recorded_under_other_legal_settings_reevaluates_after_they_changed(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = f"sqlite:///{tmp_path / 'consent.db'}"
-    with _open(store, SETTINGS_THEN) as app:
+    with open_consents(store, SETTINGS_THEN) as app:
         handle = inbound.handler(app)
         handle(organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=9)), Tracking("a#0", 1))
         handle(organisation_event(RECIPIENT, OrgKind.ESTABLISHMENT, T0 - timedelta(days=9)), Tracking("a#0", 2))
@@ -51,7 +45,7 @@ def test_a_decision_recorded_under_other_legal_settings_reevaluates_after_they_c
     for label in rules.EDITIONS:  # a new process with the default settings: the tables of the former are unknown
         for table in rules.build_tables(SETTINGS_THEN, label).values():
             monkeypatch.delitem(rules.TABLES, (table.regime, rules.version_of(table)), raising=False)
-    with _open(store, None) as app:
+    with open_consents(store) as app:
         assert app.versions[Regime.LSSSS_17_27_3] != version_then
         recorded, again = app.reevaluate(answer.decision_id)
     assert recorded.input.regime_version == version_then and recorded.input.legal == SETTINGS_THEN

@@ -17,8 +17,6 @@ import pytest
 from eventsourcing.persistence import Tracking
 from fastapi.testclient import TestClient
 
-from services.common.clock import ManualClock
-from services.common.eventstore import persistence_env
 from services.consent import inbound
 from services.consent.application import Actor, Consents, DecisionRequest, _digest
 from services.consent.domain import ConsentTermsInvalidError
@@ -28,7 +26,16 @@ from services.consent.outbound import consent_messages
 from services.consent.policy import Context, Decision, ReasonCode, Representation, RuleStatus, digest_json
 from services.consent.rules import CURRENT_VERSION, build_tables, table_for, version_of
 from services.contract.codes import InfoCategory, Obligation, OrgKind, Outcome, Purpose, Regime, RequesterRole
-from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT, T0, decision_input, facts, organisation_event
+from tests.consent.conftest import (
+    DISCLOSER,
+    RECIPIENT,
+    SUBJECT,
+    T0,
+    decision_input,
+    facts,
+    open_consents,
+    organisation_event,
+)
 from tests.consent.test_api import ASK, _events, _observe
 from tests.consent.test_endings import _refused_naming
 
@@ -173,7 +180,7 @@ def recorded_2026_12_02(tmp_path: Any) -> Iterator[tuple[str, list[Any]]]:
     """A service as it ran under the tables of 2026-12-02 records decisions: a consent, a parent's request about a
     minor, a curator asking (no route then)."""
     store = f"sqlite:///{tmp_path / 'consent.db'}"
-    with Consents(env=persistence_env(store), clock=ManualClock(T0), regime_setting="LSSSS_17_27_3") as app:
+    with open_consents(store) as app:
         app.versions = dict(VERSION_2026_12_02)
         handle = inbound.handler(app)
         handle(organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=9)), Tracking("a#0", 1))
@@ -199,7 +206,7 @@ def test_decisions_recorded_under_the_2026_12_02_tables_reevaluate_identically(
 ) -> None:
     store, answers = recorded_2026_12_02
     assert [a.decision.outcome for a in answers] == [Outcome.PERMIT, Outcome.DENY]
-    with Consents(env=persistence_env(store), clock=ManualClock(T0), regime_setting="LSSSS_17_27_3") as app:
+    with open_consents(store) as app:
         for answer in answers:
             recorded, again = app.reevaluate(answer.decision_id)
             assert recorded.input.regime_version == VERSION_2026_12_02[LSSSS]

@@ -54,6 +54,7 @@ EXPECTED: dict[str, int] = {
     "disclosure-rejected": 422,
     "referral-ended": 403,
     "rule-table-unavailable": 409,
+    "record-limit-reached": 409,  # a person's consents, restrictions and refusals (CONSENT_MAX_RECORDS_PER_PERSON)
     "unknown-rule-table": 422,
     "store-already-acknowledged": 409,
     "kafka-credentials-unavailable": 409,
