@@ -298,7 +298,11 @@ class TopicIndex(Topics):
             if topics and projection.indexed
             else None
         )
-        self.pending_sql = f"SELECT 1 FROM {table} WHERE {where}{self._id} > {STORED_POSITION} LIMIT 1"  # noqa: S608
+        # PostgreSQL plans the stored position (a sub-select) as unknown, a third of the table: without the order, the
+        # first row past it looked one seek away in a scan of the table from its first row (1.2 s an idle clock tick
+        # at 1M referrals); in the order of the index's key, it is the seek it is.
+        ordered = f" ORDER BY {self._id}" if db.dialect == "postgres" else ""
+        self.pending_sql = f"SELECT 1 FROM {table} WHERE {where}{self._id} > {STORED_POSITION}{ordered} LIMIT 1"  # noqa: S608
         self._select = (
             f"SELECT {self._id}, originator_id, originator_version, topic, state FROM {table} "  # noqa: S608
             f"WHERE {where}{self._id} > ? AND {self._id} <= ? ORDER BY {self._id} LIMIT ?"
