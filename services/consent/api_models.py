@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from services.common.params import YEARS, Day, LocalInstant, within_years
+from services.common.params import Day, LocalInstant, within_years
 from services.consent.application import (
     ConsentTerms,
     DecisionRequest,
@@ -82,9 +82,6 @@ def _moment(value: Any) -> Any:
     return value
 
 
-CALENDAR = YEARS
-"""The years a date or an instant given may fall in (the platform's `YEARS`), read in Québec time."""
-
 _within_the_calendar = within_years(QUEBEC, " (in Québec time)")
 """Every date or instant a request gives, in a body or a query (near year 1 or 9999 an instant may not be
 convertible: it was a 500)."""
@@ -94,10 +91,10 @@ Moment = Annotated[datetime | date, BeforeValidator(_moment), AfterValidator(_wi
 """An instant (ISO 8601; without an offset: Québec time) or a Québec calendar date."""
 
 CalendarDay = Annotated[Day, AfterValidator(_within_the_calendar)]
-"""A date given (`Day`) in the years `CALENDAR`."""
+"""A date given (`Day`) in the years `YEARS`."""
 
 CalendarInstant = Annotated[LocalInstant, AfterValidator(_within_the_calendar)]
-"""A query's instant (`LocalInstant`: without an offset, Québec time) in the years `CALENDAR`, as a body's: the list
+"""A query's instant (`LocalInstant`: without an offset, Québec time) in the years `YEARS`, as a body's: the list
 routes' `from` and `to`."""
 
 
@@ -642,7 +639,7 @@ class EvaluationCreate(_In):
     @model_validator(mode="after")
     def _as_recorded(self) -> EvaluationCreate:
         """As a decision event carries them: every instant with its UTC offset (one without cannot be compared with
-        the others: it was a 500), the decision's instant in the years `CALENDAR` in Québec time, as every decision
+        the others: it was a 500), the decision's instant in the years `YEARS` in Québec time, as every decision
         was asked (the engine reads its Québec day and the days around it: it was a 500), and at least one category
         (none was answered PERMIT, with nothing permitted). The contract's models accept all three, so that every
         stored event decodes; this request does not."""

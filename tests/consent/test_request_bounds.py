@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.consent.api_models import CALENDAR, MAX_RECIPIENTS
+from services.common.params import YEARS
+from services.consent.api_models import MAX_RECIPIENTS
 from services.consent.outbound import consent_messages
 from services.contract.codes import InfoCategory, Purpose, RequesterRole
 from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT
@@ -56,7 +57,7 @@ def test_a_register_query_beyond_the_calendar_is_a_422_naming_the_parameter(
 
 
 def test_a_register_query_within_the_calendar_is_answered(api: TestClient, auth: Auth) -> None:
-    first, last = CALENDAR
+    first, last = YEARS
     period = {"from": f"{first:04d}-01-01T00:00:00", "to": f"{last:04d}-12-31T23:59:59-05:00"}
     response = api.get("/v1/register", params=period, headers=auth(DISCLOSER, "auditor"))
     assert response.status_code == 200, response.text
