@@ -15,6 +15,7 @@ from services.contract.codes import (
     Channel,
     InfoCategory,
     MeetingMode,
+    Purpose,
     ReferralStatus,
     ServiceCode,
     Urgency,
@@ -22,7 +23,7 @@ from services.contract.codes import (
 from services.contract.delay_standards import Clock as DelayClock
 from services.contract.referral_events import ClockState, DelayStandard
 from services.contract.subject import SubjectId
-from services.referral.application import Release
+from services.referral.application import Asked, Release
 from services.referral.domain import Referral
 
 CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,39}$"
@@ -212,37 +213,59 @@ class CompliancePublic(BaseModel):
     median_s: float | None
 
 
+class ReleaseDecisionPublic(BaseModel):
+    """One decision of the consent service on a read: the purpose it was asked for, the categories it permitted
+    (released, and registered under `register_entry_id`) and those it denied."""
+
+    decision_id: str
+    purpose: Purpose
+    permitted_categories: list[InfoCategory]
+    denied_categories: list[InfoCategory]
+    register_entry_id: str | None
+
+    @classmethod
+    def of(cls, asked: Asked) -> ReleaseDecisionPublic:
+        d = asked.decision
+        return cls(
+            decision_id=d.decision_id,
+            purpose=asked.purpose,
+            permitted_categories=d.permitted_categories,
+            denied_categories=d.denied_categories,
+            register_entry_id=d.register_entry_id,
+        )
+
+
 class InformationPublic(BaseModel):
     """The record information released: only the categories the consent service permitted. Categories asked for that
     the referral does not hold are neither released nor denied (the consent service is not asked about them)."""
 
     decision_id: str | None = Field(
-        description="The consent service's decision; null when the referral holds none of the categories asked for "
-        "(nothing was asked, nothing registered)"
+        description="The consent service's first decision that released anything (`decisions` lists them all); null "
+        "when the referral holds none of the categories asked for (nothing was asked, nothing registered)"
     )
     information: dict[InfoCategory, str]
-    denied_categories: list[InfoCategory]
-    basis: list[dict[str, Any]]
-    obligations: list[str]
-    register_entry_id: str | None
+    denied_categories: list[InfoCategory] = Field(description="Still denied after the last of `decisions`")
+    basis: list[dict[str, Any]] = Field(description="The legal bases of what was released, every decision's")
+    obligations: list[str] = Field(description="The obligations attached to what was released, every decision's")
+    register_entry_id: str | None = Field(description="The register entry of `decision_id`")
+    decisions: list[ReleaseDecisionPublic] = Field(
+        default_factory=list,
+        description="Every decision the consent service took on this read, in the order asked: for a service the "
+        "receiver provides on the referring institution's behalf under a service agreement (art. 108), "
+        "SERVICE_ON_BEHALF, then REFERRAL (the person's consent to the referral) for the categories it denied; for "
+        "any other referral, REFERRAL alone. The last one decided `denied_categories` (its explanation says why).",
+    )
 
     @classmethod
     def of(cls, release: Release) -> InformationPublic:
-        d = release.decision
-        if d is None:
-            return cls(
-                decision_id=None,
-                information={},
-                denied_categories=[],
-                basis=[],
-                obligations=[],
-                register_entry_id=None,
-            )
+        releasing = [asked.decision for asked in release.decisions if asked.decision.permitted_categories]
+        first = releasing[0] if releasing else None
         return cls(
-            decision_id=d.decision_id,
+            decision_id=first.decision_id if first else None,
             information=release.information,
-            denied_categories=d.denied_categories,
-            basis=d.basis,
-            obligations=d.obligations,
-            register_entry_id=d.register_entry_id,
+            denied_categories=release.denied_categories,
+            basis=[basis for d in releasing for basis in d.basis],
+            obligations=list(dict.fromkeys(o for d in releasing for o in d.obligations)),
+            register_entry_id=first.register_entry_id if first else None,
+            decisions=[ReleaseDecisionPublic.of(asked) for asked in release.decisions],
         )

@@ -41,6 +41,7 @@ from services.referral.ports import (
     Coverage,
     Directory,
     DisclosureDecision,
+    DisclosureGate,
     DisclosureRequest,
     Gateways,
     InformationVault,
@@ -94,12 +95,22 @@ class Submission:
 
 
 @dataclass(frozen=True)
-class Release:
-    """Record information released to the receiving organisation, and on which decision (None: the referral holds
-    none of the categories asked for, so nothing was asked of the consent service)."""
+class Asked:
+    """One decision of the consent service on a release, and the purpose it was asked for."""
 
-    decision: DisclosureDecision | None
+    purpose: Purpose
+    decision: DisclosureDecision
+
+
+@dataclass(frozen=True)
+class Release:
+    """Record information released to the receiving organisation, on which decisions (in the order asked; none: the
+    referral holds none of the categories asked for, so nothing was asked of the consent service), and the categories
+    the last of them still denied."""
+
+    decisions: tuple[Asked, ...]
     information: dict[str, str]
+    denied_categories: list[str]
 
 
 def coverage_for(directory: Directory, from_org: str, to_org: str, to_service: str, at: datetime) -> Coverage:
@@ -108,6 +119,38 @@ def coverage_for(directory: Directory, from_org: str, to_org: str, to_service: s
     if not directory.offers(to_org, to_service):
         raise ReferralTargetError("to_service: the target organisation does not offer this service")
     return directory.coverage(from_org, to_org, to_service, at)
+
+
+def _decide(
+    gate: DisclosureGate,
+    referral: Referral,
+    categories: list[str],
+    purposes: tuple[Purpose, ...],
+    at: datetime,
+    lang: str | None,
+) -> tuple[tuple[Asked, ...], list[str]]:
+    """The consent service's decisions for each purpose in turn, each asked only for the categories the ones before
+    denied (each one it permits is a disclosure it registers), and the categories still denied after the last."""
+    decisions: list[Asked] = []
+    denied = categories
+    for purpose in purposes:
+        decision = gate.disclose(
+            DisclosureRequest(
+                referral.subject_id,
+                referral.from_org,
+                referral.to_org,
+                purpose.value,
+                denied,
+                at,
+                lang,
+                recipient_service=referral.to_service,
+            )
+        )
+        decisions.append(Asked(purpose, decision))
+        denied = [category for category in denied if category not in decision.permitted_categories]
+        if not denied:
+            break
+    return tuple(decisions), denied
 
 
 class Referrals(TrackedApplication):
@@ -342,9 +385,12 @@ class Referrals(TrackedApplication):
     def release_information(
         self, referral: Referral, categories: list[str] | None, gateways: Gateways, lang: str | None = None
     ) -> Release:
-        """Asks the consent service, then decrypts only what it permitted. The purpose is SERVICE_ON_BEHALF only when,
-        now, the receiver provides its service on the referring institution's behalf under a service agreement
-        (art. 108); any other referral asks for a disclosure by consent (REFERRAL).
+        """Asks the consent service, then decrypts only what it permitted. When, now, the receiver provides its
+        service on the referring institution's behalf under a service agreement (art. 108), it asks first for
+        SERVICE_ON_BEHALF (the agreement's clause), then, for the categories that decision denied only, for a
+        disclosure by consent (REFERRAL: the person's consent to the referral); any other referral asks for REFERRAL
+        only. The release is the union of what the decisions permitted; nothing permitted: the refusal is the last
+        decision's (REFERRAL, the purpose the person consented to).
 
         The consent service registers every disclosure it permits, so it is asked only for what would be disclosed:
         only while the referral is live (minimum necessary), and only the categories asked for (default: all) that
@@ -355,29 +401,20 @@ class Referrals(TrackedApplication):
         stored = self.vault.categories(str(referral.id))
         held = [category for category in dict.fromkeys(categories or stored) if category in stored]
         if not held:
-            return Release(None, {})
+            return Release((), {}, [])
         readable = set(self.vault.readable(str(referral.id)))
         requested = [category for category in held if category in readable]
         if not requested:
             raise SubjectErasedError("the person's information was erased")
         now = self.clock()
         coverage = gateways.directory.coverage(referral.from_org, referral.to_org, referral.to_service, now)
-        purpose = Purpose.SERVICE_ON_BEHALF if coverage.on_behalf else Purpose.REFERRAL
-        decision = gateways.disclosures.disclose(
-            DisclosureRequest(
-                referral.subject_id,
-                referral.from_org,
-                referral.to_org,
-                purpose.value,
-                requested,
-                now,
-                lang,
-                recipient_service=referral.to_service,
-            )
-        )
-        if not decision.permitted_categories:
-            raise InformationDeniedError(decision.explanation, decision.decision_id, decision.denied_categories)
-        return Release(decision, self.vault.read(str(referral.id), decision.permitted_categories))
+        purposes = (Purpose.SERVICE_ON_BEHALF, Purpose.REFERRAL) if coverage.on_behalf else (Purpose.REFERRAL,)
+        decisions, denied = _decide(gateways.disclosures, referral, requested, purposes, now, lang)
+        permitted = [category for category in requested if category not in denied]
+        if not permitted:
+            last = decisions[-1].decision
+            raise InformationDeniedError(last.explanation, last.decision_id, denied)
+        return Release(decisions, self.vault.read(str(referral.id), permitted), denied)
 
     def _find(self, referral_id: uuid.UUID) -> Referral | None:
         try:

@@ -359,6 +359,7 @@ def test_categories_the_referral_does_not_hold_are_nothing_to_disclose(console: 
         "basis": [],
         "obligations": [],
         "register_entry_id": None,
+        "decisions": [],
     }
     fake.answers[("GET", f"/v1/referrals/{REFERRAL_ID}/information")] = httpx.Response(200, json=nothing)
     page = console.post(f"/demandes/{REFERRAL_ID}/renseignements", data={"csrf": token, "categories": ["HEALTH"]})
@@ -366,6 +367,53 @@ def test_categories_the_referral_does_not_hold_are_nothing_to_disclose(console: 
     assert 'data-outcome="NONE"' in page.text and "Aucun renseignement à communiquer" in page.text
     assert "Communication permise" not in page.text
     assert not any(r.url.path.startswith("/v1/decisions") for r in fake.seen)
+
+
+def test_a_release_on_two_decisions_names_each_and_explains_the_denial_by_the_consents(
+    console: TestClient, fake: FakeServices
+) -> None:
+    """Under a service agreement, its clause released some categories and the person's consent to the referral
+    others: the page names each decision with what it released, and says why the rest was denied with the consent's
+    decision (the purpose the person consented to), not the clause's."""
+    sign_in(console, demo.CRISIS_CENTRE, "clinician")
+    token = csrf(console, f"/demandes/{REFERRAL_ID}")
+    clause = {
+        "decision_id": "d-clause",
+        "purpose": "SERVICE_ON_BEHALF",
+        "permitted_categories": ["IDENTIFICATION"],
+        "denied_categories": ["CONTACT", "HEALTH"],
+        "register_entry_id": "r-clause",
+    }
+    consent = {
+        "decision_id": "d-consent",
+        "purpose": "REFERRAL",
+        "permitted_categories": ["CONTACT"],
+        "denied_categories": ["HEALTH"],
+        "register_entry_id": "r-consent",
+    }
+    released = {
+        "decision_id": "d-clause",
+        "information": {"IDENTIFICATION": "Synthetic Person 0108", "CONTACT": "555-0108"},
+        "denied_categories": ["HEALTH"],
+        "basis": [],
+        "obligations": [],
+        "register_entry_id": "r-clause",
+        "decisions": [clause, consent],
+    }
+    fake.answers[("GET", f"/v1/referrals/{REFERRAL_ID}/information")] = httpx.Response(200, json=released)
+    for decision_id, why in (("d-clause", "the clause does not carry it"), ("d-consent", "no consent names it")):
+        fake.answers[("GET", f"/v1/decisions/{decision_id}")] = httpx.Response(200, json={"explanation": why})
+    form = {"csrf": token, "categories": ["IDENTIFICATION", "CONTACT", "HEALTH"]}
+    page = console.post(f"/demandes/{REFERRAL_ID}/renseignements", data=form)
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert 'data-outcome="PERMIT_PARTIAL"' in text
+    assert "no consent names it" in text and "the clause does not carry it" not in text
+    assert re.findall(r'data-testid="decision-ref">([^<]*)', text) == [
+        "Décision d-clause (Services rendus au nom de l'établissement) : Identification · "
+        "Inscription au registre r-clause",
+        "Décision d-consent (Référence (services à la personne)) : Coordonnées · Inscription au registre r-consent",
+    ]
 
 
 def test_the_language_link_comes_back_to_the_page_with_its_query_or_the_page_a_form_was_on(

@@ -39,23 +39,29 @@ class FakeDirectory:
 
 @dataclass
 class FakeGate:
-    """Permits the configured categories; records every request."""
+    """Permits the configured categories (`by_purpose`: those of a purpose, else `permitted`); records every request,
+    and numbers its decisions (`d-<n>`) and register entries (`r-<n>`) in the order asked."""
 
     permitted: set[str] = field(default_factory=set)
+    by_purpose: dict[str, set[str]] = field(default_factory=dict)
     requests: list[DisclosureRequest] = field(default_factory=list)
 
     def disclose(self, request: DisclosureRequest) -> DisclosureDecision:
         self.requests.append(request)
-        allowed = [c for c in request.categories if c in self.permitted]
-        denied = [c for c in request.categories if c not in self.permitted]
+        permitted = self.by_purpose.get(request.purpose, self.permitted)
+        allowed = [c for c in request.categories if c in permitted]
+        denied = [c for c in request.categories if c not in permitted]
         outcome = "DENY" if not allowed else ("PERMIT" if not denied else "PERMIT_PARTIAL")
+        n = len(self.requests)
         return DisclosureDecision(
-            decision_id="d-1",
+            decision_id=f"d-{n}",
             outcome=outcome,
             permitted_categories=allowed,
             denied_categories=denied,
-            explanation="No consent covers this disclosure.",
-            register_entry_id="r-1" if allowed else None,
+            basis=[{"route": request.purpose}] if allowed else [],
+            obligations=["REGISTER_ENTRY"] if allowed else [],
+            explanation=f"Nothing permits this disclosure for purpose {request.purpose}.",
+            register_entry_id=f"r-{n}" if allowed else None,
         )
 
 

@@ -10,14 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
+from eventsourcing.persistence import Tracking
 from fastapi.testclient import TestClient
 
 from services.common.auth import load_dev_key
 from services.common.clock import ManualClock
+from services.consent import inbound
 from services.consent.main import build_app as build_consent
 from services.consent.settings import ConsentSettings
+from services.contract.codes import InfoCategory, OrgKind, ServiceCode
 from services.referral.gateways import HttpDisclosureGate, ServiceIdentity, pooled_client
-from services.referral.ports import Gateways
+from services.referral.ports import Coverage, Gateways
+from tests.consent.conftest import agreement_event, organisation_event
 from tests.helpers import demo_consent
 from tests.referral.conftest import T0, ReferralService, body
 from tests.referral.fakes import FakeDirectory
@@ -126,3 +130,120 @@ def test_the_consent_services_answers_about_the_request_are_no_outage(
     if status < 500:
         assert "consent service" in response.json()["detail"]
     assert "555-0100" not in response.text
+
+
+ON_BEHALF = "CRISIS_24_7"
+"""The service the receiver provides on the sender's behalf under the agreement below (art. 108)."""
+CLAUSE = ("IDENTIFICATION", "REFERRAL_REASON")
+"""The categories the agreement's information clause carries."""
+HELD = {
+    "IDENTIFICATION": "Synthetic Person 0108",
+    "CONTACT": "555-0108",
+    "REFERRAL_REASON": "synthetic reason",
+    "ASSESSMENT": "synthetic assessment",
+    "HEALTH": "synthetic health note",
+}
+
+
+@pytest.fixture
+def consent_on_behalf(
+    service: ReferralService,
+    service_settings: Callable[..., Any],
+    dev_key_file: Path,
+    client_for: Callable[..., TestClient],
+) -> TestClient:
+    """The real consent service (the LSSSS pinned), knowing a service agreement under which the receiver provides
+    CRISIS_24_7 on the sender's behalf, its clause carrying `CLAUSE`; the referral service's directory says so too."""
+    settings = service_settings(ConsentSettings, regime="LSSSS_17_27_3")
+    consent = client_for(build_consent(settings, clock=ManualClock(T0)))
+    before = T0 - timedelta(days=30)
+    handle = inbound.handler(consent.app.state.application)  # type: ignore[attr-defined]
+    for offset, event in enumerate(
+        (
+            organisation_event(SENDER, OrgKind.CSSS, before),
+            organisation_event(RECEIVER, OrgKind.ESTABLISHMENT, before),
+            agreement_event(
+                "activated",
+                before,
+                parties=(SENDER, RECEIVER),
+                information_sharing=tuple(InfoCategory[c] for c in CLAUSE),
+                on_behalf=((SENDER, (ServiceCode[ON_BEHALF],)),),
+            ),
+        ),
+        start=1,
+    ):
+        handle(event, Tracking("rls.agreements.v1#0", offset))
+    directory = FakeDirectory(coverages={(SENDER, RECEIVER): Coverage("ag-108", "SERVICE_108", on_behalf=True)})
+    identity = ServiceIdentity(dev_key=load_dev_key(dev_key_file))
+    service.app.state.gateways = lambda token: Gateways(directory, HttpDisclosureGate(consent, identity, token))
+    return consent
+
+
+def consent_to_the_referral(consent: TestClient, auth: Auth, categories: tuple[str, ...]) -> str:
+    """The person's consent as the console records it from the referral page: purpose REFERRAL, to the receiver."""
+    document = demo_consent("S-0001", RECEIVER, categories, valid_from=(T0 - timedelta(days=1)).isoformat())
+    granted = consent.post("/v1/consents", json=document, headers=auth(SENDER, "intake"))
+    assert granted.status_code == 201, granted.text
+    return str(granted.json()["id"])
+
+
+def register_of(consent: TestClient, auth: Auth) -> list[dict[str, Any]]:
+    answer = consent.get("/v1/register", params={"subject_id": "S-0001"}, headers=auth(SENDER, "auditor"))
+    assert answer.status_code == 200, answer.text
+    entries: list[dict[str, Any]] = answer.json()["items"]
+    return entries
+
+
+def test_the_persons_consent_to_the_referral_releases_what_the_agreements_clause_does_not(
+    service: ReferralService, auth: Auth, consent_on_behalf: TestClient
+) -> None:
+    """On a referral to a service provided on the sender's behalf, the clause releases its categories (art. 108) and
+    the person's consent to this referral the others it names: two decisions, two register entries, and nothing
+    registered for what neither permits."""
+    consent_id = consent_to_the_referral(consent_on_behalf, auth, ("IDENTIFICATION", "CONTACT", "ASSESSMENT"))
+    rid = submit(service, auth, to_service=ON_BEHALF, information=HELD)
+
+    released = information(service, auth, rid)
+    assert released.status_code == 200, released.text
+    body = released.json()
+    assert body["information"] == {c: HELD[c] for c in ("IDENTIFICATION", "CONTACT", "REFERRAL_REASON", "ASSESSMENT")}
+    assert body["denied_categories"] == ["HEALTH"]
+    on_behalf, by_consent = body["decisions"]
+    assert (on_behalf["purpose"], on_behalf["permitted_categories"]) == ("SERVICE_ON_BEHALF", list(CLAUSE))
+    assert (by_consent["purpose"], by_consent["permitted_categories"]) == ("REFERRAL", ["CONTACT", "ASSESSMENT"])
+    assert by_consent["denied_categories"] == ["HEALTH"]
+    assert (body["decision_id"], body["register_entry_id"]) == (
+        on_behalf["decision_id"],
+        on_behalf["register_entry_id"],
+    ), "the first decision stays where a client of the single decision reads it"
+    routes = {b["route"]: b for b in body["basis"]}
+    assert routes["A-3"]["agreement_id"] == "ag-108"
+    assert [b["consent_id"] for b in body["basis"] if b.get("consent_id")] == [consent_id]
+
+    entries = register_of(consent_on_behalf, auth)
+    assert [(e["decision_id"], e["purpose"], e["categories"]) for e in entries] == [
+        (on_behalf["decision_id"], "SERVICE_ON_BEHALF", list(CLAUSE)),
+        (by_consent["decision_id"], "REFERRAL", ["CONTACT", "ASSESSMENT"]),
+    ]
+    assert [e["register_entry_id"] for e in entries] == [d["register_entry_id"] for d in (on_behalf, by_consent)]
+    assert not [e for e in entries if "HEALTH" in e["categories"]], "nothing registered for what was not released"
+
+
+def test_what_neither_the_clause_nor_the_consent_covers_is_refused_with_the_consents_reasons(
+    service: ReferralService, auth: Auth, consent_on_behalf: TestClient
+) -> None:
+    """The worker reads why the person's consent to this referral does not cover the categories (the purpose they
+    consented to), not why the agreement's clause does not: a purpose nobody showed them."""
+    consent_to_the_referral(consent_on_behalf, auth, ("IDENTIFICATION",))
+    rid = submit(service, auth, to_service=ON_BEHALF, information={c: HELD[c] for c in ("CONTACT", "HEALTH")})
+
+    refused = information(service, auth, rid)
+    assert refused.status_code == 403, refused.text
+    problem = refused.json()
+    assert problem["denied_categories"] == ["CONTACT", "HEALTH"]
+    decision = consent_on_behalf.get(f"/v1/decisions/{problem['decision_id']}", headers=auth(SENDER, "auditor"))
+    assert decision.status_code == 200, decision.text
+    assert decision.json()["input"]["purpose"] == "REFERRAL"
+    assert problem["detail"] == decision.json()["explanation"]
+    assert HELD["CONTACT"] not in refused.text
+    assert register_of(consent_on_behalf, auth) == [], "nothing released, nothing registered"

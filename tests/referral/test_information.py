@@ -52,38 +52,133 @@ def test_a_denial_is_a_403_naming_the_reasons_and_nothing_else(service: Referral
     problem = response.json()
     assert problem["type"].endswith("disclosure-denied")
     assert problem["denied_categories"] == ["ASSESSMENT"]
-    assert problem["detail"] == "No consent covers this disclosure."
+    assert problem["detail"] == "Nothing permits this disclosure for purpose REFERRAL."
     assert INFO["ASSESSMENT"] not in response.text
+
+
+def on_behalf(service: ReferralService, *, clause: set[str], consent: set[str]) -> None:
+    """The receiver provides the referral's service on the sender's behalf (art. 108): the consent service permits
+    `clause` for SERVICE_ON_BEHALF (the agreement's information clause) and `consent` for REFERRAL."""
+    service.directory.coverages[("csss-a", "org-b")] = Coverage("agr-108", "SERVICE_108", on_behalf=True)
+    service.gate.by_purpose = {"SERVICE_ON_BEHALF": clause, "REFERRAL": consent}
+
+
+def asked(service: ReferralService) -> list[tuple[str, list[str]]]:
+    return [(request.purpose, request.categories) for request in service.gate.requests]
 
 
 def test_a_service_provided_on_the_institutions_behalf_asks_service_on_behalf(
     service: ReferralService, auth: Auth
 ) -> None:
-    service.directory.coverages[("csss-a", "org-b")] = Coverage("agr-108", "SERVICE_108", on_behalf=True)
+    """The clause permits every category: nothing more is asked (each decision that permits is a disclosure)."""
+    on_behalf(service, clause=set(INFO), consent=set(INFO))
     rid = submit_with_information(service, auth)
-    service.gate.permitted = {"IDENTIFICATION"}
-    assert read(service, auth, rid).status_code == 200
-    request = service.gate.requests[-1]
-    assert (request.purpose, request.recipient_service) == ("SERVICE_ON_BEHALF", "SOCIAL_CONSULT")
+    response = read(service, auth, rid)
+    assert response.status_code == 200
+    assert asked(service) == [("SERVICE_ON_BEHALF", sorted(INFO))]
+    assert service.gate.requests[0].recipient_service == "SOCIAL_CONSULT"
+    assert [d["purpose"] for d in response.json()["decisions"]] == ["SERVICE_ON_BEHALF"]
+
+
+def test_what_the_clause_denies_is_asked_by_the_persons_consent_to_the_referral(
+    service: ReferralService, auth: Auth
+) -> None:
+    """Only the categories the on-behalf decision denied are asked for REFERRAL; the release is the union, and says
+    which decision released what."""
+    on_behalf(service, clause={"IDENTIFICATION"}, consent={"IDENTIFICATION", "CONTACT"})
+    rid = submit_with_information(service, auth)
+    response = read(service, auth, rid)
+    assert response.status_code == 200
+    assert asked(service) == [("SERVICE_ON_BEHALF", sorted(INFO)), ("REFERRAL", ["ASSESSMENT", "CONTACT"])]
+    assert service.gate.requests[1].recipient_service == "SOCIAL_CONSULT"
+    released = response.json()
+    assert released["information"] == {"IDENTIFICATION": INFO["IDENTIFICATION"], "CONTACT": INFO["CONTACT"]}
+    assert released["denied_categories"] == ["ASSESSMENT"]
+    assert released["decisions"] == [
+        {
+            "decision_id": "d-1",
+            "purpose": "SERVICE_ON_BEHALF",
+            "permitted_categories": ["IDENTIFICATION"],
+            "denied_categories": ["ASSESSMENT", "CONTACT"],
+            "register_entry_id": "r-1",
+        },
+        {
+            "decision_id": "d-2",
+            "purpose": "REFERRAL",
+            "permitted_categories": ["CONTACT"],
+            "denied_categories": ["ASSESSMENT"],
+            "register_entry_id": "r-2",
+        },
+    ]
+    assert (released["decision_id"], released["register_entry_id"]) == ("d-1", "r-1")
+    assert released["basis"] == [{"route": "SERVICE_ON_BEHALF"}, {"route": "REFERRAL"}]
+    assert released["obligations"] == ["REGISTER_ENTRY"]
+
+
+def test_a_release_by_consent_alone_is_named_by_the_consents_decision(service: ReferralService, auth: Auth) -> None:
+    """The clause carries none of the categories: the decision and register entry a client of one decision reads
+    are those of the decision that released them."""
+    on_behalf(service, clause=set(), consent=set(INFO))
+    rid = submit_with_information(service, auth)
+    released = read(service, auth, rid).json()
+    assert released["information"] == INFO and released["denied_categories"] == []
+    assert (released["decision_id"], released["register_entry_id"]) == ("d-2", "r-2")
+    assert [(d["purpose"], d["register_entry_id"]) for d in released["decisions"]] == [
+        ("SERVICE_ON_BEHALF", None),
+        ("REFERRAL", "r-2"),
+    ]
+    assert released["basis"] == [{"route": "REFERRAL"}]
+
+
+def test_refused_by_the_clause_and_the_consent_the_worker_reads_the_consents_reasons(
+    service: ReferralService, auth: Auth
+) -> None:
+    """The refusal is the REFERRAL decision's (the purpose the person consented to), not the on-behalf one's."""
+    on_behalf(service, clause=set(), consent=set())
+    rid = submit_with_information(service, auth)
+    response = read(service, auth, rid)
+    assert response.status_code == 403
+    problem = response.json()
+    assert (problem["decision_id"], problem["denied_categories"]) == ("d-2", sorted(INFO))
+    assert problem["detail"] == "Nothing permits this disclosure for purpose REFERRAL."
+    assert [purpose for purpose, _ in asked(service)] == ["SERVICE_ON_BEHALF", "REFERRAL"]
+
+
+def test_under_the_clause_too_only_what_would_be_disclosed_is_asked(service: ReferralService, auth: Auth) -> None:
+    """Both decisions keep the release's guarantees: only the categories held (none held: nothing asked), nothing
+    once the person is erased (410), nothing once the referral has ended."""
+    on_behalf(service, clause={"IDENTIFICATION"}, consent=set(INFO))
+    rid = submit_with_information(service, auth)
+    assert read(service, auth, rid, "?categories=HEALTH").json()["decisions"] == []
+    assert read(service, auth, rid, "?categories=HEALTH,CONTACT").json()["information"] == {"CONTACT": INFO["CONTACT"]}
+    assert asked(service) == [("SERVICE_ON_BEHALF", ["CONTACT"]), ("REFERRAL", ["CONTACT"])]
+    cancelled = service.client.post(f"/v1/referrals/{rid}/cancel", headers=auth("csss-a", "clinician"))
+    assert cancelled.status_code == 200
+    assert read(service, auth, rid).json()["type"].endswith(":referral-ended")
+    other = submit_with_information(service, auth)
+    assert service.app.state.application.vault.erase_subject("S-0001")
+    assert read(service, auth, other).status_code == 410
+    assert len(service.gate.requests) == 2
 
 
 def test_any_other_referral_under_a_service_agreement_asks_for_consent(service: ReferralService, auth: Auth) -> None:
-    """A 108 agreement in either direction, or for another service of the partner, carries nothing by itself."""
+    """A 108 agreement in either direction, or for another service of the partner, carries nothing by itself: one
+    decision, for REFERRAL, even when it denies some categories."""
     service.directory.coverages[("csss-a", "org-b")] = Coverage("agr-108", "SERVICE_108", on_behalf=False)
     rid = submit_with_information(service, auth)
     service.gate.permitted = {"IDENTIFICATION"}
     assert read(service, auth, rid).status_code == 200
-    assert service.gate.requests[-1].purpose == "REFERRAL"
+    assert asked(service) == [("REFERRAL", sorted(INFO))]
 
 
 def test_the_purpose_follows_the_agreement_at_the_time_of_the_read(service: ReferralService, auth: Auth) -> None:
     """An agreement amended after the submission decides: the release happens now, not at submission."""
     service.directory.coverages[("csss-a", "org-b")] = Coverage("agr-108", "SERVICE_108", on_behalf=False)
     rid = submit_with_information(service, auth)
-    service.gate.permitted = {"IDENTIFICATION"}
+    service.gate.permitted = set(INFO)
     service.directory.coverages[("csss-a", "org-b")] = Coverage("agr-108", "SERVICE_108", on_behalf=True)
     read(service, auth, rid)
-    assert service.gate.requests[-1].purpose == "SERVICE_ON_BEHALF"
+    assert [purpose for purpose, _ in asked(service)] == ["SERVICE_ON_BEHALF"]
 
 
 def test_only_the_receiving_organisation_reads_information(service: ReferralService, auth: Auth) -> None:
@@ -104,6 +199,7 @@ NOTHING_RELEASED = {
     "basis": [],
     "obligations": [],
     "register_entry_id": None,
+    "decisions": [],
 }
 
 

@@ -346,9 +346,11 @@ def _refusal(problem: ApiProblemError, t: Translator) -> dict[str, Any]:
 
 
 async def _explanation(api: Gateway, info: dict[str, Any]) -> str | None:
-    """Why some categories were denied, in the user's language (the decision as the consent service explains it)."""
+    """Why some categories were denied, in the user's language (the decision as the consent service explains it): the
+    last decision's, which decided the categories still denied (under a service agreement, that of the person's consent
+    to the referral, asked for what the agreement's clause did not carry)."""
     try:
-        decision = await api.get("consent", f"/v1/decisions/{info['decision_id']}")
+        decision = await api.get("consent", f"/v1/decisions/{info['decisions'][-1]['decision_id']}")
     except ApiProblemError:
         return None
     explanation: str | None = decision.get("explanation")
