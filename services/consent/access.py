@@ -116,6 +116,7 @@ def named_by_reasons(recorded: RecordedDecision) -> list[str]:
 AGE_REASONS = frozenset(
     {
         ReasonCode.SUBJECT_NOT_MINOR,
+        ReasonCode.SUBJECT_NOT_UNDER_14,
         ReasonCode.NOT_UNDER_14_AT_DEATH,
         ReasonCode.MINOR_CONDITION_NOT_STATED,
         ReasonCode.MINOR_ACCESS_REFUSED,

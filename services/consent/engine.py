@@ -413,6 +413,15 @@ def _subject_is_minor(
     return None if band != AgeBand.ADULT else (ReasonCode.SUBJECT_NOT_MINOR, band)
 
 
+def _subject_under_14(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """LRSSS s. 23: a parent's access is to the record of a minor under 14; from 14 the minor decides. Checked after
+    `subject_is_minor` (the band is then known and not adult)."""
+    band = facts.subject_age_band
+    return None if band == AgeBand.UNDER_14 else (ReasonCode.SUBJECT_NOT_UNDER_14, band)
+
+
 def _minor_access_not_refused(
     table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
 ) -> Unmet | None:
@@ -485,6 +494,7 @@ CONDITIONS: dict[str, Check] = {
     "no_written_refusal": _no_written_refusal,
     "died_under_14": _died_under_14,
     "subject_is_minor": _subject_is_minor,
+    "subject_under_14": _subject_under_14,
     "minor_access_not_refused": _minor_access_not_refused,
     "consent_given_under_regime": _consent_given_under_regime,
     "representation_stated": _representation_stated,

@@ -124,6 +124,10 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
         ReasonCode.NOT_UNDER_14_AT_DEATH: "the child was not under 14 at death ({detail})",
         ReasonCode.SUBJECT_AGE_UNKNOWN: "the person's age is not known (give the birth date)",
         ReasonCode.SUBJECT_NOT_MINOR: "the person is not a minor",
+        ReasonCode.SUBJECT_NOT_UNDER_14: (
+            "the minor is 14 or older ({detail}): from 14 the minor decides, and a parent receives their record only"
+            " with the minor's own consent"
+        ),
         ReasonCode.MINOR_CONDITION_NOT_STATED: "state what the institution found about the minor: {detail}",
         ReasonCode.MINOR_ACCESS_REFUSED: "access refused to protect the minor's health ({detail})",
         ReasonCode.CONSENT_GIVEN_UNDER_PREVIOUS_REGIME: (
@@ -209,6 +213,10 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
         ReasonCode.NOT_UNDER_14_AT_DEATH: "l'enfant n'avait pas moins de 14 ans à son décès ({detail})",
         ReasonCode.SUBJECT_AGE_UNKNOWN: "l'âge de la personne n'est pas connu (donner la date de naissance)",
         ReasonCode.SUBJECT_NOT_MINOR: "la personne n'est pas mineure",
+        ReasonCode.SUBJECT_NOT_UNDER_14: (
+            "le mineur a 14 ans ou plus ({detail}) : dès 14 ans, le mineur décide, et un parent ne reçoit son dossier"
+            " qu'avec le consentement du mineur"
+        ),
         ReasonCode.MINOR_CONDITION_NOT_STATED: "indiquer ce que l'établissement a constaté pour le mineur : {detail}",
         ReasonCode.MINOR_ACCESS_REFUSED: "accès refusé pour protéger la santé du mineur ({detail})",
         ReasonCode.CONSENT_GIVEN_UNDER_PREVIOUS_REGIME: (

@@ -10,8 +10,9 @@ Decided here where the texts leave room (each says so in the README's table):
   regional establishment); from anyone else (a community organisation under the private-sector Act, a
   professional) only a consent or a court order carries information.
 - Anonymity closes the routes that rest on the person's own will or on serving them as an identified user (consent,
-  the user's request, the LRSSS care flow): nobody can consent for an anonymous caller, and the orientations say an
-  anonymous caller is never referred with information. The statutory routes (danger, court order...) stay open.
+  the user's request, the LRSSS care flow, and from the tables of 2026-12-04 a service agreement under art. 108):
+  nobody can consent for an anonymous caller, and the orientations say an anonymous caller is never referred with
+  information. The statutory routes (danger, court order...) stay open.
 - Cause of death is a category of its own (`CAUSE_OF_DEATH`); "psychosocial" (art. 23, a parent of a child who died
   under 14) is the reason for referral, assessments, intervention plans, risk assessments and psychosocial history.
 - The LRSSS rows whose sections were not read (care flow, agreements, danger s. 74, mandates s. 77, court orders,
@@ -56,9 +57,10 @@ from services.contract.codes import GrantorRole, InfoCategory, Obligation, OrgKi
 LRSSS_IN_FORCE = date(2024, 7, 1)
 """The LRSSS replaced LSSSS arts. 17-28 on this date (CONSENT_REGIME=BY_DATE)."""
 
-LABEL = "2026-12-03"
+LABEL = "2026-12-04"
 """The current tables: those of 2026-11-30 with the corrections of the legal reviews of 2026-12-01 and 2026-12-02,
-and of the review of 2026-12-03, and the representatives' route of art. 22 (A-12, B-12) added on 2026-12-03."""
+of the review of 2026-12-03, the representatives' route of art. 22 (A-12, B-12) added on 2026-12-03, and the
+corrections of the legal review of 2026-12-04 (B-11 for a minor under 14 only; anonymity closes art. 108)."""
 
 INSTITUTIONS = frozenset({OrgKind.CSSS, OrgKind.ESTABLISHMENT, OrgKind.REGIONAL_ESTABLISHMENT})
 """Établissements: the only disclosers of the routes that are an institution's power or duty."""
@@ -521,11 +523,17 @@ def _representatives_added(table: RuleTable, route: Route, after: str) -> RuleTa
     routes: list[Route] = []
     for r in table.routes:
         routes += [r, route] if r.id == after else [r]
-    bars = tuple(
-        dataclasses.replace(b, closes=b.closes | {route.id}) if b.test == "anonymous" and b.closes is not None else b
-        for b in table.bars
+    return dataclasses.replace(
+        table, label="2026-12-03", routes=tuple(routes), bars=_closed_to_anonymous(table.bars, {route.id})
     )
-    return dataclasses.replace(table, label=LABEL, routes=tuple(routes), bars=bars)
+
+
+def _closed_to_anonymous(bars: tuple[Bar, ...], route_ids: set[str]) -> tuple[Bar, ...]:
+    """`bars` with the anonymity bar closing `route_ids` too."""
+    return tuple(
+        dataclasses.replace(b, closes=b.closes | route_ids) if b.test == "anonymous" and b.closes is not None else b
+        for b in bars
+    )
 
 
 # --- the corrections of 2026-12-03 (review): who discloses on a consent, and until when ---------------------------
@@ -566,26 +574,68 @@ def _disclosures_reviewed(table: RuleTable, legal: LegalSettings) -> RuleTable:
         return dataclasses.replace(b, test="restricted_until_disclosed") if b.test == "restricted" else b
 
     return dataclasses.replace(
-        table, label=LABEL, routes=tuple(review(r) for r in table.routes), bars=tuple(bar(b) for b in table.bars)
+        table, label="2026-12-03", routes=tuple(review(r) for r in table.routes), bars=tuple(bar(b) for b in table.bars)
     )
 
 
-def _lssss(legal: LegalSettings) -> RuleTable:
+def _lssss_2026_12_03(legal: LegalSettings) -> RuleTable:
     a12 = _representative_route("A-12", "LSSSS art. 22")
     return _disclosures_reviewed(_representatives_added(_lssss_2026_12_02(legal), a12, after="A-11"), legal)
 
 
-def _lrsss(legal: LegalSettings) -> RuleTable:
+def _lrsss_2026_12_03(legal: LegalSettings) -> RuleTable:
     b12 = _representative_route(
         "B-12", "LRSSS (representatives: tutor, curator, mandatary, consent to care; section to verify)"
     )
     return _disclosures_reviewed(_representatives_added(_lrsss_2026_12_02(legal), b12, after="B-11"), legal)
 
 
+# --- the corrections of 2026-12-04 (legal review): a parent and a minor of 14; anonymity and art. 108 --------------
+
+
+def _asked_by_the_parent_of_a_child_under_14(route: Route) -> Route:
+    """LRSSS s. 23 (B-11): the holder of parental authority has access to the record of a minor under 14 only. From
+    14 the minor decides ("under 14 -> parent/tutor; 14+ -> the minor", consent-rules.md B-1): a parent receives a
+    14-17-year-old's record only on the minor's own consent (B-1). The 2026-12-03 row, carried from LSSSS art. 21,
+    gave it to the parent unless the minor objected and harm was likely."""
+    requires = [*route.requires]
+    at = requires.index("subject_is_minor") + 1  # an adult stays SUBJECT_NOT_MINOR, an unknown age SUBJECT_AGE_UNKNOWN
+    requires[at:at] = ["subject_under_14"]
+    return dataclasses.replace(
+        route,
+        article="LRSSS s. 23 (minor under 14; to verify)",
+        title_en="holder of parental authority asking about a minor under 14",
+        title_fr="titulaire de l'autorité parentale qui demande le dossier d'un mineur de moins de 14 ans",
+        requires=tuple(requires),
+    )
+
+
+def _minors_and_anonymity_reviewed(table: RuleTable) -> RuleTable:
+    """The legal review of 2026-12-04, on the tables of 2026-12-03:
+    - B-11 serves a parent only for a minor under 14 (`_asked_by_the_parent_of_a_child_under_14`); A-11 (LSSSS art.
+      21, which gives a parent access from 14 unless the minor objects and harm is likely) is unchanged;
+    - an anonymous caller is never referred with information (standards.md, Info-Social): the anonymity bar closes
+      the service-agreement routes of art. 108 (A-3, B-10) as it closes the LRSSS care flow (B-2). The 2026-12-03
+      rows sent an anonymous caller's identification to a partner providing services on the discloser's behalf, and
+      registered it as a lawful disclosure."""
+    routes = tuple(_asked_by_the_parent_of_a_child_under_14(r) if r.id == "B-11" else r for r in table.routes)
+    on_behalf = {r.id for r in table.routes if r.source == Source.AGREEMENT}
+    return dataclasses.replace(table, label=LABEL, routes=routes, bars=_closed_to_anonymous(table.bars, on_behalf))
+
+
+def _lssss(legal: LegalSettings) -> RuleTable:
+    return _minors_and_anonymity_reviewed(_lssss_2026_12_03(legal))
+
+
+def _lrsss(legal: LegalSettings) -> RuleTable:
+    return _minors_and_anonymity_reviewed(_lrsss_2026_12_03(legal))
+
+
 EDITIONS: dict[str, tuple[Callable[[LegalSettings], RuleTable], ...]] = {
     "2026-11-30": (_lssss_2026_11_30, _lrsss_2026_11_30),
     "2026-12-01": (_lssss_2026_12_01, _lrsss_2026_12_01),
     "2026-12-02": (_lssss_2026_12_02, _lrsss_2026_12_02),
+    "2026-12-03": (_lssss_2026_12_03, _lrsss_2026_12_03),
     LABEL: (_lssss, _lrsss),
 }
 """The tables built from the legal settings, by label, oldest first (the last is current). The first tables

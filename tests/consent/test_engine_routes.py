@@ -23,7 +23,7 @@ from services.consent.policy import (
     Representation,
     RuleStatus,
 )
-from services.consent.rules import CURRENT, INSTITUTIONS
+from services.consent.rules import CURRENT, CURRENT_VERSION, INSTITUTIONS
 from services.contract.codes import (
     DangerRecipientRole,
     InfoCategory,
@@ -46,6 +46,7 @@ from tests.consent.conftest import (
     mandate,
     on_behalf_agreement,
 )
+from tests.consent.test_minors_and_anonymity import VERSION_2026_12_03
 
 I = InfoCategory  # noqa: E741 -- short alias keeps the tables readable
 LSSSS, LRSSS = Regime.LSSSS_17_27_3, Regime.LRSSS
@@ -157,7 +158,7 @@ ROUTES: dict[str, Case] = {
     "B-9": Case(
         LRSSS, {"purpose": Purpose.COMPLAINT_QUALITY, "context": {"complaint_body": ComplaintBody.CMDP}}, facts()
     ),
-    "B-11": Case(LRSSS, PARENT_OF_MINOR, facts(subject_age_band=AgeBand.MINOR_14_TO_17)),
+    "B-11": Case(LRSSS, PARENT_OF_MINOR, facts(subject_age_band=AgeBand.UNDER_14)),  # 14-17: test_minors_and_anonymity
     "B-12": Case(LRSSS, TUTOR_ASKS, facts()),
     "B-13/relatives": Case(
         LRSSS, deceased(RequesterRole.DESCENDANT, (I.CAUSE_OF_DEATH,)), facts(), (I.CAUSE_OF_DEATH,)
@@ -435,6 +436,9 @@ def test_6_relatives_get_nothing_while_the_person_lives() -> None:
 
 
 MINOR = MinorRequest
+ART_21 = ((LSSSS, CURRENT_VERSION[LSSSS]), (LRSSS, VERSION_2026_12_03[LRSSS]))
+"""Where a parent's request follows art. 21 (a minor of 14 or older refused only on their objection and likely harm):
+the LSSSS, and the LRSSS tables up to 2026-12-03."""
 
 
 @pytest.mark.parametrize(
@@ -454,8 +458,11 @@ MINOR = MinorRequest
 def test_7_a_parents_request_about_a_minor_follows_art_21(
     band: AgeBand | None, minor: MinorRequest, outcome: Outcome, reason: ReasonCode | None
 ) -> None:
-    for regime in (LSSSS, LRSSS):
-        decision = evaluate(decision_input(regime, **parent_asks(minor)), facts(subject_age_band=band))
+    """The LSSSS today, and the LRSSS row (B-11) as the tables of 2026-12-03 carried art. 21 into it (from 2026-12-04
+    it serves a parent only under 14: test_minors_and_anonymity)."""
+    for regime, version in ART_21:
+        asked = decision_input(regime, regime_version=version, **parent_asks(minor))
+        decision = evaluate(asked, facts(subject_age_band=band))
         assert decision.outcome == outcome, regime
         if reason is not None:
             assert reason in codes(decision)
@@ -468,11 +475,10 @@ def test_7_the_14th_birthday_in_both_regimes() -> None:
     parent_consent = consent_fact(
         grantor_role="PARENT", age_band_at_start=AgeBand.UNDER_14, age_band_at_decision=AgeBand.MINOR_14_TO_17
     )
-    for regime in (LSSSS, LRSSS):
-        before = evaluate(decision_input(regime, **parent_asks(minor)), facts(subject_age_band=AgeBand.UNDER_14))
-        birthday = evaluate(
-            decision_input(regime, **parent_asks(minor)), facts(subject_age_band=AgeBand.MINOR_14_TO_17)
-        )
+    for regime, version in ART_21:
+        asked = decision_input(regime, regime_version=version, **parent_asks(minor))
+        before = evaluate(asked, facts(subject_age_band=AgeBand.UNDER_14))
+        birthday = evaluate(asked, facts(subject_age_band=AgeBand.MINOR_14_TO_17))
         assert before.outcome == Outcome.DENY and ReasonCode.MINOR_ACCESS_REFUSED in codes(before), regime
         assert birthday.outcome == Outcome.PERMIT, regime
         lapsed = evaluate(
