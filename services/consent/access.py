@@ -40,7 +40,8 @@ POLICY = Policy(
         "decide": Rule(
             WORKERS | {"admin"} | AUDITORS,
             ("discloser", "recipient"),
-            "a decision, asked by the discloser or the recipient (or their auditors)",
+            "a decision, asked by the discloser or the recipient (or their auditors); the recipient's is a preview "
+            "reading none of the discloser's records (`application.previews`)",
         ),
         "disclose": Rule(
             WORKERS | {"admin", SERVICE}, ("discloser",), "a register entry, written by the discloser only"
@@ -87,7 +88,9 @@ def decision_parties(recorded: RecordedDecision) -> Parties:
 # --- what a caller reads of a decision ----------------------------------------------------------------------------
 # A decision's facts name the person's consents, restrictions and refusals, which their holders keep from everyone
 # else (GET /v1/consents/{id} is a 404 to them). Asking for a decision (anyone may name itself its discloser) must not
-# read them either: a record the caller may not read itself shows only that it counted and who holds it (the
+# read them either. A decision another organisation than the discloser asks for itself reads none of the discloser's
+# records (`application.previews`); a disclosure reads them all, and so does a decision read by another party than
+# the one that asked: a record the caller may not read itself shows only that it counted and who holds it (the
 # decision's discloser or recipient, or another organisation, unnamed). Nor does the person's age band read from such
 # a consent's birth date show (an outsider would learn that the recipient's client is under 14), nor the details of
 # the reasons the band decided; a band from the birth date the request gave shows (its caller knew it). The stored

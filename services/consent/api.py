@@ -335,7 +335,8 @@ async def decide(
     idempotency_key: IdempotencyKey = None,
 ) -> DecisionPublic:
     """Decide whether the categories may be disclosed (nothing is disclosed or registered); asked by the discloser
-    or the recipient (or their auditors): the answer tells whether a consent exists."""
+    or the recipient (or their auditors). The discloser's answer reads its consents, restrictions and refusals; the
+    recipient's is a preview of what the consents it holds allow, reading none of the discloser's records."""
     parties = {"discloser": body.discloser_org_id, "recipient": body.recipient_org_id}
     POLICY.check("decide", principal, parties, "only the discloser or the recipient asks for a decision")
     recorded, created = await run_in_threadpool(consents.decide, body.request(), _actor(principal), idempotency_key)

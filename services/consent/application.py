@@ -93,16 +93,19 @@ disclosure releases information now: decided as of an earlier moment, it would p
 recorded since. Only a decision (`decide`), which releases nothing, may be asked as of any past moment."""
 DECISION = "DECISION"
 DISCLOSURE = "DISCLOSURE"
-RECORDS_PER_PERSON = 200
-"""The consents, restrictions and refusals the service keeps on file for one person, whatever their state
-(`CONSENT_MAX_RECORDS_PER_PERSON`). Every decision about the person reads them all, and its event carries those that
-concern its parties: without a bound, a few hundred consents made each decision slower and, at about a hundred of the
-largest, its event larger than Kafka takes. Withdrawn, lifted and expired records count: a decision still reads them
-(they explain a refusal, and support a decision asked as of a moment when they held). Three organisations renewing
-a consent with the person every two years for sixty years file 90."""
-RECORDS_PER_PERSON_MAX = 300
-"""The most a deployment may keep on file for one person: at that many of the largest records concerning its parties,
-a decision's event stays under half of Kafka's default record limit (tests/consent/test_records_per_person.py)."""
+RECORDS_PER_PERSON = 100
+"""The consents, restrictions and refusals one organisation keeps on file for one person, whatever their state
+(`CONSENT_MAX_RECORDS_PER_PERSON`). A decision about the person reads those its two parties hold, and its event
+carries those that concern them: without a bound, a few hundred consents made each decision slower and, at about a
+hundred of the largest, its event larger than Kafka takes. Withdrawn, lifted and expired records count: a decision
+still reads them (they explain a refusal, and support a decision asked as of a moment when they held). The bound is
+each holder's: one shared by every organisation let any of them fill it, blocking the person's own establishment,
+and count through its 409 the records the others hold. An organisation renewing a consent with the person every two
+years for sixty years files 30."""
+RECORDS_PER_PERSON_MAX = 150
+"""The most a deployment may let one organisation keep on file for one person: at that many of the largest records
+held by each of a decision's parties, its event stays under half of Kafka's default record limit
+(tests/consent/test_records_per_person.py)."""
 
 
 class OrganisationRegistered(BaseModel):
@@ -564,7 +567,8 @@ class Consents(TrackedApplication):
             disclosed_at=now if kind == DISCLOSURE else None,
             legal=self.legal,
         )
-        facts = self.view.facts_for(decision_input, request.subject_birth_date)
+        preview = previews(kind, request.discloser_org_id, actor)
+        facts = self.view.facts_for(decision_input, request.subject_birth_date, preview)
         decision = evaluate(decision_input, facts)
         entry = None
         if kind == DISCLOSURE and decision.permitted_categories:
@@ -699,16 +703,17 @@ class Consents(TrackedApplication):
         if self._recorded_before(aggregate_id, digest, key, what):
             return aggregate_id, False
         new = build(aggregate_id, digest, self.clock())
-        self._check_room(terms.subject_id)
+        self._check_room(terms.subject_id, actor.org)
         return aggregate_id, self._record_first(aggregate_id, digest, key, what, new)
 
-    def _check_room(self, subject_id: str) -> None:
-        """Refuses a record beyond the person's bound (`records_per_person`). Concurrent records may pass it by as
-        many as are written at once: the bound keeps decisions' events far below Kafka's limit, not at it."""
-        if self.view.records_on_file(subject_id) >= self.records_per_person:
+    def _check_room(self, subject_id: str, holder: str) -> None:
+        """Refuses a record beyond the bound of what `holder` keeps about the person (`records_per_person`); what
+        other organisations hold neither counts nor shows. Concurrent records may pass it by as many as are written
+        at once: the bound keeps decisions' events far below Kafka's limit, not at it."""
+        if self.view.records_on_file(subject_id, holder) >= self.records_per_person:
             raise RecordLimitReachedError(
-                f"the person has {self.records_per_person} consents, restrictions and refusals on file, withdrawn "
-                "and expired ones included: the most this service keeps for one person"
+                f"your organisation has {self.records_per_person} consents, restrictions and refusals on file for "
+                "the person, withdrawn and expired ones included: the most this service keeps for one organisation"
             )
 
     def _recorded_before(self, aggregate_id: uuid.UUID, digest: str, key: str | None, what: str) -> bool:
@@ -755,6 +760,15 @@ class Consents(TrackedApplication):
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+
+
+def previews(kind: str, discloser_org_id: str, actor: Actor) -> bool:
+    """Whether a decision is a preview: asked for itself by an organisation other than the discloser (the recipient's
+    workers, an auditor), it reads none of the discloser's records, which that organisation may not read; it tells
+    what the consents the recipient holds allow, not the discloser's answer. The discloser's own decisions and every
+    disclosure (its own, or the one a platform service makes for it on a recipient's worker's request: `actor` is
+    that worker) read all the facts."""
+    return kind == DECISION and actor.org != discloser_org_id
 
 
 def stated_conditions(context: Context) -> dict[str, Any]:

@@ -64,8 +64,8 @@ class ConsentTermsInvalidError(ConsentError):
 
 
 class RecordLimitReachedError(ConsentError):
-    """The person has as many consents, restrictions and refusals on file as the service keeps for one person (every
-    decision about them reads them all); names the field (`subject_id`)."""
+    """The organisation has as many consents, restrictions and refusals on file for the person as the service keeps
+    for one organisation (decisions about the person read those their parties hold); names the field (`subject_id`)."""
 
     field = "subject_id"
 

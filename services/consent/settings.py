@@ -30,9 +30,9 @@ class ConsentSettings(ServiceSettings):
     lrsss_consent_max_months: int = Field(24, ge=1, le=120)
     """`CONSENT_LRSSS_CONSENT_MAX_MONTHS`: the longest an LRSSS consent may run from when it is given (months)."""
     max_records_per_person: int = Field(RECORDS_PER_PERSON, ge=1, le=RECORDS_PER_PERSON_MAX)
-    """`CONSENT_MAX_RECORDS_PER_PERSON`: the consents, restrictions and refusals kept on file for one person, withdrawn
-    and expired ones included; one more is a 409 `record-limit-reached` (at most 300: every decision about the person
-    reads them, and its event carries those concerning its parties)."""
+    """`CONSENT_MAX_RECORDS_PER_PERSON`: the consents, restrictions and refusals one organisation keeps on file for one
+    person, withdrawn and expired ones included; one more is a 409 `record-limit-reached` (at most 150: a decision about
+    the person reads those its two parties hold, and its event carries those concerning them)."""
     consumer_group: str = "rls-consent"
     default_language: Literal["fr", "en"] = "fr"
     """Language of explanations when neither `lang` nor Accept-Language chooses one."""

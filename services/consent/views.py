@@ -282,13 +282,14 @@ class ConsentView(EncodedProjection):
     name = "consent_view"
     tables = ("consent_records", "consent_org_kinds", "consent_agreements", "consent_parties")
     topics = FACTS
-    version = "1"
+    version = "2"
+    """2: records by person and holding organisation (a person's bound is per holder; a decision reads its parties')."""
 
     def schema(self, db: Database) -> Sequence[str]:
         return [
             f"""CREATE TABLE consent_records (id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL,
-                seq BIGINT NOT NULL, state {db.blob} NOT NULL)""",
-            "CREATE INDEX consent_records_subject ON consent_records (subject, seq)",
+                holder TEXT NOT NULL, seq BIGINT NOT NULL, state {db.blob} NOT NULL)""",
+            "CREATE INDEX consent_records_subject ON consent_records (subject, holder, seq)",
             """CREATE TABLE consent_org_kinds (org_id TEXT NOT NULL, occurred_at BIGINT NOT NULL, seq BIGINT NOT NULL,
                 kind TEXT NOT NULL, PRIMARY KEY (org_id, occurred_at, seq))""",
             f"""CREATE TABLE consent_agreements (agreement_id TEXT NOT NULL, occurred_at BIGINT NOT NULL,
@@ -333,8 +334,15 @@ class ConsentView(EncodedProjection):
     def _record(self, tx: Tx, record: Record, seq: int) -> None:
         kind = next(k for k, cls in KINDS.items() if isinstance(record, cls))
         tx.execute(
-            "INSERT INTO consent_records (id, kind, subject, seq, state) VALUES (?, ?, ?, ?, ?)",
-            (_id_of(record), kind, subject_key(record.subject_id), seq, self.codec.encode(state_dict(record))),
+            "INSERT INTO consent_records (id, kind, subject, holder, seq, state) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                _id_of(record),
+                kind,
+                subject_key(record.subject_id),
+                record.recorded_by_org,
+                seq,
+                self.codec.encode(state_dict(record)),
+            ),
         )
 
     def _change(self, tx: Tx, cls: type[Record], e: Any, **changes: Any) -> None:
@@ -497,10 +505,10 @@ class ReadModel:
     def refusals_of(self, subject_id: str) -> list[RefusalState]:
         return self._of(RefusalState, "refusal", subject_id)
 
-    def records_on_file(self, subject_id: str) -> int:
-        """How many consents, restrictions and refusals the person has on file, whatever their state."""
-        rows = self.projector.read("SELECT COUNT(*) FROM consent_records WHERE subject = ?", (subject_key(subject_id),))
-        return int(rows[0][0])
+    def records_on_file(self, subject_id: str, holder: str) -> int:
+        """How many consents, restrictions and refusals `holder` has on file about the person, whatever their state."""
+        sql = "SELECT COUNT(*) FROM consent_records WHERE subject = ? AND holder = ?"
+        return int(self.projector.read(sql, (subject_key(subject_id), holder))[0][0])
 
     def holders(self, record_ids: Sequence[str]) -> dict[str, str]:
         """The organisation holding (having recorded) each of these consents, restrictions or refusals."""
@@ -529,40 +537,50 @@ class ReadModel:
         with self.projector.reading() as tx:
             return self._agreements_between(tx, one, other, at)
 
-    def facts_for(self, request: DecisionInput, birth_date: date | None = None) -> Facts:
+    def facts_for(self, request: DecisionInput, birth_date: date | None = None, preview: bool = False) -> Facts:
         """What the engine may know when deciding `request`: everything committed before this call, read in one
-        statement. The decision's parties read its facts, so they hold nothing of the person's ties to others:
+        statement. The decision's parties read its facts, so they hold nothing of the person's ties to others, and
+        the records read are only those its parties hold (at most twice a person's bound, whoever else holds more):
         - consents: those authorising the discloser to communicate: held by the discloser, or held by the recipient
           and naming the discloser among its disclosers (from 2026-12-03: a consent the recipient gathered that names
           no discloser authorises nobody else, and is not another organisation's to learn of; never a third
           organisation's), and only those naming this recipient (the others cannot support the disclosure);
-        - restrictions: whoever recorded them (they bind everyone), only those concerning this recipient (the others
+        - restrictions (LRSSS ss. 7-8): those the discloser holds, lodged with it to restrict access to its record
+          (another organisation's restriction binds its own record), only those concerning this recipient (the others
           cannot bar the disclosure); one naming kinds of recipient concerns a recipient whose kind is unknown;
         - written refusals (art. 23): those the discloser holds, the establishment asked to disclose from its record
           (another organisation's refusal is about its own record, and not the parties' to read).
+        A `preview` (a decision another organisation than the discloser asks for itself: `previews`) reads none of
+        the discloser's records, which are not its to read: only the consents the recipient holds, no restriction,
+        no refusal.
         Of the organisations a consent or a restriction names, only the parties stay (`ConsentFact.between`,
         `RestrictionFact.toward`). The person's age comes from `birth_date` (given with the request) or else the
-        latest consent the parties hold; only age bands leave this method."""
+        latest consent read; only age bands leave this method."""
         at, one, other = request.at, request.discloser_org_id, request.recipient_org_id
+        holders = (other, other) if preview else (one, other)  # whose records the decision reads
+        read = set(holders) - {one} if preview else set(holders)  # none of the discloser's, even as recipient too
         when = micros(aware(at))
         rows = self.projector.read(
-            f"SELECT 'record', kind, 0, seq, state FROM consent_records WHERE subject = ? "  # noqa: S608 (constants)
+            "SELECT 'record', kind, 0, seq, state FROM consent_records "  # noqa: S608 (constants)
+            "WHERE subject = ? AND holder IN (?, ?) "
             f"UNION ALL SELECT 'discloser', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) d "
             f"UNION ALL SELECT 'recipient', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) r "
             f"UNION ALL SELECT 'agreement', agreement_id, occurred_at, seq, state FROM ({AGREEMENTS_BETWEEN}) a",
-            (subject_key(request.subject_id), one, when, other, when, one, other, when),
+            (subject_key(request.subject_id), *holders, one, when, other, when, one, other, when),
         )
         records: dict[str, list[Any]] = {kind: [] for kind in KINDS}
         kinds: dict[str, OrgKind] = {}
         agreements: list[tuple[str, bytes]] = []
         for tag, key, _at, _seq, state in sorted(rows, key=lambda row: (row[0], row[2], row[3])):
             if tag == "record":
-                records[key].append(from_state(KINDS[key], self.codec.decode(state)))
+                record = from_state(KINDS[key], self.codec.decode(state))
+                if record.recorded_by_org in read:
+                    records[key].append(record)
             elif tag == "agreement":
                 agreements.append((key, state))
             else:
                 kinds[tag] = OrgKind(key)
-        consents = [c for c in records["consent"] if c.recorded_by_org in (one, other) and c.authorises(one)]
+        consents = [c for c in records["consent"] if c.authorises(one)]
         recipient = kinds.get("recipient")
         born: date | None = birth_date
         age_from = None if born is None else AGE_FROM_REQUEST  # the source: who may read the bands depends on it
@@ -574,7 +592,9 @@ class ReadModel:
             consents=tuple(f.between(one, other) for f in (c.fact(at) for c in consents) if f.covers(other, recipient)),
             agreements=tuple(self._in_force(agreements, one, other)),
             restrictions=tuple(
-                f for r in records["restriction"] if (f := r.fact().toward(other, recipient)) is not None
+                f
+                for r in records["restriction"]
+                if r.recorded_by_org == one and (f := r.fact().toward(other, recipient)) is not None
             ),
             discloser_kind=kinds.get("discloser"),
             subject_age_band=None if born is None else age_band(born, at),

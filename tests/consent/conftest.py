@@ -14,6 +14,7 @@ from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent, derived_id, event_type, schema_uri
 from services.common.eventstore import persistence_env
 from services.consent.application import Consents
+from services.consent.lane import DecisionLane
 from services.consent.main import build_app
 from services.consent.policy import (
     AgeBand,
@@ -209,6 +210,22 @@ def consent_api(
     def make(**overrides: Any) -> TestClient:
         overrides.setdefault("regime", PINNED)
         return client_for(build_app(service_settings(ConsentSettings, **overrides), clock=clock))
+
+    return make
+
+
+@pytest.fixture
+def consent_app(
+    service_settings: Callable[..., Any], client_for: Callable[..., TestClient], clock: ManualClock
+) -> Callable[..., TestClient]:
+    """`consent_app(lane, **settings)`: the service with its decision lane, or answering through its routes only."""
+
+    def make(lane: bool, **overrides: Any) -> TestClient:
+        overrides.setdefault("regime", PINNED)
+        app = build_app(service_settings(ConsentSettings, **overrides), clock=clock)
+        if not lane:
+            app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not DecisionLane]
+        return client_for(app)
 
     return make
 

@@ -496,8 +496,9 @@ def test_only_consents_the_parties_hold_naming_the_recipient_are_facts(open_app:
 
 
 def test_restrictions_naming_other_recipients_stay_out_of_the_facts(open_app: OpenApp) -> None:
-    """A restriction binds whoever recorded it, but one naming other recipients cannot bar this disclosure: it stays
-    out of the decision's facts, which the decision's parties read (it would tell them of the person's other ties)."""
+    """A restriction binds the record of the discloser that holds it, but one naming other recipients cannot bar this
+    disclosure: it stays out of the decision's facts, which the decision's parties read (it would tell them of the
+    person's other ties). Another organisation's restriction binds its own record, not the discloser's."""
     app = open_app()
     elsewhere = Actor(sub="worker-3", org="org-third")
     app.record_consent(terms(), WORKER)
@@ -509,8 +510,9 @@ def test_restrictions_naming_other_recipients_stay_out_of_the_facts(open_app: Op
         categories=(),
         valid_from=None,
     )
-    app.record_restriction(others, elsewhere)
-    naming, _ = app.record_restriction(restriction_terms(), elsewhere)  # names the recipient (a bar under the LRSSS)
+    app.record_restriction(others, WORKER)
+    app.record_restriction(restriction_terms(), elsewhere)
+    naming, _ = app.record_restriction(restriction_terms(), WORKER)  # names the recipient (a bar under the LRSSS)
     decided, _ = app.decide(request(), WORKER)
     assert [r.restriction_id for r in decided.facts.restrictions] == [naming.restriction_id]
     assert decided.decision.outcome == Outcome.PERMIT

@@ -90,13 +90,13 @@ def test_the_auditors_of_the_organisation_that_asked_for_a_decision_re_run_its_e
     consent_api: Callable[..., TestClient], auth: Auth
 ) -> None:
     """As they read it and re-evaluate it by id: a decision concerns its requester too (the contract's parties of a
-    decision, which the audit's re-check asks with). The event carries every fact (here as a network auditor reads
-    them: the requester's own auditor reads only those its organisation holds, the discloser's consent redacted)."""
+    decision, which the audit's re-check asks with). The event carries every fact it read (here as a network auditor
+    reads them): asked by an organisation other than the discloser, none of the discloser's records (a preview)."""
     api = consent_api()
     api.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake"))
     asked = api.post("/v1/decisions", json=ASK, headers=auth(THIRD, "network-auditor")).json()
     read = api.get(f"/v1/decisions/{asked['decision_id']}", headers=auth(THIRD, "auditor")).json()
-    assert read["facts"]["consents"] == [{"redacted": True, "held_by": "DISCLOSER"}]
+    assert read["facts"]["consents"] == [] and asked["outcome"] == "DENY"
     recorded = api.get(f"/v1/decisions/{asked['decision_id']}", headers=auth(THIRD, "network-auditor")).json()
     event = {"input": recorded["input"], "facts": recorded["facts"]}
 

@@ -2,7 +2,9 @@
 organisation holds are among its facts (the engine needs them) but not readable through it. Anyone may ask for a
 decision naming itself discloser; what it reads back (the answer, `GET /v1/decisions/{id}`) names only the records
 it may read itself (`GET /v1/consents/{id}` ...), the others only by who holds them. Network auditors read every fact.
-Only the discloser's own written refusals count (art. 23: the refusal is about the record of the establishment asked).
+Only the discloser's own written refusals and restrictions count (art. 23, LRSSS ss. 7-8: they are about the record
+of the establishment asked). A decision the recipient asks for itself reads none of the discloser's records
+(test_decision_previews.py): the recipient reads them, redacted, in the discloser's decisions.
 """
 
 from __future__ import annotations
@@ -14,19 +16,15 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.common.auth import Principal
 from services.common.clock import ManualClock
 from services.consent.access import age_source, age_unreadable
 from services.consent.application import Consents
-from services.consent.lane import DecisionLane
-from services.consent.main import build_app
 from services.consent.policy import AgeBand
-from services.consent.settings import ConsentSettings
 from services.contract.codes import OrgKind
-from tests.consent.conftest import DISCLOSER, PINNED, RECIPIENT, SUBJECT, T0, organisation_event
+from tests.consent.conftest import DISCLOSER, RECIPIENT, SUBJECT, T0, organisation_event
 from tests.consent.test_api import ASK, CONSENT, _observe
 from tests.consent.test_application import WORKER, request, terms
 
@@ -95,13 +93,13 @@ def test_the_disclosers_own_refusal_bars_and_the_recipient_reads_only_that_it_co
     refusal_id = api.post("/v1/refusals", json=REFUSAL, headers=auth(DISCLOSER, "intake")).json()["id"]
     recipient = auth(RECIPIENT, "intake")
 
-    asked = api.post("/v1/decisions", json=SPOUSE_ASKS, headers=recipient)
+    asked = api.post("/v1/decisions", json=SPOUSE_ASKS, headers=auth(DISCLOSER, "intake"))
 
     assert asked.status_code == 200 and asked.json()["outcome"] == "DENY", asked.text
-    refused = [r for r in asked.json()["reasons"] if r["code"] == "WRITTEN_REFUSAL_ON_FILE"]
-    assert refused and all(r["detail"] is None for r in refused)
-    assert refusal_id not in asked.text and "()" not in asked.json()["explanation"]
     as_recipient = _read(api, asked.json()["decision_id"], recipient)
+    refused = [r for r in as_recipient["reasons"] if r["code"] == "WRITTEN_REFUSAL_ON_FILE"]
+    assert refused and all(r["detail"] is None for r in refused)
+    assert "()" not in as_recipient["explanation"]
     assert as_recipient["facts"]["refusals"] == [{"redacted": True, "held_by": "DISCLOSER"}]
     assert refusal_id not in str(as_recipient)
     as_discloser = _read(api, asked.json()["decision_id"], auth(DISCLOSER, "intake"))
@@ -145,21 +143,6 @@ def test_a_stranger_naming_itself_discloser_learns_nothing_of_the_recipients_con
     assert "CURATOR" not in str(seen["facts"]) and named["id"] not in str(seen["facts"])
 
 
-@pytest.fixture
-def consent_app(
-    service_settings: Callable[..., Any], client_for: Callable[[FastAPI], TestClient], clock: ManualClock
-) -> Callable[[bool], TestClient]:
-    """`consent_app(lane)`: the service with its decision lane, or answering through its routes only."""
-
-    def make(lane: bool) -> TestClient:
-        app = build_app(service_settings(ConsentSettings, regime=PINNED), clock=clock)
-        if not lane:
-            app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not DecisionLane]
-        return client_for(app)
-
-    return make
-
-
 @pytest.mark.parametrize("path", ["/v1/decisions", "/v1/disclosures"])
 @pytest.mark.parametrize("lane", [True, False], ids=["lane", "route"])
 def test_the_reasons_about_a_consent_the_caller_cannot_read_give_no_detail(
@@ -196,25 +179,28 @@ def test_the_reasons_about_a_consent_the_caller_cannot_read_give_no_detail(
     ] == [("GRANTOR_NOT_ENTITLED_FOR_AGE", "PARENT")]
 
 
-def test_a_restriction_another_organisation_recorded_bars_without_being_shown(
+def test_the_disclosers_restriction_bars_and_the_recipient_reads_only_that_it_counted(
     consent_api: Callable[..., TestClient], auth: Auth
 ) -> None:
+    """Another organisation's restriction binds its own record: it is no fact of the discloser's decision."""
     api = consent_api(regime="LRSSS")
     intake = auth(DISCLOSER, "intake")
     assert api.post("/v1/consents", json={**CONSENT, "categories": ["HEALTH"]}, headers=intake).status_code == 201
     restriction = {"subject_id": SUBJECT, "recipients": [{"org_id": RECIPIENT}], "categories": ["HEALTH"]}
-    restriction_id = api.post("/v1/restrictions", json=restriction, headers=auth(HOLDER, "intake")).json()["id"]
+    restriction_id = api.post("/v1/restrictions", json=restriction, headers=intake).json()["id"]
+    elsewhere = api.post("/v1/restrictions", json=restriction, headers=auth(HOLDER, "intake")).json()["id"]
 
     asked = api.post("/v1/decisions", json={**ASK, "categories": ["HEALTH"]}, headers=intake)
 
     assert asked.json()["outcome"] == "DENY", asked.text
-    assert ("SUBJECT_RESTRICTION", None) in [(r["code"], r["detail"]) for r in asked.json()["reasons"]]
-    assert restriction_id not in asked.text
-    seen = _read(api, asked.json()["decision_id"], intake)
-    assert seen["facts"]["restrictions"] == [{"redacted": True, "held_by": "OTHER_ORGANISATION"}]
-    assert seen["facts"]["consents"][0]["categories"] == ["HEALTH"], "the discloser's own consent in full"
+    assert ("SUBJECT_RESTRICTION", restriction_id) in [(r["code"], r["detail"]) for r in asked.json()["reasons"]]
+    seen = _read(api, asked.json()["decision_id"], auth(RECIPIENT, "intake"))
+    assert ("SUBJECT_RESTRICTION", None) in [(r["code"], r["detail"]) for r in seen["reasons"]]
+    assert seen["facts"]["restrictions"] == [{"redacted": True, "held_by": "DISCLOSER"}]
+    assert restriction_id not in str(seen)
     network = _read(api, asked.json()["decision_id"], auth("org-network", "network-auditor"))
     assert [r["restriction_id"] for r in network["facts"]["restrictions"]] == [restriction_id]
+    assert elsewhere not in str(network)
 
 
 # --- the person's age, read from a consent's birth date -------------------------------------------------------------

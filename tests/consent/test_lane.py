@@ -132,6 +132,23 @@ def test_the_lane_answers_a_plain_request_with_the_routes_bytes(
         assert replayed.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in answered.headers
 
 
+def test_the_lane_answers_a_recipients_preview_with_the_routes_bytes(pair: Pair, auth: Auth, routed: list[str]) -> None:
+    """A decision the recipient asks for itself reads none of the discloser's records (the discloser's consent here),
+    whichever path answers it."""
+    with_lane, without = pair
+    assert with_lane.post("/v1/consents", json=CONSENT, headers=auth(DISCLOSER, "intake")).status_code == 201
+    recipient = auth(RECIPIENT, "intake")
+    lane = with_lane.post("/v1/decisions", json=ASK, headers={**recipient, "Idempotency-Key": "one"})
+    assert routed == [], "the lane answered"
+    route = without.post("/v1/decisions", json=ASK, headers={**recipient, "Idempotency-Key": "two"})
+    assert routed == ["decide"]
+    assert (lane.status_code, route.status_code) == (200, 200), (lane.text, route.text)
+    assert {k: v for k, v in lane.json().items() if k not in VARYING} == {
+        k: v for k, v in route.json().items() if k not in VARYING
+    }
+    assert lane.json()["outcome"] == "DENY" and lane.json()["basis"] == []
+
+
 def _refusals(auth: Auth) -> list[tuple[str, str, dict[str, str], bytes]]:
     intake = {**auth(DISCLOSER, "intake"), "Content-Type": "application/json"}
     service = {**auth("rls-referral", "service"), "Content-Type": "application/json"}

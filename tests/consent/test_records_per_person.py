@@ -1,9 +1,11 @@
 """How many records one person may have on file. A consent's lists are bounded, but nothing bounded how many consents,
 restrictions and refusals a person had: every decision about them read them all, and its event carried each consent
 naming its recipient whole (a hundred recipients, fifty disclosers): about a hundred of the largest made a decision's
-event larger than Kafka takes, and the relay could not publish it. Now a person has at most
-`CONSENT_MAX_RECORDS_PER_PERSON` records on file (withdrawn ones included: decisions still read them), and a decision
-keeps of each only what concerns its parties."""
+event larger than Kafka takes, and the relay could not publish it. Now an organisation has at most
+`CONSENT_MAX_RECORDS_PER_PERSON` records on file for a person (withdrawn ones included: decisions still read them), a
+decision reads only those its two parties hold, and keeps of each only what concerns its parties. The bound was first
+the person's, shared by every organisation: any of them filled it, blocking the person's own establishment, and
+counted through its 409 the records the others held (privacy review of 2026-12)."""
 
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ def test_a_record_beyond_the_persons_bound_is_a_409_naming_subject_id(
 
     for path, body in (("/v1/consents", CONSENT), ("/v1/restrictions", RESTRICTION), ("/v1/refusals", REFUSAL)):
         _refused(api.post(path, json=body, headers=intake))
-        _refused(api.post(path, json=body, headers=other_org))  # the bound is the person's, whoever records
+        assert api.post(path, json=body, headers=other_org).status_code == 201, "the bound is each holder's"
     withdrawn = api.post(f"/v1/consents/{first.json()['id']}/withdraw", json={}, headers=intake)
     assert withdrawn.status_code == 200, withdrawn.text
     _refused(api.post("/v1/consents", json=CONSENT, headers=intake))  # a decision still reads a withdrawn consent
@@ -78,6 +80,34 @@ def test_a_record_beyond_the_persons_bound_is_a_409_naming_subject_id(
     assert retried.status_code == 201 and retried.headers["Idempotent-Replayed"] == "true", "answered as the first"
     someone_else = {**CONSENT, "subject_id": "S-000456"}
     assert api.post("/v1/consents", json=someone_else, headers=intake).status_code == 201
+
+
+def _fill(api: TestClient, headers: dict[str, str], subject_id: str) -> int:
+    """How many restrictions `headers`' organisation records about the person before its 409."""
+    for recorded in range(RECORDS_PER_PERSON_MAX + 1):
+        made = api.post("/v1/restrictions", json={**RESTRICTION, "subject_id": subject_id}, headers=headers)
+        if made.status_code == 409:
+            _refused(made)
+            return recorded
+        assert made.status_code == 201, made.text
+    raise AssertionError("no bound")
+
+
+def test_an_organisation_neither_fills_nor_counts_anothers_records_about_a_person(
+    consent_api: Callable[..., TestClient], auth: Auth
+) -> None:
+    """From the privacy review: an organisation with no tie to the person counted, from where its 409 came, the
+    records others hold about them, and filling the bound barred the person's establishment from recording their
+    consent."""
+    api = consent_api(max_records_per_person=5)
+    holder, stranger = auth(DISCLOSER, "intake"), auth("org-stranger", "intake")
+    for _ in range(3):
+        assert api.post("/v1/consents", json=CONSENT, headers=holder).status_code == 201
+
+    about_the_client, about_nobody = _fill(api, stranger, SUBJECT), _fill(api, stranger, "S-000456")
+
+    assert about_the_client == about_nobody == 5, "the 409 tells nothing of the others' records"
+    assert api.post("/v1/consents", json=CONSENT, headers=holder).status_code == 201, "the person's own establishment"
 
 
 def test_the_bound_is_a_setting_within_what_keeps_decisions_below_kafkas_limit(
@@ -122,10 +152,12 @@ def _largest_consent() -> ConsentTerms:
 
 
 def test_a_decision_about_a_person_at_the_largest_bound_stays_below_half_of_kafkas_limit() -> None:
-    """The most records a deployment may keep for a person, each the largest consent a body may give, every one
-    concerning the decision's parties and withdrawn (a reason each in the decision besides its fact): the decision's
-    event stays below half of a Kafka record's limit. Kept whole, the first hundred of them outgrew it."""
-    worker = Actor("worker-1", ONE)
+    """The most records a deployment may let each of a decision's parties keep for a person, each the largest
+    consent a body may give, every one concerning the decision's parties (the recipient's naming the discloser among
+    its disclosers) and withdrawn (a reason each in the decision besides its fact): the decision's event stays below
+    half of a Kafka record's limit. Kept whole, the first hundred of them outgrew it. A third organisation's records
+    are not read."""
+    parties = (Actor("worker-1", ONE), Actor("worker-2", OTHER))
     with Consents(
         env=persistence_env("memory://"),
         clock=ManualClock(T0),
@@ -135,19 +167,21 @@ def test_a_decision_about_a_person_at_the_largest_bound_stays_below_half_of_kafk
         handle = inbound.handler(app)
         handle(organisation_event(ONE, OrgKind.CSSS, T0 - timedelta(days=90)), Tracking("a#0", 1))
         handle(organisation_event(OTHER, OrgKind.COMMUNITY_ORGANISATION, T0 - timedelta(days=90)), Tracking("a#0", 2))
-        for _ in range(RECORDS_PER_PERSON_MAX):
-            consent, _ = app.record_consent(_largest_consent(), worker)
-            app.withdraw_consent(uuid.UUID(consent.consent_id), worker)
-        with pytest.raises(RecordLimitReachedError):
-            app.record_consent(_largest_consent(), worker)
+        for worker in parties:
+            for _ in range(RECORDS_PER_PERSON_MAX):
+                consent, _ = app.record_consent(_largest_consent(), worker)
+                app.withdraw_consent(uuid.UUID(consent.consent_id), worker)
+            with pytest.raises(RecordLimitReachedError):
+                app.record_consent(_largest_consent(), worker)
+        app.record_consent(_largest_consent(), Actor("worker-3", PARTY.format("third")))
         request = DecisionRequest(SUBJECT, ONE, OTHER, Purpose.REFERRAL, tuple(InfoCategory))
-        decided, _ = app.decide(request, worker)
+        decided, _ = app.decide(request, parties[0])
         [event] = [
             message.event
             for notification in app.recorder.select_notifications(app.recorder.max_notification_id() or 0, 1)
             for message in consent_messages(app.mapper.to_domain_event(notification))
         ]
-    assert event.type == DECIDED and len(decided.facts.consents) == RECORDS_PER_PERSON_MAX
+    assert event.type == DECIDED and len(decided.facts.consents) == 2 * RECORDS_PER_PERSON_MAX
     assert {c.recipient_org_ids for c in decided.facts.consents} == {(OTHER,)}
     assert {c.discloser_org_ids for c in decided.facts.consents} == {(ONE,)}
     size = len(event.model_dump_json().encode())

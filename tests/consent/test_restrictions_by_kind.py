@@ -47,7 +47,7 @@ RESTRICTS_COMMUNITY = RestrictionTerms(
 def lrsss(store_url: str) -> Iterator[Callable[[OrgKind | None], Consents]]:
     """`lrsss(recipient_kind)`: the service under the LRSSS, the discloser a CSSS, the recipient of that kind in the
     directory (None: not in it), a consent naming the recipient for HEALTH and a restriction of HEALTH to community
-    organisations (recorded by another organisation: restrictions bind everyone)."""
+    organisations, lodged with the discloser (a restriction binds the record of the organisation holding it)."""
     apps: list[Consents] = []
 
     def make(recipient_kind: OrgKind | None) -> Consents:
@@ -59,7 +59,7 @@ def lrsss(store_url: str) -> Iterator[Callable[[OrgKind | None], Consents]]:
         for offset, event in enumerate(events, start=1):
             inbound.handler(app)(event, Tracking("rls.agreements.v1#0", offset))
         app.record_consent(terms(categories=("IDENTIFICATION", "HEALTH"), valid_until=T0 + timedelta(days=90)), WORKER)
-        app.record_restriction(RESTRICTS_COMMUNITY, Actor(sub="worker-3", org="org-third"))
+        app.record_restriction(RESTRICTS_COMMUNITY, Actor(sub="worker-3", org=DISCLOSER))
         return app
 
     yield make
@@ -80,7 +80,7 @@ def test_a_restriction_by_kind_bars_a_recipient_whose_kind_is_unknown(
     assert recorded.facts.recipient_kind is None
     [restriction] = recorded.facts.restrictions
     assert restriction.recipient_kinds == (OrgKind.COMMUNITY_ORGANISATION,) and restriction.bars_unknown_kind
-    assert app.holders([restriction.restriction_id, "unknown"]) == {restriction.restriction_id: "org-third"}
+    assert app.holders([restriction.restriction_id, "unknown"]) == {restriction.restriction_id: DISCLOSER}
     assert recorded.decision.outcome == Outcome.DENY and recorded.register_entry_id is None
     assert ReasonCode.SUBJECT_RESTRICTION in [r.code for r in recorded.decision.reasons]
     again, reevaluated = app.reevaluate(recorded.decision_id)
