@@ -461,9 +461,4 @@ def coverage(
     found = agreements.coverage(from_org, to_org, service.value, at)
     if found is None:
         return CoveragePublic()
-    return CoveragePublic(
-        agreement_id=str(found.agreement.id),
-        kind=found.terms.terms.kind,
-        version=found.terms.number,
-        on_behalf=found.terms.terms.provided_on_behalf(from_org, to_org, service.value),
-    )
+    return CoveragePublic.of(found, from_org, to_org, service.value)

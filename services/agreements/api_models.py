@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.agreements.application import VolumeLine
+from services.agreements.application import Coverage, VolumeLine
 from services.agreements.domain import MAX_REVIEW_MONTHS, Agreement, Proposal, Signature, TermsVersion
 from services.agreements.terms import FIRST_DAY, LAST_DAY, Terms
 from services.agreements.terms import Funding as FundingTerms
@@ -412,6 +412,24 @@ class CoveragePublic(BaseModel):
         description="`to_org` provides `service` on behalf of the institution `from_org` under this service agreement "
         "(art. 108): only then may the clause's categories travel without consent",
     )
+    clause_categories: list[InfoCategory] = Field(
+        default_factory=list,
+        description="When `on_behalf`, the categories of the agreement's information-sharing clause in force at "
+        "`at` (`information_sharing`): the only ones that may travel without consent, for SERVICE_ON_BEHALF. Empty "
+        "otherwise, and when the agreement has no clause",
+    )
+
+    @classmethod
+    def of(cls, found: Coverage, from_org: str, to_org: str, service: str) -> CoveragePublic:
+        terms = found.terms.terms
+        on_behalf = terms.provided_on_behalf(from_org, to_org, service)
+        return cls(
+            agreement_id=str(found.agreement.id),
+            kind=terms.kind,
+            version=found.terms.number,
+            on_behalf=on_behalf,
+            clause_categories=list(terms.information_sharing or ()) if on_behalf else [],
+        )
 
 
 class VolumeUsePublic(BaseModel):

@@ -209,6 +209,12 @@ TEXTS: dict[str, Pair] = {
         "Les renseignements de cette personne ont été effacés.",
         "This person's information was erased.",
     ),
+    "info.undecided": (
+        "Le service de consentement n'a rendu aucune décision pour {categories} : rien n'a été communiqué pour "
+        "ces catégories; une nouvelle demande les lui soumettra.",
+        "The consent service gave no decision on {categories}: nothing was disclosed for them; a new request asks "
+        "it again.",
+    ),
     "info.none.title": ("Aucun renseignement à communiquer", "Nothing to disclose"),
     "info.none": (
         "Le dossier ne contient aucune des catégories demandées : rien n'a été demandé au service de consentement "

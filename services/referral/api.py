@@ -479,7 +479,10 @@ def standards_compliance(
     "/referrals/{referral_id}/information",
     response_model=InformationPublic,
     responses={
-        403: {"description": "Nothing may be disclosed: the reasons (the consent service's, or the referral's status)"},
+        403: {
+            "description": "Nothing may be disclosed: the reasons (those of each decision of the consent service, "
+            "`decision_id` naming the last; or the referral's status)"
+        },
         404: {},
         410: {"description": "The person's information was erased"},
         503: {},

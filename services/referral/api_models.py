@@ -23,7 +23,7 @@ from services.contract.codes import (
 from services.contract.delay_standards import Clock as DelayClock
 from services.contract.referral_events import ClockState, DelayStandard
 from services.contract.subject import SubjectId
-from services.referral.application import Asked, Release
+from services.referral.application import Asked, Release, Undecided
 from services.referral.domain import Referral
 
 CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,39}$"
@@ -235,6 +235,19 @@ class ReleaseDecisionPublic(BaseModel):
         )
 
 
+class UndecidedPublic(BaseModel):
+    """Categories the consent service gave no decision on: asking it for them (for `purpose`) failed after another
+    decision of the read had permitted some. Nothing was released for them; a later read asks again."""
+
+    purpose: Purpose
+    categories: list[InfoCategory]
+    explanation: str = Field(description="Why: the consent service did not answer, or refused the request")
+
+    @classmethod
+    def of(cls, undecided: Undecided) -> UndecidedPublic:
+        return cls(purpose=undecided.purpose, categories=undecided.categories, explanation=undecided.explanation)
+
+
 class InformationPublic(BaseModel):
     """The record information released: only the categories the consent service permitted. Categories asked for that
     the referral does not hold are neither released nor denied (the consent service is not asked about them)."""
@@ -244,16 +257,26 @@ class InformationPublic(BaseModel):
         "when the referral holds none of the categories asked for (nothing was asked, nothing registered)"
     )
     information: dict[InfoCategory, str]
-    denied_categories: list[InfoCategory] = Field(description="Still denied after the last of `decisions`")
+    denied_categories: list[InfoCategory] = Field(
+        description="Not released: denied by one of `decisions` (in its own `denied_categories`; its explanation says "
+        "why), or not decided (`undecided`)"
+    )
     basis: list[dict[str, Any]] = Field(description="The legal bases of what was released, every decision's")
     obligations: list[str] = Field(description="The obligations attached to what was released, every decision's")
     register_entry_id: str | None = Field(description="The register entry of `decision_id`")
     decisions: list[ReleaseDecisionPublic] = Field(
         default_factory=list,
-        description="Every decision the consent service took on this read, in the order asked: for a service the "
-        "receiver provides on the referring institution's behalf under a service agreement (art. 108), "
-        "SERVICE_ON_BEHALF, then REFERRAL (the person's consent to the referral) for the categories it denied; for "
-        "any other referral, REFERRAL alone. The last one decided `denied_categories` (its explanation says why).",
+        description="Every decision the consent service took on this read, in the order asked, each on categories of "
+        "its own (a category is decided once): for a service the receiver provides on the referring institution's "
+        "behalf under a service agreement (art. 108), SERVICE_ON_BEHALF for the categories the agreement's "
+        "information-sharing clause carries, then REFERRAL (the person's consent to the referral) for the others; "
+        "for any other referral, REFERRAL alone. A category one decision denies is not asked for another purpose.",
+    )
+    undecided: UndecidedPublic | None = Field(
+        None,
+        description="The categories the consent service gave no decision on (also in `denied_categories`), when "
+        "asking it for them failed after another decision permitted some: what was permitted is released (it is "
+        "registered); null when every category asked was decided",
     )
 
     @classmethod
@@ -268,4 +291,5 @@ class InformationPublic(BaseModel):
             obligations=list(dict.fromkeys(o for d in releasing for o in d.obligations)),
             register_entry_id=first.register_entry_id if first else None,
             decisions=[ReleaseDecisionPublic.of(asked) for asked in release.decisions],
+            undecided=UndecidedPublic.of(release.undecided) if release.undecided else None,
         )

@@ -21,6 +21,9 @@ from services.contract.delay_standards import Clock as DelayClock
 from services.contract.duration_standards import DurationPolicy
 from services.referral.domain import (
     Covering,
+    DependencyUnavailableError,
+    DisclosureForbiddenError,
+    DisclosureRejectedError,
     IdempotentRequest,
     InformationDeniedError,
     Meeting,
@@ -103,14 +106,25 @@ class Asked:
 
 
 @dataclass(frozen=True)
+class Undecided:
+    """Categories the consent service gave no decision on: asking it for them failed after another decision of the
+    same read had permitted some (released, since it registered them). Nothing was released for them."""
+
+    purpose: Purpose
+    categories: list[str]
+    explanation: str
+
+
+@dataclass(frozen=True)
 class Release:
     """Record information released to the receiving organisation, on which decisions (in the order asked; none: the
-    referral holds none of the categories asked for, so nothing was asked of the consent service), and the categories
-    the last of them still denied."""
+    referral holds none of the categories asked for, so nothing was asked of the consent service), the categories not
+    released (denied by a decision, or undecided), and those the consent service did not decide on, if any."""
 
     decisions: tuple[Asked, ...]
     information: dict[str, str]
     denied_categories: list[str]
+    undecided: Undecided | None = None
 
 
 def coverage_for(directory: Directory, from_org: str, to_org: str, to_service: str, at: datetime) -> Coverage:
@@ -121,36 +135,63 @@ def coverage_for(directory: Directory, from_org: str, to_org: str, to_service: s
     return directory.coverage(from_org, to_org, to_service, at)
 
 
+NO_DECISION = (DependencyUnavailableError, DisclosureForbiddenError, DisclosureRejectedError)
+"""How asking the consent service fails to bring a decision: it did not answer, or refused the requester or the
+request."""
+
+
+def _bases(coverage: Coverage, categories: list[str]) -> list[tuple[Purpose, list[str]]]:
+    """Each category on one basis, to be decided once: when the receiver provides the service on the referring
+    institution's behalf under a service agreement (art. 108), the categories its clause carries for
+    SERVICE_ON_BEHALF; every other category for REFERRAL (the person's consent to the referral). A basis without a
+    category is not asked. A clause the agreements service did not name (one older than `clause_categories`) is
+    taken to carry every category asked: all are decided on the clause as the consent service knows it (what it does
+    not carry is denied), never by a consent that would pass over a bar on the clause."""
+    named = coverage.clause_categories if coverage.on_behalf else ()
+    clause = set(categories if named is None else named)
+    split = (
+        (Purpose.SERVICE_ON_BEHALF, [category for category in categories if category in clause]),
+        (Purpose.REFERRAL, [category for category in categories if category not in clause]),
+    )
+    return [(purpose, asked) for purpose, asked in split if asked]
+
+
 def _decide(
     gate: DisclosureGate,
     referral: Referral,
-    categories: list[str],
-    purposes: tuple[Purpose, ...],
+    bases: list[tuple[Purpose, list[str]]],
     at: datetime,
     lang: str | None,
-) -> tuple[tuple[Asked, ...], list[str]]:
-    """The consent service's decisions for each purpose in turn, each asked only for the categories the ones before
-    denied (each one it permits is a disclosure it registers), and the categories still denied after the last."""
+) -> tuple[tuple[Asked, ...], set[str], Undecided | None]:
+    """The consent service's decision on each basis in turn (each one that permits is a disclosure it registers), the
+    categories they permitted (of those asked on their basis), and the basis it gave no decision on. A failure before
+    anything was permitted is the read's; after, what was permitted stands, and nothing more is asked."""
     decisions: list[Asked] = []
-    denied = categories
-    for purpose in purposes:
-        decision = gate.disclose(
-            DisclosureRequest(
-                referral.subject_id,
-                referral.from_org,
-                referral.to_org,
-                purpose.value,
-                denied,
-                at,
-                lang,
-                recipient_service=referral.to_service,
-            )
+    permitted: set[str] = set()
+    for purpose, categories in bases:
+        request = DisclosureRequest(
+            referral.subject_id,
+            referral.from_org,
+            referral.to_org,
+            purpose.value,
+            categories,
+            at,
+            lang,
+            recipient_service=referral.to_service,
         )
+        try:
+            decision = gate.disclose(request)
+        except NO_DECISION as error:
+            if not permitted:
+                raise
+            why = (
+                f"The consent service gave no decision on these categories for {purpose.value} ({error}): nothing "
+                "was released for them; a later read asks for them again."
+            )
+            return tuple(decisions), permitted, Undecided(purpose, categories, why)
         decisions.append(Asked(purpose, decision))
-        denied = [category for category in denied if category not in decision.permitted_categories]
-        if not denied:
-            break
-    return tuple(decisions), denied
+        permitted.update(category for category in categories if category in decision.permitted_categories)
+    return tuple(decisions), permitted, None
 
 
 class Referrals(TrackedApplication):
@@ -385,17 +426,21 @@ class Referrals(TrackedApplication):
     def release_information(
         self, referral: Referral, categories: list[str] | None, gateways: Gateways, lang: str | None = None
     ) -> Release:
-        """Asks the consent service, then decrypts only what it permitted. When, now, the receiver provides its
-        service on the referring institution's behalf under a service agreement (art. 108), it asks first for
-        SERVICE_ON_BEHALF (the agreement's clause), then, for the categories that decision denied only, for a
-        disclosure by consent (REFERRAL: the person's consent to the referral); any other referral asks for REFERRAL
-        only. The release is the union of what the decisions permitted; nothing permitted: the refusal is the last
-        decision's (REFERRAL, the purpose the person consented to).
+        """Asks the consent service, then decrypts only what it permitted. Each category is decided once, on one
+        basis: when, now, the receiver provides its service on the referring institution's behalf under a service
+        agreement (art. 108), the categories the agreement's clause carries are asked for SERVICE_ON_BEHALF, and the
+        others for a disclosure by consent (REFERRAL: the person's consent to the referral); any other referral asks
+        for REFERRAL only. A category the on-behalf decision denies (the person's restriction, a sensitive category)
+        is not asked again for another purpose. The release is the union of what the decisions permitted; nothing
+        permitted: a refusal explained by each decision, naming the last.
 
         The consent service registers every disclosure it permits, so it is asked only for what would be disclosed:
         only while the referral is live (minimum necessary), and only the categories asked for (default: all) that
         the vault holds and can still read. None held: an empty release, nothing asked; held but erased: the
-        erasure (SubjectErasedError), nothing asked."""
+        erasure (SubjectErasedError), nothing asked. What it permitted is registered, so it is released: when asking
+        for the second basis fails after the first permitted something, the release names the second basis'
+        categories undecided (`Release.undecided`) instead of failing; a failure before anything was permitted is
+        the read's."""
         if not referral.live:
             raise ReferralEndedError(referral.status)
         stored = self.vault.categories(str(referral.id))
@@ -408,13 +453,14 @@ class Referrals(TrackedApplication):
             raise SubjectErasedError("the person's information was erased")
         now = self.clock()
         coverage = gateways.directory.coverage(referral.from_org, referral.to_org, referral.to_service, now)
-        purposes = (Purpose.SERVICE_ON_BEHALF, Purpose.REFERRAL) if coverage.on_behalf else (Purpose.REFERRAL,)
-        decisions, denied = _decide(gateways.disclosures, referral, requested, purposes, now, lang)
-        permitted = [category for category in requested if category not in denied]
-        if not permitted:
-            last = decisions[-1].decision
-            raise InformationDeniedError(last.explanation, last.decision_id, denied)
-        return Release(decisions, self.vault.read(str(referral.id), permitted), denied)
+        bases = _bases(coverage, requested)
+        decisions, permitted, undecided = _decide(gateways.disclosures, referral, bases, now, lang)
+        released = [category for category in requested if category in permitted]
+        denied = [category for category in requested if category not in permitted]
+        if not released:
+            explanation = " ".join(dict.fromkeys(a.decision.explanation for a in decisions if a.decision.explanation))
+            raise InformationDeniedError(explanation, decisions[-1].decision.decision_id, denied)
+        return Release(decisions, self.vault.read(str(referral.id), released), denied, undecided)
 
     def _find(self, referral_id: uuid.UUID) -> Referral | None:
         try:

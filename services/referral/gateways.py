@@ -127,7 +127,11 @@ class HttpDirectory:
     def _coverage(self, from_org: str, to_org: str, service: str, at: datetime) -> Coverage:
         params = {"from_org": from_org, "to_org": to_org, "service": service, "at": at.isoformat()}
         body = _call(self._client, "GET", "/v1/coverage", self._token, params=params).json()
-        return Coverage(body.get("agreement_id"), body.get("kind"), bool(body.get("on_behalf")))
+        clause = body.get("clause_categories")
+        on_behalf = bool(body.get("on_behalf"))
+        return Coverage(
+            body.get("agreement_id"), body.get("kind"), on_behalf, None if clause is None else tuple(clause)
+        )
 
 
 SERVICE_SUB = "service:referral"

@@ -17,6 +17,9 @@ class Coverage:
     agreement_id: str | None
     kind: str | None
     on_behalf: bool = False
+    clause_categories: tuple[str, ...] | None = None
+    """On the institution's behalf, the categories the clause carries; None: the agreements service did not say (one
+    older than the field), so the clause is not known here."""
 
 
 class Directory(Protocol):

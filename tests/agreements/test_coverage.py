@@ -120,7 +120,13 @@ def test_service_agreement_is_preferred_to_a_collaboration_agreement(network: Te
         headers=auth(CSSS, "intake"),
     ).json()
     assert collaboration_id != service_id
-    assert response == {"agreement_id": service_id, "kind": "SERVICE_108", "version": 1, "on_behalf": False}
+    assert response == {
+        "agreement_id": service_id,
+        "kind": "SERVICE_108",
+        "version": 1,
+        "on_behalf": False,
+        "clause_categories": [],
+    }
     assert covering(network, auth, CSSS, CRISIS, "COMMUNITY_SERVICE") == collaboration_id
 
 
@@ -128,7 +134,13 @@ def test_no_agreement_answers_nulls(network: TestClient, auth: Auth) -> None:
     response = network.get(
         "/v1/coverage", params={"from_org": CSSS, "to_org": REGIONAL, "service": "AAOR"}, headers=auth(CSSS, "intake")
     )
-    assert response.json() == {"agreement_id": None, "kind": None, "version": None, "on_behalf": False}
+    assert response.json() == {
+        "agreement_id": None,
+        "kind": None,
+        "version": None,
+        "on_behalf": False,
+        "clause_categories": [],
+    }
 
 
 @pytest.mark.parametrize("missing", ["from_org", "to_org", "service"])
@@ -168,6 +180,44 @@ def test_on_behalf_only_for_the_declared_services_from_the_institution(network: 
     assert other_service["agreement_id"] == agreement_id and other_service["on_behalf"] is False
     other_direction = coverage_of(network, auth, CRISIS, CSSS, "CRISIS_24_7")
     assert other_direction["agreement_id"] == agreement_id and other_direction["on_behalf"] is False
+
+
+def test_the_clauses_categories_come_with_coverage_on_the_institutions_behalf_only(
+    network: TestClient, auth: Auth
+) -> None:
+    """The referral service asks the consent service for SERVICE_ON_BEHALF only for the clause's categories: coverage
+    names them for the services provided on the institution's behalf, from the terms in force (an amendment counts
+    once every party signed it), and for no other referral."""
+    declared = service_108(
+        parties=[CSSS, CRISIS],
+        services=["CRISIS_24_7", "COMMUNITY_SERVICE"],
+        volumes=[{"service": "CRISIS_24_7", "per_year": 50}],
+        start="2026-01-01",
+        on_behalf=[{"of_org": CSSS, "services": ["CRISIS_24_7"]}],
+    )
+    agreement_id = in_force(network, auth, declared)
+
+    def clause(from_org: str, to_org: str, service: str) -> Any:
+        return coverage_of(network, auth, from_org, to_org, service)["clause_categories"]
+
+    assert clause(CSSS, CRISIS, "CRISIS_24_7") == ["IDENTIFICATION", "REFERRAL_REASON"]
+    assert clause(CSSS, CRISIS, "COMMUNITY_SERVICE") == [] and clause(CRISIS, CSSS, "CRISIS_24_7") == []
+    widened = {"information_sharing": {"categories": ["IDENTIFICATION", "REFERRAL_REASON", "CONTACT"]}}
+    amended = network.post(f"/v1/agreements/{agreement_id}/amend", json=widened, headers=auth(CSSS, "coordinator"))
+    assert amended.status_code == 200, amended.text
+    assert clause(CSSS, CRISIS, "CRISIS_24_7") == ["IDENTIFICATION", "REFERRAL_REASON"], "proposed, not yet signed"
+    sign_all(network, auth, amended.json())
+    assert clause(CSSS, CRISIS, "CRISIS_24_7") == ["IDENTIFICATION", "REFERRAL_REASON", "CONTACT"]
+
+
+def test_an_agreement_without_a_clause_names_no_category_on_the_institutions_behalf(
+    network: TestClient, auth: Auth
+) -> None:
+    body = service_108(start="2026-01-01", on_behalf=[{"of_org": CSSS, "services": [SPECIALISED]}])
+    del body["information_sharing"]
+    in_force(network, auth, body)
+    covered = coverage_of(network, auth, CSSS, REGIONAL, SPECIALISED)
+    assert (covered["on_behalf"], covered["clause_categories"]) == (True, [])
 
 
 def test_an_agreement_drafted_without_on_behalf_carries_nothing_on_its_behalf(network: TestClient, auth: Auth) -> None:

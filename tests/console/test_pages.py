@@ -369,19 +369,19 @@ def test_categories_the_referral_does_not_hold_are_nothing_to_disclose(console: 
     assert not any(r.url.path.startswith("/v1/decisions") for r in fake.seen)
 
 
-def test_a_release_on_two_decisions_names_each_and_explains_the_denial_by_the_consents(
+def test_a_release_on_two_decisions_names_each_and_explains_each_denial_by_its_decision(
     console: TestClient, fake: FakeServices
 ) -> None:
-    """Under a service agreement, its clause released some categories and the person's consent to the referral
-    others: the page names each decision with what it released, and says why the rest was denied with the consent's
-    decision (the purpose the person consented to), not the clause's."""
+    """Under a service agreement, its clause decided its categories (releasing one, barring the other) and the
+    person's consent to the referral the rest: the page names each decision with what it released, and says why
+    each category was denied with the decision that denied it."""
     sign_in(console, demo.CRISIS_CENTRE, "clinician")
     token = csrf(console, f"/demandes/{REFERRAL_ID}")
     clause = {
         "decision_id": "d-clause",
         "purpose": "SERVICE_ON_BEHALF",
         "permitted_categories": ["IDENTIFICATION"],
-        "denied_categories": ["CONTACT", "HEALTH"],
+        "denied_categories": ["REFERRAL_REASON"],
         "register_entry_id": "r-clause",
     }
     consent = {
@@ -394,26 +394,63 @@ def test_a_release_on_two_decisions_names_each_and_explains_the_denial_by_the_co
     released = {
         "decision_id": "d-clause",
         "information": {"IDENTIFICATION": "Synthetic Person 0108", "CONTACT": "555-0108"},
-        "denied_categories": ["HEALTH"],
+        "denied_categories": ["REFERRAL_REASON", "HEALTH"],
         "basis": [],
         "obligations": [],
         "register_entry_id": "r-clause",
         "decisions": [clause, consent],
+        "undecided": None,
     }
     fake.answers[("GET", f"/v1/referrals/{REFERRAL_ID}/information")] = httpx.Response(200, json=released)
-    for decision_id, why in (("d-clause", "the clause does not carry it"), ("d-consent", "no consent names it")):
+    for decision_id, why in (("d-clause", "the person restricted it"), ("d-consent", "no consent names it")):
         fake.answers[("GET", f"/v1/decisions/{decision_id}")] = httpx.Response(200, json={"explanation": why})
-    form = {"csrf": token, "categories": ["IDENTIFICATION", "CONTACT", "HEALTH"]}
+    form = {"csrf": token, "categories": ["IDENTIFICATION", "CONTACT", "REFERRAL_REASON", "HEALTH"]}
     page = console.post(f"/demandes/{REFERRAL_ID}/renseignements", data=form)
     assert page.status_code == 200
     text = html.unescape(page.text)
     assert 'data-outcome="PERMIT_PARTIAL"' in text
-    assert "no consent names it" in text and "the clause does not carry it" not in text
+    assert "the person restricted it no consent names it" in text
     assert re.findall(r'data-testid="decision-ref">([^<]*)', text) == [
         "Décision d-clause (Services rendus au nom de l'établissement) : Identification · "
         "Inscription au registre r-clause",
         "Décision d-consent (Référence (services à la personne)) : Coordonnées · Inscription au registre r-consent",
     ]
+
+
+def test_categories_the_consent_service_gave_no_decision_on_are_said_so(
+    console: TestClient, fake: FakeServices
+) -> None:
+    """The clause's decision released (and registered) a category, then the consent service did not answer for the
+    rest: the page shows what was released and says that nothing was decided for the rest, asking no decision
+    about it."""
+    sign_in(console, demo.CRISIS_CENTRE, "clinician")
+    token = csrf(console, f"/demandes/{REFERRAL_ID}")
+    clause = {
+        "decision_id": "d-clause",
+        "purpose": "SERVICE_ON_BEHALF",
+        "permitted_categories": ["IDENTIFICATION"],
+        "denied_categories": [],
+        "register_entry_id": "r-clause",
+    }
+    released = {
+        "decision_id": "d-clause",
+        "information": {"IDENTIFICATION": "Synthetic Person 0108"},
+        "denied_categories": ["CONTACT"],
+        "basis": [],
+        "obligations": [],
+        "register_entry_id": "r-clause",
+        "decisions": [clause],
+        "undecided": {"purpose": "REFERRAL", "categories": ["CONTACT"], "explanation": "consent service answered 503"},
+    }
+    fake.answers[("GET", f"/v1/referrals/{REFERRAL_ID}/information")] = httpx.Response(200, json=released)
+    form = {"csrf": token, "categories": ["IDENTIFICATION", "CONTACT"]}
+    page = console.post(f"/demandes/{REFERRAL_ID}/renseignements", data=form)
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert 'data-outcome="PERMIT_PARTIAL"' in text and "Synthetic Person 0108" in text
+    why = re.findall(r'data-testid="why">(.*?)</p>', text, re.S)
+    assert len(why) == 1 and "Le service de consentement n'a rendu aucune décision pour Coordonnées" in why[0]
+    assert not any(r.url.path.startswith("/v1/decisions") for r in fake.seen)
 
 
 def test_the_language_link_comes_back_to_the_page_with_its_query_or_the_page_a_form_was_on(

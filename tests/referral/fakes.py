@@ -40,14 +40,18 @@ class FakeDirectory:
 @dataclass
 class FakeGate:
     """Permits the configured categories (`by_purpose`: those of a purpose, else `permitted`); records every request,
-    and numbers its decisions (`d-<n>`) and register entries (`r-<n>`) in the order asked."""
+    and numbers its decisions (`d-<n>`) and register entries (`r-<n>`) in the order asked. `down`: the purposes it
+    does not answer for (as a consent service that fails between two requests)."""
 
     permitted: set[str] = field(default_factory=set)
     by_purpose: dict[str, set[str]] = field(default_factory=dict)
+    down: set[str] = field(default_factory=set)
     requests: list[DisclosureRequest] = field(default_factory=list)
 
     def disclose(self, request: DisclosureRequest) -> DisclosureDecision:
         self.requests.append(request)
+        if request.purpose in self.down:
+            raise DependencyUnavailableError("consent service answered 503")
         permitted = self.by_purpose.get(request.purpose, self.permitted)
         allowed = [c for c in request.categories if c in permitted]
         denied = [c for c in request.categories if c not in permitted]

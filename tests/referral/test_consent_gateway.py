@@ -3,8 +3,9 @@ registers), and its answers as the referral service passes them on (a fake conse
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,16 +146,9 @@ HELD = {
 }
 
 
-@pytest.fixture
-def consent_on_behalf(
-    service: ReferralService,
-    service_settings: Callable[..., Any],
-    dev_key_file: Path,
-    client_for: Callable[..., TestClient],
-) -> TestClient:
-    """The real consent service (the LSSSS pinned), knowing a service agreement under which the receiver provides
-    CRISIS_24_7 on the sender's behalf, its clause carrying `CLAUSE`; the referral service's directory says so too."""
-    settings = service_settings(ConsentSettings, regime="LSSSS_17_27_3")
+def consent_under_the_agreement(client_for: Callable[..., TestClient], settings: ConsentSettings) -> TestClient:
+    """The real consent service, knowing a service agreement under which the receiver provides `ON_BEHALF` on the
+    sender's behalf, its clause carrying `CLAUSE`."""
     consent = client_for(build_consent(settings, clock=ManualClock(T0)))
     before = T0 - timedelta(days=30)
     handle = inbound.handler(consent.app.state.application)  # type: ignore[attr-defined]
@@ -173,15 +167,38 @@ def consent_on_behalf(
         start=1,
     ):
         handle(event, Tracking("rls.agreements.v1#0", offset))
-    directory = FakeDirectory(coverages={(SENDER, RECEIVER): Coverage("ag-108", "SERVICE_108", on_behalf=True)})
-    identity = ServiceIdentity(dev_key=load_dev_key(dev_key_file))
-    service.app.state.gateways = lambda token: Gateways(directory, HttpDisclosureGate(consent, identity, token))
     return consent
 
 
-def consent_to_the_referral(consent: TestClient, auth: Auth, categories: tuple[str, ...]) -> str:
+def reach(service: ReferralService, consent: httpx.Client, dev_key_file: Path) -> None:
+    """The referral service asks `consent` for disclosures; its directory says what the agreements service says of
+    the agreement: the receiver provides the service on the sender's behalf, the clause carrying `CLAUSE`."""
+    coverage = Coverage("ag-108", "SERVICE_108", on_behalf=True, clause_categories=CLAUSE)
+    directory = FakeDirectory(coverages={(SENDER, RECEIVER): coverage})
+    identity = ServiceIdentity(dev_key=load_dev_key(dev_key_file))
+    service.app.state.gateways = lambda token: Gateways(directory, HttpDisclosureGate(consent, identity, token))
+
+
+@pytest.fixture
+def consent_on_behalf(
+    service: ReferralService,
+    service_settings: Callable[..., Any],
+    dev_key_file: Path,
+    client_for: Callable[..., TestClient],
+) -> TestClient:
+    """The real consent service (the LSSSS pinned) knowing the agreement, and the referral service reaching it."""
+    consent = consent_under_the_agreement(client_for, service_settings(ConsentSettings, regime="LSSSS_17_27_3"))
+    reach(service, consent, dev_key_file)
+    return consent
+
+
+def consent_to_the_referral(
+    consent: TestClient, auth: Auth, categories: tuple[str, ...], valid_until: datetime | None = None
+) -> str:
     """The person's consent as the console records it from the referral page: purpose REFERRAL, to the receiver."""
     document = demo_consent("S-0001", RECEIVER, categories, valid_from=(T0 - timedelta(days=1)).isoformat())
+    if valid_until:
+        document["valid_until"] = valid_until.isoformat()
     granted = consent.post("/v1/consents", json=document, headers=auth(SENDER, "intake"))
     assert granted.status_code == 201, granted.text
     return str(granted.json()["id"])
@@ -247,3 +264,92 @@ def test_what_neither_the_clause_nor_the_consent_covers_is_refused_with_the_cons
     assert problem["detail"] == decision.json()["explanation"]
     assert HELD["CONTACT"] not in refused.text
     assert register_of(consent_on_behalf, auth) == [], "nothing released, nothing registered"
+
+
+def test_a_restriction_of_disclosures_on_the_institutions_behalf_is_not_bypassed_by_the_consent_to_the_referral(
+    service: ReferralService,
+    auth: Auth,
+    service_settings: Callable[..., Any],
+    dev_key_file: Path,
+    client_for: Callable[..., TestClient],
+) -> None:
+    """The person consented to the referral of the clause's categories, then restricted disclosures to the receiver
+    for services provided on the sender's behalf (LRSSS): the restriction bars the clause's decision, and the
+    categories it barred are not asked again for REFERRAL (review, 2026-12-02: that re-ask released them to the same
+    receiver, against the person's restriction of this very flow)."""
+    consent = consent_under_the_agreement(client_for, service_settings(ConsentSettings, regime="LRSSS"))
+    reach(service, consent, dev_key_file)
+    consent_to_the_referral(consent, auth, CLAUSE, valid_until=T0 + timedelta(days=60))
+    restriction = {
+        "subject_id": "S-0001",
+        "recipients": [{"org_id": RECEIVER}],
+        "purposes": ["SERVICE_ON_BEHALF"],
+        "valid_from": (T0 - timedelta(days=1)).isoformat(),
+    }
+    restricted = consent.post("/v1/restrictions", json=restriction, headers=auth(SENDER, "intake"))
+    assert restricted.status_code == 201, restricted.text
+    rid = submit(service, auth, to_service=ON_BEHALF, information={c: HELD[c] for c in CLAUSE})
+
+    refused = information(service, auth, rid)
+    assert refused.status_code == 403, refused.text
+    problem = refused.json()
+    assert problem["denied_categories"] == list(CLAUSE)
+    decision = consent.get(f"/v1/decisions/{problem['decision_id']}", headers=auth(SENDER, "auditor")).json()
+    assert decision["input"]["purpose"] == "SERVICE_ON_BEHALF", "the only decision asked: the clause's"
+    assert problem["detail"] == decision["explanation"]
+    assert HELD["IDENTIFICATION"] not in refused.text
+    assert register_of(consent, auth) == [], "nothing released, nothing registered"
+
+
+def answering_except(
+    consent: TestClient, purpose: str, failure: Callable[[httpx.Request], httpx.Response]
+) -> httpx.Client:
+    """The consent service as the referral service reaches it over HTTP, except that its disclosure requests for
+    `purpose` meet `failure` (the service restarting between the two decisions of a read)."""
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["purpose"] == purpose:
+            return failure(request)
+        headers = {name: value for name, value in request.headers.items() if name != "host"}
+        answer = consent.request(request.method, request.url.path, headers=headers, content=request.content)
+        return httpx.Response(answer.status_code, json=answer.json())
+
+    return pooled_client("http://consent.test", transport=httpx.MockTransport(route))
+
+
+def timed_out(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("timed out", request=request)
+
+
+@pytest.mark.parametrize(
+    "failure", [lambda r: httpx.Response(503, text="restarting"), timed_out], ids=["503", "timeout"]
+)
+def test_when_the_consent_decision_fails_the_clauses_registered_disclosure_is_released(
+    service: ReferralService,
+    auth: Auth,
+    consent_on_behalf: TestClient,
+    dev_key_file: Path,
+    failure: Callable[[httpx.Request], httpx.Response],
+) -> None:
+    """The clause's decision permitted IDENTIFICATION, and the consent service registered that disclosure; then it
+    failed on the REFERRAL request for CONTACT. The read releases what is registered and reports CONTACT undecided
+    (review, 2026-12-02: the read failed with the disclosure registered, and the worker's retry registered it again)."""
+    consent_to_the_referral(consent_on_behalf, auth, ("CONTACT",))
+    reach(service, answering_except(consent_on_behalf, "REFERRAL", failure), dev_key_file)
+    rid = submit(service, auth, to_service=ON_BEHALF, information={c: HELD[c] for c in ("IDENTIFICATION", "CONTACT")})
+
+    first = information(service, auth, rid)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["information"] == {"IDENTIFICATION": HELD["IDENTIFICATION"]}
+    assert body["denied_categories"] == ["CONTACT"]
+    assert (body["undecided"]["purpose"], body["undecided"]["categories"]) == ("REFERRAL", ["CONTACT"])
+    assert "consent service" in body["undecided"]["explanation"]
+    [entry] = register_of(consent_on_behalf, auth)
+    assert (entry["purpose"], entry["categories"]) == ("SERVICE_ON_BEHALF", ["IDENTIFICATION"])
+    assert entry["register_entry_id"] == body["register_entry_id"], "what is registered is what was released"
+
+    reach(service, consent_on_behalf, dev_key_file)  # the consent service answers again
+    again = information(service, auth, rid)
+    assert again.json()["information"] == {c: HELD[c] for c in ("IDENTIFICATION", "CONTACT")}
+    assert again.json()["undecided"] is None

@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from services.common.clock import ManualClock
 from services.referral.application import Referrals, Submission
 from services.referral.domain import ReferralIdempotencyConflictError, SubjectErasedError, referral_id_for
+from services.referral.gateways import HttpDirectory, TtlCache
 from services.referral.ports import Coverage
 from services.referral.settings import ReferralSettings
 from services.referral.vault import Vault
@@ -56,11 +59,15 @@ def test_a_denial_is_a_403_naming_the_reasons_and_nothing_else(service: Referral
     assert INFO["ASSESSMENT"] not in response.text
 
 
-def on_behalf(service: ReferralService, *, clause: set[str], consent: set[str]) -> None:
-    """The receiver provides the referral's service on the sender's behalf (art. 108): the consent service permits
-    `clause` for SERVICE_ON_BEHALF (the agreement's information clause) and `consent` for REFERRAL."""
-    service.directory.coverages[("csss-a", "org-b")] = Coverage("agr-108", "SERVICE_108", on_behalf=True)
-    service.gate.by_purpose = {"SERVICE_ON_BEHALF": clause, "REFERRAL": consent}
+def on_behalf(
+    service: ReferralService, *, clause: set[str], consent: set[str], barred: frozenset[str] = frozenset()
+) -> None:
+    """The receiver provides the referral's service on the sender's behalf (art. 108) under an agreement whose
+    information clause carries `clause`: the consent service permits the clause but `barred` (the person's
+    restriction, a sensitive category) for SERVICE_ON_BEHALF, and `consent` for REFERRAL."""
+    coverage = Coverage("agr-108", "SERVICE_108", on_behalf=True, clause_categories=tuple(sorted(clause)))
+    service.directory.coverages[("csss-a", "org-b")] = coverage
+    service.gate.by_purpose = {"SERVICE_ON_BEHALF": clause - barred, "REFERRAL": consent}
 
 
 def asked(service: ReferralService) -> list[tuple[str, list[str]]]:
@@ -70,7 +77,7 @@ def asked(service: ReferralService) -> list[tuple[str, list[str]]]:
 def test_a_service_provided_on_the_institutions_behalf_asks_service_on_behalf(
     service: ReferralService, auth: Auth
 ) -> None:
-    """The clause permits every category: nothing more is asked (each decision that permits is a disclosure)."""
+    """The clause carries every category: nothing more is asked (each decision that permits is a disclosure)."""
     on_behalf(service, clause=set(INFO), consent=set(INFO))
     rid = submit_with_information(service, auth)
     response = read(service, auth, rid)
@@ -80,16 +87,16 @@ def test_a_service_provided_on_the_institutions_behalf_asks_service_on_behalf(
     assert [d["purpose"] for d in response.json()["decisions"]] == ["SERVICE_ON_BEHALF"]
 
 
-def test_what_the_clause_denies_is_asked_by_the_persons_consent_to_the_referral(
+def test_the_categories_outside_the_clause_are_asked_by_the_persons_consent_to_the_referral(
     service: ReferralService, auth: Auth
 ) -> None:
-    """Only the categories the on-behalf decision denied are asked for REFERRAL; the release is the union, and says
-    which decision released what."""
+    """The clause's categories are asked for SERVICE_ON_BEHALF, the others for REFERRAL: each category once, on one
+    basis; the release is the union, and says which decision released what."""
     on_behalf(service, clause={"IDENTIFICATION"}, consent={"IDENTIFICATION", "CONTACT"})
     rid = submit_with_information(service, auth)
     response = read(service, auth, rid)
     assert response.status_code == 200
-    assert asked(service) == [("SERVICE_ON_BEHALF", sorted(INFO)), ("REFERRAL", ["ASSESSMENT", "CONTACT"])]
+    assert asked(service) == [("SERVICE_ON_BEHALF", ["IDENTIFICATION"]), ("REFERRAL", ["ASSESSMENT", "CONTACT"])]
     assert service.gate.requests[1].recipient_service == "SOCIAL_CONSULT"
     released = response.json()
     assert released["information"] == {"IDENTIFICATION": INFO["IDENTIFICATION"], "CONTACT": INFO["CONTACT"]}
@@ -99,7 +106,7 @@ def test_what_the_clause_denies_is_asked_by_the_persons_consent_to_the_referral(
             "decision_id": "d-1",
             "purpose": "SERVICE_ON_BEHALF",
             "permitted_categories": ["IDENTIFICATION"],
-            "denied_categories": ["ASSESSMENT", "CONTACT"],
+            "denied_categories": [],
             "register_entry_id": "r-1",
         },
         {
@@ -113,15 +120,35 @@ def test_what_the_clause_denies_is_asked_by_the_persons_consent_to_the_referral(
     assert (released["decision_id"], released["register_entry_id"]) == ("d-1", "r-1")
     assert released["basis"] == [{"route": "SERVICE_ON_BEHALF"}, {"route": "REFERRAL"}]
     assert released["obligations"] == ["REGISTER_ENTRY"]
+    assert released["undecided"] is None
+
+
+def test_a_clause_category_the_on_behalf_decision_denies_is_not_asked_again(
+    service: ReferralService, auth: Auth
+) -> None:
+    """A bar on the clause's decision (the person restricted disclosures on the institution's behalf to this
+    receiver) holds: the person's consent to the referral is asked only for what the clause does not carry, even
+    when it names the barred categories."""
+    on_behalf(service, clause={"IDENTIFICATION", "CONTACT"}, barred=frozenset({"CONTACT"}), consent=set(INFO))
+    rid = submit_with_information(service, auth)
+    released = read(service, auth, rid).json()
+    assert asked(service) == [("SERVICE_ON_BEHALF", ["CONTACT", "IDENTIFICATION"]), ("REFERRAL", ["ASSESSMENT"])]
+    assert released["information"] == {"IDENTIFICATION": INFO["IDENTIFICATION"], "ASSESSMENT": INFO["ASSESSMENT"]}
+    assert released["denied_categories"] == ["CONTACT"]
+    assert [(d["purpose"], d["denied_categories"]) for d in released["decisions"]] == [
+        ("SERVICE_ON_BEHALF", ["CONTACT"]),
+        ("REFERRAL", []),
+    ]
 
 
 def test_a_release_by_consent_alone_is_named_by_the_consents_decision(service: ReferralService, auth: Auth) -> None:
-    """The clause carries none of the categories: the decision and register entry a client of one decision reads
-    are those of the decision that released them."""
-    on_behalf(service, clause=set(), consent=set(INFO))
+    """The clause's decision releases nothing: the decision and register entry a client of one decision reads are
+    those of the decision that released something."""
+    on_behalf(service, clause={"IDENTIFICATION"}, barred=frozenset({"IDENTIFICATION"}), consent=set(INFO))
     rid = submit_with_information(service, auth)
     released = read(service, auth, rid).json()
-    assert released["information"] == INFO and released["denied_categories"] == []
+    assert released["information"] == {c: INFO[c] for c in ("CONTACT", "ASSESSMENT")}
+    assert released["denied_categories"] == ["IDENTIFICATION"]
     assert (released["decision_id"], released["register_entry_id"]) == ("d-2", "r-2")
     assert [(d["purpose"], d["register_entry_id"]) for d in released["decisions"]] == [
         ("SERVICE_ON_BEHALF", None),
@@ -130,18 +157,109 @@ def test_a_release_by_consent_alone_is_named_by_the_consents_decision(service: R
     assert released["basis"] == [{"route": "REFERRAL"}]
 
 
-def test_refused_by_the_clause_and_the_consent_the_worker_reads_the_consents_reasons(
-    service: ReferralService, auth: Auth
-) -> None:
-    """The refusal is the REFERRAL decision's (the purpose the person consented to), not the on-behalf one's."""
-    on_behalf(service, clause=set(), consent=set())
+def test_refused_on_both_bases_the_worker_reads_each_decisions_reasons(service: ReferralService, auth: Auth) -> None:
+    """Each category was refused by the decision that decided it: the refusal gives each one's reasons, in the order
+    asked, and names the last (REFERRAL, the purpose the person consented to)."""
+    on_behalf(service, clause={"IDENTIFICATION"}, barred=frozenset({"IDENTIFICATION"}), consent=set())
     rid = submit_with_information(service, auth)
     response = read(service, auth, rid)
     assert response.status_code == 403
     problem = response.json()
-    assert (problem["decision_id"], problem["denied_categories"]) == ("d-2", sorted(INFO))
-    assert problem["detail"] == "Nothing permits this disclosure for purpose REFERRAL."
+    assert (problem["decision_id"], problem["denied_categories"]) == (
+        "d-2",
+        ["ASSESSMENT", "CONTACT", "IDENTIFICATION"],
+    )
+    assert problem["detail"] == (
+        "Nothing permits this disclosure for purpose SERVICE_ON_BEHALF. "
+        "Nothing permits this disclosure for purpose REFERRAL."
+    )
     assert [purpose for purpose, _ in asked(service)] == ["SERVICE_ON_BEHALF", "REFERRAL"]
+
+
+def test_a_clause_without_categories_asks_for_consent_alone(service: ReferralService, auth: Auth) -> None:
+    """On the institution's behalf under an agreement whose clause carries none of the categories asked, or none at
+    all, the clause is not asked: one decision, for REFERRAL, which the refusal is."""
+    on_behalf(service, clause=set(), consent=set())
+    rid = submit_with_information(service, auth)
+    problem = read(service, auth, rid).json()
+    assert (problem["decision_id"], problem["detail"]) == (
+        "d-1",
+        "Nothing permits this disclosure for purpose REFERRAL.",
+    )
+    on_behalf(service, clause={"HEALTH"}, consent=set(INFO))
+    assert read(service, auth, rid).status_code == 200
+    assert asked(service) == [("REFERRAL", sorted(INFO))] * 2
+
+
+def test_when_the_consent_decision_fails_what_the_clause_permitted_is_released(
+    service: ReferralService, auth: Auth
+) -> None:
+    """The clause's decision permitted (and registered) a category, then the consent service failed on the rest: the
+    registered disclosure is released, the rest reported as undecided, not a failed read a retry registers again."""
+    on_behalf(service, clause={"IDENTIFICATION"}, consent=set(INFO))
+    service.gate.down = {"REFERRAL"}
+    rid = submit_with_information(service, auth)
+    response = read(service, auth, rid)
+    assert response.status_code == 200, response.text
+    released = response.json()
+    assert released["information"] == {"IDENTIFICATION": INFO["IDENTIFICATION"]}
+    assert released["denied_categories"] == ["ASSESSMENT", "CONTACT"]
+    assert [d["purpose"] for d in released["decisions"]] == ["SERVICE_ON_BEHALF"]
+    undecided = released["undecided"]
+    assert (undecided["purpose"], undecided["categories"]) == ("REFERRAL", ["ASSESSMENT", "CONTACT"])
+    assert undecided["explanation"].startswith("The consent service gave no decision on these categories for REFERRAL")
+    assert "consent service answered 503" in undecided["explanation"]
+    assert INFO["CONTACT"] not in response.text
+
+
+@pytest.mark.parametrize(
+    ("barred", "down"), [(frozenset({"IDENTIFICATION"}), "REFERRAL"), (frozenset(), "SERVICE_ON_BEHALF")]
+)
+def test_a_failure_before_anything_was_permitted_fails_the_read(
+    service: ReferralService, auth: Auth, barred: frozenset[str], down: str
+) -> None:
+    """Nothing permitted, nothing registered: the read fails as before (503, retry), and nothing more is asked after
+    the failure."""
+    on_behalf(service, clause={"IDENTIFICATION"}, barred=barred, consent=set(INFO))
+    service.gate.down = {down}
+    rid = submit_with_information(service, auth)
+    response = read(service, auth, rid)
+    assert response.status_code == 503
+    assert response.json()["type"].endswith(":dependency-unavailable")
+    assert [purpose for purpose, _ in asked(service)][-1] == down
+
+
+def test_a_clause_the_agreements_service_does_not_name_decides_every_category(
+    service: ReferralService, auth: Auth
+) -> None:
+    """An agreements service older than `clause_categories` says only `on_behalf`: every category is asked for
+    SERVICE_ON_BEHALF (the consent service applies the clause it knows), none by a consent that could pass over a
+    bar on the clause."""
+    service.directory.coverages[("csss-a", "org-b")] = Coverage("agr-108", "SERVICE_108", on_behalf=True)
+    service.gate.by_purpose = {"SERVICE_ON_BEHALF": {"IDENTIFICATION"}, "REFERRAL": set(INFO)}
+    rid = submit_with_information(service, auth)
+    released = read(service, auth, rid).json()
+    assert asked(service) == [("SERVICE_ON_BEHALF", sorted(INFO))]
+    assert released["information"] == {"IDENTIFICATION": INFO["IDENTIFICATION"]}
+
+
+def test_the_directory_reads_the_clause_the_agreements_service_names() -> None:
+    """`GET /v1/coverage` names the clause's categories on the institution's behalf (empty: none); an older answer
+    without the field leaves the clause unknown (None), not empty."""
+    answers = iter(
+        [
+            {"agreement_id": "agr-108", "kind": "SERVICE_108", "on_behalf": True, "clause_categories": ["CONTACT"]},
+            {"agreement_id": "agr-108", "kind": "SERVICE_108", "on_behalf": True, "clause_categories": []},
+            {"agreement_id": "agr-108", "kind": "SERVICE_108", "on_behalf": True},
+        ]
+    )
+    client = httpx.Client(
+        base_url="http://agreements", transport=httpx.MockTransport(lambda r: httpx.Response(200, json=next(answers)))
+    )
+    directory = HttpDirectory(client, "token", TtlCache(0))
+    at = datetime.now(UTC)
+    clauses = [directory.coverage("csss-a", "org-b", "CRISIS_24_7", at).clause_categories for _ in range(3)]
+    assert clauses == [("CONTACT",), (), None]
 
 
 def test_under_the_clause_too_only_what_would_be_disclosed_is_asked(service: ReferralService, auth: Auth) -> None:
@@ -151,7 +269,10 @@ def test_under_the_clause_too_only_what_would_be_disclosed_is_asked(service: Ref
     rid = submit_with_information(service, auth)
     assert read(service, auth, rid, "?categories=HEALTH").json()["decisions"] == []
     assert read(service, auth, rid, "?categories=HEALTH,CONTACT").json()["information"] == {"CONTACT": INFO["CONTACT"]}
-    assert asked(service) == [("SERVICE_ON_BEHALF", ["CONTACT"]), ("REFERRAL", ["CONTACT"])]
+    assert read(service, auth, rid, "?categories=IDENTIFICATION").json()["information"] == {
+        "IDENTIFICATION": INFO["IDENTIFICATION"]
+    }
+    assert asked(service) == [("REFERRAL", ["CONTACT"]), ("SERVICE_ON_BEHALF", ["IDENTIFICATION"])]
     cancelled = service.client.post(f"/v1/referrals/{rid}/cancel", headers=auth("csss-a", "clinician"))
     assert cancelled.status_code == 200
     assert read(service, auth, rid).json()["type"].endswith(":referral-ended")
@@ -200,6 +321,7 @@ NOTHING_RELEASED = {
     "obligations": [],
     "register_entry_id": None,
     "decisions": [],
+    "undecided": None,
 }
 
 

@@ -323,7 +323,7 @@ async def read_information(on: Here, form: Form) -> Response:
     if info["decision_id"] is None:  # the referral holds none of them: nothing was asked, nothing registered
         return await on.page(info={"outcome": "NONE", "explanation": on.t.t("info.none")})
     info["outcome"] = "PERMIT_PARTIAL" if info["denied_categories"] else "PERMIT"
-    info["explanation"] = await _explanation(on.api, info) if info["denied_categories"] else None
+    info["explanation"] = await _explanation(on.api, info, on.t) if info["denied_categories"] else None
     return await on.page(info=info)
 
 
@@ -345,16 +345,23 @@ def _refusal(problem: ApiProblemError, t: Translator) -> dict[str, Any]:
     raise problem
 
 
-async def _explanation(api: Gateway, info: dict[str, Any]) -> str | None:
-    """Why some categories were denied, in the user's language (the decision as the consent service explains it): the
-    last decision's, which decided the categories still denied (under a service agreement, that of the person's consent
-    to the referral, asked for what the agreement's clause did not carry)."""
-    try:
-        decision = await api.get("consent", f"/v1/decisions/{info['decisions'][-1]['decision_id']}")
-    except ApiProblemError:
-        return None
-    explanation: str | None = decision.get("explanation")
-    return explanation
+async def _explanation(api: Gateway, info: dict[str, Any], t: Translator) -> str | None:
+    """Why some categories were not released, in the user's language: each decision that denied some, as the consent
+    service explains it (under a service agreement, the clause's decision for its categories and that of the person's
+    consent to the referral for the others), then the categories the consent service gave no decision on."""
+    reasons: list[str] = []
+    for decision in info["decisions"]:
+        if decision["denied_categories"]:
+            try:
+                explained = await api.get("consent", f"/v1/decisions/{decision['decision_id']}")
+            except ApiProblemError:
+                continue
+            reasons.append(explained.get("explanation") or "")
+    undecided = info.get("undecided")
+    if undecided:
+        categories = ", ".join(t.code("InfoCategory", c) for c in undecided["categories"])
+        reasons.append(t.t("info.undecided", categories=categories))
+    return " ".join(reason for reason in reasons if reason) or None
 
 
 @router.post("/demandes/{referral_id}/consentements")
