@@ -13,7 +13,8 @@ connected to at most `MAX_CONNECT_ADDRESSES` of its addresses. A client serves m
 requests made `for_tenant(...)` share its lookup threads, one tenant at most `MAX_RESOLVING_PER_TENANT` of them
 (its lookups past their deadline included), and the tenants whose lookups went past their deadline lately never the
 last `MAX_RESOLVING_RESERVE` (`services.common.shares`), so no tenant, and no number of tenants whose name servers stop
-answering, holds them all.
+answering, holds them all. A request waiting for a lookup thread waits for the lookups under way, not for its target:
+`for_tenant` tells its caller how long (`Tenant.queued`), so that no target is judged slow for the others' doing.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ MAX_RESOLVING_RESERVE = 2
 """Lookup threads only a tenant with none under way and no lookup past its deadline lately may take
 (`services.common.shares.Shares`): the tenants whose name servers stopped answering hold the others, no more."""
 
-_TENANT: ContextVar[str | None] = ContextVar("egress_tenant", default=None)
+_TENANT: ContextVar[Tenant | None] = ContextVar("egress_tenant", default=None)
 """Whose share of the lookups the current thread's requests use (None: no tenant's, only the client's threads)."""
 _DEADLINE: ContextVar[float] = ContextVar("egress_deadline", default=math.inf)
 """When the request the current thread is making must end (`time.monotonic()`): httpx's sync I/O runs in the
@@ -86,12 +87,24 @@ class EgressBusyError(httpx.TransportError):
     sent, the target has not failed; try again later."""
 
 
+@dataclass
+class Tenant:
+    """Whose share of the lookup threads requests take (`name`), and how long they waited for one (`queued`,
+    seconds): the time the lookups under way held them (other tenants', or the tenant's own earlier ones), which is
+    not the time of the requests' targets."""
+
+    name: str
+    queued: float = 0.0
+
+
 @contextmanager
-def for_tenant(tenant: str) -> Iterator[None]:
-    """The requests this thread makes in the block resolve their names within `tenant`'s share of the lookups."""
-    token = _TENANT.set(tenant)
+def for_tenant(tenant: str) -> Iterator[Tenant]:
+    """The requests this thread makes in the block resolve their names within `tenant`'s share of the lookups; the
+    `Tenant` yielded tells, once they are done, how long they waited for a lookup thread."""
+    requests = Tenant(tenant)
+    token = _TENANT.set(requests)
     try:
-        yield
+        yield requests
     finally:
         _TENANT.reset(token)
 
@@ -112,10 +125,10 @@ class Lookups:
         self._under_way: dict[str, int] = {}
         self._changed = threading.Condition()
 
-    def run(self, lookup: Callable[[], T], timeout: float | None, tenant: str | None = None) -> T:
+    def run(self, lookup: Callable[[], T], timeout: float | None, tenant: Tenant | None = None) -> T:
         """`lookup()`'s answer within `timeout` seconds (None: no limit), else `TimeoutError` (a lookup still queued
         is dropped, one running ends in its thread, and its tenant counts as slow); `EgressBusyError` when no thread
-        is the tenant's to take for as long (`Shares.admits`)."""
+        is the tenant's to take for as long (`Shares.admits`). The wait for a thread is added to `tenant.queued`."""
         ends = math.inf if timeout is None else time.monotonic() + timeout
         self._claim(tenant, ends)
         try:
@@ -131,33 +144,37 @@ class Lookups:
                 self._release(tenant)
             elif tenant is not None and not running.done():  # past its deadline, it holds its thread on
                 with self._changed:
-                    self._shares.slowed(tenant)
+                    self._shares.slowed(tenant.name)
             raise
 
-    def _counted(self, lookup: Callable[[], T], tenant: str | None) -> T:
+    def _counted(self, lookup: Callable[[], T], tenant: Tenant | None) -> T:
         try:
             return lookup()
         finally:
             self._release(tenant)
 
-    def _claim(self, tenant: str | None, ends: float) -> None:
+    def _claim(self, tenant: Tenant | None, ends: float) -> None:
         if tenant is None:
             return
-        with self._changed:
-            while not self._shares.admits(tenant, self._under_way):
-                left = ends - time.monotonic()
-                if left <= 0:
-                    raise EgressBusyError("no name lookup thread was free for the tenant")
-                self._changed.wait(None if left == math.inf else left)
-            self._under_way[tenant] = self._under_way.get(tenant, 0) + 1
+        asked = time.monotonic()
+        try:
+            with self._changed:
+                while not self._shares.admits(tenant.name, self._under_way):
+                    left = ends - time.monotonic()
+                    if left <= 0:
+                        raise EgressBusyError("no name lookup thread was free for the tenant")
+                    self._changed.wait(None if left == math.inf else left)
+                self._under_way[tenant.name] = self._under_way.get(tenant.name, 0) + 1
+        finally:
+            tenant.queued += time.monotonic() - asked
 
-    def _release(self, tenant: str | None) -> None:
+    def _release(self, tenant: Tenant | None) -> None:
         if tenant is None:
             return
         with self._changed:
-            count = self._under_way.pop(tenant) - 1
+            count = self._under_way.pop(tenant.name) - 1
             if count:
-                self._under_way[tenant] = count
+                self._under_way[tenant.name] = count
             self._changed.notify_all()
 
     def close(self) -> None:

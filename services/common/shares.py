@@ -2,7 +2,10 @@
 
 A tenant holds at most `per_tenant` of the `threads` at once. The last `reserve` of them go only to a tenant that holds
 none and has not been slow lately: `slowed` (one of its requests outlasted its bound: a receiver or a name server that
-did not answer in time) in the last `SLOW_FOR` seconds. Per-tenant shares alone left the threads to any few tenants
+did not answer in time) in the last `SLOW_FOR` seconds, by its own doing only: the delivery worker leaves out of an
+attempt's time its wait for a name lookup thread (`services.common.egress.Tenant.queued`), and the lookups mark a
+tenant whose lookup is still running at its deadline (`services.common.egress.Lookups`), else a tenant kept waiting by
+tenants that hang would lose the reserve for their doing. Per-tenant shares alone left the threads to any few tenants
 that hang until their deadlines (four shares of two are eight threads); with the reserve, the tenants seen to be slow
 hold at most `threads - reserve` together however many they are, and a prompt tenant finds a thread as soon as one of
 the reserve ends its (prompt) work. A tenant not yet seen to be slow takes at most one reserve thread, and holds it
@@ -45,7 +48,8 @@ class Shares:
         return sum(held.values()) < limit
 
     def slowed(self, tenant: str) -> None:
-        """One of `tenant`'s requests outlasted its bound: it stays out of the reserve for `SLOW_FOR` seconds."""
+        """One of `tenant`'s requests outlasted its bound by its own doing (not waiting for a thread): it stays out
+        of the reserve for `SLOW_FOR` seconds."""
         now = self._clock()
         self._slow_until = {t: until for t, until in self._slow_until.items() if until > now}  # only recent ones
         self._slow_until[tenant] = now + SLOW_FOR

@@ -26,6 +26,7 @@ from services.common.egress import (
     EgressRefusedError,
     Lookups,
     Resolver,
+    Tenant,
     system_resolver,
 )
 from services.common.eventstore import TrackedApplication
@@ -153,6 +154,9 @@ class AttemptOutcome:
     deferred: bool = False
     """Not attempted (the organisation's share of the egress was in use): neither a success nor a failure, nothing is
     recorded; the delivery waits for a later round."""
+    queued: float = 0.0
+    """Seconds the attempt waited for a name lookup thread (`services.common.egress.Tenant.queued`): the lookups under
+    way held them, not the receiver, so this is no part of the receiver's time."""
 
 
 class Notifications(TrackedApplication):
@@ -298,7 +302,7 @@ class Notifications(TrackedApplication):
         """The webhook's host, resolved now within `lookup_timeout` (a silent name server would hold the request for
         as long as the resolver waits), must be a public address (loopback too in development)."""
         try:
-            self._lookups.run(lambda: self.egress.check_url(url), self.lookup_timeout, org_id)
+            self._lookups.run(lambda: self.egress.check_url(url), self.lookup_timeout, Tenant(org_id))
         except EgressRefusedError as error:
             raise SubscriptionInvalidError("url", str(error)) from None
         except TimeoutError:

@@ -16,6 +16,8 @@ in flight, and the last `reserve` threads go only to an organisation holding non
 organisations whose receivers or name servers hang until their deadlines, however many, thus hold at most
 `concurrency - reserve` threads together, and the others' webhooks always find one (`services.common.egress.Lookups`:
 the same rule for the name lookups). Tasks are never queued behind busy threads: at most `concurrency` are in flight.
+An organisation is slow by its own doing only: an attempt's time leaves out its wait for a name lookup thread
+(`AttemptOutcome.queued`), the lookups under way (other organisations' name servers that hang, say), not its receiver.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ class DeliveryWorker:
         self.webhooks = webhooks
         self.topics = topics
         self.slow_after = slow_after
-        """An attempt taking longer marks its organisation slow (the service: half the webhook deadline)."""
+        """An attempt taking longer, its wait for a name lookup thread left out (`AttemptOutcome.queued`), marks its
+        organisation slow (the service: half the webhook deadline)."""
         self.batch_limit = batch_limit
         self.poll_interval = poll_interval
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook")
@@ -129,8 +132,8 @@ class DeliveryWorker:
                 return False
             started = time.monotonic()
             outcomes = self.webhooks.attempt(self.notifications, replace(batch, subscription=subscription))
-            # a deferred attempt waited for a lookup thread: the lookups mark whose name server was slow
-            slow = time.monotonic() - started > self.slow_after and not any(o.deferred for o in outcomes)
+            # the receiver's time: the wait for a lookup thread was the lookups' (theirs mark whose name server hung)
+            slow = time.monotonic() - started - sum(o.queued for o in outcomes) > self.slow_after
             self._record(outcomes)
             if slow or not all(outcome.delivered for outcome in outcomes):
                 return slow

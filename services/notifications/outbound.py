@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -72,18 +73,20 @@ class WebhookTransport:
     def _post(self, url: str, subscription: SubscriptionEntry, delivery_id: uuid.UUID, body: bytes) -> AttemptOutcome:
         """One signed POST (`webhook-id`: the delivery's id), continuing the event's trace (`traceparent` header);
         signed with the subscription's secrets valid now (after a rotation, also the one it replaced during its
-        grace period: one request whichever secret the receiver holds)."""
+        grace period: one request whichever secret the receiver holds). The outcome tells how long the POST waited
+        for a name lookup thread (`AttemptOutcome.queued`)."""
         now = self._clock()
         signed = webhook_headers(subscription.signing_secrets(now), str(delivery_id), int(now.timestamp()), body)
-        headers = {**signed, **trace_headers()}
+        with for_tenant(subscription.org_id) as tenant:
+            outcome = self._send(url, delivery_id, body, {**signed, **trace_headers()})
+        return replace(outcome, queued=tenant.queued)
+
+    def _send(self, url: str, delivery_id: uuid.UUID, body: bytes, headers: dict[str, str]) -> AttemptOutcome:
         try:
-            with (
-                for_tenant(subscription.org_id),
-                self._client.stream("POST", url, content=body, headers=headers) as response,
-            ):
+            with self._client.stream("POST", url, content=body, headers=headers) as response:
                 status = response.status_code
                 _skim(response)
-        except EgressBusyError as error:  # the organisation's own lookups hold its share: its turn comes later
+        except EgressBusyError as error:  # no lookup thread was the organisation's to take: its turn comes later
             return AttemptOutcome(delivery_id, delivered=False, error=str(error), deferred=True)
         except EgressRefusedError as error:  # the target is no longer a public address (DNS changed, say)
             return AttemptOutcome(delivery_id, delivered=False, error=f"refused: {error}")

@@ -24,6 +24,8 @@ from services.common.egress import (
     MAX_RESOLVING_RESERVE,
     EgressBusyError,
     EgressPolicy,
+    EgressRefusedError,
+    Resolver,
     egress_client,
     for_tenant,
 )
@@ -50,12 +52,13 @@ DEADLINE = 1.0
 
 class Zone:
     """The tests' DNS: `localhost` is 127.0.0.1; `*.silent.example` (a zone an organisation controls) answers a public
-    address until `silence()`, then leaves every lookup unanswered until `speak()` (or 10 s), and again after the next
-    `silence()`."""
+    address until `silence()`, then leaves every lookup unanswered until `speak()` (or 10 s), or `give_up()` (the
+    resolver's own timeout: those lookups and the next ones do not resolve), and again after the next `silence()`."""
 
     def __init__(self) -> None:
         self._silent = threading.Event()
         self._spoken = threading.Event()
+        self._given_up = threading.Event()
         self._lock = threading.Lock()
         self.waiting = 0
         self.most_waiting = 0
@@ -72,11 +75,18 @@ class Zone:
             self._spoken.wait(10)
             with self._lock:
                 self.waiting -= 1
+            if self._given_up.is_set():
+                raise EgressRefusedError("the host does not resolve")  # as `system_resolver` says it
         return ["93.184.215.14"]
 
     def silence(self) -> None:
         self._spoken.clear()
+        self._given_up.clear()
         self._silent.set()
+
+    def give_up(self) -> None:
+        self._given_up.set()
+        self._spoken.set()
 
     def speak(self) -> None:
         self._spoken.set()
@@ -127,15 +137,15 @@ def hanging() -> Iterator[Hanging]:
 
 
 @contextmanager
-def delivering(app: Notifications) -> Iterator[None]:
+def delivering(app: Notifications, resolve: Resolver = lambda host, port: []) -> Iterator[DeliveryWorker]:
     """The worker running with the service's defaults (8 threads, 2 per organisation, 2 in reserve), an attempt over
     half its client's deadline marking its organisation slow."""
-    client = egress_client(EgressPolicy(allow_loopback=True, resolve=lambda host, port: []), timeout=DEADLINE)
+    client = egress_client(EgressPolicy(allow_loopback=True, resolve=resolve), timeout=DEADLINE)
     transports = WebhookTransport(client, app.clock), TopicTransport(RecordingPublisher())
     worker = DeliveryWorker(app, *transports, slow_after=DEADLINE / 2, poll_interval=0.01)
     try:
         with running(worker):
-            yield
+            yield worker
     finally:
         worker.close()
         client.close()
@@ -269,6 +279,31 @@ def test_organisations_seen_hanging_leave_the_reserve_to_the_others_however_many
         time.sleep(DEADLINE + 0.2)  # the attempts they started before they were seen end
         feed(Story(org(), victim).submitted())
         wait_for(receiver.accepted, timeout=DEADLINE / 2, interval=0.01)
+
+
+def test_an_organisation_that_waited_for_lookup_threads_others_held_is_not_marked_slow(
+    app: Notifications, zone: Zone, receiver: Receiver
+) -> None:
+    """Organisations whose name servers stopped answering, their lookups holding every lookup thread; another
+    organisation's webhook waited for one over half its deadline, then its receiver answered at once. The wait counted
+    as its receiver's time: it was marked slow and kept out of the reserve for `SLOW_FOR`, for the others' doing."""
+    silent, victim = [org(f"silent{n}") for n in range(MAX_RESOLVING)], org("victim")
+    for n, each in enumerate(silent):  # one webhook each: each one's first lookup is admitted, none a second
+        subscribe_webhook(app, each, f"https://h{n}.silent.example/hooks")
+    subscribe_webhook(app, victim, receiver.url.replace("127.0.0.1", "localhost"))
+    feed = Feed(app)
+    with delivering(app, zone) as worker:
+        zone.silence()
+        for each in silent:
+            feed(Story(org(), each).submitted())
+        wait_for(lambda: zone.waiting == MAX_RESOLVING, timeout=5, interval=0.01)
+        wait_for(lambda: all(worker._shares.slow(each) for each in silent), timeout=5, interval=0.01)
+        feed(Story(org(), victim).submitted())
+        time.sleep(0.7 * DEADLINE)  # its webhook waits for a lookup thread, over half its deadline
+        zone.give_up()  # the lookups holding the threads end (unresolved: nothing connects out)
+        wait_for(receiver.accepted, timeout=DEADLINE / 2, interval=0.01)
+        time.sleep(0.2)  # the rounds reap its task
+        assert not worker._shares.slow(victim), "its receiver answered at once: the wait was the others' doing"
 
 
 def test_a_tenants_lookups_past_their_deadline_hold_only_its_share_of_the_threads(zone: Zone) -> None:
