@@ -14,6 +14,7 @@ import pytest
 
 from services.agreements.application import Agreements
 from services.agreements.main import outbox
+from services.agreements.terms import Volume
 from services.common.clock import ManualClock
 from services.common.envelope import event_id
 from services.common.eventstore import persistence_env
@@ -30,8 +31,9 @@ def test_the_relay_dead_letters_an_event_it_cannot_map_and_publishes_the_later_o
     app = Agreements(env=persistence_env("memory://"), clock=ManualClock(NOW))
     register_network(app)
     poisoned, _ = app.draft(service_terms(), actor(CSSS))
-    # what `/amend {"title": null}` recorded before required terms were checked: terms no contract takes
-    poisoned.amend(poisoned.terms.replace(title=None), "coordinator-of-csss-a", CSSS, NOW)
+    # terms no contract takes: a volume of a service code the contract does not know (a null title, recorded by
+    # `/amend` before required terms were checked, now reads as not amended: tests/agreements/test_stored_nulls.py)
+    poisoned.amend(poisoned.terms.replace(volumes=(Volume("NOT_A_SERVICE", 10),)), "coordinator-of-csss-a", CSSS, NOW)
     app.save(poisoned)
     later, _ = app.draft(service_terms(), actor(CSSS))
     app.terminate(later.id, "ended", actor(REGIONAL))
@@ -56,6 +58,6 @@ def test_the_relay_dead_letters_an_event_it_cannot_map_and_publishes_the_later_o
     assert record.value is None and record.key == str(poisoned.id).encode()
     assert headers["ce_id"].decode() == event_id(poisoned.id, 2)
     assert headers["ce_type"].decode().endswith("Agreement.Amended")
-    assert headers["dlq_reason"] == b"not mapped: AgreementStateV1 invalid data: title (string_type)"
+    assert headers["dlq_reason"] == b"not mapped: VolumeV1 invalid data: service (enum)"
     assert headers["dlq_topic"] == topic.encode()
     assert relay.dead_lettered["unmappable"] == 1
