@@ -42,6 +42,10 @@ def org_namespace(org_id: str) -> str:
     return ORG_NAMESPACE.format(org_id=org_id)
 
 
+ORG_REFERRALS = "referrals.v1"
+"""The topic, in an organisation's namespace, on which it receives the referral events that concern it."""
+
+
 def org_referrals(org_id: str) -> str:
     """The topic on which one organisation receives the referral events that concern it."""
-    return org_namespace(org_id) + "referrals.v1"
+    return org_namespace(org_id) + ORG_REFERRALS

@@ -71,7 +71,7 @@ CHANNELS: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
         lambda t: t.startswith("ca.qc.rls.referral."),
     ),
     (
-        "rls.org.{org_id}.referrals.v1",
+        topics.ORG_NAMESPACE + topics.ORG_REFERRALS,
         "The referral events concerning one subscribing organisation, readable only by it.",
         lambda t: t.startswith("ca.qc.rls.referral."),
     ),
