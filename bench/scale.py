@@ -19,7 +19,7 @@ For each N given and each store (SQLite file, PostgreSQL), on a fresh store:
    processes does not inflate), then one with nothing due.
 
 Every figure is printed side by side for the sizes given. PostgreSQL is a local server started here (initdb, fsync
-off) unless `--postgres-dsn` names one; Kafka likewise unless `--kafka` names one.
+off; `--shared-buffers` sizes its cache) unless `--postgres-dsn` names one; Kafka likewise unless `--kafka` names one.
 
 Usage: `.venv/bin/python bench/scale.py --referrals 10000 100000 [--stores sqlite postgres] [--requests 200]`
 """
@@ -322,7 +322,8 @@ def store(kind: str, base: Path, args: argparse.Namespace) -> Iterator[str]:
     dsn = args.postgres_dsn
     server = None
     if dsn is None:  # under /tmp itself: the server runs as the postgres user when we are root
-        server = LocalPostgres(Path("/tmp") / f"rls-scale-pg-{uuid.uuid4().hex[:8]}", free_port())
+        sized = {"shared_buffers": args.shared_buffers} if args.shared_buffers else {}
+        server = LocalPostgres(Path("/tmp") / f"rls-scale-pg-{uuid.uuid4().hex[:8]}", free_port(), sized)
         server.start()
         dsn = server.dsn
     schema = "scale_" + uuid.uuid4().hex[:8]
@@ -375,6 +376,10 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--postgres-dsn")
+    parser.add_argument(
+        "--shared-buffers",
+        help="the local server's shared_buffers, e.g. 2GB as Compose sizes it (default: PostgreSQL's, 128MB)",
+    )
     parser.add_argument("--kafka", help="bootstrap servers (default: a local broker started here)")
     args = parser.parse_args()
     with kafka(args.kafka) as args.kafka:

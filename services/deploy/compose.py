@@ -162,10 +162,20 @@ def _kafka() -> dict[str, Any]:
     }
 
 
+POSTGRES_SERVER_SETTINGS = {
+    "shared_buffers": "${RLS_POSTGRES_SHARED_BUFFERS:-2GB}",
+    "shared_preload_libraries": "pg_prewarm",
+}
+"""The server's own cache sized for the stores (the image's default is 128 MB: at a million referrals the clock tick's
+index pages are read from disk, 0.3 s where 2 GB keeps them at about 0.1 s), and the buffers it held saved at
+shutdown and loaded again at start (`pg_prewarm`'s autoprewarm: 2.5 s a tick right after a restart without it)."""
+
+
 def _postgres() -> dict[str, Any]:
     roles = [_secret(SecretRef(POSTGRES_ROLES, name), f"/run/secrets/{POSTGRES_ROLES}/{name}") for name in DATABASES]
     return {
         "image": POSTGRES_IMAGE,
+        "command": ["postgres", *(arg for item in POSTGRES_SERVER_SETTINGS.items() for arg in ("-c", "=".join(item)))],
         "environment": {"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD_FILE": "/run/secrets/postgres-password"},
         "secrets": [_secret(POSTGRES_PASSWORD, "postgres-password"), *roles],
         "networks": [DATABASE_NETWORK],

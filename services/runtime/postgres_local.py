@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -26,9 +27,11 @@ def find_bindir() -> Path:
 class LocalPostgres:
     """initdb + pg_ctl on 127.0.0.1:<port>; as root the server runs as the `postgres` user (it refuses root)."""
 
-    def __init__(self, base_dir: Path, port: int) -> None:
+    def __init__(self, base_dir: Path, port: int, settings: Mapping[str, str] | None = None) -> None:
         self.base_dir = base_dir.resolve()
         self.port = port
+        self.settings = dict(settings or {})
+        """Server settings beyond the throw-away defaults (e.g. `shared_buffers` for a benchmark of a sized server)."""
         self.bindir = find_bindir()
         self._as_root = os.geteuid() == 0
 
@@ -50,11 +53,19 @@ class LocalPostgres:
         if self._as_root:
             shutil.chown(self.base_dir, "postgres", "postgres")
         self._run("initdb", "-D", str(data), "--auth=trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+        self._pg_ctl("start")
+
+    def restart(self) -> None:
+        """Stops the server (a clean shutdown) and starts it again on the same data."""
+        self._pg_ctl("restart")
+
+    def _pg_ctl(self, action: str) -> None:
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.base_dir} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.base_dir / "server.log"), "-w", "start")
+        ) + "".join(f" -c {name}={value}" for name, value in self.settings.items())
+        log = str(self.base_dir / "server.log")
+        self._run("pg_ctl", "-D", str(self.base_dir / "data"), "-o", options, "-l", log, "-w", action)
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.base_dir / "data"), "-m", "fast", "-w", "stop")
