@@ -74,7 +74,7 @@ def test_consent_decision_disclosure_and_register(api: TestClient, auth: Auth) -
             "discloser_kind": None,
         }
     ]
-    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-12-04+")
+    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-12-05+")
     assert body["register_entry_id"] is None
     assert "LSSSS art. 19" in body["explanation"] and "évaluation" in body["explanation"]
 
