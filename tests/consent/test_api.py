@@ -430,8 +430,10 @@ def test_rule_tables_are_published_as_data(api: TestClient, auth: Auth) -> None:
     assert a3["article"].startswith("LSSSS art. 108") and a3["status"] == "NEEDS_LEGAL_REVIEW"
     assert a3["discloser_kinds"] == ["CSSS", "ESTABLISHMENT", "REGIONAL_ESTABLISHMENT"]
     assert a3["requires"] == [
+        "subject_alive",
         "agreement_is_service_108",
         "agreement_in_force",
+        "agreement_in_force_when_disclosed",
         "agreement_on_behalf_of_discloser",
         "service_on_behalf",
     ]
