@@ -403,7 +403,9 @@ def _not_a_representative(roles: list[RequesterRole]) -> list[RequesterRole]:
 
 
 class RefusalCreate(_In):
-    """The person refused in writing that relatives in these roles be told of their death (art. 23)."""
+    """The person refused in writing, while alive, that those asking in these roles after their death receive
+    information from their record (art. 23): from the rule tables of 2026-12-05 it bars the rows of the roles it names
+    (relatives: the cause of death; heirs; a parent; blood relatives), before only the relatives'."""
 
     subject_id: SubjectId
     requester_roles: Annotated[list[RequesterRole], AfterValidator(_not_a_representative)] = Field(

@@ -224,20 +224,24 @@ def _consent_has_end(
     return None if _consent(c).valid_until is not None else (ReasonCode.CONSENT_WITHOUT_END, None)
 
 
+def _when_disclosed(request: DecisionInput) -> DecisionInput | None:
+    """The request as of the moment its disclosure is recorded (`disclosed_at`), up to a few minutes after the `at` it
+    names: the information leaves then, so what carries it is judged again at that moment. None for a decision, which
+    discloses nothing and is judged at `at` alone."""
+    return None if request.disclosed_at is None else dataclasses.replace(request, at=request.disclosed_at)
+
+
 def _consent_in_force_when_disclosed(
     table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
 ) -> Unmet | None:
-    """A disclosure releases the information when it is recorded (`disclosed_at`), up to a few minutes after the
-    `at` it names: a consent withdrawn or ended in between no longer carries it ("withdrawal stops every later
-    disclosure"). A decision (no `disclosed_at`) is judged at `at` alone."""
-    when, consent = request.disclosed_at, _consent(c)
-    if when is None:
+    """A consent withdrawn or ended between the disclosure's `at` and its recording no longer carries it
+    ("withdrawal stops every later disclosure")."""
+    disclosed = _when_disclosed(request)
+    if disclosed is None:
         return None
-    if consent.withdrawn_at is not None and consent.withdrawn_at <= when:
-        return ReasonCode.CONSENT_WITHDRAWN, _iso(consent.withdrawn_at)
-    if consent.valid_until is not None and consent.valid_until <= when:
-        return ReasonCode.CONSENT_EXPIRED, _iso(consent.valid_until)
-    return None
+    return _consent_not_withdrawn(table, route, disclosed, facts, c) or _consent_not_expired(
+        table, route, disclosed, facts, c
+    )
 
 
 def _consent_held_for_discloser(
@@ -295,6 +299,22 @@ def _agreement_in_force(
     if day < agreement.start or (agreement.end is not None and day > agreement.end):
         return ReasonCode.AGREEMENT_NOT_IN_FORCE, "OUTSIDE_TERM"
     return None
+
+
+def _agreement_in_force_when_disclosed(
+    table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """An agreement terminated, suspended or past its term between the disclosure's `at` and its recording no longer
+    carries it: judged on its state at that moment (`Facts.agreements_when_disclosed`; not there, it is not shown to
+    be in force), as a consent is (`_consent_in_force_when_disclosed`)."""
+    disclosed = _when_disclosed(request)
+    if disclosed is None:
+        return None
+    agreement_id = _agreement(c).agreement_id
+    then = next((a for a in facts.agreements_when_disclosed if a.agreement_id == agreement_id), None)
+    if then is None:
+        return ReasonCode.AGREEMENT_NOT_IN_FORCE, None
+    return _agreement_in_force(table, route, disclosed, facts, then)
 
 
 def _missing(conditions: tuple[tuple[str, bool], ...]) -> str | None:
@@ -386,7 +406,7 @@ def _subject_deceased(
 def _no_written_refusal(
     table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
 ) -> Unmet | None:
-    """The person did not refuse in writing, while alive, that relatives in this role be informed."""
+    """The person did not refuse in writing, while alive, that someone asking in this role be informed."""
     deceased_on = request.context.subject_deceased_on
     assert deceased_on is not None
     death = end_of_local_day(deceased_on)
@@ -499,6 +519,7 @@ CONDITIONS: dict[str, Check] = {
     "consent_given_under_regime": _consent_given_under_regime,
     "representation_stated": _representation_stated,
     "consent_in_force_when_disclosed": _consent_in_force_when_disclosed,
+    "agreement_in_force_when_disclosed": _agreement_in_force_when_disclosed,
     "consent_held_for_discloser": _consent_held_for_discloser,
     "consent_within_max_duration": _consent_within_max_duration,
 }
@@ -540,8 +561,9 @@ def _restricted_until_disclosed(request: DecisionInput, facts: Facts) -> Barred:
     """A restriction in force at `at` or when the disclosure is recorded (`disclosed_at`): the person's restriction
     made in between binds the disclosure too."""
     barred = _restricted(request, facts)
-    if request.disclosed_at is not None:
-        barred += _restricted(dataclasses.replace(request, at=request.disclosed_at), facts)
+    disclosed = _when_disclosed(request)
+    if disclosed is not None:
+        barred += _restricted(disclosed, facts)
     merged: dict[str | None, frozenset[InfoCategory]] = {}
     for categories, restriction_id in barred:
         merged[restriction_id] = merged.get(restriction_id, frozenset()) | categories

@@ -117,7 +117,8 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
             "that needs no consent"
         ),
         ReasonCode.SUBJECT_DECEASED: (
-            "the person died ({detail}): a consent given in life no longer releases anything"
+            "the person died ({detail}): what served them in life (their consent, their request, a representative, "
+            "services provided on an institution's behalf) no longer releases anything"
         ),
         ReasonCode.SUBJECT_NOT_DECEASED: "this route is for a deceased person's record",
         ReasonCode.WRITTEN_REFUSAL_ON_FILE: "the person refused this in writing while alive ({detail})",
@@ -206,7 +207,8 @@ REASONS: dict[Lang, dict[ReasonCode, str]] = {
             "communiqués qu'en vertu d'une disposition qui n'exige pas de consentement"
         ),
         ReasonCode.SUBJECT_DECEASED: (
-            "la personne est décédée ({detail}) : un consentement donné de son vivant ne permet plus rien"
+            "la personne est décédée ({detail}) : ce qui la servait de son vivant (son consentement, sa demande, "
+            "un représentant, les services rendus pour le compte d'un établissement) ne permet plus rien"
         ),
         ReasonCode.SUBJECT_NOT_DECEASED: "cette disposition vise le dossier d'une personne décédée",
         ReasonCode.WRITTEN_REFUSAL_ON_FILE: "la personne l'a refusé par écrit de son vivant ({detail})",

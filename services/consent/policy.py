@@ -265,7 +265,8 @@ class DecisionInput:
     disclosed_at: datetime | None = None
     """A disclosure: when this service recorded it (its clock; the decision's `decided_at`), which may be a few
     minutes after `at`. The information leaves then, so from the tables of 2026-12-03 a consent must still hold at
-    that moment too. None for a decision, which discloses nothing, and in decisions recorded before it was kept."""
+    that moment too, and from those of 2026-12-05 a service agreement. None for a decision, which discloses nothing,
+    and in decisions recorded before it was kept."""
     legal: LegalSettings | None = field(default=None, metadata=ADDED)
     """The legal settings of the deployment that decided, when not the defaults: its tables' versions depend on
     them, so a decision recorded before the deployment changed them re-evaluates under its own (it was a 409)."""
@@ -384,7 +385,8 @@ def _only(org_id: str, named: tuple[str, ...]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RefusalFact:
-    """The person's written refusal that relatives in these roles learn of their death (art. 23, LRSSS s. 8)."""
+    """The person's written refusal that those asking in these roles after their death receive information from
+    their record (art. 23, LRSSS s. 8): it bars the art. 23 rows that read it (`no_written_refusal`)."""
 
     refusal_id: str
     requester_roles: tuple[RequesterRole, ...]
@@ -399,7 +401,9 @@ class Facts:
     agreements: tuple[AgreementFact, ...] = ()
     restrictions: tuple[RestrictionFact, ...] = ()
     discloser_kind: OrgKind | None = None
-    """The discloser's kind in the directory at the decision time (who may use a route depends on it)."""
+    """The discloser's kind in the directory at the decision time (who may use a route depends on it). In a disclosure
+    recorded from 2026-12-05, as `recipient_kind`: the kind it had both then and when the disclosure was recorded (one
+    that changed in between is not known)."""
     subject_age_band: AgeBand | None = None
     """The person's age band at the decision time, when a birth date is known (given or on a consent)."""
     subject_age_band_at_death: AgeBand | None = None
@@ -409,6 +413,10 @@ class Facts:
     consent on file whose birth date gave them (it may name another recipient, so not be among `consents`). None
     when no band is known, and in decisions recorded before this was kept (2026-12-02: a consent held by the discloser
     or the recipient, or the request). A reader who may not read that consent does not see the bands."""
+    agreements_when_disclosed: tuple[AgreementFact, ...] = ()
+    """A disclosure: the agreements between the parties in the state they were in when it was recorded
+    (`DecisionInput.disclosed_at`), which the tables from 2026-12-05 judge too (`agreements`: at its `at`). Empty for
+    a decision, and in decisions recorded before 2026-12-05 (their tables do not read it)."""
 
 
 AGE_FROM_REQUEST = "REQUEST"

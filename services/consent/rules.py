@@ -24,6 +24,11 @@ Decided here where the texts leave room (each says so in the README's table):
   applies). The role alone never says what the power requires, so the request states the mandate and the categories
   it requires; only those go, never a cause of death nor a sensitive category. Anonymity closes it, as it closes
   consent: nobody can show they represent someone who stays anonymous.
+- Deceased users (art. 23, A-13; B-13), from the tables of 2026-12-05: the cause of death goes only to the relatives
+  (spouse, ascendants, descendants) and to the parent of a child who died under 14, never to heirs; a written
+  refusal bars the rows of the relationships it names (relatives, heirs, parent, blood relatives), and only those.
+  The text provides the refusal for the relatives' row: reading it for the others is the cautious side (default
+  deny), and nothing the API accepts on a refusal is then left unread.
 """
 
 from __future__ import annotations
@@ -57,10 +62,12 @@ from services.contract.codes import GrantorRole, InfoCategory, Obligation, OrgKi
 LRSSS_IN_FORCE = date(2024, 7, 1)
 """The LRSSS replaced LSSSS arts. 17-28 on this date (CONSENT_REGIME=BY_DATE)."""
 
-LABEL = "2026-12-04"
+LABEL = "2026-12-05"
 """The current tables: those of 2026-11-30 with the corrections of the legal reviews of 2026-12-01 and 2026-12-02,
-of the review of 2026-12-03, the representatives' route of art. 22 (A-12, B-12) added on 2026-12-03, and the
-corrections of the legal review of 2026-12-04 (B-11 for a minor under 14 only; anonymity closes art. 108)."""
+of the review of 2026-12-03, the representatives' route of art. 22 (A-12, B-12) added on 2026-12-03, the
+corrections of the legal review of 2026-12-04 (B-11 for a minor under 14 only; anonymity closes art. 108) and those
+of 2026-12-05 (art. 23: heirs never get the cause of death, a written refusal bars the rows it names; art. 108 ends
+with the person, and with the agreement when it ends before the disclosure is recorded)."""
 
 INSTITUTIONS = frozenset({OrgKind.CSSS, OrgKind.ESTABLISHMENT, OrgKind.REGIONAL_ESTABLISHMENT})
 """Établissements: the only disclosers of the routes that are an institution's power or duty."""
@@ -620,15 +627,74 @@ def _minors_and_anonymity_reviewed(table: RuleTable) -> RuleTable:
       registered it as a lawful disclosure."""
     routes = tuple(_asked_by_the_parent_of_a_child_under_14(r) if r.id == "B-11" else r for r in table.routes)
     on_behalf = {r.id for r in table.routes if r.source == Source.AGREEMENT}
-    return dataclasses.replace(table, label=LABEL, routes=routes, bars=_closed_to_anonymous(table.bars, on_behalf))
+    return dataclasses.replace(
+        table, label="2026-12-04", routes=routes, bars=_closed_to_anonymous(table.bars, on_behalf)
+    )
 
 
-def _lssss(legal: LegalSettings) -> RuleTable:
+def _lssss_2026_12_04(legal: LegalSettings) -> RuleTable:
     return _minors_and_anonymity_reviewed(_lssss_2026_12_03(legal))
 
 
-def _lrsss(legal: LegalSettings) -> RuleTable:
+def _lrsss_2026_12_04(legal: LegalSettings) -> RuleTable:
     return _minors_and_anonymity_reviewed(_lrsss_2026_12_03(legal))
+
+
+# --- the corrections of 2026-12-05 (legal review): art. 23 heirs and written refusals; art. 108 until when ----------
+
+AGREEMENT_IN_FORCE_WHEN_DISCLOSED = "agreement_in_force_when_disclosed"
+
+
+def _barred_by_a_written_refusal(route: Route) -> Route:
+    """Art. 23 (A-13, B-13): the refusal a person wrote while alive names the relationships it refuses (the API has
+    always taken HEIR, PARENT and BLOOD_RELATIVE beside the relatives): it bars the rows of those relationships. Only
+    the relatives' row read it before, so a refusal naming an heir or a parent was on file and never applied."""
+    if "no_written_refusal" in route.requires:
+        return route
+    return dataclasses.replace(route, requires=(*route.requires, "no_written_refusal"))
+
+
+def _asked_by_heirs(route: Route) -> Route:
+    """Art. 23 (A-13/heirs, B-13/heirs): heirs receive what exercising their rights as heirs requires, the record as it
+    stood in life; the cause of death is the relatives' (spouse, ascendants, descendants), with the deceased's written
+    refusal checked (consent-rules.md note 6). The 2026-12-04 row released it to anyone asking as an heir, so a
+    spouse refused it in writing received it by asking as HEIR."""
+    return _barred_by_a_written_refusal(dataclasses.replace(route, categories=LIVING))
+
+
+def _on_behalf_while_alive_and_in_force(route: Route) -> Route:
+    """Art. 108 (A-3, B-10): services provided on the institution's behalf are provided to a living user, so the route
+    ends with the person, as consent, the user's request and the care flow do (the 2026-12-04 rows kept sending a
+    deceased person's record to the partner); and the agreement must still be in force when the disclosure is recorded
+    (`disclosed_at`), as a consent must (a termination in the minutes between the disclosure's `at` and its recording
+    stopped nothing)."""
+    requires = [*route.requires]
+    at = requires.index("agreement_in_force") + 1
+    requires[at:at] = [AGREEMENT_IN_FORCE_WHEN_DISCLOSED]
+    return dataclasses.replace(route, requires=("subject_alive", *requires))
+
+
+def _deceased_and_on_behalf_reviewed(table: RuleTable) -> RuleTable:
+    """The legal review of 2026-12-05, on the tables of 2026-12-04: the art. 23 rows (`_asked_by_heirs`,
+    `_barred_by_a_written_refusal`) and the art. 108 rows (`_on_behalf_while_alive_and_in_force`)."""
+
+    def review(route: Route) -> Route:
+        if route.source == Source.AGREEMENT:
+            return _on_behalf_while_alive_and_in_force(route)
+        article, _, row = route.id.partition("/")
+        if article not in ("A-13", "B-13"):
+            return route
+        return _asked_by_heirs(route) if row == "heirs" else _barred_by_a_written_refusal(route)
+
+    return dataclasses.replace(table, label=LABEL, routes=tuple(review(r) for r in table.routes))
+
+
+def _lssss(legal: LegalSettings) -> RuleTable:
+    return _deceased_and_on_behalf_reviewed(_lssss_2026_12_04(legal))
+
+
+def _lrsss(legal: LegalSettings) -> RuleTable:
+    return _deceased_and_on_behalf_reviewed(_lrsss_2026_12_04(legal))
 
 
 EDITIONS: dict[str, tuple[Callable[[LegalSettings], RuleTable], ...]] = {
@@ -636,6 +702,7 @@ EDITIONS: dict[str, tuple[Callable[[LegalSettings], RuleTable], ...]] = {
     "2026-12-01": (_lssss_2026_12_01, _lrsss_2026_12_01),
     "2026-12-02": (_lssss_2026_12_02, _lrsss_2026_12_02),
     "2026-12-03": (_lssss_2026_12_03, _lrsss_2026_12_03),
+    "2026-12-04": (_lssss_2026_12_04, _lrsss_2026_12_04),
     LABEL: (_lssss, _lrsss),
 }
 """The tables built from the legal settings, by label, oldest first (the last is current). The first tables

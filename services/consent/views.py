@@ -549,7 +549,11 @@ class ReadModel:
           (another organisation's restriction binds its own record), only those concerning this recipient (the others
           cannot bar the disclosure); one naming kinds of recipient concerns a recipient whose kind is unknown;
         - written refusals (art. 23): those the discloser holds, the establishment asked to disclose from its record
-          (another organisation's refusal is about its own record, and not the parties' to read).
+          (another organisation's refusal is about its own record, and not the parties' to read);
+        - the parties' kinds and their agreements at `at`; for a disclosure, also when it is recorded (`disclosed_at`,
+          up to a few minutes later, when the information leaves): a kind that changed in between is not known
+          (`_throughout`), and the agreements' states then are `agreements_when_disclosed` (an agreement terminated in
+          between no longer carries it).
         A `preview` (a decision another organisation than the discloser asks for itself: `previews`) reads none of
         the discloser's records, which are not its to read: only the consents the recipient holds, no restriction,
         no refusal.
@@ -560,28 +564,32 @@ class ReadModel:
         holders = (other, other) if preview else (one, other)  # whose records the decision reads
         read = set(holders) - {one} if preview else set(holders)  # none of the discloser's, even as recipient too
         when = micros(aware(at))
+        then = micros(aware(request.disclosed_at or at))  # a disclosure is judged when it is recorded too
+        kinds_at = (one, when, one, then, other, when, other, then)
         rows = self.projector.read(
             "SELECT 'record', kind, 0, seq, state FROM consent_records "  # noqa: S608 (constants)
             "WHERE subject = ? AND holder IN (?, ?) "
             f"UNION ALL SELECT 'discloser', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) d "
+            f"UNION ALL SELECT 'discloser', kind, 1, 0, NULL FROM ({ORG_KIND_AT}) dd "
             f"UNION ALL SELECT 'recipient', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) r "
+            f"UNION ALL SELECT 'recipient', kind, 1, 0, NULL FROM ({ORG_KIND_AT}) rd "
             f"UNION ALL SELECT 'agreement', agreement_id, occurred_at, seq, state FROM ({AGREEMENTS_BETWEEN}) a",
-            (subject_key(request.subject_id), *holders, one, when, other, when, one, other, when),
+            (subject_key(request.subject_id), *holders, *kinds_at, one, other, then),
         )
         records: dict[str, list[Any]] = {kind: [] for kind in KINDS}
-        kinds: dict[str, OrgKind] = {}
-        agreements: list[tuple[str, bytes]] = []
-        for tag, key, _at, _seq, state in sorted(rows, key=lambda row: (row[0], row[2], row[3])):
+        kinds: dict[str, list[OrgKind]] = {"discloser": [], "recipient": []}
+        agreements: list[tuple[str, int, bytes]] = []
+        for tag, key, moment, _seq, state in sorted(rows, key=lambda row: (row[0], row[2], row[3])):
             if tag == "record":
                 record = from_state(KINDS[key], self.codec.decode(state))
                 if record.recorded_by_org in read:
                     records[key].append(record)
             elif tag == "agreement":
-                agreements.append((key, state))
+                agreements.append((key, moment, state))
             else:
-                kinds[tag] = OrgKind(key)
+                kinds[tag].append(OrgKind(key))
         consents = [c for c in records["consent"] if c.authorises(one)]
-        recipient = kinds.get("recipient")
+        recipient = _throughout(kinds["recipient"])
         born: date | None = birth_date
         age_from = None if born is None else AGE_FROM_REQUEST  # the source: who may read the bands depends on it
         if born is None and consents:
@@ -590,13 +598,16 @@ class ReadModel:
         return Facts(
             recipient_kind=recipient,
             consents=tuple(f.between(one, other) for f in (c.fact(at) for c in consents) if f.covers(other, recipient)),
-            agreements=tuple(self._in_force(agreements, one, other)),
+            agreements=self._agreements_until(agreements, when, one, other),
+            agreements_when_disclosed=(
+                () if request.disclosed_at is None else self._agreements_until(agreements, then, one, other)
+            ),
             restrictions=tuple(
                 f
                 for r in records["restriction"]
                 if r.recorded_by_org == one and (f := r.fact().toward(other, recipient)) is not None
             ),
-            discloser_kind=kinds.get("discloser"),
+            discloser_kind=_throughout(kinds["discloser"]),
             subject_age_band=None if born is None else age_band(born, at),
             subject_age_band_at_death=(
                 None if born is None or deceased_on is None else age_band(born, start_of_local_day(deceased_on))
@@ -604,6 +615,13 @@ class ReadModel:
             refusals=tuple(r.fact() for r in records["refusal"] if r.recorded_by_org == one),
             subject_age_from=age_from,
         )
+
+    def _agreements_until(
+        self, states: list[tuple[str, int, bytes]], until: int, one: str, other: str
+    ) -> tuple[AgreementFact, ...]:
+        """The agreements linking both organisations in the state in force at `until` (microseconds), from `states`
+        (key, moment, state) in the order they occurred."""
+        return tuple(self._in_force([(key, state) for key, moment, state in states if moment <= until], one, other))
 
     def _agreements_between(self, tx: Tx, one: str, other: str, at: datetime) -> list[AgreementFact]:
         rows = tx.execute(AGREEMENTS_BETWEEN, (one, other, micros(aware(at))))
@@ -635,6 +653,13 @@ class ReadModel:
         if len(found) > query.limit:
             return found[: query.limit], found[query.limit - 1].seq
         return found, None
+
+
+def _throughout(kinds: list[OrgKind]) -> OrgKind | None:
+    """An organisation's kind when the directory gave the same one at the decision's `at` and when a disclosure is
+    recorded (for a decision, both are `at`): one that changed in between is not the kind the disclosure was made
+    under at both moments, so it is not known (default deny, as for a kind never registered)."""
+    return kinds[0] if len(kinds) == 2 and kinds[0] == kinds[1] else None
 
 
 def _org_kind_at(tx: Tx, org_id: str, at: datetime) -> OrgKind | None:

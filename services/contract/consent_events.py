@@ -195,7 +195,8 @@ class DecisionFactsV1(_Part):
     restrictions and written refusals, the person's age band (never the birth date) and where it comes from
     (`subject_age_from`: REQUEST, the birth date given with the request, or the id of the consent on file whose birth
     date gave it; null when no band is known or in decisions recorded before 2026-12-02), the agreements between the
-    parties in the state they were in at that time."""
+    parties in the state they were in at that time (`agreements`) and, for a disclosure, when it was recorded
+    (`agreements_when_disclosed`)."""
 
     recipient_kind: OrgKind | None
     consents: list[ConsentFactV1]
@@ -206,6 +207,9 @@ class DecisionFactsV1(_Part):
     subject_age_band_at_death: AgeBand | None = None
     refusals: list[RefusalFactV1] = []
     subject_age_from: str | None = None
+    agreements_when_disclosed: list[AgreementFactV1] = []
+    """A disclosure: the agreements between the parties in the state they were in when it was recorded
+    (`input.disclosed_at`); empty for a decision and in decisions recorded before the rule tables of 2026-12-05."""
 
 
 class BasisV1(_Part):

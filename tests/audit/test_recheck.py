@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,11 @@ from services.common.kafka import Outgoing
 from services.consent.main import build_app
 from services.consent.outbound import consent_messages
 from services.consent.settings import ConsentSettings
+from services.contract.codes import AgreementStatus, OrgKind
 from tests.audit.conftest import Auth, rows_of, stored_messages
 from tests.conftest import free_port
+from tests.consent.conftest import agreement_event, organisation_event
+from tests.consent.test_api import _observe
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 DISCLOSER, RECIPIENT, SUBJECT = "csss-alpha", "org-beta", "S-AUDIT-01"
@@ -194,6 +197,42 @@ def test_a_decision_the_consent_service_refuses_to_evaluate_is_listed_and_the_ot
     assert result.checked == 5
     assert [(d.decision_id, d.differences) for d in result.differing] == [("foreign-decision-1", ["not-evaluated"])]
     assert result.differing[0].error is not None and "403" in result.differing[0].error
+
+
+def test_a_disclosure_judged_when_it_was_recorded_rechecks_with_no_difference(
+    service_settings: Callable[..., Any], client_for: Callable[..., TestClient], auth: Auth, tmp_path: Path
+) -> None:
+    """From the rule tables of 2026-12-05 a disclosure is judged on the agreements as they stood when it was recorded
+    too: its event carries them (`facts.agreements_when_disclosed`), and the consent service re-evaluates it on them as
+    it decided (here: the agreement terminated between the disclosure's `at` and its recording)."""
+    app = build_app(service_settings(ConsentSettings), clock=ManualClock(T0))
+    intake = client_for(app)
+    _observe(
+        intake,
+        organisation_event(DISCLOSER, OrgKind.CSSS, T0 - timedelta(days=90)),
+        organisation_event(RECIPIENT, OrgKind.COMMUNITY_ORGANISATION, T0 - timedelta(days=90)),
+        agreement_event("activated", T0 - timedelta(days=30)),
+        agreement_event("terminated", T0 - timedelta(minutes=1), status=AgreementStatus.TERMINATED),
+    )
+    on_behalf = {
+        **ASK,
+        "purpose": "SERVICE_ON_BEHALF",
+        "recipient_service": "CRISIS_24_7",
+        "categories": ["IDENTIFICATION", "REFERRAL_REASON"],
+        "at": (T0 - timedelta(minutes=3)).isoformat(),
+    }
+    disclosed = intake.post("/v1/disclosures", json=on_behalf, headers=auth(DISCLOSER, "intake"))
+    assert disclosed.status_code == 200 and disclosed.json()["outcome"] == "DENY"
+    db = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
+    db.ingest(rows_of(stored_messages(app.state.application, consent_messages)))
+    [row] = db.events_of("decision")
+    assert [a["status"] for a in row.payload["facts"]["agreements_when_disclosed"]] == ["TERMINATED"]
+    auditor = TestClient(app)
+    auditor.headers.update(auth("audit-office", "network-auditor"))
+
+    result = recheck(db.events_of("decision"), ConsentEvaluator(auditor))
+
+    assert result.checked == 1 and result.differing == []
 
 
 class Tables:

@@ -74,7 +74,7 @@ def test_consent_decision_disclosure_and_register(api: TestClient, auth: Auth) -
             "discloser_kind": None,
         }
     ]
-    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-12-04+")
+    assert body["regime"] == "LSSSS_17_27_3" and body["regime_version"].startswith("2026-12-05+")
     assert body["register_entry_id"] is None
     assert "LSSSS art. 19" in body["explanation"] and "évaluation" in body["explanation"]
 
@@ -430,8 +430,10 @@ def test_rule_tables_are_published_as_data(api: TestClient, auth: Auth) -> None:
     assert a3["article"].startswith("LSSSS art. 108") and a3["status"] == "NEEDS_LEGAL_REVIEW"
     assert a3["discloser_kinds"] == ["CSSS", "ESTABLISHMENT", "REGIONAL_ESTABLISHMENT"]
     assert a3["requires"] == [
+        "subject_alive",
         "agreement_is_service_108",
         "agreement_in_force",
+        "agreement_in_force_when_disclosed",
         "agreement_on_behalf_of_discloser",
         "service_on_behalf",
     ]
