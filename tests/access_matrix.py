@@ -1,5 +1,6 @@
 """The authorisation matrix, generated from a service's policy: every role of every organisation concerned (and of
-one that is not) against an operation, the answer the policy gives compared with the answer the service gives."""
+one that is not, and of the platform's own) against an operation, the answer the policy gives compared with the answer
+the service gives. So a `service` principal is tried as an establishment's (scoped to it) and as the platform's."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from services.common.access import ALL_ROLES, Parties, Policy, members
-from services.common.auth import Principal
+from services.common.auth import PLATFORM_ORG, Principal
 from services.common.telemetry import UNOBSERVED as OPERATIONAL
 
 OUTSIDER = "org-outsider"
@@ -24,7 +25,7 @@ Probe = Callable[[str, str], bool]
 def mismatches(policy: Policy, operation: str, parties: Parties, probe: Probe) -> list[str]:
     """Each (org, role) for which the service's answer differs from the policy's."""
     rule = policy.rule(operation)
-    orgs = sorted(members(parties, rule.parties or tuple(parties)) | {OUTSIDER})
+    orgs = sorted(members(parties, rule.parties or tuple(parties)) | {OUTSIDER, PLATFORM_ORG})
     found = []
     for org in orgs:
         for role in sorted(ALL_ROLES):

@@ -2,8 +2,10 @@
 
 A `Rule` names the roles admitted and the parties (the organisations a request or a resource concerns, by their
 part in it: `sender`, `discloser`, `owner` …) whose members may act. Acting roles must belong to one of those
-parties; `auditor` reads what concerns its own organisation; `network-auditor` reads everything. A service's
-`Policy` holds one rule per operation; routes ask it, and the authorisation matrix test is generated from it.
+parties; `auditor` reads what concerns its own organisation; `network-auditor` reads everything, and so does a
+platform service (role `service` of `PLATFORM_ORG`); an establishment's `service` principal (its telephony system) acts
+for its own organisation only. A service's `Policy` holds one rule per operation; routes ask it, and the authorisation
+matrix test is generated from it.
 """
 
 from __future__ import annotations
@@ -28,34 +30,44 @@ Parties = Mapping[str, str | Collection[str] | None]
 """The organisations something concerns, by their part in it (one organisation or several per part)."""
 
 NETWORK_WIDE = frozenset({NETWORK_AUDITOR, SERVICE})
-"""Roles that are not tied to the caller's organisation: network auditors, platform services."""
+"""Roles not tied to the caller's organisation when it holds them beyond it (`Principal.unscoped_roles`): network
+auditors, the platform's own services."""
 
 
 @dataclass(frozen=True)
 class Rule:
     """Who may call one operation: any of `roles`, as a member of one of `parties` (none: no organisation scope);
-    `unscoped` roles act whatever the parties."""
+    `unscoped` roles act whatever the parties when the caller holds them beyond its organisation (`service`: only a
+    platform service); `network_only` roles act only so, never as a member of a party (for operations on one resource:
+    `scope`, for listings, does not read it)."""
 
     roles: frozenset[str]
     parties: tuple[str, ...] = ()
     summary: str = ""
     unscoped: frozenset[str] = NETWORK_WIDE
+    network_only: frozenset[str] = frozenset()
 
     def admits_role(self, principal: Principal) -> bool:
         return bool(self.roles & principal.roles)
+
+    def unscoped_for(self, principal: Principal) -> bool:
+        """Whether `principal` acts whatever the parties: in one of the rule's `unscoped` roles that it holds beyond
+        its organisation."""
+        return bool(principal.unscoped_roles & self.roles & self.unscoped)
 
     def allows(self, principal: Principal, parties: Parties | None = None) -> bool:
         """Whether `principal` may act on something whose parties are `parties`."""
         if not self.admits_role(principal):
             return False
-        if not self.parties or parties is None or principal.roles & self.roles & self.unscoped:
+        if not self.parties or parties is None or self.unscoped_for(principal):
             return True
-        return principal.org in members(parties, self.parties)
+        scoped = principal.roles & (self.roles - self.network_only)
+        return bool(scoped) and principal.org in members(parties, self.parties)
 
     def scope(self, principal: Principal) -> str | None:
         """The organisation whose parties' resources `principal` may read (None: all of them) — the same rule as
         `allows`, for listings filtered in a query rather than one resource at a time."""
-        if not self.parties or principal.roles & self.roles & self.unscoped:
+        if not self.parties or self.unscoped_for(principal):
             return None
         return principal.org
 

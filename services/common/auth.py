@@ -25,7 +25,12 @@ NETWORK_AUDITOR = "network-auditor"
 SERVICE = "service"
 ROLES = frozenset({"intake", "clinician", "coordinator", "auditor", "admin", NETWORK_AUDITOR, SERVICE})
 """`auditor` reads its own organisation's history; `network-auditor` (ministry, ombudsman) the whole network's;
-`service` is a platform service acting for an organisation (never given to a person)."""
+`service` is a system's, never a person's: a platform service's (of PLATFORM_ORG), or an establishment's own (its
+telephony system reporting Info-Social calls)."""
+PLATFORM_ORG = "rls-platform"
+"""The organisation of the platform's own services (the referral service's token). Its `service` principals alone act
+for the whole network: the identity provider gives this organisation to no establishment, and an establishment's
+`service` principal is scoped to its own organisation, like its workers."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,17 @@ class Principal:
     @property
     def audits_network(self) -> bool:
         return NETWORK_AUDITOR in self.roles
+
+    @property
+    def unscoped_roles(self) -> frozenset[str]:
+        """The caller's roles a policy may let act beyond its organisation (`Rule.unscoped`): `service` only in the
+        platform's own organisation, or an establishment's telephony system would read every organisation's data."""
+        return self.roles if self.org == PLATFORM_ORG else self.roles - {SERVICE}
+
+    @property
+    def platform_service(self) -> bool:
+        """Whether the caller is one of the platform's own services (role `service` of PLATFORM_ORG)."""
+        return SERVICE in self.unscoped_roles
 
 
 class AuthenticationError(Exception):

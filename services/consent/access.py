@@ -2,9 +2,11 @@
 
 Parties: a consent or a restriction is held by the organisation that recorded it (`holder`); a decision concerns
 its `discloser`, its `recipient` and the organisation that asked for it (`requester`). Only the discloser writes
-in its disclosure register. A platform service (role `service`: the referral service releasing the record
-information it keeps for the discloser) discloses only on the request of a worker of the recipient, whose own
-token it passes on (`Requester-Token`); that worker is recorded as the requester.
+in its disclosure register. A platform service (role `service` of `PLATFORM_ORG`: the referral service releasing the
+record information it keeps for the discloser) discloses only on the request of a worker of the recipient, whose own
+token it passes on (`Requester-Token`); that worker is recorded as the requester. Nobody else presents such a token,
+and an establishment's `service` principal (its telephony system) discloses nothing: with one of its workers' tokens
+it would learn whether another organisation holds a refusal about a person, and write in that one's register.
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ POLICY = Policy(
             "reading none of the discloser's records (`application.previews`)",
         ),
         "disclose": Rule(
-            WORKERS | {"admin", SERVICE}, ("discloser",), "a register entry, written by the discloser only"
+            WORKERS | {"admin", SERVICE},
+            ("discloser",),
+            "a register entry, written by the discloser only (a platform service: for the recipient's worker)",
+            network_only=frozenset({SERVICE}),
         ),
         "disclose_on_request": Rule(
             WORKERS, ("recipient",), "the worker a platform service discloses for: one of the recipient's"
@@ -75,6 +80,13 @@ class Recorded(Protocol):
 
     @property
     def recorded_by_org(self) -> str: ...
+
+
+def on_request(principal: Principal, requester_token: bool) -> bool:
+    """Whether a disclosure is asked on a worker's behalf rather than by a member of the discloser: by a `service`
+    principal or with a `Requester-Token`. Only a platform service may, and only so (`api._discloser` checks it; the
+    decision lane leaves these to it)."""
+    return SERVICE in principal.roles or requester_token
 
 
 def consent_parties(recorded: Recorded) -> Parties:

@@ -9,7 +9,7 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Depends, Header, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier, get_verifier
+from services.common.auth import PLATFORM_ORG, AuthenticationError, Principal, TokenVerifier, get_verifier
 from services.common.cursors import CURSOR_DESCRIPTION, CURSOR_PATTERN, CursorInvalidError, ListCursors
 from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import (
@@ -34,6 +34,7 @@ from services.consent.access import (
     fact_records,
     facts_seen,
     named_by_reasons,
+    on_request,
     unreadable,
 )
 from services.consent.api_models import (
@@ -381,8 +382,8 @@ async def disclose(
         Header(
             min_length=1,
             max_length=8192,
-            description="A platform service disclosing for the discloser: the bearer token of the recipient's "
-            "worker who asked (recorded as the requester)",
+            description=f"A platform service (organisation `{PLATFORM_ORG}`) disclosing for the discloser: the bearer "
+            "token of the recipient's worker who asked (recorded as the requester); from anyone else, 403",
         ),
     ] = None,
 ) -> DecisionPublic:
@@ -399,10 +400,17 @@ def _discloser(
 ) -> tuple[Actor, Principal]:
     """Who enters the disclosure: a member of the discloser, or the recipient's worker a platform service acts for
     (who reads the answer)."""
-    if SERVICE not in principal.roles:
+    if not on_request(principal, requester_token is not None):
         parties = {"discloser": body.discloser_org_id}
         POLICY.check("disclose", principal, parties, "only the discloser writes in its disclosure register")
         return _actor(principal), principal
+    if not principal.platform_service:
+        raise problem(
+            FORBIDDEN,
+            f"Requester-Token: only a platform service (organisation {PLATFORM_ORG}) discloses on a worker's behalf; "
+            "a worker discloses as a member of the discloser, without this header; an organisation's own service does "
+            "not disclose",
+        )
     if requester_token is None:
         raise problem(FORBIDDEN, "a service discloses only for a worker: Requester-Token")
     try:

@@ -27,9 +27,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.auth import SERVICE, AuthenticationError, Principal, TokenVerifier
+from services.common.auth import AuthenticationError, Principal, TokenVerifier
 from services.common.strict_json import replay
-from services.consent.access import POLICY
+from services.consent.access import POLICY, on_request
 from services.consent.api import DOMAIN_ERRORS, answer_seen, router
 from services.consent.api_models import DecisionCreate, DecisionPublic
 from services.consent.application import Actor, Consents, DecisionRequest, RecordedDecision
@@ -60,8 +60,9 @@ def _decider(principal: Principal, body: DecisionCreate, _: dict[bytes, bytes]) 
 
 
 def _discloser(principal: Principal, body: DecisionCreate, headers: dict[bytes, bytes]) -> bool:
-    """A member of the discloser; a platform service acting for a worker (`Requester-Token`) takes the route."""
-    if SERVICE in principal.roles or b"requester-token" in headers:
+    """A member of the discloser; a disclosure on a worker's behalf (`access.on_request`) takes the route, which
+    admits only a platform service to it."""
+    if on_request(principal, b"requester-token" in headers):
         return False
     return POLICY.allows("disclose", principal, {"discloser": body.discloser_org_id})
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from services.common.auth import SERVICE, mint_dev_token
+from services.common.auth import PLATFORM_ORG, SERVICE, mint_dev_token
 from services.common.tracing import propagate
 from services.referral.domain import (
     DependencyUnavailableError,
@@ -135,12 +135,12 @@ class HttpDirectory:
 
 
 SERVICE_SUB = "service:referral"
-SERVICE_ORG = "rls-platform"
 SERVICE_TOKEN_TTL = timedelta(minutes=15)
 
 
 class ServiceIdentity:
-    """The referral service's own bearer token (role `service`).
+    """The referral service's own bearer token (role `service` of `PLATFORM_ORG`: the consent service lets only the
+    platform's own services disclose for a worker).
 
     Production: read from a file an identity agent keeps fresh (read at each use). Development: minted with the
     dev signing key, renewed a minute before it expires.
@@ -170,7 +170,7 @@ class ServiceIdentity:
             now = self._clock()
             if self._minted is None or now > self._minted[0]:
                 token = mint_dev_token(
-                    self._dev_key, SERVICE_ORG, [SERVICE], SERVICE_SUB, self._audience, SERVICE_TOKEN_TTL
+                    self._dev_key, PLATFORM_ORG, [SERVICE], SERVICE_SUB, self._audience, SERVICE_TOKEN_TTL
                 )
                 self._minted = (now + SERVICE_TOKEN_TTL.total_seconds() - 60, token)
             return self._minted[1]

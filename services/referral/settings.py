@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.auth import load_dev_key
+from services.common.auth import PLATFORM_ORG, load_dev_key
 from services.common.settings import ServiceSettings, SettingsError
 from services.contract.codes import DEFAULT_REASON_CODES
 from services.contract.delay_standards import BoundsSetting, Policy, check_bounds, policy_of
@@ -53,8 +53,8 @@ class ReferralSettings(ServiceSettings):
     vault_key: SecretStr | None = Field(None, description="base64 of 32 bytes; generated under var/ in dev mode")
     service_token_file: Path | None = Field(
         None,
-        description="A file holding the service's own bearer token (role `service`), kept fresh by the identity "
-        "provider's agent; in dev mode a token is minted with the dev signing key",
+        description=f"A file holding the service's own bearer token (role `service` of organisation `{PLATFORM_ORG}`), "
+        "kept fresh by the identity provider's agent; in dev mode a token is minted with the dev signing key",
     )
 
     @field_validator("standard_bounds_s")

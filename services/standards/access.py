@@ -1,9 +1,9 @@
 """Who may call what on the standards board (one tested policy; see services/common/access.py).
 
-Board rows belong to an organisation (`org`): its workers, administrators and auditors read its own rows; network
-auditors (and platform services) read every organisation's. Info-Social rows are regional counts with nobody's
-information in them: any worker or auditor reads them. Calls are reported by telephony systems (role `service`)
-or an administrator.
+Board rows belong to an organisation (`org`): its workers, administrators, auditors and its own `service` principal
+(its telephony system) read its own rows; network auditors and the platform's own services (role `service` of
+`PLATFORM_ORG`) read every organisation's. Info-Social rows are regional counts with nobody's information in them: any
+worker or auditor reads them. Calls are reported by telephony systems (role `service`) or an administrator.
 """
 
 from __future__ import annotations

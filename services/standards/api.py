@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from services.common.auth import SERVICE, Principal
+from services.common.auth import Principal
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.common.params import BoundedInstant
 from services.common.problems import ProblemError, invalid_field
@@ -69,7 +69,7 @@ def board_filter(operation: str) -> Callable[..., BoardFilter]:
         end: To = None,
     ) -> BoardFilter:
         _period(start, end)
-        scope = org if org or principal.audits_network or SERVICE in principal.roles else principal.org
+        scope = org or POLICY.scope(operation, principal)
         POLICY.check(operation, principal, {"org": scope}, "an organisation reads only its own rows")
         return BoardFilter(scope, service.value if service else None, standard, Period(period), start, end)
 

@@ -1,6 +1,7 @@
 """Who reads what: the directory and the agreements' terms are known to the network; the use of an agreement's volumes
-(how many referrals between its parties were accepted, and when) only to its parties and network auditors. Who acts:
-the parties of the latest terms, not an organisation an earlier draft named."""
+(how many referrals between its parties were accepted, and when) only to its parties (an establishment's own `service`
+principal included), network auditors and the platform's own services. Who acts: the parties of the latest terms, not
+an organisation an earlier draft named."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from services.agreements import inbound
 from services.agreements.access import POLICY
+from services.common.auth import PLATFORM_ORG
 from tests.access_matrix import granted, mismatches
 from tests.agreements.conftest import CSSS, OUTSIDER, REGIONAL, accepted, application_of, service_108, sign_all
 
@@ -36,7 +38,8 @@ def test_an_organisation_not_party_to_the_agreement_does_not_read_its_volumes(
     network: TestClient, auth: Auth, counted: dict[str, Any]
 ) -> None:
     url = f"/v1/agreements/{counted['id']}/volumes"
-    refused = [network.get(url, headers=auth(OUTSIDER, role)) for role in ("intake", "coordinator", "auditor", "admin")]
+    roles = ("intake", "coordinator", "auditor", "admin", "service")  # `service`: the outsider's telephony system
+    refused = [network.get(url, headers=auth(OUTSIDER, role)) for role in roles]
     for response in refused:
         assert response.status_code == 403, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
@@ -45,13 +48,19 @@ def test_an_organisation_not_party_to_the_agreement_does_not_read_its_volumes(
     assert (terms.status_code, terms.json()["volumes"]) == (200, [{"service": "SPECIALISED_SERVICES", "per_year": 10}])
 
 
-def test_the_parties_and_network_auditors_read_the_volumes(
+def test_the_parties_network_auditors_and_platform_services_read_the_volumes(
     network: TestClient, auth: Auth, counted: dict[str, Any]
 ) -> None:
     url = f"/v1/agreements/{counted['id']}/volumes"
-    readers = [auth(CSSS, "intake"), auth(REGIONAL, "auditor"), auth(OUTSIDER, "network-auditor")]
+    readers = [
+        auth(CSSS, "intake"),
+        auth(REGIONAL, "auditor"),
+        auth(REGIONAL, "service"),
+        auth(OUTSIDER, "network-auditor"),
+        auth(PLATFORM_ORG, "service"),
+    ]
     used = [[line["used"] for line in network.get(url, headers=headers).json()] for headers in readers]
-    assert used == [[1], [1], [1]]
+    assert used == [[1]] * len(readers)
 
 
 def test_volumes_answer_every_role_of_every_organisation_as_the_policy_says(

@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from services.common.auth import PLATFORM_ORG
 from services.common.kafka import Outgoing
 from services.contract.standards_events import HoursInForceV1
+from services.standards.access import POLICY
 from services.standards.bounds import Period
 from services.standards.domain import CallMark, CallRowKey, RowKey
 from services.standards.main import build_app
 from services.standards.settings import StandardsSettings
 from services.standards.state import HOURS_IN_FORCE, BoardState, Publication
 from services.standards.worker import encoded
+from tests.access_matrix import granted, mismatches
 
 Auth = Callable[..., dict[str, str]]
 
@@ -72,6 +75,31 @@ def test_an_organisation_reads_its_own_rows_and_a_network_auditor_every_one(
     status, body = rows(client, auth, "org=org-b&period=DAY&from=2026-03-03T00:00:00-05:00", role="network-auditor")
     assert [r["bucket"] for r in body] == ["2026-03-05"]
     assert rows(client, auth, "period=DAY&standard=AAOR_ANALYSIS") == (200, [])
+
+
+def test_a_telephony_system_reads_its_own_rows_and_only_a_platform_service_every_one(
+    board: tuple[TestClient, Any], auth: Auth
+) -> None:
+    """Role `service` is an establishment's telephony system too (it reports calls): it reads its own organisation's
+    rows, like its workers. Only the platform's own services (organisation `rls-platform`) read every one's."""
+    client, _ = board
+    assert rows(client, auth, "org=org-b&period=DAY", role="service")[0] == 403
+    status, body = rows(client, auth, "period=DAY", role="service")
+    assert (status, {r["org"] for r in body}) == (200, {"org-a"})
+    status, body = rows(client, auth, "period=DAY", org=PLATFORM_ORG, role="service")
+    assert (status, {r["org"] for r in body}) == (200, {"org-a", "org-b"})
+
+
+def test_the_board_answers_every_role_of_every_organisation_as_the_policy_says(
+    board: tuple[TestClient, Any], auth: Auth
+) -> None:
+    client, _ = board
+    for operation, path in (("board", "/v1/board"), ("board_csv", "/v1/board.csv")):
+
+        def probe(org: str, role: str, path: str = path) -> bool:
+            return granted(client.get(f"{path}?org=org-b&period=DAY", headers=auth(org, role)), {200})
+
+        assert mismatches(POLICY, operation, {"org": "org-b"}, probe) == []
 
 
 def test_the_csv_export_has_the_same_rows(board: tuple[TestClient, Any], auth: Auth) -> None:
