@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from services.common.auth import PLATFORM_ORG
 from services.contract.codes import OrgKind
 from tests.consent.conftest import T0, organisation_event
 from tests.consent.test_api import CONSENT, _observe
@@ -159,7 +160,7 @@ def test_a_disclosure_for_a_recipients_worker_reads_the_disclosers_records(
     )
     body = {**SPOUSE_ASKS, "subject_id": CLIENT}
     worker = auth(STRANGER, "clinician", sub="worker-x")
-    on_request = {**auth("rls-referral", "service"), "Requester-Token": token(STRANGER, "clinician", sub="worker-x")}
+    on_request = {**auth(PLATFORM_ORG, "service"), "Requester-Token": token(STRANGER, "clinician", sub="worker-x")}
 
     disclosed = api.post("/v1/disclosures", json=body, headers=on_request)
     preview = api.post("/v1/decisions", json=body, headers=worker)

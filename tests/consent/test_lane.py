@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.concurrency import run_in_threadpool
 
+from services.common.auth import PLATFORM_ORG
 from services.common.clock import ManualClock
 from services.common.tracing import traced
 from services.consent import api, lane
@@ -151,7 +152,7 @@ def test_the_lane_answers_a_recipients_preview_with_the_routes_bytes(pair: Pair,
 
 def _refusals(auth: Auth) -> list[tuple[str, str, dict[str, str], bytes]]:
     intake = {**auth(DISCLOSER, "intake"), "Content-Type": "application/json"}
-    service = {**auth("rls-referral", "service"), "Content-Type": "application/json"}
+    service = {**auth(PLATFORM_ORG, "service"), "Content-Type": "application/json"}
     ask = json.dumps(ASK).encode()
     danger_flag = json.dumps({**ASK, "purpose": "EMERGENCY", "context": {"danger": True}}).encode()
     spouse = {**REPRESENTATIVE, "requester_role": "SPOUSE"}
