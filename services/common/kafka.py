@@ -148,6 +148,10 @@ class KafkaPublisher:
         self._clients: tuple[KafkaProducer, KafkaAdminClient] | None = None
         self._known: set[str] = set()
         self._lock = threading.Lock()
+        self._in_flight = threading.Lock()
+        """One batch or raw record in flight at a time: Kafka's refusal of one record fails every record in flight on
+        the producer, so callers sharing it (the standards board's agents dead-lettering in threads) took another's
+        refusal for their own (`tests/integration/test_shared_publisher.py`)."""
 
     @property
     def _producer(self) -> KafkaProducer:
@@ -167,18 +171,19 @@ class KafkaPublisher:
         """Raises `RecordRefusedError` naming the first record Kafka will never take (the ones before it
         acknowledged), `PublishError` when any other record is not acknowledged."""
         self._ensure({m.topic for m in messages})
-        try:
-            self._send(messages)
-        except RecordRefusedError:
-            if len(messages) == 1:
-                raise
-            # a refused record fails every record in flight with the same error (the idempotent producer stops):
-            # which one it was shows by sending them one at a time (those before it again, with the same ids)
-            for index, message in enumerate(messages):
-                try:
-                    self._send([message])
-                except RecordRefusedError as refused:
-                    raise RecordRefusedError(index, refused.reason) from refused
+        with self._in_flight:
+            try:
+                self._send(messages)
+            except RecordRefusedError:
+                if len(messages) == 1:
+                    raise
+                # a refused record fails every record in flight with the same error (the idempotent producer stops):
+                # which one it was shows by sending them one at a time (those before it again, with the same ids)
+                for index, message in enumerate(messages):
+                    try:
+                        self._send([message])
+                    except RecordRefusedError as refused:
+                        raise RecordRefusedError(index, refused.reason) from refused
 
     def _send(self, messages: Sequence[Outgoing]) -> None:
         sent = []
@@ -214,15 +219,16 @@ class KafkaPublisher:
         record can never be sent as it is (kafka-python's own checks refuse it, or it is too large), another error
         (`PublishError`, `KafkaError`) when Kafka did not acknowledge it: sending it again later may succeed."""
         self._ensure({topic})
-        try:
-            self._producer.send(topic, key=key, value=value, headers=headers).get(timeout=SEND_TIMEOUT_S)
-        except (TypeError, ValueError) as error:  # kafka-python's checks of the record, before anything is sent
-            raise RecordRefusedError(0, type(error).__name__) from error
-        except REFUSED_FOR_EVER as error:
-            self.close()  # after the broker's refusal the producer sends nothing more: the next use opens another
-            raise RecordRefusedError(0, type(error).__name__) from error
-        except TopicAuthorizationFailedError as error:
-            raise _unauthorised(topic) from error
+        with self._in_flight:
+            try:
+                self._producer.send(topic, key=key, value=value, headers=headers).get(timeout=SEND_TIMEOUT_S)
+            except (TypeError, ValueError) as error:  # kafka-python's checks of the record, before anything is sent
+                raise RecordRefusedError(0, type(error).__name__) from error
+            except REFUSED_FOR_EVER as error:
+                self.close()  # after the broker's refusal the producer sends nothing more: the next use opens another
+                raise RecordRefusedError(0, type(error).__name__) from error
+            except TopicAuthorizationFailedError as error:
+                raise _unauthorised(topic) from error
 
     def _ensure(self, topics: set[str]) -> None:
         """Creates the topics it writes that do not exist yet (their dead-letter twins are the consumers' affair)."""
