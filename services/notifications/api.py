@@ -44,6 +44,7 @@ from services.notifications.domain import (
     SubscriptionExistsError,
     SubscriptionIdempotencyConflictError,
     SubscriptionInvalidError,
+    SubscriptionLimitReachedError,
     SubscriptionLookupBusyError,
     SubscriptionNotFoundError,
     SubscriptionVersionConflictError,
@@ -62,6 +63,9 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     SubscriptionLookupBusyError: DEPENDENCY_UNAVAILABLE,
     SubscriptionExistsError: ProblemSpec(
         409, "subscription-exists", "The organisation already subscribes to its topic"
+    ),
+    SubscriptionLimitReachedError: ProblemSpec(
+        409, "subscription-limit-reached", "The organisation's subscriptions are at their limit"
     ),
     SubscriptionIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
     SubscriptionVersionConflictError: VERSION_CONFLICT,
@@ -96,8 +100,12 @@ def own_org(principal: Principal, org_id: str | None) -> str:
 def subscription_response(
     entry: SubscriptionEntry, response: Response, secret: str | None = None
 ) -> SubscriptionPublic:
+    """The subscription with its headers; an answer telling a secret (a creation's or a rotation's, first told or
+    replayed) is never stored by a cache on the way (`Cache-Control: no-store`)."""
     response.headers["ETag"] = str(entry.version)
     response.headers["Location"] = f"/v1/subscriptions/{entry.id}"
+    if secret is not None:
+        response.headers["Cache-Control"] = "no-store"
     return SubscriptionPublic.of(entry, secret)
 
 
@@ -107,7 +115,14 @@ def subscription_response(
     response_model=SubscriptionPublic,
     response_model_exclude_none=True,
     tags=["subscriptions"],
-    responses={403: {"description": "org_id is not the caller's organisation"}, 409: {"description": "Conflict"}},
+    responses={
+        403: {"description": "org_id is not the caller's organisation"},
+        404: {"description": "The subscription this Idempotency-Key created was deleted since"},
+        409: {
+            "description": "The organisation's topic subscription exists, its subscriptions are at their limit "
+            "(NOTIFICATIONS_MAX_SUBSCRIPTIONS_PER_ORG), or Idempotency-Key reused"
+        },
+    },
 )
 def subscribe(
     body: SubscriptionCreate,
@@ -222,7 +237,6 @@ def rotate_secret(
         raise invalid_field(error.field, str(error)) from None
     if rotated.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Cache-Control"] = "no-store"
     return subscription_response(rotated.subscription, response, rotated.generated_secret)
 
 

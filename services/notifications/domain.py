@@ -74,7 +74,7 @@ class NotificationsError(Exception):
 
 
 class SubscriptionNotFoundError(NotificationsError, LookupError):
-    """No such subscription for the caller's organisation (or it was deleted)."""
+    """No such subscription for the caller's organisation (or it was deleted: a retried creation of it too)."""
 
 
 class SubscriptionInvalidError(NotificationsError, ValueError):
@@ -97,6 +97,14 @@ class SubscriptionExistsError(NotificationsError):
     def __init__(self, message: str, existing_id: uuid.UUID) -> None:
         super().__init__(message)
         self.existing_id = existing_id
+
+
+class SubscriptionLimitReachedError(NotificationsError):
+    """The organisation has as many live subscriptions as the service keeps for one organisation (each event
+    concerning it schedules a delivery per subscription, in the consumer every organisation shares); names the field
+    (`org_id`)."""
+
+    field = "org_id"
 
 
 class SubscriptionIdempotencyConflictError(NotificationsError):

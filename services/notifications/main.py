@@ -41,6 +41,7 @@ def build_application(
         resolve=resolve,
         lookup_timeout=settings.webhook_lookup_timeout_s,
         lookups=_webhook_lookups(settings),
+        subscriptions_per_org=settings.max_subscriptions_per_org,
     )
 
 

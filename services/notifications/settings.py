@@ -12,6 +12,7 @@ from services.common.kafka_acls import ACL_FILE
 from services.common.kafka_security import KafkaAccess
 from services.common.settings import ServiceSettings, SettingsError
 from services.common.shares import SLOW_FOR
+from services.notifications.application import SUBSCRIPTIONS_PER_ORG, SUBSCRIPTIONS_PER_ORG_MAX
 from services.notifications.domain import RetryPolicy
 
 
@@ -55,6 +56,10 @@ class NotificationsSettings(ServiceSettings):
         5.0, gt=0, description="longest a webhook URL's host may take to resolve when subscribing (then 422 on url)"
     )
     delivery_poll_interval_s: float = Field(0.05, gt=0)
+    max_subscriptions_per_org: int = Field(SUBSCRIPTIONS_PER_ORG, ge=1, le=SUBSCRIPTIONS_PER_ORG_MAX)
+    """`NOTIFICATIONS_MAX_SUBSCRIPTIONS_PER_ORG`: the live subscriptions (paused and disabled ones included) one
+    organisation may have; one more is a 409 `subscription-limit-reached` naming `org_id` (at most 200: each event
+    concerning the organisation schedules a delivery per subscription, in the consumer every organisation shares)."""
     kafka_issuer_username: str | None = None
     """The principal that issues establishments' Kafka credentials (`svc-credentials`); unset: none are issued."""
     kafka_issuer_password: SecretStr | None = None

@@ -343,6 +343,14 @@ class Board:
         with self.projector.reading() as tx:
             return self._subscriptions(tx, sql, params)
 
+    def live_count(self, org_id: str) -> int:
+        """How many live (not deleted) subscriptions the organisation has."""
+        sql = "SELECT COUNT(*) FROM board_subscriptions WHERE org_id = ? AND status <> ?"
+        with self.projector.reading() as tx:
+            row = tx.one(sql, (org_id, SubscriptionStatus.DELETED.value))
+        assert row is not None  # a count is one row
+        return int(row[0])
+
     def delivery(self, delivery_id: uuid.UUID) -> DeliveryEntry | None:
         with self.projector.reading() as tx:
             found = self._deliveries(tx, "SELECT state FROM board_deliveries WHERE id = ?", (str(delivery_id),))

@@ -74,6 +74,48 @@ def test_a_retried_request_with_its_idempotency_key_creates_nothing_more(client:
     assert len(client.get("/v1/subscriptions", headers=auth(me, "admin")).json()["items"]) == 1
 
 
+def test_every_answer_telling_a_secret_is_kept_out_of_caches(client: TestClient, auth: Auth) -> None:
+    """Review of 2026-12: the creation of a webhook answered its generated secret without `Cache-Control: no-store`
+    (rotations had it), and so did a retried creation telling it again."""
+    me = org()
+    body = webhook(me)
+    del body["secret"]
+    headers = {**auth(me, "admin"), "Idempotency-Key": "partner-9"}
+    created = client.post("/v1/subscriptions", json=body, headers=headers)
+    retried = client.post("/v1/subscriptions", json=body, headers=headers)
+    rotated = client.post(f"/v1/subscriptions/{created.json()['id']}/rotate-secret", headers=auth(me, "admin"))
+    for told in (created, retried, rotated):
+        assert told.is_success and told.json()["secret"].startswith("whsec_"), told.text
+        assert told.headers["Cache-Control"] == "no-store", told.request.url
+
+
+def test_a_retried_creation_of_a_deleted_subscription_is_the_404_of_a_deleted_subscription(
+    client: TestClient, auth: Auth
+) -> None:
+    """It answered 201 with the subscription DELETED and a `Location` that is a 404. A replay answers the resource as
+    it stands now, and a deleted subscription is a 404 `subscription-not-found` on every route (a retried DELETE too);
+    the key stays bound to its request (another body: 409), and a new key subscribes again."""
+    me = org()
+    admin = auth(me, "admin")
+    for body in (webhook(me), {"org_id": me, "channel": "KAFKA_TOPIC"}):
+        headers = {**admin, "Idempotency-Key": f"first-{body['channel']}"}
+        created = client.post("/v1/subscriptions", json=body, headers=headers).json()
+        assert client.delete(f"/v1/subscriptions/{created['id']}", headers=admin).status_code == 204
+        anew = client.post(
+            "/v1/subscriptions", json=body, headers={**admin, "Idempotency-Key": f"anew-{body['channel']}"}
+        )
+        assert anew.status_code == 201, anew.text
+        for retried in (
+            client.post("/v1/subscriptions", json=body, headers=headers),
+            client.delete(f"/v1/subscriptions/{created['id']}", headers=admin),
+        ):
+            assert retried.status_code == 404, retried.text
+            assert retried.json()["type"] == "urn:ca.qc.rls:problem:subscription-not-found"
+            assert "Location" not in retried.headers
+        other = client.post("/v1/subscriptions", json={**body, "filters": {"min_urgency": "URGENT"}}, headers=headers)
+        assert other.status_code == 409 and other.json()["type"] == "urn:ca.qc.rls:problem:idempotency-key-reused"
+
+
 # --- bad input: a problem naming the field, nothing stored ---------------------------------------------------
 
 

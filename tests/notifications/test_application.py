@@ -177,6 +177,23 @@ def test_a_reminder_without_its_clock_service_on_a_referral_not_known_here_reach
         assert story.referral_id not in caplog.text and "usager" not in caplog.text
 
 
+def test_a_reminder_left_out_is_counted_and_logged_once_however_many_copies_kafka_delivers(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Kafka delivers a record at least once: each copy was counted in `rls_reminders_unmatched` and logged again
+    (three for one reminder delivered three times), though a copy only tracks its position. Now the copy that routes
+    the reminder counts it."""
+    sender, receiver = org("csss"), org("crise")
+    with open_app(store_url) as app:
+        filtered = subscribe_webhook(app, receiver, "https://crise.example/c", Filters(services=("CRISIS_24_7",)))
+        reminder = Story(sender, receiver, to_service="CRISIS_24_7").delay("breached")
+        with caplog.at_level("WARNING", logger="services.notifications.application"):
+            Feed(app)(reminder, reminder, reminder)
+        assert scheduled(app, filtered) == []
+        assert app.reminders_unmatched == {"ca.qc.rls.referral.delay-breached.v1": 1}
+        assert len(caplog.records) == 1, caplog.text
+
+
 def test_what_leaves_carries_only_the_contract_fields(store_url: str) -> None:
     """Record information slipped into an upstream event by mistake is never forwarded."""
     sender, receiver = org(), org()

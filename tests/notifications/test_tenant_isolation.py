@@ -30,8 +30,13 @@ from services.common.egress import (
     for_tenant,
 )
 from services.common.eventstore import persistence_env
-from services.notifications.application import Notifications
-from services.notifications.domain import DeliveryStatus, SubscriptionInvalidError, SubscriptionLookupBusyError
+from services.notifications.application import Notifications, SubscriptionRequest
+from services.notifications.domain import (
+    DeliveryChannel,
+    DeliveryStatus,
+    SubscriptionInvalidError,
+    SubscriptionLookupBusyError,
+)
 from services.notifications.loops import DeliveryWorker
 from services.notifications.outbound import TopicTransport, WebhookTransport
 from services.notifications.settings import NotificationsSettings
@@ -361,6 +366,24 @@ def test_subscribing_resolves_the_webhooks_host_under_a_deadline(app: Notificati
         subscribe_webhook(app, me, "https://again.silent.example/hooks")
     assert subscribe_webhook(app, org("other"), "http://localhost/hooks")
     assert zone.most_waiting == MAX_RESOLVING_PER_TENANT
+
+
+def test_a_retried_creation_is_answered_without_resolving_its_host_again(app: Notifications, zone: Zone) -> None:
+    """Review of 2026-12: a creation retried with its Idempotency-Key resolved the host again before the key was
+    looked up, so a client that lost the 201 got 422 `url` (or 503) while its subscription existed with a generated
+    secret it never received. The key is looked up first; only a new subscription is resolved."""
+    me = org("silent")
+    request = SubscriptionRequest(me, DeliveryChannel.WEBHOOK, "https://hooks.silent.example/hooks")
+    created = app.subscribe(request, "u", "create-1")
+    zone.silence()  # the organisation's name server stops answering while its client retries
+    for _ in range(MAX_RESOLVING_PER_TENANT + 1):  # more than its share of lookups: none is started
+        retried = app.subscribe(request, "u", "create-1")
+        assert (retried.subscription.id, retried.created) == (created.subscription.id, False)
+        assert retried.generated_secret == created.generated_secret and created.generated_secret is not None
+    assert zone.most_waiting == 0, "no lookup"
+    with pytest.raises(SubscriptionInvalidError, match="did not resolve") as refused:
+        app.subscribe(request, "u", "create-2")
+    assert refused.value.field == "url", "a new subscription is resolved"
 
 
 def test_an_organisations_share_is_less_than_the_delivery_threads() -> None:

@@ -48,6 +48,7 @@ EXPECTED: dict[str, int] = {
     "organisation-exists": 409,
     "subscription-exists": 409,
     "subscription-without-secret": 409,  # a topic subscription asked to rotate its (absent) signing secret
+    "subscription-limit-reached": 409,  # an organisation's live subscriptions (NOTIFICATIONS_MAX_SUBSCRIPTIONS_PER_ORG)
     "unknown-organisation": 422,
     "information-erased": 410,
     "disclosure-denied": 403,
