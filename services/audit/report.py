@@ -110,28 +110,37 @@ def build_report(
     generated_at: datetime,
     changes: tuple[BoundChange, ...] = (),
 ) -> Report:
-    """The report for [start, end): clocks started in the period, evaluated as they stood at `end`, each against the
-    bound in force when it started (`bounds`, or the latest of `changes` in effect then). Its chart of
-    breaches over time spans the period from no earlier than the first referral and to no later than the report's
-    time: a period from year 1, or to 9999, would chart tens of thousands of empty weeks."""
+    """The report for [start, end), made at `generated_at`: the clocks started in the period, each judged as it
+    stands at `generated_at` against the bound in force when it started (`bounds`, or the latest of `changes` in
+    effect then) — as the referral service's compliance and the standards board judge them. Judged at `end` instead,
+    a period ending in the future counted clocks still running as breached, and a past one lost the clocks decided
+    after it (most 30-day follow-ups of its last weeks) from every report. A clock still running at `generated_at` is
+    open: not counted. Its chart of breaches over time places each breach at its due date, whichever period its
+    clock started in (as the referral service's flags of those days, beside it), and spans the period from no earlier
+    than the first referral and to no later than `generated_at`: a period from year 1, or to 9999, would chart tens
+    of thousands of empty weeks."""
     tz = ZoneInfo(zone)
     policy = Policy(bounds, zone=tz, changes=changes)  # days of the standards stated in days are this zone's
     report = Report(start, end, generated_at, zone)
+    chart_to = min(end, generated_at)
     clocks: list[Clock] = []
+    breached: list[Clock] = []  # the breaches falling due in the chart's span, of clocks started in any period
     flagged: list[HistoryRow] = []
     today = _last_day(end, tz)
     first: datetime | None = None  # the first referral's submission
     for rows in history.each_entity_of("referral"):  # one referral at a time: what the period needs is kept
         submitted = parse_time(rows[0].effective_at)
         first = submitted if first is None else min(first, submitted)
-        clocks += [c for c in all_clocks(rows, policy, end) if start <= c.started_at < end]
+        judged = all_clocks(rows, policy, generated_at)
+        clocks += [c for c in judged if start <= c.started_at < end]
+        breached += [c for c in judged if c.breached_at is not None and start <= c.breached_at < chart_to]
         flagged += [r for r in rows if r.name == "delay-breached" and _within(r.payload["occurred_at"], start, end)]
     report.by_standard = compliance(clocks)
     report.by_org_service = _by_org_service(clocks)
     report.flagged_breaches = dict(Counter(r.payload["standard"] for r in flagged))
-    chart_from, chart_to = max(start, first or end), min(end, generated_at)
+    chart_from = max(start, first or end)
     report.bucket = "week" if chart_to - chart_from <= timedelta(days=190) else "month"
-    report.breaches_over_time = _buckets(clocks, flagged, chart_from, chart_to, tz, report.bucket)
+    report.breaches_over_time = _buckets(breached, flagged, chart_from, chart_to, tz, report.bucket)
     report.disclosures, report.decisions = _disclosures(history, start, end)
     agreements = _agreements_at(history, end)
     report.volumes = _volumes(history, agreements, today, end)
@@ -160,12 +169,10 @@ def _bucket_start(day: date, bucket: str) -> date:
 
 
 def _buckets(
-    clocks: Iterable[Clock], flagged: Iterable[HistoryRow], start: datetime, end: datetime, tz: ZoneInfo, bucket: str
+    breached: Iterable[Clock], flagged: Iterable[HistoryRow], start: datetime, end: datetime, tz: ZoneInfo, bucket: str
 ) -> list[BreachBucket]:
     computed = Counter(
-        _bucket_start(c.due_at.astimezone(tz).date(), bucket)
-        for c in clocks
-        if c.state == "BREACHED" and start <= c.due_at < end
+        _bucket_start(c.due_at.astimezone(tz).date(), bucket) for c in breached if start <= c.due_at < end
     )
     by_service = Counter(
         _bucket_start(parse_time(r.payload["occurred_at"]).astimezone(tz).date(), bucket) for r in flagged

@@ -79,14 +79,12 @@ class Rule:
     services: frozenset[str] | None = None
     channels: frozenset[str] | None = None
     urgencies: frozenset[str] | None = None
-    except_services: frozenset[str] = frozenset()
 
     def applies(self, service: str, channel: str, urgency: str) -> bool:
         return (
             (self.services is None or service in self.services)
             and (self.channels is None or channel in self.channels)
             and (self.urgencies is None or urgency in self.urgencies)
-            and service not in self.except_services
         )
 
 
@@ -111,10 +109,18 @@ FOLLOW_UP = frozenset({"follow-up-started", "meeting-recorded"})
 recorded as started, or a meeting with the person after acceptance (a first contact alone is not the follow-up; it has
 its own 7-day clock)."""
 
+ANNEXE_II_SERVICES = CONSULTS | {"AAOR", "INFO_SOCIAL", "CRISIS_24_7", "CIVIL_SECURITY"}
+"""The six general social services (fiches 1 to 6), the only ones Annexe II sets delay standards for: the CSSS's
+specific and specialised programmes and the community organisations' services (autonomous, not part of the network)
+have none, so no clock of this table ever starts for them."""
 OWN_URGENT_RULES = CONSULTS | {"CRISIS_24_7", "CIVIL_SECURITY", "INFO_SOCIAL"}
 """Services whose urgent situations follow rules of their own: the consultations' clocks start at acceptance, crisis
 and civil security handle every urgent situation immediately, and Info-Social has no urgent-handling standard (its
 standard is the call answered, which the standards board measures)."""
+URGENT_FROM_RECEPTION = ANNEXE_II_SERVICES - OWN_URGENT_RULES
+"""The services whose urgent situations are timed from the request received, 24 hours or immediately by degree
+(Annexe II, "traite toute situation considérée urgente"): those of the Annexe with no urgent rule of their own, the
+AAOR alone. The generic urgent rules apply to them only, never to a service the Annexe does not cover."""
 
 RULES: tuple[Rule, ...] = (
     Rule(DelayStandard.AAOR_FIRST_CONTACT, "submitted", CONTACT, frozenset({"AAOR"}), frozenset({"IN_PERSON"})),
@@ -142,15 +148,15 @@ RULES: tuple[Rule, ...] = (
         DelayStandard.URGENT_HANDLING,
         "submitted",
         CONTACT,
+        URGENT_FROM_RECEPTION,
         urgencies=frozenset({"URGENT"}),
-        except_services=OWN_URGENT_RULES,
     ),
     Rule(
         DelayStandard.CRISIS_IMMEDIATE,
         "submitted",
         CONTACT,
+        URGENT_FROM_RECEPTION,
         urgencies=frozenset({"IMMEDIATE"}),
-        except_services=OWN_URGENT_RULES,
     ),
 )
 

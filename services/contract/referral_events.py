@@ -66,9 +66,11 @@ class DelayStandard(StrEnum):
     CONSULT_FOLLOW_UP = "CONSULT_FOLLOW_UP"
     """SOCIAL_CONSULT / PSYCH_CONSULT: follow-up started (or a meeting held) ≤ 30 days after acceptance."""
     URGENT_HANDLING = "URGENT_HANDLING"
-    """Urgent situation handled, ≤ 24 h."""
+    """AAOR (from the request) and SOCIAL_CONSULT / PSYCH_CONSULT (from acceptance): an URGENT situation handled,
+    ≤ 24 h. Services outside Annexe II's six have no urgent clock."""
     CRISIS_IMMEDIATE = "CRISIS_IMMEDIATE"
-    """CRISIS_24_7 (and IMMEDIATE urgency): handled immediately (a configurable bound)."""
+    """CRISIS_24_7, CIVIL_SECURITY (URGENT or IMMEDIATE), and an IMMEDIATE situation at the AAOR or a consultation:
+    handled immediately (a configurable bound)."""
 
 
 class ClockState(StrEnum):

@@ -101,11 +101,13 @@ class ReferralView(Projection):
         changes = [(c.standard, c.bound.total_seconds(), c.effective_from.isoformat()) for c in self.policy.changes]
         policy = (bounds, self.policy.at_risk_ratio, self.policy.zone.key, *([changes] if changes else []))
         digest = hashlib.sha256(repr(policy).encode()).hexdigest()
+        # 11: the generic urgent clocks only for the AAOR (none for a service outside Annexe II: the clock rows are
+        # recomputed; flags already recorded stay in the history);
         # 10: the state keeps where a referral stood when it left each organisation (`Referral.left`);
         # 9: the analysis completed by the AAOR's decision, for requests by phone or in person, and the follow-up
         # started by a meeting (the clock rows are recomputed; flags already recorded stay in the history);
         # 8: the state's idempotency keys scoped by organisation; 7: calendar-day bounds
-        return f"10:{digest[:16]}"
+        return f"11:{digest[:16]}"
 
     def schema(self, db: Database) -> Sequence[str]:
         return [

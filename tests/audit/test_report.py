@@ -45,6 +45,7 @@ from tests.referral.fakes import fake_gateways
 ZONE = "America/Montreal"
 START = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)  # 2026-11-01 00:00 in Montréal
 END = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
 CSSS, CENTRE, CRISIS = "csss-a", "centre-b", "crisis-c"
 
 
@@ -301,6 +302,78 @@ def test_delay_standards_agree_with_the_referral_services_own_compliance(
     assert sum(ours.flagged_breaches.values()) == sum(c.breached for c in ours.by_standard) > 0
     analysis = next(c for c in ours.by_standard if c.standard == "AAOR_ANALYSIS")
     assert (analysis.total, analysis.met) == (3, 2)  # the walk-in never completed; the electronic request not counted
+
+
+def figures(report: Any) -> dict[str, tuple[int, int, int]]:
+    """Per standard: decided, met, breached."""
+    return {c.standard: (c.total, c.met, c.breached) for c in report.by_standard}
+
+
+def consultation(n: int, accepted: datetime, *steps: tuple[str, str, datetime]) -> list[Outgoing]:
+    """A social consultation accepted at `accepted`, then `steps` (name, status, time)."""
+    return [
+        referral(n, "submitted", accepted - timedelta(hours=1), "SUBMITTED"),
+        referral(n, "accepted", accepted, "ACCEPTED"),
+        *(referral(n, name, at, status) for name, status, at in steps),
+    ]
+
+
+def test_a_report_made_during_its_period_leaves_the_clocks_still_running_open(tmp_path: Path) -> None:
+    """This month's report, made on 4 November: the 7-day first contact of a consultation accepted on 2 November is
+    still running, so it is open (not counted), as in the referral service's compliance, not breached because the
+    period ends on 1 December; the one accepted in October and never contacted breached on 28 October, before the
+    period, and its follow-up falls due on 20 November, after the report: no breach in this chart yet."""
+    db = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
+    ingest(db, consultation(1, START + timedelta(days=1)) + consultation(2, START - timedelta(days=11)))
+    made = START + timedelta(days=3)
+    report = build_report(db, START, END, ANNEXE_II, ZONE, made)
+    assert report.by_standard == [] and report.summary["breaches"] == 0
+    assert sum(b.computed for b in report.breaches_over_time) == 0
+    later = build_report(db, START, END, ANNEXE_II, ZONE, START + timedelta(days=25))
+    assert figures(later) == {"CONSULT_FIRST_CONTACT": (1, 0, 1)}
+    assert sum(b.computed for b in later.breaches_over_time) == 2  # the 9 November's, and the October clock's 20th
+
+
+def test_a_clock_decided_after_its_period_counts_in_the_period_it_started_and_charts_at_its_due_date(
+    tmp_path: Path,
+) -> None:
+    """Asked on 15 January: a consultation accepted on 20 November, first contacted on 25 November, whose follow-up
+    never started, breached its 30 days on 20 December; one accepted on 28 November was first contacted on 3 December.
+    Each clock counts in November, the period it started, as it stands now (judged on 1 December, the follow-up was
+    running and the 3 December contact too: both were lost from every report). The breach is charted in December,
+    the month it fell due, beside the referral service's flag of that day."""
+    late_in_month = datetime(2026, 11, 20, 15, tzinfo=UTC)
+    last_week = datetime(2026, 11, 28, 15, tzinfo=UTC)
+    follow_up_due = late_in_month + timedelta(days=30)
+    flag = referral(
+        1,
+        "delay-breached",
+        follow_up_due,
+        "FIRST_CONTACT_MADE",
+        standard="CONSULT_FOLLOW_UP",
+        bound_s=30 * 86_400,
+        started_at=late_in_month,
+        due_at=follow_up_due,
+        clock_state="BREACHED",
+        responsible_org=CENTRE,
+    )
+    contact = ("first-contact-made", "FIRST_CONTACT_MADE")
+    follow_up = ("follow-up-started", "FOLLOW_UP_STARTED")
+    db = HistoryDB(f"sqlite:///{tmp_path / 'history.db'}")
+    ingest(db, [*consultation(1, late_in_month, (*contact, late_in_month + timedelta(days=5))), flag])
+    ingest(db, consultation(2, last_week, (*contact, last_week + timedelta(days=5)), (*follow_up, END + 9 * DAY)))
+    now = datetime(2027, 1, 15, 17, tzinfo=UTC)
+    december = (END, datetime(2027, 1, 1, 5, tzinfo=UTC))
+
+    november = build_report(db, START, END, ANNEXE_II, ZONE, now)
+    assert figures(november) == {"CONSULT_FIRST_CONTACT": (2, 2, 0), "CONSULT_FOLLOW_UP": (2, 1, 1)}
+    assert sum(b.computed for b in november.breaches_over_time) == 0  # nothing fell due in November
+    in_december = build_report(db, *december, ANNEXE_II, ZONE, now)
+    assert figures(in_december) == {}
+    assert [(b.start, b.computed, b.flagged) for b in in_december.breaches_over_time if b.computed or b.flagged] == [
+        (date(2026, 12, 14), 1, 1)
+    ]
+    assert in_december.flagged_breaches == {"CONSULT_FOLLOW_UP": 1}
 
 
 # --- the HTML in a real browser ----------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,7 +14,8 @@ import pytest
 from services.common.clock import ManualClock
 from services.common.eventstore import persistence_env
 from services.contract import delay_standards
-from services.contract.delay_standards import DEFAULT_BOUNDS, Policy
+from services.contract.codes import ServiceCode
+from services.contract.delay_standards import DEFAULT_BOUNDS, Policy, Rule
 from services.contract.referral_events import ClockState, DelayStandard
 from services.referral.application import Referrals, Submission
 from services.referral.domain import Meeting, Referral, Step
@@ -285,6 +288,10 @@ def test_a_new_receiver_records_its_own_call_back_after_a_redirect() -> None:
         ("PSYCH_CONSULT", "URGENT", set(), {("URGENT_HANDLING", 24 * H)}),
         ("AAOR", "URGENT", {("URGENT_HANDLING", 24 * H)}, set()),
         ("AAOR", "IMMEDIATE", {("CRISIS_IMMEDIATE", H)}, set()),
+        # outside the six general social services Annexe II covers: no urgent standard at all
+        ("COMMUNITY_SERVICE", "URGENT", set(), set()),
+        ("SPECIFIC_SERVICES", "IMMEDIATE", set(), set()),
+        ("SPECIALISED_SERVICES", "URGENT", set(), set()),
     ],
 )
 def test_urgent_situations_are_timed_as_the_ministry_table_says(
@@ -380,6 +387,33 @@ def test_a_consultation_followed_in_weekly_meetings_has_started_its_follow_up() 
     assert [f for f in flags(app, referral.id) if f[0] == "CONSULT_FOLLOW_UP"] == []
 
 
+@pytest.mark.parametrize("service", ["COMMUNITY_SERVICE", "SPECIFIC_SERVICES", "SPECIALISED_SERVICES"])
+@pytest.mark.parametrize("urgency", ["URGENT", "IMMEDIATE"])
+def test_an_urgent_referral_outside_annexe_ii_is_never_flagged_nor_charged(service: str, urgency: str) -> None:
+    """Annexe II's urgent-handling row names the six general social services only: a community organisation (or a
+    specific or specialised programme) that receives an urgent referral has no clock, no at-risk or breach flag, and
+    no breach in its compliance report."""
+    clock = ManualClock(T0)
+    app = make_app(clock=clock)
+    referral = submit(app, service, channel="ELECTRONIC", urgency=urgency)
+    clock.advance(2 * D)
+    assert app.tick() == 0
+    assert app.clocks(app.get_referral(referral.id)) == []
+    assert flags(app, referral.id) == []
+    assert [c.standard for c in app.compliance("org-b", service, None, None) if c.total] == []
+
+
+@contextmanager
+def former_release(monkeypatch: pytest.MonkeyPatch, rules: tuple[Rule, ...], version: int) -> Iterator[None]:
+    """The referral service of an earlier release: its definition of the clocks (`rules`) and its view's version."""
+    current = ReferralView.version.fget
+    assert current is not None
+    with monkeypatch.context() as former:
+        former.setattr(delay_standards, "RULES", rules)
+        former.setattr(ReferralView, "version", property(lambda view: f"{version}:" + current(view).split(":", 1)[1]))
+        yield
+
+
 FORMER_RULES = tuple(
     replace(rule, met_by=frozenset({"analysed"}), channels=None)
     if rule.standard == DelayStandard.AAOR_ANALYSIS
@@ -399,21 +433,50 @@ def test_clock_rows_stored_under_the_former_definition_are_recomputed_and_its_fl
     stay in the history, and no new one is raised."""
     store = f"sqlite:///{tmp_path / 'referrals.db'}"
     clock = ManualClock(T0)
-    current = ReferralView.version.fget
-    assert current is not None
-    with monkeypatch.context() as former:
-        former.setattr(delay_standards, "RULES", FORMER_RULES)
-        former.setattr(ReferralView, "version", property(lambda view: "8:" + current(view).split(":", 1)[1]))
-        with make_app(store, clock) as app:
-            referral = submit(app, "AAOR", channel="IN_PERSON")
-            perform(app, referral, "first-contact", clock.advance(H))
-            perform(app, referral, "accept", clock.advance(D))
-            clock.advance(12 * D)
-            app.tick()
-            raised = [(s, k) for s, k, _ in flags(app, referral.id)]
-            assert raised == [("AAOR_ANALYSIS", "AT_RISK"), ("AAOR_ANALYSIS", "BREACHED")]
-            assert analysis(app) == (1, 0, 1)  # the view caught up with the flags, under the former definition
+    with former_release(monkeypatch, FORMER_RULES, 8), make_app(store, clock) as app:
+        referral = submit(app, "AAOR", channel="IN_PERSON")
+        perform(app, referral, "first-contact", clock.advance(H))
+        perform(app, referral, "accept", clock.advance(D))
+        clock.advance(12 * D)
+        app.tick()
+        raised = [(s, k) for s, k, _ in flags(app, referral.id)]
+        assert raised == [("AAOR_ANALYSIS", "AT_RISK"), ("AAOR_ANALYSIS", "BREACHED")]
+        assert analysis(app) == (1, 0, 1)  # the view caught up with the flags, under the former definition
     with make_app(store, clock) as upgraded:
         assert analysis(upgraded) == (1, 1, 0)
+        assert upgraded.tick() == 0
+        assert [(s, k) for s, k, _ in flags(upgraded, referral.id)] == raised
+
+
+FORMER_URGENT_RULES = tuple(
+    replace(rule, services=frozenset(ServiceCode) - delay_standards.OWN_URGENT_RULES)
+    if rule.services == frozenset({"AAOR"}) and rule.urgencies is not None  # the generic urgent rules
+    else rule
+    for rule in delay_standards.RULES
+)
+"""The definition of release 10: the generic urgent rules for every service without an urgent rule of its own,
+those Annexe II does not cover included."""
+
+
+def test_urgent_clocks_stored_for_a_community_organisation_are_dropped_and_their_flags_stay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store whose view and flags release 10 wrote for an urgent referral to a community organisation: the view
+    (version 11) is rebuilt without its clock, so compliance no longer charges the breach and the tick raises
+    nothing; the flags recorded then stay in the referral's history."""
+    store = f"sqlite:///{tmp_path / 'referrals.db'}"
+    clock = ManualClock(T0)
+    with former_release(monkeypatch, FORMER_URGENT_RULES, 10), make_app(store, clock) as app:
+        referral = submit(app, "COMMUNITY_SERVICE", channel="ELECTRONIC", urgency="URGENT")
+        clock.advance(2 * D)
+        app.tick()
+        raised = [(s, k) for s, k, _ in flags(app, referral.id)]
+        assert raised == [("URGENT_HANDLING", "AT_RISK"), ("URGENT_HANDLING", "BREACHED")]
+        assert [(c.standard, c.breached) for c in app.compliance("org-b", None, None, None) if c.total] == [
+            ("URGENT_HANDLING", 1)
+        ]
+    with make_app(store, clock) as upgraded:
+        assert [c.standard for c in upgraded.compliance("org-b", None, None, None) if c.total] == []
+        assert upgraded.index.due(clock.advance(D)) == []
         assert upgraded.tick() == 0
         assert [(s, k) for s, k, _ in flags(upgraded, referral.id)] == raised

@@ -1,6 +1,6 @@
 """Delay standards on the board (services/contract/delay_standards.py via services/standards/referrals.py), read
 against Annexe II: what completes an AAOR's request, which requests its analysis standard covers, what starts a
-consultation's follow-up."""
+consultation's follow-up, which services an urgent situation is timed for."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # Monday 09:00 in Montréal
 H, D = timedelta(hours=1), timedelta(days=1)
 
 
-def history(service: str, channel: str, *steps: tuple[str, timedelta]) -> dict[str, StepRecord]:
+def history(
+    service: str, channel: str, *steps: tuple[str, timedelta], urgency: str = "ROUTINE"
+) -> dict[str, StepRecord]:
     """A referral's steps as the board's table keeps them, keyed by CloudEvent id (a redirect orients the person to
     another organisation's social consultation)."""
     rows = [("submitted", timedelta(0)), *steps]
@@ -28,7 +30,7 @@ def history(service: str, channel: str, *steps: tuple[str, timedelta]) -> dict[s
             "to_org": "csss-c" if name == "redirected" else "csss-a",
             "to_service": "SOCIAL_CONSULT" if name == "redirected" else service,
             "channel": channel,
-            "urgency": "ROUTINE",
+            "urgency": urgency,
             "planned": 8 if name.startswith("intervention-plan") else None,
         }
         for n, (name, after) in enumerate(rows)
@@ -75,6 +77,20 @@ def test_a_consultation_followed_in_weekly_meetings_has_started_its_follow_up() 
         "CONSULT_MEETINGS": True,
         "CONSULT_PLAN": True,
         "CONSULT_FOLLOW_UP": True,
+    }
+
+
+@pytest.mark.parametrize("service", ["COMMUNITY_SERVICE", "SPECIFIC_SERVICES", "SPECIALISED_SERVICES"])
+@pytest.mark.parametrize("urgency", ["URGENT", "IMMEDIATE"])
+def test_an_urgent_referral_outside_annexe_ii_gives_the_board_no_row(service: str, urgency: str) -> None:
+    """Annexe II's urgent-handling row names the six general social services only: an urgent referral to a community
+    organisation, or a specific or specialised programme, charges it no breach on the board, even with a
+    `delay-breached` a release that timed it recorded (its flags stay in the history)."""
+    flagged = history(service, "ELECTRONIC", ("delay-breached", D), ("closed", 3 * D), urgency=urgency)
+    assert referral_marks(flagged, BOUNDS) == []
+    aaor = history("AAOR", "ELECTRONIC", ("first-contact-made", 30 * H), urgency=urgency)
+    assert month(referral_marks(aaor, BOUNDS)) == {
+        "URGENT_HANDLING" if urgency == "URGENT" else "CRISIS_IMMEDIATE": False
     }
 
 

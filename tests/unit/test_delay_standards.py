@@ -1,5 +1,6 @@
 """The contract's definition of the delay standards (services/contract/delay_standards.py), read against Annexe II:
-what completes an AAOR's request, which requests the analysis standard covers, what starts a consultation's follow-up.
+what completes an AAOR's request, which requests the analysis standard covers, what starts a consultation's follow-up,
+which services an urgent situation is timed for.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.contract.codes import ServiceCode
 from services.contract.delay_standards import DEFAULT_BOUNDS, Policy, Step, compute_clocks
 from services.contract.referral_events import ClockState, DelayStandard
 
@@ -112,3 +114,39 @@ def test_a_first_contact_alone_or_a_meeting_before_acceptance_does_not_start_the
     assert states(late, "PHONE", FOLLOW_UP) == {"org-b": ClockState.BREACHED}
     started = history("PSYCH_CONSULT", ("accepted", H), ("follow-up-started", 20 * D))
     assert states(started, "PHONE", FOLLOW_UP) == {"org-b": ClockState.MET}
+
+
+URGENT = {DelayStandard.URGENT_HANDLING, DelayStandard.CRISIS_IMMEDIATE}
+SIX = {"AAOR", "INFO_SOCIAL", "CRISIS_24_7", "SOCIAL_CONSULT", "PSYCH_CONSULT", "CIVIL_SECURITY"}
+"""The six general social services of Annexe II (fiches 1 to 6)."""
+OUTSIDE_ANNEXE_II = sorted(set(ServiceCode) - SIX)
+
+
+def urgent_clocks(steps: list[Step], urgency: str) -> set[tuple[str, str, str]]:
+    """The urgent clocks of a request at `LATER`: (standard, organisation, service)."""
+    return {
+        (c.standard.value, c.responsible_org, c.service)
+        for c in compute_clocks(steps, "ELECTRONIC", urgency, POLICY, LATER)
+        if c.standard in URGENT
+    }
+
+
+@pytest.mark.parametrize("service", OUTSIDE_ANNEXE_II)
+@pytest.mark.parametrize("urgency", ["URGENT", "IMMEDIATE"])
+def test_an_urgent_request_to_a_service_outside_annexe_ii_starts_no_clock(service: str, urgency: str) -> None:
+    """Annexe II's row "traite toute situation considérée urgente" gives a bound for the six general social services
+    only (seed 000, Annexe II; `domain/standards.md`): a CSSS's specific or specialised programme, or a community
+    organisation (autonomous, not part of the network), is under no delay standard, so no clock starts for it, none
+    is flagged at risk or breached, and no breach is charged to it."""
+    assert OUTSIDE_ANNEXE_II == ["COMMUNITY_SERVICE", "SPECIALISED_SERVICES", "SPECIFIC_SERVICES"]
+    assert compute_clocks(history(service, ("accepted", H)), "ELECTRONIC", urgency, POLICY, LATER) == []
+
+
+@pytest.mark.parametrize(("urgency", "standard"), [("URGENT", "URGENT_HANDLING"), ("IMMEDIATE", "CRISIS_IMMEDIATE")])
+def test_the_aaor_times_an_urgent_request_from_reception_not_the_community_service_it_orients_to(
+    urgency: str, standard: str
+) -> None:
+    """The AAOR's urgent clock runs from the request (24 h, or immediately, by degree); the community organisation the
+    AAOR orients the person to gets none."""
+    steps = history("AAOR", ("redirected", H), ("accepted", 2 * H), to_service="COMMUNITY_SERVICE")
+    assert urgent_clocks(steps, urgency) == {(standard, "org-b", "AAOR")}
