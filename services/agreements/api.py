@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from services.agreements.access import POLICY, parties
+from services.agreements.access import CHANGE, POLICY, parties
 from services.agreements.api_models import (
     AgreementAmend,
     AgreementCreate,
@@ -48,7 +48,7 @@ from services.agreements.domain import (
     ProposalConflictError,
 )
 from services.agreements.terms import FIRST_DAY, LAST_DAY
-from services.common.auth import Principal
+from services.common.auth import PLATFORM_ORG, Principal
 from services.common.params import Day, LocalInstant
 from services.common.preconditions import IfMatch, if_match_version
 from services.common.problems import (
@@ -96,7 +96,9 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 def actor_of(principal: Principal) -> Actor:
-    return Actor(sub=principal.sub, org=principal.org, override="admin" in principal.roles)
+    """The caller as the application sees it: acting beyond its organisation only as the policy lets it (the
+    platform's admin; an establishment's is a party's like its coordinators)."""
+    return Actor(sub=principal.sub, org=principal.org, override=CHANGE.unscoped_for(principal))
 
 
 def revision_of(if_match: str | None) -> int | None:
@@ -118,16 +120,22 @@ def agreement_response(agreement: Agreement, response: Response) -> AgreementPub
 
 # --- directory -------------------------------------------------------------------------------------------
 
+NOT_THE_PLATFORMS_ADMIN = f"only the platform's administrator (organisation {PLATFORM_ORG}) registers organisations"
+
 
 @router.post(
     "/organisations",
     status_code=201,
     response_model=OrganisationPublic,
     tags=["directory"],
-    responses={409: {"description": "An organisation with this id is registered"}},
+    responses={
+        403: {"description": "Not the platform's administrator (an establishment's admin registers nothing)"},
+        409: {"description": "An organisation with this id is registered"},
+    },
 )
 def register_organisation(body: OrganisationCreate, principal: Admin, agreements: App) -> OrganisationPublic:
-    """Register an organisation of the network and the services it offers."""
+    """Register an organisation of the network and the services it offers (the platform's administrator only)."""
+    POLICY.check("register_organisation", principal, {}, NOT_THE_PLATFORMS_ADMIN)
     services = [s.value for s in body.services]
     return OrganisationPublic.of(
         agreements.register_organisation(body.id, body.name, body.kind.value, body.territory, services)

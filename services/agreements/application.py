@@ -48,8 +48,9 @@ Command = Callable[[Agreement, datetime], None]
 
 @dataclass(frozen=True)
 class Actor:
-    """Who asks for a change: a user (`sub`) of an organisation; `override` lets a platform admin act on
-    agreements its organisation is not party to (it never signs for another organisation)."""
+    """Who asks for a change: a user (`sub`) of an organisation; `override` lets the platform's admin (never an
+    establishment's: `access.CHANGE`) act on agreements its organisation is not party to (it never signs for another
+    organisation)."""
 
     sub: str
     org: str

@@ -3,9 +3,10 @@
 A `Rule` names the roles admitted and the parties (the organisations a request or a resource concerns, by their
 part in it: `sender`, `discloser`, `owner` …) whose members may act. Acting roles must belong to one of those
 parties; `auditor` reads what concerns its own organisation; `network-auditor` reads everything, and so does a
-platform service (role `service` of `PLATFORM_ORG`); an establishment's `service` principal (its telephony system) acts
-for its own organisation only. A service's `Policy` holds one rule per operation; routes ask it, and the authorisation
-matrix test is generated from it.
+platform service (role `service` of `PLATFORM_ORG`); the platform's administrator (`admin` of `PLATFORM_ORG`) acts
+beyond one organisation where a rule says so. An establishment's `service` principal (its telephony system) and its
+`admin` act for their own organisation only (`PLATFORM_ROLES`). A service's `Policy` holds one rule per operation;
+routes ask it, and the authorisation matrix test is generated from it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 
-from services.common.auth import NETWORK_AUDITOR, SERVICE, Principal, authenticated
+from services.common.auth import ADMIN, NETWORK_AUDITOR, SERVICE, Principal, authenticated
 from services.common.problems import FORBIDDEN, ProblemError, problem
 
 WORKERS = frozenset({"intake", "clinician", "coordinator"})
@@ -31,15 +32,17 @@ Parties = Mapping[str, str | Collection[str] | None]
 
 NETWORK_WIDE = frozenset({NETWORK_AUDITOR, SERVICE})
 """Roles not tied to the caller's organisation when it holds them beyond it (`Principal.unscoped_roles`): network
-auditors, the platform's own services."""
+auditors, the platform's own services. The platform's administrator is not among them: a rule names `admin` among its
+`unscoped` roles where it administers for the platform (the directory, agreements), never where it would act as one
+organisation's member (a disclosure register)."""
 
 
 @dataclass(frozen=True)
 class Rule:
     """Who may call one operation: any of `roles`, as a member of one of `parties` (none: no organisation scope);
-    `unscoped` roles act whatever the parties when the caller holds them beyond its organisation (`service`: only a
-    platform service); `network_only` roles act only so, never as a member of a party (for operations on one resource:
-    `scope`, for listings, does not read it)."""
+    `unscoped` roles act whatever the parties when the caller holds them beyond its organisation (`service`, `admin`:
+    only the platform's own); `network_only` roles act only so, never as a member of a party nor, in a rule without
+    parties, as an establishment's (for operations on one resource: `scope`, for listings, does not read it)."""
 
     roles: frozenset[str]
     parties: tuple[str, ...] = ()
@@ -59,10 +62,11 @@ class Rule:
         """Whether `principal` may act on something whose parties are `parties`."""
         if not self.admits_role(principal):
             return False
-        if not self.parties or parties is None or self.unscoped_for(principal):
+        if self.unscoped_for(principal):
             return True
-        scoped = principal.roles & (self.roles - self.network_only)
-        return bool(scoped) and principal.org in members(parties, self.parties)
+        if not principal.roles & (self.roles - self.network_only):
+            return False
+        return not self.parties or parties is None or principal.org in members(parties, self.parties)
 
     def scope(self, principal: Principal) -> str | None:
         """The organisation whose parties' resources `principal` may read (None: all of them) — the same rule as
@@ -121,4 +125,4 @@ def forbidden(detail: str) -> ProblemError:
     return problem(FORBIDDEN, detail)
 
 
-ALL_ROLES = frozenset({*WORKERS, "admin", *AUDITORS, SERVICE})
+ALL_ROLES = frozenset({*WORKERS, ADMIN, *AUDITORS, SERVICE})

@@ -23,14 +23,19 @@ DEV_ALGORITHM = "HS256"
 DEV_ISSUER = "rls-dev"
 NETWORK_AUDITOR = "network-auditor"
 SERVICE = "service"
-ROLES = frozenset({"intake", "clinician", "coordinator", "auditor", "admin", NETWORK_AUDITOR, SERVICE})
+ADMIN = "admin"
+ROLES = frozenset({"intake", "clinician", "coordinator", "auditor", ADMIN, NETWORK_AUDITOR, SERVICE})
 """`auditor` reads its own organisation's history; `network-auditor` (ministry, ombudsman) the whole network's;
 `service` is a system's, never a person's: a platform service's (of PLATFORM_ORG), or an establishment's own (its
-telephony system reporting Info-Social calls)."""
+telephony system reporting Info-Social calls); `admin` administers an organisation: the platform's (of PLATFORM_ORG:
+the directory, any agreement), or an establishment's own (its Kafka credentials, subscriptions, hours, agreements)."""
 PLATFORM_ORG = "rls-platform"
-"""The organisation of the platform's own services (the referral service's token). Its `service` principals alone act
-for the whole network: the identity provider gives this organisation to no establishment, and an establishment's
-`service` principal is scoped to its own organisation, like its workers."""
+"""The organisation of the platform's own services (the referral service's token) and administrators. Its `service`
+and `admin` principals alone act for the whole network: the identity provider gives this organisation to no
+establishment, and an establishment's `service` and `admin` principals are scoped to its own organisation, like its
+workers."""
+PLATFORM_ROLES = frozenset({SERVICE, ADMIN})
+"""Roles an establishment holds too, that act beyond one organisation only as the platform's own (PLATFORM_ORG)."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +60,10 @@ class Principal:
 
     @property
     def unscoped_roles(self) -> frozenset[str]:
-        """The caller's roles a policy may let act beyond its organisation (`Rule.unscoped`): `service` only in the
-        platform's own organisation, or an establishment's telephony system would read every organisation's data."""
-        return self.roles if self.org == PLATFORM_ORG else self.roles - {SERVICE}
+        """The caller's roles a policy may let act beyond its organisation (`Rule.unscoped`): `service` and `admin`
+        only in the platform's own organisation, or an establishment's telephony system would read every
+        organisation's data, and its administrator change other organisations' agreements and directory entries."""
+        return self.roles if self.org == PLATFORM_ORG else self.roles - PLATFORM_ROLES
 
     @property
     def platform_service(self) -> bool:

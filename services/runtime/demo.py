@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from services.common.auth import ADMIN, PLATFORM_ORG
+
 CSSS = "csss-vieille-capitale"
 REGIONAL = "crdp-capitale-nationale"
 CRISIS_CENTRE = "centre-crise-quebec"
@@ -94,7 +96,7 @@ def agreements(today: date) -> list[dict[str, Any]]:
 
 
 TokenFor = Callable[[str, list[str]], str]
-"""Mints a token for a demo organisation with the given roles."""
+"""Mints a token for an organisation (a demo organisation, or the platform's own) with the given roles."""
 
 
 def subscribe_demo_topics(notifications_url: str, token_for: Callable[[str], str]) -> None:
@@ -112,12 +114,12 @@ def subscribe_demo_topics(notifications_url: str, token_for: Callable[[str], str
                 response.raise_for_status()
 
 
-def _register_network(client: httpx.Client, token_for: TokenFor, today: date) -> list[str]:
-    """Organisations, then each agreement drafted by the CSSS and signed by every party (in force from Jan 1)."""
+def register_network(client: httpx.Client, token_for: TokenFor, today: date) -> list[str]:
+    """Organisations, registered by the platform's administrator (the directory is no establishment's to write), then
+    each agreement drafted by the CSSS and signed by every party (in force from Jan 1)."""
+    directory_admin = {"Authorization": f"Bearer {token_for(PLATFORM_ORG, [ADMIN])}"}
     for organisation in ORGANISATIONS:
-        response = client.post(
-            "/v1/organisations", json=organisation, headers={"Authorization": f"Bearer {token_for(CSSS, ['admin'])}"}
-        )
+        response = client.post("/v1/organisations", json=organisation, headers=directory_admin)
         if response.status_code not in (201, 409):
             response.raise_for_status()
     ids = []
@@ -144,7 +146,7 @@ def load_demo(urls: dict[str, str], token_for: TokenFor, marker: Path, today: da
         loaded: dict[str, Any] = json.loads(marker.read_text())
         return loaded
     with httpx.Client(base_url=urls["agreements"], timeout=10) as client:
-        ids = _register_network(client, token_for, today)
+        ids = register_network(client, token_for, today)
     loaded = {"organisations": [o["id"] for o in ORGANISATIONS], "agreements": ids}
     marker.write_text(json.dumps(loaded, indent=2))
     return loaded

@@ -16,6 +16,7 @@ from services.agreements.application import Actor, Agreements
 from services.agreements.main import build_app
 from services.agreements.settings import AgreementsSettings
 from services.agreements.terms import Terms, Volume
+from services.common.auth import PLATFORM_ORG
 from services.common.clock import ManualClock
 from services.common.envelope import CloudEvent
 from services.common.eventstore import persistence_env
@@ -162,7 +163,7 @@ def api(service_settings: Callable[..., Any], client_for: Callable[..., TestClie
 @pytest.fixture
 def network(api: TestClient, auth: Callable[..., dict[str, str]]) -> TestClient:
     for organisation in NETWORK:
-        response = api.post("/v1/organisations", json=organisation, headers=auth(CSSS, "admin"))
+        response = api.post("/v1/organisations", json=organisation, headers=auth(PLATFORM_ORG, "admin"))
         assert response.status_code == 201, response.text
     return api
 

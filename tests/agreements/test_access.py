@@ -102,20 +102,77 @@ CHANGES: dict[str, dict[str, Any] | None] = {
 }
 
 
+def ready_for(network: TestClient, auth: Auth, url: str, command: str) -> dict[str, Any]:
+    """The agreement in force at `url` made ready for `command` by its parties (a proposal awaits signatures, or it is
+    suspended); the agreement then."""
+    if command in ("sign", "decline"):
+        network.post(f"{url}/amend", json={"title": "Entente modifiée"}, headers=auth(CSSS, "coordinator"))
+    if command == "resume":
+        network.post(f"{url}/suspend", json={"reason": "x"}, headers=auth(REGIONAL, "coordinator"))
+    return dict(network.get(url, headers=auth(CSSS, "intake")).json())
+
+
 @pytest.mark.parametrize("command", list(CHANGES))
 def test_an_organisation_an_earlier_draft_named_is_no_party_once_amended_out(
     network: TestClient, auth: Auth, without_outsider: dict[str, Any], command: str
 ) -> None:
     url = f"/v1/agreements/{without_outsider['id']}"
-    if command in ("sign", "decline"):  # something awaits signatures: a proposal of a party
-        network.post(f"{url}/amend", json={"title": "Entente modifiée"}, headers=auth(CSSS, "coordinator"))
-    if command == "resume":
-        network.post(f"{url}/suspend", json={"reason": "x"}, headers=auth(REGIONAL, "coordinator"))
-    before = network.get(url, headers=auth(CSSS, "intake")).json()
+    before = ready_for(network, auth, url, command)
     response = network.post(f"{url}/{command}", json=CHANGES[command], headers=auth(OUTSIDER, "coordinator"))
     assert response.status_code == 403, response.text
     assert network.get(url, headers=auth(CSSS, "intake")).json() == before
     assert network.get(f"{url}/volumes", headers=auth(OUTSIDER, "intake")).status_code == 403
+
+
+# --- an establishment's admin and the platform's -------------------------------------------------------------------
+# Role `admin` is an establishment's (it asks for its own Kafka credentials, manages its subscriptions): it acts for
+# its own organisation only. The platform's administrator (`admin` of PLATFORM_ORG) acts on any agreement, signing
+# for none.
+
+
+@pytest.mark.parametrize("command", list(CHANGES))
+def test_an_establishments_admin_changes_no_agreement_of_other_organisations(
+    network: TestClient, auth: Auth, counted: dict[str, Any], command: str
+) -> None:
+    url = f"/v1/agreements/{counted['id']}"
+    before = ready_for(network, auth, url, command)
+    response = network.post(f"{url}/{command}", json=CHANGES[command], headers=auth(OUTSIDER, "admin"))
+    assert response.status_code == 403, response.text
+    assert response.json()["type"] == "urn:ca.qc.rls:problem:forbidden"
+    assert network.get(url, headers=auth(CSSS, "intake")).json() == before
+
+
+def test_an_establishments_admin_drafts_no_agreement_between_other_organisations(
+    network: TestClient, auth: Auth
+) -> None:
+    response = network.post("/v1/agreements", json=service_108(), headers=auth(OUTSIDER, "admin"))
+    assert response.status_code == 403, response.text
+    listed = network.get("/v1/agreements", params={"party": CSSS}, headers=auth(CSSS, "intake")).json()
+    assert listed["items"] == []
+
+
+def test_the_platforms_admin_acts_on_any_agreement_but_signs_for_no_organisation(
+    network: TestClient, auth: Auth
+) -> None:
+    platform = auth(PLATFORM_ORG, "admin")
+    drafted = network.post("/v1/agreements", json=service_108(start="2026-01-01"), headers=platform)
+    assert drafted.status_code == 201, drafted.text
+    url = f"/v1/agreements/{drafted.json()['id']}"
+    assert network.post(f"{url}/sign", headers=platform).status_code == 403
+    agreement = sign_all(network, auth, drafted.json())
+    suspended = network.post(f"{url}/suspend", json={"reason": "x"}, headers=platform)
+    assert (agreement["status"], suspended.status_code, suspended.json()["status"]) == ("ACTIVE", 200, "SUSPENDED")
+
+
+def test_changes_answer_every_role_of_every_organisation_as_the_policy_says(
+    network: TestClient, auth: Auth, counted: dict[str, Any]
+) -> None:
+    url = f"/v1/agreements/{counted['id']}/review"
+
+    def probe(org: str, role: str) -> bool:
+        return granted(network.post(url, headers=auth(org, role)), {200})
+
+    assert mismatches(POLICY, "review_agreement", {"party": [CSSS, REGIONAL]}, probe) == []
 
 
 def test_the_parties_act_on_an_agreement_an_earlier_draft_named_another_organisation_in(

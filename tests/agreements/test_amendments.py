@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.agreements.main import outbox
+from services.common.auth import PLATFORM_ORG
 from services.common.clock import ManualClock
 from tests.agreements.conftest import (
     CSSS,
@@ -86,11 +87,12 @@ def test_a_party_cannot_sign_an_amendment_for_another(network: TestClient, auth:
     answers = [
         sign(network, auth, active["id"], REGIONAL).status_code,  # again, for itself
         sign(network, auth, active["id"], REGIONAL, "admin").status_code,  # its admin: still for itself
-        sign(network, auth, active["id"], OUTSIDER, "admin").status_code,  # a platform admin of a non-party
+        sign(network, auth, active["id"], OUTSIDER, "admin").status_code,  # a non-party's admin
+        sign(network, auth, active["id"], PLATFORM_ORG, "admin").status_code,  # the platform's: for no organisation
         sign(network, auth, active["id"], OUTSIDER).status_code,
     ]
     after = get(network, auth, active["id"])
-    assert answers == [409, 409, 403, 403]
+    assert answers == [409, 409, 403, 403, 403]
     assert (after["version"], after["on_behalf"], signers(after["proposal"]["signatures"])) == (1, [], [(REGIONAL, 2)])
 
 

@@ -24,6 +24,7 @@ from services.agreements.domain import (
     ProposalConflictError,
 )
 from services.agreements.main import outbox
+from services.common.auth import PLATFORM_ORG
 from services.common.kafka import Outgoing
 from services.contract import topics
 from services.contract.agreements_events import EVENTS
@@ -293,10 +294,10 @@ def test_an_organisation_not_party_is_refused_as_the_sign_route_refuses_it(
 ) -> None:
     proposal_id = amended["proposal"]["id"]
     body = {"proposal_id": proposal_id, "reason": "not ours"}
-    for role in ("coordinator", "admin"):  # a platform admin of a non-party: not for another organisation either
-        named = {"proposal_id": proposal_id}
-        signed = network.post(f"/v1/agreements/{amended['id']}/sign", json=named, headers=auth(OUTSIDER, role))
-        declined = decline(network, auth, amended["id"], OUTSIDER, role, **body)
+    for org, role in ((OUTSIDER, "coordinator"), (OUTSIDER, "admin"), (PLATFORM_ORG, "admin")):  # the platform's
+        named = {"proposal_id": proposal_id}  # admin acts on any agreement, but declines for no organisation either
+        signed = network.post(f"/v1/agreements/{amended['id']}/sign", json=named, headers=auth(org, role))
+        declined = decline(network, auth, amended["id"], org, role, **body)
         assert (declined.status_code, signed.status_code) == (403, 403), declined.text
         assert declined.headers["content-type"].startswith("application/problem+json")
         assert declined.json()["type"] == signed.json()["type"] == "urn:ca.qc.rls:problem:forbidden"

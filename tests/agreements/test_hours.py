@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from services.agreements.api import HoursService
 from services.agreements.main import outbox
+from services.common.auth import PLATFORM_ORG
 from services.contract.hours_standards import HOURS_STANDARDS, HoursPolicy
 from tests.agreements.conftest import CRISIS, CSSS, REGIONAL, application_of, problem_field
 
@@ -144,14 +145,20 @@ def test_hours_are_on_the_topic_once_and_valid_against_their_schema(network: Tes
     assert read.json() == later.json()
 
 
-def test_only_the_organisations_managers_or_a_platform_admin_declare_its_hours(network: TestClient, auth: Auth) -> None:
+def test_only_the_organisations_managers_or_the_platforms_admin_declare_its_hours(
+    network: TestClient, auth: Auth
+) -> None:
+    url = f"/v1/organisations/{CSSS}/services/AAOR/hours"
     other = put(network, auth, CSSS, "AAOR", AAOR_70, caller=CRISIS)
     assert other.status_code == 403
     assert other.json()["type"].endswith(":forbidden")
-    worker = network.put(f"/v1/organisations/{CSSS}/services/AAOR/hours", json=AAOR_70, headers=auth(CSSS, "clinician"))
-    assert worker.status_code == 403
-    admin = network.put(f"/v1/organisations/{CSSS}/services/AAOR/hours", json=AAOR_70, headers=auth(CRISIS, "admin"))
-    assert admin.status_code == 200
+    assert network.put(url, json=AAOR_70, headers=auth(CSSS, "clinician")).status_code == 403
+    other_admin = network.put(url, json=AAOR_70, headers=auth(CRISIS, "admin"))  # an establishment's: its own only
+    assert other_admin.status_code == 403, other_admin.text
+    assert network.get(url, headers=auth(CSSS, "intake")).json()["schedules"] == []
+    own_admin = network.put(url, json=AAOR_70, headers=auth(CSSS, "admin"))
+    platform_admin = network.put(url, json=ALL_DAY, headers=auth(PLATFORM_ORG, "admin"))
+    assert (own_admin.status_code, platform_admin.status_code) == (200, 200)
     unknown = put(network, auth, "nobody-x", "AAOR", AAOR_70, caller="nobody-x")
     assert unknown.status_code == 404
 
@@ -202,7 +209,7 @@ def test_the_weekly_bound_is_configuration(network: TestClient, auth: Auth) -> N
 
 def test_consultations_are_in_the_conformance_view_without_a_weekly_bound(network: TestClient, auth: Auth) -> None:
     org = {"id": "clsc-c", "name": "C", "kind": "CSSS", "territory": "RLS Nord", "services": ["SOCIAL_CONSULT"]}
-    assert network.post("/v1/organisations", json=org, headers=auth("clsc-c", "admin")).status_code == 201
+    assert network.post("/v1/organisations", json=org, headers=auth(PLATFORM_ORG, "admin")).status_code == 201
     weekly = [{"day": d, "opens": "09:00", "closes": "19:00", "channels": ["IN_PERSON"]} for d in ("MON", "SAT")]
     body = {"weekly": weekly, "effective_from": WEEK}
     assert put(network, auth, "clsc-c", "SOCIAL_CONSULT", body, caller="clsc-c").status_code == 200

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from services.agreements.main import build_app
 from services.agreements.settings import AgreementsSettings
+from services.common.auth import PLATFORM_ORG
 from services.common.clock import ManualClock
 from services.common.kafka import KafkaPublisher, Outgoing
 from services.contract import topics
@@ -50,7 +51,7 @@ def service(
     suffix = uuid.uuid4().hex[:6]  # organisations of this test only (the topics outlive it)
     for organisation in NETWORK[:2]:
         body = {**organisation, "id": f"{organisation['id']}-{suffix}"}
-        assert client.post("/v1/organisations", json=body, headers=auth(CSSS, "admin")).status_code == 201
+        assert client.post("/v1/organisations", json=body, headers=auth(PLATFORM_ORG, "admin")).status_code == 201
     client.headers["X-Test-Suffix"] = suffix
     return client, clock
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from services.common.auth import PLATFORM_ORG
 from services.common.clock import ManualClock
 from tests.agreements.conftest import (
     CRISIS,
@@ -307,7 +308,8 @@ def test_signing_by_an_organisation_that_is_not_a_party_is_forbidden(network: Te
     agreement = draft(network, auth, service_108())
     by_outsider = network.post(f"/v1/agreements/{agreement['id']}/sign", headers=auth(OUTSIDER, "coordinator"))
     by_outside_admin = network.post(f"/v1/agreements/{agreement['id']}/sign", headers=auth(OUTSIDER, "admin"))
-    assert (by_outsider.status_code, by_outside_admin.status_code) == (403, 403)
+    by_platform_admin = network.post(f"/v1/agreements/{agreement['id']}/sign", headers=auth(PLATFORM_ORG, "admin"))
+    assert (by_outsider.status_code, by_outside_admin.status_code, by_platform_admin.status_code) == (403, 403, 403)
     assert by_outsider.json()["type"].endswith(":forbidden")
     assert get(network, auth, agreement["id"])["signatures"] == []
 

@@ -18,6 +18,7 @@ from services.audit.inbound import KafkaReplay, row_of
 from services.audit.sources import replay_stores
 from services.audit.states import KINDS, state_as_of
 from services.audit.views import Axis, HistoryDB, Rejected, parse_time
+from services.common.auth import PLATFORM_ORG
 from services.common.clock import ManualClock
 from services.common.relay import Mapper
 from services.consent.main import build_app as build_consent
@@ -121,7 +122,7 @@ def live_history(world: World) -> list[tuple[datetime, dict[str, Any]]]:
     w, snapshots = world, []
     for org, kind in ((CSSS, "CSSS"), (ORG, "COMMUNITY_ORGANISATION")):
         body = {"id": org, "name": org, "kind": kind, "territory": "RLS Nord", "services": ["AAOR", "SOCIAL_CONSULT"]}
-        w.call(w.agreements, "/v1/organisations", CSSS, "admin", body, expect=201)
+        w.call(w.agreements, "/v1/organisations", PLATFORM_ORG, "admin", body, expect=201)
     draft = {
         "kind": "COLLABORATION",
         "title": "Entente de collaboration",

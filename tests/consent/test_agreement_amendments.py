@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from services.agreements.main import build_app as agreements_app
 from services.agreements.main import outbox
 from services.agreements.settings import AgreementsSettings
+from services.common.auth import PLATFORM_ORG
 from services.common.clock import ManualClock
 from services.consent import inbound
 from tests.agreements.conftest import CSSS, NETWORK, REGIONAL, service_108, sign_all
@@ -66,7 +67,7 @@ class Services:
         self.agreements, self.consent, self.auth = agreements, consent, auth
         self.relay = Relay(agreements, consent)
         for organisation in NETWORK:
-            created = agreements.post("/v1/organisations", json=organisation, headers=auth(CSSS, "admin"))
+            created = agreements.post("/v1/organisations", json=organisation, headers=auth(PLATFORM_ORG, "admin"))
             assert created.status_code == 201
         body = service_108(start="2026-01-01")
         drafted = agreements.post("/v1/agreements", json=body, headers=auth(CSSS, "coordinator")).json()

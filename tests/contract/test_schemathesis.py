@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.auth import load_dev_key, mint_dev_token
+from services.common.auth import PLATFORM_ORG, load_dev_key, mint_dev_token
 from services.runtime import demo
 from services.runtime.launcher import Platform
 from tests.helpers import running_platform
@@ -37,7 +37,10 @@ ROLES: dict[str, tuple[str, ...]] = {
     "standards": ("coordinator", "network-auditor", "service"),
 }
 """Per service, a token for each kind of caller its policy serves differently (and, for the referral service, one
-it refuses everywhere)."""
+it refuses everywhere); each of the CSSS, but those of PLATFORM_CALLERS."""
+PLATFORM_CALLERS = frozenset({("agreements", "admin")})
+"""Callers tried as the platform's own (organisation PLATFORM_ORG): the directory's administrator, whom the agreements
+policy serves unlike an establishment's admin (who registers no organisation and acts as its coordinators do)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ def run_schemathesis(url: str, token: str, report: Path) -> subprocess.Completed
 
 
 def one_run(service: str, role: str, url: str, key: bytes, report: Path) -> Run:
-    token = mint_dev_token(key, demo.CSSS, [role], f"schemathesis-{role}", "rls", timedelta(hours=1))
+    org = PLATFORM_ORG if (service, role) in PLATFORM_CALLERS else demo.CSSS
+    token = mint_dev_token(key, org, [role], f"schemathesis-{role}", "rls", timedelta(hours=1))
     started = time.monotonic()
     result = run_schemathesis(url, token, report)
     seconds = time.monotonic() - started

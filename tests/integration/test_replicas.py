@@ -21,7 +21,7 @@ import httpx
 import pytest
 from eventsourcing.cryptography import AESCipher
 
-from services.common.auth import load_dev_key, mint_dev_token
+from services.common.auth import PLATFORM_ORG, load_dev_key, mint_dev_token
 from services.common.clock import system_clock
 from services.contract import topics
 from services.runtime import demo
@@ -126,7 +126,7 @@ def network(suffix: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 def register(replicas: Replicas, organisations: list[dict[str, Any]]) -> None:
     for n, organisation in enumerate(organisations):  # alternately on each replica
-        response = replicas.call(n % 2, "POST", "/v1/organisations", organisation["id"], "admin", json=organisation)
+        response = replicas.call(n % 2, "POST", "/v1/organisations", PLATFORM_ORG, "admin", json=organisation)
         assert response.status_code == 201, response.text
 
 
@@ -205,7 +205,7 @@ def test_the_relay_runs_once_and_the_standby_takes_over_when_the_leader_is_kille
     after, _ = network(uuid.uuid4().hex[:6])
     survivor = replicas.pair.index(standby)
     for organisation in after:  # accepted meanwhile by the survivor's API
-        response = replicas.call(survivor, "POST", "/v1/organisations", organisation["id"], "admin", json=organisation)
+        response = replicas.call(survivor, "POST", "/v1/organisations", PLATFORM_ORG, "admin", json=organisation)
         assert response.status_code == 201, response.text
     subjects |= {o["id"] for o in after}
     wait_for(lambda: len(set(replicas.published(subjects))) == len(before) + len(after), timeout=TAKEOVER_S)

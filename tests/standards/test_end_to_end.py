@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from services.agreements.main import build_app as agreements_app
 from services.agreements.main import outbox as agreements_outbox
 from services.agreements.settings import AgreementsSettings
+from services.common.auth import PLATFORM_ORG
 from services.common.kafka import Outgoing
 from services.referral.main import build_app as referral_app
 from services.referral.main import outbox as referral_outbox
@@ -81,7 +82,7 @@ def declared_hours(
         "territory": "Nord",
         "services": ["AAOR", "CRISIS_24_7"],
     }
-    assert client.post("/v1/organisations", json=organisation, headers=auth(RECEIVER, "admin")).status_code == 201
+    assert client.post("/v1/organisations", json=organisation, headers=auth(PLATFORM_ORG, "admin")).status_code == 201
     channels = ["PHONE", "IN_PERSON"]
     weekdays = ("MON", "TUE", "WED", "THU", "FRI")
     weekly = [{"day": d, "opens": "08:00", "closes": "21:00", "channels": channels} for d in weekdays]
