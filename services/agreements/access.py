@@ -28,7 +28,7 @@ POLICY = Policy(
             frozenset({ADMIN}),
             (),
             "directory administration: the platform's admin only (an organisation's kind decides its consent routes)",
-            PLATFORM,
+            frozenset({ADMIN}),
             network_only=frozenset({ADMIN}),
         ),
         "find_organisations": READ,

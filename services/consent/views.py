@@ -565,6 +565,7 @@ class ReadModel:
         read = set(holders) - {one} if preview else set(holders)  # none of the discloser's, even as recipient too
         when = micros(aware(at))
         then = micros(aware(request.disclosed_at or at))  # a disclosure is judged when it is recorded too
+        # the agreements are read up to the later moment: `at` may be a little ahead of the recording (CLOCK_SKEW)
         kinds_at = (one, when, one, then, other, when, other, then)
         rows = self.projector.read(
             "SELECT 'record', kind, 0, seq, state FROM consent_records "  # noqa: S608 (constants)
@@ -574,7 +575,7 @@ class ReadModel:
             f"UNION ALL SELECT 'recipient', kind, 0, 0, NULL FROM ({ORG_KIND_AT}) r "
             f"UNION ALL SELECT 'recipient', kind, 1, 0, NULL FROM ({ORG_KIND_AT}) rd "
             f"UNION ALL SELECT 'agreement', agreement_id, occurred_at, seq, state FROM ({AGREEMENTS_BETWEEN}) a",
-            (subject_key(request.subject_id), *holders, *kinds_at, one, other, then),
+            (subject_key(request.subject_id), *holders, *kinds_at, one, other, max(when, then)),
         )
         records: dict[str, list[Any]] = {kind: [] for kind in KINDS}
         kinds: dict[str, list[OrgKind]] = {"discloser": [], "recipient": []}

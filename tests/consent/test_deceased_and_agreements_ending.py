@@ -242,6 +242,21 @@ def test_a_disclosure_after_the_agreement_was_terminated_is_refused_and_not_regi
         assert then.decision.outcome == Outcome.PERMIT and then.facts.agreements_when_disclosed == ()
 
 
+def test_a_disclosure_dated_ahead_of_the_clock_reads_the_agreement_as_it_stands_at_its_at() -> None:
+    """A disclosure's `at` may be a little ahead of the service's clock (`CLOCK_SKEW`): the agreements are read up to
+    the later of `at` and the recording, so a termination dated in between (the agreements service's clock a few
+    seconds ahead) is not dropped from both readings — it was, and the disclosure was permitted and registered."""
+    termination = agreement_event("terminated", T0 + timedelta(seconds=10), status=AgreementStatus.TERMINATED)
+    ahead = dataclasses.replace(ASK_ON_BEHALF, at=T0 + timedelta(seconds=20))
+    with _consents() as app:
+        _observe(app, termination)
+        recorded, _ = app.disclose(ahead, WORKER)
+        decided, _ = app.decide(ahead, WORKER)
+    assert (recorded.decision.outcome, recorded.register_entry_id) == (Outcome.DENY, None)
+    assert [a.status for a in recorded.facts.agreements] == [AgreementStatus.TERMINATED]
+    assert decided.decision.outcome == Outcome.DENY
+
+
 def test_a_disclosers_kind_that_changed_before_the_disclosure_is_recorded_is_not_known() -> None:
     """The CSSS became a community organisation a minute ago: an institution's route is not the one it discloses
     under when the information leaves."""
