@@ -63,15 +63,19 @@ def test_the_parties_network_auditors_and_platform_services_read_the_volumes(
     assert used == [[1]] * len(readers)
 
 
-def test_volumes_answer_every_role_of_every_organisation_as_the_policy_says(
-    network: TestClient, auth: Auth, counted: dict[str, Any]
+@pytest.mark.parametrize(
+    ("method", "action", "operation"),
+    [("GET", "volumes", "agreement_volumes"), ("POST", "review", "review_agreement")],
+)
+def test_reads_and_changes_answer_every_role_of_every_organisation_as_the_policy_says(
+    network: TestClient, auth: Auth, counted: dict[str, Any], method: str, action: str, operation: str
 ) -> None:
-    url = f"/v1/agreements/{counted['id']}/volumes"
+    url = f"/v1/agreements/{counted['id']}/{action}"
 
     def probe(org: str, role: str) -> bool:
-        return granted(network.get(url, headers=auth(org, role)), {200})
+        return granted(network.request(method, url, headers=auth(org, role)), {200})
 
-    assert mismatches(POLICY, "agreement_volumes", {"party": [CSSS, REGIONAL]}, probe) == []
+    assert mismatches(POLICY, operation, {"party": [CSSS, REGIONAL]}, probe) == []
 
 
 @pytest.fixture
@@ -162,17 +166,6 @@ def test_the_platforms_admin_acts_on_any_agreement_but_signs_for_no_organisation
     agreement = sign_all(network, auth, drafted.json())
     suspended = network.post(f"{url}/suspend", json={"reason": "x"}, headers=platform)
     assert (agreement["status"], suspended.status_code, suspended.json()["status"]) == ("ACTIVE", 200, "SUSPENDED")
-
-
-def test_changes_answer_every_role_of_every_organisation_as_the_policy_says(
-    network: TestClient, auth: Auth, counted: dict[str, Any]
-) -> None:
-    url = f"/v1/agreements/{counted['id']}/review"
-
-    def probe(org: str, role: str) -> bool:
-        return granted(network.post(url, headers=auth(org, role)), {200})
-
-    assert mismatches(POLICY, "review_agreement", {"party": [CSSS, REGIONAL]}, probe) == []
 
 
 def test_the_parties_act_on_an_agreement_an_earlier_draft_named_another_organisation_in(
