@@ -161,6 +161,7 @@ class TrackedApplication(Application[Any]):
         self.group_commit.close()
         for projector in self.projectors:
             projector.close()
+        sealing.close_reads_ahead(self.recorder)
         super().close()
 
     def listen(self) -> threading.Event:
@@ -207,13 +208,16 @@ class TrackedApplication(Application[Any]):
         return recordings
 
     def encoded(self, processing_event: ProcessingEvent[Any]) -> Pending:
-        """The events with their stored form, encoded in the caller's context (its trace is stored with them)."""
-        return Pending(processing_event, [self.mapper.to_stored_event(event) for event in processing_event.events])
+        """The events with their stored form, encoded in the caller's context (its trace is stored with them); the
+        seals they chain to are read ahead meanwhile, when the recorder does (many aggregates written at once)."""
+        ahead = sealing.read_ahead(self.recorder, processing_event.events)
+        stored = [self.mapper.to_stored_event(event) for event in processing_event.events]
+        return Pending(processing_event, stored, ahead)
 
     def write(self, pending: Pending) -> list[Recording[Any]]:
         """Inserts encoded events, and their tracking position if any, in one transaction (what `Application._record`
         does after encoding them)."""
-        ids = self.recorder.insert_events(pending.stored, tracking=pending.event.tracking)
+        ids = self.recorder.insert_events(pending.stored, tracking=pending.event.tracking, ahead=pending.ahead)
         if self.repository.cache and not self.repository.fastforward:
             for aggregate_id, aggregate in pending.event.aggregates.items():
                 self.repository.cache.put(aggregate_id, aggregate)

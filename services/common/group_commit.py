@@ -35,13 +35,16 @@ from typing import Any
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording, StoredEvent
 
+from services.common.integrity.sealing import HeadsAhead
+
 
 @dataclass(frozen=True)
 class Pending:
-    """A caller's events and their stored form, encoded by the caller."""
+    """A caller's events and their stored form, encoded by the caller, and the seals it needs, being read ahead."""
 
     event: ProcessingEvent[Any]
     stored: list[StoredEvent]
+    ahead: HeadsAhead = field(default_factory=HeadsAhead)
 
     @staticmethod
     def joined(pendings: list[Pending]) -> Pending:
@@ -49,7 +52,8 @@ class Pending:
         for pending in pendings:
             together.events.extend(pending.event.events)
             together.aggregates.update(pending.event.aggregates)
-        return Pending(together, [stored for pending in pendings for stored in pending.stored])
+        stored = [stored for pending in pendings for stored in pending.stored]
+        return Pending(together, stored, HeadsAhead.joined([pending.ahead for pending in pendings]))
 
 
 Write = Callable[[Pending], list[Recording[Any]]]

@@ -600,6 +600,104 @@ def test_the_seals_of_a_transaction_that_did_not_commit_are_not_remembered(
         assert verify_store(mine.recorder).ok
 
 
+def counters_moved_elsewhere(store_url: str, n: int) -> list[uuid.UUID]:
+    """`n` counters at version 2, recorded by another writer (a recorder of this process remembers none of them)."""
+    with Counters(env=persistence_env(store_url)) as theirs:
+        items = [Counter() for _ in range(n)]
+        for item in items:
+            item.increment()
+        theirs.record(*items)
+    return [item.id for item in items]
+
+
+def increment_all(app: Counters, ids: list[uuid.UUID]) -> None:
+    """One write of the next event of each counter (as a clock tick flags a thousand referrals)."""
+    items = [app.repository.get(originator_id) for originator_id in ids]
+    for item in items:
+        item.increment()
+    app.record(*items)
+
+
+def reads_ahead(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many aggregates each read ahead of `app`'s recorder asked for, one entry a connection reading."""
+    recorder: Any = app.recorder
+    sizes: list[int] = []
+    read_heads = recorder._read_heads
+
+    def counted(wanted: list[Any]) -> Any:
+        sizes.append(len(wanted))
+        return read_heads(wanted)
+
+    monkeypatch.setattr(recorder, "_read_heads", counted)
+    return sizes
+
+
+@pytest.mark.integration
+def test_a_write_to_many_aggregates_reads_their_seals_ahead_and_asks_none_in_its_transaction(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seals a write of 300 aggregates' next events chains to are read on four other connections while the
+    events are encoded and inserted, not asked in the transaction that holds the events table's lock; the events
+    chain to them as they would to the store's answer (verification passes)."""
+    store_url = fresh_postgres_store(postgres_dsn)
+    ids = counters_moved_elsewhere(store_url, 300)
+    with Counters(env=persistence_env(store_url)) as mine:
+        asked = store_lookups(mine, monkeypatch)
+        read = reads_ahead(mine, monkeypatch)
+        increment_all(mine, ids)
+        assert asked == []
+        assert read == [75, 75, 75, 75]
+        assert isinstance(mine.recorder, SealedStore)
+        assert verify_store(mine.recorder).ok
+
+
+@pytest.mark.integration
+def test_a_write_to_a_few_aggregates_asks_their_seals_in_its_transaction(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under 64 aggregates whose seals are not known (a referral's step, a consent's withdrawal), reading ahead
+    costs more than it saves: they are asked in the write's transaction, in one query."""
+    store_url = fresh_postgres_store(postgres_dsn)
+    ids = counters_moved_elsewhere(store_url, 63)
+    with Counters(env=persistence_env(store_url)) as mine:
+        asked = store_lookups(mine, monkeypatch)
+        read = reads_ahead(mine, monkeypatch)
+        increment_all(mine, ids)
+        assert read == []
+        assert [sorted(a) for a in asked] == [sorted(str(i) for i in ids)]
+        assert isinstance(mine.recorder, SealedStore)
+        assert verify_store(mine.recorder).ok
+
+
+@pytest.mark.integration
+def test_seals_that_failed_to_be_read_ahead_are_asked_in_the_writes_transaction(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read ahead is a shortcut: one that failed (a connection lost) or found no seal leaves those aggregates to the
+    write's own query, and the write goes on."""
+    store_url = fresh_postgres_store(postgres_dsn)
+    ids = counters_moved_elsewhere(store_url, 200)
+    with Counters(env=persistence_env(store_url)) as mine:
+        recorder: Any = mine.recorder
+        read_heads = recorder._read_heads
+        calls = 0
+
+        def fails_once_finds_less(wanted: list[Any]) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise psycopg.OperationalError("connection lost")
+            return dict(list(read_heads(wanted).items())[1:])  # the first aggregate's seal not found
+
+        monkeypatch.setattr(recorder, "_read_heads", fails_once_finds_less)
+        asked = store_lookups(mine, monkeypatch)
+        increment_all(mine, ids)
+        assert calls == 3  # 200 aggregates: three connections
+        assert len(asked) == 1
+        assert len(asked[0]) == 67 + 1 + 1  # the first range's, and the first of each other range
+        assert verify_store(recorder).ok
+
+
 def test_an_error_while_sealing_stores_nothing_and_is_raised_as_it_was(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
@@ -18,6 +19,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 from psycopg import Error as DatabaseError
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from services.common.integrity.hashing import (
@@ -41,6 +43,18 @@ RECORDER_TOPICS = {
 HEADS_REMEMBERED = 65_536
 """Aggregates whose last seal a recorder remembers from its own commits (about 200 bytes each)."""
 
+READ_AHEAD_FROM = 64
+"""Aggregates a write needs the seals of, not remembered, from which a PostgreSQL recorder reads them ahead."""
+READ_AHEAD_STREAMS = 4
+"""At most this many connections read one write's seals ahead, each a contiguous range of its aggregates' ids (the
+server then reads pages from disk in as many streams: one backend reads one page at a time)."""
+READ_AHEAD_CONNECTION_WAIT = 0.05
+"""Seconds a read ahead waits for a connection of the pool, then gives up (the write asks the store itself): the write
+waits for its reads while it holds the events table's lock, which the pool's other holders may be waiting for."""
+
+Heads = dict[str, tuple[int, bytes]]
+"""Aggregate id -> (version, aggregate hash) of a seal."""
+
 
 @dataclass(frozen=True)
 class _Statements:
@@ -57,6 +71,10 @@ class _Statements:
     events_after: str | Composed
     head_and_bounds: str | Composed
     """The last seal (NULLs when there is none) and the first and last event ids after it, in one statement."""
+    heads_at: str | Composed | None
+    """The seals at given (aggregate, version)s, read ahead of a write, with the stored events at them: the index pages
+    the write's own insert reads next (None: not read ahead). The ids and versions are each one comma-separated text
+    (dumping a thousand-element array costs milliseconds of the client's time; joining text, microseconds)."""
     insert_seal: str | Composed
     columnar: bool
     """Whether `insert_seal` takes the seals as six arrays, one per column (one statement), or one row a call."""
@@ -95,6 +113,7 @@ def _sqlite_statements(events: str) -> _Statements:
             + " WHERE rowid > ? ORDER BY rowid"
         ),
         head_and_bounds=_head_and_bounds("integrity_seals", events, "rowid"),
+        heads_at=None,
         insert_seal="INSERT INTO integrity_seals (notification_id, originator_id, originator_version, body_hash, "
         "aggregate_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?)",
         columnar=False,
@@ -169,6 +188,13 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
             "WHERE notification_id > %s ORDER BY notification_id"
         ),
         head_and_bounds=q(_head_and_bounds("{s}.{seals}", "{s}.{events}", "notification_id")),
+        heads_at=q(  # one seek in each table's (originator id, version) index an aggregate
+            "SELECT s.originator_id, s.originator_version, s.aggregate_hash "
+            "FROM unnest(string_to_array(%s, ',')::uuid[], string_to_array(%s, ',')::bigint[]) AS wanted (id, version) "
+            "JOIN {s}.{seals} AS s ON s.originator_id = wanted.id::text AND s.originator_version = wanted.version "
+            "WHERE EXISTS (SELECT FROM {s}.{events} AS e "
+            "WHERE e.originator_id = wanted.id AND e.originator_version = wanted.version)"
+        ),
         insert_seal=q(
             "INSERT INTO {s}.{seals} (notification_id, originator_id, originator_version, body_hash, aggregate_hash, "
             "chain_hash) SELECT * FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], "
@@ -271,6 +297,28 @@ class AggregateHeads:
         return heads
 
 
+@dataclass(frozen=True)
+class HeadsAhead:
+    """The seals a write chains to, being read on other connections while its events are encoded and inserted
+    (`_Sealing.read_ahead`). A seal once committed never changes: one read ahead serves when it is at the version
+    just before the write's first event of its aggregate; the write asks the store for any other (one that failed
+    to read ahead included)."""
+
+    reads: tuple[Future[Heads], ...] = ()
+
+    @staticmethod
+    def joined(aheads: Iterable[HeadsAhead]) -> HeadsAhead:
+        return HeadsAhead(tuple(read for ahead in aheads for read in ahead.reads))
+
+    def heads(self) -> Heads:
+        """What was read ahead, once read."""
+        found: Heads = {}
+        for read in self.reads:
+            if read.exception() is None:
+                found.update(read.result())
+        return found
+
+
 class _Sealing:
     """Seals every event after the last seal, inside the transaction that inserted it (or at start-up)."""
 
@@ -280,9 +328,31 @@ class _Sealing:
     select_notifications: Any
     heads: AggregateHeads
 
+    def read_ahead(self, events: Iterable[tuple[Any, int]]) -> HeadsAhead:
+        """Starts reading the seals a write of events at these (originator id, version)s chains to (nothing here:
+        a PostgreSQL recorder reads them on other connections); `insert_events(…, ahead=…)` uses them."""
+        return HeadsAhead()
+
+    def _known_heads(self, events: Iterable[tuple[Any, int]]) -> tuple[dict[str, bytes], dict[str, int]]:
+        """The aggregate hash each aggregate of `events` (canonical ids, versions) chains to, when known without
+        reading the store: ZERO before an aggregate's first event, else the seal this recorder remembers; and the
+        aggregates it is not known of, with their first version in `events`."""
+        first: dict[str, int] = {}
+        for originator_id, version in events:
+            first.setdefault(originator_id, version)
+        known: dict[str, bytes] = {}
+        unknown: dict[str, int] = {}
+        for originator_id, version in first.items():
+            remembered = ZERO if version == FIRST_VERSION else self.heads.before(originator_id, version)
+            if remembered is None:
+                unknown[originator_id] = version
+            else:
+                known[originator_id] = remembered
+        return known, unknown
+
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        """The library's insert (its transaction seals the events); the aggregates' heads it sealed are remembered
-        once it has committed."""
+        """The library's insert (its transaction seals the events, chained to the seals read ahead in `ahead`, if
+        any); the aggregates' heads it sealed are remembered once it has committed."""
         self.heads.discard()  # what an earlier insert of this thread sealed and did not commit
         try:
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
@@ -379,10 +449,16 @@ class _Sealing:
         return self._store_id
 
     def _seal_pending(
-        self, curs: Any, inserted: Sequence[StoredEvent] = (), ids: Sequence[int] | None = None, found: Any = None
+        self,
+        curs: Any,
+        inserted: Sequence[StoredEvent] = (),
+        ids: Sequence[int] | None = None,
+        found: Any = None,
+        ahead: HeadsAhead | None = None,
     ) -> None:
         """Seals the events after the last seal: the ones just `inserted` (at `ids`) when they are exactly those,
-        else as read back from the table. `found`: the `head_and_bounds` row, when already read."""
+        else as read back from the table. `found`: the `head_and_bounds` row, when already read; `ahead`: the seals
+        they chain to, read ahead."""
         store_id = self._read_store_id(curs)
         if found is None:
             curs.execute(self._statements.head_and_bounds)
@@ -396,7 +472,7 @@ class _Sealing:
         if not rows:
             return
 
-        heads = self._previous_heads(curs, rows)
+        heads = self._previous_heads(curs, rows, ahead or HeadsAhead())
         seals = seal_rows(rows, previous, heads.__getitem__)
         self.heads.sealed(seals)
         values = [
@@ -408,23 +484,19 @@ class _Sealing:
         else:
             curs.executemany(self._statements.insert_seal, values)
 
-    def _previous_heads(self, curs: Any, rows: list[StoredRow]) -> dict[str, bytes]:
+    def _previous_heads(self, curs: Any, rows: list[StoredRow], ahead: HeadsAhead) -> dict[str, bytes]:
         """The aggregate hash each aggregate of `rows` sealed before chains to (ZERO: none). An aggregate's first
         event follows nothing, so a batch of new aggregates (decisions, referrals) asks nothing; the rest come from
-        this recorder's own last commits, else from the store in one query (not one per aggregate: a round trip
-        each)."""
-        first: dict[str, int] = {}
-        for row in rows:
-            first.setdefault(row.originator_id, row.originator_version)
-        heads = {originator_id: ZERO for originator_id in first}
-        unknown = []
-        for originator_id, version in first.items():
-            if version != FIRST_VERSION:
-                remembered = self.heads.before(originator_id, version)
-                if remembered is None:
-                    unknown.append(originator_id)
-                else:
-                    heads[originator_id] = remembered
+        this recorder's own last commits, else from what was read `ahead`, else from the store in one query (not one
+        per aggregate: a round trip each)."""
+        heads, unknown = self._known_heads((row.originator_id, row.originator_version) for row in rows)
+        if unknown and ahead.reads:
+            read = ahead.heads()
+            for originator_id, version in list(unknown.items()):
+                found = read.get(originator_id)
+                if found is not None and found[0] == version - 1:
+                    heads[originator_id] = found[1]
+                    del unknown[originator_id]
         if unknown:
             curs.execute(self._statements.aggregate_heads, (self._id_list(sorted(unknown)),))
             heads.update(
@@ -509,6 +581,53 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         )
         self._after_insert = threading.local()
         """The cursor of the head read sent after a thread's insert, until its transaction fetches it."""
+        self._readers: ThreadPoolExecutor | None = None
+        self._readers_lock = threading.Lock()
+
+    def read_ahead(self, events: Iterable[tuple[Any, int]]) -> HeadsAhead:
+        """From `READ_AHEAD_FROM` aggregates whose seals are not known here (a clock tick's thousand referrals, not one
+        referral's step), with ids of the library's default type (UUIDs): their seals are read on up to
+        `READ_AHEAD_STREAMS` other connections, a contiguous range of ids each, while the caller encodes the events
+        and inserts them. Those reads also visit the stored event before each one written: the index pages the
+        insert reads next, which on a store larger than the server's cache come from disk, one at a time in the
+        writing backend."""
+        if self.datastore.originator_id_type != "uuid":
+            return HeadsAhead()
+        _, unknown = self._known_heads((canonical_id(originator_id), version) for originator_id, version in events)
+        if len(unknown) < READ_AHEAD_FROM:
+            return HeadsAhead()
+        wanted = sorted(unknown.items())
+        streams = min(READ_AHEAD_STREAMS, len(wanted) // READ_AHEAD_FROM)
+        size = -(-len(wanted) // streams)
+        readers = self._reader_pool()
+        return HeadsAhead(
+            tuple(readers.submit(self._read_heads, wanted[i : i + size]) for i in range(0, len(wanted), size))
+        )
+
+    def _reader_pool(self) -> ThreadPoolExecutor:
+        with self._readers_lock:
+            if self._readers is None:
+                self._readers = ThreadPoolExecutor(READ_AHEAD_STREAMS, thread_name_prefix="seals-ahead")
+            return self._readers
+
+    def _read_heads(self, wanted: list[tuple[str, int]]) -> Heads:
+        """The seals before `wanted` (canonical UUID, first version written) and the stored events they seal."""
+        ids = ",".join(originator_id for originator_id, _ in wanted)
+        versions = ",".join(str(version - 1) for _, version in wanted)
+        with (
+            self.datastore.pool.connection(READ_AHEAD_CONNECTION_WAIT) as connection,
+            connection.transaction(force_rollback=True),
+            connection.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(self._statements.heads_at, (ids, versions))
+            return {str(i): (int(v), bytes.fromhex(h)) for i, v, h in curs.fetchall()}
+
+    def close_reads_ahead(self) -> None:
+        """Stops the connections reading seals ahead (before the datastore closes)."""
+        with self._readers_lock:
+            readers, self._readers = self._readers, None
+        if readers is not None:
+            readers.shutdown(wait=True, cancel_futures=True)
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         """The library's insert (under its table lock), its rows given as one binary array a column instead of one
@@ -537,7 +656,7 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
             found = after_insert.fetchone()
         # still inside the insert's transaction, which holds the events table lock
         try:
-            self._seal_pending(curs, stored_events, ids, found)
+            self._seal_pending(curs, stored_events, ids, found, kwargs.get("ahead"))
         except DatabaseError:
             raise  # the transaction is aborted: the library's COMMIT rolls it back, then raises (or retries)
         except Exception as error:
@@ -566,6 +685,18 @@ def use_sealing_recorders(env: Any) -> None:
     topic = RECORDER_TOPICS.get(module.split(":")[0])
     if topic is not None and not env.get("PROCESS_RECORDER_TOPIC"):
         env["PROCESS_RECORDER_TOPIC"] = topic
+
+
+def read_ahead(recorder: object, events: Iterable[Any]) -> HeadsAhead:
+    """Starts reading the seals a write of `events` (domain events) chains to, when its recorder reads ahead."""
+    if isinstance(recorder, _Sealing):
+        return recorder.read_ahead((event.originator_id, event.originator_version) for event in events)
+    return HeadsAhead()
+
+
+def close_reads_ahead(recorder: object) -> None:
+    if isinstance(recorder, SealingPostgresProcessRecorder):
+        recorder.close_reads_ahead()
 
 
 def sealed_head(recorder: object, since: Head | None = None) -> Head | None:
