@@ -116,15 +116,22 @@ def ready_for(network: TestClient, auth: Auth, url: str, command: str) -> dict[s
     return dict(network.get(url, headers=auth(CSSS, "intake")).json())
 
 
+def refused_unchanged(network: TestClient, auth: Auth, url: str, command: str, role: str) -> dict[str, Any]:
+    """`command` on the agreement at `url`, made ready for it, posted by OUTSIDER's `role`: a 403 (its problem
+    returned), the agreement unchanged."""
+    before = ready_for(network, auth, url, command)
+    response = network.post(f"{url}/{command}", json=CHANGES[command], headers=auth(OUTSIDER, role))
+    assert response.status_code == 403, response.text
+    assert network.get(url, headers=auth(CSSS, "intake")).json() == before
+    return dict(response.json())
+
+
 @pytest.mark.parametrize("command", list(CHANGES))
 def test_an_organisation_an_earlier_draft_named_is_no_party_once_amended_out(
     network: TestClient, auth: Auth, without_outsider: dict[str, Any], command: str
 ) -> None:
     url = f"/v1/agreements/{without_outsider['id']}"
-    before = ready_for(network, auth, url, command)
-    response = network.post(f"{url}/{command}", json=CHANGES[command], headers=auth(OUTSIDER, "coordinator"))
-    assert response.status_code == 403, response.text
-    assert network.get(url, headers=auth(CSSS, "intake")).json() == before
+    refused_unchanged(network, auth, url, command, "coordinator")
     assert network.get(f"{url}/volumes", headers=auth(OUTSIDER, "intake")).status_code == 403
 
 
@@ -139,11 +146,8 @@ def test_an_establishments_admin_changes_no_agreement_of_other_organisations(
     network: TestClient, auth: Auth, counted: dict[str, Any], command: str
 ) -> None:
     url = f"/v1/agreements/{counted['id']}"
-    before = ready_for(network, auth, url, command)
-    response = network.post(f"{url}/{command}", json=CHANGES[command], headers=auth(OUTSIDER, "admin"))
-    assert response.status_code == 403, response.text
-    assert response.json()["type"] == "urn:ca.qc.rls:problem:forbidden"
-    assert network.get(url, headers=auth(CSSS, "intake")).json() == before
+    problem = refused_unchanged(network, auth, url, command, "admin")
+    assert problem["type"] == "urn:ca.qc.rls:problem:forbidden"
 
 
 def test_an_establishments_admin_drafts_no_agreement_between_other_organisations(
