@@ -122,6 +122,10 @@ def subscription_response(
             "description": "The organisation's topic subscription exists, its subscriptions are at their limit "
             "(NOTIFICATIONS_MAX_SUBSCRIPTIONS_PER_ORG), or Idempotency-Key reused"
         },
+        503: {
+            "description": "No lookup thread is free to resolve the webhook's host for the organisation (its earlier "
+            "lookups all still unanswered): dependency-unavailable"
+        },
     },
 )
 def subscribe(

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from services.common.egress import EgressBusyError
+
 from tests.notifications.conftest import PRODUCTION, SECRET, Feed, Story, application, org
 
 Auth = Callable[..., dict[str, str]]
@@ -114,6 +116,28 @@ def test_a_retried_creation_of_a_deleted_subscription_is_the_404_of_a_deleted_su
             assert "Location" not in retried.headers
         other = client.post("/v1/subscriptions", json={**body, "filters": {"min_urgency": "URGENT"}}, headers=headers)
         assert other.status_code == 409 and other.json()["type"] == "urn:ca.qc.rls:problem:idempotency-key-reused"
+
+
+def test_no_lookup_thread_for_the_organisation_is_a_documented_503(
+    client: TestClient, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Subscribing a webhook resolves its host on a lookup thread the organisation may take; none free (its earlier
+    lookups all unanswered) is a 503 `dependency-unavailable`, nothing created, and the OpenAPI says so (it listed
+    only 403, 404 and 409)."""
+    me = org()
+    lookups: Any = application(client)._lookups
+
+    def busy(*_: Any, **__: Any) -> None:
+        raise EgressBusyError("no lookup thread for the organisation")
+
+    monkeypatch.setattr(lookups, "run", busy)
+    response = client.post("/v1/subscriptions", json=webhook(me), headers=auth(me, "admin"))
+    assert response.status_code == 503, response.text
+    assert response.json()["type"] == "urn:ca.qc.rls:problem:dependency-unavailable"
+    monkeypatch.undo()
+    assert client.get("/v1/subscriptions", headers=auth(me, "admin")).json()["items"] == []
+    operation = client.get("/openapi.json").json()["paths"]["/v1/subscriptions"]["post"]
+    assert {"403", "404", "409", "422", "503"} <= set(operation["responses"])
 
 
 # --- bad input: a problem naming the field, nothing stored ---------------------------------------------------
