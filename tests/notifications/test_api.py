@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.common.egress import EgressBusyError
-
 from tests.notifications.conftest import PRODUCTION, SECRET, Feed, Story, application, org
 
 Auth = Callable[..., dict[str, str]]
