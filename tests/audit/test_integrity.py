@@ -6,8 +6,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from services.audit.application import IntegrityAnswer
 from services.audit.verification import NO_CHECKPOINT, FindingKind, verify_store, verify_stores
 from services.common.eventstore import StoreRef, TrackedApplication, persistence_env
 from services.common.integrity.checkpoints import Checkpoint, CheckpointPublisher, checkpoint_of
-from services.common.integrity.sealing import SealedStore
+from services.common.integrity.sealing import READ_AHEAD_WAIT, HeadsAhead, SealedStore
 from services.common.kafka import Outgoing
 from services.common.metrics import checkpoint_readings
 from services.contract.audit_events import IntegrityCheckpointV1
@@ -695,6 +698,84 @@ def test_seals_that_failed_to_be_read_ahead_are_asked_in_the_writes_transaction(
         assert calls == 3  # 200 aggregates: three connections
         assert len(asked) == 1
         assert len(asked[0]) == 67 + 1 + 1  # the first range's, and the first of each other range
+        assert verify_store(recorder).ok
+
+
+def slowed_reads(app: Counters, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """`app`'s reads ahead start `seconds` late (as a cold read of a large store outlasts the encoding and insert)."""
+    recorder: Any = app.recorder
+    read_heads = recorder._read_heads
+
+    def slowed(wanted: list[Any]) -> Any:
+        time.sleep(seconds)
+        return read_heads(wanted)
+
+    monkeypatch.setattr(recorder, "_read_heads", slowed)
+
+
+@pytest.mark.integration
+def test_a_statement_queued_for_the_tables_lock_stalls_neither_the_write_nor_itself(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write waits for its reads ahead holding the events table's lock; an `ALTER TABLE` queued meanwhile waits for
+    the write, and the reads queued behind the `ALTER` waited for it: a cycle PostgreSQL does not see, which lasted
+    until the server killed the writer's connection, idle in its transaction for 5 s. A read ahead now waits for no
+    lock (it fails, and the write asks the store itself)."""
+    store_url = fresh_postgres_store(postgres_dsn)
+    ids = counters_moved_elsewhere(store_url, 300)
+    schema = parse_qs(urlparse(store_url).query)["schema"][0]
+    with Counters(env=persistence_env(store_url)) as mine:
+        slowed_reads(mine, monkeypatch, 0.5)
+        started = time.monotonic()
+        writer = threading.Thread(target=increment_all, args=(mine, ids))
+        writer.start()
+        time.sleep(0.25)  # the write holds the lock, waiting for its reads
+        with psycopg.connect(postgres_dsn, autocommit=True) as ddl:
+            ddl.execute(f"ALTER TABLE {schema}.counters_events ADD COLUMN note text")
+        writer.join(10)
+        assert time.monotonic() - started < 3, "the write and the ALTER waited for each other"
+        assert verify_store(mine.recorder).ok
+        assert mine.recorder.max_notification_id() == 900  # type: ignore[attr-defined]
+        monkeypatch.undo()
+        with psycopg.connect(postgres_dsn) as holder:
+            holder.execute(f"LOCK TABLE {schema}.counters_seals IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(psycopg.errors.LockNotAvailable):  # at once, not when the holder lets go
+                mine.recorder._read_heads([(str(ids[0]), 3)])  # type: ignore[attr-defined]
+
+
+@pytest.mark.integration
+def test_a_write_waits_for_its_reads_ahead_a_bounded_time(postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads ahead still under way after `READ_AHEAD_WAIT` are not waited for under the lock: the write asks the
+    store for those seals itself."""
+    store_url = fresh_postgres_store(postgres_dsn)
+    ids = counters_moved_elsewhere(store_url, 100)
+    with Counters(env=persistence_env(store_url)) as mine:
+        slowed_reads(mine, monkeypatch, READ_AHEAD_WAIT + 2)
+        asked = store_lookups(mine, monkeypatch)
+        started = time.monotonic()
+        increment_all(mine, ids)
+        assert time.monotonic() - started < READ_AHEAD_WAIT + 1.5
+        assert [len(a) for a in asked] == [100]
+        assert verify_store(mine.recorder).ok
+
+
+@pytest.mark.integration
+def test_a_closing_recorder_reads_nothing_ahead_and_its_writes_go_on(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing cancels the reads not started: a write waiting for them asks the store (it raised `CancelledError`,
+    its transaction rolled back); writes after it read nothing ahead (one raised: no new thread after shutdown)."""
+    store_url = fresh_postgres_store(postgres_dsn)
+    ids = counters_moved_elsewhere(store_url, 200)
+    with Counters(env=persistence_env(store_url)) as mine:
+        recorder: Any = mine.recorder
+        cancelled: Future[Any] = Future()
+        cancelled.cancel()
+        assert HeadsAhead((cancelled,)).heads() == {}
+        recorder.close_reads_ahead()
+        read = reads_ahead(mine, monkeypatch)
+        increment_all(mine, ids)
+        assert read == []
         assert verify_store(recorder).ok
 
 

@@ -10,7 +10,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
@@ -51,6 +51,12 @@ server then reads pages from disk in as many streams: one backend reads one page
 READ_AHEAD_CONNECTION_WAIT = 0.05
 """Seconds a read ahead waits for a connection of the pool, then gives up (the write asks the store itself): the write
 waits for its reads while it holds the events table's lock, which the pool's other holders may be waiting for."""
+READ_AHEAD_LOCK_TIMEOUT = "50ms"
+"""How long a read ahead waits for a table lock, then fails: a statement queued for the tables' exclusive lock
+(`ALTER TABLE`, `VACUUM FULL`) waits for the writer, which waits for its reads; PostgreSQL sees no deadlock there."""
+READ_AHEAD_WAIT = 1.0
+"""Seconds a write waits for its reads ahead, holding the events table's lock (a cold read of a thousand seals at 1M
+takes 90-160 ms here); the write asks the store for what is not read by then."""
 
 Heads = dict[str, tuple[int, bytes]]
 """Aggregate id -> (version, aggregate hash) of a seal."""
@@ -311,10 +317,11 @@ class HeadsAhead:
         return HeadsAhead(tuple(read for ahead in aheads for read in ahead.reads))
 
     def heads(self) -> Heads:
-        """What was read ahead, once read."""
+        """What was read ahead within `READ_AHEAD_WAIT` (a read cancelled, failed or still under way gives nothing)."""
         found: Heads = {}
-        for read in self.reads:
-            if read.exception() is None:
+        done, _ = wait(self.reads, timeout=READ_AHEAD_WAIT)
+        for read in done:
+            if not read.cancelled() and read.exception() is None:
                 found.update(read.result())
         return found
 
@@ -582,6 +589,7 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         self._after_insert = threading.local()
         """The cursor of the head read sent after a thread's insert, until its transaction fetches it."""
         self._readers: ThreadPoolExecutor | None = None
+        self._readers_closed = False
         self._readers_lock = threading.Lock()
 
     def read_ahead(self, events: Iterable[tuple[Any, int]]) -> HeadsAhead:
@@ -599,16 +607,18 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         wanted = sorted(unknown.items())
         streams = min(READ_AHEAD_STREAMS, len(wanted) // READ_AHEAD_FROM)
         size = -(-len(wanted) // streams)
-        readers = self._reader_pool()
-        return HeadsAhead(
-            tuple(readers.submit(self._read_heads, wanted[i : i + size]) for i in range(0, len(wanted), size))
-        )
-
-    def _reader_pool(self) -> ThreadPoolExecutor:
+        reads: list[Future[Heads]] = []
         with self._readers_lock:
+            if self._readers_closed:  # the application is closing: its writes ask the store
+                return HeadsAhead()
             if self._readers is None:
                 self._readers = ThreadPoolExecutor(READ_AHEAD_STREAMS, thread_name_prefix="seals-ahead")
-            return self._readers
+            for i in range(0, len(wanted), size):
+                try:
+                    reads.append(self._readers.submit(self._read_heads, wanted[i : i + size]))
+                except RuntimeError:  # the interpreter is shutting down: no new thread
+                    break
+        return HeadsAhead(tuple(reads))
 
     def _read_heads(self, wanted: list[tuple[str, int]]) -> Heads:
         """The seals before `wanted` (canonical UUID, first version written) and the stored events they seal."""
@@ -619,13 +629,18 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
             connection.transaction(force_rollback=True),
             connection.cursor(row_factory=tuple_row) as curs,
         ):
+            curs.execute(  # this transaction's limits: a read waits for no lock, and outlives its write by little
+                "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+                (READ_AHEAD_LOCK_TIMEOUT, f"{int(READ_AHEAD_WAIT * 2000)}ms"),
+            )
             curs.execute(self._statements.heads_at, (ids, versions))
             return {str(i): (int(v), bytes.fromhex(h)) for i, v, h in curs.fetchall()}
 
     def close_reads_ahead(self) -> None:
-        """Stops the connections reading seals ahead (before the datastore closes)."""
+        """Stops the connections reading seals ahead (before the datastore closes); later writes read nothing ahead."""
         with self._readers_lock:
             readers, self._readers = self._readers, None
+            self._readers_closed = True
         if readers is not None:
             readers.shutdown(wait=True, cancel_futures=True)
 
