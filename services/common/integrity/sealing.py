@@ -588,21 +588,23 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         )
         self._after_insert = threading.local()
         """The cursor of the head read sent after a thread's insert, until its transaction fetches it."""
+        self.read_ahead_from = READ_AHEAD_FROM
+        """From how many aggregates whose seals are not known a write reads them ahead (`read_ahead`)."""
         self._readers: ThreadPoolExecutor | None = None
         self._readers_closed = False
         self._readers_lock = threading.Lock()
 
     def read_ahead(self, events: Iterable[tuple[Any, int]]) -> HeadsAhead:
-        """From `READ_AHEAD_FROM` aggregates whose seals are not known here (a clock tick's thousand referrals, not one
-        referral's step), with ids of the library's default type (UUIDs): their seals are read on up to
-        `READ_AHEAD_STREAMS` other connections, a contiguous range of ids each, while the caller encodes the events
-        and inserts them. Those reads also visit the stored event before each one written: the index pages the
-        insert reads next, which on a store larger than the server's cache come from disk, one at a time in the
+        """From `read_ahead_from` (`READ_AHEAD_FROM`) aggregates whose seals are not known here (a clock tick's
+        thousand referrals, not one referral's step), with ids of the library's default type (UUIDs): their seals are
+        read on up to `READ_AHEAD_STREAMS` other connections, a contiguous range of ids each, while the caller encodes
+        the events and inserts them. Those reads also visit the stored event before each one written: the index pages
+        the insert reads next, which on a store larger than the server's cache come from disk, one at a time in the
         writing backend."""
         if self.datastore.originator_id_type != "uuid":
             return HeadsAhead()
         _, unknown = self._known_heads((canonical_id(originator_id), version) for originator_id, version in events)
-        if len(unknown) < READ_AHEAD_FROM:
+        if len(unknown) < self.read_ahead_from:
             return HeadsAhead()
         wanted = sorted(unknown.items())
         streams = min(READ_AHEAD_STREAMS, len(wanted) // READ_AHEAD_FROM)
