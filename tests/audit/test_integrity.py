@@ -528,18 +528,23 @@ def test_the_last_seal_of_an_aggregate_is_found_without_reading_its_history(coun
     assert verify_store(counters.recorder).ok
 
 
+def spied(app: Counters, monkeypatch: pytest.MonkeyPatch, method: str, seen: Callable[[Any], Any]) -> list[Any]:
+    """What `seen` makes of the argument of each call of `app`'s recorder's `method`, in order (the call goes on)."""
+    recorder: Any = app.recorder
+    calls: list[Any] = []
+    original = getattr(recorder, method)
+
+    def spy(argument: Any) -> Any:
+        calls.append(seen(argument))
+        return original(argument)
+
+    monkeypatch.setattr(recorder, method, spy)
+    return calls
+
+
 def store_lookups(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The aggregates whose last seal `app`'s recorder asks its store for, one list a write that asks."""
-    recorder: Any = app.recorder
-    asked: list[list[str]] = []
-    id_list = recorder._id_list
-
-    def counted(originator_ids: list[str]) -> Any:
-        asked.append(list(originator_ids))
-        return id_list(originator_ids)
-
-    monkeypatch.setattr(recorder, "_id_list", counted)
-    return asked
+    return spied(app, monkeypatch, "_id_list", list)
 
 
 def test_a_write_following_the_recorders_own_last_seal_asks_the_store_nothing(
@@ -623,51 +628,26 @@ def increment_all(app: Counters, ids: list[uuid.UUID]) -> None:
 
 def reads_ahead(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many aggregates each read ahead of `app`'s recorder asked for, one entry a connection reading."""
-    recorder: Any = app.recorder
-    sizes: list[int] = []
-    read_heads = recorder._read_heads
-
-    def counted(wanted: list[Any]) -> Any:
-        sizes.append(len(wanted))
-        return read_heads(wanted)
-
-    monkeypatch.setattr(recorder, "_read_heads", counted)
-    return sizes
+    return spied(app, monkeypatch, "_read_heads", len)
 
 
 @pytest.mark.integration
-def test_a_write_to_many_aggregates_reads_their_seals_ahead_and_asks_none_in_its_transaction(
-    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("aggregates", "read", "asked"), [(300, [75, 75, 75, 75], []), (63, [], [63])])
+def test_a_write_to_64_aggregates_or_more_reads_their_seals_ahead_fewer_ask_them_in_its_transaction(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch, aggregates: int, read: list[int], asked: list[int]
 ) -> None:
     """The seals a write of 300 aggregates' next events chains to are read on four other connections while the
-    events are encoded and inserted, not asked in the transaction that holds the events table's lock; the events
-    chain to them as they would to the store's answer (verification passes)."""
+    events are encoded and inserted, not asked in the transaction that holds the events table's lock. Under 64 (a
+    referral's step, a consent's withdrawal), reading ahead costs more than it saves: they are asked in that
+    transaction, in one query. The events chain to them either way (verification passes)."""
     store_url = fresh_postgres_store(postgres_dsn)
-    ids = counters_moved_elsewhere(store_url, 300)
+    ids = counters_moved_elsewhere(store_url, aggregates)
     with Counters(env=persistence_env(store_url)) as mine:
-        asked = store_lookups(mine, monkeypatch)
-        read = reads_ahead(mine, monkeypatch)
+        lookups = store_lookups(mine, monkeypatch)
+        reads = reads_ahead(mine, monkeypatch)
         increment_all(mine, ids)
-        assert asked == []
-        assert read == [75, 75, 75, 75]
-        assert isinstance(mine.recorder, SealedStore)
-        assert verify_store(mine.recorder).ok
-
-
-@pytest.mark.integration
-def test_a_write_to_a_few_aggregates_asks_their_seals_in_its_transaction(
-    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Under 64 aggregates whose seals are not known (a referral's step, a consent's withdrawal), reading ahead
-    costs more than it saves: they are asked in the write's transaction, in one query."""
-    store_url = fresh_postgres_store(postgres_dsn)
-    ids = counters_moved_elsewhere(store_url, 63)
-    with Counters(env=persistence_env(store_url)) as mine:
-        asked = store_lookups(mine, monkeypatch)
-        read = reads_ahead(mine, monkeypatch)
-        increment_all(mine, ids)
-        assert read == []
-        assert [sorted(a) for a in asked] == [sorted(str(i) for i in ids)]
+        assert reads == read
+        assert [len(lookup) for lookup in lookups] == asked
         assert isinstance(mine.recorder, SealedStore)
         assert verify_store(mine.recorder).ok
 
@@ -703,14 +683,7 @@ def test_seals_that_failed_to_be_read_ahead_are_asked_in_the_writes_transaction(
 
 def slowed_reads(app: Counters, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """`app`'s reads ahead start `seconds` late (as a cold read of a large store outlasts the encoding and insert)."""
-    recorder: Any = app.recorder
-    read_heads = recorder._read_heads
-
-    def slowed(wanted: list[Any]) -> Any:
-        time.sleep(seconds)
-        return read_heads(wanted)
-
-    monkeypatch.setattr(recorder, "_read_heads", slowed)
+    spied(app, monkeypatch, "_read_heads", lambda _: time.sleep(seconds))
 
 
 @pytest.mark.integration
