@@ -77,10 +77,6 @@ class _Statements:
     events_after: str | Composed
     head_and_bounds: str | Composed
     """The last seal (NULLs when there is none) and the first and last event ids after it, in one statement."""
-    heads_at: str | Composed | None
-    """The seals at given (aggregate, version)s, read ahead of a write, with the stored events at them: the index pages
-    the write's own insert reads next (None: not read ahead). The ids and versions are each one comma-separated text
-    (dumping a thousand-element array costs milliseconds of the client's time; joining text, microseconds)."""
     insert_seal: str | Composed
     columnar: bool
     """Whether `insert_seal` takes the seals as six arrays, one per column (one statement), or one row a call."""
@@ -119,7 +115,6 @@ def _sqlite_statements(events: str) -> _Statements:
             + " WHERE rowid > ? ORDER BY rowid"
         ),
         head_and_bounds=_head_and_bounds("integrity_seals", events, "rowid"),
-        heads_at=None,
         insert_seal="INSERT INTO integrity_seals (notification_id, originator_id, originator_version, body_hash, "
         "aggregate_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?)",
         columnar=False,
@@ -194,13 +189,6 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
             "WHERE notification_id > %s ORDER BY notification_id"
         ),
         head_and_bounds=q(_head_and_bounds("{s}.{seals}", "{s}.{events}", "notification_id")),
-        heads_at=q(  # one seek in each table's (originator id, version) index an aggregate
-            "SELECT s.originator_id, s.originator_version, s.aggregate_hash "
-            "FROM unnest(string_to_array(%s, ',')::uuid[], string_to_array(%s, ',')::bigint[]) AS wanted (id, version) "
-            "JOIN {s}.{seals} AS s ON s.originator_id = wanted.id::text AND s.originator_version = wanted.version "
-            "WHERE EXISTS (SELECT FROM {s}.{events} AS e "
-            "WHERE e.originator_id = wanted.id AND e.originator_version = wanted.version)"
-        ),
         insert_seal=q(
             "INSERT INTO {s}.{seals} (notification_id, originator_id, originator_version, body_hash, aggregate_hash, "
             "chain_hash) SELECT * FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], "
@@ -222,6 +210,20 @@ def _columnar_events_insert(schema: str, events: str, originator_id_type: str) -
         "INSERT INTO {s}.{events} AS t (originator_id, originator_version, topic, state) "
         "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
     ).format(s=Identifier(schema), events=Identifier(events), id_type=SQL(originator_id_type))
+
+
+def _heads_at(schema: str, events: str) -> Composed:
+    """The seals at given (aggregate, version)s, read ahead of a write, with the stored events at them: the index pages
+    the write's own insert reads next; one seek in each table's (originator id, version) index an aggregate. The ids
+    (UUIDs) and versions are each one comma-separated text: dumping a thousand-element array costs milliseconds of
+    the client's time, joining text microseconds."""
+    return SQL(
+        "SELECT s.originator_id, s.originator_version, s.aggregate_hash "
+        "FROM unnest(string_to_array(%s, ',')::uuid[], string_to_array(%s, ',')::bigint[]) AS wanted (id, version) "
+        "JOIN {s}.{seals} AS s ON s.originator_id = wanted.id::text AND s.originator_version = wanted.version "
+        "WHERE EXISTS (SELECT FROM {s}.{events} AS e "
+        "WHERE e.originator_id = wanted.id AND e.originator_version = wanted.version)"
+    ).format(s=Identifier(schema), events=Identifier(events), seals=Identifier(_postgres_names(events)[0]))
 
 
 def _composed(pair: tuple[str, str], q: Callable[[str], Composed]) -> tuple[Composed, Composed]:
@@ -588,6 +590,7 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         )
         self._after_insert = threading.local()
         """The cursor of the head read sent after a thread's insert, until its transaction fetches it."""
+        self._heads_at = _heads_at(datastore.schema, events_table_name)
         self.read_ahead_from = READ_AHEAD_FROM
         """From how many aggregates whose seals are not known a write reads them ahead (`read_ahead`)."""
         self._readers: ThreadPoolExecutor | None = None
@@ -635,7 +638,7 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
                 "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
                 (READ_AHEAD_LOCK_TIMEOUT, f"{int(READ_AHEAD_WAIT * 2000)}ms"),
             )
-            curs.execute(self._statements.heads_at, (ids, versions))
+            curs.execute(self._heads_at, (ids, versions))
             return {str(i): (int(v), bytes.fromhex(h)) for i, v, h in curs.fetchall()}
 
     def close_reads_ahead(self) -> None:
