@@ -498,7 +498,8 @@ class _Sealing:
         event follows nothing, so a batch of new aggregates (decisions, referrals) asks nothing; the rest come from
         this recorder's own last commits, else from what was read `ahead`, else from the store in one query (not one
         per aggregate: a round trip each)."""
-        heads, unknown = self._known_heads((row.originator_id, row.originator_version) for row in rows)
+        known, unknown = self._known_heads((row.originator_id, row.originator_version) for row in rows)
+        heads = {**dict.fromkeys(unknown, ZERO), **known}  # one the store has no seal of follows nothing, as before
         if unknown and ahead.reads:
             read = ahead.heads()
             for originator_id, version in list(unknown.items()):
