@@ -611,7 +611,7 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         if len(unknown) < self.read_ahead_from:
             return HeadsAhead()
         wanted = sorted(unknown.items())
-        streams = min(READ_AHEAD_STREAMS, len(wanted) // READ_AHEAD_FROM)
+        streams = max(1, min(READ_AHEAD_STREAMS, len(wanted) // READ_AHEAD_FROM))  # ranges of 64 or more
         size = -(-len(wanted) // streams)
         reads: list[Future[Heads]] = []
         with self._readers_lock:
