@@ -632,17 +632,27 @@ def reads_ahead(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(("aggregates", "read", "asked"), [(300, [75, 75, 75, 75], []), (63, [], [63])])
+@pytest.mark.parametrize(
+    ("aggregates", "read_from", "read", "asked"),
+    [(300, 64, [75, 75, 75, 75], []), (63, 64, [], [63]), (20, 10, [20], [])],
+)
 def test_a_write_to_64_aggregates_or_more_reads_their_seals_ahead_fewer_ask_them_in_its_transaction(
-    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch, aggregates: int, read: list[int], asked: list[int]
+    postgres_dsn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    aggregates: int,
+    read_from: int,
+    read: list[int],
+    asked: list[int],
 ) -> None:
     """The seals a write of 300 aggregates' next events chains to are read on four other connections while the
     events are encoded and inserted, not asked in the transaction that holds the events table's lock. Under 64 (a
     referral's step, a consent's withdrawal), reading ahead costs more than it saves: they are asked in that
-    transaction, in one query. The events chain to them either way (verification passes)."""
+    transaction, in one query (`read_ahead_from` lowers that bound: then one connection reads them). The events
+    chain to them either way (verification passes)."""
     store_url = fresh_postgres_store(postgres_dsn)
     ids = counters_moved_elsewhere(store_url, aggregates)
     with Counters(env=persistence_env(store_url)) as mine:
+        mine.recorder.read_ahead_from = read_from  # type: ignore[attr-defined]
         lookups = store_lookups(mine, monkeypatch)
         reads = reads_ahead(mine, monkeypatch)
         increment_all(mine, ids)
