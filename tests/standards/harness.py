@@ -79,6 +79,15 @@ class WorkerProcess:
                 [sys.executable, "-m", "services.standards.worker"], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
 
+    def revive(self) -> bool:
+        """Starts the worker again if it exited by itself, as its supervisor would (Compose's `restart`, a pod's
+        restart policy): a faust worker exits on aiokafka's fetcher `KeyError` (robinhood/aiokafka#19), seen here
+        13 s after a restart. Whether it had to."""
+        if self.process is None or self.process.poll() is None:
+            return False
+        self.start()
+        return True
+
     def kill(self) -> None:
         """SIGKILL: no flush, no commit, no goodbye to the group."""
         assert self.process is not None

@@ -143,6 +143,7 @@ def test_the_board_ends_identical_after_three_sigkills_while_consuming(
         published[0] += len(chunks[-1])
 
     feeding = threading.Thread(target=feed)
+    revived = 0
     group = "crash-" + topics.prefix
     process = WorkerProcess(kafka_bootstrap, topics, group, tmp_path)
     feeding.start()
@@ -151,7 +152,10 @@ def test_the_board_ends_identical_after_three_sigkills_while_consuming(
         process.start()
         for _ in range(3):
             consumed = committed(kafka_bootstrap, group)
+            deadline = time.monotonic() + 180
             while committed(kafka_bootstrap, group) <= consumed:  # consuming again since its (re)start
+                assert time.monotonic() < deadline, "the worker consumed nothing for 3 min after its (re)start"
+                revived += process.revive()
                 time.sleep(0.2)
             time.sleep(rng.uniform(0, 1.5))
             kills.append((published[0], committed(kafka_bootstrap, group)))
@@ -186,6 +190,7 @@ def test_the_board_ends_identical_after_three_sigkills_while_consuming(
             else ""
         )
         + f"; (committed, published) at the end: {progress}"
+        + (f"; the worker exited by itself and was started again {revived} time(s)" if revived else "")
     )
     assert differences(expected, board) == []
     assert kills[-1][0] < len(records)
