@@ -308,7 +308,7 @@ class AggregateHeads:
 @dataclass(frozen=True)
 class HeadsAhead:
     """The seals a write chains to, being read on other connections while its events are encoded and inserted
-    (`_Sealing.read_ahead`). A seal once committed never changes: one read ahead serves when it is at the version
+    (`read_ahead`). A seal once committed never changes: one read ahead serves when it is at the version
     just before the write's first event of its aggregate; the write asks the store for any other (one that failed
     to read ahead included)."""
 
@@ -336,11 +336,6 @@ class _Sealing:
     datastore: Any
     select_notifications: Any
     heads: AggregateHeads
-
-    def read_ahead(self, events: Iterable[tuple[Any, int]]) -> HeadsAhead:
-        """Starts reading the seals a write of events at these (originator id, version)s chains to (nothing here:
-        a PostgreSQL recorder reads them on other connections); `insert_events(…, ahead=…)` uses them."""
-        return HeadsAhead()
 
     def _known_heads(self, events: Iterable[tuple[Any, int]]) -> tuple[dict[str, bytes], dict[str, int]]:
         """The aggregate hash each aggregate of `events` (canonical ids, versions) chains to, when known without
@@ -598,15 +593,15 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         self._readers_closed = False
         self._readers_lock = threading.Lock()
 
-    def read_ahead(self, events: Iterable[tuple[Any, int]]) -> HeadsAhead:
+    def read_ahead(self, events: Sequence[tuple[Any, int]]) -> HeadsAhead:
         """From `read_ahead_from` (`READ_AHEAD_FROM`) aggregates whose seals are not known here (a clock tick's
         thousand referrals, not one referral's step), with ids of the library's default type (UUIDs): their seals are
         read on up to `READ_AHEAD_STREAMS` other connections, a contiguous range of ids each, while the caller encodes
         the events and inserts them. Those reads also visit the stored event before each one written: the index pages
         the insert reads next, which on a store larger than the server's cache come from disk, one at a time in the
         writing backend."""
-        if self.datastore.originator_id_type != "uuid":
-            return HeadsAhead()
+        if len(events) < self.read_ahead_from or self.datastore.originator_id_type != "uuid":
+            return HeadsAhead()  # too few events for that many aggregates (a decision, a step): nothing to look at
         _, unknown = self._known_heads((canonical_id(originator_id), version) for originator_id, version in events)
         if len(unknown) < self.read_ahead_from:
             return HeadsAhead()
@@ -710,8 +705,8 @@ def use_sealing_recorders(env: Any) -> None:
 
 def read_ahead(recorder: object, events: Iterable[Any]) -> HeadsAhead:
     """Starts reading the seals a write of `events` (domain events) chains to, when its recorder reads ahead."""
-    if isinstance(recorder, _Sealing):
-        return recorder.read_ahead((event.originator_id, event.originator_version) for event in events)
+    if isinstance(recorder, SealingPostgresProcessRecorder):  # SQLite's reads wait on no server: nothing ahead
+        return recorder.read_ahead([(event.originator_id, event.originator_version) for event in events])
     return HeadsAhead()
 
 
