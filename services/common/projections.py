@@ -473,10 +473,10 @@ class Projector:
             yield tx
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        """One query of the projection, caught up with everything recorded so far (as `reading`). On PostgreSQL the
-        seek telling whether anything it applies was recorded since travels with the query (one round trip instead of
-        two); after a catch-up the query runs again."""
-        if self._ready and isinstance(self._index, TopicIndex) and self.db.dialect == "postgres":
+        """One query of the projection, caught up with everything recorded so far (as `reading`). The seek telling
+        whether anything it applies was recorded since runs with the query on one connection of the pool (on
+        PostgreSQL in one round trip instead of two); after a catch-up the query runs again."""
+        if self._ready and isinstance(self._index, TopicIndex):
             with self.db.connection() as tx:
                 pending, rows = tx.together([(self._index.pending_sql, (self.projection.name,)), (sql, params)])
             if not pending:

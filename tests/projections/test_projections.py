@@ -153,12 +153,12 @@ def test_the_freshness_check_seeks_past_the_stored_position_on_either_store(stor
     app.close()
 
 
-def test_a_read_is_caught_up_and_on_postgresql_its_freshness_check_travels_with_the_query(
+def test_a_read_is_caught_up_and_its_freshness_check_travels_with_the_query(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`Projector.read` answers with everything recorded before it (a new event of its topics is applied first, the
-    query run again); on PostgreSQL, when nothing was recorded since, the index seek and the query go in one pipeline
-    (one round trip), where checking then querying took two."""
+    query run again). When nothing was recorded since, the index seek and the query take one connection of the pool
+    (checking then querying took two), and on PostgreSQL they go in one pipeline (one round trip)."""
     app, expected = seeded(store_url, aggregates=2, increments=1)
     created = created_only(EventCounts())
     projector = Projector(app, created)
@@ -179,6 +179,16 @@ def test_a_read_is_caught_up_and_on_postgresql_its_freshness_check_travels_with_
         assert len(projector.read(query)) == 3
         assert [pipelined for _, pipelined in sent] == [True, True], sent
         assert sent[1][0] == query
+    checkouts: list[int] = []
+    connection = projector.db.connection
+
+    def counted() -> Any:
+        checkouts.append(1)
+        return connection()
+
+    monkeypatch.setattr(projector.db, "connection", counted)
+    assert len(projector.read(query)) == 3
+    assert len(checkouts) == 1
     projector.close()
     app.close()
 
