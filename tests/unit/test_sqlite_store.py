@@ -31,8 +31,8 @@ def test_the_store_connections_cache_their_statements(tmp_path: Path, monkeypatc
         notes[0].amend("amended")
         app.record(notes[0])
         assert app.repository.get(notes[0].id).text == "amended"
-        mode = app.recorder.datastore.transaction(commit=False)  # type: ignore[attr-defined]
-        with mode as cursor:
+        reading = app.recorder.datastore.transaction(commit=False)  # type: ignore[attr-defined]
+        with reading as cursor:
             cursor.execute("PRAGMA journal_mode")
             assert cursor.fetchone()[0] == "wal"
         assert verify_store(app.recorder).ok  # type: ignore[arg-type]
