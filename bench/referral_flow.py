@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -49,7 +49,7 @@ from services.contract.topics import org_referrals
 from services.runtime import demo
 from services.runtime.kafka_security import service_principal
 from services.runtime.launcher import Platform
-from services.runtime.postgres_local import LocalPostgres
+from services.runtime.postgres_local import throwaway
 from services.runtime.registry import PROCESSES, SERVICES
 from services.runtime.settings import RuntimeSettings
 
@@ -203,19 +203,14 @@ class Setup:
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """A fresh database on `POSTGRES_DSN`, else on a throw-away local server (fsync off, as in the test fixtures)."""
-    configured = RuntimeSettings().postgres_dsn
-    server = None if configured else LocalPostgres(Path("/tmp") / f"rls-bench-pg-{uuid.uuid4().hex[:8]}", free_port())
-    if server is not None:
-        server.start()
-    dsn = configured or (server.dsn if server else "")
-    name = "rls_bench_" + uuid.uuid4().hex[:8]
-    try:
+    dsn = RuntimeSettings().postgres_dsn
+    with ExitStack() as stack:
+        if not dsn:
+            dsn = stack.enter_context(throwaway("rls-bench-pg", free_port())).dsn
+        name = "rls_bench_" + uuid.uuid4().hex[:8]
         with psycopg.connect(dsn, autocommit=True) as connection:
             connection.execute(f"CREATE DATABASE {name}")
         yield dsn.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        if server is not None:
-            server.stop()
 
 
 def postgres_stores(database: str) -> dict[str, str]:

@@ -41,7 +41,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,7 +62,7 @@ from services.referral.main import build_application, build_cursors
 from services.referral.settings import ReferralSettings
 from services.referral.views import Listing
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
-from services.runtime.postgres_local import LocalPostgres
+from services.runtime.postgres_local import throwaway
 from services.runtime.settings import RuntimeSettings
 
 DUE = 1000
@@ -334,21 +334,14 @@ def store(kind: str, base: Path, args: argparse.Namespace) -> Iterator[str]:
         yield f"sqlite:///{base / 'referral.db'}"
         return
     dsn = args.postgres_dsn
-    server = None
-    if dsn is None:  # under /tmp itself: the server runs as the postgres user when we are root
-        sized = {"shared_buffers": args.shared_buffers} if args.shared_buffers else {}
-        server = LocalPostgres(Path("/tmp") / f"rls-scale-pg-{uuid.uuid4().hex[:8]}", free_port(), sized)
-        server.start()
-        dsn = server.dsn
-    schema = "scale_" + uuid.uuid4().hex[:8]
-    try:
+    with ExitStack() as stack:
+        if dsn is None:
+            sized = {"shared_buffers": args.shared_buffers} if args.shared_buffers else {}
+            dsn = stack.enter_context(throwaway("rls-scale-pg", free_port(), sized)).dsn
+        schema = "scale_" + uuid.uuid4().hex[:8]
         with psycopg.connect(dsn, autocommit=True) as connection:
             connection.execute(f"CREATE SCHEMA {schema}")
         yield f"{dsn}?schema={schema}"
-    finally:
-        if server is not None:
-            server.stop()
-            shutil.rmtree(server.base_dir, ignore_errors=True)
 
 
 ROWS: list[tuple[str, Callable[[Figures], str]]] = [

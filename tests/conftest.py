@@ -30,7 +30,7 @@ from services.notifications.settings import NotificationsSettings
 from services.referral.main import build_app as referral_app
 from services.referral.settings import ReferralSettings
 from services.runtime.kafka_local import LocalKafka, ensure_jars, find_java
-from services.runtime.postgres_local import LocalPostgres
+from services.runtime.postgres_local import throwaway
 from services.runtime.settings import RuntimeSettings
 from tests.helpers import free_port
 from tests.referral.fakes import fake_gateways
@@ -104,13 +104,8 @@ def postgres_dsn(runtime_settings: RuntimeSettings) -> Iterator[str]:
         with container as postgres:
             yield postgres.get_connection_url().replace("postgresql+psycopg2://", "postgresql://")
         return
-    base = Path("/tmp") / f"rls-pg-{uuid.uuid4().hex[:8]}"
-    server = LocalPostgres(base, free_port())
-    server.start()
-    try:
+    with throwaway("rls-pg", free_port()) as server:
         yield server.dsn
-    finally:
-        server.stop()
 
 
 def fresh_postgres_store(dsn: str) -> str:

@@ -5,16 +5,13 @@ the buffers it held at shutdown are loaded again when it starts (a store of a mi
 from __future__ import annotations
 
 import re
-import shutil
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from services.deploy import compose
-from services.runtime.postgres_local import LocalPostgres
+from services.runtime.postgres_local import LocalPostgres, throwaway
 from tests.helpers import free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,14 +25,8 @@ def with_defaults(value: str) -> str:
 @pytest.fixture
 def server() -> Iterator[LocalPostgres]:
     settings = {name: with_defaults(value) for name, value in compose.POSTGRES_SERVER_SETTINGS.items()}
-    base = Path("/tmp") / f"rls-pg-compose-{uuid.uuid4().hex[:8]}"  # the server's user reaches it (not tmp_path)
-    postgres = LocalPostgres(base, free_port(), settings)
-    postgres.start()
-    try:
+    with throwaway("rls-pg-compose", free_port(), settings) as postgres:
         yield postgres
-    finally:
-        postgres.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_composes_postgresql_sizes_its_cache_and_loads_it_again_after_a_restart(server: LocalPostgres) -> None:
