@@ -32,6 +32,7 @@ from services.common.group_commit import GroupCommit, Pending
 from services.common.integrity import hashing, sealing
 from services.common.sqlstore import PostgresTarget, prepared
 from services.common.tracing import TracingMapper
+from services.common.writer_lock import WriterLock
 
 if TYPE_CHECKING:
     from services.common.composition import Outbox
@@ -89,7 +90,11 @@ STATEMENT_CACHE = 128
 class StatementCachingPool(SQLiteConnectionPool):
     """The library's pool of SQLite connections, opened with sqlite3's statement cache. The library passes
     `cached_statements=True`, which sqlite3 reads as a cache of one statement: each of a write's statements (begin,
-    insert, the last seal, the seal's insert) was parsed and planned again every time, 0.02–0.1 ms each."""
+    insert, the last seal, the seal's insert) was parsed and planned again every time, 0.02–0.1 ms each.
+
+    Its connection for writing holds the database's `WriterLock` while it is out: the pool's own lock orders the
+    writers of this pool, the `WriterLock` those of other pools and processes on the file (a projection's, another
+    API process's), waking the next one as soon as it is free instead of SQLite's sleeping busy handler."""
 
     @classmethod
     def like(cls, pool: SQLiteConnectionPool) -> StatementCachingPool:
@@ -102,6 +107,25 @@ class StatementCachingPool(SQLiteConnectionPool):
             max_age=pool.max_age,
             pre_ping=pool.pre_ping,
         )
+
+    def get_connection(self, timeout: float | None = None, *, is_writer: bool | None = None) -> SQLiteConnection:
+        connection = super().get_connection(timeout, is_writer=is_writer)
+        lock = WriterLock.for_database(self.db_name) if is_writer else None
+        if lock is not None:
+            try:
+                lock.acquire(self.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT)
+            except BaseException:
+                super().put_connection(connection)
+                raise
+        return connection
+
+    def put_connection(self, conn: SQLiteConnection) -> None:
+        lock = WriterLock.for_database(self.db_name) if conn.is_writer else None
+        try:
+            super().put_connection(conn)
+        finally:
+            if lock is not None:
+                lock.release()
 
     def _create_connection(self) -> SQLiteConnection:
         try:

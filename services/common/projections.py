@@ -20,7 +20,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
@@ -31,6 +31,7 @@ from eventsourcing.utils import get_topic
 from psycopg.conninfo import make_conninfo
 
 from services.common.eventstore import TrackedApplication
+from services.common.writer_lock import WriterLock
 
 Dialect = Literal["sqlite", "postgres"]
 Row = tuple[Any, ...]
@@ -132,6 +133,10 @@ class Database:
         self._single = threading.Lock()  # the one connection of an in-memory database
 
     @property
+    def _lock_timeout(self) -> float:
+        return float(self._env.get("SQLITE_LOCK_TIMEOUT", 10))
+
+    @property
     def blob(self) -> str:
         return "BYTEA" if self.dialect == "postgres" else "BLOB"
 
@@ -149,9 +154,7 @@ class Database:
                 options["options"] = f"-c search_path={schema}"
             return psycopg.connect(make_conninfo(**options), autocommit=True)
         path = ":memory:" if self.memory else self._env.get("SQLITE_DBNAME", ":memory:")
-        connection = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=float(self._env.get("SQLITE_LOCK_TIMEOUT", 10))
-        )
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=self._lock_timeout)
         if not self.memory:
             connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
@@ -185,13 +188,15 @@ class Database:
 
     @contextmanager
     def transaction(self, lock: str) -> Iterator[Tx]:
-        """A write transaction, serialised with every other writer of the same `lock` (SQLite: the database)."""
-        with self.connection() as tx:
-            if self.dialect == "postgres":
-                with tx.connection.transaction():
-                    tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (lock,))
-                    yield tx
-                return
+        """A write transaction, serialised with every other writer of the same `lock` (SQLite: the database, with
+        its `WriterLock` held until the connection is back in the pool, rolled back if its commit failed)."""
+        if self.dialect == "postgres":
+            with self.connection() as tx, tx.connection.transaction():
+                tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (lock,))
+                yield tx
+            return
+        writer = None if self.memory else WriterLock.for_database(self._env.get("SQLITE_DBNAME", ":memory:"))
+        with writer.held(self._lock_timeout) if writer else nullcontext(), self.connection() as tx:
             tx.execute("BEGIN IMMEDIATE")
             try:
                 yield tx

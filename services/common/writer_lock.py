@@ -1,0 +1,137 @@
+"""One writer at a time on a SQLite store, across threads and processes, handed over the moment it is free.
+
+SQLite lets one connection write at a time. A connection that finds the write lock taken waits in its busy handler,
+which sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries, whatever the holder's transaction lasts: two API processes
+on one file, or an event store's write and a projection's in one process, waited up to tens of milliseconds for a
+lock held a fraction of one. Every writer of the platform takes this lock first: a thread lock inside a process and
+an advisory lock (`flock`) on a file beside the database across processes, which the kernel hands to a waiter as soon
+as its holder lets go. SQLite's own lock is then free whenever one of them begins; a writer that does not take it (a
+tool on the file) still meets SQLite's busy handler, as before.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from eventsourcing.persistence import OperationalError
+
+SUFFIX = ".writer.lock"
+
+
+class WriterLockTimeoutError(OperationalError):
+    """The store's writer lock was not free within the lock timeout (another writer held it all that time)."""
+
+
+@dataclass
+class _Wait:
+    """A blocking wait for the file's lock, on the waiter thread, that the thread asking may give up."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    guard: threading.Lock = field(default_factory=threading.Lock)
+    acquired: bool = False
+    abandoned: bool = False
+
+
+class WriterLock:
+    """The writer lock of one SQLite database file (`for_database`: one per file and process)."""
+
+    _locks: ClassVar[dict[str, WriterLock]] = {}
+    _locks_guard: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, path: str) -> None:
+        self.path = path + SUFFIX
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None  # opened at the first write (the database's folder exists by then)
+        self._waits: queue.SimpleQueue[_Wait] = queue.SimpleQueue()
+        self._waiting = 0  # waits queued and not finished: one given up on may still get the lock
+        self._waiter: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    @classmethod
+    def for_database(cls, name: str) -> WriterLock | None:
+        """The lock of the database `name` (a path or a `file:` URI); None for an in-memory database."""
+        path = name.removeprefix("file:").split("?", 1)[0]
+        if not path or path == ":memory:" or "mode=memory" in name:
+            return None
+        key = os.path.realpath(path)
+        with cls._locks_guard:
+            lock = cls._locks.get(key)
+            if lock is None:
+                lock = cls._locks[key] = cls(key)
+            return lock
+
+    @contextmanager
+    def held(self, timeout: float) -> Iterator[None]:
+        self.acquire(timeout)
+        try:
+            yield
+        finally:
+            self.release()
+
+    def acquire(self, timeout: float) -> None:
+        """Waits at most `timeout` seconds for this process's other writers, then for other processes' (raises
+        `WriterLockTimeoutError`)."""
+        deadline = time.monotonic() + timeout
+        if not self._thread_lock.acquire(timeout=max(0.0, timeout)):
+            raise WriterLockTimeoutError(f"another writer of this process held the store for {timeout:g} s")
+        try:
+            self._lock_file(deadline, timeout)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def release(self) -> None:
+        assert self._fd is not None
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+    def _lock_file(self, deadline: float, timeout: float) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if not self._waiting:  # else the waiter's `flock` for a wait given up on would take this one's lock
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+        # Held by another process: the kernel wakes a blocked `flock` when it is released, but a blocked `flock`
+        # cannot time out, so the waiter thread blocks in it and this thread waits for that, or gives up.
+        wait = _Wait()
+        self._start_waiter()
+        with self._guard:
+            self._waiting += 1
+        self._waits.put(wait)
+        wait.done.wait(max(0.0, deadline - time.monotonic()))
+        with wait.guard:
+            if wait.acquired:
+                return
+            wait.abandoned = True  # the waiter unlocks it when it gets it
+        raise WriterLockTimeoutError(f"another process held the store's writer lock for {timeout:g} s")
+
+    def _start_waiter(self) -> None:
+        if self._waiter is None:
+            self._waiter = threading.Thread(target=self._wait_for_file, name="sqlite-writer-lock", daemon=True)
+            self._waiter.start()
+
+    def _wait_for_file(self) -> None:
+        """One wait at a time (the thread lock lets one thread of the process ask), in the order asked."""
+        assert self._fd is not None
+        while True:
+            wait = self._waits.get()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            with wait.guard:
+                if wait.abandoned:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                else:
+                    wait.acquired = True
+            with self._guard:
+                self._waiting -= 1
+            wait.done.set()
