@@ -4,6 +4,9 @@
     .venv/bin/python bench/consent_decisions.py [--rates 200,500,1000] [--seconds 10] [--store URL] [--workers 1]
         [--no-opa]
 
+In process, it also times two processes deciding at once on the same store (as API processes scaled out on one
+SQLite file: their writes take turns, `services/common/writer_lock.py`).
+
 Every HTTP figure comes from one open-loop generator (request i is due at start + i/rate; latency counts from that
 due time, so a slow answer delays nobody's clock), driving in turn the consent service (uvicorn, its own process; every
 decision recorded, sealed and in the outbox before it is answered) and `opa run --server` evaluating route A-1
@@ -225,6 +228,58 @@ def in_process(app: Consents, rnd: random.Random, n: int, subjects: int) -> None
     print(
         f"application decide(), 16 concurrent callers: one transaction each p50/p99 {alone}; "
         f"group commit p50/p99 {grouped}"
+    )
+
+
+PROCESS_CALLERS, PROCESS_SECONDS = 4, 5.0
+
+
+def deciding_process(store: str, scratch: str, seed: int, subjects: int, results: Any) -> None:
+    """One process of `processes_deciding`: `PROCESS_CALLERS` threads deciding for `PROCESS_SECONDS`; puts its
+    latencies (s) on `results`."""
+    rnd = random.Random(seed)
+    with Consents(env=application_env(bench_settings(store, scratch))) as app:
+        actor = Actor("bench", DISCLOSER)
+        requests = iter([request_of(ask(rnd, subjects)) for _ in range(int(4000 * PROCESS_SECONDS))])
+        app.decide(next(requests), actor)  # the read model caught up
+        latencies: list[float] = []
+        taken = threading.Lock()
+        stop = time.monotonic() + PROCESS_SECONDS
+
+        def caller() -> None:
+            while time.monotonic() < stop:
+                with taken:
+                    request = next(requests)
+                begin = time.perf_counter()
+                app.decide(request, actor)
+                latencies.append(time.perf_counter() - begin)
+
+        callers = [threading.Thread(target=caller) for _ in range(PROCESS_CALLERS)]
+        for thread in callers:
+            thread.start()
+        for thread in callers:
+            thread.join()
+    results.put(latencies)
+
+
+def processes_deciding(store: str, scratch: str, subjects: int, processes: int = 2) -> str:
+    """`processes` processes deciding at once on one store, as API processes scaled out on one SQLite file do: their
+    writes take turns on the store (`services.common.writer_lock`)."""
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    workers = [
+        spawn.Process(target=deciding_process, args=(store, scratch, 1000 + n, subjects, results))
+        for n in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    latencies = sorted(latency for _ in workers for latency in results.get())
+    for worker in workers:
+        worker.join()
+    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+    return (
+        f"{processes} processes x {PROCESS_CALLERS} callers on one store: p50/p99 {p50 * 1e3:.1f}/{p99 * 1e3:.1f} ms,"
+        f" {len(latencies) / PROCESS_SECONDS:.0f} decisions/s"
     )
 
 
@@ -480,6 +535,7 @@ def main() -> None:
             seeded = seed(app, consents)
             print(f"seeded {len(consents)} consents of {args.subjects} people: {seeded:.0f} consents/s (16 writers)")
             in_process(app, rnd, args.n, args.subjects)
+        print(f"application decide(), {processes_deciding(store, scratch, args.subjects)}")
         token = mint_dev_token(load_dev_key(Path(scratch) / "key"), DISCLOSER, ["intake"], "bench", "rls", timedelta(1))
         requests = [ask(rnd, args.subjects) for _ in range(int(max(rates) * args.seconds))]
         encoded = [json.dumps(r).encode() for r in requests]
