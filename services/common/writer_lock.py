@@ -12,6 +12,7 @@ tool on the file) still meets SQLite's busy handler, as before.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import queue
 import threading
@@ -20,10 +21,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from eventsourcing.persistence import OperationalError
 
 SUFFIX = ".writer.lock"
+
+log = logging.getLogger(__name__)
 
 
 class WriterLockTimeoutError(OperationalError):
@@ -57,9 +61,9 @@ class WriterLock:
 
     @classmethod
     def for_database(cls, name: str) -> WriterLock | None:
-        """The lock of the database `name` (a path or a `file:` URI); None for an in-memory database."""
-        path = name.removeprefix("file:").split("?", 1)[0]
-        if not path or path == ":memory:" or "mode=memory" in name:
+        """The lock of the database `name` (a path, or a `file:` URI as SQLite reads one); None in memory."""
+        path = _path_of(name)
+        if path is None:
             return None
         key = os.path.realpath(path)
         with cls._locks_guard:
@@ -67,6 +71,16 @@ class WriterLock:
             if lock is None:
                 lock = cls._locks[key] = cls(key)
             return lock
+
+    @classmethod
+    def _forget_all(cls) -> None:
+        """In a forked child: the parent's locks share their open files with the parent's (a `flock` belongs to the
+        open file, so the child's would be the parent's) and their threads are gone; the child opens its own."""
+        for lock in cls._locks.values():
+            if lock._fd is not None:
+                os.close(lock._fd)
+        cls._locks = {}
+        cls._locks_guard = threading.Lock()
 
     @contextmanager
     def held(self, timeout: float) -> Iterator[None]:
@@ -95,7 +109,10 @@ class WriterLock:
 
     def _lock_file(self, deadline: float, timeout: float) -> None:
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:  # created like SQLite's own files beside the database: as the umask allows
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            except OSError as error:
+                raise OperationalError(f"the store's writer lock cannot be opened: {error.strerror}") from error
         if not self._waiting:  # else the waiter's `flock` for a wait given up on would take this one's lock
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -109,12 +126,20 @@ class WriterLock:
         with self._guard:
             self._waiting += 1
         self._waits.put(wait)
-        wait.done.wait(max(0.0, deadline - time.monotonic()))
+        try:
+            wait.done.wait(max(0.0, deadline - time.monotonic()))
+        except BaseException:  # interrupted: the lock must not stay with nobody
+            if self._give_up(wait):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            raise
+        if not self._give_up(wait):
+            raise WriterLockTimeoutError(f"the store's writer lock was not free within {timeout:g} s")
+
+    def _give_up(self, wait: _Wait) -> bool:
+        """Whether `wait` got the lock in time; if not, the waiter lets it go as soon as it gets it."""
         with wait.guard:
-            if wait.acquired:
-                return
-            wait.abandoned = True  # the waiter unlocks it when it gets it
-        raise WriterLockTimeoutError(f"another process held the store's writer lock for {timeout:g} s")
+            wait.abandoned = not wait.acquired
+            return wait.acquired
 
     def _start_waiter(self) -> None:
         if self._waiter is None:
@@ -126,12 +151,29 @@ class WriterLock:
         assert self._fd is not None
         while True:
             wait = self._waits.get()
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            with wait.guard:
-                if wait.abandoned:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
-                else:
-                    wait.acquired = True
-            with self._guard:
-                self._waiting -= 1
-            wait.done.set()
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                with wait.guard:
+                    if wait.abandoned:
+                        fcntl.flock(self._fd, fcntl.LOCK_UN)
+                    else:
+                        wait.acquired = True
+            except OSError:
+                log.exception("waiting for the store's writer lock failed")  # the writer gives up at once
+            finally:
+                with self._guard:
+                    self._waiting -= 1
+                wait.done.set()
+
+
+def _path_of(name: str) -> str | None:
+    """The file a database name opens (a `file:` URI percent-decoded, as SQLite reads it); None in memory."""
+    if not name.startswith("file:"):
+        return None if name in ("", ":memory:") else name
+    uri = urlsplit(name)
+    path = unquote(uri.path)
+    memory = "memory" in parse_qs(uri.query).get("mode", [])
+    return None if memory or path in ("", ":memory:") else path
+
+
+os.register_at_fork(after_in_child=WriterLock._forget_all)

@@ -4,6 +4,7 @@ holds here, and a wait for it gives up after the store's lock timeout."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -11,10 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eventsourcing.application import AggregateNotFoundError
 
+from services.common import writer_lock
 from services.common.eventstore import persistence_env
 from services.common.projections import Database
 from services.common.writer_lock import SUFFIX, WriterLock, WriterLockTimeoutError
@@ -158,6 +161,58 @@ def test_threads_of_one_process_write_one_at_a_time(database: Path) -> None:
     assert most == 1
 
 
-def test_an_in_memory_database_has_no_writer_lock() -> None:
+def test_the_lock_is_beside_the_file_sqlite_opens_and_none_in_memory(tmp_path: Path) -> None:
     assert WriterLock.for_database(":memory:") is None
     assert WriterLock.for_database("file:notes?mode=memory&cache=shared") is None
+    spaced = tmp_path / "my notes.db"
+    lock = WriterLock.for_database(str(spaced))
+    assert lock is not None and lock.path == str(spaced) + SUFFIX
+    assert WriterLock.for_database(f"file:{tmp_path}/my%20notes.db?mode=rwc") is lock  # the file SQLite opens
+
+
+class InterruptedEvent(threading.Event):
+    """A writer's wait interrupted (a signal's exception) just after the waiter thread got it the lock."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        super().wait(timeout)
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_wait_leaves_the_lock_to_others(database: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    database.touch()
+    lock = WriterLock.for_database(str(database))
+    assert lock is not None
+    monkeypatch.setattr(writer_lock._Wait, "__init__", interrupted_wait)
+    with held_elsewhere(database) as let_go:
+        threading.Timer(0.3, let_go).start()
+        with pytest.raises(KeyboardInterrupt):
+            lock.acquire(10)
+    with held_elsewhere(database) as let_go:  # another process takes it at once: this one does not keep it
+        let_go()
+    with lock.held(1):  # and so does this one
+        pass
+
+
+def interrupted_wait(wait: Any) -> None:
+    wait.done, wait.guard, wait.acquired, wait.abandoned = InterruptedEvent(), threading.Lock(), False, False
+
+
+def test_a_forked_child_does_not_share_its_parents_lock(database: Path) -> None:
+    database.touch()
+    lock = WriterLock.for_database(str(database))
+    assert lock is not None
+    with lock.held(10):
+        child = os.fork()
+        if child == 0:  # pragma: no cover -- the child: the parent's lock is another process's
+            code = 1
+            try:
+                mine = WriterLock.for_database(str(database))
+                try:
+                    assert mine is not None and mine is not lock
+                    mine.acquire(0.3)
+                except WriterLockTimeoutError:
+                    code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child took the lock its parent held"
