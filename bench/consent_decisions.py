@@ -273,7 +273,7 @@ def processes_deciding(store: str, scratch: str, subjects: int, processes: int =
     ]
     for worker in workers:
         worker.start()
-    latencies = sorted(latency for _ in workers for latency in results.get())
+    latencies = sorted(latency for _ in workers for latency in results.get(timeout=PROCESS_SECONDS + 120))
     for worker in workers:
         worker.join()
     p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
