@@ -133,6 +133,10 @@ class Database:
         self._single = threading.Lock()  # the one connection of an in-memory database
 
     @property
+    def _sqlite_path(self) -> str:
+        return ":memory:" if self.memory else self._env.get("SQLITE_DBNAME", ":memory:")
+
+    @property
     def _lock_timeout(self) -> float:
         return float(self._env.get("SQLITE_LOCK_TIMEOUT", 10))
 
@@ -153,8 +157,9 @@ class Database:
             if schema:
                 options["options"] = f"-c search_path={schema}"
             return psycopg.connect(make_conninfo(**options), autocommit=True)
-        path = ":memory:" if self.memory else self._env.get("SQLITE_DBNAME", ":memory:")
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=self._lock_timeout)
+        connection = sqlite3.connect(
+            self._sqlite_path, isolation_level=None, check_same_thread=False, timeout=self._lock_timeout
+        )
         if not self.memory:
             connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
@@ -195,7 +200,7 @@ class Database:
                 tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (lock,))
                 yield tx
             return
-        writer = None if self.memory else WriterLock.for_database(self._env.get("SQLITE_DBNAME", ":memory:"))
+        writer = WriterLock.for_database(self._sqlite_path)  # None in memory
         with writer.held(self._lock_timeout) if writer else nullcontext(), self.connection() as tx:
             tx.execute("BEGIN IMMEDIATE")
             try:

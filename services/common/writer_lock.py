@@ -48,6 +48,8 @@ class WriterLock:
     """The writer lock of one SQLite database file (`for_database`: one per file and process)."""
 
     _locks: ClassVar[dict[str, WriterLock]] = {}
+    """By the file's real path, and by each name asked for: a name seen before is not resolved again (a `stat` a
+    path component, on every write)."""
     _locks_guard: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, path: str) -> None:
@@ -62,21 +64,23 @@ class WriterLock:
     @classmethod
     def for_database(cls, name: str) -> WriterLock | None:
         """The lock of the database `name` (a path, or a `file:` URI as SQLite reads one); None in memory."""
+        known = cls._locks.get(name)
+        if known is not None:
+            return known
         path = _path_of(name)
         if path is None:
             return None
         key = os.path.realpath(path)
         with cls._locks_guard:
-            lock = cls._locks.get(key)
-            if lock is None:
-                lock = cls._locks[key] = cls(key)
+            lock = cls._locks.get(key) or cls(key)
+            cls._locks[key] = cls._locks[name] = lock
             return lock
 
     @classmethod
     def _forget_all(cls) -> None:
         """In a forked child: the parent's locks share their open files with the parent's (a `flock` belongs to the
         open file, so the child's would be the parent's) and their threads are gone; the child opens its own."""
-        for lock in cls._locks.values():
+        for lock in set(cls._locks.values()):
             if lock._fd is not None:
                 os.close(lock._fd)
         cls._locks = {}
