@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import sqlite3
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -151,6 +153,31 @@ def submitted_copies(bootstrap: str, topic: str, wanted: set[str]) -> tuple[Coun
     return events, records
 
 
+def post_mortem(live: Live) -> None:
+    """Prints what a CI log needs to tell where referrals stopped: the referral store's relay position against its
+    last event, the notifications consumer's assignment (its lag metric, one line per assigned partition), its
+    store's positions and deliveries, and the two services' logs with their threads' stacks."""
+    for name in ("referral", "notifications"):
+        os.kill(live.platform.process(name).pid, signal.SIGUSR1)  # their threads' stacks go to their logs
+    time.sleep(1)
+    queries = {
+        "referral": ["SELECT * FROM tracking", "SELECT max(rowid) FROM stored_events"],
+        "notifications": [
+            "SELECT * FROM tracking",
+            "SELECT status, count(*) FROM board_deliveries GROUP BY status",
+            "SELECT count(*) FROM board_queue",
+        ],
+    }
+    metrics = httpx.get(live.url("notifications") + "/metrics", timeout=10).text.splitlines()
+    print("notifications: the consumer's assignment and lag:", *[m for m in metrics if "rls_consumer_lag{" in m])
+    for name, statements in queries.items():
+        with closing(sqlite3.connect(f"file:{live.var / name}.db?mode=ro", uri=True)) as db:
+            for statement in statements:
+                print(f"{name}: {statement}: {db.execute(statement).fetchall()}")
+        log_lines = (live.var / "log" / f"{name}.log").read_text(errors="replace").splitlines()
+        print(f"--- {name}.log, last 150 lines ---", *log_lines[-150:], sep="\n")
+
+
 def account(live: Live, load: Load, what: str, report: Callable[[str], None]) -> dict[str, int]:
     """Waits until every acknowledged referral is on both topics, then counts lost and duplicated ones."""
     bootstrap = live.platform.bootstrap
@@ -165,11 +192,13 @@ def account(live: Live, load: Load, what: str, report: Callable[[str], None]) ->
     try:
         shared, shared_records, own, own_records = wait_for(all_there, timeout=120, interval=1.0)
     except AssertionError:
-        for name in ("referral", "notifications"):  # their threads' stacks go to their logs, for the post-mortem
-            os.kill(live.platform.process(name).pid, signal.SIGUSR1)
-        print(f"\nnot every referral arrived; stacks in {live.var / 'log'}")
         shared, shared_records = submitted_copies(bootstrap, topics.REFERRAL, wanted)
         own, own_records = submitted_copies(bootstrap, receiver_topic, wanted)
+        print(
+            f"\nnot every referral arrived: {len(wanted - set(shared))} missing on {topics.REFERRAL}, "
+            f"{len(wanted - set(own))} on {receiver_topic}"
+        )
+        post_mortem(live)
     ids_per_key = {key: str(referral_id_for(demo.CSSS, key)) for key in load.acknowledged}
     figures = {
         "acknowledged": len(wanted),
