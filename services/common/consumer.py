@@ -21,6 +21,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka.structs import MemberState
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
@@ -252,11 +253,12 @@ class TrackingConsumer:
         )
         try:
             # kafka-python 3.0 assigns nothing to a member that joins before it has its topics' metadata
-            # (and may not rejoin when the metadata arrives): learn the partitions first.
+            # (its rejoin when the metadata arrives may be lost, see `_keep_joining`): learn the partitions first.
             for topic in self.topics:
                 consumer.partitions_for_topic(topic)
             consumer.subscribe(self.topics, listener=_SeekToTracked(consumer, self.processor.app))
             while not stop.is_set():
+                _keep_joining(consumer)
                 batch = consumer.poll(timeout_ms=200)
                 for records in batch.values():
                     for record in records:
@@ -267,6 +269,21 @@ class TrackingConsumer:
         finally:
             self.highwaters = {}
             consumer.close()
+
+
+def _keep_joining(consumer: KafkaConsumer) -> None:
+    """Keeps a started rebalance wanted until `poll` has applied its result (kafka-python 3.0.12).
+
+    `poll` waits for the JoinGroup/SyncGroup round trip only as long as its own timeout, leaves the round trip running
+    and waits for it again on a later poll, but only while the coordinator still wants to rejoin. A rejoin wanted only
+    because the partitions changed since the leader last assigned them, or the subscription since the last join
+    (`ConsumerCoordinator.need_rejoin`), stops being wanted while the round trip is under way: if it outlives the poll,
+    its assignment is never applied, and the member stays rebalancing for ever (its old partitions withheld from
+    fetching, no heartbeats). A leader whose first assignment preceded its subscription's metadata rejoins that way at
+    start: under load it then never consumed. Marked wanted (until the result is applied), the rejoin is waited for
+    again by the next poll, or, finished unseen, made anew."""
+    if consumer.group_metadata().state == MemberState.REBALANCING:
+        consumer._coordinator.request_rejoin()  # no public way to ask for it
 
 
 def _highwaters(consumer: KafkaConsumer) -> dict[tuple[str, int], int]:
