@@ -240,6 +240,9 @@ class TrackingConsumer:
         self.highwaters: dict[tuple[str, int], int] = {}
         """The end offset of each assigned partition as the last fetch saw it (consumer lag, with the tracked
         positions)."""
+        self.rebalancing_since: float | None = None
+        """When the member's current rebalance began, as its polls saw it (`time.monotonic`; None: not rebalancing).
+        Meanwhile its partitions are not fetched, and their lag is not read again (stale, or absent)."""
 
     def run(self, stop: threading.Event) -> None:
         consumer = KafkaConsumer(
@@ -258,7 +261,7 @@ class TrackingConsumer:
                 consumer.partitions_for_topic(topic)
             consumer.subscribe(self.topics, listener=_SeekToTracked(consumer, self.processor.app))
             while not stop.is_set():
-                _keep_joining(consumer)
+                self.watch_membership(consumer, time.monotonic())
                 batch = consumer.poll(timeout_ms=200)
                 for records in batch.values():
                     for record in records:
@@ -268,10 +271,22 @@ class TrackingConsumer:
                 self.highwaters = _highwaters(consumer)
         finally:
             self.highwaters = {}
+            self.rebalancing_since = None
             consumer.close()
 
+    def watch_membership(self, consumer: KafkaConsumer, now: float) -> None:
+        """Before a poll: keeps a rebalance under way wanted (`_keep_joining`) and notes since when it lasts."""
+        if not _keep_joining(consumer):
+            self.rebalancing_since = None
+        elif self.rebalancing_since is None:
+            self.rebalancing_since = now
 
-def _keep_joining(consumer: KafkaConsumer) -> None:
+    def rebalancing_seconds(self, now: float) -> float:
+        """How long the member has been rebalancing (0: it is not)."""
+        return 0.0 if self.rebalancing_since is None else now - self.rebalancing_since
+
+
+def _keep_joining(consumer: KafkaConsumer) -> bool:
     """Keeps a started rebalance wanted until `poll` has applied its result (kafka-python 3.0.12).
 
     `poll` waits for the JoinGroup/SyncGroup round trip only as long as its own timeout, leaves the round trip running
@@ -281,9 +296,11 @@ def _keep_joining(consumer: KafkaConsumer) -> None:
     its assignment is never applied, and the member stays rebalancing for ever (its old partitions withheld from
     fetching, no heartbeats). A leader whose first assignment preceded its subscription's metadata rejoins that way at
     start: under load it then never consumed. Marked wanted (until the result is applied), the rejoin is waited for
-    again by the next poll, or, finished unseen, made anew."""
-    if consumer.group_metadata().state == MemberState.REBALANCING:
+    again by the next poll, or, finished unseen, made anew. Returns whether the member is rebalancing."""
+    rebalancing: bool = consumer.group_metadata().state == MemberState.REBALANCING
+    if rebalancing:
         consumer._coordinator.request_rejoin()  # no public way to ask for it
+    return rebalancing
 
 
 def _highwaters(consumer: KafkaConsumer) -> dict[tuple[str, int], int]:

@@ -11,6 +11,7 @@ Labels are codes, templates and topic names — never an identifier of a person 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -80,8 +81,9 @@ def outbox_lag(app: TrackedApplication, relay: str) -> Reading:
 
 
 def consumer_readings(app: TrackedApplication, consumer: TrackingConsumer) -> list[Reading]:
-    """The lag of each partition the consumer is assigned (its end offset - the position tracked in the store), and
-    its dead letters (`dead_letter_readings`)."""
+    """The lag of each partition the consumer is assigned (its end offset - the position tracked in the store), how
+    long it has been rebalancing (its lag is not read meanwhile: alert when that lasts), and its dead letters
+    (`dead_letter_readings`)."""
     group = consumer.group
 
     def lag() -> list[Sample]:
@@ -97,6 +99,12 @@ def consumer_readings(app: TrackedApplication, consumer: TrackingConsumer) -> li
             "Records not yet applied (end offset - tracked position)",
             ("group", "topic", "partition"),
             lag,
+        ),
+        Reading(
+            "rls_consumer_rebalancing_seconds",
+            "How long the consumer has been rebalancing, fetching nothing (0: it is not)",
+            ("group",),
+            lambda: [((group,), consumer.rebalancing_seconds(time.monotonic()))],
         ),
         *dead_letter_readings(group, processor.dead_lettered, processor.dead_letters_refused),
     ]

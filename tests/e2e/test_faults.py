@@ -155,8 +155,8 @@ def submitted_copies(bootstrap: str, topic: str, wanted: set[str]) -> tuple[Coun
 
 def post_mortem(live: Live) -> None:
     """Prints what a CI log needs to tell where referrals stopped: the referral store's relay position against its
-    last event, the notifications consumer's assignment (its lag metric, one line per assigned partition), its
-    store's positions and deliveries, and the two services' logs with their threads' stacks."""
+    last event, the notifications consumer's lag (one line per assigned partition) and how long it has been
+    rebalancing, its store's positions and deliveries, and the two services' logs with their threads' stacks."""
     for name in ("referral", "notifications"):
         os.kill(live.platform.process(name).pid, signal.SIGUSR1)  # their threads' stacks go to their logs
     time.sleep(1)
@@ -169,7 +169,8 @@ def post_mortem(live: Live) -> None:
         ],
     }
     metrics = httpx.get(live.url("notifications") + "/metrics", timeout=10).text.splitlines()
-    print("notifications: the consumer's assignment and lag:", *[m for m in metrics if "rls_consumer_lag{" in m])
+    watched = ("rls_consumer_lag{", "rls_consumer_rebalancing_seconds{")
+    print("notifications: the consumer's lag and rebalance:", *[m for m in metrics if m.startswith(watched)])
     for name, statements in queries.items():
         with closing(sqlite3.connect(f"file:{live.var / name}.db?mode=ro", uri=True)) as db:
             for statement in statements:

@@ -20,11 +20,12 @@ from kafka.errors import KafkaTimeoutError
 from kafka.structs import ConsumerGroupMetadata, MemberState
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.common.consumer import CONTENT_DROPPED, DeadLetterSink, RecordProcessor, _keep_joining
+from services.common.consumer import CONTENT_DROPPED, DeadLetterSink, RecordProcessor, TrackingConsumer, _keep_joining
 from services.common.declared import invalid_data, names_declared_by
 from services.common.envelope import CloudEvent
 from services.common.eventstore import TrackedApplication
 from services.common.kafka import NULL_HEADERS, NULL_VALUE, RecordRefusedError
+from services.common.metrics import consumer_readings
 
 
 class Tally(Aggregate):
@@ -366,8 +367,28 @@ def test_a_member_left_rebalancing_keeps_asking_to_rejoin_until_the_outcome_is_a
     about one start in fifteen under load). Before each poll, a member still rebalancing asks to rejoin again; a stable
     or unjoined one asks nothing (a rejoin costs a rebalance of the whole group)."""
     member = Member(state)
-    _keep_joining(member)  # type: ignore[arg-type]
+    assert _keep_joining(member) is bool(rejoins)
     assert member._coordinator.rejoins_requested == rejoins
+
+
+def test_how_long_a_consumer_has_been_rebalancing_is_a_gauge() -> None:
+    """While rebalancing a member fetches nothing, and its lag is not read again (stale, or absent for partitions
+    never fetched): the gauge counts from the first poll that saw the rebalance until one sees it over."""
+    app = processor()[1]
+    tracking = TrackingConsumer("127.0.0.1:9092", "g", ["rls.test.v1"], processor()[0])
+    [gauge] = [r for r in consumer_readings(app, tracking) if r.name == "rls_consumer_rebalancing_seconds"]
+    member = Member(MemberState.STABLE)
+    tracking.watch_membership(member, now=100.0)
+    assert tracking.rebalancing_seconds(now=101.0) == 0.0
+    member.state = MemberState.REBALANCING
+    for now in (102.0, 130.0):
+        tracking.watch_membership(member, now)
+    assert tracking.rebalancing_seconds(now=160.0) == 58.0
+    assert [labels for labels, _ in gauge.read()] == [("g",)]
+    member.state = MemberState.STABLE
+    tracking.watch_membership(member, now=161.0)
+    assert tracking.rebalancing_seconds(now=162.0) == 0.0
+    assert list(gauge.read()) == [(("g",), 0.0)]
 
 
 def test_the_kafka_python_api_the_consumer_relies_on_is_there() -> None:
