@@ -282,8 +282,10 @@ class TrackingConsumer:
             self.rebalancing_since = now
 
     def rebalancing_seconds(self, now: float) -> float:
-        """How long the member has been rebalancing (0: it is not)."""
-        return 0.0 if self.rebalancing_since is None else now - self.rebalancing_since
+        """How long the member has been rebalancing (0: it is not). Read by the metrics' thread while the polling
+        thread may clear it: read once."""
+        since = self.rebalancing_since
+        return 0.0 if since is None else max(0.0, now - since)
 
 
 def _keep_joining(consumer: KafkaConsumer) -> bool:

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -158,7 +158,8 @@ def post_mortem(live: Live) -> None:
     last event, the notifications consumer's lag (one line per assigned partition) and how long it has been
     rebalancing, its store's positions and deliveries, and the two services' logs with their threads' stacks."""
     for name in ("referral", "notifications"):
-        os.kill(live.platform.process(name).pid, signal.SIGUSR1)  # their threads' stacks go to their logs
+        with suppress(OSError):  # a service down is itself the answer: the rest is printed all the same
+            os.kill(live.platform.process(name).pid, signal.SIGUSR1)  # their threads' stacks go to their logs
     time.sleep(1)
     queries = {
         "referral": ["SELECT * FROM tracking", "SELECT max(rowid) FROM stored_events"],
@@ -168,14 +169,23 @@ def post_mortem(live: Live) -> None:
             "SELECT count(*) FROM board_queue",
         ],
     }
-    metrics = httpx.get(live.url("notifications") + "/metrics", timeout=10).text.splitlines()
-    watched = ("rls_consumer_lag{", "rls_consumer_rebalancing_seconds{")
+    try:
+        metrics = httpx.get(live.url("notifications") + "/metrics", timeout=10).text.splitlines()
+    except httpx.HTTPError as error:
+        metrics = [f"no /metrics: {error!r}"]
+    watched = ("rls_consumer_lag{", "rls_consumer_rebalancing_seconds{", "no /metrics")
     print("notifications: the consumer's lag and rebalance:", *[m for m in metrics if m.startswith(watched)])
-    for name, statements in queries.items():
-        with closing(sqlite3.connect(f"file:{live.var / name}.db?mode=ro", uri=True)) as db:
-            for statement in statements:
-                print(f"{name}: {statement}: {db.execute(statement).fetchall()}")
-        log_lines = (live.var / "log" / f"{name}.log").read_text(errors="replace").splitlines()
+    for name, statements in queries.items():  # each step on its own: one failing leaves the others to tell
+        for statement in statements:
+            try:
+                with closing(sqlite3.connect(f"file:{live.var / name}.db?mode=ro", uri=True)) as db:
+                    print(f"{name}: {statement}: {db.execute(statement).fetchall()}")
+            except sqlite3.Error as error:
+                print(f"{name}: {statement}: {error!r}")
+        try:
+            log_lines = (live.var / "log" / f"{name}.log").read_text(errors="replace").splitlines()
+        except OSError as error:
+            log_lines = [repr(error)]
         print(f"--- {name}.log, last 150 lines ---", *log_lines[-150:], sep="\n")
 
 

@@ -374,8 +374,8 @@ def test_a_member_left_rebalancing_keeps_asking_to_rejoin_until_the_outcome_is_a
 def test_how_long_a_consumer_has_been_rebalancing_is_a_gauge() -> None:
     """While rebalancing a member fetches nothing, and its lag is not read again (stale, or absent for partitions
     never fetched): the gauge counts from the first poll that saw the rebalance until one sees it over."""
-    app = processor()[1]
-    tracking = TrackingConsumer("127.0.0.1:9092", "g", ["rls.test.v1"], processor()[0])
+    records, app, _ = processor()
+    tracking = TrackingConsumer("127.0.0.1:9092", "g", ["rls.test.v1"], records)
     [gauge] = [r for r in consumer_readings(app, tracking) if r.name == "rls_consumer_rebalancing_seconds"]
     member = Member(MemberState.STABLE)
     tracking.watch_membership(member, now=100.0)
