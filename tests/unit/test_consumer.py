@@ -398,3 +398,25 @@ def test_the_kafka_python_api_the_consumer_relies_on_is_there() -> None:
     assert callable(KafkaConsumer.group_metadata)
     assert "_coordinator" in KafkaConsumer.__init__.__code__.co_names
     assert ConsumerGroupMetadata().state == MemberState.UNJOINED
+
+
+class ClearedWhileRead(TrackingConsumer):
+    """The polling thread clearing the rebalance's start between two reads of the metrics' thread."""
+
+    reads = 0
+
+    @property
+    def rebalancing_since(self) -> float | None:
+        self.reads += 1
+        return 100.0 if self.reads == 1 else None
+
+    @rebalancing_since.setter
+    def rebalancing_since(self, value: float | None) -> None:
+        pass
+
+
+def test_the_rebalancing_gauge_reads_the_start_once() -> None:
+    """Scraped on another thread: the start read once, a rebalance that ended meanwhile is not `now - None`."""
+    consumer = ClearedWhileRead("127.0.0.1:9092", "g", ["rls.test.v1"], processor()[0])
+    assert consumer.rebalancing_seconds(now=130.0) == 30.0
+    assert consumer.rebalancing_seconds(now=50.0) == 0.0  # none under way now
