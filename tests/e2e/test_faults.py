@@ -176,12 +176,12 @@ def post_mortem(live: Live) -> None:
     watched = ("rls_consumer_lag{", "rls_consumer_rebalancing_seconds{", "no /metrics")
     print("notifications: the consumer's lag and rebalance:", *[m for m in metrics if m.startswith(watched)])
     for name, statements in queries.items():  # each step on its own: one failing leaves the others to tell
-        for statement in statements:
-            try:
-                with closing(sqlite3.connect(f"file:{live.var / name}.db?mode=ro", uri=True)) as db:
+        with closing(sqlite3.connect(f"file:{live.var / name}.db?mode=ro", uri=True)) as db:
+            for statement in statements:
+                try:
                     print(f"{name}: {statement}: {db.execute(statement).fetchall()}")
-            except sqlite3.Error as error:
-                print(f"{name}: {statement}: {error!r}")
+                except sqlite3.Error as error:
+                    print(f"{name}: {statement}: {error!r}")
         try:
             log_lines = (live.var / "log" / f"{name}.log").read_text(errors="replace").splitlines()
         except OSError as error:
