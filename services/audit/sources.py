@@ -23,6 +23,7 @@ from eventsourcing.domain import DomainEventProtocol
 
 from services.audit.inbound import Progress, ReplayStats, row_of
 from services.audit.views import HistoryDB, HistoryRow, Rejected, utc_text
+from services.common.cipher import CIPHER_TOPIC
 from services.common.composition import Outbox
 from services.common.eventstore import StoreRef, persistence_env
 
@@ -42,7 +43,7 @@ def _read_only(store: StoreRef) -> dict[str, str]:
     env = {**persistence_env(store.url), "CREATE_TABLE": "false"}
     if store.cipher_key is not None:  # the store is encrypted at rest: decoding its events needs the service's key
         env |= {
-            "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+            "CIPHER_TOPIC": CIPHER_TOPIC,
             "CIPHER_KEY": store.cipher_key.get_secret_value(),
         }
     return env

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import struct
 from collections.abc import Sequence
 
@@ -21,6 +20,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from services.common.cipher import NONCE_BYTES, draw_nonce
 
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 """base64url without padding (a cursor is 50 characters; the limit leaves room for a later format)."""
@@ -32,7 +33,6 @@ Binding = Sequence[str | None]
 listing's filters (None: not given)."""
 
 _FORMAT = b"\x01"
-_NONCE_BYTES = 12
 _POSITION = struct.Struct(">Q")
 _REFUSED = "not a cursor of this listing (pass next_cursor as it came, with the same filters)"
 
@@ -57,7 +57,7 @@ class ListCursors:
         return cls(key)
 
     def seal(self, position: int, binding: Binding) -> str:
-        nonce = os.urandom(_NONCE_BYTES)
+        nonce = draw_nonce()
         sealed = self._aead.encrypt(nonce, _FORMAT + _POSITION.pack(position), _associated(binding))
         return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 
@@ -65,7 +65,7 @@ class ListCursors:
         """The position sealed in `cursor`; CursorInvalidError unless it was sealed with this binding."""
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-            plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated(binding))
+            plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _associated(binding))
         except (binascii.Error, ValueError, InvalidTag):
             raise CursorInvalidError(_REFUSED) from None
         if len(plain) != 1 + _POSITION.size or plain[:1] != _FORMAT:

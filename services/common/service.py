@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
 from services.common.auth import DEV_ISSUER, TokenVerifier, load_dev_key
+from services.common.cipher import CIPHER_TOPIC
 from services.common.composition import BackgroundLoops, Service, Workers, run_until
 from services.common.consumer import DeadLetterSink, Handler, RecordProcessor, TrackingConsumer
 from services.common.eventstore import STORE_SETTING, TrackedApplication, persistence_env
@@ -41,7 +42,7 @@ def application_env(settings: ServiceSettings) -> dict[str, str]:
     env = persistence_env(settings.event_store_url)
     env[STORE_SETTING] = settings.event_store_setting
     env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
-    env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
+    env["CIPHER_TOPIC"] = CIPHER_TOPIC
     env["CIPHER_KEY"] = settings.store_cipher_key.get_secret_value()
     return env
 

@@ -12,6 +12,7 @@ from eventsourcing.utils import Environment
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.cipher import StoreCipher
 from services.common.kafka_security import KafkaClientSettings
 
 
@@ -32,9 +33,9 @@ def local_cipher_key(path: Path, create: bool = True) -> SecretStr | None:
     return SecretStr(path.read_text().strip())
 
 
-def store_cipher(key: SecretStr) -> AESCipher:
+def store_cipher(key: SecretStr) -> StoreCipher:
     """The AES-GCM cipher the event stores use, for a service's other stores (read models, audit database)."""
-    return AESCipher(Environment(env={"CIPHER_KEY": key.get_secret_value()}))
+    return StoreCipher(Environment(env={"CIPHER_KEY": key.get_secret_value()}))
 
 
 def default_store_url(var_dir: Path, service: str) -> str:

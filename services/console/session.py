@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.common.auth import NETWORK_AUDITOR
+from services.common.cipher import draw_nonce
 from services.console.revocations import Revocations
 
 SESSION_COOKIE = "__Host-rls-session"
@@ -92,7 +93,7 @@ class SealedCookies:
         self.revocations = revocations
 
     def seal(self, purpose: str, document: dict[str, Any]) -> str:
-        nonce = secrets.token_bytes(12)
+        nonce = draw_nonce()
         sealed = self._aead.encrypt(nonce, json.dumps(document, separators=(",", ":")).encode(), purpose.encode())
         return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 

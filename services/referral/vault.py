@@ -8,15 +8,13 @@ their data key (crypto-shredding): the ciphertexts stay, unreadable, and the eve
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.common.cipher import NONCE_BYTES, draw_nonce
 from services.common.sqlstore import Connection, Migration, SQLStore
 from services.referral.domain import SubjectErasedError
-
-NONCE_BYTES = 12
 
 MIGRATIONS = (
     Migration(
@@ -34,7 +32,7 @@ MIGRATIONS = (
 
 
 def _seal(key: bytes, plaintext: bytes, context: bytes) -> bytes:
-    nonce = os.urandom(NONCE_BYTES)
+    nonce = draw_nonce()
     return nonce + AESGCM(key).encrypt(nonce, plaintext, context)
 
 
