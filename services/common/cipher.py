@@ -4,7 +4,7 @@
 ciphertext; every store reads as before, and the library's cipher reads what it writes) without two costs the library
 pays at each event: a new AES-GCM object, and a read of 12 bytes from the OS's random source. That read lets go of the
 interpreter lock, so a thread encrypting many events (a clock tick's thousand flags) waited for the lock again at each
-one, behind every other thread of the process (the tick's own seal readers): 10-20 ms of CPU a tick of 1,000 flags.
+one, behind every other thread of the process (the tick's own seal readers): 6-33 ms of CPU a tick of 1,000 flags.
 
 `draw_nonce()` draws nonces from the OS a block at a time instead, each thread its own block. A process forked after
 drawing forgets what its parent drew: the same nonce twice under one key would give AES-GCM's key stream and
