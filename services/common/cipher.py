@@ -6,15 +6,14 @@ pays at each event: a new AES-GCM object, and a read of 12 bytes from the OS's r
 interpreter lock, so a thread encrypting many events (a clock tick's thousand flags) waited for the lock again at each
 one, behind every other thread of the process (the tick's own seal readers): 6-33 ms of CPU a tick of 1,000 flags.
 
-`draw_nonce()` draws nonces from the OS a block at a time instead, each thread its own block. A process forked after
-drawing forgets what its parent drew: the same nonce twice under one key would give AES-GCM's key stream and
-authentication away.
+`draw_nonce()` draws nonces from the OS a block at a time instead. A process forked after drawing forgets what its
+parent drew: the same nonce twice under one key would give AES-GCM's key stream and authentication away.
 """
 
 from __future__ import annotations
 
 import os
-import threading
+from collections.abc import Iterator
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.cryptography import AESCipher
@@ -26,14 +25,17 @@ CIPHER_TOPIC = "services.common.cipher:StoreCipher"
 NONCE_BYTES = 12
 TAG_BYTES = 16
 NONCES_DRAWN = 1024
-"""Nonces a thread draws from the OS at once (12 KiB)."""
+"""Nonces drawn from the OS at once (12 KiB)."""
 
-_drawn = threading.local()
+_nonces: Iterator[bytes] = iter(())
+"""The nonces drawn and not handed out yet. Each is handed out by one `next` on a list's iterator: a single step that no
+other thread, signal handler or finaliser can interrupt, so two callers never get the same one (a position read, then
+advanced, handed the same nonce to a signal handler drawing between the two)."""
 
 
 def _forget_drawn() -> None:
-    global _drawn
-    _drawn = threading.local()
+    global _nonces
+    _nonces = iter(())
 
 
 os.register_at_fork(after_in_child=_forget_drawn)
@@ -41,14 +43,13 @@ os.register_at_fork(after_in_child=_forget_drawn)
 
 def draw_nonce() -> bytes:
     """96 random bits from the OS's source, never handed out twice in this process or any process forked from it."""
-    drawn = _drawn
-    block: bytes = getattr(drawn, "block", b"")
-    at: int = getattr(drawn, "at", 0)
-    if at >= len(block):
-        block, at = os.urandom(NONCE_BYTES * NONCES_DRAWN), 0
-        drawn.block = block
-    drawn.at = at + NONCE_BYTES
-    return block[at : at + NONCE_BYTES]
+    global _nonces
+    drawn = next(_nonces, None)
+    while drawn is None:  # a new block; one drawn meanwhile by another caller is as good (both are fresh)
+        block = os.urandom(NONCE_BYTES * NONCES_DRAWN)
+        _nonces = iter([block[at : at + NONCE_BYTES] for at in range(0, len(block), NONCE_BYTES)])
+        drawn = next(_nonces, None)
+    return drawn
 
 
 class StoreCipher(AESCipher):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 from eventsourcing.cryptography import AESCipher
@@ -14,6 +18,8 @@ from services.common import cipher
 from services.common.cipher import NONCE_BYTES, NONCES_DRAWN, TAG_BYTES, StoreCipher
 from services.referral.main import build_application
 from services.referral.settings import ReferralSettings
+
+TraceFunction = Callable[[FrameType, str, Any], Any]
 
 
 def environment(key: str) -> Environment:
@@ -40,7 +46,7 @@ def test_a_thousand_events_read_the_os_random_source_once(monkeypatch: pytest.Mo
         return urandom(size)
 
     monkeypatch.setattr(os, "urandom", counted)
-    monkeypatch.setattr(cipher, "_drawn", threading.local())  # this thread starts with no block drawn
+    monkeypatch.setattr(cipher, "_nonces", iter(()))  # no block drawn yet
     store = StoreCipher(environment(AESCipher.create_key(16)))
     for _ in range(NONCES_DRAWN):
         store.encrypt(b"flag")
@@ -56,18 +62,47 @@ def test_nonces_are_never_handed_out_twice_across_threads() -> None:
         into.extend(cipher.draw_nonce() for _ in range(NONCES_DRAWN * 3 + 7))
 
     threads = [threading.Thread(target=draw, args=(into,)) for into in drawn]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch within the drawing, not only between one thread's draws
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
     every = [n for into in drawn for n in into]
     assert all(len(n) == NONCE_BYTES for n in every)
     assert len(set(every)) == len(every)
 
 
+def test_a_nonce_drawn_while_another_is_being_drawn_differs() -> None:
+    """What a signal handler or a finaliser drawing a nonce would do: a draw at every line of another draw."""
+    inner: list[bytes] = []
+
+    def at_each_line(frame: FrameType, event: str, arg: object) -> TraceFunction | None:
+        if event == "line":
+            inner.append(cipher.draw_nonce())  # not traced itself: the tracer runs with tracing off
+        return at_each_line
+
+    def calls(frame: FrameType, event: str, arg: object) -> TraceFunction | None:
+        return at_each_line if frame.f_code is cipher.draw_nonce.__code__ else None
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        outer = [cipher.draw_nonce() for _ in range(NONCES_DRAWN * 2)]
+    finally:
+        sys.settrace(previous)
+    every = outer + inner
+    assert inner
+    assert len(set(every)) == len(every)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_process_does_not_reuse_its_parents_nonces() -> None:
-    cipher.draw_nonce()  # this thread now holds a block, with nonces left in it
+def test_a_forked_process_does_not_reuse_its_parents_nonces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cipher, "_nonces", iter(()))
+    cipher.draw_nonce()  # a block drawn, with nonces left in it
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: hands its first nonce to the parent
