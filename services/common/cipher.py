@@ -52,6 +52,17 @@ def draw_nonce() -> bytes:
     return drawn
 
 
+def seal_aead(aead: AESGCM, plaintext: bytes, associated: bytes) -> bytes:
+    """`plaintext` under a fresh nonce, as nonce, ciphertext, tag (the form of the vault, cursors and sessions)."""
+    nonce = draw_nonce()
+    return nonce + aead.encrypt(nonce, plaintext, associated)
+
+
+def open_aead(aead: AESGCM, sealed: bytes, associated: bytes) -> bytes:
+    """What `seal_aead` sealed under the same key and associated data; `InvalidTag` (or `ValueError`) otherwise."""
+    return aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated)
+
+
 class StoreCipher(AESCipher):
     """The library's AES-GCM cipher (its decryption unchanged) with one AES-GCM object and `draw_nonce()`."""
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from services.common.cipher import NONCE_BYTES, draw_nonce
+from services.common.cipher import open_aead, seal_aead
 
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 """base64url without padding (a cursor is 50 characters; the limit leaves room for a later format)."""
@@ -57,15 +57,14 @@ class ListCursors:
         return cls(key)
 
     def seal(self, position: int, binding: Binding) -> str:
-        nonce = draw_nonce()
-        sealed = self._aead.encrypt(nonce, _FORMAT + _POSITION.pack(position), _associated(binding))
-        return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+        sealed = seal_aead(self._aead, _FORMAT + _POSITION.pack(position), _associated(binding))
+        return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
     def open(self, cursor: str, binding: Binding) -> int:
         """The position sealed in `cursor`; CursorInvalidError unless it was sealed with this binding."""
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-            plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _associated(binding))
+            plain = open_aead(self._aead, raw, _associated(binding))
         except (binascii.Error, ValueError, InvalidTag):
             raise CursorInvalidError(_REFUSED) from None
         if len(plain) != 1 + _POSITION.size or plain[:1] != _FORMAT:

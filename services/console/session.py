@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.common.auth import NETWORK_AUDITOR
-from services.common.cipher import draw_nonce
+from services.common.cipher import open_aead, seal_aead
 from services.console.revocations import Revocations
 
 SESSION_COOKIE = "__Host-rls-session"
@@ -93,16 +93,15 @@ class SealedCookies:
         self.revocations = revocations
 
     def seal(self, purpose: str, document: dict[str, Any]) -> str:
-        nonce = draw_nonce()
-        sealed = self._aead.encrypt(nonce, json.dumps(document, separators=(",", ":")).encode(), purpose.encode())
-        return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+        sealed = seal_aead(self._aead, json.dumps(document, separators=(",", ":")).encode(), purpose.encode())
+        return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
     def open(self, purpose: str, value: str | None) -> dict[str, Any] | None:
         if not value:
             return None
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-            plain = self._aead.decrypt(raw[:12], raw[12:], purpose.encode())
+            plain = open_aead(self._aead, raw, purpose.encode())
             document = json.loads(plain)
         except (ValueError, InvalidTag):
             return None

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from services.common.cipher import NONCE_BYTES, draw_nonce
+from services.common.cipher import open_aead, seal_aead
 from services.common.sqlstore import Connection, Migration, SQLStore
 from services.referral.domain import SubjectErasedError
 
@@ -32,12 +32,11 @@ MIGRATIONS = (
 
 
 def _seal(key: bytes, plaintext: bytes, context: bytes) -> bytes:
-    nonce = draw_nonce()
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, context)
+    return seal_aead(AESGCM(key), plaintext, context)
 
 
 def _open(key: bytes, sealed: bytes, context: bytes) -> bytes:
-    return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context)
+    return open_aead(AESGCM(key), sealed, context)
 
 
 class Vault:
