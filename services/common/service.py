@@ -32,6 +32,7 @@ from services.common.relay import Mapper, OutboxRelay, relay_readings
 from services.common.settings import PlatformSettings, ServiceSettings
 from services.common.strict_json import StrictJSONMiddleware
 from services.common.telemetry import NATIVE_TELEMETRY, observe
+from services.common.transcoder import TRANSCODER_TOPIC
 
 S = TypeVar("S")
 A = TypeVar("A")
@@ -42,6 +43,7 @@ def application_env(settings: ServiceSettings) -> dict[str, str]:
     env = persistence_env(settings.event_store_url)
     env[STORE_SETTING] = settings.event_store_setting
     env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
+    env["TRANSCODER_TOPIC"] = TRANSCODER_TOPIC
     env["CIPHER_TOPIC"] = CIPHER_TOPIC
     env["CIPHER_KEY"] = settings.store_cipher_key.get_secret_value()
     return env
