@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -276,6 +276,11 @@ class TrackedApplication(Application[Any]):
         recordings = await self.group_commit.record_async(self.encoded(collected(objs, None)))
         self._recorded(recordings)
         return recordings
+
+    def read_seals_ahead(self, positions: Sequence[tuple[Any, int]]) -> int:
+        """Reads now the seals that writes due soon at `positions` (aggregate id, first version written) will chain
+        to (`sealing.look_ahead`); returns how many were read."""
+        return sealing.look_ahead(self.recorder, positions)
 
     def encoded(self, processing_event: ProcessingEvent[Any]) -> Pending:
         """The events with their stored form, encoded in the caller's context (its trace is stored with them); the

@@ -394,6 +394,13 @@ class Referrals(TrackedApplication):
             return sum(self._flag(d.referral_id, now) for d in due)
         return sum(len(d.flags) for d in due)
 
+    def look_ahead(self, until: datetime) -> int:
+        """Gets the ticks until `until` ready while nothing is due, off the write path: reads the seals their flags
+        will chain to, with the index pages their inserts will visit (`look_ahead` of the store), so that a tick
+        holds the events table's lock only to write. A referral that moves meanwhile is flagged as ever (its newer
+        version chains to its newer seal, asked in the write). Returns how many seals were read."""
+        return self.read_seals_ahead([(referral_id, version + 1) for referral_id, version in self.index.due_by(until)])
+
     def _flag(self, referral_id: uuid.UUID, now: datetime) -> int:
         """Flags one referral as it stands now (read from its events)."""
         referral = self.get_referral(referral_id)

@@ -24,7 +24,7 @@ from services.audit.application import IntegrityAnswer
 from services.audit.verification import NO_CHECKPOINT, FindingKind, verify_store, verify_stores
 from services.common.eventstore import StoreRef, TrackedApplication, persistence_env
 from services.common.integrity.checkpoints import Checkpoint, CheckpointPublisher, checkpoint_of
-from services.common.integrity.sealing import READ_AHEAD_WAIT, HeadsAhead, SealedStore
+from services.common.integrity.sealing import READ_AHEAD_WAIT, AggregateHeads, HeadsAhead, SealedStore
 from services.common.kafka import Outgoing
 from services.common.metrics import checkpoint_readings
 from services.contract.audit_events import IntegrityCheckpointV1
@@ -575,6 +575,13 @@ def test_a_write_following_the_recorders_own_last_seal_asks_the_store_nothing(
         assert asked == [[str(counter.id)]]
         assert isinstance(mine.recorder, SealedStore)
         assert verify_store(mine.recorder).ok
+
+
+def test_a_seal_read_from_the_store_is_remembered_unless_a_later_one_is() -> None:
+    heads = AggregateHeads()
+    heads.learnt({"a": (3, b"three"), "b": (1, b"one")})
+    heads.learnt({"a": (2, b"two")})  # read before this recorder's own commit of version 3
+    assert (heads.before("a", 4), heads.before("a", 3), heads.before("b", 2)) == (b"three", None, b"one")
 
 
 def test_the_seals_of_a_transaction_that_did_not_commit_are_not_remembered(

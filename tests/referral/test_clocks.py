@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from services.audit.verification import verify_store
 from services.common.clock import ManualClock
 from services.common.eventstore import persistence_env
 from services.contract import delay_standards
@@ -19,6 +22,7 @@ from services.contract.delay_standards import DEFAULT_BOUNDS, Policy, Rule
 from services.contract.referral_events import ClockState, DelayStandard
 from services.referral.application import Referrals, Submission
 from services.referral.domain import Meeting, Referral, Step
+from services.referral.loops import delay_clocks
 from services.referral.views import ReferralView
 from tests.referral.conftest import T0
 from tests.referral.fakes import FakeDirectory
@@ -212,6 +216,69 @@ def test_a_tick_reading_a_stale_view_neither_duplicates_nor_loses_a_flag(store_u
             ("CRISIS_IMMEDIATE", "BREACHED"),
         ]
         assert [(s, k) for s, k, _ in flags(first, moved.id)] == [("CRISIS_IMMEDIATE", "AT_RISK")]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_a_tick_looked_ahead_for_chains_to_seals_read_before_and_asks_only_for_a_referral_moved_since(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's loop looks ahead after each tick: the seals the next ticks' flags chain to are read then, off
+    the write path. The tick then reads ahead only the seal of the referral another process moved since (its newer
+    one), and asks the store for none in its transaction. The chain verifies."""
+    clock = ManualClock(T0)
+    with make_app(store_url, clock) as elsewhere:
+        referrals = [submit(elsewhere, "CRISIS_24_7") for _ in range(3)]
+    with make_app(store_url, clock) as app, make_app(store_url, clock) as other:
+        recorder: Any = app.recorder
+        recorder.read_ahead_from = 1  # three referrals read ahead as a thousand do
+        assert app.look_ahead(clock() + timedelta(minutes=44)) == 0  # at risk 45 min after submission
+        assert app.look_ahead(clock() + timedelta(minutes=46)) == 3
+        assert app.look_ahead(clock() + timedelta(minutes=46)) == 0  # remembered: not read again
+        clock.advance(timedelta(minutes=1))
+        step(other, referrals[0], "receive", clock())
+        reads, asked = calls(recorder, "_read_heads", monkeypatch), calls(recorder, "_id_list", monkeypatch)
+        clock.advance(timedelta(minutes=45))
+        assert app.tick() == 3
+        assert reads == [[(str(referrals[0].id), 3)]]
+        assert asked == []
+        assert verify_store(recorder).ok
+
+
+def test_the_services_loop_ticks_then_looks_two_intervals_ahead() -> None:
+    clock = ManualClock(T0)
+    seen: list[tuple[str, datetime | None]] = []
+    stop = threading.Event()
+
+    class Clocks:
+        def clock(self) -> datetime:
+            return clock()
+
+        def tick(self) -> int:
+            seen.append(("tick", None))
+            return 0
+
+        def look_ahead(self, until: datetime) -> int:
+            seen.append(("look ahead", until))
+            stop.set()
+            return 0
+
+    [loop] = delay_clocks(Clocks(), 5.0).loops.values()  # type: ignore[arg-type]
+    loop(stop)
+    assert seen == [("tick", None), ("look ahead", T0 + timedelta(seconds=10))]
+
+
+def calls(recorder: Any, method: str, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The arguments of each call of `recorder`'s `method` from now on (the call goes on)."""
+    seen: list[Any] = []
+    original = getattr(recorder, method)
+
+    def spy(argument: Any) -> Any:
+        seen.append(argument)
+        return original(argument)
+
+    monkeypatch.setattr(recorder, method, spy)
+    return seen
 
 
 def perform(app: Referrals, referral: Referral, command: str, at: datetime, org: str = "org-b", **target: str) -> None:

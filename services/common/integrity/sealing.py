@@ -288,13 +288,20 @@ class AggregateHeads:
 
     def committed(self) -> None:
         """This thread's transaction committed: its seals are now the store's."""
-        heads = self.discard()
+        self._remember(self.discard())
+
+    def learnt(self, heads: Heads) -> None:
+        """Seals read from the store (`look_ahead`): committed, so remembered as this recorder's own are, unless a
+        later one of the same aggregate is remembered already."""
+        self._remember(heads)
+
+    def _remember(self, heads: Heads) -> None:
         if not heads:
             return
         with self._lock:
             for originator_id, head in heads.items():
-                self._heads.pop(originator_id, None)  # the latest write is the last forgotten
-                self._heads[originator_id] = head
+                known = self._heads.pop(originator_id, None)  # the latest write is the last forgotten
+                self._heads[originator_id] = head if known is None or known[0] < head[0] else known
             while len(self._heads) > self._capacity:
                 del self._heads[next(iter(self._heads))]
 
@@ -708,6 +715,18 @@ def read_ahead(recorder: object, events: Iterable[Any]) -> HeadsAhead:
     if isinstance(recorder, SealingPostgresProcessRecorder):  # SQLite's reads wait on no server: nothing ahead
         return recorder.read_ahead([(event.originator_id, event.originator_version) for event in events])
     return HeadsAhead()
+
+
+def look_ahead(recorder: object, positions: Sequence[tuple[Any, int]]) -> int:
+    """Reads, before writes at `positions` (aggregate id, first version written) are due, the seals they will chain
+    to, and remembers them (a PostgreSQL recorder; elsewhere nothing is read). The reads also visit the stored event
+    before each write: the index pages its insert reads next, in the server's cache by then. The write then holds
+    the events table's lock only to write. Returns how many seals were read (none for aggregates already known)."""
+    if not isinstance(recorder, SealingPostgresProcessRecorder):
+        return 0
+    heads = recorder.read_ahead(positions).heads()
+    recorder.heads.learnt(heads)
+    return len(heads)
 
 
 def close_reads_ahead(recorder: object) -> None:
