@@ -320,22 +320,24 @@ class ReferralIndex:
     def due(self, now: datetime) -> list[DueFlags]:
         """The thresholds passed by `now` and not flagged yet, by referral and in the order of their true times: the
         index on each clock's next threshold and the clocks' own rows, nothing else is read or decoded."""
-        with self.projector.reading() as tx:
-            rows = tx.execute(
-                "SELECT referral_id, version, standard, responsible_org, service, started_at, due_at, bound_s, "
-                "at_risk_flag_at, breached_flag_at FROM referral_clocks WHERE next_flag_at <= ?",
-                (micros(now),),
-            )
+        rows = self.projector.read(
+            "SELECT referral_id, version, standard, responsible_org, service, started_at, due_at, bound_s, "
+            "at_risk_flag_at, breached_flag_at FROM referral_clocks WHERE next_flag_at <= ?",
+            (micros(now),),
+        )
         limit = micros(now)
         due: dict[str, DueFlags] = {}
         for referral_id, version, standard, org, service, started, due_at, bound_s, *flag_at in rows:
-            entry = due.setdefault(referral_id, DueFlags(uuid.UUID(referral_id), int(version), []))
+            entry = due.get(referral_id)
+            if entry is None:
+                entry = due[referral_id] = DueFlags(uuid.UUID(referral_id), int(version), [])
+            started_at, due_moment = moment(started), moment(due_at)
             entry.flags.extend(
                 {
                     "standard": standard,
                     "kind": kind,
-                    "started_at": moment(started),
-                    "due_at": moment(due_at),
+                    "started_at": started_at,
+                    "due_at": due_moment,
                     "at": moment(at),
                     "bound_s": int(bound_s),
                     "responsible_org": org,
@@ -345,16 +347,16 @@ class ReferralIndex:
                 if at is not None and at <= limit
             )
         for entry in due.values():
-            entry.flags.sort(key=lambda flag: (flag["at"], flag["standard"], flag["kind"]))
+            if len(entry.flags) > 1:
+                entry.flags.sort(key=lambda flag: (flag["at"], flag["standard"], flag["kind"]))
         return list(due.values())
 
     def due_by(self, until: datetime) -> list[tuple[uuid.UUID, int]]:
         """The referrals with a threshold passed by `until` and not flagged yet, each with the version the view
         holds of it (the tick's next flags follow it): the same index as `due`, nothing decoded."""
-        with self.projector.reading() as tx:
-            rows = tx.execute(
-                "SELECT DISTINCT referral_id, version FROM referral_clocks WHERE next_flag_at <= ?", (micros(until),)
-            )
+        rows = self.projector.read(
+            "SELECT DISTINCT referral_id, version FROM referral_clocks WHERE next_flag_at <= ?", (micros(until),)
+        )
         return [(uuid.UUID(referral_id), int(version)) for referral_id, version in rows]
 
     def _referral(self, state: bytes) -> Referral:

@@ -581,7 +581,8 @@ def test_a_seal_read_from_the_store_is_remembered_unless_a_later_one_is() -> Non
     heads = AggregateHeads()
     heads.learnt({"a": (3, b"three"), "b": (1, b"one")})
     heads.learnt({"a": (2, b"two")})  # read before this recorder's own commit of version 3
-    assert (heads.before("a", 4), heads.before("a", 3), heads.before("b", 2)) == (b"three", None, b"one")
+    assert heads.before_each({"a": 4, "b": 2}) == {"a": b"three", "b": b"one"}
+    assert heads.before_each({"a": 3}) == {}
 
 
 def test_the_seals_of_a_transaction_that_did_not_commit_are_not_remembered(
@@ -769,22 +770,27 @@ def test_a_closing_recorder_reads_nothing_ahead_and_its_writes_go_on(
         assert verify_store(recorder).ok
 
 
+@pytest.mark.parametrize("broken", ["_heads_here", "_previous_heads"])
 def test_an_error_while_sealing_stores_nothing_and_is_raised_as_it_was(
-    store_url: str, monkeypatch: pytest.MonkeyPatch
+    store_url: str, monkeypatch: pytest.MonkeyPatch, broken: str
 ) -> None:
-    """An error of the sealing itself (not of the database) after the events were inserted rolls their transaction
-    back: the caller is told the write failed, so nothing of it may be stored (on PostgreSQL the library catches
-    errors inside its transaction and commits before raising them again)."""
-    with Counters(env=persistence_env(store_url)) as app:
-        app.save(Counter())
+    """An error of the sealing itself (not of the database) rolls the events' transaction back: the caller is told
+    the write failed, so nothing of it may be stored (on PostgreSQL the library catches errors inside its transaction
+    and commits before raising them again). Whether it comes while the server inserts them (on PostgreSQL the lines
+    are computed then) or once their ids are back (the seal they chain to asked of the store)."""
+    with Counters(env=persistence_env(store_url)) as app, Counters(env=persistence_env(store_url)) as theirs:
+        counter = Counter()
+        theirs.save(counter)  # its seal is not one this recorder remembers
+        counter = app.repository.get(counter.id)
+        counter.increment()
         recorder: Any = app.recorder
 
-        def broken(*_: Any) -> dict[str, bytes]:
+        def failing(*_: Any) -> dict[str, bytes]:
             raise ValueError("sealing failed")
 
-        monkeypatch.setattr(recorder, "_previous_heads", broken)
+        monkeypatch.setattr(recorder, broken, failing)
         with pytest.raises(ValueError, match="sealing failed"):
-            app.save(Counter())
+            app.save(counter)
         monkeypatch.undo()
         assert recorder.max_notification_id() == 1
         app.save(Counter())

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 SEAL_FORMAT = b"rls-seal-v1"
 ZERO = bytes(32)
@@ -93,29 +94,48 @@ class Head:
     sealed: int
 
 
-def seal_rows(
-    rows: Iterable[StoredRow], previous_chain: bytes, previous_aggregate: Callable[[str], bytes]
-) -> list[Seal]:
-    """Seals rows that follow a chain head, in notification order (`previous_aggregate` is asked only about
-    aggregates already sealed before: not about one whose first event is in `rows`)."""
-    seals = []
+class Lined(NamedTuple):
+    """An event's place in its aggregate's line: its seal but for the store's chain, which needs its notification id
+    (known once the store has numbered it)."""
+
+    originator_id: str
+    originator_version: int
+    body: bytes
+    aggregate: bytes
+
+
+EventBytes = tuple[str, int, str, bytes]
+"""An event to seal as stored: canonical originator id, version, topic, state."""
+
+
+def line_events(events: Iterable[EventBytes], previous_aggregate: Callable[[str], bytes]) -> list[Lined]:
+    """Each event's body and aggregate hashes, in order (`previous_aggregate` is asked only about aggregates already
+    sealed before: not about one whose first event is in `events`)."""
+    lined = []
     aggregates: dict[str, bytes] = {}
+    for originator_id, version, topic, state in events:
+        previous = aggregates.get(originator_id)
+        if previous is None:
+            previous = ZERO if version == FIRST_VERSION else previous_aggregate(originator_id)
+        body = body_hash(originator_id, topic, state)
+        aggregates[originator_id] = aggregate = aggregate_hash(previous, version, body)
+        lined.append(Lined(originator_id, version, body, aggregate))
+    return lined
+
+
+def chain_lines(lined: Sequence[Lined], ids: Sequence[int], previous_chain: bytes) -> list[Seal]:
+    """The seals of lined events stored at `ids` (in notification order), following a chain head."""
+    seals = []
     chain = previous_chain
-    for row in rows:
-        if row.originator_id not in aggregates:
-            first = row.originator_version == FIRST_VERSION
-            aggregates[row.originator_id] = ZERO if first else previous_aggregate(row.originator_id)
-        body = row.body_hash
-        aggregate = aggregate_hash(aggregates[row.originator_id], row.originator_version, body)
-        chain = chain_hash(chain, row.notification_id, aggregate)
-        aggregates[row.originator_id] = aggregate
+    for line, notification_id in zip(lined, ids, strict=True):
+        chain = chain_hash(chain, notification_id, line.aggregate)
         seals.append(
             Seal(
-                row.notification_id,
-                row.originator_id,
-                row.originator_version,
-                body.hex(),
-                aggregate.hex(),
+                notification_id,
+                line.originator_id,
+                line.originator_version,
+                line.body.hex(),
+                line.aggregate.hex(),
                 chain.hex(),
             )
         )

@@ -25,12 +25,15 @@ from psycopg.sql import SQL, Composed, Identifier
 from services.common.integrity.hashing import (
     FIRST_VERSION,
     ZERO,
+    EventBytes,
     Head,
+    Lined,
     Seal,
     StoredRow,
     canonical_id,
+    chain_lines,
     genesis,
-    seal_rows,
+    line_events,
 )
 from services.common.sqlstore import LEDGER, Migration, Qmark, apply_migrations
 
@@ -276,11 +279,12 @@ class AggregateHeads:
         self._pending = threading.local()
         """What this thread's open transaction sealed, until it commits."""
 
-    def before(self, originator_id: str, version: int) -> bytes | None:
-        """The aggregate hash of the seal at `version - 1` of `originator_id`, if remembered."""
+    def before_each(self, versions: dict[str, int]) -> dict[str, bytes]:
+        """The aggregate hash of the seal at `version - 1` of each aggregate id -> version given, those remembered
+        (one turn of the lock for all)."""
         with self._lock:
-            found = self._heads.get(originator_id)
-        return found[1] if found is not None and found[0] == version - 1 else None
+            found = [(i, version, self._heads.get(i)) for i, version in versions.items()]
+        return {i: head[1] for i, version, head in found if head is not None and head[0] == version - 1}
 
     def sealed(self, seals: Iterable[Seal]) -> None:
         """Seals written in this thread's open transaction (in order: an aggregate's last one is its head)."""
@@ -351,14 +355,9 @@ class _Sealing:
         first: dict[str, int] = {}
         for originator_id, version in events:
             first.setdefault(originator_id, version)
-        known: dict[str, bytes] = {}
-        unknown: dict[str, int] = {}
-        for originator_id, version in first.items():
-            remembered = ZERO if version == FIRST_VERSION else self.heads.before(originator_id, version)
-            if remembered is None:
-                unknown[originator_id] = version
-            else:
-                known[originator_id] = remembered
+        known = {originator_id: ZERO for originator_id, version in first.items() if version == FIRST_VERSION}
+        known |= self.heads.before_each({i: version for i, version in first.items() if version != FIRST_VERSION})
+        unknown = {originator_id: version for originator_id, version in first.items() if originator_id not in known}
         return known, unknown
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -466,25 +465,27 @@ class _Sealing:
         ids: Sequence[int] | None = None,
         found: Any = None,
         ahead: HeadsAhead | None = None,
+        lined: list[Lined] | None = None,
     ) -> None:
         """Seals the events after the last seal: the ones just `inserted` (at `ids`) when they are exactly those,
         else as read back from the table. `found`: the `head_and_bounds` row, when already read; `ahead`: the seals
-        they chain to, read ahead."""
+        they chain to, read ahead; `lined`: the inserted events' lines, computed while the server inserted them."""
         store_id = self._read_store_id(curs)
         if found is None:
             curs.execute(self._statements.head_and_bounds)
             found = curs.fetchone()
         head = None if found["notification_id"] is None else found
         after, previous = (0, genesis(store_id)) if head is None else (head["notification_id"], _unhex(head))
-        rows = _inserted_rows(found, inserted, ids)
-        if rows is None:
+        if _exactly_inserted(found, inserted, ids):
+            assert ids is not None
+            seals = chain_lines(lined or self._lined(curs, _event_bytes(inserted), ahead), ids, previous)
+        else:
             curs.execute(self._statements.events_after, (after,))
             rows = [_stored_row(r) for r in curs.fetchall()]
-        if not rows:
-            return
-
-        heads = self._previous_heads(curs, rows, ahead or HeadsAhead())
-        seals = seal_rows(rows, previous, heads.__getitem__)
+            if not rows:
+                return
+            events = [(r.originator_id, r.originator_version, r.topic, r.state) for r in rows]
+            seals = chain_lines(self._lined(curs, events, ahead), [r.notification_id for r in rows], previous)
         self.heads.sealed(seals)
         values = [
             (s.notification_id, s.originator_id, s.originator_version, s.body_hash, s.aggregate_hash, s.chain_hash)
@@ -495,12 +496,26 @@ class _Sealing:
         else:
             curs.executemany(self._statements.insert_seal, values)
 
-    def _previous_heads(self, curs: Any, rows: list[StoredRow], ahead: HeadsAhead) -> dict[str, bytes]:
-        """The aggregate hash each aggregate of `rows` sealed before chains to (ZERO: none). An aggregate's first
-        event follows nothing, so a batch of new aggregates (decisions, referrals) asks nothing; the rest come from
-        this recorder's own last commits, else from what was read `ahead`, else from the store in one query (not one
-        per aggregate: a round trip each)."""
-        known, unknown = self._known_heads((row.originator_id, row.originator_version) for row in rows)
+    def _lined(self, curs: Any, events: list[EventBytes], ahead: HeadsAhead | None) -> list[Lined]:
+        return line_events(events, self._previous_heads(curs, events, ahead or HeadsAhead()).__getitem__)
+
+    def _previous_heads(self, curs: Any, events: list[EventBytes], ahead: HeadsAhead) -> dict[str, bytes]:
+        """The aggregate hash each aggregate of `events` sealed before chains to (ZERO: none): what `_heads_here`
+        knows, and the rest from the store in one query (not one per aggregate: a round trip each)."""
+        heads, unknown = self._heads_here(events, ahead)
+        if unknown:
+            curs.execute(self._statements.aggregate_heads, (self._id_list(sorted(unknown)),))
+            heads.update(
+                (str(found["originator_id"]), bytes.fromhex(found["aggregate_hash"])) for found in curs.fetchall()
+            )
+        return heads
+
+    def _heads_here(self, events: list[EventBytes], ahead: HeadsAhead) -> tuple[dict[str, bytes], dict[str, int]]:
+        """The aggregate hashes `events` chain to known without asking the store (ZERO for those it may have no seal
+        of), and the aggregates to ask it about. An aggregate's first event follows nothing, so a batch of new
+        aggregates (decisions, referrals) asks nothing; the rest come from this recorder's own last commits, else
+        from what was read `ahead`."""
+        known, unknown = self._known_heads((event[0], event[1]) for event in events)
         heads = {**dict.fromkeys(unknown, ZERO), **known}  # one the store has no seal of follows nothing, as before
         if unknown and ahead.reads:
             read = ahead.heads()
@@ -509,29 +524,23 @@ class _Sealing:
                 if found is not None and found[0] == version - 1:
                     heads[originator_id] = found[1]
                     del unknown[originator_id]
-        if unknown:
-            curs.execute(self._statements.aggregate_heads, (self._id_list(sorted(unknown)),))
-            heads.update(
-                (str(found["originator_id"]), bytes.fromhex(found["aggregate_hash"])) for found in curs.fetchall()
-            )
-        return heads
+        return heads, unknown
 
     def _id_list(self, originator_ids: list[str]) -> Any:
         """The aggregates' ids as one parameter: a JSON array (SQLite's `json_each`), a list (PostgreSQL's `ANY`)."""
         return originator_ids if self._statements.scope is not None else json.dumps(originator_ids)
 
 
-def _inserted_rows(found: Any, inserted: Sequence[StoredEvent], ids: Sequence[int] | None) -> list[StoredRow] | None:
-    """The rows to seal built from the events this transaction inserted, when they are all the table holds after
-    the last seal (consecutive ids, the first and last after it: `found`); None: read them back instead."""
+def _exactly_inserted(found: Any, inserted: Sequence[StoredEvent], ids: Sequence[int] | None) -> bool:
+    """The events this transaction inserted are all the table holds after the last seal (consecutive ids, the first
+    and last after it: `found`); else they are read back instead."""
     if not inserted or ids is None or len(ids) != len(inserted) or ids[-1] - ids[0] != len(ids) - 1:
-        return None
-    if (found["first"], found["last"]) != (ids[0], ids[-1]):
-        return None
-    return [
-        StoredRow(i, canonical_id(e.originator_id), e.originator_version, e.topic, bytes(e.state))
-        for i, e in zip(ids, inserted, strict=True)
-    ]
+        return False
+    return bool((found["first"], found["last"]) == (ids[0], ids[-1]))
+
+
+def _event_bytes(stored_events: Sequence[StoredEvent]) -> list[EventBytes]:
+    return [(canonical_id(e.originator_id), e.originator_version, e.topic, bytes(e.state)) for e in stored_events]
 
 
 def _unhex(head: Any) -> bytes:
@@ -670,6 +679,18 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         # returns them too (one round trip less a write).
         self._after_insert.cursor = curs.connection.cursor()
         self._after_insert.cursor.execute(self._statements.head_and_bounds)
+        try:  # inside the library's transaction, which commits before raising what it catches
+            self._after_insert.lined = self._lined_ahead(stored_events, kwargs.get("ahead"))
+        except Exception as error:
+            raise SealingAbortedError(error) from error
+
+    def _lined_ahead(self, stored_events: Sequence[StoredEvent], ahead: HeadsAhead | None) -> list[Lined] | None:
+        """The events' lines, computed while the server inserts them (the library's sync waits for it next), when
+        every seal they chain to is known without asking the store (remembered, looked or read ahead); None: they
+        are computed once the ids are back, asking the store."""
+        events = _event_bytes(stored_events)
+        heads, unknown = self._heads_here(events, ahead or HeadsAhead())
+        return None if unknown else line_events(events, heads.__getitem__)
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -677,9 +698,10 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         with self._after_insert.cursor as after_insert:
             found = after_insert.fetchone()
+        lined, self._after_insert.lined = self._after_insert.lined, None
         # still inside the insert's transaction, which holds the events table lock
         try:
-            self._seal_pending(curs, stored_events, ids, found, kwargs.get("ahead"))
+            self._seal_pending(curs, stored_events, ids, found, kwargs.get("ahead"), lined)
         except DatabaseError:
             raise  # the transaction is aborted: the library's COMMIT rolls it back, then raises (or retries)
         except Exception as error:
