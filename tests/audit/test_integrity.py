@@ -751,6 +751,24 @@ def test_a_write_waits_for_its_reads_ahead_a_bounded_time(postgres_dsn: str, mon
 
 
 @pytest.mark.integration
+def test_a_look_ahead_waits_for_its_reads_to_end_and_the_write_then_reads_and_asks_nothing(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look-ahead holds no lock: it waits for reads slower than `READ_AHEAD_WAIT` (a cold store), and remembers
+    what they read; the write it prepared then needs neither reads ahead nor the store."""
+    store_url = fresh_postgres_store(postgres_dsn)
+    ids = counters_moved_elsewhere(store_url, 100)
+    with Counters(env=persistence_env(store_url)) as mine:
+        slowed_reads(mine, monkeypatch, READ_AHEAD_WAIT + 0.2)
+        assert mine.read_seals_ahead([(i, 3) for i in ids]) == 100
+        monkeypatch.undo()
+        reads, asked = reads_ahead(mine, monkeypatch), store_lookups(mine, monkeypatch)
+        increment_all(mine, ids)
+        assert (reads, asked) == ([], [])
+        assert verify_store(mine.recorder).ok
+
+
+@pytest.mark.integration
 def test_a_closing_recorder_reads_nothing_ahead_and_its_writes_go_on(
     postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

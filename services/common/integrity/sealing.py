@@ -59,7 +59,8 @@ READ_AHEAD_LOCK_TIMEOUT = "50ms"
 (`ALTER TABLE`, `VACUUM FULL`) waits for the writer, which waits for its reads; PostgreSQL sees no deadlock there."""
 READ_AHEAD_WAIT = 1.0
 """Seconds a write waits for its reads ahead, holding the events table's lock (a cold read of a thousand seals at 1M
-takes 90-160 ms here); the write asks the store for what is not read by then."""
+takes 90-160 ms here); the write asks the store for what is not read by then. A look-ahead, which holds no lock, waits
+for them to end (twice that at most: their statement timeout)."""
 
 Heads = dict[str, tuple[int, bytes]]
 """Aggregate id -> (version, aggregate hash) of a seal."""
@@ -329,10 +330,11 @@ class HeadsAhead:
     def joined(aheads: Iterable[HeadsAhead]) -> HeadsAhead:
         return HeadsAhead(tuple(read for ahead in aheads for read in ahead.reads))
 
-    def heads(self) -> Heads:
-        """What was read ahead within `READ_AHEAD_WAIT` (a read cancelled, failed or still under way gives nothing)."""
+    def heads(self, timeout: float | None = READ_AHEAD_WAIT) -> Heads:
+        """What was read ahead within `timeout` seconds (a read cancelled, failed or still under way gives nothing);
+        None: until every read has ended (each ends within its statement timeout)."""
         found: Heads = {}
-        done, _ = wait(self.reads, timeout=READ_AHEAD_WAIT)
+        done, _ = wait(self.reads, timeout=timeout)
         for read in done:
             if not read.cancelled() and read.exception() is None:
                 found.update(read.result())
@@ -478,7 +480,9 @@ class _Sealing:
         after, previous = (0, genesis(store_id)) if head is None else (head["notification_id"], _unhex(head))
         if _exactly_inserted(found, inserted, ids):
             assert ids is not None
-            seals = chain_lines(lined or self._lined(curs, _event_bytes(inserted), ahead), ids, previous)
+            if lined is None:
+                lined = self._lined(curs, _event_bytes(inserted), ahead)
+            seals = chain_lines(lined, ids, previous)
         else:
             curs.execute(self._statements.events_after, (after,))
             rows = [_stored_row(r) for r in curs.fetchall()]
@@ -746,7 +750,7 @@ def look_ahead(recorder: object, positions: Sequence[tuple[Any, int]]) -> int:
     the events table's lock only to write. Returns how many seals were read (none for aggregates already known)."""
     if not isinstance(recorder, SealingPostgresProcessRecorder):
         return 0
-    heads = recorder.read_ahead(positions).heads()
+    heads = recorder.read_ahead(positions).heads(timeout=None)  # no write waits for these: they may take longer
     recorder.heads.learnt(heads)
     return len(heads)
 
