@@ -7,9 +7,9 @@ type becomes its tagged form (a datetime keeps its object, which orjson formats 
 writes the whole in C. The library's encoder calls back into Python for each registered value and formats each
 datetime in Python: a clock's flag event took 10 µs there, 2 µs here.
 
-What orjson would write differently (a float that is not finite, an integer beyond 64 bits, a key that is not a
-string, a dictionary subclass, a cycle, a type registered nowhere) is left to the library's encoder: the same bytes,
-or the same error, as before.
+What orjson would write differently (a float that is not finite or has an exponent, an integer beyond 64 bits, a
+key that is not a string, a dictionary subclass, a cycle, a type registered nowhere) is left to the library's
+encoder: the same bytes, or the same error, as before.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class StoreTranscoder(JSONTranscoder):
         if kind is list or kind is tuple:
             return [self._tagged(value) for value in o]
         if kind is float:
-            if not math.isfinite(o):
+            if not math.isfinite(o) or "e" in repr(o):  # orjson spells exponents otherwise (1e-05: 0.00001)
                 raise _LibraryEncodes
             return o
         if kind is datetime and self._datetimes_iso and (o.tzinfo is None or o.tzinfo is UTC):

@@ -103,10 +103,10 @@ def test_it_writes_the_librarys_bytes(state: Any) -> None:
     assert OURS.decode(encoded) == LIBRARY.decode(encoded)
 
 
-@given(st.floats(allow_nan=False, allow_infinity=False))
-def test_floats_read_back_as_the_librarys(number: float) -> None:
-    # orjson's shortest form may differ in spelling (1e16 against 1e+16): the same number either way
-    assert OURS.decode(OURS.encode({"f": number})) == LIBRARY.decode(LIBRARY.encode({"f": number})) == {"f": number}
+@given(st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([1e-05, 2.5e-07, 1e16, -0.0, 0.1, 123.456]))
+def test_floats_are_the_librarys_bytes(number: float) -> None:
+    # orjson spells an exponent otherwise (1e-05 as 0.00001): those go to the library's encoder
+    assert OURS.encode({"f": number}) == LIBRARY.encode({"f": number})
 
 
 @pytest.mark.parametrize(

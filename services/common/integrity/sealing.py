@@ -59,8 +59,10 @@ READ_AHEAD_LOCK_TIMEOUT = "50ms"
 (`ALTER TABLE`, `VACUUM FULL`) waits for the writer, which waits for its reads; PostgreSQL sees no deadlock there."""
 READ_AHEAD_WAIT = 1.0
 """Seconds a write waits for its reads ahead, holding the events table's lock (a cold read of a thousand seals at 1M
-takes 90-160 ms here); the write asks the store for what is not read by then. A look-ahead, which holds no lock, waits
-for them to end (twice that at most: their statement timeout)."""
+takes 90-160 ms here); the write asks the store for what is not read by then."""
+LOOK_AHEAD_WAIT = 2 * READ_AHEAD_WAIT + 1.0
+"""Seconds a look-ahead, which holds no lock, waits for its reads: until they end (each within its statement timeout,
+twice `READ_AHEAD_WAIT`), with a margin for one queued behind a write's reads."""
 
 Heads = dict[str, tuple[int, bytes]]
 """Aggregate id -> (version, aggregate hash) of a seal."""
@@ -330,9 +332,8 @@ class HeadsAhead:
     def joined(aheads: Iterable[HeadsAhead]) -> HeadsAhead:
         return HeadsAhead(tuple(read for ahead in aheads for read in ahead.reads))
 
-    def heads(self, timeout: float | None = READ_AHEAD_WAIT) -> Heads:
-        """What was read ahead within `timeout` seconds (a read cancelled, failed or still under way gives nothing);
-        None: until every read has ended (each ends within its statement timeout)."""
+    def heads(self, timeout: float = READ_AHEAD_WAIT) -> Heads:
+        """What was read ahead within `timeout` seconds (a read cancelled, failed or still under way gives nothing)."""
         found: Heads = {}
         done, _ = wait(self.reads, timeout=timeout)
         for read in done:
@@ -514,15 +515,17 @@ class _Sealing:
             )
         return heads
 
-    def _heads_here(self, events: list[EventBytes], ahead: HeadsAhead) -> tuple[dict[str, bytes], dict[str, int]]:
+    def _heads_here(
+        self, events: list[EventBytes], ahead: HeadsAhead, wait_s: float = READ_AHEAD_WAIT
+    ) -> tuple[dict[str, bytes], dict[str, int]]:
         """The aggregate hashes `events` chain to known without asking the store (ZERO for those it may have no seal
         of), and the aggregates to ask it about. An aggregate's first event follows nothing, so a batch of new
         aggregates (decisions, referrals) asks nothing; the rest come from this recorder's own last commits, else
-        from what was read `ahead`."""
+        from what was read `ahead` within `wait_s` seconds."""
         known, unknown = self._known_heads((event[0], event[1]) for event in events)
         heads = {**dict.fromkeys(unknown, ZERO), **known}  # one the store has no seal of follows nothing, as before
         if unknown and ahead.reads:
-            read = ahead.heads()
+            read = ahead.heads(wait_s)
             for originator_id, version in list(unknown.items()):
                 found = read.get(originator_id)
                 if found is not None and found[0] == version - 1:
@@ -613,17 +616,18 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         self._readers_closed = False
         self._readers_lock = threading.Lock()
 
-    def read_ahead(self, events: Sequence[tuple[Any, int]]) -> HeadsAhead:
-        """From `read_ahead_from` (`READ_AHEAD_FROM`) aggregates whose seals are not known here (a clock tick's
-        thousand referrals, not one referral's step), with ids of the library's default type (UUIDs): their seals are
-        read on up to `READ_AHEAD_STREAMS` other connections, a contiguous range of ids each, while the caller encodes
-        the events and inserts them. Those reads also visit the stored event before each one written: the index pages
-        the insert reads next, which on a store larger than the server's cache come from disk, one at a time in the
-        writing backend."""
-        if len(events) < self.read_ahead_from or self.datastore.originator_id_type != "uuid":
+    def read_ahead(self, events: Sequence[tuple[Any, int]], least: int | None = None) -> HeadsAhead:
+        """From `least` (default `read_ahead_from`, `READ_AHEAD_FROM`) aggregates whose seals are not known here (a
+        clock tick's thousand referrals, not one referral's step; a look-ahead reads any number), with ids of the
+        library's default type (UUIDs): their seals are read on up to `READ_AHEAD_STREAMS` other connections, a
+        contiguous range of ids each, while the caller encodes the events and inserts them. Those reads also visit
+        the stored event before each one written: the index pages the insert reads next, which on a store larger than
+        the server's cache come from disk, one at a time in the writing backend."""
+        least = self.read_ahead_from if least is None else least
+        if len(events) < least or self.datastore.originator_id_type != "uuid":
             return HeadsAhead()  # too few events for that many aggregates (a decision, a step): nothing to look at
         _, unknown = self._known_heads((canonical_id(originator_id), version) for originator_id, version in events)
-        if len(unknown) < self.read_ahead_from:
+        if len(unknown) < least:
             return HeadsAhead()
         wanted = sorted(unknown.items())
         streams = max(1, min(READ_AHEAD_STREAMS, len(wanted) // READ_AHEAD_FROM))  # ranges of 64 or more
@@ -690,10 +694,12 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
 
     def _lined_ahead(self, stored_events: Sequence[StoredEvent], ahead: HeadsAhead | None) -> list[Lined] | None:
         """The events' lines, computed while the server inserts them (the library's sync waits for it next), when
-        every seal they chain to is known without asking the store (remembered, looked or read ahead); None: they
-        are computed once the ids are back, asking the store."""
+        every seal they chain to is known without asking the store or waiting (remembered, looked ahead, or already
+        read ahead); None: they are computed once the ids are back, waiting for reads still under way then, and
+        asking the store. Waiting here would make a write wait for its reads twice, and a version conflict wait for
+        reads before it is raised."""
         events = _event_bytes(stored_events)
-        heads, unknown = self._heads_here(events, ahead or HeadsAhead())
+        heads, unknown = self._heads_here(events, ahead or HeadsAhead(), wait_s=0)
         return None if unknown else line_events(events, heads.__getitem__)
 
     def _fetch_ids_after_insert_events(
@@ -750,7 +756,7 @@ def look_ahead(recorder: object, positions: Sequence[tuple[Any, int]]) -> int:
     the events table's lock only to write. Returns how many seals were read (none for aggregates already known)."""
     if not isinstance(recorder, SealingPostgresProcessRecorder):
         return 0
-    heads = recorder.read_ahead(positions).heads(timeout=None)  # no write waits for these: they may take longer
+    heads = recorder.read_ahead(positions, least=1).heads(LOOK_AHEAD_WAIT)  # no write waits: any number, longer
     recorder.heads.learnt(heads)
     return len(heads)
 
