@@ -684,9 +684,11 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         )
         curs.execute(self._insert_columns, columns, binary=True)
         # The last seal and the ids after it, sent in the same pipeline: the sync that returns the insert's ids
-        # returns them too (one round trip less a write).
+        # returns them too (one round trip less a write). Never prepared: psycopg prepares a statement at its fifth
+        # run, and when the insert before it fails (a version conflict) the server skips the preparation while
+        # psycopg counts it done; the conflict was then raised as "prepared statement does not exist".
         self._after_insert.cursor = curs.connection.cursor()
-        self._after_insert.cursor.execute(self._statements.head_and_bounds)
+        self._after_insert.cursor.execute(self._statements.head_and_bounds, prepare=False)
         try:  # inside the library's transaction, which commits before raising what it catches
             self._after_insert.lined = self._lined_ahead(stored_events, kwargs.get("ahead"))
         except Exception as error:
