@@ -250,3 +250,16 @@ def wait_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
             return False
 
     wait_for(ready, timeout=60, interval=0.2)
+
+
+def spied(target: Any, monkeypatch: pytest.MonkeyPatch, method: str, seen: Callable[..., Any]) -> list[Any]:
+    """What `seen` makes of the arguments of each call of `target`'s `method`, in order (the call goes on)."""
+    calls: list[Any] = []
+    original = getattr(target, method)
+
+    def spy(*arguments: Any) -> Any:
+        calls.append(seen(*arguments))
+        return original(*arguments)
+
+    monkeypatch.setattr(target, method, spy)
+    return calls

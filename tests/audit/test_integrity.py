@@ -38,6 +38,7 @@ from services.contract.audit_events import IntegrityCheckpointV1
 from services.referral.application import Referrals
 from services.referral.vault import Vault
 from tests.conftest import fresh_postgres_store
+from tests.helpers import spied
 from tests.integration.test_event_stores import SUBMISSION
 from tests.referral.fakes import FakeDirectory
 
@@ -535,23 +536,9 @@ def test_the_last_seal_of_an_aggregate_is_found_without_reading_its_history(coun
     assert verify_store(counters.recorder).ok
 
 
-def spied(app: Counters, monkeypatch: pytest.MonkeyPatch, method: str, seen: Callable[[Any], Any]) -> list[Any]:
-    """What `seen` makes of the argument of each call of `app`'s recorder's `method`, in order (the call goes on)."""
-    recorder: Any = app.recorder
-    calls: list[Any] = []
-    original = getattr(recorder, method)
-
-    def spy(argument: Any) -> Any:
-        calls.append(seen(argument))
-        return original(argument)
-
-    monkeypatch.setattr(recorder, method, spy)
-    return calls
-
-
 def store_lookups(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The aggregates whose last seal `app`'s recorder asks its store for, one list a write that asks."""
-    return spied(app, monkeypatch, "_id_list", list)
+    return spied(app.recorder, monkeypatch, "_id_list", list)
 
 
 def test_a_write_following_the_recorders_own_last_seal_asks_the_store_nothing(
@@ -643,7 +630,7 @@ def increment_all(app: Counters, ids: list[uuid.UUID]) -> None:
 
 def reads_ahead(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many aggregates each read ahead of `app`'s recorder asked for, one entry a connection reading."""
-    return spied(app, monkeypatch, "_read_heads", len)
+    return spied(app.recorder, monkeypatch, "_read_heads", len)
 
 
 @pytest.mark.integration
@@ -708,7 +695,7 @@ def test_seals_that_failed_to_be_read_ahead_are_asked_in_the_writes_transaction(
 
 def slowed_reads(app: Counters, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """`app`'s reads ahead start `seconds` late (as a cold read of a large store outlasts the encoding and insert)."""
-    spied(app, monkeypatch, "_read_heads", lambda _: time.sleep(seconds))
+    spied(app.recorder, monkeypatch, "_read_heads", lambda _: time.sleep(seconds))
 
 
 @pytest.mark.integration
@@ -772,12 +759,8 @@ def test_a_look_ahead_waits_for_its_reads_to_end_and_the_write_then_reads_and_as
         monkeypatch.undo()
         assert mine.read_seals_ahead([(i, 3) for i in counters_moved_elsewhere(store_url, 3)]) == 3
         reads, asked = reads_ahead(mine, monkeypatch), store_lookups(mine, monkeypatch)
-        recorder: Any = mine.recorder
-        after_ids: list[int] = []  # events whose hashes were computed once their ids were back
-        lined = recorder._lined
-        monkeypatch.setattr(
-            recorder, "_lined", lambda c, events, a: after_ids.append(len(events)) or lined(c, events, a)
-        )
+        # the events whose hashes were computed once their ids were back
+        after_ids = spied(mine.recorder, monkeypatch, "_lined", lambda _, events, __: len(events))
         increment_all(mine, ids)
         assert (reads, asked, after_ids) == ([], [], [])
         assert verify_store(mine.recorder).ok

@@ -24,6 +24,7 @@ from services.referral.application import Referrals, Submission
 from services.referral.domain import Meeting, Referral, Step
 from services.referral.loops import delay_clocks
 from services.referral.views import ReferralView
+from tests.helpers import spied
 from tests.referral.conftest import T0
 from tests.referral.fakes import FakeDirectory
 
@@ -237,7 +238,8 @@ def test_a_tick_looked_ahead_for_chains_to_seals_read_before_and_asks_only_for_a
         recorder.read_ahead_from = 1  # the tick's write reads ahead for three referrals as for a thousand
         clock.advance(timedelta(minutes=1))
         step(other, referrals[0], "receive", clock())
-        reads, asked = calls(recorder, "_read_heads", monkeypatch), calls(recorder, "_id_list", monkeypatch)
+        reads = spied(recorder, monkeypatch, "_read_heads", lambda wanted: wanted)
+        asked = spied(recorder, monkeypatch, "_id_list", lambda ids: ids)
         clock.advance(timedelta(minutes=45))
         assert app.tick() == 3
         assert reads == [[(str(referrals[0].id), 3)]]
@@ -266,19 +268,6 @@ def test_the_services_loop_ticks_then_looks_two_intervals_ahead() -> None:
     [loop] = delay_clocks(Clocks(), 5.0).loops.values()  # type: ignore[arg-type]
     loop(stop)
     assert seen == [("tick", None), ("look ahead", T0 + timedelta(seconds=10))]
-
-
-def calls(recorder: Any, method: str, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The arguments of each call of `recorder`'s `method` from now on (the call goes on)."""
-    seen: list[Any] = []
-    original = getattr(recorder, method)
-
-    def spy(argument: Any) -> Any:
-        seen.append(argument)
-        return original(argument)
-
-    monkeypatch.setattr(recorder, method, spy)
-    return seen
 
 
 def perform(app: Referrals, referral: Referral, command: str, at: datetime, org: str = "org-b", **target: str) -> None:
