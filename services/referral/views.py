@@ -53,6 +53,62 @@ class DueFlags:
 
 
 @dataclass(frozen=True)
+class _Pending:
+    """A referral's thresholds not flagged yet, as the view holds it at `version`: each with its time (µs), in
+    the order of their true times."""
+
+    referral_id: uuid.UUID
+    version: int
+    flags: list[tuple[int, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """What a look-ahead read (`ReferralIndex.due_by`): the thresholds passed by `until` (µs), by referral id."""
+
+    until: int
+    pending: dict[str, _Pending]
+
+
+DUE_CLOCKS = (
+    "SELECT referral_id, version, standard, responsible_org, service, started_at, due_at, bound_s, at_risk_flag_at, "
+    "breached_flag_at FROM referral_clocks WHERE next_flag_at <= ?"
+)
+DUE_REFERRALS = "SELECT referral_id, version FROM referral_clocks WHERE next_flag_at <= ?"
+
+
+def _pending(rows: Sequence[Sequence[Any]], limit: int) -> dict[str, _Pending]:
+    """The thresholds passed by `limit` among the clock rows of `DUE_CLOCKS`, by referral."""
+    pending: dict[str, _Pending] = {}
+    for referral_id, version, standard, org, service, started, due_at, bound_s, *flag_at in rows:
+        entry = pending.get(referral_id)
+        if entry is None:
+            entry = pending[referral_id] = _Pending(uuid.UUID(referral_id), int(version), [])
+        started_at, due_moment = moment(started), moment(due_at)
+        entry.flags.extend(
+            (
+                at,
+                {
+                    "standard": standard,
+                    "kind": kind,
+                    "started_at": started_at,
+                    "due_at": due_moment,
+                    "at": moment(at),
+                    "bound_s": int(bound_s),
+                    "responsible_org": org,
+                    "service": service,
+                },
+            )
+            for kind, at in zip(FLAG_KINDS, flag_at, strict=True)
+            if at is not None and at <= limit
+        )
+    for entry in pending.values():
+        if len(entry.flags) > 1:
+            entry.flags.sort(key=lambda item: (item[0], item[1]["standard"], item[1]["kind"]))
+    return pending
+
+
+@dataclass(frozen=True)
 class Listing:
     """Which referrals to list: `scope` is the organisation the caller reads for (None: every referral)."""
 
@@ -238,6 +294,8 @@ class ReferralIndex:
     def __init__(self, projector: Projector, view: ReferralView) -> None:
         self.projector = projector
         self.view = view
+        self._ahead: _Ahead | None = None
+        """The clocks the last look-ahead read (`due_by`), for the ticks it reached."""
 
     def page(self, listing: Listing) -> list[tuple[int, Referral]]:
         """Referrals in submission order after position `listing.after`, at most `listing.limit` of them."""
@@ -319,45 +377,39 @@ class ReferralIndex:
 
     def due(self, now: datetime) -> list[DueFlags]:
         """The thresholds passed by `now` and not flagged yet, by referral and in the order of their true times: the
-        index on each clock's next threshold and the clocks' own rows, nothing else is read or decoded."""
-        rows = self.projector.read(
-            "SELECT referral_id, version, standard, responsible_org, service, started_at, due_at, bound_s, "
-            "at_risk_flag_at, breached_flag_at FROM referral_clocks WHERE next_flag_at <= ?",
-            (micros(now),),
-        )
+        index on each clock's next threshold and the clocks' own rows, nothing else is read or decoded. After a
+        look-ahead (`due_by`) that reached `now`, its rows serve for each referral still at the version they were
+        read at: the referrals due and their versions are all that is read then."""
         limit = micros(now)
-        due: dict[str, DueFlags] = {}
-        for referral_id, version, standard, org, service, started, due_at, bound_s, *flag_at in rows:
-            entry = due.get(referral_id)
-            if entry is None:
-                entry = due[referral_id] = DueFlags(uuid.UUID(referral_id), int(version), [])
-            started_at, due_moment = moment(started), moment(due_at)
-            entry.flags.extend(
-                {
-                    "standard": standard,
-                    "kind": kind,
-                    "started_at": started_at,
-                    "due_at": due_moment,
-                    "at": moment(at),
-                    "bound_s": int(bound_s),
-                    "responsible_org": org,
-                    "service": service,
-                }
-                for kind, at in zip(FLAG_KINDS, flag_at, strict=True)
-                if at is not None and at <= limit
-            )
-        for entry in due.values():
-            if len(entry.flags) > 1:
-                entry.flags.sort(key=lambda flag: (flag["at"], flag["standard"], flag["kind"]))
-        return list(due.values())
+        pending = self._looked_ahead(limit)
+        if pending is None:
+            pending = _pending(self.projector.read(DUE_CLOCKS, (limit,)), limit)
+        return [
+            DueFlags(entry.referral_id, entry.version, [flag for at, flag in entry.flags if at <= limit])
+            for entry in pending.values()
+        ]
 
     def due_by(self, until: datetime) -> list[tuple[uuid.UUID, int]]:
         """The referrals with a threshold passed by `until` and not flagged yet, each with the version the view
-        holds of it (the tick's next flags follow it): the same index as `due`, nothing decoded."""
-        rows = self.projector.read(
-            "SELECT DISTINCT referral_id, version FROM referral_clocks WHERE next_flag_at <= ?", (micros(until),)
-        )
-        return [(uuid.UUID(referral_id), int(version)) for referral_id, version in rows]
+        holds of it (the tick's next flags follow it); their clocks are kept for the tick (`due`)."""
+        limit = micros(until)
+        pending = _pending(self.projector.read(DUE_CLOCKS, (limit,)), limit)
+        self._ahead = _Ahead(limit, pending)
+        return [(entry.referral_id, entry.version) for entry in pending.values()]
+
+    def _looked_ahead(self, limit: int) -> dict[str, _Pending] | None:
+        """The clocks due by `limit` as the last look-ahead read them, when it reached that far and each referral
+        with one is still at the version it read (its clocks are then unchanged); None: they are to be read."""
+        ahead = self._ahead
+        if ahead is None or limit > ahead.until:
+            return None
+        pending: dict[str, _Pending] = {}
+        for referral_id, version in self.projector.read(DUE_REFERRALS, (limit,)):
+            entry = ahead.pending.get(referral_id)
+            if entry is None or entry.version != int(version):
+                return None
+            pending[referral_id] = entry
+        return pending
 
     def _referral(self, state: bytes) -> Referral:
         return referral_of(self.view.codec.decode(state))

@@ -23,7 +23,7 @@ from services.contract.referral_events import ClockState, DelayStandard
 from services.referral.application import Referrals, Submission
 from services.referral.domain import Meeting, Referral, Step
 from services.referral.loops import delay_clocks
-from services.referral.views import ReferralView
+from services.referral.views import DUE_REFERRALS, ReferralView
 from tests.helpers import spied
 from tests.referral.conftest import T0
 from tests.referral.fakes import FakeDirectory
@@ -245,6 +245,57 @@ def test_a_tick_looked_ahead_for_chains_to_seals_read_before_and_asks_only_for_a
         assert reads == [[(str(referrals[0].id), 3)]]
         assert asked == []
         assert verify_store(recorder).ok
+
+
+def test_a_tick_after_a_look_ahead_reads_only_the_referrals_due_and_their_versions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The look-ahead reads the clocks the next ticks will flag; a tick it reached reads which referrals are due
+    and their versions, not their clocks again."""
+    clock = ManualClock(T0)
+    with make_app(clock=clock) as app:
+        referrals = [submit(app, "CRISIS_24_7") for _ in range(3)]
+        app.look_ahead(clock() + timedelta(minutes=50))
+        reads = spied(app.index.projector, monkeypatch, "read", lambda sql, params: sql)
+        clock.advance(timedelta(minutes=46))
+        assert app.tick() == 3
+        assert reads == [DUE_REFERRALS]
+        for referral in referrals:
+            assert flags(app, referral.id) == [("CRISIS_IMMEDIATE", "AT_RISK", T0 + timedelta(minutes=45))]
+
+
+@pytest.mark.parametrize(
+    ("service", "moves", "reach", "tick_at"),
+    [
+        # the call-back made after the look-ahead: only the analysis is flagged
+        ("AAOR", [(H, "callback")], 11 * D, 11 * D),
+        # a step that changes no clock: the referral's version moved all the same
+        ("CRISIS_24_7", [(timedelta(minutes=10), "receive")], 2 * H, 2 * H),
+        # a tick beyond the look-ahead's reach: the breach it did not read is flagged with the risk it read
+        ("CRISIS_24_7", [], timedelta(minutes=50), 2 * H),
+        ("AAOR", [], 2 * D, 11 * D),
+    ],
+)
+def test_a_tick_after_a_look_ahead_flags_what_a_tick_without_one_does(
+    service: str, moves: list[tuple[timedelta, str]], reach: timedelta, tick_at: timedelta
+) -> None:
+    """A referral moved since the look-ahead, or a tick later than it reached, has its clocks read again: the flags
+    follow the referral's version as it stands (no version conflict to recover from)."""
+    raised = []
+    for looks_ahead in (True, False):
+        clock = ManualClock(T0)
+        with make_app(clock=clock) as app:
+            referral = submit(app, service, channel="PHONE")
+            if looks_ahead:
+                app.look_ahead(T0 + reach)
+            for after, command in moves:
+                referral = step(app, referral, command, clock.advance(after))
+            clock.advance(T0 + tick_at - clock())
+            due = [(d.version, d.flags) for d in app.index.due(clock())]  # the version the flags follow
+            app.tick()
+            raised.append((due, flags(app, referral.id)))
+    assert raised[0] == raised[1]
+    assert raised[0][1] != []
 
 
 def test_the_services_loop_ticks_then_looks_two_intervals_ahead() -> None:
