@@ -25,6 +25,11 @@ TRANSCODER_TOPIC = "services.common.transcoder:StoreTranscoder"
 """The eventsourcing environment's `TRANSCODER_TOPIC` of every service's store."""
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+"""The types orjson writes as the library's encoder does, whatever their value (but integers beyond 64 bits, which
+orjson refuses: the library's encoder then writes them)."""
+
+
 class _LibraryEncodes(Exception):  # noqa: N818 -- not an error: a value the library's encoder writes
     """A value orjson would not write as the library's encoder does."""
 
@@ -51,14 +56,17 @@ class StoreTranscoder(JSONTranscoder):
         """`o` with each registered value in its tagged form, as the library's encoder would see it through its
         `default` hook; only JSON's own types remain (and datetimes, inside their tags)."""
         kind = type(o)
-        if kind is str or kind is int or kind is bool or o is None:
+        if kind in _PLAIN:
             return o
         if kind is dict:
-            if not all(type(key) is str for key in o):
-                raise _LibraryEncodes
-            return {key: self._tagged(value) for key, value in o.items()}
+            tagged = {}
+            for key, value in o.items():  # JSON's own values are taken as they are, without a call each
+                if type(key) is not str:
+                    raise _LibraryEncodes
+                tagged[key] = value if type(value) in _PLAIN else self._tagged(value)
+            return tagged
         if kind is list or kind is tuple:
-            return [self._tagged(value) for value in o]
+            return [value if type(value) in _PLAIN else self._tagged(value) for value in o]
         if kind is float:
             if not math.isfinite(o) or "e" in repr(o):  # orjson spells exponents otherwise (1e-05: 0.00001)
                 raise _LibraryEncodes
