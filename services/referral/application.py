@@ -388,8 +388,11 @@ class Referrals(TrackedApplication):
         due = self.index.due(now)
         if not due:
             return 0
+        recorded_at = Referral.DelayFlagged.create_timestamp()
         try:
-            self.record(*(event for d in due for event in Referral.delay_flags(d.referral_id, d.version, d.flags)))
+            self.record(
+                *(event for d in due for event in Referral.delay_flags(d.referral_id, d.version, d.flags, recorded_at))
+            )
         except IntegrityError:
             return sum(self._flag(d.referral_id, now) for d in due)
         return sum(len(d.flags) for d in due)

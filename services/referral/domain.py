@@ -542,17 +542,15 @@ class Referral(Aggregate):
 
     @classmethod
     def delay_flags(
-        cls, referral_id: uuid.UUID, version: int, flags: Sequence[Mapping[str, Any]]
+        cls, referral_id: uuid.UUID, version: int, flags: Sequence[Mapping[str, Any]], timestamp: datetime
     ) -> list[DelayFlagged]:
         """The events `flag_delay` records for `flags` (each the fields of a `DelayFlagged`), in order, on the
         referral at `version`, built without loading it: for a caller that knows from a read model that none is
-        flagged yet (recording them fails the store's version check when the referral has moved since)."""
+        flagged yet (recording them fails the store's version check when the referral has moved since). They are
+        recorded at `timestamp` (`DelayFlagged.create_timestamp()`: a tick's flags, written together, share it)."""
         return [
             cls.DelayFlagged(
-                originator_id=referral_id,
-                originator_version=version + offset,
-                timestamp=cls.DelayFlagged.create_timestamp(),
-                **flag,
+                originator_id=referral_id, originator_version=version + offset, timestamp=timestamp, **flag
             )
             for offset, flag in enumerate(flags, 1)
         ]

@@ -262,6 +262,10 @@ def test_a_tick_after_a_look_ahead_reads_only_the_referrals_due_and_their_versio
         assert reads == [DUE_REFERRALS]
         for referral in referrals:
             assert flags(app, referral.id) == [("CRISIS_IMMEDIATE", "AT_RISK", T0 + timedelta(minutes=45))]
+        recorded = app.repository.event_store.get  # the tick's flags, written together, share their timestamp
+        assert (
+            len({e.timestamp for r in referrals for e in recorded(r.id) if isinstance(e, Referral.DelayFlagged)}) == 1
+        )
 
 
 @pytest.mark.parametrize(

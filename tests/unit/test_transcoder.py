@@ -171,7 +171,7 @@ def test_the_services_stores_encode_with_it(tmp_path: Path) -> None:
         "responsible_org": "org-001",
         "service": "CRISIS_24_7",
     }
-    [event] = Referral.delay_flags(uuid.uuid4(), 3, [flag])
+    [event] = Referral.delay_flags(uuid.uuid4(), 3, [flag], Referral.DelayFlagged.create_timestamp())
     with build_application(settings) as app:
         assert isinstance(app.mapper.transcoder, StoreTranscoder)
         assert app.mapper.to_domain_event(app.mapper.to_stored_event(event)) == event
