@@ -395,7 +395,7 @@ def main() -> None:
         "--batch",
         type=int,
         default=2000,
-        help="referrals per transaction while seeding (larger ones stall psycopg's pipeline on PostgreSQL)",
+        help="referrals per transaction while seeding",
     )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--postgres-dsn")

@@ -24,6 +24,7 @@ from eventsourcing.persistence import IntegrityError
 from services.audit.application import IntegrityAnswer
 from services.audit.verification import NO_CHECKPOINT, FindingKind, verify_store, verify_stores
 from services.common.eventstore import StoreRef, TrackedApplication, persistence_env
+from services.common.integrity import sealing
 from services.common.integrity.checkpoints import Checkpoint, CheckpointPublisher, checkpoint_of
 from services.common.integrity.sealing import (
     LOOK_AHEAD_WAIT,
@@ -51,6 +52,12 @@ class Counter(Aggregate):
     @event("Incremented")
     def increment(self) -> None:
         self.n += 1
+
+
+class Memo(Aggregate):
+    @event("Written")
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 class Counters(TrackedApplication):
@@ -764,6 +771,34 @@ def test_a_look_ahead_waits_for_its_reads_to_end_and_the_write_then_reads_and_as
         increment_all(mine, ids)
         assert (reads, asked, after_ids) == ([], [], [])
         assert verify_store(mine.recorder).ok
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+def test_a_write_of_forty_thousand_events_is_stored_and_sealed(postgres_dsn: str) -> None:
+    """psycopg's pipeline, which the library's insert runs in, stalled for good on one statement of some 12 MiB or
+    more of small values (here 40,000 events, 16 MiB): the server waited for the rest of it, psycopg for its result,
+    and the events table stayed locked; a tick catching up on as many flags after a long stop would have. A write
+    goes out in statements of at most 4 MiB, in one transaction."""
+    with Counters(env=persistence_env(fresh_postgres_store(postgres_dsn))) as app:
+        app.record(*[Memo("x" * 350) for _ in range(40_000)])
+        assert app.recorder.max_notification_id() == 40_000  # type: ignore[attr-defined]
+        assert verify_store(app.recorder).ok
+
+
+@pytest.mark.integration
+def test_a_write_sent_in_several_statements_is_numbered_and_sealed_in_order(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With statements of 2 KiB, a write of 100 counters goes out in several inserts of its events and of their
+    seals, in its one transaction: the ids come back in the events' order, and the chain verifies."""
+    monkeypatch.setattr(sealing, "STATEMENT_BYTES", 2048)
+    with Counters(env=persistence_env(fresh_postgres_store(postgres_dsn))) as app:
+        counters = [Counter() for _ in range(100)]
+        recordings = app.record(*counters)
+        assert [r.notification.originator_id for r in recordings] == [c.id for c in counters]
+        assert [r.notification.id for r in recordings] == list(range(1, 101))
+        assert verify_store(app.recorder).ok
 
 
 @pytest.mark.integration

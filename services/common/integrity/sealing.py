@@ -64,6 +64,13 @@ LOOK_AHEAD_WAIT = 2 * READ_AHEAD_WAIT + 1.0
 """Seconds a look-ahead, which holds no lock, waits for its reads: until they end (each within its statement timeout,
 twice `READ_AHEAD_WAIT`), with a margin for one queued behind a write's reads."""
 
+STATEMENT_BYTES = 4 * 1024 * 1024
+"""The most a PostgreSQL write sends in one statement (its events' states, its seals): psycopg's pipeline, which the
+library's insert runs in, stalls for good on one message of about 12 MiB or more (the server waits for the rest of
+it, psycopg for a result); a larger write is sent as several statements of one transaction."""
+SEAL_BYTES = 300
+"""About what one seal weighs in its insert (ids, version, three hex hashes)."""
+
 Heads = dict[str, tuple[int, bytes]]
 """Aggregate id -> (version, aggregate hash) of a seal."""
 
@@ -496,8 +503,10 @@ class _Sealing:
             (s.notification_id, s.originator_id, s.originator_version, s.body_hash, s.aggregate_hash, s.chain_hash)
             for s in seals
         ]
-        if self._statements.columnar:  # PostgreSQL: one statement, its columns as binary arrays
-            curs.execute(self._statements.insert_seal, [list(column) for column in zip(*values, strict=True)])
+        if self._statements.columnar:  # PostgreSQL: its columns as binary arrays, one statement a few MiB
+            for start, end in _spans([SEAL_BYTES] * len(values)):
+                columns = [list(column) for column in zip(*values[start:end], strict=True)]
+                curs.execute(self._statements.insert_seal, columns)
         else:
             curs.executemany(self._statements.insert_seal, values)
 
@@ -608,7 +617,8 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
             datastore.schema, events_table_name, datastore.originator_id_type
         )
         self._after_insert = threading.local()
-        """The cursor of the head read sent after a thread's insert, until its transaction fetches it."""
+        """The cursor of the head read sent after a thread's insert, and those of a large write's inserts after the
+        first (`STATEMENT_BYTES`), until its transaction fetches them."""
         self._heads_at = _heads_at(datastore.schema, events_table_name)
         self.read_ahead_from = READ_AHEAD_FROM
         """From how many aggregates whose seals are not known a write reads them ahead (`read_ahead`)."""
@@ -676,13 +686,19 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         here listens (the library's `subscribe` is not used: relays are woken in their process and poll the log), and
         each one was a statement more a write and a turn on the server's notification queue lock at every commit."""
         self._lock_table(curs)
-        columns = (
-            _originator_ids(stored_events, self.datastore.originator_id_type),
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-        )
-        curs.execute(self._insert_columns, columns, binary=True)
+        self._after_insert.more = []
+        for start, end in _spans([len(e.state) + len(e.topic) for e in stored_events]):
+            part = stored_events[start:end]
+            columns = (
+                _originator_ids(part, self.datastore.originator_id_type),
+                [e.originator_version for e in part],
+                [e.topic for e in part],
+                [e.state for e in part],
+            )
+            inserting = curs if start == 0 else curs.connection.cursor()
+            inserting.execute(self._insert_columns, columns, binary=True)
+            if start:
+                self._after_insert.more.append(inserting)
         # The last seal and the ids after it, sent in the same pipeline: the sync that returns the insert's ids
         # returns them too (one round trip less a write). Never prepared: psycopg prepares a statement at its fifth
         # run, and when the insert before it fails (a version conflict) the server skips the preparation while
@@ -707,7 +723,10 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        ids = list(super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or ())
+        for more in self._after_insert.more:
+            with more:
+                ids.extend(row["notification_id"] for row in more.fetchall())
         with self._after_insert.cursor as after_insert:
             found = after_insert.fetchone()
         lined, self._after_insert.lined = self._after_insert.lined, None
@@ -719,6 +738,17 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         except Exception as error:
             raise SealingAbortedError(error) from error
         return ids
+
+
+def _spans(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """Consecutive [start, end) ranges of items of `sizes` bytes, each of at most `STATEMENT_BYTES` (or one item)."""
+    spans, start, total = [], 0, 0
+    for i, size in enumerate(sizes):
+        if total + size > STATEMENT_BYTES and i > start:
+            spans.append((start, i))
+            start, total = i, 0
+        total += size
+    return [*spans, (start, len(sizes))]
 
 
 def _originator_ids(stored_events: Sequence[StoredEvent], originator_id_type: str) -> list[UUID] | list[str]:
