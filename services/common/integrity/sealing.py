@@ -504,8 +504,9 @@ class _Sealing:
             for s in seals
         ]
         if self._statements.columnar:  # PostgreSQL: its columns as binary arrays, one statement a few MiB
-            for start, end in _spans([SEAL_BYTES] * len(values)):
-                columns = [list(column) for column in zip(*values[start:end], strict=True)]
+            size = STATEMENT_BYTES // SEAL_BYTES  # seals weigh alike: so many a statement
+            for start in range(0, len(values), size):
+                columns = [list(column) for column in zip(*values[start : start + size], strict=True)]
                 curs.execute(self._statements.insert_seal, columns, prepare=_after_first(start))
         else:
             curs.executemany(self._statements.insert_seal, values)
