@@ -264,9 +264,11 @@ class TrackedApplication(Application[Any]):
     def record(self, *objs: Any, tracking: Tracking | None = None) -> list[Recording[Any]]:
         """Saves pending events of `objs` and, atomically with them, the tracking position (if any); returns once
         they are committed (without a tracking position, in a transaction shared with concurrent callers)."""
-        pending = self.encoded(collected(objs, tracking))
-        # a tracking position is written with its own events only
-        recordings = self.group_commit.record(pending) if tracking is None else self.write(pending)
+        processing_event = collected(objs, tracking)
+        in_parts = sealing.encodes_in_parts(self.recorder, len(processing_event.events))
+        pending = self.encoded(processing_event, in_parts)
+        # a tracking position is written with its own events only, as are many events (encoded as they are inserted)
+        recordings = self.write(pending) if tracking is not None or in_parts else self.group_commit.record(pending)
         self._recorded(recordings)
         return recordings
 
@@ -282,11 +284,14 @@ class TrackedApplication(Application[Any]):
         to (`sealing.look_ahead`); returns how many were read."""
         return sealing.look_ahead(self.recorder, positions)
 
-    def encoded(self, processing_event: ProcessingEvent[Any]) -> Pending:
-        """The events with their stored form, encoded in the caller's context (its trace is stored with them); the
-        seals they chain to are read ahead meanwhile, when the recorder does (many aggregates written at once)."""
+    def encoded(self, processing_event: ProcessingEvent[Any], in_parts: bool = False) -> Pending:
+        """The events with their stored form, encoded in the caller's context (its trace is stored with them): now,
+        or `in_parts` as the caller's own write inserts them (`sealing.StoredInParts`); the seals they chain to are
+        read ahead meanwhile, when the recorder does (many aggregates written at once)."""
         ahead = sealing.read_ahead(self.recorder, processing_event.events)
-        stored = [self.mapper.to_stored_event(event) for event in processing_event.events]
+        events = processing_event.events
+        encode = self.mapper.to_stored_event
+        stored = sealing.StoredInParts(events, encode) if in_parts else [encode(event) for event in events]
         return Pending(processing_event, stored, ahead)
 
     def write(self, pending: Pending) -> list[Recording[Any]]:

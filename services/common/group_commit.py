@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ class Pending:
     """A caller's events and their stored form, encoded by the caller, and the seals it needs, being read ahead."""
 
     event: ProcessingEvent[Any]
-    stored: list[StoredEvent]
+    stored: Sequence[StoredEvent]
     ahead: HeadsAhead = field(default_factory=HeadsAhead)
 
     @staticmethod

@@ -774,6 +774,24 @@ def test_a_look_ahead_waits_for_its_reads_to_end_and_the_write_then_reads_and_as
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("looked_ahead", [True, False])
+def test_a_write_to_many_aggregates_finds_the_seals_it_knows_once(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch, looked_ahead: bool
+) -> None:
+    """A write to many aggregates finds which seals it knows (remembered, or looked ahead) once, as it starts reading
+    the others ahead: its insert chains to what that found, and does not look again."""
+    store_url = fresh_postgres_store(postgres_dsn)
+    ids = counters_moved_elsewhere(store_url, 100)
+    with Counters(env=persistence_env(store_url)) as mine:
+        if looked_ahead:
+            assert mine.read_seals_ahead([(i, 3) for i in ids]) == 100
+        looked = spied(mine.recorder, monkeypatch, "_known_heads", lambda _: "looked")
+        increment_all(mine, ids)
+        assert looked == ["looked"]
+        assert verify_store(mine.recorder).ok
+
+
+@pytest.mark.integration
 @pytest.mark.timeout(60)
 def test_a_write_of_forty_thousand_events_is_stored_and_sealed(postgres_dsn: str) -> None:
     """psycopg's pipeline, which the library's insert runs in, stalled for good on one statement of some 12 MiB or
@@ -790,15 +808,107 @@ def test_a_write_of_forty_thousand_events_is_stored_and_sealed(postgres_dsn: str
 def test_a_write_sent_in_several_statements_is_numbered_and_sealed_in_order(
     postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With statements of 2 KiB, a write of 100 counters goes out in several inserts of its events and of their
-    seals, in its one transaction: the ids come back in the events' order, and the chain verifies."""
+    """With statements of 2 KiB, a write of 100 counters goes out in several inserts of its events, and its seals in
+    parts of 7, each part chained on from the one before, in its one transaction: the ids come back in the events'
+    order, and the chain verifies."""
     monkeypatch.setattr(sealing, "STATEMENT_BYTES", 2048)
+    monkeypatch.setattr(sealing, "SEALS_SENT_AT_ONCE", 7)
     with Counters(env=persistence_env(fresh_postgres_store(postgres_dsn))) as app:
         counters = [Counter() for _ in range(100)]
         recordings = app.record(*counters)
         assert [r.notification.originator_id for r in recordings] == [c.id for c in counters]
         assert [r.notification.id for r in recordings] == list(range(1, 101))
         assert verify_store(app.recorder).ok
+
+
+def parts_encoded(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many events `app` encoded before each insert statement its recorder sent (then after the last)."""
+    encoded = [0]
+    encode, columns = app.mapper.to_stored_event, sealing._originator_ids
+
+    def counted(event: Any) -> Any:
+        encoded[-1] += 1
+        return encode(event)
+
+    def sending(*arguments: Any) -> Any:
+        encoded.append(0)
+        return columns(*arguments)
+
+    monkeypatch.setattr(app.mapper, "to_stored_event", counted)
+    monkeypatch.setattr(sealing, "_originator_ids", sending)
+    return encoded
+
+
+@pytest.mark.integration
+def test_a_write_of_many_events_is_encoded_a_part_at_a_time_each_sent_before_the_next(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write of more events than a part (a clock tick's flags) encodes them in its own transaction, a part at a
+    time, and sends each part's insert before encoding the next: the server inserts it meanwhile. The ids come back
+    in the events' order and the chain verifies; a write of one part is encoded before it is written, as ever."""
+    monkeypatch.setattr(sealing, "ENCODED_PART", 10)
+    with Counters(env=persistence_env(fresh_postgres_store(postgres_dsn))) as app:
+        encoded = parts_encoded(app, monkeypatch)
+        counters = [Counter() for _ in range(35)]
+        recordings = app.record(*counters)
+        assert encoded == [10, 10, 10, 5, 0]  # each part sent before the next is encoded
+        assert [r.notification.originator_id for r in recordings] == [c.id for c in counters]
+        assert [r.notification.id for r in recordings] == list(range(1, 36))
+        encoded[:] = [0]
+        app.record(*[Counter() for _ in range(10)])
+        assert encoded == [10, 0]
+        assert verify_store(app.recorder).ok
+
+
+@pytest.mark.integration
+def test_a_failure_to_encode_a_later_part_stores_nothing_of_the_write(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parts encoded and sent before a failure to encode one are rolled back with it (the library's transaction
+    commits what it catches): the caller gets the error, nothing of the write is stored, and the next one is."""
+    monkeypatch.setattr(sealing, "ENCODED_PART", 10)
+    with Counters(env=persistence_env(fresh_postgres_store(postgres_dsn))) as app:
+        encode, calls = app.mapper.to_stored_event, [0]
+
+        def failing_at_the_25th(event: Any) -> Any:
+            calls[0] += 1
+            if calls[0] == 25:
+                raise ValueError("cannot encode")
+            return encode(event)
+
+        monkeypatch.setattr(app.mapper, "to_stored_event", failing_at_the_25th)
+        with pytest.raises(ValueError, match="cannot encode"):
+            app.record(*[Counter() for _ in range(35)])
+        monkeypatch.undo()
+        assert app.recorder.max_notification_id() is None  # type: ignore[attr-defined]
+        app.record(*[Counter() for _ in range(35)])
+        assert len(app.recorder.select_notifications(start=None, limit=100)) == 35
+        assert verify_store(app.recorder).ok
+
+
+@pytest.mark.integration
+def test_a_version_conflict_in_a_later_part_stores_nothing_of_the_write(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write encoded in parts whose last part takes a version already stored fails as a whole (IntegrityError, as
+    a tick's flags on a referral that moved), and the connections go on writing."""
+    monkeypatch.setattr(sealing, "ENCODED_PART", 10)
+    store_url = fresh_postgres_store(postgres_dsn)
+    ids = counters_moved_elsewhere(store_url, 35)
+    with Counters(env=persistence_env(store_url)) as mine, Counters(env=persistence_env(store_url)) as theirs:
+        items = [mine.repository.get(originator_id) for originator_id in ids]
+        moved = theirs.repository.get(ids[-1])
+        moved.increment()
+        theirs.save(moved)
+        stored = mine.recorder.max_notification_id()  # type: ignore[attr-defined]
+        for item in items:
+            item.increment()
+        with pytest.raises(IntegrityError):
+            mine.record(*items)  # the last one read before `theirs` moved it
+        assert mine.recorder.max_notification_id() == stored  # type: ignore[attr-defined]
+        increment_all(mine, ids)
+        assert len(mine.recorder.select_notifications(start=stored + 1, limit=100)) == 35
+        assert verify_store(mine.recorder).ok
 
 
 @pytest.mark.integration

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, overload, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -68,11 +68,17 @@ STATEMENT_BYTES = 4 * 1024 * 1024
 """The most a PostgreSQL write sends in one statement (its events' states, its seals): psycopg's pipeline, which the
 library's insert runs in, stalls for good on one message of about 12 MiB or more (the server waits for the rest of
 it, psycopg for a result); a larger write is sent as several statements of one transaction."""
-SEAL_BYTES = 300
-"""About what one seal weighs in its insert (ids, version, three hex hashes)."""
+ENCODED_PART = 250
+"""Events a PostgreSQL write of many encodes, then sends, at a time (`StoredInParts`)."""
+SEALS_SENT_AT_ONCE = 256
+"""Seals a PostgreSQL write chains and sends in one statement (about 77 KiB: far below `STATEMENT_BYTES`); the server
+inserts them while the write chains the next ones, instead of waiting for all of them."""
 
 Heads = dict[str, tuple[int, bytes]]
 """Aggregate id -> (version, aggregate hash) of a seal."""
+Known = tuple[dict[str, bytes], dict[str, int]]
+"""What `_known_heads` finds: aggregate id -> the aggregate hash its write chains to, and aggregate id -> its first
+version written, for those it is not known of."""
 
 
 @dataclass(frozen=True)
@@ -334,6 +340,10 @@ class HeadsAhead:
     to read ahead included)."""
 
     reads: tuple[Future[Heads], ...] = ()
+    known: Known | None = None
+    """The seals the write's events chain to known here when it started reading (`_known_heads`), and the aggregates
+    they were not known of: a seal once committed never changes, so they serve its insert, which does not look them
+    up again (None: not looked up; several writes joined in one transaction look theirs up together)."""
 
     @staticmethod
     def joined(aheads: Iterable[HeadsAhead]) -> HeadsAhead:
@@ -358,7 +368,7 @@ class _Sealing:
     select_notifications: Any
     heads: AggregateHeads
 
-    def _known_heads(self, events: Iterable[tuple[Any, int]]) -> tuple[dict[str, bytes], dict[str, int]]:
+    def _known_heads(self, events: Iterable[tuple[Any, int]]) -> Known:
         """The aggregate hash each aggregate of `events` (canonical ids, versions) chains to, when known without
         reading the store: ZERO before an aggregate's first event, else the seal this recorder remembers; and the
         aggregates it is not known of, with their first version in `events`."""
@@ -490,24 +500,33 @@ class _Sealing:
             assert ids is not None
             if lined is None:
                 lined = self._lined(curs, _event_bytes(inserted), ahead)
-            seals = chain_lines(lined, ids, previous)
         else:
             curs.execute(self._statements.events_after, (after,))
             rows = [_stored_row(r) for r in curs.fetchall()]
             if not rows:
                 return
             events = [(r.originator_id, r.originator_version, r.topic, r.state) for r in rows]
-            seals = chain_lines(self._lined(curs, events, ahead), [r.notification_id for r in rows], previous)
-        self.heads.sealed(seals)
+            others = None if ahead is None else HeadsAhead(ahead.reads)  # what it knew was of its own events only
+            lined, ids = self._lined(curs, events, others), [r.notification_id for r in rows]
+        sealed: list[Seal] = []
+        size = SEALS_SENT_AT_ONCE if self._statements.columnar else len(lined)
+        for start in range(0, len(lined), size):  # the server inserts each part while the next one is chained
+            seals = chain_lines(lined[start : start + size], ids[start : start + size], previous)
+            self._insert_seals(curs, seals, start)
+            previous = bytes.fromhex(seals[-1].chain_hash)
+            sealed += seals
+        self.heads.sealed(sealed)
+
+    def _insert_seals(self, curs: Any, seals: list[Seal], start: int) -> None:
+        """Sends the insert of `seals`, the write's from its `start`-th on (PostgreSQL: as one binary array a column,
+        read by the server while the next part is chained; SQLite: one statement a seal)."""
         values = [
             (s.notification_id, s.originator_id, s.originator_version, s.body_hash, s.aggregate_hash, s.chain_hash)
             for s in seals
         ]
-        if self._statements.columnar:  # PostgreSQL: its columns as binary arrays, one statement a few MiB
-            size = STATEMENT_BYTES // SEAL_BYTES  # seals weigh alike: so many a statement
-            for start in range(0, len(values), size):
-                columns = [list(column) for column in zip(*values[start : start + size], strict=True)]
-                curs.execute(self._statements.insert_seal, columns, prepare=_after_first(start))
+        if self._statements.columnar:
+            columns = [list(column) for column in zip(*values, strict=True)]
+            curs.execute(self._statements.insert_seal, columns, prepare=_after_first(start))
         else:
             curs.executemany(self._statements.insert_seal, values)
 
@@ -525,14 +544,16 @@ class _Sealing:
             )
         return heads
 
-    def _heads_here(
-        self, events: list[EventBytes], ahead: HeadsAhead, wait_s: float = READ_AHEAD_WAIT
-    ) -> tuple[dict[str, bytes], dict[str, int]]:
+    def _heads_here(self, events: list[EventBytes], ahead: HeadsAhead, wait_s: float = READ_AHEAD_WAIT) -> Known:
         """The aggregate hashes `events` chain to known without asking the store (ZERO for those it may have no seal
         of), and the aggregates to ask it about. An aggregate's first event follows nothing, so a batch of new
-        aggregates (decisions, referrals) asks nothing; the rest come from this recorder's own last commits, else
-        from what was read `ahead` within `wait_s` seconds."""
-        known, unknown = self._known_heads((event[0], event[1]) for event in events)
+        aggregates (decisions, referrals) asks nothing; the rest come from this recorder's own last commits (as
+        `ahead` found them, when it did: `events` are then the write's own), else from what was read `ahead` within
+        `wait_s` seconds."""
+        if ahead.known is not None:
+            known, unknown = ahead.known[0], dict(ahead.known[1])
+        else:
+            known, unknown = self._known_heads((event[0], event[1]) for event in events)
         heads = {**dict.fromkeys(unknown, ZERO), **known}  # one the store has no seal of follows nothing, as before
         if unknown and ahead.reads:
             read = ahead.heads(wait_s)
@@ -637,16 +658,17 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         least = self.read_ahead_from if least is None else least
         if len(events) < least or self.datastore.originator_id_type != "uuid":
             return HeadsAhead()  # too few events for that many aggregates (a decision, a step): nothing to look at
-        _, unknown = self._known_heads((canonical_id(originator_id), version) for originator_id, version in events)
+        known = self._known_heads((canonical_id(originator_id), version) for originator_id, version in events)
+        unknown = known[1]
         if len(unknown) < least:
-            return HeadsAhead()
+            return HeadsAhead(known=known)
         wanted = sorted(unknown.items())
         streams = max(1, min(READ_AHEAD_STREAMS, len(wanted) // READ_AHEAD_FROM))  # ranges of 64 or more
         size = -(-len(wanted) // streams)
         reads: list[Future[Heads]] = []
         with self._readers_lock:
             if self._readers_closed:  # the application is closing: its writes ask the store
-                return HeadsAhead()
+                return HeadsAhead(known=known)
             if self._readers is None:
                 self._readers = ThreadPoolExecutor(READ_AHEAD_STREAMS, thread_name_prefix="seals-ahead")
             for i in range(0, len(wanted), size):
@@ -654,7 +676,7 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
                     reads.append(self._readers.submit(self._read_heads, wanted[i : i + size]))
                 except RuntimeError:  # the interpreter is shutting down: no new thread
                     break
-        return HeadsAhead(tuple(reads))
+        return HeadsAhead(tuple(reads), known)
 
     def _read_heads(self, wanted: list[tuple[str, int]]) -> Heads:
         """The seals before `wanted` (canonical UUID, first version written) and the stored events they seal."""
@@ -688,18 +710,21 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         each one was a statement more a write and a turn on the server's notification queue lock at every commit."""
         self._lock_table(curs)
         self._after_insert.more = []
-        for start, end in _spans([len(e.state) + len(e.topic) for e in stored_events]):
-            part = stored_events[start:end]
-            columns = (
-                _originator_ids(part, self.datastore.originator_id_type),
-                [e.originator_version for e in part],
-                [e.topic for e in part],
-                [e.state for e in part],
-            )
-            inserting = curs if start == 0 else curs.connection.cursor()
-            inserting.execute(self._insert_columns, columns, binary=True, prepare=_after_first(start))
-            if start:
-                self._after_insert.more.append(inserting)
+        sent = 0
+        for made in _parts(stored_events):
+            for start, end in _spans([len(e.state) + len(e.topic) for e in made]):
+                part = made[start:end]
+                columns = (
+                    _originator_ids(part, self.datastore.originator_id_type),
+                    [e.originator_version for e in part],
+                    [e.topic for e in part],
+                    [e.state for e in part],
+                )
+                inserting = curs if sent == 0 else curs.connection.cursor()
+                inserting.execute(self._insert_columns, columns, binary=True, prepare=_after_first(sent))
+                if sent:
+                    self._after_insert.more.append(inserting)
+                sent += len(part)
         # The last seal and the ids after it, sent in the same pipeline: the sync that returns the insert's ids
         # returns them too (one round trip less a write). Never prepared: psycopg prepares a statement at its fifth
         # run, and when the insert before it fails (a version conflict) the server skips the preparation while
@@ -741,6 +766,63 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         return ids
 
 
+class StoredInParts(Sequence[StoredEvent]):
+    """The stored form of a write's many events (a clock tick's flags), made a part at a time as the PostgreSQL
+    recorder's insert asks for it (`_parts`): it sends each part's insert once made, and the server inserts it while
+    the next part is encoded, instead of waiting for all of them. Read in any other way, it first makes the rest."""
+
+    def __init__(self, events: Sequence[Any], encode: Callable[[Any], StoredEvent]) -> None:
+        self._events = events
+        self._encode = encode
+        self._stored: list[StoredEvent] = []
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @overload
+    def __getitem__(self, index: int) -> StoredEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[StoredEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> StoredEvent | Sequence[StoredEvent]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[StoredEvent]:
+        return iter(self._all())
+
+    def parts(self) -> Iterator[list[StoredEvent]]:
+        """The events not made yet, `ENCODED_PART` at a time, each part made when asked for."""
+        while len(self._stored) < len(self._events):
+            start = len(self._stored)
+            part = [self._encode(event) for event in self._events[start : start + ENCODED_PART]]
+            self._stored += part
+            yield part
+
+    def _all(self) -> list[StoredEvent]:
+        for _ in self.parts():
+            pass
+        return self._stored
+
+
+def encodes_in_parts(recorder: object, events: int) -> bool:
+    """Whether a write of so many events to `recorder` is better encoded as it is inserted (`StoredInParts`): more
+    than a part, to a PostgreSQL store (SQLite's insert reads them all at once, and waits on no server)."""
+    return isinstance(recorder, SealingPostgresProcessRecorder) and events > ENCODED_PART
+
+
+def _parts(stored_events: Sequence[StoredEvent]) -> Iterator[Sequence[StoredEvent]]:
+    """The events to insert, a part at a time when they are made so; a failure to encode one aborts the write (the
+    library's transaction would commit what it catches)."""
+    if not isinstance(stored_events, StoredInParts):
+        yield stored_events
+        return
+    try:
+        yield from stored_events.parts()
+    except Exception as error:
+        raise SealingAbortedError(error) from error
+
+
 def _spans(sizes: Sequence[int]) -> list[tuple[int, int]]:
     """Consecutive [start, end) ranges of items of `sizes` bytes, each of at most `STATEMENT_BYTES` (or one item)."""
     spans, start, total = [], 0, 0
@@ -753,9 +835,9 @@ def _spans(sizes: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def _after_first(start: int) -> bool | None:
-    """Whether a write's statement starting at item `start` may be prepared: its first, as psycopg decides (at its
-    fifth run); never one after it, which may follow a failed statement in the pipeline, as the last seal's read
-    does (a precaution: no test here has made psycopg miscount one of these)."""
+    """Whether a write's statement starting at item `start` (of its events, or of its seals) may be prepared: its
+    first, as psycopg decides (at its fifth run); never one after it, which may follow a failed statement in the
+    pipeline, as the last seal's read does (a precaution: no test here has made psycopg miscount one of these)."""
     return None if start == 0 else False
 
 
