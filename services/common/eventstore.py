@@ -209,7 +209,9 @@ class TrackedApplication(Application[Any]):
     consumers exactly-once in effect and the outbox relay's position durable. On SQLite and PostgreSQL every
     stored event is also sealed in that transaction (`services.common.integrity`: tamper evidence). Writes without
     a tracking position are group-committed (`services.common.group_commit`): concurrent callers share one
-    transaction, and each returns once it has committed.
+    transaction, and each returns once it has committed. A write of many events to PostgreSQL (a clock tick's flags)
+    has a transaction of its own instead, in which it encodes its events a part at a time while the server inserts
+    the parts before (`sealing.StoredInParts`).
     """
 
     recorder: ProcessRecorder
