@@ -861,6 +861,26 @@ def test_a_write_of_many_events_is_encoded_a_part_at_a_time_each_sent_before_the
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("made_all", [True, False])
+def test_a_write_attempted_again_inserts_every_event_made_in_the_attempt_before(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch, made_all: bool
+) -> None:
+    """The library attempts a write again after a lost connection: its second attempt inserts the events the first
+    one made (all of them, or the parts it had come to), then makes the rest."""
+    monkeypatch.setattr(sealing, "ENCODED_PART", 10)
+    with Counters(env=persistence_env(fresh_postgres_store(postgres_dsn))) as app:
+        counters = [Counter() for _ in range(35)]
+        stored = sealing.StoredInParts(
+            [event for counter in counters for event in counter.collect_events()], app.mapper.to_stored_event
+        )
+        first_attempt = list(stored) if made_all else next(stored.parts())
+        assert len(first_attempt) == (35 if made_all else 10)
+        ids = app.recorder.insert_events(stored)
+        assert list(ids or []) == list(range(1, 36))
+        assert verify_store(app.recorder).ok
+
+
+@pytest.mark.integration
 def test_a_failure_to_encode_a_later_part_stores_nothing_of_the_write(
     postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

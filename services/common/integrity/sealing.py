@@ -792,16 +792,22 @@ class StoredInParts(Sequence[StoredEvent]):
         return iter(self._all())
 
     def parts(self) -> Iterator[list[StoredEvent]]:
-        """The events not made yet, `ENCODED_PART` at a time, each part made when asked for."""
+        """Every event's stored form, a part at a time: those made already (by an attempt of the write that failed:
+        the library retries it) at once, then `ENCODED_PART` at a time, each part made when asked for."""
+        if self._stored:
+            yield self._stored[:]
         while len(self._stored) < len(self._events):
-            start = len(self._stored)
-            part = [self._encode(event) for event in self._events[start : start + ENCODED_PART]]
-            self._stored += part
-            yield part
+            yield self._next_part()
+
+    def _next_part(self) -> list[StoredEvent]:
+        start = len(self._stored)
+        part = [self._encode(event) for event in self._events[start : start + ENCODED_PART]]
+        self._stored += part
+        return part
 
     def _all(self) -> list[StoredEvent]:
-        for _ in self.parts():
-            pass
+        while len(self._stored) < len(self._events):
+            self._next_part()
         return self._stored
 
 
