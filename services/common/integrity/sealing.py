@@ -711,20 +711,18 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         self._lock_table(curs)
         self._after_insert.more = []
         sent = 0
-        for made in _parts(stored_events):
-            for start, end in _spans([len(e.state) + len(e.topic) for e in made]):
-                part = made[start:end]
-                columns = (
-                    _originator_ids(part, self.datastore.originator_id_type),
-                    [e.originator_version for e in part],
-                    [e.topic for e in part],
-                    [e.state for e in part],
-                )
-                inserting = curs if sent == 0 else curs.connection.cursor()
-                inserting.execute(self._insert_columns, columns, binary=True, prepare=_after_first(sent))
-                if sent:
-                    self._after_insert.more.append(inserting)
-                sent += len(part)
+        for part in _parts(stored_events):
+            columns = (
+                _originator_ids(part, self.datastore.originator_id_type),
+                [e.originator_version for e in part],
+                [e.topic for e in part],
+                [e.state for e in part],
+            )
+            inserting = curs if sent == 0 else curs.connection.cursor()
+            inserting.execute(self._insert_columns, columns, binary=True, prepare=_after_first(sent))
+            if sent:
+                self._after_insert.more.append(inserting)
+            sent += len(part)
         # The last seal and the ids after it, sent in the same pipeline: the sync that returns the insert's ids
         # returns them too (one round trip less a write). Never prepared: psycopg prepares a statement at its fifth
         # run, and when the insert before it fails (a version conflict) the server skips the preparation while
@@ -768,7 +766,7 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
 
 class StoredInParts(Sequence[StoredEvent]):
     """The stored form of a write's many events (a clock tick's flags), made a part at a time as the PostgreSQL
-    recorder's insert asks for it (`_parts`): it sends each part's insert once made, and the server inserts it while
+    recorder's insert asks for it (`_made`): it sends each part's insert once made, and the server inserts it while
     the next part is encoded, instead of waiting for all of them. Read in any other way, it first makes the rest."""
 
     def __init__(self, events: Sequence[Any], encode: Callable[[Any], StoredEvent]) -> None:
@@ -818,8 +816,16 @@ def encodes_in_parts(recorder: object, events: int) -> bool:
 
 
 def _parts(stored_events: Sequence[StoredEvent]) -> Iterator[Sequence[StoredEvent]]:
-    """The events to insert, a part at a time when they are made so; a failure to encode one aborts the write (the
-    library's transaction would commit what it catches)."""
+    """The events to insert, one statement's worth at a time (at most `STATEMENT_BYTES`, and a part of those made a
+    part at a time: each is sent before the next is made)."""
+    for made in _made(stored_events):
+        for start, end in _spans([len(e.state) + len(e.topic) for e in made]):
+            yield made[start:end]
+
+
+def _made(stored_events: Sequence[StoredEvent]) -> Iterator[Sequence[StoredEvent]]:
+    """The events, a part at a time when they are made so; a failure to encode one aborts the write (the library's
+    transaction would commit what it catches)."""
     if not isinstance(stored_events, StoredInParts):
         yield stored_events
         return
