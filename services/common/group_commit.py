@@ -56,7 +56,7 @@ class Pending:
         return Pending(together, stored, HeadsAhead.joined([pending.ahead for pending in pendings]))
 
 
-Write = Callable[[Pending], list[Recording[Any]]]
+Write = Callable[[Pending], Sequence[Recording[Any]]]
 
 
 @dataclass(eq=False)
@@ -67,7 +67,7 @@ class _Waiter:
     leads: bool = True
     """Whether this caller writes a batch itself when the lead comes to it (False: the committer thread does)."""
     lead: bool = False
-    recordings: list[Recording[Any]] = field(default_factory=list)
+    recordings: Sequence[Recording[Any]] = ()
     error: BaseException | None = None
 
 
@@ -90,7 +90,7 @@ class GroupCommit:
         self.batches = 0
         """How many transactions this committer wrote (a benchmark divides the callers by it)."""
 
-    def record(self, pending: Pending) -> list[Recording[Any]]:
+    def record(self, pending: Pending) -> Sequence[Recording[Any]]:
         """Returns once `pending` is committed, with its recordings; raises what writing it alone would raise."""
         woken = threading.Event()
         waiter = _Waiter(pending, woken.set)
@@ -100,7 +100,7 @@ class GroupCommit:
             self._lead()
         return _outcome(waiter)
 
-    async def record_async(self, pending: Pending) -> list[Recording[Any]]:
+    async def record_async(self, pending: Pending) -> Sequence[Recording[Any]]:
         """`record` for a caller on an event loop: it waits without blocking the loop, never leads."""
         if self._closed:
             raise RuntimeError("the group commit is closed: its committer thread writes nothing more")
@@ -201,7 +201,7 @@ class GroupCommit:
             waiter.error = error
 
 
-def _outcome(waiter: _Waiter) -> list[Recording[Any]]:
+def _outcome(waiter: _Waiter) -> Sequence[Recording[Any]]:
     if waiter.error is not None:
         raise waiter.error
     return waiter.recordings

@@ -7,16 +7,17 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Notification, Recording
 from opentelemetry.trace import SpanKind
 
 from services.audit.verification import verify_store
+from services.common import eventstore
 from services.common.eventstore import TrackedApplication, persistence_env
 from services.common.group_commit import GroupCommit, Pending
 from services.common.integrity.sealing import SealedStore
@@ -134,7 +135,7 @@ def test_a_conflict_fails_its_caller_alone(notes: Notes) -> None:
     outcomes = record_concurrently(notes, written)
 
     assert isinstance(outcomes[CALLERS - 1], IntegrityError)
-    assert all(isinstance(outcomes[i], list) for i in range(CALLERS - 1))
+    assert all(isinstance(outcomes[i], Sequence) for i in range(CALLERS - 1))
     assert [notes.repository.get(n.id).text for n in written[:-1]] == [f"note {i}" for i in range(CALLERS - 1)]
     assert notes.repository.get(taken.id).text == "amended"
     assert isinstance(notes.recorder, SealedStore)
@@ -162,10 +163,10 @@ def test_callers_whose_leader_was_interrupted_are_not_told_their_events_are_stor
 
     outcomes = record_concurrently(notes, [Note(f"note {i}") for i in range(CALLERS)])
 
-    later = [o for o in outcomes.values() if not isinstance(o, list)]
+    later = [o for o in outcomes.values() if not isinstance(o, Sequence)]
     assert sum(isinstance(o, SystemExit) for o in later) == 1, "the leader of the second transaction"
     assert later and all(isinstance(o, SystemExit | InterruptedError) for o in later)
-    assert len(later) + sum(isinstance(o, list) for o in outcomes.values()) == CALLERS
+    assert len(later) + sum(isinstance(o, Sequence) for o in outcomes.values()) == CALLERS
 
 
 def parent_of(index: int) -> str:
@@ -253,7 +254,9 @@ def test_a_conflict_fails_its_caller_alone_on_the_loop_and_threads_and_loop_shar
     outcomes = asyncio.run(everybody())
 
     assert isinstance(outcomes[-1], IntegrityError)
-    assert all(isinstance(o, list) for o in outcomes[:-1]) and all(isinstance(o, list) for o in threaded.values())
+    assert all(isinstance(o, Sequence) for o in outcomes[:-1]) and all(
+        isinstance(o, Sequence) for o in threaded.values()
+    )
     assert len(threaded) == len(on_threads)
     assert committer.batches >= 2
     assert notes.repository.get(taken.id).text == "amended"
@@ -343,3 +346,28 @@ def test_the_lead_handed_to_a_caller_just_queued_is_not_lost(notes: Notes) -> No
     assert notes.repository.get(recording.domain_event.originator_id).text == "follower"
     [after] = notes.record(Note("after"))
     assert after.notification.id == 3
+
+
+def test_a_writes_recordings_are_made_only_when_read_each_the_event_at_its_place_in_the_log(
+    notes: Notes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clock tick records a thousand events and reads none of its recordings: they are not made for it."""
+    made: list[dict[str, Any]] = []
+
+    def notification(**fields: Any) -> Notification:
+        made.append(fields)
+        return Notification(**fields)
+
+    monkeypatch.setattr(eventstore, "Notification", notification)
+    notes.record(Note("first"))
+    many = [Note(f"note {i}") for i in range(20)]
+    recordings = notes.record(*many)
+    assert made == []
+    assert len(recordings) == 20
+    assert [r.notification.id for r in recordings[5:8]] == [7, 8, 9]
+    assert [(r.domain_event.originator_id, r.notification.originator_id) for r in recordings] == [
+        (n.id, n.id) for n in many
+    ]
+    [stored], last = notes.recorder.select_events(many[-1].id), recordings[-1]
+    assert (last.notification.state, last.notification.topic) == (stored.state, stored.topic)
+    assert len(made) == 3 + 20 + 1

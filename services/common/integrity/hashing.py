@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 SEAL_FORMAT = b"rls-seal-v1"
 ZERO = bytes(32)
+_BODY, _AGGREGATE, _CHAIN = SEAL_FORMAT + b"/body", SEAL_FORMAT + b"/aggregate", SEAL_FORMAT + b"/chain"
 
 FIRST_VERSION = 1
 """An aggregate's first event (eventsourcing starts at 1) follows nothing: its previous aggregate hash is `ZERO`."""
@@ -39,17 +40,20 @@ def canonical_id(value: object) -> str:
 
 def body_hash(originator_id: str, topic: str, state: bytes) -> bytes:
     """The event itself, independent of where it stands (so a moved event is recognised)."""
-    return hashlib.sha256(
-        SEAL_FORMAT + b"/body" + _part(originator_id.encode()) + _part(topic.encode()) + _part(state)
-    ).digest()
+    return _body_hash(_part(originator_id.encode()), _part(topic.encode()), state)
+
+
+def _body_hash(originator_id: bytes, topic: bytes, state: bytes) -> bytes:
+    """`body_hash` of an originator id and a topic given as their parts (a write's events share a few topics)."""
+    return hashlib.sha256(_BODY + originator_id + topic + _part(state)).digest()
 
 
 def aggregate_hash(previous: bytes, version: int, body: bytes) -> bytes:
-    return hashlib.sha256(SEAL_FORMAT + b"/aggregate" + previous + version.to_bytes(8, "big") + body).digest()
+    return hashlib.sha256(_AGGREGATE + previous + version.to_bytes(8, "big") + body).digest()
 
 
 def chain_hash(previous: bytes, notification_id: int, aggregate: bytes) -> bytes:
-    return hashlib.sha256(SEAL_FORMAT + b"/chain" + previous + notification_id.to_bytes(8, "big") + aggregate).digest()
+    return hashlib.sha256(_CHAIN + previous + notification_id.to_bytes(8, "big") + aggregate).digest()
 
 
 def genesis(store_id: str) -> bytes:
@@ -72,9 +76,9 @@ class StoredRow:
         return body_hash(self.originator_id, self.topic, self.state)
 
 
-@dataclass(frozen=True)
-class Seal:
-    """The hashes recorded with one stored event (hex)."""
+class Seal(NamedTuple):
+    """The hashes recorded with one stored event (hex), in the seals table's column order (a write sends its seals'
+    columns as they are: a thousand made in a tick)."""
 
     notification_id: int
     originator_id: str
@@ -113,11 +117,15 @@ def line_events(events: Iterable[EventBytes], previous_aggregate: Callable[[str]
     sealed before: not about one whose first event is in `events`)."""
     lined = []
     aggregates: dict[str, bytes] = {}
+    topics: dict[str, bytes] = {}
     for originator_id, version, topic, state in events:
         previous = aggregates.get(originator_id)
         if previous is None:
             previous = ZERO if version == FIRST_VERSION else previous_aggregate(originator_id)
-        body = body_hash(originator_id, topic, state)
+        topic_part = topics.get(topic)
+        if topic_part is None:
+            topic_part = topics[topic] = _part(topic.encode())
+        body = _body_hash(_part(originator_id.encode()), topic_part, state)
         aggregates[originator_id] = aggregate = aggregate_hash(previous, version, body)
         lined.append(Lined(originator_id, version, body, aggregate))
     return lined

@@ -520,15 +520,11 @@ class _Sealing:
     def _insert_seals(self, curs: Any, seals: list[Seal], start: int) -> None:
         """Sends the insert of `seals`, the write's from its `start`-th on (PostgreSQL: as one binary array a column,
         read by the server while the next part is chained; SQLite: one statement a seal)."""
-        values = [
-            (s.notification_id, s.originator_id, s.originator_version, s.body_hash, s.aggregate_hash, s.chain_hash)
-            for s in seals
-        ]
         if self._statements.columnar:
-            columns = [list(column) for column in zip(*values, strict=True)]
+            columns = [list(column) for column in zip(*seals, strict=True)]
             curs.execute(self._statements.insert_seal, columns, prepare=_after_first(start))
         else:
-            curs.executemany(self._statements.insert_seal, values)
+            curs.executemany(self._statements.insert_seal, seals)
 
     def _lined(self, curs: Any, events: list[EventBytes], ahead: HeadsAhead | None) -> list[Lined]:
         return line_events(events, self._previous_heads(curs, events, ahead or HeadsAhead()).__getitem__)
