@@ -302,9 +302,10 @@ class AggregateHeads:
             found = [(i, version, self._heads.get(i)) for i, version in versions.items()]
         return {i: head[1] for i, version, head in found if head is not None and head[0] == version - 1}
 
-    def sealed(self, seals: Iterable[Seal]) -> None:
-        """Seals written in this thread's open transaction (in order: an aggregate's last one is its head)."""
-        self._pending.heads = {s.originator_id: (s.originator_version, bytes.fromhex(s.aggregate_hash)) for s in seals}
+    def sealed(self, lined: Iterable[Lined]) -> None:
+        """The lines of events sealed in this thread's open transaction (in order: an aggregate's last one is its
+        head)."""
+        self._pending.heads = {line.originator_id: (line.originator_version, line.aggregate) for line in lined}
 
     def committed(self) -> None:
         """This thread's transaction committed: its seals are now the store's."""
@@ -508,14 +509,12 @@ class _Sealing:
             events = [(r.originator_id, r.originator_version, r.topic, r.state) for r in rows]
             others = None if ahead is None else HeadsAhead(ahead.reads)  # what it knew was of its own events only
             lined, ids = self._lined(curs, events, others), [r.notification_id for r in rows]
-        sealed: list[Seal] = []
         size = SEALS_SENT_AT_ONCE if self._statements.columnar else len(lined)
         for start in range(0, len(lined), size):  # the server inserts each part while the next one is chained
             seals = chain_lines(lined[start : start + size], ids[start : start + size], previous)
             self._insert_seals(curs, seals, start)
             previous = bytes.fromhex(seals[-1].chain_hash)
-            sealed += seals
-        self.heads.sealed(sealed)
+        self.heads.sealed(lined)
 
     def _insert_seals(self, curs: Any, seals: list[Seal], start: int) -> None:
         """Sends the insert of `seals`, the write's from its `start`-th on (PostgreSQL: as one binary array a column,
