@@ -860,6 +860,58 @@ def test_a_write_of_many_events_is_encoded_a_part_at_a_time_each_sent_before_the
         assert verify_store(app.recorder).ok
 
 
+def statements_sent(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What `app` does as it writes, in order: "e" an event encoded, "I" an insert of events sent, "S" an insert of
+    seals sent."""
+    log: list[str] = []
+    spied(app.mapper, monkeypatch, "to_stored_event", lambda *_: log.append("e"))
+    spied(sealing, monkeypatch, "_originator_ids", lambda *_: log.append("I"))
+    spied(app.recorder, monkeypatch, "_insert_seals", lambda *_: log.append("S"))
+    return log
+
+
+@pytest.mark.integration
+def test_a_write_sends_each_parts_seals_behind_its_insert_when_it_knows_every_seal_they_chain_to(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write of many new aggregates knows every seal its events chain to (none) before it sends any: it takes its
+    ids first, then sends each part's insert and that part's seals behind it before encoding the next part (the
+    server inserts both meanwhile), instead of sending all the seals once the last part's ids are back."""
+    monkeypatch.setattr(sealing, "ENCODED_PART", 10)
+    with Counters(env=persistence_env(fresh_postgres_store(postgres_dsn))) as app:
+        sent = statements_sent(app, monkeypatch)
+        recordings = app.record(*[Counter() for _ in range(100)])
+        assert "".join(sent) == ("e" * 10 + "IS") * 10
+        assert [r.notification.id for r in recordings] == list(range(1, 101))
+        del sent[:]
+        recordings = app.record(*[Counter() for _ in range(5)])  # a small write: its seals go with the commit
+        assert "".join(sent) == "e" * 5 + "IS"
+        assert verify_store(app.recorder).ok
+
+
+@pytest.mark.integration
+def test_a_large_write_asks_the_store_for_the_seals_it_chains_to_with_its_ids(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write of many events, made before it is sent, to aggregates another writer sealed (no seal remembered, none
+    read ahead) asks the store for their seals in the round trip that takes its ids, before its insert: each part's
+    seals then go behind it, and the store is not asked again once the insert is stored."""
+    monkeypatch.setattr(sealing, "ENCODED_PART", 10)
+    store_url = fresh_postgres_store(postgres_dsn)
+    ids = counters_moved_elsewhere(store_url, 30)
+    with Counters(env=persistence_env(store_url)) as mine:
+        items = [mine.repository.get(originator_id) for originator_id in ids]
+        for item in items:
+            item.increment()
+        stored = [mine.mapper.to_stored_event(e) for item in items for e in item.collect_events()]
+        sent = statements_sent(mine, monkeypatch)
+        asked_after = spied(mine.recorder, monkeypatch, "_previous_heads", lambda *_: "asked")
+        mine.recorder.insert_events(stored, ahead=HeadsAhead())
+        assert "".join(sent) == "IS"  # made before it is sent: one part
+        assert asked_after == []
+        assert verify_store(mine.recorder).ok
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("made_all", [True, False])
 def test_a_write_attempted_again_inserts_every_event_made_in_the_attempt_before(
@@ -1002,14 +1054,15 @@ def test_a_closing_recorder_reads_nothing_ahead_and_its_writes_go_on(
         assert verify_store(recorder).ok
 
 
-@pytest.mark.parametrize("broken", ["_heads_here", "_previous_heads"])
+@pytest.mark.parametrize("broken", ["_known_heads", "line_events"])
 def test_an_error_while_sealing_stores_nothing_and_is_raised_as_it_was(
     store_url: str, monkeypatch: pytest.MonkeyPatch, broken: str
 ) -> None:
     """An error of the sealing itself (not of the database) rolls the events' transaction back: the caller is told
     the write failed, so nothing of it may be stored (on PostgreSQL the library catches errors inside its transaction
-    and commits before raising them again). Whether it comes while the server inserts them (on PostgreSQL the lines
-    are computed then) or once their ids are back (the seal they chain to asked of the store)."""
+    and commits before raising them again). Whether it comes as the write finds which seals it chains to or as it
+    hashes its events (on PostgreSQL while the server inserts them, or once it has: the seal they chain to asked of
+    the store)."""
     with Counters(env=persistence_env(store_url)) as app, Counters(env=persistence_env(store_url)) as theirs:
         counter = Counter()
         theirs.save(counter)  # its seal is not one this recorder remembers
@@ -1020,13 +1073,42 @@ def test_an_error_while_sealing_stores_nothing_and_is_raised_as_it_was(
         def failing(*_: Any, **__: Any) -> dict[str, bytes]:
             raise ValueError("sealing failed")
 
-        monkeypatch.setattr(recorder, broken, failing)
+        monkeypatch.setattr(recorder if broken.startswith("_") else sealing, broken, failing)
         with pytest.raises(ValueError, match="sealing failed"):
             app.save(counter)
         monkeypatch.undo()
         assert recorder.max_notification_id() == 1
         app.save(Counter())
         assert isinstance(recorder, SealedStore)
+        assert verify_store(recorder).ok
+
+
+@pytest.mark.integration
+def test_an_error_while_sealing_once_the_insert_is_stored_stores_nothing(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a write whose seals are still being read ahead once its events are sent seals them once its
+    insert is stored (waiting for the reads, asking the store for the rest): an error of the sealing then rolls the
+    write back too."""
+    store_url = fresh_postgres_store(postgres_dsn)
+    with Counters(env=persistence_env(store_url)) as app, Counters(env=persistence_env(store_url)) as theirs:
+        counter = Counter()
+        theirs.save(counter)  # its seal is not one this recorder remembers
+        counter = app.repository.get(counter.id)
+        counter.increment()
+        recorder: Any = app.recorder
+
+        def failing(*_: Any, **__: Any) -> dict[str, bytes]:
+            raise ValueError("sealing failed")
+
+        monkeypatch.setattr(recorder, "_previous_heads", failing)
+        stored = [app.mapper.to_stored_event(e) for e in counter.collect_events()]
+        with pytest.raises(ValueError, match="sealing failed"):
+            recorder.insert_events(stored, ahead=HeadsAhead((Future(),)))  # a read still under way
+        monkeypatch.undo()
+        assert recorder.max_notification_id() == 1
+        recorder.insert_events(stored, ahead=HeadsAhead((Future(),)))
+        assert recorder.max_notification_id() > 1
         assert verify_store(recorder).ok
 
 

@@ -112,11 +112,14 @@ EventBytes = tuple[str, int, str, bytes]
 """An event to seal as stored: canonical originator id, version, topic, state."""
 
 
-def line_events(events: Iterable[EventBytes], previous_aggregate: Callable[[str], bytes]) -> list[Lined]:
+def line_events(
+    events: Iterable[EventBytes], previous_aggregate: Callable[[str], bytes], aggregates: dict[str, bytes] | None = None
+) -> list[Lined]:
     """Each event's body and aggregate hashes, in order (`previous_aggregate` is asked only about aggregates already
-    sealed before: not about one whose first event is in `events`)."""
+    sealed before: not about one whose first event is in `events`). `aggregates`: each aggregate's hash at its last
+    event lined before these (a write lined a part at a time), updated with these."""
     lined = []
-    aggregates: dict[str, bytes] = {}
+    aggregates = {} if aggregates is None else aggregates
     topics: dict[str, bytes] = {}
     for originator_id, version, topic, state in events:
         previous = aggregates.get(originator_id)

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol, overload, runtime_checkable
 from uuid import UUID
 
@@ -20,7 +21,7 @@ from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 from psycopg import Error as DatabaseError
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from services.common.integrity.hashing import (
     FIRST_VERSION,
@@ -222,13 +223,36 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
     )
 
 
-def _columnar_events_insert(schema: str, events: str, originator_id_type: str) -> Composed:
-    """The library's events insert (same columns, ids from the table's sequence in the rows' order, returned in that
-    order), from one array a column."""
+def _columnar_events_insert(schema: str, events: str, originator_id_type: str, *, numbered: bool) -> Composed:
+    """The library's events insert (same columns), from one array a column: its ids from the table's sequence in the
+    rows' order, returned in that order; or, `numbered`, at ids the write took from the sequence before it
+    (`_head_and_numbers`)."""
+    columns = "notification_id, " if numbered else ""
+    ids = "%b::bigint[], " if numbered else ""
+    returning = "" if numbered else " RETURNING notification_id"
     return SQL(
-        "INSERT INTO {s}.{events} AS t (originator_id, originator_version, topic, state) "
-        "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
+        f"INSERT INTO {{s}}.{{events}} AS t ({columns}originator_id, originator_version, topic, state) "  # noqa: S608
+        f"SELECT * FROM unnest({ids}%b::{{id_type}}[], %b::bigint[], %b::text[], %b::bytea[]){returning}"
     ).format(s=Identifier(schema), events=Identifier(events), id_type=SQL(originator_id_type))
+
+
+def _head_and_numbers(schema: str, events: str) -> Composed:
+    """The last seal and the bounds of the events after it (`_head_and_bounds`), with `last`: the last of the next
+    notification ids of the events table's sequence, as many as asked, taken at once. The library's insert takes
+    them from the sequence one row at a time; a write takes them before it inserts, so that its seals are chained
+    while the server inserts its events. Taken under the events table's lock, which every writer of the table takes
+    first (`_lock_table`): no other write takes one between the two calls (one taken from the sequence otherwise
+    would make the insert fail on the table's unique notification ids, never store two events at one)."""
+    head = _head_and_bounds("{s}.{seals}", "{s}.{events}", "notification_id")
+    return SQL(
+        f"SELECT b.*, setval(q.sequence, nextval(q.sequence) + %s - 1) AS last_number FROM ({head}) AS b "  # noqa: S608
+        "CROSS JOIN (SELECT pg_get_serial_sequence({table}, 'notification_id')::regclass AS sequence) AS q"
+    ).format(
+        s=Identifier(schema),
+        seals=Identifier(_postgres_names(events)[0]),
+        events=Identifier(events),
+        table=Literal(f'"{schema}"."{events}"'),
+    )
 
 
 def _heads_at(schema: str, events: str) -> Composed:
@@ -304,8 +328,11 @@ class AggregateHeads:
 
     def sealed(self, lined: Iterable[Lined]) -> None:
         """The lines of events sealed in this thread's open transaction (in order: an aggregate's last one is its
-        head)."""
-        self._pending.heads = {line.originator_id: (line.originator_version, line.aggregate) for line in lined}
+        head), added to those sealed in it before."""
+        pending = getattr(self._pending, "heads", None)
+        if pending is None:
+            pending = self._pending.heads = {}
+        pending.update((line.originator_id, (line.originator_version, line.aggregate)) for line in lined)
 
     def committed(self) -> None:
         """This thread's transaction committed: its seals are now the store's."""
@@ -489,7 +516,7 @@ class _Sealing:
         lined: list[Lined] | None = None,
     ) -> None:
         """Seals the events after the last seal: the ones just `inserted` (at `ids`) when they are exactly those,
-        else as read back from the table. `found`: the `head_and_bounds` row, when already read; `ahead`: the seals
+        else as read back from the table. `found`: the `head_and_bounds` row, when already known; `ahead`: the seals
         they chain to, read ahead; `lined`: the inserted events' lines, computed while the server inserted them."""
         store_id = self._read_store_id(curs)
         if found is None:
@@ -509,19 +536,28 @@ class _Sealing:
             events = [(r.originator_id, r.originator_version, r.topic, r.state) for r in rows]
             others = None if ahead is None else HeadsAhead(ahead.reads)  # what it knew was of its own events only
             lined, ids = self._lined(curs, events, others), [r.notification_id for r in rows]
+        self._send_seals(curs, lined, ids, previous)
+
+    def _send_seals(
+        self, curs: Any, lined: list[Lined], ids: Sequence[int], previous: bytes, *, behind_insert: bool = False
+    ) -> bytes:
+        """Chains the `lined` events stored at `ids` on from the chain hash `previous` and sends their seals' insert,
+        `SEALS_SENT_AT_ONCE` at a time on PostgreSQL: the server inserts each part while the next one is chained.
+        `behind_insert`: sent behind the events' insert in one pipeline, so never prepared (`_after_first`). Returns
+        the last seal's chain hash."""
         size = SEALS_SENT_AT_ONCE if self._statements.columnar else len(lined)
-        for start in range(0, len(lined), size):  # the server inserts each part while the next one is chained
+        for start in range(0, len(lined), size):
             seals = chain_lines(lined[start : start + size], ids[start : start + size], previous)
-            self._insert_seals(curs, seals, start)
+            self._insert_seals(curs, seals, False if behind_insert else _after_first(start))
             previous = bytes.fromhex(seals[-1].chain_hash)
         self.heads.sealed(lined)
+        return previous
 
-    def _insert_seals(self, curs: Any, seals: list[Seal], start: int) -> None:
-        """Sends the insert of `seals`, the write's from its `start`-th on (PostgreSQL: as one binary array a column,
-        read by the server while the next part is chained; SQLite: one statement a seal)."""
+    def _insert_seals(self, curs: Any, seals: list[Seal], prepare: bool | None) -> None:
+        """Sends the insert of `seals` (PostgreSQL: as one binary array a column; SQLite: one statement a seal)."""
         if self._statements.columnar:
             columns = [list(column) for column in zip(*seals, strict=True)]
-            curs.execute(self._statements.insert_seal, columns, prepare=_after_first(start))
+            curs.execute(self._statements.insert_seal, columns, prepare=prepare)
         else:
             curs.executemany(self._statements.insert_seal, seals)
 
@@ -570,6 +606,16 @@ def _exactly_inserted(found: Any, inserted: Sequence[StoredEvent], ids: Sequence
     if not inserted or ids is None or len(ids) != len(inserted) or ids[-1] - ids[0] != len(ids) - 1:
         return False
     return bool((found["first"], found["last"]) == (ids[0], ids[-1]))
+
+
+def _all_known(ahead: HeadsAhead) -> dict[str, bytes] | None:
+    """The aggregate hash every aggregate of a write chains to, when `ahead` knows them all."""
+    return None if ahead.known is None or ahead.known[1] else ahead.known[0]
+
+
+def _line_part(part: Sequence[StoredEvent], heads: dict[str, bytes], lined: dict[str, bytes]) -> list[Lined]:
+    """The lines of a write's `part`, its aggregates' last hashes in the parts before it in `lined` (updated)."""
+    return line_events(_event_bytes(part), heads.__getitem__, lined)
 
 
 def _event_bytes(stored_events: Sequence[StoredEvent]) -> list[EventBytes]:
@@ -630,12 +676,12 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
             raise ValueError("sealing needs POSTGRES_ENABLE_DB_FUNCTIONS off (inserts must go through the recorder)")
         self._statements = _postgres_statements(datastore.schema, events_table_name)
         self.heads = AggregateHeads()
-        self._insert_columns = _columnar_events_insert(
-            datastore.schema, events_table_name, datastore.originator_id_type
-        )
+        id_type = datastore.originator_id_type
+        self._insert_columns = _columnar_events_insert(datastore.schema, events_table_name, id_type, numbered=False)
+        self._insert_numbered = _columnar_events_insert(datastore.schema, events_table_name, id_type, numbered=True)
+        self._head_and_numbers = _head_and_numbers(datastore.schema, events_table_name)
         self._after_insert = threading.local()
-        """The cursor of the head read sent after a thread's insert, and those of a large write's inserts after the
-        first (`STATEMENT_BYTES`), until its transaction fetches them."""
+        """What a thread's insert sent (`_Written`), until the library's sync hands its transaction back."""
         self._heads_at = _heads_at(datastore.schema, events_table_name)
         self.read_ahead_from = READ_AHEAD_FROM
         """From how many aggregates whose seals are not known a write reads them ahead (`read_ahead`)."""
@@ -698,65 +744,170 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
             readers.shutdown(wait=True, cancel_futures=True)
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        """The library's insert (under its table lock), its rows given as one binary array a column instead of one
-        array of composites: psycopg dumps those as text, one regular expression per field, and the server parses
-        them back (4x the time of the whole insert for a thousand events). Without the library's `NOTIFY`: nothing
-        here listens (the library's `subscribe` is not used: relays are woken in their process and poll the log), and
-        each one was a statement more a write and a turn on the server's notification queue lock at every commit."""
+        """The library's insert (under its table lock), and the events' seals in the same transaction, one of two ways.
+
+        A write of more than a part of events (`ENCODED_PART`: a clock tick's flags) first asks what it needs of the
+        store (`_before_insert`, one round trip): its chain's head, the ids its events take, the seals it neither
+        knows nor reads ahead. Then it sends each part's insert at those ids, and when it knows every seal they chain
+        to, that part's seals behind it: the server inserts both while the next part is encoded, and the library's
+        sync returns once all are stored. Before, the seals were chained once every id was back: the write waited for
+        the server to insert all the events, then for it to insert all the seals.
+
+        A smaller write (a request's, a batch of decisions) sends its insert, which takes its ids from the sequence and
+        returns them, and reads the chain's head after it in the same round trip; its seals go with the commit. Taking
+        its ids first would cost it a round trip more under the lock, for a few seals to send.
+
+        The events go as one binary array a column instead of one array of composites: psycopg dumps those as text,
+        one regular expression per field, and the server parses them back (4x the time of the whole insert for a
+        thousand events). Without the library's `NOTIFY`: nothing here listens (the library's `subscribe` is not
+        used: relays are woken in their process and poll the log), and each one was a statement more a write and a
+        turn on the server's notification queue lock at every commit."""
         self._lock_table(curs)
-        self._after_insert.more = []
+        ahead = kwargs.get("ahead") or HeadsAhead()
+        if len(stored_events) <= ENCODED_PART:
+            self._insert_returning(curs, stored_events, ahead)
+            return
+        store_id = self._read_store_id(curs)
+        found, ids, ahead = self._before_insert(curs, stored_events, ahead)
+        previous = genesis(store_id) if found["notification_id"] is None else _unhex(found)
+        heads = _all_known(ahead) if found["first"] is None else None  # else those stored unsealed before are too
+        lined: dict[str, bytes] = {}  # each aggregate's hash at its last event lined so far
         sent = 0
         for part in _parts(stored_events):
-            columns = (
-                _originator_ids(part, self.datastore.originator_id_type),
-                [e.originator_version for e in part],
-                [e.topic for e in part],
-                [e.state for e in part],
-            )
-            inserting = curs if sent == 0 else curs.connection.cursor()
-            inserting.execute(self._insert_columns, columns, binary=True, prepare=_after_first(sent))
-            if sent:
-                self._after_insert.more.append(inserting)
+            numbers = ids[sent : sent + len(part)]
+            columns = (numbers, *self._columns(part))
+            curs.execute(self._insert_numbered, columns, binary=True, prepare=_after_first(sent))
+            if heads is not None:  # the part's seals, chained while the server inserts it
+                previous = self._seal_behind(curs, partial(_line_part, part, heads, lined), numbers, previous)
             sent += len(part)
-        # The last seal and the ids after it, sent in the same pipeline: the sync that returns the insert's ids
-        # returns them too (one round trip less a write). Never prepared: psycopg prepares a statement at its fifth
-        # run, and when the insert before it fails (a version conflict) the server skips the preparation while
-        # psycopg counts it done; the conflict was then raised as "prepared statement does not exist".
-        self._after_insert.cursor = curs.connection.cursor()
-        self._after_insert.cursor.execute(self._statements.head_and_bounds, prepare=False)
+        sealed = heads is not None
+        if not sealed and found["first"] is None:  # the seals being read ahead may all be in by now
+            sealed = bool(self._seal_behind(curs, partial(self._lined_ahead, stored_events, ahead), ids, previous))
+        self._after_insert.written = _Written(ahead, ids, found, sealed)
+
+    def _insert_returning(self, curs: Any, stored_events: Sequence[StoredEvent], ahead: HeadsAhead) -> None:
+        """A small write's insert, its ids returned (a cursor a statement: `STATEMENT_BYTES`), the read of the chain's
+        head after it, and its lines computed while the server inserts. The head's read is never prepared: psycopg
+        prepares a statement at its fifth run, and when the insert before it fails (a version conflict) the server
+        skips the preparation while psycopg counts it done; the conflict was then raised as "prepared statement does
+        not exist"."""
+        returning: list[Any] = []
+        sent = 0
+        for part in _parts(stored_events):
+            inserting = curs if sent == 0 else curs.connection.cursor()
+            inserting.execute(self._insert_columns, self._columns(part), binary=True, prepare=_after_first(sent))
+            returning.append(inserting)
+            sent += len(part)
+        head = curs.connection.cursor()
+        head.execute(self._statements.head_and_bounds, prepare=False)
         try:  # inside the library's transaction, which commits before raising what it catches
-            self._after_insert.lined = self._lined_ahead(stored_events, kwargs.get("ahead"))
+            lined = self._lined_ahead(stored_events, ahead)
+        except Exception as error:
+            raise SealingAbortedError(error) from error
+        self._after_insert.written = _Written(ahead, returning=tuple(returning), head=head, lined=lined)
+
+    def _columns(self, part: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
+        """The columns of the events' insert, as the library's insert stores them."""
+        return (
+            _originator_ids(part, self.datastore.originator_id_type),
+            [e.originator_version for e in part],
+            [e.topic for e in part],
+            [e.state for e in part],
+        )
+
+    def _seal_behind(
+        self, curs: Any, lines: Callable[[], list[Lined] | None], ids: Sequence[int], previous: bytes
+    ) -> bytes:
+        """Sends the seals of events whose insert was just sent (at `ids`), behind it in the same pipeline, chained
+        on from the chain hash `previous`: their `lines`, when known without asking the store or waiting (None: not
+        known, nothing sent). Returns the last chain hash sent (b"": none). An error of the sealing is carried out
+        of the library's transaction, which would commit what it catches."""
+        try:
+            lined = lines()
+            return b"" if lined is None else self._send_seals(curs, lined, ids, previous, behind_insert=True)
+        except DatabaseError:
+            raise  # the insert's, met as the seals are sent (a version conflict): the library raises it as ever
         except Exception as error:
             raise SealingAbortedError(error) from error
 
-    def _lined_ahead(self, stored_events: Sequence[StoredEvent], ahead: HeadsAhead | None) -> list[Lined] | None:
-        """The events' lines, computed while the server inserts them (the library's sync waits for it next), when
-        every seal they chain to is known without asking the store or waiting (remembered, looked ahead, or already
-        read ahead); None: they are computed once the ids are back, waiting for reads still under way then, and
-        asking the store. Waiting here would make a write wait for its reads twice, and a version conflict wait for
-        reads before it is raised."""
+    def _before_insert(
+        self, curs: Any, stored_events: Sequence[StoredEvent], ahead: HeadsAhead
+    ) -> tuple[Any, list[int], HeadsAhead]:
+        """What a write needs of the store before it inserts, asked in one round trip under its table lock: the last
+        seal, the bounds of the events after it and as many notification ids as it has events (`_head_and_numbers`),
+        and the seals of the aggregates it neither knows (`_known_heads`) nor reads ahead on other connections;
+        `ahead` knowing those too. Never prepared: they follow the lock in the pipeline (`_after_first`).
+        A write made a part at a time (`StoredInParts`) knows its aggregates only from its read ahead: reading its
+        events' ids here would make them all before the first is sent."""
+        known = ahead.known
+        if known is None and not ahead.reads and not isinstance(stored_events, StoredInParts):
+            known = self._known_heads((canonical_id(e.originator_id), e.originator_version) for e in stored_events)
+        unknown = {} if known is None or ahead.reads else known[1]
+        curs.execute(self._head_and_numbers, (len(stored_events),), prepare=False)
+        with curs.connection.cursor() as asking:
+            if unknown:
+                asking.execute(self._statements.aggregate_heads, (self._id_list(sorted(unknown)),), prepare=False)
+            found = curs.fetchone()
+            asked = [(str(row["originator_id"]), row["aggregate_hash"]) for row in asking.fetchall()] if unknown else []
+        if known is not None and unknown:  # one the store has no seal of follows nothing
+            known = ({**dict.fromkeys(unknown, ZERO), **known[0], **{i: bytes.fromhex(h) for i, h in asked}}, {})
+        ids = list(range(found["last_number"] - len(stored_events) + 1, found["last_number"] + 1))
+        return found, ids, ahead if known is None else HeadsAhead(ahead.reads, known)
+
+    def _lined_ahead(self, stored_events: Sequence[StoredEvent], ahead: HeadsAhead) -> list[Lined] | None:
+        """The events' lines, computed while the server inserts them, when every seal they chain to is known without
+        asking the store or waiting (remembered, looked ahead, asked before the insert, or already read ahead);
+        None: they are computed once the insert is stored, waiting for reads still under way then, and asking the
+        store. Waiting here would make a version conflict wait for reads before it is raised."""
         events = _event_bytes(stored_events)
-        heads, unknown = self._heads_here(events, ahead or HeadsAhead(), wait_s=0)
+        heads, unknown = self._heads_here(events, ahead, wait_s=0)
         return None if unknown else line_events(events, heads.__getitem__)
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids = list(super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or ())
-        for more in self._after_insert.more:
-            with more:
-                ids.extend(row["notification_id"] for row in more.fetchall())
-        with self._after_insert.cursor as after_insert:
-            found = after_insert.fetchone()
-        lined, self._after_insert.lined = self._after_insert.lined, None
-        # still inside the insert's transaction, which holds the events table lock
+        """The ids the write's events took; their seals made now when they were not sent behind the insert (still
+        inside its transaction, which holds the events table lock): a small write's, chained to its lines computed
+        while the server inserted (or to seals asked of the store now), and a larger one's chained to seals read
+        ahead that were still being read, or with events stored unsealed before them."""
+        written: _Written = self._after_insert.written
+        self._after_insert.written = None
+        if written.sealed:
+            return written.ids
+        if written.ids is None:  # a small write's: returned by its insert, the head read after it
+            ids: list[int] = []
+            for returning in written.returning:
+                ids.extend(row["notification_id"] for row in returning.fetchall())
+                if returning is not curs:
+                    returning.close()
+            with written.head as head:
+                found = head.fetchone()
+        else:
+            ids, found = written.ids, written.found
+            found = {**found, "first": ids[0], "last": ids[-1]} if found["first"] is None else None
         try:
-            self._seal_pending(curs, stored_events, ids, found, kwargs.get("ahead"), lined)
+            self._seal_pending(curs, stored_events, ids, found, written.ahead, written.lined)
         except DatabaseError:
             raise  # the transaction is aborted: the library's COMMIT rolls it back, then raises (or retries)
         except Exception as error:
             raise SealingAbortedError(error) from error
         return ids
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What a thread's insert sent (`_insert_stored_events`), for the library's sync to finish
+    (`_fetch_ids_after_insert_events`): what it knew of the seals its events chain to, and either the ids they took
+    before the insert, the chain's head before them and whether their seals went behind them, or the cursors of
+    its insert (returning the ids) and of the head's read after it, and the events' lines."""
+
+    ahead: HeadsAhead
+    ids: list[int] | None = None
+    found: Any = None
+    sealed: bool = False
+    returning: tuple[Any, ...] = ()
+    head: Any = None
+    lined: list[Lined] | None = None
 
 
 class StoredInParts(Sequence[StoredEvent]):
