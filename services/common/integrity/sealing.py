@@ -70,7 +70,8 @@ STATEMENT_BYTES = 4 * 1024 * 1024
 library's insert runs in, stalls for good on one message of about 12 MiB or more (the server waits for the rest of
 it, psycopg for a result); a larger write is sent as several statements of one transaction."""
 ENCODED_PART = 250
-"""Events a PostgreSQL write of many encodes, then sends, at a time (`StoredInParts`)."""
+"""Events a PostgreSQL write of many encodes, then sends, at a time (`StoredInParts`); a write of more takes its ids
+before it inserts, and sends each part's seals behind it (`_insert_stored_events`)."""
 SEALS_SENT_AT_ONCE = 256
 """Seals a PostgreSQL write chains and sends in one statement (about 77 KiB: far below `STATEMENT_BYTES`); the server
 inserts them while the write chains the next ones, instead of waiting for all of them."""
@@ -237,8 +238,8 @@ def _columnar_events_insert(schema: str, events: str, originator_id_type: str, *
 
 
 def _head_and_numbers(schema: str, events: str) -> Composed:
-    """The last seal and the bounds of the events after it (`_head_and_bounds`), with `last`: the last of the next
-    notification ids of the events table's sequence, as many as asked, taken at once. The library's insert takes
+    """The last seal and the bounds of the events after it (`_head_and_bounds`), with `last_number`: the last of the
+    next notification ids of the events table's sequence, as many as asked, taken at once. The library's insert takes
     them from the sequence one row at a time; a write takes them before it inserts, so that its seals are chained
     while the server inserts its events. Taken under the events table's lock, which every writer of the table takes
     first (`_lock_table`): no other write takes one between the two calls (one taken from the sequence otherwise
