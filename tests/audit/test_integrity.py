@@ -1054,61 +1054,37 @@ def test_a_closing_recorder_reads_nothing_ahead_and_its_writes_go_on(
         assert verify_store(recorder).ok
 
 
-@pytest.mark.parametrize("broken", ["_known_heads", "line_events"])
+@pytest.mark.parametrize(
+    ("broken", "still_reading"), [("_known_heads", False), ("line_events", False), ("_previous_heads", True)]
+)
 def test_an_error_while_sealing_stores_nothing_and_is_raised_as_it_was(
-    store_url: str, monkeypatch: pytest.MonkeyPatch, broken: str
+    store_url: str, monkeypatch: pytest.MonkeyPatch, broken: str, still_reading: bool
 ) -> None:
     """An error of the sealing itself (not of the database) rolls the events' transaction back: the caller is told
     the write failed, so nothing of it may be stored (on PostgreSQL the library catches errors inside its transaction
-    and commits before raising them again). Whether it comes as the write finds which seals it chains to or as it
-    hashes its events (on PostgreSQL while the server inserts them, or once it has: the seal they chain to asked of
-    the store)."""
+    and commits before raising them again). Whether it comes as the write finds which seals it chains to, as it
+    hashes its events (on PostgreSQL while the server inserts them), or once its insert is stored (on PostgreSQL, a
+    seal it chains to still being read ahead when its events were sent: waited for then, the rest asked of the
+    store)."""
     with Counters(env=persistence_env(store_url)) as app, Counters(env=persistence_env(store_url)) as theirs:
         counter = Counter()
         theirs.save(counter)  # its seal is not one this recorder remembers
         counter = app.repository.get(counter.id)
         counter.increment()
         recorder: Any = app.recorder
+        stored = [app.mapper.to_stored_event(e) for e in counter.collect_events()]
+        ahead = HeadsAhead((Future(),)) if still_reading else HeadsAhead()
 
         def failing(*_: Any, **__: Any) -> dict[str, bytes]:
             raise ValueError("sealing failed")
 
         monkeypatch.setattr(recorder if broken.startswith("_") else sealing, broken, failing)
         with pytest.raises(ValueError, match="sealing failed"):
-            app.save(counter)
+            recorder.insert_events(stored, ahead=ahead)
         monkeypatch.undo()
         assert recorder.max_notification_id() == 1
-        app.save(Counter())
+        recorder.insert_events(stored, ahead=ahead)
         assert isinstance(recorder, SealedStore)
-        assert verify_store(recorder).ok
-
-
-@pytest.mark.integration
-def test_an_error_while_sealing_once_the_insert_is_stored_stores_nothing(
-    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On PostgreSQL a write whose seals are still being read ahead once its events are sent seals them once its
-    insert is stored (waiting for the reads, asking the store for the rest): an error of the sealing then rolls the
-    write back too."""
-    store_url = fresh_postgres_store(postgres_dsn)
-    with Counters(env=persistence_env(store_url)) as app, Counters(env=persistence_env(store_url)) as theirs:
-        counter = Counter()
-        theirs.save(counter)  # its seal is not one this recorder remembers
-        counter = app.repository.get(counter.id)
-        counter.increment()
-        recorder: Any = app.recorder
-
-        def failing(*_: Any, **__: Any) -> dict[str, bytes]:
-            raise ValueError("sealing failed")
-
-        monkeypatch.setattr(recorder, "_previous_heads", failing)
-        stored = [app.mapper.to_stored_event(e) for e in counter.collect_events()]
-        with pytest.raises(ValueError, match="sealing failed"):
-            recorder.insert_events(stored, ahead=HeadsAhead((Future(),)))  # a read still under way
-        monkeypatch.undo()
-        assert recorder.max_notification_id() == 1
-        recorder.insert_events(stored, ahead=HeadsAhead((Future(),)))
-        assert recorder.max_notification_id() > 1
         assert verify_store(recorder).ok
 
 
