@@ -884,7 +884,7 @@ def test_a_write_sends_each_parts_seals_behind_its_insert_when_it_knows_every_se
         assert "".join(sent) == ("e" * 10 + "IS") * 10
         assert [r.notification.id for r in recordings] == list(range(1, 101))
         del sent[:]
-        recordings = app.record(*[Counter() for _ in range(5)])  # a small write: its seals go with the commit
+        recordings = app.record(*[Counter() for _ in range(5)])  # a small write: one insert, then its seals
         assert "".join(sent) == "e" * 5 + "IS"
         assert verify_store(app.recorder).ok
 
