@@ -11,8 +11,8 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Protocol, overload, runtime_checkable
 from uuid import UUID
 
@@ -302,6 +302,20 @@ class SealingAbortedError(BaseException):
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+@contextmanager
+def _carried_out() -> Iterator[None]:
+    """Carries an error of the sealing out of the library's PostgreSQL insert, inside whose transaction it comes
+    (`SealingAbortedError`). A database's error passes as it is: its transaction is aborted (the library's COMMIT
+    rolls it back, then raises it, or attempts the write again), and a version conflict met as seals are sent behind
+    the insert is raised by the library as ever."""
+    try:
+        yield
+    except DatabaseError:
+        raise
+    except Exception as error:
+        raise SealingAbortedError(error) from error
 
 
 class AggregateHeads:
@@ -614,11 +628,6 @@ def _all_known(ahead: HeadsAhead) -> dict[str, bytes] | None:
     return None if ahead.known is None or ahead.known[1] else ahead.known[0]
 
 
-def _line_part(part: Sequence[StoredEvent], heads: dict[str, bytes], lined: dict[str, bytes]) -> list[Lined]:
-    """The lines of a write's `part`, its aggregates' last hashes in the parts before it in `lined` (updated)."""
-    return line_events(_event_bytes(part), heads.__getitem__, lined)
-
-
 def _event_bytes(stored_events: Sequence[StoredEvent]) -> list[EventBytes]:
     return [(canonical_id(e.originator_id), e.originator_version, e.topic, bytes(e.state)) for e in stored_events]
 
@@ -772,18 +781,24 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         found, ids, ahead = self._before_insert(curs, stored_events, ahead)
         previous = genesis(store_id) if found["notification_id"] is None else _unhex(found)
         heads = _all_known(ahead) if found["first"] is None else None  # else those stored unsealed before are too
-        lined: dict[str, bytes] = {}  # each aggregate's hash at its last event lined so far
+        aggregates: dict[str, bytes] = {}  # each aggregate's hash at its last event lined so far
         sent = 0
         for part in _parts(stored_events):
             numbers = ids[sent : sent + len(part)]
             columns = (numbers, *self._columns(part))
             curs.execute(self._insert_numbered, columns, binary=True, prepare=_after_first(sent))
-            if heads is not None:  # the part's seals, chained while the server inserts it
-                previous = self._seal_behind(curs, partial(_line_part, part, heads, lined), numbers, previous)
+            if heads is not None:  # the part's seals, chained while the server inserts it, sent behind it
+                with _carried_out():
+                    part_lined = line_events(_event_bytes(part), heads.__getitem__, aggregates)
+                    previous = self._send_seals(curs, part_lined, numbers, previous, behind_insert=True)
             sent += len(part)
         sealed = heads is not None
         if not sealed and found["first"] is None:  # the seals being read ahead may all be in by now
-            sealed = bool(self._seal_behind(curs, partial(self._lined_ahead, stored_events, ahead), ids, previous))
+            with _carried_out():
+                all_lined = self._lined_ahead(stored_events, ahead)
+                if all_lined is not None:
+                    self._send_seals(curs, all_lined, ids, previous, behind_insert=True)
+            sealed = all_lined is not None
         self._after_insert.written = _Written(ahead, ids, found, sealed)
 
     def _insert_returning(self, curs: Any, stored_events: Sequence[StoredEvent], ahead: HeadsAhead) -> None:
@@ -801,10 +816,8 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
             sent += len(part)
         head = curs.connection.cursor()
         head.execute(self._statements.head_and_bounds, prepare=False)
-        try:  # inside the library's transaction, which commits before raising what it catches
+        with _carried_out():
             lined = self._lined_ahead(stored_events, ahead)
-        except Exception as error:
-            raise SealingAbortedError(error) from error
         self._after_insert.written = _Written(ahead, returning=tuple(returning), head=head, lined=lined)
 
     def _columns(self, part: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
@@ -815,21 +828,6 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
             [e.topic for e in part],
             [e.state for e in part],
         )
-
-    def _seal_behind(
-        self, curs: Any, lines: Callable[[], list[Lined] | None], ids: Sequence[int], previous: bytes
-    ) -> bytes:
-        """Sends the seals of events whose insert was just sent (at `ids`), behind it in the same pipeline, chained
-        on from the chain hash `previous`: their `lines`, when known without asking the store or waiting (None: not
-        known, nothing sent). Returns the last chain hash sent (b"": none). An error of the sealing is carried out
-        of the library's transaction, which would commit what it catches."""
-        try:
-            lined = lines()
-            return b"" if lined is None else self._send_seals(curs, lined, ids, previous, behind_insert=True)
-        except DatabaseError:
-            raise  # the insert's, met as the seals are sent (a version conflict): the library raises it as ever
-        except Exception as error:
-            raise SealingAbortedError(error) from error
 
     def _before_insert(
         self, curs: Any, stored_events: Sequence[StoredEvent], ahead: HeadsAhead
@@ -886,12 +884,8 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         else:
             ids, found = written.ids, written.found
             found = {**found, "first": ids[0], "last": ids[-1]} if found["first"] is None else None
-        try:
+        with _carried_out():
             self._seal_pending(curs, stored_events, ids, found, written.ahead, written.lined)
-        except DatabaseError:
-            raise  # the transaction is aborted: the library's COMMIT rolls it back, then raises (or retries)
-        except Exception as error:
-            raise SealingAbortedError(error) from error
         return ids
 
 
@@ -976,10 +970,8 @@ def _made(stored_events: Sequence[StoredEvent]) -> Iterator[Sequence[StoredEvent
     if not isinstance(stored_events, StoredInParts):
         yield stored_events
         return
-    try:
+    with _carried_out():
         yield from stored_events.parts()
-    except Exception as error:
-        raise SealingAbortedError(error) from error
 
 
 def _spans(sizes: Sequence[int]) -> list[tuple[int, int]]:
