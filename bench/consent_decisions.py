@@ -46,7 +46,8 @@ from eventsourcing.persistence import Tracking
 
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.group_commit import GroupCommit
-from services.common.service import application_env, settle_heap
+from services.common.heap import settle_heap
+from services.common.service import application_env
 from services.consent import inbound
 from services.consent.api_models import DecisionCreate
 from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest

@@ -54,7 +54,7 @@ from psycopg.sql import SQL, Identifier
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.clock import ManualClock
 from services.common.cursors import ListCursors
-from services.common.service import settle_heap
+from services.common.heap import settle_heap
 from services.common.sqlstore import PostgresTarget
 from services.referral.application import Referrals
 from services.referral.domain import Referral, Step, referral_id_for

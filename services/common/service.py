@@ -9,7 +9,6 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
@@ -21,6 +20,7 @@ from services.common.cipher import CIPHER_TOPIC
 from services.common.composition import BackgroundLoops, Service, Workers, run_until
 from services.common.consumer import DeadLetterSink, Handler, RecordProcessor, TrackingConsumer
 from services.common.eventstore import STORE_SETTING, TrackedApplication, persistence_env
+from services.common.heap import settle_heap
 from services.common.integrity.checkpoints import CheckpointPublisher, ensure_checkpoint_topic
 from services.common.integrity.sealing import SealedStore
 from services.common.kafka import KafkaProbe, KafkaPublisher
@@ -182,23 +182,6 @@ def run_relay(service: Service[S, A], stop: threading.Event) -> None:
         close = getattr(application, "close", None)
         if close is not None:
             close()
-
-
-def settle_heap() -> None:
-    """Moves what the process built until now (modules, the application, the API's routes and models) out of the
-    garbage collector's reach: a full collection then scans only what was allocated since. Without it, the full
-    collections a burst of allocations triggers (a clock tick of 1,000 flags) scan every object of the start-up too:
-    75-120 ms of such a tick's 120 ms of CPU, measured. The app's shutdown gives them back (`gc.unfreeze`)."""
-    _first_full_collection()
-    gc.freeze()
-
-
-@cache
-def _first_full_collection() -> None:
-    """One full collection before the process first freezes its heap: no garbage is frozen, and the collector counts
-    the long-lived objects, so the next full collection waits for a quarter as many more (10 % less tick time, three
-    pairs of runs). Once: a test process starting apps by the hundred spent 15 % of its time in these collections."""
-    gc.collect()
 
 
 def create_service_app(service: Service[S, A], settings: S, application: A, api: Api) -> FastAPI:

@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError
 
 from services.common.clock import Clock, system_clock
 from services.common.eventstore import TrackedApplication
+from services.common.heap import collector_paused
 from services.common.projections import Projector, StateCodec
 from services.contract.codes import DEFAULT_REASON_CODES, Purpose
 from services.contract.delay_standards import DEFAULT_BOUNDS, Compliance, Policy, compute_clocks
@@ -385,17 +386,17 @@ class Referrals(TrackedApplication):
         their flags in one transaction, each at the version of its referral the view was computed at: a referral
         that moved meanwhile (a concurrent step or tick) fails the version check, and is then flagged on its own."""
         now = self.clock()
-        due = self.index.due(now)
-        if not due:
-            return 0
-        recorded_at = Referral.DelayFlagged.create_timestamp()
-        try:
-            self.record(
-                *(event for d in due for event in Referral.delay_flags(d.referral_id, d.version, d.flags, recorded_at))
-            )
-        except IntegrityError:
-            return sum(self._flag(d.referral_id, now) for d in due)
-        return sum(len(d.flags) for d in due)
+        with collector_paused():  # a thousand flags' objects, freed as the write ends (`collector_paused`)
+            due = self.index.due(now)
+            if not due:
+                return 0
+            recorded_at = Referral.DelayFlagged.create_timestamp()
+            events = (e for d in due for e in Referral.delay_flags(d.referral_id, d.version, d.flags, recorded_at))
+            try:
+                self.record(*events)
+            except IntegrityError:
+                return sum(self._flag(d.referral_id, now) for d in due)
+            return sum(len(d.flags) for d in due)
 
     def look_ahead(self, until: datetime) -> int:
         """Gets the ticks until `until` ready while nothing is due, off the write path: reads the seals their flags

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
 from typing import Any, TypedDict
@@ -547,13 +547,23 @@ class Referral(Aggregate):
         """The events `flag_delay` records for `flags` (each the fields of a `DelayFlagged`), in order, on the
         referral at `version`, built without loading it: for a caller that knows from a read model that none is
         flagged yet (recording them fails the store's version check when the referral has moved since). They are
-        recorded at `timestamp` (`DelayFlagged.create_timestamp()`: a tick's flags, written together, share it)."""
-        return [
-            cls.DelayFlagged(
-                originator_id=referral_id, originator_version=version + offset, timestamp=timestamp, **flag
-            )
-            for offset, flag in enumerate(flags, 1)
-        ]
+        recorded at `timestamp` (`DelayFlagged.create_timestamp()`: a tick's flags, written together, share it).
+
+        Each is the object the event's constructor makes (its fields in its dictionary, in their order), made without
+        calling it: its frozen assignments, one call each, were 2.3 µs of a flag's 3 (a tick makes a thousand). Its
+        checks are made here: the flag's fields are the event's own, and the referral's id a UUID."""
+        if not isinstance(referral_id, uuid.UUID):
+            raise TypeError(f"a flag's referral id is a UUID, not {type(referral_id).__name__}")
+        made = []
+        for offset, flag in enumerate(flags, 1):
+            if tuple(flag) != FLAG_FIELDS:
+                raise TypeError(f"a flag's fields are {', '.join(FLAG_FIELDS)}")
+            flagged = object.__new__(cls.DelayFlagged)
+            state = flagged.__dict__
+            state.update(originator_id=referral_id, originator_version=version + offset, timestamp=timestamp)
+            state.update(flag)
+            made.append(flagged)
+        return made
 
     @event(DelayFlagged)
     def _flag(
@@ -708,3 +718,7 @@ class Referral(Aggregate):
     @event(DurationExceeded)
     def _exceed(self, standard: str, meetings: int, limit: int, at: datetime) -> None:
         self.history.append(Milestone(DURATION_EXCEEDED, at, self.to_org, self.to_service))
+
+
+FLAG_FIELDS = tuple(f.name for f in fields(Referral.DelayFlagged))[len(fields(Aggregate.Event)) :]
+"""A `DelayFlagged`'s own fields, in their order (`Referral.delay_flags`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import uuid
 from collections.abc import Iterator
@@ -266,6 +267,52 @@ def test_a_tick_after_a_look_ahead_reads_only_the_referrals_due_and_their_versio
         assert (
             len({e.timestamp for r in referrals for e in recorded(r.id) if isinstance(e, Referral.DelayFlagged)}) == 1
         )
+
+
+def test_a_ticks_flags_are_the_events_their_constructor_makes_and_its_checks_are_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`delay_flags` makes each event without calling the event's constructor: the same object all the same (fields,
+    their order, its stored bytes), with the constructor's refusals; and the tick builds them, and writes them, with
+    the garbage collector paused (`collector_paused`), which it resumes after."""
+    timestamp = Referral.DelayFlagged.create_timestamp()
+    flag = {
+        "standard": "CRISIS_IMMEDIATE",
+        "kind": "AT_RISK",
+        "started_at": T0,
+        "due_at": T0 + H,
+        "at": T0 + timedelta(minutes=45),
+        "bound_s": 3600,
+        "responsible_org": "org-b",
+        "service": "CRISIS_24_7",
+    }
+    referral_id = uuid.uuid4()
+    made = Referral.delay_flags(referral_id, 4, [flag, {**flag, "kind": "BREACHED", "at": T0 + H}], timestamp)
+    constructed = [
+        Referral.DelayFlagged(originator_id=referral_id, originator_version=4 + n, timestamp=timestamp, **f)
+        for n, f in enumerate([flag, {**flag, "kind": "BREACHED", "at": T0 + H}], 1)
+    ]
+    assert made == constructed and [list(vars(e).items()) for e in made] == [list(vars(e).items()) for e in constructed]
+    with make_app() as app:
+        assert [app.mapper.to_stored_event(e).state for e in made] == [
+            app.mapper.to_stored_event(e).state for e in constructed
+        ]
+    for referral, flags_given in (
+        (str(referral_id), [flag]),
+        (referral_id, [{k: v for k, v in flag.items() if k != "service"}]),
+        (referral_id, [{**flag, "note": "x"}]),
+        (referral_id, [dict(reversed(flag.items()))]),
+    ):
+        with pytest.raises(TypeError):
+            Referral.delay_flags(referral, 4, flags_given, timestamp)  # type: ignore[arg-type]
+
+    clock = ManualClock(T0)
+    with make_app(clock=clock) as app:
+        submit(app, "CRISIS_24_7")
+        collecting = spied(app, monkeypatch, "record", lambda *events: gc.isenabled())
+        clock.advance(timedelta(minutes=46))
+        assert gc.isenabled() and app.tick() == 1
+        assert collecting == [False] and gc.isenabled()
 
 
 @pytest.mark.parametrize(
