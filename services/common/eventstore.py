@@ -325,7 +325,7 @@ class TrackedApplication(Application[Any]):
         read ahead meanwhile, when the recorder does (many aggregates written at once)."""
         ahead = sealing.read_ahead(self.recorder, processing_event.events)
         events = processing_event.events
-        encode = self.mapper.to_stored_event
+        encode = self.mapper.encoder() if isinstance(self.mapper, TracingMapper) else self.mapper.to_stored_event
         stored = sealing.StoredInParts(events, encode) if in_parts else [encode(event) for event in events]
         return Pending(processing_event, stored, ahead)
 

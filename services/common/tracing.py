@@ -11,8 +11,9 @@ a query string or a raw path (they may name a person).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import httpx
@@ -94,7 +95,14 @@ class TracingMapper(Mapper[Any]):
     (the decoded event is as it was recorded: aggregates and views never see it)."""
 
     def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
-        parent = current_traceparent()
+        return self._stored(current_traceparent(), domain_event)
+
+    def encoder(self) -> Callable[[DomainEventProtocol[Any]], StoredEvent]:
+        """`to_stored_event` for the events of one write, all recorded in the current context: read once, not once an
+        event (a clock tick's thousand flags)."""
+        return partial(self._stored, current_traceparent())
+
+    def _stored(self, parent: str | None, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
         if parent is None:
             return super().to_stored_event(domain_event)
         traced = object.__new__(type(domain_event))

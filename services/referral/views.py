@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.common.projections import Database, Projection, Projector, StateCodec, Tx, micros, moment
 from services.contract.delay_standards import Compliance, Policy, compute_clocks
@@ -41,10 +41,9 @@ OPEN_STATE = "CASE WHEN ? >= due_at THEN 'BREACHED' WHEN ? >= at_risk_at THEN 'A
 """The state of a clock neither met nor stopped at the time given (twice)."""
 
 
-@dataclass(frozen=True)
-class DueFlags:
+class DueFlags(NamedTuple):
     """A referral's thresholds the tick is to flag, in the order of their true times, and the referral's version
-    they were computed at (what its events must follow)."""
+    they were computed at (what its events must follow). A tuple: a tick makes a thousand."""
 
     referral_id: uuid.UUID
     version: int

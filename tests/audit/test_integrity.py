@@ -824,17 +824,17 @@ def test_a_write_sent_in_several_statements_is_numbered_and_sealed_in_order(
 def parts_encoded(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many events `app` encoded before each insert statement its recorder sent (then after the last)."""
     encoded = [0]
-    encode, columns = app.mapper.to_stored_event, sealing._originator_ids
+    encode, columns = app.mapper._stored, sealing._originator_ids  # type: ignore[attr-defined]
 
-    def counted(event: Any) -> Any:
+    def counted(parent: str | None, event: Any) -> Any:
         encoded[-1] += 1
-        return encode(event)
+        return encode(parent, event)
 
     def sending(*arguments: Any) -> Any:
         encoded.append(0)
         return columns(*arguments)
 
-    monkeypatch.setattr(app.mapper, "to_stored_event", counted)
+    monkeypatch.setattr(app.mapper, "_stored", counted)
     monkeypatch.setattr(sealing, "_originator_ids", sending)
     return encoded
 
@@ -864,7 +864,7 @@ def statements_sent(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[str]
     """What `app` does as it writes, in order: "e" an event encoded, "I" an insert of events sent, "S" an insert of
     seals sent."""
     log: list[str] = []
-    spied(app.mapper, monkeypatch, "to_stored_event", lambda *_: log.append("e"))
+    spied(app.mapper, monkeypatch, "_stored", lambda *_: log.append("e"))
     spied(sealing, monkeypatch, "_originator_ids", lambda *_: log.append("I"))
     spied(app.recorder, monkeypatch, "_insert_seals", lambda *_: log.append("S"))
     return log
@@ -940,15 +940,15 @@ def test_a_failure_to_encode_a_later_part_stores_nothing_of_the_write(
     commits what it catches): the caller gets the error, nothing of the write is stored, and the next one is."""
     monkeypatch.setattr(sealing, "ENCODED_PART", 10)
     with Counters(env=persistence_env(fresh_postgres_store(postgres_dsn))) as app:
-        encode, calls = app.mapper.to_stored_event, [0]
+        encode, calls = app.mapper._stored, [0]  # type: ignore[attr-defined]
 
-        def failing_at_the_25th(event: Any) -> Any:
+        def failing_at_the_25th(parent: str | None, event: Any) -> Any:
             calls[0] += 1
             if calls[0] == 25:
                 raise ValueError("cannot encode")
-            return encode(event)
+            return encode(parent, event)
 
-        monkeypatch.setattr(app.mapper, "to_stored_event", failing_at_the_25th)
+        monkeypatch.setattr(app.mapper, "_stored", failing_at_the_25th)
         with pytest.raises(ValueError, match="cannot encode"):
             app.record(*[Counter() for _ in range(35)])
         monkeypatch.undo()

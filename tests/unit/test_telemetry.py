@@ -15,7 +15,7 @@ from services.common import tracing
 from services.common.eventstore import TrackedApplication, persistence_env
 from services.common.metrics import Reading, tally_reading
 from services.common.projections import EventTally, Projector
-from tests.helpers import wait_for
+from tests.helpers import spied, wait_for
 from tests.notifications.fakes import Receiver
 
 
@@ -91,14 +91,19 @@ def test_outside_any_trace_events_are_stored_as_before(things: Things) -> None:
     assert tracing.current_traceparent() is None and tracing.trace_headers() == {}
 
 
-def test_inside_a_trace_the_context_is_stored_apart_from_the_event(things: Things, spans: InMemorySpanExporter) -> None:
+def test_inside_a_trace_the_context_is_stored_apart_from_the_event(
+    things: Things, spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each event of a write is stored with the context it was recorded in, read once for the whole write."""
+    reads = spied(tracing, monkeypatch, "current_traceparent", lambda: None)
     with tracing.span("work", None, SpanKind.INTERNAL) as work:
-        things.save(Thing("a"))
-    [stored] = things.recorder.select_notifications(start=1, limit=1)
-    decoded, parent = tracing.traced(things.mapper, stored)
-    assert parent is not None and parent.split("-")[1] == f"{work.get_span_context().trace_id:032x}"
-    assert tracing.STORED_KEY not in vars(decoded)
-    assert things.repository.get(decoded.originator_id).kind == "a"
+        things.record(Thing("a"), Thing("b"), Thing("c"))
+    assert len(reads) == 1
+    for stored, kind in zip(things.recorder.select_notifications(start=1, limit=3), "abc", strict=True):
+        decoded, parent = tracing.traced(things.mapper, stored)
+        assert parent is not None and parent.split("-")[1] == f"{work.get_span_context().trace_id:032x}"
+        assert tracing.STORED_KEY not in vars(decoded)
+        assert things.repository.get(decoded.originator_id).kind == kind
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, overload, runtime_checkable
 from uuid import UUID
 
@@ -387,6 +387,9 @@ class HeadsAhead:
     """The seals the write's events chain to known here when it started reading (`_known_heads`), and the aggregates
     they were not known of: a seal once committed never changes, so they serve its insert, which does not look them
     up again (None: not looked up; several writes joined in one transaction look theirs up together)."""
+    names: tuple[str, ...] = ()
+    """The canonical ids of the write's events, in their order, as `read_ahead` made them to look their seals up:
+    the write hashes its events with them instead of making them again (empty: it makes them)."""
 
     @staticmethod
     def joined(aheads: Iterable[HeadsAhead]) -> HeadsAhead:
@@ -628,8 +631,11 @@ def _all_known(ahead: HeadsAhead) -> dict[str, bytes] | None:
     return None if ahead.known is None or ahead.known[1] else ahead.known[0]
 
 
-def _event_bytes(stored_events: Sequence[StoredEvent]) -> list[EventBytes]:
-    return [(canonical_id(e.originator_id), e.originator_version, e.topic, bytes(e.state)) for e in stored_events]
+def _event_bytes(stored_events: Sequence[StoredEvent], names: Sequence[str] = ()) -> list[EventBytes]:
+    """What the events' seals hash; `names`: their canonical ids, when made already (`HeadsAhead.names`)."""
+    if len(names) != len(stored_events):
+        names = [canonical_id(e.originator_id) for e in stored_events]
+    return [(name, e.originator_version, e.topic, bytes(e.state)) for name, e in zip(names, stored_events, strict=True)]
 
 
 def _unhex(head: Any) -> bytes:
@@ -709,17 +715,18 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         least = self.read_ahead_from if least is None else least
         if len(events) < least or self.datastore.originator_id_type != "uuid":
             return HeadsAhead()  # too few events for that many aggregates (a decision, a step): nothing to look at
-        known = self._known_heads((canonical_id(originator_id), version) for originator_id, version in events)
+        names = tuple([canonical_id(originator_id) for originator_id, _ in events])
+        known = self._known_heads(zip(names, [version for _, version in events], strict=True))
         unknown = known[1]
         if len(unknown) < least:
-            return HeadsAhead(known=known)
+            return HeadsAhead(known=known, names=names)
         wanted = sorted(unknown.items())
         streams = max(1, min(READ_AHEAD_STREAMS, len(wanted) // READ_AHEAD_FROM))  # ranges of 64 or more
         size = -(-len(wanted) // streams)
         reads: list[Future[Heads]] = []
         with self._readers_lock:
             if self._readers_closed:  # the application is closing: its writes ask the store
-                return HeadsAhead(known=known)
+                return HeadsAhead(known=known, names=names)
             if self._readers is None:
                 self._readers = ThreadPoolExecutor(READ_AHEAD_STREAMS, thread_name_prefix="seals-ahead")
             for i in range(0, len(wanted), size):
@@ -727,7 +734,7 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
                     reads.append(self._readers.submit(self._read_heads, wanted[i : i + size]))
                 except RuntimeError:  # the interpreter is shutting down: no new thread
                     break
-        return HeadsAhead(tuple(reads), known)
+        return HeadsAhead(tuple(reads), known, names)
 
     def _read_heads(self, wanted: list[tuple[str, int]]) -> Heads:
         """The seals before `wanted` (canonical UUID, first version written) and the stored events they seal."""
@@ -789,7 +796,8 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
             curs.execute(self._insert_numbered, columns, binary=True, prepare=_after_first(sent))
             if heads is not None:  # the part's seals, chained while the server inserts it, sent behind it
                 with _carried_out():
-                    part_lined = line_events(_event_bytes(part), heads.__getitem__, aggregates)
+                    names = ahead.names[sent : sent + len(part)]
+                    part_lined = line_events(_event_bytes(part, names), heads.__getitem__, aggregates)
                     previous = self._send_seals(curs, part_lined, numbers, previous, behind_insert=True)
             sent += len(part)
         sealed = heads is not None
@@ -851,14 +859,14 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         if known is not None and unknown:  # one the store has no seal of follows nothing
             known = ({**dict.fromkeys(unknown, ZERO), **known[0], **{i: bytes.fromhex(h) for i, h in asked}}, {})
         ids = list(range(found["last_number"] - len(stored_events) + 1, found["last_number"] + 1))
-        return found, ids, ahead if known is None else HeadsAhead(ahead.reads, known)
+        return found, ids, ahead if known is None else replace(ahead, known=known)
 
     def _lined_ahead(self, stored_events: Sequence[StoredEvent], ahead: HeadsAhead) -> list[Lined] | None:
         """The events' lines, computed while the server inserts them, when every seal they chain to is known without
         asking the store or waiting (remembered, looked ahead, asked before the insert, or already read ahead);
         None: they are computed once the insert is stored, waiting for reads still under way then, and asking the
         store. Waiting here would make a version conflict wait for reads before it is raised."""
-        events = _event_bytes(stored_events)
+        events = _event_bytes(stored_events, ahead.names)
         heads, unknown = self._heads_here(events, ahead, wait_s=0)
         return None if unknown else line_events(events, heads.__getitem__)
 
