@@ -586,6 +586,19 @@ def test_a_seal_read_from_the_store_is_remembered_unless_a_later_one_is() -> Non
     assert heads.before_each({"a": 3}) == {}
 
 
+def test_a_recorder_at_its_capacity_forgets_the_seals_written_least_recently() -> None:
+    """Seals are remembered in two generations of half the capacity: the older one is forgotten as a whole when the
+    recent one is full (in steps of half the capacity, not one seal at a time)."""
+    heads = AggregateHeads(capacity=4)
+    heads.learnt({"a": (1, b"a1"), "b": (1, b"b1")})
+    heads.learnt({"a": (2, b"a2")})  # written again: now among the last to be forgotten
+    heads.learnt({"c": (1, b"c1")})
+    assert heads.before_each({"a": 3, "b": 2, "c": 2}) == {"a": b"a2", "c": b"c1"}
+    heads.learnt({"c": (0, b"c0")})  # an older seal read late: the later one stays, as recent
+    heads.learnt({"d": (1, b"d1")})
+    assert heads.before_each({"a": 3, "c": 2, "d": 2}) == {"c": b"c1", "d": b"d1"}
+
+
 def test_the_seals_of_a_transaction_that_did_not_commit_are_not_remembered(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
