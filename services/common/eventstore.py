@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.application import Application, ProcessingEvent
@@ -325,7 +325,7 @@ class TrackedApplication(Application[Any]):
         read ahead meanwhile, when the recorder does (many aggregates written at once)."""
         ahead = sealing.read_ahead(self.recorder, processing_event.events)
         events = processing_event.events
-        encode = self.mapper.encoder() if isinstance(self.mapper, TracingMapper) else self.mapper.to_stored_event
+        encode = cast(TracingMapper, self.mapper).encoder()  # the mapper `construct_mapper` makes
         stored = sealing.StoredInParts(events, encode) if in_parts else [encode(event) for event in events]
         return Pending(processing_event, stored, ahead)
 
