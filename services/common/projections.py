@@ -66,21 +66,28 @@ class StateCodec:
         self._mapper = app.mapper
 
     def encode(self, state: Mapping[str, Any]) -> bytes:
-        data = self._mapper.transcoder.encode(dict(state))
+        return self.seal(self._mapper.transcoder.encode(dict(state)))
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        decoded: dict[str, Any] = self._mapper.transcoder.decode(self.open(data))
+        return decoded
+
+    def seal(self, data: bytes) -> bytes:
+        """Bytes already encoded (a document as the API shows it), compressed and encrypted like the state."""
         if self._mapper.compressor:
             data = self._mapper.compressor.compress(data)
         if self._mapper.cipher:
             data = self._mapper.cipher.encrypt(data)
         return data
 
-    def decode(self, data: bytes) -> dict[str, Any]:
+    def open(self, data: bytes) -> bytes:
+        """What `seal` sealed."""
         data = bytes(data)
         if self._mapper.cipher:
             data = self._mapper.cipher.decrypt(data)
         if self._mapper.compressor:
             data = self._mapper.compressor.decompress(data)
-        decoded: dict[str, Any] = self._mapper.transcoder.decode(data)
-        return decoded
+        return data
 
 
 class Tx:

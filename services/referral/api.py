@@ -38,12 +38,11 @@ from services.referral.api_models import (
     PlanIn,
     RedirectIn,
     ReferralCreate,
-    ReferralPage,
-    ReferralPublic,
     RefuseIn,
     StepIn,
 )
 from services.referral.application import Referrals, Submission
+from services.referral.documents import ReferralPage, ReferralPublic, page
 from services.referral.domain import (
     DependencyUnavailableError,
     DisclosureForbiddenError,
@@ -157,7 +156,7 @@ def list_referrals(
     status: ReferralStatus | None = None,
     cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> ReferralPage:
+) -> Response:
     """The referrals the caller's organisation sent or received (network auditors: all), oldest first."""
     scope = POLICY.scope("list_referrals", principal)
     listing = Listing(scope=scope, to_org=to_org, from_org=from_org, status=status, limit=limit + 1)
@@ -165,9 +164,10 @@ def list_referrals(
     bound = listing.cursor_binding(principal.org)
     if cursor is not None:
         listing = replace(listing, after=cursors.open(cursor, bound))
-    found = referrals.index.page(listing)
+    found = referrals.index.documents(listing)
     next_cursor = cursors.seal(found[limit - 1][0], bound) if len(found) > limit else None
-    return ReferralPage(items=[ReferralPublic.of(r) for _, r in found[:limit]], next_cursor=next_cursor)
+    # the documents the view keeps are the page's JSON (`documents.page`): nothing to validate or render again
+    return Response(page([kept for _, kept in found[:limit]], next_cursor), media_type="application/json")
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralPublic, responses={404: {}})

@@ -16,7 +16,6 @@ from services.contract.codes import (
     InfoCategory,
     MeetingMode,
     Purpose,
-    ReferralStatus,
     ServiceCode,
     Urgency,
 )
@@ -24,7 +23,6 @@ from services.contract.delay_standards import Clock as DelayClock
 from services.contract.referral_events import ClockState, DelayStandard
 from services.contract.subject import SubjectId
 from services.referral.application import Asked, Release, Undecided
-from services.referral.domain import Referral
 
 CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,39}$"
 MAX_PLANNED_MEETINGS = 500
@@ -64,66 +62,6 @@ class ReferralCreate(BaseModel):
     information: dict[InfoCategory, Annotated[str, Field(min_length=1, max_length=20_000)]] = Field(
         default_factory=dict, description="Record information by category: encrypted at rest, never on a topic"
     )
-
-
-class PlanPublic(BaseModel):
-    """An intervention plan: its term in meetings (never its content) and how many times it was revised."""
-
-    planned_meetings: int
-    revisions: int
-
-
-class ReferralPublic(BaseModel):
-    """A referral as its sender, its receiver and auditors see it (no record information)."""
-
-    id: str
-    status: ReferralStatus
-    version: int
-    subject_id: str
-    from_org: str
-    from_service: ServiceCode
-    to_org: str
-    to_service: ServiceCode
-    channel: Channel
-    urgency: Urgency
-    reason_code: str
-    accompaniment: Accompaniment
-    agreement_id: str | None
-    agreement_kind: str | None
-    orientation_only: bool = Field(description="No agreement covers this referral: an orientation")
-    submitted_at: datetime
-    meetings: int = Field(description="Meetings the current receiving organisation recorded")
-    intervention_plan: PlanPublic | None = Field(description="The current receiver's intervention plan, if set")
-    history: list[dict[str, Any]]
-
-    @classmethod
-    def of(cls, r: Referral) -> ReferralPublic:
-        return cls(
-            id=str(r.id),
-            status=r.status,
-            version=r.version,
-            subject_id=r.subject_id,
-            from_org=r.from_org,
-            from_service=r.from_service,
-            to_org=r.to_org,
-            to_service=r.to_service,
-            channel=r.channel,
-            urgency=r.urgency,
-            reason_code=r.reason_code,
-            accompaniment=r.accompaniment,
-            agreement_id=r.agreement_id,
-            agreement_kind=r.agreement_kind,
-            orientation_only=r.agreement_id is None,
-            submitted_at=r.submitted_at,
-            meetings=r.meetings,
-            intervention_plan=None if r.plan is None else PlanPublic(**r.plan.__dict__),
-            history=[{"step": m.name, "at": m.at, "to_org": m.to_org, "to_service": m.to_service} for m in r.history],
-        )
-
-
-class ReferralPage(BaseModel):
-    items: list[ReferralPublic]
-    next_cursor: str | None
 
 
 class StepIn(BaseModel):

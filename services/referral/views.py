@@ -1,8 +1,9 @@
 """The referral service's read model: a projection (`services.common.projections`) of every referral and its clocks.
 
 `referral_rows` holds one row per referral: the columns listing filters on (organisations, status, target service),
-its position in submission order (`seq`, the notification id of its submission: the keyset of every page) and its
-state as the domain's own `mutate` leaves it (encoded like the store's events). `referral_clocks` holds its delay
+its position in submission order (`seq`, the notification id of its submission: the keyset of every page), its
+state as the domain's own `mutate` leaves it (encoded like the store's events) and its document as the API shows it
+(`documents.py`, sealed like the state), which a page of the listing returns as it is. `referral_clocks` holds its delay
 clocks with what does not depend on the time of asking (start, due, met, stopped) and the next threshold still to flag:
 compliance is an aggregate over it, and the clock tick reads only the clocks whose next threshold has passed.
 `referral_clock_totals` counts the met and stopped clocks by standard and final state, kept with each change, so the
@@ -23,6 +24,7 @@ from typing import Any, NamedTuple
 from services.common.projections import Database, Projection, Projector, StateCodec, Tx, micros, moment
 from services.contract.delay_standards import Compliance, Policy, compute_clocks
 from services.contract.referral_events import DelayStandard
+from services.referral.documents import DOCUMENTS_VERSION, document
 from services.referral.domain import Milestone, Referral
 
 FLAG_KINDS = ("AT_RISK", "BREACHED")
@@ -162,14 +164,15 @@ class ReferralView(Projection):
         # 9: the analysis completed by the AAOR's decision, for requests by phone or in person, and the follow-up
         # started by a meeting (the clock rows are recomputed; flags already recorded stay in the history);
         # 8: the state's idempotency keys scoped by organisation; 7: calendar-day bounds
-        return f"11:{digest[:16]}"
+        # 12: each row keeps the referral's document (`documents.py`, whose version follows)
+        return f"12:{digest[:16]}:{DOCUMENTS_VERSION}"
 
     def schema(self, db: Database) -> Sequence[str]:
         return [
             f"""CREATE TABLE referral_rows (
                 id TEXT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE, from_org TEXT NOT NULL, to_org TEXT NOT NULL,
                 to_service TEXT NOT NULL, status TEXT NOT NULL, submitted_at BIGINT NOT NULL,
-                state {db.blob} NOT NULL)""",
+                state {db.blob} NOT NULL, document {db.blob} NOT NULL)""",
             "CREATE INDEX referral_rows_to ON referral_rows (to_org, seq)",
             "CREATE INDEX referral_rows_from ON referral_rows (from_org, seq)",
             "CREATE INDEX referral_rows_status ON referral_rows (status, seq)",
@@ -199,9 +202,10 @@ class ReferralView(Projection):
             changed[key] = (seq, event.mutate(current))
         rows = [(seq, r) for seq, r in changed.values() if isinstance(r, Referral)]
         tx.executemany(
-            "INSERT INTO referral_rows (id, seq, from_org, to_org, to_service, status, submitted_at, state) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET to_org = excluded.to_org, "
-            "to_service = excluded.to_service, status = excluded.status, state = excluded.state",
+            "INSERT INTO referral_rows (id, seq, from_org, to_org, to_service, status, submitted_at, state, document) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET to_org = excluded.to_org, "
+            "to_service = excluded.to_service, status = excluded.status, state = excluded.state, "
+            "document = excluded.document",
             [
                 (
                     str(r.id),
@@ -212,6 +216,7 @@ class ReferralView(Projection):
                     r.status,
                     micros(r.submitted_at),
                     self.codec.encode(state_of(r)),
+                    self.codec.seal(document(r)),
                 )
                 for seq, r in rows
             ],
@@ -298,6 +303,15 @@ class ReferralIndex:
 
     def page(self, listing: Listing) -> list[tuple[int, Referral]]:
         """Referrals in submission order after position `listing.after`, at most `listing.limit` of them."""
+        return [(seq, self._referral(state)) for seq, state in self._page(listing, "state")]
+
+    def documents(self, listing: Listing) -> list[tuple[int, bytes]]:
+        """The same page's referrals as the API shows them (`documents.document`), as the view keeps them."""
+        return [(seq, self.view.codec.open(kept)) for seq, kept in self._page(listing, "document")]
+
+    def _page(self, listing: Listing, column: str) -> list[tuple[int, bytes]]:
+        """A page's positions with their rows' `column`: in submission order after `listing.after`, at most
+        `listing.limit` of them (one indexed range a branch of the listing's scope)."""
         filters = {k: v for k, v in (("to_org", listing.to_org), ("from_org", listing.from_org)) if v is not None}
         if listing.status is not None:
             filters["status"] = listing.status
@@ -306,11 +320,10 @@ class ReferralIndex:
         found: dict[int, bytes] = {}
         with self.projector.reading() as tx:
             for branch in branches:
-                where = " AND ".join([*(f"{column} = ?" for column in branch), "seq > ?"])
-                sql = f"SELECT seq, state FROM referral_rows WHERE {where} ORDER BY seq{limit}"  # noqa: S608 -- our columns
+                where = " AND ".join([*(f"{name} = ?" for name in branch), "seq > ?"])
+                sql = f"SELECT seq, {column} FROM referral_rows WHERE {where} ORDER BY seq{limit}"  # noqa: S608 -- ours
                 found.update(tx.execute(sql, [*branch.values(), listing.after]))
-        chosen = sorted(found)[: listing.limit]
-        return [(int(seq), self._referral(found[seq])) for seq in chosen]
+        return [(int(seq), found[seq]) for seq in sorted(found)[: listing.limit]]
 
     def compliance(
         self, org: str | None, service: str | None, start: datetime | None, end: datetime | None, now: datetime

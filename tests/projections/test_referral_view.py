@@ -18,6 +18,7 @@ from services.cli import cli
 from services.common.clock import ManualClock
 from services.common.eventstore import persistence_env
 from services.common.projections import Projector
+from services.referral import views
 from services.referral.application import Referrals
 from services.referral.domain import TRANSITIONS, ReferralError, Step
 from services.referral.main import build_application
@@ -52,11 +53,14 @@ steps = st.one_of(
 
 
 def rows(projector: Projector) -> dict[str, list[Any]]:
-    """Every row of the view, the referrals' states decoded."""
+    """Every row of the view, the referrals' states decoded and their documents opened."""
     view = projector.projection
     assert isinstance(view, ReferralView)
     with projector.reading() as tx:
-        referrals = sorted([*row[:-1], view.codec.decode(row[-1])] for row in tx.execute("SELECT * FROM referral_rows"))
+        referrals = sorted(
+            [*row[:-2], view.codec.decode(row[-2]), view.codec.open(row[-1])]
+            for row in tx.execute("SELECT * FROM referral_rows")
+        )
         clocks = sorted(tx.execute("SELECT * FROM referral_clocks"), key=repr)
         totals = sorted(tx.execute("SELECT * FROM referral_clock_totals WHERE clocks <> 0"))
     return {"referrals": referrals, "clocks": [list(c) for c in clocks], "totals": [list(t) for t in totals]}
@@ -144,3 +148,12 @@ def test_the_clocks_states_read_the_closed_clocks_totals_and_the_open_clocks_onl
             tx.execute("UPDATE referral_clocks SET standard = 'REWRITTEN' WHERE met_at IS NOT NULL")
         assert app.index.clock_states(clock()) == expected
         assert waiting.id in {r.id for r in app.list_referrals()}
+
+
+def test_the_views_version_follows_the_documents_it_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows keep each referral's document as the API shows it: a new rendering must rebuild them by itself."""
+    app = Referrals(env=persistence_env("memory://"))
+    view = app.projectors[0].projection
+    before = view.version
+    monkeypatch.setattr(views, "DOCUMENTS_VERSION", "2:another-rendering")
+    assert view.version != before and view.version.endswith(":2:another-rendering")

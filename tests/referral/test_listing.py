@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import struct
+import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,12 +15,14 @@ from fastapi.testclient import TestClient
 
 from services.common.clock import ManualClock
 from services.common.cursors import CursorInvalidError, ListCursors
+from services.referral.documents import ReferralPage, ReferralPublic
 from services.referral.main import LIST_CURSORS, build_app
 from services.referral.ports import Gateways
 from services.referral.settings import ReferralSettings
 from services.referral.views import Listing
 from tests.referral.conftest import T0, ReferralService, body
 from tests.referral.fakes import FakeDirectory, FakeGate
+from tests.referral.test_meetings import following, meet, plan
 
 Auth = Callable[..., dict[str, str]]
 SENDER, RECEIVER, OTHERS = "csss-a", "org-b", "org-x"
@@ -103,3 +107,29 @@ def test_a_position_past_a_billion_makes_a_cursor_like_any_other() -> None:
     other_key = ListCursors.derived_from(b"\2" * 32, LIST_CURSORS)
     with pytest.raises(CursorInvalidError):
         other_key.open(cursors.seal(5, bound), bound)
+
+
+def test_a_page_is_the_json_of_the_referrals_as_they_stand_and_as_each_is_shown_alone(
+    service: ReferralService, auth: Auth
+) -> None:
+    """A page returns the documents the view keeps: they must follow every change (steps, a plan, meetings, a
+    clock's flags, which move the version) and be, byte for byte, what the page's model makes of the referrals."""
+    refused, followed = submit(service.client, auth), following(service, auth, "SOCIAL_CONSULT")
+    assert service.client.post(
+        f"/v1/referrals/{refused}/refuse", json={"reason": "hors mandat"}, headers=auth(RECEIVER, "intake")
+    ).is_success
+    assert plan(service, auth, followed, 6).is_success and meet(service, auth, followed).is_success
+    waiting = submit(service.client, auth, to_service="AAOR")
+    service.clock.advance(timedelta(days=20))
+    application = service.app.state.application
+    assert application.tick() > 0
+    first = listed(service.client, auth, "limit=2")
+    rest = listed(service.client, auth, f"limit=2&cursor={first.json()['next_cursor']}")
+    for response, ids, cursor in ((first, [refused, followed], first.json()["next_cursor"]), (rest, [waiting], None)):
+        assert response.headers["content-type"] == "application/json"
+        referrals = [application.get_referral(uuid.UUID(rid)) for rid in ids]
+        expected = ReferralPage(items=[ReferralPublic.of(r) for r in referrals], next_cursor=cursor)
+        assert response.content == expected.model_dump_json(by_alias=True).encode()
+        for item, rid in zip(response.json()["items"], ids, strict=True):
+            assert item == service.client.get(f"/v1/referrals/{rid}", headers=auth(SENDER, "intake")).json()
+    assert [item["version"] for item in first.json()["items"]][1] > 4, "the flags moved the version"
