@@ -175,6 +175,7 @@ def test_a_record_with_an_unknown_member_is_dead_lettered_without_its_name(tmp_p
     assert board.dead == [(0, "invalid data: urgency (enum), <key> (extra_forbidden)")]
 
 
+@pytest.mark.usefixtures("collector_paused")
 def test_a_deeply_nested_value_is_dead_lettered(tmp_path: Path) -> None:
     board = Board(tmp_path)
     headers, _ = referral("submitted", "2026-03-14T09:00:00-04:00")

@@ -99,6 +99,7 @@ ATTRIBUTES = [("ce_id", b"x"), ("ce_source", b"s"), ("ce_type", b"t"), ("ce_time
         "digits",
     ],
 )
+@pytest.mark.usefixtures("collector_paused")
 def test_records_no_client_would_write_are_refused_as_malformed_not_raised_as_something_else(
     headers: list[tuple[str, bytes | None]], value: bytes, reason: str
 ) -> None:

@@ -52,6 +52,7 @@ def test_a_body_with_a_duplicated_key_is_refused_with_a_problem_naming_it(
     assert client.app.state.application.recorder.max_notification_id() in (None, 0)
 
 
+@pytest.mark.usefixtures("collector_paused")
 def test_non_finite_numbers_and_nesting_too_deep_are_refused_before_any_route(
     service_settings: Callable[..., Any], client_for: Callable[..., Any], auth: Auth
 ) -> None:
