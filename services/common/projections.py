@@ -439,8 +439,8 @@ class Projector:
                 )
             start = int(row[1])
             notifications = self._index.select(tx, start, head, self.batch)
-            events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
-            self.projection.apply(tx, events)
+            if notifications:  # none: another process applied them since this one saw them pending
+                self.projection.apply(tx, [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications])
             # every id up to `head` is committed (ids become visible in order): a short batch read them all
             position = notifications[-1].id if len(notifications) == self.batch else max(start, head)
             tx.execute("UPDATE projections SET position = ? WHERE name = ?", (position, self.projection.name))

@@ -95,6 +95,38 @@ def test_a_new_version_rebuilds_the_projection_by_itself(store_url: str) -> None
     app.close()
 
 
+class BatchSizes(EventCounts):
+    """`EventCounts` noting the size of each batch it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def apply(self, tx: Tx, events: Sequence[tuple[int, Any]]) -> None:
+        self.batches.append(len(events))
+        super().apply(tx, events)
+
+
+def test_a_catch_up_another_process_finished_first_applies_no_empty_batch(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas of a service on one store: both see the same events pending, one applies them first, and the
+    other's batch then finds none. It was still handed to the projection, whose query of the batch's referrals was
+    `WHERE id IN ()` (a syntax error on PostgreSQL: a read failed on the replica that lost the race)."""
+    app, expected = seeded(store_url, aggregates=2, increments=1)
+    sizes = BatchSizes()
+    first, second = Projector(app, EventCounts()), Projector(app, sizes)
+    seen_pending = second._pending
+    monkeypatch.setattr(second, "_pending", lambda: seen_pending() and first.catch_up() > 0)
+    assert second.catch_up() == 0
+    assert sizes.batches == []
+    assert counts(second) == expected
+    assert second.position() == app.recorder.max_notification_id()
+    first.close()
+    second.close()
+    app.close()
+
+
 def test_a_projection_naming_its_topics_applies_only_those_and_moves_past_the_others(store_url: str) -> None:
     app, expected = seeded(store_url, aggregates=3, increments=4)
     created = created_only(EventCounts())
