@@ -361,6 +361,9 @@ class ProjectionVersionError(RuntimeError):
 
 TRACKING = """CREATE TABLE IF NOT EXISTS projections (
     name TEXT PRIMARY KEY, version TEXT NOT NULL, position BIGINT NOT NULL)"""
+TRACKING_LOCK = "rls-projections-table"
+"""What creating `projections` is serialised on: every projection of a store shares it, and two transactions creating
+it at once on PostgreSQL (`IF NOT EXISTS` or not) fail one with a unique violation in the catalog."""
 
 
 class Projector:
@@ -379,8 +382,9 @@ class Projector:
         """Creates the projection's tables, or rebuilds them when they were built for another version."""
         if self._ready:
             return
-        with self.db.transaction(self.projection.name) as tx:
+        with self.db.transaction(TRACKING_LOCK) as tx:  # replicas opening other projections at once
             tx.execute(TRACKING)
+        with self.db.transaction(self.projection.name) as tx:
             if self._index.create:
                 tx.execute(self._index.create)
             row = tx.one("SELECT version FROM projections WHERE name = ?", (self.projection.name,))

@@ -6,7 +6,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,8 @@ import psycopg
 import pytest
 
 from services.common.eventstore import persistence_env
-from services.common.projections import ProjectionVersionError, Projector, TopicIndex, Tx
+from services.common.projections import Database, ProjectionVersionError, Projector, TopicIndex, Tx
+from tests.conftest import fresh_postgres_store
 from tests.projections.counting import Counter, Counters, EventCounts, counts, created_only
 
 
@@ -125,6 +129,38 @@ def test_a_catch_up_another_process_finished_first_applies_no_empty_batch(
     first.close()
     second.close()
     app.close()
+
+
+class OtherCounts(EventCounts):
+    """A second projection of the same store, with tables of its own."""
+
+    name = "other_counts"
+    tables = ("other_counts",)
+
+    def schema(self, db: Database) -> Sequence[str]:
+        return ["CREATE TABLE other_counts (originator TEXT PRIMARY KEY, applied BIGINT NOT NULL)"]
+
+
+def _opened_with(together: threading.Barrier, projector: Projector) -> int:
+    """The projector's position, read (and its tables opened) once every party of `together` is ready to."""
+    together.wait()
+    return projector.position()
+
+
+@pytest.mark.integration
+def test_replicas_opening_other_projections_at_once_on_a_new_store_both_open(postgres_dsn: str) -> None:
+    """Two replicas of a service started together on an empty PostgreSQL schema, each reading a view of its own
+    first (consent's decisions view and register): both created the projections' tracking table, and one failed
+    with a unique violation in the catalog (every time, on this machine)."""
+    for _ in range(5):
+        url = fresh_postgres_store(postgres_dsn)
+        apps = [Counters(env=persistence_env(url)) for _ in range(2)]
+        projectors = [Projector(apps[0], EventCounts()), Projector(apps[1], OtherCounts())]
+        together = threading.Barrier(2)
+        with ThreadPoolExecutor(2) as pool:
+            assert list(pool.map(partial(_opened_with, together), projectors)) == [0, 0]
+        for closing in (*projectors, *apps):
+            closing.close()
 
 
 def test_a_projection_naming_its_topics_applies_only_those_and_moves_past_the_others(store_url: str) -> None:
