@@ -42,6 +42,10 @@ from services.contract.codes import AgreementKind
 from services.contract.hours_standards import HOURS_STANDARDS, HoursPolicy
 
 COMMAND_ATTEMPTS = 3
+VOLUME_ATTEMPTS = 20
+"""Times an accepted referral is counted again, its volume read again, when another writer counted against the same
+volume meanwhile: replicas consuming other partitions of the referral topic count against one volume at once, and each
+conflict means another's count went through. Its consumer's retries come after these (then the dead letter)."""
 
 Command = Callable[[Agreement, datetime], None]
 
@@ -424,36 +428,36 @@ class Agreements(TrackedApplication):
         against nothing.
         """
         guard_id = counted_referral_id(referral.referral_id)
-        if self._exists(guard_id):
-            return False
-        agreement = self._agreement_of(referral)
-        if agreement is None:
-            return False
-        period_start, period_end = agreement.year_of(referral.occurred_at)
-        use_id = volume_use_id(agreement.id, referral.to_service, period_start)
-        use = self._find_volume(use_id) or VolumeUse(
-            id=use_id,
-            agreement_id=agreement.id,
-            service=referral.to_service,
-            period_start=period_start,
-            period_end=period_end,
-        )
-        per_year = agreement.terms_at(referral.occurred_at).volume_for(referral.to_service)
-        use.use(referral.referral_id, referral.occurred_at, per_year)
-        guard = CountedReferral(
-            id=guard_id,
-            referral_id=referral.referral_id,
-            agreement_id=agreement.id,
-            service=referral.to_service,
-            period_start=period_start,
-        )
-        try:
-            self.record(use, guard, tracking=tracking)
-        except IntegrityError:
-            if self._exists(guard_id):  # another copy was counted meanwhile
+        for _ in range(VOLUME_ATTEMPTS):
+            if self._exists(guard_id):  # counted already (or, after a conflict, by another copy meanwhile)
                 return False
-            raise
-        return True
+            agreement = self._agreement_of(referral)
+            if agreement is None:
+                return False
+            period_start, period_end = agreement.year_of(referral.occurred_at)
+            use_id = volume_use_id(agreement.id, referral.to_service, period_start)
+            use = self._find_volume(use_id) or VolumeUse(
+                id=use_id,
+                agreement_id=agreement.id,
+                service=referral.to_service,
+                period_start=period_start,
+                period_end=period_end,
+            )
+            per_year = agreement.terms_at(referral.occurred_at).volume_for(referral.to_service)
+            use.use(referral.referral_id, referral.occurred_at, per_year)
+            guard = CountedReferral(
+                id=guard_id,
+                referral_id=referral.referral_id,
+                agreement_id=agreement.id,
+                service=referral.to_service,
+                period_start=period_start,
+            )
+            try:
+                self.record(use, guard, tracking=tracking)
+            except IntegrityError:  # the volume moved meanwhile (another replica counted against it): read it again
+                continue
+            return True
+        raise IntegrityError(f"volume use kept changing over {VOLUME_ATTEMPTS} attempts")
 
     def _agreement_of(self, referral: AcceptedReferral) -> Agreement | None:
         """The agreement the referral counts against: the one it names if that one covers its acceptance (the

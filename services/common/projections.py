@@ -217,6 +217,22 @@ class Database:
                 raise
             tx.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        """A connection whose statements all see the database as it stood at the first of them (one read-only
+        transaction: `REPEATABLE READ` on PostgreSQL, a read transaction of SQLite's WAL)."""
+        with self.connection() as tx:
+            if self.dialect == "postgres":
+                with tx.connection.transaction():
+                    tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    yield tx
+                return
+            tx.execute("BEGIN")
+            try:
+                yield tx
+            finally:
+                tx.execute("COMMIT")  # a read: nothing to undo
+
     def close(self) -> None:
         with self._guard:
             for connection in self._all:
@@ -491,6 +507,14 @@ class Projector:
         """A connection to query the projection, caught up with everything recorded so far (reads its writes)."""
         self._fresh()
         with self.db.connection() as tx:
+            yield tx
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        """As `reading`, its statements seeing one state of the projection (`Database.snapshot`): for a reader of
+        several statements whose rows must agree while another replica applies events between them."""
+        self._fresh()
+        with self.db.snapshot() as tx:
             yield tx
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:

@@ -118,6 +118,39 @@ def test_accepted_referrals_are_counted_once_per_agreement_service_and_year(
     assert agreements.position(f"{topics.REFERRAL}#0") == len(stream)
 
 
+def test_replicas_counting_against_one_volume_at_once_both_count(
+    open_app: Open, store_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas consume other partitions of the referral topic and count against the same volume at once. The
+    one that read the volume before the other's count went through conflicted, and raised: after its consumer's
+    retries met the same, the referral was dead-lettered and never counted (1 to 3 of 600 in a stress run)."""
+    first = open_app(store_url)
+    register_network(first)
+    second = open_app(store_url)
+    agreement = in_force(first, clock, end=date(2028, 12, 31), volumes=(Volume(SPECIALISED, 8),))
+    at = datetime(2027, 3, 1, 14, tzinfo=UTC)
+
+    def referral(referral_id: str) -> AcceptedReferral:
+        return AcceptedReferral(referral_id, CSSS, REGIONAL, SPECIALISED, str(agreement.id), at)
+
+    read_volume = first._find_volume
+    reads = []
+
+    def read_then_the_other_counts(use_id: uuid.UUID) -> Any:
+        found = read_volume(use_id)
+        reads.append(found)
+        if len(reads) == 1:  # between this replica's read and its write, the other one's count goes through
+            assert second.count_accepted_referral(referral("r-other"))
+        return found
+
+    monkeypatch.setattr(first, "_find_volume", read_then_the_other_counts)
+    assert first.count_accepted_referral(referral("r-this"))
+    assert len(reads) == 2  # read again after the conflict
+    clock.now = datetime(2027, 6, 1, tzinfo=UTC)
+    first_year = second.volume_use(agreement.id)[0]
+    assert (first_year.period_start, first_year.used) == (date(2027, 1, 1), 2)
+
+
 def test_volume_thresholds_are_announced_once_per_period(app_on_store: Agreements, clock: ManualClock) -> None:
     agreements = app_on_store
     agreement = in_force(agreements, clock, start=date(2026, 1, 1), end=date(2027, 12, 31))

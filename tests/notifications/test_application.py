@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from eventsourcing.persistence import Tracking
@@ -343,3 +344,31 @@ def test_concurrent_topic_subscriptions_make_one(store_url: str) -> None:
     assert sorted(outcomes) == ["409", "created"]
     assert [s.channel for s in app.list_subscriptions("org-race")] == [DeliveryChannel.KAFKA_TOPIC]
     app.close()
+
+
+def test_what_is_due_is_read_from_one_state_of_the_board_while_another_replica_deletes_a_subscription(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delivery worker's replica reads the due heads, then their subscriptions, then their deliveries. Another
+    replica's catch-up deleting a subscription's rows between those statements made the worker's round fail with a
+    KeyError (every stress run: 150 subscriptions deleted while the worker asked what was due)."""
+    worker, api = open_app(store_url), open_app(store_url)
+    receiver = org("r")
+    subscription = subscribe_webhook(api, receiver, "https://r.example/h")
+    Feed(api)(Story(org("s"), receiver).submitted())
+    read_states = worker.board._states
+
+    def deleted_meanwhile(tx: Any, table: str, ids: set[str]) -> Any:
+        if table == "board_subscriptions":  # after the due heads were read
+            api.unsubscribe(receiver, subscription, "test")
+            deleted = api.board.subscription(subscription)  # applied: its deliveries' rows are gone
+            assert deleted is not None and deleted.status is SubscriptionStatus.DELETED
+        return read_states(tx, table, ids)
+
+    monkeypatch.setattr(worker.board, "_states", deleted_meanwhile)
+    due = worker.due_deliveries()
+    assert [batch.subscription.id for batch in due] == [subscription]  # as the board stood when first read
+    monkeypatch.undo()
+    assert worker.due_deliveries() == []
+    worker.close()
+    api.close()
