@@ -71,11 +71,12 @@ class Vault:
             key = self._subject_key(db, subject_id, create=True)
             for category, text in information.items():
                 sealed = _seal(key, text.encode(), f"{referral_id}/{category}".encode())
+                # one statement, not a delete then an insert: a replica storing the same retried request at once
+                # inserts the row the delete did not see yet, and the insert then failed on the primary key
                 db.execute(
-                    "DELETE FROM referral_information WHERE referral_id = ? AND category = ?", (referral_id, category)
-                )
-                db.execute(
-                    "INSERT INTO referral_information (referral_id, category, subject_id, sealed) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO referral_information (referral_id, category, subject_id, sealed) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (referral_id, category) DO UPDATE SET subject_id = excluded.subject_id, "
+                    "sealed = excluded.sealed",
                     (referral_id, category, subject_id, sealed),
                 )
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from services.common.eventstore import persistence_env
 from services.referral.application import Referrals, Submission
 from services.referral.domain import SubjectErasedError
 from services.referral.vault import Vault
+from tests.conftest import fresh_postgres_store
 from tests.referral.fakes import FakeDirectory
 
 SUBMISSION = Submission(
@@ -62,3 +66,34 @@ def test_record_information_round_trips_through_the_vault_and_erasure_shreds_it(
         reopened.read(str(referral.id), ["CONTACT"])
     assert reopened.categories(str(referral.id)) == ["CONTACT", "HEALTH"], "the ciphertexts stay"
     assert reopened.readable(str(referral.id)) == [], "none can be read: none is asked of the consent service"
+
+
+@pytest.mark.integration
+def test_a_replica_storing_the_same_information_at_once_stores_it_and_does_not_fail(postgres_dsn: str) -> None:
+    """The same submission (one Idempotency-Key) sent to two replicas: both store its information. The one whose
+    row the other inserted first, uncommitted, deleted nothing, then failed on the primary key once that committed:
+    a 500 for a referral that was recorded (7 of 100 attempts, 33 with all 11 categories)."""
+    url = fresh_postgres_store(postgres_dsn)
+    vault = Vault(url, b"k" * 32)
+    vault.store("r-before", SUBMISSION.subject_id, {"CONTACT": "555-0100"})  # the person's data key exists
+    with psycopg.connect(postgres_dsn) as other:
+        other.execute(f"SET search_path TO {url.rsplit('schema=', 1)[1]}")
+        other.execute(
+            "INSERT INTO referral_information (referral_id, category, subject_id, sealed) VALUES (%s, %s, %s, %s)",
+            ("r-same", "CONTACT", SUBMISSION.subject_id, b"sealed by the other replica"),
+        )
+        with ThreadPoolExecutor(1) as pool:
+            stored = pool.submit(vault.store, "r-same", SUBMISSION.subject_id, {"CONTACT": "555-0199"})
+            deadline = time.monotonic() + 10
+            while not _waiting_on_a_lock(postgres_dsn) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert not stored.done()
+            other.commit()
+            stored.result(timeout=10)
+    assert vault.read("r-same", ["CONTACT"]) == {"CONTACT": "555-0199"}
+
+
+def _waiting_on_a_lock(dsn: str) -> bool:
+    with psycopg.connect(dsn, autocommit=True) as watcher:
+        row = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()
+    return bool(row and row[0])
