@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -81,10 +83,24 @@ def load_dev_key(path: Path, create: bool = True) -> bytes:
         if not create:
             raise AuthenticationError(f"no dev signing key at {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        _publish_once(path, base64.urlsafe_b64encode(secrets.token_bytes(32)))
     return path.read_text().strip().encode()
+
+
+def _publish_once(path: Path, content: bytes) -> None:
+    """Writes `content` at `path` unless a file is there already, whole or not at all: written under another name
+    beside it (mode 0600), then linked. Replicas starting at once on one `var/` keep the first key linked and read it;
+    writing the file in place, one failed on it (`FileExistsError`) or read it still empty."""
+    fd, written = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process's key is there: it is the one
+            os.link(written, path)
+    finally:
+        os.unlink(written)
 
 
 def token_claims(

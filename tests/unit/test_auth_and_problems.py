@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 import jwt
 import pytest
 
-from services.common.auth import mint_dev_token
+from services.common.auth import load_dev_key, mint_dev_token
 from services.common.settings import PlatformSettings
 from services.runtime.registry import SERVICES, app_builder, settings_class
 from tests.access_matrix import api_routes
@@ -142,3 +144,23 @@ def test_production_mode_refuses_to_store_events_unencrypted() -> None:
         ReferralSettings(
             mode="production", jwks_url="https://idp.example/jwks", jwt_issuer="https://idp.example", vault_key="x" * 44
         )
+
+
+def test_replicas_starting_at_once_on_one_var_share_one_complete_dev_key(tmp_path: Path) -> None:
+    """Development replicas sharing `var/` create the signing, vault and session keys on first start. Written in
+    place, a replica losing the race failed with FileExistsError, or read the file still empty (36 and 7 of 300
+    rounds of two processes)."""
+    for round_ in range(50):
+        path = tmp_path / f"round-{round_}" / "dev-signing-key"
+        together = threading.Barrier(4)
+
+        def replica(path: Path = path, together: threading.Barrier = together) -> bytes:
+            together.wait()
+            return load_dev_key(path)
+
+        with ThreadPoolExecutor(4) as pool:
+            found = [pool.submit(replica) for _ in range(4)]
+        keys = {key.result() for key in found}
+        assert len(keys) == 1 and len(keys.pop()) == 44
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in path.parent.iterdir()] == ["dev-signing-key"]  # nothing left beside it
