@@ -648,6 +648,20 @@ def increment_all(app: Counters, ids: list[uuid.UUID]) -> None:
     app.record(*items)
 
 
+def inserts_attempted(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many events each insert `app`'s recorder attempted held (the library attempts a write again after an
+    operational error)."""
+    recorder: Any = app.recorder
+    insert, attempts = recorder._insert_stored_events, []
+
+    def counted(curs: Any, stored_events: Sequence[Any], **kwargs: Any) -> None:
+        attempts.append(len(stored_events))
+        insert(curs, stored_events, **kwargs)
+
+    monkeypatch.setattr(recorder, "_insert_stored_events", counted)
+    return attempts
+
+
 def reads_ahead(app: Counters, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many aggregates each read ahead of `app`'s recorder asked for, one entry a connection reading."""
     return spied(app.recorder, monkeypatch, "_read_heads", len)
@@ -682,6 +696,29 @@ def test_a_write_to_64_aggregates_or_more_reads_their_seals_ahead_fewer_ask_them
         assert [len(lookup) for lookup in lookups] == asked
         assert isinstance(mine.recorder, SealedStore)
         assert verify_store(mine.recorder).ok
+
+
+@pytest.mark.integration
+def test_a_large_write_that_another_writer_outran_fails_once_as_a_conflict(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas' clock ticks flag the same 300 referrals: the second one's write conflicts. psycopg met the
+    conflict as it still sent the write's parts and left the pipeline aborted, so the library's commit failed with
+    `PipelineAborted`, an operational error it attempted the whole write again for (up to ten times, 0.2 s apart,
+    under the events table's lock), and which then escaped the tick instead of its fallback for a conflict."""
+    store_url = fresh_postgres_store(postgres_dsn)
+    for _ in range(5):
+        ids = counters_moved_elsewhere(store_url, 300)
+        with Counters(env=persistence_env(store_url)) as late:
+            stale = [late.repository.get(originator_id) for originator_id in ids]
+            increment_all(late, ids)  # the other replica's tick goes first
+            attempts = inserts_attempted(late, monkeypatch)
+            for item in stale:
+                item.increment()
+            with pytest.raises(IntegrityError):
+                late.record(*stale)
+            assert attempts == [300]
+            assert verify_store(late.recorder).ok
 
 
 @pytest.mark.integration

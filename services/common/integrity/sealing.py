@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, overload, runtime_checkable
 from uuid import UUID
@@ -20,6 +20,8 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 from psycopg import Error as DatabaseError
+from psycopg import IntegrityError
+from psycopg.errors import PipelineAborted
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
@@ -317,6 +319,21 @@ def _carried_out() -> Iterator[None]:
         raise
     except Exception as error:
         raise SealingAbortedError(error) from error
+
+
+@contextmanager
+def _conflict_surfacing(connection: Any) -> Iterator[None]:
+    """A version conflict psycopg meets while a large write still sends its parts (it reads the results already in
+    as it sends) leaves the write as itself. The pipeline is synced first, so that the library's transaction rolls
+    back: left aborted, its commit failed with `PipelineAborted`, an operational error the library attempts the
+    whole write again for (ten times, 0.2 s apart, each under the events table's lock), and which a clock tick racing
+    another replica's did not take for a conflict (issue 14's replicas, 2026-12-04)."""
+    try:
+        yield
+    except (IntegrityError, PipelineAborted):  # aborted: a command before this one failed, the sync raises its error
+        with suppress(PipelineAborted), connection.pipeline() as pipeline:  # the commands after it: aborted
+            pipeline.sync()
+        raise
 
 
 class AggregateHeads:
@@ -797,25 +814,26 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         found, ids, ahead = self._before_insert(curs, stored_events, ahead)
         previous = genesis(store_id) if found["notification_id"] is None else _unhex(found)
         heads = _all_known(ahead) if found["first"] is None else None  # else those stored unsealed before are too
-        aggregates: dict[str, bytes] = {}  # each aggregate's hash at its last event lined so far
-        sent = 0
-        for part in _parts(stored_events):
-            numbers = ids[sent : sent + len(part)]
-            columns = (numbers, *self._columns(part))
-            curs.execute(self._insert_numbered, columns, binary=True, prepare=_after_first(sent))
-            if heads is not None:  # the part's seals, chained while the server inserts it, sent behind it
+        with _conflict_surfacing(curs.connection):
+            aggregates: dict[str, bytes] = {}  # each aggregate's hash at its last event lined so far
+            sent = 0
+            for part in _parts(stored_events):
+                numbers = ids[sent : sent + len(part)]
+                columns = (numbers, *self._columns(part))
+                curs.execute(self._insert_numbered, columns, binary=True, prepare=_after_first(sent))
+                if heads is not None:  # the part's seals, chained while the server inserts it, sent behind it
+                    with _carried_out():
+                        names = ahead.names[sent : sent + len(part)]
+                        part_lined = line_events(_event_bytes(part, names), heads.__getitem__, aggregates)
+                        previous = self._send_seals(curs, part_lined, numbers, previous, behind_insert=True)
+                sent += len(part)
+            sealed = heads is not None
+            if not sealed and found["first"] is None:  # the seals being read ahead may all be in by now
                 with _carried_out():
-                    names = ahead.names[sent : sent + len(part)]
-                    part_lined = line_events(_event_bytes(part, names), heads.__getitem__, aggregates)
-                    previous = self._send_seals(curs, part_lined, numbers, previous, behind_insert=True)
-            sent += len(part)
-        sealed = heads is not None
-        if not sealed and found["first"] is None:  # the seals being read ahead may all be in by now
-            with _carried_out():
-                all_lined = self._lined_ahead(stored_events, ahead)
-                if all_lined is not None:
-                    self._send_seals(curs, all_lined, ids, previous, behind_insert=True)
-            sealed = all_lined is not None
+                    all_lined = self._lined_ahead(stored_events, ahead)
+                    if all_lined is not None:
+                        self._send_seals(curs, all_lined, ids, previous, behind_insert=True)
+                sealed = all_lined is not None
         self._after_insert.written = _Written(ahead, ids, found, sealed)
 
     def _insert_returning(self, curs: Any, stored_events: Sequence[StoredEvent], ahead: HeadsAhead) -> None:
