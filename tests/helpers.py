@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition as AIOTopicPartition
@@ -263,3 +264,11 @@ def spied(target: Any, monkeypatch: pytest.MonkeyPatch, method: str, seen: Calla
 
     monkeypatch.setattr(target, method, spy)
     return calls
+
+
+def waiting_on_a_lock(dsn: str) -> bool:
+    """Whether a session of the PostgreSQL server at `dsn` waits for a lock (a statement blocked behind a
+    transaction a test holds open)."""
+    with psycopg.connect(dsn, autocommit=True) as watcher:
+        row = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()
+    return bool(row and row[0])

@@ -217,6 +217,13 @@ class Database:
                 raise
             tx.execute("COMMIT")
 
+    def columns(self, tx: Tx, table: str) -> set[str]:
+        """The names of `table`'s columns."""
+        if self.dialect == "postgres":
+            sql = "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND "
+            return {str(row[0]) for row in tx.execute(sql + "table_name = ?", (table,))}
+        return {str(row[1]) for row in tx.execute(f"PRAGMA table_info({table})")}
+
     @contextmanager
     def snapshot(self) -> Iterator[Tx]:
         """A connection whose statements all see the database as it stood at the first of them (one read-only
@@ -376,7 +383,10 @@ class ProjectionVersionError(RuntimeError):
 
 
 TRACKING = """CREATE TABLE IF NOT EXISTS projections (
-    name TEXT PRIMARY KEY, version TEXT NOT NULL, position BIGINT NOT NULL)"""
+    name TEXT PRIMARY KEY, version TEXT NOT NULL, position BIGINT NOT NULL, resets BIGINT NOT NULL DEFAULT 0)"""
+RESETS = "SELECT resets FROM projections WHERE name = ?"
+"""How many times a projection's tables were dropped and built again (`Projector._reset`): a read that saw it move
+while it ran may have read them empty (`Projector.read`)."""
 TRACKING_LOCK = "rls-projections-table"
 """What creating `projections` is serialised on: every projection of a store shares it, and two transactions creating
 it at once on PostgreSQL (`IF NOT EXISTS` or not) fail one with a unique violation in the catalog."""
@@ -392,6 +402,8 @@ class Projector:
         self.db = Database(app.env)
         self._lock = threading.Lock()
         self._ready = False
+        self._resets = 0
+        """The projection's `resets` as this process last read it."""
         self._index = topics_of(app, self.db, projection)
 
     def _open(self) -> None:
@@ -400,12 +412,16 @@ class Projector:
             return
         with self.db.transaction(TRACKING_LOCK) as tx:  # replicas opening other projections at once
             tx.execute(TRACKING)
+            if "resets" not in self.db.columns(tx, "projections"):  # a table made before 2026-12-04
+                tx.execute("ALTER TABLE projections ADD COLUMN resets BIGINT NOT NULL DEFAULT 0")
         with self.db.transaction(self.projection.name) as tx:
             if self._index.create:
                 tx.execute(self._index.create)
             row = tx.one("SELECT version FROM projections WHERE name = ?", (self.projection.name,))
             if row is None or row[0] != self.projection.version:
                 self._reset(tx)
+            resets = tx.one(RESETS, (self.projection.name,))
+        self._resets = int(resets[0]) if resets else 0
         self._ready = True
 
     def _reset(self, tx: Tx) -> None:
@@ -415,7 +431,8 @@ class Projector:
             tx.execute(statement)
         tx.execute(
             "INSERT INTO projections (name, version, position) VALUES (?, ?, 0) "
-            "ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = 0",
+            "ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = 0, "
+            "resets = projections.resets + 1",
             (self.projection.name, self.projection.version),
         )
 
@@ -521,13 +538,21 @@ class Projector:
         """One query of the projection, caught up with everything recorded so far (as `reading`). The seek telling
         whether anything it applies was recorded since runs with the query on one connection of the pool (on
         PostgreSQL in one round trip instead of two); after a catch-up the query runs again."""
-        if self._ready and isinstance(self._index, TopicIndex):
+        if not (self._ready and isinstance(self._index, TopicIndex)):
+            with self.reading() as tx:
+                return tx.execute(sql, params)
+        name = (self.projection.name,)
+        while True:
             with self.db.connection() as tx:
-                pending, rows = tx.together([(self._index.pending_sql, (self.projection.name,)), (sql, params)])
-            if not pending:
+                pending, rows, resets = tx.together([(self._index.pending_sql, name), (sql, params), (RESETS, name)])
+            seen = int(resets[0][0]) if resets else 0
+            if not pending and seen == self._resets:
                 return rows
-        with self.reading() as tx:
-            return tx.execute(sql, params)
+            # new events, or the tables were built again since this process last looked: perhaps while the query ran
+            # (another process's rebuild: the query then waited for its reset and read the new tables still empty)
+            with self._lock:
+                self._catch_up()
+            self._resets = seen
 
     def close(self) -> None:
         self.db.close()

@@ -14,6 +14,7 @@ from services.referral.application import Referrals, Submission
 from services.referral.domain import SubjectErasedError
 from services.referral.vault import Vault
 from tests.conftest import fresh_postgres_store
+from tests.helpers import waiting_on_a_lock
 from tests.referral.fakes import FakeDirectory
 
 SUBMISSION = Submission(
@@ -85,15 +86,9 @@ def test_a_replica_storing_the_same_information_at_once_stores_it_and_does_not_f
         with ThreadPoolExecutor(1) as pool:
             stored = pool.submit(vault.store, "r-same", SUBMISSION.subject_id, {"CONTACT": "555-0199"})
             deadline = time.monotonic() + 10
-            while not _waiting_on_a_lock(postgres_dsn) and time.monotonic() < deadline:
+            while not waiting_on_a_lock(postgres_dsn) and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert not stored.done()
             other.commit()
             stored.result(timeout=10)
     assert vault.read("r-same", ["CONTACT"]) == {"CONTACT": "555-0199"}
-
-
-def _waiting_on_a_lock(dsn: str) -> bool:
-    with psycopg.connect(dsn, autocommit=True) as watcher:
-        row = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()
-    return bool(row and row[0])

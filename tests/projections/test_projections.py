@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -19,6 +20,7 @@ import pytest
 from services.common.eventstore import persistence_env
 from services.common.projections import Database, ProjectionVersionError, Projector, TopicIndex, Tx
 from tests.conftest import fresh_postgres_store
+from tests.helpers import waiting_on_a_lock
 from tests.projections.counting import Counter, Counters, EventCounts, counts, created_only
 
 
@@ -96,6 +98,49 @@ def test_a_new_version_rebuilds_the_projection_by_itself(store_url: str) -> None
     second = Projector(app, EventCounts(version="2"))
     assert counts(second) == expected
     second.close()
+    app.close()
+
+
+@pytest.mark.integration
+def test_a_read_a_rebuild_beside_it_emptied_the_tables_under_is_read_again_complete(postgres_dsn: str) -> None:
+    """`rls projections rebuild` beside a live replica: the replica's freshness check ran before the rebuild's reset
+    committed (nothing pending), its query waited for the reset's lock and read the new tables, still empty. The
+    consent service then recorded and answered DENY for a person whose consent was in the store (one wrong answer a
+    rebuild under load). The read now also reads how many times the tables were built again, after its query, and
+    reads again once caught up when that moved."""
+    url = fresh_postgres_store(postgres_dsn)
+    app, expected = seeded(url)
+    live, rebuilding = Projector(app, created_only(EventCounts())), Projector(app, created_only(EventCounts()))
+    query = "SELECT originator, applied FROM event_counts"
+    assert len(live.read(query)) == len(expected)  # opened, caught up
+    with ThreadPoolExecutor(1) as pool, rebuilding.db.transaction(rebuilding.projection.name) as tx:
+        rebuilding._reset(tx)  # the tables dropped and made again, not committed yet
+        read = pool.submit(live.read, query)
+        deadline = time.monotonic() + 10
+        while not waiting_on_a_lock(postgres_dsn) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not read.done()
+    assert {str(k): int(v) for k, v in read.result(timeout=10)} == dict.fromkeys(expected, 1)
+    live.close()
+    rebuilding.close()
+    app.close()
+
+
+def test_a_table_of_positions_made_before_the_count_of_resets_gains_it(store_url: str) -> None:
+    """A store whose `projections` table was made by the release before: its rows are kept, the column is added."""
+    app, expected = seeded(store_url)
+    db = Database(app.env)
+    with db.transaction("test") as tx:
+        tx.execute("CREATE TABLE projections (name TEXT PRIMARY KEY, version TEXT NOT NULL, position BIGINT NOT NULL)")
+        tx.execute("INSERT INTO projections (name, version, position) VALUES ('elsewhere', '1', 7)")
+    projector = Projector(app, EventCounts())
+    assert counts(projector) == expected
+    with db.connection() as tx:
+        assert tx.execute("SELECT name, position, resets FROM projections WHERE name = 'elsewhere'") == [
+            ("elsewhere", 7, 0)
+        ]
+    projector.close()
+    db.close()
     app.close()
 
 
@@ -245,7 +290,7 @@ def test_a_read_is_caught_up_and_its_freshness_check_travels_with_the_query(
 
         monkeypatch.setattr(psycopg.Connection, "execute", spied)
         assert len(projector.read(query)) == 3
-        assert [pipelined for _, pipelined in sent] == [True, True], sent
+        assert [pipelined for _, pipelined in sent] == [True, True, True], sent  # with the count of its resets
         assert sent[1][0] == query
     checkouts: list[int] = []
     connection = projector.db.connection
