@@ -542,17 +542,18 @@ class Projector:
             with self.reading() as tx:
                 return tx.execute(sql, params)
         name = (self.projection.name,)
+        caught_up = False
         while True:
             with self.db.connection() as tx:
                 pending, rows, resets = tx.together([(self._index.pending_sql, name), (sql, params), (RESETS, name)])
             seen = int(resets[0][0]) if resets else 0
-            if not pending and seen == self._resets:
+            if (caught_up or not pending) and seen == self._resets:  # once caught up, later events may be left
                 return rows
             # new events, or the tables were built again since this process last looked: perhaps while the query ran
             # (another process's rebuild: the query then waited for its reset and read the new tables still empty)
             with self._lock:
                 self._catch_up()
-            self._resets = seen
+            self._resets, caught_up = seen, True
 
     def close(self) -> None:
         self.db.close()
