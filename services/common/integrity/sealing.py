@@ -330,9 +330,14 @@ def _conflict_surfacing(connection: Any) -> Iterator[None]:
     another replica's did not take for a conflict (issue 14's replicas, 2026-12-04)."""
     try:
         yield
-    except (IntegrityError, PipelineAborted):  # aborted: a command before this one failed, the sync raises its error
-        with suppress(PipelineAborted), connection.pipeline() as pipeline:  # the commands after it: aborted
-            pipeline.sync()
+    except (IntegrityError, PipelineAborted) as error:  # aborted: a command before this one failed
+        try:
+            with suppress(PipelineAborted), connection.pipeline() as pipeline:  # the commands after it: aborted
+                pipeline.sync()  # raises the error of the command that failed, when not raised yet
+        except IntegrityError:
+            raise  # a conflict
+        except DatabaseError:
+            raise error from None  # another failure (a plan the table's change made stale): attempted again, as before
         raise
 
 
