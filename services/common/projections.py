@@ -225,13 +225,16 @@ class Database:
         return {str(row[1]) for row in tx.execute(f"PRAGMA table_info({table})")}
 
     @contextmanager
-    def snapshot(self) -> Iterator[Tx]:
+    def snapshot(self, shared: str) -> Iterator[Tx]:
         """A connection whose statements all see the database as it stood at the first of them (one read-only
-        transaction: `REPEATABLE READ` on PostgreSQL, a read transaction of SQLite's WAL)."""
+        transaction: `REPEATABLE READ` on PostgreSQL, a read transaction of SQLite's WAL). On PostgreSQL it holds the
+        advisory lock `shared` in shared mode: a writer taking it (`Projector._reset`) waits for it, and it for that
+        writer (a snapshot does not cover tables dropped and made again after it)."""
         with self.connection() as tx:
             if self.dialect == "postgres":
                 with tx.connection.transaction():
                     tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    tx.execute("SELECT pg_advisory_xact_lock_shared(hashtext(?))", (shared,))
                     yield tx
                 return
             tx.execute("BEGIN")
@@ -404,6 +407,8 @@ class Projector:
         self._ready = False
         self._resets = 0
         """The projection's `resets` as this process last read it."""
+        self._reset_lock = f"rls-projection-reset:{projection.name}"
+        """Held shared by each reading (`reading`), alone by a reset of the tables (`_reset`)."""
         self._index = topics_of(app, self.db, projection)
 
     def _open(self) -> None:
@@ -425,6 +430,8 @@ class Projector:
         self._ready = True
 
     def _reset(self, tx: Tx) -> None:
+        if self.db.dialect == "postgres":  # once every reading under way is done, and before any other starts
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (self._reset_lock,))
         for table in self.projection.tables:
             tx.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in self.projection.schema(self.db):
@@ -483,17 +490,6 @@ class Projector:
             tx.execute("UPDATE projections SET position = ? WHERE name = ?", (position, self.projection.name))
         return len(notifications), position
 
-    def _fresh(self) -> None:
-        """Catches up when something this projection applies was recorded since its stored position (one seek; for a
-        projection naming its topics it waits for no other event). The check holds no lock: readers wait for each
-        other only to catch up."""
-        if not self._ready:
-            with self._lock:
-                self._open()
-        if self._pending():
-            with self._lock:
-                self._catch_up()
-
     def rebuild(self, progress: Progress | None = None) -> int:
         """Drops the projection's rows and applies the whole log again; returns how many events were applied."""
         with self._lock:
@@ -521,18 +517,22 @@ class Projector:
 
     @contextmanager
     def reading(self) -> Iterator[Tx]:
-        """A connection to query the projection, caught up with everything recorded so far (reads its writes)."""
-        self._fresh()
-        with self.db.connection() as tx:
-            yield tx
-
-    @contextmanager
-    def snapshot(self) -> Iterator[Tx]:
-        """As `reading`, its statements seeing one state of the projection (`Database.snapshot`): for a reader of
-        several statements whose rows must agree while another replica applies events between them."""
-        self._fresh()
-        with self.db.snapshot() as tx:
-            yield tx
+        """A connection to query the projection, caught up with everything recorded so far (reads its writes), whose
+        statements all see one state of it (`Database.snapshot`): another replica applying events between them, or
+        a rebuild beside it emptying its tables, changes nothing they read. Its freshness check is made in that
+        snapshot; after a catch-up (outside it), the reading starts again in a new one."""
+        if not self._ready:
+            with self._lock:
+                self._open()
+        caught_up = False
+        while True:
+            with self.db.snapshot(self._reset_lock) as tx:
+                if caught_up or not self._index.pending(tx, self.projection.name):
+                    yield tx
+                    return
+            with self._lock:
+                self._catch_up()
+            caught_up = True
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """One query of the projection, caught up with everything recorded so far (as `reading`). The seek telling

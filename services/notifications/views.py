@@ -380,7 +380,7 @@ class Board:
         due first."""
         skipped = [str(s) for s in skip]
         but = f" AND subscription_id NOT IN ({_marks(skipped)})" if skipped else ""
-        with self.projector.snapshot() as tx:  # another replica may delete a subscription's rows between statements
+        with self.projector.reading() as tx:  # one snapshot: another replica may delete a subscription's rows meanwhile
             heads = tx.execute(
                 f"SELECT subscription_id, referral_id, delivery_id FROM board_queue WHERE due_at <= ?{but} "  # noqa: S608
                 "ORDER BY due_at, seq LIMIT ?",
