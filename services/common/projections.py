@@ -231,11 +231,15 @@ class Database:
         advisory lock `shared` in shared mode: a writer taking it (`Projector._reset`) waits for it, and it for that
         writer (a snapshot does not cover tables dropped and made again after it)."""
         with self.connection() as tx:
-            if self.dialect == "postgres":
-                with tx.connection.transaction():
-                    tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    tx.execute("SELECT pg_advisory_xact_lock_shared(hashtext(?))", (shared,))
-                    yield tx
+            if self.dialect == "postgres":  # the lock before the transaction: its first statement takes the snapshot
+                tx.execute("SELECT pg_advisory_lock_shared(hashtext(?))", (shared,))
+                try:
+                    with tx.connection.transaction():
+                        tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                        yield tx
+                finally:
+                    with suppress(psycopg.Error):  # a connection lost has let it go
+                        tx.execute("SELECT pg_advisory_unlock_shared(hashtext(?))", (shared,))
                 return
             tx.execute("BEGIN")
             try:
