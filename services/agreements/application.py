@@ -434,30 +434,37 @@ class Agreements(TrackedApplication):
             agreement = self._agreement_of(referral)
             if agreement is None:
                 return False
-            period_start, period_end = agreement.year_of(referral.occurred_at)
-            use_id = volume_use_id(agreement.id, referral.to_service, period_start)
-            use = self._find_volume(use_id) or VolumeUse(
-                id=use_id,
-                agreement_id=agreement.id,
-                service=referral.to_service,
-                period_start=period_start,
-                period_end=period_end,
-            )
-            per_year = agreement.terms_at(referral.occurred_at).volume_for(referral.to_service)
-            use.use(referral.referral_id, referral.occurred_at, per_year)
-            guard = CountedReferral(
-                id=guard_id,
-                referral_id=referral.referral_id,
-                agreement_id=agreement.id,
-                service=referral.to_service,
-                period_start=period_start,
-            )
             try:
-                self.record(use, guard, tracking=tracking)
+                self.record(*self._counted(referral, agreement, guard_id), tracking=tracking)
             except IntegrityError:  # the volume moved meanwhile (another replica counted against it): read it again
                 continue
             return True
         raise IntegrityError(f"volume use kept changing over {VOLUME_ATTEMPTS} attempts")
+
+    def _counted(
+        self, referral: AcceptedReferral, agreement: Agreement, guard_id: uuid.UUID
+    ) -> tuple[VolumeUse, CountedReferral]:
+        """The agreement's volume of the referral's year as it stands, with the referral used against it, and the guard
+        recording that it was counted (recorded together)."""
+        period_start, period_end = agreement.year_of(referral.occurred_at)
+        use_id = volume_use_id(agreement.id, referral.to_service, period_start)
+        use = self._find_volume(use_id) or VolumeUse(
+            id=use_id,
+            agreement_id=agreement.id,
+            service=referral.to_service,
+            period_start=period_start,
+            period_end=period_end,
+        )
+        per_year = agreement.terms_at(referral.occurred_at).volume_for(referral.to_service)
+        use.use(referral.referral_id, referral.occurred_at, per_year)
+        guard = CountedReferral(
+            id=guard_id,
+            referral_id=referral.referral_id,
+            agreement_id=agreement.id,
+            service=referral.to_service,
+            period_start=period_start,
+        )
+        return use, guard
 
     def _agreement_of(self, referral: AcceptedReferral) -> Agreement | None:
         """The agreement the referral counts against: the one it names if that one covers its acceptance (the
