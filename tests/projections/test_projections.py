@@ -134,6 +134,41 @@ def test_a_read_a_rebuild_beside_it_emptied_the_tables_under_is_read_again_compl
     app.close()
 
 
+@pytest.mark.integration
+def test_a_readings_lock_and_snapshot_cost_three_round_trips_on_postgresql(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond its freshness check and its queries, a reading takes its shared lock (a statement alone, before the
+    transaction), begins its snapshot with its isolation in one statement, and ends it and lets the lock go in one
+    pipeline: three round trips where there were five (the lock, `BEGIN`, `SET TRANSACTION`, `COMMIT`, the unlock).
+    The lock is let go: a reset takes it at once after."""
+    app, expected = seeded(fresh_postgres_store(postgres_dsn), aggregates=2, increments=1)
+    projector = Projector(app, created_only(EventCounts()))
+    query = "SELECT originator, applied FROM event_counts"
+    assert len(projector.read(query)) == len(expected)  # opened, caught up
+    sent: list[tuple[str, bool]] = []
+    execute = psycopg.Connection.execute
+
+    def spied(self: psycopg.Connection[Any], statement: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append((str(statement).split("(")[0], bool(self.pgconn.pipeline_status)))
+        return execute(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", spied)
+    with projector.reading() as tx:
+        assert len(tx.execute(query)) == len(expected)
+    monkeypatch.undo()
+    apart = [statement for statement, pipelined in sent if not pipelined]
+    assert apart[:2] == ["SELECT pg_advisory_lock_shared", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"], sent
+    assert len(apart) == 4, sent  # the lock, the start, the freshness check, the query
+    assert [statement for statement, pipelined in sent if pipelined] == ["COMMIT", "SELECT pg_advisory_unlock_shared"]
+    with projector.db.connection() as tx:
+        tx.execute("SET lock_timeout = '1s'")
+        tx.execute("SELECT pg_advisory_lock(hashtext(?))", (projector._reset_lock,))
+        tx.execute("SELECT pg_advisory_unlock(hashtext(?))", (projector._reset_lock,))
+    projector.close()
+    app.close()
+
+
 def test_a_table_of_positions_made_before_the_count_of_resets_gains_it(store_url: str) -> None:
     """A store whose `projections` table was made by the release before: its rows are kept, the column is added."""
     app, expected = seeded(store_url)
