@@ -35,6 +35,8 @@ from services.common.writer_lock import WriterLock
 
 Dialect = Literal["sqlite", "postgres"]
 Row = tuple[Any, ...]
+Statement = tuple[str, Sequence[Any]]
+"""A statement with `?` placeholders and its parameters."""
 Progress = Callable[[int, int], None]
 """Called with (events applied so far, events to apply) while catching up."""
 
@@ -225,21 +227,22 @@ class Database:
         return {str(row[1]) for row in tx.execute(f"PRAGMA table_info({table})")}
 
     @contextmanager
-    def snapshot(self, shared: str) -> Iterator[Tx]:
+    def snapshot(self, shared: str, first: Statement | None = None) -> Iterator[tuple[Tx, list[Row]]]:
         """A connection whose statements all see the database as it stood at the first of them (one read-only
-        transaction: `REPEATABLE READ` on PostgreSQL, a read transaction of SQLite's WAL). On PostgreSQL it holds the
-        advisory lock `shared` in shared mode: a writer taking it (`Projector._reset`) waits for it, and it for that
-        writer (a snapshot does not cover tables dropped and made again after it). On PostgreSQL that costs three
-        round trips: the lock (alone: a transaction whose first statement waited for it would have taken its
-        snapshot before), the transaction's start with its isolation in one statement, and its end with the lock's
-        release in one pipeline (five before)."""
+        transaction: `REPEATABLE READ` on PostgreSQL, a read transaction of SQLite's WAL), and the rows of `first`, run
+        first in it. On PostgreSQL it holds the advisory lock `shared` in shared mode: a writer taking it
+        (`Projector._reset`) waits for it, and it for that writer (a snapshot does not cover tables dropped and made
+        again after it). That costs two round trips besides its statements: the lock, alone (a transaction whose
+        first statement waited for it would have taken its snapshot before), and the transaction's end with the
+        lock's release, in one pipeline; its start, with its isolation in one statement, goes in the pipeline of
+        `first` (five round trips before)."""
         with self.connection() as tx:
             if self.dialect == "postgres":
                 connection = tx.connection
                 tx.execute("SELECT pg_advisory_lock_shared(hashtext(?))", (shared,))
                 try:
-                    tx.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    yield tx
+                    begun = tx.together([("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", ()), *_given(first)])
+                    yield tx, begun[-1] if first else []
                 finally:
                     with suppress(psycopg.Error), connection.pipeline():  # a connection lost has let the lock go
                         connection.execute("COMMIT")  # a read: nothing to undo (in a failed one, the server rolls back)
@@ -247,7 +250,7 @@ class Database:
                 return
             tx.execute("BEGIN")
             try:
-                yield tx
+                yield tx, tx.together(_given(first))[-1] if first else []
             finally:
                 tx.execute("COMMIT")  # a read: nothing to undo
 
@@ -256,6 +259,10 @@ class Database:
             for connection in self._all:
                 connection.close()
             self._all.clear()
+
+
+def _given(statement: Statement | None) -> list[Statement]:
+    return [] if statement is None else [statement]
 
 
 def _reusable(connection: Any) -> bool:
@@ -532,10 +539,12 @@ class Projector:
         if not self._ready:
             with self._lock:
                 self._open()
+        name = self.projection.name
         caught_up = False
         while True:
-            with self.db.snapshot(self._reset_lock) as tx:
-                if caught_up or not self._index.pending(tx, self.projection.name):
+            seek = (self._index.pending_sql, (name,)) if isinstance(self._index, TopicIndex) and not caught_up else None
+            with self.db.snapshot(self._reset_lock, seek) as (tx, found):
+                if caught_up or not (found if seek else self._index.pending(tx, name)):
                     yield tx
                     return
             with self._lock:
