@@ -241,7 +241,8 @@ class Database:
                 connection = tx.connection
                 tx.execute("SELECT pg_advisory_lock_shared(hashtext(?))", (shared,))
                 try:
-                    begun = tx.together([("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", ()), *_given(first)])
+                    begin: Statement = ("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", ())
+                    begun = tx.together([begin, first] if first else [begin])
                     yield tx, begun[-1] if first else []
                 finally:
                     with suppress(psycopg.Error), connection.pipeline():  # a connection lost has let the lock go
@@ -250,7 +251,7 @@ class Database:
                 return
             tx.execute("BEGIN")
             try:
-                yield tx, tx.together(_given(first))[-1] if first else []
+                yield tx, tx.execute(*first) if first else []
             finally:
                 tx.execute("COMMIT")  # a read: nothing to undo
 
@@ -259,10 +260,6 @@ class Database:
             for connection in self._all:
                 connection.close()
             self._all.clear()
-
-
-def _given(statement: Statement | None) -> list[Statement]:
-    return [] if statement is None else [statement]
 
 
 def _reusable(connection: Any) -> bool:

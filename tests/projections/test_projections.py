@@ -37,6 +37,19 @@ def seeded(url: str, aggregates: int = 5, increments: int = 6) -> tuple[Counters
     return app, expected
 
 
+def statements_sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Each statement psycopg connections execute from now on, and whether it went in a pipeline."""
+    sent: list[tuple[str, bool]] = []
+    execute = psycopg.Connection.execute
+
+    def spied(self: psycopg.Connection[Any], statement: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append((str(statement), bool(self.pgconn.pipeline_status)))
+        return execute(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", spied)
+    return sent
+
+
 def run_projector(url: str, *args: int | str) -> int:
     command = [sys.executable, "-m", "tests.projections.counting", url, *map(str, args)]
     return subprocess.run(command, timeout=120, check=False).returncode
@@ -146,17 +159,11 @@ def test_a_readings_lock_and_snapshot_cost_two_round_trips_on_postgresql(
     projector = Projector(app, created_only(EventCounts()))
     query = "SELECT originator, applied FROM event_counts"
     assert len(projector.read(query)) == len(expected)  # opened, caught up
-    sent: list[tuple[str, bool]] = []
-    execute = psycopg.Connection.execute
-
-    def spied(self: psycopg.Connection[Any], statement: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append((str(statement).split("(")[0], bool(self.pgconn.pipeline_status)))
-        return execute(self, statement, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.Connection, "execute", spied)
+    recorded = statements_sent(monkeypatch)
     with projector.reading() as tx:
         assert len(tx.execute(query)) == len(expected)
     monkeypatch.undo()
+    sent = [(statement.split("(")[0], pipelined) for statement, pipelined in recorded]
     assert [statement for statement, pipelined in sent if not pipelined] == [
         "SELECT pg_advisory_lock_shared",
         query,
@@ -328,14 +335,7 @@ def test_a_read_is_caught_up_and_its_freshness_check_travels_with_the_query(
     app.record(late)
     assert {str(k): int(v) for k, v in projector.read(query)} == {**dict.fromkeys(expected, 1), str(late.id): 1}
     if projector.db.dialect == "postgres":
-        sent: list[tuple[str, bool]] = []
-        execute = psycopg.Connection.execute
-
-        def spied(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-            sent.append((str(query), bool(self.pgconn.pipeline_status)))
-            return execute(self, query, *args, **kwargs)
-
-        monkeypatch.setattr(psycopg.Connection, "execute", spied)
+        sent = statements_sent(monkeypatch)
         assert len(projector.read(query)) == 3
         assert [pipelined for _, pipelined in sent] == [True, True, True], sent  # with the count of its resets
         assert sent[1][0] == query
