@@ -36,6 +36,7 @@ from services.notifications.api_models import (
 from services.notifications.application import Notifications
 from services.notifications.credentials import CredentialsIssuer
 from services.notifications.domain import (
+    ChangedMeanwhileError,
     DeliveryNotFoundError,
     DeliveryStatus,
     KafkaCredentialsBrokerError,
@@ -69,6 +70,7 @@ DOMAIN_ERRORS: dict[type[Exception], ProblemSpec] = {
     ),
     SubscriptionIdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
     SubscriptionVersionConflictError: VERSION_CONFLICT,
+    ChangedMeanwhileError: VERSION_CONFLICT,
     SubscriptionWithoutSecretError: ProblemSpec(409, "subscription-without-secret", "The subscription has no secret"),
     KafkaCredentialsUnavailableError: ProblemSpec(409, "kafka-credentials-unavailable", "No Kafka credentials here"),
     KafkaCredentialsNotFoundError: ProblemSpec(404, "kafka-credentials-not-found", "No such Kafka credentials"),
@@ -302,7 +304,10 @@ def get_delivery(delivery_id: uuid.UUID, principal: Manager, notifications: App)
     response_model=DeliveryPublic,
     response_model_exclude_none=True,
     tags=["deliveries"],
-    responses={404: {"description": "No such delivery for the organisation"}},
+    responses={
+        404: {"description": "No such delivery for the organisation"},
+        409: {"description": "The delivery kept changing while being redelivered (its attempts); ask again"},
+    },
 )
 def redeliver(delivery_id: uuid.UUID, principal: Manager, notifications: App) -> DeliveryPublic:
     """Send the event again (same webhook-id, fresh retry window), after the earlier pending events of its referral."""

@@ -33,6 +33,7 @@ from services.common.eventstore import TrackedApplication
 from services.common.projections import Projector, StateCodec
 from services.notifications.domain import (
     PREVIOUS_SECRET_VALIDITY,
+    ChangedMeanwhileError,
     Delivery,
     DeliveryChannel,
     DeliveryNotFoundError,
@@ -447,7 +448,7 @@ class Notifications(TrackedApplication):
                 self.record(subscription)
             except IntegrityError:  # changed meanwhile (or a concurrent retry with the same key): read it again
                 if attempt == COMMAND_ATTEMPTS:
-                    raise
+                    raise ChangedMeanwhileError("the subscription kept changing; try again") from None
                 continue
             break
         return SecretRotated(self._subscription_entry(subscription_id), False, secret if generated else None)
@@ -577,4 +578,4 @@ class Notifications(TrackedApplication):
                 return
             except IntegrityError:
                 if attempt == COMMAND_ATTEMPTS:
-                    raise
+                    raise ChangedMeanwhileError("it kept changing; try again") from None

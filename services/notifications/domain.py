@@ -115,6 +115,11 @@ class SubscriptionVersionConflictError(NotificationsError):
     """If-Match names another version of the subscription."""
 
 
+class ChangedMeanwhileError(NotificationsError):
+    """Other writers changed the subscription or delivery each time the command was applied again (a 409: the
+    client asks again)."""
+
+
 class SubscriptionWithoutSecretError(NotificationsError):
     """A topic subscription has no signing secret to rotate (only webhooks are signed)."""
 

@@ -4,6 +4,7 @@ deliveries and redelivery."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -230,6 +231,53 @@ def test_pause_resume_and_delete(client: TestClient, auth: Auth) -> None:
     assert client.post(url + "/resume", headers=auth(me, "admin")).status_code == 404
     assert client.get("/v1/subscriptions", headers=auth(me, "admin")).json()["items"] == []
     assert client.get("/v1/subscriptions/not-a-uuid", headers=auth(me, "admin")).status_code == 422
+
+
+def beaten_by_a_rival(client: TestClient, monkeypatch: pytest.MonkeyPatch, rival: Callable[[Any], None]) -> None:
+    """Every load of an aggregate is followed by another writer's change to it, recorded first: the command's write
+    then conflicts each time it is applied again."""
+    notifications = application(client)
+    load = notifications.repository.get
+
+    def loaded_then_changed(aggregate_id: Any, *args: Any, **kwargs: Any) -> Any:
+        aggregate = load(aggregate_id, *args, **kwargs)
+        changed = load(aggregate_id)
+        rival(changed)
+        notifications.record(changed)
+        return aggregate
+
+    monkeypatch.setattr(notifications.repository, "get", loaded_then_changed)
+
+
+def test_a_command_other_writers_keep_beating_is_a_409_to_ask_again_not_a_500(
+    client: TestClient, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender, me = org(), org()
+    created = client.post("/v1/subscriptions", json=webhook(me), headers=auth(me, "admin")).json()
+    Feed(application(client))(Story(sender, me).submitted())
+    url = f"/v1/subscriptions/{created['id']}"
+    [delivery] = client.get(url + "/deliveries", headers=auth(me, "admin")).json()
+    at = datetime.now(UTC)
+
+    def toggled(subscription: Any) -> None:  # paused and resumed: still active
+        subscription.pause(at, "rival")
+        subscription.resume(at, "rival")
+
+    with monkeypatch.context() as patched:
+        beaten_by_a_rival(client, patched, toggled)
+        for asked in (
+            client.post(url + "/pause", headers=auth(me, "admin")),
+            client.post(url + "/rotate-secret", headers=auth(me, "admin")),
+            client.delete(url, headers=auth(me, "admin")),
+        ):
+            assert asked.status_code == 409, asked.text
+            assert asked.json()["type"] == "urn:ca.qc.rls:problem:version-conflict"
+    with monkeypatch.context() as patched:
+        beaten_by_a_rival(client, patched, lambda d: d.redeliver(at, "rival"))
+        redelivered = client.post(f"/v1/deliveries/{delivery['delivery_id']}/redeliver", headers=auth(me, "admin"))
+        assert (redelivered.status_code, redelivered.json()["type"]) == (409, "urn:ca.qc.rls:problem:version-conflict")
+    assert client.get(url, headers=auth(me, "admin")).status_code == 200, "not deleted: the rivals' changes stand"
+    assert client.post(url + "/pause", headers=auth(me, "admin")).status_code == 200, "unbeaten, it is applied"
 
 
 def test_subscriptions_are_listed_by_page(client: TestClient, auth: Auth) -> None:
