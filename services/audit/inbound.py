@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol
 
+import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from services.audit.records import lean
@@ -67,9 +68,33 @@ def _kind(type_: str) -> tuple[str | None, str | None]:
     return classify(type_)
 
 
-@lru_cache(maxsize=4096)
 def _effective(text: str) -> str:
+    """`utc_text(parse_time(text))`. A time already in that form (what the platform's envelopes carry) is only
+    checked, not formatted again: formatting it again gives it back."""
+    if len(text) == len(_UTC_TEXT) and text.isascii() and all(text[i] == mark for i, mark in _UTC_TEXT_MARKS):
+        datetime.fromisoformat(text)  # a check: a value out of range raises as `parse_time` does
+        return text
     return utc_text(parse_time(text))
+
+
+_UTC_TEXT = "2026-12-04T13:00:00.123456Z"
+"""The form of `utc_text`: its digits anywhere, its marks at their places."""
+_UTC_TEXT_MARKS = tuple((i, mark) for i, mark in enumerate(_UTC_TEXT) if not mark.isdigit())
+
+
+def _json_object(value: bytes, text: str) -> Any:
+    """The record's value parsed, as the standard library parses `text` (its decoding): orjson parses it first,
+    and what orjson refuses (JSON's extensions: NaN, lone surrogates, numbers beyond a float) is left to the
+    library's parser, which then accepts or refuses it as before. Only the value's shape and one text field are read
+    from what is parsed: where the two parsers differ on a value they both accept (an integer beyond 64 bits,
+    parsed by orjson as a float), nothing that is kept differs."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return _library_json(text)
+
+
+_library_json = json.JSONDecoder().decode
 
 
 @lru_cache(maxsize=4096)
@@ -81,9 +106,6 @@ def _recorded(timestamp_ms: int) -> str:
     """A record's timestamp as `utc_text` writes it (records published in the same second share the formatting)."""
     seconds, ms = divmod(timestamp_ms, 1000)
     return f"{_utc_second(seconds)}.{ms:03d}000Z"
-
-
-_json_object = json.JSONDecoder().decode
 
 
 def row_of(
@@ -110,9 +132,9 @@ def row_of(
         return Rejected(topic, partition, offset, "unsupported specversion")
     try:
         text = (value or b"").decode()
-        data = _json_object(text)
+        data = _json_object(value or b"", text)
         effective = _effective(moment)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep to parse
         return Rejected(topic, partition, offset, "record value is not JSON")
     except ValueError:
         return Rejected(topic, partition, offset, "time is not an ISO 8601 instant with an offset")
