@@ -70,8 +70,14 @@ def _kind(type_: str) -> tuple[str | None, str | None]:
 
 def _effective(text: str) -> str:
     """`utc_text(parse_time(text))`. A time already in that form (what the platform's envelopes carry) is only
-    checked, not formatted again: formatting it again gives it back."""
-    if len(text) == len(_UTC_TEXT) and text.isascii() and all(text[i] == mark for i, mark in _UTC_TEXT_MARKS):
+    checked, not formatted again: formatting it again gives it back. Hour 24 is left to the formatting (a Python
+    that reads it, 3.14, reads it as the next day's midnight)."""
+    if (
+        len(text) == len(_UTC_TEXT)
+        and text.isascii()
+        and all(text[i] == mark for i, mark in _UTC_TEXT_MARKS)
+        and text[11:13] != "24"
+    ):
         datetime.fromisoformat(text)  # a check: a value out of range raises as `parse_time` does
         return text
     return utc_text(parse_time(text))
@@ -81,17 +87,24 @@ _UTC_TEXT = "2026-12-04T13:00:00.123456Z"
 """The form of `utc_text`: its digits anywhere, its marks at their places."""
 _UTC_TEXT_MARKS = tuple((i, mark) for i, mark in enumerate(_UTC_TEXT) if not mark.isdigit())
 
+SHALLOW = 256
+"""A value with fewer brackets than this is nested less deep than the standard library's parser can go (about
+1,000 levels, Python's recursion limit; orjson goes to 1,023): orjson may parse it."""
+
 
 def _json_object(value: bytes, text: str) -> Any:
-    """The record's value parsed, as the standard library parses `text` (its decoding): orjson parses it first,
-    and what orjson refuses (JSON's extensions: NaN, lone surrogates, numbers beyond a float) is left to the
-    library's parser, which then accepts or refuses it as before. Only the value's shape and one text field are read
-    from what is parsed: where the two parsers differ on a value they both accept (an integer beyond 64 bits,
-    parsed by orjson as a float), nothing that is kept differs."""
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return _library_json(text)
+    """The record's value parsed, as the standard library parses `text` (its decoding). orjson parses a value
+    nested less than `SHALLOW` deep; what orjson refuses (JSON's extensions: NaN, lone surrogates, numbers beyond a
+    float) and every deeper value are left to the library's parser, which accepts or refuses them as before: a value
+    stored is one every reader of the audit database can parse. Only the value's shape and one text field are read
+    from what is parsed: where the two parsers differ on a value both accept (an integer beyond 64 bits, parsed by
+    orjson as a float), nothing that is kept differs."""
+    if value.count(b"[") + value.count(b"{") < SHALLOW:
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            pass
+    return _library_json(text)
 
 
 _library_json = json.JSONDecoder().decode

@@ -221,7 +221,10 @@ def resume(
     tags=["subscriptions"],
     responses={
         **NOT_FOUND,
-        409: {"description": "A topic subscription (no secret), If-Match stale, or Idempotency-Key reused"},
+        409: {
+            "description": "A topic subscription (no secret), If-Match stale, Idempotency-Key reused, or the "
+            "subscription kept changing while rotated (ask again)"
+        },
     },
 )
 def rotate_secret(

@@ -446,9 +446,9 @@ class Notifications(TrackedApplication):
             )
             try:
                 self.record(subscription)
-            except IntegrityError:  # changed meanwhile (or a concurrent retry with the same key): read it again
+            except IntegrityError as conflict:  # changed meanwhile (or a concurrent retry with the same key): again
                 if attempt == COMMAND_ATTEMPTS:
-                    raise ChangedMeanwhileError("the subscription kept changing; try again") from None
+                    raise ChangedMeanwhileError("the subscription kept changing; try again") from conflict
                 continue
             break
         return SecretRotated(self._subscription_entry(subscription_id), False, secret if generated else None)
@@ -469,7 +469,7 @@ class Notifications(TrackedApplication):
                 raise SubscriptionVersionConflictError(f"the subscription is at version {subscription.version}")
             return [subscription, *(command(subscription, self.clock()) or [])]
 
-        self._command_many(changes)
+        self._command_many(changes, "subscription")
         return self._subscription_entry(subscription_id)
 
     def _subscription_entry(self, subscription_id: uuid.UUID) -> SubscriptionEntry:
@@ -531,7 +531,7 @@ class Notifications(TrackedApplication):
             self.record(*self._outcome_changes(outcomes))
         except IntegrityError:  # a concurrent redelivery or subscription change: one by one, reloading
             for outcome in outcomes:
-                self._command_many(functools.partial(self._outcome_changes, [outcome]))
+                self._command_many(functools.partial(self._outcome_changes, [outcome]), "delivery")
 
     def _outcome_changes(self, outcomes: list[AttemptOutcome]) -> list[Aggregate]:
         now = self.clock()
@@ -569,13 +569,15 @@ class Notifications(TrackedApplication):
             command(aggregate)
             return [aggregate]
 
-        self._command_many(changes)
+        self._command_many(changes, kind.__name__.lower())
 
-    def _command_many(self, changes: Callable[[], list[Aggregate]]) -> None:
+    def _command_many(self, changes: Callable[[], list[Aggregate]], what: str) -> None:
+        """Records `changes()`, made again on what another writer recorded meanwhile; `what` they change (a 409's
+        detail when other writers won every time)."""
         for attempt in range(1, COMMAND_ATTEMPTS + 1):
             try:
                 self.record(*changes())
                 return
-            except IntegrityError:
+            except IntegrityError as conflict:
                 if attempt == COMMAND_ATTEMPTS:
-                    raise ChangedMeanwhileError("it kept changing; try again") from None
+                    raise ChangedMeanwhileError(f"the {what} kept changing; try again") from conflict

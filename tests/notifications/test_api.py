@@ -3,6 +3,7 @@ deliveries and redelivery."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.common.egress import EgressBusyError
+from services.notifications.application import AttemptOutcome
+from services.notifications.domain import ChangedMeanwhileError
 from tests.notifications.conftest import PRODUCTION, SECRET, Feed, Story, application, org
 
 Auth = Callable[..., dict[str, str]]
@@ -259,9 +262,10 @@ def test_a_command_other_writers_keep_beating_is_a_409_to_ask_again_not_a_500(
     [delivery] = client.get(url + "/deliveries", headers=auth(me, "admin")).json()
     at = datetime.now(UTC)
 
-    def toggled(subscription: Any) -> None:  # paused and resumed: still active
-        subscription.pause(at, "rival")
-        subscription.resume(at, "rival")
+    def toggled(subscription: Any) -> None:  # paused and resumed, or resumed and paused: as it was
+        pause, resume = subscription.pause, subscription.resume
+        for change in (pause, resume) if subscription.status.value == "ACTIVE" else (resume, pause):
+            change(at, "rival")
 
     with monkeypatch.context() as patched:
         beaten_by_a_rival(client, patched, toggled)
@@ -276,8 +280,16 @@ def test_a_command_other_writers_keep_beating_is_a_409_to_ask_again_not_a_500(
         beaten_by_a_rival(client, patched, lambda d: d.redeliver(at, "rival"))
         redelivered = client.post(f"/v1/deliveries/{delivery['delivery_id']}/redeliver", headers=auth(me, "admin"))
         assert (redelivered.status_code, redelivered.json()["type"]) == (409, "urn:ca.qc.rls:problem:version-conflict")
+        failed = AttemptOutcome(uuid.UUID(delivery["delivery_id"]), delivered=False, error="503")
+        with pytest.raises(ChangedMeanwhileError, match="the delivery kept changing"):  # the worker logs, tries again
+            application(client).record_outcomes([failed])
     assert client.get(url, headers=auth(me, "admin")).status_code == 200, "not deleted: the rivals' changes stand"
-    assert client.post(url + "/pause", headers=auth(me, "admin")).status_code == 200, "unbeaten, it is applied"
+    assert client.post(url + "/pause", headers=auth(me, "admin")).json()["status"] == "PAUSED", "unbeaten: applied"
+    with monkeypatch.context() as patched:
+        beaten_by_a_rival(client, patched, toggled)
+        resumed = client.post(url + "/resume", headers=auth(me, "admin"))
+        assert (resumed.status_code, resumed.json()["type"]) == (409, "urn:ca.qc.rls:problem:version-conflict")
+    assert client.get(url, headers=auth(me, "admin")).json()["status"] == "PAUSED"
 
 
 def test_subscriptions_are_listed_by_page(client: TestClient, auth: Auth) -> None:
