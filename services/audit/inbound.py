@@ -93,8 +93,8 @@ SHALLOW = 256
 
 
 def _json_object(value: bytes, text: str) -> Any:
-    """The record's value parsed, as the standard library parses `text` (its decoding). orjson parses a value
-    nested less than `SHALLOW` deep; what orjson refuses (JSON's extensions: NaN, lone surrogates, numbers beyond a
+    """The record's value parsed, as the standard library parses `text` (its decoding). orjson parses a value with
+    fewer than `SHALLOW` brackets; what orjson refuses (JSON's extensions: NaN, lone surrogates, numbers beyond a
     float) and every deeper value are left to the library's parser, which accepts or refuses them as before: a value
     stored is one every reader of the audit database can parse. Only the value's shape and one text field are read
     from what is parsed: where the two parsers differ on a value both accept (an integer beyond 64 bits, parsed by
