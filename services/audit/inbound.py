@@ -87,19 +87,19 @@ _UTC_TEXT = "2026-12-04T13:00:00.123456Z"
 """The form of `utc_text`: its digits anywhere, its marks at their places."""
 _UTC_TEXT_MARKS = tuple((i, mark) for i, mark in enumerate(_UTC_TEXT) if not mark.isdigit())
 
-SHALLOW = 256
+_SHALLOW = 256
 """A value with fewer brackets than this is nested less deep than the standard library's parser can go (about
 1,000 levels, Python's recursion limit; orjson goes to 1,023): orjson may parse it."""
 
 
 def _json_object(value: bytes, text: str) -> Any:
     """The record's value parsed, as the standard library parses `text` (its decoding). orjson parses a value with
-    fewer than `SHALLOW` brackets; what orjson refuses (JSON's extensions: NaN, lone surrogates, numbers beyond a
+    fewer than `_SHALLOW` brackets; what orjson refuses (JSON's extensions: NaN, lone surrogates, numbers beyond a
     float) and every deeper value are left to the library's parser, which accepts or refuses them as before: a value
     stored is one every reader of the audit database can parse. Only the value's shape and one text field are read
     from what is parsed: where the two parsers differ on a value both accept (an integer beyond 64 bits, parsed by
     orjson as a float), nothing that is kept differs."""
-    if value.count(b"[") + value.count(b"{") < SHALLOW:
+    if value.count(b"[") + value.count(b"{") < _SHALLOW:
         try:
             return orjson.loads(value)
         except orjson.JSONDecodeError:

@@ -314,6 +314,9 @@ class Topics:
     memory)."""
 
     create: str | None = None
+    pending_sql: str | None = None
+    """A seek telling whether one was recorded since the projection's stored position, as one statement (its
+    parameter: the projection's name) that can travel with others; None: asked of the recorder (`pending`)."""
 
     def __init__(self, app: TrackedApplication, topics: frozenset[str] | None) -> None:
         self._recorder = app.recorder
@@ -357,7 +360,7 @@ class TopicIndex(Topics):
         # first row past it looked one seek away in a scan of the table from its first row (1.2 s an idle clock tick
         # at 1M referrals); in the order of the index's key, it is the seek it is.
         ordered = f" ORDER BY {self._id}" if db.dialect == "postgres" else ""
-        self.pending_sql = f"SELECT 1 FROM {table} WHERE {where}{self._id} > {STORED_POSITION}{ordered} LIMIT 1"  # noqa: S608
+        self.pending_sql: str = f"SELECT 1 FROM {table} WHERE {where}{self._id} > {STORED_POSITION}{ordered} LIMIT 1"  # noqa: S608
         self._select = (
             f"SELECT {self._id}, originator_id, originator_version, topic, state FROM {table} "  # noqa: S608
             f"WHERE {where}{self._id} > ? AND {self._id} <= ? ORDER BY {self._id} LIMIT ?"
@@ -537,9 +540,10 @@ class Projector:
             with self._lock:
                 self._open()
         name = self.projection.name
+        pending_sql = self._index.pending_sql
         caught_up = False
         while True:
-            seek = (self._index.pending_sql, (name,)) if isinstance(self._index, TopicIndex) and not caught_up else None
+            seek = (pending_sql, (name,)) if pending_sql is not None and not caught_up else None
             with self.db.snapshot(self._reset_lock, seek) as (tx, found):
                 if caught_up or not (found if seek else self._index.pending(tx, name)):
                     yield tx
@@ -552,14 +556,15 @@ class Projector:
         """One query of the projection, caught up with everything recorded so far (as `reading`). The seek telling
         whether anything it applies was recorded since runs with the query on one connection of the pool (on
         PostgreSQL in one round trip instead of two); after a catch-up the query runs again."""
-        if not (self._ready and isinstance(self._index, TopicIndex)):
+        pending_sql = self._index.pending_sql
+        if not self._ready or pending_sql is None:
             with self.reading() as tx:
                 return tx.execute(sql, params)
         name = (self.projection.name,)
         caught_up = False
         while True:
             with self.db.connection() as tx:
-                pending, rows, resets = tx.together([(self._index.pending_sql, name), (sql, params), (RESETS, name)])
+                pending, rows, resets = tx.together([(pending_sql, name), (sql, params), (RESETS, name)])
             seen = int(resets[0][0]) if resets else 0
             if (caught_up or not pending) and seen == self._resets:  # once caught up, later events may be left
                 return rows

@@ -448,7 +448,7 @@ class Notifications(TrackedApplication):
                 self.record(subscription)
             except IntegrityError as conflict:  # changed meanwhile (or a concurrent retry with the same key): again
                 if attempt == COMMAND_ATTEMPTS:
-                    raise ChangedMeanwhileError("the subscription kept changing; try again") from conflict
+                    raise ChangedMeanwhileError("subscription") from conflict
                 continue
             break
         return SecretRotated(self._subscription_entry(subscription_id), False, secret if generated else None)
@@ -580,4 +580,4 @@ class Notifications(TrackedApplication):
                 return
             except IntegrityError as conflict:
                 if attempt == COMMAND_ATTEMPTS:
-                    raise ChangedMeanwhileError(f"the {what} kept changing; try again") from conflict
+                    raise ChangedMeanwhileError(what) from conflict

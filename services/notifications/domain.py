@@ -119,6 +119,9 @@ class ChangedMeanwhileError(NotificationsError):
     """Other writers changed the subscription or delivery each time the command was applied again (a 409: the
     client asks again)."""
 
+    def __init__(self, what: str) -> None:
+        super().__init__(f"the {what} kept changing; try again")
+
 
 class SubscriptionWithoutSecretError(NotificationsError):
     """A topic subscription has no signing secret to rotate (only webhooks are signed)."""
