@@ -615,19 +615,33 @@ def digest_json(value: Any) -> Any:
     """`to_json(value)` without the fields marked `ADDED` that keep their default, in `value` and the value objects
     of its fields (what a request's digest covers)."""
     data = to_json(value)
-    _drop_unset_additions(value, data)
+    if _holds_fields(type(value)):
+        _drop_unset_additions(value, data)
     return data
 
 
 def _drop_unset_additions(value: Any, data: Any) -> None:
-    if not dataclasses.is_dataclass(value) or isinstance(value, type):
-        return
-    for f in _added_fields(type(value)):
+    """Drops them from `data`, `to_json(value)` for a dataclass instance `value` (descending only into the fields
+    that hold one: each request's digest walks its value objects)."""
+    cls = type(value)
+    for f in _added_fields(cls):
         if getattr(value, f.name) == f.default:
             del data[f.name]
-    for name in _field_names(type(value)):
-        if name in data:
-            _drop_unset_additions(getattr(value, name), data[name])
+    for name in _field_names(cls):
+        field_value = getattr(value, name)
+        if _holds_fields(type(field_value)) and name in data:
+            _drop_unset_additions(field_value, data[name])
+
+
+_DATACLASSES: dict[type, bool] = {}
+
+
+def _holds_fields(cls: type) -> bool:
+    """Whether `cls` is a dataclass (its instances are value objects with fields; a class object's type is not)."""
+    known = _DATACLASSES.get(cls)
+    if known is None:
+        known = _DATACLASSES[cls] = dataclasses.is_dataclass(cls)
+    return known
 
 
 _ADDED_FIELDS: dict[type, tuple[dataclasses.Field[Any], ...]] = {}
