@@ -11,15 +11,11 @@ included; callers arriving meanwhile wait in the queue. Once its batch has commi
 hands the lead to the first caller still queued, which writes the next batch. A lone caller writes at once, with no
 thread hand-off; under load a batch holds whatever arrived during the previous commit.
 
-A caller on an event loop (`record_async`) waits on a future, and when it would lead, the loop itself writes the
-batch, in a callback scheduled at once (`call_soon`): the callers the loop runs before that callback (the requests
-read in the same turn) queue and share the transaction, and the loop is blocked only for the write itself (its
-commit's fsync included: under a millisecond on a local disk). Measured against a committer thread writing in the
-loop's place, the hand-off to that thread and back cost more CPU than the wait it spared the loop (README,
-"Written on the loop"). A caller on a loop queued behind a leader on another thread is written by the committer
-thread (one a `GroupCommit`, started on first use) when the lead comes to it: nothing blocks that leader's thread on
-a loop. `close` refuses new callers on a loop; those already queued are still written (the committer thread stops
-once it has served every lead handed to it).
+A caller on an event loop (`record_async`) cannot lead: blocking there would stall every request. It waits on a
+future instead, and when it would lead, the committer thread (one a `GroupCommit`, started on first use) writes the
+batch in its place; it is woken through the loop once the batch has committed. So a decision answered on the loop
+crosses threads once a batch, not once a request. `close` refuses new callers on a loop; those already queued are
+still written (the committer thread stops once it has served every lead handed to it).
 
 One caller's conflict (an `IntegrityError`: an aggregate version already taken, an Idempotency-Key raced) rolls the
 shared transaction back; each of that batch's callers is then written in a transaction of its own, so only the
@@ -69,8 +65,7 @@ class _Waiter:
     wake: Callable[[], None]
     """Called once this caller may go on: its batch committed (or failed), or the lead is handed to it."""
     leads: bool = True
-    """Whether this caller writes a batch itself when the lead is handed to it (False, a caller on a loop: the
-    committer thread does)."""
+    """Whether this caller writes a batch itself when the lead comes to it (False: the committer thread does)."""
     lead: bool = False
     recordings: Sequence[Recording[Any]] = ()
     error: BaseException | None = None
@@ -106,15 +101,14 @@ class GroupCommit:
         return _outcome(waiter)
 
     async def record_async(self, pending: Pending) -> Sequence[Recording[Any]]:
-        """`record` for a caller on an event loop: it waits without blocking the loop; when it leads, the loop writes
-        its batch in a callback, after the callers it runs meanwhile have queued."""
+        """`record` for a caller on an event loop: it waits without blocking the loop, never leads."""
         if self._closed:
             raise RuntimeError("the group commit is closed: its committer thread writes nothing more")
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         waiter = _Waiter(pending, lambda: _call_soon(loop, done), leads=False)
         if self._enqueue(waiter):
-            loop.call_soon(self._lead)
+            self._hand_to_committer()
         await done
         return _outcome(waiter)
 
@@ -214,14 +208,7 @@ def _outcome(waiter: _Waiter) -> Sequence[Recording[Any]]:
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
-    """Settles `done` on its loop: at once when the loop itself wrote the batch, else from the thread that wrote it
-    (a loop already closed has nobody waiting)."""
-    try:
-        if asyncio.get_running_loop() is loop:
-            _settle(done)
-            return
-    except RuntimeError:  # no loop runs in this thread
-        pass
+    """Settles `done` on its loop (from the thread that wrote the batch); a loop already closed has nobody waiting."""
     try:
         loop.call_soon_threadsafe(_settle, done)
     except RuntimeError:

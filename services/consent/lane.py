@@ -10,9 +10,9 @@ before anything is recorded. So the API keeps one definition (the routes: their 
 a shortcut to the same decisions, giving the same answer bytes.
 
 On a store read in process (SQLite) the lane decides on the event loop itself (`Consents.decide_async`): a hop to the
-thread pool cost 0.2 ms of CPU a request on this machine, more than the engine. The write is the group commit's: the
-loop writes whatever decisions it queued meanwhile in one transaction, and each request is answered once its decision
-is committed. On PostgreSQL a decision's reads are network round trips, which would stall the loop (four
+thread pool cost 0.2 ms of CPU a request on this machine, more than the engine. Only the write leaves the loop: the
+group commit's thread writes whatever decisions queued meanwhile in one transaction, and each request is answered once
+its decision is committed. On PostgreSQL a decision's reads are network round trips, which would stall the loop (four
 times the latency at 200/s, measured): there the decision runs on the thread pool, as the routes' do.
 """
 
@@ -118,7 +118,7 @@ class DecisionLane:
         idempotency_key = None if key is None else key.decode("latin-1")
         asked = (request.request(), actor, idempotency_key)
         try:  # in the request's context: its trace is stored with its event
-            if application.reads_in_process:  # decided on the loop, the write batched by it
+            if application.reads_in_process:  # decided on the loop, the write batched off it
                 recorded, fresh = await operation.call_async(application)(*asked)
             else:  # a database over the network: its reads would stall the loop
                 recorded, fresh = await run_in_threadpool(operation.call(application), *asked)

@@ -197,14 +197,17 @@ def test_each_callers_events_keep_its_own_trace_in_a_shared_transaction(notes: N
         assert parent is not None and parent.split("-")[1] == f"{index + 1:032x}"
 
 
-def test_callers_on_an_event_loop_share_a_transaction_the_loop_writes(notes: Notes) -> None:
-    """`record_async` callers the loop runs in the same turn queue, and the loop writes them in one transaction, on
-    its own thread (no hand-off to another thread and back); the next turn's caller gets a transaction of its own.
-    Each is answered once committed, with its own recordings and trace."""
-    writers: list[int] = []
+def test_callers_on_an_event_loop_share_transactions_written_off_the_loop(notes: Notes) -> None:
+    """`record_async` waits without blocking the loop: while the committer thread writes the first caller's events,
+    the loop runs on and the others queue; they share the next transaction. Each is answered once committed, with
+    its own recordings and trace."""
+    writing, loop_ran = threading.Event(), threading.Event()
 
     def write(pending: Pending) -> list[Recording[Any]]:
-        writers.append(threading.get_ident())
+        if not writing.is_set():
+            writing.set()
+            if not loop_ran.wait(10):
+                raise OSError("the loop was blocked during the write")
         return notes.write(pending)
 
     committer = notes.group_commit = GroupCommit(write)
@@ -214,14 +217,17 @@ def test_callers_on_an_event_loop_share_a_transaction_the_loop_writes(notes: Not
         with span("write", parent_of(index), SpanKind.INTERNAL):
             return await notes.record_async(written[index])
 
-    async def everybody() -> tuple[list[list[Recording[Any]]], int]:
-        together = await asyncio.gather(*(call(i) for i in range(CALLERS - 1)))
-        return [*together, await call(CALLERS - 1)], threading.get_ident()
+    async def everybody() -> list[list[Recording[Any]]]:
+        first = asyncio.ensure_future(call(0))
+        await asyncio.to_thread(writing.wait, 10)
+        others = [asyncio.ensure_future(call(i)) for i in range(1, CALLERS)]
+        await asyncio.sleep(0)  # they queue behind the write in progress
+        loop_ran.set()
+        return await asyncio.gather(first, *others)
 
-    outcomes, loop_thread = asyncio.run(everybody())
+    outcomes = asyncio.run(everybody())
 
-    assert committer.batches == 2, "the callers of one turn together, then the last one"
-    assert writers == [loop_thread, loop_thread] and committer._committer is None
+    assert committer.batches == 2, "the first caller, then everybody who queued behind it"
     for index, (note, [recording]) in enumerate(zip(written, outcomes, strict=True)):
         assert recording.domain_event.originator_id == note.id
         assert notes.repository.get(note.id).text == f"note {index}"
