@@ -621,8 +621,8 @@ def digest_json(value: Any) -> Any:
 
 
 def _drop_unset_additions(value: Any, data: Any) -> None:
-    """Drops them from `data`, `to_json(value)` for a dataclass instance `value` (descending only into the fields
-    that hold one: each request's digest walks its value objects)."""
+    """Drops from `data` (`to_json(value)`, `value` a dataclass instance) the fields marked `ADDED` that keep their
+    default, descending only into the fields that hold a value object (every request's digest walks them)."""
     cls = type(value)
     for f in _added_fields(cls):
         if getattr(value, f.name) == f.default:
