@@ -427,12 +427,16 @@ class Notifications(TrackedApplication):
         digest = rotation.digest()
         generated = rotation.secret is None
         secret = generate_secret() if rotation.secret is None else rotation.secret
-        for attempt in range(1, COMMAND_ATTEMPTS + 1):
+        replayed: list[SecretRotated] = []  # the answer given before to the same key, if this is a retry
+
+        def changes() -> list[Aggregate]:
+            replayed.clear()
             subscription = self._load(Subscription, subscription_id)
             if subscription.replayed_rotation(idempotency_key, digest):
                 was_generated = subscription.last_rotation == (idempotency_key, True)
                 told = subscription.secret if was_generated else None
-                return SecretRotated(self._subscription_entry(subscription_id), True, told)
+                replayed.append(SecretRotated(self._subscription_entry(subscription_id), True, told))
+                return []
             if expected_version is not None and subscription.version != expected_version:
                 raise SubscriptionVersionConflictError(f"the subscription is at version {subscription.version}")
             subscription.rotate_secret(
@@ -444,13 +448,11 @@ class Notifications(TrackedApplication):
                 idempotency_key,
                 digest,
             )
-            try:
-                self.record(subscription)
-            except IntegrityError as conflict:  # changed meanwhile (or a concurrent retry with the same key): again
-                if attempt == COMMAND_ATTEMPTS:
-                    raise ChangedMeanwhileError("subscription") from conflict
-                continue
-            break
+            return [subscription]
+
+        self._command_many(changes, "subscription")
+        if replayed:
+            return replayed[0]
         return SecretRotated(self._subscription_entry(subscription_id), False, secret if generated else None)
 
     def _change_subscription(
@@ -572,11 +574,13 @@ class Notifications(TrackedApplication):
         self._command_many(changes, kind.__name__.lower())
 
     def _command_many(self, changes: Callable[[], list[Aggregate]], what: str) -> None:
-        """Records `changes()`, made again on what another writer recorded meanwhile; `what` they change (a 409's
-        detail when other writers won every time)."""
+        """Records `changes()` (none: nothing to record), made again on what another writer recorded meanwhile;
+        `what` they change (a 409's detail when other writers won every time)."""
         for attempt in range(1, COMMAND_ATTEMPTS + 1):
             try:
-                self.record(*changes())
+                changed = changes()
+                if changed:
+                    self.record(*changed)
                 return
             except IntegrityError as conflict:
                 if attempt == COMMAND_ATTEMPTS:
