@@ -4,6 +4,7 @@ database (a plain kafka-python consumer without a group: reading never disturbs 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,23 +70,19 @@ def _kind(type_: str) -> tuple[str | None, str | None]:
 
 
 def _effective(text: str) -> str:
-    """`utc_text(parse_time(text))`. A time already in that form (what the platform's envelopes carry) is only
-    checked, not formatted again: formatting it again gives it back. Hour 24 is left to the formatting (a Python
-    that reads it, 3.14, reads it as the next day's midnight)."""
-    if (
-        len(text) == len(_UTC_TEXT)
-        and text.isascii()
-        and all(text[i] == mark for i, mark in _UTC_TEXT_MARKS)
-        and text[11:13] != "24"
-    ):
+    """`utc_text(parse_time(text))`. A time in one of the two forms the platform's envelopes carry (pydantic's JSON:
+    `utc_text`'s own, or a whole second without a fraction) is only checked, not parsed and formatted again: the
+    first is given back, the second with six zeros for its fraction. Hour 24 is left to the formatting (a Python that
+    reads it, 3.14, reads it as the next day's midnight)."""
+    form = _ENVELOPE_TIME.fullmatch(text)
+    if form is not None and text[11:13] != "24":
         datetime.fromisoformat(text)  # a check: a value out of range raises as `parse_time` does
-        return text
+        return text if form.group(1) else text[:19] + ".000000Z"
     return utc_text(parse_time(text))
 
 
-_UTC_TEXT = "2026-12-04T13:00:00.123456Z"
-"""The form of `utc_text`: its digits anywhere, its marks at their places."""
-_UTC_TEXT_MARKS = tuple((i, mark) for i, mark in enumerate(_UTC_TEXT) if not mark.isdigit())
+_ENVELOPE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", re.ASCII)
+"""The two forms of time of the platform's envelopes (ASCII digits only)."""
 
 _SHALLOW = 256
 """A value with fewer brackets than this is nested less deep than the standard library's parser can go (about

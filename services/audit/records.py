@@ -62,7 +62,7 @@ class _LeanPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
 def _decoded(batch: Any) -> Iterator[LeanRecord]:
     """The records of a v2 batch (decompressed by kafka-python), checked for size as kafka-python checks them."""
     iter(batch)  # decompresses the batch's records in place
-    buffer: bytearray = batch._buffer
+    buffer = bytes(batch._buffer)  # one copy a batch: its slices are then the values, not copies to copy again
     pos: int = batch._pos
     base_offset: int = batch.base_offset
     append_time: int | None = batch.max_timestamp if batch.timestamp_type == _LOG_APPEND_TIME else None
@@ -81,7 +81,7 @@ def _decoded(batch: Any) -> Iterator[LeanRecord]:
             value_length, pos = varint(buffer, pos)
             value = None
             if value_length >= 0:
-                value = bytes(buffer[pos : pos + value_length])
+                value = buffer[pos : pos + value_length]
                 pos += value_length
             count, pos = varint(buffer, pos)
             if count < 0:
@@ -104,7 +104,7 @@ def _decoded(batch: Any) -> Iterator[LeanRecord]:
                 else:
                     header_length, pos = varint(buffer, pos)
                 if header_length >= 0:
-                    headers[name] = bytes(buffer[pos : pos + header_length])
+                    headers[name] = buffer[pos : pos + header_length]
                     pos += header_length
                 else:
                     headers[name] = None
