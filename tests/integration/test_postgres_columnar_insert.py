@@ -1,5 +1,6 @@
-"""The sealing PostgreSQL recorder inserts stored events from one binary array a column: the same rows, notification
-ids, conflicts and tracking as the library's own insert (an array of composites), read back by the library unchanged."""
+"""The sealing PostgreSQL recorder inserts stored events from one parameter a column (a binary array, or the integers'
+text): the same rows, notification ids, conflicts and tracking as the library's own insert (an array of composites),
+read back by the library unchanged."""
 
 from __future__ import annotations
 

@@ -103,7 +103,7 @@ class _Statements:
     """The last seal (NULLs when there is none) and the first and last event ids after it, in one statement."""
     insert_seal: str | Composed
     columnar: bool
-    """Whether `insert_seal` takes the seals as six arrays, one per column (one statement), or one row a call."""
+    """Whether `insert_seal` takes the seals a column at a time (one statement: `_seal_columns`), or one row a call."""
     seals_after: str | Composed
     seals_by_aggregate: tuple[str | Composed, str | Composed]
     """The seals in (originator id, version) order: the first page, the page after a key."""
@@ -215,8 +215,9 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
         head_and_bounds=q(_head_and_bounds("{s}.{seals}", "{s}.{events}", "notification_id")),
         insert_seal=q(
             "INSERT INTO {s}.{seals} (notification_id, originator_id, originator_version, body_hash, aggregate_hash, "
-            "chain_hash) SELECT * FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], "
-            "%b::text[])"
+            "chain_hash) SELECT * FROM unnest(string_to_array(%s, ',')::bigint[], %b::text[], "
+            "string_to_array(%s, ',')::bigint[], string_to_array(%s, ','), string_to_array(%s, ','), "
+            "string_to_array(%s, ','))"
         ),
         columnar=True,
         seals_after=q("SELECT * FROM {s}.{seals} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"),
@@ -228,16 +229,39 @@ def _postgres_statements(schema: str, events: str) -> _Statements:
 
 
 def _columnar_events_insert(schema: str, events: str, originator_id_type: str, *, numbered: bool) -> Composed:
-    """The library's events insert (same columns), from one array a column: its ids from the table's sequence in the
-    rows' order, returned in that order; or, `numbered`, at ids the write took from the sequence before it
-    (`_head_and_numbers`)."""
+    """The library's events insert (same columns), from one parameter a column (`_columns`): its ids from the table's
+    sequence in the rows' order, returned in that order; or, `numbered`, at ids the write took from the sequence
+    before it (`_head_and_numbers`)."""
     columns = "notification_id, " if numbered else ""
-    ids = "%b::bigint[], " if numbered else ""
+    ids = f"{_NUMBERS}, " if numbered else ""
     returning = "" if numbered else " RETURNING notification_id"
     return SQL(
         f"INSERT INTO {{s}}.{{events}} AS t ({columns}originator_id, originator_version, topic, state) "  # noqa: S608
-        f"SELECT * FROM unnest({ids}%b::{{id_type}}[], %b::bigint[], %b::text[], %b::bytea[]){returning}"
+        f"SELECT * FROM unnest({ids}%b::{{id_type}}[], {_NUMBERS}, %b::text[], %b::bytea[]){returning}"
     ).format(s=Identifier(schema), events=Identifier(events), id_type=SQL(originator_id_type))
+
+
+_NUMBERS = "string_to_array(%b, ',')::bigint[]"
+"""A column of integers sent as one comma-separated text (`_numbers`): psycopg dumps a list of them as an array in
+Python, an element at a time, about ten times as long as joining their digits (the server splits them in C)."""
+
+
+def _numbers(values: Iterable[int]) -> str:
+    return ",".join(map(str, values))
+
+
+def _seal_columns(seals: Sequence[Seal]) -> tuple[str | list[str], ...]:
+    """The columns of `seals` as the seals' insert takes them: the numbers and the hashes (hexadecimal digits) each
+    one comma-separated text, the aggregates' ids (any text) one array."""
+    ids, originators, versions, bodies, aggregates, chains = zip(*seals, strict=True)
+    return (
+        _numbers(ids),
+        list(originators),
+        _numbers(versions),
+        ",".join(bodies),
+        ",".join(aggregates),
+        ",".join(chains),
+    )
 
 
 def _head_and_numbers(schema: str, events: str) -> Composed:
@@ -603,10 +627,9 @@ class _Sealing:
         return previous
 
     def _insert_seals(self, curs: Any, seals: list[Seal], prepare: bool | None) -> None:
-        """Sends the insert of `seals` (PostgreSQL: as one binary array a column; SQLite: one statement a seal)."""
+        """Sends the insert of `seals` (PostgreSQL: one statement, a column a parameter; SQLite: one a seal)."""
         if self._statements.columnar:
-            columns = [list(column) for column in zip(*seals, strict=True)]
-            curs.execute(self._statements.insert_seal, columns, prepare=prepare)
+            curs.execute(self._statements.insert_seal, _seal_columns(seals), prepare=prepare)
         else:
             curs.executemany(self._statements.insert_seal, seals)
 
@@ -805,11 +828,12 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         returns them, and reads the chain's head after it in the same round trip; its seals go with the commit. Taking
         its ids first would cost it a round trip more under the lock, for a few seals to send.
 
-        The events go as one binary array a column instead of one array of composites: psycopg dumps those as text,
-        one regular expression per field, and the server parses them back (4x the time of the whole insert for a
-        thousand events). Without the library's `NOTIFY`: nothing here listens (the library's `subscribe` is not
-        used: relays are woken in their process and poll the log), and each one was a statement more a write and a
-        turn on the server's notification queue lock at every commit."""
+        The events go as one parameter a column instead of one array of composites (psycopg dumps those as text, one
+        regular expression per field, and the server parses them back: 4x the time of the whole insert for a thousand
+        events): a binary array, or for the integers one comma-separated text (`_NUMBERS`), as the seals' hashes.
+        Without the library's `NOTIFY`: nothing here listens (the library's `subscribe` is not used: relays are woken
+        in their process and poll the log), and each one was a statement more a write and a turn on the server's
+        notification queue lock at every commit."""
         self._lock_table(curs)
         ahead = kwargs.get("ahead") or HeadsAhead()
         if len(stored_events) <= ENCODED_PART:
@@ -824,7 +848,7 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
             sent = 0
             for part in _parts(stored_events):
                 numbers = ids[sent : sent + len(part)]
-                columns = (numbers, *self._columns(part))
+                columns = (_numbers(numbers), *self._columns(part))
                 curs.execute(self._insert_numbered, columns, binary=True, prepare=_after_first(sent))
                 if heads is not None:  # the part's seals, chained while the server inserts it, sent behind it
                     with _carried_out():
@@ -860,11 +884,11 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
             lined = self._lined_ahead(stored_events, ahead)
         self._after_insert.written = _Written(ahead, returning=tuple(returning), head=head, lined=lined)
 
-    def _columns(self, part: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
-        """The columns of the events' insert, as the library's insert stores them."""
+    def _columns(self, part: Sequence[StoredEvent]) -> tuple[list[Any] | str, ...]:
+        """The columns of the events' insert, as the library's insert stores them (the versions as `_NUMBERS`)."""
         return (
             _originator_ids(part, self.datastore.originator_id_type),
-            [e.originator_version for e in part],
+            _numbers([e.originator_version for e in part]),
             [e.topic for e in part],
             [e.state for e in part],
         )
