@@ -182,13 +182,12 @@ def test_a_time_in_an_envelopes_form_gives_what_the_librarys_formatting_gave(for
 def test_a_time_in_an_envelopes_form_is_only_checked(
     text: str, effective: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Neither parsed nor formatted again: both forms of the platform's envelopes (a whole second, as pydantic
-    writes it, included) take the replay's quick way."""
+    """Not parsed and formatted again: both forms of the platform's envelopes (a whole second, as pydantic writes
+    it, included) take the replay's quick way."""
 
-    def refused(*_: object) -> str:
+    def refused(_: str) -> datetime:
         raise AssertionError("parsed and formatted again")
 
-    monkeypatch.setattr(inbound, "utc_text", refused)
     monkeypatch.setattr(inbound, "parse_time", refused)
     made = row(b'{"consent_id": "c"}', text.encode())
     assert isinstance(made, HistoryRow) and made.effective_at == effective
