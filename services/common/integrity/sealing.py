@@ -242,8 +242,9 @@ def _columnar_events_insert(schema: str, events: str, originator_id_type: str, *
 
 
 _NUMBERS = "string_to_array(%b, ',')::bigint[]"
-"""A column of integers sent as one comma-separated text (`_numbers`): psycopg dumps a list of them as an array in
-Python, an element at a time, about ten times as long as joining their digits (the server splits them in C)."""
+"""A column of integers sent as one comma-separated text (`_numbers`), which the server splits: psycopg dumps a list
+as an array in Python, an element at a time (250 integers: 41 µs against 25 µs joined; 250 of the seals' hashes,
+joined the same way by `_seal_columns`: 60 µs against 3 µs)."""
 
 
 def _numbers(values: Iterable[int]) -> str:
@@ -888,7 +889,7 @@ class SealingPostgresProcessRecorder(_Sealing, PostgresProcessRecorder):
         """The columns of the events' insert, as the library's insert stores them (the versions as `_NUMBERS`)."""
         return (
             _originator_ids(part, self.datastore.originator_id_type),
-            _numbers([e.originator_version for e in part]),
+            _numbers(e.originator_version for e in part),
             [e.topic for e in part],
             [e.state for e in part],
         )
