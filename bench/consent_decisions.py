@@ -8,13 +8,13 @@ In process, it also times two processes deciding at once on the same store (as A
 SQLite file: their writes take turns, `services/common/writer_lock.py`).
 
 Every HTTP figure comes from one open-loop generator (request i is due at start + i/rate; latency counts from that
-due time, so a slow answer delays nobody's clock), driving in turn the consent service (uvicorn, its own process; every
-decision recorded, sealed and in the outbox before it is answered) and `opa run --server` evaluating route A-1
-(`bench/opa/consent_a1.rego`: a consent of the subject covers recipient, purpose and time; permitted = requested ∩
-consented) over the same consents of `--subjects` people. OPA records nothing. It is built once from the Go module
-proxy into ~/.cache/rls/tools (outside git); without Go the comparison is skipped, saying so. The saturation rate of
-each is the highest rate of a rising ladder whose p99 stays under 10 ms. Synthetic data only; Kafka is not needed
-(relay and consumers off).
+due time, so a slow answer delays nobody's clock), driving in turn the consent service (`rls serve consent --workers
+N` in processes of its own; every decision recorded, sealed and in the outbox before it is answered) and `opa run
+--server` evaluating route A-1 (`bench/opa/consent_a1.rego`: a consent of the subject covers recipient, purpose and
+time; permitted = requested ∩ consented) over the same consents of `--subjects` people. OPA records nothing. It is
+built once from the Go module proxy into ~/.cache/rls/tools (outside git); without Go the comparison is skipped,
+saying so. The saturation rate of each is the highest rate of a rising ladder whose p99 stays under 10 ms. Synthetic
+data only; Kafka is not needed (relay and consumers off).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import random
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -41,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from eventsourcing.persistence import Tracking
 
 from services.common.auth import load_dev_key, mint_dev_token
@@ -52,10 +52,10 @@ from services.consent import inbound
 from services.consent.api_models import DecisionCreate
 from services.consent.application import Actor, Consents, ConsentTerms, DecisionRequest
 from services.consent.engine import evaluate
-from services.consent.main import build_app
 from services.consent.settings import ConsentSettings
 from services.contract.codes import InfoCategory, OrgKind, ServiceCode
 from tests.consent.conftest import agreement_event, organisation_event
+from tests.helpers import workers_of
 
 ORGS = [f"org-{n:03d}" for n in range(40)]
 DISCLOSER = "csss-bench"
@@ -321,7 +321,7 @@ class Target:
     """An HTTP endpoint under load: where, which bodies (one per request, cycled), which headers."""
 
     name: str
-    ports: list[int]
+    port: int
     pids: list[int]
     path: str
     bodies: list[bytes]
@@ -374,9 +374,9 @@ def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run
     tickets = itertools.count()
     start = time.monotonic() + 0.5
 
-    def worker(port: int) -> None:
+    def worker() -> None:
         nonlocal errors
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        connection = http.client.HTTPConnection("127.0.0.1", target.port, timeout=2)
         while (i := next(tickets)) < total:
             scheduled = start + i / rate
             time.sleep(max(0.0, scheduled - time.monotonic()))
@@ -387,7 +387,7 @@ def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run
                 ok = response.status == 200
             except (OSError, http.client.HTTPException):
                 connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection = http.client.HTTPConnection("127.0.0.1", target.port, timeout=2)
                 ok = False
             if ok:
                 latencies.append(time.monotonic() - scheduled)
@@ -395,8 +395,7 @@ def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run
                 errors += 1
         connection.close()
 
-    ports = itertools.cycle(target.ports)  # several server processes: each client keeps to one
-    threads = [threading.Thread(target=worker, args=(next(ports),)) for _ in range(clients)]
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
     used = cpu_seconds(target.pids)
     for thread in threads:
         thread.start()
@@ -405,10 +404,15 @@ def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run
     return Run(rate, latencies, errors, cpu_seconds(target.pids) - used)
 
 
+WARMING_REQUESTS = 20
+"""Requests a server process answers before measuring, each on a connection of its own (whichever worker takes it)."""
+
+
 def warm(target: Target) -> None:
-    """One request before measuring, however long it takes (the service's read model catches up with the store)."""
-    for port in target.ports:
-        url = f"http://127.0.0.1:{port}{target.path}"
+    """One request before measuring, however long it takes (the service's read model catches up with the store),
+    then `WARMING_REQUESTS` a worker."""
+    url = f"http://127.0.0.1:{target.port}{target.path}"
+    for _ in range(1 + WARMING_REQUESTS * len(target.pids)):
         httpx.post(url, content=target.bodies[0], headers=target.headers, timeout=300).raise_for_status()
 
 
@@ -435,12 +439,6 @@ def bench_settings(store: str, scratch: str, port: int = 0) -> ConsentSettings:
     )
 
 
-def serve(store: str, scratch: str, port: int) -> None:
-    """The consent service in its own process (the load generator must not share its interpreter)."""
-    settings = bench_settings(store, scratch, port)
-    uvicorn.run(build_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
 def wait_up(url: str, alive: Callable[[], bool]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -456,22 +454,40 @@ def wait_up(url: str, alive: Callable[[], bool]) -> None:
 
 
 @contextmanager
-def consent_service(store: str, scratch: str, workers: int) -> Iterator[tuple[list[int], list[int]]]:
-    """`workers` consent API processes on the same store (scaled out: in production the relay runs once beside them,
-    `rls relay consent`); their ports and process ids."""
-    ports = [_free_port() for _ in range(workers)]
-    spawn = multiprocessing.get_context("spawn")
-    servers = [spawn.Process(target=serve, args=(store, scratch, port), daemon=True) for port in ports]
-    for server in servers:
-        server.start()
+def consent_service(store: str, scratch: str, workers: int) -> Iterator[tuple[int, list[int]]]:
+    """`rls serve consent --workers N` on the store, relay and consumers off (Kafka is not needed); its port and the
+    process ids of the workers answering on it."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "RLS_MODE": "dev",
+        "RLS_VAR_DIR": scratch,
+        "RLS_DEV_KEY_FILE": str(Path(scratch) / "key"),
+        "CONSENT_EVENT_STORE": store,
+        "CONSENT_PORT": str(port),
+        "CONSENT_RELAY_ENABLED": "false",
+        "CONSENT_CONSUMERS_ENABLED": "false",
+    }
+    command = [sys.executable, "-m", "services.cli", "serve", "consent", "--workers", str(workers)]
+    with open(Path(scratch) / "consent.log", "ab") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        for port, server in zip(ports, servers, strict=True):
-            wait_up(f"http://127.0.0.1:{port}/healthz", server.is_alive)
-        yield ports, [server.pid for server in servers if server.pid is not None]
+        wait_up(f"http://127.0.0.1:{port}/healthz", lambda: server.poll() is None)
+        yield port, [server.pid] if workers == 1 else _children(server.pid, workers)
     finally:
-        for server in servers:
-            server.terminate()
-            server.join(10)
+        server.terminate()
+        server.wait(20)
+
+
+def _children(pid: int, count: int) -> list[int]:
+    """The `count` worker processes of uvicorn's supervisor `pid`, once all are started."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        children = workers_of(pid)
+        if len(children) >= count:
+            return children
+        time.sleep(0.1)
+    raise RuntimeError(f"fewer than {count} workers started within 60 s")
 
 
 def opa_binary() -> Path | None:
@@ -543,17 +559,17 @@ def main() -> None:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         binary = None if args.no_opa else opa_binary()
         with (
-            consent_service(store, scratch, args.workers) as (ports, pids),
+            consent_service(store, scratch, args.workers) as (port, pids),
             opa_or_none(binary, consents, scratch) as opa_server_,
         ):
-            decisions = Target("ours", ports, pids, "/v1/decisions", encoded, headers)
-            disclosures = Target("ours", ports, pids, "/v1/disclosures", encoded, headers)
+            decisions = Target("ours", port, pids, "/v1/decisions", encoded, headers)
+            disclosures = Target("ours", port, pids, "/v1/disclosures", encoded, headers)
             opa = None
             if opa_server_ is not None:
                 inputs = [json.dumps({"input": r}).encode() for r in requests]
                 opa_port, opa_pid = opa_server_
                 json_only = {"Content-Type": "application/json"}
-                opa = Target("opa", [opa_port], [opa_pid], "/v1/data/rls/consent/decision", inputs, json_only)
+                opa = Target("opa", opa_port, [opa_pid], "/v1/data/rls/consent/decision", inputs, json_only)
             for target in (decisions, disclosures, *([opa] if opa else [])):
                 warm(target)
             per_core: dict[str, float] = {}

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import faulthandler
 import json
-import logging
 import signal
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -18,9 +15,10 @@ from services.audit.cli import audit_cli
 from services.common.auth import load_dev_key, mint_dev_token
 from services.common.envelope import CloudEvent, EnvelopeError
 from services.deploy.cli import deploy_cli
-from services.runtime import launcher, schemas
-from services.runtime.registry import PROCESSES, SERVICES, app_builder, event_stores
+from services.runtime import launcher, schemas, serving
+from services.runtime.registry import PROCESSES, SERVICES, event_stores
 from services.runtime.registry import service as registry_service
+from services.runtime.serving import configure_logging
 from services.runtime.settings import RuntimeSettings
 
 cli = typer.Typer(help="RLS Referrals platform", no_args_is_help=True, add_completion=False)
@@ -44,12 +42,6 @@ def platform(ctx: typer.Context) -> None:
     ctx.obj = event_stores  # the audit commands read every service's store from the registry
 
 
-def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # kafka-python narrates every connection at INFO and every refused one at ERROR; keep what matters.
-    logging.getLogger("kafka").setLevel(logging.CRITICAL if level == "WARNING" else logging.WARNING)
-
-
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -60,7 +52,7 @@ def _stop_on_signals() -> threading.Event:
 @cli.command()
 def run() -> None:
     """Start Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), the five services and the demo network."""
-    _logging("WARNING")
+    configure_logging("WARNING")
     try:
         launcher.run(RuntimeSettings(), say=lambda line: typer.echo(line))
     except launcher.LaunchError as error:
@@ -78,15 +70,18 @@ def stop() -> None:
 
 
 @cli.command()
-def serve(service: Annotated[str, typer.Argument(help=", ".join(PROCESSES))]) -> None:
+def serve(
+    service: Annotated[str, typer.Argument(help=", ".join(PROCESSES))],
+    workers: Annotated[
+        int, typer.Option(min=1, help="processes answering on the service's port, sharing its store")
+    ] = 1,
+) -> None:
     """Run one service (its API, relay and consumers) or the console in the foreground."""
-    import uvicorn
-
-    _logging()
-    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>`: every thread's stack in the service's log
-    app = app_builder(service)()
-    settings = app.state.settings
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    try:
+        serving.serve(service, workers)
+    except serving.ServeError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 @cli.command()
@@ -101,7 +96,7 @@ def relay(
     if definition is None or definition.relay is None:
         typer.echo(f"no relay for {service!r}; one of {', '.join(SERVICES)}", err=True)
         raise typer.Exit(2)
-    _logging()
+    configure_logging()
     run_relay(definition, _stop_on_signals())
 
 

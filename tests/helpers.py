@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -223,21 +224,32 @@ def service_env(service: str, kafka_bootstrap: str, var: Path, dev_key_file: Pat
 
 
 @contextmanager
-def service_process(service: str, env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`rls serve <service>` in a process of its own, with `env` added to this one's; killed if still running."""
+def service_process(
+    service: str, env: Mapping[str, str], log: Path, *arguments: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`rls serve <service> [arguments]` in a process group of its own, with `env` added to this one's; what is left
+    of the group (its workers too, with `--workers`) is killed on the way out."""
     with open(log, "ab") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", service],
+            [sys.executable, "-m", "services.cli", "serve", service, *arguments],
             env={**os.environ, **env},
             stdout=output,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        with suppress(ProcessLookupError):  # the workers, too, whatever became of the first process
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+def workers_of(pid: int) -> list[int]:
+    """The worker processes `rls serve --workers` (uvicorn's supervisor, `pid`) has started, not its other children
+    (multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
 
 
 def wait_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:

@@ -1,11 +1,13 @@
-"""`rls serve consent` killed by SIGKILL during a burst of decisions (group commit at work): after a restart every
-decision answered to a caller is in the store, sealed, and on `rls.consent.decisions.v1`; asked again with the same
-Idempotency-Key, each is answered as it was (none twice with different outcomes)."""
+"""`rls serve consent` killed by SIGKILL during a burst of decisions (group commit at work), as one process and as two
+workers on one port and one SQLite store (`--workers 2`, every process killed at once, as when the host falls): after
+a restart every decision answered to a caller is in the store, sealed, and on `rls.consent.decisions.v1`; asked again
+with the same Idempotency-Key, each is answered as it was (none twice with different outcomes)."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import threading
 import uuid
@@ -27,7 +29,7 @@ from services.consent.settings import ConsentSettings
 from services.contract import topics
 from services.contract.codes import OrgKind
 from tests.consent.conftest import organisation_event
-from tests.helpers import free_port, read_topic, service_env, service_process, wait_for, wait_ready
+from tests.helpers import free_port, read_topic, service_env, service_process, wait_for, wait_ready, workers_of
 
 pytestmark = pytest.mark.integration
 
@@ -104,8 +106,9 @@ def burst(
         thread.join(60)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_decisions_answered_before_a_sigkill_are_stored_sealed_and_published(
-    kafka_bootstrap: str, tmp_path: Path, dev_key_file: Path, token: Callable[..., str]
+    kafka_bootstrap: str, tmp_path: Path, dev_key_file: Path, token: Callable[..., str], workers: int
 ) -> None:
     run = uuid.uuid4().hex[:8]
     discloser, recipient = f"csss-{run}", f"org-{run}"
@@ -135,19 +138,22 @@ def test_decisions_answered_before_a_sigkill_are_stored_sealed_and_published(
     answered: dict[str, Answer] = {}
     sent: set[str] = set()
     killed = threading.Event()
-    with service_process("consent", env, tmp_path / "first.log") as first:
+    serve = ("--workers", str(workers))
+    with service_process("consent", env, tmp_path / "first.log", *serve) as first:
         wait_ready(base_url, first)
+        if workers > 1:
+            wait_for(lambda: len(workers_of(first.pid)) == workers, timeout=30)
         clients = threading.Thread(target=burst, args=(port, headers, body, run, answered, sent, killed))
         clients.start()
         wait_for(lambda: len(answered) >= KILL_AFTER, timeout=60, interval=0.01)
-        first.send_signal(signal.SIGKILL)
+        os.killpg(first.pid, signal.SIGKILL)  # its workers too
         killed.set()
         first.wait(10)
         clients.join(60)
     in_flight = sent - set(answered)
     assert len(answered) >= KILL_AFTER and in_flight, "the kill must fall during the burst"
 
-    with service_process("consent", env, tmp_path / "second.log") as second:
+    with service_process("consent", env, tmp_path / "second.log", *serve) as second:
         wait_ready(base_url, second)
         with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
             for key in sorted(sent):  # answered as it was, or recorded now: never a second, different answer
