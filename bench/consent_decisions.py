@@ -343,6 +343,8 @@ class Run:
     latencies: list[float]
     errors: int
     cpu_s: float
+    generator_cpu_s: float
+    """The load generator's own CPU time (this process: the machine's two cores serve it too)."""
 
     def quantile(self, q: float) -> float:
         ordered = sorted(self.latencies) or [float("inf")]
@@ -354,10 +356,11 @@ class Run:
 
     def line(self) -> str:
         p50, p99, worst = self.quantile(0.5), self.quantile(0.99), max(self.latencies, default=float("inf"))
-        cpu = self.cpu_s / max(1, len(self.latencies) + self.errors)
+        requests = max(1, len(self.latencies) + self.errors)
         return (
             f"p50 {p50 * 1e3:8.2f} ms  p99 {p99 * 1e3:8.2f} ms  max {worst * 1e3:8.2f} ms  "
-            f"errors {self.errors:4d}  server CPU {cpu * 1e3:5.2f} ms/request  (n={len(self.latencies)})"
+            f"errors {self.errors:4d}  server CPU {self.cpu_s / requests * 1e3:5.2f} ms/request  "
+            f"(generator {self.generator_cpu_s / requests * 1e3:4.2f})  (n={len(self.latencies)})"
         )
 
 
@@ -396,12 +399,12 @@ def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run
         connection.close()
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
-    used = cpu_seconds(target.pids)
+    used, own = cpu_seconds(target.pids), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return Run(rate, latencies, errors, cpu_seconds(target.pids) - used)
+    return Run(rate, latencies, errors, cpu_seconds(target.pids) - used, time.process_time() - own)
 
 
 WARMING_REQUESTS = 20

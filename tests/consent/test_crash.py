@@ -186,3 +186,41 @@ def test_decisions_answered_before_a_sigkill_are_stored_sealed_and_published(
         sealed = {seal.originator_id for seal in consents.recorder.read_seals(0, 1_000_000)}
         assert returned <= sealed
     assert len(set(answered.values())) == len(answered), "one decision per key"
+
+
+def test_a_worker_killed_alone_is_started_again_and_the_service_goes_on(
+    kafka_bootstrap: str, tmp_path: Path, dev_key_file: Path, token: Callable[..., str]
+) -> None:
+    """`rls serve consent --workers 2`: a worker killed by SIGKILL is replaced, and its port keeps answering."""
+    run = uuid.uuid4().hex[:8]
+    discloser, recipient = f"csss-{run}", f"org-{run}"
+    port = free_port()
+    env = {
+        **service_env("consent", kafka_bootstrap, tmp_path, dev_key_file, port),
+        "CONSENT_CONSUMERS_ENABLED": "false",
+    }
+    settings = ConsentSettings(
+        event_store=env["CONSENT_EVENT_STORE"], var_dir=tmp_path, dev_key_file=dev_key_file, port=port
+    )
+    seed(settings, discloser, recipient)
+    headers = {"Authorization": f"Bearer {token(discloser, 'intake')}", "Content-Type": "application/json"}
+    request = {
+        "subject_id": "S-00000",
+        "discloser_org_id": discloser,
+        "recipient_org_id": recipient,
+        "purpose": "REFERRAL",
+        "categories": ["IDENTIFICATION"],
+    }
+    with service_process("consent", env, tmp_path / "serve.log", "--workers", "2") as supervisor:
+        wait_ready(f"http://127.0.0.1:{port}", supervisor)
+        wait_for(lambda: len(workers_of(supervisor.pid)) == 2, timeout=30)
+        killed, kept = workers_of(supervisor.pid)
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: killed not in workers_of(supervisor.pid) and len(workers_of(supervisor.pid)) == 2, timeout=30)
+        assert kept in workers_of(supervisor.pid)
+        for _ in range(20):  # a connection each: whichever worker takes it answers
+            answer = httpx.post(f"http://127.0.0.1:{port}/v1/decisions", json=request, headers=headers, timeout=10)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["outcome"] == "PERMIT"
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(20) == 0
