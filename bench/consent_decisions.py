@@ -2,7 +2,7 @@
 `POST /v1/disclosures` over HTTP beside Open Policy Agent answering the same consent route, in one run.
 
     .venv/bin/python bench/consent_decisions.py [--rates 200,500,1000] [--seconds 10] [--store URL] [--workers 1]
-        [--no-opa]
+        [--no-opa] [--idempotency-keys]
 
 In process, it also times two processes deciding at once on the same store (as API processes scaled out on one
 SQLite file: their writes take turns, `services/common/writer_lock.py`).
@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -221,7 +222,7 @@ def in_process(app: Consents, rnd: random.Random, n: int, subjects: int) -> None
         start = time.perf_counter()
         app.decide(body, Actor("bench", DISCLOSER))
         decide.append(time.perf_counter() - start)
-    print(f"application decide()       {percentiles(decide)}  (read model + engine + SQLite write, one caller)")
+    print(f"application decide()       {percentiles(decide)}  (read model + engine + the store's write, one caller)")
     requests = [request_of(ask(rnd, subjects)) for _ in range(n // 4)]
     half = len(requests) // 2
     alone = concurrent_decisions(app, requests[:half], OneTransactionEach(app.write))
@@ -318,7 +319,8 @@ def concurrent_decisions(
 
 @dataclass(frozen=True)
 class Target:
-    """An HTTP endpoint under load: where, which bodies (one per request, cycled), which headers."""
+    """An HTTP endpoint under load: where, which bodies (one per request, cycled), which headers, and whether each
+    request carries an Idempotency-Key of its own."""
 
     name: str
     port: int
@@ -326,6 +328,7 @@ class Target:
     path: str
     bodies: list[bytes]
     headers: dict[str, str]
+    keyed: bool = False
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -376,6 +379,10 @@ def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run
     errors = 0
     tickets = itertools.count()
     start = time.monotonic() + 0.5
+    run = uuid.uuid4().hex  # the keys of this run: none asked before
+
+    def headers(i: int) -> dict[str, str]:
+        return {**target.headers, "Idempotency-Key": f"{run}-{i}"} if target.keyed else target.headers
 
     def worker() -> None:
         nonlocal errors
@@ -384,7 +391,7 @@ def drive(target: Target, rate: float, seconds: float, clients: int = 16) -> Run
             scheduled = start + i / rate
             time.sleep(max(0.0, scheduled - time.monotonic()))
             try:
-                connection.request("POST", target.path, target.bodies[i % len(target.bodies)], target.headers)
+                connection.request("POST", target.path, target.bodies[i % len(target.bodies)], headers(i))
                 response = connection.getresponse()
                 response.read()
                 ok = response.status == 200
@@ -545,6 +552,9 @@ def main() -> None:
     parser.add_argument("--store", default=None, help="event store URL (default: a SQLite file in a temp dir)")
     parser.add_argument("--workers", type=int, default=1, help="consent API processes sharing the store")
     parser.add_argument("--no-opa", action="store_true", help="skip the comparison with Open Policy Agent")
+    parser.add_argument(
+        "--idempotency-keys", action="store_true", help="each of our requests with an Idempotency-Key of its own"
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     rnd = random.Random(20261125)
@@ -565,8 +575,8 @@ def main() -> None:
             consent_service(store, scratch, args.workers) as (port, pids),
             opa_or_none(binary, consents, scratch) as opa_server_,
         ):
-            decisions = Target("ours", port, pids, "/v1/decisions", encoded, headers)
-            disclosures = Target("ours", port, pids, "/v1/disclosures", encoded, headers)
+            decisions = Target("ours", port, pids, "/v1/decisions", encoded, headers, args.idempotency_keys)
+            disclosures = Target("ours", port, pids, "/v1/disclosures", encoded, headers, args.idempotency_keys)
             opa = None
             if opa_server_ is not None:
                 inputs = [json.dumps({"input": r}).encode() for r in requests]

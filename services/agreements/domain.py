@@ -42,6 +42,7 @@ from services.contract.hours_standards import (
     week_openings,
     weekly_offer,
 )
+from services.contract.ids import id_for
 
 
 class AgreementsError(Exception):
@@ -136,9 +137,7 @@ def organisation_aggregate_id(org_id: str) -> uuid.UUID:
 
 def agreement_id_for(org_id: str, idempotency_key: str | None) -> uuid.UUID:
     """A retried draft with the same key lands on the same agreement."""
-    if idempotency_key is None:
-        return uuid.uuid4()
-    return uuid.uuid5(AGREEMENT_NAMESPACE, f"{org_id}\x1f{idempotency_key}")
+    return id_for(AGREEMENT_NAMESPACE, idempotency_key, org_id)
 
 
 def proposal_id_for(agreement_id: uuid.UUID, revision: int, payload: Mapping[str, Any]) -> str:

@@ -12,6 +12,8 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from services.contract.ids import id_for
+
 NAMESPACE = uuid.UUID("c5b7a2f0-3d5e-4f8a-9b1c-7e2d4a6f8b03")
 
 
@@ -80,9 +82,7 @@ class RegimeSettingError(ConsentError, ValueError):
 
 def keyed_id(kind: str, org: str, idempotency_key: str | None) -> uuid.UUID:
     """A retried command with the same key lands on the same aggregate."""
-    if idempotency_key is None:
-        return uuid.uuid4()
-    return uuid.uuid5(NAMESPACE, f"{kind}\x1f{org}\x1f{idempotency_key}")
+    return id_for(NAMESPACE, idempotency_key, kind, org)
 
 
 def register_entry_id_for(decision_id: uuid.UUID) -> uuid.UUID:

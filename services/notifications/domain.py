@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 from eventsourcing.domain import Aggregate, event
 
+from services.contract.ids import id_for
+
 DISPATCH_NAMESPACE = uuid.UUID("9a7d8c55-3f0e-4b6e-8d2b-1f4c2a7e5b13")
 SUBSCRIPTION_NAMESPACE = uuid.UUID("3b0f5f0e-6a54-4c1e-9f51-7d5e8a2c4d60")
 DELIVERY_NAMESPACE = uuid.UUID("c1d7e3a2-2b8f-4e0a-9c6d-5a4b3f2e1d09")
@@ -359,9 +361,7 @@ def dispatch_id(upstream_event_id: str) -> uuid.UUID:
 
 def subscription_id_for(org_id: str, idempotency_key: str | None) -> uuid.UUID:
     """Retries of a request with the same Idempotency-Key name the same subscription."""
-    if idempotency_key is None:
-        return uuid.uuid4()
-    return uuid.uuid5(SUBSCRIPTION_NAMESPACE, f"{org_id}\x1f{idempotency_key}")
+    return id_for(SUBSCRIPTION_NAMESPACE, idempotency_key, org_id)
 
 
 def delivery_id_for(upstream_event_id: str, subscription_id: uuid.UUID) -> uuid.UUID:

@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate, event
 
 from services.contract.codes import ReferralStatus as S
 from services.contract.duration_standards import MEETING, PLAN_REVISED, PLAN_SET, DurationPolicy, duration_outcomes
+from services.contract.ids import id_for
 from services.contract.referral_events import ClockState, DurationStandard
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("2f8e0f3c-8a4b-4c1e-b6a5-6c1f0d2e7a90")
@@ -196,9 +197,7 @@ DURATION_EXCEEDED = "duration-exceeded"
 
 def referral_id_for(from_org: str, idempotency_key: str | None) -> uuid.UUID:
     """A retried submission with the same key lands on the same referral."""
-    if idempotency_key is None:
-        return uuid.uuid4()
-    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{from_org}\x1f{idempotency_key}")
+    return id_for(IDEMPOTENCY_NAMESPACE, idempotency_key, from_org)
 
 
 @dataclass(frozen=True)
