@@ -12,6 +12,7 @@ import signal
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,48 @@ def seed(settings: ConsentSettings, discloser: str, recipient: str) -> None:
             consents.record_consent(terms, Actor("seed", discloser))
 
 
+@dataclass(frozen=True)
+class Seeded:
+    """A consent service's settings and store, seeded (`seed`), not started: where it will listen, with what."""
+
+    run: str
+    port: int
+    env: dict[str, str]
+    settings: ConsentSettings
+    headers: dict[str, str]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(self, subject: int, categories: list[str]) -> dict[str, Any]:
+        """A decision about subject `subject` (those of even number consented), from the discloser to the
+        recipient."""
+        return {
+            "subject_id": f"S-{subject:05d}",
+            "discloser_org_id": f"csss-{self.run}",
+            "recipient_org_id": f"org-{self.run}",
+            "purpose": "REFERRAL",
+            "categories": categories,
+        }
+
+
+@pytest.fixture
+def seeded(kafka_bootstrap: str, tmp_path: Path, dev_key_file: Path, token: Callable[..., str]) -> Seeded:
+    run = uuid.uuid4().hex[:8]
+    port = free_port()
+    env = {
+        **service_env("consent", kafka_bootstrap, tmp_path, dev_key_file, port),
+        "CONSENT_CONSUMERS_ENABLED": "false",
+    }
+    settings = ConsentSettings(
+        event_store=env["CONSENT_EVENT_STORE"], var_dir=tmp_path, dev_key_file=dev_key_file, port=port
+    )
+    seed(settings, f"csss-{run}", f"org-{run}")
+    headers = {"Authorization": f"Bearer {token(f'csss-{run}', 'intake')}", "Content-Type": "application/json"}
+    return Seeded(run, port, env, settings, headers)
+
+
 Answer = tuple[str, str, tuple[str, ...]]
 """(decision id, outcome, permitted categories)"""
 
@@ -108,32 +151,14 @@ def burst(
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_decisions_answered_before_a_sigkill_are_stored_sealed_and_published(
-    kafka_bootstrap: str, tmp_path: Path, dev_key_file: Path, token: Callable[..., str], workers: int
+    seeded: Seeded, kafka_bootstrap: str, tmp_path: Path, workers: int
 ) -> None:
-    run = uuid.uuid4().hex[:8]
-    discloser, recipient = f"csss-{run}", f"org-{run}"
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {
-        **service_env("consent", kafka_bootstrap, tmp_path, dev_key_file, port),
-        "CONSENT_CONSUMERS_ENABLED": "false",
-    }
-    settings = ConsentSettings(
-        event_store=env["CONSENT_EVENT_STORE"], var_dir=tmp_path, dev_key_file=dev_key_file, port=port
-    )
-    seed(settings, discloser, recipient)
-    headers = {"Authorization": f"Bearer {token(discloser, 'intake')}", "Content-Type": "application/json"}
+    run, env, settings, headers = seeded.run, seeded.env, seeded.settings, seeded.headers
+    port, base_url = seeded.port, seeded.base_url
 
     def body(key: str) -> bytes:
         subject = int(key.rsplit("-", 1)[1]) % SUBJECTS
-        request = {
-            "subject_id": f"S-{subject:05d}",
-            "discloser_org_id": discloser,
-            "recipient_org_id": recipient,
-            "purpose": "REFERRAL",
-            "categories": ["IDENTIFICATION", "REFERRAL_REASON", "HEALTH"],
-        }
-        return json.dumps(request).encode()
+        return json.dumps(seeded.request(subject, ["IDENTIFICATION", "REFERRAL_REASON", "HEALTH"])).encode()
 
     answered: dict[str, Answer] = {}
     sent: set[str] = set()
@@ -188,38 +213,18 @@ def test_decisions_answered_before_a_sigkill_are_stored_sealed_and_published(
     assert len(set(answered.values())) == len(answered), "one decision per key"
 
 
-def test_a_worker_killed_alone_is_started_again_and_the_service_goes_on(
-    kafka_bootstrap: str, tmp_path: Path, dev_key_file: Path, token: Callable[..., str]
-) -> None:
+def test_a_worker_killed_alone_is_started_again_and_the_service_goes_on(seeded: Seeded, tmp_path: Path) -> None:
     """`rls serve consent --workers 2`: a worker killed by SIGKILL is replaced, and its port keeps answering."""
-    run = uuid.uuid4().hex[:8]
-    discloser, recipient = f"csss-{run}", f"org-{run}"
-    port = free_port()
-    env = {
-        **service_env("consent", kafka_bootstrap, tmp_path, dev_key_file, port),
-        "CONSENT_CONSUMERS_ENABLED": "false",
-    }
-    settings = ConsentSettings(
-        event_store=env["CONSENT_EVENT_STORE"], var_dir=tmp_path, dev_key_file=dev_key_file, port=port
-    )
-    seed(settings, discloser, recipient)
-    headers = {"Authorization": f"Bearer {token(discloser, 'intake')}", "Content-Type": "application/json"}
-    request = {
-        "subject_id": "S-00000",
-        "discloser_org_id": discloser,
-        "recipient_org_id": recipient,
-        "purpose": "REFERRAL",
-        "categories": ["IDENTIFICATION"],
-    }
-    with service_process("consent", env, tmp_path / "serve.log", "--workers", "2") as supervisor:
-        wait_ready(f"http://127.0.0.1:{port}", supervisor)
+    request = seeded.request(0, ["IDENTIFICATION"])
+    with service_process("consent", seeded.env, tmp_path / "serve.log", "--workers", "2") as supervisor:
+        wait_ready(seeded.base_url, supervisor)
         wait_for(lambda: len(workers_of(supervisor.pid)) == 2, timeout=30)
         killed, kept = workers_of(supervisor.pid)
         os.kill(killed, signal.SIGKILL)
         wait_for(lambda: killed not in workers_of(supervisor.pid) and len(workers_of(supervisor.pid)) == 2, timeout=30)
         assert kept in workers_of(supervisor.pid)
         for _ in range(20):  # a connection each: whichever worker takes it answers
-            answer = httpx.post(f"http://127.0.0.1:{port}/v1/decisions", json=request, headers=headers, timeout=10)
+            answer = httpx.post(f"{seeded.base_url}/v1/decisions", json=request, headers=seeded.headers, timeout=10)
             assert answer.status_code == 200, answer.text
             assert answer.json()["outcome"] == "PERMIT"
         supervisor.send_signal(signal.SIGTERM)
