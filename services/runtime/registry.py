@@ -30,6 +30,8 @@ class Entry:
     name: str
     port: int
     service: bool = True
+    single: str | None = None
+    """Why it runs as one process at a time (`rls serve --workers` refuses more), or None: any number may serve it."""
 
 
 ENTRIES = (
@@ -38,8 +40,8 @@ ENTRIES = (
     Entry("agreements", 8002),
     Entry("consent", 8003),
     Entry("notifications", 8004),
-    Entry("audit", 8005),
-    Entry("standards", 8006),
+    Entry("audit", 8005, single="its replays rebuild the audit database"),
+    Entry("standards", 8006, single="its board's stream worker keeps the standards' tables"),
 )
 
 SERVICES: dict[str, int] = {e.name: e.port for e in ENTRIES if e.service}
@@ -47,6 +49,9 @@ SERVICES: dict[str, int] = {e.name: e.port for e in ENTRIES if e.service}
 
 PROCESSES: dict[str, int] = {e.name: e.port for e in ENTRIES}
 """What `rls run` starts and `rls serve` runs (the services and the console)."""
+
+SINGLE: dict[str, str] = {e.name: e.single for e in ENTRIES if e.single is not None}
+"""The processes that run one at a time, and why."""
 
 AUDIT = "audit"
 """The service that reads every other service's store (given to it from here: it imports none of them)."""

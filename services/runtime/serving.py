@@ -7,7 +7,8 @@ uvicorn's supervisor binds the port, starts the workers (each builds the service
 starts a worker again if it dies. Their writes take turns on the store (SQLite: `services.common.writer_lock`; on
 PostgreSQL, the store's own concurrency), each batching its concurrent writes (`services.common.group_commit`); the
 relay and the loops run in one of them at a time (`services.common.leader.once_per_store`), consumers share their
-group's partitions. A store in memory is refused: each worker would have its own.
+group's partitions. A store in memory is refused: each worker would have its own; so is a process that runs one at a
+time (`registry.SINGLE`: the audit service, the standards board).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 from fastapi import FastAPI
 
 from services.common.settings import ServiceSettings
-from services.runtime.registry import app_builder, settings_class
+from services.runtime.registry import SINGLE, app_builder, settings_class
 
 SERVED = "RLS_SERVED_PROCESS"
 """Names the process each worker builds (the workers are started afresh and import `worker_app` by name)."""
@@ -43,6 +44,8 @@ def serve(name: str, workers: int = 1) -> None:
     """Runs `name`'s app until a signal stops it: in this process, or in `workers` processes on one port."""
     import uvicorn
 
+    if workers > 1 and name in SINGLE:
+        raise ServeError(f"{name} runs in one process at a time: {SINGLE[name]}")
     settings = settings_class(name)()
     if workers > 1 and isinstance(settings, ServiceSettings) and settings.event_store_url.startswith(MEMORY):
         raise ServeError(

@@ -1,4 +1,5 @@
-"""`rls serve --workers`: refused, naming the setting, when the workers could not share the store."""
+"""`rls serve --workers`: refused, saying why, when the workers could not share the store or the process runs one at a
+time."""
 
 from __future__ import annotations
 
@@ -20,3 +21,10 @@ def test_at_least_one_worker() -> None:
     result = CliRunner().invoke(cli, ["serve", "consent", "--workers", "0"])
     assert result.exit_code == 2
     assert "--workers" in result.output
+
+
+@pytest.mark.parametrize("service", ["audit", "standards"])
+def test_a_process_that_runs_one_at_a_time_has_no_workers(service: str) -> None:
+    result = CliRunner().invoke(cli, ["serve", service, "--workers", "2"])
+    assert result.exit_code == 2
+    assert f"{service} runs in one process at a time" in result.output
