@@ -249,7 +249,15 @@ def workers_of(pid: int) -> list[int]:
     """The worker processes `rls serve --workers` (uvicorn's supervisor, `pid`) has started, not its other children
     (multiprocessing's resource tracker)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(child) for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+    return [int(child) for child in children if b"spawn_main" in _command_line(int(child))]
+
+
+def _command_line(pid: int) -> bytes:
+    """A process's command line; empty once it has exited (a worker killed and not yet replaced, or gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
 
 
 def wait_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
