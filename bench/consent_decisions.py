@@ -29,7 +29,6 @@ import random
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -56,7 +55,7 @@ from services.consent.engine import evaluate
 from services.consent.settings import ConsentSettings
 from services.contract.codes import InfoCategory, OrgKind, ServiceCode
 from tests.consent.conftest import agreement_event, organisation_event
-from tests.helpers import workers_of
+from tests.helpers import service_process, wait_for, workers_of
 
 ORGS = [f"org-{n:03d}" for n in range(40)]
 DISCLOSER = "csss-bench"
@@ -466,10 +465,9 @@ def wait_up(url: str, alive: Callable[[], bool]) -> None:
 @contextmanager
 def consent_service(store: str, scratch: str, workers: int) -> Iterator[tuple[int, list[int]]]:
     """`rls serve consent --workers N` on the store, relay and consumers off (Kafka is not needed); its port and the
-    process ids of the workers answering on it."""
+    process ids of the workers answering on it (all killed on the way out)."""
     port = _free_port()
     env = {
-        **os.environ,
         "RLS_MODE": "dev",
         "RLS_VAR_DIR": scratch,
         "RLS_DEV_KEY_FILE": str(Path(scratch) / "key"),
@@ -478,26 +476,11 @@ def consent_service(store: str, scratch: str, workers: int) -> Iterator[tuple[in
         "CONSENT_RELAY_ENABLED": "false",
         "CONSENT_CONSUMERS_ENABLED": "false",
     }
-    command = [sys.executable, "-m", "services.cli", "serve", "consent", "--workers", str(workers)]
-    with open(Path(scratch) / "consent.log", "ab") as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with service_process("consent", env, Path(scratch) / "consent.log", "--workers", str(workers)) as server:
         wait_up(f"http://127.0.0.1:{port}/healthz", lambda: server.poll() is None)
-        yield port, [server.pid] if workers == 1 else _children(server.pid, workers)
-    finally:
-        server.terminate()
-        server.wait(20)
-
-
-def _children(pid: int, count: int) -> list[int]:
-    """The `count` worker processes of uvicorn's supervisor `pid`, once all are started."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        children = workers_of(pid)
-        if len(children) >= count:
-            return children
-        time.sleep(0.1)
-    raise RuntimeError(f"fewer than {count} workers started within 60 s")
+        if workers > 1:
+            wait_for(lambda: len(workers_of(server.pid)) >= workers, timeout=60)
+        yield port, [server.pid] if workers == 1 else workers_of(server.pid)
 
 
 def opa_binary() -> Path | None:

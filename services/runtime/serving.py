@@ -52,10 +52,9 @@ def serve(name: str, workers: int = 1) -> None:
             f"{settings.event_store_setting}={MEMORY}: each of the {workers} workers would keep its own store; "
             "give them a SQLite file or a PostgreSQL database"
         )
-    configure_logging()
-    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>`: every thread's stack in the service's log
+    _prepare_process()
     if workers == 1:
-        app = app_builder(name)()
+        app = app_builder(name)(settings)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
         return
     os.environ[SERVED] = name  # the workers, started afresh, inherit it
@@ -72,6 +71,12 @@ def serve(name: str, workers: int = 1) -> None:
 
 def worker_app() -> FastAPI:
     """The app of one worker of `serve` (called in that worker's process)."""
+    _prepare_process()
+    return app_builder(os.environ[SERVED])()
+
+
+def _prepare_process() -> None:
+    """What a serving process sets up before its app: the log, and `kill -USR1 <pid>` writing every thread's stack
+    to it."""
     configure_logging()
     faulthandler.register(signal.SIGUSR1)
-    return app_builder(os.environ[SERVED])()
