@@ -10,8 +10,12 @@ The same input and facts always give the same decision: auditors re-run this fun
 from __future__ import annotations
 
 import dataclasses
+import functools
+from bisect import bisect_right
 from collections.abc import Callable
 from datetime import date, datetime
+from enum import Enum
+from typing import Any
 
 from services.consent.policy import (
     SENSITIVE,
@@ -45,7 +49,7 @@ from services.contract.codes import (
 Candidate = ConsentFact | AgreementFact | None
 Unmet = tuple[ReasonCode, str | None]
 Check = Callable[[RuleTable, Route, DecisionInput, Facts, Candidate], Unmet | None]
-Trigger = Callable[[Route, DecisionInput, Facts], bool]
+RequestTrigger = Callable[[DecisionInput], bool]
 
 CATEGORY_ORDER = {c: i for i, c in enumerate(InfoCategory)}
 OBLIGATION_ORDER = {o: i for i, o in enumerate(Obligation)}
@@ -53,20 +57,28 @@ OBLIGATION_ORDER = {o: i for i, o in enumerate(Obligation)}
 
 # --- triggers: when a route is considered at all ----------------------------------------------------------------
 
-TRIGGERS: dict[str, Trigger] = {
-    "purpose_in_route": lambda route, request, facts: request.purpose in route.purposes,
-    "danger_declared": lambda route, request, facts: request.context.danger,
-    "court_order_cited": lambda route, request, facts: bool(request.context.court_order_ref),
-    "user_request_made": lambda route, request, facts: request.context.user_request,
-    "complaint_body_cited": lambda route, request, facts: request.context.complaint_body is not None,
-    "mandate_contract_cited": lambda route, request, facts: bool(request.context.mandate_contract_ref),
-    "research_authorisation_cited": lambda route, request, facts: bool(request.context.research_authorisation_ref),
-    "danger_assessed": lambda route, request, facts: request.context.danger_assessment is not None,
-    "mandate_stated": lambda route, request, facts: request.context.mandate is not None,
-    "minor_request_made": lambda route, request, facts: request.context.minor is not None,
-    "deceased_stated": lambda route, request, facts: request.context.subject_deceased_on is not None,
-    "requester_in_route": lambda route, request, facts: request.context.requester_role in route.requester_roles,
+REQUEST_TRIGGERS: dict[str, RequestTrigger] = {
+    "danger_declared": lambda request: request.context.danger,
+    "court_order_cited": lambda request: bool(request.context.court_order_ref),
+    "user_request_made": lambda request: request.context.user_request,
+    "complaint_body_cited": lambda request: request.context.complaint_body is not None,
+    "mandate_contract_cited": lambda request: bool(request.context.mandate_contract_ref),
+    "research_authorisation_cited": lambda request: bool(request.context.research_authorisation_ref),
+    "danger_assessed": lambda request: request.context.danger_assessment is not None,
+    "mandate_stated": lambda request: request.context.mandate is not None,
+    "minor_request_made": lambda request: request.context.minor is not None,
+    "deceased_stated": lambda request: request.context.subject_deceased_on is not None,
 }
+"""Triggers that read the request alone."""
+
+ROUTE_TRIGGERS: dict[str, tuple[Callable[[DecisionInput], Enum | None], Callable[[Route], frozenset[Any]]]] = {
+    "purpose_in_route": (lambda request: request.purpose, lambda route: route.purposes),
+    "requester_in_route": (lambda request: request.context.requester_role, lambda route: route.requester_roles),
+}
+"""Triggers that hold when a code the request states is among the route's (its purposes, the roles it serves). Codes,
+so that the routes a request reaches can be kept for each (`_Plan.reached`)."""
+
+TRIGGERS = frozenset(REQUEST_TRIGGERS) | frozenset(ROUTE_TRIGGERS)
 
 
 # --- conditions: what a candidate must meet (None: met; else the reason) ----------------------------------------
@@ -268,6 +280,12 @@ def _add_months(day: date, months: int) -> date:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@functools.lru_cache(maxsize=4096)
+def _months_later(day: date, months: int) -> datetime:
+    """The end of the Québec day `months` after `day` (kept for the days seen lately: a zone conversion costs)."""
+    return end_of_local_day(_add_months(day, months))
+
+
 def _consent_within_max_duration(
     table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
 ) -> Unmet | None:
@@ -276,7 +294,7 @@ def _consent_within_max_duration(
     consent, months = _consent(c), route.consent_max_months
     if months is None or consent.valid_until is None:
         return None
-    latest = end_of_local_day(_add_months(local_date(consent.given_at or consent.valid_from), months))
+    latest = _months_later(local_date(consent.given_at or consent.valid_from), months)
     if consent.valid_until <= latest:
         return None
     return ReasonCode.CONSENT_TOO_LONG, _iso(latest)
@@ -560,6 +578,8 @@ def _restricted(request: DecisionInput, facts: Facts) -> Barred:
 def _restricted_until_disclosed(request: DecisionInput, facts: Facts) -> Barred:
     """A restriction in force at `at` or when the disclosure is recorded (`disclosed_at`): the person's restriction
     made in between binds the disclosure too."""
+    if not facts.restrictions:
+        return []
     barred = _restricted(request, facts)
     disclosed = _when_disclosed(request)
     if disclosed is not None:
@@ -586,13 +606,12 @@ def _ordered(
     return tuple(sorted(set(categories), key=CATEGORY_ORDER.__getitem__))
 
 
-def _candidates(table: RuleTable, route: Route, request: DecisionInput, facts: Facts) -> list[Candidate]:
+def _candidates(step: _Step, table: RuleTable, request: DecisionInput, facts: Facts) -> list[Candidate]:
+    route = step.route
     if route.source == Source.CONSENT:
         consents = sorted(facts.consents, key=lambda c: (c.valid_from, c.consent_id))
-        if route.selects:
-            consents = [
-                c for c in consents if not any(CONDITIONS[n](table, route, request, facts, c) for n in route.selects)
-            ]
+        if step.selects:
+            return [c for c in consents if _unmet(step.selects, table, route, request, facts, c) is None]
         return [*consents]
     if route.source == Source.AGREEMENT:
         return [*sorted(facts.agreements, key=lambda a: a.agreement_id)]
@@ -618,25 +637,84 @@ def _ids(candidate: Candidate) -> tuple[str | None, str | None]:
     return consent_id, agreement_id
 
 
-def _considered(route: Route, request: DecisionInput, facts: Facts, day: date) -> bool:
+def _holds(trigger: str, route: Route, request: DecisionInput) -> bool:
+    if trigger in REQUEST_TRIGGERS:
+        return REQUEST_TRIGGERS[trigger](request)
+    value, among = ROUTE_TRIGGERS[trigger]
+    return value(request) in among(route)
+
+
+def _considered(route: Route, request: DecisionInput, day: date) -> bool:
     """The route's text is in force at the disclosure date and its triggers hold (else it says nothing)."""
     if (route.in_force_from is not None and day < route.in_force_from) or (
         route.in_force_until is not None and day >= route.in_force_until
     ):
         return False
-    for name in route.when:  # noqa: SIM110 -- a plain loop: no generator per route on the hot path
-        if not TRIGGERS[name](route, request, facts):
-            return False
-    return True
+    return all(_holds(trigger, route, request) for trigger in route.when)
 
 
-def _unmet(table: RuleTable, route: Route, request: DecisionInput, facts: Facts, candidate: Candidate) -> Unmet | None:
-    """The first of the route's conditions the candidate does not meet (a plain loop: the hot path of a decision)."""
-    for name in route.requires:
-        unmet = CONDITIONS[name](table, route, request, facts, candidate)
+def _unmet(
+    checks: tuple[Check, ...], table: RuleTable, route: Route, request: DecisionInput, facts: Facts, c: Candidate
+) -> Unmet | None:
+    """The first of `checks` the candidate does not meet (a plain loop: the hot path of a decision)."""
+    for check in checks:
+        unmet = check(table, route, request, facts, c)
         if unmet:
             return unmet
     return None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Step:
+    """A route with its conditions looked up once (a decision looks none up by name)."""
+
+    order: int
+    """The route's place in the table (a decision's bases are listed in that order)."""
+    route: Route
+    requires: tuple[Check, ...]
+    selects: tuple[Check, ...]
+
+
+class _Plan:
+    """A rule table compiled once: its bars' tests, its routes' conditions, and which routes a request reaches."""
+
+    def __init__(self, table: RuleTable) -> None:
+        self.table = table
+        self.bars = tuple((bar, BAR_TESTS[bar.test]) for bar in table.bars)
+        self.steps = tuple(
+            _Step(i, route, tuple(CONDITIONS[n] for n in route.requires), tuple(CONDITIONS[n] for n in route.selects))
+            for i, route in enumerate(table.routes)
+        )
+        self.dates = sorted({d for r in table.routes for d in (r.in_force_from, r.in_force_until) if d is not None})
+        named = sorted({trigger for route in table.routes for trigger in route.when})
+        self.request_triggers = tuple(REQUEST_TRIGGERS[t] for t in named if t in REQUEST_TRIGGERS)
+        self.route_values = tuple(ROUTE_TRIGGERS[t][0] for t in named if t in ROUTE_TRIGGERS)
+        self.reached_by: dict[tuple[int | bool | Enum | None, ...], tuple[_Step, ...]] = {}
+
+    def reached(self, request: DecisionInput, day: date) -> tuple[_Step, ...]:
+        """The steps whose routes are considered (`_considered`), in table order. Worked out once for all requests
+        alike in what decides it: the period between two of the routes' dates, the value of each request trigger,
+        and each value a route trigger looks for among the route's."""
+        key = (
+            bisect_right(self.dates, day),
+            *[trigger(request) for trigger in self.request_triggers],
+            *[value(request) for value in self.route_values],
+        )
+        steps = self.reached_by.get(key)
+        if steps is None:
+            steps = self.reached_by[key] = tuple(s for s in self.steps if _considered(s.route, request, day))
+        return steps
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(table: RuleTable) -> _Plan:
+    """The table's plan, compiled on its first decision (tables are immutable and kept by `rules.TABLES`)."""
+    plan = _PLANS.get(id(table))
+    if plan is None or plan.table is not table:
+        plan = _PLANS[id(table)] = _Plan(table)
+    return plan
 
 
 def _discloser_unfit(route: Route, facts: Facts) -> Unmet | None:
@@ -650,31 +728,38 @@ def _discloser_unfit(route: Route, facts: Facts) -> Unmet | None:
     return None
 
 
+Grant = tuple[int, str | None, str | None]
+"""What released a category: the route's place in the table, and the consent or agreement it rests on."""
+
+Said = tuple[ReasonCode, str | None, tuple[InfoCategory, ...], str | None, str | None, str | None]
+"""A reason's fields, made a `Reason` only when the decision denies something (a permit lists none)."""
+
+
 def evaluate(request: DecisionInput, facts: Facts) -> Decision:
     """Decides `request` under the rule table it names, from `facts` alone (pure and deterministic)."""
     table = table_for(request.regime, request.regime_version, request.legal)
+    plan = _plan(table)
     requested = _ordered(request.categories)
     day = local_date(request.at)
-    reasons: list[Reason] = []
+    said: list[Said] = []
     barred: set[InfoCategory] = set()
     closed: dict[str, set[InfoCategory]] = {}
-    closing_bars: list[Reason] = []
-    for bar in table.bars:
-        for categories, detail in BAR_TESTS[bar.test](request, facts):
-            reason = Reason(bar.reason, bar.id, _ordered(categories), detail=detail)
+    closing_bars: list[Said] = []
+    for bar, test in plan.bars:
+        for categories, detail in test(request, facts):
+            reason = (bar.reason, bar.id, _ordered(categories), None, None, detail)
             if bar.closes is None:
-                reasons.append(reason)
+                said.append(reason)
                 barred |= categories
                 continue
             closing_bars.append(reason)
             for route_id in bar.closes:
                 closed.setdefault(route_id, set()).update(categories)
 
-    grants: dict[InfoCategory, tuple[Route, Candidate]] = {}
+    grants: dict[InfoCategory, Grant] = {}
     open_categories = [c for c in requested if c not in barred]
-    for route in table.routes if open_categories else ():
-        if not _considered(route, request, facts, day):
-            continue
+    for step in plan.reached(request, day) if open_categories else ():
+        route = step.route
         route_open = (
             [c for c in open_categories if c not in closed[route.id]] if route.id in closed else open_categories
         )
@@ -682,89 +767,90 @@ def evaluate(request: DecisionInput, facts: Facts) -> Decision:
             continue
         unfit = _discloser_unfit(route, facts)
         if unfit is not None:
-            reasons.append(Reason(unfit[0], route.id, detail=unfit[1]))
+            said.append((unfit[0], route.id, (), None, None, unfit[1]))
             continue
-        candidates = _candidates(table, route, request, facts)
+        candidates = _candidates(step, table, request, facts)
         if not candidates and route.no_candidate_reason is not None:
-            reasons.append(Reason(route.no_candidate_reason, route.id))
+            said.append((route.no_candidate_reason, route.id, (), None, None, None))
         for candidate in candidates:
             consent_id, agreement_id = _ids(candidate)
-            unmet = _unmet(table, route, request, facts, candidate)
+            unmet = _unmet(step.requires, table, route, request, facts, candidate)
             if unmet is not None:
-                reasons.append(Reason(unmet[0], route.id, (), consent_id, agreement_id, unmet[1]))
+                said.append((unmet[0], route.id, (), consent_id, agreement_id, unmet[1]))
                 continue
             scope = _scope(route, candidate, request)
-            for category in route_open:
+            grant = (step.order, consent_id, agreement_id)
+            outside = []
+            for category in route_open:  # in the request's order, so are `outside` and the reasons' categories
                 if category in scope:
-                    grants.setdefault(category, (route, candidate))
-            outside = [c for c in route_open if c not in scope]
-            for code, group in (
-                (ReasonCode.SENSITIVE_CATEGORY_NOT_NAMED, [c for c in outside if c in SENSITIVE]),
-                (ReasonCode.CATEGORY_NOT_COVERED, [c for c in outside if c not in SENSITIVE]),
-            ):
-                if group:
-                    reasons.append(Reason(code, route.id, _ordered(tuple(group)), consent_id, agreement_id))
+                    grants.setdefault(category, grant)
+                else:
+                    outside.append(category)
+            sensitive = tuple(c for c in outside if c in SENSITIVE)
+            if sensitive:
+                said.append(
+                    (ReasonCode.SENSITIVE_CATEGORY_NOT_NAMED, route.id, sensitive, consent_id, agreement_id, None)
+                )
+            others = tuple(c for c in outside if c not in SENSITIVE)
+            if others:
+                said.append((ReasonCode.CATEGORY_NOT_COVERED, route.id, others, consent_id, agreement_id, None))
 
     permitted = tuple(c for c in requested if c in grants)
     denied = tuple(c for c in requested if c not in grants)
-    basis = _basis(table, permitted, grants, facts)
     obligations: set[Obligation] = set()
     if permitted:
         obligations.update(table.always_obligations)
-        for route, _ in grants.values():
-            obligations.update(route.obligations)
-    reasons = [*_still_closing(closing_bars, denied), *reasons]
-    if denied and not reasons:
-        reasons.append(Reason(ReasonCode.NO_ROUTE))
+        for order in {order for order, _, _ in grants.values()}:
+            obligations.update(table.routes[order].obligations)
     outcome = Outcome.PERMIT if not denied else Outcome.PERMIT_PARTIAL if permitted else Outcome.DENY
     return Decision(
         outcome=outcome,
         permitted_categories=permitted,
         denied_categories=denied,
-        basis=basis,
+        basis=_basis(table, permitted, grants, facts) if permitted else (),
         obligations=tuple(sorted(obligations, key=OBLIGATION_ORDER.__getitem__)),
         regime=table.regime,
         regime_version=request.regime_version,
-        reasons=tuple(reasons) if denied else (),
+        reasons=_reasons([*_still_closing(closing_bars, denied), *said]) if denied else (),
         regime_superseded=table.superseded_on is not None and day >= table.superseded_on,
     )
 
 
-def _still_closing(bars: list[Reason], denied: tuple[InfoCategory, ...]) -> list[Reason]:
+def _reasons(said: list[Said]) -> tuple[Reason, ...]:
+    """The reasons of a decision that denies something (none said: no route released it)."""
+    return tuple(Reason(*fields) for fields in said) if said else (Reason(ReasonCode.NO_ROUTE),)
+
+
+def _still_closing(bars: list[Said], denied: tuple[InfoCategory, ...]) -> list[Said]:
     """A bar that closes some routes explains only the categories that stayed denied."""
-    kept = []
-    for reason in bars:
-        categories = tuple(c for c in reason.categories if c in denied)
-        if categories:
-            kept.append(dataclasses.replace(reason, categories=categories))
+    kept: list[Said] = []
+    for code, bar_id, categories, consent_id, agreement_id, detail in bars:
+        still = tuple(c for c in categories if c in denied)
+        if still:
+            kept.append((code, bar_id, still, consent_id, agreement_id, detail))
     return kept
 
 
 def _basis(
-    table: RuleTable,
-    permitted: tuple[InfoCategory, ...],
-    grants: dict[InfoCategory, tuple[Route, Candidate]],
-    facts: Facts,
+    table: RuleTable, permitted: tuple[InfoCategory, ...], grants: dict[InfoCategory, Grant], facts: Facts
 ) -> tuple[Basis, ...]:
-    grouped: dict[tuple[str, str | None, str | None], list[InfoCategory]] = {}
-    routes: dict[str, Route] = {}
+    """One basis a route and candidate, with the categories they released (in the request's order); listed in
+    table order, then by consent and agreement id."""
+    grouped: dict[Grant, list[InfoCategory]] = {}
     for category in permitted:
-        route, candidate = grants[category]
-        routes[route.id] = route
-        grouped.setdefault((route.id, *_ids(candidate)), []).append(category)
-    order = table.route_order
+        grouped.setdefault(grants[category], []).append(category)
     return tuple(
         Basis(
             regime=table.regime,
-            route=route_id,
-            article=routes[route_id].article,
-            status=routes[route_id].status,
+            route=table.routes[order].id,
+            article=table.routes[order].article,
+            status=table.routes[order].status,
             categories=tuple(categories),
             consent_id=consent_id,
             agreement_id=agreement_id,
             discloser_kind=facts.discloser_kind,
         )
-        for (route_id, consent_id, agreement_id), categories in sorted(
-            grouped.items(), key=lambda item: (order[item[0][0]], item[0][1] or "", item[0][2] or "")
+        for (order, consent_id, agreement_id), categories in sorted(
+            grouped.items(), key=lambda item: (item[0][0], item[0][1] or "", item[0][2] or "")
         )
     )
