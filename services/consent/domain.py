@@ -12,7 +12,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services.contract.ids import id_for
+from services.contract.ids import companion_id, id_for
 
 NAMESPACE = uuid.UUID("c5b7a2f0-3d5e-4f8a-9b1c-7e2d4a6f8b03")
 
@@ -86,8 +86,8 @@ def keyed_id(kind: str, org: str, idempotency_key: str | None) -> uuid.UUID:
 
 
 def register_entry_id_for(decision_id: uuid.UUID) -> uuid.UUID:
-    """One register entry per disclosure decision."""
-    return uuid.uuid5(NAMESPACE, f"register\x1f{decision_id}")
+    """One register entry per disclosure decision, in its time order (`companion_id`)."""
+    return companion_id(NAMESPACE, decision_id, "register")
 
 
 def observation_id(upstream_event_id: str) -> uuid.UUID:

@@ -7,7 +7,8 @@ import time
 import uuid
 
 from services.agreements.domain import agreement_id_for
-from services.consent.domain import keyed_id
+from services.consent.domain import NAMESPACE as NAMESPACE_CONSENT
+from services.consent.domain import keyed_id, register_entry_id_for
 from services.contract.ids import id_for, time_ordered_id
 from services.notifications.domain import subscription_id_for
 from services.referral.domain import referral_id_for
@@ -52,3 +53,20 @@ def test_the_services_ids_named_by_a_key_are_unchanged() -> None:
     assert subscription_id_for("csss-a", "k-1") == uuid.UUID("574ec624-b1a1-5d1c-836d-32a5e1f96bac")
     assert {keyed_id("decision", "csss-a", None).version, referral_id_for("csss-a", None).version} == {7}
     assert {agreement_id_for("csss-a", None).version, subscription_id_for("csss-a", None).version} == {7}
+
+
+def test_a_register_entry_follows_its_disclosure_in_time_order_and_keeps_the_id_a_key_gave_it() -> None:
+    """Made with a new disclosure: its id carries the disclosure's millisecond, and is the same each time it is asked.
+    Made with a disclosure named by a key: the version 5 id it always had."""
+    disclosures = []
+    for _ in range(3):
+        disclosures.append(keyed_id("disclosure", "csss-a", None))
+        time.sleep(0.002)
+    entries = [register_entry_id_for(d) for d in disclosures]
+    assert [e.version for e in entries] == [7, 7, 7]
+    assert [e.int >> 80 for e in entries] == [d.int >> 80 for d in disclosures]
+    assert sorted(entries) == entries
+    assert entries == [register_entry_id_for(d) for d in disclosures]
+    assert len(set(entries) | set(disclosures)) == 6
+    keyed = keyed_id("disclosure", "csss-a", "k-1")
+    assert register_entry_id_for(keyed) == uuid.uuid5(NAMESPACE_CONSENT, f"register\x1f{keyed}")
