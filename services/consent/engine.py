@@ -5,6 +5,8 @@ Default deny. A category is permitted only when a route of the regime's table re
 names; the first route in table order that releases a category is its basis. Whatever no route releases is
 denied and listed, with the reasons the routes gave. Bars (anonymous person, restrictions) override everything.
 The same input and facts always give the same decision: auditors re-run this function on recorded decisions.
+A table is compiled on its first decision (`_Plan`: its conditions and tests looked up once, the routes a request
+reaches kept for requests alike), which changes how fast it answers, never what.
 """
 
 from __future__ import annotations

@@ -51,10 +51,10 @@ re-evaluable). On a request's value objects (`Context`): left out of the request
 (`digest_json`), so that a request made before it, retried with its Idempotency-Key, is still the same request."""
 
 
-V = TypeVar("V")
+T = TypeVar("T")
 
 
-def filled_at_once(cls: type[V]) -> type[V]:
+def filled_at_once(cls: type[T]) -> type[T]:
     """A frozen dataclass given an `__init__` that writes its fields into the new instance's dict in one call.
 
     The `__init__` a frozen dataclass generates sets each field through `object.__setattr__`: four times the cost of
@@ -606,8 +606,6 @@ class RuleTable:
 
 
 # --- JSON: exact round trip of the value objects ----------------------------------------------------------------
-
-T = TypeVar("T")
 
 
 def to_json(value: Any) -> Any:

@@ -29,10 +29,7 @@ _RANDOM_B = (1 << 62) - 1  # the 62 bits after the variant
 
 def time_ordered_id() -> uuid.UUID:
     """A new UUID version 7: ids made in a later millisecond sort after (as integers and as text)."""
-    random = int.from_bytes(os.urandom(10), "big")
-    milliseconds = time.time_ns() // 1_000_000
-    value = (milliseconds & ((1 << 48) - 1)) << 80 | _VERSION_7 | random & _RANDOM_A | _VARIANT_RFC | random & _RANDOM_B
-    return uuid.UUID(int=value)
+    return _version_7(time.time_ns() // 1_000_000, int.from_bytes(os.urandom(10), "big"))
 
 
 def id_for(namespace: uuid.UUID, idempotency_key: str | None, *scope: str) -> uuid.UUID:
@@ -48,6 +45,10 @@ def companion_id(namespace: uuid.UUID, of: uuid.UUID, name: str) -> uuid.UUID:
     is in time order (version 7), so is this id: `of`'s 48 bits of time, then 74 bits of the version 5 name; otherwise
     (an id named by a key) it is that version 5 name, as before."""
     named = uuid.uuid5(namespace, f"{name}\x1f{of}")
-    if of.version != 7:
-        return named
-    return uuid.UUID(int=of.int >> 80 << 80 | _VERSION_7 | named.int & _RANDOM_A | _VARIANT_RFC | named.int & _RANDOM_B)
+    return named if of.version != 7 else _version_7(of.int >> 80, named.int)
+
+
+def _version_7(milliseconds: int, bits: int) -> uuid.UUID:
+    """A UUID version 7 of these milliseconds (their low 48 bits) and 74 of these bits."""
+    value = (milliseconds & ((1 << 48) - 1)) << 80 | _VERSION_7 | bits & _RANDOM_A | _VARIANT_RFC | bits & _RANDOM_B
+    return uuid.UUID(int=value)
