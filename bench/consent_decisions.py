@@ -55,7 +55,7 @@ from services.consent.engine import evaluate
 from services.consent.settings import ConsentSettings
 from services.contract.codes import InfoCategory, OrgKind, ServiceCode
 from tests.consent.conftest import agreement_event, organisation_event
-from tests.helpers import service_process, wait_for, workers_of
+from tests.helpers import free_port, service_process, wait_for, wait_ready, workers_of
 
 ORGS = [f"org-{n:03d}" for n in range(40)]
 DISCLOSER = "csss-bench"
@@ -65,15 +65,6 @@ OPA_POLICY = Path(__file__).parent / "opa" / "consent_a1.rego"
 SATURATED_P99_S = 0.010
 LADDER = (200, 300, 500, 700, 1000, 1500, 2000, 3000, 4000, 6000)
 """Rates tried, in order, until p99 reaches 10 ms (the saturation rate is the last one under it)."""
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def consents_of(rnd: random.Random, subjects: int) -> list[ConsentTerms]:
@@ -448,25 +439,11 @@ def bench_settings(store: str, scratch: str, port: int = 0) -> ConsentSettings:
     )
 
 
-def wait_up(url: str, alive: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError(f"{url}: the server exited")
-        try:
-            if httpx.get(url).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url}: not up within 60 s")
-
-
 @contextmanager
 def consent_service(store: str, scratch: str, workers: int) -> Iterator[tuple[int, list[int]]]:
     """`rls serve consent --workers N` on the store, relay and consumers off (Kafka is not needed); its port and the
     process ids of the workers answering on it (all killed on the way out)."""
-    port = _free_port()
+    port = free_port()
     env = {
         "RLS_MODE": "dev",
         "RLS_VAR_DIR": scratch,
@@ -477,7 +454,7 @@ def consent_service(store: str, scratch: str, workers: int) -> Iterator[tuple[in
         "CONSENT_CONSUMERS_ENABLED": "false",
     }
     with service_process("consent", env, Path(scratch) / "consent.log", "--workers", str(workers)) as server:
-        wait_up(f"http://127.0.0.1:{port}/healthz", lambda: server.poll() is None)
+        wait_ready(f"http://127.0.0.1:{port}", server, "/healthz")
         if workers > 1:
             wait_for(lambda: len(workers_of(server.pid)) >= workers, timeout=60)
         yield port, [server.pid] if workers == 1 else workers_of(server.pid)
@@ -509,12 +486,12 @@ def opa_binary() -> Path | None:
 def opa_server(binary: Path, data: dict[str, Any], scratch: str) -> Iterator[tuple[int, int]]:
     data_file = Path(scratch) / "data.json"
     data_file.write_text(json.dumps(data))
-    port = _free_port()
+    port = free_port()
     command = [str(binary), "run", "--server", "--addr", f"127.0.0.1:{port}", "--log-level", "error"]
     command += ["--skip-version-check", str(OPA_POLICY), str(data_file)]
     process = subprocess.Popen(command)
     try:
-        wait_up(f"http://127.0.0.1:{port}/health", lambda: process.poll() is None)
+        wait_ready(f"http://127.0.0.1:{port}", process, "/health")
         yield port, process.pid
     finally:
         process.terminate()

@@ -260,13 +260,13 @@ def _command_line(pid: int) -> bytes:
         return b""
 
 
-def wait_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    """Until `/readyz` answers 200 (the process must not exit meanwhile)."""
+def wait_ready(base_url: str, process: subprocess.Popen[Any], path: str = "/readyz") -> None:
+    """Until `path` answers 200 (the process must not exit meanwhile)."""
 
     def ready() -> bool:
         assert process.poll() is None, f"the process exited ({process.args})"
         try:
-            return httpx.get(base_url + "/readyz", timeout=2).status_code == 200
+            return httpx.get(base_url + path, timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
